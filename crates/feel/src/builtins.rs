@@ -1,0 +1,470 @@
+//! FEEL's built-in functions. Arguments are positional. A wrong argument type
+//! gives `null`, as FEEL specifies.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
+
+use crate::eval::{compare, values_equal, Evaluator};
+use crate::value::Value;
+use crate::EvalError;
+
+/// Name, least and most arguments (`usize::MAX`: any number).
+const FUNCTIONS: &[(&str, usize, usize)] = &[
+    ("not", 1, 1),
+    ("string", 1, 1),
+    ("number", 1, 1),
+    ("is defined", 1, 1),
+    ("get or else", 2, 2),
+    ("string length", 1, 1),
+    ("substring", 2, 3),
+    ("upper case", 1, 1),
+    ("lower case", 1, 1),
+    ("substring before", 2, 2),
+    ("substring after", 2, 2),
+    ("contains", 2, 2),
+    ("starts with", 2, 2),
+    ("ends with", 2, 2),
+    ("trim", 1, 1),
+    ("string join", 1, 2),
+    ("count", 1, 1),
+    ("min", 1, usize::MAX),
+    ("max", 1, usize::MAX),
+    ("sum", 1, usize::MAX),
+    ("mean", 1, usize::MAX),
+    ("product", 1, usize::MAX),
+    ("all", 1, usize::MAX),
+    ("any", 1, usize::MAX),
+    ("sublist", 2, 3),
+    ("append", 1, usize::MAX),
+    ("concatenate", 0, usize::MAX),
+    ("insert before", 3, 3),
+    ("remove", 2, 2),
+    ("reverse", 1, 1),
+    ("index of", 2, 2),
+    ("union", 0, usize::MAX),
+    ("distinct values", 1, 1),
+    ("flatten", 1, 1),
+    ("list contains", 2, 2),
+    ("abs", 1, 1),
+    ("floor", 1, 1),
+    ("ceiling", 1, 1),
+    ("decimal", 2, 2),
+    ("round", 1, 2),
+    ("modulo", 2, 2),
+    ("sqrt", 1, 1),
+    ("odd", 1, 1),
+    ("even", 1, 1),
+    ("date", 1, 3),
+    ("date and time", 1, 1),
+    ("duration", 1, 1),
+    ("day of week", 1, 1),
+    ("month of year", 1, 1),
+    ("context put", 3, 3),
+    ("get value", 2, 2),
+    ("get entries", 1, 1),
+    ("context merge", 1, 1),
+];
+
+/// Checks a call at parse time: the function exists and takes that many arguments.
+pub(crate) fn check(name: &str, arguments: usize) -> Result<(), String> {
+    if matches!(name, "now" | "today") {
+        return Err(format!(
+            "{name}() reads the wall clock, which would make a run impossible to replay; \
+             Baton's expressions are pure. Read the time from a variable set by a worker instead"
+        ));
+    }
+    let Some((_, least, most)) = FUNCTIONS.iter().find(|(n, _, _)| *n == name) else {
+        return Err(format!("unknown function '{name}'"));
+    };
+    if arguments < *least || arguments > *most {
+        let expected = match (*least, *most) {
+            (l, m) if l == m => format!("{l}"),
+            (l, usize::MAX) => format!("at least {l}"),
+            (l, m) => format!("{l} to {m}"),
+        };
+        return Err(format!("{name}() takes {expected} arguments, not {arguments}"));
+    }
+    Ok(())
+}
+
+/// The items of a list argument, or of the arguments themselves (`sum(1, 2)`).
+fn items(mut arguments: Vec<Value>) -> Option<Vec<Value>> {
+    if arguments.len() == 1 {
+        match arguments.pop()? {
+            Value::List(items) => Some(items),
+            single => Some(vec![single]),
+        }
+    } else {
+        Some(arguments)
+    }
+}
+
+fn numbers(arguments: Vec<Value>) -> Option<Vec<Decimal>> {
+    items(arguments)?.into_iter().map(|v| if let Value::Number(n) = v { Some(n) } else { None }).collect()
+}
+
+fn text(value: &Value) -> Option<&str> {
+    if let Value::String(s) = value {
+        Some(s)
+    } else {
+        None
+    }
+}
+
+fn integer(value: &Value) -> Option<i64> {
+    if let Value::Number(n) = value {
+        if n.fract().is_zero() {
+            return n.to_i64();
+        }
+    }
+    None
+}
+
+fn number(n: impl Into<Decimal>) -> Value {
+    Value::Number(n.into())
+}
+
+pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, arguments: Vec<Value>) -> Result<Value, EvalError> {
+    // Work proportional to the size of the arguments.
+    let size: usize = arguments.iter().map(|a| if let Value::List(l) = a { l.len() } else { 1 }).sum();
+    ev.burn(size as u64)?;
+    let result = dispatch(name, arguments).unwrap_or(Value::Null);
+    match &result {
+        Value::String(s) => ev.check_string(s)?,
+        Value::List(l) => ev.check_len(l.len(), "list")?,
+        _ => {}
+    }
+    Ok(result)
+}
+
+fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
+    let a = &arguments;
+    Some(match name {
+        "not" => match a[0] {
+            Value::Bool(b) => Value::Bool(!b),
+            _ => Value::Null,
+        },
+        "string" => match &a[0] {
+            Value::Null => Value::Null,
+            other => Value::String(other.to_string()),
+        },
+        "number" => number(Decimal::from_str(text(&a[0])?.trim()).ok()?),
+        "is defined" => Value::Bool(a[0] != Value::Null),
+        "get or else" => {
+            if a[0] == Value::Null {
+                a[1].clone()
+            } else {
+                a[0].clone()
+            }
+        }
+        "string length" => number(text(&a[0])?.chars().count() as u64),
+        "substring" => {
+            let chars: Vec<char> = text(&a[0])?.chars().collect();
+            let start = integer(&a[1])?;
+            let start = if start > 0 { usize::try_from(start - 1).ok()? } else { chars.len().checked_sub(usize::try_from(-start).ok()?)? };
+            let start = start.min(chars.len());
+            let end = match a.get(2) {
+                Some(length) => start.saturating_add(usize::try_from(integer(length)?).ok()?).min(chars.len()),
+                None => chars.len(),
+            };
+            Value::String(chars[start..end].iter().collect())
+        }
+        "upper case" => Value::String(text(&a[0])?.to_uppercase()),
+        "lower case" => Value::String(text(&a[0])?.to_lowercase()),
+        "substring before" => {
+            let (s, m) = (text(&a[0])?, text(&a[1])?);
+            Value::String(s.find(m).map_or("", |i| &s[..i]).to_string())
+        }
+        "substring after" => {
+            let (s, m) = (text(&a[0])?, text(&a[1])?);
+            Value::String(s.find(m).map_or("", |i| &s[i + m.len()..]).to_string())
+        }
+        "contains" => Value::Bool(text(&a[0])?.contains(text(&a[1])?)),
+        "starts with" => Value::Bool(text(&a[0])?.starts_with(text(&a[1])?)),
+        "ends with" => Value::Bool(text(&a[0])?.ends_with(text(&a[1])?)),
+        "trim" => Value::String(text(&a[0])?.trim().to_string()),
+        "string join" => {
+            let Value::List(items) = &a[0] else { return None };
+            let delimiter = match a.get(1) {
+                Some(d) => text(d)?,
+                None => "",
+            };
+            let parts: Option<Vec<&str>> =
+                items.iter().filter(|v| **v != Value::Null).map(text).collect();
+            Value::String(parts?.join(delimiter))
+        }
+        "count" => match &a[0] {
+            Value::List(items) => number(items.len() as u64),
+            _ => return None,
+        },
+        "min" | "max" => {
+            let items = items(arguments)?;
+            let mut best: Option<Value> = None;
+            for item in items {
+                best = Some(match best {
+                    None => item,
+                    Some(current) => {
+                        let ordering = compare(&item, &current)?;
+                        let better = if name == "min" { ordering.is_lt() } else { ordering.is_gt() };
+                        if better {
+                            item
+                        } else {
+                            current
+                        }
+                    }
+                });
+            }
+            best?
+        }
+        "sum" => {
+            let numbers = numbers(arguments)?;
+            numbers.into_iter().try_fold(Decimal::ZERO, |acc, n| acc.checked_add(n)).map(Value::Number)?
+        }
+        "product" => {
+            let numbers = numbers(arguments)?;
+            if numbers.is_empty() {
+                return None;
+            }
+            numbers.into_iter().try_fold(Decimal::ONE, |acc, n| acc.checked_mul(n)).map(Value::Number)?
+        }
+        "mean" => {
+            let numbers = numbers(arguments)?;
+            if numbers.is_empty() {
+                return None;
+            }
+            let count = Decimal::from(numbers.len() as u64);
+            let total = numbers.into_iter().try_fold(Decimal::ZERO, |acc, n| acc.checked_add(n))?;
+            number(total.checked_div(count)?)
+        }
+        "all" | "any" => {
+            let items = items(arguments)?;
+            let (decisive, default) = if name == "all" { (false, true) } else { (true, false) };
+            let mut saw_other = false;
+            for item in &items {
+                match item {
+                    Value::Bool(b) if *b == decisive => return Some(Value::Bool(decisive)),
+                    Value::Bool(_) => {}
+                    _ => saw_other = true,
+                }
+            }
+            if saw_other {
+                Value::Null
+            } else {
+                Value::Bool(default)
+            }
+        }
+        "sublist" => {
+            let Value::List(items) = &a[0] else { return None };
+            let start = integer(&a[1])?;
+            let start = if start > 0 { usize::try_from(start - 1).ok()? } else { items.len().checked_sub(usize::try_from(-start).ok()?)? };
+            if start >= items.len() {
+                return Some(Value::List(Vec::new()));
+            }
+            let end = match a.get(2) {
+                Some(length) => start.saturating_add(usize::try_from(integer(length)?).ok()?).min(items.len()),
+                None => items.len(),
+            };
+            Value::List(items[start..end].to_vec())
+        }
+        "append" => {
+            let mut args = arguments.into_iter();
+            let Value::List(mut items) = args.next()? else { return None };
+            items.extend(args);
+            Value::List(items)
+        }
+        "concatenate" => {
+            let mut all = Vec::new();
+            for argument in arguments {
+                let Value::List(items) = argument else { return None };
+                all.extend(items);
+            }
+            Value::List(all)
+        }
+        "insert before" => {
+            let Value::List(mut items) = a[0].clone() else { return None };
+            let position = usize::try_from(integer(&a[1])?).ok()?.checked_sub(1)?;
+            if position > items.len() {
+                return None;
+            }
+            items.insert(position, a[2].clone());
+            Value::List(items)
+        }
+        "remove" => {
+            let Value::List(mut items) = a[0].clone() else { return None };
+            let position = usize::try_from(integer(&a[1])?).ok()?.checked_sub(1)?;
+            if position >= items.len() {
+                return None;
+            }
+            items.remove(position);
+            Value::List(items)
+        }
+        "reverse" => {
+            let Value::List(mut items) = a[0].clone() else { return None };
+            items.reverse();
+            Value::List(items)
+        }
+        "index of" => {
+            let Value::List(items) = &a[0] else { return None };
+            Value::List(
+                items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, item)| values_equal(item, &a[1]) == Some(true))
+                    .map(|(i, _)| number(i as u64 + 1))
+                    .collect(),
+            )
+        }
+        "union" | "distinct values" => {
+            let mut all = Vec::new();
+            let lists = if name == "union" { arguments } else { vec![a[0].clone()] };
+            for list in lists {
+                let Value::List(items) = list else { return None };
+                for item in items {
+                    if !all.iter().any(|seen| values_equal(seen, &item) == Some(true)) {
+                        all.push(item);
+                    }
+                }
+            }
+            Value::List(all)
+        }
+        "flatten" => {
+            fn flatten_into(value: Value, out: &mut Vec<Value>) {
+                match value {
+                    Value::List(items) => items.into_iter().for_each(|i| flatten_into(i, out)),
+                    other => out.push(other),
+                }
+            }
+            let mut out = Vec::new();
+            let Value::List(_) = &a[0] else { return None };
+            flatten_into(a[0].clone(), &mut out);
+            Value::List(out)
+        }
+        "list contains" => {
+            let Value::List(items) = &a[0] else { return None };
+            Value::Bool(items.iter().any(|item| values_equal(item, &a[1]) == Some(true)))
+        }
+        "abs" => match &a[0] {
+            Value::Number(n) => number(n.abs()),
+            Value::Duration(d) => Value::Duration(d.abs()),
+            _ => return None,
+        },
+        "floor" => number(num(&a[0])?.floor()),
+        "ceiling" => number(num(&a[0])?.ceil()),
+        "decimal" => {
+            let scale = u32::try_from(integer(&a[1])?).ok()?;
+            number(num(&a[0])?.round_dp_with_strategy(scale, RoundingStrategy::MidpointNearestEven))
+        }
+        "round" => {
+            let scale = match a.get(1) {
+                Some(s) => u32::try_from(integer(s)?).ok()?,
+                None => 0,
+            };
+            number(num(&a[0])?.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero))
+        }
+        "modulo" => {
+            let (dividend, divisor) = (num(&a[0])?, num(&a[1])?);
+            if divisor.is_zero() {
+                return None;
+            }
+            // FEEL's modulo takes the sign of the divisor.
+            let remainder = dividend.checked_rem(divisor)?;
+            if !remainder.is_zero() && (remainder.is_sign_negative() != divisor.is_sign_negative()) {
+                number(remainder + divisor)
+            } else {
+                number(remainder)
+            }
+        }
+        "sqrt" => number(num(&a[0])?.sqrt()?),
+        "odd" => Value::Bool(integer(&a[0])? % 2 != 0),
+        "even" => Value::Bool(integer(&a[0])? % 2 == 0),
+        "date" => {
+            if a.len() == 3 {
+                let (y, m, d) = (integer(&a[0])?, integer(&a[1])?, integer(&a[2])?);
+                Value::Date(jiff::civil::Date::new(i16::try_from(y).ok()?, i8::try_from(m).ok()?, i8::try_from(d).ok()?).ok()?)
+            } else {
+                match &a[0] {
+                    Value::String(s) => Value::Date(s.parse().ok()?),
+                    Value::DateTime(t) => Value::Date(t.to_zoned(jiff::tz::TimeZone::UTC).date()),
+                    Value::Date(d) => Value::Date(*d),
+                    _ => return None,
+                }
+            }
+        }
+        "date and time" => match &a[0] {
+            Value::String(s) => Value::DateTime(parse_timestamp(s)?),
+            Value::DateTime(t) => Value::DateTime(*t),
+            _ => return None,
+        },
+        "duration" => Value::Duration(text(&a[0])?.parse().ok()?),
+        "day of week" => {
+            let date = date_of(&a[0])?;
+            let names = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+            Value::String(names[usize::try_from(date.weekday().to_monday_zero_offset()).ok()?].to_string())
+        }
+        "month of year" => {
+            let date = date_of(&a[0])?;
+            let names = [
+                "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+                "December",
+            ];
+            Value::String(names[usize::try_from(date.month() - 1).ok()?].to_string())
+        }
+        "context put" => {
+            let Value::Context(mut map) = a[0].clone() else { return None };
+            map.insert(text(&a[1])?.to_string(), a[2].clone());
+            Value::Context(map)
+        }
+        "get value" => {
+            let Value::Context(map) = &a[0] else { return None };
+            map.get(text(&a[1])?).cloned().unwrap_or(Value::Null)
+        }
+        "get entries" => {
+            let Value::Context(map) = &a[0] else { return None };
+            Value::List(
+                map.iter()
+                    .map(|(k, v)| {
+                        Value::Context(BTreeMap::from([("key".to_string(), Value::String(k.clone())), ("value".to_string(), v.clone())]))
+                    })
+                    .collect(),
+            )
+        }
+        "context merge" => {
+            let Value::List(contexts) = &a[0] else { return None };
+            let mut merged = BTreeMap::new();
+            for context in contexts {
+                let Value::Context(map) = context else { return None };
+                merged.extend(map.clone());
+            }
+            Value::Context(merged)
+        }
+        _ => return None,
+    })
+}
+
+fn num(value: &Value) -> Option<Decimal> {
+    if let Value::Number(n) = value {
+        Some(*n)
+    } else {
+        None
+    }
+}
+
+fn date_of(value: &Value) -> Option<jiff::civil::Date> {
+    match value {
+        Value::Date(d) => Some(*d),
+        Value::DateTime(t) => Some(t.to_zoned(jiff::tz::TimeZone::UTC).date()),
+        _ => None,
+    }
+}
+
+/// A date and time with `Z` or an offset; a local date-time is read as UTC.
+pub fn parse_timestamp(text: &str) -> Option<jiff::Timestamp> {
+    if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
+        return Some(timestamp);
+    }
+    let civil: jiff::civil::DateTime = text.parse().ok()?;
+    civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+}

@@ -1,0 +1,455 @@
+//! The tree-walking evaluator. Every node visited and every iteration run
+//! spends one unit of fuel, so evaluation time is bounded by [`Limits::fuel`].
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, MathematicalOps};
+
+use crate::builtins;
+use crate::parser::{BinOp, Node};
+use crate::value::{Range, Value};
+use crate::{EvalError, Limits, Variables};
+
+pub(crate) struct Evaluator<'v> {
+    variables: &'v dyn Variables,
+    pub(crate) limits: Limits,
+    fuel_left: u64,
+    /// Names bound inside the expression (iteration variables, `item`,
+    /// earlier context entries), innermost last.
+    frames: Vec<(String, Value)>,
+}
+
+impl<'v> Evaluator<'v> {
+    pub(crate) fn new(variables: &'v dyn Variables, limits: &Limits) -> Self {
+        Evaluator { variables, limits: *limits, fuel_left: limits.fuel, frames: Vec::new() }
+    }
+
+    pub(crate) fn burn(&mut self, units: u64) -> Result<(), EvalError> {
+        self.fuel_left = self.fuel_left.checked_sub(units).ok_or(EvalError::OutOfFuel)?;
+        Ok(())
+    }
+
+    pub(crate) fn check_len(&self, len: usize, what: &str) -> Result<(), EvalError> {
+        if len > self.limits.max_collection_len {
+            return Err(EvalError::TooLarge(format!("a {what} of more than {} entries", self.limits.max_collection_len)));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn check_string(&self, s: &str) -> Result<(), EvalError> {
+        if s.len() > self.limits.max_string_bytes {
+            return Err(EvalError::TooLarge(format!("a string of more than {} bytes", self.limits.max_string_bytes)));
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, name: &str) -> Option<Value> {
+        if let Some((_, value)) = self.frames.iter().rev().find(|(n, _)| n == name) {
+            return Some(value.clone());
+        }
+        self.variables.get(name).map(Value::from_json)
+    }
+
+    pub(crate) fn eval(&mut self, node: &Node) -> Result<Value, EvalError> {
+        self.burn(1)?;
+        Ok(match node {
+            Node::Null => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Number(n) => Value::Number(*n),
+            Node::Str(s) => Value::String(s.clone()),
+            Node::Name(name) => self.lookup(name).unwrap_or(Value::Null),
+            Node::List(items) => {
+                let mut values = Vec::with_capacity(items.len());
+                for item in items {
+                    values.push(self.eval(item)?);
+                }
+                Value::List(values)
+            }
+            Node::Context(entries) => {
+                // Later entries may read earlier ones.
+                let depth = self.frames.len();
+                let mut map = BTreeMap::new();
+                for (key, value_node) in entries {
+                    let value = self.eval(value_node)?;
+                    self.frames.push((key.clone(), value.clone()));
+                    map.insert(key.clone(), value);
+                }
+                self.frames.truncate(depth);
+                Value::Context(map)
+            }
+            Node::Range { start, start_included, end, end_included } => Value::Range(Box::new(Range {
+                start: self.eval(start)?,
+                start_included: *start_included,
+                end: self.eval(end)?,
+                end_included: *end_included,
+            })),
+            Node::Neg(operand) => match self.eval(operand)? {
+                Value::Number(n) => Value::Number(-n),
+                Value::Duration(span) => Value::Duration(span.negate()),
+                _ => Value::Null,
+            },
+            Node::Binary(op, left, right) => {
+                let left = self.eval(left)?;
+                let right = self.eval(right)?;
+                let value = binary(*op, &left, &right);
+                if let Value::String(s) = &value {
+                    self.check_string(s)?;
+                }
+                value
+            }
+            Node::And(left, right) => match self.eval(left)? {
+                Value::Bool(false) => Value::Bool(false),
+                l => match (l, self.eval(right)?) {
+                    (_, Value::Bool(false)) => Value::Bool(false),
+                    (Value::Bool(true), Value::Bool(true)) => Value::Bool(true),
+                    _ => Value::Null,
+                },
+            },
+            Node::Or(left, right) => match self.eval(left)? {
+                Value::Bool(true) => Value::Bool(true),
+                l => match (l, self.eval(right)?) {
+                    (_, Value::Bool(true)) => Value::Bool(true),
+                    (Value::Bool(false), Value::Bool(false)) => Value::Bool(false),
+                    _ => Value::Null,
+                },
+            },
+            Node::Between(value, low, high) => {
+                let value = self.eval(value)?;
+                let low = self.eval(low)?;
+                let high = self.eval(high)?;
+                match (compare(&value, &low), compare(&value, &high)) {
+                    (Some(a), Some(b)) => Value::Bool(a != Ordering::Less && b != Ordering::Greater),
+                    _ => Value::Null,
+                }
+            }
+            Node::In(value, test) => {
+                let value = self.eval(value)?;
+                self.test(&value, test)?
+            }
+            Node::UnaryTest(..) => Value::Null,
+            Node::If(condition, then, otherwise) => {
+                if self.eval(condition)? == Value::Bool(true) {
+                    self.eval(then)?
+                } else {
+                    self.eval(otherwise)?
+                }
+            }
+            Node::For(contexts, body, reads_partial) => {
+                let mut results = Vec::new();
+                self.iterate(contexts, 0, &mut |ev| {
+                    let value = if *reads_partial {
+                        ev.burn(results.len() as u64)?;
+                        ev.frames.push(("partial".into(), Value::List(results.clone())));
+                        let value = ev.eval(body);
+                        ev.frames.pop();
+                        value
+                    } else {
+                        ev.eval(body)
+                    };
+                    results.push(value?);
+                    ev.check_len(results.len(), "list")?;
+                    Ok(true)
+                })?;
+                Value::List(results)
+            }
+            Node::Quantified { every, contexts, condition } => {
+                let every = *every;
+                let mut outcome = every;
+                self.iterate(contexts, 0, &mut |ev| {
+                    let satisfied = ev.eval(condition)? == Value::Bool(true);
+                    if satisfied != every {
+                        outcome = !every;
+                        return Ok(false);
+                    }
+                    Ok(true)
+                })?;
+                Value::Bool(outcome)
+            }
+            Node::Path(base, key) => {
+                let base = self.eval(base)?;
+                path(&base, key)
+            }
+            Node::Filter(list, condition) => {
+                let list = self.eval(list)?;
+                self.filter(list, condition)?
+            }
+            Node::Call(function, arguments) => {
+                if function == "is defined" {
+                    if let [Node::Name(name)] = arguments.as_slice() {
+                        return Ok(Value::Bool(self.lookup(name).is_some()));
+                    }
+                }
+                let mut values = Vec::with_capacity(arguments.len());
+                for argument in arguments {
+                    values.push(self.eval(argument)?);
+                }
+                builtins::call(self, function, values)?
+            }
+        })
+    }
+
+    /// Runs `body` once per combination of the iteration contexts from `index`
+    /// on. `body` returns `false` to stop early.
+    fn iterate(
+        &mut self,
+        contexts: &[(String, Node)],
+        index: usize,
+        body: &mut dyn FnMut(&mut Self) -> Result<bool, EvalError>,
+    ) -> Result<bool, EvalError> {
+        let Some((name, source)) = contexts.get(index) else {
+            return body(self);
+        };
+        let items: Box<dyn Iterator<Item = Value>> = match self.eval(source)? {
+            Value::List(items) => Box::new(items.into_iter()),
+            Value::Range(range) => match (&range.start, &range.end) {
+                (Value::Number(a), Value::Number(b)) => {
+                    let (Some(a), Some(b)) = (a.to_i64(), b.to_i64()) else {
+                        return Ok(true);
+                    };
+                    if a <= b {
+                        Box::new((a..=b).map(|i| Value::Number(Decimal::from(i))))
+                    } else {
+                        Box::new((b..=a).rev().map(|i| Value::Number(Decimal::from(i))))
+                    }
+                }
+                _ => return Ok(true),
+            },
+            Value::Null => return Ok(true),
+            single => Box::new(std::iter::once(single)),
+        };
+        for item in items {
+            self.burn(1)?;
+            self.frames.push((name.clone(), item));
+            let go_on = self.iterate(contexts, index + 1, body);
+            self.frames.pop();
+            if !go_on? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn filter(&mut self, list: Value, condition: &Node) -> Result<Value, EvalError> {
+        // A condition that is a number without reference to the item is an index.
+        let items = match list {
+            Value::List(items) => items,
+            Value::Null => return Ok(Value::Null),
+            single => vec![single],
+        };
+        if let Value::Number(index) = self.eval(condition)? {
+            let Some(index) = index.to_i64() else { return Ok(Value::Null) };
+            let position = match index {
+                i if i > 0 => usize::try_from(i - 1).ok(),
+                i if i < 0 => usize::try_from(-i).ok().and_then(|back| items.len().checked_sub(back)),
+                _ => None,
+            };
+            return Ok(position.and_then(|p| items.get(p).cloned()).unwrap_or(Value::Null));
+        }
+        let mut kept = Vec::new();
+        for item in items {
+            self.burn(1)?;
+            let depth = self.frames.len();
+            if let Value::Context(entries) = &item {
+                self.frames.extend(entries.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            self.frames.push(("item".into(), item.clone()));
+            let keep = self.eval(condition);
+            self.frames.truncate(depth);
+            if keep? == Value::Bool(true) {
+                kept.push(item);
+            }
+        }
+        Ok(Value::List(kept))
+    }
+
+    fn test(&mut self, value: &Value, test: &Node) -> Result<Value, EvalError> {
+        if let Node::UnaryTest(op, operand) = test {
+            let operand = self.eval(operand)?;
+            return Ok(binary(*op, value, &operand));
+        }
+        Ok(match self.eval(test)? {
+            Value::List(candidates) => {
+                let mut found = false;
+                for candidate in &candidates {
+                    let hit = match candidate {
+                        Value::Range(range) => range_contains(range, value),
+                        other => values_equal(value, other),
+                    };
+                    if hit == Some(true) {
+                        found = true;
+                        break;
+                    }
+                }
+                Value::Bool(found)
+            }
+            Value::Range(range) => range_contains(&range, value).map_or(Value::Null, Value::Bool),
+            other => values_equal(value, &other).map_or(Value::Null, Value::Bool),
+        })
+    }
+}
+
+fn path(base: &Value, key: &str) -> Value {
+    match base {
+        Value::Context(map) => map.get(key).cloned().unwrap_or(Value::Null),
+        Value::List(items) => Value::List(items.iter().map(|item| path(item, key)).collect()),
+        Value::Date(date) => match key {
+            "year" => Value::Number(date.year().into()),
+            "month" => Value::Number(date.month().into()),
+            "day" => Value::Number(date.day().into()),
+            "weekday" => Value::Number(date.weekday().to_monday_one_offset().into()),
+            _ => Value::Null,
+        },
+        Value::DateTime(ts) => {
+            let civil = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+            match key {
+                "year" => Value::Number(civil.year().into()),
+                "month" => Value::Number(civil.month().into()),
+                "day" => Value::Number(civil.day().into()),
+                "hour" => Value::Number(civil.hour().into()),
+                "minute" => Value::Number(civil.minute().into()),
+                "second" => Value::Number(civil.second().into()),
+                "weekday" => Value::Number(civil.weekday().to_monday_one_offset().into()),
+                _ => Value::Null,
+            }
+        }
+        Value::Duration(span) => match key {
+            "years" => Value::Number(span.get_years().into()),
+            "months" => Value::Number(span.get_months().into()),
+            "days" => Value::Number(span.get_days().into()),
+            "hours" => Value::Number(span.get_hours().into()),
+            "minutes" => Value::Number(span.get_minutes().into()),
+            "seconds" => Value::Number(span.get_seconds().into()),
+            _ => Value::Null,
+        },
+        _ => Value::Null,
+    }
+}
+
+pub(crate) fn binary(op: BinOp, left: &Value, right: &Value) -> Value {
+    use Value::*;
+    match op {
+        BinOp::Eq => values_equal(left, right).map_or(Null, Bool),
+        BinOp::Ne => values_equal(left, right).map_or(Null, |eq| Bool(!eq)),
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => match compare(left, right) {
+            Some(ordering) => Bool(match op {
+                BinOp::Lt => ordering == Ordering::Less,
+                BinOp::Le => ordering != Ordering::Greater,
+                BinOp::Gt => ordering == Ordering::Greater,
+                _ => ordering != Ordering::Less,
+            }),
+            None => Null,
+        },
+        BinOp::Add => match (left, right) {
+            (Number(a), Number(b)) => a.checked_add(*b).map_or(Null, Number),
+            (String(a), String(b)) => String(format!("{a}{b}")),
+            (DateTime(t), Duration(d)) | (Duration(d), DateTime(t)) => add_to_timestamp(*t, *d),
+            (Date(date), Duration(d)) | (Duration(d), Date(date)) => date.checked_add(*d).map_or(Null, Date),
+            (Duration(a), Duration(b)) => a.checked_add(*b).map_or(Null, Duration),
+            _ => Null,
+        },
+        BinOp::Sub => match (left, right) {
+            (Number(a), Number(b)) => a.checked_sub(*b).map_or(Null, Number),
+            (DateTime(t), Duration(d)) => add_to_timestamp(*t, d.negate()),
+            (Date(date), Duration(d)) => date.checked_sub(*d).map_or(Null, Date),
+            (DateTime(a), DateTime(b)) => a.since(*b).map_or(Null, Duration),
+            (Date(a), Date(b)) => a.since(*b).map_or(Null, Duration),
+            (Duration(a), Duration(b)) => a.checked_sub(*b).map_or(Null, Duration),
+            _ => Null,
+        },
+        BinOp::Mul => match (left, right) {
+            (Number(a), Number(b)) => a.checked_mul(*b).map_or(Null, Number),
+            (Duration(d), Number(n)) | (Number(n), Duration(d)) => {
+                n.to_i64().and_then(|n| d.checked_mul(n).ok()).map_or(Null, Duration)
+            }
+            _ => Null,
+        },
+        BinOp::Div => match (left, right) {
+            (Number(a), Number(b)) => a.checked_div(*b).map_or(Null, Number),
+            _ => Null,
+        },
+        BinOp::Pow => match (left, right) {
+            (Number(a), Number(b)) => {
+                let result = if b.fract().is_zero() { b.to_i64().and_then(|e| a.checked_powi(e)) } else { a.checked_powd(*b) };
+                result.map_or(Null, Number)
+            }
+            _ => Null,
+        },
+    }
+}
+
+fn add_to_timestamp(timestamp: jiff::Timestamp, span: jiff::Span) -> Value {
+    timestamp
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .checked_add(span)
+        .map_or(Value::Null, |zoned| Value::DateTime(zoned.timestamp()))
+}
+
+/// FEEL equality: `null` equals only `null`; values of different types are not comparable.
+pub(crate) fn values_equal(left: &Value, right: &Value) -> Option<bool> {
+    use Value::*;
+    match (left, right) {
+        (Null, Null) => Some(true),
+        (Null, _) | (_, Null) => Some(false),
+        (Bool(a), Bool(b)) => Some(a == b),
+        (Number(a), Number(b)) => Some(a == b),
+        (String(a), String(b)) => Some(a == b),
+        (Date(a), Date(b)) => Some(a == b),
+        (DateTime(a), DateTime(b)) => Some(a == b),
+        (Duration(a), Duration(b)) => Some(compare(left, right).map_or(a.fieldwise() == b.fieldwise(), |o| o == Ordering::Equal)),
+        (List(a), List(b)) => {
+            if a.len() != b.len() {
+                return Some(false);
+            }
+            for (x, y) in a.iter().zip(b) {
+                if values_equal(x, y)? == false {
+                    return Some(false);
+                }
+            }
+            Some(true)
+        }
+        (Context(a), Context(b)) => {
+            if a.len() != b.len() {
+                return Some(false);
+            }
+            for (key, x) in a {
+                let Some(y) = b.get(key) else { return Some(false) };
+                if values_equal(x, y)? == false {
+                    return Some(false);
+                }
+            }
+            Some(true)
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn compare(left: &Value, right: &Value) -> Option<Ordering> {
+    use Value::*;
+    match (left, right) {
+        (Number(a), Number(b)) => Some(a.cmp(b)),
+        (String(a), String(b)) => Some(a.cmp(b)),
+        (Date(a), Date(b)) => Some(a.cmp(b)),
+        (DateTime(a), DateTime(b)) => Some(a.cmp(b)),
+        (Duration(a), Duration(b)) => {
+            let relative = jiff::Timestamp::UNIX_EPOCH.to_zoned(jiff::tz::TimeZone::UTC);
+            a.compare((*b, &relative)).ok()
+        }
+        _ => None,
+    }
+}
+
+fn range_contains(range: &Range, value: &Value) -> Option<bool> {
+    let after_start = match compare(value, &range.start)? {
+        Ordering::Greater => true,
+        Ordering::Equal => range.start_included,
+        Ordering::Less => false,
+    };
+    let before_end = match compare(value, &range.end)? {
+        Ordering::Less => true,
+        Ordering::Equal => range.end_included,
+        Ordering::Greater => false,
+    };
+    Some(after_start && before_end)
+}

@@ -1,0 +1,171 @@
+//! Turns FEEL source into tokens.
+
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+use crate::ParseError;
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Tok {
+    Number(Decimal),
+    Str(String),
+    /// A name; several words when it is a built-in function such as `string length`.
+    Name(String),
+    /// A name written between backticks: never a keyword.
+    QuotedName(String),
+    Sym(&'static str),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Token {
+    pub tok: Tok,
+    pub offset: usize,
+}
+
+/// Built-in functions whose names contain spaces or keywords. FEEL names may
+/// contain spaces; Baton accepts them only for these functions, followed by `(`.
+const MULTI_WORD_FUNCTIONS: &[&str] = &[
+    "date and time",
+    "years and months duration",
+    "string length",
+    "upper case",
+    "lower case",
+    "substring before",
+    "substring after",
+    "starts with",
+    "ends with",
+    "list contains",
+    "distinct values",
+    "index of",
+    "is defined",
+    "get or else",
+    "get value",
+    "get entries",
+    "context put",
+    "context merge",
+    "string join",
+    "insert before",
+    "day of week",
+    "day of year",
+    "month of year",
+    "week of year",
+];
+
+const SYMBOLS: &[&str] = &["**", "..", "!=", "<=", ">=", "+", "-", "*", "/", "=", "<", ">", "(", ")", "[", "]", "{", "}", ",", ".", ":"];
+
+fn is_name_start(c: char) -> bool {
+    c.is_alphabetic() || c == '_' || c == '?' || c == '$'
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '?' || c == '$'
+}
+
+pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
+    let bytes = source.as_bytes();
+    let mut tokens = Vec::new();
+    let mut pos = 0;
+    'outer: while pos < source.len() {
+        let rest = &source[pos..];
+        let c = rest.chars().next().expect("pos is inside the source");
+        if c.is_whitespace() {
+            pos += c.len_utf8();
+            continue;
+        }
+        if rest.starts_with("//") {
+            pos += rest.find('\n').unwrap_or(rest.len());
+            continue;
+        }
+        if rest.starts_with("/*") {
+            let end = rest[2..].find("*/").ok_or(ParseError { message: "a comment is not closed".into(), offset: pos })?;
+            pos += end + 4;
+            continue;
+        }
+        let start = pos;
+        if c.is_ascii_digit() || (c == '.' && rest[1..].starts_with(|d: char| d.is_ascii_digit())) {
+            let mut end = pos;
+            while end < bytes.len() && bytes[end].is_ascii_digit() {
+                end += 1;
+            }
+            // A '.' followed by a digit continues the number; '..' is a range.
+            if end + 1 < bytes.len() && bytes[end] == b'.' && bytes[end + 1].is_ascii_digit() {
+                end += 1;
+                while end < bytes.len() && bytes[end].is_ascii_digit() {
+                    end += 1;
+                }
+            }
+            let text = &source[start..end];
+            let number = Decimal::from_str(text)
+                .map_err(|_| ParseError { message: format!("the number {text} is out of range"), offset: start })?;
+            tokens.push(Token { tok: Tok::Number(number), offset: start });
+            pos = end;
+            continue;
+        }
+        if c == '"' {
+            let mut text = String::new();
+            let mut chars = rest[1..].char_indices();
+            while let Some((i, ch)) = chars.next() {
+                match ch {
+                    '"' => {
+                        tokens.push(Token { tok: Tok::Str(text), offset: start });
+                        pos = start + 1 + i + 1;
+                        continue 'outer;
+                    }
+                    '\\' => match chars.next() {
+                        Some((_, 'n')) => text.push('\n'),
+                        Some((_, 't')) => text.push('\t'),
+                        Some((_, 'r')) => text.push('\r'),
+                        Some((_, '"')) => text.push('"'),
+                        Some((_, '\\')) => text.push('\\'),
+                        Some((_, '\'')) => text.push('\''),
+                        Some((_, 'u')) => {
+                            let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, h)| h)).collect();
+                            let ch = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).ok_or(ParseError {
+                                message: format!("\\u{hex} is not a valid character escape"),
+                                offset: start + 1 + i,
+                            })?;
+                            text.push(ch);
+                        }
+                        Some((_, other)) => {
+                            return Err(ParseError { message: format!("unknown escape \\{other} in a string"), offset: start + 1 + i })
+                        }
+                        None => break,
+                    },
+                    other => text.push(other),
+                }
+            }
+            return Err(ParseError { message: "a string is not closed (missing \")".into(), offset: start });
+        }
+        if c == '`' {
+            let end = rest[1..].find('`').ok_or(ParseError { message: "a `name` is not closed".into(), offset: start })?;
+            tokens.push(Token { tok: Tok::QuotedName(rest[1..1 + end].to_string()), offset: start });
+            pos += end + 2;
+            continue;
+        }
+        if is_name_start(c) {
+            for function in MULTI_WORD_FUNCTIONS {
+                if let Some(after) = rest.strip_prefix(function) {
+                    let boundary = !after.starts_with(is_name_char);
+                    if boundary && after.trim_start().starts_with('(') {
+                        tokens.push(Token { tok: Tok::Name((*function).to_string()), offset: start });
+                        pos += function.len();
+                        continue 'outer;
+                    }
+                }
+            }
+            let len: usize = rest.chars().take_while(|&ch| is_name_char(ch)).map(char::len_utf8).sum();
+            tokens.push(Token { tok: Tok::Name(rest[..len].to_string()), offset: start });
+            pos += len;
+            continue;
+        }
+        for symbol in SYMBOLS {
+            if rest.starts_with(symbol) {
+                tokens.push(Token { tok: Tok::Sym(symbol), offset: start });
+                pos += symbol.len();
+                continue 'outer;
+            }
+        }
+        return Err(ParseError { message: format!("unexpected character {c:?}"), offset: start });
+    }
+    Ok(tokens)
+}

@@ -1,0 +1,191 @@
+//! FEEL (Friendly Enough Expression Language, DMN 1.x) for Baton's expressions.
+//!
+//! An [`Expression`] is parsed once, when a workflow is deployed, and evaluated
+//! many times against the variables visible to an element. Evaluation is pure
+//! and bounded: it reads no clock (there is no `now()` or `today()`; the engine
+//! passes time in as a variable when it needs one), does no I/O, and stops with
+//! [`EvalError`] when it has spent its fuel or would build a value larger than
+//! [`Limits`] allow, so a hostile expression cannot hang or exhaust the engine.
+//!
+//! FEEL's own semantics are kept where they matter to workflows: unknown names
+//! and type mismatches evaluate to `null`, `and`/`or` use three-valued logic,
+//! numbers are decimals (`0.1 + 0.2 = 0.3`), lists are 1-indexed.
+//!
+//! This crate exists because no Rust FEEL crate can be used in a pure core; see
+//! `docs/design.md` ("Expressions").
+
+mod builtins;
+mod eval;
+mod lexer;
+mod parser;
+mod value;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use builtins::parse_timestamp;
+pub use value::Value;
+
+/// Bounds applied to parsing and evaluation.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Longest accepted expression source, in bytes.
+    pub max_source_bytes: usize,
+    /// Deepest accepted nesting of the syntax tree.
+    pub max_depth: usize,
+    /// Evaluation steps (nodes visited, iterations run) before giving up.
+    pub fuel: u64,
+    /// Largest list or context an evaluation may build.
+    pub max_collection_len: usize,
+    /// Longest string an evaluation may build, in bytes.
+    pub max_string_bytes: usize,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        max_source_bytes: 16 * 1024,
+        max_depth: 64,
+        fuel: 200_000,
+        max_collection_len: 100_000,
+        max_string_bytes: 1024 * 1024,
+    };
+}
+
+/// A parsed FEEL expression. Cheap to clone.
+#[derive(Clone)]
+pub struct Expression {
+    source: Arc<str>,
+    ast: Arc<parser::Node>,
+    names: Arc<[String]>,
+}
+
+impl fmt::Debug for Expression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Expression({:?})", &*self.source)
+    }
+}
+
+impl PartialEq for Expression {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+/// Why an expression could not be parsed. `offset` is a byte offset into the source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub message: String,
+    pub offset: usize,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at offset {})", self.message, self.offset)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Why an evaluation stopped without a value. Type errors are not here: FEEL
+/// turns them into `null`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EvalError {
+    /// The expression ran longer than [`Limits::fuel`] allows.
+    OutOfFuel,
+    /// The expression built a list, context or string over the limits.
+    TooLarge(String),
+    /// The value cannot be turned into JSON (a range, a function).
+    NotJson(String),
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvalError::OutOfFuel => f.write_str("the expression ran past its evaluation budget"),
+            EvalError::TooLarge(what) => write!(f, "the expression built a value that is too large: {what}"),
+            EvalError::NotJson(what) => write!(f, "the result cannot be stored as a variable: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+/// Where an expression finds the values of the names it uses.
+pub trait Variables {
+    fn get(&self, name: &str) -> Option<&serde_json::Value>;
+}
+
+impl Variables for serde_json::Map<String, serde_json::Value> {
+    fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        serde_json::Map::get(self, name)
+    }
+}
+
+impl Variables for std::collections::BTreeMap<String, serde_json::Value> {
+    fn get(&self, name: &str) -> Option<&serde_json::Value> {
+        std::collections::BTreeMap::get(self, name)
+    }
+}
+
+/// No variables at all.
+pub struct NoVariables;
+
+impl Variables for NoVariables {
+    fn get(&self, _name: &str) -> Option<&serde_json::Value> {
+        None
+    }
+}
+
+impl Expression {
+    /// Parses FEEL source (without a leading `=`).
+    pub fn parse(source: &str) -> Result<Expression, ParseError> {
+        Self::parse_with(source, &Limits::DEFAULT)
+    }
+
+    pub fn parse_with(source: &str, limits: &Limits) -> Result<Expression, ParseError> {
+        if source.len() > limits.max_source_bytes {
+            return Err(ParseError {
+                message: format!(
+                    "the expression is {} bytes long; the limit is {}",
+                    source.len(),
+                    limits.max_source_bytes
+                ),
+                offset: 0,
+            });
+        }
+        let tokens = lexer::tokenize(source)?;
+        let ast = parser::parse(&tokens, source.len(), limits.max_depth)?;
+        ast.check_calls().map_err(|message| ParseError { message, offset: 0 })?;
+        let mut names = Vec::new();
+        ast.free_names(&mut names);
+        names.sort();
+        names.dedup();
+        Ok(Expression { source: source.into(), ast: Arc::new(ast), names: names.into() })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The variable names the expression reads (sorted, without duplicates).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Evaluates to a FEEL value.
+    pub fn evaluate_value(&self, variables: &dyn Variables) -> Result<Value, EvalError> {
+        self.evaluate_value_with(variables, &Limits::DEFAULT)
+    }
+
+    pub fn evaluate_value_with(&self, variables: &dyn Variables, limits: &Limits) -> Result<Value, EvalError> {
+        eval::Evaluator::new(variables, limits).eval(&self.ast)
+    }
+
+    /// Evaluates to JSON, the form variables are stored in.
+    pub fn evaluate(&self, variables: &dyn Variables) -> Result<serde_json::Value, EvalError> {
+        self.evaluate_value(variables)?.to_json()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,554 @@
+//! A precedence-climbing parser for the FEEL expression grammar.
+
+use rust_decimal::Decimal;
+
+use crate::lexer::{Tok, Token};
+use crate::ParseError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Node {
+    Null,
+    Bool(bool),
+    Number(Decimal),
+    Str(String),
+    Name(String),
+    List(Vec<Node>),
+    Context(Vec<(String, Node)>),
+    Range { start: Box<Node>, start_included: bool, end: Box<Node>, end_included: bool },
+    Neg(Box<Node>),
+    Binary(BinOp, Box<Node>, Box<Node>),
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    Between(Box<Node>, Box<Node>, Box<Node>),
+    /// `value in test`: the test is a value, a list, a range or a [`Node::UnaryTest`].
+    In(Box<Node>, Box<Node>),
+    /// `< 5` on the right of `in`.
+    UnaryTest(BinOp, Box<Node>),
+    If(Box<Node>, Box<Node>, Box<Node>),
+    /// Iteration contexts, body, and whether the body reads `partial`.
+    For(Vec<(String, Node)>, Box<Node>, bool),
+    Quantified { every: bool, contexts: Vec<(String, Node)>, condition: Box<Node> },
+    Path(Box<Node>, String),
+    Filter(Box<Node>, Box<Node>),
+    Call(String, Vec<Node>),
+}
+
+impl Node {
+    /// Checks every function call against the built-ins, so an unknown
+    /// function or a wrong argument count is reported at deploy time.
+    pub(crate) fn check_calls(&self) -> Result<(), String> {
+        let mut result = Ok(());
+        self.visit(&mut |node| {
+            if let Node::Call(name, arguments) = node {
+                if result.is_ok() {
+                    result = crate::builtins::check(name, arguments.len());
+                }
+            }
+        });
+        result
+    }
+
+    fn visit(&self, f: &mut dyn FnMut(&Node)) {
+        f(self);
+        match self {
+            Node::Null | Node::Bool(_) | Node::Number(_) | Node::Str(_) | Node::Name(_) => {}
+            Node::List(items) | Node::Call(_, items) => items.iter().for_each(|n| n.visit(f)),
+            Node::Context(entries) => entries.iter().for_each(|(_, n)| n.visit(f)),
+            Node::For(contexts, body, _) | Node::Quantified { contexts, condition: body, .. } => {
+                contexts.iter().for_each(|(_, n)| n.visit(f));
+                body.visit(f);
+            }
+            Node::Range { start: a, end: b, .. }
+            | Node::Binary(_, a, b)
+            | Node::And(a, b)
+            | Node::Or(a, b)
+            | Node::In(a, b)
+            | Node::Filter(a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            Node::Neg(n) | Node::UnaryTest(_, n) | Node::Path(n, _) => n.visit(f),
+            Node::Between(a, b, c) | Node::If(a, b, c) => {
+                a.visit(f);
+                b.visit(f);
+                c.visit(f);
+            }
+        }
+    }
+
+    /// Collects the names read from outside the expression.
+    pub(crate) fn free_names(&self, out: &mut Vec<String>) {
+        self.collect_names(&mut Vec::new(), out);
+    }
+
+    fn collect_names(&self, bound: &mut Vec<String>, out: &mut Vec<String>) {
+        match self {
+            Node::Null | Node::Bool(_) | Node::Number(_) | Node::Str(_) => {}
+            Node::Name(name) => {
+                if !bound.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+            Node::List(items) | Node::Call(_, items) => items.iter().for_each(|n| n.collect_names(bound, out)),
+            Node::Context(entries) => {
+                let depth = bound.len();
+                for (key, value) in entries {
+                    value.collect_names(bound, out);
+                    bound.push(key.clone());
+                }
+                bound.truncate(depth);
+            }
+            Node::Range { start, end, .. } => {
+                start.collect_names(bound, out);
+                end.collect_names(bound, out);
+            }
+            Node::Neg(n) | Node::UnaryTest(_, n) => n.collect_names(bound, out),
+            Node::Path(n, _) => n.collect_names(bound, out),
+            Node::Binary(_, a, b) | Node::And(a, b) | Node::Or(a, b) | Node::In(a, b) => {
+                a.collect_names(bound, out);
+                b.collect_names(bound, out);
+            }
+            Node::Filter(list, condition) => {
+                list.collect_names(bound, out);
+                bound.push("item".into());
+                condition.collect_names(bound, out);
+                bound.pop();
+            }
+            Node::Between(a, b, c) | Node::If(a, b, c) => {
+                a.collect_names(bound, out);
+                b.collect_names(bound, out);
+                c.collect_names(bound, out);
+            }
+            Node::For(contexts, body, _) | Node::Quantified { contexts, condition: body, .. } => {
+                let depth = bound.len();
+                for (name, source) in contexts {
+                    source.collect_names(bound, out);
+                    bound.push(name.clone());
+                }
+                if matches!(self, Node::For(..)) {
+                    bound.push("partial".into());
+                }
+                body.collect_names(bound, out);
+                bound.truncate(depth);
+            }
+        }
+    }
+}
+
+pub(crate) fn parse(tokens: &[Token], source_len: usize, max_depth: usize) -> Result<Node, ParseError> {
+    if tokens.is_empty() {
+        return Err(ParseError { message: "the expression is empty".into(), offset: 0 });
+    }
+    let mut parser = Parser { tokens, pos: 0, source_len, depth: 0, max_depth };
+    let node = parser.expression()?;
+    if let Some(token) = parser.tokens.get(parser.pos) {
+        return Err(ParseError { message: format!("unexpected {} after the end of the expression", describe(&token.tok)), offset: token.offset });
+    }
+    Ok(node)
+}
+
+fn describe(tok: &Tok) -> String {
+    match tok {
+        Tok::Number(n) => format!("number {n}"),
+        Tok::Str(s) => format!("string {s:?}"),
+        Tok::Name(n) | Tok::QuotedName(n) => format!("'{n}'"),
+        Tok::Sym(s) => format!("'{s}'"),
+    }
+}
+
+struct Parser<'t> {
+    tokens: &'t [Token],
+    pos: usize,
+    source_len: usize,
+    depth: usize,
+    max_depth: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Tok> {
+        self.tokens.get(self.pos).map(|t| &t.tok)
+    }
+
+    fn offset(&self) -> usize {
+        self.tokens.get(self.pos).map_or(self.source_len, |t| t.offset)
+    }
+
+    fn error<T>(&self, message: impl Into<String>) -> Result<T, ParseError> {
+        Err(ParseError { message: message.into(), offset: self.offset() })
+    }
+
+    fn is_sym(&self, symbol: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Sym(s)) if *s == symbol)
+    }
+
+    fn is_keyword(&self, keyword: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Name(n)) if n == keyword)
+    }
+
+    fn eat_sym(&mut self, symbol: &str) -> bool {
+        let found = self.is_sym(symbol);
+        if found {
+            self.pos += 1;
+        }
+        found
+    }
+
+    fn eat_keyword(&mut self, keyword: &str) -> bool {
+        let found = self.is_keyword(keyword);
+        if found {
+            self.pos += 1;
+        }
+        found
+    }
+
+    fn expect_sym(&mut self, symbol: &str) -> Result<(), ParseError> {
+        if self.eat_sym(symbol) {
+            return Ok(());
+        }
+        match self.peek() {
+            Some(tok) => self.error(format!("expected '{symbol}' but found {}", describe(tok))),
+            None => self.error(format!("expected '{symbol}' but the expression ended")),
+        }
+    }
+
+    fn expect_keyword(&mut self, keyword: &str) -> Result<(), ParseError> {
+        if self.eat_keyword(keyword) {
+            return Ok(());
+        }
+        match self.peek() {
+            Some(tok) => self.error(format!("expected '{keyword}' but found {}", describe(tok))),
+            None => self.error(format!("expected '{keyword}' but the expression ended")),
+        }
+    }
+
+    fn name(&mut self) -> Result<String, ParseError> {
+        match self.peek().cloned() {
+            Some(Tok::Name(n)) if !is_reserved(&n) => {
+                self.pos += 1;
+                Ok(n)
+            }
+            Some(Tok::QuotedName(n)) => {
+                self.pos += 1;
+                Ok(n)
+            }
+            Some(tok) => self.error(format!("expected a name but found {}", describe(&tok))),
+            None => self.error("expected a name but the expression ended"),
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            return self.error(format!("the expression is nested more than {} levels deep", self.max_depth));
+        }
+        Ok(())
+    }
+
+    fn expression(&mut self) -> Result<Node, ParseError> {
+        self.enter()?;
+        let node = if self.eat_keyword("if") {
+            let condition = self.expression()?;
+            self.expect_keyword("then")?;
+            let then = self.expression()?;
+            self.expect_keyword("else")?;
+            let otherwise = self.expression()?;
+            Node::If(Box::new(condition), Box::new(then), Box::new(otherwise))
+        } else if self.eat_keyword("for") {
+            let contexts = self.iteration_contexts()?;
+            self.expect_keyword("return")?;
+            let body = self.expression()?;
+            let mut reads_partial = false;
+            body.visit(&mut |node| reads_partial |= matches!(node, Node::Name(n) if n == "partial"));
+            Node::For(contexts, Box::new(body), reads_partial)
+        } else if self.is_keyword("some") || self.is_keyword("every") {
+            let every = self.is_keyword("every");
+            self.pos += 1;
+            let contexts = self.iteration_contexts()?;
+            self.expect_keyword("satisfies")?;
+            Node::Quantified { every, contexts, condition: Box::new(self.expression()?) }
+        } else {
+            self.disjunction()?
+        };
+        self.depth -= 1;
+        Ok(node)
+    }
+
+    fn iteration_contexts(&mut self) -> Result<Vec<(String, Node)>, ParseError> {
+        let mut contexts = Vec::new();
+        loop {
+            let name = self.name()?;
+            self.expect_keyword("in")?;
+            let source = self.disjunction()?;
+            let source = if self.eat_sym("..") {
+                let end = self.disjunction()?;
+                Node::Range { start: Box::new(source), start_included: true, end: Box::new(end), end_included: true }
+            } else {
+                source
+            };
+            contexts.push((name, source));
+            if !self.eat_sym(",") {
+                return Ok(contexts);
+            }
+        }
+    }
+
+    fn disjunction(&mut self) -> Result<Node, ParseError> {
+        let mut left = self.conjunction()?;
+        while self.eat_keyword("or") {
+            left = Node::Or(Box::new(left), Box::new(self.conjunction()?));
+        }
+        Ok(left)
+    }
+
+    fn conjunction(&mut self) -> Result<Node, ParseError> {
+        let mut left = self.comparison()?;
+        while self.eat_keyword("and") {
+            left = Node::And(Box::new(left), Box::new(self.comparison()?));
+        }
+        Ok(left)
+    }
+
+    fn comparison_op(&self) -> Option<BinOp> {
+        match self.peek() {
+            Some(Tok::Sym("=")) => Some(BinOp::Eq),
+            Some(Tok::Sym("!=")) => Some(BinOp::Ne),
+            Some(Tok::Sym("<")) => Some(BinOp::Lt),
+            Some(Tok::Sym("<=")) => Some(BinOp::Le),
+            Some(Tok::Sym(">")) => Some(BinOp::Gt),
+            Some(Tok::Sym(">=")) => Some(BinOp::Ge),
+            _ => None,
+        }
+    }
+
+    fn comparison(&mut self) -> Result<Node, ParseError> {
+        let left = self.additive()?;
+        if let Some(op) = self.comparison_op() {
+            self.pos += 1;
+            return Ok(Node::Binary(op, Box::new(left), Box::new(self.additive()?)));
+        }
+        if self.eat_keyword("between") {
+            let low = self.additive()?;
+            self.expect_keyword("and")?;
+            let high = self.additive()?;
+            return Ok(Node::Between(Box::new(left), Box::new(low), Box::new(high)));
+        }
+        if self.eat_keyword("in") {
+            let test = if let Some(op) = self.comparison_op() {
+                self.pos += 1;
+                Node::UnaryTest(op, Box::new(self.additive()?))
+            } else {
+                self.additive()?
+            };
+            return Ok(Node::In(Box::new(left), Box::new(test)));
+        }
+        if self.is_keyword("instance") {
+            return self.error("'instance of' is not supported");
+        }
+        Ok(left)
+    }
+
+    fn additive(&mut self) -> Result<Node, ParseError> {
+        let mut left = self.multiplicative()?;
+        loop {
+            let op = if self.eat_sym("+") {
+                BinOp::Add
+            } else if self.eat_sym("-") {
+                BinOp::Sub
+            } else {
+                return Ok(left);
+            };
+            left = Node::Binary(op, Box::new(left), Box::new(self.multiplicative()?));
+        }
+    }
+
+    fn multiplicative(&mut self) -> Result<Node, ParseError> {
+        let mut left = self.exponent()?;
+        loop {
+            let op = if self.eat_sym("*") {
+                BinOp::Mul
+            } else if self.eat_sym("/") {
+                BinOp::Div
+            } else {
+                return Ok(left);
+            };
+            left = Node::Binary(op, Box::new(left), Box::new(self.exponent()?));
+        }
+    }
+
+    fn exponent(&mut self) -> Result<Node, ParseError> {
+        let mut left = self.unary()?;
+        while self.eat_sym("**") {
+            left = Node::Binary(BinOp::Pow, Box::new(left), Box::new(self.unary()?));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Node, ParseError> {
+        if self.eat_sym("-") {
+            self.enter()?;
+            let operand = self.unary()?;
+            self.depth -= 1;
+            return Ok(Node::Neg(Box::new(operand)));
+        }
+        self.postfix()
+    }
+
+    fn postfix(&mut self) -> Result<Node, ParseError> {
+        let mut node = self.primary()?;
+        loop {
+            if self.eat_sym(".") {
+                node = Node::Path(Box::new(node), self.name()?);
+            } else if self.eat_sym("[") {
+                let condition = self.expression()?;
+                self.expect_sym("]")?;
+                node = Node::Filter(Box::new(node), Box::new(condition));
+            } else if self.is_sym("(") {
+                let Node::Name(function) = node else {
+                    return self.error("only built-in functions can be called");
+                };
+                self.pos += 1;
+                let mut arguments = Vec::new();
+                if !self.eat_sym(")") {
+                    loop {
+                        if matches!(self.tokens.get(self.pos + 1).map(|t| &t.tok), Some(Tok::Sym(":"))) {
+                            return self.error("named arguments are not supported; pass the arguments in order");
+                        }
+                        arguments.push(self.expression()?);
+                        if self.eat_sym(")") {
+                            break;
+                        }
+                        self.expect_sym(",")?;
+                    }
+                }
+                node = Node::Call(function, arguments);
+            } else {
+                return Ok(node);
+            }
+        }
+    }
+
+    fn primary(&mut self) -> Result<Node, ParseError> {
+        let Some(tok) = self.peek().cloned() else {
+            return self.error("the expression ended where a value was expected");
+        };
+        self.enter()?;
+        self.pos += 1;
+        let node = match tok {
+            Tok::Number(n) => Node::Number(n),
+            Tok::Str(s) => Node::Str(s),
+            Tok::QuotedName(n) => Node::Name(n),
+            Tok::Name(n) => match n.as_str() {
+                "true" => Node::Bool(true),
+                "false" => Node::Bool(false),
+                "null" => Node::Null,
+                "function" => {
+                    self.pos -= 1;
+                    return self.error("user-defined functions are not supported in Baton's expressions");
+                }
+                "if" | "for" | "some" | "every" => {
+                    self.pos -= 1;
+                    let node = self.expression()?;
+                    self.depth -= 1;
+                    return Ok(node);
+                }
+                reserved if is_reserved(reserved) => {
+                    self.pos -= 1;
+                    return self.error(format!("unexpected keyword '{reserved}'"));
+                }
+                _ => Node::Name(n),
+            },
+            Tok::Sym("(") => {
+                let first = self.expression()?;
+                if self.eat_sym("..") {
+                    self.range_rest(first, false)?
+                } else {
+                    self.expect_sym(")")?;
+                    first
+                }
+            }
+            Tok::Sym("]") => {
+                let first = self.expression()?;
+                self.expect_sym("..")?;
+                self.range_rest(first, false)?
+            }
+            Tok::Sym("[") => {
+                if self.eat_sym("]") {
+                    Node::List(Vec::new())
+                } else {
+                    let first = self.expression()?;
+                    if self.eat_sym("..") {
+                        self.range_rest(first, true)?
+                    } else {
+                        let mut items = vec![first];
+                        while self.eat_sym(",") {
+                            items.push(self.expression()?);
+                        }
+                        self.expect_sym("]")?;
+                        Node::List(items)
+                    }
+                }
+            }
+            Tok::Sym("{") => {
+                let mut entries = Vec::new();
+                if !self.eat_sym("}") {
+                    loop {
+                        let key = match self.peek().cloned() {
+                            Some(Tok::Str(s)) => {
+                                self.pos += 1;
+                                s
+                            }
+                            _ => self.name()?,
+                        };
+                        self.expect_sym(":")?;
+                        entries.push((key, self.expression()?));
+                        if self.eat_sym("}") {
+                            break;
+                        }
+                        self.expect_sym(",")?;
+                    }
+                }
+                Node::Context(entries)
+            }
+            other => {
+                self.pos -= 1;
+                return self.error(format!("unexpected {}", describe(&other)));
+            }
+        };
+        self.depth -= 1;
+        Ok(node)
+    }
+
+    fn range_rest(&mut self, start: Node, start_included: bool) -> Result<Node, ParseError> {
+        let end = self.expression()?;
+        let end_included = if self.eat_sym("]") {
+            true
+        } else if self.eat_sym(")") || self.eat_sym("[") {
+            false
+        } else {
+            return self.error("a range must end with ']', ')' or '['");
+        };
+        Ok(Node::Range { start: Box::new(start), start_included, end: Box::new(end), end_included })
+    }
+}
+
+fn is_reserved(name: &str) -> bool {
+    matches!(
+        name,
+        "and" | "or" | "if" | "then" | "else" | "for" | "in" | "return" | "some" | "every" | "satisfies" | "between" | "instance" | "function"
+    )
+}

@@ -1,0 +1,129 @@
+use serde_json::{json, Map, Value as Json};
+
+use crate::{EvalError, Expression, Limits};
+
+fn vars(value: Json) -> Map<String, Json> {
+    value.as_object().cloned().unwrap_or_default()
+}
+
+#[track_caller]
+fn eval(source: &str, variables: Json) -> Json {
+    let expression = Expression::parse(source).unwrap_or_else(|e| panic!("{source}: {e}"));
+    expression.evaluate(&vars(variables)).unwrap_or_else(|e| panic!("{source}: {e}"))
+}
+
+#[track_caller]
+fn parse_error(source: &str) -> String {
+    Expression::parse(source).expect_err(source).message
+}
+
+#[test]
+fn arithmetic_is_decimal() {
+    assert_eq!(eval("0.1 + 0.2 = 0.3", json!({})), json!(true));
+    assert_eq!(eval("amount * 2", json!({"amount": 20})), json!(40));
+    assert_eq!(eval("7 / 2", json!({})), json!(3.5));
+    assert_eq!(eval("2 ** 10", json!({})), json!(1024));
+    assert_eq!(eval("-x + 1", json!({"x": 3})), json!(-2));
+    assert_eq!(eval("1 / 0", json!({})), json!(null));
+}
+
+#[test]
+fn comparisons_and_three_valued_logic() {
+    assert_eq!(eval("amount > 100", json!({"amount": 150})), json!(true));
+    assert_eq!(eval("amount > 100", json!({"amount": 50})), json!(false));
+    assert_eq!(eval("missing > 100", json!({})), json!(null));
+    assert_eq!(eval("null and false", json!({})), json!(false));
+    assert_eq!(eval("null and true", json!({})), json!(null));
+    assert_eq!(eval("null or true", json!({})), json!(true));
+    assert_eq!(eval("x = null", json!({})), json!(true));
+    assert_eq!(eval("\"a\" = 1", json!({})), json!(null));
+    assert_eq!(eval("x != \"b\"", json!({"x": "a"})), json!(true));
+    assert_eq!(eval("5 between 1 and 10", json!({})), json!(true));
+    assert_eq!(eval("x in [1, 2, 3]", json!({"x": 2})), json!(true));
+    assert_eq!(eval("x in [1..3)", json!({"x": 3})), json!(false));
+    assert_eq!(eval("x in > 2", json!({"x": 3})), json!(true));
+}
+
+#[test]
+fn strings_lists_and_contexts() {
+    assert_eq!(eval("\"PT\" + string(hours) + \"H\"", json!({"hours": 2})), json!("PT2H"));
+    assert_eq!(eval("upper case(name)", json!({"name": "ada"})), json!("ADA"));
+    assert_eq!(eval("string length(\"héllo\")", json!({})), json!(5));
+    assert_eq!(eval("substring(\"foobar\", 3)", json!({})), json!("obar"));
+    assert_eq!(eval("substring(\"foobar\", -2, 1)", json!({})), json!("a"));
+    assert_eq!(eval("starts with(\"foobar\", \"foo\")", json!({})), json!(true));
+    assert_eq!(eval("items[1]", json!({"items": [10, 20]})), json!(10));
+    assert_eq!(eval("items[-1]", json!({"items": [10, 20]})), json!(20));
+    assert_eq!(eval("items[item > 15]", json!({"items": [10, 20, 30]})), json!([20, 30]));
+    assert_eq!(eval("orders[price > 5].id", json!({"orders": [{"id": 1, "price": 3}, {"id": 2, "price": 9}]})), json!([2]));
+    assert_eq!(eval("order.customer.name", json!({"order": {"customer": {"name": "Ada"}}})), json!("Ada"));
+    assert_eq!(eval("{a: 1, b: a + 1}", json!({})), json!({"a": 1, "b": 2}));
+    assert_eq!(eval("count(items)", json!({"items": [1, 2, 3]})), json!(3));
+    assert_eq!(eval("sum(items)", json!({"items": [1, 2, 3.5]})), json!(6.5));
+    assert_eq!(eval("max(3, 9, 4)", json!({})), json!(9));
+    assert_eq!(eval("list contains(items, 2)", json!({"items": [1, 2]})), json!(true));
+    assert_eq!(eval("append([1], 2, 3)", json!({})), json!([1, 2, 3]));
+    assert_eq!(eval("distinct values([1, 2, 1])", json!({})), json!([1, 2]));
+    assert_eq!(eval("string join([\"a\", \"b\"], \", \")", json!({})), json!("a, b"));
+    assert_eq!(eval("is defined(x)", json!({"x": null})), json!(true));
+    assert_eq!(eval("is defined(y)", json!({})), json!(false));
+    assert_eq!(eval("get or else(y, 5)", json!({})), json!(5));
+    assert_eq!(eval("decimal(1.125, 2)", json!({})), json!(1.12));
+    assert_eq!(eval("modulo(-5, 3)", json!({})), json!(1));
+}
+
+#[test]
+fn iteration_and_conditionals() {
+    assert_eq!(eval("for x in items return x * 10", json!({"items": [1, 2, 3]})), json!([10, 20, 30]));
+    assert_eq!(eval("for i in 1..3 return i", json!({})), json!([1, 2, 3]));
+    assert_eq!(eval("for i in 3..1 return i", json!({})), json!([3, 2, 1]));
+    assert_eq!(eval("for i in 1..4 return if i = 1 then 1 else partial[-1] * 2", json!({})), json!([1, 2, 4, 8]));
+    assert_eq!(eval("some x in [1, 5] satisfies x > 4", json!({})), json!(true));
+    assert_eq!(eval("every x in [1, 5] satisfies x > 4", json!({})), json!(false));
+    assert_eq!(eval("if amount > 10 then \"big\" else \"small\"", json!({"amount": 50})), json!("big"));
+    assert_eq!(eval("if missing then 1 else 2", json!({})), json!(2));
+}
+
+#[test]
+fn dates_and_durations() {
+    assert_eq!(eval("duration(\"PT\" + string(hours) + \"H\")", json!({"hours": 2})), json!("PT2H"));
+    assert_eq!(eval("date and time(\"2026-01-01T10:00:00Z\") + duration(\"PT1H\")", json!({})), json!("2026-01-01T11:00:00Z"));
+    assert_eq!(eval("date(\"2026-03-01\") > date(\"2026-02-28\")", json!({})), json!(true));
+    assert_eq!(eval("date(\"2026-03-01\").month", json!({})), json!(3));
+    assert_eq!(eval("duration(\"PT2H\") > duration(\"PT90M\")", json!({})), json!(true));
+    assert_eq!(eval("day of week(date(\"2026-11-21\"))", json!({})), json!("Saturday"));
+}
+
+#[test]
+fn free_names_are_the_variables_read() {
+    let expression = Expression::parse("for x in items return x + offset + items[item > 1][1]").unwrap();
+    assert_eq!(expression.names(), ["items", "offset"]);
+}
+
+#[test]
+fn parse_errors_name_the_problem() {
+    assert!(parse_error("amount >").contains("ended"), "{}", parse_error("amount >"));
+    assert!(parse_error("now()").contains("wall clock"));
+    assert!(parse_error("today()").contains("wall clock"));
+    assert!(parse_error("frobnicate(1)").contains("unknown function 'frobnicate'"));
+    assert!(parse_error("count(1, 2)").contains("takes 1 arguments"));
+    assert!(parse_error("function(x) x").contains("user-defined functions"));
+    assert!(parse_error("\"open").contains("not closed"));
+    assert!(parse_error("").contains("empty"));
+    assert!(parse_error("1 2").contains("unexpected"));
+}
+
+#[test]
+fn hostile_expressions_are_bounded() {
+    let deep = "(".repeat(500) + "1" + &")".repeat(500);
+    assert!(parse_error(&deep).contains("nested"));
+    let long = "1 + ".repeat(10_000) + "1";
+    assert!(parse_error(&long).contains("bytes long"));
+    let expression = Expression::parse("for i in 1..1000000000 return i").unwrap();
+    assert_eq!(expression.evaluate(&Map::new()), Err(EvalError::OutOfFuel));
+    let expression = Expression::parse("for a in 1..1000, b in 1..1000 return a * b").unwrap();
+    assert_eq!(expression.evaluate(&Map::new()), Err(EvalError::OutOfFuel));
+    let limits = Limits { max_string_bytes: 64, ..Limits::DEFAULT };
+    let doubling = Expression::parse("for i in 1..10 return string join(for j in 1..i return \"xxxxxxxxxx\", \"\")").unwrap();
+    assert!(matches!(doubling.evaluate_value_with(&Map::new(), &limits), Err(EvalError::TooLarge(_))));
+}
