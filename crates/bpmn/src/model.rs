@@ -1,0 +1,233 @@
+//! The compiled workflow model: a flat arena of elements and sequence flows,
+//! with every reference resolved to an index and every expression parsed.
+
+use std::collections::BTreeMap;
+
+use feel::Expression;
+
+use crate::timer::TimerDefinition;
+
+/// Index of an element in [`Workflow::elements`].
+pub type ElementIdx = usize;
+/// Index of a sequence flow in [`Workflow::flows`].
+pub type FlowIdx = usize;
+
+/// One executable BPMN process, ready for the engine.
+#[derive(Clone, Debug)]
+pub struct Workflow {
+    /// The BPMN process id: the workflow's key.
+    pub process_id: String,
+    pub name: Option<String>,
+    pub executable: bool,
+    /// Element 0 is the process itself.
+    pub elements: Vec<Element>,
+    pub flows: Vec<Flow>,
+    pub element_by_id: BTreeMap<String, ElementIdx>,
+    /// Length of the longest path through the model; the engine bounds its
+    /// steps per input with it.
+    pub size_hint: usize,
+}
+
+impl Workflow {
+    pub const ROOT: ElementIdx = 0;
+
+    pub fn element(&self, id: &str) -> Option<&Element> {
+        self.element_by_id.get(id).map(|&i| &self.elements[i])
+    }
+
+    /// The none start event of a scope (the process or an embedded subprocess).
+    pub fn none_start(&self, scope: ElementIdx) -> Option<ElementIdx> {
+        self.elements[scope].children.iter().copied().find(|&child| {
+            matches!(self.elements[child].kind, Kind::StartEvent { trigger: Trigger::None, .. })
+        })
+    }
+
+    /// The start events of a scope's event subprocesses.
+    pub fn event_subprocess_starts(&self, scope: ElementIdx) -> impl Iterator<Item = ElementIdx> + '_ {
+        self.elements[scope]
+            .children
+            .iter()
+            .copied()
+            .filter(|&c| matches!(self.elements[c].kind, Kind::SubProcess { triggered_by_event: true }))
+            .flat_map(move |sub| {
+                self.elements[sub].children.iter().copied().filter(|&c| matches!(self.elements[c].kind, Kind::StartEvent { .. }))
+            })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Flow {
+    pub id: String,
+    pub source: ElementIdx,
+    pub target: ElementIdx,
+    pub condition: Option<Expression>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Element {
+    pub id: String,
+    pub name: Option<String>,
+    pub kind: Kind,
+    /// The scope that contains the element (the process or a subprocess);
+    /// `None` only for the process itself.
+    pub parent: Option<ElementIdx>,
+    pub incoming: Vec<FlowIdx>,
+    pub outgoing: Vec<FlowIdx>,
+    pub default_flow: Option<FlowIdx>,
+    /// Boundary events attached to this activity.
+    pub boundary_events: Vec<ElementIdx>,
+    /// Elements directly inside this scope.
+    pub children: Vec<ElementIdx>,
+    pub inputs: Vec<Mapping>,
+    pub outputs: Vec<Mapping>,
+    pub loop_characteristics: Option<LoopCharacteristics>,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// A value that is either literal text or a FEEL expression (`=` prefix).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Property {
+    Literal(String),
+    Expression(Expression),
+}
+
+/// A Zeebe input or output mapping: `target` receives the value of `source`.
+#[derive(Clone, Debug)]
+pub struct Mapping {
+    pub source: Property,
+    pub target: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum LoopCharacteristics {
+    MultiInstance(MultiInstance),
+    /// BPMN standard loop: repeat while `condition` holds, at most `maximum` times.
+    Standard { condition: Option<Expression>, test_before: bool, maximum: Option<u64> },
+}
+
+#[derive(Clone, Debug)]
+pub struct MultiInstance {
+    pub sequential: bool,
+    pub input_collection: Option<Expression>,
+    /// Number of iterations when there is no input collection.
+    pub cardinality: Option<Expression>,
+    pub input_element: Option<String>,
+    pub output_collection: Option<String>,
+    pub output_element: Option<Expression>,
+    pub completion_condition: Option<Expression>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Kind {
+    Process,
+    SubProcess { triggered_by_event: bool },
+    CallActivity(CallActivity),
+    Task(TaskKind),
+    StartEvent { trigger: Trigger, interrupting: bool },
+    EndEvent(Throw),
+    IntermediateCatch(Trigger),
+    IntermediateThrow(Throw),
+    Boundary { attached_to: ElementIdx, trigger: Trigger, cancel_activity: bool },
+    Gateway(GatewayKind),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayKind {
+    Exclusive,
+    Parallel,
+    Inclusive,
+    EventBased,
+}
+
+#[derive(Clone, Debug)]
+pub enum TaskKind {
+    /// Work for a job worker: service, send, business rule and script tasks
+    /// with a task definition, and message throw events.
+    Job(JobDefinition),
+    User(UserTaskDefinition),
+    /// A FEEL script whose result is stored in a variable.
+    Script { expression: Expression, result_variable: Option<String> },
+    Receive(MessageDefinition),
+    /// Manual and plain tasks: nothing to do, the token passes.
+    PassThrough,
+}
+
+#[derive(Clone, Debug)]
+pub struct JobDefinition {
+    pub job_type: Property,
+    pub retries: Property,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UserTaskDefinition {
+    pub assignee: Option<Property>,
+    pub candidate_groups: Option<Property>,
+    pub candidate_users: Option<Property>,
+    pub due_date: Option<Property>,
+    pub follow_up_date: Option<Property>,
+    pub priority: Option<Property>,
+    pub form_key: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct CallActivity {
+    pub process_id: Property,
+    pub propagate_all_child_variables: bool,
+    pub propagate_all_parent_variables: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct MessageDefinition {
+    pub name: Property,
+    pub correlation_key: Option<Property>,
+}
+
+/// What a catching event waits for.
+#[derive(Clone, Debug)]
+pub enum Trigger {
+    None,
+    Timer(TimerDefinition),
+    Message(MessageDefinition),
+    Signal { name: Property },
+    /// `code: None` catches every error.
+    Error { code: Option<String> },
+    /// `code: None` catches every escalation.
+    Escalation { code: Option<String> },
+    Link { name: String },
+}
+
+/// What an end or intermediate throw event does.
+#[derive(Clone, Debug)]
+pub enum Throw {
+    None,
+    Terminate,
+    Error { code: String },
+    Escalation { code: String },
+    Signal { name: Property },
+    Link { name: String },
+    /// A message throw event handed to a job worker.
+    Job(JobDefinition),
+}
+
+/// A shape or an edge of the diagram, kept so a UI can draw the model.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Diagram {
+    pub shapes: BTreeMap<String, Bounds>,
+    pub edges: BTreeMap<String, Vec<Point>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Bounds {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+}

@@ -1,0 +1,1046 @@
+//! Reads BPMN 2.0 XML into [`Workflow`]s, collecting every problem as a
+//! [`Diagnostic`] instead of stopping at the first.
+
+use std::collections::BTreeMap;
+
+use feel::Expression;
+use roxmltree::{Document, Node, ParsingOptions};
+
+use crate::model::*;
+use crate::timer::TimerDefinition;
+use crate::{Definitions, Diagnostic, Import, Severity};
+
+pub const BPMN: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
+pub const BPMNDI: &str = "http://www.omg.org/spec/BPMN/20100524/DI";
+pub const DC: &str = "http://www.omg.org/spec/DD/20100524/DC";
+pub const DI: &str = "http://www.omg.org/spec/DD/20100524/DI";
+pub const ZEEBE: &str = "http://camunda.org/schema/zeebe/1.0";
+pub const CAMUNDA: &str = "http://camunda.org/schema/1.0/bpmn";
+
+/// Largest accepted file.
+pub const MAX_XML_BYTES: usize = 8 * 1024 * 1024;
+/// Deepest accepted element nesting.
+pub const MAX_XML_DEPTH: usize = 128;
+const MAX_XML_NODES: u32 = 1_000_000;
+
+pub(crate) fn import(xml: &str) -> Import {
+    let mut diagnostics = Vec::new();
+    if xml.len() > MAX_XML_BYTES {
+        diagnostics.push(Diagnostic::error(
+            "xml-too-large",
+            None,
+            (1, 1),
+            format!("the file is {} bytes; the limit is {MAX_XML_BYTES}", xml.len()),
+        ));
+        return Import { definitions: None, diagnostics };
+    }
+    let options = ParsingOptions { allow_dtd: false, nodes_limit: MAX_XML_NODES, ..ParsingOptions::default() };
+    let doc = match Document::parse_with_options(xml, options) {
+        Ok(doc) => doc,
+        Err(error) => {
+            let pos = error.pos();
+            let code = match error {
+                roxmltree::Error::DtdDetected => "xml-dtd",
+                roxmltree::Error::NodesLimitReached => "xml-too-large",
+                _ => "xml-malformed",
+            };
+            let message = match code {
+                "xml-dtd" => "the file has a DOCTYPE; Baton refuses DTDs and entity declarations".to_string(),
+                _ => format!("the file is not well-formed XML: {error}"),
+            };
+            diagnostics.push(Diagnostic::error(code, None, (pos.row, pos.col), message));
+            return Import { definitions: None, diagnostics };
+        }
+    };
+    if let Some(deep) = too_deep(&doc) {
+        let pos = doc.text_pos_at(deep.range().start);
+        diagnostics.push(Diagnostic::error(
+            "xml-too-deep",
+            None,
+            (pos.row, pos.col),
+            format!("elements are nested more than {MAX_XML_DEPTH} levels deep"),
+        ));
+        return Import { definitions: None, diagnostics };
+    }
+    let root = doc.root_element();
+    if !is(root, BPMN, "definitions") {
+        let pos = doc.text_pos_at(root.range().start);
+        let namespace = root.tag_name().namespace().unwrap_or("no namespace");
+        diagnostics.push(Diagnostic::error(
+            "not-bpmn",
+            None,
+            (pos.row, pos.col),
+            format!(
+                "the root element is <{}> in {namespace}; a BPMN file starts with <definitions> in {BPMN}",
+                root.tag_name().name()
+            ),
+        ));
+        return Import { definitions: None, diagnostics };
+    }
+    let mut reader = Reader::new(&doc);
+    reader.read_root_definitions(root);
+    let mut workflows = Vec::new();
+    for process in root.children().filter(|n| is(*n, BPMN, "process")) {
+        if let Some(workflow) = reader.process(process) {
+            workflows.push(workflow);
+        }
+    }
+    if workflows.iter().all(|w| !w.executable) {
+        let pos = doc.text_pos_at(root.range().start);
+        reader.diagnostics.push(Diagnostic::error(
+            "no-executable-process",
+            None,
+            (pos.row, pos.col),
+            if workflows.is_empty() {
+                "the file has no <process>".to_string()
+            } else {
+                "no process is marked isExecutable=\"true\"; Baton runs only executable processes".to_string()
+            },
+        ));
+    }
+    let diagram = read_diagram(root);
+    diagnostics.append(&mut reader.diagnostics);
+    Import { definitions: Some(Definitions { workflows, diagram }), diagnostics }
+}
+
+fn too_deep<'a>(doc: &'a Document<'a>) -> Option<Node<'a, 'a>> {
+    let mut stack = vec![(doc.root(), 0usize)];
+    while let Some((node, depth)) = stack.pop() {
+        if depth > MAX_XML_DEPTH {
+            return Some(node);
+        }
+        stack.extend(node.children().filter(Node::is_element).map(|c| (c, depth + 1)));
+    }
+    None
+}
+
+fn is(node: Node, namespace: &str, name: &str) -> bool {
+    node.is_element() && node.tag_name().name() == name && node.tag_name().namespace() == Some(namespace)
+}
+
+fn read_diagram(root: Node) -> Diagram {
+    let mut diagram = Diagram::default();
+    let number = |n: Node, a: &str| n.attribute(a).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    for node in root.descendants() {
+        if is(node, BPMNDI, "BPMNShape") {
+            if let (Some(element), Some(bounds)) =
+                (node.attribute("bpmnElement"), node.children().find(|c| is(*c, DC, "Bounds")))
+            {
+                diagram.shapes.insert(
+                    element.to_string(),
+                    Bounds {
+                        x: number(bounds, "x"),
+                        y: number(bounds, "y"),
+                        width: number(bounds, "width"),
+                        height: number(bounds, "height"),
+                    },
+                );
+            }
+        } else if is(node, BPMNDI, "BPMNEdge") {
+            if let Some(element) = node.attribute("bpmnElement") {
+                let points = node
+                    .children()
+                    .filter(|c| is(*c, DI, "waypoint"))
+                    .map(|p| Point { x: number(p, "x"), y: number(p, "y") })
+                    .collect();
+                diagram.edges.insert(element.to_string(), points);
+            }
+        }
+    }
+    diagram
+}
+
+/// A reference between elements that can be resolved only once the whole process is read.
+struct PendingFlow {
+    id: String,
+    source: Option<String>,
+    target: Option<String>,
+    condition: Option<Expression>,
+    position: (u32, u32),
+}
+
+struct Reader<'a, 'input> {
+    doc: &'a Document<'input>,
+    diagnostics: Vec<Diagnostic>,
+    /// message id -> (name, correlation key)
+    messages: BTreeMap<String, MessageDefinition>,
+    errors: BTreeMap<String, Option<String>>,
+    escalations: BTreeMap<String, Option<String>>,
+    signals: BTreeMap<String, String>,
+}
+
+/// Work state for one process.
+struct ProcessBuilder {
+    elements: Vec<Element>,
+    flows: Vec<PendingFlow>,
+    /// Boundary element -> attachedToRef id.
+    attachments: Vec<(ElementIdx, String)>,
+    /// Element -> `default` flow id.
+    defaults: Vec<(ElementIdx, String)>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'a, 'input> Reader<'a, 'input> {
+    fn new(doc: &'a Document<'input>) -> Self {
+        Reader {
+            doc,
+            diagnostics: Vec::new(),
+            messages: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            escalations: BTreeMap::new(),
+            signals: BTreeMap::new(),
+        }
+    }
+
+    fn position(&self, node: Node) -> (u32, u32) {
+        let pos = self.doc.text_pos_at(node.range().start);
+        (pos.row, pos.col)
+    }
+
+    fn read_root_definitions(&mut self, root: Node) {
+        for node in root.children().filter(Node::is_element) {
+            let Some(id) = node.attribute("id") else { continue };
+            if is(node, BPMN, "message") {
+                let name = node.attribute("name").unwrap_or(id);
+                let mut diagnostics = Vec::new();
+                let name = property(name, id, self.position(node), &mut diagnostics);
+                let correlation_key = extension(node, ZEEBE, "subscription")
+                    .and_then(|s| s.attribute("correlationKey"))
+                    .and_then(|key| property(key, id, self.position(node), &mut diagnostics));
+                self.diagnostics.append(&mut diagnostics);
+                if let Some(name) = name {
+                    self.messages.insert(id.to_string(), MessageDefinition { name, correlation_key });
+                }
+            } else if is(node, BPMN, "error") {
+                self.errors.insert(id.to_string(), node.attribute("errorCode").map(str::to_string));
+            } else if is(node, BPMN, "escalation") {
+                self.escalations.insert(id.to_string(), node.attribute("escalationCode").map(str::to_string));
+            } else if is(node, BPMN, "signal") {
+                self.signals.insert(id.to_string(), node.attribute("name").unwrap_or(id).to_string());
+            }
+        }
+    }
+
+    fn process(&mut self, node: Node) -> Option<Workflow> {
+        let position = self.position(node);
+        let Some(process_id) = node.attribute("id") else {
+            self.diagnostics.push(Diagnostic::error("id-missing", None, position, "a <process> has no id attribute".into()));
+            return None;
+        };
+        let executable = node.attribute("isExecutable") == Some("true");
+        let mut builder = ProcessBuilder {
+            elements: vec![Element::new(process_id, node.attribute("name"), Kind::Process, None, position)],
+            flows: Vec::new(),
+            attachments: Vec::new(),
+            defaults: Vec::new(),
+            diagnostics: Vec::new(),
+        };
+        self.scope(node, Workflow::ROOT, &mut builder);
+        let workflow = self.link(process_id, node.attribute("name"), executable, builder.elements, builder.flows, builder.attachments, builder.defaults, &mut builder.diagnostics);
+        if !executable {
+            // A process that is not meant to run is still read, so its problems are worth knowing, but none stops a deployment.
+            for diagnostic in &mut builder.diagnostics {
+                diagnostic.severity = Severity::Warning;
+            }
+        }
+        self.diagnostics.append(&mut builder.diagnostics);
+        Some(workflow)
+    }
+
+    /// Reads the flow elements directly inside `node` into the scope `scope`.
+    fn scope(&mut self, node: Node, scope: ElementIdx, b: &mut ProcessBuilder) {
+        for child in node.children().filter(Node::is_element) {
+            if child.tag_name().namespace() != Some(BPMN) {
+                continue;
+            }
+            let name = child.tag_name().name();
+            let position = self.position(child);
+            let id = child.attribute("id");
+            if name == "sequenceFlow" {
+                let Some(id) = id else {
+                    b.diagnostics.push(Diagnostic::error("id-missing", None, position, "a <sequenceFlow> has no id attribute".into()));
+                    continue;
+                };
+                let condition = child
+                    .children()
+                    .find(|c| is(*c, BPMN, "conditionExpression"))
+                    .and_then(|c| condition(c.text().unwrap_or(""), id, position, &mut b.diagnostics));
+                b.flows.push(PendingFlow {
+                    id: id.to_string(),
+                    source: child.attribute("sourceRef").map(str::to_string),
+                    target: child.attribute("targetRef").map(str::to_string),
+                    condition,
+                    position,
+                });
+                continue;
+            }
+            let kind = match name {
+                "startEvent" | "endEvent" | "intermediateCatchEvent" | "intermediateThrowEvent" | "boundaryEvent" | "task"
+                | "manualTask" | "serviceTask" | "sendTask" | "businessRuleTask" | "scriptTask" | "userTask" | "receiveTask"
+                | "exclusiveGateway" | "parallelGateway" | "inclusiveGateway" | "eventBasedGateway" | "subProcess"
+                | "callActivity" => name,
+                "complexGateway" | "transaction" | "adHocSubProcess" => {
+                    b.diagnostics.push(Diagnostic::error(
+                        "unsupported-element",
+                        id,
+                        position,
+                        format!("<{name}> cannot be executed by Baton"),
+                    ));
+                    continue;
+                }
+                // Documentation, lanes, data and artifacts do not take part in execution.
+                _ => continue,
+            };
+            let Some(id) = id else {
+                b.diagnostics.push(Diagnostic::error("id-missing", None, position, format!("a <{name}> has no id attribute")));
+                continue;
+            };
+            let index = b.elements.len();
+            let element_kind = self.element_kind(kind, child, id, index, position, b);
+            let mut element = Element::new(id, child.attribute("name"), element_kind, Some(scope), position);
+            self.read_mappings_and_loops(child, id, position, &mut element, &mut b.diagnostics);
+            if let Some(default) = child.attribute("default") {
+                b.defaults.push((index, default.to_string()));
+            }
+            b.elements.push(element);
+            b.elements[scope].children.push(index);
+            if kind == "subProcess" {
+                self.scope(child, index, b);
+            }
+        }
+    }
+
+    fn element_kind(&mut self, kind: &str, node: Node, id: &str, index: ElementIdx, position: (u32, u32), b: &mut ProcessBuilder) -> Kind {
+        let diagnostics = &mut b.diagnostics;
+        match kind {
+            "startEvent" => Kind::StartEvent {
+                trigger: self.trigger(node, id, position, diagnostics),
+                interrupting: node.attribute("isInterrupting") != Some("false"),
+            },
+            "intermediateCatchEvent" => Kind::IntermediateCatch(self.trigger(node, id, position, diagnostics)),
+            "boundaryEvent" => {
+                match node.attribute("attachedToRef") {
+                    Some(attached) => b.attachments.push((index, attached.to_string())),
+                    None => diagnostics.push(Diagnostic::error(
+                        "boundary-unattached",
+                        Some(id),
+                        position,
+                        "the boundary event has no attachedToRef".into(),
+                    )),
+                }
+                Kind::Boundary {
+                    attached_to: Workflow::ROOT,
+                    trigger: self.trigger(node, id, position, diagnostics),
+                    cancel_activity: node.attribute("cancelActivity") != Some("false"),
+                }
+            }
+            "endEvent" => Kind::EndEvent(self.throw(node, id, position, diagnostics)),
+            "intermediateThrowEvent" => Kind::IntermediateThrow(self.throw(node, id, position, diagnostics)),
+            "task" | "manualTask" => Kind::Task(TaskKind::PassThrough),
+            "serviceTask" | "sendTask" | "businessRuleTask" => match job_definition(node, id, position, diagnostics) {
+                Some(job) => Kind::Task(TaskKind::Job(job)),
+                None => {
+                    let what = if extension(node, ZEEBE, "calledDecision").is_some() {
+                        "calls a DMN decision (zeebe:calledDecision), which Baton cannot evaluate yet; give it a zeebe:taskDefinition to hand it to a worker"
+                    } else if node.attribute((CAMUNDA, "class")).is_some()
+                        || node.attribute((CAMUNDA, "delegateExpression")).is_some()
+                        || node.attribute((CAMUNDA, "expression")).is_some()
+                    {
+                        "uses a Java delegate (camunda:class, delegateExpression or expression); Baton hands work to job workers: use camunda:type=\"external\" with camunda:topic, or zeebe:taskDefinition"
+                    } else {
+                        "has no job type: add <zeebe:taskDefinition type=\"...\"/> (or camunda:type=\"external\" with camunda:topic)"
+                    };
+                    diagnostics.push(Diagnostic::error("job-type-missing", Some(id), position, format!("the task {what}")));
+                    Kind::Task(TaskKind::PassThrough)
+                }
+            },
+            "scriptTask" => {
+                if let Some(script) = extension(node, ZEEBE, "script") {
+                    let expression = script
+                        .attribute("expression")
+                        .and_then(|e| expression_property(e, id, position, diagnostics));
+                    match expression {
+                        Some(expression) => Kind::Task(TaskKind::Script {
+                            expression,
+                            result_variable: script.attribute("resultVariable").map(str::to_string),
+                        }),
+                        None => {
+                            if script.attribute("expression").is_none() {
+                                diagnostics.push(Diagnostic::error("script-invalid", Some(id), position, "zeebe:script has no expression".into()));
+                            }
+                            Kind::Task(TaskKind::PassThrough)
+                        }
+                    }
+                } else if let Some(job) = job_definition(node, id, position, diagnostics) {
+                    Kind::Task(TaskKind::Job(job))
+                } else {
+                    let format = node.attribute("scriptFormat").unwrap_or("unknown");
+                    diagnostics.push(Diagnostic::error(
+                        "script-unsupported",
+                        Some(id),
+                        position,
+                        format!("the script task has a {format} script; Baton runs FEEL scripts (zeebe:script) or hands the task to a worker (zeebe:taskDefinition)"),
+                    ));
+                    Kind::Task(TaskKind::PassThrough)
+                }
+            }
+            "userTask" => Kind::Task(TaskKind::User(user_task(node, id, position, diagnostics))),
+            "receiveTask" => match self.message(node.attribute("messageRef"), id, position, true, diagnostics) {
+                Some(message) => Kind::Task(TaskKind::Receive(message)),
+                None => Kind::Task(TaskKind::PassThrough),
+            },
+            "exclusiveGateway" => Kind::Gateway(GatewayKind::Exclusive),
+            "parallelGateway" => Kind::Gateway(GatewayKind::Parallel),
+            "inclusiveGateway" => Kind::Gateway(GatewayKind::Inclusive),
+            "eventBasedGateway" => Kind::Gateway(GatewayKind::EventBased),
+            "subProcess" => Kind::SubProcess { triggered_by_event: node.attribute("triggeredByEvent") == Some("true") },
+            "callActivity" => {
+                let called = extension(node, ZEEBE, "calledElement");
+                let process_id = called
+                    .and_then(|c| c.attribute("processId"))
+                    .or_else(|| node.attribute("calledElement"))
+                    .and_then(|p| property(p, id, position, diagnostics));
+                let Some(process_id) = process_id else {
+                    diagnostics.push(Diagnostic::error(
+                        "called-element-missing",
+                        Some(id),
+                        position,
+                        "the call activity does not say which process to call: add <zeebe:calledElement processId=\"...\"/>".into(),
+                    ));
+                    return Kind::Task(TaskKind::PassThrough);
+                };
+                Kind::CallActivity(CallActivity {
+                    process_id,
+                    propagate_all_child_variables: called.and_then(|c| c.attribute("propagateAllChildVariables")) != Some("false"),
+                    propagate_all_parent_variables: called.and_then(|c| c.attribute("propagateAllParentVariables")) != Some("false"),
+                })
+            }
+            _ => unreachable!("element_kind is called only for the names matched in scope()"),
+        }
+    }
+
+    fn read_mappings_and_loops(&mut self, node: Node, id: &str, position: (u32, u32), element: &mut Element, diagnostics: &mut Vec<Diagnostic>) {
+        if let Some(io) = extension(node, ZEEBE, "ioMapping") {
+            for mapping in io.children().filter(Node::is_element) {
+                let (Some(source), Some(target)) = (mapping.attribute("source"), mapping.attribute("target")) else {
+                    diagnostics.push(Diagnostic::error("mapping-invalid", Some(id), position, "an input or output mapping lacks source or target".into()));
+                    continue;
+                };
+                let Some(source) = property(source, id, position, diagnostics) else { continue };
+                let mapping_value = Mapping { source, target: target.to_string() };
+                match mapping.tag_name().name() {
+                    "input" => element.inputs.push(mapping_value),
+                    "output" => element.outputs.push(mapping_value),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(mi) = node.children().find(|c| is(*c, BPMN, "multiInstanceLoopCharacteristics")) {
+            let zeebe = extension(mi, ZEEBE, "loopCharacteristics");
+            let expression_attr = |name: &str, diagnostics: &mut Vec<Diagnostic>| {
+                zeebe.and_then(|z| z.attribute(name)).and_then(|e| expression_property(e, id, position, diagnostics))
+            };
+            let child_expression = |name: &str, diagnostics: &mut Vec<Diagnostic>| {
+                mi.children()
+                    .find(|c| is(*c, BPMN, name))
+                    .and_then(|c| c.text())
+                    .and_then(|t| expression_property(t.trim(), id, position, diagnostics))
+            };
+            let multi = MultiInstance {
+                sequential: mi.attribute("isSequential") == Some("true"),
+                input_collection: expression_attr("inputCollection", diagnostics),
+                cardinality: child_expression("loopCardinality", diagnostics),
+                input_element: zeebe.and_then(|z| z.attribute("inputElement")).map(str::to_string),
+                output_collection: zeebe.and_then(|z| z.attribute("outputCollection")).map(str::to_string),
+                output_element: expression_attr("outputElement", diagnostics),
+                completion_condition: child_expression("completionCondition", diagnostics),
+            };
+            if multi.input_collection.is_none() && multi.cardinality.is_none() {
+                diagnostics.push(Diagnostic::error(
+                    "multi-instance-invalid",
+                    Some(id),
+                    position,
+                    "the multi-instance activity has neither an input collection (zeebe:loopCharacteristics inputCollection) nor a loopCardinality".into(),
+                ));
+            }
+            element.loop_characteristics = Some(LoopCharacteristics::MultiInstance(multi));
+        } else if let Some(standard) = node.children().find(|c| is(*c, BPMN, "standardLoopCharacteristics")) {
+            let condition = standard
+                .children()
+                .find(|c| is(*c, BPMN, "loopCondition"))
+                .and_then(|c| condition(c.text().unwrap_or(""), id, position, diagnostics));
+            element.loop_characteristics = Some(LoopCharacteristics::Standard {
+                condition,
+                test_before: standard.attribute("testBefore") == Some("true"),
+                maximum: standard.attribute("loopMaximum").and_then(|m| m.parse().ok()),
+            });
+        }
+    }
+
+    fn event_definitions<'n>(&self, node: Node<'n, 'n>, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Node<'n, 'n>> {
+        let definitions: Vec<Node> =
+            node.children().filter(|c| c.is_element() && c.tag_name().namespace() == Some(BPMN) && c.tag_name().name().ends_with("EventDefinition")).collect();
+        if definitions.len() > 1 {
+            diagnostics.push(Diagnostic::error(
+                "unsupported-event-definition",
+                Some(id),
+                position,
+                "the event has several event definitions (a multiple event), which Baton cannot execute".into(),
+            ));
+        }
+        definitions.first().copied()
+    }
+
+    fn trigger(&mut self, node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Trigger {
+        let Some(definition) = self.event_definitions(node, id, position, diagnostics) else { return Trigger::None };
+        match definition.tag_name().name() {
+            "timerEventDefinition" => {
+                let timer = definition.children().filter(Node::is_element).find_map(|c| {
+                    let text = c.text().unwrap_or("").trim();
+                    let wrap: fn(Property) -> TimerDefinition = match c.tag_name().name() {
+                        "timeDuration" => TimerDefinition::Duration,
+                        "timeDate" => TimerDefinition::Date,
+                        "timeCycle" => TimerDefinition::Cycle,
+                        _ => return None,
+                    };
+                    Some((text.to_string(), wrap))
+                });
+                let Some((text, wrap)) = timer else {
+                    diagnostics.push(Diagnostic::error("timer-invalid", Some(id), position, "the timer has no timeDuration, timeDate or timeCycle".into()));
+                    return Trigger::None;
+                };
+                let Some(value) = property(&text, id, position, diagnostics) else { return Trigger::None };
+                let timer = wrap(value);
+                if let Err(message) = timer.check_literal() {
+                    diagnostics.push(Diagnostic::error("timer-invalid", Some(id), position, message));
+                }
+                Trigger::Timer(timer)
+            }
+            "messageEventDefinition" => {
+                let is_start = node.tag_name().name() == "startEvent" && node.parent().is_some_and(|p| is(p, BPMN, "process"));
+                match self.message(definition.attribute("messageRef"), id, position, !is_start, diagnostics) {
+                    Some(message) => Trigger::Message(message),
+                    None => Trigger::None,
+                }
+            }
+            "signalEventDefinition" => match self.signal(definition, id, position, diagnostics) {
+                Some(name) => Trigger::Signal { name },
+                None => Trigger::None,
+            },
+            "errorEventDefinition" => Trigger::Error { code: self.error_code(definition, id, position, false, diagnostics) },
+            "escalationEventDefinition" => Trigger::Escalation { code: self.escalation_code(definition, id, position, false, diagnostics) },
+            "linkEventDefinition" => Trigger::Link { name: definition.attribute("name").unwrap_or(id).to_string() },
+            other => {
+                diagnostics.push(Diagnostic::error(
+                    "unsupported-event-definition",
+                    Some(id),
+                    position,
+                    format!("<{other}> on this event cannot be executed by Baton"),
+                ));
+                Trigger::None
+            }
+        }
+    }
+
+    fn throw(&mut self, node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Throw {
+        let Some(definition) = self.event_definitions(node, id, position, diagnostics) else { return Throw::None };
+        match definition.tag_name().name() {
+            "terminateEventDefinition" => Throw::Terminate,
+            "errorEventDefinition" => match self.error_code(definition, id, position, true, diagnostics) {
+                Some(code) => Throw::Error { code },
+                None => Throw::None,
+            },
+            "escalationEventDefinition" => match self.escalation_code(definition, id, position, true, diagnostics) {
+                Some(code) => Throw::Escalation { code },
+                None => Throw::None,
+            },
+            "signalEventDefinition" => match self.signal(definition, id, position, diagnostics) {
+                Some(name) => Throw::Signal { name },
+                None => Throw::None,
+            },
+            "linkEventDefinition" => Throw::Link { name: definition.attribute("name").unwrap_or(id).to_string() },
+            "messageEventDefinition" => match job_definition(node, id, position, diagnostics) {
+                Some(job) => Throw::Job(job),
+                None => {
+                    diagnostics.push(Diagnostic::error(
+                        "job-type-missing",
+                        Some(id),
+                        position,
+                        "a message throw event is sent by a job worker: add <zeebe:taskDefinition type=\"...\"/>".into(),
+                    ));
+                    Throw::None
+                }
+            },
+            other => {
+                diagnostics.push(Diagnostic::error(
+                    "unsupported-event-definition",
+                    Some(id),
+                    position,
+                    format!("<{other}> on this event cannot be executed by Baton"),
+                ));
+                Throw::None
+            }
+        }
+    }
+
+    fn message(&self, reference: Option<&str>, id: &str, position: (u32, u32), needs_key: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<MessageDefinition> {
+        let Some(reference) = reference else {
+            diagnostics.push(Diagnostic::error("message-missing", Some(id), position, "the element waits for a message but has no messageRef".into()));
+            return None;
+        };
+        let Some(message) = self.messages.get(reference) else {
+            diagnostics.push(Diagnostic::error("message-missing", Some(id), position, format!("messageRef '{reference}' names no <message>")));
+            return None;
+        };
+        if needs_key && message.correlation_key.is_none() {
+            diagnostics.push(Diagnostic::error(
+                "correlation-key-missing",
+                Some(id),
+                position,
+                format!("message '{reference}' has no correlation key: add <zeebe:subscription correlationKey=\"=...\"/> to it"),
+            ));
+        }
+        Some(message.clone())
+    }
+
+    fn signal(&self, definition: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Property> {
+        let reference = definition.attribute("signalRef");
+        match reference.and_then(|r| self.signals.get(r)) {
+            Some(name) => property(name, id, position, diagnostics),
+            None => {
+                diagnostics.push(Diagnostic::error(
+                    "signal-missing",
+                    Some(id),
+                    position,
+                    format!("signalRef '{}' names no <signal>", reference.unwrap_or("")),
+                ));
+                None
+            }
+        }
+    }
+
+    fn error_code(&self, definition: Node, id: &str, position: (u32, u32), required: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+        code_of(&self.errors, "error", definition.attribute("errorRef"), id, position, required, diagnostics)
+    }
+
+    fn escalation_code(&self, definition: Node, id: &str, position: (u32, u32), required: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+        code_of(&self.escalations, "escalation", definition.attribute("escalationRef"), id, position, required, diagnostics)
+    }
+
+    /// Resolves references and checks the structure of a whole process.
+    #[allow(clippy::too_many_arguments)]
+    fn link(
+        &mut self,
+        process_id: &str,
+        name: Option<&str>,
+        executable: bool,
+        mut elements: Vec<Element>,
+        pending: Vec<PendingFlow>,
+        attachments: Vec<(ElementIdx, String)>,
+        defaults: Vec<(ElementIdx, String)>,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Workflow {
+        let mut element_by_id = BTreeMap::new();
+        for (index, element) in elements.iter().enumerate() {
+            if element_by_id.insert(element.id.clone(), index).is_some() {
+                diagnostics.push(Diagnostic::error("duplicate-id", Some(&element.id), (element.line, element.column), format!("the id '{}' is used twice", element.id)));
+            }
+        }
+        for (boundary, attached) in attachments {
+            let position = (elements[boundary].line, elements[boundary].column);
+            let id = elements[boundary].id.clone();
+            match element_by_id.get(&attached).copied() {
+                Some(activity) if is_activity(&elements[activity].kind) => {
+                    elements[activity].boundary_events.push(boundary);
+                    // A boundary event lives in the scope of its activity.
+                    let scope = elements[activity].parent;
+                    let old_scope = elements[boundary].parent.unwrap_or(Workflow::ROOT);
+                    elements[old_scope].children.retain(|&c| c != boundary);
+                    if let Some(scope) = scope {
+                        elements[scope].children.push(boundary);
+                    }
+                    elements[boundary].parent = scope;
+                    if let Kind::Boundary { attached_to, .. } = &mut elements[boundary].kind {
+                        *attached_to = activity;
+                    }
+                }
+                Some(_) => diagnostics.push(Diagnostic::error("boundary-unattached", Some(&id), position, format!("the boundary event is attached to '{attached}', which is not an activity"))),
+                None => diagnostics.push(Diagnostic::error("boundary-unattached", Some(&id), position, format!("the boundary event is attached to '{attached}', which does not exist"))),
+            }
+        }
+        let mut flows = Vec::new();
+        let mut flow_by_id = BTreeMap::new();
+        for flow in pending {
+            let mut resolve = |reference: &Option<String>, end: &str| -> Option<ElementIdx> {
+                match reference {
+                    None => {
+                        diagnostics.push(Diagnostic::error(&format!("flow-{end}-missing"), Some(&flow.id), flow.position, format!("the sequence flow has no {end}Ref")));
+                        None
+                    }
+                    Some(r) => match element_by_id.get(r) {
+                        Some(&index) => Some(index),
+                        None => {
+                            diagnostics.push(Diagnostic::error(
+                                &format!("flow-{end}-missing"),
+                                Some(&flow.id),
+                                flow.position,
+                                format!("the sequence flow's {end} '{r}' is not an element of process '{process_id}'"),
+                            ));
+                            None
+                        }
+                    },
+                }
+            };
+            let (Some(source), Some(target)) = (resolve(&flow.source, "source"), resolve(&flow.target, "target")) else { continue };
+            if elements[source].parent != elements[target].parent {
+                diagnostics.push(Diagnostic::error(
+                    "flow-crosses-scope",
+                    Some(&flow.id),
+                    flow.position,
+                    format!("the sequence flow connects '{}' and '{}', which are in different subprocesses", elements[source].id, elements[target].id),
+                ));
+                continue;
+            }
+            let index = flows.len();
+            flow_by_id.insert(flow.id.clone(), index);
+            elements[source].outgoing.push(index);
+            elements[target].incoming.push(index);
+            flows.push(Flow { id: flow.id, source, target, condition: flow.condition });
+        }
+        for (element, default) in defaults {
+            match flow_by_id.get(&default) {
+                Some(&flow) if flows[flow].source == element => elements[element].default_flow = Some(flow),
+                _ => diagnostics.push(Diagnostic::error(
+                    "default-flow-invalid",
+                    Some(&elements[element].id),
+                    (elements[element].line, elements[element].column),
+                    format!("the default flow '{default}' is not an outgoing sequence flow of this element"),
+                )),
+            }
+        }
+        let workflow = Workflow { process_id: process_id.to_string(), name: name.map(str::to_string), executable, elements, flows, element_by_id, size_hint: 0 };
+        check_structure(&workflow, diagnostics);
+        let size_hint = workflow.elements.len() + workflow.flows.len();
+        Workflow { size_hint, ..workflow }
+    }
+}
+
+fn code_of(
+    table: &BTreeMap<String, Option<String>>,
+    what: &str,
+    reference: Option<&str>,
+    id: &str,
+    position: (u32, u32),
+    required: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match reference {
+        None if !required => None,
+        None => {
+            diagnostics.push(Diagnostic::error(&format!("{what}-missing"), Some(id), position, format!("the event throws an {what} but names none ({what}Ref)")));
+            None
+        }
+        Some(r) => match table.get(r) {
+            Some(Some(code)) => Some(code.clone()),
+            Some(None) => {
+                diagnostics.push(Diagnostic::error(&format!("{what}-missing"), Some(id), position, format!("the {what} '{r}' has no {what}Code")));
+                None
+            }
+            None => {
+                diagnostics.push(Diagnostic::error(&format!("{what}-missing"), Some(id), position, format!("{what}Ref '{r}' names no <{what}>")));
+                None
+            }
+        },
+    }
+}
+
+fn is_activity(kind: &Kind) -> bool {
+    matches!(kind, Kind::Task(_) | Kind::SubProcess { triggered_by_event: false } | Kind::CallActivity(_))
+}
+
+fn check_structure(workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>) {
+    let at = |e: &Element| (e.line, e.column);
+    for (index, element) in workflow.elements.iter().enumerate() {
+        let id = Some(element.id.as_str());
+        match &element.kind {
+            Kind::Process | Kind::SubProcess { triggered_by_event: false } => {
+                let none_starts = element
+                    .children
+                    .iter()
+                    .filter(|&&c| matches!(workflow.elements[c].kind, Kind::StartEvent { trigger: Trigger::None, .. }))
+                    .count();
+                let any_starts = element.children.iter().filter(|&&c| matches!(workflow.elements[c].kind, Kind::StartEvent { .. })).count();
+                let is_process = index == Workflow::ROOT;
+                if none_starts > 1 {
+                    diagnostics.push(Diagnostic::error("start-event-invalid", id, at(element), "the scope has more than one none start event".into()));
+                } else if any_starts == 0 {
+                    diagnostics.push(Diagnostic::error("start-event-missing", id, at(element), "the scope has no start event".into()));
+                } else if !is_process && none_starts == 0 {
+                    diagnostics.push(Diagnostic::error("start-event-invalid", id, at(element), "an embedded subprocess must start with a none start event".into()));
+                }
+            }
+            Kind::SubProcess { triggered_by_event: true } => {
+                let starts: Vec<_> = element.children.iter().filter(|&&c| matches!(workflow.elements[c].kind, Kind::StartEvent { .. })).collect();
+                if starts.len() != 1 || starts.iter().any(|&&s| matches!(workflow.elements[s].kind, Kind::StartEvent { trigger: Trigger::None, .. })) {
+                    diagnostics.push(Diagnostic::error("start-event-invalid", id, at(element), "an event subprocess needs exactly one start event with a trigger (message, timer, signal, error or escalation)".into()));
+                }
+                if !element.incoming.is_empty() || !element.outgoing.is_empty() {
+                    diagnostics.push(Diagnostic::error("event-subprocess-flows", id, at(element), "an event subprocess cannot have incoming or outgoing sequence flows".into()));
+                }
+            }
+            Kind::StartEvent { trigger, .. } => {
+                if !element.incoming.is_empty() {
+                    diagnostics.push(Diagnostic::error("start-event-invalid", id, at(element), "a start event cannot have incoming sequence flows".into()));
+                }
+                let in_event_subprocess = element.parent.is_some_and(|p| matches!(workflow.elements[p].kind, Kind::SubProcess { triggered_by_event: true }));
+                let allowed = match trigger {
+                    Trigger::None | Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal { .. } => true,
+                    Trigger::Error { .. } | Trigger::Escalation { .. } => in_event_subprocess,
+                    Trigger::Link { .. } => false,
+                };
+                if !allowed {
+                    diagnostics.push(Diagnostic::error("start-event-invalid", id, at(element), "this kind of start event is allowed only in an event subprocess".into()));
+                }
+            }
+            Kind::EndEvent(_) => {
+                if !element.outgoing.is_empty() {
+                    diagnostics.push(Diagnostic::error("end-event-invalid", id, at(element), "an end event cannot have outgoing sequence flows".into()));
+                }
+            }
+            Kind::IntermediateCatch(Trigger::None) => {
+                diagnostics.push(Diagnostic::error("catch-event-invalid", id, at(element), "the intermediate catch event has no timer, message, signal or link to wait for".into()));
+            }
+            Kind::IntermediateCatch(Trigger::Error { .. } | Trigger::Escalation { .. }) => {
+                diagnostics.push(Diagnostic::error("catch-event-invalid", id, at(element), "errors and escalations are caught by boundary events or event subprocesses, not intermediate events".into()));
+            }
+            Kind::Boundary { trigger, cancel_activity, .. } => {
+                if matches!(trigger, Trigger::None | Trigger::Link { .. }) {
+                    diagnostics.push(Diagnostic::error("boundary-invalid", id, at(element), "a boundary event needs a timer, message, signal, error or escalation definition".into()));
+                }
+                if matches!(trigger, Trigger::Error { .. }) && !cancel_activity {
+                    diagnostics.push(Diagnostic::error("boundary-invalid", id, at(element), "an error boundary event always interrupts its activity".into()));
+                }
+                if element.outgoing.is_empty() {
+                    diagnostics.push(Diagnostic::warning("boundary-no-outgoing", id, at(element), "the boundary event has no outgoing sequence flow".into()));
+                }
+            }
+            Kind::Gateway(kind) => check_gateway(workflow, element, *kind, diagnostics),
+            _ => {}
+        }
+        if matches!(element.kind, Kind::Task(_) | Kind::CallActivity(_) | Kind::SubProcess { triggered_by_event: false } | Kind::Gateway(_) | Kind::EndEvent(_) | Kind::IntermediateThrow(_) | Kind::IntermediateCatch(_))
+            && element.incoming.is_empty()
+            && !matches!(element.kind, Kind::IntermediateCatch(Trigger::Link { .. }))
+        {
+            diagnostics.push(Diagnostic::warning("element-unreachable", id, at(element), "no sequence flow leads to this element, so it never runs".into()));
+        }
+        if !matches!(element.kind, Kind::Gateway(_)) && element.outgoing.len() > 1 {
+            // Conditional flows out of an activity: flows without a condition are always taken.
+            let unconditioned_default = element.default_flow.is_some_and(|d| workflow.flows[d].condition.is_some());
+            if unconditioned_default {
+                diagnostics.push(Diagnostic::error("default-flow-invalid", id, at(element), "a default flow cannot have a condition".into()));
+            }
+        }
+    }
+    // Link events: every catch name is unique within its scope, every throw has a catch.
+    for element in &workflow.elements {
+        if let Kind::IntermediateThrow(Throw::Link { name }) = &element.kind {
+            let catches = workflow
+                .elements
+                .iter()
+                .filter(|e| e.parent == element.parent && matches!(&e.kind, Kind::IntermediateCatch(Trigger::Link { name: n }) if n == name))
+                .count();
+            if catches != 1 {
+                diagnostics.push(Diagnostic::error(
+                    "link-invalid",
+                    Some(&element.id),
+                    at(element),
+                    format!("the link '{name}' needs exactly one catching link event in the same scope; found {catches}"),
+                ));
+            }
+        }
+    }
+}
+
+fn check_gateway(workflow: &Workflow, element: &Element, kind: GatewayKind, diagnostics: &mut Vec<Diagnostic>) {
+    let id = Some(element.id.as_str());
+    let at = (element.line, element.column);
+    if element.outgoing.is_empty() {
+        diagnostics.push(Diagnostic::error("gateway-no-outgoing", id, at, "the gateway has no outgoing sequence flow".into()));
+        return;
+    }
+    match kind {
+        GatewayKind::Exclusive | GatewayKind::Inclusive if element.outgoing.len() > 1 => {
+            for &flow in &element.outgoing {
+                let flow = &workflow.flows[flow];
+                let is_default = element.default_flow.is_some_and(|d| workflow.flows[d].id == flow.id);
+                if flow.condition.is_none() && !is_default {
+                    diagnostics.push(Diagnostic::error(
+                        "gateway-flow-unconditioned",
+                        Some(&flow.id),
+                        at,
+                        format!("the flow leaves the splitting gateway '{}' without a condition and is not its default flow", element.id),
+                    ));
+                }
+                if flow.condition.is_some() && is_default {
+                    diagnostics.push(Diagnostic::error("default-flow-invalid", Some(&flow.id), at, "a default flow cannot have a condition".into()));
+                }
+            }
+        }
+        GatewayKind::EventBased => {
+            if element.outgoing.len() < 2 {
+                diagnostics.push(Diagnostic::error("event-gateway-invalid", id, at, "an event-based gateway needs at least two outgoing flows".into()));
+            }
+            for &flow in &element.outgoing {
+                let target = &workflow.elements[workflow.flows[flow].target];
+                let waits = matches!(
+                    target.kind,
+                    Kind::IntermediateCatch(Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal { .. }) | Kind::Task(TaskKind::Receive(_))
+                );
+                if !waits {
+                    diagnostics.push(Diagnostic::error(
+                        "event-gateway-invalid",
+                        Some(&target.id),
+                        (target.line, target.column),
+                        "an event-based gateway may lead only to timer, message or signal catch events and receive tasks".into(),
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+impl Element {
+    fn new(id: &str, name: Option<&str>, kind: Kind, parent: Option<ElementIdx>, (line, column): (u32, u32)) -> Element {
+        Element {
+            id: id.to_string(),
+            name: name.map(str::to_string),
+            kind,
+            parent,
+            incoming: Vec::new(),
+            outgoing: Vec::new(),
+            default_flow: None,
+            boundary_events: Vec::new(),
+            children: Vec::new(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            loop_characteristics: None,
+            line,
+            column,
+        }
+    }
+}
+
+/// The child `<namespace:name>` of the node's `<extensionElements>`.
+fn extension<'n>(node: Node<'n, 'n>, namespace: &str, name: &str) -> Option<Node<'n, 'n>> {
+    node.children().find(|c| is(*c, BPMN, "extensionElements"))?.children().find(|c| is(*c, namespace, name))
+}
+
+fn job_definition(node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<JobDefinition> {
+    let headers = extension(node, ZEEBE, "taskHeaders")
+        .map(|h| {
+            h.children()
+                .filter(|c| is(*c, ZEEBE, "header"))
+                .filter_map(|c| Some((c.attribute("key")?.to_string(), c.attribute("value").unwrap_or("").to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(definition) = extension(node, ZEEBE, "taskDefinition") {
+        let job_type = definition.attribute("type").filter(|t| !t.trim().is_empty());
+        let Some(job_type) = job_type else {
+            diagnostics.push(Diagnostic::error("job-type-missing", Some(id), position, "zeebe:taskDefinition has no type".into()));
+            return None;
+        };
+        let job_type = property(job_type, id, position, diagnostics)?;
+        let retries = property(definition.attribute("retries").unwrap_or("3"), id, position, diagnostics)?;
+        if let Property::Literal(text) = &retries {
+            if text.trim().parse::<u32>().is_err() {
+                diagnostics.push(Diagnostic::error("retries-invalid", Some(id), position, format!("retries '{text}' is not a whole number")));
+            }
+        }
+        return Some(JobDefinition { job_type, retries, headers });
+    }
+    if node.attribute((CAMUNDA, "type")) == Some("external") {
+        let topic = node.attribute((CAMUNDA, "topic")).filter(|t| !t.trim().is_empty());
+        let Some(topic) = topic else {
+            diagnostics.push(Diagnostic::error("job-type-missing", Some(id), position, "camunda:type=\"external\" needs a camunda:topic".into()));
+            return None;
+        };
+        return Some(JobDefinition { job_type: Property::Literal(topic.to_string()), retries: Property::Literal("3".into()), headers });
+    }
+    None
+}
+
+fn user_task(node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> UserTaskDefinition {
+    let mut task = UserTaskDefinition::default();
+    let mut prop = |value: Option<&str>| value.filter(|v| !v.is_empty()).and_then(|v| property(v, id, position, diagnostics));
+    let assignment = extension(node, ZEEBE, "assignmentDefinition");
+    let schedule = extension(node, ZEEBE, "taskSchedule");
+    task.assignee = prop(assignment.and_then(|a| a.attribute("assignee")).or_else(|| node.attribute((CAMUNDA, "assignee"))));
+    task.candidate_groups =
+        prop(assignment.and_then(|a| a.attribute("candidateGroups")).or_else(|| node.attribute((CAMUNDA, "candidateGroups"))));
+    task.candidate_users =
+        prop(assignment.and_then(|a| a.attribute("candidateUsers")).or_else(|| node.attribute((CAMUNDA, "candidateUsers"))));
+    task.due_date = prop(schedule.and_then(|s| s.attribute("dueDate")).or_else(|| node.attribute((CAMUNDA, "dueDate"))));
+    task.follow_up_date = prop(schedule.and_then(|s| s.attribute("followUpDate")).or_else(|| node.attribute((CAMUNDA, "followUpDate"))));
+    task.priority = prop(extension(node, ZEEBE, "priorityDefinition").and_then(|p| p.attribute("priority")).or_else(|| node.attribute((CAMUNDA, "priority"))));
+    task.form_key = extension(node, ZEEBE, "formDefinition")
+        .and_then(|f| f.attribute("formKey").or_else(|| f.attribute("formId")))
+        .or_else(|| node.attribute((CAMUNDA, "formKey")))
+        .map(str::to_string);
+    task
+}
+
+/// A property: `=expr` is FEEL, anything else literal text.
+fn property(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Property> {
+    match text.trim_start().strip_prefix('=') {
+        Some(source) => expression(source, id, position, diagnostics).map(Property::Expression),
+        None => {
+            if text.contains("${") || text.contains("#{") {
+                diagnostics.push(Diagnostic::error(
+                    "expression-juel",
+                    Some(id),
+                    position,
+                    format!("'{text}' is a JUEL expression (Camunda 7); Baton's expressions are FEEL and start with '='"),
+                ));
+                return None;
+            }
+            Some(Property::Literal(text.to_string()))
+        }
+    }
+}
+
+/// An attribute that is always an expression; the leading `=` is optional.
+fn expression_property(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {
+    let source = text.trim_start();
+    expression(source.strip_prefix('=').unwrap_or(source), id, position, diagnostics)
+}
+
+fn condition(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {
+    let text = text.trim();
+    if text.contains("${") || text.contains("#{") {
+        diagnostics.push(Diagnostic::error(
+            "expression-juel",
+            Some(id),
+            position,
+            format!("the condition '{text}' is JUEL (Camunda 7); write it in FEEL, for example '=amount > 100'"),
+        ));
+        return None;
+    }
+    expression_property(text, id, position, diagnostics)
+}
+
+fn expression(source: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {
+    match Expression::parse(source) {
+        Ok(expression) => Some(expression),
+        Err(error) => {
+            diagnostics.push(Diagnostic::error(
+                "expression-invalid",
+                Some(id),
+                position,
+                format!("the expression '{source}' does not parse: {}", error.message),
+            ));
+            None
+        }
+    }
+}
