@@ -66,6 +66,8 @@ pub struct Flow {
 #[derive(Clone, Debug)]
 pub struct Element {
     pub id: String,
+    /// The BPMN tag (`serviceTask`, `exclusiveGateway`, ...); `process` for the process.
+    pub tag: String,
     pub name: Option<String>,
     pub kind: Kind,
     /// The scope that contains the element (the process or a subprocess);

@@ -298,6 +298,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             let index = b.elements.len();
             let element_kind = self.element_kind(kind, child, id, index, position, b);
             let mut element = Element::new(id, child.attribute("name"), element_kind, Some(scope), position);
+            element.tag = name.to_string();
             self.read_mappings_and_loops(child, id, position, &mut element, &mut b.diagnostics);
             if let Some(default) = child.attribute("default") {
                 b.defaults.push((index, default.to_string()));
@@ -914,6 +915,7 @@ impl Element {
     fn new(id: &str, name: Option<&str>, kind: Kind, parent: Option<ElementIdx>, (line, column): (u32, u32)) -> Element {
         Element {
             id: id.to_string(),
+            tag: "process".to_string(),
             name: name.map(str::to_string),
             kind,
             parent,

@@ -1,1 +1,203 @@
+//! The token machine: `(workflow, instance state, input, now) -> new state + effects`.
+//!
+//! [`start`] creates an instance and [`step`] applies one [`Input`] to it. Each
+//! call runs the instance forward until every token waits (on a job, a user
+//! task, a timer, a message, a join) or the instance ends, and returns the
+//! [`Effect`]s the runtime must carry out: create a job, schedule a timer,
+//! append history, start a child instance, ...
+//!
+//! The engine is pure and synchronous: it does no I/O, reads no clock (time
+//! comes in as `now`) and draws no random numbers (keys come from a counter in
+//! the state), so the same inputs from the same state always give
+//! byte-identical state and effects. A refused input is a [`Rejection`] and
+//! leaves the state untouched; a business failure (retries exhausted, an
+//! expression that fails at run time) is an incident in the state, never an
+//! `Err` and never a panic. Work per input is bounded: a cycle without a wait
+//! state becomes an incident, not a hang.
 
+mod machine;
+pub mod state;
+
+use std::fmt;
+
+use bpmn::Workflow;
+use serde::Serialize;
+
+pub use state::*;
+
+/// Most work items one input may run before the rest are parked as incidents.
+pub const MAX_STEPS_PER_INPUT: usize = 100_000;
+/// Most element instances one instance may hold at once.
+pub const MAX_ELEMENT_INSTANCES: usize = 10_000;
+
+/// How an instance is started.
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    pub variables: Variables,
+    pub business_key: Option<String>,
+    /// Start at this start event (a message, timer or signal start event)
+    /// instead of the none start event.
+    pub start_event: Option<String>,
+    pub parent: Option<ParentRef>,
+}
+
+/// An input from outside the instance.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    CompleteJob { job: Key, variables: Variables },
+    /// `retries` is the number left after this failure; 0 raises an incident.
+    FailJob { job: Key, retries: u32, message: String, backoff_ms: Millis },
+    ThrowError { job: Key, code: String, message: String, variables: Variables },
+    UpdateRetries { job: Key, retries: u32 },
+    CompleteUserTask { task: Key, variables: Variables },
+    /// `claim: true` is refused when someone else holds the task; `false` (re)assigns or, with `None`, unassigns.
+    AssignUserTask { task: Key, assignee: Option<String>, claim: bool },
+    TimerFired { timer: Key },
+    MessageCorrelated { subscription: Key, variables: Variables },
+    SignalReceived { subscription: Key, variables: Variables },
+    /// A child instance started by a call activity completed.
+    ChildCompleted { element_instance: Key, variables: Variables },
+    /// A child instance ended with an error nobody in it caught.
+    ChildFailed { element_instance: Key, code: String },
+    /// A child instance was cancelled from outside.
+    ChildCancelled { element_instance: Key },
+    Cancel,
+    Suspend,
+    Resume,
+    /// Sets variables on a scope (the instance's own scope when `None`).
+    SetVariables { element_instance: Option<Key>, variables: Variables },
+    ResolveIncident { incident: Key },
+    /// Activates elements (by id) and terminates every active instance of others.
+    Modify { activate: Vec<String>, terminate: Vec<String> },
+}
+
+/// What the runtime must do after a step. The state already reflects it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "effect")]
+pub enum Effect {
+    JobCreated { job: Job },
+    /// Retries, backoff or state of a job changed.
+    JobUpdated { job: Job },
+    JobRemoved { key: Key },
+    TimerScheduled { timer: Timer },
+    TimerRemoved { key: Key },
+    UserTaskCreated { task: UserTask },
+    UserTaskUpdated { task: UserTask },
+    UserTaskRemoved { key: Key },
+    SubscriptionOpened { subscription: Subscription },
+    SubscriptionClosed { key: Key },
+    IncidentRaised { incident: Incident },
+    IncidentResolved { key: Key },
+    History { entry: HistoryEntry },
+    /// Start an instance of `process_id` (latest version) as a child of this element instance.
+    StartChild { element_instance: Key, process_id: String, variables: Variables },
+    CancelChild { instance_id: String },
+    BroadcastSignal { name: String, variables: Variables },
+    /// The instance ended; with a parent, the runtime tells it.
+    InstanceEnded { status: Status, variables: Variables, error_code: Option<String> },
+}
+
+/// Why an input was refused. The state is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub code: RejectionCode,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RejectionCode {
+    InstanceEnded,
+    InstanceSuspended,
+    InstanceNotSuspended,
+    NoStartEvent,
+    JobNotFound,
+    JobNotActivatable,
+    TaskNotFound,
+    TaskClaimed,
+    TimerNotFound,
+    TimerNotDue,
+    SubscriptionNotFound,
+    IncidentNotFound,
+    RetriesExhausted,
+    ElementNotFound,
+    ElementInstanceNotFound,
+    InvalidVariables,
+}
+
+impl RejectionCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionCode::InstanceEnded => "instance-ended",
+            RejectionCode::InstanceSuspended => "instance-suspended",
+            RejectionCode::InstanceNotSuspended => "instance-not-suspended",
+            RejectionCode::NoStartEvent => "no-start-event",
+            RejectionCode::JobNotFound => "job-not-found",
+            RejectionCode::JobNotActivatable => "job-not-activatable",
+            RejectionCode::TaskNotFound => "task-not-found",
+            RejectionCode::TaskClaimed => "task-claimed",
+            RejectionCode::TimerNotFound => "timer-not-found",
+            RejectionCode::TimerNotDue => "timer-not-due",
+            RejectionCode::SubscriptionNotFound => "subscription-not-found",
+            RejectionCode::IncidentNotFound => "incident-not-found",
+            RejectionCode::RetriesExhausted => "retries-exhausted",
+            RejectionCode::ElementNotFound => "element-not-found",
+            RejectionCode::ElementInstanceNotFound => "element-instance-not-found",
+            RejectionCode::InvalidVariables => "invalid-variables",
+        }
+    }
+}
+
+impl Rejection {
+    pub(crate) fn new(code: RejectionCode, message: impl Into<String>) -> Rejection {
+        Rejection { code, message: message.into() }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// Creates an instance of `workflow` (deployed as `version`) and runs it until it waits.
+pub fn start(
+    workflow: &Workflow,
+    version: u32,
+    id: String,
+    options: StartOptions,
+    now: Millis,
+) -> Result<(InstanceState, Vec<Effect>), Rejection> {
+    machine::start(workflow, version, id, options, now)
+}
+
+/// Applies one input to an instance and runs it until every token waits.
+pub fn step(workflow: &Workflow, state: &mut InstanceState, input: Input, now: Millis) -> Result<Vec<Effect>, Rejection> {
+    machine::step(workflow, state, input, now)
+}
+
+/// Where tokens wait now: the element ids of active element instances that
+/// wait for outside input (tasks, catch events, event-based gateways, call
+/// activities, multi-instance iterations), in key order.
+pub fn waiting(workflow: &Workflow, state: &InstanceState) -> Vec<String> {
+    use bpmn::Kind;
+    state
+        .element_instances
+        .values()
+        .filter(|ei| ei.multi_instance.is_none())
+        .filter(|ei| {
+            matches!(
+                workflow.elements[ei.element].kind,
+                Kind::Task(_)
+                    | Kind::CallActivity(_)
+                    | Kind::IntermediateCatch(_)
+                    | Kind::Gateway(bpmn::GatewayKind::EventBased)
+                    | Kind::IntermediateThrow(bpmn::Throw::Job(_))
+                    | Kind::EndEvent(bpmn::Throw::Job(_))
+            )
+        })
+        .map(|ei| ei.element_id.clone())
+        .collect()
+}

@@ -1,0 +1,1673 @@
+//! The execution machinery behind [`crate::start`] and [`crate::step`].
+//!
+//! Work runs from a FIFO queue rather than by recursion, so long chains of
+//! elements cannot overflow the stack, and the number of work items per input
+//! is bounded ([`MAX_STEPS_PER_INPUT`]); what is left when the budget runs out
+//! is parked as incidents, so no token is lost.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bpmn::{
+    ElementIdx, FlowIdx, GatewayKind, JobDefinition, Kind, LoopCharacteristics, MessageDefinition, Property, TaskKind, Throw,
+    Trigger, UserTaskDefinition, Workflow,
+};
+use feel::Expression;
+use serde_json::Value as Json;
+
+use crate::state::*;
+use crate::{Effect, Input, Rejection, RejectionCode, StartOptions, MAX_ELEMENT_INSTANCES, MAX_STEPS_PER_INPUT};
+
+enum Work {
+    /// A token arrives at `element` inside the scope `scope` (through `flow`).
+    Arrive { element: ElementIdx, scope: Key, flow: Option<FlowIdx> },
+    /// Run the activation of an element instance: input mappings, then its behaviour.
+    Activate { ei: Key },
+    /// Run the completion of an element instance: output mappings, then leave it.
+    Complete { ei: Key },
+    /// The scope may have no tokens left.
+    ScopeCheck { scope: Key },
+}
+
+struct Machine<'a> {
+    wf: &'a Workflow,
+    st: &'a mut InstanceState,
+    now: Millis,
+    effects: Vec<Effect>,
+    queue: VecDeque<Work>,
+    steps: usize,
+}
+
+/// A failure that becomes an incident on an element instance.
+struct Failure {
+    kind: IncidentKind,
+    message: String,
+}
+
+impl Failure {
+    fn expression(message: impl Into<String>) -> Failure {
+        Failure { kind: IncidentKind::Expression, message: message.into() }
+    }
+}
+
+type Outcome = Result<(), Failure>;
+
+pub(crate) fn start(
+    wf: &Workflow,
+    version: u32,
+    id: String,
+    options: StartOptions,
+    now: Millis,
+) -> Result<(InstanceState, Vec<Effect>), Rejection> {
+    let start_event = match &options.start_event {
+        Some(element_id) => match wf.element_by_id.get(element_id) {
+            Some(&index)
+                if matches!(wf.elements[index].kind, Kind::StartEvent { .. }) && wf.elements[index].parent == Some(Workflow::ROOT) =>
+            {
+                index
+            }
+            _ => {
+                return Err(Rejection::new(
+                    RejectionCode::NoStartEvent,
+                    format!("'{element_id}' is not a start event of process '{}'", wf.process_id),
+                ))
+            }
+        },
+        None => wf.none_start(Workflow::ROOT).ok_or_else(|| {
+            Rejection::new(
+                RejectionCode::NoStartEvent,
+                format!("process '{}' has no none start event; it starts only by message, timer or signal", wf.process_id),
+            )
+        })?,
+    };
+    let mut st = InstanceState {
+        schema: InstanceState::SCHEMA,
+        id,
+        process_id: wf.process_id.clone(),
+        version,
+        status: Status::Running,
+        business_key: options.business_key,
+        input: options.variables.clone(),
+        variables: options.variables,
+        started_at: now,
+        ended_at: None,
+        error_code: None,
+        parent: options.parent,
+        update_count: 0,
+        next_key: 1,
+        root: 0,
+        element_instances: BTreeMap::new(),
+        jobs: BTreeMap::new(),
+        timers: BTreeMap::new(),
+        user_tasks: BTreeMap::new(),
+        subscriptions: BTreeMap::new(),
+        incidents: BTreeMap::new(),
+    };
+    let mut m = Machine { wf, st: &mut st, now, effects: Vec::new(), queue: VecDeque::new(), steps: 0 };
+    let root = m.create_ei(Workflow::ROOT, None, 1);
+    m.st.root = root;
+    m.open_event_subprocess_starts(root);
+    m.queue.push_back(Work::Arrive { element: start_event, scope: root, flow: None });
+    m.run();
+    m.st.update_count = 1;
+    let effects = std::mem::take(&mut m.effects);
+    Ok((st, effects))
+}
+
+pub(crate) fn step(wf: &Workflow, st: &mut InstanceState, input: Input, now: Millis) -> Result<Vec<Effect>, Rejection> {
+    let mut m = Machine { wf, st, now, effects: Vec::new(), queue: VecDeque::new(), steps: 0 };
+    m.check(&input)?;
+    m.apply(input);
+    m.run();
+    m.st.update_count += 1;
+    Ok(m.effects)
+}
+
+fn reject<T>(code: RejectionCode, message: impl Into<String>) -> Result<T, Rejection> {
+    Err(Rejection::new(code, message))
+}
+
+impl Machine<'_> {
+    // ----- validation: every refusal is decided here, before anything changes -----
+
+    fn check(&self, input: &Input) -> Result<(), Rejection> {
+        let status = self.st.status;
+        if status.is_ended() {
+            return reject(RejectionCode::InstanceEnded, format!("instance {} has ended ({})", self.st.id, status.as_str()));
+        }
+        let suspended = status == Status::Suspended;
+        let must_run = |what: &str| -> Result<(), Rejection> {
+            if suspended {
+                return reject(RejectionCode::InstanceSuspended, format!("instance {} is suspended: {what} waits until it is resumed", self.st.id));
+            }
+            Ok(())
+        };
+        match input {
+            Input::CompleteJob { job, .. } | Input::FailJob { job, .. } | Input::ThrowError { job, .. } => {
+                must_run("no job can be completed or failed")?;
+                let Some(found) = self.st.jobs.get(job) else {
+                    return reject(RejectionCode::JobNotFound, format!("job {job} does not exist (it was completed, cancelled or never created)"));
+                };
+                if found.state != JobState::Activatable {
+                    return reject(RejectionCode::JobNotActivatable, format!("job {job} has an open incident; resolve it first"));
+                }
+            }
+            Input::UpdateRetries { job, .. } => {
+                if !self.st.jobs.contains_key(job) {
+                    return reject(RejectionCode::JobNotFound, format!("job {job} does not exist"));
+                }
+            }
+            Input::CompleteUserTask { task, .. } => {
+                must_run("no task can be completed")?;
+                if !self.st.user_tasks.contains_key(task) {
+                    return reject(RejectionCode::TaskNotFound, format!("user task {task} does not exist"));
+                }
+            }
+            Input::AssignUserTask { task, assignee, claim } => {
+                let Some(found) = self.st.user_tasks.get(task) else {
+                    return reject(RejectionCode::TaskNotFound, format!("user task {task} does not exist"));
+                };
+                if *claim {
+                    if let (Some(current), Some(new)) = (&found.assignee, assignee) {
+                        if current != new {
+                            return reject(RejectionCode::TaskClaimed, format!("user task {task} is already assigned to {current}"));
+                        }
+                    }
+                }
+            }
+            Input::TimerFired { timer } => {
+                must_run("no timer fires")?;
+                let Some(found) = self.st.timers.get(timer) else {
+                    return reject(RejectionCode::TimerNotFound, format!("timer {timer} does not exist"));
+                };
+                if found.due_at > self.now {
+                    return reject(RejectionCode::TimerNotDue, format!("timer {timer} is due at {} ms, not before", found.due_at));
+                }
+            }
+            Input::MessageCorrelated { subscription, .. } | Input::SignalReceived { subscription, .. } => {
+                must_run("no message or signal is correlated")?;
+                if !self.st.subscriptions.contains_key(subscription) {
+                    return reject(RejectionCode::SubscriptionNotFound, format!("subscription {subscription} does not exist"));
+                }
+            }
+            Input::ChildCompleted { element_instance, .. }
+            | Input::ChildFailed { element_instance, .. }
+            | Input::ChildCancelled { element_instance } => {
+                if !self.st.element_instances.contains_key(element_instance) {
+                    return reject(RejectionCode::ElementInstanceNotFound, format!("element instance {element_instance} is not active"));
+                }
+            }
+            Input::Cancel => {}
+            Input::Suspend => must_run("it cannot be suspended again")?,
+            Input::Resume => {
+                if !suspended {
+                    return reject(RejectionCode::InstanceNotSuspended, format!("instance {} is not suspended", self.st.id));
+                }
+            }
+            Input::SetVariables { element_instance, .. } => {
+                if let Some(key) = element_instance {
+                    if !self.st.element_instances.contains_key(key) {
+                        return reject(RejectionCode::ElementInstanceNotFound, format!("element instance {key} is not active"));
+                    }
+                }
+            }
+            Input::ResolveIncident { incident } => {
+                let Some(found) = self.st.incidents.get(incident) else {
+                    return reject(RejectionCode::IncidentNotFound, format!("incident {incident} does not exist"));
+                };
+                if let IncidentKind::JobNoRetries { job } | IncidentKind::UnhandledError { job, .. } = found.kind {
+                    if self.st.jobs.get(&job).is_some_and(|j| j.retries == 0) {
+                        return reject(
+                            RejectionCode::RetriesExhausted,
+                            format!("job {job} has no retries left; update its retries before resolving incident {incident}"),
+                        );
+                    }
+                }
+            }
+            Input::Modify { activate, terminate } => {
+                for id in activate {
+                    let Some(&element) = self.wf.element_by_id.get(id) else {
+                        return reject(RejectionCode::ElementNotFound, format!("process '{}' has no element '{id}'", self.wf.process_id));
+                    };
+                    if self.modification_scope(element).is_none() {
+                        return reject(
+                            RejectionCode::ElementNotFound,
+                            format!("'{id}' cannot be activated: its enclosing subprocess has no active instance"),
+                        );
+                    }
+                }
+                for id in terminate {
+                    if !self.st.element_instances.values().any(|ei| &ei.element_id == id && ei.key != self.st.root) {
+                        return reject(RejectionCode::ElementNotFound, format!("no active instance of '{id}' to terminate"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ----- applying an input -----
+
+    fn apply(&mut self, input: Input) {
+        match input {
+            Input::CompleteJob { job, variables } => {
+                let job = self.remove_job(job);
+                self.absorb(job.element_instance, variables);
+                self.queue.push_back(Work::Complete { ei: job.element_instance });
+            }
+            Input::FailJob { job, retries, message, backoff_ms } => {
+                let now = self.now;
+                let found = self.st.jobs.get_mut(&job).expect("checked");
+                found.retries = retries;
+                found.error_message = Some(message.clone());
+                if retries == 0 {
+                    found.state = JobState::Failed;
+                    found.not_before = None;
+                    let (ei, element_id) = (found.element_instance, found.element_id.clone());
+                    let updated = found.clone();
+                    self.effects.push(Effect::JobUpdated { job: updated });
+                    self.raise_incident(ei, &element_id, IncidentKind::JobNoRetries { job }, message);
+                } else {
+                    found.not_before = (backoff_ms > 0).then_some(now + backoff_ms);
+                    let updated = found.clone();
+                    self.effects.push(Effect::JobUpdated { job: updated });
+                }
+            }
+            Input::ThrowError { job, code, message, variables } => {
+                let ei = self.st.jobs[&job].element_instance;
+                if self.find_error_catch(ei, &code).is_some() {
+                    self.remove_job(job);
+                    self.throw_error(ei, &code, variables);
+                } else {
+                    let found = self.st.jobs.get_mut(&job).expect("checked");
+                    found.state = JobState::Failed;
+                    found.error_message = Some(message.clone());
+                    let (element_id, updated) = (found.element_id.clone(), found.clone());
+                    self.effects.push(Effect::JobUpdated { job: updated });
+                    let text = if message.is_empty() {
+                        format!("the worker threw error '{code}', which nothing catches")
+                    } else {
+                        format!("the worker threw error '{code}' ({message}), which nothing catches")
+                    };
+                    self.raise_incident(ei, &element_id, IncidentKind::UnhandledError { job, code }, text);
+                }
+            }
+            Input::UpdateRetries { job, retries } => {
+                let found = self.st.jobs.get_mut(&job).expect("checked");
+                found.retries = retries;
+                let updated = found.clone();
+                self.effects.push(Effect::JobUpdated { job: updated });
+            }
+            Input::CompleteUserTask { task, variables } => {
+                let task = self.st.user_tasks.remove(&task).expect("checked");
+                self.effects.push(Effect::UserTaskRemoved { key: task.key });
+                self.absorb(task.element_instance, variables);
+                self.queue.push_back(Work::Complete { ei: task.element_instance });
+            }
+            Input::AssignUserTask { task, assignee, .. } => {
+                let found = self.st.user_tasks.get_mut(&task).expect("checked");
+                found.assignee = assignee;
+                let updated = found.clone();
+                self.effects.push(Effect::UserTaskUpdated { task: updated });
+            }
+            Input::TimerFired { timer } => self.fire_timer(timer),
+            Input::MessageCorrelated { subscription, variables } | Input::SignalReceived { subscription, variables } => {
+                let subscription = self.st.subscriptions[&subscription].clone();
+                self.trigger_catch(subscription.element_instance, subscription.element, variables, Some(subscription.key));
+            }
+            Input::ChildCompleted { element_instance, variables } => {
+                let ei = &self.st.element_instances[&element_instance];
+                if let Kind::CallActivity(call) = &self.wf.elements[ei.element].kind {
+                    if call.propagate_all_child_variables || !self.wf.elements[ei.element].outputs.is_empty() {
+                        self.absorb(element_instance, variables);
+                    }
+                }
+                if let Some(ei) = self.st.element_instances.get_mut(&element_instance) {
+                    ei.child_instance = None;
+                }
+                self.queue.push_back(Work::Complete { ei: element_instance });
+            }
+            Input::ChildFailed { element_instance, code } => {
+                if let Some(ei) = self.st.element_instances.get_mut(&element_instance) {
+                    ei.child_instance = None;
+                }
+                self.throw_error(element_instance, &code, Variables::new());
+            }
+            Input::ChildCancelled { element_instance } => {
+                if let Some(ei) = self.st.element_instances.get_mut(&element_instance) {
+                    ei.child_instance = None;
+                }
+                let element_id = self.st.element_instances[&element_instance].element_id.clone();
+                self.terminate(element_instance);
+                self.cancel_instance(Some(format!("the child instance started by '{element_id}' was cancelled")));
+            }
+            Input::Cancel => self.cancel_instance(None),
+            Input::Suspend => self.st.status = Status::Suspended,
+            Input::Resume => {
+                self.st.status = Status::Running;
+                // Timers that fell due while the instance was suspended fire now, in due order.
+                let mut due: Vec<(Millis, Key)> =
+                    self.st.timers.values().filter(|t| t.due_at <= self.now).map(|t| (t.due_at, t.key)).collect();
+                due.sort();
+                for (_, key) in due {
+                    if self.st.timers.contains_key(&key) && !self.st.status.is_ended() {
+                        self.fire_timer(key);
+                        self.run();
+                    }
+                }
+            }
+            Input::SetVariables { element_instance, variables } => {
+                match element_instance.filter(|&k| k != self.st.root) {
+                    Some(scope) => self.st.element_instances.get_mut(&scope).expect("checked").variables.extend(variables),
+                    None => self.st.variables.extend(variables),
+                }
+            }
+            Input::ResolveIncident { incident } => self.resolve_incident(incident),
+            Input::Modify { activate, terminate } => {
+                for id in &activate {
+                    let element = self.wf.element_by_id[id];
+                    let scope = self.modification_scope(element).expect("checked");
+                    let ei = self.create_ei(element, Some(scope), 1);
+                    self.queue.push_back(Work::Activate { ei });
+                }
+                for id in &terminate {
+                    let keys: Vec<Key> = self
+                        .st
+                        .element_instances
+                        .values()
+                        .filter(|ei| &ei.element_id == id && ei.key != self.st.root)
+                        .map(|ei| ei.key)
+                        .collect();
+                    for key in keys {
+                        if let Some(parent) = self.st.element_instances.get(&key).and_then(|ei| ei.parent) {
+                            self.terminate(key);
+                            self.queue.push_back(Work::ScopeCheck { scope: parent });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The element instance to activate `element` in for a modification.
+    fn modification_scope(&self, element: ElementIdx) -> Option<Key> {
+        let parent = self.wf.elements[element].parent?;
+        if parent == Workflow::ROOT {
+            return Some(self.st.root);
+        }
+        self.st.element_instances.values().find(|ei| ei.element == parent && ei.multi_instance.is_none()).map(|ei| ei.key)
+    }
+
+    // ----- the run loop -----
+
+    fn run(&mut self) {
+        loop {
+            while let Some(work) = self.queue.pop_front() {
+                if self.st.status.is_ended() {
+                    self.queue.clear();
+                    return;
+                }
+                if self.steps >= MAX_STEPS_PER_INPUT {
+                    self.park(work);
+                    continue;
+                }
+                self.steps += 1;
+                match work {
+                    Work::Arrive { element, scope, flow } => self.arrive(element, scope, flow),
+                    Work::Activate { ei } => self.activate(ei),
+                    Work::Complete { ei } => self.complete(ei),
+                    Work::ScopeCheck { scope } => self.scope_check(scope),
+                }
+            }
+            // Inclusive joins fire only when no token in flight can still reach them.
+            if self.st.status.is_ended() || !self.fire_inclusive_joins() {
+                return;
+            }
+        }
+    }
+
+    /// Turns work left over when the step budget is spent into incidents, so no token is lost.
+    fn park(&mut self, work: Work) {
+        let message = format!(
+            "the instance ran {MAX_STEPS_PER_INPUT} steps without waiting; is there a cycle without a task, timer or message in it?"
+        );
+        match work {
+            Work::Arrive { element, scope, .. } => {
+                if self.st.element_instances.contains_key(&scope) {
+                    let ei = self.create_ei(element, Some(scope), 1);
+                    self.fail(ei, Phase::Activate, Failure { kind: IncidentKind::StepLimit, message });
+                }
+            }
+            Work::Activate { ei } => self.fail(ei, Phase::Activate, Failure { kind: IncidentKind::StepLimit, message }),
+            Work::Complete { ei } => self.fail(ei, Phase::Complete, Failure { kind: IncidentKind::StepLimit, message }),
+            Work::ScopeCheck { scope } => self.scope_check(scope),
+        }
+    }
+
+    fn next_key(&mut self) -> Key {
+        let key = self.st.next_key;
+        self.st.next_key += 1;
+        key
+    }
+
+    fn history(&mut self, ei: &ElementInstance, event: HistoryEvent) {
+        let element = &self.wf.elements[ei.element];
+        let element_type = if self.is_body(ei) { "multiInstanceBody".to_string() } else { element.tag.clone() };
+        self.effects.push(Effect::History {
+            entry: HistoryEntry {
+                at: self.now,
+                element_instance: ei.key,
+                element_id: ei.element_id.clone(),
+                element_type,
+                event,
+                loop_counter: ei.loop_counter,
+                started_at: ei.started_at,
+            },
+        });
+    }
+
+    fn create_ei(&mut self, element: ElementIdx, parent: Option<Key>, loop_counter: u32) -> Key {
+        let key = self.next_key();
+        let ei = ElementInstance {
+            key,
+            element,
+            element_id: self.wf.elements[element].id.clone(),
+            parent,
+            state: ElementState::Active,
+            variables: Variables::new(),
+            started_at: self.now,
+            loop_counter,
+            joins: BTreeMap::new(),
+            multi_instance: None,
+            child_instance: None,
+        };
+        self.history(&ei, HistoryEvent::Activated);
+        self.st.element_instances.insert(key, ei);
+        key
+    }
+
+    fn arrive(&mut self, element: ElementIdx, scope: Key, flow: Option<FlowIdx>) {
+        if !self.st.element_instances.contains_key(&scope) {
+            return;
+        }
+        let el = &self.wf.elements[element];
+        let joining = matches!(el.kind, Kind::Gateway(GatewayKind::Parallel | GatewayKind::Inclusive)) && el.incoming.len() > 1;
+        if let (true, Some(flow)) = (joining, flow) {
+            let scope_ei = self.st.element_instances.get_mut(&scope).expect("checked above");
+            *scope_ei.joins.entry(element).or_default().entry(flow).or_insert(0) += 1;
+            if matches!(el.kind, Kind::Gateway(GatewayKind::Parallel)) {
+                self.fire_parallel_join(element, scope);
+            }
+            return;
+        }
+        if self.st.element_instances.len() >= MAX_ELEMENT_INSTANCES {
+            let ei = self.create_ei(element, Some(scope), 1);
+            let message = format!("the instance holds {MAX_ELEMENT_INSTANCES} element instances, the most it may");
+            self.fail(ei, Phase::Activate, Failure { kind: IncidentKind::StepLimit, message });
+            return;
+        }
+        let ei = self.create_ei(element, Some(scope), 1);
+        self.queue.push_back(Work::Activate { ei });
+    }
+
+    fn fire_parallel_join(&mut self, gateway: ElementIdx, scope: Key) {
+        let incoming = &self.wf.elements[gateway].incoming;
+        let scope_ei = self.st.element_instances.get_mut(&scope).expect("scope is active");
+        let arrivals = scope_ei.joins.get(&gateway).cloned().unwrap_or_default();
+        if !incoming.iter().all(|flow| arrivals.get(flow).copied().unwrap_or(0) > 0) {
+            return;
+        }
+        consume_one_each(scope_ei, gateway, incoming);
+        let ei = self.create_ei(gateway, Some(scope), 1);
+        self.queue.push_back(Work::Activate { ei });
+    }
+
+    /// Fires every inclusive join that no other token can still reach. Returns whether one fired.
+    fn fire_inclusive_joins(&mut self) -> bool {
+        let mut fired = false;
+        let candidates: Vec<(Key, ElementIdx)> = self
+            .st
+            .element_instances
+            .values()
+            .flat_map(|ei| {
+                ei.joins
+                    .iter()
+                    .filter(|(g, arrivals)| {
+                        matches!(self.wf.elements[**g].kind, Kind::Gateway(GatewayKind::Inclusive)) && arrivals.values().any(|&n| n > 0)
+                    })
+                    .map(move |(g, _)| (ei.key, *g))
+            })
+            .collect();
+        for (scope, gateway) in candidates {
+            if self.inclusive_join_can_fire(scope, gateway) {
+                let incoming = self.wf.elements[gateway].incoming.clone();
+                let scope_ei = self.st.element_instances.get_mut(&scope).expect("scope is active");
+                consume_one_each(scope_ei, gateway, &incoming);
+                let ei = self.create_ei(gateway, Some(scope), 1);
+                self.queue.push_back(Work::Activate { ei });
+                fired = true;
+            }
+        }
+        fired
+    }
+
+    fn inclusive_join_can_fire(&self, scope: Key, gateway: ElementIdx) -> bool {
+        let scope_ei = &self.st.element_instances[&scope];
+        let arrivals = &scope_ei.joins[&gateway];
+        let all_arrived = self.wf.elements[gateway].incoming.iter().all(|f| arrivals.get(f).copied().unwrap_or(0) > 0);
+        if all_arrived {
+            return true;
+        }
+        let mut tokens: Vec<ElementIdx> =
+            self.st.element_instances.values().filter(|ei| ei.parent == Some(scope)).map(|ei| ei.element).collect();
+        tokens.extend(scope_ei.joins.iter().filter(|(g, a)| **g != gateway && a.values().any(|&n| n > 0)).map(|(g, _)| *g));
+        !tokens.iter().any(|&from| self.can_reach(from, gateway))
+    }
+
+    /// Whether a token at `from` can still arrive at `target` through flows and boundary events.
+    fn can_reach(&self, from: ElementIdx, target: ElementIdx) -> bool {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from];
+        while let Some(element) = stack.pop() {
+            if !seen.insert(element) {
+                continue;
+            }
+            let el = &self.wf.elements[element];
+            for &flow in &el.outgoing {
+                let next = self.wf.flows[flow].target;
+                if next == target {
+                    return true;
+                }
+                stack.push(next);
+            }
+            stack.extend(el.boundary_events.iter().copied());
+        }
+        false
+    }
+
+    // ----- activation -----
+
+    fn activate(&mut self, key: Key) {
+        let Some(ei) = self.st.element_instances.get(&key) else { return };
+        let element = ei.element;
+        if let Some(ElementState::Incident(_)) = Some(&ei.state) {
+            // A resolved incident put it back to Active before queueing; anything else is stale.
+            return;
+        }
+        let is_iteration = ei.parent.is_some_and(|p| self.st.element_instances.get(&p).is_some_and(|p| p.multi_instance.is_some()));
+        if !is_iteration {
+            if let Some(LoopCharacteristics::MultiInstance(_)) = &self.wf.elements[element].loop_characteristics {
+                if let Err(failure) = self.activate_multi_instance_body(key) {
+                    self.fail(key, Phase::Activate, failure);
+                }
+                return;
+            }
+        }
+        if let Err(failure) = self.apply_inputs(key) {
+            self.fail(key, Phase::Activate, failure);
+            return;
+        }
+        if let Err(failure) = self.behave(key) {
+            self.fail(key, Phase::Activate, failure);
+        }
+    }
+
+    fn apply_inputs(&mut self, key: Key) -> Outcome {
+        let element = &self.wf.elements[self.st.element_instances[&key].element];
+        for mapping in &element.inputs {
+            let value = self.property_value(key, &mapping.source)?;
+            self.st.element_instances.get_mut(&key).expect("active").variables.insert(mapping.target.clone(), value);
+        }
+        Ok(())
+    }
+
+    /// What an element does once its input mappings are applied.
+    fn behave(&mut self, key: Key) -> Outcome {
+        let ei = &self.st.element_instances[&key];
+        let (element, scope) = (ei.element, ei.parent.unwrap_or(self.st.root));
+        let el = &self.wf.elements[element];
+        match &el.kind {
+            Kind::Process => unreachable!("the process is never activated through the queue"),
+            Kind::StartEvent { .. } | Kind::IntermediateCatch(Trigger::Link { .. }) => self.queue.push_back(Work::Complete { ei: key }),
+            Kind::Task(TaskKind::PassThrough) => {
+                self.open_boundary_events(key)?;
+                self.queue.push_back(Work::Complete { ei: key });
+            }
+            Kind::Task(TaskKind::Job(job)) | Kind::EndEvent(Throw::Job(job)) | Kind::IntermediateThrow(Throw::Job(job)) => {
+                self.open_boundary_events(key)?;
+                self.create_job(key, job)?;
+            }
+            Kind::Task(TaskKind::User(task)) => {
+                self.open_boundary_events(key)?;
+                self.create_user_task(key, task)?;
+            }
+            Kind::Task(TaskKind::Script { expression, result_variable }) => {
+                let value = self.evaluate(key, expression)?;
+                self.open_boundary_events(key)?;
+                if let Some(name) = result_variable {
+                    self.absorb(key, Variables::from_iter([(name.clone(), value)]));
+                }
+                self.queue.push_back(Work::Complete { ei: key });
+            }
+            Kind::Task(TaskKind::Receive(message)) => {
+                self.open_boundary_events(key)?;
+                self.open_message_subscription(key, key, element, message)?;
+            }
+            Kind::IntermediateCatch(trigger) => self.open_catch(key, key, element, trigger)?,
+            Kind::Gateway(GatewayKind::Exclusive) => {
+                let flow = self.choose_flows(key, element, true)?;
+                self.leave(key, flow);
+            }
+            Kind::Gateway(GatewayKind::Inclusive) => {
+                let flows = self.choose_flows(key, element, false)?;
+                self.leave(key, flows);
+            }
+            Kind::Gateway(GatewayKind::Parallel) => {
+                let flows = el.outgoing.clone();
+                self.leave(key, flows);
+            }
+            Kind::Gateway(GatewayKind::EventBased) => {
+                for &flow in &el.outgoing {
+                    let target = self.wf.flows[flow].target;
+                    match &self.wf.elements[target].kind {
+                        Kind::IntermediateCatch(trigger) => self.open_catch(key, key, target, trigger)?,
+                        Kind::Task(TaskKind::Receive(message)) => self.open_message_subscription(key, key, target, message)?,
+                        _ => {}
+                    }
+                }
+            }
+            Kind::SubProcess { triggered_by_event } => {
+                self.open_boundary_events(key)?;
+                self.open_event_subprocess_starts(key);
+                match self.wf.none_start(element) {
+                    Some(start) if !triggered_by_event => self.queue.push_back(Work::Arrive { element: start, scope: key, flow: None }),
+                    // An event subprocess activated by a modification has nothing to run until its event comes.
+                    _ => self.queue.push_back(Work::ScopeCheck { scope: key }),
+                }
+            }
+            Kind::CallActivity(call) => {
+                let process_id = match &call.process_id {
+                    Property::Literal(text) => text.clone(),
+                    Property::Expression(expression) => match self.evaluate(key, expression)? {
+                        Json::String(s) => s,
+                        other => return Err(Failure::expression(format!("the called process id evaluated to {other}, not a string"))),
+                    },
+                };
+                self.open_boundary_events(key)?;
+                let variables = if call.propagate_all_parent_variables { self.visible_variables(key) } else { Variables::new() };
+                let mut variables = variables;
+                variables.extend(self.st.element_instances[&key].variables.clone());
+                self.effects.push(Effect::StartChild { element_instance: key, process_id, variables });
+            }
+            Kind::EndEvent(throw) | Kind::IntermediateThrow(throw) => {
+                let is_end = matches!(el.kind, Kind::EndEvent(_));
+                match throw {
+                    Throw::None | Throw::Link { .. } | Throw::Job(_) => {}
+                    Throw::Terminate => {
+                        let siblings: Vec<Key> =
+                            self.st.element_instances.values().filter(|e| e.parent == Some(scope) && e.key != key).map(|e| e.key).collect();
+                        for sibling in siblings {
+                            self.terminate(sibling);
+                        }
+                        if let Some(scope_ei) = self.st.element_instances.get_mut(&scope) {
+                            scope_ei.joins.clear();
+                        }
+                    }
+                    Throw::Error { code } => {
+                        let code = code.clone();
+                        // The end event has done its part; the error then ends its scope.
+                        self.end_ei(key, HistoryEvent::Completed);
+                        self.throw_error_from_end_event(scope, &code);
+                        return Ok(());
+                    }
+                    Throw::Escalation { code } => {
+                        let code = code.clone();
+                        if self.throw_escalation(key, scope, &code) {
+                            return Ok(());
+                        }
+                    }
+                    Throw::Signal { name } => {
+                        let name = self.text_value(key, name)?;
+                        let variables = self.visible_variables(key);
+                        self.effects.push(Effect::BroadcastSignal { name, variables });
+                    }
+                }
+                if let (false, Throw::Link { name }) = (is_end, throw) {
+                    let scope_element = self.st.element_instances[&scope].element;
+                    let target = self.wf.elements[scope_element]
+                        .children
+                        .iter()
+                        .copied()
+                        .find(|&c| matches!(&self.wf.elements[c].kind, Kind::IntermediateCatch(Trigger::Link { name: n }) if n == name))
+                        .ok_or_else(|| Failure::expression(format!("no link catch event named '{name}' in this scope")))?;
+                    self.end_ei(key, HistoryEvent::Completed);
+                    self.queue.push_back(Work::Arrive { element: target, scope, flow: None });
+                    return Ok(());
+                }
+                self.queue.push_back(Work::Complete { ei: key });
+            }
+            Kind::Boundary { .. } => self.queue.push_back(Work::Complete { ei: key }),
+        }
+        Ok(())
+    }
+
+    /// Chooses the outgoing flows of an exclusive (`first`) or inclusive gateway.
+    fn choose_flows(&mut self, key: Key, element: ElementIdx, first: bool) -> Result<Vec<FlowIdx>, Failure> {
+        let el = &self.wf.elements[element];
+        if el.outgoing.len() == 1 && el.outgoing.iter().all(|&f| self.wf.flows[f].condition.is_none()) {
+            return Ok(el.outgoing.clone());
+        }
+        let mut chosen = Vec::new();
+        for &flow in &el.outgoing {
+            if Some(flow) == el.default_flow {
+                continue;
+            }
+            let Some(condition) = &self.wf.flows[flow].condition else { continue };
+            if self.evaluate(key, condition)? == Json::Bool(true) {
+                chosen.push(flow);
+                if first {
+                    break;
+                }
+            }
+        }
+        if chosen.is_empty() {
+            match el.default_flow {
+                Some(default) => chosen.push(default),
+                None => {
+                    return Err(Failure {
+                        kind: IncidentKind::NoFlowTaken,
+                        message: format!(
+                            "no condition of an outgoing flow of '{}' is true and it has no default flow; fix the variables and resolve the incident",
+                            el.id
+                        ),
+                    })
+                }
+            }
+        }
+        Ok(chosen)
+    }
+
+    // ----- completion -----
+
+    fn complete(&mut self, key: Key) {
+        let Some(ei) = self.st.element_instances.get(&key) else { return };
+        if matches!(ei.state, ElementState::Incident(_)) {
+            return;
+        }
+        let element = ei.element;
+        if let Err(failure) = self.apply_outputs(key) {
+            self.fail(key, Phase::Complete, failure);
+            return;
+        }
+        let is_iteration = self.is_iteration(key);
+        let flows = if is_iteration {
+            Vec::new()
+        } else {
+            match self.outgoing_flows(key, element) {
+                Ok(flows) => flows,
+                Err(failure) => {
+                    self.fail(key, Phase::Complete, failure);
+                    return;
+                }
+            }
+        };
+        if !is_iteration {
+            if let Some(LoopCharacteristics::Standard { condition, maximum, .. }) = &self.wf.elements[element].loop_characteristics {
+                let loop_counter = self.st.element_instances[&key].loop_counter;
+                let again = match condition {
+                    Some(condition) => match self.evaluate(key, condition) {
+                        Ok(value) => value == Json::Bool(true),
+                        Err(failure) => {
+                            self.fail(key, Phase::Complete, failure);
+                            return;
+                        }
+                    },
+                    None => false,
+                };
+                if again && maximum.map_or(true, |max| u64::from(loop_counter) < max) {
+                    let scope = self.st.element_instances[&key].parent.expect("an activity has a scope");
+                    self.end_ei(key, HistoryEvent::Completed);
+                    let next = self.create_ei(element, Some(scope), loop_counter + 1);
+                    self.queue.push_back(Work::Activate { ei: next });
+                    return;
+                }
+            }
+        }
+        self.leave(key, flows);
+    }
+
+    /// Whether an element instance is (or is becoming) the body of a multi-instance activity.
+    fn is_body(&self, ei: &ElementInstance) -> bool {
+        ei.multi_instance.is_some()
+            || (matches!(self.wf.elements[ei.element].loop_characteristics, Some(LoopCharacteristics::MultiInstance(_)))
+                && !ei.parent.is_some_and(|p| self.st.element_instances.get(&p).is_some_and(|p| p.multi_instance.is_some())))
+    }
+
+    fn is_iteration(&self, key: Key) -> bool {
+        let ei = &self.st.element_instances[&key];
+        ei.multi_instance.is_none()
+            && ei.parent.is_some_and(|p| self.st.element_instances.get(&p).is_some_and(|p| p.multi_instance.is_some()))
+    }
+
+    fn apply_outputs(&mut self, key: Key) -> Outcome {
+        let ei = &self.st.element_instances[&key];
+        let el = &self.wf.elements[ei.element];
+        if el.outputs.is_empty() || ei.multi_instance.is_some() {
+            return Ok(());
+        }
+        let scope = ei.parent.expect("an element with outputs has a scope");
+        let mut results = Vec::with_capacity(el.outputs.len());
+        for mapping in &el.outputs {
+            results.push((mapping.target.clone(), self.property_value(key, &mapping.source)?));
+        }
+        for (name, value) in results {
+            self.propagate(scope, name, value);
+        }
+        Ok(())
+    }
+
+    /// The flows an activity or event leaves by: unconditional ones, true
+    /// conditional ones, else the default.
+    fn outgoing_flows(&mut self, key: Key, element: ElementIdx) -> Result<Vec<FlowIdx>, Failure> {
+        let el = &self.wf.elements[element];
+        let mut flows = Vec::with_capacity(el.outgoing.len());
+        let mut conditional = false;
+        for &flow in &el.outgoing {
+            if Some(flow) == el.default_flow {
+                continue;
+            }
+            match &self.wf.flows[flow].condition {
+                None => flows.push(flow),
+                Some(condition) => {
+                    conditional = true;
+                    if self.evaluate(key, condition)? == Json::Bool(true) {
+                        flows.push(flow);
+                    }
+                }
+            }
+        }
+        if flows.is_empty() {
+            if let Some(default) = el.default_flow {
+                flows.push(default);
+            } else if conditional {
+                return Err(Failure {
+                    kind: IncidentKind::NoFlowTaken,
+                    message: format!("no condition of an outgoing flow of '{}' is true and it has no default flow", el.id),
+                });
+            }
+        }
+        Ok(flows)
+    }
+
+    /// Ends an element instance as completed and sends tokens down `flows`
+    /// (or lets its scope check whether it is done).
+    fn leave(&mut self, key: Key, flows: Vec<FlowIdx>) {
+        let Some(ended) = self.end_ei(key, HistoryEvent::Completed) else { return };
+        let scope = ended.parent.expect("only the process has no parent");
+        if let Some(scope_ei) = self.st.element_instances.get(&scope) {
+            if scope_ei.multi_instance.is_some() {
+                self.iteration_completed(scope, &ended);
+                return;
+            }
+        }
+        if flows.is_empty() {
+            self.queue.push_back(Work::ScopeCheck { scope });
+        }
+        for flow in flows {
+            self.queue.push_back(Work::Arrive { element: self.wf.flows[flow].target, scope, flow: Some(flow) });
+        }
+    }
+
+    fn scope_check(&mut self, scope: Key) {
+        let Some(scope_ei) = self.st.element_instances.get(&scope) else { return };
+        if scope_ei.joins.values().any(|arrivals| arrivals.values().any(|&n| n > 0)) {
+            return;
+        }
+        if scope_ei.multi_instance.is_some() || matches!(scope_ei.state, ElementState::Incident(_)) {
+            return;
+        }
+        if self.st.element_instances.values().any(|ei| ei.parent == Some(scope)) {
+            return;
+        }
+        if scope == self.st.root {
+            self.end_instance(Status::Completed, None);
+        } else {
+            self.queue.push_back(Work::Complete { ei: scope });
+        }
+    }
+
+    fn end_instance(&mut self, status: Status, error_code: Option<String>) {
+        let root = self.st.root;
+        let children: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(root)).map(|ei| ei.key).collect();
+        for child in children {
+            self.terminate(child);
+        }
+        self.end_ei(root, if status == Status::Completed { HistoryEvent::Completed } else { HistoryEvent::Terminated });
+        self.st.status = status;
+        self.st.ended_at = Some(self.now);
+        self.st.error_code = error_code.clone();
+        self.effects.push(Effect::InstanceEnded { status, variables: self.st.variables.clone(), error_code });
+        self.queue.clear();
+    }
+
+    fn cancel_instance(&mut self, _reason: Option<String>) {
+        self.end_instance(Status::Cancelled, None);
+    }
+
+    // ----- ending element instances -----
+
+    /// Removes an element instance and everything it owns, and records how it ended.
+    fn end_ei(&mut self, key: Key, event: HistoryEvent) -> Option<ElementInstance> {
+        self.close_owned(key);
+        let ei = self.st.element_instances.remove(&key)?;
+        self.history(&ei, event);
+        Some(ei)
+    }
+
+    /// Terminates an element instance and, first, everything inside it.
+    fn terminate(&mut self, key: Key) {
+        let mut order = Vec::new();
+        let mut stack = vec![key];
+        while let Some(current) = stack.pop() {
+            order.push(current);
+            stack.extend(self.st.element_instances.values().filter(|ei| ei.parent == Some(current)).map(|ei| ei.key));
+        }
+        for current in order.into_iter().rev() {
+            if let Some(child) = self.st.element_instances.get(&current).and_then(|ei| ei.child_instance.clone()) {
+                self.effects.push(Effect::CancelChild { instance_id: child });
+            }
+            self.end_ei(current, HistoryEvent::Terminated);
+        }
+    }
+
+    /// Closes the jobs, timers, user tasks, subscriptions and incidents an element instance owns.
+    fn close_owned(&mut self, key: Key) {
+        let jobs: Vec<Key> = self.st.jobs.values().filter(|j| j.element_instance == key).map(|j| j.key).collect();
+        for job in jobs {
+            self.remove_job(job);
+        }
+        let timers: Vec<Key> = self.st.timers.values().filter(|t| t.element_instance == key).map(|t| t.key).collect();
+        for timer in timers {
+            self.st.timers.remove(&timer);
+            self.effects.push(Effect::TimerRemoved { key: timer });
+        }
+        let tasks: Vec<Key> = self.st.user_tasks.values().filter(|t| t.element_instance == key).map(|t| t.key).collect();
+        for task in tasks {
+            self.st.user_tasks.remove(&task);
+            self.effects.push(Effect::UserTaskRemoved { key: task });
+        }
+        let subscriptions: Vec<Key> = self.st.subscriptions.values().filter(|s| s.element_instance == key).map(|s| s.key).collect();
+        for subscription in subscriptions {
+            self.st.subscriptions.remove(&subscription);
+            self.effects.push(Effect::SubscriptionClosed { key: subscription });
+        }
+        let incidents: Vec<Key> = self.st.incidents.values().filter(|i| i.element_instance == key).map(|i| i.key).collect();
+        for incident in incidents {
+            self.st.incidents.remove(&incident);
+            self.effects.push(Effect::IncidentResolved { key: incident });
+        }
+    }
+
+    fn remove_job(&mut self, job: Key) -> Job {
+        let removed = self.st.jobs.remove(&job).expect("the job exists");
+        self.effects.push(Effect::JobRemoved { key: job });
+        removed
+    }
+
+    // ----- incidents -----
+
+    fn fail(&mut self, key: Key, phase: Phase, failure: Failure) {
+        // Anything the failed activation opened is closed, so resolving starts clean.
+        if phase == Phase::Activate {
+            self.close_owned(key);
+        }
+        let Some(ei) = self.st.element_instances.get_mut(&key) else { return };
+        ei.state = ElementState::Incident(phase);
+        let element_id = ei.element_id.clone();
+        self.raise_incident(key, &element_id, failure.kind, failure.message);
+    }
+
+    fn raise_incident(&mut self, ei: Key, element_id: &str, kind: IncidentKind, message: String) {
+        let key = self.next_key();
+        let incident = Incident { key, element_instance: ei, element_id: element_id.to_string(), kind, message, created_at: self.now };
+        self.st.incidents.insert(key, incident.clone());
+        self.effects.push(Effect::IncidentRaised { incident });
+    }
+
+    fn resolve_incident(&mut self, key: Key) {
+        let incident = self.st.incidents.remove(&key).expect("checked");
+        self.effects.push(Effect::IncidentResolved { key });
+        match incident.kind {
+            IncidentKind::JobNoRetries { job } | IncidentKind::UnhandledError { job, .. } => {
+                if let Some(found) = self.st.jobs.get_mut(&job) {
+                    found.state = JobState::Activatable;
+                    found.not_before = None;
+                    let updated = found.clone();
+                    self.effects.push(Effect::JobUpdated { job: updated });
+                }
+            }
+            _ => {
+                let Some(ei) = self.st.element_instances.get_mut(&incident.element_instance) else { return };
+                let ElementState::Incident(phase) = ei.state else { return };
+                ei.state = ElementState::Active;
+                let ei = incident.element_instance;
+                self.queue.push_back(match phase {
+                    Phase::Activate => Work::Activate { ei },
+                    Phase::Complete => Work::Complete { ei },
+                });
+            }
+        }
+    }
+
+    // ----- variables -----
+
+    /// The variable scopes visible from an element instance, innermost first.
+    fn scope_chain(&self, key: Key) -> Vec<&Variables> {
+        let mut chain = Vec::new();
+        let mut current = self.st.element_instances.get(&key);
+        while let Some(ei) = current {
+            if ei.key != self.st.root {
+                chain.push(&ei.variables);
+            }
+            current = ei.parent.and_then(|p| self.st.element_instances.get(&p));
+        }
+        chain.push(&self.st.variables);
+        chain
+    }
+
+    fn visible_variables(&self, key: Key) -> Variables {
+        let mut all = Variables::new();
+        for scope in self.scope_chain(key).into_iter().rev() {
+            all.extend(scope.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        all
+    }
+
+    fn evaluate(&self, key: Key, expression: &Expression) -> Result<Json, Failure> {
+        let view = ScopeView { chain: self.scope_chain(key) };
+        expression
+            .evaluate(&view)
+            .map_err(|error| Failure::expression(format!("the expression '{}' failed: {error}", expression.source())))
+    }
+
+    fn property_value(&self, key: Key, property: &Property) -> Result<Json, Failure> {
+        match property {
+            Property::Literal(text) => Ok(Json::String(text.clone())),
+            Property::Expression(expression) => self.evaluate(key, expression),
+        }
+    }
+
+    fn text_value(&self, key: Key, property: &Property) -> Result<String, Failure> {
+        match self.property_value(key, property)? {
+            Json::String(s) => Ok(s),
+            Json::Number(n) => Ok(n.to_string()),
+            other => {
+                let source = if let Property::Expression(e) = property { e.source() } else { "" };
+                Err(Failure::expression(format!("the expression '{source}' gave {other}, where text is needed")))
+            }
+        }
+    }
+
+    /// Sets `name` in the nearest scope (from `scope` up) that has it, else in the instance's scope.
+    fn propagate(&mut self, scope: Key, name: String, value: Json) {
+        let mut current = Some(scope);
+        while let Some(key) = current.filter(|&k| k != self.st.root) {
+            let Some(ei) = self.st.element_instances.get_mut(&key) else { break };
+            if ei.variables.contains_key(&name) {
+                ei.variables.insert(name, value);
+                return;
+            }
+            current = ei.parent;
+        }
+        self.st.variables.insert(name, value);
+    }
+
+    /// Takes variables from a worker, user, message or child into an element
+    /// instance: kept local when the element has output mappings (only they
+    /// decide what leaves), propagated otherwise.
+    fn absorb(&mut self, key: Key, variables: Variables) {
+        let has_outputs = !self.wf.elements[self.st.element_instances[&key].element].outputs.is_empty();
+        if has_outputs {
+            self.st.element_instances.get_mut(&key).expect("active").variables.extend(variables);
+        } else {
+            for (name, value) in variables {
+                self.propagate(key, name, value);
+            }
+        }
+    }
+
+    // ----- jobs and user tasks -----
+
+    fn create_job(&mut self, key: Key, job: &JobDefinition) -> Outcome {
+        let job_type = self.text_value(key, &job.job_type)?;
+        let retries = match &job.retries {
+            Property::Literal(text) => text.trim().parse::<u32>().unwrap_or(3),
+            Property::Expression(expression) => match self.evaluate(key, expression)? {
+                Json::Number(n) if n.as_u64().is_some_and(|r| r <= u64::from(u32::MAX)) => n.as_u64().unwrap_or(3) as u32,
+                other => return Err(Failure::expression(format!("retries evaluated to {other}, not a whole number"))),
+            },
+        };
+        let job_key = self.next_key();
+        let ei = &self.st.element_instances[&key];
+        let created = Job {
+            key: job_key,
+            element_instance: key,
+            element_id: ei.element_id.clone(),
+            job_type,
+            retries,
+            state: JobState::Activatable,
+            not_before: None,
+            error_message: None,
+            headers: job.headers.iter().cloned().collect(),
+            created_at: self.now,
+        };
+        self.st.jobs.insert(job_key, created.clone());
+        self.effects.push(Effect::JobCreated { job: created });
+        Ok(())
+    }
+
+    fn create_user_task(&mut self, key: Key, task: &UserTaskDefinition) -> Outcome {
+        let optional_text = |m: &Self, p: &Option<Property>| -> Result<Option<String>, Failure> {
+            match p {
+                None => Ok(None),
+                Some(p) => match m.property_value(key, p)? {
+                    Json::Null => Ok(None),
+                    Json::String(s) if s.is_empty() => Ok(None),
+                    Json::String(s) => Ok(Some(s)),
+                    other => Ok(Some(other.to_string())),
+                },
+            }
+        };
+        let list = |m: &Self, p: &Option<Property>| -> Result<Vec<String>, Failure> {
+            let Some(p) = p else { return Ok(Vec::new()) };
+            Ok(match m.property_value(key, p)? {
+                Json::String(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                Json::Array(items) => items.into_iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect(),
+                Json::Null => Vec::new(),
+                other => return Err(Failure::expression(format!("a candidate list evaluated to {other}, not a list of names"))),
+            })
+        };
+        let assignee = optional_text(self, &task.assignee)?;
+        let candidate_groups = list(self, &task.candidate_groups)?;
+        let candidate_users = list(self, &task.candidate_users)?;
+        let due = optional_text(self, &task.due_date)?;
+        let follow_up = optional_text(self, &task.follow_up_date)?;
+        let priority = match optional_text(self, &task.priority)? {
+            None => None,
+            Some(text) => Some(text.trim().parse::<i64>().map_err(|_| Failure::expression(format!("priority '{text}' is not a whole number")))?),
+        };
+        let task_key = self.next_key();
+        let created = UserTask {
+            key: task_key,
+            element_instance: key,
+            element_id: self.st.element_instances[&key].element_id.clone(),
+            assignee,
+            candidate_groups,
+            candidate_users,
+            due,
+            follow_up,
+            priority,
+            form_key: task.form_key.clone(),
+            created_at: self.now,
+        };
+        self.st.user_tasks.insert(task_key, created.clone());
+        self.effects.push(Effect::UserTaskCreated { task: created });
+        Ok(())
+    }
+
+    // ----- catch events: timers, messages, signals -----
+
+    /// Opens what `element` waits for, owned by the element instance `owner`;
+    /// expressions are evaluated in the scope of `context`.
+    fn open_catch(&mut self, owner: Key, context: Key, element: ElementIdx, trigger: &Trigger) -> Outcome {
+        match trigger {
+            Trigger::Timer(timer) => {
+                let text = self.text_value(context, timer.property())?;
+                let schedule = timer.schedule(&text, self.now).map_err(Failure::expression)?;
+                let key = self.next_key();
+                let created = Timer {
+                    key,
+                    element_instance: owner,
+                    element,
+                    element_id: self.wf.elements[element].id.clone(),
+                    due_at: schedule.due_ms,
+                    repeat: schedule.repeat.map(|r| TimerRepeat { remaining: r.remaining, interval: r.interval.to_string() }),
+                };
+                self.st.timers.insert(key, created.clone());
+                self.effects.push(Effect::TimerScheduled { timer: created });
+            }
+            Trigger::Message(message) => self.open_message_subscription(owner, context, element, message)?,
+            Trigger::Signal { name } => {
+                let name = self.text_value(context, name)?;
+                self.open_subscription(owner, element, SubscriptionKind::Signal { name });
+            }
+            Trigger::None | Trigger::Error { .. } | Trigger::Escalation { .. } | Trigger::Link { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn open_message_subscription(&mut self, owner: Key, context: Key, element: ElementIdx, message: &MessageDefinition) -> Outcome {
+        let name = self.text_value(context, &message.name)?;
+        let correlation_key = match &message.correlation_key {
+            Some(key) => self.text_value(context, key)?,
+            None => String::new(),
+        };
+        self.open_subscription(owner, element, SubscriptionKind::Message { name, correlation_key });
+        Ok(())
+    }
+
+    fn open_subscription(&mut self, owner: Key, element: ElementIdx, kind: SubscriptionKind) {
+        let key = self.next_key();
+        let created = Subscription { key, element_instance: owner, element, element_id: self.wf.elements[element].id.clone(), kind };
+        self.st.subscriptions.insert(key, created.clone());
+        self.effects.push(Effect::SubscriptionOpened { subscription: created });
+    }
+
+    /// Opens the timers, messages and signals of an activity's boundary events.
+    fn open_boundary_events(&mut self, key: Key) -> Outcome {
+        let element = self.st.element_instances[&key].element;
+        for &boundary in &self.wf.elements[element].boundary_events {
+            if let Kind::Boundary { trigger, .. } = &self.wf.elements[boundary].kind {
+                self.open_catch(key, key, boundary, trigger)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the start events of the event subprocesses in a scope. A failure
+    /// here raises an incident on the scope but does not stop its main flow.
+    fn open_event_subprocess_starts(&mut self, scope: Key) {
+        let element = self.st.element_instances[&scope].element;
+        let starts: Vec<ElementIdx> = self.wf.event_subprocess_starts(element).collect();
+        for start in starts {
+            if let Kind::StartEvent { trigger, .. } = &self.wf.elements[start].kind {
+                if let Err(failure) = self.open_catch(scope, scope, start, trigger) {
+                    let element_id = self.wf.elements[start].id.clone();
+                    self.raise_incident(scope, &element_id, failure.kind, failure.message);
+                }
+            }
+        }
+    }
+
+    fn fire_timer(&mut self, key: Key) {
+        let Some(timer) = self.st.timers.get(&key).cloned() else { return };
+        // A repeating timer is rescheduled before it triggers: a non-interrupting
+        // boundary or event subprocess keeps it; an interrupting one closes it with its owner.
+        let next = timer.repeat.as_ref().filter(|r| r.remaining != Some(0)).and_then(|r| {
+            let span = bpmn::timer::parse_duration(&r.interval).ok()?;
+            let due_at = bpmn::timer::add(timer.due_at, span).ok()?;
+            Some(Timer { due_at, repeat: Some(TimerRepeat { remaining: r.remaining.map(|n| n - 1), interval: r.interval.clone() }), ..timer.clone() })
+        });
+        match next {
+            Some(next) => {
+                self.st.timers.insert(key, next.clone());
+                self.effects.push(Effect::TimerScheduled { timer: next });
+            }
+            None => {
+                self.st.timers.remove(&key);
+                self.effects.push(Effect::TimerRemoved { key });
+            }
+        }
+        self.trigger_catch(timer.element_instance, timer.element, Variables::new(), None);
+    }
+
+    /// A timer, message or signal arrived for `element`, owned by the element instance `owner`.
+    fn trigger_catch(&mut self, owner: Key, element: ElementIdx, variables: Variables, subscription: Option<Key>) {
+        if let Some(subscription) = subscription {
+            if self.st.subscriptions.remove(&subscription).is_some() {
+                self.effects.push(Effect::SubscriptionClosed { key: subscription });
+            }
+        }
+        let Some(owner_ei) = self.st.element_instances.get(&owner) else { return };
+        let owner_element = owner_ei.element;
+        let owner_scope = owner_ei.parent;
+        match &self.wf.elements[element].kind {
+            Kind::Boundary { cancel_activity, .. } => {
+                let scope = owner_scope.expect("an activity has a scope");
+                if *cancel_activity {
+                    self.terminate(owner);
+                }
+                let ei = self.create_ei(element, Some(scope), 1);
+                self.absorb(ei, variables);
+                self.queue.push_back(Work::Complete { ei });
+            }
+            Kind::StartEvent { interrupting, .. } => {
+                // An event subprocess start inside the scope `owner`.
+                let event_subprocess = self.wf.elements[element].parent.expect("a start event has a scope");
+                self.start_event_subprocess(owner, event_subprocess, element, *interrupting, variables);
+            }
+            _ if owner_element == element => {
+                // The catch event or receive task itself waited.
+                self.absorb(owner, variables);
+                self.queue.push_back(Work::Complete { ei: owner });
+            }
+            _ => {
+                // An event-based gateway: the first event wins and closes the others.
+                let scope = owner_scope.expect("a gateway has a scope");
+                self.leave_without_flows(owner);
+                let ei = self.create_ei(element, Some(scope), 1);
+                self.absorb(ei, variables);
+                self.queue.push_back(Work::Complete { ei });
+            }
+        }
+    }
+
+    /// Completes an element instance without taking its flows (an event-based gateway whose event came).
+    fn leave_without_flows(&mut self, key: Key) {
+        self.end_ei(key, HistoryEvent::Completed);
+    }
+
+    fn start_event_subprocess(&mut self, scope: Key, event_subprocess: ElementIdx, start: ElementIdx, interrupting: bool, variables: Variables) {
+        if interrupting {
+            let children: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(scope)).map(|ei| ei.key).collect();
+            for child in children {
+                self.terminate(child);
+            }
+            // Nothing else in the scope may start now.
+            self.close_owned_catches(scope);
+            if let Some(scope_ei) = self.st.element_instances.get_mut(&scope) {
+                scope_ei.joins.clear();
+            }
+        }
+        let sub = self.create_ei(event_subprocess, Some(scope), 1);
+        let start_ei = self.create_ei(start, Some(sub), 1);
+        self.absorb(start_ei, variables);
+        self.queue.push_back(Work::Complete { ei: start_ei });
+    }
+
+    /// Closes the timers and subscriptions an element instance owns, leaving its jobs and tasks.
+    fn close_owned_catches(&mut self, key: Key) {
+        let timers: Vec<Key> = self.st.timers.values().filter(|t| t.element_instance == key).map(|t| t.key).collect();
+        for timer in timers {
+            self.st.timers.remove(&timer);
+            self.effects.push(Effect::TimerRemoved { key: timer });
+        }
+        let subscriptions: Vec<Key> = self.st.subscriptions.values().filter(|s| s.element_instance == key).map(|s| s.key).collect();
+        for subscription in subscriptions {
+            self.st.subscriptions.remove(&subscription);
+            self.effects.push(Effect::SubscriptionClosed { key: subscription });
+        }
+    }
+
+    // ----- errors and escalations -----
+
+    /// Where an error thrown at element instance `from` is caught: the
+    /// element instance that handles it and the catching event element.
+    fn find_error_catch(&self, from: Key, code: &str) -> Option<(Key, ElementIdx)> {
+        let mut current = Some(from);
+        while let Some(key) = current {
+            let ei = self.st.element_instances.get(&key)?;
+            let el = &self.wf.elements[ei.element];
+            let matches = |trigger: &Trigger, exact: bool| match trigger {
+                Trigger::Error { code: Some(c) } => exact && c == code,
+                Trigger::Error { code: None } => !exact,
+                _ => false,
+            };
+            // Boundary events of this activity (on a multi-instance body, not its iterations).
+            if !self.is_iteration(key) {
+                for exact in [true, false] {
+                    for &boundary in &el.boundary_events {
+                        if let Kind::Boundary { trigger, .. } = &self.wf.elements[boundary].kind {
+                            if matches(trigger, exact) {
+                                return Some((key, boundary));
+                            }
+                        }
+                    }
+                }
+            }
+            // Event subprocesses of this scope.
+            if matches!(el.kind, Kind::Process | Kind::SubProcess { .. }) && key != from {
+                for exact in [true, false] {
+                    for start in self.wf.event_subprocess_starts(ei.element) {
+                        if let Kind::StartEvent { trigger, .. } = &self.wf.elements[start].kind {
+                            if matches(trigger, exact) {
+                                return Some((key, start));
+                            }
+                        }
+                    }
+                }
+            }
+            current = ei.parent;
+        }
+        None
+    }
+
+    /// Throws an error from element instance `from`; returns whether something caught it.
+    fn throw_error(&mut self, from: Key, code: &str, variables: Variables) -> bool {
+        let Some((handler, catch)) = self.find_error_catch(from, code) else { return false };
+        match &self.wf.elements[catch].kind {
+            Kind::Boundary { .. } => {
+                let scope = self.st.element_instances[&handler].parent.expect("an activity has a scope");
+                self.terminate(handler);
+                let ei = self.create_ei(catch, Some(scope), 1);
+                self.absorb(ei, variables);
+                self.queue.push_back(Work::Complete { ei });
+            }
+            _ => {
+                let event_subprocess = self.wf.elements[catch].parent.expect("a start event has a scope");
+                self.start_event_subprocess(handler, event_subprocess, catch, true, variables);
+            }
+        }
+        true
+    }
+
+    /// An error end event in `scope` threw `code`: caught, or the instance fails
+    /// (and a parent instance hears of it).
+    fn throw_error_from_end_event(&mut self, scope: Key, code: &str) {
+        if self.throw_error(scope, code, Variables::new()) {
+            return;
+        }
+        // The scope itself may be the catcher (its boundary); throw_error looked
+        // from the scope up, so nothing catches: the instance fails.
+        self.end_instance(Status::Failed, Some(code.to_string()));
+    }
+
+    /// Throws an escalation from the element instance `from` in `scope`;
+    /// returns whether an interrupting catch ended the thrower. An escalation
+    /// nobody catches changes nothing.
+    fn throw_escalation(&mut self, from: Key, scope: Key, code: &str) -> bool {
+        let catches = |trigger: &Trigger| matches!(trigger, Trigger::Escalation { code: c } if c.as_deref().map_or(true, |c| c == code));
+        let mut current = Some(scope);
+        while let Some(key) = current {
+            let Some(ei) = self.st.element_instances.get(&key) else { return false };
+            let (element, parent) = (ei.element, ei.parent);
+            let el = &self.wf.elements[element];
+            // First an event subprocess of the scope, then a boundary event of the scope's activity.
+            if matches!(el.kind, Kind::Process | Kind::SubProcess { .. }) {
+                let start = self.wf.event_subprocess_starts(element).find(|&s| {
+                    matches!(&self.wf.elements[s].kind, Kind::StartEvent { trigger, .. } if catches(trigger))
+                });
+                if let Some(start) = start {
+                    let interrupting = matches!(self.wf.elements[start].kind, Kind::StartEvent { interrupting: true, .. });
+                    let event_subprocess = self.wf.elements[start].parent.unwrap_or(Workflow::ROOT);
+                    self.start_event_subprocess(key, event_subprocess, start, interrupting, Variables::new());
+                    return interrupting;
+                }
+            }
+            if key != from && !self.is_iteration(key) {
+                let boundary = el.boundary_events.iter().copied().find(|&b| {
+                    matches!(&self.wf.elements[b].kind, Kind::Boundary { trigger, .. } if catches(trigger))
+                });
+                if let Some(boundary) = boundary {
+                    let interrupting = matches!(self.wf.elements[boundary].kind, Kind::Boundary { cancel_activity: true, .. });
+                    self.trigger_catch(key, boundary, Variables::new(), None);
+                    return interrupting;
+                }
+            }
+            current = parent;
+        }
+        false
+    }
+
+    // ----- multi-instance -----
+
+    fn activate_multi_instance_body(&mut self, key: Key) -> Outcome {
+        let element = self.st.element_instances[&key].element;
+        let Some(LoopCharacteristics::MultiInstance(mi)) = &self.wf.elements[element].loop_characteristics else { unreachable!() };
+        let items = match (&mi.input_collection, &mi.cardinality) {
+            (Some(collection), _) => match self.evaluate(key, collection)? {
+                Json::Array(items) => items,
+                other => return Err(Failure::expression(format!("the input collection '{}' evaluated to {other}, not a list", collection.source()))),
+            },
+            (None, Some(cardinality)) => match self.evaluate(key, cardinality)? {
+                Json::Number(n) if n.as_u64().is_some() => vec![Json::Null; n.as_u64().unwrap_or(0).min(MAX_ELEMENT_INSTANCES as u64) as usize],
+                other => return Err(Failure::expression(format!("the loop cardinality evaluated to {other}, not a whole number"))),
+            },
+            (None, None) => Vec::new(),
+        };
+        self.apply_inputs(key)?;
+        self.open_boundary_events(key)?;
+        let count = items.len();
+        let ei = self.st.element_instances.get_mut(&key).expect("active");
+        ei.multi_instance = Some(MultiInstanceBody { items, next_index: 0, completed: 0, outputs: vec![Json::Null; count] });
+        if let Some(output) = &mi.output_collection {
+            // The output collection exists from the start, so iterations update it in place.
+            let output = output.clone();
+            let ei = self.st.element_instances.get_mut(&key).expect("active");
+            ei.variables.insert(output, Json::Array(vec![Json::Null; count]));
+        }
+        if count == 0 {
+            self.finish_multi_instance(key);
+            return Ok(());
+        }
+        let first_batch = if mi.sequential { 1 } else { count };
+        for _ in 0..first_batch {
+            self.start_iteration(key);
+        }
+        Ok(())
+    }
+
+    fn start_iteration(&mut self, body: Key) {
+        let element = self.st.element_instances[&body].element;
+        let Some(LoopCharacteristics::MultiInstance(mi)) = &self.wf.elements[element].loop_characteristics else { unreachable!() };
+        let mi_state = self.st.element_instances.get_mut(&body).and_then(|b| b.multi_instance.as_mut()).expect("a body");
+        let index = mi_state.next_index;
+        mi_state.next_index += 1;
+        let item = mi_state.items[index].clone();
+        let iteration = self.create_ei(element, Some(body), index as u32 + 1);
+        let iteration_ei = self.st.element_instances.get_mut(&iteration).expect("just created");
+        iteration_ei.variables.insert("loopCounter".to_string(), Json::from(index + 1));
+        if let Some(name) = &mi.input_element {
+            iteration_ei.variables.insert(name.clone(), item);
+        }
+        self.queue.push_back(Work::Activate { ei: iteration });
+    }
+
+    fn iteration_completed(&mut self, body: Key, iteration: &ElementInstance) {
+        let element = iteration.element;
+        let Some(LoopCharacteristics::MultiInstance(mi)) = &self.wf.elements[element].loop_characteristics else { unreachable!() };
+        // The output element is evaluated in the iteration's scope, which has just ended:
+        // evaluate it against the iteration's variables on top of the body's scope.
+        let mut output = Json::Null;
+        if let Some(expression) = &mi.output_element {
+            let mut chain = vec![&iteration.variables];
+            chain.extend(self.scope_chain(body));
+            match expression.evaluate(&ScopeView { chain }) {
+                Ok(value) => output = value,
+                Err(error) => {
+                    let message = format!("the output element '{}' failed: {error}", expression.source());
+                    let element_id = iteration.element_id.clone();
+                    self.raise_incident(body, &element_id, IncidentKind::Expression, message);
+                }
+            }
+        } else if let Some(name) = &mi.input_element {
+            output = iteration.variables.get(name).cloned().unwrap_or(Json::Null);
+        }
+        let index = iteration.loop_counter as usize - 1;
+        let body_ei = self.st.element_instances.get_mut(&body).expect("the body is active");
+        let state = body_ei.multi_instance.as_mut().expect("a body");
+        state.completed += 1;
+        if index < state.outputs.len() {
+            state.outputs[index] = output;
+        }
+        let (completed, total, next_index) = (state.completed, state.items.len(), state.next_index);
+        if let Some(name) = &mi.output_collection {
+            let outputs = Json::Array(state.outputs.clone());
+            body_ei.variables.insert(name.clone(), outputs);
+        }
+        let done_by_condition = match &mi.completion_condition {
+            Some(condition) => {
+                let mut view_vars = Variables::new();
+                view_vars.insert("numberOfInstances".into(), Json::from(total));
+                view_vars.insert("numberOfCompletedInstances".into(), Json::from(completed));
+                view_vars.insert("numberOfActiveInstances".into(), Json::from(next_index - completed));
+                let mut chain = vec![&view_vars];
+                chain.extend(self.scope_chain(body));
+                condition.evaluate(&ScopeView { chain }).map(|v| v == Json::Bool(true)).unwrap_or(false)
+            }
+            None => false,
+        };
+        if done_by_condition {
+            let running: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(body)).map(|ei| ei.key).collect();
+            for key in running {
+                self.terminate(key);
+            }
+            self.finish_multi_instance(body);
+        } else if completed == total {
+            self.finish_multi_instance(body);
+        } else if mi.sequential && next_index < total {
+            self.start_iteration(body);
+        }
+    }
+
+    fn finish_multi_instance(&mut self, body: Key) {
+        let element = self.st.element_instances[&body].element;
+        let Some(LoopCharacteristics::MultiInstance(mi)) = &self.wf.elements[element].loop_characteristics else { unreachable!() };
+        let scope = self.st.element_instances[&body].parent.expect("a body has a scope");
+        if let Some(name) = &mi.output_collection {
+            let value = self.st.element_instances[&body].variables.get(name).cloned().unwrap_or(Json::Array(Vec::new()));
+            self.propagate(scope, name.clone(), value);
+        }
+        if let Err(failure) = self.apply_outputs_of_body(body) {
+            self.fail(body, Phase::Complete, failure);
+            return;
+        }
+        let flows = match self.outgoing_flows(body, element) {
+            Ok(flows) => flows,
+            Err(failure) => {
+                self.fail(body, Phase::Complete, failure);
+                return;
+            }
+        };
+        self.leave(body, flows);
+    }
+
+    fn apply_outputs_of_body(&mut self, body: Key) -> Outcome {
+        let ei = &self.st.element_instances[&body];
+        let el = &self.wf.elements[ei.element];
+        let scope = ei.parent.expect("a body has a scope");
+        let mut results = Vec::new();
+        for mapping in &el.outputs {
+            results.push((mapping.target.clone(), self.property_value(body, &mapping.source)?));
+        }
+        for (name, value) in results {
+            self.propagate(scope, name, value);
+        }
+        Ok(())
+    }
+}
+
+fn consume_one_each(scope_ei: &mut ElementInstance, gateway: ElementIdx, incoming: &[FlowIdx]) {
+    let arrivals = scope_ei.joins.entry(gateway).or_default();
+    for flow in incoming {
+        if let Some(count) = arrivals.get_mut(flow) {
+            *count -= 1;
+            if *count == 0 {
+                arrivals.remove(flow);
+            }
+        }
+    }
+    if arrivals.is_empty() {
+        scope_ei.joins.remove(&gateway);
+    }
+}
+
+/// The variables visible from an element instance: inner scopes shadow outer ones.
+struct ScopeView<'a> {
+    chain: Vec<&'a Variables>,
+}
+
+impl feel::Variables for ScopeView<'_> {
+    fn get(&self, name: &str) -> Option<&Json> {
+        self.chain.iter().find_map(|scope| scope.get(name))
+    }
+}

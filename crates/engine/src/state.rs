@@ -1,0 +1,286 @@
+//! The state of one instance. Everything here is serializable and ordered
+//! (`BTreeMap`, `Vec`), so the same inputs always give byte-identical state.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// JSON variables of one scope.
+pub type Variables = serde_json::Map<String, serde_json::Value>;
+
+/// A key local to an instance: element instances, jobs, timers, user tasks,
+/// subscriptions and incidents share one counter. The runtime makes it global
+/// by pairing it with the instance id.
+pub type Key = u64;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Millis = i64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Running,
+    Suspended,
+    Completed,
+    Cancelled,
+    /// Ended by an uncaught error end event.
+    Failed,
+}
+
+impl Status {
+    pub fn is_ended(self) -> bool {
+        matches!(self, Status::Completed | Status::Cancelled | Status::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Suspended => "suspended",
+            Status::Completed => "completed",
+            Status::Cancelled => "cancelled",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// Where a child instance reports back to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParentRef {
+    pub instance_id: String,
+    pub element_instance: Key,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceState {
+    /// The schema version of this blob.
+    pub schema: u32,
+    pub id: String,
+    pub process_id: String,
+    pub version: u32,
+    pub status: Status,
+    pub business_key: Option<String>,
+    /// The variables the instance was started with; never changed.
+    pub input: Variables,
+    /// The instance's own scope: its current variables (kept after it ends).
+    pub variables: Variables,
+    pub started_at: Millis,
+    pub ended_at: Option<Millis>,
+    /// For `failed`: the error code of the uncaught error end event.
+    pub error_code: Option<String>,
+    pub parent: Option<ParentRef>,
+    /// How many inputs changed this instance.
+    pub update_count: u64,
+    pub next_key: Key,
+    /// The key of the element instance of the process itself (it holds the
+    /// instance's variables).
+    pub root: Key,
+    /// Active element instances.
+    pub element_instances: BTreeMap<Key, ElementInstance>,
+    pub jobs: BTreeMap<Key, Job>,
+    pub timers: BTreeMap<Key, Timer>,
+    pub user_tasks: BTreeMap<Key, UserTask>,
+    pub subscriptions: BTreeMap<Key, Subscription>,
+    pub incidents: BTreeMap<Key, Incident>,
+}
+
+impl InstanceState {
+    pub const SCHEMA: u32 = 1;
+
+    /// Open jobs a worker may take now: activatable, past any backoff, and the instance running.
+    pub fn open_jobs(&self, now: Millis) -> impl Iterator<Item = &Job> {
+        let running = self.status == Status::Running;
+        self.jobs.values().filter(move |j| running && j.state == JobState::Activatable && j.not_before.map_or(true, |t| t <= now))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ElementInstance {
+    pub key: Key,
+    /// Index of the element in its workflow version.
+    pub element: usize,
+    pub element_id: String,
+    /// The element instance of the enclosing scope; `None` for the process.
+    pub parent: Option<Key>,
+    pub state: ElementState,
+    /// Local variables of this scope (the process's own are `InstanceState::variables`).
+    pub variables: Variables,
+    pub started_at: Millis,
+    /// 1-based iteration number for multi-instance and loop iterations; 1 otherwise.
+    pub loop_counter: u32,
+    /// For scopes: tokens that arrived at joining gateways inside this scope,
+    /// per gateway element and incoming flow.
+    pub joins: BTreeMap<usize, BTreeMap<usize, u32>>,
+    pub multi_instance: Option<MultiInstanceBody>,
+    /// For call activities: the child instance started for it.
+    pub child_instance: Option<String>,
+}
+
+/// What a multi-instance body still has to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MultiInstanceBody {
+    /// The input collection, evaluated once when the body was activated.
+    pub items: Vec<serde_json::Value>,
+    /// The next iteration to start (0-based).
+    pub next_index: usize,
+    pub completed: usize,
+    /// Output elements by iteration, in input order.
+    pub outputs: Vec<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ElementState {
+    /// Waiting for an outside input (job, user task, timer, message, child)
+    /// or for its children to finish.
+    Active,
+    /// Stuck on an incident; resolving it runs this phase again.
+    Incident(Phase),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Activate,
+    Complete,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub key: Key,
+    pub element_instance: Key,
+    pub element_id: String,
+    pub job_type: String,
+    pub retries: u32,
+    pub state: JobState,
+    /// After a failure with backoff, the job is handed out again only from this time on.
+    pub not_before: Option<Millis>,
+    pub error_message: Option<String>,
+    pub headers: BTreeMap<String, String>,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Can be handed to a worker (after `not_before`, while the instance runs).
+    Activatable,
+    /// Out of retries, or its error was not caught: an incident is open.
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timer {
+    pub key: Key,
+    /// The element instance that owns the timer: the catch event, the activity
+    /// a boundary timer is attached to, the event-based gateway, or the scope
+    /// of an event subprocess.
+    pub element_instance: Key,
+    /// The timer event element.
+    pub element: usize,
+    pub element_id: String,
+    pub due_at: Millis,
+    /// Firings left after this one for cycles (`None`: forever); absent for one-shot timers.
+    pub repeat: Option<TimerRepeat>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimerRepeat {
+    pub remaining: Option<u32>,
+    /// ISO 8601 duration.
+    pub interval: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserTask {
+    pub key: Key,
+    pub element_instance: Key,
+    pub element_id: String,
+    pub assignee: Option<String>,
+    pub candidate_groups: Vec<String>,
+    pub candidate_users: Vec<String>,
+    pub due: Option<String>,
+    pub follow_up: Option<String>,
+    pub priority: Option<i64>,
+    pub form_key: Option<String>,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub key: Key,
+    pub element_instance: Key,
+    /// The catching event (or receive task) element.
+    pub element: usize,
+    pub element_id: String,
+    pub kind: SubscriptionKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionKind {
+    Message { name: String, correlation_key: String },
+    Signal { name: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub key: Key,
+    pub element_instance: Key,
+    pub element_id: String,
+    pub kind: IncidentKind,
+    pub message: String,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum IncidentKind {
+    /// A job failed with no retries left.
+    JobNoRetries { job: Key },
+    /// A worker threw an error that no boundary event or event subprocess catches.
+    UnhandledError { job: Key, code: String },
+    /// An expression could not be evaluated (or gave a value of the wrong type).
+    Expression,
+    /// No outgoing flow of an exclusive or inclusive gateway could be taken.
+    NoFlowTaken,
+    /// The called process of a call activity is not deployed.
+    CalledProcessMissing,
+    /// The instance ran too many steps without waiting: a cycle without a wait state.
+    StepLimit,
+}
+
+impl IncidentKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            IncidentKind::JobNoRetries { .. } => "job_no_retries",
+            IncidentKind::UnhandledError { .. } => "unhandled_error",
+            IncidentKind::Expression => "expression",
+            IncidentKind::NoFlowTaken => "no_flow_taken",
+            IncidentKind::CalledProcessMissing => "called_process_missing",
+            IncidentKind::StepLimit => "step_limit",
+        }
+    }
+}
+
+/// One record of what happened, appended in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub at: Millis,
+    pub element_instance: Key,
+    pub element_id: String,
+    /// The BPMN element type (`serviceTask`, `exclusiveGateway`, `process`, ...);
+    /// `multiInstanceBody` for the body of a multi-instance activity.
+    pub element_type: String,
+    pub event: HistoryEvent,
+    pub loop_counter: u32,
+    /// For ended element instances: when they started.
+    pub started_at: Millis,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryEvent {
+    Activated,
+    Completed,
+    Terminated,
+}
