@@ -61,6 +61,8 @@ pub enum Input {
     ChildFailed { element_instance: Key, code: String },
     /// A child instance was cancelled from outside.
     ChildCancelled { element_instance: Key },
+    /// The child instance could not be started (its process is not deployed).
+    ChildNotStarted { element_instance: Key, message: String },
     Cancel,
     Suspend,
     Resume,
@@ -89,8 +91,9 @@ pub enum Effect {
     IncidentRaised { incident: Incident },
     IncidentResolved { key: Key },
     History { entry: HistoryEntry },
-    /// Start an instance of `process_id` (latest version) as a child of this element instance.
-    StartChild { element_instance: Key, process_id: String, variables: Variables },
+    /// Start an instance of `process_id` (latest version) with id `instance_id`
+    /// as a child of this element instance.
+    StartChild { element_instance: Key, instance_id: String, process_id: String, variables: Variables },
     CancelChild { instance_id: String },
     BroadcastSignal { name: String, variables: Variables },
     /// The instance ended; with a parent, the runtime tells it.

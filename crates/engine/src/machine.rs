@@ -191,7 +191,8 @@ impl Machine<'_> {
             }
             Input::ChildCompleted { element_instance, .. }
             | Input::ChildFailed { element_instance, .. }
-            | Input::ChildCancelled { element_instance } => {
+            | Input::ChildCancelled { element_instance }
+            | Input::ChildNotStarted { element_instance, .. } => {
                 if !self.st.element_instances.contains_key(element_instance) {
                     return reject(RejectionCode::ElementInstanceNotFound, format!("element instance {element_instance} is not active"));
                 }
@@ -339,6 +340,12 @@ impl Machine<'_> {
                 let element_id = self.st.element_instances[&element_instance].element_id.clone();
                 self.terminate(element_instance);
                 self.cancel_instance(Some(format!("the child instance started by '{element_id}' was cancelled")));
+            }
+            Input::ChildNotStarted { element_instance, message } => {
+                if let Some(ei) = self.st.element_instances.get_mut(&element_instance) {
+                    ei.child_instance = None;
+                }
+                self.fail(element_instance, Phase::Activate, Failure { kind: IncidentKind::CalledProcessMissing, message });
             }
             Input::Cancel => self.cancel_instance(None),
             Input::Suspend => self.st.status = Status::Suspended,
@@ -696,7 +703,10 @@ impl Machine<'_> {
                 let variables = if call.propagate_all_parent_variables { self.visible_variables(key) } else { Variables::new() };
                 let mut variables = variables;
                 variables.extend(self.st.element_instances[&key].variables.clone());
-                self.effects.push(Effect::StartChild { element_instance: key, process_id, variables });
+                // The child's id derives from the parent's, so no outside state is needed to find it.
+                let instance_id = format!("{}/{key}", self.st.id);
+                self.st.element_instances.get_mut(&key).expect("active").child_instance = Some(instance_id.clone());
+                self.effects.push(Effect::StartChild { element_instance: key, instance_id, process_id, variables });
             }
             Kind::EndEvent(throw) | Kind::IntermediateThrow(throw) => {
                 let is_end = matches!(el.kind, Kind::EndEvent(_));
