@@ -13,12 +13,14 @@
 //!
 //! This crate does no I/O and reads no clock: it takes text and returns data.
 
+mod decode;
 pub mod model;
 pub mod read;
 pub mod timer;
 
 use std::fmt;
 
+pub use decode::decode;
 pub use model::*;
 
 /// How bad a problem is: errors stop a deployment, warnings do not.

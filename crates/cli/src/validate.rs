@@ -21,30 +21,11 @@ struct Report {
     warnings: usize,
 }
 
-/// Reads a file as UTF-8 text (a byte-order mark is dropped); a problem is a diagnostic.
+/// Reads a BPMN file as text; a problem is a diagnostic.
 pub fn read_bpmn(path: &Path) -> Result<String, Diagnostic> {
     let bytes = std::fs::read(path)
         .map_err(|e| Diagnostic::error("file-unreadable", None, (0, 0), format!("cannot read {}: {e}", path.display())))?;
-    if bytes.len() > bpmn::read::MAX_XML_BYTES {
-        return Err(Diagnostic::error(
-            "xml-too-large",
-            None,
-            (1, 1),
-            format!("the file is {} bytes; the limit is {}", bytes.len(), bpmn::read::MAX_XML_BYTES),
-        ));
-    }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    String::from_utf8(bytes.to_vec()).map_err(|e| {
-        let (line, column) = position_of(bytes, e.utf8_error().valid_up_to());
-        Diagnostic::error("xml-encoding", None, (line, column), "the file is not UTF-8 text; save it as UTF-8".into())
-    })
-}
-
-fn position_of(bytes: &[u8], offset: usize) -> (u32, u32) {
-    let before = &bytes[..offset];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let column = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
-    (line as u32, column as u32)
+    bpmn::decode(&bytes)
 }
 
 fn check(path: &Path) -> FileReport {

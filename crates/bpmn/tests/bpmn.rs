@@ -1,0 +1,252 @@
+//! The BPMN importer against real files, hostile files and one fixture per diagnostic.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bpmn::{import, Diagnostic, Kind, Property, Severity, TaskKind, Throw, Trigger};
+
+fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+/// Wraps process content in a definitions element with the usual namespaces.
+fn model(body: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d">
+{body}
+</bpmn:definitions>"#
+    )
+}
+
+fn errors(xml: &str) -> Vec<Diagnostic> {
+    import(xml).diagnostics.into_iter().filter(|d| d.severity == Severity::Error).collect()
+}
+
+#[track_caller]
+fn assert_error(xml: &str, code: &str, element: &str) {
+    let errors = errors(xml);
+    assert!(
+        errors.iter().any(|d| d.code == code && d.element.as_deref() == Some(element) && d.line > 0),
+        "expected {code} on {element}, got {errors:#?}"
+    );
+}
+
+fn bpmn_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("the corpus folder is readable") {
+        let path = entry.expect("a folder entry").path();
+        if path.is_dir() {
+            bpmn_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "bpmn") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_miwg_file_is_read_quickly_without_panic() {
+    let corpus = shared().join("corpus/miwg");
+    let mut files = Vec::new();
+    bpmn_files(&corpus, &mut files);
+    assert!(files.len() > 800, "the MIWG corpus should hold over 800 models, found {} in {}", files.len(), corpus.display());
+    let mut references = 0;
+    let mut malformed = 0;
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        let started = Instant::now();
+        let diagnostics = match bpmn::decode(&bytes) {
+            Ok(xml) => import(&xml).diagnostics,
+            Err(diagnostic) => vec![diagnostic],
+        };
+        assert!(started.elapsed() < Duration::from_secs(1), "{} took {:?}", file.display(), started.elapsed());
+        let xml_problems: Vec<&Diagnostic> = diagnostics.iter().filter(|d| d.code.starts_with("xml-")).collect();
+        for problem in &xml_problems {
+            assert!(problem.line > 0 && problem.column > 0, "{}: {problem} has no position", file.display());
+        }
+        malformed += usize::from(!xml_problems.is_empty());
+        if file.components().any(|c| c.as_os_str() == "Reference") {
+            references += 1;
+            assert!(xml_problems.is_empty(), "{}: a reference model gave XML errors: {xml_problems:?}", file.display());
+        }
+    }
+    assert_eq!(references, 21);
+    assert_eq!(malformed, 4, "the four GenMyModel files with Latin-1 bytes in UTF-8 are the malformed ones");
+}
+
+#[test]
+fn hostile_xml_is_refused_quickly() {
+    let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]><definitions>&lol2;</definitions>"#;
+    assert_eq!(errors(bomb)[0].code, "xml-dtd");
+    let deep = format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000));
+    let started = Instant::now();
+    assert_eq!(errors(&deep)[0].code, "xml-too-deep");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let huge = model(&format!("<!-- {} -->", "x".repeat(9 * 1024 * 1024)));
+    assert_eq!(errors(&huge)[0].code, "xml-too-large");
+    let malformed = errors("<bpmn:definitions><bpmn:process id='p'>");
+    assert_eq!(malformed[0].code, "xml-malformed");
+    assert!(malformed[0].line >= 1);
+    assert_eq!(errors("<html/>")[0].code, "not-bpmn");
+    assert_eq!(errors("")[0].code, "xml-malformed");
+}
+
+const VALID: &str = r#"<bpmn:process id="p" isExecutable="true">
+  <bpmn:startEvent id="start"/>
+  <bpmn:serviceTask id="task"><bpmn:extensionElements><zeebe:taskDefinition type="work" retries="5"/></bpmn:extensionElements></bpmn:serviceTask>
+  <bpmn:endEvent id="end"/>
+  <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
+  <bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
+</bpmn:process>"#;
+
+#[test]
+fn a_valid_model_has_no_diagnostics() {
+    let result = import(&model(VALID));
+    assert_eq!(result.diagnostics, vec![]);
+    let workflows = result.into_workflows().unwrap();
+    assert_eq!(workflows.len(), 1);
+    assert_eq!(workflows[0].process_id, "p");
+}
+
+#[test]
+fn each_structural_problem_has_its_code() {
+    let missing_target = VALID.replace(r#"targetRef="end""#, r#"targetRef="nowhere""#);
+    assert_error(&model(&missing_target), "flow-target-missing", "f2");
+    let gateway = r#"<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/><bpmn:exclusiveGateway id="gw"/>
+        <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="gw"/></bpmn:process>"#;
+    assert_error(&model(gateway), "gateway-no-outgoing", "gw");
+    let split = r#"<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/><bpmn:exclusiveGateway id="gw"/>
+        <bpmn:endEvent id="e1"/><bpmn:endEvent id="e2"/>
+        <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="gw"/>
+        <bpmn:sequenceFlow id="a" sourceRef="gw" targetRef="e1"/>
+        <bpmn:sequenceFlow id="b" sourceRef="gw" targetRef="e2"/></bpmn:process>"#;
+    assert_error(&model(split), "gateway-flow-unconditioned", "a");
+    assert_error(&model(split), "gateway-flow-unconditioned", "b");
+    let timer = r#"<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/>
+        <bpmn:intermediateCatchEvent id="t"><bpmn:timerEventDefinition><bpmn:timeDuration>soon</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+        <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t"/></bpmn:process>"#;
+    assert_error(&model(timer), "timer-invalid", "t");
+    let complex = r#"<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/><bpmn:complexGateway id="cx"/></bpmn:process>"#;
+    assert_error(&model(complex), "unsupported-element", "cx");
+    let juel = VALID.replace(r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>"#,
+        r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"><bpmn:conditionExpression>${amount > 5}</bpmn:conditionExpression></bpmn:sequenceFlow>"#);
+    assert_error(&model(&juel), "expression-juel", "f2");
+    let untyped = VALID.replace(r#"<bpmn:extensionElements><zeebe:taskDefinition type="work" retries="5"/></bpmn:extensionElements>"#, "");
+    assert_error(&model(&untyped), "job-type-missing", "task");
+    let java = VALID.replace(r#"<bpmn:serviceTask id="task">"#, r#"<bpmn:serviceTask id="task" camunda:class="org.Example">"#)
+        .replace(r#"<bpmn:extensionElements><zeebe:taskDefinition type="work" retries="5"/></bpmn:extensionElements>"#, "");
+    assert!(errors(&model(&java)).iter().any(|d| d.code == "job-type-missing" && d.message.contains("Java delegate")));
+    let not_executable = VALID.replace(r#"isExecutable="true""#, r#"isExecutable="false""#);
+    assert_eq!(errors(&model(&not_executable)).iter().map(|d| d.code.as_str()).collect::<Vec<_>>(), ["no-executable-process"]);
+    let duplicate = VALID.replace(r#"<bpmn:endEvent id="end"/>"#, r#"<bpmn:endEvent id="end"/><bpmn:endEvent id="end"/>"#);
+    assert_error(&model(&duplicate), "duplicate-id", "end");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let xml = model(r#"<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/>
+        <bpmn:exclusiveGateway id="gw"/>
+        <bpmn:intermediateCatchEvent id="t"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1X</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+        <bpmn:scriptTask id="sc"><bpmn:extensionElements><zeebe:script expression="=1 +" resultVariable="x"/></bpmn:extensionElements></bpmn:scriptTask>
+        <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="gw"/>
+        <bpmn:sequenceFlow id="f2" sourceRef="s" targetRef="ghost"/>
+        <bpmn:sequenceFlow id="f3" sourceRef="s" targetRef="t"/>
+        <bpmn:sequenceFlow id="f4" sourceRef="t" targetRef="sc"/></bpmn:process>"#);
+    let mut codes: Vec<String> = errors(&xml).into_iter().map(|d| format!("{}@{}", d.code, d.element.unwrap_or_default())).collect();
+    codes.sort();
+    assert_eq!(codes, ["expression-invalid@sc", "flow-target-missing@f2", "gateway-no-outgoing@gw", "timer-invalid@t"]);
+}
+
+#[test]
+fn zeebe_extensions_are_read() {
+    let xml = model(r#"<bpmn:message id="m" name="paid"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message>
+<bpmn:process id="p" isExecutable="true">
+  <bpmn:startEvent id="s"/>
+  <bpmn:serviceTask id="job"><bpmn:extensionElements>
+    <zeebe:taskDefinition type="=&quot;charge-&quot; + region" retries="=2"/>
+    <zeebe:taskHeaders><zeebe:header key="k" value="v"/></zeebe:taskHeaders>
+    <zeebe:ioMapping><zeebe:input source="=amount" target="total"/><zeebe:output source="=receipt" target="lastReceipt"/></zeebe:ioMapping>
+  </bpmn:extensionElements>
+  <bpmn:multiInstanceLoopCharacteristics isSequential="true"><bpmn:extensionElements>
+    <zeebe:loopCharacteristics inputCollection="=items" inputElement="item" outputCollection="out" outputElement="=result"/>
+  </bpmn:extensionElements></bpmn:multiInstanceLoopCharacteristics></bpmn:serviceTask>
+  <bpmn:userTask id="user"><bpmn:extensionElements>
+    <zeebe:assignmentDefinition assignee="=owner" candidateGroups="sales, support"/>
+    <zeebe:taskSchedule dueDate="2026-02-01T00:00:00Z"/><zeebe:userTask/>
+  </bpmn:extensionElements></bpmn:userTask>
+  <bpmn:receiveTask id="wait" messageRef="m"/>
+  <bpmn:callActivity id="call"><bpmn:extensionElements><zeebe:calledElement processId="child" propagateAllChildVariables="false"/></bpmn:extensionElements></bpmn:callActivity>
+  <bpmn:endEvent id="e"/>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="job"/>
+  <bpmn:sequenceFlow id="f2" sourceRef="job" targetRef="user"/>
+  <bpmn:sequenceFlow id="f3" sourceRef="user" targetRef="wait"/>
+  <bpmn:sequenceFlow id="f4" sourceRef="wait" targetRef="call"/>
+  <bpmn:sequenceFlow id="f5" sourceRef="call" targetRef="e"/>
+</bpmn:process>"#);
+    let result = import(&xml);
+    assert!(!result.has_errors(), "{:#?}", result.diagnostics);
+    let workflow = &result.into_workflows().unwrap()[0];
+    let job = workflow.element("job").unwrap();
+    let Kind::Task(TaskKind::Job(definition)) = &job.kind else { panic!("a job task: {:?}", job.kind) };
+    assert!(matches!(&definition.job_type, Property::Expression(e) if e.source() == r#""charge-" + region"#));
+    assert_eq!(definition.headers, [("k".to_string(), "v".to_string())]);
+    assert_eq!((job.inputs[0].target.as_str(), job.outputs[0].target.as_str()), ("total", "lastReceipt"));
+    let Some(bpmn::LoopCharacteristics::MultiInstance(mi)) = &job.loop_characteristics else { panic!("multi-instance") };
+    assert!(mi.sequential && mi.input_element.as_deref() == Some("item") && mi.output_collection.as_deref() == Some("out"));
+    let Kind::Task(TaskKind::User(user)) = &workflow.element("user").unwrap().kind else { panic!("a user task") };
+    assert_eq!(user.candidate_groups, Some(Property::Literal("sales, support".into())));
+    assert!(matches!(&user.assignee, Some(Property::Expression(e)) if e.source() == "owner"));
+    let Kind::Task(TaskKind::Receive(message)) = &workflow.element("wait").unwrap().kind else { panic!("a receive task") };
+    assert_eq!(message.name, Property::Literal("paid".into()));
+    let Kind::CallActivity(call) = &workflow.element("call").unwrap().kind else { panic!("a call activity") };
+    assert!(!call.propagate_all_child_variables && call.propagate_all_parent_variables);
+}
+
+#[test]
+fn camunda_7_attributes_and_any_prefix_are_read() {
+    let xml = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:c7="http://camunda.org/schema/1.0/bpmn" id="d">
+  <process id="p" isExecutable="true">
+    <startEvent id="s"/>
+    <serviceTask id="ext" c7:type="external" c7:topic="invoice"/>
+    <userTask id="approve" c7:assignee="demo" c7:candidateGroups="management" c7:candidateUsers="ann,bob" c7:dueDate="2026-03-01T00:00:00Z"/>
+    <endEvent id="e"><terminateEventDefinition/></endEvent>
+    <sequenceFlow id="f1" sourceRef="s" targetRef="ext"/>
+    <sequenceFlow id="f2" sourceRef="ext" targetRef="approve"/>
+    <sequenceFlow id="f3" sourceRef="approve" targetRef="e"/>
+  </process>
+</definitions>"#;
+    let result = import(xml);
+    assert!(!result.has_errors(), "{:#?}", result.diagnostics);
+    let workflow = &result.into_workflows().unwrap()[0];
+    let Kind::Task(TaskKind::Job(job)) = &workflow.element("ext").unwrap().kind else { panic!("an external task") };
+    assert_eq!((job.job_type.clone(), job.retries.clone()), (Property::Literal("invoice".into()), Property::Literal("3".into())));
+    let Kind::Task(TaskKind::User(user)) = &workflow.element("approve").unwrap().kind else { panic!("a user task") };
+    assert_eq!(user.assignee, Some(Property::Literal("demo".into())));
+    assert_eq!(user.candidate_users, Some(Property::Literal("ann,bob".into())));
+    assert_eq!(user.due_date, Some(Property::Literal("2026-03-01T00:00:00Z".into())));
+    assert!(matches!(workflow.element("e").unwrap().kind, Kind::EndEvent(Throw::Terminate)));
+}
+
+#[test]
+fn several_processes_and_the_diagram_are_kept() {
+    let xml = std::fs::read_to_string(shared().join("conformance/cases/02-exclusive-gateway/xor.bpmn")).unwrap();
+    let workflows = import(&xml).into_workflows().unwrap();
+    assert_eq!(workflows.iter().map(|w| w.process_id.as_str()).collect::<Vec<_>>(), ["xor", "xor_nodefault"]);
+    let camunda = std::fs::read(shared().join("corpus/miwg/bpmn.io (Camunda Modeler) 18.6.1/A.1.0-export.bpmn")).unwrap();
+    let definitions = import(&bpmn::decode(&camunda).unwrap()).definitions.unwrap();
+    assert!(!definitions.diagram.shapes.is_empty() && !definitions.diagram.edges.is_empty());
+    let flow = definitions.workflows[0].flows[0].id.clone();
+    assert!(definitions.diagram.edges[&flow].len() >= 2, "an edge has its waypoints");
+}
+
+#[test]
+fn timer_triggers_keep_their_kind() {
+    let xml = std::fs::read_to_string(shared().join("conformance/cases/05-timers/timers.bpmn")).unwrap();
+    let workflows = import(&xml).into_workflows().unwrap();
+    let deadline = workflows.iter().find(|w| w.process_id == "deadline").unwrap();
+    let Kind::Boundary { trigger: Trigger::Timer(bpmn::timer::TimerDefinition::Cycle(_)), cancel_activity: false, attached_to } =
+        &deadline.element("reminder").unwrap().kind
+    else {
+        panic!("a non-interrupting cycle boundary timer")
+    };
+    assert_eq!(deadline.elements[*attached_to].id, "approve");
+}
