@@ -137,7 +137,7 @@ impl Machine<'_> {
         let suspended = status == Status::Suspended;
         let must_run = |what: &str| -> Result<(), Rejection> {
             if suspended {
-                return reject(RejectionCode::InstanceSuspended, format!("instance {} is suspended: {what} waits until it is resumed", self.st.id));
+                return reject(RejectionCode::InstanceSuspended, format!("instance {} is suspended; {what} until it is resumed", self.st.id));
             }
             Ok(())
         };
@@ -180,7 +180,8 @@ impl Machine<'_> {
                     return reject(RejectionCode::TimerNotFound, format!("timer {timer} does not exist"));
                 };
                 if found.due_at > self.now {
-                    return reject(RejectionCode::TimerNotDue, format!("timer {timer} is due at {} ms, not before", found.due_at));
+                    let due = jiff::Timestamp::from_millisecond(found.due_at).map_or_else(|_| format!("{} ms", found.due_at), |t| t.to_string());
+                    return reject(RejectionCode::TimerNotDue, format!("timer {timer} is due at {due}, not before"));
                 }
             }
             Input::MessageCorrelated { subscription, .. } | Input::SignalReceived { subscription, .. } => {
