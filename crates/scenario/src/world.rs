@@ -52,6 +52,8 @@ pub enum WorldError {
     Rejected(Rejection),
     /// A command named something that does not exist (a process, an instance).
     NotFound(String),
+    /// A message with this id is still buffered.
+    DuplicateMessage(String),
 }
 
 impl std::fmt::Display for WorldError {
@@ -64,6 +66,7 @@ impl std::fmt::Display for WorldError {
             }
             WorldError::Rejected(rejection) => write!(f, "refused: {rejection}"),
             WorldError::NotFound(what) => write!(f, "{what}"),
+            WorldError::DuplicateMessage(id) => write!(f, "a message with id '{id}' was already published and is still buffered"),
         }
     }
 }
@@ -74,6 +77,7 @@ impl WorldError {
             WorldError::Deploy(_) => "deploy-refused",
             WorldError::Rejected(rejection) => rejection.code.as_str(),
             WorldError::NotFound(_) => "not-found",
+            WorldError::DuplicateMessage(_) => "message-already-published",
         }
     }
 }
@@ -280,10 +284,7 @@ impl World {
         self.messages.retain(|m| m.expires_at > now);
         if let Some(id) = &message_id {
             if self.messages.iter().any(|m| m.message_id.as_ref() == Some(id)) {
-                return Err(WorldError::Rejected(Rejection {
-                    code: engine::RejectionCode::InvalidVariables,
-                    message: format!("a message with id '{id}' was already published and is still buffered"),
-                }));
+                return Err(WorldError::DuplicateMessage(id.clone()));
             }
         }
         let mut correlated = BTreeSet::new();
