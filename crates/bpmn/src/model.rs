@@ -120,6 +120,8 @@ pub struct MultiInstance {
     pub completion_condition: Option<Expression>,
 }
 
+// Models are built once per deployment and read in place, so variant size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Kind {
     Process,
@@ -142,6 +144,7 @@ pub enum GatewayKind {
     EventBased,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum TaskKind {
     /// Work for a job worker: service, send, business rule and script tasks

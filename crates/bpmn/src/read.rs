@@ -803,11 +803,10 @@ fn check_structure(workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>) {
                     diagnostics.push(Diagnostic::error("start-event-invalid", id, at(element), "this kind of start event is allowed only in an event subprocess".into()));
                 }
             }
-            Kind::EndEvent(_) => {
-                if !element.outgoing.is_empty() {
+            Kind::EndEvent(_)
+                if !element.outgoing.is_empty() => {
                     diagnostics.push(Diagnostic::error("end-event-invalid", id, at(element), "an end event cannot have outgoing sequence flows".into()));
                 }
-            }
             Kind::IntermediateCatch(Trigger::None) => {
                 diagnostics.push(Diagnostic::error("catch-event-invalid", id, at(element), "the intermediate catch event has no timer, message, signal or link to wait for".into()));
             }

@@ -834,7 +834,7 @@ impl Machine<'_> {
                     },
                     None => false,
                 };
-                if again && maximum.map_or(true, |max| u64::from(loop_counter) < max) {
+                if again && maximum.is_none_or(|max| u64::from(loop_counter) < max) {
                     let scope = self.st.element_instances[&key].parent.expect("an activity has a scope");
                     self.end_ei(key, HistoryEvent::Completed);
                     let next = self.create_ei(element, Some(scope), loop_counter + 1);
@@ -850,7 +850,7 @@ impl Machine<'_> {
     fn is_body(&self, ei: &ElementInstance) -> bool {
         ei.multi_instance.is_some()
             || (matches!(self.wf.elements[ei.element].loop_characteristics, Some(LoopCharacteristics::MultiInstance(_)))
-                && !ei.parent.is_some_and(|p| self.st.element_instances.get(&p).is_some_and(|p| p.multi_instance.is_some())))
+                && ei.parent.is_none_or(|p| self.st.element_instances.get(&p).is_none_or(|p| p.multi_instance.is_none())))
     }
 
     fn is_iteration(&self, key: Key) -> bool {
@@ -1476,7 +1476,7 @@ impl Machine<'_> {
     /// returns whether an interrupting catch ended the thrower. An escalation
     /// nobody catches changes nothing.
     fn throw_escalation(&mut self, from: Key, scope: Key, code: &str) -> bool {
-        let catches = |trigger: &Trigger| matches!(trigger, Trigger::Escalation { code: c } if c.as_deref().map_or(true, |c| c == code));
+        let catches = |trigger: &Trigger| matches!(trigger, Trigger::Escalation { code: c } if c.as_deref().is_none_or(|c| c == code));
         let mut current = Some(scope);
         while let Some(key) = current {
             let Some(ei) = self.st.element_instances.get(&key) else { return false };

@@ -89,7 +89,7 @@ impl InstanceState {
     /// Open jobs a worker may take now: activatable, past any backoff, and the instance running.
     pub fn open_jobs(&self, now: Millis) -> impl Iterator<Item = &Job> {
         let running = self.status == Status::Running;
-        self.jobs.values().filter(move |j| running && j.state == JobState::Activatable && j.not_before.map_or(true, |t| t <= now))
+        self.jobs.values().filter(move |j| running && j.state == JobState::Activatable && j.not_before.is_none_or(|t| t <= now))
     }
 }
 

@@ -209,7 +209,7 @@ fn drive(wf: &Workflow, seed: u32, choices: &[u16]) -> Result<(InstanceState, Ve
         let next_timer = state.timers.values().min_by_key(|t| (t.due_at, t.key)).map(|t| (t.due_at, t.key));
         let input = match (jobs.is_empty(), next_timer) {
             (true, None) => break,
-            (false, Some(_)) | (false, None) if choice % 3 != 0 || next_timer.is_none() => {
+            (false, Some(_)) | (false, None) if !choice.is_multiple_of(3) || next_timer.is_none() => {
                 let job = jobs[usize::from(choice) % jobs.len()];
                 Input::CompleteJob { job, variables: vars(serde_json::json!({ format!("v{}", choice % 4): choice })) }
             }

@@ -403,7 +403,7 @@ pub(crate) fn values_equal(left: &Value, right: &Value) -> Option<bool> {
                 return Some(false);
             }
             for (x, y) in a.iter().zip(b) {
-                if values_equal(x, y)? == false {
+                if !values_equal(x, y)? {
                     return Some(false);
                 }
             }
@@ -415,7 +415,7 @@ pub(crate) fn values_equal(left: &Value, right: &Value) -> Option<bool> {
             }
             for (key, x) in a {
                 let Some(y) = b.get(key) else { return Some(false) };
-                if values_equal(x, y)? == false {
+                if !values_equal(x, y)? {
                     return Some(false);
                 }
             }

@@ -76,8 +76,8 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
             pos += rest.find('\n').unwrap_or(rest.len());
             continue;
         }
-        if rest.starts_with("/*") {
-            let end = rest[2..].find("*/").ok_or(ParseError { message: "a comment is not closed".into(), offset: pos })?;
+        if let Some(comment) = rest.strip_prefix("/*") {
+            let end = comment.find("*/").ok_or(ParseError { message: "a comment is not closed".into(), offset: pos })?;
             pos += end + 4;
             continue;
         }

@@ -167,7 +167,7 @@ fn execute(base: &Path, scenario: Scenario) -> Result<(), Failure> {
             return Err(Failure::setup(format!("{name}: refused without a clear message")));
         }
         if let Some(element) = &expected.element {
-            let named = errors.iter().any(|d| d.element.as_ref() == Some(element) && expected.code.as_ref().map_or(true, |c| c == &d.code));
+            let named = errors.iter().any(|d| d.element.as_ref() == Some(element) && expected.code.as_ref().is_none_or(|c| c == &d.code));
             if !named {
                 let listed: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
                 return Err(Failure::setup(format!("no diagnostic names '{element}'; got: {}", listed.join("; "))));
@@ -195,6 +195,9 @@ struct Runner {
     current: Option<usize>,
     aliases: BTreeMap<String, usize>,
 }
+
+/// An action of a step, ready to run.
+type Action = Box<dyn FnOnce(&mut Runner) -> Result<(), Refusal>>;
 
 /// A step failure: the action's name and what went wrong.
 type StepResult = Result<(), (String, String)>;
@@ -227,7 +230,7 @@ impl Runner {
             expect_rejection,
             code,
         } = step;
-        let mut actions: Vec<(&str, Box<dyn FnOnce(&mut Runner) -> Result<(), Refusal>>)> = Vec::new();
+        let mut actions: Vec<(&str, Action)> = Vec::new();
         if let Some(a) = start {
             actions.push(("start", Box::new(move |r| r.start(a))));
         }
@@ -383,7 +386,7 @@ impl Runner {
     fn find_job(&self, target: &dyn Targeted, element: Option<&str>, job_type: Option<&str>) -> Result<(usize, Key), Refusal> {
         let seq = self.instance(&target.target())?;
         let now = self.world.now;
-        let matches = |j: &&engine::Job| element.map_or(true, |e| j.element_id == e) && job_type.map_or(true, |t| j.job_type == t);
+        let matches = |j: &&engine::Job| element.is_none_or(|e| j.element_id == e) && job_type.is_none_or(|t| j.job_type == t);
         let family = self.world.family(seq);
         let oldest = |open: bool| {
             family
