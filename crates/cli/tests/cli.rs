@@ -1,1 +1,97 @@
+//! The real `baton` binary: exit codes, stdout for data, stderr for messages.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn baton(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_baton")).args(args).current_dir(workspace()).output().expect("baton runs")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn shared() -> PathBuf {
+    std::env::var_os("BATON_SHARED").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared"))
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn validate_json_over_the_whole_miwg_corpus_is_one_parseable_document() {
+    let mut files = Vec::new();
+    let mut stack = vec![shared().join("corpus/miwg")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "bpmn") {
+                files.push(path.display().to_string());
+            }
+        }
+    }
+    let mut args = vec!["validate", "--json"];
+    args.extend(files.iter().map(String::as_str));
+    let output = baton(&args);
+    assert_eq!(output.status.code(), Some(1), "errors in the corpus give exit 1, never a panic");
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("one JSON document");
+    assert_eq!(report["files"].as_array().unwrap().len(), files.len());
+    assert!(report["errors"].as_u64().unwrap() > 0);
+    let malformed: Vec<&serde_json::Value> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["diagnostics"].as_array().unwrap())
+        .filter(|d| d["code"].as_str().unwrap().starts_with("xml-"))
+        .collect();
+    assert_eq!(malformed.len(), 4);
+    assert!(malformed.iter().all(|d| d["line"].as_u64().unwrap() > 0 && d["column"].as_u64().unwrap() > 0));
+}
+
+#[test]
+fn validate_prints_code_element_and_position() {
+    let ok = baton(&["validate", "examples/order/order.bpmn"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(stdout(&ok), "", "a valid file prints no diagnostics");
+    let bad = shared().join("conformance/cases/16-deploy-errors/badtimer.bpmn");
+    let output = baton(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("badtimer.bpmn:5:") && text.contains("error[timer-invalid] bad_wait: 'PT1X' is not an ISO 8601 duration"), "{text}");
+    let missing = baton(&["validate", "no/such/file.bpmn"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stdout(&missing).contains("file-unreadable"));
+}
+
+#[test]
+fn test_runs_the_conformance_cases_and_ends_with_the_summary() {
+    let cases = shared().join("conformance/cases");
+    let output = baton(&["test", cases.to_str().unwrap()]);
+    let text = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    let last = text.lines().last().unwrap();
+    let passed: usize = last.strip_suffix(" passed, 0 failed").expect("the summary line").parse().unwrap();
+    assert!(passed >= 46);
+    assert_eq!(text.lines().filter(|l| l.starts_with("ok   ")).count(), passed);
+}
+
+#[test]
+fn test_exits_non_zero_on_failure_and_prints_json_per_scenario() {
+    let fixture = workspace().join("crates/scenario/tests/fixtures/must-fail.yaml");
+    let output = baton(&["test", "--json", fixture.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stdout(&output).lines().map(|l| serde_json::from_str(l).expect("a JSON object per line")).collect();
+    assert_eq!(lines.len(), 15);
+    assert!(lines.iter().all(|l| l["passed"] == false && l["message"].is_string()));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("0 passed, 15 failed"));
+}
+
+#[test]
+fn test_refuses_paths_that_hold_nothing() {
+    let output = baton(&["test", "no/such/folder"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no/such/folder does not exist"));
+}
