@@ -61,6 +61,10 @@ pub struct Flow {
     pub source: ElementIdx,
     pub target: ElementIdx,
     pub condition: Option<Expression>,
+    /// Whether the XML has a condition, even one that failed to parse (and was reported).
+    pub declares_condition: bool,
+    pub line: u32,
+    pub column: u32,
 }
 
 #[derive(Clone, Debug)]

@@ -153,6 +153,7 @@ fn read_diagram(root: Node) -> Diagram {
 /// A reference between elements that can be resolved only once the whole process is read.
 struct PendingFlow {
     id: String,
+    declares_condition: bool,
     source: Option<String>,
     target: Option<String>,
     condition: Option<Expression>,
@@ -261,12 +262,11 @@ impl<'a, 'input> Reader<'a, 'input> {
                     b.diagnostics.push(Diagnostic::error("id-missing", None, position, "a <sequenceFlow> has no id attribute".into()));
                     continue;
                 };
-                let condition = child
-                    .children()
-                    .find(|c| is(*c, BPMN, "conditionExpression"))
-                    .and_then(|c| condition(c.text().unwrap_or(""), id, position, &mut b.diagnostics));
+                let declared = child.children().find(|c| is(*c, BPMN, "conditionExpression"));
+                let condition = declared.and_then(|c| condition(c.text().unwrap_or(""), id, position, &mut b.diagnostics));
                 b.flows.push(PendingFlow {
                     id: id.to_string(),
+                    declares_condition: declared.is_some(),
                     source: child.attribute("sourceRef").map(str::to_string),
                     target: child.attribute("targetRef").map(str::to_string),
                     condition,
@@ -706,7 +706,8 @@ impl<'a, 'input> Reader<'a, 'input> {
             flow_by_id.insert(flow.id.clone(), index);
             elements[source].outgoing.push(index);
             elements[target].incoming.push(index);
-            flows.push(Flow { id: flow.id, source, target, condition: flow.condition });
+            let (line, column) = flow.position;
+            flows.push(Flow { id: flow.id, source, target, condition: flow.condition, declares_condition: flow.declares_condition, line, column });
         }
         for (element, default) in defaults {
             match flow_by_id.get(&default) {
@@ -873,16 +874,16 @@ fn check_gateway(workflow: &Workflow, element: &Element, kind: GatewayKind, diag
             for &flow in &element.outgoing {
                 let flow = &workflow.flows[flow];
                 let is_default = element.default_flow.is_some_and(|d| workflow.flows[d].id == flow.id);
-                if flow.condition.is_none() && !is_default {
+                if !flow.declares_condition && !is_default {
                     diagnostics.push(Diagnostic::error(
                         "gateway-flow-unconditioned",
                         Some(&flow.id),
-                        at,
+                        (flow.line, flow.column),
                         format!("the flow leaves the splitting gateway '{}' without a condition and is not its default flow", element.id),
                     ));
                 }
-                if flow.condition.is_some() && is_default {
-                    diagnostics.push(Diagnostic::error("default-flow-invalid", Some(&flow.id), at, "a default flow cannot have a condition".into()));
+                if flow.declares_condition && is_default {
+                    diagnostics.push(Diagnostic::error("default-flow-invalid", Some(&flow.id), (flow.line, flow.column), "a default flow cannot have a condition".into()));
                 }
             }
         }

@@ -250,3 +250,37 @@ fn timer_triggers_keep_their_kind() {
     };
     assert_eq!(deadline.elements[*attached_to].id, "approve");
 }
+
+#[test]
+fn every_diagnostic_code_is_documented() {
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/diagnostics.md")).unwrap();
+    let mut codes = vec!["flow-source-missing", "flow-target-missing", "error-missing", "escalation-missing"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+    for file in ["src/read.rs", "src/decode.rs", "../cli/src/validate.rs"] {
+        let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        for call in ["Diagnostic::error(", "Diagnostic::warning("] {
+            for (at, _) in source.match_indices(call) {
+                let argument = source[at + call.len()..].trim_start();
+                if let Some(rest) = argument.strip_prefix('"') {
+                    codes.push(rest[..rest.find('"').unwrap()].to_string());
+                }
+            }
+        }
+    }
+    codes.sort();
+    codes.dedup();
+    assert!(codes.len() > 30, "found only {codes:?}");
+    for code in codes {
+        assert!(docs.contains(&format!("`{code}`")), "docs/diagnostics.md has no section for `{code}`");
+    }
+}
+
+#[test]
+fn a_condition_that_does_not_parse_is_reported_once_at_its_flow() {
+    let xml = std::fs::read_to_string(shared().join("conformance/cases/16-deploy-errors/badexpr.bpmn")).unwrap();
+    let errors = errors(&xml);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!((errors[0].code.as_str(), errors[0].element.as_deref(), errors[0].line), ("expression-invalid", Some("broken_condition"), 9));
+}

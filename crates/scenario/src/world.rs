@@ -95,6 +95,8 @@ pub struct World {
     start_timers: Vec<StartTimer>,
     /// Effects not yet carried out, with the instance that produced them.
     pending: VecDeque<(usize, Effect)>,
+    /// Instances started by a message with a correlation key: (process id, key) by seq.
+    message_started: BTreeMap<usize, (String, String)>,
 }
 
 impl World {
@@ -236,6 +238,7 @@ impl World {
                 }
                 Effect::BroadcastSignal { name, variables } => self.deliver_signal(&name, &variables),
                 Effect::InstanceEnded { status, variables, error_code } => {
+                    self.start_buffered_for(seq);
                     let Some(parent) = self.instances[seq].state.parent.clone() else { continue };
                     let Some(parent_seq) = self.seq_of(&parent.instance_id) else { continue };
                     let element_instance = parent.element_instance;
@@ -330,13 +333,11 @@ impl World {
             })
             .collect();
         for (deployed, element) in starts {
-            if correlated.contains(&deployed.workflow.process_id) {
+            if correlated.contains(&deployed.workflow.process_id) || self.start_blocked(&deployed.workflow.process_id, correlation_key) {
                 continue;
             }
             correlated.insert(deployed.workflow.process_id.clone());
-            let options = StartOptions { variables: variables.clone(), start_event: Some(element), ..StartOptions::default() };
-            let id = format!("i{}", self.instances.len() + 1);
-            self.start_with(deployed, id, options)?;
+            self.start_by_message(deployed, element, variables.clone(), correlation_key)?;
         }
         if ttl_ms > 0 {
             self.messages.push(BufferedMessage {
@@ -350,6 +351,53 @@ impl World {
         }
         self.settle();
         Ok(())
+    }
+
+    /// Whether an active instance of the process was started by a message with this correlation key.
+    fn start_blocked(&self, process_id: &str, correlation_key: &str) -> bool {
+        !correlation_key.is_empty()
+            && self.message_started.iter().any(|(&seq, (p, k))| {
+                p == process_id && k == correlation_key && !self.instances[seq].state.status.is_ended()
+            })
+    }
+
+    fn start_by_message(&mut self, deployed: Deployed, element: String, variables: Variables, correlation_key: &str) -> Result<usize, WorldError> {
+        let process_id = deployed.workflow.process_id.clone();
+        let options = StartOptions { variables, start_event: Some(element), ..StartOptions::default() };
+        let id = format!("i{}", self.instances.len() + 1);
+        let seq = self.start_with(deployed, id, options)?;
+        if !correlation_key.is_empty() {
+            self.message_started.insert(seq, (process_id, correlation_key.to_string()));
+        }
+        Ok(seq)
+    }
+
+    /// An instance started by a message ended: a buffered message with the same key may start the next.
+    fn start_buffered_for(&mut self, seq: usize) {
+        let Some((process_id, correlation_key)) = self.message_started.remove(&seq) else { return };
+        let Some(deployed) = self.latest(&process_id).cloned() else { return };
+        let now = self.now;
+        for index in 0..self.messages.len() {
+            let message = &self.messages[index];
+            if message.expires_at <= now || message.correlation_key != correlation_key || message.correlated.contains(&process_id) {
+                continue;
+            }
+            let start = deployed.workflow.elements[Workflow::ROOT].children.iter().find_map(|&child| {
+                let element = &deployed.workflow.elements[child];
+                match &element.kind {
+                    Kind::StartEvent { trigger: Trigger::Message(m), .. } if matches!(&m.name, bpmn::Property::Literal(n) if *n == message.name) => {
+                        Some(element.id.clone())
+                    }
+                    _ => None,
+                }
+            });
+            if let Some(element) = start {
+                let variables = message.variables.clone();
+                self.messages[index].correlated.insert(process_id.clone());
+                let _ = self.start_by_message(deployed, element, variables, &correlation_key);
+                return;
+            }
+        }
     }
 
     /// Broadcasts a signal to every waiting subscription and signal start event.
