@@ -1,6 +1,8 @@
-//! Timer definitions and the ISO 8601 forms they take: durations (`PT1H`),
+//! Timer definitions and the forms they take: ISO 8601 durations (`PT1H`),
 //! dates (`2026-01-02T09:00:00Z`) and repeating cycles (`R3/PT1H`,
-//! `R/2026-01-01T00:00:00Z/P1D`). Pure functions of their text and `now`.
+//! `R/2026-01-01T00:00:00Z/P1D`), and cron cycles as Camunda 8 accepts them
+//! (Spring's six fields, seconds first: `0 0 9 * * MON-FRI`, in UTC). Pure
+//! functions of their text and `now`.
 
 use jiff::fmt::temporal::SpanParser;
 use jiff::tz::TimeZone;
@@ -37,6 +39,11 @@ impl TimerDefinition {
                 Ok(Schedule { due_ms: add(now_ms, span)?, repeat: None })
             }
             TimerDefinition::Date(_) => Ok(Schedule { due_ms: parse_date(text)?.as_millisecond(), repeat: None }),
+            TimerDefinition::Cycle(_) if !text.trim_start().starts_with('R') => {
+                let every = text.trim().to_string();
+                let due_ms = next_due(&every, now_ms)?;
+                Ok(Schedule { due_ms, repeat: Some(Repeat { remaining: None, every }) })
+            }
             TimerDefinition::Cycle(_) => {
                 let cycle = parse_cycle(text)?;
                 let due_ms = match cycle.start {
@@ -45,7 +52,7 @@ impl TimerDefinition {
                 };
                 // The first firing uses one repetition.
                 let remaining = cycle.repetitions.map(|r| r.saturating_sub(1));
-                Ok(Schedule { due_ms, repeat: Some(Repeat { remaining, interval: cycle.interval }) })
+                Ok(Schedule { due_ms, repeat: Some(Repeat { remaining, every: cycle.interval.to_string() }) })
             }
         }
     }
@@ -62,7 +69,31 @@ pub struct Schedule {
 pub struct Repeat {
     /// Firings left after the current one; `None` repeats forever.
     pub remaining: Option<u32>,
-    pub interval: Span,
+    /// An ISO 8601 duration or a cron pattern; see [`next_due`].
+    pub every: String,
+}
+
+/// When a repeating timer falls due next after `after_ms`: `every` is an ISO
+/// 8601 duration (`PT10M`) or a cron pattern.
+pub fn next_due(every: &str, after_ms: i64) -> Result<i64, String> {
+    if every.starts_with(['P', 'p']) {
+        return add(after_ms, parse_duration(every)?);
+    }
+    let cron = parse_cron(every)?;
+    let after = Timestamp::from_millisecond(after_ms).map_err(|e| e.to_string())?.to_zoned(TimeZone::UTC);
+    let next = cron.find_next_occurrence(&after, false).map_err(|e| format!("'{every}' has no next occurrence: {e}"))?;
+    Ok(next.timestamp().as_millisecond())
+}
+
+/// A cron pattern with six fields, seconds first, as Spring and Camunda 8 read it.
+pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
+    let parser = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build();
+    parser.parse(text.trim()).map_err(|e| {
+        format!("'{}' is neither an ISO 8601 repeating interval (R3/PT1H) nor a cron expression with six fields (0 0 9 * * MON-FRI): {e}", text.trim())
+    })
 }
 
 /// A repeating interval: `R[n]/[start/]duration`.
@@ -133,5 +164,21 @@ mod tests {
         assert_eq!(parse_cycle("R/2026-01-01T00:00:00Z/P1D").unwrap().repetitions, None);
         assert!(parse_cycle("R2/PT0S").is_err());
         assert!(parse_cycle("every day").is_err());
+    }
+
+    #[test]
+    fn cron_cycles_fall_due_at_their_next_occurrence() {
+        let monday_8am = parse_date("2026-11-23T08:00:00Z").unwrap().as_millisecond();
+        let next = next_due("0 0 9 * * MON-FRI", monday_8am).unwrap();
+        assert_eq!(Timestamp::from_millisecond(next).unwrap().to_string(), "2026-11-23T09:00:00Z");
+        let friday_10am = parse_date("2026-11-27T10:00:00Z").unwrap().as_millisecond();
+        let next = next_due("0 0 9 * * MON-FRI", friday_10am).unwrap();
+        assert_eq!(Timestamp::from_millisecond(next).unwrap().to_string(), "2026-11-30T09:00:00Z");
+        assert!(parse_cron("0 9 * * *").is_err(), "five fields lack the seconds Camunda 8 requires");
+        assert!(parse_cron("every day").is_err());
+        let cycle = TimerDefinition::Cycle(Property::Literal("0 */15 * * * *".into()));
+        let schedule = cycle.schedule("0 */15 * * * *", 0).unwrap();
+        assert_eq!(schedule.due_ms, 15 * 60_000);
+        assert_eq!(next_due(&schedule.repeat.unwrap().every, schedule.due_ms), Ok(30 * 60_000));
     }
 }

@@ -1241,7 +1241,7 @@ impl Machine<'_> {
                     element,
                     element_id: self.wf.elements[element].id.clone(),
                     due_at: schedule.due_ms,
-                    repeat: schedule.repeat.map(|r| TimerRepeat { remaining: r.remaining, interval: r.interval.to_string() }),
+                    repeat: schedule.repeat.map(|r| TimerRepeat { remaining: r.remaining, every: r.every }),
                 };
                 self.st.timers.insert(key, created.clone());
                 self.effects.push(Effect::TimerScheduled { timer: created });
@@ -1304,9 +1304,8 @@ impl Machine<'_> {
         // A repeating timer is rescheduled before it triggers: a non-interrupting
         // boundary or event subprocess keeps it; an interrupting one closes it with its owner.
         let next = timer.repeat.as_ref().filter(|r| r.remaining != Some(0)).and_then(|r| {
-            let span = bpmn::timer::parse_duration(&r.interval).ok()?;
-            let due_at = bpmn::timer::add(timer.due_at, span).ok()?;
-            Some(Timer { due_at, repeat: Some(TimerRepeat { remaining: r.remaining.map(|n| n - 1), interval: r.interval.clone() }), ..timer.clone() })
+            let due_at = bpmn::timer::next_due(&r.every, timer.due_at).ok()?;
+            Some(Timer { due_at, repeat: Some(TimerRepeat { remaining: r.remaining.map(|n| n - 1), every: r.every.clone() }), ..timer.clone() })
         });
         match next {
             Some(next) => {

@@ -186,8 +186,8 @@ pub struct Timer {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimerRepeat {
     pub remaining: Option<u32>,
-    /// ISO 8601 duration.
-    pub interval: String,
+    /// An ISO 8601 duration or a cron pattern (`bpmn::timer::next_due`).
+    pub every: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -42,7 +42,8 @@ struct StartTimer {
     version: u32,
     element: String,
     due_at: Millis,
-    repeat: Option<(Option<u32>, jiff::Span)>,
+    /// Firings left and the repetition (`bpmn::timer::next_due`).
+    repeat: Option<(Option<u32>, String)>,
 }
 
 /// Why a deployment or a command was refused.
@@ -140,7 +141,7 @@ impl World {
                     version: deployed.version,
                     element: element.id.clone(),
                     due_at: schedule.due_ms,
-                    repeat: schedule.repeat.map(|r| (r.remaining, r.interval)),
+                    repeat: schedule.repeat.map(|r| (r.remaining, r.every)),
                 });
             }
         }
@@ -475,11 +476,15 @@ impl World {
         self.now = self.now.max(due);
         let timer = self.start_timers[index].clone();
         match timer.repeat {
-            Some((remaining, interval)) if remaining != Some(0) => {
-                let next = bpmn::timer::add(due, interval).unwrap_or(Millis::MAX);
-                self.start_timers[index].due_at = next;
-                self.start_timers[index].repeat = Some((remaining.map(|n| n - 1), interval));
-            }
+            Some((remaining, every)) if remaining != Some(0) => match bpmn::timer::next_due(&every, due) {
+                Ok(next) => {
+                    self.start_timers[index].due_at = next;
+                    self.start_timers[index].repeat = Some((remaining.map(|n| n - 1), every));
+                }
+                Err(_) => {
+                    self.start_timers.remove(index);
+                }
+            },
             _ => {
                 self.start_timers.remove(index);
             }
