@@ -19,6 +19,8 @@ pub struct Workflow {
     pub process_id: String,
     pub name: Option<String>,
     pub executable: bool,
+    /// `zeebe:versionTag`, which call activities can bind to.
+    pub version_tag: Option<String>,
     /// Element 0 is the process itself.
     pub elements: Vec<Element>,
     pub flows: Vec<Flow>,
@@ -183,8 +185,21 @@ pub struct UserTaskDefinition {
 #[derive(Clone, Debug)]
 pub struct CallActivity {
     pub process_id: Property,
+    pub binding: Binding,
     pub propagate_all_child_variables: bool,
     pub propagate_all_parent_variables: bool,
+}
+
+/// Which version of the called process a call activity starts.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Binding {
+    /// The latest deployed version.
+    Latest,
+    /// The version deployed in the same deployment as the caller.
+    Deployment,
+    /// The latest version with this `zeebe:versionTag`.
+    VersionTag(String),
 }
 
 #[derive(Clone, Debug)]

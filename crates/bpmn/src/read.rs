@@ -237,7 +237,8 @@ impl<'a, 'input> Reader<'a, 'input> {
             diagnostics: Vec::new(),
         };
         self.scope(node, Workflow::ROOT, &mut builder);
-        let workflow = self.link(process_id, node.attribute("name"), executable, builder.elements, builder.flows, builder.attachments, builder.defaults, &mut builder.diagnostics);
+        let mut workflow = self.link(process_id, node.attribute("name"), executable, builder.elements, builder.flows, builder.attachments, builder.defaults, &mut builder.diagnostics);
+        workflow.version_tag = extension(node, ZEEBE, "versionTag").and_then(|t| t.attribute("value")).map(str::to_string);
         if !executable {
             // A process that is not meant to run is still read, so its problems are worth knowing, but none stops a deployment.
             for diagnostic in &mut builder.diagnostics {
@@ -410,8 +411,27 @@ impl<'a, 'input> Reader<'a, 'input> {
                     ));
                     return Kind::Task(TaskKind::PassThrough);
                 };
+                let binding = match (called.and_then(|c| c.attribute("bindingType")), called.and_then(|c| c.attribute("versionTag"))) {
+                    (None | Some("latest"), _) => Binding::Latest,
+                    (Some("deployment"), _) => Binding::Deployment,
+                    (Some("versionTag"), Some(tag)) if !tag.is_empty() => Binding::VersionTag(tag.to_string()),
+                    (Some("versionTag"), _) => {
+                        diagnostics.push(Diagnostic::error("called-element-invalid", Some(id), position, "bindingType=\"versionTag\" needs a versionTag attribute".into()));
+                        Binding::Latest
+                    }
+                    (Some(other), _) => {
+                        diagnostics.push(Diagnostic::error(
+                            "called-element-invalid",
+                            Some(id),
+                            position,
+                            format!("bindingType '{other}' is not one of latest, deployment, versionTag"),
+                        ));
+                        Binding::Latest
+                    }
+                };
                 Kind::CallActivity(CallActivity {
                     process_id,
+                    binding,
                     propagate_all_child_variables: called.and_then(|c| c.attribute("propagateAllChildVariables")) != Some("false"),
                     propagate_all_parent_variables: called.and_then(|c| c.attribute("propagateAllParentVariables")) != Some("false"),
                 })
@@ -720,7 +740,16 @@ impl<'a, 'input> Reader<'a, 'input> {
                 )),
             }
         }
-        let workflow = Workflow { process_id: process_id.to_string(), name: name.map(str::to_string), executable, elements, flows, element_by_id, size_hint: 0 };
+        let workflow = Workflow {
+            process_id: process_id.to_string(),
+            name: name.map(str::to_string),
+            executable,
+            version_tag: None,
+            elements,
+            flows,
+            element_by_id,
+            size_hint: 0,
+        };
         check_structure(&workflow, diagnostics);
         let size_hint = workflow.elements.len() + workflow.flows.len();
         Workflow { size_hint, ..workflow }

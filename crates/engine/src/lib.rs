@@ -93,7 +93,7 @@ pub enum Effect {
     History { entry: HistoryEntry },
     /// Start an instance of `process_id` (latest version) with id `instance_id`
     /// as a child of this element instance.
-    StartChild { element_instance: Key, instance_id: String, process_id: String, variables: Variables },
+    StartChild { element_instance: Key, instance_id: String, process_id: String, binding: bpmn::Binding, variables: Variables },
     CancelChild { instance_id: String },
     BroadcastSignal { name: String, variables: Variables },
     /// The instance ended; with a parent, the runtime tells it.

@@ -707,7 +707,8 @@ impl Machine<'_> {
                 // The child's id derives from the parent's, so no outside state is needed to find it.
                 let instance_id = format!("{}/{key}", self.st.id);
                 self.st.element_instances.get_mut(&key).expect("active").child_instance = Some(instance_id.clone());
-                self.effects.push(Effect::StartChild { element_instance: key, instance_id, process_id, variables });
+                let binding = call.binding.clone();
+                self.effects.push(Effect::StartChild { element_instance: key, instance_id, process_id, binding, variables });
             }
             Kind::EndEvent(throw) | Kind::IntermediateThrow(throw) => {
                 let is_end = matches!(el.kind, Kind::EndEvent(_));

@@ -15,6 +15,8 @@ pub struct Deployed {
     pub workflow: Arc<Workflow>,
     pub version: u32,
     pub xml: Arc<str>,
+    /// Which `deploy` call brought this version (call activities can bind to it).
+    pub deployment: usize,
 }
 
 pub struct Instance {
@@ -98,6 +100,7 @@ pub struct World {
     pending: VecDeque<(usize, Effect)>,
     /// Instances started by a message with a correlation key: (process id, key) by seq.
     message_started: BTreeMap<usize, (String, String)>,
+    deployments_made: usize,
 }
 
 impl World {
@@ -109,6 +112,8 @@ impl World {
     pub fn deploy(&mut self, xml: &str) -> Result<Vec<(String, u32)>, WorldError> {
         let import = bpmn::import(xml);
         let workflows = import.into_workflows().map_err(WorldError::Deploy)?;
+        self.deployments_made += 1;
+        let deployment = self.deployments_made;
         let mut deployed = Vec::new();
         for workflow in workflows {
             let versions = self.deployments.entry(workflow.process_id.clone()).or_default();
@@ -119,7 +124,7 @@ impl World {
                 }
             }
             let version = versions.len() as u32 + 1;
-            let entry = Deployed { workflow: Arc::new(workflow), version, xml: xml.into() };
+            let entry = Deployed { workflow: Arc::new(workflow), version, xml: xml.into(), deployment };
             versions.push(entry.clone());
             deployed.push((entry.workflow.process_id.clone(), version));
             self.schedule_start_timers(&entry);
@@ -161,6 +166,21 @@ impl World {
                 .cloned()
                 .ok_or_else(|| WorldError::NotFound(format!("process '{process_id}' has no version {v}"))),
         }
+    }
+
+    /// The version of `process_id` a call activity binds to.
+    fn bound_version(&self, process_id: &str, binding: &bpmn::Binding, caller_deployment: usize) -> Result<Deployed, String> {
+        let versions = self.deployments.get(process_id).ok_or_else(|| format!("the called process '{process_id}' is not deployed"))?;
+        let found = match binding {
+            bpmn::Binding::Latest => versions.last(),
+            bpmn::Binding::Deployment => versions.iter().find(|d| d.deployment == caller_deployment),
+            bpmn::Binding::VersionTag(tag) => versions.iter().rev().find(|d| d.workflow.version_tag.as_ref() == Some(tag)),
+        };
+        found.cloned().ok_or_else(|| match binding {
+            bpmn::Binding::Deployment => format!("the called process '{process_id}' was not deployed together with its caller"),
+            bpmn::Binding::VersionTag(tag) => format!("no version of the called process '{process_id}' has the version tag '{tag}'"),
+            bpmn::Binding::Latest => format!("the called process '{process_id}' is not deployed"),
+        })
     }
 
     pub fn instance(&self, seq: usize) -> &Instance {
@@ -219,14 +239,14 @@ impl World {
                         self.correlate_buffered(seq, subscription.key, name, correlation_key);
                     }
                 }
-                Effect::StartChild { element_instance, instance_id, process_id, variables } => {
+                Effect::StartChild { element_instance, instance_id, process_id, binding, variables } => {
                     let parent = ParentRef { instance_id: self.instances[seq].state.id.clone(), element_instance };
-                    let started = match self.latest(&process_id).cloned() {
-                        Some(deployed) => {
+                    let started = match self.bound_version(&process_id, &binding, self.instances[seq].deployed.deployment) {
+                        Ok(deployed) => {
                             let options = StartOptions { variables, parent: Some(parent), ..StartOptions::default() };
                             self.start_with(deployed, instance_id, options).map(|_| ()).map_err(|e| e.to_string())
                         }
-                        None => Err(format!("the called process '{process_id}' is not deployed")),
+                        Err(message) => Err(message),
                     };
                     if let Err(message) = started {
                         let _ = self.step_quietly(seq, Input::ChildNotStarted { element_instance, message });
