@@ -27,6 +27,8 @@ pub use state::*;
 
 /// Most work items one input may run before the rest are parked as incidents.
 pub const MAX_STEPS_PER_INPUT: usize = 100_000;
+/// Deepest nesting of instances through call activities (Camunda 8's default `maxProcessDepth`).
+pub const MAX_CALL_DEPTH: u32 = 1000;
 /// Most element instances one instance may hold at once.
 pub const MAX_ELEMENT_INSTANCES: usize = 10_000;
 

@@ -15,7 +15,7 @@ use feel::Expression;
 use serde_json::Value as Json;
 
 use crate::state::*;
-use crate::{Effect, Input, Rejection, RejectionCode, StartOptions, MAX_ELEMENT_INSTANCES, MAX_STEPS_PER_INPUT};
+use crate::{Effect, Input, Rejection, RejectionCode, StartOptions, MAX_CALL_DEPTH, MAX_ELEMENT_INSTANCES, MAX_STEPS_PER_INPUT};
 
 enum Work {
     /// A token arrives at `element` inside the scope `scope` (through `flow`).
@@ -91,6 +91,7 @@ pub(crate) fn start(
         started_at: now,
         ended_at: None,
         error_code: None,
+        depth: options.parent.as_ref().map_or(0, |p| p.depth + 1),
         parent: options.parent,
         update_count: 0,
         next_key: 1,
@@ -700,6 +701,12 @@ impl Machine<'_> {
                         other => return Err(Failure::expression(format!("the called process id evaluated to {other}, not a string"))),
                     },
                 };
+                if self.st.depth + 1 >= MAX_CALL_DEPTH {
+                    return Err(Failure {
+                        kind: IncidentKind::CallDepth,
+                        message: format!("calling '{process_id}' would nest instances {MAX_CALL_DEPTH} deep; does the recursion end?"),
+                    });
+                }
                 self.open_boundary_events(key)?;
                 let variables = if call.propagate_all_parent_variables { self.visible_variables(key) } else { Variables::new() };
                 let mut variables = variables;

@@ -48,6 +48,8 @@ impl Status {
 pub struct ParentRef {
     pub instance_id: String,
     pub element_instance: Key,
+    /// The parent's own depth.
+    pub depth: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +70,8 @@ pub struct InstanceState {
     /// For `failed`: the error code of the uncaught error end event.
     pub error_code: Option<String>,
     pub parent: Option<ParentRef>,
+    /// How many call activities deep this instance is (0 for an instance started from outside).
+    pub depth: u32,
     /// How many inputs changed this instance.
     pub update_count: u64,
     pub next_key: Key,
@@ -247,6 +251,8 @@ pub enum IncidentKind {
     CalledProcessMissing,
     /// The instance ran too many steps without waiting: a cycle without a wait state.
     StepLimit,
+    /// A call activity would nest instances deeper than `MAX_CALL_DEPTH` (a recursion that does not end).
+    CallDepth,
 }
 
 impl IncidentKind {
@@ -258,6 +264,7 @@ impl IncidentKind {
             IncidentKind::NoFlowTaken => "no_flow_taken",
             IncidentKind::CalledProcessMissing => "called_process_missing",
             IncidentKind::StepLimit => "step_limit",
+            IncidentKind::CallDepth => "call_depth",
         }
     }
 }

@@ -9,6 +9,9 @@ use std::sync::Arc;
 use bpmn::{Diagnostic, Kind, Trigger, Workflow};
 use engine::{Effect, HistoryEntry, Input, InstanceState, Key, Millis, ParentRef, Rejection, StartOptions, Status, SubscriptionKind, Variables};
 
+/// Most instances one world holds: a recursion that fans out ends in incidents, not in memory exhaustion.
+pub const MAX_INSTANCES: usize = 100_000;
+
 /// One deployed version of a workflow.
 #[derive(Clone)]
 pub struct Deployed {
@@ -240,14 +243,20 @@ impl World {
                     }
                 }
                 Effect::StartChild { element_instance, instance_id, process_id, binding, variables } => {
-                    let parent = ParentRef { instance_id: self.instances[seq].state.id.clone(), element_instance };
-                    let started = match self.bound_version(&process_id, &binding, self.instances[seq].deployed.deployment) {
+                    let state = &self.instances[seq].state;
+                    let parent = ParentRef { instance_id: state.id.clone(), element_instance, depth: state.depth };
+                    let started = if self.instances.len() >= MAX_INSTANCES {
+                        Err(format!("the world holds {MAX_INSTANCES} instances, the most a scenario may start"))
+                    } else {
+                        Ok(())
+                    };
+                    let started = started.and_then(|()| match self.bound_version(&process_id, &binding, self.instances[seq].deployed.deployment) {
                         Ok(deployed) => {
                             let options = StartOptions { variables, parent: Some(parent), ..StartOptions::default() };
                             self.start_with(deployed, instance_id, options).map(|_| ()).map_err(|e| e.to_string())
                         }
                         Err(message) => Err(message),
-                    };
+                    });
                     if let Err(message) = started {
                         let _ = self.step_quietly(seq, Input::ChildNotStarted { element_instance, message });
                     }
