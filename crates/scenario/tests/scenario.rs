@@ -1,6 +1,8 @@
 //! The conformance suite, the repository's own scenarios, and proof that the
 //! runner reports what differs.
 
+mod interleavings;
+
 use std::path::{Path, PathBuf};
 
 use scenario::{run_file, run_paths, Outcome};
