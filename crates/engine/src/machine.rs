@@ -514,6 +514,32 @@ impl Machine<'_> {
             self.fail(ei, Phase::Activate, Failure { kind: IncidentKind::StepLimit, message });
             return;
         }
+        if let Some(LoopCharacteristics::Standard { test_before: true, .. }) = &el.loop_characteristics {
+            // A while-loop that should not run even once: the token passes the activity by.
+            match self.loop_again(scope, element, 1) {
+                Ok(true) => {}
+                Ok(false) => {
+                    match self.outgoing_flows(scope, element) {
+                        Ok(flows) if flows.is_empty() => self.queue.push_back(Work::ScopeCheck { scope }),
+                        Ok(flows) => {
+                            for flow in flows {
+                                self.queue.push_back(Work::Arrive { element: self.wf.flows[flow].target, scope, flow: Some(flow) });
+                            }
+                        }
+                        Err(failure) => {
+                            let ei = self.create_ei(element, Some(scope), 1);
+                            self.fail(ei, Phase::Activate, failure);
+                        }
+                    }
+                    return;
+                }
+                Err(failure) => {
+                    let ei = self.create_ei(element, Some(scope), 1);
+                    self.fail(ei, Phase::Activate, failure);
+                    return;
+                }
+            }
+        }
         let ei = self.create_ei(element, Some(scope), 1);
         self.queue.push_back(Work::Activate { ei });
     }
@@ -610,6 +636,11 @@ impl Machine<'_> {
                 }
                 return;
             }
+        }
+        if let Some(LoopCharacteristics::Standard { .. }) = &self.wf.elements[element].loop_characteristics {
+            // Each iteration sees its number, as BPMN's loopCounter.
+            let ei = self.st.element_instances.get_mut(&key).expect("active");
+            ei.variables.insert("loopCounter".to_string(), Json::from(ei.loop_counter));
         }
         if let Err(failure) = self.apply_inputs(key) {
             self.fail(key, Phase::Activate, failure);
@@ -830,28 +861,46 @@ impl Machine<'_> {
             }
         };
         if !is_iteration {
-            if let Some(LoopCharacteristics::Standard { condition, maximum, .. }) = &self.wf.elements[element].loop_characteristics {
+            if let Some(LoopCharacteristics::Standard { .. }) = &self.wf.elements[element].loop_characteristics {
                 let loop_counter = self.st.element_instances[&key].loop_counter;
-                let again = match condition {
-                    Some(condition) => match self.evaluate(key, condition) {
-                        Ok(value) => value == Json::Bool(true),
-                        Err(failure) => {
-                            self.fail(key, Phase::Complete, failure);
-                            return;
-                        }
-                    },
-                    None => false,
-                };
-                if again && maximum.is_none_or(|max| u64::from(loop_counter) < max) {
-                    let scope = self.st.element_instances[&key].parent.expect("an activity has a scope");
-                    self.end_ei(key, HistoryEvent::Completed);
-                    let next = self.create_ei(element, Some(scope), loop_counter + 1);
-                    self.queue.push_back(Work::Activate { ei: next });
-                    return;
+                match self.loop_again(key, element, loop_counter + 1) {
+                    Ok(true) => {
+                        let scope = self.st.element_instances[&key].parent.expect("an activity has a scope");
+                        self.end_ei(key, HistoryEvent::Completed);
+                        let next = self.create_ei(element, Some(scope), loop_counter + 1);
+                        self.queue.push_back(Work::Activate { ei: next });
+                        return;
+                    }
+                    Ok(false) => {}
+                    Err(failure) => {
+                        self.fail(key, Phase::Complete, failure);
+                        return;
+                    }
                 }
             }
         }
         self.leave(key, flows);
+    }
+
+    /// Whether a standard loop runs iteration `next` (1-based), judged from the
+    /// scope of `key`: before the iteration with `testBefore`, else after the
+    /// one before it. `loopMaximum` caps the iterations.
+    fn loop_again(&self, key: Key, element: ElementIdx, next: u32) -> Result<bool, Failure> {
+        let Some(LoopCharacteristics::Standard { condition, test_before, maximum }) = &self.wf.elements[element].loop_characteristics else {
+            return Ok(false);
+        };
+        if maximum.is_some_and(|max| u64::from(next) > max) {
+            return Ok(false);
+        }
+        let Some(condition) = condition else { return Ok(false) };
+        let counter = if *test_before { next } else { next - 1 };
+        let overlay = Variables::from_iter([("loopCounter".to_string(), Json::from(counter))]);
+        let mut chain = vec![&overlay];
+        chain.extend(self.scope_chain(key));
+        condition
+            .evaluate(&ScopeView { chain })
+            .map(|value| value == Json::Bool(true))
+            .map_err(|error| Failure::expression(format!("the loop condition '{}' failed: {error}", condition.source())))
     }
 
     /// Whether an element instance is (or is becoming) the body of a multi-instance activity.

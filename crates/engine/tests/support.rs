@@ -11,6 +11,9 @@ pub fn workflow(body: &str) -> Workflow {
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
 <error id="E1" errorCode="E1"/>
+<escalation id="X1" escalationCode="X1"/>
+<signal id="S1" name="S1"/>
+<message id="M1" name="M1"><extensionElements><zeebe:subscription correlationKey="=key"/></extensionElements></message>
 <process id="p" isExecutable="true">{body}</process>
 </definitions>"#
     );
@@ -100,6 +103,15 @@ impl<'w> Driver<'w> {
     pub fn complete(&mut self, element: &str, variables: serde_json::Value) {
         let job = self.job(element);
         self.input(&format!("complete {element}"), Input::CompleteJob { job, variables: vars(variables) });
+    }
+
+    pub fn correlate(&mut self, element: &str, variables: serde_json::Value) {
+        let subscription = self.state.subscriptions.values().find(|s| s.element_id == element).expect("a subscription").key;
+        let input = match &self.state.subscriptions[&subscription].kind {
+            engine::SubscriptionKind::Message { .. } => Input::MessageCorrelated { subscription, variables: vars(variables) },
+            engine::SubscriptionKind::Signal { .. } => Input::SignalReceived { subscription, variables: vars(variables) },
+        };
+        self.input(&format!("correlate {element}"), input);
     }
 
     pub fn fire_timer(&mut self, element: &str) {

@@ -560,3 +560,257 @@ fn a_rejected_input_leaves_the_state_untouched() {
     let rejection = engine::step(&wf, &mut state, Input::ResolveIncident { incident }, T0).unwrap_err();
     assert_eq!(rejection.code, RejectionCode::RetriesExhausted);
 }
+
+#[test]
+fn receive_task_with_a_message_boundary_and_a_repeating_timer() {
+    let wf = workflow(
+        r#"<startEvent id="start"/><receiveTask id="wait" messageRef="M1"/>
+        <boundaryEvent id="remind" attachedToRef="wait" cancelActivity="false"><timerEventDefinition><timeCycle>R2/PT10M</timeCycle></timerEventDefinition></boundaryEvent>
+        <boundaryEvent id="abort" attachedToRef="wait"><signalEventDefinition signalRef="S1"/></boundaryEvent>
+        <endEvent id="end"/><endEvent id="reminded"/><endEvent id="aborted"/>
+        <sequenceFlow id="f1" sourceRef="start" targetRef="wait"/><sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
+        <sequenceFlow id="f3" sourceRef="remind" targetRef="reminded"/><sequenceFlow id="f4" sourceRef="abort" targetRef="aborted"/>"#,
+    );
+    let mut d = Driver::start(&wf, json!({"key": "k-1"}));
+    d.fire_timer("remind");
+    d.fire_timer("remind");
+    d.correlate("wait", json!({"paid": true}));
+    check(&d.trace, expect![[r#"
+        > start
+          + p (process)
+          + start (startEvent)
+          ✓ start (startEvent)
+          + wait (receiveTask)
+          timer+ 4 remind due=+600000ms
+          sub+ 5 abort Signal { name: "S1" }
+          sub+ 6 wait Message { name: "M1", correlation_key: "k-1" }
+          = running waiting=["wait"] vars={"key":"k-1"}
+        > fire remind
+          timer+ 4 remind due=+1200000ms
+          + remind (boundaryEvent)
+          ✓ remind (boundaryEvent)
+          + reminded (endEvent)
+          ✓ reminded (endEvent)
+          = running waiting=["wait"] vars={"key":"k-1"}
+        > fire remind
+          timer- 4
+          + remind (boundaryEvent)
+          ✓ remind (boundaryEvent)
+          + reminded (endEvent)
+          ✓ reminded (endEvent)
+          = running waiting=["wait"] vars={"key":"k-1"}
+        > correlate wait
+          sub- 6
+          sub- 5
+          ✓ wait (receiveTask)
+          + end (endEvent)
+          ✓ end (endEvent)
+          ✓ p (process)
+          ended completed 
+          = completed waiting=[] vars={"key":"k-1","paid":true}
+    "#]]);
+}
+
+#[test]
+fn event_based_gateway_closes_the_losers() {
+    let wf = workflow(
+        r#"<startEvent id="start"/><eventBasedGateway id="gw"/>
+        <intermediateCatchEvent id="msg"><messageEventDefinition messageRef="M1"/></intermediateCatchEvent>
+        <intermediateCatchEvent id="sig"><signalEventDefinition signalRef="S1"/></intermediateCatchEvent>
+        <intermediateCatchEvent id="late"><timerEventDefinition><timeDuration>P1D</timeDuration></timerEventDefinition></intermediateCatchEvent>
+        <endEvent id="end"/>
+        <sequenceFlow id="f1" sourceRef="start" targetRef="gw"/><sequenceFlow id="f2" sourceRef="gw" targetRef="msg"/>
+        <sequenceFlow id="f3" sourceRef="gw" targetRef="sig"/><sequenceFlow id="f4" sourceRef="gw" targetRef="late"/>
+        <sequenceFlow id="f5" sourceRef="msg" targetRef="end"/><sequenceFlow id="f6" sourceRef="sig" targetRef="end"/><sequenceFlow id="f7" sourceRef="late" targetRef="end"/>"#,
+    );
+    let mut d = Driver::start(&wf, json!({"key": "k"}));
+    d.correlate("sig", json!({"level": 2}));
+    check(&d.trace, expect![[r#"
+        > start
+          + p (process)
+          + start (startEvent)
+          ✓ start (startEvent)
+          + gw (eventBasedGateway)
+          sub+ 4 msg Message { name: "M1", correlation_key: "k" }
+          sub+ 5 sig Signal { name: "S1" }
+          timer+ 6 late due=+86400000ms
+          = running waiting=["gw"] vars={"key":"k"}
+        > correlate sig
+          sub- 5
+          timer- 6
+          sub- 4
+          ✓ gw (eventBasedGateway)
+          + sig (intermediateCatchEvent)
+          ✓ sig (intermediateCatchEvent)
+          + end (endEvent)
+          ✓ end (endEvent)
+          ✓ p (process)
+          ended completed 
+          = completed waiting=[] vars={"key":"k","level":2}
+    "#]]);
+}
+
+#[test]
+fn event_subprocess_and_escalation() {
+    let wf = workflow(
+        r#"<startEvent id="start"/>
+        <subProcess id="sub"><startEvent id="s_start"/>
+          <intermediateThrowEvent id="s_up"><escalationEventDefinition escalationRef="X1"/></intermediateThrowEvent>
+          <userTask id="s_task"/><endEvent id="s_end"/>
+          <sequenceFlow id="s1" sourceRef="s_start" targetRef="s_up"/><sequenceFlow id="s2" sourceRef="s_up" targetRef="s_task"/><sequenceFlow id="s3" sourceRef="s_task" targetRef="s_end"/>
+        </subProcess>
+        <endEvent id="end"/><sequenceFlow id="f1" sourceRef="start" targetRef="sub"/><sequenceFlow id="f2" sourceRef="sub" targetRef="end"/>
+        <subProcess id="on_escalation" triggeredByEvent="true">
+          <startEvent id="e_start" isInterrupting="false"><escalationEventDefinition escalationRef="X1"/></startEvent>
+          <endEvent id="e_end"/><sequenceFlow id="e1" sourceRef="e_start" targetRef="e_end"/>
+        </subProcess>
+        <subProcess id="on_signal" triggeredByEvent="true">
+          <startEvent id="g_start"><signalEventDefinition signalRef="S1"/></startEvent>
+          <endEvent id="g_end"/><sequenceFlow id="g1" sourceRef="g_start" targetRef="g_end"/>
+        </subProcess>"#,
+    );
+    let mut d = Driver::start(&wf, json!({}));
+    d.correlate("g_start", json!({}));
+    check(&d.trace, expect![[r#"
+        > start
+          + p (process)
+          sub+ 2 g_start Signal { name: "S1" }
+          + start (startEvent)
+          ✓ start (startEvent)
+          + sub (subProcess)
+          + s_start (startEvent)
+          ✓ s_start (startEvent)
+          + s_up (intermediateThrowEvent)
+          + on_escalation (subProcess)
+          + e_start (startEvent)
+          ✓ e_start (startEvent)
+          ✓ s_up (intermediateThrowEvent)
+          + e_end (endEvent)
+          + s_task (userTask)
+          task+ 11 s_task assignee=None groups=[]
+          ✓ e_end (endEvent)
+          ✓ on_escalation (subProcess)
+          = running waiting=["s_task"] vars={}
+        > correlate g_start
+          sub- 2
+          task- 11
+          ✗ s_task (userTask)
+          ✗ sub (subProcess)
+          + on_signal (subProcess)
+          + g_start (startEvent)
+          ✓ g_start (startEvent)
+          + g_end (endEvent)
+          ✓ g_end (endEvent)
+          ✓ on_signal (subProcess)
+          ✓ p (process)
+          ended completed 
+          = completed waiting=[] vars={}
+    "#]]);
+}
+
+#[test]
+fn link_events_and_a_standard_loop() {
+    let wf = workflow(
+        r#"<startEvent id="start"/><intermediateThrowEvent id="go"><linkEventDefinition name="L"/></intermediateThrowEvent>
+        <intermediateCatchEvent id="here"><linkEventDefinition name="L"/></intermediateCatchEvent>
+        <serviceTask id="again"><extensionElements><zeebe:taskDefinition type="again"/></extensionElements>
+          <standardLoopCharacteristics><loopCondition>=loopCounter &lt; 2</loopCondition></standardLoopCharacteristics></serviceTask>
+        <endEvent id="end"/>
+        <sequenceFlow id="f1" sourceRef="start" targetRef="go"/><sequenceFlow id="f2" sourceRef="here" targetRef="again"/><sequenceFlow id="f3" sourceRef="again" targetRef="end"/>"#,
+    );
+    let mut d = Driver::start(&wf, json!({}));
+    d.complete("again", json!({}));
+    d.complete("again", json!({}));
+    check(&d.trace, expect![[r#"
+        > start
+          + p (process)
+          + start (startEvent)
+          ✓ start (startEvent)
+          + go (intermediateThrowEvent)
+          ✓ go (intermediateThrowEvent)
+          + here (intermediateCatchEvent)
+          ✓ here (intermediateCatchEvent)
+          + again (serviceTask)
+          job+ 6 again type=again retries=3
+          = running waiting=["again"] vars={}
+        > complete again
+          job- 6
+          ✓ again (serviceTask)
+          + again (serviceTask) #2
+          job+ 8 again type=again retries=3
+          = running waiting=["again"] vars={}
+        > complete again
+          job- 8
+          ✓ again (serviceTask) #2
+          + end (endEvent)
+          ✓ end (endEvent)
+          ✓ p (process)
+          ended completed 
+          = completed waiting=[] vars={}
+    "#]]);
+}
+
+#[test]
+fn call_activity_starts_a_child_and_takes_its_variables() {
+    let wf = workflow(
+        r#"<startEvent id="start"/><callActivity id="call"><extensionElements><zeebe:calledElement processId="child"/></extensionElements></callActivity>
+        <endEvent id="end"/><sequenceFlow id="f1" sourceRef="start" targetRef="call"/><sequenceFlow id="f2" sourceRef="call" targetRef="end"/>"#,
+    );
+    let mut d = Driver::start(&wf, json!({"x": 1}));
+    let call = d.state.element_instances.values().find(|ei| ei.element_id == "call").unwrap().key;
+    d.input("child completed", Input::ChildCompleted { element_instance: call, variables: vars(json!({"y": 2})) });
+    check(&d.trace, expect![[r#"
+        > start
+          + p (process)
+          + start (startEvent)
+          ✓ start (startEvent)
+          + call (callActivity)
+          start-child i1/3 child
+          = running waiting=["call"] vars={"x":1}
+        > child completed
+          ✓ call (callActivity)
+          + end (endEvent)
+          ✓ end (endEvent)
+          ✓ p (process)
+          ended completed 
+          = completed waiting=[] vars={"x":1,"y":2}
+    "#]]);
+}
+
+#[test]
+fn sequential_multi_instance_runs_one_iteration_at_a_time() {
+    let wf = workflow(
+        r#"<startEvent id="start"/>
+        <serviceTask id="step"><extensionElements><zeebe:taskDefinition type="step"/></extensionElements>
+          <multiInstanceLoopCharacteristics isSequential="true"><loopCardinality>=2</loopCardinality></multiInstanceLoopCharacteristics></serviceTask>
+        <endEvent id="end"/><sequenceFlow id="f1" sourceRef="start" targetRef="step"/><sequenceFlow id="f2" sourceRef="step" targetRef="end"/>"#,
+    );
+    let mut d = Driver::start(&wf, json!({}));
+    d.complete("step", json!({}));
+    d.complete("step", json!({}));
+    check(&d.trace, expect![[r#"
+        > start
+          + p (process)
+          + start (startEvent)
+          ✓ start (startEvent)
+          + step (multiInstanceBody)
+          + step (serviceTask)
+          job+ 5 step type=step retries=3
+          = running waiting=["step"] vars={}
+        > complete step
+          job- 5
+          ✓ step (serviceTask)
+          + step (serviceTask) #2
+          job+ 7 step type=step retries=3
+          = running waiting=["step"] vars={}
+        > complete step
+          job- 7
+          ✓ step (serviceTask) #2
+          ✓ step (multiInstanceBody)
+          + end (endEvent)
+          ✓ end (endEvent)
+          ✓ p (process)
+          ended completed 
+          = completed waiting=[] vars={}
+    "#]]);
+}
