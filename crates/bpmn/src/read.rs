@@ -535,6 +535,13 @@ impl<'a, 'input> Reader<'a, 'input> {
                 if let Err(message) = timer.check_literal() {
                     diagnostics.push(Diagnostic::error("timer-invalid", Some(id), position, message));
                 }
+                // A timer start event of the process has no variables: its expression is evaluated now.
+                let starts_process = node.tag_name().name() == "startEvent" && node.parent().is_some_and(|p| is(p, BPMN, "process"));
+                if starts_process && matches!(timer.property(), Property::Expression(_)) {
+                    if let Err(message) = timer.text_without_variables().and_then(|text| timer.schedule(&text, 0).map(|_| ())) {
+                        diagnostics.push(Diagnostic::error("timer-invalid", Some(id), position, message));
+                    }
+                }
                 Trigger::Timer(timer)
             }
             "messageEventDefinition" => {

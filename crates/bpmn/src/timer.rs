@@ -31,6 +31,19 @@ impl TimerDefinition {
         self.schedule(text, 0).map(|_| ())
     }
 
+    /// The text of a timer that has no variables to read (a timer start event):
+    /// literal text, or an expression evaluated without variables, as Camunda 8 does at deployment.
+    pub fn text_without_variables(&self) -> Result<String, String> {
+        match self.property() {
+            Property::Literal(text) => Ok(text.clone()),
+            Property::Expression(expression) => match expression.evaluate(&feel::NoVariables) {
+                Ok(serde_json::Value::String(text)) => Ok(text),
+                Ok(other) => Err(format!("the timer expression '{}' gave {other}, not a date, duration or cycle", expression.source())),
+                Err(error) => Err(format!("the timer expression '{}' failed: {error}", expression.source())),
+            },
+        }
+    }
+
     /// When the timer first falls due, given its (evaluated) text and the time it starts.
     pub fn schedule(&self, text: &str, now_ms: i64) -> Result<Schedule, String> {
         match self {

@@ -142,8 +142,8 @@ impl World {
         for &child in &deployed.workflow.elements[Workflow::ROOT].children {
             let element = &deployed.workflow.elements[child];
             if let Kind::StartEvent { trigger: Trigger::Timer(timer), .. } = &element.kind {
-                let bpmn::Property::Literal(text) = timer.property() else { continue };
-                let Ok(schedule) = timer.schedule(text, self.now) else { continue };
+                // Validation evaluated and checked this text when the workflow was imported.
+                let Ok(schedule) = timer.text_without_variables().and_then(|text| timer.schedule(&text, self.now)) else { continue };
                 self.start_timers.push(StartTimer {
                     process_id: process_id.clone(),
                     version: deployed.version,
