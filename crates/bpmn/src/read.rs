@@ -1033,18 +1033,8 @@ fn user_task(node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<D
 fn property(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Property> {
     match text.trim_start().strip_prefix('=') {
         Some(source) => expression(source, id, position, diagnostics).map(Property::Expression),
-        None => {
-            if text.contains("${") || text.contains("#{") {
-                diagnostics.push(Diagnostic::error(
-                    "expression-juel",
-                    Some(id),
-                    position,
-                    format!("'{text}' is a JUEL expression (Camunda 7); Baton's expressions are FEEL and start with '='"),
-                ));
-                return None;
-            }
-            Some(Property::Literal(text.to_string()))
-        }
+        None if is_juel(text, id, position, diagnostics) => None,
+        None => Some(Property::Literal(text.to_string())),
     }
 }
 
@@ -1056,16 +1046,24 @@ fn expression_property(text: &str, id: &str, position: (u32, u32), diagnostics: 
 
 fn condition(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {
     let text = text.trim();
-    if text.contains("${") || text.contains("#{") {
+    if is_juel(text, id, position, diagnostics) {
+        return None;
+    }
+    expression_property(text, id, position, diagnostics)
+}
+
+/// Reports a `${...}` (JUEL, Camunda 7) expression, which Baton does not run.
+fn is_juel(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> bool {
+    let juel = text.contains("${") || text.contains("#{");
+    if juel {
         diagnostics.push(Diagnostic::error(
             "expression-juel",
             Some(id),
             position,
-            format!("the condition '{text}' is JUEL (Camunda 7); write it in FEEL, for example '=amount > 100'"),
+            format!("'{text}' is a JUEL expression (Camunda 7); Baton's expressions are FEEL and start with '=', for example '=amount > 100'"),
         ));
-        return None;
     }
-    expression_property(text, id, position, diagnostics)
+    juel
 }
 
 fn expression(source: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {

@@ -1053,20 +1053,11 @@ impl Machine<'_> {
         for job in jobs {
             self.remove_job(job);
         }
-        let timers: Vec<Key> = self.st.timers.values().filter(|t| t.element_instance == key).map(|t| t.key).collect();
-        for timer in timers {
-            self.st.timers.remove(&timer);
-            self.effects.push(Effect::TimerRemoved { key: timer });
-        }
+        self.close_owned_catches(key);
         let tasks: Vec<Key> = self.st.user_tasks.values().filter(|t| t.element_instance == key).map(|t| t.key).collect();
         for task in tasks {
             self.st.user_tasks.remove(&task);
             self.effects.push(Effect::UserTaskRemoved { key: task });
-        }
-        let subscriptions: Vec<Key> = self.st.subscriptions.values().filter(|s| s.element_instance == key).map(|s| s.key).collect();
-        for subscription in subscriptions {
-            self.st.subscriptions.remove(&subscription);
-            self.effects.push(Effect::SubscriptionClosed { key: subscription });
         }
         let incidents: Vec<Key> = self.st.incidents.values().filter(|i| i.element_instance == key).map(|i| i.key).collect();
         for incident in incidents {

@@ -344,24 +344,9 @@ impl World {
             }
         }
         // Message start events.
-        let starts: Vec<(Deployed, String)> = self
-            .deployments
-            .values()
-            .filter_map(|versions| versions.last())
-            .flat_map(|deployed| {
-                deployed.workflow.elements[Workflow::ROOT].children.iter().filter_map(move |&child| {
-                    let element = &deployed.workflow.elements[child];
-                    match &element.kind {
-                        Kind::StartEvent { trigger: Trigger::Message(message), .. }
-                            if matches!(&message.name, bpmn::Property::Literal(n) if n == name) =>
-                        {
-                            Some((deployed.clone(), element.id.clone()))
-                        }
-                        _ => None,
-                    }
-                })
-            })
-            .collect();
+        let starts = self.start_events(|trigger| {
+            matches!(trigger, Trigger::Message(message) if matches!(&message.name, bpmn::Property::Literal(n) if n == name))
+        });
         for (deployed, element) in starts {
             if correlated.contains(&deployed.workflow.process_id) || self.start_blocked(&deployed.workflow.process_id, correlation_key) {
                 continue;
@@ -381,6 +366,15 @@ impl World {
         }
         self.settle();
         Ok(())
+    }
+
+    /// The start events of the latest version of every process whose trigger matches.
+    fn start_events(&self, matches: impl Fn(&Trigger) -> bool) -> Vec<(Deployed, String)> {
+        self.deployments
+            .values()
+            .filter_map(|versions| versions.last())
+            .filter_map(|deployed| start_event_of(deployed, &matches).map(|element| (deployed.clone(), element)))
+            .collect()
     }
 
     /// Whether an active instance of the process was started by a message with this correlation key.
@@ -412,14 +406,8 @@ impl World {
             if message.expires_at <= now || message.correlation_key != correlation_key || message.correlated.contains(&process_id) {
                 continue;
             }
-            let start = deployed.workflow.elements[Workflow::ROOT].children.iter().find_map(|&child| {
-                let element = &deployed.workflow.elements[child];
-                match &element.kind {
-                    Kind::StartEvent { trigger: Trigger::Message(m), .. } if matches!(&m.name, bpmn::Property::Literal(n) if *n == message.name) => {
-                        Some(element.id.clone())
-                    }
-                    _ => None,
-                }
+            let start = start_event_of(&deployed, |trigger| {
+                matches!(trigger, Trigger::Message(m) if matches!(&m.name, bpmn::Property::Literal(n) if *n == message.name))
             });
             if let Some(element) = start {
                 let variables = message.variables.clone();
@@ -453,22 +441,7 @@ impl World {
             // A subscription closed by an earlier delivery is simply skipped.
             let _ = self.step_quietly(seq, Input::SignalReceived { subscription: key, variables: variables.clone() });
         }
-        let starts: Vec<(Deployed, String)> = self
-            .deployments
-            .values()
-            .filter_map(|versions| versions.last())
-            .flat_map(|deployed| {
-                deployed.workflow.elements[Workflow::ROOT].children.iter().filter_map(move |&child| {
-                    let element = &deployed.workflow.elements[child];
-                    match &element.kind {
-                        Kind::StartEvent { trigger: Trigger::Signal { name: bpmn::Property::Literal(n) }, .. } if n == name => {
-                            Some((deployed.clone(), element.id.clone()))
-                        }
-                        _ => None,
-                    }
-                })
-            })
-            .collect();
+        let starts = self.start_events(|trigger| matches!(trigger, Trigger::Signal { name: bpmn::Property::Literal(n) } if n == name));
         for (deployed, element) in starts {
             let options = StartOptions { variables: variables.clone(), start_event: Some(element), ..StartOptions::default() };
             let id = format!("i{}", self.instances.len() + 1);
@@ -553,4 +526,13 @@ impl World {
         timers.sort();
         timers
     }
+}
+
+/// The id of a start event of the process (not of a subprocess) whose trigger matches.
+fn start_event_of(deployed: &Deployed, matches: impl Fn(&Trigger) -> bool) -> Option<String> {
+    let workflow = &deployed.workflow;
+    workflow.elements[Workflow::ROOT].children.iter().find_map(|&child| match &workflow.elements[child].kind {
+        Kind::StartEvent { trigger, .. } if matches(trigger) => Some(workflow.elements[child].id.clone()),
+        _ => None,
+    })
 }
