@@ -1,0 +1,428 @@
+//! The one test suite every store passes. A store's test calls [`run`] with a
+//! function that makes a fresh, empty store.
+
+use std::collections::BTreeMap;
+
+use engine::{HistoryEntry, HistoryEvent, InstanceState, JobState, Status, Variables};
+
+use crate::rows::*;
+use crate::Store;
+
+/// Runs every check, each on a fresh store; panics with the check's name on failure.
+pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
+    let checks: [(&str, fn(&dyn Store)); 10] = [
+        ("rows come back as they were written", roundtrip),
+        ("a write transaction reads its own writes and others see them after commit", visibility),
+        ("a write transaction dropped without commit leaves nothing", rollback),
+        ("activatable jobs respect type, state, backoff, lease and instance status", activatable_jobs),
+        ("instances are listed in pages and filtered", instance_pages),
+        ("subscriptions are found oldest first and deleted", subscriptions),
+        ("buffered messages expire and are found by id", messages),
+        ("timers fall due in order, start timers count", timers),
+        ("history keeps its order across pages", history),
+        ("jobs, tasks and incidents are listed and filtered", other_lists),
+    ];
+    for (name, check) in checks {
+        let store = make();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(store.as_ref())));
+        if let Err(panic) = outcome {
+            let detail = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            panic!("store conformance check failed: {name}: {detail}");
+        }
+    }
+}
+
+pub fn state(id: &str, status: Status) -> InstanceState {
+    InstanceState {
+        schema: InstanceState::SCHEMA,
+        id: id.to_string(),
+        process_id: "p".into(),
+        version: 1,
+        status,
+        business_key: None,
+        input: Variables::new(),
+        variables: Variables::new(),
+        started_at: 0,
+        ended_at: None,
+        error_code: None,
+        parent: None,
+        depth: 0,
+        update_count: 1,
+        next_key: 1,
+        root: 0,
+        element_instances: BTreeMap::new(),
+        jobs: BTreeMap::new(),
+        timers: BTreeMap::new(),
+        user_tasks: BTreeMap::new(),
+        subscriptions: BTreeMap::new(),
+        incidents: BTreeMap::new(),
+    }
+}
+
+pub fn instance(id: &str, process_id: &str, status: Status, started_at: i64) -> InstanceRow {
+    let mut state = state(id, status);
+    state.process_id = process_id.to_string();
+    state.started_at = started_at;
+    InstanceRow {
+        id: id.to_string(),
+        process_id: process_id.to_string(),
+        version: 1,
+        status,
+        business_key: None,
+        parent_id: None,
+        started_at,
+        ended_at: None,
+        incidents: 0,
+        waiting: Vec::new(),
+        start_key: None,
+        update_count: 1,
+        history_count: 0,
+        state,
+    }
+}
+
+fn job(key: &str, instance_id: &str, job_type: &str, created_at: i64) -> JobRow {
+    JobRow {
+        key: key.to_string(),
+        instance_id: instance_id.to_string(),
+        local_key: 1,
+        process_id: "p".into(),
+        element_id: "task".into(),
+        job_type: job_type.to_string(),
+        retries: 3,
+        state: JobState::Activatable,
+        not_before: None,
+        error_message: None,
+        worker: None,
+        lease_until: None,
+        created_at,
+    }
+}
+
+fn write(store: &dyn Store, writes: Vec<Write>) {
+    let mut txn = store.write().expect("a write transaction");
+    for w in writes {
+        txn.apply(w).expect("the write applies");
+    }
+    txn.commit().expect("the commit succeeds");
+}
+
+fn roundtrip(store: &dyn Store) {
+    let workflow = WorkflowRow {
+        process_id: "p".into(),
+        version: 2,
+        deployment: 7,
+        name: Some("P".into()),
+        version_tag: Some("v2".into()),
+        xml: "<definitions/>".into(),
+        deployed_at: 5,
+    };
+    let mut row = instance("i1", "p", Status::Running, 10);
+    row.business_key = Some("order-1".into());
+    row.waiting = vec!["job".into()];
+    row.state.variables.insert("x".into(), serde_json::json!({"deep": [1, 2.5, "é"]}));
+    let job = job("i1.1", "i1", "work", 10);
+    let timer = TimerRow { instance_id: "i1".into(), local_key: 2, element_id: "t".into(), due_at: 99 };
+    let task = TaskRow {
+        key: "i1.3".into(),
+        instance_id: "i1".into(),
+        local_key: 3,
+        process_id: "p".into(),
+        element_id: "review".into(),
+        assignee: Some("ann".into()),
+        candidate_groups: vec!["a".into(), "b".into()],
+        candidate_users: vec![],
+        due: Some("2026-01-01T00:00:00Z".into()),
+        follow_up: None,
+        priority: Some(50),
+        form_key: None,
+        created_at: 10,
+    };
+    let incident = IncidentRow {
+        key: "i1.4".into(),
+        instance_id: "i1".into(),
+        local_key: 4,
+        process_id: "p".into(),
+        element_id: "gw".into(),
+        kind: "expression".into(),
+        message: "boom".into(),
+        created_at: 11,
+    };
+    let start_timer = StartTimerRow { process_id: "p".into(), version: 2, element_id: "s".into(), due_at: 50, repeat: Some((Some(2), "PT1H".into())) };
+    write(
+        store,
+        vec![
+            Write::PutWorkflow(workflow.clone()),
+            Write::PutInstance(Box::new(row.clone())),
+            Write::PutRequest { request_id: "req-1".into(), instance_id: "i1".into() },
+            Write::PutJob(job.clone()),
+            Write::PutTimer(timer.clone()),
+            Write::PutTask(task.clone()),
+            Write::PutIncident(incident.clone()),
+            Write::PutStartTimer(start_timer.clone()),
+        ],
+    );
+    let mut read = store.read().unwrap();
+    assert_eq!(read.workflows().unwrap(), vec![workflow.clone()]);
+    assert_eq!(read.workflow("p", 2).unwrap(), Some(workflow));
+    assert_eq!(read.workflow("p", 1).unwrap(), None);
+    assert_eq!(read.instance("i1").unwrap(), Some(row));
+    assert_eq!(read.instance("nope").unwrap(), None);
+    assert_eq!(read.instance_by_request("req-1").unwrap(), Some("i1".into()));
+    assert_eq!(read.job("i1.1").unwrap(), Some(job));
+    assert_eq!(read.due_timers(100, 10).unwrap(), vec![timer]);
+    assert_eq!(read.task("i1.3").unwrap(), Some(task));
+    assert_eq!(read.incident("i1.4").unwrap(), Some(incident));
+    assert_eq!(read.start_timers().unwrap(), vec![start_timer]);
+    assert_eq!(read.count_instances().unwrap(), vec![(Status::Running, 1)]);
+}
+
+fn visibility(store: &dyn Store) {
+    let mut txn = store.write().unwrap();
+    txn.apply(Write::PutInstance(Box::new(instance("i1", "p", Status::Running, 1)))).unwrap();
+    assert!(txn.instance("i1").unwrap().is_some(), "a transaction sees its own write");
+    txn.apply(Write::PutJob(job("i1.1", "i1", "work", 1))).unwrap();
+    assert_eq!(txn.activatable_jobs("work", 1, 10).unwrap().len(), 1);
+    txn.apply(Write::DeleteJob { key: "i1.1".into() }).unwrap();
+    assert!(txn.job("i1.1").unwrap().is_none(), "a transaction sees its own delete");
+    txn.commit().unwrap();
+    let mut read = store.read().unwrap();
+    assert!(read.instance("i1").unwrap().is_some());
+    assert!(read.job("i1.1").unwrap().is_none());
+}
+
+fn rollback(store: &dyn Store) {
+    write(store, vec![Write::PutInstance(Box::new(instance("kept", "p", Status::Running, 1)))]);
+    {
+        let mut txn = store.write().unwrap();
+        txn.apply(Write::PutInstance(Box::new(instance("lost", "p", Status::Running, 2)))).unwrap();
+        let mut replaced = instance("kept", "p", Status::Completed, 1);
+        replaced.update_count = 9;
+        txn.apply(Write::PutInstance(Box::new(replaced))).unwrap();
+        txn.apply(Write::PutJob(job("lost.1", "lost", "work", 2))).unwrap();
+        // Dropped without commit.
+    }
+    let mut read = store.read().unwrap();
+    assert!(read.instance("lost").unwrap().is_none());
+    assert!(read.job("lost.1").unwrap().is_none());
+    assert_eq!(read.instance("kept").unwrap().unwrap().status, Status::Running, "the replaced row is back");
+}
+
+fn activatable_jobs(store: &dyn Store) {
+    let mut backoff = job("a.2", "a", "work", 2);
+    backoff.not_before = Some(100);
+    let mut leased = job("a.3", "a", "work", 3);
+    leased.lease_until = Some(50);
+    let mut failed = job("a.4", "a", "work", 4);
+    failed.state = JobState::Failed;
+    write(
+        store,
+        vec![
+            Write::PutInstance(Box::new(instance("a", "p", Status::Running, 1))),
+            Write::PutInstance(Box::new(instance("s", "p", Status::Suspended, 1))),
+            Write::PutJob(job("a.1", "a", "work", 1)),
+            Write::PutJob(backoff),
+            Write::PutJob(leased),
+            Write::PutJob(failed),
+            Write::PutJob(job("a.5", "a", "other", 5)),
+            Write::PutJob(job("s.1", "s", "work", 0)),
+        ],
+    );
+    let mut read = store.read().unwrap();
+    let keys = |jobs: Vec<JobRow>| jobs.into_iter().map(|j| j.key).collect::<Vec<_>>();
+    assert_eq!(keys(read.activatable_jobs("work", 10, 10).unwrap()), ["a.1"]);
+    assert_eq!(keys(read.activatable_jobs("work", 60, 10).unwrap()), ["a.1", "a.3"], "an expired lease frees the job");
+    assert_eq!(keys(read.activatable_jobs("work", 100, 10).unwrap()), ["a.1", "a.2", "a.3"], "backoff over");
+    assert_eq!(keys(read.activatable_jobs("work", 100, 2).unwrap()), ["a.1", "a.2"], "the limit holds, oldest first");
+    assert_eq!(keys(read.activatable_jobs("other", 0, 10).unwrap()), ["a.5"]);
+}
+
+fn instance_pages(store: &dyn Store) {
+    let mut writes = Vec::new();
+    for n in 0..5 {
+        let mut row = instance(&format!("i{n}"), if n % 2 == 0 { "even" } else { "odd" }, Status::Running, 100 + n);
+        row.business_key = Some(format!("bk{n}"));
+        row.state.variables.insert("n".into(), serde_json::json!(n));
+        if n == 3 {
+            row.status = Status::Completed;
+            row.ended_at = Some(200);
+            row.state.status = Status::Completed;
+        }
+        if n == 4 {
+            row.incidents = 1;
+            row.waiting = vec!["user_task".into()];
+        }
+        writes.push(Write::PutInstance(Box::new(row)));
+    }
+    write(store, writes);
+    let mut read = store.read().unwrap();
+    let all = InstanceFilter::default();
+    let first = read.instances(&all, &PageRequest::first(2)).unwrap();
+    assert_eq!(first.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["i0", "i1"]);
+    let second = read.instances(&all, &PageRequest { after: first.next.clone(), limit: 2 }).unwrap();
+    assert_eq!(second.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["i2", "i3"]);
+    let third = read.instances(&all, &PageRequest { after: second.next.clone(), limit: 2 }).unwrap();
+    assert_eq!(third.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["i4"]);
+    assert_eq!(third.next, None, "the last page has no cursor");
+    let ids = |read: &mut dyn crate::ReadTxn, filter: InstanceFilter| -> Vec<String> {
+        read.instances(&filter, &PageRequest::first(100)).unwrap().items.into_iter().map(|r| r.id).collect()
+    };
+    assert_eq!(ids(read.as_mut(), InstanceFilter { process_id: Some("even".into()), ..all.clone() }), ["i0", "i2", "i4"]);
+    assert_eq!(ids(read.as_mut(), InstanceFilter { status: Some(Status::Completed), ..all.clone() }), ["i3"]);
+    assert_eq!(ids(read.as_mut(), InstanceFilter { business_key: Some("bk1".into()), ..all.clone() }), ["i1"]);
+    assert_eq!(ids(read.as_mut(), InstanceFilter { waiting: Some("user_task".into()), ..all.clone() }), ["i4"]);
+    assert_eq!(ids(read.as_mut(), InstanceFilter { has_incidents: Some(true), ..all.clone() }), ["i4"]);
+    assert_eq!(ids(read.as_mut(), InstanceFilter { started_after: Some(102), started_before: Some(104), ..all.clone() }), ["i2", "i3"]);
+    assert_eq!(ids(read.as_mut(), InstanceFilter { ended_after: Some(150), ..all.clone() }), ["i3"]);
+    assert_eq!(ids(read.as_mut(), InstanceFilter { variable: Some(("n".into(), serde_json::json!(2))), ..all }), ["i2"]);
+}
+
+fn subscription(instance_id: &str, key: u64, kind: SubscriptionKind, name: &str, correlation_key: &str, opened_at: i64) -> SubscriptionRow {
+    SubscriptionRow {
+        instance_id: instance_id.into(),
+        local_key: key,
+        element_id: "e".into(),
+        kind,
+        name: name.into(),
+        correlation_key: correlation_key.into(),
+        opened_at,
+    }
+}
+
+fn subscriptions(store: &dyn Store) {
+    write(
+        store,
+        vec![
+            Write::PutSubscription(subscription("b", 1, SubscriptionKind::Message, "paid", "k", 5)),
+            Write::PutSubscription(subscription("a", 1, SubscriptionKind::Message, "paid", "k", 5)),
+            Write::PutSubscription(subscription("c", 1, SubscriptionKind::Message, "paid", "k", 1)),
+            Write::PutSubscription(subscription("d", 1, SubscriptionKind::Message, "paid", "other", 0)),
+            Write::PutSubscription(subscription("e", 1, SubscriptionKind::Signal, "alarm", "", 3)),
+        ],
+    );
+    let mut read = store.read().unwrap();
+    let found: Vec<String> = read.message_subscriptions("paid", "k").unwrap().into_iter().map(|s| s.instance_id).collect();
+    assert_eq!(found, ["c", "a", "b"]);
+    assert_eq!(read.signal_subscriptions("alarm").unwrap().len(), 1);
+    assert!(read.signal_subscriptions("paid").unwrap().is_empty(), "kinds do not mix");
+    drop(read);
+    write(store, vec![Write::DeleteSubscription { instance_id: "c".into(), local_key: 1 }]);
+    assert_eq!(store.read().unwrap().message_subscriptions("paid", "k").unwrap().len(), 2);
+}
+
+fn messages(store: &dyn Store) {
+    let message = |seq: u64, key: &str, expires_at: i64, id: Option<&str>| MessageRow {
+        seq,
+        name: "paid".into(),
+        correlation_key: key.into(),
+        variables: Variables::new(),
+        published_at: 0,
+        expires_at,
+        message_id: id.map(str::to_string),
+        correlated: vec!["p".into()],
+    };
+    write(store, vec![Write::PutMessage(message(1, "k", 100, Some("m-1"))), Write::PutMessage(message(2, "k", 50, None)), Write::PutMessage(message(3, "x", 100, None))]);
+    let mut read = store.read().unwrap();
+    assert_eq!(read.buffered_messages("paid", "k", 10).unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(read.buffered_messages("paid", "k", 50).unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(), [1], "expired at 50");
+    assert_eq!(read.message_by_id("m-1", 10).unwrap().map(|m| m.correlated), Some(vec!["p".to_string()]));
+    assert_eq!(read.message_by_id("m-1", 100).unwrap(), None, "an expired message no longer holds its id");
+    drop(read);
+    write(store, vec![Write::DeleteMessage { seq: 1 }]);
+    assert_eq!(store.read().unwrap().buffered_messages("paid", "k", 10).unwrap().len(), 1);
+}
+
+fn timers(store: &dyn Store) {
+    let timer = |instance: &str, key: u64, due_at: i64| TimerRow { instance_id: instance.into(), local_key: key, element_id: "t".into(), due_at };
+    write(
+        store,
+        vec![
+            Write::PutTimer(timer("b", 1, 30)),
+            Write::PutTimer(timer("a", 2, 10)),
+            Write::PutTimer(timer("a", 1, 20)),
+            Write::PutStartTimer(StartTimerRow { process_id: "p".into(), version: 1, element_id: "s".into(), due_at: 5, repeat: None }),
+        ],
+    );
+    let mut read = store.read().unwrap();
+    let due: Vec<(String, u64)> = read.due_timers(25, 10).unwrap().into_iter().map(|t| (t.instance_id, t.local_key)).collect();
+    assert_eq!(due, [("a".to_string(), 2), ("a".to_string(), 1)]);
+    assert_eq!(read.due_timers(100, 1).unwrap().len(), 1, "the limit holds");
+    assert_eq!(read.next_due().unwrap(), Some(5), "start timers count");
+    drop(read);
+    write(store, vec![Write::DeleteStartTimers { process_id: "p".into() }, Write::DeleteTimer { instance_id: "a".into(), local_key: 2 }]);
+    assert_eq!(store.read().unwrap().next_due().unwrap(), Some(20));
+}
+
+fn history(store: &dyn Store) {
+    let entry = |n: u64| HistoryRow {
+        instance_id: "i".into(),
+        seq: n,
+        entry: HistoryEntry {
+            at: n as i64,
+            element_instance: n,
+            element_id: format!("e{n}"),
+            element_type: "task".into(),
+            event: HistoryEvent::Completed,
+            loop_counter: 1,
+            started_at: 0,
+        },
+    };
+    write(store, (1..=12).map(|n| Write::AppendHistory(entry(n))).chain([Write::AppendHistory(HistoryRow { instance_id: "other".into(), ..entry(1) })]).collect());
+    let mut read = store.read().unwrap();
+    let first = read.history("i", &PageRequest::first(10)).unwrap();
+    assert_eq!(first.items.iter().map(|h| h.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+    let rest = read.history("i", &PageRequest { after: first.next, limit: 10 }).unwrap();
+    assert_eq!(rest.items.iter().map(|h| h.seq).collect::<Vec<_>>(), [11, 12]);
+    assert_eq!(rest.next, None);
+}
+
+fn other_lists(store: &dyn Store) {
+    let mut failed = job("b.1", "b", "mail", 2);
+    failed.state = JobState::Failed;
+    let task = |key: &str, assignee: Option<&str>, groups: &[&str]| TaskRow {
+        key: key.into(),
+        instance_id: "a".into(),
+        local_key: 1,
+        process_id: "p".into(),
+        element_id: "t".into(),
+        assignee: assignee.map(str::to_string),
+        candidate_groups: groups.iter().map(|g| g.to_string()).collect(),
+        candidate_users: vec![],
+        due: None,
+        follow_up: None,
+        priority: None,
+        form_key: None,
+        created_at: 1,
+    };
+    write(
+        store,
+        vec![
+            Write::PutJob(job("a.1", "a", "mail", 1)),
+            Write::PutJob(failed),
+            Write::PutTask(task("a.1", Some("ann"), &["sales"])),
+            Write::PutTask(task("a.2", None, &["ops", "sales"])),
+            Write::PutIncident(IncidentRow {
+                key: "b.9".into(),
+                instance_id: "b".into(),
+                local_key: 9,
+                process_id: "q".into(),
+                element_id: "x".into(),
+                kind: "expression".into(),
+                message: "m".into(),
+                created_at: 1,
+            }),
+        ],
+    );
+    let mut read = store.read().unwrap();
+    let page = PageRequest::first(10);
+    assert_eq!(read.jobs(&JobFilter { state: Some(JobState::Failed), ..JobFilter::default() }, &page).unwrap().items.len(), 1);
+    assert_eq!(read.jobs(&JobFilter { job_type: Some("mail".into()), ..JobFilter::default() }, &page).unwrap().items.len(), 2);
+    assert_eq!(read.tasks(&TaskFilter { assignee: Some("ann".into()), ..TaskFilter::default() }, &page).unwrap().items.len(), 1);
+    assert_eq!(read.tasks(&TaskFilter { candidate_group: Some("sales".into()), ..TaskFilter::default() }, &page).unwrap().items.len(), 2);
+    assert_eq!(read.incidents(&IncidentFilter { process_id: Some("q".into()), ..IncidentFilter::default() }, &page).unwrap().items.len(), 1);
+    assert_eq!(read.incidents(&IncidentFilter { instance_id: Some("a".into()), ..IncidentFilter::default() }, &page).unwrap().items.len(), 0);
+}

@@ -1,0 +1,70 @@
+//! Where Baton's durable state lives, behind one set of traits.
+//!
+//! A [`Store`] hands out read transactions to anyone and write transactions to
+//! the one commit loop. A [`WriteTxn`] sees its own writes before it commits,
+//! so the runtime can apply many commands in one transaction (group commit)
+//! and read what the earlier ones wrote. Rows are plain data ([`rows`]); each
+//! store maps them to its tables. Every store passes [`conformance::run`].
+//!
+//! This crate knows no SQL; `store-sqlite` (and later `store-postgres`) do.
+//! [`MemoryStore`] keeps everything in ordered maps, for tests and `baton test`.
+
+pub mod conformance;
+mod error;
+mod memory;
+pub mod rows;
+
+pub use error::Error;
+pub use memory::MemoryStore;
+pub use rows::*;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A source of transactions. Shared between threads; the runtime's commit loop
+/// is the only caller of [`Store::write`].
+pub trait Store: Send + Sync {
+    fn read(&self) -> Result<Box<dyn ReadTxn + '_>>;
+    fn write(&self) -> Result<Box<dyn WriteTxn + '_>>;
+}
+
+/// Lookups. Lists come in pages ordered by a stable key; `after` is the cursor
+/// a previous page returned.
+pub trait ReadTxn {
+    fn workflows(&mut self) -> Result<Vec<WorkflowRow>>;
+    fn workflow(&mut self, process_id: &str, version: u32) -> Result<Option<WorkflowRow>>;
+    fn instance(&mut self, id: &str) -> Result<Option<InstanceRow>>;
+    fn instances(&mut self, filter: &InstanceFilter, page: &PageRequest) -> Result<Page<InstanceRow>>;
+    fn instance_by_request(&mut self, request_id: &str) -> Result<Option<String>>;
+    /// Whether an instance of `process_id` started by a message with this correlation key is still active.
+    fn message_started_active(&mut self, process_id: &str, correlation_key: &str) -> Result<bool>;
+    fn history(&mut self, instance_id: &str, page: &PageRequest) -> Result<Page<HistoryRow>>;
+    fn job(&mut self, key: &str) -> Result<Option<JobRow>>;
+    fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>>;
+    /// Jobs of `job_type` a worker may take at `now`: activatable, past their
+    /// backoff, not leased (or the lease ran out), their instance running; oldest first.
+    fn activatable_jobs(&mut self, job_type: &str, now: i64, limit: usize) -> Result<Vec<JobRow>>;
+    fn task(&mut self, key: &str) -> Result<Option<TaskRow>>;
+    fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>>;
+    fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>>;
+    fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>>;
+    /// Open message subscriptions with this name and key, oldest first.
+    fn message_subscriptions(&mut self, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>>;
+    /// Open signal subscriptions with this name, oldest first.
+    fn signal_subscriptions(&mut self, name: &str) -> Result<Vec<SubscriptionRow>>;
+    /// Buffered messages with this name and key that have not expired at `now`, oldest first.
+    fn buffered_messages(&mut self, name: &str, correlation_key: &str, now: i64) -> Result<Vec<MessageRow>>;
+    fn message_by_id(&mut self, message_id: &str, now: i64) -> Result<Option<MessageRow>>;
+    /// Timers due at or before `now`, in due order.
+    fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>>;
+    /// The earliest due time of any timer or start timer.
+    fn next_due(&mut self) -> Result<Option<i64>>;
+    fn start_timers(&mut self) -> Result<Vec<StartTimerRow>>;
+    /// Instances per status, for metrics.
+    fn count_instances(&mut self) -> Result<Vec<(engine::Status, u64)>>;
+}
+
+/// A transaction that writes. Dropped without [`WriteTxn::commit`], it rolls back.
+pub trait WriteTxn: ReadTxn {
+    fn apply(&mut self, write: Write) -> Result<()>;
+    fn commit(self: Box<Self>) -> Result<()>;
+}

@@ -1,0 +1,270 @@
+//! The in-memory store: ordered maps behind one lock. For tests, `baton test`
+//! and benchmarks labelled `memory`; nothing survives the process.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use crate::rows::*;
+use crate::{Error, ReadTxn, Result, Store, WriteTxn};
+
+#[derive(Default)]
+struct Data {
+    workflows: BTreeMap<(String, u32), WorkflowRow>,
+    instances: BTreeMap<String, InstanceRow>,
+    requests: BTreeMap<String, String>,
+    jobs: BTreeMap<String, JobRow>,
+    timers: BTreeMap<(String, u64), TimerRow>,
+    subscriptions: BTreeMap<(String, u64), SubscriptionRow>,
+    tasks: BTreeMap<String, TaskRow>,
+    incidents: BTreeMap<String, IncidentRow>,
+    history: BTreeMap<(String, u64), HistoryRow>,
+    messages: BTreeMap<u64, MessageRow>,
+    start_timers: BTreeMap<(String, String), StartTimerRow>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    data: Mutex<Data>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Data>> {
+        self.data.lock().map_err(|_| Error::unavailable("the memory store's lock is poisoned"))
+    }
+}
+
+impl Store for MemoryStore {
+    fn read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        Ok(Box::new(MemoryTxn { data: self.lock()?, undo: None }))
+    }
+
+    fn write(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        Ok(Box::new(MemoryTxn { data: self.lock()?, undo: Some(Vec::new()) }))
+    }
+}
+
+/// Puts back what a write changed, run in reverse order on rollback.
+type Undo = Box<dyn FnOnce(&mut Data) + Send>;
+
+struct MemoryTxn<'a> {
+    data: MutexGuard<'a, Data>,
+    /// `Some` for a write transaction.
+    undo: Option<Vec<Undo>>,
+}
+
+impl Drop for MemoryTxn<'_> {
+    fn drop(&mut self) {
+        if let Some(undo) = self.undo.take() {
+            for step in undo.into_iter().rev() {
+                step(&mut self.data);
+            }
+        }
+    }
+}
+
+/// Sets (or with `None` removes) a row and records how to undo it.
+fn set<K, V>(data: &mut Data, undo: &mut Vec<Undo>, table: fn(&mut Data) -> &mut BTreeMap<K, V>, key: K, value: Option<V>)
+where
+    K: Ord + Clone + Send + 'static,
+    V: Send + 'static,
+{
+    let previous = match value {
+        Some(value) => table(data).insert(key.clone(), value),
+        None => table(data).remove(&key),
+    };
+    undo.push(Box::new(move |data| {
+        match previous {
+            Some(previous) => table(data).insert(key, previous),
+            None => table(data).remove(&key),
+        };
+    }));
+}
+
+fn sorted<T: Cursor + Clone>(rows: impl Iterator<Item = T>) -> Vec<T> {
+    let mut rows: Vec<T> = rows.collect();
+    rows.sort_by_cached_key(Cursor::cursor);
+    rows
+}
+
+impl ReadTxn for MemoryTxn<'_> {
+    fn workflows(&mut self) -> Result<Vec<WorkflowRow>> {
+        Ok(self.data.workflows.values().cloned().collect())
+    }
+
+    fn workflow(&mut self, process_id: &str, version: u32) -> Result<Option<WorkflowRow>> {
+        Ok(self.data.workflows.get(&(process_id.to_string(), version)).cloned())
+    }
+
+    fn instance(&mut self, id: &str) -> Result<Option<InstanceRow>> {
+        Ok(self.data.instances.get(id).cloned())
+    }
+
+    fn instances(&mut self, filter: &InstanceFilter, page: &PageRequest) -> Result<Page<InstanceRow>> {
+        Ok(paginate(sorted(self.data.instances.values().filter(|r| filter.matches(r)).cloned()), page))
+    }
+
+    fn instance_by_request(&mut self, request_id: &str) -> Result<Option<String>> {
+        Ok(self.data.requests.get(request_id).cloned())
+    }
+
+    fn message_started_active(&mut self, process_id: &str, correlation_key: &str) -> Result<bool> {
+        Ok(self.data.instances.values().any(|i| {
+            i.process_id == process_id && i.start_key.as_deref() == Some(correlation_key) && !i.status.is_ended()
+        }))
+    }
+
+    fn history(&mut self, instance_id: &str, page: &PageRequest) -> Result<Page<HistoryRow>> {
+        let rows = self.data.history.range((instance_id.to_string(), 0)..=(instance_id.to_string(), u64::MAX)).map(|(_, r)| r.clone());
+        Ok(paginate(rows.collect(), page))
+    }
+
+    fn job(&mut self, key: &str) -> Result<Option<JobRow>> {
+        Ok(self.data.jobs.get(key).cloned())
+    }
+
+    fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>> {
+        Ok(paginate(sorted(self.data.jobs.values().filter(|r| filter.matches(r)).cloned()), page))
+    }
+
+    fn activatable_jobs(&mut self, job_type: &str, now: i64, limit: usize) -> Result<Vec<JobRow>> {
+        let data = &self.data;
+        let mut jobs: Vec<JobRow> = data
+            .jobs
+            .values()
+            .filter(|j| {
+                j.job_type == job_type
+                    && j.state == engine::JobState::Activatable
+                    && j.not_before.is_none_or(|t| t <= now)
+                    && j.lease_until.is_none_or(|t| t <= now)
+                    && data.instances.get(&j.instance_id).is_some_and(|i| i.status == engine::Status::Running)
+            })
+            .cloned()
+            .collect();
+        jobs.sort_by_cached_key(Cursor::cursor);
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
+
+    fn task(&mut self, key: &str) -> Result<Option<TaskRow>> {
+        Ok(self.data.tasks.get(key).cloned())
+    }
+
+    fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>> {
+        Ok(paginate(sorted(self.data.tasks.values().filter(|r| filter.matches(r)).cloned()), page))
+    }
+
+    fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>> {
+        Ok(self.data.incidents.get(key).cloned())
+    }
+
+    fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>> {
+        Ok(paginate(sorted(self.data.incidents.values().filter(|r| filter.matches(r)).cloned()), page))
+    }
+
+    fn message_subscriptions(&mut self, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>> {
+        let mut rows: Vec<SubscriptionRow> = self
+            .data
+            .subscriptions
+            .values()
+            .filter(|s| s.kind == SubscriptionKind::Message && s.name == name && s.correlation_key == correlation_key)
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| (a.opened_at, &a.instance_id, a.local_key).cmp(&(b.opened_at, &b.instance_id, b.local_key)));
+        Ok(rows)
+    }
+
+    fn signal_subscriptions(&mut self, name: &str) -> Result<Vec<SubscriptionRow>> {
+        let mut rows: Vec<SubscriptionRow> =
+            self.data.subscriptions.values().filter(|s| s.kind == SubscriptionKind::Signal && s.name == name).cloned().collect();
+        rows.sort_by(|a, b| (a.opened_at, &a.instance_id, a.local_key).cmp(&(b.opened_at, &b.instance_id, b.local_key)));
+        Ok(rows)
+    }
+
+    fn buffered_messages(&mut self, name: &str, correlation_key: &str, now: i64) -> Result<Vec<MessageRow>> {
+        Ok(self
+            .data
+            .messages
+            .values()
+            .filter(|m| m.name == name && m.correlation_key == correlation_key && m.expires_at > now)
+            .cloned()
+            .collect())
+    }
+
+    fn message_by_id(&mut self, message_id: &str, now: i64) -> Result<Option<MessageRow>> {
+        Ok(self.data.messages.values().find(|m| m.message_id.as_deref() == Some(message_id) && m.expires_at > now).cloned())
+    }
+
+    fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>> {
+        let mut rows: Vec<TimerRow> = self.data.timers.values().filter(|t| t.due_at <= now).cloned().collect();
+        rows.sort_by(|a, b| (a.due_at, &a.instance_id, a.local_key).cmp(&(b.due_at, &b.instance_id, b.local_key)));
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
+    fn next_due(&mut self) -> Result<Option<i64>> {
+        let timer = self.data.timers.values().map(|t| t.due_at).min();
+        let start = self.data.start_timers.values().map(|t| t.due_at).min();
+        Ok(timer.into_iter().chain(start).min())
+    }
+
+    fn start_timers(&mut self) -> Result<Vec<StartTimerRow>> {
+        Ok(self.data.start_timers.values().cloned().collect())
+    }
+
+    fn count_instances(&mut self) -> Result<Vec<(engine::Status, u64)>> {
+        let mut counts: BTreeMap<&'static str, (engine::Status, u64)> = BTreeMap::new();
+        for instance in self.data.instances.values() {
+            counts.entry(instance.status.as_str()).or_insert((instance.status, 0)).1 += 1;
+        }
+        Ok(counts.into_values().collect())
+    }
+}
+
+impl WriteTxn for MemoryTxn<'_> {
+    fn apply(&mut self, write: Write) -> Result<()> {
+        let undo = self.undo.as_mut().ok_or_else(|| Error::other("a read transaction cannot write"))?;
+        let data = &mut *self.data;
+        match write {
+            Write::PutWorkflow(row) => set(data, undo, |d| &mut d.workflows, (row.process_id.clone(), row.version), Some(row)),
+            Write::PutInstance(row) => set(data, undo, |d| &mut d.instances, row.id.clone(), Some(*row)),
+            Write::PutRequest { request_id, instance_id } => set(data, undo, |d| &mut d.requests, request_id, Some(instance_id)),
+            Write::PutJob(row) => set(data, undo, |d| &mut d.jobs, row.key.clone(), Some(row)),
+            Write::DeleteJob { key } => set(data, undo, |d| &mut d.jobs, key, None),
+            Write::PutTimer(row) => set(data, undo, |d| &mut d.timers, (row.instance_id.clone(), row.local_key), Some(row)),
+            Write::DeleteTimer { instance_id, local_key } => set(data, undo, |d| &mut d.timers, (instance_id, local_key), None),
+            Write::PutSubscription(row) => {
+                set(data, undo, |d| &mut d.subscriptions, (row.instance_id.clone(), row.local_key), Some(row))
+            }
+            Write::DeleteSubscription { instance_id, local_key } => {
+                set(data, undo, |d| &mut d.subscriptions, (instance_id, local_key), None)
+            }
+            Write::PutTask(row) => set(data, undo, |d| &mut d.tasks, row.key.clone(), Some(row)),
+            Write::DeleteTask { key } => set(data, undo, |d| &mut d.tasks, key, None),
+            Write::PutIncident(row) => set(data, undo, |d| &mut d.incidents, row.key.clone(), Some(row)),
+            Write::DeleteIncident { key } => set(data, undo, |d| &mut d.incidents, key, None),
+            Write::AppendHistory(row) => set(data, undo, |d| &mut d.history, (row.instance_id.clone(), row.seq), Some(row)),
+            Write::PutMessage(row) => set(data, undo, |d| &mut d.messages, row.seq, Some(row)),
+            Write::DeleteMessage { seq } => set(data, undo, |d| &mut d.messages, seq, None),
+            Write::PutStartTimer(row) => {
+                set(data, undo, |d| &mut d.start_timers, (row.process_id.clone(), row.element_id.clone()), Some(row))
+            }
+            Write::DeleteStartTimers { process_id } => {
+                let keys: Vec<(String, String)> =
+                    data.start_timers.keys().filter(|(p, _)| *p == process_id).cloned().collect();
+                for key in keys {
+                    set(data, undo, |d| &mut d.start_timers, key, None);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.undo = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,329 @@
+//! Rows: what the stores keep, one struct per table.
+
+use engine::{HistoryEntry, InstanceState, JobState, Status, Variables};
+use serde::{Deserialize, Serialize};
+
+/// One deployed version of a workflow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowRow {
+    pub process_id: String,
+    pub version: u32,
+    /// Which deployment brought it (call activities can bind to it).
+    pub deployment: u64,
+    pub name: Option<String>,
+    pub version_tag: Option<String>,
+    pub xml: String,
+    pub deployed_at: i64,
+}
+
+/// An instance: its summary columns, for queries, and its whole state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRow {
+    pub id: String,
+    pub process_id: String,
+    pub version: u32,
+    pub status: Status,
+    pub business_key: Option<String>,
+    pub parent_id: Option<String>,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub incidents: u32,
+    /// What its tokens wait for: `job`, `user_task`, `timer`, `message`, `signal`, `call`.
+    pub waiting: Vec<String>,
+    /// The correlation key of the message that started it, if a message did.
+    pub start_key: Option<String>,
+    pub update_count: u64,
+    /// How many history rows it has; the next one gets `history_count + 1`.
+    pub history_count: u64,
+    pub state: InstanceState,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRow {
+    /// Globally unique: `<instance id>.<local key>`.
+    pub key: String,
+    pub instance_id: String,
+    pub local_key: u64,
+    pub process_id: String,
+    pub element_id: String,
+    pub job_type: String,
+    pub retries: u32,
+    pub state: JobState,
+    pub not_before: Option<i64>,
+    pub error_message: Option<String>,
+    pub worker: Option<String>,
+    pub lease_until: Option<i64>,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimerRow {
+    pub instance_id: String,
+    pub local_key: u64,
+    pub element_id: String,
+    pub due_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionKind {
+    Message,
+    Signal,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionRow {
+    pub instance_id: String,
+    pub local_key: u64,
+    pub element_id: String,
+    pub kind: SubscriptionKind,
+    pub name: String,
+    /// Empty for signals.
+    pub correlation_key: String,
+    pub opened_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskRow {
+    /// Globally unique: `<instance id>.<local key>`.
+    pub key: String,
+    pub instance_id: String,
+    pub local_key: u64,
+    pub process_id: String,
+    pub element_id: String,
+    pub assignee: Option<String>,
+    pub candidate_groups: Vec<String>,
+    pub candidate_users: Vec<String>,
+    pub due: Option<String>,
+    pub follow_up: Option<String>,
+    pub priority: Option<i64>,
+    pub form_key: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRow {
+    /// Globally unique: `<instance id>.<local key>`.
+    pub key: String,
+    pub instance_id: String,
+    pub local_key: u64,
+    pub process_id: String,
+    pub element_id: String,
+    pub kind: String,
+    pub message: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub instance_id: String,
+    /// Order within the instance, from 1.
+    pub seq: u64,
+    pub entry: HistoryEntry,
+}
+
+/// A published message kept for its time to live.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessageRow {
+    /// Order of publication.
+    pub seq: u64,
+    pub name: String,
+    pub correlation_key: String,
+    pub variables: Variables,
+    pub published_at: i64,
+    pub expires_at: i64,
+    pub message_id: Option<String>,
+    /// Processes it was correlated to: a message reaches each process at most once.
+    pub correlated: Vec<String>,
+}
+
+/// The timer of a timer start event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StartTimerRow {
+    pub process_id: String,
+    pub version: u32,
+    pub element_id: String,
+    pub due_at: i64,
+    /// Firings left after the next one (`None`: forever), and the repetition
+    /// (`bpmn::timer::next_due`); `None` for a one-shot date.
+    pub repeat: Option<(Option<u32>, String)>,
+}
+
+/// A change to the store.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Write {
+    PutWorkflow(WorkflowRow),
+    /// Inserts or replaces an instance.
+    PutInstance(Box<InstanceRow>),
+    /// A start request id that made an instance, so a repeated request finds it.
+    PutRequest { request_id: String, instance_id: String },
+    PutJob(JobRow),
+    DeleteJob { key: String },
+    PutTimer(TimerRow),
+    DeleteTimer { instance_id: String, local_key: u64 },
+    PutSubscription(SubscriptionRow),
+    DeleteSubscription { instance_id: String, local_key: u64 },
+    PutTask(TaskRow),
+    DeleteTask { key: String },
+    PutIncident(IncidentRow),
+    DeleteIncident { key: String },
+    AppendHistory(HistoryRow),
+    PutMessage(MessageRow),
+    DeleteMessage { seq: u64 },
+    PutStartTimer(StartTimerRow),
+    /// Removes every start timer of a process (a new version replaces them).
+    DeleteStartTimers { process_id: String },
+}
+
+/// Which instances to list. Every field set must match.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceFilter {
+    pub status: Option<Status>,
+    pub process_id: Option<String>,
+    pub business_key: Option<String>,
+    /// One of the `waiting` kinds of [`InstanceRow`].
+    pub waiting: Option<String>,
+    pub has_incidents: Option<bool>,
+    pub started_after: Option<i64>,
+    pub started_before: Option<i64>,
+    pub ended_after: Option<i64>,
+    pub ended_before: Option<i64>,
+    /// A variable of the instance's own scope equals this JSON value.
+    pub variable: Option<(String, serde_json::Value)>,
+    pub parent_id: Option<String>,
+}
+
+impl InstanceFilter {
+    pub fn matches(&self, row: &InstanceRow) -> bool {
+        self.status.is_none_or(|s| row.status == s)
+            && self.process_id.as_ref().is_none_or(|p| &row.process_id == p)
+            && self.business_key.as_ref().is_none_or(|k| row.business_key.as_ref() == Some(k))
+            && self.waiting.as_ref().is_none_or(|w| row.waiting.contains(w))
+            && self.has_incidents.is_none_or(|has| (row.incidents > 0) == has)
+            && self.started_after.is_none_or(|t| row.started_at >= t)
+            && self.started_before.is_none_or(|t| row.started_at < t)
+            && self.ended_after.is_none_or(|t| row.ended_at.is_some_and(|e| e >= t))
+            && self.ended_before.is_none_or(|t| row.ended_at.is_some_and(|e| e < t))
+            && self.variable.as_ref().is_none_or(|(name, value)| row.state.variables.get(name) == Some(value))
+            && self.parent_id.as_ref().is_none_or(|p| row.parent_id.as_ref() == Some(p))
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobFilter {
+    pub job_type: Option<String>,
+    pub instance_id: Option<String>,
+    pub state: Option<JobState>,
+}
+
+impl JobFilter {
+    pub fn matches(&self, row: &JobRow) -> bool {
+        self.job_type.as_ref().is_none_or(|t| &row.job_type == t)
+            && self.instance_id.as_ref().is_none_or(|i| &row.instance_id == i)
+            && self.state.is_none_or(|s| row.state == s)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskFilter {
+    pub assignee: Option<String>,
+    pub candidate_group: Option<String>,
+    pub process_id: Option<String>,
+    pub instance_id: Option<String>,
+}
+
+impl TaskFilter {
+    pub fn matches(&self, row: &TaskRow) -> bool {
+        self.assignee.as_ref().is_none_or(|a| row.assignee.as_ref() == Some(a))
+            && self.candidate_group.as_ref().is_none_or(|g| row.candidate_groups.contains(g))
+            && self.process_id.as_ref().is_none_or(|p| &row.process_id == p)
+            && self.instance_id.as_ref().is_none_or(|i| &row.instance_id == i)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IncidentFilter {
+    pub instance_id: Option<String>,
+    pub process_id: Option<String>,
+}
+
+impl IncidentFilter {
+    pub fn matches(&self, row: &IncidentRow) -> bool {
+        self.instance_id.as_ref().is_none_or(|i| &row.instance_id == i) && self.process_id.as_ref().is_none_or(|p| &row.process_id == p)
+    }
+}
+
+/// A page request: at most `limit` rows after the cursor `after`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+impl PageRequest {
+    pub const MAX_LIMIT: usize = 1000;
+
+    pub fn first(limit: usize) -> PageRequest {
+        PageRequest { after: None, limit }
+    }
+
+    /// The limit, kept between 1 and [`Self::MAX_LIMIT`].
+    pub fn bounded_limit(&self) -> usize {
+        self.limit.clamp(1, Self::MAX_LIMIT)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The cursor for the next page; `None` on the last.
+    pub next: Option<String>,
+}
+
+/// The keys instances, jobs, tasks and incidents are listed by: a cursor is
+/// the last key of a page.
+pub trait Cursor {
+    fn cursor(&self) -> String;
+}
+
+impl Cursor for InstanceRow {
+    /// Instances list in start order; ids break ties.
+    fn cursor(&self) -> String {
+        format!("{:020}:{}", self.started_at, self.id)
+    }
+}
+
+impl Cursor for JobRow {
+    fn cursor(&self) -> String {
+        format!("{:020}:{}", self.created_at, self.key)
+    }
+}
+
+impl Cursor for TaskRow {
+    fn cursor(&self) -> String {
+        format!("{:020}:{}", self.created_at, self.key)
+    }
+}
+
+impl Cursor for IncidentRow {
+    fn cursor(&self) -> String {
+        format!("{:020}:{}", self.created_at, self.key)
+    }
+}
+
+impl Cursor for HistoryRow {
+    fn cursor(&self) -> String {
+        format!("{:020}", self.seq)
+    }
+}
+
+/// Cuts an ordered list into a page after `page.after`.
+pub fn paginate<T: Cursor>(mut sorted: Vec<T>, page: &PageRequest) -> Page<T> {
+    if let Some(after) = &page.after {
+        sorted.retain(|row| row.cursor().as_str() > after.as_str());
+    }
+    let limit = page.bounded_limit();
+    let next = (sorted.len() > limit).then(|| sorted[limit - 1].cursor());
+    sorted.truncate(limit);
+    Page { items: sorted, next }
+}
