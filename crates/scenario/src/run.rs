@@ -288,8 +288,7 @@ impl Runner {
         if let Some(text) = advance_time {
             actions.push(("advance_time", Box::new(move |r| {
                 let by = duration_ms(&text, r.world.now).map_err(Refusal::invalid)?;
-                r.world.advance(by);
-                Ok(())
+                r.world.advance(by).map_err(Refusal::from)
             })));
         }
         if let Some(a) = set_variables {
@@ -372,7 +371,7 @@ impl Runner {
         if let Some(process) = &target.instance_of {
             return self
                 .world
-                .instances
+                .instances()
                 .iter()
                 .find(|i| &i.state.process_id == process)
                 .map(|i| i.seq)
@@ -387,14 +386,14 @@ impl Runner {
         let seq = self.instance(&target.target())?;
         let now = self.world.now;
         let matches = |j: &&engine::Job| element.is_none_or(|e| j.element_id == e) && job_type.is_none_or(|t| j.job_type == t);
-        let family = self.world.family(seq);
+        let family: Vec<crate::world::Instance> = self.world.family(seq).into_iter().map(|s| self.world.instance(s)).collect();
         let oldest = |open: bool| {
             family
                 .iter()
-                .flat_map(|&s| {
-                    let state = &self.world.instance(s).state;
+                .flat_map(|instance| {
+                    let state = &instance.state;
                     let jobs: Vec<&engine::Job> = if open { state.open_jobs(now).collect() } else { state.jobs.values().collect() };
-                    jobs.into_iter().filter(matches).map(move |j| (j.created_at, s, j.key))
+                    jobs.into_iter().filter(matches).map(move |j| (j.created_at, instance.seq, j.key))
                 })
                 .min()
         };
@@ -406,12 +405,9 @@ impl Runner {
 
     fn find_task(&self, target: &dyn Targeted, element: &str) -> Result<(usize, Key), Refusal> {
         let seq = self.instance(&target.target())?;
-        self.world
-            .family(seq)
+        self.family(seq)
             .iter()
-            .flat_map(|&s| {
-                self.world.instance(s).state.user_tasks.values().filter(|t| t.element_id == element).map(move |t| (t.created_at, s, t.key))
-            })
+            .flat_map(|i| i.state.user_tasks.values().filter(|t| t.element_id == element).map(move |t| (t.created_at, i.seq, t.key)))
             .min()
             .map(|(_, s, key)| (s, key))
             .ok_or_else(|| Refusal { code: "task-not-found".into(), message: format!("no user task of '{element}' is open") })
@@ -419,15 +415,17 @@ impl Runner {
 
     fn find_incident(&self, target: &dyn Targeted, element: &str) -> Result<(usize, Key), Refusal> {
         let seq = self.instance(&target.target())?;
-        self.world
-            .family(seq)
+        self.family(seq)
             .iter()
-            .flat_map(|&s| {
-                self.world.instance(s).state.incidents.values().filter(|i| i.element_id == element).map(move |i| (i.created_at, s, i.key))
-            })
+            .flat_map(|i| i.state.incidents.values().filter(|x| x.element_id == element).map(move |x| (x.created_at, i.seq, x.key)))
             .min()
             .map(|(_, s, key)| (s, key))
             .ok_or_else(|| Refusal { code: "incident-not-found".into(), message: format!("no incident is open on '{element}'") })
+    }
+
+    /// The instance and its descendants.
+    fn family(&self, seq: usize) -> Vec<crate::world::Instance> {
+        self.world.family(seq).into_iter().map(|s| self.world.instance(s)).collect()
     }
 
     fn expect(&self, expect: Expect) -> Result<(), String> {
@@ -435,7 +433,7 @@ impl Runner {
             for entry in expected {
                 let count = self
                     .world
-                    .instances
+                    .instances()
                     .iter()
                     .filter(|i| i.state.process_id == entry.process && i.state.status.as_str() == entry.status)
                     .count();
@@ -480,7 +478,7 @@ impl Runner {
         if let Some(expected) = &expect.waiting {
             same_multiset("waiting", expected, &engine::waiting(workflow, state))?;
         }
-        let history = self.world.history.get(&seq).map(Vec::as_slice).unwrap_or_default();
+        let history = self.world.history(seq);
         let ended = |event: HistoryEvent| -> Vec<String> {
             history
                 .iter()
@@ -507,12 +505,12 @@ impl Runner {
         if let Some(expected) = &expect.terminated_include {
             includes("terminated_include", expected, &terminated)?;
         }
-        let family = self.world.family(seq);
+        let family = self.family(seq);
         let now = self.world.now;
         if let Some(expected) = &expect.jobs {
             let actual: Vec<ExpectJob> = family
                 .iter()
-                .flat_map(|&s| self.world.instance(s).state.open_jobs(now))
+                .flat_map(|i| i.state.open_jobs(now))
                 .map(|j| ExpectJob { element: j.element_id.clone(), job_type: Some(j.job_type.clone()), retries: Some(j.retries) })
                 .collect();
             match_items("jobs", expected, &actual, |e, a| {
@@ -522,7 +520,7 @@ impl Runner {
         if let Some(expected) = &expect.tasks {
             let actual: Vec<ExpectTask> = family
                 .iter()
-                .flat_map(|&s| self.world.instance(s).state.user_tasks.values())
+                .flat_map(|i| i.state.user_tasks.values())
                 .map(|t| ExpectTask {
                     element: t.element_id.clone(),
                     assignee: t.assignee.clone(),
@@ -558,7 +556,7 @@ impl Runner {
         if let Some(expected) = &expect.incidents {
             let actual: Vec<ExpectIncident> = family
                 .iter()
-                .flat_map(|&s| self.world.instance(s).state.incidents.values())
+                .flat_map(|i| i.state.incidents.values())
                 .map(|i| ExpectIncident { element: i.element_id.clone(), kind: Some(i.kind.name().to_string()) })
                 .collect();
             match_items("incidents", expected, &actual, |e, a| e.element == a.element && (e.kind.is_none() || e.kind == a.kind))?;

@@ -10,7 +10,8 @@ use crate::Store;
 
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
-    let checks: [(&str, fn(&dyn Store)); 10] = [
+    type Check = (&'static str, fn(&dyn Store));
+    let checks: [Check; 10] = [
         ("rows come back as they were written", roundtrip),
         ("a write transaction reads its own writes and others see them after commit", visibility),
         ("a write transaction dropped without commit leaves nothing", rollback),
@@ -341,6 +342,10 @@ fn timers(store: &dyn Store) {
     write(
         store,
         vec![
+            Write::PutInstance(Box::new(instance("a", "p", Status::Running, 0))),
+            Write::PutInstance(Box::new(instance("b", "p", Status::Running, 0))),
+            Write::PutInstance(Box::new(instance("s", "p", Status::Suspended, 0))),
+            Write::PutTimer(timer("s", 1, 1)),
             Write::PutTimer(timer("b", 1, 30)),
             Write::PutTimer(timer("a", 2, 10)),
             Write::PutTimer(timer("a", 1, 20)),
@@ -351,7 +356,7 @@ fn timers(store: &dyn Store) {
     let due: Vec<(String, u64)> = read.due_timers(25, 10).unwrap().into_iter().map(|t| (t.instance_id, t.local_key)).collect();
     assert_eq!(due, [("a".to_string(), 2), ("a".to_string(), 1)]);
     assert_eq!(read.due_timers(100, 1).unwrap().len(), 1, "the limit holds");
-    assert_eq!(read.next_due().unwrap(), Some(5), "start timers count");
+    assert_eq!(read.next_due().unwrap(), Some(5), "start timers count, a suspended instance's timer does not");
     drop(read);
     write(store, vec![Write::DeleteStartTimers { process_id: "p".into() }, Write::DeleteTimer { instance_id: "a".into(), local_key: 2 }]);
     assert_eq!(store.read().unwrap().next_due().unwrap(), Some(20));

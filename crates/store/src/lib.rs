@@ -54,9 +54,10 @@ pub trait ReadTxn {
     /// Buffered messages with this name and key that have not expired at `now`, oldest first.
     fn buffered_messages(&mut self, name: &str, correlation_key: &str, now: i64) -> Result<Vec<MessageRow>>;
     fn message_by_id(&mut self, message_id: &str, now: i64) -> Result<Option<MessageRow>>;
-    /// Timers due at or before `now`, in due order.
+    /// Timers of running instances due at or before `now`, in due order.
+    /// (A suspended instance's timers wait for `resume`, which fires them.)
     fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>>;
-    /// The earliest due time of any timer or start timer.
+    /// The earliest due time of a timer of a running instance, or of a start timer.
     fn next_due(&mut self) -> Result<Option<i64>>;
     fn start_timers(&mut self) -> Result<Vec<StartTimerRow>>;
     /// Instances per status, for metrics.

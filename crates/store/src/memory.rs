@@ -84,6 +84,10 @@ where
     }));
 }
 
+fn running(data: &Data, instance_id: &str) -> bool {
+    data.instances.get(instance_id).is_some_and(|i| i.status == engine::Status::Running)
+}
+
 fn sorted<T: Cursor + Clone>(rows: impl Iterator<Item = T>) -> Vec<T> {
     let mut rows: Vec<T> = rows.collect();
     rows.sort_by_cached_key(Cursor::cursor);
@@ -140,7 +144,7 @@ impl ReadTxn for MemoryTxn<'_> {
                     && j.state == engine::JobState::Activatable
                     && j.not_before.is_none_or(|t| t <= now)
                     && j.lease_until.is_none_or(|t| t <= now)
-                    && data.instances.get(&j.instance_id).is_some_and(|i| i.status == engine::Status::Running)
+                    && running(data, &j.instance_id)
             })
             .cloned()
             .collect();
@@ -199,14 +203,16 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>> {
-        let mut rows: Vec<TimerRow> = self.data.timers.values().filter(|t| t.due_at <= now).cloned().collect();
+        let data = &self.data;
+        let mut rows: Vec<TimerRow> = data.timers.values().filter(|t| t.due_at <= now && running(data, &t.instance_id)).cloned().collect();
         rows.sort_by(|a, b| (a.due_at, &a.instance_id, a.local_key).cmp(&(b.due_at, &b.instance_id, b.local_key)));
         rows.truncate(limit);
         Ok(rows)
     }
 
     fn next_due(&mut self) -> Result<Option<i64>> {
-        let timer = self.data.timers.values().map(|t| t.due_at).min();
+        let data = &self.data;
+        let timer = data.timers.values().filter(|t| running(data, &t.instance_id)).map(|t| t.due_at).min();
         let start = self.data.start_timers.values().map(|t| t.due_at).min();
         Ok(timer.into_iter().chain(start).min())
     }

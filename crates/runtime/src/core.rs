@@ -1,0 +1,751 @@
+//! The runtime's logic, independent of threads and clocks: every command runs
+//! against a store transaction at a given `now`, drives the engine, and turns
+//! the engine's effects into rows and into further engine inputs (messages
+//! correlated to waiting instances, signals broadcast, child instances started
+//! and their parents told, timers fired). The service wraps it in a commit
+//! loop; `baton test` wraps it in a virtual clock.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use bpmn::{Kind, Trigger, Workflow};
+use engine::{Effect, Input, InstanceState, JobState, ParentRef, StartOptions, Status, SubscriptionKind as EngineSubscription, Variables};
+use store::{
+    HistoryRow, IncidentRow, InstanceRow, JobRow, MessageRow, StartTimerRow, SubscriptionKind, SubscriptionRow, TaskRow, TimerRow,
+    WorkflowRow, Write, WriteTxn,
+};
+
+use crate::Error;
+
+/// Most instances one command may start through call activities, message and signal start events.
+pub const MAX_STARTS_PER_COMMAND: usize = 10_000;
+
+/// One deployed version of a workflow, compiled.
+#[derive(Clone)]
+pub struct Deployed {
+    pub workflow: Arc<Workflow>,
+    pub version: u32,
+    pub deployment: u64,
+}
+
+/// Makes instance ids: sequential in tests, UUID v7 in the server.
+pub trait IdSource: Send {
+    fn next_instance_id(&mut self) -> String;
+}
+
+/// `i1`, `i2`, ...: deterministic, for tests and `baton test`.
+#[derive(Default)]
+pub struct SequentialIds {
+    next: u64,
+}
+
+impl IdSource for SequentialIds {
+    fn next_instance_id(&mut self) -> String {
+        self.next += 1;
+        format!("i{}", self.next)
+    }
+}
+
+/// What a start command asks for.
+#[derive(Clone, Debug, Default)]
+pub struct StartCommand {
+    pub process_id: String,
+    pub version: Option<u32>,
+    pub variables: Variables,
+    pub business_key: Option<String>,
+    /// Makes the start idempotent: the same id returns the same instance.
+    pub request_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct PublishCommand {
+    pub name: String,
+    pub correlation_key: String,
+    pub variables: Variables,
+    pub ttl_ms: i64,
+    pub message_id: Option<String>,
+}
+
+/// A job handed to a worker, with what it needs to do the work.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ActivatedJob {
+    pub job: JobRow,
+    pub variables: Variables,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The runtime's knowledge that is not in the store: the compiled workflows.
+pub struct Core {
+    workflows: BTreeMap<String, Vec<Deployed>>,
+    ids: Box<dyn IdSource>,
+    last_deployment: u64,
+    last_message: u64,
+}
+
+/// The instances one command has touched, kept in memory until it is done.
+struct Session<'t> {
+    tx: &'t mut dyn WriteTxn,
+    now: i64,
+    loaded: BTreeMap<String, Loaded>,
+    pending: VecDeque<(String, Effect)>,
+    starts: usize,
+}
+
+struct Loaded {
+    state: InstanceState,
+    deployed: Deployed,
+    start_key: Option<String>,
+    history_count: u64,
+    changed: bool,
+}
+
+impl Core {
+    /// Loads every deployed workflow from the store and compiles it.
+    pub fn load(tx: &mut dyn store::ReadTxn, ids: Box<dyn IdSource>) -> Result<Core, Error> {
+        let (workflows, last_deployment) = compile_all(tx)?;
+        Ok(Core { workflows, ids, last_deployment, last_message: 0 })
+    }
+
+    /// Forgets workflows deployed by a transaction that did not commit.
+    pub fn reload(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
+        (self.workflows, self.last_deployment) = compile_all(tx)?;
+        Ok(())
+    }
+
+    pub fn workflows(&self) -> impl Iterator<Item = &Deployed> {
+        self.workflows.values().flatten()
+    }
+
+    pub fn deployed(&self, process_id: &str, version: u32) -> Option<&Deployed> {
+        self.workflows.get(process_id)?.iter().find(|d| d.version == version)
+    }
+
+    fn latest(&self, process_id: &str) -> Option<&Deployed> {
+        self.workflows.get(process_id)?.last()
+    }
+
+    /// Deploys the executable processes of BPMN files, all or nothing. A
+    /// process whose XML is unchanged keeps its version.
+    pub fn deploy(&mut self, tx: &mut dyn WriteTxn, files: &[(String, String)], now: i64) -> Result<Vec<(String, u32, bool)>, Error> {
+        let mut imported = Vec::new();
+        let mut problems = Vec::new();
+        for (name, xml) in files {
+            match bpmn::import(xml).into_workflows() {
+                Ok(workflows) => imported.push((xml, workflows)),
+                Err(diagnostics) => problems.extend(diagnostics.into_iter().map(|mut d| {
+                    d.message = format!("{name}: {}", d.message);
+                    d
+                })),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Deploy(problems));
+        }
+        self.last_deployment += 1;
+        let deployment = self.last_deployment;
+        let mut result = Vec::new();
+        let mut added = Vec::new();
+        for (xml, workflows) in imported {
+            for workflow in workflows {
+                let process_id = workflow.process_id.clone();
+                let latest = self.latest(&process_id).map(|d| d.version);
+                if let Some(version) = latest {
+                    let row = tx.workflow(&process_id, version)?;
+                    if row.is_some_and(|r| &r.xml == xml) {
+                        result.push((process_id, version, false));
+                        continue;
+                    }
+                }
+                let version = latest.unwrap_or(0) + 1;
+                tx.apply(Write::PutWorkflow(WorkflowRow {
+                    process_id: process_id.clone(),
+                    version,
+                    deployment,
+                    name: workflow.name.clone(),
+                    version_tag: workflow.version_tag.clone(),
+                    xml: xml.clone(),
+                    deployed_at: now,
+                }))?;
+                let deployed = Deployed { workflow: Arc::new(workflow), version, deployment };
+                schedule_start_timers(tx, &deployed, now)?;
+                added.push(deployed);
+                result.push((process_id, version, true));
+            }
+        }
+        for deployed in added {
+            self.workflows.entry(deployed.workflow.process_id.clone()).or_default().push(deployed);
+        }
+        Ok(result)
+    }
+
+    pub fn start(&mut self, tx: &mut dyn WriteTxn, command: StartCommand, now: i64) -> Result<String, Error> {
+        if let Some(request_id) = &command.request_id {
+            if let Some(existing) = tx.instance_by_request(request_id)? {
+                return Ok(existing);
+            }
+        }
+        let deployed = match command.version {
+            None => self.latest(&command.process_id).cloned(),
+            Some(v) => self.deployed(&command.process_id, v).cloned(),
+        }
+        .ok_or_else(|| Error::NotFound {
+            what: "workflow",
+            id: match command.version {
+                Some(v) => format!("{} version {v}", command.process_id),
+                None => command.process_id.clone(),
+            },
+        })?;
+        let id = self.ids.next_instance_id();
+        let mut session = Session::new(tx, now);
+        let options = StartOptions { variables: command.variables, business_key: command.business_key, ..StartOptions::default() };
+        session.start_instance(deployed, id.clone(), options, None)?;
+        if let Some(request_id) = command.request_id {
+            session.tx.apply(Write::PutRequest { request_id, instance_id: id.clone() })?;
+        }
+        self.settle(session)?;
+        Ok(id)
+    }
+
+    /// Applies an input to an instance and everything that follows from it.
+    pub fn input(&mut self, tx: &mut dyn WriteTxn, instance_id: &str, input: Input, now: i64) -> Result<(), Error> {
+        let mut session = Session::new(tx, now);
+        session.step(self, instance_id, input)?;
+        self.settle(session)
+    }
+
+    pub fn publish(&mut self, tx: &mut dyn WriteTxn, command: PublishCommand, now: i64) -> Result<u64, Error> {
+        if let Some(id) = &command.message_id {
+            if tx.message_by_id(id, now)?.is_some() {
+                return Err(Error::DuplicateMessage(id.clone()));
+            }
+        }
+        let mut session = Session::new(tx, now);
+        let mut correlated: Vec<String> = Vec::new();
+        for subscription in session.tx.message_subscriptions(&command.name, &command.correlation_key)? {
+            let process_id = session.process_of(self, &subscription.instance_id)?;
+            if correlated.contains(&process_id) || session.status(self, &subscription.instance_id)? != Status::Running {
+                continue;
+            }
+            let input = Input::MessageCorrelated { subscription: subscription.local_key, variables: command.variables.clone() };
+            if session.step(self, &subscription.instance_id, input).is_ok() {
+                correlated.push(process_id);
+            }
+        }
+        for (deployed, element) in self.start_events(|t| matches!(t, Trigger::Message(m) if matches!(&m.name, bpmn::Property::Literal(n) if n == &command.name))) {
+            let process_id = deployed.workflow.process_id.clone();
+            if correlated.contains(&process_id)
+                || (!command.correlation_key.is_empty() && session.tx.message_started_active(&process_id, &command.correlation_key)?)
+                || session.message_started_in_session(&process_id, &command.correlation_key)
+            {
+                continue;
+            }
+            let id = self.ids.next_instance_id();
+            let options = StartOptions { variables: command.variables.clone(), start_event: Some(element), ..StartOptions::default() };
+            let key = (!command.correlation_key.is_empty()).then(|| command.correlation_key.clone());
+            session.start_instance(deployed, id, options, key)?;
+            correlated.push(process_id);
+        }
+        // Publication order, increasing across restarts as long as the clock does.
+        let seq = (self.last_message + 1).max(u64::try_from(now).unwrap_or(0));
+        self.last_message = seq;
+        if command.ttl_ms > 0 {
+            session.tx.apply(Write::PutMessage(MessageRow {
+                seq,
+                name: command.name,
+                correlation_key: command.correlation_key,
+                variables: command.variables,
+                published_at: now,
+                expires_at: now + command.ttl_ms,
+                message_id: command.message_id,
+                correlated,
+            }))?;
+        }
+        self.settle(session)?;
+        Ok(seq)
+    }
+
+    pub fn broadcast(&mut self, tx: &mut dyn WriteTxn, name: &str, variables: Variables, now: i64) -> Result<(), Error> {
+        let mut session = Session::new(tx, now);
+        session.deliver_signal(self, name, &variables)?;
+        self.settle(session)
+    }
+
+    /// Fires every timer due at `now` (each at its own due time), and timer start events.
+    pub fn fire_due(&mut self, tx: &mut dyn WriteTxn, now: i64, limit: usize) -> Result<usize, Error> {
+        let mut fired = 0;
+        for row in tx.start_timers()?.into_iter().filter(|t| t.due_at <= now) {
+            if fired >= limit {
+                return Ok(fired);
+            }
+            self.fire_start_timer(tx, row, now)?;
+            fired += 1;
+        }
+        for timer in tx.due_timers(now, limit.saturating_sub(fired))? {
+            let mut session = Session::new(tx, now);
+            if session.status(self, &timer.instance_id)? == Status::Running {
+                match session.step(self, &timer.instance_id, Input::TimerFired { timer: timer.local_key }) {
+                    Ok(()) => fired += 1,
+                    // An earlier timer of this batch closed it (an interrupting boundary event).
+                    Err(Error::Rejected(_)) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            self.settle(session)?;
+        }
+        Ok(fired)
+    }
+
+    fn fire_start_timer(&mut self, tx: &mut dyn WriteTxn, row: StartTimerRow, now: i64) -> Result<(), Error> {
+        match &row.repeat {
+            Some((remaining, every)) if *remaining != Some(0) => match bpmn::timer::next_due(every, row.due_at) {
+                Ok(next) => tx.apply(Write::PutStartTimer(StartTimerRow {
+                    due_at: next,
+                    repeat: Some((remaining.map(|n| n - 1), every.clone())),
+                    ..row.clone()
+                }))?,
+                Err(_) => tx.apply(Write::DeleteStartTimers { process_id: row.process_id.clone() })?,
+            },
+            _ => tx.apply(Write::DeleteStartTimers { process_id: row.process_id.clone() })?,
+        }
+        let Some(deployed) = self.deployed(&row.process_id, row.version).cloned() else { return Ok(()) };
+        let id = self.ids.next_instance_id();
+        let mut session = Session::new(tx, now.max(row.due_at));
+        let options = StartOptions { start_event: Some(row.element_id), ..StartOptions::default() };
+        session.start_instance(deployed, id, options, None)?;
+        self.settle(session)
+    }
+
+    /// Hands up to `max` jobs of `job_type` to `worker` for `lease_ms`.
+    pub fn activate_jobs(&mut self, tx: &mut dyn WriteTxn, job_type: &str, worker: &str, max: usize, lease_ms: i64, now: i64) -> Result<Vec<ActivatedJob>, Error> {
+        let mut activated = Vec::new();
+        for mut job in tx.activatable_jobs(job_type, now, max)? {
+            job.worker = Some(worker.to_string());
+            job.lease_until = Some(now + lease_ms);
+            tx.apply(Write::PutJob(job.clone()))?;
+            let row = tx.instance(&job.instance_id)?.ok_or_else(|| Error::NotFound { what: "instance", id: job.instance_id.clone() })?;
+            let variables = visible_variables(&row.state, job.local_key);
+            let headers = row.state.jobs.get(&job.local_key).map(|j| j.headers.clone()).unwrap_or_default();
+            activated.push(ActivatedJob { job, variables, headers });
+        }
+        Ok(activated)
+    }
+
+    /// The job, checked for a worker that says it holds it.
+    pub fn job_for(&self, tx: &mut dyn WriteTxn, key: &str, worker: Option<&str>, now: i64) -> Result<JobRow, Error> {
+        let job = tx.job(key)?.ok_or_else(|| Error::NotFound { what: "job", id: key.to_string() })?;
+        if let (Some(worker), Some(holder), Some(until)) = (worker, &job.worker, job.lease_until) {
+            if holder != worker {
+                return Err(Error::LeaseHeld { job: key.to_string(), worker: holder.clone() });
+            }
+            if until <= now {
+                return Err(Error::LeaseExpired { job: key.to_string() });
+            }
+        }
+        Ok(job)
+    }
+
+    fn start_events(&self, matches: impl Fn(&Trigger) -> bool) -> Vec<(Deployed, String)> {
+        self.workflows
+            .values()
+            .filter_map(|versions| versions.last())
+            .filter_map(|deployed| start_event_of(&deployed.workflow, &matches).map(|element| (deployed.clone(), element)))
+            .collect()
+    }
+
+    /// Carries out pending effects until none are left, then writes every touched instance.
+    fn settle(&mut self, mut session: Session<'_>) -> Result<(), Error> {
+        while let Some((instance_id, effect)) = session.pending.pop_front() {
+            session.carry_out(self, &instance_id, effect)?;
+        }
+        session.flush()
+    }
+}
+
+fn compile_all(tx: &mut dyn store::ReadTxn) -> Result<(BTreeMap<String, Vec<Deployed>>, u64), Error> {
+    let mut workflows: BTreeMap<String, Vec<Deployed>> = BTreeMap::new();
+    let mut last_deployment = 0;
+    let mut rows = tx.workflows()?;
+    rows.sort_by(|a, b| (&a.process_id, a.version).cmp(&(&b.process_id, b.version)));
+    for row in rows {
+        let workflow = bpmn::import(&row.xml)
+            .into_workflows()
+            .ok()
+            .and_then(|all| all.into_iter().find(|w| w.process_id == row.process_id))
+            .ok_or_else(|| Error::Store(store::Error::corrupt(format!("deployed workflow {} v{} no longer imports", row.process_id, row.version))))?;
+        last_deployment = last_deployment.max(row.deployment);
+        workflows.entry(row.process_id.clone()).or_default().push(Deployed { workflow: Arc::new(workflow), version: row.version, deployment: row.deployment });
+    }
+    Ok((workflows, last_deployment))
+}
+
+/// The id of a start event of the process (not of a subprocess) whose trigger matches.
+pub fn start_event_of(workflow: &Workflow, matches: impl Fn(&Trigger) -> bool) -> Option<String> {
+    workflow.elements[Workflow::ROOT].children.iter().find_map(|&child| match &workflow.elements[child].kind {
+        Kind::StartEvent { trigger, .. } if matches(trigger) => Some(workflow.elements[child].id.clone()),
+        _ => None,
+    })
+}
+
+fn schedule_start_timers(tx: &mut dyn WriteTxn, deployed: &Deployed, now: i64) -> Result<(), Error> {
+    // A new version replaces the start timers of older ones.
+    tx.apply(Write::DeleteStartTimers { process_id: deployed.workflow.process_id.clone() })?;
+    for &child in &deployed.workflow.elements[Workflow::ROOT].children {
+        let element = &deployed.workflow.elements[child];
+        if let Kind::StartEvent { trigger: Trigger::Timer(timer), .. } = &element.kind {
+            // Validation evaluated and checked this text when the workflow was imported.
+            let Ok(schedule) = timer.text_without_variables().and_then(|text| timer.schedule(&text, now)) else { continue };
+            tx.apply(Write::PutStartTimer(StartTimerRow {
+                process_id: deployed.workflow.process_id.clone(),
+                version: deployed.version,
+                element_id: element.id.clone(),
+                due_at: schedule.due_ms,
+                repeat: schedule.repeat.map(|r| (r.remaining, r.every)),
+            }))?;
+        }
+    }
+    Ok(())
+}
+
+/// The variables a job's element instance sees, inner scopes over outer.
+pub fn visible_variables(state: &InstanceState, job: u64) -> Variables {
+    let mut chain = Vec::new();
+    let mut current = state.jobs.get(&job).map(|j| j.element_instance);
+    while let Some(key) = current {
+        let Some(ei) = state.element_instances.get(&key) else { break };
+        if key != state.root {
+            chain.push(&ei.variables);
+        }
+        current = ei.parent;
+    }
+    let mut all = state.variables.clone();
+    for scope in chain.into_iter().rev() {
+        all.extend(scope.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    all
+}
+
+/// What an instance's tokens wait for, for the `waiting` filter.
+pub fn waiting_kinds(state: &InstanceState, workflow: &Workflow) -> Vec<String> {
+    let mut kinds = Vec::new();
+    let mut add = |kind: &str| {
+        if !kinds.iter().any(|k| k == kind) {
+            kinds.push(kind.to_string());
+        }
+    };
+    if state.jobs.values().any(|j| j.state == JobState::Activatable) {
+        add("job");
+    }
+    if !state.user_tasks.is_empty() {
+        add("user_task");
+    }
+    if !state.timers.is_empty() {
+        add("timer");
+    }
+    for subscription in state.subscriptions.values() {
+        match subscription.kind {
+            EngineSubscription::Message { .. } => add("message"),
+            EngineSubscription::Signal { .. } => add("signal"),
+        }
+    }
+    if state.element_instances.values().any(|ei| matches!(workflow.elements[ei.element].kind, Kind::CallActivity(_)) && ei.child_instance.is_some()) {
+        add("call");
+    }
+    kinds
+}
+
+impl<'t> Session<'t> {
+    fn new(tx: &'t mut dyn WriteTxn, now: i64) -> Session<'t> {
+        Session { tx, now, loaded: BTreeMap::new(), pending: VecDeque::new(), starts: 0 }
+    }
+
+    fn load(&mut self, core: &Core, id: &str) -> Result<&mut Loaded, Error> {
+        if !self.loaded.contains_key(id) {
+            let row = self.tx.instance(id)?.ok_or_else(|| Error::NotFound { what: "instance", id: id.to_string() })?;
+            let deployed = core
+                .deployed(&row.process_id, row.version)
+                .cloned()
+                .ok_or_else(|| Error::Store(store::Error::corrupt(format!("instance {id} runs {} v{}, which is not deployed", row.process_id, row.version))))?;
+            self.loaded.insert(id.to_string(), Loaded { state: row.state, deployed, start_key: row.start_key, history_count: row.history_count, changed: false });
+        }
+        Ok(self.loaded.get_mut(id).expect("just loaded"))
+    }
+
+    fn status(&mut self, core: &Core, id: &str) -> Result<Status, Error> {
+        Ok(self.load(core, id)?.state.status)
+    }
+
+    fn process_of(&mut self, core: &Core, id: &str) -> Result<String, Error> {
+        Ok(self.load(core, id)?.state.process_id.clone())
+    }
+
+    fn message_started_in_session(&self, process_id: &str, correlation_key: &str) -> bool {
+        !correlation_key.is_empty()
+            && self.loaded.values().any(|l| {
+                l.state.process_id == process_id && l.start_key.as_deref() == Some(correlation_key) && !l.state.status.is_ended()
+            })
+    }
+
+    fn step(&mut self, core: &Core, id: &str, input: Input) -> Result<(), Error> {
+        let now = self.now;
+        let release = !matches!(input, Input::UpdateRetries { .. });
+        let loaded = self.load(core, id)?;
+        let effects = engine::step(&loaded.deployed.workflow.clone(), &mut loaded.state, input, now).map_err(Error::Rejected)?;
+        loaded.changed = true;
+        self.record(id, effects, release)
+    }
+
+    fn start_instance(&mut self, deployed: Deployed, id: String, options: StartOptions, start_key: Option<String>) -> Result<(), Error> {
+        self.starts += 1;
+        if self.starts > MAX_STARTS_PER_COMMAND {
+            return Err(Error::InvalidInput(format!("one command may start at most {MAX_STARTS_PER_COMMAND} instances")));
+        }
+        let (state, effects) = engine::start(&deployed.workflow, deployed.version, id.clone(), options, self.now).map_err(Error::Rejected)?;
+        self.loaded.insert(id.clone(), Loaded { state, deployed, start_key, history_count: 0, changed: true });
+        self.record(&id, effects, true)
+    }
+
+    /// Writes the rows an engine step's effects describe and queues the rest.
+    fn record(&mut self, id: &str, effects: Vec<Effect>, release_leases: bool) -> Result<(), Error> {
+        let loaded = self.loaded.get_mut(id).expect("the instance is loaded");
+        let process_id = loaded.state.process_id.clone();
+        let global = |local: u64| format!("{id}.{local}");
+        for effect in effects {
+            match effect {
+                Effect::JobCreated { job } | Effect::JobUpdated { job } => {
+                    let key = global(job.key);
+                    let held = if release_leases { None } else { self.tx.job(&key)?.map(|j| (j.worker, j.lease_until)) };
+                    let (worker, lease_until) = held.unwrap_or((None, None));
+                    self.tx.apply(Write::PutJob(JobRow {
+                        key,
+                        instance_id: id.to_string(),
+                        local_key: job.key,
+                        process_id: process_id.clone(),
+                        element_id: job.element_id,
+                        job_type: job.job_type,
+                        retries: job.retries,
+                        state: job.state,
+                        not_before: job.not_before,
+                        error_message: job.error_message,
+                        worker,
+                        lease_until,
+                        created_at: job.created_at,
+                    }))?;
+                }
+                Effect::JobRemoved { key } => self.tx.apply(Write::DeleteJob { key: global(key) })?,
+                Effect::TimerScheduled { timer } => self.tx.apply(Write::PutTimer(TimerRow {
+                    instance_id: id.to_string(),
+                    local_key: timer.key,
+                    element_id: timer.element_id,
+                    due_at: timer.due_at,
+                }))?,
+                Effect::TimerRemoved { key } => self.tx.apply(Write::DeleteTimer { instance_id: id.to_string(), local_key: key })?,
+                Effect::UserTaskCreated { task } | Effect::UserTaskUpdated { task } => self.tx.apply(Write::PutTask(TaskRow {
+                    key: global(task.key),
+                    instance_id: id.to_string(),
+                    local_key: task.key,
+                    process_id: process_id.clone(),
+                    element_id: task.element_id,
+                    assignee: task.assignee,
+                    candidate_groups: task.candidate_groups,
+                    candidate_users: task.candidate_users,
+                    due: task.due,
+                    follow_up: task.follow_up,
+                    priority: task.priority,
+                    form_key: task.form_key,
+                    created_at: task.created_at,
+                }))?,
+                Effect::UserTaskRemoved { key } => self.tx.apply(Write::DeleteTask { key: global(key) })?,
+                Effect::SubscriptionOpened { subscription } => {
+                    let (kind, name, correlation_key) = match &subscription.kind {
+                        EngineSubscription::Message { name, correlation_key } => (SubscriptionKind::Message, name.clone(), correlation_key.clone()),
+                        EngineSubscription::Signal { name } => (SubscriptionKind::Signal, name.clone(), String::new()),
+                    };
+                    self.tx.apply(Write::PutSubscription(SubscriptionRow {
+                        instance_id: id.to_string(),
+                        local_key: subscription.key,
+                        element_id: subscription.element_id.clone(),
+                        kind,
+                        name,
+                        correlation_key,
+                        opened_at: self.now,
+                    }))?;
+                    if kind == SubscriptionKind::Message {
+                        self.pending.push_back((id.to_string(), Effect::SubscriptionOpened { subscription }));
+                    }
+                }
+                Effect::SubscriptionClosed { key } => self.tx.apply(Write::DeleteSubscription { instance_id: id.to_string(), local_key: key })?,
+                Effect::IncidentRaised { incident } => self.tx.apply(Write::PutIncident(IncidentRow {
+                    key: global(incident.key),
+                    instance_id: id.to_string(),
+                    local_key: incident.key,
+                    process_id: process_id.clone(),
+                    element_id: incident.element_id,
+                    kind: incident.kind.name().to_string(),
+                    message: incident.message,
+                    created_at: incident.created_at,
+                }))?,
+                Effect::IncidentResolved { key } => self.tx.apply(Write::DeleteIncident { key: global(key) })?,
+                Effect::History { entry } => {
+                    let loaded = self.loaded.get_mut(id).expect("the instance is loaded");
+                    loaded.history_count += 1;
+                    let seq = loaded.history_count;
+                    self.tx.apply(Write::AppendHistory(HistoryRow { instance_id: id.to_string(), seq, entry }))?;
+                }
+                other => self.pending.push_back((id.to_string(), other)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Effects that reach beyond their instance.
+    fn carry_out(&mut self, core: &mut Core, id: &str, effect: Effect) -> Result<(), Error> {
+        match effect {
+            Effect::SubscriptionOpened { subscription } => {
+                let EngineSubscription::Message { name, correlation_key } = subscription.kind else { return Ok(()) };
+                if self.status(core, id)? != Status::Running {
+                    return Ok(());
+                }
+                let process_id = self.process_of(core, id)?;
+                let waiting = self.tx.buffered_messages(&name, &correlation_key, self.now)?;
+                if let Some(mut message) = waiting.into_iter().find(|m| !m.correlated.contains(&process_id)) {
+                    message.correlated.push(process_id);
+                    let variables = message.variables.clone();
+                    self.tx.apply(Write::PutMessage(message))?;
+                    self.step(core, id, Input::MessageCorrelated { subscription: subscription.key, variables })?;
+                }
+            }
+            Effect::StartChild { element_instance, instance_id, process_id, binding, variables } => {
+                let (parent_depth, caller_deployment) = {
+                    let loaded = self.load(core, id)?;
+                    (loaded.state.depth, loaded.deployed.deployment)
+                };
+                let version = core.workflows.get(&process_id).and_then(|versions| match &binding {
+                    bpmn::Binding::Latest => versions.last(),
+                    bpmn::Binding::Deployment => versions.iter().find(|d| d.deployment == caller_deployment),
+                    bpmn::Binding::VersionTag(tag) => versions.iter().rev().find(|d| d.workflow.version_tag.as_ref() == Some(tag)),
+                });
+                let started = match version.cloned() {
+                    Some(deployed) => {
+                        let parent = ParentRef { instance_id: id.to_string(), element_instance, depth: parent_depth };
+                        let options = StartOptions { variables, parent: Some(parent), ..StartOptions::default() };
+                        self.start_instance(deployed, instance_id, options, None)
+                    }
+                    None => Err(Error::NotFound { what: "workflow", id: describe_binding(&process_id, &binding) }),
+                };
+                if let Err(error) = started {
+                    let message = match error {
+                        Error::NotFound { id, .. } => format!("the called process {id} is not deployed"),
+                        other => other.to_string(),
+                    };
+                    self.step(core, id, Input::ChildNotStarted { element_instance, message })?;
+                }
+            }
+            Effect::CancelChild { instance_id } if self.loaded.contains_key(&instance_id) || self.tx.instance(&instance_id)?.is_some() => {
+                // A child that already ended refuses; there is nothing left to cancel.
+                let _ = self.step(core, &instance_id, Input::Cancel);
+            }
+            Effect::BroadcastSignal { name, variables } => self.deliver_signal(core, &name, &variables)?,
+            Effect::InstanceEnded { status, variables, error_code } => {
+                self.start_buffered_for(core, id)?;
+                let Some(parent) = self.load(core, id)?.state.parent.clone() else { return Ok(()) };
+                let element_instance = parent.element_instance;
+                let input = match status {
+                    Status::Completed => Input::ChildCompleted { element_instance, variables },
+                    Status::Failed => Input::ChildFailed { element_instance, code: error_code.unwrap_or_default() },
+                    _ => Input::ChildCancelled { element_instance },
+                };
+                // The parent may have ended (it cancelled this child); then there is no one to tell.
+                let _ = self.step(core, &parent.instance_id, input);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn deliver_signal(&mut self, core: &mut Core, name: &str, variables: &Variables) -> Result<(), Error> {
+        for subscription in self.tx.signal_subscriptions(name)? {
+            if self.status(core, &subscription.instance_id)? != Status::Running {
+                continue;
+            }
+            // A subscription closed by an earlier delivery is simply skipped.
+            let input = Input::SignalReceived { subscription: subscription.local_key, variables: variables.clone() };
+            let _ = self.step(core, &subscription.instance_id, input);
+        }
+        for (deployed, element) in core.start_events(|t| matches!(t, Trigger::Signal { name: bpmn::Property::Literal(n) } if n == name)) {
+            let id = core.ids.next_instance_id();
+            let options = StartOptions { variables: variables.clone(), start_event: Some(element), ..StartOptions::default() };
+            self.start_instance(deployed, id, options, None)?;
+        }
+        Ok(())
+    }
+
+    /// An instance started by a message ended: a buffered message with the same key may start the next.
+    fn start_buffered_for(&mut self, core: &mut Core, id: &str) -> Result<(), Error> {
+        let loaded = self.load(core, id)?;
+        let (process_id, start_key) = (loaded.state.process_id.clone(), loaded.start_key.clone());
+        let Some(correlation_key) = start_key else { return Ok(()) };
+        let Some(deployed) = core.latest(&process_id).cloned() else { return Ok(()) };
+        let start_names: Vec<String> = deployed.workflow.elements[Workflow::ROOT]
+            .children
+            .iter()
+            .filter_map(|&c| match &deployed.workflow.elements[c].kind {
+                Kind::StartEvent { trigger: Trigger::Message(m), .. } => match &m.name {
+                    bpmn::Property::Literal(n) => Some(n.clone()),
+                    bpmn::Property::Expression(_) => None,
+                },
+                _ => None,
+            })
+            .collect();
+        for name in start_names {
+            let buffered = self.tx.buffered_messages(&name, &correlation_key, self.now)?;
+            if let Some(mut message) = buffered.into_iter().find(|m| !m.correlated.contains(&process_id)) {
+                message.correlated.push(process_id.clone());
+                let variables = message.variables.clone();
+                self.tx.apply(Write::PutMessage(message))?;
+                let element = start_event_of(&deployed.workflow, |t| matches!(t, Trigger::Message(m) if matches!(&m.name, bpmn::Property::Literal(n) if *n == name)))
+                    .expect("the start event was just found");
+                let new_id = core.ids.next_instance_id();
+                let options = StartOptions { variables, start_event: Some(element), ..StartOptions::default() };
+                self.start_instance(deployed, new_id, options, Some(correlation_key))?;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every instance this command changed.
+    fn flush(self) -> Result<(), Error> {
+        for (id, loaded) in self.loaded {
+            if !loaded.changed {
+                continue;
+            }
+            let state = loaded.state;
+            let row = InstanceRow {
+                id,
+                process_id: state.process_id.clone(),
+                version: state.version,
+                status: state.status,
+                business_key: state.business_key.clone(),
+                parent_id: state.parent.as_ref().map(|p| p.instance_id.clone()),
+                started_at: state.started_at,
+                ended_at: state.ended_at,
+                incidents: state.incidents.len() as u32,
+                waiting: waiting_kinds(&state, &loaded.deployed.workflow),
+                start_key: loaded.start_key,
+                update_count: state.update_count,
+                history_count: loaded.history_count,
+                state,
+            };
+            self.tx.apply(Write::PutInstance(Box::new(row)))?;
+        }
+        Ok(())
+    }
+}
+
+fn describe_binding(process_id: &str, binding: &bpmn::Binding) -> String {
+    match binding {
+        bpmn::Binding::Latest => format!("'{process_id}'"),
+        bpmn::Binding::Deployment => format!("'{process_id}' (from the caller's deployment)"),
+        bpmn::Binding::VersionTag(tag) => format!("'{process_id}' with version tag '{tag}'"),
+    }
+}

@@ -1,0 +1,72 @@
+//! `runtime::Error`: why a command was not carried out. Each has a stable code
+//! the API turns into a problem document.
+
+use std::fmt;
+
+use bpmn::{Diagnostic, Severity};
+use engine::Rejection;
+
+#[derive(Clone, Debug)]
+pub enum Error {
+    Store(store::Error),
+    /// The BPMN files have errors; nothing was deployed.
+    Deploy(Vec<Diagnostic>),
+    /// The engine refused the input; the instance is unchanged.
+    Rejected(Rejection),
+    NotFound { what: &'static str, id: String },
+    /// The worker's lease on the job ran out; the job may be with another worker now.
+    LeaseExpired { job: String },
+    /// Another worker holds the job.
+    LeaseHeld { job: String, worker: String },
+    /// A message with this id is still buffered.
+    DuplicateMessage(String),
+    InvalidInput(String),
+}
+
+impl Error {
+    /// The stable code of this error (`docs/errors/<code>.md`).
+    pub fn code(&self) -> &str {
+        match self {
+            Error::Store(e) if e.is_unavailable() => "store-unavailable",
+            Error::Store(_) => "store-failed",
+            Error::Deploy(_) => "deployment-invalid",
+            Error::Rejected(rejection) => rejection.code.as_str(),
+            Error::NotFound { what: "workflow", .. } => "workflow-not-found",
+            Error::NotFound { what: "instance", .. } => "instance-not-found",
+            Error::NotFound { what: "job", .. } => "job-not-found",
+            Error::NotFound { what: "task", .. } => "task-not-found",
+            Error::NotFound { what: "incident", .. } => "incident-not-found",
+            Error::NotFound { .. } => "not-found",
+            Error::LeaseExpired { .. } => "job-lease-expired",
+            Error::LeaseHeld { .. } => "job-leased-to-another-worker",
+            Error::DuplicateMessage(_) => "message-already-published",
+            Error::InvalidInput(_) => "invalid-input",
+        }
+    }
+}
+
+impl From<store::Error> for Error {
+    fn from(error: store::Error) -> Error {
+        Error::Store(error)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Store(e) => write!(f, "{e}"),
+            Error::Deploy(diagnostics) => {
+                let errors: Vec<String> = diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
+                write!(f, "the deployment has {} error(s): {}", errors.len(), errors.join("; "))
+            }
+            Error::Rejected(rejection) => write!(f, "{}", rejection.message),
+            Error::NotFound { what, id } => write!(f, "{what} {id} does not exist"),
+            Error::LeaseExpired { job } => write!(f, "the lease on job {job} ran out; it may be with another worker now"),
+            Error::LeaseHeld { job, worker } => write!(f, "job {job} is leased to worker '{worker}'"),
+            Error::DuplicateMessage(id) => write!(f, "a message with id '{id}' was already published and is still buffered"),
+            Error::InvalidInput(message) => write!(f, "{message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

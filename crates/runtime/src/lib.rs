@@ -1,0 +1,18 @@
+//! The runtime: Baton's engine driven against a store.
+//!
+//! [`core::Core`] holds the logic of running many instances: deployments and
+//! versions, starting (idempotently), correlating messages to waiting
+//! instances and buffering them for their time to live, broadcasting signals,
+//! starting child instances and telling parents when they end, firing due
+//! timers and timer start events, handing jobs to workers under a lease. Every
+//! command runs in a store transaction; nothing is acknowledged before that
+//! transaction commits.
+//!
+//! The core reads no clock and spawns nothing: the caller passes `now`. The
+//! server's commit loop and `baton test`'s virtual clock are two callers.
+
+pub mod core;
+mod error;
+
+pub use crate::core::{ActivatedJob, Core, Deployed, IdSource, PublishCommand, SequentialIds, StartCommand};
+pub use error::Error;
