@@ -1,0 +1,90 @@
+//! The tables and their indexes, one per query the runtime and the API make.
+
+use rusqlite::Connection;
+use store::{Error, Result};
+
+use crate::sql_error;
+
+/// Bump when the tables change, and add the step to [`migrate`].
+pub const SCHEMA_VERSION: i64 = 1;
+
+const V1: &str = "
+CREATE TABLE workflows (
+    process_id TEXT NOT NULL, version INTEGER NOT NULL, deployment INTEGER NOT NULL,
+    name TEXT, version_tag TEXT, xml TEXT NOT NULL, deployed_at INTEGER NOT NULL,
+    PRIMARY KEY (process_id, version)
+);
+CREATE TABLE instances (
+    id TEXT PRIMARY KEY, process_id TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
+    business_key TEXT, parent_id TEXT, started_at INTEGER NOT NULL, ended_at INTEGER,
+    incidents INTEGER NOT NULL, waiting TEXT NOT NULL, start_key TEXT,
+    update_count INTEGER NOT NULL, history_count INTEGER NOT NULL, state TEXT NOT NULL
+);
+CREATE INDEX instances_by_start ON instances (started_at, id);
+CREATE INDEX instances_by_status ON instances (status, started_at, id);
+CREATE INDEX instances_by_process ON instances (process_id, started_at, id);
+CREATE INDEX instances_by_business_key ON instances (business_key) WHERE business_key IS NOT NULL;
+CREATE INDEX instances_by_parent ON instances (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX instances_by_start_key ON instances (process_id, start_key) WHERE start_key IS NOT NULL;
+CREATE TABLE requests (request_id TEXT PRIMARY KEY, instance_id TEXT NOT NULL);
+CREATE TABLE jobs (
+    key TEXT PRIMARY KEY, instance_id TEXT NOT NULL, local_key INTEGER NOT NULL, process_id TEXT NOT NULL,
+    element_id TEXT NOT NULL, job_type TEXT NOT NULL, retries INTEGER NOT NULL, state TEXT NOT NULL,
+    not_before INTEGER, error_message TEXT, worker TEXT, lease_until INTEGER, created_at INTEGER NOT NULL
+);
+CREATE INDEX jobs_by_type ON jobs (job_type, state, created_at, key);
+CREATE INDEX jobs_by_created ON jobs (created_at, key);
+CREATE INDEX jobs_by_instance ON jobs (instance_id);
+CREATE TABLE timers (
+    instance_id TEXT NOT NULL, local_key INTEGER NOT NULL, element_id TEXT NOT NULL, due_at INTEGER NOT NULL,
+    PRIMARY KEY (instance_id, local_key)
+) WITHOUT ROWID;
+CREATE INDEX timers_by_due ON timers (due_at, instance_id, local_key);
+CREATE TABLE subscriptions (
+    instance_id TEXT NOT NULL, local_key INTEGER NOT NULL, element_id TEXT NOT NULL, kind TEXT NOT NULL,
+    name TEXT NOT NULL, correlation_key TEXT NOT NULL, opened_at INTEGER NOT NULL,
+    PRIMARY KEY (instance_id, local_key)
+) WITHOUT ROWID;
+CREATE INDEX subscriptions_by_name ON subscriptions (kind, name, correlation_key, opened_at);
+CREATE TABLE tasks (
+    key TEXT PRIMARY KEY, instance_id TEXT NOT NULL, local_key INTEGER NOT NULL, process_id TEXT NOT NULL,
+    element_id TEXT NOT NULL, assignee TEXT, candidate_groups TEXT NOT NULL, candidate_users TEXT NOT NULL,
+    due TEXT, follow_up TEXT, priority INTEGER, form_key TEXT, created_at INTEGER NOT NULL
+);
+CREATE INDEX tasks_by_created ON tasks (created_at, key);
+CREATE TABLE incidents (
+    key TEXT PRIMARY KEY, instance_id TEXT NOT NULL, local_key INTEGER NOT NULL, process_id TEXT NOT NULL,
+    element_id TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, created_at INTEGER NOT NULL
+);
+CREATE INDEX incidents_by_created ON incidents (created_at, key);
+CREATE TABLE history (
+    instance_id TEXT NOT NULL, seq INTEGER NOT NULL, entry TEXT NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY, name TEXT NOT NULL, correlation_key TEXT NOT NULL, variables TEXT NOT NULL,
+    published_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, message_id TEXT, correlated TEXT NOT NULL
+);
+CREATE INDEX messages_by_name ON messages (name, correlation_key, expires_at);
+CREATE INDEX messages_by_id ON messages (message_id) WHERE message_id IS NOT NULL;
+CREATE TABLE start_timers (
+    process_id TEXT NOT NULL, element_id TEXT NOT NULL, version INTEGER NOT NULL, due_at INTEGER NOT NULL,
+    repeat TEXT, PRIMARY KEY (process_id, element_id)
+) WITHOUT ROWID;
+";
+
+/// Creates the tables of a new file; refuses a file written by a newer Baton.
+pub fn migrate(connection: &Connection) -> Result<()> {
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(sql_error)?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::corrupt(format!(
+            "the database has schema version {version}; this Baton reads up to {SCHEMA_VERSION}: upgrade Baton"
+        )));
+    }
+    if version < 1 {
+        connection
+            .execute_batch(&format!("BEGIN IMMEDIATE; {V1} PRAGMA user_version = 1; COMMIT;"))
+            .map_err(sql_error)?;
+    }
+    Ok(())
+}

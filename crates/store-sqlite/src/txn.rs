@@ -1,0 +1,628 @@
+//! Read and write transactions over one connection.
+
+use std::sync::MutexGuard;
+
+use rusqlite::types::ToSql;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use store::rows::*;
+use store::{Error, ReadTxn, Result, WriteTxn};
+
+use crate::{sql_error, SqliteStore};
+
+enum Conn<'a> {
+    Writer(MutexGuard<'a, Connection>),
+    Reader { store: &'a SqliteStore, connection: Option<Connection> },
+}
+
+pub struct SqliteTxn<'a> {
+    conn: Conn<'a>,
+    finished: bool,
+}
+
+impl<'a> SqliteTxn<'a> {
+    pub(crate) fn writer(guard: MutexGuard<'a, Connection>) -> SqliteTxn<'a> {
+        SqliteTxn { conn: Conn::Writer(guard), finished: false }
+    }
+
+    pub(crate) fn reader(store: &'a SqliteStore, connection: Connection) -> SqliteTxn<'a> {
+        SqliteTxn { conn: Conn::Reader { store, connection: Some(connection) }, finished: false }
+    }
+
+    fn db(&self) -> &Connection {
+        match &self.conn {
+            Conn::Writer(guard) => guard,
+            Conn::Reader { connection, .. } => connection.as_ref().expect("a reader keeps its connection until dropped"),
+        }
+    }
+}
+
+impl Drop for SqliteTxn<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // A write transaction dropped without commit rolls back; a read one just ends.
+            let _ = self.db().execute_batch("ROLLBACK");
+        }
+        if let Conn::Reader { store, connection } = &mut self.conn {
+            if let Some(connection) = connection.take() {
+                store.return_reader(connection);
+            }
+        }
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::other(format!("cannot encode a row: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// An enum as the text serde gives it (`running`, `activatable`, ...).
+fn enum_text<T: Serialize>(value: &T) -> Result<String> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => Ok(text),
+        _ => Err(Error::other("an enum did not encode as text")),
+    }
+}
+
+fn enum_from<T: DeserializeOwned>(text: String) -> rusqlite::Result<T> {
+    from_json(&serde_json::Value::String(text).to_string())
+}
+
+/// Decoding failures mean the file holds what this version cannot read.
+fn read_error(error: rusqlite::Error) -> Error {
+    match error {
+        rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => Error::corrupt(error.to_string()),
+        other => sql_error(other),
+    }
+}
+
+/// `(time, key)` from a cursor made by [`Cursor::cursor`].
+fn split_cursor(cursor: &str) -> Result<(i64, String)> {
+    let (time, key) = cursor.split_once(':').ok_or_else(|| Error::other(format!("'{cursor}' is not a cursor")))?;
+    Ok((time.parse().map_err(|_| Error::other(format!("'{cursor}' is not a cursor")))?, key.to_string()))
+}
+
+fn workflow_row(row: &Row) -> rusqlite::Result<WorkflowRow> {
+    Ok(WorkflowRow {
+        process_id: row.get(0)?,
+        version: row.get(1)?,
+        deployment: row.get(2)?,
+        name: row.get(3)?,
+        version_tag: row.get(4)?,
+        xml: row.get(5)?,
+        deployed_at: row.get(6)?,
+    })
+}
+
+const INSTANCE_COLUMNS: &str =
+    "id, process_id, version, status, business_key, parent_id, started_at, ended_at, incidents, waiting, start_key, update_count, history_count, state";
+
+fn instance_row(row: &Row) -> rusqlite::Result<InstanceRow> {
+    Ok(InstanceRow {
+        id: row.get(0)?,
+        process_id: row.get(1)?,
+        version: row.get(2)?,
+        status: enum_from(row.get(3)?)?,
+        business_key: row.get(4)?,
+        parent_id: row.get(5)?,
+        started_at: row.get(6)?,
+        ended_at: row.get(7)?,
+        incidents: row.get(8)?,
+        waiting: from_json(&row.get::<_, String>(9)?)?,
+        start_key: row.get(10)?,
+        update_count: row.get(11)?,
+        history_count: row.get(12)?,
+        state: from_json(&row.get::<_, String>(13)?)?,
+    })
+}
+
+const JOB_COLUMNS: &str =
+    "key, instance_id, local_key, process_id, element_id, job_type, retries, state, not_before, error_message, worker, lease_until, created_at";
+
+fn job_row(row: &Row) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        key: row.get(0)?,
+        instance_id: row.get(1)?,
+        local_key: row.get(2)?,
+        process_id: row.get(3)?,
+        element_id: row.get(4)?,
+        job_type: row.get(5)?,
+        retries: row.get(6)?,
+        state: enum_from(row.get(7)?)?,
+        not_before: row.get(8)?,
+        error_message: row.get(9)?,
+        worker: row.get(10)?,
+        lease_until: row.get(11)?,
+        created_at: row.get(12)?,
+    })
+}
+
+const TASK_COLUMNS: &str =
+    "key, instance_id, local_key, process_id, element_id, assignee, candidate_groups, candidate_users, due, follow_up, priority, form_key, created_at";
+
+fn task_row(row: &Row) -> rusqlite::Result<TaskRow> {
+    Ok(TaskRow {
+        key: row.get(0)?,
+        instance_id: row.get(1)?,
+        local_key: row.get(2)?,
+        process_id: row.get(3)?,
+        element_id: row.get(4)?,
+        assignee: row.get(5)?,
+        candidate_groups: from_json(&row.get::<_, String>(6)?)?,
+        candidate_users: from_json(&row.get::<_, String>(7)?)?,
+        due: row.get(8)?,
+        follow_up: row.get(9)?,
+        priority: row.get(10)?,
+        form_key: row.get(11)?,
+        created_at: row.get(12)?,
+    })
+}
+
+const INCIDENT_COLUMNS: &str = "key, instance_id, local_key, process_id, element_id, kind, message, created_at";
+
+fn incident_row(row: &Row) -> rusqlite::Result<IncidentRow> {
+    Ok(IncidentRow {
+        key: row.get(0)?,
+        instance_id: row.get(1)?,
+        local_key: row.get(2)?,
+        process_id: row.get(3)?,
+        element_id: row.get(4)?,
+        kind: row.get(5)?,
+        message: row.get(6)?,
+        created_at: row.get(7)?,
+    })
+}
+
+const SUBSCRIPTION_COLUMNS: &str = "instance_id, local_key, element_id, kind, name, correlation_key, opened_at";
+
+fn subscription_row(row: &Row) -> rusqlite::Result<SubscriptionRow> {
+    Ok(SubscriptionRow {
+        instance_id: row.get(0)?,
+        local_key: row.get(1)?,
+        element_id: row.get(2)?,
+        kind: enum_from(row.get(3)?)?,
+        name: row.get(4)?,
+        correlation_key: row.get(5)?,
+        opened_at: row.get(6)?,
+    })
+}
+
+const MESSAGE_COLUMNS: &str = "seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated";
+
+fn message_row(row: &Row) -> rusqlite::Result<MessageRow> {
+    Ok(MessageRow {
+        seq: row.get(0)?,
+        name: row.get(1)?,
+        correlation_key: row.get(2)?,
+        variables: from_json(&row.get::<_, String>(3)?)?,
+        published_at: row.get(4)?,
+        expires_at: row.get(5)?,
+        message_id: row.get(6)?,
+        correlated: from_json(&row.get::<_, String>(7)?)?,
+    })
+}
+
+fn timer_row(row: &Row) -> rusqlite::Result<TimerRow> {
+    Ok(TimerRow { instance_id: row.get(0)?, local_key: row.get(1)?, element_id: row.get(2)?, due_at: row.get(3)? })
+}
+
+impl SqliteTxn<'_> {
+    fn query<T>(&self, sql: &str, params: &[&dyn ToSql], map: fn(&Row) -> rusqlite::Result<T>) -> Result<Vec<T>> {
+        let mut statement = self.db().prepare_cached(sql).map_err(sql_error)?;
+        let rows = statement.query_map(params, map).map_err(sql_error)?;
+        rows.collect::<rusqlite::Result<Vec<T>>>().map_err(read_error)
+    }
+
+    fn query_one<T>(&self, sql: &str, params: &[&dyn ToSql], map: fn(&Row) -> rusqlite::Result<T>) -> Result<Option<T>> {
+        let mut statement = self.db().prepare_cached(sql).map_err(sql_error)?;
+        statement.query_row(params, map).optional().map_err(read_error)
+    }
+
+    fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<()> {
+        let mut statement = self.db().prepare_cached(sql).map_err(sql_error)?;
+        statement.execute(params).map_err(sql_error)?;
+        Ok(())
+    }
+
+    /// A page of a table ordered by `(time_column, key_column)`, with extra conditions.
+    fn page<T: Cursor>(
+        &self,
+        table: &str,
+        columns: &str,
+        (time_column, key_column): (&str, &str),
+        mut conditions: Vec<String>,
+        mut values: Vec<Box<dyn ToSql>>,
+        page: &PageRequest,
+        map: fn(&Row) -> rusqlite::Result<T>,
+    ) -> Result<Page<T>> {
+        if let Some(after) = &page.after {
+            let (time, key) = split_cursor(after)?;
+            conditions.push(format!("({time_column} > ? OR ({time_column} = ? AND {key_column} > ?))"));
+            values.push(Box::new(time));
+            values.push(Box::new(time));
+            values.push(Box::new(key));
+        }
+        let limit = page.bounded_limit();
+        let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+        let sql = format!("SELECT {columns} FROM {table} {filter} ORDER BY {time_column}, {key_column} LIMIT {}", limit + 1);
+        let mut statement = self.db().prepare(&sql).map_err(sql_error)?;
+        let rows = statement.query_map(params_from_iter(values.iter()), map).map_err(sql_error)?;
+        let mut items = rows.collect::<rusqlite::Result<Vec<T>>>().map_err(read_error)?;
+        let next = (items.len() > limit).then(|| items[limit - 1].cursor());
+        items.truncate(limit);
+        Ok(Page { items, next })
+    }
+}
+
+impl ReadTxn for SqliteTxn<'_> {
+    fn workflows(&mut self) -> Result<Vec<WorkflowRow>> {
+        self.query(
+            "SELECT process_id, version, deployment, name, version_tag, xml, deployed_at FROM workflows ORDER BY process_id, version",
+            &[],
+            workflow_row,
+        )
+    }
+
+    fn workflow(&mut self, process_id: &str, version: u32) -> Result<Option<WorkflowRow>> {
+        self.query_one(
+            "SELECT process_id, version, deployment, name, version_tag, xml, deployed_at FROM workflows WHERE process_id = ? AND version = ?",
+            params![process_id, version],
+            workflow_row,
+        )
+    }
+
+    fn instance(&mut self, id: &str) -> Result<Option<InstanceRow>> {
+        self.query_one(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?"), params![id], instance_row)
+    }
+
+    fn instances(&mut self, filter: &InstanceFilter, page: &PageRequest) -> Result<Page<InstanceRow>> {
+        let mut conditions = Vec::new();
+        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(status) = filter.status {
+            conditions.push("status = ?".to_string());
+            values.push(Box::new(enum_text(&status)?));
+        }
+        if let Some(process_id) = &filter.process_id {
+            conditions.push("process_id = ?".to_string());
+            values.push(Box::new(process_id.clone()));
+        }
+        if let Some(key) = &filter.business_key {
+            conditions.push("business_key = ?".to_string());
+            values.push(Box::new(key.clone()));
+        }
+        if let Some(waiting) = &filter.waiting {
+            conditions.push("EXISTS (SELECT 1 FROM json_each(instances.waiting) WHERE value = ?)".to_string());
+            values.push(Box::new(waiting.clone()));
+        }
+        if let Some(has) = filter.has_incidents {
+            conditions.push(if has { "incidents > 0" } else { "incidents = 0" }.to_string());
+        }
+        for (column, op, value) in [
+            ("started_at", ">=", filter.started_after),
+            ("started_at", "<", filter.started_before),
+            ("ended_at", ">=", filter.ended_after),
+            ("ended_at", "<", filter.ended_before),
+        ] {
+            if let Some(value) = value {
+                conditions.push(format!("{column} {op} ?"));
+                values.push(Box::new(value));
+            }
+        }
+        if let Some((name, value)) = &filter.variable {
+            // The instance's own variables; JSON compared as JSON.
+            conditions.push("json_extract(state, '$.variables.' || json_quote(?)) IS json_extract(?, '$')".to_string());
+            values.push(Box::new(name.clone()));
+            values.push(Box::new(to_json(value)?));
+            conditions.push("json_type(state, '$.variables.' || json_quote(?)) IS NOT NULL".to_string());
+            values.push(Box::new(name.clone()));
+        }
+        if let Some(parent) = &filter.parent_id {
+            conditions.push("parent_id = ?".to_string());
+            values.push(Box::new(parent.clone()));
+        }
+        self.page("instances", INSTANCE_COLUMNS, ("started_at", "id"), conditions, values, page, instance_row)
+    }
+
+    fn instance_by_request(&mut self, request_id: &str) -> Result<Option<String>> {
+        self.query_one("SELECT instance_id FROM requests WHERE request_id = ?", params![request_id], |row| row.get(0))
+    }
+
+    fn message_started_active(&mut self, process_id: &str, correlation_key: &str) -> Result<bool> {
+        let found = self.query_one(
+            "SELECT 1 FROM instances WHERE process_id = ? AND start_key = ? AND status IN ('running', 'suspended') LIMIT 1",
+            params![process_id, correlation_key],
+            |row| row.get::<_, i64>(0),
+        )?;
+        Ok(found.is_some())
+    }
+
+    fn history(&mut self, instance_id: &str, page: &PageRequest) -> Result<Page<HistoryRow>> {
+        let after: u64 = match &page.after {
+            Some(cursor) => cursor.parse().map_err(|_| Error::other(format!("'{cursor}' is not a cursor")))?,
+            None => 0,
+        };
+        let limit = page.bounded_limit();
+        let mut items = self.query(
+            &format!("SELECT instance_id, seq, entry FROM history WHERE instance_id = ? AND seq > ? ORDER BY seq LIMIT {}", limit + 1),
+            params![instance_id, after],
+            |row| Ok(HistoryRow { instance_id: row.get(0)?, seq: row.get(1)?, entry: from_json(&row.get::<_, String>(2)?)? }),
+        )?;
+        let next = (items.len() > limit).then(|| items[limit - 1].cursor());
+        items.truncate(limit);
+        Ok(Page { items, next })
+    }
+
+    fn job(&mut self, key: &str) -> Result<Option<JobRow>> {
+        self.query_one(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE key = ?"), params![key], job_row)
+    }
+
+    fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>> {
+        let mut conditions = Vec::new();
+        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(job_type) = &filter.job_type {
+            conditions.push("job_type = ?".to_string());
+            values.push(Box::new(job_type.clone()));
+        }
+        if let Some(instance_id) = &filter.instance_id {
+            conditions.push("instance_id = ?".to_string());
+            values.push(Box::new(instance_id.clone()));
+        }
+        if let Some(state) = filter.state {
+            conditions.push("state = ?".to_string());
+            values.push(Box::new(enum_text(&state)?));
+        }
+        self.page("jobs", JOB_COLUMNS, ("created_at", "key"), conditions, values, page, job_row)
+    }
+
+    fn activatable_jobs(&mut self, job_type: &str, now: i64, limit: usize) -> Result<Vec<JobRow>> {
+        let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
+        self.query(
+            &format!(
+                "SELECT {columns} FROM jobs JOIN instances ON instances.id = jobs.instance_id
+                 WHERE jobs.job_type = ?1 AND jobs.state = 'activatable'
+                   AND (jobs.not_before IS NULL OR jobs.not_before <= ?2)
+                   AND (jobs.lease_until IS NULL OR jobs.lease_until <= ?2)
+                   AND instances.status = 'running'
+                 ORDER BY jobs.created_at, jobs.key LIMIT ?3"
+            ),
+            params![job_type, now, limit as i64],
+            job_row,
+        )
+    }
+
+    fn task(&mut self, key: &str) -> Result<Option<TaskRow>> {
+        self.query_one(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE key = ?"), params![key], task_row)
+    }
+
+    fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>> {
+        let mut conditions = Vec::new();
+        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(assignee) = &filter.assignee {
+            conditions.push("assignee = ?".to_string());
+            values.push(Box::new(assignee.clone()));
+        }
+        if let Some(group) = &filter.candidate_group {
+            conditions.push("EXISTS (SELECT 1 FROM json_each(tasks.candidate_groups) WHERE value = ?)".to_string());
+            values.push(Box::new(group.clone()));
+        }
+        if let Some(process_id) = &filter.process_id {
+            conditions.push("process_id = ?".to_string());
+            values.push(Box::new(process_id.clone()));
+        }
+        if let Some(instance_id) = &filter.instance_id {
+            conditions.push("instance_id = ?".to_string());
+            values.push(Box::new(instance_id.clone()));
+        }
+        self.page("tasks", TASK_COLUMNS, ("created_at", "key"), conditions, values, page, task_row)
+    }
+
+    fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>> {
+        self.query_one(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE key = ?"), params![key], incident_row)
+    }
+
+    fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>> {
+        let mut conditions = Vec::new();
+        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(instance_id) = &filter.instance_id {
+            conditions.push("instance_id = ?".to_string());
+            values.push(Box::new(instance_id.clone()));
+        }
+        if let Some(process_id) = &filter.process_id {
+            conditions.push("process_id = ?".to_string());
+            values.push(Box::new(process_id.clone()));
+        }
+        self.page("incidents", INCIDENT_COLUMNS, ("created_at", "key"), conditions, values, page, incident_row)
+    }
+
+    fn message_subscriptions(&mut self, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>> {
+        self.query(
+            &format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE kind = 'message' AND name = ? AND correlation_key = ?
+                 ORDER BY opened_at, instance_id, local_key"
+            ),
+            params![name, correlation_key],
+            subscription_row,
+        )
+    }
+
+    fn signal_subscriptions(&mut self, name: &str) -> Result<Vec<SubscriptionRow>> {
+        self.query(
+            &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE kind = 'signal' AND name = ? ORDER BY opened_at, instance_id, local_key"),
+            params![name],
+            subscription_row,
+        )
+    }
+
+    fn buffered_messages(&mut self, name: &str, correlation_key: &str, now: i64) -> Result<Vec<MessageRow>> {
+        self.query(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE name = ? AND correlation_key = ? AND expires_at > ? ORDER BY seq"),
+            params![name, correlation_key, now],
+            message_row,
+        )
+    }
+
+    fn message_by_id(&mut self, message_id: &str, now: i64) -> Result<Option<MessageRow>> {
+        self.query_one(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE message_id = ? AND expires_at > ? ORDER BY seq LIMIT 1"),
+            params![message_id, now],
+            message_row,
+        )
+    }
+
+    fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>> {
+        self.query(
+            "SELECT timers.instance_id, timers.local_key, timers.element_id, timers.due_at FROM timers
+             JOIN instances ON instances.id = timers.instance_id
+             WHERE timers.due_at <= ? AND instances.status = 'running'
+             ORDER BY timers.due_at, timers.instance_id, timers.local_key LIMIT ?",
+            params![now, limit.min(i64::MAX as usize) as i64],
+            timer_row,
+        )
+    }
+
+    fn next_due(&mut self) -> Result<Option<i64>> {
+        let timer: Option<i64> = self
+            .query_one(
+                "SELECT MIN(timers.due_at) FROM timers JOIN instances ON instances.id = timers.instance_id WHERE instances.status = 'running'",
+                &[],
+                |row| row.get(0),
+            )?
+            .flatten();
+        let start: Option<i64> = self.query_one("SELECT MIN(due_at) FROM start_timers", &[], |row| row.get(0))?.flatten();
+        Ok(timer.into_iter().chain(start).min())
+    }
+
+    fn start_timers(&mut self) -> Result<Vec<StartTimerRow>> {
+        self.query("SELECT process_id, element_id, version, due_at, repeat FROM start_timers ORDER BY due_at, process_id, element_id", &[], |row| {
+            let repeat: Option<String> = row.get(4)?;
+            Ok(StartTimerRow {
+                process_id: row.get(0)?,
+                element_id: row.get(1)?,
+                version: row.get(2)?,
+                due_at: row.get(3)?,
+                repeat: repeat.map(|r| from_json(&r)).transpose()?,
+            })
+        })
+    }
+
+    fn count_instances(&mut self) -> Result<Vec<(engine::Status, u64)>> {
+        self.query("SELECT status, COUNT(*) FROM instances GROUP BY status ORDER BY status", &[], |row| Ok((enum_from(row.get(0)?)?, row.get(1)?)))
+    }
+}
+
+impl WriteTxn for SqliteTxn<'_> {
+    fn apply(&mut self, write: Write) -> Result<()> {
+        if matches!(self.conn, Conn::Reader { .. }) {
+            return Err(Error::other("a read transaction cannot write"));
+        }
+        match write {
+            Write::PutWorkflow(w) => self.execute(
+                "INSERT OR REPLACE INTO workflows (process_id, version, deployment, name, version_tag, xml, deployed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                params![w.process_id, w.version, w.deployment, w.name, w.version_tag, w.xml, w.deployed_at],
+            ),
+            Write::PutInstance(i) => self.execute(
+                &format!("INSERT OR REPLACE INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                params![
+                    i.id,
+                    i.process_id,
+                    i.version,
+                    enum_text(&i.status)?,
+                    i.business_key,
+                    i.parent_id,
+                    i.started_at,
+                    i.ended_at,
+                    i.incidents,
+                    to_json(&i.waiting)?,
+                    i.start_key,
+                    i.update_count,
+                    i.history_count,
+                    to_json(&i.state)?
+                ],
+            ),
+            Write::PutRequest { request_id, instance_id } => {
+                self.execute("INSERT OR REPLACE INTO requests (request_id, instance_id) VALUES (?, ?)", params![request_id, instance_id])
+            }
+            Write::PutJob(j) => self.execute(
+                &format!("INSERT OR REPLACE INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                params![
+                    j.key,
+                    j.instance_id,
+                    j.local_key,
+                    j.process_id,
+                    j.element_id,
+                    j.job_type,
+                    j.retries,
+                    enum_text(&j.state)?,
+                    j.not_before,
+                    j.error_message,
+                    j.worker,
+                    j.lease_until,
+                    j.created_at
+                ],
+            ),
+            Write::DeleteJob { key } => self.execute("DELETE FROM jobs WHERE key = ?", params![key]),
+            Write::PutTimer(t) => self.execute(
+                "INSERT OR REPLACE INTO timers (instance_id, local_key, element_id, due_at) VALUES (?, ?, ?, ?)",
+                params![t.instance_id, t.local_key, t.element_id, t.due_at],
+            ),
+            Write::DeleteTimer { instance_id, local_key } => {
+                self.execute("DELETE FROM timers WHERE instance_id = ? AND local_key = ?", params![instance_id, local_key])
+            }
+            Write::PutSubscription(s) => self.execute(
+                &format!("INSERT OR REPLACE INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                params![s.instance_id, s.local_key, s.element_id, enum_text(&s.kind)?, s.name, s.correlation_key, s.opened_at],
+            ),
+            Write::DeleteSubscription { instance_id, local_key } => {
+                self.execute("DELETE FROM subscriptions WHERE instance_id = ? AND local_key = ?", params![instance_id, local_key])
+            }
+            Write::PutTask(t) => self.execute(
+                &format!("INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                params![
+                    t.key,
+                    t.instance_id,
+                    t.local_key,
+                    t.process_id,
+                    t.element_id,
+                    t.assignee,
+                    to_json(&t.candidate_groups)?,
+                    to_json(&t.candidate_users)?,
+                    t.due,
+                    t.follow_up,
+                    t.priority,
+                    t.form_key,
+                    t.created_at
+                ],
+            ),
+            Write::DeleteTask { key } => self.execute("DELETE FROM tasks WHERE key = ?", params![key]),
+            Write::PutIncident(i) => self.execute(
+                &format!("INSERT OR REPLACE INTO incidents ({INCIDENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                params![i.key, i.instance_id, i.local_key, i.process_id, i.element_id, i.kind, i.message, i.created_at],
+            ),
+            Write::DeleteIncident { key } => self.execute("DELETE FROM incidents WHERE key = ?", params![key]),
+            Write::AppendHistory(h) => self.execute(
+                "INSERT OR REPLACE INTO history (instance_id, seq, entry) VALUES (?, ?, ?)",
+                params![h.instance_id, h.seq, to_json(&h.entry)?],
+            ),
+            Write::PutMessage(m) => self.execute(
+                &format!("INSERT OR REPLACE INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                params![m.seq, m.name, m.correlation_key, to_json(&m.variables)?, m.published_at, m.expires_at, m.message_id, to_json(&m.correlated)?],
+            ),
+            Write::DeleteMessage { seq } => self.execute("DELETE FROM messages WHERE seq = ?", params![seq]),
+            Write::PutStartTimer(t) => self.execute(
+                "INSERT OR REPLACE INTO start_timers (process_id, element_id, version, due_at, repeat) VALUES (?, ?, ?, ?, ?)",
+                params![t.process_id, t.element_id, t.version, t.due_at, t.repeat.as_ref().map(to_json).transpose()?],
+            ),
+            Write::DeleteStartTimers { process_id } => self.execute("DELETE FROM start_timers WHERE process_id = ?", params![process_id]),
+        }
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.db().execute_batch("COMMIT").map_err(sql_error)?;
+        self.finished = true;
+        Ok(())
+    }
+}

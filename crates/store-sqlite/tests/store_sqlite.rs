@@ -1,0 +1,49 @@
+//! The SQLite store passes the store conformance suite, keeps what it
+//! committed across a reopen, and refuses files from a newer schema.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use store::{Store, Write};
+use store_sqlite::SqliteStore;
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("baton-store-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn the_sqlite_store_passes_the_conformance_suite() {
+    store::conformance::run(&|| Box::new(SqliteStore::open(&temp_path("suite.db")).expect("the store opens")));
+}
+
+#[test]
+fn committed_rows_survive_a_reopen_and_uncommitted_ones_do_not() {
+    let path = temp_path("reopen.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let mut txn = store.write().unwrap();
+        txn.apply(Write::PutInstance(Box::new(store::conformance::instance("kept", "p", engine::Status::Running, 1)))).unwrap();
+        txn.commit().unwrap();
+        let mut txn = store.write().unwrap();
+        txn.apply(Write::PutInstance(Box::new(store::conformance::instance("lost", "p", engine::Status::Running, 2)))).unwrap();
+        // The process "crashes" here: the transaction is never committed.
+        std::mem::forget(txn);
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let mut read = store.read().unwrap();
+    assert!(read.instance("kept").unwrap().is_some());
+    assert!(read.instance("lost").unwrap().is_none());
+}
+
+#[test]
+fn a_file_from_a_newer_baton_is_refused() {
+    let path = temp_path("newer.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(connection);
+    let error = SqliteStore::open(&path).err().expect("refused");
+    assert!(error.is_corrupt() && error.to_string().contains("schema version 99"), "{error}");
+}
