@@ -15,6 +15,7 @@ use store::{
     WorkflowRow, Write, WriteTxn,
 };
 
+use crate::metrics::Counts;
 use crate::Error;
 
 /// Most instances one command may start through call activities, message and signal start events.
@@ -43,6 +44,15 @@ impl IdSource for SequentialIds {
     fn next_instance_id(&mut self) -> String {
         self.next += 1;
         format!("i{}", self.next)
+    }
+}
+
+/// UUID v7 (time-ordered) instance ids, for the server.
+pub struct UuidIds;
+
+impl IdSource for UuidIds {
+    fn next_instance_id(&mut self) -> String {
+        uuid::Uuid::now_v7().to_string()
     }
 }
 
@@ -80,6 +90,8 @@ pub struct Core {
     ids: Box<dyn IdSource>,
     last_deployment: u64,
     last_message: u64,
+    /// What commands did since [`Core::take_counts`] was last called.
+    counts: Counts,
 }
 
 /// The instances one command has touched, kept in memory until it is done.
@@ -89,6 +101,7 @@ struct Session<'t> {
     loaded: BTreeMap<String, Loaded>,
     pending: VecDeque<(String, Effect)>,
     starts: usize,
+    counts: Counts,
 }
 
 struct Loaded {
@@ -103,13 +116,18 @@ impl Core {
     /// Loads every deployed workflow from the store and compiles it.
     pub fn load(tx: &mut dyn store::ReadTxn, ids: Box<dyn IdSource>) -> Result<Core, Error> {
         let (workflows, last_deployment) = compile_all(tx)?;
-        Ok(Core { workflows, ids, last_deployment, last_message: 0 })
+        Ok(Core { workflows, ids, last_deployment, last_message: 0, counts: Counts::default() })
     }
 
     /// Forgets workflows deployed by a transaction that did not commit.
     pub fn reload(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
         (self.workflows, self.last_deployment) = compile_all(tx)?;
         Ok(())
+    }
+
+    /// What the commands since the last call did (started, ended, jobs activated and completed).
+    pub fn take_counts(&mut self) -> Counts {
+        std::mem::take(&mut self.counts)
     }
 
     pub fn workflows(&self) -> impl Iterator<Item = &Deployed> {
@@ -327,6 +345,7 @@ impl Core {
             let headers = row.state.jobs.get(&job.local_key).map(|j| j.headers.clone()).unwrap_or_default();
             activated.push(ActivatedJob { job, variables, headers });
         }
+        self.counts.jobs_activated += activated.len() as u64;
         Ok(activated)
     }
 
@@ -357,6 +376,7 @@ impl Core {
         while let Some((instance_id, effect)) = session.pending.pop_front() {
             session.carry_out(self, &instance_id, effect)?;
         }
+        self.counts.add(&session.counts);
         session.flush()
     }
 }
@@ -455,7 +475,7 @@ pub fn waiting_kinds(state: &InstanceState, workflow: &Workflow) -> Vec<String> 
 
 impl<'t> Session<'t> {
     fn new(tx: &'t mut dyn WriteTxn, now: i64) -> Session<'t> {
-        Session { tx, now, loaded: BTreeMap::new(), pending: VecDeque::new(), starts: 0 }
+        Session { tx, now, loaded: BTreeMap::new(), pending: VecDeque::new(), starts: 0, counts: Counts::default() }
     }
 
     fn load(&mut self, core: &Core, id: &str) -> Result<&mut Loaded, Error> {
@@ -488,9 +508,11 @@ impl<'t> Session<'t> {
     fn step(&mut self, core: &Core, id: &str, input: Input) -> Result<(), Error> {
         let now = self.now;
         let release = !matches!(input, Input::UpdateRetries { .. });
+        let completes_job = matches!(input, Input::CompleteJob { .. });
         let loaded = self.load(core, id)?;
         let effects = engine::step(&loaded.deployed.workflow.clone(), &mut loaded.state, input, now).map_err(Error::Rejected)?;
         loaded.changed = true;
+        self.counts.jobs_completed += u64::from(completes_job);
         self.record(id, effects, release)
     }
 
@@ -500,6 +522,7 @@ impl<'t> Session<'t> {
             return Err(Error::InvalidInput(format!("one command may start at most {MAX_STARTS_PER_COMMAND} instances")));
         }
         let (state, effects) = engine::start(&deployed.workflow, deployed.version, id.clone(), options, self.now).map_err(Error::Rejected)?;
+        self.counts.instances_started += 1;
         self.loaded.insert(id.clone(), Loaded { state, deployed, start_key, history_count: 0, changed: true });
         self.record(&id, effects, true)
     }
@@ -646,6 +669,12 @@ impl<'t> Session<'t> {
             }
             Effect::BroadcastSignal { name, variables } => self.deliver_signal(core, &name, &variables)?,
             Effect::InstanceEnded { status, variables, error_code } => {
+                match status {
+                    Status::Completed => self.counts.instances_completed += 1,
+                    Status::Cancelled => self.counts.instances_cancelled += 1,
+                    Status::Failed => self.counts.instances_failed += 1,
+                    Status::Running | Status::Suspended => {}
+                }
                 self.start_buffered_for(core, id)?;
                 let Some(parent) = self.load(core, id)?.state.parent.clone() else { return Ok(()) };
                 let element_instance = parent.element_instance;

@@ -9,10 +9,14 @@
 //! transaction commits.
 //!
 //! The core reads no clock and spawns nothing: the caller passes `now`. The
-//! server's commit loop and `baton test`'s virtual clock are two callers.
+//! server's commit loop ([`service`]) and `baton test`'s virtual clock are
+//! its two callers.
 
 pub mod core;
 mod error;
+pub mod metrics;
+pub mod service;
 
-pub use crate::core::{ActivatedJob, Core, Deployed, IdSource, PublishCommand, SequentialIds, StartCommand};
+pub use crate::core::{ActivatedJob, Core, Deployed, IdSource, PublishCommand, SequentialIds, StartCommand, UuidIds};
 pub use error::Error;
+pub use service::{Clock, Command, Handle, Options, Reply, Service, SystemClock, TaskAction};

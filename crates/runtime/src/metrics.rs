@@ -1,0 +1,134 @@
+//! Counters and histograms, rendered as Prometheus text. A few atomics do
+//! the job; see `docs/design.md` ("Metrics").
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+
+/// What committed commands did; added to [`Metrics`] only after their commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub instances_started: u64,
+    pub instances_completed: u64,
+    pub instances_cancelled: u64,
+    pub instances_failed: u64,
+    pub jobs_activated: u64,
+    pub jobs_completed: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.instances_started += other.instances_started;
+        self.instances_completed += other.instances_completed;
+        self.instances_cancelled += other.instances_cancelled;
+        self.instances_failed += other.instances_failed;
+        self.jobs_activated += other.jobs_activated;
+        self.jobs_completed += other.jobs_completed;
+    }
+}
+
+struct Histogram {
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    /// Sum in millionths, to keep it an integer.
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram { bounds, buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(), count: AtomicU64::new(0), sum_micros: AtomicU64::new(0) }
+    }
+
+    fn observe(&self, value: f64) {
+        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
+            if value <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add((value * 1_000_000.0) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1_000_000.0);
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+pub struct Metrics {
+    counts: [AtomicU64; 6],
+    commands: AtomicU64,
+    commits: AtomicU64,
+    batch_size: Histogram,
+    commit_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            counts: Default::default(),
+            commands: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
+            batch_size: Histogram::new(&[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]),
+            commit_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
+        }
+    }
+}
+
+impl Metrics {
+    pub fn record_commit(&self, commands: usize, took: Duration, counts: &Counts) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.commands.fetch_add(commands as u64, Ordering::Relaxed);
+        self.batch_size.observe(commands as f64);
+        self.commit_seconds.observe(took.as_secs_f64());
+        let values = [
+            counts.instances_started,
+            counts.instances_completed,
+            counts.instances_cancelled,
+            counts.instances_failed,
+            counts.jobs_activated,
+            counts.jobs_completed,
+        ];
+        for (counter, value) in self.counts.iter().zip(values) {
+            counter.fetch_add(value, Ordering::Relaxed);
+        }
+    }
+
+    /// How many transactions committed, and how many commands they held.
+    pub fn commits(&self) -> (u64, u64) {
+        (self.commits.load(Ordering::Relaxed), self.commands.load(Ordering::Relaxed))
+    }
+
+    /// Prometheus text; `open` is the number of instances per status, read from the store.
+    pub fn render(&self, open: &[(engine::Status, u64)]) -> String {
+        let mut out = String::new();
+        let load = |i: usize| self.counts[i].load(Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP baton_instances_started_total Instances started.\n# TYPE baton_instances_started_total counter");
+        let _ = writeln!(out, "baton_instances_started_total {}", load(0));
+        let _ = writeln!(out, "# HELP baton_instances_ended_total Instances ended, by status.\n# TYPE baton_instances_ended_total counter");
+        for (status, i) in [("completed", 1), ("cancelled", 2), ("failed", 3)] {
+            let _ = writeln!(out, "baton_instances_ended_total{{status=\"{status}\"}} {}", load(i));
+        }
+        let _ = writeln!(out, "# HELP baton_jobs_activated_total Jobs handed to workers.\n# TYPE baton_jobs_activated_total counter");
+        let _ = writeln!(out, "baton_jobs_activated_total {}", load(4));
+        let _ = writeln!(out, "# HELP baton_jobs_completed_total Jobs completed by workers.\n# TYPE baton_jobs_completed_total counter");
+        let _ = writeln!(out, "baton_jobs_completed_total {}", load(5));
+        let _ = writeln!(out, "# HELP baton_instances Instances in the store, by status.\n# TYPE baton_instances gauge");
+        for (status, count) in open {
+            let _ = writeln!(out, "baton_instances{{status=\"{}\"}} {count}", status.as_str());
+        }
+        let _ = writeln!(out, "# HELP baton_commits_total Transactions committed.\n# TYPE baton_commits_total counter");
+        let _ = writeln!(out, "baton_commits_total {}", self.commits.load(Ordering::Relaxed));
+        self.batch_size.render(&mut out, "baton_commit_batch_size", "Commands committed together in one transaction.");
+        self.commit_seconds.render(&mut out, "baton_commit_seconds", "Time to apply and commit one batch.");
+        out
+    }
+}

@@ -1,0 +1,334 @@
+//! The running service: one commit-loop thread owns the [`Core`] and the
+//! store's writer. Callers send commands through a bounded queue and wait for
+//! the answer, which comes only after the transaction holding the command has
+//! committed.
+//!
+//! **Group commit.** The loop takes every command that arrived while the
+//! previous transaction was being written (up to [`Options::max_batch`]),
+//! applies them all in one transaction, commits once (one fsync), then answers
+//! them all. Under load, batches grow and the cost of durability is shared.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use engine::{Input, Variables};
+use store::{Store, WriteTxn};
+use tokio::sync::{oneshot, Notify};
+
+use crate::core::{ActivatedJob, Core, IdSource, PublishCommand, StartCommand};
+use crate::metrics::Metrics;
+use crate::Error;
+
+/// The time source: the wall clock in production, something else in tests.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        // A clock before 1970 is a broken machine; 0 keeps the arithmetic sane.
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Most commands committed in one transaction.
+    pub max_batch: usize,
+    /// Most commands waiting for the commit loop; beyond it callers are told to retry.
+    pub queue_capacity: usize,
+    /// Most timers fired per transaction.
+    pub max_timers_per_batch: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { max_batch: 2_000, queue_capacity: 50_000, max_timers_per_batch: 1_000 }
+    }
+}
+
+/// What a user task command does.
+#[derive(Clone, Debug)]
+pub enum TaskAction {
+    Complete(Variables),
+    Claim(String),
+    Unclaim,
+    Assign(String),
+}
+
+/// A command for the commit loop.
+#[derive(Debug)]
+pub enum Command {
+    Deploy { files: Vec<(String, String)> },
+    Start(StartCommand),
+    /// An input for an instance (cancel, suspend, resume, set variables, modify).
+    Instance { instance_id: String, input: Input },
+    Activate { job_type: String, worker: String, max: usize, lease_ms: i64 },
+    CompleteJob { key: String, worker: Option<String>, variables: Variables },
+    FailJob { key: String, worker: Option<String>, retries: u32, message: String, backoff_ms: i64 },
+    ThrowError { key: String, worker: Option<String>, code: String, message: String, variables: Variables },
+    UpdateRetries { key: String, retries: u32 },
+    Task { key: String, action: TaskAction },
+    Publish(PublishCommand),
+    Broadcast { name: String, variables: Variables },
+    ResolveIncident { key: String },
+    /// Does nothing itself; the turn it causes fires due timers (for manual clocks).
+    Tick,
+}
+
+#[derive(Debug)]
+pub enum Reply {
+    Deployed(Vec<(String, u32, bool)>),
+    Started(String),
+    Activated(Vec<ActivatedJob>),
+    Published(u64),
+    Done,
+}
+
+struct Envelope {
+    command: Command,
+    reply: oneshot::Sender<Result<Reply, Error>>,
+}
+
+enum Message {
+    Command(Envelope),
+    Stop,
+}
+
+/// A cheap, cloneable way to talk to the commit loop.
+#[derive(Clone)]
+pub struct Handle {
+    sender: SyncSender<Message>,
+    /// Woken after every commit that may have made jobs activatable.
+    pub jobs_changed: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    stopped: Arc<AtomicBool>,
+}
+
+/// The commit loop's thread; joining it waits for the last commit.
+pub struct Service {
+    pub handle: Handle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Service {
+    /// Loads the workflows and starts the commit loop. Recovery needs nothing
+    /// more: due timers fire on the first turn, expired leases free their jobs.
+    pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Box<dyn IdSource>, options: Options) -> Result<Service, Error> {
+        let core = {
+            let mut read = store.read()?;
+            Core::load(read.as_mut(), ids)?
+        };
+        let (sender, receiver) = mpsc::sync_channel(options.queue_capacity);
+        let handle = Handle {
+            sender,
+            jobs_changed: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::default()),
+            store: store.clone(),
+            clock: clock.clone(),
+            stopped: Arc::new(AtomicBool::new(false)),
+        };
+        let looped = CommitLoop { core, store, clock, options, receiver, jobs_changed: handle.jobs_changed.clone(), metrics: handle.metrics.clone() };
+        let thread = std::thread::Builder::new()
+            .name("baton-commit".into())
+            .spawn(move || looped.run())
+            .map_err(|e| Error::InvalidInput(format!("cannot start the commit loop: {e}")))?;
+        Ok(Service { handle, thread: Some(thread) })
+    }
+
+    /// Finishes the commands in flight, commits them, and stops.
+    pub fn stop(mut self) {
+        self.handle.stopped.store(true, Ordering::SeqCst);
+        let _ = self.handle.sender.send(Message::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Handle {
+    /// Sends a command and waits until its transaction has committed.
+    pub async fn call(&self, command: Command) -> Result<Reply, Error> {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(Error::Store(store::Error::unavailable("the server is shutting down")));
+        }
+        let (reply, answer) = oneshot::channel();
+        match self.sender.try_send(Message::Command(Envelope { command, reply })) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(Error::Store(store::Error::unavailable("too many commands are waiting; try again shortly")))
+            }
+            Err(TrySendError::Disconnected(_)) => return Err(Error::Store(store::Error::unavailable("the commit loop has stopped"))),
+        }
+        answer.await.map_err(|_| Error::Store(store::Error::unavailable("the commit loop stopped before answering")))?
+    }
+
+    /// Activates jobs, waiting up to `timeout` for some to appear (long poll).
+    pub async fn activate(&self, job_type: String, worker: String, max: usize, lease_ms: i64, timeout: Duration) -> Result<Vec<ActivatedJob>, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Registered before asking, so a commit in between is not missed.
+            let notified = self.jobs_changed.notified();
+            let command = Command::Activate { job_type: job_type.clone(), worker: worker.clone(), max, lease_ms };
+            let Reply::Activated(jobs) = self.call(command).await? else { unreachable!("activate answers with jobs") };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !jobs.is_empty() || left.is_zero() {
+                return Ok(jobs);
+            }
+            // Wake at a commit, or within a second to notice leases that ran out.
+            let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), notified).await;
+        }
+    }
+}
+
+struct CommitLoop {
+    core: Core,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    options: Options,
+    receiver: Receiver<Message>,
+    jobs_changed: Arc<Notify>,
+    metrics: Arc<Metrics>,
+}
+
+impl CommitLoop {
+    fn run(mut self) {
+        let mut stopping = false;
+        while !stopping {
+            let wait = self.time_to_next_timer();
+            let mut batch = Vec::new();
+            match self.receiver.recv_timeout(wait) {
+                Ok(Message::Command(envelope)) => batch.push(envelope),
+                Ok(Message::Stop) => stopping = true,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => stopping = true,
+            }
+            // Everything that arrived meanwhile joins this transaction.
+            while batch.len() < self.options.max_batch {
+                match self.receiver.try_recv() {
+                    Ok(Message::Command(envelope)) => batch.push(envelope),
+                    Ok(Message::Stop) => stopping = true,
+                    Err(_) => break,
+                }
+            }
+            self.turn(batch);
+        }
+        // Answer anything still queued: the server is going away.
+        while let Ok(Message::Command(envelope)) = self.receiver.try_recv() {
+            let _ = envelope.reply.send(Err(Error::Store(store::Error::unavailable("the server is shutting down"))));
+        }
+    }
+
+    fn time_to_next_timer(&self) -> Duration {
+        let next = self.store.read().and_then(|mut read| read.next_due()).ok().flatten();
+        match next {
+            Some(due) => Duration::from_millis(u64::try_from(due - self.clock.now()).unwrap_or(0).min(1_000)),
+            None => Duration::from_secs(1),
+        }
+    }
+
+    /// One transaction: the batch's commands, then due timers; commit; answer.
+    fn turn(&mut self, batch: Vec<Envelope>) {
+        let started = Instant::now();
+        let now = self.clock.now();
+        let store = self.store.clone();
+        let mut txn = match store.write() {
+            Ok(txn) => txn,
+            Err(error) => {
+                for envelope in batch {
+                    let _ = envelope.reply.send(Err(Error::Store(error.clone())));
+                }
+                return;
+            }
+        };
+        let mut answers = Vec::with_capacity(batch.len());
+        for envelope in batch {
+            let result = self.apply(txn.as_mut(), envelope.command, now);
+            answers.push((envelope.reply, result));
+        }
+        let fired = self.core.fire_due(txn.as_mut(), now, self.options.max_timers_per_batch);
+        if answers.is_empty() && matches!(fired, Ok(0)) {
+            return;
+        }
+        let committed = match fired {
+            Ok(_) => txn.commit().map_err(Error::Store),
+            Err(error) => Err(error),
+        };
+        match committed {
+            Ok(()) => {
+                let counts = self.core.take_counts();
+                self.metrics.record_commit(answers.len(), started.elapsed(), &counts);
+                for (reply, result) in answers {
+                    let _ = reply.send(result);
+                }
+                self.jobs_changed.notify_waiters();
+            }
+            Err(error) => {
+                // Nothing of this batch happened; forget what the core learned in it.
+                self.core.take_counts();
+                if let Ok(mut read) = self.store.read() {
+                    let _ = self.core.reload(read.as_mut());
+                }
+                for (reply, _) in answers {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, tx: &mut dyn WriteTxn, command: Command, now: i64) -> Result<Reply, Error> {
+        let core = &mut self.core;
+        match command {
+            Command::Deploy { files } => core.deploy(tx, &files, now).map(Reply::Deployed),
+            Command::Start(start) => core.start(tx, start, now).map(Reply::Started),
+            Command::Instance { instance_id, input } => core.input(tx, &instance_id, input, now).map(|()| Reply::Done),
+            Command::Activate { job_type, worker, max, lease_ms } => {
+                core.activate_jobs(tx, &job_type, &worker, max, lease_ms, now).map(Reply::Activated)
+            }
+            Command::CompleteJob { key, worker, variables } => {
+                let job = core.job_for(tx, &key, worker.as_deref(), now)?;
+                core.input(tx, &job.instance_id, Input::CompleteJob { job: job.local_key, variables }, now).map(|()| Reply::Done)
+            }
+            Command::FailJob { key, worker, retries, message, backoff_ms } => {
+                let job = core.job_for(tx, &key, worker.as_deref(), now)?;
+                let input = Input::FailJob { job: job.local_key, retries, message, backoff_ms };
+                core.input(tx, &job.instance_id, input, now).map(|()| Reply::Done)
+            }
+            Command::ThrowError { key, worker, code, message, variables } => {
+                let job = core.job_for(tx, &key, worker.as_deref(), now)?;
+                let input = Input::ThrowError { job: job.local_key, code, message, variables };
+                core.input(tx, &job.instance_id, input, now).map(|()| Reply::Done)
+            }
+            Command::UpdateRetries { key, retries } => {
+                let job = core.job_for(tx, &key, None, now)?;
+                core.input(tx, &job.instance_id, Input::UpdateRetries { job: job.local_key, retries }, now).map(|()| Reply::Done)
+            }
+            Command::Task { key, action } => {
+                let task = tx.task(&key)?.ok_or_else(|| Error::NotFound { what: "task", id: key.clone() })?;
+                let local = task.local_key;
+                let input = match action {
+                    TaskAction::Complete(variables) => Input::CompleteUserTask { task: local, variables },
+                    TaskAction::Claim(assignee) => Input::AssignUserTask { task: local, assignee: Some(assignee), claim: true },
+                    TaskAction::Unclaim => Input::AssignUserTask { task: local, assignee: None, claim: false },
+                    TaskAction::Assign(assignee) => Input::AssignUserTask { task: local, assignee: Some(assignee), claim: false },
+                };
+                core.input(tx, &task.instance_id, input, now).map(|()| Reply::Done)
+            }
+            Command::Publish(publish) => core.publish(tx, publish, now).map(Reply::Published),
+            Command::Broadcast { name, variables } => core.broadcast(tx, &name, variables, now).map(|()| Reply::Done),
+            Command::ResolveIncident { key } => {
+                let incident = tx.incident(&key)?.ok_or_else(|| Error::NotFound { what: "incident", id: key.clone() })?;
+                core.input(tx, &incident.instance_id, Input::ResolveIncident { incident: incident.local_key }, now).map(|()| Reply::Done)
+            }
+            Command::Tick => Ok(Reply::Done),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The service: commands committed in groups, leases, idempotence, recovery.
+
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use runtime::{Clock, Command, Error, Options, Reply, SequentialIds, Service, StartCommand};
+use store::{MemoryStore, Store};
+
+const T0: i64 = 1_767_225_600_000;
+
+/// A clock the test moves by hand.
+struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+const MODEL: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <process id="work" isExecutable="true">
+    <startEvent id="start"/>
+    <serviceTask id="task"><extensionElements><zeebe:taskDefinition type="do"/></extensionElements></serviceTask>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="task"/>
+    <sequenceFlow id="f2" sourceRef="task" targetRef="end"/>
+  </process>
+  <process id="nap" isExecutable="true">
+    <startEvent id="n_start"/>
+    <intermediateCatchEvent id="n_wait"><timerEventDefinition><timeDuration>PT1H</timeDuration></timerEventDefinition></intermediateCatchEvent>
+    <endEvent id="n_end"/>
+    <sequenceFlow id="n1" sourceRef="n_start" targetRef="n_wait"/>
+    <sequenceFlow id="n2" sourceRef="n_wait" targetRef="n_end"/>
+  </process>
+</definitions>"#;
+
+fn service(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Service {
+    Service::start(store, clock, Box::new(SequentialIds::default()), Options::default()).expect("the service starts")
+}
+
+async fn deploy(service: &Service) {
+    let reply = service.handle.call(Command::Deploy { files: vec![("m.bpmn".into(), MODEL.into())] }).await.unwrap();
+    assert!(matches!(reply, Reply::Deployed(ref d) if d.len() == 2), "{reply:?}");
+}
+
+async fn start(service: &Service, process: &str, request_id: Option<&str>) -> String {
+    let command = StartCommand { process_id: process.into(), request_id: request_id.map(str::to_string), ..StartCommand::default() };
+    match service.handle.call(Command::Start(command)).await.unwrap() {
+        Reply::Started(id) => id,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn temp_db() -> std::path::PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("baton-runtime-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("baton.db")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commands_share_commits_and_every_one_is_answered() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let service = service(Arc::new(MemoryStore::new()), clock);
+    deploy(&service).await;
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let handle = service.handle.clone();
+        tasks.push(tokio::spawn(async move {
+            handle.call(Command::Start(StartCommand { process_id: "work".into(), ..StartCommand::default() })).await
+        }));
+    }
+    for task in tasks {
+        assert!(matches!(task.await.unwrap(), Ok(Reply::Started(_))));
+    }
+    let (commits, commands) = service.handle.metrics.commits();
+    assert_eq!(commands, 201, "every command was committed");
+    assert!(commits <= commands);
+    let jobs = service.handle.activate("do".into(), "w".into(), 500, 60_000, Duration::ZERO).await.unwrap();
+    assert_eq!(jobs.len(), 200);
+    service.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lease_hands_the_job_to_another_worker_and_completion_is_once() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let service = service(Arc::new(MemoryStore::new()), clock.clone());
+    deploy(&service).await;
+    start(&service, "work", None).await;
+    let handle = &service.handle;
+    let first = handle.activate("do".into(), "alice".into(), 10, 10_000, Duration::ZERO).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let key = first[0].job.key.clone();
+    assert!(handle.activate("do".into(), "bob".into(), 10, 10_000, Duration::ZERO).await.unwrap().is_empty(), "leased");
+    clock.0.fetch_add(10_001, Ordering::SeqCst);
+    let second = handle.activate("do".into(), "bob".into(), 10, 10_000, Duration::ZERO).await.unwrap();
+    assert_eq!(second.iter().map(|j| j.job.key.clone()).collect::<Vec<_>>(), [key.clone()], "the same job, to bob");
+    let late = handle.call(Command::CompleteJob { key: key.clone(), worker: Some("alice".into()), variables: Default::default() }).await;
+    assert!(matches!(late, Err(Error::LeaseHeld { .. })), "{late:?}");
+    handle.call(Command::CompleteJob { key: key.clone(), worker: Some("bob".into()), variables: Default::default() }).await.unwrap();
+    let again = handle.call(Command::CompleteJob { key, worker: Some("bob".into()), variables: Default::default() }).await;
+    assert_eq!(again.unwrap_err().code(), "job-not-found");
+    service.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_with_a_request_id_is_idempotent() {
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let service = service(Arc::new(MemoryStore::new()), clock);
+    deploy(&service).await;
+    let first = start(&service, "work", Some("order-7")).await;
+    let second = start(&service, "work", Some("order-7")).await;
+    assert_eq!(first, second);
+    let third = start(&service, "work", Some("order-8")).await;
+    assert_ne!(first, third);
+    service.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_that_fell_due_while_the_server_was_down_fires_after_the_restart() {
+    let path = temp_db();
+    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let id = {
+        let store = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
+        let service = service(store, clock.clone());
+        deploy(&service).await;
+        let id = start(&service, "nap", None).await;
+        service.stop();
+        id
+    };
+    clock.0.fetch_add(2 * 3_600_000, Ordering::SeqCst);
+    let store = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
+    let service = service(store.clone(), clock);
+    service.handle.call(Command::Tick).await.unwrap();
+    let row = store.read().unwrap().instance(&id).unwrap().unwrap();
+    assert_eq!(row.status, engine::Status::Completed, "the late timer fired at once");
+    service.stop();
+}
