@@ -1,0 +1,98 @@
+//! Every error the API answers with: one table of stable codes, each with an
+//! HTTP status and a page under `docs/errors/`. Bodies are
+//! `application/problem+json` (RFC 9457) with the `code` beside the standard
+//! members.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Code, status, title. A test checks each code has `docs/errors/<code>.md`.
+pub const ERRORS: &[(&str, u16, &str)] = &[
+    ("request-invalid", 400, "The request body is not what this endpoint takes"),
+    ("query-invalid", 400, "A query parameter is not valid"),
+    ("body-too-large", 413, "The request body is too large"),
+    ("route-not-found", 404, "No such endpoint"),
+    ("method-not-allowed", 405, "The endpoint does not take this method"),
+    ("deployment-invalid", 422, "The BPMN files have errors"),
+    ("workflow-not-found", 404, "No such workflow"),
+    ("instance-not-found", 404, "No such instance"),
+    ("job-not-found", 404, "No such job"),
+    ("task-not-found", 404, "No such user task"),
+    ("incident-not-found", 404, "No such incident"),
+    ("instance-ended", 409, "The instance has ended"),
+    ("instance-suspended", 409, "The instance is suspended"),
+    ("instance-not-suspended", 409, "The instance is not suspended"),
+    ("no-start-event", 422, "The workflow cannot be started this way"),
+    ("job-not-activatable", 409, "The job has an open incident"),
+    ("job-lease-expired", 409, "The worker's lease on the job ran out"),
+    ("job-leased-to-another-worker", 409, "Another worker holds the job"),
+    ("task-claimed", 409, "The user task is assigned to someone else"),
+    ("timer-not-found", 404, "No such timer"),
+    ("timer-not-due", 409, "The timer is not due yet"),
+    ("subscription-not-found", 404, "No such subscription"),
+    ("retries-exhausted", 409, "The job has no retries left"),
+    ("element-not-found", 422, "No such element to modify"),
+    ("element-instance-not-found", 404, "No such element instance"),
+    ("invalid-variables", 400, "The variables are not valid"),
+    ("message-already-published", 409, "A message with this id is still buffered"),
+    ("invalid-input", 400, "The command is not valid"),
+    ("store-unavailable", 503, "The store is unavailable; try again"),
+    ("store-failed", 500, "The store failed"),
+];
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: String,
+    pub detail: String,
+    /// Extra members of the problem document (for example `diagnostics`).
+    pub extra: Option<(String, serde_json::Value)>,
+}
+
+impl ApiError {
+    pub fn new(code: &str, detail: impl Into<String>) -> ApiError {
+        ApiError { code: code.to_string(), detail: detail.into(), extra: None }
+    }
+
+    fn status(&self) -> (StatusCode, &'static str) {
+        let (status, title) = ERRORS
+            .iter()
+            .find(|(code, _, _)| *code == self.code)
+            .map(|(_, status, title)| (*status, *title))
+            .unwrap_or((500, "Unexpected error"));
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), title)
+    }
+}
+
+impl From<runtime::Error> for ApiError {
+    fn from(error: runtime::Error) -> ApiError {
+        let mut api = ApiError::new(error.code(), error.to_string());
+        if let runtime::Error::Deploy(diagnostics) = &error {
+            api.extra = Some(("diagnostics".into(), serde_json::to_value(diagnostics).unwrap_or_default()));
+        }
+        api
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(error: store::Error) -> ApiError {
+        ApiError::from(runtime::Error::Store(error))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, title) = self.status();
+        let mut body = json!({
+            "type": format!("/docs/errors/{}", self.code),
+            "title": title,
+            "status": status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        if let Some((name, value)) = self.extra {
+            body[name] = value;
+        }
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+    }
+}

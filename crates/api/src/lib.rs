@@ -1,0 +1,106 @@
+//! Baton's REST API: JSON under `/v1`, errors as `application/problem+json`
+//! with a stable code ([`error::ERRORS`]), cursor pagination on every list,
+//! and an OpenAPI document at `/v1/openapi.json` built from the same route
+//! table as the router ([`ROUTES`]).
+//!
+//! Only this crate knows HTTP. Writes go through the runtime's commit loop and
+//! are answered after they commit; reads go to the store.
+
+pub mod error;
+mod extract;
+mod openapi;
+mod routes;
+
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+use runtime::Handle;
+
+pub use error::{ApiError, ERRORS};
+pub use openapi::openapi;
+use routes::*;
+
+/// Method, path, summary, body fields, query fields: the API at a glance and
+/// the source of the OpenAPI document.
+pub const ROUTES: &[(&str, &str, &str, &[&str], &[&str])] = &[
+    ("post", "/v1/workflows", "Deploy BPMN files (all or nothing); identical content keeps its version", &["resources[{name,xml}]"], &[]),
+    ("get", "/v1/workflows", "List deployed workflow versions", &[], &["after", "limit"]),
+    ("get", "/v1/workflows/{key}", "Get the latest version of a workflow, with its XML", &[], &[]),
+    ("get", "/v1/workflows/{key}/versions/{version}", "Get one version of a workflow, with its XML", &[], &[]),
+    ("post", "/v1/instances", "Start an instance (idempotent with request_id)", &["workflow", "version", "variables", "business_key", "request_id"], &[]),
+    (
+        "get",
+        "/v1/instances",
+        "List instances",
+        &[],
+        &["status", "workflow", "business_key", "waiting", "has_incidents", "started_after", "started_before", "ended_after", "ended_before", "variable", "parent_id", "after", "limit"],
+    ),
+    ("get", "/v1/instances/{id}", "Get an instance: status, input, variables, tokens, update count", &[], &[]),
+    ("get", "/v1/instances/{id}/history", "The instance's element instances, in order", &[], &["after", "limit"]),
+    ("post", "/v1/instances/{id}/cancel", "Cancel an instance", &["reason"], &[]),
+    ("post", "/v1/instances/{id}/suspend", "Suspend an instance: no job is handed out, no timer fires", &[], &[]),
+    ("post", "/v1/instances/{id}/resume", "Resume a suspended instance", &[], &[]),
+    ("post", "/v1/instances/{id}/variables", "Set variables on the instance's scope", &["variables"], &[]),
+    ("post", "/v1/instances/{id}/modify", "Activate and terminate element instances", &["activate", "terminate"], &[]),
+    ("post", "/v1/jobs/activate", "Take jobs of a type under a lease, waiting up to timeout_ms for some", &["type", "worker", "max_jobs", "lease_ms", "timeout_ms"], &[]),
+    ("get", "/v1/jobs", "List open jobs", &[], &["type", "instance_id", "state", "after", "limit"]),
+    ("post", "/v1/jobs/{key}/complete", "Complete a job", &["worker", "variables"], &[]),
+    ("post", "/v1/jobs/{key}/fail", "Fail a job: retries left, backoff, message", &["worker", "retries", "message", "backoff_ms"], &[]),
+    ("post", "/v1/jobs/{key}/error", "Throw a BPMN error from a job", &["worker", "code", "message", "variables"], &[]),
+    ("post", "/v1/jobs/{key}/retries", "Set the retries of a job", &["retries"], &[]),
+    ("get", "/v1/tasks", "List open user tasks", &[], &["assignee", "candidate_group", "workflow", "instance_id", "after", "limit"]),
+    ("get", "/v1/tasks/{key}", "Get a user task", &[], &[]),
+    ("post", "/v1/tasks/{key}/claim", "Claim a user task (refused when someone else holds it)", &["assignee"], &[]),
+    ("post", "/v1/tasks/{key}/unclaim", "Give a user task back", &[], &[]),
+    ("post", "/v1/tasks/{key}/assign", "Assign a user task to someone", &["assignee"], &[]),
+    ("post", "/v1/tasks/{key}/complete", "Complete a user task", &["variables"], &[]),
+    ("post", "/v1/messages", "Publish a message", &["name", "correlation_key", "variables", "ttl_ms", "message_id"], &[]),
+    ("post", "/v1/signals", "Broadcast a signal", &["name", "variables"], &[]),
+    ("get", "/v1/incidents", "List open incidents", &[], &["instance_id", "workflow", "after", "limit"]),
+    ("post", "/v1/incidents/{key}/resolve", "Resolve an incident", &[], &[]),
+    ("get", "/v1/openapi.json", "This document", &[], &[]),
+    ("get", "/healthz", "The process is up", &[], &[]),
+    ("get", "/readyz", "The store answers", &[], &[]),
+    ("get", "/metrics", "Prometheus metrics", &[], &[]),
+];
+
+/// The whole API, ready to serve.
+pub fn router(handle: Handle) -> Router {
+    let state = AppState { handle };
+    let route = |path: &str, method: MethodRouter<AppState>, router: Router<AppState>| router.route(path, method);
+    let mut router = Router::new();
+    router = route("/v1/workflows", post(deploy).get(list_workflows), router);
+    router = route("/v1/workflows/{key}", get(get_workflow), router);
+    router = route("/v1/workflows/{key}/versions/{version}", get(get_workflow_version), router);
+    router = route("/v1/instances", post(start_instance).get(list_instances), router);
+    router = route("/v1/instances/{id}", get(get_instance), router);
+    router = route("/v1/instances/{id}/history", get(instance_history), router);
+    router = route("/v1/instances/{id}/cancel", post(cancel_instance), router);
+    router = route("/v1/instances/{id}/suspend", post(suspend_instance), router);
+    router = route("/v1/instances/{id}/resume", post(resume_instance), router);
+    router = route("/v1/instances/{id}/variables", post(set_variables), router);
+    router = route("/v1/instances/{id}/modify", post(modify_instance), router);
+    router = route("/v1/jobs/activate", post(activate_jobs), router);
+    router = route("/v1/jobs", get(list_jobs), router);
+    router = route("/v1/jobs/{key}/complete", post(complete_job), router);
+    router = route("/v1/jobs/{key}/fail", post(fail_job), router);
+    router = route("/v1/jobs/{key}/error", post(throw_error), router);
+    router = route("/v1/jobs/{key}/retries", post(update_retries), router);
+    router = route("/v1/tasks", get(list_tasks), router);
+    router = route("/v1/tasks/{key}", get(get_task), router);
+    router = route("/v1/tasks/{key}/claim", post(claim_task), router);
+    router = route("/v1/tasks/{key}/unclaim", post(unclaim_task), router);
+    router = route("/v1/tasks/{key}/assign", post(assign_task), router);
+    router = route("/v1/tasks/{key}/complete", post(complete_task), router);
+    router = route("/v1/messages", post(publish_message), router);
+    router = route("/v1/signals", post(broadcast_signal), router);
+    router = route("/v1/incidents", get(list_incidents), router);
+    router = route("/v1/incidents/{key}/resolve", post(resolve_incident), router);
+    router = route("/v1/openapi.json", get(|| async { axum::Json(openapi()) }), router);
+    router = route("/healthz", get(healthz), router);
+    router = route("/readyz", get(readyz), router);
+    router = route("/metrics", get(metrics), router);
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(|| async { ApiError::new("method-not-allowed", "this endpoint does not take this method; see /v1/openapi.json") })
+        .with_state(state)
+}

@@ -1,0 +1,699 @@
+//! The handlers: parse, call the runtime (writes) or the store (reads), answer.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::{HistoryEvent, InstanceState, Variables};
+use runtime::{Command, Handle, PublishCommand, Reply, StartCommand, TaskAction};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use store::{IncidentFilter, InstanceFilter, JobFilter, Page, PageRequest, ReadTxn, TaskFilter};
+
+use crate::error::ApiError;
+use crate::extract::{Body, Params, DEPLOY_LIMIT};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub handle: Handle,
+}
+
+type Answer = Result<Response, ApiError>;
+
+/// Default and largest page sizes.
+const DEFAULT_LIMIT: usize = 100;
+/// Longest long poll a worker may ask for.
+const MAX_POLL_MS: u64 = 60_000;
+/// Longest job lease.
+const MAX_LEASE_MS: i64 = 24 * 3_600_000;
+
+fn time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
+fn ok(value: Value) -> Answer {
+    Ok(Json(value).into_response())
+}
+
+/// Runs a read on a blocking thread: store reads may touch the disk.
+async fn read<T: Send + 'static>(state: &AppState, query: impl FnOnce(&mut dyn ReadTxn) -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    let store = state.handle.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut txn = store.read()?;
+        query(txn.as_mut())
+    })
+    .await
+    .map_err(|_| ApiError::new("store-failed", "a read was interrupted"))?
+}
+
+async fn call(state: &AppState, command: Command) -> Result<Reply, ApiError> {
+    state.handle.call(command).await.map_err(ApiError::from)
+}
+
+fn page_request(after: Option<String>, limit: Option<usize>) -> Result<PageRequest, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > PageRequest::MAX_LIMIT {
+        return Err(ApiError::new("query-invalid", format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT)));
+    }
+    Ok(PageRequest { after, limit })
+}
+
+fn page_json<T>(page: Page<T>, view: impl Fn(&T) -> Value) -> Value {
+    json!({ "items": page.items.iter().map(view).collect::<Vec<_>>(), "next": page.next })
+}
+
+// ----- health -----
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Answer {
+    read(&state, |txn| Ok(txn.next_due()?)).await?;
+    Ok("ready".into_response())
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Answer {
+    let open = read(&state, |txn| Ok(txn.count_instances()?)).await?;
+    let text = state.handle.metrics.render(&open);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+// ----- workflows -----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRequest {
+    resources: Vec<Resource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Resource {
+    name: String,
+    xml: String,
+}
+
+pub async fn deploy(State(state): State<AppState>, Body(request): Body<DeployRequest, DEPLOY_LIMIT>) -> Answer {
+    if request.resources.is_empty() {
+        return Err(ApiError::new("request-invalid", "resources is empty: send at least one BPMN file"));
+    }
+    // Warnings travel with the answer; errors refuse the deployment.
+    let warnings: Vec<Value> = request
+        .resources
+        .iter()
+        .flat_map(|r| {
+            bpmn::import(&r.xml).diagnostics.into_iter().filter(|d| d.severity == bpmn::Severity::Warning).map(move |d| {
+                let mut value = serde_json::to_value(&d).unwrap_or_default();
+                value["resource"] = json!(r.name);
+                value
+            })
+        })
+        .collect();
+    let files = request.resources.into_iter().map(|r| (r.name, r.xml)).collect();
+    let Reply::Deployed(deployed) = call(&state, Command::Deploy { files }).await? else { unreachable!("deploy answers with versions") };
+    let workflows: Vec<Value> =
+        deployed.into_iter().map(|(key, version, created)| json!({ "workflow": key, "version": version, "created": created })).collect();
+    Ok((StatusCode::CREATED, Json(json!({ "workflows": workflows, "diagnostics": warnings }))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+fn workflow_json(row: &store::WorkflowRow, with_xml: bool) -> Value {
+    let mut value = json!({
+        "workflow": row.process_id,
+        "version": row.version,
+        "name": row.name,
+        "version_tag": row.version_tag,
+        "deployed_at": time(row.deployed_at),
+    });
+    if with_xml {
+        value["xml"] = json!(row.xml);
+    }
+    value
+}
+
+pub async fn list_workflows(State(state): State<AppState>, Params(params): Params<ListParams>) -> Answer {
+    let page = page_request(params.after, params.limit)?;
+    let rows = read(&state, |txn| Ok(txn.workflows()?)).await?;
+    // Workflows are few; they page by "key/version" in memory.
+    let mut rows: Vec<_> = rows.into_iter().map(|r| (format!("{}/{:010}", r.process_id, r.version), r)).collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(after) = &page.after {
+        rows.retain(|(cursor, _)| cursor > after);
+    }
+    let limit = page.bounded_limit();
+    let next = (rows.len() > limit).then(|| rows[limit - 1].0.clone());
+    rows.truncate(limit);
+    ok(json!({ "items": rows.iter().map(|(_, r)| workflow_json(r, false)).collect::<Vec<_>>(), "next": next }))
+}
+
+pub async fn get_workflow(State(state): State<AppState>, Path(key): Path<String>) -> Answer {
+    let rows = read(&state, |txn| Ok(txn.workflows()?)).await?;
+    let latest = rows.iter().filter(|r| r.process_id == key).max_by_key(|r| r.version);
+    match latest {
+        Some(row) => ok(workflow_json(row, true)),
+        None => Err(ApiError::new("workflow-not-found", format!("workflow {key} is not deployed"))),
+    }
+}
+
+pub async fn get_workflow_version(State(state): State<AppState>, Path((key, version)): Path<(String, String)>) -> Answer {
+    let number: u32 = version.parse().map_err(|_| ApiError::new("request-invalid", format!("'{version}' is not a version number")))?;
+    let found = read(&state, move |txn| Ok(txn.workflow(&key, number)?)).await?;
+    match found {
+        Some(row) => ok(workflow_json(&row, true)),
+        None => Err(ApiError::new("workflow-not-found", format!("that workflow has no version {number}"))),
+    }
+}
+
+// ----- instances -----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    workflow: String,
+    version: Option<u32>,
+    #[serde(default)]
+    variables: Variables,
+    business_key: Option<String>,
+    request_id: Option<String>,
+}
+
+pub async fn start_instance(State(state): State<AppState>, Body(request): Body<StartRequest>) -> Answer {
+    let command = StartCommand {
+        process_id: request.workflow,
+        version: request.version,
+        variables: request.variables,
+        business_key: request.business_key,
+        request_id: request.request_id,
+    };
+    let Reply::Started(id) = call(&state, Command::Start(command)).await? else { unreachable!("start answers with an id") };
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+}
+
+/// Where tokens are: element instances with nothing active inside them.
+fn tokens(state: &InstanceState) -> Vec<String> {
+    state
+        .element_instances
+        .values()
+        .filter(|ei| ei.key != state.root && !state.element_instances.values().any(|child| child.parent == Some(ei.key)))
+        .map(|ei| ei.element_id.clone())
+        .collect()
+}
+
+fn instance_json(row: &store::InstanceRow, full: bool) -> Value {
+    let mut value = json!({
+        "id": row.id,
+        "workflow": row.process_id,
+        "version": row.version,
+        "status": row.status.as_str(),
+        "business_key": row.business_key,
+        "parent_id": row.parent_id,
+        "started_at": time(row.started_at),
+        "ended_at": row.ended_at.map(time),
+        "incidents": row.incidents,
+        "waiting": row.waiting,
+        "update_count": row.update_count,
+    });
+    if full {
+        value["input"] = json!(row.state.input);
+        value["variables"] = json!(row.state.variables);
+        value["tokens"] = json!(tokens(&row.state));
+        value["error_code"] = json!(row.state.error_code);
+    }
+    value
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceParams {
+    status: Option<String>,
+    workflow: Option<String>,
+    business_key: Option<String>,
+    waiting: Option<String>,
+    has_incidents: Option<bool>,
+    started_after: Option<String>,
+    started_before: Option<String>,
+    ended_after: Option<String>,
+    ended_before: Option<String>,
+    /// `name=json`, for example `amount=150` or `customer="ada"`.
+    variable: Option<String>,
+    parent_id: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+fn parse_time(name: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|text| {
+            text.parse::<jiff::Timestamp>()
+                .map(|t| t.as_millisecond())
+                .map_err(|_| ApiError::new("query-invalid", format!("{name} '{text}' is not a date and time such as 2026-01-01T00:00:00Z")))
+        })
+        .transpose()
+}
+
+pub async fn list_instances(State(state): State<AppState>, Params(params): Params<InstanceParams>) -> Answer {
+    let status = params
+        .status
+        .map(|s| serde_json::from_value::<engine::Status>(json!(s)).map_err(|_| ApiError::new("query-invalid", format!("status '{s}' is not one of running, suspended, completed, cancelled, failed"))))
+        .transpose()?;
+    let variable = params
+        .variable
+        .map(|text| {
+            let (name, value) = text.split_once('=').ok_or_else(|| ApiError::new("query-invalid", "variable takes name=json, for example amount=150"))?;
+            let value: Value = serde_json::from_str(value).map_err(|_| ApiError::new("query-invalid", format!("the value of variable '{name}' is not JSON (quote strings: {name}=\"text\")")))?;
+            Ok::<_, ApiError>((name.to_string(), value))
+        })
+        .transpose()?;
+    if let Some(waiting) = &params.waiting {
+        if !["job", "user_task", "timer", "message", "signal", "call"].contains(&waiting.as_str()) {
+            return Err(ApiError::new("query-invalid", format!("waiting '{waiting}' is not one of job, user_task, timer, message, signal, call")));
+        }
+    }
+    let filter = InstanceFilter {
+        status,
+        process_id: params.workflow,
+        business_key: params.business_key,
+        waiting: params.waiting,
+        has_incidents: params.has_incidents,
+        started_after: parse_time("started_after", params.started_after)?,
+        started_before: parse_time("started_before", params.started_before)?,
+        ended_after: parse_time("ended_after", params.ended_after)?,
+        ended_before: parse_time("ended_before", params.ended_before)?,
+        variable,
+        parent_id: params.parent_id,
+    };
+    let page = page_request(params.after, params.limit)?;
+    let found = read(&state, move |txn| Ok(txn.instances(&filter, &page)?)).await?;
+    ok(page_json(found, |row| instance_json(row, false)))
+}
+
+async fn instance_row(state: &AppState, id: String) -> Result<store::InstanceRow, ApiError> {
+    let lookup = id.clone();
+    read(state, move |txn| Ok(txn.instance(&lookup)?)).await?.ok_or_else(|| ApiError::new("instance-not-found", format!("instance {id} does not exist")))
+}
+
+pub async fn get_instance(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
+    let row = instance_row(&state, id).await?;
+    ok(instance_json(&row, true))
+}
+
+pub async fn instance_history(State(state): State<AppState>, Path(id): Path<String>, Params(params): Params<ListParams>) -> Answer {
+    instance_row(&state, id.clone()).await?;
+    let page = page_request(params.after, params.limit)?;
+    let found = read(&state, move |txn| Ok(txn.history(&id, &page)?)).await?;
+    ok(page_json(found, |row| {
+        let entry = &row.entry;
+        let ended = entry.event != HistoryEvent::Activated;
+        json!({
+            "seq": row.seq,
+            "element": entry.element_id,
+            "element_type": entry.element_type,
+            "element_instance": entry.element_instance,
+            "state": match entry.event { HistoryEvent::Activated => "activated", HistoryEvent::Completed => "completed", HistoryEvent::Terminated => "terminated" },
+            "started_at": time(entry.started_at),
+            "ended_at": ended.then(|| time(entry.at)),
+            "loop_counter": entry.loop_counter,
+        })
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    reason: Option<String>,
+}
+
+async fn instance_input(state: &AppState, id: String, input: engine::Input) -> Answer {
+    call(state, Command::Instance { instance_id: id, input }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn cancel_instance(State(state): State<AppState>, Path(id): Path<String>, Body(request): Body<CancelRequest>) -> Answer {
+    // The reason is for people reading logs; the instance records that it was cancelled.
+    let _ = request.reason;
+    instance_input(&state, id, engine::Input::Cancel).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+pub async fn suspend_instance(State(state): State<AppState>, Path(id): Path<String>, Body(_): Body<Empty>) -> Answer {
+    instance_input(&state, id, engine::Input::Suspend).await
+}
+
+pub async fn resume_instance(State(state): State<AppState>, Path(id): Path<String>, Body(_): Body<Empty>) -> Answer {
+    instance_input(&state, id, engine::Input::Resume).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariablesRequest {
+    variables: Variables,
+}
+
+pub async fn set_variables(State(state): State<AppState>, Path(id): Path<String>, Body(request): Body<VariablesRequest>) -> Answer {
+    instance_input(&state, id, engine::Input::SetVariables { element_instance: None, variables: request.variables }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModifyRequest {
+    #[serde(default)]
+    activate: Vec<String>,
+    #[serde(default)]
+    terminate: Vec<String>,
+}
+
+pub async fn modify_instance(State(state): State<AppState>, Path(id): Path<String>, Body(request): Body<ModifyRequest>) -> Answer {
+    if request.activate.is_empty() && request.terminate.is_empty() {
+        return Err(ApiError::new("request-invalid", "name elements to activate or terminate"));
+    }
+    instance_input(&state, id, engine::Input::Modify { activate: request.activate, terminate: request.terminate }).await
+}
+
+// ----- jobs -----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    #[serde(rename = "type")]
+    job_type: String,
+    worker: String,
+    #[serde(default = "one")]
+    max_jobs: usize,
+    #[serde(default = "default_lease")]
+    lease_ms: i64,
+    #[serde(default)]
+    timeout_ms: u64,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn default_lease() -> i64 {
+    300_000
+}
+
+fn job_json(job: &store::JobRow) -> Value {
+    json!({
+        "key": job.key,
+        "type": job.job_type,
+        "instance_id": job.instance_id,
+        "workflow": job.process_id,
+        "element_id": job.element_id,
+        "retries": job.retries,
+        "state": job.state,
+        "worker": job.worker,
+        "lease_until": job.lease_until.map(time),
+        "not_before": job.not_before.map(time),
+        "error_message": job.error_message,
+        "created_at": time(job.created_at),
+    })
+}
+
+pub async fn activate_jobs(State(state): State<AppState>, Body(request): Body<ActivateRequest>) -> Answer {
+    if request.max_jobs == 0 || request.max_jobs > 1000 {
+        return Err(ApiError::new("request-invalid", "max_jobs must be between 1 and 1000"));
+    }
+    if request.lease_ms <= 0 || request.lease_ms > MAX_LEASE_MS {
+        return Err(ApiError::new("request-invalid", format!("lease_ms must be between 1 and {MAX_LEASE_MS}")));
+    }
+    if request.timeout_ms > MAX_POLL_MS {
+        return Err(ApiError::new("request-invalid", format!("timeout_ms must be at most {MAX_POLL_MS}")));
+    }
+    let timeout = Duration::from_millis(request.timeout_ms);
+    let jobs = state.handle.activate(request.job_type, request.worker, request.max_jobs, request.lease_ms, timeout).await?;
+    let items: Vec<Value> = jobs
+        .iter()
+        .map(|activated| {
+            let mut value = job_json(&activated.job);
+            value["variables"] = json!(activated.variables);
+            value["headers"] = json!(activated.headers);
+            value
+        })
+        .collect();
+    ok(json!({ "jobs": items }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobParams {
+    #[serde(rename = "type")]
+    job_type: Option<String>,
+    instance_id: Option<String>,
+    state: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn list_jobs(State(state): State<AppState>, Params(params): Params<JobParams>) -> Answer {
+    let job_state = params
+        .state
+        .map(|s| serde_json::from_value::<engine::JobState>(json!(s)).map_err(|_| ApiError::new("query-invalid", format!("state '{s}' is not one of activatable, failed"))))
+        .transpose()?;
+    let filter = JobFilter { job_type: params.job_type, instance_id: params.instance_id, state: job_state };
+    let page = page_request(params.after, params.limit)?;
+    let found = read(&state, move |txn| Ok(txn.jobs(&filter, &page)?)).await?;
+    ok(page_json(found, job_json))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteJobRequest {
+    worker: Option<String>,
+    #[serde(default)]
+    variables: Variables,
+}
+
+pub async fn complete_job(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<CompleteJobRequest>) -> Answer {
+    call(&state, Command::CompleteJob { key, worker: request.worker, variables: request.variables }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailJobRequest {
+    worker: Option<String>,
+    retries: u32,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    backoff_ms: i64,
+}
+
+pub async fn fail_job(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<FailJobRequest>) -> Answer {
+    if request.backoff_ms < 0 {
+        return Err(ApiError::new("request-invalid", "backoff_ms cannot be negative"));
+    }
+    let command = Command::FailJob { key, worker: request.worker, retries: request.retries, message: request.message, backoff_ms: request.backoff_ms };
+    call(&state, command).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrowErrorRequest {
+    worker: Option<String>,
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    variables: Variables,
+}
+
+pub async fn throw_error(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<ThrowErrorRequest>) -> Answer {
+    if request.code.is_empty() {
+        return Err(ApiError::new("request-invalid", "code is empty: name the BPMN error"));
+    }
+    let command = Command::ThrowError { key, worker: request.worker, code: request.code, message: request.message, variables: request.variables };
+    call(&state, command).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetriesRequest {
+    retries: u32,
+}
+
+pub async fn update_retries(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<RetriesRequest>) -> Answer {
+    call(&state, Command::UpdateRetries { key, retries: request.retries }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ----- user tasks -----
+
+fn task_json(task: &store::TaskRow) -> Value {
+    json!({
+        "key": task.key,
+        "instance_id": task.instance_id,
+        "workflow": task.process_id,
+        "element_id": task.element_id,
+        "assignee": task.assignee,
+        "candidate_groups": task.candidate_groups,
+        "candidate_users": task.candidate_users,
+        "due": task.due,
+        "follow_up": task.follow_up,
+        "priority": task.priority,
+        "form_key": task.form_key,
+        "created_at": time(task.created_at),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskParams {
+    assignee: Option<String>,
+    candidate_group: Option<String>,
+    workflow: Option<String>,
+    instance_id: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn list_tasks(State(state): State<AppState>, Params(params): Params<TaskParams>) -> Answer {
+    let filter = TaskFilter { assignee: params.assignee, candidate_group: params.candidate_group, process_id: params.workflow, instance_id: params.instance_id };
+    let page = page_request(params.after, params.limit)?;
+    let found = read(&state, move |txn| Ok(txn.tasks(&filter, &page)?)).await?;
+    ok(page_json(found, task_json))
+}
+
+pub async fn get_task(State(state): State<AppState>, Path(key): Path<String>) -> Answer {
+    let lookup = key.clone();
+    match read(&state, move |txn| Ok(txn.task(&lookup)?)).await? {
+        Some(task) => ok(task_json(&task)),
+        None => Err(ApiError::new("task-not-found", format!("user task {key} does not exist"))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssigneeRequest {
+    assignee: String,
+}
+
+async fn task_action(state: &AppState, key: String, action: TaskAction) -> Answer {
+    call(state, Command::Task { key, action }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn claim_task(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<AssigneeRequest>) -> Answer {
+    task_action(&state, key, TaskAction::Claim(request.assignee)).await
+}
+
+pub async fn unclaim_task(State(state): State<AppState>, Path(key): Path<String>, Body(_): Body<Empty>) -> Answer {
+    task_action(&state, key, TaskAction::Unclaim).await
+}
+
+pub async fn assign_task(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<AssigneeRequest>) -> Answer {
+    task_action(&state, key, TaskAction::Assign(request.assignee)).await
+}
+
+pub async fn complete_task(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<VariablesRequestOptional>) -> Answer {
+    task_action(&state, key, TaskAction::Complete(request.variables)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariablesRequestOptional {
+    #[serde(default)]
+    variables: Variables,
+}
+
+// ----- messages, signals, incidents -----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    name: String,
+    #[serde(default)]
+    correlation_key: String,
+    #[serde(default)]
+    variables: Variables,
+    #[serde(default)]
+    ttl_ms: i64,
+    message_id: Option<String>,
+}
+
+pub async fn publish_message(State(state): State<AppState>, Body(request): Body<PublishRequest>) -> Answer {
+    if request.name.is_empty() {
+        return Err(ApiError::new("request-invalid", "name is empty: name the message"));
+    }
+    if request.ttl_ms < 0 {
+        return Err(ApiError::new("request-invalid", "ttl_ms cannot be negative"));
+    }
+    let command = PublishCommand {
+        name: request.name,
+        correlation_key: request.correlation_key,
+        variables: request.variables,
+        ttl_ms: request.ttl_ms,
+        message_id: request.message_id,
+    };
+    let Reply::Published(seq) = call(&state, Command::Publish(command)).await? else { unreachable!("publish answers with a sequence number") };
+    Ok((StatusCode::CREATED, Json(json!({ "seq": seq }))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalRequest {
+    name: String,
+    #[serde(default)]
+    variables: Variables,
+}
+
+pub async fn broadcast_signal(State(state): State<AppState>, Body(request): Body<SignalRequest>) -> Answer {
+    if request.name.is_empty() {
+        return Err(ApiError::new("request-invalid", "name is empty: name the signal"));
+    }
+    call(&state, Command::Broadcast { name: request.name, variables: request.variables }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentParams {
+    instance_id: Option<String>,
+    workflow: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+fn incident_json(incident: &store::IncidentRow) -> Value {
+    json!({
+        "key": incident.key,
+        "instance_id": incident.instance_id,
+        "workflow": incident.process_id,
+        "element_id": incident.element_id,
+        "kind": incident.kind,
+        "message": incident.message,
+        "created_at": time(incident.created_at),
+    })
+}
+
+pub async fn list_incidents(State(state): State<AppState>, Params(params): Params<IncidentParams>) -> Answer {
+    let filter = IncidentFilter { instance_id: params.instance_id, process_id: params.workflow };
+    let page = page_request(params.after, params.limit)?;
+    let found = read(&state, move |txn| Ok(txn.incidents(&filter, &page)?)).await?;
+    ok(page_json(found, incident_json))
+}
+
+pub async fn resolve_incident(State(state): State<AppState>, Path(key): Path<String>, Body(_): Body<Empty>) -> Answer {
+    call(&state, Command::ResolveIncident { key }).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Answers for paths and methods the API does not have.
+pub async fn not_found() -> ApiError {
+    ApiError::new("route-not-found", "no endpoint at this path; see /v1/openapi.json")
+}

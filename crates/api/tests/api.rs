@@ -1,0 +1,257 @@
+//! The router, called without a socket: happy paths, every kind of bad
+//! input, the OpenAPI document, and the error pages.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use runtime::{Clock, Options, SequentialIds, Service};
+use serde_json::{json, Value};
+use store::MemoryStore;
+use tower::ServiceExt;
+
+const T0: i64 = 1_767_225_600_000;
+
+struct ManualClock(AtomicI64);
+
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+const MODEL: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <process id="order" isExecutable="true">
+    <startEvent id="start"/>
+    <serviceTask id="charge"><extensionElements><zeebe:taskDefinition type="charge"/></extensionElements></serviceTask>
+    <userTask id="approve"><extensionElements><zeebe:assignmentDefinition candidateGroups="managers"/></extensionElements></userTask>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="charge"/>
+    <sequenceFlow id="f2" sourceRef="charge" targetRef="approve"/>
+    <sequenceFlow id="f3" sourceRef="approve" targetRef="end"/>
+  </process>
+</definitions>"#;
+
+struct App {
+    router: Router,
+    clock: Arc<ManualClock>,
+    service: Option<Service>,
+}
+
+impl App {
+    fn new() -> App {
+        let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+        let service = Service::start(Arc::new(MemoryStore::new()), clock.clone(), Box::new(SequentialIds::default()), Options::default()).unwrap();
+        App { router: api::router(service.handle.clone()), clock, service: Some(service) }
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Option<String>) -> (StatusCode, String, Value) {
+        let request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        let request = request.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, content_type, value)
+    }
+
+    async fn json(&self, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let (status, _, value) = self.send(method, path, Some(body.to_string())).await;
+        (status, value)
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(service) = self.service.take() {
+            service.stop();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_runs_through_the_api() {
+    let app = App::new();
+    let (status, deployed) = app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{deployed}");
+    assert_eq!(deployed["workflows"], json!([{"workflow": "order", "version": 1, "created": true}]));
+    let (_, again) = app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await;
+    assert_eq!(again["workflows"][0]["created"], json!(false), "identical content keeps its version");
+    let (status, started) = app.json("POST", "/v1/instances", json!({"workflow": "order", "variables": {"amount": 5}, "business_key": "o-1"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = started["id"].as_str().unwrap().to_string();
+    let (status, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "w1", "max_jobs": 5})).await;
+    assert_eq!(status, StatusCode::OK, "{activated}");
+    let job = &activated["jobs"][0];
+    assert_eq!((job["element_id"].clone(), job["variables"]["amount"].clone()), (json!("charge"), json!(5)));
+    let key = job["key"].as_str().unwrap();
+    let (status, _) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "w1", "variables": {"receipt": "r-9"}})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, tasks) = app.send("GET", "/v1/tasks?candidate_group=managers", None).await.into_json();
+    let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
+    assert_eq!(app.json("POST", &format!("/v1/tasks/{task}/claim"), json!({"assignee": "ann"})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.json("POST", &format!("/v1/tasks/{task}/claim"), json!({"assignee": "bob"})).await.1["code"], json!("task-claimed"));
+    assert_eq!(app.json("POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"ok": true}})).await.0, StatusCode::NO_CONTENT);
+    let (_, instance) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    assert_eq!(instance["status"], json!("completed"));
+    assert_eq!(instance["input"], json!({"amount": 5}));
+    assert_eq!(instance["variables"], json!({"amount": 5, "receipt": "r-9", "ok": true}));
+    let (_, history) = app.send("GET", &format!("/v1/instances/{id}/history?limit=100"), None).await.into_json();
+    let ended: Vec<(String, String)> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["state"] != json!("activated"))
+        .map(|h| (h["element"].as_str().unwrap().to_string(), h["state"].as_str().unwrap().to_string()))
+        .collect();
+    let expected: Vec<(String, String)> = ["start", "charge", "approve", "end", "order"].iter().map(|e| (e.to_string(), "completed".to_string())).collect();
+    assert_eq!(ended, expected);
+    let (_, listed) = app.send("GET", "/v1/instances?status=completed&business_key=o-1&variable=amount=5", None).await.into_json();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+}
+
+trait IntoJson {
+    fn into_json(self) -> (StatusCode, Value);
+}
+
+impl IntoJson for (StatusCode, String, Value) {
+    fn into_json(self) -> (StatusCode, Value) {
+        (self.0, self.2)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_problem_with_its_code_and_nothing_is_written() {
+    let app = App::new();
+    let broken = MODEL.replace(r#"targetRef="end""#, r#"targetRef="nowhere""#);
+    let huge = format!(r#"{{"workflow": "order", "variables": {{"blob": "{}"}}}}"#, "x".repeat(2 * 1024 * 1024));
+    let cases: Vec<(&str, String, Option<String>, u16, &str, &str)> = vec![
+        ("POST", "/v1/instances".into(), Some("{not json".into()), 400, "request-invalid", "key must be a string"),
+        ("POST", "/v1/instances".into(), Some(r#"{"workflow": "order", "colour": "red"}"#.into()), 400, "request-invalid", "unknown field `colour`"),
+        ("POST", "/v1/instances".into(), Some(r#"{"workflow": 7}"#.into()), 400, "request-invalid", "invalid type: integer `7`"),
+        ("POST", "/v1/instances".into(), Some(r#"{"workflow": "order", "variables": [1]}"#.into()), 400, "request-invalid", "expected a map"),
+        ("POST", "/v1/instances".into(), Some(huge), 413, "body-too-large", "1048576 bytes"),
+        ("POST", "/v1/instances".into(), Some(r#"{"workflow": "ghost"}"#.into()), 404, "workflow-not-found", "ghost"),
+        ("GET", "/v1/instances/nope".into(), None, 404, "instance-not-found", "nope"),
+        ("POST", "/v1/instances/nope/cancel".into(), None, 404, "instance-not-found", "nope"),
+        ("POST", "/v1/jobs/nope.1/complete".into(), None, 404, "job-not-found", "nope.1"),
+        ("POST", "/v1/tasks/nope.1/complete".into(), None, 404, "task-not-found", "nope.1"),
+        ("POST", "/v1/incidents/nope.1/resolve".into(), None, 404, "incident-not-found", "nope.1"),
+        ("GET", "/v1/workflows/ghost".into(), None, 404, "workflow-not-found", "ghost"),
+        ("GET", "/v1/instances?status=sleeping".into(), None, 400, "query-invalid", "sleeping"),
+        ("GET", "/v1/instances?limit=0".into(), None, 400, "query-invalid", "limit"),
+        ("GET", "/v1/instances?colour=red".into(), None, 400, "query-invalid", "unknown field `colour`"),
+        ("GET", "/v1/instances?started_after=yesterday".into(), None, 400, "query-invalid", "yesterday"),
+        ("POST", "/v1/jobs/activate".into(), Some(r#"{"type": "charge", "worker": "w", "max_jobs": 0}"#.into()), 400, "request-invalid", "max_jobs"),
+        ("POST", "/v1/messages".into(), Some(r#"{"name": ""}"#.into()), 400, "request-invalid", "name is empty"),
+        ("GET", "/v1/nowhere".into(), None, 404, "route-not-found", "no endpoint"),
+        ("DELETE", "/v1/instances".into(), None, 405, "method-not-allowed", "method"),
+        ("POST", "/v1/workflows".into(), Some(json!({"resources": [{"name": "broken.bpmn", "xml": broken}]}).to_string()), 422, "deployment-invalid", "nowhere"),
+        ("POST", "/v1/workflows".into(), Some(json!({"resources": [{"name": "x.bpmn", "xml": "<definitions"}]}).to_string()), 422, "deployment-invalid", "well-formed"),
+    ];
+    for (method, path, body, status, code, detail) in cases {
+        let (actual_status, content_type, problem) = app.send(method, &path, body).await;
+        assert_eq!(actual_status.as_u16(), status, "{method} {path}: {problem}");
+        assert_eq!(content_type, "application/problem+json", "{method} {path}");
+        assert_eq!(problem["code"], json!(code), "{method} {path}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains(detail), "{method} {path}: {problem}");
+        assert_eq!(problem["status"], json!(status));
+    }
+    let (_, workflows) = app.send("GET", "/v1/workflows", None).await.into_json();
+    assert_eq!(workflows["items"], json!([]), "the refused deployments left nothing behind");
+    let (_, problem) = app.json("POST", "/v1/workflows", json!({"resources": [{"name": "broken.bpmn", "xml": broken}]})).await;
+    assert_eq!(problem["diagnostics"][0]["element"], json!("f3"), "the diagnostics come with the problem");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_lease_ran_out_cannot_complete_and_a_job_completes_once() {
+    let app = App::new();
+    app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await;
+    app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
+    let (_, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "slow", "lease_ms": 1000})).await;
+    let key = activated["jobs"][0]["key"].as_str().unwrap().to_string();
+    app.clock.0.fetch_add(1001, Ordering::SeqCst);
+    let (_, expired) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "slow"})).await;
+    assert_eq!(expired["code"], json!("job-lease-expired"), "{expired}");
+    let (_, again) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "fast"})).await;
+    assert_eq!(again["jobs"][0]["key"], json!(key));
+    let (_, held) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "slow"})).await;
+    assert_eq!(held["code"], json!("job-leased-to-another-worker"));
+    assert_eq!(app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "fast"})).await.0, StatusCode::NO_CONTENT);
+    let (status, twice) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "fast"})).await;
+    assert_eq!((status, twice["code"].clone()), (StatusCode::NOT_FOUND, json!("job-not-found")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_follow_their_cursors_and_a_long_poll_wakes_for_a_new_job() {
+    let app = App::new();
+    app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await;
+    for _ in 0..5 {
+        app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v1/instances?limit=2".to_string();
+    loop {
+        let (_, page) = app.send("GET", &path, None).await.into_json();
+        seen.extend(page["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/instances?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["i1", "i2", "i3", "i4", "i5"]);
+    // Take all five jobs, then poll for a sixth that arrives while the poll waits.
+    app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "w", "max_jobs": 10})).await;
+    let router = app.router.clone();
+    let poll = tokio::spawn(async move {
+        let body = json!({"type": "charge", "worker": "w", "timeout_ms": 30000}).to_string();
+        let request = Request::builder().method("POST").uri("/v1/jobs/activate").header("content-type", "application/json").body(Body::from(body)).unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    });
+    tokio::task::yield_now().await;
+    app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
+    let polled = poll.await.unwrap();
+    assert_eq!(polled["jobs"].as_array().unwrap().len(), 1, "{polled}");
+    assert_eq!(polled["jobs"][0]["instance_id"], json!("i6"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_documented_route_exists_and_every_error_code_has_a_page() {
+    let app = App::new();
+    let document = api::openapi();
+    for (method, path, ..) in api::ROUTES {
+        let concrete = path.replace("{key}", "k").replace("{id}", "i").replace("{version}", "1");
+        let (_, _, answer) = app.send(&method.to_uppercase(), &concrete, Some("{}".into())).await;
+        assert!(answer["code"] != json!("route-not-found") && answer["code"] != json!("method-not-allowed"), "{method} {path}: {answer}");
+        assert!(document["paths"][path][method].is_object(), "{method} {path} is missing from the OpenAPI document");
+    }
+    let (_, served) = app.send("GET", "/v1/openapi.json", None).await.into_json();
+    assert_eq!(served, document);
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/errors");
+    for (code, status, _) in api::ERRORS {
+        let page = std::fs::read_to_string(docs.join(format!("{code}.md"))).unwrap_or_else(|_| panic!("docs/errors/{code}.md is missing"));
+        assert!(page.contains(&status.to_string()), "docs/errors/{code}.md does not state its status {status}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_metrics_answer() {
+    let app = App::new();
+    assert_eq!(app.send("GET", "/healthz", None).await.0, StatusCode::OK);
+    assert_eq!(app.send("GET", "/readyz", None).await.0, StatusCode::OK);
+    app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await;
+    app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
+    let (status, content_type, text) = app.send("GET", "/metrics", None).await;
+    assert_eq!((status, content_type.starts_with("text/plain")), (StatusCode::OK, true));
+    let text = text.as_str().unwrap().to_string();
+    assert!(text.contains("baton_instances_started_total 1"), "{text}");
+    assert!(text.contains("baton_instances{status=\"running\"} 1"), "{text}");
+    assert!(text.contains("baton_commit_batch_size_count"), "{text}");
+}
