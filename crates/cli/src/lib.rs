@@ -4,17 +4,113 @@
 //! failure. The commands themselves live in the other crates; this one only
 //! parses, validates and prints.
 
+pub mod client;
+mod commands;
+mod serve;
 pub mod validate;
+mod worker;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use client::{Client, Failure, DEFAULT_SERVER};
+
 #[derive(Debug, Parser)]
 #[command(name = "baton", version, about = "Baton, a durable workflow engine for BPMN 2.0")]
 pub struct Cli {
+    /// The Baton server the client commands talk to.
+    #[arg(long, global = true, env = "BATON_SERVER", default_value = DEFAULT_SERVER)]
+    pub server: String,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Variables given on the command line.
+#[derive(Debug, clap::Args)]
+pub struct VarArgs {
+    /// A variable: name=value (JSON if it parses as JSON, text otherwise). Repeatable.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Variables as one JSON object.
+    #[arg(long, value_name = "JSON")]
+    pub vars_json: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstancesCommand {
+    /// List instances (every page).
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long)]
+        business_key: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one instance: status, input, variables, tokens.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The element instances of an instance, in order.
+    History {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Cancel { id: String },
+    Suspend { id: String },
+    Resume { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List open jobs.
+    List {
+        #[arg(long = "type")]
+        job_type: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// List open user tasks.
+    List {
+        #[arg(long)]
+        assignee: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    Claim {
+        key: String,
+        #[arg(long)]
+        assignee: String,
+    },
+    Unclaim { key: String },
+    Complete {
+        key: String,
+        #[command(flatten)]
+        variables: VarArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IncidentsCommand {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Resolve { key: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,6 +133,82 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the server: the REST API on a durable store.
+    Serve {
+        /// Where state lives: sqlite://FILE (created if missing) or memory.
+        #[arg(long, env = "BATON_DB", default_value = "sqlite://baton.db")]
+        db: String,
+        /// The address to listen on.
+        #[arg(long, env = "BATON_LISTEN", default_value = "127.0.0.1:7444")]
+        listen: SocketAddr,
+    },
+    /// Deploy BPMN files to the server.
+    Deploy {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Start an instance of a workflow; prints its id.
+    Start {
+        /// The workflow's key (its BPMN process id).
+        workflow: String,
+        #[arg(long)]
+        version: Option<u32>,
+        #[command(flatten)]
+        variables: VarArgs,
+        #[arg(long)]
+        business_key: Option<String>,
+        /// Makes the start idempotent: the same id gives the same instance.
+        #[arg(long)]
+        request_id: Option<String>,
+    },
+    #[command(subcommand)]
+    Instances(InstancesCommand),
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Publish a message.
+    Publish {
+        name: String,
+        /// The correlation key.
+        #[arg(long)]
+        key: Option<String>,
+        #[command(flatten)]
+        variables: VarArgs,
+        /// How long the message waits for a subscriber (ISO 8601, for example PT1H).
+        #[arg(long)]
+        ttl: Option<String>,
+        #[arg(long)]
+        message_id: Option<String>,
+    },
+    /// Broadcast a signal.
+    Signal {
+        name: String,
+        #[command(flatten)]
+        variables: VarArgs,
+    },
+    #[command(subcommand)]
+    Incidents(IncidentsCommand),
+    /// Work on jobs of a type by running a command per job.
+    Worker {
+        #[arg(long = "type")]
+        job_type: String,
+        /// Jobs run at once.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        /// How long a job stays with this worker before it may go to another (ms).
+        #[arg(long, default_value_t = 300_000)]
+        lease_ms: i64,
+        /// The worker's name, recorded on the jobs it takes.
+        #[arg(long)]
+        name: Option<String>,
+        /// Stop after this many jobs.
+        #[arg(long)]
+        max_jobs: Option<usize>,
+        /// The command and its arguments, after `--`.
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -44,6 +216,80 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Validate { files, json } => validate::run(&files, json),
         Command::Test { paths, json } => test(&paths, json),
+        command => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("baton: cannot start: {e}");
+                    return 1;
+                }
+            };
+            match runtime.block_on(run_async(&cli.server, command)) {
+                Ok(()) => 0,
+                Err(Failure(message)) => {
+                    eprintln!("baton: {message}");
+                    1
+                }
+            }
+        }
+    }
+}
+
+async fn run_async(server: &str, command: Command) -> Result<(), Failure> {
+    let client = Client::new(server);
+    match command {
+        Command::Validate { .. } | Command::Test { .. } => unreachable!("run() handles the offline commands"),
+        Command::Serve { db, listen } => {
+            let database = serve::parse_database(&db).map_err(Failure)?;
+            serve::serve(database, listen).await.map_err(Failure)
+        }
+        Command::Deploy { files } => commands::deploy(&client, &files).await,
+        Command::Start { workflow, version, variables, business_key, request_id } => {
+            let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+            commands::start(&client, commands::StartArgs { workflow, version, variables, business_key, request_id }).await
+        }
+        Command::Instances(command) => match command {
+            InstancesCommand::List { status, workflow, business_key, json } => commands::list_instances(&client, status, workflow, business_key, json).await,
+            InstancesCommand::Show { id, json } => commands::show_instance(&client, &id, json).await,
+            InstancesCommand::History { id, json } => commands::history(&client, &id, json).await,
+            InstancesCommand::Cancel { id } => commands::instance_command(&client, &id, "cancel").await,
+            InstancesCommand::Suspend { id } => commands::instance_command(&client, &id, "suspend").await,
+            InstancesCommand::Resume { id } => commands::instance_command(&client, &id, "resume").await,
+        },
+        Command::Jobs(JobsCommand::List { job_type, json }) => commands::list_jobs(&client, job_type, json).await,
+        Command::Tasks(command) => match command {
+            TasksCommand::List { assignee, group, json } => commands::list_tasks(&client, assignee, group, json).await,
+            TasksCommand::Claim { key, assignee } => commands::task_command(&client, &key, "claim", serde_json::json!({"assignee": assignee})).await,
+            TasksCommand::Unclaim { key } => commands::task_command(&client, &key, "unclaim", serde_json::json!({})).await,
+            TasksCommand::Complete { key, variables } => {
+                let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+                commands::task_command(&client, &key, "complete", serde_json::json!({"variables": variables})).await
+            }
+        },
+        Command::Publish { name, key, variables, ttl, message_id } => {
+            let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+            let ttl_ms = match ttl {
+                Some(text) => {
+                    let span = bpmn::timer::parse_duration(&text).map_err(Failure)?;
+                    bpmn::timer::add(0, span).map_err(Failure)?
+                }
+                None => 0,
+            };
+            commands::publish(&client, &name, key, variables, ttl_ms, message_id).await
+        }
+        Command::Signal { name, variables } => {
+            let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+            commands::signal(&client, &name, variables).await
+        }
+        Command::Incidents(IncidentsCommand::List { json }) => commands::list_incidents(&client, json).await,
+        Command::Incidents(IncidentsCommand::Resolve { key }) => commands::resolve_incident(&client, &key).await,
+        Command::Worker { job_type, concurrency, lease_ms, name, max_jobs, command } => {
+            if concurrency == 0 {
+                return Err(Failure("--concurrency must be at least 1".into()));
+            }
+            let name = name.unwrap_or_else(|| format!("baton-worker-{}", std::process::id()));
+            worker::run(client, worker::WorkerOptions { job_type, name, concurrency, lease_ms, command, max_jobs }).await
+        }
     }
 }
 

@@ -1,0 +1,95 @@
+//! A small HTTP client for the server's API: problems become errors that
+//! name their code.
+
+use serde_json::Value;
+
+/// The address `baton serve` listens on by default.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7444";
+
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+/// A failure a command reports on stderr.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Client {
+    pub fn new(server: &str) -> Client {
+        Client { base: server.trim_end_matches('/').to_string(), http: reqwest::Client::new() }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, Failure> {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let response = request.send().await.map_err(|e| {
+            Failure(format!("cannot reach the Baton server at {} ({e}); is `baton serve` running? (--server or BATON_SERVER)", self.base))
+        })?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
+        let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        if status.is_success() {
+            return Ok(value);
+        }
+        match (value["code"].as_str(), value["detail"].as_str()) {
+            (Some(code), Some(detail)) => {
+                let mut message = format!("{code}: {detail}");
+                if let Some(diagnostics) = value["diagnostics"].as_array() {
+                    for d in diagnostics {
+                        message.push_str(&format!(
+                            "\n  {}:{}: {}[{}] {}: {}",
+                            d["line"], d["column"], d["severity"].as_str().unwrap_or(""), d["code"].as_str().unwrap_or(""),
+                            d["element"].as_str().unwrap_or("-"), d["message"].as_str().unwrap_or("")
+                        ));
+                    }
+                }
+                Err(Failure(message))
+            }
+            _ => Err(Failure(format!("the server answered {status}: {value}"))),
+        }
+    }
+
+    /// Every item of a paginated list, page after page.
+    pub async fn all(&self, path: &str, mut each: impl FnMut(&Value)) -> Result<(), Failure> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut next: Option<String> = None;
+        loop {
+            let page_path = match &next {
+                Some(cursor) => format!("{path}{separator}limit=1000&after={}", encode(cursor)),
+                None => format!("{path}{separator}limit=1000"),
+            };
+            let page = self.get(&page_path).await?;
+            for item in page["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                each(item);
+            }
+            match page["next"].as_str() {
+                Some(cursor) => next = Some(cursor.to_string()),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

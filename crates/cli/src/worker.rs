@@ -1,0 +1,130 @@
+//! `baton worker --type T -- CMD ARGS...`: a job worker in any language.
+//!
+//! For each job, CMD runs with the job's variables as JSON on stdin and
+//! `BATON_JOB_KEY`, `BATON_JOB_TYPE`, `BATON_INSTANCE_ID`, `BATON_ELEMENT_ID`
+//! in its environment. Exit 0 completes the job with the JSON object CMD
+//! printed (nothing printed: no variables); any other exit fails it with the
+//! last lines of stderr and one retry fewer.
+
+use std::process::Stdio;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+
+use crate::client::{Client, Failure};
+
+/// How much of stderr a failure message keeps.
+const STDERR_LINES: usize = 10;
+const STDERR_BYTES: usize = 4096;
+
+pub struct WorkerOptions {
+    pub job_type: String,
+    pub name: String,
+    pub concurrency: usize,
+    pub lease_ms: i64,
+    pub command: Vec<String>,
+    /// Stop after this many jobs (for scripts and tests); run forever without it.
+    pub max_jobs: Option<usize>,
+}
+
+pub async fn run(client: Client, options: WorkerOptions) -> Result<(), Failure> {
+    let client = Arc::new(client);
+    let options = Arc::new(options);
+    let slots = Arc::new(Semaphore::new(options.concurrency));
+    let mut handled = 0usize;
+    eprintln!("baton worker: taking '{}' jobs as '{}', {} at a time", options.job_type, options.name, options.concurrency);
+    loop {
+        if options.max_jobs.is_some_and(|max| handled >= max) {
+            break;
+        }
+        // Ask only for as many jobs as there are free slots.
+        let first = slots.clone().acquire_owned().await.map_err(|_| Failure("the worker stopped".into()))?;
+        let mut permits = vec![first];
+        while let Ok(permit) = slots.clone().try_acquire_owned() {
+            permits.push(permit);
+        }
+        let mut wanted = permits.len();
+        if let Some(max) = options.max_jobs {
+            wanted = wanted.min(max - handled);
+        }
+        let body = json!({"type": options.job_type, "worker": options.name, "max_jobs": wanted, "lease_ms": options.lease_ms, "timeout_ms": 10000});
+        let activated = tokio::select! {
+            answer = client.post("/v1/jobs/activate", &body) => answer?,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let jobs = activated["jobs"].as_array().cloned().unwrap_or_default();
+        for job in jobs {
+            let permit = permits.pop().expect("no more jobs than free slots were asked for");
+            handled += 1;
+            let (client, options) = (client.clone(), options.clone());
+            tokio::spawn(async move {
+                if let Err(failure) = handle(&client, &options, &job).await {
+                    eprintln!("baton worker: job {}: {failure}", job["key"].as_str().unwrap_or("?"));
+                }
+                drop(permit);
+            });
+        }
+    }
+    // Wait for the jobs in hand.
+    let _ = slots.acquire_many(options.concurrency as u32).await;
+    Ok(())
+}
+
+async fn handle(client: &Client, options: &WorkerOptions, job: &Value) -> Result<(), Failure> {
+    let key = job["key"].as_str().unwrap_or_default().to_string();
+    let outcome = run_command(options, job).await;
+    let (path, body) = match outcome {
+        Ok(variables) => (format!("/v1/jobs/{key}/complete"), json!({"worker": options.name, "variables": variables})),
+        Err(message) => {
+            let retries = job["retries"].as_u64().unwrap_or(1).saturating_sub(1);
+            eprintln!("baton worker: job {key} failed ({retries} retries left): {message}");
+            (format!("/v1/jobs/{key}/fail"), json!({"worker": options.name, "retries": retries, "message": message}))
+        }
+    };
+    client.post(&path, &body).await.map(|_| ())
+}
+
+/// Runs the command for one job: its variables in, a JSON object out.
+async fn run_command(options: &WorkerOptions, job: &Value) -> Result<Value, String> {
+    let (program, args) = options.command.split_first().ok_or("no command to run")?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .env("BATON_JOB_KEY", job["key"].as_str().unwrap_or_default())
+        .env("BATON_JOB_TYPE", job["type"].as_str().unwrap_or_default())
+        .env("BATON_INSTANCE_ID", job["instance_id"].as_str().unwrap_or_default())
+        .env("BATON_ELEMENT_ID", job["element_id"].as_str().unwrap_or_default())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run {program}: {e}"))?;
+    let input = job["variables"].to_string();
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that does not read its input is fine.
+        let _ = stdin.write_all(input.as_bytes()).await;
+    }
+    let output = child.wait_with_output().await.map_err(|e| format!("{program} could not be waited for: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        let mut tail = lines[lines.len().saturating_sub(STDERR_LINES)..].join("\n");
+        if tail.len() > STDERR_BYTES {
+            let cut = (tail.len() - STDERR_BYTES..tail.len()).find(|&i| tail.is_char_boundary(i)).unwrap_or(tail.len());
+            tail = tail[cut..].to_string();
+        }
+        let status = output.status.code().map_or_else(|| "a signal".to_string(), |c| format!("exit code {c}"));
+        return Err(if tail.is_empty() { format!("{program} ended with {status}") } else { format!("{program} ended with {status}: {tail}") });
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = stdout.trim();
+    if stdout.is_empty() {
+        return Ok(json!({}));
+    }
+    match serde_json::from_str::<Value>(stdout) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        _ => Err(format!("{program} succeeded but printed something that is not a JSON object: {}", &stdout[..stdout.len().min(200)])),
+    }
+}
