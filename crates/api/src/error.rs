@@ -45,8 +45,8 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
 pub struct ApiError {
     pub code: String,
     pub detail: String,
-    /// Extra members of the problem document (for example `diagnostics`).
-    pub extra: Option<(String, serde_json::Value)>,
+    /// An extra member of the problem document (for example `diagnostics`).
+    pub extra: Option<Box<(String, serde_json::Value)>>,
 }
 
 impl ApiError {
@@ -68,7 +68,7 @@ impl From<runtime::Error> for ApiError {
     fn from(error: runtime::Error) -> ApiError {
         let mut api = ApiError::new(error.code(), error.to_string());
         if let runtime::Error::Deploy(diagnostics) = &error {
-            api.extra = Some(("diagnostics".into(), serde_json::to_value(diagnostics).unwrap_or_default()));
+            api.extra = Some(Box::new(("diagnostics".into(), serde_json::to_value(diagnostics).unwrap_or_default())));
         }
         api
     }
@@ -90,7 +90,8 @@ impl IntoResponse for ApiError {
             "code": self.code,
             "detail": self.detail,
         });
-        if let Some((name, value)) = self.extra {
+        if let Some(extra) = self.extra {
+            let (name, value) = *extra;
             body[name] = value;
         }
         (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()

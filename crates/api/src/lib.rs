@@ -19,9 +19,11 @@ pub use error::{ApiError, ERRORS};
 pub use openapi::openapi;
 use routes::*;
 
-/// Method, path, summary, body fields, query fields: the API at a glance and
-/// the source of the OpenAPI document.
-pub const ROUTES: &[(&str, &str, &str, &[&str], &[&str])] = &[
+/// Method, path, summary, body fields, query fields.
+pub type Route = (&'static str, &'static str, &'static str, &'static [&'static str], &'static [&'static str]);
+
+/// The API at a glance, and the source of the OpenAPI document.
+pub const ROUTES: &[Route] = &[
     ("post", "/v1/workflows", "Deploy BPMN files (all or nothing); identical content keeps its version", &["resources[{name,xml}]"], &[]),
     ("get", "/v1/workflows", "List deployed workflow versions", &[], &["after", "limit"]),
     ("get", "/v1/workflows/{key}", "Get the latest version of a workflow, with its XML", &[], &[]),

@@ -130,7 +130,9 @@ async fn bad_input_gets_a_problem_with_its_code_and_nothing_is_written() {
     let app = App::new();
     let broken = MODEL.replace(r#"targetRef="end""#, r#"targetRef="nowhere""#);
     let huge = format!(r#"{{"workflow": "order", "variables": {{"blob": "{}"}}}}"#, "x".repeat(2 * 1024 * 1024));
-    let cases: Vec<(&str, String, Option<String>, u16, &str, &str)> = vec![
+    // Method, path, body, status, code, a phrase the detail must contain.
+    type Case<'a> = (&'a str, String, Option<String>, u16, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         ("POST", "/v1/instances".into(), Some("{not json".into()), 400, "request-invalid", "key must be a string"),
         ("POST", "/v1/instances".into(), Some(r#"{"workflow": "order", "colour": "red"}"#.into()), 400, "request-invalid", "unknown field `colour`"),
         ("POST", "/v1/instances".into(), Some(r#"{"workflow": 7}"#.into()), 400, "request-invalid", "invalid type: integer `7`"),

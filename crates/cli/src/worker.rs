@@ -15,6 +15,9 @@ use tokio::sync::Semaphore;
 
 use crate::client::{Client, Failure};
 
+/// How long to wait before asking again when the server cannot be reached.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How much of stderr a failure message keeps.
 const STDERR_LINES: usize = 10;
 const STDERR_BYTES: usize = 4096;
@@ -51,8 +54,18 @@ pub async fn run(client: Client, options: WorkerOptions) -> Result<(), Failure> 
         }
         let body = json!({"type": options.job_type, "worker": options.name, "max_jobs": wanted, "lease_ms": options.lease_ms, "timeout_ms": 10000});
         let activated = tokio::select! {
-            answer = client.post("/v1/jobs/activate", &body) => answer?,
+            answer = client.post("/v1/jobs/activate", &body) => answer,
             _ = tokio::signal::ctrl_c() => break,
+        };
+        let activated = match activated {
+            Ok(activated) => activated,
+            Err(failure) => {
+                // The server may be restarting: keep trying, a little later.
+                eprintln!("baton worker: {failure}; retrying");
+                drop(permits);
+                tokio::time::sleep(RETRY_AFTER).await;
+                continue;
+            }
         };
         let jobs = activated["jobs"].as_array().cloned().unwrap_or_default();
         for job in jobs {

@@ -1,5 +1,7 @@
 //! The real `baton` binary: exit codes, stdout for data, stderr for messages.
 
+mod durability;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -94,4 +96,18 @@ fn test_refuses_paths_that_hold_nothing() {
     let output = baton(&["test", "no/such/folder"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no/such/folder does not exist"));
+}
+
+#[test]
+fn serve_refuses_a_database_it_does_not_know() {
+    let output = baton(&["serve", "--db", "mysql://localhost/baton", "--listen", "127.0.0.1:0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("use sqlite://FILE"), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn client_commands_say_when_the_server_is_not_there() {
+    let output = Command::new(env!("CARGO_BIN_EXE_baton")).args(["instances", "list"]).env("BATON_SERVER", "http://127.0.0.1:9").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is `baton serve` running?"));
 }

@@ -95,7 +95,7 @@ async fn an_expired_lease_hands_the_job_to_another_worker_and_completion_is_once
     assert!(handle.activate("do".into(), "bob".into(), 10, 10_000, Duration::ZERO).await.unwrap().is_empty(), "leased");
     clock.0.fetch_add(10_001, Ordering::SeqCst);
     let second = handle.activate("do".into(), "bob".into(), 10, 10_000, Duration::ZERO).await.unwrap();
-    assert_eq!(second.iter().map(|j| j.job.key.clone()).collect::<Vec<_>>(), [key.clone()], "the same job, to bob");
+    assert_eq!(second.iter().map(|j| j.job.key.as_str()).collect::<Vec<_>>(), [key.as_str()], "the same job, to bob");
     let late = handle.call(Command::CompleteJob { key: key.clone(), worker: Some("alice".into()), variables: Default::default() }).await;
     assert!(matches!(late, Err(Error::LeaseHeld { .. })), "{late:?}");
     handle.call(Command::CompleteJob { key: key.clone(), worker: Some("bob".into()), variables: Default::default() }).await.unwrap();

@@ -210,6 +210,27 @@ fn timer_row(row: &Row) -> rusqlite::Result<TimerRow> {
     Ok(TimerRow { instance_id: row.get(0)?, local_key: row.get(1)?, element_id: row.get(2)?, due_at: row.get(3)? })
 }
 
+/// A table listed in pages: its name, columns, order and row mapping.
+struct Table<T: 'static> {
+    name: &'static str,
+    columns: &'static str,
+    order: (&'static str, &'static str),
+    map: fn(&Row) -> rusqlite::Result<T>,
+}
+
+impl<T> Clone for Table<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Table<T> {}
+
+const INSTANCES: Table<InstanceRow> = Table { name: "instances", columns: INSTANCE_COLUMNS, order: ("started_at", "id"), map: instance_row };
+const JOBS: Table<JobRow> = Table { name: "jobs", columns: JOB_COLUMNS, order: ("created_at", "key"), map: job_row };
+const TASKS: Table<TaskRow> = Table { name: "tasks", columns: TASK_COLUMNS, order: ("created_at", "key"), map: task_row };
+const INCIDENTS: Table<IncidentRow> = Table { name: "incidents", columns: INCIDENT_COLUMNS, order: ("created_at", "key"), map: incident_row };
+
 impl SqliteTxn<'_> {
     fn query<T>(&self, sql: &str, params: &[&dyn ToSql], map: fn(&Row) -> rusqlite::Result<T>) -> Result<Vec<T>> {
         let mut statement = self.db().prepare_cached(sql).map_err(sql_error)?;
@@ -229,16 +250,8 @@ impl SqliteTxn<'_> {
     }
 
     /// A page of a table ordered by `(time_column, key_column)`, with extra conditions.
-    fn page<T: Cursor>(
-        &self,
-        table: &str,
-        columns: &str,
-        (time_column, key_column): (&str, &str),
-        mut conditions: Vec<String>,
-        mut values: Vec<Box<dyn ToSql>>,
-        page: &PageRequest,
-        map: fn(&Row) -> rusqlite::Result<T>,
-    ) -> Result<Page<T>> {
+    fn page<T: Cursor>(&self, table: &Table<T>, mut conditions: Vec<String>, mut values: Vec<Box<dyn ToSql>>, page: &PageRequest) -> Result<Page<T>> {
+        let Table { name: table, columns, order: (time_column, key_column), map } = *table;
         if let Some(after) = &page.after {
             let (time, key) = split_cursor(after)?;
             conditions.push(format!("({time_column} > ? OR ({time_column} = ? AND {key_column} > ?))"));
@@ -324,7 +337,7 @@ impl ReadTxn for SqliteTxn<'_> {
             conditions.push("parent_id = ?".to_string());
             values.push(Box::new(parent.clone()));
         }
-        self.page("instances", INSTANCE_COLUMNS, ("started_at", "id"), conditions, values, page, instance_row)
+        self.page(&INSTANCES, conditions, values, page)
     }
 
     fn instance_by_request(&mut self, request_id: &str) -> Result<Option<String>> {
@@ -375,7 +388,7 @@ impl ReadTxn for SqliteTxn<'_> {
             conditions.push("state = ?".to_string());
             values.push(Box::new(enum_text(&state)?));
         }
-        self.page("jobs", JOB_COLUMNS, ("created_at", "key"), conditions, values, page, job_row)
+        self.page(&JOBS, conditions, values, page)
     }
 
     fn activatable_jobs(&mut self, job_type: &str, now: i64, limit: usize) -> Result<Vec<JobRow>> {
@@ -417,7 +430,7 @@ impl ReadTxn for SqliteTxn<'_> {
             conditions.push("instance_id = ?".to_string());
             values.push(Box::new(instance_id.clone()));
         }
-        self.page("tasks", TASK_COLUMNS, ("created_at", "key"), conditions, values, page, task_row)
+        self.page(&TASKS, conditions, values, page)
     }
 
     fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>> {
@@ -435,7 +448,7 @@ impl ReadTxn for SqliteTxn<'_> {
             conditions.push("process_id = ?".to_string());
             values.push(Box::new(process_id.clone()));
         }
-        self.page("incidents", INCIDENT_COLUMNS, ("created_at", "key"), conditions, values, page, incident_row)
+        self.page(&INCIDENTS, conditions, values, page)
     }
 
     fn message_subscriptions(&mut self, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>> {

@@ -1,0 +1,136 @@
+//! The real server on a real SQLite file, killed with SIGKILL while workers
+//! run, then restarted: every instance completes, and every service task
+//! completed exactly once according to `baton instances history --json`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const INSTANCES: usize = 300;
+
+const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="durable">
+  <process id="durable" isExecutable="true">
+    <startEvent id="start"/>
+    <serviceTask id="first"><extensionElements><zeebe:taskDefinition type="durable-first"/></extensionElements></serviceTask>
+    <serviceTask id="second"><extensionElements><zeebe:taskDefinition type="durable-second"/></extensionElements></serviceTask>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="first"/>
+    <sequenceFlow id="f2" sourceRef="first" targetRef="second"/>
+    <sequenceFlow id="f3" sourceRef="second" targetRef="end"/>
+  </process>
+</definitions>"#;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn baton(server: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_baton")).args(args).env("BATON_SERVER", server).output().expect("baton runs")
+}
+
+fn serve(db: &Path, listen: &str, log: &Path) -> Killed {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", &format!("sqlite://{}", db.display()), "--listen", listen])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the server starts"),
+    )
+}
+
+/// Waits for `condition`, checking every 50 ms, failing after `limit`.
+fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn worker(server: &str, job_type: &str) -> Killed {
+    Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            // A little work per job, so the kill lands while jobs are in flight.
+            .args(["worker", "--type", job_type, "--concurrency", "4", "--lease-ms", "2000", "--", "sh", "-c", "cat > /dev/null; sleep 0.02"])
+            .env("BATON_SERVER", server)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the worker starts"),
+    )
+}
+
+fn completed(server: &str) -> Option<usize> {
+    let output = baton(server, &["instances", "list", "--status", "completed", "--json"]);
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).lines().count())
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("baton-durability-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_killed_server_loses_nothing_and_repeats_nothing() {
+    let dir = temp_dir();
+    let db = dir.join("baton.db");
+    let log = dir.join("serve.log");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = format!("http://{listen}");
+    let model = dir.join("durable.bpmn");
+    std::fs::write(&model, MODEL).unwrap();
+
+    let first_server = serve(&db, &listen, &log);
+    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
+    for n in 0..INSTANCES {
+        let output = baton(&server, &["start", "durable", "--var", &format!("n={n}")]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let workers = [worker(&server, "durable-first"), worker(&server, "durable-second")];
+    wait_for("some instances to complete", Duration::from_secs(60), || completed(&server).is_some_and(|n| n >= 20));
+
+    // SIGKILL: no shutdown, no last commit.
+    let before_kill = completed(&server).unwrap();
+    drop(first_server);
+    assert!(before_kill < INSTANCES, "the kill must land while work is in flight ({before_kill} of {INSTANCES} done)");
+
+    let _second_server = serve(&db, &listen, &log);
+    wait_for("every instance to complete after the restart", Duration::from_secs(120), || completed(&server) == Some(INSTANCES));
+    drop(workers);
+
+    let listed = baton(&server, &["instances", "list", "--json"]);
+    let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), INSTANCES, "no instance was lost or duplicated");
+    for id in &ids {
+        let history = baton(&server, &["instances", "history", id, "--json"]);
+        assert!(history.status.success());
+        let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&history.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        for task in ["first", "second"] {
+            let completions = rows.iter().filter(|r| r["element"] == task && r["state"] == "completed").count();
+            assert_eq!(completions, 1, "instance {id}: {task} completed {completions} times: {rows:?}");
+        }
+        assert!(rows.iter().all(|r| r["state"] == "completed"), "instance {id} has unfinished element instances: {rows:?}");
+    }
+    let incidents = baton(&server, &["incidents", "list", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&incidents.stdout).lines().count(), 0, "no incidents");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(log.matches("baton: serving").count(), 2, "the server ran twice: {log}");
+    assert!(!log.contains("shutting down"), "the first server was killed, not shut down: {log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
