@@ -65,6 +65,12 @@ pub const ROUTES: &[Route] = &[
     ("get", "/metrics", "Prometheus metrics", &[], &[]),
 ];
 
+/// Serves the API on `listener` until `shutdown` resolves, then lets the
+/// requests in flight finish (each answers after its commit).
+pub async fn serve(listener: tokio::net::TcpListener, handle: Handle, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(handle)).with_graceful_shutdown(shutdown).await
+}
+
 /// The whole API, ready to serve.
 pub fn router(handle: Handle) -> Router {
     let state = AppState { handle };

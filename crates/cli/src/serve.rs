@@ -41,8 +41,7 @@ pub async fn serve(database: Database, listen: SocketAddr) -> Result<(), String>
         Database::Memory => "memory (nothing is kept)".to_string(),
     };
     eprintln!("baton: serving on http://{listen} with {where_}");
-    let router = api::router(service.handle.clone());
-    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await;
+    let served = api::serve(listener, service.handle.clone(), shutdown_signal()).await;
     // Requests in flight have been answered (after their commits); finish what is queued.
     eprintln!("baton: shutting down");
     tokio::task::spawn_blocking(move || service.stop()).await.map_err(|e| e.to_string())?;

@@ -51,6 +51,32 @@ fn the_core_depends_on_no_io_crate() {
     }
 }
 
+/// Direct dependencies only one crate may have: (dependency, the crates allowed it, the rule).
+const OWNED_DEPENDENCIES: &[(&str, &[&str], &str)] = &[
+    ("rusqlite", &["store-sqlite"], "only store-* crates know SQL"),
+    ("axum", &["api"], "only api serves HTTP"),
+    ("clap", &["cli"], "only cli knows argv"),
+    // The CLI's client commands talk to the server; no other crate makes HTTP requests.
+    ("reqwest", &["cli"], "only cli makes HTTP requests, as the server's client"),
+];
+
+#[test]
+fn sql_http_and_argv_each_live_in_one_crate() {
+    for entry in std::fs::read_dir(workspace().join("crates")).expect("the crates folder is readable") {
+        let dir = entry.expect("an entry").path();
+        let krate = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("a crate has a Cargo.toml");
+        let dependencies = manifest.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("");
+        for (dependency, allowed, rule) in OWNED_DEPENDENCIES {
+            let uses = dependencies.lines().any(|line| line.trim_start().starts_with(&format!("{dependency}.")) || line.trim_start().starts_with(&format!("{dependency} ")));
+            assert!(
+                !uses || allowed.contains(&krate.as_str()),
+                "ARCHITECTURE.md, invariant '{rule}': crates/{krate}/Cargo.toml depends on `{dependency}`"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_core_source_reads_no_clock_and_does_no_io() {
     for krate in CORE {
