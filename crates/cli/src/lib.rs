@@ -4,6 +4,7 @@
 //! failure. The commands themselves live in the other crates; this one only
 //! parses, validates and prints.
 
+mod bench;
 pub mod client;
 mod commands;
 mod serve;
@@ -189,6 +190,23 @@ pub enum Command {
     },
     #[command(subcommand)]
     Incidents(IncidentsCommand),
+    /// Measure throughput and latency end to end, checking every instance.
+    Bench {
+        #[arg(long, value_enum)]
+        workload: bench::Workload,
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: bench::BenchStore,
+        #[arg(long, value_enum, default_value = "embedded")]
+        mode: bench::Mode,
+        #[arg(long, default_value_t = 1000)]
+        instances: usize,
+        /// Offer load at this many instances per second instead of as fast as possible.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Work on jobs of a type by running a command per job.
     Worker {
         #[arg(long = "type")]
@@ -280,6 +298,22 @@ async fn run_async(server: &str, command: Command) -> Result<(), Failure> {
         Command::Signal { name, variables } => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
             commands::signal(&client, &name, variables).await
+        }
+        Command::Bench { workload, store, mode, instances, rate, json } => {
+            if instances == 0 {
+                return Err(Failure("--instances must be at least 1".into()));
+            }
+            if rate.is_some_and(|r| r <= 0.0 || r.is_nan()) {
+                return Err(Failure("--rate must be a positive number of instances per second".into()));
+            }
+            eprintln!("baton bench: {instances} instances of {workload:?}, {store:?} store, {mode:?} mode");
+            let report = bench::run(bench::BenchOptions { workload, store, mode, instances, rate }).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report).expect("a report serializes"));
+            } else {
+                bench::print(&report);
+            }
+            Ok(())
         }
         Command::Incidents(IncidentsCommand::List { json }) => commands::list_incidents(&client, json).await,
         Command::Incidents(IncidentsCommand::Resolve { key }) => commands::resolve_incident(&client, &key).await,

@@ -189,6 +189,17 @@ impl Handle {
     }
 }
 
+/// Whether a command's outcome may have changed the store. A refused command
+/// was rolled back to its savepoint; an activation that found no job and a
+/// tick wrote nothing.
+fn may_have_written(result: &Result<Reply, Error>) -> bool {
+    match result {
+        Err(_) => false,
+        Ok(Reply::Activated(jobs)) => !jobs.is_empty(),
+        Ok(Reply::Done | Reply::Deployed(_) | Reply::Started(_) | Reply::Published(_)) => true,
+    }
+}
+
 struct CommitLoop {
     core: Core,
     store: Arc<dyn Store>,
@@ -250,12 +261,46 @@ impl CommitLoop {
             }
         };
         let mut answers = Vec::with_capacity(batch.len());
+        let mut wrote = false;
+        let mut broken: Option<Error> = None;
         for envelope in batch {
-            let result = self.apply(txn.as_mut(), envelope.command, now);
+            if let Some(error) = &broken {
+                answers.push((envelope.reply, Err(error.clone())));
+                continue;
+            }
+            // Each command is all or nothing within the batch.
+            let result = match txn.savepoint() {
+                Ok(()) => self.apply(txn.as_mut(), envelope.command, now),
+                Err(error) => Err(Error::Store(error)),
+            };
+            let ended = match &result {
+                Ok(_) => txn.release_savepoint(),
+                Err(_) => txn.rollback_to_savepoint(),
+            };
+            let in_doubt = match (&result, ended) {
+                (_, Err(error)) => Some(error),
+                (Err(Error::Store(error)), Ok(())) => Some(error.clone()),
+                _ => None,
+            };
+            if let Some(error) = in_doubt {
+                // The transaction itself is in doubt: the whole batch fails below.
+                broken = Some(Error::Store(error));
+            }
+            wrote |= may_have_written(&result);
             answers.push((envelope.reply, result));
         }
-        let fired = self.core.fire_due(txn.as_mut(), now, self.options.max_timers_per_batch);
-        if answers.is_empty() && matches!(fired, Ok(0)) {
+        let fired = match broken {
+            Some(error) => Err(error),
+            None => self.core.fire_due(txn.as_mut(), now, self.options.max_timers_per_batch),
+        };
+        if !wrote && matches!(fired, Ok(0)) {
+            // Everything was read-only (or refused and rolled back).
+            // Nothing changed (polls that found no job, ticks): no commit, and no
+            // one to wake, or every empty poll would wake every other poller.
+            drop(txn);
+            for (reply, result) in answers {
+                let _ = reply.send(result);
+            }
             return;
         }
         let committed = match fired {

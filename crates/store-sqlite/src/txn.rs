@@ -633,6 +633,18 @@ impl WriteTxn for SqliteTxn<'_> {
         }
     }
 
+    fn savepoint(&mut self) -> Result<()> {
+        self.db().execute_batch("SAVEPOINT command").map_err(sql_error)
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.db().execute_batch("ROLLBACK TO command; RELEASE command").map_err(sql_error)
+    }
+
+    fn release_savepoint(&mut self) -> Result<()> {
+        self.db().execute_batch("RELEASE command").map_err(sql_error)
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.db().execute_batch("COMMIT").map_err(sql_error)?;
         self.finished = true;

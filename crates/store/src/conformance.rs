@@ -11,7 +11,8 @@ use crate::Store;
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 10] = [
+    let checks: [Check; 11] = [
+        ("rolling back to a savepoint undoes one command's writes only", savepoints),
         ("rows come back as they were written", roundtrip),
         ("a write transaction reads its own writes and others see them after commit", visibility),
         ("a write transaction dropped without commit leaves nothing", rollback),
@@ -211,6 +212,24 @@ fn rollback(store: &dyn Store) {
     assert!(read.instance("lost").unwrap().is_none());
     assert!(read.job("lost.1").unwrap().is_none());
     assert_eq!(read.instance("kept").unwrap().unwrap().status, Status::Running, "the replaced row is back");
+}
+
+fn savepoints(store: &dyn Store) {
+    let mut txn = store.write().unwrap();
+    txn.apply(Write::PutInstance(Box::new(instance("first", "p", Status::Running, 1)))).unwrap();
+    txn.savepoint().unwrap();
+    txn.apply(Write::PutInstance(Box::new(instance("undone", "p", Status::Running, 2)))).unwrap();
+    txn.apply(Write::PutInstance(Box::new(instance("first", "p", Status::Completed, 1)))).unwrap();
+    txn.rollback_to_savepoint().unwrap();
+    assert!(txn.instance("undone").unwrap().is_none(), "the command's insert is gone");
+    assert_eq!(txn.instance("first").unwrap().unwrap().status, Status::Running, "the command's update is gone");
+    txn.savepoint().unwrap();
+    txn.apply(Write::PutInstance(Box::new(instance("kept", "p", Status::Running, 3)))).unwrap();
+    txn.release_savepoint().unwrap();
+    txn.commit().unwrap();
+    let mut read = store.read().unwrap();
+    assert!(read.instance("first").unwrap().is_some() && read.instance("kept").unwrap().is_some());
+    assert!(read.instance("undone").unwrap().is_none());
 }
 
 fn activatable_jobs(store: &dyn Store) {

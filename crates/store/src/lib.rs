@@ -67,5 +67,12 @@ pub trait ReadTxn {
 /// A transaction that writes. Dropped without [`WriteTxn::commit`], it rolls back.
 pub trait WriteTxn: ReadTxn {
     fn apply(&mut self, write: Write) -> Result<()>;
+    /// Marks a point to roll back to, so one command of a batch can be undone
+    /// alone. One savepoint at a time.
+    fn savepoint(&mut self) -> Result<()>;
+    /// Undoes every write since the savepoint, and ends it.
+    fn rollback_to_savepoint(&mut self) -> Result<()>;
+    /// Keeps the writes since the savepoint, and ends it.
+    fn release_savepoint(&mut self) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
 }

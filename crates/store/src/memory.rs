@@ -39,11 +39,11 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn read(&self) -> Result<Box<dyn ReadTxn + '_>> {
-        Ok(Box::new(MemoryTxn { data: self.lock()?, undo: None }))
+        Ok(Box::new(MemoryTxn { data: self.lock()?, undo: None, savepoint: None }))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>> {
-        Ok(Box::new(MemoryTxn { data: self.lock()?, undo: Some(Vec::new()) }))
+        Ok(Box::new(MemoryTxn { data: self.lock()?, undo: Some(Vec::new()), savepoint: None }))
     }
 }
 
@@ -54,6 +54,8 @@ struct MemoryTxn<'a> {
     data: MutexGuard<'a, Data>,
     /// `Some` for a write transaction.
     undo: Option<Vec<Undo>>,
+    /// The length of the undo log at the savepoint.
+    savepoint: Option<usize>,
 }
 
 impl Drop for MemoryTxn<'_> {
@@ -267,6 +269,26 @@ impl WriteTxn for MemoryTxn<'_> {
             }
         }
         Ok(())
+    }
+
+    fn savepoint(&mut self) -> Result<()> {
+        let undo = self.undo.as_ref().ok_or_else(|| Error::other("a read transaction has no savepoints"))?;
+        self.savepoint = Some(undo.len());
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<()> {
+        let mark = self.savepoint.take().ok_or_else(|| Error::other("no savepoint to roll back to"))?;
+        let undo = self.undo.as_mut().ok_or_else(|| Error::other("a read transaction has no savepoints"))?;
+        let since: Vec<Undo> = undo.drain(mark..).collect();
+        for step in since.into_iter().rev() {
+            step(&mut self.data);
+        }
+        Ok(())
+    }
+
+    fn release_savepoint(&mut self) -> Result<()> {
+        self.savepoint.take().map(|_| ()).ok_or_else(|| Error::other("no savepoint to release"))
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

@@ -1,0 +1,400 @@
+//! `baton bench`: end-to-end throughput and latency of the durable runtime.
+//!
+//! Workloads: W1 start -> one service task -> end; W2 ten service tasks in a
+//! row; W3 a parallel gateway to ten service tasks and a join; W4 an exclusive
+//! gateway on `amount > 100` (amount = i % 200) to one of two service tasks.
+//!
+//! `embedded` runs the runtime in this process and the workers through its
+//! library handle; `http` serves the real API on a loopback port and runs the
+//! workers (activate in batches, complete one by one) and the starters over
+//! HTTP, in this same process. Every completed instance is checked: completed,
+//! and every task it should have run (and no other) reported done.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runtime::{Command, Handle, Options, Reply, Service, StartCommand, SystemClock, UuidIds};
+use serde_json::{json, Value};
+use store::{InstanceFilter, PageRequest, Store};
+
+use crate::client::{Client, Failure};
+
+/// The job type every benchmark task uses.
+const JOB_TYPE: &str = "bench-work";
+/// Jobs a worker asks for at once.
+const BATCH: usize = 200;
+/// Workers polling at once.
+const WORKERS: usize = 4;
+/// Starts in flight at once when no rate is given.
+const STARTERS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    W1,
+    W2,
+    W3,
+    W4,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchStore {
+    Memory,
+    Sqlite,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    Embedded,
+    Http,
+}
+
+pub struct BenchOptions {
+    pub workload: Workload,
+    pub store: BenchStore,
+    pub mode: Mode,
+    pub instances: usize,
+    pub rate: Option<f64>,
+}
+
+fn task(id: &str) -> String {
+    format!(r#"<serviceTask id="{id}"><extensionElements><zeebe:taskDefinition type="{JOB_TYPE}"/></extensionElements></serviceTask>"#)
+}
+
+fn flow(id: &str, from: &str, to: &str) -> String {
+    format!(r#"<sequenceFlow id="{id}" sourceRef="{from}" targetRef="{to}"/>"#)
+}
+
+/// The model of a workload and the tasks each instance `i` must run.
+fn workload(kind: Workload) -> (String, fn(usize) -> Vec<String>) {
+    let body = match kind {
+        Workload::W1 => format!(r#"<startEvent id="s"/>{}<endEvent id="e"/>{}{}"#, task("t1"), flow("f1", "s", "t1"), flow("f2", "t1", "e")),
+        Workload::W2 => {
+            let tasks: String = (1..=10).map(|n| task(&format!("t{n}"))).collect();
+            let mut flows = flow("f0", "s", "t1");
+            for n in 1..10 {
+                flows.push_str(&flow(&format!("f{n}"), &format!("t{n}"), &format!("t{}", n + 1)));
+            }
+            flows.push_str(&flow("f10", "t10", "e"));
+            format!(r#"<startEvent id="s"/>{tasks}<endEvent id="e"/>{flows}"#)
+        }
+        Workload::W3 => {
+            let tasks: String = (1..=10).map(|n| task(&format!("t{n}"))).collect();
+            let mut flows = flow("f0", "s", "fork") + &flow("f99", "join", "e");
+            for n in 1..=10 {
+                flows.push_str(&flow(&format!("a{n}"), "fork", &format!("t{n}")));
+                flows.push_str(&flow(&format!("b{n}"), &format!("t{n}"), "join"));
+            }
+            format!(r#"<startEvent id="s"/><parallelGateway id="fork"/>{tasks}<parallelGateway id="join"/><endEvent id="e"/>{flows}"#)
+        }
+        Workload::W4 => format!(
+            r#"<startEvent id="s"/><exclusiveGateway id="gw" default="to_small"/>{}{}<endEvent id="e1"/><endEvent id="e2"/>{}
+            <sequenceFlow id="to_large" sourceRef="gw" targetRef="large"><conditionExpression>=amount &gt; 100</conditionExpression></sequenceFlow>
+            {}{}{}"#,
+            task("large"),
+            task("small"),
+            flow("f1", "s", "gw"),
+            flow("to_small", "gw", "small"),
+            flow("f3", "large", "e1"),
+            flow("f4", "small", "e2"),
+        ),
+    };
+    let expected: fn(usize) -> Vec<String> = match kind {
+        Workload::W1 => |_| vec!["t1".into()],
+        Workload::W2 | Workload::W3 => |_| (1..=10).map(|n| format!("t{n}")).collect(),
+        Workload::W4 => |i| vec![if i % 200 > 100 { "large".into() } else { "small".into() }],
+    };
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="bench"><process id="bench" isExecutable="true">{body}</process></definitions>"#
+    );
+    (xml, expected)
+}
+
+/// The figures of one run.
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    pub workload: String,
+    pub store: String,
+    pub mode: String,
+    pub instances: usize,
+    pub offered_rate: Option<f64>,
+    pub seconds: f64,
+    pub instances_per_s: f64,
+    pub jobs_per_s: f64,
+    pub cpu_s_per_1000: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub peak_memory_mb: f64,
+    pub commits: u64,
+    pub mean_batch: f64,
+    pub verified: usize,
+}
+
+/// CPU seconds this process used so far (all threads), from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident memory (VmHWM) in MiB.
+fn peak_memory_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// How the benchmark talks to Baton: the library handle or HTTP.
+#[derive(Clone)]
+enum Link {
+    Embedded(Handle),
+    Http(Arc<Client>),
+}
+
+impl Link {
+    async fn start(&self, i: usize) -> Result<(), Failure> {
+        let variables = json!({"amount": i % 200, "i": i});
+        match self {
+            Link::Embedded(handle) => {
+                let command = StartCommand { process_id: "bench".into(), variables: variables.as_object().cloned().unwrap_or_default(), ..StartCommand::default() };
+                handle.call(Command::Start(command)).await.map(|_| ()).map_err(|e| Failure(e.to_string()))
+            }
+            Link::Http(client) => client.post("/v1/instances", &json!({"workflow": "bench", "variables": variables})).await.map(|_| ()),
+        }
+    }
+
+    /// Takes jobs; returns (key, element id) of each.
+    async fn activate(&self, worker: &str) -> Result<Vec<(String, String)>, Failure> {
+        match self {
+            Link::Embedded(handle) => {
+                let jobs = handle.activate(JOB_TYPE.into(), worker.into(), BATCH, 60_000, Duration::from_millis(200)).await.map_err(|e| Failure(e.to_string()))?;
+                Ok(jobs.into_iter().map(|j| (j.job.key, j.job.element_id)).collect())
+            }
+            Link::Http(client) => {
+                let body = json!({"type": JOB_TYPE, "worker": worker, "max_jobs": BATCH, "lease_ms": 60000, "timeout_ms": 200});
+                let answer = client.post("/v1/jobs/activate", &body).await?;
+                Ok(answer["jobs"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|j| (j["key"].as_str().unwrap_or_default().to_string(), j["element_id"].as_str().unwrap_or_default().to_string()))
+                    .collect())
+            }
+        }
+    }
+
+    async fn complete(&self, worker: &str, key: String, element: &str) -> Result<(), Failure> {
+        // Each task reports itself, so the check can see which tasks ran.
+        let variables = json!({ format!("done_{element}"): true });
+        match self {
+            Link::Embedded(handle) => {
+                let command = Command::CompleteJob { key, worker: Some(worker.into()), variables: variables.as_object().cloned().unwrap_or_default() };
+                handle.call(command).await.map(|_| ()).map_err(|e| Failure(e.to_string()))
+            }
+            Link::Http(client) => client.post(&format!("/v1/jobs/{key}/complete"), &json!({"worker": worker, "variables": variables})).await.map(|_| ()),
+        }
+    }
+}
+
+pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
+    let directory = std::env::temp_dir().join(format!("baton-bench-{}", std::process::id()));
+    let store: Arc<dyn Store> = match options.store {
+        BenchStore::Memory => Arc::new(store::MemoryStore::new()),
+        BenchStore::Sqlite => {
+            std::fs::create_dir_all(&directory).map_err(|e| Failure(e.to_string()))?;
+            Arc::new(store_sqlite::SqliteStore::open(&directory.join("bench.db")).map_err(|e| Failure(e.to_string()))?)
+        }
+    };
+    let service = Service::start(store.clone(), Arc::new(SystemClock), Box::new(UuidIds), Options::default()).map_err(|e| Failure(e.to_string()))?;
+    let handle = service.handle.clone();
+    let (xml, expected) = workload(options.workload);
+    let deployed = handle.call(Command::Deploy { files: vec![("bench.bpmn".into(), xml)] }).await.map_err(|e| Failure(e.to_string()))?;
+    debug_assert!(matches!(deployed, Reply::Deployed(_)));
+
+    let (link, server) = match options.mode {
+        Mode::Embedded => (Link::Embedded(handle.clone()), None),
+        Mode::Http => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| Failure(e.to_string()))?;
+            let address = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let served = tokio::spawn(api::serve(listener, handle.clone(), async move {
+                let _ = stopped.await;
+            }));
+            (Link::Http(Arc::new(Client::new(&format!("http://{address}")))), Some((stop, served)))
+        }
+    };
+
+    let tasks_per_instance = expected(0).len() as u64;
+    let total_jobs = tasks_per_instance * options.instances as u64;
+    let completed_jobs = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let (commits_before, commands_before) = handle.metrics.commits();
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+
+    let mut workers = Vec::new();
+    for w in 0..WORKERS {
+        let (link, completed_jobs, done) = (link.clone(), completed_jobs.clone(), done.clone());
+        workers.push(tokio::spawn(async move {
+            let name = format!("bench-{w}");
+            while !done.load(Ordering::Relaxed) {
+                let jobs = link.activate(&name).await?;
+                for (key, element) in jobs {
+                    link.complete(&name, key, &element).await?;
+                    completed_jobs.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok::<(), Failure>(())
+        }));
+    }
+
+    let starter = {
+        let link = link.clone();
+        let count = options.instances;
+        let rate = options.rate;
+        tokio::spawn(async move {
+            match rate {
+                Some(rate) => {
+                    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                    let mut pending = Vec::new();
+                    for i in 0..count {
+                        tick.tick().await;
+                        let link = link.clone();
+                        pending.push(tokio::spawn(async move { link.start(i).await }));
+                    }
+                    for p in pending {
+                        p.await.map_err(|e| Failure(e.to_string()))??;
+                    }
+                }
+                None => {
+                    let next = Arc::new(AtomicU64::new(0));
+                    let mut starters = Vec::new();
+                    for _ in 0..STARTERS.min(count.max(1)) {
+                        let (link, next) = (link.clone(), next.clone());
+                        starters.push(tokio::spawn(async move {
+                            loop {
+                                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                                if i >= count {
+                                    return Ok::<(), Failure>(());
+                                }
+                                link.start(i).await?;
+                            }
+                        }));
+                    }
+                    for s in starters {
+                        s.await.map_err(|e| Failure(e.to_string()))??;
+                    }
+                }
+            }
+            Ok::<(), Failure>(())
+        })
+    };
+    starter.await.map_err(|e| Failure(e.to_string()))??;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while completed_jobs.load(Ordering::Relaxed) < total_jobs {
+        if Instant::now() > deadline {
+            return Err(Failure(format!("only {} of {total_jobs} jobs completed in 10 minutes", completed_jobs.load(Ordering::Relaxed))));
+        }
+        for worker in workers.iter().filter(|w| w.is_finished()) {
+            let _ = worker;
+            return Err(Failure("a benchmark worker stopped early".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    done.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.map_err(|e| Failure(e.to_string()))??;
+    }
+    let (commits_after, commands_after) = handle.metrics.commits();
+    if let Some((stop, served)) = server {
+        let _ = stop.send(());
+        let _ = served.await;
+    }
+
+    // Check every instance: completed, and exactly the tasks it should have run.
+    let latencies = tokio::task::spawn_blocking(move || verify(store.as_ref(), options.instances, expected)).await.map_err(|e| Failure(e.to_string()))??;
+    tokio::task::spawn_blocking(move || service.stop()).await.map_err(|e| Failure(e.to_string()))?;
+    let _ = std::fs::remove_dir_all(&directory);
+
+    let percentile = |p: f64| latencies.get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0) as f64;
+    let commits = commits_after - commits_before;
+    let commands = commands_after - commands_before;
+    Ok(Report {
+        workload: format!("{:?}", options.workload).to_lowercase(),
+        store: format!("{:?}", options.store).to_lowercase(),
+        mode: format!("{:?}", options.mode).to_lowercase(),
+        instances: options.instances,
+        offered_rate: options.rate,
+        seconds,
+        instances_per_s: options.instances as f64 / seconds,
+        jobs_per_s: total_jobs as f64 / seconds,
+        cpu_s_per_1000: cpu / options.instances as f64 * 1000.0,
+        p50_ms: percentile(0.50),
+        p99_ms: percentile(0.99),
+        max_ms: latencies.last().copied().unwrap_or(0) as f64,
+        peak_memory_mb: peak_memory_mb(),
+        commits,
+        mean_batch: if commits == 0 { 0.0 } else { commands as f64 / commits as f64 },
+        verified: latencies.len(),
+    })
+}
+
+/// Reads every instance back; returns the start-to-complete latencies (ms), sorted.
+fn verify(store: &dyn Store, instances: usize, expected: fn(usize) -> Vec<String>) -> Result<Vec<i64>, Failure> {
+    let mut read = store.read().map_err(|e| Failure(e.to_string()))?;
+    let mut latencies = Vec::with_capacity(instances);
+    let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+    let mut seen = BTreeMap::new();
+    loop {
+        let found = read.instances(&InstanceFilter::default(), &page).map_err(|e| Failure(e.to_string()))?;
+        for row in &found.items {
+            let i = row.state.input.get("i").and_then(Value::as_u64).ok_or_else(|| Failure(format!("instance {} has no index", row.id)))? as usize;
+            if row.status != engine::Status::Completed {
+                return Err(Failure(format!("instance {} (i = {i}) is {}, not completed", row.id, row.status.as_str())));
+            }
+            let ran: Vec<String> = row.state.variables.keys().filter_map(|k| k.strip_prefix("done_").map(str::to_string)).collect();
+            let mut want = expected(i);
+            want.sort();
+            let mut got = ran.clone();
+            got.sort();
+            if got != want {
+                return Err(Failure(format!("instance {} (i = {i}) ran {got:?}, expected {want:?}", row.id)));
+            }
+            if seen.insert(i, row.id.clone()).is_some() {
+                return Err(Failure(format!("two instances have index {i}")));
+            }
+            latencies.push(row.ended_at.unwrap_or(row.started_at) - row.started_at);
+        }
+        match found.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    if latencies.len() != instances {
+        return Err(Failure(format!("found {} instances, expected {instances}", latencies.len())));
+    }
+    latencies.sort_unstable();
+    Ok(latencies)
+}
+
+pub fn print(report: &Report) {
+    println!("workload        {} ({} store, {} mode{})", report.workload, report.store, report.mode, report.offered_rate.map(|r| format!(", offered {r}/s")).unwrap_or_default());
+    println!("instances       {} completed and verified in {:.2} s", report.verified, report.seconds);
+    println!("throughput      {:.0} instances/s, {:.0} jobs/s", report.instances_per_s, report.jobs_per_s);
+    println!("cpu             {:.3} s per 1000 instances (whole process)", report.cpu_s_per_1000);
+    println!("latency         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (start to complete)", report.p50_ms, report.p99_ms, report.max_ms);
+    println!("memory          {:.1} MiB peak resident", report.peak_memory_mb);
+    println!("commits         {} ({:.1} commands per commit)", report.commits, report.mean_batch);
+}
