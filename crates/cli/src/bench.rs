@@ -6,8 +6,8 @@
 //!
 //! `embedded` runs the runtime in this process and the workers through its
 //! library handle; `http` serves the real API on a loopback port and runs the
-//! workers (activate in batches, complete one by one) and the starters over
-//! HTTP, in this same process. Every completed instance is checked: completed,
+//! workers (activate in batches of up to 200, complete each job with its own
+//! call, concurrently) and the starters over HTTP, in this same process. Every completed instance is checked: completed,
 //! and every task it should have run (and no other) reported done.
 
 use std::collections::BTreeMap;
@@ -248,8 +248,14 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
             let name = format!("bench-{w}");
             while !done.load(Ordering::Relaxed) {
                 let jobs = link.activate(&name).await?;
+                // Like a worker with concurrency: each job completed by its own call, all at once.
+                let mut completions = Vec::with_capacity(jobs.len());
                 for (key, element) in jobs {
-                    link.complete(&name, key, &element).await?;
+                    let (link, name) = (link.clone(), name.clone());
+                    completions.push(tokio::spawn(async move { link.complete(&name, key, &element).await }));
+                }
+                for completion in completions {
+                    completion.await.map_err(|e| Failure(e.to_string()))??;
                     completed_jobs.fetch_add(1, Ordering::Relaxed);
                 }
             }

@@ -17,6 +17,7 @@
 
 mod machine;
 pub mod state;
+mod table;
 
 use std::fmt;
 

@@ -96,12 +96,12 @@ pub(crate) fn start(
         update_count: 0,
         next_key: 1,
         root: 0,
-        element_instances: BTreeMap::new(),
-        jobs: BTreeMap::new(),
-        timers: BTreeMap::new(),
-        user_tasks: BTreeMap::new(),
-        subscriptions: BTreeMap::new(),
-        incidents: BTreeMap::new(),
+        element_instances: Table::new(),
+        jobs: Table::new(),
+        timers: Table::new(),
+        user_tasks: Table::new(),
+        subscriptions: Table::new(),
+        incidents: Table::new(),
     };
     let mut m = Machine { wf, st: &mut st, now, effects: Vec::new(), queue: VecDeque::new(), steps: 0 };
     let root = m.create_ei(Workflow::ROOT, None, 1);

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::table::Table;
+
 /// JSON variables of one scope.
 pub type Variables = serde_json::Map<String, serde_json::Value>;
 
@@ -79,12 +81,12 @@ pub struct InstanceState {
     /// instance's variables).
     pub root: Key,
     /// Active element instances.
-    pub element_instances: BTreeMap<Key, ElementInstance>,
-    pub jobs: BTreeMap<Key, Job>,
-    pub timers: BTreeMap<Key, Timer>,
-    pub user_tasks: BTreeMap<Key, UserTask>,
-    pub subscriptions: BTreeMap<Key, Subscription>,
-    pub incidents: BTreeMap<Key, Incident>,
+    pub element_instances: Table<ElementInstance>,
+    pub jobs: Table<Job>,
+    pub timers: Table<Timer>,
+    pub user_tasks: Table<UserTask>,
+    pub subscriptions: Table<Subscription>,
+    pub incidents: Table<Incident>,
 }
 
 impl InstanceState {

@@ -1,8 +1,6 @@
 //! The one test suite every store passes. A store's test calls [`run`] with a
 //! function that makes a fresh, empty store.
 
-use std::collections::BTreeMap;
-
 use engine::{HistoryEntry, HistoryEvent, InstanceState, JobState, Status, Variables};
 
 use crate::rows::*;
@@ -56,12 +54,12 @@ pub fn state(id: &str, status: Status) -> InstanceState {
         update_count: 1,
         next_key: 1,
         root: 0,
-        element_instances: BTreeMap::new(),
-        jobs: BTreeMap::new(),
-        timers: BTreeMap::new(),
-        user_tasks: BTreeMap::new(),
-        subscriptions: BTreeMap::new(),
-        incidents: BTreeMap::new(),
+        element_instances: engine::Table::new(),
+        jobs: engine::Table::new(),
+        timers: engine::Table::new(),
+        user_tasks: engine::Table::new(),
+        subscriptions: engine::Table::new(),
+        incidents: engine::Table::new(),
     }
 }
 

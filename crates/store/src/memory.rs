@@ -11,8 +11,12 @@ use crate::{Error, ReadTxn, Result, Store, WriteTxn};
 struct Data {
     workflows: BTreeMap<(String, u32), WorkflowRow>,
     instances: BTreeMap<String, InstanceRow>,
+    /// Instances in list order: (started_at, id).
+    instances_by_start: BTreeMap<(i64, String), ()>,
     requests: BTreeMap<String, String>,
     jobs: BTreeMap<String, JobRow>,
+    /// Jobs by type in activation order: (type, created_at, key).
+    jobs_by_type: BTreeMap<(String, i64, String), ()>,
     timers: BTreeMap<(String, u64), TimerRow>,
     subscriptions: BTreeMap<(String, u64), SubscriptionRow>,
     tasks: BTreeMap<String, TaskRow>,
@@ -110,7 +114,27 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn instances(&mut self, filter: &InstanceFilter, page: &PageRequest) -> Result<Page<InstanceRow>> {
-        Ok(paginate(sorted(self.data.instances.values().filter(|r| filter.matches(r)).cloned()), page))
+        let data = &self.data;
+        let from = match &page.after {
+            Some(after) => {
+                let (time, id) = after.split_once(':').ok_or_else(|| Error::other(format!("'{after}' is not a cursor")))?;
+                let time: i64 = time.parse().map_err(|_| Error::other(format!("'{after}' is not a cursor")))?;
+                std::ops::Bound::Excluded((time, id.to_string()))
+            }
+            None => std::ops::Bound::Unbounded,
+        };
+        let limit = page.bounded_limit();
+        let mut items: Vec<InstanceRow> = data
+            .instances_by_start
+            .range((from, std::ops::Bound::Unbounded))
+            .filter_map(|((_, id), ())| data.instances.get(id))
+            .filter(|row| filter.matches(row))
+            .take(limit + 1)
+            .cloned()
+            .collect();
+        let next = (items.len() > limit).then(|| items[limit - 1].cursor());
+        items.truncate(limit);
+        Ok(Page { items, next })
     }
 
     fn instance_by_request(&mut self, request_id: &str) -> Result<Option<String>> {
@@ -138,21 +162,21 @@ impl ReadTxn for MemoryTxn<'_> {
 
     fn activatable_jobs(&mut self, job_type: &str, now: i64, limit: usize) -> Result<Vec<JobRow>> {
         let data = &self.data;
-        let mut jobs: Vec<JobRow> = data
-            .jobs
-            .values()
+        let from = (job_type.to_string(), i64::MIN, String::new());
+        Ok(data
+            .jobs_by_type
+            .range(from..)
+            .take_while(|((t, _, _), ())| t == job_type)
+            .filter_map(|((_, _, key), ())| data.jobs.get(key))
             .filter(|j| {
-                j.job_type == job_type
-                    && j.state == engine::JobState::Activatable
+                j.state == engine::JobState::Activatable
                     && j.not_before.is_none_or(|t| t <= now)
                     && j.lease_until.is_none_or(|t| t <= now)
                     && running(data, &j.instance_id)
             })
+            .take(limit)
             .cloned()
-            .collect();
-        jobs.sort_by_cached_key(Cursor::cursor);
-        jobs.truncate(limit);
-        Ok(jobs)
+            .collect())
     }
 
     fn task(&mut self, key: &str) -> Result<Option<TaskRow>> {
@@ -238,10 +262,30 @@ impl WriteTxn for MemoryTxn<'_> {
         let data = &mut *self.data;
         match write {
             Write::PutWorkflow(row) => set(data, undo, |d| &mut d.workflows, (row.process_id.clone(), row.version), Some(row)),
-            Write::PutInstance(row) => set(data, undo, |d| &mut d.instances, row.id.clone(), Some(*row)),
+            Write::PutInstance(row) => {
+                if let Some(old) = data.instances.get(&row.id) {
+                    let old_index = (old.started_at, old.id.clone());
+                    set(data, undo, |d| &mut d.instances_by_start, old_index, None);
+                }
+                set(data, undo, |d| &mut d.instances_by_start, (row.started_at, row.id.clone()), Some(()));
+                set(data, undo, |d| &mut d.instances, row.id.clone(), Some(*row));
+            }
             Write::PutRequest { request_id, instance_id } => set(data, undo, |d| &mut d.requests, request_id, Some(instance_id)),
-            Write::PutJob(row) => set(data, undo, |d| &mut d.jobs, row.key.clone(), Some(row)),
-            Write::DeleteJob { key } => set(data, undo, |d| &mut d.jobs, key, None),
+            Write::PutJob(row) => {
+                if let Some(old) = data.jobs.get(&row.key) {
+                    let old_index = (old.job_type.clone(), old.created_at, old.key.clone());
+                    set(data, undo, |d| &mut d.jobs_by_type, old_index, None);
+                }
+                set(data, undo, |d| &mut d.jobs_by_type, (row.job_type.clone(), row.created_at, row.key.clone()), Some(()));
+                set(data, undo, |d| &mut d.jobs, row.key.clone(), Some(row));
+            }
+            Write::DeleteJob { key } => {
+                if let Some(old) = data.jobs.get(&key) {
+                    let old_index = (old.job_type.clone(), old.created_at, old.key.clone());
+                    set(data, undo, |d| &mut d.jobs_by_type, old_index, None);
+                }
+                set(data, undo, |d| &mut d.jobs, key, None);
+            }
             Write::PutTimer(row) => set(data, undo, |d| &mut d.timers, (row.instance_id.clone(), row.local_key), Some(row)),
             Write::DeleteTimer { instance_id, local_key } => set(data, undo, |d| &mut d.timers, (instance_id, local_key), None),
             Write::PutSubscription(row) => {
