@@ -311,9 +311,12 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         if Instant::now() > deadline {
             return Err(Failure(format!("only {} of {total_jobs} jobs completed in 10 minutes", completed_jobs.load(Ordering::Relaxed))));
         }
-        for worker in workers.iter().filter(|w| w.is_finished()) {
-            let _ = worker;
-            return Err(Failure("a benchmark worker stopped early".into()));
+        if let Some(stopped) = workers.iter().position(|w| w.is_finished()) {
+            // A worker ends only when something failed; say what.
+            return match workers.swap_remove(stopped).await {
+                Ok(Err(failure)) => Err(failure),
+                _ => Err(Failure("a benchmark worker stopped early".into())),
+            };
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

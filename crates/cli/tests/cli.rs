@@ -111,3 +111,20 @@ fn client_commands_say_when_the_server_is_not_there() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is `baton serve` running?"));
 }
+
+/// `baton bench` itself works and verifies its runs: a few hundred instances of each workload.
+#[test]
+fn bench_runs_every_workload_and_checks_every_instance() {
+    for (workload, store, mode) in [("w1", "memory", "embedded"), ("w2", "sqlite", "http"), ("w3", "sqlite", "embedded"), ("w4", "memory", "http")] {
+        let output = baton(&["bench", "--workload", workload, "--store", store, "--mode", mode, "--instances", "200", "--json"]);
+        assert_eq!(output.status.code(), Some(0), "{workload}: {}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+        assert_eq!(report["verified"], serde_json::json!(200), "{workload}: {report}");
+        for field in ["instances_per_s", "cpu_s_per_1000", "p50_ms", "p99_ms", "commits", "mean_batch"] {
+            assert!(report[field].is_number(), "{workload}: {field} missing from {report}");
+        }
+        assert!(report["commits"].as_u64().unwrap() > 0);
+    }
+    let output = baton(&["bench", "--workload", "w1", "--instances", "100", "--rate", "500", "--store", "memory"]);
+    assert!(String::from_utf8_lossy(&output.stdout).contains("offered 500/s"), "{}", String::from_utf8_lossy(&output.stdout));
+}
