@@ -21,7 +21,8 @@ struct Data {
     subscriptions: BTreeMap<(String, u64), SubscriptionRow>,
     tasks: BTreeMap<String, TaskRow>,
     incidents: BTreeMap<String, IncidentRow>,
-    history: BTreeMap<(String, u64), HistoryRow>,
+    /// Append-only per instance, in order.
+    history: BTreeMap<String, Vec<HistoryRow>>,
     messages: BTreeMap<u64, MessageRow>,
     start_timers: BTreeMap<(String, String), StartTimerRow>,
 }
@@ -148,8 +149,17 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn history(&mut self, instance_id: &str, page: &PageRequest) -> Result<Page<HistoryRow>> {
-        let rows = self.data.history.range((instance_id.to_string(), 0)..=(instance_id.to_string(), u64::MAX)).map(|(_, r)| r.clone());
-        Ok(paginate(rows.collect(), page))
+        let rows = self.data.history.get(instance_id).map(Vec::as_slice).unwrap_or_default();
+        let after: u64 = match &page.after {
+            Some(cursor) => cursor.parse().map_err(|_| Error::other(format!("'{cursor}' is not a cursor")))?,
+            None => 0,
+        };
+        let limit = page.bounded_limit();
+        let start = rows.partition_point(|row| row.seq <= after);
+        let mut items: Vec<HistoryRow> = rows[start..].iter().take(limit + 1).cloned().collect();
+        let next = (items.len() > limit).then(|| items[limit - 1].cursor());
+        items.truncate(limit);
+        Ok(Page { items, next })
     }
 
     fn job(&mut self, key: &str) -> Result<Option<JobRow>> {
@@ -298,7 +308,40 @@ impl WriteTxn for MemoryTxn<'_> {
             Write::DeleteTask { key } => set(data, undo, |d| &mut d.tasks, key, None),
             Write::PutIncident(row) => set(data, undo, |d| &mut d.incidents, row.key.clone(), Some(row)),
             Write::DeleteIncident { key } => set(data, undo, |d| &mut d.incidents, key, None),
-            Write::AppendHistory(row) => set(data, undo, |d| &mut d.history, (row.instance_id.clone(), row.seq), Some(row)),
+            Write::AppendHistory(row) => {
+                let rows = data.history.entry(row.instance_id.clone()).or_default();
+                // Rows arrive in order; a repeated seq replaces the row (as the SQL store's upsert does).
+                match rows.last() {
+                    Some(last) if last.seq >= row.seq => {
+                        let position = rows.partition_point(|r| r.seq < row.seq);
+                        let instance_id = row.instance_id.clone();
+                        if rows.get(position).is_some_and(|r| r.seq == row.seq) {
+                            let previous = std::mem::replace(&mut rows[position], row);
+                            undo.push(Box::new(move |d| {
+                                if let Some(rows) = d.history.get_mut(&instance_id) {
+                                    rows[position] = previous;
+                                }
+                            }));
+                        } else {
+                            rows.insert(position, row);
+                            undo.push(Box::new(move |d| {
+                                if let Some(rows) = d.history.get_mut(&instance_id) {
+                                    rows.remove(position);
+                                }
+                            }));
+                        }
+                    }
+                    _ => {
+                        let instance_id = row.instance_id.clone();
+                        rows.push(row);
+                        undo.push(Box::new(move |d| {
+                            if let Some(rows) = d.history.get_mut(&instance_id) {
+                                rows.pop();
+                            }
+                        }));
+                    }
+                }
+            }
             Write::PutMessage(row) => set(data, undo, |d| &mut d.messages, row.seq, Some(row)),
             Write::DeleteMessage { seq } => set(data, undo, |d| &mut d.messages, seq, None),
             Write::PutStartTimer(row) => {
