@@ -227,6 +227,7 @@ fn instance_json(row: &store::InstanceRow, full: bool) -> Value {
         value["variables"] = json!(row.state.variables);
         value["tokens"] = json!(tokens(&row.state));
         value["error_code"] = json!(row.state.error_code);
+        value["cancel_reason"] = json!(row.state.cancel_reason);
     }
     value
 }
@@ -338,9 +339,7 @@ async fn instance_input(state: &AppState, id: String, input: engine::Input) -> A
 }
 
 pub async fn cancel_instance(State(state): State<AppState>, Path(id): Path<String>, Body(request): Body<CancelRequest>) -> Answer {
-    // The reason is for people reading logs; the instance records that it was cancelled.
-    let _ = request.reason;
-    instance_input(&state, id, engine::Input::Cancel).await
+    instance_input(&state, id, engine::Input::Cancel { reason: request.reason }).await
 }
 
 #[derive(Deserialize)]

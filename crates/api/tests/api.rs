@@ -113,6 +113,13 @@ async fn an_order_runs_through_the_api() {
     assert_eq!(ended, expected);
     let (_, listed) = app.send("GET", "/v1/instances?status=completed&business_key=o-1&variable=amount=5", None).await.into_json();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let (_, other) = app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
+    let other = other["id"].as_str().unwrap();
+    assert_eq!(app.json("POST", &format!("/v1/instances/{other}/cancel"), json!({"reason": "duplicate order"})).await.0, StatusCode::NO_CONTENT);
+    let (_, cancelled) = app.send("GET", &format!("/v1/instances/{other}"), None).await.into_json();
+    assert_eq!((cancelled["status"].clone(), cancelled["cancel_reason"].clone()), (json!("cancelled"), json!("duplicate order")));
+    let (_, again) = app.json("POST", &format!("/v1/instances/{other}/cancel"), json!({})).await;
+    assert_eq!(again["code"], json!("instance-ended"));
 }
 
 trait IntoJson {

@@ -130,7 +130,7 @@ pub async fn show_instance(client: &Client, id: &str, json_lines: bool) -> Resul
         println!("{instance}");
         return Ok(());
     }
-    for field in ["id", "workflow", "version", "status", "business_key", "started_at", "ended_at", "incidents", "waiting", "tokens", "update_count", "error_code"] {
+    for field in ["id", "workflow", "version", "status", "business_key", "started_at", "ended_at", "incidents", "waiting", "tokens", "update_count", "error_code", "cancel_reason"] {
         println!("{field:<13} {}", text(&instance[field]));
     }
     println!("{:<13} {}", "input", instance["input"]);
@@ -176,8 +176,8 @@ pub async fn history(client: &Client, id: &str, json_lines: bool) -> Result<(), 
     Ok(())
 }
 
-pub async fn instance_command(client: &Client, id: &str, action: &str) -> Result<(), Failure> {
-    client.post(&format!("/v1/instances/{}/{action}", encode(id)), &json!({})).await?;
+pub async fn instance_command(client: &Client, id: &str, action: &str, body: Value) -> Result<(), Failure> {
+    client.post(&format!("/v1/instances/{}/{action}", encode(id)), &body).await?;
     eprintln!("{action}: {id}");
     Ok(())
 }

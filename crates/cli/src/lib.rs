@@ -65,7 +65,12 @@ pub enum InstancesCommand {
         #[arg(long)]
         json: bool,
     },
-    Cancel { id: String },
+    Cancel {
+        id: String,
+        /// Why; kept on the instance.
+        #[arg(long)]
+        reason: Option<String>,
+    },
     Suspend { id: String },
     Resume { id: String },
 }
@@ -270,9 +275,9 @@ async fn run_async(server: &str, command: Command) -> Result<(), Failure> {
             InstancesCommand::List { status, workflow, business_key, json } => commands::list_instances(&client, status, workflow, business_key, json).await,
             InstancesCommand::Show { id, json } => commands::show_instance(&client, &id, json).await,
             InstancesCommand::History { id, json } => commands::history(&client, &id, json).await,
-            InstancesCommand::Cancel { id } => commands::instance_command(&client, &id, "cancel").await,
-            InstancesCommand::Suspend { id } => commands::instance_command(&client, &id, "suspend").await,
-            InstancesCommand::Resume { id } => commands::instance_command(&client, &id, "resume").await,
+            InstancesCommand::Cancel { id, reason } => commands::instance_command(&client, &id, "cancel", serde_json::json!({"reason": reason})).await,
+            InstancesCommand::Suspend { id } => commands::instance_command(&client, &id, "suspend", serde_json::json!({})).await,
+            InstancesCommand::Resume { id } => commands::instance_command(&client, &id, "resume", serde_json::json!({})).await,
         },
         Command::Jobs(JobsCommand::List { job_type, json }) => commands::list_jobs(&client, job_type, json).await,
         Command::Tasks(command) => match command {

@@ -66,7 +66,8 @@ pub enum Input {
     ChildCancelled { element_instance: Key },
     /// The child instance could not be started (its process is not deployed).
     ChildNotStarted { element_instance: Key, message: String },
-    Cancel,
+    /// Ends the instance and everything in it; the reason is kept on the instance.
+    Cancel { reason: Option<String> },
     Suspend,
     Resume,
     /// Sets variables on a scope (the instance's own scope when `None`).

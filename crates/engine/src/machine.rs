@@ -91,6 +91,7 @@ pub(crate) fn start(
         started_at: now,
         ended_at: None,
         error_code: None,
+        cancel_reason: None,
         depth: options.parent.as_ref().map_or(0, |p| p.depth + 1),
         parent: options.parent,
         update_count: 0,
@@ -199,7 +200,7 @@ impl Machine<'_> {
                     return reject(RejectionCode::ElementInstanceNotFound, format!("element instance {element_instance} is not active"));
                 }
             }
-            Input::Cancel => {}
+            Input::Cancel { .. } => {}
             Input::Suspend => must_run("it cannot be suspended again")?,
             Input::Resume => {
                 if !suspended {
@@ -349,7 +350,7 @@ impl Machine<'_> {
                 }
                 self.fail(element_instance, Phase::Activate, Failure { kind: IncidentKind::CalledProcessMissing, message });
             }
-            Input::Cancel => self.cancel_instance(None),
+            Input::Cancel { reason } => self.cancel_instance(reason),
             Input::Suspend => self.st.status = Status::Suspended,
             Input::Resume => {
                 self.st.status = Status::Running;
@@ -1017,7 +1018,8 @@ impl Machine<'_> {
         self.queue.clear();
     }
 
-    fn cancel_instance(&mut self, _reason: Option<String>) {
+    fn cancel_instance(&mut self, reason: Option<String>) {
+        self.st.cancel_reason = reason;
         self.end_instance(Status::Cancelled, None);
     }
 

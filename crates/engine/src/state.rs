@@ -71,6 +71,9 @@ pub struct InstanceState {
     pub ended_at: Option<Millis>,
     /// For `failed`: the error code of the uncaught error end event.
     pub error_code: Option<String>,
+    /// For `cancelled`: why, as the canceller said (or as the engine did, for a cancelled child).
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
     pub parent: Option<ParentRef>,
     /// How many call activities deep this instance is (0 for an instance started from outside).
     pub depth: u32,

@@ -448,8 +448,9 @@ fn suspend_cancel_and_modify() {
     d.input("complete while suspended", Input::CompleteJob { job, variables: vars(json!({})) });
     d.input("resume", Input::Resume);
     d.input("move a to b", Input::Modify { activate: vec!["b".into()], terminate: vec!["a".into()] });
-    d.input("cancel", Input::Cancel);
-    d.input("cancel again", Input::Cancel);
+    d.input("cancel", Input::Cancel { reason: Some("customer withdrew".into()) });
+    assert_eq!(d.state.cancel_reason.as_deref(), Some("customer withdrew"));
+    d.input("cancel again", Input::Cancel { reason: None });
     check(&d.trace, expect![[r#"
         > start
           + p (process)

@@ -665,7 +665,8 @@ impl<'t> Session<'t> {
             }
             Effect::CancelChild { instance_id } if self.loaded.contains_key(&instance_id) || self.tx.instance(&instance_id)?.is_some() => {
                 // A child that already ended refuses; there is nothing left to cancel.
-                let _ = self.step(core, &instance_id, Input::Cancel);
+                let reason = Some(format!("its parent instance {id} was cancelled or left the call activity"));
+                let _ = self.step(core, &instance_id, Input::Cancel { reason });
             }
             Effect::BroadcastSignal { name, variables } => self.deliver_signal(core, &name, &variables)?,
             Effect::InstanceEnded { status, variables, error_code } => {

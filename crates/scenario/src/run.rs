@@ -297,7 +297,7 @@ impl Runner {
                 r.apply(seq, Input::SetVariables { element_instance: None, variables: a.variables })
             })));
         }
-        for (name, target, input) in [("cancel", cancel, Input::Cancel), ("suspend", suspend, Input::Suspend), ("resume", resume, Input::Resume)] {
+        for (name, target, input) in [("cancel", cancel, Input::Cancel { reason: None }), ("suspend", suspend, Input::Suspend), ("resume", resume, Input::Resume)] {
             if let Some(target) = target {
                 actions.push((name, Box::new(move |r| {
                     let seq = r.instance(&target)?;

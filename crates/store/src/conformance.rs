@@ -49,6 +49,7 @@ pub fn state(id: &str, status: Status) -> InstanceState {
         started_at: 0,
         ended_at: None,
         error_code: None,
+        cancel_reason: None,
         parent: None,
         depth: 0,
         update_count: 1,
