@@ -2,27 +2,18 @@
 //! input, the OpenAPI document, and the error pages.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use runtime::{Clock, Options, SequentialIds, Service};
+use runtime::{ManualClock, Options, SequentialIds, Service};
 use serde_json::{json, Value};
 use store::MemoryStore;
 use tower::ServiceExt;
 
 const T0: i64 = 1_767_225_600_000;
-
-struct ManualClock(AtomicI64);
-
-impl Clock for ManualClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 const MODEL: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
   <process id="order" isExecutable="true">
@@ -44,7 +35,7 @@ struct App {
 
 impl App {
     fn new() -> App {
-        let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+        let clock = Arc::new(ManualClock::new(T0));
         let service = Service::start(Arc::new(MemoryStore::new()), clock.clone(), Box::new(SequentialIds::default()), Options::default()).unwrap();
         App { router: api::router(service.handle.clone()), clock, service: Some(service) }
     }
@@ -184,7 +175,7 @@ async fn a_worker_whose_lease_ran_out_cannot_complete_and_a_job_completes_once()
     app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
     let (_, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "slow", "lease_ms": 1000})).await;
     let key = activated["jobs"][0]["key"].as_str().unwrap().to_string();
-    app.clock.0.fetch_add(1001, Ordering::SeqCst);
+    app.clock.advance(1001);
     let (_, expired) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "slow"})).await;
     assert_eq!(expired["code"], json!("job-lease-expired"), "{expired}");
     let (_, again) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "fast"})).await;

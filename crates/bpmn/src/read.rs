@@ -559,12 +559,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             "escalationEventDefinition" => Trigger::Escalation { code: self.escalation_code(definition, id, position, false, diagnostics) },
             "linkEventDefinition" => Trigger::Link { name: definition.attribute("name").unwrap_or(id).to_string() },
             other => {
-                diagnostics.push(Diagnostic::error(
-                    "unsupported-event-definition",
-                    Some(id),
-                    position,
-                    format!("<{other}> on this event cannot be executed by Baton"),
-                ));
+                unsupported_definition(other, id, position, diagnostics);
                 Trigger::None
             }
         }
@@ -600,12 +595,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                 }
             },
             other => {
-                diagnostics.push(Diagnostic::error(
-                    "unsupported-event-definition",
-                    Some(id),
-                    position,
-                    format!("<{other}> on this event cannot be executed by Baton"),
-                ));
+                unsupported_definition(other, id, position, diagnostics);
                 Throw::None
             }
         }
@@ -790,6 +780,16 @@ fn code_of(
             }
         },
     }
+}
+
+/// Reports an event definition Baton cannot execute (conditional, compensation, cancel).
+fn unsupported_definition(definition: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) {
+    diagnostics.push(Diagnostic::error(
+        "unsupported-event-definition",
+        Some(id),
+        position,
+        format!("<{definition}> on this event cannot be executed by Baton"),
+    ));
 }
 
 fn is_activity(kind: &Kind) -> bool {

@@ -19,4 +19,6 @@ pub mod service;
 
 pub use crate::core::{ActivatedJob, Core, Deployed, IdSource, PublishCommand, SequentialIds, StartCommand, UuidIds};
 pub use error::Error;
+#[cfg(feature = "test-util")]
+pub use service::ManualClock;
 pub use service::{Clock, Command, Handle, Options, Reply, Service, SystemClock, TaskAction};

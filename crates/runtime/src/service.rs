@@ -37,6 +37,28 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock moved by hand, for tests: time passes only when a test says so.
+#[cfg(feature = "test-util")]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+#[cfg(feature = "test-util")]
+impl ManualClock {
+    pub fn new(now: i64) -> ManualClock {
+        ManualClock(std::sync::atomic::AtomicI64::new(now))
+    }
+
+    pub fn advance(&self, by_ms: i64) {
+        self.0.fetch_add(by_ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[cfg(feature = "test-util")]
+impl Clock for ManualClock {
+    fn now(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Most commands committed in one transaction.

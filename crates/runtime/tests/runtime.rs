@@ -1,22 +1,13 @@
 //! The service: commands committed in groups, leases, idempotence, recovery.
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::{Clock, Command, Error, Options, Reply, SequentialIds, Service, StartCommand};
+use runtime::{Command, Error, ManualClock, Options, Reply, SequentialIds, Service, StartCommand};
 use store::{MemoryStore, Store};
 
 const T0: i64 = 1_767_225_600_000;
-
-/// A clock the test moves by hand.
-struct ManualClock(AtomicI64);
-
-impl Clock for ManualClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 const MODEL: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
   <process id="work" isExecutable="true">
@@ -61,7 +52,7 @@ fn temp_db() -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_commands_share_commits_and_every_one_is_answered() {
-    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let clock = Arc::new(ManualClock::new(T0));
     let service = service(Arc::new(MemoryStore::new()), clock);
     deploy(&service).await;
     let mut tasks = Vec::new();
@@ -84,7 +75,7 @@ async fn concurrent_commands_share_commits_and_every_one_is_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_lease_hands_the_job_to_another_worker_and_completion_is_once() {
-    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let clock = Arc::new(ManualClock::new(T0));
     let service = service(Arc::new(MemoryStore::new()), clock.clone());
     deploy(&service).await;
     start(&service, "work", None).await;
@@ -93,7 +84,7 @@ async fn an_expired_lease_hands_the_job_to_another_worker_and_completion_is_once
     assert_eq!(first.len(), 1);
     let key = first[0].job.key.clone();
     assert!(handle.activate("do".into(), "bob".into(), 10, 10_000, Duration::ZERO).await.unwrap().is_empty(), "leased");
-    clock.0.fetch_add(10_001, Ordering::SeqCst);
+    clock.advance(10_001);
     let second = handle.activate("do".into(), "bob".into(), 10, 10_000, Duration::ZERO).await.unwrap();
     assert_eq!(second.iter().map(|j| j.job.key.as_str()).collect::<Vec<_>>(), [key.as_str()], "the same job, to bob");
     let late = handle.call(Command::CompleteJob { key: key.clone(), worker: Some("alice".into()), variables: Default::default() }).await;
@@ -106,7 +97,7 @@ async fn an_expired_lease_hands_the_job_to_another_worker_and_completion_is_once
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_with_a_request_id_is_idempotent() {
-    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let clock = Arc::new(ManualClock::new(T0));
     let service = service(Arc::new(MemoryStore::new()), clock);
     deploy(&service).await;
     let first = start(&service, "work", Some("order-7")).await;
@@ -120,7 +111,7 @@ async fn a_start_with_a_request_id_is_idempotent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timer_that_fell_due_while_the_server_was_down_fires_after_the_restart() {
     let path = temp_db();
-    let clock = Arc::new(ManualClock(AtomicI64::new(T0)));
+    let clock = Arc::new(ManualClock::new(T0));
     let id = {
         let store = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
         let service = service(store, clock.clone());
@@ -129,7 +120,7 @@ async fn a_timer_that_fell_due_while_the_server_was_down_fires_after_the_restart
         service.stop();
         id
     };
-    clock.0.fetch_add(2 * 3_600_000, Ordering::SeqCst);
+    clock.advance(2 * 3_600_000);
     let store = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
     let service = service(store.clone(), clock);
     service.handle.call(Command::Tick).await.unwrap();
