@@ -517,6 +517,10 @@ impl<'t> Session<'t> {
     }
 
     fn start_instance(&mut self, deployed: Deployed, id: String, options: StartOptions, start_key: Option<String>) -> Result<(), Error> {
+        // A new instance never replaces one: an id that exists is refused.
+        if self.loaded.contains_key(&id) || self.tx.instance(&id)?.is_some() {
+            return Err(Error::InvalidInput(format!("an instance with id {id} already exists")));
+        }
         self.starts += 1;
         if self.starts > MAX_STARTS_PER_COMMAND {
             return Err(Error::InvalidInput(format!("one command may start at most {MAX_STARTS_PER_COMMAND} instances")));

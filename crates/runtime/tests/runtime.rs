@@ -1,4 +1,7 @@
-//! The service: commands committed in groups, leases, idempotence, recovery.
+//! The service: commands committed in groups, leases, idempotence, recovery;
+//! and a deterministic simulation of the core with crashes.
+
+mod simulation;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -127,4 +130,24 @@ async fn a_timer_that_fell_due_while_the_server_was_down_fires_after_the_restart
     let row = store.read().unwrap().instance(&id).unwrap().unwrap();
     assert_eq!(row.status, engine::Status::Completed, "the late timer fired at once");
     service.stop();
+}
+
+/// Regression: a core rebuilt with a fresh sequential id source (found by the
+/// simulation, seed 0) reused an id and overwrote the existing instance.
+#[test]
+fn a_start_never_replaces_an_existing_instance() {
+    let store = MemoryStore::new();
+    let fresh_core = || {
+        let mut read = store.read().unwrap();
+        runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
+    };
+    let mut core = fresh_core();
+    let mut txn = store.write().unwrap();
+    core.deploy(txn.as_mut(), &[("m.bpmn".into(), MODEL.into())], T0).unwrap();
+    let first = core.start(txn.as_mut(), StartCommand { process_id: "work".into(), ..StartCommand::default() }, T0).unwrap();
+    txn.commit().unwrap();
+    let mut again = fresh_core();
+    let mut txn = store.write().unwrap();
+    let refused = again.start(txn.as_mut(), StartCommand { process_id: "work".into(), ..StartCommand::default() }, T0).unwrap_err();
+    assert!(refused.to_string().contains(&format!("an instance with id {first} already exists")), "{refused}");
 }
