@@ -28,6 +28,9 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("starts with", 2, 2),
     ("ends with", 2, 2),
     ("trim", 1, 1),
+    ("matches", 2, 3),
+    ("replace", 3, 4),
+    ("split", 2, 2),
     ("string join", 1, 2),
     ("count", 1, 1),
     ("min", 1, usize::MAX),
@@ -186,6 +189,12 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
         "starts with" => Value::Bool(text(&a[0])?.starts_with(text(&a[1])?)),
         "ends with" => Value::Bool(text(&a[0])?.ends_with(text(&a[1])?)),
         "trim" => Value::String(text(&a[0])?.trim().to_string()),
+        "matches" => Value::Bool(pattern(&a[1], a.get(2))?.is_match(text(&a[0])?)),
+        "replace" => {
+            let replacement = text(&a[2])?;
+            Value::String(pattern(&a[1], a.get(3))?.replace_all(text(&a[0])?, replacement).into_owned())
+        }
+        "split" => Value::List(pattern(&a[1], None)?.split(text(&a[0])?).map(|part| Value::String(part.to_string())).collect()),
         "string join" => {
             let Value::List(items) = &a[0] else { return None };
             let delimiter = match a.get(1) {
@@ -442,6 +451,25 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
         }
         _ => return None,
     })
+}
+
+/// A regular expression with FEEL's flags (`i`, `s`, `m`, `x`); patterns are
+/// bounded in compiled size, and matching takes linear time.
+fn pattern(source: &Value, flags: Option<&Value>) -> Option<regex::Regex> {
+    let mut builder = regex::RegexBuilder::new(text(source)?);
+    builder.size_limit(1 << 20).dfa_size_limit(1 << 20);
+    if let Some(flags) = flags {
+        for flag in text(flags)?.chars() {
+            match flag {
+                'i' => builder.case_insensitive(true),
+                's' => builder.dot_matches_new_line(true),
+                'm' => builder.multi_line(true),
+                'x' => builder.ignore_whitespace(true),
+                _ => return None,
+            };
+        }
+    }
+    builder.build().ok()
 }
 
 fn num(value: &Value) -> Option<Decimal> {

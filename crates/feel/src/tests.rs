@@ -127,3 +127,16 @@ fn hostile_expressions_are_bounded() {
     let doubling = Expression::parse("for i in 1..10 return string join(for j in 1..i return \"xxxxxxxxxx\", \"\")").unwrap();
     assert!(matches!(doubling.evaluate_value_with(&Map::new(), &limits), Err(EvalError::TooLarge(_))));
 }
+
+#[test]
+fn regular_expressions_match_replace_and_split() {
+    assert_eq!(eval(r#"matches("order-42", "^order-[0-9]+$")"#, json!({})), json!(true));
+    assert_eq!(eval(r#"matches("ORDER", "order", "i")"#, json!({})), json!(true));
+    assert_eq!(eval(r#"matches("ORDER", "order")"#, json!({})), json!(false));
+    assert_eq!(eval(r#"replace("a-b-c", "-", "+")"#, json!({})), json!("a+b+c"));
+    assert_eq!(eval(r#"replace("2026-11-21", "(\\d+)-(\\d+)-(\\d+)", "$3.$2.$1")"#, json!({})), json!("21.11.2026"));
+    assert_eq!(eval(r#"split("a, b,c", ",\\s*")"#, json!({})), json!(["a", "b", "c"]));
+    assert_eq!(eval(r#"matches("x", "(")"#, json!({})), json!(null), "a pattern that does not compile is null");
+    assert_eq!(eval(r#"matches("x", "x", "q")"#, json!({})), json!(null), "an unknown flag is null");
+    assert_eq!(eval(r#"matches(email, "^[^@]+@[^@]+$")"#, json!({"email": "ada@example.org"})), json!(true));
+}
