@@ -41,7 +41,13 @@ pub async fn serve(database: Database, listen: SocketAddr) -> Result<(), String>
         Database::Memory => "memory (nothing is kept)".to_string(),
     };
     eprintln!("baton: serving on http://{listen} with {where_}");
-    let served = api::serve(listener, service.handle.clone(), shutdown_signal()).await;
+    let handle = service.handle.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Long polls answer now instead of holding the shutdown for their timeout.
+        handle.begin_shutdown();
+    };
+    let served = api::serve(listener, service.handle.clone(), shutdown).await;
     // Requests in flight have been answered (after their commits); finish what is queued.
     eprintln!("baton: shutting down");
     tokio::task::spawn_blocking(move || service.stop()).await.map_err(|e| e.to_string())?;

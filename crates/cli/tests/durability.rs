@@ -134,3 +134,36 @@ fn a_killed_server_loses_nothing_and_repeats_nothing() {
     assert!(!log.contains("shutting down"), "the first server was killed, not shut down: {log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// SIGTERM does not wait for long polls: the server answers them and exits.
+#[test]
+fn sigterm_stops_the_server_promptly_while_a_worker_long_polls() {
+    let dir = temp_dir().join("sigterm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = format!("http://{listen}");
+    let mut running = serve(&dir.join("baton.db"), &listen, &dir.join("serve.log"));
+    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    // A worker whose polls each wait 10 seconds for a job that never comes.
+    let worker_log = dir.join("worker.log");
+    let _worker = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["worker", "--type", "nothing", "--", "true"])
+            .env("BATON_SERVER", &server)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&worker_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the worker to poll", Duration::from_secs(30), || {
+        std::fs::read_to_string(&worker_log).is_ok_and(|log| log.contains("taking 'nothing' jobs"))
+    });
+    let stopping = Instant::now();
+    Command::new("kill").args(["-TERM", &running.0.id().to_string()]).status().unwrap();
+    let status = running.0.wait().unwrap();
+    assert!(status.success(), "the server exits cleanly on SIGTERM: {status}");
+    assert!(stopping.elapsed() < Duration::from_secs(5), "shutdown waited {:?} for a long poll", stopping.elapsed());
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+    assert!(log.contains("shutting down"), "{log}");
+}

@@ -193,6 +193,13 @@ impl Handle {
         answer.await.map_err(|_| Error::Store(store::Error::unavailable("the commit loop stopped before answering")))?
     }
 
+    /// Starts shutting down: no new command is taken, and long polls answer
+    /// at once with what they have. Commands already queued still commit.
+    pub fn begin_shutdown(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.jobs_changed.notify_waiters();
+    }
+
     /// Activates jobs, waiting up to `timeout` for some to appear (long poll).
     pub async fn activate(&self, job_type: String, worker: String, max: usize, lease_ms: i64, timeout: Duration) -> Result<Vec<ActivatedJob>, Error> {
         let deadline = Instant::now() + timeout;
@@ -202,11 +209,14 @@ impl Handle {
             let command = Command::Activate { job_type: job_type.clone(), worker: worker.clone(), max, lease_ms };
             let Reply::Activated(jobs) = self.call(command).await? else { unreachable!("activate answers with jobs") };
             let left = deadline.saturating_duration_since(Instant::now());
-            if !jobs.is_empty() || left.is_zero() {
+            if !jobs.is_empty() || left.is_zero() || self.stopped.load(Ordering::SeqCst) {
                 return Ok(jobs);
             }
             // Wake at a commit, or within a second to notice leases that ran out.
             let _ = tokio::time::timeout(left.min(Duration::from_secs(1)), notified).await;
+            if self.stopped.load(Ordering::SeqCst) {
+                return Ok(Vec::new());
+            }
         }
     }
 }
