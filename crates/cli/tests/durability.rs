@@ -160,7 +160,8 @@ fn sigterm_stops_the_server_promptly_while_a_worker_long_polls() {
         std::fs::read_to_string(&worker_log).is_ok_and(|log| log.contains("taking 'nothing' jobs"))
     });
     let stopping = Instant::now();
-    Command::new("kill").args(["-TERM", &running.0.id().to_string()]).status().unwrap();
+    // The shell's own kill: no separate program needed.
+    Command::new("sh").args(["-c", &format!("kill -TERM {}", running.0.id())]).status().unwrap();
     let status = running.0.wait().unwrap();
     assert!(status.success(), "the server exits cleanly on SIGTERM: {status}");
     assert!(stopping.elapsed() < Duration::from_secs(5), "shutdown waited {:?} for a long poll", stopping.elapsed());
