@@ -100,22 +100,20 @@ pub async fn deploy(State(state): State<AppState>, Body(request): Body<DeployReq
     if request.resources.is_empty() {
         return Err(ApiError::new("request-invalid", "resources is empty: send at least one BPMN file"));
     }
-    // Warnings travel with the answer; errors refuse the deployment.
-    let warnings: Vec<Value> = request
-        .resources
-        .iter()
-        .flat_map(|r| {
-            bpmn::import(&r.xml).diagnostics.into_iter().filter(|d| d.severity == bpmn::Severity::Warning).map(move |d| {
-                let mut value = serde_json::to_value(&d).unwrap_or_default();
-                value["resource"] = json!(r.name);
-                value
-            })
-        })
-        .collect();
     let files = request.resources.into_iter().map(|r| (r.name, r.xml)).collect();
     let Reply::Deployed(deployed) = call(&state, Command::Deploy { files }).await? else { unreachable!("deploy answers with versions") };
     let workflows: Vec<Value> =
-        deployed.into_iter().map(|(key, version, created)| json!({ "workflow": key, "version": version, "created": created })).collect();
+        deployed.workflows.into_iter().map(|(key, version, created)| json!({ "workflow": key, "version": version, "created": created })).collect();
+    // Warnings travel with the answer; errors refused the deployment.
+    let warnings: Vec<Value> = deployed
+        .warnings
+        .into_iter()
+        .map(|(resource, diagnostic)| {
+            let mut value = serde_json::to_value(&diagnostic).unwrap_or_default();
+            value["resource"] = json!(resource);
+            value
+        })
+        .collect();
     Ok((StatusCode::CREATED, Json(json!({ "workflows": workflows, "diagnostics": warnings }))).into_response())
 }
 

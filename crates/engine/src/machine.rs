@@ -917,10 +917,20 @@ impl Machine<'_> {
             && ei.parent.is_some_and(|p| self.st.element_instances.get(&p).is_some_and(|p| p.multi_instance.is_some()))
     }
 
+    /// Output mappings of an element instance; a multi-instance body maps its
+    /// outputs when the last iteration is done ([`Self::map_outputs`]).
     fn apply_outputs(&mut self, key: Key) -> Outcome {
+        if self.st.element_instances[&key].multi_instance.is_some() {
+            return Ok(());
+        }
+        self.map_outputs(key)
+    }
+
+    /// Evaluates the element's output mappings and writes them to the enclosing scope.
+    fn map_outputs(&mut self, key: Key) -> Outcome {
         let ei = &self.st.element_instances[&key];
         let el = &self.wf.elements[ei.element];
-        if el.outputs.is_empty() || ei.multi_instance.is_some() {
+        if el.outputs.is_empty() {
             return Ok(());
         }
         let scope = ei.parent.expect("an element with outputs has a scope");
@@ -1401,19 +1411,15 @@ impl Machine<'_> {
                 self.queue.push_back(Work::Complete { ei: owner });
             }
             _ => {
-                // An event-based gateway: the first event wins and closes the others.
+                // An event-based gateway: the first event wins; ending the
+                // gateway closes the other events' timers and subscriptions.
                 let scope = owner_scope.expect("a gateway has a scope");
-                self.leave_without_flows(owner);
+                self.end_ei(owner, HistoryEvent::Completed);
                 let ei = self.create_ei(element, Some(scope), 1);
                 self.absorb(ei, variables);
                 self.queue.push_back(Work::Complete { ei });
             }
         }
-    }
-
-    /// Completes an element instance without taking its flows (an event-based gateway whose event came).
-    fn leave_without_flows(&mut self, key: Key) {
-        self.end_ei(key, HistoryEvent::Completed);
     }
 
     fn start_event_subprocess(&mut self, scope: Key, event_subprocess: ElementIdx, start: ElementIdx, interrupting: bool, variables: Variables) {
@@ -1677,7 +1683,7 @@ impl Machine<'_> {
             let value = self.st.element_instances[&body].variables.get(name).cloned().unwrap_or(Json::Array(Vec::new()));
             self.propagate(scope, name.clone(), value);
         }
-        if let Err(failure) = self.apply_outputs_of_body(body) {
+        if let Err(failure) = self.map_outputs(body) {
             self.fail(body, Phase::Complete, failure);
             return;
         }
@@ -1689,20 +1695,6 @@ impl Machine<'_> {
             }
         };
         self.leave(body, flows);
-    }
-
-    fn apply_outputs_of_body(&mut self, body: Key) -> Outcome {
-        let ei = &self.st.element_instances[&body];
-        let el = &self.wf.elements[ei.element];
-        let scope = ei.parent.expect("a body has a scope");
-        let mut results = Vec::new();
-        for mapping in &el.outputs {
-            results.push((mapping.target.clone(), self.property_value(body, &mapping.source)?));
-        }
-        for (name, value) in results {
-            self.propagate(scope, name, value);
-        }
-        Ok(())
     }
 }
 

@@ -56,6 +56,14 @@ impl IdSource for UuidIds {
     }
 }
 
+/// What a deployment did: each process with its version and whether that
+/// version is new, and the warnings of the files, by file name.
+#[derive(Clone, Debug)]
+pub struct Deployment {
+    pub workflows: Vec<(String, u32, bool)>,
+    pub warnings: Vec<(String, bpmn::Diagnostic)>,
+}
+
 /// What a start command asks for.
 #[derive(Clone, Debug, Default)]
 pub struct StartCommand {
@@ -144,11 +152,14 @@ impl Core {
 
     /// Deploys the executable processes of BPMN files, all or nothing. A
     /// process whose XML is unchanged keeps its version.
-    pub fn deploy(&mut self, tx: &mut dyn WriteTxn, files: &[(String, String)], now: i64) -> Result<Vec<(String, u32, bool)>, Error> {
+    pub fn deploy(&mut self, tx: &mut dyn WriteTxn, files: &[(String, String)], now: i64) -> Result<Deployment, Error> {
         let mut imported = Vec::new();
         let mut problems = Vec::new();
+        let mut warnings = Vec::new();
         for (name, xml) in files {
-            match bpmn::import(xml).into_workflows() {
+            let import = bpmn::import(xml);
+            warnings.extend(import.diagnostics.iter().filter(|d| d.severity == bpmn::Severity::Warning).map(|d| (name.clone(), d.clone())));
+            match import.into_workflows() {
                 Ok(workflows) => imported.push((xml, workflows)),
                 Err(diagnostics) => problems.extend(diagnostics.into_iter().map(|mut d| {
                     d.message = format!("{name}: {}", d.message);
@@ -193,7 +204,7 @@ impl Core {
         for deployed in added {
             self.workflows.entry(deployed.workflow.process_id.clone()).or_default().push(deployed);
         }
-        Ok(result)
+        Ok(Deployment { workflows: result, warnings })
     }
 
     pub fn start(&mut self, tx: &mut dyn WriteTxn, command: StartCommand, now: i64) -> Result<String, Error> {
@@ -290,6 +301,10 @@ impl Core {
 
     /// Fires every timer due at `now` (each at its own due time), and timer start events.
     pub fn fire_due(&mut self, tx: &mut dyn WriteTxn, now: i64, limit: usize) -> Result<usize, Error> {
+        // The commit loop asks on every turn; most turns nothing is due.
+        if tx.next_due()?.is_none_or(|due| due > now) {
+            return Ok(0);
+        }
         let mut fired = 0;
         for row in tx.start_timers()?.into_iter().filter(|t| t.due_at <= now) {
             if fired >= limit {
@@ -719,25 +734,25 @@ impl<'t> Session<'t> {
         let (process_id, start_key) = (loaded.state.process_id.clone(), loaded.start_key.clone());
         let Some(correlation_key) = start_key else { return Ok(()) };
         let Some(deployed) = core.latest(&process_id).cloned() else { return Ok(()) };
-        let start_names: Vec<String> = deployed.workflow.elements[Workflow::ROOT]
+        // The process's message start events: (message name, element id).
+        let workflow = &deployed.workflow;
+        let starts: Vec<(String, String)> = workflow.elements[Workflow::ROOT]
             .children
             .iter()
-            .filter_map(|&c| match &deployed.workflow.elements[c].kind {
+            .filter_map(|&c| match &workflow.elements[c].kind {
                 Kind::StartEvent { trigger: Trigger::Message(m), .. } => match &m.name {
-                    bpmn::Property::Literal(n) => Some(n.clone()),
+                    bpmn::Property::Literal(name) => Some((name.clone(), workflow.elements[c].id.clone())),
                     bpmn::Property::Expression(_) => None,
                 },
                 _ => None,
             })
             .collect();
-        for name in start_names {
+        for (name, element) in starts {
             let buffered = self.tx.buffered_messages(&name, &correlation_key, self.now)?;
             if let Some(mut message) = buffered.into_iter().find(|m| !m.correlated.contains(&process_id)) {
                 message.correlated.push(process_id.clone());
                 let variables = message.variables.clone();
                 self.tx.apply(Write::PutMessage(message))?;
-                let element = start_event_of(&deployed.workflow, |t| matches!(t, Trigger::Message(m) if matches!(&m.name, bpmn::Property::Literal(n) if *n == name)))
-                    .expect("the start event was just found");
                 let new_id = core.ids.next_instance_id();
                 let options = StartOptions { variables, start_event: Some(element), ..StartOptions::default() };
                 self.start_instance(deployed, new_id, options, Some(correlation_key))?;

@@ -17,7 +17,7 @@ mod error;
 pub mod metrics;
 pub mod service;
 
-pub use crate::core::{ActivatedJob, Core, Deployed, IdSource, PublishCommand, SequentialIds, StartCommand, UuidIds};
+pub use crate::core::{ActivatedJob, Core, Deployed, Deployment, IdSource, PublishCommand, SequentialIds, StartCommand, UuidIds};
 pub use error::Error;
 #[cfg(feature = "test-util")]
 pub use service::ManualClock;

@@ -106,7 +106,7 @@ pub enum Command {
 
 #[derive(Debug)]
 pub enum Reply {
-    Deployed(Vec<(String, u32, bool)>),
+    Deployed(crate::core::Deployment),
     Started(String),
     Activated(Vec<ActivatedJob>),
     Published(u64),

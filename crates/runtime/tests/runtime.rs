@@ -35,7 +35,7 @@ fn service(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Service {
 
 async fn deploy(service: &Service) {
     let reply = service.handle.call(Command::Deploy { files: vec![("m.bpmn".into(), MODEL.into())] }).await.unwrap();
-    assert!(matches!(reply, Reply::Deployed(ref d) if d.len() == 2), "{reply:?}");
+    assert!(matches!(reply, Reply::Deployed(ref d) if d.workflows.len() == 2), "{reply:?}");
 }
 
 async fn start(service: &Service, process: &str, request_id: Option<&str>) -> String {

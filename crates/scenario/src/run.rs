@@ -386,7 +386,7 @@ impl Runner {
         let seq = self.instance(&target.target())?;
         let now = self.world.now;
         let matches = |j: &&engine::Job| element.is_none_or(|e| j.element_id == e) && job_type.is_none_or(|t| j.job_type == t);
-        let family: Vec<crate::world::Instance> = self.world.family(seq).into_iter().map(|s| self.world.instance(s)).collect();
+        let family = self.world.family(seq);
         let oldest = |open: bool| {
             family
                 .iter()
@@ -405,7 +405,7 @@ impl Runner {
 
     fn find_task(&self, target: &dyn Targeted, element: &str) -> Result<(usize, Key), Refusal> {
         let seq = self.instance(&target.target())?;
-        self.family(seq)
+        self.world.family(seq)
             .iter()
             .flat_map(|i| i.state.user_tasks.values().filter(|t| t.element_id == element).map(move |t| (t.created_at, i.seq, t.key)))
             .min()
@@ -415,17 +415,12 @@ impl Runner {
 
     fn find_incident(&self, target: &dyn Targeted, element: &str) -> Result<(usize, Key), Refusal> {
         let seq = self.instance(&target.target())?;
-        self.family(seq)
+        self.world.family(seq)
             .iter()
             .flat_map(|i| i.state.incidents.values().filter(|x| x.element_id == element).map(move |x| (x.created_at, i.seq, x.key)))
             .min()
             .map(|(_, s, key)| (s, key))
             .ok_or_else(|| Refusal { code: "incident-not-found".into(), message: format!("no incident is open on '{element}'") })
-    }
-
-    /// The instance and its descendants.
-    fn family(&self, seq: usize) -> Vec<crate::world::Instance> {
-        self.world.family(seq).into_iter().map(|s| self.world.instance(s)).collect()
     }
 
     fn expect(&self, expect: Expect) -> Result<(), String> {
@@ -505,7 +500,7 @@ impl Runner {
         if let Some(expected) = &expect.terminated_include {
             includes("terminated_include", expected, &terminated)?;
         }
-        let family = self.family(seq);
+        let family = self.world.family(seq);
         let now = self.world.now;
         if let Some(expected) = &expect.jobs {
             let actual: Vec<ExpectJob> = family

@@ -48,12 +48,9 @@ impl World {
                 self.note_new_instances()?;
                 Ok(value)
             }
-            Err(error) => {
-                drop(txn);
-                let mut read = self.store.read()?;
-                self.core.reload(read.as_mut())?;
-                Err(error)
-            }
+            // Dropping the transaction rolls it back; the core changes only
+            // after a deployment has succeeded, so it has nothing to forget.
+            Err(error) => Err(error),
         }
     }
 
@@ -87,7 +84,7 @@ impl World {
     pub fn deploy(&mut self, xml: &str) -> Result<Vec<(String, u32)>, Error> {
         let files = vec![("model.bpmn".to_string(), xml.to_string())];
         let deployed = self.transact(|core, tx, now| core.deploy(tx, &files, now))?;
-        Ok(deployed.into_iter().map(|(process, version, _)| (process, version)).collect())
+        Ok(deployed.workflows.into_iter().map(|(process, version, _)| (process, version)).collect())
     }
 
     /// Starts an instance; returns its seq.
@@ -161,7 +158,7 @@ impl World {
     }
 
     /// The instance and its descendants (children of call activities), in start order.
-    pub fn family(&self, seq: usize) -> Vec<usize> {
+    pub fn family(&self, seq: usize) -> Vec<Instance> {
         let mut members = vec![seq];
         let mut index = 0;
         let instances = self.instances();
@@ -174,8 +171,7 @@ impl World {
             }
             index += 1;
         }
-        members.sort();
-        members
+        instances.into_iter().filter(|i| members.contains(&i.seq)).collect()
     }
 }
 
