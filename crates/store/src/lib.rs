@@ -9,6 +9,7 @@
 //! This crate knows no SQL; `store-sqlite` (and later `store-postgres`) do.
 //! [`MemoryStore`] keeps everything in ordered maps, for tests and `baton test`.
 
+mod compact;
 pub mod conformance;
 mod error;
 mod memory;

@@ -1,30 +1,153 @@
-//! The in-memory store: ordered maps behind one lock. For tests, `baton test`
-//! and benchmarks labelled `memory`; nothing survives the process.
+//! The in-memory store: maps behind one lock. For tests, `baton test` and
+//! benchmarks labelled `memory`; nothing survives the process.
+//!
+//! Instance states and history are kept encoded ([`crate::compact`]), like
+//! the blob column of a database, so an open instance costs about a kilobyte
+//! and a write moves one buffer instead of a tree of small allocations. Rows
+//! found by key live in hash maps (ids share long prefixes, which makes
+//! ordered string keys slow to compare); orders that queries need are kept in
+//! ordered indexes beside them.
 
 use std::collections::BTreeMap;
+use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
 
+use engine::{HistoryEntry, InstanceState, Status};
+
+use crate::compact;
 use crate::rows::*;
 use crate::{Error, ReadTxn, Result, Store, WriteTxn};
+
+/// Hash maps with foldhash: several times faster than SipHash on ids, still
+/// seeded per process.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Default)]
 struct Data {
     workflows: BTreeMap<(String, u32), WorkflowRow>,
-    instances: BTreeMap<String, InstanceRow>,
+    instances: HashMap<Box<str>, Box<StoredInstance>>,
     /// Instances in list order: (started_at, id).
-    instances_by_start: BTreeMap<(i64, String), ()>,
-    requests: BTreeMap<String, String>,
-    jobs: BTreeMap<String, JobRow>,
+    instances_by_start: BTreeMap<(i64, Box<str>), ()>,
+    requests: HashMap<String, String>,
+    jobs: HashMap<Box<str>, Box<JobRow>>,
     /// Jobs by type in activation order: (type, created_at, key).
-    jobs_by_type: BTreeMap<(String, i64, String), ()>,
+    jobs_by_type: BTreeMap<(Box<str>, i64, Box<str>), ()>,
     timers: BTreeMap<(String, u64), TimerRow>,
     subscriptions: BTreeMap<(String, u64), SubscriptionRow>,
     tasks: BTreeMap<String, TaskRow>,
     incidents: BTreeMap<String, IncidentRow>,
-    /// Append-only per instance, in order.
-    history: BTreeMap<String, Vec<HistoryRow>>,
+    history: HashMap<Box<str>, History>,
     messages: BTreeMap<u64, MessageRow>,
     start_timers: BTreeMap<(String, String), StartTimerRow>,
+}
+
+/// An instance row with its state encoded.
+#[derive(Clone)]
+struct StoredInstance {
+    process_id: String,
+    version: u32,
+    status: Status,
+    business_key: Option<String>,
+    parent_id: Option<String>,
+    started_at: i64,
+    ended_at: Option<i64>,
+    incidents: u32,
+    waiting: Vec<String>,
+    start_key: Option<String>,
+    update_count: u64,
+    history_count: u64,
+    state: Box<[u8]>,
+}
+
+impl StoredInstance {
+    fn encode(row: InstanceRow) -> Result<StoredInstance> {
+        Ok(StoredInstance {
+            state: compact::encode(&row.state)?.into_boxed_slice(),
+            process_id: row.process_id,
+            version: row.version,
+            status: row.status,
+            business_key: row.business_key,
+            parent_id: row.parent_id,
+            started_at: row.started_at,
+            ended_at: row.ended_at,
+            incidents: row.incidents,
+            waiting: row.waiting,
+            start_key: row.start_key,
+            update_count: row.update_count,
+            history_count: row.history_count,
+        })
+    }
+
+    fn decode(&self, id: &str) -> Result<InstanceRow> {
+        let state: InstanceState = compact::decode(&self.state).map_err(|e| Error::corrupt(format!("instance {id}: {}", e.message())))?;
+        Ok(InstanceRow {
+            id: id.to_string(),
+            process_id: self.process_id.clone(),
+            version: self.version,
+            status: self.status,
+            business_key: self.business_key.clone(),
+            parent_id: self.parent_id.clone(),
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            incidents: self.incidents,
+            waiting: self.waiting.clone(),
+            start_key: self.start_key.clone(),
+            update_count: self.update_count,
+            history_count: self.history_count,
+            state,
+        })
+    }
+}
+
+/// One instance's history: entries encoded back to back, in `seq` order.
+#[derive(Clone, Default)]
+struct History {
+    seqs: Vec<u64>,
+    /// Where each entry's encoding ends in `bytes`.
+    ends: Vec<u32>,
+    bytes: Vec<u8>,
+}
+
+impl History {
+    fn entry(&self, index: usize) -> Result<HistoryEntry> {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] as usize };
+        compact::decode(&self.bytes[start..self.ends[index] as usize])
+    }
+
+    fn push(&mut self, seq: u64, entry: &HistoryEntry) -> Result<()> {
+        compact::encode_into(&mut self.bytes, entry)?;
+        let end = u32::try_from(self.bytes.len()).map_err(|_| Error::other("an instance's history is larger than 4 GiB"))?;
+        self.seqs.push(seq);
+        self.ends.push(end);
+        Ok(())
+    }
+
+    fn truncate(&mut self, len: usize) {
+        let end = if len == 0 { 0 } else { self.ends[len - 1] as usize };
+        self.seqs.truncate(len);
+        self.ends.truncate(len);
+        self.bytes.truncate(end);
+    }
+
+    /// Puts a row in its place by `seq`, replacing one with the same `seq`
+    /// (as the SQL store's upsert does). Rows normally arrive in order; this
+    /// is the rare path, and rebuilds the buffer.
+    fn place(&mut self, row: HistoryRow) -> Result<()> {
+        let mut rows: Vec<(u64, HistoryEntry)> = Vec::with_capacity(self.seqs.len() + 1);
+        for index in 0..self.seqs.len() {
+            rows.push((self.seqs[index], self.entry(index)?));
+        }
+        match rows.binary_search_by_key(&row.seq, |(seq, _)| *seq) {
+            Ok(position) => rows[position].1 = row.entry,
+            Err(position) => rows.insert(position, (row.seq, row.entry)),
+        }
+        let mut rebuilt = History::default();
+        for (seq, entry) in &rows {
+            rebuilt.push(*seq, entry)?;
+        }
+        *self = rebuilt;
+        Ok(())
+    }
 }
 
 #[derive(Default)]
@@ -73,26 +196,53 @@ impl Drop for MemoryTxn<'_> {
     }
 }
 
+/// The two kinds of map the store keeps rows in.
+trait Map<K, V> {
+    fn put(&mut self, key: K, value: V) -> Option<V>;
+    fn take(&mut self, key: &K) -> Option<V>;
+}
+
+impl<K: Ord, V> Map<K, V> for BTreeMap<K, V> {
+    fn put(&mut self, key: K, value: V) -> Option<V> {
+        self.insert(key, value)
+    }
+
+    fn take(&mut self, key: &K) -> Option<V> {
+        self.remove(key)
+    }
+}
+
+impl<K: Hash + Eq, V> Map<K, V> for HashMap<K, V> {
+    fn put(&mut self, key: K, value: V) -> Option<V> {
+        self.insert(key, value)
+    }
+
+    fn take(&mut self, key: &K) -> Option<V> {
+        self.remove(key)
+    }
+}
+
 /// Sets (or with `None` removes) a row and records how to undo it.
-fn set<K, V>(data: &mut Data, undo: &mut Vec<Undo>, table: fn(&mut Data) -> &mut BTreeMap<K, V>, key: K, value: Option<V>)
+fn set<K, V, M>(data: &mut Data, undo: &mut Vec<Undo>, table: fn(&mut Data) -> &mut M, key: K, value: Option<V>)
 where
-    K: Ord + Clone + Send + 'static,
+    K: Clone + Send + 'static,
     V: Send + 'static,
+    M: Map<K, V> + 'static,
 {
     let previous = match value {
-        Some(value) => table(data).insert(key.clone(), value),
-        None => table(data).remove(&key),
+        Some(value) => table(data).put(key.clone(), value),
+        None => table(data).take(&key),
     };
     undo.push(Box::new(move |data| {
         match previous {
-            Some(previous) => table(data).insert(key, previous),
-            None => table(data).remove(&key),
+            Some(previous) => table(data).put(key, previous),
+            None => table(data).take(&key),
         };
     }));
 }
 
 fn running(data: &Data, instance_id: &str) -> bool {
-    data.instances.get(instance_id).is_some_and(|i| i.status == engine::Status::Running)
+    data.instances.get(instance_id).is_some_and(|i| i.status == Status::Running)
 }
 
 fn sorted<T: Cursor + Clone>(rows: impl Iterator<Item = T>) -> Vec<T> {
@@ -111,7 +261,7 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn instance(&mut self, id: &str) -> Result<Option<InstanceRow>> {
-        Ok(self.data.instances.get(id).cloned())
+        self.data.instances.get(id).map(|stored| stored.decode(id)).transpose()
     }
 
     fn instances(&mut self, filter: &InstanceFilter, page: &PageRequest) -> Result<Page<InstanceRow>> {
@@ -120,19 +270,22 @@ impl ReadTxn for MemoryTxn<'_> {
             Some(after) => {
                 let (time, id) = after.split_once(':').ok_or_else(|| Error::other(format!("'{after}' is not a cursor")))?;
                 let time: i64 = time.parse().map_err(|_| Error::other(format!("'{after}' is not a cursor")))?;
-                std::ops::Bound::Excluded((time, id.to_string()))
+                std::ops::Bound::Excluded((time, Box::<str>::from(id)))
             }
             None => std::ops::Bound::Unbounded,
         };
         let limit = page.bounded_limit();
-        let mut items: Vec<InstanceRow> = data
-            .instances_by_start
-            .range((from, std::ops::Bound::Unbounded))
-            .filter_map(|((_, id), ())| data.instances.get(id))
-            .filter(|row| filter.matches(row))
-            .take(limit + 1)
-            .cloned()
-            .collect();
+        let mut items: Vec<InstanceRow> = Vec::new();
+        for ((_, id), ()) in data.instances_by_start.range((from, std::ops::Bound::Unbounded)) {
+            let Some(stored) = data.instances.get(id) else { continue };
+            let row = stored.decode(id)?;
+            if filter.matches(&row) {
+                items.push(row);
+                if items.len() > limit {
+                    break;
+                }
+            }
+        }
         let next = (items.len() > limit).then(|| items[limit - 1].cursor());
         items.truncate(limit);
         Ok(Page { items, next })
@@ -149,34 +302,38 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn history(&mut self, instance_id: &str, page: &PageRequest) -> Result<Page<HistoryRow>> {
-        let rows = self.data.history.get(instance_id).map(Vec::as_slice).unwrap_or_default();
         let after: u64 = match &page.after {
             Some(cursor) => cursor.parse().map_err(|_| Error::other(format!("'{cursor}' is not a cursor")))?,
             None => 0,
         };
         let limit = page.bounded_limit();
-        let start = rows.partition_point(|row| row.seq <= after);
-        let mut items: Vec<HistoryRow> = rows[start..].iter().take(limit + 1).cloned().collect();
+        let mut items: Vec<HistoryRow> = Vec::new();
+        if let Some(history) = self.data.history.get(instance_id) {
+            let start = history.seqs.partition_point(|&seq| seq <= after);
+            for index in (start..history.seqs.len()).take(limit + 1) {
+                items.push(HistoryRow { instance_id: instance_id.to_string(), seq: history.seqs[index], entry: history.entry(index)? });
+            }
+        }
         let next = (items.len() > limit).then(|| items[limit - 1].cursor());
         items.truncate(limit);
         Ok(Page { items, next })
     }
 
     fn job(&mut self, key: &str) -> Result<Option<JobRow>> {
-        Ok(self.data.jobs.get(key).cloned())
+        Ok(self.data.jobs.get(key).map(|job| JobRow::clone(job)))
     }
 
     fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>> {
-        Ok(paginate(sorted(self.data.jobs.values().filter(|r| filter.matches(r)).cloned()), page))
+        Ok(paginate(sorted(self.data.jobs.values().filter(|r| filter.matches(r)).map(|job| JobRow::clone(job))), page))
     }
 
     fn activatable_jobs(&mut self, job_type: &str, now: i64, limit: usize) -> Result<Vec<JobRow>> {
         let data = &self.data;
-        let from = (job_type.to_string(), i64::MIN, String::new());
+        let from = (Box::<str>::from(job_type), i64::MIN, Box::<str>::from(""));
         Ok(data
             .jobs_by_type
             .range(from..)
-            .take_while(|((t, _, _), ())| t == job_type)
+            .take_while(|((t, _, _), ())| &**t == job_type)
             .filter_map(|((_, _, key), ())| data.jobs.get(key))
             .filter(|j| {
                 j.state == engine::JobState::Activatable
@@ -185,7 +342,7 @@ impl ReadTxn for MemoryTxn<'_> {
                     && running(data, &j.instance_id)
             })
             .take(limit)
-            .cloned()
+            .map(|job| JobRow::clone(job))
             .collect())
     }
 
@@ -273,25 +430,38 @@ impl WriteTxn for MemoryTxn<'_> {
         match write {
             Write::PutWorkflow(row) => set(data, undo, |d| &mut d.workflows, (row.process_id.clone(), row.version), Some(row)),
             Write::PutInstance(row) => {
-                if let Some(old) = data.instances.get(&row.id) {
-                    let old_index = (old.started_at, old.id.clone());
-                    set(data, undo, |d| &mut d.instances_by_start, old_index, None);
+                let id: Box<str> = row.id.as_str().into();
+                match data.instances.get(&id) {
+                    Some(old) if old.started_at == row.started_at => {}
+                    old => {
+                        if let Some(old) = old {
+                            set(data, undo, |d| &mut d.instances_by_start, (old.started_at, id.clone()), None);
+                        }
+                        set(data, undo, |d| &mut d.instances_by_start, (row.started_at, id.clone()), Some(()));
+                    }
                 }
-                set(data, undo, |d| &mut d.instances_by_start, (row.started_at, row.id.clone()), Some(()));
-                set(data, undo, |d| &mut d.instances, row.id.clone(), Some(*row));
+                let stored = StoredInstance::encode(*row)?;
+                set(data, undo, |d| &mut d.instances, id, Some(Box::new(stored)));
             }
             Write::PutRequest { request_id, instance_id } => set(data, undo, |d| &mut d.requests, request_id, Some(instance_id)),
             Write::PutJob(row) => {
-                if let Some(old) = data.jobs.get(&row.key) {
-                    let old_index = (old.job_type.clone(), old.created_at, old.key.clone());
-                    set(data, undo, |d| &mut d.jobs_by_type, old_index, None);
+                let key: Box<str> = row.key.as_str().into();
+                match data.jobs.get(&key) {
+                    Some(old) if old.job_type == row.job_type && old.created_at == row.created_at => {}
+                    old => {
+                        if let Some(old) = old {
+                            let old_index = (old.job_type.as_str().into(), old.created_at, key.clone());
+                            set(data, undo, |d| &mut d.jobs_by_type, old_index, None);
+                        }
+                        set(data, undo, |d| &mut d.jobs_by_type, (row.job_type.as_str().into(), row.created_at, key.clone()), Some(()));
+                    }
                 }
-                set(data, undo, |d| &mut d.jobs_by_type, (row.job_type.clone(), row.created_at, row.key.clone()), Some(()));
-                set(data, undo, |d| &mut d.jobs, row.key.clone(), Some(row));
+                set(data, undo, |d| &mut d.jobs, key, Some(Box::new(row)));
             }
             Write::DeleteJob { key } => {
+                let key: Box<str> = key.into();
                 if let Some(old) = data.jobs.get(&key) {
-                    let old_index = (old.job_type.clone(), old.created_at, old.key.clone());
+                    let old_index = (old.job_type.as_str().into(), old.created_at, key.clone());
                     set(data, undo, |d| &mut d.jobs_by_type, old_index, None);
                 }
                 set(data, undo, |d| &mut d.jobs, key, None);
@@ -309,34 +479,24 @@ impl WriteTxn for MemoryTxn<'_> {
             Write::PutIncident(row) => set(data, undo, |d| &mut d.incidents, row.key.clone(), Some(row)),
             Write::DeleteIncident { key } => set(data, undo, |d| &mut d.incidents, key, None),
             Write::AppendHistory(row) => {
-                let rows = data.history.entry(row.instance_id.clone()).or_default();
-                // Rows arrive in order; a repeated seq replaces the row (as the SQL store's upsert does).
-                match rows.last() {
-                    Some(last) if last.seq >= row.seq => {
-                        let position = rows.partition_point(|r| r.seq < row.seq);
-                        let instance_id = row.instance_id.clone();
-                        if rows.get(position).is_some_and(|r| r.seq == row.seq) {
-                            let previous = std::mem::replace(&mut rows[position], row);
-                            undo.push(Box::new(move |d| {
-                                if let Some(rows) = d.history.get_mut(&instance_id) {
-                                    rows[position] = previous;
-                                }
-                            }));
-                        } else {
-                            rows.insert(position, row);
-                            undo.push(Box::new(move |d| {
-                                if let Some(rows) = d.history.get_mut(&instance_id) {
-                                    rows.remove(position);
-                                }
-                            }));
-                        }
+                let instance_id: Box<str> = row.instance_id.as_str().into();
+                let history = data.history.entry(instance_id.clone()).or_default();
+                match history.seqs.last() {
+                    Some(&last) if last >= row.seq => {
+                        let previous = history.clone();
+                        history.place(row)?;
+                        undo.push(Box::new(move |d| {
+                            d.history.insert(instance_id, previous);
+                        }));
                     }
                     _ => {
-                        let instance_id = row.instance_id.clone();
-                        rows.push(row);
+                        let len = history.seqs.len();
+                        history.push(row.seq, &row.entry)?;
                         undo.push(Box::new(move |d| {
-                            if let Some(rows) = d.history.get_mut(&instance_id) {
-                                rows.pop();
+                            if len == 0 {
+                                d.history.remove(&instance_id);
+                            } else if let Some(history) = d.history.get_mut(&instance_id) {
+                                history.truncate(len);
                             }
                         }));
                     }
