@@ -147,6 +147,10 @@ pub enum Command {
         /// The address to listen on.
         #[arg(long, env = "BATON_LISTEN", default_value = "127.0.0.1:7444")]
         listen: SocketAddr,
+        /// Most running instances kept decoded in memory between commands
+        /// (about 8 KB each for a small process); 0 reads every one from the store.
+        #[arg(long, env = "BATON_INSTANCE_CACHE", default_value_t = runtime::Options::default().cache_capacity)]
+        instance_cache: usize,
     },
     /// Deploy BPMN files to the server.
     Deploy {
@@ -262,9 +266,10 @@ async fn run_async(server: &str, command: Command) -> Result<(), Failure> {
     let client = Client::new(server);
     match command {
         Command::Validate { .. } | Command::Test { .. } => unreachable!("run() handles the offline commands"),
-        Command::Serve { db, listen } => {
+        Command::Serve { db, listen, instance_cache } => {
             let database = serve::parse_database(&db).map_err(Failure)?;
-            serve::serve(database, listen).await.map_err(Failure)
+            let options = runtime::Options { cache_capacity: instance_cache, ..runtime::Options::default() };
+            serve::serve(database, listen, options).await.map_err(Failure)
         }
         Command::Deploy { files } => commands::deploy(&client, &files).await,
         Command::Start { workflow, version, variables, business_key, request_id } => {

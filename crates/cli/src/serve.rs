@@ -29,12 +29,12 @@ pub fn parse_database(url: &str) -> Result<Database, String> {
     Err(format!("'{url}' is not a database Baton knows: use sqlite://FILE (the default is sqlite://baton.db) or memory"))
 }
 
-pub async fn serve(database: Database, listen: SocketAddr) -> Result<(), String> {
+pub async fn serve(database: Database, listen: SocketAddr, options: Options) -> Result<(), String> {
     let store: Arc<dyn Store> = match &database {
         Database::Sqlite(path) => Arc::new(store_sqlite::SqliteStore::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?),
         Database::Memory => Arc::new(store::MemoryStore::new()),
     };
-    let service = Service::start(store, Arc::new(SystemClock), Box::new(UuidIds), Options::default()).map_err(|e| e.to_string())?;
+    let service = Service::start(store, Arc::new(SystemClock), Box::new(UuidIds), options).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let where_ = match &database {
         Database::Sqlite(path) => format!("sqlite://{}", path.display()),

@@ -5,6 +5,7 @@
 //! and their parents told, timers fired). The service wraps it in a commit
 //! loop; `baton test` wraps it in a virtual clock.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use store::{
     WorkflowRow, Write, WriteTxn,
 };
 
+use crate::cache::{InstanceCache, Loaded};
 use crate::metrics::Counts;
 use crate::Error;
 
@@ -100,6 +102,8 @@ pub struct Core {
     last_message: u64,
     /// What commands did since [`Core::take_counts`] was last called.
     counts: Counts,
+    /// Decoded states of running instances as the store holds them (see [`crate::cache`]).
+    cache: RefCell<InstanceCache>,
 }
 
 /// The instances one command has touched, kept in memory until it is done.
@@ -112,25 +116,42 @@ struct Session<'t> {
     counts: Counts,
 }
 
-struct Loaded {
-    state: InstanceState,
-    deployed: Deployed,
-    start_key: Option<String>,
-    history_count: u64,
-    changed: bool,
-}
-
 impl Core {
     /// Loads every deployed workflow from the store and compiles it.
     pub fn load(tx: &mut dyn store::ReadTxn, ids: Box<dyn IdSource>) -> Result<Core, Error> {
         let (workflows, last_deployment) = compile_all(tx)?;
-        Ok(Core { workflows, ids, last_deployment, last_message: 0, counts: Counts::default() })
+        let cache = RefCell::new(InstanceCache::new(crate::cache::DEFAULT_CAPACITY));
+        Ok(Core { workflows, ids, last_deployment, last_message: 0, counts: Counts::default(), cache })
     }
 
-    /// Forgets workflows deployed by a transaction that did not commit.
+    /// How many decoded instances to keep between commands (0: none).
+    pub fn set_cache_capacity(&mut self, capacity: usize) {
+        self.cache = RefCell::new(InstanceCache::new(capacity));
+    }
+
+    /// Instances in the cache, and its (hits, misses) so far.
+    pub fn cache_stats(&self) -> (usize, (u64, u64)) {
+        let cache = self.cache.borrow();
+        (cache.len(), cache.hits_and_misses())
+    }
+
+    /// After a transaction that did not commit: forgets the workflows it
+    /// deployed and every cached instance (the cache may hold its writes).
     pub fn reload(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
+        self.cache.get_mut().clear();
         (self.workflows, self.last_deployment) = compile_all(tx)?;
         Ok(())
+    }
+
+    /// Runs a command that may write instances; if it fails (and its writes
+    /// are rolled back), the cache forgets what it wrote.
+    fn command<T>(&mut self, run: impl FnOnce(&mut Core) -> Result<T, Error>) -> Result<T, Error> {
+        self.cache.get_mut().begin_command();
+        let result = run(self);
+        if result.is_err() {
+            self.cache.get_mut().forget_written();
+        }
+        result
     }
 
     /// What the commands since the last call did (started, ended, jobs activated and completed).
@@ -208,6 +229,10 @@ impl Core {
     }
 
     pub fn start(&mut self, tx: &mut dyn WriteTxn, command: StartCommand, now: i64) -> Result<String, Error> {
+        self.command(|core| core.start_command(tx, command, now))
+    }
+
+    fn start_command(&mut self, tx: &mut dyn WriteTxn, command: StartCommand, now: i64) -> Result<String, Error> {
         if let Some(request_id) = &command.request_id {
             if let Some(existing) = tx.instance_by_request(request_id)? {
                 return Ok(existing);
@@ -237,12 +262,18 @@ impl Core {
 
     /// Applies an input to an instance and everything that follows from it.
     pub fn input(&mut self, tx: &mut dyn WriteTxn, instance_id: &str, input: Input, now: i64) -> Result<(), Error> {
-        let mut session = Session::new(tx, now);
-        session.step(self, instance_id, input)?;
-        self.settle(session)
+        self.command(|core| {
+            let mut session = Session::new(tx, now);
+            session.step(core, instance_id, input)?;
+            core.settle(session)
+        })
     }
 
     pub fn publish(&mut self, tx: &mut dyn WriteTxn, command: PublishCommand, now: i64) -> Result<u64, Error> {
+        self.command(|core| core.publish_command(tx, command, now))
+    }
+
+    fn publish_command(&mut self, tx: &mut dyn WriteTxn, command: PublishCommand, now: i64) -> Result<u64, Error> {
         if let Some(id) = &command.message_id {
             if tx.message_by_id(id, now)?.is_some() {
                 return Err(Error::DuplicateMessage(id.clone()));
@@ -294,13 +325,19 @@ impl Core {
     }
 
     pub fn broadcast(&mut self, tx: &mut dyn WriteTxn, name: &str, variables: Variables, now: i64) -> Result<(), Error> {
-        let mut session = Session::new(tx, now);
-        session.deliver_signal(self, name, &variables)?;
-        self.settle(session)
+        self.command(|core| {
+            let mut session = Session::new(tx, now);
+            session.deliver_signal(core, name, &variables)?;
+            core.settle(session)
+        })
     }
 
     /// Fires every timer due at `now` (each at its own due time), and timer start events.
     pub fn fire_due(&mut self, tx: &mut dyn WriteTxn, now: i64, limit: usize) -> Result<usize, Error> {
+        self.command(|core| core.fire_due_command(tx, now, limit))
+    }
+
+    fn fire_due_command(&mut self, tx: &mut dyn WriteTxn, now: i64, limit: usize) -> Result<usize, Error> {
         // The commit loop asks on every turn; most turns nothing is due.
         if tx.next_due()?.is_none_or(|due| due > now) {
             return Ok(0);
@@ -355,9 +392,17 @@ impl Core {
             job.worker = Some(worker.to_string());
             job.lease_until = Some(now + lease_ms);
             tx.apply(Write::PutJob(job.clone()))?;
-            let row = tx.instance(&job.instance_id)?.ok_or_else(|| Error::NotFound { what: "instance", id: job.instance_id.clone() })?;
-            let variables = visible_variables(&row.state, job.local_key);
-            let headers = row.state.jobs.get(&job.local_key).map(|j| j.headers.clone()).unwrap_or_default();
+            if self.cache.get_mut().get(&job.instance_id).is_none() {
+                let loaded = load_from_store(self, tx, &job.instance_id)?;
+                self.cache.get_mut().put(job.instance_id.clone(), loaded, false);
+            }
+            let cache = self.cache.get_mut();
+            let state = match cache.get(&job.instance_id) {
+                Some(loaded) => &loaded.state,
+                None => return Err(Error::NotFound { what: "instance", id: job.instance_id.clone() }),
+            };
+            let variables = visible_variables(state, job.local_key);
+            let headers = state.jobs.get(&job.local_key).map(|j| j.headers.clone()).unwrap_or_default();
             activated.push(ActivatedJob { job, variables, headers });
         }
         self.counts.jobs_activated += activated.len() as u64;
@@ -392,7 +437,7 @@ impl Core {
             session.carry_out(self, &instance_id, effect)?;
         }
         self.counts.add(&session.counts);
-        session.flush()
+        session.flush(&self.cache)
     }
 }
 
@@ -411,6 +456,16 @@ fn compile_all(tx: &mut dyn store::ReadTxn) -> Result<(BTreeMap<String, Vec<Depl
         workflows.entry(row.process_id.clone()).or_default().push(Deployed { workflow: Arc::new(workflow), version: row.version, deployment: row.deployment });
     }
     Ok((workflows, last_deployment))
+}
+
+/// An instance as the store holds it, with its compiled workflow.
+fn load_from_store(core: &Core, tx: &mut dyn WriteTxn, id: &str) -> Result<Loaded, Error> {
+    let row = tx.instance(id)?.ok_or_else(|| Error::NotFound { what: "instance", id: id.to_string() })?;
+    let deployed = core
+        .deployed(&row.process_id, row.version)
+        .cloned()
+        .ok_or_else(|| Error::Store(store::Error::corrupt(format!("instance {id} runs {} v{}, which is not deployed", row.process_id, row.version))))?;
+    Ok(Loaded { state: row.state, deployed, start_key: row.start_key, history_count: row.history_count, changed: false })
 }
 
 /// The id of a start event of the process (not of a subprocess) whose trigger matches.
@@ -495,12 +550,12 @@ impl<'t> Session<'t> {
 
     fn load(&mut self, core: &Core, id: &str) -> Result<&mut Loaded, Error> {
         if !self.loaded.contains_key(id) {
-            let row = self.tx.instance(id)?.ok_or_else(|| Error::NotFound { what: "instance", id: id.to_string() })?;
-            let deployed = core
-                .deployed(&row.process_id, row.version)
-                .cloned()
-                .ok_or_else(|| Error::Store(store::Error::corrupt(format!("instance {id} runs {} v{}, which is not deployed", row.process_id, row.version))))?;
-            self.loaded.insert(id.to_string(), Loaded { state: row.state, deployed, start_key: row.start_key, history_count: row.history_count, changed: false });
+            let cached = core.cache.borrow_mut().take(id);
+            let loaded = match cached {
+                Some(loaded) => loaded,
+                None => load_from_store(core, self.tx, id)?,
+            };
+            self.loaded.insert(id.to_string(), loaded);
         }
         Ok(self.loaded.get_mut(id).expect("just loaded"))
     }
@@ -762,10 +817,11 @@ impl<'t> Session<'t> {
         Ok(())
     }
 
-    /// Writes every instance this command changed.
-    fn flush(self) -> Result<(), Error> {
-        for (id, loaded) in self.loaded {
+    /// Writes every instance this command changed, and keeps them all in the cache.
+    fn flush(self, cache: &RefCell<InstanceCache>) -> Result<(), Error> {
+        for (id, mut loaded) in self.loaded {
             if !loaded.changed {
+                cache.borrow_mut().put(id, loaded, false);
                 continue;
             }
             let state = loaded.state;
@@ -785,7 +841,10 @@ impl<'t> Session<'t> {
                 history_count: loaded.history_count,
                 state,
             };
-            self.tx.apply(Write::PutInstance(Box::new(row)))?;
+            self.tx.put_instance(&row)?;
+            loaded.state = row.state;
+            loaded.start_key = row.start_key;
+            cache.borrow_mut().put(row.id, loaded, true);
         }
         Ok(())
     }

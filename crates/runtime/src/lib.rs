@@ -12,6 +12,7 @@
 //! server's commit loop ([`service`]) and `baton test`'s virtual clock are
 //! its two callers.
 
+mod cache;
 pub mod core;
 mod error;
 pub mod metrics;

@@ -67,11 +67,13 @@ pub struct Options {
     pub queue_capacity: usize,
     /// Most timers fired per transaction.
     pub max_timers_per_batch: usize,
+    /// Most decoded instances kept between commands ([`crate::core::Core::set_cache_capacity`]).
+    pub cache_capacity: usize,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { max_batch: 2_000, queue_capacity: 50_000, max_timers_per_batch: 1_000 }
+        Options { max_batch: 2_000, queue_capacity: 50_000, max_timers_per_batch: 1_000, cache_capacity: crate::cache::DEFAULT_CAPACITY }
     }
 }
 
@@ -145,10 +147,11 @@ impl Service {
     /// Loads the workflows and starts the commit loop. Recovery needs nothing
     /// more: due timers fire on the first turn, expired leases free their jobs.
     pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Box<dyn IdSource>, options: Options) -> Result<Service, Error> {
-        let core = {
+        let mut core = {
             let mut read = store.read()?;
             Core::load(read.as_mut(), ids)?
         };
+        core.set_cache_capacity(options.cache_capacity);
         let (sender, receiver) = mpsc::sync_channel(options.queue_capacity);
         let handle = Handle {
             sender,

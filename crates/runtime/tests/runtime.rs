@@ -151,3 +151,54 @@ fn a_start_never_replaces_an_existing_instance() {
     let refused = again.start(txn.as_mut(), StartCommand { process_id: "work".into(), ..StartCommand::default() }, T0).unwrap_err();
     assert!(refused.to_string().contains(&format!("an instance with id {first} already exists")), "{refused}");
 }
+
+const TWO_TASKS: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <process id="two" isExecutable="true">
+    <startEvent id="start"/>
+    <serviceTask id="a"><extensionElements><zeebe:taskDefinition type="do"/></extensionElements></serviceTask>
+    <serviceTask id="b"><extensionElements><zeebe:taskDefinition type="do"/></extensionElements></serviceTask>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="a"/>
+    <sequenceFlow id="f2" sourceRef="a" targetRef="b"/>
+    <sequenceFlow id="f3" sourceRef="b" targetRef="end"/>
+  </process>
+</definitions>"#;
+
+/// The core keeps decoded instances between commands. A transaction that
+/// does not commit must not leave its states behind: after it, the instance
+/// is what the store says (its first job still open), not what the lost
+/// transaction made of it (the second task active).
+#[test]
+fn the_instance_cache_forgets_a_transaction_that_did_not_commit() {
+    let store = MemoryStore::new();
+    let mut core = {
+        let mut read = store.read().unwrap();
+        runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
+    };
+    let mut txn = store.write().unwrap();
+    core.deploy(txn.as_mut(), &[("m.bpmn".into(), TWO_TASKS.into())], T0).unwrap();
+    let id = core.start(txn.as_mut(), StartCommand { process_id: "two".into(), ..StartCommand::default() }, T0).unwrap();
+    let jobs = core.activate_jobs(txn.as_mut(), "do", "w", 10, 60_000, T0).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(jobs.len(), 1);
+    let (key, local) = (jobs[0].job.key.clone(), jobs[0].job.local_key);
+    assert_eq!(core.cache_stats().0, 1, "the started instance is cached");
+    let complete = |core: &mut runtime::Core, txn: &mut dyn store::WriteTxn| {
+        core.input(txn, &id, engine::Input::CompleteJob { job: local, variables: Default::default() }, T0 + 1)
+    };
+
+    // Completed, then lost: the transaction is dropped (a failed commit), and the core reloads.
+    let mut txn = store.write().unwrap();
+    complete(&mut core, txn.as_mut()).unwrap();
+    drop(txn);
+    core.reload(store.read().unwrap().as_mut()).unwrap();
+    assert_eq!(core.cache_stats().0, 0);
+
+    let mut txn = store.write().unwrap();
+    complete(&mut core, txn.as_mut()).expect("the job is still open after the lost transaction");
+    txn.commit().unwrap();
+    let row = store.read().unwrap().instance(&id).unwrap().unwrap();
+    assert!(store.read().unwrap().job(&key).unwrap().is_none());
+    let active: Vec<&str> = row.state.element_instances.values().map(|ei| ei.element_id.as_str()).collect();
+    assert_eq!(active, ["two", "b"]);
+}

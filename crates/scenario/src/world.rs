@@ -44,7 +44,12 @@ impl World {
         let result = operation(&mut self.core, txn.as_mut(), self.now);
         match result {
             Ok(value) => {
-                txn.commit()?;
+                if let Err(error) = txn.commit() {
+                    // The core's instance cache may hold what did not commit.
+                    let mut read = self.store.read()?;
+                    self.core.reload(read.as_mut())?;
+                    return Err(error.into());
+                }
                 self.note_new_instances()?;
                 Ok(value)
             }

@@ -528,6 +528,31 @@ impl ReadTxn for SqliteTxn<'_> {
 }
 
 impl WriteTxn for SqliteTxn<'_> {
+    fn put_instance(&mut self, i: &InstanceRow) -> Result<()> {
+        if matches!(self.conn, Conn::Reader { .. }) {
+            return Err(Error::other("a read transaction cannot write"));
+        }
+        self.execute(
+            &format!("INSERT OR REPLACE INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            params![
+                i.id,
+                i.process_id,
+                i.version,
+                enum_text(&i.status)?,
+                i.business_key,
+                i.parent_id,
+                i.started_at,
+                i.ended_at,
+                i.incidents,
+                to_json(&i.waiting)?,
+                i.start_key,
+                i.update_count,
+                i.history_count,
+                to_json(&i.state)?
+            ],
+        )
+    }
+
     fn apply(&mut self, write: Write) -> Result<()> {
         if matches!(self.conn, Conn::Reader { .. }) {
             return Err(Error::other("a read transaction cannot write"));
@@ -537,25 +562,7 @@ impl WriteTxn for SqliteTxn<'_> {
                 "INSERT OR REPLACE INTO workflows (process_id, version, deployment, name, version_tag, xml, deployed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 params![w.process_id, w.version, w.deployment, w.name, w.version_tag, w.xml, w.deployed_at],
             ),
-            Write::PutInstance(i) => self.execute(
-                &format!("INSERT OR REPLACE INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                params![
-                    i.id,
-                    i.process_id,
-                    i.version,
-                    enum_text(&i.status)?,
-                    i.business_key,
-                    i.parent_id,
-                    i.started_at,
-                    i.ended_at,
-                    i.incidents,
-                    to_json(&i.waiting)?,
-                    i.start_key,
-                    i.update_count,
-                    i.history_count,
-                    to_json(&i.state)?
-                ],
-            ),
+            Write::PutInstance(row) => self.put_instance(&row),
             Write::PutRequest { request_id, instance_id } => {
                 self.execute("INSERT OR REPLACE INTO requests (request_id, instance_id) VALUES (?, ?)", params![request_id, instance_id])
             }

@@ -68,6 +68,9 @@ pub trait ReadTxn {
 /// A transaction that writes. Dropped without [`WriteTxn::commit`], it rolls back.
 pub trait WriteTxn: ReadTxn {
     fn apply(&mut self, write: Write) -> Result<()>;
+    /// Inserts or replaces an instance, as [`Write::PutInstance`] does, from
+    /// a borrowed row: the runtime keeps the state it writes in its cache.
+    fn put_instance(&mut self, row: &InstanceRow) -> Result<()>;
     /// Marks a point to roll back to, so one command of a batch can be undone
     /// alone. One savepoint at a time.
     fn savepoint(&mut self) -> Result<()>;

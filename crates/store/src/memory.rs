@@ -60,19 +60,19 @@ struct StoredInstance {
 }
 
 impl StoredInstance {
-    fn encode(row: InstanceRow) -> Result<StoredInstance> {
+    fn encode(row: &InstanceRow) -> Result<StoredInstance> {
         Ok(StoredInstance {
             state: compact::encode(&row.state)?.into_boxed_slice(),
-            process_id: row.process_id,
+            process_id: row.process_id.clone(),
             version: row.version,
             status: row.status,
-            business_key: row.business_key,
-            parent_id: row.parent_id,
+            business_key: row.business_key.clone(),
+            parent_id: row.parent_id.clone(),
             started_at: row.started_at,
             ended_at: row.ended_at,
             incidents: row.incidents,
-            waiting: row.waiting,
-            start_key: row.start_key,
+            waiting: row.waiting.clone(),
+            start_key: row.start_key.clone(),
             update_count: row.update_count,
             history_count: row.history_count,
         })
@@ -429,20 +429,7 @@ impl WriteTxn for MemoryTxn<'_> {
         let data = &mut *self.data;
         match write {
             Write::PutWorkflow(row) => set(data, undo, |d| &mut d.workflows, (row.process_id.clone(), row.version), Some(row)),
-            Write::PutInstance(row) => {
-                let id: Box<str> = row.id.as_str().into();
-                match data.instances.get(&id) {
-                    Some(old) if old.started_at == row.started_at => {}
-                    old => {
-                        if let Some(old) = old {
-                            set(data, undo, |d| &mut d.instances_by_start, (old.started_at, id.clone()), None);
-                        }
-                        set(data, undo, |d| &mut d.instances_by_start, (row.started_at, id.clone()), Some(()));
-                    }
-                }
-                let stored = StoredInstance::encode(*row)?;
-                set(data, undo, |d| &mut d.instances, id, Some(Box::new(stored)));
-            }
+            Write::PutInstance(row) => self.put_instance(&row)?,
             Write::PutRequest { request_id, instance_id } => set(data, undo, |d| &mut d.requests, request_id, Some(instance_id)),
             Write::PutJob(row) => {
                 let key: Box<str> = row.key.as_str().into();
@@ -515,6 +502,24 @@ impl WriteTxn for MemoryTxn<'_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn put_instance(&mut self, row: &InstanceRow) -> Result<()> {
+        let undo = self.undo.as_mut().ok_or_else(|| Error::other("a read transaction cannot write"))?;
+        let data = &mut *self.data;
+        let id: Box<str> = row.id.as_str().into();
+        match data.instances.get(&id) {
+            Some(old) if old.started_at == row.started_at => {}
+            old => {
+                if let Some(old) = old {
+                    set(data, undo, |d| &mut d.instances_by_start, (old.started_at, id.clone()), None);
+                }
+                set(data, undo, |d| &mut d.instances_by_start, (row.started_at, id.clone()), Some(()));
+            }
+        }
+        let stored = StoredInstance::encode(row)?;
+        set(data, undo, |d| &mut d.instances, id, Some(Box::new(stored)));
         Ok(())
     }
 
