@@ -401,6 +401,18 @@ fn history(store: &dyn Store) {
     let rest = read.history("i", &PageRequest { after: first.next, limit: 10 }).unwrap();
     assert_eq!(rest.items.iter().map(|h| h.seq).collect::<Vec<_>>(), [11, 12]);
     assert_eq!(rest.next, None);
+    drop(read);
+
+    // A row written again with a seq that exists replaces it, in place; one that
+    // fills a gap goes where its seq says.
+    let mut again = entry(5);
+    again.entry.element_id = "rewritten".into();
+    write(store, vec![Write::AppendHistory(again), Write::AppendHistory(entry(14)), Write::AppendHistory(entry(13))]);
+    let all = store.read().unwrap().history("i", &PageRequest::first(100)).unwrap().items;
+    assert_eq!(all.iter().map(|h| h.seq).collect::<Vec<_>>(), (1..=14).collect::<Vec<_>>());
+    assert_eq!(all[4].entry.element_id, "rewritten");
+    assert_eq!(all[5].entry.element_id, "e6");
+    assert_eq!(all[12].entry.element_id, "e13");
 }
 
 fn other_lists(store: &dyn Store) {
