@@ -254,4 +254,7 @@ async fn health_readiness_and_metrics_answer() {
     assert!(text.contains("baton_instances_started_total 1"), "{text}");
     assert!(text.contains("baton_instances{status=\"running\"} 1"), "{text}");
     assert!(text.contains("baton_commit_batch_size_count"), "{text}");
+    // The started instance was written, so the core keeps it decoded.
+    assert!(text.contains("baton_instance_cache_entries 1"), "{text}");
+    assert!(text.contains("baton_instance_cache_lookups_total{result=\"hit\"}"), "{text}");
 }

@@ -69,6 +69,8 @@ pub struct Metrics {
     commits: AtomicU64,
     batch_size: Histogram,
     commit_seconds: Histogram,
+    /// The instance cache: entries, hits, misses.
+    cache: [AtomicU64; 3],
 }
 
 impl Default for Metrics {
@@ -79,6 +81,7 @@ impl Default for Metrics {
             commits: AtomicU64::new(0),
             batch_size: Histogram::new(&[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]),
             commit_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
+            cache: Default::default(),
         }
     }
 }
@@ -99,6 +102,13 @@ impl Metrics {
         ];
         for (counter, value) in self.counts.iter().zip(values) {
             counter.fetch_add(value, Ordering::Relaxed);
+        }
+    }
+
+    /// The instance cache's size and its hits and misses so far (`Core::cache_stats`).
+    pub fn record_cache(&self, (entries, (hits, misses)): (usize, (u64, u64))) {
+        for (gauge, value) in self.cache.iter().zip([entries as u64, hits, misses]) {
+            gauge.store(value, Ordering::Relaxed);
         }
     }
 
@@ -125,6 +135,12 @@ impl Metrics {
         for (status, count) in open {
             let _ = writeln!(out, "baton_instances{{status=\"{}\"}} {count}", status.as_str());
         }
+        let cache = |i: usize| self.cache[i].load(Ordering::Relaxed);
+        let _ = writeln!(out, "# HELP baton_instance_cache_entries Running instances kept decoded between commands.\n# TYPE baton_instance_cache_entries gauge");
+        let _ = writeln!(out, "baton_instance_cache_entries {}", cache(0));
+        let _ = writeln!(out, "# HELP baton_instance_cache_lookups_total Instances commands looked for in the cache, by result.\n# TYPE baton_instance_cache_lookups_total counter");
+        let _ = writeln!(out, "baton_instance_cache_lookups_total{{result=\"hit\"}} {}", cache(1));
+        let _ = writeln!(out, "baton_instance_cache_lookups_total{{result=\"miss\"}} {}", cache(2));
         let _ = writeln!(out, "# HELP baton_commits_total Transactions committed.\n# TYPE baton_commits_total counter");
         let _ = writeln!(out, "baton_commits_total {}", self.commits.load(Ordering::Relaxed));
         self.batch_size.render(&mut out, "baton_commit_batch_size", "Commands committed together in one transaction.");

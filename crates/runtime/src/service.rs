@@ -346,6 +346,7 @@ impl CommitLoop {
             Ok(()) => {
                 let counts = self.core.take_counts();
                 self.metrics.record_commit(answers.len(), started.elapsed(), &counts);
+                self.metrics.record_cache(self.core.cache_stats());
                 for (reply, result) in answers {
                     let _ = reply.send(result);
                 }
