@@ -61,6 +61,7 @@ impl InstanceCache {
         found
     }
 
+    #[cfg(test)]
     pub fn get(&self, id: &str) -> Option<&Loaded> {
         self.entries.get(id)
     }

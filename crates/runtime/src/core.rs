@@ -392,17 +392,15 @@ impl Core {
             job.worker = Some(worker.to_string());
             job.lease_until = Some(now + lease_ms);
             tx.apply(Write::PutJob(job.clone()))?;
-            if self.cache.get_mut().get(&job.instance_id).is_none() {
-                let loaded = load_from_store(self, tx, &job.instance_id)?;
-                self.cache.get_mut().put(job.instance_id.clone(), loaded, false);
-            }
-            let cache = self.cache.get_mut();
-            let state = match cache.get(&job.instance_id) {
-                Some(loaded) => &loaded.state,
-                None => return Err(Error::NotFound { what: "instance", id: job.instance_id.clone() }),
+            let cached = self.cache.get_mut().take(&job.instance_id);
+            let loaded = match cached {
+                Some(loaded) => loaded,
+                None => load_from_store(self, tx, &job.instance_id)?,
             };
-            let variables = visible_variables(state, job.local_key);
-            let headers = state.jobs.get(&job.local_key).map(|j| j.headers.clone()).unwrap_or_default();
+            let variables = visible_variables(&loaded.state, job.local_key);
+            let headers = loaded.state.jobs.get(&job.local_key).map(|j| j.headers.clone()).unwrap_or_default();
+            // Kept for the completion that follows.
+            self.cache.get_mut().put(job.instance_id.clone(), loaded, false);
             activated.push(ActivatedJob { job, variables, headers });
         }
         self.counts.jobs_activated += activated.len() as u64;
