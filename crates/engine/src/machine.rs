@@ -254,13 +254,13 @@ impl Machine<'_> {
     fn apply(&mut self, input: Input) {
         match input {
             Input::CompleteJob { job, variables } => {
-                let job = self.remove_job(job);
+                let Some(job) = self.remove_job(job) else { return };
                 self.absorb(job.element_instance, variables);
                 self.queue.push_back(Work::Complete { ei: job.element_instance });
             }
             Input::FailJob { job, retries, message, backoff_ms } => {
                 let now = self.now;
-                let found = self.st.jobs.get_mut(&job).expect("checked");
+                let Some(found) = self.st.jobs.get_mut(&job) else { return };
                 found.retries = retries;
                 found.error_message = Some(message.clone());
                 if retries == 0 {
@@ -277,12 +277,12 @@ impl Machine<'_> {
                 }
             }
             Input::ThrowError { job, code, message, variables } => {
-                let ei = self.st.jobs[&job].element_instance;
+                let Some(ei) = self.st.jobs.get(&job).map(|j| j.element_instance) else { return };
                 if self.find_error_catch(ei, &code).is_some() {
                     self.remove_job(job);
                     self.throw_error(ei, &code, variables);
                 } else {
-                    let found = self.st.jobs.get_mut(&job).expect("checked");
+                    let Some(found) = self.st.jobs.get_mut(&job) else { return };
                     found.state = JobState::Failed;
                     found.error_message = Some(message.clone());
                     let (element_id, updated) = (found.element_id.clone(), found.clone());
@@ -296,19 +296,19 @@ impl Machine<'_> {
                 }
             }
             Input::UpdateRetries { job, retries } => {
-                let found = self.st.jobs.get_mut(&job).expect("checked");
+                let Some(found) = self.st.jobs.get_mut(&job) else { return };
                 found.retries = retries;
                 let updated = found.clone();
                 self.effects.push(Effect::JobUpdated { job: updated });
             }
             Input::CompleteUserTask { task, variables } => {
-                let task = self.st.user_tasks.remove(&task).expect("checked");
+                let Some(task) = self.st.user_tasks.remove(&task) else { return };
                 self.effects.push(Effect::UserTaskRemoved { key: task.key });
                 self.absorb(task.element_instance, variables);
                 self.queue.push_back(Work::Complete { ei: task.element_instance });
             }
             Input::AssignUserTask { task, assignee, .. } => {
-                let found = self.st.user_tasks.get_mut(&task).expect("checked");
+                let Some(found) = self.st.user_tasks.get_mut(&task) else { return };
                 found.assignee = assignee;
                 let updated = found.clone();
                 self.effects.push(Effect::UserTaskUpdated { task: updated });
@@ -367,15 +367,19 @@ impl Machine<'_> {
             }
             Input::SetVariables { element_instance, variables } => {
                 match element_instance.filter(|&k| k != self.st.root) {
-                    Some(scope) => self.st.element_instances.get_mut(&scope).expect("checked").variables.extend(variables),
+                    Some(scope) => {
+                        if let Some(ei) = self.st.element_instances.get_mut(&scope) {
+                            ei.variables.extend(variables);
+                        }
+                    }
                     None => self.st.variables.extend(variables),
                 }
             }
             Input::ResolveIncident { incident } => self.resolve_incident(incident),
             Input::Modify { activate, terminate } => {
                 for id in &activate {
-                    let element = self.wf.element_by_id[id];
-                    let scope = self.modification_scope(element).expect("checked");
+                    let Some(&element) = self.wf.element_by_id.get(id) else { continue };
+                    let Some(scope) = self.modification_scope(element) else { continue };
                     let ei = self.create_ei(element, Some(scope), 1);
                     self.queue.push_back(Work::Activate { ei });
                 }
@@ -502,7 +506,7 @@ impl Machine<'_> {
         let el = &self.wf.elements[element];
         let joining = matches!(el.kind, Kind::Gateway(GatewayKind::Parallel | GatewayKind::Inclusive)) && el.incoming.len() > 1;
         if let (true, Some(flow)) = (joining, flow) {
-            let scope_ei = self.st.element_instances.get_mut(&scope).expect("checked above");
+            let Some(scope_ei) = self.st.element_instances.get_mut(&scope) else { return };
             *scope_ei.joins.entry(element).or_default().entry(flow).or_insert(0) += 1;
             if matches!(el.kind, Kind::Gateway(GatewayKind::Parallel)) {
                 self.fire_parallel_join(element, scope);
@@ -547,7 +551,7 @@ impl Machine<'_> {
 
     fn fire_parallel_join(&mut self, gateway: ElementIdx, scope: Key) {
         let incoming = &self.wf.elements[gateway].incoming;
-        let scope_ei = self.st.element_instances.get_mut(&scope).expect("scope is active");
+        let Some(scope_ei) = self.st.element_instances.get_mut(&scope) else { return };
         let arrivals = scope_ei.joins.get(&gateway).cloned().unwrap_or_default();
         if !incoming.iter().all(|flow| arrivals.get(flow).copied().unwrap_or(0) > 0) {
             return;
@@ -576,7 +580,7 @@ impl Machine<'_> {
         for (scope, gateway) in candidates {
             if self.inclusive_join_can_fire(scope, gateway) {
                 let incoming = self.wf.elements[gateway].incoming.clone();
-                let scope_ei = self.st.element_instances.get_mut(&scope).expect("scope is active");
+                let Some(scope_ei) = self.st.element_instances.get_mut(&scope) else { continue };
                 consume_one_each(scope_ei, gateway, &incoming);
                 let ei = self.create_ei(gateway, Some(scope), 1);
                 self.queue.push_back(Work::Activate { ei });
@@ -640,8 +644,9 @@ impl Machine<'_> {
         }
         if let Some(LoopCharacteristics::Standard { .. }) = &self.wf.elements[element].loop_characteristics {
             // Each iteration sees its number, as BPMN's loopCounter.
-            let ei = self.st.element_instances.get_mut(&key).expect("active");
-            ei.variables.insert("loopCounter".to_string(), Json::from(ei.loop_counter));
+            if let Some(ei) = self.st.element_instances.get_mut(&key) {
+                ei.variables.insert("loopCounter".to_string(), Json::from(ei.loop_counter));
+            }
         }
         if let Err(failure) = self.apply_inputs(key) {
             self.fail(key, Phase::Activate, failure);
@@ -656,7 +661,9 @@ impl Machine<'_> {
         let element = &self.wf.elements[self.st.element_instances[&key].element];
         for mapping in &element.inputs {
             let value = self.property_value(key, &mapping.source)?;
-            self.st.element_instances.get_mut(&key).expect("active").variables.insert(mapping.target.clone(), value);
+            if let Some(ei) = self.st.element_instances.get_mut(&key) {
+                ei.variables.insert(mapping.target.clone(), value);
+            }
         }
         Ok(())
     }
@@ -667,7 +674,8 @@ impl Machine<'_> {
         let (element, scope) = (ei.element, ei.parent.unwrap_or(self.st.root));
         let el = &self.wf.elements[element];
         match &el.kind {
-            Kind::Process => unreachable!("the process is never activated through the queue"),
+            // The process is never activated through the queue; a modification cannot name it.
+            Kind::Process => {}
             Kind::StartEvent { .. } | Kind::IntermediateCatch(Trigger::Link { .. }) => self.queue.push_back(Work::Complete { ei: key }),
             Kind::Task(TaskKind::PassThrough) => {
                 self.open_boundary_events(key)?;
@@ -745,7 +753,9 @@ impl Machine<'_> {
                 variables.extend(self.st.element_instances[&key].variables.clone());
                 // The child's id derives from the parent's, so no outside state is needed to find it.
                 let instance_id = format!("{}/{key}", self.st.id);
-                self.st.element_instances.get_mut(&key).expect("active").child_instance = Some(instance_id.clone());
+                if let Some(ei) = self.st.element_instances.get_mut(&key) {
+                    ei.child_instance = Some(instance_id.clone());
+                }
                 let binding = call.binding.clone();
                 self.effects.push(Effect::StartChild { element_instance: key, instance_id, process_id, binding, variables });
             }
@@ -866,7 +876,7 @@ impl Machine<'_> {
                 let loop_counter = self.st.element_instances[&key].loop_counter;
                 match self.loop_again(key, element, loop_counter + 1) {
                     Ok(true) => {
-                        let scope = self.st.element_instances[&key].parent.expect("an activity has a scope");
+                        let scope = self.scope_of(key);
                         self.end_ei(key, HistoryEvent::Completed);
                         let next = self.create_ei(element, Some(scope), loop_counter + 1);
                         self.queue.push_back(Work::Activate { ei: next });
@@ -911,8 +921,13 @@ impl Machine<'_> {
                 && ei.parent.is_none_or(|p| self.st.element_instances.get(&p).is_none_or(|p| p.multi_instance.is_none())))
     }
 
+    /// The scope an element instance lives in (the instance's own for the process).
+    fn scope_of(&self, key: Key) -> Key {
+        self.st.element_instances.get(&key).and_then(|ei| ei.parent).unwrap_or(self.st.root)
+    }
+
     fn is_iteration(&self, key: Key) -> bool {
-        let ei = &self.st.element_instances[&key];
+        let Some(ei) = self.st.element_instances.get(&key) else { return false };
         ei.multi_instance.is_none()
             && ei.parent.is_some_and(|p| self.st.element_instances.get(&p).is_some_and(|p| p.multi_instance.is_some()))
     }
@@ -933,7 +948,7 @@ impl Machine<'_> {
         if el.outputs.is_empty() {
             return Ok(());
         }
-        let scope = ei.parent.expect("an element with outputs has a scope");
+        let scope = ei.parent.unwrap_or(self.st.root);
         let mut results = Vec::with_capacity(el.outputs.len());
         for mapping in &el.outputs {
             results.push((mapping.target.clone(), self.property_value(key, &mapping.source)?));
@@ -981,7 +996,7 @@ impl Machine<'_> {
     /// (or lets its scope check whether it is done).
     fn leave(&mut self, key: Key, flows: Vec<FlowIdx>) {
         let Some(ended) = self.end_ei(key, HistoryEvent::Completed) else { return };
-        let scope = ended.parent.expect("only the process has no parent");
+        let scope = ended.parent.unwrap_or(self.st.root);
         if let Some(scope_ei) = self.st.element_instances.get(&scope) {
             if scope_ei.multi_instance.is_some() {
                 self.iteration_completed(scope, &ended);
@@ -1078,9 +1093,11 @@ impl Machine<'_> {
         }
     }
 
-    fn remove_job(&mut self, job: Key) -> Job {
-        let removed = self.st.jobs.remove(&job).expect("the job exists");
-        self.effects.push(Effect::JobRemoved { key: job });
+    fn remove_job(&mut self, job: Key) -> Option<Job> {
+        let removed = self.st.jobs.remove(&job);
+        if removed.is_some() {
+            self.effects.push(Effect::JobRemoved { key: job });
+        }
         removed
     }
 
@@ -1105,7 +1122,7 @@ impl Machine<'_> {
     }
 
     fn resolve_incident(&mut self, key: Key) {
-        let incident = self.st.incidents.remove(&key).expect("checked");
+        let Some(incident) = self.st.incidents.remove(&key) else { return };
         self.effects.push(Effect::IncidentResolved { key });
         match incident.kind {
             IncidentKind::JobNoRetries { job } | IncidentKind::UnhandledError { job, .. } => {
@@ -1196,9 +1213,11 @@ impl Machine<'_> {
     /// instance: kept local when the element has output mappings (only they
     /// decide what leaves), propagated otherwise.
     fn absorb(&mut self, key: Key, variables: Variables) {
-        let has_outputs = !self.wf.elements[self.st.element_instances[&key].element].outputs.is_empty();
-        if has_outputs {
-            self.st.element_instances.get_mut(&key).expect("active").variables.extend(variables);
+        let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else { return };
+        if !self.wf.elements[element].outputs.is_empty() {
+            if let Some(ei) = self.st.element_instances.get_mut(&key) {
+                ei.variables.extend(variables);
+            }
         } else {
             for (name, value) in variables {
                 self.propagate(key, name, value);
@@ -1334,8 +1353,13 @@ impl Machine<'_> {
     }
 
     /// Opens the timers, messages and signals of an activity's boundary events.
+    /// A multi-instance activity's are opened once, on its body: its
+    /// iterations open none of their own.
     fn open_boundary_events(&mut self, key: Key) -> Outcome {
-        let element = self.st.element_instances[&key].element;
+        if self.is_iteration(key) {
+            return Ok(());
+        }
+        let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else { return Ok(()) };
         for &boundary in &self.wf.elements[element].boundary_events {
             if let Kind::Boundary { trigger, .. } = &self.wf.elements[boundary].kind {
                 self.open_catch(key, key, boundary, trigger)?;
@@ -1382,7 +1406,14 @@ impl Machine<'_> {
 
     /// A timer, message or signal arrived for `element`, owned by the element instance `owner`.
     fn trigger_catch(&mut self, owner: Key, element: ElementIdx, variables: Variables, subscription: Option<Key>) {
-        if let Some(subscription) = subscription {
+        // A non-interrupting boundary event or event subprocess start stays
+        // subscribed while its activity or scope is active: every message or
+        // signal starts its path again.
+        let keeps_subscription = matches!(
+            self.wf.elements[element].kind,
+            Kind::Boundary { cancel_activity: false, .. } | Kind::StartEvent { interrupting: false, .. }
+        );
+        if let (Some(subscription), false) = (subscription, keeps_subscription) {
             if self.st.subscriptions.remove(&subscription).is_some() {
                 self.effects.push(Effect::SubscriptionClosed { key: subscription });
             }
@@ -1392,7 +1423,7 @@ impl Machine<'_> {
         let owner_scope = owner_ei.parent;
         match &self.wf.elements[element].kind {
             Kind::Boundary { cancel_activity, .. } => {
-                let scope = owner_scope.expect("an activity has a scope");
+                let scope = owner_scope.unwrap_or(self.st.root);
                 if *cancel_activity {
                     self.terminate(owner);
                 }
@@ -1402,7 +1433,7 @@ impl Machine<'_> {
             }
             Kind::StartEvent { interrupting, .. } => {
                 // An event subprocess start inside the scope `owner`.
-                let event_subprocess = self.wf.elements[element].parent.expect("a start event has a scope");
+                let event_subprocess = self.wf.elements[element].parent.unwrap_or(Workflow::ROOT);
                 self.start_event_subprocess(owner, event_subprocess, element, *interrupting, variables);
             }
             _ if owner_element == element => {
@@ -1413,7 +1444,7 @@ impl Machine<'_> {
             _ => {
                 // An event-based gateway: the first event wins; ending the
                 // gateway closes the other events' timers and subscriptions.
-                let scope = owner_scope.expect("a gateway has a scope");
+                let scope = owner_scope.unwrap_or(self.st.root);
                 self.end_ei(owner, HistoryEvent::Completed);
                 let ei = self.create_ei(element, Some(scope), 1);
                 self.absorb(ei, variables);
@@ -1458,16 +1489,38 @@ impl Machine<'_> {
 
     /// Where an error thrown at element instance `from` is caught: the
     /// element instance that handles it and the catching event element.
+    ///
+    /// Scope by scope from `from` outward: first the error event subprocesses
+    /// of the scope the error is thrown in, then the error boundary events of
+    /// that scope's activity, then the enclosing scope (BPMN 2.0.2 10.5.6;
+    /// Camunda 7 and 8 agree). In each, a catch naming the code wins over a
+    /// catch-all. A scope an interrupting event subprocess has taken over does
+    /// not offer the error to its event subprocesses again (the error comes
+    /// out of one of them).
     fn find_error_catch(&self, from: Key, code: &str) -> Option<(Key, ElementIdx)> {
+        let matches = |trigger: &Trigger, exact: bool| match trigger {
+            Trigger::Error { code: Some(c) } => exact && c == code,
+            Trigger::Error { code: None } => !exact,
+            _ => false,
+        };
         let mut current = Some(from);
+        let mut from_interrupting_event_subprocess = false;
         while let Some(key) = current {
             let ei = self.st.element_instances.get(&key)?;
             let el = &self.wf.elements[ei.element];
-            let matches = |trigger: &Trigger, exact: bool| match trigger {
-                Trigger::Error { code: Some(c) } => exact && c == code,
-                Trigger::Error { code: None } => !exact,
-                _ => false,
-            };
+            // Event subprocesses of this scope (a multi-instance body is no scope: its iterations are).
+            let is_scope = matches!(el.kind, Kind::Process | Kind::SubProcess { .. }) && ei.multi_instance.is_none();
+            if is_scope && !from_interrupting_event_subprocess {
+                for exact in [true, false] {
+                    for start in self.wf.event_subprocess_starts(ei.element) {
+                        if let Kind::StartEvent { trigger, .. } = &self.wf.elements[start].kind {
+                            if matches(trigger, exact) {
+                                return Some((key, start));
+                            }
+                        }
+                    }
+                }
+            }
             // Boundary events of this activity (on a multi-instance body, not its iterations).
             if !self.is_iteration(key) {
                 for exact in [true, false] {
@@ -1480,21 +1533,19 @@ impl Machine<'_> {
                     }
                 }
             }
-            // Event subprocesses of this scope.
-            if matches!(el.kind, Kind::Process | Kind::SubProcess { .. }) && key != from {
-                for exact in [true, false] {
-                    for start in self.wf.event_subprocess_starts(ei.element) {
-                        if let Kind::StartEvent { trigger, .. } = &self.wf.elements[start].kind {
-                            if matches(trigger, exact) {
-                                return Some((key, start));
-                            }
-                        }
-                    }
-                }
-            }
+            from_interrupting_event_subprocess = self.is_interrupting_event_subprocess(ei.element);
             current = ei.parent;
         }
         None
+    }
+
+    /// Whether an element is an event subprocess whose start event interrupts its scope.
+    fn is_interrupting_event_subprocess(&self, element: ElementIdx) -> bool {
+        matches!(self.wf.elements[element].kind, Kind::SubProcess { triggered_by_event: true })
+            && self.wf.elements[element]
+                .children
+                .iter()
+                .any(|&c| matches!(self.wf.elements[c].kind, Kind::StartEvent { interrupting: true, .. }))
     }
 
     /// Throws an error from element instance `from`; returns whether something caught it.
@@ -1502,14 +1553,14 @@ impl Machine<'_> {
         let Some((handler, catch)) = self.find_error_catch(from, code) else { return false };
         match &self.wf.elements[catch].kind {
             Kind::Boundary { .. } => {
-                let scope = self.st.element_instances[&handler].parent.expect("an activity has a scope");
+                let scope = self.scope_of(handler);
                 self.terminate(handler);
                 let ei = self.create_ei(catch, Some(scope), 1);
                 self.absorb(ei, variables);
                 self.queue.push_back(Work::Complete { ei });
             }
             _ => {
-                let event_subprocess = self.wf.elements[catch].parent.expect("a start event has a scope");
+                let event_subprocess = self.wf.elements[catch].parent.unwrap_or(Workflow::ROOT);
                 self.start_event_subprocess(handler, event_subprocess, catch, true, variables);
             }
         }
@@ -1538,7 +1589,7 @@ impl Machine<'_> {
             let (element, parent) = (ei.element, ei.parent);
             let el = &self.wf.elements[element];
             // First an event subprocess of the scope, then a boundary event of the scope's activity.
-            if matches!(el.kind, Kind::Process | Kind::SubProcess { .. }) {
+            if matches!(el.kind, Kind::Process | Kind::SubProcess { .. }) && ei.multi_instance.is_none() {
                 let start = self.wf.event_subprocess_starts(element).find(|&s| {
                     matches!(&self.wf.elements[s].kind, Kind::StartEvent { trigger, .. } if catches(trigger))
                 });
@@ -1567,8 +1618,9 @@ impl Machine<'_> {
     // ----- multi-instance -----
 
     fn activate_multi_instance_body(&mut self, key: Key) -> Outcome {
-        let element = self.st.element_instances[&key].element;
-        let Some(LoopCharacteristics::MultiInstance(mi)) = &self.wf.elements[element].loop_characteristics else { unreachable!() };
+        let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else { return Ok(()) };
+        let wf = self.wf;
+        let Some(mi) = multi_instance(wf, element) else { return Ok(()) };
         let items = match (&mi.input_collection, &mi.cardinality) {
             (Some(collection), _) => match self.evaluate(key, collection)? {
                 Json::Array(items) => items,
@@ -1583,13 +1635,11 @@ impl Machine<'_> {
         self.apply_inputs(key)?;
         self.open_boundary_events(key)?;
         let count = items.len();
-        let ei = self.st.element_instances.get_mut(&key).expect("active");
+        let Some(ei) = self.st.element_instances.get_mut(&key) else { return Ok(()) };
         ei.multi_instance = Some(MultiInstanceBody { items, next_index: 0, completed: 0, outputs: vec![Json::Null; count] });
         if let Some(output) = &mi.output_collection {
             // The output collection exists from the start, so iterations update it in place.
-            let output = output.clone();
-            let ei = self.st.element_instances.get_mut(&key).expect("active");
-            ei.variables.insert(output, Json::Array(vec![Json::Null; count]));
+            ei.variables.insert(output.clone(), Json::Array(vec![Json::Null; count]));
         }
         if count == 0 {
             self.finish_multi_instance(key);
@@ -1603,24 +1653,28 @@ impl Machine<'_> {
     }
 
     fn start_iteration(&mut self, body: Key) {
-        let element = self.st.element_instances[&body].element;
-        let Some(LoopCharacteristics::MultiInstance(mi)) = &self.wf.elements[element].loop_characteristics else { unreachable!() };
-        let mi_state = self.st.element_instances.get_mut(&body).and_then(|b| b.multi_instance.as_mut()).expect("a body");
+        let Some(element) = self.st.element_instances.get(&body).map(|ei| ei.element) else { return };
+        let wf = self.wf;
+        let Some(mi) = multi_instance(wf, element) else { return };
+        let Some(mi_state) = self.st.element_instances.get_mut(&body).and_then(|b| b.multi_instance.as_mut()) else { return };
         let index = mi_state.next_index;
+        let Some(item) = mi_state.items.get(index).cloned() else { return };
         mi_state.next_index += 1;
-        let item = mi_state.items[index].clone();
         let iteration = self.create_ei(element, Some(body), index as u32 + 1);
-        let iteration_ei = self.st.element_instances.get_mut(&iteration).expect("just created");
-        iteration_ei.variables.insert("loopCounter".to_string(), Json::from(index + 1));
-        if let Some(name) = &mi.input_element {
-            iteration_ei.variables.insert(name.clone(), item);
+        if let Some(iteration_ei) = self.st.element_instances.get_mut(&iteration) {
+            iteration_ei.variables.insert("loopCounter".to_string(), Json::from(index + 1));
+            if let Some(name) = &mi.input_element {
+                iteration_ei.variables.insert(name.clone(), item);
+            }
         }
         self.queue.push_back(Work::Activate { ei: iteration });
     }
 
     fn iteration_completed(&mut self, body: Key, iteration: &ElementInstance) {
-        let element = iteration.element;
-        let Some(LoopCharacteristics::MultiInstance(mi)) = &self.wf.elements[element].loop_characteristics else { unreachable!() };
+        let wf = self.wf;
+        // Only an iteration of the body's own activity ends into the body
+        // (boundary events of a multi-instance activity live beside the body).
+        let Some(mi) = multi_instance(wf, iteration.element) else { return };
         // The output element is evaluated in the iteration's scope, which has just ended:
         // evaluate it against the iteration's variables on top of the body's scope.
         let mut output = Json::Null;
@@ -1638,9 +1692,9 @@ impl Machine<'_> {
         } else if let Some(name) = &mi.input_element {
             output = iteration.variables.get(name).cloned().unwrap_or(Json::Null);
         }
-        let index = iteration.loop_counter as usize - 1;
-        let body_ei = self.st.element_instances.get_mut(&body).expect("the body is active");
-        let state = body_ei.multi_instance.as_mut().expect("a body");
+        let index = (iteration.loop_counter as usize).saturating_sub(1);
+        let Some(body_ei) = self.st.element_instances.get_mut(&body) else { return };
+        let Some(state) = body_ei.multi_instance.as_mut() else { return };
         state.completed += 1;
         if index < state.outputs.len() {
             state.outputs[index] = output;
@@ -1655,7 +1709,7 @@ impl Machine<'_> {
                 let mut view_vars = Variables::new();
                 view_vars.insert("numberOfInstances".into(), Json::from(total));
                 view_vars.insert("numberOfCompletedInstances".into(), Json::from(completed));
-                view_vars.insert("numberOfActiveInstances".into(), Json::from(next_index - completed));
+                view_vars.insert("numberOfActiveInstances".into(), Json::from(next_index.saturating_sub(completed)));
                 let mut chain = vec![&view_vars];
                 chain.extend(self.scope_chain(body));
                 condition.evaluate(&ScopeView { chain }).map(|v| v == Json::Bool(true)).unwrap_or(false)
@@ -1676,9 +1730,10 @@ impl Machine<'_> {
     }
 
     fn finish_multi_instance(&mut self, body: Key) {
-        let element = self.st.element_instances[&body].element;
-        let Some(LoopCharacteristics::MultiInstance(mi)) = &self.wf.elements[element].loop_characteristics else { unreachable!() };
-        let scope = self.st.element_instances[&body].parent.expect("a body has a scope");
+        let Some(element) = self.st.element_instances.get(&body).map(|ei| ei.element) else { return };
+        let wf = self.wf;
+        let Some(mi) = multi_instance(wf, element) else { return };
+        let scope = self.scope_of(body);
         if let Some(name) = &mi.output_collection {
             let value = self.st.element_instances[&body].variables.get(name).cloned().unwrap_or(Json::Array(Vec::new()));
             self.propagate(scope, name.clone(), value);
@@ -1695,6 +1750,14 @@ impl Machine<'_> {
             }
         };
         self.leave(body, flows);
+    }
+}
+
+/// The multi-instance characteristics of an element, which every body and iteration has.
+fn multi_instance(wf: &Workflow, element: ElementIdx) -> Option<&bpmn::MultiInstance> {
+    match &wf.elements[element].loop_characteristics {
+        Some(LoopCharacteristics::MultiInstance(mi)) => Some(mi),
+        _ => None,
     }
 }
 
