@@ -37,6 +37,8 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("invalid-variables", 400, "The variables are not valid"),
     ("message-already-published", 409, "A message with this id is still buffered"),
     ("invalid-input", 400, "The command is not valid"),
+    ("instance-faulted", 409, "The instance stopped on an engine fault"),
+    ("engine-fault", 500, "Baton failed while applying the command"),
     ("store-unavailable", 503, "The store is unavailable; try again"),
     ("store-failed", 500, "The store failed"),
 ];

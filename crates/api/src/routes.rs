@@ -71,6 +71,10 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Answer {
+    // Without the commit loop no write can be answered, however well reads go.
+    if !state.handle.is_running() {
+        return Err(ApiError::new("store-unavailable", "the commit loop is not running; no write can be answered"));
+    }
     read(&state, |txn| Ok(txn.next_due()?)).await?;
     Ok("ready".into_response())
 }

@@ -258,3 +258,19 @@ async fn health_readiness_and_metrics_answer() {
     assert!(text.contains("baton_instance_cache_entries 1"), "{text}");
     assert!(text.contains("baton_instance_cache_lookups_total{result=\"hit\"}"), "{text}");
 }
+
+/// Issue 9, item 6: readiness says when the commit loop is not running, since
+/// no write can be answered then (health only says the process is up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_when_the_commit_loop_is_not_running() {
+    let mut app = App::new();
+    assert_eq!(app.send("GET", "/readyz", None).await.0, StatusCode::OK);
+    if let Some(service) = app.service.take() {
+        service.stop();
+    }
+    let (status, _, problem) = app.send("GET", "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(problem["code"], "store-unavailable");
+    assert!(problem["detail"].as_str().unwrap().contains("commit loop is not running"), "{problem}");
+    assert_eq!(app.send("GET", "/healthz", None).await.0, StatusCode::OK);
+}

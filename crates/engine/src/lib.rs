@@ -130,6 +130,7 @@ pub enum RejectionCode {
     ElementNotFound,
     ElementInstanceNotFound,
     InvalidVariables,
+    InstanceFaulted,
 }
 
 impl RejectionCode {
@@ -151,6 +152,7 @@ impl RejectionCode {
             RejectionCode::ElementNotFound => "element-not-found",
             RejectionCode::ElementInstanceNotFound => "element-instance-not-found",
             RejectionCode::InvalidVariables => "invalid-variables",
+            RejectionCode::InstanceFaulted => "instance-faulted",
         }
     }
 }
@@ -183,6 +185,52 @@ pub fn start(
 /// Applies one input to an instance and runs it until every token waits.
 pub fn step(workflow: &Workflow, state: &mut InstanceState, input: Input, now: Millis) -> Result<Vec<Effect>, Rejection> {
     machine::step(workflow, state, input, now)
+}
+
+/// What an input was addressed to, kept (cheaply, before the input is
+/// applied) so that a fault while applying it can be blamed on the right
+/// element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultSite {
+    Job(Key),
+    Task(Key),
+    Timer(Key),
+    Subscription(Key),
+    ElementInstance(Key),
+    Incident(Key),
+    Instance,
+}
+
+impl FaultSite {
+    pub fn of(input: &Input) -> FaultSite {
+        match input {
+            Input::CompleteJob { job, .. } | Input::FailJob { job, .. } | Input::ThrowError { job, .. } | Input::UpdateRetries { job, .. } => {
+                FaultSite::Job(*job)
+            }
+            Input::CompleteUserTask { task, .. } | Input::AssignUserTask { task, .. } => FaultSite::Task(*task),
+            Input::TimerFired { timer } => FaultSite::Timer(*timer),
+            Input::MessageCorrelated { subscription, .. } | Input::SignalReceived { subscription, .. } => FaultSite::Subscription(*subscription),
+            Input::ChildCompleted { element_instance, .. }
+            | Input::ChildFailed { element_instance, .. }
+            | Input::ChildCancelled { element_instance }
+            | Input::ChildNotStarted { element_instance, .. } => FaultSite::ElementInstance(*element_instance),
+            Input::SetVariables { element_instance: Some(key), .. } => FaultSite::ElementInstance(*key),
+            Input::ResolveIncident { incident } => FaultSite::Incident(*incident),
+            Input::Cancel { .. } | Input::Suspend | Input::Resume | Input::SetVariables { element_instance: None, .. } | Input::Modify { .. } => {
+                FaultSite::Instance
+            }
+        }
+    }
+}
+
+/// Records that applying an input at `site` failed inside Baton (the
+/// runtime caught a panic and threw the half-applied state away): an
+/// `engine_fault` incident on the element the input was for. A timer that
+/// was firing is kept in the state but its effect removes it from the
+/// runtime's schedule until the incident is resolved, so it does not fire
+/// (and fail) again on every turn.
+pub fn fault(state: &mut InstanceState, site: FaultSite, message: String, now: Millis) -> Vec<Effect> {
+    machine::fault(state, site, message, now)
 }
 
 /// Where tokens wait now: the element ids of active element instances that

@@ -124,6 +124,35 @@ pub(crate) fn step(wf: &Workflow, st: &mut InstanceState, input: Input, now: Mil
     Ok(m.effects)
 }
 
+pub(crate) fn fault(st: &mut InstanceState, site: crate::FaultSite, message: String, now: Millis) -> Vec<Effect> {
+    use crate::FaultSite;
+    let root = (st.root, st.process_id.clone());
+    let (element_instance, element_id) = match site {
+        FaultSite::Job(key) => st.jobs.get(&key).map(|j| (j.element_instance, j.element_id.clone())),
+        FaultSite::Task(key) => st.user_tasks.get(&key).map(|t| (t.element_instance, t.element_id.clone())),
+        FaultSite::Timer(key) => st.timers.get(&key).map(|t| (t.element_instance, t.element_id.clone())),
+        FaultSite::Subscription(key) => st.subscriptions.get(&key).map(|s| (s.element_instance, s.element_id.clone())),
+        FaultSite::ElementInstance(key) => st.element_instances.get(&key).map(|ei| (ei.key, ei.element_id.clone())),
+        FaultSite::Incident(key) => st.incidents.get(&key).map(|i| (i.element_instance, i.element_id.clone())),
+        FaultSite::Instance => None,
+    }
+    .unwrap_or(root);
+    let timer = match site {
+        FaultSite::Timer(key) if st.timers.contains_key(&key) => Some(key),
+        _ => None,
+    };
+    let key = st.next_key;
+    st.next_key += 1;
+    let incident = Incident { key, element_instance, element_id, kind: IncidentKind::EngineFault { timer }, message, created_at: now };
+    st.incidents.insert(key, incident.clone());
+    st.update_count += 1;
+    let mut effects = vec![Effect::IncidentRaised { incident }];
+    if let Some(timer) = timer {
+        effects.push(Effect::TimerRemoved { key: timer });
+    }
+    effects
+}
+
 fn reject<T>(code: RejectionCode, message: impl Into<String>) -> Result<T, Rejection> {
     Err(Rejection::new(code, message))
 }
@@ -135,6 +164,17 @@ impl Machine<'_> {
         let status = self.st.status;
         if status.is_ended() {
             return reject(RejectionCode::InstanceEnded, format!("instance {} has ended ({})", self.st.id, status.as_str()));
+        }
+        if !matches!(input, Input::Cancel { .. } | Input::ResolveIncident { .. }) {
+            if let Some(faulted) = self.st.incidents.values().find(|i| matches!(i.kind, IncidentKind::EngineFault { .. })) {
+                return reject(
+                    RejectionCode::InstanceFaulted,
+                    format!(
+                        "instance {} stopped on an engine fault at '{}' (incident {}: {}); resolve the incident to let it go on",
+                        self.st.id, faulted.element_id, faulted.key, faulted.message
+                    ),
+                );
+            }
         }
         let suspended = status == Status::Suspended;
         let must_run = |what: &str| -> Result<(), Rejection> {
@@ -1131,6 +1171,13 @@ impl Machine<'_> {
                     found.not_before = None;
                     let updated = found.clone();
                     self.effects.push(Effect::JobUpdated { job: updated });
+                }
+            }
+            IncidentKind::EngineFault { timer } => {
+                // The timer that was firing goes back on the schedule (it fires on the next turn).
+                if let Some(timer) = timer.and_then(|t| self.st.timers.get(&t)) {
+                    let timer = timer.clone();
+                    self.effects.push(Effect::TimerScheduled { timer });
                 }
             }
             _ => {

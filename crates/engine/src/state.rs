@@ -258,6 +258,11 @@ pub enum IncidentKind {
     StepLimit,
     /// A call activity would nest instances deeper than `MAX_CALL_DEPTH` (a recursion that does not end).
     CallDepth,
+    /// Applying an input failed inside Baton itself (a defect, such as a
+    /// panic). The instance refuses every input but cancel and resolve until
+    /// it is resolved; resolving fires `timer` again when the fault happened
+    /// as it fired, and lets outside inputs (job completions, messages) come again.
+    EngineFault { timer: Option<Key> },
 }
 
 impl IncidentKind {
@@ -270,6 +275,7 @@ impl IncidentKind {
             IncidentKind::CalledProcessMissing => "called_process_missing",
             IncidentKind::StepLimit => "step_limit",
             IncidentKind::CallDepth => "call_depth",
+            IncidentKind::EngineFault { .. } => "engine_fault",
         }
     }
 }

@@ -7,10 +7,14 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use bpmn::{Kind, Trigger, Workflow};
-use engine::{Effect, Input, InstanceState, JobState, ParentRef, StartOptions, Status, SubscriptionKind as EngineSubscription, Variables};
+use engine::{
+    Effect, FaultSite, Input, InstanceState, JobState, ParentRef, RejectionCode, StartOptions, Status, SubscriptionKind as EngineSubscription,
+    Variables,
+};
 use store::{
     HistoryRow, IncidentRow, InstanceRow, JobRow, MessageRow, StartTimerRow, SubscriptionKind, SubscriptionRow, TaskRow, TimerRow,
     WorkflowRow, Write, WriteTxn,
@@ -18,7 +22,11 @@ use store::{
 
 use crate::cache::{InstanceCache, Loaded};
 use crate::metrics::Counts;
-use crate::Error;
+use crate::{Error, Fault};
+
+/// Most instances one command may fault (each gets an incident and the
+/// command runs again without it) before the command gives up.
+pub const MAX_FAULTS_PER_COMMAND: usize = 8;
 
 /// Most instances one command may start through call activities, message and signal start events.
 pub const MAX_STARTS_PER_COMMAND: usize = 10_000;
@@ -104,6 +112,8 @@ pub struct Core {
     counts: Counts,
     /// Decoded states of running instances as the store holds them (see [`crate::cache`]).
     cache: RefCell<InstanceCache>,
+    #[cfg(feature = "test-util")]
+    inject_panic: Option<crate::service::PanicInjection>,
 }
 
 /// The instances one command has touched, kept in memory until it is done.
@@ -121,7 +131,22 @@ impl Core {
     pub fn load(tx: &mut dyn store::ReadTxn, ids: Box<dyn IdSource>) -> Result<Core, Error> {
         let (workflows, last_deployment) = compile_all(tx)?;
         let cache = RefCell::new(InstanceCache::new(crate::cache::DEFAULT_CAPACITY));
-        Ok(Core { workflows, ids, last_deployment, last_message: 0, counts: Counts::default(), cache })
+        Ok(Core {
+            workflows,
+            ids,
+            last_deployment,
+            last_message: 0,
+            counts: Counts::default(),
+            cache,
+            #[cfg(feature = "test-util")]
+            inject_panic: None,
+        })
+    }
+
+    /// Makes the steps `injection` picks panic inside the engine call, as a defect would.
+    #[cfg(feature = "test-util")]
+    pub fn inject_panic(&mut self, injection: Option<crate::service::PanicInjection>) {
+        self.inject_panic = injection;
     }
 
     /// How many decoded instances to keep between commands (0: none).
@@ -141,6 +166,83 @@ impl Core {
         self.cache.get_mut().clear();
         (self.workflows, self.last_deployment) = compile_all(tx)?;
         Ok(())
+    }
+
+    /// Runs one command in a savepoint of `tx`, all or nothing, and contains
+    /// a failure inside Baton itself: a command that panics (in the engine or
+    /// here) is rolled back whole, the instance whose step failed gets an
+    /// `engine_fault` incident (written in `tx`), and the command runs again;
+    /// that instance now refuses inputs, so a broadcast, a publication or a
+    /// batch of due timers still reaches every other instance. The answer is
+    /// the fault when the command itself was for the faulted instance.
+    ///
+    /// On any error the command's writes are undone; what stays in `tx` is
+    /// only the fault incidents, so the caller commits it either way.
+    pub fn isolated<T>(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        now: i64,
+        mut run: impl FnMut(&mut Core, &mut dyn WriteTxn) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut first_fault: Option<Fault> = None;
+        let mut faults = 0;
+        loop {
+            tx.savepoint()?;
+            let result = match catch_unwind(AssertUnwindSafe(|| run(self, tx))) {
+                Ok(result) => result,
+                Err(payload) => {
+                    // It unwound past `command`, which could not forget what it wrote.
+                    self.cache.get_mut().forget_written();
+                    Err(Error::Fault(Fault::from_panic(None, FaultSite::Instance, payload.as_ref())))
+                }
+            };
+            let error = match result {
+                Ok(value) => {
+                    tx.release_savepoint()?;
+                    return Ok(value);
+                }
+                Err(error) => error,
+            };
+            tx.rollback_to_savepoint()?;
+            match (error, first_fault.take()) {
+                (Error::Fault(fault), first) => {
+                    let recorded = match &fault.instance_id {
+                        Some(id) => self.record_fault(tx, id, &fault, now)?,
+                        None => false,
+                    };
+                    let first = first.unwrap_or(fault);
+                    faults += 1;
+                    if !recorded || faults > MAX_FAULTS_PER_COMMAND {
+                        return Err(Error::Fault(first));
+                    }
+                    first_fault = Some(first);
+                }
+                // The command was for the instance that just faulted.
+                (Error::Rejected(rejection), Some(first)) if rejection.code == RejectionCode::InstanceFaulted => return Err(Error::Fault(first)),
+                (error, _) => return Err(error),
+            }
+        }
+    }
+
+    /// Gives an instance an `engine_fault` incident for a step that failed
+    /// inside Baton. Returns false when there is no such instance to blame
+    /// (it was being started by the command that failed).
+    fn record_fault(&mut self, tx: &mut dyn WriteTxn, id: &str, fault: &Fault, now: i64) -> Result<bool, Error> {
+        let mut session = Session::new(tx, now);
+        let loaded = match session.load(self, id) {
+            Ok(loaded) => loaded,
+            Err(Error::NotFound { .. }) => return Ok(false),
+            Err(error) => return Err(error),
+        };
+        if loaded.state.status.is_ended() {
+            return Ok(false);
+        }
+        let message = format!("Baton failed while applying an input here (a defect; the input was not applied): {}", fault.message);
+        let effects = engine::fault(&mut loaded.state, fault.site, message, now);
+        loaded.changed = true;
+        session.record(id, effects, false)?;
+        self.settle(session)?;
+        Ok(true)
     }
 
     /// Runs a command that may write instances; if it fails (and its writes
@@ -287,8 +389,9 @@ impl Core {
                 continue;
             }
             let input = Input::MessageCorrelated { subscription: subscription.local_key, variables: command.variables.clone() };
-            if session.step(self, &subscription.instance_id, input).is_ok() {
-                correlated.push(process_id);
+            match session.step(self, &subscription.instance_id, input) {
+                Ok(()) => correlated.push(process_id),
+                other => unless_failed(other)?,
             }
         }
         for (deployed, element) in self.start_events(|t| matches!(t, Trigger::Message(m) if matches!(&m.name, bpmn::Property::Literal(n) if n == &command.name))) {
@@ -439,6 +542,16 @@ impl Core {
     }
 }
 
+/// The outcome of an input that may well be refused (a subscription an
+/// earlier delivery closed, a parent that has ended): a refusal is fine, but
+/// a fault or a store failure stops the command.
+fn unless_failed(result: Result<(), Error>) -> Result<(), Error> {
+    match result {
+        Err(error @ (Error::Fault(_) | Error::Store(_))) => Err(error),
+        _ => Ok(()),
+    }
+}
+
 fn compile_all(tx: &mut dyn store::ReadTxn) -> Result<(BTreeMap<String, Vec<Deployed>>, u64), Error> {
     let mut workflows: BTreeMap<String, Vec<Deployed>> = BTreeMap::new();
     let mut last_deployment = 0;
@@ -555,7 +668,7 @@ impl<'t> Session<'t> {
             };
             self.loaded.insert(id.to_string(), loaded);
         }
-        Ok(self.loaded.get_mut(id).expect("just loaded"))
+        self.loaded.get_mut(id).ok_or_else(|| Error::NotFound { what: "instance", id: id.to_string() })
     }
 
     fn status(&mut self, core: &Core, id: &str) -> Result<Status, Error> {
@@ -578,7 +691,27 @@ impl<'t> Session<'t> {
         let release = !matches!(input, Input::UpdateRetries { .. });
         let completes_job = matches!(input, Input::CompleteJob { .. });
         let loaded = self.load(core, id)?;
-        let effects = engine::step(&loaded.deployed.workflow.clone(), &mut loaded.state, input, now).map_err(Error::Rejected)?;
+        let workflow = loaded.deployed.workflow.clone();
+        let site = FaultSite::of(&input);
+        #[cfg(feature = "test-util")]
+        let injected = core.inject_panic.as_ref().is_some_and(|inject| (inject.0)(id, &input));
+        let effects = match catch_unwind(AssertUnwindSafe(|| {
+            let stepped = engine::step(&workflow, &mut loaded.state, input, now);
+            // As a defect would: after the state changed, before anyone saw the effects.
+            #[cfg(feature = "test-util")]
+            if injected && stepped.is_ok() {
+                panic!("a panic injected by a test");
+            }
+            stepped
+        })) {
+            Ok(stepped) => stepped.map_err(Error::Rejected)?,
+            Err(payload) => {
+                // The state is half applied: it must never be written or kept.
+                self.loaded.remove(id);
+                return Err(Error::Fault(Fault::from_panic(Some(id.to_string()), site, payload.as_ref())));
+            }
+        };
+        let loaded = self.loaded.get_mut(id).ok_or_else(|| Error::NotFound { what: "instance", id: id.to_string() })?;
         loaded.changed = true;
         self.counts.jobs_completed += u64::from(completes_job);
         self.record(id, effects, release)
@@ -593,7 +726,12 @@ impl<'t> Session<'t> {
         if self.starts > MAX_STARTS_PER_COMMAND {
             return Err(Error::InvalidInput(format!("one command may start at most {MAX_STARTS_PER_COMMAND} instances")));
         }
-        let (state, effects) = engine::start(&deployed.workflow, deployed.version, id.clone(), options, self.now).map_err(Error::Rejected)?;
+        let started = catch_unwind(AssertUnwindSafe(|| engine::start(&deployed.workflow, deployed.version, id.clone(), options, self.now)));
+        let (state, effects) = match started {
+            Ok(started) => started.map_err(Error::Rejected)?,
+            // The instance does not exist yet: the caller decides whom to blame.
+            Err(payload) => return Err(Error::Fault(Fault::from_panic(None, FaultSite::Instance, payload.as_ref()))),
+        };
         self.counts.instances_started += 1;
         self.loaded.insert(id.clone(), Loaded { state, deployed, start_key, history_count: 0, changed: true });
         self.record(&id, effects, true)
@@ -601,7 +739,7 @@ impl<'t> Session<'t> {
 
     /// Writes the rows an engine step's effects describe and queues the rest.
     fn record(&mut self, id: &str, effects: Vec<Effect>, release_leases: bool) -> Result<(), Error> {
-        let loaded = self.loaded.get_mut(id).expect("the instance is loaded");
+        let loaded = self.loaded.get_mut(id).ok_or_else(|| Error::NotFound { what: "instance", id: id.to_string() })?;
         let process_id = loaded.state.process_id.clone();
         let global = |local: u64| format!("{id}.{local}");
         for effect in effects {
@@ -681,7 +819,7 @@ impl<'t> Session<'t> {
                 }))?,
                 Effect::IncidentResolved { key } => self.tx.apply(Write::DeleteIncident { key: global(key) })?,
                 Effect::History { entry } => {
-                    let loaded = self.loaded.get_mut(id).expect("the instance is loaded");
+                    let Some(loaded) = self.loaded.get_mut(id) else { continue };
                     loaded.history_count += 1;
                     let seq = loaded.history_count;
                     self.tx.apply(Write::AppendHistory(HistoryRow { instance_id: id.to_string(), seq, entry }))?;
@@ -727,6 +865,11 @@ impl<'t> Session<'t> {
                     }
                     None => Err(Error::NotFound { what: "workflow", id: describe_binding(&process_id, &binding) }),
                 };
+                if let Err(Error::Fault(fault)) = started {
+                    // A child that fails as it starts is the call activity's fault.
+                    let site = FaultSite::ElementInstance(element_instance);
+                    return Err(Error::Fault(Fault { instance_id: Some(id.to_string()), site, ..fault }));
+                }
                 if let Err(error) = started {
                     let message = match error {
                         Error::NotFound { id, .. } => format!("the called process {id} is not deployed"),
@@ -738,7 +881,7 @@ impl<'t> Session<'t> {
             Effect::CancelChild { instance_id } if self.loaded.contains_key(&instance_id) || self.tx.instance(&instance_id)?.is_some() => {
                 // A child that already ended refuses; there is nothing left to cancel.
                 let reason = Some(format!("its parent instance {id} was cancelled or left the call activity"));
-                let _ = self.step(core, &instance_id, Input::Cancel { reason });
+                unless_failed(self.step(core, &instance_id, Input::Cancel { reason }))?;
             }
             Effect::BroadcastSignal { name, variables } => self.deliver_signal(core, &name, &variables)?,
             Effect::InstanceEnded { status, variables, error_code } => {
@@ -757,7 +900,7 @@ impl<'t> Session<'t> {
                     _ => Input::ChildCancelled { element_instance },
                 };
                 // The parent may have ended (it cancelled this child); then there is no one to tell.
-                let _ = self.step(core, &parent.instance_id, input);
+                unless_failed(self.step(core, &parent.instance_id, input))?;
             }
             _ => {}
         }
@@ -771,7 +914,7 @@ impl<'t> Session<'t> {
             }
             // A subscription closed by an earlier delivery is simply skipped.
             let input = Input::SignalReceived { subscription: subscription.local_key, variables: variables.clone() };
-            let _ = self.step(core, &subscription.instance_id, input);
+            unless_failed(self.step(core, &subscription.instance_id, input))?;
         }
         for (deployed, element) in core.start_events(|t| matches!(t, Trigger::Signal { name: bpmn::Property::Literal(n) } if n == name)) {
             let id = core.ids.next_instance_id();

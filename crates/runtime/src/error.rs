@@ -21,6 +21,36 @@ pub enum Error {
     /// A message with this id is still buffered.
     DuplicateMessage(String),
     InvalidInput(String),
+    /// Applying the command failed inside Baton (a panic, caught). Nothing of
+    /// the command was written; the instance it was applied to, when known,
+    /// has an `engine_fault` incident.
+    Fault(Fault),
+}
+
+/// Where a command failed inside Baton, and how.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// The instance the failing step was applied to (`None` for a start, or outside any step).
+    pub instance_id: Option<String>,
+    pub site: engine::FaultSite,
+    /// The panic's message.
+    pub message: String,
+}
+
+impl Fault {
+    /// A fault from a caught panic's payload.
+    pub fn from_panic(instance_id: Option<String>, site: engine::FaultSite, payload: &(dyn std::any::Any + Send)) -> Fault {
+        Fault { instance_id, site, message: panic_message(payload) }
+    }
+}
+
+/// The message a caught panic carried.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 impl Error {
@@ -41,6 +71,7 @@ impl Error {
             Error::LeaseHeld { .. } => "job-leased-to-another-worker",
             Error::DuplicateMessage(_) => "message-already-published",
             Error::InvalidInput(_) => "invalid-input",
+            Error::Fault(_) => "engine-fault",
         }
     }
 }
@@ -65,6 +96,14 @@ impl fmt::Display for Error {
             Error::LeaseHeld { job, worker } => write!(f, "job {job} is leased to worker '{worker}'"),
             Error::DuplicateMessage(id) => write!(f, "a message with id '{id}' was already published and is still buffered"),
             Error::InvalidInput(message) => write!(f, "{message}"),
+            Error::Fault(fault) => match &fault.instance_id {
+                Some(id) => write!(
+                    f,
+                    "Baton failed while applying this to instance {id}: {}; nothing of it was written and the instance has an engine_fault incident",
+                    fault.message
+                ),
+                None => write!(f, "Baton failed while applying this: {}; nothing of it was written", fault.message),
+            },
         }
     }
 }

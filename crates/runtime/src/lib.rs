@@ -19,7 +19,7 @@ pub mod metrics;
 pub mod service;
 
 pub use crate::core::{ActivatedJob, Core, Deployed, Deployment, IdSource, PublishCommand, SequentialIds, StartCommand, UuidIds};
-pub use error::Error;
+pub use error::{panic_message, Error, Fault};
 #[cfg(feature = "test-util")]
-pub use service::ManualClock;
+pub use service::{ManualClock, PanicInjection};
 pub use service::{Clock, Command, Handle, Options, Reply, Service, SystemClock, TaskAction};

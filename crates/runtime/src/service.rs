@@ -69,11 +69,33 @@ pub struct Options {
     pub max_timers_per_batch: usize,
     /// Most decoded instances kept between commands ([`crate::core::Core::set_cache_capacity`]).
     pub cache_capacity: usize,
+    /// Makes chosen engine steps panic, to test that a fault stays with its instance.
+    #[cfg(feature = "test-util")]
+    pub inject_panic: Option<PanicInjection>,
+}
+
+/// Which steps to make panic: given the instance id and the input.
+#[cfg(feature = "test-util")]
+#[derive(Clone)]
+pub struct PanicInjection(pub Arc<dyn Fn(&str, &Input) -> bool + Send + Sync>);
+
+#[cfg(feature = "test-util")]
+impl std::fmt::Debug for PanicInjection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PanicInjection")
+    }
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options { max_batch: 2_000, queue_capacity: 50_000, max_timers_per_batch: 1_000, cache_capacity: crate::cache::DEFAULT_CAPACITY }
+        Options {
+            max_batch: 2_000,
+            queue_capacity: 50_000,
+            max_timers_per_batch: 1_000,
+            cache_capacity: crate::cache::DEFAULT_CAPACITY,
+            #[cfg(feature = "test-util")]
+            inject_panic: None,
+        }
     }
 }
 
@@ -87,7 +109,7 @@ pub enum TaskAction {
 }
 
 /// A command for the commit loop.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Command {
     Deploy { files: Vec<(String, String)> },
     Start(StartCommand),
@@ -135,6 +157,8 @@ pub struct Handle {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     stopped: Arc<AtomicBool>,
+    /// True while the commit loop's thread runs; readiness reports it.
+    running: Arc<AtomicBool>,
 }
 
 /// The commit loop's thread; joining it waits for the last commit.
@@ -152,6 +176,8 @@ impl Service {
             Core::load(read.as_mut(), ids)?
         };
         core.set_cache_capacity(options.cache_capacity);
+        #[cfg(feature = "test-util")]
+        core.inject_panic(options.inject_panic.clone());
         let (sender, receiver) = mpsc::sync_channel(options.queue_capacity);
         let handle = Handle {
             sender,
@@ -160,11 +186,17 @@ impl Service {
             store: store.clone(),
             clock: clock.clone(),
             stopped: Arc::new(AtomicBool::new(false)),
+            running: Arc::new(AtomicBool::new(true)),
         };
         let looped = CommitLoop { core, store, clock, options, receiver, jobs_changed: handle.jobs_changed.clone(), metrics: handle.metrics.clone() };
+        let running = RunningFlag(handle.running.clone());
         let thread = std::thread::Builder::new()
             .name("baton-commit".into())
-            .spawn(move || looped.run())
+            .spawn(move || {
+                // Lowered when the loop ends, however it ends (a panic too).
+                let _running = running;
+                looped.run()
+            })
             .map_err(|e| Error::InvalidInput(format!("cannot start the commit loop: {e}")))?;
         Ok(Service { handle, thread: Some(thread) })
     }
@@ -179,7 +211,21 @@ impl Service {
     }
 }
 
+/// Lowers the `running` flag when dropped.
+struct RunningFlag(Arc<AtomicBool>);
+
+impl Drop for RunningFlag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 impl Handle {
+    /// Whether the commit loop is running: no write can be answered without it.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst) && !self.stopped.load(Ordering::SeqCst)
+    }
+
     /// Sends a command and waits until its transaction has committed.
     pub async fn call(&self, command: Command) -> Result<Reply, Error> {
         if self.stopped.load(Ordering::SeqCst) {
@@ -229,6 +275,8 @@ impl Handle {
 /// tick wrote nothing.
 fn may_have_written(result: &Result<Reply, Error>) -> bool {
     match result {
+        // The command was rolled back; the fault's incident stays.
+        Err(Error::Fault(_)) => true,
         Err(_) => false,
         Ok(Reply::Activated(jobs)) => !jobs.is_empty(),
         Ok(Reply::Done | Reply::Deployed(_) | Reply::Started(_) | Reply::Published(_)) => true,
@@ -303,30 +351,27 @@ impl CommitLoop {
                 answers.push((envelope.reply, Err(error.clone())));
                 continue;
             }
-            // Each command is all or nothing within the batch.
-            let result = match txn.savepoint() {
-                Ok(()) => self.apply(txn.as_mut(), envelope.command, now),
-                Err(error) => Err(Error::Store(error)),
-            };
-            let ended = match &result {
-                Ok(_) => txn.release_savepoint(),
-                Err(_) => txn.rollback_to_savepoint(),
-            };
-            let in_doubt = match (&result, ended) {
-                (_, Err(error)) => Some(error),
-                (Err(Error::Store(error)), Ok(())) => Some(error.clone()),
-                _ => None,
-            };
-            if let Some(error) = in_doubt {
+            // Each command is all or nothing within the batch, and a fault
+            // in one is that command's (and its instance's) alone.
+            let command = envelope.command;
+            let result = self.core.isolated(txn.as_mut(), now, |core, tx| apply(core, tx, command.clone(), now));
+            if let Err(Error::Store(error)) = &result {
                 // The transaction itself is in doubt: the whole batch fails below.
-                broken = Some(Error::Store(error));
+                broken = Some(Error::Store(error.clone()));
             }
             wrote |= may_have_written(&result);
             answers.push((envelope.reply, result));
         }
         let fired = match broken {
             Some(error) => Err(error),
-            None => self.core.fire_due(txn.as_mut(), now, self.options.max_timers_per_batch),
+            None => {
+                let limit = self.options.max_timers_per_batch;
+                match self.core.isolated(txn.as_mut(), now, |core, tx| core.fire_due(tx, now, limit)) {
+                    // A timer that faulted is off the schedule now, with its incident: commit that.
+                    Err(Error::Fault(_)) => Ok(1),
+                    other => other,
+                }
+            }
         };
         if !wrote && matches!(fired, Ok(0)) {
             // Everything was read-only (or refused and rolled back).
@@ -365,51 +410,52 @@ impl CommitLoop {
         }
     }
 
-    fn apply(&mut self, tx: &mut dyn WriteTxn, command: Command, now: i64) -> Result<Reply, Error> {
-        let core = &mut self.core;
-        match command {
-            Command::Deploy { files } => core.deploy(tx, &files, now).map(Reply::Deployed),
-            Command::Start(start) => core.start(tx, start, now).map(Reply::Started),
-            Command::Instance { instance_id, input } => core.input(tx, &instance_id, input, now).map(|()| Reply::Done),
-            Command::Activate { job_type, worker, max, lease_ms } => {
-                core.activate_jobs(tx, &job_type, &worker, max, lease_ms, now).map(Reply::Activated)
-            }
-            Command::CompleteJob { key, worker, variables } => {
-                let job = core.job_for(tx, &key, worker.as_deref(), now)?;
-                core.input(tx, &job.instance_id, Input::CompleteJob { job: job.local_key, variables }, now).map(|()| Reply::Done)
-            }
-            Command::FailJob { key, worker, retries, message, backoff_ms } => {
-                let job = core.job_for(tx, &key, worker.as_deref(), now)?;
-                let input = Input::FailJob { job: job.local_key, retries, message, backoff_ms };
-                core.input(tx, &job.instance_id, input, now).map(|()| Reply::Done)
-            }
-            Command::ThrowError { key, worker, code, message, variables } => {
-                let job = core.job_for(tx, &key, worker.as_deref(), now)?;
-                let input = Input::ThrowError { job: job.local_key, code, message, variables };
-                core.input(tx, &job.instance_id, input, now).map(|()| Reply::Done)
-            }
-            Command::UpdateRetries { key, retries } => {
-                let job = core.job_for(tx, &key, None, now)?;
-                core.input(tx, &job.instance_id, Input::UpdateRetries { job: job.local_key, retries }, now).map(|()| Reply::Done)
-            }
-            Command::Task { key, action } => {
-                let task = tx.task(&key)?.ok_or_else(|| Error::NotFound { what: "task", id: key.clone() })?;
-                let local = task.local_key;
-                let input = match action {
-                    TaskAction::Complete(variables) => Input::CompleteUserTask { task: local, variables },
-                    TaskAction::Claim(assignee) => Input::AssignUserTask { task: local, assignee: Some(assignee), claim: true },
-                    TaskAction::Unclaim => Input::AssignUserTask { task: local, assignee: None, claim: false },
-                    TaskAction::Assign(assignee) => Input::AssignUserTask { task: local, assignee: Some(assignee), claim: false },
-                };
-                core.input(tx, &task.instance_id, input, now).map(|()| Reply::Done)
-            }
-            Command::Publish(publish) => core.publish(tx, publish, now).map(Reply::Published),
-            Command::Broadcast { name, variables } => core.broadcast(tx, &name, variables, now).map(|()| Reply::Done),
-            Command::ResolveIncident { key } => {
-                let incident = tx.incident(&key)?.ok_or_else(|| Error::NotFound { what: "incident", id: key.clone() })?;
-                core.input(tx, &incident.instance_id, Input::ResolveIncident { incident: incident.local_key }, now).map(|()| Reply::Done)
-            }
-            Command::Tick => Ok(Reply::Done),
+}
+
+/// Applies one command to the core, in the caller's transaction.
+fn apply(core: &mut Core, tx: &mut dyn WriteTxn, command: Command, now: i64) -> Result<Reply, Error> {
+    match command {
+        Command::Deploy { files } => core.deploy(tx, &files, now).map(Reply::Deployed),
+        Command::Start(start) => core.start(tx, start, now).map(Reply::Started),
+        Command::Instance { instance_id, input } => core.input(tx, &instance_id, input, now).map(|()| Reply::Done),
+        Command::Activate { job_type, worker, max, lease_ms } => {
+            core.activate_jobs(tx, &job_type, &worker, max, lease_ms, now).map(Reply::Activated)
         }
+        Command::CompleteJob { key, worker, variables } => {
+            let job = core.job_for(tx, &key, worker.as_deref(), now)?;
+            core.input(tx, &job.instance_id, Input::CompleteJob { job: job.local_key, variables }, now).map(|()| Reply::Done)
+        }
+        Command::FailJob { key, worker, retries, message, backoff_ms } => {
+            let job = core.job_for(tx, &key, worker.as_deref(), now)?;
+            let input = Input::FailJob { job: job.local_key, retries, message, backoff_ms };
+            core.input(tx, &job.instance_id, input, now).map(|()| Reply::Done)
+        }
+        Command::ThrowError { key, worker, code, message, variables } => {
+            let job = core.job_for(tx, &key, worker.as_deref(), now)?;
+            let input = Input::ThrowError { job: job.local_key, code, message, variables };
+            core.input(tx, &job.instance_id, input, now).map(|()| Reply::Done)
+        }
+        Command::UpdateRetries { key, retries } => {
+            let job = core.job_for(tx, &key, None, now)?;
+            core.input(tx, &job.instance_id, Input::UpdateRetries { job: job.local_key, retries }, now).map(|()| Reply::Done)
+        }
+        Command::Task { key, action } => {
+            let task = tx.task(&key)?.ok_or_else(|| Error::NotFound { what: "task", id: key.clone() })?;
+            let local = task.local_key;
+            let input = match action {
+                TaskAction::Complete(variables) => Input::CompleteUserTask { task: local, variables },
+                TaskAction::Claim(assignee) => Input::AssignUserTask { task: local, assignee: Some(assignee), claim: true },
+                TaskAction::Unclaim => Input::AssignUserTask { task: local, assignee: None, claim: false },
+                TaskAction::Assign(assignee) => Input::AssignUserTask { task: local, assignee: Some(assignee), claim: false },
+            };
+            core.input(tx, &task.instance_id, input, now).map(|()| Reply::Done)
+        }
+        Command::Publish(publish) => core.publish(tx, publish, now).map(Reply::Published),
+        Command::Broadcast { name, variables } => core.broadcast(tx, &name, variables, now).map(|()| Reply::Done),
+        Command::ResolveIncident { key } => {
+            let incident = tx.incident(&key)?.ok_or_else(|| Error::NotFound { what: "incident", id: key.clone() })?;
+            core.input(tx, &incident.instance_id, Input::ResolveIncident { incident: incident.local_key }, now).map(|()| Reply::Done)
+        }
+        Command::Tick => Ok(Reply::Done),
     }
 }

@@ -33,6 +33,11 @@ fn service(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Service {
     Service::start(store, clock, Box::new(SequentialIds::default()), Options::default()).expect("the service starts")
 }
 
+/// A service whose ids continue after those already in the store.
+fn service_on(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Service {
+    service(store, clock)
+}
+
 async fn deploy(service: &Service) {
     let reply = service.handle.call(Command::Deploy { files: vec![("m.bpmn".into(), MODEL.into())] }).await.unwrap();
     assert!(matches!(reply, Reply::Deployed(ref d) if d.workflows.len() == 2), "{reply:?}");
@@ -201,4 +206,98 @@ fn the_instance_cache_forgets_a_transaction_that_did_not_commit() {
     assert!(store.read().unwrap().job(&key).unwrap().is_none());
     let active: Vec<&str> = row.state.element_instances.values().map(|ei| ei.element_id.as_str()).collect();
     assert_eq!(active, ["two", "b"]);
+}
+
+fn incidents_of(store: &dyn Store, id: &str) -> Vec<store::IncidentRow> {
+    let filter = store::IncidentFilter { instance_id: Some(id.to_string()), ..Default::default() };
+    store.read().unwrap().incidents(&filter, &store::PageRequest::first(100)).unwrap().items
+}
+
+/// Issue 9, item 6: a step that panics (here a panic injected into the
+/// engine call, as a defect would) becomes an `engine_fault` incident of its
+/// instance; the commit loop, every other instance and every later command
+/// carry on; a restart does not fail again; resolving retries the step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_panics_faults_its_instance_alone_and_survives_a_restart() {
+    let path = temp_db();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store: Arc<dyn Store> = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
+    let doomed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let chosen = doomed.clone();
+    let inject = runtime::PanicInjection(Arc::new(move |id: &str, input: &engine::Input| {
+        chosen.lock().unwrap().iter().any(|d| d == id)
+            && matches!(input, engine::Input::TimerFired { .. } | engine::Input::CompleteJob { .. })
+    }));
+    let options = Options { inject_panic: Some(inject), ..Options::default() };
+    let service = Service::start(store.clone(), clock.clone(), Box::new(SequentialIds::default()), options).unwrap();
+    deploy(&service).await;
+    let faulty_nap = start(&service, "nap", None).await;
+    let healthy_nap = start(&service, "nap", None).await;
+    let faulty_work = start(&service, "work", None).await;
+    let healthy_work = start(&service, "work", None).await;
+    doomed.lock().unwrap().extend([faulty_nap.clone(), faulty_work.clone()]);
+
+    // Both timers fall due in one turn: one faults, the other fires.
+    clock.advance(2 * 3_600_000);
+    service.handle.call(Command::Tick).await.unwrap();
+    let status = |id: &str| store.read().unwrap().instance(id).unwrap().unwrap().status;
+    assert_eq!(status(&healthy_nap), engine::Status::Completed);
+    assert_eq!(status(&faulty_nap), engine::Status::Running);
+    let faults = incidents_of(store.as_ref(), &faulty_nap);
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!((faults[0].kind.as_str(), faults[0].element_id.as_str()), ("engine_fault", "n_wait"));
+    assert!(faults[0].message.contains("a panic injected by a test"), "{}", faults[0].message);
+    assert_eq!(store.read().unwrap().next_due().unwrap(), None, "the faulted timer is off the schedule, so it does not fail on every turn");
+
+    // A job completion that panics answers engine-fault; the instance refuses inputs until resolved.
+    let jobs = service.handle.activate("do".into(), "w".into(), 10, 60_000, Duration::ZERO).await.unwrap();
+    let key_of = |id: &str| jobs.iter().find(|j| j.job.instance_id == id).unwrap().job.key.clone();
+    let complete = |key: String| Command::CompleteJob { key, worker: Some("w".into()), variables: Default::default() };
+    let failed = service.handle.call(complete(key_of(&faulty_work))).await.unwrap_err();
+    assert_eq!(failed.code(), "engine-fault", "{failed}");
+    assert!(matches!(&failed, Error::Fault(f) if f.instance_id.as_deref() == Some(faulty_work.as_str())), "{failed:?}");
+    let again = service.handle.call(complete(key_of(&faulty_work))).await.unwrap_err();
+    assert_eq!(again.code(), "instance-faulted", "{again}");
+    service.handle.call(complete(key_of(&healthy_work))).await.unwrap();
+    assert_eq!(status(&healthy_work), engine::Status::Completed);
+    assert_eq!(incidents_of(store.as_ref(), &faulty_work)[0].element_id, "task");
+    assert!(service.handle.is_running(), "the commit loop survived");
+    service.stop();
+
+    // A restart on the same file neither panics nor faults again; resolving fires the timer.
+    let service = service_on(store.clone(), clock.clone());
+    service.handle.call(Command::Tick).await.unwrap();
+    assert_eq!(incidents_of(store.as_ref(), &faulty_nap).len(), 1);
+    service.handle.call(Command::ResolveIncident { key: faults[0].key.clone() }).await.unwrap();
+    service.handle.call(Command::Tick).await.unwrap();
+    assert_eq!(status(&faulty_nap), engine::Status::Completed, "resolving retried the timer");
+    assert!(incidents_of(store.as_ref(), &faulty_nap).is_empty());
+    service.stop();
+}
+
+/// Each command of a batch is isolated: one that faults leaves the others' writes.
+#[test]
+fn a_fault_in_one_command_of_a_batch_keeps_the_others() {
+    let store = MemoryStore::new();
+    let mut core = {
+        let mut read = store.read().unwrap();
+        runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
+    };
+    let mut txn = store.write().unwrap();
+    core.deploy(txn.as_mut(), &[("m.bpmn".into(), MODEL.into())], T0).unwrap();
+    let first = core.start(txn.as_mut(), StartCommand { process_id: "work".into(), ..StartCommand::default() }, T0).unwrap();
+    txn.commit().unwrap();
+    core.inject_panic(Some(runtime::PanicInjection(Arc::new(|_: &str, input: &engine::Input| matches!(input, engine::Input::SetVariables { .. })))));
+    let mut txn = store.write().unwrap();
+    let set = engine::Input::SetVariables { element_instance: None, variables: Default::default() };
+    let faulted = core.isolated(txn.as_mut(), T0, |core, tx| core.input(tx, &first, set.clone(), T0)).unwrap_err();
+    assert_eq!(faulted.code(), "engine-fault");
+    let second = core
+        .isolated(txn.as_mut(), T0, |core, tx| core.start(tx, StartCommand { process_id: "work".into(), ..StartCommand::default() }, T0))
+        .unwrap();
+    txn.commit().unwrap();
+    let mut read = store.read().unwrap();
+    assert_eq!(read.instance(&first).unwrap().unwrap().status, engine::Status::Running, "the faulted step wrote nothing");
+    assert_eq!(read.instance(&first).unwrap().unwrap().incidents, 1);
+    assert!(read.instance(&second).unwrap().is_some(), "the next command of the batch committed");
 }

@@ -115,7 +115,10 @@ pub fn run_file(path: &Path) -> Vec<Outcome> {
 
 fn run_scenario(file: &str, base: &Path, scenario: Scenario) -> Outcome {
     let mut outcome = Outcome { file: file.to_string(), name: scenario.name.clone(), passed: false, step: None, action: None, message: None };
-    match execute(base, scenario) {
+    // A panic anywhere (a defect) fails this scenario alone; the run goes on.
+    let executed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(base, scenario)))
+        .unwrap_or_else(|payload| Err(Failure::setup(format!("Baton panicked: {}", runtime::panic_message(payload.as_ref())))));
+    match executed {
         Ok(()) => outcome.passed = true,
         Err(failure) => {
             outcome.step = failure.step;
@@ -342,6 +345,8 @@ impl Runner {
             (Ok(()), false) => Ok(()),
             (Ok(()), true) => Err((name.into(), "expected the action to be refused, but it was accepted".into())),
             (Err(refusal), false) => Err((name.into(), refusal.message)),
+            // A fault inside Baton is a defect, never the refusal a scenario expects.
+            (Err(refusal), true) if refusal.code == "engine-fault" => Err((name.into(), refusal.message)),
             (Err(refusal), true) => match code {
                 Some(expected) if expected != refusal.code => {
                     Err((name.into(), format!("refused with code '{}', expected '{expected}': {}", refusal.code, refusal.message)))

@@ -38,11 +38,24 @@ impl World {
         World { now, store, core, order: Vec::new(), known: BTreeSet::new() }
     }
 
-    /// Runs one operation in its own transaction; commits only when it succeeds.
-    fn transact<T>(&mut self, operation: impl FnOnce(&mut Core, &mut dyn store::WriteTxn, Millis) -> Result<T, Error>) -> Result<T, Error> {
+    /// Runs one operation in its own transaction, as the server's commit
+    /// loop runs a command ([`Core::isolated`]): it commits when the
+    /// operation succeeds, and also when it faulted (only the fault's
+    /// incident is left to commit then).
+    fn transact<T>(&mut self, mut operation: impl FnMut(&mut Core, &mut dyn store::WriteTxn, Millis) -> Result<T, Error>) -> Result<T, Error> {
         let mut txn = self.store.write()?;
-        let result = operation(&mut self.core, txn.as_mut(), self.now);
+        let now = self.now;
+        let result = self.core.isolated(txn.as_mut(), now, |core, tx| operation(core, tx, now));
         match result {
+            Err(Error::Fault(fault)) => {
+                if let Err(error) = txn.commit() {
+                    let mut read = self.store.read()?;
+                    self.core.reload(read.as_mut())?;
+                    return Err(error.into());
+                }
+                self.note_new_instances()?;
+                Err(Error::Fault(fault))
+            }
             Ok(value) => {
                 if let Err(error) = txn.commit() {
                     // The core's instance cache may hold what did not commit.
@@ -95,22 +108,22 @@ impl World {
     /// Starts an instance; returns its seq.
     pub fn start(&mut self, process_id: &str, version: Option<u32>, variables: Variables, business_key: Option<String>) -> Result<usize, Error> {
         let command = StartCommand { process_id: process_id.to_string(), version, variables, business_key, request_id: None };
-        let id = self.transact(|core, tx, now| core.start(tx, command, now))?;
+        let id = self.transact(|core, tx, now| core.start(tx, command.clone(), now))?;
         Ok(self.seq_of(&id).expect("a started instance is known"))
     }
 
     pub fn step(&mut self, seq: usize, input: Input) -> Result<(), Error> {
         let id = self.order[seq].clone();
-        self.transact(|core, tx, now| core.input(tx, &id, input, now))
+        self.transact(|core, tx, now| core.input(tx, &id, input.clone(), now))
     }
 
     pub fn publish(&mut self, name: &str, correlation_key: &str, variables: Variables, ttl_ms: Millis, message_id: Option<String>) -> Result<(), Error> {
         let command = PublishCommand { name: name.to_string(), correlation_key: correlation_key.to_string(), variables, ttl_ms, message_id };
-        self.transact(|core, tx, now| core.publish(tx, command, now)).map(|_| ())
+        self.transact(|core, tx, now| core.publish(tx, command.clone(), now)).map(|_| ())
     }
 
     pub fn broadcast(&mut self, name: &str, variables: Variables) -> Result<(), Error> {
-        self.transact(|core, tx, now| core.broadcast(tx, name, variables, now))
+        self.transact(|core, tx, now| core.broadcast(tx, name, variables.clone(), now))
     }
 
     /// Moves the clock forward; timers fall due in due-time order, each at its own time.
@@ -121,6 +134,7 @@ impl World {
             match next {
                 Some(due) if due <= target => {
                     self.now = self.now.max(due);
+                    // A timer that faults is a defect: the scenario fails with it.
                     let fired = self.transact(|core, tx, now| core.fire_due(tx, now, usize::MAX))?;
                     if fired == 0 && self.store.read()?.next_due()? == Some(due) {
                         return Err(Error::InvalidInput(format!("a timer due at {due} ms cannot fire")));
