@@ -162,6 +162,8 @@ struct PendingFlow {
 
 struct Reader<'a, 'input> {
     doc: &'a Document<'input>,
+    /// The definitions' `targetNamespace`: a QName reference in it names an element of this file.
+    target_namespace: Option<&'a str>,
     diagnostics: Vec<Diagnostic>,
     /// message id -> (name, correlation key)
     messages: BTreeMap<String, MessageDefinition>,
@@ -185,11 +187,26 @@ impl<'a, 'input> Reader<'a, 'input> {
     fn new(doc: &'a Document<'input>) -> Self {
         Reader {
             doc,
+            target_namespace: doc.root_element().attribute("targetNamespace"),
             diagnostics: Vec::new(),
             messages: BTreeMap::new(),
             errors: BTreeMap::new(),
             escalations: BTreeMap::new(),
             signals: BTreeMap::new(),
+        }
+    }
+
+    /// Resolves a reference attribute (`messageRef="tns:invoice"`): a QName
+    /// whose prefix is bound, where the attribute is, to the definitions'
+    /// `targetNamespace` names the element `invoice` of this file; an
+    /// unprefixed one names it directly. Anything else is kept as written,
+    /// so that it resolves to nothing and is reported as written.
+    fn reference(&self, node: Node, value: &str) -> String {
+        let value = value.trim();
+        let Some((prefix, local)) = value.split_once(':') else { return value.to_string() };
+        match (node.lookup_namespace_uri(Some(prefix)), self.target_namespace) {
+            (Some(bound), Some(target)) if bound == target => local.to_string(),
+            _ => value.to_string(),
         }
     }
 
@@ -257,19 +274,26 @@ impl<'a, 'input> Reader<'a, 'input> {
             }
             let name = child.tag_name().name();
             let position = self.position(child);
-            let id = child.attribute("id");
+            // BPMN 2.0.2 makes `id` optional on what nothing references; such
+            // an element gets a stable id from its place in the file, which no
+            // XML id can collide with ('@' and ':' are not allowed in one).
+            let generated;
+            let id = match child.attribute("id") {
+                Some(id) => Some(id),
+                None => {
+                    generated = format!("{name}@{}:{}", position.0, position.1);
+                    Some(generated.as_str())
+                }
+            };
             if name == "sequenceFlow" {
-                let Some(id) = id else {
-                    b.diagnostics.push(Diagnostic::error("id-missing", None, position, "a <sequenceFlow> has no id attribute".into()));
-                    continue;
-                };
+                let Some(id) = id else { continue };
                 let declared = child.children().find(|c| is(*c, BPMN, "conditionExpression"));
-                let condition = declared.and_then(|c| condition(c.text().unwrap_or(""), id, position, &mut b.diagnostics));
+                let condition = declared.and_then(|c| condition(c, id, position, &mut b.diagnostics));
                 b.flows.push(PendingFlow {
                     id: id.to_string(),
                     declares_condition: declared.is_some(),
-                    source: child.attribute("sourceRef").map(str::to_string),
-                    target: child.attribute("targetRef").map(str::to_string),
+                    source: child.attribute("sourceRef").map(|r| self.reference(child, r)),
+                    target: child.attribute("targetRef").map(|r| self.reference(child, r)),
                     condition,
                     position,
                 });
@@ -292,17 +316,14 @@ impl<'a, 'input> Reader<'a, 'input> {
                 // Documentation, lanes, data and artifacts do not take part in execution.
                 _ => continue,
             };
-            let Some(id) = id else {
-                b.diagnostics.push(Diagnostic::error("id-missing", None, position, format!("a <{name}> has no id attribute")));
-                continue;
-            };
+            let Some(id) = id else { continue };
             let index = b.elements.len();
             let element_kind = self.element_kind(kind, child, id, index, position, b);
             let mut element = Element::new(id, child.attribute("name"), element_kind, Some(scope), position);
             element.tag = name.to_string();
             self.read_mappings_and_loops(child, id, position, &mut element, &mut b.diagnostics);
             if let Some(default) = child.attribute("default") {
-                b.defaults.push((index, default.to_string()));
+                b.defaults.push((index, self.reference(child, default)));
             }
             b.elements.push(element);
             b.elements[scope].children.push(index);
@@ -322,7 +343,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             "intermediateCatchEvent" => Kind::IntermediateCatch(self.trigger(node, id, position, diagnostics)),
             "boundaryEvent" => {
                 match node.attribute("attachedToRef") {
-                    Some(attached) => b.attachments.push((index, attached.to_string())),
+                    Some(attached) => b.attachments.push((index, self.reference(node, attached))),
                     None => diagnostics.push(Diagnostic::error(
                         "boundary-unattached",
                         Some(id),
@@ -387,7 +408,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                 }
             }
             "userTask" => Kind::Task(TaskKind::User(user_task(node, id, position, diagnostics))),
-            "receiveTask" => match self.message(node.attribute("messageRef"), id, position, true, diagnostics) {
+            "receiveTask" => match self.message(node, node.attribute("messageRef"), id, position, true, diagnostics) {
                 Some(message) => Kind::Task(TaskKind::Receive(message)),
                 None => Kind::Task(TaskKind::PassThrough),
             },
@@ -476,7 +497,10 @@ impl<'a, 'input> Reader<'a, 'input> {
                 output_element: expression_attr("outputElement", diagnostics),
                 completion_condition: child_expression("completionCondition", diagnostics),
             };
-            if multi.input_collection.is_none() && multi.cardinality.is_none() {
+            // One that is there but wrong has been reported already.
+            let declared = zeebe.and_then(|z| z.attribute("inputCollection")).is_some()
+                || mi.children().any(|c| is(c, BPMN, "loopCardinality"));
+            if !declared {
                 diagnostics.push(Diagnostic::error(
                     "multi-instance-invalid",
                     Some(id),
@@ -489,7 +513,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             let condition = standard
                 .children()
                 .find(|c| is(*c, BPMN, "loopCondition"))
-                .and_then(|c| condition(c.text().unwrap_or(""), id, position, diagnostics));
+                .and_then(|c| condition(c, id, position, diagnostics));
             element.loop_characteristics = Some(LoopCharacteristics::Standard {
                 condition,
                 test_before: standard.attribute("testBefore") == Some("true"),
@@ -546,14 +570,20 @@ impl<'a, 'input> Reader<'a, 'input> {
             }
             "messageEventDefinition" => {
                 let is_start = node.tag_name().name() == "startEvent" && node.parent().is_some_and(|p| is(p, BPMN, "process"));
-                match self.message(definition.attribute("messageRef"), id, position, !is_start, diagnostics) {
+                match self.message(definition, definition.attribute("messageRef"), id, position, !is_start, diagnostics) {
                     Some(message) => Trigger::Message(message),
-                    None => Trigger::None,
+                    // Reported; kept a message event so that no second problem
+                    // (such as "more than one none start event") hides the first.
+                    None => Trigger::Message(MessageDefinition {
+                        name: Property::Literal(definition.attribute("messageRef").unwrap_or_default().to_string()),
+                        correlation_key: None,
+                    }),
                 }
             }
             "signalEventDefinition" => match self.signal(definition, id, position, diagnostics) {
                 Some(name) => Trigger::Signal { name },
-                None => Trigger::None,
+                // Reported; kept a signal event so that no second problem hides the first.
+                None => Trigger::Signal { name: Property::Literal(definition.attribute("signalRef").unwrap_or_default().to_string()) },
             },
             "errorEventDefinition" => Trigger::Error { code: self.error_code(definition, id, position, false, diagnostics) },
             "escalationEventDefinition" => Trigger::Escalation { code: self.escalation_code(definition, id, position, false, diagnostics) },
@@ -601,12 +631,12 @@ impl<'a, 'input> Reader<'a, 'input> {
         }
     }
 
-    fn message(&self, reference: Option<&str>, id: &str, position: (u32, u32), needs_key: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<MessageDefinition> {
+    fn message(&self, node: Node, reference: Option<&str>, id: &str, position: (u32, u32), needs_key: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<MessageDefinition> {
         let Some(reference) = reference else {
             diagnostics.push(Diagnostic::error("message-missing", Some(id), position, "the element waits for a message but has no messageRef".into()));
             return None;
         };
-        let Some(message) = self.messages.get(reference) else {
+        let Some(message) = self.messages.get(&self.reference(node, reference)) else {
             diagnostics.push(Diagnostic::error("message-missing", Some(id), position, format!("messageRef '{reference}' names no <message>")));
             return None;
         };
@@ -623,7 +653,7 @@ impl<'a, 'input> Reader<'a, 'input> {
 
     fn signal(&self, definition: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Property> {
         let reference = definition.attribute("signalRef");
-        match reference.and_then(|r| self.signals.get(r)) {
+        match reference.and_then(|r| self.signals.get(&self.reference(definition, r))) {
             Some(name) => property(name, id, position, diagnostics),
             None => {
                 diagnostics.push(Diagnostic::error(
@@ -638,11 +668,13 @@ impl<'a, 'input> Reader<'a, 'input> {
     }
 
     fn error_code(&self, definition: Node, id: &str, position: (u32, u32), required: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
-        code_of(&self.errors, "error", definition.attribute("errorRef"), id, position, required, diagnostics)
+        let reference = definition.attribute("errorRef").map(|r| (r, self.reference(definition, r)));
+        code_of(&self.errors, "error", reference, id, position, required, diagnostics)
     }
 
     fn escalation_code(&self, definition: Node, id: &str, position: (u32, u32), required: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
-        code_of(&self.escalations, "escalation", definition.attribute("escalationRef"), id, position, required, diagnostics)
+        let reference = definition.attribute("escalationRef").map(|r| (r, self.reference(definition, r)));
+        code_of(&self.escalations, "escalation", reference, id, position, required, diagnostics)
     }
 
     /// Resolves references and checks the structure of a whole process.
@@ -756,7 +788,8 @@ impl<'a, 'input> Reader<'a, 'input> {
 fn code_of(
     table: &BTreeMap<String, Option<String>>,
     what: &str,
-    reference: Option<&str>,
+    // As written, and resolved.
+    reference: Option<(&str, String)>,
     id: &str,
     position: (u32, u32),
     required: bool,
@@ -768,7 +801,7 @@ fn code_of(
             diagnostics.push(Diagnostic::error(&format!("{what}-missing"), Some(id), position, format!("the event throws an {what} but names none ({what}Ref)")));
             None
         }
-        Some(r) => match table.get(r) {
+        Some((r, resolved)) => match table.get(&resolved) {
             Some(Some(code)) => Some(code.clone()),
             Some(None) => {
                 diagnostics.push(Diagnostic::error(&format!("{what}-missing"), Some(id), position, format!("the {what} '{r}' has no {what}Code")));
@@ -1040,30 +1073,88 @@ fn property(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Di
 
 /// An attribute that is always an expression; the leading `=` is optional.
 fn expression_property(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {
+    if is_juel(text, id, position, diagnostics) {
+        return None;
+    }
     let source = text.trim_start();
     expression(source.strip_prefix('=').unwrap_or(source), id, position, diagnostics)
 }
 
-fn condition(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {
-    let text = text.trim();
-    if is_juel(text, id, position, diagnostics) {
-        return None;
+/// A `conditionExpression` or `loopCondition`: FEEL unless its `language` says otherwise.
+fn condition(node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {
+    let text = node.text().unwrap_or("").trim();
+    if let Some(language) = node.attribute("language").map(str::trim).filter(|l| !l.is_empty()) {
+        if !language.to_ascii_lowercase().contains("feel") {
+            diagnostics.push(Diagnostic::error(
+                "expression-language",
+                Some(id),
+                position,
+                format!("the condition '{text}' is written in {language}; Baton evaluates FEEL conditions, such as '=amount > 100'"),
+            ));
+            return None;
+        }
     }
     expression_property(text, id, position, diagnostics)
 }
 
-/// Reports a `${...}` (JUEL, Camunda 7) expression, which Baton does not run.
+/// Reports a `${...}` or `#{...}` (JUEL, Camunda 7) expression, which Baton
+/// does not run, with the FEEL to write where the translation is plain.
 fn is_juel(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> bool {
     let juel = text.contains("${") || text.contains("#{");
     if juel {
+        let advice = match juel_to_feel(text) {
+            Some(feel) => format!("write '={feel}' instead"),
+            None => "Baton's expressions are FEEL and start with '=', for example '=amount > 100'".to_string(),
+        };
         diagnostics.push(Diagnostic::error(
             "expression-juel",
             Some(id),
             position,
-            format!("'{text}' is a JUEL expression (Camunda 7); Baton's expressions are FEEL and start with '=', for example '=amount > 100'"),
+            format!("'{text}' is a JUEL expression (Camunda 7); {advice}"),
         ));
     }
     juel
+}
+
+/// The FEEL for a JUEL expression that is one `${...}` of names, literals,
+/// comparisons and `&&`, `||`, `!`, `==`; `None` for anything else (method
+/// calls, properties, several parts), where no translation is plain.
+fn juel_to_feel(text: &str) -> Option<String> {
+    let text = text.trim();
+    let body = text.strip_prefix("${").or_else(|| text.strip_prefix("#{"))?.strip_suffix('}')?;
+    if body.contains(['{', '}', '(', ')', '.', '[', '?']) {
+        return None;
+    }
+    let mut feel = String::new();
+    let mut rest = body.trim();
+    while let Some(c) = rest.chars().next() {
+        let two = rest.get(..2).unwrap_or("");
+        let (piece, taken) = match (two, c) {
+            ("&&", _) => (" and ".to_string(), 2),
+            ("||", _) => (" or ".to_string(), 2),
+            ("==", _) => (" = ".to_string(), 2),
+            ("!=", _) => (" != ".to_string(), 2),
+            (_, '!') => ("not ".to_string(), 1),
+            _ => (c.to_string(), c.len_utf8()),
+        };
+        feel.push_str(&piece);
+        rest = &rest[taken..];
+    }
+    // Camunda 7's multi-instance counters are Camunda 8's numberOf... variables.
+    let mut feel = feel.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (juel_name, feel_name) in [
+        ("nrOfCompletedInstances", "numberOfCompletedInstances"),
+        ("nrOfActiveInstances", "numberOfActiveInstances"),
+        ("nrOfInstances", "numberOfInstances"),
+    ] {
+        feel = feel.replace(juel_name, feel_name);
+    }
+    if feel.starts_with("not ") {
+        feel = format!("not({})", &feel[4..]);
+    } else if feel.contains("not ") {
+        return None;
+    }
+    Expression::parse(&feel).ok().map(|_| feel)
 }
 
 fn expression(source: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {

@@ -284,3 +284,123 @@ fn a_condition_that_does_not_parse_is_reported_once_at_its_flow() {
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert_eq!((errors[0].code.as_str(), errors[0].element.as_deref(), errors[0].line), ("expression-invalid", Some("broken_condition"), 9));
 }
+
+/// Issue 9, item 1: BPMN 2.0.2 makes `id` optional on what nothing
+/// references; an id-less flow or element gets a stable id from its place.
+#[test]
+fn elements_without_an_id_get_a_stable_one_from_their_place() {
+    let xml = model(
+        r#"<bpmn:process id="p" isExecutable="true">
+  <bpmn:startEvent id="s"/>
+  <bpmn:exclusiveGateway id="gw" default="f_default"/>
+  <bpmn:endEvent id="e1"/>
+  <bpmn:endEvent id="e2"/>
+  <bpmn:sequenceFlow sourceRef="s" targetRef="gw"/>
+  <bpmn:sequenceFlow sourceRef="gw" targetRef="e1"><bpmn:conditionExpression>=x &gt; 1</bpmn:conditionExpression></bpmn:sequenceFlow>
+  <bpmn:sequenceFlow id="f_default" sourceRef="gw" targetRef="e2"/>
+  <bpmn:task/>
+</bpmn:process>"#,
+    );
+    let result = import(&xml);
+    let found_errors: Vec<_> = result.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+    assert!(found_errors.is_empty(), "{found_errors:#?}");
+    let workflow = &result.into_workflows().unwrap()[0];
+    let flow_ids: Vec<&str> = workflow.flows.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(flow_ids, ["sequenceFlow@8:3", "sequenceFlow@9:3", "f_default"]);
+    assert!(workflow.element_by_id.contains_key("task@11:3"), "{:?}", workflow.element_by_id.keys());
+    // The same file gives the same ids.
+    let again = import(&xml).into_workflows().unwrap();
+    assert_eq!(again[0].flows[0].id, "sequenceFlow@8:3");
+    // Only a reference to an id that does not exist is an error, named as written.
+    let dangling = xml.replace(r#"targetRef="e1""#, r#"targetRef="e9""#);
+    let reported = errors(&dangling);
+    assert_eq!(reported.len(), 1, "{reported:#?}");
+    assert_eq!((reported[0].code.as_str(), reported[0].element.as_deref()), ("flow-target-missing", Some("sequenceFlow@9:3")));
+    assert!(reported[0].message.contains("'e9'"), "{}", reported[0].message);
+}
+
+/// Issue 9, item 2: references are QNames; a prefix bound to the
+/// definitions' targetNamespace names an element of this file.
+#[test]
+fn prefixed_references_resolve_through_the_target_namespace() {
+    let xml = |message_ref: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:tns="http://example.com/billing" xmlns:other="http://example.com/other"
+    xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" targetNamespace="http://example.com/billing" id="d">
+  <message id="invoice" name="invoice"/>
+  <error id="late" errorCode="LATE"/>
+  <signal id="stop" name="stop"/>
+  <escalation id="up" escalationCode="UP"/>
+  <process id="billing" isExecutable="true">
+    <startEvent id="start"><messageEventDefinition messageRef="{message_ref}"/></startEvent>
+    <serviceTask id="work" default="tns:f2"><extensionElements><zeebe:taskDefinition type="w"/></extensionElements></serviceTask>
+    <boundaryEvent id="caught" attachedToRef="tns:work"><errorEventDefinition errorRef="tns:late"/></boundaryEvent>
+    <boundaryEvent id="stopped" attachedToRef="tns:work"><signalEventDefinition signalRef="tns:stop"/></boundaryEvent>
+    <intermediateThrowEvent id="raise"><escalationEventDefinition escalationRef="tns:up"/></intermediateThrowEvent>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="tns:start" targetRef="tns:work"/>
+    <sequenceFlow id="f2" sourceRef="tns:work" targetRef="raise"/>
+    <sequenceFlow id="f3" sourceRef="raise" targetRef="tns:end"/>
+    <sequenceFlow id="f4" sourceRef="caught" targetRef="end"/>
+    <sequenceFlow id="f5" sourceRef="stopped" targetRef="end"/>
+  </process>
+</definitions>"#
+        )
+    };
+    let result = import(&xml("tns:invoice"));
+    let found_errors: Vec<_> = result.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
+    assert!(found_errors.is_empty(), "{found_errors:#?}");
+    let workflow = &result.into_workflows().unwrap()[0];
+    let work = workflow.element_by_id["work"];
+    assert_eq!(workflow.elements[work].boundary_events.len(), 2);
+    assert_eq!(workflow.elements[work].default_flow.map(|f| workflow.flows[f].id.as_str()), Some("f2"));
+    let caught = &workflow.elements[workflow.element_by_id["caught"]];
+    assert!(matches!(&caught.kind, Kind::Boundary { trigger: Trigger::Error { code: Some(c) }, .. } if c == "LATE"));
+    // A prefix bound elsewhere, or bound to nothing, is reported as that reference, as written, and alone.
+    for unresolvable in ["other:invoice", "nope:invoice"] {
+        let reported = errors(&xml(unresolvable));
+        assert_eq!(reported.len(), 1, "{reported:#?}");
+        assert_eq!(reported[0].code, "message-missing");
+        assert!(reported[0].message.contains(&format!("'{unresolvable}'")), "{}", reported[0].message);
+    }
+}
+
+/// Issue 9, item 8: JUEL is reported as JUEL wherever it appears, with the
+/// FEEL to write when the translation is plain; another condition language as such.
+#[test]
+fn juel_and_other_languages_are_named_as_such() {
+    let multi = |cardinality: &str, completion: &str| {
+        model(&format!(
+            r#"<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/>
+  <bpmn:task id="each"><bpmn:multiInstanceLoopCharacteristics>
+    <bpmn:loopCardinality>{cardinality}</bpmn:loopCardinality>
+    <bpmn:completionCondition>{completion}</bpmn:completionCondition>
+  </bpmn:multiInstanceLoopCharacteristics></bpmn:task>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="each"/></bpmn:process>"#
+        ))
+    };
+    let reported = errors(&multi("${count}", "${nrOfCompletedInstances == nrOfInstances}"));
+    let codes: Vec<&str> = reported.iter().map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, ["expression-juel", "expression-juel"], "{reported:#?}");
+    assert!(reported[0].message.contains("write '=count' instead"), "{}", reported[0].message);
+    assert!(reported[1].message.contains("write '=numberOfCompletedInstances = numberOfInstances' instead"), "{}", reported[1].message);
+    let hash = errors(&multi("#{items.size()}", "=true"));
+    assert_eq!(hash.len(), 1);
+    assert_eq!(hash[0].code, "expression-juel");
+    assert!(!hash[0].message.contains("instead"), "no plain translation of a method call: {}", hash[0].message);
+    let negated = VALID.replace(r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>"#,
+        r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"><bpmn:conditionExpression>${!approved &amp;&amp; amount &gt;= 10}</bpmn:conditionExpression></bpmn:sequenceFlow>"#);
+    assert_error(&model(&negated), "expression-juel", "f2");
+    let and = VALID.replace(r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>"#,
+        r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"><bpmn:conditionExpression>${approved &amp;&amp; amount &gt;= 10}</bpmn:conditionExpression></bpmn:sequenceFlow>"#);
+    assert!(errors(&model(&and))[0].message.contains("write '=approved and amount >= 10' instead"));
+    let groovy = VALID.replace(r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>"#,
+        r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"><bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="groovy">amount &gt; 5 &amp;&amp; ok</bpmn:conditionExpression></bpmn:sequenceFlow>"#);
+    let reported = errors(&model(&groovy));
+    assert_eq!(reported.len(), 1, "{reported:#?}");
+    assert_eq!((reported[0].code.as_str(), reported[0].element.as_deref()), ("expression-language", Some("f2")));
+    assert!(reported[0].message.contains("groovy"));
+    let feel = groovy.replace(r#"language="groovy">amount &gt; 5 &amp;&amp; ok"#, r#"language="http://www.omg.org/spec/FEEL/20140401">=amount &gt; 5"#);
+    assert!(errors(&model(&feel)).is_empty());
+}
