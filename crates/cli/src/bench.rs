@@ -200,7 +200,7 @@ impl Link {
                 let command = Command::CompleteJob { key, worker: Some(worker.into()), variables: variables.as_object().cloned().unwrap_or_default() };
                 handle.call(command).await.map(|_| ()).map_err(|e| Failure(e.to_string()))
             }
-            Link::Http(client) => client.post(&format!("/v1/jobs/{key}/complete"), &json!({"worker": worker, "variables": variables})).await.map(|_| ()),
+            Link::Http(client) => client.post(&format!("/v1/jobs/{}/complete", crate::client::encode(&key)), &json!({"worker": worker, "variables": variables})).await.map(|_| ()),
         }
     }
 }
@@ -409,11 +409,11 @@ fn verify(store: &dyn Store, instances: usize, expected: fn(usize) -> Vec<String
 }
 
 pub fn print(report: &Report) {
-    println!("workload        {} ({} store, {} mode{})", report.workload, report.store, report.mode, report.offered_rate.map(|r| format!(", offered {r}/s")).unwrap_or_default());
-    println!("instances       {} completed and verified in {:.2} s", report.verified, report.seconds);
-    println!("throughput      {:.0} instances/s, {:.0} jobs/s", report.instances_per_s, report.jobs_per_s);
-    println!("cpu             {:.3} s per 1000 instances (whole process)", report.cpu_s_per_1000);
-    println!("latency         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (start to complete)", report.p50_ms, report.p99_ms, report.max_ms);
-    println!("memory          {:.1} MiB peak resident", report.peak_memory_mb);
-    println!("commits         {} ({:.1} commands per commit)", report.commits, report.mean_batch);
+    say!("workload        {} ({} store, {} mode{})", report.workload, report.store, report.mode, report.offered_rate.map(|r| format!(", offered {r}/s")).unwrap_or_default());
+    say!("instances       {} completed and verified in {:.2} s", report.verified, report.seconds);
+    say!("throughput      {:.0} instances/s, {:.0} jobs/s", report.instances_per_s, report.jobs_per_s);
+    say!("cpu             {:.3} s per 1000 instances (whole process)", report.cpu_s_per_1000);
+    say!("latency         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (start to complete)", report.p50_ms, report.p99_ms, report.max_ms);
+    say!("memory          {:.1} MiB peak resident", report.peak_memory_mb);
+    say!("commits         {} ({:.1} commands per commit)", report.commits, report.mean_batch);
 }

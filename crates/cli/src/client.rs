@@ -83,7 +83,7 @@ impl Client {
     }
 }
 
-/// Percent-encodes a query value.
+/// Percent-encodes a query value or a path segment (a child instance's job key holds `/`).
 pub fn encode(value: &str) -> String {
     value
         .bytes()

@@ -43,7 +43,7 @@ fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
     let line = |cells: Vec<String>| {
         let padded: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = widths[i])).collect();
-        println!("{}", padded.join("  ").trim_end());
+        say!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {
@@ -57,7 +57,7 @@ async fn list(client: &Client, path: &str, json_lines: bool, columns: &[(&str, &
     client
         .all(path, |item| {
             if json_lines {
-                println!("{item}");
+                say!("{item}");
             } else {
                 rows.push(columns.iter().map(|(_, field)| text(&item[*field])).collect());
             }
@@ -114,7 +114,7 @@ pub async fn start(client: &Client, args: StartArgs) -> Result<(), Failure> {
         "request_id": args.request_id,
     });
     let answer = client.post("/v1/instances", &body).await?;
-    println!("{}", text(&answer["id"]));
+    say!("{}", text(&answer["id"]));
     Ok(())
 }
 
@@ -127,14 +127,14 @@ pub async fn list_instances(client: &Client, status: Option<String>, workflow: O
 pub async fn show_instance(client: &Client, id: &str, json_lines: bool) -> Result<(), Failure> {
     let instance = client.get(&format!("/v1/instances/{}", encode(id))).await?;
     if json_lines {
-        println!("{instance}");
+        say!("{instance}");
         return Ok(());
     }
     for field in ["id", "workflow", "version", "status", "business_key", "started_at", "ended_at", "incidents", "waiting", "tokens", "update_count", "error_code", "cancel_reason"] {
-        println!("{field:<13} {}", text(&instance[field]));
+        say!("{field:<13} {}", text(&instance[field]));
     }
-    println!("{:<13} {}", "input", instance["input"]);
-    println!("{:<13} {}", "variables", instance["variables"]);
+    say!("{:<13} {}", "input", instance["input"]);
+    say!("{:<13} {}", "variables", instance["variables"]);
     Ok(())
 }
 
@@ -166,7 +166,7 @@ pub async fn history(client: &Client, id: &str, json_lines: bool) -> Result<(), 
     let ordered: Vec<&Value> = order.iter().map(|key| &rows[key]).collect();
     if json_lines {
         for row in ordered {
-            println!("{row}");
+            say!("{row}");
         }
         return Ok(());
     }

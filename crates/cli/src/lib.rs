@@ -4,6 +4,14 @@
 //! failure. The commands themselves live in the other crates; this one only
 //! parses, validates and prints.
 
+/// `println!` for data on stdout that ends the process quietly when the
+/// reader has gone (`baton instances list | head -1`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod bench;
 pub mod client;
 mod commands;
@@ -319,7 +327,7 @@ async fn run_async(server: &str, command: Command) -> Result<(), Failure> {
             eprintln!("baton bench: {instances} instances of {workload:?}, {store:?} store, {mode:?} mode");
             let report = bench::run(bench::BenchOptions { workload, store, mode, instances, rate }).await?;
             if json {
-                println!("{}", serde_json::to_string(&report).expect("a report serializes"));
+                say!("{}", serde_json::to_string(&report).expect("a report serializes"));
             } else {
                 bench::print(&report);
             }
@@ -358,9 +366,9 @@ fn test(paths: &[PathBuf], json: bool) -> i32 {
                 failed += 1;
             }
             if json {
-                println!("{}", serde_json::to_string(&outcome).expect("an outcome serializes"));
+                say!("{}", serde_json::to_string(&outcome).expect("an outcome serializes"));
             } else {
-                println!("{}", outcome.line());
+                say!("{}", outcome.line());
             }
         }
     }
@@ -368,7 +376,21 @@ fn test(paths: &[PathBuf], json: bool) -> i32 {
     if json {
         eprintln!("{summary}");
     } else {
-        println!("{summary}");
+        say!("{summary}");
     }
     i32::from(failed > 0)
+}
+
+/// Writes one line of data to stdout; a closed pipe ends the process with
+/// success, as the reader has all it wanted.
+pub fn write_stdout(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_fmt(line).and_then(|()| out.write_all(b"\n")) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("baton: cannot write to stdout: {error}");
+        std::process::exit(1);
+    }
 }

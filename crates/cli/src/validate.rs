@@ -51,11 +51,11 @@ pub fn run(files: &[PathBuf], json: bool) -> i32 {
     let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
     if json {
         let report = Report { files: reports, errors, warnings };
-        println!("{}", serde_json::to_string_pretty(&report).expect("a report serializes"));
+        say!("{}", serde_json::to_string_pretty(&report).expect("a report serializes"));
     } else {
         for report in &reports {
             for diagnostic in &report.diagnostics {
-                println!("{}:{diagnostic}", report.path);
+                say!("{}:{diagnostic}", report.path);
             }
             if report.valid {
                 eprintln!("{}: ok ({})", report.path, report.workflows.join(", "));

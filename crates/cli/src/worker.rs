@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
-use crate::client::{Client, Failure};
+use crate::client::{encode, Client, Failure};
 
 /// How long to wait before asking again when the server cannot be reached.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
@@ -89,11 +89,11 @@ async fn handle(client: &Client, options: &WorkerOptions, job: &Value) -> Result
     let key = job["key"].as_str().unwrap_or_default().to_string();
     let outcome = run_command(options, job).await;
     let (path, body) = match outcome {
-        Ok(variables) => (format!("/v1/jobs/{key}/complete"), json!({"worker": options.name, "variables": variables})),
+        Ok(variables) => (format!("/v1/jobs/{}/complete", encode(&key)), json!({"worker": options.name, "variables": variables})),
         Err(message) => {
             let retries = job["retries"].as_u64().unwrap_or(1).saturating_sub(1);
             eprintln!("baton worker: job {key} failed ({retries} retries left): {message}");
-            (format!("/v1/jobs/{key}/fail"), json!({"worker": options.name, "retries": retries, "message": message}))
+            (format!("/v1/jobs/{}/fail", encode(&key)), json!({"worker": options.name, "retries": retries, "message": message}))
         }
     };
     client.post(&path, &body).await.map(|_| ())

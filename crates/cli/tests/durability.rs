@@ -168,3 +168,71 @@ fn sigterm_stops_the_server_promptly_while_a_worker_long_polls() {
     let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
     assert!(log.contains("shutting down"), "{log}");
 }
+
+const CALLER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="calls">
+  <process id="caller" isExecutable="true">
+    <startEvent id="start"/>
+    <callActivity id="call"><extensionElements><zeebe:calledElement processId="callee"/></extensionElements></callActivity>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="call"/>
+    <sequenceFlow id="f2" sourceRef="call" targetRef="end"/>
+  </process>
+  <process id="callee" isExecutable="true">
+    <startEvent id="c_start"/>
+    <serviceTask id="c_work"><extensionElements><zeebe:taskDefinition type="child-work"/></extensionElements></serviceTask>
+    <endEvent id="c_end"/>
+    <sequenceFlow id="c1" sourceRef="c_start" targetRef="c_work"/>
+    <sequenceFlow id="c2" sourceRef="c_work" targetRef="c_end"/>
+  </process>
+</definitions>"#;
+
+/// Issue 9, items 9 and 10: `baton worker` completes the jobs of called
+/// children (their keys hold `/`), a listing into a closed pipe exits
+/// quietly, and a second server on the same file is refused by name.
+#[test]
+fn a_worker_completes_child_jobs_a_closed_pipe_is_quiet_and_a_second_server_is_refused() {
+    let dir = temp_dir().join("children");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("baton.db");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = format!("http://{listen}");
+    let _running = serve(&db, &listen, &dir.join("serve.log"));
+    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    let model = dir.join("calls.bpmn");
+    std::fs::write(&model, CALLER).unwrap();
+    assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
+    for _ in 0..2 {
+        assert!(baton(&server, &["start", "caller"]).status.success());
+    }
+    let worked = baton(&server, &["worker", "--type", "child-work", "--max-jobs", "2", "--", "sh", "-c", "cat > /dev/null; echo '{\"done\": true}'"]);
+    assert!(worked.status.success(), "{}", String::from_utf8_lossy(&worked.stderr));
+    wait_for("callers and callees to complete", Duration::from_secs(30), || completed(&server) == Some(4));
+
+    // `baton instances list | head -1`: the reader goes away after one line.
+    let piped = Command::new("sh")
+        .args(["-c", &format!("'{}' instances list | head -1 > /dev/null", env!("CARGO_BIN_EXE_baton"))])
+        .env("BATON_SERVER", &server)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(piped.status.success() && !stderr.contains("panicked"), "{stderr}");
+    let many_lines = Command::new("sh")
+        .args(["-c", &format!("'{}' instances list --json | head -c 10 > /dev/null", env!("CARGO_BIN_EXE_baton"))])
+        .env("BATON_SERVER", &server)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&many_lines.stderr).contains("panicked"));
+
+    // A second server on the same file stops at once, naming the file and the holder.
+    let other_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let second = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["serve", "--db", &format!("sqlite://{}", db.display()), "--listen", &format!("127.0.0.1:{other_port}")])
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second server must not start: {message}");
+    assert!(message.contains(&db.display().to_string()) && message.contains("in use by process"), "{message}");
+    assert!(message.contains(&_running.0.id().to_string()), "names the other process: {message}");
+}

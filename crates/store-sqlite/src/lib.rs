@@ -25,6 +25,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// `<file>.lock`, locked for as long as the store is open: one Baton per database file.
+    _lock: std::fs::File,
 }
 
 pub(crate) fn sql_error(error: rusqlite::Error) -> Error {
@@ -41,10 +43,17 @@ pub(crate) fn sql_error(error: rusqlite::Error) -> Error {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database file and brings its schema up to date.
+    ///
+    /// Only one store may have a file open at a time, across processes: two
+    /// servers on one file would each believe they are its only writer. The
+    /// store holds an exclusive lock on `<file>.lock` for its whole life (the
+    /// operating system drops it when the process ends, however it ends), and
+    /// refuses a file whose lock another process holds, naming that process.
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        let lock = lock(path)?;
         let writer = connect(path)?;
         schema::migrate(&writer)?;
-        Ok(SqliteStore { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+        Ok(SqliteStore { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), _lock: lock })
     }
 
     pub fn path(&self) -> &Path {
@@ -70,6 +79,42 @@ impl SqliteStore {
             }
         }
     }
+}
+
+/// Takes the exclusive lock of the database file at `path`, writing who holds it into the lock file.
+fn lock(path: &Path) -> Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| Error::unavailable(format!("cannot open the lock file {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let holder = if holder.is_empty() { "another process".to_string() } else { holder.to_string() };
+            return Err(Error::unavailable(format!(
+                "{} is in use by {holder}; only one Baton may open a database file at a time (lock file {})",
+                path.display(),
+                lock_path.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(Error::unavailable(format!("cannot lock {}: {e}", lock_path.display())));
+        }
+    }
+    let holder = format!("process {} ({})", std::process::id(), std::env::args().collect::<Vec<_>>().join(" "));
+    let written = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(holder.as_bytes()));
+    written.map_err(|e| Error::unavailable(format!("cannot write the lock file {}: {e}", lock_path.display())))?;
+    Ok(file)
 }
 
 fn connect(path: &Path) -> Result<Connection> {

@@ -47,3 +47,18 @@ fn a_file_from_a_newer_baton_is_refused() {
     let error = SqliteStore::open(&path).err().expect("refused");
     assert!(error.is_corrupt() && error.to_string().contains("schema version 99"), "{error}");
 }
+
+/// Issue 9, item 9: two servers on one file are refused, not silently unsafe.
+#[test]
+fn a_second_store_on_one_file_is_refused_while_the_first_is_open() {
+    let path = temp_path("locked.db");
+    let first = SqliteStore::open(&path).unwrap();
+    let refused = SqliteStore::open(&path).err().expect("the second open is refused");
+    assert!(refused.is_unavailable());
+    let message = refused.to_string();
+    assert!(message.contains(&path.display().to_string()), "names the file: {message}");
+    assert!(message.contains(&format!("process {}", std::process::id())), "names the holder: {message}");
+    drop(first);
+    let again = SqliteStore::open(&path).expect("the file is free once the first store is closed");
+    drop(again);
+}
