@@ -20,6 +20,22 @@ enum Block {
     Exclusive(Vec<Vec<Block>>),
     Inclusive(Vec<Vec<Block>>),
     Sub(Vec<Block>),
+    /// A task (`None`) or a subprocess, perhaps multi-instance, with a boundary event.
+    Guarded { sub: Option<Vec<Block>>, multi: Option<(bool, u8)>, boundary: Boundary, interrupting: bool },
+}
+
+#[derive(Clone, Debug)]
+enum Boundary {
+    Timer(u8),
+    Cycle(u8),
+    Signal,
+}
+
+fn guarded() -> impl Strategy<Value = Block> {
+    let sub = prop::option::of(prop::collection::vec(block(), 0..3));
+    let multi = prop::option::of((any::<bool>(), 0u8..4));
+    let boundary = prop_oneof![(1u8..90).prop_map(Boundary::Timer), (1u8..90).prop_map(Boundary::Cycle), Just(Boundary::Signal)];
+    (sub, multi, boundary, any::<bool>()).prop_map(|(sub, multi, boundary, interrupting)| Block::Guarded { sub, multi, boundary, interrupting })
 }
 
 fn block() -> impl Strategy<Value = Block> {
@@ -99,6 +115,52 @@ impl Builder {
                 self.flow(from, &id, None);
                 id
             }
+            Block::Guarded { sub, multi, boundary, interrupting } => {
+                let id = self.id("g");
+                let loops = match multi {
+                    Some((sequential, count)) => format!(
+                        r#"<multiInstanceLoopCharacteristics isSequential="{sequential}"><loopCardinality>{count}</loopCardinality></multiInstanceLoopCharacteristics>"#
+                    ),
+                    None => String::new(),
+                };
+                match sub {
+                    None => self.xml.push_str(&format!(
+                        r#"<serviceTask id="{id}"><extensionElements><zeebe:taskDefinition type="work"/></extensionElements>{loops}</serviceTask>"#
+                    )),
+                    Some(chain) => {
+                        let start = self.id("ss");
+                        let end = self.id("se");
+                        let outer = std::mem::take(&mut self.xml);
+                        self.xml.push_str(&format!(r#"<startEvent id="{start}"/><endEvent id="{end}"/>"#));
+                        let last = self.chain(chain, &start);
+                        self.flow(&last, &end, None);
+                        let inner = std::mem::replace(&mut self.xml, outer);
+                        self.xml.push_str(&format!(r#"<subProcess id="{id}">{loops}{inner}</subProcess>"#));
+                    }
+                }
+                self.flow(from, &id, None);
+                let catch = self.id("b");
+                let definition = match boundary {
+                    Boundary::Timer(m) => format!("<timerEventDefinition><timeDuration>PT{m}M</timeDuration></timerEventDefinition>"),
+                    Boundary::Cycle(m) => format!("<timerEventDefinition><timeCycle>R/PT{m}M</timeCycle></timerEventDefinition>"),
+                    Boundary::Signal => r#"<signalEventDefinition signalRef="S1"/>"#.to_string(),
+                };
+                self.xml.push_str(&format!(
+                    r#"<boundaryEvent id="{catch}" attachedToRef="{id}" cancelActivity="{interrupting}">{definition}</boundaryEvent>"#
+                ));
+                // An interrupting path rejoins the chain; a non-interrupting one ends on its own.
+                let merge = self.id("m");
+                self.xml.push_str(&format!(r#"<exclusiveGateway id="{merge}"/>"#));
+                self.flow(&id, &merge, None);
+                if *interrupting {
+                    self.flow(&catch, &merge, None);
+                } else {
+                    let end = self.id("be");
+                    self.xml.push_str(&format!(r#"<endEvent id="{end}"/>"#));
+                    self.flow(&catch, &end, None);
+                }
+                merge
+            }
             Block::Parallel(branches) | Block::Exclusive(branches) | Block::Inclusive(branches) => {
                 let (tag, prefix) = match block {
                     Block::Parallel(_) => ("parallelGateway", "par"),
@@ -176,17 +238,25 @@ fn check_consistency(wf: &Workflow, state: &InstanceState) -> Result<(), TestCas
         prop_assert!(matches!(wf.elements[owner.unwrap().element].kind, Kind::Task(TaskKind::Job(_))));
     }
     for ei in state.element_instances.values() {
-        if matches!(wf.elements[ei.element].kind, Kind::Task(TaskKind::Job(_))) && ei.state == ElementState::Active {
+        let is_body = ei.multi_instance.is_some();
+        if matches!(wf.elements[ei.element].kind, Kind::Task(TaskKind::Job(_))) && ei.state == ElementState::Active && !is_body {
             let jobs = state.jobs.values().filter(|j| j.element_instance == ei.key).count();
             prop_assert_eq!(jobs, 1, "a waiting task has exactly one job");
         }
     }
     for timer in state.timers.values() {
         prop_assert!(state.element_instances.contains_key(&timer.element_instance), "timer {} has no owner", timer.key);
+        // A multi-instance activity's boundary events belong to its body, never to an iteration.
+        let owner = &state.element_instances[&timer.element_instance];
+        let in_body = owner.parent.is_some_and(|p| state.element_instances[&p].multi_instance.is_some());
+        prop_assert!(!(in_body && matches!(wf.elements[timer.element].kind, Kind::Boundary { .. })), "iteration {} owns a boundary timer", owner.key);
+    }
+    for subscription in state.subscriptions.values() {
+        prop_assert!(state.element_instances.contains_key(&subscription.element_instance), "subscription {} has no owner", subscription.key);
     }
     if state.status == Status::Running {
         prop_assert!(
-            !state.jobs.is_empty() || !state.timers.is_empty() || !state.incidents.is_empty(),
+            !state.jobs.is_empty() || !state.timers.is_empty() || !state.incidents.is_empty() || !state.subscriptions.is_empty(),
             "a running instance waits for something"
         );
     }
@@ -207,7 +277,11 @@ fn drive(wf: &Workflow, seed: u32, choices: &[u16]) -> Result<(InstanceState, Ve
         let choice = choices[step % choices.len()];
         let jobs: Vec<u64> = state.open_jobs(now).map(|j| j.key).collect();
         let next_timer = state.timers.values().min_by_key(|t| (t.due_at, t.key)).map(|t| (t.due_at, t.key));
+        let signals: Vec<u64> = state.subscriptions.values().map(|s| s.key).collect();
         let input = match (jobs.is_empty(), next_timer) {
+            _ if !signals.is_empty() && (choice % 5 == 1 || (jobs.is_empty() && next_timer.is_none())) => {
+                Input::SignalReceived { subscription: signals[usize::from(choice) % signals.len()], variables: vars(serde_json::json!({})) }
+            }
             (true, None) => break,
             (false, Some(_)) | (false, None) if !choice.is_multiple_of(3) || next_timer.is_none() => {
                 let job = jobs[usize::from(choice) % jobs.len()];
@@ -291,5 +365,27 @@ proptest! {
         }
         prop_assert_eq!(serde_json::to_string(&state).unwrap(), serde_json::to_string(&first_state).unwrap());
         prop_assert_eq!(serde_json::to_string(&effects).unwrap(), serde_json::to_string(&first_effects).unwrap());
+    }
+}
+
+fn with_guards() -> impl Strategy<Value = Vec<Block>> {
+    prop::collection::vec(prop_oneof![3 => guarded(), 1 => block()], 1..4)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Issue 9, item 4: boundary events (timer, cycle, signal; interrupting
+    /// or not) on tasks and subprocesses, multi-instance (sequential or
+    /// parallel) or not: the engine never panics and keeps its invariants
+    /// after every step, whichever job, timer or signal comes first.
+    #[test]
+    fn boundary_events_on_multi_instance_and_plain_activities_keep_the_invariants(
+        blocks in with_guards(),
+        seed in 0u32..1000,
+        choices in prop::collection::vec(any::<u16>(), 1..40),
+    ) {
+        let (wf, _) = build(&blocks, false);
+        drive(&wf, seed, &choices)?;
     }
 }
