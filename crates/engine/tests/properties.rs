@@ -86,6 +86,18 @@ impl Builder {
         last
     }
 
+    /// Emits a subprocess `id` (with `loops` characteristics) running `chain` between its start and end.
+    fn subprocess(&mut self, id: &str, loops: &str, chain: &[Block]) {
+        let start = self.id("ss");
+        let end = self.id("se");
+        let outer = std::mem::take(&mut self.xml);
+        self.xml.push_str(&format!(r#"<startEvent id="{start}"/><endEvent id="{end}"/>"#));
+        let last = self.chain(chain, &start);
+        self.flow(&last, &end, None);
+        let inner = std::mem::replace(&mut self.xml, outer);
+        self.xml.push_str(&format!(r#"<subProcess id="{id}">{loops}{inner}</subProcess>"#));
+    }
+
     fn block(&mut self, block: &Block, from: &str) -> String {
         match block {
             Block::Task => {
@@ -104,14 +116,7 @@ impl Builder {
             }
             Block::Sub(chain) => {
                 let id = self.id("sub");
-                let start = self.id("ss");
-                let end = self.id("se");
-                let outer = std::mem::take(&mut self.xml);
-                self.xml.push_str(&format!(r#"<startEvent id="{start}"/><endEvent id="{end}"/>"#));
-                let last = self.chain(chain, &start);
-                self.flow(&last, &end, None);
-                let inner = std::mem::replace(&mut self.xml, outer);
-                self.xml.push_str(&format!(r#"<subProcess id="{id}">{inner}</subProcess>"#));
+                self.subprocess(&id, "", chain);
                 self.flow(from, &id, None);
                 id
             }
@@ -127,16 +132,7 @@ impl Builder {
                     None => self.xml.push_str(&format!(
                         r#"<serviceTask id="{id}"><extensionElements><zeebe:taskDefinition type="work"/></extensionElements>{loops}</serviceTask>"#
                     )),
-                    Some(chain) => {
-                        let start = self.id("ss");
-                        let end = self.id("se");
-                        let outer = std::mem::take(&mut self.xml);
-                        self.xml.push_str(&format!(r#"<startEvent id="{start}"/><endEvent id="{end}"/>"#));
-                        let last = self.chain(chain, &start);
-                        self.flow(&last, &end, None);
-                        let inner = std::mem::replace(&mut self.xml, outer);
-                        self.xml.push_str(&format!(r#"<subProcess id="{id}">{loops}{inner}</subProcess>"#));
-                    }
+                    Some(chain) => self.subprocess(&id, &loops, chain),
                 }
                 self.flow(from, &id, None);
                 let catch = self.id("b");
