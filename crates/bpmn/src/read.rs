@@ -277,16 +277,12 @@ impl<'a, 'input> Reader<'a, 'input> {
             // BPMN 2.0.2 makes `id` optional on what nothing references; such
             // an element gets a stable id from its place in the file, which no
             // XML id can collide with ('@' and ':' are not allowed in one).
-            let generated;
-            let id = match child.attribute("id") {
-                Some(id) => Some(id),
-                None => {
-                    generated = format!("{name}@{}:{}", position.0, position.1);
-                    Some(generated.as_str())
-                }
+            let id: std::borrow::Cow<str> = match child.attribute("id") {
+                Some(id) => id.into(),
+                None => format!("{name}@{}:{}", position.0, position.1).into(),
             };
+            let id = id.as_ref();
             if name == "sequenceFlow" {
-                let Some(id) = id else { continue };
                 let declared = child.children().find(|c| is(*c, BPMN, "conditionExpression"));
                 let condition = declared.and_then(|c| condition(c, id, position, &mut b.diagnostics));
                 b.flows.push(PendingFlow {
@@ -307,7 +303,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                 "complexGateway" | "transaction" | "adHocSubProcess" => {
                     b.diagnostics.push(Diagnostic::error(
                         "unsupported-element",
-                        id,
+                        Some(id),
                         position,
                         format!("<{name}> cannot be executed by Baton"),
                     ));
@@ -316,7 +312,6 @@ impl<'a, 'input> Reader<'a, 'input> {
                 // Documentation, lanes, data and artifacts do not take part in execution.
                 _ => continue,
             };
-            let Some(id) = id else { continue };
             let index = b.elements.len();
             let element_kind = self.element_kind(kind, child, id, index, position, b);
             let mut element = Element::new(id, child.attribute("name"), element_kind, Some(scope), position);

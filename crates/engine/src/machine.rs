@@ -126,7 +126,6 @@ pub(crate) fn step(wf: &Workflow, st: &mut InstanceState, input: Input, now: Mil
 
 pub(crate) fn fault(st: &mut InstanceState, site: crate::FaultSite, message: String, now: Millis) -> Vec<Effect> {
     use crate::FaultSite;
-    let root = (st.root, st.process_id.clone());
     let (element_instance, element_id) = match site {
         FaultSite::Job(key) => st.jobs.get(&key).map(|j| (j.element_instance, j.element_id.clone())),
         FaultSite::Task(key) => st.user_tasks.get(&key).map(|t| (t.element_instance, t.element_id.clone())),
@@ -136,7 +135,7 @@ pub(crate) fn fault(st: &mut InstanceState, site: crate::FaultSite, message: Str
         FaultSite::Incident(key) => st.incidents.get(&key).map(|i| (i.element_instance, i.element_id.clone())),
         FaultSite::Instance => None,
     }
-    .unwrap_or(root);
+    .unwrap_or_else(|| (st.root, st.process_id.clone()));
     let timer = match site {
         FaultSite::Timer(key) if st.timers.contains_key(&key) => Some(key),
         _ => None,

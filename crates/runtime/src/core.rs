@@ -711,7 +711,6 @@ impl<'t> Session<'t> {
                 return Err(Error::Fault(Fault::from_panic(Some(id.to_string()), site, payload.as_ref())));
             }
         };
-        let loaded = self.loaded.get_mut(id).ok_or_else(|| Error::NotFound { what: "instance", id: id.to_string() })?;
         loaded.changed = true;
         self.counts.jobs_completed += u64::from(completes_job);
         self.record(id, effects, release)

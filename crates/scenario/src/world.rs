@@ -46,30 +46,18 @@ impl World {
         let mut txn = self.store.write()?;
         let now = self.now;
         let result = self.core.isolated(txn.as_mut(), now, |core, tx| operation(core, tx, now));
-        match result {
-            Err(Error::Fault(fault)) => {
-                if let Err(error) = txn.commit() {
-                    let mut read = self.store.read()?;
-                    self.core.reload(read.as_mut())?;
-                    return Err(error.into());
-                }
-                self.note_new_instances()?;
-                Err(Error::Fault(fault))
+        // Any other error: dropping the transaction rolls it back; the core
+        // changes only after a deployment has succeeded, so it has nothing to forget.
+        if matches!(result, Ok(_) | Err(Error::Fault(_))) {
+            if let Err(error) = txn.commit() {
+                // The core's instance cache may hold what did not commit.
+                let mut read = self.store.read()?;
+                self.core.reload(read.as_mut())?;
+                return Err(error.into());
             }
-            Ok(value) => {
-                if let Err(error) = txn.commit() {
-                    // The core's instance cache may hold what did not commit.
-                    let mut read = self.store.read()?;
-                    self.core.reload(read.as_mut())?;
-                    return Err(error.into());
-                }
-                self.note_new_instances()?;
-                Ok(value)
-            }
-            // Dropping the transaction rolls it back; the core changes only
-            // after a deployment has succeeded, so it has nothing to forget.
-            Err(error) => Err(error),
+            self.note_new_instances()?;
         }
+        result
     }
 
     /// Appends instances started since the last look, in start order.
