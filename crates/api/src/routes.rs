@@ -210,7 +210,9 @@ fn tokens(state: &InstanceState) -> Vec<String> {
         .collect()
 }
 
-fn instance_json(row: &store::InstanceRow, full: bool) -> Value {
+/// An instance, with the open incidents of the instances it called
+/// (`descendant_incidents`) beside its own.
+fn instance_json((row, descendant_incidents): &(store::InstanceRow, u32), full: bool) -> Value {
     let mut value = json!({
         "id": row.id,
         "workflow": row.process_id,
@@ -221,6 +223,7 @@ fn instance_json(row: &store::InstanceRow, full: bool) -> Value {
         "started_at": time(row.started_at),
         "ended_at": row.ended_at.map(time),
         "incidents": row.incidents,
+        "descendant_incidents": descendant_incidents,
         "waiting": row.waiting,
         "update_count": row.update_count,
     });
@@ -295,7 +298,18 @@ pub async fn list_instances(State(state): State<AppState>, Params(params): Param
         parent_id: params.parent_id,
     };
     let page = page_request(params.after, params.limit)?;
-    let found = read(&state, move |txn| Ok(txn.instances(&filter, &page)?)).await?;
+    let found = read(&state, move |txn| {
+        let Page { items, next } = txn.instances(&filter, &page)?;
+        let items = items
+            .into_iter()
+            .map(|row| {
+                let count = txn.descendant_incidents(&row.id)?;
+                Ok((row, count))
+            })
+            .collect::<Result<_, store::Error>>()?;
+        Ok(Page { items, next })
+    })
+    .await?;
     ok(page_json(found, |row| instance_json(row, false)))
 }
 
@@ -305,8 +319,15 @@ async fn instance_row(state: &AppState, id: String) -> Result<store::InstanceRow
 }
 
 pub async fn get_instance(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
-    let row = instance_row(&state, id).await?;
-    ok(instance_json(&row, true))
+    let lookup = id.clone();
+    let found = read(&state, move |txn| {
+        let Some(row) = txn.instance(&lookup)? else { return Ok(None) };
+        let count = txn.descendant_incidents(&lookup)?;
+        Ok(Some((row, count)))
+    })
+    .await?;
+    let found = found.ok_or_else(|| ApiError::new("instance-not-found", format!("instance {id} does not exist")))?;
+    ok(instance_json(&found, true))
 }
 
 pub async fn instance_history(State(state): State<AppState>, Path(id): Path<String>, Params(params): Params<ListParams>) -> Answer {
@@ -665,6 +686,8 @@ pub async fn broadcast_signal(State(state): State<AppState>, Body(request): Body
 #[serde(deny_unknown_fields)]
 pub struct IncidentParams {
     instance_id: Option<String>,
+    /// With `instance_id`: the incidents of the instances it called too.
+    descendants: Option<bool>,
     workflow: Option<String>,
     after: Option<String>,
     limit: Option<usize>,
@@ -683,7 +706,11 @@ fn incident_json(incident: &store::IncidentRow) -> Value {
 }
 
 pub async fn list_incidents(State(state): State<AppState>, Params(params): Params<IncidentParams>) -> Answer {
-    let filter = IncidentFilter { instance_id: params.instance_id, process_id: params.workflow };
+    let with_descendants = params.descendants.unwrap_or(false);
+    if with_descendants && params.instance_id.is_none() {
+        return Err(ApiError::new("query-invalid", "descendants=true needs instance_id: the instance whose called instances to include"));
+    }
+    let filter = IncidentFilter { instance_id: params.instance_id, with_descendants, process_id: params.workflow };
     let page = page_request(params.after, params.limit)?;
     let found = read(&state, move |txn| Ok(txn.incidents(&filter, &page)?)).await?;
     ok(page_json(found, incident_json))

@@ -274,3 +274,53 @@ async fn readiness_fails_when_the_commit_loop_is_not_running() {
     assert!(problem["detail"].as_str().unwrap().contains("commit loop is not running"), "{problem}");
     assert_eq!(app.send("GET", "/healthz", None).await.0, StatusCode::OK);
 }
+
+const PARENT: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <process id="parent" isExecutable="true">
+    <startEvent id="start"/>
+    <callActivity id="call"><extensionElements><zeebe:calledElement processId="order"/></extensionElements></callActivity>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="call"/>
+    <sequenceFlow id="f2" sourceRef="call" targetRef="end"/>
+  </process>
+</definitions>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_called_instances_incident_is_seen_from_its_root() {
+    let app = App::new();
+    let resources = json!({"resources": [{"name": "order.bpmn", "xml": MODEL}, {"name": "parent.bpmn", "xml": PARENT}]});
+    assert_eq!(app.json("POST", "/v1/workflows", resources).await.0, StatusCode::CREATED);
+    let (_, started) = app.json("POST", "/v1/instances", json!({"workflow": "parent"})).await;
+    let root = started["id"].as_str().unwrap().to_string();
+    let (_, other) = app.json("POST", "/v1/instances", json!({"workflow": "parent"})).await;
+    let other = other["id"].as_str().unwrap().to_string();
+    let (_, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "w1", "max_jobs": 5})).await;
+    let job = activated["jobs"].as_array().unwrap().iter().find(|j| j["instance_id"].as_str().unwrap().starts_with(&format!("{root}/"))).unwrap();
+    let (child, key) = (job["instance_id"].as_str().unwrap().to_string(), job["key"].as_str().unwrap().to_string());
+    let failed = app.json("POST", &format!("/v1/jobs/{}/fail", key.replace('/', "%2F")), json!({"worker": "w1", "retries": 0, "message": "card declined"})).await;
+    assert_eq!(failed.0, StatusCode::NO_CONTENT, "{}", failed.1);
+
+    let (_, shown) = app.send("GET", &format!("/v1/instances/{root}"), None).await.into_json();
+    assert_eq!((shown["incidents"].clone(), shown["descendant_incidents"].clone()), (json!(0), json!(1)), "{shown}");
+    let (_, shown) = app.send("GET", &format!("/v1/instances/{}", child.replace('/', "%2F")), None).await.into_json();
+    assert_eq!((shown["incidents"].clone(), shown["descendant_incidents"].clone()), (json!(1), json!(0)));
+    let (_, listed) = app.send("GET", "/v1/instances?has_incidents=true", None).await.into_json();
+    let ids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [root.as_str(), child.as_str()], "the root is found by its child's incident; the other root is not");
+    let (_, clean) = app.send("GET", "/v1/instances?has_incidents=false", None).await.into_json();
+    let clean: Vec<&str> = clean["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert!(clean.contains(&other.as_str()) && !clean.contains(&root.as_str()), "{clean:?}");
+    let (_, own) = app.send("GET", &format!("/v1/incidents?instance_id={root}"), None).await.into_json();
+    assert_eq!(own["items"], json!([]));
+    let (_, all) = app.send("GET", &format!("/v1/incidents?instance_id={root}&descendants=true"), None).await.into_json();
+    let incidents = all["items"].as_array().unwrap();
+    assert_eq!((incidents.len(), incidents[0]["instance_id"].clone(), incidents[0]["message"].clone()), (1, json!(child), json!("card declined")));
+    let (status, problem) = app.send("GET", "/v1/incidents?descendants=true", None).await.into_json();
+    assert_eq!((status, problem["code"].clone()), (StatusCode::BAD_REQUEST, json!("query-invalid")));
+
+    let incident = incidents[0]["key"].as_str().unwrap().replace('/', "%2F");
+    assert_eq!(app.json("POST", &format!("/v1/jobs/{}/retries", key.replace('/', "%2F")), json!({"retries": 1})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.json("POST", &format!("/v1/incidents/{incident}/resolve"), json!({})).await.0, StatusCode::NO_CONTENT);
+    let (_, shown) = app.send("GET", &format!("/v1/instances/{root}"), None).await.into_json();
+    assert_eq!(shown["descendant_incidents"], json!(0), "a resolved incident no longer counts");
+}

@@ -118,9 +118,43 @@ pub async fn start(client: &Client, args: StartArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn list_instances(client: &Client, status: Option<String>, workflow: Option<String>, business_key: Option<String>, json_lines: bool) -> Result<(), Failure> {
-    let path = format!("/v1/instances{}", query(&[("status", status), ("workflow", workflow), ("business_key", business_key)]));
-    let columns = [("ID", "id"), ("WORKFLOW", "workflow"), ("VERSION", "version"), ("STATUS", "status"), ("STARTED", "started_at"), ("ENDED", "ended_at"), ("INCIDENTS", "incidents")];
+/// Which instances `baton instances list` shows.
+#[derive(Debug, clap::Args)]
+pub struct InstanceListArgs {
+    #[arg(long)]
+    status: Option<String>,
+    #[arg(long)]
+    workflow: Option<String>,
+    #[arg(long)]
+    business_key: Option<String>,
+    /// Only instances with (true) or without (false) open incidents, their own or those of instances they called.
+    #[arg(long, value_name = "BOOL")]
+    has_incidents: Option<bool>,
+    /// Only the instances this instance called.
+    #[arg(long)]
+    parent: Option<String>,
+}
+
+pub async fn list_instances(client: &Client, filter: InstanceListArgs, json_lines: bool) -> Result<(), Failure> {
+    let InstanceListArgs { status, workflow, business_key, has_incidents, parent } = filter;
+    let pairs = [
+        ("status", status),
+        ("workflow", workflow),
+        ("business_key", business_key),
+        ("has_incidents", has_incidents.map(|b| b.to_string())),
+        ("parent_id", parent),
+    ];
+    let path = format!("/v1/instances{}", query(&pairs));
+    let columns = [
+        ("ID", "id"),
+        ("WORKFLOW", "workflow"),
+        ("VERSION", "version"),
+        ("STATUS", "status"),
+        ("STARTED", "started_at"),
+        ("ENDED", "ended_at"),
+        ("INCIDENTS", "incidents"),
+        ("CALLED INCIDENTS", "descendant_incidents"),
+    ];
     list(client, &path, json_lines, &columns).await
 }
 
@@ -130,11 +164,28 @@ pub async fn show_instance(client: &Client, id: &str, json_lines: bool) -> Resul
         say!("{instance}");
         return Ok(());
     }
-    for field in ["id", "workflow", "version", "status", "business_key", "started_at", "ended_at", "incidents", "waiting", "tokens", "update_count", "error_code", "cancel_reason"] {
-        say!("{field:<13} {}", text(&instance[field]));
+    let fields = [
+        "id",
+        "workflow",
+        "version",
+        "status",
+        "business_key",
+        "parent_id",
+        "started_at",
+        "ended_at",
+        "incidents",
+        "descendant_incidents",
+        "waiting",
+        "tokens",
+        "update_count",
+        "error_code",
+        "cancel_reason",
+    ];
+    for field in fields {
+        say!("{field:<20} {}", text(&instance[field]));
     }
-    say!("{:<13} {}", "input", instance["input"]);
-    say!("{:<13} {}", "variables", instance["variables"]);
+    say!("{:<20} {}", "input", instance["input"]);
+    say!("{:<20} {}", "variables", instance["variables"]);
     Ok(())
 }
 
@@ -213,9 +264,10 @@ pub async fn signal(client: &Client, name: &str, variables: Map<String, Value>) 
     Ok(())
 }
 
-pub async fn list_incidents(client: &Client, json_lines: bool) -> Result<(), Failure> {
+pub async fn list_incidents(client: &Client, instance: Option<String>, descendants: bool, workflow: Option<String>, json_lines: bool) -> Result<(), Failure> {
+    let path = format!("/v1/incidents{}", query(&[("instance_id", instance), ("descendants", descendants.then(|| "true".to_string())), ("workflow", workflow)]));
     let columns = [("KEY", "key"), ("INSTANCE", "instance_id"), ("ELEMENT", "element_id"), ("KIND", "kind"), ("MESSAGE", "message")];
-    list(client, "/v1/incidents", json_lines, &columns).await
+    list(client, &path, json_lines, &columns).await
 }
 
 pub async fn resolve_incident(client: &Client, key: &str) -> Result<(), Failure> {

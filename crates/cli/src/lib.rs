@@ -51,17 +51,13 @@ pub struct VarArgs {
 pub enum InstancesCommand {
     /// List instances (every page).
     List {
-        #[arg(long)]
-        status: Option<String>,
-        #[arg(long)]
-        workflow: Option<String>,
-        #[arg(long)]
-        business_key: Option<String>,
+        #[command(flatten)]
+        filter: commands::InstanceListArgs,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
     },
-    /// Show one instance: status, input, variables, tokens.
+    /// Show one instance: status, input, variables, tokens, its incidents and its called instances'.
     Show {
         id: String,
         #[arg(long)]
@@ -120,7 +116,16 @@ pub enum TasksCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum IncidentsCommand {
+    /// List open incidents.
     List {
+        /// Only this instance's incidents.
+        #[arg(long)]
+        instance: Option<String>,
+        /// With --instance: the incidents of the instances it called too, directly or further down.
+        #[arg(long, requires = "instance")]
+        descendants: bool,
+        #[arg(long)]
+        workflow: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -285,7 +290,7 @@ async fn run_async(server: &str, command: Command) -> Result<(), Failure> {
             commands::start(&client, commands::StartArgs { workflow, version, variables, business_key, request_id }).await
         }
         Command::Instances(command) => match command {
-            InstancesCommand::List { status, workflow, business_key, json } => commands::list_instances(&client, status, workflow, business_key, json).await,
+            InstancesCommand::List { filter, json } => commands::list_instances(&client, filter, json).await,
             InstancesCommand::Show { id, json } => commands::show_instance(&client, &id, json).await,
             InstancesCommand::History { id, json } => commands::history(&client, &id, json).await,
             InstancesCommand::Cancel { id, reason } => commands::instance_command(&client, &id, "cancel", serde_json::json!({"reason": reason})).await,
@@ -333,7 +338,9 @@ async fn run_async(server: &str, command: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Incidents(IncidentsCommand::List { json }) => commands::list_incidents(&client, json).await,
+        Command::Incidents(IncidentsCommand::List { instance, descendants, workflow, json }) => {
+            commands::list_incidents(&client, instance, descendants, workflow, json).await
+        }
         Command::Incidents(IncidentsCommand::Resolve { key }) => commands::resolve_incident(&client, &key).await,
         Command::Worker { job_type, concurrency, lease_ms, name, max_jobs, command } => {
             if concurrency == 0 {

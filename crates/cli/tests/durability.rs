@@ -187,9 +187,10 @@ const CALLER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
   </process>
 </definitions>"#;
 
-/// Issue 9, items 9 and 10: `baton worker` completes the jobs of called
-/// children (their keys hold `/`), a listing into a closed pipe exits
-/// quietly, and a second server on the same file is refused by name.
+/// Issue 9, items 9, 10 and 11: `baton worker` completes the jobs of called
+/// children (their keys hold `/`), a child's incident shows on its caller, a
+/// listing into a closed pipe exits quietly, and a second server on the same
+/// file is refused by name.
 #[test]
 fn a_worker_completes_child_jobs_a_closed_pipe_is_quiet_and_a_second_server_is_refused() {
     let dir = temp_dir().join("children");
@@ -209,6 +210,26 @@ fn a_worker_completes_child_jobs_a_closed_pipe_is_quiet_and_a_second_server_is_r
     let worked = baton(&server, &["worker", "--type", "child-work", "--max-jobs", "2", "--", "sh", "-c", "cat > /dev/null; echo '{\"done\": true}'"]);
     assert!(worked.status.success(), "{}", String::from_utf8_lossy(&worked.stderr));
     wait_for("callers and callees to complete", Duration::from_secs(30), || completed(&server) == Some(4));
+
+    // Item 11: a child whose job fails for good has an incident that its caller shows.
+    let started = baton(&server, &["start", "caller"]);
+    let root = String::from_utf8_lossy(&started.stdout).trim().to_string();
+    let failing = baton(&server, &["worker", "--type", "child-work", "--max-jobs", "3", "--", "sh", "-c", "cat > /dev/null; exit 3"]);
+    assert!(failing.status.success(), "{}", String::from_utf8_lossy(&failing.stderr));
+    let shown = String::from_utf8_lossy(&baton(&server, &["instances", "show", &root]).stdout).into_owned();
+    let field = |name: &str| shown.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
+    assert_eq!((field("incidents "), field("descendant_incidents")), (Some("0".into()), Some("1".into())), "{shown}");
+    let listed = baton(&server, &["incidents", "list", "--instance", &root, "--descendants", "--json"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0]["instance_id"].as_str().unwrap().starts_with(&format!("{root}/")), "{lines:?}");
+    let with_incidents = baton(&server, &["instances", "list", "--has-incidents", "true", "--json"]);
+    let ids: Vec<String> = String::from_utf8_lossy(&with_incidents.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "the root and its child: {ids:?}");
+    assert_eq!(ids[0], root);
 
     // `baton instances list | head -1`: the reader goes away after one line (or ten bytes).
     for pipeline in ["instances list | head -1", "instances list --json | head -c 10"] {

@@ -74,10 +74,14 @@ pub struct Options {
     pub inject_panic: Option<PanicInjection>,
 }
 
-/// Which steps to make panic: given the instance id and the input.
+/// Whether to make a step panic, given the instance id and the input.
+#[cfg(feature = "test-util")]
+pub type PanicWhen = dyn Fn(&str, &Input) -> bool + Send + Sync;
+
+/// Which steps to make panic.
 #[cfg(feature = "test-util")]
 #[derive(Clone)]
-pub struct PanicInjection(pub Arc<dyn Fn(&str, &Input) -> bool + Send + Sync>);
+pub struct PanicInjection(pub Arc<PanicWhen>);
 
 #[cfg(feature = "test-util")]
 impl std::fmt::Debug for PanicInjection {

@@ -16,6 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 use store::{Error, ReadTxn, Result, Store, WriteTxn};
 
+pub use schema::SCHEMA_VERSION;
 pub use txn::SqliteTxn;
 
 /// Readers kept open for reuse.

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -73,7 +73,13 @@ CREATE TABLE start_timers (
 ) WITHOUT ROWID;
 ";
 
-/// Creates the tables of a new file; refuses a file written by a newer Baton.
+/// Version 2: incidents by instance, for an instance's incidents and those
+/// of the instances it called (a key range: see `store::descendant_range`).
+const V2: &str = "
+CREATE INDEX incidents_by_instance ON incidents (instance_id);
+";
+
+/// Creates the tables of a new file, brings an older file up to date; refuses a file written by a newer Baton.
 pub fn migrate(connection: &Connection) -> Result<()> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(sql_error)?;
     if version > SCHEMA_VERSION {
@@ -81,10 +87,12 @@ pub fn migrate(connection: &Connection) -> Result<()> {
             "the database has schema version {version}; this Baton reads up to {SCHEMA_VERSION}: upgrade Baton"
         )));
     }
-    if version < 1 {
-        connection
-            .execute_batch(&format!("BEGIN IMMEDIATE; {V1} PRAGMA user_version = 1; COMMIT;"))
-            .map_err(sql_error)?;
+    for (step, sql) in [(1, V1), (2, V2)] {
+        if version < step {
+            connection
+                .execute_batch(&format!("BEGIN IMMEDIATE; {sql} PRAGMA user_version = {step}; COMMIT;"))
+                .map_err(sql_error)?;
+        }
     }
     Ok(())
 }

@@ -312,7 +312,10 @@ impl ReadTxn for SqliteTxn<'_> {
             values.push(Box::new(waiting.clone()));
         }
         if let Some(has) = filter.has_incidents {
-            conditions.push(if has { "incidents > 0" } else { "incidents = 0" }.to_string());
+            // Its own, or a descendant's: ids from `id/` up to `id0` (see `store::descendant_range`).
+            let any = "(incidents > 0 OR EXISTS (SELECT 1 FROM incidents
+                 WHERE incidents.instance_id >= instances.id || '/' AND incidents.instance_id < instances.id || '0'))";
+            conditions.push(if has { any.to_string() } else { format!("NOT {any}") });
         }
         for (column, op, value) in [
             ("started_at", ">=", filter.started_after),
@@ -441,14 +444,28 @@ impl ReadTxn for SqliteTxn<'_> {
         let mut conditions = Vec::new();
         let mut values: Vec<Box<dyn ToSql>> = Vec::new();
         if let Some(instance_id) = &filter.instance_id {
-            conditions.push("instance_id = ?".to_string());
-            values.push(Box::new(instance_id.clone()));
+            if filter.with_descendants {
+                let (from, to) = store::descendant_range(instance_id);
+                conditions.push("(instance_id = ? OR (instance_id >= ? AND instance_id < ?))".to_string());
+                values.push(Box::new(instance_id.clone()));
+                values.push(Box::new(from));
+                values.push(Box::new(to));
+            } else {
+                conditions.push("instance_id = ?".to_string());
+                values.push(Box::new(instance_id.clone()));
+            }
         }
         if let Some(process_id) = &filter.process_id {
             conditions.push("process_id = ?".to_string());
             values.push(Box::new(process_id.clone()));
         }
         self.page(&INCIDENTS, conditions, values, page)
+    }
+
+    fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {
+        let (from, to) = store::descendant_range(instance_id);
+        let count = self.query_one("SELECT COUNT(*) FROM incidents WHERE instance_id >= ? AND instance_id < ?", params![from, to], |row| row.get::<_, u32>(0))?;
+        Ok(count.unwrap_or(0))
     }
 
     fn message_subscriptions(&mut self, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>> {

@@ -48,6 +48,29 @@ fn a_file_from_a_newer_baton_is_refused() {
     assert!(error.is_corrupt() && error.to_string().contains("schema version 99"), "{error}");
 }
 
+/// A file written by the first schema gets the incidents-by-instance index
+/// when a newer Baton opens it, and keeps its rows.
+#[test]
+fn a_file_from_schema_1_is_brought_up_to_date() {
+    let path = temp_path("v1.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let mut txn = store.write().unwrap();
+        txn.apply(Write::PutInstance(Box::new(store::conformance::instance("kept", "p", engine::Status::Running, 1)))).unwrap();
+        txn.commit().unwrap();
+    }
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection.execute_batch("DROP INDEX incidents_by_instance; PRAGMA user_version = 1").unwrap();
+    drop(connection);
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(store.read().unwrap().instance("kept").unwrap().is_some());
+    drop(store);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    let indexes: i64 = connection.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'incidents_by_instance'", [], |row| row.get(0)).unwrap();
+    assert_eq!((version, indexes), (store_sqlite::SCHEMA_VERSION, 1));
+}
+
 /// Issue 9, item 9: two servers on one file are refused, not silently unsafe.
 #[test]
 fn a_second_store_on_one_file_is_refused_while_the_first_is_open() {

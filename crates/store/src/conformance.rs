@@ -9,7 +9,7 @@ use crate::Store;
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 11] = [
+    let checks: [Check; 12] = [
         ("rolling back to a savepoint undoes one command's writes only", savepoints),
         ("rows come back as they were written", roundtrip),
         ("a write transaction reads its own writes and others see them after commit", visibility),
@@ -21,6 +21,7 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
         ("timers fall due in order, start timers count", timers),
         ("history keeps its order across pages", history),
         ("jobs, tasks and incidents are listed and filtered", other_lists),
+        ("an instance sees the incidents of the instances it called", descendant_incidents),
     ];
     for (name, check) in checks {
         let store = make();
@@ -460,4 +461,58 @@ fn other_lists(store: &dyn Store) {
     assert_eq!(read.tasks(&TaskFilter { candidate_group: Some("sales".into()), ..TaskFilter::default() }, &page).unwrap().items.len(), 2);
     assert_eq!(read.incidents(&IncidentFilter { process_id: Some("q".into()), ..IncidentFilter::default() }, &page).unwrap().items.len(), 1);
     assert_eq!(read.incidents(&IncidentFilter { instance_id: Some("a".into()), ..IncidentFilter::default() }, &page).unwrap().items.len(), 0);
+}
+
+fn incident(instance_id: &str, local_key: u64, created_at: i64) -> IncidentRow {
+    IncidentRow {
+        key: format!("{instance_id}.{local_key}"),
+        instance_id: instance_id.to_string(),
+        local_key,
+        process_id: "p".into(),
+        element_id: "x".into(),
+        kind: "expression".into(),
+        message: "m".into(),
+        created_at,
+    }
+}
+
+fn descendant_incidents(store: &dyn Store) {
+    // "a" called "a/3", which called "a/3/7"; "a0" and "ab" are other roots whose ids
+    // sort right beside a's descendants, and "a/3" has an incident of its own too.
+    let mut writes: Vec<Write> = ["a", "a/3", "a/3/7", "a0", "ab", "b"]
+        .iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let mut row = instance(id, "p", Status::Running, n as i64);
+            row.incidents = u32::from(!["a", "b"].contains(id));
+            Write::PutInstance(Box::new(row))
+        })
+        .collect();
+    writes.extend([
+        Write::PutIncident(incident("a/3/7", 1, 10)),
+        Write::PutIncident(incident("a/3", 2, 11)),
+        Write::PutIncident(incident("a0", 1, 12)),
+        Write::PutIncident(incident("ab", 1, 13)),
+    ]);
+    write(store, writes);
+    let mut read = store.read().unwrap();
+    assert_eq!(read.descendant_incidents("a").unwrap(), 2, "a child's and a grandchild's");
+    assert_eq!(read.descendant_incidents("a/3").unwrap(), 1, "the child's own incident is not its descendants'");
+    assert_eq!(read.descendant_incidents("a/3/7").unwrap(), 0);
+    assert_eq!(read.descendant_incidents("a0").unwrap(), 0, "a root whose id follows a/ is no descendant");
+    let page = PageRequest::first(10);
+    let keys = |read: &mut dyn crate::ReadTxn, filter: IncidentFilter| -> Vec<String> {
+        read.incidents(&filter, &page).unwrap().items.into_iter().map(|r| r.key).collect()
+    };
+    let of_a = IncidentFilter { instance_id: Some("a".into()), ..IncidentFilter::default() };
+    assert_eq!(keys(read.as_mut(), of_a.clone()), Vec::<String>::new(), "a has none of its own");
+    assert_eq!(keys(read.as_mut(), IncidentFilter { with_descendants: true, ..of_a }), ["a/3/7.1", "a/3.2"]);
+    let child = IncidentFilter { instance_id: Some("a/3".into()), with_descendants: true, ..IncidentFilter::default() };
+    assert_eq!(keys(read.as_mut(), child), ["a/3/7.1", "a/3.2"]);
+    let ids = |read: &mut dyn crate::ReadTxn, has: bool| -> Vec<String> {
+        let filter = InstanceFilter { has_incidents: Some(has), ..InstanceFilter::default() };
+        read.instances(&filter, &page).unwrap().items.into_iter().map(|r| r.id).collect()
+    };
+    assert_eq!(ids(read.as_mut(), true), ["a", "a/3", "a/3/7", "a0", "ab"], "the root is found by its descendants' incidents");
+    assert_eq!(ids(read.as_mut(), false), ["b"]);
 }

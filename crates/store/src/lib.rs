@@ -48,6 +48,9 @@ pub trait ReadTxn {
     fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>>;
     fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>>;
     fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>>;
+    /// How many open incidents the instances that `instance_id` called have,
+    /// directly or further down (not counting its own).
+    fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32>;
     /// Open message subscriptions with this name and key, oldest first.
     fn message_subscriptions(&mut self, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>>;
     /// Open signal subscriptions with this name, oldest first.

@@ -279,7 +279,8 @@ impl ReadTxn for MemoryTxn<'_> {
         for ((_, id), ()) in data.instances_by_start.range((from, std::ops::Bound::Unbounded)) {
             let Some(stored) = data.instances.get(id) else { continue };
             let row = stored.decode(id)?;
-            if filter.matches(&row) {
+            let has_incidents = || row.incidents > 0 || data.incidents.values().any(|i| is_descendant(&i.instance_id, id));
+            if filter.matches(&row) && filter.has_incidents.is_none_or(|has| has_incidents() == has) {
                 items.push(row);
                 if items.len() > limit {
                     break;
@@ -360,6 +361,10 @@ impl ReadTxn for MemoryTxn<'_> {
 
     fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>> {
         Ok(paginate(sorted(self.data.incidents.values().filter(|r| filter.matches(r)).cloned()), page))
+    }
+
+    fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {
+        Ok(self.data.incidents.values().filter(|i| is_descendant(&i.instance_id, instance_id)).count() as u32)
     }
 
     fn message_subscriptions(&mut self, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>> {

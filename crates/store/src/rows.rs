@@ -183,6 +183,7 @@ pub struct InstanceFilter {
     pub business_key: Option<String>,
     /// One of the `waiting` kinds of [`InstanceRow`].
     pub waiting: Option<String>,
+    /// Open incidents of its own or of an instance it called, directly or further down.
     pub has_incidents: Option<bool>,
     pub started_after: Option<i64>,
     pub started_before: Option<i64>,
@@ -194,12 +195,14 @@ pub struct InstanceFilter {
 }
 
 impl InstanceFilter {
+    /// Whether the row matches every field but `has_incidents`, which needs
+    /// the incidents of the instance's descendants: each store answers it
+    /// from its incident rows.
     pub fn matches(&self, row: &InstanceRow) -> bool {
         self.status.is_none_or(|s| row.status == s)
             && self.process_id.as_ref().is_none_or(|p| &row.process_id == p)
             && self.business_key.as_ref().is_none_or(|k| row.business_key.as_ref() == Some(k))
             && self.waiting.as_ref().is_none_or(|w| row.waiting.contains(w))
-            && self.has_incidents.is_none_or(|has| (row.incidents > 0) == has)
             && self.started_after.is_none_or(|t| row.started_at >= t)
             && self.started_before.is_none_or(|t| row.started_at < t)
             && self.ended_after.is_none_or(|t| row.ended_at.is_some_and(|e| e >= t))
@@ -244,13 +247,31 @@ impl TaskFilter {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct IncidentFilter {
     pub instance_id: Option<String>,
+    /// With `instance_id`: the incidents of the instances it called too, directly or further down.
+    pub with_descendants: bool,
     pub process_id: Option<String>,
 }
 
 impl IncidentFilter {
     pub fn matches(&self, row: &IncidentRow) -> bool {
-        self.instance_id.as_ref().is_none_or(|i| &row.instance_id == i) && self.process_id.as_ref().is_none_or(|p| &row.process_id == p)
+        self.instance_id
+            .as_ref()
+            .is_none_or(|i| &row.instance_id == i || (self.with_descendants && is_descendant(&row.instance_id, i)))
+            && self.process_id.as_ref().is_none_or(|p| &row.process_id == p)
     }
+}
+
+/// Whether `id` names an instance that `ancestor` called, directly or further
+/// down. A called instance's id is its caller's id, `/`, and a key, so the
+/// descendants of `a` are exactly the ids from `a/` up to (not including) `a0`
+/// (`0` follows `/` in ASCII): one index range in a store.
+pub fn is_descendant(id: &str, ancestor: &str) -> bool {
+    id.strip_prefix(ancestor).is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'))
+}
+
+/// The half-open key range `[from, to)` that holds exactly the descendants of `ancestor`.
+pub fn descendant_range(ancestor: &str) -> (String, String) {
+    (format!("{ancestor}/"), format!("{ancestor}0"))
 }
 
 /// A page request: at most `limit` rows after the cursor `after`.
