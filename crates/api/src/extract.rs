@@ -44,3 +44,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
         serde_urlencoded::from_str(query).map(Params).map_err(|error| ApiError::new("query-invalid", format!("the query is not valid: {error}")))
     }
 }
+
+/// The header a client names its user in (until authentication says who it is).
+pub const ACTOR_HEADER: &str = "x-baton-actor";
+/// Longest actor name.
+pub const MAX_ACTOR_BYTES: usize = 128;
+
+/// Who makes the request: the `X-Baton-Actor` header, else `None` (the
+/// handler falls back to a worker's name or `anonymous`).
+pub struct Actor(pub Option<String>);
+
+impl Actor {
+    /// The actor's name, or `fallback` when the request named none.
+    pub fn or(&self, fallback: Option<&str>) -> String {
+        self.0.clone().or_else(|| fallback.map(str::to_string)).unwrap_or_else(|| "anonymous".to_string())
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(ACTOR_HEADER) else { return Ok(Actor(None)) };
+        let name = value.to_str().map_err(|_| ApiError::new("request-invalid", "the X-Baton-Actor header is not visible ASCII"))?.trim();
+        if name.is_empty() || name.len() > MAX_ACTOR_BYTES {
+            return Err(ApiError::new("request-invalid", format!("the X-Baton-Actor header must be 1 to {MAX_ACTOR_BYTES} bytes")));
+        }
+        Ok(Actor(Some(name.to_string())))
+    }
+}

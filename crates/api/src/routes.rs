@@ -7,13 +7,13 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use engine::{HistoryEvent, InstanceState, Variables};
-use runtime::{Command, Handle, PublishCommand, Reply, StartCommand, TaskAction};
+use runtime::{Audit, Command, Handle, PublishCommand, Reply, StartCommand, TaskAction};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use store::{IncidentFilter, InstanceFilter, JobFilter, Page, PageRequest, ReadTxn, TaskFilter};
 
 use crate::error::ApiError;
-use crate::extract::{Body, Params, DEPLOY_LIMIT};
+use crate::extract::{Actor, Body, Params, DEPLOY_LIMIT};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -48,8 +48,11 @@ async fn read<T: Send + 'static>(state: &AppState, query: impl FnOnce(&mut dyn R
     .map_err(|_| ApiError::new("store-failed", "a read was interrupted"))?
 }
 
-async fn call(state: &AppState, command: Command) -> Result<Reply, ApiError> {
-    state.handle.call(command).await.map_err(ApiError::from)
+/// Applies a command on behalf of `actor` (a worker's commands fall back to
+/// the worker's name), with the operator's `reason` where there is one.
+async fn call(state: &AppState, actor: &Actor, fallback: Option<&str>, reason: Option<String>, command: Command) -> Result<Reply, ApiError> {
+    let audit = Audit { actor: Some(actor.or(fallback)), reason };
+    state.handle.call_as(audit, command).await.map_err(ApiError::from)
 }
 
 fn page_request(after: Option<String>, limit: Option<usize>) -> Result<PageRequest, ApiError> {
@@ -100,12 +103,12 @@ struct Resource {
     xml: String,
 }
 
-pub async fn deploy(State(state): State<AppState>, Body(request): Body<DeployRequest, DEPLOY_LIMIT>) -> Answer {
+pub async fn deploy(State(state): State<AppState>, actor: Actor, Body(request): Body<DeployRequest, DEPLOY_LIMIT>) -> Answer {
     if request.resources.is_empty() {
         return Err(ApiError::new("request-invalid", "resources is empty: send at least one BPMN file"));
     }
     let files = request.resources.into_iter().map(|r| (r.name, r.xml)).collect();
-    let Reply::Deployed(deployed) = call(&state, Command::Deploy { files }).await? else { unreachable!("deploy answers with versions") };
+    let Reply::Deployed(deployed) = call(&state, &actor, None, None, Command::Deploy { files }).await? else { unreachable!("deploy answers with versions") };
     let workflows: Vec<Value> =
         deployed.workflows.into_iter().map(|(key, version, created)| json!({ "workflow": key, "version": version, "created": created })).collect();
     // Warnings travel with the answer; errors refused the deployment.
@@ -186,17 +189,20 @@ pub struct StartRequest {
     variables: Variables,
     business_key: Option<String>,
     request_id: Option<String>,
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
 }
 
-pub async fn start_instance(State(state): State<AppState>, Body(request): Body<StartRequest>) -> Answer {
+pub async fn start_instance(State(state): State<AppState>, actor: Actor, Body(request): Body<StartRequest>) -> Answer {
     let command = StartCommand {
         process_id: request.workflow,
         version: request.version,
         variables: request.variables,
         business_key: request.business_key,
         request_id: request.request_id,
+        labels: request.labels,
     };
-    let Reply::Started(id) = call(&state, Command::Start(command)).await? else { unreachable!("start answers with an id") };
+    let Reply::Started(id) = call(&state, &actor, None, None, Command::Start(command)).await? else { unreachable!("start answers with an id") };
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
 }
 
@@ -213,26 +219,39 @@ fn tokens(state: &InstanceState) -> Vec<String> {
 /// An instance, with the open incidents of the instances it called
 /// (`descendant_incidents`) beside its own.
 fn instance_json((row, descendant_incidents): &(store::InstanceRow, u32), full: bool) -> Value {
+    let state = &row.state;
+    let element_at = |at: &engine::ElementAt| json!({ "element": at.element_id, "element_name": at.element_name, "at": time(at.at) });
     let mut value = json!({
         "id": row.id,
         "workflow": row.process_id,
         "version": row.version,
         "status": row.status.as_str(),
         "business_key": row.business_key,
+        "labels": state.labels,
         "parent_id": row.parent_id,
+        "parent_element": state.parent.as_ref().map(|p| &p.element_id),
+        "root_id": state.root_id(),
+        "run": state.run,
+        "created_at": time(state.started_at),
+        "created_by": state.created_by,
+        "updated_at": time(state.updated_at.max(state.started_at)),
+        "updated_by": state.updated_by,
         "started_at": time(row.started_at),
         "ended_at": row.ended_at.map(time),
         "incidents": row.incidents,
         "descendant_incidents": descendant_incidents,
         "waiting": row.waiting,
         "update_count": row.update_count,
+        "end": state.end.as_ref().map(element_at),
+        "cancel_reason": state.cancel_reason,
+        "error": state.error.as_ref().map(|e| json!({ "code": e.code, "message": e.message, "element": e.element_id })),
+        "last_send_task": state.last_send_task.as_ref().map(element_at),
     });
     if full {
-        value["input"] = json!(row.state.input);
-        value["variables"] = json!(row.state.variables);
-        value["tokens"] = json!(tokens(&row.state));
-        value["error_code"] = json!(row.state.error_code);
-        value["cancel_reason"] = json!(row.state.cancel_reason);
+        value["input"] = json!(state.input);
+        value["variables"] = json!(state.variables);
+        value["tokens"] = json!(tokens(state));
+        value["error_code"] = json!(state.error_code);
     }
     value
 }
@@ -252,6 +271,9 @@ pub struct InstanceParams {
     /// `name=json`, for example `amount=150` or `customer="ada"`.
     variable: Option<String>,
     parent_id: Option<String>,
+    /// `name=value`.
+    label: Option<String>,
+    root_id: Option<String>,
     after: Option<String>,
     limit: Option<usize>,
 }
@@ -279,6 +301,13 @@ pub async fn list_instances(State(state): State<AppState>, Params(params): Param
             Ok::<_, ApiError>((name.to_string(), value))
         })
         .transpose()?;
+    let label = params
+        .label
+        .map(|text| {
+            let (name, value) = text.split_once('=').ok_or_else(|| ApiError::new("query-invalid", "label takes name=value, for example customer=c-42"))?;
+            Ok::<_, ApiError>((name.to_string(), value.to_string()))
+        })
+        .transpose()?;
     if let Some(waiting) = &params.waiting {
         if !["job", "user_task", "timer", "message", "signal", "call"].contains(&waiting.as_str()) {
             return Err(ApiError::new("query-invalid", format!("waiting '{waiting}' is not one of job, user_task, timer, message, signal, call")));
@@ -296,6 +325,8 @@ pub async fn list_instances(State(state): State<AppState>, Params(params): Param
         ended_before: parse_time("ended_before", params.ended_before)?,
         variable,
         parent_id: params.parent_id,
+        label,
+        root_id: params.root_id,
     };
     let page = page_request(params.after, params.limit)?;
     let found = read(&state, move |txn| {
@@ -330,24 +361,70 @@ pub async fn get_instance(State(state): State<AppState>, Path(id): Path<String>)
     ok(instance_json(&found, true))
 }
 
-pub async fn instance_history(State(state): State<AppState>, Path(id): Path<String>, Params(params): Params<ListParams>) -> Answer {
-    instance_row(&state, id.clone()).await?;
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    element: Option<String>,
+    element_type: Option<String>,
+    /// `activated`, `completed`, `incident_raised`, ... ([`HistoryEvent`]).
+    event: Option<String>,
+    /// A run number, or `current`.
+    run: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// One history entry: an element instance's life (`state`, times) or
+/// something done to it, with who did it and the detail that applies.
+fn history_json(row: &store::HistoryRow) -> Value {
+    let entry = &row.entry;
+    let detail = &entry.detail;
+    let global = |local: u64| format!("{}.{local}", row.instance_id);
+    let element_event = entry.event.is_element_event();
+    json!({
+        "seq": row.seq,
+        "at": time(entry.at),
+        "event": entry.event.as_str(),
+        "element": entry.element_id,
+        "element_name": entry.element_name,
+        "element_type": entry.element_type,
+        "element_instance": entry.element_instance,
+        "state": element_event.then(|| entry.event.as_str()),
+        "started_at": element_event.then(|| time(entry.started_at)),
+        "ended_at": (element_event && entry.event != HistoryEvent::Activated).then(|| time(entry.at)),
+        "loop_counter": entry.loop_counter,
+        "iteration": entry.iteration,
+        "run": entry.run,
+        "actor": entry.actor,
+        "reason": entry.reason,
+        "job": detail.job.as_ref().map(|j| json!({ "key": global(j.key), "type": j.job_type, "attempt": j.attempt })),
+        "task": detail.task.map(|t| json!({ "key": global(t), "completed_by": entry.actor })),
+        "incident": detail.incident.as_ref().map(|i| json!({ "key": global(i.key), "kind": i.kind })),
+        "variables": detail.variables,
+        "names": detail.names,
+        "message": detail.message,
+        "retries": detail.retries,
+        "due_at": detail.due_at.map(time),
+    })
+}
+
+pub async fn instance_history(State(state): State<AppState>, Path(id): Path<String>, Params(params): Params<HistoryParams>) -> Answer {
+    let row = instance_row(&state, id.clone()).await?;
     let page = page_request(params.after, params.limit)?;
-    let found = read(&state, move |txn| Ok(txn.history(&id, &page)?)).await?;
-    ok(page_json(found, |row| {
-        let entry = &row.entry;
-        let ended = entry.event != HistoryEvent::Activated;
-        json!({
-            "seq": row.seq,
-            "element": entry.element_id,
-            "element_type": entry.element_type,
-            "element_instance": entry.element_instance,
-            "state": match entry.event { HistoryEvent::Activated => "activated", HistoryEvent::Completed => "completed", HistoryEvent::Terminated => "terminated" },
-            "started_at": time(entry.started_at),
-            "ended_at": ended.then(|| time(entry.at)),
-            "loop_counter": entry.loop_counter,
+    let event = params
+        .event
+        .map(|e| {
+            serde_json::from_value::<HistoryEvent>(json!(e)).map_err(|_| ApiError::new("query-invalid", format!("event '{e}' is not a kind of history entry; see the OpenAPI document")))
         })
-    }))
+        .transpose()?;
+    let run = match params.run.as_deref() {
+        None => None,
+        Some("current") => Some(row.state.run),
+        Some(text) => Some(text.parse::<u32>().map_err(|_| ApiError::new("query-invalid", format!("run '{text}' is not a run number or 'current'")))?),
+    };
+    let filter = store::HistoryFilter { element_id: params.element, element_type: params.element_type, event, run };
+    let found = read(&state, move |txn| Ok(txn.history(&id, &filter, &page)?)).await?;
+    ok(page_json(found, history_json))
 }
 
 #[derive(Deserialize)]
@@ -356,35 +433,59 @@ pub struct CancelRequest {
     reason: Option<String>,
 }
 
-async fn instance_input(state: &AppState, id: String, input: engine::Input) -> Answer {
-    call(state, Command::Instance { instance_id: id, input }).await?;
+async fn instance_input(state: &AppState, actor: &Actor, reason: Option<String>, id: String, input: engine::Input) -> Answer {
+    call(state, actor, None, reason, Command::Instance { instance_id: id, input }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn cancel_instance(State(state): State<AppState>, Path(id): Path<String>, Body(request): Body<CancelRequest>) -> Answer {
-    instance_input(&state, id, engine::Input::Cancel { reason: request.reason }).await
+pub async fn cancel_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<CancelRequest>) -> Answer {
+    instance_input(&state, &actor, request.reason.clone(), id, engine::Input::Cancel { reason: request.reason }).await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
-pub async fn suspend_instance(State(state): State<AppState>, Path(id): Path<String>, Body(_): Body<Empty>) -> Answer {
-    instance_input(&state, id, engine::Input::Suspend).await
+/// The body of an operator action: why, kept in the instance's history.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    reason: Option<String>,
 }
 
-pub async fn resume_instance(State(state): State<AppState>, Path(id): Path<String>, Body(_): Body<Empty>) -> Answer {
-    instance_input(&state, id, engine::Input::Resume).await
+pub async fn suspend_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<ReasonRequest>) -> Answer {
+    instance_input(&state, &actor, request.reason, id, engine::Input::Suspend).await
+}
+
+pub async fn resume_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<ReasonRequest>) -> Answer {
+    instance_input(&state, &actor, request.reason, id, engine::Input::Resume).await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariablesRequest {
     variables: Variables,
+    reason: Option<String>,
 }
 
-pub async fn set_variables(State(state): State<AppState>, Path(id): Path<String>, Body(request): Body<VariablesRequest>) -> Answer {
-    instance_input(&state, id, engine::Input::SetVariables { element_instance: None, variables: request.variables }).await
+pub async fn set_variables(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<VariablesRequest>) -> Answer {
+    let input = engine::Input::SetVariables { element_instance: None, variables: request.variables };
+    instance_input(&state, &actor, request.reason, id, input).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsRequest {
+    /// A label to set (`"k": "v"`) or remove (`"k": null`).
+    labels: std::collections::BTreeMap<String, Option<String>>,
+    reason: Option<String>,
+}
+
+pub async fn set_labels(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<LabelsRequest>) -> Answer {
+    if request.labels.is_empty() {
+        return Err(ApiError::new("request-invalid", "labels is empty: name a label to set or (with null) remove"));
+    }
+    instance_input(&state, &actor, request.reason, id, engine::Input::SetLabels { labels: request.labels }).await
 }
 
 #[derive(Deserialize)]
@@ -394,13 +495,14 @@ pub struct ModifyRequest {
     activate: Vec<String>,
     #[serde(default)]
     terminate: Vec<String>,
+    reason: Option<String>,
 }
 
-pub async fn modify_instance(State(state): State<AppState>, Path(id): Path<String>, Body(request): Body<ModifyRequest>) -> Answer {
+pub async fn modify_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<ModifyRequest>) -> Answer {
     if request.activate.is_empty() && request.terminate.is_empty() {
         return Err(ApiError::new("request-invalid", "name elements to activate or terminate"));
     }
-    instance_input(&state, id, engine::Input::Modify { activate: request.activate, terminate: request.terminate }).await
+    instance_input(&state, &actor, request.reason, id, engine::Input::Modify { activate: request.activate, terminate: request.terminate }).await
 }
 
 // ----- jobs -----
@@ -498,8 +600,9 @@ pub struct CompleteJobRequest {
     variables: Variables,
 }
 
-pub async fn complete_job(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<CompleteJobRequest>) -> Answer {
-    call(&state, Command::CompleteJob { key, worker: request.worker, variables: request.variables }).await?;
+pub async fn complete_job(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<CompleteJobRequest>) -> Answer {
+    let worker = request.worker.clone();
+    call(&state, &actor, worker.as_deref(), None, Command::CompleteJob { key, worker: request.worker, variables: request.variables }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -514,12 +617,13 @@ pub struct FailJobRequest {
     backoff_ms: i64,
 }
 
-pub async fn fail_job(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<FailJobRequest>) -> Answer {
+pub async fn fail_job(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<FailJobRequest>) -> Answer {
     if request.backoff_ms < 0 {
         return Err(ApiError::new("request-invalid", "backoff_ms cannot be negative"));
     }
+    let worker = request.worker.clone();
     let command = Command::FailJob { key, worker: request.worker, retries: request.retries, message: request.message, backoff_ms: request.backoff_ms };
-    call(&state, command).await?;
+    call(&state, &actor, worker.as_deref(), None, command).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -534,12 +638,13 @@ pub struct ThrowErrorRequest {
     variables: Variables,
 }
 
-pub async fn throw_error(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<ThrowErrorRequest>) -> Answer {
+pub async fn throw_error(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<ThrowErrorRequest>) -> Answer {
     if request.code.is_empty() {
         return Err(ApiError::new("request-invalid", "code is empty: name the BPMN error"));
     }
+    let worker = request.worker.clone();
     let command = Command::ThrowError { key, worker: request.worker, code: request.code, message: request.message, variables: request.variables };
-    call(&state, command).await?;
+    call(&state, &actor, worker.as_deref(), None, command).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -547,10 +652,11 @@ pub async fn throw_error(State(state): State<AppState>, Path(key): Path<String>,
 #[serde(deny_unknown_fields)]
 pub struct RetriesRequest {
     retries: u32,
+    reason: Option<String>,
 }
 
-pub async fn update_retries(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<RetriesRequest>) -> Answer {
-    call(&state, Command::UpdateRetries { key, retries: request.retries }).await?;
+pub async fn update_retries(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<RetriesRequest>) -> Answer {
+    call(&state, &actor, None, request.reason, Command::UpdateRetries { key, retries: request.retries }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -605,25 +711,25 @@ pub struct AssigneeRequest {
     assignee: String,
 }
 
-async fn task_action(state: &AppState, key: String, action: TaskAction) -> Answer {
-    call(state, Command::Task { key, action }).await?;
+async fn task_action(state: &AppState, actor: &Actor, key: String, action: TaskAction) -> Answer {
+    call(state, actor, None, None, Command::Task { key, action }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn claim_task(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<AssigneeRequest>) -> Answer {
-    task_action(&state, key, TaskAction::Claim(request.assignee)).await
+pub async fn claim_task(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<AssigneeRequest>) -> Answer {
+    task_action(&state, &actor, key, TaskAction::Claim(request.assignee)).await
 }
 
-pub async fn unclaim_task(State(state): State<AppState>, Path(key): Path<String>, Body(_): Body<Empty>) -> Answer {
-    task_action(&state, key, TaskAction::Unclaim).await
+pub async fn unclaim_task(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(_): Body<Empty>) -> Answer {
+    task_action(&state, &actor, key, TaskAction::Unclaim).await
 }
 
-pub async fn assign_task(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<AssigneeRequest>) -> Answer {
-    task_action(&state, key, TaskAction::Assign(request.assignee)).await
+pub async fn assign_task(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<AssigneeRequest>) -> Answer {
+    task_action(&state, &actor, key, TaskAction::Assign(request.assignee)).await
 }
 
-pub async fn complete_task(State(state): State<AppState>, Path(key): Path<String>, Body(request): Body<VariablesRequestOptional>) -> Answer {
-    task_action(&state, key, TaskAction::Complete(request.variables)).await
+pub async fn complete_task(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<VariablesRequestOptional>) -> Answer {
+    task_action(&state, &actor, key, TaskAction::Complete(request.variables)).await
 }
 
 #[derive(Deserialize)]
@@ -648,7 +754,7 @@ pub struct PublishRequest {
     message_id: Option<String>,
 }
 
-pub async fn publish_message(State(state): State<AppState>, Body(request): Body<PublishRequest>) -> Answer {
+pub async fn publish_message(State(state): State<AppState>, actor: Actor, Body(request): Body<PublishRequest>) -> Answer {
     if request.name.is_empty() {
         return Err(ApiError::new("request-invalid", "name is empty: name the message"));
     }
@@ -662,7 +768,7 @@ pub async fn publish_message(State(state): State<AppState>, Body(request): Body<
         ttl_ms: request.ttl_ms,
         message_id: request.message_id,
     };
-    let Reply::Published(seq) = call(&state, Command::Publish(command)).await? else { unreachable!("publish answers with a sequence number") };
+    let Reply::Published(seq) = call(&state, &actor, None, None, Command::Publish(command)).await? else { unreachable!("publish answers with a sequence number") };
     Ok((StatusCode::CREATED, Json(json!({ "seq": seq }))).into_response())
 }
 
@@ -674,11 +780,11 @@ pub struct SignalRequest {
     variables: Variables,
 }
 
-pub async fn broadcast_signal(State(state): State<AppState>, Body(request): Body<SignalRequest>) -> Answer {
+pub async fn broadcast_signal(State(state): State<AppState>, actor: Actor, Body(request): Body<SignalRequest>) -> Answer {
     if request.name.is_empty() {
         return Err(ApiError::new("request-invalid", "name is empty: name the signal"));
     }
-    call(&state, Command::Broadcast { name: request.name, variables: request.variables }).await?;
+    call(&state, &actor, None, None, Command::Broadcast { name: request.name, variables: request.variables }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -716,8 +822,8 @@ pub async fn list_incidents(State(state): State<AppState>, Params(params): Param
     ok(page_json(found, incident_json))
 }
 
-pub async fn resolve_incident(State(state): State<AppState>, Path(key): Path<String>, Body(_): Body<Empty>) -> Answer {
-    call(&state, Command::ResolveIncident { key }).await?;
+pub async fn resolve_incident(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<ReasonRequest>) -> Answer {
+    call(&state, &actor, None, request.reason, Command::ResolveIncident { key }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

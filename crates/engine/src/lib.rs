@@ -30,6 +30,10 @@ pub use state::*;
 pub const MAX_STEPS_PER_INPUT: usize = 100_000;
 /// Deepest nesting of instances through call activities (Camunda 8's default `maxProcessDepth`).
 pub const MAX_CALL_DEPTH: u32 = 1000;
+/// Most labels one instance may carry.
+pub const MAX_LABELS: usize = 32;
+/// Longest label name or value, in bytes.
+pub const MAX_LABEL_BYTES: usize = 256;
 /// Most element instances one instance may hold at once.
 pub const MAX_ELEMENT_INSTANCES: usize = 10_000;
 
@@ -42,6 +46,7 @@ pub struct StartOptions {
     /// instead of the none start event.
     pub start_event: Option<String>,
     pub parent: Option<ParentRef>,
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// An input from outside the instance.
@@ -75,6 +80,10 @@ pub enum Input {
     ResolveIncident { incident: Key },
     /// Activates elements (by id) and terminates every active instance of others.
     Modify { activate: Vec<String>, terminate: Vec<String> },
+    /// Sets labels (`Some`) and removes them (`None`).
+    SetLabels { labels: std::collections::BTreeMap<String, Option<String>> },
+    /// Moves a pending timer to a new due time.
+    RescheduleTimer { timer: Key, due_at: Millis },
 }
 
 /// What the runtime must do after a step. The state already reflects it.
@@ -130,6 +139,7 @@ pub enum RejectionCode {
     ElementNotFound,
     ElementInstanceNotFound,
     InvalidVariables,
+    InvalidLabels,
     InstanceFaulted,
 }
 
@@ -152,6 +162,7 @@ impl RejectionCode {
             RejectionCode::ElementNotFound => "element-not-found",
             RejectionCode::ElementInstanceNotFound => "element-instance-not-found",
             RejectionCode::InvalidVariables => "invalid-variables",
+            RejectionCode::InvalidLabels => "invalid-labels",
             RejectionCode::InstanceFaulted => "instance-faulted",
         }
     }
@@ -208,7 +219,7 @@ impl FaultSite {
                 FaultSite::Job(*job)
             }
             Input::CompleteUserTask { task, .. } | Input::AssignUserTask { task, .. } => FaultSite::Task(*task),
-            Input::TimerFired { timer } => FaultSite::Timer(*timer),
+            Input::TimerFired { timer } | Input::RescheduleTimer { timer, .. } => FaultSite::Timer(*timer),
             Input::MessageCorrelated { subscription, .. } | Input::SignalReceived { subscription, .. } => FaultSite::Subscription(*subscription),
             Input::ChildCompleted { element_instance, .. }
             | Input::ChildFailed { element_instance, .. }
@@ -216,9 +227,12 @@ impl FaultSite {
             | Input::ChildNotStarted { element_instance, .. } => FaultSite::ElementInstance(*element_instance),
             Input::SetVariables { element_instance: Some(key), .. } => FaultSite::ElementInstance(*key),
             Input::ResolveIncident { incident } => FaultSite::Incident(*incident),
-            Input::Cancel { .. } | Input::Suspend | Input::Resume | Input::SetVariables { element_instance: None, .. } | Input::Modify { .. } => {
-                FaultSite::Instance
-            }
+            Input::Cancel { .. }
+            | Input::Suspend
+            | Input::Resume
+            | Input::SetVariables { element_instance: None, .. }
+            | Input::Modify { .. }
+            | Input::SetLabels { .. } => FaultSite::Instance,
         }
     }
 }

@@ -15,7 +15,7 @@ use feel::Expression;
 use serde_json::Value as Json;
 
 use crate::state::*;
-use crate::{Effect, Input, Rejection, RejectionCode, StartOptions, MAX_CALL_DEPTH, MAX_ELEMENT_INSTANCES, MAX_STEPS_PER_INPUT};
+use crate::{Effect, Input, Rejection, RejectionCode, StartOptions, MAX_CALL_DEPTH, MAX_ELEMENT_INSTANCES, MAX_LABELS, MAX_LABEL_BYTES, MAX_STEPS_PER_INPUT};
 
 enum Work {
     /// A token arrives at `element` inside the scope `scope` (through `flow`).
@@ -35,6 +35,9 @@ struct Machine<'a> {
     effects: Vec<Effect>,
     queue: VecDeque<Work>,
     steps: usize,
+    /// What completed an element instance in this input (its job, task or
+    /// payload), for the history entry that records the completion.
+    completions: BTreeMap<Key, HistoryDetail>,
 }
 
 /// A failure that becomes an incident on an element instance.
@@ -79,6 +82,8 @@ pub(crate) fn start(
             )
         })?,
     };
+    let labels = options.labels.iter().map(|(name, value)| (name.clone(), Some(value.clone()))).collect();
+    check_labels(&BTreeMap::new(), &labels)?;
     let mut st = InstanceState {
         schema: InstanceState::SCHEMA,
         id,
@@ -103,8 +108,16 @@ pub(crate) fn start(
         user_tasks: Table::new(),
         subscriptions: Table::new(),
         incidents: Table::new(),
+        updated_at: now,
+        created_by: None,
+        updated_by: None,
+        labels: options.labels,
+        end: None,
+        error: None,
+        run: 1,
+        last_send_task: None,
     };
-    let mut m = Machine { wf, st: &mut st, now, effects: Vec::new(), queue: VecDeque::new(), steps: 0 };
+    let mut m = Machine::new(wf, &mut st, now);
     let root = m.create_ei(Workflow::ROOT, None, 1);
     m.st.root = root;
     m.open_event_subprocess_starts(root);
@@ -116,11 +129,12 @@ pub(crate) fn start(
 }
 
 pub(crate) fn step(wf: &Workflow, st: &mut InstanceState, input: Input, now: Millis) -> Result<Vec<Effect>, Rejection> {
-    let mut m = Machine { wf, st, now, effects: Vec::new(), queue: VecDeque::new(), steps: 0 };
+    let mut m = Machine::new(wf, st, now);
     m.check(&input)?;
     m.apply(input);
     m.run();
     m.st.update_count += 1;
+    m.st.updated_at = now;
     Ok(m.effects)
 }
 
@@ -156,7 +170,30 @@ fn reject<T>(code: RejectionCode, message: impl Into<String>) -> Result<T, Rejec
     Err(Rejection::new(code, message))
 }
 
-impl Machine<'_> {
+/// Refuses label changes that would leave an instance with an empty or
+/// overlong label, or with more than [`MAX_LABELS`].
+fn check_labels(current: &BTreeMap<String, String>, changes: &BTreeMap<String, Option<String>>) -> Result<(), Rejection> {
+    for (name, value) in changes {
+        if name.is_empty() || name.len() > MAX_LABEL_BYTES || value.as_ref().is_some_and(|v| v.len() > MAX_LABEL_BYTES) {
+            return reject(
+                RejectionCode::InvalidLabels,
+                format!("label '{name}': a name is 1 to {MAX_LABEL_BYTES} bytes and a value at most {MAX_LABEL_BYTES}"),
+            );
+        }
+    }
+    let added = changes.iter().filter(|(name, value)| value.is_some() && !current.contains_key(*name)).count();
+    let removed = changes.iter().filter(|(name, value)| value.is_none() && current.contains_key(*name)).count();
+    if current.len() + added - removed > MAX_LABELS {
+        return reject(RejectionCode::InvalidLabels, format!("an instance has at most {MAX_LABELS} labels"));
+    }
+    Ok(())
+}
+
+impl<'a> Machine<'a> {
+    fn new(wf: &'a Workflow, st: &'a mut InstanceState, now: Millis) -> Machine<'a> {
+        Machine { wf, st, now, effects: Vec::new(), queue: VecDeque::new(), steps: 0, completions: BTreeMap::new() }
+    }
+
     // ----- validation: every refusal is decided here, before anything changes -----
 
     fn check(&self, input: &Input) -> Result<(), Rejection> {
@@ -240,6 +277,12 @@ impl Machine<'_> {
                 }
             }
             Input::Cancel { .. } => {}
+            Input::SetLabels { labels } => check_labels(&self.st.labels, labels)?,
+            Input::RescheduleTimer { timer, .. } => {
+                if !self.st.timers.contains_key(timer) {
+                    return reject(RejectionCode::TimerNotFound, format!("timer {timer} does not exist"));
+                }
+            }
             Input::Suspend => must_run("it cannot be suspended again")?,
             Input::Resume => {
                 if !suspended {
@@ -294,14 +337,26 @@ impl Machine<'_> {
         match input {
             Input::CompleteJob { job, variables } => {
                 let Some(job) = self.remove_job(job) else { return };
+                let detail = HistoryDetail { job: Some(Self::job_ref(&job)), variables: bounded_payload(&variables), ..HistoryDetail::default() };
+                self.completions.insert(job.element_instance, detail);
                 self.absorb(job.element_instance, variables);
                 self.queue.push_back(Work::Complete { ei: job.element_instance });
             }
             Input::FailJob { job, retries, message, backoff_ms } => {
                 let now = self.now;
                 let Some(found) = self.st.jobs.get_mut(&job) else { return };
+                let failed = HistoryDetail {
+                    job: Some(Self::job_ref(found)),
+                    message: Some(message.clone()),
+                    retries: Some(retries),
+                    ..HistoryDetail::default()
+                };
+                found.failures += 1;
                 found.retries = retries;
                 found.error_message = Some(message.clone());
+                let owner = found.element_instance;
+                self.note(Some(owner), HistoryEvent::JobFailed, failed);
+                let Some(found) = self.st.jobs.get_mut(&job) else { return };
                 if retries == 0 {
                     found.state = JobState::Failed;
                     found.not_before = None;
@@ -338,11 +393,15 @@ impl Machine<'_> {
                 let Some(found) = self.st.jobs.get_mut(&job) else { return };
                 found.retries = retries;
                 let updated = found.clone();
-                self.effects.push(Effect::JobUpdated { job: updated });
+                self.effects.push(Effect::JobUpdated { job: updated.clone() });
+                let detail = HistoryDetail { job: Some(Self::job_ref(&updated)), retries: Some(retries), ..HistoryDetail::default() };
+                self.note(Some(updated.element_instance), HistoryEvent::RetriesSet, detail);
             }
             Input::CompleteUserTask { task, variables } => {
                 let Some(task) = self.st.user_tasks.remove(&task) else { return };
                 self.effects.push(Effect::UserTaskRemoved { key: task.key });
+                let detail = HistoryDetail { task: Some(task.key), variables: bounded_payload(&variables), ..HistoryDetail::default() };
+                self.completions.insert(task.element_instance, detail);
                 self.absorb(task.element_instance, variables);
                 self.queue.push_back(Work::Complete { ei: task.element_instance });
             }
@@ -355,6 +414,10 @@ impl Machine<'_> {
             Input::TimerFired { timer } => self.fire_timer(timer),
             Input::MessageCorrelated { subscription, variables } | Input::SignalReceived { subscription, variables } => {
                 let subscription = self.st.subscriptions[&subscription].clone();
+                if subscription.element_instance != self.st.root || !variables.is_empty() {
+                    let detail = HistoryDetail { variables: bounded_payload(&variables), ..HistoryDetail::default() };
+                    self.completions.insert(subscription.element_instance, detail);
+                }
                 self.trigger_catch(subscription.element_instance, subscription.element, variables, Some(subscription.key));
             }
             Input::ChildCompleted { element_instance, variables } => {
@@ -389,9 +452,16 @@ impl Machine<'_> {
                 }
                 self.fail(element_instance, Phase::Activate, Failure { kind: IncidentKind::CalledProcessMissing, message });
             }
-            Input::Cancel { reason } => self.cancel_instance(reason),
-            Input::Suspend => self.st.status = Status::Suspended,
+            Input::Cancel { reason } => {
+                self.note(None, HistoryEvent::Cancelled, HistoryDetail { message: reason.clone(), ..HistoryDetail::default() });
+                self.cancel_instance(reason)
+            }
+            Input::Suspend => {
+                self.note(None, HistoryEvent::Suspended, HistoryDetail::default());
+                self.st.status = Status::Suspended
+            }
             Input::Resume => {
+                self.note(None, HistoryEvent::Resumed, HistoryDetail::default());
                 self.st.status = Status::Running;
                 // Timers that fell due while the instance was suspended fire now, in due order.
                 let mut due: Vec<(Millis, Key)> =
@@ -405,6 +475,12 @@ impl Machine<'_> {
                 }
             }
             Input::SetVariables { element_instance, variables } => {
+                let detail = HistoryDetail {
+                    names: variables.keys().cloned().collect(),
+                    variables: bounded_payload(&variables),
+                    ..HistoryDetail::default()
+                };
+                self.note(element_instance, HistoryEvent::VariablesSet, detail);
                 match element_instance.filter(|&k| k != self.st.root) {
                     Some(scope) => {
                         if let Some(ei) = self.st.element_instances.get_mut(&scope) {
@@ -415,7 +491,26 @@ impl Machine<'_> {
                 }
             }
             Input::ResolveIncident { incident } => self.resolve_incident(incident),
+            Input::SetLabels { labels } => {
+                let detail = HistoryDetail { names: labels.keys().cloned().collect(), ..HistoryDetail::default() };
+                self.note(None, HistoryEvent::LabelsSet, detail);
+                for (name, value) in labels {
+                    match value {
+                        Some(value) => self.st.labels.insert(name, value),
+                        None => self.st.labels.remove(&name),
+                    };
+                }
+            }
+            Input::RescheduleTimer { timer, due_at } => {
+                let Some(found) = self.st.timers.get_mut(&timer) else { return };
+                found.due_at = due_at;
+                let (owner, rescheduled) = (found.element_instance, found.clone());
+                self.effects.push(Effect::TimerScheduled { timer: rescheduled });
+                self.note(Some(owner), HistoryEvent::TimerRescheduled, HistoryDetail { due_at: Some(due_at), ..HistoryDetail::default() });
+            }
             Input::Modify { activate, terminate } => {
+                let message = format!("activate [{}], terminate [{}]", activate.join(", "), terminate.join(", "));
+                self.note(None, HistoryEvent::Modified, HistoryDetail { message: Some(message), ..HistoryDetail::default() });
                 for id in &activate {
                     let Some(&element) = self.wf.element_by_id.get(id) else { continue };
                     let Some(scope) = self.modification_scope(element) else { continue };
@@ -503,6 +598,11 @@ impl Machine<'_> {
     }
 
     fn history(&mut self, ei: &ElementInstance, event: HistoryEvent) {
+        let detail = if event == HistoryEvent::Completed { self.completions.remove(&ei.key).unwrap_or_default() } else { HistoryDetail::default() };
+        self.history_with(ei, event, detail);
+    }
+
+    fn history_with(&mut self, ei: &ElementInstance, event: HistoryEvent, detail: HistoryDetail) {
         let element = &self.wf.elements[ei.element];
         let element_type = if self.is_body(ei) { "multiInstanceBody".to_string() } else { element.tag.clone() };
         self.effects.push(Effect::History {
@@ -514,12 +614,39 @@ impl Machine<'_> {
                 event,
                 loop_counter: ei.loop_counter,
                 started_at: ei.started_at,
+                element_name: element.name.clone(),
+                run: self.st.run,
+                iteration: ei.iteration,
+                actor: None,
+                reason: None,
+                detail,
             },
         });
     }
 
+    /// Records something done to element instance `key` (the instance itself
+    /// when it is gone or `None`): an incident, a job failure, an operator action.
+    fn note(&mut self, key: Option<Key>, event: HistoryEvent, detail: HistoryDetail) {
+        let ei = key.and_then(|k| self.st.element_instances.get(&k)).or_else(|| self.st.element_instances.get(&self.st.root)).cloned();
+        if let Some(ei) = ei {
+            self.history_with(&ei, event, detail);
+        }
+    }
+
+    fn job_ref(job: &Job) -> JobRef {
+        JobRef { key: job.key, job_type: job.job_type.clone(), attempt: job.failures + 1 }
+    }
+
     fn create_ei(&mut self, element: ElementIdx, parent: Option<Key>, loop_counter: u32) -> Key {
         let key = self.next_key();
+        let iteration = match parent.and_then(|p| self.st.element_instances.get_mut(&p)) {
+            Some(scope) => {
+                let entered = scope.entries.entry(element).or_insert(0);
+                *entered += 1;
+                *entered
+            }
+            None => 1,
+        };
         let ei = ElementInstance {
             key,
             element,
@@ -532,6 +659,8 @@ impl Machine<'_> {
             joins: BTreeMap::new(),
             multi_instance: None,
             child_instance: None,
+            iteration,
+            entries: BTreeMap::new(),
         };
         self.history(&ei, HistoryEvent::Activated);
         self.st.element_instances.insert(key, ei);
@@ -816,7 +945,8 @@ impl Machine<'_> {
                         let code = code.clone();
                         // The end event has done its part; the error then ends its scope.
                         self.end_ei(key, HistoryEvent::Completed);
-                        self.throw_error_from_end_event(scope, &code);
+                        let element_id = el.id.clone();
+                        self.throw_error_from_end_event(scope, &code, &element_id);
                         return Ok(());
                     }
                     Throw::Escalation { code } => {
@@ -1075,6 +1205,9 @@ impl Machine<'_> {
             self.terminate(child);
         }
         self.end_ei(root, if status == Status::Completed { HistoryEvent::Completed } else { HistoryEvent::Terminated });
+        if status != Status::Completed {
+            self.st.end = None;
+        }
         self.st.status = status;
         self.st.ended_at = Some(self.now);
         self.st.error_code = error_code.clone();
@@ -1094,6 +1227,15 @@ impl Machine<'_> {
         self.close_owned(key);
         let ei = self.st.element_instances.remove(&key)?;
         self.history(&ei, event);
+        if event == HistoryEvent::Completed {
+            let element = &self.wf.elements[ei.element];
+            let at = || ElementAt { element_id: ei.element_id.clone(), element_name: element.name.clone(), at: self.now };
+            if matches!(element.kind, Kind::EndEvent(_)) && ei.parent == Some(self.st.root) {
+                self.st.end = Some(at());
+            } else if element.tag == "sendTask" && ei.multi_instance.is_none() {
+                self.st.last_send_task = Some(at());
+            }
+        }
         Some(ei)
     }
 
@@ -1127,8 +1269,11 @@ impl Machine<'_> {
         }
         let incidents: Vec<Key> = self.st.incidents.values().filter(|i| i.element_instance == key).map(|i| i.key).collect();
         for incident in incidents {
-            self.st.incidents.remove(&incident);
+            let Some(closed) = self.st.incidents.remove(&incident) else { continue };
             self.effects.push(Effect::IncidentResolved { key: incident });
+            let message = Some("closed: its element instance ended".to_string());
+            let detail = HistoryDetail { incident: Some(IncidentRef { key: incident, kind: closed.kind.name().to_string() }), message, ..HistoryDetail::default() };
+            self.note(Some(key), HistoryEvent::IncidentResolved, detail);
         }
     }
 
@@ -1156,13 +1301,25 @@ impl Machine<'_> {
     fn raise_incident(&mut self, ei: Key, element_id: &str, kind: IncidentKind, message: String) {
         let key = self.next_key();
         let incident = Incident { key, element_instance: ei, element_id: element_id.to_string(), kind, message, created_at: self.now };
+        let detail = HistoryDetail {
+            incident: Some(IncidentRef { key, kind: incident.kind.name().to_string() }),
+            message: Some(incident.message.clone()),
+            ..HistoryDetail::default()
+        };
         self.st.incidents.insert(key, incident.clone());
         self.effects.push(Effect::IncidentRaised { incident });
+        self.note(Some(ei), HistoryEvent::IncidentRaised, detail);
     }
 
     fn resolve_incident(&mut self, key: Key) {
         let Some(incident) = self.st.incidents.remove(&key) else { return };
         self.effects.push(Effect::IncidentResolved { key });
+        let detail = HistoryDetail {
+            incident: Some(IncidentRef { key, kind: incident.kind.name().to_string() }),
+            message: Some(incident.message.clone()),
+            ..HistoryDetail::default()
+        };
+        self.note(Some(incident.element_instance), HistoryEvent::IncidentResolved, detail);
         match incident.kind {
             IncidentKind::JobNoRetries { job } | IncidentKind::UnhandledError { job, .. } => {
                 if let Some(found) = self.st.jobs.get_mut(&job) {
@@ -1295,6 +1452,7 @@ impl Machine<'_> {
             error_message: None,
             headers: job.headers.iter().cloned().collect(),
             created_at: self.now,
+            failures: 0,
         };
         self.st.jobs.insert(job_key, created.clone());
         self.effects.push(Effect::JobCreated { job: created });
@@ -1615,12 +1773,14 @@ impl Machine<'_> {
 
     /// An error end event in `scope` threw `code`: caught, or the instance fails
     /// (and a parent instance hears of it).
-    fn throw_error_from_end_event(&mut self, scope: Key, code: &str) {
+    fn throw_error_from_end_event(&mut self, scope: Key, code: &str, element_id: &str) {
         if self.throw_error(scope, code, Variables::new()) {
             return;
         }
         // The scope itself may be the catcher (its boundary); throw_error looked
         // from the scope up, so nothing catches: the instance fails.
+        let message = Some(format!("error '{code}' thrown by '{element_id}' was not caught"));
+        self.st.error = Some(ErrorRecord { code: code.to_string(), message, element_id: element_id.to_string() });
         self.end_instance(Status::Failed, Some(code.to_string()));
     }
 

@@ -52,6 +52,30 @@ pub struct ParentRef {
     pub element_instance: Key,
     /// The parent's own depth.
     pub depth: u32,
+    /// The call activity's element id.
+    #[serde(default)]
+    pub element_id: String,
+}
+
+/// An element at a moment: the end event that completed an instance, the
+/// last send task it completed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ElementAt {
+    pub element_id: String,
+    pub element_name: Option<String>,
+    pub at: Millis,
+}
+
+/// Why a `failed` instance failed: the error nobody caught, and where it was thrown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    pub code: String,
+    pub message: Option<String>,
+    pub element_id: String,
+}
+
+fn first_run() -> u32 {
+    1
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,9 +114,38 @@ pub struct InstanceState {
     pub user_tasks: Table<UserTask>,
     pub subscriptions: Table<Subscription>,
     pub incidents: Table<Incident>,
+    /// When an input last changed it (its start, at first).
+    #[serde(default)]
+    pub updated_at: Millis,
+    /// Who started it and who last changed it, as the runtime was told
+    /// (`None`: the engine itself, such as a timer).
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default)]
+    pub updated_by: Option<String>,
+    /// What identifies it to the outside world, apart from its variables.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// For `completed`: the end event of its own scope that was reached last.
+    #[serde(default)]
+    pub end: Option<ElementAt>,
+    /// For `failed`: the error nobody caught.
+    #[serde(default)]
+    pub error: Option<ErrorRecord>,
+    /// Which execution this is: 1, then one more for every rerun.
+    #[serde(default = "first_run")]
+    pub run: u32,
+    /// The send task it completed last (its last communication).
+    #[serde(default)]
+    pub last_send_task: Option<ElementAt>,
 }
 
 impl InstanceState {
+    /// The id of the instance at the top of its call chain (its own id when nobody called it).
+    pub fn root_id(&self) -> &str {
+        self.id.split('/').next().unwrap_or(&self.id)
+    }
+
     pub const SCHEMA: u32 = 1;
 
     /// Open jobs a worker may take now: activatable, past any backoff, and the instance running.
@@ -122,6 +175,13 @@ pub struct ElementInstance {
     pub multi_instance: Option<MultiInstanceBody>,
     /// For call activities: the child instance started for it.
     pub child_instance: Option<String>,
+    /// How many times its element was entered in its scope, this one included
+    /// (a loop drawn with gateways counts 1, 2, 3, ...).
+    #[serde(default = "first_run")]
+    pub iteration: u32,
+    /// For scopes: how many times each element was entered inside it.
+    #[serde(default)]
+    pub entries: BTreeMap<usize, u32>,
 }
 
 /// What a multi-instance body still has to do.
@@ -166,6 +226,9 @@ pub struct Job {
     pub error_message: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub created_at: Millis,
+    /// How many times a worker failed it; the attempt under way is `failures + 1`.
+    #[serde(default)]
+    pub failures: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -293,6 +356,60 @@ pub struct HistoryEntry {
     pub loop_counter: u32,
     /// For ended element instances: when they started.
     pub started_at: Millis,
+    #[serde(default)]
+    pub element_name: Option<String>,
+    /// The instance's run this happened in.
+    #[serde(default = "first_run")]
+    pub run: u32,
+    /// The element instance's iteration in its scope ([`ElementInstance::iteration`]).
+    #[serde(default = "first_run")]
+    pub iteration: u32,
+    /// Who made the command this happened in (set by the runtime; `None`: the engine itself).
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Why, as the operator said (operator actions only; set by the runtime).
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub detail: HistoryDetail,
+}
+
+/// What happened, beyond the element: which job or task, what payload,
+/// which incident. Only the fields that apply are set.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryDetail {
+    pub job: Option<JobRef>,
+    /// The user task that completed the element instance.
+    pub task: Option<Key>,
+    pub incident: Option<IncidentRef>,
+    /// The variables a job, task, message or operator brought, up to
+    /// [`MAX_HISTORY_PAYLOAD`] bytes of JSON; beyond it `{"truncated": bytes}`.
+    pub variables: Option<serde_json::Value>,
+    /// For variable changes from outside: the names changed.
+    pub names: Vec<String>,
+    /// A job failure's or an incident's message.
+    pub message: Option<String>,
+    /// Retries left after a job failure, or set by an operator.
+    pub retries: Option<u32>,
+    /// A timer's new due time.
+    pub due_at: Option<Millis>,
+}
+
+/// Largest variable payload kept in a history entry, in bytes of JSON.
+pub const MAX_HISTORY_PAYLOAD: usize = 4096;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRef {
+    pub key: Key,
+    pub job_type: String,
+    /// 1 for the first attempt, one more after every failure.
+    pub attempt: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRef {
+    pub key: Key,
+    pub kind: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,4 +418,76 @@ pub enum HistoryEvent {
     Activated,
     Completed,
     Terminated,
+    IncidentRaised,
+    /// An incident was resolved by an operator, or closed because its element ended.
+    IncidentResolved,
+    JobFailed,
+    /// Variables set from outside (not by a completion, which has its own entry).
+    VariablesSet,
+    LabelsSet,
+    Cancelled,
+    Suspended,
+    Resumed,
+    Modified,
+    RetriesSet,
+    TimerRescheduled,
+    Rerun,
+}
+
+impl HistoryEvent {
+    /// Whether the entry records an element instance's life (rather than something done to it).
+    pub fn is_element_event(self) -> bool {
+        matches!(self, HistoryEvent::Activated | HistoryEvent::Completed | HistoryEvent::Terminated)
+    }
+
+    /// Whether an operator made it happen (so it carries a reason).
+    pub fn is_operator_action(self) -> bool {
+        matches!(
+            self,
+            HistoryEvent::IncidentResolved
+                | HistoryEvent::VariablesSet
+                | HistoryEvent::LabelsSet
+                | HistoryEvent::Cancelled
+                | HistoryEvent::Suspended
+                | HistoryEvent::Resumed
+                | HistoryEvent::Modified
+                | HistoryEvent::RetriesSet
+                | HistoryEvent::TimerRescheduled
+                | HistoryEvent::Rerun
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryEvent::Activated => "activated",
+            HistoryEvent::Completed => "completed",
+            HistoryEvent::Terminated => "terminated",
+            HistoryEvent::IncidentRaised => "incident_raised",
+            HistoryEvent::IncidentResolved => "incident_resolved",
+            HistoryEvent::JobFailed => "job_failed",
+            HistoryEvent::VariablesSet => "variables_set",
+            HistoryEvent::LabelsSet => "labels_set",
+            HistoryEvent::Cancelled => "cancelled",
+            HistoryEvent::Suspended => "suspended",
+            HistoryEvent::Resumed => "resumed",
+            HistoryEvent::Modified => "modified",
+            HistoryEvent::RetriesSet => "retries_set",
+            HistoryEvent::TimerRescheduled => "timer_rescheduled",
+            HistoryEvent::Rerun => "rerun",
+        }
+    }
+}
+
+/// A payload as a history entry keeps it: whole up to [`MAX_HISTORY_PAYLOAD`]
+/// bytes of JSON, else a marker with its size.
+pub fn bounded_payload(variables: &Variables) -> Option<serde_json::Value> {
+    if variables.is_empty() {
+        return None;
+    }
+    let size = serde_json::to_vec(variables).map_or(usize::MAX, |bytes| bytes.len());
+    Some(if size <= MAX_HISTORY_PAYLOAD {
+        serde_json::Value::Object(variables.clone())
+    } else {
+        serde_json::json!({ "truncated": size, "names": variables.keys().collect::<Vec<_>>() })
+    })
 }

@@ -35,6 +35,7 @@ pub fn render_effect(effect: &Effect) -> String {
                 HistoryEvent::Activated => "+",
                 HistoryEvent::Completed => "✓",
                 HistoryEvent::Terminated => "✗",
+                other => return format!("· {} {}", other.as_str(), entry.element_id),
             };
             let looped = if entry.loop_counter > 1 { format!(" #{}", entry.loop_counter) } else { String::new() };
             format!("{sign} {} ({}){looped}", entry.element_id, entry.element_type)

@@ -71,11 +71,14 @@ fn exclusive_gateway_without_match_raises_an_incident_that_resolves() {
           ✓ start (startEvent)
           + gw (exclusiveGateway)
           incident+ 4 gw no_flow_taken: no condition of an outgoing flow of 'gw' is true and it has no default flow; fix the variables and resolve the incident
+          · incident_raised gw
           = running waiting=[] vars={"amount":50}
         > set amount
+          · variables_set p
           = running waiting=[] vars={"amount":500}
         > resolve
           incident- 4
+          · incident_resolved gw
           ✓ gw (exclusiveGateway)
           + big (serviceTask)
           job+ 6 big type=big retries=3
@@ -261,9 +264,11 @@ fn uncaught_worker_error_becomes_an_incident_and_error_end_event_fails_the_insta
         > throw OTHER
           job~ 4 retries=3 state=Failed
           incident+ 5 a unhandled_error: the worker threw error 'OTHER', which nothing catches
+          · incident_raised a
           = running waiting=["a"] vars={}
         > resolve
           incident- 5
+          · incident_resolved a
           job~ 4 retries=3 state=Activatable
           = running waiting=["a"] vars={}
         > complete a
@@ -460,18 +465,22 @@ fn suspend_cancel_and_modify() {
           job+ 4 a type=a retries=3
           = running waiting=["a"] vars={}
         > suspend
+          · suspended p
           = suspended waiting=["a"] vars={}
         > complete while suspended
           rejected instance-suspended: instance i1 is suspended; no job can be completed or failed until it is resumed
         > resume
+          · resumed p
           = running waiting=["a"] vars={}
         > move a to b
+          · modified p
           + b (serviceTask)
           job- 4
           ✗ a (serviceTask)
           job+ 6 b type=b retries=3
           = running waiting=["b"] vars={}
         > cancel
+          · cancelled p
           job- 6
           ✗ b (serviceTask)
           ✗ p (process)

@@ -74,6 +74,15 @@ pub struct Deployment {
     pub warnings: Vec<(String, bpmn::Diagnostic)>,
 }
 
+/// Who made a command, and why (for operator actions): kept on the
+/// instance (`created_by`, `updated_by`) and on the history entries the
+/// command wrote. `actor: None` is the engine itself (a timer).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Audit {
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+}
+
 /// What a start command asks for.
 #[derive(Clone, Debug, Default)]
 pub struct StartCommand {
@@ -83,6 +92,7 @@ pub struct StartCommand {
     pub business_key: Option<String>,
     /// Makes the start idempotent: the same id returns the same instance.
     pub request_id: Option<String>,
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -112,6 +122,8 @@ pub struct Core {
     counts: Counts,
     /// Decoded states of running instances as the store holds them (see [`crate::cache`]).
     cache: RefCell<InstanceCache>,
+    /// Who makes the command being applied ([`Core::set_audit`]).
+    audit: Audit,
     #[cfg(feature = "test-util")]
     inject_panic: Option<crate::service::PanicInjection>,
 }
@@ -124,6 +136,7 @@ struct Session<'t> {
     pending: VecDeque<(String, Effect)>,
     starts: usize,
     counts: Counts,
+    audit: Audit,
 }
 
 impl Core {
@@ -138,9 +151,15 @@ impl Core {
             last_message: 0,
             counts: Counts::default(),
             cache,
+            audit: Audit::default(),
             #[cfg(feature = "test-util")]
             inject_panic: None,
         })
+    }
+
+    /// Says who makes the commands applied from now on, and why.
+    pub fn set_audit(&mut self, audit: Audit) {
+        self.audit = audit;
     }
 
     /// Makes the steps `injection` picks panic inside the engine call, as a defect would.
@@ -228,7 +247,7 @@ impl Core {
     /// inside Baton. Returns false when there is no such instance to blame
     /// (it was being started by the command that failed).
     fn record_fault(&mut self, tx: &mut dyn WriteTxn, id: &str, fault: &Fault, now: i64) -> Result<bool, Error> {
-        let mut session = Session::new(tx, now);
+        let mut session = Session::new(tx, now, Audit::default());
         let loaded = match session.load(self, id) {
             Ok(loaded) => loaded,
             Err(Error::NotFound { .. }) => return Ok(false),
@@ -352,8 +371,8 @@ impl Core {
             },
         })?;
         let id = self.ids.next_instance_id();
-        let mut session = Session::new(tx, now);
-        let options = StartOptions { variables: command.variables, business_key: command.business_key, ..StartOptions::default() };
+        let mut session = Session::new(tx, now, self.audit.clone());
+        let options = StartOptions { variables: command.variables, business_key: command.business_key, labels: command.labels, ..StartOptions::default() };
         session.start_instance(deployed, id.clone(), options, None)?;
         if let Some(request_id) = command.request_id {
             session.tx.apply(Write::PutRequest { request_id, instance_id: id.clone() })?;
@@ -365,7 +384,7 @@ impl Core {
     /// Applies an input to an instance and everything that follows from it.
     pub fn input(&mut self, tx: &mut dyn WriteTxn, instance_id: &str, input: Input, now: i64) -> Result<(), Error> {
         self.command(|core| {
-            let mut session = Session::new(tx, now);
+            let mut session = Session::new(tx, now, core.audit.clone());
             session.step(core, instance_id, input)?;
             core.settle(session)
         })
@@ -381,7 +400,7 @@ impl Core {
                 return Err(Error::DuplicateMessage(id.clone()));
             }
         }
-        let mut session = Session::new(tx, now);
+        let mut session = Session::new(tx, now, self.audit.clone());
         let mut correlated: Vec<String> = Vec::new();
         for subscription in session.tx.message_subscriptions(&command.name, &command.correlation_key)? {
             let process_id = session.process_of(self, &subscription.instance_id)?;
@@ -429,7 +448,7 @@ impl Core {
 
     pub fn broadcast(&mut self, tx: &mut dyn WriteTxn, name: &str, variables: Variables, now: i64) -> Result<(), Error> {
         self.command(|core| {
-            let mut session = Session::new(tx, now);
+            let mut session = Session::new(tx, now, core.audit.clone());
             session.deliver_signal(core, name, &variables)?;
             core.settle(session)
         })
@@ -454,7 +473,7 @@ impl Core {
             fired += 1;
         }
         for timer in tx.due_timers(now, limit.saturating_sub(fired))? {
-            let mut session = Session::new(tx, now);
+            let mut session = Session::new(tx, now, Audit::default());
             if session.status(self, &timer.instance_id)? == Status::Running {
                 match session.step(self, &timer.instance_id, Input::TimerFired { timer: timer.local_key }) {
                     Ok(()) => fired += 1,
@@ -482,7 +501,7 @@ impl Core {
         }
         let Some(deployed) = self.deployed(&row.process_id, row.version).cloned() else { return Ok(()) };
         let id = self.ids.next_instance_id();
-        let mut session = Session::new(tx, now.max(row.due_at));
+        let mut session = Session::new(tx, now.max(row.due_at), Audit::default());
         let options = StartOptions { start_event: Some(row.element_id), ..StartOptions::default() };
         session.start_instance(deployed, id, options, None)?;
         self.settle(session)
@@ -655,8 +674,8 @@ pub fn waiting_kinds(state: &InstanceState, workflow: &Workflow) -> Vec<String> 
 }
 
 impl<'t> Session<'t> {
-    fn new(tx: &'t mut dyn WriteTxn, now: i64) -> Session<'t> {
-        Session { tx, now, loaded: BTreeMap::new(), pending: VecDeque::new(), starts: 0, counts: Counts::default() }
+    fn new(tx: &'t mut dyn WriteTxn, now: i64, audit: Audit) -> Session<'t> {
+        Session { tx, now, loaded: BTreeMap::new(), pending: VecDeque::new(), starts: 0, counts: Counts::default(), audit }
     }
 
     fn load(&mut self, core: &Core, id: &str) -> Result<&mut Loaded, Error> {
@@ -690,6 +709,8 @@ impl<'t> Session<'t> {
         let now = self.now;
         let release = !matches!(input, Input::UpdateRetries { .. });
         let completes_job = matches!(input, Input::CompleteJob { .. });
+        let sets_labels = matches!(input, Input::SetLabels { .. });
+        let actor = self.audit.actor.clone();
         let loaded = self.load(core, id)?;
         let workflow = loaded.deployed.workflow.clone();
         let site = FaultSite::of(&input);
@@ -712,6 +733,11 @@ impl<'t> Session<'t> {
             }
         };
         loaded.changed = true;
+        loaded.state.updated_by = actor;
+        if sets_labels {
+            let labels = loaded.state.labels.clone();
+            self.tx.apply(Write::PutLabels { instance_id: id.to_string(), labels })?;
+        }
         self.counts.jobs_completed += u64::from(completes_job);
         self.record(id, effects, release)
     }
@@ -726,12 +752,17 @@ impl<'t> Session<'t> {
             return Err(Error::InvalidInput(format!("one command may start at most {MAX_STARTS_PER_COMMAND} instances")));
         }
         let started = catch_unwind(AssertUnwindSafe(|| engine::start(&deployed.workflow, deployed.version, id.clone(), options, self.now)));
-        let (state, effects) = match started {
+        let (mut state, effects) = match started {
             Ok(started) => started.map_err(Error::Rejected)?,
             // The instance does not exist yet: the caller decides whom to blame.
             Err(payload) => return Err(Error::Fault(Fault::from_panic(None, FaultSite::Instance, payload.as_ref()))),
         };
         self.counts.instances_started += 1;
+        state.created_by = self.audit.actor.clone();
+        state.updated_by = self.audit.actor.clone();
+        if !state.labels.is_empty() {
+            self.tx.apply(Write::PutLabels { instance_id: id.clone(), labels: state.labels.clone() })?;
+        }
         self.loaded.insert(id.clone(), Loaded { state, deployed, start_key, history_count: 0, changed: true });
         self.record(&id, effects, true)
     }
@@ -817,7 +848,11 @@ impl<'t> Session<'t> {
                     created_at: incident.created_at,
                 }))?,
                 Effect::IncidentResolved { key } => self.tx.apply(Write::DeleteIncident { key: global(key) })?,
-                Effect::History { entry } => {
+                Effect::History { mut entry } => {
+                    entry.actor.clone_from(&self.audit.actor);
+                    if entry.event.is_operator_action() {
+                        entry.reason.clone_from(&self.audit.reason);
+                    }
                     let Some(loaded) = self.loaded.get_mut(id) else { continue };
                     loaded.history_count += 1;
                     let seq = loaded.history_count;
@@ -847,9 +882,10 @@ impl<'t> Session<'t> {
                 }
             }
             Effect::StartChild { element_instance, instance_id, process_id, binding, variables } => {
-                let (parent_depth, caller_deployment) = {
+                let (parent_depth, caller_deployment, business_key, call_element) = {
                     let loaded = self.load(core, id)?;
-                    (loaded.state.depth, loaded.deployed.deployment)
+                    let call_element = loaded.state.element_instances.get(&element_instance).map(|ei| ei.element_id.clone()).unwrap_or_default();
+                    (loaded.state.depth, loaded.deployed.deployment, loaded.state.business_key.clone(), call_element)
                 };
                 let version = core.workflows.get(&process_id).and_then(|versions| match &binding {
                     bpmn::Binding::Latest => versions.last(),
@@ -858,8 +894,9 @@ impl<'t> Session<'t> {
                 });
                 let started = match version.cloned() {
                     Some(deployed) => {
-                        let parent = ParentRef { instance_id: id.to_string(), element_instance, depth: parent_depth };
-                        let options = StartOptions { variables, parent: Some(parent), ..StartOptions::default() };
+                        let parent = ParentRef { instance_id: id.to_string(), element_instance, depth: parent_depth, element_id: call_element };
+                        // A called instance works for the same business case as its caller.
+                        let options = StartOptions { variables, parent: Some(parent), business_key, ..StartOptions::default() };
                         self.start_instance(deployed, instance_id, options, None)
                     }
                     None => Err(Error::NotFound { what: "workflow", id: describe_binding(&process_id, &binding) }),

@@ -18,7 +18,7 @@ use engine::{Input, Variables};
 use store::{Store, WriteTxn};
 use tokio::sync::{oneshot, Notify};
 
-use crate::core::{ActivatedJob, Core, IdSource, PublishCommand, StartCommand};
+use crate::core::{ActivatedJob, Audit, Core, IdSource, PublishCommand, StartCommand};
 use crate::metrics::Metrics;
 use crate::Error;
 
@@ -143,6 +143,7 @@ pub enum Reply {
 
 struct Envelope {
     command: Command,
+    audit: Audit,
     reply: oneshot::Sender<Result<Reply, Error>>,
 }
 
@@ -231,12 +232,18 @@ impl Handle {
     }
 
     /// Sends a command and waits until its transaction has committed.
+    /// Applies a command as no one in particular (see [`Handle::call_as`]).
     pub async fn call(&self, command: Command) -> Result<Reply, Error> {
+        self.call_as(Audit::default(), command).await
+    }
+
+    /// Applies a command on behalf of `audit.actor`, and answers once it is committed.
+    pub async fn call_as(&self, audit: Audit, command: Command) -> Result<Reply, Error> {
         if self.stopped.load(Ordering::SeqCst) {
             return Err(Error::Store(store::Error::unavailable("the server is shutting down")));
         }
         let (reply, answer) = oneshot::channel();
-        match self.sender.try_send(Message::Command(Envelope { command, reply })) {
+        match self.sender.try_send(Message::Command(Envelope { command, audit, reply })) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(Error::Store(store::Error::unavailable("too many commands are waiting; try again shortly")))
@@ -358,6 +365,7 @@ impl CommitLoop {
             // Each command is all or nothing within the batch, and a fault
             // in one is that command's (and its instance's) alone.
             let command = envelope.command;
+            self.core.set_audit(envelope.audit);
             let result = self.core.isolated(txn.as_mut(), now, |core, tx| apply(core, tx, command.clone(), now));
             if let Err(Error::Store(error)) = &result {
                 // The transaction itself is in doubt: the whole batch fails below.
@@ -366,6 +374,8 @@ impl CommitLoop {
             wrote |= may_have_written(&result);
             answers.push((envelope.reply, result));
         }
+        // Timers fire on no one's behalf.
+        self.core.set_audit(Audit::default());
         let fired = match broken {
             Some(error) => Err(error),
             None => {

@@ -170,7 +170,7 @@ impl Sim {
 
     fn history(&self, id: &str) -> Vec<HistoryRow> {
         let mut read = self.store.read().unwrap();
-        read.history(id, &PageRequest::first(PageRequest::MAX_LIMIT)).unwrap().items
+        read.history(id, &store::HistoryFilter::default(), &PageRequest::first(PageRequest::MAX_LIMIT)).unwrap().items
     }
 
     /// What must hold after every step.

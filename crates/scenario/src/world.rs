@@ -95,7 +95,7 @@ impl World {
 
     /// Starts an instance; returns its seq.
     pub fn start(&mut self, process_id: &str, version: Option<u32>, variables: Variables, business_key: Option<String>) -> Result<usize, Error> {
-        let command = StartCommand { process_id: process_id.to_string(), version, variables, business_key, request_id: None };
+        let command = StartCommand { process_id: process_id.to_string(), version, variables, business_key, ..StartCommand::default() };
         let id = self.transact(|core, tx, now| core.start(tx, command.clone(), now))?;
         Ok(self.seq_of(&id).expect("a started instance is known"))
     }
@@ -155,7 +155,7 @@ impl World {
         let mut entries = Vec::new();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
-            let found = read.history(&self.order[seq], &page).expect("the memory store reads");
+            let found = read.history(&self.order[seq], &store::HistoryFilter::default(), &page).expect("the memory store reads");
             entries.extend(found.items.into_iter().map(|row| row.entry));
             match found.next {
                 Some(next) => page.after = Some(next),

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -79,6 +79,15 @@ const V2: &str = "
 CREATE INDEX incidents_by_instance ON incidents (instance_id);
 ";
 
+/// Version 3: instance labels, by name and value.
+const V3: &str = "
+CREATE TABLE labels (
+    name TEXT NOT NULL, value TEXT NOT NULL, instance_id TEXT NOT NULL,
+    PRIMARY KEY (name, value, instance_id)
+) WITHOUT ROWID;
+CREATE INDEX labels_by_instance ON labels (instance_id);
+";
+
 /// Creates the tables of a new file, brings an older file up to date; refuses a file written by a newer Baton.
 pub fn migrate(connection: &Connection) -> Result<()> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(sql_error)?;
@@ -87,7 +96,7 @@ pub fn migrate(connection: &Connection) -> Result<()> {
             "the database has schema version {version}; this Baton reads up to {SCHEMA_VERSION}: upgrade Baton"
         )));
     }
-    for (step, sql) in [(1, V1), (2, V2)] {
+    for (step, sql) in [(1, V1), (2, V2), (3, V3)] {
         if version < step {
             connection
                 .execute_batch(&format!("BEGIN IMMEDIATE; {sql} PRAGMA user_version = {step}; COMMIT;"))

@@ -340,6 +340,18 @@ impl ReadTxn for SqliteTxn<'_> {
             conditions.push("parent_id = ?".to_string());
             values.push(Box::new(parent.clone()));
         }
+        if let Some((name, value)) = &filter.label {
+            conditions.push("id IN (SELECT instance_id FROM labels WHERE name = ? AND value = ?)".to_string());
+            values.push(Box::new(name.clone()));
+            values.push(Box::new(value.clone()));
+        }
+        if let Some(root) = &filter.root_id {
+            let (from, to) = descendant_range(root);
+            conditions.push("(id = ? OR (id >= ? AND id < ?))".to_string());
+            values.push(Box::new(root.clone()));
+            values.push(Box::new(from));
+            values.push(Box::new(to));
+        }
         self.page(&INSTANCES, conditions, values, page)
     }
 
@@ -356,15 +368,33 @@ impl ReadTxn for SqliteTxn<'_> {
         Ok(found.is_some())
     }
 
-    fn history(&mut self, instance_id: &str, page: &PageRequest) -> Result<Page<HistoryRow>> {
+    fn history(&mut self, instance_id: &str, filter: &HistoryFilter, page: &PageRequest) -> Result<Page<HistoryRow>> {
         let after: u64 = match &page.after {
             Some(cursor) => cursor.parse().map_err(|_| Error::other(format!("'{cursor}' is not a cursor")))?,
             None => 0,
         };
         let limit = page.bounded_limit();
+        let mut conditions = String::new();
+        let mut values: Vec<Box<dyn ToSql>> = vec![Box::new(instance_id.to_string()), Box::new(after)];
+        // One instance's entries, read in order: the filters look into each entry.
+        for (path, value) in [
+            ("json_extract(entry, '$.element_id')", filter.element_id.clone()),
+            ("json_extract(entry, '$.element_type')", filter.element_type.clone()),
+            ("json_extract(entry, '$.event')", filter.event.map(|e| e.as_str().to_string())),
+        ] {
+            if let Some(value) = value {
+                conditions.push_str(&format!(" AND {path} = ?"));
+                values.push(Box::new(value));
+            }
+        }
+        if let Some(run) = filter.run {
+            conditions.push_str(" AND IFNULL(json_extract(entry, '$.run'), 1) = ?");
+            values.push(Box::new(run));
+        }
+        let values: Vec<&dyn ToSql> = values.iter().map(|v| v.as_ref()).collect();
         let mut items = self.query(
-            &format!("SELECT instance_id, seq, entry FROM history WHERE instance_id = ? AND seq > ? ORDER BY seq LIMIT {}", limit + 1),
-            params![instance_id, after],
+            &format!("SELECT instance_id, seq, entry FROM history WHERE instance_id = ? AND seq > ?{conditions} ORDER BY seq LIMIT {}", limit + 1),
+            &values,
             |row| Ok(HistoryRow { instance_id: row.get(0)?, seq: row.get(1)?, entry: from_json(&row.get::<_, String>(2)?)? }),
         )?;
         let next = (items.len() > limit).then(|| items[limit - 1].cursor());
@@ -654,6 +684,13 @@ impl WriteTxn for SqliteTxn<'_> {
                 params![t.process_id, t.element_id, t.version, t.due_at, t.repeat.as_ref().map(to_json).transpose()?],
             ),
             Write::DeleteStartTimers { process_id } => self.execute("DELETE FROM start_timers WHERE process_id = ?", params![process_id]),
+            Write::PutLabels { instance_id, labels } => {
+                self.execute("DELETE FROM labels WHERE instance_id = ?", params![instance_id])?;
+                for (name, value) in &labels {
+                    self.execute("INSERT INTO labels (name, value, instance_id) VALUES (?, ?, ?)", params![name, value, instance_id])?;
+                }
+                Ok(())
+            }
         }
     }
 

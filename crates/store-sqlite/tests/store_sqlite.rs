@@ -49,7 +49,7 @@ fn a_file_from_a_newer_baton_is_refused() {
 }
 
 /// A file written by the first schema gets the incidents-by-instance index
-/// when a newer Baton opens it, and keeps its rows.
+/// and the labels table when a newer Baton opens it, and keeps its rows.
 #[test]
 fn a_file_from_schema_1_is_brought_up_to_date() {
     let path = temp_path("v1.db");
@@ -60,15 +60,17 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
         txn.commit().unwrap();
     }
     let connection = rusqlite::Connection::open(&path).unwrap();
-    connection.execute_batch("DROP INDEX incidents_by_instance; PRAGMA user_version = 1").unwrap();
+    connection.execute_batch("DROP INDEX incidents_by_instance; DROP TABLE labels; PRAGMA user_version = 1").unwrap();
     drop(connection);
     let store = SqliteStore::open(&path).unwrap();
     assert!(store.read().unwrap().instance("kept").unwrap().is_some());
     drop(store);
     let connection = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
-    let indexes: i64 = connection.query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'incidents_by_instance'", [], |row| row.get(0)).unwrap();
-    assert_eq!((version, indexes), (store_sqlite::SCHEMA_VERSION, 1));
+    let added: i64 = connection
+        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('incidents_by_instance', 'labels', 'labels_by_instance')", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!((version, added), (store_sqlite::SCHEMA_VERSION, 3));
 }
 
 /// Issue 9, item 9: two servers on one file are refused, not silently unsafe.

@@ -62,6 +62,14 @@ pub fn state(id: &str, status: Status) -> InstanceState {
         user_tasks: engine::Table::new(),
         subscriptions: engine::Table::new(),
         incidents: engine::Table::new(),
+        updated_at: 0,
+        created_by: None,
+        updated_by: None,
+        labels: Default::default(),
+        end: None,
+        error: None,
+        run: 1,
+        last_send_task: None,
     }
 }
 
@@ -267,6 +275,9 @@ fn instance_pages(store: &dyn Store) {
         let mut row = instance(&format!("i{n}"), if n % 2 == 0 { "even" } else { "odd" }, Status::Running, 100 + n);
         row.business_key = Some(format!("bk{n}"));
         row.state.variables.insert("n".into(), serde_json::json!(n));
+        let parity = if n % 2 == 0 { "even" } else { "odd" };
+        row.state.labels = [("parity".to_string(), parity.to_string()), ("n".to_string(), n.to_string())].into();
+        writes.push(Write::PutLabels { instance_id: row.id.clone(), labels: row.state.labels.clone() });
         if n == 3 {
             row.status = Status::Completed;
             row.ended_at = Some(200);
@@ -298,7 +309,17 @@ fn instance_pages(store: &dyn Store) {
     assert_eq!(ids(read.as_mut(), InstanceFilter { has_incidents: Some(true), ..all.clone() }), ["i4"]);
     assert_eq!(ids(read.as_mut(), InstanceFilter { started_after: Some(102), started_before: Some(104), ..all.clone() }), ["i2", "i3"]);
     assert_eq!(ids(read.as_mut(), InstanceFilter { ended_after: Some(150), ..all.clone() }), ["i3"]);
-    assert_eq!(ids(read.as_mut(), InstanceFilter { variable: Some(("n".into(), serde_json::json!(2))), ..all }), ["i2"]);
+    assert_eq!(ids(read.as_mut(), InstanceFilter { variable: Some(("n".into(), serde_json::json!(2))), ..all.clone() }), ["i2"]);
+    assert_eq!(ids(read.as_mut(), InstanceFilter { label: Some(("parity".into(), "odd".into())), ..all.clone() }), ["i1", "i3"]);
+    assert_eq!(ids(read.as_mut(), InstanceFilter { label: Some(("n".into(), "4".into())), ..all.clone() }), ["i4"]);
+    drop(read);
+    // New labels replace the old ones.
+    let mut relabelled = instance("i1", "odd", Status::Running, 101);
+    relabelled.state.labels = [("parity".to_string(), "none".to_string())].into();
+    write(store, vec![Write::PutLabels { instance_id: "i1".into(), labels: relabelled.state.labels.clone() }, Write::PutInstance(Box::new(relabelled))]);
+    let mut read = store.read().unwrap();
+    assert_eq!(ids(read.as_mut(), InstanceFilter { label: Some(("parity".into(), "odd".into())), ..all.clone() }), ["i3"]);
+    assert_eq!(ids(read.as_mut(), InstanceFilter { label: Some(("n".into(), "1".into())), ..all }), Vec::<String>::new());
 }
 
 fn subscription(instance_id: &str, key: u64, kind: SubscriptionKind, name: &str, correlation_key: &str, opened_at: i64) -> SubscriptionRow {
@@ -393,15 +414,42 @@ fn history(store: &dyn Store) {
             event: HistoryEvent::Completed,
             loop_counter: 1,
             started_at: 0,
+            element_name: None,
+            run: 1,
+            iteration: 1,
+            actor: None,
+            reason: None,
+            detail: Default::default(),
         },
     };
     write(store, (1..=12).map(|n| Write::AppendHistory(entry(n))).chain([Write::AppendHistory(HistoryRow { instance_id: "other".into(), ..entry(1) })]).collect());
     let mut read = store.read().unwrap();
-    let first = read.history("i", &PageRequest::first(10)).unwrap();
+    let first = read.history("i", &HistoryFilter::default(), &PageRequest::first(10)).unwrap();
     assert_eq!(first.items.iter().map(|h| h.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
-    let rest = read.history("i", &PageRequest { after: first.next, limit: 10 }).unwrap();
+    let rest = read.history("i", &HistoryFilter::default(), &PageRequest { after: first.next, limit: 10 }).unwrap();
     assert_eq!(rest.items.iter().map(|h| h.seq).collect::<Vec<_>>(), [11, 12]);
     assert_eq!(rest.next, None);
+    drop(read);
+
+    // Filters: entries of run 2, an element, a kind of entry; pages count matches only.
+    let mut tagged: Vec<Write> = Vec::new();
+    for n in 1..=6u64 {
+        let mut row = entry(n);
+        row.instance_id = "f".into();
+        row.entry.run = if n > 3 { 2 } else { 1 };
+        row.entry.element_id = if n % 2 == 0 { "even".into() } else { "odd".into() };
+        row.entry.event = if n == 5 { HistoryEvent::IncidentRaised } else { HistoryEvent::Completed };
+        tagged.push(Write::AppendHistory(row));
+    }
+    write(store, tagged);
+    let mut read = store.read().unwrap();
+    let mut seqs = |filter: HistoryFilter, limit: usize| -> Vec<u64> {
+        read.history("f", &filter, &PageRequest::first(limit)).unwrap().items.iter().map(|h| h.seq).collect()
+    };
+    assert_eq!(seqs(HistoryFilter { run: Some(2), ..HistoryFilter::default() }, 10), [4, 5, 6]);
+    assert_eq!(seqs(HistoryFilter { element_id: Some("even".into()), ..HistoryFilter::default() }, 2), [2, 4], "a page of matches");
+    assert_eq!(seqs(HistoryFilter { event: Some(HistoryEvent::IncidentRaised), ..HistoryFilter::default() }, 10), [5]);
+    assert_eq!(seqs(HistoryFilter { element_type: Some("task".into()), run: Some(1), ..HistoryFilter::default() }, 10), [1, 2, 3]);
     drop(read);
 
     // A row written again with a seq that exists replaces it, in place; one that
@@ -409,7 +457,7 @@ fn history(store: &dyn Store) {
     let mut again = entry(5);
     again.entry.element_id = "rewritten".into();
     write(store, vec![Write::AppendHistory(again), Write::AppendHistory(entry(14)), Write::AppendHistory(entry(13))]);
-    let all = store.read().unwrap().history("i", &PageRequest::first(100)).unwrap().items;
+    let all = store.read().unwrap().history("i", &HistoryFilter::default(), &PageRequest::first(100)).unwrap().items;
     assert_eq!(all.iter().map(|h| h.seq).collect::<Vec<_>>(), (1..=14).collect::<Vec<_>>());
     assert_eq!(all[4].entry.element_id, "rewritten");
     assert_eq!(all[5].entry.element_id, "e6");
@@ -515,4 +563,7 @@ fn descendant_incidents(store: &dyn Store) {
     };
     assert_eq!(ids(read.as_mut(), true), ["a", "a/3", "a/3/7", "a0", "ab"], "the root is found by its descendants' incidents");
     assert_eq!(ids(read.as_mut(), false), ["b"]);
+    let family = InstanceFilter { root_id: Some("a".into()), ..InstanceFilter::default() };
+    let listed: Vec<String> = read.instances(&family, &page).unwrap().items.into_iter().map(|r| r.id).collect();
+    assert_eq!(listed, ["a", "a/3", "a/3/7"], "a root and everything it called");
 }

@@ -38,7 +38,7 @@ pub trait ReadTxn {
     fn instance_by_request(&mut self, request_id: &str) -> Result<Option<String>>;
     /// Whether an instance of `process_id` started by a message with this correlation key is still active.
     fn message_started_active(&mut self, process_id: &str, correlation_key: &str) -> Result<bool>;
-    fn history(&mut self, instance_id: &str, page: &PageRequest) -> Result<Page<HistoryRow>>;
+    fn history(&mut self, instance_id: &str, filter: &HistoryFilter, page: &PageRequest) -> Result<Page<HistoryRow>>;
     fn job(&mut self, key: &str) -> Result<Option<JobRow>>;
     fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>>;
     /// Jobs of `job_type` a worker may take at `now`: activatable, past their

@@ -302,7 +302,7 @@ impl ReadTxn for MemoryTxn<'_> {
         }))
     }
 
-    fn history(&mut self, instance_id: &str, page: &PageRequest) -> Result<Page<HistoryRow>> {
+    fn history(&mut self, instance_id: &str, filter: &HistoryFilter, page: &PageRequest) -> Result<Page<HistoryRow>> {
         let after: u64 = match &page.after {
             Some(cursor) => cursor.parse().map_err(|_| Error::other(format!("'{cursor}' is not a cursor")))?,
             None => 0,
@@ -311,8 +311,14 @@ impl ReadTxn for MemoryTxn<'_> {
         let mut items: Vec<HistoryRow> = Vec::new();
         if let Some(history) = self.data.history.get(instance_id) {
             let start = history.seqs.partition_point(|&seq| seq <= after);
-            for index in (start..history.seqs.len()).take(limit + 1) {
-                items.push(HistoryRow { instance_id: instance_id.to_string(), seq: history.seqs[index], entry: history.entry(index)? });
+            for index in start..history.seqs.len() {
+                let entry = history.entry(index)?;
+                if filter.matches(&entry) {
+                    items.push(HistoryRow { instance_id: instance_id.to_string(), seq: history.seqs[index], entry });
+                    if items.len() > limit {
+                        break;
+                    }
+                }
             }
         }
         let next = (items.len() > limit).then(|| items[limit - 1].cursor());
@@ -435,6 +441,8 @@ impl WriteTxn for MemoryTxn<'_> {
         match write {
             Write::PutWorkflow(row) => set(data, undo, |d| &mut d.workflows, (row.process_id.clone(), row.version), Some(row)),
             Write::PutInstance(row) => self.put_instance(&row)?,
+            // Instances are filtered by label from their decoded state.
+            Write::PutLabels { .. } => {}
             Write::PutRequest { request_id, instance_id } => set(data, undo, |d| &mut d.requests, request_id, Some(instance_id)),
             Write::PutJob(row) => {
                 let key: Box<str> = row.key.as_str().into();

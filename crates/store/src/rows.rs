@@ -155,6 +155,9 @@ pub enum Write {
     PutWorkflow(WorkflowRow),
     /// Inserts or replaces an instance.
     PutInstance(Box<InstanceRow>),
+    /// Replaces the labels of an instance (they are also in its state), so
+    /// that instances are found by label through an index.
+    PutLabels { instance_id: String, labels: std::collections::BTreeMap<String, String> },
     /// A start request id that made an instance, so a repeated request finds it.
     PutRequest { request_id: String, instance_id: String },
     PutJob(JobRow),
@@ -192,6 +195,10 @@ pub struct InstanceFilter {
     /// A variable of the instance's own scope equals this JSON value.
     pub variable: Option<(String, serde_json::Value)>,
     pub parent_id: Option<String>,
+    /// A label of the instance has this value.
+    pub label: Option<(String, String)>,
+    /// The instance is this root or was called from it, directly or further down.
+    pub root_id: Option<String>,
 }
 
 impl InstanceFilter {
@@ -209,6 +216,8 @@ impl InstanceFilter {
             && self.ended_before.is_none_or(|t| row.ended_at.is_some_and(|e| e < t))
             && self.variable.as_ref().is_none_or(|(name, value)| row.state.variables.get(name) == Some(value))
             && self.parent_id.as_ref().is_none_or(|p| row.parent_id.as_ref() == Some(p))
+            && self.label.as_ref().is_none_or(|(name, value)| row.state.labels.get(name) == Some(value))
+            && self.root_id.as_ref().is_none_or(|root| &row.id == root || is_descendant(&row.id, root))
     }
 }
 
@@ -272,6 +281,28 @@ pub fn is_descendant(id: &str, ancestor: &str) -> bool {
 /// The half-open key range `[from, to)` that holds exactly the descendants of `ancestor`.
 pub fn descendant_range(ancestor: &str) -> (String, String) {
     (format!("{ancestor}/"), format!("{ancestor}0"))
+}
+
+/// Which history entries of an instance to list. Every field set must match.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryFilter {
+    pub element_id: Option<String>,
+    pub element_type: Option<String>,
+    pub event: Option<engine::HistoryEvent>,
+    pub run: Option<u32>,
+}
+
+impl HistoryFilter {
+    pub fn matches(&self, entry: &HistoryEntry) -> bool {
+        self.element_id.as_ref().is_none_or(|e| &entry.element_id == e)
+            && self.element_type.as_ref().is_none_or(|t| &entry.element_type == t)
+            && self.event.is_none_or(|e| entry.event == e)
+            && self.run.is_none_or(|r| entry.run == r)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self == &HistoryFilter::default()
+    }
 }
 
 /// A page request: at most `limit` rows after the cursor `after`.
