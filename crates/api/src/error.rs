@@ -35,6 +35,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("element-not-found", 422, "No such element to modify"),
     ("element-instance-not-found", 404, "No such element instance"),
     ("invalid-variables", 400, "The variables are not valid"),
+    ("invalid-labels", 400, "The labels are not valid"),
     ("message-already-published", 409, "A message with this id is still buffered"),
     ("invalid-input", 400, "The command is not valid"),
     ("instance-faulted", 409, "The instance stopped on an engine fault"),

@@ -324,3 +324,167 @@ async fn a_called_instances_incident_is_seen_from_its_root() {
     let (_, shown) = app.send("GET", &format!("/v1/instances/{root}"), None).await.into_json();
     assert_eq!(shown["descendant_incidents"], json!(0), "a resolved incident no longer counts");
 }
+
+const LETTER: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <process id="letter" isExecutable="true">
+    <startEvent id="start"/>
+    <serviceTask id="print" name="Print the letter"><extensionElements><zeebe:taskDefinition type="print"/></extensionElements></serviceTask>
+    <sendTask id="post" name="Post it"><extensionElements><zeebe:taskDefinition type="post"/></extensionElements></sendTask>
+    <userTask id="check" name="Check the answer"/>
+    <exclusiveGateway id="again" default="done"/>
+    <endEvent id="end" name="Answered"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="print"/>
+    <sequenceFlow id="f2" sourceRef="print" targetRef="post"/>
+    <sequenceFlow id="f3" sourceRef="post" targetRef="check"/>
+    <sequenceFlow id="f4" sourceRef="check" targetRef="again"/>
+    <sequenceFlow id="retry" sourceRef="again" targetRef="print"><conditionExpression>=resend = true</conditionExpression></sequenceFlow>
+    <sequenceFlow id="done" sourceRef="again" targetRef="end"/>
+  </process>
+</definitions>"#;
+
+impl App {
+    /// A request made on behalf of `actor`.
+    async fn json_as(&self, actor: &str, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let request = Request::builder().method(method).uri(path).header("content-type", "application/json").header("x-baton-actor", actor);
+        let response = self.router.clone().oneshot(request.body(Body::from(body.to_string())).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn only_job(&self, job_type: &str, worker: &str) -> (String, u64) {
+        let (_, activated) = self.json("POST", "/v1/jobs/activate", json!({"type": job_type, "worker": worker, "max_jobs": 1})).await;
+        let job = &activated["jobs"][0];
+        (job["key"].as_str().unwrap_or_else(|| panic!("no {job_type} job: {activated}")).to_string(), job["retries"].as_u64().unwrap())
+    }
+}
+
+/// Issue 10: the record of an instance, read back through the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_keeps_its_record_who_did_what_and_its_audit_log() {
+    let app = App::new();
+    assert_eq!(app.json("POST", "/v1/workflows", json!({"resources": [{"name": "letter.bpmn", "xml": LETTER}]})).await.0, StatusCode::CREATED);
+    let start = json!({"workflow": "letter", "business_key": "case-9", "labels": {"person": "p-17", "channel": "mail"}});
+    let (status, started) = app.json_as("ann", "POST", "/v1/instances", start).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+
+    // The printer fails once, then prints; the worker is the actor when no header names one.
+    let (key, retries) = app.only_job("print", "printer-7").await;
+    app.json("POST", &format!("/v1/jobs/{key}/fail"), json!({"worker": "printer-7", "retries": retries - 1, "message": "paper jam"})).await;
+    app.clock.advance(1_000);
+    let (again, _) = app.only_job("print", "printer-7").await;
+    assert_eq!(again, key);
+    assert_eq!(app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "printer-7", "variables": {"pages": 2}})).await.0, StatusCode::NO_CONTENT);
+    // Posting fails for good: an incident, fixed by an operator with a reason.
+    let (post, _) = app.only_job("post", "postie").await;
+    let failed = app.json("POST", &format!("/v1/jobs/{post}/fail"), json!({"worker": "postie", "retries": 0, "message": "no stamps"})).await;
+    assert_eq!(failed.0, StatusCode::NO_CONTENT, "{}", failed.1);
+    let (_, incidents) = app.send("GET", &format!("/v1/incidents?instance_id={id}"), None).await.into_json();
+    let incident = incidents["items"][0]["key"].as_str().unwrap().to_string();
+    assert_eq!(app.json_as("bob", "POST", &format!("/v1/jobs/{post}/retries"), json!({"retries": 1, "reason": "stamps bought"})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.json_as("bob", "POST", &format!("/v1/incidents/{incident}/resolve"), json!({"reason": "stamps bought"})).await.0, StatusCode::NO_CONTENT);
+    let (post, _) = app.only_job("post", "postie").await;
+    app.json("POST", &format!("/v1/jobs/{post}/complete"), json!({"worker": "postie"})).await;
+    // The answer asks for the letter again once: the loop drawn with a gateway counts iterations.
+    let (_, tasks) = app.send("GET", &format!("/v1/tasks?instance_id={id}"), None).await.into_json();
+    let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
+    assert_eq!(app.json_as("carol", "POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"resend": true}})).await.0, StatusCode::NO_CONTENT);
+    let (status, _) = app.json_as("dan", "POST", &format!("/v1/instances/{id}/labels"), json!({"labels": {"channel": null, "attempt": "2"}, "reason": "resent"})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (_, shown) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    assert_eq!(shown["created_by"], json!("ann"));
+    assert_eq!(shown["updated_by"], json!("dan"));
+    assert_eq!(shown["created_at"], json!("2026-01-01T00:00:00Z"));
+    assert_eq!(shown["updated_at"], json!("2026-01-01T00:00:01Z"));
+    assert_eq!(shown["labels"], json!({"person": "p-17", "attempt": "2"}));
+    assert_eq!((shown["root_id"].clone(), shown["run"].clone()), (json!(id), json!(1)));
+    assert_eq!(shown["last_send_task"]["element"], json!("post"));
+    assert_eq!(shown["last_send_task"]["element_name"], json!("Post it"));
+    let (_, by_label) = app.send("GET", "/v1/instances?label=person=p-17", None).await.into_json();
+    assert_eq!(by_label["items"].as_array().unwrap().len(), 1);
+    let (_, by_old_label) = app.send("GET", "/v1/instances?label=channel=mail", None).await.into_json();
+    assert_eq!(by_old_label["items"], json!([]), "a removed label no longer finds it");
+
+    let (_, history) = app.send("GET", &format!("/v1/instances/{id}/history?limit=1000"), None).await.into_json();
+    let entries = history["items"].as_array().unwrap();
+    let find = |event: &str, element: &str| entries.iter().filter(|e| e["event"] == json!(event) && e["element"] == json!(element)).cloned().collect::<Vec<_>>();
+    let failed = find("job_failed", "print");
+    assert_eq!(failed.len(), 1);
+    assert_eq!((failed[0]["message"].clone(), failed[0]["retries"].clone(), failed[0]["actor"].clone()), (json!("paper jam"), json!(2), json!("printer-7")));
+    assert_eq!(failed[0]["job"]["attempt"], json!(1));
+    let printed = find("completed", "print");
+    assert_eq!(printed[0]["job"], json!({"key": key, "type": "print", "attempt": 2}), "the second attempt printed");
+    assert_eq!(printed[0]["variables"], json!({"pages": 2}));
+    assert_eq!(printed[0]["element_name"], json!("Print the letter"));
+    assert_eq!(printed[0]["iteration"], json!(1));
+    let raised = find("incident_raised", "post");
+    assert_eq!((raised[0]["incident"]["kind"].clone(), raised[0]["message"].clone()), (json!("job_no_retries"), json!("no stamps")));
+    let resolved = find("incident_resolved", "post");
+    assert_eq!((resolved[0]["actor"].clone(), resolved[0]["reason"].clone()), (json!("bob"), json!("stamps bought")), "kept after resolution");
+    assert_eq!(find("retries_set", "post")[0]["retries"], json!(1));
+    let checked = find("completed", "check");
+    assert_eq!(checked[0]["task"], json!({"key": task, "completed_by": "carol"}));
+    let printing = find("activated", "print");
+    assert_eq!(printing.iter().map(|e| e["iteration"].clone()).collect::<Vec<_>>(), [json!(1), json!(2)], "a loop drawn with a gateway counts");
+    assert_eq!(find("labels_set", "letter")[0]["names"], json!(["attempt", "channel"]));
+
+    // Filters: a kind of entry, an element, the current run.
+    let (_, only) = app.send("GET", &format!("/v1/instances/{id}/history?event=job_failed"), None).await.into_json();
+    assert_eq!(only["items"].as_array().unwrap().len(), 2, "{only}");
+    let (_, printing) = app.send("GET", &format!("/v1/instances/{id}/history?element=print&run=current"), None).await.into_json();
+    assert!(printing["items"].as_array().unwrap().iter().all(|e| e["element"] == json!("print")));
+    let (status, problem) = app.send("GET", &format!("/v1/instances/{id}/history?event=exploded"), None).await.into_json();
+    assert_eq!((status, problem["code"].clone()), (StatusCode::BAD_REQUEST, json!("query-invalid")));
+
+    // A label too long is refused by name, and nothing changes.
+    let (status, problem) = app.json("POST", &format!("/v1/instances/{id}/labels"), json!({"labels": {"note": "x".repeat(300)}})).await;
+    assert_eq!((status, problem["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid-labels")));
+    let (status, problem) = app.send("POST", "/v1/instances", Some(json!({"workflow": "letter"}).to_string())).await.into_json();
+    assert_eq!(status, StatusCode::CREATED, "{problem}");
+    let (_, anonymous) = app.send("GET", &format!("/v1/instances/{}", problem["id"].as_str().unwrap()), None).await.into_json();
+    assert_eq!(anonymous["created_by"], json!("anonymous"));
+}
+
+/// Issue 10: how an instance ended, and what a called instance inherits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_instance_says_how_and_a_called_one_knows_its_lineage() {
+    let failing = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="f">
+  <error id="boom" errorCode="BOOM"/>
+  <process id="failing" isExecutable="true">
+    <startEvent id="s"/>
+    <endEvent id="blow" name="Blow up"><errorEventDefinition errorRef="boom"/></endEvent>
+    <sequenceFlow id="g1" sourceRef="s" targetRef="blow"/>
+  </process>
+</definitions>"#;
+    let app = App::new();
+    let resources = json!({"resources": [{"name": "order.bpmn", "xml": MODEL}, {"name": "parent.bpmn", "xml": PARENT}, {"name": "failing.bpmn", "xml": failing}]});
+    assert_eq!(app.json("POST", "/v1/workflows", resources).await.0, StatusCode::CREATED);
+    let (_, failed) = app.json("POST", "/v1/instances", json!({"workflow": "failing"})).await;
+    let (_, failed) = app.send("GET", &format!("/v1/instances/{}", failed["id"].as_str().unwrap()), None).await.into_json();
+    assert_eq!(failed["status"], json!("failed"));
+    assert_eq!((failed["error"]["code"].clone(), failed["error"]["element"].clone()), (json!("BOOM"), json!("blow")));
+    assert_eq!(failed["end"], Value::Null, "an error end event fails the instance; it did not complete there");
+
+    let (_, parent) = app.json("POST", "/v1/instances", json!({"workflow": "parent", "business_key": "order-5"})).await;
+    let root = parent["id"].as_str().unwrap().to_string();
+    let (_, children) = app.send("GET", &format!("/v1/instances?root_id={root}"), None).await.into_json();
+    let family = children["items"].as_array().unwrap();
+    assert_eq!(family.len(), 2, "the root and its child");
+    let child = family.iter().find(|i| i["id"] != json!(root)).unwrap();
+    let (_, child) = app.send("GET", &format!("/v1/instances/{}", child["id"].as_str().unwrap().replace('/', "%2F")), None).await.into_json();
+    assert_eq!(
+        (child["parent_id"].clone(), child["parent_element"].clone(), child["root_id"].clone(), child["business_key"].clone()),
+        (json!(root), json!("call"), json!(root), json!("order-5"))
+    );
+    let (_, cancelled) = app.json_as("erin", "POST", &format!("/v1/instances/{root}/cancel"), json!({"reason": "customer withdrew"})).await;
+    assert_eq!(cancelled, Value::Null);
+    let (_, shown) = app.send("GET", &format!("/v1/instances/{root}"), None).await.into_json();
+    assert_eq!((shown["cancel_reason"].clone(), shown["updated_by"].clone()), (json!("customer withdrew"), json!("erin")));
+    let (_, history) = app.send("GET", &format!("/v1/instances/{root}/history?event=cancelled"), None).await.into_json();
+    assert_eq!((history["items"][0]["actor"].clone(), history["items"][0]["reason"].clone()), (json!("erin"), json!("customer withdrew")));
+
+    let (_, completed) = app.json("POST", "/v1/instances", json!({"workflow": "failing"})).await;
+    assert!(completed["id"].is_string());
+}

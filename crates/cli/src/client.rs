@@ -9,6 +9,8 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7444";
 pub struct Client {
     base: String,
     http: reqwest::Client,
+    /// Sent as `X-Baton-Actor` on every request, when set.
+    actor: Option<String>,
 }
 
 /// A failure a command reports on stderr.
@@ -23,7 +25,18 @@ impl std::fmt::Display for Failure {
 
 impl Client {
     pub fn new(server: &str) -> Client {
-        Client { base: server.trim_end_matches('/').to_string(), http: reqwest::Client::new() }
+        Client { base: server.trim_end_matches('/').to_string(), http: reqwest::Client::new(), actor: None }
+    }
+
+    /// Makes the requests on behalf of `actor` (`baton --as NAME`, `BATON_ACTOR`).
+    pub fn acting_as(mut self, actor: Option<String>) -> Result<Client, Failure> {
+        if let Some(name) = &actor {
+            if name.trim().is_empty() || name.len() > 128 || !name.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+                return Err(Failure(format!("--as '{name}': a name is 1 to 128 visible ASCII characters")));
+            }
+        }
+        self.actor = actor;
+        Ok(self)
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, Failure> {
@@ -35,6 +48,10 @@ impl Client {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let request = match &self.actor {
+            Some(actor) => request.header("x-baton-actor", actor),
+            None => request,
+        };
         let response = request.send().await.map_err(|e| {
             Failure(format!("cannot reach the Baton server at {} ({e}); is `baton serve` running? (--server or BATON_SERVER)", self.base))
         })?;

@@ -25,6 +25,16 @@ pub fn variables(vars: &[String], vars_json: Option<&str>) -> Result<Map<String,
     Ok(all)
 }
 
+/// `--label name=value` arguments, as a map.
+pub fn labels(args: &[String]) -> Result<std::collections::BTreeMap<String, String>, Failure> {
+    args.iter()
+        .map(|arg| {
+            let (name, value) = arg.split_once('=').ok_or_else(|| Failure(format!("--label {arg}: write name=value")))?;
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
 fn text(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
@@ -97,12 +107,56 @@ pub async fn deploy(client: &Client, files: &[PathBuf]) -> Result<(), Failure> {
     Ok(())
 }
 
+pub async fn list_workflows(client: &Client, json_lines: bool) -> Result<(), Failure> {
+    let columns = [("WORKFLOW", "workflow"), ("VERSION", "version"), ("NAME", "name"), ("VERSION TAG", "version_tag"), ("DEPLOYED", "deployed_at")];
+    list(client, "/v1/workflows", json_lines, &columns).await
+}
+
+/// A deployed workflow (the latest version, or one): its fields, or with `--xml` its BPMN.
+pub async fn show_workflow(client: &Client, key: &str, version: Option<u32>, xml: bool) -> Result<(), Failure> {
+    let path = match version {
+        Some(v) => format!("/v1/workflows/{}/versions/{v}", encode(key)),
+        None => format!("/v1/workflows/{}", encode(key)),
+    };
+    let workflow = client.get(&path).await?;
+    if xml {
+        say!("{}", text(&workflow["xml"]));
+        return Ok(());
+    }
+    for field in ["workflow", "version", "name", "version_tag", "deployed_at"] {
+        say!("{field:<12} {}", text(&workflow[field]));
+    }
+    Ok(())
+}
+
+/// Prints what a GET answers: JSON as one line, text as it is.
+pub async fn show(client: &Client, path: &str) -> Result<(), Failure> {
+    let answer = client.get(path).await?;
+    match answer {
+        Value::String(text) => say!("{}", text.trim_end()),
+        other => say!("{other}"),
+    }
+    Ok(())
+}
+
+pub async fn show_task(client: &Client, key: &str) -> Result<(), Failure> {
+    show(client, &format!("/v1/tasks/{}", encode(key))).await
+}
+
+/// Completes, fails or throws an error from a job by hand (what `baton worker` does per job).
+pub async fn job_command(client: &Client, key: &str, action: &str, body: Value) -> Result<(), Failure> {
+    client.post(&format!("/v1/jobs/{}/{action}", encode(key)), &body).await?;
+    eprintln!("{action}: {key}");
+    Ok(())
+}
+
 pub struct StartArgs {
     pub workflow: String,
     pub version: Option<u32>,
     pub variables: Map<String, Value>,
     pub business_key: Option<String>,
     pub request_id: Option<String>,
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 pub async fn start(client: &Client, args: StartArgs) -> Result<(), Failure> {
@@ -112,6 +166,7 @@ pub async fn start(client: &Client, args: StartArgs) -> Result<(), Failure> {
         "variables": args.variables,
         "business_key": args.business_key,
         "request_id": args.request_id,
+        "labels": args.labels,
     });
     let answer = client.post("/v1/instances", &body).await?;
     say!("{}", text(&answer["id"]));
@@ -133,16 +188,59 @@ pub struct InstanceListArgs {
     /// Only the instances this instance called.
     #[arg(long)]
     parent: Option<String>,
+    /// Only this root instance and the instances it called, directly or further down.
+    #[arg(long)]
+    root: Option<String>,
+    /// Only instances with a token waiting for: job, user_task, timer, message, signal, call.
+    #[arg(long)]
+    waiting: Option<String>,
+    /// Only instances with this label: name=value.
+    #[arg(long, value_name = "NAME=VALUE")]
+    label: Option<String>,
+    /// Only instances whose own variable has this JSON value: name=json.
+    #[arg(long, value_name = "NAME=JSON")]
+    variable: Option<String>,
+    /// Started at or after this time (RFC 3339).
+    #[arg(long)]
+    started_after: Option<String>,
+    #[arg(long)]
+    started_before: Option<String>,
+    #[arg(long)]
+    ended_after: Option<String>,
+    #[arg(long)]
+    ended_before: Option<String>,
 }
 
 pub async fn list_instances(client: &Client, filter: InstanceListArgs, json_lines: bool) -> Result<(), Failure> {
-    let InstanceListArgs { status, workflow, business_key, has_incidents, parent } = filter;
+    let InstanceListArgs {
+        status,
+        workflow,
+        business_key,
+        has_incidents,
+        parent,
+        root,
+        waiting,
+        label,
+        variable,
+        started_after,
+        started_before,
+        ended_after,
+        ended_before,
+    } = filter;
     let pairs = [
         ("status", status),
         ("workflow", workflow),
         ("business_key", business_key),
         ("has_incidents", has_incidents.map(|b| b.to_string())),
         ("parent_id", parent),
+        ("root_id", root),
+        ("waiting", waiting),
+        ("label", label),
+        ("variable", variable),
+        ("started_after", started_after),
+        ("started_before", started_before),
+        ("ended_after", ended_after),
+        ("ended_before", ended_before),
     ];
     let path = format!("/v1/instances{}", query(&pairs));
     let columns = [
@@ -170,7 +268,15 @@ pub async fn show_instance(client: &Client, id: &str, json_lines: bool) -> Resul
         "version",
         "status",
         "business_key",
+        "labels",
         "parent_id",
+        "parent_element",
+        "root_id",
+        "run",
+        "created_at",
+        "created_by",
+        "updated_at",
+        "updated_by",
         "started_at",
         "ended_at",
         "incidents",
@@ -178,8 +284,10 @@ pub async fn show_instance(client: &Client, id: &str, json_lines: bool) -> Resul
         "waiting",
         "tokens",
         "update_count",
-        "error_code",
+        "end",
+        "error",
         "cancel_reason",
+        "last_send_task",
     ];
     for field in fields {
         say!("{field:<20} {}", text(&instance[field]));
@@ -189,41 +297,73 @@ pub async fn show_instance(client: &Client, id: &str, json_lines: bool) -> Resul
     Ok(())
 }
 
-/// One row per element instance, in the order they started: its end state
-/// (`completed`, `terminated`) or `active`, with start and end times.
-pub async fn history(client: &Client, id: &str, json_lines: bool) -> Result<(), Failure> {
-    let mut order: Vec<u64> = Vec::new();
-    let mut rows: std::collections::BTreeMap<u64, Value> = std::collections::BTreeMap::new();
+/// Which history entries `baton instances history` shows.
+#[derive(Debug, clap::Args)]
+pub struct HistoryArgs {
+    /// Only entries of this element.
+    #[arg(long)]
+    element: Option<String>,
+    /// Only entries of elements of this BPMN type (serviceTask, userTask, ...).
+    #[arg(long = "type")]
+    element_type: Option<String>,
+    /// Only this kind of entry: activated, completed, terminated, incident_raised,
+    /// incident_resolved, job_failed, variables_set, labels_set, cancelled, ...
+    #[arg(long)]
+    event: Option<String>,
+    /// Only this run (a number, or `current`).
+    #[arg(long)]
+    run: Option<String>,
+}
+
+/// The audit log, one row per entry in order: when, what, which element,
+/// its iteration and run, who, and the detail that applies.
+pub async fn history(client: &Client, id: &str, filter: HistoryArgs, json_lines: bool) -> Result<(), Failure> {
+    let HistoryArgs { element, element_type, event, run } = filter;
+    let path = format!(
+        "/v1/instances/{}/history{}",
+        encode(id),
+        query(&[("element", element), ("element_type", element_type), ("event", event), ("run", run)])
+    );
+    let mut rows: Vec<Vec<String>> = Vec::new();
     client
-        .all(&format!("/v1/instances/{}/history", encode(id)), |entry| {
-            let key = entry["element_instance"].as_u64().unwrap_or_default();
-            if !rows.contains_key(&key) {
-                order.push(key);
+        .all(&path, |entry| {
+            if json_lines {
+                say!("{entry}");
+                return;
             }
-            let state = if entry["state"] == json!("activated") { "active" } else { entry["state"].as_str().unwrap_or("") };
-            rows.insert(
-                key,
-                json!({
-                    "element": entry["element"],
-                    "element_type": entry["element_type"],
-                    "state": state,
-                    "started_at": entry["started_at"],
-                    "ended_at": entry["ended_at"],
-                    "loop_counter": entry["loop_counter"],
-                }),
-            );
+            let mut detail: Vec<String> = Vec::new();
+            if let Some(job) = entry["job"].as_object() {
+                detail.push(format!("job {} attempt {}", text(&job["key"]), text(&job["attempt"])));
+            }
+            if let Some(task) = entry["task"].as_object() {
+                detail.push(format!("task {}", text(&task["key"])));
+            }
+            if let Some(incident) = entry["incident"].as_object() {
+                detail.push(format!("incident {} ({})", text(&incident["key"]), text(&incident["kind"])));
+            }
+            for field in ["message", "retries", "due_at", "reason"] {
+                if !entry[field].is_null() {
+                    detail.push(format!("{field}: {}", text(&entry[field])));
+                }
+            }
+            if entry["names"].as_array().is_some_and(|n| !n.is_empty()) {
+                detail.push(format!("names: {}", entry["names"]));
+            }
+            rows.push(vec![
+                text(&entry["at"]),
+                text(&entry["event"]),
+                text(&entry["element"]),
+                text(&entry["element_type"]),
+                text(&entry["iteration"]),
+                text(&entry["run"]),
+                text(&entry["actor"]),
+                detail.join("; "),
+            ]);
         })
         .await?;
-    let ordered: Vec<&Value> = order.iter().map(|key| &rows[key]).collect();
-    if json_lines {
-        for row in ordered {
-            say!("{row}");
-        }
-        return Ok(());
+    if !json_lines {
+        table(&["AT", "EVENT", "ELEMENT", "TYPE", "ITER", "RUN", "ACTOR", "DETAIL"], &rows);
     }
-    let fields = ["element", "element_type", "state", "started_at", "ended_at", "loop_counter"];
-    let table_rows: Vec<Vec<String>> = ordered.iter().map(|row| fields.iter().map(|f| text(&row[*f])).collect()).collect();
-    table(&["ELEMENT", "TYPE", "STATE", "STARTED", "ENDED", "LOOP"], &table_rows);
     Ok(())
 }
 
@@ -233,14 +373,43 @@ pub async fn instance_command(client: &Client, id: &str, action: &str, body: Val
     Ok(())
 }
 
-pub async fn list_jobs(client: &Client, job_type: Option<String>, json_lines: bool) -> Result<(), Failure> {
-    let path = format!("/v1/jobs{}", query(&[("type", job_type)]));
+/// Which jobs `baton jobs list` shows.
+#[derive(Debug, clap::Args)]
+pub struct JobListArgs {
+    #[arg(long = "type")]
+    job_type: Option<String>,
+    #[arg(long)]
+    instance: Option<String>,
+    /// activatable or failed.
+    #[arg(long)]
+    state: Option<String>,
+}
+
+pub async fn list_jobs(client: &Client, filter: JobListArgs, json_lines: bool) -> Result<(), Failure> {
+    let JobListArgs { job_type, instance, state } = filter;
+    let path = format!("/v1/jobs{}", query(&[("type", job_type), ("instance_id", instance), ("state", state)]));
     let columns = [("KEY", "key"), ("TYPE", "type"), ("ELEMENT", "element_id"), ("RETRIES", "retries"), ("STATE", "state"), ("WORKER", "worker"), ("LEASE UNTIL", "lease_until")];
     list(client, &path, json_lines, &columns).await
 }
 
-pub async fn list_tasks(client: &Client, assignee: Option<String>, group: Option<String>, json_lines: bool) -> Result<(), Failure> {
-    let path = format!("/v1/tasks{}", query(&[("assignee", assignee), ("candidate_group", group)]));
+/// Which user tasks `baton tasks list` shows.
+#[derive(Debug, clap::Args)]
+pub struct TaskListArgs {
+    #[arg(long)]
+    assignee: Option<String>,
+    /// A candidate group.
+    #[arg(long)]
+    group: Option<String>,
+    #[arg(long)]
+    workflow: Option<String>,
+    #[arg(long)]
+    instance: Option<String>,
+}
+
+pub async fn list_tasks(client: &Client, filter: TaskListArgs, json_lines: bool) -> Result<(), Failure> {
+    let TaskListArgs { assignee, group, workflow, instance } = filter;
+    let pairs = [("assignee", assignee), ("candidate_group", group), ("workflow", workflow), ("instance_id", instance)];
+    let path = format!("/v1/tasks{}", query(&pairs));
     let columns = [("KEY", "key"), ("ELEMENT", "element_id"), ("WORKFLOW", "workflow"), ("ASSIGNEE", "assignee"), ("GROUPS", "candidate_groups"), ("DUE", "due")];
     list(client, &path, json_lines, &columns).await
 }
@@ -270,8 +439,14 @@ pub async fn list_incidents(client: &Client, instance: Option<String>, descendan
     list(client, &path, json_lines, &columns).await
 }
 
-pub async fn resolve_incident(client: &Client, key: &str) -> Result<(), Failure> {
-    client.post(&format!("/v1/incidents/{}/resolve", encode(key)), &json!({})).await?;
+pub async fn job_retries(client: &Client, key: &str, retries: u32, reason: Option<String>) -> Result<(), Failure> {
+    client.post(&format!("/v1/jobs/{}/retries", encode(key)), &json!({"retries": retries, "reason": reason})).await?;
+    eprintln!("retries: {key} has {retries}");
+    Ok(())
+}
+
+pub async fn resolve_incident(client: &Client, key: &str, reason: Option<String>) -> Result<(), Failure> {
+    client.post(&format!("/v1/incidents/{}/resolve", encode(key)), &json!({"reason": reason})).await?;
     eprintln!("resolved: {key}");
     Ok(())
 }

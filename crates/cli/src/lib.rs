@@ -15,6 +15,7 @@ macro_rules! say {
 mod bench;
 pub mod client;
 mod commands;
+pub mod reach;
 mod serve;
 pub mod validate;
 mod worker;
@@ -32,6 +33,9 @@ pub struct Cli {
     /// The Baton server the client commands talk to.
     #[arg(long, global = true, env = "BATON_SERVER", default_value = DEFAULT_SERVER)]
     pub server: String,
+    /// Who you are, recorded on what the commands change (sent as X-Baton-Actor).
+    #[arg(long = "as", global = true, env = "BATON_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -63,28 +67,125 @@ pub enum InstancesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The element instances of an instance, in order.
+    /// The audit log of an instance, in order: element instances, incidents,
+    /// job failures, changes and operator actions, with who did them.
     History {
         id: String,
+        #[command(flatten)]
+        filter: commands::HistoryArgs,
         #[arg(long)]
         json: bool,
     },
     Cancel {
         id: String,
-        /// Why; kept on the instance.
+        /// Why; kept on the instance and in its history.
         #[arg(long)]
         reason: Option<String>,
     },
-    Suspend { id: String },
-    Resume { id: String },
+    Suspend {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Resume {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Set variables on the instance's own scope.
+    Variables {
+        id: String,
+        #[command(flatten)]
+        variables: VarArgs,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Set (--set name=value) or remove (--remove name) labels.
+    Labels {
+        id: String,
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        #[arg(long = "remove", value_name = "NAME")]
+        remove: Vec<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Activate elements and terminate the active instances of others.
+    Modify {
+        id: String,
+        #[arg(long = "activate", value_name = "ELEMENT")]
+        activate: Vec<String>,
+        #[arg(long = "terminate", value_name = "ELEMENT")]
+        terminate: Vec<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowsCommand {
+    /// List deployed workflow versions.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a deployed workflow: the latest version, or --version N.
+    Show {
+        key: String,
+        #[arg(long)]
+        version: Option<u32>,
+        /// Print its BPMN XML.
+        #[arg(long)]
+        xml: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
+    /// Set how many retries a job has left (then resolve its incident).
+    Retries {
+        key: String,
+        retries: u32,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Complete a job by hand.
+    Complete {
+        key: String,
+        #[arg(long)]
+        worker: Option<String>,
+        #[command(flatten)]
+        variables: VarArgs,
+    },
+    /// Fail a job: with retries left it is handed out again (after --backoff-ms).
+    Fail {
+        key: String,
+        #[arg(long)]
+        worker: Option<String>,
+        /// Retries left after this failure; 0 raises an incident.
+        #[arg(long)]
+        retries: u32,
+        #[arg(long, default_value = "")]
+        message: String,
+        #[arg(long, default_value_t = 0)]
+        backoff_ms: i64,
+    },
+    /// Throw a BPMN error from a job.
+    Error {
+        key: String,
+        #[arg(long)]
+        worker: Option<String>,
+        #[arg(long)]
+        code: String,
+        #[arg(long, default_value = "")]
+        message: String,
+        #[command(flatten)]
+        variables: VarArgs,
+    },
     /// List open jobs.
     List {
-        #[arg(long = "type")]
-        job_type: Option<String>,
+        #[command(flatten)]
+        filter: commands::JobListArgs,
         #[arg(long)]
         json: bool,
     },
@@ -94,12 +195,18 @@ pub enum JobsCommand {
 pub enum TasksCommand {
     /// List open user tasks.
     List {
-        #[arg(long)]
-        assignee: Option<String>,
-        #[arg(long)]
-        group: Option<String>,
+        #[command(flatten)]
+        filter: commands::TaskListArgs,
         #[arg(long)]
         json: bool,
+    },
+    /// Show one user task.
+    Show { key: String },
+    /// Assign a user task to someone (whoever holds it now).
+    Assign {
+        key: String,
+        #[arg(long)]
+        assignee: String,
     },
     Claim {
         key: String,
@@ -129,7 +236,11 @@ pub enum IncidentsCommand {
         #[arg(long)]
         json: bool,
     },
-    Resolve { key: String },
+    Resolve {
+        key: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,7 +294,12 @@ pub enum Command {
         /// Makes the start idempotent: the same id gives the same instance.
         #[arg(long)]
         request_id: Option<String>,
+        /// A label: name=value, kept apart from the variables and searchable. Repeatable.
+        #[arg(long = "label", value_name = "NAME=VALUE")]
+        labels: Vec<String>,
     },
+    #[command(subcommand)]
+    Workflows(WorkflowsCommand),
     #[command(subcommand)]
     Instances(InstancesCommand),
     #[command(subcommand)]
@@ -212,6 +328,12 @@ pub enum Command {
     },
     #[command(subcommand)]
     Incidents(IncidentsCommand),
+    /// Whether the server is up and ready (its commit loop running, its store answering).
+    Health,
+    /// Print the server's OpenAPI document.
+    Openapi,
+    /// Print the server's Prometheus metrics.
+    Metrics,
     /// Measure throughput and latency end to end, checking every instance.
     Bench {
         #[arg(long, value_enum)]
@@ -264,7 +386,7 @@ pub fn run(cli: Cli) -> i32 {
                     return 1;
                 }
             };
-            match runtime.block_on(run_async(&cli.server, command)) {
+            match runtime.block_on(run_async(&cli.server, cli.actor, command)) {
                 Ok(()) => 0,
                 Err(Failure(message)) => {
                     eprintln!("baton: {message}");
@@ -275,8 +397,8 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-async fn run_async(server: &str, command: Command) -> Result<(), Failure> {
-    let client = Client::new(server);
+async fn run_async(server: &str, actor: Option<String>, command: Command) -> Result<(), Failure> {
+    let client = Client::new(server).acting_as(actor)?;
     match command {
         Command::Validate { .. } | Command::Test { .. } => unreachable!("run() handles the offline commands"),
         Command::Serve { db, listen, instance_cache } => {
@@ -285,21 +407,69 @@ async fn run_async(server: &str, command: Command) -> Result<(), Failure> {
             serve::serve(database, listen, options).await.map_err(Failure)
         }
         Command::Deploy { files } => commands::deploy(&client, &files).await,
-        Command::Start { workflow, version, variables, business_key, request_id } => {
+        Command::Start { workflow, version, variables, business_key, request_id, labels } => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
-            commands::start(&client, commands::StartArgs { workflow, version, variables, business_key, request_id }).await
+            let labels = commands::labels(&labels)?;
+            commands::start(&client, commands::StartArgs { workflow, version, variables, business_key, request_id, labels }).await
         }
         Command::Instances(command) => match command {
             InstancesCommand::List { filter, json } => commands::list_instances(&client, filter, json).await,
             InstancesCommand::Show { id, json } => commands::show_instance(&client, &id, json).await,
-            InstancesCommand::History { id, json } => commands::history(&client, &id, json).await,
+            InstancesCommand::History { id, filter, json } => commands::history(&client, &id, filter, json).await,
             InstancesCommand::Cancel { id, reason } => commands::instance_command(&client, &id, "cancel", serde_json::json!({"reason": reason})).await,
-            InstancesCommand::Suspend { id } => commands::instance_command(&client, &id, "suspend", serde_json::json!({})).await,
-            InstancesCommand::Resume { id } => commands::instance_command(&client, &id, "resume", serde_json::json!({})).await,
+            InstancesCommand::Suspend { id, reason } => commands::instance_command(&client, &id, "suspend", serde_json::json!({"reason": reason})).await,
+            InstancesCommand::Resume { id, reason } => commands::instance_command(&client, &id, "resume", serde_json::json!({"reason": reason})).await,
+            InstancesCommand::Variables { id, variables, reason } => {
+                let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+                if variables.is_empty() {
+                    return Err(Failure("name a variable to set: --var name=value or --vars-json".into()));
+                }
+                commands::instance_command(&client, &id, "variables", serde_json::json!({"variables": variables, "reason": reason})).await
+            }
+            InstancesCommand::Labels { id, set, remove, reason } => {
+                let mut labels: serde_json::Map<String, serde_json::Value> =
+                    commands::labels(&set)?.into_iter().map(|(name, value)| (name, serde_json::Value::String(value))).collect();
+                labels.extend(remove.into_iter().map(|name| (name, serde_json::Value::Null)));
+                if labels.is_empty() {
+                    return Err(Failure("name a label: --set name=value or --remove name".into()));
+                }
+                commands::instance_command(&client, &id, "labels", serde_json::json!({"labels": labels, "reason": reason})).await
+            }
+            InstancesCommand::Modify { id, activate, terminate, reason } => {
+                if activate.is_empty() && terminate.is_empty() {
+                    return Err(Failure("name elements: --activate ELEMENT or --terminate ELEMENT".into()));
+                }
+                let body = serde_json::json!({"activate": activate, "terminate": terminate, "reason": reason});
+                commands::instance_command(&client, &id, "modify", body).await
+            }
         },
-        Command::Jobs(JobsCommand::List { job_type, json }) => commands::list_jobs(&client, job_type, json).await,
+        Command::Jobs(JobsCommand::List { filter, json }) => commands::list_jobs(&client, filter, json).await,
+        Command::Jobs(JobsCommand::Complete { key, worker, variables }) => {
+            let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+            commands::job_command(&client, &key, "complete", serde_json::json!({"worker": worker, "variables": variables})).await
+        }
+        Command::Jobs(JobsCommand::Fail { key, worker, retries, message, backoff_ms }) => {
+            let body = serde_json::json!({"worker": worker, "retries": retries, "message": message, "backoff_ms": backoff_ms});
+            commands::job_command(&client, &key, "fail", body).await
+        }
+        Command::Jobs(JobsCommand::Error { key, worker, code, message, variables }) => {
+            let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+            let body = serde_json::json!({"worker": worker, "code": code, "message": message, "variables": variables});
+            commands::job_command(&client, &key, "error", body).await
+        }
+        Command::Workflows(WorkflowsCommand::List { json }) => commands::list_workflows(&client, json).await,
+        Command::Workflows(WorkflowsCommand::Show { key, version, xml }) => commands::show_workflow(&client, &key, version, xml).await,
+        Command::Health => {
+            commands::show(&client, "/healthz").await?;
+            commands::show(&client, "/readyz").await
+        }
+        Command::Openapi => commands::show(&client, "/v1/openapi.json").await,
+        Command::Metrics => commands::show(&client, "/metrics").await,
+        Command::Jobs(JobsCommand::Retries { key, retries, reason }) => commands::job_retries(&client, &key, retries, reason).await,
         Command::Tasks(command) => match command {
-            TasksCommand::List { assignee, group, json } => commands::list_tasks(&client, assignee, group, json).await,
+            TasksCommand::List { filter, json } => commands::list_tasks(&client, filter, json).await,
+            TasksCommand::Show { key } => commands::show_task(&client, &key).await,
+            TasksCommand::Assign { key, assignee } => commands::task_command(&client, &key, "assign", serde_json::json!({"assignee": assignee})).await,
             TasksCommand::Claim { key, assignee } => commands::task_command(&client, &key, "claim", serde_json::json!({"assignee": assignee})).await,
             TasksCommand::Unclaim { key } => commands::task_command(&client, &key, "unclaim", serde_json::json!({})).await,
             TasksCommand::Complete { key, variables } => {
@@ -341,7 +511,7 @@ async fn run_async(server: &str, command: Command) -> Result<(), Failure> {
         Command::Incidents(IncidentsCommand::List { instance, descendants, workflow, json }) => {
             commands::list_incidents(&client, instance, descendants, workflow, json).await
         }
-        Command::Incidents(IncidentsCommand::Resolve { key }) => commands::resolve_incident(&client, &key).await,
+        Command::Incidents(IncidentsCommand::Resolve { key, reason }) => commands::resolve_incident(&client, &key, reason).await,
         Command::Worker { job_type, concurrency, lease_ms, name, max_jobs, command } => {
             if concurrency == 0 {
                 return Err(Failure("--concurrency must be at least 1".into()));

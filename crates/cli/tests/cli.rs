@@ -128,3 +128,44 @@ fn bench_runs_every_workload_and_checks_every_instance() {
     let output = baton(&["bench", "--workload", "w1", "--instances", "100", "--rate", "500", "--store", "memory"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains("offered 500/s"), "{}", String::from_utf8_lossy(&output.stdout));
 }
+
+/// Issue 10, item 5: every route of the API has a CLI form, and every field
+/// of it an argument (or a reason why the command sets it itself).
+#[test]
+fn every_route_and_field_of_the_api_is_reachable_from_the_cli() {
+    use clap::CommandFactory;
+    use cli::reach::{Carried, REACH};
+    let root = cli::Cli::command();
+    let mut missing = Vec::new();
+    for (method, path, _, body, query) in api::ROUTES {
+        let Some((_, _, words, carried)) = REACH.iter().find(|(m, p, _, _)| m == method && p == path) else {
+            missing.push(format!("{method} {path}: no command in cli::reach::REACH"));
+            continue;
+        };
+        let mut command = &root;
+        for word in words.split(' ') {
+            match command.find_subcommand(word) {
+                Some(sub) => command = sub,
+                None => {
+                    missing.push(format!("{method} {path}: `baton {words}` does not exist"));
+                    break;
+                }
+            }
+        }
+        let fields = body.iter().chain(query.iter()).filter(|f| !["after", "limit"].contains(f));
+        for field in fields {
+            let arg = match carried.iter().find(|(name, _)| name == field) {
+                Some((_, Carried::ByCommand(why))) => {
+                    assert!(!why.is_empty());
+                    continue;
+                }
+                Some((_, Carried::Arg(arg))) => *arg,
+                None => field,
+            };
+            if !command.get_arguments().any(|a| a.get_id() == arg) {
+                missing.push(format!("{method} {path}: field `{field}` has no argument `{arg}` on `baton {words}`"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "the CLI cannot reach:\n{}", missing.join("\n"));
+}

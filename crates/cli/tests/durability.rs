@@ -122,10 +122,13 @@ fn a_killed_server_loses_nothing_and_repeats_nothing() {
         assert!(history.status.success());
         let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&history.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         for task in ["first", "second"] {
-            let completions = rows.iter().filter(|r| r["element"] == task && r["state"] == "completed").count();
+            let completions = rows.iter().filter(|r| r["element"] == task && r["event"] == "completed").count();
             assert_eq!(completions, 1, "instance {id}: {task} completed {completions} times: {rows:?}");
         }
-        assert!(rows.iter().all(|r| r["state"] == "completed"), "instance {id} has unfinished element instances: {rows:?}");
+        // Every element instance that started ended, and it ended completed.
+        let started = rows.iter().filter(|r| r["event"] == "activated").count();
+        let completed = rows.iter().filter(|r| r["event"] == "completed").count();
+        assert_eq!((started, rows.len()), (completed, started + completed), "instance {id} has unfinished element instances: {rows:?}");
     }
     let incidents = baton(&server, &["incidents", "list", "--json"]);
     assert_eq!(String::from_utf8_lossy(&incidents.stdout).lines().count(), 0, "no incidents");
@@ -230,6 +233,31 @@ fn a_worker_completes_child_jobs_a_closed_pipe_is_quiet_and_a_second_server_is_r
         .collect();
     assert_eq!(ids.len(), 2, "the root and its child: {ids:?}");
     assert_eq!(ids[0], root);
+
+    // Issue 10: who did what, labels, and the audit log, through the CLI.
+    let started = baton(&server, &["--as", "ann", "start", "caller", "--label", "person=p-17", "--business-key", "case-3"]);
+    let labelled = String::from_utf8_lossy(&started.stdout).trim().to_string();
+    let found = baton(&server, &["instances", "list", "--label", "person=p-17", "--json"]);
+    let found: Vec<serde_json::Value> = String::from_utf8_lossy(&found.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], serde_json::json!(labelled));
+    let child = baton(&server, &["instances", "list", "--root", &labelled, "--json"]);
+    let family: Vec<serde_json::Value> = String::from_utf8_lossy(&child.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(family.len(), 2, "{family:?}");
+    let suspended = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["instances", "suspend", &labelled, "--reason", "customer asked"])
+        .env("BATON_SERVER", &server)
+        .env("BATON_ACTOR", "bob")
+        .output()
+        .unwrap();
+    assert!(suspended.status.success(), "{}", String::from_utf8_lossy(&suspended.stderr));
+    let shown = String::from_utf8_lossy(&baton(&server, &["instances", "show", &labelled, "--json"]).stdout).into_owned();
+    let shown: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
+    assert_eq!((shown["created_by"].clone(), shown["updated_by"].clone()), (serde_json::json!("ann"), serde_json::json!("bob")));
+    assert_eq!(shown["labels"], serde_json::json!({"person": "p-17"}));
+    let audit = baton(&server, &["instances", "history", &labelled, "--event", "suspended"]);
+    let audit = String::from_utf8_lossy(&audit.stdout).into_owned();
+    assert!(audit.contains("bob") && audit.contains("reason: customer asked"), "{audit}");
 
     // `baton instances list | head -1`: the reader goes away after one line (or ten bytes).
     for pipeline in ["instances list | head -1", "instances list --json | head -c 10"] {

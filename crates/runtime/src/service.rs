@@ -148,7 +148,7 @@ struct Envelope {
 }
 
 enum Message {
-    Command(Envelope),
+    Command(Box<Envelope>),
     Stop,
 }
 
@@ -243,7 +243,7 @@ impl Handle {
             return Err(Error::Store(store::Error::unavailable("the server is shutting down")));
         }
         let (reply, answer) = oneshot::channel();
-        match self.sender.try_send(Message::Command(Envelope { command, audit, reply })) {
+        match self.sender.try_send(Message::Command(Box::new(Envelope { command, audit, reply }))) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 return Err(Error::Store(store::Error::unavailable("too many commands are waiting; try again shortly")))
@@ -311,7 +311,7 @@ impl CommitLoop {
             let wait = self.time_to_next_timer();
             let mut batch = Vec::new();
             match self.receiver.recv_timeout(wait) {
-                Ok(Message::Command(envelope)) => batch.push(envelope),
+                Ok(Message::Command(envelope)) => batch.push(*envelope),
                 Ok(Message::Stop) => stopping = true,
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => stopping = true,
@@ -319,7 +319,7 @@ impl CommitLoop {
             // Everything that arrived meanwhile joins this transaction.
             while batch.len() < self.options.max_batch {
                 match self.receiver.try_recv() {
-                    Ok(Message::Command(envelope)) => batch.push(envelope),
+                    Ok(Message::Command(envelope)) => batch.push(*envelope),
                     Ok(Message::Stop) => stopping = true,
                     Err(_) => break,
                 }
