@@ -10,6 +10,7 @@ pub mod error;
 mod extract;
 mod openapi;
 mod routes;
+mod waits;
 
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
@@ -85,7 +86,11 @@ pub const ROUTES: &[Route] = &[
     ("post", "/v1/tasks/{key}/assign", "Assign a user task to someone", &["assignee"], &[]),
     ("post", "/v1/tasks/{key}/complete", "Complete a user task", &["variables"], &[]),
     ("post", "/v1/messages", "Publish a message", &["name", "correlation_key", "variables", "ttl_ms", "message_id"], &[]),
+    ("get", "/v1/messages", "List messages kept with a time to live: buffered, or undelivered (expired with nobody taking them)", &[], &["state", "name", "after", "limit"]),
     ("post", "/v1/signals", "Broadcast a signal", &["name", "variables"], &[]),
+    ("get", "/v1/subscriptions", "List open message and signal subscriptions", &[], &["instance_id", "kind", "name", "after", "limit"]),
+    ("get", "/v1/timers", "List pending timers in due order (the first page starts with timer start events)", &[], &["instance_id", "due_before", "after", "limit"]),
+    ("post", "/v1/timers/{key}/reschedule", "Move a pending timer to a new due time", &["due_at", "reason"], &[]),
     ("get", "/v1/incidents", "List open incidents", &[], &["instance_id", "descendants", "workflow", "after", "limit"]),
     ("post", "/v1/incidents/{key}/resolve", "Resolve an incident", &["reason"], &[]),
     ("get", "/v1/openapi.json", "This document", &[], &[]),
@@ -129,7 +134,10 @@ pub fn router(handle: Handle) -> Router {
     router = route("/v1/tasks/{key}/unclaim", post(unclaim_task), router);
     router = route("/v1/tasks/{key}/assign", post(assign_task), router);
     router = route("/v1/tasks/{key}/complete", post(complete_task), router);
-    router = route("/v1/messages", post(publish_message), router);
+    router = route("/v1/messages", post(publish_message).get(waits::list_messages), router);
+    router = route("/v1/subscriptions", get(waits::list_subscriptions), router);
+    router = route("/v1/timers", get(waits::list_timers), router);
+    router = route("/v1/timers/{key}/reschedule", post(waits::reschedule_timer), router);
     router = route("/v1/signals", post(broadcast_signal), router);
     router = route("/v1/incidents", get(list_incidents), router);
     router = route("/v1/incidents/{key}/resolve", post(resolve_incident), router);

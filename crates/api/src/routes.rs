@@ -20,7 +20,7 @@ pub struct AppState {
     pub handle: Handle,
 }
 
-type Answer = Result<Response, ApiError>;
+pub(crate) type Answer = Result<Response, ApiError>;
 
 /// Default and largest page sizes.
 const DEFAULT_LIMIT: usize = 100;
@@ -29,16 +29,16 @@ const MAX_POLL_MS: u64 = 60_000;
 /// Longest job lease.
 const MAX_LEASE_MS: i64 = 24 * 3_600_000;
 
-fn time(ms: i64) -> String {
+pub(crate) fn time(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
 }
 
-fn ok(value: Value) -> Answer {
+pub(crate) fn ok(value: Value) -> Answer {
     Ok(Json(value).into_response())
 }
 
 /// Runs a read on a blocking thread: store reads may touch the disk.
-async fn read<T: Send + 'static>(state: &AppState, query: impl FnOnce(&mut dyn ReadTxn) -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub(crate) async fn read<T: Send + 'static>(state: &AppState, query: impl FnOnce(&mut dyn ReadTxn) -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     let store = state.handle.store.clone();
     tokio::task::spawn_blocking(move || {
         let mut txn = store.read()?;
@@ -50,12 +50,12 @@ async fn read<T: Send + 'static>(state: &AppState, query: impl FnOnce(&mut dyn R
 
 /// Applies a command on behalf of `actor` (a worker's commands fall back to
 /// the worker's name), with the operator's `reason` where there is one.
-async fn call(state: &AppState, actor: &Actor, fallback: Option<&str>, reason: Option<String>, command: Command) -> Result<Reply, ApiError> {
+pub(crate) async fn call(state: &AppState, actor: &Actor, fallback: Option<&str>, reason: Option<String>, command: Command) -> Result<Reply, ApiError> {
     let audit = Audit { actor: Some(actor.or(fallback)), reason };
     state.handle.call_as(audit, command).await.map_err(ApiError::from)
 }
 
-fn page_request(after: Option<String>, limit: Option<usize>) -> Result<PageRequest, ApiError> {
+pub(crate) fn page_request(after: Option<String>, limit: Option<usize>) -> Result<PageRequest, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > PageRequest::MAX_LIMIT {
         return Err(ApiError::new("query-invalid", format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT)));
@@ -63,7 +63,7 @@ fn page_request(after: Option<String>, limit: Option<usize>) -> Result<PageReque
     Ok(PageRequest { after, limit })
 }
 
-fn page_json<T>(page: Page<T>, view: impl Fn(&T) -> Value) -> Value {
+pub(crate) fn page_json<T>(page: Page<T>, view: impl Fn(&T) -> Value) -> Value {
     json!({ "items": page.items.iter().map(view).collect::<Vec<_>>(), "next": page.next })
 }
 
@@ -246,6 +246,7 @@ fn instance_json((row, descendant_incidents): &(store::InstanceRow, u32), full: 
         "cancel_reason": state.cancel_reason,
         "error": state.error.as_ref().map(|e| json!({ "code": e.code, "message": e.message, "element": e.element_id })),
         "last_send_task": state.last_send_task.as_ref().map(element_at),
+        "next_due_at": state.timers.values().map(|t| t.due_at).min().map(time),
     });
     if full {
         value["input"] = json!(state.input);
@@ -354,11 +355,78 @@ pub async fn get_instance(State(state): State<AppState>, Path(id): Path<String>)
     let found = read(&state, move |txn| {
         let Some(row) = txn.instance(&lookup)? else { return Ok(None) };
         let count = txn.descendant_incidents(&lookup)?;
-        Ok(Some((row, count)))
+        // Workers and leases live on the job rows, not in the instance's state.
+        let filter = JobFilter { instance_id: Some(lookup.clone()), ..JobFilter::default() };
+        let jobs = txn.jobs(&filter, &PageRequest::first(PageRequest::MAX_LIMIT))?.items;
+        Ok(Some(((row, count), jobs)))
     })
     .await?;
-    let found = found.ok_or_else(|| ApiError::new("instance-not-found", format!("instance {id} does not exist")))?;
-    ok(instance_json(&found, true))
+    let (found, jobs) = found.ok_or_else(|| ApiError::new("instance-not-found", format!("instance {id} does not exist")))?;
+    let mut value = instance_json(&found, true);
+    let row = &found.0;
+    value["waits"] = match state.handle.workflows.get(&row.process_id, row.version) {
+        Some(workflow) => json!(engine::waits(&workflow, &row.state).iter().map(|w| wait_json(&row.id, w, &jobs)).collect::<Vec<_>>()),
+        None => json!([]),
+    };
+    ok(value)
+}
+
+/// A waiting token, as an operator reads it: what it waits for, since when, until when.
+fn wait_json(instance_id: &str, wait: &engine::Wait, jobs: &[store::JobRow]) -> Value {
+    let global = |local: u64| format!("{instance_id}.{local}");
+    let job = wait.job.as_ref().map(|job| {
+        let row = jobs.iter().find(|r| r.local_key == job.key);
+        json!({
+            "key": global(job.key),
+            "type": job.job_type,
+            "retries": job.retries,
+            "worker": row.and_then(|r| r.worker.clone()),
+            "lease_until": row.and_then(|r| r.lease_until).map(time),
+        })
+    });
+    let task = wait.task.as_ref().map(|task| {
+        json!({ "key": global(task.key), "assignee": task.assignee, "candidate_groups": task.candidate_groups, "due": task.due })
+    });
+    let mut value = json!({
+        "element": wait.element,
+        "element_name": wait.element_name,
+        "kind": wait.kind,
+        "since": time(wait.since),
+        "loop_counter": wait.loop_counter,
+        "job": job,
+        "task": task,
+        "child": wait.child.as_ref().map(|child| json!({ "instance_id": child })),
+        "events": wait.events.iter().map(|e| armed_json(instance_id, e)).collect::<Vec<_>>(),
+        "boundary": wait.boundary.iter().map(|e| armed_json(instance_id, e)).collect::<Vec<_>>(),
+    });
+    if let Some(event) = &wait.event {
+        for (field, armed) in armed_json(instance_id, event).as_object().into_iter().flatten() {
+            if ["due_at", "timer", "repetitions_left", "message", "signal"].contains(&field.as_str()) {
+                value[field] = armed.clone();
+            }
+        }
+    }
+    value
+}
+
+/// A catch event that is armed: a timer's key (to reschedule it), next due
+/// time and repetitions left, or a subscription's message or signal.
+fn armed_json(instance_id: &str, event: &engine::ArmedEvent) -> Value {
+    let repetitions = match (event.repeats, event.repetitions_left) {
+        (false, _) => Value::Null,
+        (true, Some(left)) => json!(left),
+        (true, None) => json!("unbounded"),
+    };
+    json!({
+        "element": event.element,
+        "element_name": event.element_name,
+        "kind": event.kind,
+        "timer": (event.kind == "timer").then(|| format!("{instance_id}.{}", event.key)),
+        "due_at": event.due_at.map(time),
+        "repetitions_left": repetitions,
+        "message": event.message.as_ref().map(|name| json!({ "name": name, "correlation_key": event.correlation_key })),
+        "signal": event.signal.as_ref().map(|name| json!({ "name": name })),
+    })
 }
 
 #[derive(Deserialize)]

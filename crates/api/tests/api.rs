@@ -371,6 +371,10 @@ async fn an_instance_keeps_its_record_who_did_what_and_its_audit_log() {
 
     // The printer fails once, then prints; the worker is the actor when no header names one.
     let (key, retries) = app.only_job("print", "printer-7").await;
+    let (_, shown) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    let wait = &shown["waits"][0];
+    assert_eq!((wait["kind"].clone(), wait["job"]["key"].clone(), wait["job"]["worker"].clone()), (json!("job"), json!(key), json!("printer-7")));
+    assert_eq!(wait["job"]["lease_until"], json!("2026-01-01T00:05:00Z"), "the default lease is five minutes");
     app.json("POST", &format!("/v1/jobs/{key}/fail"), json!({"worker": "printer-7", "retries": retries - 1, "message": "paper jam"})).await;
     app.clock.advance(1_000);
     let (again, _) = app.only_job("print", "printer-7").await;
@@ -389,6 +393,8 @@ async fn an_instance_keeps_its_record_who_did_what_and_its_audit_log() {
     // The answer asks for the letter again once: the loop drawn with a gateway counts iterations.
     let (_, tasks) = app.send("GET", &format!("/v1/tasks?instance_id={id}"), None).await.into_json();
     let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
+    let (_, shown) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    assert_eq!((shown["waits"][0]["kind"].clone(), shown["waits"][0]["task"]["key"].clone()), (json!("user_task"), json!(task)));
     assert_eq!(app.json_as("carol", "POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"resend": true}})).await.0, StatusCode::NO_CONTENT);
     let (status, _) = app.json_as("dan", "POST", &format!("/v1/instances/{id}/labels"), json!({"labels": {"channel": null, "attempt": "2"}, "reason": "resent"})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
@@ -487,4 +493,82 @@ async fn an_ended_instance_says_how_and_a_called_one_knows_its_lineage() {
 
     let (_, completed) = app.json("POST", "/v1/instances", json!({"workflow": "failing"})).await;
     assert!(completed["id"].is_string());
+}
+
+const JOURNEY: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="j">
+  <message id="reply" name="reply"><extensionElements><zeebe:subscription correlationKey="=person"/></extensionElements></message>
+  <process id="journey" isExecutable="true">
+    <startEvent id="s"/>
+    <receiveTask id="wait_reply" name="Wait for the reply" messageRef="reply"/>
+    <boundaryEvent id="reminder" name="Daily reminder" attachedToRef="wait_reply" cancelActivity="false">
+      <timerEventDefinition><timeCycle>R2/P1D</timeCycle></timerEventDefinition>
+    </boundaryEvent>
+    <boundaryEvent id="deadline" name="Three days" attachedToRef="wait_reply">
+      <timerEventDefinition><timeDuration>P3D</timeDuration></timerEventDefinition>
+    </boundaryEvent>
+    <endEvent id="reminded"/>
+    <endEvent id="dropout" name="Dropped out"/>
+    <endEvent id="replied" name="Replied"/>
+    <sequenceFlow id="a" sourceRef="s" targetRef="wait_reply"/>
+    <sequenceFlow id="b" sourceRef="wait_reply" targetRef="replied"/>
+    <sequenceFlow id="c" sourceRef="reminder" targetRef="reminded"/>
+    <sequenceFlow id="d" sourceRef="deadline" targetRef="dropout"/>
+  </process>
+</definitions>"#;
+
+/// Issue 10: what an instance waits for and until when; timers, messages
+/// and subscriptions listed; a deadline moved by an operator; a dropout
+/// readable as its end event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_timers_messages_and_subscriptions_are_visible_and_a_timer_can_be_moved() {
+    let app = App::new();
+    assert_eq!(app.json("POST", "/v1/workflows", json!({"resources": [{"name": "journey.bpmn", "xml": JOURNEY}]})).await.0, StatusCode::CREATED);
+    let (_, started) = app.json("POST", "/v1/instances", json!({"workflow": "journey", "variables": {"person": "p-1"}})).await;
+    let id = started["id"].as_str().unwrap().to_string();
+
+    let (_, shown) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    let waits = shown["waits"].as_array().unwrap();
+    assert_eq!(waits.len(), 1, "{shown}");
+    let wait = &waits[0];
+    assert_eq!((wait["element"].clone(), wait["element_name"].clone(), wait["kind"].clone()), (json!("wait_reply"), json!("Wait for the reply"), json!("message")));
+    assert_eq!(wait["message"], json!({"name": "reply", "correlation_key": "p-1"}));
+    assert_eq!(wait["since"], json!("2026-01-01T00:00:00Z"));
+    let boundary = wait["boundary"].as_array().unwrap();
+    let reminder = boundary.iter().find(|b| b["element"] == json!("reminder")).unwrap();
+    assert_eq!((reminder["due_at"].clone(), reminder["repetitions_left"].clone()), (json!("2026-01-02T00:00:00Z"), json!(1)));
+    let deadline = boundary.iter().find(|b| b["element"] == json!("deadline")).unwrap();
+    assert_eq!((deadline["element_name"].clone(), deadline["due_at"].clone()), (json!("Three days"), json!("2026-01-04T00:00:00Z")));
+    assert_eq!(shown["next_due_at"], json!("2026-01-02T00:00:00Z"), "the summary's 'wait until'");
+
+    let (_, timers) = app.send("GET", &format!("/v1/timers?instance_id={id}"), None).await.into_json();
+    let listed: Vec<(Value, Value)> = timers["items"].as_array().unwrap().iter().map(|t| (t["element"].clone(), t["kind"].clone())).collect();
+    assert_eq!(listed, [(json!("reminder"), json!("boundary")), (json!("deadline"), json!("boundary"))]);
+    let (_, subscriptions) = app.send("GET", "/v1/subscriptions?kind=message", None).await.into_json();
+    assert_eq!(subscriptions["items"][0]["correlation_key"], json!("p-1"));
+
+    // A message for someone else waits an hour, then is undelivered.
+    let published = app.json("POST", "/v1/messages", json!({"name": "reply", "correlation_key": "p-2", "ttl_ms": 3_600_000})).await;
+    assert!(published.0.is_success(), "{}", published.1);
+    let (_, buffered) = app.send("GET", "/v1/messages", None).await.into_json();
+    assert_eq!((buffered["items"][0]["correlation_key"].clone(), buffered["items"][0]["ttl_left_ms"].clone()), (json!("p-2"), json!(3_600_000)));
+
+    // The operator moves the deadline to one hour from now; two hours later the participant has dropped out.
+    let deadline_key = deadline["timer"].as_str().unwrap().to_string();
+    let moved = app.json_as("ops", "POST", &format!("/v1/timers/{deadline_key}/reschedule"), json!({"due_at": "2026-01-01T01:00:00Z", "reason": "campaign ends early"})).await;
+    assert_eq!(moved.0, StatusCode::NO_CONTENT, "{}", moved.1);
+    let (_, timers) = app.send("GET", &format!("/v1/timers?instance_id={id}"), None).await.into_json();
+    assert_eq!(timers["items"][0]["element"], json!("deadline"), "now first in due order");
+    app.clock.advance(2 * 3_600_000);
+    app.service.as_ref().unwrap().handle.call(runtime::Command::Tick).await.unwrap();
+    let (_, ended) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    assert_eq!(ended["status"], json!("completed"));
+    assert_eq!((ended["end"]["element"].clone(), ended["end"]["element_name"].clone()), (json!("dropout"), json!("Dropped out")));
+    assert_eq!(ended["waits"], json!([]));
+    let (_, history) = app.send("GET", &format!("/v1/instances/{id}/history?event=timer_rescheduled"), None).await.into_json();
+    let moved = &history["items"][0];
+    assert_eq!((moved["actor"].clone(), moved["reason"].clone(), moved["due_at"].clone()), (json!("ops"), json!("campaign ends early"), json!("2026-01-01T01:00:00Z")));
+    let (_, undelivered) = app.send("GET", "/v1/messages?state=undelivered", None).await.into_json();
+    assert_eq!(undelivered["items"][0]["undelivered_because"], json!("no subscription matched it before it expired"));
+    let (status, problem) = app.json("POST", "/v1/timers/nope.1/reschedule", json!({"due_at": "2026-01-01T01:00:00Z"})).await;
+    assert_eq!((status, problem["code"].clone()), (StatusCode::NOT_FOUND, json!("timer-not-found")));
 }

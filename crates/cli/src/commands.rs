@@ -439,6 +439,31 @@ pub async fn list_incidents(client: &Client, instance: Option<String>, descendan
     list(client, &path, json_lines, &columns).await
 }
 
+pub async fn list_timers(client: &Client, instance: Option<String>, due_before: Option<String>, json_lines: bool) -> Result<(), Failure> {
+    let path = format!("/v1/timers{}", query(&[("instance_id", instance), ("due_before", due_before)]));
+    let columns = [("KEY", "key"), ("WORKFLOW", "workflow"), ("ELEMENT", "element"), ("KIND", "kind"), ("DUE", "due_at"), ("REPEATS LEFT", "repetitions_left")];
+    list(client, &path, json_lines, &columns).await
+}
+
+pub async fn reschedule_timer(client: &Client, key: &str, due_at: &str, reason: Option<String>) -> Result<(), Failure> {
+    client.post(&format!("/v1/timers/{}/reschedule", encode(key)), &json!({"due_at": due_at, "reason": reason})).await?;
+    eprintln!("rescheduled: {key} to {due_at}");
+    Ok(())
+}
+
+pub async fn list_messages(client: &Client, undelivered: bool, name: Option<String>, json_lines: bool) -> Result<(), Failure> {
+    let state = Some(if undelivered { "undelivered" } else { "buffered" }.to_string());
+    let path = format!("/v1/messages{}", query(&[("state", state), ("name", name)]));
+    let columns = [("SEQ", "seq"), ("NAME", "name"), ("KEY", "correlation_key"), ("PUBLISHED", "published_at"), ("EXPIRES", "expires_at"), ("TAKEN BY", "correlated_to")];
+    list(client, &path, json_lines, &columns).await
+}
+
+pub async fn list_subscriptions(client: &Client, instance: Option<String>, kind: Option<String>, name: Option<String>, json_lines: bool) -> Result<(), Failure> {
+    let path = format!("/v1/subscriptions{}", query(&[("instance_id", instance), ("kind", kind), ("name", name)]));
+    let columns = [("INSTANCE", "instance_id"), ("ELEMENT", "element"), ("KIND", "kind"), ("NAME", "name"), ("KEY", "correlation_key"), ("SINCE", "opened_at")];
+    list(client, &path, json_lines, &columns).await
+}
+
 pub async fn job_retries(client: &Client, key: &str, retries: u32, reason: Option<String>) -> Result<(), Failure> {
     client.post(&format!("/v1/jobs/{}/retries", encode(key)), &json!({"retries": retries, "reason": reason})).await?;
     eprintln!("retries: {key} has {retries}");

@@ -123,6 +123,59 @@ pub enum InstancesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum TimersCommand {
+    /// List pending timers in due order, timer start events first.
+    List {
+        #[arg(long)]
+        instance: Option<String>,
+        /// Only timers due at or before this time (RFC 3339).
+        #[arg(long)]
+        due_before: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a pending timer (KEY as listed) to a new due time.
+    Reschedule {
+        key: String,
+        /// The new due time (RFC 3339), for example 2026-12-24T09:00:00Z.
+        #[arg(long)]
+        due_at: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MessagesCommand {
+    /// List messages kept with a time to live: still buffered, or --undelivered.
+    List {
+        /// Messages that expired before any process took them.
+        #[arg(long)]
+        undelivered: bool,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionsCommand {
+    /// List open message and signal subscriptions.
+    List {
+        #[arg(long)]
+        instance: Option<String>,
+        /// message or signal.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum WorkflowsCommand {
     /// List deployed workflow versions.
     List {
@@ -328,6 +381,12 @@ pub enum Command {
     },
     #[command(subcommand)]
     Incidents(IncidentsCommand),
+    #[command(subcommand)]
+    Timers(TimersCommand),
+    #[command(subcommand)]
+    Messages(MessagesCommand),
+    #[command(subcommand)]
+    Subscriptions(SubscriptionsCommand),
     /// Whether the server is up and ready (its commit loop running, its store answering).
     Health,
     /// Print the server's OpenAPI document.
@@ -464,6 +523,12 @@ async fn run_async(server: &str, actor: Option<String>, command: Command) -> Res
             commands::show(&client, "/readyz").await
         }
         Command::Openapi => commands::show(&client, "/v1/openapi.json").await,
+        Command::Timers(TimersCommand::List { instance, due_before, json }) => commands::list_timers(&client, instance, due_before, json).await,
+        Command::Timers(TimersCommand::Reschedule { key, due_at, reason }) => commands::reschedule_timer(&client, &key, &due_at, reason).await,
+        Command::Messages(MessagesCommand::List { undelivered, name, json }) => commands::list_messages(&client, undelivered, name, json).await,
+        Command::Subscriptions(SubscriptionsCommand::List { instance, kind, name, json }) => {
+            commands::list_subscriptions(&client, instance, kind, name, json).await
+        }
         Command::Metrics => commands::show(&client, "/metrics").await,
         Command::Jobs(JobsCommand::Retries { key, retries, reason }) => commands::job_retries(&client, &key, retries, reason).await,
         Command::Tasks(command) => match command {

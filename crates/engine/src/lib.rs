@@ -18,6 +18,7 @@
 mod machine;
 pub mod state;
 mod table;
+mod waits;
 
 use std::fmt;
 
@@ -25,6 +26,7 @@ use bpmn::Workflow;
 use serde::Serialize;
 
 pub use state::*;
+pub use waits::{waits, ArmedEvent, Wait};
 
 /// Most work items one input may run before the rest are parked as incidents.
 pub const MAX_STEPS_PER_INPUT: usize = 100_000;

@@ -5,3 +5,4 @@ mod architecture;
 mod properties;
 mod support;
 mod traces;
+mod waits;

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use bpmn::{Kind, Trigger, Workflow};
 use engine::{
@@ -37,6 +37,26 @@ pub struct Deployed {
     pub workflow: Arc<Workflow>,
     pub version: u32,
     pub deployment: u64,
+}
+
+/// The compiled workflows by process id and version, shared read-only with
+/// the API (to name elements and read waits without parsing XML per request).
+#[derive(Clone, Default)]
+pub struct Registry(Arc<RwLock<WorkflowsByVersion>>);
+
+type WorkflowsByVersion = BTreeMap<(String, u32), Arc<Workflow>>;
+
+impl Registry {
+    pub fn get(&self, process_id: &str, version: u32) -> Option<Arc<Workflow>> {
+        // A writer that panicked left a complete map behind: each update replaces it whole.
+        let map = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&(process_id.to_string(), version)).cloned()
+    }
+
+    fn publish(&self, workflows: &BTreeMap<String, Vec<Deployed>>) {
+        let all = workflows.values().flatten().map(|d| ((d.workflow.process_id.clone(), d.version), d.workflow.clone())).collect();
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = all;
+    }
 }
 
 /// Makes instance ids: sequential in tests, UUID v7 in the server.
@@ -124,6 +144,7 @@ pub struct Core {
     cache: RefCell<InstanceCache>,
     /// Who makes the command being applied ([`Core::set_audit`]).
     audit: Audit,
+    registry: Registry,
     #[cfg(feature = "test-util")]
     inject_panic: Option<crate::service::PanicInjection>,
 }
@@ -152,9 +173,16 @@ impl Core {
             counts: Counts::default(),
             cache,
             audit: Audit::default(),
+            registry: Registry::default(),
             #[cfg(feature = "test-util")]
             inject_panic: None,
         })
+        .inspect(|core| core.registry.publish(&core.workflows))
+    }
+
+    /// The compiled workflows, as the API reads them.
+    pub fn registry(&self) -> Registry {
+        self.registry.clone()
     }
 
     /// Says who makes the commands applied from now on, and why.
@@ -184,6 +212,7 @@ impl Core {
     pub fn reload(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
         self.cache.get_mut().clear();
         (self.workflows, self.last_deployment) = compile_all(tx)?;
+        self.registry.publish(&self.workflows);
         Ok(())
     }
 
@@ -343,8 +372,12 @@ impl Core {
                 result.push((process_id, version, true));
             }
         }
+        let any = !added.is_empty();
         for deployed in added {
             self.workflows.entry(deployed.workflow.process_id.clone()).or_default().push(deployed);
+        }
+        if any {
+            self.registry.publish(&self.workflows);
         }
         Ok(Deployment { workflows: result, warnings })
     }

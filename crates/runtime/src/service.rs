@@ -18,7 +18,7 @@ use engine::{Input, Variables};
 use store::{Store, WriteTxn};
 use tokio::sync::{oneshot, Notify};
 
-use crate::core::{ActivatedJob, Audit, Core, IdSource, PublishCommand, StartCommand};
+use crate::core::{ActivatedJob, Audit, Core, IdSource, PublishCommand, Registry, StartCommand};
 use crate::metrics::Metrics;
 use crate::Error;
 
@@ -161,6 +161,8 @@ pub struct Handle {
     pub metrics: Arc<Metrics>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// The compiled workflows, to read instances against their models.
+    pub workflows: Registry,
     stopped: Arc<AtomicBool>,
     /// True while the commit loop's thread runs; readiness reports it.
     running: Arc<AtomicBool>,
@@ -190,6 +192,7 @@ impl Service {
             metrics: Arc::new(Metrics::default()),
             store: store.clone(),
             clock: clock.clone(),
+            workflows: core.registry(),
             stopped: Arc::new(AtomicBool::new(false)),
             running: Arc::new(AtomicBool::new(true)),
         };

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -88,6 +88,12 @@ CREATE TABLE labels (
 CREATE INDEX labels_by_instance ON labels (instance_id);
 ";
 
+/// Version 4: subscriptions and messages listed in the order they came.
+const V4: &str = "
+CREATE INDEX subscriptions_by_opened ON subscriptions (opened_at);
+CREATE INDEX messages_by_published ON messages (published_at, seq);
+";
+
 /// Creates the tables of a new file, brings an older file up to date; refuses a file written by a newer Baton.
 pub fn migrate(connection: &Connection) -> Result<()> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(sql_error)?;
@@ -96,7 +102,7 @@ pub fn migrate(connection: &Connection) -> Result<()> {
             "the database has schema version {version}; this Baton reads up to {SCHEMA_VERSION}: upgrade Baton"
         )));
     }
-    for (step, sql) in [(1, V1), (2, V2), (3, V3)] {
+    for (step, sql) in [(1, V1), (2, V2), (3, V3), (4, V4)] {
         if version < step {
             connection
                 .execute_batch(&format!("BEGIN IMMEDIATE; {sql} PRAGMA user_version = {step}; COMMIT;"))

@@ -230,6 +230,12 @@ const INSTANCES: Table<InstanceRow> = Table { name: "instances", columns: INSTAN
 const JOBS: Table<JobRow> = Table { name: "jobs", columns: JOB_COLUMNS, order: ("created_at", "key"), map: job_row };
 const TASKS: Table<TaskRow> = Table { name: "tasks", columns: TASK_COLUMNS, order: ("created_at", "key"), map: task_row };
 const INCIDENTS: Table<IncidentRow> = Table { name: "incidents", columns: INCIDENT_COLUMNS, order: ("created_at", "key"), map: incident_row };
+// Keys as text, in the order the rows' cursors sort (see `store::Cursor`).
+const TIMERS: Table<TimerRow> =
+    Table { name: "timers", columns: "instance_id, local_key, element_id, due_at", order: ("due_at", "(instance_id || '.' || local_key)"), map: timer_row };
+const SUBSCRIPTIONS: Table<SubscriptionRow> =
+    Table { name: "subscriptions", columns: SUBSCRIPTION_COLUMNS, order: ("opened_at", "(instance_id || '.' || local_key)"), map: subscription_row };
+const MESSAGES: Table<MessageRow> = Table { name: "messages", columns: MESSAGE_COLUMNS, order: ("published_at", "printf('%020d', seq)"), map: message_row };
 
 impl SqliteTxn<'_> {
     fn query<T>(&self, sql: &str, params: &[&dyn ToSql], map: fn(&Row) -> rusqlite::Result<T>) -> Result<Vec<T>> {
@@ -490,6 +496,59 @@ impl ReadTxn for SqliteTxn<'_> {
             values.push(Box::new(process_id.clone()));
         }
         self.page(&INCIDENTS, conditions, values, page)
+    }
+
+    fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>> {
+        let mut conditions = Vec::new();
+        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(instance_id) = &filter.instance_id {
+            conditions.push("instance_id = ?".to_string());
+            values.push(Box::new(instance_id.clone()));
+        }
+        if let Some(due) = filter.due_before {
+            conditions.push("due_at <= ?".to_string());
+            values.push(Box::new(due));
+        }
+        self.page(&TIMERS, conditions, values, page)
+    }
+
+    fn timer(&mut self, instance_id: &str, local_key: u64) -> Result<Option<TimerRow>> {
+        self.query_one(
+            "SELECT instance_id, local_key, element_id, due_at FROM timers WHERE instance_id = ? AND local_key = ?",
+            params![instance_id, local_key],
+            timer_row,
+        )
+    }
+
+    fn subscriptions(&mut self, filter: &SubscriptionFilter, page: &PageRequest) -> Result<Page<SubscriptionRow>> {
+        let mut conditions = Vec::new();
+        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(instance_id) = &filter.instance_id {
+            conditions.push("instance_id = ?".to_string());
+            values.push(Box::new(instance_id.clone()));
+        }
+        if let Some(kind) = filter.kind {
+            conditions.push("kind = ?".to_string());
+            values.push(Box::new(enum_text(&kind)?));
+        }
+        if let Some(name) = &filter.name {
+            conditions.push("name = ?".to_string());
+            values.push(Box::new(name.clone()));
+        }
+        self.page(&SUBSCRIPTIONS, conditions, values, page)
+    }
+
+    fn messages(&mut self, filter: &MessageFilter, now: i64, page: &PageRequest) -> Result<Page<MessageRow>> {
+        let mut conditions = vec![match filter.state {
+            MessageState::Buffered => "expires_at > ?".to_string(),
+            MessageState::Undelivered => "expires_at <= ? AND correlated = '[]'".to_string(),
+        }];
+        let mut values: Vec<Box<dyn ToSql>> = vec![Box::new(now)];
+        if let Some(name) = &filter.name {
+            conditions.push("name = ?".to_string());
+            values.push(Box::new(name.clone()));
+        }
+        self.page(&MESSAGES, conditions, values, page)
     }
 
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {

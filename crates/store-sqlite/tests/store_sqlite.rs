@@ -60,7 +60,9 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
         txn.commit().unwrap();
     }
     let connection = rusqlite::Connection::open(&path).unwrap();
-    connection.execute_batch("DROP INDEX incidents_by_instance; DROP TABLE labels; PRAGMA user_version = 1").unwrap();
+    connection
+        .execute_batch("DROP INDEX incidents_by_instance; DROP TABLE labels; DROP INDEX subscriptions_by_opened; DROP INDEX messages_by_published; PRAGMA user_version = 1")
+        .unwrap();
     drop(connection);
     let store = SqliteStore::open(&path).unwrap();
     assert!(store.read().unwrap().instance("kept").unwrap().is_some());
@@ -68,9 +70,9 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
     let connection = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
     let added: i64 = connection
-        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('incidents_by_instance', 'labels', 'labels_by_instance')", [], |row| row.get(0))
+        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('incidents_by_instance', 'labels', 'labels_by_instance', 'subscriptions_by_opened', 'messages_by_published')", [], |row| row.get(0))
         .unwrap();
-    assert_eq!((version, added), (store_sqlite::SCHEMA_VERSION, 3));
+    assert_eq!((version, added), (store_sqlite::SCHEMA_VERSION, 5));
 }
 
 /// Issue 9, item 9: two servers on one file are refused, not silently unsafe.

@@ -350,6 +350,17 @@ fn subscriptions(store: &dyn Store) {
     assert_eq!(found, ["c", "a", "b"]);
     assert_eq!(read.signal_subscriptions("alarm").unwrap().len(), 1);
     assert!(read.signal_subscriptions("paid").unwrap().is_empty(), "kinds do not mix");
+    let listed = |read: &mut dyn crate::ReadTxn, filter: SubscriptionFilter, page: PageRequest| -> Page<SubscriptionRow> {
+        read.subscriptions(&filter, &page).unwrap()
+    };
+    let first = listed(read.as_mut(), SubscriptionFilter::default(), PageRequest::first(2));
+    assert_eq!(first.items.iter().map(|s| s.instance_id.as_str()).collect::<Vec<_>>(), ["d", "c"], "oldest first");
+    let rest = listed(read.as_mut(), SubscriptionFilter::default(), PageRequest { after: first.next, limit: 10 });
+    assert_eq!(rest.items.iter().map(|s| s.instance_id.as_str()).collect::<Vec<_>>(), ["e", "a", "b"]);
+    let signals = listed(read.as_mut(), SubscriptionFilter { kind: Some(SubscriptionKind::Signal), ..SubscriptionFilter::default() }, PageRequest::first(10));
+    assert_eq!(signals.items.len(), 1);
+    let of_a = listed(read.as_mut(), SubscriptionFilter { instance_id: Some("a".into()), name: Some("paid".into()), ..SubscriptionFilter::default() }, PageRequest::first(10));
+    assert_eq!(of_a.items.len(), 1);
     drop(read);
     write(store, vec![Write::DeleteSubscription { instance_id: "c".into(), local_key: 1 }]);
     assert_eq!(store.read().unwrap().message_subscriptions("paid", "k").unwrap().len(), 2);
@@ -372,6 +383,22 @@ fn messages(store: &dyn Store) {
     assert_eq!(read.buffered_messages("paid", "k", 50).unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(), [1], "expired at 50");
     assert_eq!(read.message_by_id("m-1", 10).unwrap().map(|m| m.correlated), Some(vec!["p".to_string()]));
     assert_eq!(read.message_by_id("m-1", 100).unwrap(), None, "an expired message no longer holds its id");
+    drop(read);
+    let mut untaken = message(4, "u", 60, None);
+    untaken.correlated.clear();
+    untaken.published_at = 1;
+    write(store, vec![Write::PutMessage(untaken)]);
+    let mut read = store.read().unwrap();
+    let seqs = |read: &mut dyn crate::ReadTxn, state: MessageState, now: i64, page: PageRequest| -> (Vec<u64>, Option<String>) {
+        let found = read.messages(&MessageFilter { state, name: None }, now, &page).unwrap();
+        (found.items.iter().map(|m| m.seq).collect(), found.next)
+    };
+    let (first, next) = seqs(read.as_mut(), MessageState::Buffered, 10, PageRequest::first(2));
+    assert_eq!(first, [1, 2]);
+    assert_eq!(seqs(read.as_mut(), MessageState::Buffered, 10, PageRequest { after: next, limit: 10 }).0, [3, 4]);
+    assert_eq!(seqs(read.as_mut(), MessageState::Buffered, 55, PageRequest::first(10)).0, [1, 3, 4], "2 expired at 50");
+    assert_eq!(seqs(read.as_mut(), MessageState::Undelivered, 55, PageRequest::first(10)).0, Vec::<u64>::new(), "2 was taken before it expired");
+    assert_eq!(seqs(read.as_mut(), MessageState::Undelivered, 60, PageRequest::first(10)).0, [4], "expired with nobody taking it");
     drop(read);
     write(store, vec![Write::DeleteMessage { seq: 1 }]);
     assert_eq!(store.read().unwrap().buffered_messages("paid", "k", 10).unwrap().len(), 1);
@@ -397,6 +424,15 @@ fn timers(store: &dyn Store) {
     assert_eq!(due, [("a".to_string(), 2), ("a".to_string(), 1)]);
     assert_eq!(read.due_timers(100, 1).unwrap().len(), 1, "the limit holds");
     assert_eq!(read.next_due().unwrap(), Some(5), "start timers count, a suspended instance's timer does not");
+    let keys = |page: &Page<TimerRow>| page.items.iter().map(|t| format!("{}.{}", t.instance_id, t.local_key)).collect::<Vec<_>>();
+    let first = read.timers(&TimerFilter::default(), &PageRequest::first(2)).unwrap();
+    assert_eq!(keys(&first), ["s.1", "a.2"], "every pending timer, suspended or not, in due order");
+    let rest = read.timers(&TimerFilter::default(), &PageRequest { after: first.next, limit: 10 }).unwrap();
+    assert_eq!(keys(&rest), ["a.1", "b.1"]);
+    let of_a = read.timers(&TimerFilter { instance_id: Some("a".into()), due_before: Some(15) }, &PageRequest::first(10)).unwrap();
+    assert_eq!(keys(&of_a), ["a.2"]);
+    assert_eq!(read.timer("b", 1).unwrap().map(|t| t.due_at), Some(30));
+    assert_eq!(read.timer("b", 2).unwrap(), None);
     drop(read);
     write(store, vec![Write::DeleteStartTimers { process_id: "p".into() }, Write::DeleteTimer { instance_id: "a".into(), local_key: 2 }]);
     assert_eq!(store.read().unwrap().next_due().unwrap(), Some(20));

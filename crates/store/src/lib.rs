@@ -51,6 +51,13 @@ pub trait ReadTxn {
     /// How many open incidents the instances that `instance_id` called have,
     /// directly or further down (not counting its own).
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32>;
+    /// Pending timers of instances (not start timers), in due order.
+    fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>>;
+    fn timer(&mut self, instance_id: &str, local_key: u64) -> Result<Option<TimerRow>>;
+    /// Open message and signal subscriptions, oldest first.
+    fn subscriptions(&mut self, filter: &SubscriptionFilter, page: &PageRequest) -> Result<Page<SubscriptionRow>>;
+    /// Published messages kept with a time to live, in publication order.
+    fn messages(&mut self, filter: &MessageFilter, now: i64, page: &PageRequest) -> Result<Page<MessageRow>>;
     /// Open message subscriptions with this name and key, oldest first.
     fn message_subscriptions(&mut self, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>>;
     /// Open signal subscriptions with this name, oldest first.

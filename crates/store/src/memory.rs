@@ -369,6 +369,22 @@ impl ReadTxn for MemoryTxn<'_> {
         Ok(paginate(sorted(self.data.incidents.values().filter(|r| filter.matches(r)).cloned()), page))
     }
 
+    fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>> {
+        Ok(paginate(sorted(self.data.timers.values().filter(|r| filter.matches(r)).cloned()), page))
+    }
+
+    fn timer(&mut self, instance_id: &str, local_key: u64) -> Result<Option<TimerRow>> {
+        Ok(self.data.timers.get(&(instance_id.to_string(), local_key)).cloned())
+    }
+
+    fn subscriptions(&mut self, filter: &SubscriptionFilter, page: &PageRequest) -> Result<Page<SubscriptionRow>> {
+        Ok(paginate(sorted(self.data.subscriptions.values().filter(|r| filter.matches(r)).cloned()), page))
+    }
+
+    fn messages(&mut self, filter: &MessageFilter, now: i64, page: &PageRequest) -> Result<Page<MessageRow>> {
+        Ok(paginate(sorted(self.data.messages.values().filter(|r| filter.matches(r, now)).cloned()), page))
+    }
+
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {
         Ok(self.data.incidents.values().filter(|i| is_descendant(&i.instance_id, instance_id)).count() as u32)
     }

@@ -283,6 +283,62 @@ pub fn descendant_range(ancestor: &str) -> (String, String) {
     (format!("{ancestor}/"), format!("{ancestor}0"))
 }
 
+/// Which pending timers to list.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TimerFilter {
+    pub instance_id: Option<String>,
+    /// Due at or before this time.
+    pub due_before: Option<i64>,
+}
+
+impl TimerFilter {
+    pub fn matches(&self, row: &TimerRow) -> bool {
+        self.instance_id.as_ref().is_none_or(|i| &row.instance_id == i) && self.due_before.is_none_or(|t| row.due_at <= t)
+    }
+}
+
+/// Which open message and signal subscriptions to list.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SubscriptionFilter {
+    pub instance_id: Option<String>,
+    pub kind: Option<SubscriptionKind>,
+    pub name: Option<String>,
+}
+
+impl SubscriptionFilter {
+    pub fn matches(&self, row: &SubscriptionRow) -> bool {
+        self.instance_id.as_ref().is_none_or(|i| &row.instance_id == i)
+            && self.kind.is_none_or(|k| row.kind == k)
+            && self.name.as_ref().is_none_or(|n| &row.name == n)
+    }
+}
+
+/// Which published messages to list: those still buffered (waiting for a
+/// subscriber), or those that expired before any process took them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    #[default]
+    Buffered,
+    Undelivered,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessageFilter {
+    pub state: MessageState,
+    pub name: Option<String>,
+}
+
+impl MessageFilter {
+    pub fn matches(&self, row: &MessageRow, now: i64) -> bool {
+        let state = match self.state {
+            MessageState::Buffered => row.expires_at > now,
+            MessageState::Undelivered => row.expires_at <= now && row.correlated.is_empty(),
+        };
+        state && self.name.as_ref().is_none_or(|n| &row.name == n)
+    }
+}
+
 /// Which history entries of an instance to list. Every field set must match.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HistoryFilter {
@@ -360,6 +416,26 @@ impl Cursor for TaskRow {
 impl Cursor for IncidentRow {
     fn cursor(&self) -> String {
         format!("{:020}:{}", self.created_at, self.key)
+    }
+}
+
+impl Cursor for TimerRow {
+    /// Timers list in due order.
+    fn cursor(&self) -> String {
+        format!("{:020}:{}.{}", self.due_at, self.instance_id, self.local_key)
+    }
+}
+
+impl Cursor for SubscriptionRow {
+    fn cursor(&self) -> String {
+        format!("{:020}:{}.{}", self.opened_at, self.instance_id, self.local_key)
+    }
+}
+
+impl Cursor for MessageRow {
+    /// Messages list in publication order.
+    fn cursor(&self) -> String {
+        format!("{:020}:{:020}", self.published_at, self.seq)
     }
 }
 
