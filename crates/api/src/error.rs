@@ -23,6 +23,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("instance-ended", 409, "The instance has ended"),
     ("instance-suspended", 409, "The instance is suspended"),
     ("instance-not-suspended", 409, "The instance is not suspended"),
+    ("instance-not-ended", 409, "The instance has not ended"),
     ("no-start-event", 422, "The workflow cannot be started this way"),
     ("job-not-activatable", 409, "The job has an open incident"),
     ("job-lease-expired", 409, "The worker's lease on the job ran out"),

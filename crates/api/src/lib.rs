@@ -73,6 +73,13 @@ pub const ROUTES: &[Route] = &[
     ("post", "/v1/instances/{id}/variables", "Set variables on the instance's scope", &["variables", "reason"], &[]),
     ("post", "/v1/instances/{id}/labels", "Set labels (a value) or remove them (null)", &["labels", "reason"], &[]),
     ("post", "/v1/instances/{id}/modify", "Activate and terminate element instances", &["activate", "terminate", "reason"], &[]),
+    (
+        "post",
+        "/v1/instances/{id}/rerun",
+        "Run an ended instance again (its next run) with its original input, from the start or from an element",
+        &["from", "reason"],
+        &[],
+    ),
     ("post", "/v1/jobs/activate", "Take jobs of a type under a lease, waiting up to timeout_ms for some", &["type", "worker", "max_jobs", "lease_ms", "timeout_ms"], &[]),
     ("get", "/v1/jobs", "List open jobs", &[], &["type", "instance_id", "state", "after", "limit"]),
     ("post", "/v1/jobs/{key}/complete", "Complete a job", &["worker", "variables"], &[]),
@@ -121,6 +128,7 @@ pub fn router(handle: Handle) -> Router {
     router = route("/v1/instances/{id}/resume", post(resume_instance), router);
     router = route("/v1/instances/{id}/variables", post(set_variables), router);
     router = route("/v1/instances/{id}/labels", post(set_labels), router);
+    router = route("/v1/instances/{id}/rerun", post(rerun_instance), router);
     router = route("/v1/instances/{id}/modify", post(modify_instance), router);
     router = route("/v1/jobs/activate", post(activate_jobs), router);
     router = route("/v1/jobs", get(list_jobs), router);

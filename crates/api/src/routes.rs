@@ -543,6 +543,19 @@ pub async fn set_variables(State(state): State<AppState>, actor: Actor, Path(id)
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RerunRequest {
+    /// An element of the process's own scope; by default the start event, or
+    /// for a failed instance the element before its error end event.
+    from: Option<String>,
+    reason: Option<String>,
+}
+
+pub async fn rerun_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<RerunRequest>) -> Answer {
+    instance_input(&state, &actor, request.reason, id, engine::Input::Rerun { from: request.from }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LabelsRequest {
     /// A label to set (`"k": "v"`) or remove (`"k": null`).
     labels: std::collections::BTreeMap<String, Option<String>>,

@@ -572,3 +572,58 @@ async fn waits_timers_messages_and_subscriptions_are_visible_and_a_timer_can_be_
     let (status, problem) = app.json("POST", "/v1/timers/nope.1/reschedule", json!({"due_at": "2026-01-01T01:00:00Z"})).await;
     assert_eq!((status, problem["code"].clone()), (StatusCode::NOT_FOUND, json!("timer-not-found")));
 }
+
+const STAGE: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="g">
+  <error id="rejected" errorCode="REJECTED"/>
+  <process id="stage" isExecutable="true">
+    <startEvent id="s"/>
+    <serviceTask id="check" name="Compliance check"><extensionElements><zeebe:taskDefinition type="comply"/></extensionElements></serviceTask>
+    <exclusiveGateway id="ok" default="pass"/>
+    <endEvent id="fail" name="Rejected"><errorEventDefinition errorRef="rejected"/></endEvent>
+    <endEvent id="done" name="Approved"/>
+    <sequenceFlow id="a" sourceRef="s" targetRef="check"/>
+    <sequenceFlow id="b" sourceRef="check" targetRef="ok"/>
+    <sequenceFlow id="bad" sourceRef="ok" targetRef="fail"><conditionExpression>=compliant = false</conditionExpression></sequenceFlow>
+    <sequenceFlow id="pass" sourceRef="ok" targetRef="done"/>
+  </process>
+</definitions>"#;
+
+/// Issue 10, item 3: a stage fails, is fixed and runs again; the runs are
+/// told apart in the history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_instance_runs_again_from_where_it_failed_and_its_runs_are_grouped() {
+    let app = App::new();
+    assert_eq!(app.json("POST", "/v1/workflows", json!({"resources": [{"name": "stage.bpmn", "xml": STAGE}]})).await.0, StatusCode::CREATED);
+    let (_, started) = app.json("POST", "/v1/instances", json!({"workflow": "stage", "variables": {"case": 7}})).await;
+    let id = started["id"].as_str().unwrap().to_string();
+    let (status, problem) = app.json("POST", &format!("/v1/instances/{id}/rerun"), json!({})).await;
+    assert_eq!((status, problem["code"].clone()), (StatusCode::CONFLICT, json!("instance-not-ended")), "a running instance does not rerun");
+
+    let (job, _) = app.only_job("comply", "checker").await;
+    app.json("POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "checker", "variables": {"compliant": false}})).await;
+    let (_, failed) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    assert_eq!((failed["status"].clone(), failed["error"]["code"].clone()), (json!("failed"), json!("REJECTED")));
+
+    let (status, problem) = app.json("POST", &format!("/v1/instances/{id}/rerun"), json!({"from": "nowhere"})).await;
+    assert_eq!((status, problem["code"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("element-not-found")));
+    let rerun = app.json_as("fay", "POST", &format!("/v1/instances/{id}/rerun"), json!({"reason": "rules fixed"})).await;
+    assert_eq!(rerun.0, StatusCode::NO_CONTENT, "{}", rerun.1);
+    let (_, running) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    assert_eq!((running["status"].clone(), running["run"].clone(), running["error"].clone()), (json!("running"), json!(2), Value::Null));
+    assert_eq!(running["variables"], json!({"case": 7}), "the run starts from the original input");
+    assert_eq!(running["waits"][0]["element"], json!("check"), "from the stage that decided the failure");
+
+    let (job, _) = app.only_job("comply", "checker").await;
+    app.json("POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "checker", "variables": {"compliant": true}})).await;
+    let (_, done) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    assert_eq!((done["status"].clone(), done["end"]["element"].clone()), (json!("completed"), json!("done")));
+
+    let (_, all) = app.send("GET", &format!("/v1/instances/{id}/history?element=check&event=completed"), None).await.into_json();
+    let runs: Vec<Value> = all["items"].as_array().unwrap().iter().map(|e| e["run"].clone()).collect();
+    assert_eq!(runs, [json!(1), json!(2)], "each run's stage is kept");
+    let (_, current) = app.send("GET", &format!("/v1/instances/{id}/history?run=current"), None).await.into_json();
+    let current = current["items"].as_array().unwrap();
+    assert!(current.iter().all(|e| e["run"] == json!(2)) && !current.is_empty());
+    let marker = current.iter().find(|e| e["event"] == json!("rerun")).unwrap();
+    assert_eq!((marker["actor"].clone(), marker["reason"].clone(), marker["message"].clone()), (json!("fay"), json!("rules fixed"), json!("run 2 from 'check'")));
+}

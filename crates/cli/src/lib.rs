@@ -110,6 +110,16 @@ pub enum InstancesCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Run an ended instance again with its original input: its next run.
+    Rerun {
+        id: String,
+        /// An element of the process's own scope to start from (default: the
+        /// start event; for a failed instance, the element before its error end event).
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Activate elements and terminate the active instances of others.
     Modify {
         id: String,
@@ -493,6 +503,9 @@ async fn run_async(server: &str, actor: Option<String>, command: Command) -> Res
                     return Err(Failure("name a label: --set name=value or --remove name".into()));
                 }
                 commands::instance_command(&client, &id, "labels", serde_json::json!({"labels": labels, "reason": reason})).await
+            }
+            InstancesCommand::Rerun { id, from, reason } => {
+                commands::instance_command(&client, &id, "rerun", serde_json::json!({"from": from, "reason": reason})).await
             }
             InstancesCommand::Modify { id, activate, terminate, reason } => {
                 if activate.is_empty() && terminate.is_empty() {

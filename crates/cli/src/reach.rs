@@ -34,6 +34,7 @@ pub const REACH: &[Reach] = &[
     ("post", "/v1/instances/{id}/variables", "instances variables", &[("variables", Arg("vars"))]),
     ("post", "/v1/instances/{id}/labels", "instances labels", &[("labels", Arg("set"))]),
     ("post", "/v1/instances/{id}/modify", "instances modify", &[]),
+    ("post", "/v1/instances/{id}/rerun", "instances rerun", &[]),
     (
         "post",
         "/v1/jobs/activate",

@@ -86,6 +86,10 @@ pub enum Input {
     SetLabels { labels: std::collections::BTreeMap<String, Option<String>> },
     /// Moves a pending timer to a new due time.
     RescheduleTimer { timer: Key, due_at: Millis },
+    /// Runs an ended instance again (its next run) with its original input,
+    /// from an element of the process's own scope: by default the start
+    /// event, or for a failed instance the element before the error end event.
+    Rerun { from: Option<String> },
 }
 
 /// What the runtime must do after a step. The state already reflects it.
@@ -128,6 +132,7 @@ pub enum RejectionCode {
     InstanceEnded,
     InstanceSuspended,
     InstanceNotSuspended,
+    InstanceNotEnded,
     NoStartEvent,
     JobNotFound,
     JobNotActivatable,
@@ -151,6 +156,7 @@ impl RejectionCode {
             RejectionCode::InstanceEnded => "instance-ended",
             RejectionCode::InstanceSuspended => "instance-suspended",
             RejectionCode::InstanceNotSuspended => "instance-not-suspended",
+            RejectionCode::InstanceNotEnded => "instance-not-ended",
             RejectionCode::NoStartEvent => "no-start-event",
             RejectionCode::JobNotFound => "job-not-found",
             RejectionCode::JobNotActivatable => "job-not-activatable",
@@ -234,7 +240,8 @@ impl FaultSite {
             | Input::Resume
             | Input::SetVariables { element_instance: None, .. }
             | Input::Modify { .. }
-            | Input::SetLabels { .. } => FaultSite::Instance,
+            | Input::SetLabels { .. }
+            | Input::Rerun { .. } => FaultSite::Instance,
         }
     }
 }

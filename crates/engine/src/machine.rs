@@ -38,6 +38,8 @@ struct Machine<'a> {
     /// What completed an element instance in this input (its job, task or
     /// payload), for the history entry that records the completion.
     completions: BTreeMap<Key, HistoryDetail>,
+    /// The element a token last came from to an error end event, in this input.
+    error_after: Option<String>,
 }
 
 /// A failure that becomes an incident on an element instance.
@@ -191,13 +193,16 @@ fn check_labels(current: &BTreeMap<String, String>, changes: &BTreeMap<String, O
 
 impl<'a> Machine<'a> {
     fn new(wf: &'a Workflow, st: &'a mut InstanceState, now: Millis) -> Machine<'a> {
-        Machine { wf, st, now, effects: Vec::new(), queue: VecDeque::new(), steps: 0, completions: BTreeMap::new() }
+        Machine { wf, st, now, effects: Vec::new(), queue: VecDeque::new(), steps: 0, completions: BTreeMap::new(), error_after: None }
     }
 
     // ----- validation: every refusal is decided here, before anything changes -----
 
     fn check(&self, input: &Input) -> Result<(), Rejection> {
         let status = self.st.status;
+        if let Input::Rerun { from } = input {
+            return self.check_rerun(from.as_deref());
+        }
         if status.is_ended() {
             return reject(RejectionCode::InstanceEnded, format!("instance {} has ended ({})", self.st.id, status.as_str()));
         }
@@ -278,6 +283,7 @@ impl<'a> Machine<'a> {
             }
             Input::Cancel { .. } => {}
             Input::SetLabels { labels } => check_labels(&self.st.labels, labels)?,
+            Input::Rerun { .. } => {}
             Input::RescheduleTimer { timer, .. } => {
                 if !self.st.timers.contains_key(timer) {
                     return reject(RejectionCode::TimerNotFound, format!("timer {timer} does not exist"));
@@ -508,6 +514,7 @@ impl<'a> Machine<'a> {
                 self.effects.push(Effect::TimerScheduled { timer: rescheduled });
                 self.note(Some(owner), HistoryEvent::TimerRescheduled, HistoryDetail { due_at: Some(due_at), ..HistoryDetail::default() });
             }
+            Input::Rerun { from } => self.rerun(from),
             Input::Modify { activate, terminate } => {
                 let message = format!("activate [{}], terminate [{}]", activate.join(", "), terminate.join(", "));
                 self.note(None, HistoryEvent::Modified, HistoryDetail { message: Some(message), ..HistoryDetail::default() });
@@ -534,6 +541,71 @@ impl<'a> Machine<'a> {
                 }
             }
         }
+    }
+
+    /// Where a rerun starts: the element named, else for a failed instance
+    /// the element before its error end event, else the none start event.
+    fn rerun_from(&self, from: Option<&str>) -> Option<ElementIdx> {
+        let chosen = from.or_else(|| self.st.error.as_ref().and_then(|e| e.after.as_deref()));
+        match chosen {
+            Some(id) => self.wf.element_by_id.get(id).copied(),
+            None => self.wf.none_start(Workflow::ROOT),
+        }
+    }
+
+    fn check_rerun(&self, from: Option<&str>) -> Result<(), Rejection> {
+        if !self.st.status.is_ended() {
+            return reject(
+                RejectionCode::InstanceNotEnded,
+                format!("instance {} is {}; only an ended instance runs again", self.st.id, self.st.status.as_str()),
+            );
+        }
+        if self.st.parent.is_some() {
+            return reject(
+                RejectionCode::InstanceNotEnded,
+                format!("instance {} was called by another instance; rerun its root instance {}", self.st.id, self.st.root_id()),
+            );
+        }
+        match self.rerun_from(from) {
+            Some(element) if self.wf.elements[element].parent == Some(Workflow::ROOT) && !matches!(self.wf.elements[element].kind, Kind::Boundary { .. }) => {
+                let event_subprocess_start = matches!(self.wf.elements[element].kind, Kind::StartEvent { .. }) && from.is_some() && self.wf.none_start(Workflow::ROOT) != Some(element);
+                if event_subprocess_start {
+                    return reject(RejectionCode::ElementNotFound, format!("'{}' starts by its event; rerun from the none start event or an activity", self.wf.elements[element].id));
+                }
+                Ok(())
+            }
+            Some(element) => reject(
+                RejectionCode::ElementNotFound,
+                format!("'{}' is not an element of the process's own scope; a rerun starts there", self.wf.elements[element].id),
+            ),
+            None => reject(
+                RejectionCode::ElementNotFound,
+                match from {
+                    Some(id) => format!("process '{}' has no element '{id}'", self.wf.process_id),
+                    None => format!("process '{}' has no none start event; name an element to rerun from", self.wf.process_id),
+                },
+            ),
+        }
+    }
+
+    /// Starts the instance's next run: its original input, a fresh process
+    /// scope, and a token at the element a rerun starts from.
+    fn rerun(&mut self, from: Option<String>) {
+        let Some(element) = self.rerun_from(from.as_deref()) else { return };
+        self.st.run += 1;
+        self.st.status = Status::Running;
+        self.st.ended_at = None;
+        self.st.end = None;
+        self.st.error = None;
+        self.st.error_code = None;
+        self.st.cancel_reason = None;
+        self.st.variables = self.st.input.clone();
+        let root = self.create_ei(Workflow::ROOT, None, 1);
+        self.st.root = root;
+        let message = Some(format!("run {} from '{}'", self.st.run, self.wf.elements[element].id));
+        self.note(Some(root), HistoryEvent::Rerun, HistoryDetail { message, ..HistoryDetail::default() });
+        self.open_event_subprocess_starts(root);
+        self.queue.push_back(Work::Arrive { element, scope: root, flow: None });
     }
 
     /// The element instance to activate `element` in for a modification.
@@ -672,6 +744,17 @@ impl<'a> Machine<'a> {
             return;
         }
         let el = &self.wf.elements[element];
+        if let (Kind::EndEvent(Throw::Error { .. }), Some(flow)) = (&el.kind, flow) {
+            // Back past gateways with one way in: a rerun repeats the work that decided, not only the decision.
+            let mut source = self.wf.flows[flow].source;
+            for _ in 0..self.wf.elements.len() {
+                match &self.wf.elements[source] {
+                    e if matches!(e.kind, Kind::Gateway(_)) && e.incoming.len() == 1 => source = self.wf.flows[e.incoming[0]].source,
+                    _ => break,
+                }
+            }
+            self.error_after = Some(self.wf.elements[source].id.clone());
+        }
         let joining = matches!(el.kind, Kind::Gateway(GatewayKind::Parallel | GatewayKind::Inclusive)) && el.incoming.len() > 1;
         if let (true, Some(flow)) = (joining, flow) {
             let Some(scope_ei) = self.st.element_instances.get_mut(&scope) else { return };
@@ -1780,7 +1863,8 @@ impl<'a> Machine<'a> {
         // The scope itself may be the catcher (its boundary); throw_error looked
         // from the scope up, so nothing catches: the instance fails.
         let message = Some(format!("error '{code}' thrown by '{element_id}' was not caught"));
-        self.st.error = Some(ErrorRecord { code: code.to_string(), message, element_id: element_id.to_string() });
+        let after = self.error_after.take();
+        self.st.error = Some(ErrorRecord { code: code.to_string(), message, element_id: element_id.to_string(), after });
         self.end_instance(Status::Failed, Some(code.to_string()));
     }
 

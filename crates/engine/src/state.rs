@@ -72,6 +72,9 @@ pub struct ErrorRecord {
     pub code: String,
     pub message: Option<String>,
     pub element_id: String,
+    /// The element the token came from to the error end event: where a rerun starts by default.
+    #[serde(default)]
+    pub after: Option<String>,
 }
 
 fn first_run() -> u32 {
