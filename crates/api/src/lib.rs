@@ -98,7 +98,7 @@ pub const ROUTES: &[Route] = &[
     ("get", "/v1/subscriptions", "List open message and signal subscriptions", &[], &["instance_id", "kind", "name", "after", "limit"]),
     ("get", "/v1/timers", "List pending timers in due order (the first page starts with timer start events)", &[], &["instance_id", "due_before", "after", "limit"]),
     ("post", "/v1/timers/{key}/reschedule", "Move a pending timer to a new due time", &["due_at", "reason"], &[]),
-    ("get", "/v1/incidents", "List open incidents", &[], &["instance_id", "descendants", "workflow", "after", "limit"]),
+    ("get", "/v1/incidents", "List incidents: open ones, or resolved ones (kept, with who resolved them)", &[], &["state", "instance_id", "descendants", "workflow", "after", "limit"]),
     ("post", "/v1/incidents/{key}/resolve", "Resolve an incident", &["reason"], &[]),
     ("get", "/v1/openapi.json", "This document", &[], &[]),
     ("get", "/healthz", "The process is up", &[], &[]),

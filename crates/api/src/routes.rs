@@ -872,6 +872,8 @@ pub async fn broadcast_signal(State(state): State<AppState>, actor: Actor, Body(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentParams {
+    /// `open` (the default), `resolved` or `all`.
+    state: Option<String>,
     instance_id: Option<String>,
     /// With `instance_id`: the incidents of the instances it called too.
     descendants: Option<bool>,
@@ -889,6 +891,9 @@ fn incident_json(incident: &store::IncidentRow) -> Value {
         "kind": incident.kind,
         "message": incident.message,
         "created_at": time(incident.created_at),
+        "state": if incident.resolved_at.is_some() { "resolved" } else { "open" },
+        "resolved_at": incident.resolved_at.map(time),
+        "resolved_by": incident.resolved_by,
     })
 }
 
@@ -897,7 +902,13 @@ pub async fn list_incidents(State(state): State<AppState>, Params(params): Param
     if with_descendants && params.instance_id.is_none() {
         return Err(ApiError::new("query-invalid", "descendants=true needs instance_id: the instance whose called instances to include"));
     }
-    let filter = IncidentFilter { instance_id: params.instance_id, with_descendants, process_id: params.workflow };
+    let incident_state = match params.state.as_deref() {
+        None | Some("open") => store::IncidentState::Open,
+        Some("resolved") => store::IncidentState::Resolved,
+        Some("all") => store::IncidentState::All,
+        Some(other) => return Err(ApiError::new("query-invalid", format!("state '{other}' is not open, resolved or all"))),
+    };
+    let filter = IncidentFilter { state: incident_state, instance_id: params.instance_id, with_descendants, process_id: params.workflow };
     let page = page_request(params.after, params.limit)?;
     let found = read(&state, move |txn| Ok(txn.incidents(&filter, &page)?)).await?;
     ok(page_json(found, incident_json))

@@ -430,6 +430,11 @@ async fn an_instance_keeps_its_record_who_did_what_and_its_audit_log() {
     let resolved = find("incident_resolved", "post");
     assert_eq!((resolved[0]["actor"].clone(), resolved[0]["reason"].clone()), (json!("bob"), json!("stamps bought")), "kept after resolution");
     assert_eq!(find("retries_set", "post")[0]["retries"], json!(1));
+    let (_, resolved) = app.send("GET", &format!("/v1/incidents?state=resolved&instance_id={id}"), None).await.into_json();
+    let resolved = &resolved["items"][0];
+    assert_eq!((resolved["key"].clone(), resolved["state"].clone(), resolved["resolved_by"].clone()), (json!(incident), json!("resolved"), json!("bob")));
+    let (_, open) = app.send("GET", &format!("/v1/incidents?instance_id={id}"), None).await.into_json();
+    assert_eq!(open["items"], json!([]));
     let checked = find("completed", "check");
     assert_eq!(checked[0]["task"], json!({"key": task, "completed_by": "carol"}));
     let printing = find("activated", "print");

@@ -433,9 +433,30 @@ pub async fn signal(client: &Client, name: &str, variables: Map<String, Value>) 
     Ok(())
 }
 
-pub async fn list_incidents(client: &Client, instance: Option<String>, descendants: bool, workflow: Option<String>, json_lines: bool) -> Result<(), Failure> {
-    let path = format!("/v1/incidents{}", query(&[("instance_id", instance), ("descendants", descendants.then(|| "true".to_string())), ("workflow", workflow)]));
-    let columns = [("KEY", "key"), ("INSTANCE", "instance_id"), ("ELEMENT", "element_id"), ("KIND", "kind"), ("MESSAGE", "message")];
+pub async fn list_incidents(
+    client: &Client,
+    state: &str,
+    instance: Option<String>,
+    descendants: bool,
+    workflow: Option<String>,
+    json_lines: bool,
+) -> Result<(), Failure> {
+    let pairs = [
+        ("state", Some(state.to_string())),
+        ("instance_id", instance),
+        ("descendants", descendants.then(|| "true".to_string())),
+        ("workflow", workflow),
+    ];
+    let path = format!("/v1/incidents{}", query(&pairs));
+    let columns = [
+        ("KEY", "key"),
+        ("INSTANCE", "instance_id"),
+        ("ELEMENT", "element_id"),
+        ("KIND", "kind"),
+        ("STATE", "state"),
+        ("RESOLVED BY", "resolved_by"),
+        ("MESSAGE", "message"),
+    ];
     list(client, &path, json_lines, &columns).await
 }
 

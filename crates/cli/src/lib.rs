@@ -286,8 +286,12 @@ pub enum TasksCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum IncidentsCommand {
-    /// List open incidents.
+    /// List open incidents (or --resolved ones, or --all).
     List {
+        #[arg(long, conflicts_with = "all")]
+        resolved: bool,
+        #[arg(long)]
+        all: bool,
         /// Only this instance's incidents.
         #[arg(long)]
         instance: Option<String>,
@@ -586,8 +590,9 @@ async fn run_async(server: &str, actor: Option<String>, command: Command) -> Res
             }
             Ok(())
         }
-        Command::Incidents(IncidentsCommand::List { instance, descendants, workflow, json }) => {
-            commands::list_incidents(&client, instance, descendants, workflow, json).await
+        Command::Incidents(IncidentsCommand::List { resolved, all, instance, descendants, workflow, json }) => {
+            let state = if all { "all" } else if resolved { "resolved" } else { "open" };
+            commands::list_incidents(&client, state, instance, descendants, workflow, json).await
         }
         Command::Incidents(IncidentsCommand::Resolve { key, reason }) => commands::resolve_incident(&client, &key, reason).await,
         Command::Worker { job_type, concurrency, lease_ms, name, max_jobs, command } => {

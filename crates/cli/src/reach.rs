@@ -63,7 +63,7 @@ pub const REACH: &[Reach] = &[
     ("get", "/v1/subscriptions", "subscriptions list", &[("instance_id", Arg("instance"))]),
     ("get", "/v1/timers", "timers list", &[("instance_id", Arg("instance"))]),
     ("post", "/v1/timers/{key}/reschedule", "timers reschedule", &[]),
-    ("get", "/v1/incidents", "incidents list", &[("instance_id", Arg("instance"))]),
+    ("get", "/v1/incidents", "incidents list", &[("instance_id", Arg("instance")), ("state", Arg("resolved"))]),
     ("post", "/v1/incidents/{key}/resolve", "incidents resolve", &[]),
     ("get", "/v1/openapi.json", "openapi", &[]),
     ("get", "/healthz", "health", &[]),

@@ -879,8 +879,14 @@ impl<'t> Session<'t> {
                     kind: incident.kind.name().to_string(),
                     message: incident.message,
                     created_at: incident.created_at,
+                    resolved_at: None,
+                    resolved_by: None,
                 }))?,
-                Effect::IncidentResolved { key } => self.tx.apply(Write::DeleteIncident { key: global(key) })?,
+                Effect::IncidentResolved { key } => {
+                    // The actor resolved it, or the engine closed it as its element ended.
+                    let by = self.audit.actor.clone();
+                    self.tx.apply(Write::ResolveIncident { key: global(key), at: self.now, by })?
+                }
                 Effect::History { mut entry } => {
                     entry.actor.clone_from(&self.audit.actor);
                     if entry.event.is_operator_action() {

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -94,6 +94,12 @@ CREATE INDEX subscriptions_by_opened ON subscriptions (opened_at);
 CREATE INDEX messages_by_published ON messages (published_at, seq);
 ";
 
+/// Version 5: resolved incidents are kept, marked with when and by whom.
+const V5: &str = "
+ALTER TABLE incidents ADD COLUMN resolved_at INTEGER;
+ALTER TABLE incidents ADD COLUMN resolved_by TEXT;
+";
+
 /// Creates the tables of a new file, brings an older file up to date; refuses a file written by a newer Baton.
 pub fn migrate(connection: &Connection) -> Result<()> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(sql_error)?;
@@ -102,7 +108,7 @@ pub fn migrate(connection: &Connection) -> Result<()> {
             "the database has schema version {version}; this Baton reads up to {SCHEMA_VERSION}: upgrade Baton"
         )));
     }
-    for (step, sql) in [(1, V1), (2, V2), (3, V3), (4, V4)] {
+    for (step, sql) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)] {
         if version < step {
             connection
                 .execute_batch(&format!("BEGIN IMMEDIATE; {sql} PRAGMA user_version = {step}; COMMIT;"))

@@ -162,7 +162,7 @@ fn task_row(row: &Row) -> rusqlite::Result<TaskRow> {
     })
 }
 
-const INCIDENT_COLUMNS: &str = "key, instance_id, local_key, process_id, element_id, kind, message, created_at";
+const INCIDENT_COLUMNS: &str = "key, instance_id, local_key, process_id, element_id, kind, message, created_at, resolved_at, resolved_by";
 
 fn incident_row(row: &Row) -> rusqlite::Result<IncidentRow> {
     Ok(IncidentRow {
@@ -174,6 +174,8 @@ fn incident_row(row: &Row) -> rusqlite::Result<IncidentRow> {
         kind: row.get(5)?,
         message: row.get(6)?,
         created_at: row.get(7)?,
+        resolved_at: row.get(8)?,
+        resolved_by: row.get(9)?,
     })
 }
 
@@ -320,7 +322,8 @@ impl ReadTxn for SqliteTxn<'_> {
         if let Some(has) = filter.has_incidents {
             // Its own, or a descendant's: ids from `id/` up to `id0` (see `store::descendant_range`).
             let any = "(incidents > 0 OR EXISTS (SELECT 1 FROM incidents
-                 WHERE incidents.instance_id >= instances.id || '/' AND incidents.instance_id < instances.id || '0'))";
+                 WHERE incidents.instance_id >= instances.id || '/' AND incidents.instance_id < instances.id || '0'
+                   AND incidents.resolved_at IS NULL))";
             conditions.push(if has { any.to_string() } else { format!("NOT {any}") });
         }
         for (column, op, value) in [
@@ -477,7 +480,11 @@ impl ReadTxn for SqliteTxn<'_> {
     }
 
     fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>> {
-        let mut conditions = Vec::new();
+        let mut conditions = match filter.state {
+            IncidentState::Open => vec!["resolved_at IS NULL".to_string()],
+            IncidentState::Resolved => vec!["resolved_at IS NOT NULL".to_string()],
+            IncidentState::All => Vec::new(),
+        };
         let mut values: Vec<Box<dyn ToSql>> = Vec::new();
         if let Some(instance_id) = &filter.instance_id {
             if filter.with_descendants {
@@ -553,7 +560,11 @@ impl ReadTxn for SqliteTxn<'_> {
 
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {
         let (from, to) = store::descendant_range(instance_id);
-        let count = self.query_one("SELECT COUNT(*) FROM incidents WHERE instance_id >= ? AND instance_id < ?", params![from, to], |row| row.get::<_, u32>(0))?;
+        let count = self.query_one(
+            "SELECT COUNT(*) FROM incidents WHERE instance_id >= ? AND instance_id < ? AND resolved_at IS NULL",
+            params![from, to],
+            |row| row.get::<_, u32>(0),
+        )?;
         Ok(count.unwrap_or(0))
     }
 
@@ -725,10 +736,12 @@ impl WriteTxn for SqliteTxn<'_> {
             ),
             Write::DeleteTask { key } => self.execute("DELETE FROM tasks WHERE key = ?", params![key]),
             Write::PutIncident(i) => self.execute(
-                &format!("INSERT OR REPLACE INTO incidents ({INCIDENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
-                params![i.key, i.instance_id, i.local_key, i.process_id, i.element_id, i.kind, i.message, i.created_at],
+                &format!("INSERT OR REPLACE INTO incidents ({INCIDENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                params![i.key, i.instance_id, i.local_key, i.process_id, i.element_id, i.kind, i.message, i.created_at, i.resolved_at, i.resolved_by],
             ),
-            Write::DeleteIncident { key } => self.execute("DELETE FROM incidents WHERE key = ?", params![key]),
+            Write::ResolveIncident { key, at, by } => {
+                self.execute("UPDATE incidents SET resolved_at = ?, resolved_by = ? WHERE key = ?", params![at, by, key])
+            }
             Write::AppendHistory(h) => self.execute(
                 "INSERT OR REPLACE INTO history (instance_id, seq, entry) VALUES (?, ?, ?)",
                 params![h.instance_id, h.seq, to_json(&h.entry)?],

@@ -48,8 +48,8 @@ fn a_file_from_a_newer_baton_is_refused() {
     assert!(error.is_corrupt() && error.to_string().contains("schema version 99"), "{error}");
 }
 
-/// A file written by the first schema gets the incidents-by-instance index
-/// and the labels table when a newer Baton opens it, and keeps its rows.
+/// A file written by the first schema (made by undoing every later step)
+/// gets each step when a newer Baton opens it, and keeps its rows.
 #[test]
 fn a_file_from_schema_1_is_brought_up_to_date() {
     let path = temp_path("v1.db");
@@ -61,7 +61,10 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
     }
     let connection = rusqlite::Connection::open(&path).unwrap();
     connection
-        .execute_batch("DROP INDEX incidents_by_instance; DROP TABLE labels; DROP INDEX subscriptions_by_opened; DROP INDEX messages_by_published; PRAGMA user_version = 1")
+        .execute_batch(
+            "DROP INDEX incidents_by_instance; DROP TABLE labels; DROP INDEX subscriptions_by_opened; DROP INDEX messages_by_published;
+             ALTER TABLE incidents DROP COLUMN resolved_at; ALTER TABLE incidents DROP COLUMN resolved_by; PRAGMA user_version = 1",
+        )
         .unwrap();
     drop(connection);
     let store = SqliteStore::open(&path).unwrap();
@@ -73,6 +76,10 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
         .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('incidents_by_instance', 'labels', 'labels_by_instance', 'subscriptions_by_opened', 'messages_by_published')", [], |row| row.get(0))
         .unwrap();
     assert_eq!((version, added), (store_sqlite::SCHEMA_VERSION, 5));
+    let resolved_columns: i64 = connection
+        .query_row("SELECT COUNT(*) FROM pragma_table_info('incidents') WHERE name IN ('resolved_at', 'resolved_by')", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(resolved_columns, 2);
 }
 
 /// Issue 9, item 9: two servers on one file are refused, not silently unsafe.

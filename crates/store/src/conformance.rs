@@ -161,6 +161,8 @@ fn roundtrip(store: &dyn Store) {
         kind: "expression".into(),
         message: "boom".into(),
         created_at: 11,
+        resolved_at: None,
+        resolved_by: None,
     };
     let start_timer = StartTimerRow { process_id: "p".into(), version: 2, element_id: "s".into(), due_at: 50, repeat: Some((Some(2), "PT1H".into())) };
     write(
@@ -534,6 +536,8 @@ fn other_lists(store: &dyn Store) {
                 kind: "expression".into(),
                 message: "m".into(),
                 created_at: 1,
+                resolved_at: None,
+                resolved_by: None,
             }),
         ],
     );
@@ -557,6 +561,8 @@ fn incident(instance_id: &str, local_key: u64, created_at: i64) -> IncidentRow {
         kind: "expression".into(),
         message: "m".into(),
         created_at,
+        resolved_at: None,
+        resolved_by: None,
     }
 }
 
@@ -599,6 +605,25 @@ fn descendant_incidents(store: &dyn Store) {
     };
     assert_eq!(ids(read.as_mut(), true), ["a", "a/3", "a/3/7", "a0", "ab"], "the root is found by its descendants' incidents");
     assert_eq!(ids(read.as_mut(), false), ["b"]);
+    drop(read);
+
+    // A resolved incident no longer counts, but stays listed as resolved, with who resolved it.
+    write(store, vec![Write::ResolveIncident { key: "a/3/7.1".into(), at: 20, by: Some("ops".into()) }]);
+    let mut read = store.read().unwrap();
+    assert_eq!(read.descendant_incidents("a").unwrap(), 1);
+    let of_a = IncidentFilter { instance_id: Some("a".into()), with_descendants: true, ..IncidentFilter::default() };
+    assert_eq!(keys(read.as_mut(), of_a.clone()), ["a/3.2"], "open ones by default");
+    let resolved = read.incidents(&IncidentFilter { state: IncidentState::Resolved, ..of_a.clone() }, &page).unwrap().items;
+    assert_eq!(resolved.len(), 1);
+    assert_eq!((resolved[0].resolved_at, resolved[0].resolved_by.as_deref()), (Some(20), Some("ops")));
+    assert_eq!(keys(read.as_mut(), IncidentFilter { state: IncidentState::All, ..of_a }).len(), 2);
+    drop(read);
+    write(store, vec![Write::ResolveIncident { key: "a/3.2".into(), at: 21, by: None }, Write::ResolveIncident { key: "a0.1".into(), at: 21, by: None }]);
+    let mut read = store.read().unwrap();
+    let mut with_incidents = ids(read.as_mut(), true);
+    with_incidents.sort();
+    // The rows' own counts say a/3 and a0 still have theirs; only descendants' rows are looked up.
+    assert!(!with_incidents.contains(&"a".to_string()), "a's descendants have none open: {with_incidents:?}");
     let family = InstanceFilter { root_id: Some("a".into()), ..InstanceFilter::default() };
     let listed: Vec<String> = read.instances(&family, &page).unwrap().items.into_iter().map(|r| r.id).collect();
     assert_eq!(listed, ["a", "a/3", "a/3/7"], "a root and everything it called");

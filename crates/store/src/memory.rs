@@ -279,7 +279,7 @@ impl ReadTxn for MemoryTxn<'_> {
         for ((_, id), ()) in data.instances_by_start.range((from, std::ops::Bound::Unbounded)) {
             let Some(stored) = data.instances.get(id) else { continue };
             let row = stored.decode(id)?;
-            let has_incidents = || row.incidents > 0 || data.incidents.values().any(|i| is_descendant(&i.instance_id, id));
+            let has_incidents = || row.incidents > 0 || data.incidents.values().any(|i| i.resolved_at.is_none() && is_descendant(&i.instance_id, id));
             if filter.matches(&row) && filter.has_incidents.is_none_or(|has| has_incidents() == has) {
                 items.push(row);
                 if items.len() > limit {
@@ -386,7 +386,7 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {
-        Ok(self.data.incidents.values().filter(|i| is_descendant(&i.instance_id, instance_id)).count() as u32)
+        Ok(self.data.incidents.values().filter(|i| i.resolved_at.is_none() && is_descendant(&i.instance_id, instance_id)).count() as u32)
     }
 
     fn message_subscriptions(&mut self, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>> {
@@ -493,7 +493,13 @@ impl WriteTxn for MemoryTxn<'_> {
             Write::PutTask(row) => set(data, undo, |d| &mut d.tasks, row.key.clone(), Some(row)),
             Write::DeleteTask { key } => set(data, undo, |d| &mut d.tasks, key, None),
             Write::PutIncident(row) => set(data, undo, |d| &mut d.incidents, row.key.clone(), Some(row)),
-            Write::DeleteIncident { key } => set(data, undo, |d| &mut d.incidents, key, None),
+            Write::ResolveIncident { key, at, by } => {
+                if let Some(mut row) = data.incidents.get(&key).cloned() {
+                    row.resolved_at = Some(at);
+                    row.resolved_by = by;
+                    set(data, undo, |d| &mut d.incidents, key, Some(row));
+                }
+            }
             Write::AppendHistory(row) => {
                 let instance_id: Box<str> = row.instance_id.as_str().into();
                 let history = data.history.entry(instance_id.clone()).or_default();

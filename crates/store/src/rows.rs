@@ -112,6 +112,10 @@ pub struct IncidentRow {
     pub kind: String,
     pub message: String,
     pub created_at: i64,
+    /// When it was resolved (by an operator, or closed as its element ended); `None` while open.
+    pub resolved_at: Option<i64>,
+    /// Who resolved it; `None` when the engine closed it.
+    pub resolved_by: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -169,7 +173,8 @@ pub enum Write {
     PutTask(TaskRow),
     DeleteTask { key: String },
     PutIncident(IncidentRow),
-    DeleteIncident { key: String },
+    /// Marks an incident resolved; it stays listed as such.
+    ResolveIncident { key: String, at: i64, by: Option<String> },
     AppendHistory(HistoryRow),
     PutMessage(MessageRow),
     DeleteMessage { seq: u64 },
@@ -255,15 +260,37 @@ impl TaskFilter {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct IncidentFilter {
+    /// Open (the default), resolved, or both.
+    pub state: IncidentState,
     pub instance_id: Option<String>,
     /// With `instance_id`: the incidents of the instances it called too, directly or further down.
     pub with_descendants: bool,
     pub process_id: Option<String>,
 }
 
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    #[default]
+    Open,
+    Resolved,
+    All,
+}
+
+impl IncidentState {
+    pub fn matches(self, row: &IncidentRow) -> bool {
+        match self {
+            IncidentState::Open => row.resolved_at.is_none(),
+            IncidentState::Resolved => row.resolved_at.is_some(),
+            IncidentState::All => true,
+        }
+    }
+}
+
 impl IncidentFilter {
     pub fn matches(&self, row: &IncidentRow) -> bool {
-        self.instance_id
+        self.state.matches(row)
+            && self.instance_id
             .as_ref()
             .is_none_or(|i| &row.instance_id == i || (self.with_descendants && is_descendant(&row.instance_id, i)))
             && self.process_id.as_ref().is_none_or(|p| &row.process_id == p)
