@@ -72,7 +72,7 @@ impl From<runtime::Error> for ApiError {
     fn from(error: runtime::Error) -> ApiError {
         let mut api = ApiError::new(error.code(), error.to_string());
         if let runtime::Error::Deploy(diagnostics) = &error {
-            api.extra = Some(Box::new(("diagnostics".into(), serde_json::to_value(diagnostics).unwrap_or_default())));
+            api.extra = Some(Box::new(("diagnostics".into(), crate::routes::diagnostics_json(diagnostics))));
         }
         api
     }

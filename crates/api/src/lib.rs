@@ -10,6 +10,7 @@ pub mod error;
 mod extract;
 mod openapi;
 mod routes;
+pub mod schemas;
 mod waits;
 
 use axum::routing::{get, post, MethodRouter};
@@ -25,7 +26,7 @@ pub type Route = (&'static str, &'static str, &'static str, &'static [&'static s
 
 /// The API at a glance, and the source of the OpenAPI document.
 pub const ROUTES: &[Route] = &[
-    ("post", "/v1/workflows", "Deploy BPMN files (all or nothing); identical content keeps its version", &["resources[{name,xml}]"], &[]),
+    ("post", "/v1/workflows", "Deploy BPMN files (all or nothing); identical content keeps its version", &["resources"], &[]),
     ("get", "/v1/workflows", "List deployed workflow versions", &[], &["after", "limit"]),
     ("get", "/v1/workflows/{key}", "Get the latest version of a workflow, with its XML", &[], &[]),
     ("get", "/v1/workflows/{key}/versions/{version}", "Get one version of a workflow, with its XML", &[], &[]),

@@ -112,16 +112,18 @@ pub async fn deploy(State(state): State<AppState>, actor: Actor, Body(request): 
     let workflows: Vec<Value> =
         deployed.workflows.into_iter().map(|(key, version, created)| json!({ "workflow": key, "version": version, "created": created })).collect();
     // Warnings travel with the answer; errors refused the deployment.
-    let warnings: Vec<Value> = deployed
-        .warnings
-        .into_iter()
-        .map(|(resource, diagnostic)| {
-            let mut value = serde_json::to_value(&diagnostic).unwrap_or_default();
-            value["resource"] = json!(resource);
-            value
-        })
-        .collect();
+    let warnings = diagnostics_json(&deployed.warnings);
     Ok((StatusCode::CREATED, Json(json!({ "workflows": workflows, "diagnostics": warnings }))).into_response())
+}
+
+/// Diagnostics as the API shows them: each with the file it is about.
+pub(crate) fn diagnostics_json(diagnostics: &[(String, bpmn::Diagnostic)]) -> Value {
+    let items = diagnostics.iter().map(|(resource, diagnostic)| {
+        let mut value = serde_json::to_value(diagnostic).unwrap_or_default();
+        value["resource"] = json!(resource);
+        value
+    });
+    Value::Array(items.collect())
 }
 
 #[derive(Deserialize)]

@@ -72,6 +72,7 @@ pub async fn list_timers(State(state): State<AppState>, Params(params): Params<T
                     "key": format!("{}.{}", timer.instance_id, timer.local_key),
                     "instance_id": timer.instance_id,
                     "workflow": instance.map(|i| &i.process_id),
+                    "version": instance.map(|i| i.version),
                     "element": timer.element_id,
                     "element_name": element.and_then(|e| e.name.clone()),
                     "kind": workflow.as_ref().map(|w| timer_kind(w, &timer.element_id)),
@@ -87,15 +88,18 @@ pub async fn list_timers(State(state): State<AppState>, Params(params): Params<T
         .iter()
         .filter(|s| due_before.is_none_or(|t| s.due_at <= t))
         .map(|start| {
+            let workflow = state.handle.workflows.get(&start.process_id, start.version);
+            let element = workflow.as_ref().and_then(|w| w.element_by_id.get(&start.element_id).map(|&e| &w.elements[e]));
             json!({
                 "key": null,
                 "instance_id": null,
                 "workflow": start.process_id,
                 "version": start.version,
                 "element": start.element_id,
+                "element_name": element.and_then(|e| e.name.clone()),
                 "kind": "start",
                 "due_at": time(start.due_at),
-                "repetitions_left": start.repeat.as_ref().map(|_| json!("see the timer cycle")),
+                "repetitions_left": start.repeat.as_ref().map(|(left, _)| left.map_or(json!("unbounded"), |n| json!(n))),
             })
         })
         .collect();

@@ -27,27 +27,44 @@ const MODEL: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524
   </process>
 </definitions>"#;
 
+mod contract;
+
 struct App {
     router: Router,
     clock: Arc<ManualClock>,
     service: Option<Service>,
+    /// The OpenAPI document every exchange is checked against.
+    document: Value,
+    /// The documented operations that answered with success, as `method template`.
+    covered: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl App {
     fn new() -> App {
         let clock = Arc::new(ManualClock::new(T0));
         let service = Service::start(Arc::new(MemoryStore::new()), clock.clone(), Box::new(SequentialIds::default()), Options::default()).unwrap();
-        App { router: api::router(service.handle.clone()), clock, service: Some(service) }
+        App { router: api::router(service.handle.clone()), clock, service: Some(service), document: api::openapi(), covered: Default::default() }
     }
 
     async fn send(&self, method: &str, path: &str, body: Option<String>) -> (StatusCode, String, Value) {
-        let request = Request::builder().method(method).uri(path).header("content-type", "application/json");
-        let request = request.body(body.map(Body::from).unwrap_or_else(Body::empty)).unwrap();
+        self.send_as(None, method, path, body).await
+    }
+
+    /// A request (on behalf of `actor`, when given), checked with its answer against the OpenAPI document.
+    async fn send_as(&self, actor: Option<&str>, method: &str, path: &str, body: Option<String>) -> (StatusCode, String, Value) {
+        let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(actor) = actor {
+            request = request.header("x-baton-actor", actor);
+        }
+        let request = request.body(body.clone().map(Body::from).unwrap_or_else(Body::empty)).unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        if let Some(operation) = contract::exchange(&self.document, method, path, body.as_deref(), status.as_u16(), &content_type, &value) {
+            self.covered.lock().unwrap().insert(operation);
+        }
         (status, content_type, value)
     }
 
@@ -232,6 +249,20 @@ async fn every_documented_route_exists_and_every_error_code_has_a_page() {
         assert!(answer["code"] != json!("route-not-found") && answer["code"] != json!("method-not-allowed"), "{method} {path}: {answer}");
         assert!(document["paths"][path][method].is_object(), "{method} {path} is missing from the OpenAPI document");
     }
+    // The route table (which the CLI is checked against) and the schemas name the same fields.
+    for (method, path, _, body, query) in api::ROUTES {
+        let schemas = api::schemas::operation(method, path).unwrap_or_else(|| panic!("{method} {path} has no schemas"));
+        let documented: Vec<&str> = schemas.query.iter().map(|(name, _)| *name).collect();
+        assert_eq!(&documented, query, "{method} {path}: query parameters");
+        let properties: Vec<String> = schemas
+            .body
+            .as_ref()
+            .and_then(|(_, schema)| schema["properties"].as_object())
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        let listed: Vec<String> = body.iter().map(|f| f.to_string()).collect();
+        assert_eq!(properties, listed, "{method} {path}: body fields");
+    }
     let (_, served) = app.send("GET", "/v1/openapi.json", None).await.into_json();
     assert_eq!(served, document);
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/errors");
@@ -345,11 +376,8 @@ const LETTER: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/2010052
 impl App {
     /// A request made on behalf of `actor`.
     async fn json_as(&self, actor: &str, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        let request = Request::builder().method(method).uri(path).header("content-type", "application/json").header("x-baton-actor", actor);
-        let response = self.router.clone().oneshot(request.body(Body::from(body.to_string())).unwrap()).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        let (status, _, value) = self.send_as(Some(actor), method, path, Some(body.to_string())).await;
+        (status, value)
     }
 
     async fn only_job(&self, job_type: &str, worker: &str) -> (String, u64) {
@@ -489,8 +517,8 @@ async fn an_ended_instance_says_how_and_a_called_one_knows_its_lineage() {
         (child["parent_id"].clone(), child["parent_element"].clone(), child["root_id"].clone(), child["business_key"].clone()),
         (json!(root), json!("call"), json!(root), json!("order-5"))
     );
-    let (_, cancelled) = app.json_as("erin", "POST", &format!("/v1/instances/{root}/cancel"), json!({"reason": "customer withdrew"})).await;
-    assert_eq!(cancelled, Value::Null);
+    let (status, _) = app.json_as("erin", "POST", &format!("/v1/instances/{root}/cancel"), json!({"reason": "customer withdrew"})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, shown) = app.send("GET", &format!("/v1/instances/{root}"), None).await.into_json();
     assert_eq!((shown["cancel_reason"].clone(), shown["updated_by"].clone()), (json!("customer withdrew"), json!("erin")));
     let (_, history) = app.send("GET", &format!("/v1/instances/{root}/history?event=cancelled"), None).await.into_json();
@@ -631,4 +659,70 @@ async fn a_failed_instance_runs_again_from_where_it_failed_and_its_runs_are_grou
     assert!(current.iter().all(|e| e["run"] == json!(2)) && !current.is_empty());
     let marker = current.iter().find(|e| e["event"] == json!("rerun")).unwrap();
     assert_eq!((marker["actor"].clone(), marker["reason"].clone(), marker["message"].clone()), (json!("fay"), json!("rules fixed"), json!("run 2 from 'check'")));
+}
+
+/// Issue 10, item 7: every route, called as a client would, answers what
+/// the OpenAPI document says (each exchange is checked as it happens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_as_its_openapi_schema_says() {
+    let app = App::new();
+    let ok = |(status, value): (StatusCode, Value)| -> Value {
+        assert!(status.is_success(), "{status}: {value}");
+        value
+    };
+    let resources = json!({"resources": [{"name": "order.bpmn", "xml": MODEL}, {"name": "journey.bpmn", "xml": JOURNEY}]});
+    ok(app.json("POST", "/v1/workflows", resources).await);
+    for path in ["/v1/workflows", "/v1/workflows/order", "/v1/workflows/order/versions/1", "/v1/openapi.json", "/healthz", "/readyz", "/metrics"] {
+        ok(app.send("GET", path, None).await.into_json());
+    }
+    let started = ok(app.json_as("ann", "POST", "/v1/instances", json!({"workflow": "order", "labels": {"customer": "c-1"}, "business_key": "o-1"})).await);
+    let id = started["id"].as_str().unwrap().to_string();
+    for path in ["/v1/instances?label=customer=c-1&has_incidents=false&limit=5".to_string(), format!("/v1/instances/{id}"), format!("/v1/instances/{id}/history?run=current")] {
+        ok(app.send("GET", &path, None).await.into_json());
+    }
+    for (action, body) in [("suspend", json!({"reason": "r"})), ("resume", json!({})), ("variables", json!({"variables": {"amount": 3}})), ("labels", json!({"labels": {"tier": "gold"}}))] {
+        ok(app.json("POST", &format!("/v1/instances/{id}/{action}"), body).await);
+    }
+    // A job that fails for good, its retries restored, its incident resolved, then completed.
+    let (key, _) = app.only_job("charge", "w").await;
+    ok(app.json("POST", &format!("/v1/jobs/{key}/fail"), json!({"worker": "w", "retries": 0, "message": "declined"})).await);
+    let incidents = ok(app.send("GET", &format!("/v1/incidents?instance_id={id}&state=open"), None).await.into_json());
+    let incident = incidents["items"][0]["key"].as_str().unwrap().to_string();
+    ok(app.json("POST", &format!("/v1/jobs/{key}/retries"), json!({"retries": 2})).await);
+    ok(app.json("POST", &format!("/v1/incidents/{incident}/resolve"), json!({"reason": "card replaced"})).await);
+    ok(app.send("GET", "/v1/jobs?type=charge&state=activatable", None).await.into_json());
+    let (key, _) = app.only_job("charge", "w").await;
+    ok(app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "w", "variables": {"paid": true}})).await);
+    // The user task, passed around and completed.
+    let tasks = ok(app.send("GET", "/v1/tasks?candidate_group=managers", None).await.into_json());
+    let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
+    ok(app.send("GET", &format!("/v1/tasks/{task}"), None).await.into_json());
+    ok(app.json("POST", &format!("/v1/tasks/{task}/claim"), json!({"assignee": "ann"})).await);
+    ok(app.json("POST", &format!("/v1/tasks/{task}/unclaim"), json!({})).await);
+    ok(app.json("POST", &format!("/v1/tasks/{task}/assign"), json!({"assignee": "bob"})).await);
+    ok(app.json("POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"ok": true}})).await);
+    // Run it again, move its token, cancel it.
+    ok(app.json("POST", &format!("/v1/instances/{id}/rerun"), json!({"reason": "again"})).await);
+    ok(app.json("POST", &format!("/v1/instances/{id}/modify"), json!({"activate": ["approve"], "terminate": ["charge"]})).await);
+    ok(app.json("POST", &format!("/v1/instances/{id}/cancel"), json!({"reason": "done testing"})).await);
+    ok(app.send("GET", &format!("/v1/incidents?instance_id={id}&state=resolved"), None).await.into_json());
+    // A worker's error that nothing catches.
+    ok(app.json("POST", "/v1/instances", json!({"workflow": "order"})).await);
+    let (key, _) = app.only_job("charge", "w").await;
+    ok(app.json("POST", &format!("/v1/jobs/{key}/error"), json!({"worker": "w", "code": "NOPE", "message": "no such card"})).await);
+    // Waits: timers, subscriptions, messages, signals.
+    let journey = ok(app.json("POST", "/v1/instances", json!({"workflow": "journey", "variables": {"person": "p-9"}})).await);
+    let journey = journey["id"].as_str().unwrap().to_string();
+    let timers = ok(app.send("GET", &format!("/v1/timers?instance_id={journey}"), None).await.into_json());
+    let timer = timers["items"][0]["key"].as_str().unwrap().to_string();
+    ok(app.send("GET", "/v1/timers?due_before=2026-02-01T00:00:00Z", None).await.into_json());
+    ok(app.json("POST", &format!("/v1/timers/{timer}/reschedule"), json!({"due_at": "2026-01-01T12:00:00Z"})).await);
+    ok(app.send("GET", "/v1/subscriptions?kind=message&name=reply", None).await.into_json());
+    ok(app.json("POST", "/v1/messages", json!({"name": "reply", "correlation_key": "nobody", "ttl_ms": 60000, "message_id": "m-1"})).await);
+    ok(app.send("GET", "/v1/messages?state=buffered&name=reply", None).await.into_json());
+    ok(app.json("POST", "/v1/signals", json!({"name": "ping", "variables": {"at": 1}})).await);
+
+    let covered = app.covered.lock().unwrap().clone();
+    let missing: Vec<String> = api::ROUTES.iter().map(|(method, path, ..)| format!("{method} {path}")).filter(|op| !covered.contains(op)).collect();
+    assert!(missing.is_empty(), "routes this tour did not reach: {missing:?}");
 }

@@ -67,9 +67,9 @@ impl Client {
                 if let Some(diagnostics) = value["diagnostics"].as_array() {
                     for d in diagnostics {
                         message.push_str(&format!(
-                            "\n  {}:{}: {}[{}] {}: {}",
-                            d["line"], d["column"], d["severity"].as_str().unwrap_or(""), d["code"].as_str().unwrap_or(""),
-                            d["element"].as_str().unwrap_or("-"), d["message"].as_str().unwrap_or("")
+                            "\n  {}:{}:{}: {}[{}] {}: {}",
+                            d["resource"].as_str().unwrap_or("-"), d["line"], d["column"], d["severity"].as_str().unwrap_or(""),
+                            d["code"].as_str().unwrap_or(""), d["element"].as_str().unwrap_or("-"), d["message"].as_str().unwrap_or("")
                         ));
                     }
                 }

@@ -20,7 +20,7 @@ use Carried::{Arg, ByCommand};
 pub type Reach = (&'static str, &'static str, &'static str, &'static [(&'static str, Carried)]);
 
 pub const REACH: &[Reach] = &[
-    ("post", "/v1/workflows", "deploy", &[("resources[{name,xml}]", Arg("files"))]),
+    ("post", "/v1/workflows", "deploy", &[("resources", Arg("files"))]),
     ("get", "/v1/workflows", "workflows list", &[]),
     ("get", "/v1/workflows/{key}", "workflows show", &[]),
     ("get", "/v1/workflows/{key}/versions/{version}", "workflows show", &[]),

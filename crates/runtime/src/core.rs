@@ -332,10 +332,7 @@ impl Core {
             warnings.extend(import.diagnostics.iter().filter(|d| d.severity == bpmn::Severity::Warning).map(|d| (name.clone(), d.clone())));
             match import.into_workflows() {
                 Ok(workflows) => imported.push((xml, workflows)),
-                Err(diagnostics) => problems.extend(diagnostics.into_iter().map(|mut d| {
-                    d.message = format!("{name}: {}", d.message);
-                    d
-                })),
+                Err(diagnostics) => problems.extend(diagnostics.into_iter().map(|d| (name.clone(), d))),
             }
         }
         if !problems.is_empty() {

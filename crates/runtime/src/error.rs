@@ -9,8 +9,8 @@ use engine::Rejection;
 #[derive(Clone, Debug)]
 pub enum Error {
     Store(store::Error),
-    /// The BPMN files have errors; nothing was deployed.
-    Deploy(Vec<Diagnostic>),
+    /// The BPMN files have errors (each with the name of its file); nothing was deployed.
+    Deploy(Vec<(String, Diagnostic)>),
     /// The engine refused the input; the instance is unchanged.
     Rejected(Rejection),
     NotFound { what: &'static str, id: String },
@@ -87,7 +87,8 @@ impl fmt::Display for Error {
         match self {
             Error::Store(e) => write!(f, "{e}"),
             Error::Deploy(diagnostics) => {
-                let errors: Vec<String> = diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
+                let errors: Vec<String> =
+                    diagnostics.iter().filter(|(_, d)| d.severity == Severity::Error).map(|(resource, d)| format!("{resource}: {d}")).collect();
                 write!(f, "the deployment has {} error(s): {}", errors.len(), errors.join("; "))
             }
             Error::Rejected(rejection) => write!(f, "{}", rejection.message),

@@ -165,7 +165,7 @@ fn execute(base: &Path, scenario: Scenario) -> Result<(), Failure> {
             return Err(Failure::setup("the deployment was accepted, but the scenario expects it to be refused"));
         };
         let WorldError::Deploy(diagnostics) = error else { return Err(Failure::setup(format!("{name}: {error}"))) };
-        let errors: Vec<_> = diagnostics.iter().filter(|d| d.severity == bpmn::Severity::Error).collect();
+        let errors: Vec<_> = diagnostics.iter().map(|(_, d)| d).filter(|d| d.severity == bpmn::Severity::Error).collect();
         if errors.iter().any(|d| d.message.is_empty()) || errors.is_empty() {
             return Err(Failure::setup(format!("{name}: refused without a clear message")));
         }

@@ -1,0 +1,507 @@
+//! What every request and response of the API looks like, as JSON Schema
+//! (2020-12, as OpenAPI 3.1 uses it). Responses list every member they carry
+//! as required and allow no others, so a test that validates real answers
+//! (`tests/api.rs`) fails as soon as a handler and its schema drift apart.
+
+use serde_json::{json, Map, Value};
+
+use crate::ERRORS;
+
+/// The schemas of one operation.
+pub struct Operation {
+    /// Query parameters: name and schema.
+    pub query: Vec<(&'static str, Value)>,
+    /// The JSON body, and whether it may be left out (an empty body reads as `{}`).
+    pub body: Option<(bool, Value)>,
+    /// The status of success, and the content type and schema of its body (none for 204).
+    pub success: (u16, Option<(&'static str, Value)>),
+}
+
+fn string() -> Value {
+    json!({ "type": "string" })
+}
+
+fn text(min: usize) -> Value {
+    json!({ "type": "string", "minLength": min })
+}
+
+fn integer(min: i64) -> Value {
+    json!({ "type": "integer", "minimum": min })
+}
+
+fn boolean() -> Value {
+    json!({ "type": "boolean" })
+}
+
+fn time() -> Value {
+    json!({ "type": "string", "format": "date-time" })
+}
+
+fn one_of(values: &[&str]) -> Value {
+    json!({ "type": "string", "enum": values })
+}
+
+fn list(items: Value) -> Value {
+    json!({ "type": "array", "items": items })
+}
+
+fn map_of(values: Value) -> Value {
+    json!({ "type": "object", "additionalProperties": values })
+}
+
+fn any_object() -> Value {
+    json!({ "type": "object" })
+}
+
+fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// `schema`, or null.
+fn or_null(schema: Value) -> Value {
+    json!({ "anyOf": [schema, { "type": "null" }] })
+}
+
+/// An answer: every member present (null when it has no value), no others.
+fn answer(properties: &[(&str, Value)]) -> Value {
+    let required: Vec<&str> = properties.iter().map(|(name, _)| *name).collect();
+    let properties: Map<String, Value> = properties.iter().map(|(name, schema)| (name.to_string(), schema.clone())).collect();
+    json!({ "type": "object", "required": required, "properties": properties, "additionalProperties": false })
+}
+
+/// A request body: the `required` members must be there; unknown members are refused.
+fn request(required: &[&str], properties: &[(&str, Value)]) -> Value {
+    let properties: Map<String, Value> = properties.iter().map(|(name, schema)| (name.to_string(), schema.clone())).collect();
+    json!({ "type": "object", "required": required, "properties": properties, "additionalProperties": false })
+}
+
+fn page_of(item: &str) -> Value {
+    answer(&[("items", list(reference(item))), ("next", or_null(string()))])
+}
+
+fn reason() -> (&'static str, Value) {
+    ("reason", or_null(string()))
+}
+
+fn paging() -> Vec<(&'static str, Value)> {
+    vec![("after", string()), ("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }))]
+}
+
+const STATUSES: &[&str] = &["running", "suspended", "completed", "cancelled", "failed"];
+const WAITING: &[&str] = &["job", "user_task", "timer", "message", "signal", "call"];
+const HISTORY_EVENTS: &[&str] = &[
+    "activated",
+    "completed",
+    "terminated",
+    "incident_raised",
+    "incident_resolved",
+    "job_failed",
+    "variables_set",
+    "labels_set",
+    "cancelled",
+    "suspended",
+    "resumed",
+    "modified",
+    "retries_set",
+    "timer_rescheduled",
+    "rerun",
+];
+
+fn instance_members() -> Vec<(&'static str, Value)> {
+    let element_at = || or_null(answer(&[("element", string()), ("element_name", or_null(string())), ("at", time())]));
+    vec![
+        ("id", string()),
+        ("workflow", string()),
+        ("version", integer(1)),
+        ("status", one_of(STATUSES)),
+        ("business_key", or_null(string())),
+        ("labels", map_of(string())),
+        ("parent_id", or_null(string())),
+        ("parent_element", or_null(string())),
+        ("root_id", string()),
+        ("run", integer(1)),
+        ("created_at", time()),
+        ("created_by", or_null(string())),
+        ("updated_at", time()),
+        ("updated_by", or_null(string())),
+        ("started_at", time()),
+        ("ended_at", or_null(time())),
+        ("incidents", integer(0)),
+        ("descendant_incidents", integer(0)),
+        ("waiting", list(one_of(WAITING))),
+        ("update_count", integer(0)),
+        ("end", element_at()),
+        ("cancel_reason", or_null(string())),
+        ("error", or_null(answer(&[("code", string()), ("message", or_null(string())), ("element", string())]))),
+        ("last_send_task", element_at()),
+        ("next_due_at", or_null(time())),
+    ]
+}
+
+fn armed_event() -> Value {
+    answer(&[
+        ("element", string()),
+        ("element_name", or_null(string())),
+        ("kind", one_of(&["timer", "message", "signal"])),
+        ("timer", or_null(string())),
+        ("due_at", or_null(time())),
+        ("repetitions_left", json!({ "anyOf": [integer(0), { "const": "unbounded" }, { "type": "null" }] })),
+        ("message", or_null(answer(&[("name", string()), ("correlation_key", or_null(string()))]))),
+        ("signal", or_null(answer(&[("name", string())]))),
+    ])
+}
+
+fn wait() -> Value {
+    let mut schema = answer(&[
+        ("element", string()),
+        ("element_name", or_null(string())),
+        ("kind", one_of(&["job", "user_task", "timer", "message", "signal", "call", "gateway"])),
+        ("since", time()),
+        ("loop_counter", integer(1)),
+        (
+            "job",
+            or_null(answer(&[
+                ("key", string()),
+                ("type", string()),
+                ("retries", integer(0)),
+                ("worker", or_null(string())),
+                ("lease_until", or_null(time())),
+            ])),
+        ),
+        (
+            "task",
+            or_null(answer(&[("key", string()), ("assignee", or_null(string())), ("candidate_groups", list(string())), ("due", or_null(string()))])),
+        ),
+        ("child", or_null(answer(&[("instance_id", string())]))),
+        ("events", list(reference("ArmedEvent"))),
+        ("boundary", list(reference("ArmedEvent"))),
+    ]);
+    // A token waiting on a catch event of its own carries that event's members too.
+    let armed = armed_event();
+    for member in ["timer", "due_at", "repetitions_left", "message", "signal"] {
+        schema["properties"][member] = armed["properties"][member].clone();
+    }
+    schema
+}
+
+fn job_members() -> Vec<(&'static str, Value)> {
+    vec![
+        ("key", string()),
+        ("type", string()),
+        ("instance_id", string()),
+        ("workflow", string()),
+        ("element_id", string()),
+        ("retries", integer(0)),
+        ("state", one_of(&["activatable", "failed"])),
+        ("worker", or_null(string())),
+        ("lease_until", or_null(time())),
+        ("not_before", or_null(time())),
+        ("error_message", or_null(string())),
+        ("created_at", time()),
+    ]
+}
+
+fn workflow_members() -> Vec<(&'static str, Value)> {
+    vec![
+        ("workflow", string()),
+        ("version", integer(1)),
+        ("name", or_null(string())),
+        ("version_tag", or_null(string())),
+        ("deployed_at", time()),
+    ]
+}
+
+/// The shared schemas the operations refer to.
+pub fn components() -> Value {
+    let mut instance_detail = instance_members();
+    instance_detail.extend([
+        ("input", any_object()),
+        ("variables", any_object()),
+        ("tokens", list(string())),
+        ("error_code", or_null(string())),
+        ("waits", list(reference("Wait"))),
+    ]);
+    let mut activated = job_members();
+    activated.extend([("variables", any_object()), ("headers", map_of(string()))]);
+    let mut workflow_detail = workflow_members();
+    workflow_detail.push(("xml", string()));
+    let problem = json!({
+        "type": "object",
+        "required": ["type", "title", "status", "code", "detail"],
+        "properties": {
+            "type": string(),
+            "title": string(),
+            "status": integer(400),
+            "code": one_of(&ERRORS.iter().map(|(code, _, _)| *code).collect::<Vec<_>>()),
+            "detail": string(),
+            "diagnostics": list(reference("Diagnostic")),
+        },
+        "additionalProperties": false
+    });
+    json!({
+        "Problem": problem,
+        "Diagnostic": answer(&[
+            ("severity", one_of(&["error", "warning"])),
+            ("code", string()),
+            ("element", or_null(string())),
+            ("line", integer(0)),
+            ("column", integer(0)),
+            ("message", string()),
+            ("resource", string()),
+        ]),
+        "Workflow": answer(&workflow_members()),
+        "WorkflowDetail": answer(&workflow_detail),
+        "Instance": answer(&instance_members()),
+        "InstanceDetail": answer(&instance_detail),
+        "Wait": wait(),
+        "ArmedEvent": armed_event(),
+        "HistoryEntry": answer(&[
+            ("seq", integer(1)),
+            ("at", time()),
+            ("event", one_of(HISTORY_EVENTS)),
+            ("element", string()),
+            ("element_name", or_null(string())),
+            ("element_type", string()),
+            ("element_instance", integer(0)),
+            ("state", or_null(one_of(&["activated", "completed", "terminated"]))),
+            ("started_at", or_null(time())),
+            ("ended_at", or_null(time())),
+            ("loop_counter", integer(1)),
+            ("iteration", integer(1)),
+            ("run", integer(1)),
+            ("actor", or_null(string())),
+            ("reason", or_null(string())),
+            ("job", or_null(answer(&[("key", string()), ("type", string()), ("attempt", integer(1))]))),
+            ("task", or_null(answer(&[("key", string()), ("completed_by", or_null(string()))]))),
+            ("incident", or_null(answer(&[("key", string()), ("kind", string())]))),
+            ("variables", or_null(any_object())),
+            ("names", list(string())),
+            ("message", or_null(string())),
+            ("retries", or_null(integer(0))),
+            ("due_at", or_null(time())),
+        ]),
+        "Job": answer(&job_members()),
+        "ActivatedJob": answer(&activated),
+        "Task": answer(&[
+            ("key", string()),
+            ("instance_id", string()),
+            ("workflow", string()),
+            ("element_id", string()),
+            ("assignee", or_null(string())),
+            ("candidate_groups", list(string())),
+            ("candidate_users", list(string())),
+            ("due", or_null(string())),
+            ("follow_up", or_null(string())),
+            ("priority", or_null(json!({ "type": "integer" }))),
+            ("form_key", or_null(string())),
+            ("created_at", time()),
+        ]),
+        "Incident": answer(&[
+            ("key", string()),
+            ("instance_id", string()),
+            ("workflow", string()),
+            ("element_id", string()),
+            ("kind", string()),
+            ("message", string()),
+            ("created_at", time()),
+            ("state", one_of(&["open", "resolved"])),
+            ("resolved_at", or_null(time())),
+            ("resolved_by", or_null(string())),
+        ]),
+        "Timer": answer(&[
+            ("key", or_null(string())),
+            ("instance_id", or_null(string())),
+            ("workflow", or_null(string())),
+            ("version", or_null(integer(1))),
+            ("element", string()),
+            ("element_name", or_null(string())),
+            ("kind", or_null(one_of(&["intermediate", "boundary", "event_subprocess", "start"]))),
+            ("due_at", time()),
+            ("repetitions_left", json!({ "anyOf": [integer(0), { "const": "unbounded" }, { "type": "null" }] })),
+        ]),
+        "Message": answer(&[
+            ("seq", integer(0)),
+            ("name", string()),
+            ("correlation_key", string()),
+            ("message_id", or_null(string())),
+            ("variables", any_object()),
+            ("published_at", time()),
+            ("expires_at", time()),
+            ("ttl_left_ms", integer(0)),
+            ("correlated_to", list(string())),
+            ("undelivered_because", or_null(string())),
+        ]),
+        "Subscription": answer(&[
+            ("instance_id", string()),
+            ("element", string()),
+            ("kind", one_of(&["message", "signal"])),
+            ("name", string()),
+            ("correlation_key", or_null(string())),
+            ("opened_at", time()),
+        ]),
+    })
+}
+
+fn json_answer(schema: Value) -> Option<(&'static str, Value)> {
+    Some(("application/json", schema))
+}
+
+/// The schemas of the operation at `method` `path` (a path of [`crate::ROUTES`]).
+pub fn operation(method: &str, path: &str) -> Option<Operation> {
+    let none = |status: u16| (status, None);
+    let done = none(204);
+    let ok = |schema: Value| (200, json_answer(schema));
+    let plain = (200, Some(("text/plain", string())));
+    let op = |query: Vec<(&'static str, Value)>, body: Option<(bool, Value)>, success| Operation { query, body, success };
+    let optional = |schema: Value| Some((true, schema));
+    let needed = |schema: Value| Some((false, schema));
+    let reason_only = || optional(request(&[], &[reason()]));
+    let variables = || ("variables", any_object());
+    Some(match (method, path) {
+        ("post", "/v1/workflows") => op(
+            vec![],
+            needed(request(&["resources"], &[("resources", json!({ "type": "array", "minItems": 1, "items": request(&["name", "xml"], &[("name", text(1)), ("xml", string())]) }))])),
+            (201, json_answer(answer(&[
+                ("workflows", list(answer(&[("workflow", string()), ("version", integer(1)), ("created", boolean())]))),
+                ("diagnostics", list(reference("Diagnostic"))),
+            ]))),
+        ),
+        ("get", "/v1/workflows") => op(paging(), None, ok(page_of("Workflow"))),
+        ("get", "/v1/workflows/{key}") | ("get", "/v1/workflows/{key}/versions/{version}") => op(vec![], None, ok(reference("WorkflowDetail"))),
+        ("post", "/v1/instances") => op(
+            vec![],
+            needed(request(
+                &["workflow"],
+                &[
+                    ("workflow", text(1)),
+                    ("version", or_null(integer(1))),
+                    variables(),
+                    ("business_key", or_null(string())),
+                    ("request_id", or_null(string())),
+                    ("labels", map_of(string())),
+                ],
+            )),
+            (201, json_answer(answer(&[("id", string())]))),
+        ),
+        ("get", "/v1/instances") => {
+            let mut query = vec![
+                ("status", one_of(STATUSES)),
+                ("workflow", string()),
+                ("business_key", string()),
+                ("waiting", one_of(WAITING)),
+                ("has_incidents", boolean()),
+                ("started_after", time()),
+                ("started_before", time()),
+                ("ended_after", time()),
+                ("ended_before", time()),
+                ("variable", json!({ "type": "string", "pattern": "^[^=]+=.*$", "description": "name=json" })),
+                ("parent_id", string()),
+                ("label", json!({ "type": "string", "pattern": "^[^=]+=.*$", "description": "name=value" })),
+                ("root_id", string()),
+            ];
+            query.extend(paging());
+            op(query, None, ok(page_of("Instance")))
+        }
+        ("get", "/v1/instances/{id}") => op(vec![], None, ok(reference("InstanceDetail"))),
+        ("get", "/v1/instances/{id}/history") => {
+            let mut query = vec![
+                ("element", string()),
+                ("element_type", string()),
+                ("event", one_of(HISTORY_EVENTS)),
+                ("run", json!({ "type": "string", "pattern": "^([0-9]+|current)$" })),
+            ];
+            query.extend(paging());
+            op(query, None, ok(page_of("HistoryEntry")))
+        }
+        ("post", "/v1/instances/{id}/cancel" | "/v1/instances/{id}/suspend" | "/v1/instances/{id}/resume") => op(vec![], reason_only(), done),
+        ("post", "/v1/instances/{id}/variables") => op(vec![], needed(request(&["variables"], &[variables(), reason()])), done),
+        ("post", "/v1/instances/{id}/labels") => {
+            op(vec![], needed(request(&["labels"], &[("labels", map_of(or_null(string()))), reason()])), done)
+        }
+        ("post", "/v1/instances/{id}/modify") => op(
+            vec![],
+            needed(request(&[], &[("activate", list(string())), ("terminate", list(string())), reason()])),
+            done,
+        ),
+        ("post", "/v1/instances/{id}/rerun") => op(vec![], optional(request(&[], &[("from", or_null(string())), reason()])), done),
+        ("post", "/v1/jobs/activate") => op(
+            vec![],
+            needed(request(
+                &["type", "worker"],
+                &[
+                    ("type", text(1)),
+                    ("worker", text(1)),
+                    ("max_jobs", json!({ "type": "integer", "minimum": 1, "maximum": 1000 })),
+                    ("lease_ms", integer(1)),
+                    ("timeout_ms", json!({ "type": "integer", "minimum": 0, "maximum": 60000 })),
+                ],
+            )),
+            ok(answer(&[("jobs", list(reference("ActivatedJob")))])),
+        ),
+        ("get", "/v1/jobs") => {
+            let mut query = vec![("type", string()), ("instance_id", string()), ("state", one_of(&["activatable", "failed"]))];
+            query.extend(paging());
+            op(query, None, ok(page_of("Job")))
+        }
+        ("post", "/v1/jobs/{key}/complete") => op(vec![], optional(request(&[], &[("worker", or_null(string())), variables()])), done),
+        ("post", "/v1/jobs/{key}/fail") => op(
+            vec![],
+            needed(request(&["retries"], &[("worker", or_null(string())), ("retries", integer(0)), ("message", string()), ("backoff_ms", integer(0))])),
+            done,
+        ),
+        ("post", "/v1/jobs/{key}/error") => op(
+            vec![],
+            needed(request(&["code"], &[("worker", or_null(string())), ("code", text(1)), ("message", string()), variables()])),
+            done,
+        ),
+        ("post", "/v1/jobs/{key}/retries") => op(vec![], needed(request(&["retries"], &[("retries", integer(0)), reason()])), done),
+        ("get", "/v1/tasks") => {
+            let mut query = vec![("assignee", string()), ("candidate_group", string()), ("workflow", string()), ("instance_id", string())];
+            query.extend(paging());
+            op(query, None, ok(page_of("Task")))
+        }
+        ("get", "/v1/tasks/{key}") => op(vec![], None, ok(reference("Task"))),
+        ("post", "/v1/tasks/{key}/claim" | "/v1/tasks/{key}/assign") => op(vec![], needed(request(&["assignee"], &[("assignee", text(1))])), done),
+        ("post", "/v1/tasks/{key}/unclaim") => op(vec![], optional(request(&[], &[])), done),
+        ("post", "/v1/tasks/{key}/complete") => op(vec![], optional(request(&[], &[variables()])), done),
+        ("post", "/v1/messages") => op(
+            vec![],
+            needed(request(
+                &["name"],
+                &[("name", text(1)), ("correlation_key", string()), variables(), ("ttl_ms", integer(0)), ("message_id", or_null(string()))],
+            )),
+            (201, json_answer(answer(&[("seq", integer(0))]))),
+        ),
+        ("get", "/v1/messages") => {
+            let mut query = vec![("state", one_of(&["buffered", "undelivered"])), ("name", string())];
+            query.extend(paging());
+            op(query, None, ok(page_of("Message")))
+        }
+        ("post", "/v1/signals") => op(vec![], needed(request(&["name"], &[("name", text(1)), variables()])), done),
+        ("get", "/v1/subscriptions") => {
+            let mut query = vec![("instance_id", string()), ("kind", one_of(&["message", "signal"])), ("name", string())];
+            query.extend(paging());
+            op(query, None, ok(page_of("Subscription")))
+        }
+        ("get", "/v1/timers") => {
+            let mut query = vec![("instance_id", string()), ("due_before", time())];
+            query.extend(paging());
+            op(query, None, ok(page_of("Timer")))
+        }
+        ("post", "/v1/timers/{key}/reschedule") => op(vec![], needed(request(&["due_at"], &[("due_at", time()), reason()])), done),
+        ("get", "/v1/incidents") => {
+            let mut query = vec![
+                ("state", one_of(&["open", "resolved", "all"])),
+                ("instance_id", string()),
+                ("descendants", boolean()),
+                ("workflow", string()),
+            ];
+            query.extend(paging());
+            op(query, None, ok(page_of("Incident")))
+        }
+        ("post", "/v1/incidents/{key}/resolve") => op(vec![], reason_only(), done),
+        ("get", "/v1/openapi.json") => op(vec![], None, ok(any_object())),
+        ("get", "/healthz" | "/readyz" | "/metrics") => op(vec![], None, plain),
+        _ => return None,
+    })
+}
