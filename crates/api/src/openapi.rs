@@ -26,10 +26,14 @@ pub fn openapi() -> Value {
             }));
         }
         let (status, content) = schemas.success;
-        let success = match content {
+        let mut success = match content {
             Some((media_type, schema)) => json!({ "description": "Done", "content": { media_type: { "schema": schema } } }),
             None => json!({ "description": "Done; nothing to return" }),
         };
+        let links = links(method, path);
+        if !links.is_empty() {
+            success["links"] = Value::Object(links);
+        }
         let mut operation = json!({
             "operationId": operation_id(method, path),
             "summary": summary,
@@ -51,6 +55,65 @@ pub fn openapi() -> Value {
         "paths": paths,
         "components": { "schemas": components() }
     })
+}
+
+/// What a client can do next with what an operation answered: the links a
+/// stateful client (or fuzzer) follows from a new workflow, instance or job.
+fn links(method: &str, path: &str) -> Map<String, Value> {
+    let follow = |targets: &[(&str, &str)], parameter: &str, value: &str| -> Map<String, Value> {
+        targets
+            .iter()
+            .map(|(name, target)| {
+                let (method, path) = target.split_once(' ').unwrap_or(("get", target));
+                (name.to_string(), json!({ "operationId": operation_id(method, path), "parameters": { parameter: value } }))
+            })
+            .collect()
+    };
+    match (method, path) {
+        ("post", "/v1/workflows") => follow(
+            &[("GetWorkflow", "get /v1/workflows/{key}"), ("GetFirstVersion", "get /v1/workflows/{key}/versions/{version}")],
+            "key",
+            "$response.body#/workflows/0/workflow",
+        ),
+        ("post", "/v1/instances") => follow(
+            &[
+                ("GetInstance", "get /v1/instances/{id}"),
+                ("GetHistory", "get /v1/instances/{id}/history"),
+                ("SetVariables", "post /v1/instances/{id}/variables"),
+                ("SetLabels", "post /v1/instances/{id}/labels"),
+                ("Suspend", "post /v1/instances/{id}/suspend"),
+                ("Resume", "post /v1/instances/{id}/resume"),
+                ("Modify", "post /v1/instances/{id}/modify"),
+                ("Cancel", "post /v1/instances/{id}/cancel"),
+                ("Rerun", "post /v1/instances/{id}/rerun"),
+            ],
+            "id",
+            "$response.body#/id",
+        ),
+        ("post", "/v1/jobs/activate") => follow(
+            &[
+                ("Complete", "post /v1/jobs/{key}/complete"),
+                ("Fail", "post /v1/jobs/{key}/fail"),
+                ("ThrowError", "post /v1/jobs/{key}/error"),
+                ("SetRetries", "post /v1/jobs/{key}/retries"),
+            ],
+            "key",
+            "$response.body#/jobs/0/key",
+        ),
+        ("get", "/v1/tasks") => follow(
+            &[
+                ("GetTask", "get /v1/tasks/{key}"),
+                ("Claim", "post /v1/tasks/{key}/claim"),
+                ("Assign", "post /v1/tasks/{key}/assign"),
+                ("Complete", "post /v1/tasks/{key}/complete"),
+            ],
+            "key",
+            "$response.body#/items/0/key",
+        ),
+        ("get", "/v1/incidents") => follow(&[("Resolve", "post /v1/incidents/{key}/resolve")], "key", "$response.body#/items/0/key"),
+        ("get", "/v1/timers") => follow(&[("Reschedule", "post /v1/timers/{key}/reschedule")], "key", "$response.body#/items/0/key"),
+        _ => Map::new(),
+    }
 }
 
 /// `get /v1/instances/{id}/history` → `get_instances_id_history`: stable and unique per route.

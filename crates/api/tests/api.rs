@@ -265,6 +265,24 @@ async fn every_documented_route_exists_and_every_error_code_has_a_page() {
     }
     let (_, served) = app.send("GET", "/v1/openapi.json", None).await.into_json();
     assert_eq!(served, document);
+    // Links name operations that exist, so a stateful client can follow them.
+    let ids: Vec<Value> = document["paths"].as_object().unwrap().values().flat_map(|ops| ops.as_object().unwrap().values().map(|op| op["operationId"].clone())).collect();
+    let mut links = 0;
+    for operations in document["paths"].as_object().unwrap().values() {
+        for operation in operations.as_object().unwrap().values() {
+            for response in operation["responses"].as_object().unwrap().values() {
+                for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                    assert!(ids.contains(&link["operationId"]), "a link to a missing operation: {link}");
+                    links += 1;
+                }
+            }
+        }
+    }
+    assert!(links >= 20, "{links} links");
+    let mut unique: Vec<String> = ids.iter().map(|id| id.as_str().unwrap().to_string()).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), api::ROUTES.len(), "every operation has its own operationId");
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/errors");
     for (code, status, _) in api::ERRORS {
         let page = std::fs::read_to_string(docs.join(format!("{code}.md"))).unwrap_or_else(|_| panic!("docs/errors/{code}.md is missing"));

@@ -137,6 +137,52 @@ async fn a_timer_that_fell_due_while_the_server_was_down_fires_after_the_restart
     service.stop();
 }
 
+/// Issue 10: the record (actor, labels, run, history with its actors and
+/// runs, resolved incidents) is kept by the SQLite store across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instance_record_survives_a_restart() {
+    let path = temp_db();
+    let clock = Arc::new(ManualClock::new(T0));
+    let as_ann = || runtime::Audit { actor: Some("ann".into()), reason: Some("checked".into()) };
+    let id = {
+        let store = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
+        let service = service(store.clone(), clock.clone());
+        deploy(&service).await;
+        let labels = [("customer".to_string(), "c-1".to_string())].into();
+        let command = StartCommand { process_id: "work".into(), labels, ..StartCommand::default() };
+        let Reply::Started(id) = service.handle.call_as(as_ann(), Command::Start(command)).await.unwrap() else { panic!() };
+        let job = format!("{id}.{}", store.read().unwrap().jobs(&store::JobFilter::default(), &store::PageRequest::first(10)).unwrap().items[0].local_key);
+        let fail = Command::FailJob { key: job.clone(), worker: None, retries: 0, message: "down".into(), backoff_ms: 0 };
+        service.handle.call(fail).await.unwrap();
+        service.handle.call_as(as_ann(), Command::UpdateRetries { key: job.clone(), retries: 1 }).await.unwrap();
+        let incident = store.read().unwrap().incidents(&store::IncidentFilter::default(), &store::PageRequest::first(10)).unwrap().items[0].key.clone();
+        service.handle.call_as(as_ann(), Command::ResolveIncident { key: incident }).await.unwrap();
+        service.handle.call(Command::CompleteJob { key: job, worker: None, variables: Default::default() }).await.unwrap();
+        let rerun = Command::Instance { instance_id: id.clone(), input: engine::Input::Rerun { from: None } };
+        service.handle.call_as(as_ann(), rerun).await.unwrap();
+        service.stop();
+        id
+    };
+    let store = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
+    let service = service(store.clone(), clock);
+    let mut read = store.read().unwrap();
+    let row = read.instance(&id).unwrap().unwrap();
+    assert_eq!((row.state.created_by.as_deref(), row.state.updated_by.as_deref(), row.state.run), (Some("ann"), Some("ann"), 2));
+    assert_eq!(row.state.labels.get("customer").map(String::as_str), Some("c-1"));
+    let by_label = store::InstanceFilter { label: Some(("customer".into(), "c-1".into())), ..Default::default() };
+    assert_eq!(read.instances(&by_label, &store::PageRequest::first(10)).unwrap().items.len(), 1);
+    let resolved = store::IncidentFilter { state: store::IncidentState::Resolved, ..Default::default() };
+    let resolved = read.incidents(&resolved, &store::PageRequest::first(10)).unwrap().items;
+    assert_eq!(resolved[0].resolved_by.as_deref(), Some("ann"));
+    let history = read.history(&id, &store::HistoryFilter::default(), &store::PageRequest::first(1000)).unwrap().items;
+    let rerun = history.iter().find(|h| h.entry.event == engine::HistoryEvent::Rerun).unwrap();
+    assert_eq!((rerun.entry.actor.as_deref(), rerun.entry.reason.as_deref(), rerun.entry.run), (Some("ann"), Some("checked"), 2));
+    let failed = history.iter().find(|h| h.entry.event == engine::HistoryEvent::JobFailed).unwrap();
+    assert_eq!((failed.entry.detail.message.as_deref(), failed.entry.run), (Some("down"), 1));
+    drop(read);
+    service.stop();
+}
+
 /// Regression: a core rebuilt with a fresh sequential id source (found by the
 /// simulation, seed 0) reused an id and overwrote the existing instance.
 #[test]
