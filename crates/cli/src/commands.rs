@@ -292,9 +292,40 @@ pub async fn show_instance(client: &Client, id: &str, json_lines: bool) -> Resul
     for field in fields {
         say!("{field:<20} {}", text(&instance[field]));
     }
+    say!("{:<20} {}", "next_due_at", text(&instance["next_due_at"]));
+    for wait in instance["waits"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        say!("{:<20} {}", "wait", describe_wait(wait));
+    }
     say!("{:<20} {}", "input", instance["input"]);
     say!("{:<20} {}", "variables", instance["variables"]);
     Ok(())
+}
+
+/// One line for a waiting token: where, on what, since when, until when,
+/// and what is armed beside it.
+fn describe_wait(wait: &Value) -> String {
+    let mut line = format!("{} ({}) since {}", text(&wait["element"]), text(&wait["kind"]), text(&wait["since"]));
+    if let Some(job) = wait["job"].as_object() {
+        line.push_str(&format!(", job {} worker {} lease until {}", text(&job["key"]), text(&job["worker"]), text(&job["lease_until"])));
+    }
+    if let Some(task) = wait["task"].as_object() {
+        line.push_str(&format!(", task {} assignee {}", text(&task["key"]), text(&task["assignee"])));
+    }
+    if !wait["due_at"].is_null() {
+        line.push_str(&format!(", due {}", text(&wait["due_at"])));
+    }
+    if let Some(message) = wait["message"].as_object() {
+        line.push_str(&format!(", message {} key {}", text(&message["name"]), text(&message["correlation_key"])));
+    }
+    if let Some(child) = wait["child"].as_object() {
+        line.push_str(&format!(", child {}", text(&child["instance_id"])));
+    }
+    let armed = wait["events"].as_array().into_iter().chain(wait["boundary"].as_array()).flatten();
+    for event in armed {
+        let due = if event["due_at"].is_null() { String::new() } else { format!(" due {}", text(&event["due_at"])) };
+        line.push_str(&format!("; {} {}{due}", text(&event["element"]), text(&event["kind"])));
+    }
+    line
 }
 
 /// Which history entries `baton instances history` shows.
