@@ -212,6 +212,14 @@ fn timer_row(row: &Row) -> rusqlite::Result<TimerRow> {
     Ok(TimerRow { instance_id: row.get(0)?, local_key: row.get(1)?, element_id: row.get(2)?, due_at: row.get(3)? })
 }
 
+/// Adds `column = value` to a list query's conditions when the filter gives a value.
+fn equal(conditions: &mut Vec<String>, values: &mut Vec<Box<dyn ToSql>>, column: &str, value: &Option<String>) {
+    if let Some(value) = value {
+        conditions.push(format!("{column} = ?"));
+        values.push(Box::new(value.clone()));
+    }
+}
+
 /// A table listed in pages: its name, columns, order and row mapping.
 struct Table<T: 'static> {
     name: &'static str,
@@ -307,14 +315,8 @@ impl ReadTxn for SqliteTxn<'_> {
             conditions.push("status = ?".to_string());
             values.push(Box::new(enum_text(&status)?));
         }
-        if let Some(process_id) = &filter.process_id {
-            conditions.push("process_id = ?".to_string());
-            values.push(Box::new(process_id.clone()));
-        }
-        if let Some(key) = &filter.business_key {
-            conditions.push("business_key = ?".to_string());
-            values.push(Box::new(key.clone()));
-        }
+        equal(&mut conditions, &mut values, "process_id", &filter.process_id);
+        equal(&mut conditions, &mut values, "business_key", &filter.business_key);
         if let Some(waiting) = &filter.waiting {
             conditions.push("EXISTS (SELECT 1 FROM json_each(instances.waiting) WHERE value = ?)".to_string());
             values.push(Box::new(waiting.clone()));
@@ -345,10 +347,7 @@ impl ReadTxn for SqliteTxn<'_> {
             conditions.push("json_type(state, '$.variables.' || json_quote(?)) IS NOT NULL".to_string());
             values.push(Box::new(name.clone()));
         }
-        if let Some(parent) = &filter.parent_id {
-            conditions.push("parent_id = ?".to_string());
-            values.push(Box::new(parent.clone()));
-        }
+        equal(&mut conditions, &mut values, "parent_id", &filter.parent_id);
         if let Some((name, value)) = &filter.label {
             conditions.push("id IN (SELECT instance_id FROM labels WHERE name = ? AND value = ?)".to_string());
             values.push(Box::new(name.clone()));
@@ -418,14 +417,8 @@ impl ReadTxn for SqliteTxn<'_> {
     fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>> {
         let mut conditions = Vec::new();
         let mut values: Vec<Box<dyn ToSql>> = Vec::new();
-        if let Some(job_type) = &filter.job_type {
-            conditions.push("job_type = ?".to_string());
-            values.push(Box::new(job_type.clone()));
-        }
-        if let Some(instance_id) = &filter.instance_id {
-            conditions.push("instance_id = ?".to_string());
-            values.push(Box::new(instance_id.clone()));
-        }
+        equal(&mut conditions, &mut values, "job_type", &filter.job_type);
+        equal(&mut conditions, &mut values, "instance_id", &filter.instance_id);
         if let Some(state) = filter.state {
             conditions.push("state = ?".to_string());
             values.push(Box::new(enum_text(&state)?));
@@ -456,22 +449,13 @@ impl ReadTxn for SqliteTxn<'_> {
     fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>> {
         let mut conditions = Vec::new();
         let mut values: Vec<Box<dyn ToSql>> = Vec::new();
-        if let Some(assignee) = &filter.assignee {
-            conditions.push("assignee = ?".to_string());
-            values.push(Box::new(assignee.clone()));
-        }
+        equal(&mut conditions, &mut values, "assignee", &filter.assignee);
         if let Some(group) = &filter.candidate_group {
             conditions.push("EXISTS (SELECT 1 FROM json_each(tasks.candidate_groups) WHERE value = ?)".to_string());
             values.push(Box::new(group.clone()));
         }
-        if let Some(process_id) = &filter.process_id {
-            conditions.push("process_id = ?".to_string());
-            values.push(Box::new(process_id.clone()));
-        }
-        if let Some(instance_id) = &filter.instance_id {
-            conditions.push("instance_id = ?".to_string());
-            values.push(Box::new(instance_id.clone()));
-        }
+        equal(&mut conditions, &mut values, "process_id", &filter.process_id);
+        equal(&mut conditions, &mut values, "instance_id", &filter.instance_id);
         self.page(&TASKS, conditions, values, page)
     }
 
@@ -498,20 +482,14 @@ impl ReadTxn for SqliteTxn<'_> {
                 values.push(Box::new(instance_id.clone()));
             }
         }
-        if let Some(process_id) = &filter.process_id {
-            conditions.push("process_id = ?".to_string());
-            values.push(Box::new(process_id.clone()));
-        }
+        equal(&mut conditions, &mut values, "process_id", &filter.process_id);
         self.page(&INCIDENTS, conditions, values, page)
     }
 
     fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>> {
         let mut conditions = Vec::new();
         let mut values: Vec<Box<dyn ToSql>> = Vec::new();
-        if let Some(instance_id) = &filter.instance_id {
-            conditions.push("instance_id = ?".to_string());
-            values.push(Box::new(instance_id.clone()));
-        }
+        equal(&mut conditions, &mut values, "instance_id", &filter.instance_id);
         if let Some(due) = filter.due_before {
             conditions.push("due_at <= ?".to_string());
             values.push(Box::new(due));
@@ -530,18 +508,12 @@ impl ReadTxn for SqliteTxn<'_> {
     fn subscriptions(&mut self, filter: &SubscriptionFilter, page: &PageRequest) -> Result<Page<SubscriptionRow>> {
         let mut conditions = Vec::new();
         let mut values: Vec<Box<dyn ToSql>> = Vec::new();
-        if let Some(instance_id) = &filter.instance_id {
-            conditions.push("instance_id = ?".to_string());
-            values.push(Box::new(instance_id.clone()));
-        }
+        equal(&mut conditions, &mut values, "instance_id", &filter.instance_id);
         if let Some(kind) = filter.kind {
             conditions.push("kind = ?".to_string());
             values.push(Box::new(enum_text(&kind)?));
         }
-        if let Some(name) = &filter.name {
-            conditions.push("name = ?".to_string());
-            values.push(Box::new(name.clone()));
-        }
+        equal(&mut conditions, &mut values, "name", &filter.name);
         self.page(&SUBSCRIPTIONS, conditions, values, page)
     }
 
@@ -551,10 +523,7 @@ impl ReadTxn for SqliteTxn<'_> {
             MessageState::Undelivered => "expires_at <= ? AND correlated = '[]'".to_string(),
         }];
         let mut values: Vec<Box<dyn ToSql>> = vec![Box::new(now)];
-        if let Some(name) = &filter.name {
-            conditions.push("name = ?".to_string());
-            values.push(Box::new(name.clone()));
-        }
+        equal(&mut conditions, &mut values, "name", &filter.name);
         self.page(&MESSAGES, conditions, values, page)
     }
 
