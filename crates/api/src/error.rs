@@ -80,6 +80,9 @@ impl From<runtime::Error> for ApiError {
 
 impl From<store::Error> for ApiError {
     fn from(error: store::Error) -> ApiError {
+        if error.is_bad_cursor() {
+            return ApiError::new("query-invalid", format!("after: {}", error.message()));
+        }
         ApiError::from(runtime::Error::Store(error))
     }
 }

@@ -66,10 +66,53 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(ACTOR_HEADER) else { return Ok(Actor(None)) };
-        let name = value.to_str().map_err(|_| ApiError::new("request-invalid", "the X-Baton-Actor header is not visible ASCII"))?.trim();
-        if name.is_empty() || name.len() > MAX_ACTOR_BYTES {
-            return Err(ApiError::new("request-invalid", format!("the X-Baton-Actor header must be 1 to {MAX_ACTOR_BYTES} bytes")));
+        let bytes = value.as_bytes();
+        let printable = bytes.iter().all(|b| (b' '..=b'~').contains(b));
+        let padded = bytes.first() == Some(&b' ') || bytes.last() == Some(&b' ');
+        if bytes.is_empty() || bytes.len() > MAX_ACTOR_BYTES || !printable || padded {
+            return Err(ApiError::new(
+                "request-invalid",
+                format!("the X-Baton-Actor header must be 1 to {MAX_ACTOR_BYTES} printable ASCII characters, without spaces around them"),
+            ));
         }
-        Ok(Actor(Some(name.to_string())))
+        Ok(Actor(Some(String::from_utf8_lossy(bytes).into_owned())))
+    }
+}
+
+/// Whole numbers as JSON (and JSON Schema's `integer`) counts them: `5` and
+/// `5.0` alike, refused when fractional or out of the field's range. For
+/// `#[serde(deserialize_with = ...)]` on request fields.
+pub mod whole {
+    use serde::de::{Deserializer, Error};
+    use serde::Deserialize;
+
+    fn whole_of<'de, D: Deserializer<'de>>(number: serde_json::Number) -> Result<i128, D::Error> {
+        if let Some(n) = number.as_i64() {
+            return Ok(i128::from(n));
+        }
+        if let Some(n) = number.as_u64() {
+            return Ok(i128::from(n));
+        }
+        match number.as_f64() {
+            // Beyond 2^63 a float cannot name one whole number exactly.
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(f as i128),
+            Some(f) if f.fract() == 0.0 => Err(D::Error::custom(format!("{number} is out of range"))),
+            _ => Err(D::Error::custom(format!("{number} is not a whole number"))),
+        }
+    }
+
+    pub fn required<'de, D: Deserializer<'de>, T: TryFrom<i128>>(deserializer: D) -> Result<T, D::Error> {
+        let n = whole_of::<D>(serde_json::Number::deserialize(deserializer)?)?;
+        T::try_from(n).map_err(|_| D::Error::custom(format!("{n} is out of range")))
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>, T: TryFrom<i128>>(deserializer: D) -> Result<Option<T>, D::Error> {
+        match Option::<serde_json::Number>::deserialize(deserializer)? {
+            Some(number) => {
+                let n = whole_of::<D>(number)?;
+                T::try_from(n).map(Some).map_err(|_| D::Error::custom(format!("{n} is out of range")))
+            }
+            None => Ok(None),
+        }
     }
 }

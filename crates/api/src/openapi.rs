@@ -13,16 +13,20 @@ pub fn openapi() -> Value {
         let mut parameters: Vec<Value> = path
             .split('/')
             .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
-            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .map(|name| {
+                let schema = if name == "version" { json!({ "type": "integer", "minimum": 1, "maximum": u32::MAX }) } else { json!({ "type": "string", "minLength": 1 }) };
+                json!({ "name": name, "in": "path", "required": true, "schema": schema })
+            })
             .collect();
         parameters.extend(schemas.query.iter().map(|(name, schema)| json!({ "name": name, "in": "query", "required": false, "schema": schema })));
-        if *method == "post" {
+        // Activation changes no instance, so it records no actor.
+        if *method == "post" && *path != "/v1/jobs/activate" {
             parameters.push(json!({
                 "name": "X-Baton-Actor",
                 "in": "header",
                 "required": false,
                 "description": "Who makes the request; recorded on what it changes (a worker's name stands in for job commands; else `anonymous`).",
-                "schema": { "type": "string", "minLength": 1, "maxLength": crate::extract::MAX_ACTOR_BYTES }
+                "schema": { "type": "string", "minLength": 1, "maxLength": crate::extract::MAX_ACTOR_BYTES, "pattern": "^[!-~]([ -~]*[!-~])?$" }
             }));
         }
         let (status, content) = schemas.success;

@@ -25,9 +25,11 @@ pub(crate) type Answer = Result<Response, ApiError>;
 /// Default and largest page sizes.
 const DEFAULT_LIMIT: usize = 100;
 /// Longest long poll a worker may ask for.
-const MAX_POLL_MS: u64 = 60_000;
+pub(crate) const MAX_POLL_MS: u64 = 60_000;
 /// Longest job lease.
-const MAX_LEASE_MS: i64 = 24 * 3_600_000;
+pub(crate) const MAX_LEASE_MS: i64 = 24 * 3_600_000;
+/// Longest backoff and message time to live: ten years, far from where times overflow.
+pub(crate) const MAX_WAIT_MS: i64 = 10 * 365 * 24 * 3_600_000;
 
 pub(crate) fn time(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| t.to_string())
@@ -60,7 +62,8 @@ pub(crate) fn page_request(after: Option<String>, limit: Option<usize>) -> Resul
     if limit == 0 || limit > PageRequest::MAX_LIMIT {
         return Err(ApiError::new("query-invalid", format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT)));
     }
-    Ok(PageRequest { after, limit })
+    // An empty cursor is no cursor: the first page.
+    Ok(PageRequest { after: after.filter(|a| !a.is_empty()), limit })
 }
 
 pub(crate) fn page_json<T>(page: Page<T>, view: impl Fn(&T) -> Value) -> Value {
@@ -186,6 +189,7 @@ pub async fn get_workflow_version(State(state): State<AppState>, Path((key, vers
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     workflow: String,
+    #[serde(default, deserialize_with = "crate::extract::whole::optional")]
     version: Option<u32>,
     #[serde(default)]
     variables: Variables,
@@ -300,7 +304,8 @@ pub async fn list_instances(State(state): State<AppState>, Params(params): Param
         .variable
         .map(|text| {
             let (name, value) = text.split_once('=').ok_or_else(|| ApiError::new("query-invalid", "variable takes name=json, for example amount=150"))?;
-            let value: Value = serde_json::from_str(value).map_err(|_| ApiError::new("query-invalid", format!("the value of variable '{name}' is not JSON (quote strings: {name}=\"text\")")))?;
+            // JSON when it reads as JSON (amount=150, ok=true, name="ada"), else the text itself (name=ada).
+            let value: Value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
             Ok::<_, ApiError>((name.to_string(), value))
         })
         .transpose()?;
@@ -596,11 +601,11 @@ pub struct ActivateRequest {
     #[serde(rename = "type")]
     job_type: String,
     worker: String,
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "crate::extract::whole::required")]
     max_jobs: usize,
-    #[serde(default = "default_lease")]
+    #[serde(default = "default_lease", deserialize_with = "crate::extract::whole::required")]
     lease_ms: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::whole::required")]
     timeout_ms: u64,
 }
 
@@ -630,6 +635,9 @@ fn job_json(job: &store::JobRow) -> Value {
 }
 
 pub async fn activate_jobs(State(state): State<AppState>, Body(request): Body<ActivateRequest>) -> Answer {
+    if request.job_type.is_empty() || request.worker.is_empty() {
+        return Err(ApiError::new("request-invalid", "type and worker must not be empty: name the job type and yourself"));
+    }
     if request.max_jobs == 0 || request.max_jobs > 1000 {
         return Err(ApiError::new("request-invalid", "max_jobs must be between 1 and 1000"));
     }
@@ -693,16 +701,17 @@ pub async fn complete_job(State(state): State<AppState>, actor: Actor, Path(key)
 #[serde(deny_unknown_fields)]
 pub struct FailJobRequest {
     worker: Option<String>,
+    #[serde(deserialize_with = "crate::extract::whole::required")]
     retries: u32,
     #[serde(default)]
     message: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::whole::required")]
     backoff_ms: i64,
 }
 
 pub async fn fail_job(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<FailJobRequest>) -> Answer {
-    if request.backoff_ms < 0 {
-        return Err(ApiError::new("request-invalid", "backoff_ms cannot be negative"));
+    if !(0..=MAX_WAIT_MS).contains(&request.backoff_ms) {
+        return Err(ApiError::new("request-invalid", format!("backoff_ms must be between 0 and {MAX_WAIT_MS} (ten years)")));
     }
     let worker = request.worker.clone();
     let command = Command::FailJob { key, worker: request.worker, retries: request.retries, message: request.message, backoff_ms: request.backoff_ms };
@@ -734,6 +743,7 @@ pub async fn throw_error(State(state): State<AppState>, actor: Actor, Path(key):
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetriesRequest {
+    #[serde(deserialize_with = "crate::extract::whole::required")]
     retries: u32,
     reason: Option<String>,
 }
@@ -832,7 +842,7 @@ pub struct PublishRequest {
     correlation_key: String,
     #[serde(default)]
     variables: Variables,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::whole::required")]
     ttl_ms: i64,
     message_id: Option<String>,
 }
@@ -841,8 +851,8 @@ pub async fn publish_message(State(state): State<AppState>, actor: Actor, Body(r
     if request.name.is_empty() {
         return Err(ApiError::new("request-invalid", "name is empty: name the message"));
     }
-    if request.ttl_ms < 0 {
-        return Err(ApiError::new("request-invalid", "ttl_ms cannot be negative"));
+    if !(0..=MAX_WAIT_MS).contains(&request.ttl_ms) {
+        return Err(ApiError::new("request-invalid", format!("ttl_ms must be between 0 and {MAX_WAIT_MS} (ten years)")));
     }
     let command = PublishCommand {
         name: request.name,
@@ -900,10 +910,8 @@ fn incident_json(incident: &store::IncidentRow) -> Value {
 }
 
 pub async fn list_incidents(State(state): State<AppState>, Params(params): Params<IncidentParams>) -> Answer {
+    // Without instance_id every incident is listed anyway, descendants or not.
     let with_descendants = params.descendants.unwrap_or(false);
-    if with_descendants && params.instance_id.is_none() {
-        return Err(ApiError::new("query-invalid", "descendants=true needs instance_id: the instance whose called instances to include"));
-    }
     let incident_state = match params.state.as_deref() {
         None | Some("open") => store::IncidentState::Open,
         Some("resolved") => store::IncidentState::Resolved,

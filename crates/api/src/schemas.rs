@@ -29,6 +29,10 @@ fn integer(min: i64) -> Value {
     json!({ "type": "integer", "minimum": min })
 }
 
+fn between(min: i64, max: i64) -> Value {
+    json!({ "type": "integer", "minimum": min, "maximum": max })
+}
+
 fn boolean() -> Value {
     json!({ "type": "boolean" })
 }
@@ -79,12 +83,35 @@ fn page_of(item: &str) -> Value {
     answer(&[("items", list(reference(item))), ("next", or_null(string()))])
 }
 
+fn retries() -> Value {
+    between(0, u32::MAX.into())
+}
+
+/// Labels: at most 32, names of 1 to 256 characters, values of at most 256 (`value` says what a value may be).
+fn labels(value: Value) -> Value {
+    json!({
+        "type": "object",
+        "maxProperties": engine::MAX_LABELS,
+        "propertyNames": { "minLength": 1, "maxLength": engine::MAX_LABEL_CHARS },
+        "additionalProperties": value
+    })
+}
+
 fn reason() -> (&'static str, Value) {
     ("reason", or_null(string()))
 }
 
+/// `after` (the `next` cursor of the page before, of the form `pattern`) and `limit`.
+fn paging_by(pattern: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        ("after", json!({ "type": "string", "pattern": pattern, "description": "the `next` of the page before" })),
+        ("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 })),
+    ]
+}
+
+/// Paging of lists ordered by a time and a key: cursors are `<time>:<key>`.
 fn paging() -> Vec<(&'static str, Value)> {
-    vec![("after", string()), ("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }))]
+    paging_by("^[0-9]+:.+$")
 }
 
 const STATUSES: &[&str] = &["running", "suspended", "completed", "cancelled", "failed"];
@@ -366,7 +393,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 ("diagnostics", list(reference("Diagnostic"))),
             ]))),
         ),
-        ("get", "/v1/workflows") => op(paging(), None, ok(page_of("Workflow"))),
+        ("get", "/v1/workflows") => op(paging_by("^.+/[0-9]{10}$"), None, ok(page_of("Workflow"))),
         ("get", "/v1/workflows/{key}") | ("get", "/v1/workflows/{key}/versions/{version}") => op(vec![], None, ok(reference("WorkflowDetail"))),
         ("post", "/v1/instances") => op(
             vec![],
@@ -374,11 +401,11 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 &["workflow"],
                 &[
                     ("workflow", text(1)),
-                    ("version", or_null(integer(1))),
+                    ("version", or_null(between(1, u32::MAX.into()))),
                     variables(),
                     ("business_key", or_null(string())),
                     ("request_id", or_null(string())),
-                    ("labels", map_of(string())),
+                    ("labels", labels(json!({ "type": "string", "maxLength": engine::MAX_LABEL_CHARS }))),
                 ],
             )),
             (201, json_answer(answer(&[("id", string())]))),
@@ -410,19 +437,25 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 ("event", one_of(HISTORY_EVENTS)),
                 ("run", json!({ "type": "string", "pattern": "^([0-9]+|current)$" })),
             ];
-            query.extend(paging());
+            query.extend(paging_by("^[0-9]+$"));
             op(query, None, ok(page_of("HistoryEntry")))
         }
         ("post", "/v1/instances/{id}/cancel" | "/v1/instances/{id}/suspend" | "/v1/instances/{id}/resume") => op(vec![], reason_only(), done),
         ("post", "/v1/instances/{id}/variables") => op(vec![], needed(request(&["variables"], &[variables(), reason()])), done),
         ("post", "/v1/instances/{id}/labels") => {
-            op(vec![], needed(request(&["labels"], &[("labels", map_of(or_null(string()))), reason()])), done)
+            let mut changes = labels(or_null(json!({ "type": "string", "maxLength": engine::MAX_LABEL_CHARS })));
+            changes["minProperties"] = json!(1);
+            op(vec![], needed(request(&["labels"], &[("labels", changes), reason()])), done)
         }
-        ("post", "/v1/instances/{id}/modify") => op(
-            vec![],
-            needed(request(&[], &[("activate", list(string())), ("terminate", list(string())), reason()])),
-            done,
-        ),
+        ("post", "/v1/instances/{id}/modify") => {
+            let mut body = request(&[], &[("activate", list(string())), ("terminate", list(string())), reason()]);
+            // At least one element to activate or to terminate.
+            body["anyOf"] = json!([
+                { "required": ["activate"], "properties": { "activate": { "minItems": 1 } } },
+                { "required": ["terminate"], "properties": { "terminate": { "minItems": 1 } } }
+            ]);
+            op(vec![], needed(body), done)
+        }
         ("post", "/v1/instances/{id}/rerun") => op(vec![], optional(request(&[], &[("from", or_null(string())), reason()])), done),
         ("post", "/v1/jobs/activate") => op(
             vec![],
@@ -431,9 +464,9 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 &[
                     ("type", text(1)),
                     ("worker", text(1)),
-                    ("max_jobs", json!({ "type": "integer", "minimum": 1, "maximum": 1000 })),
-                    ("lease_ms", integer(1)),
-                    ("timeout_ms", json!({ "type": "integer", "minimum": 0, "maximum": 60000 })),
+                    ("max_jobs", between(1, 1000)),
+                    ("lease_ms", between(1, crate::routes::MAX_LEASE_MS)),
+                    ("timeout_ms", between(0, crate::routes::MAX_POLL_MS as i64)),
                 ],
             )),
             ok(answer(&[("jobs", list(reference("ActivatedJob")))])),
@@ -446,7 +479,10 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
         ("post", "/v1/jobs/{key}/complete") => op(vec![], optional(request(&[], &[("worker", or_null(string())), variables()])), done),
         ("post", "/v1/jobs/{key}/fail") => op(
             vec![],
-            needed(request(&["retries"], &[("worker", or_null(string())), ("retries", integer(0)), ("message", string()), ("backoff_ms", integer(0))])),
+            needed(request(
+                &["retries"],
+                &[("worker", or_null(string())), ("retries", retries()), ("message", string()), ("backoff_ms", between(0, crate::routes::MAX_WAIT_MS))],
+            )),
             done,
         ),
         ("post", "/v1/jobs/{key}/error") => op(
@@ -454,7 +490,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             needed(request(&["code"], &[("worker", or_null(string())), ("code", text(1)), ("message", string()), variables()])),
             done,
         ),
-        ("post", "/v1/jobs/{key}/retries") => op(vec![], needed(request(&["retries"], &[("retries", integer(0)), reason()])), done),
+        ("post", "/v1/jobs/{key}/retries") => op(vec![], needed(request(&["retries"], &[("retries", retries()), reason()])), done),
         ("get", "/v1/tasks") => {
             let mut query = vec![("assignee", string()), ("candidate_group", string()), ("workflow", string()), ("instance_id", string())];
             query.extend(paging());
@@ -468,7 +504,13 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             vec![],
             needed(request(
                 &["name"],
-                &[("name", text(1)), ("correlation_key", string()), variables(), ("ttl_ms", integer(0)), ("message_id", or_null(string()))],
+                &[
+                    ("name", text(1)),
+                    ("correlation_key", string()),
+                    variables(),
+                    ("ttl_ms", between(0, crate::routes::MAX_WAIT_MS)),
+                    ("message_id", or_null(string())),
+                ],
             )),
             (201, json_answer(answer(&[("seq", integer(0))]))),
         ),

@@ -34,8 +34,8 @@ pub const MAX_STEPS_PER_INPUT: usize = 100_000;
 pub const MAX_CALL_DEPTH: u32 = 1000;
 /// Most labels one instance may carry.
 pub const MAX_LABELS: usize = 32;
-/// Longest label name or value, in bytes.
-pub const MAX_LABEL_BYTES: usize = 256;
+/// Longest label name or value, in characters.
+pub const MAX_LABEL_CHARS: usize = 256;
 /// Most element instances one instance may hold at once.
 pub const MAX_ELEMENT_INSTANCES: usize = 10_000;
 

@@ -15,7 +15,7 @@ use feel::Expression;
 use serde_json::Value as Json;
 
 use crate::state::*;
-use crate::{Effect, Input, Rejection, RejectionCode, StartOptions, MAX_CALL_DEPTH, MAX_ELEMENT_INSTANCES, MAX_LABELS, MAX_LABEL_BYTES, MAX_STEPS_PER_INPUT};
+use crate::{Effect, Input, Rejection, RejectionCode, StartOptions, MAX_CALL_DEPTH, MAX_ELEMENT_INSTANCES, MAX_LABELS, MAX_LABEL_CHARS, MAX_STEPS_PER_INPUT};
 
 enum Work {
     /// A token arrives at `element` inside the scope `scope` (through `flow`).
@@ -176,10 +176,11 @@ fn reject<T>(code: RejectionCode, message: impl Into<String>) -> Result<T, Rejec
 /// overlong label, or with more than [`MAX_LABELS`].
 fn check_labels(current: &BTreeMap<String, String>, changes: &BTreeMap<String, Option<String>>) -> Result<(), Rejection> {
     for (name, value) in changes {
-        if name.is_empty() || name.len() > MAX_LABEL_BYTES || value.as_ref().is_some_and(|v| v.len() > MAX_LABEL_BYTES) {
+        let too_long = |text: &str| text.chars().count() > MAX_LABEL_CHARS;
+        if name.is_empty() || too_long(name) || value.as_deref().is_some_and(too_long) {
             return reject(
                 RejectionCode::InvalidLabels,
-                format!("label '{name}': a name is 1 to {MAX_LABEL_BYTES} bytes and a value at most {MAX_LABEL_BYTES}"),
+                format!("label '{name}': a name is 1 to {MAX_LABEL_CHARS} characters and a value at most {MAX_LABEL_CHARS}"),
             );
         }
     }

@@ -80,11 +80,6 @@ fn read_error(error: rusqlite::Error) -> Error {
     }
 }
 
-/// `(time, key)` from a cursor made by [`Cursor::cursor`].
-fn split_cursor(cursor: &str) -> Result<(i64, String)> {
-    let (time, key) = cursor.split_once(':').ok_or_else(|| Error::other(format!("'{cursor}' is not a cursor")))?;
-    Ok((time.parse().map_err(|_| Error::other(format!("'{cursor}' is not a cursor")))?, key.to_string()))
-}
 
 fn workflow_row(row: &Row) -> rusqlite::Result<WorkflowRow> {
     Ok(WorkflowRow {
@@ -273,7 +268,7 @@ impl SqliteTxn<'_> {
             conditions.push(format!("({time_column} > ? OR ({time_column} = ? AND {key_column} > ?))"));
             values.push(Box::new(time));
             values.push(Box::new(time));
-            values.push(Box::new(key));
+            values.push(Box::new(key.to_string()));
         }
         let limit = page.bounded_limit();
         let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
@@ -377,10 +372,7 @@ impl ReadTxn for SqliteTxn<'_> {
     }
 
     fn history(&mut self, instance_id: &str, filter: &HistoryFilter, page: &PageRequest) -> Result<Page<HistoryRow>> {
-        let after: u64 = match &page.after {
-            Some(cursor) => cursor.parse().map_err(|_| Error::other(format!("'{cursor}' is not a cursor")))?,
-            None => 0,
-        };
+        let after = sequence_cursor(page.after.as_deref())?;
         let limit = page.bounded_limit();
         let mut conditions = String::new();
         let mut values: Vec<Box<dyn ToSql>> = vec![Box::new(instance_id.to_string()), Box::new(after)];

@@ -301,6 +301,12 @@ fn instance_pages(store: &dyn Store) {
     let third = read.instances(&all, &PageRequest { after: second.next.clone(), limit: 2 }).unwrap();
     assert_eq!(third.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["i4"]);
     assert_eq!(third.next, None, "the last page has no cursor");
+    for bad in ["", "nope", "x:i1"] {
+        let after = PageRequest { after: Some(bad.into()), limit: 2 };
+        assert!(read.instances(&all, &after).unwrap_err().is_bad_cursor(), "instances after '{bad}'");
+        assert!(read.jobs(&JobFilter::default(), &after).unwrap_err().is_bad_cursor(), "jobs after '{bad}'");
+        assert!(read.history("i0", &HistoryFilter::default(), &after).unwrap_err().is_bad_cursor(), "history after '{bad}'");
+    }
     let ids = |read: &mut dyn crate::ReadTxn, filter: InstanceFilter| -> Vec<String> {
         read.instances(&filter, &PageRequest::first(100)).unwrap().items.into_iter().map(|r| r.id).collect()
     };

@@ -8,6 +8,8 @@ enum Kind {
     Unavailable,
     /// A row could not be decoded: the database holds something this version cannot read.
     Corrupt,
+    /// A list was asked for after a cursor that no list of its kind returned.
+    BadCursor,
     /// Anything else the database reported.
     Other,
 }
@@ -25,6 +27,15 @@ impl Error {
 
     pub fn corrupt(message: impl Into<String>) -> Error {
         Error { kind: Kind::Corrupt, message: message.into() }
+    }
+
+    pub fn bad_cursor(cursor: &str) -> Error {
+        Error { kind: Kind::BadCursor, message: format!("'{cursor}' is not a cursor of this list; pass the `next` of a page") }
+    }
+
+    /// The caller passed a cursor that is not one: their mistake, not the store's.
+    pub fn is_bad_cursor(&self) -> bool {
+        self.kind == Kind::BadCursor
     }
 
     pub fn other(message: impl Into<String>) -> Error {
@@ -50,6 +61,7 @@ impl fmt::Display for Error {
         let what = match self.kind {
             Kind::Unavailable => "store unavailable",
             Kind::Corrupt => "store data cannot be read",
+            Kind::BadCursor => "bad cursor",
             Kind::Other => "store error",
         };
         write!(f, "{what}: {}", self.message)

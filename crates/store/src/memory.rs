@@ -268,8 +268,7 @@ impl ReadTxn for MemoryTxn<'_> {
         let data = &self.data;
         let from = match &page.after {
             Some(after) => {
-                let (time, id) = after.split_once(':').ok_or_else(|| Error::other(format!("'{after}' is not a cursor")))?;
-                let time: i64 = time.parse().map_err(|_| Error::other(format!("'{after}' is not a cursor")))?;
+                let (time, id) = split_cursor(after)?;
                 std::ops::Bound::Excluded((time, Box::<str>::from(id)))
             }
             None => std::ops::Bound::Unbounded,
@@ -303,10 +302,7 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn history(&mut self, instance_id: &str, filter: &HistoryFilter, page: &PageRequest) -> Result<Page<HistoryRow>> {
-        let after: u64 = match &page.after {
-            Some(cursor) => cursor.parse().map_err(|_| Error::other(format!("'{cursor}' is not a cursor")))?,
-            None => 0,
-        };
+        let after = sequence_cursor(page.after.as_deref())?;
         let limit = page.bounded_limit();
         let mut items: Vec<HistoryRow> = Vec::new();
         if let Some(history) = self.data.history.get(instance_id) {
@@ -331,7 +327,7 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>> {
-        Ok(paginate(sorted(self.data.jobs.values().filter(|r| filter.matches(r)).map(|job| JobRow::clone(job))), page))
+        paginate(sorted(self.data.jobs.values().filter(|r| filter.matches(r)).map(|job| JobRow::clone(job))), page)
     }
 
     fn activatable_jobs(&mut self, job_type: &str, now: i64, limit: usize) -> Result<Vec<JobRow>> {
@@ -358,7 +354,7 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>> {
-        Ok(paginate(sorted(self.data.tasks.values().filter(|r| filter.matches(r)).cloned()), page))
+        paginate(sorted(self.data.tasks.values().filter(|r| filter.matches(r)).cloned()), page)
     }
 
     fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>> {
@@ -366,11 +362,11 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>> {
-        Ok(paginate(sorted(self.data.incidents.values().filter(|r| filter.matches(r)).cloned()), page))
+        paginate(sorted(self.data.incidents.values().filter(|r| filter.matches(r)).cloned()), page)
     }
 
     fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>> {
-        Ok(paginate(sorted(self.data.timers.values().filter(|r| filter.matches(r)).cloned()), page))
+        paginate(sorted(self.data.timers.values().filter(|r| filter.matches(r)).cloned()), page)
     }
 
     fn timer(&mut self, instance_id: &str, local_key: u64) -> Result<Option<TimerRow>> {
@@ -378,11 +374,11 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn subscriptions(&mut self, filter: &SubscriptionFilter, page: &PageRequest) -> Result<Page<SubscriptionRow>> {
-        Ok(paginate(sorted(self.data.subscriptions.values().filter(|r| filter.matches(r)).cloned()), page))
+        paginate(sorted(self.data.subscriptions.values().filter(|r| filter.matches(r)).cloned()), page)
     }
 
     fn messages(&mut self, filter: &MessageFilter, now: i64, page: &PageRequest) -> Result<Page<MessageRow>> {
-        Ok(paginate(sorted(self.data.messages.values().filter(|r| filter.matches(r, now)).cloned()), page))
+        paginate(sorted(self.data.messages.values().filter(|r| filter.matches(r, now)).cloned()), page)
     }
 
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {

@@ -472,13 +472,26 @@ impl Cursor for HistoryRow {
     }
 }
 
+/// A `time:key` cursor, split; anything else is [`crate::Error::bad_cursor`].
+pub fn split_cursor(cursor: &str) -> crate::Result<(i64, &str)> {
+    let (time, key) = cursor.split_once(':').ok_or_else(|| crate::Error::bad_cursor(cursor))?;
+    let time = time.parse().map_err(|_| crate::Error::bad_cursor(cursor))?;
+    Ok((time, key))
+}
+
+/// A history cursor (a sequence number).
+pub fn sequence_cursor(cursor: Option<&str>) -> crate::Result<u64> {
+    cursor.map_or(Ok(0), |c| c.parse().map_err(|_| crate::Error::bad_cursor(c)))
+}
+
 /// Cuts an ordered list into a page after `page.after`.
-pub fn paginate<T: Cursor>(mut sorted: Vec<T>, page: &PageRequest) -> Page<T> {
+pub fn paginate<T: Cursor>(mut sorted: Vec<T>, page: &PageRequest) -> crate::Result<Page<T>> {
     if let Some(after) = &page.after {
+        split_cursor(after)?;
         sorted.retain(|row| row.cursor().as_str() > after.as_str());
     }
     let limit = page.bounded_limit();
     let next = (sorted.len() > limit).then(|| sorted[limit - 1].cursor());
     sorted.truncate(limit);
-    Page { items: sorted, next }
+    Ok(Page { items: sorted, next })
 }
