@@ -80,7 +80,6 @@ fn read_error(error: rusqlite::Error) -> Error {
     }
 }
 
-
 fn workflow_row(row: &Row) -> rusqlite::Result<WorkflowRow> {
     Ok(WorkflowRow {
         process_id: row.get(0)?,
