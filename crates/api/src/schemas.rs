@@ -111,7 +111,7 @@ fn paging_by(pattern: &str) -> Vec<(&'static str, Value)> {
 
 /// Paging of lists ordered by a time and a key: cursors are `<time>:<key>`.
 fn paging() -> Vec<(&'static str, Value)> {
-    paging_by("^[0-9]+:.+$")
+    paging_by("^(-?[0-9]+:.+)?$")
 }
 
 const STATUSES: &[&str] = &["running", "suspended", "completed", "cancelled", "failed"];
@@ -393,7 +393,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 ("diagnostics", list(reference("Diagnostic"))),
             ]))),
         ),
-        ("get", "/v1/workflows") => op(paging_by("^.+/[0-9]{10}$"), None, ok(page_of("Workflow"))),
+        ("get", "/v1/workflows") => op(paging_by("^(.+/[0-9]{10})?$"), None, ok(page_of("Workflow"))),
         ("get", "/v1/workflows/{key}") | ("get", "/v1/workflows/{key}/versions/{version}") => op(vec![], None, ok(reference("WorkflowDetail"))),
         ("post", "/v1/instances") => op(
             vec![],
@@ -437,7 +437,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 ("event", one_of(HISTORY_EVENTS)),
                 ("run", json!({ "type": "string", "pattern": "^([0-9]+|current)$" })),
             ];
-            query.extend(paging_by("^[0-9]+$"));
+            query.extend(paging_by("^[0-9]*$"));
             op(query, None, ok(page_of("HistoryEntry")))
         }
         ("post", "/v1/instances/{id}/cancel" | "/v1/instances/{id}/suspend" | "/v1/instances/{id}/resume") => op(vec![], reason_only(), done),

@@ -206,7 +206,9 @@ impl Link {
 }
 
 pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
-    let directory = std::env::temp_dir().join(format!("baton-bench-{}", std::process::id()));
+    // Fresh for each run: a directory left by a killed run whose process id came back must not be reused.
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let directory = std::env::temp_dir().join(format!("baton-bench-{}-{started}", std::process::id()));
     let store: Arc<dyn Store> = match options.store {
         BenchStore::Memory => Arc::new(store::MemoryStore::new()),
         BenchStore::Sqlite => {

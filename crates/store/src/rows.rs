@@ -475,13 +475,20 @@ impl Cursor for HistoryRow {
 /// A `time:key` cursor, split; anything else is [`crate::Error::bad_cursor`].
 pub fn split_cursor(cursor: &str) -> crate::Result<(i64, &str)> {
     let (time, key) = cursor.split_once(':').ok_or_else(|| crate::Error::bad_cursor(cursor))?;
-    let time = time.parse().map_err(|_| crate::Error::bad_cursor(cursor))?;
+    let time: i128 = time.parse().map_err(|_| crate::Error::bad_cursor(cursor))?;
+    // A time past any row's is still a place in the list: after it comes nothing.
+    let time = i64::try_from(time).unwrap_or(if time < 0 { i64::MIN } else { i64::MAX });
     Ok((time, key))
 }
 
 /// A history cursor (a sequence number).
 pub fn sequence_cursor(cursor: Option<&str>) -> crate::Result<u64> {
-    cursor.map_or(Ok(0), |c| c.parse().map_err(|_| crate::Error::bad_cursor(c)))
+    let Some(cursor) = cursor else { return Ok(0) };
+    if !cursor.is_empty() && cursor.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits past any sequence number: after them comes nothing.
+        return Ok(cursor.parse().unwrap_or(u64::MAX));
+    }
+    Err(crate::Error::bad_cursor(cursor))
 }
 
 /// Cuts an ordered list into a page after `page.after`.
