@@ -453,7 +453,8 @@ pub struct HistoryParams {
 /// something done to it, with who did it and the detail that applies.
 fn history_json(row: &store::HistoryRow) -> Value {
     let entry = &row.entry;
-    let detail = &entry.detail;
+    let nothing = engine::HistoryDetail::default();
+    let detail = entry.detail.as_deref().unwrap_or(&nothing);
     let global = |local: u64| format!("{}.{local}", row.instance_id);
     let element_event = entry.event.is_element_event();
     json!({

@@ -692,7 +692,7 @@ impl<'a> Machine<'a> {
                 iteration: ei.iteration,
                 actor: None,
                 reason: None,
-                detail,
+                detail: (detail != HistoryDetail::default()).then(|| Box::new(detail)),
             },
         });
     }

@@ -373,8 +373,9 @@ pub struct HistoryEntry {
     /// Why, as the operator said (operator actions only; set by the runtime).
     #[serde(default)]
     pub reason: Option<String>,
+    /// `None` for the common entry that has nothing beyond its element (kept small: most entries are such).
     #[serde(default)]
-    pub detail: HistoryDetail,
+    pub detail: Option<Box<HistoryDetail>>,
 }
 
 /// What happened, beyond the element: which job or task, what payload,
@@ -481,13 +482,32 @@ impl HistoryEvent {
     }
 }
 
+/// How many bytes `value` takes as JSON, counted without writing them anywhere.
+fn json_size(value: &Variables) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 /// A payload as a history entry keeps it: whole up to [`MAX_HISTORY_PAYLOAD`]
 /// bytes of JSON, else a marker with its size.
 pub fn bounded_payload(variables: &Variables) -> Option<serde_json::Value> {
     if variables.is_empty() {
         return None;
     }
-    let size = serde_json::to_vec(variables).map_or(usize::MAX, |bytes| bytes.len());
+    let size = json_size(variables);
     Some(if size <= MAX_HISTORY_PAYLOAD {
         serde_json::Value::Object(variables.clone())
     } else {

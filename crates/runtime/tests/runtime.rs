@@ -178,7 +178,7 @@ async fn the_instance_record_survives_a_restart() {
     let rerun = history.iter().find(|h| h.entry.event == engine::HistoryEvent::Rerun).unwrap();
     assert_eq!((rerun.entry.actor.as_deref(), rerun.entry.reason.as_deref(), rerun.entry.run), (Some("ann"), Some("checked"), 2));
     let failed = history.iter().find(|h| h.entry.event == engine::HistoryEvent::JobFailed).unwrap();
-    assert_eq!((failed.entry.detail.message.as_deref(), failed.entry.run), (Some("down"), 1));
+    assert_eq!((failed.entry.detail.as_ref().and_then(|d| d.message.as_deref()), failed.entry.run), (Some("down"), 1));
     drop(read);
     service.stop();
 }

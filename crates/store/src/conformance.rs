@@ -463,7 +463,7 @@ fn history(store: &dyn Store) {
             iteration: 1,
             actor: None,
             reason: None,
-            detail: Default::default(),
+            detail: None,
         },
     };
     write(store, (1..=12).map(|n| Write::AppendHistory(entry(n))).chain([Write::AppendHistory(HistoryRow { instance_id: "other".into(), ..entry(1) })]).collect());
