@@ -157,6 +157,10 @@ pub async fn list_workflows(State(state): State<AppState>, Params(params): Param
     let mut rows: Vec<_> = rows.into_iter().map(|r| (format!("{}/{:010}", r.process_id, r.version), r)).collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some(after) = &page.after {
+        let shaped = after.rsplit_once('/').is_some_and(|(key, version)| !key.is_empty() && version.len() == 10 && version.bytes().all(|b| b.is_ascii_digit()));
+        if !shaped {
+            return Err(store::Error::bad_cursor(after).into());
+        }
         rows.retain(|(cursor, _)| cursor > after);
     }
     let limit = page.bounded_limit();

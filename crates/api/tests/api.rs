@@ -167,6 +167,7 @@ async fn bad_input_gets_a_problem_with_its_code_and_nothing_is_written() {
         ("GET", "/v1/instances?after=nope".into(), None, 400, "query-invalid", "not a cursor"),
         ("GET", "/v1/instances/nope/history?after=x".into(), None, 404, "instance-not-found", "nope"),
         ("GET", "/v1/jobs?after=12".into(), None, 400, "query-invalid", "not a cursor"),
+        ("GET", "/v1/workflows?after=order".into(), None, 400, "query-invalid", "not a cursor"),
         ("POST", "/v1/messages".into(), Some(r#"{"name": "m", "ttl_ms": 36383835858111614976}"#.into()), 400, "request-invalid", "out of range"),
         ("POST", "/v1/messages".into(), Some(r#"{"name": "m", "ttl_ms": 400000000000}"#.into()), 400, "request-invalid", "ten years"),
         ("POST", "/v1/messages".into(), Some(r#"{"name": "m", "ttl_ms": 1.5}"#.into()), 400, "request-invalid", "not a whole number"),
