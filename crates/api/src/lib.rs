@@ -8,6 +8,7 @@
 
 pub mod error;
 mod extract;
+pub mod guard;
 mod openapi;
 mod routes;
 pub mod schemas;
@@ -109,12 +110,23 @@ pub const ROUTES: &[Route] = &[
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets the
 /// requests in flight finish (each answers after its commit).
-pub async fn serve(listener: tokio::net::TcpListener, handle: Handle, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(handle)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    handle: Handle,
+    security: guard::Security,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router_with(handle, security)).with_graceful_shutdown(shutdown).await
 }
 
-/// The whole API, ready to serve.
+/// The whole API behind the default door (no host or origin restrictions
+/// beyond same-origin; writes take JSON only).
 pub fn router(handle: Handle) -> Router {
+    router_with(handle, guard::Security::default())
+}
+
+/// The whole API behind a door configured by `security`.
+pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     let state = AppState { handle };
     let route = |path: &str, method: MethodRouter<AppState>, router: Router<AppState>| router.route(path, method);
     let mut router = Router::new();
@@ -158,4 +170,5 @@ pub fn router(handle: Handle) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::new("method-not-allowed", "this endpoint does not take this method; see /v1/openapi.json") })
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(security), guard::door))
 }

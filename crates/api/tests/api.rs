@@ -758,3 +758,59 @@ async fn every_route_answers_as_its_openapi_schema_says() {
     let missing: Vec<String> = api::ROUTES.iter().map(|(method, path, ..)| format!("{method} {path}")).filter(|op| !covered.contains(op)).collect();
     assert!(missing.is_empty(), "routes this tour did not reach: {missing:?}");
 }
+
+/// Issue 11, item 7: a web page cannot write through a visitor's browser
+/// (forms, `text/plain` fetches, other origins), and DNS rebinding cannot reach
+/// a server on loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_cannot_be_turned_against_the_server() {
+    use api::guard::{is_loopback_host, Security};
+    for host in ["localhost", "LOCALHOST:80", "127.0.0.1", "127.0.0.2:7444", "[::1]:7444", "app.localhost", "localhost."] {
+        assert!(is_loopback_host(host), "{host}");
+    }
+    for host in ["localhost.evil.example", "127.0.0.1.nip.io", "evil.example", "10.0.0.1:7444", "[::2]:1", ""] {
+        assert!(!is_loopback_host(host), "{host}");
+    }
+    let app = App::new();
+    let security = Security { loopback_hosts_only: true, allowed_origins: vec!["https://console.example.org".into()] };
+    let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);
+    let send = |method: &str, headers: &[(&str, &str)], body: &str| {
+        let mut request = Request::builder().method(method).uri("/v1/signals");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Body::from(body.to_string())).unwrap();
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let allow = response.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string());
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null)["code"].clone(), allow)
+        }
+    };
+    let signal = r#"{"name": "s"}"#;
+    let json = ("content-type", "application/json");
+    let local = ("host", "localhost:7444");
+    // Writes that a page can send without asking: refused.
+    for content_type in ["text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+        let (status, code, _) = send("POST", &[local, ("content-type", content_type)], signal).await;
+        assert_eq!((status.as_u16(), code), (415, json!("unsupported-media-type")), "{content_type}");
+    }
+    assert_eq!(send("POST", &[local], "").await.1, json!("unsupported-media-type"), "no content type, no body");
+    assert_eq!(send("POST", &[local, ("content-type", "application/json; charset=utf-8")], signal).await.0, StatusCode::NO_CONTENT);
+    // DNS rebinding: a name that is not loopback.
+    let (status, code, _) = send("POST", &[("host", "rebound.evil.example:7444"), json], signal).await;
+    assert_eq!((status.as_u16(), code), (421, json!("host-not-allowed")));
+    assert_eq!(send("GET", &[("host", "evil.example")], "").await.1, json!("host-not-allowed"), "reads too");
+    assert_eq!(send("POST", &[("host", "[::1]:7444"), json], signal).await.0, StatusCode::NO_CONTENT);
+    // Other origins: refused unless configured; configured ones get CORS headers and preflights.
+    let (status, code, _) = send("POST", &[local, json, ("origin", "https://evil.example")], signal).await;
+    assert_eq!((status.as_u16(), code), (403, json!("origin-not-allowed")));
+    let (status, _, allow) = send("POST", &[local, json, ("origin", "https://console.example.org")], signal).await;
+    assert_eq!((status, allow.as_deref()), (StatusCode::NO_CONTENT, Some("https://console.example.org")));
+    let (status, _, allow) = send("OPTIONS", &[local, ("origin", "https://console.example.org"), ("access-control-request-method", "POST")], "").await;
+    assert_eq!((status, allow.as_deref()), (StatusCode::NO_CONTENT, Some("https://console.example.org")));
+    let (status, _, allow) = send("POST", &[local, json, ("origin", "http://localhost:7444")], signal).await;
+    assert_eq!((status, allow), (StatusCode::NO_CONTENT, None), "the server's own pages are same-origin");
+}

@@ -228,7 +228,8 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| Failure(e.to_string()))?;
             let address = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let served = tokio::spawn(api::serve(listener, handle.clone(), async move {
+            let security = api::guard::Security::for_listener(address);
+            let served = tokio::spawn(api::serve(listener, handle.clone(), security, async move {
                 let _ = stopped.await;
             }));
             (Link::Http(Arc::new(Client::new(&format!("http://{address}")))), Some((stop, served)))

@@ -342,6 +342,9 @@ pub enum Command {
         /// (about 8 KB each for a small process); 0 reads every one from the store.
         #[arg(long, env = "BATON_INSTANCE_CACHE", default_value_t = runtime::Options::default().cache_capacity)]
         instance_cache: usize,
+        /// An origin whose web pages may call the API (scheme://host[:port]); repeatable. None by default.
+        #[arg(long = "cors-origin", value_name = "ORIGIN")]
+        cors_origins: Vec<String>,
     },
     /// Deploy BPMN files to the server.
     Deploy {
@@ -474,10 +477,10 @@ async fn run_async(server: &str, actor: Option<String>, command: Command) -> Res
     let client = Client::new(server).acting_as(actor)?;
     match command {
         Command::Validate { .. } | Command::Test { .. } => unreachable!("run() handles the offline commands"),
-        Command::Serve { db, listen, instance_cache } => {
+        Command::Serve { db, listen, instance_cache, cors_origins } => {
             let database = serve::parse_database(&db).map_err(Failure)?;
             let options = runtime::Options { cache_capacity: instance_cache, ..runtime::Options::default() };
-            serve::serve(database, listen, options).await.map_err(Failure)
+            serve::serve(database, listen, cors_origins, options).await.map_err(Failure)
         }
         Command::Deploy { files } => commands::deploy(&client, &files).await,
         Command::Start { workflow, version, variables, business_key, request_id, labels } => {

@@ -29,7 +29,13 @@ pub fn parse_database(url: &str) -> Result<Database, String> {
     Err(format!("'{url}' is not a database Baton knows: use sqlite://FILE (the default is sqlite://baton.db) or memory"))
 }
 
-pub async fn serve(database: Database, listen: SocketAddr, options: Options) -> Result<(), String> {
+pub async fn serve(database: Database, listen: SocketAddr, cors_origins: Vec<String>, options: Options) -> Result<(), String> {
+    for origin in &cors_origins {
+        let scheme = origin.starts_with("http://") || origin.starts_with("https://");
+        if !scheme || origin.ends_with('/') || origin.matches('/').count() != 2 {
+            return Err(format!("--cors-origin '{origin}' is not an origin: write scheme://host[:port], for example https://console.example.org"));
+        }
+    }
     let store: Arc<dyn Store> = match &database {
         Database::Sqlite(path) => Arc::new(store_sqlite::SqliteStore::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?),
         Database::Memory => Arc::new(store::MemoryStore::new()),
@@ -47,7 +53,8 @@ pub async fn serve(database: Database, listen: SocketAddr, options: Options) -> 
         // Long polls answer now instead of holding the shutdown for their timeout.
         handle.begin_shutdown();
     };
-    let served = api::serve(listener, service.handle.clone(), shutdown).await;
+    let security = api::guard::Security { allowed_origins: cors_origins, ..api::guard::Security::for_listener(listen) };
+    let served = api::serve(listener, service.handle.clone(), security, shutdown).await;
     // Requests in flight have been answered (after their commits); finish what is queued.
     eprintln!("baton: shutting down");
     tokio::task::spawn_blocking(move || service.stop()).await.map_err(|e| e.to_string())?;

@@ -1,0 +1,107 @@
+//! The door every request passes before a handler: the checks that keep a
+//! browser from being turned against the server, in one place.
+//!
+//! * A server bound to a loopback address answers only `Host` values that
+//!   name loopback, so DNS rebinding cannot reach it from a web page.
+//! * A request from a browser page of another origin (its `Origin` header)
+//!   is refused unless that origin is configured (`--cors-origin`), in which
+//!   case the CORS headers allow it.
+//! * A write (`POST`) must say `Content-Type: application/json`: an HTML form
+//!   or a `text/plain` fetch, which browsers send cross-site without asking,
+//!   is refused before it reaches a handler.
+
+use axum::extract::{Request, State};
+use axum::http::header::{self, HeaderValue};
+use axum::http::{HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+/// What the door lets in.
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    /// Answer only `Host` values that name loopback (the server listens on loopback).
+    pub loopback_hosts_only: bool,
+    /// Origins whose pages may call the API (`https://console.example.org`).
+    pub allowed_origins: Vec<String>,
+}
+
+impl Security {
+    /// The defaults for a server listening on `address`.
+    pub fn for_listener(address: std::net::SocketAddr) -> Security {
+        Security { loopback_hosts_only: address.ip().is_loopback(), allowed_origins: Vec::new() }
+    }
+}
+
+/// Whether `host` (a `Host` header: name or address, maybe with a port) names this machine's loopback.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [::1]:7444
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(name, _)| name),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: header::HeaderName) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks a request against `security`; answers preflights for allowed origins.
+pub async fn door(State(security): State<std::sync::Arc<Security>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let host = header(headers, header::HOST).or_else(|| request.uri().authority().map(|a| a.as_str()));
+    if security.loopback_hosts_only {
+        match host {
+            Some(host) if is_loopback_host(host) => {}
+            Some(host) => {
+                return ApiError::new("host-not-allowed", format!("this server listens on loopback and answers only for localhost, not '{host}'")).into_response();
+            }
+            None => return ApiError::new("host-not-allowed", "the request names no host").into_response(),
+        }
+    }
+    let origin = header(headers, header::ORIGIN).map(str::to_string);
+    if let Some(origin) = &origin {
+        let same_origin = host.is_some_and(|host| origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host));
+        let allowed = security.allowed_origins.iter().any(|o| o == origin);
+        if !same_origin && !allowed {
+            return ApiError::new("origin-not-allowed", format!("pages from {origin} may not call this server; configure it with --cors-origin")).into_response();
+        }
+        if allowed && request.method() == Method::OPTIONS {
+            return preflight(origin);
+        }
+    }
+    if request.method() == Method::POST {
+        let json = header(headers, header::CONTENT_TYPE)
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            let given = header(headers, header::CONTENT_TYPE).unwrap_or("none");
+            return ApiError::new("unsupported-media-type", format!("a write takes Content-Type: application/json, not {given}")).into_response();
+        }
+    }
+    let mut response = next.run(request).await;
+    if let Some(origin) = origin.filter(|o| security.allowed_origins.contains(o)) {
+        if let Ok(value) = HeaderValue::from_str(&origin) {
+            response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+            response.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+    }
+    response
+}
+
+/// The answer to a CORS preflight from an allowed origin.
+fn preflight(origin: &str) -> Response {
+    let mut response = axum::http::StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(origin) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, authorization, x-baton-actor"));
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    response
+}
