@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -100,6 +100,15 @@ ALTER TABLE incidents ADD COLUMN resolved_at INTEGER;
 ALTER TABLE incidents ADD COLUMN resolved_by TEXT;
 ";
 
+/// Version 6: API tokens (the hash of each, never the secret).
+const V6: &str = "
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, roles TEXT NOT NULL,
+    job_types TEXT, workflows TEXT, groups TEXT NOT NULL, hide_variables INTEGER NOT NULL,
+    created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER
+);
+";
+
 /// Creates the tables of a new file, brings an older file up to date; refuses a file written by a newer Baton.
 pub fn migrate(connection: &Connection) -> Result<()> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(sql_error)?;
@@ -108,7 +117,7 @@ pub fn migrate(connection: &Connection) -> Result<()> {
             "the database has schema version {version}; this Baton reads up to {SCHEMA_VERSION}: upgrade Baton"
         )));
     }
-    for (step, sql) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)] {
+    for (step, sql) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)] {
         if version < step {
             connection
                 .execute_batch(&format!("BEGIN IMMEDIATE; {sql} PRAGMA user_version = {step}; COMMIT;"))

@@ -202,6 +202,25 @@ fn message_row(row: &Row) -> rusqlite::Result<MessageRow> {
     })
 }
 
+const TOKEN_COLUMNS: &str = "id, name, hash, roles, job_types, workflows, groups, hide_variables, created_at, expires_at, revoked_at";
+
+fn token_row(row: &Row) -> rusqlite::Result<TokenRow> {
+    let list = |text: Option<String>| text.map(|t| from_json::<Vec<String>>(&t)).transpose();
+    Ok(TokenRow {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        hash: row.get(2)?,
+        roles: from_json(&row.get::<_, String>(3)?)?,
+        job_types: list(row.get(4)?)?,
+        workflows: list(row.get(5)?)?,
+        groups: from_json(&row.get::<_, String>(6)?)?,
+        hide_variables: row.get(7)?,
+        created_at: row.get(8)?,
+        expires_at: row.get(9)?,
+        revoked_at: row.get(10)?,
+    })
+}
+
 fn timer_row(row: &Row) -> rusqlite::Result<TimerRow> {
     Ok(TimerRow { instance_id: row.get(0)?, local_key: row.get(1)?, element_id: row.get(2)?, due_at: row.get(3)? })
 }
@@ -518,6 +537,10 @@ impl ReadTxn for SqliteTxn<'_> {
         self.page(&MESSAGES, conditions, values, page)
     }
 
+    fn tokens(&mut self) -> Result<Vec<TokenRow>> {
+        self.query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY name, id"), &[], token_row)
+    }
+
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {
         let (from, to) = store::descendant_range(instance_id);
         let count = self.query_one(
@@ -716,6 +739,22 @@ impl WriteTxn for SqliteTxn<'_> {
                 params![t.process_id, t.element_id, t.version, t.due_at, t.repeat.as_ref().map(to_json).transpose()?],
             ),
             Write::DeleteStartTimers { process_id } => self.execute("DELETE FROM start_timers WHERE process_id = ?", params![process_id]),
+            Write::PutToken(t) => self.execute(
+                &format!("INSERT OR REPLACE INTO tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                params![
+                    t.id,
+                    t.name,
+                    t.hash,
+                    to_json(&t.roles)?,
+                    t.job_types.as_ref().map(to_json).transpose()?,
+                    t.workflows.as_ref().map(to_json).transpose()?,
+                    to_json(&t.groups)?,
+                    t.hide_variables,
+                    t.created_at,
+                    t.expires_at,
+                    t.revoked_at
+                ],
+            ),
             Write::PutLabels { instance_id, labels } => {
                 self.execute("DELETE FROM labels WHERE instance_id = ?", params![instance_id])?;
                 for (name, value) in &labels {

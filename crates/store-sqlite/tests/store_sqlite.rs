@@ -63,7 +63,8 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
     connection
         .execute_batch(
             "DROP INDEX incidents_by_instance; DROP TABLE labels; DROP INDEX subscriptions_by_opened; DROP INDEX messages_by_published;
-             ALTER TABLE incidents DROP COLUMN resolved_at; ALTER TABLE incidents DROP COLUMN resolved_by; PRAGMA user_version = 1",
+             ALTER TABLE incidents DROP COLUMN resolved_at; ALTER TABLE incidents DROP COLUMN resolved_by; DROP TABLE tokens;
+             PRAGMA user_version = 1",
         )
         .unwrap();
     drop(connection);
@@ -73,9 +74,9 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
     let connection = rusqlite::Connection::open(&path).unwrap();
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
     let added: i64 = connection
-        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('incidents_by_instance', 'labels', 'labels_by_instance', 'subscriptions_by_opened', 'messages_by_published')", [], |row| row.get(0))
+        .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('incidents_by_instance', 'labels', 'labels_by_instance', 'subscriptions_by_opened', 'messages_by_published', 'tokens')", [], |row| row.get(0))
         .unwrap();
-    assert_eq!((version, added), (store_sqlite::SCHEMA_VERSION, 5));
+    assert_eq!((version, added), (store_sqlite::SCHEMA_VERSION, 6));
     let resolved_columns: i64 = connection
         .query_row("SELECT COUNT(*) FROM pragma_table_info('incidents') WHERE name IN ('resolved_at', 'resolved_by')", [], |row| row.get(0))
         .unwrap();

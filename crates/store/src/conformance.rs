@@ -9,7 +9,7 @@ use crate::Store;
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 12] = [
+    let checks: [Check; 13] = [
         ("rolling back to a savepoint undoes one command's writes only", savepoints),
         ("rows come back as they were written", roundtrip),
         ("a write transaction reads its own writes and others see them after commit", visibility),
@@ -22,6 +22,7 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
         ("history keeps its order across pages", history),
         ("jobs, tasks and incidents are listed and filtered", other_lists),
         ("an instance sees the incidents of the instances it called", descendant_incidents),
+        ("tokens are kept, listed by name and revoked in place", tokens),
     ];
     for (name, check) in checks {
         let store = make();
@@ -633,4 +634,29 @@ fn descendant_incidents(store: &dyn Store) {
     let family = InstanceFilter { root_id: Some("a".into()), ..InstanceFilter::default() };
     let listed: Vec<String> = read.instances(&family, &page).unwrap().items.into_iter().map(|r| r.id).collect();
     assert_eq!(listed, ["a", "a/3", "a/3/7"], "a root and everything it called");
+}
+
+fn tokens(store: &dyn Store) {
+    let token = |id: &str, name: &str| TokenRow {
+        id: id.into(),
+        name: name.into(),
+        hash: format!("hash-of-{id}"),
+        roles: vec!["worker".into()],
+        job_types: Some(vec!["mail".into()]),
+        workflows: None,
+        groups: vec!["ops".into()],
+        hide_variables: true,
+        created_at: 5,
+        expires_at: Some(50),
+        revoked_at: None,
+    };
+    write(store, vec![Write::PutToken(token("t2", "zed")), Write::PutToken(token("t1", "ann"))]);
+    let listed = store.read().unwrap().tokens().unwrap();
+    assert_eq!(listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["ann", "zed"]);
+    assert_eq!(listed[0], token("t1", "ann"), "every field comes back");
+    let mut revoked = token("t2", "zed");
+    revoked.revoked_at = Some(9);
+    write(store, vec![Write::PutToken(revoked)]);
+    let listed = store.read().unwrap().tokens().unwrap();
+    assert_eq!((listed.len(), listed[1].revoked_at), (2, Some(9)));
 }

@@ -71,6 +71,8 @@ pub trait ReadTxn {
     /// The earliest due time of a timer of a running instance, or of a start timer.
     fn next_due(&mut self) -> Result<Option<i64>>;
     fn start_timers(&mut self) -> Result<Vec<StartTimerRow>>;
+    /// Every API token, revoked ones too, by name.
+    fn tokens(&mut self) -> Result<Vec<TokenRow>>;
     /// Instances per status, for metrics.
     fn count_instances(&mut self) -> Result<Vec<(engine::Status, u64)>>;
 }

@@ -39,6 +39,7 @@ struct Data {
     history: HashMap<Box<str>, History>,
     messages: BTreeMap<u64, MessageRow>,
     start_timers: BTreeMap<(String, String), StartTimerRow>,
+    tokens: BTreeMap<String, TokenRow>,
 }
 
 /// An instance row with its state encoded.
@@ -381,6 +382,12 @@ impl ReadTxn for MemoryTxn<'_> {
         paginate(sorted(self.data.messages.values().filter(|r| filter.matches(r, now)).cloned()), page)
     }
 
+    fn tokens(&mut self) -> Result<Vec<TokenRow>> {
+        let mut tokens: Vec<TokenRow> = self.data.tokens.values().cloned().collect();
+        tokens.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(tokens)
+    }
+
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {
         Ok(self.data.incidents.values().filter(|i| i.resolved_at.is_none() && is_descendant(&i.instance_id, instance_id)).count() as u32)
     }
@@ -455,6 +462,7 @@ impl WriteTxn for MemoryTxn<'_> {
             Write::PutInstance(row) => self.put_instance(&row)?,
             // Instances are filtered by label from their decoded state.
             Write::PutLabels { .. } => {}
+            Write::PutToken(row) => set(data, undo, |d| &mut d.tokens, row.id.clone(), Some(row)),
             Write::PutRequest { request_id, instance_id } => set(data, undo, |d| &mut d.requests, request_id, Some(instance_id)),
             Write::PutJob(row) => {
                 let key: Box<str> = row.key.as_str().into();

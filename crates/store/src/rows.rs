@@ -153,6 +153,28 @@ pub struct StartTimerRow {
     pub repeat: Option<(Option<u32>, String)>,
 }
 
+/// An API token: who holds it (its name), what they may do, and the hash
+/// of its secret (the secret itself is shown once and never kept).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 of the whole token, hex.
+    pub hash: String,
+    pub roles: Vec<String>,
+    /// For `worker`: the only job types it may take (`None`: any).
+    pub job_types: Option<Vec<String>>,
+    /// For `starter` and `user`: the only workflows it may start (`None`: any).
+    pub workflows: Option<Vec<String>>,
+    /// Candidate groups the holder belongs to, for user tasks.
+    pub groups: Vec<String>,
+    /// For `viewer`: variable values are hidden from it.
+    pub hide_variables: bool,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
 /// A change to the store.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Write {
@@ -179,6 +201,8 @@ pub enum Write {
     PutMessage(MessageRow),
     DeleteMessage { seq: u64 },
     PutStartTimer(StartTimerRow),
+    /// Inserts or replaces a token (a revocation sets `revoked_at`).
+    PutToken(TokenRow),
     /// Removes every start timer of a process (a new version replaces them).
     DeleteStartTimers { process_id: String },
 }
