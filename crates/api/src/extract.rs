@@ -45,6 +45,17 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     }
 }
 
+/// The principal the request's token stands for (`None` without authentication).
+pub struct Caller(pub Option<crate::access::Principal>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Caller(parts.extensions.get::<crate::access::Principal>().cloned()))
+    }
+}
+
 /// The header a client names its user in (until authentication says who it is).
 pub const ACTOR_HEADER: &str = "x-baton-actor";
 /// Longest actor name.
@@ -65,6 +76,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // With authentication on, the actor is who the token says, whatever the client declares.
+        if let Some(principal) = parts.extensions.get::<crate::access::Principal>() {
+            return Ok(Actor(Some(principal.name.clone())));
+        }
         let Some(value) = parts.headers.get(ACTOR_HEADER) else { return Ok(Actor(None)) };
         let bytes = value.as_bytes();
         let printable = bytes.iter().all(|b| (b' '..=b'~').contains(b));

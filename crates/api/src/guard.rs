@@ -9,13 +9,20 @@
 //! * A write (`POST`) must say `Content-Type: application/json`: an HTML form
 //!   or a `text/plain` fetch, which browsers send cross-site without asking,
 //!   is refused before it reaches a handler.
+//! * With tokens on, every route but the public ones needs a bearer token
+//!   (401 otherwise), and the token's roles must allow the route as
+//!   [`crate::access::ACCESS`] says (403 otherwise). The principal goes to
+//!   the handlers in the request's extensions.
 
-use axum::extract::{Request, State};
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::access::{access, Access, Principal, Refusal, Tokens};
 use crate::error::ApiError;
 
 /// What the door lets in.
@@ -25,14 +32,25 @@ pub struct Security {
     pub loopback_hosts_only: bool,
     /// Origins whose pages may call the API (`https://console.example.org`).
     pub allowed_origins: Vec<String>,
+    /// With `Some`, every route but the public ones needs one of these tokens.
+    pub tokens: Option<Arc<Tokens>>,
 }
 
 impl Security {
     /// The defaults for a server listening on `address`.
     pub fn for_listener(address: std::net::SocketAddr) -> Security {
-        Security { loopback_hosts_only: address.ip().is_loopback(), allowed_origins: Vec::new() }
+        Security { loopback_hosts_only: address.ip().is_loopback(), ..Security::default() }
     }
 }
+
+/// The door's state: its rules and the clock tokens expire by.
+#[derive(Clone)]
+pub struct Door {
+    pub security: Arc<Security>,
+    pub clock: Arc<dyn runtime::Clock>,
+}
+
+const PUBLIC_PATHS: &[&str] = &["/healthz", "/readyz", "/v1/openapi.json"];
 
 /// Whether `host` (a `Host` header: name or address, maybe with a port) names this machine's loopback.
 pub fn is_loopback_host(host: &str) -> bool {
@@ -50,7 +68,8 @@ fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// Checks a request against `security`; answers preflights for allowed origins.
-pub async fn door(State(security): State<std::sync::Arc<Security>>, request: Request, next: Next) -> Response {
+pub async fn door(State(door): State<Door>, mut request: Request, next: Next) -> Response {
+    let security = &door.security;
     let headers = request.headers();
     let host = header(headers, header::HOST).or_else(|| request.uri().authority().map(|a| a.as_str()));
     if security.loopback_hosts_only {
@@ -82,7 +101,31 @@ pub async fn door(State(security): State<std::sync::Arc<Security>>, request: Req
             return ApiError::new("unsupported-media-type", format!("a write takes Content-Type: application/json, not {given}")).into_response();
         }
     }
+    let mut hide_variables = false;
+    if let Some(tokens) = &security.tokens {
+        if !PUBLIC_PATHS.contains(&request.uri().path()) {
+            let authorization = header(request.headers(), header::AUTHORIZATION);
+            match tokens.authenticate(authorization, door.clock.now()) {
+                Ok(principal) => {
+                    hide_variables = principal.hide_variables && request.method() == Method::GET;
+                    request.extensions_mut().insert(principal);
+                }
+                Err(refusal) => {
+                    let detail = match refusal {
+                        Refusal::Missing => "this server needs a bearer token (Authorization: Bearer ...; the CLI takes --token or BATON_TOKEN)",
+                        Refusal::Unknown => "the bearer token is not one this server knows",
+                        Refusal::Expired => "the bearer token has expired",
+                        Refusal::Revoked => "the bearer token was revoked",
+                    };
+                    return ApiError::new("unauthenticated", detail).into_response();
+                }
+            }
+        }
+    }
     let mut response = next.run(request).await;
+    if hide_variables {
+        response = without_variables(response).await;
+    }
     if let Some(origin) = origin.filter(|o| security.allowed_origins.contains(o)) {
         if let Ok(value) = HeaderValue::from_str(&origin) {
             response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
@@ -90,6 +133,59 @@ pub async fn door(State(security): State<std::sync::Arc<Security>>, request: Req
         }
     }
     response
+}
+
+/// Checks the principal's roles against the route it reached (a layer of the
+/// routes, so it knows the route's template). Without tokens there is no
+/// principal and nothing to check.
+pub async fn authorize(request: Request, next: Next) -> Response {
+    let Some(principal) = request.extensions().get::<Principal>() else { return next.run(request).await };
+    let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let method = request.method().as_str().to_ascii_lowercase();
+    // A route missing from the table is closed to everyone but admins.
+    let needed = access(&method, &template).unwrap_or(Access::Roles(&[]));
+    if !principal.may_call(needed) {
+        let roles: Vec<&str> = principal.roles.iter().map(|r| r.as_str()).collect();
+        let wanted = match needed {
+            Access::Roles(roles) => roles.iter().map(|r| r.as_str()).chain(["admin"]).collect::<Vec<_>>().join(" or "),
+            Access::Public => String::new(),
+        };
+        let detail = format!("{} (roles: {}) may not {} {template}; it takes {wanted}", principal.name, roles.join(", "), method.to_uppercase());
+        return ApiError::new("forbidden", detail).into_response();
+    }
+    next.run(request).await
+}
+
+/// An answer with every variable value replaced by `"[hidden]"`, for
+/// viewers whose token hides them.
+async fn without_variables(response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::new("store-failed", "an answer could not be read to hide its variables").into_response();
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    hide(&mut value);
+    let mut response = Response::from_parts(parts, axum::body::Body::from(value.to_string()));
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
+}
+
+fn hide(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(members) => {
+            for (name, member) in members.iter_mut() {
+                if matches!(name.as_str(), "variables" | "input") && !member.is_null() {
+                    *member = serde_json::Value::String("[hidden]".into());
+                } else {
+                    hide(member);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(hide),
+        _ => {}
+    }
 }
 
 /// The answer to a CORS preflight from an allowed origin.

@@ -6,11 +6,13 @@
 //! Only this crate knows HTTP. Writes go through the runtime's commit loop and
 //! are answered after they commit; reads go to the store.
 
+pub mod access;
 pub mod error;
 mod extract;
 pub mod guard;
 mod openapi;
 mod routes;
+mod tokens;
 pub mod schemas;
 mod waits;
 
@@ -102,6 +104,9 @@ pub const ROUTES: &[Route] = &[
     ("post", "/v1/timers/{key}/reschedule", "Move a pending timer to a new due time", &["due_at", "reason"], &[]),
     ("get", "/v1/incidents", "List incidents: open ones, or resolved ones (kept, with who resolved them)", &[], &["state", "instance_id", "descendants", "workflow", "after", "limit"]),
     ("post", "/v1/incidents/{key}/resolve", "Resolve an incident", &["reason"], &[]),
+    ("post", "/v1/tokens", "Create an API token (admins); the token is in this answer only", &["name", "roles", "job_types", "workflows", "groups", "hide_variables", "expires_at"], &[]),
+    ("get", "/v1/tokens", "List API tokens (admins); never their secrets", &[], &[]),
+    ("post", "/v1/tokens/{id}/revoke", "Revoke an API token (admins)", &[], &[]),
     ("get", "/v1/openapi.json", "This document", &[], &[]),
     ("get", "/healthz", "The process is up", &[], &[]),
     ("get", "/readyz", "The store answers", &[], &[]),
@@ -127,7 +132,9 @@ pub fn router(handle: Handle) -> Router {
 
 /// The whole API behind a door configured by `security`.
 pub fn router_with(handle: Handle, security: guard::Security) -> Router {
-    let state = AppState { handle };
+    let tokens = security.tokens.clone();
+    let door = guard::Door { security: std::sync::Arc::new(security), clock: handle.clock.clone() };
+    let state = AppState { handle, tokens };
     let route = |path: &str, method: MethodRouter<AppState>, router: Router<AppState>| router.route(path, method);
     let mut router = Router::new();
     router = route("/v1/workflows", post(deploy).get(list_workflows), router);
@@ -163,12 +170,15 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     router = route("/v1/incidents", get(list_incidents), router);
     router = route("/v1/incidents/{key}/resolve", post(resolve_incident), router);
     router = route("/v1/openapi.json", get(|| async { axum::Json(openapi()) }), router);
+    router = route("/v1/tokens", post(tokens::create_token).get(tokens::list_tokens), router);
+    router = route("/v1/tokens/{id}/revoke", post(tokens::revoke_token), router);
     router = route("/healthz", get(healthz), router);
     router = route("/readyz", get(readyz), router);
     router = route("/metrics", get(metrics), router);
     router
         .fallback(not_found)
         .method_not_allowed_fallback(|| async { ApiError::new("method-not-allowed", "this endpoint does not take this method; see /v1/openapi.json") })
+        .route_layer(axum::middleware::from_fn(guard::authorize))
         .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(security), guard::door))
+        .layer(axum::middleware::from_fn_with_state(door, guard::door))
 }

@@ -47,6 +47,10 @@ pub fn openapi() -> Value {
                 "default": { "description": "A problem", "content": { "application/problem+json": { "schema": { "$ref": "#/components/schemas/Problem" } } } }
             }
         });
+        // Non-public routes take a bearer token when the server runs with authentication.
+        if crate::access::access(method, path) != Some(crate::access::Access::Public) {
+            operation["security"] = json!([{ "bearer": [] }, {}]);
+        }
         if let Some((optional, schema)) = schemas.body {
             operation["requestBody"] = json!({ "required": !optional, "content": { "application/json": { "schema": schema } } });
         }
@@ -57,7 +61,10 @@ pub fn openapi() -> Value {
         "openapi": "3.1.0",
         "info": { "title": "Baton", "version": env!("CARGO_PKG_VERSION"), "description": "A durable workflow engine for BPMN 2.0." },
         "paths": paths,
-        "components": { "schemas": components() }
+        "components": {
+            "schemas": components(),
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "description": "An API token (`baton tokens create`), with `baton serve --auth token`." } }
+        }
     })
 }
 

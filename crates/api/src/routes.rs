@@ -13,11 +13,13 @@ use serde_json::{json, Value};
 use store::{IncidentFilter, InstanceFilter, JobFilter, Page, PageRequest, ReadTxn, TaskFilter};
 
 use crate::error::ApiError;
-use crate::extract::{Actor, Body, Params, DEPLOY_LIMIT};
+use crate::extract::{Actor, Body, Caller, Params, DEPLOY_LIMIT};
 
 #[derive(Clone)]
 pub struct AppState {
     pub handle: Handle,
+    /// The tokens the door checks, reloaded after a change (none without authentication).
+    pub tokens: Option<std::sync::Arc<crate::access::Tokens>>,
 }
 
 pub(crate) type Answer = Result<Response, ApiError>;
@@ -203,7 +205,10 @@ pub struct StartRequest {
     labels: std::collections::BTreeMap<String, String>,
 }
 
-pub async fn start_instance(State(state): State<AppState>, actor: Actor, Body(request): Body<StartRequest>) -> Answer {
+pub async fn start_instance(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Body(request): Body<StartRequest>) -> Answer {
+    if let Some(caller) = caller.filter(|c| !c.may_start(&request.workflow)) {
+        return Err(forbidden(&caller, format!("start workflow '{}'", request.workflow)));
+    }
     let command = StartCommand {
         process_id: request.workflow,
         version: request.version,
@@ -639,7 +644,10 @@ fn job_json(job: &store::JobRow) -> Value {
     })
 }
 
-pub async fn activate_jobs(State(state): State<AppState>, Body(request): Body<ActivateRequest>) -> Answer {
+pub async fn activate_jobs(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<ActivateRequest>) -> Answer {
+    if let Some(caller) = caller.filter(|c| !c.may_work_on(&request.job_type)) {
+        return Err(forbidden(&caller, format!("take '{}' jobs", request.job_type)));
+    }
     if request.job_type.is_empty() || request.worker.is_empty() {
         return Err(ApiError::new("request-invalid", "type and worker must not be empty: name the job type and yourself"));
     }
@@ -696,7 +704,24 @@ pub struct CompleteJobRequest {
     variables: Variables,
 }
 
-pub async fn complete_job(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<CompleteJobRequest>) -> Answer {
+/// Refuses a worker whose token does not cover the job's type.
+async fn check_job_type(state: &AppState, caller: Option<crate::access::Principal>, key: &str) -> Result<(), ApiError> {
+    let Some(caller) = caller else { return Ok(()) };
+    let lookup = key.to_string();
+    let job = read(state, move |txn| Ok(txn.job(&lookup)?)).await?;
+    match job {
+        Some(job) if !caller.may_work_on(&job.job_type) => Err(forbidden(&caller, format!("work on '{}' jobs", job.job_type))),
+        _ => Ok(()),
+    }
+}
+
+/// A 403 naming who was refused what.
+fn forbidden(caller: &crate::access::Principal, what: String) -> ApiError {
+    ApiError::new("forbidden", format!("{}'s token does not allow it to {what}", caller.name))
+}
+
+pub async fn complete_job(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<CompleteJobRequest>) -> Answer {
+    check_job_type(&state, caller, &key).await?;
     let worker = request.worker.clone();
     call(&state, &actor, worker.as_deref(), None, Command::CompleteJob { key, worker: request.worker, variables: request.variables }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -714,7 +739,8 @@ pub struct FailJobRequest {
     backoff_ms: i64,
 }
 
-pub async fn fail_job(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<FailJobRequest>) -> Answer {
+pub async fn fail_job(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<FailJobRequest>) -> Answer {
+    check_job_type(&state, caller, &key).await?;
     if !(0..=MAX_WAIT_MS).contains(&request.backoff_ms) {
         return Err(ApiError::new("request-invalid", format!("backoff_ms must be between 0 and {MAX_WAIT_MS} (ten years)")));
     }
@@ -735,7 +761,8 @@ pub struct ThrowErrorRequest {
     variables: Variables,
 }
 
-pub async fn throw_error(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<ThrowErrorRequest>) -> Answer {
+pub async fn throw_error(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<ThrowErrorRequest>) -> Answer {
+    check_job_type(&state, caller, &key).await?;
     if request.code.is_empty() {
         return Err(ApiError::new("request-invalid", "code is empty: name the BPMN error"));
     }
@@ -788,19 +815,26 @@ pub struct TaskParams {
     limit: Option<usize>,
 }
 
-pub async fn list_tasks(State(state): State<AppState>, Params(params): Params<TaskParams>) -> Answer {
+pub async fn list_tasks(State(state): State<AppState>, Caller(caller): Caller, Params(params): Params<TaskParams>) -> Answer {
     let filter = TaskFilter { assignee: params.assignee, candidate_group: params.candidate_group, process_id: params.workflow, instance_id: params.instance_id };
     let page = page_request(params.after, params.limit)?;
-    let found = read(&state, move |txn| Ok(txn.tasks(&filter, &page)?)).await?;
+    let mut found = read(&state, move |txn| Ok(txn.tasks(&filter, &page)?)).await?;
+    // A user sees the tasks it may work on (a page may then hold fewer; `next` still leads on).
+    if let Some(caller) = caller {
+        found.items.retain(|task| caller.may_see_task(task));
+    }
     ok(page_json(found, task_json))
 }
 
-pub async fn get_task(State(state): State<AppState>, Path(key): Path<String>) -> Answer {
-    let lookup = key.clone();
-    match read(&state, move |txn| Ok(txn.task(&lookup)?)).await? {
-        Some(task) => ok(task_json(&task)),
-        None => Err(ApiError::new("task-not-found", format!("user task {key} does not exist"))),
-    }
+/// A user task the caller may see; one it may not is as good as absent.
+async fn visible_task(state: &AppState, caller: Option<&crate::access::Principal>, key: &str) -> Result<store::TaskRow, ApiError> {
+    let lookup = key.to_string();
+    let task = read(state, move |txn| Ok(txn.task(&lookup)?)).await?;
+    task.filter(|task| caller.is_none_or(|c| c.may_see_task(task))).ok_or_else(|| ApiError::new("task-not-found", format!("user task {key} does not exist")))
+}
+
+pub async fn get_task(State(state): State<AppState>, Caller(caller): Caller, Path(key): Path<String>) -> Answer {
+    ok(task_json(&visible_task(&state, caller.as_ref(), &key).await?))
 }
 
 #[derive(Deserialize)]
@@ -814,11 +848,19 @@ async fn task_action(state: &AppState, actor: &Actor, key: String, action: TaskA
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn claim_task(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<AssigneeRequest>) -> Answer {
+pub async fn claim_task(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<AssigneeRequest>) -> Answer {
+    visible_task(&state, caller.as_ref(), &key).await?;
+    if let Some(caller) = caller.filter(|c| c.name != request.assignee && !c.has(crate::access::Role::Operator)) {
+        return Err(forbidden(&caller, format!("claim a task for {}; assigning to someone else takes operator", request.assignee)));
+    }
     task_action(&state, &actor, key, TaskAction::Claim(request.assignee)).await
 }
 
-pub async fn unclaim_task(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(_): Body<Empty>) -> Answer {
+pub async fn unclaim_task(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(_): Body<Empty>) -> Answer {
+    let task = visible_task(&state, caller.as_ref(), &key).await?;
+    if let Some(caller) = caller.filter(|c| task.assignee.as_deref() != Some(c.name.as_str()) && !c.has(crate::access::Role::Operator)) {
+        return Err(forbidden(&caller, "give back a task it does not hold".into()));
+    }
     task_action(&state, &actor, key, TaskAction::Unclaim).await
 }
 
@@ -826,7 +868,18 @@ pub async fn assign_task(State(state): State<AppState>, actor: Actor, Path(key):
     task_action(&state, &actor, key, TaskAction::Assign(request.assignee)).await
 }
 
-pub async fn complete_task(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<VariablesRequestOptional>) -> Answer {
+pub async fn complete_task(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    Body(request): Body<VariablesRequestOptional>,
+) -> Answer {
+    let task = visible_task(&state, caller.as_ref(), &key).await?;
+    if let Some(caller) = caller.filter(|c| !c.may_complete_task(&task)) {
+        let holder = task.assignee.as_deref().unwrap_or("nobody; claim it first");
+        return Err(forbidden(&caller, format!("complete a task assigned to {holder}")));
+    }
     task_action(&state, &actor, key, TaskAction::Complete(request.variables)).await
 }
 

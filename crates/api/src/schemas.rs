@@ -228,6 +228,21 @@ fn job_members() -> Vec<(&'static str, Value)> {
     ]
 }
 
+fn token_members() -> Vec<(&'static str, Value)> {
+    vec![
+        ("id", string()),
+        ("name", string()),
+        ("roles", list(string())),
+        ("job_types", or_null(list(string()))),
+        ("workflows", or_null(list(string()))),
+        ("groups", list(string())),
+        ("hide_variables", boolean()),
+        ("created_at", time()),
+        ("expires_at", or_null(time())),
+        ("revoked_at", or_null(time())),
+    ]
+}
+
 fn workflow_members() -> Vec<(&'static str, Value)> {
     vec![
         ("workflow", string()),
@@ -277,6 +292,7 @@ pub fn components() -> Value {
             ("resource", string()),
         ]),
         "Workflow": answer(&workflow_members()),
+        "Token": answer(&token_members()),
         "WorkflowDetail": answer(&workflow_detail),
         "Instance": answer(&instance_members()),
         "InstanceDetail": answer(&instance_detail),
@@ -542,6 +558,28 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             op(query, None, ok(page_of("Incident")))
         }
         ("post", "/v1/incidents/{key}/resolve") => op(vec![], reason_only(), done),
+        ("post", "/v1/tokens") => {
+            let mut created = token_members();
+            created.push(("token", json!({ "type": "string", "pattern": "^baton_[0-9a-f]{64}$" })));
+            op(
+                vec![],
+                needed(request(
+                    &["name", "roles"],
+                    &[
+                        ("name", json!({ "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]*[!-~][ -~]*$" })),
+                        ("roles", json!({ "type": "array", "minItems": 1, "items": one_of(&crate::access::Role::ALL.map(crate::access::Role::as_str)) })),
+                        ("job_types", or_null(list(string()))),
+                        ("workflows", or_null(list(string()))),
+                        ("groups", list(string())),
+                        ("hide_variables", boolean()),
+                        ("expires_at", or_null(time())),
+                    ],
+                )),
+                (201, json_answer(answer(&created))),
+            )
+        }
+        ("get", "/v1/tokens") => op(vec![], None, ok(page_of("Token"))),
+        ("post", "/v1/tokens/{id}/revoke") => op(vec![], optional(request(&[], &[])), done),
         ("get", "/v1/openapi.json") => op(vec![], None, ok(any_object())),
         ("get", "/healthz" | "/readyz" | "/metrics") => op(vec![], None, plain),
         _ => return None,

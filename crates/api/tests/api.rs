@@ -753,6 +753,10 @@ async fn every_route_answers_as_its_openapi_schema_says() {
     ok(app.json("POST", "/v1/messages", json!({"name": "reply", "correlation_key": "nobody", "ttl_ms": 60000, "message_id": "m-1"})).await);
     ok(app.send("GET", "/v1/messages?state=buffered&name=reply", None).await.into_json());
     ok(app.json("POST", "/v1/signals", json!({"name": "ping", "variables": {"at": 1}})).await);
+    // Tokens (an open server lets anyone manage them; with --auth token only admins).
+    let created = ok(app.json("POST", "/v1/tokens", json!({"name": "mailer", "roles": ["worker"], "job_types": ["mail"], "expires_at": "2027-01-01T00:00:00Z"})).await);
+    ok(app.send("GET", "/v1/tokens", None).await.into_json());
+    ok(app.json("POST", &format!("/v1/tokens/{}/revoke", created["id"].as_str().unwrap()), json!({})).await);
 
     let covered = app.covered.lock().unwrap().clone();
     let missing: Vec<String> = api::ROUTES.iter().map(|(method, path, ..)| format!("{method} {path}")).filter(|op| !covered.contains(op)).collect();
@@ -772,7 +776,7 @@ async fn a_browser_cannot_be_turned_against_the_server() {
         assert!(!is_loopback_host(host), "{host}");
     }
     let app = App::new();
-    let security = Security { loopback_hosts_only: true, allowed_origins: vec!["https://console.example.org".into()] };
+    let security = Security { loopback_hosts_only: true, allowed_origins: vec!["https://console.example.org".into()], tokens: None };
     let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);
     let send = |method: &str, headers: &[(&str, &str)], body: &str| {
         let mut request = Request::builder().method(method).uri("/v1/signals");
@@ -813,4 +817,157 @@ async fn a_browser_cannot_be_turned_against_the_server() {
     assert_eq!((status, allow.as_deref()), (StatusCode::NO_CONTENT, Some("https://console.example.org")));
     let (status, _, allow) = send("POST", &[local, json, ("origin", "http://localhost:7444")], signal).await;
     assert_eq!((status, allow), (StatusCode::NO_CONTENT, None), "the server's own pages are same-origin");
+}
+
+/// `docs/access.md`'s table, as `api::access::ACCESS` says it.
+fn access_table() -> String {
+    let mut table = String::from("| method | route | who may call it |\n|---|---|---|\n");
+    for (method, path, access) in api::access::ACCESS {
+        let who = match access {
+            api::access::Access::Public => "anyone, without a token".to_string(),
+            api::access::Access::Roles(roles) => roles.iter().map(|r| format!("`{}`", r.as_str())).chain(["`admin`".to_string()]).collect::<Vec<_>>().join(", "),
+        };
+        table.push_str(&format!("| {} | `{path}` | {who} |\n", method.to_uppercase()));
+    }
+    table
+}
+
+/// Issue 11, items 1, 2 and 4: with tokens on, every route answers each role
+/// as the access table says (allowed, or 403), no token gets 401, the table
+/// covers every route and matches docs/access.md, and the actor is the token's holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_each_role_as_the_access_table_says() {
+    use api::access::{access, new_token, Access, Role, TokenRequest, Tokens};
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/access.md")).unwrap();
+    assert!(docs.contains(&access_table()), "docs/access.md must hold this table:\n{}", access_table());
+    let app = App::new();
+    let mut secrets = Vec::new();
+    let mut rows = Vec::new();
+    for role in Role::ALL {
+        let request = TokenRequest { name: format!("{}-bot", role.as_str()), roles: vec![role.as_str().into()], ..TokenRequest::default() };
+        let (secret, row) = new_token(request, T0).unwrap();
+        secrets.push((role, secret));
+        rows.push(row);
+    }
+    let tokens = Arc::new(Tokens::default());
+    tokens.replace(rows);
+    let security = api::guard::Security { tokens: Some(tokens), ..api::guard::Security::default() };
+    let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);
+    let send = |method: &str, path: &str, token: Option<&str>| {
+        let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(Body::from("{}")).unwrap();
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null)["code"].clone())
+        }
+    };
+    let mut checked = 0;
+    for (method, path, ..) in api::ROUTES {
+        let rule = access(method, path).unwrap_or_else(|| panic!("{method} {path} is not in api::access::ACCESS"));
+        let concrete = path.replace("{key}", "k.1").replace("{id}", "i").replace("{version}", "1");
+        let verb = method.to_uppercase();
+        let (status, code) = send(&verb, &concrete, None).await;
+        match rule {
+            Access::Public => assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path} is public"),
+            Access::Roles(_) => assert_eq!((status, code), (StatusCode::UNAUTHORIZED, json!("unauthenticated")), "{method} {path} without a token"),
+        }
+        for (role, secret) in &secrets {
+            let (status, code) = send(&verb, &concrete, Some(secret)).await;
+            let allowed = match rule {
+                Access::Public => true,
+                Access::Roles(roles) => *role == Role::Admin || roles.contains(role),
+            };
+            if allowed {
+                assert!(status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED, "{method} {path} as {}: {status} {code}", role.as_str());
+            } else {
+                assert_eq!((status, code), (StatusCode::FORBIDDEN, json!("forbidden")), "{method} {path} as {}", role.as_str());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40 * 7, "{checked} checks");
+    // An unknown or revoked token is refused the same way, whatever it asks for.
+    assert_eq!(send("GET", "/v1/instances/nope", Some("baton_0000")).await, (StatusCode::UNAUTHORIZED, json!("unauthenticated")));
+    assert_eq!(send("GET", "/v1/instances/nope", None).await.1, send("GET", "/v1/instances/does-it-exist", None).await.1, "no hint of what exists");
+}
+
+/// Issue 11, items 2, 3 and 4: a token narrows what its holder may do: a
+/// starter's workflows, a worker's job types, a user's tasks (candidates
+/// only), a viewer's view of variables; the actor is the token's holder
+/// whatever the client declares; an expired token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_narrows_what_its_holder_may_do() {
+    use api::access::{new_token, TokenRequest, Tokens};
+    let app = App::new();
+    assert_eq!(app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}, {"name": "parent.bpmn", "xml": PARENT}]})).await.0, StatusCode::CREATED);
+    let token = |name: &str, roles: &[&str], change: &dyn Fn(&mut TokenRequest)| {
+        let mut request = TokenRequest { name: name.into(), roles: roles.iter().map(|r| r.to_string()).collect(), ..TokenRequest::default() };
+        change(&mut request);
+        new_token(request, T0).unwrap()
+    };
+    let (shop, shop_row) = token("shop", &["starter"], &|r| r.workflows = Some(vec!["order".into()]));
+    let (biller, biller_row) = token("biller", &["worker"], &|r| r.job_types = Some(vec!["charge".into()]));
+    let (ann, ann_row) = token("ann", &["user"], &|r| r.groups = vec!["managers".into()]);
+    let (bob, bob_row) = token("bob", &["user"], &|_| {});
+    let (olga, olga_row) = token("olga", &["operator"], &|_| {});
+    let (vic, vic_row) = token("vic", &["viewer"], &|r| r.hide_variables = true);
+    let (late, late_row) = token("late", &["admin"], &|r| r.expires_at = Some("2025-12-31T00:00:00Z".into()));
+    let tokens = Arc::new(Tokens::default());
+    tokens.replace(vec![shop_row, biller_row, ann_row, bob_row, olga_row, vic_row, late_row]);
+    let security = api::guard::Security { tokens: Some(tokens), ..api::guard::Security::default() };
+    let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);
+    let call = |token: &str, method: &str, path: &str, body: Value| {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-baton-actor", "mallory")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+        }
+    };
+    // A starter starts its workflows only.
+    let (status, started) = call(&shop, "POST", "/v1/instances", json!({"workflow": "order", "variables": {"card": "4111"}})).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["id"].as_str().unwrap().to_string();
+    assert_eq!(call(&shop, "POST", "/v1/instances", json!({"workflow": "parent"})).await.1["code"], json!("forbidden"));
+    // A worker takes its job types only; what it does is recorded as its own, not as the header claims.
+    assert_eq!(call(&biller, "POST", "/v1/jobs/activate", json!({"type": "ship", "worker": "b"})).await.1["code"], json!("forbidden"));
+    let (_, activated) = call(&biller, "POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "b"})).await;
+    let job = activated["jobs"][0]["key"].as_str().unwrap().to_string();
+    assert_eq!(call(&biller, "POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "b"})).await.0, StatusCode::NO_CONTENT);
+    // The user task is for managers: bob does not see it, ann does.
+    let (_, listed) = call(&bob, "GET", "/v1/tasks", json!({})).await;
+    assert_eq!(listed["items"], json!([]));
+    let (_, listed) = call(&ann, "GET", "/v1/tasks", json!({})).await;
+    let task = listed["items"][0]["key"].as_str().unwrap().to_string();
+    assert_eq!(call(&bob, "GET", &format!("/v1/tasks/{task}"), json!({})).await.1["code"], json!("task-not-found"));
+    assert_eq!(call(&bob, "POST", &format!("/v1/tasks/{task}/complete"), json!({})).await.1["code"], json!("task-not-found"));
+    assert_eq!(call(&ann, "POST", &format!("/v1/tasks/{task}/claim"), json!({"assignee": "bob"})).await.1["code"], json!("forbidden"), "assigning takes operator");
+    assert_eq!(call(&olga, "POST", &format!("/v1/tasks/{task}/assign"), json!({"assignee": "ann"})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(call(&ann, "POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"ok": true}})).await.0, StatusCode::NO_CONTENT);
+    // Who did what, as the tokens say.
+    let (_, history) = call(&olga, "GET", &format!("/v1/instances/{id}/history?event=completed"), json!({})).await;
+    let by = |element: &str| history["items"].as_array().unwrap().iter().find(|e| e["element"] == json!(element)).map(|e| e["actor"].clone());
+    assert_eq!((by("charge"), by("approve")), (Some(json!("biller")), Some(json!("ann"))));
+    let (_, shown) = call(&olga, "GET", &format!("/v1/instances/{id}"), json!({})).await;
+    assert_eq!((shown["created_by"].clone(), shown["variables"]["card"].clone()), (json!("shop"), json!("4111")));
+    // A viewer whose token hides variables reads the instance without them.
+    let (_, hidden) = call(&vic, "GET", &format!("/v1/instances/{id}"), json!({})).await;
+    assert_eq!((hidden["variables"].clone(), hidden["input"].clone(), hidden["status"].clone()), (json!("[hidden]"), json!("[hidden]"), json!("completed")));
+    // An expired token is no token.
+    assert_eq!(call(&late, "GET", "/v1/instances", json!({})).await, (StatusCode::UNAUTHORIZED, call(&late, "GET", "/v1/tokens", json!({})).await.1));
 }

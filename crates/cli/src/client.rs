@@ -11,6 +11,8 @@ pub struct Client {
     http: reqwest::Client,
     /// Sent as `X-Baton-Actor` on every request, when set.
     actor: Option<String>,
+    /// Sent as `Authorization: Bearer`, when set.
+    token: Option<String>,
 }
 
 /// A failure a command reports on stderr.
@@ -25,7 +27,7 @@ impl std::fmt::Display for Failure {
 
 impl Client {
     pub fn new(server: &str) -> Client {
-        Client { base: server.trim_end_matches('/').to_string(), http: reqwest::Client::new(), actor: None }
+        Client { base: server.trim_end_matches('/').to_string(), http: reqwest::Client::new(), actor: None, token: None }
     }
 
     /// Makes the requests on behalf of `actor` (`baton --as NAME`, `BATON_ACTOR`).
@@ -36,6 +38,17 @@ impl Client {
             }
         }
         self.actor = actor;
+        Ok(self)
+    }
+
+    /// Authenticates the requests with an API token (`--token`, `BATON_TOKEN`).
+    pub fn with_token(mut self, token: Option<String>) -> Result<Client, Failure> {
+        if let Some(token) = &token {
+            if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Failure("--token: a token is printable ASCII without spaces, as `baton tokens create` printed it".into()));
+            }
+        }
+        self.token = token;
         Ok(self)
     }
 
@@ -50,6 +63,10 @@ impl Client {
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
         let request = match &self.actor {
             Some(actor) => request.header("x-baton-actor", actor),
+            None => request,
+        };
+        let request = match &self.token {
+            Some(token) => request.bearer_auth(token),
             None => request,
         };
         let response = request.send().await.map_err(|e| {

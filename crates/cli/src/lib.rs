@@ -17,6 +17,7 @@ pub mod client;
 mod commands;
 pub mod reach;
 mod serve;
+mod tokens;
 pub mod validate;
 mod worker;
 
@@ -36,6 +37,9 @@ pub struct Cli {
     /// Who you are, recorded on what the commands change (sent as X-Baton-Actor).
     #[arg(long = "as", global = true, env = "BATON_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
+    /// The API token to send (`Authorization: Bearer`), for a server with `--auth token`.
+    #[arg(long, global = true, env = "BATON_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -129,6 +133,31 @@ pub enum InstancesCommand {
         terminate: Vec<String>,
         #[arg(long)]
         reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Create an API token; prints it once. With --db, on a database file no server holds.
+    Create {
+        #[command(flatten)]
+        token: tokens::TokenArgs,
+        /// Work on this database file (sqlite://FILE) instead of through the server.
+        #[arg(long)]
+        db: Option<String>,
+    },
+    /// List API tokens (never their secrets).
+    List {
+        #[arg(long)]
+        db: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API token by its id.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        db: Option<String>,
     },
 }
 
@@ -345,6 +374,12 @@ pub enum Command {
         /// An origin whose web pages may call the API (scheme://host[:port]); repeatable. None by default.
         #[arg(long = "cors-origin", value_name = "ORIGIN")]
         cors_origins: Vec<String>,
+        /// none (only on a loopback address) or token (API tokens, see `baton tokens`).
+        #[arg(long, env = "BATON_AUTH", value_enum, default_value = "none")]
+        auth: serve::AuthMode,
+        /// With --auth none, listen on a non-loopback address anyway (anyone who reaches it may do anything).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Deploy BPMN files to the server.
     Deploy {
@@ -400,6 +435,8 @@ pub enum Command {
     Incidents(IncidentsCommand),
     #[command(subcommand)]
     Timers(TimersCommand),
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     #[command(subcommand)]
     Messages(MessagesCommand),
     #[command(subcommand)]
@@ -462,7 +499,7 @@ pub fn run(cli: Cli) -> i32 {
                     return 1;
                 }
             };
-            match runtime.block_on(run_async(&cli.server, cli.actor, command)) {
+            match runtime.block_on(run_async(&cli.server, cli.actor, cli.token, command)) {
                 Ok(()) => 0,
                 Err(Failure(message)) => {
                     eprintln!("baton: {message}");
@@ -473,14 +510,15 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-async fn run_async(server: &str, actor: Option<String>, command: Command) -> Result<(), Failure> {
-    let client = Client::new(server).acting_as(actor)?;
+async fn run_async(server: &str, actor: Option<String>, token: Option<String>, command: Command) -> Result<(), Failure> {
+    let client = Client::new(server).acting_as(actor)?.with_token(token)?;
     match command {
         Command::Validate { .. } | Command::Test { .. } => unreachable!("run() handles the offline commands"),
-        Command::Serve { db, listen, instance_cache, cors_origins } => {
+        Command::Serve { db, listen, instance_cache, cors_origins, auth, insecure } => {
             let database = serve::parse_database(&db).map_err(Failure)?;
             let options = runtime::Options { cache_capacity: instance_cache, ..runtime::Options::default() };
-            serve::serve(database, listen, cors_origins, options).await.map_err(Failure)
+            let door = serve::DoorOptions { cors_origins, auth, insecure };
+            serve::serve(database, listen, door, options).await.map_err(Failure)
         }
         Command::Deploy { files } => commands::deploy(&client, &files).await,
         Command::Start { workflow, version, variables, business_key, request_id, labels } => {
@@ -543,6 +581,9 @@ async fn run_async(server: &str, actor: Option<String>, command: Command) -> Res
             commands::show(&client, "/readyz").await
         }
         Command::Openapi => commands::show(&client, "/v1/openapi.json").await,
+        Command::Tokens(TokensCommand::Create { token, db }) => tokens::create(&client, db, token).await,
+        Command::Tokens(TokensCommand::List { db, json }) => tokens::list(&client, db, json).await,
+        Command::Tokens(TokensCommand::Revoke { id, db }) => tokens::revoke(&client, db, &id).await,
         Command::Timers(TimersCommand::List { instance, due_before, json }) => commands::list_timers(&client, instance, due_before, json).await,
         Command::Timers(TimersCommand::Reschedule { key, due_at, reason }) => commands::reschedule_timer(&client, &key, &due_at, reason).await,
         Command::Messages(MessagesCommand::List { undelivered, name, json }) => commands::list_messages(&client, undelivered, name, json).await,

@@ -29,7 +29,33 @@ pub fn parse_database(url: &str) -> Result<Database, String> {
     Err(format!("'{url}' is not a database Baton knows: use sqlite://FILE (the default is sqlite://baton.db) or memory"))
 }
 
-pub async fn serve(database: Database, listen: SocketAddr, cors_origins: Vec<String>, options: Options) -> Result<(), String> {
+/// How the server authenticates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    /// Nobody: allowed only on a loopback address (or with --insecure).
+    None,
+    /// API tokens (`baton tokens`).
+    Token,
+}
+
+/// The door's settings from the command line.
+pub struct DoorOptions {
+    pub cors_origins: Vec<String>,
+    pub auth: AuthMode,
+    pub insecure: bool,
+}
+
+pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, options: Options) -> Result<(), String> {
+    let DoorOptions { cors_origins, auth, insecure } = door;
+    if auth == AuthMode::None && !listen.ip().is_loopback() {
+        if !insecure {
+            return Err(format!(
+                "refusing to listen on {listen} without authentication: anyone who reaches it could deploy, start, cancel and read every variable. \
+                 Use --auth token (create tokens with `baton tokens create`), listen on 127.0.0.1, or force it with --auth none --insecure"
+            ));
+        }
+        eprintln!("baton: WARNING: listening on {listen} without authentication (--insecure): anyone who reaches it may do anything");
+    }
     for origin in &cors_origins {
         let scheme = origin.starts_with("http://") || origin.starts_with("https://");
         if !scheme || origin.ends_with('/') || origin.matches('/').count() != 2 {
@@ -39,6 +65,10 @@ pub async fn serve(database: Database, listen: SocketAddr, cors_origins: Vec<Str
     let store: Arc<dyn Store> = match &database {
         Database::Sqlite(path) => Arc::new(store_sqlite::SqliteStore::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?),
         Database::Memory => Arc::new(store::MemoryStore::new()),
+    };
+    let tokens = match auth {
+        AuthMode::None => None,
+        AuthMode::Token => Some(Arc::new(load_tokens(store.as_ref(), &database)?)),
     };
     let service = Service::start(store, Arc::new(SystemClock), Box::new(UuidIds), options).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -53,12 +83,56 @@ pub async fn serve(database: Database, listen: SocketAddr, cors_origins: Vec<Str
         // Long polls answer now instead of holding the shutdown for their timeout.
         handle.begin_shutdown();
     };
-    let security = api::guard::Security { allowed_origins: cors_origins, ..api::guard::Security::for_listener(listen) };
+    let security = api::guard::Security { allowed_origins: cors_origins, tokens, ..api::guard::Security::for_listener(listen) };
     let served = api::serve(listener, service.handle.clone(), security, shutdown).await;
     // Requests in flight have been answered (after their commits); finish what is queued.
     eprintln!("baton: shutting down");
     tokio::task::spawn_blocking(move || service.stop()).await.map_err(|e| e.to_string())?;
     served.map_err(|e| format!("the server failed: {e}"))
+}
+
+/// The tokens of the database; a database without any gets a first admin
+/// token, written to a file only its owner may read.
+fn load_tokens(store: &dyn Store, database: &Database) -> Result<api::access::Tokens, String> {
+    let mut rows = store.read().and_then(|mut r| r.tokens()).map_err(|e| e.to_string())?;
+    if rows.is_empty() {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let request = api::access::TokenRequest { name: "admin".into(), roles: vec!["admin".into()], ..Default::default() };
+        let (token, row) = api::access::new_token(request, now)?;
+        let file = match database {
+            Database::Sqlite(path) => PathBuf::from(format!("{}.admin-token", path.display())),
+            Database::Memory => std::env::temp_dir().join(format!("baton-admin-token-{}", std::process::id())),
+        };
+        write_private(&file, &format!("{token}\n")).map_err(|e| format!("cannot write the first admin token to {}: {e}", file.display()))?;
+        let mut txn = store.write().map_err(|e| e.to_string())?;
+        txn.apply(store::Write::PutToken(row.clone())).map_err(|e| e.to_string())?;
+        txn.commit().map_err(|e| e.to_string())?;
+        eprintln!("baton: a new database: the first admin token is in {} (readable by you only); use it with --token or BATON_TOKEN", file.display());
+        rows.push(row);
+    }
+    let tokens = api::access::Tokens::default();
+    tokens.replace(rows);
+    Ok(tokens)
+}
+
+/// Writes a file only its owner may read or write.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 async fn shutdown_signal() {

@@ -284,3 +284,61 @@ fn a_worker_completes_child_jobs_a_closed_pipe_is_quiet_and_a_second_server_is_r
     assert!(message.contains(&db.display().to_string()) && message.contains("in use by process"), "{message}");
     assert!(message.contains(&_running.0.id().to_string()), "names the other process: {message}");
 }
+
+/// Issue 11, items 1 and 2 through the real binary: no authentication off
+/// loopback, a first admin token in a file only its owner reads, tokens made
+/// through the server by that admin, and requests without a token refused.
+#[test]
+fn a_server_with_tokens_refuses_strangers_and_its_admin_makes_tokens() {
+    let dir = temp_dir().join("tokens");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("baton.db");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+
+    // Off loopback, without authentication: refused at start, saying how to turn it on.
+    let refused = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["serve", "--db", &format!("sqlite://{}", db.display()), "--listen", &format!("0.0.0.0:{port}")])
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && message.contains("--auth token") && message.contains("--insecure"), "{message}");
+
+    let listen = format!("127.0.0.1:{port}");
+    let server = format!("http://{listen}");
+    let log = dir.join("serve.log");
+    let _running = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", &format!("sqlite://{}", db.display()), "--listen", &listen, "--auth", "token"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the server", Duration::from_secs(30), || baton(&server, &["health"]).status.success());
+    let token_file = dir.join("baton.db.admin-token");
+    let admin = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600, "readable by its owner only");
+    }
+    assert!(std::fs::read_to_string(&log).unwrap().contains(&token_file.display().to_string()), "the server says where the token is");
+
+    let stranger = baton(&server, &["instances", "list"]);
+    assert!(!stranger.status.success() && String::from_utf8_lossy(&stranger.stderr).contains("unauthenticated"));
+    let with = |token: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_baton")).args(args).env("BATON_SERVER", &server).env("BATON_TOKEN", token).output().unwrap()
+    };
+    assert!(with(&admin, &["instances", "list"]).status.success());
+    let made = with(&admin, &["tokens", "create", "--name", "mailer", "--role", "worker", "--job-type", "mail"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let mailer = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    assert!(mailer.starts_with("baton_") && mailer.len() == 70, "{mailer}");
+    let as_worker = with(&mailer, &["instances", "list"]);
+    assert!(String::from_utf8_lossy(&as_worker.stderr).contains("forbidden"), "a worker does not read instances");
+    let listed = String::from_utf8_lossy(&with(&admin, &["tokens", "list"]).stdout).into_owned();
+    assert!(listed.contains("mailer") && !listed.contains(&mailer), "listed, never shown again: {listed}");
+    // The file is held by the server: the offline form is refused, naming the holder.
+    let offline = Command::new(env!("CARGO_BIN_EXE_baton")).args(["tokens", "list", "--db", &format!("sqlite://{}", db.display())]).output().unwrap();
+    assert!(!offline.status.success() && String::from_utf8_lossy(&offline.stderr).contains("in use by process"));
+}

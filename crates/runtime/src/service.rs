@@ -128,6 +128,8 @@ pub enum Command {
     Publish(PublishCommand),
     Broadcast { name: String, variables: Variables },
     ResolveIncident { key: String },
+    /// Creates, changes or revokes an API token.
+    PutToken(store::TokenRow),
     /// Does nothing itself; the turn it causes fires due timers (for manual clocks).
     Tick,
 }
@@ -472,6 +474,10 @@ fn apply(core: &mut Core, tx: &mut dyn WriteTxn, command: Command, now: i64) -> 
         Command::ResolveIncident { key } => {
             let incident = tx.incident(&key)?.ok_or_else(|| Error::NotFound { what: "incident", id: key.clone() })?;
             core.input(tx, &incident.instance_id, Input::ResolveIncident { incident: incident.local_key }, now).map(|()| Reply::Done)
+        }
+        Command::PutToken(row) => {
+            tx.apply(store::Write::PutToken(row))?;
+            Ok(Reply::Done)
         }
         Command::Tick => Ok(Reply::Done),
     }

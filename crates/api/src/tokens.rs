@@ -1,0 +1,68 @@
+//! API tokens, for admins: create (the secret is in that answer only), list, revoke.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use runtime::Command;
+use serde_json::{json, Value};
+
+use crate::access::{new_token, TokenRequest};
+use crate::error::ApiError;
+use crate::extract::{Actor, Body};
+use crate::routes::{call, ok, read, time, AppState, Answer, Empty};
+
+fn token_json(row: &store::TokenRow) -> Value {
+    json!({
+        "id": row.id,
+        "name": row.name,
+        "roles": row.roles,
+        "job_types": row.job_types,
+        "workflows": row.workflows,
+        "groups": row.groups,
+        "hide_variables": row.hide_variables,
+        "created_at": time(row.created_at),
+        "expires_at": row.expires_at.map(time),
+        "revoked_at": row.revoked_at.map(time),
+    })
+}
+
+/// The door's copy of the tokens, after a change committed.
+async fn reload(state: &AppState) -> Result<(), ApiError> {
+    if let Some(tokens) = state.tokens.clone() {
+        let rows = read(state, |txn| Ok(txn.tokens()?)).await?;
+        tokens.replace(rows);
+    }
+    Ok(())
+}
+
+pub async fn create_token(State(state): State<AppState>, actor: Actor, Body(request): Body<TokenRequest>) -> Answer {
+    let (token, row) = new_token(request, state.handle.clock.now()).map_err(|e| ApiError::new("request-invalid", e))?;
+    let name = row.name.clone();
+    let taken = read(&state, move |txn| Ok(txn.tokens()?.iter().any(|t| t.name == name && t.revoked_at.is_none()))).await?;
+    if taken {
+        return Err(ApiError::new("request-invalid", format!("a token named '{}' exists; revoke it first or choose another name", row.name)));
+    }
+    call(&state, &actor, None, None, Command::PutToken(row.clone())).await?;
+    reload(&state).await?;
+    let mut answer = token_json(&row);
+    answer["token"] = json!(token);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+pub async fn list_tokens(State(state): State<AppState>) -> Answer {
+    let rows = read(&state, |txn| Ok(txn.tokens()?)).await?;
+    ok(json!({ "items": rows.iter().map(token_json).collect::<Vec<_>>(), "next": null }))
+}
+
+pub async fn revoke_token(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(_): Body<Empty>) -> Answer {
+    let lookup = id.clone();
+    let found = read(&state, move |txn| Ok(txn.tokens()?.into_iter().find(|t| t.id == lookup))).await?;
+    let mut row = found.ok_or_else(|| ApiError::new("token-not-found", format!("token {id} does not exist")))?;
+    if row.revoked_at.is_none() {
+        row.revoked_at = Some(state.handle.clock.now());
+        call(&state, &actor, None, None, Command::PutToken(row)).await?;
+        reload(&state).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
