@@ -34,6 +34,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("job-not-activatable", 409, "The job has an open incident"),
     ("job-lease-expired", 409, "The worker's lease on the job ran out"),
     ("job-leased-to-another-worker", 409, "Another worker holds the job"),
+    ("job-lease-required", 409, "A worker holds the job; its lease token is needed"),
     ("task-claimed", 409, "The user task is assigned to someone else"),
     ("timer-not-found", 404, "No such timer"),
     ("timer-not-due", 409, "The timer is not due yet"),

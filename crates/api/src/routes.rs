@@ -55,7 +55,7 @@ pub(crate) async fn read<T: Send + 'static>(state: &AppState, query: impl FnOnce
 /// Applies a command on behalf of `actor` (a worker's commands fall back to
 /// the worker's name), with the operator's `reason` where there is one.
 pub(crate) async fn call(state: &AppState, actor: &Actor, fallback: Option<&str>, reason: Option<String>, command: Command) -> Result<Reply, ApiError> {
-    let audit = Audit { actor: Some(actor.or(fallback)), reason };
+    let audit = Audit { actor: Some(actor.or(fallback)), reason, ..Audit::default() };
     state.handle.call_as(audit, command).await.map_err(ApiError::from)
 }
 
@@ -667,6 +667,8 @@ pub async fn activate_jobs(State(state): State<AppState>, Caller(caller): Caller
         .map(|activated| {
             let mut value = job_json(&activated.job);
             value["variables"] = json!(activated.variables);
+            // The proof of holding the job: in this answer only, never in lists.
+            value["lease"] = json!(activated.job.lease);
             value["headers"] = json!(activated.headers);
             value
         })
@@ -700,19 +702,31 @@ pub async fn list_jobs(State(state): State<AppState>, Params(params): Params<Job
 #[serde(deny_unknown_fields)]
 pub struct CompleteJobRequest {
     worker: Option<String>,
+    lease: Option<String>,
+    #[serde(default, rename = "override")]
+    override_lease: bool,
+    reason: Option<String>,
     #[serde(default)]
     variables: Variables,
 }
 
 /// Refuses a worker whose token does not cover the job's type.
-async fn check_job_type(state: &AppState, caller: Option<crate::access::Principal>, key: &str) -> Result<(), ApiError> {
+async fn check_job_type(state: &AppState, caller: Option<&crate::access::Principal>, key: &str) -> Result<(), ApiError> {
     let Some(caller) = caller else { return Ok(()) };
     let lookup = key.to_string();
     let job = read(state, move |txn| Ok(txn.job(&lookup)?)).await?;
     match job {
-        Some(job) if !caller.may_work_on(&job.job_type) => Err(forbidden(&caller, format!("work on '{}' jobs", job.job_type))),
+        Some(job) if !caller.may_work_on(&job.job_type) => Err(forbidden(caller, format!("work on '{}' jobs", job.job_type))),
         _ => Ok(()),
     }
+}
+
+/// How a request claims a job; overriding a lease takes `operator` when tokens are on.
+fn claim(caller: Option<&crate::access::Principal>, worker: Option<String>, lease: Option<String>, override_lease: bool) -> Result<runtime::Claim, ApiError> {
+    if let Some(caller) = caller.filter(|c| override_lease && !c.has(crate::access::Role::Operator)) {
+        return Err(forbidden(caller, "override a worker's lease; that takes operator".into()));
+    }
+    Ok(runtime::Claim { worker, lease, override_lease })
 }
 
 /// A 403 naming who was refused what.
@@ -721,9 +735,10 @@ fn forbidden(caller: &crate::access::Principal, what: String) -> ApiError {
 }
 
 pub async fn complete_job(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<CompleteJobRequest>) -> Answer {
-    check_job_type(&state, caller, &key).await?;
+    check_job_type(&state, caller.as_ref(), &key).await?;
+    let claim = claim(caller.as_ref(), request.worker.clone(), request.lease, request.override_lease)?;
     let worker = request.worker.clone();
-    call(&state, &actor, worker.as_deref(), None, Command::CompleteJob { key, worker: request.worker, variables: request.variables }).await?;
+    call(&state, &actor, worker.as_deref(), request.reason, Command::CompleteJob { key, claim, variables: request.variables }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -731,6 +746,10 @@ pub async fn complete_job(State(state): State<AppState>, actor: Actor, Caller(ca
 #[serde(deny_unknown_fields)]
 pub struct FailJobRequest {
     worker: Option<String>,
+    lease: Option<String>,
+    #[serde(default, rename = "override")]
+    override_lease: bool,
+    reason: Option<String>,
     #[serde(deserialize_with = "crate::extract::whole::required")]
     retries: u32,
     #[serde(default)]
@@ -740,13 +759,14 @@ pub struct FailJobRequest {
 }
 
 pub async fn fail_job(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<FailJobRequest>) -> Answer {
-    check_job_type(&state, caller, &key).await?;
+    check_job_type(&state, caller.as_ref(), &key).await?;
     if !(0..=MAX_WAIT_MS).contains(&request.backoff_ms) {
         return Err(ApiError::new("request-invalid", format!("backoff_ms must be between 0 and {MAX_WAIT_MS} (ten years)")));
     }
+    let claim = claim(caller.as_ref(), request.worker.clone(), request.lease, request.override_lease)?;
     let worker = request.worker.clone();
-    let command = Command::FailJob { key, worker: request.worker, retries: request.retries, message: request.message, backoff_ms: request.backoff_ms };
-    call(&state, &actor, worker.as_deref(), None, command).await?;
+    let command = Command::FailJob { key, claim, retries: request.retries, message: request.message, backoff_ms: request.backoff_ms };
+    call(&state, &actor, worker.as_deref(), request.reason, command).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -754,6 +774,10 @@ pub async fn fail_job(State(state): State<AppState>, actor: Actor, Caller(caller
 #[serde(deny_unknown_fields)]
 pub struct ThrowErrorRequest {
     worker: Option<String>,
+    lease: Option<String>,
+    #[serde(default, rename = "override")]
+    override_lease: bool,
+    reason: Option<String>,
     code: String,
     #[serde(default)]
     message: String,
@@ -762,13 +786,14 @@ pub struct ThrowErrorRequest {
 }
 
 pub async fn throw_error(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<ThrowErrorRequest>) -> Answer {
-    check_job_type(&state, caller, &key).await?;
+    check_job_type(&state, caller.as_ref(), &key).await?;
     if request.code.is_empty() {
         return Err(ApiError::new("request-invalid", "code is empty: name the BPMN error"));
     }
+    let claim = claim(caller.as_ref(), request.worker.clone(), request.lease, request.override_lease)?;
     let worker = request.worker.clone();
-    let command = Command::ThrowError { key, worker: request.worker, code: request.code, message: request.message, variables: request.variables };
-    call(&state, &actor, worker.as_deref(), None, command).await?;
+    let command = Command::ThrowError { key, claim, code: request.code, message: request.message, variables: request.variables };
+    call(&state, &actor, worker.as_deref(), request.reason, command).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

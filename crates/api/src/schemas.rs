@@ -83,6 +83,11 @@ fn page_of(item: &str) -> Value {
     answer(&[("items", list(reference(item))), ("next", or_null(string()))])
 }
 
+/// The lease token activation returned, proving the worker holds the job.
+fn lease() -> (&'static str, Value) {
+    ("lease", or_null(string()))
+}
+
 fn retries() -> Value {
     between(0, u32::MAX.into())
 }
@@ -264,7 +269,7 @@ pub fn components() -> Value {
         ("waits", list(reference("Wait"))),
     ]);
     let mut activated = job_members();
-    activated.extend([("variables", any_object()), ("headers", map_of(string()))]);
+    activated.extend([("variables", any_object()), ("headers", map_of(string())), ("lease", string())]);
     let mut workflow_detail = workflow_members();
     workflow_detail.push(("xml", string()));
     let problem = json!({
@@ -492,18 +497,26 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             query.extend(paging());
             op(query, None, ok(page_of("Job")))
         }
-        ("post", "/v1/jobs/{key}/complete") => op(vec![], optional(request(&[], &[("worker", or_null(string())), variables()])), done),
+        ("post", "/v1/jobs/{key}/complete") => op(vec![], optional(request(&[], &[("worker", or_null(string())), lease(), ("override", boolean()), reason(), variables()])), done),
         ("post", "/v1/jobs/{key}/fail") => op(
             vec![],
             needed(request(
                 &["retries"],
-                &[("worker", or_null(string())), ("retries", retries()), ("message", string()), ("backoff_ms", between(0, crate::routes::MAX_WAIT_MS))],
+                &[
+                    ("worker", or_null(string())),
+                    lease(),
+                    ("override", boolean()),
+                    reason(),
+                    ("retries", retries()),
+                    ("message", string()),
+                    ("backoff_ms", between(0, crate::routes::MAX_WAIT_MS)),
+                ],
             )),
             done,
         ),
         ("post", "/v1/jobs/{key}/error") => op(
             vec![],
-            needed(request(&["code"], &[("worker", or_null(string())), ("code", text(1)), ("message", string()), variables()])),
+            needed(request(&["code"], &[("worker", or_null(string())), lease(), ("override", boolean()), reason(), ("code", text(1)), ("message", string()), variables()])),
             done,
         ),
         ("post", "/v1/jobs/{key}/retries") => op(vec![], needed(request(&["retries"], &[("retries", retries()), reason()])), done),

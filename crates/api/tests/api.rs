@@ -37,13 +37,15 @@ struct App {
     document: Value,
     /// The documented operations that answered with success, as `method template`.
     covered: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The lease of each job activated through `send_as`, by key.
+    leases: std::sync::Mutex<std::collections::HashMap<String, Value>>,
 }
 
 impl App {
     fn new() -> App {
         let clock = Arc::new(ManualClock::new(T0));
         let service = Service::start(Arc::new(MemoryStore::new()), clock.clone(), Box::new(SequentialIds::default()), Options::default()).unwrap();
-        App { router: api::router(service.handle.clone()), clock, service: Some(service), document: api::openapi(), covered: Default::default() }
+        App { router: api::router(service.handle.clone()), clock, service: Some(service), document: api::openapi(), covered: Default::default(), leases: Default::default() }
     }
 
     async fn send(&self, method: &str, path: &str, body: Option<String>) -> (StatusCode, String, Value) {
@@ -62,6 +64,11 @@ impl App {
         let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        if path.starts_with("/v1/jobs/activate") {
+            for job in value["jobs"].as_array().into_iter().flatten() {
+                self.leases.lock().unwrap().insert(job["key"].as_str().unwrap_or_default().to_string(), job["lease"].clone());
+            }
+        }
         if let Some(operation) = contract::exchange(&self.document, method, path, body.as_deref(), status.as_u16(), &content_type, &value) {
             self.covered.lock().unwrap().insert(operation);
         }
@@ -98,7 +105,7 @@ async fn an_order_runs_through_the_api() {
     let job = &activated["jobs"][0];
     assert_eq!((job["element_id"].clone(), job["variables"]["amount"].clone()), (json!("charge"), json!(5)));
     let key = job["key"].as_str().unwrap();
-    let (status, _) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "w1", "variables": {"receipt": "r-9"}})).await;
+    let (status, _) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "w1", "lease": app.lease(key), "variables": {"receipt": "r-9"}})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, tasks) = app.send("GET", "/v1/tasks?candidate_group=managers", None).await.into_json();
     let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
@@ -207,15 +214,26 @@ async fn a_worker_whose_lease_ran_out_cannot_complete_and_a_job_completes_once()
     let (_, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "slow", "lease_ms": 1000})).await;
     let key = activated["jobs"][0]["key"].as_str().unwrap().to_string();
     app.clock.advance(1001);
-    let (_, expired) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "slow"})).await;
+    let slow = app.lease(&key);
+    let (_, expired) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "slow", "lease": slow})).await;
     assert_eq!(expired["code"], json!("job-lease-expired"), "{expired}");
     let (_, again) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "fast"})).await;
     assert_eq!(again["jobs"][0]["key"], json!(key));
-    let (_, held) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "slow"})).await;
+    let (_, held) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "slow", "lease": slow})).await;
     assert_eq!(held["code"], json!("job-leased-to-another-worker"));
-    assert_eq!(app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "fast"})).await.0, StatusCode::NO_CONTENT);
-    let (status, twice) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "fast"})).await;
+    // Leaving the lease out, or naming another worker, does not get round it.
+    let (status, bare) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({})).await;
+    assert_eq!((status, bare["code"].clone()), (StatusCode::CONFLICT, json!("job-lease-required")));
+    assert_eq!(app.json("POST", &format!("/v1/jobs/{key}/fail"), json!({"worker": "fast", "retries": 1})).await.1["code"], json!("job-lease-required"));
+    // An operator may finish it over the lease, on the record.
+    let overridden = app.json_as("ops", "POST", &format!("/v1/jobs/{key}/complete"), json!({"override": true, "reason": "the worker is gone"})).await;
+    assert_eq!(overridden.0, StatusCode::NO_CONTENT, "{}", overridden.1);
+    let (status, twice) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "fast", "lease": app.lease(&key)})).await;
     assert_eq!((status, twice["code"].clone()), (StatusCode::NOT_FOUND, json!("job-not-found")));
+    let instance = key.rsplit_once('.').unwrap().0;
+    let (_, history) = app.send("GET", &format!("/v1/instances/{instance}/history?element=charge&event=completed"), None).await.into_json();
+    let entry = &history["items"][0];
+    assert_eq!((entry["actor"].clone(), entry["reason"].clone()), (json!("ops"), json!("the worker's lease was overridden: the worker is gone")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,7 +378,7 @@ async fn a_called_instances_incident_is_seen_from_its_root() {
     let (_, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "w1", "max_jobs": 5})).await;
     let job = activated["jobs"].as_array().unwrap().iter().find(|j| j["instance_id"].as_str().unwrap().starts_with(&format!("{root}/"))).unwrap();
     let (child, key) = (job["instance_id"].as_str().unwrap().to_string(), job["key"].as_str().unwrap().to_string());
-    let failed = app.json("POST", &format!("/v1/jobs/{}/fail", key.replace('/', "%2F")), json!({"worker": "w1", "retries": 0, "message": "card declined"})).await;
+    let failed = app.json("POST", &format!("/v1/jobs/{}/fail", key.replace('/', "%2F")), json!({"worker": "w1", "lease": job["lease"], "retries": 0, "message": "card declined"})).await;
     assert_eq!(failed.0, StatusCode::NO_CONTENT, "{}", failed.1);
 
     let (_, shown) = app.send("GET", &format!("/v1/instances/{root}"), None).await.into_json();
@@ -412,6 +430,11 @@ impl App {
         (status, value)
     }
 
+    /// The lease the last activation of job `key` returned.
+    fn lease(&self, key: &str) -> Value {
+        self.leases.lock().unwrap().get(key).cloned().unwrap_or(Value::Null)
+    }
+
     async fn only_job(&self, job_type: &str, worker: &str) -> (String, u64) {
         let (_, activated) = self.json("POST", "/v1/jobs/activate", json!({"type": job_type, "worker": worker, "max_jobs": 1})).await;
         let job = &activated["jobs"][0];
@@ -435,21 +458,21 @@ async fn an_instance_keeps_its_record_who_did_what_and_its_audit_log() {
     let wait = &shown["waits"][0];
     assert_eq!((wait["kind"].clone(), wait["job"]["key"].clone(), wait["job"]["worker"].clone()), (json!("job"), json!(key), json!("printer-7")));
     assert_eq!(wait["job"]["lease_until"], json!("2026-01-01T00:05:00Z"), "the default lease is five minutes");
-    app.json("POST", &format!("/v1/jobs/{key}/fail"), json!({"worker": "printer-7", "retries": retries - 1, "message": "paper jam"})).await;
+    app.json("POST", &format!("/v1/jobs/{key}/fail"), json!({"worker": "printer-7", "lease": app.lease(&key), "retries": retries - 1, "message": "paper jam"})).await;
     app.clock.advance(1_000);
     let (again, _) = app.only_job("print", "printer-7").await;
     assert_eq!(again, key);
-    assert_eq!(app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "printer-7", "variables": {"pages": 2}})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "printer-7", "lease": app.lease(&key), "variables": {"pages": 2}})).await.0, StatusCode::NO_CONTENT);
     // Posting fails for good: an incident, fixed by an operator with a reason.
     let (post, _) = app.only_job("post", "postie").await;
-    let failed = app.json("POST", &format!("/v1/jobs/{post}/fail"), json!({"worker": "postie", "retries": 0, "message": "no stamps"})).await;
+    let failed = app.json("POST", &format!("/v1/jobs/{post}/fail"), json!({"worker": "postie", "lease": app.lease(&post), "retries": 0, "message": "no stamps"})).await;
     assert_eq!(failed.0, StatusCode::NO_CONTENT, "{}", failed.1);
     let (_, incidents) = app.send("GET", &format!("/v1/incidents?instance_id={id}"), None).await.into_json();
     let incident = incidents["items"][0]["key"].as_str().unwrap().to_string();
     assert_eq!(app.json_as("bob", "POST", &format!("/v1/jobs/{post}/retries"), json!({"retries": 1, "reason": "stamps bought"})).await.0, StatusCode::NO_CONTENT);
     assert_eq!(app.json_as("bob", "POST", &format!("/v1/incidents/{incident}/resolve"), json!({"reason": "stamps bought"})).await.0, StatusCode::NO_CONTENT);
     let (post, _) = app.only_job("post", "postie").await;
-    app.json("POST", &format!("/v1/jobs/{post}/complete"), json!({"worker": "postie"})).await;
+    app.json("POST", &format!("/v1/jobs/{post}/complete"), json!({"worker": "postie", "lease": app.lease(&post)})).await;
     // The answer asks for the letter again once: the loop drawn with a gateway counts iterations.
     let (_, tasks) = app.send("GET", &format!("/v1/tasks?instance_id={id}"), None).await.into_json();
     let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
@@ -665,7 +688,7 @@ async fn a_failed_instance_runs_again_from_where_it_failed_and_its_runs_are_grou
     assert_eq!((status, problem["code"].clone()), (StatusCode::CONFLICT, json!("instance-not-ended")), "a running instance does not rerun");
 
     let (job, _) = app.only_job("comply", "checker").await;
-    app.json("POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "checker", "variables": {"compliant": false}})).await;
+    app.json("POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "checker", "lease": app.lease(&job), "variables": {"compliant": false}})).await;
     let (_, failed) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
     assert_eq!((failed["status"].clone(), failed["error"]["code"].clone()), (json!("failed"), json!("REJECTED")));
 
@@ -679,7 +702,7 @@ async fn a_failed_instance_runs_again_from_where_it_failed_and_its_runs_are_grou
     assert_eq!(running["waits"][0]["element"], json!("check"), "from the stage that decided the failure");
 
     let (job, _) = app.only_job("comply", "checker").await;
-    app.json("POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "checker", "variables": {"compliant": true}})).await;
+    app.json("POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "checker", "lease": app.lease(&job), "variables": {"compliant": true}})).await;
     let (_, done) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
     assert_eq!((done["status"].clone(), done["end"]["element"].clone()), (json!("completed"), json!("done")));
 
@@ -717,14 +740,14 @@ async fn every_route_answers_as_its_openapi_schema_says() {
     }
     // A job that fails for good, its retries restored, its incident resolved, then completed.
     let (key, _) = app.only_job("charge", "w").await;
-    ok(app.json("POST", &format!("/v1/jobs/{key}/fail"), json!({"worker": "w", "retries": 0, "message": "declined"})).await);
+    ok(app.json("POST", &format!("/v1/jobs/{key}/fail"), json!({"worker": "w", "lease": app.lease(&key), "retries": 0, "message": "declined"})).await);
     let incidents = ok(app.send("GET", &format!("/v1/incidents?instance_id={id}&state=open"), None).await.into_json());
     let incident = incidents["items"][0]["key"].as_str().unwrap().to_string();
     ok(app.json("POST", &format!("/v1/jobs/{key}/retries"), json!({"retries": 2})).await);
     ok(app.json("POST", &format!("/v1/incidents/{incident}/resolve"), json!({"reason": "card replaced"})).await);
     ok(app.send("GET", "/v1/jobs?type=charge&state=activatable", None).await.into_json());
     let (key, _) = app.only_job("charge", "w").await;
-    ok(app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "w", "variables": {"paid": true}})).await);
+    ok(app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "w", "lease": app.lease(&key), "variables": {"paid": true}})).await);
     // The user task, passed around and completed.
     let tasks = ok(app.send("GET", "/v1/tasks?candidate_group=managers", None).await.into_json());
     let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
@@ -741,7 +764,7 @@ async fn every_route_answers_as_its_openapi_schema_says() {
     // A worker's error that nothing catches.
     ok(app.json("POST", "/v1/instances", json!({"workflow": "order"})).await);
     let (key, _) = app.only_job("charge", "w").await;
-    ok(app.json("POST", &format!("/v1/jobs/{key}/error"), json!({"worker": "w", "code": "NOPE", "message": "no such card"})).await);
+    ok(app.json("POST", &format!("/v1/jobs/{key}/error"), json!({"worker": "w", "lease": app.lease(&key), "code": "NOPE", "message": "no such card"})).await);
     // Waits: timers, subscriptions, messages, signals.
     let journey = ok(app.json("POST", "/v1/instances", json!({"workflow": "journey", "variables": {"person": "p-9"}})).await);
     let journey = journey["id"].as_str().unwrap().to_string();
@@ -948,7 +971,9 @@ async fn a_token_narrows_what_its_holder_may_do() {
     assert_eq!(call(&biller, "POST", "/v1/jobs/activate", json!({"type": "ship", "worker": "b"})).await.1["code"], json!("forbidden"));
     let (_, activated) = call(&biller, "POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "b"})).await;
     let job = activated["jobs"][0]["key"].as_str().unwrap().to_string();
-    assert_eq!(call(&biller, "POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "b"})).await.0, StatusCode::NO_CONTENT);
+    let lease = activated["jobs"][0]["lease"].clone();
+    assert_eq!(call(&biller, "POST", &format!("/v1/jobs/{job}/complete"), json!({"override": true})).await.1["code"], json!("forbidden"), "overriding takes operator");
+    assert_eq!(call(&biller, "POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "b", "lease": app.lease(&job), "lease": lease})).await.0, StatusCode::NO_CONTENT);
     // The user task is for managers: bob does not see it, ann does.
     let (_, listed) = call(&bob, "GET", "/v1/tasks", json!({})).await;
     assert_eq!(listed["items"], json!([]));

@@ -171,12 +171,12 @@ impl Link {
         }
     }
 
-    /// Takes jobs; returns (key, element id) of each.
-    async fn activate(&self, worker: &str) -> Result<Vec<(String, String)>, Failure> {
+    /// Takes jobs; returns (key, element id, lease) of each.
+    async fn activate(&self, worker: &str) -> Result<Vec<(String, String, String)>, Failure> {
         match self {
             Link::Embedded(handle) => {
                 let jobs = handle.activate(JOB_TYPE.into(), worker.into(), BATCH, 60_000, Duration::from_millis(200)).await.map_err(|e| Failure(e.to_string()))?;
-                Ok(jobs.into_iter().map(|j| (j.job.key, j.job.element_id)).collect())
+                Ok(jobs.into_iter().map(|j| (j.job.key, j.job.element_id, j.job.lease.unwrap_or_default())).collect())
             }
             Link::Http(client) => {
                 let body = json!({"type": JOB_TYPE, "worker": worker, "max_jobs": BATCH, "lease_ms": 60000, "timeout_ms": 200});
@@ -186,21 +186,28 @@ impl Link {
                     .map(Vec::as_slice)
                     .unwrap_or_default()
                     .iter()
-                    .map(|j| (j["key"].as_str().unwrap_or_default().to_string(), j["element_id"].as_str().unwrap_or_default().to_string()))
+                    .map(|j| {
+                        let text = |field: &str| j[field].as_str().unwrap_or_default().to_string();
+                        (text("key"), text("element_id"), text("lease"))
+                    })
                     .collect())
             }
         }
     }
 
-    async fn complete(&self, worker: &str, key: String, element: &str) -> Result<(), Failure> {
+    async fn complete(&self, worker: &str, key: String, element: &str, lease: &str) -> Result<(), Failure> {
         // Each task reports itself, so the check can see which tasks ran.
         let variables = json!({ format!("done_{element}"): true });
         match self {
             Link::Embedded(handle) => {
-                let command = Command::CompleteJob { key, worker: Some(worker.into()), variables: variables.as_object().cloned().unwrap_or_default() };
+                let claim = runtime::Claim::lease(worker, lease);
+                let command = Command::CompleteJob { key, claim, variables: variables.as_object().cloned().unwrap_or_default() };
                 handle.call(command).await.map(|_| ()).map_err(|e| Failure(e.to_string()))
             }
-            Link::Http(client) => client.post(&format!("/v1/jobs/{}/complete", crate::client::encode(&key)), &json!({"worker": worker, "variables": variables})).await.map(|_| ()),
+            Link::Http(client) => {
+                let body = json!({"worker": worker, "lease": lease, "variables": variables});
+                client.post(&format!("/v1/jobs/{}/complete", crate::client::encode(&key)), &body).await.map(|_| ())
+            }
         }
     }
 }
@@ -256,10 +263,10 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
                 let jobs = link.activate(&name).await?;
                 // Like a worker with concurrency: each job completed by its own call, all at once.
                 let mut completions = Vec::with_capacity(jobs.len());
-                for (key, element) in jobs {
+                for (key, element, lease) in jobs {
                     let (link, name, completed_jobs, finished_ns) = (link.clone(), name.clone(), completed_jobs.clone(), finished_ns.clone());
                     completions.push(tokio::spawn(async move {
-                        link.complete(&name, key, &element).await?;
+                        link.complete(&name, key, &element, &lease).await?;
                         if completed_jobs.fetch_add(1, Ordering::Relaxed) + 1 == total_jobs {
                             finished_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                         }

@@ -143,6 +143,28 @@ pub async fn show_task(client: &Client, key: &str) -> Result<(), Failure> {
     show(client, &format!("/v1/tasks/{}", encode(key))).await
 }
 
+/// How a command by hand claims a job: the worker's lease, or an override.
+#[derive(Debug, clap::Args)]
+pub struct ClaimArgs {
+    /// The lease token activation returned.
+    #[arg(long)]
+    lease: Option<String>,
+    /// Finish the job whoever holds it (takes operator; recorded in history).
+    #[arg(long = "override")]
+    override_lease: bool,
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+impl ClaimArgs {
+    pub fn with(self, mut body: Value) -> Value {
+        body["lease"] = json!(self.lease);
+        body["override"] = json!(self.override_lease);
+        body["reason"] = json!(self.reason);
+        body
+    }
+}
+
 /// Completes, fails or throws an error from a job by hand (what `baton worker` does per job).
 pub async fn job_command(client: &Client, key: &str, action: &str, body: Value) -> Result<(), Failure> {
     client.post(&format!("/v1/jobs/{}/{action}", encode(key)), &body).await?;

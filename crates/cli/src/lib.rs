@@ -247,6 +247,8 @@ pub enum JobsCommand {
         #[arg(long)]
         worker: Option<String>,
         #[command(flatten)]
+        claim: commands::ClaimArgs,
+        #[command(flatten)]
         variables: VarArgs,
     },
     /// Fail a job: with retries left it is handed out again (after --backoff-ms).
@@ -254,6 +256,8 @@ pub enum JobsCommand {
         key: String,
         #[arg(long)]
         worker: Option<String>,
+        #[command(flatten)]
+        claim: commands::ClaimArgs,
         /// Retries left after this failure; 0 raises an incident.
         #[arg(long)]
         retries: u32,
@@ -267,6 +271,8 @@ pub enum JobsCommand {
         key: String,
         #[arg(long)]
         worker: Option<String>,
+        #[command(flatten)]
+        claim: commands::ClaimArgs,
         #[arg(long)]
         code: String,
         #[arg(long, default_value = "")]
@@ -561,17 +567,18 @@ async fn run_async(server: &str, actor: Option<String>, token: Option<String>, c
             }
         },
         Command::Jobs(JobsCommand::List { filter, json }) => commands::list_jobs(&client, filter, json).await,
-        Command::Jobs(JobsCommand::Complete { key, worker, variables }) => {
+        Command::Jobs(JobsCommand::Complete { key, worker, claim, variables }) => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
-            commands::job_command(&client, &key, "complete", serde_json::json!({"worker": worker, "variables": variables})).await
+            let body = claim.with(serde_json::json!({"worker": worker, "variables": variables}));
+            commands::job_command(&client, &key, "complete", body).await
         }
-        Command::Jobs(JobsCommand::Fail { key, worker, retries, message, backoff_ms }) => {
-            let body = serde_json::json!({"worker": worker, "retries": retries, "message": message, "backoff_ms": backoff_ms});
+        Command::Jobs(JobsCommand::Fail { key, worker, claim, retries, message, backoff_ms }) => {
+            let body = claim.with(serde_json::json!({"worker": worker, "retries": retries, "message": message, "backoff_ms": backoff_ms}));
             commands::job_command(&client, &key, "fail", body).await
         }
-        Command::Jobs(JobsCommand::Error { key, worker, code, message, variables }) => {
+        Command::Jobs(JobsCommand::Error { key, worker, claim, code, message, variables }) => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
-            let body = serde_json::json!({"worker": worker, "code": code, "message": message, "variables": variables});
+            let body = claim.with(serde_json::json!({"worker": worker, "code": code, "message": message, "variables": variables}));
             commands::job_command(&client, &key, "error", body).await
         }
         Command::Workflows(WorkflowsCommand::List { json }) => commands::list_workflows(&client, json).await,

@@ -89,11 +89,11 @@ async fn handle(client: &Client, options: &WorkerOptions, job: &Value) -> Result
     let key = job["key"].as_str().unwrap_or_default().to_string();
     let outcome = run_command(options, job).await;
     let (path, body) = match outcome {
-        Ok(variables) => (format!("/v1/jobs/{}/complete", encode(&key)), json!({"worker": options.name, "variables": variables})),
+        Ok(variables) => (format!("/v1/jobs/{}/complete", encode(&key)), json!({"worker": options.name, "lease": job["lease"], "variables": variables})),
         Err(message) => {
             let retries = job["retries"].as_u64().unwrap_or(1).saturating_sub(1);
             eprintln!("baton worker: job {key} failed ({retries} retries left): {message}");
-            (format!("/v1/jobs/{}/fail", encode(&key)), json!({"worker": options.name, "retries": retries, "message": message}))
+            (format!("/v1/jobs/{}/fail", encode(&key)), json!({"worker": options.name, "lease": job["lease"], "retries": retries, "message": message}))
         }
     };
     client.post(&path, &body).await.map(|_| ())

@@ -62,18 +62,26 @@ impl Registry {
 /// Makes instance ids: sequential in tests, UUID v7 in the server.
 pub trait IdSource: Send {
     fn next_instance_id(&mut self) -> String;
+    /// A token for a job's lease: unguessable in the server.
+    fn next_lease(&mut self) -> String;
 }
 
 /// `i1`, `i2`, ...: deterministic, for tests and `baton test`.
 #[derive(Default)]
 pub struct SequentialIds {
     next: u64,
+    leases: u64,
 }
 
 impl IdSource for SequentialIds {
     fn next_instance_id(&mut self) -> String {
         self.next += 1;
         format!("i{}", self.next)
+    }
+
+    fn next_lease(&mut self) -> String {
+        self.leases += 1;
+        format!("lease-{}", self.leases)
     }
 }
 
@@ -83,6 +91,29 @@ pub struct UuidIds;
 impl IdSource for UuidIds {
     fn next_instance_id(&mut self) -> String {
         uuid::Uuid::now_v7().to_string()
+    }
+
+    fn next_lease(&mut self) -> String {
+        // 122 random bits.
+        uuid::Uuid::new_v4().simple().to_string()
+    }
+}
+
+/// How a worker (or an operator) claims the right to finish a job.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Claim {
+    /// The worker's name, as it activated the job.
+    pub worker: Option<String>,
+    /// The lease token activation returned.
+    pub lease: Option<String>,
+    /// Finish the job whoever holds it (an operator's explicit override; recorded in history).
+    pub override_lease: bool,
+}
+
+impl Claim {
+    /// A claim by a worker with its lease.
+    pub fn lease(worker: &str, lease: &str) -> Claim {
+        Claim { worker: Some(worker.to_string()), lease: Some(lease.to_string()), override_lease: false }
     }
 }
 
@@ -101,6 +132,9 @@ pub struct Deployment {
 pub struct Audit {
     pub actor: Option<String>,
     pub reason: Option<String>,
+    /// Put the reason on every history entry the command writes, not only on operator actions
+    /// (a job finished by overriding its worker's lease).
+    pub reason_on_every_entry: bool,
 }
 
 /// What a start command asks for.
@@ -188,6 +222,15 @@ impl Core {
     /// Says who makes the commands applied from now on, and why.
     pub fn set_audit(&mut self, audit: Audit) {
         self.audit = audit;
+    }
+
+    /// A job finished over its worker's lease: every history entry of the command says so.
+    pub fn note_override(&mut self, claim: &Claim) {
+        if claim.override_lease {
+            let why = self.audit.reason.take().map_or(String::new(), |r| format!(": {r}"));
+            self.audit.reason = Some(format!("the worker's lease was overridden{why}"));
+            self.audit.reason_on_every_entry = true;
+        }
     }
 
     /// Makes the steps `injection` picks panic inside the engine call, as a defect would.
@@ -543,6 +586,7 @@ impl Core {
         for mut job in tx.activatable_jobs(job_type, now, max)? {
             job.worker = Some(worker.to_string());
             job.lease_until = Some(now + lease_ms);
+            job.lease = Some(self.ids.next_lease());
             tx.apply(Write::PutJob(job.clone()))?;
             let cached = self.cache.get_mut().take(&job.instance_id);
             let loaded = match cached {
@@ -559,18 +603,25 @@ impl Core {
         Ok(activated)
     }
 
-    /// The job, checked for a worker that says it holds it.
-    pub fn job_for(&self, tx: &mut dyn WriteTxn, key: &str, worker: Option<&str>, now: i64) -> Result<JobRow, Error> {
+    /// The job, if `claim` may finish it: while a lease runs, only with its
+    /// token (or an explicit override); a lease that ran out is nobody's, so a
+    /// late holder is told, and anyone else may finish the job.
+    pub fn job_for(&self, tx: &mut dyn WriteTxn, key: &str, claim: &Claim, now: i64) -> Result<JobRow, Error> {
         let job = tx.job(key)?.ok_or_else(|| Error::NotFound { what: "job", id: key.to_string() })?;
-        if let (Some(worker), Some(holder), Some(until)) = (worker, &job.worker, job.lease_until) {
-            if holder != worker {
-                return Err(Error::LeaseHeld { job: key.to_string(), worker: holder.clone() });
-            }
-            if until <= now {
-                return Err(Error::LeaseExpired { job: key.to_string() });
-            }
+        if claim.override_lease {
+            return Ok(job);
         }
-        Ok(job)
+        let running = job.lease_until.is_some_and(|until| until > now);
+        let holds = claim.lease.is_some() && claim.lease == job.lease;
+        let holder = job.worker.clone().unwrap_or_default();
+        match (&claim.lease, running) {
+            (Some(_), true) if holds => Ok(job),
+            (Some(_), true) => Err(Error::LeaseHeld { job: key.to_string(), worker: holder }),
+            (Some(_), false) if holds => Err(Error::LeaseExpired { job: key.to_string() }),
+            (Some(_), false) => Err(Error::LeaseExpired { job: key.to_string() }),
+            (None, true) => Err(Error::LeaseRequired { job: key.to_string(), worker: holder }),
+            (None, false) => Ok(job),
+        }
     }
 
     fn start_events(&self, matches: impl Fn(&Trigger) -> bool) -> Vec<(Deployed, String)> {
@@ -806,8 +857,8 @@ impl<'t> Session<'t> {
             match effect {
                 Effect::JobCreated { job } | Effect::JobUpdated { job } => {
                     let key = global(job.key);
-                    let held = if release_leases { None } else { self.tx.job(&key)?.map(|j| (j.worker, j.lease_until)) };
-                    let (worker, lease_until) = held.unwrap_or((None, None));
+                    let held = if release_leases { None } else { self.tx.job(&key)?.map(|j| (j.worker, j.lease_until, j.lease)) };
+                    let (worker, lease_until, lease) = held.unwrap_or((None, None, None));
                     self.tx.apply(Write::PutJob(JobRow {
                         key,
                         instance_id: id.to_string(),
@@ -821,6 +872,7 @@ impl<'t> Session<'t> {
                         error_message: job.error_message,
                         worker,
                         lease_until,
+                        lease,
                         created_at: job.created_at,
                     }))?;
                 }
@@ -886,7 +938,7 @@ impl<'t> Session<'t> {
                 }
                 Effect::History { mut entry } => {
                     entry.actor.clone_from(&self.audit.actor);
-                    if entry.event.is_operator_action() {
+                    if entry.event.is_operator_action() || self.audit.reason_on_every_entry {
                         entry.reason.clone_from(&self.audit.reason);
                     }
                     let Some(loaded) = self.loaded.get_mut(id) else { continue };

@@ -18,7 +18,7 @@ use engine::{Input, Variables};
 use store::{Store, WriteTxn};
 use tokio::sync::{oneshot, Notify};
 
-use crate::core::{ActivatedJob, Audit, Core, IdSource, PublishCommand, Registry, StartCommand};
+use crate::core::{ActivatedJob, Audit, Claim, Core, IdSource, PublishCommand, Registry, StartCommand};
 use crate::metrics::Metrics;
 use crate::Error;
 
@@ -120,9 +120,9 @@ pub enum Command {
     /// An input for an instance (cancel, suspend, resume, set variables, modify).
     Instance { instance_id: String, input: Input },
     Activate { job_type: String, worker: String, max: usize, lease_ms: i64 },
-    CompleteJob { key: String, worker: Option<String>, variables: Variables },
-    FailJob { key: String, worker: Option<String>, retries: u32, message: String, backoff_ms: i64 },
-    ThrowError { key: String, worker: Option<String>, code: String, message: String, variables: Variables },
+    CompleteJob { key: String, claim: Claim, variables: Variables },
+    FailJob { key: String, claim: Claim, retries: u32, message: String, backoff_ms: i64 },
+    ThrowError { key: String, claim: Claim, code: String, message: String, variables: Variables },
     UpdateRetries { key: String, retries: u32 },
     Task { key: String, action: TaskAction },
     Publish(PublishCommand),
@@ -440,22 +440,25 @@ fn apply(core: &mut Core, tx: &mut dyn WriteTxn, command: Command, now: i64) -> 
         Command::Activate { job_type, worker, max, lease_ms } => {
             core.activate_jobs(tx, &job_type, &worker, max, lease_ms, now).map(Reply::Activated)
         }
-        Command::CompleteJob { key, worker, variables } => {
-            let job = core.job_for(tx, &key, worker.as_deref(), now)?;
+        Command::CompleteJob { key, claim, variables } => {
+            let job = core.job_for(tx, &key, &claim, now)?;
+            core.note_override(&claim);
             core.input(tx, &job.instance_id, Input::CompleteJob { job: job.local_key, variables }, now).map(|()| Reply::Done)
         }
-        Command::FailJob { key, worker, retries, message, backoff_ms } => {
-            let job = core.job_for(tx, &key, worker.as_deref(), now)?;
+        Command::FailJob { key, claim, retries, message, backoff_ms } => {
+            let job = core.job_for(tx, &key, &claim, now)?;
+            core.note_override(&claim);
             let input = Input::FailJob { job: job.local_key, retries, message, backoff_ms };
             core.input(tx, &job.instance_id, input, now).map(|()| Reply::Done)
         }
-        Command::ThrowError { key, worker, code, message, variables } => {
-            let job = core.job_for(tx, &key, worker.as_deref(), now)?;
+        Command::ThrowError { key, claim, code, message, variables } => {
+            let job = core.job_for(tx, &key, &claim, now)?;
+            core.note_override(&claim);
             let input = Input::ThrowError { job: job.local_key, code, message, variables };
             core.input(tx, &job.instance_id, input, now).map(|()| Reply::Done)
         }
         Command::UpdateRetries { key, retries } => {
-            let job = core.job_for(tx, &key, None, now)?;
+            let job = core.job_for(tx, &key, &Claim { override_lease: true, ..Claim::default() }, now)?;
             core.input(tx, &job.instance_id, Input::UpdateRetries { job: job.local_key, retries }, now).map(|()| Reply::Done)
         }
         Command::Task { key, action } => {

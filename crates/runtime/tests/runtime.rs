@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::{Command, Error, ManualClock, Options, Reply, SequentialIds, Service, StartCommand};
+use runtime::{Claim, Command, Error, ManualClock, Options, Reply, SequentialIds, Service, StartCommand};
 use store::{MemoryStore, Store};
 
 const T0: i64 = 1_767_225_600_000;
@@ -95,10 +95,17 @@ async fn an_expired_lease_hands_the_job_to_another_worker_and_completion_is_once
     clock.advance(10_001);
     let second = handle.activate("do".into(), "bob".into(), 10, 10_000, Duration::ZERO).await.unwrap();
     assert_eq!(second.iter().map(|j| j.job.key.as_str()).collect::<Vec<_>>(), [key.as_str()], "the same job, to bob");
-    let late = handle.call(Command::CompleteJob { key: key.clone(), worker: Some("alice".into()), variables: Default::default() }).await;
+    let complete = |claim: Claim| Command::CompleteJob { key: key.clone(), claim, variables: Default::default() };
+    let alices = first[0].job.lease.clone().unwrap();
+    let bobs = second[0].job.lease.clone().unwrap();
+    assert_ne!(alices, bobs, "each activation has its own lease");
+    let late = handle.call(complete(Claim::lease("alice", &alices))).await;
     assert!(matches!(late, Err(Error::LeaseHeld { .. })), "{late:?}");
-    handle.call(Command::CompleteJob { key: key.clone(), worker: Some("bob".into()), variables: Default::default() }).await.unwrap();
-    let again = handle.call(Command::CompleteJob { key, worker: Some("bob".into()), variables: Default::default() }).await;
+    // Leaving the lease out does not get round it (it used to, by leaving out the worker).
+    let bare = handle.call(complete(Claim::default())).await;
+    assert_eq!(bare.unwrap_err().code(), "job-lease-required");
+    handle.call(complete(Claim::lease("bob", &bobs))).await.unwrap();
+    let again = handle.call(complete(Claim::lease("bob", &bobs))).await;
     assert_eq!(again.unwrap_err().code(), "job-not-found");
     service.stop();
 }
@@ -143,7 +150,7 @@ async fn a_timer_that_fell_due_while_the_server_was_down_fires_after_the_restart
 async fn the_instance_record_survives_a_restart() {
     let path = temp_db();
     let clock = Arc::new(ManualClock::new(T0));
-    let as_ann = || runtime::Audit { actor: Some("ann".into()), reason: Some("checked".into()) };
+    let as_ann = || runtime::Audit { actor: Some("ann".into()), reason: Some("checked".into()), ..Default::default() };
     let id = {
         let store = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
         let service = service(store.clone(), clock.clone());
@@ -152,12 +159,12 @@ async fn the_instance_record_survives_a_restart() {
         let command = StartCommand { process_id: "work".into(), labels, ..StartCommand::default() };
         let Reply::Started(id) = service.handle.call_as(as_ann(), Command::Start(command)).await.unwrap() else { panic!() };
         let job = format!("{id}.{}", store.read().unwrap().jobs(&store::JobFilter::default(), &store::PageRequest::first(10)).unwrap().items[0].local_key);
-        let fail = Command::FailJob { key: job.clone(), worker: None, retries: 0, message: "down".into(), backoff_ms: 0 };
+        let fail = Command::FailJob { key: job.clone(), claim: Claim::default(), retries: 0, message: "down".into(), backoff_ms: 0 };
         service.handle.call(fail).await.unwrap();
         service.handle.call_as(as_ann(), Command::UpdateRetries { key: job.clone(), retries: 1 }).await.unwrap();
         let incident = store.read().unwrap().incidents(&store::IncidentFilter::default(), &store::PageRequest::first(10)).unwrap().items[0].key.clone();
         service.handle.call_as(as_ann(), Command::ResolveIncident { key: incident }).await.unwrap();
-        service.handle.call(Command::CompleteJob { key: job, worker: None, variables: Default::default() }).await.unwrap();
+        service.handle.call(Command::CompleteJob { key: job, claim: Claim::default(), variables: Default::default() }).await.unwrap();
         let rerun = Command::Instance { instance_id: id.clone(), input: engine::Input::Rerun { from: None } };
         service.handle.call_as(as_ann(), rerun).await.unwrap();
         service.stop();
@@ -298,7 +305,10 @@ async fn a_step_that_panics_faults_its_instance_alone_and_survives_a_restart() {
     // A job completion that panics answers engine-fault; the instance refuses inputs until resolved.
     let jobs = service.handle.activate("do".into(), "w".into(), 10, 60_000, Duration::ZERO).await.unwrap();
     let key_of = |id: &str| jobs.iter().find(|j| j.job.instance_id == id).unwrap().job.key.clone();
-    let complete = |key: String| Command::CompleteJob { key, worker: Some("w".into()), variables: Default::default() };
+    let complete = |key: String| {
+        let lease = jobs.iter().find(|j| j.job.key == key).and_then(|j| j.job.lease.clone()).unwrap();
+        Command::CompleteJob { key, claim: Claim::lease("w", &lease), variables: Default::default() }
+    };
     let failed = service.handle.call(complete(key_of(&faulty_work))).await.unwrap_err();
     assert_eq!(failed.code(), "engine-fault", "{failed}");
     assert!(matches!(&failed, Error::Fault(f) if f.instance_id.as_deref() == Some(faulty_work.as_str())), "{failed:?}");

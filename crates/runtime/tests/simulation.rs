@@ -66,7 +66,8 @@ struct Sim {
     now: i64,
     rng: Rng,
     /// Jobs a worker holds: (key, worker).
-    held: Vec<(String, String)>,
+    /// Jobs a worker took: key, worker, lease.
+    held: Vec<(String, String, String)>,
     /// Jobs whose completion was accepted.
     completed: BTreeSet<String>,
     started: usize,
@@ -113,8 +114,8 @@ impl Sim {
         let jobs = self.commit(|core, tx, now| core.activate_jobs(tx, "sim", &worker, max, lease, now)).unwrap();
         // A job handed out again (its lease ran out) now belongs to the new worker.
         for job in jobs {
-            self.held.retain(|(key, _)| key != &job.job.key);
-            self.held.push((job.job.key.clone(), worker.clone()));
+            self.held.retain(|(key, ..)| key != &job.job.key);
+            self.held.push((job.job.key.clone(), worker.clone(), job.job.lease.clone().unwrap_or_default()));
         }
     }
 
@@ -123,9 +124,9 @@ impl Sim {
             return;
         }
         let index = self.rng.below(self.held.len() as u64) as usize;
-        let (key, worker) = if again { self.held[index].clone() } else { self.held.remove(index) };
+        let (key, worker, lease) = if again { self.held[index].clone() } else { self.held.remove(index) };
         let result = self.commit(|core, tx, now| {
-            let job = core.job_for(tx, &key, Some(&worker), now)?;
+            let job = core.job_for(tx, &key, &runtime::Claim::lease(&worker, &lease), now)?;
             core.input(tx, &job.instance_id, engine::Input::CompleteJob { job: job.local_key, variables: Default::default() }, now)
         });
         if result.is_ok() {

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -109,6 +109,11 @@ CREATE TABLE tokens (
 );
 ";
 
+/// Version 7: the token of a job's lease.
+const V7: &str = "
+ALTER TABLE jobs ADD COLUMN lease TEXT;
+";
+
 /// Creates the tables of a new file, brings an older file up to date; refuses a file written by a newer Baton.
 pub fn migrate(connection: &Connection) -> Result<()> {
     let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(sql_error)?;
@@ -117,7 +122,7 @@ pub fn migrate(connection: &Connection) -> Result<()> {
             "the database has schema version {version}; this Baton reads up to {SCHEMA_VERSION}: upgrade Baton"
         )));
     }
-    for (step, sql) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)] {
+    for (step, sql) in [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)] {
         if version < step {
             connection
                 .execute_batch(&format!("BEGIN IMMEDIATE; {sql} PRAGMA user_version = {step}; COMMIT;"))

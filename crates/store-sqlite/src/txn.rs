@@ -115,7 +115,7 @@ fn instance_row(row: &Row) -> rusqlite::Result<InstanceRow> {
 }
 
 const JOB_COLUMNS: &str =
-    "key, instance_id, local_key, process_id, element_id, job_type, retries, state, not_before, error_message, worker, lease_until, created_at";
+    "key, instance_id, local_key, process_id, element_id, job_type, retries, state, not_before, error_message, worker, lease_until, created_at, lease";
 
 fn job_row(row: &Row) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
@@ -132,6 +132,7 @@ fn job_row(row: &Row) -> rusqlite::Result<JobRow> {
         worker: row.get(10)?,
         lease_until: row.get(11)?,
         created_at: row.get(12)?,
+        lease: row.get(13)?,
     })
 }
 
@@ -667,7 +668,7 @@ impl WriteTxn for SqliteTxn<'_> {
                 self.execute("INSERT OR REPLACE INTO requests (request_id, instance_id) VALUES (?, ?)", params![request_id, instance_id])
             }
             Write::PutJob(j) => self.execute(
-                &format!("INSERT OR REPLACE INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                &format!("INSERT OR REPLACE INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 params![
                     j.key,
                     j.instance_id,
@@ -681,7 +682,8 @@ impl WriteTxn for SqliteTxn<'_> {
                     j.error_message,
                     j.worker,
                     j.lease_until,
-                    j.created_at
+                    j.created_at,
+                    j.lease
                 ],
             ),
             Write::DeleteJob { key } => self.execute("DELETE FROM jobs WHERE key = ?", params![key]),

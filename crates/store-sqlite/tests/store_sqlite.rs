@@ -63,7 +63,7 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
     connection
         .execute_batch(
             "DROP INDEX incidents_by_instance; DROP TABLE labels; DROP INDEX subscriptions_by_opened; DROP INDEX messages_by_published;
-             ALTER TABLE incidents DROP COLUMN resolved_at; ALTER TABLE incidents DROP COLUMN resolved_by; DROP TABLE tokens;
+             ALTER TABLE incidents DROP COLUMN resolved_at; ALTER TABLE incidents DROP COLUMN resolved_by; DROP TABLE tokens; ALTER TABLE jobs DROP COLUMN lease;
              PRAGMA user_version = 1",
         )
         .unwrap();
@@ -77,6 +77,8 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
         .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('incidents_by_instance', 'labels', 'labels_by_instance', 'subscriptions_by_opened', 'messages_by_published', 'tokens')", [], |row| row.get(0))
         .unwrap();
     assert_eq!((version, added), (store_sqlite::SCHEMA_VERSION, 6));
+    let lease_column: i64 = connection.query_row("SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'lease'", [], |row| row.get(0)).unwrap();
+    assert_eq!(lease_column, 1);
     let resolved_columns: i64 = connection
         .query_row("SELECT COUNT(*) FROM pragma_table_info('incidents') WHERE name IN ('resolved_at', 'resolved_by')", [], |row| row.get(0))
         .unwrap();

@@ -110,6 +110,7 @@ fn job(key: &str, instance_id: &str, job_type: &str, created_at: i64) -> JobRow 
         error_message: None,
         worker: None,
         lease_until: None,
+        lease: None,
         created_at,
     }
 }

@@ -53,6 +53,8 @@ pub struct JobRow {
     pub error_message: Option<String>,
     pub worker: Option<String>,
     pub lease_until: Option<i64>,
+    /// The token of the current lease: the worker that holds the job proves it with this.
+    pub lease: Option<String>,
     pub created_at: i64,
 }
 
