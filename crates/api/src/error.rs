@@ -48,6 +48,8 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("invalid-input", 400, "The command is not valid"),
     ("instance-faulted", 409, "The instance stopped on an engine fault"),
     ("engine-fault", 500, "Baton failed while applying the command"),
+    ("rate-limited", 429, "Too many requests of this kind from this client"),
+    ("too-many-polls", 429, "Too many long polls from this client"),
     ("store-unavailable", 503, "The store is unavailable; try again"),
     ("store-failed", 500, "The store failed"),
 ];

@@ -34,6 +34,8 @@ pub struct Security {
     pub allowed_origins: Vec<String>,
     /// With `Some`, every route but the public ones needs one of these tokens.
     pub tokens: Option<Arc<Tokens>>,
+    /// What one client may do per second and at once.
+    pub limits: crate::limits::LimitSettings,
 }
 
 impl Security {

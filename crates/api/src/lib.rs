@@ -10,6 +10,7 @@ pub mod access;
 pub mod error;
 mod extract;
 pub mod guard;
+pub mod limits;
 mod openapi;
 mod routes;
 mod tokens;
@@ -23,6 +24,9 @@ use runtime::Handle;
 pub use error::{ApiError, ERRORS};
 pub use openapi::openapi;
 use routes::*;
+
+/// Longest a request may take: the longest long poll (60 s) and a margin.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(75);
 
 /// Method, path, summary, body fields, query fields.
 pub type Route = (&'static str, &'static str, &'static str, &'static [&'static str], &'static [&'static str]);
@@ -139,8 +143,9 @@ pub fn router(handle: Handle) -> Router {
 /// The whole API behind a door configured by `security`.
 pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     let tokens = security.tokens.clone();
+    let limits = std::sync::Arc::new(limits::Limits::new(security.limits.clone()));
     let door = guard::Door { security: std::sync::Arc::new(security), clock: handle.clock.clone() };
-    let state = AppState { handle, tokens };
+    let state = AppState { handle, tokens, limits };
     let route = |path: &str, method: MethodRouter<AppState>, router: Router<AppState>| router.route(path, method);
     let mut router = Router::new();
     router = route("/v1/workflows", post(deploy).get(list_workflows), router);
@@ -187,4 +192,6 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
         .route_layer(axum::middleware::from_fn(guard::authorize))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(door, guard::door))
+        // No request holds the server longer than the longest long poll and a margin.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
 }

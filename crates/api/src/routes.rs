@@ -20,6 +20,8 @@ pub struct AppState {
     pub handle: Handle,
     /// The tokens the door checks, reloaded after a change (none without authentication).
     pub tokens: Option<std::sync::Arc<crate::access::Tokens>>,
+    /// What each client may do per second and at once.
+    pub limits: std::sync::Arc<crate::limits::Limits>,
 }
 
 pub(crate) type Answer = Result<Response, ApiError>;
@@ -89,7 +91,8 @@ pub async fn readyz(State(state): State<AppState>) -> Answer {
 
 pub async fn metrics(State(state): State<AppState>) -> Answer {
     let open = read(&state, |txn| Ok(txn.count_instances()?)).await?;
-    let text = state.handle.metrics.render(&open);
+    let mut text = state.handle.metrics.render(&open);
+    state.limits.render(&mut text);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
@@ -209,6 +212,7 @@ pub async fn start_instance(State(state): State<AppState>, actor: Actor, Caller(
     if let Some(caller) = caller.filter(|c| !c.may_start(&request.workflow)) {
         return Err(forbidden(&caller, format!("start workflow '{}'", request.workflow)));
     }
+    state.limits.start(&actor.or(None))?;
     let command = StartCommand {
         process_id: request.workflow,
         version: request.version,
@@ -645,8 +649,8 @@ fn job_json(job: &store::JobRow) -> Value {
 }
 
 pub async fn activate_jobs(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<ActivateRequest>) -> Answer {
-    if let Some(caller) = caller.filter(|c| !c.may_work_on(&request.job_type)) {
-        return Err(forbidden(&caller, format!("take '{}' jobs", request.job_type)));
+    if let Some(caller) = caller.as_ref().filter(|c| !c.may_work_on(&request.job_type)) {
+        return Err(forbidden(caller, format!("take '{}' jobs", request.job_type)));
     }
     if request.job_type.is_empty() || request.worker.is_empty() {
         return Err(ApiError::new("request-invalid", "type and worker must not be empty: name the job type and yourself"));
@@ -661,6 +665,9 @@ pub async fn activate_jobs(State(state): State<AppState>, Caller(caller): Caller
         return Err(ApiError::new("request-invalid", format!("timeout_ms must be at most {MAX_POLL_MS}")));
     }
     let timeout = Duration::from_millis(request.timeout_ms);
+    // Only a waiting poll takes a place: one that answers at once holds nothing.
+    let client = caller.as_ref().map_or_else(|| request.worker.clone(), |c| c.name.clone());
+    let _place = if request.timeout_ms > 0 { Some(state.limits.poll(&client)?) } else { None };
     let jobs = state.handle.activate(request.job_type, request.worker, request.max_jobs, request.lease_ms, timeout).await?;
     let items: Vec<Value> = jobs
         .iter()
@@ -934,6 +941,7 @@ pub async fn publish_message(State(state): State<AppState>, actor: Actor, Body(r
     if request.name.is_empty() {
         return Err(ApiError::new("request-invalid", "name is empty: name the message"));
     }
+    state.limits.publish(&actor.or(None))?;
     if !(0..=MAX_WAIT_MS).contains(&request.ttl_ms) {
         return Err(ApiError::new("request-invalid", format!("ttl_ms must be between 0 and {MAX_WAIT_MS} (ten years)")));
     }

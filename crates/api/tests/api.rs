@@ -799,7 +799,7 @@ async fn a_browser_cannot_be_turned_against_the_server() {
         assert!(!is_loopback_host(host), "{host}");
     }
     let app = App::new();
-    let security = Security { loopback_hosts_only: true, allowed_origins: vec!["https://console.example.org".into()], tokens: None };
+    let security = Security { loopback_hosts_only: true, allowed_origins: vec!["https://console.example.org".into()], ..Security::default() };
     let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);
     let send = |method: &str, headers: &[(&str, &str)], body: &str| {
         let mut request = Request::builder().method(method).uri("/v1/signals");
@@ -995,4 +995,70 @@ async fn a_token_narrows_what_its_holder_may_do() {
     assert_eq!((hidden["variables"].clone(), hidden["input"].clone(), hidden["status"].clone()), (json!("[hidden]"), json!("[hidden]"), json!("completed")));
     // An expired token is no token.
     assert_eq!(call(&late, "GET", "/v1/instances", json!({})).await, (StatusCode::UNAUTHORIZED, call(&late, "GET", "/v1/tokens", json!({})).await.1));
+}
+
+/// Issue 11, item 9: one client cannot starve the others: starts and
+/// publications per second and long polls at once are limited per client,
+/// and /metrics counts what the limits refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_cannot_starve_the_others() {
+    let app = App::new();
+    assert_eq!(app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await.0, StatusCode::CREATED);
+    let limits = api::limits::LimitSettings { starts_per_second: 2.0, publications_per_second: 1.0, polls_at_once: 1 };
+    let security = api::guard::Security { limits, ..api::guard::Security::default() };
+    let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);
+    let call = |actor: &str, path: &str, body: Value| {
+        let request = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("content-type", "application/json")
+            .header("x-baton-actor", actor)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null)["code"].clone())
+        }
+    };
+    let start = json!({"workflow": "order"});
+    assert_eq!(call("shop", "/v1/instances", start.clone()).await.0, StatusCode::CREATED);
+    assert_eq!(call("shop", "/v1/instances", start.clone()).await.0, StatusCode::CREATED);
+    assert_eq!(call("shop", "/v1/instances", start.clone()).await, (StatusCode::TOO_MANY_REQUESTS, json!("rate-limited")), "a burst of two, then two a second");
+    assert_eq!(call("till", "/v1/instances", start.clone()).await.0, StatusCode::CREATED, "another client has its own allowance");
+    let message = json!({"name": "m", "correlation_key": "k"});
+    assert_eq!(call("shop", "/v1/messages", message.clone()).await.0, StatusCode::CREATED);
+    assert_eq!(call("shop", "/v1/messages", message).await.1, json!("rate-limited"));
+    // One long poll at a time per worker.
+    let resources = json!({"resources": [{"name": "letter.bpmn", "xml": LETTER}]});
+    assert_eq!(app.json("POST", "/v1/workflows", resources).await.0, StatusCode::CREATED);
+    let metrics = || async {
+        let request = Request::builder().uri("/metrics").body(Body::empty()).unwrap();
+        let bytes = router.clone().oneshot(request).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    let first = tokio::spawn(call("w", "/v1/jobs/activate", json!({"type": "print", "worker": "w", "timeout_ms": 30_000})));
+    let mut waiting = false;
+    for _ in 0..10_000 {
+        waiting = metrics().await.contains("baton_long_polls 1");
+        if waiting {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(waiting, "the first poll waits");
+    let second = call("w", "/v1/jobs/activate", json!({"type": "print", "worker": "w", "timeout_ms": 30_000})).await;
+    assert_eq!(second, (StatusCode::TOO_MANY_REQUESTS, json!("too-many-polls")));
+    assert_eq!(call("w", "/v1/jobs/activate", json!({"type": "print", "worker": "w"})).await.0, StatusCode::OK, "a poll that does not wait takes no place");
+    assert_eq!(call("v", "/v1/jobs/activate", json!({"type": "nothing", "worker": "v"})).await.0, StatusCode::OK, "another worker has its own places");
+    // A print job ends the first poll, and frees its place.
+    assert_eq!(call("till", "/v1/instances", json!({"workflow": "letter"})).await.0, StatusCode::CREATED);
+    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+    assert!(metrics().await.contains("baton_long_polls 0"));
+    let metrics = metrics().await;
+    for line in ["baton_requests_refused_total{limit=\"starts\"} 1", "baton_requests_refused_total{limit=\"publications\"} 1", "baton_requests_refused_total{limit=\"polls\"} 1"] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
 }

@@ -386,6 +386,15 @@ pub enum Command {
         /// With --auth none, listen on a non-loopback address anyway (anyone who reaches it may do anything).
         #[arg(long)]
         insecure: bool,
+        /// Instances one client (token holder) may start per second.
+        #[arg(long, default_value_t = api::limits::LimitSettings::default().starts_per_second)]
+        max_starts_per_second: f64,
+        /// Messages one client may publish per second.
+        #[arg(long, default_value_t = api::limits::LimitSettings::default().publications_per_second)]
+        max_publications_per_second: f64,
+        /// Long polls one client may hold at once.
+        #[arg(long, default_value_t = api::limits::LimitSettings::default().polls_at_once)]
+        max_polls_per_client: usize,
     },
     /// Deploy BPMN files to the server.
     Deploy {
@@ -520,10 +529,25 @@ async fn run_async(server: &str, actor: Option<String>, token: Option<String>, c
     let client = Client::new(server).acting_as(actor)?.with_token(token)?;
     match command {
         Command::Validate { .. } | Command::Test { .. } => unreachable!("run() handles the offline commands"),
-        Command::Serve { db, listen, instance_cache, cors_origins, auth, insecure } => {
+        Command::Serve { db, listen, instance_cache, cors_origins, auth, insecure, max_starts_per_second, max_publications_per_second, max_polls_per_client } => {
             let database = serve::parse_database(&db).map_err(Failure)?;
             let options = runtime::Options { cache_capacity: instance_cache, ..runtime::Options::default() };
-            let door = serve::DoorOptions { cors_origins, auth, insecure };
+            let rate = |name: &str, value: f64| {
+                if value.is_finite() && value >= 1.0 {
+                    Ok(value)
+                } else {
+                    Err(Failure(format!("--{name} must be at least 1")))
+                }
+            };
+            if max_polls_per_client == 0 {
+                return Err(Failure("--max-polls-per-client must be at least 1".into()));
+            }
+            let limits = api::limits::LimitSettings {
+                starts_per_second: rate("max-starts-per-second", max_starts_per_second)?,
+                publications_per_second: rate("max-publications-per-second", max_publications_per_second)?,
+                polls_at_once: max_polls_per_client,
+            };
+            let door = serve::DoorOptions { cors_origins, auth, insecure, limits };
             serve::serve(database, listen, door, options).await.map_err(Failure)
         }
         Command::Deploy { files } => commands::deploy(&client, &files).await,

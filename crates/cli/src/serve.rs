@@ -43,10 +43,11 @@ pub struct DoorOptions {
     pub cors_origins: Vec<String>,
     pub auth: AuthMode,
     pub insecure: bool,
+    pub limits: api::limits::LimitSettings,
 }
 
 pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, options: Options) -> Result<(), String> {
-    let DoorOptions { cors_origins, auth, insecure } = door;
+    let DoorOptions { cors_origins, auth, insecure, limits } = door;
     if auth == AuthMode::None && !listen.ip().is_loopback() {
         if !insecure {
             return Err(format!(
@@ -83,7 +84,7 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
         // Long polls answer now instead of holding the shutdown for their timeout.
         handle.begin_shutdown();
     };
-    let security = api::guard::Security { allowed_origins: cors_origins, tokens, ..api::guard::Security::for_listener(listen) };
+    let security = api::guard::Security { allowed_origins: cors_origins, tokens, limits, ..api::guard::Security::for_listener(listen) };
     let served = api::serve(listener, service.handle.clone(), security, shutdown).await;
     // Requests in flight have been answered (after their commits); finish what is queued.
     eprintln!("baton: shutting down");

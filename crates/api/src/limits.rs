@@ -1,0 +1,121 @@
+//! Limits per client, so that one cannot starve the others: starts and
+//! publications per second (token buckets), and long polls at once. A client
+//! is its token's holder, or, without authentication, everyone together
+//! under the name the request declares (`anonymous` by default).
+//!
+//! These are wall-clock limits at the edge; they never reach the engine,
+//! whose work is bounded per input on its own.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use crate::error::ApiError;
+
+/// What one client may do.
+#[derive(Clone, Debug)]
+pub struct LimitSettings {
+    /// Instances one client may start per second (and at once, as a burst).
+    pub starts_per_second: f64,
+    /// Messages one client may publish per second (and at once).
+    pub publications_per_second: f64,
+    /// Long polls one client may hold open at once.
+    pub polls_at_once: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> LimitSettings {
+        LimitSettings { starts_per_second: 5_000.0, publications_per_second: 5_000.0, polls_at_once: 64 }
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// The limits and what they refused.
+#[derive(Default)]
+pub struct Limits {
+    settings: LimitSettings,
+    buckets: Mutex<HashMap<(String, &'static str), Bucket>>,
+    polls: Mutex<HashMap<String, usize>>,
+    refused: [AtomicU64; 3],
+}
+
+/// A long poll in progress; dropping it frees its place.
+pub struct PollPermit {
+    limits: Arc<Limits>,
+    client: String,
+}
+
+impl Drop for PollPermit {
+    fn drop(&mut self) {
+        let mut polls = self.limits.polls.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = polls.get_mut(&self.client) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                polls.remove(&self.client);
+            }
+        }
+    }
+}
+
+impl Limits {
+    pub fn new(settings: LimitSettings) -> Limits {
+        Limits { settings, ..Limits::default() }
+    }
+
+    fn take(&self, client: &str, what: &'static str, rate: f64, index: usize) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        let bucket = buckets.entry((client.to_string(), what)).or_insert(Bucket { tokens: rate, refilled: now });
+        let elapsed = now.duration_since(bucket.refilled).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
+        bucket.refilled = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Ok(());
+        }
+        self.refused[index].fetch_add(1, Ordering::Relaxed);
+        Err(ApiError::new("rate-limited", format!("{client} may make {rate} {what} per second; slow down and retry")))
+    }
+
+    /// One start by `client`, or `rate-limited`.
+    pub fn start(&self, client: &str) -> Result<(), ApiError> {
+        self.take(client, "starts", self.settings.starts_per_second, 0)
+    }
+
+    /// One publication by `client`, or `rate-limited`.
+    pub fn publish(&self, client: &str) -> Result<(), ApiError> {
+        self.take(client, "publications", self.settings.publications_per_second, 1)
+    }
+
+    /// A place for one more long poll by `client`, or `too-many-polls`.
+    pub fn poll(self: &Arc<Self>, client: &str) -> Result<PollPermit, ApiError> {
+        let mut polls = self.polls.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = polls.entry(client.to_string()).or_insert(0);
+        if *count >= self.settings.polls_at_once {
+            self.refused[2].fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(
+                "too-many-polls",
+                format!("{client} holds {} long polls already, the most one client may; take more jobs per poll instead", self.settings.polls_at_once),
+            ));
+        }
+        *count += 1;
+        Ok(PollPermit { limits: self.clone(), client: client.to_string() })
+    }
+
+    /// The refusals, in Prometheus' text format.
+    pub fn render(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP baton_requests_refused_total Requests refused by the per-client limits.\n# TYPE baton_requests_refused_total counter");
+        for (limit, i) in [("starts", 0), ("publications", 1), ("polls", 2)] {
+            let _ = writeln!(out, "baton_requests_refused_total{{limit=\"{limit}\"}} {}", self.refused[i].load(Ordering::Relaxed));
+        }
+        let open: usize = self.polls.lock().unwrap_or_else(PoisonError::into_inner).values().sum();
+        let _ = writeln!(out, "# HELP baton_long_polls Long polls waiting for jobs now.\n# TYPE baton_long_polls gauge");
+        let _ = writeln!(out, "baton_long_polls {open}");
+    }
+}
