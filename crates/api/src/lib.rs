@@ -13,6 +13,7 @@ pub mod guard;
 pub mod limits;
 mod openapi;
 mod routes;
+pub mod tls;
 mod tokens;
 pub mod schemas;
 mod waits;
@@ -132,6 +133,25 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router_with(handle, security)).with_graceful_shutdown(shutdown).await
+}
+
+/// Serves the API over HTTPS on `listener` until `shutdown` resolves, then
+/// lets the requests in flight finish.
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    handle: Handle,
+    security: guard::Security,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let server_handle = axum_server::Handle::new();
+    let stopper = server_handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(REQUEST_TIMEOUT));
+    });
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+    axum_server::from_tcp_rustls(listener, config).handle(server_handle).serve(router_with(handle, security).into_make_service()).await
 }
 
 /// The whole API behind the default door (no host or origin restrictions

@@ -27,7 +27,20 @@ impl std::fmt::Display for Failure {
 
 impl Client {
     pub fn new(server: &str) -> Client {
+        api::tls::install_provider();
         Client { base: server.trim_end_matches('/').to_string(), http: reqwest::Client::new(), actor: None, token: None }
+    }
+
+    /// Trusts `ca_cert` (PEM) besides the system's certificate authorities.
+    pub fn trusting(mut self, ca_cert: Option<&std::path::Path>) -> Result<Client, Failure> {
+        let Some(path) = ca_cert else { return Ok(self) };
+        let pem = std::fs::read(path).map_err(|e| Failure(format!("cannot read the CA certificate {}: {e}", path.display())))?;
+        let certificate = reqwest::Certificate::from_pem(&pem).map_err(|e| Failure(format!("{} is not a PEM certificate: {e}", path.display())))?;
+        self.http = reqwest::Client::builder()
+            .tls_certs_merge([certificate])
+            .build()
+            .map_err(|e| Failure(format!("cannot set up TLS with {}: {e}", path.display())))?;
+        Ok(self)
     }
 
     /// Makes the requests on behalf of `actor` (`baton --as NAME`, `BATON_ACTOR`).
@@ -70,7 +83,14 @@ impl Client {
             None => request,
         };
         let response = request.send().await.map_err(|e| {
-            Failure(format!("cannot reach the Baton server at {} ({e}); is `baton serve` running? (--server or BATON_SERVER)", self.base))
+            // The cause says what went wrong: refused, a certificate not trusted, a name not resolved.
+            let mut cause = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(inner) = source {
+                cause.push_str(&format!(": {inner}"));
+                source = inner.source();
+            }
+            Failure(format!("cannot reach the Baton server at {} ({cause}); is `baton serve` running? (--server or BATON_SERVER; --ca-cert for a server with its own certificate authority)", self.base))
         })?;
         let status = response.status();
         let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;

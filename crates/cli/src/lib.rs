@@ -40,6 +40,9 @@ pub struct Cli {
     /// The API token to send (`Authorization: Bearer`), for a server with `--auth token`.
     #[arg(long, global = true, env = "BATON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A CA certificate (PEM) to trust besides the system's, for a server with its own certificate authority.
+    #[arg(long, global = true, env = "BATON_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -395,6 +398,12 @@ pub enum Command {
         /// Long polls one client may hold at once.
         #[arg(long, default_value_t = api::limits::LimitSettings::default().polls_at_once)]
         max_polls_per_client: usize,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, env = "BATON_TLS_CERT", requires = "tls_key", value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, env = "BATON_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
+        tls_key: Option<PathBuf>,
     },
     /// Deploy BPMN files to the server.
     Deploy {
@@ -514,7 +523,7 @@ pub fn run(cli: Cli) -> i32 {
                     return 1;
                 }
             };
-            match runtime.block_on(run_async(&cli.server, cli.actor, cli.token, command)) {
+            match runtime.block_on(run_async(&cli.server, cli.actor, cli.token, cli.ca_cert, command)) {
                 Ok(()) => 0,
                 Err(Failure(message)) => {
                     eprintln!("baton: {message}");
@@ -525,11 +534,23 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-async fn run_async(server: &str, actor: Option<String>, token: Option<String>, command: Command) -> Result<(), Failure> {
-    let client = Client::new(server).acting_as(actor)?.with_token(token)?;
+async fn run_async(server: &str, actor: Option<String>, token: Option<String>, ca_cert: Option<PathBuf>, command: Command) -> Result<(), Failure> {
+    let client = Client::new(server).trusting(ca_cert.as_deref())?.acting_as(actor)?.with_token(token)?;
     match command {
         Command::Validate { .. } | Command::Test { .. } => unreachable!("run() handles the offline commands"),
-        Command::Serve { db, listen, instance_cache, cors_origins, auth, insecure, max_starts_per_second, max_publications_per_second, max_polls_per_client } => {
+        Command::Serve {
+            db,
+            listen,
+            instance_cache,
+            cors_origins,
+            auth,
+            insecure,
+            max_starts_per_second,
+            max_publications_per_second,
+            max_polls_per_client,
+            tls_cert,
+            tls_key,
+        } => {
             let database = serve::parse_database(&db).map_err(Failure)?;
             let options = runtime::Options { cache_capacity: instance_cache, ..runtime::Options::default() };
             let rate = |name: &str, value: f64| {
@@ -547,7 +568,11 @@ async fn run_async(server: &str, actor: Option<String>, token: Option<String>, c
                 publications_per_second: rate("max-publications-per-second", max_publications_per_second)?,
                 polls_at_once: max_polls_per_client,
             };
-            let door = serve::DoorOptions { cors_origins, auth, insecure, limits };
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(api::tls::server_config(&cert, &key).map_err(Failure)?),
+                _ => None,
+            };
+            let door = serve::DoorOptions { cors_origins, auth, insecure, limits, tls };
             serve::serve(database, listen, door, options).await.map_err(Failure)
         }
         Command::Deploy { files } => commands::deploy(&client, &files).await,

@@ -44,10 +44,12 @@ pub struct DoorOptions {
     pub auth: AuthMode,
     pub insecure: bool,
     pub limits: api::limits::LimitSettings,
+    /// Serve HTTPS with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, options: Options) -> Result<(), String> {
-    let DoorOptions { cors_origins, auth, insecure, limits } = door;
+    let DoorOptions { cors_origins, auth, insecure, limits, tls } = door;
     if auth == AuthMode::None && !listen.ip().is_loopback() {
         if !insecure {
             return Err(format!(
@@ -77,7 +79,8 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
         Database::Sqlite(path) => format!("sqlite://{}", path.display()),
         Database::Memory => "memory (nothing is kept)".to_string(),
     };
-    eprintln!("baton: serving on http://{listen} with {where_}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("baton: serving on {scheme}://{listen} with {where_}");
     let handle = service.handle.clone();
     let shutdown = async move {
         shutdown_signal().await;
@@ -85,7 +88,13 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
         handle.begin_shutdown();
     };
     let security = api::guard::Security { allowed_origins: cors_origins, tokens, limits, ..api::guard::Security::for_listener(listen) };
-    let served = api::serve(listener, service.handle.clone(), security, shutdown).await;
+    let served = match tls {
+        Some(tls) => {
+            let listener = listener.into_std().map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            api::serve_tls(listener, service.handle.clone(), security, tls, shutdown).await
+        }
+        None => api::serve(listener, service.handle.clone(), security, shutdown).await,
+    };
     // Requests in flight have been answered (after their commits); finish what is queued.
     eprintln!("baton: shutting down");
     tokio::task::spawn_blocking(move || service.stop()).await.map_err(|e| e.to_string())?;

@@ -342,3 +342,45 @@ fn a_server_with_tokens_refuses_strangers_and_its_admin_makes_tokens() {
     let offline = Command::new(env!("CARGO_BIN_EXE_baton")).args(["tokens", "list", "--db", &format!("sqlite://{}", db.display())]).output().unwrap();
     assert!(!offline.status.success() && String::from_utf8_lossy(&offline.stderr).contains("in use by process"));
 }
+
+/// Issue 11, item 6: HTTPS with a certificate from the operator's own
+/// authority; the CLI trusts that authority when told to, and only then.
+#[test]
+fn the_server_speaks_https_and_the_cli_checks_its_certificate() {
+    let dir = temp_dir().join("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut authority = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    authority.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let authority_key = rcgen::KeyPair::generate().unwrap();
+    let authority = authority.self_signed(&authority_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&server_key, &authority, &authority_key).unwrap();
+    let (ca, cert, key) = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"));
+    std::fs::write(&ca, authority.pem()).unwrap();
+    std::fs::write(&cert, server_cert.pem()).unwrap();
+    std::fs::write(&key, server_key.serialize_pem()).unwrap();
+
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = dir.join("serve.log");
+    let _running = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", "memory", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let server = format!("https://localhost:{port}");
+    let trusting = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_baton")).args(["--ca-cert", ca.to_str().unwrap()]).args(args).env("BATON_SERVER", &server).output().unwrap();
+    wait_for("the HTTPS server", Duration::from_secs(30), || trusting(&["health"]).status.success());
+    assert!(std::fs::read_to_string(&log).unwrap().contains(&format!("serving on https://127.0.0.1:{port}")));
+    let listed = trusting(&["instances", "list"]);
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    // Without the authority the certificate is not trusted.
+    let stranger = baton(&server, &["health"]);
+    let said = String::from_utf8_lossy(&stranger.stderr);
+    assert!(!stranger.status.success() && said.to_lowercase().contains("certificate"), "an unknown authority must not be trusted, and the error says why: {said}");
+    // And plain HTTP does not get through.
+    assert!(!baton(&format!("http://localhost:{port}"), &["health"]).status.success());
+}
