@@ -132,16 +132,22 @@ pub async fn serve(
     security: guard::Security,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router_with(handle, security)).with_graceful_shutdown(shutdown).await
+    serve_with(listener.into_std()?, handle, security, None, HEADER_READ_TIMEOUT, shutdown).await
 }
 
-/// Serves the API over HTTPS on `listener` until `shutdown` resolves, then
-/// lets the requests in flight finish.
-pub async fn serve_tls(
+/// How long a client may take to send a request's headers: a slow client
+/// (or thousands of them) cannot hold connections open for nothing.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves the API on `listener`, over HTTPS when `tls` is given, closing
+/// connections whose request headers take longer than `header_timeout`,
+/// until `shutdown` resolves; then lets the requests in flight finish.
+pub async fn serve_with(
     listener: std::net::TcpListener,
     handle: Handle,
     security: guard::Security,
-    tls: std::sync::Arc<rustls::ServerConfig>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    header_timeout: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let server_handle = axum_server::Handle::new();
@@ -150,8 +156,18 @@ pub async fn serve_tls(
         shutdown.await;
         stopper.graceful_shutdown(Some(REQUEST_TIMEOUT));
     });
-    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-    axum_server::from_tcp_rustls(listener, config).handle(server_handle).serve(router_with(handle, security).into_make_service()).await
+    let service = router_with(handle, security).into_make_service();
+    macro_rules! run {
+        ($server:expr) => {{
+            let mut server = $server.handle(server_handle);
+            server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+            server.serve(service).await
+        }};
+    }
+    match tls {
+        Some(tls) => run!(axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(tls))),
+        None => run!(axum_server::from_tcp(listener)),
+    }
 }
 
 /// The whole API behind the default door (no host or origin restrictions

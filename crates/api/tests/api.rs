@@ -1062,3 +1062,51 @@ async fn one_client_cannot_starve_the_others() {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
 }
+
+/// Issue 11, item 9: a client that sends its request headers too slowly is
+/// cut off instead of holding a connection (and a file) for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_too_slow_to_send_its_headers_is_cut_off() {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+    let app = App::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let address = listener.local_addr().unwrap();
+    let handle = app.service.as_ref().unwrap().handle.clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let header_timeout = Duration::from_millis(300);
+    let served = tokio::spawn(api::serve_with(listener, handle, api::guard::Security::default(), None, header_timeout, async move {
+        let _ = stopped.await;
+    }));
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        // A safety net for the test itself, far beyond the server's limit.
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        (read.is_ok(), started.elapsed(), String::from_utf8_lossy(&answer).into_owned())
+    })
+    .await
+    .unwrap();
+    let (closed, took, text) = answer;
+    assert!(closed, "the server closed the connection");
+    assert!(took < Duration::from_secs(10), "within its limit, not the test's: {took:?}");
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    // A client that sends its request in time is answered as usual.
+    let ok = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    stop.send(()).unwrap();
+    served.await.unwrap().unwrap();
+}

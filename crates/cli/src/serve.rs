@@ -88,13 +88,8 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
         handle.begin_shutdown();
     };
     let security = api::guard::Security { allowed_origins: cors_origins, tokens, limits, ..api::guard::Security::for_listener(listen) };
-    let served = match tls {
-        Some(tls) => {
-            let listener = listener.into_std().map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-            api::serve_tls(listener, service.handle.clone(), security, tls, shutdown).await
-        }
-        None => api::serve(listener, service.handle.clone(), security, shutdown).await,
-    };
+    let listener = listener.into_std().map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let served = api::serve_with(listener, service.handle.clone(), security, tls, api::HEADER_READ_TIMEOUT, shutdown).await;
     // Requests in flight have been answered (after their commits); finish what is queued.
     eprintln!("baton: shutting down");
     tokio::task::spawn_blocking(move || service.stop()).await.map_err(|e| e.to_string())?;
