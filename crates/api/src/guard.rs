@@ -34,6 +34,8 @@ pub struct Security {
     pub allowed_origins: Vec<String>,
     /// With `Some`, every route but the public ones needs one of these tokens.
     pub tokens: Option<Arc<Tokens>>,
+    /// With `Some`, every route but the public ones needs a JWT from this issuer.
+    pub oidc: Option<Arc<crate::oidc::Oidc>>,
     /// What one client may do per second and at once.
     pub limits: crate::limits::LimitSettings,
 }
@@ -104,23 +106,27 @@ pub async fn door(State(door): State<Door>, mut request: Request, next: Next) ->
         }
     }
     let mut hide_variables = false;
-    if let Some(tokens) = &security.tokens {
-        if !PUBLIC_PATHS.contains(&request.uri().path()) {
-            let authorization = header(request.headers(), header::AUTHORIZATION);
-            match tokens.authenticate(authorization, door.clock.now()) {
-                Ok(principal) => {
-                    hide_variables = principal.hide_variables && request.method() == Method::GET;
-                    request.extensions_mut().insert(principal);
-                }
-                Err(refusal) => {
-                    let detail = match refusal {
-                        Refusal::Missing => "this server needs a bearer token (Authorization: Bearer ...; the CLI takes --token or BATON_TOKEN)",
-                        Refusal::Unknown => "the bearer token is not one this server knows",
-                        Refusal::Expired => "the bearer token has expired",
-                        Refusal::Revoked => "the bearer token was revoked",
-                    };
-                    return ApiError::new("unauthenticated", detail).into_response();
-                }
+    let authenticating = security.tokens.is_some() || security.oidc.is_some();
+    if authenticating && !PUBLIC_PATHS.contains(&request.uri().path()) {
+        let authorization = header(request.headers(), header::AUTHORIZATION).map(str::to_string);
+        let outcome = match (&security.tokens, &security.oidc) {
+            (Some(tokens), _) => tokens.authenticate(authorization.as_deref(), door.clock.now()),
+            (None, Some(oidc)) => oidc.authenticate(authorization.as_deref()).await,
+            (None, None) => Err(Refusal::Missing),
+        };
+        match outcome {
+            Ok(principal) => {
+                hide_variables = principal.hide_variables && request.method() == Method::GET;
+                request.extensions_mut().insert(principal);
+            }
+            Err(refusal) => {
+                let detail = match refusal {
+                    Refusal::Missing => "this server needs a bearer token (Authorization: Bearer ...; the CLI takes --token or BATON_TOKEN)",
+                    Refusal::Unknown => "the bearer token is not one this server knows",
+                    Refusal::Expired => "the bearer token has expired",
+                    Refusal::Revoked => "the bearer token was revoked",
+                };
+                return ApiError::new("unauthenticated", detail).into_response();
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod error;
 mod extract;
 pub mod guard;
 pub mod limits;
+pub mod oidc;
 mod openapi;
 mod routes;
 pub mod tls;

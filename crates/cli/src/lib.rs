@@ -398,6 +398,21 @@ pub enum Command {
         /// Long polls one client may hold at once.
         #[arg(long, default_value_t = api::limits::LimitSettings::default().polls_at_once)]
         max_polls_per_client: usize,
+        /// With --auth oidc: the issuer's URL (its /.well-known/openid-configuration names its keys).
+        #[arg(long, env = "BATON_OIDC_ISSUER")]
+        oidc_issuer: Option<String>,
+        /// With --auth oidc: the audience tokens must be for (`aud`).
+        #[arg(long, env = "BATON_OIDC_AUDIENCE")]
+        oidc_audience: Option<String>,
+        /// The claim (a dotted path) that holds the holder's name.
+        #[arg(long, default_value = "preferred_username")]
+        oidc_name_claim: String,
+        /// The claim (a dotted path, such as realm_access.roles) that holds Baton roles.
+        #[arg(long, default_value = "roles")]
+        oidc_roles_claim: String,
+        /// The claim that holds the holder's groups (user tasks' candidate groups).
+        #[arg(long, default_value = "groups")]
+        oidc_groups_claim: String,
         /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
         #[arg(long, env = "BATON_TLS_CERT", requires = "tls_key", value_name = "FILE")]
         tls_cert: Option<PathBuf>,
@@ -550,6 +565,11 @@ async fn run_async(server: &str, actor: Option<String>, token: Option<String>, c
             max_polls_per_client,
             tls_cert,
             tls_key,
+            oidc_issuer,
+            oidc_audience,
+            oidc_name_claim,
+            oidc_roles_claim,
+            oidc_groups_claim,
         } => {
             let database = serve::parse_database(&db).map_err(Failure)?;
             let options = runtime::Options { cache_capacity: instance_cache, ..runtime::Options::default() };
@@ -572,7 +592,12 @@ async fn run_async(server: &str, actor: Option<String>, token: Option<String>, c
                 (Some(cert), Some(key)) => Some(api::tls::server_config(&cert, &key).map_err(Failure)?),
                 _ => None,
             };
-            let door = serve::DoorOptions { cors_origins, auth, insecure, limits, tls };
+            let claims = api::oidc::Claims { name: oidc_name_claim, roles: oidc_roles_claim, groups: oidc_groups_claim };
+            let oidc = match (oidc_issuer, oidc_audience) {
+                (Some(issuer), Some(audience)) => Some(serve::OidcOptions { issuer, audience, claims }),
+                _ => None,
+            };
+            let door = serve::DoorOptions { cors_origins, auth, insecure, limits, oidc, tls };
             serve::serve(database, listen, door, options).await.map_err(Failure)
         }
         Command::Deploy { files } => commands::deploy(&client, &files).await,

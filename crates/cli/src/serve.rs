@@ -36,6 +36,40 @@ pub enum AuthMode {
     None,
     /// API tokens (`baton tokens`).
     Token,
+    /// Bearer JWTs from an OpenID Connect issuer (--oidc-issuer, --oidc-audience).
+    Oidc,
+}
+
+/// Where an OpenID Connect issuer is and what its tokens must say.
+#[derive(Clone, Debug)]
+pub struct OidcOptions {
+    pub issuer: String,
+    pub audience: String,
+    pub claims: api::oidc::Claims,
+}
+
+/// Fetches an issuer's key set: its discovery document names the JWKS.
+fn key_fetcher(issuer: String) -> api::oidc::FetchKeys {
+    api::tls::install_provider();
+    let http = reqwest::Client::new();
+    Arc::new(move || {
+        let (http, issuer) = (http.clone(), issuer.clone());
+        Box::pin(async move {
+            let get = |url: String| {
+                let http = http.clone();
+                async move {
+                    let response = http.get(&url).send().await.map_err(|e| format!("cannot reach {url}: {e}"))?;
+                    if !response.status().is_success() {
+                        return Err(format!("{url} answered {}", response.status()));
+                    }
+                    response.json::<serde_json::Value>().await.map_err(|e| format!("{url} did not answer JSON: {e}"))
+                }
+            };
+            let discovery = get(format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))).await?;
+            let jwks = discovery["jwks_uri"].as_str().ok_or_else(|| format!("the issuer {issuer} names no jwks_uri"))?.to_string();
+            get(jwks).await
+        })
+    })
 }
 
 /// The door's settings from the command line.
@@ -44,12 +78,14 @@ pub struct DoorOptions {
     pub auth: AuthMode,
     pub insecure: bool,
     pub limits: api::limits::LimitSettings,
+    /// With `--auth oidc`: the issuer.
+    pub oidc: Option<OidcOptions>,
     /// Serve HTTPS with this configuration.
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, options: Options) -> Result<(), String> {
-    let DoorOptions { cors_origins, auth, insecure, limits, tls } = door;
+    let DoorOptions { cors_origins, auth, insecure, limits, oidc, tls } = door;
     if auth == AuthMode::None && !listen.ip().is_loopback() {
         if !insecure {
             return Err(format!(
@@ -70,8 +106,18 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
         Database::Memory => Arc::new(store::MemoryStore::new()),
     };
     let tokens = match auth {
-        AuthMode::None => None,
         AuthMode::Token => Some(Arc::new(load_tokens(store.as_ref(), &database)?)),
+        AuthMode::None | AuthMode::Oidc => None,
+    };
+    let oidc = match (auth, oidc) {
+        (AuthMode::Oidc, Some(options)) => {
+            let fetch = key_fetcher(options.issuer.clone());
+            let issuer = options.issuer.clone();
+            let connected = api::oidc::Oidc::connect(options.issuer, options.audience, options.claims, fetch).await;
+            Some(Arc::new(connected.map_err(|e| format!("cannot get the keys of the OpenID Connect issuer {issuer}: {e}"))?))
+        }
+        (AuthMode::Oidc, None) => return Err("--auth oidc needs --oidc-issuer and --oidc-audience".into()),
+        _ => None,
     };
     let service = Service::start(store, Arc::new(SystemClock), Box::new(UuidIds), options).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -87,7 +133,7 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
         // Long polls answer now instead of holding the shutdown for their timeout.
         handle.begin_shutdown();
     };
-    let security = api::guard::Security { allowed_origins: cors_origins, tokens, limits, ..api::guard::Security::for_listener(listen) };
+    let security = api::guard::Security { allowed_origins: cors_origins, tokens, oidc, limits, ..api::guard::Security::for_listener(listen) };
     let listener = listener.into_std().map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let served = api::serve_with(listener, service.handle.clone(), security, tls, api::HEADER_READ_TIMEOUT, shutdown).await;
     // Requests in flight have been answered (after their commits); finish what is queued.

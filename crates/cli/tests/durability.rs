@@ -384,3 +384,102 @@ fn the_server_speaks_https_and_the_cli_checks_its_certificate() {
     // And plain HTTP does not get through.
     assert!(!baton(&format!("http://localhost:{port}"), &["health"]).status.success());
 }
+
+/// A small OpenID Connect issuer for the test: its discovery document and
+/// its key set (which the test changes to rotate keys), over plain HTTP.
+fn issuer(jwks: std::sync::Arc<std::sync::Mutex<String>>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let base = url.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            // The rest of the request's headers.
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let body = if request_line.contains("/.well-known/openid-configuration") {
+                format!(r#"{{"issuer": "{base}", "jwks_uri": "{base}/jwks"}}"#)
+            } else {
+                jwks.lock().unwrap().clone()
+            };
+            let mut stream = stream;
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    url
+}
+
+/// A P-256 key as the issuer publishes it (a JWK), and as it signs (PEM).
+fn signing_key(kid: &str) -> (serde_json::Value, jsonwebtoken::EncodingKey) {
+    use base64::Engine;
+    let key = rcgen::KeyPair::generate().unwrap();
+    let point = key.public_key_raw();
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65]), "kid": kid, "alg": "ES256", "use": "sig"});
+    (jwk, jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap())
+}
+
+/// Issue 11, item 1 (OIDC): JWTs from an issuer the test runs: accepted with
+/// the issuer's key and the right audience, refused expired, wrongly signed or
+/// for another audience; the issuer's rotated keys are fetched when a token
+/// names a new one; roles and the holder's name come from the claims.
+#[test]
+fn jwts_from_an_openid_connect_issuer_are_checked_and_its_keys_rotate() {
+    let (first_jwk, first_key) = signing_key("k1");
+    let (second_jwk, second_key) = signing_key("k2");
+    let jwks = std::sync::Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [first_jwk]}).to_string()));
+    let issuer_url = issuer(jwks.clone());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let jwt = |key: &jsonwebtoken::EncodingKey, kid: &str, audience: &str, expires: i64, roles: &[&str]| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.to_string());
+        let claims = serde_json::json!({
+            "iss": issuer_url, "aud": audience, "sub": "u-1", "preferred_username": "olga",
+            "roles": roles, "groups": ["ops"], "iat": now, "nbf": now - 5, "exp": expires,
+        });
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    };
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = temp_dir().join("oidc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let _running = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", "memory", "--listen", &format!("127.0.0.1:{port}"), "--auth", "oidc"])
+            .args(["--oidc-issuer", &issuer_url, "--oidc-audience", "baton"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let server = format!("http://127.0.0.1:{port}");
+    wait_for("the server", Duration::from_secs(30), || baton(&server, &["health"]).status.success());
+    let with = |token: &str, args: &[&str]| Command::new(env!("CARGO_BIN_EXE_baton")).args(args).env("BATON_SERVER", &server).env("BATON_TOKEN", token).output().unwrap();
+    let said = |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
+
+    // The issuer rotates to a new key; a token signed with it is checked against the fetched key set.
+    *jwks.lock().unwrap() = serde_json::json!({"keys": [second_jwk]}).to_string();
+    let rotated = with(&jwt(&second_key, "k2", "baton", now + 300, &["operator"]), &["instances", "list"]);
+    assert!(rotated.status.success(), "{}", said(&rotated));
+    // What the holder does is recorded under the name the token gives.
+    let started = with(&jwt(&second_key, "k2", "baton", now + 300, &["starter"]), &["signal", "ping"]);
+    assert!(started.status.success(), "{}", said(&started));
+    // Refused: the old key is gone, a token for another audience, an expired one, one signed with a key whose id is another's.
+    for (what, token) in [
+        ("a retired key", jwt(&first_key, "k1", "baton", now + 300, &["operator"])),
+        ("another audience", jwt(&second_key, "k2", "billing", now + 300, &["operator"])),
+        ("expired", jwt(&second_key, "k2", "baton", now - 600, &["operator"])),
+        ("forged", jwt(&first_key, "k2", "baton", now + 300, &["operator"])),
+    ] {
+        let refused = with(&token, &["instances", "list"]);
+        assert!(!refused.status.success() && said(&refused).contains("unauthenticated"), "{what}: {}", said(&refused));
+    }
+    assert!(said(&with(&jwt(&second_key, "k2", "baton", now - 600, &["operator"]), &["instances", "list"])).contains("expired"));
+    // Roles come from the token: without operator, no instances.
+    let no_role = with(&jwt(&second_key, "k2", "baton", now + 300, &["worker"]), &["instances", "list"]);
+    assert!(said(&no_role).contains("forbidden"), "{}", said(&no_role));
+}
