@@ -371,10 +371,8 @@ async fn a_called_instances_incident_is_seen_from_its_root() {
     let app = App::new();
     let resources = json!({"resources": [{"name": "order.bpmn", "xml": MODEL}, {"name": "parent.bpmn", "xml": PARENT}]});
     assert_eq!(app.json("POST", "/v1/workflows", resources).await.0, StatusCode::CREATED);
-    let (_, started) = app.json("POST", "/v1/instances", json!({"workflow": "parent"})).await;
-    let root = started["id"].as_str().unwrap().to_string();
-    let (_, other) = app.json("POST", "/v1/instances", json!({"workflow": "parent"})).await;
-    let other = other["id"].as_str().unwrap().to_string();
+    let root = app.start(json!({"workflow": "parent"})).await;
+    let other = app.start(json!({"workflow": "parent"})).await;
     let (_, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "w1", "max_jobs": 5})).await;
     let job = activated["jobs"].as_array().unwrap().iter().find(|j| j["instance_id"].as_str().unwrap().starts_with(&format!("{root}/"))).unwrap();
     let (child, key) = (job["instance_id"].as_str().unwrap().to_string(), job["key"].as_str().unwrap().to_string());
@@ -430,6 +428,20 @@ impl App {
         (status, value)
     }
 
+    /// Deploys BPMN files, which must be accepted.
+    async fn deploy(&self, files: &[(&str, &str)]) {
+        let resources: Vec<Value> = files.iter().map(|(name, xml)| json!({"name": name, "xml": xml})).collect();
+        let (status, answer) = self.json("POST", "/v1/workflows", json!({ "resources": resources })).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+
+    /// Starts an instance, which must start; its id.
+    async fn start(&self, body: Value) -> String {
+        let (status, started) = self.json("POST", "/v1/instances", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{started}");
+        started["id"].as_str().unwrap().to_string()
+    }
+
     /// The lease the last activation of job `key` returned.
     fn lease(&self, key: &str) -> Value {
         self.leases.lock().unwrap().get(key).cloned().unwrap_or(Value::Null)
@@ -446,7 +458,7 @@ impl App {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_keeps_its_record_who_did_what_and_its_audit_log() {
     let app = App::new();
-    assert_eq!(app.json("POST", "/v1/workflows", json!({"resources": [{"name": "letter.bpmn", "xml": LETTER}]})).await.0, StatusCode::CREATED);
+    app.deploy(&[("letter.bpmn", LETTER)]).await;
     let start = json!({"workflow": "letter", "business_key": "case-9", "labels": {"person": "p-17", "channel": "mail"}});
     let (status, started) = app.json_as("ann", "POST", "/v1/instances", start).await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
@@ -561,8 +573,7 @@ async fn an_ended_instance_says_how_and_a_called_one_knows_its_lineage() {
     assert_eq!((failed["error"]["code"].clone(), failed["error"]["element"].clone()), (json!("BOOM"), json!("blow")));
     assert_eq!(failed["end"], Value::Null, "an error end event fails the instance; it did not complete there");
 
-    let (_, parent) = app.json("POST", "/v1/instances", json!({"workflow": "parent", "business_key": "order-5"})).await;
-    let root = parent["id"].as_str().unwrap().to_string();
+    let root = app.start(json!({"workflow": "parent", "business_key": "order-5"})).await;
     let (_, children) = app.send("GET", &format!("/v1/instances?root_id={root}"), None).await.into_json();
     let family = children["items"].as_array().unwrap();
     assert_eq!(family.len(), 2, "the root and its child");
@@ -610,9 +621,8 @@ const JOURNEY: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/201005
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waits_timers_messages_and_subscriptions_are_visible_and_a_timer_can_be_moved() {
     let app = App::new();
-    assert_eq!(app.json("POST", "/v1/workflows", json!({"resources": [{"name": "journey.bpmn", "xml": JOURNEY}]})).await.0, StatusCode::CREATED);
-    let (_, started) = app.json("POST", "/v1/instances", json!({"workflow": "journey", "variables": {"person": "p-1"}})).await;
-    let id = started["id"].as_str().unwrap().to_string();
+    app.deploy(&[("journey.bpmn", JOURNEY)]).await;
+    let id = app.start(json!({"workflow": "journey", "variables": {"person": "p-1"}})).await;
 
     let (_, shown) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
     let waits = shown["waits"].as_array().unwrap();
@@ -681,9 +691,8 @@ const STAGE: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_instance_runs_again_from_where_it_failed_and_its_runs_are_grouped() {
     let app = App::new();
-    assert_eq!(app.json("POST", "/v1/workflows", json!({"resources": [{"name": "stage.bpmn", "xml": STAGE}]})).await.0, StatusCode::CREATED);
-    let (_, started) = app.json("POST", "/v1/instances", json!({"workflow": "stage", "variables": {"case": 7}})).await;
-    let id = started["id"].as_str().unwrap().to_string();
+    app.deploy(&[("stage.bpmn", STAGE)]).await;
+    let id = app.start(json!({"workflow": "stage", "variables": {"case": 7}})).await;
     let (status, problem) = app.json("POST", &format!("/v1/instances/{id}/rerun"), json!({})).await;
     assert_eq!((status, problem["code"].clone()), (StatusCode::CONFLICT, json!("instance-not-ended")), "a running instance does not rerun");
 
@@ -928,7 +937,7 @@ async fn every_route_answers_each_role_as_the_access_table_says() {
 async fn a_token_narrows_what_its_holder_may_do() {
     use api::access::{new_token, TokenRequest, Tokens};
     let app = App::new();
-    assert_eq!(app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}, {"name": "parent.bpmn", "xml": PARENT}]})).await.0, StatusCode::CREATED);
+    app.deploy(&[("order.bpmn", MODEL), ("parent.bpmn", PARENT)]).await;
     let token = |name: &str, roles: &[&str], change: &dyn Fn(&mut TokenRequest)| {
         let mut request = TokenRequest { name: name.into(), roles: roles.iter().map(|r| r.to_string()).collect(), ..TokenRequest::default() };
         change(&mut request);
@@ -1003,7 +1012,7 @@ async fn a_token_narrows_what_its_holder_may_do() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_cannot_starve_the_others() {
     let app = App::new();
-    assert_eq!(app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await.0, StatusCode::CREATED);
+    app.deploy(&[("order.bpmn", MODEL)]).await;
     let limits = api::limits::LimitSettings { starts_per_second: 2.0, publications_per_second: 1.0, polls_at_once: 1 };
     let security = api::guard::Security { limits, ..api::guard::Security::default() };
     let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);

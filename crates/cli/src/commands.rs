@@ -146,6 +146,9 @@ pub async fn show_task(client: &Client, key: &str) -> Result<(), Failure> {
 /// How a command by hand claims a job: the worker's lease, or an override.
 #[derive(Debug, clap::Args)]
 pub struct ClaimArgs {
+    /// The worker's name, as it activated the job.
+    #[arg(long)]
+    worker: Option<String>,
     /// The lease token activation returned.
     #[arg(long)]
     lease: Option<String>,
@@ -158,6 +161,7 @@ pub struct ClaimArgs {
 
 impl ClaimArgs {
     pub fn with(self, mut body: Value) -> Value {
+        body["worker"] = json!(self.worker);
         body["lease"] = json!(self.lease);
         body["override"] = json!(self.override_lease);
         body["reason"] = json!(self.reason);

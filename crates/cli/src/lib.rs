@@ -247,8 +247,6 @@ pub enum JobsCommand {
     /// Complete a job by hand.
     Complete {
         key: String,
-        #[arg(long)]
-        worker: Option<String>,
         #[command(flatten)]
         claim: commands::ClaimArgs,
         #[command(flatten)]
@@ -257,8 +255,6 @@ pub enum JobsCommand {
     /// Fail a job: with retries left it is handed out again (after --backoff-ms).
     Fail {
         key: String,
-        #[arg(long)]
-        worker: Option<String>,
         #[command(flatten)]
         claim: commands::ClaimArgs,
         /// Retries left after this failure; 0 raises an incident.
@@ -272,8 +268,6 @@ pub enum JobsCommand {
     /// Throw a BPMN error from a job.
     Error {
         key: String,
-        #[arg(long)]
-        worker: Option<String>,
         #[command(flatten)]
         claim: commands::ClaimArgs,
         #[arg(long)]
@@ -641,18 +635,18 @@ async fn run_async(server: &str, actor: Option<String>, token: Option<String>, c
             }
         },
         Command::Jobs(JobsCommand::List { filter, json }) => commands::list_jobs(&client, filter, json).await,
-        Command::Jobs(JobsCommand::Complete { key, worker, claim, variables }) => {
+        Command::Jobs(JobsCommand::Complete { key, claim, variables }) => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
-            let body = claim.with(serde_json::json!({"worker": worker, "variables": variables}));
+            let body = claim.with(serde_json::json!({"variables": variables}));
             commands::job_command(&client, &key, "complete", body).await
         }
-        Command::Jobs(JobsCommand::Fail { key, worker, claim, retries, message, backoff_ms }) => {
-            let body = claim.with(serde_json::json!({"worker": worker, "retries": retries, "message": message, "backoff_ms": backoff_ms}));
+        Command::Jobs(JobsCommand::Fail { key, claim, retries, message, backoff_ms }) => {
+            let body = claim.with(serde_json::json!({"retries": retries, "message": message, "backoff_ms": backoff_ms}));
             commands::job_command(&client, &key, "fail", body).await
         }
-        Command::Jobs(JobsCommand::Error { key, worker, claim, code, message, variables }) => {
+        Command::Jobs(JobsCommand::Error { key, claim, code, message, variables }) => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
-            let body = claim.with(serde_json::json!({"worker": worker, "code": code, "message": message, "variables": variables}));
+            let body = claim.with(serde_json::json!({"code": code, "message": message, "variables": variables}));
             commands::job_command(&client, &key, "error", body).await
         }
         Command::Workflows(WorkflowsCommand::List { json }) => commands::list_workflows(&client, json).await,
