@@ -298,7 +298,7 @@ pub struct InstanceParams {
     limit: Option<usize>,
 }
 
-fn parse_time(name: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
+pub(crate) fn parse_time(name: &str, value: Option<String>) -> Result<Option<i64>, ApiError> {
     value
         .map(|text| {
             text.parse::<jiff::Timestamp>()
@@ -355,7 +355,7 @@ pub async fn list_instances(State(state): State<AppState>, Params(params): Param
         let items = items
             .into_iter()
             .map(|row| {
-                let count = txn.descendant_incidents(&row.id)?;
+                let count = descendant_incidents(txn, &row)?;
                 Ok((row, count))
             })
             .collect::<Result<_, store::Error>>()?;
@@ -363,6 +363,17 @@ pub async fn list_instances(State(state): State<AppState>, Params(params): Param
     })
     .await?;
     ok(page_json(found, |row| instance_json(row, false)))
+}
+
+/// The open incidents of the instances `row` called. A called instance with
+/// an open incident is running, so its caller waits on a call activity: an
+/// instance that waits on none has none to count (and costs no query).
+fn descendant_incidents(txn: &mut dyn ReadTxn, row: &store::InstanceRow) -> Result<u32, store::Error> {
+    if row.waiting.iter().any(|kind| kind == "call") {
+        txn.descendant_incidents(&row.id)
+    } else {
+        Ok(0)
+    }
 }
 
 async fn instance_row(state: &AppState, id: String) -> Result<store::InstanceRow, ApiError> {
@@ -374,7 +385,7 @@ pub async fn get_instance(State(state): State<AppState>, Path(id): Path<String>)
     let lookup = id.clone();
     let found = read(&state, move |txn| {
         let Some(row) = txn.instance(&lookup)? else { return Ok(None) };
-        let count = txn.descendant_incidents(&lookup)?;
+        let count = descendant_incidents(txn, &row)?;
         // Workers and leases live on the job rows, not in the instance's state.
         let filter = JobFilter { instance_id: Some(lookup.clone()), ..JobFilter::default() };
         let jobs = txn.jobs(&filter, &PageRequest::first(PageRequest::MAX_LIMIT))?.items;

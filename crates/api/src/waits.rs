@@ -14,7 +14,7 @@ use store::{MessageFilter, MessageState, SubscriptionFilter, SubscriptionKind, T
 
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Params};
-use crate::routes::{call, ok, page_json, page_request, read, time, AppState, Answer};
+use crate::routes::{call, ok, page_json, page_request, parse_time, read, time, AppState, Answer};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,12 +23,6 @@ pub struct TimerParams {
     due_before: Option<String>,
     after: Option<String>,
     limit: Option<usize>,
-}
-
-fn parse_time(name: &str, text: &str) -> Result<i64, ApiError> {
-    text.parse::<jiff::Timestamp>()
-        .map(|t| t.as_millisecond())
-        .map_err(|_| ApiError::new("query-invalid", format!("{name} '{text}' is not a date and time such as 2026-01-01T00:00:00Z")))
 }
 
 /// What kind of timer an element is: a catch event, a boundary event, the
@@ -45,7 +39,7 @@ fn timer_kind(workflow: &Workflow, element_id: &str) -> &'static str {
 /// one instance) starts with the timer start events of deployed workflows.
 pub async fn list_timers(State(state): State<AppState>, Params(params): Params<TimerParams>) -> Answer {
     let page = page_request(params.after.clone(), params.limit)?;
-    let due_before = params.due_before.as_deref().map(|t| parse_time("due_before", t)).transpose()?;
+    let due_before = parse_time("due_before", params.due_before)?;
     let with_starts = params.after.is_none() && params.instance_id.is_none();
     let filter = TimerFilter { instance_id: params.instance_id, due_before };
     let registry = state.handle.workflows.clone();

@@ -147,7 +147,7 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
 fn load_tokens(store: &dyn Store, database: &Database) -> Result<api::access::Tokens, String> {
     let mut rows = store.read().and_then(|mut r| r.tokens()).map_err(|e| e.to_string())?;
     if rows.is_empty() {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now = runtime::Clock::now(&SystemClock);
         let request = api::access::TokenRequest { name: "admin".into(), roles: vec!["admin".into()], ..Default::default() };
         let (token, row) = api::access::new_token(request, now)?;
         let file = match database {

@@ -57,7 +57,8 @@ fn offline(db: &str) -> Result<store_sqlite::SqliteStore, Failure> {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    use runtime::Clock;
+    runtime::SystemClock.now()
 }
 
 /// Creates a token on the file (`--db`) or through the server; prints the token once.
