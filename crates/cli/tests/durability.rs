@@ -483,3 +483,37 @@ fn jwts_from_an_openid_connect_issuer_are_checked_and_its_keys_rotate() {
     let no_role = with(&jwt(&second_key, "k2", "baton", now + 300, &["worker"]), &["instances", "list"]);
     assert!(said(&no_role).contains("forbidden"), "{}", said(&no_role));
 }
+
+/// Issue 11, item 1: tokens made on a database file no server holds (the
+/// first ones, or to get back in) are the ones a server then takes.
+#[test]
+fn tokens_made_offline_let_their_holder_in() {
+    let dir = temp_dir().join("offline-tokens");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("baton.db").display());
+    let offline = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_baton")).args(args).args(["--db", &db]).output().unwrap();
+    let made = offline(&["tokens", "create", "--name", "root", "--role", "admin"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let root = String::from_utf8_lossy(&made.stdout).trim().to_string();
+    let spare = offline(&["tokens", "create", "--name", "spare", "--role", "viewer"]);
+    let listed = String::from_utf8_lossy(&offline(&["tokens", "list", "--json"]).stdout).into_owned();
+    let spare_id = listed.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|t| t["name"] == "spare").unwrap()["id"].as_str().unwrap().to_string();
+    assert!(offline(&["tokens", "revoke", &spare_id]).status.success());
+    let spare = String::from_utf8_lossy(&spare.stdout).trim().to_string();
+
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _running = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", &db, "--listen", &format!("127.0.0.1:{port}"), "--auth", "token"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let server = format!("http://127.0.0.1:{port}");
+    wait_for("the server", Duration::from_secs(30), || baton(&server, &["health"]).status.success());
+    assert!(!dir.join("baton.db.admin-token").exists(), "a database with tokens gets no first admin token");
+    let with = |token: &str| Command::new(env!("CARGO_BIN_EXE_baton")).args(["instances", "list"]).env("BATON_SERVER", &server).env("BATON_TOKEN", token).output().unwrap();
+    assert!(with(&root).status.success());
+    assert!(String::from_utf8_lossy(&with(&spare).stderr).contains("revoked"));
+}
