@@ -20,6 +20,13 @@ impl<S: Send + Sync, T: DeserializeOwned, const LIMIT: usize> FromRequest<S> for
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        // Only JSON: browsers send forms and text/plain across sites without asking first.
+        let content_type = request.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let json = content_type.and_then(|value| value.split(';').next()).is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            let given = content_type.unwrap_or("none");
+            return Err(ApiError::new("unsupported-media-type", format!("a write takes Content-Type: application/json, not {given}")));
+        }
         if let Some(length) = request.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
             if length > LIMIT {
                 return Err(ApiError::new("body-too-large", format!("the body is {length} bytes; this endpoint takes at most {LIMIT}")));
@@ -76,11 +83,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        // With authentication on, the actor is who the token says, whatever the client declares.
-        if let Some(principal) = parts.extensions.get::<crate::access::Principal>() {
-            return Ok(Actor(Some(principal.name.clone())));
-        }
-        let Some(value) = parts.headers.get(ACTOR_HEADER) else { return Ok(Actor(None)) };
+        let principal = parts.extensions.get::<crate::access::Principal>().map(|p| p.name.clone());
+        let Some(value) = parts.headers.get(ACTOR_HEADER) else { return Ok(Actor(principal)) };
         let bytes = value.as_bytes();
         let printable = bytes.iter().all(|b| (b' '..=b'~').contains(b));
         let padded = bytes.first() == Some(&b' ') || bytes.last() == Some(&b' ');
@@ -90,7 +94,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
                 format!("the X-Baton-Actor header must be 1 to {MAX_ACTOR_BYTES} printable ASCII characters, without spaces around them"),
             ));
         }
-        Ok(Actor(Some(String::from_utf8_lossy(bytes).into_owned())))
+        // With authentication on, the actor is who the token says, whatever the client declares.
+        Ok(Actor(principal.or_else(|| Some(String::from_utf8_lossy(bytes).into_owned()))))
     }
 }
 

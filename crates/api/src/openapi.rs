@@ -51,8 +51,9 @@ pub fn openapi() -> Value {
         if crate::access::access(method, path) != Some(crate::access::Access::Public) {
             operation["security"] = json!([{ "bearer": [] }, {}]);
         }
-        if let Some((optional, schema)) = schemas.body {
-            operation["requestBody"] = json!({ "required": !optional, "content": { "application/json": { "schema": schema } } });
+        if let Some(schema) = schemas.body {
+            // Every write says application/json, an empty one too (`{}`): the door refuses others.
+            operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema } } });
         }
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[*method] = operation;

@@ -11,8 +11,8 @@ use crate::ERRORS;
 pub struct Operation {
     /// Query parameters: name and schema.
     pub query: Vec<(&'static str, Value)>,
-    /// The JSON body, and whether it may be left out (an empty body reads as `{}`).
-    pub body: Option<(bool, Value)>,
+    /// The JSON body (`{}` when a write takes nothing).
+    pub body: Option<Value>,
     /// The status of success, and the content type and schema of its body (none for 204).
     pub success: (u16, Option<(&'static str, Value)>),
 }
@@ -400,15 +400,13 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
     let done = none(204);
     let ok = |schema: Value| (200, json_answer(schema));
     let plain = (200, Some(("text/plain", string())));
-    let op = |query: Vec<(&'static str, Value)>, body: Option<(bool, Value)>, success| Operation { query, body, success };
-    let optional = |schema: Value| Some((true, schema));
-    let needed = |schema: Value| Some((false, schema));
-    let reason_only = || optional(request(&[], &[reason()]));
+    let op = |query: Vec<(&'static str, Value)>, body: Option<Value>, success| Operation { query, body, success };
+    let reason_only = || Some(request(&[], &[reason()]));
     let variables = || ("variables", any_object());
     Some(match (method, path) {
         ("post", "/v1/workflows") => op(
             vec![],
-            needed(request(&["resources"], &[("resources", json!({ "type": "array", "minItems": 1, "items": request(&["name", "xml"], &[("name", text(1)), ("xml", string())]) }))])),
+            Some(request(&["resources"], &[("resources", json!({ "type": "array", "minItems": 1, "items": request(&["name", "xml"], &[("name", text(1)), ("xml", string())]) }))])),
             (201, json_answer(answer(&[
                 ("workflows", list(answer(&[("workflow", string()), ("version", integer(1)), ("created", boolean())]))),
                 ("diagnostics", list(reference("Diagnostic"))),
@@ -418,7 +416,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
         ("get", "/v1/workflows/{key}") | ("get", "/v1/workflows/{key}/versions/{version}") => op(vec![], None, ok(reference("WorkflowDetail"))),
         ("post", "/v1/instances") => op(
             vec![],
-            needed(request(
+            Some(request(
                 &["workflow"],
                 &[
                     ("workflow", text(1)),
@@ -462,11 +460,11 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             op(query, None, ok(page_of("HistoryEntry")))
         }
         ("post", "/v1/instances/{id}/cancel" | "/v1/instances/{id}/suspend" | "/v1/instances/{id}/resume") => op(vec![], reason_only(), done),
-        ("post", "/v1/instances/{id}/variables") => op(vec![], needed(request(&["variables"], &[variables(), reason()])), done),
+        ("post", "/v1/instances/{id}/variables") => op(vec![], Some(request(&["variables"], &[variables(), reason()])), done),
         ("post", "/v1/instances/{id}/labels") => {
             let mut changes = labels(or_null(json!({ "type": "string", "maxLength": engine::MAX_LABEL_CHARS })));
             changes["minProperties"] = json!(1);
-            op(vec![], needed(request(&["labels"], &[("labels", changes), reason()])), done)
+            op(vec![], Some(request(&["labels"], &[("labels", changes), reason()])), done)
         }
         ("post", "/v1/instances/{id}/modify") => {
             let mut body = request(&[], &[("activate", list(string())), ("terminate", list(string())), reason()]);
@@ -475,12 +473,12 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 { "required": ["activate"], "properties": { "activate": { "minItems": 1 } } },
                 { "required": ["terminate"], "properties": { "terminate": { "minItems": 1 } } }
             ]);
-            op(vec![], needed(body), done)
+            op(vec![], Some(body), done)
         }
-        ("post", "/v1/instances/{id}/rerun") => op(vec![], optional(request(&[], &[("from", or_null(string())), reason()])), done),
+        ("post", "/v1/instances/{id}/rerun") => op(vec![], Some(request(&[], &[("from", or_null(string())), reason()])), done),
         ("post", "/v1/jobs/activate") => op(
             vec![],
-            needed(request(
+            Some(request(
                 &["type", "worker"],
                 &[
                     ("type", text(1)),
@@ -497,10 +495,10 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             query.extend(paging());
             op(query, None, ok(page_of("Job")))
         }
-        ("post", "/v1/jobs/{key}/complete") => op(vec![], optional(request(&[], &[("worker", or_null(string())), lease(), ("override", boolean()), reason(), variables()])), done),
+        ("post", "/v1/jobs/{key}/complete") => op(vec![], Some(request(&[], &[("worker", or_null(string())), lease(), ("override", boolean()), reason(), variables()])), done),
         ("post", "/v1/jobs/{key}/fail") => op(
             vec![],
-            needed(request(
+            Some(request(
                 &["retries"],
                 &[
                     ("worker", or_null(string())),
@@ -516,22 +514,22 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
         ),
         ("post", "/v1/jobs/{key}/error") => op(
             vec![],
-            needed(request(&["code"], &[("worker", or_null(string())), lease(), ("override", boolean()), reason(), ("code", text(1)), ("message", string()), variables()])),
+            Some(request(&["code"], &[("worker", or_null(string())), lease(), ("override", boolean()), reason(), ("code", text(1)), ("message", string()), variables()])),
             done,
         ),
-        ("post", "/v1/jobs/{key}/retries") => op(vec![], needed(request(&["retries"], &[("retries", retries()), reason()])), done),
+        ("post", "/v1/jobs/{key}/retries") => op(vec![], Some(request(&["retries"], &[("retries", retries()), reason()])), done),
         ("get", "/v1/tasks") => {
             let mut query = vec![("assignee", string()), ("candidate_group", string()), ("workflow", string()), ("instance_id", string())];
             query.extend(paging());
             op(query, None, ok(page_of("Task")))
         }
         ("get", "/v1/tasks/{key}") => op(vec![], None, ok(reference("Task"))),
-        ("post", "/v1/tasks/{key}/claim" | "/v1/tasks/{key}/assign") => op(vec![], needed(request(&["assignee"], &[("assignee", text(1))])), done),
-        ("post", "/v1/tasks/{key}/unclaim") => op(vec![], optional(request(&[], &[])), done),
-        ("post", "/v1/tasks/{key}/complete") => op(vec![], optional(request(&[], &[variables()])), done),
+        ("post", "/v1/tasks/{key}/claim" | "/v1/tasks/{key}/assign") => op(vec![], Some(request(&["assignee"], &[("assignee", text(1))])), done),
+        ("post", "/v1/tasks/{key}/unclaim") => op(vec![], Some(request(&[], &[])), done),
+        ("post", "/v1/tasks/{key}/complete") => op(vec![], Some(request(&[], &[variables()])), done),
         ("post", "/v1/messages") => op(
             vec![],
-            needed(request(
+            Some(request(
                 &["name"],
                 &[
                     ("name", text(1)),
@@ -548,7 +546,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             query.extend(paging());
             op(query, None, ok(page_of("Message")))
         }
-        ("post", "/v1/signals") => op(vec![], needed(request(&["name"], &[("name", text(1)), variables()])), done),
+        ("post", "/v1/signals") => op(vec![], Some(request(&["name"], &[("name", text(1)), variables()])), done),
         ("get", "/v1/subscriptions") => {
             let mut query = vec![("instance_id", string()), ("kind", one_of(&["message", "signal"])), ("name", string())];
             query.extend(paging());
@@ -559,7 +557,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             query.extend(paging());
             op(query, None, ok(page_of("Timer")))
         }
-        ("post", "/v1/timers/{key}/reschedule") => op(vec![], needed(request(&["due_at"], &[("due_at", time()), reason()])), done),
+        ("post", "/v1/timers/{key}/reschedule") => op(vec![], Some(request(&["due_at"], &[("due_at", time()), reason()])), done),
         ("get", "/v1/incidents") => {
             let mut query = vec![
                 ("state", one_of(&["open", "resolved", "all"])),
@@ -576,7 +574,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             created.push(("token", json!({ "type": "string", "pattern": "^baton_[0-9a-f]{64}$" })));
             op(
                 vec![],
-                needed(request(
+                Some(request(
                     &["name", "roles"],
                     &[
                         ("name", json!({ "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]*[!-~][ -~]*$" })),
@@ -592,7 +590,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             )
         }
         ("get", "/v1/tokens") => op(vec![], None, ok(page_of("Token"))),
-        ("post", "/v1/tokens/{id}/revoke") => op(vec![], optional(request(&[], &[])), done),
+        ("post", "/v1/tokens/{id}/revoke") => op(vec![], Some(request(&[], &[])), done),
         ("get", "/v1/openapi.json") => op(vec![], None, ok(any_object())),
         ("get", "/healthz" | "/readyz" | "/metrics") => op(vec![], None, plain),
         _ => return None,
