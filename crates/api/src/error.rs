@@ -26,6 +26,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("task-not-found", 404, "No such user task"),
     ("incident-not-found", 404, "No such incident"),
     ("token-not-found", 404, "No such token"),
+    ("token-name-taken", 409, "A token of that name exists"),
     ("instance-ended", 409, "The instance has ended"),
     ("instance-suspended", 409, "The instance is suspended"),
     ("instance-not-suspended", 409, "The instance is not suspended"),

@@ -41,7 +41,7 @@ pub async fn create_token(State(state): State<AppState>, actor: Actor, Body(requ
     let name = row.name.clone();
     let taken = read(&state, move |txn| Ok(txn.tokens()?.iter().any(|t| t.name == name && t.revoked_at.is_none()))).await?;
     if taken {
-        return Err(ApiError::new("request-invalid", format!("a token named '{}' exists; revoke it first or choose another name", row.name)));
+        return Err(ApiError::new("token-name-taken", format!("a token named '{}' exists; revoke it first or choose another name", row.name)));
     }
     call(&state, &actor, None, None, Command::PutToken(row.clone())).await?;
     reload(&state).await?;

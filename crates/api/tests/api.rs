@@ -787,6 +787,8 @@ async fn every_route_answers_as_its_openapi_schema_says() {
     ok(app.json("POST", "/v1/signals", json!({"name": "ping", "variables": {"at": 1}})).await);
     // Tokens (an open server lets anyone manage them; with --auth token only admins).
     let created = ok(app.json("POST", "/v1/tokens", json!({"name": "mailer", "roles": ["worker"], "job_types": ["mail"], "expires_at": "2027-01-01T00:00:00Z"})).await);
+    let (status, taken) = app.json("POST", "/v1/tokens", json!({"name": "mailer", "roles": ["viewer"]})).await;
+    assert_eq!((status, taken["code"].clone()), (StatusCode::CONFLICT, json!("token-name-taken")));
     ok(app.send("GET", "/v1/tokens", None).await.into_json());
     ok(app.json("POST", &format!("/v1/tokens/{}/revoke", created["id"].as_str().unwrap()), json!({})).await);
 
