@@ -517,3 +517,81 @@ fn tokens_made_offline_let_their_holder_in() {
     assert!(with(&root).status.success());
     assert!(String::from_utf8_lossy(&with(&spare).stderr).contains("revoked"));
 }
+
+/// One HTTP/1.1 request over a fresh connection; the answer's status and body.
+fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, answer)
+}
+
+/// Issue 11, item 2, as the issue checks it: the role × route matrix against
+/// `baton serve --auth token`, with a token of each role made by its admin:
+/// every route answers each role as docs/access.md says (refused with 403, or not).
+#[test]
+fn the_role_route_matrix_holds_against_the_real_server() {
+    use api::access::{Access, Role, ACCESS};
+    let dir = temp_dir().join("matrix");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("baton.db");
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let server = format!("http://{address}");
+    let _running = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", &format!("sqlite://{}", db.display()), "--listen", &address, "--auth", "token"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the server", Duration::from_secs(30), || baton(&server, &["health"]).status.success());
+    let admin = std::fs::read_to_string(dir.join("baton.db.admin-token")).unwrap().trim().to_string();
+    let tokens: Vec<(Role, String)> = Role::ALL
+        .iter()
+        .map(|role| {
+            let made = Command::new(env!("CARGO_BIN_EXE_baton"))
+                .args(["tokens", "create", "--name", &format!("{}-bot", role.as_str()), "--role", role.as_str()])
+                .env("BATON_SERVER", &server)
+                .env("BATON_TOKEN", &admin)
+                .output()
+                .unwrap();
+            assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+            (*role, String::from_utf8_lossy(&made.stdout).trim().to_string())
+        })
+        .collect();
+    let mut checked = 0;
+    for (method, path, rule) in ACCESS {
+        let concrete = path.replace("{key}", "k.1").replace("{id}", "i").replace("{version}", "1");
+        let verb = method.to_uppercase();
+        let (status, _) = http(&address, &verb, &concrete, None, "{}");
+        match rule {
+            Access::Public => assert_ne!(status, 401, "{verb} {path} is public"),
+            Access::Roles(_) => assert_eq!(status, 401, "{verb} {path} without a token"),
+        }
+        for (role, token) in &tokens {
+            let allowed = match rule {
+                Access::Public => true,
+                Access::Roles(roles) => *role == Role::Admin || roles.contains(role),
+            };
+            let (status, answer) = http(&address, &verb, &concrete, Some(token), "{}");
+            if allowed {
+                assert!(status != 401 && status != 403 && status != 0, "{verb} {path} as {}: {answer}", role.as_str());
+            } else {
+                assert!(status == 403 && answer.contains("\"forbidden\""), "{verb} {path} as {}: {answer}", role.as_str());
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, ACCESS.len() * Role::ALL.len());
+}
