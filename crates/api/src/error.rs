@@ -78,8 +78,20 @@ impl ApiError {
     }
 }
 
+/// Store failures logged so far: each answer names its entry in the log.
+static FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl From<runtime::Error> for ApiError {
     fn from(error: runtime::Error) -> ApiError {
+        // What the database said can hold SQL and file paths: it goes to the
+        // server's log, and the client gets a reference to it.
+        if let runtime::Error::Store(inner) = &error {
+            if !inner.is_unavailable() {
+                let reference = FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                eprintln!("baton: store failure #{reference}: {inner}");
+                return ApiError::new(error.code(), format!("the store failed; the server's log has the details under store failure #{reference}"));
+            }
+        }
         let mut api = ApiError::new(error.code(), error.to_string());
         if let runtime::Error::Deploy(diagnostics) = &error {
             api.extra = Some(Box::new(("diagnostics".into(), crate::routes::diagnostics_json(diagnostics))));

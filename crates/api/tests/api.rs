@@ -1123,3 +1123,14 @@ async fn a_client_too_slow_to_send_its_headers_is_cut_off() {
     stop.send(()).unwrap();
     served.await.unwrap().unwrap();
 }
+
+/// Issue 11, item 6: what the database said (SQL, file paths) stays in the
+/// server's log; the client gets a reference to it.
+#[test]
+fn a_store_failure_does_not_show_the_client_sql_or_paths() {
+    let failure = runtime::Error::Store(store::Error::other("near \"SELEKT\": syntax error in /var/lib/baton/baton.db"));
+    let problem = api::ApiError::from(failure);
+    assert_eq!(problem.code, "store-failed");
+    assert!(!problem.detail.contains("SELEKT") && !problem.detail.contains("/var/lib"), "{}", problem.detail);
+    assert!(problem.detail.contains("store failure #"), "{}", problem.detail);
+}
