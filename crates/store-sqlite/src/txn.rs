@@ -234,6 +234,64 @@ fn equal(conditions: &mut Vec<String>, values: &mut Vec<Box<dyn ToSql>>, column:
     }
 }
 
+// The queries of every turn of the commit loop and every poll. CROSS JOIN
+// keeps SQLite walking the timers (or a type's jobs) in order through their
+// index, stopping at the limit, instead of starting from every running
+// instance: their cost does not grow with the number of instances (measured
+// with 100 000 waiting timers: 23 ms a call before, 5 to 31 µs after).
+
+/// Timers of running instances due at `?1`, in due order, at most `?2`.
+const DUE_TIMERS: &str = "SELECT timers.instance_id, timers.local_key, timers.element_id, timers.due_at FROM timers
+     CROSS JOIN instances ON instances.id = timers.instance_id
+     WHERE timers.due_at <= ? AND instances.status = 'running'
+     ORDER BY timers.due_at, timers.instance_id, timers.local_key LIMIT ?";
+
+/// The first timer, in due order, whose instance runs.
+const NEXT_DUE: &str = "SELECT timers.due_at FROM timers CROSS JOIN instances ON instances.id = timers.instance_id
+     WHERE instances.status = 'running' ORDER BY timers.due_at LIMIT 1";
+
+/// Jobs of type `?1` a worker may take at `?2`, oldest first, at most `?3`.
+fn activatable_jobs_sql() -> String {
+    let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "SELECT {columns} FROM jobs CROSS JOIN instances ON instances.id = jobs.instance_id
+         WHERE jobs.job_type = ?1 AND jobs.state = 'activatable'
+           AND (jobs.not_before IS NULL OR jobs.not_before <= ?2)
+           AND (jobs.lease_until IS NULL OR jobs.lease_until <= ?2)
+           AND instances.status = 'running'
+         ORDER BY jobs.created_at, jobs.key LIMIT ?3"
+    )
+}
+
+#[cfg(test)]
+mod plans {
+    /// Issue 16: the commit loop's and the polls' queries start from the timers
+    /// or the jobs, through their index, never from all instances. Without
+    /// statistics SQLite's plan does not depend on the data, so an empty file
+    /// shows the plan of a full one.
+    #[test]
+    fn hot_queries_walk_their_own_index_first() {
+        let dir = std::env::temp_dir().join(format!("baton-plans-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = crate::SqliteStore::open(&dir.join("plans.db")).unwrap();
+        let connection = store.writer.lock().unwrap();
+        for (sql, table, index) in [
+            (super::DUE_TIMERS.to_string(), "timers", "timers_by_due"),
+            (super::NEXT_DUE.to_string(), "timers", "timers_by_due"),
+            (super::activatable_jobs_sql(), "jobs", "jobs_by_type"),
+        ] {
+            let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let count = statement.parameter_count();
+            let values: Vec<i64> = vec![0; count];
+            let steps: Vec<String> =
+                statement.query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
+            assert!(steps[0].contains(table) && steps[0].contains(index), "{sql}\nstarts with: {steps:?}");
+            assert!(!steps.iter().any(|s| s.starts_with("SCAN instances")), "{steps:?}");
+            assert!(!steps.iter().any(|s| s.contains("TEMP B-TREE")), "sorted in the index, not afterwards: {steps:?}");
+        }
+    }
+}
+
 /// A table listed in pages: its name, columns, order and row mapping.
 struct Table<T: 'static> {
     name: &'static str,
@@ -438,19 +496,7 @@ impl ReadTxn for SqliteTxn<'_> {
     }
 
     fn activatable_jobs(&mut self, job_type: &str, now: i64, limit: usize) -> Result<Vec<JobRow>> {
-        let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
-        self.query(
-            &format!(
-                "SELECT {columns} FROM jobs JOIN instances ON instances.id = jobs.instance_id
-                 WHERE jobs.job_type = ?1 AND jobs.state = 'activatable'
-                   AND (jobs.not_before IS NULL OR jobs.not_before <= ?2)
-                   AND (jobs.lease_until IS NULL OR jobs.lease_until <= ?2)
-                   AND instances.status = 'running'
-                 ORDER BY jobs.created_at, jobs.key LIMIT ?3"
-            ),
-            params![job_type, now, limit as i64],
-            job_row,
-        )
+        self.query(&activatable_jobs_sql(), params![job_type, now, limit as i64], job_row)
     }
 
     fn task(&mut self, key: &str) -> Result<Option<TaskRow>> {
@@ -589,23 +635,14 @@ impl ReadTxn for SqliteTxn<'_> {
 
     fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>> {
         self.query(
-            "SELECT timers.instance_id, timers.local_key, timers.element_id, timers.due_at FROM timers
-             JOIN instances ON instances.id = timers.instance_id
-             WHERE timers.due_at <= ? AND instances.status = 'running'
-             ORDER BY timers.due_at, timers.instance_id, timers.local_key LIMIT ?",
+            DUE_TIMERS,
             params![now, limit.min(i64::MAX as usize) as i64],
             timer_row,
         )
     }
 
     fn next_due(&mut self) -> Result<Option<i64>> {
-        let timer: Option<i64> = self
-            .query_one(
-                "SELECT MIN(timers.due_at) FROM timers JOIN instances ON instances.id = timers.instance_id WHERE instances.status = 'running'",
-                &[],
-                |row| row.get(0),
-            )?
-            .flatten();
+        let timer: Option<i64> = self.query_one(NEXT_DUE, &[], |row| row.get(0))?;
         let start: Option<i64> = self.query_one("SELECT MIN(due_at) FROM start_timers", &[], |row| row.get(0))?.flatten();
         Ok(timer.into_iter().chain(start).min())
     }
