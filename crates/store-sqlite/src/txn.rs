@@ -263,35 +263,6 @@ fn activatable_jobs_sql() -> String {
     )
 }
 
-#[cfg(test)]
-mod plans {
-    /// Issue 16: the commit loop's and the polls' queries start from the timers
-    /// or the jobs, through their index, never from all instances. Without
-    /// statistics SQLite's plan does not depend on the data, so an empty file
-    /// shows the plan of a full one.
-    #[test]
-    fn hot_queries_walk_their_own_index_first() {
-        let dir = std::env::temp_dir().join(format!("baton-plans-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = crate::SqliteStore::open(&dir.join("plans.db")).unwrap();
-        let connection = store.writer.lock().unwrap();
-        for (sql, table, index) in [
-            (super::DUE_TIMERS.to_string(), "timers", "timers_by_due"),
-            (super::NEXT_DUE.to_string(), "timers", "timers_by_due"),
-            (super::activatable_jobs_sql(), "jobs", "jobs_by_type"),
-        ] {
-            let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let count = statement.parameter_count();
-            let values: Vec<i64> = vec![0; count];
-            let steps: Vec<String> =
-                statement.query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
-            assert!(steps[0].contains(table) && steps[0].contains(index), "{sql}\nstarts with: {steps:?}");
-            assert!(!steps.iter().any(|s| s.starts_with("SCAN instances")), "{steps:?}");
-            assert!(!steps.iter().any(|s| s.contains("TEMP B-TREE")), "sorted in the index, not afterwards: {steps:?}");
-        }
-    }
-}
-
 /// A table listed in pages: its name, columns, order and row mapping.
 struct Table<T: 'static> {
     name: &'static str,
@@ -820,5 +791,34 @@ impl WriteTxn for SqliteTxn<'_> {
         self.db().execute_batch("COMMIT").map_err(sql_error)?;
         self.finished = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod plans {
+    /// Issue 16: the commit loop's and the polls' queries start from the timers
+    /// or the jobs, through their index, never from all instances. Without
+    /// statistics SQLite's plan does not depend on the data, so an empty file
+    /// shows the plan of a full one.
+    #[test]
+    fn hot_queries_walk_their_own_index_first() {
+        let dir = std::env::temp_dir().join(format!("baton-plans-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = crate::SqliteStore::open(&dir.join("plans.db")).unwrap();
+        let connection = store.writer.lock().unwrap();
+        for (sql, table, index) in [
+            (super::DUE_TIMERS.to_string(), "timers", "timers_by_due"),
+            (super::NEXT_DUE.to_string(), "timers", "timers_by_due"),
+            (super::activatable_jobs_sql(), "jobs", "jobs_by_type"),
+        ] {
+            let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let count = statement.parameter_count();
+            let values: Vec<i64> = vec![0; count];
+            let steps: Vec<String> =
+                statement.query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
+            assert!(steps[0].contains(table) && steps[0].contains(index), "{sql}\nstarts with: {steps:?}");
+            assert!(!steps.iter().any(|s| s.starts_with("SCAN instances")), "{steps:?}");
+            assert!(!steps.iter().any(|s| s.contains("TEMP B-TREE")), "sorted in the index, not afterwards: {steps:?}");
+        }
     }
 }
