@@ -108,6 +108,11 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/metrics", Access::Roles(READERS)),
 ];
 
+/// Whether `path` is a route anyone may call without a token.
+pub fn is_public(path: &str) -> bool {
+    ACCESS.iter().any(|(_, p, access)| *p == path && *access == Access::Public)
+}
+
 /// Who may call `method` `path` (a route template); `None` for a route the table lacks.
 pub fn access(method: &str, path: &str) -> Option<Access> {
     ACCESS.iter().find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == path).map(|(_, _, access)| *access)
@@ -196,6 +201,11 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The token of an `Authorization: Bearer ...` header value.
+pub fn bearer(authorization: Option<&str>) -> Result<&str, Refusal> {
+    authorization.and_then(|value| value.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty()).ok_or(Refusal::Missing)
+}
+
 /// Why a request is not authenticated.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -229,7 +239,7 @@ impl Tokens {
 
     /// The principal an `Authorization` header value stands for at `now`.
     pub fn authenticate(&self, authorization: Option<&str>, now: i64) -> Result<Principal, Refusal> {
-        let token = authorization.and_then(|value| value.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty()).ok_or(Refusal::Missing)?;
+        let token = bearer(authorization)?;
         let tokens = self.by_hash.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let row = tokens.get(&hash(token)).ok_or(Refusal::Unknown)?;
         if row.revoked_at.is_some() {
@@ -243,7 +253,7 @@ impl Tokens {
 }
 
 /// What a new token is for, as an admin asks for it.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     pub name: String,

@@ -102,7 +102,7 @@ impl Oidc {
 
     /// The principal a bearer JWT stands for.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Refusal> {
-        let token = authorization.and_then(|value| value.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty()).ok_or(Refusal::Missing)?;
+        let token = crate::access::bearer(authorization)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Unknown)?;
         // Keys from the issuer only: never a shared secret (HS*), which a holder of the public key could forge.
         if matches!(header.alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {

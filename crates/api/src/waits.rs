@@ -14,7 +14,7 @@ use store::{MessageFilter, MessageState, SubscriptionFilter, SubscriptionKind, T
 
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Params};
-use crate::routes::{call, ok, page_json, page_request, parse_time, read, time, AppState, Answer};
+use crate::routes::{call, ok, page_json, page_request, parse_time, read, repetitions_json, time, AppState, Answer};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +61,7 @@ pub async fn list_timers(State(state): State<AppState>, Params(params): Params<T
                 let workflow = instance.and_then(|i| registry.get(&i.process_id, i.version));
                 let engine_timer = instance.and_then(|i| i.state.timers.get(&timer.local_key));
                 let element = workflow.as_ref().and_then(|w| w.element_by_id.get(&timer.element_id).map(|&e| &w.elements[e]));
-                let repetitions = engine_timer.and_then(|t| t.repeat.as_ref()).map(|r| r.remaining.map_or(json!("unbounded"), |n| json!(n)));
+                let repetitions = repetitions_json(engine_timer.and_then(|t| t.repeat.as_ref()).map(|r| r.remaining));
                 json!({
                     "key": format!("{}.{}", timer.instance_id, timer.local_key),
                     "instance_id": timer.instance_id,
@@ -93,7 +93,7 @@ pub async fn list_timers(State(state): State<AppState>, Params(params): Params<T
                 "element_name": element.and_then(|e| e.name.clone()),
                 "kind": "start",
                 "due_at": time(start.due_at),
-                "repetitions_left": start.repeat.as_ref().map(|(left, _)| left.map_or(json!("unbounded"), |n| json!(n))),
+                "repetitions_left": repetitions_json(start.repeat.as_ref().map(|(left, _)| *left)),
             })
         })
         .collect();

@@ -77,23 +77,11 @@ pub async fn create(client: &Client, db: Option<String>, args: TokenArgs) -> Res
             txn.commit().map_err(|e| Failure(e.to_string()))?;
             json!({ "id": row.id, "name": row.name, "token": token })
         }
-        None => client.post("/v1/tokens", &request_json(&request)).await?,
+        None => client.post("/v1/tokens", &serde_json::to_value(&request).map_err(|e| Failure(e.to_string()))?).await?,
     };
     eprintln!("token {} for {}: keep it now, it is not shown again", created["id"].as_str().unwrap_or("?"), created["name"].as_str().unwrap_or("?"));
     say!("{}", created["token"].as_str().unwrap_or(""));
     Ok(())
-}
-
-fn request_json(request: &api::access::TokenRequest) -> Value {
-    json!({
-        "name": request.name,
-        "roles": request.roles,
-        "job_types": request.job_types,
-        "workflows": request.workflows,
-        "groups": request.groups,
-        "hide_variables": request.hide_variables,
-        "expires_at": request.expires_at,
-    })
 }
 
 pub async fn list(client: &Client, db: Option<String>, json_lines: bool) -> Result<(), Failure> {

@@ -676,33 +676,37 @@ impl<'a> Machine<'a> {
     }
 
     fn history_with(&mut self, ei: &ElementInstance, event: HistoryEvent, detail: HistoryDetail) {
+        let entry = self.entry(ei, event, detail);
+        self.effects.push(Effect::History { entry });
+    }
+
+    /// The history entry of `event` on `ei`.
+    fn entry(&self, ei: &ElementInstance, event: HistoryEvent, detail: HistoryDetail) -> HistoryEntry {
         let element = &self.wf.elements[ei.element];
         let element_type = if self.is_body(ei) { "multiInstanceBody".to_string() } else { element.tag.clone() };
-        self.effects.push(Effect::History {
-            entry: HistoryEntry {
-                at: self.now,
-                element_instance: ei.key,
-                element_id: ei.element_id.clone(),
-                element_type,
-                event,
-                loop_counter: ei.loop_counter,
-                started_at: ei.started_at,
-                element_name: element.name.clone(),
-                run: self.st.run,
-                iteration: ei.iteration,
-                actor: None,
-                reason: None,
-                detail: (detail != HistoryDetail::default()).then(|| Box::new(detail)),
-            },
-        });
+        HistoryEntry {
+            at: self.now,
+            element_instance: ei.key,
+            element_id: ei.element_id.clone(),
+            element_type,
+            event,
+            loop_counter: ei.loop_counter,
+            started_at: ei.started_at,
+            element_name: element.name.clone(),
+            run: self.st.run,
+            iteration: ei.iteration,
+            actor: None,
+            reason: None,
+            detail: (detail != HistoryDetail::default()).then(|| Box::new(detail)),
+        }
     }
 
     /// Records something done to element instance `key` (the instance itself
     /// when it is gone or `None`): an incident, a job failure, an operator action.
     fn note(&mut self, key: Option<Key>, event: HistoryEvent, detail: HistoryDetail) {
-        let ei = key.and_then(|k| self.st.element_instances.get(&k)).or_else(|| self.st.element_instances.get(&self.st.root)).cloned();
-        if let Some(ei) = ei {
-            self.history_with(&ei, event, detail);
+        let ei = key.and_then(|k| self.st.element_instances.get(&k)).or_else(|| self.st.element_instances.get(&self.st.root));
+        if let Some(entry) = ei.map(|ei| self.entry(ei, event, detail)) {
+            self.effects.push(Effect::History { entry });
         }
     }
 

@@ -108,12 +108,14 @@ pub struct Claim {
     pub lease: Option<String>,
     /// Finish the job whoever holds it (an operator's explicit override; recorded in history).
     pub override_lease: bool,
+    /// The only job types the claimant may finish (a worker's token may list them); `None`: any.
+    pub job_types: Option<Vec<String>>,
 }
 
 impl Claim {
     /// A claim by a worker with its lease.
     pub fn lease(worker: &str, lease: &str) -> Claim {
-        Claim { worker: Some(worker.to_string()), lease: Some(lease.to_string()), override_lease: false }
+        Claim { worker: Some(worker.to_string()), lease: Some(lease.to_string()), ..Claim::default() }
     }
 }
 
@@ -608,16 +610,17 @@ impl Core {
     /// late holder is told, and anyone else may finish the job.
     pub fn job_for(&self, tx: &mut dyn WriteTxn, key: &str, claim: &Claim, now: i64) -> Result<JobRow, Error> {
         let job = tx.job(key)?.ok_or_else(|| Error::NotFound { what: "job", id: key.to_string() })?;
+        if claim.job_types.as_ref().is_some_and(|types| !types.contains(&job.job_type)) {
+            return Err(Error::Forbidden(format!("the claimant may not work on '{}' jobs", job.job_type)));
+        }
         if claim.override_lease {
             return Ok(job);
         }
         let running = job.lease_until.is_some_and(|until| until > now);
-        let holds = claim.lease.is_some() && claim.lease == job.lease;
         let holder = job.worker.clone().unwrap_or_default();
         match (&claim.lease, running) {
-            (Some(_), true) if holds => Ok(job),
+            (Some(_), true) if claim.lease == job.lease => Ok(job),
             (Some(_), true) => Err(Error::LeaseHeld { job: key.to_string(), worker: holder }),
-            (Some(_), false) if holds => Err(Error::LeaseExpired { job: key.to_string() }),
             (Some(_), false) => Err(Error::LeaseExpired { job: key.to_string() }),
             (None, true) => Err(Error::LeaseRequired { job: key.to_string(), worker: holder }),
             (None, false) => Ok(job),

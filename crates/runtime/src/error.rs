@@ -18,6 +18,8 @@ pub enum Error {
     LeaseExpired { job: String },
     /// Another worker holds the job.
     LeaseHeld { job: String, worker: String },
+    /// The claimant's rights do not cover what it asked for.
+    Forbidden(String),
     /// A worker's lease runs on the job and the request did not show its token.
     LeaseRequired { job: String, worker: String },
     /// A message with this id is still buffered.
@@ -72,6 +74,7 @@ impl Error {
             Error::LeaseExpired { .. } => "job-lease-expired",
             Error::LeaseHeld { .. } => "job-leased-to-another-worker",
             Error::LeaseRequired { .. } => "job-lease-required",
+            Error::Forbidden(_) => "forbidden",
             Error::DuplicateMessage(_) => "message-already-published",
             Error::InvalidInput(_) => "invalid-input",
             Error::Fault(_) => "engine-fault",
@@ -98,6 +101,7 @@ impl fmt::Display for Error {
             Error::NotFound { what, id } => write!(f, "{what} {id} does not exist"),
             Error::LeaseExpired { job } => write!(f, "the lease on job {job} ran out; it may be with another worker now"),
             Error::LeaseHeld { job, worker } => write!(f, "job {job} is leased to worker '{worker}'"),
+            Error::Forbidden(what) => write!(f, "{what}"),
             Error::LeaseRequired { job, worker } => write!(
                 f,
                 "job {job} is leased to worker '{worker}': send the lease its activation returned, or (an operator) override it"

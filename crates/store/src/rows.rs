@@ -408,10 +408,6 @@ impl HistoryFilter {
             && self.event.is_none_or(|e| entry.event == e)
             && self.run.is_none_or(|r| entry.run == r)
     }
-
-    pub fn is_empty(&self) -> bool {
-        self == &HistoryFilter::default()
-    }
 }
 
 /// A page request: at most `limit` rows after the cursor `after`.
