@@ -21,22 +21,48 @@ impl<S: Send + Sync, T: DeserializeOwned, const LIMIT: usize> FromRequest<S> for
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         // Only JSON: browsers send forms and text/plain across sites without asking first.
-        let content_type = request.headers().get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        let json = content_type.and_then(|value| value.split(';').next()).is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+        let content_type = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let json = content_type
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
         if !json {
             let given = content_type.unwrap_or("none");
-            return Err(ApiError::new("unsupported-media-type", format!("a write takes Content-Type: application/json, not {given}")));
+            return Err(ApiError::new(
+                "unsupported-media-type",
+                format!("a write takes Content-Type: application/json, not {given}"),
+            ));
         }
-        if let Some(length) = request.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
+        if let Some(length) = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        {
             if length > LIMIT {
-                return Err(ApiError::new("body-too-large", format!("the body is {length} bytes; this endpoint takes at most {LIMIT}")));
+                return Err(ApiError::new(
+                    "body-too-large",
+                    format!("the body is {length} bytes; this endpoint takes at most {LIMIT}"),
+                ));
             }
         }
         let bytes = axum::body::to_bytes(request.into_body(), LIMIT)
             .await
-            .map_err(|_| ApiError::new("body-too-large", format!("the body is over {LIMIT} bytes, the most this endpoint takes")))?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        serde_json::from_slice(bytes).map(Body).map_err(|error| ApiError::new("request-invalid", format!("the body is not valid: {error}")))
+            .map_err(|_| {
+                ApiError::new(
+                    "body-too-large",
+                    format!("the body is over {LIMIT} bytes, the most this endpoint takes"),
+                )
+            })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes).map(Body).map_err(|error| {
+            ApiError::new("request-invalid", format!("the body is not valid: {error}"))
+        })
     }
 }
 
@@ -48,7 +74,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(query).map(Params).map_err(|error| ApiError::new("query-invalid", format!("the query is not valid: {error}")))
+        serde_urlencoded::from_str(query)
+            .map(Params)
+            .map_err(|error| {
+                ApiError::new("query-invalid", format!("the query is not valid: {error}"))
+            })
     }
 }
 
@@ -59,7 +89,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Caller(parts.extensions.get::<crate::access::Principal>().cloned()))
+        Ok(Caller(
+            parts.extensions.get::<crate::access::Principal>().cloned(),
+        ))
     }
 }
 
@@ -68,14 +100,21 @@ pub const ACTOR_HEADER: &str = "x-baton-actor";
 /// Longest actor name.
 pub const MAX_ACTOR_BYTES: usize = 128;
 
-/// Who makes the request: the `X-Baton-Actor` header, else `None` (the
-/// handler falls back to a worker's name or `anonymous`).
-pub struct Actor(pub Option<String>);
+/// Who makes the request: the principal, else the `X-Baton-Actor` header,
+/// else `None` (the handler falls back to a worker's name or `anonymous`);
+/// and the tenants it reaches, which every command it makes carries.
+pub struct Actor {
+    pub name: Option<String>,
+    pub tenants: store::Tenants,
+}
 
 impl Actor {
     /// The actor's name, or `fallback` when the request named none.
     pub fn or(&self, fallback: Option<&str>) -> String {
-        self.0.clone().or_else(|| fallback.map(str::to_string)).unwrap_or_else(|| "anonymous".to_string())
+        self.name
+            .clone()
+            .or_else(|| fallback.map(str::to_string))
+            .unwrap_or_else(|| "anonymous".to_string())
     }
 }
 
@@ -83,8 +122,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let principal = parts.extensions.get::<crate::access::Principal>().map(|p| p.name.clone());
-        let Some(value) = parts.headers.get(ACTOR_HEADER) else { return Ok(Actor(principal)) };
+        let principal = parts.extensions.get::<crate::access::Principal>();
+        let tenants = principal.and_then(|p| p.tenants.clone());
+        let principal = principal.map(|p| p.name.clone());
+        let Some(value) = parts.headers.get(ACTOR_HEADER) else {
+            return Ok(Actor {
+                name: principal,
+                tenants,
+            });
+        };
         let bytes = value.as_bytes();
         let printable = bytes.iter().all(|b| (b' '..=b'~').contains(b));
         let padded = bytes.first() == Some(&b' ') || bytes.last() == Some(&b' ');
@@ -95,7 +141,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
             ));
         }
         // With authentication on, the actor is who the token says, whatever the client declares.
-        Ok(Actor(principal.or_else(|| Some(String::from_utf8_lossy(bytes).into_owned()))))
+        Ok(Actor {
+            name: principal.or_else(|| Some(String::from_utf8_lossy(bytes).into_owned())),
+            tenants,
+        })
     }
 }
 
@@ -116,21 +165,29 @@ pub mod whole {
         match number.as_f64() {
             // Beyond 2^63 a float cannot name one whole number exactly.
             Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(f as i128),
-            Some(f) if f.fract() == 0.0 => Err(D::Error::custom(format!("{number} is out of range"))),
+            Some(f) if f.fract() == 0.0 => {
+                Err(D::Error::custom(format!("{number} is out of range")))
+            }
             _ => Err(D::Error::custom(format!("{number} is not a whole number"))),
         }
     }
 
-    pub fn required<'de, D: Deserializer<'de>, T: TryFrom<i128>>(deserializer: D) -> Result<T, D::Error> {
+    pub fn required<'de, D: Deserializer<'de>, T: TryFrom<i128>>(
+        deserializer: D,
+    ) -> Result<T, D::Error> {
         let n = whole_of::<D>(serde_json::Number::deserialize(deserializer)?)?;
         T::try_from(n).map_err(|_| D::Error::custom(format!("{n} is out of range")))
     }
 
-    pub fn optional<'de, D: Deserializer<'de>, T: TryFrom<i128>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    pub fn optional<'de, D: Deserializer<'de>, T: TryFrom<i128>>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
         match Option::<serde_json::Number>::deserialize(deserializer)? {
             Some(number) => {
                 let n = whole_of::<D>(number)?;
-                T::try_from(n).map(Some).map_err(|_| D::Error::custom(format!("{n} is out of range")))
+                T::try_from(n)
+                    .map(Some)
+                    .map_err(|_| D::Error::custom(format!("{n} is out of range")))
             }
             None => Ok(None),
         }

@@ -14,9 +14,10 @@ pub mod limits;
 pub mod oidc;
 mod openapi;
 mod routes;
+pub mod schemas;
+mod tenancy;
 pub mod tls;
 mod tokens;
-pub mod schemas;
 mod waits;
 
 use axum::routing::{get, post, MethodRouter};
@@ -31,21 +32,34 @@ use routes::*;
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(75);
 
 /// Method, path, summary, body fields, query fields.
-pub type Route = (&'static str, &'static str, &'static str, &'static [&'static str], &'static [&'static str]);
+pub type Route = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
 
 /// The API at a glance, and the source of the OpenAPI document.
 pub const ROUTES: &[Route] = &[
-    ("post", "/v1/workflows", "Deploy BPMN files (all or nothing); identical content keeps its version", &["resources"], &[]),
-    ("get", "/v1/workflows", "List deployed workflow versions", &[], &["after", "limit"]),
-    ("get", "/v1/workflows/{key}", "Get the latest version of a workflow, with its XML", &[], &[]),
-    ("get", "/v1/workflows/{key}/versions/{version}", "Get one version of a workflow, with its XML", &[], &[]),
-    ("post", "/v1/instances", "Start an instance (idempotent with request_id)", &["workflow", "version", "variables", "business_key", "request_id", "labels"], &[]),
+    ("post", "/v1/workflows", "Deploy BPMN files (all or nothing); identical content keeps its version", &["resources", "tenant"], &[]),
+    ("get", "/v1/workflows", "List deployed workflow versions", &[], &["tenant", "after", "limit"]),
+    ("get", "/v1/workflows/{key}", "Get the latest version of a workflow, with its XML", &[], &["tenant"]),
+    ("get", "/v1/workflows/{key}/versions/{version}", "Get one version of a workflow, with its XML", &[], &["tenant"]),
+    (
+        "post",
+        "/v1/instances",
+        "Start an instance (idempotent with request_id)",
+        &["workflow", "version", "variables", "business_key", "request_id", "labels", "tenant"],
+        &[],
+    ),
     (
         "get",
         "/v1/instances",
         "List instances",
         &[],
         &[
+            "tenant",
             "status",
             "workflow",
             "business_key",
@@ -90,8 +104,8 @@ pub const ROUTES: &[Route] = &[
         &["from", "reason"],
         &[],
     ),
-    ("post", "/v1/jobs/activate", "Take jobs of a type under a lease, waiting up to timeout_ms for some", &["type", "worker", "max_jobs", "lease_ms", "timeout_ms"], &[]),
-    ("get", "/v1/jobs", "List open jobs", &[], &["type", "instance_id", "state", "after", "limit"]),
+    ("post", "/v1/jobs/activate", "Take jobs of a type under a lease, waiting up to timeout_ms for some", &["type", "worker", "max_jobs", "lease_ms", "timeout_ms", "tenants"], &[]),
+    ("get", "/v1/jobs", "List open jobs", &[], &["tenant", "type", "instance_id", "state", "after", "limit"]),
     ("post", "/v1/jobs/{key}/complete", "Complete a job (with its lease, or an operator's override)", &["worker", "lease", "override", "reason", "variables"], &[]),
     (
         "post",
@@ -102,21 +116,21 @@ pub const ROUTES: &[Route] = &[
     ),
     ("post", "/v1/jobs/{key}/error", "Throw a BPMN error from a job", &["worker", "lease", "override", "reason", "code", "message", "variables"], &[]),
     ("post", "/v1/jobs/{key}/retries", "Set the retries of a job", &["retries", "reason"], &[]),
-    ("get", "/v1/tasks", "List open user tasks", &[], &["assignee", "candidate_group", "workflow", "instance_id", "after", "limit"]),
+    ("get", "/v1/tasks", "List open user tasks", &[], &["tenant", "assignee", "candidate_group", "workflow", "instance_id", "after", "limit"]),
     ("get", "/v1/tasks/{key}", "Get a user task", &[], &[]),
     ("post", "/v1/tasks/{key}/claim", "Claim a user task (refused when someone else holds it)", &["assignee"], &[]),
     ("post", "/v1/tasks/{key}/unclaim", "Give a user task back", &[], &[]),
     ("post", "/v1/tasks/{key}/assign", "Assign a user task to someone", &["assignee"], &[]),
     ("post", "/v1/tasks/{key}/complete", "Complete a user task", &["variables"], &[]),
-    ("post", "/v1/messages", "Publish a message", &["name", "correlation_key", "variables", "ttl_ms", "message_id"], &[]),
-    ("get", "/v1/messages", "List messages kept with a time to live: buffered, or undelivered (expired with nobody taking them)", &[], &["state", "name", "after", "limit"]),
-    ("post", "/v1/signals", "Broadcast a signal", &["name", "variables"], &[]),
-    ("get", "/v1/subscriptions", "List open message and signal subscriptions", &[], &["instance_id", "kind", "name", "after", "limit"]),
-    ("get", "/v1/timers", "List pending timers in due order (the first page starts with timer start events)", &[], &["instance_id", "due_before", "after", "limit"]),
+    ("post", "/v1/messages", "Publish a message", &["name", "correlation_key", "variables", "ttl_ms", "message_id", "tenant"], &[]),
+    ("get", "/v1/messages", "List messages kept with a time to live: buffered, or undelivered (expired with nobody taking them)", &[], &["tenant", "state", "name", "after", "limit"]),
+    ("post", "/v1/signals", "Broadcast a signal to one tenant's instances", &["name", "variables", "tenant"], &[]),
+    ("get", "/v1/subscriptions", "List open message and signal subscriptions", &[], &["tenant", "instance_id", "kind", "name", "after", "limit"]),
+    ("get", "/v1/timers", "List pending timers in due order (the first page starts with timer start events)", &[], &["tenant", "instance_id", "due_before", "after", "limit"]),
     ("post", "/v1/timers/{key}/reschedule", "Move a pending timer to a new due time", &["due_at", "reason"], &[]),
-    ("get", "/v1/incidents", "List incidents: open ones, or resolved ones (kept, with who resolved them)", &[], &["state", "instance_id", "descendants", "workflow", "after", "limit"]),
+    ("get", "/v1/incidents", "List incidents: open ones, or resolved ones (kept, with who resolved them)", &[], &["tenant", "state", "instance_id", "descendants", "workflow", "after", "limit"]),
     ("post", "/v1/incidents/{key}/resolve", "Resolve an incident", &["reason"], &[]),
-    ("post", "/v1/tokens", "Create an API token (admins); the token is in this answer only", &["name", "roles", "job_types", "workflows", "groups", "hide_variables", "expires_at"], &[]),
+    ("post", "/v1/tokens", "Create an API token (admins); the token is in this answer only", &["name", "roles", "job_types", "workflows", "groups", "tenants", "hide_variables", "expires_at"], &[]),
     ("get", "/v1/tokens", "List API tokens (admins); never their secrets", &[], &[]),
     ("post", "/v1/tokens/{id}/revoke", "Revoke an API token (admins)", &[], &[]),
     ("get", "/v1/openapi.json", "This document", &[], &[]),
@@ -133,7 +147,15 @@ pub async fn serve(
     security: guard::Security,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_with(listener.into_std()?, handle, security, None, HEADER_READ_TIMEOUT, shutdown).await
+    serve_with(
+        listener.into_std()?,
+        handle,
+        security,
+        None,
+        HEADER_READ_TIMEOUT,
+        shutdown,
+    )
+    .await
 }
 
 /// How long a client may take to send a request's headers: a slow client
@@ -161,12 +183,19 @@ pub async fn serve_with(
     macro_rules! run {
         ($server:expr) => {{
             let mut server = $server.handle(server_handle);
-            server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+            server
+                .http_builder()
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout);
             server.serve(service).await
         }};
     }
     match tls {
-        Some(tls) => run!(axum_server::from_tcp_rustls(listener, axum_server::tls_rustls::RustlsConfig::from_config(tls))),
+        Some(tls) => run!(axum_server::from_tcp_rustls(
+            listener,
+            axum_server::tls_rustls::RustlsConfig::from_config(tls)
+        )),
         None => run!(axum_server::from_tcp(listener)),
     }
 }
@@ -181,14 +210,31 @@ pub fn router(handle: Handle) -> Router {
 pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     let tokens = security.tokens.clone();
     let limits = std::sync::Arc::new(limits::Limits::new(security.limits.clone()));
-    let door = guard::Door { security: std::sync::Arc::new(security), clock: handle.clock.clone() };
-    let state = AppState { handle, tokens, limits };
-    let route = |path: &str, method: MethodRouter<AppState>, router: Router<AppState>| router.route(path, method);
+    let door = guard::Door {
+        security: std::sync::Arc::new(security),
+        clock: handle.clock.clone(),
+    };
+    let state = AppState {
+        handle,
+        tokens,
+        limits,
+    };
+    let route = |path: &str, method: MethodRouter<AppState>, router: Router<AppState>| {
+        router.route(path, method)
+    };
     let mut router = Router::new();
     router = route("/v1/workflows", post(deploy).get(list_workflows), router);
     router = route("/v1/workflows/{key}", get(get_workflow), router);
-    router = route("/v1/workflows/{key}/versions/{version}", get(get_workflow_version), router);
-    router = route("/v1/instances", post(start_instance).get(list_instances), router);
+    router = route(
+        "/v1/workflows/{key}/versions/{version}",
+        get(get_workflow_version),
+        router,
+    );
+    router = route(
+        "/v1/instances",
+        post(start_instance).get(list_instances),
+        router,
+    );
     router = route("/v1/instances/{id}", get(get_instance), router);
     router = route("/v1/instances/{id}/history", get(instance_history), router);
     router = route("/v1/instances/{id}/cancel", post(cancel_instance), router);
@@ -210,25 +256,53 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     router = route("/v1/tasks/{key}/unclaim", post(unclaim_task), router);
     router = route("/v1/tasks/{key}/assign", post(assign_task), router);
     router = route("/v1/tasks/{key}/complete", post(complete_task), router);
-    router = route("/v1/messages", post(publish_message).get(waits::list_messages), router);
+    router = route(
+        "/v1/messages",
+        post(publish_message).get(waits::list_messages),
+        router,
+    );
     router = route("/v1/subscriptions", get(waits::list_subscriptions), router);
     router = route("/v1/timers", get(waits::list_timers), router);
-    router = route("/v1/timers/{key}/reschedule", post(waits::reschedule_timer), router);
+    router = route(
+        "/v1/timers/{key}/reschedule",
+        post(waits::reschedule_timer),
+        router,
+    );
     router = route("/v1/signals", post(broadcast_signal), router);
     router = route("/v1/incidents", get(list_incidents), router);
-    router = route("/v1/incidents/{key}/resolve", post(resolve_incident), router);
-    router = route("/v1/openapi.json", get(|| async { axum::Json(openapi()) }), router);
-    router = route("/v1/tokens", post(tokens::create_token).get(tokens::list_tokens), router);
+    router = route(
+        "/v1/incidents/{key}/resolve",
+        post(resolve_incident),
+        router,
+    );
+    router = route(
+        "/v1/openapi.json",
+        get(|| async { axum::Json(openapi()) }),
+        router,
+    );
+    router = route(
+        "/v1/tokens",
+        post(tokens::create_token).get(tokens::list_tokens),
+        router,
+    );
     router = route("/v1/tokens/{id}/revoke", post(tokens::revoke_token), router);
     router = route("/healthz", get(healthz), router);
     router = route("/readyz", get(readyz), router);
     router = route("/metrics", get(metrics), router);
     router
         .fallback(not_found)
-        .method_not_allowed_fallback(|| async { ApiError::new("method-not-allowed", "this endpoint does not take this method; see /v1/openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                "method-not-allowed",
+                "this endpoint does not take this method; see /v1/openapi.json",
+            )
+        })
         .route_layer(axum::middleware::from_fn(guard::authorize))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(door, guard::door))
         // No request holds the server longer than the longest long poll and a margin.
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
 }

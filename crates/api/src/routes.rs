@@ -14,6 +14,7 @@ use store::{IncidentFilter, InstanceFilter, JobFilter, Page, PageRequest, ReadTx
 
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller, Params, DEPLOY_LIMIT};
+use crate::tenancy;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -44,7 +45,10 @@ pub(crate) fn ok(value: Value) -> Answer {
 }
 
 /// Runs a read on a blocking thread: store reads may touch the disk.
-pub(crate) async fn read<T: Send + 'static>(state: &AppState, query: impl FnOnce(&mut dyn ReadTxn) -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub(crate) async fn read<T: Send + 'static>(
+    state: &AppState,
+    query: impl FnOnce(&mut dyn ReadTxn) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let store = state.handle.store.clone();
     tokio::task::spawn_blocking(move || {
         let mut txn = store.read()?;
@@ -56,18 +60,42 @@ pub(crate) async fn read<T: Send + 'static>(state: &AppState, query: impl FnOnce
 
 /// Applies a command on behalf of `actor` (a worker's commands fall back to
 /// the worker's name), with the operator's `reason` where there is one.
-pub(crate) async fn call(state: &AppState, actor: &Actor, fallback: Option<&str>, reason: Option<String>, command: Command) -> Result<Reply, ApiError> {
-    let audit = Audit { actor: Some(actor.or(fallback)), reason, ..Audit::default() };
-    state.handle.call_as(audit, command).await.map_err(ApiError::from)
+pub(crate) async fn call(
+    state: &AppState,
+    actor: &Actor,
+    fallback: Option<&str>,
+    reason: Option<String>,
+    command: Command,
+) -> Result<Reply, ApiError> {
+    let audit = Audit {
+        actor: Some(actor.or(fallback)),
+        reason,
+        tenants: actor.tenants.clone(),
+        ..Audit::default()
+    };
+    state
+        .handle
+        .call_as(audit, command)
+        .await
+        .map_err(ApiError::from)
 }
 
-pub(crate) fn page_request(after: Option<String>, limit: Option<usize>) -> Result<PageRequest, ApiError> {
+pub(crate) fn page_request(
+    after: Option<String>,
+    limit: Option<usize>,
+) -> Result<PageRequest, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > PageRequest::MAX_LIMIT {
-        return Err(ApiError::new("query-invalid", format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT)));
+        return Err(ApiError::new(
+            "query-invalid",
+            format!("limit must be between 1 and {}", PageRequest::MAX_LIMIT),
+        ));
     }
     // An empty cursor is no cursor: the first page.
-    Ok(PageRequest { after: after.filter(|a| !a.is_empty()), limit })
+    Ok(PageRequest {
+        after: after.filter(|a| !a.is_empty()),
+        limit,
+    })
 }
 
 pub(crate) fn page_json<T>(page: Page<T>, view: impl Fn(&T) -> Value) -> Value {
@@ -83,7 +111,10 @@ pub async fn healthz() -> &'static str {
 pub async fn readyz(State(state): State<AppState>) -> Answer {
     // Without the commit loop no write can be answered, however well reads go.
     if !state.handle.is_running() {
-        return Err(ApiError::new("store-unavailable", "the commit loop is not running; no write can be answered"));
+        return Err(ApiError::new(
+            "store-unavailable",
+            "the commit loop is not running; no write can be answered",
+        ));
     }
     read(&state, |txn| Ok(txn.next_due()?)).await?;
     Ok("ready".into_response())
@@ -102,6 +133,8 @@ pub async fn metrics(State(state): State<AppState>) -> Answer {
 #[serde(deny_unknown_fields)]
 pub struct DeployRequest {
     resources: Vec<Resource>,
+    /// The tenant to deploy to; see [`tenancy::one`].
+    tenant: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -111,17 +144,43 @@ struct Resource {
     xml: String,
 }
 
-pub async fn deploy(State(state): State<AppState>, actor: Actor, Body(request): Body<DeployRequest, DEPLOY_LIMIT>) -> Answer {
+pub async fn deploy(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Body(request): Body<DeployRequest, DEPLOY_LIMIT>,
+) -> Answer {
     if request.resources.is_empty() {
-        return Err(ApiError::new("request-invalid", "resources is empty: send at least one BPMN file"));
+        return Err(ApiError::new(
+            "request-invalid",
+            "resources is empty: send at least one BPMN file",
+        ));
     }
-    let files = request.resources.into_iter().map(|r| (r.name, r.xml)).collect();
-    let Reply::Deployed(deployed) = call(&state, &actor, None, None, Command::Deploy { files }).await? else { unreachable!("deploy answers with versions") };
-    let workflows: Vec<Value> =
-        deployed.workflows.into_iter().map(|(key, version, created)| json!({ "workflow": key, "version": version, "created": created })).collect();
+    let tenant = tenancy::one(caller.as_ref(), request.tenant)?;
+    let files = request
+        .resources
+        .into_iter()
+        .map(|r| (r.name, r.xml))
+        .collect();
+    let command = Command::Deploy {
+        tenant: tenant.clone(),
+        files,
+    };
+    let Reply::Deployed(deployed) = call(&state, &actor, None, None, command).await? else {
+        unreachable!("deploy answers with versions")
+    };
+    let workflows: Vec<Value> = deployed
+        .workflows
+        .into_iter()
+        .map(|(key, version, created)| json!({ "workflow": key, "tenant": tenant, "version": version, "created": created }))
+        .collect();
     // Warnings travel with the answer; errors refused the deployment.
     let warnings = diagnostics_json(&deployed.warnings);
-    Ok((StatusCode::CREATED, Json(json!({ "workflows": workflows, "diagnostics": warnings }))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "workflows": workflows, "diagnostics": warnings })),
+    )
+        .into_response())
 }
 
 /// Diagnostics as the API shows them: each with the file it is about.
@@ -137,13 +196,22 @@ pub(crate) fn diagnostics_json(diagnostics: &[(String, bpmn::Diagnostic)]) -> Va
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    tenant: Option<String>,
     after: Option<String>,
     limit: Option<usize>,
+}
+
+/// Which tenant's workflow a request about one workflow means.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantParams {
+    tenant: Option<String>,
 }
 
 fn workflow_json(row: &store::WorkflowRow, with_xml: bool) -> Value {
     let mut value = json!({
         "workflow": row.process_id,
+        "tenant": row.tenant,
         "version": row.version,
         "name": row.name,
         "version_tag": row.version_tag,
@@ -155,14 +223,30 @@ fn workflow_json(row: &store::WorkflowRow, with_xml: bool) -> Value {
     value
 }
 
-pub async fn list_workflows(State(state): State<AppState>, Params(params): Params<ListParams>) -> Answer {
+pub async fn list_workflows(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Params(params): Params<ListParams>,
+) -> Answer {
+    let tenants = tenancy::scope(caller.as_ref(), params.tenant)?;
     let page = page_request(params.after, params.limit)?;
     let rows = read(&state, |txn| Ok(txn.workflows()?)).await?;
-    // Workflows are few; they page by "key/version" in memory.
-    let mut rows: Vec<_> = rows.into_iter().map(|r| (format!("{}/{:010}", r.process_id, r.version), r)).collect();
+    // Workflows are few; they page by "tenant/key/version" in memory.
+    let mut rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| store::reaches(&tenants, &r.tenant))
+        .map(|r| {
+            (
+                format!("{}/{}/{:010}", r.tenant, r.process_id, r.version),
+                r,
+            )
+        })
+        .collect();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some(after) = &page.after {
-        let shaped = after.rsplit_once('/').is_some_and(|(key, version)| !key.is_empty() && version.len() == 10 && version.bytes().all(|b| b.is_ascii_digit()));
+        let shaped = after.rsplit_once('/').is_some_and(|(key, version)| {
+            !key.is_empty() && version.len() == 10 && version.bytes().all(|b| b.is_ascii_digit())
+        });
         if !shaped {
             return Err(store::Error::bad_cursor(after).into());
         }
@@ -171,24 +255,52 @@ pub async fn list_workflows(State(state): State<AppState>, Params(params): Param
     let limit = page.bounded_limit();
     let next = (rows.len() > limit).then(|| rows[limit - 1].0.clone());
     rows.truncate(limit);
-    ok(json!({ "items": rows.iter().map(|(_, r)| workflow_json(r, false)).collect::<Vec<_>>(), "next": next }))
+    ok(
+        json!({ "items": rows.iter().map(|(_, r)| workflow_json(r, false)).collect::<Vec<_>>(), "next": next }),
+    )
 }
 
-pub async fn get_workflow(State(state): State<AppState>, Path(key): Path<String>) -> Answer {
+pub async fn get_workflow(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    Params(params): Params<TenantParams>,
+) -> Answer {
+    let tenant = tenancy::one(caller.as_ref(), params.tenant)?;
     let rows = read(&state, |txn| Ok(txn.workflows()?)).await?;
-    let latest = rows.iter().filter(|r| r.process_id == key).max_by_key(|r| r.version);
+    let latest = rows
+        .iter()
+        .filter(|r| r.process_id == key && r.tenant == tenant)
+        .max_by_key(|r| r.version);
     match latest {
         Some(row) => ok(workflow_json(row, true)),
-        None => Err(ApiError::new("workflow-not-found", format!("workflow {key} is not deployed"))),
+        None => Err(ApiError::new(
+            "workflow-not-found",
+            format!("workflow {key} is not deployed"),
+        )),
     }
 }
 
-pub async fn get_workflow_version(State(state): State<AppState>, Path((key, version)): Path<(String, String)>) -> Answer {
-    let number: u32 = version.parse().map_err(|_| ApiError::new("request-invalid", format!("'{version}' is not a version number")))?;
-    let found = read(&state, move |txn| Ok(txn.workflow(&key, number)?)).await?;
+pub async fn get_workflow_version(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((key, version)): Path<(String, String)>,
+    Params(params): Params<TenantParams>,
+) -> Answer {
+    let tenant = tenancy::one(caller.as_ref(), params.tenant)?;
+    let number: u32 = version.parse().map_err(|_| {
+        ApiError::new(
+            "request-invalid",
+            format!("'{version}' is not a version number"),
+        )
+    })?;
+    let found = read(&state, move |txn| Ok(txn.workflow(&tenant, &key, number)?)).await?;
     match found {
         Some(row) => ok(workflow_json(&row, true)),
-        None => Err(ApiError::new("workflow-not-found", format!("that workflow has no version {number}"))),
+        None => Err(ApiError::new(
+            "workflow-not-found",
+            format!("that workflow has no version {number}"),
+        )),
     }
 }
 
@@ -206,14 +318,25 @@ pub struct StartRequest {
     request_id: Option<String>,
     #[serde(default)]
     labels: std::collections::BTreeMap<String, String>,
+    /// The tenant whose workflow to start; see [`tenancy::one`].
+    tenant: Option<String>,
 }
 
-pub async fn start_instance(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Body(request): Body<StartRequest>) -> Answer {
-    if let Some(caller) = caller.filter(|c| !c.may_start(&request.workflow)) {
-        return Err(forbidden(&caller, format!("start workflow '{}'", request.workflow)));
+pub async fn start_instance(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Body(request): Body<StartRequest>,
+) -> Answer {
+    if let Some(caller) = caller.as_ref().filter(|c| !c.may_start(&request.workflow)) {
+        return Err(forbidden(
+            caller,
+            format!("start workflow '{}'", request.workflow),
+        ));
     }
     state.limits.start(&actor.or(None))?;
     let command = StartCommand {
+        tenant: tenancy::one(caller.as_ref(), request.tenant)?,
         process_id: request.workflow,
         version: request.version,
         variables: request.variables,
@@ -221,7 +344,10 @@ pub async fn start_instance(State(state): State<AppState>, actor: Actor, Caller(
         request_id: request.request_id,
         labels: request.labels,
     };
-    let Reply::Started(id) = call(&state, &actor, None, None, Command::Start(command)).await? else { unreachable!("start answers with an id") };
+    let Reply::Started(id) = call(&state, &actor, None, None, Command::Start(command)).await?
+    else {
+        unreachable!("start answers with an id")
+    };
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
 }
 
@@ -230,7 +356,13 @@ fn tokens(state: &InstanceState) -> Vec<String> {
     state
         .element_instances
         .values()
-        .filter(|ei| ei.key != state.root && !state.element_instances.values().any(|child| child.parent == Some(ei.key)))
+        .filter(|ei| {
+            ei.key != state.root
+                && !state
+                    .element_instances
+                    .values()
+                    .any(|child| child.parent == Some(ei.key))
+        })
         .map(|ei| ei.element_id.clone())
         .collect()
 }
@@ -243,6 +375,7 @@ fn instance_json((row, descendant_incidents): &(store::InstanceRow, u32), full: 
     let mut value = json!({
         "id": row.id,
         "workflow": row.process_id,
+        "tenant": row.tenant,
         "version": row.version,
         "status": row.status.as_str(),
         "business_key": row.business_key,
@@ -279,6 +412,7 @@ fn instance_json((row, descendant_incidents): &(store::InstanceRow, u32), full: 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceParams {
+    tenant: Option<String>,
     status: Option<String>,
     workflow: Option<String>,
     business_key: Option<String>,
@@ -303,12 +437,24 @@ pub(crate) fn parse_time(name: &str, value: Option<String>) -> Result<Option<i64
         .map(|text| {
             text.parse::<jiff::Timestamp>()
                 .map(|t| t.as_millisecond())
-                .map_err(|_| ApiError::new("query-invalid", format!("{name} '{text}' is not a date and time such as 2026-01-01T00:00:00Z")))
+                .map_err(|_| {
+                    ApiError::new(
+                        "query-invalid",
+                        format!(
+                            "{name} '{text}' is not a date and time such as 2026-01-01T00:00:00Z"
+                        ),
+                    )
+                })
         })
         .transpose()
 }
 
-pub async fn list_instances(State(state): State<AppState>, Params(params): Params<InstanceParams>) -> Answer {
+pub async fn list_instances(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Params(params): Params<InstanceParams>,
+) -> Answer {
+    let tenants = tenancy::scope(caller.as_ref(), params.tenant)?;
     let status = params
         .status
         .map(|s| serde_json::from_value::<engine::Status>(json!(s)).map_err(|_| ApiError::new("query-invalid", format!("status '{s}' is not one of running, suspended, completed, cancelled, failed"))))
@@ -316,16 +462,27 @@ pub async fn list_instances(State(state): State<AppState>, Params(params): Param
     let variable = params
         .variable
         .map(|text| {
-            let (name, value) = text.split_once('=').ok_or_else(|| ApiError::new("query-invalid", "variable takes name=json, for example amount=150"))?;
+            let (name, value) = text.split_once('=').ok_or_else(|| {
+                ApiError::new(
+                    "query-invalid",
+                    "variable takes name=json, for example amount=150",
+                )
+            })?;
             // JSON when it reads as JSON (amount=150, ok=true, name="ada"), else the text itself (name=ada).
-            let value: Value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+            let value: Value =
+                serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
             Ok::<_, ApiError>((name.to_string(), value))
         })
         .transpose()?;
     let label = params
         .label
         .map(|text| {
-            let (name, value) = text.split_once('=').ok_or_else(|| ApiError::new("query-invalid", "label takes name=value, for example customer=c-42"))?;
+            let (name, value) = text.split_once('=').ok_or_else(|| {
+                ApiError::new(
+                    "query-invalid",
+                    "label takes name=value, for example customer=c-42",
+                )
+            })?;
             Ok::<_, ApiError>((name.to_string(), value.to_string()))
         })
         .transpose()?;
@@ -335,6 +492,7 @@ pub async fn list_instances(State(state): State<AppState>, Params(params): Param
         }
     }
     let filter = InstanceFilter {
+        tenants,
         status,
         process_id: params.workflow,
         business_key: params.business_key,
@@ -368,7 +526,10 @@ pub async fn list_instances(State(state): State<AppState>, Params(params): Param
 /// The open incidents of the instances `row` called. A called instance with
 /// an open incident is running, so its caller waits on a call activity: an
 /// instance that waits on none has none to count (and costs no query).
-fn descendant_incidents(txn: &mut dyn ReadTxn, row: &store::InstanceRow) -> Result<u32, store::Error> {
+fn descendant_incidents(
+    txn: &mut dyn ReadTxn,
+    row: &store::InstanceRow,
+) -> Result<u32, store::Error> {
     if row.waiting.iter().any(|kind| kind == "call") {
         txn.descendant_incidents(&row.id)
     } else {
@@ -376,27 +537,65 @@ fn descendant_incidents(txn: &mut dyn ReadTxn, row: &store::InstanceRow) -> Resu
     }
 }
 
-async fn instance_row(state: &AppState, id: String) -> Result<store::InstanceRow, ApiError> {
+/// An instance the caller may see; one of another tenant is as good as absent.
+async fn instance_row(
+    state: &AppState,
+    caller: Option<&crate::access::Principal>,
+    id: String,
+) -> Result<store::InstanceRow, ApiError> {
     let lookup = id.clone();
-    read(state, move |txn| Ok(txn.instance(&lookup)?)).await?.ok_or_else(|| ApiError::new("instance-not-found", format!("instance {id} does not exist")))
+    let row = read(state, move |txn| Ok(txn.instance(&lookup)?)).await?;
+    row.filter(|row| tenancy::sees(caller, &row.tenant))
+        .ok_or_else(|| {
+            ApiError::new(
+                "instance-not-found",
+                format!("instance {id} does not exist"),
+            )
+        })
 }
 
-pub async fn get_instance(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
+pub async fn get_instance(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Answer {
     let lookup = id.clone();
     let found = read(&state, move |txn| {
-        let Some(row) = txn.instance(&lookup)? else { return Ok(None) };
+        let Some(row) = txn
+            .instance(&lookup)?
+            .filter(|row| tenancy::sees(caller.as_ref(), &row.tenant))
+        else {
+            return Ok(None);
+        };
         let count = descendant_incidents(txn, &row)?;
         // Workers and leases live on the job rows, not in the instance's state.
-        let filter = JobFilter { instance_id: Some(lookup.clone()), ..JobFilter::default() };
-        let jobs = txn.jobs(&filter, &PageRequest::first(PageRequest::MAX_LIMIT))?.items;
+        let filter = JobFilter {
+            instance_id: Some(lookup.clone()),
+            ..JobFilter::default()
+        };
+        let jobs = txn
+            .jobs(&filter, &PageRequest::first(PageRequest::MAX_LIMIT))?
+            .items;
         Ok(Some(((row, count), jobs)))
     })
     .await?;
-    let (found, jobs) = found.ok_or_else(|| ApiError::new("instance-not-found", format!("instance {id} does not exist")))?;
+    let (found, jobs) = found.ok_or_else(|| {
+        ApiError::new(
+            "instance-not-found",
+            format!("instance {id} does not exist"),
+        )
+    })?;
     let mut value = instance_json(&found, true);
     let row = &found.0;
-    value["waits"] = match state.handle.workflows.get(&row.process_id, row.version) {
-        Some(workflow) => json!(engine::waits(&workflow, &row.state).iter().map(|w| wait_json(&row.id, w, &jobs)).collect::<Vec<_>>()),
+    value["waits"] = match state
+        .handle
+        .workflows
+        .get(&row.tenant, &row.process_id, row.version)
+    {
+        Some(workflow) => json!(engine::waits(&workflow, &row.state)
+            .iter()
+            .map(|w| wait_json(&row.id, w, &jobs))
+            .collect::<Vec<_>>()),
         None => json!([]),
     };
     ok(value)
@@ -431,8 +630,14 @@ fn wait_json(instance_id: &str, wait: &engine::Wait, jobs: &[store::JobRow]) -> 
         "boundary": wait.boundary.iter().map(|e| armed_json(instance_id, e)).collect::<Vec<_>>(),
     });
     if let Some(event) = &wait.event {
-        for (field, armed) in armed_json(instance_id, event).as_object().into_iter().flatten() {
-            if ["due_at", "timer", "repetitions_left", "message", "signal"].contains(&field.as_str()) {
+        for (field, armed) in armed_json(instance_id, event)
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            if ["due_at", "timer", "repetitions_left", "message", "signal"]
+                .contains(&field.as_str())
+            {
                 value[field] = armed.clone();
             }
         }
@@ -514,21 +719,41 @@ fn history_json(row: &store::HistoryRow) -> Value {
     })
 }
 
-pub async fn instance_history(State(state): State<AppState>, Path(id): Path<String>, Params(params): Params<HistoryParams>) -> Answer {
-    let row = instance_row(&state, id.clone()).await?;
+pub async fn instance_history(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Params(params): Params<HistoryParams>,
+) -> Answer {
+    let row = instance_row(&state, caller.as_ref(), id.clone()).await?;
     let page = page_request(params.after, params.limit)?;
     let event = params
         .event
         .map(|e| {
-            serde_json::from_value::<HistoryEvent>(json!(e)).map_err(|_| ApiError::new("query-invalid", format!("event '{e}' is not a kind of history entry; see the OpenAPI document")))
+            serde_json::from_value::<HistoryEvent>(json!(e)).map_err(|_| {
+                ApiError::new(
+                    "query-invalid",
+                    format!("event '{e}' is not a kind of history entry; see the OpenAPI document"),
+                )
+            })
         })
         .transpose()?;
     let run = match params.run.as_deref() {
         None => None,
         Some("current") => Some(row.state.run),
-        Some(text) => Some(text.parse::<u32>().map_err(|_| ApiError::new("query-invalid", format!("run '{text}' is not a run number or 'current'")))?),
+        Some(text) => Some(text.parse::<u32>().map_err(|_| {
+            ApiError::new(
+                "query-invalid",
+                format!("run '{text}' is not a run number or 'current'"),
+            )
+        })?),
     };
-    let filter = store::HistoryFilter { element_id: params.element, element_type: params.element_type, event, run };
+    let filter = store::HistoryFilter {
+        element_id: params.element,
+        element_type: params.element_type,
+        event,
+        run,
+    };
     let found = read(&state, move |txn| Ok(txn.history(&id, &filter, &page)?)).await?;
     ok(page_json(found, history_json))
 }
@@ -539,13 +764,43 @@ pub struct CancelRequest {
     reason: Option<String>,
 }
 
-async fn instance_input(state: &AppState, actor: &Actor, reason: Option<String>, id: String, input: engine::Input) -> Answer {
-    call(state, actor, None, reason, Command::Instance { instance_id: id, input }).await?;
+async fn instance_input(
+    state: &AppState,
+    actor: &Actor,
+    reason: Option<String>,
+    id: String,
+    input: engine::Input,
+) -> Answer {
+    call(
+        state,
+        actor,
+        None,
+        reason,
+        Command::Instance {
+            instance_id: id,
+            input,
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn cancel_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<CancelRequest>) -> Answer {
-    instance_input(&state, &actor, request.reason.clone(), id, engine::Input::Cancel { reason: request.reason }).await
+pub async fn cancel_instance(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(request): Body<CancelRequest>,
+) -> Answer {
+    instance_input(
+        &state,
+        &actor,
+        request.reason.clone(),
+        id,
+        engine::Input::Cancel {
+            reason: request.reason,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -559,11 +814,21 @@ pub struct ReasonRequest {
     reason: Option<String>,
 }
 
-pub async fn suspend_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<ReasonRequest>) -> Answer {
+pub async fn suspend_instance(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(request): Body<ReasonRequest>,
+) -> Answer {
     instance_input(&state, &actor, request.reason, id, engine::Input::Suspend).await
 }
 
-pub async fn resume_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<ReasonRequest>) -> Answer {
+pub async fn resume_instance(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(request): Body<ReasonRequest>,
+) -> Answer {
     instance_input(&state, &actor, request.reason, id, engine::Input::Resume).await
 }
 
@@ -574,8 +839,16 @@ pub struct VariablesRequest {
     reason: Option<String>,
 }
 
-pub async fn set_variables(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<VariablesRequest>) -> Answer {
-    let input = engine::Input::SetVariables { element_instance: None, variables: request.variables };
+pub async fn set_variables(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(request): Body<VariablesRequest>,
+) -> Answer {
+    let input = engine::Input::SetVariables {
+        element_instance: None,
+        variables: request.variables,
+    };
     instance_input(&state, &actor, request.reason, id, input).await
 }
 
@@ -588,8 +861,20 @@ pub struct RerunRequest {
     reason: Option<String>,
 }
 
-pub async fn rerun_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<RerunRequest>) -> Answer {
-    instance_input(&state, &actor, request.reason, id, engine::Input::Rerun { from: request.from }).await
+pub async fn rerun_instance(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(request): Body<RerunRequest>,
+) -> Answer {
+    instance_input(
+        &state,
+        &actor,
+        request.reason,
+        id,
+        engine::Input::Rerun { from: request.from },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -600,11 +885,28 @@ pub struct LabelsRequest {
     reason: Option<String>,
 }
 
-pub async fn set_labels(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<LabelsRequest>) -> Answer {
+pub async fn set_labels(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(request): Body<LabelsRequest>,
+) -> Answer {
     if request.labels.is_empty() {
-        return Err(ApiError::new("request-invalid", "labels is empty: name a label to set or (with null) remove"));
+        return Err(ApiError::new(
+            "request-invalid",
+            "labels is empty: name a label to set or (with null) remove",
+        ));
     }
-    instance_input(&state, &actor, request.reason, id, engine::Input::SetLabels { labels: request.labels }).await
+    instance_input(
+        &state,
+        &actor,
+        request.reason,
+        id,
+        engine::Input::SetLabels {
+            labels: request.labels,
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -617,11 +919,29 @@ pub struct ModifyRequest {
     reason: Option<String>,
 }
 
-pub async fn modify_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<ModifyRequest>) -> Answer {
+pub async fn modify_instance(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Body(request): Body<ModifyRequest>,
+) -> Answer {
     if request.activate.is_empty() && request.terminate.is_empty() {
-        return Err(ApiError::new("request-invalid", "name elements to activate or terminate"));
+        return Err(ApiError::new(
+            "request-invalid",
+            "name elements to activate or terminate",
+        ));
     }
-    instance_input(&state, &actor, request.reason, id, engine::Input::Modify { activate: request.activate, terminate: request.terminate }).await
+    instance_input(
+        &state,
+        &actor,
+        request.reason,
+        id,
+        engine::Input::Modify {
+            activate: request.activate,
+            terminate: request.terminate,
+        },
+    )
+    .await
 }
 
 // ----- jobs -----
@@ -634,10 +954,15 @@ pub struct ActivateRequest {
     worker: String,
     #[serde(default = "one", deserialize_with = "crate::extract::whole::required")]
     max_jobs: usize,
-    #[serde(default = "default_lease", deserialize_with = "crate::extract::whole::required")]
+    #[serde(
+        default = "default_lease",
+        deserialize_with = "crate::extract::whole::required"
+    )]
     lease_ms: i64,
     #[serde(default, deserialize_with = "crate::extract::whole::required")]
     timeout_ms: u64,
+    /// Only jobs of these tenants (all of the caller's when absent).
+    tenants: Option<Vec<String>>,
 }
 
 fn one() -> usize {
@@ -651,6 +976,7 @@ fn default_lease() -> i64 {
 fn job_json(job: &store::JobRow) -> Value {
     json!({
         "key": job.key,
+        "tenant": job.tenant,
         "type": job.job_type,
         "instance_id": job.instance_id,
         "workflow": job.process_id,
@@ -665,27 +991,66 @@ fn job_json(job: &store::JobRow) -> Value {
     })
 }
 
-pub async fn activate_jobs(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<ActivateRequest>) -> Answer {
-    if let Some(caller) = caller.as_ref().filter(|c| !c.may_work_on(&request.job_type)) {
-        return Err(forbidden(caller, format!("take '{}' jobs", request.job_type)));
+pub async fn activate_jobs(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Body(request): Body<ActivateRequest>,
+) -> Answer {
+    if let Some(caller) = caller
+        .as_ref()
+        .filter(|c| !c.may_work_on(&request.job_type))
+    {
+        return Err(forbidden(
+            caller,
+            format!("take '{}' jobs", request.job_type),
+        ));
     }
     if request.job_type.is_empty() || request.worker.is_empty() {
-        return Err(ApiError::new("request-invalid", "type and worker must not be empty: name the job type and yourself"));
+        return Err(ApiError::new(
+            "request-invalid",
+            "type and worker must not be empty: name the job type and yourself",
+        ));
     }
     if request.max_jobs == 0 || request.max_jobs > 1000 {
-        return Err(ApiError::new("request-invalid", "max_jobs must be between 1 and 1000"));
+        return Err(ApiError::new(
+            "request-invalid",
+            "max_jobs must be between 1 and 1000",
+        ));
     }
     if request.lease_ms <= 0 || request.lease_ms > MAX_LEASE_MS {
-        return Err(ApiError::new("request-invalid", format!("lease_ms must be between 1 and {MAX_LEASE_MS}")));
+        return Err(ApiError::new(
+            "request-invalid",
+            format!("lease_ms must be between 1 and {MAX_LEASE_MS}"),
+        ));
     }
     if request.timeout_ms > MAX_POLL_MS {
-        return Err(ApiError::new("request-invalid", format!("timeout_ms must be at most {MAX_POLL_MS}")));
+        return Err(ApiError::new(
+            "request-invalid",
+            format!("timeout_ms must be at most {MAX_POLL_MS}"),
+        ));
     }
+    let tenants = tenancy::scope_of_list(caller.as_ref(), request.tenants)?;
     let timeout = Duration::from_millis(request.timeout_ms);
     // Only a waiting poll takes a place: one that answers at once holds nothing.
-    let client = caller.as_ref().map_or_else(|| request.worker.clone(), |c| c.name.clone());
-    let _place = if request.timeout_ms > 0 { Some(state.limits.poll(&client)?) } else { None };
-    let jobs = state.handle.activate(request.job_type, request.worker, request.max_jobs, request.lease_ms, timeout).await?;
+    let client = caller
+        .as_ref()
+        .map_or_else(|| request.worker.clone(), |c| c.name.clone());
+    let _place = if request.timeout_ms > 0 {
+        Some(state.limits.poll(&client)?)
+    } else {
+        None
+    };
+    let jobs = state
+        .handle
+        .activate(
+            request.job_type,
+            request.worker,
+            request.max_jobs,
+            request.lease_ms,
+            timeout,
+            tenants,
+        )
+        .await?;
     let items: Vec<Value> = jobs
         .iter()
         .map(|activated| {
@@ -703,6 +1068,7 @@ pub async fn activate_jobs(State(state): State<AppState>, Caller(caller): Caller
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobParams {
+    tenant: Option<String>,
     #[serde(rename = "type")]
     job_type: Option<String>,
     instance_id: Option<String>,
@@ -711,12 +1077,29 @@ pub struct JobParams {
     limit: Option<usize>,
 }
 
-pub async fn list_jobs(State(state): State<AppState>, Params(params): Params<JobParams>) -> Answer {
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Params(params): Params<JobParams>,
+) -> Answer {
+    let tenants = tenancy::scope(caller.as_ref(), params.tenant)?;
     let job_state = params
         .state
-        .map(|s| serde_json::from_value::<engine::JobState>(json!(s)).map_err(|_| ApiError::new("query-invalid", format!("state '{s}' is not one of activatable, failed"))))
+        .map(|s| {
+            serde_json::from_value::<engine::JobState>(json!(s)).map_err(|_| {
+                ApiError::new(
+                    "query-invalid",
+                    format!("state '{s}' is not one of activatable, failed"),
+                )
+            })
+        })
         .transpose()?;
-    let filter = JobFilter { job_type: params.job_type, instance_id: params.instance_id, state: job_state };
+    let filter = JobFilter {
+        tenants,
+        job_type: params.job_type,
+        instance_id: params.instance_id,
+        state: job_state,
+    };
     let page = page_request(params.after, params.limit)?;
     let found = read(&state, move |txn| Ok(txn.jobs(&filter, &page)?)).await?;
     ok(page_json(found, job_json))
@@ -735,24 +1118,65 @@ pub struct CompleteJobRequest {
 }
 
 /// How a request claims a job; overriding a lease takes `operator` when tokens are on.
-fn claim(caller: Option<&crate::access::Principal>, worker: Option<String>, lease: Option<String>, override_lease: bool) -> Result<runtime::Claim, ApiError> {
-    if let Some(caller) = caller.filter(|c| override_lease && !c.has(crate::access::Role::Operator)) {
-        return Err(forbidden(caller, "override a worker's lease; that takes operator".into()));
+fn claim(
+    caller: Option<&crate::access::Principal>,
+    worker: Option<String>,
+    lease: Option<String>,
+    override_lease: bool,
+) -> Result<runtime::Claim, ApiError> {
+    if let Some(caller) = caller.filter(|c| override_lease && !c.has(crate::access::Role::Operator))
+    {
+        return Err(forbidden(
+            caller,
+            "override a worker's lease; that takes operator".into(),
+        ));
     }
     // A worker's token may list its job types: the commit loop checks the job's, as it reads it anyway.
-    let job_types = caller.filter(|c| !c.has(crate::access::Role::Admin)).and_then(|c| c.job_types.clone());
-    Ok(runtime::Claim { worker, lease, override_lease, job_types })
+    let job_types = caller
+        .filter(|c| !c.has(crate::access::Role::Admin))
+        .and_then(|c| c.job_types.clone());
+    Ok(runtime::Claim {
+        worker,
+        lease,
+        override_lease,
+        job_types,
+    })
 }
 
 /// A 403 naming who was refused what.
 fn forbidden(caller: &crate::access::Principal, what: String) -> ApiError {
-    ApiError::new("forbidden", format!("{}'s token does not allow it to {what}", caller.name))
+    ApiError::new(
+        "forbidden",
+        format!("{}'s token does not allow it to {what}", caller.name),
+    )
 }
 
-pub async fn complete_job(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<CompleteJobRequest>) -> Answer {
-    let claim = claim(caller.as_ref(), request.worker.clone(), request.lease, request.override_lease)?;
+pub async fn complete_job(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    Body(request): Body<CompleteJobRequest>,
+) -> Answer {
+    let claim = claim(
+        caller.as_ref(),
+        request.worker.clone(),
+        request.lease,
+        request.override_lease,
+    )?;
     let worker = request.worker.clone();
-    call(&state, &actor, worker.as_deref(), request.reason, Command::CompleteJob { key, claim, variables: request.variables }).await?;
+    call(
+        &state,
+        &actor,
+        worker.as_deref(),
+        request.reason,
+        Command::CompleteJob {
+            key,
+            claim,
+            variables: request.variables,
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -772,13 +1196,33 @@ pub struct FailJobRequest {
     backoff_ms: i64,
 }
 
-pub async fn fail_job(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<FailJobRequest>) -> Answer {
+pub async fn fail_job(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    Body(request): Body<FailJobRequest>,
+) -> Answer {
     if !(0..=MAX_WAIT_MS).contains(&request.backoff_ms) {
-        return Err(ApiError::new("request-invalid", format!("backoff_ms must be between 0 and {MAX_WAIT_MS} (ten years)")));
+        return Err(ApiError::new(
+            "request-invalid",
+            format!("backoff_ms must be between 0 and {MAX_WAIT_MS} (ten years)"),
+        ));
     }
-    let claim = claim(caller.as_ref(), request.worker.clone(), request.lease, request.override_lease)?;
+    let claim = claim(
+        caller.as_ref(),
+        request.worker.clone(),
+        request.lease,
+        request.override_lease,
+    )?;
     let worker = request.worker.clone();
-    let command = Command::FailJob { key, claim, retries: request.retries, message: request.message, backoff_ms: request.backoff_ms };
+    let command = Command::FailJob {
+        key,
+        claim,
+        retries: request.retries,
+        message: request.message,
+        backoff_ms: request.backoff_ms,
+    };
     call(&state, &actor, worker.as_deref(), request.reason, command).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -798,13 +1242,33 @@ pub struct ThrowErrorRequest {
     variables: Variables,
 }
 
-pub async fn throw_error(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<ThrowErrorRequest>) -> Answer {
+pub async fn throw_error(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    Body(request): Body<ThrowErrorRequest>,
+) -> Answer {
     if request.code.is_empty() {
-        return Err(ApiError::new("request-invalid", "code is empty: name the BPMN error"));
+        return Err(ApiError::new(
+            "request-invalid",
+            "code is empty: name the BPMN error",
+        ));
     }
-    let claim = claim(caller.as_ref(), request.worker.clone(), request.lease, request.override_lease)?;
+    let claim = claim(
+        caller.as_ref(),
+        request.worker.clone(),
+        request.lease,
+        request.override_lease,
+    )?;
     let worker = request.worker.clone();
-    let command = Command::ThrowError { key, claim, code: request.code, message: request.message, variables: request.variables };
+    let command = Command::ThrowError {
+        key,
+        claim,
+        code: request.code,
+        message: request.message,
+        variables: request.variables,
+    };
     call(&state, &actor, worker.as_deref(), request.reason, command).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -817,8 +1281,23 @@ pub struct RetriesRequest {
     reason: Option<String>,
 }
 
-pub async fn update_retries(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<RetriesRequest>) -> Answer {
-    call(&state, &actor, None, request.reason, Command::UpdateRetries { key, retries: request.retries }).await?;
+pub async fn update_retries(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(key): Path<String>,
+    Body(request): Body<RetriesRequest>,
+) -> Answer {
+    call(
+        &state,
+        &actor,
+        None,
+        request.reason,
+        Command::UpdateRetries {
+            key,
+            retries: request.retries,
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -827,6 +1306,7 @@ pub async fn update_retries(State(state): State<AppState>, actor: Actor, Path(ke
 fn task_json(task: &store::TaskRow) -> Value {
     json!({
         "key": task.key,
+        "tenant": task.tenant,
         "instance_id": task.instance_id,
         "workflow": task.process_id,
         "element_id": task.element_id,
@@ -844,6 +1324,7 @@ fn task_json(task: &store::TaskRow) -> Value {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskParams {
+    tenant: Option<String>,
     assignee: Option<String>,
     candidate_group: Option<String>,
     workflow: Option<String>,
@@ -852,8 +1333,19 @@ pub struct TaskParams {
     limit: Option<usize>,
 }
 
-pub async fn list_tasks(State(state): State<AppState>, Caller(caller): Caller, Params(params): Params<TaskParams>) -> Answer {
-    let filter = TaskFilter { assignee: params.assignee, candidate_group: params.candidate_group, process_id: params.workflow, instance_id: params.instance_id };
+pub async fn list_tasks(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Params(params): Params<TaskParams>,
+) -> Answer {
+    let tenants = tenancy::scope(caller.as_ref(), params.tenant)?;
+    let filter = TaskFilter {
+        tenants,
+        assignee: params.assignee,
+        candidate_group: params.candidate_group,
+        process_id: params.workflow,
+        instance_id: params.instance_id,
+    };
     let page = page_request(params.after, params.limit)?;
     let mut found = read(&state, move |txn| Ok(txn.tasks(&filter, &page)?)).await?;
     // A user sees the tasks it may work on (a page may then hold fewer; `next` still leads on).
@@ -864,14 +1356,27 @@ pub async fn list_tasks(State(state): State<AppState>, Caller(caller): Caller, P
 }
 
 /// A user task the caller may see; one it may not is as good as absent.
-async fn visible_task(state: &AppState, caller: Option<&crate::access::Principal>, key: &str) -> Result<store::TaskRow, ApiError> {
+async fn visible_task(
+    state: &AppState,
+    caller: Option<&crate::access::Principal>,
+    key: &str,
+) -> Result<store::TaskRow, ApiError> {
     let lookup = key.to_string();
     let task = read(state, move |txn| Ok(txn.task(&lookup)?)).await?;
-    task.filter(|task| caller.is_none_or(|c| c.may_see_task(task))).ok_or_else(|| ApiError::new("task-not-found", format!("user task {key} does not exist")))
+    task.filter(|task| {
+        tenancy::sees(caller, &task.tenant) && caller.is_none_or(|c| c.may_see_task(task))
+    })
+    .ok_or_else(|| ApiError::new("task-not-found", format!("user task {key} does not exist")))
 }
 
-pub async fn get_task(State(state): State<AppState>, Caller(caller): Caller, Path(key): Path<String>) -> Answer {
-    ok(task_json(&visible_task(&state, caller.as_ref(), &key).await?))
+pub async fn get_task(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+) -> Answer {
+    ok(task_json(
+        &visible_task(&state, caller.as_ref(), &key).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -885,23 +1390,53 @@ async fn task_action(state: &AppState, actor: &Actor, key: String, action: TaskA
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn claim_task(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<AssigneeRequest>) -> Answer {
+pub async fn claim_task(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    Body(request): Body<AssigneeRequest>,
+) -> Answer {
     visible_task(&state, caller.as_ref(), &key).await?;
-    if let Some(caller) = caller.filter(|c| c.name != request.assignee && !c.has(crate::access::Role::Operator)) {
-        return Err(forbidden(&caller, format!("claim a task for {}; assigning to someone else takes operator", request.assignee)));
+    if let Some(caller) =
+        caller.filter(|c| c.name != request.assignee && !c.has(crate::access::Role::Operator))
+    {
+        return Err(forbidden(
+            &caller,
+            format!(
+                "claim a task for {}; assigning to someone else takes operator",
+                request.assignee
+            ),
+        ));
     }
     task_action(&state, &actor, key, TaskAction::Claim(request.assignee)).await
 }
 
-pub async fn unclaim_task(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(_): Body<Empty>) -> Answer {
+pub async fn unclaim_task(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    Body(_): Body<Empty>,
+) -> Answer {
     let task = visible_task(&state, caller.as_ref(), &key).await?;
-    if let Some(caller) = caller.filter(|c| task.assignee.as_deref() != Some(c.name.as_str()) && !c.has(crate::access::Role::Operator)) {
-        return Err(forbidden(&caller, "give back a task it does not hold".into()));
+    if let Some(caller) = caller.filter(|c| {
+        task.assignee.as_deref() != Some(c.name.as_str()) && !c.has(crate::access::Role::Operator)
+    }) {
+        return Err(forbidden(
+            &caller,
+            "give back a task it does not hold".into(),
+        ));
     }
     task_action(&state, &actor, key, TaskAction::Unclaim).await
 }
 
-pub async fn assign_task(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<AssigneeRequest>) -> Answer {
+pub async fn assign_task(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(key): Path<String>,
+    Body(request): Body<AssigneeRequest>,
+) -> Answer {
     task_action(&state, &actor, key, TaskAction::Assign(request.assignee)).await
 }
 
@@ -915,7 +1450,10 @@ pub async fn complete_task(
     let task = visible_task(&state, caller.as_ref(), &key).await?;
     if let Some(caller) = caller.filter(|c| !c.may_complete_task(&task)) {
         let holder = task.assignee.as_deref().unwrap_or("nobody; claim it first");
-        return Err(forbidden(&caller, format!("complete a task assigned to {holder}")));
+        return Err(forbidden(
+            &caller,
+            format!("complete a task assigned to {holder}"),
+        ));
     }
     task_action(&state, &actor, key, TaskAction::Complete(request.variables)).await
 }
@@ -940,24 +1478,41 @@ pub struct PublishRequest {
     #[serde(default, deserialize_with = "crate::extract::whole::required")]
     ttl_ms: i64,
     message_id: Option<String>,
+    /// The tenant whose instances may receive it; see [`tenancy::one`].
+    tenant: Option<String>,
 }
 
-pub async fn publish_message(State(state): State<AppState>, actor: Actor, Body(request): Body<PublishRequest>) -> Answer {
+pub async fn publish_message(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Body(request): Body<PublishRequest>,
+) -> Answer {
     if request.name.is_empty() {
-        return Err(ApiError::new("request-invalid", "name is empty: name the message"));
+        return Err(ApiError::new(
+            "request-invalid",
+            "name is empty: name the message",
+        ));
     }
     state.limits.publish(&actor.or(None))?;
     if !(0..=MAX_WAIT_MS).contains(&request.ttl_ms) {
-        return Err(ApiError::new("request-invalid", format!("ttl_ms must be between 0 and {MAX_WAIT_MS} (ten years)")));
+        return Err(ApiError::new(
+            "request-invalid",
+            format!("ttl_ms must be between 0 and {MAX_WAIT_MS} (ten years)"),
+        ));
     }
     let command = PublishCommand {
+        tenant: tenancy::one(caller.as_ref(), request.tenant)?,
         name: request.name,
         correlation_key: request.correlation_key,
         variables: request.variables,
         ttl_ms: request.ttl_ms,
         message_id: request.message_id,
     };
-    let Reply::Published(seq) = call(&state, &actor, None, None, Command::Publish(command)).await? else { unreachable!("publish answers with a sequence number") };
+    let Reply::Published(seq) = call(&state, &actor, None, None, Command::Publish(command)).await?
+    else {
+        unreachable!("publish answers with a sequence number")
+    };
     Ok((StatusCode::CREATED, Json(json!({ "seq": seq }))).into_response())
 }
 
@@ -967,19 +1522,42 @@ pub struct SignalRequest {
     name: String,
     #[serde(default)]
     variables: Variables,
+    /// The tenant whose instances receive it; see [`tenancy::one`].
+    tenant: Option<String>,
 }
 
-pub async fn broadcast_signal(State(state): State<AppState>, actor: Actor, Body(request): Body<SignalRequest>) -> Answer {
+pub async fn broadcast_signal(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Body(request): Body<SignalRequest>,
+) -> Answer {
     if request.name.is_empty() {
-        return Err(ApiError::new("request-invalid", "name is empty: name the signal"));
+        return Err(ApiError::new(
+            "request-invalid",
+            "name is empty: name the signal",
+        ));
     }
-    call(&state, &actor, None, None, Command::Broadcast { name: request.name, variables: request.variables }).await?;
+    let tenant = tenancy::one(caller.as_ref(), request.tenant)?;
+    call(
+        &state,
+        &actor,
+        None,
+        None,
+        Command::Broadcast {
+            tenant,
+            name: request.name,
+            variables: request.variables,
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentParams {
+    tenant: Option<String>,
     /// `open` (the default), `resolved` or `all`.
     state: Option<String>,
     instance_id: Option<String>,
@@ -993,6 +1571,7 @@ pub struct IncidentParams {
 fn incident_json(incident: &store::IncidentRow) -> Value {
     json!({
         "key": incident.key,
+        "tenant": incident.tenant,
         "instance_id": incident.instance_id,
         "workflow": incident.process_id,
         "element_id": incident.element_id,
@@ -1005,27 +1584,58 @@ fn incident_json(incident: &store::IncidentRow) -> Value {
     })
 }
 
-pub async fn list_incidents(State(state): State<AppState>, Params(params): Params<IncidentParams>) -> Answer {
+pub async fn list_incidents(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Params(params): Params<IncidentParams>,
+) -> Answer {
+    let tenants = tenancy::scope(caller.as_ref(), params.tenant)?;
     // Without instance_id every incident is listed anyway, descendants or not.
     let with_descendants = params.descendants.unwrap_or(false);
     let incident_state = match params.state.as_deref() {
         None | Some("open") => store::IncidentState::Open,
         Some("resolved") => store::IncidentState::Resolved,
         Some("all") => store::IncidentState::All,
-        Some(other) => return Err(ApiError::new("query-invalid", format!("state '{other}' is not open, resolved or all"))),
+        Some(other) => {
+            return Err(ApiError::new(
+                "query-invalid",
+                format!("state '{other}' is not open, resolved or all"),
+            ))
+        }
     };
-    let filter = IncidentFilter { state: incident_state, instance_id: params.instance_id, with_descendants, process_id: params.workflow };
+    let filter = IncidentFilter {
+        tenants,
+        state: incident_state,
+        instance_id: params.instance_id,
+        with_descendants,
+        process_id: params.workflow,
+    };
     let page = page_request(params.after, params.limit)?;
     let found = read(&state, move |txn| Ok(txn.incidents(&filter, &page)?)).await?;
     ok(page_json(found, incident_json))
 }
 
-pub async fn resolve_incident(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<ReasonRequest>) -> Answer {
-    call(&state, &actor, None, request.reason, Command::ResolveIncident { key }).await?;
+pub async fn resolve_incident(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(key): Path<String>,
+    Body(request): Body<ReasonRequest>,
+) -> Answer {
+    call(
+        &state,
+        &actor,
+        None,
+        request.reason,
+        Command::ResolveIncident { key },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Answers for paths and methods the API does not have.
 pub async fn not_found() -> ApiError {
-    ApiError::new("route-not-found", "no endpoint at this path; see /v1/openapi.json")
+    ApiError::new(
+        "route-not-found",
+        "no endpoint at this path; see /v1/openapi.json",
+    )
 }

@@ -69,18 +69,27 @@ fn or_null(schema: Value) -> Value {
 /// An answer: every member present (null when it has no value), no others.
 fn answer(properties: &[(&str, Value)]) -> Value {
     let required: Vec<&str> = properties.iter().map(|(name, _)| *name).collect();
-    let properties: Map<String, Value> = properties.iter().map(|(name, schema)| (name.to_string(), schema.clone())).collect();
+    let properties: Map<String, Value> = properties
+        .iter()
+        .map(|(name, schema)| (name.to_string(), schema.clone()))
+        .collect();
     json!({ "type": "object", "required": required, "properties": properties, "additionalProperties": false })
 }
 
 /// A request body: the `required` members must be there; unknown members are refused.
 fn request(required: &[&str], properties: &[(&str, Value)]) -> Value {
-    let properties: Map<String, Value> = properties.iter().map(|(name, schema)| (name.to_string(), schema.clone())).collect();
+    let properties: Map<String, Value> = properties
+        .iter()
+        .map(|(name, schema)| (name.to_string(), schema.clone()))
+        .collect();
     json!({ "type": "object", "required": required, "properties": properties, "additionalProperties": false })
 }
 
 fn page_of(item: &str) -> Value {
-    answer(&[("items", list(reference(item))), ("next", or_null(string()))])
+    answer(&[
+        ("items", list(reference(item))),
+        ("next", or_null(string())),
+    ])
 }
 
 /// The lease token activation returned, proving the worker holds the job.
@@ -102,6 +111,16 @@ fn labels(value: Value) -> Value {
     })
 }
 
+/// A tenant's name.
+fn tenant() -> Value {
+    json!({ "type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$" })
+}
+
+/// The `tenant` query parameter of a list: only that tenant (one the caller reaches).
+fn tenant_query() -> (&'static str, Value) {
+    ("tenant", tenant())
+}
+
 fn reason() -> (&'static str, Value) {
     ("reason", or_null(string()))
 }
@@ -109,8 +128,14 @@ fn reason() -> (&'static str, Value) {
 /// `after` (the `next` cursor of the page before, of the form `pattern`) and `limit`.
 fn paging_by(pattern: &str) -> Vec<(&'static str, Value)> {
     vec![
-        ("after", json!({ "type": "string", "pattern": pattern, "description": "the `next` of the page before" })),
-        ("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 })),
+        (
+            "after",
+            json!({ "type": "string", "pattern": pattern, "description": "the `next` of the page before" }),
+        ),
+        (
+            "limit",
+            json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
+        ),
     ]
 }
 
@@ -140,10 +165,17 @@ const HISTORY_EVENTS: &[&str] = &[
 ];
 
 fn instance_members() -> Vec<(&'static str, Value)> {
-    let element_at = || or_null(answer(&[("element", string()), ("element_name", or_null(string())), ("at", time())]));
+    let element_at = || {
+        or_null(answer(&[
+            ("element", string()),
+            ("element_name", or_null(string())),
+            ("at", time()),
+        ]))
+    };
     vec![
         ("id", string()),
         ("workflow", string()),
+        ("tenant", tenant()),
         ("version", integer(1)),
         ("status", one_of(STATUSES)),
         ("business_key", or_null(string())),
@@ -164,7 +196,14 @@ fn instance_members() -> Vec<(&'static str, Value)> {
         ("update_count", integer(0)),
         ("end", element_at()),
         ("cancel_reason", or_null(string())),
-        ("error", or_null(answer(&[("code", string()), ("message", or_null(string())), ("element", string())]))),
+        (
+            "error",
+            or_null(answer(&[
+                ("code", string()),
+                ("message", or_null(string())),
+                ("element", string()),
+            ])),
+        ),
         ("last_send_task", element_at()),
         ("next_due_at", or_null(time())),
     ]
@@ -177,8 +216,17 @@ fn armed_event() -> Value {
         ("kind", one_of(&["timer", "message", "signal"])),
         ("timer", or_null(string())),
         ("due_at", or_null(time())),
-        ("repetitions_left", json!({ "anyOf": [integer(0), { "const": "unbounded" }, { "type": "null" }] })),
-        ("message", or_null(answer(&[("name", string()), ("correlation_key", or_null(string()))]))),
+        (
+            "repetitions_left",
+            json!({ "anyOf": [integer(0), { "const": "unbounded" }, { "type": "null" }] }),
+        ),
+        (
+            "message",
+            or_null(answer(&[
+                ("name", string()),
+                ("correlation_key", or_null(string())),
+            ])),
+        ),
         ("signal", or_null(answer(&[("name", string())]))),
     ])
 }
@@ -187,7 +235,18 @@ fn wait() -> Value {
     let mut schema = answer(&[
         ("element", string()),
         ("element_name", or_null(string())),
-        ("kind", one_of(&["job", "user_task", "timer", "message", "signal", "call", "gateway"])),
+        (
+            "kind",
+            one_of(&[
+                "job",
+                "user_task",
+                "timer",
+                "message",
+                "signal",
+                "call",
+                "gateway",
+            ]),
+        ),
         ("since", time()),
         ("loop_counter", integer(1)),
         (
@@ -202,7 +261,12 @@ fn wait() -> Value {
         ),
         (
             "task",
-            or_null(answer(&[("key", string()), ("assignee", or_null(string())), ("candidate_groups", list(string())), ("due", or_null(string()))])),
+            or_null(answer(&[
+                ("key", string()),
+                ("assignee", or_null(string())),
+                ("candidate_groups", list(string())),
+                ("due", or_null(string())),
+            ])),
         ),
         ("child", or_null(answer(&[("instance_id", string())]))),
         ("events", list(reference("ArmedEvent"))),
@@ -219,6 +283,7 @@ fn wait() -> Value {
 fn job_members() -> Vec<(&'static str, Value)> {
     vec![
         ("key", string()),
+        ("tenant", tenant()),
         ("type", string()),
         ("instance_id", string()),
         ("workflow", string()),
@@ -241,6 +306,7 @@ fn token_members() -> Vec<(&'static str, Value)> {
         ("job_types", or_null(list(string()))),
         ("workflows", or_null(list(string()))),
         ("groups", list(string())),
+        ("tenants", list(string())),
         ("hide_variables", boolean()),
         ("created_at", time()),
         ("expires_at", or_null(time())),
@@ -251,6 +317,7 @@ fn token_members() -> Vec<(&'static str, Value)> {
 fn workflow_members() -> Vec<(&'static str, Value)> {
     vec![
         ("workflow", string()),
+        ("tenant", tenant()),
         ("version", integer(1)),
         ("name", or_null(string())),
         ("version_tag", or_null(string())),
@@ -269,7 +336,11 @@ pub fn components() -> Value {
         ("waits", list(reference("Wait"))),
     ]);
     let mut activated = job_members();
-    activated.extend([("variables", any_object()), ("headers", map_of(string())), ("lease", string())]);
+    activated.extend([
+        ("variables", any_object()),
+        ("headers", map_of(string())),
+        ("lease", string()),
+    ]);
     let mut workflow_detail = workflow_members();
     workflow_detail.push(("xml", string()));
     let problem = json!({
@@ -332,6 +403,7 @@ pub fn components() -> Value {
         "ActivatedJob": answer(&activated),
         "Task": answer(&[
             ("key", string()),
+            ("tenant", tenant()),
             ("instance_id", string()),
             ("workflow", string()),
             ("element_id", string()),
@@ -346,6 +418,7 @@ pub fn components() -> Value {
         ]),
         "Incident": answer(&[
             ("key", string()),
+            ("tenant", tenant()),
             ("instance_id", string()),
             ("workflow", string()),
             ("element_id", string()),
@@ -358,6 +431,7 @@ pub fn components() -> Value {
         ]),
         "Timer": answer(&[
             ("key", or_null(string())),
+            ("tenant", tenant()),
             ("instance_id", or_null(string())),
             ("workflow", or_null(string())),
             ("version", or_null(integer(1))),
@@ -369,6 +443,7 @@ pub fn components() -> Value {
         ]),
         "Message": answer(&[
             ("seq", integer(0)),
+            ("tenant", tenant()),
             ("name", string()),
             ("correlation_key", string()),
             ("message_id", or_null(string())),
@@ -381,6 +456,7 @@ pub fn components() -> Value {
         ]),
         "Subscription": answer(&[
             ("instance_id", string()),
+            ("tenant", tenant()),
             ("element", string()),
             ("kind", one_of(&["message", "signal"])),
             ("name", string()),
@@ -400,20 +476,50 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
     let done = none(204);
     let ok = |schema: Value| (200, json_answer(schema));
     let plain = (200, Some(("text/plain", string())));
-    let op = |query: Vec<(&'static str, Value)>, body: Option<Value>, success| Operation { query, body, success };
+    let op = |query: Vec<(&'static str, Value)>, body: Option<Value>, success| Operation {
+        query,
+        body,
+        success,
+    };
     let reason_only = || Some(request(&[], &[reason()]));
     let variables = || ("variables", any_object());
     Some(match (method, path) {
         ("post", "/v1/workflows") => op(
             vec![],
-            Some(request(&["resources"], &[("resources", json!({ "type": "array", "minItems": 1, "items": request(&["name", "xml"], &[("name", text(1)), ("xml", string())]) }))])),
-            (201, json_answer(answer(&[
-                ("workflows", list(answer(&[("workflow", string()), ("version", integer(1)), ("created", boolean())]))),
-                ("diagnostics", list(reference("Diagnostic"))),
-            ]))),
+            Some(request(
+                &["resources"],
+                &[
+                    (
+                        "resources",
+                        json!({ "type": "array", "minItems": 1, "items": request(&["name", "xml"], &[("name", text(1)), ("xml", string())]) }),
+                    ),
+                    ("tenant", or_null(tenant())),
+                ],
+            )),
+            (
+                201,
+                json_answer(answer(&[
+                    (
+                        "workflows",
+                        list(answer(&[
+                            ("workflow", string()),
+                            ("tenant", tenant()),
+                            ("version", integer(1)),
+                            ("created", boolean()),
+                        ])),
+                    ),
+                    ("diagnostics", list(reference("Diagnostic"))),
+                ])),
+            ),
         ),
-        ("get", "/v1/workflows") => op(paging_by("^(.+/[0-9]{10})?$"), None, ok(page_of("Workflow"))),
-        ("get", "/v1/workflows/{key}") | ("get", "/v1/workflows/{key}/versions/{version}") => op(vec![], None, ok(reference("WorkflowDetail"))),
+        ("get", "/v1/workflows") => {
+            let mut query = vec![tenant_query()];
+            query.extend(paging_by("^(.+/.+/[0-9]{10})?$"));
+            op(query, None, ok(page_of("Workflow")))
+        }
+        ("get", "/v1/workflows/{key}") | ("get", "/v1/workflows/{key}/versions/{version}") => {
+            op(vec![tenant_query()], None, ok(reference("WorkflowDetail")))
+        }
         ("post", "/v1/instances") => op(
             vec![],
             Some(request(
@@ -424,13 +530,18 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                     variables(),
                     ("business_key", or_null(string())),
                     ("request_id", or_null(string())),
-                    ("labels", labels(json!({ "type": "string", "maxLength": engine::MAX_LABEL_CHARS }))),
+                    (
+                        "labels",
+                        labels(json!({ "type": "string", "maxLength": engine::MAX_LABEL_CHARS })),
+                    ),
+                    ("tenant", or_null(tenant())),
                 ],
             )),
             (201, json_answer(answer(&[("id", string())]))),
         ),
         ("get", "/v1/instances") => {
             let mut query = vec![
+                tenant_query(),
                 ("status", one_of(STATUSES)),
                 ("workflow", string()),
                 ("business_key", string()),
@@ -440,9 +551,15 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 ("started_before", time()),
                 ("ended_after", time()),
                 ("ended_before", time()),
-                ("variable", json!({ "type": "string", "pattern": "^[^=]+=.*$", "description": "name=json" })),
+                (
+                    "variable",
+                    json!({ "type": "string", "pattern": "^[^=]+=.*$", "description": "name=json" }),
+                ),
                 ("parent_id", string()),
-                ("label", json!({ "type": "string", "pattern": "^[^=]+=.*$", "description": "name=value" })),
+                (
+                    "label",
+                    json!({ "type": "string", "pattern": "^[^=]+=.*$", "description": "name=value" }),
+                ),
                 ("root_id", string()),
             ];
             query.extend(paging());
@@ -454,20 +571,45 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 ("element", string()),
                 ("element_type", string()),
                 ("event", one_of(HISTORY_EVENTS)),
-                ("run", json!({ "type": "string", "pattern": "^([0-9]+|current)$" })),
+                (
+                    "run",
+                    json!({ "type": "string", "pattern": "^([0-9]+|current)$" }),
+                ),
             ];
             query.extend(paging_by("^[0-9]*$"));
             op(query, None, ok(page_of("HistoryEntry")))
         }
-        ("post", "/v1/instances/{id}/cancel" | "/v1/instances/{id}/suspend" | "/v1/instances/{id}/resume") => op(vec![], reason_only(), done),
-        ("post", "/v1/instances/{id}/variables") => op(vec![], Some(request(&["variables"], &[variables(), reason()])), done),
+        (
+            "post",
+            "/v1/instances/{id}/cancel"
+            | "/v1/instances/{id}/suspend"
+            | "/v1/instances/{id}/resume",
+        ) => op(vec![], reason_only(), done),
+        ("post", "/v1/instances/{id}/variables") => op(
+            vec![],
+            Some(request(&["variables"], &[variables(), reason()])),
+            done,
+        ),
         ("post", "/v1/instances/{id}/labels") => {
-            let mut changes = labels(or_null(json!({ "type": "string", "maxLength": engine::MAX_LABEL_CHARS })));
+            let mut changes = labels(or_null(
+                json!({ "type": "string", "maxLength": engine::MAX_LABEL_CHARS }),
+            ));
             changes["minProperties"] = json!(1);
-            op(vec![], Some(request(&["labels"], &[("labels", changes), reason()])), done)
+            op(
+                vec![],
+                Some(request(&["labels"], &[("labels", changes), reason()])),
+                done,
+            )
         }
         ("post", "/v1/instances/{id}/modify") => {
-            let mut body = request(&[], &[("activate", list(string())), ("terminate", list(string())), reason()]);
+            let mut body = request(
+                &[],
+                &[
+                    ("activate", list(string())),
+                    ("terminate", list(string())),
+                    reason(),
+                ],
+            );
             // At least one element to activate or to terminate.
             body["anyOf"] = json!([
                 { "required": ["activate"], "properties": { "activate": { "minItems": 1 } } },
@@ -475,7 +617,11 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             ]);
             op(vec![], Some(body), done)
         }
-        ("post", "/v1/instances/{id}/rerun") => op(vec![], Some(request(&[], &[("from", or_null(string())), reason()])), done),
+        ("post", "/v1/instances/{id}/rerun") => op(
+            vec![],
+            Some(request(&[], &[("from", or_null(string())), reason()])),
+            done,
+        ),
         ("post", "/v1/jobs/activate") => op(
             vec![],
             Some(request(
@@ -486,16 +632,38 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                     ("max_jobs", between(1, 1000)),
                     ("lease_ms", between(1, crate::routes::MAX_LEASE_MS)),
                     ("timeout_ms", between(0, crate::routes::MAX_POLL_MS as i64)),
+                    (
+                        "tenants",
+                        or_null(json!({ "type": "array", "minItems": 1, "items": tenant() })),
+                    ),
                 ],
             )),
             ok(answer(&[("jobs", list(reference("ActivatedJob")))])),
         ),
         ("get", "/v1/jobs") => {
-            let mut query = vec![("type", string()), ("instance_id", string()), ("state", one_of(&["activatable", "failed"]))];
+            let mut query = vec![
+                tenant_query(),
+                ("type", string()),
+                ("instance_id", string()),
+                ("state", one_of(&["activatable", "failed"])),
+            ];
             query.extend(paging());
             op(query, None, ok(page_of("Job")))
         }
-        ("post", "/v1/jobs/{key}/complete") => op(vec![], Some(request(&[], &[("worker", or_null(string())), lease(), ("override", boolean()), reason(), variables()])), done),
+        ("post", "/v1/jobs/{key}/complete") => op(
+            vec![],
+            Some(request(
+                &[],
+                &[
+                    ("worker", or_null(string())),
+                    lease(),
+                    ("override", boolean()),
+                    reason(),
+                    variables(),
+                ],
+            )),
+            done,
+        ),
         ("post", "/v1/jobs/{key}/fail") => op(
             vec![],
             Some(request(
@@ -514,19 +682,46 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
         ),
         ("post", "/v1/jobs/{key}/error") => op(
             vec![],
-            Some(request(&["code"], &[("worker", or_null(string())), lease(), ("override", boolean()), reason(), ("code", text(1)), ("message", string()), variables()])),
+            Some(request(
+                &["code"],
+                &[
+                    ("worker", or_null(string())),
+                    lease(),
+                    ("override", boolean()),
+                    reason(),
+                    ("code", text(1)),
+                    ("message", string()),
+                    variables(),
+                ],
+            )),
             done,
         ),
-        ("post", "/v1/jobs/{key}/retries") => op(vec![], Some(request(&["retries"], &[("retries", retries()), reason()])), done),
+        ("post", "/v1/jobs/{key}/retries") => op(
+            vec![],
+            Some(request(&["retries"], &[("retries", retries()), reason()])),
+            done,
+        ),
         ("get", "/v1/tasks") => {
-            let mut query = vec![("assignee", string()), ("candidate_group", string()), ("workflow", string()), ("instance_id", string())];
+            let mut query = vec![
+                tenant_query(),
+                ("assignee", string()),
+                ("candidate_group", string()),
+                ("workflow", string()),
+                ("instance_id", string()),
+            ];
             query.extend(paging());
             op(query, None, ok(page_of("Task")))
         }
         ("get", "/v1/tasks/{key}") => op(vec![], None, ok(reference("Task"))),
-        ("post", "/v1/tasks/{key}/claim" | "/v1/tasks/{key}/assign") => op(vec![], Some(request(&["assignee"], &[("assignee", text(1))])), done),
+        ("post", "/v1/tasks/{key}/claim" | "/v1/tasks/{key}/assign") => op(
+            vec![],
+            Some(request(&["assignee"], &[("assignee", text(1))])),
+            done,
+        ),
         ("post", "/v1/tasks/{key}/unclaim") => op(vec![], Some(request(&[], &[])), done),
-        ("post", "/v1/tasks/{key}/complete") => op(vec![], Some(request(&[], &[variables()])), done),
+        ("post", "/v1/tasks/{key}/complete") => {
+            op(vec![], Some(request(&[], &[variables()])), done)
+        }
         ("post", "/v1/messages") => op(
             vec![],
             Some(request(
@@ -537,29 +732,59 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                     variables(),
                     ("ttl_ms", between(0, crate::routes::MAX_WAIT_MS)),
                     ("message_id", or_null(string())),
+                    ("tenant", or_null(tenant())),
                 ],
             )),
             (201, json_answer(answer(&[("seq", integer(0))]))),
         ),
         ("get", "/v1/messages") => {
-            let mut query = vec![("state", one_of(&["buffered", "undelivered"])), ("name", string())];
+            let mut query = vec![
+                tenant_query(),
+                ("state", one_of(&["buffered", "undelivered"])),
+                ("name", string()),
+            ];
             query.extend(paging());
             op(query, None, ok(page_of("Message")))
         }
-        ("post", "/v1/signals") => op(vec![], Some(request(&["name"], &[("name", text(1)), variables()])), done),
+        ("post", "/v1/signals") => op(
+            vec![],
+            Some(request(
+                &["name"],
+                &[
+                    ("name", text(1)),
+                    variables(),
+                    ("tenant", or_null(tenant())),
+                ],
+            )),
+            done,
+        ),
         ("get", "/v1/subscriptions") => {
-            let mut query = vec![("instance_id", string()), ("kind", one_of(&["message", "signal"])), ("name", string())];
+            let mut query = vec![
+                tenant_query(),
+                ("instance_id", string()),
+                ("kind", one_of(&["message", "signal"])),
+                ("name", string()),
+            ];
             query.extend(paging());
             op(query, None, ok(page_of("Subscription")))
         }
         ("get", "/v1/timers") => {
-            let mut query = vec![("instance_id", string()), ("due_before", time())];
+            let mut query = vec![
+                tenant_query(),
+                ("instance_id", string()),
+                ("due_before", time()),
+            ];
             query.extend(paging());
             op(query, None, ok(page_of("Timer")))
         }
-        ("post", "/v1/timers/{key}/reschedule") => op(vec![], Some(request(&["due_at"], &[("due_at", time()), reason()])), done),
+        ("post", "/v1/timers/{key}/reschedule") => op(
+            vec![],
+            Some(request(&["due_at"], &[("due_at", time()), reason()])),
+            done,
+        ),
         ("get", "/v1/incidents") => {
             let mut query = vec![
+                tenant_query(),
                 ("state", one_of(&["open", "resolved", "all"])),
                 ("instance_id", string()),
                 ("descendants", boolean()),
@@ -571,17 +796,32 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
         ("post", "/v1/incidents/{key}/resolve") => op(vec![], reason_only(), done),
         ("post", "/v1/tokens") => {
             let mut created = token_members();
-            created.push(("token", json!({ "type": "string", "pattern": "^baton_[0-9a-f]{64}$" })));
+            created.push((
+                "token",
+                json!({ "type": "string", "pattern": "^baton_[0-9a-f]{64}$" }),
+            ));
             op(
                 vec![],
                 Some(request(
                     &["name", "roles"],
                     &[
-                        ("name", json!({ "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]*[!-~][ -~]*$" })),
-                        ("roles", json!({ "type": "array", "minItems": 1, "items": one_of(&crate::access::Role::ALL.map(crate::access::Role::as_str)) })),
+                        (
+                            "name",
+                            json!({ "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[ -~]*[!-~][ -~]*$" }),
+                        ),
+                        (
+                            "roles",
+                            json!({ "type": "array", "minItems": 1, "items": one_of(&crate::access::Role::ALL.map(crate::access::Role::as_str)) }),
+                        ),
                         ("job_types", or_null(list(string()))),
                         ("workflows", or_null(list(string()))),
                         ("groups", list(string())),
+                        (
+                            "tenants",
+                            list(
+                                json!({ "type": "string", "pattern": "^([A-Za-z0-9._-]{1,64}|\\*)$" }),
+                            ),
+                        ),
                         ("hide_variables", boolean()),
                         ("expires_at", or_null(time())),
                     ],

@@ -44,32 +44,77 @@ struct App {
 impl App {
     fn new() -> App {
         let clock = Arc::new(ManualClock::new(T0));
-        let service = Service::start(Arc::new(MemoryStore::new()), clock.clone(), Box::new(SequentialIds::default()), Options::default()).unwrap();
-        App { router: api::router(service.handle.clone()), clock, service: Some(service), document: api::openapi(), covered: Default::default(), leases: Default::default() }
+        let service = Service::start(
+            Arc::new(MemoryStore::new()),
+            clock.clone(),
+            Box::new(SequentialIds::default()),
+            Options::default(),
+        )
+        .unwrap();
+        App {
+            router: api::router(service.handle.clone()),
+            clock,
+            service: Some(service),
+            document: api::openapi(),
+            covered: Default::default(),
+            leases: Default::default(),
+        }
     }
 
-    async fn send(&self, method: &str, path: &str, body: Option<String>) -> (StatusCode, String, Value) {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> (StatusCode, String, Value) {
         self.send_as(None, method, path, body).await
     }
 
     /// A request (on behalf of `actor`, when given), checked with its answer against the OpenAPI document.
-    async fn send_as(&self, actor: Option<&str>, method: &str, path: &str, body: Option<String>) -> (StatusCode, String, Value) {
-        let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+    async fn send_as(
+        &self,
+        actor: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> (StatusCode, String, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
         if let Some(actor) = actor {
             request = request.header("x-baton-actor", actor);
         }
-        let request = request.body(body.clone().map(Body::from).unwrap_or_else(Body::empty)).unwrap();
+        let request = request
+            .body(body.clone().map(Body::from).unwrap_or_else(Body::empty))
+            .unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         if path.starts_with("/v1/jobs/activate") {
             for job in value["jobs"].as_array().into_iter().flatten() {
-                self.leases.lock().unwrap().insert(job["key"].as_str().unwrap_or_default().to_string(), job["lease"].clone());
+                self.leases.lock().unwrap().insert(
+                    job["key"].as_str().unwrap_or_default().to_string(),
+                    job["lease"].clone(),
+                );
             }
         }
-        if let Some(operation) = contract::exchange(&self.document, method, path, body.as_deref(), status.as_u16(), &content_type, &value) {
+        if let Some(operation) = contract::exchange(
+            &self.document,
+            method,
+            path,
+            body.as_deref(),
+            status.as_u16(),
+            &content_type,
+            &value,
+        ) {
             self.covered.lock().unwrap().insert(operation);
         }
         (status, content_type, value)
@@ -92,48 +137,171 @@ impl Drop for App {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_runs_through_the_api() {
     let app = App::new();
-    let (status, deployed) = app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await;
+    let (status, deployed) = app
+        .json(
+            "POST",
+            "/v1/workflows",
+            json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{deployed}");
-    assert_eq!(deployed["workflows"], json!([{"workflow": "order", "version": 1, "created": true}]));
-    let (_, again) = app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await;
-    assert_eq!(again["workflows"][0]["created"], json!(false), "identical content keeps its version");
-    let (status, started) = app.json("POST", "/v1/instances", json!({"workflow": "order", "variables": {"amount": 5}, "business_key": "o-1"})).await;
+    assert_eq!(
+        deployed["workflows"],
+        json!([{"workflow": "order", "tenant": "default", "version": 1, "created": true}])
+    );
+    let (_, again) = app
+        .json(
+            "POST",
+            "/v1/workflows",
+            json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]}),
+        )
+        .await;
+    assert_eq!(
+        again["workflows"][0]["created"],
+        json!(false),
+        "identical content keeps its version"
+    );
+    let (status, started) = app
+        .json(
+            "POST",
+            "/v1/instances",
+            json!({"workflow": "order", "variables": {"amount": 5}, "business_key": "o-1"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     let id = started["id"].as_str().unwrap().to_string();
-    let (status, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "w1", "max_jobs": 5})).await;
+    let (status, activated) = app
+        .json(
+            "POST",
+            "/v1/jobs/activate",
+            json!({"type": "charge", "worker": "w1", "max_jobs": 5}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{activated}");
     let job = &activated["jobs"][0];
-    assert_eq!((job["element_id"].clone(), job["variables"]["amount"].clone()), (json!("charge"), json!(5)));
+    assert_eq!(
+        (
+            job["element_id"].clone(),
+            job["variables"]["amount"].clone()
+        ),
+        (json!("charge"), json!(5))
+    );
     let key = job["key"].as_str().unwrap();
-    let (status, _) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "w1", "lease": app.lease(key), "variables": {"receipt": "r-9"}})).await;
+    let (status, _) = app
+        .json(
+            "POST",
+            &format!("/v1/jobs/{key}/complete"),
+            json!({"worker": "w1", "lease": app.lease(key), "variables": {"receipt": "r-9"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, tasks) = app.send("GET", "/v1/tasks?candidate_group=managers", None).await.into_json();
+    let (_, tasks) = app
+        .send("GET", "/v1/tasks?candidate_group=managers", None)
+        .await
+        .into_json();
     let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
-    assert_eq!(app.json("POST", &format!("/v1/tasks/{task}/claim"), json!({"assignee": "ann"})).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(app.json("POST", &format!("/v1/tasks/{task}/claim"), json!({"assignee": "bob"})).await.1["code"], json!("task-claimed"));
-    assert_eq!(app.json("POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"ok": true}})).await.0, StatusCode::NO_CONTENT);
-    let (_, instance) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    assert_eq!(
+        app.json(
+            "POST",
+            &format!("/v1/tasks/{task}/claim"),
+            json!({"assignee": "ann"})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.json(
+            "POST",
+            &format!("/v1/tasks/{task}/claim"),
+            json!({"assignee": "bob"})
+        )
+        .await
+        .1["code"],
+        json!("task-claimed")
+    );
+    assert_eq!(
+        app.json(
+            "POST",
+            &format!("/v1/tasks/{task}/complete"),
+            json!({"variables": {"ok": true}})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, instance) = app
+        .send("GET", &format!("/v1/instances/{id}"), None)
+        .await
+        .into_json();
     assert_eq!(instance["status"], json!("completed"));
     assert_eq!(instance["input"], json!({"amount": 5}));
-    assert_eq!(instance["variables"], json!({"amount": 5, "receipt": "r-9", "ok": true}));
-    let (_, history) = app.send("GET", &format!("/v1/instances/{id}/history?limit=100"), None).await.into_json();
+    assert_eq!(
+        instance["variables"],
+        json!({"amount": 5, "receipt": "r-9", "ok": true})
+    );
+    let (_, history) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{id}/history?limit=100"),
+            None,
+        )
+        .await
+        .into_json();
     let ended: Vec<(String, String)> = history["items"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|h| h["state"] != json!("activated"))
-        .map(|h| (h["element"].as_str().unwrap().to_string(), h["state"].as_str().unwrap().to_string()))
+        .map(|h| {
+            (
+                h["element"].as_str().unwrap().to_string(),
+                h["state"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    let expected: Vec<(String, String)> = ["start", "charge", "approve", "end", "order"].iter().map(|e| (e.to_string(), "completed".to_string())).collect();
+    let expected: Vec<(String, String)> = ["start", "charge", "approve", "end", "order"]
+        .iter()
+        .map(|e| (e.to_string(), "completed".to_string()))
+        .collect();
     assert_eq!(ended, expected);
-    let (_, listed) = app.send("GET", "/v1/instances?status=completed&business_key=o-1&variable=amount=5", None).await.into_json();
+    let (_, listed) = app
+        .send(
+            "GET",
+            "/v1/instances?status=completed&business_key=o-1&variable=amount=5",
+            None,
+        )
+        .await
+        .into_json();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
-    let (_, other) = app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
+    let (_, other) = app
+        .json("POST", "/v1/instances", json!({"workflow": "order"}))
+        .await;
     let other = other["id"].as_str().unwrap();
-    assert_eq!(app.json("POST", &format!("/v1/instances/{other}/cancel"), json!({"reason": "duplicate order"})).await.0, StatusCode::NO_CONTENT);
-    let (_, cancelled) = app.send("GET", &format!("/v1/instances/{other}"), None).await.into_json();
-    assert_eq!((cancelled["status"].clone(), cancelled["cancel_reason"].clone()), (json!("cancelled"), json!("duplicate order")));
-    let (_, again) = app.json("POST", &format!("/v1/instances/{other}/cancel"), json!({})).await;
+    assert_eq!(
+        app.json(
+            "POST",
+            &format!("/v1/instances/{other}/cancel"),
+            json!({"reason": "duplicate order"})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, cancelled) = app
+        .send("GET", &format!("/v1/instances/{other}"), None)
+        .await
+        .into_json();
+    assert_eq!(
+        (
+            cancelled["status"].clone(),
+            cancelled["cancel_reason"].clone()
+        ),
+        (json!("cancelled"), json!("duplicate order"))
+    );
+    let (_, again) = app
+        .json("POST", &format!("/v1/instances/{other}/cancel"), json!({}))
+        .await;
     assert_eq!(again["code"], json!("instance-ended"));
 }
 
@@ -151,103 +319,439 @@ impl IntoJson for (StatusCode, String, Value) {
 async fn bad_input_gets_a_problem_with_its_code_and_nothing_is_written() {
     let app = App::new();
     let broken = MODEL.replace(r#"targetRef="end""#, r#"targetRef="nowhere""#);
-    let huge = format!(r#"{{"workflow": "order", "variables": {{"blob": "{}"}}}}"#, "x".repeat(2 * 1024 * 1024));
+    let huge = format!(
+        r#"{{"workflow": "order", "variables": {{"blob": "{}"}}}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
     // Method, path, body, status, code, a phrase the detail must contain.
     type Case<'a> = (&'a str, String, Option<String>, u16, &'a str, &'a str);
     let cases: Vec<Case> = vec![
-        ("POST", "/v1/instances".into(), Some("{not json".into()), 400, "request-invalid", "key must be a string"),
-        ("POST", "/v1/instances".into(), Some(r#"{"workflow": "order", "colour": "red"}"#.into()), 400, "request-invalid", "unknown field `colour`"),
-        ("POST", "/v1/instances".into(), Some(r#"{"workflow": 7}"#.into()), 400, "request-invalid", "invalid type: integer `7`"),
-        ("POST", "/v1/instances".into(), Some(r#"{"workflow": "order", "variables": [1]}"#.into()), 400, "request-invalid", "expected a map"),
-        ("POST", "/v1/instances".into(), Some(huge), 413, "body-too-large", "1048576 bytes"),
-        ("POST", "/v1/instances".into(), Some(r#"{"workflow": "ghost"}"#.into()), 404, "workflow-not-found", "ghost"),
-        ("GET", "/v1/instances/nope".into(), None, 404, "instance-not-found", "nope"),
-        ("POST", "/v1/instances/nope/cancel".into(), None, 404, "instance-not-found", "nope"),
-        ("POST", "/v1/jobs/nope.1/complete".into(), None, 404, "job-not-found", "nope.1"),
-        ("POST", "/v1/tasks/nope.1/complete".into(), None, 404, "task-not-found", "nope.1"),
-        ("POST", "/v1/incidents/nope.1/resolve".into(), None, 404, "incident-not-found", "nope.1"),
-        ("GET", "/v1/workflows/ghost".into(), None, 404, "workflow-not-found", "ghost"),
-        ("GET", "/v1/instances?status=sleeping".into(), None, 400, "query-invalid", "sleeping"),
-        ("GET", "/v1/instances?limit=0".into(), None, 400, "query-invalid", "limit"),
-        ("GET", "/v1/instances?colour=red".into(), None, 400, "query-invalid", "unknown field `colour`"),
-        ("GET", "/v1/instances?started_after=yesterday".into(), None, 400, "query-invalid", "yesterday"),
-        ("GET", "/v1/instances?after=nope".into(), None, 400, "query-invalid", "not a cursor"),
-        ("GET", "/v1/instances/nope/history?after=x".into(), None, 404, "instance-not-found", "nope"),
-        ("GET", "/v1/jobs?after=12".into(), None, 400, "query-invalid", "not a cursor"),
-        ("GET", "/v1/workflows?after=order".into(), None, 400, "query-invalid", "not a cursor"),
-        ("POST", "/v1/messages".into(), Some(r#"{"name": "m", "ttl_ms": 36383835858111614976}"#.into()), 400, "request-invalid", "out of range"),
-        ("POST", "/v1/messages".into(), Some(r#"{"name": "m", "ttl_ms": 400000000000}"#.into()), 400, "request-invalid", "ten years"),
-        ("POST", "/v1/messages".into(), Some(r#"{"name": "m", "ttl_ms": 1.5}"#.into()), 400, "request-invalid", "not a whole number"),
-        ("POST", "/v1/jobs/activate".into(), Some(r#"{"type": "charge", "worker": "w", "max_jobs": 0}"#.into()), 400, "request-invalid", "max_jobs"),
-        ("POST", "/v1/messages".into(), Some(r#"{"name": ""}"#.into()), 400, "request-invalid", "name is empty"),
-        ("GET", "/v1/nowhere".into(), None, 404, "route-not-found", "no endpoint"),
-        ("DELETE", "/v1/instances".into(), None, 405, "method-not-allowed", "method"),
-        ("POST", "/v1/workflows".into(), Some(json!({"resources": [{"name": "broken.bpmn", "xml": broken}]}).to_string()), 422, "deployment-invalid", "nowhere"),
-        ("POST", "/v1/workflows".into(), Some(json!({"resources": [{"name": "x.bpmn", "xml": "<definitions"}]}).to_string()), 422, "deployment-invalid", "well-formed"),
+        (
+            "POST",
+            "/v1/instances".into(),
+            Some("{not json".into()),
+            400,
+            "request-invalid",
+            "key must be a string",
+        ),
+        (
+            "POST",
+            "/v1/instances".into(),
+            Some(r#"{"workflow": "order", "colour": "red"}"#.into()),
+            400,
+            "request-invalid",
+            "unknown field `colour`",
+        ),
+        (
+            "POST",
+            "/v1/instances".into(),
+            Some(r#"{"workflow": 7}"#.into()),
+            400,
+            "request-invalid",
+            "invalid type: integer `7`",
+        ),
+        (
+            "POST",
+            "/v1/instances".into(),
+            Some(r#"{"workflow": "order", "variables": [1]}"#.into()),
+            400,
+            "request-invalid",
+            "expected a map",
+        ),
+        (
+            "POST",
+            "/v1/instances".into(),
+            Some(huge),
+            413,
+            "body-too-large",
+            "1048576 bytes",
+        ),
+        (
+            "POST",
+            "/v1/instances".into(),
+            Some(r#"{"workflow": "ghost"}"#.into()),
+            404,
+            "workflow-not-found",
+            "ghost",
+        ),
+        (
+            "GET",
+            "/v1/instances/nope".into(),
+            None,
+            404,
+            "instance-not-found",
+            "nope",
+        ),
+        (
+            "POST",
+            "/v1/instances/nope/cancel".into(),
+            None,
+            404,
+            "instance-not-found",
+            "nope",
+        ),
+        (
+            "POST",
+            "/v1/jobs/nope.1/complete".into(),
+            None,
+            404,
+            "job-not-found",
+            "nope.1",
+        ),
+        (
+            "POST",
+            "/v1/tasks/nope.1/complete".into(),
+            None,
+            404,
+            "task-not-found",
+            "nope.1",
+        ),
+        (
+            "POST",
+            "/v1/incidents/nope.1/resolve".into(),
+            None,
+            404,
+            "incident-not-found",
+            "nope.1",
+        ),
+        (
+            "GET",
+            "/v1/workflows/ghost".into(),
+            None,
+            404,
+            "workflow-not-found",
+            "ghost",
+        ),
+        (
+            "GET",
+            "/v1/instances?status=sleeping".into(),
+            None,
+            400,
+            "query-invalid",
+            "sleeping",
+        ),
+        (
+            "GET",
+            "/v1/instances?limit=0".into(),
+            None,
+            400,
+            "query-invalid",
+            "limit",
+        ),
+        (
+            "GET",
+            "/v1/instances?colour=red".into(),
+            None,
+            400,
+            "query-invalid",
+            "unknown field `colour`",
+        ),
+        (
+            "GET",
+            "/v1/instances?started_after=yesterday".into(),
+            None,
+            400,
+            "query-invalid",
+            "yesterday",
+        ),
+        (
+            "GET",
+            "/v1/instances?after=nope".into(),
+            None,
+            400,
+            "query-invalid",
+            "not a cursor",
+        ),
+        (
+            "GET",
+            "/v1/instances/nope/history?after=x".into(),
+            None,
+            404,
+            "instance-not-found",
+            "nope",
+        ),
+        (
+            "GET",
+            "/v1/jobs?after=12".into(),
+            None,
+            400,
+            "query-invalid",
+            "not a cursor",
+        ),
+        (
+            "GET",
+            "/v1/workflows?after=order".into(),
+            None,
+            400,
+            "query-invalid",
+            "not a cursor",
+        ),
+        (
+            "POST",
+            "/v1/messages".into(),
+            Some(r#"{"name": "m", "ttl_ms": 36383835858111614976}"#.into()),
+            400,
+            "request-invalid",
+            "out of range",
+        ),
+        (
+            "POST",
+            "/v1/messages".into(),
+            Some(r#"{"name": "m", "ttl_ms": 400000000000}"#.into()),
+            400,
+            "request-invalid",
+            "ten years",
+        ),
+        (
+            "POST",
+            "/v1/messages".into(),
+            Some(r#"{"name": "m", "ttl_ms": 1.5}"#.into()),
+            400,
+            "request-invalid",
+            "not a whole number",
+        ),
+        (
+            "POST",
+            "/v1/jobs/activate".into(),
+            Some(r#"{"type": "charge", "worker": "w", "max_jobs": 0}"#.into()),
+            400,
+            "request-invalid",
+            "max_jobs",
+        ),
+        (
+            "POST",
+            "/v1/messages".into(),
+            Some(r#"{"name": ""}"#.into()),
+            400,
+            "request-invalid",
+            "name is empty",
+        ),
+        (
+            "GET",
+            "/v1/nowhere".into(),
+            None,
+            404,
+            "route-not-found",
+            "no endpoint",
+        ),
+        (
+            "DELETE",
+            "/v1/instances".into(),
+            None,
+            405,
+            "method-not-allowed",
+            "method",
+        ),
+        (
+            "POST",
+            "/v1/workflows".into(),
+            Some(json!({"resources": [{"name": "broken.bpmn", "xml": broken}]}).to_string()),
+            422,
+            "deployment-invalid",
+            "nowhere",
+        ),
+        (
+            "POST",
+            "/v1/workflows".into(),
+            Some(json!({"resources": [{"name": "x.bpmn", "xml": "<definitions"}]}).to_string()),
+            422,
+            "deployment-invalid",
+            "well-formed",
+        ),
     ];
     for (method, path, body, status, code, detail) in cases {
         let (actual_status, content_type, problem) = app.send(method, &path, body).await;
         assert_eq!(actual_status.as_u16(), status, "{method} {path}: {problem}");
         assert_eq!(content_type, "application/problem+json", "{method} {path}");
         assert_eq!(problem["code"], json!(code), "{method} {path}: {problem}");
-        assert!(problem["detail"].as_str().unwrap().contains(detail), "{method} {path}: {problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(detail),
+            "{method} {path}: {problem}"
+        );
         assert_eq!(problem["status"], json!(status));
     }
     let (_, workflows) = app.send("GET", "/v1/workflows", None).await.into_json();
-    assert_eq!(workflows["items"], json!([]), "the refused deployments left nothing behind");
+    assert_eq!(
+        workflows["items"],
+        json!([]),
+        "the refused deployments left nothing behind"
+    );
     // Whole numbers written as floats are whole numbers (JSON Schema's `integer`).
-    let (status, polled) = app.json("POST", "/v1/jobs/activate", json!({"type": "t", "worker": "w", "max_jobs": 2.0, "timeout_ms": 0.0})).await;
+    let (status, polled) = app
+        .json(
+            "POST",
+            "/v1/jobs/activate",
+            json!({"type": "t", "worker": "w", "max_jobs": 2.0, "timeout_ms": 0.0}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{polled}");
-    let (status, problem) = app.send("POST", "/v1/instances", Some(r#"{"workflow": "x", "version": 1.5}"#.into())).await.into_json();
-    assert_eq!((status, problem["code"].clone()), (StatusCode::BAD_REQUEST, json!("request-invalid")));
-    let (status, problem) = app.send_as(Some("\tnobody"), "POST", "/v1/signals", Some(r#"{"name": "s"}"#.into())).await.into_json();
-    assert_eq!((status, problem["code"].clone()), (StatusCode::BAD_REQUEST, json!("request-invalid")), "a control character in the actor");
-    let (_, problem) = app.json("POST", "/v1/workflows", json!({"resources": [{"name": "broken.bpmn", "xml": broken}]})).await;
-    assert_eq!(problem["diagnostics"][0]["element"], json!("f3"), "the diagnostics come with the problem");
+    let (status, problem) = app
+        .send(
+            "POST",
+            "/v1/instances",
+            Some(r#"{"workflow": "x", "version": 1.5}"#.into()),
+        )
+        .await
+        .into_json();
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("request-invalid"))
+    );
+    let (status, problem) = app
+        .send_as(
+            Some("\tnobody"),
+            "POST",
+            "/v1/signals",
+            Some(r#"{"name": "s"}"#.into()),
+        )
+        .await
+        .into_json();
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("request-invalid")),
+        "a control character in the actor"
+    );
+    let (_, problem) = app
+        .json(
+            "POST",
+            "/v1/workflows",
+            json!({"resources": [{"name": "broken.bpmn", "xml": broken}]}),
+        )
+        .await;
+    assert_eq!(
+        problem["diagnostics"][0]["element"],
+        json!("f3"),
+        "the diagnostics come with the problem"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_whose_lease_ran_out_cannot_complete_and_a_job_completes_once() {
     let app = App::new();
-    app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await;
-    app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
-    let (_, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "slow", "lease_ms": 1000})).await;
+    app.json(
+        "POST",
+        "/v1/workflows",
+        json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]}),
+    )
+    .await;
+    app.json("POST", "/v1/instances", json!({"workflow": "order"}))
+        .await;
+    let (_, activated) = app
+        .json(
+            "POST",
+            "/v1/jobs/activate",
+            json!({"type": "charge", "worker": "slow", "lease_ms": 1000}),
+        )
+        .await;
     let key = activated["jobs"][0]["key"].as_str().unwrap().to_string();
     app.clock.advance(1001);
     let slow = app.lease(&key);
-    let (_, expired) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "slow", "lease": slow})).await;
+    let (_, expired) = app
+        .json(
+            "POST",
+            &format!("/v1/jobs/{key}/complete"),
+            json!({"worker": "slow", "lease": slow}),
+        )
+        .await;
     assert_eq!(expired["code"], json!("job-lease-expired"), "{expired}");
-    let (_, again) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "fast"})).await;
+    let (_, again) = app
+        .json(
+            "POST",
+            "/v1/jobs/activate",
+            json!({"type": "charge", "worker": "fast"}),
+        )
+        .await;
     assert_eq!(again["jobs"][0]["key"], json!(key));
-    let (_, held) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "slow", "lease": slow})).await;
+    let (_, held) = app
+        .json(
+            "POST",
+            &format!("/v1/jobs/{key}/complete"),
+            json!({"worker": "slow", "lease": slow}),
+        )
+        .await;
     assert_eq!(held["code"], json!("job-leased-to-another-worker"));
     // Leaving the lease out, or naming another worker, does not get round it.
-    let (status, bare) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({})).await;
-    assert_eq!((status, bare["code"].clone()), (StatusCode::CONFLICT, json!("job-lease-required")));
-    assert_eq!(app.json("POST", &format!("/v1/jobs/{key}/fail"), json!({"worker": "fast", "retries": 1})).await.1["code"], json!("job-lease-required"));
+    let (status, bare) = app
+        .json("POST", &format!("/v1/jobs/{key}/complete"), json!({}))
+        .await;
+    assert_eq!(
+        (status, bare["code"].clone()),
+        (StatusCode::CONFLICT, json!("job-lease-required"))
+    );
+    assert_eq!(
+        app.json(
+            "POST",
+            &format!("/v1/jobs/{key}/fail"),
+            json!({"worker": "fast", "retries": 1})
+        )
+        .await
+        .1["code"],
+        json!("job-lease-required")
+    );
     // An operator may finish it over the lease, on the record.
-    let overridden = app.json_as("ops", "POST", &format!("/v1/jobs/{key}/complete"), json!({"override": true, "reason": "the worker is gone"})).await;
+    let overridden = app
+        .json_as(
+            "ops",
+            "POST",
+            &format!("/v1/jobs/{key}/complete"),
+            json!({"override": true, "reason": "the worker is gone"}),
+        )
+        .await;
     assert_eq!(overridden.0, StatusCode::NO_CONTENT, "{}", overridden.1);
-    let (status, twice) = app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "fast", "lease": app.lease(&key)})).await;
-    assert_eq!((status, twice["code"].clone()), (StatusCode::NOT_FOUND, json!("job-not-found")));
+    let (status, twice) = app
+        .json(
+            "POST",
+            &format!("/v1/jobs/{key}/complete"),
+            json!({"worker": "fast", "lease": app.lease(&key)}),
+        )
+        .await;
+    assert_eq!(
+        (status, twice["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("job-not-found"))
+    );
     let instance = key.rsplit_once('.').unwrap().0;
-    let (_, history) = app.send("GET", &format!("/v1/instances/{instance}/history?element=charge&event=completed"), None).await.into_json();
+    let (_, history) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{instance}/history?element=charge&event=completed"),
+            None,
+        )
+        .await
+        .into_json();
     let entry = &history["items"][0];
-    assert_eq!((entry["actor"].clone(), entry["reason"].clone()), (json!("ops"), json!("the worker's lease was overridden: the worker is gone")));
+    assert_eq!(
+        (entry["actor"].clone(), entry["reason"].clone()),
+        (
+            json!("ops"),
+            json!("the worker's lease was overridden: the worker is gone")
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_follow_their_cursors_and_a_long_poll_wakes_for_a_new_job() {
     let app = App::new();
-    app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await;
+    app.json(
+        "POST",
+        "/v1/workflows",
+        json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]}),
+    )
+    .await;
     for _ in 0..5 {
-        app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
+        app.json("POST", "/v1/instances", json!({"workflow": "order"}))
+            .await;
     }
     let mut seen = Vec::new();
     let mut path = "/v1/instances?limit=2".to_string();
     loop {
         let (_, page) = app.send("GET", &path, None).await.into_json();
-        seen.extend(page["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()));
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_str().unwrap().to_string()),
+        );
         match page["next"].as_str() {
             Some(next) => path = format!("/v1/instances?limit=2&after={next}"),
             None => break,
@@ -255,17 +759,28 @@ async fn lists_follow_their_cursors_and_a_long_poll_wakes_for_a_new_job() {
     }
     assert_eq!(seen, ["i1", "i2", "i3", "i4", "i5"]);
     // Take all five jobs, then poll for a sixth that arrives while the poll waits.
-    app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "w", "max_jobs": 10})).await;
+    app.json(
+        "POST",
+        "/v1/jobs/activate",
+        json!({"type": "charge", "worker": "w", "max_jobs": 10}),
+    )
+    .await;
     let router = app.router.clone();
     let poll = tokio::spawn(async move {
         let body = json!({"type": "charge", "worker": "w", "timeout_ms": 30000}).to_string();
-        let request = Request::builder().method("POST").uri("/v1/jobs/activate").header("content-type", "application/json").body(Body::from(body)).unwrap();
+        let request = Request::builder()
+            .method("POST")
+            .uri("/v1/jobs/activate")
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
         let response = router.oneshot(request).await.unwrap();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         serde_json::from_slice::<Value>(&bytes).unwrap()
     });
     tokio::task::yield_now().await;
-    app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
+    app.json("POST", "/v1/instances", json!({"workflow": "order"}))
+        .await;
     let polled = poll.await.unwrap();
     assert_eq!(polled["jobs"].as_array().unwrap().len(), 1, "{polled}");
     assert_eq!(polled["jobs"][0]["instance_id"], json!("i6"));
@@ -276,14 +791,27 @@ async fn every_documented_route_exists_and_every_error_code_has_a_page() {
     let app = App::new();
     let document = api::openapi();
     for (method, path, ..) in api::ROUTES {
-        let concrete = path.replace("{key}", "k").replace("{id}", "i").replace("{version}", "1");
-        let (_, _, answer) = app.send(&method.to_uppercase(), &concrete, Some("{}".into())).await;
-        assert!(answer["code"] != json!("route-not-found") && answer["code"] != json!("method-not-allowed"), "{method} {path}: {answer}");
-        assert!(document["paths"][path][method].is_object(), "{method} {path} is missing from the OpenAPI document");
+        let concrete = path
+            .replace("{key}", "k")
+            .replace("{id}", "i")
+            .replace("{version}", "1");
+        let (_, _, answer) = app
+            .send(&method.to_uppercase(), &concrete, Some("{}".into()))
+            .await;
+        assert!(
+            answer["code"] != json!("route-not-found")
+                && answer["code"] != json!("method-not-allowed"),
+            "{method} {path}: {answer}"
+        );
+        assert!(
+            document["paths"][path][method].is_object(),
+            "{method} {path} is missing from the OpenAPI document"
+        );
     }
     // The route table (which the CLI is checked against) and the schemas name the same fields.
     for (method, path, _, body, query) in api::ROUTES {
-        let schemas = api::schemas::operation(method, path).unwrap_or_else(|| panic!("{method} {path} has no schemas"));
+        let schemas = api::schemas::operation(method, path)
+            .unwrap_or_else(|| panic!("{method} {path} has no schemas"));
         let documented: Vec<&str> = schemas.query.iter().map(|(name, _)| *name).collect();
         assert_eq!(&documented, query, "{method} {path}: query parameters");
         let properties: Vec<String> = schemas
@@ -298,27 +826,55 @@ async fn every_documented_route_exists_and_every_error_code_has_a_page() {
     let (_, served) = app.send("GET", "/v1/openapi.json", None).await.into_json();
     assert_eq!(served, document);
     // Links name operations that exist, so a stateful client can follow them.
-    let ids: Vec<Value> = document["paths"].as_object().unwrap().values().flat_map(|ops| ops.as_object().unwrap().values().map(|op| op["operationId"].clone())).collect();
+    let ids: Vec<Value> = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|ops| {
+            ops.as_object()
+                .unwrap()
+                .values()
+                .map(|op| op["operationId"].clone())
+        })
+        .collect();
     let mut links = 0;
     for operations in document["paths"].as_object().unwrap().values() {
         for operation in operations.as_object().unwrap().values() {
             for response in operation["responses"].as_object().unwrap().values() {
-                for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
-                    assert!(ids.contains(&link["operationId"]), "a link to a missing operation: {link}");
+                for link in response["links"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|l| l.values())
+                {
+                    assert!(
+                        ids.contains(&link["operationId"]),
+                        "a link to a missing operation: {link}"
+                    );
                     links += 1;
                 }
             }
         }
     }
     assert!(links >= 20, "{links} links");
-    let mut unique: Vec<String> = ids.iter().map(|id| id.as_str().unwrap().to_string()).collect();
+    let mut unique: Vec<String> = ids
+        .iter()
+        .map(|id| id.as_str().unwrap().to_string())
+        .collect();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), api::ROUTES.len(), "every operation has its own operationId");
+    assert_eq!(
+        unique.len(),
+        api::ROUTES.len(),
+        "every operation has its own operationId"
+    );
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/errors");
     for (code, status, _) in api::ERRORS {
-        let page = std::fs::read_to_string(docs.join(format!("{code}.md"))).unwrap_or_else(|_| panic!("docs/errors/{code}.md is missing"));
-        assert!(page.contains(&status.to_string()), "docs/errors/{code}.md does not state its status {status}");
+        let page = std::fs::read_to_string(docs.join(format!("{code}.md")))
+            .unwrap_or_else(|_| panic!("docs/errors/{code}.md is missing"));
+        assert!(
+            page.contains(&status.to_string()),
+            "docs/errors/{code}.md does not state its status {status}"
+        );
     }
 }
 
@@ -327,17 +883,32 @@ async fn health_readiness_and_metrics_answer() {
     let app = App::new();
     assert_eq!(app.send("GET", "/healthz", None).await.0, StatusCode::OK);
     assert_eq!(app.send("GET", "/readyz", None).await.0, StatusCode::OK);
-    app.json("POST", "/v1/workflows", json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]})).await;
-    app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
+    app.json(
+        "POST",
+        "/v1/workflows",
+        json!({"resources": [{"name": "order.bpmn", "xml": MODEL}]}),
+    )
+    .await;
+    app.json("POST", "/v1/instances", json!({"workflow": "order"}))
+        .await;
     let (status, content_type, text) = app.send("GET", "/metrics", None).await;
-    assert_eq!((status, content_type.starts_with("text/plain")), (StatusCode::OK, true));
+    assert_eq!(
+        (status, content_type.starts_with("text/plain")),
+        (StatusCode::OK, true)
+    );
     let text = text.as_str().unwrap().to_string();
     assert!(text.contains("baton_instances_started_total 1"), "{text}");
-    assert!(text.contains("baton_instances{status=\"running\"} 1"), "{text}");
+    assert!(
+        text.contains("baton_instances{status=\"running\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("baton_commit_batch_size_count"), "{text}");
     // The started instance was written, so the core keeps it decoded.
     assert!(text.contains("baton_instance_cache_entries 1"), "{text}");
-    assert!(text.contains("baton_instance_cache_lookups_total{result=\"hit\"}"), "{text}");
+    assert!(
+        text.contains("baton_instance_cache_lookups_total{result=\"hit\"}"),
+        "{text}"
+    );
 }
 
 /// Issue 9, item 6: readiness says when the commit loop is not running, since
@@ -352,7 +923,13 @@ async fn readiness_fails_when_the_commit_loop_is_not_running() {
     let (status, _, problem) = app.send("GET", "/readyz", None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(problem["code"], "store-unavailable");
-    assert!(problem["detail"].as_str().unwrap().contains("commit loop is not running"), "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("commit loop is not running"),
+        "{problem}"
+    );
     assert_eq!(app.send("GET", "/healthz", None).await.0, StatusCode::OK);
 }
 
@@ -370,38 +947,155 @@ const PARENT: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/2010052
 async fn a_called_instances_incident_is_seen_from_its_root() {
     let app = App::new();
     let resources = json!({"resources": [{"name": "order.bpmn", "xml": MODEL}, {"name": "parent.bpmn", "xml": PARENT}]});
-    assert_eq!(app.json("POST", "/v1/workflows", resources).await.0, StatusCode::CREATED);
+    assert_eq!(
+        app.json("POST", "/v1/workflows", resources).await.0,
+        StatusCode::CREATED
+    );
     let root = app.start(json!({"workflow": "parent"})).await;
     let other = app.start(json!({"workflow": "parent"})).await;
-    let (_, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "w1", "max_jobs": 5})).await;
-    let job = activated["jobs"].as_array().unwrap().iter().find(|j| j["instance_id"].as_str().unwrap().starts_with(&format!("{root}/"))).unwrap();
-    let (child, key) = (job["instance_id"].as_str().unwrap().to_string(), job["key"].as_str().unwrap().to_string());
+    let (_, activated) = app
+        .json(
+            "POST",
+            "/v1/jobs/activate",
+            json!({"type": "charge", "worker": "w1", "max_jobs": 5}),
+        )
+        .await;
+    let job = activated["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| {
+            j["instance_id"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{root}/"))
+        })
+        .unwrap();
+    let (child, key) = (
+        job["instance_id"].as_str().unwrap().to_string(),
+        job["key"].as_str().unwrap().to_string(),
+    );
     let failed = app.json("POST", &format!("/v1/jobs/{}/fail", key.replace('/', "%2F")), json!({"worker": "w1", "lease": job["lease"], "retries": 0, "message": "card declined"})).await;
     assert_eq!(failed.0, StatusCode::NO_CONTENT, "{}", failed.1);
 
-    let (_, shown) = app.send("GET", &format!("/v1/instances/{root}"), None).await.into_json();
-    assert_eq!((shown["incidents"].clone(), shown["descendant_incidents"].clone()), (json!(0), json!(1)), "{shown}");
-    let (_, shown) = app.send("GET", &format!("/v1/instances/{}", child.replace('/', "%2F")), None).await.into_json();
-    assert_eq!((shown["incidents"].clone(), shown["descendant_incidents"].clone()), (json!(1), json!(0)));
-    let (_, listed) = app.send("GET", "/v1/instances?has_incidents=true", None).await.into_json();
-    let ids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, [root.as_str(), child.as_str()], "the root is found by its child's incident; the other root is not");
-    let (_, clean) = app.send("GET", "/v1/instances?has_incidents=false", None).await.into_json();
-    let clean: Vec<&str> = clean["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
-    assert!(clean.contains(&other.as_str()) && !clean.contains(&root.as_str()), "{clean:?}");
-    let (_, own) = app.send("GET", &format!("/v1/incidents?instance_id={root}"), None).await.into_json();
+    let (_, shown) = app
+        .send("GET", &format!("/v1/instances/{root}"), None)
+        .await
+        .into_json();
+    assert_eq!(
+        (
+            shown["incidents"].clone(),
+            shown["descendant_incidents"].clone()
+        ),
+        (json!(0), json!(1)),
+        "{shown}"
+    );
+    let (_, shown) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{}", child.replace('/', "%2F")),
+            None,
+        )
+        .await
+        .into_json();
+    assert_eq!(
+        (
+            shown["incidents"].clone(),
+            shown["descendant_incidents"].clone()
+        ),
+        (json!(1), json!(0))
+    );
+    let (_, listed) = app
+        .send("GET", "/v1/instances?has_incidents=true", None)
+        .await
+        .into_json();
+    let ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [root.as_str(), child.as_str()],
+        "the root is found by its child's incident; the other root is not"
+    );
+    let (_, clean) = app
+        .send("GET", "/v1/instances?has_incidents=false", None)
+        .await
+        .into_json();
+    let clean: Vec<&str> = clean["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        clean.contains(&other.as_str()) && !clean.contains(&root.as_str()),
+        "{clean:?}"
+    );
+    let (_, own) = app
+        .send("GET", &format!("/v1/incidents?instance_id={root}"), None)
+        .await
+        .into_json();
     assert_eq!(own["items"], json!([]));
-    let (_, all) = app.send("GET", &format!("/v1/incidents?instance_id={root}&descendants=true"), None).await.into_json();
+    let (_, all) = app
+        .send(
+            "GET",
+            &format!("/v1/incidents?instance_id={root}&descendants=true"),
+            None,
+        )
+        .await
+        .into_json();
     let incidents = all["items"].as_array().unwrap();
-    assert_eq!((incidents.len(), incidents[0]["instance_id"].clone(), incidents[0]["message"].clone()), (1, json!(child), json!("card declined")));
-    let (status, everything) = app.send("GET", "/v1/incidents?descendants=true", None).await.into_json();
-    assert_eq!((status, everything["items"].as_array().unwrap().len()), (StatusCode::OK, 1), "without instance_id: every incident");
+    assert_eq!(
+        (
+            incidents.len(),
+            incidents[0]["instance_id"].clone(),
+            incidents[0]["message"].clone()
+        ),
+        (1, json!(child), json!("card declined"))
+    );
+    let (status, everything) = app
+        .send("GET", "/v1/incidents?descendants=true", None)
+        .await
+        .into_json();
+    assert_eq!(
+        (status, everything["items"].as_array().unwrap().len()),
+        (StatusCode::OK, 1),
+        "without instance_id: every incident"
+    );
 
     let incident = incidents[0]["key"].as_str().unwrap().replace('/', "%2F");
-    assert_eq!(app.json("POST", &format!("/v1/jobs/{}/retries", key.replace('/', "%2F")), json!({"retries": 1})).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(app.json("POST", &format!("/v1/incidents/{incident}/resolve"), json!({})).await.0, StatusCode::NO_CONTENT);
-    let (_, shown) = app.send("GET", &format!("/v1/instances/{root}"), None).await.into_json();
-    assert_eq!(shown["descendant_incidents"], json!(0), "a resolved incident no longer counts");
+    assert_eq!(
+        app.json(
+            "POST",
+            &format!("/v1/jobs/{}/retries", key.replace('/', "%2F")),
+            json!({"retries": 1})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.json(
+            "POST",
+            &format!("/v1/incidents/{incident}/resolve"),
+            json!({})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, shown) = app
+        .send("GET", &format!("/v1/instances/{root}"), None)
+        .await
+        .into_json();
+    assert_eq!(
+        shown["descendant_incidents"],
+        json!(0),
+        "a resolved incident no longer counts"
+    );
 }
 
 const LETTER: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
@@ -423,15 +1117,28 @@ const LETTER: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/2010052
 
 impl App {
     /// A request made on behalf of `actor`.
-    async fn json_as(&self, actor: &str, method: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        let (status, _, value) = self.send_as(Some(actor), method, path, Some(body.to_string())).await;
+    async fn json_as(
+        &self,
+        actor: &str,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let (status, _, value) = self
+            .send_as(Some(actor), method, path, Some(body.to_string()))
+            .await;
         (status, value)
     }
 
     /// Deploys BPMN files, which must be accepted.
     async fn deploy(&self, files: &[(&str, &str)]) {
-        let resources: Vec<Value> = files.iter().map(|(name, xml)| json!({"name": name, "xml": xml})).collect();
-        let (status, answer) = self.json("POST", "/v1/workflows", json!({ "resources": resources })).await;
+        let resources: Vec<Value> = files
+            .iter()
+            .map(|(name, xml)| json!({"name": name, "xml": xml}))
+            .collect();
+        let (status, answer) = self
+            .json("POST", "/v1/workflows", json!({ "resources": resources }))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{answer}");
     }
 
@@ -444,13 +1151,30 @@ impl App {
 
     /// The lease the last activation of job `key` returned.
     fn lease(&self, key: &str) -> Value {
-        self.leases.lock().unwrap().get(key).cloned().unwrap_or(Value::Null)
+        self.leases
+            .lock()
+            .unwrap()
+            .get(key)
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 
     async fn only_job(&self, job_type: &str, worker: &str) -> (String, u64) {
-        let (_, activated) = self.json("POST", "/v1/jobs/activate", json!({"type": job_type, "worker": worker, "max_jobs": 1})).await;
+        let (_, activated) = self
+            .json(
+                "POST",
+                "/v1/jobs/activate",
+                json!({"type": job_type, "worker": worker, "max_jobs": 1}),
+            )
+            .await;
         let job = &activated["jobs"][0];
-        (job["key"].as_str().unwrap_or_else(|| panic!("no {job_type} job: {activated}")).to_string(), job["retries"].as_u64().unwrap())
+        (
+            job["key"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {job_type} job: {activated}"))
+                .to_string(),
+            job["retries"].as_u64().unwrap(),
+        )
     }
 }
 
@@ -466,90 +1190,301 @@ async fn an_instance_keeps_its_record_who_did_what_and_its_audit_log() {
 
     // The printer fails once, then prints; the worker is the actor when no header names one.
     let (key, retries) = app.only_job("print", "printer-7").await;
-    let (_, shown) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    let (_, shown) = app
+        .send("GET", &format!("/v1/instances/{id}"), None)
+        .await
+        .into_json();
     let wait = &shown["waits"][0];
-    assert_eq!((wait["kind"].clone(), wait["job"]["key"].clone(), wait["job"]["worker"].clone()), (json!("job"), json!(key), json!("printer-7")));
-    assert_eq!(wait["job"]["lease_until"], json!("2026-01-01T00:05:00Z"), "the default lease is five minutes");
+    assert_eq!(
+        (
+            wait["kind"].clone(),
+            wait["job"]["key"].clone(),
+            wait["job"]["worker"].clone()
+        ),
+        (json!("job"), json!(key), json!("printer-7"))
+    );
+    assert_eq!(
+        wait["job"]["lease_until"],
+        json!("2026-01-01T00:05:00Z"),
+        "the default lease is five minutes"
+    );
     app.json("POST", &format!("/v1/jobs/{key}/fail"), json!({"worker": "printer-7", "lease": app.lease(&key), "retries": retries - 1, "message": "paper jam"})).await;
     app.clock.advance(1_000);
     let (again, _) = app.only_job("print", "printer-7").await;
     assert_eq!(again, key);
-    assert_eq!(app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "printer-7", "lease": app.lease(&key), "variables": {"pages": 2}})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.json(
+            "POST",
+            &format!("/v1/jobs/{key}/complete"),
+            json!({"worker": "printer-7", "lease": app.lease(&key), "variables": {"pages": 2}})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
     // Posting fails for good: an incident, fixed by an operator with a reason.
     let (post, _) = app.only_job("post", "postie").await;
     let failed = app.json("POST", &format!("/v1/jobs/{post}/fail"), json!({"worker": "postie", "lease": app.lease(&post), "retries": 0, "message": "no stamps"})).await;
     assert_eq!(failed.0, StatusCode::NO_CONTENT, "{}", failed.1);
-    let (_, incidents) = app.send("GET", &format!("/v1/incidents?instance_id={id}"), None).await.into_json();
+    let (_, incidents) = app
+        .send("GET", &format!("/v1/incidents?instance_id={id}"), None)
+        .await
+        .into_json();
     let incident = incidents["items"][0]["key"].as_str().unwrap().to_string();
-    assert_eq!(app.json_as("bob", "POST", &format!("/v1/jobs/{post}/retries"), json!({"retries": 1, "reason": "stamps bought"})).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(app.json_as("bob", "POST", &format!("/v1/incidents/{incident}/resolve"), json!({"reason": "stamps bought"})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.json_as(
+            "bob",
+            "POST",
+            &format!("/v1/jobs/{post}/retries"),
+            json!({"retries": 1, "reason": "stamps bought"})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.json_as(
+            "bob",
+            "POST",
+            &format!("/v1/incidents/{incident}/resolve"),
+            json!({"reason": "stamps bought"})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
     let (post, _) = app.only_job("post", "postie").await;
-    app.json("POST", &format!("/v1/jobs/{post}/complete"), json!({"worker": "postie", "lease": app.lease(&post)})).await;
+    app.json(
+        "POST",
+        &format!("/v1/jobs/{post}/complete"),
+        json!({"worker": "postie", "lease": app.lease(&post)}),
+    )
+    .await;
     // The answer asks for the letter again once: the loop drawn with a gateway counts iterations.
-    let (_, tasks) = app.send("GET", &format!("/v1/tasks?instance_id={id}"), None).await.into_json();
+    let (_, tasks) = app
+        .send("GET", &format!("/v1/tasks?instance_id={id}"), None)
+        .await
+        .into_json();
     let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
-    let (_, shown) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
-    assert_eq!((shown["waits"][0]["kind"].clone(), shown["waits"][0]["task"]["key"].clone()), (json!("user_task"), json!(task)));
-    assert_eq!(app.json_as("carol", "POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"resend": true}})).await.0, StatusCode::NO_CONTENT);
-    let (status, _) = app.json_as("dan", "POST", &format!("/v1/instances/{id}/labels"), json!({"labels": {"channel": null, "attempt": "2"}, "reason": "resent"})).await;
+    let (_, shown) = app
+        .send("GET", &format!("/v1/instances/{id}"), None)
+        .await
+        .into_json();
+    assert_eq!(
+        (
+            shown["waits"][0]["kind"].clone(),
+            shown["waits"][0]["task"]["key"].clone()
+        ),
+        (json!("user_task"), json!(task))
+    );
+    assert_eq!(
+        app.json_as(
+            "carol",
+            "POST",
+            &format!("/v1/tasks/{task}/complete"),
+            json!({"variables": {"resend": true}})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, _) = app
+        .json_as(
+            "dan",
+            "POST",
+            &format!("/v1/instances/{id}/labels"),
+            json!({"labels": {"channel": null, "attempt": "2"}, "reason": "resent"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
-    let (_, shown) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    let (_, shown) = app
+        .send("GET", &format!("/v1/instances/{id}"), None)
+        .await
+        .into_json();
     assert_eq!(shown["created_by"], json!("ann"));
     assert_eq!(shown["updated_by"], json!("dan"));
     assert_eq!(shown["created_at"], json!("2026-01-01T00:00:00Z"));
     assert_eq!(shown["updated_at"], json!("2026-01-01T00:00:01Z"));
     assert_eq!(shown["labels"], json!({"person": "p-17", "attempt": "2"}));
-    assert_eq!((shown["root_id"].clone(), shown["run"].clone()), (json!(id), json!(1)));
+    assert_eq!(
+        (shown["root_id"].clone(), shown["run"].clone()),
+        (json!(id), json!(1))
+    );
     assert_eq!(shown["last_send_task"]["element"], json!("post"));
     assert_eq!(shown["last_send_task"]["element_name"], json!("Post it"));
-    let (_, by_label) = app.send("GET", "/v1/instances?label=person=p-17", None).await.into_json();
+    let (_, by_label) = app
+        .send("GET", "/v1/instances?label=person=p-17", None)
+        .await
+        .into_json();
     assert_eq!(by_label["items"].as_array().unwrap().len(), 1);
-    let (_, by_old_label) = app.send("GET", "/v1/instances?label=channel=mail", None).await.into_json();
-    assert_eq!(by_old_label["items"], json!([]), "a removed label no longer finds it");
+    let (_, by_old_label) = app
+        .send("GET", "/v1/instances?label=channel=mail", None)
+        .await
+        .into_json();
+    assert_eq!(
+        by_old_label["items"],
+        json!([]),
+        "a removed label no longer finds it"
+    );
 
-    let (_, history) = app.send("GET", &format!("/v1/instances/{id}/history?limit=1000"), None).await.into_json();
+    let (_, history) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{id}/history?limit=1000"),
+            None,
+        )
+        .await
+        .into_json();
     let entries = history["items"].as_array().unwrap();
-    let find = |event: &str, element: &str| entries.iter().filter(|e| e["event"] == json!(event) && e["element"] == json!(element)).cloned().collect::<Vec<_>>();
+    let find = |event: &str, element: &str| {
+        entries
+            .iter()
+            .filter(|e| e["event"] == json!(event) && e["element"] == json!(element))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let failed = find("job_failed", "print");
     assert_eq!(failed.len(), 1);
-    assert_eq!((failed[0]["message"].clone(), failed[0]["retries"].clone(), failed[0]["actor"].clone()), (json!("paper jam"), json!(2), json!("printer-7")));
+    assert_eq!(
+        (
+            failed[0]["message"].clone(),
+            failed[0]["retries"].clone(),
+            failed[0]["actor"].clone()
+        ),
+        (json!("paper jam"), json!(2), json!("printer-7"))
+    );
     assert_eq!(failed[0]["job"]["attempt"], json!(1));
     let printed = find("completed", "print");
-    assert_eq!(printed[0]["job"], json!({"key": key, "type": "print", "attempt": 2}), "the second attempt printed");
+    assert_eq!(
+        printed[0]["job"],
+        json!({"key": key, "type": "print", "attempt": 2}),
+        "the second attempt printed"
+    );
     assert_eq!(printed[0]["variables"], json!({"pages": 2}));
     assert_eq!(printed[0]["element_name"], json!("Print the letter"));
     assert_eq!(printed[0]["iteration"], json!(1));
     let raised = find("incident_raised", "post");
-    assert_eq!((raised[0]["incident"]["kind"].clone(), raised[0]["message"].clone()), (json!("job_no_retries"), json!("no stamps")));
+    assert_eq!(
+        (
+            raised[0]["incident"]["kind"].clone(),
+            raised[0]["message"].clone()
+        ),
+        (json!("job_no_retries"), json!("no stamps"))
+    );
     let resolved = find("incident_resolved", "post");
-    assert_eq!((resolved[0]["actor"].clone(), resolved[0]["reason"].clone()), (json!("bob"), json!("stamps bought")), "kept after resolution");
+    assert_eq!(
+        (resolved[0]["actor"].clone(), resolved[0]["reason"].clone()),
+        (json!("bob"), json!("stamps bought")),
+        "kept after resolution"
+    );
     assert_eq!(find("retries_set", "post")[0]["retries"], json!(1));
-    let (_, resolved) = app.send("GET", &format!("/v1/incidents?state=resolved&instance_id={id}"), None).await.into_json();
+    let (_, resolved) = app
+        .send(
+            "GET",
+            &format!("/v1/incidents?state=resolved&instance_id={id}"),
+            None,
+        )
+        .await
+        .into_json();
     let resolved = &resolved["items"][0];
-    assert_eq!((resolved["key"].clone(), resolved["state"].clone(), resolved["resolved_by"].clone()), (json!(incident), json!("resolved"), json!("bob")));
-    let (_, open) = app.send("GET", &format!("/v1/incidents?instance_id={id}"), None).await.into_json();
+    assert_eq!(
+        (
+            resolved["key"].clone(),
+            resolved["state"].clone(),
+            resolved["resolved_by"].clone()
+        ),
+        (json!(incident), json!("resolved"), json!("bob"))
+    );
+    let (_, open) = app
+        .send("GET", &format!("/v1/incidents?instance_id={id}"), None)
+        .await
+        .into_json();
     assert_eq!(open["items"], json!([]));
     let checked = find("completed", "check");
-    assert_eq!(checked[0]["task"], json!({"key": task, "completed_by": "carol"}));
+    assert_eq!(
+        checked[0]["task"],
+        json!({"key": task, "completed_by": "carol"})
+    );
     let printing = find("activated", "print");
-    assert_eq!(printing.iter().map(|e| e["iteration"].clone()).collect::<Vec<_>>(), [json!(1), json!(2)], "a loop drawn with a gateway counts");
-    assert_eq!(find("labels_set", "letter")[0]["names"], json!(["attempt", "channel"]));
+    assert_eq!(
+        printing
+            .iter()
+            .map(|e| e["iteration"].clone())
+            .collect::<Vec<_>>(),
+        [json!(1), json!(2)],
+        "a loop drawn with a gateway counts"
+    );
+    assert_eq!(
+        find("labels_set", "letter")[0]["names"],
+        json!(["attempt", "channel"])
+    );
 
     // Filters: a kind of entry, an element, the current run.
-    let (_, only) = app.send("GET", &format!("/v1/instances/{id}/history?event=job_failed"), None).await.into_json();
+    let (_, only) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{id}/history?event=job_failed"),
+            None,
+        )
+        .await
+        .into_json();
     assert_eq!(only["items"].as_array().unwrap().len(), 2, "{only}");
-    let (_, printing) = app.send("GET", &format!("/v1/instances/{id}/history?element=print&run=current"), None).await.into_json();
-    assert!(printing["items"].as_array().unwrap().iter().all(|e| e["element"] == json!("print")));
-    let (status, problem) = app.send("GET", &format!("/v1/instances/{id}/history?event=exploded"), None).await.into_json();
-    assert_eq!((status, problem["code"].clone()), (StatusCode::BAD_REQUEST, json!("query-invalid")));
+    let (_, printing) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{id}/history?element=print&run=current"),
+            None,
+        )
+        .await
+        .into_json();
+    assert!(printing["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["element"] == json!("print")));
+    let (status, problem) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{id}/history?event=exploded"),
+            None,
+        )
+        .await
+        .into_json();
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("query-invalid"))
+    );
 
     // A label too long is refused by name, and nothing changes.
-    let (status, problem) = app.json("POST", &format!("/v1/instances/{id}/labels"), json!({"labels": {"note": "x".repeat(300)}})).await;
-    assert_eq!((status, problem["code"].clone()), (StatusCode::BAD_REQUEST, json!("invalid-labels")));
-    let (status, problem) = app.send("POST", "/v1/instances", Some(json!({"workflow": "letter"}).to_string())).await.into_json();
+    let (status, problem) = app
+        .json(
+            "POST",
+            &format!("/v1/instances/{id}/labels"),
+            json!({"labels": {"note": "x".repeat(300)}}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid-labels"))
+    );
+    let (status, problem) = app
+        .send(
+            "POST",
+            "/v1/instances",
+            Some(json!({"workflow": "letter"}).to_string()),
+        )
+        .await
+        .into_json();
     assert_eq!(status, StatusCode::CREATED, "{problem}");
-    let (_, anonymous) = app.send("GET", &format!("/v1/instances/{}", problem["id"].as_str().unwrap()), None).await.into_json();
+    let (_, anonymous) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{}", problem["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .into_json();
     assert_eq!(anonymous["created_by"], json!("anonymous"));
 }
 
@@ -566,31 +1501,101 @@ async fn an_ended_instance_says_how_and_a_called_one_knows_its_lineage() {
 </definitions>"#;
     let app = App::new();
     let resources = json!({"resources": [{"name": "order.bpmn", "xml": MODEL}, {"name": "parent.bpmn", "xml": PARENT}, {"name": "failing.bpmn", "xml": failing}]});
-    assert_eq!(app.json("POST", "/v1/workflows", resources).await.0, StatusCode::CREATED);
-    let (_, failed) = app.json("POST", "/v1/instances", json!({"workflow": "failing"})).await;
-    let (_, failed) = app.send("GET", &format!("/v1/instances/{}", failed["id"].as_str().unwrap()), None).await.into_json();
+    assert_eq!(
+        app.json("POST", "/v1/workflows", resources).await.0,
+        StatusCode::CREATED
+    );
+    let (_, failed) = app
+        .json("POST", "/v1/instances", json!({"workflow": "failing"}))
+        .await;
+    let (_, failed) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{}", failed["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .into_json();
     assert_eq!(failed["status"], json!("failed"));
-    assert_eq!((failed["error"]["code"].clone(), failed["error"]["element"].clone()), (json!("BOOM"), json!("blow")));
-    assert_eq!(failed["end"], Value::Null, "an error end event fails the instance; it did not complete there");
+    assert_eq!(
+        (
+            failed["error"]["code"].clone(),
+            failed["error"]["element"].clone()
+        ),
+        (json!("BOOM"), json!("blow"))
+    );
+    assert_eq!(
+        failed["end"],
+        Value::Null,
+        "an error end event fails the instance; it did not complete there"
+    );
 
-    let root = app.start(json!({"workflow": "parent", "business_key": "order-5"})).await;
-    let (_, children) = app.send("GET", &format!("/v1/instances?root_id={root}"), None).await.into_json();
+    let root = app
+        .start(json!({"workflow": "parent", "business_key": "order-5"}))
+        .await;
+    let (_, children) = app
+        .send("GET", &format!("/v1/instances?root_id={root}"), None)
+        .await
+        .into_json();
     let family = children["items"].as_array().unwrap();
     assert_eq!(family.len(), 2, "the root and its child");
     let child = family.iter().find(|i| i["id"] != json!(root)).unwrap();
-    let (_, child) = app.send("GET", &format!("/v1/instances/{}", child["id"].as_str().unwrap().replace('/', "%2F")), None).await.into_json();
+    let (_, child) = app
+        .send(
+            "GET",
+            &format!(
+                "/v1/instances/{}",
+                child["id"].as_str().unwrap().replace('/', "%2F")
+            ),
+            None,
+        )
+        .await
+        .into_json();
     assert_eq!(
-        (child["parent_id"].clone(), child["parent_element"].clone(), child["root_id"].clone(), child["business_key"].clone()),
+        (
+            child["parent_id"].clone(),
+            child["parent_element"].clone(),
+            child["root_id"].clone(),
+            child["business_key"].clone()
+        ),
         (json!(root), json!("call"), json!(root), json!("order-5"))
     );
-    let (status, _) = app.json_as("erin", "POST", &format!("/v1/instances/{root}/cancel"), json!({"reason": "customer withdrew"})).await;
+    let (status, _) = app
+        .json_as(
+            "erin",
+            "POST",
+            &format!("/v1/instances/{root}/cancel"),
+            json!({"reason": "customer withdrew"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, shown) = app.send("GET", &format!("/v1/instances/{root}"), None).await.into_json();
-    assert_eq!((shown["cancel_reason"].clone(), shown["updated_by"].clone()), (json!("customer withdrew"), json!("erin")));
-    let (_, history) = app.send("GET", &format!("/v1/instances/{root}/history?event=cancelled"), None).await.into_json();
-    assert_eq!((history["items"][0]["actor"].clone(), history["items"][0]["reason"].clone()), (json!("erin"), json!("customer withdrew")));
+    let (_, shown) = app
+        .send("GET", &format!("/v1/instances/{root}"), None)
+        .await
+        .into_json();
+    assert_eq!(
+        (shown["cancel_reason"].clone(), shown["updated_by"].clone()),
+        (json!("customer withdrew"), json!("erin"))
+    );
+    let (_, history) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{root}/history?event=cancelled"),
+            None,
+        )
+        .await
+        .into_json();
+    assert_eq!(
+        (
+            history["items"][0]["actor"].clone(),
+            history["items"][0]["reason"].clone()
+        ),
+        (json!("erin"), json!("customer withdrew"))
+    );
 
-    let (_, completed) = app.json("POST", "/v1/instances", json!({"workflow": "failing"})).await;
+    let (_, completed) = app
+        .json("POST", "/v1/instances", json!({"workflow": "failing"}))
+        .await;
     assert!(completed["id"].is_string());
 }
 
@@ -622,53 +1627,182 @@ const JOURNEY: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/201005
 async fn waits_timers_messages_and_subscriptions_are_visible_and_a_timer_can_be_moved() {
     let app = App::new();
     app.deploy(&[("journey.bpmn", JOURNEY)]).await;
-    let id = app.start(json!({"workflow": "journey", "variables": {"person": "p-1"}})).await;
+    let id = app
+        .start(json!({"workflow": "journey", "variables": {"person": "p-1"}}))
+        .await;
 
-    let (_, shown) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    let (_, shown) = app
+        .send("GET", &format!("/v1/instances/{id}"), None)
+        .await
+        .into_json();
     let waits = shown["waits"].as_array().unwrap();
     assert_eq!(waits.len(), 1, "{shown}");
     let wait = &waits[0];
-    assert_eq!((wait["element"].clone(), wait["element_name"].clone(), wait["kind"].clone()), (json!("wait_reply"), json!("Wait for the reply"), json!("message")));
-    assert_eq!(wait["message"], json!({"name": "reply", "correlation_key": "p-1"}));
+    assert_eq!(
+        (
+            wait["element"].clone(),
+            wait["element_name"].clone(),
+            wait["kind"].clone()
+        ),
+        (
+            json!("wait_reply"),
+            json!("Wait for the reply"),
+            json!("message")
+        )
+    );
+    assert_eq!(
+        wait["message"],
+        json!({"name": "reply", "correlation_key": "p-1"})
+    );
     assert_eq!(wait["since"], json!("2026-01-01T00:00:00Z"));
     let boundary = wait["boundary"].as_array().unwrap();
-    let reminder = boundary.iter().find(|b| b["element"] == json!("reminder")).unwrap();
-    assert_eq!((reminder["due_at"].clone(), reminder["repetitions_left"].clone()), (json!("2026-01-02T00:00:00Z"), json!(1)));
-    let deadline = boundary.iter().find(|b| b["element"] == json!("deadline")).unwrap();
-    assert_eq!((deadline["element_name"].clone(), deadline["due_at"].clone()), (json!("Three days"), json!("2026-01-04T00:00:00Z")));
-    assert_eq!(shown["next_due_at"], json!("2026-01-02T00:00:00Z"), "the summary's 'wait until'");
+    let reminder = boundary
+        .iter()
+        .find(|b| b["element"] == json!("reminder"))
+        .unwrap();
+    assert_eq!(
+        (
+            reminder["due_at"].clone(),
+            reminder["repetitions_left"].clone()
+        ),
+        (json!("2026-01-02T00:00:00Z"), json!(1))
+    );
+    let deadline = boundary
+        .iter()
+        .find(|b| b["element"] == json!("deadline"))
+        .unwrap();
+    assert_eq!(
+        (deadline["element_name"].clone(), deadline["due_at"].clone()),
+        (json!("Three days"), json!("2026-01-04T00:00:00Z"))
+    );
+    assert_eq!(
+        shown["next_due_at"],
+        json!("2026-01-02T00:00:00Z"),
+        "the summary's 'wait until'"
+    );
 
-    let (_, timers) = app.send("GET", &format!("/v1/timers?instance_id={id}"), None).await.into_json();
-    let listed: Vec<(Value, Value)> = timers["items"].as_array().unwrap().iter().map(|t| (t["element"].clone(), t["kind"].clone())).collect();
-    assert_eq!(listed, [(json!("reminder"), json!("boundary")), (json!("deadline"), json!("boundary"))]);
-    let (_, subscriptions) = app.send("GET", "/v1/subscriptions?kind=message", None).await.into_json();
+    let (_, timers) = app
+        .send("GET", &format!("/v1/timers?instance_id={id}"), None)
+        .await
+        .into_json();
+    let listed: Vec<(Value, Value)> = timers["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["element"].clone(), t["kind"].clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (json!("reminder"), json!("boundary")),
+            (json!("deadline"), json!("boundary"))
+        ]
+    );
+    let (_, subscriptions) = app
+        .send("GET", "/v1/subscriptions?kind=message", None)
+        .await
+        .into_json();
     assert_eq!(subscriptions["items"][0]["correlation_key"], json!("p-1"));
 
     // A message for someone else waits an hour, then is undelivered.
-    let published = app.json("POST", "/v1/messages", json!({"name": "reply", "correlation_key": "p-2", "ttl_ms": 3_600_000})).await;
+    let published = app
+        .json(
+            "POST",
+            "/v1/messages",
+            json!({"name": "reply", "correlation_key": "p-2", "ttl_ms": 3_600_000}),
+        )
+        .await;
     assert!(published.0.is_success(), "{}", published.1);
     let (_, buffered) = app.send("GET", "/v1/messages", None).await.into_json();
-    assert_eq!((buffered["items"][0]["correlation_key"].clone(), buffered["items"][0]["ttl_left_ms"].clone()), (json!("p-2"), json!(3_600_000)));
+    assert_eq!(
+        (
+            buffered["items"][0]["correlation_key"].clone(),
+            buffered["items"][0]["ttl_left_ms"].clone()
+        ),
+        (json!("p-2"), json!(3_600_000))
+    );
 
     // The operator moves the deadline to one hour from now; two hours later the participant has dropped out.
     let deadline_key = deadline["timer"].as_str().unwrap().to_string();
-    let moved = app.json_as("ops", "POST", &format!("/v1/timers/{deadline_key}/reschedule"), json!({"due_at": "2026-01-01T01:00:00Z", "reason": "campaign ends early"})).await;
+    let moved = app
+        .json_as(
+            "ops",
+            "POST",
+            &format!("/v1/timers/{deadline_key}/reschedule"),
+            json!({"due_at": "2026-01-01T01:00:00Z", "reason": "campaign ends early"}),
+        )
+        .await;
     assert_eq!(moved.0, StatusCode::NO_CONTENT, "{}", moved.1);
-    let (_, timers) = app.send("GET", &format!("/v1/timers?instance_id={id}"), None).await.into_json();
-    assert_eq!(timers["items"][0]["element"], json!("deadline"), "now first in due order");
+    let (_, timers) = app
+        .send("GET", &format!("/v1/timers?instance_id={id}"), None)
+        .await
+        .into_json();
+    assert_eq!(
+        timers["items"][0]["element"],
+        json!("deadline"),
+        "now first in due order"
+    );
     app.clock.advance(2 * 3_600_000);
-    app.service.as_ref().unwrap().handle.call(runtime::Command::Tick).await.unwrap();
-    let (_, ended) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    app.service
+        .as_ref()
+        .unwrap()
+        .handle
+        .call(runtime::Command::Tick)
+        .await
+        .unwrap();
+    let (_, ended) = app
+        .send("GET", &format!("/v1/instances/{id}"), None)
+        .await
+        .into_json();
     assert_eq!(ended["status"], json!("completed"));
-    assert_eq!((ended["end"]["element"].clone(), ended["end"]["element_name"].clone()), (json!("dropout"), json!("Dropped out")));
+    assert_eq!(
+        (
+            ended["end"]["element"].clone(),
+            ended["end"]["element_name"].clone()
+        ),
+        (json!("dropout"), json!("Dropped out"))
+    );
     assert_eq!(ended["waits"], json!([]));
-    let (_, history) = app.send("GET", &format!("/v1/instances/{id}/history?event=timer_rescheduled"), None).await.into_json();
+    let (_, history) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{id}/history?event=timer_rescheduled"),
+            None,
+        )
+        .await
+        .into_json();
     let moved = &history["items"][0];
-    assert_eq!((moved["actor"].clone(), moved["reason"].clone(), moved["due_at"].clone()), (json!("ops"), json!("campaign ends early"), json!("2026-01-01T01:00:00Z")));
-    let (_, undelivered) = app.send("GET", "/v1/messages?state=undelivered", None).await.into_json();
-    assert_eq!(undelivered["items"][0]["undelivered_because"], json!("no subscription matched it before it expired"));
-    let (status, problem) = app.json("POST", "/v1/timers/nope.1/reschedule", json!({"due_at": "2026-01-01T01:00:00Z"})).await;
-    assert_eq!((status, problem["code"].clone()), (StatusCode::NOT_FOUND, json!("timer-not-found")));
+    assert_eq!(
+        (
+            moved["actor"].clone(),
+            moved["reason"].clone(),
+            moved["due_at"].clone()
+        ),
+        (
+            json!("ops"),
+            json!("campaign ends early"),
+            json!("2026-01-01T01:00:00Z")
+        )
+    );
+    let (_, undelivered) = app
+        .send("GET", "/v1/messages?state=undelivered", None)
+        .await
+        .into_json();
+    assert_eq!(
+        undelivered["items"][0]["undelivered_because"],
+        json!("no subscription matched it before it expired")
+    );
+    let (status, problem) = app
+        .json(
+            "POST",
+            "/v1/timers/nope.1/reschedule",
+            json!({"due_at": "2026-01-01T01:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (StatusCode::NOT_FOUND, json!("timer-not-found"))
+    );
 }
 
 const STAGE: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="g">
@@ -692,37 +1826,134 @@ const STAGE: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524
 async fn a_failed_instance_runs_again_from_where_it_failed_and_its_runs_are_grouped() {
     let app = App::new();
     app.deploy(&[("stage.bpmn", STAGE)]).await;
-    let id = app.start(json!({"workflow": "stage", "variables": {"case": 7}})).await;
-    let (status, problem) = app.json("POST", &format!("/v1/instances/{id}/rerun"), json!({})).await;
-    assert_eq!((status, problem["code"].clone()), (StatusCode::CONFLICT, json!("instance-not-ended")), "a running instance does not rerun");
+    let id = app
+        .start(json!({"workflow": "stage", "variables": {"case": 7}}))
+        .await;
+    let (status, problem) = app
+        .json("POST", &format!("/v1/instances/{id}/rerun"), json!({}))
+        .await;
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (StatusCode::CONFLICT, json!("instance-not-ended")),
+        "a running instance does not rerun"
+    );
 
     let (job, _) = app.only_job("comply", "checker").await;
-    app.json("POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "checker", "lease": app.lease(&job), "variables": {"compliant": false}})).await;
-    let (_, failed) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
-    assert_eq!((failed["status"].clone(), failed["error"]["code"].clone()), (json!("failed"), json!("REJECTED")));
+    app.json(
+        "POST",
+        &format!("/v1/jobs/{job}/complete"),
+        json!({"worker": "checker", "lease": app.lease(&job), "variables": {"compliant": false}}),
+    )
+    .await;
+    let (_, failed) = app
+        .send("GET", &format!("/v1/instances/{id}"), None)
+        .await
+        .into_json();
+    assert_eq!(
+        (failed["status"].clone(), failed["error"]["code"].clone()),
+        (json!("failed"), json!("REJECTED"))
+    );
 
-    let (status, problem) = app.json("POST", &format!("/v1/instances/{id}/rerun"), json!({"from": "nowhere"})).await;
-    assert_eq!((status, problem["code"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("element-not-found")));
-    let rerun = app.json_as("fay", "POST", &format!("/v1/instances/{id}/rerun"), json!({"reason": "rules fixed"})).await;
+    let (status, problem) = app
+        .json(
+            "POST",
+            &format!("/v1/instances/{id}/rerun"),
+            json!({"from": "nowhere"}),
+        )
+        .await;
+    assert_eq!(
+        (status, problem["code"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("element-not-found"))
+    );
+    let rerun = app
+        .json_as(
+            "fay",
+            "POST",
+            &format!("/v1/instances/{id}/rerun"),
+            json!({"reason": "rules fixed"}),
+        )
+        .await;
     assert_eq!(rerun.0, StatusCode::NO_CONTENT, "{}", rerun.1);
-    let (_, running) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
-    assert_eq!((running["status"].clone(), running["run"].clone(), running["error"].clone()), (json!("running"), json!(2), Value::Null));
-    assert_eq!(running["variables"], json!({"case": 7}), "the run starts from the original input");
-    assert_eq!(running["waits"][0]["element"], json!("check"), "from the stage that decided the failure");
+    let (_, running) = app
+        .send("GET", &format!("/v1/instances/{id}"), None)
+        .await
+        .into_json();
+    assert_eq!(
+        (
+            running["status"].clone(),
+            running["run"].clone(),
+            running["error"].clone()
+        ),
+        (json!("running"), json!(2), Value::Null)
+    );
+    assert_eq!(
+        running["variables"],
+        json!({"case": 7}),
+        "the run starts from the original input"
+    );
+    assert_eq!(
+        running["waits"][0]["element"],
+        json!("check"),
+        "from the stage that decided the failure"
+    );
 
     let (job, _) = app.only_job("comply", "checker").await;
-    app.json("POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "checker", "lease": app.lease(&job), "variables": {"compliant": true}})).await;
-    let (_, done) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
-    assert_eq!((done["status"].clone(), done["end"]["element"].clone()), (json!("completed"), json!("done")));
+    app.json(
+        "POST",
+        &format!("/v1/jobs/{job}/complete"),
+        json!({"worker": "checker", "lease": app.lease(&job), "variables": {"compliant": true}}),
+    )
+    .await;
+    let (_, done) = app
+        .send("GET", &format!("/v1/instances/{id}"), None)
+        .await
+        .into_json();
+    assert_eq!(
+        (done["status"].clone(), done["end"]["element"].clone()),
+        (json!("completed"), json!("done"))
+    );
 
-    let (_, all) = app.send("GET", &format!("/v1/instances/{id}/history?element=check&event=completed"), None).await.into_json();
-    let runs: Vec<Value> = all["items"].as_array().unwrap().iter().map(|e| e["run"].clone()).collect();
+    let (_, all) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{id}/history?element=check&event=completed"),
+            None,
+        )
+        .await
+        .into_json();
+    let runs: Vec<Value> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["run"].clone())
+        .collect();
     assert_eq!(runs, [json!(1), json!(2)], "each run's stage is kept");
-    let (_, current) = app.send("GET", &format!("/v1/instances/{id}/history?run=current"), None).await.into_json();
+    let (_, current) = app
+        .send(
+            "GET",
+            &format!("/v1/instances/{id}/history?run=current"),
+            None,
+        )
+        .await
+        .into_json();
     let current = current["items"].as_array().unwrap();
     assert!(current.iter().all(|e| e["run"] == json!(2)) && !current.is_empty());
-    let marker = current.iter().find(|e| e["event"] == json!("rerun")).unwrap();
-    assert_eq!((marker["actor"].clone(), marker["reason"].clone(), marker["message"].clone()), (json!("fay"), json!("rules fixed"), json!("run 2 from 'check'")));
+    let marker = current
+        .iter()
+        .find(|e| e["event"] == json!("rerun"))
+        .unwrap();
+    assert_eq!(
+        (
+            marker["actor"].clone(),
+            marker["reason"].clone(),
+            marker["message"].clone()
+        ),
+        (
+            json!("fay"),
+            json!("rules fixed"),
+            json!("run 2 from 'check'")
+        )
+    );
 }
 
 /// Issue 10, item 7: every route, called as a client would, answers what
@@ -736,65 +1967,230 @@ async fn every_route_answers_as_its_openapi_schema_says() {
     };
     let resources = json!({"resources": [{"name": "order.bpmn", "xml": MODEL}, {"name": "journey.bpmn", "xml": JOURNEY}]});
     ok(app.json("POST", "/v1/workflows", resources).await);
-    for path in ["/v1/workflows", "/v1/workflows/order", "/v1/workflows/order/versions/1", "/v1/openapi.json", "/healthz", "/readyz", "/metrics"] {
+    for path in [
+        "/v1/workflows",
+        "/v1/workflows/order",
+        "/v1/workflows/order/versions/1",
+        "/v1/openapi.json",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
         ok(app.send("GET", path, None).await.into_json());
     }
-    let started = ok(app.json_as("ann", "POST", "/v1/instances", json!({"workflow": "order", "labels": {"customer": "c-1"}, "business_key": "o-1"})).await);
+    let started = ok(app
+        .json_as(
+            "ann",
+            "POST",
+            "/v1/instances",
+            json!({"workflow": "order", "labels": {"customer": "c-1"}, "business_key": "o-1"}),
+        )
+        .await);
     let id = started["id"].as_str().unwrap().to_string();
-    for path in ["/v1/instances?label=customer=c-1&has_incidents=false&limit=5".to_string(), format!("/v1/instances/{id}"), format!("/v1/instances/{id}/history?run=current")] {
+    for path in [
+        "/v1/instances?label=customer=c-1&has_incidents=false&limit=5".to_string(),
+        format!("/v1/instances/{id}"),
+        format!("/v1/instances/{id}/history?run=current"),
+    ] {
         ok(app.send("GET", &path, None).await.into_json());
     }
-    for (action, body) in [("suspend", json!({"reason": "r"})), ("resume", json!({})), ("variables", json!({"variables": {"amount": 3}})), ("labels", json!({"labels": {"tier": "gold"}}))] {
-        ok(app.json("POST", &format!("/v1/instances/{id}/{action}"), body).await);
+    for (action, body) in [
+        ("suspend", json!({"reason": "r"})),
+        ("resume", json!({})),
+        ("variables", json!({"variables": {"amount": 3}})),
+        ("labels", json!({"labels": {"tier": "gold"}})),
+    ] {
+        ok(app
+            .json("POST", &format!("/v1/instances/{id}/{action}"), body)
+            .await);
     }
     // A job that fails for good, its retries restored, its incident resolved, then completed.
     let (key, _) = app.only_job("charge", "w").await;
-    ok(app.json("POST", &format!("/v1/jobs/{key}/fail"), json!({"worker": "w", "lease": app.lease(&key), "retries": 0, "message": "declined"})).await);
-    let incidents = ok(app.send("GET", &format!("/v1/incidents?instance_id={id}&state=open"), None).await.into_json());
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/jobs/{key}/fail"),
+            json!({"worker": "w", "lease": app.lease(&key), "retries": 0, "message": "declined"}),
+        )
+        .await);
+    let incidents = ok(app
+        .send(
+            "GET",
+            &format!("/v1/incidents?instance_id={id}&state=open"),
+            None,
+        )
+        .await
+        .into_json());
     let incident = incidents["items"][0]["key"].as_str().unwrap().to_string();
-    ok(app.json("POST", &format!("/v1/jobs/{key}/retries"), json!({"retries": 2})).await);
-    ok(app.json("POST", &format!("/v1/incidents/{incident}/resolve"), json!({"reason": "card replaced"})).await);
-    ok(app.send("GET", "/v1/jobs?type=charge&state=activatable", None).await.into_json());
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/jobs/{key}/retries"),
+            json!({"retries": 2}),
+        )
+        .await);
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/incidents/{incident}/resolve"),
+            json!({"reason": "card replaced"}),
+        )
+        .await);
+    ok(app
+        .send("GET", "/v1/jobs?type=charge&state=activatable", None)
+        .await
+        .into_json());
     let (key, _) = app.only_job("charge", "w").await;
-    ok(app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "w", "lease": app.lease(&key), "variables": {"paid": true}})).await);
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/jobs/{key}/complete"),
+            json!({"worker": "w", "lease": app.lease(&key), "variables": {"paid": true}}),
+        )
+        .await);
     // The user task, passed around and completed.
-    let tasks = ok(app.send("GET", "/v1/tasks?candidate_group=managers", None).await.into_json());
+    let tasks = ok(app
+        .send("GET", "/v1/tasks?candidate_group=managers", None)
+        .await
+        .into_json());
     let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
-    ok(app.send("GET", &format!("/v1/tasks/{task}"), None).await.into_json());
-    ok(app.json("POST", &format!("/v1/tasks/{task}/claim"), json!({"assignee": "ann"})).await);
-    ok(app.json("POST", &format!("/v1/tasks/{task}/unclaim"), json!({})).await);
-    ok(app.json("POST", &format!("/v1/tasks/{task}/assign"), json!({"assignee": "bob"})).await);
-    ok(app.json("POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"ok": true}})).await);
+    ok(app
+        .send("GET", &format!("/v1/tasks/{task}"), None)
+        .await
+        .into_json());
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/tasks/{task}/claim"),
+            json!({"assignee": "ann"}),
+        )
+        .await);
+    ok(app
+        .json("POST", &format!("/v1/tasks/{task}/unclaim"), json!({}))
+        .await);
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/tasks/{task}/assign"),
+            json!({"assignee": "bob"}),
+        )
+        .await);
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/tasks/{task}/complete"),
+            json!({"variables": {"ok": true}}),
+        )
+        .await);
     // Run it again, move its token, cancel it.
-    ok(app.json("POST", &format!("/v1/instances/{id}/rerun"), json!({"reason": "again"})).await);
-    ok(app.json("POST", &format!("/v1/instances/{id}/modify"), json!({"activate": ["approve"], "terminate": ["charge"]})).await);
-    ok(app.json("POST", &format!("/v1/instances/{id}/cancel"), json!({"reason": "done testing"})).await);
-    ok(app.send("GET", &format!("/v1/incidents?instance_id={id}&state=resolved"), None).await.into_json());
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/instances/{id}/rerun"),
+            json!({"reason": "again"}),
+        )
+        .await);
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/instances/{id}/modify"),
+            json!({"activate": ["approve"], "terminate": ["charge"]}),
+        )
+        .await);
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/instances/{id}/cancel"),
+            json!({"reason": "done testing"}),
+        )
+        .await);
+    ok(app
+        .send(
+            "GET",
+            &format!("/v1/incidents?instance_id={id}&state=resolved"),
+            None,
+        )
+        .await
+        .into_json());
     // A worker's error that nothing catches.
-    ok(app.json("POST", "/v1/instances", json!({"workflow": "order"})).await);
+    ok(app
+        .json("POST", "/v1/instances", json!({"workflow": "order"}))
+        .await);
     let (key, _) = app.only_job("charge", "w").await;
     ok(app.json("POST", &format!("/v1/jobs/{key}/error"), json!({"worker": "w", "lease": app.lease(&key), "code": "NOPE", "message": "no such card"})).await);
     // Waits: timers, subscriptions, messages, signals.
-    let journey = ok(app.json("POST", "/v1/instances", json!({"workflow": "journey", "variables": {"person": "p-9"}})).await);
+    let journey = ok(app
+        .json(
+            "POST",
+            "/v1/instances",
+            json!({"workflow": "journey", "variables": {"person": "p-9"}}),
+        )
+        .await);
     let journey = journey["id"].as_str().unwrap().to_string();
-    let timers = ok(app.send("GET", &format!("/v1/timers?instance_id={journey}"), None).await.into_json());
+    let timers = ok(app
+        .send("GET", &format!("/v1/timers?instance_id={journey}"), None)
+        .await
+        .into_json());
     let timer = timers["items"][0]["key"].as_str().unwrap().to_string();
-    ok(app.send("GET", "/v1/timers?due_before=2026-02-01T00:00:00Z", None).await.into_json());
-    ok(app.json("POST", &format!("/v1/timers/{timer}/reschedule"), json!({"due_at": "2026-01-01T12:00:00Z"})).await);
-    ok(app.send("GET", "/v1/subscriptions?kind=message&name=reply", None).await.into_json());
+    ok(app
+        .send("GET", "/v1/timers?due_before=2026-02-01T00:00:00Z", None)
+        .await
+        .into_json());
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/timers/{timer}/reschedule"),
+            json!({"due_at": "2026-01-01T12:00:00Z"}),
+        )
+        .await);
+    ok(app
+        .send("GET", "/v1/subscriptions?kind=message&name=reply", None)
+        .await
+        .into_json());
     ok(app.json("POST", "/v1/messages", json!({"name": "reply", "correlation_key": "nobody", "ttl_ms": 60000, "message_id": "m-1"})).await);
-    ok(app.send("GET", "/v1/messages?state=buffered&name=reply", None).await.into_json());
-    ok(app.json("POST", "/v1/signals", json!({"name": "ping", "variables": {"at": 1}})).await);
+    ok(app
+        .send("GET", "/v1/messages?state=buffered&name=reply", None)
+        .await
+        .into_json());
+    ok(app
+        .json(
+            "POST",
+            "/v1/signals",
+            json!({"name": "ping", "variables": {"at": 1}}),
+        )
+        .await);
     // Tokens (an open server lets anyone manage them; with --auth token only admins).
     let created = ok(app.json("POST", "/v1/tokens", json!({"name": "mailer", "roles": ["worker"], "job_types": ["mail"], "expires_at": "2027-01-01T00:00:00Z"})).await);
-    let (status, taken) = app.json("POST", "/v1/tokens", json!({"name": "mailer", "roles": ["viewer"]})).await;
-    assert_eq!((status, taken["code"].clone()), (StatusCode::CONFLICT, json!("token-name-taken")));
+    let (status, taken) = app
+        .json(
+            "POST",
+            "/v1/tokens",
+            json!({"name": "mailer", "roles": ["viewer"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, taken["code"].clone()),
+        (StatusCode::CONFLICT, json!("token-name-taken"))
+    );
     ok(app.send("GET", "/v1/tokens", None).await.into_json());
-    ok(app.json("POST", &format!("/v1/tokens/{}/revoke", created["id"].as_str().unwrap()), json!({})).await);
+    ok(app
+        .json(
+            "POST",
+            &format!("/v1/tokens/{}/revoke", created["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await);
 
     let covered = app.covered.lock().unwrap().clone();
-    let missing: Vec<String> = api::ROUTES.iter().map(|(method, path, ..)| format!("{method} {path}")).filter(|op| !covered.contains(op)).collect();
-    assert!(missing.is_empty(), "routes this tour did not reach: {missing:?}");
+    let missing: Vec<String> = api::ROUTES
+        .iter()
+        .map(|(method, path, ..)| format!("{method} {path}"))
+        .filter(|op| !covered.contains(op))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "routes this tour did not reach: {missing:?}"
+    );
 }
 
 /// Issue 11, item 7: a web page cannot write through a visitor's browser
@@ -803,14 +2199,33 @@ async fn every_route_answers_as_its_openapi_schema_says() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_cannot_be_turned_against_the_server() {
     use api::guard::{is_loopback_host, Security};
-    for host in ["localhost", "LOCALHOST:80", "127.0.0.1", "127.0.0.2:7444", "[::1]:7444", "app.localhost", "localhost."] {
+    for host in [
+        "localhost",
+        "LOCALHOST:80",
+        "127.0.0.1",
+        "127.0.0.2:7444",
+        "[::1]:7444",
+        "app.localhost",
+        "localhost.",
+    ] {
         assert!(is_loopback_host(host), "{host}");
     }
-    for host in ["localhost.evil.example", "127.0.0.1.nip.io", "evil.example", "10.0.0.1:7444", "[::2]:1", ""] {
+    for host in [
+        "localhost.evil.example",
+        "127.0.0.1.nip.io",
+        "evil.example",
+        "10.0.0.1:7444",
+        "[::2]:1",
+        "",
+    ] {
         assert!(!is_loopback_host(host), "{host}");
     }
     let app = App::new();
-    let security = Security { loopback_hosts_only: true, allowed_origins: vec!["https://console.example.org".into()], ..Security::default() };
+    let security = Security {
+        loopback_hosts_only: true,
+        allowed_origins: vec!["https://console.example.org".into()],
+        ..Security::default()
+    };
     let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);
     let send = |method: &str, headers: &[(&str, &str)], body: &str| {
         let mut request = Request::builder().method(method).uri("/v1/signals");
@@ -822,37 +2237,123 @@ async fn a_browser_cannot_be_turned_against_the_server() {
         async move {
             let response = router.oneshot(request).await.unwrap();
             let status = response.status();
-            let allow = response.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap().to_string());
+            let allow = response
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap().to_string());
             let bytes = response.into_body().collect().await.unwrap().to_bytes();
-            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null)["code"].clone(), allow)
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null)["code"].clone(),
+                allow,
+            )
         }
     };
     let signal = r#"{"name": "s"}"#;
     let json = ("content-type", "application/json");
     let local = ("host", "localhost:7444");
     // Writes that a page can send without asking: refused.
-    for content_type in ["text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
-        let (status, code, _) = send("POST", &[local, ("content-type", content_type)], signal).await;
-        assert_eq!((status.as_u16(), code), (415, json!("unsupported-media-type")), "{content_type}");
+    for content_type in [
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let (status, code, _) =
+            send("POST", &[local, ("content-type", content_type)], signal).await;
+        assert_eq!(
+            (status.as_u16(), code),
+            (415, json!("unsupported-media-type")),
+            "{content_type}"
+        );
     }
-    assert_eq!(send("POST", &[local], "").await.1, json!("unsupported-media-type"), "no content type, no body");
-    let not_a_write = Request::builder().method("POST").uri("/healthz").header("host", "localhost").body(Body::empty()).unwrap();
-    assert_eq!(router.clone().oneshot(not_a_write).await.unwrap().status(), StatusCode::METHOD_NOT_ALLOWED, "a route that takes no POST says so first");
-    assert_eq!(send("POST", &[local, ("content-type", "application/json; charset=utf-8")], signal).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send("POST", &[local], "").await.1,
+        json!("unsupported-media-type"),
+        "no content type, no body"
+    );
+    let not_a_write = Request::builder()
+        .method("POST")
+        .uri("/healthz")
+        .header("host", "localhost")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        router.clone().oneshot(not_a_write).await.unwrap().status(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "a route that takes no POST says so first"
+    );
+    assert_eq!(
+        send(
+            "POST",
+            &[local, ("content-type", "application/json; charset=utf-8")],
+            signal
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
     // DNS rebinding: a name that is not loopback.
-    let (status, code, _) = send("POST", &[("host", "rebound.evil.example:7444"), json], signal).await;
+    let (status, code, _) = send(
+        "POST",
+        &[("host", "rebound.evil.example:7444"), json],
+        signal,
+    )
+    .await;
     assert_eq!((status.as_u16(), code), (421, json!("host-not-allowed")));
-    assert_eq!(send("GET", &[("host", "evil.example")], "").await.1, json!("host-not-allowed"), "reads too");
-    assert_eq!(send("POST", &[("host", "[::1]:7444"), json], signal).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send("GET", &[("host", "evil.example")], "").await.1,
+        json!("host-not-allowed"),
+        "reads too"
+    );
+    assert_eq!(
+        send("POST", &[("host", "[::1]:7444"), json], signal)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
     // Other origins: refused unless configured; configured ones get CORS headers and preflights.
-    let (status, code, _) = send("POST", &[local, json, ("origin", "https://evil.example")], signal).await;
+    let (status, code, _) = send(
+        "POST",
+        &[local, json, ("origin", "https://evil.example")],
+        signal,
+    )
+    .await;
     assert_eq!((status.as_u16(), code), (403, json!("origin-not-allowed")));
-    let (status, _, allow) = send("POST", &[local, json, ("origin", "https://console.example.org")], signal).await;
-    assert_eq!((status, allow.as_deref()), (StatusCode::NO_CONTENT, Some("https://console.example.org")));
-    let (status, _, allow) = send("OPTIONS", &[local, ("origin", "https://console.example.org"), ("access-control-request-method", "POST")], "").await;
-    assert_eq!((status, allow.as_deref()), (StatusCode::NO_CONTENT, Some("https://console.example.org")));
-    let (status, _, allow) = send("POST", &[local, json, ("origin", "http://localhost:7444")], signal).await;
-    assert_eq!((status, allow), (StatusCode::NO_CONTENT, None), "the server's own pages are same-origin");
+    let (status, _, allow) = send(
+        "POST",
+        &[local, json, ("origin", "https://console.example.org")],
+        signal,
+    )
+    .await;
+    assert_eq!(
+        (status, allow.as_deref()),
+        (StatusCode::NO_CONTENT, Some("https://console.example.org"))
+    );
+    let (status, _, allow) = send(
+        "OPTIONS",
+        &[
+            local,
+            ("origin", "https://console.example.org"),
+            ("access-control-request-method", "POST"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status, allow.as_deref()),
+        (StatusCode::NO_CONTENT, Some("https://console.example.org"))
+    );
+    let (status, _, allow) = send(
+        "POST",
+        &[local, json, ("origin", "http://localhost:7444")],
+        signal,
+    )
+    .await;
+    assert_eq!(
+        (status, allow),
+        (StatusCode::NO_CONTENT, None),
+        "the server's own pages are same-origin"
+    );
 }
 
 /// `docs/access.md`'s table, as `api::access::ACCESS` says it.
@@ -861,9 +2362,17 @@ fn access_table() -> String {
     for (method, path, access) in api::access::ACCESS {
         let who = match access {
             api::access::Access::Public => "anyone, without a token".to_string(),
-            api::access::Access::Roles(roles) => roles.iter().map(|r| format!("`{}`", r.as_str())).chain(["`admin`".to_string()]).collect::<Vec<_>>().join(", "),
+            api::access::Access::Roles(roles) => roles
+                .iter()
+                .map(|r| format!("`{}`", r.as_str()))
+                .chain(["`admin`".to_string()])
+                .collect::<Vec<_>>()
+                .join(", "),
         };
-        table.push_str(&format!("| {} | `{path}` | {who} |\n", method.to_uppercase()));
+        table.push_str(&format!(
+            "| {} | `{path}` | {who} |\n",
+            method.to_uppercase()
+        ));
     }
     table
 }
@@ -874,23 +2383,39 @@ fn access_table() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_each_role_as_the_access_table_says() {
     use api::access::{access, new_token, Access, Role, TokenRequest, Tokens};
-    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/access.md")).unwrap();
-    assert!(docs.contains(&access_table()), "docs/access.md must hold this table:\n{}", access_table());
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/access.md"))
+            .unwrap();
+    assert!(
+        docs.contains(&access_table()),
+        "docs/access.md must hold this table:\n{}",
+        access_table()
+    );
     let app = App::new();
     let mut secrets = Vec::new();
     let mut rows = Vec::new();
     for role in Role::ALL {
-        let request = TokenRequest { name: format!("{}-bot", role.as_str()), roles: vec![role.as_str().into()], ..TokenRequest::default() };
+        let request = TokenRequest {
+            name: format!("{}-bot", role.as_str()),
+            roles: vec![role.as_str().into()],
+            ..TokenRequest::default()
+        };
         let (secret, row) = new_token(request, T0).unwrap();
         secrets.push((role, secret));
         rows.push(row);
     }
     let tokens = Arc::new(Tokens::default());
     tokens.replace(rows);
-    let security = api::guard::Security { tokens: Some(tokens), ..api::guard::Security::default() };
+    let security = api::guard::Security {
+        tokens: Some(tokens),
+        ..api::guard::Security::default()
+    };
     let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);
     let send = |method: &str, path: &str, token: Option<&str>| {
-        let mut request = Request::builder().method(method).uri(path).header("content-type", "application/json");
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json");
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
@@ -900,18 +2425,33 @@ async fn every_route_answers_each_role_as_the_access_table_says() {
             let response = router.oneshot(request).await.unwrap();
             let status = response.status();
             let bytes = response.into_body().collect().await.unwrap().to_bytes();
-            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null)["code"].clone())
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null)["code"].clone(),
+            )
         }
     };
     let mut checked = 0;
     for (method, path, ..) in api::ROUTES {
-        let rule = access(method, path).unwrap_or_else(|| panic!("{method} {path} is not in api::access::ACCESS"));
-        let concrete = path.replace("{key}", "k.1").replace("{id}", "i").replace("{version}", "1");
+        let rule = access(method, path)
+            .unwrap_or_else(|| panic!("{method} {path} is not in api::access::ACCESS"));
+        let concrete = path
+            .replace("{key}", "k.1")
+            .replace("{id}", "i")
+            .replace("{version}", "1");
         let verb = method.to_uppercase();
         let (status, code) = send(&verb, &concrete, None).await;
         match rule {
-            Access::Public => assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path} is public"),
-            Access::Roles(_) => assert_eq!((status, code), (StatusCode::UNAUTHORIZED, json!("unauthenticated")), "{method} {path} without a token"),
+            Access::Public => assert_ne!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} is public"
+            ),
+            Access::Roles(_) => assert_eq!(
+                (status, code),
+                (StatusCode::UNAUTHORIZED, json!("unauthenticated")),
+                "{method} {path} without a token"
+            ),
         }
         for (role, secret) in &secrets {
             let (status, code) = send(&verb, &concrete, Some(secret)).await;
@@ -920,17 +2460,33 @@ async fn every_route_answers_each_role_as_the_access_table_says() {
                 Access::Roles(roles) => *role == Role::Admin || roles.contains(role),
             };
             if allowed {
-                assert!(status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED, "{method} {path} as {}: {status} {code}", role.as_str());
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "{method} {path} as {}: {status} {code}",
+                    role.as_str()
+                );
             } else {
-                assert_eq!((status, code), (StatusCode::FORBIDDEN, json!("forbidden")), "{method} {path} as {}", role.as_str());
+                assert_eq!(
+                    (status, code),
+                    (StatusCode::FORBIDDEN, json!("forbidden")),
+                    "{method} {path} as {}",
+                    role.as_str()
+                );
             }
             checked += 1;
         }
     }
     assert!(checked >= 40 * 7, "{checked} checks");
     // An unknown or revoked token is refused the same way, whatever it asks for.
-    assert_eq!(send("GET", "/v1/instances/nope", Some("baton_0000")).await, (StatusCode::UNAUTHORIZED, json!("unauthenticated")));
-    assert_eq!(send("GET", "/v1/instances/nope", None).await.1, send("GET", "/v1/instances/does-it-exist", None).await.1, "no hint of what exists");
+    assert_eq!(
+        send("GET", "/v1/instances/nope", Some("baton_0000")).await,
+        (StatusCode::UNAUTHORIZED, json!("unauthenticated"))
+    );
+    assert_eq!(
+        send("GET", "/v1/instances/nope", None).await.1,
+        send("GET", "/v1/instances/does-it-exist", None).await.1,
+        "no hint of what exists"
+    );
 }
 
 /// Issue 11, items 2, 3 and 4: a token narrows what its holder may do: a
@@ -941,22 +2497,38 @@ async fn every_route_answers_each_role_as_the_access_table_says() {
 async fn a_token_narrows_what_its_holder_may_do() {
     use api::access::{new_token, TokenRequest, Tokens};
     let app = App::new();
-    app.deploy(&[("order.bpmn", MODEL), ("parent.bpmn", PARENT)]).await;
+    app.deploy(&[("order.bpmn", MODEL), ("parent.bpmn", PARENT)])
+        .await;
     let token = |name: &str, roles: &[&str], change: &dyn Fn(&mut TokenRequest)| {
-        let mut request = TokenRequest { name: name.into(), roles: roles.iter().map(|r| r.to_string()).collect(), ..TokenRequest::default() };
+        let mut request = TokenRequest {
+            name: name.into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            ..TokenRequest::default()
+        };
         change(&mut request);
         new_token(request, T0).unwrap()
     };
-    let (shop, shop_row) = token("shop", &["starter"], &|r| r.workflows = Some(vec!["order".into()]));
-    let (biller, biller_row) = token("biller", &["worker"], &|r| r.job_types = Some(vec!["charge".into()]));
+    let (shop, shop_row) = token("shop", &["starter"], &|r| {
+        r.workflows = Some(vec!["order".into()])
+    });
+    let (biller, biller_row) = token("biller", &["worker"], &|r| {
+        r.job_types = Some(vec!["charge".into()])
+    });
     let (ann, ann_row) = token("ann", &["user"], &|r| r.groups = vec!["managers".into()]);
     let (bob, bob_row) = token("bob", &["user"], &|_| {});
     let (olga, olga_row) = token("olga", &["operator"], &|_| {});
     let (vic, vic_row) = token("vic", &["viewer"], &|r| r.hide_variables = true);
-    let (late, late_row) = token("late", &["admin"], &|r| r.expires_at = Some("2025-12-31T00:00:00Z".into()));
+    let (late, late_row) = token("late", &["admin"], &|r| {
+        r.expires_at = Some("2025-12-31T00:00:00Z".into())
+    });
     let tokens = Arc::new(Tokens::default());
-    tokens.replace(vec![shop_row, biller_row, ann_row, bob_row, olga_row, vic_row, late_row]);
-    let security = api::guard::Security { tokens: Some(tokens), ..api::guard::Security::default() };
+    tokens.replace(vec![
+        shop_row, biller_row, ann_row, bob_row, olga_row, vic_row, late_row,
+    ]);
+    let security = api::guard::Security {
+        tokens: Some(tokens),
+        ..api::guard::Security::default()
+    };
     let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);
     let call = |token: &str, method: &str, path: &str, body: Value| {
         let request = Request::builder()
@@ -972,42 +2544,179 @@ async fn a_token_narrows_what_its_holder_may_do() {
             let response = router.oneshot(request).await.unwrap();
             let status = response.status();
             let bytes = response.into_body().collect().await.unwrap().to_bytes();
-            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            )
         }
     };
     // A starter starts its workflows only.
-    let (status, started) = call(&shop, "POST", "/v1/instances", json!({"workflow": "order", "variables": {"card": "4111"}})).await;
+    let (status, started) = call(
+        &shop,
+        "POST",
+        "/v1/instances",
+        json!({"workflow": "order", "variables": {"card": "4111"}}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
     let id = started["id"].as_str().unwrap().to_string();
-    assert_eq!(call(&shop, "POST", "/v1/instances", json!({"workflow": "parent"})).await.1["code"], json!("forbidden"));
+    assert_eq!(
+        call(
+            &shop,
+            "POST",
+            "/v1/instances",
+            json!({"workflow": "parent"})
+        )
+        .await
+        .1["code"],
+        json!("forbidden")
+    );
     // A worker takes its job types only; what it does is recorded as its own, not as the header claims.
-    assert_eq!(call(&biller, "POST", "/v1/jobs/activate", json!({"type": "ship", "worker": "b"})).await.1["code"], json!("forbidden"));
-    let (_, activated) = call(&biller, "POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "b"})).await;
+    assert_eq!(
+        call(
+            &biller,
+            "POST",
+            "/v1/jobs/activate",
+            json!({"type": "ship", "worker": "b"})
+        )
+        .await
+        .1["code"],
+        json!("forbidden")
+    );
+    let (_, activated) = call(
+        &biller,
+        "POST",
+        "/v1/jobs/activate",
+        json!({"type": "charge", "worker": "b"}),
+    )
+    .await;
     let job = activated["jobs"][0]["key"].as_str().unwrap().to_string();
     let lease = activated["jobs"][0]["lease"].clone();
-    assert_eq!(call(&biller, "POST", &format!("/v1/jobs/{job}/complete"), json!({"override": true})).await.1["code"], json!("forbidden"), "overriding takes operator");
-    assert_eq!(call(&biller, "POST", &format!("/v1/jobs/{job}/complete"), json!({"worker": "b", "lease": app.lease(&job), "lease": lease})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(
+            &biller,
+            "POST",
+            &format!("/v1/jobs/{job}/complete"),
+            json!({"override": true})
+        )
+        .await
+        .1["code"],
+        json!("forbidden"),
+        "overriding takes operator"
+    );
+    assert_eq!(
+        call(
+            &biller,
+            "POST",
+            &format!("/v1/jobs/{job}/complete"),
+            json!({"worker": "b", "lease": app.lease(&job), "lease": lease})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
     // The user task is for managers: bob does not see it, ann does.
     let (_, listed) = call(&bob, "GET", "/v1/tasks", json!({})).await;
     assert_eq!(listed["items"], json!([]));
     let (_, listed) = call(&ann, "GET", "/v1/tasks", json!({})).await;
     let task = listed["items"][0]["key"].as_str().unwrap().to_string();
-    assert_eq!(call(&bob, "GET", &format!("/v1/tasks/{task}"), json!({})).await.1["code"], json!("task-not-found"));
-    assert_eq!(call(&bob, "POST", &format!("/v1/tasks/{task}/complete"), json!({})).await.1["code"], json!("task-not-found"));
-    assert_eq!(call(&ann, "POST", &format!("/v1/tasks/{task}/claim"), json!({"assignee": "bob"})).await.1["code"], json!("forbidden"), "assigning takes operator");
-    assert_eq!(call(&olga, "POST", &format!("/v1/tasks/{task}/assign"), json!({"assignee": "ann"})).await.0, StatusCode::NO_CONTENT);
-    assert_eq!(call(&ann, "POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"ok": true}})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        call(&bob, "GET", &format!("/v1/tasks/{task}"), json!({}))
+            .await
+            .1["code"],
+        json!("task-not-found")
+    );
+    assert_eq!(
+        call(
+            &bob,
+            "POST",
+            &format!("/v1/tasks/{task}/complete"),
+            json!({})
+        )
+        .await
+        .1["code"],
+        json!("task-not-found")
+    );
+    assert_eq!(
+        call(
+            &ann,
+            "POST",
+            &format!("/v1/tasks/{task}/claim"),
+            json!({"assignee": "bob"})
+        )
+        .await
+        .1["code"],
+        json!("forbidden"),
+        "assigning takes operator"
+    );
+    assert_eq!(
+        call(
+            &olga,
+            "POST",
+            &format!("/v1/tasks/{task}/assign"),
+            json!({"assignee": "ann"})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(
+            &ann,
+            "POST",
+            &format!("/v1/tasks/{task}/complete"),
+            json!({"variables": {"ok": true}})
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
     // Who did what, as the tokens say.
-    let (_, history) = call(&olga, "GET", &format!("/v1/instances/{id}/history?event=completed"), json!({})).await;
-    let by = |element: &str| history["items"].as_array().unwrap().iter().find(|e| e["element"] == json!(element)).map(|e| e["actor"].clone());
-    assert_eq!((by("charge"), by("approve")), (Some(json!("biller")), Some(json!("ann"))));
+    let (_, history) = call(
+        &olga,
+        "GET",
+        &format!("/v1/instances/{id}/history?event=completed"),
+        json!({}),
+    )
+    .await;
+    let by = |element: &str| {
+        history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["element"] == json!(element))
+            .map(|e| e["actor"].clone())
+    };
+    assert_eq!(
+        (by("charge"), by("approve")),
+        (Some(json!("biller")), Some(json!("ann")))
+    );
     let (_, shown) = call(&olga, "GET", &format!("/v1/instances/{id}"), json!({})).await;
-    assert_eq!((shown["created_by"].clone(), shown["variables"]["card"].clone()), (json!("shop"), json!("4111")));
+    assert_eq!(
+        (
+            shown["created_by"].clone(),
+            shown["variables"]["card"].clone()
+        ),
+        (json!("shop"), json!("4111"))
+    );
     // A viewer whose token hides variables reads the instance without them.
     let (_, hidden) = call(&vic, "GET", &format!("/v1/instances/{id}"), json!({})).await;
-    assert_eq!((hidden["variables"].clone(), hidden["input"].clone(), hidden["status"].clone()), (json!("[hidden]"), json!("[hidden]"), json!("completed")));
+    assert_eq!(
+        (
+            hidden["variables"].clone(),
+            hidden["input"].clone(),
+            hidden["status"].clone()
+        ),
+        (json!("[hidden]"), json!("[hidden]"), json!("completed"))
+    );
     // An expired token is no token.
-    assert_eq!(call(&late, "GET", "/v1/instances", json!({})).await, (StatusCode::UNAUTHORIZED, call(&late, "GET", "/v1/tokens", json!({})).await.1));
+    assert_eq!(
+        call(&late, "GET", "/v1/instances", json!({})).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            call(&late, "GET", "/v1/tokens", json!({})).await.1
+        )
+    );
 }
 
 /// Issue 11, item 9: one client cannot starve the others: starts and
@@ -1017,8 +2726,15 @@ async fn a_token_narrows_what_its_holder_may_do() {
 async fn one_client_cannot_starve_the_others() {
     let app = App::new();
     app.deploy(&[("order.bpmn", MODEL)]).await;
-    let limits = api::limits::LimitSettings { starts_per_second: 2.0, publications_per_second: 1.0, polls_at_once: 1 };
-    let security = api::guard::Security { limits, ..api::guard::Security::default() };
+    let limits = api::limits::LimitSettings {
+        starts_per_second: 2.0,
+        publications_per_second: 1.0,
+        polls_at_once: 1,
+    };
+    let security = api::guard::Security {
+        limits,
+        ..api::guard::Security::default()
+    };
     let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);
     let call = |actor: &str, path: &str, body: Value| {
         let request = Request::builder()
@@ -1033,26 +2749,68 @@ async fn one_client_cannot_starve_the_others() {
             let response = router.oneshot(request).await.unwrap();
             let status = response.status();
             let bytes = response.into_body().collect().await.unwrap().to_bytes();
-            (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null)["code"].clone())
+            (
+                status,
+                serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null)["code"].clone(),
+            )
         }
     };
     let start = json!({"workflow": "order"});
-    assert_eq!(call("shop", "/v1/instances", start.clone()).await.0, StatusCode::CREATED);
-    assert_eq!(call("shop", "/v1/instances", start.clone()).await.0, StatusCode::CREATED);
-    assert_eq!(call("shop", "/v1/instances", start.clone()).await, (StatusCode::TOO_MANY_REQUESTS, json!("rate-limited")), "a burst of two, then two a second");
-    assert_eq!(call("till", "/v1/instances", start.clone()).await.0, StatusCode::CREATED, "another client has its own allowance");
+    assert_eq!(
+        call("shop", "/v1/instances", start.clone()).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call("shop", "/v1/instances", start.clone()).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call("shop", "/v1/instances", start.clone()).await,
+        (StatusCode::TOO_MANY_REQUESTS, json!("rate-limited")),
+        "a burst of two, then two a second"
+    );
+    assert_eq!(
+        call("till", "/v1/instances", start.clone()).await.0,
+        StatusCode::CREATED,
+        "another client has its own allowance"
+    );
     let message = json!({"name": "m", "correlation_key": "k"});
-    assert_eq!(call("shop", "/v1/messages", message.clone()).await.0, StatusCode::CREATED);
-    assert_eq!(call("shop", "/v1/messages", message).await.1, json!("rate-limited"));
+    assert_eq!(
+        call("shop", "/v1/messages", message.clone()).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call("shop", "/v1/messages", message).await.1,
+        json!("rate-limited")
+    );
     // One long poll at a time per worker.
     let resources = json!({"resources": [{"name": "letter.bpmn", "xml": LETTER}]});
-    assert_eq!(app.json("POST", "/v1/workflows", resources).await.0, StatusCode::CREATED);
+    assert_eq!(
+        app.json("POST", "/v1/workflows", resources).await.0,
+        StatusCode::CREATED
+    );
     let metrics = || async {
-        let request = Request::builder().uri("/metrics").body(Body::empty()).unwrap();
-        let bytes = router.clone().oneshot(request).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+        let request = Request::builder()
+            .uri("/metrics")
+            .body(Body::empty())
+            .unwrap();
+        let bytes = router
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap()
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    let first = tokio::spawn(call("w", "/v1/jobs/activate", json!({"type": "print", "worker": "w", "timeout_ms": 30_000})));
+    let first = tokio::spawn(call(
+        "w",
+        "/v1/jobs/activate",
+        json!({"type": "print", "worker": "w", "timeout_ms": 30_000}),
+    ));
     let mut waiting = false;
     for _ in 0..10_000 {
         waiting = metrics().await.contains("baton_long_polls 1");
@@ -1062,16 +2820,53 @@ async fn one_client_cannot_starve_the_others() {
         tokio::task::yield_now().await;
     }
     assert!(waiting, "the first poll waits");
-    let second = call("w", "/v1/jobs/activate", json!({"type": "print", "worker": "w", "timeout_ms": 30_000})).await;
-    assert_eq!(second, (StatusCode::TOO_MANY_REQUESTS, json!("too-many-polls")));
-    assert_eq!(call("w", "/v1/jobs/activate", json!({"type": "print", "worker": "w"})).await.0, StatusCode::OK, "a poll that does not wait takes no place");
-    assert_eq!(call("v", "/v1/jobs/activate", json!({"type": "nothing", "worker": "v"})).await.0, StatusCode::OK, "another worker has its own places");
+    let second = call(
+        "w",
+        "/v1/jobs/activate",
+        json!({"type": "print", "worker": "w", "timeout_ms": 30_000}),
+    )
+    .await;
+    assert_eq!(
+        second,
+        (StatusCode::TOO_MANY_REQUESTS, json!("too-many-polls"))
+    );
+    assert_eq!(
+        call(
+            "w",
+            "/v1/jobs/activate",
+            json!({"type": "print", "worker": "w"})
+        )
+        .await
+        .0,
+        StatusCode::OK,
+        "a poll that does not wait takes no place"
+    );
+    assert_eq!(
+        call(
+            "v",
+            "/v1/jobs/activate",
+            json!({"type": "nothing", "worker": "v"})
+        )
+        .await
+        .0,
+        StatusCode::OK,
+        "another worker has its own places"
+    );
     // A print job ends the first poll, and frees its place.
-    assert_eq!(call("till", "/v1/instances", json!({"workflow": "letter"})).await.0, StatusCode::CREATED);
+    assert_eq!(
+        call("till", "/v1/instances", json!({"workflow": "letter"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
     assert_eq!(first.await.unwrap().0, StatusCode::OK);
     assert!(metrics().await.contains("baton_long_polls 0"));
     let metrics = metrics().await;
-    for line in ["baton_requests_refused_total{limit=\"starts\"} 1", "baton_requests_refused_total{limit=\"publications\"} 1", "baton_requests_refused_total{limit=\"polls\"} 1"] {
+    for line in [
+        "baton_requests_refused_total{limit=\"starts\"} 1",
+        "baton_requests_refused_total{limit=\"publications\"} 1",
+        "baton_requests_refused_total{limit=\"polls\"} 1",
+    ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
 }
@@ -1089,30 +2884,55 @@ async fn a_client_too_slow_to_send_its_headers_is_cut_off() {
     let handle = app.service.as_ref().unwrap().handle.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let header_timeout = Duration::from_millis(300);
-    let served = tokio::spawn(api::serve_with(listener, handle, api::guard::Security::default(), None, header_timeout, async move {
-        let _ = stopped.await;
-    }));
+    let served = tokio::spawn(api::serve_with(
+        listener,
+        handle,
+        api::guard::Security::default(),
+        None,
+        header_timeout,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let answer = tokio::task::spawn_blocking(move || {
         let mut stream = std::net::TcpStream::connect(address).unwrap();
         // A safety net for the test itself, far beyond the server's limit.
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+            .unwrap();
         let started = std::time::Instant::now();
         let mut answer = Vec::new();
         let read = stream.read_to_end(&mut answer);
-        (read.is_ok(), started.elapsed(), String::from_utf8_lossy(&answer).into_owned())
+        (
+            read.is_ok(),
+            started.elapsed(),
+            String::from_utf8_lossy(&answer).into_owned(),
+        )
     })
     .await
     .unwrap();
     let (closed, took, text) = answer;
     assert!(closed, "the server closed the connection");
-    assert!(took < Duration::from_secs(10), "within its limit, not the test's: {took:?}");
-    assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        took < Duration::from_secs(10),
+        "within its limit, not the test's: {took:?}"
+    );
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
     // A client that sends its request in time is answered as usual.
     let ok = tokio::task::spawn_blocking(move || {
         let mut stream = std::net::TcpStream::connect(address).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
         let mut answer = String::new();
         stream.read_to_string(&mut answer).unwrap();
         answer
@@ -1128,9 +2948,19 @@ async fn a_client_too_slow_to_send_its_headers_is_cut_off() {
 /// server's log; the client gets a reference to it.
 #[test]
 fn a_store_failure_does_not_show_the_client_sql_or_paths() {
-    let failure = runtime::Error::Store(store::Error::other("near \"SELEKT\": syntax error in /var/lib/baton/baton.db"));
+    let failure = runtime::Error::Store(store::Error::other(
+        "near \"SELEKT\": syntax error in /var/lib/baton/baton.db",
+    ));
     let problem = api::ApiError::from(failure);
     assert_eq!(problem.code, "store-failed");
-    assert!(!problem.detail.contains("SELEKT") && !problem.detail.contains("/var/lib"), "{}", problem.detail);
-    assert!(problem.detail.contains("store failure #"), "{}", problem.detail);
+    assert!(
+        !problem.detail.contains("SELEKT") && !problem.detail.contains("/var/lib"),
+        "{}",
+        problem.detail
+    );
+    assert!(
+        problem.detail.contains("store failure #"),
+        "{}",
+        problem.detail
+    );
 }

@@ -59,7 +59,9 @@ pub struct BenchOptions {
 }
 
 fn task(id: &str) -> String {
-    format!(r#"<serviceTask id="{id}"><extensionElements><zeebe:taskDefinition type="{JOB_TYPE}"/></extensionElements></serviceTask>"#)
+    format!(
+        r#"<serviceTask id="{id}"><extensionElements><zeebe:taskDefinition type="{JOB_TYPE}"/></extensionElements></serviceTask>"#
+    )
 }
 
 fn flow(id: &str, from: &str, to: &str) -> String {
@@ -69,12 +71,21 @@ fn flow(id: &str, from: &str, to: &str) -> String {
 /// The model of a workload and the tasks each instance `i` must run.
 fn workload(kind: Workload) -> (String, fn(usize) -> Vec<String>) {
     let body = match kind {
-        Workload::W1 => format!(r#"<startEvent id="s"/>{}<endEvent id="e"/>{}{}"#, task("t1"), flow("f1", "s", "t1"), flow("f2", "t1", "e")),
+        Workload::W1 => format!(
+            r#"<startEvent id="s"/>{}<endEvent id="e"/>{}{}"#,
+            task("t1"),
+            flow("f1", "s", "t1"),
+            flow("f2", "t1", "e")
+        ),
         Workload::W2 => {
             let tasks: String = (1..=10).map(|n| task(&format!("t{n}"))).collect();
             let mut flows = flow("f0", "s", "t1");
             for n in 1..10 {
-                flows.push_str(&flow(&format!("f{n}"), &format!("t{n}"), &format!("t{}", n + 1)));
+                flows.push_str(&flow(
+                    &format!("f{n}"),
+                    &format!("t{n}"),
+                    &format!("t{}", n + 1),
+                ));
             }
             flows.push_str(&flow("f10", "t10", "e"));
             format!(r#"<startEvent id="s"/>{tasks}<endEvent id="e"/>{flows}"#)
@@ -86,7 +97,9 @@ fn workload(kind: Workload) -> (String, fn(usize) -> Vec<String>) {
                 flows.push_str(&flow(&format!("a{n}"), "fork", &format!("t{n}")));
                 flows.push_str(&flow(&format!("b{n}"), &format!("t{n}"), "join"));
             }
-            format!(r#"<startEvent id="s"/><parallelGateway id="fork"/>{tasks}<parallelGateway id="join"/><endEvent id="e"/>{flows}"#)
+            format!(
+                r#"<startEvent id="s"/><parallelGateway id="fork"/>{tasks}<parallelGateway id="join"/><endEvent id="e"/>{flows}"#
+            )
         }
         Workload::W4 => format!(
             r#"<startEvent id="s"/><exclusiveGateway id="gw" default="to_small"/>{}{}<endEvent id="e1"/><endEvent id="e2"/>{}
@@ -103,7 +116,13 @@ fn workload(kind: Workload) -> (String, fn(usize) -> Vec<String>) {
     let expected: fn(usize) -> Vec<String> = match kind {
         Workload::W1 => |_| vec!["t1".into()],
         Workload::W2 | Workload::W3 => |_| (1..=10).map(|n| format!("t{n}")).collect(),
-        Workload::W4 => |i| vec![if i % 200 > 100 { "large".into() } else { "small".into() }],
+        Workload::W4 => |i| {
+            vec![if i % 200 > 100 {
+                "large".into()
+            } else {
+                "small".into()
+            }]
+        },
     };
     let xml = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="bench"><process id="bench" isExecutable="true">{body}</process></definitions>"#
@@ -136,8 +155,18 @@ pub struct Report {
 fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after ')'.
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -164,10 +193,24 @@ impl Link {
         let variables = json!({"amount": i % 200, "i": i});
         match self {
             Link::Embedded(handle) => {
-                let command = StartCommand { process_id: "bench".into(), variables: variables.as_object().cloned().unwrap_or_default(), ..StartCommand::default() };
-                handle.call(Command::Start(command)).await.map(|_| ()).map_err(|e| Failure(e.to_string()))
+                let command = StartCommand {
+                    process_id: "bench".into(),
+                    variables: variables.as_object().cloned().unwrap_or_default(),
+                    ..StartCommand::default()
+                };
+                handle
+                    .call(Command::Start(command))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| Failure(e.to_string()))
             }
-            Link::Http(client) => client.post("/v1/instances", &json!({"workflow": "bench", "variables": variables})).await.map(|_| ()),
+            Link::Http(client) => client
+                .post(
+                    "/v1/instances",
+                    &json!({"workflow": "bench", "variables": variables}),
+                )
+                .await
+                .map(|_| ()),
         }
     }
 
@@ -175,8 +218,21 @@ impl Link {
     async fn activate(&self, worker: &str) -> Result<Vec<(String, String, String)>, Failure> {
         match self {
             Link::Embedded(handle) => {
-                let jobs = handle.activate(JOB_TYPE.into(), worker.into(), BATCH, 60_000, Duration::from_millis(200)).await.map_err(|e| Failure(e.to_string()))?;
-                Ok(jobs.into_iter().map(|j| (j.job.key, j.job.element_id, j.job.lease.unwrap_or_default())).collect())
+                let jobs = handle
+                    .activate(
+                        JOB_TYPE.into(),
+                        worker.into(),
+                        BATCH,
+                        60_000,
+                        Duration::from_millis(200),
+                        None,
+                    )
+                    .await
+                    .map_err(|e| Failure(e.to_string()))?;
+                Ok(jobs
+                    .into_iter()
+                    .map(|j| (j.job.key, j.job.element_id, j.job.lease.unwrap_or_default()))
+                    .collect())
             }
             Link::Http(client) => {
                 let body = json!({"type": JOB_TYPE, "worker": worker, "max_jobs": BATCH, "lease_ms": 60000, "timeout_ms": 200});
@@ -195,18 +251,38 @@ impl Link {
         }
     }
 
-    async fn complete(&self, worker: &str, key: String, element: &str, lease: &str) -> Result<(), Failure> {
+    async fn complete(
+        &self,
+        worker: &str,
+        key: String,
+        element: &str,
+        lease: &str,
+    ) -> Result<(), Failure> {
         // Each task reports itself, so the check can see which tasks ran.
         let variables = json!({ format!("done_{element}"): true });
         match self {
             Link::Embedded(handle) => {
                 let claim = runtime::Claim::lease(worker, lease);
-                let command = Command::CompleteJob { key, claim, variables: variables.as_object().cloned().unwrap_or_default() };
-                handle.call(command).await.map(|_| ()).map_err(|e| Failure(e.to_string()))
+                let command = Command::CompleteJob {
+                    key,
+                    claim,
+                    variables: variables.as_object().cloned().unwrap_or_default(),
+                };
+                handle
+                    .call(command)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| Failure(e.to_string()))
             }
             Link::Http(client) => {
                 let body = json!({"worker": worker, "lease": lease, "variables": variables});
-                client.post(&format!("/v1/jobs/{}/complete", crate::client::encode(&key)), &body).await.map(|_| ())
+                client
+                    .post(
+                        &format!("/v1/jobs/{}/complete", crate::client::encode(&key)),
+                        &body,
+                    )
+                    .await
+                    .map(|_| ())
             }
         }
     }
@@ -214,32 +290,55 @@ impl Link {
 
 pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     // Fresh for each run: a directory left by a killed run whose process id came back must not be reused.
-    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let directory = std::env::temp_dir().join(format!("baton-bench-{}-{started}", std::process::id()));
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let directory =
+        std::env::temp_dir().join(format!("baton-bench-{}-{started}", std::process::id()));
     let store: Arc<dyn Store> = match options.store {
         BenchStore::Memory => Arc::new(store::MemoryStore::new()),
         BenchStore::Sqlite => {
             std::fs::create_dir_all(&directory).map_err(|e| Failure(e.to_string()))?;
-            Arc::new(store_sqlite::SqliteStore::open(&directory.join("bench.db")).map_err(|e| Failure(e.to_string()))?)
+            Arc::new(
+                store_sqlite::SqliteStore::open(&directory.join("bench.db"))
+                    .map_err(|e| Failure(e.to_string()))?,
+            )
         }
     };
-    let service = Service::start(store.clone(), Arc::new(SystemClock), Box::new(UuidIds), Options::default()).map_err(|e| Failure(e.to_string()))?;
+    let service = Service::start(
+        store.clone(),
+        Arc::new(SystemClock),
+        Box::new(UuidIds),
+        Options::default(),
+    )
+    .map_err(|e| Failure(e.to_string()))?;
     let handle = service.handle.clone();
     let (xml, expected) = workload(options.workload);
-    let deployed = handle.call(Command::Deploy { files: vec![("bench.bpmn".into(), xml)] }).await.map_err(|e| Failure(e.to_string()))?;
+    let deployed = handle
+        .call(Command::Deploy {
+            tenant: store::DEFAULT_TENANT.into(),
+            files: vec![("bench.bpmn".into(), xml)],
+        })
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
     debug_assert!(matches!(deployed, Reply::Deployed(_)));
 
     let (link, server) = match options.mode {
         Mode::Embedded => (Link::Embedded(handle.clone()), None),
         Mode::Http => {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| Failure(e.to_string()))?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| Failure(e.to_string()))?;
             let address = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let security = api::guard::Security::for_listener(address);
             let served = tokio::spawn(api::serve(listener, handle.clone(), security, async move {
                 let _ = stopped.await;
             }));
-            (Link::Http(Arc::new(Client::new(&format!("http://{address}")))), Some((stop, served)))
+            (
+                Link::Http(Arc::new(Client::new(&format!("http://{address}")))),
+                Some((stop, served)),
+            )
         }
     };
 
@@ -256,7 +355,12 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
 
     let mut workers = Vec::new();
     for w in 0..WORKERS {
-        let (link, completed_jobs, finished_ns, done) = (link.clone(), completed_jobs.clone(), finished_ns.clone(), done.clone());
+        let (link, completed_jobs, finished_ns, done) = (
+            link.clone(),
+            completed_jobs.clone(),
+            finished_ns.clone(),
+            done.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let name = format!("bench-{w}");
             while !done.load(Ordering::Relaxed) {
@@ -264,11 +368,17 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
                 // Like a worker with concurrency: each job completed by its own call, all at once.
                 let mut completions = Vec::with_capacity(jobs.len());
                 for (key, element, lease) in jobs {
-                    let (link, name, completed_jobs, finished_ns) = (link.clone(), name.clone(), completed_jobs.clone(), finished_ns.clone());
+                    let (link, name, completed_jobs, finished_ns) = (
+                        link.clone(),
+                        name.clone(),
+                        completed_jobs.clone(),
+                        finished_ns.clone(),
+                    );
                     completions.push(tokio::spawn(async move {
                         link.complete(&name, key, &element, &lease).await?;
                         if completed_jobs.fetch_add(1, Ordering::Relaxed) + 1 == total_jobs {
-                            finished_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                            finished_ns
+                                .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
                         }
                         Ok::<(), Failure>(())
                     }));
@@ -327,7 +437,10 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     let deadline = Instant::now() + Duration::from_secs(600);
     while completed_jobs.load(Ordering::Relaxed) < total_jobs {
         if Instant::now() > deadline {
-            return Err(Failure(format!("only {} of {total_jobs} jobs completed in 10 minutes", completed_jobs.load(Ordering::Relaxed))));
+            return Err(Failure(format!(
+                "only {} of {total_jobs} jobs completed in 10 minutes",
+                completed_jobs.load(Ordering::Relaxed)
+            )));
         }
         if let Some(stopped) = workers.iter().position(|w| w.is_finished()) {
             // A worker ends only when something failed; say what.
@@ -353,11 +466,21 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     }
 
     // Check every instance: completed, and exactly the tasks it should have run.
-    let latencies = tokio::task::spawn_blocking(move || verify(store.as_ref(), options.instances, expected)).await.map_err(|e| Failure(e.to_string()))??;
-    tokio::task::spawn_blocking(move || service.stop()).await.map_err(|e| Failure(e.to_string()))?;
+    let latencies =
+        tokio::task::spawn_blocking(move || verify(store.as_ref(), options.instances, expected))
+            .await
+            .map_err(|e| Failure(e.to_string()))??;
+    tokio::task::spawn_blocking(move || service.stop())
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
     let _ = std::fs::remove_dir_all(&directory);
 
-    let percentile = |p: f64| latencies.get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0) as f64;
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0) as f64
+    };
     let commits = commits_after - commits_before;
     let commands = commands_after - commands_before;
     Ok(Report {
@@ -375,31 +498,59 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         max_ms: latencies.last().copied().unwrap_or(0) as f64,
         peak_memory_mb: peak_memory_mb(),
         commits,
-        mean_batch: if commits == 0 { 0.0 } else { commands as f64 / commits as f64 },
+        mean_batch: if commits == 0 {
+            0.0
+        } else {
+            commands as f64 / commits as f64
+        },
         verified: latencies.len(),
     })
 }
 
 /// Reads every instance back; returns the start-to-complete latencies (ms), sorted.
-fn verify(store: &dyn Store, instances: usize, expected: fn(usize) -> Vec<String>) -> Result<Vec<i64>, Failure> {
+fn verify(
+    store: &dyn Store,
+    instances: usize,
+    expected: fn(usize) -> Vec<String>,
+) -> Result<Vec<i64>, Failure> {
     let mut read = store.read().map_err(|e| Failure(e.to_string()))?;
     let mut latencies = Vec::with_capacity(instances);
     let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
     let mut seen = BTreeMap::new();
     loop {
-        let found = read.instances(&InstanceFilter::default(), &page).map_err(|e| Failure(e.to_string()))?;
+        let found = read
+            .instances(&InstanceFilter::default(), &page)
+            .map_err(|e| Failure(e.to_string()))?;
         for row in &found.items {
-            let i = row.state.input.get("i").and_then(Value::as_u64).ok_or_else(|| Failure(format!("instance {} has no index", row.id)))? as usize;
+            let i = row
+                .state
+                .input
+                .get("i")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| Failure(format!("instance {} has no index", row.id)))?
+                as usize;
             if row.status != engine::Status::Completed {
-                return Err(Failure(format!("instance {} (i = {i}) is {}, not completed", row.id, row.status.as_str())));
+                return Err(Failure(format!(
+                    "instance {} (i = {i}) is {}, not completed",
+                    row.id,
+                    row.status.as_str()
+                )));
             }
-            let ran: Vec<String> = row.state.variables.keys().filter_map(|k| k.strip_prefix("done_").map(str::to_string)).collect();
+            let ran: Vec<String> = row
+                .state
+                .variables
+                .keys()
+                .filter_map(|k| k.strip_prefix("done_").map(str::to_string))
+                .collect();
             let mut want = expected(i);
             want.sort();
             let mut got = ran.clone();
             got.sort();
             if got != want {
-                return Err(Failure(format!("instance {} (i = {i}) ran {got:?}, expected {want:?}", row.id)));
+                return Err(Failure(format!(
+                    "instance {} (i = {i}) ran {got:?}, expected {want:?}",
+                    row.id
+                )));
             }
             if seen.insert(i, row.id.clone()).is_some() {
                 return Err(Failure(format!("two instances have index {i}")));
@@ -412,18 +563,53 @@ fn verify(store: &dyn Store, instances: usize, expected: fn(usize) -> Vec<String
         }
     }
     if latencies.len() != instances {
-        return Err(Failure(format!("found {} instances, expected {instances}", latencies.len())));
+        return Err(Failure(format!(
+            "found {} instances, expected {instances}",
+            latencies.len()
+        )));
     }
     latencies.sort_unstable();
     Ok(latencies)
 }
 
 pub fn print(report: &Report) {
-    say!("workload        {} ({} store, {} mode{})", report.workload, report.store, report.mode, report.offered_rate.map(|r| format!(", offered {r}/s")).unwrap_or_default());
-    say!("instances       {} completed and verified in {:.2} s", report.verified, report.seconds);
-    say!("throughput      {:.0} instances/s, {:.0} jobs/s", report.instances_per_s, report.jobs_per_s);
-    say!("cpu             {:.3} s per 1000 instances (whole process)", report.cpu_s_per_1000);
-    say!("latency         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (start to complete)", report.p50_ms, report.p99_ms, report.max_ms);
-    say!("memory          {:.1} MiB peak resident", report.peak_memory_mb);
-    say!("commits         {} ({:.1} commands per commit)", report.commits, report.mean_batch);
+    say!(
+        "workload        {} ({} store, {} mode{})",
+        report.workload,
+        report.store,
+        report.mode,
+        report
+            .offered_rate
+            .map(|r| format!(", offered {r}/s"))
+            .unwrap_or_default()
+    );
+    say!(
+        "instances       {} completed and verified in {:.2} s",
+        report.verified,
+        report.seconds
+    );
+    say!(
+        "throughput      {:.0} instances/s, {:.0} jobs/s",
+        report.instances_per_s,
+        report.jobs_per_s
+    );
+    say!(
+        "cpu             {:.3} s per 1000 instances (whole process)",
+        report.cpu_s_per_1000
+    );
+    say!(
+        "latency         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (start to complete)",
+        report.p50_ms,
+        report.p99_ms,
+        report.max_ms
+    );
+    say!(
+        "memory          {:.1} MiB peak resident",
+        report.peak_memory_mb
+    );
+    say!(
+        "commits         {} ({:.1} commands per commit)",
+        report.commits,
+        report.mean_batch
+    );
 }

@@ -13,6 +13,8 @@ pub struct Client {
     actor: Option<String>,
     /// Sent as `Authorization: Bearer`, when set.
     token: Option<String>,
+    /// The tenant the commands work in (`--tenant`), when set.
+    tenant: Option<String>,
 }
 
 /// A failure a command reports on stderr.
@@ -28,14 +30,26 @@ impl std::fmt::Display for Failure {
 impl Client {
     pub fn new(server: &str) -> Client {
         api::tls::install_provider();
-        Client { base: server.trim_end_matches('/').to_string(), http: reqwest::Client::new(), actor: None, token: None }
+        Client {
+            base: server.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            actor: None,
+            token: None,
+            tenant: None,
+        }
     }
 
     /// Trusts `ca_cert` (PEM) besides the system's certificate authorities.
     pub fn trusting(mut self, ca_cert: Option<&std::path::Path>) -> Result<Client, Failure> {
         let Some(path) = ca_cert else { return Ok(self) };
-        let pem = std::fs::read(path).map_err(|e| Failure(format!("cannot read the CA certificate {}: {e}", path.display())))?;
-        let certificate = reqwest::Certificate::from_pem(&pem).map_err(|e| Failure(format!("{} is not a PEM certificate: {e}", path.display())))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            Failure(format!(
+                "cannot read the CA certificate {}: {e}",
+                path.display()
+            ))
+        })?;
+        let certificate = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| Failure(format!("{} is not a PEM certificate: {e}", path.display())))?;
         self.http = reqwest::Client::builder()
             .tls_certs_merge([certificate])
             .build()
@@ -46,8 +60,13 @@ impl Client {
     /// Makes the requests on behalf of `actor` (`baton --as NAME`, `BATON_ACTOR`).
     pub fn acting_as(mut self, actor: Option<String>) -> Result<Client, Failure> {
         if let Some(name) = &actor {
-            if name.trim().is_empty() || name.len() > 128 || !name.bytes().all(|b| (b' '..=b'~').contains(&b)) {
-                return Err(Failure(format!("--as '{name}': a name is 1 to 128 visible ASCII characters")));
+            if name.trim().is_empty()
+                || name.len() > 128
+                || !name.bytes().all(|b| (b' '..=b'~').contains(&b))
+            {
+                return Err(Failure(format!(
+                    "--as '{name}': a name is 1 to 128 visible ASCII characters"
+                )));
             }
         }
         self.actor = actor;
@@ -65,12 +84,25 @@ impl Client {
         Ok(self)
     }
 
+    /// Works in one tenant: deploys, starts, publishes and signals go to it, lists show only it.
+    pub fn in_tenant(mut self, tenant: Option<String>) -> Client {
+        self.tenant = tenant;
+        self
+    }
+
+    /// The tenant given with `--tenant`, if any.
+    pub fn tenant(&self) -> Option<String> {
+        self.tenant.clone()
+    }
+
     pub async fn get(&self, path: &str) -> Result<Value, Failure> {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
-        self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
@@ -93,8 +125,15 @@ impl Client {
             Failure(format!("cannot reach the Baton server at {} ({cause}); is `baton serve` running? (--server or BATON_SERVER; --ca-cert for a server with its own certificate authority)", self.base))
         })?;
         let status = response.status();
-        let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
-        let value: Value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let text = response
+            .text()
+            .await
+            .map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         if status.is_success() {
             return Ok(value);
         }
@@ -105,8 +144,13 @@ impl Client {
                     for d in diagnostics {
                         message.push_str(&format!(
                             "\n  {}:{}:{}: {}[{}] {}: {}",
-                            d["resource"].as_str().unwrap_or("-"), d["line"], d["column"], d["severity"].as_str().unwrap_or(""),
-                            d["code"].as_str().unwrap_or(""), d["element"].as_str().unwrap_or("-"), d["message"].as_str().unwrap_or("")
+                            d["resource"].as_str().unwrap_or("-"),
+                            d["line"],
+                            d["column"],
+                            d["severity"].as_str().unwrap_or(""),
+                            d["code"].as_str().unwrap_or(""),
+                            d["element"].as_str().unwrap_or("-"),
+                            d["message"].as_str().unwrap_or("")
                         ));
                     }
                 }
@@ -126,7 +170,11 @@ impl Client {
                 None => format!("{path}{separator}limit=1000"),
             };
             let page = self.get(&page_path).await?;
-            for item in page["items"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            for item in page["items"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
                 each(item);
             }
             match page["next"].as_str() {
@@ -142,7 +190,9 @@ pub fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()

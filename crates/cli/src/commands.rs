@@ -12,14 +12,21 @@ pub fn variables(vars: &[String], vars_json: Option<&str>) -> Result<Map<String,
     let mut all = match vars_json {
         Some(text) => match serde_json::from_str(text) {
             Ok(Value::Object(map)) => map,
-            Ok(_) => return Err(Failure("--vars-json must be a JSON object, for example '{\"amount\": 50}'".into())),
+            Ok(_) => {
+                return Err(Failure(
+                    "--vars-json must be a JSON object, for example '{\"amount\": 50}'".into(),
+                ))
+            }
             Err(e) => return Err(Failure(format!("--vars-json is not JSON: {e}"))),
         },
         None => Map::new(),
     };
     for var in vars {
-        let (name, value) = var.split_once('=').ok_or_else(|| Failure(format!("--var {var}: write name=value")))?;
-        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+        let (name, value) = var
+            .split_once('=')
+            .ok_or_else(|| Failure(format!("--var {var}: write name=value")))?;
+        let value =
+            serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
         all.insert(name.to_string(), value);
     }
     Ok(all)
@@ -29,7 +36,9 @@ pub fn variables(vars: &[String], vars_json: Option<&str>) -> Result<Map<String,
 pub fn labels(args: &[String]) -> Result<std::collections::BTreeMap<String, String>, Failure> {
     args.iter()
         .map(|arg| {
-            let (name, value) = arg.split_once('=').ok_or_else(|| Failure(format!("--label {arg}: write name=value")))?;
+            let (name, value) = arg
+                .split_once('=')
+                .ok_or_else(|| Failure(format!("--label {arg}: write name=value")))?;
             Ok((name.to_string(), value.to_string()))
         })
         .collect()
@@ -52,7 +61,11 @@ fn table(headers: &[&str], rows: &[Vec<String>]) {
         }
     }
     let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells.iter().enumerate().map(|(i, c)| format!("{c:<width$}", width = widths[i])).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<width$}", width = widths[i]))
+            .collect();
         say!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
@@ -62,14 +75,24 @@ fn table(headers: &[&str], rows: &[Vec<String>]) {
 }
 
 /// Lists every page; prints JSON lines or a table of `columns` (header, field).
-async fn list(client: &Client, path: &str, json_lines: bool, columns: &[(&str, &str)]) -> Result<(), Failure> {
+async fn list(
+    client: &Client,
+    path: &str,
+    json_lines: bool,
+    columns: &[(&str, &str)],
+) -> Result<(), Failure> {
     let mut rows = Vec::new();
     client
         .all(path, |item| {
             if json_lines {
                 say!("{item}");
             } else {
-                rows.push(columns.iter().map(|(_, field)| text(&item[*field])).collect());
+                rows.push(
+                    columns
+                        .iter()
+                        .map(|(_, field)| text(&item[*field]))
+                        .collect(),
+                );
             }
         })
         .await?;
@@ -80,43 +103,98 @@ async fn list(client: &Client, path: &str, json_lines: bool, columns: &[(&str, &
 }
 
 fn query(pairs: &[(&str, Option<String>)]) -> String {
-    let parts: Vec<String> = pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v)))).collect();
-    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", encode(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
 }
 
 pub async fn deploy(client: &Client, files: &[PathBuf]) -> Result<(), Failure> {
     let mut resources = Vec::new();
     for file in files {
-        let bytes = std::fs::read(file).map_err(|e| Failure(format!("cannot read {}: {e}", file.display())))?;
+        let bytes = std::fs::read(file)
+            .map_err(|e| Failure(format!("cannot read {}: {e}", file.display())))?;
         let xml = bpmn::decode(&bytes).map_err(|d| Failure(format!("{}: {d}", file.display())))?;
-        let name = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         resources.push(json!({"name": name, "xml": xml}));
     }
-    let answer = client.post("/v1/workflows", &json!({"resources": resources})).await?;
-    for warning in answer["diagnostics"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        eprintln!("warning: {}:{}:{}: [{}] {}", text(&warning["resource"]), warning["line"], warning["column"], text(&warning["code"]), text(&warning["message"]));
+    let answer = client
+        .post(
+            "/v1/workflows",
+            &json!({"resources": resources, "tenant": client.tenant()}),
+        )
+        .await?;
+    for warning in answer["diagnostics"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        eprintln!(
+            "warning: {}:{}:{}: [{}] {}",
+            text(&warning["resource"]),
+            warning["line"],
+            warning["column"],
+            text(&warning["code"]),
+            text(&warning["message"])
+        );
     }
     let rows: Vec<Vec<String>> = answer["workflows"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .map(|w| vec![text(&w["workflow"]), text(&w["version"]), if w["created"] == json!(true) { "new".into() } else { "unchanged".into() }])
+        .map(|w| {
+            vec![
+                text(&w["workflow"]),
+                text(&w["version"]),
+                if w["created"] == json!(true) {
+                    "new".into()
+                } else {
+                    "unchanged".into()
+                },
+            ]
+        })
         .collect();
     table(&["WORKFLOW", "VERSION", "DEPLOYED"], &rows);
     Ok(())
 }
 
 pub async fn list_workflows(client: &Client, json_lines: bool) -> Result<(), Failure> {
-    let columns = [("WORKFLOW", "workflow"), ("VERSION", "version"), ("NAME", "name"), ("VERSION TAG", "version_tag"), ("DEPLOYED", "deployed_at")];
-    list(client, "/v1/workflows", json_lines, &columns).await
+    let columns = [
+        ("WORKFLOW", "workflow"),
+        ("VERSION", "version"),
+        ("NAME", "name"),
+        ("VERSION TAG", "version_tag"),
+        ("DEPLOYED", "deployed_at"),
+    ];
+    list(
+        client,
+        &format!("/v1/workflows{}", query(&[("tenant", client.tenant())])),
+        json_lines,
+        &columns,
+    )
+    .await
 }
 
 /// A deployed workflow (the latest version, or one): its fields, or with `--xml` its BPMN.
-pub async fn show_workflow(client: &Client, key: &str, version: Option<u32>, xml: bool) -> Result<(), Failure> {
+pub async fn show_workflow(
+    client: &Client,
+    key: &str,
+    version: Option<u32>,
+    xml: bool,
+) -> Result<(), Failure> {
+    let tenant = query(&[("tenant", client.tenant())]);
     let path = match version {
-        Some(v) => format!("/v1/workflows/{}/versions/{v}", encode(key)),
-        None => format!("/v1/workflows/{}", encode(key)),
+        Some(v) => format!("/v1/workflows/{}/versions/{v}{tenant}", encode(key)),
+        None => format!("/v1/workflows/{}{tenant}", encode(key)),
     };
     let workflow = client.get(&path).await?;
     if xml {
@@ -170,8 +248,15 @@ impl ClaimArgs {
 }
 
 /// Completes, fails or throws an error from a job by hand (what `baton worker` does per job).
-pub async fn job_command(client: &Client, key: &str, action: &str, body: Value) -> Result<(), Failure> {
-    client.post(&format!("/v1/jobs/{}/{action}", encode(key)), &body).await?;
+pub async fn job_command(
+    client: &Client,
+    key: &str,
+    action: &str,
+    body: Value,
+) -> Result<(), Failure> {
+    client
+        .post(&format!("/v1/jobs/{}/{action}", encode(key)), &body)
+        .await?;
     eprintln!("{action}: {key}");
     Ok(())
 }
@@ -193,6 +278,7 @@ pub async fn start(client: &Client, args: StartArgs) -> Result<(), Failure> {
         "business_key": args.business_key,
         "request_id": args.request_id,
         "labels": args.labels,
+        "tenant": client.tenant(),
     });
     let answer = client.post("/v1/instances", &body).await?;
     say!("{}", text(&answer["id"]));
@@ -237,7 +323,11 @@ pub struct InstanceListArgs {
     ended_before: Option<String>,
 }
 
-pub async fn list_instances(client: &Client, filter: InstanceListArgs, json_lines: bool) -> Result<(), Failure> {
+pub async fn list_instances(
+    client: &Client,
+    filter: InstanceListArgs,
+    json_lines: bool,
+) -> Result<(), Failure> {
     let InstanceListArgs {
         status,
         workflow,
@@ -254,6 +344,7 @@ pub async fn list_instances(client: &Client, filter: InstanceListArgs, json_line
         ended_before,
     } = filter;
     let pairs = [
+        ("tenant", client.tenant()),
         ("status", status),
         ("workflow", workflow),
         ("business_key", business_key),
@@ -319,7 +410,11 @@ pub async fn show_instance(client: &Client, id: &str, json_lines: bool) -> Resul
         say!("{field:<20} {}", text(&instance[field]));
     }
     say!("{:<20} {}", "next_due_at", text(&instance["next_due_at"]));
-    for wait in instance["waits"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for wait in instance["waits"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         say!("{:<20} {}", "wait", describe_wait(wait));
     }
     say!("{:<20} {}", "input", instance["input"]);
@@ -330,26 +425,56 @@ pub async fn show_instance(client: &Client, id: &str, json_lines: bool) -> Resul
 /// One line for a waiting token: where, on what, since when, until when,
 /// and what is armed beside it.
 fn describe_wait(wait: &Value) -> String {
-    let mut line = format!("{} ({}) since {}", text(&wait["element"]), text(&wait["kind"]), text(&wait["since"]));
+    let mut line = format!(
+        "{} ({}) since {}",
+        text(&wait["element"]),
+        text(&wait["kind"]),
+        text(&wait["since"])
+    );
     if let Some(job) = wait["job"].as_object() {
-        line.push_str(&format!(", job {} worker {} lease until {}", text(&job["key"]), text(&job["worker"]), text(&job["lease_until"])));
+        line.push_str(&format!(
+            ", job {} worker {} lease until {}",
+            text(&job["key"]),
+            text(&job["worker"]),
+            text(&job["lease_until"])
+        ));
     }
     if let Some(task) = wait["task"].as_object() {
-        line.push_str(&format!(", task {} assignee {}", text(&task["key"]), text(&task["assignee"])));
+        line.push_str(&format!(
+            ", task {} assignee {}",
+            text(&task["key"]),
+            text(&task["assignee"])
+        ));
     }
     if !wait["due_at"].is_null() {
         line.push_str(&format!(", due {}", text(&wait["due_at"])));
     }
     if let Some(message) = wait["message"].as_object() {
-        line.push_str(&format!(", message {} key {}", text(&message["name"]), text(&message["correlation_key"])));
+        line.push_str(&format!(
+            ", message {} key {}",
+            text(&message["name"]),
+            text(&message["correlation_key"])
+        ));
     }
     if let Some(child) = wait["child"].as_object() {
         line.push_str(&format!(", child {}", text(&child["instance_id"])));
     }
-    let armed = wait["events"].as_array().into_iter().chain(wait["boundary"].as_array()).flatten();
+    let armed = wait["events"]
+        .as_array()
+        .into_iter()
+        .chain(wait["boundary"].as_array())
+        .flatten();
     for event in armed {
-        let due = if event["due_at"].is_null() { String::new() } else { format!(" due {}", text(&event["due_at"])) };
-        line.push_str(&format!("; {} {}{due}", text(&event["element"]), text(&event["kind"])));
+        let due = if event["due_at"].is_null() {
+            String::new()
+        } else {
+            format!(" due {}", text(&event["due_at"]))
+        };
+        line.push_str(&format!(
+            "; {} {}{due}",
+            text(&event["element"]),
+            text(&event["kind"])
+        ));
     }
     line
 }
@@ -374,12 +499,27 @@ pub struct HistoryArgs {
 
 /// The audit log, one row per entry in order: when, what, which element,
 /// its iteration and run, who, and the detail that applies.
-pub async fn history(client: &Client, id: &str, filter: HistoryArgs, json_lines: bool) -> Result<(), Failure> {
-    let HistoryArgs { element, element_type, event, run } = filter;
+pub async fn history(
+    client: &Client,
+    id: &str,
+    filter: HistoryArgs,
+    json_lines: bool,
+) -> Result<(), Failure> {
+    let HistoryArgs {
+        element,
+        element_type,
+        event,
+        run,
+    } = filter;
     let path = format!(
         "/v1/instances/{}/history{}",
         encode(id),
-        query(&[("element", element), ("element_type", element_type), ("event", event), ("run", run)])
+        query(&[
+            ("element", element),
+            ("element_type", element_type),
+            ("event", event),
+            ("run", run)
+        ])
     );
     let mut rows: Vec<Vec<String>> = Vec::new();
     client
@@ -390,13 +530,21 @@ pub async fn history(client: &Client, id: &str, filter: HistoryArgs, json_lines:
             }
             let mut detail: Vec<String> = Vec::new();
             if let Some(job) = entry["job"].as_object() {
-                detail.push(format!("job {} attempt {}", text(&job["key"]), text(&job["attempt"])));
+                detail.push(format!(
+                    "job {} attempt {}",
+                    text(&job["key"]),
+                    text(&job["attempt"])
+                ));
             }
             if let Some(task) = entry["task"].as_object() {
                 detail.push(format!("task {}", text(&task["key"])));
             }
             if let Some(incident) = entry["incident"].as_object() {
-                detail.push(format!("incident {} ({})", text(&incident["key"]), text(&incident["kind"])));
+                detail.push(format!(
+                    "incident {} ({})",
+                    text(&incident["key"]),
+                    text(&incident["kind"])
+                ));
             }
             for field in ["message", "retries", "due_at", "reason"] {
                 if !entry[field].is_null() {
@@ -419,13 +567,25 @@ pub async fn history(client: &Client, id: &str, filter: HistoryArgs, json_lines:
         })
         .await?;
     if !json_lines {
-        table(&["AT", "EVENT", "ELEMENT", "TYPE", "ITER", "RUN", "ACTOR", "DETAIL"], &rows);
+        table(
+            &[
+                "AT", "EVENT", "ELEMENT", "TYPE", "ITER", "RUN", "ACTOR", "DETAIL",
+            ],
+            &rows,
+        );
     }
     Ok(())
 }
 
-pub async fn instance_command(client: &Client, id: &str, action: &str, body: Value) -> Result<(), Failure> {
-    client.post(&format!("/v1/instances/{}/{action}", encode(id)), &body).await?;
+pub async fn instance_command(
+    client: &Client,
+    id: &str,
+    action: &str,
+    body: Value,
+) -> Result<(), Failure> {
+    client
+        .post(&format!("/v1/instances/{}/{action}", encode(id)), &body)
+        .await?;
     eprintln!("{action}: {id}");
     Ok(())
 }
@@ -442,10 +602,34 @@ pub struct JobListArgs {
     state: Option<String>,
 }
 
-pub async fn list_jobs(client: &Client, filter: JobListArgs, json_lines: bool) -> Result<(), Failure> {
-    let JobListArgs { job_type, instance, state } = filter;
-    let path = format!("/v1/jobs{}", query(&[("type", job_type), ("instance_id", instance), ("state", state)]));
-    let columns = [("KEY", "key"), ("TYPE", "type"), ("ELEMENT", "element_id"), ("RETRIES", "retries"), ("STATE", "state"), ("WORKER", "worker"), ("LEASE UNTIL", "lease_until")];
+pub async fn list_jobs(
+    client: &Client,
+    filter: JobListArgs,
+    json_lines: bool,
+) -> Result<(), Failure> {
+    let JobListArgs {
+        job_type,
+        instance,
+        state,
+    } = filter;
+    let path = format!(
+        "/v1/jobs{}",
+        query(&[
+            ("tenant", client.tenant()),
+            ("type", job_type),
+            ("instance_id", instance),
+            ("state", state)
+        ])
+    );
+    let columns = [
+        ("KEY", "key"),
+        ("TYPE", "type"),
+        ("ELEMENT", "element_id"),
+        ("RETRIES", "retries"),
+        ("STATE", "state"),
+        ("WORKER", "worker"),
+        ("LEASE UNTIL", "lease_until"),
+    ];
     list(client, &path, json_lines, &columns).await
 }
 
@@ -463,29 +647,74 @@ pub struct TaskListArgs {
     instance: Option<String>,
 }
 
-pub async fn list_tasks(client: &Client, filter: TaskListArgs, json_lines: bool) -> Result<(), Failure> {
-    let TaskListArgs { assignee, group, workflow, instance } = filter;
-    let pairs = [("assignee", assignee), ("candidate_group", group), ("workflow", workflow), ("instance_id", instance)];
+pub async fn list_tasks(
+    client: &Client,
+    filter: TaskListArgs,
+    json_lines: bool,
+) -> Result<(), Failure> {
+    let TaskListArgs {
+        assignee,
+        group,
+        workflow,
+        instance,
+    } = filter;
+    let pairs = [
+        ("tenant", client.tenant()),
+        ("assignee", assignee),
+        ("candidate_group", group),
+        ("workflow", workflow),
+        ("instance_id", instance),
+    ];
     let path = format!("/v1/tasks{}", query(&pairs));
-    let columns = [("KEY", "key"), ("ELEMENT", "element_id"), ("WORKFLOW", "workflow"), ("ASSIGNEE", "assignee"), ("GROUPS", "candidate_groups"), ("DUE", "due")];
+    let columns = [
+        ("KEY", "key"),
+        ("ELEMENT", "element_id"),
+        ("WORKFLOW", "workflow"),
+        ("ASSIGNEE", "assignee"),
+        ("GROUPS", "candidate_groups"),
+        ("DUE", "due"),
+    ];
     list(client, &path, json_lines, &columns).await
 }
 
-pub async fn task_command(client: &Client, key: &str, action: &str, body: Value) -> Result<(), Failure> {
-    client.post(&format!("/v1/tasks/{}/{action}", encode(key)), &body).await?;
+pub async fn task_command(
+    client: &Client,
+    key: &str,
+    action: &str,
+    body: Value,
+) -> Result<(), Failure> {
+    client
+        .post(&format!("/v1/tasks/{}/{action}", encode(key)), &body)
+        .await?;
     eprintln!("{action}: {key}");
     Ok(())
 }
 
-pub async fn publish(client: &Client, name: &str, key: Option<String>, variables: Map<String, Value>, ttl_ms: i64, message_id: Option<String>) -> Result<(), Failure> {
-    let body = json!({"name": name, "correlation_key": key.unwrap_or_default(), "variables": variables, "ttl_ms": ttl_ms, "message_id": message_id});
+pub async fn publish(
+    client: &Client,
+    name: &str,
+    key: Option<String>,
+    variables: Map<String, Value>,
+    ttl_ms: i64,
+    message_id: Option<String>,
+) -> Result<(), Failure> {
+    let body = json!({"name": name, "correlation_key": key.unwrap_or_default(), "variables": variables, "ttl_ms": ttl_ms, "message_id": message_id, "tenant": client.tenant()});
     client.post("/v1/messages", &body).await?;
     eprintln!("published: {name}");
     Ok(())
 }
 
-pub async fn signal(client: &Client, name: &str, variables: Map<String, Value>) -> Result<(), Failure> {
-    client.post("/v1/signals", &json!({"name": name, "variables": variables})).await?;
+pub async fn signal(
+    client: &Client,
+    name: &str,
+    variables: Map<String, Value>,
+) -> Result<(), Failure> {
+    client
+        .post(
+            "/v1/signals",
+            &json!({"name": name, "variables": variables, "tenant": client.tenant()}),
+        )
+        .await?;
     eprintln!("broadcast: {name}");
     Ok(())
 }
@@ -499,6 +728,7 @@ pub async fn list_incidents(
     json_lines: bool,
 ) -> Result<(), Failure> {
     let pairs = [
+        ("tenant", client.tenant()),
         ("state", Some(state.to_string())),
         ("instance_id", instance),
         ("descendants", descendants.then(|| "true".to_string())),
@@ -517,39 +747,134 @@ pub async fn list_incidents(
     list(client, &path, json_lines, &columns).await
 }
 
-pub async fn list_timers(client: &Client, instance: Option<String>, due_before: Option<String>, json_lines: bool) -> Result<(), Failure> {
-    let path = format!("/v1/timers{}", query(&[("instance_id", instance), ("due_before", due_before)]));
-    let columns = [("KEY", "key"), ("WORKFLOW", "workflow"), ("ELEMENT", "element"), ("KIND", "kind"), ("DUE", "due_at"), ("REPEATS LEFT", "repetitions_left")];
+pub async fn list_timers(
+    client: &Client,
+    instance: Option<String>,
+    due_before: Option<String>,
+    json_lines: bool,
+) -> Result<(), Failure> {
+    let path = format!(
+        "/v1/timers{}",
+        query(&[
+            ("tenant", client.tenant()),
+            ("instance_id", instance),
+            ("due_before", due_before)
+        ])
+    );
+    let columns = [
+        ("KEY", "key"),
+        ("WORKFLOW", "workflow"),
+        ("ELEMENT", "element"),
+        ("KIND", "kind"),
+        ("DUE", "due_at"),
+        ("REPEATS LEFT", "repetitions_left"),
+    ];
     list(client, &path, json_lines, &columns).await
 }
 
-pub async fn reschedule_timer(client: &Client, key: &str, due_at: &str, reason: Option<String>) -> Result<(), Failure> {
-    client.post(&format!("/v1/timers/{}/reschedule", encode(key)), &json!({"due_at": due_at, "reason": reason})).await?;
+pub async fn reschedule_timer(
+    client: &Client,
+    key: &str,
+    due_at: &str,
+    reason: Option<String>,
+) -> Result<(), Failure> {
+    client
+        .post(
+            &format!("/v1/timers/{}/reschedule", encode(key)),
+            &json!({"due_at": due_at, "reason": reason}),
+        )
+        .await?;
     eprintln!("rescheduled: {key} to {due_at}");
     Ok(())
 }
 
-pub async fn list_messages(client: &Client, undelivered: bool, name: Option<String>, json_lines: bool) -> Result<(), Failure> {
-    let state = Some(if undelivered { "undelivered" } else { "buffered" }.to_string());
-    let path = format!("/v1/messages{}", query(&[("state", state), ("name", name)]));
-    let columns = [("SEQ", "seq"), ("NAME", "name"), ("KEY", "correlation_key"), ("PUBLISHED", "published_at"), ("EXPIRES", "expires_at"), ("TAKEN BY", "correlated_to")];
+pub async fn list_messages(
+    client: &Client,
+    undelivered: bool,
+    name: Option<String>,
+    json_lines: bool,
+) -> Result<(), Failure> {
+    let state = Some(
+        if undelivered {
+            "undelivered"
+        } else {
+            "buffered"
+        }
+        .to_string(),
+    );
+    let path = format!(
+        "/v1/messages{}",
+        query(&[
+            ("tenant", client.tenant()),
+            ("state", state),
+            ("name", name)
+        ])
+    );
+    let columns = [
+        ("SEQ", "seq"),
+        ("NAME", "name"),
+        ("KEY", "correlation_key"),
+        ("PUBLISHED", "published_at"),
+        ("EXPIRES", "expires_at"),
+        ("TAKEN BY", "correlated_to"),
+    ];
     list(client, &path, json_lines, &columns).await
 }
 
-pub async fn list_subscriptions(client: &Client, instance: Option<String>, kind: Option<String>, name: Option<String>, json_lines: bool) -> Result<(), Failure> {
-    let path = format!("/v1/subscriptions{}", query(&[("instance_id", instance), ("kind", kind), ("name", name)]));
-    let columns = [("INSTANCE", "instance_id"), ("ELEMENT", "element"), ("KIND", "kind"), ("NAME", "name"), ("KEY", "correlation_key"), ("SINCE", "opened_at")];
+pub async fn list_subscriptions(
+    client: &Client,
+    instance: Option<String>,
+    kind: Option<String>,
+    name: Option<String>,
+    json_lines: bool,
+) -> Result<(), Failure> {
+    let path = format!(
+        "/v1/subscriptions{}",
+        query(&[
+            ("tenant", client.tenant()),
+            ("instance_id", instance),
+            ("kind", kind),
+            ("name", name)
+        ])
+    );
+    let columns = [
+        ("INSTANCE", "instance_id"),
+        ("ELEMENT", "element"),
+        ("KIND", "kind"),
+        ("NAME", "name"),
+        ("KEY", "correlation_key"),
+        ("SINCE", "opened_at"),
+    ];
     list(client, &path, json_lines, &columns).await
 }
 
-pub async fn job_retries(client: &Client, key: &str, retries: u32, reason: Option<String>) -> Result<(), Failure> {
-    client.post(&format!("/v1/jobs/{}/retries", encode(key)), &json!({"retries": retries, "reason": reason})).await?;
+pub async fn job_retries(
+    client: &Client,
+    key: &str,
+    retries: u32,
+    reason: Option<String>,
+) -> Result<(), Failure> {
+    client
+        .post(
+            &format!("/v1/jobs/{}/retries", encode(key)),
+            &json!({"retries": retries, "reason": reason}),
+        )
+        .await?;
     eprintln!("retries: {key} has {retries}");
     Ok(())
 }
 
-pub async fn resolve_incident(client: &Client, key: &str, reason: Option<String>) -> Result<(), Failure> {
-    client.post(&format!("/v1/incidents/{}/resolve", encode(key)), &json!({"reason": reason})).await?;
+pub async fn resolve_incident(
+    client: &Client,
+    key: &str,
+    reason: Option<String>,
+) -> Result<(), Failure> {
+    client
+        .post(
+            &format!("/v1/incidents/{}/resolve", encode(key)),
+            &json!({"reason": reason}),
+        )
+        .await?;
     eprintln!("resolved: {key}");
     Ok(())
 }

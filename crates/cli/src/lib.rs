@@ -29,7 +29,11 @@ use clap::{Parser, Subcommand};
 use client::{Client, Failure, DEFAULT_SERVER};
 
 #[derive(Debug, Parser)]
-#[command(name = "baton", version, about = "Baton, a durable workflow engine for BPMN 2.0")]
+#[command(
+    name = "baton",
+    version,
+    about = "Baton, a durable workflow engine for BPMN 2.0"
+)]
 pub struct Cli {
     /// The Baton server the client commands talk to.
     #[arg(long, global = true, env = "BATON_SERVER", default_value = DEFAULT_SERVER)]
@@ -40,6 +44,10 @@ pub struct Cli {
     /// The API token to send (`Authorization: Bearer`), for a server with `--auth token`.
     #[arg(long, global = true, env = "BATON_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// The tenant to work in: deploy, start, publish and signal go to it; lists, shows and the worker keep to it.
+    /// Without it, a token of one tenant works in that one, any other in `default`, and lists show every tenant you reach.
+    #[arg(long, global = true, env = "BATON_TENANT")]
+    pub tenant: Option<String>,
     /// A CA certificate (PEM) to trust besides the system's, for a server with its own certificate authority.
     #[arg(long, global = true, env = "BATON_CA_CERT", value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
@@ -296,7 +304,9 @@ pub enum TasksCommand {
         json: bool,
     },
     /// Show one user task.
-    Show { key: String },
+    Show {
+        key: String,
+    },
     /// Assign a user task to someone (whoever holds it now).
     Assign {
         key: String,
@@ -308,7 +318,9 @@ pub enum TasksCommand {
         #[arg(long)]
         assignee: String,
     },
-    Unclaim { key: String },
+    Unclaim {
+        key: String,
+    },
     Complete {
         key: String,
         #[command(flatten)]
@@ -407,11 +419,24 @@ pub enum Command {
         /// The claim that holds the holder's groups (user tasks' candidate groups).
         #[arg(long, default_value = "groups")]
         oidc_groups_claim: String,
+        /// The claim that holds the tenants the holder reaches (`*`: every one); without it, the default tenant.
+        #[arg(long, default_value = "tenants")]
+        oidc_tenants_claim: String,
         /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
-        #[arg(long, env = "BATON_TLS_CERT", requires = "tls_key", value_name = "FILE")]
+        #[arg(
+            long,
+            env = "BATON_TLS_CERT",
+            requires = "tls_key",
+            value_name = "FILE"
+        )]
         tls_cert: Option<PathBuf>,
         /// The private key (PEM) of --tls-cert.
-        #[arg(long, env = "BATON_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
+        #[arg(
+            long,
+            env = "BATON_TLS_KEY",
+            requires = "tls_cert",
+            value_name = "FILE"
+        )]
         tls_key: Option<PathBuf>,
     },
     /// Deploy BPMN files to the server.
@@ -525,14 +550,24 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate { files, json } => validate::run(&files, json),
         Command::Test { paths, json } => test(&paths, json),
         command => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(runtime) => runtime,
                 Err(e) => {
                     eprintln!("baton: cannot start: {e}");
                     return 1;
                 }
             };
-            match runtime.block_on(run_async(&cli.server, cli.actor, cli.token, cli.ca_cert, command)) {
+            let connection = Connection {
+                server: cli.server,
+                actor: cli.actor,
+                token: cli.token,
+                ca_cert: cli.ca_cert,
+                tenant: cli.tenant,
+            };
+            match runtime.block_on(run_async(connection, command)) {
                 Ok(()) => 0,
                 Err(Failure(message)) => {
                     eprintln!("baton: {message}");
@@ -543,10 +578,32 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-async fn run_async(server: &str, actor: Option<String>, token: Option<String>, ca_cert: Option<PathBuf>, command: Command) -> Result<(), Failure> {
-    let client = Client::new(server).trusting(ca_cert.as_deref())?.acting_as(actor)?.with_token(token)?;
+/// How the client commands reach the server, and as whom.
+struct Connection {
+    server: String,
+    actor: Option<String>,
+    token: Option<String>,
+    ca_cert: Option<PathBuf>,
+    tenant: Option<String>,
+}
+
+async fn run_async(connection: Connection, command: Command) -> Result<(), Failure> {
+    let Connection {
+        server,
+        actor,
+        token,
+        ca_cert,
+        tenant,
+    } = connection;
+    let client = Client::new(&server)
+        .trusting(ca_cert.as_deref())?
+        .acting_as(actor)?
+        .with_token(token)?
+        .in_tenant(tenant);
     match command {
-        Command::Validate { .. } | Command::Test { .. } => unreachable!("run() handles the offline commands"),
+        Command::Validate { .. } | Command::Test { .. } => {
+            unreachable!("run() handles the offline commands")
+        }
         Command::Serve {
             db,
             listen,
@@ -564,9 +621,13 @@ async fn run_async(server: &str, actor: Option<String>, token: Option<String>, c
             oidc_name_claim,
             oidc_roles_claim,
             oidc_groups_claim,
+            oidc_tenants_claim,
         } => {
             let database = serve::parse_database(&db).map_err(Failure)?;
-            let options = runtime::Options { cache_capacity: instance_cache, ..runtime::Options::default() };
+            let options = runtime::Options {
+                cache_capacity: instance_cache,
+                ..runtime::Options::default()
+            };
             let rate = |name: &str, value: f64| {
                 if value.is_finite() && value >= 1.0 {
                     Ok(value)
@@ -579,106 +640,301 @@ async fn run_async(server: &str, actor: Option<String>, token: Option<String>, c
             }
             let limits = api::limits::LimitSettings {
                 starts_per_second: rate("max-starts-per-second", max_starts_per_second)?,
-                publications_per_second: rate("max-publications-per-second", max_publications_per_second)?,
+                publications_per_second: rate(
+                    "max-publications-per-second",
+                    max_publications_per_second,
+                )?,
                 polls_at_once: max_polls_per_client,
             };
             let tls = match (tls_cert, tls_key) {
-                (Some(cert), Some(key)) => Some(api::tls::server_config(&cert, &key).map_err(Failure)?),
+                (Some(cert), Some(key)) => {
+                    Some(api::tls::server_config(&cert, &key).map_err(Failure)?)
+                }
                 _ => None,
             };
-            let claims = api::oidc::Claims { name: oidc_name_claim, roles: oidc_roles_claim, groups: oidc_groups_claim };
+            let claims = api::oidc::Claims {
+                name: oidc_name_claim,
+                roles: oidc_roles_claim,
+                groups: oidc_groups_claim,
+                tenants: oidc_tenants_claim,
+            };
             let oidc = match (oidc_issuer, oidc_audience) {
-                (Some(issuer), Some(audience)) => Some(serve::OidcOptions { issuer, audience, claims }),
+                (Some(issuer), Some(audience)) => Some(serve::OidcOptions {
+                    issuer,
+                    audience,
+                    claims,
+                }),
                 _ => None,
             };
-            let door = serve::DoorOptions { cors_origins, auth, insecure, limits, oidc, tls };
-            serve::serve(database, listen, door, options).await.map_err(Failure)
+            let door = serve::DoorOptions {
+                cors_origins,
+                auth,
+                insecure,
+                limits,
+                oidc,
+                tls,
+            };
+            serve::serve(database, listen, door, options)
+                .await
+                .map_err(Failure)
         }
         Command::Deploy { files } => commands::deploy(&client, &files).await,
-        Command::Start { workflow, version, variables, business_key, request_id, labels } => {
+        Command::Start {
+            workflow,
+            version,
+            variables,
+            business_key,
+            request_id,
+            labels,
+        } => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
             let labels = commands::labels(&labels)?;
-            commands::start(&client, commands::StartArgs { workflow, version, variables, business_key, request_id, labels }).await
+            commands::start(
+                &client,
+                commands::StartArgs {
+                    workflow,
+                    version,
+                    variables,
+                    business_key,
+                    request_id,
+                    labels,
+                },
+            )
+            .await
         }
         Command::Instances(command) => match command {
-            InstancesCommand::List { filter, json } => commands::list_instances(&client, filter, json).await,
-            InstancesCommand::Show { id, json } => commands::show_instance(&client, &id, json).await,
-            InstancesCommand::History { id, filter, json } => commands::history(&client, &id, filter, json).await,
-            InstancesCommand::Cancel { id, reason } => commands::instance_command(&client, &id, "cancel", serde_json::json!({"reason": reason})).await,
-            InstancesCommand::Suspend { id, reason } => commands::instance_command(&client, &id, "suspend", serde_json::json!({"reason": reason})).await,
-            InstancesCommand::Resume { id, reason } => commands::instance_command(&client, &id, "resume", serde_json::json!({"reason": reason})).await,
-            InstancesCommand::Variables { id, variables, reason } => {
-                let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
-                if variables.is_empty() {
-                    return Err(Failure("name a variable to set: --var name=value or --vars-json".into()));
-                }
-                commands::instance_command(&client, &id, "variables", serde_json::json!({"variables": variables, "reason": reason})).await
+            InstancesCommand::List { filter, json } => {
+                commands::list_instances(&client, filter, json).await
             }
-            InstancesCommand::Labels { id, set, remove, reason } => {
-                let mut labels: serde_json::Map<String, serde_json::Value> =
-                    commands::labels(&set)?.into_iter().map(|(name, value)| (name, serde_json::Value::String(value))).collect();
-                labels.extend(remove.into_iter().map(|name| (name, serde_json::Value::Null)));
-                if labels.is_empty() {
-                    return Err(Failure("name a label: --set name=value or --remove name".into()));
+            InstancesCommand::Show { id, json } => {
+                commands::show_instance(&client, &id, json).await
+            }
+            InstancesCommand::History { id, filter, json } => {
+                commands::history(&client, &id, filter, json).await
+            }
+            InstancesCommand::Cancel { id, reason } => {
+                commands::instance_command(
+                    &client,
+                    &id,
+                    "cancel",
+                    serde_json::json!({"reason": reason}),
+                )
+                .await
+            }
+            InstancesCommand::Suspend { id, reason } => {
+                commands::instance_command(
+                    &client,
+                    &id,
+                    "suspend",
+                    serde_json::json!({"reason": reason}),
+                )
+                .await
+            }
+            InstancesCommand::Resume { id, reason } => {
+                commands::instance_command(
+                    &client,
+                    &id,
+                    "resume",
+                    serde_json::json!({"reason": reason}),
+                )
+                .await
+            }
+            InstancesCommand::Variables {
+                id,
+                variables,
+                reason,
+            } => {
+                let variables =
+                    commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+                if variables.is_empty() {
+                    return Err(Failure(
+                        "name a variable to set: --var name=value or --vars-json".into(),
+                    ));
                 }
-                commands::instance_command(&client, &id, "labels", serde_json::json!({"labels": labels, "reason": reason})).await
+                commands::instance_command(
+                    &client,
+                    &id,
+                    "variables",
+                    serde_json::json!({"variables": variables, "reason": reason}),
+                )
+                .await
+            }
+            InstancesCommand::Labels {
+                id,
+                set,
+                remove,
+                reason,
+            } => {
+                let mut labels: serde_json::Map<String, serde_json::Value> =
+                    commands::labels(&set)?
+                        .into_iter()
+                        .map(|(name, value)| (name, serde_json::Value::String(value)))
+                        .collect();
+                labels.extend(
+                    remove
+                        .into_iter()
+                        .map(|name| (name, serde_json::Value::Null)),
+                );
+                if labels.is_empty() {
+                    return Err(Failure(
+                        "name a label: --set name=value or --remove name".into(),
+                    ));
+                }
+                commands::instance_command(
+                    &client,
+                    &id,
+                    "labels",
+                    serde_json::json!({"labels": labels, "reason": reason}),
+                )
+                .await
             }
             InstancesCommand::Rerun { id, from, reason } => {
-                commands::instance_command(&client, &id, "rerun", serde_json::json!({"from": from, "reason": reason})).await
+                commands::instance_command(
+                    &client,
+                    &id,
+                    "rerun",
+                    serde_json::json!({"from": from, "reason": reason}),
+                )
+                .await
             }
-            InstancesCommand::Modify { id, activate, terminate, reason } => {
+            InstancesCommand::Modify {
+                id,
+                activate,
+                terminate,
+                reason,
+            } => {
                 if activate.is_empty() && terminate.is_empty() {
-                    return Err(Failure("name elements: --activate ELEMENT or --terminate ELEMENT".into()));
+                    return Err(Failure(
+                        "name elements: --activate ELEMENT or --terminate ELEMENT".into(),
+                    ));
                 }
                 let body = serde_json::json!({"activate": activate, "terminate": terminate, "reason": reason});
                 commands::instance_command(&client, &id, "modify", body).await
             }
         },
-        Command::Jobs(JobsCommand::List { filter, json }) => commands::list_jobs(&client, filter, json).await,
-        Command::Jobs(JobsCommand::Complete { key, claim, variables }) => {
+        Command::Jobs(JobsCommand::List { filter, json }) => {
+            commands::list_jobs(&client, filter, json).await
+        }
+        Command::Jobs(JobsCommand::Complete {
+            key,
+            claim,
+            variables,
+        }) => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
             let body = claim.with(serde_json::json!({"variables": variables}));
             commands::job_command(&client, &key, "complete", body).await
         }
-        Command::Jobs(JobsCommand::Fail { key, claim, retries, message, backoff_ms }) => {
+        Command::Jobs(JobsCommand::Fail {
+            key,
+            claim,
+            retries,
+            message,
+            backoff_ms,
+        }) => {
             let body = claim.with(serde_json::json!({"retries": retries, "message": message, "backoff_ms": backoff_ms}));
             commands::job_command(&client, &key, "fail", body).await
         }
-        Command::Jobs(JobsCommand::Error { key, claim, code, message, variables }) => {
+        Command::Jobs(JobsCommand::Error {
+            key,
+            claim,
+            code,
+            message,
+            variables,
+        }) => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
-            let body = claim.with(serde_json::json!({"code": code, "message": message, "variables": variables}));
+            let body = claim.with(
+                serde_json::json!({"code": code, "message": message, "variables": variables}),
+            );
             commands::job_command(&client, &key, "error", body).await
         }
-        Command::Workflows(WorkflowsCommand::List { json }) => commands::list_workflows(&client, json).await,
-        Command::Workflows(WorkflowsCommand::Show { key, version, xml }) => commands::show_workflow(&client, &key, version, xml).await,
+        Command::Workflows(WorkflowsCommand::List { json }) => {
+            commands::list_workflows(&client, json).await
+        }
+        Command::Workflows(WorkflowsCommand::Show { key, version, xml }) => {
+            commands::show_workflow(&client, &key, version, xml).await
+        }
         Command::Health => {
             commands::show(&client, "/healthz").await?;
             commands::show(&client, "/readyz").await
         }
         Command::Openapi => commands::show(&client, "/v1/openapi.json").await,
-        Command::Tokens(TokensCommand::Create { token, db }) => tokens::create(&client, db, token).await,
+        Command::Tokens(TokensCommand::Create { token, db }) => {
+            tokens::create(&client, db, token).await
+        }
         Command::Tokens(TokensCommand::List { db, json }) => tokens::list(&client, db, json).await,
         Command::Tokens(TokensCommand::Revoke { id, db }) => tokens::revoke(&client, db, &id).await,
-        Command::Timers(TimersCommand::List { instance, due_before, json }) => commands::list_timers(&client, instance, due_before, json).await,
-        Command::Timers(TimersCommand::Reschedule { key, due_at, reason }) => commands::reschedule_timer(&client, &key, &due_at, reason).await,
-        Command::Messages(MessagesCommand::List { undelivered, name, json }) => commands::list_messages(&client, undelivered, name, json).await,
-        Command::Subscriptions(SubscriptionsCommand::List { instance, kind, name, json }) => {
-            commands::list_subscriptions(&client, instance, kind, name, json).await
-        }
+        Command::Timers(TimersCommand::List {
+            instance,
+            due_before,
+            json,
+        }) => commands::list_timers(&client, instance, due_before, json).await,
+        Command::Timers(TimersCommand::Reschedule {
+            key,
+            due_at,
+            reason,
+        }) => commands::reschedule_timer(&client, &key, &due_at, reason).await,
+        Command::Messages(MessagesCommand::List {
+            undelivered,
+            name,
+            json,
+        }) => commands::list_messages(&client, undelivered, name, json).await,
+        Command::Subscriptions(SubscriptionsCommand::List {
+            instance,
+            kind,
+            name,
+            json,
+        }) => commands::list_subscriptions(&client, instance, kind, name, json).await,
         Command::Metrics => commands::show(&client, "/metrics").await,
-        Command::Jobs(JobsCommand::Retries { key, retries, reason }) => commands::job_retries(&client, &key, retries, reason).await,
+        Command::Jobs(JobsCommand::Retries {
+            key,
+            retries,
+            reason,
+        }) => commands::job_retries(&client, &key, retries, reason).await,
         Command::Tasks(command) => match command {
-            TasksCommand::List { filter, json } => commands::list_tasks(&client, filter, json).await,
+            TasksCommand::List { filter, json } => {
+                commands::list_tasks(&client, filter, json).await
+            }
             TasksCommand::Show { key } => commands::show_task(&client, &key).await,
-            TasksCommand::Assign { key, assignee } => commands::task_command(&client, &key, "assign", serde_json::json!({"assignee": assignee})).await,
-            TasksCommand::Claim { key, assignee } => commands::task_command(&client, &key, "claim", serde_json::json!({"assignee": assignee})).await,
-            TasksCommand::Unclaim { key } => commands::task_command(&client, &key, "unclaim", serde_json::json!({})).await,
+            TasksCommand::Assign { key, assignee } => {
+                commands::task_command(
+                    &client,
+                    &key,
+                    "assign",
+                    serde_json::json!({"assignee": assignee}),
+                )
+                .await
+            }
+            TasksCommand::Claim { key, assignee } => {
+                commands::task_command(
+                    &client,
+                    &key,
+                    "claim",
+                    serde_json::json!({"assignee": assignee}),
+                )
+                .await
+            }
+            TasksCommand::Unclaim { key } => {
+                commands::task_command(&client, &key, "unclaim", serde_json::json!({})).await
+            }
             TasksCommand::Complete { key, variables } => {
-                let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
-                commands::task_command(&client, &key, "complete", serde_json::json!({"variables": variables})).await
+                let variables =
+                    commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+                commands::task_command(
+                    &client,
+                    &key,
+                    "complete",
+                    serde_json::json!({"variables": variables}),
+                )
+                .await
             }
         },
-        Command::Publish { name, key, variables, ttl, message_id } => {
+        Command::Publish {
+            name,
+            key,
+            variables,
+            ttl,
+            message_id,
+        } => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
             let ttl_ms = match ttl {
                 Some(text) => {
@@ -693,33 +949,85 @@ async fn run_async(server: &str, actor: Option<String>, token: Option<String>, c
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
             commands::signal(&client, &name, variables).await
         }
-        Command::Bench { workload, store, mode, instances, rate, json } => {
+        Command::Bench {
+            workload,
+            store,
+            mode,
+            instances,
+            rate,
+            json,
+        } => {
             if instances == 0 {
                 return Err(Failure("--instances must be at least 1".into()));
             }
             if rate.is_some_and(|r| r <= 0.0 || r.is_nan()) {
-                return Err(Failure("--rate must be a positive number of instances per second".into()));
+                return Err(Failure(
+                    "--rate must be a positive number of instances per second".into(),
+                ));
             }
             eprintln!("baton bench: {instances} instances of {workload:?}, {store:?} store, {mode:?} mode");
-            let report = bench::run(bench::BenchOptions { workload, store, mode, instances, rate }).await?;
+            let report = bench::run(bench::BenchOptions {
+                workload,
+                store,
+                mode,
+                instances,
+                rate,
+            })
+            .await?;
             if json {
-                say!("{}", serde_json::to_string(&report).expect("a report serializes"));
+                say!(
+                    "{}",
+                    serde_json::to_string(&report).expect("a report serializes")
+                );
             } else {
                 bench::print(&report);
             }
             Ok(())
         }
-        Command::Incidents(IncidentsCommand::List { resolved, all, instance, descendants, workflow, json }) => {
-            let state = if all { "all" } else if resolved { "resolved" } else { "open" };
+        Command::Incidents(IncidentsCommand::List {
+            resolved,
+            all,
+            instance,
+            descendants,
+            workflow,
+            json,
+        }) => {
+            let state = if all {
+                "all"
+            } else if resolved {
+                "resolved"
+            } else {
+                "open"
+            };
             commands::list_incidents(&client, state, instance, descendants, workflow, json).await
         }
-        Command::Incidents(IncidentsCommand::Resolve { key, reason }) => commands::resolve_incident(&client, &key, reason).await,
-        Command::Worker { job_type, concurrency, lease_ms, name, max_jobs, command } => {
+        Command::Incidents(IncidentsCommand::Resolve { key, reason }) => {
+            commands::resolve_incident(&client, &key, reason).await
+        }
+        Command::Worker {
+            job_type,
+            concurrency,
+            lease_ms,
+            name,
+            max_jobs,
+            command,
+        } => {
             if concurrency == 0 {
                 return Err(Failure("--concurrency must be at least 1".into()));
             }
             let name = name.unwrap_or_else(|| format!("baton-worker-{}", std::process::id()));
-            worker::run(client, worker::WorkerOptions { job_type, name, concurrency, lease_ms, command, max_jobs }).await
+            worker::run(
+                client,
+                worker::WorkerOptions {
+                    job_type,
+                    name,
+                    concurrency,
+                    lease_ms,
+                    command,
+                    max_jobs,
+                },
+            )
+            .await
         }
     }
 }
@@ -745,7 +1053,10 @@ fn test(paths: &[PathBuf], json: bool) -> i32 {
                 failed += 1;
             }
             if json {
-                say!("{}", serde_json::to_string(&outcome).expect("an outcome serializes"));
+                say!(
+                    "{}",
+                    serde_json::to_string(&outcome).expect("an outcome serializes")
+                );
             } else {
                 say!("{}", outcome.line());
             }

@@ -26,6 +26,9 @@ pub struct TokenArgs {
     /// A candidate group the holder belongs to (user tasks). Repeatable.
     #[arg(long = "group")]
     groups: Vec<String>,
+    /// The tenants it reaches, comma-separated (`*`: every one); the default tenant when left out.
+    #[arg(long = "tenants", value_delimiter = ',')]
+    tenants: Vec<String>,
     /// For a viewer: hide variable values.
     #[arg(long)]
     hide_variables: bool,
@@ -43,6 +46,7 @@ impl TokenArgs {
             job_types: some(self.job_types),
             workflows: some(self.workflows),
             groups: self.groups,
+            tenants: self.tenants,
             hide_variables: self.hide_variables,
             expires_at: self.expires_at,
         }
@@ -68,18 +72,38 @@ pub async fn create(client: &Client, db: Option<String>, args: TokenArgs) -> Res
         Some(db) => {
             let store = offline(&db)?;
             let (token, row) = api::access::new_token(request, now()).map_err(Failure)?;
-            let taken = store.read().and_then(|mut r| r.tokens()).map_err(|e| Failure(e.to_string()))?.iter().any(|t| t.name == row.name && t.revoked_at.is_none());
+            let taken = store
+                .read()
+                .and_then(|mut r| r.tokens())
+                .map_err(|e| Failure(e.to_string()))?
+                .iter()
+                .any(|t| t.name == row.name && t.revoked_at.is_none());
             if taken {
-                return Err(Failure(format!("a token named '{}' exists; revoke it first or choose another name", row.name)));
+                return Err(Failure(format!(
+                    "a token named '{}' exists; revoke it first or choose another name",
+                    row.name
+                )));
             }
             let mut txn = store.write().map_err(|e| Failure(e.to_string()))?;
-            txn.apply(Write::PutToken(row.clone())).map_err(|e| Failure(e.to_string()))?;
+            txn.apply(Write::PutToken(row.clone()))
+                .map_err(|e| Failure(e.to_string()))?;
             txn.commit().map_err(|e| Failure(e.to_string()))?;
             json!({ "id": row.id, "name": row.name, "token": token })
         }
-        None => client.post("/v1/tokens", &serde_json::to_value(&request).map_err(|e| Failure(e.to_string()))?).await?,
+        None => {
+            client
+                .post(
+                    "/v1/tokens",
+                    &serde_json::to_value(&request).map_err(|e| Failure(e.to_string()))?,
+                )
+                .await?
+        }
     };
-    eprintln!("token {} for {}: keep it now, it is not shown again", created["id"].as_str().unwrap_or("?"), created["name"].as_str().unwrap_or("?"));
+    eprintln!(
+        "token {} for {}: keep it now, it is not shown again",
+        created["id"].as_str().unwrap_or("?"),
+        created["name"].as_str().unwrap_or("?")
+    );
     say!("{}", created["token"].as_str().unwrap_or(""));
     Ok(())
 }
@@ -88,20 +112,44 @@ pub async fn list(client: &Client, db: Option<String>, json_lines: bool) -> Resu
     let rows: Vec<Value> = match db {
         Some(db) => {
             let store = offline(&db)?;
-            let tokens = store.read().and_then(|mut r| r.tokens()).map_err(|e| Failure(e.to_string()))?;
+            let tokens = store
+                .read()
+                .and_then(|mut r| r.tokens())
+                .map_err(|e| Failure(e.to_string()))?;
             tokens
                 .iter()
                 .map(|t| json!({ "id": t.id, "name": t.name, "roles": t.roles, "expires_at": t.expires_at, "revoked_at": t.revoked_at }))
                 .collect()
         }
-        None => client.get("/v1/tokens").await?["items"].as_array().cloned().unwrap_or_default(),
+        None => client.get("/v1/tokens").await?["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
     };
     for row in &rows {
         if json_lines {
             say!("{row}");
         } else {
-            let text = |v: &Value| v.as_str().map_or_else(|| if v.is_null() { "-".to_string() } else { v.to_string() }, str::to_string);
-            say!("{:<18} {:<20} {:<30} expires {} revoked {}", text(&row["id"]), text(&row["name"]), text(&row["roles"]), text(&row["expires_at"]), text(&row["revoked_at"]));
+            let text = |v: &Value| {
+                v.as_str().map_or_else(
+                    || {
+                        if v.is_null() {
+                            "-".to_string()
+                        } else {
+                            v.to_string()
+                        }
+                    },
+                    str::to_string,
+                )
+            };
+            say!(
+                "{:<18} {:<20} {:<30} expires {} revoked {}",
+                text(&row["id"]),
+                text(&row["name"]),
+                text(&row["roles"]),
+                text(&row["expires_at"]),
+                text(&row["revoked_at"])
+            );
         }
     }
     Ok(())
@@ -111,17 +159,26 @@ pub async fn revoke(client: &Client, db: Option<String>, id: &str) -> Result<(),
     match db {
         Some(db) => {
             let store = offline(&db)?;
-            let tokens = store.read().and_then(|mut r| r.tokens()).map_err(|e| Failure(e.to_string()))?;
-            let mut row = tokens.into_iter().find(|t| t.id == id).ok_or_else(|| Failure(format!("token-not-found: token {id} does not exist")))?;
+            let tokens = store
+                .read()
+                .and_then(|mut r| r.tokens())
+                .map_err(|e| Failure(e.to_string()))?;
+            let mut row = tokens
+                .into_iter()
+                .find(|t| t.id == id)
+                .ok_or_else(|| Failure(format!("token-not-found: token {id} does not exist")))?;
             if row.revoked_at.is_none() {
                 row.revoked_at = Some(now());
                 let mut txn = store.write().map_err(|e| Failure(e.to_string()))?;
-                txn.apply(Write::PutToken(row)).map_err(|e| Failure(e.to_string()))?;
+                txn.apply(Write::PutToken(row))
+                    .map_err(|e| Failure(e.to_string()))?;
                 txn.commit().map_err(|e| Failure(e.to_string()))?;
             }
         }
         None => {
-            client.post(&format!("/v1/tokens/{}/revoke", encode(id)), &json!({})).await?;
+            client
+                .post(&format!("/v1/tokens/{}/revoke", encode(id)), &json!({}))
+                .await?;
         }
     }
     eprintln!("revoked: {id}");

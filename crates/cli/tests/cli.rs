@@ -6,7 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn baton(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_baton")).args(args).current_dir(workspace()).output().expect("baton runs")
+    Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("baton runs")
 }
 
 fn workspace() -> PathBuf {
@@ -14,7 +18,9 @@ fn workspace() -> PathBuf {
 }
 
 fn shared() -> PathBuf {
-    std::env::var_os("BATON_SHARED").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared"))
+    std::env::var_os("BATON_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared"))
 }
 
 fn stdout(output: &Output) -> String {
@@ -38,8 +44,13 @@ fn validate_json_over_the_whole_miwg_corpus_is_one_parseable_document() {
     let mut args = vec!["validate", "--json"];
     args.extend(files.iter().map(String::as_str));
     let output = baton(&args);
-    assert_eq!(output.status.code(), Some(1), "errors in the corpus give exit 1, never a panic");
-    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("one JSON document");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "errors in the corpus give exit 1, never a panic"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&output)).expect("one JSON document");
     assert_eq!(report["files"].as_array().unwrap().len(), files.len());
     assert!(report["errors"].as_u64().unwrap() > 0);
     let malformed: Vec<&serde_json::Value> = report["files"]
@@ -50,19 +61,30 @@ fn validate_json_over_the_whole_miwg_corpus_is_one_parseable_document() {
         .filter(|d| d["code"].as_str().unwrap().starts_with("xml-"))
         .collect();
     assert_eq!(malformed.len(), 4);
-    assert!(malformed.iter().all(|d| d["line"].as_u64().unwrap() > 0 && d["column"].as_u64().unwrap() > 0));
+    assert!(malformed
+        .iter()
+        .all(|d| d["line"].as_u64().unwrap() > 0 && d["column"].as_u64().unwrap() > 0));
 }
 
 #[test]
 fn validate_prints_code_element_and_position() {
     let ok = baton(&["validate", "examples/order/order.bpmn"]);
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert_eq!(stdout(&ok), "", "a valid file prints no diagnostics");
     let bad = shared().join("conformance/cases/16-deploy-errors/badtimer.bpmn");
     let output = baton(&["validate", bad.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
-    assert!(text.contains("badtimer.bpmn:5:") && text.contains("error[timer-invalid] bad_wait: 'PT1X' is not an ISO 8601 duration"), "{text}");
+    assert!(
+        text.contains("badtimer.bpmn:5:")
+            && text.contains("error[timer-invalid] bad_wait: 'PT1X' is not an ISO 8601 duration"),
+        "{text}"
+    );
     let missing = baton(&["validate", "no/such/file.bpmn"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(stdout(&missing).contains("file-unreadable"));
@@ -75,9 +97,16 @@ fn test_runs_the_conformance_cases_and_ends_with_the_summary() {
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     let last = text.lines().last().unwrap();
-    let passed: usize = last.strip_suffix(" passed, 0 failed").expect("the summary line").parse().unwrap();
+    let passed: usize = last
+        .strip_suffix(" passed, 0 failed")
+        .expect("the summary line")
+        .parse()
+        .unwrap();
     assert!(passed >= 46);
-    assert_eq!(text.lines().filter(|l| l.starts_with("ok   ")).count(), passed);
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok   ")).count(),
+        passed
+    );
 }
 
 #[test]
@@ -85,9 +114,14 @@ fn test_exits_non_zero_on_failure_and_prints_json_per_scenario() {
     let fixture = workspace().join("crates/scenario/tests/fixtures/must-fail.yaml");
     let output = baton(&["test", "--json", fixture.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
-    let lines: Vec<serde_json::Value> = stdout(&output).lines().map(|l| serde_json::from_str(l).expect("a JSON object per line")).collect();
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
     assert_eq!(lines.len(), 15);
-    assert!(lines.iter().all(|l| l["passed"] == false && l["message"].is_string()));
+    assert!(lines
+        .iter()
+        .all(|l| l["passed"] == false && l["message"].is_string()));
     assert!(String::from_utf8_lossy(&output.stderr).contains("0 passed, 15 failed"));
 }
 
@@ -100,14 +134,28 @@ fn test_refuses_paths_that_hold_nothing() {
 
 #[test]
 fn serve_refuses_a_database_it_does_not_know() {
-    let output = baton(&["serve", "--db", "mysql://localhost/baton", "--listen", "127.0.0.1:0"]);
+    let output = baton(&[
+        "serve",
+        "--db",
+        "mysql://localhost/baton",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("use sqlite://FILE"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("use sqlite://FILE"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
 fn client_commands_say_when_the_server_is_not_there() {
-    let output = Command::new(env!("CARGO_BIN_EXE_baton")).args(["instances", "list"]).env("BATON_SERVER", "http://127.0.0.1:9").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["instances", "list"])
+        .env("BATON_SERVER", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("is `baton serve` running?"));
 }
@@ -115,18 +163,68 @@ fn client_commands_say_when_the_server_is_not_there() {
 /// `baton bench` itself works and verifies its runs: a few hundred instances of each workload.
 #[test]
 fn bench_runs_every_workload_and_checks_every_instance() {
-    for (workload, store, mode) in [("w1", "memory", "embedded"), ("w2", "sqlite", "http"), ("w3", "sqlite", "embedded"), ("w4", "memory", "http")] {
-        let output = baton(&["bench", "--workload", workload, "--store", store, "--mode", mode, "--instances", "200", "--json"]);
-        assert_eq!(output.status.code(), Some(0), "{workload}: {}", String::from_utf8_lossy(&output.stderr));
-        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
-        assert_eq!(report["verified"], serde_json::json!(200), "{workload}: {report}");
-        for field in ["instances_per_s", "cpu_s_per_1000", "p50_ms", "p99_ms", "commits", "mean_batch"] {
-            assert!(report[field].is_number(), "{workload}: {field} missing from {report}");
+    for (workload, store, mode) in [
+        ("w1", "memory", "embedded"),
+        ("w2", "sqlite", "http"),
+        ("w3", "sqlite", "embedded"),
+        ("w4", "memory", "http"),
+    ] {
+        let output = baton(&[
+            "bench",
+            "--workload",
+            workload,
+            "--store",
+            store,
+            "--mode",
+            mode,
+            "--instances",
+            "200",
+            "--json",
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{workload}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("one JSON object");
+        assert_eq!(
+            report["verified"],
+            serde_json::json!(200),
+            "{workload}: {report}"
+        );
+        for field in [
+            "instances_per_s",
+            "cpu_s_per_1000",
+            "p50_ms",
+            "p99_ms",
+            "commits",
+            "mean_batch",
+        ] {
+            assert!(
+                report[field].is_number(),
+                "{workload}: {field} missing from {report}"
+            );
         }
         assert!(report["commits"].as_u64().unwrap() > 0);
     }
-    let output = baton(&["bench", "--workload", "w1", "--instances", "100", "--rate", "500", "--store", "memory"]);
-    assert!(String::from_utf8_lossy(&output.stdout).contains("offered 500/s"), "{}", String::from_utf8_lossy(&output.stdout));
+    let output = baton(&[
+        "bench",
+        "--workload",
+        "w1",
+        "--instances",
+        "100",
+        "--rate",
+        "500",
+        "--store",
+        "memory",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("offered 500/s"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
 
 /// Issue 10, item 5: every route of the API has a CLI form, and every field
@@ -135,10 +233,14 @@ fn bench_runs_every_workload_and_checks_every_instance() {
 fn every_route_and_field_of_the_api_is_reachable_from_the_cli() {
     use clap::CommandFactory;
     use cli::reach::{Carried, REACH};
-    let root = cli::Cli::command();
+    let mut root = cli::Cli::command();
+    // Global arguments (--tenant) reach every subcommand once the tree is built.
+    root.build();
     let mut missing = Vec::new();
     for (method, path, _, body, query) in api::ROUTES {
-        let Some((_, _, words, carried)) = REACH.iter().find(|(m, p, _, _)| m == method && p == path) else {
+        let Some((_, _, words, carried)) =
+            REACH.iter().find(|(m, p, _, _)| m == method && p == path)
+        else {
             missing.push(format!("{method} {path}: no command in cli::reach::REACH"));
             continue;
         };
@@ -152,7 +254,10 @@ fn every_route_and_field_of_the_api_is_reachable_from_the_cli() {
                 }
             }
         }
-        let fields = body.iter().chain(query.iter()).filter(|f| !["after", "limit"].contains(f));
+        let fields = body
+            .iter()
+            .chain(query.iter())
+            .filter(|f| !["after", "limit"].contains(f));
         for field in fields {
             let arg = match carried.iter().find(|(name, _)| name == field) {
                 Some((_, Carried::ByCommand(why))) => {
@@ -163,9 +268,15 @@ fn every_route_and_field_of_the_api_is_reachable_from_the_cli() {
                 None => field,
             };
             if !command.get_arguments().any(|a| a.get_id() == arg) {
-                missing.push(format!("{method} {path}: field `{field}` has no argument `{arg}` on `baton {words}`"));
+                missing.push(format!(
+                    "{method} {path}: field `{field}` has no argument `{arg}` on `baton {words}`"
+                ));
             }
         }
     }
-    assert!(missing.is_empty(), "the CLI cannot reach:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "the CLI cannot reach:\n{}",
+        missing.join("\n")
+    );
 }

@@ -32,14 +32,28 @@ impl Drop for Killed {
 }
 
 fn baton(server: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_baton")).args(args).env("BATON_SERVER", server).output().expect("baton runs")
+    Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .env("BATON_SERVER", server)
+        .output()
+        .expect("baton runs")
 }
 
 fn serve(db: &Path, listen: &str, log: &Path) -> Killed {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     Killed(
         Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--db", &format!("sqlite://{}", db.display()), "--listen", listen])
+            .args([
+                "serve",
+                "--db",
+                &format!("sqlite://{}", db.display()),
+                "--listen",
+                listen,
+            ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -51,7 +65,10 @@ fn serve(db: &Path, listen: &str, log: &Path) -> Killed {
 fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
     while !condition() {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -60,7 +77,19 @@ fn worker(server: &str, job_type: &str) -> Killed {
     Killed(
         Command::new(env!("CARGO_BIN_EXE_baton"))
             // A little work per job, so the kill lands while jobs are in flight.
-            .args(["worker", "--type", job_type, "--concurrency", "4", "--lease-ms", "2000", "--", "sh", "-c", "cat > /dev/null; sleep 0.02"])
+            .args([
+                "worker",
+                "--type",
+                job_type,
+                "--concurrency",
+                "4",
+                "--lease-ms",
+                "2000",
+                "--",
+                "sh",
+                "-c",
+                "cat > /dev/null; sleep 0.02",
+            ])
             .env("BATON_SERVER", server)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -70,8 +99,14 @@ fn worker(server: &str, job_type: &str) -> Killed {
 }
 
 fn completed(server: &str) -> Option<usize> {
-    let output = baton(server, &["instances", "list", "--status", "completed", "--json"]);
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).lines().count())
+    let output = baton(
+        server,
+        &["instances", "list", "--status", "completed", "--json"],
+    );
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).lines().count())
 }
 
 fn temp_dir() -> PathBuf {
@@ -86,55 +121,110 @@ fn a_killed_server_loses_nothing_and_repeats_nothing() {
     let dir = temp_dir();
     let db = dir.join("baton.db");
     let log = dir.join("serve.log");
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let listen = format!("127.0.0.1:{port}");
     let server = format!("http://{listen}");
     let model = dir.join("durable.bpmn");
     std::fs::write(&model, MODEL).unwrap();
 
     let first_server = serve(&db, &listen, &log);
-    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
-    assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
+    wait_for("the server", Duration::from_secs(30), || {
+        completed(&server).is_some()
+    });
+    assert!(baton(&server, &["deploy", model.to_str().unwrap()])
+        .status
+        .success());
     for n in 0..INSTANCES {
         let output = baton(&server, &["start", "durable", "--var", &format!("n={n}")]);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    let workers = [worker(&server, "durable-first"), worker(&server, "durable-second")];
-    wait_for("some instances to complete", Duration::from_secs(60), || completed(&server).is_some_and(|n| n >= 20));
+    let workers = [
+        worker(&server, "durable-first"),
+        worker(&server, "durable-second"),
+    ];
+    wait_for(
+        "some instances to complete",
+        Duration::from_secs(60),
+        || completed(&server).is_some_and(|n| n >= 20),
+    );
 
     // SIGKILL: no shutdown, no last commit.
     let before_kill = completed(&server).unwrap();
     drop(first_server);
-    assert!(before_kill < INSTANCES, "the kill must land while work is in flight ({before_kill} of {INSTANCES} done)");
+    assert!(
+        before_kill < INSTANCES,
+        "the kill must land while work is in flight ({before_kill} of {INSTANCES} done)"
+    );
 
     let _second_server = serve(&db, &listen, &log);
-    wait_for("every instance to complete after the restart", Duration::from_secs(120), || completed(&server) == Some(INSTANCES));
+    wait_for(
+        "every instance to complete after the restart",
+        Duration::from_secs(120),
+        || completed(&server) == Some(INSTANCES),
+    );
     drop(workers);
 
     let listed = baton(&server, &["instances", "list", "--json"]);
     let ids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
         .lines()
-        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_string())
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(ids.len(), INSTANCES, "no instance was lost or duplicated");
     for id in &ids {
         let history = baton(&server, &["instances", "history", id, "--json"]);
         assert!(history.status.success());
-        let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&history.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&history.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         for task in ["first", "second"] {
-            let completions = rows.iter().filter(|r| r["element"] == task && r["event"] == "completed").count();
-            assert_eq!(completions, 1, "instance {id}: {task} completed {completions} times: {rows:?}");
+            let completions = rows
+                .iter()
+                .filter(|r| r["element"] == task && r["event"] == "completed")
+                .count();
+            assert_eq!(
+                completions, 1,
+                "instance {id}: {task} completed {completions} times: {rows:?}"
+            );
         }
         // Every element instance that started ended, and it ended completed.
         let started = rows.iter().filter(|r| r["event"] == "activated").count();
         let completed = rows.iter().filter(|r| r["event"] == "completed").count();
-        assert_eq!((started, rows.len()), (completed, started + completed), "instance {id} has unfinished element instances: {rows:?}");
+        assert_eq!(
+            (started, rows.len()),
+            (completed, started + completed),
+            "instance {id} has unfinished element instances: {rows:?}"
+        );
     }
     let incidents = baton(&server, &["incidents", "list", "--json"]);
-    assert_eq!(String::from_utf8_lossy(&incidents.stdout).lines().count(), 0, "no incidents");
+    assert_eq!(
+        String::from_utf8_lossy(&incidents.stdout).lines().count(),
+        0,
+        "no incidents"
+    );
     let log = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(log.matches("baton: serving").count(), 2, "the server ran twice: {log}");
-    assert!(!log.contains("shutting down"), "the first server was killed, not shut down: {log}");
+    assert_eq!(
+        log.matches("baton: serving").count(),
+        2,
+        "the server ran twice: {log}"
+    );
+    assert!(
+        !log.contains("shutting down"),
+        "the first server was killed, not shut down: {log}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -143,11 +233,17 @@ fn a_killed_server_loses_nothing_and_repeats_nothing() {
 fn sigterm_stops_the_server_promptly_while_a_worker_long_polls() {
     let dir = temp_dir().join("sigterm");
     std::fs::create_dir_all(&dir).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let listen = format!("127.0.0.1:{port}");
     let server = format!("http://{listen}");
     let mut running = serve(&dir.join("baton.db"), &listen, &dir.join("serve.log"));
-    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    wait_for("the server", Duration::from_secs(30), || {
+        completed(&server).is_some()
+    });
     // A worker whose polls each wait 10 seconds for a job that never comes.
     let worker_log = dir.join("worker.log");
     let _worker = Killed(
@@ -164,10 +260,20 @@ fn sigterm_stops_the_server_promptly_while_a_worker_long_polls() {
     });
     let stopping = Instant::now();
     // The shell's own kill: no separate program needed.
-    Command::new("sh").args(["-c", &format!("kill -TERM {}", running.0.id())]).status().unwrap();
+    Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", running.0.id())])
+        .status()
+        .unwrap();
     let status = running.0.wait().unwrap();
-    assert!(status.success(), "the server exits cleanly on SIGTERM: {status}");
-    assert!(stopping.elapsed() < Duration::from_secs(5), "shutdown waited {:?} for a long poll", stopping.elapsed());
+    assert!(
+        status.success(),
+        "the server exits cleanly on SIGTERM: {status}"
+    );
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "shutdown waited {:?} for a long poll",
+        stopping.elapsed()
+    );
     let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
     assert!(log.contains("shutting down"), "{log}");
 }
@@ -199,70 +305,204 @@ fn a_worker_completes_child_jobs_a_closed_pipe_is_quiet_and_a_second_server_is_r
     let dir = temp_dir().join("children");
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("baton.db");
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let listen = format!("127.0.0.1:{port}");
     let server = format!("http://{listen}");
     let _running = serve(&db, &listen, &dir.join("serve.log"));
-    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    wait_for("the server", Duration::from_secs(30), || {
+        completed(&server).is_some()
+    });
     let model = dir.join("calls.bpmn");
     std::fs::write(&model, CALLER).unwrap();
-    assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
+    assert!(baton(&server, &["deploy", model.to_str().unwrap()])
+        .status
+        .success());
     for _ in 0..2 {
         assert!(baton(&server, &["start", "caller"]).status.success());
     }
-    let worked = baton(&server, &["worker", "--type", "child-work", "--max-jobs", "2", "--", "sh", "-c", "cat > /dev/null; echo '{\"done\": true}'"]);
-    assert!(worked.status.success(), "{}", String::from_utf8_lossy(&worked.stderr));
-    wait_for("callers and callees to complete", Duration::from_secs(30), || completed(&server) == Some(4));
+    let worked = baton(
+        &server,
+        &[
+            "worker",
+            "--type",
+            "child-work",
+            "--max-jobs",
+            "2",
+            "--",
+            "sh",
+            "-c",
+            "cat > /dev/null; echo '{\"done\": true}'",
+        ],
+    );
+    assert!(
+        worked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&worked.stderr)
+    );
+    wait_for(
+        "callers and callees to complete",
+        Duration::from_secs(30),
+        || completed(&server) == Some(4),
+    );
 
     // Item 11: a child whose job fails for good has an incident that its caller shows.
     let started = baton(&server, &["start", "caller"]);
     let root = String::from_utf8_lossy(&started.stdout).trim().to_string();
-    let failing = baton(&server, &["worker", "--type", "child-work", "--max-jobs", "3", "--", "sh", "-c", "cat > /dev/null; exit 3"]);
-    assert!(failing.status.success(), "{}", String::from_utf8_lossy(&failing.stderr));
-    let shown = String::from_utf8_lossy(&baton(&server, &["instances", "show", &root]).stdout).into_owned();
-    let field = |name: &str| shown.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
-    assert_eq!((field("incidents "), field("descendant_incidents")), (Some("0".into()), Some("1".into())), "{shown}");
-    let listed = baton(&server, &["incidents", "list", "--instance", &root, "--descendants", "--json"]);
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let failing = baton(
+        &server,
+        &[
+            "worker",
+            "--type",
+            "child-work",
+            "--max-jobs",
+            "3",
+            "--",
+            "sh",
+            "-c",
+            "cat > /dev/null; exit 3",
+        ],
+    );
+    assert!(
+        failing.status.success(),
+        "{}",
+        String::from_utf8_lossy(&failing.stderr)
+    );
+    let shown =
+        String::from_utf8_lossy(&baton(&server, &["instances", "show", &root]).stdout).into_owned();
+    let field = |name: &str| {
+        shown
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    assert_eq!(
+        (field("incidents "), field("descendant_incidents")),
+        (Some("0".into()), Some("1".into())),
+        "{shown}"
+    );
+    let listed = baton(
+        &server,
+        &[
+            "incidents",
+            "list",
+            "--instance",
+            &root,
+            "--descendants",
+            "--json",
+        ],
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0]["instance_id"].as_str().unwrap().starts_with(&format!("{root}/")), "{lines:?}");
-    let with_incidents = baton(&server, &["instances", "list", "--has-incidents", "true", "--json"]);
+    assert!(
+        lines[0]["instance_id"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{root}/")),
+        "{lines:?}"
+    );
+    let with_incidents = baton(
+        &server,
+        &["instances", "list", "--has-incidents", "true", "--json"],
+    );
     let ids: Vec<String> = String::from_utf8_lossy(&with_incidents.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(ids.len(), 2, "the root and its child: {ids:?}");
     assert_eq!(ids[0], root);
 
     // Issue 10: who did what, labels, and the audit log, through the CLI.
-    let started = baton(&server, &["--as", "ann", "start", "caller", "--label", "person=p-17", "--business-key", "case-3"]);
+    let started = baton(
+        &server,
+        &[
+            "--as",
+            "ann",
+            "start",
+            "caller",
+            "--label",
+            "person=p-17",
+            "--business-key",
+            "case-3",
+        ],
+    );
     let labelled = String::from_utf8_lossy(&started.stdout).trim().to_string();
-    let found = baton(&server, &["instances", "list", "--label", "person=p-17", "--json"]);
-    let found: Vec<serde_json::Value> = String::from_utf8_lossy(&found.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let found = baton(
+        &server,
+        &["instances", "list", "--label", "person=p-17", "--json"],
+    );
+    let found: Vec<serde_json::Value> = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["id"], serde_json::json!(labelled));
-    let child = baton(&server, &["instances", "list", "--root", &labelled, "--json"]);
-    let family: Vec<serde_json::Value> = String::from_utf8_lossy(&child.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let child = baton(
+        &server,
+        &["instances", "list", "--root", &labelled, "--json"],
+    );
+    let family: Vec<serde_json::Value> = String::from_utf8_lossy(&child.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(family.len(), 2, "{family:?}");
     let suspended = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args(["instances", "suspend", &labelled, "--reason", "customer asked"])
+        .args([
+            "instances",
+            "suspend",
+            &labelled,
+            "--reason",
+            "customer asked",
+        ])
         .env("BATON_SERVER", &server)
         .env("BATON_ACTOR", "bob")
         .output()
         .unwrap();
-    assert!(suspended.status.success(), "{}", String::from_utf8_lossy(&suspended.stderr));
-    let shown = String::from_utf8_lossy(&baton(&server, &["instances", "show", &labelled, "--json"]).stdout).into_owned();
+    assert!(
+        suspended.status.success(),
+        "{}",
+        String::from_utf8_lossy(&suspended.stderr)
+    );
+    let shown = String::from_utf8_lossy(
+        &baton(&server, &["instances", "show", &labelled, "--json"]).stdout,
+    )
+    .into_owned();
     let shown: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
-    assert_eq!((shown["created_by"].clone(), shown["updated_by"].clone()), (serde_json::json!("ann"), serde_json::json!("bob")));
+    assert_eq!(
+        (shown["created_by"].clone(), shown["updated_by"].clone()),
+        (serde_json::json!("ann"), serde_json::json!("bob"))
+    );
     assert_eq!(shown["labels"], serde_json::json!({"person": "p-17"}));
-    let audit = baton(&server, &["instances", "history", &labelled, "--event", "suspended"]);
+    let audit = baton(
+        &server,
+        &["instances", "history", &labelled, "--event", "suspended"],
+    );
     let audit = String::from_utf8_lossy(&audit.stdout).into_owned();
-    assert!(audit.contains("bob") && audit.contains("reason: customer asked"), "{audit}");
+    assert!(
+        audit.contains("bob") && audit.contains("reason: customer asked"),
+        "{audit}"
+    );
 
     // `baton instances list | head -1`: the reader goes away after one line (or ten bytes).
-    for pipeline in ["instances list | head -1", "instances list --json | head -c 10"] {
+    for pipeline in [
+        "instances list | head -1",
+        "instances list --json | head -c 10",
+    ] {
         let piped = Command::new("sh")
-            .args(["-c", &format!("'{}' {pipeline} > /dev/null", env!("CARGO_BIN_EXE_baton"))])
+            .args([
+                "-c",
+                &format!("'{}' {pipeline} > /dev/null", env!("CARGO_BIN_EXE_baton")),
+            ])
             .env("BATON_SERVER", &server)
             .output()
             .unwrap();
@@ -274,15 +514,34 @@ fn a_worker_completes_child_jobs_a_closed_pipe_is_quiet_and_a_second_server_is_r
     }
 
     // A second server on the same file stops at once, naming the file and the holder.
-    let other_port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let other_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let second = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args(["serve", "--db", &format!("sqlite://{}", db.display()), "--listen", &format!("127.0.0.1:{other_port}")])
+        .args([
+            "serve",
+            "--db",
+            &format!("sqlite://{}", db.display()),
+            "--listen",
+            &format!("127.0.0.1:{other_port}"),
+        ])
         .output()
         .unwrap();
     let message = String::from_utf8_lossy(&second.stderr);
-    assert!(!second.status.success(), "the second server must not start: {message}");
-    assert!(message.contains(&db.display().to_string()) && message.contains("in use by process"), "{message}");
-    assert!(message.contains(&_running.0.id().to_string()), "names the other process: {message}");
+    assert!(
+        !second.status.success(),
+        "the second server must not start: {message}"
+    );
+    assert!(
+        message.contains(&db.display().to_string()) && message.contains("in use by process"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&_running.0.id().to_string()),
+        "names the other process: {message}"
+    );
 }
 
 /// Issue 11, items 1 and 2 through the real binary: no authentication off
@@ -293,54 +552,135 @@ fn a_server_with_tokens_refuses_strangers_and_its_admin_makes_tokens() {
     let dir = temp_dir().join("tokens");
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("baton.db");
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
 
     // Off loopback, without authentication: refused at start, saying how to turn it on.
     let refused = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args(["serve", "--db", &format!("sqlite://{}", db.display()), "--listen", &format!("0.0.0.0:{port}")])
+        .args([
+            "serve",
+            "--db",
+            &format!("sqlite://{}", db.display()),
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+        ])
         .output()
         .unwrap();
     let message = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success() && message.contains("--auth token") && message.contains("--insecure"), "{message}");
+    assert!(
+        !refused.status.success()
+            && message.contains("--auth token")
+            && message.contains("--insecure"),
+        "{message}"
+    );
 
     let listen = format!("127.0.0.1:{port}");
     let server = format!("http://{listen}");
     let log = dir.join("serve.log");
     let _running = Killed(
         Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--db", &format!("sqlite://{}", db.display()), "--listen", &listen, "--auth", "token"])
+            .args([
+                "serve",
+                "--db",
+                &format!("sqlite://{}", db.display()),
+                "--listen",
+                &listen,
+                "--auth",
+                "token",
+            ])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
-    wait_for("the server", Duration::from_secs(30), || baton(&server, &["health"]).status.success());
+    wait_for("the server", Duration::from_secs(30), || {
+        baton(&server, &["health"]).status.success()
+    });
     let token_file = dir.join("baton.db.admin-token");
-    let admin = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+    let admin = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600, "readable by its owner only");
+        assert_eq!(
+            std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "readable by its owner only"
+        );
     }
-    assert!(std::fs::read_to_string(&log).unwrap().contains(&token_file.display().to_string()), "the server says where the token is");
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains(&token_file.display().to_string()),
+        "the server says where the token is"
+    );
 
     let stranger = baton(&server, &["instances", "list"]);
-    assert!(!stranger.status.success() && String::from_utf8_lossy(&stranger.stderr).contains("unauthenticated"));
+    assert!(
+        !stranger.status.success()
+            && String::from_utf8_lossy(&stranger.stderr).contains("unauthenticated")
+    );
     let with = |token: &str, args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_baton")).args(args).env("BATON_SERVER", &server).env("BATON_TOKEN", token).output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(args)
+            .env("BATON_SERVER", &server)
+            .env("BATON_TOKEN", token)
+            .output()
+            .unwrap()
     };
     assert!(with(&admin, &["instances", "list"]).status.success());
-    let made = with(&admin, &["tokens", "create", "--name", "mailer", "--role", "worker", "--job-type", "mail"]);
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let made = with(
+        &admin,
+        &[
+            "tokens",
+            "create",
+            "--name",
+            "mailer",
+            "--role",
+            "worker",
+            "--job-type",
+            "mail",
+        ],
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let mailer = String::from_utf8_lossy(&made.stdout).trim().to_string();
-    assert!(mailer.starts_with("baton_") && mailer.len() == 70, "{mailer}");
+    assert!(
+        mailer.starts_with("baton_") && mailer.len() == 70,
+        "{mailer}"
+    );
     let as_worker = with(&mailer, &["instances", "list"]);
-    assert!(String::from_utf8_lossy(&as_worker.stderr).contains("forbidden"), "a worker does not read instances");
+    assert!(
+        String::from_utf8_lossy(&as_worker.stderr).contains("forbidden"),
+        "a worker does not read instances"
+    );
     let listed = String::from_utf8_lossy(&with(&admin, &["tokens", "list"]).stdout).into_owned();
-    assert!(listed.contains("mailer") && !listed.contains(&mailer), "listed, never shown again: {listed}");
+    assert!(
+        listed.contains("mailer") && !listed.contains(&mailer),
+        "listed, never shown again: {listed}"
+    );
     // The file is held by the server: the offline form is refused, naming the holder.
-    let offline = Command::new(env!("CARGO_BIN_EXE_baton")).args(["tokens", "list", "--db", &format!("sqlite://{}", db.display())]).output().unwrap();
-    assert!(!offline.status.success() && String::from_utf8_lossy(&offline.stderr).contains("in use by process"));
+    let offline = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args([
+            "tokens",
+            "list",
+            "--db",
+            &format!("sqlite://{}", db.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !offline.status.success()
+            && String::from_utf8_lossy(&offline.stderr).contains("in use by process")
+    );
 }
 
 /// Issue 11, item 6: HTTPS with a certificate from the operator's own
@@ -354,35 +694,77 @@ fn the_server_speaks_https_and_the_cli_checks_its_certificate() {
     let authority_key = rcgen::KeyPair::generate().unwrap();
     let authority = authority.self_signed(&authority_key).unwrap();
     let server_key = rcgen::KeyPair::generate().unwrap();
-    let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().signed_by(&server_key, &authority, &authority_key).unwrap();
-    let (ca, cert, key) = (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"));
+    let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &authority, &authority_key)
+        .unwrap();
+    let (ca, cert, key) = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
     std::fs::write(&ca, authority.pem()).unwrap();
     std::fs::write(&cert, server_cert.pem()).unwrap();
     std::fs::write(&key, server_key.serialize_pem()).unwrap();
 
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let log = dir.join("serve.log");
     let _running = Killed(
         Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--db", "memory", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()])
+            .args([
+                "serve",
+                "--db",
+                "memory",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args([
+                "--tls-cert",
+                cert.to_str().unwrap(),
+                "--tls-key",
+                key.to_str().unwrap(),
+            ])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     );
     let server = format!("https://localhost:{port}");
-    let trusting = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_baton")).args(["--ca-cert", ca.to_str().unwrap()]).args(args).env("BATON_SERVER", &server).output().unwrap();
-    wait_for("the HTTPS server", Duration::from_secs(30), || trusting(&["health"]).status.success());
-    assert!(std::fs::read_to_string(&log).unwrap().contains(&format!("serving on https://127.0.0.1:{port}")));
+    let trusting = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["--ca-cert", ca.to_str().unwrap()])
+            .args(args)
+            .env("BATON_SERVER", &server)
+            .output()
+            .unwrap()
+    };
+    wait_for("the HTTPS server", Duration::from_secs(30), || {
+        trusting(&["health"]).status.success()
+    });
+    assert!(std::fs::read_to_string(&log)
+        .unwrap()
+        .contains(&format!("serving on https://127.0.0.1:{port}")));
     let listed = trusting(&["instances", "list"]);
-    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
     // Without the authority the certificate is not trusted.
     let stranger = baton(&server, &["health"]);
     let said = String::from_utf8_lossy(&stranger.stderr);
-    assert!(!stranger.status.success() && said.to_lowercase().contains("certificate"), "an unknown authority must not be trusted, and the error says why: {said}");
+    assert!(
+        !stranger.status.success() && said.to_lowercase().contains("certificate"),
+        "an unknown authority must not be trusted, and the error says why: {said}"
+    );
     // And plain HTTP does not get through.
-    assert!(!baton(&format!("http://localhost:{port}"), &["health"]).status.success());
+    assert!(!baton(&format!("http://localhost:{port}"), &["health"])
+        .status
+        .success());
 }
 
 /// A small OpenID Connect issuer for the test: its discovery document and
@@ -421,7 +803,10 @@ fn signing_key(kid: &str) -> (serde_json::Value, jsonwebtoken::EncodingKey) {
     let point = key.public_key_raw();
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..65]), "kid": kid, "alg": "ES256", "use": "sig"});
-    (jwk, jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap())
+    (
+        jwk,
+        jsonwebtoken::EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
+    )
 }
 
 /// Issue 11, item 1 (OIDC): JWTs from an issuer the test runs: accepted with
@@ -432,10 +817,19 @@ fn signing_key(kid: &str) -> (serde_json::Value, jsonwebtoken::EncodingKey) {
 fn jwts_from_an_openid_connect_issuer_are_checked_and_its_keys_rotate() {
     let (first_jwk, first_key) = signing_key("k1");
     let (second_jwk, second_key) = signing_key("k2");
-    let jwks = std::sync::Arc::new(std::sync::Mutex::new(serde_json::json!({"keys": [first_jwk]}).to_string()));
+    let jwks = std::sync::Arc::new(std::sync::Mutex::new(
+        serde_json::json!({"keys": [first_jwk]}).to_string(),
+    ));
     let issuer_url = issuer(jwks.clone());
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let jwt = |key: &jsonwebtoken::EncodingKey, kid: &str, audience: &str, expires: i64, roles: &[&str]| {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let jwt = |key: &jsonwebtoken::EncodingKey,
+               kid: &str,
+               audience: &str,
+               expires: i64,
+               roles: &[&str]| {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some(kid.to_string());
         let claims = serde_json::json!({
@@ -444,12 +838,24 @@ fn jwts_from_an_openid_connect_issuer_are_checked_and_its_keys_rotate() {
         });
         jsonwebtoken::encode(&header, &claims, key).unwrap()
     };
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = temp_dir().join("oidc");
     std::fs::create_dir_all(&dir).unwrap();
     let _running = Killed(
         Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--db", "memory", "--listen", &format!("127.0.0.1:{port}"), "--auth", "oidc"])
+            .args([
+                "serve",
+                "--db",
+                "memory",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--auth",
+                "oidc",
+            ])
             .args(["--oidc-issuer", &issuer_url, "--oidc-audience", "baton"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
@@ -457,30 +863,68 @@ fn jwts_from_an_openid_connect_issuer_are_checked_and_its_keys_rotate() {
             .unwrap(),
     );
     let server = format!("http://127.0.0.1:{port}");
-    wait_for("the server", Duration::from_secs(30), || baton(&server, &["health"]).status.success());
-    let with = |token: &str, args: &[&str]| Command::new(env!("CARGO_BIN_EXE_baton")).args(args).env("BATON_SERVER", &server).env("BATON_TOKEN", token).output().unwrap();
+    wait_for("the server", Duration::from_secs(30), || {
+        baton(&server, &["health"]).status.success()
+    });
+    let with = |token: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(args)
+            .env("BATON_SERVER", &server)
+            .env("BATON_TOKEN", token)
+            .output()
+            .unwrap()
+    };
     let said = |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
 
     // The issuer rotates to a new key; a token signed with it is checked against the fetched key set.
     *jwks.lock().unwrap() = serde_json::json!({"keys": [second_jwk]}).to_string();
-    let rotated = with(&jwt(&second_key, "k2", "baton", now + 300, &["operator"]), &["instances", "list"]);
+    let rotated = with(
+        &jwt(&second_key, "k2", "baton", now + 300, &["operator"]),
+        &["instances", "list"],
+    );
     assert!(rotated.status.success(), "{}", said(&rotated));
     // What the holder does is recorded under the name the token gives.
-    let started = with(&jwt(&second_key, "k2", "baton", now + 300, &["starter"]), &["signal", "ping"]);
+    let started = with(
+        &jwt(&second_key, "k2", "baton", now + 300, &["starter"]),
+        &["signal", "ping"],
+    );
     assert!(started.status.success(), "{}", said(&started));
     // Refused: the old key is gone, a token for another audience, an expired one, one signed with a key whose id is another's.
     for (what, token) in [
-        ("a retired key", jwt(&first_key, "k1", "baton", now + 300, &["operator"])),
-        ("another audience", jwt(&second_key, "k2", "billing", now + 300, &["operator"])),
-        ("expired", jwt(&second_key, "k2", "baton", now - 600, &["operator"])),
-        ("forged", jwt(&first_key, "k2", "baton", now + 300, &["operator"])),
+        (
+            "a retired key",
+            jwt(&first_key, "k1", "baton", now + 300, &["operator"]),
+        ),
+        (
+            "another audience",
+            jwt(&second_key, "k2", "billing", now + 300, &["operator"]),
+        ),
+        (
+            "expired",
+            jwt(&second_key, "k2", "baton", now - 600, &["operator"]),
+        ),
+        (
+            "forged",
+            jwt(&first_key, "k2", "baton", now + 300, &["operator"]),
+        ),
     ] {
         let refused = with(&token, &["instances", "list"]);
-        assert!(!refused.status.success() && said(&refused).contains("unauthenticated"), "{what}: {}", said(&refused));
+        assert!(
+            !refused.status.success() && said(&refused).contains("unauthenticated"),
+            "{what}: {}",
+            said(&refused)
+        );
     }
-    assert!(said(&with(&jwt(&second_key, "k2", "baton", now - 600, &["operator"]), &["instances", "list"])).contains("expired"));
+    assert!(said(&with(
+        &jwt(&second_key, "k2", "baton", now - 600, &["operator"]),
+        &["instances", "list"]
+    ))
+    .contains("expired"));
     // Roles come from the token: without operator, no instances.
-    let no_role = with(&jwt(&second_key, "k2", "baton", now + 300, &["worker"]), &["instances", "list"]);
+    let no_role = with(
+        &jwt(&second_key, "k2", "baton", now + 300, &["worker"]),
+        &["instances", "list"],
+    );
     assert!(said(&no_role).contains("forbidden"), "{}", said(&no_role));
 }
 
@@ -491,29 +935,71 @@ fn tokens_made_offline_let_their_holder_in() {
     let dir = temp_dir().join("offline-tokens");
     std::fs::create_dir_all(&dir).unwrap();
     let db = format!("sqlite://{}", dir.join("baton.db").display());
-    let offline = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_baton")).args(args).args(["--db", &db]).output().unwrap();
+    let offline = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(args)
+            .args(["--db", &db])
+            .output()
+            .unwrap()
+    };
     let made = offline(&["tokens", "create", "--name", "root", "--role", "admin"]);
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
     let root = String::from_utf8_lossy(&made.stdout).trim().to_string();
     let spare = offline(&["tokens", "create", "--name", "spare", "--role", "viewer"]);
-    let listed = String::from_utf8_lossy(&offline(&["tokens", "list", "--json"]).stdout).into_owned();
-    let spare_id = listed.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|t| t["name"] == "spare").unwrap()["id"].as_str().unwrap().to_string();
+    let listed =
+        String::from_utf8_lossy(&offline(&["tokens", "list", "--json"]).stdout).into_owned();
+    let spare_id = listed
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|t| t["name"] == "spare")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(offline(&["tokens", "revoke", &spare_id]).status.success());
     let spare = String::from_utf8_lossy(&spare.stdout).trim().to_string();
 
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let _running = Killed(
         Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--db", &db, "--listen", &format!("127.0.0.1:{port}"), "--auth", "token"])
+            .args([
+                "serve",
+                "--db",
+                &db,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--auth",
+                "token",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
     let server = format!("http://127.0.0.1:{port}");
-    wait_for("the server", Duration::from_secs(30), || baton(&server, &["health"]).status.success());
-    assert!(!dir.join("baton.db.admin-token").exists(), "a database with tokens gets no first admin token");
-    let with = |token: &str| Command::new(env!("CARGO_BIN_EXE_baton")).args(["instances", "list"]).env("BATON_SERVER", &server).env("BATON_TOKEN", token).output().unwrap();
+    wait_for("the server", Duration::from_secs(30), || {
+        baton(&server, &["health"]).status.success()
+    });
+    assert!(
+        !dir.join("baton.db.admin-token").exists(),
+        "a database with tokens gets no first admin token"
+    );
+    let with = |token: &str| {
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["instances", "list"])
+            .env("BATON_SERVER", &server)
+            .env("BATON_TOKEN", token)
+            .output()
+            .unwrap()
+    };
     assert!(with(&root).status.success());
     assert!(String::from_utf8_lossy(&with(&spare).stderr).contains("revoked"));
 }
@@ -522,8 +1008,12 @@ fn tokens_made_offline_let_their_holder_in() {
 fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let authorization = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -531,7 +1021,11 @@ fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: &str
     stream.write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
-    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, answer)
 }
 
@@ -544,35 +1038,69 @@ fn the_role_route_matrix_holds_against_the_real_server() {
     let dir = temp_dir().join("matrix");
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("baton.db");
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let address = format!("127.0.0.1:{port}");
     let server = format!("http://{address}");
     let _running = Killed(
         Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--db", &format!("sqlite://{}", db.display()), "--listen", &address, "--auth", "token"])
+            .args([
+                "serve",
+                "--db",
+                &format!("sqlite://{}", db.display()),
+                "--listen",
+                &address,
+                "--auth",
+                "token",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    wait_for("the server", Duration::from_secs(30), || baton(&server, &["health"]).status.success());
-    let admin = std::fs::read_to_string(dir.join("baton.db.admin-token")).unwrap().trim().to_string();
+    wait_for("the server", Duration::from_secs(30), || {
+        baton(&server, &["health"]).status.success()
+    });
+    let admin = std::fs::read_to_string(dir.join("baton.db.admin-token"))
+        .unwrap()
+        .trim()
+        .to_string();
     let tokens: Vec<(Role, String)> = Role::ALL
         .iter()
         .map(|role| {
             let made = Command::new(env!("CARGO_BIN_EXE_baton"))
-                .args(["tokens", "create", "--name", &format!("{}-bot", role.as_str()), "--role", role.as_str()])
+                .args([
+                    "tokens",
+                    "create",
+                    "--name",
+                    &format!("{}-bot", role.as_str()),
+                    "--role",
+                    role.as_str(),
+                ])
                 .env("BATON_SERVER", &server)
                 .env("BATON_TOKEN", &admin)
                 .output()
                 .unwrap();
-            assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-            (*role, String::from_utf8_lossy(&made.stdout).trim().to_string())
+            assert!(
+                made.status.success(),
+                "{}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            (
+                *role,
+                String::from_utf8_lossy(&made.stdout).trim().to_string(),
+            )
         })
         .collect();
     let mut checked = 0;
     for (method, path, rule) in ACCESS {
-        let concrete = path.replace("{key}", "k.1").replace("{id}", "i").replace("{version}", "1");
+        let concrete = path
+            .replace("{key}", "k.1")
+            .replace("{id}", "i")
+            .replace("{version}", "1");
         let verb = method.to_uppercase();
         let (status, _) = http(&address, &verb, &concrete, None, "{}");
         match rule {
@@ -586,9 +1114,17 @@ fn the_role_route_matrix_holds_against_the_real_server() {
             };
             let (status, answer) = http(&address, &verb, &concrete, Some(token), "{}");
             if allowed {
-                assert!(status != 401 && status != 403 && status != 0, "{verb} {path} as {}: {answer}", role.as_str());
+                assert!(
+                    status != 401 && status != 403 && status != 0,
+                    "{verb} {path} as {}: {answer}",
+                    role.as_str()
+                );
             } else {
-                assert!(status == 403 && answer.contains("\"forbidden\""), "{verb} {path} as {}: {answer}", role.as_str());
+                assert!(
+                    status == 403 && answer.contains("\"forbidden\""),
+                    "{verb} {path} as {}: {answer}",
+                    role.as_str()
+                );
             }
             checked += 1;
         }

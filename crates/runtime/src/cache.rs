@@ -48,7 +48,14 @@ pub(crate) struct InstanceCache {
 
 impl InstanceCache {
     pub fn new(capacity: usize) -> InstanceCache {
-        InstanceCache { entries: IndexMap::default(), capacity, written: Vec::new(), victim: 0, hits: 0, misses: 0 }
+        InstanceCache {
+            entries: IndexMap::default(),
+            capacity,
+            written: Vec::new(),
+            victim: 0,
+            hits: 0,
+            misses: 0,
+        }
     }
 
     /// Takes an instance out for a command to change; the command puts it back.
@@ -124,7 +131,18 @@ mod tests {
         let workflow = bpmn::import(xml).into_workflows().unwrap().remove(0);
         let mut state = store::conformance::state(id, status);
         state.status = status;
-        Loaded { state, deployed: Deployed { workflow: Arc::new(workflow), version: 1, deployment: 1 }, start_key: None, history_count: 0, changed: true }
+        Loaded {
+            state,
+            deployed: Deployed {
+                tenant: store::DEFAULT_TENANT.into(),
+                workflow: Arc::new(workflow),
+                version: 1,
+                deployment: 1,
+            },
+            start_key: None,
+            history_count: 0,
+            changed: true,
+        }
     }
 
     #[test]
@@ -133,10 +151,21 @@ mod tests {
         cache.begin_command();
         cache.put("old".into(), loaded("old", engine::Status::Running), true);
         cache.begin_command();
-        cache.put("read".into(), loaded("read", engine::Status::Running), false);
-        cache.put("written".into(), loaded("written", engine::Status::Running), true);
+        cache.put(
+            "read".into(),
+            loaded("read", engine::Status::Running),
+            false,
+        );
+        cache.put(
+            "written".into(),
+            loaded("written", engine::Status::Running),
+            true,
+        );
         cache.forget_written();
-        assert!(cache.get("old").is_some(), "written by an earlier, committed command");
+        assert!(
+            cache.get("old").is_some(),
+            "written by an earlier, committed command"
+        );
         assert!(cache.get("read").is_some());
         assert!(cache.get("written").is_none());
         assert!(!cache.get("old").unwrap().changed);
@@ -147,13 +176,19 @@ mod tests {
         let mut cache = InstanceCache::new(3);
         cache.put("a".into(), loaded("a", engine::Status::Running), true);
         cache.put("a".into(), loaded("a", engine::Status::Completed), true);
-        assert!(cache.get("a").is_none(), "an ended instance leaves the cache");
+        assert!(
+            cache.get("a").is_none(),
+            "an ended instance leaves the cache"
+        );
         for n in 0..10 {
             cache.put(format!("i{n}"), loaded("i", engine::Status::Running), false);
             assert!(cache.len() <= 3);
         }
         assert!(cache.get("i9").is_some(), "the newest entry is kept");
-        assert!(cache.take("i9").is_some() && cache.get("i9").is_none(), "taking moves it out");
+        assert!(
+            cache.take("i9").is_some() && cache.get("i9").is_none(),
+            "taking moves it out"
+        );
         assert_eq!(cache.hits_and_misses(), (1, 0));
         let mut none = InstanceCache::new(0);
         none.put("a".into(), loaded("a", engine::Status::Running), false);

@@ -12,12 +12,12 @@ use std::sync::{Arc, RwLock};
 
 use bpmn::{Kind, Trigger, Workflow};
 use engine::{
-    Effect, FaultSite, Input, InstanceState, JobState, ParentRef, RejectionCode, StartOptions, Status, SubscriptionKind as EngineSubscription,
-    Variables,
+    Effect, FaultSite, Input, InstanceState, JobState, ParentRef, RejectionCode, StartOptions,
+    Status, SubscriptionKind as EngineSubscription, Variables,
 };
 use store::{
-    HistoryRow, IncidentRow, InstanceRow, JobRow, MessageRow, StartTimerRow, SubscriptionKind, SubscriptionRow, TaskRow, TimerRow,
-    WorkflowRow, Write, WriteTxn,
+    HistoryRow, IncidentRow, InstanceRow, JobRow, MessageRow, StartTimerRow, SubscriptionKind,
+    SubscriptionRow, TaskRow, TimerRow, WorkflowRow, Write, WriteTxn,
 };
 
 use crate::cache::{InstanceCache, Loaded};
@@ -34,28 +34,49 @@ pub const MAX_STARTS_PER_COMMAND: usize = 10_000;
 /// One deployed version of a workflow, compiled.
 #[derive(Clone)]
 pub struct Deployed {
+    /// The tenant it was deployed to; its instances belong to it.
+    pub tenant: String,
     pub workflow: Arc<Workflow>,
     pub version: u32,
     pub deployment: u64,
 }
 
-/// The compiled workflows by process id and version, shared read-only with
+/// The compiled workflows by tenant, process id and version, shared read-only with
 /// the API (to name elements and read waits without parsing XML per request).
 #[derive(Clone, Default)]
 pub struct Registry(Arc<RwLock<WorkflowsByVersion>>);
 
-type WorkflowsByVersion = BTreeMap<(String, u32), Arc<Workflow>>;
+type WorkflowsByVersion = BTreeMap<(String, String, u32), Arc<Workflow>>;
+
+/// A tenant's process id: the key versions count under.
+type WorkflowKey = (String, String);
 
 impl Registry {
-    pub fn get(&self, process_id: &str, version: u32) -> Option<Arc<Workflow>> {
+    pub fn get(&self, tenant: &str, process_id: &str, version: u32) -> Option<Arc<Workflow>> {
         // A writer that panicked left a complete map behind: each update replaces it whole.
-        let map = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(&(process_id.to_string(), version)).cloned()
+        let map = self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&(tenant.to_string(), process_id.to_string(), version))
+            .cloned()
     }
 
-    fn publish(&self, workflows: &BTreeMap<String, Vec<Deployed>>) {
-        let all = workflows.values().flatten().map(|d| ((d.workflow.process_id.clone(), d.version), d.workflow.clone())).collect();
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = all;
+    fn publish(&self, workflows: &BTreeMap<WorkflowKey, Vec<Deployed>>) {
+        let all = workflows
+            .values()
+            .flatten()
+            .map(|d| {
+                (
+                    (d.tenant.clone(), d.workflow.process_id.clone(), d.version),
+                    d.workflow.clone(),
+                )
+            })
+            .collect();
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = all;
     }
 }
 
@@ -115,7 +136,11 @@ pub struct Claim {
 impl Claim {
     /// A claim by a worker with its lease.
     pub fn lease(worker: &str, lease: &str) -> Claim {
-        Claim { worker: Some(worker.to_string()), lease: Some(lease.to_string()), ..Claim::default() }
+        Claim {
+            worker: Some(worker.to_string()),
+            lease: Some(lease.to_string()),
+            ..Claim::default()
+        }
     }
 }
 
@@ -137,27 +162,63 @@ pub struct Audit {
     /// Put the reason on every history entry the command writes, not only on operator actions
     /// (a job finished by overriding its worker's lease).
     pub reason_on_every_entry: bool,
+    /// The tenants the caller reaches (`None`: every one). A command aimed at
+    /// an instance, job, task or incident of another tenant is refused as if
+    /// it did not exist.
+    pub tenants: store::Tenants,
 }
 
 /// What a start command asks for.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct StartCommand {
+    pub tenant: String,
     pub process_id: String,
     pub version: Option<u32>,
     pub variables: Variables,
     pub business_key: Option<String>,
-    /// Makes the start idempotent: the same id returns the same instance.
+    /// Makes the start idempotent within the tenant: the same id returns the same instance.
     pub request_id: Option<String>,
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default)]
+impl Default for StartCommand {
+    /// A start of nothing yet, in the default tenant.
+    fn default() -> StartCommand {
+        StartCommand {
+            tenant: store::DEFAULT_TENANT.to_string(),
+            process_id: String::new(),
+            version: None,
+            variables: Variables::new(),
+            business_key: None,
+            request_id: None,
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
 pub struct PublishCommand {
+    /// Only the tenant's instances and workflows receive it.
+    pub tenant: String,
     pub name: String,
     pub correlation_key: String,
     pub variables: Variables,
     pub ttl_ms: i64,
     pub message_id: Option<String>,
+}
+
+impl Default for PublishCommand {
+    /// A publication of nothing yet, in the default tenant.
+    fn default() -> PublishCommand {
+        PublishCommand {
+            tenant: store::DEFAULT_TENANT.to_string(),
+            name: String::new(),
+            correlation_key: String::new(),
+            variables: Variables::new(),
+            ttl_ms: 0,
+            message_id: None,
+        }
+    }
 }
 
 /// A job handed to a worker, with what it needs to do the work.
@@ -170,7 +231,7 @@ pub struct ActivatedJob {
 
 /// The runtime's knowledge that is not in the store: the compiled workflows.
 pub struct Core {
-    workflows: BTreeMap<String, Vec<Deployed>>,
+    workflows: BTreeMap<WorkflowKey, Vec<Deployed>>,
     ids: Box<dyn IdSource>,
     last_deployment: u64,
     last_message: u64,
@@ -229,7 +290,11 @@ impl Core {
     /// A job finished over its worker's lease: every history entry of the command says so.
     pub fn note_override(&mut self, claim: &Claim) {
         if claim.override_lease {
-            let why = self.audit.reason.take().map_or(String::new(), |r| format!(": {r}"));
+            let why = self
+                .audit
+                .reason
+                .take()
+                .map_or(String::new(), |r| format!(": {r}"));
             self.audit.reason = Some(format!("the worker's lease was overridden{why}"));
             self.audit.reason_on_every_entry = true;
         }
@@ -286,7 +351,11 @@ impl Core {
                 Err(payload) => {
                     // It unwound past `command`, which could not forget what it wrote.
                     self.cache.get_mut().forget_written();
-                    Err(Error::Fault(Fault::from_panic(None, FaultSite::Instance, payload.as_ref())))
+                    Err(Error::Fault(Fault::from_panic(
+                        None,
+                        FaultSite::Instance,
+                        payload.as_ref(),
+                    )))
                 }
             };
             let error = match result {
@@ -311,7 +380,11 @@ impl Core {
                     first_fault = Some(first);
                 }
                 // The command was for the instance that just faulted.
-                (Error::Rejected(rejection), Some(first)) if rejection.code == RejectionCode::InstanceFaulted => return Err(Error::Fault(first)),
+                (Error::Rejected(rejection), Some(first))
+                    if rejection.code == RejectionCode::InstanceFaulted =>
+                {
+                    return Err(Error::Fault(first))
+                }
                 (error, _) => return Err(error),
             }
         }
@@ -320,7 +393,13 @@ impl Core {
     /// Gives an instance an `engine_fault` incident for a step that failed
     /// inside Baton. Returns false when there is no such instance to blame
     /// (it was being started by the command that failed).
-    fn record_fault(&mut self, tx: &mut dyn WriteTxn, id: &str, fault: &Fault, now: i64) -> Result<bool, Error> {
+    fn record_fault(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        id: &str,
+        fault: &Fault,
+        now: i64,
+    ) -> Result<bool, Error> {
         let mut session = Session::new(tx, now, Audit::default());
         let loaded = match session.load(self, id) {
             Ok(loaded) => loaded,
@@ -330,7 +409,10 @@ impl Core {
         if loaded.state.status.is_ended() {
             return Ok(false);
         }
-        let message = format!("Baton failed while applying an input here (a defect; the input was not applied): {}", fault.message);
+        let message = format!(
+            "Baton failed while applying an input here (a defect; the input was not applied): {}",
+            fault.message
+        );
         let effects = engine::fault(&mut loaded.state, fault.site, message, now);
         loaded.changed = true;
         session.record(id, effects, false)?;
@@ -358,26 +440,90 @@ impl Core {
         self.workflows.values().flatten()
     }
 
-    pub fn deployed(&self, process_id: &str, version: u32) -> Option<&Deployed> {
-        self.workflows.get(process_id)?.iter().find(|d| d.version == version)
+    fn versions(&self, tenant: &str, process_id: &str) -> Option<&Vec<Deployed>> {
+        self.workflows
+            .get(&(tenant.to_string(), process_id.to_string()))
     }
 
-    fn latest(&self, process_id: &str) -> Option<&Deployed> {
-        self.workflows.get(process_id)?.last()
+    pub fn deployed(&self, tenant: &str, process_id: &str, version: u32) -> Option<&Deployed> {
+        self.versions(tenant, process_id)?
+            .iter()
+            .find(|d| d.version == version)
     }
 
-    /// Deploys the executable processes of BPMN files, all or nothing. A
-    /// process whose XML is unchanged keeps its version.
-    pub fn deploy(&mut self, tx: &mut dyn WriteTxn, files: &[(String, String)], now: i64) -> Result<Deployment, Error> {
+    fn latest(&self, tenant: &str, process_id: &str) -> Option<&Deployed> {
+        self.versions(tenant, process_id)?.last()
+    }
+
+    /// Whether the caller of the command being applied reaches `tenant`.
+    pub fn reaches(&self, tenant: &str) -> bool {
+        store::reaches(&self.audit.tenants, tenant)
+    }
+
+    /// Refuses, as if it did not exist, a command aimed at an instance (or
+    /// its job, task, incident or timer: `what` `id`) outside the tenants the
+    /// command's caller reaches.
+    pub fn check_reach(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        instance_id: &str,
+        what: &'static str,
+        id: &str,
+    ) -> Result<(), Error> {
+        if self.audit.tenants.is_none() {
+            return Ok(());
+        }
+        let cached = self.cache.get_mut().take(instance_id);
+        let loaded = match cached {
+            Some(loaded) => loaded,
+            None => load_from_store(self, tx, instance_id).map_err(|error| match error {
+                Error::NotFound { .. } => Error::NotFound {
+                    what,
+                    id: id.to_string(),
+                },
+                other => other,
+            })?,
+        };
+        let reached = self.reaches(&loaded.deployed.tenant);
+        self.cache
+            .get_mut()
+            .put(instance_id.to_string(), loaded, false);
+        if reached {
+            Ok(())
+        } else {
+            Err(Error::NotFound {
+                what,
+                id: id.to_string(),
+            })
+        }
+    }
+
+    /// Deploys the executable processes of BPMN files to a tenant, all or
+    /// nothing. A process whose XML is unchanged keeps its version.
+    pub fn deploy(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        tenant: &str,
+        files: &[(String, String)],
+        now: i64,
+    ) -> Result<Deployment, Error> {
         let mut imported = Vec::new();
         let mut problems = Vec::new();
         let mut warnings = Vec::new();
         for (name, xml) in files {
             let import = bpmn::import(xml);
-            warnings.extend(import.diagnostics.iter().filter(|d| d.severity == bpmn::Severity::Warning).map(|d| (name.clone(), d.clone())));
+            warnings.extend(
+                import
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == bpmn::Severity::Warning)
+                    .map(|d| (name.clone(), d.clone())),
+            );
             match import.into_workflows() {
                 Ok(workflows) => imported.push((xml, workflows)),
-                Err(diagnostics) => problems.extend(diagnostics.into_iter().map(|d| (name.clone(), d))),
+                Err(diagnostics) => {
+                    problems.extend(diagnostics.into_iter().map(|d| (name.clone(), d)))
+                }
             }
         }
         if !problems.is_empty() {
@@ -390,9 +536,9 @@ impl Core {
         for (xml, workflows) in imported {
             for workflow in workflows {
                 let process_id = workflow.process_id.clone();
-                let latest = self.latest(&process_id).map(|d| d.version);
+                let latest = self.latest(tenant, &process_id).map(|d| d.version);
                 if let Some(version) = latest {
-                    let row = tx.workflow(&process_id, version)?;
+                    let row = tx.workflow(tenant, &process_id, version)?;
                     if row.is_some_and(|r| &r.xml == xml) {
                         result.push((process_id, version, false));
                         continue;
@@ -401,6 +547,7 @@ impl Core {
                 let version = latest.unwrap_or(0) + 1;
                 tx.apply(Write::PutWorkflow(WorkflowRow {
                     process_id: process_id.clone(),
+                    tenant: tenant.to_string(),
                     version,
                     deployment,
                     name: workflow.name.clone(),
@@ -408,7 +555,12 @@ impl Core {
                     xml: xml.clone(),
                     deployed_at: now,
                 }))?;
-                let deployed = Deployed { workflow: Arc::new(workflow), version, deployment };
+                let deployed = Deployed {
+                    tenant: tenant.to_string(),
+                    workflow: Arc::new(workflow),
+                    version,
+                    deployment,
+                };
                 schedule_start_timers(tx, &deployed, now)?;
                 added.push(deployed);
                 result.push((process_id, version, true));
@@ -416,27 +568,48 @@ impl Core {
         }
         let any = !added.is_empty();
         for deployed in added {
-            self.workflows.entry(deployed.workflow.process_id.clone()).or_default().push(deployed);
+            self.workflows
+                .entry((
+                    deployed.tenant.clone(),
+                    deployed.workflow.process_id.clone(),
+                ))
+                .or_default()
+                .push(deployed);
         }
         if any {
             self.registry.publish(&self.workflows);
         }
-        Ok(Deployment { workflows: result, warnings })
+        Ok(Deployment {
+            workflows: result,
+            warnings,
+        })
     }
 
-    pub fn start(&mut self, tx: &mut dyn WriteTxn, command: StartCommand, now: i64) -> Result<String, Error> {
+    pub fn start(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        command: StartCommand,
+        now: i64,
+    ) -> Result<String, Error> {
         self.command(|core| core.start_command(tx, command, now))
     }
 
-    fn start_command(&mut self, tx: &mut dyn WriteTxn, command: StartCommand, now: i64) -> Result<String, Error> {
+    fn start_command(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        command: StartCommand,
+        now: i64,
+    ) -> Result<String, Error> {
         if let Some(request_id) = &command.request_id {
-            if let Some(existing) = tx.instance_by_request(request_id)? {
+            if let Some(existing) = tx.instance_by_request(&command.tenant, request_id)? {
                 return Ok(existing);
             }
         }
         let deployed = match command.version {
-            None => self.latest(&command.process_id).cloned(),
-            Some(v) => self.deployed(&command.process_id, v).cloned(),
+            None => self.latest(&command.tenant, &command.process_id).cloned(),
+            Some(v) => self
+                .deployed(&command.tenant, &command.process_id, v)
+                .cloned(),
         }
         .ok_or_else(|| Error::NotFound {
             what: "workflow",
@@ -447,17 +620,32 @@ impl Core {
         })?;
         let id = self.ids.next_instance_id();
         let mut session = Session::new(tx, now, self.audit.clone());
-        let options = StartOptions { variables: command.variables, business_key: command.business_key, labels: command.labels, ..StartOptions::default() };
+        let options = StartOptions {
+            variables: command.variables,
+            business_key: command.business_key,
+            labels: command.labels,
+            ..StartOptions::default()
+        };
         session.start_instance(deployed, id.clone(), options, None)?;
         if let Some(request_id) = command.request_id {
-            session.tx.apply(Write::PutRequest { request_id, instance_id: id.clone() })?;
+            session.tx.apply(Write::PutRequest {
+                tenant: command.tenant,
+                request_id,
+                instance_id: id.clone(),
+            })?;
         }
         self.settle(session)?;
         Ok(id)
     }
 
     /// Applies an input to an instance and everything that follows from it.
-    pub fn input(&mut self, tx: &mut dyn WriteTxn, instance_id: &str, input: Input, now: i64) -> Result<(), Error> {
+    pub fn input(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        instance_id: &str,
+        input: Input,
+        now: i64,
+    ) -> Result<(), Error> {
         self.command(|core| {
             let mut session = Session::new(tx, now, core.audit.clone());
             session.step(core, instance_id, input)?;
@@ -465,40 +653,74 @@ impl Core {
         })
     }
 
-    pub fn publish(&mut self, tx: &mut dyn WriteTxn, command: PublishCommand, now: i64) -> Result<u64, Error> {
+    pub fn publish(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        command: PublishCommand,
+        now: i64,
+    ) -> Result<u64, Error> {
         self.command(|core| core.publish_command(tx, command, now))
     }
 
-    fn publish_command(&mut self, tx: &mut dyn WriteTxn, command: PublishCommand, now: i64) -> Result<u64, Error> {
+    fn publish_command(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        command: PublishCommand,
+        now: i64,
+    ) -> Result<u64, Error> {
         if let Some(id) = &command.message_id {
-            if tx.message_by_id(id, now)?.is_some() {
+            if tx.message_by_id(&command.tenant, id, now)?.is_some() {
                 return Err(Error::DuplicateMessage(id.clone()));
             }
         }
         let mut session = Session::new(tx, now, self.audit.clone());
         let mut correlated: Vec<String> = Vec::new();
-        for subscription in session.tx.message_subscriptions(&command.name, &command.correlation_key)? {
-            let process_id = session.process_of(self, &subscription.instance_id)?;
-            if correlated.contains(&process_id) || session.status(self, &subscription.instance_id)? != Status::Running {
+        for subscription in session.tx.message_subscriptions(
+            &command.tenant,
+            &command.name,
+            &command.correlation_key,
+        )? {
+            let (_, process_id) = session.process_of(self, &subscription.instance_id)?;
+            if correlated.contains(&process_id)
+                || session.status(self, &subscription.instance_id)? != Status::Running
+            {
                 continue;
             }
-            let input = Input::MessageCorrelated { subscription: subscription.local_key, variables: command.variables.clone() };
+            let input = Input::MessageCorrelated {
+                subscription: subscription.local_key,
+                variables: command.variables.clone(),
+            };
             match session.step(self, &subscription.instance_id, input) {
                 Ok(()) => correlated.push(process_id),
                 other => unless_failed(other)?,
             }
         }
-        for (deployed, element) in self.start_events(|t| matches!(t, Trigger::Message(m) if matches!(&m.name, bpmn::Property::Literal(n) if n == &command.name))) {
+        let named = |t: &Trigger| matches!(t, Trigger::Message(m) if matches!(&m.name, bpmn::Property::Literal(n) if n == &command.name));
+        for (deployed, element) in self.start_events(&command.tenant, named) {
             let process_id = deployed.workflow.process_id.clone();
             if correlated.contains(&process_id)
-                || (!command.correlation_key.is_empty() && session.tx.message_started_active(&process_id, &command.correlation_key)?)
-                || session.message_started_in_session(&process_id, &command.correlation_key)
+                || (!command.correlation_key.is_empty()
+                    && session.tx.message_started_active(
+                        &command.tenant,
+                        &process_id,
+                        &command.correlation_key,
+                    )?)
+                || session.message_started_in_session(
+                    &command.tenant,
+                    &process_id,
+                    &command.correlation_key,
+                )
             {
                 continue;
             }
             let id = self.ids.next_instance_id();
-            let options = StartOptions { variables: command.variables.clone(), start_event: Some(element), ..StartOptions::default() };
-            let key = (!command.correlation_key.is_empty()).then(|| command.correlation_key.clone());
+            let options = StartOptions {
+                variables: command.variables.clone(),
+                start_event: Some(element),
+                ..StartOptions::default()
+            };
+            let key =
+                (!command.correlation_key.is_empty()).then(|| command.correlation_key.clone());
             session.start_instance(deployed, id, options, key)?;
             correlated.push(process_id);
         }
@@ -508,6 +730,7 @@ impl Core {
         if command.ttl_ms > 0 {
             session.tx.apply(Write::PutMessage(MessageRow {
                 seq,
+                tenant: command.tenant,
                 name: command.name,
                 correlation_key: command.correlation_key,
                 variables: command.variables,
@@ -521,20 +744,38 @@ impl Core {
         Ok(seq)
     }
 
-    pub fn broadcast(&mut self, tx: &mut dyn WriteTxn, name: &str, variables: Variables, now: i64) -> Result<(), Error> {
+    /// Delivers a signal to the tenant's waiting instances and signal start events.
+    pub fn broadcast(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        tenant: &str,
+        name: &str,
+        variables: Variables,
+        now: i64,
+    ) -> Result<(), Error> {
         self.command(|core| {
             let mut session = Session::new(tx, now, core.audit.clone());
-            session.deliver_signal(core, name, &variables)?;
+            session.deliver_signal(core, tenant, name, &variables)?;
             core.settle(session)
         })
     }
 
     /// Fires every timer due at `now` (each at its own due time), and timer start events.
-    pub fn fire_due(&mut self, tx: &mut dyn WriteTxn, now: i64, limit: usize) -> Result<usize, Error> {
+    pub fn fire_due(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        now: i64,
+        limit: usize,
+    ) -> Result<usize, Error> {
         self.command(|core| core.fire_due_command(tx, now, limit))
     }
 
-    fn fire_due_command(&mut self, tx: &mut dyn WriteTxn, now: i64, limit: usize) -> Result<usize, Error> {
+    fn fire_due_command(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        now: i64,
+        limit: usize,
+    ) -> Result<usize, Error> {
         // The commit loop asks on every turn; most turns nothing is due.
         if tx.next_due()?.is_none_or(|due| due > now) {
             return Ok(0);
@@ -550,7 +791,13 @@ impl Core {
         for timer in tx.due_timers(now, limit.saturating_sub(fired))? {
             let mut session = Session::new(tx, now, Audit::default());
             if session.status(self, &timer.instance_id)? == Status::Running {
-                match session.step(self, &timer.instance_id, Input::TimerFired { timer: timer.local_key }) {
+                match session.step(
+                    self,
+                    &timer.instance_id,
+                    Input::TimerFired {
+                        timer: timer.local_key,
+                    },
+                ) {
                     Ok(()) => fired += 1,
                     // An earlier timer of this batch closed it (an interrupting boundary event).
                     Err(Error::Rejected(_)) => {}
@@ -562,30 +809,59 @@ impl Core {
         Ok(fired)
     }
 
-    fn fire_start_timer(&mut self, tx: &mut dyn WriteTxn, row: StartTimerRow, now: i64) -> Result<(), Error> {
+    fn fire_start_timer(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        row: StartTimerRow,
+        now: i64,
+    ) -> Result<(), Error> {
         match &row.repeat {
-            Some((remaining, every)) if *remaining != Some(0) => match bpmn::timer::next_due(every, row.due_at) {
-                Ok(next) => tx.apply(Write::PutStartTimer(StartTimerRow {
-                    due_at: next,
-                    repeat: Some((remaining.map(|n| n - 1), every.clone())),
-                    ..row.clone()
-                }))?,
-                Err(_) => tx.apply(Write::DeleteStartTimers { process_id: row.process_id.clone() })?,
-            },
-            _ => tx.apply(Write::DeleteStartTimers { process_id: row.process_id.clone() })?,
+            Some((remaining, every)) if *remaining != Some(0) => {
+                match bpmn::timer::next_due(every, row.due_at) {
+                    Ok(next) => tx.apply(Write::PutStartTimer(StartTimerRow {
+                        due_at: next,
+                        repeat: Some((remaining.map(|n| n - 1), every.clone())),
+                        ..row.clone()
+                    }))?,
+                    Err(_) => tx.apply(Write::DeleteStartTimers {
+                        tenant: row.tenant.clone(),
+                        process_id: row.process_id.clone(),
+                    })?,
+                }
+            }
+            _ => tx.apply(Write::DeleteStartTimers {
+                tenant: row.tenant.clone(),
+                process_id: row.process_id.clone(),
+            })?,
         }
-        let Some(deployed) = self.deployed(&row.process_id, row.version).cloned() else { return Ok(()) };
+        let Some(deployed) = self
+            .deployed(&row.tenant, &row.process_id, row.version)
+            .cloned()
+        else {
+            return Ok(());
+        };
         let id = self.ids.next_instance_id();
         let mut session = Session::new(tx, now.max(row.due_at), Audit::default());
-        let options = StartOptions { start_event: Some(row.element_id), ..StartOptions::default() };
+        let options = StartOptions {
+            start_event: Some(row.element_id),
+            ..StartOptions::default()
+        };
         session.start_instance(deployed, id, options, None)?;
         self.settle(session)
     }
 
-    /// Hands up to `max` jobs of `job_type` to `worker` for `lease_ms`.
-    pub fn activate_jobs(&mut self, tx: &mut dyn WriteTxn, job_type: &str, worker: &str, max: usize, lease_ms: i64, now: i64) -> Result<Vec<ActivatedJob>, Error> {
+    /// Hands up to `max` jobs of `job_type` (of the caller's tenants) to `worker` for `lease_ms`.
+    pub fn activate_jobs(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        job_type: &str,
+        worker: &str,
+        max: usize,
+        lease_ms: i64,
+        now: i64,
+    ) -> Result<Vec<ActivatedJob>, Error> {
         let mut activated = Vec::new();
-        for mut job in tx.activatable_jobs(job_type, now, max)? {
+        for mut job in tx.activatable_jobs(job_type, &self.audit.tenants, now, max)? {
             job.worker = Some(worker.to_string());
             job.lease_until = Some(now + lease_ms);
             job.lease = Some(self.ids.next_lease());
@@ -596,10 +872,21 @@ impl Core {
                 None => load_from_store(self, tx, &job.instance_id)?,
             };
             let variables = visible_variables(&loaded.state, job.local_key);
-            let headers = loaded.state.jobs.get(&job.local_key).map(|j| j.headers.clone()).unwrap_or_default();
+            let headers = loaded
+                .state
+                .jobs
+                .get(&job.local_key)
+                .map(|j| j.headers.clone())
+                .unwrap_or_default();
             // Kept for the completion that follows.
-            self.cache.get_mut().put(job.instance_id.clone(), loaded, false);
-            activated.push(ActivatedJob { job, variables, headers });
+            self.cache
+                .get_mut()
+                .put(job.instance_id.clone(), loaded, false);
+            activated.push(ActivatedJob {
+                job,
+                variables,
+                headers,
+            });
         }
         self.counts.jobs_activated += activated.len() as u64;
         Ok(activated)
@@ -608,10 +895,30 @@ impl Core {
     /// The job, if `claim` may finish it: while a lease runs, only with its
     /// token (or an explicit override); a lease that ran out is nobody's, so a
     /// late holder is told, and anyone else may finish the job.
-    pub fn job_for(&self, tx: &mut dyn WriteTxn, key: &str, claim: &Claim, now: i64) -> Result<JobRow, Error> {
-        let job = tx.job(key)?.ok_or_else(|| Error::NotFound { what: "job", id: key.to_string() })?;
-        if claim.job_types.as_ref().is_some_and(|types| !types.contains(&job.job_type)) {
-            return Err(Error::Forbidden(format!("the claimant may not work on '{}' jobs", job.job_type)));
+    pub fn job_for(
+        &self,
+        tx: &mut dyn WriteTxn,
+        key: &str,
+        claim: &Claim,
+        now: i64,
+    ) -> Result<JobRow, Error> {
+        // Another tenant's job is as good as absent: no lease or type check may tell it exists.
+        let job = tx
+            .job(key)?
+            .filter(|job| self.reaches(&job.tenant))
+            .ok_or_else(|| Error::NotFound {
+                what: "job",
+                id: key.to_string(),
+            })?;
+        if claim
+            .job_types
+            .as_ref()
+            .is_some_and(|types| !types.contains(&job.job_type))
+        {
+            return Err(Error::Forbidden(format!(
+                "the claimant may not work on '{}' jobs",
+                job.job_type
+            )));
         }
         if claim.override_lease {
             return Ok(job);
@@ -620,18 +927,35 @@ impl Core {
         let holder = job.worker.clone().unwrap_or_default();
         match (&claim.lease, running) {
             (Some(_), true) if claim.lease == job.lease => Ok(job),
-            (Some(_), true) => Err(Error::LeaseHeld { job: key.to_string(), worker: holder }),
-            (Some(_), false) => Err(Error::LeaseExpired { job: key.to_string() }),
-            (None, true) => Err(Error::LeaseRequired { job: key.to_string(), worker: holder }),
+            (Some(_), true) => Err(Error::LeaseHeld {
+                job: key.to_string(),
+                worker: holder,
+            }),
+            (Some(_), false) => Err(Error::LeaseExpired {
+                job: key.to_string(),
+            }),
+            (None, true) => Err(Error::LeaseRequired {
+                job: key.to_string(),
+                worker: holder,
+            }),
             (None, false) => Ok(job),
         }
     }
 
-    fn start_events(&self, matches: impl Fn(&Trigger) -> bool) -> Vec<(Deployed, String)> {
+    /// The tenant's latest workflows with a start event `matches`, and that event.
+    fn start_events(
+        &self,
+        tenant: &str,
+        matches: impl Fn(&Trigger) -> bool,
+    ) -> Vec<(Deployed, String)> {
         self.workflows
-            .values()
-            .filter_map(|versions| versions.last())
-            .filter_map(|deployed| start_event_of(&deployed.workflow, &matches).map(|element| (deployed.clone(), element)))
+            .iter()
+            .filter(|((of, _), _)| of == tenant)
+            .filter_map(|(_, versions)| versions.last())
+            .filter_map(|deployed| {
+                start_event_of(&deployed.workflow, &matches)
+                    .map(|element| (deployed.clone(), element))
+            })
             .collect()
     }
 
@@ -655,51 +979,105 @@ fn unless_failed(result: Result<(), Error>) -> Result<(), Error> {
     }
 }
 
-fn compile_all(tx: &mut dyn store::ReadTxn) -> Result<(BTreeMap<String, Vec<Deployed>>, u64), Error> {
-    let mut workflows: BTreeMap<String, Vec<Deployed>> = BTreeMap::new();
+fn compile_all(
+    tx: &mut dyn store::ReadTxn,
+) -> Result<(BTreeMap<WorkflowKey, Vec<Deployed>>, u64), Error> {
+    let mut workflows: BTreeMap<WorkflowKey, Vec<Deployed>> = BTreeMap::new();
     let mut last_deployment = 0;
     let mut rows = tx.workflows()?;
-    rows.sort_by(|a, b| (&a.process_id, a.version).cmp(&(&b.process_id, b.version)));
+    rows.sort_by(|a, b| {
+        (&a.tenant, &a.process_id, a.version).cmp(&(&b.tenant, &b.process_id, b.version))
+    });
     for row in rows {
         let workflow = bpmn::import(&row.xml)
             .into_workflows()
             .ok()
             .and_then(|all| all.into_iter().find(|w| w.process_id == row.process_id))
-            .ok_or_else(|| Error::Store(store::Error::corrupt(format!("deployed workflow {} v{} no longer imports", row.process_id, row.version))))?;
+            .ok_or_else(|| {
+                Error::Store(store::Error::corrupt(format!(
+                    "deployed workflow {} v{} no longer imports",
+                    row.process_id, row.version
+                )))
+            })?;
         last_deployment = last_deployment.max(row.deployment);
-        workflows.entry(row.process_id.clone()).or_default().push(Deployed { workflow: Arc::new(workflow), version: row.version, deployment: row.deployment });
+        let deployed = Deployed {
+            tenant: row.tenant.clone(),
+            workflow: Arc::new(workflow),
+            version: row.version,
+            deployment: row.deployment,
+        };
+        workflows
+            .entry((row.tenant, row.process_id))
+            .or_default()
+            .push(deployed);
     }
     Ok((workflows, last_deployment))
 }
 
 /// An instance as the store holds it, with its compiled workflow.
 fn load_from_store(core: &Core, tx: &mut dyn WriteTxn, id: &str) -> Result<Loaded, Error> {
-    let row = tx.instance(id)?.ok_or_else(|| Error::NotFound { what: "instance", id: id.to_string() })?;
+    let row = tx.instance(id)?.ok_or_else(|| Error::NotFound {
+        what: "instance",
+        id: id.to_string(),
+    })?;
     let deployed = core
-        .deployed(&row.process_id, row.version)
+        .deployed(&row.tenant, &row.process_id, row.version)
         .cloned()
-        .ok_or_else(|| Error::Store(store::Error::corrupt(format!("instance {id} runs {} v{}, which is not deployed", row.process_id, row.version))))?;
-    Ok(Loaded { state: row.state, deployed, start_key: row.start_key, history_count: row.history_count, changed: false })
+        .ok_or_else(|| {
+            Error::Store(store::Error::corrupt(format!(
+                "instance {id} runs {} v{}, which is not deployed",
+                row.process_id, row.version
+            )))
+        })?;
+    Ok(Loaded {
+        state: row.state,
+        deployed,
+        start_key: row.start_key,
+        history_count: row.history_count,
+        changed: false,
+    })
 }
 
 /// The id of a start event of the process (not of a subprocess) whose trigger matches.
 pub fn start_event_of(workflow: &Workflow, matches: impl Fn(&Trigger) -> bool) -> Option<String> {
-    workflow.elements[Workflow::ROOT].children.iter().find_map(|&child| match &workflow.elements[child].kind {
-        Kind::StartEvent { trigger, .. } if matches(trigger) => Some(workflow.elements[child].id.clone()),
-        _ => None,
-    })
+    workflow.elements[Workflow::ROOT]
+        .children
+        .iter()
+        .find_map(|&child| match &workflow.elements[child].kind {
+            Kind::StartEvent { trigger, .. } if matches(trigger) => {
+                Some(workflow.elements[child].id.clone())
+            }
+            _ => None,
+        })
 }
 
-fn schedule_start_timers(tx: &mut dyn WriteTxn, deployed: &Deployed, now: i64) -> Result<(), Error> {
+fn schedule_start_timers(
+    tx: &mut dyn WriteTxn,
+    deployed: &Deployed,
+    now: i64,
+) -> Result<(), Error> {
     // A new version replaces the start timers of older ones.
-    tx.apply(Write::DeleteStartTimers { process_id: deployed.workflow.process_id.clone() })?;
+    tx.apply(Write::DeleteStartTimers {
+        tenant: deployed.tenant.clone(),
+        process_id: deployed.workflow.process_id.clone(),
+    })?;
     for &child in &deployed.workflow.elements[Workflow::ROOT].children {
         let element = &deployed.workflow.elements[child];
-        if let Kind::StartEvent { trigger: Trigger::Timer(timer), .. } = &element.kind {
+        if let Kind::StartEvent {
+            trigger: Trigger::Timer(timer),
+            ..
+        } = &element.kind
+        {
             // Validation evaluated and checked this text when the workflow was imported.
-            let Ok(schedule) = timer.text_without_variables().and_then(|text| timer.schedule(&text, now)) else { continue };
+            let Ok(schedule) = timer
+                .text_without_variables()
+                .and_then(|text| timer.schedule(&text, now))
+            else {
+                continue;
+            };
             tx.apply(Write::PutStartTimer(StartTimerRow {
                 process_id: deployed.workflow.process_id.clone(),
+                tenant: deployed.tenant.clone(),
                 version: deployed.version,
                 element_id: element.id.clone(),
                 due_at: schedule.due_ms,
@@ -715,7 +1093,9 @@ pub fn visible_variables(state: &InstanceState, job: u64) -> Variables {
     let mut chain = Vec::new();
     let mut current = state.jobs.get(&job).map(|j| j.element_instance);
     while let Some(key) = current {
-        let Some(ei) = state.element_instances.get(&key) else { break };
+        let Some(ei) = state.element_instances.get(&key) else {
+            break;
+        };
         if key != state.root {
             chain.push(&ei.variables);
         }
@@ -736,7 +1116,11 @@ pub fn waiting_kinds(state: &InstanceState, workflow: &Workflow) -> Vec<String> 
             kinds.push(kind.to_string());
         }
     };
-    if state.jobs.values().any(|j| j.state == JobState::Activatable) {
+    if state
+        .jobs
+        .values()
+        .any(|j| j.state == JobState::Activatable)
+    {
         add("job");
     }
     if !state.user_tasks.is_empty() {
@@ -751,7 +1135,10 @@ pub fn waiting_kinds(state: &InstanceState, workflow: &Workflow) -> Vec<String> 
             EngineSubscription::Signal { .. } => add("signal"),
         }
     }
-    if state.element_instances.values().any(|ei| matches!(workflow.elements[ei.element].kind, Kind::CallActivity(_)) && ei.child_instance.is_some()) {
+    if state.element_instances.values().any(|ei| {
+        matches!(workflow.elements[ei.element].kind, Kind::CallActivity(_))
+            && ei.child_instance.is_some()
+    }) {
         add("call");
     }
     kinds
@@ -759,7 +1146,15 @@ pub fn waiting_kinds(state: &InstanceState, workflow: &Workflow) -> Vec<String> 
 
 impl<'t> Session<'t> {
     fn new(tx: &'t mut dyn WriteTxn, now: i64, audit: Audit) -> Session<'t> {
-        Session { tx, now, loaded: BTreeMap::new(), pending: VecDeque::new(), starts: 0, counts: Counts::default(), audit }
+        Session {
+            tx,
+            now,
+            loaded: BTreeMap::new(),
+            pending: VecDeque::new(),
+            starts: 0,
+            counts: Counts::default(),
+            audit,
+        }
     }
 
     fn load(&mut self, core: &Core, id: &str) -> Result<&mut Loaded, Error> {
@@ -771,21 +1166,37 @@ impl<'t> Session<'t> {
             };
             self.loaded.insert(id.to_string(), loaded);
         }
-        self.loaded.get_mut(id).ok_or_else(|| Error::NotFound { what: "instance", id: id.to_string() })
+        self.loaded.get_mut(id).ok_or_else(|| Error::NotFound {
+            what: "instance",
+            id: id.to_string(),
+        })
     }
 
     fn status(&mut self, core: &Core, id: &str) -> Result<Status, Error> {
         Ok(self.load(core, id)?.state.status)
     }
 
-    fn process_of(&mut self, core: &Core, id: &str) -> Result<String, Error> {
-        Ok(self.load(core, id)?.state.process_id.clone())
+    /// The instance's tenant and process id.
+    fn process_of(&mut self, core: &Core, id: &str) -> Result<(String, String), Error> {
+        let loaded = self.load(core, id)?;
+        Ok((
+            loaded.deployed.tenant.clone(),
+            loaded.state.process_id.clone(),
+        ))
     }
 
-    fn message_started_in_session(&self, process_id: &str, correlation_key: &str) -> bool {
+    fn message_started_in_session(
+        &self,
+        tenant: &str,
+        process_id: &str,
+        correlation_key: &str,
+    ) -> bool {
         !correlation_key.is_empty()
             && self.loaded.values().any(|l| {
-                l.state.process_id == process_id && l.start_key.as_deref() == Some(correlation_key) && !l.state.status.is_ended()
+                l.deployed.tenant == tenant
+                    && l.state.process_id == process_id
+                    && l.start_key.as_deref() == Some(correlation_key)
+                    && !l.state.status.is_ended()
             })
     }
 
@@ -799,7 +1210,10 @@ impl<'t> Session<'t> {
         let workflow = loaded.deployed.workflow.clone();
         let site = FaultSite::of(&input);
         #[cfg(feature = "test-util")]
-        let injected = core.inject_panic.as_ref().is_some_and(|inject| (inject.0)(id, &input));
+        let injected = core
+            .inject_panic
+            .as_ref()
+            .is_some_and(|inject| (inject.0)(id, &input));
         let effects = match catch_unwind(AssertUnwindSafe(|| {
             let stepped = engine::step(&workflow, &mut loaded.state, input, now);
             // As a defect would: after the state changed, before anyone saw the effects.
@@ -813,60 +1227,119 @@ impl<'t> Session<'t> {
             Err(payload) => {
                 // The state is half applied: it must never be written or kept.
                 self.loaded.remove(id);
-                return Err(Error::Fault(Fault::from_panic(Some(id.to_string()), site, payload.as_ref())));
+                return Err(Error::Fault(Fault::from_panic(
+                    Some(id.to_string()),
+                    site,
+                    payload.as_ref(),
+                )));
             }
         };
         loaded.changed = true;
         loaded.state.updated_by = actor;
         if sets_labels {
             let labels = loaded.state.labels.clone();
-            self.tx.apply(Write::PutLabels { instance_id: id.to_string(), labels })?;
+            self.tx.apply(Write::PutLabels {
+                instance_id: id.to_string(),
+                labels,
+            })?;
         }
         self.counts.jobs_completed += u64::from(completes_job);
         self.record(id, effects, release)
     }
 
-    fn start_instance(&mut self, deployed: Deployed, id: String, options: StartOptions, start_key: Option<String>) -> Result<(), Error> {
+    fn start_instance(
+        &mut self,
+        deployed: Deployed,
+        id: String,
+        options: StartOptions,
+        start_key: Option<String>,
+    ) -> Result<(), Error> {
         // A new instance never replaces one: an id that exists is refused.
         if self.loaded.contains_key(&id) || self.tx.instance(&id)?.is_some() {
-            return Err(Error::InvalidInput(format!("an instance with id {id} already exists")));
+            return Err(Error::InvalidInput(format!(
+                "an instance with id {id} already exists"
+            )));
         }
         self.starts += 1;
         if self.starts > MAX_STARTS_PER_COMMAND {
-            return Err(Error::InvalidInput(format!("one command may start at most {MAX_STARTS_PER_COMMAND} instances")));
+            return Err(Error::InvalidInput(format!(
+                "one command may start at most {MAX_STARTS_PER_COMMAND} instances"
+            )));
         }
-        let started = catch_unwind(AssertUnwindSafe(|| engine::start(&deployed.workflow, deployed.version, id.clone(), options, self.now)));
+        let started = catch_unwind(AssertUnwindSafe(|| {
+            engine::start(
+                &deployed.workflow,
+                deployed.version,
+                id.clone(),
+                options,
+                self.now,
+            )
+        }));
         let (mut state, effects) = match started {
             Ok(started) => started.map_err(Error::Rejected)?,
             // The instance does not exist yet: the caller decides whom to blame.
-            Err(payload) => return Err(Error::Fault(Fault::from_panic(None, FaultSite::Instance, payload.as_ref()))),
+            Err(payload) => {
+                return Err(Error::Fault(Fault::from_panic(
+                    None,
+                    FaultSite::Instance,
+                    payload.as_ref(),
+                )))
+            }
         };
         self.counts.instances_started += 1;
         state.created_by = self.audit.actor.clone();
         state.updated_by = self.audit.actor.clone();
         if !state.labels.is_empty() {
-            self.tx.apply(Write::PutLabels { instance_id: id.clone(), labels: state.labels.clone() })?;
+            self.tx.apply(Write::PutLabels {
+                instance_id: id.clone(),
+                labels: state.labels.clone(),
+            })?;
         }
-        self.loaded.insert(id.clone(), Loaded { state, deployed, start_key, history_count: 0, changed: true });
+        self.loaded.insert(
+            id.clone(),
+            Loaded {
+                state,
+                deployed,
+                start_key,
+                history_count: 0,
+                changed: true,
+            },
+        );
         self.record(&id, effects, true)
     }
 
     /// Writes the rows an engine step's effects describe and queues the rest.
-    fn record(&mut self, id: &str, effects: Vec<Effect>, release_leases: bool) -> Result<(), Error> {
-        let loaded = self.loaded.get_mut(id).ok_or_else(|| Error::NotFound { what: "instance", id: id.to_string() })?;
+    fn record(
+        &mut self,
+        id: &str,
+        effects: Vec<Effect>,
+        release_leases: bool,
+    ) -> Result<(), Error> {
+        let loaded = self.loaded.get_mut(id).ok_or_else(|| Error::NotFound {
+            what: "instance",
+            id: id.to_string(),
+        })?;
         let process_id = loaded.state.process_id.clone();
+        let tenant = loaded.deployed.tenant.clone();
         let global = |local: u64| format!("{id}.{local}");
         for effect in effects {
             match effect {
                 Effect::JobCreated { job } | Effect::JobUpdated { job } => {
                     let key = global(job.key);
-                    let held = if release_leases { None } else { self.tx.job(&key)?.map(|j| (j.worker, j.lease_until, j.lease)) };
+                    let held = if release_leases {
+                        None
+                    } else {
+                        self.tx
+                            .job(&key)?
+                            .map(|j| (j.worker, j.lease_until, j.lease))
+                    };
                     let (worker, lease_until, lease) = held.unwrap_or((None, None, None));
                     self.tx.apply(Write::PutJob(JobRow {
                         key,
                         instance_id: id.to_string(),
                         local_key: job.key,
                         process_id: process_id.clone(),
+                        tenant: tenant.clone(),
                         element_id: job.element_id,
                         job_type: job.job_type,
                         retries: job.retries,
@@ -879,37 +1352,58 @@ impl<'t> Session<'t> {
                         created_at: job.created_at,
                     }))?;
                 }
-                Effect::JobRemoved { key } => self.tx.apply(Write::DeleteJob { key: global(key) })?,
+                Effect::JobRemoved { key } => {
+                    self.tx.apply(Write::DeleteJob { key: global(key) })?
+                }
                 Effect::TimerScheduled { timer } => self.tx.apply(Write::PutTimer(TimerRow {
                     instance_id: id.to_string(),
+                    tenant: tenant.clone(),
                     local_key: timer.key,
                     element_id: timer.element_id,
                     due_at: timer.due_at,
                 }))?,
-                Effect::TimerRemoved { key } => self.tx.apply(Write::DeleteTimer { instance_id: id.to_string(), local_key: key })?,
-                Effect::UserTaskCreated { task } | Effect::UserTaskUpdated { task } => self.tx.apply(Write::PutTask(TaskRow {
-                    key: global(task.key),
+                Effect::TimerRemoved { key } => self.tx.apply(Write::DeleteTimer {
                     instance_id: id.to_string(),
-                    local_key: task.key,
-                    process_id: process_id.clone(),
-                    element_id: task.element_id,
-                    assignee: task.assignee,
-                    candidate_groups: task.candidate_groups,
-                    candidate_users: task.candidate_users,
-                    due: task.due,
-                    follow_up: task.follow_up,
-                    priority: task.priority,
-                    form_key: task.form_key,
-                    created_at: task.created_at,
-                }))?,
-                Effect::UserTaskRemoved { key } => self.tx.apply(Write::DeleteTask { key: global(key) })?,
+                    local_key: key,
+                })?,
+                Effect::UserTaskCreated { task } | Effect::UserTaskUpdated { task } => {
+                    self.tx.apply(Write::PutTask(TaskRow {
+                        key: global(task.key),
+                        instance_id: id.to_string(),
+                        local_key: task.key,
+                        process_id: process_id.clone(),
+                        tenant: tenant.clone(),
+                        element_id: task.element_id,
+                        assignee: task.assignee,
+                        candidate_groups: task.candidate_groups,
+                        candidate_users: task.candidate_users,
+                        due: task.due,
+                        follow_up: task.follow_up,
+                        priority: task.priority,
+                        form_key: task.form_key,
+                        created_at: task.created_at,
+                    }))?
+                }
+                Effect::UserTaskRemoved { key } => {
+                    self.tx.apply(Write::DeleteTask { key: global(key) })?
+                }
                 Effect::SubscriptionOpened { subscription } => {
                     let (kind, name, correlation_key) = match &subscription.kind {
-                        EngineSubscription::Message { name, correlation_key } => (SubscriptionKind::Message, name.clone(), correlation_key.clone()),
-                        EngineSubscription::Signal { name } => (SubscriptionKind::Signal, name.clone(), String::new()),
+                        EngineSubscription::Message {
+                            name,
+                            correlation_key,
+                        } => (
+                            SubscriptionKind::Message,
+                            name.clone(),
+                            correlation_key.clone(),
+                        ),
+                        EngineSubscription::Signal { name } => {
+                            (SubscriptionKind::Signal, name.clone(), String::new())
+                        }
                     };
                     self.tx.apply(Write::PutSubscription(SubscriptionRow {
                         instance_id: id.to_string(),
+                        tenant: tenant.clone(),
                         local_key: subscription.key,
                         element_id: subscription.element_id.clone(),
                         kind,
@@ -918,36 +1412,55 @@ impl<'t> Session<'t> {
                         opened_at: self.now,
                     }))?;
                     if kind == SubscriptionKind::Message {
-                        self.pending.push_back((id.to_string(), Effect::SubscriptionOpened { subscription }));
+                        self.pending.push_back((
+                            id.to_string(),
+                            Effect::SubscriptionOpened { subscription },
+                        ));
                     }
                 }
-                Effect::SubscriptionClosed { key } => self.tx.apply(Write::DeleteSubscription { instance_id: id.to_string(), local_key: key })?,
-                Effect::IncidentRaised { incident } => self.tx.apply(Write::PutIncident(IncidentRow {
-                    key: global(incident.key),
+                Effect::SubscriptionClosed { key } => self.tx.apply(Write::DeleteSubscription {
                     instance_id: id.to_string(),
-                    local_key: incident.key,
-                    process_id: process_id.clone(),
-                    element_id: incident.element_id,
-                    kind: incident.kind.name().to_string(),
-                    message: incident.message,
-                    created_at: incident.created_at,
-                    resolved_at: None,
-                    resolved_by: None,
-                }))?,
+                    local_key: key,
+                })?,
+                Effect::IncidentRaised { incident } => {
+                    self.tx.apply(Write::PutIncident(IncidentRow {
+                        key: global(incident.key),
+                        instance_id: id.to_string(),
+                        local_key: incident.key,
+                        process_id: process_id.clone(),
+                        tenant: tenant.clone(),
+                        element_id: incident.element_id,
+                        kind: incident.kind.name().to_string(),
+                        message: incident.message,
+                        created_at: incident.created_at,
+                        resolved_at: None,
+                        resolved_by: None,
+                    }))?
+                }
                 Effect::IncidentResolved { key } => {
                     // The actor resolved it, or the engine closed it as its element ended.
                     let by = self.audit.actor.clone();
-                    self.tx.apply(Write::ResolveIncident { key: global(key), at: self.now, by })?
+                    self.tx.apply(Write::ResolveIncident {
+                        key: global(key),
+                        at: self.now,
+                        by,
+                    })?
                 }
                 Effect::History { mut entry } => {
                     entry.actor.clone_from(&self.audit.actor);
                     if entry.event.is_operator_action() || self.audit.reason_on_every_entry {
                         entry.reason.clone_from(&self.audit.reason);
                     }
-                    let Some(loaded) = self.loaded.get_mut(id) else { continue };
+                    let Some(loaded) = self.loaded.get_mut(id) else {
+                        continue;
+                    };
                     loaded.history_count += 1;
                     let seq = loaded.history_count;
-                    self.tx.apply(Write::AppendHistory(HistoryRow { instance_id: id.to_string(), seq, entry }))?;
+                    self.tx.apply(Write::AppendHistory(HistoryRow {
+                        instance_id: id.to_string(),
+                        seq,
+                        entry,
+                    }))?;
                 }
                 other => self.pending.push_back((id.to_string(), other)),
             }
@@ -959,59 +1472,141 @@ impl<'t> Session<'t> {
     fn carry_out(&mut self, core: &mut Core, id: &str, effect: Effect) -> Result<(), Error> {
         match effect {
             Effect::SubscriptionOpened { subscription } => {
-                let EngineSubscription::Message { name, correlation_key } = subscription.kind else { return Ok(()) };
+                let EngineSubscription::Message {
+                    name,
+                    correlation_key,
+                } = subscription.kind
+                else {
+                    return Ok(());
+                };
                 if self.status(core, id)? != Status::Running {
                     return Ok(());
                 }
-                let process_id = self.process_of(core, id)?;
-                let waiting = self.tx.buffered_messages(&name, &correlation_key, self.now)?;
-                if let Some(mut message) = waiting.into_iter().find(|m| !m.correlated.contains(&process_id)) {
+                let (tenant, process_id) = self.process_of(core, id)?;
+                let waiting =
+                    self.tx
+                        .buffered_messages(&tenant, &name, &correlation_key, self.now)?;
+                if let Some(mut message) = waiting
+                    .into_iter()
+                    .find(|m| !m.correlated.contains(&process_id))
+                {
                     message.correlated.push(process_id);
                     let variables = message.variables.clone();
                     self.tx.apply(Write::PutMessage(message))?;
-                    self.step(core, id, Input::MessageCorrelated { subscription: subscription.key, variables })?;
+                    self.step(
+                        core,
+                        id,
+                        Input::MessageCorrelated {
+                            subscription: subscription.key,
+                            variables,
+                        },
+                    )?;
                 }
             }
-            Effect::StartChild { element_instance, instance_id, process_id, binding, variables } => {
-                let (parent_depth, caller_deployment, business_key, call_element) = {
+            Effect::StartChild {
+                element_instance,
+                instance_id,
+                process_id,
+                binding,
+                variables,
+            } => {
+                let (parent_depth, caller_deployment, business_key, call_element, tenant) = {
                     let loaded = self.load(core, id)?;
-                    let call_element = loaded.state.element_instances.get(&element_instance).map(|ei| ei.element_id.clone()).unwrap_or_default();
-                    (loaded.state.depth, loaded.deployed.deployment, loaded.state.business_key.clone(), call_element)
+                    let call_element = loaded
+                        .state
+                        .element_instances
+                        .get(&element_instance)
+                        .map(|ei| ei.element_id.clone())
+                        .unwrap_or_default();
+                    (
+                        loaded.state.depth,
+                        loaded.deployed.deployment,
+                        loaded.state.business_key.clone(),
+                        call_element,
+                        loaded.deployed.tenant.clone(),
+                    )
                 };
-                let version = core.workflows.get(&process_id).and_then(|versions| match &binding {
-                    bpmn::Binding::Latest => versions.last(),
-                    bpmn::Binding::Deployment => versions.iter().find(|d| d.deployment == caller_deployment),
-                    bpmn::Binding::VersionTag(tag) => versions.iter().rev().find(|d| d.workflow.version_tag.as_ref() == Some(tag)),
-                });
+                // A call activity calls its own tenant's processes.
+                let version =
+                    core.versions(&tenant, &process_id)
+                        .and_then(|versions| match &binding {
+                            bpmn::Binding::Latest => versions.last(),
+                            bpmn::Binding::Deployment => {
+                                versions.iter().find(|d| d.deployment == caller_deployment)
+                            }
+                            bpmn::Binding::VersionTag(tag) => versions
+                                .iter()
+                                .rev()
+                                .find(|d| d.workflow.version_tag.as_ref() == Some(tag)),
+                        });
                 let started = match version.cloned() {
                     Some(deployed) => {
-                        let parent = ParentRef { instance_id: id.to_string(), element_instance, depth: parent_depth, element_id: call_element };
+                        let parent = ParentRef {
+                            instance_id: id.to_string(),
+                            element_instance,
+                            depth: parent_depth,
+                            element_id: call_element,
+                        };
                         // A called instance works for the same business case as its caller.
-                        let options = StartOptions { variables, parent: Some(parent), business_key, ..StartOptions::default() };
+                        let options = StartOptions {
+                            variables,
+                            parent: Some(parent),
+                            business_key,
+                            ..StartOptions::default()
+                        };
                         self.start_instance(deployed, instance_id, options, None)
                     }
-                    None => Err(Error::NotFound { what: "workflow", id: describe_binding(&process_id, &binding) }),
+                    None => Err(Error::NotFound {
+                        what: "workflow",
+                        id: describe_binding(&process_id, &binding),
+                    }),
                 };
                 if let Err(Error::Fault(fault)) = started {
                     // A child that fails as it starts is the call activity's fault.
                     let site = FaultSite::ElementInstance(element_instance);
-                    return Err(Error::Fault(Fault { instance_id: Some(id.to_string()), site, ..fault }));
+                    return Err(Error::Fault(Fault {
+                        instance_id: Some(id.to_string()),
+                        site,
+                        ..fault
+                    }));
                 }
                 if let Err(error) = started {
                     let message = match error {
-                        Error::NotFound { id, .. } => format!("the called process {id} is not deployed"),
+                        Error::NotFound { id, .. } => {
+                            format!("the called process {id} is not deployed")
+                        }
                         other => other.to_string(),
                     };
-                    self.step(core, id, Input::ChildNotStarted { element_instance, message })?;
+                    self.step(
+                        core,
+                        id,
+                        Input::ChildNotStarted {
+                            element_instance,
+                            message,
+                        },
+                    )?;
                 }
             }
-            Effect::CancelChild { instance_id } if self.loaded.contains_key(&instance_id) || self.tx.instance(&instance_id)?.is_some() => {
+            Effect::CancelChild { instance_id }
+                if self.loaded.contains_key(&instance_id)
+                    || self.tx.instance(&instance_id)?.is_some() =>
+            {
                 // A child that already ended refuses; there is nothing left to cancel.
-                let reason = Some(format!("its parent instance {id} was cancelled or left the call activity"));
+                let reason = Some(format!(
+                    "its parent instance {id} was cancelled or left the call activity"
+                ));
                 unless_failed(self.step(core, &instance_id, Input::Cancel { reason }))?;
             }
-            Effect::BroadcastSignal { name, variables } => self.deliver_signal(core, &name, &variables)?,
-            Effect::InstanceEnded { status, variables, error_code } => {
+            Effect::BroadcastSignal { name, variables } => {
+                // A thrown signal reaches its own tenant only.
+                let (tenant, _) = self.process_of(core, id)?;
+                self.deliver_signal(core, &tenant, &name, &variables)?
+            }
+            Effect::InstanceEnded {
+                status,
+                variables,
+                error_code,
+            } => {
                 match status {
                     Status::Completed => self.counts.instances_completed += 1,
                     Status::Cancelled => self.counts.instances_cancelled += 1,
@@ -1019,11 +1614,19 @@ impl<'t> Session<'t> {
                     Status::Running | Status::Suspended => {}
                 }
                 self.start_buffered_for(core, id)?;
-                let Some(parent) = self.load(core, id)?.state.parent.clone() else { return Ok(()) };
+                let Some(parent) = self.load(core, id)?.state.parent.clone() else {
+                    return Ok(());
+                };
                 let element_instance = parent.element_instance;
                 let input = match status {
-                    Status::Completed => Input::ChildCompleted { element_instance, variables },
-                    Status::Failed => Input::ChildFailed { element_instance, code: error_code.unwrap_or_default() },
+                    Status::Completed => Input::ChildCompleted {
+                        element_instance,
+                        variables,
+                    },
+                    Status::Failed => Input::ChildFailed {
+                        element_instance,
+                        code: error_code.unwrap_or_default(),
+                    },
                     _ => Input::ChildCancelled { element_instance },
                 };
                 // The parent may have ended (it cancelled this child); then there is no one to tell.
@@ -1034,18 +1637,34 @@ impl<'t> Session<'t> {
         Ok(())
     }
 
-    fn deliver_signal(&mut self, core: &mut Core, name: &str, variables: &Variables) -> Result<(), Error> {
-        for subscription in self.tx.signal_subscriptions(name)? {
+    fn deliver_signal(
+        &mut self,
+        core: &mut Core,
+        tenant: &str,
+        name: &str,
+        variables: &Variables,
+    ) -> Result<(), Error> {
+        for subscription in self.tx.signal_subscriptions(tenant, name)? {
             if self.status(core, &subscription.instance_id)? != Status::Running {
                 continue;
             }
             // A subscription closed by an earlier delivery is simply skipped.
-            let input = Input::SignalReceived { subscription: subscription.local_key, variables: variables.clone() };
+            let input = Input::SignalReceived {
+                subscription: subscription.local_key,
+                variables: variables.clone(),
+            };
             unless_failed(self.step(core, &subscription.instance_id, input))?;
         }
-        for (deployed, element) in core.start_events(|t| matches!(t, Trigger::Signal { name: bpmn::Property::Literal(n) } if n == name)) {
+        for (deployed, element) in core.start_events(
+            tenant,
+            |t| matches!(t, Trigger::Signal { name: bpmn::Property::Literal(n) } if n == name),
+        ) {
             let id = core.ids.next_instance_id();
-            let options = StartOptions { variables: variables.clone(), start_event: Some(element), ..StartOptions::default() };
+            let options = StartOptions {
+                variables: variables.clone(),
+                start_event: Some(element),
+                ..StartOptions::default()
+            };
             self.start_instance(deployed, id, options, None)?;
         }
         Ok(())
@@ -1054,30 +1673,52 @@ impl<'t> Session<'t> {
     /// An instance started by a message ended: a buffered message with the same key may start the next.
     fn start_buffered_for(&mut self, core: &mut Core, id: &str) -> Result<(), Error> {
         let loaded = self.load(core, id)?;
-        let (process_id, start_key) = (loaded.state.process_id.clone(), loaded.start_key.clone());
-        let Some(correlation_key) = start_key else { return Ok(()) };
-        let Some(deployed) = core.latest(&process_id).cloned() else { return Ok(()) };
+        let (tenant, process_id, start_key) = (
+            loaded.deployed.tenant.clone(),
+            loaded.state.process_id.clone(),
+            loaded.start_key.clone(),
+        );
+        let Some(correlation_key) = start_key else {
+            return Ok(());
+        };
+        let Some(deployed) = core.latest(&tenant, &process_id).cloned() else {
+            return Ok(());
+        };
         // The process's message start events: (message name, element id).
         let workflow = &deployed.workflow;
         let starts: Vec<(String, String)> = workflow.elements[Workflow::ROOT]
             .children
             .iter()
             .filter_map(|&c| match &workflow.elements[c].kind {
-                Kind::StartEvent { trigger: Trigger::Message(m), .. } => match &m.name {
-                    bpmn::Property::Literal(name) => Some((name.clone(), workflow.elements[c].id.clone())),
+                Kind::StartEvent {
+                    trigger: Trigger::Message(m),
+                    ..
+                } => match &m.name {
+                    bpmn::Property::Literal(name) => {
+                        Some((name.clone(), workflow.elements[c].id.clone()))
+                    }
                     bpmn::Property::Expression(_) => None,
                 },
                 _ => None,
             })
             .collect();
         for (name, element) in starts {
-            let buffered = self.tx.buffered_messages(&name, &correlation_key, self.now)?;
-            if let Some(mut message) = buffered.into_iter().find(|m| !m.correlated.contains(&process_id)) {
+            let buffered = self
+                .tx
+                .buffered_messages(&tenant, &name, &correlation_key, self.now)?;
+            if let Some(mut message) = buffered
+                .into_iter()
+                .find(|m| !m.correlated.contains(&process_id))
+            {
                 message.correlated.push(process_id.clone());
                 let variables = message.variables.clone();
                 self.tx.apply(Write::PutMessage(message))?;
                 let new_id = core.ids.next_instance_id();
-                let options = StartOptions { variables, start_event: Some(element), ..StartOptions::default() };
+                let options = StartOptions {
+                    variables,
+                    start_event: Some(element),
+                    ..StartOptions::default()
+                };
                 self.start_instance(deployed, new_id, options, Some(correlation_key))?;
                 return Ok(());
             }
@@ -1096,6 +1737,7 @@ impl<'t> Session<'t> {
             let row = InstanceRow {
                 id,
                 process_id: state.process_id.clone(),
+                tenant: loaded.deployed.tenant.clone(),
                 version: state.version,
                 status: state.status,
                 business_key: state.business_key.clone(),

@@ -18,7 +18,9 @@ use engine::{Input, Variables};
 use store::{Store, WriteTxn};
 use tokio::sync::{oneshot, Notify};
 
-use crate::core::{ActivatedJob, Audit, Claim, Core, IdSource, PublishCommand, Registry, StartCommand};
+use crate::core::{
+    ActivatedJob, Audit, Claim, Core, IdSource, PublishCommand, Registry, StartCommand,
+};
 use crate::metrics::Metrics;
 use crate::Error;
 
@@ -33,7 +35,9 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
         // A clock before 1970 is a broken machine; 0 keeps the arithmetic sane.
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
     }
 }
 
@@ -115,19 +119,59 @@ pub enum TaskAction {
 /// A command for the commit loop.
 #[derive(Clone, Debug)]
 pub enum Command {
-    Deploy { files: Vec<(String, String)> },
+    /// Deploys BPMN files (name, XML) to a tenant.
+    Deploy {
+        tenant: String,
+        files: Vec<(String, String)>,
+    },
     Start(StartCommand),
     /// An input for an instance (cancel, suspend, resume, set variables, modify).
-    Instance { instance_id: String, input: Input },
-    Activate { job_type: String, worker: String, max: usize, lease_ms: i64 },
-    CompleteJob { key: String, claim: Claim, variables: Variables },
-    FailJob { key: String, claim: Claim, retries: u32, message: String, backoff_ms: i64 },
-    ThrowError { key: String, claim: Claim, code: String, message: String, variables: Variables },
-    UpdateRetries { key: String, retries: u32 },
-    Task { key: String, action: TaskAction },
+    Instance {
+        instance_id: String,
+        input: Input,
+    },
+    Activate {
+        job_type: String,
+        worker: String,
+        max: usize,
+        lease_ms: i64,
+    },
+    CompleteJob {
+        key: String,
+        claim: Claim,
+        variables: Variables,
+    },
+    FailJob {
+        key: String,
+        claim: Claim,
+        retries: u32,
+        message: String,
+        backoff_ms: i64,
+    },
+    ThrowError {
+        key: String,
+        claim: Claim,
+        code: String,
+        message: String,
+        variables: Variables,
+    },
+    UpdateRetries {
+        key: String,
+        retries: u32,
+    },
+    Task {
+        key: String,
+        action: TaskAction,
+    },
     Publish(PublishCommand),
-    Broadcast { name: String, variables: Variables },
-    ResolveIncident { key: String },
+    Broadcast {
+        tenant: String,
+        name: String,
+        variables: Variables,
+    },
+    ResolveIncident {
+        key: String,
+    },
     /// Creates, changes or revokes an API token.
     PutToken(store::TokenRow),
     /// Does nothing itself; the turn it causes fires due timers (for manual clocks).
@@ -179,7 +223,12 @@ pub struct Service {
 impl Service {
     /// Loads the workflows and starts the commit loop. Recovery needs nothing
     /// more: due timers fire on the first turn, expired leases free their jobs.
-    pub fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Box<dyn IdSource>, options: Options) -> Result<Service, Error> {
+    pub fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        ids: Box<dyn IdSource>,
+        options: Options,
+    ) -> Result<Service, Error> {
         let mut core = {
             let mut read = store.read()?;
             Core::load(read.as_mut(), ids)?
@@ -198,7 +247,15 @@ impl Service {
             stopped: Arc::new(AtomicBool::new(false)),
             running: Arc::new(AtomicBool::new(true)),
         };
-        let looped = CommitLoop { core, store, clock, options, receiver, jobs_changed: handle.jobs_changed.clone(), metrics: handle.metrics.clone() };
+        let looped = CommitLoop {
+            core,
+            store,
+            clock,
+            options,
+            receiver,
+            jobs_changed: handle.jobs_changed.clone(),
+            metrics: handle.metrics.clone(),
+        };
         let running = RunningFlag(handle.running.clone());
         let thread = std::thread::Builder::new()
             .name("baton-commit".into())
@@ -208,7 +265,10 @@ impl Service {
                 looped.run()
             })
             .map_err(|e| Error::InvalidInput(format!("cannot start the commit loop: {e}")))?;
-        Ok(Service { handle, thread: Some(thread) })
+        Ok(Service {
+            handle,
+            thread: Some(thread),
+        })
     }
 
     /// Finishes the commands in flight, commits them, and stops.
@@ -245,17 +305,33 @@ impl Handle {
     /// Applies a command on behalf of `audit.actor`, and answers once it is committed.
     pub async fn call_as(&self, audit: Audit, command: Command) -> Result<Reply, Error> {
         if self.stopped.load(Ordering::SeqCst) {
-            return Err(Error::Store(store::Error::unavailable("the server is shutting down")));
+            return Err(Error::Store(store::Error::unavailable(
+                "the server is shutting down",
+            )));
         }
         let (reply, answer) = oneshot::channel();
-        match self.sender.try_send(Message::Command(Box::new(Envelope { command, audit, reply }))) {
+        match self.sender.try_send(Message::Command(Box::new(Envelope {
+            command,
+            audit,
+            reply,
+        }))) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                return Err(Error::Store(store::Error::unavailable("too many commands are waiting; try again shortly")))
+                return Err(Error::Store(store::Error::unavailable(
+                    "too many commands are waiting; try again shortly",
+                )))
             }
-            Err(TrySendError::Disconnected(_)) => return Err(Error::Store(store::Error::unavailable("the commit loop has stopped"))),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(Error::Store(store::Error::unavailable(
+                    "the commit loop has stopped",
+                )))
+            }
         }
-        answer.await.map_err(|_| Error::Store(store::Error::unavailable("the commit loop stopped before answering")))?
+        answer.await.map_err(|_| {
+            Error::Store(store::Error::unavailable(
+                "the commit loop stopped before answering",
+            ))
+        })?
     }
 
     /// Starts shutting down: no new command is taken, and long polls answer
@@ -265,14 +341,34 @@ impl Handle {
         self.jobs_changed.notify_waiters();
     }
 
-    /// Activates jobs, waiting up to `timeout` for some to appear (long poll).
-    pub async fn activate(&self, job_type: String, worker: String, max: usize, lease_ms: i64, timeout: Duration) -> Result<Vec<ActivatedJob>, Error> {
+    /// Activates jobs of the `tenants` (`None`: every one), waiting up to
+    /// `timeout` for some to appear (long poll).
+    pub async fn activate(
+        &self,
+        job_type: String,
+        worker: String,
+        max: usize,
+        lease_ms: i64,
+        timeout: Duration,
+        tenants: store::Tenants,
+    ) -> Result<Vec<ActivatedJob>, Error> {
         let deadline = Instant::now() + timeout;
         loop {
             // Registered before asking, so a commit in between is not missed.
             let notified = self.jobs_changed.notified();
-            let command = Command::Activate { job_type: job_type.clone(), worker: worker.clone(), max, lease_ms };
-            let Reply::Activated(jobs) = self.call(command).await? else { unreachable!("activate answers with jobs") };
+            let command = Command::Activate {
+                job_type: job_type.clone(),
+                worker: worker.clone(),
+                max,
+                lease_ms,
+            };
+            let audit = Audit {
+                tenants: tenants.clone(),
+                ..Audit::default()
+            };
+            let Reply::Activated(jobs) = self.call_as(audit, command).await? else {
+                unreachable!("activate answers with jobs")
+            };
             let left = deadline.saturating_duration_since(Instant::now());
             if !jobs.is_empty() || left.is_zero() || self.stopped.load(Ordering::SeqCst) {
                 return Ok(jobs);
@@ -333,14 +429,27 @@ impl CommitLoop {
         }
         // Answer anything still queued: the server is going away.
         while let Ok(Message::Command(envelope)) = self.receiver.try_recv() {
-            let _ = envelope.reply.send(Err(Error::Store(store::Error::unavailable("the server is shutting down"))));
+            let _ = envelope
+                .reply
+                .send(Err(Error::Store(store::Error::unavailable(
+                    "the server is shutting down",
+                ))));
         }
     }
 
     fn time_to_next_timer(&self) -> Duration {
-        let next = self.store.read().and_then(|mut read| read.next_due()).ok().flatten();
+        let next = self
+            .store
+            .read()
+            .and_then(|mut read| read.next_due())
+            .ok()
+            .flatten();
         match next {
-            Some(due) => Duration::from_millis(u64::try_from(due - self.clock.now()).unwrap_or(0).min(1_000)),
+            Some(due) => Duration::from_millis(
+                u64::try_from(due - self.clock.now())
+                    .unwrap_or(0)
+                    .min(1_000),
+            ),
             None => Duration::from_secs(1),
         }
     }
@@ -371,7 +480,9 @@ impl CommitLoop {
             // in one is that command's (and its instance's) alone.
             let command = envelope.command;
             self.core.set_audit(envelope.audit);
-            let result = self.core.isolated(txn.as_mut(), now, |core, tx| apply(core, tx, command.clone(), now));
+            let result = self.core.isolated(txn.as_mut(), now, |core, tx| {
+                apply(core, tx, command.clone(), now)
+            });
             if let Err(Error::Store(error)) = &result {
                 // The transaction itself is in doubt: the whole batch fails below.
                 broken = Some(Error::Store(error.clone()));
@@ -385,7 +496,10 @@ impl CommitLoop {
             Some(error) => Err(error),
             None => {
                 let limit = self.options.max_timers_per_batch;
-                match self.core.isolated(txn.as_mut(), now, |core, tx| core.fire_due(tx, now, limit)) {
+                match self
+                    .core
+                    .isolated(txn.as_mut(), now, |core, tx| core.fire_due(tx, now, limit))
+                {
                     // A timer that faulted is off the schedule now, with its incident: commit that.
                     Err(Error::Fault(_)) => Ok(1),
                     other => other,
@@ -409,7 +523,8 @@ impl CommitLoop {
         match committed {
             Ok(()) => {
                 let counts = self.core.take_counts();
-                self.metrics.record_commit(answers.len(), started.elapsed(), &counts);
+                self.metrics
+                    .record_commit(answers.len(), started.elapsed(), &counts);
                 self.metrics.record_cache(self.core.cache_stats());
                 for (reply, result) in answers {
                     let _ = reply.send(result);
@@ -428,55 +543,166 @@ impl CommitLoop {
             }
         }
     }
-
 }
 
 /// Applies one command to the core, in the caller's transaction.
-fn apply(core: &mut Core, tx: &mut dyn WriteTxn, command: Command, now: i64) -> Result<Reply, Error> {
+fn apply(
+    core: &mut Core,
+    tx: &mut dyn WriteTxn,
+    command: Command,
+    now: i64,
+) -> Result<Reply, Error> {
     match command {
-        Command::Deploy { files } => core.deploy(tx, &files, now).map(Reply::Deployed),
+        Command::Deploy { tenant, files } => {
+            core.deploy(tx, &tenant, &files, now).map(Reply::Deployed)
+        }
         Command::Start(start) => core.start(tx, start, now).map(Reply::Started),
-        Command::Instance { instance_id, input } => core.input(tx, &instance_id, input, now).map(|()| Reply::Done),
-        Command::Activate { job_type, worker, max, lease_ms } => {
-            core.activate_jobs(tx, &job_type, &worker, max, lease_ms, now).map(Reply::Activated)
+        Command::Instance { instance_id, input } => {
+            core.check_reach(tx, &instance_id, "instance", &instance_id)?;
+            core.input(tx, &instance_id, input, now)
+                .map(|()| Reply::Done)
         }
-        Command::CompleteJob { key, claim, variables } => {
+        Command::Activate {
+            job_type,
+            worker,
+            max,
+            lease_ms,
+        } => core
+            .activate_jobs(tx, &job_type, &worker, max, lease_ms, now)
+            .map(Reply::Activated),
+        Command::CompleteJob {
+            key,
+            claim,
+            variables,
+        } => {
             let job = core.job_for(tx, &key, &claim, now)?;
             core.note_override(&claim);
-            core.input(tx, &job.instance_id, Input::CompleteJob { job: job.local_key, variables }, now).map(|()| Reply::Done)
+            core.input(
+                tx,
+                &job.instance_id,
+                Input::CompleteJob {
+                    job: job.local_key,
+                    variables,
+                },
+                now,
+            )
+            .map(|()| Reply::Done)
         }
-        Command::FailJob { key, claim, retries, message, backoff_ms } => {
+        Command::FailJob {
+            key,
+            claim,
+            retries,
+            message,
+            backoff_ms,
+        } => {
             let job = core.job_for(tx, &key, &claim, now)?;
             core.note_override(&claim);
-            let input = Input::FailJob { job: job.local_key, retries, message, backoff_ms };
-            core.input(tx, &job.instance_id, input, now).map(|()| Reply::Done)
+            let input = Input::FailJob {
+                job: job.local_key,
+                retries,
+                message,
+                backoff_ms,
+            };
+            core.input(tx, &job.instance_id, input, now)
+                .map(|()| Reply::Done)
         }
-        Command::ThrowError { key, claim, code, message, variables } => {
+        Command::ThrowError {
+            key,
+            claim,
+            code,
+            message,
+            variables,
+        } => {
             let job = core.job_for(tx, &key, &claim, now)?;
             core.note_override(&claim);
-            let input = Input::ThrowError { job: job.local_key, code, message, variables };
-            core.input(tx, &job.instance_id, input, now).map(|()| Reply::Done)
+            let input = Input::ThrowError {
+                job: job.local_key,
+                code,
+                message,
+                variables,
+            };
+            core.input(tx, &job.instance_id, input, now)
+                .map(|()| Reply::Done)
         }
         Command::UpdateRetries { key, retries } => {
-            let job = core.job_for(tx, &key, &Claim { override_lease: true, ..Claim::default() }, now)?;
-            core.input(tx, &job.instance_id, Input::UpdateRetries { job: job.local_key, retries }, now).map(|()| Reply::Done)
+            let job = core.job_for(
+                tx,
+                &key,
+                &Claim {
+                    override_lease: true,
+                    ..Claim::default()
+                },
+                now,
+            )?;
+            core.input(
+                tx,
+                &job.instance_id,
+                Input::UpdateRetries {
+                    job: job.local_key,
+                    retries,
+                },
+                now,
+            )
+            .map(|()| Reply::Done)
         }
         Command::Task { key, action } => {
-            let task = tx.task(&key)?.ok_or_else(|| Error::NotFound { what: "task", id: key.clone() })?;
+            let task = tx
+                .task(&key)?
+                .filter(|task| core.reaches(&task.tenant))
+                .ok_or_else(|| Error::NotFound {
+                    what: "task",
+                    id: key.clone(),
+                })?;
             let local = task.local_key;
             let input = match action {
-                TaskAction::Complete(variables) => Input::CompleteUserTask { task: local, variables },
-                TaskAction::Claim(assignee) => Input::AssignUserTask { task: local, assignee: Some(assignee), claim: true },
-                TaskAction::Unclaim => Input::AssignUserTask { task: local, assignee: None, claim: false },
-                TaskAction::Assign(assignee) => Input::AssignUserTask { task: local, assignee: Some(assignee), claim: false },
+                TaskAction::Complete(variables) => Input::CompleteUserTask {
+                    task: local,
+                    variables,
+                },
+                TaskAction::Claim(assignee) => Input::AssignUserTask {
+                    task: local,
+                    assignee: Some(assignee),
+                    claim: true,
+                },
+                TaskAction::Unclaim => Input::AssignUserTask {
+                    task: local,
+                    assignee: None,
+                    claim: false,
+                },
+                TaskAction::Assign(assignee) => Input::AssignUserTask {
+                    task: local,
+                    assignee: Some(assignee),
+                    claim: false,
+                },
             };
-            core.input(tx, &task.instance_id, input, now).map(|()| Reply::Done)
+            core.input(tx, &task.instance_id, input, now)
+                .map(|()| Reply::Done)
         }
         Command::Publish(publish) => core.publish(tx, publish, now).map(Reply::Published),
-        Command::Broadcast { name, variables } => core.broadcast(tx, &name, variables, now).map(|()| Reply::Done),
+        Command::Broadcast {
+            tenant,
+            name,
+            variables,
+        } => core
+            .broadcast(tx, &tenant, &name, variables, now)
+            .map(|()| Reply::Done),
         Command::ResolveIncident { key } => {
-            let incident = tx.incident(&key)?.ok_or_else(|| Error::NotFound { what: "incident", id: key.clone() })?;
-            core.input(tx, &incident.instance_id, Input::ResolveIncident { incident: incident.local_key }, now).map(|()| Reply::Done)
+            let incident = tx
+                .incident(&key)?
+                .filter(|incident| core.reaches(&incident.tenant))
+                .ok_or_else(|| Error::NotFound {
+                    what: "incident",
+                    id: key.clone(),
+                })?;
+            core.input(
+                tx,
+                &incident.instance_id,
+                Input::ResolveIncident {
+                    incident: incident.local_key,
+                },
+                now,
+            )
+            .map(|()| Reply::Done)
         }
         Command::PutToken(row) => {
             tx.apply(store::Write::PutToken(row))?;

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runtime::{Claim, Command, Error, ManualClock, Options, Reply, SequentialIds, Service, StartCommand};
+use runtime::{
+    Claim, Command, Error, ManualClock, Options, Reply, SequentialIds, Service, StartCommand,
+};
 use store::{MemoryStore, Store};
 
 const T0: i64 = 1_767_225_600_000;
@@ -30,7 +32,13 @@ const MODEL: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524
 </definitions>"#;
 
 fn service(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Service {
-    Service::start(store, clock, Box::new(SequentialIds::default()), Options::default()).expect("the service starts")
+    Service::start(
+        store,
+        clock,
+        Box::new(SequentialIds::default()),
+        Options::default(),
+    )
+    .expect("the service starts")
 }
 
 /// A service whose ids continue after those already in the store.
@@ -39,12 +47,26 @@ fn service_on(store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Service {
 }
 
 async fn deploy(service: &Service) {
-    let reply = service.handle.call(Command::Deploy { files: vec![("m.bpmn".into(), MODEL.into())] }).await.unwrap();
-    assert!(matches!(reply, Reply::Deployed(ref d) if d.workflows.len() == 2), "{reply:?}");
+    let reply = service
+        .handle
+        .call(Command::Deploy {
+            tenant: store::DEFAULT_TENANT.into(),
+            files: vec![("m.bpmn".into(), MODEL.into())],
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(reply, Reply::Deployed(ref d) if d.workflows.len() == 2),
+        "{reply:?}"
+    );
 }
 
 async fn start(service: &Service, process: &str, request_id: Option<&str>) -> String {
-    let command = StartCommand { process_id: process.into(), request_id: request_id.map(str::to_string), ..StartCommand::default() };
+    let command = StartCommand {
+        process_id: process.into(),
+        request_id: request_id.map(str::to_string),
+        ..StartCommand::default()
+    };
     match service.handle.call(Command::Start(command)).await.unwrap() {
         Reply::Started(id) => id,
         other => panic!("{other:?}"),
@@ -53,7 +75,11 @@ async fn start(service: &Service, process: &str, request_id: Option<&str>) -> St
 
 fn temp_db() -> std::path::PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!("baton-runtime-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst)));
+    let dir = std::env::temp_dir().join(format!(
+        "baton-runtime-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("baton.db")
 }
@@ -67,7 +93,12 @@ async fn concurrent_commands_share_commits_and_every_one_is_answered() {
     for _ in 0..200 {
         let handle = service.handle.clone();
         tasks.push(tokio::spawn(async move {
-            handle.call(Command::Start(StartCommand { process_id: "work".into(), ..StartCommand::default() })).await
+            handle
+                .call(Command::Start(StartCommand {
+                    process_id: "work".into(),
+                    ..StartCommand::default()
+                }))
+                .await
         }));
     }
     for task in tasks {
@@ -76,7 +107,11 @@ async fn concurrent_commands_share_commits_and_every_one_is_answered() {
     let (commits, commands) = service.handle.metrics.commits();
     assert_eq!(commands, 201, "every command was committed");
     assert!(commits <= commands);
-    let jobs = service.handle.activate("do".into(), "w".into(), 500, 60_000, Duration::ZERO).await.unwrap();
+    let jobs = service
+        .handle
+        .activate("do".into(), "w".into(), 500, 60_000, Duration::ZERO, None)
+        .await
+        .unwrap();
     assert_eq!(jobs.len(), 200);
     service.stop();
 }
@@ -88,14 +123,45 @@ async fn an_expired_lease_hands_the_job_to_another_worker_and_completion_is_once
     deploy(&service).await;
     start(&service, "work", None).await;
     let handle = &service.handle;
-    let first = handle.activate("do".into(), "alice".into(), 10, 10_000, Duration::ZERO).await.unwrap();
+    let first = handle
+        .activate(
+            "do".into(),
+            "alice".into(),
+            10,
+            10_000,
+            Duration::ZERO,
+            None,
+        )
+        .await
+        .unwrap();
     assert_eq!(first.len(), 1);
     let key = first[0].job.key.clone();
-    assert!(handle.activate("do".into(), "bob".into(), 10, 10_000, Duration::ZERO).await.unwrap().is_empty(), "leased");
+    assert!(
+        handle
+            .activate("do".into(), "bob".into(), 10, 10_000, Duration::ZERO, None)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
     clock.advance(10_001);
-    let second = handle.activate("do".into(), "bob".into(), 10, 10_000, Duration::ZERO).await.unwrap();
-    assert_eq!(second.iter().map(|j| j.job.key.as_str()).collect::<Vec<_>>(), [key.as_str()], "the same job, to bob");
-    let complete = |claim: Claim| Command::CompleteJob { key: key.clone(), claim, variables: Default::default() };
+    let second = handle
+        .activate("do".into(), "bob".into(), 10, 10_000, Duration::ZERO, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .iter()
+            .map(|j| j.job.key.as_str())
+            .collect::<Vec<_>>(),
+        [key.as_str()],
+        "the same job, to bob"
+    );
+    let complete = |claim: Claim| Command::CompleteJob {
+        key: key.clone(),
+        claim,
+        variables: Default::default(),
+    };
     let alices = first[0].job.lease.clone().unwrap();
     let bobs = second[0].job.lease.clone().unwrap();
     assert_ne!(alices, bobs, "each activation has its own lease");
@@ -104,7 +170,10 @@ async fn an_expired_lease_hands_the_job_to_another_worker_and_completion_is_once
     // Leaving the lease out does not get round it (it used to, by leaving out the worker).
     let bare = handle.call(complete(Claim::default())).await;
     assert_eq!(bare.unwrap_err().code(), "job-lease-required");
-    handle.call(complete(Claim::lease("bob", &bobs))).await.unwrap();
+    handle
+        .call(complete(Claim::lease("bob", &bobs)))
+        .await
+        .unwrap();
     let again = handle.call(complete(Claim::lease("bob", &bobs))).await;
     assert_eq!(again.unwrap_err().code(), "job-not-found");
     service.stop();
@@ -140,7 +209,11 @@ async fn a_timer_that_fell_due_while_the_server_was_down_fires_after_the_restart
     let service = service(store.clone(), clock);
     service.handle.call(Command::Tick).await.unwrap();
     let row = store.read().unwrap().instance(&id).unwrap().unwrap();
-    assert_eq!(row.status, engine::Status::Completed, "the late timer fired at once");
+    assert_eq!(
+        row.status,
+        engine::Status::Completed,
+        "the late timer fired at once"
+    );
     service.stop();
 }
 
@@ -150,22 +223,87 @@ async fn a_timer_that_fell_due_while_the_server_was_down_fires_after_the_restart
 async fn the_instance_record_survives_a_restart() {
     let path = temp_db();
     let clock = Arc::new(ManualClock::new(T0));
-    let as_ann = || runtime::Audit { actor: Some("ann".into()), reason: Some("checked".into()), ..Default::default() };
+    let as_ann = || runtime::Audit {
+        actor: Some("ann".into()),
+        reason: Some("checked".into()),
+        ..Default::default()
+    };
     let id = {
         let store = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
         let service = service(store.clone(), clock.clone());
         deploy(&service).await;
         let labels = [("customer".to_string(), "c-1".to_string())].into();
-        let command = StartCommand { process_id: "work".into(), labels, ..StartCommand::default() };
-        let Reply::Started(id) = service.handle.call_as(as_ann(), Command::Start(command)).await.unwrap() else { panic!() };
-        let job = format!("{id}.{}", store.read().unwrap().jobs(&store::JobFilter::default(), &store::PageRequest::first(10)).unwrap().items[0].local_key);
-        let fail = Command::FailJob { key: job.clone(), claim: Claim::default(), retries: 0, message: "down".into(), backoff_ms: 0 };
+        let command = StartCommand {
+            process_id: "work".into(),
+            labels,
+            ..StartCommand::default()
+        };
+        let Reply::Started(id) = service
+            .handle
+            .call_as(as_ann(), Command::Start(command))
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        let job = format!(
+            "{id}.{}",
+            store
+                .read()
+                .unwrap()
+                .jobs(&store::JobFilter::default(), &store::PageRequest::first(10))
+                .unwrap()
+                .items[0]
+                .local_key
+        );
+        let fail = Command::FailJob {
+            key: job.clone(),
+            claim: Claim::default(),
+            retries: 0,
+            message: "down".into(),
+            backoff_ms: 0,
+        };
         service.handle.call(fail).await.unwrap();
-        service.handle.call_as(as_ann(), Command::UpdateRetries { key: job.clone(), retries: 1 }).await.unwrap();
-        let incident = store.read().unwrap().incidents(&store::IncidentFilter::default(), &store::PageRequest::first(10)).unwrap().items[0].key.clone();
-        service.handle.call_as(as_ann(), Command::ResolveIncident { key: incident }).await.unwrap();
-        service.handle.call(Command::CompleteJob { key: job, claim: Claim::default(), variables: Default::default() }).await.unwrap();
-        let rerun = Command::Instance { instance_id: id.clone(), input: engine::Input::Rerun { from: None } };
+        service
+            .handle
+            .call_as(
+                as_ann(),
+                Command::UpdateRetries {
+                    key: job.clone(),
+                    retries: 1,
+                },
+            )
+            .await
+            .unwrap();
+        let incident = store
+            .read()
+            .unwrap()
+            .incidents(
+                &store::IncidentFilter::default(),
+                &store::PageRequest::first(10),
+            )
+            .unwrap()
+            .items[0]
+            .key
+            .clone();
+        service
+            .handle
+            .call_as(as_ann(), Command::ResolveIncident { key: incident })
+            .await
+            .unwrap();
+        service
+            .handle
+            .call(Command::CompleteJob {
+                key: job,
+                claim: Claim::default(),
+                variables: Default::default(),
+            })
+            .await
+            .unwrap();
+        let rerun = Command::Instance {
+            instance_id: id.clone(),
+            input: engine::Input::Rerun { from: None },
+        };
         service.handle.call_as(as_ann(), rerun).await.unwrap();
         service.stop();
         id
@@ -174,18 +312,73 @@ async fn the_instance_record_survives_a_restart() {
     let service = service(store.clone(), clock);
     let mut read = store.read().unwrap();
     let row = read.instance(&id).unwrap().unwrap();
-    assert_eq!((row.state.created_by.as_deref(), row.state.updated_by.as_deref(), row.state.run), (Some("ann"), Some("ann"), 2));
-    assert_eq!(row.state.labels.get("customer").map(String::as_str), Some("c-1"));
-    let by_label = store::InstanceFilter { label: Some(("customer".into(), "c-1".into())), ..Default::default() };
-    assert_eq!(read.instances(&by_label, &store::PageRequest::first(10)).unwrap().items.len(), 1);
-    let resolved = store::IncidentFilter { state: store::IncidentState::Resolved, ..Default::default() };
-    let resolved = read.incidents(&resolved, &store::PageRequest::first(10)).unwrap().items;
+    assert_eq!(
+        (
+            row.state.created_by.as_deref(),
+            row.state.updated_by.as_deref(),
+            row.state.run
+        ),
+        (Some("ann"), Some("ann"), 2)
+    );
+    assert_eq!(
+        row.state.labels.get("customer").map(String::as_str),
+        Some("c-1")
+    );
+    let by_label = store::InstanceFilter {
+        label: Some(("customer".into(), "c-1".into())),
+        ..Default::default()
+    };
+    assert_eq!(
+        read.instances(&by_label, &store::PageRequest::first(10))
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    let resolved = store::IncidentFilter {
+        state: store::IncidentState::Resolved,
+        ..Default::default()
+    };
+    let resolved = read
+        .incidents(&resolved, &store::PageRequest::first(10))
+        .unwrap()
+        .items;
     assert_eq!(resolved[0].resolved_by.as_deref(), Some("ann"));
-    let history = read.history(&id, &store::HistoryFilter::default(), &store::PageRequest::first(1000)).unwrap().items;
-    let rerun = history.iter().find(|h| h.entry.event == engine::HistoryEvent::Rerun).unwrap();
-    assert_eq!((rerun.entry.actor.as_deref(), rerun.entry.reason.as_deref(), rerun.entry.run), (Some("ann"), Some("checked"), 2));
-    let failed = history.iter().find(|h| h.entry.event == engine::HistoryEvent::JobFailed).unwrap();
-    assert_eq!((failed.entry.detail.as_ref().and_then(|d| d.message.as_deref()), failed.entry.run), (Some("down"), 1));
+    let history = read
+        .history(
+            &id,
+            &store::HistoryFilter::default(),
+            &store::PageRequest::first(1000),
+        )
+        .unwrap()
+        .items;
+    let rerun = history
+        .iter()
+        .find(|h| h.entry.event == engine::HistoryEvent::Rerun)
+        .unwrap();
+    assert_eq!(
+        (
+            rerun.entry.actor.as_deref(),
+            rerun.entry.reason.as_deref(),
+            rerun.entry.run
+        ),
+        (Some("ann"), Some("checked"), 2)
+    );
+    let failed = history
+        .iter()
+        .find(|h| h.entry.event == engine::HistoryEvent::JobFailed)
+        .unwrap();
+    assert_eq!(
+        (
+            failed
+                .entry
+                .detail
+                .as_ref()
+                .and_then(|d| d.message.as_deref()),
+            failed.entry.run
+        ),
+        (Some("down"), 1)
+    );
     drop(read);
     service.stop();
 }
@@ -201,13 +394,42 @@ fn a_start_never_replaces_an_existing_instance() {
     };
     let mut core = fresh_core();
     let mut txn = store.write().unwrap();
-    core.deploy(txn.as_mut(), &[("m.bpmn".into(), MODEL.into())], T0).unwrap();
-    let first = core.start(txn.as_mut(), StartCommand { process_id: "work".into(), ..StartCommand::default() }, T0).unwrap();
+    core.deploy(
+        txn.as_mut(),
+        store::DEFAULT_TENANT,
+        &[("m.bpmn".into(), MODEL.into())],
+        T0,
+    )
+    .unwrap();
+    let first = core
+        .start(
+            txn.as_mut(),
+            StartCommand {
+                process_id: "work".into(),
+                ..StartCommand::default()
+            },
+            T0,
+        )
+        .unwrap();
     txn.commit().unwrap();
     let mut again = fresh_core();
     let mut txn = store.write().unwrap();
-    let refused = again.start(txn.as_mut(), StartCommand { process_id: "work".into(), ..StartCommand::default() }, T0).unwrap_err();
-    assert!(refused.to_string().contains(&format!("an instance with id {first} already exists")), "{refused}");
+    let refused = again
+        .start(
+            txn.as_mut(),
+            StartCommand {
+                process_id: "work".into(),
+                ..StartCommand::default()
+            },
+            T0,
+        )
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("an instance with id {first} already exists")),
+        "{refused}"
+    );
 }
 
 const TWO_TASKS: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
@@ -234,15 +456,40 @@ fn the_instance_cache_forgets_a_transaction_that_did_not_commit() {
         runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
     };
     let mut txn = store.write().unwrap();
-    core.deploy(txn.as_mut(), &[("m.bpmn".into(), TWO_TASKS.into())], T0).unwrap();
-    let id = core.start(txn.as_mut(), StartCommand { process_id: "two".into(), ..StartCommand::default() }, T0).unwrap();
-    let jobs = core.activate_jobs(txn.as_mut(), "do", "w", 10, 60_000, T0).unwrap();
+    core.deploy(
+        txn.as_mut(),
+        store::DEFAULT_TENANT,
+        &[("m.bpmn".into(), TWO_TASKS.into())],
+        T0,
+    )
+    .unwrap();
+    let id = core
+        .start(
+            txn.as_mut(),
+            StartCommand {
+                process_id: "two".into(),
+                ..StartCommand::default()
+            },
+            T0,
+        )
+        .unwrap();
+    let jobs = core
+        .activate_jobs(txn.as_mut(), "do", "w", 10, 60_000, T0)
+        .unwrap();
     txn.commit().unwrap();
     assert_eq!(jobs.len(), 1);
     let (key, local) = (jobs[0].job.key.clone(), jobs[0].job.local_key);
     assert_eq!(core.cache_stats().0, 1, "the started instance is cached");
     let complete = |core: &mut runtime::Core, txn: &mut dyn store::WriteTxn| {
-        core.input(txn, &id, engine::Input::CompleteJob { job: local, variables: Default::default() }, T0 + 1)
+        core.input(
+            txn,
+            &id,
+            engine::Input::CompleteJob {
+                job: local,
+                variables: Default::default(),
+            },
+            T0 + 1,
+        )
     };
 
     // Completed, then lost: the transaction is dropped (a failed commit), and the core reloads.
@@ -257,13 +504,26 @@ fn the_instance_cache_forgets_a_transaction_that_did_not_commit() {
     txn.commit().unwrap();
     let row = store.read().unwrap().instance(&id).unwrap().unwrap();
     assert!(store.read().unwrap().job(&key).unwrap().is_none());
-    let active: Vec<&str> = row.state.element_instances.values().map(|ei| ei.element_id.as_str()).collect();
+    let active: Vec<&str> = row
+        .state
+        .element_instances
+        .values()
+        .map(|ei| ei.element_id.as_str())
+        .collect();
     assert_eq!(active, ["two", "b"]);
 }
 
 fn incidents_of(store: &dyn Store, id: &str) -> Vec<store::IncidentRow> {
-    let filter = store::IncidentFilter { instance_id: Some(id.to_string()), ..Default::default() };
-    store.read().unwrap().incidents(&filter, &store::PageRequest::first(100)).unwrap().items
+    let filter = store::IncidentFilter {
+        instance_id: Some(id.to_string()),
+        ..Default::default()
+    };
+    store
+        .read()
+        .unwrap()
+        .incidents(&filter, &store::PageRequest::first(100))
+        .unwrap()
+        .items
 }
 
 /// Issue 9, item 6: a step that panics (here a panic injected into the
@@ -279,16 +539,31 @@ async fn a_step_that_panics_faults_its_instance_alone_and_survives_a_restart() {
     let chosen = doomed.clone();
     let inject = runtime::PanicInjection(Arc::new(move |id: &str, input: &engine::Input| {
         chosen.lock().unwrap().iter().any(|d| d == id)
-            && matches!(input, engine::Input::TimerFired { .. } | engine::Input::CompleteJob { .. })
+            && matches!(
+                input,
+                engine::Input::TimerFired { .. } | engine::Input::CompleteJob { .. }
+            )
     }));
-    let options = Options { inject_panic: Some(inject), ..Options::default() };
-    let service = Service::start(store.clone(), clock.clone(), Box::new(SequentialIds::default()), options).unwrap();
+    let options = Options {
+        inject_panic: Some(inject),
+        ..Options::default()
+    };
+    let service = Service::start(
+        store.clone(),
+        clock.clone(),
+        Box::new(SequentialIds::default()),
+        options,
+    )
+    .unwrap();
     deploy(&service).await;
     let faulty_nap = start(&service, "nap", None).await;
     let healthy_nap = start(&service, "nap", None).await;
     let faulty_work = start(&service, "work", None).await;
     let healthy_work = start(&service, "work", None).await;
-    doomed.lock().unwrap().extend([faulty_nap.clone(), faulty_work.clone()]);
+    doomed
+        .lock()
+        .unwrap()
+        .extend([faulty_nap.clone(), faulty_work.clone()]);
 
     // Both timers fall due in one turn: one faults, the other fires.
     clock.advance(2 * 3_600_000);
@@ -298,25 +573,73 @@ async fn a_step_that_panics_faults_its_instance_alone_and_survives_a_restart() {
     assert_eq!(status(&faulty_nap), engine::Status::Running);
     let faults = incidents_of(store.as_ref(), &faulty_nap);
     assert_eq!(faults.len(), 1, "{faults:?}");
-    assert_eq!((faults[0].kind.as_str(), faults[0].element_id.as_str()), ("engine_fault", "n_wait"));
-    assert!(faults[0].message.contains("a panic injected by a test"), "{}", faults[0].message);
-    assert_eq!(store.read().unwrap().next_due().unwrap(), None, "the faulted timer is off the schedule, so it does not fail on every turn");
+    assert_eq!(
+        (faults[0].kind.as_str(), faults[0].element_id.as_str()),
+        ("engine_fault", "n_wait")
+    );
+    assert!(
+        faults[0].message.contains("a panic injected by a test"),
+        "{}",
+        faults[0].message
+    );
+    assert_eq!(
+        store.read().unwrap().next_due().unwrap(),
+        None,
+        "the faulted timer is off the schedule, so it does not fail on every turn"
+    );
 
     // A job completion that panics answers engine-fault; the instance refuses inputs until resolved.
-    let jobs = service.handle.activate("do".into(), "w".into(), 10, 60_000, Duration::ZERO).await.unwrap();
-    let key_of = |id: &str| jobs.iter().find(|j| j.job.instance_id == id).unwrap().job.key.clone();
-    let complete = |key: String| {
-        let lease = jobs.iter().find(|j| j.job.key == key).and_then(|j| j.job.lease.clone()).unwrap();
-        Command::CompleteJob { key, claim: Claim::lease("w", &lease), variables: Default::default() }
+    let jobs = service
+        .handle
+        .activate("do".into(), "w".into(), 10, 60_000, Duration::ZERO, None)
+        .await
+        .unwrap();
+    let key_of = |id: &str| {
+        jobs.iter()
+            .find(|j| j.job.instance_id == id)
+            .unwrap()
+            .job
+            .key
+            .clone()
     };
-    let failed = service.handle.call(complete(key_of(&faulty_work))).await.unwrap_err();
+    let complete = |key: String| {
+        let lease = jobs
+            .iter()
+            .find(|j| j.job.key == key)
+            .and_then(|j| j.job.lease.clone())
+            .unwrap();
+        Command::CompleteJob {
+            key,
+            claim: Claim::lease("w", &lease),
+            variables: Default::default(),
+        }
+    };
+    let failed = service
+        .handle
+        .call(complete(key_of(&faulty_work)))
+        .await
+        .unwrap_err();
     assert_eq!(failed.code(), "engine-fault", "{failed}");
-    assert!(matches!(&failed, Error::Fault(f) if f.instance_id.as_deref() == Some(faulty_work.as_str())), "{failed:?}");
-    let again = service.handle.call(complete(key_of(&faulty_work))).await.unwrap_err();
+    assert!(
+        matches!(&failed, Error::Fault(f) if f.instance_id.as_deref() == Some(faulty_work.as_str())),
+        "{failed:?}"
+    );
+    let again = service
+        .handle
+        .call(complete(key_of(&faulty_work)))
+        .await
+        .unwrap_err();
     assert_eq!(again.code(), "instance-faulted", "{again}");
-    service.handle.call(complete(key_of(&healthy_work))).await.unwrap();
+    service
+        .handle
+        .call(complete(key_of(&healthy_work)))
+        .await
+        .unwrap();
     assert_eq!(status(&healthy_work), engine::Status::Completed);
-    assert_eq!(incidents_of(store.as_ref(), &faulty_work)[0].element_id, "task");
+    assert_eq!(
+        incidents_of(store.as_ref(), &faulty_work)[0].element_id,
+        "task"
+    );
     assert!(service.handle.is_running(), "the commit loop survived");
     service.stop();
 
@@ -324,9 +647,19 @@ async fn a_step_that_panics_faults_its_instance_alone_and_survives_a_restart() {
     let service = service_on(store.clone(), clock.clone());
     service.handle.call(Command::Tick).await.unwrap();
     assert_eq!(incidents_of(store.as_ref(), &faulty_nap).len(), 1);
-    service.handle.call(Command::ResolveIncident { key: faults[0].key.clone() }).await.unwrap();
+    service
+        .handle
+        .call(Command::ResolveIncident {
+            key: faults[0].key.clone(),
+        })
+        .await
+        .unwrap();
     service.handle.call(Command::Tick).await.unwrap();
-    assert_eq!(status(&faulty_nap), engine::Status::Completed, "resolving retried the timer");
+    assert_eq!(
+        status(&faulty_nap),
+        engine::Status::Completed,
+        "resolving retried the timer"
+    );
     assert!(incidents_of(store.as_ref(), &faulty_nap).is_empty());
     service.stop();
 }
@@ -340,20 +673,60 @@ fn a_fault_in_one_command_of_a_batch_keeps_the_others() {
         runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
     };
     let mut txn = store.write().unwrap();
-    core.deploy(txn.as_mut(), &[("m.bpmn".into(), MODEL.into())], T0).unwrap();
-    let first = core.start(txn.as_mut(), StartCommand { process_id: "work".into(), ..StartCommand::default() }, T0).unwrap();
+    core.deploy(
+        txn.as_mut(),
+        store::DEFAULT_TENANT,
+        &[("m.bpmn".into(), MODEL.into())],
+        T0,
+    )
+    .unwrap();
+    let first = core
+        .start(
+            txn.as_mut(),
+            StartCommand {
+                process_id: "work".into(),
+                ..StartCommand::default()
+            },
+            T0,
+        )
+        .unwrap();
     txn.commit().unwrap();
-    core.inject_panic(Some(runtime::PanicInjection(Arc::new(|_: &str, input: &engine::Input| matches!(input, engine::Input::SetVariables { .. })))));
+    core.inject_panic(Some(runtime::PanicInjection(Arc::new(
+        |_: &str, input: &engine::Input| matches!(input, engine::Input::SetVariables { .. }),
+    ))));
     let mut txn = store.write().unwrap();
-    let set = engine::Input::SetVariables { element_instance: None, variables: Default::default() };
-    let faulted = core.isolated(txn.as_mut(), T0, |core, tx| core.input(tx, &first, set.clone(), T0)).unwrap_err();
+    let set = engine::Input::SetVariables {
+        element_instance: None,
+        variables: Default::default(),
+    };
+    let faulted = core
+        .isolated(txn.as_mut(), T0, |core, tx| {
+            core.input(tx, &first, set.clone(), T0)
+        })
+        .unwrap_err();
     assert_eq!(faulted.code(), "engine-fault");
     let second = core
-        .isolated(txn.as_mut(), T0, |core, tx| core.start(tx, StartCommand { process_id: "work".into(), ..StartCommand::default() }, T0))
+        .isolated(txn.as_mut(), T0, |core, tx| {
+            core.start(
+                tx,
+                StartCommand {
+                    process_id: "work".into(),
+                    ..StartCommand::default()
+                },
+                T0,
+            )
+        })
         .unwrap();
     txn.commit().unwrap();
     let mut read = store.read().unwrap();
-    assert_eq!(read.instance(&first).unwrap().unwrap().status, engine::Status::Running, "the faulted step wrote nothing");
+    assert_eq!(
+        read.instance(&first).unwrap().unwrap().status,
+        engine::Status::Running,
+        "the faulted step wrote nothing"
+    );
     assert_eq!(read.instance(&first).unwrap().unwrap().incidents, 1);
-    assert!(read.instance(&second).unwrap().is_some(), "the next command of the batch committed");
+    assert!(
+        read.instance(&second).unwrap().is_some(),
+        "the next command of the batch committed"
+    );
 }

@@ -83,14 +83,32 @@ impl Sim {
         };
         {
             let mut txn = store.write().unwrap();
-            core.deploy(txn.as_mut(), &[("sim.bpmn".into(), MODEL.into())], T0).unwrap();
+            core.deploy(
+                txn.as_mut(),
+                store::DEFAULT_TENANT,
+                &[("sim.bpmn".into(), MODEL.into())],
+                T0,
+            )
+            .unwrap();
             txn.commit().unwrap();
         }
-        Sim { store, core, now: T0, rng: Rng(seed), held: Vec::new(), completed: BTreeSet::new(), started: 0, crashes: 0 }
+        Sim {
+            store,
+            core,
+            now: T0,
+            rng: Rng(seed),
+            held: Vec::new(),
+            completed: BTreeSet::new(),
+            started: 0,
+            crashes: 0,
+        }
     }
 
     /// Runs one operation in a transaction that commits when it succeeds.
-    fn commit<T>(&mut self, operation: impl FnOnce(&mut Core, &mut dyn store::WriteTxn, i64) -> Result<T, Error>) -> Result<T, Error> {
+    fn commit<T>(
+        &mut self,
+        operation: impl FnOnce(&mut Core, &mut dyn store::WriteTxn, i64) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let mut txn = self.store.write().unwrap();
         let result = operation(&mut self.core, txn.as_mut(), self.now);
         if result.is_ok() {
@@ -102,8 +120,22 @@ impl Sim {
     fn start(&mut self) {
         let key = format!("k{}", self.started % 4);
         let fast = self.rng.below(2) == 0;
-        let variables = serde_json::json!({"key": key, "fast": fast}).as_object().cloned().unwrap();
-        self.commit(|core, tx, now| core.start(tx, StartCommand { process_id: "sim".into(), variables, ..StartCommand::default() }, now)).unwrap();
+        let variables = serde_json::json!({"key": key, "fast": fast})
+            .as_object()
+            .cloned()
+            .unwrap();
+        self.commit(|core, tx, now| {
+            core.start(
+                tx,
+                StartCommand {
+                    process_id: "sim".into(),
+                    variables,
+                    ..StartCommand::default()
+                },
+                now,
+            )
+        })
+        .unwrap();
         self.started += 1;
     }
 
@@ -111,11 +143,17 @@ impl Sim {
         let worker = format!("w{}", self.rng.below(3));
         let lease = (1 + self.rng.below(5) as i64) * MINUTE;
         let max = 1 + self.rng.below(4) as usize;
-        let jobs = self.commit(|core, tx, now| core.activate_jobs(tx, "sim", &worker, max, lease, now)).unwrap();
+        let jobs = self
+            .commit(|core, tx, now| core.activate_jobs(tx, "sim", &worker, max, lease, now))
+            .unwrap();
         // A job handed out again (its lease ran out) now belongs to the new worker.
         for job in jobs {
             self.held.retain(|(key, ..)| key != &job.job.key);
-            self.held.push((job.job.key.clone(), worker.clone(), job.job.lease.clone().unwrap_or_default()));
+            self.held.push((
+                job.job.key.clone(),
+                worker.clone(),
+                job.job.lease.clone().unwrap_or_default(),
+            ));
         }
     }
 
@@ -124,13 +162,28 @@ impl Sim {
             return;
         }
         let index = self.rng.below(self.held.len() as u64) as usize;
-        let (key, worker, lease) = if again { self.held[index].clone() } else { self.held.remove(index) };
+        let (key, worker, lease) = if again {
+            self.held[index].clone()
+        } else {
+            self.held.remove(index)
+        };
         let result = self.commit(|core, tx, now| {
             let job = core.job_for(tx, &key, &runtime::Claim::lease(&worker, &lease), now)?;
-            core.input(tx, &job.instance_id, engine::Input::CompleteJob { job: job.local_key, variables: Default::default() }, now)
+            core.input(
+                tx,
+                &job.instance_id,
+                engine::Input::CompleteJob {
+                    job: job.local_key,
+                    variables: Default::default(),
+                },
+                now,
+            )
         });
         if result.is_ok() {
-            assert!(self.completed.insert(key.clone()), "job {key} was completed twice");
+            assert!(
+                self.completed.insert(key.clone()),
+                "job {key} was completed twice"
+            );
         }
     }
 
@@ -141,12 +194,14 @@ impl Sim {
             ttl_ms: self.rng.below(3) as i64 * 5 * MINUTE,
             ..PublishCommand::default()
         };
-        self.commit(|core, tx, now| core.publish(tx, command, now)).unwrap();
+        self.commit(|core, tx, now| core.publish(tx, command, now))
+            .unwrap();
     }
 
     fn advance(&mut self) {
         self.now += (1 + self.rng.below(15) as i64) * MINUTE;
-        self.commit(|core, tx, now| core.fire_due(tx, now, usize::MAX)).unwrap();
+        self.commit(|core, tx, now| core.fire_due(tx, now, usize::MAX))
+            .unwrap();
     }
 
     /// A crash in the middle of a transaction: it never commits, and the core
@@ -157,7 +212,14 @@ impl Sim {
             let mut txn = self.store.write().unwrap();
             let now = self.now + 30 * MINUTE;
             let _ = self.core.fire_due(txn.as_mut(), now, usize::MAX);
-            let _ = self.core.start(txn.as_mut(), StartCommand { process_id: "sim".into(), ..StartCommand::default() }, now);
+            let _ = self.core.start(
+                txn.as_mut(),
+                StartCommand {
+                    process_id: "sim".into(),
+                    ..StartCommand::default()
+                },
+                now,
+            );
         }
         let mut read = self.store.read().unwrap();
         self.core.reload(read.as_mut()).unwrap();
@@ -166,12 +228,23 @@ impl Sim {
 
     fn instances(&self) -> Vec<store::InstanceRow> {
         let mut read = self.store.read().unwrap();
-        read.instances(&InstanceFilter::default(), &PageRequest::first(PageRequest::MAX_LIMIT)).unwrap().items
+        read.instances(
+            &InstanceFilter::default(),
+            &PageRequest::first(PageRequest::MAX_LIMIT),
+        )
+        .unwrap()
+        .items
     }
 
     fn history(&self, id: &str) -> Vec<HistoryRow> {
         let mut read = self.store.read().unwrap();
-        read.history(id, &store::HistoryFilter::default(), &PageRequest::first(PageRequest::MAX_LIMIT)).unwrap().items
+        read.history(
+            id,
+            &store::HistoryFilter::default(),
+            &PageRequest::first(PageRequest::MAX_LIMIT),
+        )
+        .unwrap()
+        .items
     }
 
     /// What must hold after every step.
@@ -179,30 +252,60 @@ impl Sim {
         let instances = self.instances();
         let jobs = {
             let mut read = self.store.read().unwrap();
-            read.jobs(&JobFilter::default(), &PageRequest::first(PageRequest::MAX_LIMIT)).unwrap().items
+            read.jobs(
+                &JobFilter::default(),
+                &PageRequest::first(PageRequest::MAX_LIMIT),
+            )
+            .unwrap()
+            .items
         };
         for instance in &instances {
             let state = &instance.state;
             if state.status == engine::Status::Running {
                 assert!(
-                    !state.jobs.is_empty() || !state.timers.is_empty() || !state.subscriptions.is_empty() || !state.incidents.is_empty(),
-                    "instance {} runs but waits for nothing", instance.id
+                    !state.jobs.is_empty()
+                        || !state.timers.is_empty()
+                        || !state.subscriptions.is_empty()
+                        || !state.incidents.is_empty(),
+                    "instance {} runs but waits for nothing",
+                    instance.id
                 );
             } else {
-                assert!(state.element_instances.is_empty(), "ended instance {} holds tokens", instance.id);
+                assert!(
+                    state.element_instances.is_empty(),
+                    "ended instance {} holds tokens",
+                    instance.id
+                );
             }
             // The job rows are exactly the instance's jobs.
-            let mut from_rows: Vec<u64> = jobs.iter().filter(|j| j.instance_id == instance.id).map(|j| j.local_key).collect();
+            let mut from_rows: Vec<u64> = jobs
+                .iter()
+                .filter(|j| j.instance_id == instance.id)
+                .map(|j| j.local_key)
+                .collect();
             from_rows.sort();
-            assert_eq!(from_rows, state.jobs.keys().copied().collect::<Vec<_>>(), "job rows of {} differ from its state", instance.id);
+            assert_eq!(
+                from_rows,
+                state.jobs.keys().copied().collect::<Vec<_>>(),
+                "job rows of {} differ from its state",
+                instance.id
+            );
             // No timer fired early: `nap` completes at least ten minutes after it started.
             for entry in self.history(&instance.id).iter().map(|h| &h.entry) {
                 if entry.element_id == "nap" && entry.event == engine::HistoryEvent::Completed {
-                    assert!(entry.at - entry.started_at >= 10 * MINUTE, "the timer of {} fired early", instance.id);
+                    assert!(
+                        entry.at - entry.started_at >= 10 * MINUTE,
+                        "the timer of {} fired early",
+                        instance.id
+                    );
                 }
             }
         }
-        assert!(jobs.iter().all(|j| instances.iter().any(|i| i.id == j.instance_id)), "a job row has no instance");
+        assert!(
+            jobs.iter()
+                .all(|j| instances.iter().any(|i| i.id == j.instance_id)),
+            "a job row has no instance"
+        );
     }
 
     /// Finishes everything: all instances must be able to complete.
@@ -210,23 +313,53 @@ impl Sim {
         for _ in 0..200 {
             self.now += 20 * MINUTE;
             for key in 0..4 {
-                let command = PublishCommand { name: "go".into(), correlation_key: format!("k{key}"), ..PublishCommand::default() };
-                self.commit(|core, tx, now| core.publish(tx, command, now)).unwrap();
+                let command = PublishCommand {
+                    name: "go".into(),
+                    correlation_key: format!("k{key}"),
+                    ..PublishCommand::default()
+                };
+                self.commit(|core, tx, now| core.publish(tx, command, now))
+                    .unwrap();
             }
-            self.commit(|core, tx, now| core.fire_due(tx, now, usize::MAX)).unwrap();
-            let jobs = self.commit(|core, tx, now| core.activate_jobs(tx, "sim", "drain", 1000, MINUTE, now)).unwrap();
+            self.commit(|core, tx, now| core.fire_due(tx, now, usize::MAX))
+                .unwrap();
+            let jobs = self
+                .commit(|core, tx, now| core.activate_jobs(tx, "sim", "drain", 1000, MINUTE, now))
+                .unwrap();
             for job in jobs {
                 let key = job.job.key.clone();
-                self.commit(|core, tx, now| core.input(tx, &job.job.instance_id, engine::Input::CompleteJob { job: job.job.local_key, variables: Default::default() }, now))
-                    .unwrap();
-                assert!(self.completed.insert(key.clone()), "job {key} was completed twice");
+                self.commit(|core, tx, now| {
+                    core.input(
+                        tx,
+                        &job.job.instance_id,
+                        engine::Input::CompleteJob {
+                            job: job.job.local_key,
+                            variables: Default::default(),
+                        },
+                        now,
+                    )
+                })
+                .unwrap();
+                assert!(
+                    self.completed.insert(key.clone()),
+                    "job {key} was completed twice"
+                );
             }
             self.check();
-            if self.instances().iter().all(|i| i.status == engine::Status::Completed) {
+            if self
+                .instances()
+                .iter()
+                .all(|i| i.status == engine::Status::Completed)
+            {
                 return;
             }
         }
-        let stuck: Vec<String> = self.instances().iter().filter(|i| i.status != engine::Status::Completed).map(|i| i.id.clone()).collect();
+        let stuck: Vec<String> = self
+            .instances()
+            .iter()
+            .filter(|i| i.status != engine::Status::Completed)
+            .map(|i| i.id.clone())
+            .collect();
         panic!("instances that never finished: {stuck:?}");
     }
 }
@@ -265,10 +398,16 @@ fn seeded_schedules_with_crashes_keep_every_invariant() {
                 instances += i;
             }
             Err(panic) => {
-                let message = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
                 panic!("simulation failed with seed {seed} (replay: SEED={seed} cargo test -p runtime simulation): {}", message.unwrap_or_default());
             }
         }
     }
-    assert!(crashes > 0 && instances > 0, "the schedules must crash and start instances ({crashes} crashes, {instances} instances)");
+    assert!(
+        crashes > 0 && instances > 0,
+        "the schedules must crash and start instances ({crashes} crashes, {instances} instances)"
+    );
 }

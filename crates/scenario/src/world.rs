@@ -33,19 +33,31 @@ impl World {
         let store = MemoryStore::new();
         let core = {
             let mut read = store.read().expect("the memory store opens");
-            Core::load(read.as_mut(), Box::new(SequentialIds::default())).expect("an empty store loads")
+            Core::load(read.as_mut(), Box::new(SequentialIds::default()))
+                .expect("an empty store loads")
         };
-        World { now, store, core, order: Vec::new(), known: BTreeSet::new() }
+        World {
+            now,
+            store,
+            core,
+            order: Vec::new(),
+            known: BTreeSet::new(),
+        }
     }
 
     /// Runs one operation in its own transaction, as the server's commit
     /// loop runs a command ([`Core::isolated`]): it commits when the
     /// operation succeeds, and also when it faulted (only the fault's
     /// incident is left to commit then).
-    fn transact<T>(&mut self, mut operation: impl FnMut(&mut Core, &mut dyn store::WriteTxn, Millis) -> Result<T, Error>) -> Result<T, Error> {
+    fn transact<T>(
+        &mut self,
+        mut operation: impl FnMut(&mut Core, &mut dyn store::WriteTxn, Millis) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let mut txn = self.store.write()?;
         let now = self.now;
-        let result = self.core.isolated(txn.as_mut(), now, |core, tx| operation(core, tx, now));
+        let result = self
+            .core
+            .isolated(txn.as_mut(), now, |core, tx| operation(core, tx, now));
         // Any other error: dropping the transaction rolls it back; the core
         // changes only after a deployment has succeeded, so it has nothing to forget.
         if matches!(result, Ok(_) | Err(Error::Fault(_))) {
@@ -89,13 +101,30 @@ impl World {
 
     pub fn deploy(&mut self, xml: &str) -> Result<Vec<(String, u32)>, Error> {
         let files = vec![("model.bpmn".to_string(), xml.to_string())];
-        let deployed = self.transact(|core, tx, now| core.deploy(tx, &files, now))?;
-        Ok(deployed.workflows.into_iter().map(|(process, version, _)| (process, version)).collect())
+        let deployed =
+            self.transact(|core, tx, now| core.deploy(tx, store::DEFAULT_TENANT, &files, now))?;
+        Ok(deployed
+            .workflows
+            .into_iter()
+            .map(|(process, version, _)| (process, version))
+            .collect())
     }
 
     /// Starts an instance; returns its seq.
-    pub fn start(&mut self, process_id: &str, version: Option<u32>, variables: Variables, business_key: Option<String>) -> Result<usize, Error> {
-        let command = StartCommand { process_id: process_id.to_string(), version, variables, business_key, ..StartCommand::default() };
+    pub fn start(
+        &mut self,
+        process_id: &str,
+        version: Option<u32>,
+        variables: Variables,
+        business_key: Option<String>,
+    ) -> Result<usize, Error> {
+        let command = StartCommand {
+            process_id: process_id.to_string(),
+            version,
+            variables,
+            business_key,
+            ..StartCommand::default()
+        };
         let id = self.transact(|core, tx, now| core.start(tx, command.clone(), now))?;
         Ok(self.seq_of(&id).expect("a started instance is known"))
     }
@@ -105,13 +134,30 @@ impl World {
         self.transact(|core, tx, now| core.input(tx, &id, input.clone(), now))
     }
 
-    pub fn publish(&mut self, name: &str, correlation_key: &str, variables: Variables, ttl_ms: Millis, message_id: Option<String>) -> Result<(), Error> {
-        let command = PublishCommand { name: name.to_string(), correlation_key: correlation_key.to_string(), variables, ttl_ms, message_id };
-        self.transact(|core, tx, now| core.publish(tx, command.clone(), now)).map(|_| ())
+    pub fn publish(
+        &mut self,
+        name: &str,
+        correlation_key: &str,
+        variables: Variables,
+        ttl_ms: Millis,
+        message_id: Option<String>,
+    ) -> Result<(), Error> {
+        let command = PublishCommand {
+            tenant: store::DEFAULT_TENANT.to_string(),
+            name: name.to_string(),
+            correlation_key: correlation_key.to_string(),
+            variables,
+            ttl_ms,
+            message_id,
+        };
+        self.transact(|core, tx, now| core.publish(tx, command.clone(), now))
+            .map(|_| ())
     }
 
     pub fn broadcast(&mut self, name: &str, variables: Variables) -> Result<(), Error> {
-        self.transact(|core, tx, now| core.broadcast(tx, name, variables.clone(), now))
+        self.transact(|core, tx, now| {
+            core.broadcast(tx, store::DEFAULT_TENANT, name, variables.clone(), now)
+        })
     }
 
     /// Moves the clock forward; timers fall due in due-time order, each at its own time.
@@ -123,9 +169,12 @@ impl World {
                 Some(due) if due <= target => {
                     self.now = self.now.max(due);
                     // A timer that faults is a defect: the scenario fails with it.
-                    let fired = self.transact(|core, tx, now| core.fire_due(tx, now, usize::MAX))?;
+                    let fired =
+                        self.transact(|core, tx, now| core.fire_due(tx, now, usize::MAX))?;
                     if fired == 0 && self.store.read()?.next_due()? == Some(due) {
-                        return Err(Error::InvalidInput(format!("a timer due at {due} ms cannot fire")));
+                        return Err(Error::InvalidInput(format!(
+                            "a timer due at {due} ms cannot fire"
+                        )));
                     }
                 }
                 _ => break,
@@ -136,14 +185,27 @@ impl World {
     }
 
     pub fn instances(&self) -> Vec<Instance> {
-        (0..self.order.len()).map(|seq| self.instance(seq)).collect()
+        (0..self.order.len())
+            .map(|seq| self.instance(seq))
+            .collect()
     }
 
     pub fn instance(&self, seq: usize) -> Instance {
         let mut read = self.store.read().expect("the memory store reads");
-        let row = read.instance(&self.order[seq]).expect("the memory store reads").expect("a known instance exists");
-        let deployed = self.core.deployed(&row.process_id, row.version).cloned().expect("an instance's workflow is deployed");
-        Instance { seq, state: row.state, deployed }
+        let row = read
+            .instance(&self.order[seq])
+            .expect("the memory store reads")
+            .expect("a known instance exists");
+        let deployed = self
+            .core
+            .deployed(&row.tenant, &row.process_id, row.version)
+            .cloned()
+            .expect("an instance's workflow is deployed");
+        Instance {
+            seq,
+            state: row.state,
+            deployed,
+        }
     }
 
     pub fn seq_of(&self, id: &str) -> Option<usize> {
@@ -155,7 +217,9 @@ impl World {
         let mut entries = Vec::new();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
-            let found = read.history(&self.order[seq], &store::HistoryFilter::default(), &page).expect("the memory store reads");
+            let found = read
+                .history(&self.order[seq], &store::HistoryFilter::default(), &page)
+                .expect("the memory store reads");
             entries.extend(found.items.into_iter().map(|row| row.entry));
             match found.next {
                 Some(next) => page.after = Some(next),
@@ -172,17 +236,28 @@ impl World {
         while index < members.len() {
             let id = &instances[members[index]].state.id;
             for instance in &instances {
-                if instance.state.parent.as_ref().is_some_and(|p| &p.instance_id == id) {
+                if instance
+                    .state
+                    .parent
+                    .as_ref()
+                    .is_some_and(|p| &p.instance_id == id)
+                {
                     members.push(instance.seq);
                 }
             }
             index += 1;
         }
-        instances.into_iter().filter(|i| members.contains(&i.seq)).collect()
+        instances
+            .into_iter()
+            .filter(|i| members.contains(&i.seq))
+            .collect()
     }
 }
 
 /// Orders ids like `i2` before `i10`.
 fn natural_key(id: &str) -> Vec<u64> {
-    id.split(|c: char| !c.is_ascii_digit()).filter(|part| !part.is_empty()).map(|part| part.parse().unwrap_or(u64::MAX)).collect()
+    id.split(|c: char| !c.is_ascii_digit())
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse().unwrap_or(u64::MAX))
+        .collect()
 }

@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::Connection;
 use store::{Error, ReadTxn, Result, Store, WriteTxn};
 
-pub use schema::SCHEMA_VERSION;
+pub use schema::{migrate_steps, SCHEMA_VERSION};
 pub use txn::SqliteTxn;
 
 /// Readers kept open for reuse.
@@ -32,10 +32,20 @@ pub struct SqliteStore {
 
 pub(crate) fn sql_error(error: rusqlite::Error) -> Error {
     match &error {
-        rusqlite::Error::SqliteFailure(e, _) if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
             Error::unavailable(error.to_string())
         }
-        rusqlite::Error::SqliteFailure(e, _) if matches!(e.code, rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::DiskFull) => {
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::DiskFull
+            ) =>
+        {
             Error::unavailable(error.to_string())
         }
         _ => Error::other(error.to_string()),
@@ -54,7 +64,12 @@ impl SqliteStore {
         let lock = lock(path)?;
         let writer = connect(path)?;
         schema::migrate(&writer)?;
-        Ok(SqliteStore { path: path.to_path_buf(), writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), _lock: lock })
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            _lock: lock,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -62,11 +77,17 @@ impl SqliteStore {
     }
 
     fn writer(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.writer.lock().map_err(|_| Error::unavailable("the writer connection's lock is poisoned"))
+        self.writer
+            .lock()
+            .map_err(|_| Error::unavailable("the writer connection's lock is poisoned"))
     }
 
     pub(crate) fn take_reader(&self) -> Result<Connection> {
-        let pooled = self.readers.lock().map_err(|_| Error::unavailable("the reader pool's lock is poisoned"))?.pop();
+        let pooled = self
+            .readers
+            .lock()
+            .map_err(|_| Error::unavailable("the reader pool's lock is poisoned"))?
+            .pop();
         match pooled {
             Some(connection) => Ok(connection),
             None => connect(&self.path),
@@ -94,14 +115,23 @@ fn lock(path: &Path) -> Result<std::fs::File> {
         .create(true)
         .truncate(false)
         .open(&lock_path)
-        .map_err(|e| Error::unavailable(format!("cannot open the lock file {}: {e}", lock_path.display())))?;
+        .map_err(|e| {
+            Error::unavailable(format!(
+                "cannot open the lock file {}: {e}",
+                lock_path.display()
+            ))
+        })?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
-            let holder = if holder.is_empty() { "another process".to_string() } else { holder.to_string() };
+            let holder = if holder.is_empty() {
+                "another process".to_string()
+            } else {
+                holder.to_string()
+            };
             return Err(Error::unavailable(format!(
                 "{} is in use by {holder}; only one Baton may open a database file at a time (lock file {})",
                 path.display(),
@@ -109,17 +139,33 @@ fn lock(path: &Path) -> Result<std::fs::File> {
             )));
         }
         Err(std::fs::TryLockError::Error(e)) => {
-            return Err(Error::unavailable(format!("cannot lock {}: {e}", lock_path.display())));
+            return Err(Error::unavailable(format!(
+                "cannot lock {}: {e}",
+                lock_path.display()
+            )));
         }
     }
-    let holder = format!("process {} ({})", std::process::id(), std::env::args().collect::<Vec<_>>().join(" "));
-    let written = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(holder.as_bytes()));
-    written.map_err(|e| Error::unavailable(format!("cannot write the lock file {}: {e}", lock_path.display())))?;
+    let holder = format!(
+        "process {} ({})",
+        std::process::id(),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(holder.as_bytes()));
+    written.map_err(|e| {
+        Error::unavailable(format!(
+            "cannot write the lock file {}: {e}",
+            lock_path.display()
+        ))
+    })?;
     Ok(file)
 }
 
 fn connect(path: &Path) -> Result<Connection> {
-    let connection = Connection::open(path).map_err(|e| Error::unavailable(format!("cannot open {}: {e}", path.display())))?;
+    let connection = Connection::open(path)
+        .map_err(|e| Error::unavailable(format!("cannot open {}: {e}", path.display())))?;
     // WAL lets readers run beside the writer; FULL makes every commit durable.
     connection
         .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=OFF;")

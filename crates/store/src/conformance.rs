@@ -9,24 +9,53 @@ use crate::Store;
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 13] = [
-        ("rolling back to a savepoint undoes one command's writes only", savepoints),
+    let checks: [Check; 14] = [
+        (
+            "rolling back to a savepoint undoes one command's writes only",
+            savepoints,
+        ),
         ("rows come back as they were written", roundtrip),
-        ("a write transaction reads its own writes and others see them after commit", visibility),
-        ("a write transaction dropped without commit leaves nothing", rollback),
-        ("activatable jobs respect type, state, backoff, lease and instance status", activatable_jobs),
+        (
+            "a write transaction reads its own writes and others see them after commit",
+            visibility,
+        ),
+        (
+            "a write transaction dropped without commit leaves nothing",
+            rollback,
+        ),
+        (
+            "activatable jobs respect type, state, backoff, lease and instance status",
+            activatable_jobs,
+        ),
         ("instances are listed in pages and filtered", instance_pages),
-        ("subscriptions are found oldest first and deleted", subscriptions),
+        (
+            "subscriptions are found oldest first and deleted",
+            subscriptions,
+        ),
         ("buffered messages expire and are found by id", messages),
         ("timers fall due in order, start timers count", timers),
         ("history keeps its order across pages", history),
-        ("jobs, tasks and incidents are listed and filtered", other_lists),
-        ("an instance sees the incidents of the instances it called", descendant_incidents),
-        ("tokens are kept, listed by name and revoked in place", tokens),
+        (
+            "jobs, tasks and incidents are listed and filtered",
+            other_lists,
+        ),
+        (
+            "an instance sees the incidents of the instances it called",
+            descendant_incidents,
+        ),
+        (
+            "tokens are kept, listed by name and revoked in place",
+            tokens,
+        ),
+        (
+            "each tenant keeps its own workflows, requests, jobs, messages and signals",
+            tenants,
+        ),
     ];
     for (name, check) in checks {
         let store = make();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(store.as_ref())));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(store.as_ref())));
         if let Err(panic) = outcome {
             let detail = panic
                 .downcast_ref::<String>()
@@ -81,6 +110,7 @@ pub fn instance(id: &str, process_id: &str, status: Status, started_at: i64) -> 
     InstanceRow {
         id: id.to_string(),
         process_id: process_id.to_string(),
+        tenant: DEFAULT_TENANT.into(),
         version: 1,
         status,
         business_key: None,
@@ -102,6 +132,7 @@ fn job(key: &str, instance_id: &str, job_type: &str, created_at: i64) -> JobRow 
         instance_id: instance_id.to_string(),
         local_key: 1,
         process_id: "p".into(),
+        tenant: DEFAULT_TENANT.into(),
         element_id: "task".into(),
         job_type: job_type.to_string(),
         retries: 3,
@@ -126,6 +157,7 @@ fn write(store: &dyn Store, writes: Vec<Write>) {
 fn roundtrip(store: &dyn Store) {
     let workflow = WorkflowRow {
         process_id: "p".into(),
+        tenant: DEFAULT_TENANT.into(),
         version: 2,
         deployment: 7,
         name: Some("P".into()),
@@ -136,14 +168,23 @@ fn roundtrip(store: &dyn Store) {
     let mut row = instance("i1", "p", Status::Running, 10);
     row.business_key = Some("order-1".into());
     row.waiting = vec!["job".into()];
-    row.state.variables.insert("x".into(), serde_json::json!({"deep": [1, 2.5, "é"]}));
+    row.state
+        .variables
+        .insert("x".into(), serde_json::json!({"deep": [1, 2.5, "é"]}));
     let job = job("i1.1", "i1", "work", 10);
-    let timer = TimerRow { instance_id: "i1".into(), local_key: 2, element_id: "t".into(), due_at: 99 };
+    let timer = TimerRow {
+        instance_id: "i1".into(),
+        tenant: DEFAULT_TENANT.into(),
+        local_key: 2,
+        element_id: "t".into(),
+        due_at: 99,
+    };
     let task = TaskRow {
         key: "i1.3".into(),
         instance_id: "i1".into(),
         local_key: 3,
         process_id: "p".into(),
+        tenant: DEFAULT_TENANT.into(),
         element_id: "review".into(),
         assignee: Some("ann".into()),
         candidate_groups: vec!["a".into(), "b".into()],
@@ -159,6 +200,7 @@ fn roundtrip(store: &dyn Store) {
         instance_id: "i1".into(),
         local_key: 4,
         process_id: "p".into(),
+        tenant: DEFAULT_TENANT.into(),
         element_id: "gw".into(),
         kind: "expression".into(),
         message: "boom".into(),
@@ -166,13 +208,24 @@ fn roundtrip(store: &dyn Store) {
         resolved_at: None,
         resolved_by: None,
     };
-    let start_timer = StartTimerRow { process_id: "p".into(), version: 2, element_id: "s".into(), due_at: 50, repeat: Some((Some(2), "PT1H".into())) };
+    let start_timer = StartTimerRow {
+        process_id: "p".into(),
+        tenant: DEFAULT_TENANT.into(),
+        version: 2,
+        element_id: "s".into(),
+        due_at: 50,
+        repeat: Some((Some(2), "PT1H".into())),
+    };
     write(
         store,
         vec![
             Write::PutWorkflow(workflow.clone()),
             Write::PutInstance(Box::new(row.clone())),
-            Write::PutRequest { request_id: "req-1".into(), instance_id: "i1".into() },
+            Write::PutRequest {
+                tenant: DEFAULT_TENANT.into(),
+                request_id: "req-1".into(),
+                instance_id: "i1".into(),
+            },
             Write::PutJob(job.clone()),
             Write::PutTimer(timer.clone()),
             Write::PutTask(task.clone()),
@@ -182,11 +235,17 @@ fn roundtrip(store: &dyn Store) {
     );
     let mut read = store.read().unwrap();
     assert_eq!(read.workflows().unwrap(), vec![workflow.clone()]);
-    assert_eq!(read.workflow("p", 2).unwrap(), Some(workflow));
-    assert_eq!(read.workflow("p", 1).unwrap(), None);
+    assert_eq!(
+        read.workflow(DEFAULT_TENANT, "p", 2).unwrap(),
+        Some(workflow)
+    );
+    assert_eq!(read.workflow(DEFAULT_TENANT, "p", 1).unwrap(), None);
     assert_eq!(read.instance("i1").unwrap(), Some(row));
     assert_eq!(read.instance("nope").unwrap(), None);
-    assert_eq!(read.instance_by_request("req-1").unwrap(), Some("i1".into()));
+    assert_eq!(
+        read.instance_by_request(DEFAULT_TENANT, "req-1").unwrap(),
+        Some("i1".into())
+    );
     assert_eq!(read.job("i1.1").unwrap(), Some(job));
     assert_eq!(read.due_timers(100, 10).unwrap(), vec![timer]);
     assert_eq!(read.task("i1.3").unwrap(), Some(task));
@@ -197,12 +256,25 @@ fn roundtrip(store: &dyn Store) {
 
 fn visibility(store: &dyn Store) {
     let mut txn = store.write().unwrap();
-    txn.apply(Write::PutInstance(Box::new(instance("i1", "p", Status::Running, 1)))).unwrap();
-    assert!(txn.instance("i1").unwrap().is_some(), "a transaction sees its own write");
-    txn.apply(Write::PutJob(job("i1.1", "i1", "work", 1))).unwrap();
-    assert_eq!(txn.activatable_jobs("work", 1, 10).unwrap().len(), 1);
+    txn.apply(Write::PutInstance(Box::new(instance(
+        "i1",
+        "p",
+        Status::Running,
+        1,
+    ))))
+    .unwrap();
+    assert!(
+        txn.instance("i1").unwrap().is_some(),
+        "a transaction sees its own write"
+    );
+    txn.apply(Write::PutJob(job("i1.1", "i1", "work", 1)))
+        .unwrap();
+    assert_eq!(txn.activatable_jobs("work", &None, 1, 10).unwrap().len(), 1);
     txn.apply(Write::DeleteJob { key: "i1.1".into() }).unwrap();
-    assert!(txn.job("i1.1").unwrap().is_none(), "a transaction sees its own delete");
+    assert!(
+        txn.job("i1.1").unwrap().is_none(),
+        "a transaction sees its own delete"
+    );
     txn.commit().unwrap();
     let mut read = store.read().unwrap();
     assert!(read.instance("i1").unwrap().is_some());
@@ -210,33 +282,83 @@ fn visibility(store: &dyn Store) {
 }
 
 fn rollback(store: &dyn Store) {
-    write(store, vec![Write::PutInstance(Box::new(instance("kept", "p", Status::Running, 1)))]);
+    write(
+        store,
+        vec![Write::PutInstance(Box::new(instance(
+            "kept",
+            "p",
+            Status::Running,
+            1,
+        )))],
+    );
     {
         let mut txn = store.write().unwrap();
-        txn.apply(Write::PutInstance(Box::new(instance("lost", "p", Status::Running, 2)))).unwrap();
+        txn.apply(Write::PutInstance(Box::new(instance(
+            "lost",
+            "p",
+            Status::Running,
+            2,
+        ))))
+        .unwrap();
         let mut replaced = instance("kept", "p", Status::Completed, 1);
         replaced.update_count = 9;
         txn.apply(Write::PutInstance(Box::new(replaced))).unwrap();
-        txn.apply(Write::PutJob(job("lost.1", "lost", "work", 2))).unwrap();
+        txn.apply(Write::PutJob(job("lost.1", "lost", "work", 2)))
+            .unwrap();
         // Dropped without commit.
     }
     let mut read = store.read().unwrap();
     assert!(read.instance("lost").unwrap().is_none());
     assert!(read.job("lost.1").unwrap().is_none());
-    assert_eq!(read.instance("kept").unwrap().unwrap().status, Status::Running, "the replaced row is back");
+    assert_eq!(
+        read.instance("kept").unwrap().unwrap().status,
+        Status::Running,
+        "the replaced row is back"
+    );
 }
 
 fn savepoints(store: &dyn Store) {
     let mut txn = store.write().unwrap();
-    txn.apply(Write::PutInstance(Box::new(instance("first", "p", Status::Running, 1)))).unwrap();
+    txn.apply(Write::PutInstance(Box::new(instance(
+        "first",
+        "p",
+        Status::Running,
+        1,
+    ))))
+    .unwrap();
     txn.savepoint().unwrap();
-    txn.apply(Write::PutInstance(Box::new(instance("undone", "p", Status::Running, 2)))).unwrap();
-    txn.apply(Write::PutInstance(Box::new(instance("first", "p", Status::Completed, 1)))).unwrap();
+    txn.apply(Write::PutInstance(Box::new(instance(
+        "undone",
+        "p",
+        Status::Running,
+        2,
+    ))))
+    .unwrap();
+    txn.apply(Write::PutInstance(Box::new(instance(
+        "first",
+        "p",
+        Status::Completed,
+        1,
+    ))))
+    .unwrap();
     txn.rollback_to_savepoint().unwrap();
-    assert!(txn.instance("undone").unwrap().is_none(), "the command's insert is gone");
-    assert_eq!(txn.instance("first").unwrap().unwrap().status, Status::Running, "the command's update is gone");
+    assert!(
+        txn.instance("undone").unwrap().is_none(),
+        "the command's insert is gone"
+    );
+    assert_eq!(
+        txn.instance("first").unwrap().unwrap().status,
+        Status::Running,
+        "the command's update is gone"
+    );
     txn.savepoint().unwrap();
-    txn.apply(Write::PutInstance(Box::new(instance("kept", "p", Status::Running, 3)))).unwrap();
+    txn.apply(Write::PutInstance(Box::new(instance(
+        "kept",
+        "p",
+        Status::Running,
+        3,
+    ))))
+    .unwrap();
     txn.release_savepoint().unwrap();
     txn.commit().unwrap();
     let mut read = store.read().unwrap();
@@ -266,22 +388,52 @@ fn activatable_jobs(store: &dyn Store) {
     );
     let mut read = store.read().unwrap();
     let keys = |jobs: Vec<JobRow>| jobs.into_iter().map(|j| j.key).collect::<Vec<_>>();
-    assert_eq!(keys(read.activatable_jobs("work", 10, 10).unwrap()), ["a.1"]);
-    assert_eq!(keys(read.activatable_jobs("work", 60, 10).unwrap()), ["a.1", "a.3"], "an expired lease frees the job");
-    assert_eq!(keys(read.activatable_jobs("work", 100, 10).unwrap()), ["a.1", "a.2", "a.3"], "backoff over");
-    assert_eq!(keys(read.activatable_jobs("work", 100, 2).unwrap()), ["a.1", "a.2"], "the limit holds, oldest first");
-    assert_eq!(keys(read.activatable_jobs("other", 0, 10).unwrap()), ["a.5"]);
+    assert_eq!(
+        keys(read.activatable_jobs("work", &None, 10, 10).unwrap()),
+        ["a.1"]
+    );
+    assert_eq!(
+        keys(read.activatable_jobs("work", &None, 60, 10).unwrap()),
+        ["a.1", "a.3"],
+        "an expired lease frees the job"
+    );
+    assert_eq!(
+        keys(read.activatable_jobs("work", &None, 100, 10).unwrap()),
+        ["a.1", "a.2", "a.3"],
+        "backoff over"
+    );
+    assert_eq!(
+        keys(read.activatable_jobs("work", &None, 100, 2).unwrap()),
+        ["a.1", "a.2"],
+        "the limit holds, oldest first"
+    );
+    assert_eq!(
+        keys(read.activatable_jobs("other", &None, 0, 10).unwrap()),
+        ["a.5"]
+    );
 }
 
 fn instance_pages(store: &dyn Store) {
     let mut writes = Vec::new();
     for n in 0..5 {
-        let mut row = instance(&format!("i{n}"), if n % 2 == 0 { "even" } else { "odd" }, Status::Running, 100 + n);
+        let mut row = instance(
+            &format!("i{n}"),
+            if n % 2 == 0 { "even" } else { "odd" },
+            Status::Running,
+            100 + n,
+        );
         row.business_key = Some(format!("bk{n}"));
         row.state.variables.insert("n".into(), serde_json::json!(n));
         let parity = if n % 2 == 0 { "even" } else { "odd" };
-        row.state.labels = [("parity".to_string(), parity.to_string()), ("n".to_string(), n.to_string())].into();
-        writes.push(Write::PutLabels { instance_id: row.id.clone(), labels: row.state.labels.clone() });
+        row.state.labels = [
+            ("parity".to_string(), parity.to_string()),
+            ("n".to_string(), n.to_string()),
+        ]
+        .into();
+        writes.push(Write::PutLabels {
+            instance_id: row.id.clone(),
+            labels: row.state.labels.clone(),
+        });
         if n == 3 {
             row.status = Status::Completed;
             row.ended_at = Some(200);
@@ -297,44 +449,228 @@ fn instance_pages(store: &dyn Store) {
     let mut read = store.read().unwrap();
     let all = InstanceFilter::default();
     let first = read.instances(&all, &PageRequest::first(2)).unwrap();
-    assert_eq!(first.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["i0", "i1"]);
-    let second = read.instances(&all, &PageRequest { after: first.next.clone(), limit: 2 }).unwrap();
-    assert_eq!(second.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["i2", "i3"]);
-    let third = read.instances(&all, &PageRequest { after: second.next.clone(), limit: 2 }).unwrap();
-    assert_eq!(third.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["i4"]);
+    assert_eq!(
+        first
+            .items
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        ["i0", "i1"]
+    );
+    let second = read
+        .instances(
+            &all,
+            &PageRequest {
+                after: first.next.clone(),
+                limit: 2,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        second
+            .items
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        ["i2", "i3"]
+    );
+    let third = read
+        .instances(
+            &all,
+            &PageRequest {
+                after: second.next.clone(),
+                limit: 2,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        third
+            .items
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        ["i4"]
+    );
     assert_eq!(third.next, None, "the last page has no cursor");
     for bad in ["", "nope", "x:i1"] {
-        let after = PageRequest { after: Some(bad.into()), limit: 2 };
-        assert!(read.instances(&all, &after).unwrap_err().is_bad_cursor(), "instances after '{bad}'");
-        assert!(read.jobs(&JobFilter::default(), &after).unwrap_err().is_bad_cursor(), "jobs after '{bad}'");
-        assert!(read.history("i0", &HistoryFilter::default(), &after).unwrap_err().is_bad_cursor(), "history after '{bad}'");
+        let after = PageRequest {
+            after: Some(bad.into()),
+            limit: 2,
+        };
+        assert!(
+            read.instances(&all, &after).unwrap_err().is_bad_cursor(),
+            "instances after '{bad}'"
+        );
+        assert!(
+            read.jobs(&JobFilter::default(), &after)
+                .unwrap_err()
+                .is_bad_cursor(),
+            "jobs after '{bad}'"
+        );
+        assert!(
+            read.history("i0", &HistoryFilter::default(), &after)
+                .unwrap_err()
+                .is_bad_cursor(),
+            "history after '{bad}'"
+        );
     }
     let ids = |read: &mut dyn crate::ReadTxn, filter: InstanceFilter| -> Vec<String> {
-        read.instances(&filter, &PageRequest::first(100)).unwrap().items.into_iter().map(|r| r.id).collect()
+        read.instances(&filter, &PageRequest::first(100))
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
     };
-    assert_eq!(ids(read.as_mut(), InstanceFilter { process_id: Some("even".into()), ..all.clone() }), ["i0", "i2", "i4"]);
-    assert_eq!(ids(read.as_mut(), InstanceFilter { status: Some(Status::Completed), ..all.clone() }), ["i3"]);
-    assert_eq!(ids(read.as_mut(), InstanceFilter { business_key: Some("bk1".into()), ..all.clone() }), ["i1"]);
-    assert_eq!(ids(read.as_mut(), InstanceFilter { waiting: Some("user_task".into()), ..all.clone() }), ["i4"]);
-    assert_eq!(ids(read.as_mut(), InstanceFilter { has_incidents: Some(true), ..all.clone() }), ["i4"]);
-    assert_eq!(ids(read.as_mut(), InstanceFilter { started_after: Some(102), started_before: Some(104), ..all.clone() }), ["i2", "i3"]);
-    assert_eq!(ids(read.as_mut(), InstanceFilter { ended_after: Some(150), ..all.clone() }), ["i3"]);
-    assert_eq!(ids(read.as_mut(), InstanceFilter { variable: Some(("n".into(), serde_json::json!(2))), ..all.clone() }), ["i2"]);
-    assert_eq!(ids(read.as_mut(), InstanceFilter { label: Some(("parity".into(), "odd".into())), ..all.clone() }), ["i1", "i3"]);
-    assert_eq!(ids(read.as_mut(), InstanceFilter { label: Some(("n".into(), "4".into())), ..all.clone() }), ["i4"]);
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                process_id: Some("even".into()),
+                ..all.clone()
+            }
+        ),
+        ["i0", "i2", "i4"]
+    );
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                status: Some(Status::Completed),
+                ..all.clone()
+            }
+        ),
+        ["i3"]
+    );
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                business_key: Some("bk1".into()),
+                ..all.clone()
+            }
+        ),
+        ["i1"]
+    );
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                waiting: Some("user_task".into()),
+                ..all.clone()
+            }
+        ),
+        ["i4"]
+    );
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                has_incidents: Some(true),
+                ..all.clone()
+            }
+        ),
+        ["i4"]
+    );
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                started_after: Some(102),
+                started_before: Some(104),
+                ..all.clone()
+            }
+        ),
+        ["i2", "i3"]
+    );
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                ended_after: Some(150),
+                ..all.clone()
+            }
+        ),
+        ["i3"]
+    );
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                variable: Some(("n".into(), serde_json::json!(2))),
+                ..all.clone()
+            }
+        ),
+        ["i2"]
+    );
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                label: Some(("parity".into(), "odd".into())),
+                ..all.clone()
+            }
+        ),
+        ["i1", "i3"]
+    );
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                label: Some(("n".into(), "4".into())),
+                ..all.clone()
+            }
+        ),
+        ["i4"]
+    );
     drop(read);
     // New labels replace the old ones.
     let mut relabelled = instance("i1", "odd", Status::Running, 101);
     relabelled.state.labels = [("parity".to_string(), "none".to_string())].into();
-    write(store, vec![Write::PutLabels { instance_id: "i1".into(), labels: relabelled.state.labels.clone() }, Write::PutInstance(Box::new(relabelled))]);
+    write(
+        store,
+        vec![
+            Write::PutLabels {
+                instance_id: "i1".into(),
+                labels: relabelled.state.labels.clone(),
+            },
+            Write::PutInstance(Box::new(relabelled)),
+        ],
+    );
     let mut read = store.read().unwrap();
-    assert_eq!(ids(read.as_mut(), InstanceFilter { label: Some(("parity".into(), "odd".into())), ..all.clone() }), ["i3"]);
-    assert_eq!(ids(read.as_mut(), InstanceFilter { label: Some(("n".into(), "1".into())), ..all }), Vec::<String>::new());
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                label: Some(("parity".into(), "odd".into())),
+                ..all.clone()
+            }
+        ),
+        ["i3"]
+    );
+    assert_eq!(
+        ids(
+            read.as_mut(),
+            InstanceFilter {
+                label: Some(("n".into(), "1".into())),
+                ..all
+            }
+        ),
+        Vec::<String>::new()
+    );
 }
 
-fn subscription(instance_id: &str, key: u64, kind: SubscriptionKind, name: &str, correlation_key: &str, opened_at: i64) -> SubscriptionRow {
+fn subscription(
+    instance_id: &str,
+    key: u64,
+    kind: SubscriptionKind,
+    name: &str,
+    correlation_key: &str,
+    opened_at: i64,
+) -> SubscriptionRow {
     SubscriptionRow {
         instance_id: instance_id.into(),
+        tenant: DEFAULT_TENANT.into(),
         local_key: key,
         element_id: "e".into(),
         kind,
@@ -348,37 +684,143 @@ fn subscriptions(store: &dyn Store) {
     write(
         store,
         vec![
-            Write::PutSubscription(subscription("b", 1, SubscriptionKind::Message, "paid", "k", 5)),
-            Write::PutSubscription(subscription("a", 1, SubscriptionKind::Message, "paid", "k", 5)),
-            Write::PutSubscription(subscription("c", 1, SubscriptionKind::Message, "paid", "k", 1)),
-            Write::PutSubscription(subscription("d", 1, SubscriptionKind::Message, "paid", "other", 0)),
-            Write::PutSubscription(subscription("e", 1, SubscriptionKind::Signal, "alarm", "", 3)),
+            Write::PutSubscription(subscription(
+                "b",
+                1,
+                SubscriptionKind::Message,
+                "paid",
+                "k",
+                5,
+            )),
+            Write::PutSubscription(subscription(
+                "a",
+                1,
+                SubscriptionKind::Message,
+                "paid",
+                "k",
+                5,
+            )),
+            Write::PutSubscription(subscription(
+                "c",
+                1,
+                SubscriptionKind::Message,
+                "paid",
+                "k",
+                1,
+            )),
+            Write::PutSubscription(subscription(
+                "d",
+                1,
+                SubscriptionKind::Message,
+                "paid",
+                "other",
+                0,
+            )),
+            Write::PutSubscription(subscription(
+                "e",
+                1,
+                SubscriptionKind::Signal,
+                "alarm",
+                "",
+                3,
+            )),
         ],
     );
     let mut read = store.read().unwrap();
-    let found: Vec<String> = read.message_subscriptions("paid", "k").unwrap().into_iter().map(|s| s.instance_id).collect();
+    let found: Vec<String> = read
+        .message_subscriptions(DEFAULT_TENANT, "paid", "k")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.instance_id)
+        .collect();
     assert_eq!(found, ["c", "a", "b"]);
-    assert_eq!(read.signal_subscriptions("alarm").unwrap().len(), 1);
-    assert!(read.signal_subscriptions("paid").unwrap().is_empty(), "kinds do not mix");
-    let listed = |read: &mut dyn crate::ReadTxn, filter: SubscriptionFilter, page: PageRequest| -> Page<SubscriptionRow> {
-        read.subscriptions(&filter, &page).unwrap()
-    };
-    let first = listed(read.as_mut(), SubscriptionFilter::default(), PageRequest::first(2));
-    assert_eq!(first.items.iter().map(|s| s.instance_id.as_str()).collect::<Vec<_>>(), ["d", "c"], "oldest first");
-    let rest = listed(read.as_mut(), SubscriptionFilter::default(), PageRequest { after: first.next, limit: 10 });
-    assert_eq!(rest.items.iter().map(|s| s.instance_id.as_str()).collect::<Vec<_>>(), ["e", "a", "b"]);
-    let signals = listed(read.as_mut(), SubscriptionFilter { kind: Some(SubscriptionKind::Signal), ..SubscriptionFilter::default() }, PageRequest::first(10));
+    assert_eq!(
+        read.signal_subscriptions(DEFAULT_TENANT, "alarm")
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        read.signal_subscriptions(DEFAULT_TENANT, "paid")
+            .unwrap()
+            .is_empty(),
+        "kinds do not mix"
+    );
+    let listed = |read: &mut dyn crate::ReadTxn,
+                  filter: SubscriptionFilter,
+                  page: PageRequest|
+     -> Page<SubscriptionRow> { read.subscriptions(&filter, &page).unwrap() };
+    let first = listed(
+        read.as_mut(),
+        SubscriptionFilter::default(),
+        PageRequest::first(2),
+    );
+    assert_eq!(
+        first
+            .items
+            .iter()
+            .map(|s| s.instance_id.as_str())
+            .collect::<Vec<_>>(),
+        ["d", "c"],
+        "oldest first"
+    );
+    let rest = listed(
+        read.as_mut(),
+        SubscriptionFilter::default(),
+        PageRequest {
+            after: first.next,
+            limit: 10,
+        },
+    );
+    assert_eq!(
+        rest.items
+            .iter()
+            .map(|s| s.instance_id.as_str())
+            .collect::<Vec<_>>(),
+        ["e", "a", "b"]
+    );
+    let signals = listed(
+        read.as_mut(),
+        SubscriptionFilter {
+            kind: Some(SubscriptionKind::Signal),
+            ..SubscriptionFilter::default()
+        },
+        PageRequest::first(10),
+    );
     assert_eq!(signals.items.len(), 1);
-    let of_a = listed(read.as_mut(), SubscriptionFilter { instance_id: Some("a".into()), name: Some("paid".into()), ..SubscriptionFilter::default() }, PageRequest::first(10));
+    let of_a = listed(
+        read.as_mut(),
+        SubscriptionFilter {
+            instance_id: Some("a".into()),
+            name: Some("paid".into()),
+            ..SubscriptionFilter::default()
+        },
+        PageRequest::first(10),
+    );
     assert_eq!(of_a.items.len(), 1);
     drop(read);
-    write(store, vec![Write::DeleteSubscription { instance_id: "c".into(), local_key: 1 }]);
-    assert_eq!(store.read().unwrap().message_subscriptions("paid", "k").unwrap().len(), 2);
+    write(
+        store,
+        vec![Write::DeleteSubscription {
+            instance_id: "c".into(),
+            local_key: 1,
+        }],
+    );
+    assert_eq!(
+        store
+            .read()
+            .unwrap()
+            .message_subscriptions(DEFAULT_TENANT, "paid", "k")
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 fn messages(store: &dyn Store) {
     let message = |seq: u64, key: &str, expires_at: i64, id: Option<&str>| MessageRow {
         seq,
+        tenant: DEFAULT_TENANT.into(),
         name: "paid".into(),
         correlation_key: key.into(),
         variables: Variables::new(),
@@ -387,35 +829,141 @@ fn messages(store: &dyn Store) {
         message_id: id.map(str::to_string),
         correlated: vec!["p".into()],
     };
-    write(store, vec![Write::PutMessage(message(1, "k", 100, Some("m-1"))), Write::PutMessage(message(2, "k", 50, None)), Write::PutMessage(message(3, "x", 100, None))]);
+    write(
+        store,
+        vec![
+            Write::PutMessage(message(1, "k", 100, Some("m-1"))),
+            Write::PutMessage(message(2, "k", 50, None)),
+            Write::PutMessage(message(3, "x", 100, None)),
+        ],
+    );
     let mut read = store.read().unwrap();
-    assert_eq!(read.buffered_messages("paid", "k", 10).unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
-    assert_eq!(read.buffered_messages("paid", "k", 50).unwrap().iter().map(|m| m.seq).collect::<Vec<_>>(), [1], "expired at 50");
-    assert_eq!(read.message_by_id("m-1", 10).unwrap().map(|m| m.correlated), Some(vec!["p".to_string()]));
-    assert_eq!(read.message_by_id("m-1", 100).unwrap(), None, "an expired message no longer holds its id");
+    assert_eq!(
+        read.buffered_messages(DEFAULT_TENANT, "paid", "k", 10)
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(
+        read.buffered_messages(DEFAULT_TENANT, "paid", "k", 50)
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect::<Vec<_>>(),
+        [1],
+        "expired at 50"
+    );
+    assert_eq!(
+        read.message_by_id(DEFAULT_TENANT, "m-1", 10)
+            .unwrap()
+            .map(|m| m.correlated),
+        Some(vec!["p".to_string()])
+    );
+    assert_eq!(
+        read.message_by_id(DEFAULT_TENANT, "m-1", 100).unwrap(),
+        None,
+        "an expired message no longer holds its id"
+    );
     drop(read);
     let mut untaken = message(4, "u", 60, None);
     untaken.correlated.clear();
     untaken.published_at = 1;
     write(store, vec![Write::PutMessage(untaken)]);
     let mut read = store.read().unwrap();
-    let seqs = |read: &mut dyn crate::ReadTxn, state: MessageState, now: i64, page: PageRequest| -> (Vec<u64>, Option<String>) {
-        let found = read.messages(&MessageFilter { state, name: None }, now, &page).unwrap();
+    let seqs = |read: &mut dyn crate::ReadTxn,
+                state: MessageState,
+                now: i64,
+                page: PageRequest|
+     -> (Vec<u64>, Option<String>) {
+        let found = read
+            .messages(
+                &MessageFilter {
+                    state,
+                    name: None,
+                    tenants: None,
+                },
+                now,
+                &page,
+            )
+            .unwrap();
         (found.items.iter().map(|m| m.seq).collect(), found.next)
     };
-    let (first, next) = seqs(read.as_mut(), MessageState::Buffered, 10, PageRequest::first(2));
+    let (first, next) = seqs(
+        read.as_mut(),
+        MessageState::Buffered,
+        10,
+        PageRequest::first(2),
+    );
     assert_eq!(first, [1, 2]);
-    assert_eq!(seqs(read.as_mut(), MessageState::Buffered, 10, PageRequest { after: next, limit: 10 }).0, [3, 4]);
-    assert_eq!(seqs(read.as_mut(), MessageState::Buffered, 55, PageRequest::first(10)).0, [1, 3, 4], "2 expired at 50");
-    assert_eq!(seqs(read.as_mut(), MessageState::Undelivered, 55, PageRequest::first(10)).0, Vec::<u64>::new(), "2 was taken before it expired");
-    assert_eq!(seqs(read.as_mut(), MessageState::Undelivered, 60, PageRequest::first(10)).0, [4], "expired with nobody taking it");
+    assert_eq!(
+        seqs(
+            read.as_mut(),
+            MessageState::Buffered,
+            10,
+            PageRequest {
+                after: next,
+                limit: 10
+            }
+        )
+        .0,
+        [3, 4]
+    );
+    assert_eq!(
+        seqs(
+            read.as_mut(),
+            MessageState::Buffered,
+            55,
+            PageRequest::first(10)
+        )
+        .0,
+        [1, 3, 4],
+        "2 expired at 50"
+    );
+    assert_eq!(
+        seqs(
+            read.as_mut(),
+            MessageState::Undelivered,
+            55,
+            PageRequest::first(10)
+        )
+        .0,
+        Vec::<u64>::new(),
+        "2 was taken before it expired"
+    );
+    assert_eq!(
+        seqs(
+            read.as_mut(),
+            MessageState::Undelivered,
+            60,
+            PageRequest::first(10)
+        )
+        .0,
+        [4],
+        "expired with nobody taking it"
+    );
     drop(read);
     write(store, vec![Write::DeleteMessage { seq: 1 }]);
-    assert_eq!(store.read().unwrap().buffered_messages("paid", "k", 10).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .read()
+            .unwrap()
+            .buffered_messages(DEFAULT_TENANT, "paid", "k", 10)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 fn timers(store: &dyn Store) {
-    let timer = |instance: &str, key: u64, due_at: i64| TimerRow { instance_id: instance.into(), local_key: key, element_id: "t".into(), due_at };
+    let timer = |instance: &str, key: u64, due_at: i64| TimerRow {
+        instance_id: instance.into(),
+        tenant: DEFAULT_TENANT.into(),
+        local_key: key,
+        element_id: "t".into(),
+        due_at,
+    };
     write(
         store,
         vec![
@@ -426,25 +974,81 @@ fn timers(store: &dyn Store) {
             Write::PutTimer(timer("b", 1, 30)),
             Write::PutTimer(timer("a", 2, 10)),
             Write::PutTimer(timer("a", 1, 20)),
-            Write::PutStartTimer(StartTimerRow { process_id: "p".into(), version: 1, element_id: "s".into(), due_at: 5, repeat: None }),
+            Write::PutStartTimer(StartTimerRow {
+                process_id: "p".into(),
+                tenant: DEFAULT_TENANT.into(),
+                version: 1,
+                element_id: "s".into(),
+                due_at: 5,
+                repeat: None,
+            }),
         ],
     );
     let mut read = store.read().unwrap();
-    let due: Vec<(String, u64)> = read.due_timers(25, 10).unwrap().into_iter().map(|t| (t.instance_id, t.local_key)).collect();
+    let due: Vec<(String, u64)> = read
+        .due_timers(25, 10)
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.instance_id, t.local_key))
+        .collect();
     assert_eq!(due, [("a".to_string(), 2), ("a".to_string(), 1)]);
     assert_eq!(read.due_timers(100, 1).unwrap().len(), 1, "the limit holds");
-    assert_eq!(read.next_due().unwrap(), Some(5), "start timers count, a suspended instance's timer does not");
-    let keys = |page: &Page<TimerRow>| page.items.iter().map(|t| format!("{}.{}", t.instance_id, t.local_key)).collect::<Vec<_>>();
-    let first = read.timers(&TimerFilter::default(), &PageRequest::first(2)).unwrap();
-    assert_eq!(keys(&first), ["s.1", "a.2"], "every pending timer, suspended or not, in due order");
-    let rest = read.timers(&TimerFilter::default(), &PageRequest { after: first.next, limit: 10 }).unwrap();
+    assert_eq!(
+        read.next_due().unwrap(),
+        Some(5),
+        "start timers count, a suspended instance's timer does not"
+    );
+    let keys = |page: &Page<TimerRow>| {
+        page.items
+            .iter()
+            .map(|t| format!("{}.{}", t.instance_id, t.local_key))
+            .collect::<Vec<_>>()
+    };
+    let first = read
+        .timers(&TimerFilter::default(), &PageRequest::first(2))
+        .unwrap();
+    assert_eq!(
+        keys(&first),
+        ["s.1", "a.2"],
+        "every pending timer, suspended or not, in due order"
+    );
+    let rest = read
+        .timers(
+            &TimerFilter::default(),
+            &PageRequest {
+                after: first.next,
+                limit: 10,
+            },
+        )
+        .unwrap();
     assert_eq!(keys(&rest), ["a.1", "b.1"]);
-    let of_a = read.timers(&TimerFilter { instance_id: Some("a".into()), due_before: Some(15) }, &PageRequest::first(10)).unwrap();
+    let of_a = read
+        .timers(
+            &TimerFilter {
+                instance_id: Some("a".into()),
+                due_before: Some(15),
+                tenants: None,
+            },
+            &PageRequest::first(10),
+        )
+        .unwrap();
     assert_eq!(keys(&of_a), ["a.2"]);
     assert_eq!(read.timer("b", 1).unwrap().map(|t| t.due_at), Some(30));
     assert_eq!(read.timer("b", 2).unwrap(), None);
     drop(read);
-    write(store, vec![Write::DeleteStartTimers { process_id: "p".into() }, Write::DeleteTimer { instance_id: "a".into(), local_key: 2 }]);
+    write(
+        store,
+        vec![
+            Write::DeleteStartTimers {
+                tenant: DEFAULT_TENANT.into(),
+                process_id: "p".into(),
+            },
+            Write::DeleteTimer {
+                instance_id: "a".into(),
+                local_key: 2,
+            },
+        ],
+    );
     assert_eq!(store.read().unwrap().next_due().unwrap(), Some(20));
 }
 
@@ -468,12 +1072,38 @@ fn history(store: &dyn Store) {
             detail: None,
         },
     };
-    write(store, (1..=12).map(|n| Write::AppendHistory(entry(n))).chain([Write::AppendHistory(HistoryRow { instance_id: "other".into(), ..entry(1) })]).collect());
+    write(
+        store,
+        (1..=12)
+            .map(|n| Write::AppendHistory(entry(n)))
+            .chain([Write::AppendHistory(HistoryRow {
+                instance_id: "other".into(),
+                ..entry(1)
+            })])
+            .collect(),
+    );
     let mut read = store.read().unwrap();
-    let first = read.history("i", &HistoryFilter::default(), &PageRequest::first(10)).unwrap();
-    assert_eq!(first.items.iter().map(|h| h.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
-    let rest = read.history("i", &HistoryFilter::default(), &PageRequest { after: first.next, limit: 10 }).unwrap();
-    assert_eq!(rest.items.iter().map(|h| h.seq).collect::<Vec<_>>(), [11, 12]);
+    let first = read
+        .history("i", &HistoryFilter::default(), &PageRequest::first(10))
+        .unwrap();
+    assert_eq!(
+        first.items.iter().map(|h| h.seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+    let rest = read
+        .history(
+            "i",
+            &HistoryFilter::default(),
+            &PageRequest {
+                after: first.next,
+                limit: 10,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        rest.items.iter().map(|h| h.seq).collect::<Vec<_>>(),
+        [11, 12]
+    );
     assert_eq!(rest.next, None);
     drop(read);
 
@@ -483,28 +1113,94 @@ fn history(store: &dyn Store) {
         let mut row = entry(n);
         row.instance_id = "f".into();
         row.entry.run = if n > 3 { 2 } else { 1 };
-        row.entry.element_id = if n % 2 == 0 { "even".into() } else { "odd".into() };
-        row.entry.event = if n == 5 { HistoryEvent::IncidentRaised } else { HistoryEvent::Completed };
+        row.entry.element_id = if n % 2 == 0 {
+            "even".into()
+        } else {
+            "odd".into()
+        };
+        row.entry.event = if n == 5 {
+            HistoryEvent::IncidentRaised
+        } else {
+            HistoryEvent::Completed
+        };
         tagged.push(Write::AppendHistory(row));
     }
     write(store, tagged);
     let mut read = store.read().unwrap();
     let mut seqs = |filter: HistoryFilter, limit: usize| -> Vec<u64> {
-        read.history("f", &filter, &PageRequest::first(limit)).unwrap().items.iter().map(|h| h.seq).collect()
+        read.history("f", &filter, &PageRequest::first(limit))
+            .unwrap()
+            .items
+            .iter()
+            .map(|h| h.seq)
+            .collect()
     };
-    assert_eq!(seqs(HistoryFilter { run: Some(2), ..HistoryFilter::default() }, 10), [4, 5, 6]);
-    assert_eq!(seqs(HistoryFilter { element_id: Some("even".into()), ..HistoryFilter::default() }, 2), [2, 4], "a page of matches");
-    assert_eq!(seqs(HistoryFilter { event: Some(HistoryEvent::IncidentRaised), ..HistoryFilter::default() }, 10), [5]);
-    assert_eq!(seqs(HistoryFilter { element_type: Some("task".into()), run: Some(1), ..HistoryFilter::default() }, 10), [1, 2, 3]);
+    assert_eq!(
+        seqs(
+            HistoryFilter {
+                run: Some(2),
+                ..HistoryFilter::default()
+            },
+            10
+        ),
+        [4, 5, 6]
+    );
+    assert_eq!(
+        seqs(
+            HistoryFilter {
+                element_id: Some("even".into()),
+                ..HistoryFilter::default()
+            },
+            2
+        ),
+        [2, 4],
+        "a page of matches"
+    );
+    assert_eq!(
+        seqs(
+            HistoryFilter {
+                event: Some(HistoryEvent::IncidentRaised),
+                ..HistoryFilter::default()
+            },
+            10
+        ),
+        [5]
+    );
+    assert_eq!(
+        seqs(
+            HistoryFilter {
+                element_type: Some("task".into()),
+                run: Some(1),
+                ..HistoryFilter::default()
+            },
+            10
+        ),
+        [1, 2, 3]
+    );
     drop(read);
 
     // A row written again with a seq that exists replaces it, in place; one that
     // fills a gap goes where its seq says.
     let mut again = entry(5);
     again.entry.element_id = "rewritten".into();
-    write(store, vec![Write::AppendHistory(again), Write::AppendHistory(entry(14)), Write::AppendHistory(entry(13))]);
-    let all = store.read().unwrap().history("i", &HistoryFilter::default(), &PageRequest::first(100)).unwrap().items;
-    assert_eq!(all.iter().map(|h| h.seq).collect::<Vec<_>>(), (1..=14).collect::<Vec<_>>());
+    write(
+        store,
+        vec![
+            Write::AppendHistory(again),
+            Write::AppendHistory(entry(14)),
+            Write::AppendHistory(entry(13)),
+        ],
+    );
+    let all = store
+        .read()
+        .unwrap()
+        .history("i", &HistoryFilter::default(), &PageRequest::first(100))
+        .unwrap()
+        .items;
+    assert_eq!(
+        all.iter().map(|h| h.seq).collect::<Vec<_>>(),
+        (1..=14).collect::<Vec<_>>()
+    );
     assert_eq!(all[4].entry.element_id, "rewritten");
     assert_eq!(all[5].entry.element_id, "e6");
     assert_eq!(all[12].entry.element_id, "e13");
@@ -518,6 +1214,7 @@ fn other_lists(store: &dyn Store) {
         instance_id: "a".into(),
         local_key: 1,
         process_id: "p".into(),
+        tenant: DEFAULT_TENANT.into(),
         element_id: "t".into(),
         assignee: assignee.map(str::to_string),
         candidate_groups: groups.iter().map(|g| g.to_string()).collect(),
@@ -540,6 +1237,7 @@ fn other_lists(store: &dyn Store) {
                 instance_id: "b".into(),
                 local_key: 9,
                 process_id: "q".into(),
+                tenant: DEFAULT_TENANT.into(),
                 element_id: "x".into(),
                 kind: "expression".into(),
                 message: "m".into(),
@@ -551,12 +1249,84 @@ fn other_lists(store: &dyn Store) {
     );
     let mut read = store.read().unwrap();
     let page = PageRequest::first(10);
-    assert_eq!(read.jobs(&JobFilter { state: Some(JobState::Failed), ..JobFilter::default() }, &page).unwrap().items.len(), 1);
-    assert_eq!(read.jobs(&JobFilter { job_type: Some("mail".into()), ..JobFilter::default() }, &page).unwrap().items.len(), 2);
-    assert_eq!(read.tasks(&TaskFilter { assignee: Some("ann".into()), ..TaskFilter::default() }, &page).unwrap().items.len(), 1);
-    assert_eq!(read.tasks(&TaskFilter { candidate_group: Some("sales".into()), ..TaskFilter::default() }, &page).unwrap().items.len(), 2);
-    assert_eq!(read.incidents(&IncidentFilter { process_id: Some("q".into()), ..IncidentFilter::default() }, &page).unwrap().items.len(), 1);
-    assert_eq!(read.incidents(&IncidentFilter { instance_id: Some("a".into()), ..IncidentFilter::default() }, &page).unwrap().items.len(), 0);
+    assert_eq!(
+        read.jobs(
+            &JobFilter {
+                state: Some(JobState::Failed),
+                ..JobFilter::default()
+            },
+            &page
+        )
+        .unwrap()
+        .items
+        .len(),
+        1
+    );
+    assert_eq!(
+        read.jobs(
+            &JobFilter {
+                job_type: Some("mail".into()),
+                ..JobFilter::default()
+            },
+            &page
+        )
+        .unwrap()
+        .items
+        .len(),
+        2
+    );
+    assert_eq!(
+        read.tasks(
+            &TaskFilter {
+                assignee: Some("ann".into()),
+                ..TaskFilter::default()
+            },
+            &page
+        )
+        .unwrap()
+        .items
+        .len(),
+        1
+    );
+    assert_eq!(
+        read.tasks(
+            &TaskFilter {
+                candidate_group: Some("sales".into()),
+                ..TaskFilter::default()
+            },
+            &page
+        )
+        .unwrap()
+        .items
+        .len(),
+        2
+    );
+    assert_eq!(
+        read.incidents(
+            &IncidentFilter {
+                process_id: Some("q".into()),
+                ..IncidentFilter::default()
+            },
+            &page
+        )
+        .unwrap()
+        .items
+        .len(),
+        1
+    );
+    assert_eq!(
+        read.incidents(
+            &IncidentFilter {
+                instance_id: Some("a".into()),
+                ..IncidentFilter::default()
+            },
+            &page
+        )
+        .unwrap()
+        .items
+        .len(),
+        0
+    );
 }
 
 fn incident(instance_id: &str, local_key: u64, created_at: i64) -> IncidentRow {
@@ -565,6 +1335,7 @@ fn incident(instance_id: &str, local_key: u64, created_at: i64) -> IncidentRow {
         instance_id: instance_id.to_string(),
         local_key,
         process_id: "p".into(),
+        tenant: DEFAULT_TENANT.into(),
         element_id: "x".into(),
         kind: "expression".into(),
         message: "m".into(),
@@ -594,47 +1365,163 @@ fn descendant_incidents(store: &dyn Store) {
     ]);
     write(store, writes);
     let mut read = store.read().unwrap();
-    assert_eq!(read.descendant_incidents("a").unwrap(), 2, "a child's and a grandchild's");
-    assert_eq!(read.descendant_incidents("a/3").unwrap(), 1, "the child's own incident is not its descendants'");
+    assert_eq!(
+        read.descendant_incidents("a").unwrap(),
+        2,
+        "a child's and a grandchild's"
+    );
+    assert_eq!(
+        read.descendant_incidents("a/3").unwrap(),
+        1,
+        "the child's own incident is not its descendants'"
+    );
     assert_eq!(read.descendant_incidents("a/3/7").unwrap(), 0);
-    assert_eq!(read.descendant_incidents("a0").unwrap(), 0, "a root whose id follows a/ is no descendant");
+    assert_eq!(
+        read.descendant_incidents("a0").unwrap(),
+        0,
+        "a root whose id follows a/ is no descendant"
+    );
     let page = PageRequest::first(10);
     let keys = |read: &mut dyn crate::ReadTxn, filter: IncidentFilter| -> Vec<String> {
-        read.incidents(&filter, &page).unwrap().items.into_iter().map(|r| r.key).collect()
+        read.incidents(&filter, &page)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|r| r.key)
+            .collect()
     };
-    let of_a = IncidentFilter { instance_id: Some("a".into()), ..IncidentFilter::default() };
-    assert_eq!(keys(read.as_mut(), of_a.clone()), Vec::<String>::new(), "a has none of its own");
-    assert_eq!(keys(read.as_mut(), IncidentFilter { with_descendants: true, ..of_a }), ["a/3/7.1", "a/3.2"]);
-    let child = IncidentFilter { instance_id: Some("a/3".into()), with_descendants: true, ..IncidentFilter::default() };
+    let of_a = IncidentFilter {
+        instance_id: Some("a".into()),
+        ..IncidentFilter::default()
+    };
+    assert_eq!(
+        keys(read.as_mut(), of_a.clone()),
+        Vec::<String>::new(),
+        "a has none of its own"
+    );
+    assert_eq!(
+        keys(
+            read.as_mut(),
+            IncidentFilter {
+                with_descendants: true,
+                ..of_a
+            }
+        ),
+        ["a/3/7.1", "a/3.2"]
+    );
+    let child = IncidentFilter {
+        instance_id: Some("a/3".into()),
+        with_descendants: true,
+        ..IncidentFilter::default()
+    };
     assert_eq!(keys(read.as_mut(), child), ["a/3/7.1", "a/3.2"]);
     let ids = |read: &mut dyn crate::ReadTxn, has: bool| -> Vec<String> {
-        let filter = InstanceFilter { has_incidents: Some(has), ..InstanceFilter::default() };
-        read.instances(&filter, &page).unwrap().items.into_iter().map(|r| r.id).collect()
+        let filter = InstanceFilter {
+            has_incidents: Some(has),
+            ..InstanceFilter::default()
+        };
+        read.instances(&filter, &page)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
     };
-    assert_eq!(ids(read.as_mut(), true), ["a", "a/3", "a/3/7", "a0", "ab"], "the root is found by its descendants' incidents");
+    assert_eq!(
+        ids(read.as_mut(), true),
+        ["a", "a/3", "a/3/7", "a0", "ab"],
+        "the root is found by its descendants' incidents"
+    );
     assert_eq!(ids(read.as_mut(), false), ["b"]);
     drop(read);
 
     // A resolved incident no longer counts, but stays listed as resolved, with who resolved it.
-    write(store, vec![Write::ResolveIncident { key: "a/3/7.1".into(), at: 20, by: Some("ops".into()) }]);
+    write(
+        store,
+        vec![Write::ResolveIncident {
+            key: "a/3/7.1".into(),
+            at: 20,
+            by: Some("ops".into()),
+        }],
+    );
     let mut read = store.read().unwrap();
     assert_eq!(read.descendant_incidents("a").unwrap(), 1);
-    let of_a = IncidentFilter { instance_id: Some("a".into()), with_descendants: true, ..IncidentFilter::default() };
-    assert_eq!(keys(read.as_mut(), of_a.clone()), ["a/3.2"], "open ones by default");
-    let resolved = read.incidents(&IncidentFilter { state: IncidentState::Resolved, ..of_a.clone() }, &page).unwrap().items;
+    let of_a = IncidentFilter {
+        instance_id: Some("a".into()),
+        with_descendants: true,
+        ..IncidentFilter::default()
+    };
+    assert_eq!(
+        keys(read.as_mut(), of_a.clone()),
+        ["a/3.2"],
+        "open ones by default"
+    );
+    let resolved = read
+        .incidents(
+            &IncidentFilter {
+                state: IncidentState::Resolved,
+                ..of_a.clone()
+            },
+            &page,
+        )
+        .unwrap()
+        .items;
     assert_eq!(resolved.len(), 1);
-    assert_eq!((resolved[0].resolved_at, resolved[0].resolved_by.as_deref()), (Some(20), Some("ops")));
-    assert_eq!(keys(read.as_mut(), IncidentFilter { state: IncidentState::All, ..of_a }).len(), 2);
+    assert_eq!(
+        (resolved[0].resolved_at, resolved[0].resolved_by.as_deref()),
+        (Some(20), Some("ops"))
+    );
+    assert_eq!(
+        keys(
+            read.as_mut(),
+            IncidentFilter {
+                state: IncidentState::All,
+                ..of_a
+            }
+        )
+        .len(),
+        2
+    );
     drop(read);
-    write(store, vec![Write::ResolveIncident { key: "a/3.2".into(), at: 21, by: None }, Write::ResolveIncident { key: "a0.1".into(), at: 21, by: None }]);
+    write(
+        store,
+        vec![
+            Write::ResolveIncident {
+                key: "a/3.2".into(),
+                at: 21,
+                by: None,
+            },
+            Write::ResolveIncident {
+                key: "a0.1".into(),
+                at: 21,
+                by: None,
+            },
+        ],
+    );
     let mut read = store.read().unwrap();
     let mut with_incidents = ids(read.as_mut(), true);
     with_incidents.sort();
     // The rows' own counts say a/3 and a0 still have theirs; only descendants' rows are looked up.
-    assert!(!with_incidents.contains(&"a".to_string()), "a's descendants have none open: {with_incidents:?}");
-    let family = InstanceFilter { root_id: Some("a".into()), ..InstanceFilter::default() };
-    let listed: Vec<String> = read.instances(&family, &page).unwrap().items.into_iter().map(|r| r.id).collect();
-    assert_eq!(listed, ["a", "a/3", "a/3/7"], "a root and everything it called");
+    assert!(
+        !with_incidents.contains(&"a".to_string()),
+        "a's descendants have none open: {with_incidents:?}"
+    );
+    let family = InstanceFilter {
+        root_id: Some("a".into()),
+        ..InstanceFilter::default()
+    };
+    let listed: Vec<String> = read
+        .instances(&family, &page)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        listed,
+        ["a", "a/3", "a/3/7"],
+        "a root and everything it called"
+    );
 }
 
 fn tokens(store: &dyn Store) {
@@ -646,18 +1533,304 @@ fn tokens(store: &dyn Store) {
         job_types: Some(vec!["mail".into()]),
         workflows: None,
         groups: vec!["ops".into()],
+        tenants: vec!["acme".into()],
         hide_variables: true,
         created_at: 5,
         expires_at: Some(50),
         revoked_at: None,
     };
-    write(store, vec![Write::PutToken(token("t2", "zed")), Write::PutToken(token("t1", "ann"))]);
+    write(
+        store,
+        vec![
+            Write::PutToken(token("t2", "zed")),
+            Write::PutToken(token("t1", "ann")),
+        ],
+    );
     let listed = store.read().unwrap().tokens().unwrap();
-    assert_eq!(listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["ann", "zed"]);
+    assert_eq!(
+        listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["ann", "zed"]
+    );
     assert_eq!(listed[0], token("t1", "ann"), "every field comes back");
     let mut revoked = token("t2", "zed");
     revoked.revoked_at = Some(9);
     write(store, vec![Write::PutToken(revoked)]);
     let listed = store.read().unwrap().tokens().unwrap();
     assert_eq!((listed.len(), listed[1].revoked_at), (2, Some(9)));
+}
+
+fn tenants(store: &dyn Store) {
+    // Two tenants deploy the same process id and run instances that wait on
+    // the same job type, message and signal, with the same request and message ids.
+    let workflow = |tenant: &str| WorkflowRow {
+        process_id: "p".into(),
+        tenant: tenant.into(),
+        version: 1,
+        deployment: 1,
+        name: None,
+        version_tag: None,
+        xml: format!("<{tenant}/>"),
+        deployed_at: 1,
+    };
+    let mut writes = vec![
+        Write::PutWorkflow(workflow("acme")),
+        Write::PutWorkflow(workflow("beta")),
+    ];
+    for (id, tenant) in [("a", "acme"), ("b", "beta")] {
+        let mut row = instance(id, "p", Status::Running, i64::from(id == "b"));
+        row.tenant = tenant.into();
+        row.start_key = Some("k".into());
+        let mut job = job(&format!("{id}.1"), id, "work", 1);
+        job.tenant = tenant.into();
+        let mut incident = incident(id, 2, 1);
+        incident.tenant = tenant.into();
+        let mut message = subscription(id, 3, SubscriptionKind::Message, "paid", "k", 1);
+        message.tenant = tenant.into();
+        let mut signal = subscription(id, 4, SubscriptionKind::Signal, "alarm", "", 1);
+        signal.tenant = tenant.into();
+        let timer = TimerRow {
+            instance_id: id.into(),
+            tenant: tenant.into(),
+            local_key: 5,
+            element_id: "t".into(),
+            due_at: 9,
+        };
+        let buffered = MessageRow {
+            seq: u64::from(id == "b") + 1,
+            tenant: tenant.into(),
+            name: "paid".into(),
+            correlation_key: "k".into(),
+            variables: Variables::new(),
+            published_at: 1,
+            expires_at: 100,
+            message_id: Some("m".into()),
+            correlated: vec![],
+        };
+        let start_timer = StartTimerRow {
+            process_id: "p".into(),
+            tenant: tenant.into(),
+            version: 1,
+            element_id: "s".into(),
+            due_at: 5,
+            repeat: None,
+        };
+        writes.extend([
+            Write::PutInstance(Box::new(row)),
+            Write::PutRequest {
+                tenant: tenant.into(),
+                request_id: "r".into(),
+                instance_id: id.into(),
+            },
+            Write::PutJob(job),
+            Write::PutIncident(incident),
+            Write::PutSubscription(message),
+            Write::PutSubscription(signal),
+            Write::PutTimer(timer),
+            Write::PutMessage(buffered),
+            Write::PutStartTimer(start_timer),
+        ]);
+    }
+    write(store, writes);
+    let acme = Some(vec!["acme".to_string()]);
+    let page = PageRequest::first(10);
+    let mut read = store.read().unwrap();
+    assert_eq!(
+        read.workflow("acme", "p", 1).unwrap().map(|w| w.xml),
+        Some("<acme/>".into())
+    );
+    assert_eq!(
+        read.workflow("beta", "p", 1).unwrap().map(|w| w.xml),
+        Some("<beta/>".into()),
+        "each tenant has its own version 1"
+    );
+    assert_eq!(read.workflow("gamma", "p", 1).unwrap(), None);
+    assert_eq!(
+        read.instance_by_request("beta", "r").unwrap().as_deref(),
+        Some("b")
+    );
+    assert_eq!(read.instance_by_request("gamma", "r").unwrap(), None);
+    assert!(read.message_started_active("acme", "p", "k").unwrap());
+    assert!(!read.message_started_active("gamma", "p", "k").unwrap());
+    let keys = |jobs: Vec<JobRow>| jobs.into_iter().map(|j| j.key).collect::<Vec<_>>();
+    assert_eq!(
+        keys(read.activatable_jobs("work", &acme, 0, 10).unwrap()),
+        ["a.1"]
+    );
+    assert_eq!(
+        keys(read.activatable_jobs("work", &None, 0, 10).unwrap()),
+        ["a.1", "b.1"]
+    );
+    assert!(read
+        .activatable_jobs("work", &Some(vec!["gamma".into()]), 0, 10)
+        .unwrap()
+        .is_empty());
+    let instances_of = |subscriptions: Vec<SubscriptionRow>| {
+        subscriptions
+            .into_iter()
+            .map(|s| s.instance_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        instances_of(read.message_subscriptions("acme", "paid", "k").unwrap()),
+        ["a"]
+    );
+    assert_eq!(
+        instances_of(read.signal_subscriptions("beta", "alarm").unwrap()),
+        ["b"]
+    );
+    assert_eq!(
+        read.buffered_messages("beta", "paid", "k", 0)
+            .unwrap()
+            .iter()
+            .map(|m| m.seq)
+            .collect::<Vec<_>>(),
+        [2]
+    );
+    assert_eq!(
+        read.message_by_id("acme", "m", 0).unwrap().map(|m| m.seq),
+        Some(1),
+        "message ids are per tenant"
+    );
+    let only_a = |ids: Vec<String>| assert_eq!(ids, ["a"]);
+    only_a(
+        read.instances(
+            &InstanceFilter {
+                tenants: acme.clone(),
+                ..InstanceFilter::default()
+            },
+            &page,
+        )
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.id)
+        .collect(),
+    );
+    only_a(
+        read.jobs(
+            &JobFilter {
+                tenants: acme.clone(),
+                ..JobFilter::default()
+            },
+            &page,
+        )
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.instance_id)
+        .collect(),
+    );
+    only_a(
+        read.incidents(
+            &IncidentFilter {
+                tenants: acme.clone(),
+                ..IncidentFilter::default()
+            },
+            &page,
+        )
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.instance_id)
+        .collect(),
+    );
+    only_a(
+        read.timers(
+            &TimerFilter {
+                tenants: acme.clone(),
+                ..TimerFilter::default()
+            },
+            &page,
+        )
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.instance_id)
+        .collect(),
+    );
+    let subscriptions = read
+        .subscriptions(
+            &SubscriptionFilter {
+                tenants: acme.clone(),
+                ..SubscriptionFilter::default()
+            },
+            &page,
+        )
+        .unwrap();
+    assert_eq!(subscriptions.items.len(), 2);
+    assert!(subscriptions.items.iter().all(|s| s.tenant == "acme"));
+    let messages = read
+        .messages(
+            &MessageFilter {
+                tenants: acme.clone(),
+                ..MessageFilter::default()
+            },
+            0,
+            &page,
+        )
+        .unwrap();
+    assert_eq!(
+        messages.items.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [1]
+    );
+    drop(read);
+    let task = TaskRow {
+        key: "b.6".into(),
+        instance_id: "b".into(),
+        local_key: 6,
+        process_id: "p".into(),
+        tenant: "beta".into(),
+        element_id: "t".into(),
+        assignee: None,
+        candidate_groups: vec![],
+        candidate_users: vec![],
+        due: None,
+        follow_up: None,
+        priority: None,
+        form_key: None,
+        created_at: 1,
+    };
+    write(
+        store,
+        vec![
+            Write::PutTask(task.clone()),
+            Write::DeleteStartTimers {
+                tenant: "acme".into(),
+                process_id: "p".into(),
+            },
+        ],
+    );
+    let mut read = store.read().unwrap();
+    assert!(read
+        .tasks(
+            &TaskFilter {
+                tenants: acme.clone(),
+                ..TaskFilter::default()
+            },
+            &page
+        )
+        .unwrap()
+        .items
+        .is_empty());
+    assert_eq!(
+        read.tasks(
+            &TaskFilter {
+                tenants: Some(vec!["beta".into()]),
+                ..TaskFilter::default()
+            },
+            &page
+        )
+        .unwrap()
+        .items,
+        vec![task]
+    );
+    let start_timers = read.start_timers().unwrap();
+    assert_eq!(
+        start_timers
+            .iter()
+            .map(|t| t.tenant.as_str())
+            .collect::<Vec<_>>(),
+        ["beta"],
+        "one tenant's new version leaves the other's start timers"
+    );
 }

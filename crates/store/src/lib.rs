@@ -32,22 +32,51 @@ pub trait Store: Send + Sync {
 /// a previous page returned.
 pub trait ReadTxn {
     fn workflows(&mut self) -> Result<Vec<WorkflowRow>>;
-    fn workflow(&mut self, process_id: &str, version: u32) -> Result<Option<WorkflowRow>>;
+    fn workflow(
+        &mut self,
+        tenant: &str,
+        process_id: &str,
+        version: u32,
+    ) -> Result<Option<WorkflowRow>>;
     fn instance(&mut self, id: &str) -> Result<Option<InstanceRow>>;
-    fn instances(&mut self, filter: &InstanceFilter, page: &PageRequest) -> Result<Page<InstanceRow>>;
-    fn instance_by_request(&mut self, request_id: &str) -> Result<Option<String>>;
-    /// Whether an instance of `process_id` started by a message with this correlation key is still active.
-    fn message_started_active(&mut self, process_id: &str, correlation_key: &str) -> Result<bool>;
-    fn history(&mut self, instance_id: &str, filter: &HistoryFilter, page: &PageRequest) -> Result<Page<HistoryRow>>;
+    fn instances(
+        &mut self,
+        filter: &InstanceFilter,
+        page: &PageRequest,
+    ) -> Result<Page<InstanceRow>>;
+    fn instance_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<String>>;
+    /// Whether an instance of the tenant's `process_id` started by a message with this correlation key is still active.
+    fn message_started_active(
+        &mut self,
+        tenant: &str,
+        process_id: &str,
+        correlation_key: &str,
+    ) -> Result<bool>;
+    fn history(
+        &mut self,
+        instance_id: &str,
+        filter: &HistoryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<HistoryRow>>;
     fn job(&mut self, key: &str) -> Result<Option<JobRow>>;
     fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>>;
-    /// Jobs of `job_type` a worker may take at `now`: activatable, past their
+    /// Jobs of `job_type` (in `tenants`) a worker may take at `now`: activatable, past their
     /// backoff, not leased (or the lease ran out), their instance running; oldest first.
-    fn activatable_jobs(&mut self, job_type: &str, now: i64, limit: usize) -> Result<Vec<JobRow>>;
+    fn activatable_jobs(
+        &mut self,
+        job_type: &str,
+        tenants: &Tenants,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<JobRow>>;
     fn task(&mut self, key: &str) -> Result<Option<TaskRow>>;
     fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>>;
     fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>>;
-    fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>>;
+    fn incidents(
+        &mut self,
+        filter: &IncidentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<IncidentRow>>;
     /// How many open incidents the instances that `instance_id` called have,
     /// directly or further down (not counting its own).
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32>;
@@ -55,16 +84,41 @@ pub trait ReadTxn {
     fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>>;
     fn timer(&mut self, instance_id: &str, local_key: u64) -> Result<Option<TimerRow>>;
     /// Open message and signal subscriptions, oldest first.
-    fn subscriptions(&mut self, filter: &SubscriptionFilter, page: &PageRequest) -> Result<Page<SubscriptionRow>>;
+    fn subscriptions(
+        &mut self,
+        filter: &SubscriptionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<SubscriptionRow>>;
     /// Published messages kept with a time to live, in publication order.
-    fn messages(&mut self, filter: &MessageFilter, now: i64, page: &PageRequest) -> Result<Page<MessageRow>>;
-    /// Open message subscriptions with this name and key, oldest first.
-    fn message_subscriptions(&mut self, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>>;
-    /// Open signal subscriptions with this name, oldest first.
-    fn signal_subscriptions(&mut self, name: &str) -> Result<Vec<SubscriptionRow>>;
-    /// Buffered messages with this name and key that have not expired at `now`, oldest first.
-    fn buffered_messages(&mut self, name: &str, correlation_key: &str, now: i64) -> Result<Vec<MessageRow>>;
-    fn message_by_id(&mut self, message_id: &str, now: i64) -> Result<Option<MessageRow>>;
+    fn messages(
+        &mut self,
+        filter: &MessageFilter,
+        now: i64,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRow>>;
+    /// The tenant's open message subscriptions with this name and key, oldest first.
+    fn message_subscriptions(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        correlation_key: &str,
+    ) -> Result<Vec<SubscriptionRow>>;
+    /// The tenant's open signal subscriptions with this name, oldest first.
+    fn signal_subscriptions(&mut self, tenant: &str, name: &str) -> Result<Vec<SubscriptionRow>>;
+    /// The tenant's buffered messages with this name and key that have not expired at `now`, oldest first.
+    fn buffered_messages(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        correlation_key: &str,
+        now: i64,
+    ) -> Result<Vec<MessageRow>>;
+    fn message_by_id(
+        &mut self,
+        tenant: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<Option<MessageRow>>;
     /// Timers of running instances due at or before `now`, in due order.
     /// (A suspended instance's timers wait for `resume`, which fires them.)
     fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>>;

@@ -24,11 +24,11 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 
 #[derive(Default)]
 struct Data {
-    workflows: BTreeMap<(String, u32), WorkflowRow>,
+    workflows: BTreeMap<(String, String, u32), WorkflowRow>,
     instances: HashMap<Box<str>, Box<StoredInstance>>,
     /// Instances in list order: (started_at, id).
     instances_by_start: BTreeMap<(i64, Box<str>), ()>,
-    requests: HashMap<String, String>,
+    requests: HashMap<(String, String), String>,
     jobs: HashMap<Box<str>, Box<JobRow>>,
     /// Jobs by type in activation order: (type, created_at, key).
     jobs_by_type: BTreeMap<(Box<str>, i64, Box<str>), ()>,
@@ -38,7 +38,7 @@ struct Data {
     incidents: BTreeMap<String, IncidentRow>,
     history: HashMap<Box<str>, History>,
     messages: BTreeMap<u64, MessageRow>,
-    start_timers: BTreeMap<(String, String), StartTimerRow>,
+    start_timers: BTreeMap<(String, String, String), StartTimerRow>,
     tokens: BTreeMap<String, TokenRow>,
 }
 
@@ -46,6 +46,7 @@ struct Data {
 #[derive(Clone)]
 struct StoredInstance {
     process_id: String,
+    tenant: String,
     version: u32,
     status: Status,
     business_key: Option<String>,
@@ -65,6 +66,7 @@ impl StoredInstance {
         Ok(StoredInstance {
             state: compact::encode(&row.state)?.into_boxed_slice(),
             process_id: row.process_id.clone(),
+            tenant: row.tenant.clone(),
             version: row.version,
             status: row.status,
             business_key: row.business_key.clone(),
@@ -80,10 +82,12 @@ impl StoredInstance {
     }
 
     fn decode(&self, id: &str) -> Result<InstanceRow> {
-        let state: InstanceState = compact::decode(&self.state).map_err(|e| Error::corrupt(format!("instance {id}: {}", e.message())))?;
+        let state: InstanceState = compact::decode(&self.state)
+            .map_err(|e| Error::corrupt(format!("instance {id}: {}", e.message())))?;
         Ok(InstanceRow {
             id: id.to_string(),
             process_id: self.process_id.clone(),
+            tenant: self.tenant.clone(),
             version: self.version,
             status: self.status,
             business_key: self.business_key.clone(),
@@ -111,20 +115,29 @@ struct History {
 
 impl History {
     fn entry(&self, index: usize) -> Result<HistoryEntry> {
-        let start = if index == 0 { 0 } else { self.ends[index - 1] as usize };
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends[index - 1] as usize
+        };
         compact::decode(&self.bytes[start..self.ends[index] as usize])
     }
 
     fn push(&mut self, seq: u64, entry: &HistoryEntry) -> Result<()> {
         compact::encode_into(&mut self.bytes, entry)?;
-        let end = u32::try_from(self.bytes.len()).map_err(|_| Error::other("an instance's history is larger than 4 GiB"))?;
+        let end = u32::try_from(self.bytes.len())
+            .map_err(|_| Error::other("an instance's history is larger than 4 GiB"))?;
         self.seqs.push(seq);
         self.ends.push(end);
         Ok(())
     }
 
     fn truncate(&mut self, len: usize) {
-        let end = if len == 0 { 0 } else { self.ends[len - 1] as usize };
+        let end = if len == 0 {
+            0
+        } else {
+            self.ends[len - 1] as usize
+        };
         self.seqs.truncate(len);
         self.ends.truncate(len);
         self.bytes.truncate(end);
@@ -162,17 +175,27 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Data>> {
-        self.data.lock().map_err(|_| Error::unavailable("the memory store's lock is poisoned"))
+        self.data
+            .lock()
+            .map_err(|_| Error::unavailable("the memory store's lock is poisoned"))
     }
 }
 
 impl Store for MemoryStore {
     fn read(&self) -> Result<Box<dyn ReadTxn + '_>> {
-        Ok(Box::new(MemoryTxn { data: self.lock()?, undo: None, savepoint: None }))
+        Ok(Box::new(MemoryTxn {
+            data: self.lock()?,
+            undo: None,
+            savepoint: None,
+        }))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>> {
-        Ok(Box::new(MemoryTxn { data: self.lock()?, undo: Some(Vec::new()), savepoint: None }))
+        Ok(Box::new(MemoryTxn {
+            data: self.lock()?,
+            undo: Some(Vec::new()),
+            savepoint: None,
+        }))
     }
 }
 
@@ -224,8 +247,13 @@ impl<K: Hash + Eq, V> Map<K, V> for HashMap<K, V> {
 }
 
 /// Sets (or with `None` removes) a row and records how to undo it.
-fn set<K, V, M>(data: &mut Data, undo: &mut Vec<Undo>, table: fn(&mut Data) -> &mut M, key: K, value: Option<V>)
-where
+fn set<K, V, M>(
+    data: &mut Data,
+    undo: &mut Vec<Undo>,
+    table: fn(&mut Data) -> &mut M,
+    key: K,
+    value: Option<V>,
+) where
     K: Clone + Send + 'static,
     V: Send + 'static,
     M: Map<K, V> + 'static,
@@ -243,7 +271,9 @@ where
 }
 
 fn running(data: &Data, instance_id: &str) -> bool {
-    data.instances.get(instance_id).is_some_and(|i| i.status == Status::Running)
+    data.instances
+        .get(instance_id)
+        .is_some_and(|i| i.status == Status::Running)
 }
 
 fn sorted<T: Cursor + Clone>(rows: impl Iterator<Item = T>) -> Vec<T> {
@@ -257,15 +287,32 @@ impl ReadTxn for MemoryTxn<'_> {
         Ok(self.data.workflows.values().cloned().collect())
     }
 
-    fn workflow(&mut self, process_id: &str, version: u32) -> Result<Option<WorkflowRow>> {
-        Ok(self.data.workflows.get(&(process_id.to_string(), version)).cloned())
+    fn workflow(
+        &mut self,
+        tenant: &str,
+        process_id: &str,
+        version: u32,
+    ) -> Result<Option<WorkflowRow>> {
+        Ok(self
+            .data
+            .workflows
+            .get(&(tenant.to_string(), process_id.to_string(), version))
+            .cloned())
     }
 
     fn instance(&mut self, id: &str) -> Result<Option<InstanceRow>> {
-        self.data.instances.get(id).map(|stored| stored.decode(id)).transpose()
+        self.data
+            .instances
+            .get(id)
+            .map(|stored| stored.decode(id))
+            .transpose()
     }
 
-    fn instances(&mut self, filter: &InstanceFilter, page: &PageRequest) -> Result<Page<InstanceRow>> {
+    fn instances(
+        &mut self,
+        filter: &InstanceFilter,
+        page: &PageRequest,
+    ) -> Result<Page<InstanceRow>> {
         let data = &self.data;
         let from = match &page.after {
             Some(after) => {
@@ -276,11 +323,26 @@ impl ReadTxn for MemoryTxn<'_> {
         };
         let limit = page.bounded_limit();
         let mut items: Vec<InstanceRow> = Vec::new();
-        for ((_, id), ()) in data.instances_by_start.range((from, std::ops::Bound::Unbounded)) {
-            let Some(stored) = data.instances.get(id) else { continue };
+        for ((_, id), ()) in data
+            .instances_by_start
+            .range((from, std::ops::Bound::Unbounded))
+        {
+            let Some(stored) = data.instances.get(id) else {
+                continue;
+            };
             let row = stored.decode(id)?;
-            let has_incidents = || row.incidents > 0 || data.incidents.values().any(|i| i.resolved_at.is_none() && is_descendant(&i.instance_id, id));
-            if filter.matches(&row) && filter.has_incidents.is_none_or(|has| has_incidents() == has) {
+            let has_incidents = || {
+                row.incidents > 0
+                    || data
+                        .incidents
+                        .values()
+                        .any(|i| i.resolved_at.is_none() && is_descendant(&i.instance_id, id))
+            };
+            if filter.matches(&row)
+                && filter
+                    .has_incidents
+                    .is_none_or(|has| has_incidents() == has)
+            {
                 items.push(row);
                 if items.len() > limit {
                     break;
@@ -292,17 +354,34 @@ impl ReadTxn for MemoryTxn<'_> {
         Ok(Page { items, next })
     }
 
-    fn instance_by_request(&mut self, request_id: &str) -> Result<Option<String>> {
-        Ok(self.data.requests.get(request_id).cloned())
+    fn instance_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .data
+            .requests
+            .get(&(tenant.to_string(), request_id.to_string()))
+            .cloned())
     }
 
-    fn message_started_active(&mut self, process_id: &str, correlation_key: &str) -> Result<bool> {
+    fn message_started_active(
+        &mut self,
+        tenant: &str,
+        process_id: &str,
+        correlation_key: &str,
+    ) -> Result<bool> {
         Ok(self.data.instances.values().any(|i| {
-            i.process_id == process_id && i.start_key.as_deref() == Some(correlation_key) && !i.status.is_ended()
+            i.tenant == tenant
+                && i.process_id == process_id
+                && i.start_key.as_deref() == Some(correlation_key)
+                && !i.status.is_ended()
         }))
     }
 
-    fn history(&mut self, instance_id: &str, filter: &HistoryFilter, page: &PageRequest) -> Result<Page<HistoryRow>> {
+    fn history(
+        &mut self,
+        instance_id: &str,
+        filter: &HistoryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<HistoryRow>> {
         let after = sequence_cursor(page.after.as_deref())?;
         let limit = page.bounded_limit();
         let mut items: Vec<HistoryRow> = Vec::new();
@@ -311,7 +390,11 @@ impl ReadTxn for MemoryTxn<'_> {
             for index in start..history.seqs.len() {
                 let entry = history.entry(index)?;
                 if filter.matches(&entry) {
-                    items.push(HistoryRow { instance_id: instance_id.to_string(), seq: history.seqs[index], entry });
+                    items.push(HistoryRow {
+                        instance_id: instance_id.to_string(),
+                        seq: history.seqs[index],
+                        entry,
+                    });
                     if items.len() > limit {
                         break;
                     }
@@ -328,10 +411,25 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>> {
-        paginate(sorted(self.data.jobs.values().filter(|r| filter.matches(r)).map(|job| JobRow::clone(job))), page)
+        paginate(
+            sorted(
+                self.data
+                    .jobs
+                    .values()
+                    .filter(|r| filter.matches(r))
+                    .map(|job| JobRow::clone(job)),
+            ),
+            page,
+        )
     }
 
-    fn activatable_jobs(&mut self, job_type: &str, now: i64, limit: usize) -> Result<Vec<JobRow>> {
+    fn activatable_jobs(
+        &mut self,
+        job_type: &str,
+        tenants: &Tenants,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<JobRow>> {
         let data = &self.data;
         let from = (Box::<str>::from(job_type), i64::MIN, Box::<str>::from(""));
         Ok(data
@@ -341,6 +439,7 @@ impl ReadTxn for MemoryTxn<'_> {
             .filter_map(|((_, _, key), ())| data.jobs.get(key))
             .filter(|j| {
                 j.state == engine::JobState::Activatable
+                    && reaches(tenants, &j.tenant)
                     && j.not_before.is_none_or(|t| t <= now)
                     && j.lease_until.is_none_or(|t| t <= now)
                     && running(data, &j.instance_id)
@@ -355,31 +454,93 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>> {
-        paginate(sorted(self.data.tasks.values().filter(|r| filter.matches(r)).cloned()), page)
+        paginate(
+            sorted(
+                self.data
+                    .tasks
+                    .values()
+                    .filter(|r| filter.matches(r))
+                    .cloned(),
+            ),
+            page,
+        )
     }
 
     fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>> {
         Ok(self.data.incidents.get(key).cloned())
     }
 
-    fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>> {
-        paginate(sorted(self.data.incidents.values().filter(|r| filter.matches(r)).cloned()), page)
+    fn incidents(
+        &mut self,
+        filter: &IncidentFilter,
+        page: &PageRequest,
+    ) -> Result<Page<IncidentRow>> {
+        paginate(
+            sorted(
+                self.data
+                    .incidents
+                    .values()
+                    .filter(|r| filter.matches(r))
+                    .cloned(),
+            ),
+            page,
+        )
     }
 
     fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>> {
-        paginate(sorted(self.data.timers.values().filter(|r| filter.matches(r)).cloned()), page)
+        paginate(
+            sorted(
+                self.data
+                    .timers
+                    .values()
+                    .filter(|r| filter.matches(r))
+                    .cloned(),
+            ),
+            page,
+        )
     }
 
     fn timer(&mut self, instance_id: &str, local_key: u64) -> Result<Option<TimerRow>> {
-        Ok(self.data.timers.get(&(instance_id.to_string(), local_key)).cloned())
+        Ok(self
+            .data
+            .timers
+            .get(&(instance_id.to_string(), local_key))
+            .cloned())
     }
 
-    fn subscriptions(&mut self, filter: &SubscriptionFilter, page: &PageRequest) -> Result<Page<SubscriptionRow>> {
-        paginate(sorted(self.data.subscriptions.values().filter(|r| filter.matches(r)).cloned()), page)
+    fn subscriptions(
+        &mut self,
+        filter: &SubscriptionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<SubscriptionRow>> {
+        paginate(
+            sorted(
+                self.data
+                    .subscriptions
+                    .values()
+                    .filter(|r| filter.matches(r))
+                    .cloned(),
+            ),
+            page,
+        )
     }
 
-    fn messages(&mut self, filter: &MessageFilter, now: i64, page: &PageRequest) -> Result<Page<MessageRow>> {
-        paginate(sorted(self.data.messages.values().filter(|r| filter.matches(r, now)).cloned()), page)
+    fn messages(
+        &mut self,
+        filter: &MessageFilter,
+        now: i64,
+        page: &PageRequest,
+    ) -> Result<Page<MessageRow>> {
+        paginate(
+            sorted(
+                self.data
+                    .messages
+                    .values()
+                    .filter(|r| filter.matches(r, now))
+                    .cloned(),
+            ),
+            page,
+        )
     }
 
     fn tokens(&mut self) -> Result<Vec<TokenRow>> {
@@ -389,53 +550,122 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {
-        Ok(self.data.incidents.values().filter(|i| i.resolved_at.is_none() && is_descendant(&i.instance_id, instance_id)).count() as u32)
+        Ok(self
+            .data
+            .incidents
+            .values()
+            .filter(|i| i.resolved_at.is_none() && is_descendant(&i.instance_id, instance_id))
+            .count() as u32)
     }
 
-    fn message_subscriptions(&mut self, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>> {
+    fn message_subscriptions(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        correlation_key: &str,
+    ) -> Result<Vec<SubscriptionRow>> {
         let mut rows: Vec<SubscriptionRow> = self
             .data
             .subscriptions
             .values()
-            .filter(|s| s.kind == SubscriptionKind::Message && s.name == name && s.correlation_key == correlation_key)
+            .filter(|s| {
+                s.kind == SubscriptionKind::Message
+                    && s.tenant == tenant
+                    && s.name == name
+                    && s.correlation_key == correlation_key
+            })
             .cloned()
             .collect();
-        rows.sort_by(|a, b| (a.opened_at, &a.instance_id, a.local_key).cmp(&(b.opened_at, &b.instance_id, b.local_key)));
+        rows.sort_by(|a, b| {
+            (a.opened_at, &a.instance_id, a.local_key).cmp(&(
+                b.opened_at,
+                &b.instance_id,
+                b.local_key,
+            ))
+        });
         Ok(rows)
     }
 
-    fn signal_subscriptions(&mut self, name: &str) -> Result<Vec<SubscriptionRow>> {
-        let mut rows: Vec<SubscriptionRow> =
-            self.data.subscriptions.values().filter(|s| s.kind == SubscriptionKind::Signal && s.name == name).cloned().collect();
-        rows.sort_by(|a, b| (a.opened_at, &a.instance_id, a.local_key).cmp(&(b.opened_at, &b.instance_id, b.local_key)));
+    fn signal_subscriptions(&mut self, tenant: &str, name: &str) -> Result<Vec<SubscriptionRow>> {
+        let mut rows: Vec<SubscriptionRow> = self
+            .data
+            .subscriptions
+            .values()
+            .filter(|s| s.kind == SubscriptionKind::Signal && s.tenant == tenant && s.name == name)
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.opened_at, &a.instance_id, a.local_key).cmp(&(
+                b.opened_at,
+                &b.instance_id,
+                b.local_key,
+            ))
+        });
         Ok(rows)
     }
 
-    fn buffered_messages(&mut self, name: &str, correlation_key: &str, now: i64) -> Result<Vec<MessageRow>> {
+    fn buffered_messages(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        correlation_key: &str,
+        now: i64,
+    ) -> Result<Vec<MessageRow>> {
         Ok(self
             .data
             .messages
             .values()
-            .filter(|m| m.name == name && m.correlation_key == correlation_key && m.expires_at > now)
+            .filter(|m| {
+                m.tenant == tenant
+                    && m.name == name
+                    && m.correlation_key == correlation_key
+                    && m.expires_at > now
+            })
             .cloned()
             .collect())
     }
 
-    fn message_by_id(&mut self, message_id: &str, now: i64) -> Result<Option<MessageRow>> {
-        Ok(self.data.messages.values().find(|m| m.message_id.as_deref() == Some(message_id) && m.expires_at > now).cloned())
+    fn message_by_id(
+        &mut self,
+        tenant: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<Option<MessageRow>> {
+        Ok(self
+            .data
+            .messages
+            .values()
+            .find(|m| {
+                m.tenant == tenant
+                    && m.message_id.as_deref() == Some(message_id)
+                    && m.expires_at > now
+            })
+            .cloned())
     }
 
     fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>> {
         let data = &self.data;
-        let mut rows: Vec<TimerRow> = data.timers.values().filter(|t| t.due_at <= now && running(data, &t.instance_id)).cloned().collect();
-        rows.sort_by(|a, b| (a.due_at, &a.instance_id, a.local_key).cmp(&(b.due_at, &b.instance_id, b.local_key)));
+        let mut rows: Vec<TimerRow> = data
+            .timers
+            .values()
+            .filter(|t| t.due_at <= now && running(data, &t.instance_id))
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| {
+            (a.due_at, &a.instance_id, a.local_key).cmp(&(b.due_at, &b.instance_id, b.local_key))
+        });
         rows.truncate(limit);
         Ok(rows)
     }
 
     fn next_due(&mut self) -> Result<Option<i64>> {
         let data = &self.data;
-        let timer = data.timers.values().filter(|t| running(data, &t.instance_id)).map(|t| t.due_at).min();
+        let timer = data
+            .timers
+            .values()
+            .filter(|t| running(data, &t.instance_id))
+            .map(|t| t.due_at)
+            .min();
         let start = self.data.start_timers.values().map(|t| t.due_at).min();
         Ok(timer.into_iter().chain(start).min())
     }
@@ -447,7 +677,10 @@ impl ReadTxn for MemoryTxn<'_> {
     fn count_instances(&mut self) -> Result<Vec<(engine::Status, u64)>> {
         let mut counts: BTreeMap<&'static str, (engine::Status, u64)> = BTreeMap::new();
         for instance in self.data.instances.values() {
-            counts.entry(instance.status.as_str()).or_insert((instance.status, 0)).1 += 1;
+            counts
+                .entry(instance.status.as_str())
+                .or_insert((instance.status, 0))
+                .1 += 1;
         }
         Ok(counts.into_values().collect())
     }
@@ -455,25 +688,52 @@ impl ReadTxn for MemoryTxn<'_> {
 
 impl WriteTxn for MemoryTxn<'_> {
     fn apply(&mut self, write: Write) -> Result<()> {
-        let undo = self.undo.as_mut().ok_or_else(|| Error::other("a read transaction cannot write"))?;
+        let undo = self
+            .undo
+            .as_mut()
+            .ok_or_else(|| Error::other("a read transaction cannot write"))?;
         let data = &mut *self.data;
         match write {
-            Write::PutWorkflow(row) => set(data, undo, |d| &mut d.workflows, (row.process_id.clone(), row.version), Some(row)),
+            Write::PutWorkflow(row) => set(
+                data,
+                undo,
+                |d| &mut d.workflows,
+                (row.tenant.clone(), row.process_id.clone(), row.version),
+                Some(row),
+            ),
             Write::PutInstance(row) => self.put_instance(&row)?,
             // Instances are filtered by label from their decoded state.
             Write::PutLabels { .. } => {}
             Write::PutToken(row) => set(data, undo, |d| &mut d.tokens, row.id.clone(), Some(row)),
-            Write::PutRequest { request_id, instance_id } => set(data, undo, |d| &mut d.requests, request_id, Some(instance_id)),
+            Write::PutRequest {
+                tenant,
+                request_id,
+                instance_id,
+            } => set(
+                data,
+                undo,
+                |d| &mut d.requests,
+                (tenant, request_id),
+                Some(instance_id),
+            ),
             Write::PutJob(row) => {
                 let key: Box<str> = row.key.as_str().into();
                 match data.jobs.get(&key) {
-                    Some(old) if old.job_type == row.job_type && old.created_at == row.created_at => {}
+                    Some(old)
+                        if old.job_type == row.job_type && old.created_at == row.created_at => {}
                     old => {
                         if let Some(old) = old {
-                            let old_index = (old.job_type.as_str().into(), old.created_at, key.clone());
+                            let old_index =
+                                (old.job_type.as_str().into(), old.created_at, key.clone());
                             set(data, undo, |d| &mut d.jobs_by_type, old_index, None);
                         }
-                        set(data, undo, |d| &mut d.jobs_by_type, (row.job_type.as_str().into(), row.created_at, key.clone()), Some(()));
+                        set(
+                            data,
+                            undo,
+                            |d| &mut d.jobs_by_type,
+                            (row.job_type.as_str().into(), row.created_at, key.clone()),
+                            Some(()),
+                        );
                     }
                 }
                 set(data, undo, |d| &mut d.jobs, key, Some(Box::new(row)));
@@ -486,17 +746,45 @@ impl WriteTxn for MemoryTxn<'_> {
                 }
                 set(data, undo, |d| &mut d.jobs, key, None);
             }
-            Write::PutTimer(row) => set(data, undo, |d| &mut d.timers, (row.instance_id.clone(), row.local_key), Some(row)),
-            Write::DeleteTimer { instance_id, local_key } => set(data, undo, |d| &mut d.timers, (instance_id, local_key), None),
-            Write::PutSubscription(row) => {
-                set(data, undo, |d| &mut d.subscriptions, (row.instance_id.clone(), row.local_key), Some(row))
-            }
-            Write::DeleteSubscription { instance_id, local_key } => {
-                set(data, undo, |d| &mut d.subscriptions, (instance_id, local_key), None)
-            }
+            Write::PutTimer(row) => set(
+                data,
+                undo,
+                |d| &mut d.timers,
+                (row.instance_id.clone(), row.local_key),
+                Some(row),
+            ),
+            Write::DeleteTimer {
+                instance_id,
+                local_key,
+            } => set(
+                data,
+                undo,
+                |d| &mut d.timers,
+                (instance_id, local_key),
+                None,
+            ),
+            Write::PutSubscription(row) => set(
+                data,
+                undo,
+                |d| &mut d.subscriptions,
+                (row.instance_id.clone(), row.local_key),
+                Some(row),
+            ),
+            Write::DeleteSubscription {
+                instance_id,
+                local_key,
+            } => set(
+                data,
+                undo,
+                |d| &mut d.subscriptions,
+                (instance_id, local_key),
+                None,
+            ),
             Write::PutTask(row) => set(data, undo, |d| &mut d.tasks, row.key.clone(), Some(row)),
             Write::DeleteTask { key } => set(data, undo, |d| &mut d.tasks, key, None),
-            Write::PutIncident(row) => set(data, undo, |d| &mut d.incidents, row.key.clone(), Some(row)),
+            Write::PutIncident(row) => {
+                set(data, undo, |d| &mut d.incidents, row.key.clone(), Some(row))
+            }
             Write::ResolveIncident { key, at, by } => {
                 if let Some(mut row) = data.incidents.get(&key).cloned() {
                     row.resolved_at = Some(at);
@@ -530,12 +818,24 @@ impl WriteTxn for MemoryTxn<'_> {
             }
             Write::PutMessage(row) => set(data, undo, |d| &mut d.messages, row.seq, Some(row)),
             Write::DeleteMessage { seq } => set(data, undo, |d| &mut d.messages, seq, None),
-            Write::PutStartTimer(row) => {
-                set(data, undo, |d| &mut d.start_timers, (row.process_id.clone(), row.element_id.clone()), Some(row))
-            }
-            Write::DeleteStartTimers { process_id } => {
-                let keys: Vec<(String, String)> =
-                    data.start_timers.keys().filter(|(p, _)| *p == process_id).cloned().collect();
+            Write::PutStartTimer(row) => set(
+                data,
+                undo,
+                |d| &mut d.start_timers,
+                (
+                    row.tenant.clone(),
+                    row.process_id.clone(),
+                    row.element_id.clone(),
+                ),
+                Some(row),
+            ),
+            Write::DeleteStartTimers { tenant, process_id } => {
+                let keys: Vec<(String, String, String)> = data
+                    .start_timers
+                    .keys()
+                    .filter(|(t, p, _)| *t == tenant && *p == process_id)
+                    .cloned()
+                    .collect();
                 for key in keys {
                     set(data, undo, |d| &mut d.start_timers, key, None);
                 }
@@ -545,16 +845,31 @@ impl WriteTxn for MemoryTxn<'_> {
     }
 
     fn put_instance(&mut self, row: &InstanceRow) -> Result<()> {
-        let undo = self.undo.as_mut().ok_or_else(|| Error::other("a read transaction cannot write"))?;
+        let undo = self
+            .undo
+            .as_mut()
+            .ok_or_else(|| Error::other("a read transaction cannot write"))?;
         let data = &mut *self.data;
         let id: Box<str> = row.id.as_str().into();
         match data.instances.get(&id) {
             Some(old) if old.started_at == row.started_at => {}
             old => {
                 if let Some(old) = old {
-                    set(data, undo, |d| &mut d.instances_by_start, (old.started_at, id.clone()), None);
+                    set(
+                        data,
+                        undo,
+                        |d| &mut d.instances_by_start,
+                        (old.started_at, id.clone()),
+                        None,
+                    );
                 }
-                set(data, undo, |d| &mut d.instances_by_start, (row.started_at, id.clone()), Some(()));
+                set(
+                    data,
+                    undo,
+                    |d| &mut d.instances_by_start,
+                    (row.started_at, id.clone()),
+                    Some(()),
+                );
             }
         }
         let stored = StoredInstance::encode(row)?;
@@ -563,14 +878,23 @@ impl WriteTxn for MemoryTxn<'_> {
     }
 
     fn savepoint(&mut self) -> Result<()> {
-        let undo = self.undo.as_ref().ok_or_else(|| Error::other("a read transaction has no savepoints"))?;
+        let undo = self
+            .undo
+            .as_ref()
+            .ok_or_else(|| Error::other("a read transaction has no savepoints"))?;
         self.savepoint = Some(undo.len());
         Ok(())
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
-        let mark = self.savepoint.take().ok_or_else(|| Error::other("no savepoint to roll back to"))?;
-        let undo = self.undo.as_mut().ok_or_else(|| Error::other("a read transaction has no savepoints"))?;
+        let mark = self
+            .savepoint
+            .take()
+            .ok_or_else(|| Error::other("no savepoint to roll back to"))?;
+        let undo = self
+            .undo
+            .as_mut()
+            .ok_or_else(|| Error::other("a read transaction has no savepoints"))?;
         let since: Vec<Undo> = undo.drain(mark..).collect();
         for step in since.into_iter().rev() {
             step(&mut self.data);
@@ -579,7 +903,10 @@ impl WriteTxn for MemoryTxn<'_> {
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
-        self.savepoint.take().map(|_| ()).ok_or_else(|| Error::other("no savepoint to release"))
+        self.savepoint
+            .take()
+            .map(|_| ())
+            .ok_or_else(|| Error::other("no savepoint to release"))
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {

@@ -3,10 +3,25 @@
 use engine::{HistoryEntry, InstanceState, JobState, Status, Variables};
 use serde::{Deserialize, Serialize};
 
+/// The tenant of everything deployed, started or published without one.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// The tenants a query or a caller reaches: `None`, every one.
+pub type Tenants = Option<Vec<String>>;
+
+/// Whether `tenants` reaches `tenant`.
+pub fn reaches(tenants: &Tenants, tenant: &str) -> bool {
+    tenants
+        .as_ref()
+        .is_none_or(|list| list.iter().any(|t| t == tenant))
+}
+
 /// One deployed version of a workflow.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowRow {
     pub process_id: String,
+    /// The tenant it was deployed to: versions count per tenant and process id.
+    pub tenant: String,
     pub version: u32,
     /// Which deployment brought it (call activities can bind to it).
     pub deployment: u64,
@@ -21,6 +36,8 @@ pub struct WorkflowRow {
 pub struct InstanceRow {
     pub id: String,
     pub process_id: String,
+    /// Its workflow's tenant.
+    pub tenant: String,
     pub version: u32,
     pub status: Status,
     pub business_key: Option<String>,
@@ -45,6 +62,7 @@ pub struct JobRow {
     pub instance_id: String,
     pub local_key: u64,
     pub process_id: String,
+    pub tenant: String,
     pub element_id: String,
     pub job_type: String,
     pub retries: u32,
@@ -61,6 +79,7 @@ pub struct JobRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimerRow {
     pub instance_id: String,
+    pub tenant: String,
     pub local_key: u64,
     pub element_id: String,
     pub due_at: i64,
@@ -76,6 +95,7 @@ pub enum SubscriptionKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubscriptionRow {
     pub instance_id: String,
+    pub tenant: String,
     pub local_key: u64,
     pub element_id: String,
     pub kind: SubscriptionKind,
@@ -92,6 +112,7 @@ pub struct TaskRow {
     pub instance_id: String,
     pub local_key: u64,
     pub process_id: String,
+    pub tenant: String,
     pub element_id: String,
     pub assignee: Option<String>,
     pub candidate_groups: Vec<String>,
@@ -110,6 +131,7 @@ pub struct IncidentRow {
     pub instance_id: String,
     pub local_key: u64,
     pub process_id: String,
+    pub tenant: String,
     pub element_id: String,
     pub kind: String,
     pub message: String,
@@ -133,6 +155,8 @@ pub struct HistoryRow {
 pub struct MessageRow {
     /// Order of publication.
     pub seq: u64,
+    /// Only instances of this tenant receive it.
+    pub tenant: String,
     pub name: String,
     pub correlation_key: String,
     pub variables: Variables,
@@ -147,6 +171,7 @@ pub struct MessageRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StartTimerRow {
     pub process_id: String,
+    pub tenant: String,
     pub version: u32,
     pub element_id: String,
     pub due_at: i64,
@@ -170,6 +195,8 @@ pub struct TokenRow {
     pub workflows: Option<Vec<String>>,
     /// Candidate groups the holder belongs to, for user tasks.
     pub groups: Vec<String>,
+    /// The tenants its holder reaches; `*` for every one.
+    pub tenants: Vec<String>,
     /// For `viewer`: variable values are hidden from it.
     pub hide_variables: bool,
     pub created_at: i64,
@@ -185,33 +212,61 @@ pub enum Write {
     PutInstance(Box<InstanceRow>),
     /// Replaces the labels of an instance (they are also in its state), so
     /// that instances are found by label through an index.
-    PutLabels { instance_id: String, labels: std::collections::BTreeMap<String, String> },
+    PutLabels {
+        instance_id: String,
+        labels: std::collections::BTreeMap<String, String>,
+    },
     /// A start request id that made an instance, so a repeated request finds it.
-    PutRequest { request_id: String, instance_id: String },
+    PutRequest {
+        tenant: String,
+        request_id: String,
+        instance_id: String,
+    },
     PutJob(JobRow),
-    DeleteJob { key: String },
+    DeleteJob {
+        key: String,
+    },
     PutTimer(TimerRow),
-    DeleteTimer { instance_id: String, local_key: u64 },
+    DeleteTimer {
+        instance_id: String,
+        local_key: u64,
+    },
     PutSubscription(SubscriptionRow),
-    DeleteSubscription { instance_id: String, local_key: u64 },
+    DeleteSubscription {
+        instance_id: String,
+        local_key: u64,
+    },
     PutTask(TaskRow),
-    DeleteTask { key: String },
+    DeleteTask {
+        key: String,
+    },
     PutIncident(IncidentRow),
     /// Marks an incident resolved; it stays listed as such.
-    ResolveIncident { key: String, at: i64, by: Option<String> },
+    ResolveIncident {
+        key: String,
+        at: i64,
+        by: Option<String>,
+    },
     AppendHistory(HistoryRow),
     PutMessage(MessageRow),
-    DeleteMessage { seq: u64 },
+    DeleteMessage {
+        seq: u64,
+    },
     PutStartTimer(StartTimerRow),
     /// Inserts or replaces a token (a revocation sets `revoked_at`).
     PutToken(TokenRow),
     /// Removes every start timer of a process (a new version replaces them).
-    DeleteStartTimers { process_id: String },
+    DeleteStartTimers {
+        tenant: String,
+        process_id: String,
+    },
 }
 
 /// Which instances to list. Every field set must match.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct InstanceFilter {
+    /// Only these tenants (`None`: every one).
+    pub tenants: Tenants,
     pub status: Option<Status>,
     pub process_id: Option<String>,
     pub business_key: Option<String>,
@@ -237,23 +292,51 @@ impl InstanceFilter {
     /// the incidents of the instance's descendants: each store answers it
     /// from its incident rows.
     pub fn matches(&self, row: &InstanceRow) -> bool {
-        self.status.is_none_or(|s| row.status == s)
-            && self.process_id.as_ref().is_none_or(|p| &row.process_id == p)
-            && self.business_key.as_ref().is_none_or(|k| row.business_key.as_ref() == Some(k))
-            && self.waiting.as_ref().is_none_or(|w| row.waiting.contains(w))
+        reaches(&self.tenants, &row.tenant)
+            && self.status.is_none_or(|s| row.status == s)
+            && self
+                .process_id
+                .as_ref()
+                .is_none_or(|p| &row.process_id == p)
+            && self
+                .business_key
+                .as_ref()
+                .is_none_or(|k| row.business_key.as_ref() == Some(k))
+            && self
+                .waiting
+                .as_ref()
+                .is_none_or(|w| row.waiting.contains(w))
             && self.started_after.is_none_or(|t| row.started_at >= t)
             && self.started_before.is_none_or(|t| row.started_at < t)
-            && self.ended_after.is_none_or(|t| row.ended_at.is_some_and(|e| e >= t))
-            && self.ended_before.is_none_or(|t| row.ended_at.is_some_and(|e| e < t))
-            && self.variable.as_ref().is_none_or(|(name, value)| row.state.variables.get(name) == Some(value))
-            && self.parent_id.as_ref().is_none_or(|p| row.parent_id.as_ref() == Some(p))
-            && self.label.as_ref().is_none_or(|(name, value)| row.state.labels.get(name) == Some(value))
-            && self.root_id.as_ref().is_none_or(|root| &row.id == root || is_descendant(&row.id, root))
+            && self
+                .ended_after
+                .is_none_or(|t| row.ended_at.is_some_and(|e| e >= t))
+            && self
+                .ended_before
+                .is_none_or(|t| row.ended_at.is_some_and(|e| e < t))
+            && self
+                .variable
+                .as_ref()
+                .is_none_or(|(name, value)| row.state.variables.get(name) == Some(value))
+            && self
+                .parent_id
+                .as_ref()
+                .is_none_or(|p| row.parent_id.as_ref() == Some(p))
+            && self
+                .label
+                .as_ref()
+                .is_none_or(|(name, value)| row.state.labels.get(name) == Some(value))
+            && self
+                .root_id
+                .as_ref()
+                .is_none_or(|root| &row.id == root || is_descendant(&row.id, root))
     }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct JobFilter {
+    /// Only these tenants (`None`: every one).
+    pub tenants: Tenants,
     pub job_type: Option<String>,
     pub instance_id: Option<String>,
     pub state: Option<JobState>,
@@ -261,14 +344,20 @@ pub struct JobFilter {
 
 impl JobFilter {
     pub fn matches(&self, row: &JobRow) -> bool {
-        self.job_type.as_ref().is_none_or(|t| &row.job_type == t)
-            && self.instance_id.as_ref().is_none_or(|i| &row.instance_id == i)
+        reaches(&self.tenants, &row.tenant)
+            && self.job_type.as_ref().is_none_or(|t| &row.job_type == t)
+            && self
+                .instance_id
+                .as_ref()
+                .is_none_or(|i| &row.instance_id == i)
             && self.state.is_none_or(|s| row.state == s)
     }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskFilter {
+    /// Only these tenants (`None`: every one).
+    pub tenants: Tenants,
     pub assignee: Option<String>,
     pub candidate_group: Option<String>,
     pub process_id: Option<String>,
@@ -277,15 +366,30 @@ pub struct TaskFilter {
 
 impl TaskFilter {
     pub fn matches(&self, row: &TaskRow) -> bool {
-        self.assignee.as_ref().is_none_or(|a| row.assignee.as_ref() == Some(a))
-            && self.candidate_group.as_ref().is_none_or(|g| row.candidate_groups.contains(g))
-            && self.process_id.as_ref().is_none_or(|p| &row.process_id == p)
-            && self.instance_id.as_ref().is_none_or(|i| &row.instance_id == i)
+        reaches(&self.tenants, &row.tenant)
+            && self
+                .assignee
+                .as_ref()
+                .is_none_or(|a| row.assignee.as_ref() == Some(a))
+            && self
+                .candidate_group
+                .as_ref()
+                .is_none_or(|g| row.candidate_groups.contains(g))
+            && self
+                .process_id
+                .as_ref()
+                .is_none_or(|p| &row.process_id == p)
+            && self
+                .instance_id
+                .as_ref()
+                .is_none_or(|i| &row.instance_id == i)
     }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct IncidentFilter {
+    /// Only these tenants (`None`: every one).
+    pub tenants: Tenants,
     /// Open (the default), resolved, or both.
     pub state: IncidentState,
     pub instance_id: Option<String>,
@@ -315,11 +419,16 @@ impl IncidentState {
 
 impl IncidentFilter {
     pub fn matches(&self, row: &IncidentRow) -> bool {
-        self.state.matches(row)
-            && self.instance_id
-            .as_ref()
-            .is_none_or(|i| &row.instance_id == i || (self.with_descendants && is_descendant(&row.instance_id, i)))
-            && self.process_id.as_ref().is_none_or(|p| &row.process_id == p)
+        reaches(&self.tenants, &row.tenant)
+            && self.state.matches(row)
+            && self.instance_id.as_ref().is_none_or(|i| {
+                &row.instance_id == i
+                    || (self.with_descendants && is_descendant(&row.instance_id, i))
+            })
+            && self
+                .process_id
+                .as_ref()
+                .is_none_or(|p| &row.process_id == p)
     }
 }
 
@@ -328,7 +437,8 @@ impl IncidentFilter {
 /// descendants of `a` are exactly the ids from `a/` up to (not including) `a0`
 /// (`0` follows `/` in ASCII): one index range in a store.
 pub fn is_descendant(id: &str, ancestor: &str) -> bool {
-    id.strip_prefix(ancestor).is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'))
+    id.strip_prefix(ancestor)
+        .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'))
 }
 
 /// The half-open key range `[from, to)` that holds exactly the descendants of `ancestor`.
@@ -339,6 +449,8 @@ pub fn descendant_range(ancestor: &str) -> (String, String) {
 /// Which pending timers to list.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimerFilter {
+    /// Only these tenants (`None`: every one).
+    pub tenants: Tenants,
     pub instance_id: Option<String>,
     /// Due at or before this time.
     pub due_before: Option<i64>,
@@ -346,13 +458,20 @@ pub struct TimerFilter {
 
 impl TimerFilter {
     pub fn matches(&self, row: &TimerRow) -> bool {
-        self.instance_id.as_ref().is_none_or(|i| &row.instance_id == i) && self.due_before.is_none_or(|t| row.due_at <= t)
+        reaches(&self.tenants, &row.tenant)
+            && self
+                .instance_id
+                .as_ref()
+                .is_none_or(|i| &row.instance_id == i)
+            && self.due_before.is_none_or(|t| row.due_at <= t)
     }
 }
 
 /// Which open message and signal subscriptions to list.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SubscriptionFilter {
+    /// Only these tenants (`None`: every one).
+    pub tenants: Tenants,
     pub instance_id: Option<String>,
     pub kind: Option<SubscriptionKind>,
     pub name: Option<String>,
@@ -360,7 +479,11 @@ pub struct SubscriptionFilter {
 
 impl SubscriptionFilter {
     pub fn matches(&self, row: &SubscriptionRow) -> bool {
-        self.instance_id.as_ref().is_none_or(|i| &row.instance_id == i)
+        reaches(&self.tenants, &row.tenant)
+            && self
+                .instance_id
+                .as_ref()
+                .is_none_or(|i| &row.instance_id == i)
             && self.kind.is_none_or(|k| row.kind == k)
             && self.name.as_ref().is_none_or(|n| &row.name == n)
     }
@@ -378,6 +501,8 @@ pub enum MessageState {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessageFilter {
+    /// Only these tenants (`None`: every one).
+    pub tenants: Tenants,
     pub state: MessageState,
     pub name: Option<String>,
 }
@@ -388,7 +513,9 @@ impl MessageFilter {
             MessageState::Buffered => row.expires_at > now,
             MessageState::Undelivered => row.expires_at <= now && row.correlated.is_empty(),
         };
-        state && self.name.as_ref().is_none_or(|n| &row.name == n)
+        state
+            && reaches(&self.tenants, &row.tenant)
+            && self.name.as_ref().is_none_or(|n| &row.name == n)
     }
 }
 
@@ -403,8 +530,13 @@ pub struct HistoryFilter {
 
 impl HistoryFilter {
     pub fn matches(&self, entry: &HistoryEntry) -> bool {
-        self.element_id.as_ref().is_none_or(|e| &entry.element_id == e)
-            && self.element_type.as_ref().is_none_or(|t| &entry.element_type == t)
+        self.element_id
+            .as_ref()
+            .is_none_or(|e| &entry.element_id == e)
+            && self
+                .element_type
+                .as_ref()
+                .is_none_or(|t| &entry.element_type == t)
             && self.event.is_none_or(|e| entry.event == e)
             && self.run.is_none_or(|r| entry.run == r)
     }
@@ -471,13 +603,19 @@ impl Cursor for IncidentRow {
 impl Cursor for TimerRow {
     /// Timers list in due order.
     fn cursor(&self) -> String {
-        format!("{:020}:{}.{}", self.due_at, self.instance_id, self.local_key)
+        format!(
+            "{:020}:{}.{}",
+            self.due_at, self.instance_id, self.local_key
+        )
     }
 }
 
 impl Cursor for SubscriptionRow {
     fn cursor(&self) -> String {
-        format!("{:020}:{}.{}", self.opened_at, self.instance_id, self.local_key)
+        format!(
+            "{:020}:{}.{}",
+            self.opened_at, self.instance_id, self.local_key
+        )
     }
 }
 
@@ -496,7 +634,9 @@ impl Cursor for HistoryRow {
 
 /// A `time:key` cursor, split; anything else is [`crate::Error::bad_cursor`].
 pub fn split_cursor(cursor: &str) -> crate::Result<(i64, &str)> {
-    let (time, key) = cursor.split_once(':').ok_or_else(|| crate::Error::bad_cursor(cursor))?;
+    let (time, key) = cursor
+        .split_once(':')
+        .ok_or_else(|| crate::Error::bad_cursor(cursor))?;
     let time: i128 = time.parse().map_err(|_| crate::Error::bad_cursor(cursor))?;
     // A time past any row's is still a place in the list: after it comes nothing.
     let time = i64::try_from(time).unwrap_or(if time < 0 { i64::MIN } else { i64::MAX });
@@ -522,5 +662,8 @@ pub fn paginate<T: Cursor>(mut sorted: Vec<T>, page: &PageRequest) -> crate::Res
     let limit = page.bounded_limit();
     let next = (sorted.len() > limit).then(|| sorted[limit - 1].cursor());
     sorted.truncate(limit);
-    Ok(Page { items: sorted, next })
+    Ok(Page {
+        items: sorted,
+        next,
+    })
 }
