@@ -28,6 +28,7 @@ const MODEL: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524
 </definitions>"#;
 
 mod contract;
+mod tenants;
 
 struct App {
     router: Router,

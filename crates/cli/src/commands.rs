@@ -169,6 +169,7 @@ pub async fn deploy(client: &Client, files: &[PathBuf]) -> Result<(), Failure> {
 
 pub async fn list_workflows(client: &Client, json_lines: bool) -> Result<(), Failure> {
     let columns = [
+        ("TENANT", "tenant"),
         ("WORKFLOW", "workflow"),
         ("VERSION", "version"),
         ("NAME", "name"),
@@ -362,6 +363,7 @@ pub async fn list_instances(
     let path = format!("/v1/instances{}", query(&pairs));
     let columns = [
         ("ID", "id"),
+        ("TENANT", "tenant"),
         ("WORKFLOW", "workflow"),
         ("VERSION", "version"),
         ("STATUS", "status"),

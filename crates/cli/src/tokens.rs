@@ -118,7 +118,7 @@ pub async fn list(client: &Client, db: Option<String>, json_lines: bool) -> Resu
                 .map_err(|e| Failure(e.to_string()))?;
             tokens
                 .iter()
-                .map(|t| json!({ "id": t.id, "name": t.name, "roles": t.roles, "expires_at": t.expires_at, "revoked_at": t.revoked_at }))
+                .map(|t| json!({ "id": t.id, "name": t.name, "roles": t.roles, "tenants": t.tenants, "expires_at": t.expires_at, "revoked_at": t.revoked_at }))
                 .collect()
         }
         None => client.get("/v1/tokens").await?["items"]
@@ -143,10 +143,11 @@ pub async fn list(client: &Client, db: Option<String>, json_lines: bool) -> Resu
                 )
             };
             say!(
-                "{:<18} {:<20} {:<30} expires {} revoked {}",
+                "{:<18} {:<20} {:<30} tenants {} expires {} revoked {}",
                 text(&row["id"]),
                 text(&row["name"]),
                 text(&row["roles"]),
+                text(&row["tenants"]),
                 text(&row["expires_at"]),
                 text(&row["revoked_at"])
             );

@@ -834,7 +834,7 @@ fn jwts_from_an_openid_connect_issuer_are_checked_and_its_keys_rotate() {
         header.kid = Some(kid.to_string());
         let claims = serde_json::json!({
             "iss": issuer_url, "aud": audience, "sub": "u-1", "preferred_username": "olga",
-            "roles": roles, "groups": ["ops"], "iat": now, "nbf": now - 5, "exp": expires,
+            "roles": roles, "groups": ["ops"], "tenants": ["acme"], "iat": now, "nbf": now - 5, "exp": expires,
         });
         jsonwebtoken::encode(&header, &claims, key).unwrap()
     };
@@ -920,6 +920,17 @@ fn jwts_from_an_openid_connect_issuer_are_checked_and_its_keys_rotate() {
         &["instances", "list"]
     ))
     .contains("expired"));
+    // Tenants come from the token too: acme's, never beta's.
+    let operator = jwt(&second_key, "k2", "baton", now + 300, &["operator"]);
+    assert!(with(&operator, &["--tenant", "acme", "instances", "list"])
+        .status
+        .success());
+    let elsewhere = with(&operator, &["--tenant", "beta", "instances", "list"]);
+    assert!(
+        said(&elsewhere).contains("does not reach tenant 'beta'"),
+        "{}",
+        said(&elsewhere)
+    );
     // Roles come from the token: without operator, no instances.
     let no_role = with(
         &jwt(&second_key, "k2", "baton", now + 300, &["worker"]),
@@ -1130,4 +1141,128 @@ fn the_role_route_matrix_holds_against_the_real_server() {
         }
     }
     assert_eq!(checked, ACCESS.len() * Role::ALL.len());
+}
+
+const ALARM: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
+  <signal id="s" name="alarm"/>
+  <process id="alarmed" isExecutable="true">
+    <startEvent id="start"/>
+    <intermediateCatchEvent id="alarm"><signalEventDefinition signalRef="s"/></intermediateCatchEvent>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="alarm"/>
+    <sequenceFlow id="f2" sourceRef="alarm" targetRef="end"/>
+  </process>
+</definitions>"#;
+
+/// Issue 11, item 5, through the real binary: tokens made for two tenants
+/// (`baton tokens create --tenants`), the same workflow deployed and started
+/// in each, and a signal from one reaches only its own instance.
+#[test]
+fn two_tenants_through_the_cli_neither_see_nor_signal_each_other() {
+    let dir = temp_dir().join("tenants");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = format!("sqlite://{}", dir.join("baton.db").display());
+    let model = dir.join("alarmed.bpmn");
+    std::fs::write(&model, ALARM).unwrap();
+    let roles = [
+        "--role",
+        "developer",
+        "--role",
+        "starter",
+        "--role",
+        "operator",
+    ];
+    let made = |name: &str, tenant: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args([
+                "tokens",
+                "create",
+                "--name",
+                name,
+                "--tenants",
+                tenant,
+                "--db",
+                &db,
+            ])
+            .args(roles)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    let (acme, beta) = (made("acme-ops", "acme"), made("beta-ops", "beta"));
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _running = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args([
+                "serve",
+                "--db",
+                &db,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--auth",
+                "token",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let server = format!("http://127.0.0.1:{port}");
+    wait_for("the server", Duration::from_secs(30), || {
+        baton(&server, &["health"]).status.success()
+    });
+    let with = |token: &str, args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(args)
+            .env("BATON_SERVER", &server)
+            .env("BATON_TOKEN", token)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let mut ids = Vec::new();
+    for token in [&acme, &beta] {
+        let (deployed, table, said) = with(token, &["deploy", model.to_str().unwrap()]);
+        assert!(
+            deployed && table.contains("alarmed") && table.contains("new"),
+            "{table}{said}"
+        );
+        let (started, id, said) = with(token, &["start", "alarmed"]);
+        assert!(started, "{said}");
+        ids.push(id.trim().to_string());
+    }
+    let listed = |token: &str| -> Vec<serde_json::Value> {
+        let (ok, out, said) = with(token, &["instances", "list", "--json"]);
+        assert!(ok, "{said}");
+        out.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    let acme_sees = listed(&acme);
+    assert_eq!(acme_sees.len(), 1);
+    assert_eq!(
+        (&acme_sees[0]["id"], &acme_sees[0]["tenant"]),
+        (&serde_json::json!(ids[0]), &serde_json::json!("acme"))
+    );
+    let (found, _, said) = with(&acme, &["instances", "show", &ids[1]]);
+    assert!(!found && said.contains("instance-not-found"), "{said}");
+    let (_, _, said) = with(&acme, &["--tenant", "beta", "instances", "list"]);
+    assert!(said.contains("does not reach tenant 'beta'"), "{said}");
+    // acme's signal ends acme's instance; beta's still waits.
+    assert!(with(&acme, &["signal", "alarm"]).0);
+    assert_eq!(listed(&acme)[0]["status"], "completed");
+    assert_eq!(listed(&beta)[0]["status"], "running");
 }
