@@ -9,36 +9,16 @@ use serde_json::json;
 
 /// Code, status, title. A test checks each code has `docs/errors/<code>.md`.
 pub const ERRORS: &[(&str, u16, &str)] = &[
-    (
-        "request-invalid",
-        400,
-        "The request body is not what this endpoint takes",
-    ),
+    ("request-invalid", 400, "The request body is not what this endpoint takes"),
     ("query-invalid", 400, "A query parameter is not valid"),
     ("body-too-large", 413, "The request body is too large"),
-    (
-        "unsupported-media-type",
-        415,
-        "A write takes application/json",
-    ),
-    (
-        "host-not-allowed",
-        421,
-        "This server does not answer for that host",
-    ),
-    (
-        "origin-not-allowed",
-        403,
-        "Pages from that origin may not call this server",
-    ),
+    ("unsupported-media-type", 415, "A write takes application/json"),
+    ("host-not-allowed", 421, "This server does not answer for that host"),
+    ("origin-not-allowed", 403, "Pages from that origin may not call this server"),
     ("unauthenticated", 401, "A valid bearer token is needed"),
     ("forbidden", 403, "Your roles do not allow this"),
     ("route-not-found", 404, "No such endpoint"),
-    (
-        "method-not-allowed",
-        405,
-        "The endpoint does not take this method",
-    ),
+    ("method-not-allowed", 405, "The endpoint does not take this method"),
     ("deployment-invalid", 422, "The BPMN files have errors"),
     ("workflow-not-found", 404, "No such workflow"),
     ("instance-not-found", 404, "No such instance"),
@@ -49,81 +29,29 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("token-name-taken", 409, "A token of that name exists"),
     ("instance-ended", 409, "The instance has ended"),
     ("instance-suspended", 409, "The instance is suspended"),
-    (
-        "instance-not-suspended",
-        409,
-        "The instance is not suspended",
-    ),
+    ("instance-not-suspended", 409, "The instance is not suspended"),
     ("instance-not-ended", 409, "The instance has not ended"),
-    (
-        "no-start-event",
-        422,
-        "The workflow cannot be started this way",
-    ),
+    ("no-start-event", 422, "The workflow cannot be started this way"),
     ("job-not-activatable", 409, "The job has an open incident"),
-    (
-        "job-lease-expired",
-        409,
-        "The worker's lease on the job ran out",
-    ),
-    (
-        "job-leased-to-another-worker",
-        409,
-        "Another worker holds the job",
-    ),
-    (
-        "job-lease-required",
-        409,
-        "A worker holds the job; its lease token is needed",
-    ),
-    (
-        "task-claimed",
-        409,
-        "The user task is assigned to someone else",
-    ),
+    ("job-lease-expired", 409, "The worker's lease on the job ran out"),
+    ("job-leased-to-another-worker", 409, "Another worker holds the job"),
+    ("job-lease-required", 409, "A worker holds the job; its lease token is needed"),
+    ("task-claimed", 409, "The user task is assigned to someone else"),
     ("timer-not-found", 404, "No such timer"),
     ("timer-not-due", 409, "The timer is not due yet"),
     ("subscription-not-found", 404, "No such subscription"),
     ("retries-exhausted", 409, "The job has no retries left"),
     ("element-not-found", 422, "No such element to modify"),
-    (
-        "element-instance-not-found",
-        404,
-        "No such element instance",
-    ),
+    ("element-instance-not-found", 404, "No such element instance"),
     ("invalid-variables", 400, "The variables are not valid"),
     ("invalid-labels", 400, "The labels are not valid"),
-    (
-        "message-already-published",
-        409,
-        "A message with this id is still buffered",
-    ),
+    ("message-already-published", 409, "A message with this id is still buffered"),
     ("invalid-input", 400, "The command is not valid"),
-    (
-        "instance-faulted",
-        409,
-        "The instance stopped on an engine fault",
-    ),
-    (
-        "engine-fault",
-        500,
-        "Baton failed while applying the command",
-    ),
-    (
-        "rate-limited",
-        429,
-        "Too many requests of this kind from this client",
-    ),
-    (
-        "too-many-polls",
-        429,
-        "Too many long polls from this client",
-    ),
-    (
-        "store-unavailable",
-        503,
-        "The store is unavailable; try again",
-    ),
+    ("instance-faulted", 409, "The instance stopped on an engine fault"),
+    ("engine-fault", 500, "Baton failed while applying the command"),
+    ("rate-limited", 429, "Too many requests of this kind from this client"),
+    ("too-many-polls", 429, "Too many long polls from this client"),
+    ("store-unavailable", 503, "The store is unavailable; try again"),
     ("store-failed", 500, "The store failed"),
 ];
 
@@ -137,11 +65,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: &str, detail: impl Into<String>) -> ApiError {
-        ApiError {
-            code: code.to_string(),
-            detail: detail.into(),
-            extra: None,
-        }
+        ApiError { code: code.to_string(), detail: detail.into(), extra: None }
     }
 
     fn status(&self) -> (StatusCode, &'static str) {
@@ -150,10 +74,7 @@ impl ApiError {
             .find(|(code, _, _)| *code == self.code)
             .map(|(_, status, title)| (*status, *title))
             .unwrap_or((500, "Unexpected error"));
-        (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            title,
-        )
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), title)
     }
 }
 
@@ -173,10 +94,7 @@ impl From<runtime::Error> for ApiError {
         }
         let mut api = ApiError::new(error.code(), error.to_string());
         if let runtime::Error::Deploy(diagnostics) = &error {
-            api.extra = Some(Box::new((
-                "diagnostics".into(),
-                crate::routes::diagnostics_json(diagnostics),
-            )));
+            api.extra = Some(Box::new(("diagnostics".into(), crate::routes::diagnostics_json(diagnostics))));
         }
         api
     }
@@ -205,11 +123,6 @@ impl IntoResponse for ApiError {
             let (name, value) = *extra;
             body[name] = value;
         }
-        (
-            status,
-            [(header::CONTENT_TYPE, "application/problem+json")],
-            body.to_string(),
-        )
-            .into_response()
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
     }
 }

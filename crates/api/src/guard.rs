@@ -44,10 +44,7 @@ pub struct Security {
 impl Security {
     /// The defaults for a server listening on `address`.
     pub fn for_listener(address: std::net::SocketAddr) -> Security {
-        Security {
-            loopback_hosts_only: address.ip().is_loopback(),
-            ..Security::default()
-        }
+        Security { loopback_hosts_only: address.ip().is_loopback(), ..Security::default() }
     }
 }
 
@@ -58,22 +55,16 @@ pub struct Door {
     pub clock: Arc<dyn runtime::Clock>,
 }
 
+
 /// Whether `host` (a `Host` header: name or address, maybe with a port) names this machine's loopback.
 pub fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         // [::1]:7444
         Some(rest) => rest.split(']').next().unwrap_or(""),
-        None => host
-            .rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(host, |(name, _)| name),
+        None => host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(name, _)| name),
     };
     let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost"
-        || name.ends_with(".localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -84,37 +75,22 @@ fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 pub async fn door(State(door): State<Door>, mut request: Request, next: Next) -> Response {
     let security = &door.security;
     let headers = request.headers();
-    let host =
-        header(headers, header::HOST).or_else(|| request.uri().authority().map(|a| a.as_str()));
+    let host = header(headers, header::HOST).or_else(|| request.uri().authority().map(|a| a.as_str()));
     if security.loopback_hosts_only {
         match host {
             Some(host) if is_loopback_host(host) => {}
             Some(host) => {
                 return ApiError::new("host-not-allowed", format!("this server listens on loopback and answers only for localhost, not '{host}'")).into_response();
             }
-            None => {
-                return ApiError::new("host-not-allowed", "the request names no host")
-                    .into_response()
-            }
+            None => return ApiError::new("host-not-allowed", "the request names no host").into_response(),
         }
     }
     let origin = header(headers, header::ORIGIN).map(str::to_string);
     if let Some(origin) = &origin {
-        let same_origin = host.is_some_and(|host| {
-            origin
-                .strip_prefix("http://")
-                .or_else(|| origin.strip_prefix("https://"))
-                == Some(host)
-        });
+        let same_origin = host.is_some_and(|host| origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host));
         let allowed = security.allowed_origins.iter().any(|o| o == origin);
         if !same_origin && !allowed {
-            return ApiError::new(
-                "origin-not-allowed",
-                format!(
-                    "pages from {origin} may not call this server; configure it with --cors-origin"
-                ),
-            )
-            .into_response();
+            return ApiError::new("origin-not-allowed", format!("pages from {origin} may not call this server; configure it with --cors-origin")).into_response();
         }
         if allowed && request.method() == Method::OPTIONS {
             return preflight(origin);
@@ -152,12 +128,8 @@ pub async fn door(State(door): State<Door>, mut request: Request, next: Next) ->
     }
     if let Some(origin) = origin.filter(|o| security.allowed_origins.contains(o)) {
         if let Ok(value) = HeaderValue::from_str(&origin) {
-            response
-                .headers_mut()
-                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-            response
-                .headers_mut()
-                .insert(header::VARY, HeaderValue::from_static("Origin"));
+            response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+            response.headers_mut().insert(header::VARY, HeaderValue::from_static("Origin"));
         }
     }
     response
@@ -167,34 +139,18 @@ pub async fn door(State(door): State<Door>, mut request: Request, next: Next) ->
 /// routes, so it knows the route's template). Without tokens there is no
 /// principal and nothing to check.
 pub async fn authorize(request: Request, next: Next) -> Response {
-    let Some(principal) = request.extensions().get::<Principal>() else {
-        return next.run(request).await;
-    };
-    let template = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    let Some(principal) = request.extensions().get::<Principal>() else { return next.run(request).await };
+    let template = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
     let method = request.method().as_str().to_ascii_lowercase();
     // A route missing from the table is closed to everyone but admins.
     let needed = access(&method, &template).unwrap_or(Access::Roles(&[]));
     if !principal.may_call(needed) {
         let roles: Vec<&str> = principal.roles.iter().map(|r| r.as_str()).collect();
         let wanted = match needed {
-            Access::Roles(roles) => roles
-                .iter()
-                .map(|r| r.as_str())
-                .chain(["admin"])
-                .collect::<Vec<_>>()
-                .join(" or "),
+            Access::Roles(roles) => roles.iter().map(|r| r.as_str()).chain(["admin"]).collect::<Vec<_>>().join(" or "),
             Access::Public => String::new(),
         };
-        let detail = format!(
-            "{} (roles: {}) may not {} {template}; it takes {wanted}",
-            principal.name,
-            roles.join(", "),
-            method.to_uppercase()
-        );
+        let detail = format!("{} (roles: {}) may not {} {template}; it takes {wanted}", principal.name, roles.join(", "), method.to_uppercase());
         return ApiError::new("forbidden", detail).into_response();
     }
     next.run(request).await
@@ -205,11 +161,7 @@ pub async fn authorize(request: Request, next: Next) -> Response {
 async fn without_variables(response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return ApiError::new(
-            "store-failed",
-            "an answer could not be read to hide its variables",
-        )
-        .into_response();
+        return ApiError::new("store-failed", "an answer could not be read to hide its variables").into_response();
     };
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
         return Response::from_parts(parts, axum::body::Body::from(bytes));
@@ -243,18 +195,9 @@ fn preflight(origin: &str) -> Response {
     if let Ok(value) = HeaderValue::from_str(origin) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
     }
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("content-type, authorization, x-baton-actor"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
+    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, authorization, x-baton-actor"));
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     headers.insert(header::VARY, HeaderValue::from_static("Origin"));
     response
 }

@@ -27,11 +27,7 @@ pub struct LimitSettings {
 
 impl Default for LimitSettings {
     fn default() -> LimitSettings {
-        LimitSettings {
-            starts_per_second: 5_000.0,
-            publications_per_second: 5_000.0,
-            polls_at_once: 64,
-        }
+        LimitSettings { starts_per_second: 5_000.0, publications_per_second: 5_000.0, polls_at_once: 64 }
     }
 }
 
@@ -57,11 +53,7 @@ pub struct PollPermit {
 
 impl Drop for PollPermit {
     fn drop(&mut self) {
-        let mut polls = self
-            .limits
-            .polls
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut polls = self.limits.polls.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(count) = polls.get_mut(&self.client) {
             *count = count.saturating_sub(1);
             if *count == 0 {
@@ -73,25 +65,13 @@ impl Drop for PollPermit {
 
 impl Limits {
     pub fn new(settings: LimitSettings) -> Limits {
-        Limits {
-            settings,
-            ..Limits::default()
-        }
+        Limits { settings, ..Limits::default() }
     }
 
-    fn take(
-        &self,
-        client: &str,
-        what: &'static str,
-        rate: f64,
-        index: usize,
-    ) -> Result<(), ApiError> {
+    fn take(&self, client: &str, what: &'static str, rate: f64, index: usize) -> Result<(), ApiError> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        let bucket = buckets.entry((client.to_string(), what)).or_insert(Bucket {
-            tokens: rate,
-            refilled: now,
-        });
+        let bucket = buckets.entry((client.to_string(), what)).or_insert(Bucket { tokens: rate, refilled: now });
         let elapsed = now.duration_since(bucket.refilled).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
         bucket.refilled = now;
@@ -100,10 +80,7 @@ impl Limits {
             return Ok(());
         }
         self.refused[index].fetch_add(1, Ordering::Relaxed);
-        Err(ApiError::new(
-            "rate-limited",
-            format!("{client} may make {rate} {what} per second; slow down and retry"),
-        ))
+        Err(ApiError::new("rate-limited", format!("{client} may make {rate} {what} per second; slow down and retry")))
     }
 
     /// One start by `client`, or `rate-limited`.
@@ -113,12 +90,7 @@ impl Limits {
 
     /// One publication by `client`, or `rate-limited`.
     pub fn publish(&self, client: &str) -> Result<(), ApiError> {
-        self.take(
-            client,
-            "publications",
-            self.settings.publications_per_second,
-            1,
-        )
+        self.take(client, "publications", self.settings.publications_per_second, 1)
     }
 
     /// A place for one more long poll by `client`, or `too-many-polls`.
@@ -133,28 +105,16 @@ impl Limits {
             ));
         }
         *count += 1;
-        Ok(PollPermit {
-            limits: self.clone(),
-            client: client.to_string(),
-        })
+        Ok(PollPermit { limits: self.clone(), client: client.to_string() })
     }
 
     /// The refusals, in Prometheus' text format.
     pub fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP baton_requests_refused_total Requests refused by the per-client limits.\n# TYPE baton_requests_refused_total counter");
         for (limit, i) in [("starts", 0), ("publications", 1), ("polls", 2)] {
-            let _ = writeln!(
-                out,
-                "baton_requests_refused_total{{limit=\"{limit}\"}} {}",
-                self.refused[i].load(Ordering::Relaxed)
-            );
+            let _ = writeln!(out, "baton_requests_refused_total{{limit=\"{limit}\"}} {}", self.refused[i].load(Ordering::Relaxed));
         }
-        let open: usize = self
-            .polls
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .sum();
+        let open: usize = self.polls.lock().unwrap_or_else(PoisonError::into_inner).values().sum();
         let _ = writeln!(out, "# HELP baton_long_polls Long polls waiting for jobs now.\n# TYPE baton_long_polls gauge");
         let _ = writeln!(out, "baton_long_polls {open}");
     }

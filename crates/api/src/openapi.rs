@@ -9,18 +9,12 @@ use crate::ROUTES;
 pub fn openapi() -> Value {
     let mut paths = Map::new();
     for (method, path, summary, _, _) in ROUTES {
-        let Some(schemas) = operation(method, path) else {
-            continue;
-        };
+        let Some(schemas) = operation(method, path) else { continue };
         let mut parameters: Vec<Value> = path
             .split('/')
             .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
             .map(|name| {
-                let schema = if name == "version" {
-                    json!({ "type": "integer", "minimum": 1, "maximum": u32::MAX })
-                } else {
-                    json!({ "type": "string", "minLength": 1 })
-                };
+                let schema = if name == "version" { json!({ "type": "integer", "minimum": 1, "maximum": u32::MAX }) } else { json!({ "type": "string", "minLength": 1 }) };
                 json!({ "name": name, "in": "path", "required": true, "schema": schema })
             })
             .collect();
@@ -37,9 +31,7 @@ pub fn openapi() -> Value {
         }
         let (status, content) = schemas.success;
         let mut success = match content {
-            Some((media_type, schema)) => {
-                json!({ "description": "Done", "content": { media_type: { "schema": schema } } })
-            }
+            Some((media_type, schema)) => json!({ "description": "Done", "content": { media_type: { "schema": schema } } }),
             None => json!({ "description": "Done; nothing to return" }),
         };
         let links = links(method, path);
@@ -91,13 +83,7 @@ fn links(method: &str, path: &str) -> Map<String, Value> {
     };
     match (method, path) {
         ("post", "/v1/workflows") => follow(
-            &[
-                ("GetWorkflow", "get /v1/workflows/{key}"),
-                (
-                    "GetFirstVersion",
-                    "get /v1/workflows/{key}/versions/{version}",
-                ),
-            ],
+            &[("GetWorkflow", "get /v1/workflows/{key}"), ("GetFirstVersion", "get /v1/workflows/{key}/versions/{version}")],
             "key",
             "$response.body#/workflows/0/workflow",
         ),
@@ -136,16 +122,8 @@ fn links(method: &str, path: &str) -> Map<String, Value> {
             "key",
             "$response.body#/items/0/key",
         ),
-        ("get", "/v1/incidents") => follow(
-            &[("Resolve", "post /v1/incidents/{key}/resolve")],
-            "key",
-            "$response.body#/items/0/key",
-        ),
-        ("get", "/v1/timers") => follow(
-            &[("Reschedule", "post /v1/timers/{key}/reschedule")],
-            "key",
-            "$response.body#/items/0/key",
-        ),
+        ("get", "/v1/incidents") => follow(&[("Resolve", "post /v1/incidents/{key}/resolve")], "key", "$response.body#/items/0/key"),
+        ("get", "/v1/timers") => follow(&[("Reschedule", "post /v1/timers/{key}/reschedule")], "key", "$response.body#/items/0/key"),
         _ => Map::new(),
     }
 }
@@ -155,11 +133,7 @@ fn operation_id(method: &str, path: &str) -> String {
     let words: Vec<String> = path
         .split('/')
         .filter(|segment| !segment.is_empty() && *segment != "v1")
-        .map(|segment| {
-            segment
-                .trim_matches(|c| c == '{' || c == '}')
-                .replace(['.', '-'], "_")
-        })
+        .map(|segment| segment.trim_matches(|c| c == '{' || c == '}').replace(['.', '-'], "_"))
         .collect();
     format!("{method}_{}", words.join("_"))
 }

@@ -7,8 +7,8 @@ use crate::Diagnostic;
 
 /// windows-1252 characters for the bytes 0x80..=0x9F (ISO-8859-1 has control codes there).
 const WINDOWS_1252_HIGH: [char; 32] = [
-    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž', '\u{8F}',
-    '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9D}', 'ž', 'Ÿ',
+    '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8D}', 'Ž', '\u{8F}', '\u{90}', '‘', '’', '“', '”', '•', '–',
+    '—', '˜', '™', 'š', '›', 'œ', '\u{9D}', 'ž', 'Ÿ',
 ];
 
 pub fn decode(bytes: &[u8]) -> Result<String, Diagnostic> {
@@ -17,10 +17,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, Diagnostic> {
             "xml-too-large",
             None,
             (1, 1),
-            format!(
-                "the file is {} bytes; the limit is {MAX_XML_BYTES}",
-                bytes.len()
-            ),
+            format!("the file is {} bytes; the limit is {MAX_XML_BYTES}", bytes.len()),
         ));
     }
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
@@ -55,10 +52,7 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     let declaration = head.strip_prefix("<?xml")?;
     let declaration = &declaration[..declaration.find("?>")?];
     let at = declaration.find("encoding")?;
-    let value = declaration[at + "encoding".len()..]
-        .trim_start()
-        .strip_prefix('=')?
-        .trim_start();
+    let value = declaration[at + "encoding".len()..].trim_start().strip_prefix('=')?.trim_start();
     let quote = value.chars().next().filter(|c| *c == '"' || *c == '\'')?;
     let value = &value[1..];
     Some(value[..value.find(quote)?].to_ascii_lowercase())
@@ -80,18 +74,8 @@ fn utf8(bytes: &[u8]) -> Result<String, Diagnostic> {
 }
 
 fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Result<String, Diagnostic> {
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|pair| unit([pair[0], pair[1]]))
-        .collect();
-    String::from_utf16(&units).map_err(|_| {
-        Diagnostic::error(
-            "xml-encoding",
-            None,
-            (1, 1),
-            "the file is not valid UTF-16".into(),
-        )
-    })
+    let units: Vec<u16> = bytes.chunks_exact(2).map(|pair| unit([pair[0], pair[1]])).collect();
+    String::from_utf16(&units).map_err(|_| Diagnostic::error("xml-encoding", None, (1, 1), "the file is not valid UTF-16".into()))
 }
 
 #[cfg(test)]
@@ -101,28 +85,14 @@ mod tests {
     #[test]
     fn declared_encodings_are_honoured() {
         let latin1 = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\xE9</a>";
-        assert_eq!(
-            decode(latin1).unwrap(),
-            "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>é</a>"
-        );
+        assert_eq!(decode(latin1).unwrap(), "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>é</a>");
         let cp1252 = b"<?xml version='1.0' encoding='windows-1252'?><a>\x80</a>";
         assert!(decode(cp1252).unwrap().contains("<a>€</a>"));
-        let utf16: Vec<u8> = [0xFF, 0xFE]
-            .into_iter()
-            .chain("<a>é</a>".encode_utf16().flat_map(u16::to_le_bytes))
-            .collect();
+        let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("<a>é</a>".encode_utf16().flat_map(u16::to_le_bytes)).collect();
         assert_eq!(decode(&utf16).unwrap(), "<a>é</a>");
         let lying = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<a>\xE9</a>";
         let diagnostic = decode(lying).unwrap_err();
-        assert_eq!(
-            (diagnostic.code.as_str(), diagnostic.line, diagnostic.column),
-            ("xml-encoding", 2, 4)
-        );
-        assert_eq!(
-            decode(b"<?xml version=\"1.0\" encoding=\"EBCDIC\"?><a/>")
-                .unwrap_err()
-                .code,
-            "xml-encoding"
-        );
+        assert_eq!((diagnostic.code.as_str(), diagnostic.line, diagnostic.column), ("xml-encoding", 2, 4));
+        assert_eq!(decode(b"<?xml version=\"1.0\" encoding=\"EBCDIC\"?><a/>").unwrap_err().code, "xml-encoding");
     }
 }

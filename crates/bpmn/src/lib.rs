@@ -45,32 +45,12 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(
-        code: &str,
-        element: Option<&str>,
-        (line, column): (u32, u32),
-        message: String,
-    ) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Error,
-            code: code.to_string(),
-            element: element.map(str::to_string),
-            line,
-            column,
-            message,
-        }
+    pub fn error(code: &str, element: Option<&str>, (line, column): (u32, u32), message: String) -> Diagnostic {
+        Diagnostic { severity: Severity::Error, code: code.to_string(), element: element.map(str::to_string), line, column, message }
     }
 
-    pub fn warning(
-        code: &str,
-        element: Option<&str>,
-        position: (u32, u32),
-        message: String,
-    ) -> Diagnostic {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, element, position, message)
-        }
+    pub fn warning(code: &str, element: Option<&str>, position: (u32, u32), message: String) -> Diagnostic {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, element, position, message) }
     }
 }
 
@@ -80,11 +60,7 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(
-            f,
-            "{}:{}: {severity}[{}]",
-            self.line, self.column, self.code
-        )?;
+        write!(f, "{}:{}: {severity}[{}]", self.line, self.column, self.code)?;
         if let Some(element) = &self.element {
             write!(f, " {element}:")?;
         }
@@ -110,9 +86,7 @@ pub struct Import {
 
 impl Import {
     pub fn has_errors(&self) -> bool {
-        self.diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error)
+        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
 
     /// The executable workflows, if the file has no error.
@@ -121,11 +95,7 @@ impl Import {
             return Err(self.diagnostics);
         }
         let definitions = self.definitions.expect("a file without errors was read");
-        Ok(definitions
-            .workflows
-            .into_iter()
-            .filter(|w| w.executable)
-            .collect())
+        Ok(definitions.workflows.into_iter().filter(|w| w.executable).collect())
     }
 }
 

@@ -39,44 +39,20 @@ impl Workflow {
 
     /// The none start event of a scope (the process or an embedded subprocess).
     pub fn none_start(&self, scope: ElementIdx) -> Option<ElementIdx> {
-        self.elements[scope]
-            .children
-            .iter()
-            .copied()
-            .find(|&child| {
-                matches!(
-                    self.elements[child].kind,
-                    Kind::StartEvent {
-                        trigger: Trigger::None,
-                        ..
-                    }
-                )
-            })
+        self.elements[scope].children.iter().copied().find(|&child| {
+            matches!(self.elements[child].kind, Kind::StartEvent { trigger: Trigger::None, .. })
+        })
     }
 
     /// The start events of a scope's event subprocesses.
-    pub fn event_subprocess_starts(
-        &self,
-        scope: ElementIdx,
-    ) -> impl Iterator<Item = ElementIdx> + '_ {
+    pub fn event_subprocess_starts(&self, scope: ElementIdx) -> impl Iterator<Item = ElementIdx> + '_ {
         self.elements[scope]
             .children
             .iter()
             .copied()
-            .filter(|&c| {
-                matches!(
-                    self.elements[c].kind,
-                    Kind::SubProcess {
-                        triggered_by_event: true
-                    }
-                )
-            })
+            .filter(|&c| matches!(self.elements[c].kind, Kind::SubProcess { triggered_by_event: true }))
             .flat_map(move |sub| {
-                self.elements[sub]
-                    .children
-                    .iter()
-                    .copied()
-                    .filter(|&c| matches!(self.elements[c].kind, Kind::StartEvent { .. }))
+                self.elements[sub].children.iter().copied().filter(|&c| matches!(self.elements[c].kind, Kind::StartEvent { .. }))
             })
     }
 }
@@ -135,11 +111,7 @@ pub struct Mapping {
 pub enum LoopCharacteristics {
     MultiInstance(MultiInstance),
     /// BPMN standard loop: repeat while `condition` holds, at most `maximum` times.
-    Standard {
-        condition: Option<Expression>,
-        test_before: bool,
-        maximum: Option<u64>,
-    },
+    Standard { condition: Option<Expression>, test_before: bool, maximum: Option<u64> },
 }
 
 #[derive(Clone, Debug)]
@@ -159,23 +131,14 @@ pub struct MultiInstance {
 #[derive(Clone, Debug)]
 pub enum Kind {
     Process,
-    SubProcess {
-        triggered_by_event: bool,
-    },
+    SubProcess { triggered_by_event: bool },
     CallActivity(CallActivity),
     Task(TaskKind),
-    StartEvent {
-        trigger: Trigger,
-        interrupting: bool,
-    },
+    StartEvent { trigger: Trigger, interrupting: bool },
     EndEvent(Throw),
     IntermediateCatch(Trigger),
     IntermediateThrow(Throw),
-    Boundary {
-        attached_to: ElementIdx,
-        trigger: Trigger,
-        cancel_activity: bool,
-    },
+    Boundary { attached_to: ElementIdx, trigger: Trigger, cancel_activity: bool },
     Gateway(GatewayKind),
 }
 
@@ -195,10 +158,7 @@ pub enum TaskKind {
     Job(JobDefinition),
     User(UserTaskDefinition),
     /// A FEEL script whose result is stored in a variable.
-    Script {
-        expression: Expression,
-        result_variable: Option<String>,
-    },
+    Script { expression: Expression, result_variable: Option<String> },
     Receive(MessageDefinition),
     /// Manual and plain tasks: nothing to do, the token passes.
     PassThrough,
@@ -254,20 +214,12 @@ pub enum Trigger {
     None,
     Timer(TimerDefinition),
     Message(MessageDefinition),
-    Signal {
-        name: Property,
-    },
+    Signal { name: Property },
     /// `code: None` catches every error.
-    Error {
-        code: Option<String>,
-    },
+    Error { code: Option<String> },
     /// `code: None` catches every escalation.
-    Escalation {
-        code: Option<String>,
-    },
-    Link {
-        name: String,
-    },
+    Escalation { code: Option<String> },
+    Link { name: String },
 }
 
 /// What an end or intermediate throw event does.
@@ -275,18 +227,10 @@ pub enum Trigger {
 pub enum Throw {
     None,
     Terminate,
-    Error {
-        code: String,
-    },
-    Escalation {
-        code: String,
-    },
-    Signal {
-        name: Property,
-    },
-    Link {
-        name: String,
-    },
+    Error { code: String },
+    Escalation { code: String },
+    Signal { name: Property },
+    Link { name: String },
     /// A message throw event handed to a job worker.
     Job(JobDefinition),
 }

@@ -30,21 +30,11 @@ pub(crate) fn import(xml: &str) -> Import {
             "xml-too-large",
             None,
             (1, 1),
-            format!(
-                "the file is {} bytes; the limit is {MAX_XML_BYTES}",
-                xml.len()
-            ),
+            format!("the file is {} bytes; the limit is {MAX_XML_BYTES}", xml.len()),
         ));
-        return Import {
-            definitions: None,
-            diagnostics,
-        };
+        return Import { definitions: None, diagnostics };
     }
-    let options = ParsingOptions {
-        allow_dtd: false,
-        nodes_limit: MAX_XML_NODES,
-        ..ParsingOptions::default()
-    };
+    let options = ParsingOptions { allow_dtd: false, nodes_limit: MAX_XML_NODES, ..ParsingOptions::default() };
     let doc = match Document::parse_with_options(xml, options) {
         Ok(doc) => doc,
         Err(error) => {
@@ -55,16 +45,11 @@ pub(crate) fn import(xml: &str) -> Import {
                 _ => "xml-malformed",
             };
             let message = match code {
-                "xml-dtd" => {
-                    "the file has a DOCTYPE; Baton refuses DTDs and entity declarations".to_string()
-                }
+                "xml-dtd" => "the file has a DOCTYPE; Baton refuses DTDs and entity declarations".to_string(),
                 _ => format!("the file is not well-formed XML: {error}"),
             };
             diagnostics.push(Diagnostic::error(code, None, (pos.row, pos.col), message));
-            return Import {
-                definitions: None,
-                diagnostics,
-            };
+            return Import { definitions: None, diagnostics };
         }
     };
     if let Some(deep) = too_deep(&doc) {
@@ -75,10 +60,7 @@ pub(crate) fn import(xml: &str) -> Import {
             (pos.row, pos.col),
             format!("elements are nested more than {MAX_XML_DEPTH} levels deep"),
         ));
-        return Import {
-            definitions: None,
-            diagnostics,
-        };
+        return Import { definitions: None, diagnostics };
     }
     let root = doc.root_element();
     if !is(root, BPMN, "definitions") {
@@ -93,10 +75,7 @@ pub(crate) fn import(xml: &str) -> Import {
                 root.tag_name().name()
             ),
         ));
-        return Import {
-            definitions: None,
-            diagnostics,
-        };
+        return Import { definitions: None, diagnostics };
     }
     let mut reader = Reader::new(&doc);
     reader.read_root_definitions(root);
@@ -115,17 +94,13 @@ pub(crate) fn import(xml: &str) -> Import {
             if workflows.is_empty() {
                 "the file has no <process>".to_string()
             } else {
-                "no process is marked isExecutable=\"true\"; Baton runs only executable processes"
-                    .to_string()
+                "no process is marked isExecutable=\"true\"; Baton runs only executable processes".to_string()
             },
         ));
     }
     let diagram = read_diagram(root);
     diagnostics.append(&mut reader.diagnostics);
-    Import {
-        definitions: Some(Definitions { workflows, diagram }),
-        diagnostics,
-    }
+    Import { definitions: Some(Definitions { workflows, diagram }), diagnostics }
 }
 
 fn too_deep<'a>(doc: &'a Document<'a>) -> Option<Node<'a, 'a>> {
@@ -134,34 +109,23 @@ fn too_deep<'a>(doc: &'a Document<'a>) -> Option<Node<'a, 'a>> {
         if depth > MAX_XML_DEPTH {
             return Some(node);
         }
-        stack.extend(
-            node.children()
-                .filter(Node::is_element)
-                .map(|c| (c, depth + 1)),
-        );
+        stack.extend(node.children().filter(Node::is_element).map(|c| (c, depth + 1)));
     }
     None
 }
 
 fn is(node: Node, namespace: &str, name: &str) -> bool {
-    node.is_element()
-        && node.tag_name().name() == name
-        && node.tag_name().namespace() == Some(namespace)
+    node.is_element() && node.tag_name().name() == name && node.tag_name().namespace() == Some(namespace)
 }
 
 fn read_diagram(root: Node) -> Diagram {
     let mut diagram = Diagram::default();
-    let number = |n: Node, a: &str| {
-        n.attribute(a)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let number = |n: Node, a: &str| n.attribute(a).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     for node in root.descendants() {
         if is(node, BPMNDI, "BPMNShape") {
-            if let (Some(element), Some(bounds)) = (
-                node.attribute("bpmnElement"),
-                node.children().find(|c| is(*c, DC, "Bounds")),
-            ) {
+            if let (Some(element), Some(bounds)) =
+                (node.attribute("bpmnElement"), node.children().find(|c| is(*c, DC, "Bounds")))
+            {
                 diagram.shapes.insert(
                     element.to_string(),
                     Bounds {
@@ -177,10 +141,7 @@ fn read_diagram(root: Node) -> Diagram {
                 let points = node
                     .children()
                     .filter(|c| is(*c, DI, "waypoint"))
-                    .map(|p| Point {
-                        x: number(p, "x"),
-                        y: number(p, "y"),
-                    })
+                    .map(|p| Point { x: number(p, "x"), y: number(p, "y") })
                     .collect();
                 diagram.edges.insert(element.to_string(), points);
             }
@@ -242,13 +203,8 @@ impl<'a, 'input> Reader<'a, 'input> {
     /// so that it resolves to nothing and is reported as written.
     fn reference(&self, node: Node, value: &str) -> String {
         let value = value.trim();
-        let Some((prefix, local)) = value.split_once(':') else {
-            return value.to_string();
-        };
-        match (
-            node.lookup_namespace_uri(Some(prefix)),
-            self.target_namespace,
-        ) {
+        let Some((prefix, local)) = value.split_once(':') else { return value.to_string() };
+        match (node.lookup_namespace_uri(Some(prefix)), self.target_namespace) {
             (Some(bound), Some(target)) if bound == target => local.to_string(),
             _ => value.to_string(),
         }
@@ -261,9 +217,7 @@ impl<'a, 'input> Reader<'a, 'input> {
 
     fn read_root_definitions(&mut self, root: Node) {
         for node in root.children().filter(Node::is_element) {
-            let Some(id) = node.attribute("id") else {
-                continue;
-            };
+            let Some(id) = node.attribute("id") else { continue };
             if is(node, BPMN, "message") {
                 let name = node.attribute("name").unwrap_or(id);
                 let mut diagnostics = Vec::new();
@@ -273,29 +227,14 @@ impl<'a, 'input> Reader<'a, 'input> {
                     .and_then(|key| property(key, id, self.position(node), &mut diagnostics));
                 self.diagnostics.append(&mut diagnostics);
                 if let Some(name) = name {
-                    self.messages.insert(
-                        id.to_string(),
-                        MessageDefinition {
-                            name,
-                            correlation_key,
-                        },
-                    );
+                    self.messages.insert(id.to_string(), MessageDefinition { name, correlation_key });
                 }
             } else if is(node, BPMN, "error") {
-                self.errors.insert(
-                    id.to_string(),
-                    node.attribute("errorCode").map(str::to_string),
-                );
+                self.errors.insert(id.to_string(), node.attribute("errorCode").map(str::to_string));
             } else if is(node, BPMN, "escalation") {
-                self.escalations.insert(
-                    id.to_string(),
-                    node.attribute("escalationCode").map(str::to_string),
-                );
+                self.escalations.insert(id.to_string(), node.attribute("escalationCode").map(str::to_string));
             } else if is(node, BPMN, "signal") {
-                self.signals.insert(
-                    id.to_string(),
-                    node.attribute("name").unwrap_or(id).to_string(),
-                );
+                self.signals.insert(id.to_string(), node.attribute("name").unwrap_or(id).to_string());
             }
         }
     }
@@ -303,42 +242,20 @@ impl<'a, 'input> Reader<'a, 'input> {
     fn process(&mut self, node: Node) -> Option<Workflow> {
         let position = self.position(node);
         let Some(process_id) = node.attribute("id") else {
-            self.diagnostics.push(Diagnostic::error(
-                "id-missing",
-                None,
-                position,
-                "a <process> has no id attribute".into(),
-            ));
+            self.diagnostics.push(Diagnostic::error("id-missing", None, position, "a <process> has no id attribute".into()));
             return None;
         };
         let executable = node.attribute("isExecutable") == Some("true");
         let mut builder = ProcessBuilder {
-            elements: vec![Element::new(
-                process_id,
-                node.attribute("name"),
-                Kind::Process,
-                None,
-                position,
-            )],
+            elements: vec![Element::new(process_id, node.attribute("name"), Kind::Process, None, position)],
             flows: Vec::new(),
             attachments: Vec::new(),
             defaults: Vec::new(),
             diagnostics: Vec::new(),
         };
         self.scope(node, Workflow::ROOT, &mut builder);
-        let mut workflow = self.link(
-            process_id,
-            node.attribute("name"),
-            executable,
-            builder.elements,
-            builder.flows,
-            builder.attachments,
-            builder.defaults,
-            &mut builder.diagnostics,
-        );
-        workflow.version_tag = extension(node, ZEEBE, "versionTag")
-            .and_then(|t| t.attribute("value"))
-            .map(str::to_string);
+        let mut workflow = self.link(process_id, node.attribute("name"), executable, builder.elements, builder.flows, builder.attachments, builder.defaults, &mut builder.diagnostics);
+        workflow.version_tag = extension(node, ZEEBE, "versionTag").and_then(|t| t.attribute("value")).map(str::to_string);
         if !executable {
             // A process that is not meant to run is still read, so its problems are worth knowing, but none stops a deployment.
             for diagnostic in &mut builder.diagnostics {
@@ -366,44 +283,22 @@ impl<'a, 'input> Reader<'a, 'input> {
             };
             let id = id.as_ref();
             if name == "sequenceFlow" {
-                let declared = child
-                    .children()
-                    .find(|c| is(*c, BPMN, "conditionExpression"));
-                let condition =
-                    declared.and_then(|c| condition(c, id, position, &mut b.diagnostics));
+                let declared = child.children().find(|c| is(*c, BPMN, "conditionExpression"));
+                let condition = declared.and_then(|c| condition(c, id, position, &mut b.diagnostics));
                 b.flows.push(PendingFlow {
                     id: id.to_string(),
                     declares_condition: declared.is_some(),
-                    source: child
-                        .attribute("sourceRef")
-                        .map(|r| self.reference(child, r)),
-                    target: child
-                        .attribute("targetRef")
-                        .map(|r| self.reference(child, r)),
+                    source: child.attribute("sourceRef").map(|r| self.reference(child, r)),
+                    target: child.attribute("targetRef").map(|r| self.reference(child, r)),
                     condition,
                     position,
                 });
                 continue;
             }
             let kind = match name {
-                "startEvent"
-                | "endEvent"
-                | "intermediateCatchEvent"
-                | "intermediateThrowEvent"
-                | "boundaryEvent"
-                | "task"
-                | "manualTask"
-                | "serviceTask"
-                | "sendTask"
-                | "businessRuleTask"
-                | "scriptTask"
-                | "userTask"
-                | "receiveTask"
-                | "exclusiveGateway"
-                | "parallelGateway"
-                | "inclusiveGateway"
-                | "eventBasedGateway"
-                | "subProcess"
+                "startEvent" | "endEvent" | "intermediateCatchEvent" | "intermediateThrowEvent" | "boundaryEvent" | "task"
+                | "manualTask" | "serviceTask" | "sendTask" | "businessRuleTask" | "scriptTask" | "userTask" | "receiveTask"
+                | "exclusiveGateway" | "parallelGateway" | "inclusiveGateway" | "eventBasedGateway" | "subProcess"
                 | "callActivity" => name,
                 "complexGateway" | "transaction" | "adHocSubProcess" => {
                     b.diagnostics.push(Diagnostic::error(
@@ -419,13 +314,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             };
             let index = b.elements.len();
             let element_kind = self.element_kind(kind, child, id, index, position, b);
-            let mut element = Element::new(
-                id,
-                child.attribute("name"),
-                element_kind,
-                Some(scope),
-                position,
-            );
+            let mut element = Element::new(id, child.attribute("name"), element_kind, Some(scope), position);
             element.tag = name.to_string();
             self.read_mappings_and_loops(child, id, position, &mut element, &mut b.diagnostics);
             if let Some(default) = child.attribute("default") {
@@ -439,24 +328,14 @@ impl<'a, 'input> Reader<'a, 'input> {
         }
     }
 
-    fn element_kind(
-        &mut self,
-        kind: &str,
-        node: Node,
-        id: &str,
-        index: ElementIdx,
-        position: (u32, u32),
-        b: &mut ProcessBuilder,
-    ) -> Kind {
+    fn element_kind(&mut self, kind: &str, node: Node, id: &str, index: ElementIdx, position: (u32, u32), b: &mut ProcessBuilder) -> Kind {
         let diagnostics = &mut b.diagnostics;
         match kind {
             "startEvent" => Kind::StartEvent {
                 trigger: self.trigger(node, id, position, diagnostics),
                 interrupting: node.attribute("isInterrupting") != Some("false"),
             },
-            "intermediateCatchEvent" => {
-                Kind::IntermediateCatch(self.trigger(node, id, position, diagnostics))
-            }
+            "intermediateCatchEvent" => Kind::IntermediateCatch(self.trigger(node, id, position, diagnostics)),
             "boundaryEvent" => {
                 match node.attribute("attachedToRef") {
                     Some(attached) => b.attachments.push((index, self.reference(node, attached))),
@@ -474,34 +353,25 @@ impl<'a, 'input> Reader<'a, 'input> {
                 }
             }
             "endEvent" => Kind::EndEvent(self.throw(node, id, position, diagnostics)),
-            "intermediateThrowEvent" => {
-                Kind::IntermediateThrow(self.throw(node, id, position, diagnostics))
-            }
+            "intermediateThrowEvent" => Kind::IntermediateThrow(self.throw(node, id, position, diagnostics)),
             "task" | "manualTask" => Kind::Task(TaskKind::PassThrough),
-            "serviceTask" | "sendTask" | "businessRuleTask" => {
-                match job_definition(node, id, position, diagnostics) {
-                    Some(job) => Kind::Task(TaskKind::Job(job)),
-                    None => {
-                        let what = if extension(node, ZEEBE, "calledDecision").is_some() {
-                            "calls a DMN decision (zeebe:calledDecision), which Baton cannot evaluate yet; give it a zeebe:taskDefinition to hand it to a worker"
-                        } else if node.attribute((CAMUNDA, "class")).is_some()
-                            || node.attribute((CAMUNDA, "delegateExpression")).is_some()
-                            || node.attribute((CAMUNDA, "expression")).is_some()
-                        {
-                            "uses a Java delegate (camunda:class, delegateExpression or expression); Baton hands work to job workers: use camunda:type=\"external\" with camunda:topic, or zeebe:taskDefinition"
-                        } else {
-                            "has no job type: add <zeebe:taskDefinition type=\"...\"/> (or camunda:type=\"external\" with camunda:topic)"
-                        };
-                        diagnostics.push(Diagnostic::error(
-                            "job-type-missing",
-                            Some(id),
-                            position,
-                            format!("the task {what}"),
-                        ));
-                        Kind::Task(TaskKind::PassThrough)
-                    }
+            "serviceTask" | "sendTask" | "businessRuleTask" => match job_definition(node, id, position, diagnostics) {
+                Some(job) => Kind::Task(TaskKind::Job(job)),
+                None => {
+                    let what = if extension(node, ZEEBE, "calledDecision").is_some() {
+                        "calls a DMN decision (zeebe:calledDecision), which Baton cannot evaluate yet; give it a zeebe:taskDefinition to hand it to a worker"
+                    } else if node.attribute((CAMUNDA, "class")).is_some()
+                        || node.attribute((CAMUNDA, "delegateExpression")).is_some()
+                        || node.attribute((CAMUNDA, "expression")).is_some()
+                    {
+                        "uses a Java delegate (camunda:class, delegateExpression or expression); Baton hands work to job workers: use camunda:type=\"external\" with camunda:topic, or zeebe:taskDefinition"
+                    } else {
+                        "has no job type: add <zeebe:taskDefinition type=\"...\"/> (or camunda:type=\"external\" with camunda:topic)"
+                    };
+                    diagnostics.push(Diagnostic::error("job-type-missing", Some(id), position, format!("the task {what}")));
+                    Kind::Task(TaskKind::PassThrough)
                 }
-            }
+            },
             "scriptTask" => {
                 if let Some(script) = extension(node, ZEEBE, "script") {
                     let expression = script
@@ -514,12 +384,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                         }),
                         None => {
                             if script.attribute("expression").is_none() {
-                                diagnostics.push(Diagnostic::error(
-                                    "script-invalid",
-                                    Some(id),
-                                    position,
-                                    "zeebe:script has no expression".into(),
-                                ));
+                                diagnostics.push(Diagnostic::error("script-invalid", Some(id), position, "zeebe:script has no expression".into()));
                             }
                             Kind::Task(TaskKind::PassThrough)
                         }
@@ -538,14 +403,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                 }
             }
             "userTask" => Kind::Task(TaskKind::User(user_task(node, id, position, diagnostics))),
-            "receiveTask" => match self.message(
-                node,
-                node.attribute("messageRef"),
-                id,
-                position,
-                true,
-                diagnostics,
-            ) {
+            "receiveTask" => match self.message(node, node.attribute("messageRef"), id, position, true, diagnostics) {
                 Some(message) => Kind::Task(TaskKind::Receive(message)),
                 None => Kind::Task(TaskKind::PassThrough),
             },
@@ -553,9 +411,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             "parallelGateway" => Kind::Gateway(GatewayKind::Parallel),
             "inclusiveGateway" => Kind::Gateway(GatewayKind::Inclusive),
             "eventBasedGateway" => Kind::Gateway(GatewayKind::EventBased),
-            "subProcess" => Kind::SubProcess {
-                triggered_by_event: node.attribute("triggeredByEvent") == Some("true"),
-            },
+            "subProcess" => Kind::SubProcess { triggered_by_event: node.attribute("triggeredByEvent") == Some("true") },
             "callActivity" => {
                 let called = extension(node, ZEEBE, "calledElement");
                 let process_id = called
@@ -571,22 +427,12 @@ impl<'a, 'input> Reader<'a, 'input> {
                     ));
                     return Kind::Task(TaskKind::PassThrough);
                 };
-                let binding = match (
-                    called.and_then(|c| c.attribute("bindingType")),
-                    called.and_then(|c| c.attribute("versionTag")),
-                ) {
+                let binding = match (called.and_then(|c| c.attribute("bindingType")), called.and_then(|c| c.attribute("versionTag"))) {
                     (None | Some("latest"), _) => Binding::Latest,
                     (Some("deployment"), _) => Binding::Deployment,
-                    (Some("versionTag"), Some(tag)) if !tag.is_empty() => {
-                        Binding::VersionTag(tag.to_string())
-                    }
+                    (Some("versionTag"), Some(tag)) if !tag.is_empty() => Binding::VersionTag(tag.to_string()),
                     (Some("versionTag"), _) => {
-                        diagnostics.push(Diagnostic::error(
-                            "called-element-invalid",
-                            Some(id),
-                            position,
-                            "bindingType=\"versionTag\" needs a versionTag attribute".into(),
-                        ));
+                        diagnostics.push(Diagnostic::error("called-element-invalid", Some(id), position, "bindingType=\"versionTag\" needs a versionTag attribute".into()));
                         Binding::Latest
                     }
                     (Some(other), _) => {
@@ -602,46 +448,23 @@ impl<'a, 'input> Reader<'a, 'input> {
                 Kind::CallActivity(CallActivity {
                     process_id,
                     binding,
-                    propagate_all_child_variables: called
-                        .and_then(|c| c.attribute("propagateAllChildVariables"))
-                        != Some("false"),
-                    propagate_all_parent_variables: called
-                        .and_then(|c| c.attribute("propagateAllParentVariables"))
-                        != Some("false"),
+                    propagate_all_child_variables: called.and_then(|c| c.attribute("propagateAllChildVariables")) != Some("false"),
+                    propagate_all_parent_variables: called.and_then(|c| c.attribute("propagateAllParentVariables")) != Some("false"),
                 })
             }
             _ => unreachable!("element_kind is called only for the names matched in scope()"),
         }
     }
 
-    fn read_mappings_and_loops(
-        &mut self,
-        node: Node,
-        id: &str,
-        position: (u32, u32),
-        element: &mut Element,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) {
+    fn read_mappings_and_loops(&mut self, node: Node, id: &str, position: (u32, u32), element: &mut Element, diagnostics: &mut Vec<Diagnostic>) {
         if let Some(io) = extension(node, ZEEBE, "ioMapping") {
             for mapping in io.children().filter(Node::is_element) {
-                let (Some(source), Some(target)) =
-                    (mapping.attribute("source"), mapping.attribute("target"))
-                else {
-                    diagnostics.push(Diagnostic::error(
-                        "mapping-invalid",
-                        Some(id),
-                        position,
-                        "an input or output mapping lacks source or target".into(),
-                    ));
+                let (Some(source), Some(target)) = (mapping.attribute("source"), mapping.attribute("target")) else {
+                    diagnostics.push(Diagnostic::error("mapping-invalid", Some(id), position, "an input or output mapping lacks source or target".into()));
                     continue;
                 };
-                let Some(source) = property(source, id, position, diagnostics) else {
-                    continue;
-                };
-                let mapping_value = Mapping {
-                    source,
-                    target: target.to_string(),
-                };
+                let Some(source) = property(source, id, position, diagnostics) else { continue };
+                let mapping_value = Mapping { source, target: target.to_string() };
                 match mapping.tag_name().name() {
                     "input" => element.inputs.push(mapping_value),
                     "output" => element.outputs.push(mapping_value),
@@ -649,15 +472,10 @@ impl<'a, 'input> Reader<'a, 'input> {
                 }
             }
         }
-        if let Some(mi) = node
-            .children()
-            .find(|c| is(*c, BPMN, "multiInstanceLoopCharacteristics"))
-        {
+        if let Some(mi) = node.children().find(|c| is(*c, BPMN, "multiInstanceLoopCharacteristics")) {
             let zeebe = extension(mi, ZEEBE, "loopCharacteristics");
             let expression_attr = |name: &str, diagnostics: &mut Vec<Diagnostic>| {
-                zeebe
-                    .and_then(|z| z.attribute(name))
-                    .and_then(|e| expression_property(e, id, position, diagnostics))
+                zeebe.and_then(|z| z.attribute(name)).and_then(|e| expression_property(e, id, position, diagnostics))
             };
             let child_expression = |name: &str, diagnostics: &mut Vec<Diagnostic>| {
                 mi.children()
@@ -669,12 +487,8 @@ impl<'a, 'input> Reader<'a, 'input> {
                 sequential: mi.attribute("isSequential") == Some("true"),
                 input_collection: expression_attr("inputCollection", diagnostics),
                 cardinality: child_expression("loopCardinality", diagnostics),
-                input_element: zeebe
-                    .and_then(|z| z.attribute("inputElement"))
-                    .map(str::to_string),
-                output_collection: zeebe
-                    .and_then(|z| z.attribute("outputCollection"))
-                    .map(str::to_string),
+                input_element: zeebe.and_then(|z| z.attribute("inputElement")).map(str::to_string),
+                output_collection: zeebe.and_then(|z| z.attribute("outputCollection")).map(str::to_string),
                 output_element: expression_attr("outputElement", diagnostics),
                 completion_condition: child_expression("completionCondition", diagnostics),
             };
@@ -690,10 +504,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                 ));
             }
             element.loop_characteristics = Some(LoopCharacteristics::MultiInstance(multi));
-        } else if let Some(standard) = node
-            .children()
-            .find(|c| is(*c, BPMN, "standardLoopCharacteristics"))
-        {
+        } else if let Some(standard) = node.children().find(|c| is(*c, BPMN, "standardLoopCharacteristics")) {
             let condition = standard
                 .children()
                 .find(|c| is(*c, BPMN, "loopCondition"))
@@ -701,28 +512,14 @@ impl<'a, 'input> Reader<'a, 'input> {
             element.loop_characteristics = Some(LoopCharacteristics::Standard {
                 condition,
                 test_before: standard.attribute("testBefore") == Some("true"),
-                maximum: standard
-                    .attribute("loopMaximum")
-                    .and_then(|m| m.parse().ok()),
+                maximum: standard.attribute("loopMaximum").and_then(|m| m.parse().ok()),
             });
         }
     }
 
-    fn event_definitions<'n>(
-        &self,
-        node: Node<'n, 'n>,
-        id: &str,
-        position: (u32, u32),
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Option<Node<'n, 'n>> {
-        let definitions: Vec<Node> = node
-            .children()
-            .filter(|c| {
-                c.is_element()
-                    && c.tag_name().namespace() == Some(BPMN)
-                    && c.tag_name().name().ends_with("EventDefinition")
-            })
-            .collect();
+    fn event_definitions<'n>(&self, node: Node<'n, 'n>, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Node<'n, 'n>> {
+        let definitions: Vec<Node> =
+            node.children().filter(|c| c.is_element() && c.tag_name().namespace() == Some(BPMN) && c.tag_name().name().ends_with("EventDefinition")).collect();
         if definitions.len() > 1 {
             diagnostics.push(Diagnostic::error(
                 "unsupported-event-definition",
@@ -734,91 +531,46 @@ impl<'a, 'input> Reader<'a, 'input> {
         definitions.first().copied()
     }
 
-    fn trigger(
-        &mut self,
-        node: Node,
-        id: &str,
-        position: (u32, u32),
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Trigger {
-        let Some(definition) = self.event_definitions(node, id, position, diagnostics) else {
-            return Trigger::None;
-        };
+    fn trigger(&mut self, node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Trigger {
+        let Some(definition) = self.event_definitions(node, id, position, diagnostics) else { return Trigger::None };
         match definition.tag_name().name() {
             "timerEventDefinition" => {
-                let timer = definition
-                    .children()
-                    .filter(Node::is_element)
-                    .find_map(|c| {
-                        let text = c.text().unwrap_or("").trim();
-                        let wrap: fn(Property) -> TimerDefinition = match c.tag_name().name() {
-                            "timeDuration" => TimerDefinition::Duration,
-                            "timeDate" => TimerDefinition::Date,
-                            "timeCycle" => TimerDefinition::Cycle,
-                            _ => return None,
-                        };
-                        Some((text.to_string(), wrap))
-                    });
+                let timer = definition.children().filter(Node::is_element).find_map(|c| {
+                    let text = c.text().unwrap_or("").trim();
+                    let wrap: fn(Property) -> TimerDefinition = match c.tag_name().name() {
+                        "timeDuration" => TimerDefinition::Duration,
+                        "timeDate" => TimerDefinition::Date,
+                        "timeCycle" => TimerDefinition::Cycle,
+                        _ => return None,
+                    };
+                    Some((text.to_string(), wrap))
+                });
                 let Some((text, wrap)) = timer else {
-                    diagnostics.push(Diagnostic::error(
-                        "timer-invalid",
-                        Some(id),
-                        position,
-                        "the timer has no timeDuration, timeDate or timeCycle".into(),
-                    ));
+                    diagnostics.push(Diagnostic::error("timer-invalid", Some(id), position, "the timer has no timeDuration, timeDate or timeCycle".into()));
                     return Trigger::None;
                 };
-                let Some(value) = property(&text, id, position, diagnostics) else {
-                    return Trigger::None;
-                };
+                let Some(value) = property(&text, id, position, diagnostics) else { return Trigger::None };
                 let timer = wrap(value);
                 if let Err(message) = timer.check_literal() {
-                    diagnostics.push(Diagnostic::error(
-                        "timer-invalid",
-                        Some(id),
-                        position,
-                        message,
-                    ));
+                    diagnostics.push(Diagnostic::error("timer-invalid", Some(id), position, message));
                 }
                 // A timer start event of the process has no variables: its expression is evaluated now.
-                let starts_process = node.tag_name().name() == "startEvent"
-                    && node.parent().is_some_and(|p| is(p, BPMN, "process"));
+                let starts_process = node.tag_name().name() == "startEvent" && node.parent().is_some_and(|p| is(p, BPMN, "process"));
                 if starts_process && matches!(timer.property(), Property::Expression(_)) {
-                    if let Err(message) = timer
-                        .text_without_variables()
-                        .and_then(|text| timer.schedule(&text, 0).map(|_| ()))
-                    {
-                        diagnostics.push(Diagnostic::error(
-                            "timer-invalid",
-                            Some(id),
-                            position,
-                            message,
-                        ));
+                    if let Err(message) = timer.text_without_variables().and_then(|text| timer.schedule(&text, 0).map(|_| ())) {
+                        diagnostics.push(Diagnostic::error("timer-invalid", Some(id), position, message));
                     }
                 }
                 Trigger::Timer(timer)
             }
             "messageEventDefinition" => {
-                let is_start = node.tag_name().name() == "startEvent"
-                    && node.parent().is_some_and(|p| is(p, BPMN, "process"));
-                match self.message(
-                    definition,
-                    definition.attribute("messageRef"),
-                    id,
-                    position,
-                    !is_start,
-                    diagnostics,
-                ) {
+                let is_start = node.tag_name().name() == "startEvent" && node.parent().is_some_and(|p| is(p, BPMN, "process"));
+                match self.message(definition, definition.attribute("messageRef"), id, position, !is_start, diagnostics) {
                     Some(message) => Trigger::Message(message),
                     // Reported; kept a message event so that no second problem
                     // (such as "more than one none start event") hides the first.
                     None => Trigger::Message(MessageDefinition {
-                        name: Property::Literal(
-                            definition
-                                .attribute("messageRef")
-                                .unwrap_or_default()
-                                .to_string(),
-                        ),
+                        name: Property::Literal(definition.attribute("messageRef").unwrap_or_default().to_string()),
                         correlation_key: None,
                     }),
                 }
@@ -826,24 +578,11 @@ impl<'a, 'input> Reader<'a, 'input> {
             "signalEventDefinition" => match self.signal(definition, id, position, diagnostics) {
                 Some(name) => Trigger::Signal { name },
                 // Reported; kept a signal event so that no second problem hides the first.
-                None => Trigger::Signal {
-                    name: Property::Literal(
-                        definition
-                            .attribute("signalRef")
-                            .unwrap_or_default()
-                            .to_string(),
-                    ),
-                },
+                None => Trigger::Signal { name: Property::Literal(definition.attribute("signalRef").unwrap_or_default().to_string()) },
             },
-            "errorEventDefinition" => Trigger::Error {
-                code: self.error_code(definition, id, position, false, diagnostics),
-            },
-            "escalationEventDefinition" => Trigger::Escalation {
-                code: self.escalation_code(definition, id, position, false, diagnostics),
-            },
-            "linkEventDefinition" => Trigger::Link {
-                name: definition.attribute("name").unwrap_or(id).to_string(),
-            },
+            "errorEventDefinition" => Trigger::Error { code: self.error_code(definition, id, position, false, diagnostics) },
+            "escalationEventDefinition" => Trigger::Escalation { code: self.escalation_code(definition, id, position, false, diagnostics) },
+            "linkEventDefinition" => Trigger::Link { name: definition.attribute("name").unwrap_or(id).to_string() },
             other => {
                 unsupported_definition(other, id, position, diagnostics);
                 Trigger::None
@@ -851,37 +590,23 @@ impl<'a, 'input> Reader<'a, 'input> {
         }
     }
 
-    fn throw(
-        &mut self,
-        node: Node,
-        id: &str,
-        position: (u32, u32),
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Throw {
-        let Some(definition) = self.event_definitions(node, id, position, diagnostics) else {
-            return Throw::None;
-        };
+    fn throw(&mut self, node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Throw {
+        let Some(definition) = self.event_definitions(node, id, position, diagnostics) else { return Throw::None };
         match definition.tag_name().name() {
             "terminateEventDefinition" => Throw::Terminate,
-            "errorEventDefinition" => {
-                match self.error_code(definition, id, position, true, diagnostics) {
-                    Some(code) => Throw::Error { code },
-                    None => Throw::None,
-                }
-            }
-            "escalationEventDefinition" => {
-                match self.escalation_code(definition, id, position, true, diagnostics) {
-                    Some(code) => Throw::Escalation { code },
-                    None => Throw::None,
-                }
-            }
+            "errorEventDefinition" => match self.error_code(definition, id, position, true, diagnostics) {
+                Some(code) => Throw::Error { code },
+                None => Throw::None,
+            },
+            "escalationEventDefinition" => match self.escalation_code(definition, id, position, true, diagnostics) {
+                Some(code) => Throw::Escalation { code },
+                None => Throw::None,
+            },
             "signalEventDefinition" => match self.signal(definition, id, position, diagnostics) {
                 Some(name) => Throw::Signal { name },
                 None => Throw::None,
             },
-            "linkEventDefinition" => Throw::Link {
-                name: definition.attribute("name").unwrap_or(id).to_string(),
-            },
+            "linkEventDefinition" => Throw::Link { name: definition.attribute("name").unwrap_or(id).to_string() },
             "messageEventDefinition" => match job_definition(node, id, position, diagnostics) {
                 Some(job) => Throw::Job(job),
                 None => {
@@ -901,31 +626,13 @@ impl<'a, 'input> Reader<'a, 'input> {
         }
     }
 
-    fn message(
-        &self,
-        node: Node,
-        reference: Option<&str>,
-        id: &str,
-        position: (u32, u32),
-        needs_key: bool,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Option<MessageDefinition> {
+    fn message(&self, node: Node, reference: Option<&str>, id: &str, position: (u32, u32), needs_key: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<MessageDefinition> {
         let Some(reference) = reference else {
-            diagnostics.push(Diagnostic::error(
-                "message-missing",
-                Some(id),
-                position,
-                "the element waits for a message but has no messageRef".into(),
-            ));
+            diagnostics.push(Diagnostic::error("message-missing", Some(id), position, "the element waits for a message but has no messageRef".into()));
             return None;
         };
         let Some(message) = self.messages.get(&self.reference(node, reference)) else {
-            diagnostics.push(Diagnostic::error(
-                "message-missing",
-                Some(id),
-                position,
-                format!("messageRef '{reference}' names no <message>"),
-            ));
+            diagnostics.push(Diagnostic::error("message-missing", Some(id), position, format!("messageRef '{reference}' names no <message>")));
             return None;
         };
         if needs_key && message.correlation_key.is_none() {
@@ -939,13 +646,7 @@ impl<'a, 'input> Reader<'a, 'input> {
         Some(message.clone())
     }
 
-    fn signal(
-        &self,
-        definition: Node,
-        id: &str,
-        position: (u32, u32),
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Option<Property> {
+    fn signal(&self, definition: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Property> {
         let reference = definition.attribute("signalRef");
         match reference.and_then(|r| self.signals.get(&self.reference(definition, r))) {
             Some(name) => property(name, id, position, diagnostics),
@@ -961,48 +662,14 @@ impl<'a, 'input> Reader<'a, 'input> {
         }
     }
 
-    fn error_code(
-        &self,
-        definition: Node,
-        id: &str,
-        position: (u32, u32),
-        required: bool,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Option<String> {
-        let reference = definition
-            .attribute("errorRef")
-            .map(|r| (r, self.reference(definition, r)));
-        code_of(
-            &self.errors,
-            "error",
-            reference,
-            id,
-            position,
-            required,
-            diagnostics,
-        )
+    fn error_code(&self, definition: Node, id: &str, position: (u32, u32), required: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+        let reference = definition.attribute("errorRef").map(|r| (r, self.reference(definition, r)));
+        code_of(&self.errors, "error", reference, id, position, required, diagnostics)
     }
 
-    fn escalation_code(
-        &self,
-        definition: Node,
-        id: &str,
-        position: (u32, u32),
-        required: bool,
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Option<String> {
-        let reference = definition
-            .attribute("escalationRef")
-            .map(|r| (r, self.reference(definition, r)));
-        code_of(
-            &self.escalations,
-            "escalation",
-            reference,
-            id,
-            position,
-            required,
-            diagnostics,
-        )
+    fn escalation_code(&self, definition: Node, id: &str, position: (u32, u32), required: bool, diagnostics: &mut Vec<Diagnostic>) -> Option<String> {
+        let reference = definition.attribute("escalationRef").map(|r| (r, self.reference(definition, r)));
+        code_of(&self.escalations, "escalation", reference, id, position, required, diagnostics)
     }
 
     /// Resolves references and checks the structure of a whole process.
@@ -1021,12 +688,7 @@ impl<'a, 'input> Reader<'a, 'input> {
         let mut element_by_id = BTreeMap::new();
         for (index, element) in elements.iter().enumerate() {
             if element_by_id.insert(element.id.clone(), index).is_some() {
-                diagnostics.push(Diagnostic::error(
-                    "duplicate-id",
-                    Some(&element.id),
-                    (element.line, element.column),
-                    format!("the id '{}' is used twice", element.id),
-                ));
+                diagnostics.push(Diagnostic::error("duplicate-id", Some(&element.id), (element.line, element.column), format!("the id '{}' is used twice", element.id)));
             }
         }
         for (boundary, attached) in attachments {
@@ -1047,20 +709,8 @@ impl<'a, 'input> Reader<'a, 'input> {
                         *attached_to = activity;
                     }
                 }
-                Some(_) => diagnostics.push(Diagnostic::error(
-                    "boundary-unattached",
-                    Some(&id),
-                    position,
-                    format!(
-                        "the boundary event is attached to '{attached}', which is not an activity"
-                    ),
-                )),
-                None => diagnostics.push(Diagnostic::error(
-                    "boundary-unattached",
-                    Some(&id),
-                    position,
-                    format!("the boundary event is attached to '{attached}', which does not exist"),
-                )),
+                Some(_) => diagnostics.push(Diagnostic::error("boundary-unattached", Some(&id), position, format!("the boundary event is attached to '{attached}', which is not an activity"))),
+                None => diagnostics.push(Diagnostic::error("boundary-unattached", Some(&id), position, format!("the boundary event is attached to '{attached}', which does not exist"))),
             }
         }
         let mut flows = Vec::new();
@@ -1069,12 +719,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             let mut resolve = |reference: &Option<String>, end: &str| -> Option<ElementIdx> {
                 match reference {
                     None => {
-                        diagnostics.push(Diagnostic::error(
-                            &format!("flow-{end}-missing"),
-                            Some(&flow.id),
-                            flow.position,
-                            format!("the sequence flow has no {end}Ref"),
-                        ));
+                        diagnostics.push(Diagnostic::error(&format!("flow-{end}-missing"), Some(&flow.id), flow.position, format!("the sequence flow has no {end}Ref")));
                         None
                     }
                     Some(r) => match element_by_id.get(r) {
@@ -1091,12 +736,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                     },
                 }
             };
-            let (Some(source), Some(target)) = (
-                resolve(&flow.source, "source"),
-                resolve(&flow.target, "target"),
-            ) else {
-                continue;
-            };
+            let (Some(source), Some(target)) = (resolve(&flow.source, "source"), resolve(&flow.target, "target")) else { continue };
             if elements[source].parent != elements[target].parent {
                 diagnostics.push(Diagnostic::error(
                     "flow-crosses-scope",
@@ -1111,15 +751,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             elements[source].outgoing.push(index);
             elements[target].incoming.push(index);
             let (line, column) = flow.position;
-            flows.push(Flow {
-                id: flow.id,
-                source,
-                target,
-                condition: flow.condition,
-                declares_condition: flow.declares_condition,
-                line,
-                column,
-            });
+            flows.push(Flow { id: flow.id, source, target, condition: flow.condition, declares_condition: flow.declares_condition, line, column });
         }
         for (element, default) in defaults {
             match flow_by_id.get(&default) {
@@ -1144,10 +776,7 @@ impl<'a, 'input> Reader<'a, 'input> {
         };
         check_structure(&workflow, diagnostics);
         let size_hint = workflow.elements.len() + workflow.flows.len();
-        Workflow {
-            size_hint,
-            ..workflow
-        }
+        Workflow { size_hint, ..workflow }
     }
 }
 
@@ -1164,32 +793,17 @@ fn code_of(
     match reference {
         None if !required => None,
         None => {
-            diagnostics.push(Diagnostic::error(
-                &format!("{what}-missing"),
-                Some(id),
-                position,
-                format!("the event throws an {what} but names none ({what}Ref)"),
-            ));
+            diagnostics.push(Diagnostic::error(&format!("{what}-missing"), Some(id), position, format!("the event throws an {what} but names none ({what}Ref)")));
             None
         }
         Some((r, resolved)) => match table.get(&resolved) {
             Some(Some(code)) => Some(code.clone()),
             Some(None) => {
-                diagnostics.push(Diagnostic::error(
-                    &format!("{what}-missing"),
-                    Some(id),
-                    position,
-                    format!("the {what} '{r}' has no {what}Code"),
-                ));
+                diagnostics.push(Diagnostic::error(&format!("{what}-missing"), Some(id), position, format!("the {what} '{r}' has no {what}Code")));
                 None
             }
             None => {
-                diagnostics.push(Diagnostic::error(
-                    &format!("{what}-missing"),
-                    Some(id),
-                    position,
-                    format!("{what}Ref '{r}' names no <{what}>"),
-                ));
+                diagnostics.push(Diagnostic::error(&format!("{what}-missing"), Some(id), position, format!("{what}Ref '{r}' names no <{what}>")));
                 None
             }
         },
@@ -1197,12 +811,7 @@ fn code_of(
 }
 
 /// Reports an event definition Baton cannot execute (conditional, compensation, cancel).
-fn unsupported_definition(
-    definition: &str,
-    id: &str,
-    position: (u32, u32),
-    diagnostics: &mut Vec<Diagnostic>,
-) {
+fn unsupported_definition(definition: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.push(Diagnostic::error(
         "unsupported-event-definition",
         Some(id),
@@ -1212,14 +821,7 @@ fn unsupported_definition(
 }
 
 fn is_activity(kind: &Kind) -> bool {
-    matches!(
-        kind,
-        Kind::Task(_)
-            | Kind::SubProcess {
-                triggered_by_event: false
-            }
-            | Kind::CallActivity(_)
-    )
+    matches!(kind, Kind::Task(_) | Kind::SubProcess { triggered_by_event: false } | Kind::CallActivity(_))
 }
 
 fn check_structure(workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>) {
@@ -1227,192 +829,80 @@ fn check_structure(workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>) {
     for (index, element) in workflow.elements.iter().enumerate() {
         let id = Some(element.id.as_str());
         match &element.kind {
-            Kind::Process
-            | Kind::SubProcess {
-                triggered_by_event: false,
-            } => {
+            Kind::Process | Kind::SubProcess { triggered_by_event: false } => {
                 let none_starts = element
                     .children
                     .iter()
-                    .filter(|&&c| {
-                        matches!(
-                            workflow.elements[c].kind,
-                            Kind::StartEvent {
-                                trigger: Trigger::None,
-                                ..
-                            }
-                        )
-                    })
+                    .filter(|&&c| matches!(workflow.elements[c].kind, Kind::StartEvent { trigger: Trigger::None, .. }))
                     .count();
-                let any_starts = element
-                    .children
-                    .iter()
-                    .filter(|&&c| matches!(workflow.elements[c].kind, Kind::StartEvent { .. }))
-                    .count();
+                let any_starts = element.children.iter().filter(|&&c| matches!(workflow.elements[c].kind, Kind::StartEvent { .. })).count();
                 let is_process = index == Workflow::ROOT;
                 if none_starts > 1 {
-                    diagnostics.push(Diagnostic::error(
-                        "start-event-invalid",
-                        id,
-                        at(element),
-                        "the scope has more than one none start event".into(),
-                    ));
+                    diagnostics.push(Diagnostic::error("start-event-invalid", id, at(element), "the scope has more than one none start event".into()));
                 } else if any_starts == 0 {
-                    diagnostics.push(Diagnostic::error(
-                        "start-event-missing",
-                        id,
-                        at(element),
-                        "the scope has no start event".into(),
-                    ));
+                    diagnostics.push(Diagnostic::error("start-event-missing", id, at(element), "the scope has no start event".into()));
                 } else if !is_process && none_starts == 0 {
-                    diagnostics.push(Diagnostic::error(
-                        "start-event-invalid",
-                        id,
-                        at(element),
-                        "an embedded subprocess must start with a none start event".into(),
-                    ));
+                    diagnostics.push(Diagnostic::error("start-event-invalid", id, at(element), "an embedded subprocess must start with a none start event".into()));
                 }
             }
-            Kind::SubProcess {
-                triggered_by_event: true,
-            } => {
-                let starts: Vec<_> = element
-                    .children
-                    .iter()
-                    .filter(|&&c| matches!(workflow.elements[c].kind, Kind::StartEvent { .. }))
-                    .collect();
-                if starts.len() != 1
-                    || starts.iter().any(|&&s| {
-                        matches!(
-                            workflow.elements[s].kind,
-                            Kind::StartEvent {
-                                trigger: Trigger::None,
-                                ..
-                            }
-                        )
-                    })
-                {
+            Kind::SubProcess { triggered_by_event: true } => {
+                let starts: Vec<_> = element.children.iter().filter(|&&c| matches!(workflow.elements[c].kind, Kind::StartEvent { .. })).collect();
+                if starts.len() != 1 || starts.iter().any(|&&s| matches!(workflow.elements[s].kind, Kind::StartEvent { trigger: Trigger::None, .. })) {
                     diagnostics.push(Diagnostic::error("start-event-invalid", id, at(element), "an event subprocess needs exactly one start event with a trigger (message, timer, signal, error or escalation)".into()));
                 }
                 if !element.incoming.is_empty() || !element.outgoing.is_empty() {
-                    diagnostics.push(Diagnostic::error(
-                        "event-subprocess-flows",
-                        id,
-                        at(element),
-                        "an event subprocess cannot have incoming or outgoing sequence flows"
-                            .into(),
-                    ));
+                    diagnostics.push(Diagnostic::error("event-subprocess-flows", id, at(element), "an event subprocess cannot have incoming or outgoing sequence flows".into()));
                 }
             }
             Kind::StartEvent { trigger, .. } => {
                 if !element.incoming.is_empty() {
-                    diagnostics.push(Diagnostic::error(
-                        "start-event-invalid",
-                        id,
-                        at(element),
-                        "a start event cannot have incoming sequence flows".into(),
-                    ));
+                    diagnostics.push(Diagnostic::error("start-event-invalid", id, at(element), "a start event cannot have incoming sequence flows".into()));
                 }
-                let in_event_subprocess = element.parent.is_some_and(|p| {
-                    matches!(
-                        workflow.elements[p].kind,
-                        Kind::SubProcess {
-                            triggered_by_event: true
-                        }
-                    )
-                });
+                let in_event_subprocess = element.parent.is_some_and(|p| matches!(workflow.elements[p].kind, Kind::SubProcess { triggered_by_event: true }));
                 let allowed = match trigger {
-                    Trigger::None
-                    | Trigger::Timer(_)
-                    | Trigger::Message(_)
-                    | Trigger::Signal { .. } => true,
+                    Trigger::None | Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal { .. } => true,
                     Trigger::Error { .. } | Trigger::Escalation { .. } => in_event_subprocess,
                     Trigger::Link { .. } => false,
                 };
                 if !allowed {
-                    diagnostics.push(Diagnostic::error(
-                        "start-event-invalid",
-                        id,
-                        at(element),
-                        "this kind of start event is allowed only in an event subprocess".into(),
-                    ));
+                    diagnostics.push(Diagnostic::error("start-event-invalid", id, at(element), "this kind of start event is allowed only in an event subprocess".into()));
                 }
             }
-            Kind::EndEvent(_) if !element.outgoing.is_empty() => {
-                diagnostics.push(Diagnostic::error(
-                    "end-event-invalid",
-                    id,
-                    at(element),
-                    "an end event cannot have outgoing sequence flows".into(),
-                ));
-            }
+            Kind::EndEvent(_)
+                if !element.outgoing.is_empty() => {
+                    diagnostics.push(Diagnostic::error("end-event-invalid", id, at(element), "an end event cannot have outgoing sequence flows".into()));
+                }
             Kind::IntermediateCatch(Trigger::None) => {
                 diagnostics.push(Diagnostic::error("catch-event-invalid", id, at(element), "the intermediate catch event has no timer, message, signal or link to wait for".into()));
             }
             Kind::IntermediateCatch(Trigger::Error { .. } | Trigger::Escalation { .. }) => {
                 diagnostics.push(Diagnostic::error("catch-event-invalid", id, at(element), "errors and escalations are caught by boundary events or event subprocesses, not intermediate events".into()));
             }
-            Kind::Boundary {
-                trigger,
-                cancel_activity,
-                ..
-            } => {
+            Kind::Boundary { trigger, cancel_activity, .. } => {
                 if matches!(trigger, Trigger::None | Trigger::Link { .. }) {
                     diagnostics.push(Diagnostic::error("boundary-invalid", id, at(element), "a boundary event needs a timer, message, signal, error or escalation definition".into()));
                 }
                 if matches!(trigger, Trigger::Error { .. }) && !cancel_activity {
-                    diagnostics.push(Diagnostic::error(
-                        "boundary-invalid",
-                        id,
-                        at(element),
-                        "an error boundary event always interrupts its activity".into(),
-                    ));
+                    diagnostics.push(Diagnostic::error("boundary-invalid", id, at(element), "an error boundary event always interrupts its activity".into()));
                 }
                 if element.outgoing.is_empty() {
-                    diagnostics.push(Diagnostic::warning(
-                        "boundary-no-outgoing",
-                        id,
-                        at(element),
-                        "the boundary event has no outgoing sequence flow".into(),
-                    ));
+                    diagnostics.push(Diagnostic::warning("boundary-no-outgoing", id, at(element), "the boundary event has no outgoing sequence flow".into()));
                 }
             }
             Kind::Gateway(kind) => check_gateway(workflow, element, *kind, diagnostics),
             _ => {}
         }
-        if matches!(
-            element.kind,
-            Kind::Task(_)
-                | Kind::CallActivity(_)
-                | Kind::SubProcess {
-                    triggered_by_event: false
-                }
-                | Kind::Gateway(_)
-                | Kind::EndEvent(_)
-                | Kind::IntermediateThrow(_)
-                | Kind::IntermediateCatch(_)
-        ) && element.incoming.is_empty()
+        if matches!(element.kind, Kind::Task(_) | Kind::CallActivity(_) | Kind::SubProcess { triggered_by_event: false } | Kind::Gateway(_) | Kind::EndEvent(_) | Kind::IntermediateThrow(_) | Kind::IntermediateCatch(_))
+            && element.incoming.is_empty()
             && !matches!(element.kind, Kind::IntermediateCatch(Trigger::Link { .. }))
         {
-            diagnostics.push(Diagnostic::warning(
-                "element-unreachable",
-                id,
-                at(element),
-                "no sequence flow leads to this element, so it never runs".into(),
-            ));
+            diagnostics.push(Diagnostic::warning("element-unreachable", id, at(element), "no sequence flow leads to this element, so it never runs".into()));
         }
         if !matches!(element.kind, Kind::Gateway(_)) && element.outgoing.len() > 1 {
             // Conditional flows out of an activity: flows without a condition are always taken.
-            let unconditioned_default = element
-                .default_flow
-                .is_some_and(|d| workflow.flows[d].condition.is_some());
+            let unconditioned_default = element.default_flow.is_some_and(|d| workflow.flows[d].condition.is_some());
             if unconditioned_default {
-                diagnostics.push(Diagnostic::error(
-                    "default-flow-invalid",
-                    id,
-                    at(element),
-                    "a default flow cannot have a condition".into(),
-                ));
+                diagnostics.push(Diagnostic::error("default-flow-invalid", id, at(element), "a default flow cannot have a condition".into()));
             }
         }
     }
@@ -1436,30 +926,18 @@ fn check_structure(workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_gateway(
-    workflow: &Workflow,
-    element: &Element,
-    kind: GatewayKind,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
+fn check_gateway(workflow: &Workflow, element: &Element, kind: GatewayKind, diagnostics: &mut Vec<Diagnostic>) {
     let id = Some(element.id.as_str());
     let at = (element.line, element.column);
     if element.outgoing.is_empty() {
-        diagnostics.push(Diagnostic::error(
-            "gateway-no-outgoing",
-            id,
-            at,
-            "the gateway has no outgoing sequence flow".into(),
-        ));
+        diagnostics.push(Diagnostic::error("gateway-no-outgoing", id, at, "the gateway has no outgoing sequence flow".into()));
         return;
     }
     match kind {
         GatewayKind::Exclusive | GatewayKind::Inclusive if element.outgoing.len() > 1 => {
             for &flow in &element.outgoing {
                 let flow = &workflow.flows[flow];
-                let is_default = element
-                    .default_flow
-                    .is_some_and(|d| workflow.flows[d].id == flow.id);
+                let is_default = element.default_flow.is_some_and(|d| workflow.flows[d].id == flow.id);
                 if !flow.declares_condition && !is_default {
                     diagnostics.push(Diagnostic::error(
                         "gateway-flow-unconditioned",
@@ -1469,31 +947,19 @@ fn check_gateway(
                     ));
                 }
                 if flow.declares_condition && is_default {
-                    diagnostics.push(Diagnostic::error(
-                        "default-flow-invalid",
-                        Some(&flow.id),
-                        (flow.line, flow.column),
-                        "a default flow cannot have a condition".into(),
-                    ));
+                    diagnostics.push(Diagnostic::error("default-flow-invalid", Some(&flow.id), (flow.line, flow.column), "a default flow cannot have a condition".into()));
                 }
             }
         }
         GatewayKind::EventBased => {
             if element.outgoing.len() < 2 {
-                diagnostics.push(Diagnostic::error(
-                    "event-gateway-invalid",
-                    id,
-                    at,
-                    "an event-based gateway needs at least two outgoing flows".into(),
-                ));
+                diagnostics.push(Diagnostic::error("event-gateway-invalid", id, at, "an event-based gateway needs at least two outgoing flows".into()));
             }
             for &flow in &element.outgoing {
                 let target = &workflow.elements[workflow.flows[flow].target];
                 let waits = matches!(
                     target.kind,
-                    Kind::IntermediateCatch(
-                        Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal { .. }
-                    ) | Kind::Task(TaskKind::Receive(_))
+                    Kind::IntermediateCatch(Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal { .. }) | Kind::Task(TaskKind::Receive(_))
                 );
                 if !waits {
                     diagnostics.push(Diagnostic::error(
@@ -1510,13 +976,7 @@ fn check_gateway(
 }
 
 impl Element {
-    fn new(
-        id: &str,
-        name: Option<&str>,
-        kind: Kind,
-        parent: Option<ElementIdx>,
-        (line, column): (u32, u32),
-    ) -> Element {
+    fn new(id: &str, name: Option<&str>, kind: Kind, parent: Option<ElementIdx>, (line, column): (u32, u32)) -> Element {
         Element {
             id: id.to_string(),
             tag: "process".to_string(),
@@ -1539,133 +999,57 @@ impl Element {
 
 /// The child `<namespace:name>` of the node's `<extensionElements>`.
 fn extension<'n>(node: Node<'n, 'n>, namespace: &str, name: &str) -> Option<Node<'n, 'n>> {
-    node.children()
-        .find(|c| is(*c, BPMN, "extensionElements"))?
-        .children()
-        .find(|c| is(*c, namespace, name))
+    node.children().find(|c| is(*c, BPMN, "extensionElements"))?.children().find(|c| is(*c, namespace, name))
 }
 
-fn job_definition(
-    node: Node,
-    id: &str,
-    position: (u32, u32),
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<JobDefinition> {
+fn job_definition(node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<JobDefinition> {
     let headers = extension(node, ZEEBE, "taskHeaders")
         .map(|h| {
             h.children()
                 .filter(|c| is(*c, ZEEBE, "header"))
-                .filter_map(|c| {
-                    Some((
-                        c.attribute("key")?.to_string(),
-                        c.attribute("value").unwrap_or("").to_string(),
-                    ))
-                })
+                .filter_map(|c| Some((c.attribute("key")?.to_string(), c.attribute("value").unwrap_or("").to_string())))
                 .collect()
         })
         .unwrap_or_default();
     if let Some(definition) = extension(node, ZEEBE, "taskDefinition") {
-        let job_type = definition
-            .attribute("type")
-            .filter(|t| !t.trim().is_empty());
+        let job_type = definition.attribute("type").filter(|t| !t.trim().is_empty());
         let Some(job_type) = job_type else {
-            diagnostics.push(Diagnostic::error(
-                "job-type-missing",
-                Some(id),
-                position,
-                "zeebe:taskDefinition has no type".into(),
-            ));
+            diagnostics.push(Diagnostic::error("job-type-missing", Some(id), position, "zeebe:taskDefinition has no type".into()));
             return None;
         };
         let job_type = property(job_type, id, position, diagnostics)?;
-        let retries = property(
-            definition.attribute("retries").unwrap_or("3"),
-            id,
-            position,
-            diagnostics,
-        )?;
+        let retries = property(definition.attribute("retries").unwrap_or("3"), id, position, diagnostics)?;
         if let Property::Literal(text) = &retries {
             if text.trim().parse::<u32>().is_err() {
-                diagnostics.push(Diagnostic::error(
-                    "retries-invalid",
-                    Some(id),
-                    position,
-                    format!("retries '{text}' is not a whole number"),
-                ));
+                diagnostics.push(Diagnostic::error("retries-invalid", Some(id), position, format!("retries '{text}' is not a whole number")));
             }
         }
-        return Some(JobDefinition {
-            job_type,
-            retries,
-            headers,
-        });
+        return Some(JobDefinition { job_type, retries, headers });
     }
     if node.attribute((CAMUNDA, "type")) == Some("external") {
-        let topic = node
-            .attribute((CAMUNDA, "topic"))
-            .filter(|t| !t.trim().is_empty());
+        let topic = node.attribute((CAMUNDA, "topic")).filter(|t| !t.trim().is_empty());
         let Some(topic) = topic else {
-            diagnostics.push(Diagnostic::error(
-                "job-type-missing",
-                Some(id),
-                position,
-                "camunda:type=\"external\" needs a camunda:topic".into(),
-            ));
+            diagnostics.push(Diagnostic::error("job-type-missing", Some(id), position, "camunda:type=\"external\" needs a camunda:topic".into()));
             return None;
         };
-        return Some(JobDefinition {
-            job_type: Property::Literal(topic.to_string()),
-            retries: Property::Literal("3".into()),
-            headers,
-        });
+        return Some(JobDefinition { job_type: Property::Literal(topic.to_string()), retries: Property::Literal("3".into()), headers });
     }
     None
 }
 
-fn user_task(
-    node: Node,
-    id: &str,
-    position: (u32, u32),
-    diagnostics: &mut Vec<Diagnostic>,
-) -> UserTaskDefinition {
+fn user_task(node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> UserTaskDefinition {
     let mut task = UserTaskDefinition::default();
-    let mut prop = |value: Option<&str>| {
-        value
-            .filter(|v| !v.is_empty())
-            .and_then(|v| property(v, id, position, diagnostics))
-    };
+    let mut prop = |value: Option<&str>| value.filter(|v| !v.is_empty()).and_then(|v| property(v, id, position, diagnostics));
     let assignment = extension(node, ZEEBE, "assignmentDefinition");
     let schedule = extension(node, ZEEBE, "taskSchedule");
-    task.assignee = prop(
-        assignment
-            .and_then(|a| a.attribute("assignee"))
-            .or_else(|| node.attribute((CAMUNDA, "assignee"))),
-    );
-    task.candidate_groups = prop(
-        assignment
-            .and_then(|a| a.attribute("candidateGroups"))
-            .or_else(|| node.attribute((CAMUNDA, "candidateGroups"))),
-    );
-    task.candidate_users = prop(
-        assignment
-            .and_then(|a| a.attribute("candidateUsers"))
-            .or_else(|| node.attribute((CAMUNDA, "candidateUsers"))),
-    );
-    task.due_date = prop(
-        schedule
-            .and_then(|s| s.attribute("dueDate"))
-            .or_else(|| node.attribute((CAMUNDA, "dueDate"))),
-    );
-    task.follow_up_date = prop(
-        schedule
-            .and_then(|s| s.attribute("followUpDate"))
-            .or_else(|| node.attribute((CAMUNDA, "followUpDate"))),
-    );
-    task.priority = prop(
-        extension(node, ZEEBE, "priorityDefinition")
-            .and_then(|p| p.attribute("priority"))
-            .or_else(|| node.attribute((CAMUNDA, "priority"))),
-    );
+    task.assignee = prop(assignment.and_then(|a| a.attribute("assignee")).or_else(|| node.attribute((CAMUNDA, "assignee"))));
+    task.candidate_groups =
+        prop(assignment.and_then(|a| a.attribute("candidateGroups")).or_else(|| node.attribute((CAMUNDA, "candidateGroups"))));
+    task.candidate_users =
+        prop(assignment.and_then(|a| a.attribute("candidateUsers")).or_else(|| node.attribute((CAMUNDA, "candidateUsers"))));
+    task.due_date = prop(schedule.and_then(|s| s.attribute("dueDate")).or_else(|| node.attribute((CAMUNDA, "dueDate"))));
+    task.follow_up_date = prop(schedule.and_then(|s| s.attribute("followUpDate")).or_else(|| node.attribute((CAMUNDA, "followUpDate"))));
+    task.priority = prop(extension(node, ZEEBE, "priorityDefinition").and_then(|p| p.attribute("priority")).or_else(|| node.attribute((CAMUNDA, "priority"))));
     task.form_key = extension(node, ZEEBE, "formDefinition")
         .and_then(|f| f.attribute("formKey").or_else(|| f.attribute("formId")))
         .or_else(|| node.attribute((CAMUNDA, "formKey")))
@@ -1674,12 +1058,7 @@ fn user_task(
 }
 
 /// A property: `=expr` is FEEL, anything else literal text.
-fn property(
-    text: &str,
-    id: &str,
-    position: (u32, u32),
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Property> {
+fn property(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Property> {
     match text.trim_start().strip_prefix('=') {
         Some(source) => expression(source, id, position, diagnostics).map(Property::Expression),
         None if is_juel(text, id, position, diagnostics) => None,
@@ -1688,37 +1067,18 @@ fn property(
 }
 
 /// An attribute that is always an expression; the leading `=` is optional.
-fn expression_property(
-    text: &str,
-    id: &str,
-    position: (u32, u32),
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Expression> {
+fn expression_property(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {
     if is_juel(text, id, position, diagnostics) {
         return None;
     }
     let source = text.trim_start();
-    expression(
-        source.strip_prefix('=').unwrap_or(source),
-        id,
-        position,
-        diagnostics,
-    )
+    expression(source.strip_prefix('=').unwrap_or(source), id, position, diagnostics)
 }
 
 /// A `conditionExpression` or `loopCondition`: FEEL unless its `language` says otherwise.
-fn condition(
-    node: Node,
-    id: &str,
-    position: (u32, u32),
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Expression> {
+fn condition(node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {
     let text = node.text().unwrap_or("").trim();
-    if let Some(language) = node
-        .attribute("language")
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-    {
+    if let Some(language) = node.attribute("language").map(str::trim).filter(|l| !l.is_empty()) {
         if !language.to_ascii_lowercase().contains("feel") {
             diagnostics.push(Diagnostic::error(
                 "expression-language",
@@ -1739,8 +1099,7 @@ fn is_juel(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Dia
     if juel {
         let advice = match juel_to_feel(text) {
             Some(feel) => format!("write '={feel}' instead"),
-            None => "Baton's expressions are FEEL and start with '=', for example '=amount > 100'"
-                .to_string(),
+            None => "Baton's expressions are FEEL and start with '=', for example '=amount > 100'".to_string(),
         };
         diagnostics.push(Diagnostic::error(
             "expression-juel",
@@ -1757,10 +1116,7 @@ fn is_juel(text: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Dia
 /// calls, properties, several parts), where no translation is plain.
 fn juel_to_feel(text: &str) -> Option<String> {
     let text = text.trim();
-    let body = text
-        .strip_prefix("${")
-        .or_else(|| text.strip_prefix("#{"))?
-        .strip_suffix('}')?;
+    let body = text.strip_prefix("${").or_else(|| text.strip_prefix("#{"))?.strip_suffix('}')?;
     if body.contains(['{', '}', '(', ')', '.', '[', '?']) {
         return None;
     }
@@ -1796,12 +1152,7 @@ fn juel_to_feel(text: &str) -> Option<String> {
     Expression::parse(&feel).ok().map(|_| feel)
 }
 
-fn expression(
-    source: &str,
-    id: &str,
-    position: (u32, u32),
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Expression> {
+fn expression(source: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Expression> {
     match Expression::parse(source) {
         Ok(expression) => Some(expression),
         Err(error) => {
@@ -1809,10 +1160,7 @@ fn expression(
                 "expression-invalid",
                 Some(id),
                 position,
-                format!(
-                    "the expression '{source}' does not parse: {}",
-                    error.message
-                ),
+                format!("the expression '{source}' does not parse: {}", error.message),
             ));
             None
         }

@@ -21,17 +21,13 @@ pub enum TimerDefinition {
 impl TimerDefinition {
     pub fn property(&self) -> &Property {
         match self {
-            TimerDefinition::Duration(p) | TimerDefinition::Date(p) | TimerDefinition::Cycle(p) => {
-                p
-            }
+            TimerDefinition::Duration(p) | TimerDefinition::Date(p) | TimerDefinition::Cycle(p) => p,
         }
     }
 
     /// Checks literal text at deploy time; expressions are checked when they are evaluated.
     pub fn check_literal(&self) -> Result<(), String> {
-        let Property::Literal(text) = self.property() else {
-            return Ok(());
-        };
+        let Property::Literal(text) = self.property() else { return Ok(()) };
         self.schedule(text, 0).map(|_| ())
     }
 
@@ -42,14 +38,8 @@ impl TimerDefinition {
             Property::Literal(text) => Ok(text.clone()),
             Property::Expression(expression) => match expression.evaluate(&feel::NoVariables) {
                 Ok(serde_json::Value::String(text)) => Ok(text),
-                Ok(other) => Err(format!(
-                    "the timer expression '{}' gave {other}, not a date, duration or cycle",
-                    expression.source()
-                )),
-                Err(error) => Err(format!(
-                    "the timer expression '{}' failed: {error}",
-                    expression.source()
-                )),
+                Ok(other) => Err(format!("the timer expression '{}' gave {other}, not a date, duration or cycle", expression.source())),
+                Err(error) => Err(format!("the timer expression '{}' failed: {error}", expression.source())),
             },
         }
     }
@@ -59,25 +49,13 @@ impl TimerDefinition {
         match self {
             TimerDefinition::Duration(_) => {
                 let span = parse_duration(text)?;
-                Ok(Schedule {
-                    due_ms: add(now_ms, span)?,
-                    repeat: None,
-                })
+                Ok(Schedule { due_ms: add(now_ms, span)?, repeat: None })
             }
-            TimerDefinition::Date(_) => Ok(Schedule {
-                due_ms: parse_date(text)?.as_millisecond(),
-                repeat: None,
-            }),
+            TimerDefinition::Date(_) => Ok(Schedule { due_ms: parse_date(text)?.as_millisecond(), repeat: None }),
             TimerDefinition::Cycle(_) if !text.trim_start().starts_with('R') => {
                 let every = text.trim().to_string();
                 let due_ms = next_due(&every, now_ms)?;
-                Ok(Schedule {
-                    due_ms,
-                    repeat: Some(Repeat {
-                        remaining: None,
-                        every,
-                    }),
-                })
+                Ok(Schedule { due_ms, repeat: Some(Repeat { remaining: None, every }) })
             }
             TimerDefinition::Cycle(_) => {
                 let cycle = parse_cycle(text)?;
@@ -87,13 +65,7 @@ impl TimerDefinition {
                 };
                 // The first firing uses one repetition.
                 let remaining = cycle.repetitions.map(|r| r.saturating_sub(1));
-                Ok(Schedule {
-                    due_ms,
-                    repeat: Some(Repeat {
-                        remaining,
-                        every: cycle.interval.to_string(),
-                    }),
-                })
+                Ok(Schedule { due_ms, repeat: Some(Repeat { remaining, every: cycle.interval.to_string() }) })
             }
         }
     }
@@ -121,12 +93,8 @@ pub fn next_due(every: &str, after_ms: i64) -> Result<i64, String> {
         return add(after_ms, parse_duration(every)?);
     }
     let cron = parse_cron(every)?;
-    let after = Timestamp::from_millisecond(after_ms)
-        .map_err(|e| e.to_string())?
-        .to_zoned(TimeZone::UTC);
-    let next = cron
-        .find_next_occurrence(&after, false)
-        .map_err(|e| format!("'{every}' has no next occurrence: {e}"))?;
+    let after = Timestamp::from_millisecond(after_ms).map_err(|e| e.to_string())?.to_zoned(TimeZone::UTC);
+    let next = cron.find_next_occurrence(&after, false).map_err(|e| format!("'{every}' has no next occurrence: {e}"))?;
     Ok(next.timestamp().as_millisecond())
 }
 
@@ -152,19 +120,14 @@ pub struct Cycle {
 /// Adds an ISO 8601 span to a time in milliseconds (days are calendar days in UTC).
 pub fn add(now_ms: i64, span: Span) -> Result<i64, String> {
     let now = Timestamp::from_millisecond(now_ms).map_err(|e| e.to_string())?;
-    let due = now
-        .to_zoned(TimeZone::UTC)
-        .checked_add(span)
-        .map_err(|e| format!("the due time is out of range: {e}"))?;
+    let due = now.to_zoned(TimeZone::UTC).checked_add(span).map_err(|e| format!("the due time is out of range: {e}"))?;
     Ok(due.timestamp().as_millisecond())
 }
 
 pub fn parse_duration(text: &str) -> Result<Span, String> {
     let text = text.trim();
     if !text.starts_with(['P', 'p']) {
-        return Err(format!(
-            "'{text}' is not an ISO 8601 duration such as PT1H or P1DT8H"
-        ));
+        return Err(format!("'{text}' is not an ISO 8601 duration such as PT1H or P1DT8H"));
     }
     let span = SpanParser::new()
         .parse_span(text)
@@ -174,41 +137,27 @@ pub fn parse_duration(text: &str) -> Result<Span, String> {
 
 pub fn parse_date(text: &str) -> Result<Timestamp, String> {
     let text = text.trim();
-    feel::parse_timestamp(text).ok_or_else(|| {
-        format!("'{text}' is not an ISO 8601 date and time such as 2026-01-02T09:00:00Z")
-    })
+    feel::parse_timestamp(text)
+        .ok_or_else(|| format!("'{text}' is not an ISO 8601 date and time such as 2026-01-02T09:00:00Z"))
 }
 
 pub fn parse_cycle(text: &str) -> Result<Cycle, String> {
     let text = text.trim();
-    let invalid = || {
-        format!("'{text}' is not an ISO 8601 repeating interval such as R3/PT1H or R/2026-01-01T00:00:00Z/P1D")
-    };
+    let invalid = || format!("'{text}' is not an ISO 8601 repeating interval such as R3/PT1H or R/2026-01-01T00:00:00Z/P1D");
     let mut parts = text.split('/');
     let head = parts.next().ok_or_else(invalid)?;
     let count = head.strip_prefix('R').ok_or_else(invalid)?;
-    let repetitions = if count.is_empty() {
-        None
-    } else {
-        Some(count.parse::<u32>().map_err(|_| invalid())?)
-    };
+    let repetitions = if count.is_empty() { None } else { Some(count.parse::<u32>().map_err(|_| invalid())?) };
     let rest: Vec<&str> = parts.collect();
     let (start, interval) = match rest.as_slice() {
         [interval] => (None, parse_duration(interval).map_err(|_| invalid())?),
-        [start, interval] => (
-            Some(parse_date(start).map_err(|_| invalid())?),
-            parse_duration(interval).map_err(|_| invalid())?,
-        ),
+        [start, interval] => (Some(parse_date(start).map_err(|_| invalid())?), parse_duration(interval).map_err(|_| invalid())?),
         _ => return Err(invalid()),
     };
     if add(0, interval).map_or(true, |ms| ms <= 0) {
         return Err(format!("the interval of '{text}' must be longer than zero"));
     }
-    Ok(Cycle {
-        repetitions,
-        start,
-        interval,
-    })
+    Ok(Cycle { repetitions, start, interval })
 }
 
 #[cfg(test)]
@@ -218,28 +167,14 @@ mod tests {
     #[test]
     fn durations_dates_and_cycles() {
         assert_eq!(add(0, parse_duration("PT1H").unwrap()), Ok(3_600_000));
-        assert_eq!(
-            add(0, parse_duration("P1DT8H").unwrap()),
-            Ok(32 * 3_600_000)
-        );
+        assert_eq!(add(0, parse_duration("P1DT8H").unwrap()), Ok(32 * 3_600_000));
         assert!(parse_duration("PT1X").is_err());
         assert!(parse_duration("1h").is_err());
-        assert_eq!(
-            parse_date("2026-01-02T09:00:00Z").unwrap().to_string(),
-            "2026-01-02T09:00:00Z"
-        );
-        assert_eq!(
-            parse_date("2026-01-02T10:00:00+01:00").unwrap().to_string(),
-            "2026-01-02T09:00:00Z"
-        );
+        assert_eq!(parse_date("2026-01-02T09:00:00Z").unwrap().to_string(), "2026-01-02T09:00:00Z");
+        assert_eq!(parse_date("2026-01-02T10:00:00+01:00").unwrap().to_string(), "2026-01-02T09:00:00Z");
         let cycle = parse_cycle("R2/PT30M").unwrap();
         assert_eq!((cycle.repetitions, cycle.start), (Some(2), None));
-        assert_eq!(
-            parse_cycle("R/2026-01-01T00:00:00Z/P1D")
-                .unwrap()
-                .repetitions,
-            None
-        );
+        assert_eq!(parse_cycle("R/2026-01-01T00:00:00Z/P1D").unwrap().repetitions, None);
         assert!(parse_cycle("R2/PT0S").is_err());
         assert!(parse_cycle("every day").is_err());
     }
@@ -248,27 +183,15 @@ mod tests {
     fn cron_cycles_fall_due_at_their_next_occurrence() {
         let monday_8am = parse_date("2026-11-23T08:00:00Z").unwrap().as_millisecond();
         let next = next_due("0 0 9 * * MON-FRI", monday_8am).unwrap();
-        assert_eq!(
-            Timestamp::from_millisecond(next).unwrap().to_string(),
-            "2026-11-23T09:00:00Z"
-        );
+        assert_eq!(Timestamp::from_millisecond(next).unwrap().to_string(), "2026-11-23T09:00:00Z");
         let friday_10am = parse_date("2026-11-27T10:00:00Z").unwrap().as_millisecond();
         let next = next_due("0 0 9 * * MON-FRI", friday_10am).unwrap();
-        assert_eq!(
-            Timestamp::from_millisecond(next).unwrap().to_string(),
-            "2026-11-30T09:00:00Z"
-        );
-        assert!(
-            parse_cron("0 9 * * *").is_err(),
-            "five fields lack the seconds Camunda 8 requires"
-        );
+        assert_eq!(Timestamp::from_millisecond(next).unwrap().to_string(), "2026-11-30T09:00:00Z");
+        assert!(parse_cron("0 9 * * *").is_err(), "five fields lack the seconds Camunda 8 requires");
         assert!(parse_cron("every day").is_err());
         let cycle = TimerDefinition::Cycle(Property::Literal("0 */15 * * * *".into()));
         let schedule = cycle.schedule("0 */15 * * * *", 0).unwrap();
         assert_eq!(schedule.due_ms, 15 * 60_000);
-        assert_eq!(
-            next_due(&schedule.repeat.unwrap().every, schedule.due_ms),
-            Ok(30 * 60_000)
-        );
+        assert_eq!(next_due(&schedule.repeat.unwrap().every, schedule.due_ms), Ok(30 * 60_000));
     }
 }

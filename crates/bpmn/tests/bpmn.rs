@@ -20,20 +20,14 @@ fn model(body: &str) -> String {
 }
 
 fn errors(xml: &str) -> Vec<Diagnostic> {
-    import(xml)
-        .diagnostics
-        .into_iter()
-        .filter(|d| d.severity == Severity::Error)
-        .collect()
+    import(xml).diagnostics.into_iter().filter(|d| d.severity == Severity::Error).collect()
 }
 
 #[track_caller]
 fn assert_error(xml: &str, code: &str, element: &str) {
     let errors = errors(xml);
     assert!(
-        errors
-            .iter()
-            .any(|d| d.code == code && d.element.as_deref() == Some(element) && d.line > 0),
+        errors.iter().any(|d| d.code == code && d.element.as_deref() == Some(element) && d.line > 0),
         "expected {code} on {element}, got {errors:#?}"
     );
 }
@@ -54,12 +48,7 @@ fn every_miwg_file_is_read_quickly_without_panic() {
     let corpus = shared().join("corpus/miwg");
     let mut files = Vec::new();
     bpmn_files(&corpus, &mut files);
-    assert!(
-        files.len() > 800,
-        "the MIWG corpus should hold over 800 models, found {} in {}",
-        files.len(),
-        corpus.display()
-    );
+    assert!(files.len() > 800, "the MIWG corpus should hold over 800 models, found {} in {}", files.len(), corpus.display());
     let mut references = 0;
     let mut malformed = 0;
     for file in &files {
@@ -69,38 +58,19 @@ fn every_miwg_file_is_read_quickly_without_panic() {
             Ok(xml) => import(&xml).diagnostics,
             Err(diagnostic) => vec![diagnostic],
         };
-        assert!(
-            started.elapsed() < Duration::from_secs(1),
-            "{} took {:?}",
-            file.display(),
-            started.elapsed()
-        );
-        let xml_problems: Vec<&Diagnostic> = diagnostics
-            .iter()
-            .filter(|d| d.code.starts_with("xml-"))
-            .collect();
+        assert!(started.elapsed() < Duration::from_secs(1), "{} took {:?}", file.display(), started.elapsed());
+        let xml_problems: Vec<&Diagnostic> = diagnostics.iter().filter(|d| d.code.starts_with("xml-")).collect();
         for problem in &xml_problems {
-            assert!(
-                problem.line > 0 && problem.column > 0,
-                "{}: {problem} has no position",
-                file.display()
-            );
+            assert!(problem.line > 0 && problem.column > 0, "{}: {problem} has no position", file.display());
         }
         malformed += usize::from(!xml_problems.is_empty());
         if file.components().any(|c| c.as_os_str() == "Reference") {
             references += 1;
-            assert!(
-                xml_problems.is_empty(),
-                "{}: a reference model gave XML errors: {xml_problems:?}",
-                file.display()
-            );
+            assert!(xml_problems.is_empty(), "{}: a reference model gave XML errors: {xml_problems:?}", file.display());
         }
     }
     assert_eq!(references, 21);
-    assert_eq!(
-        malformed, 4,
-        "the four GenMyModel files with Latin-1 bytes in UTF-8 are the malformed ones"
-    );
+    assert_eq!(malformed, 4, "the four GenMyModel files with Latin-1 bytes in UTF-8 are the malformed ones");
 }
 
 #[test]
@@ -164,56 +134,31 @@ fn each_structural_problem_has_its_code() {
     assert_error(&model(&untyped), "job-type-missing", "task");
     let java = VALID.replace(r#"<bpmn:serviceTask id="task">"#, r#"<bpmn:serviceTask id="task" camunda:class="org.Example">"#)
         .replace(r#"<bpmn:extensionElements><zeebe:taskDefinition type="work" retries="5"/></bpmn:extensionElements>"#, "");
-    assert!(errors(&model(&java))
-        .iter()
-        .any(|d| d.code == "job-type-missing" && d.message.contains("Java delegate")));
+    assert!(errors(&model(&java)).iter().any(|d| d.code == "job-type-missing" && d.message.contains("Java delegate")));
     let not_executable = VALID.replace(r#"isExecutable="true""#, r#"isExecutable="false""#);
-    assert_eq!(
-        errors(&model(&not_executable))
-            .iter()
-            .map(|d| d.code.as_str())
-            .collect::<Vec<_>>(),
-        ["no-executable-process"]
-    );
-    let duplicate = VALID.replace(
-        r#"<bpmn:endEvent id="end"/>"#,
-        r#"<bpmn:endEvent id="end"/><bpmn:endEvent id="end"/>"#,
-    );
+    assert_eq!(errors(&model(&not_executable)).iter().map(|d| d.code.as_str()).collect::<Vec<_>>(), ["no-executable-process"]);
+    let duplicate = VALID.replace(r#"<bpmn:endEvent id="end"/>"#, r#"<bpmn:endEvent id="end"/><bpmn:endEvent id="end"/>"#);
     assert_error(&model(&duplicate), "duplicate-id", "end");
 }
 
 #[test]
 fn every_problem_is_reported_at_once() {
-    let xml = model(
-        r#"<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/>
+    let xml = model(r#"<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/>
         <bpmn:exclusiveGateway id="gw"/>
         <bpmn:intermediateCatchEvent id="t"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1X</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
         <bpmn:scriptTask id="sc"><bpmn:extensionElements><zeebe:script expression="=1 +" resultVariable="x"/></bpmn:extensionElements></bpmn:scriptTask>
         <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="gw"/>
         <bpmn:sequenceFlow id="f2" sourceRef="s" targetRef="ghost"/>
         <bpmn:sequenceFlow id="f3" sourceRef="s" targetRef="t"/>
-        <bpmn:sequenceFlow id="f4" sourceRef="t" targetRef="sc"/></bpmn:process>"#,
-    );
-    let mut codes: Vec<String> = errors(&xml)
-        .into_iter()
-        .map(|d| format!("{}@{}", d.code, d.element.unwrap_or_default()))
-        .collect();
+        <bpmn:sequenceFlow id="f4" sourceRef="t" targetRef="sc"/></bpmn:process>"#);
+    let mut codes: Vec<String> = errors(&xml).into_iter().map(|d| format!("{}@{}", d.code, d.element.unwrap_or_default())).collect();
     codes.sort();
-    assert_eq!(
-        codes,
-        [
-            "expression-invalid@sc",
-            "flow-target-missing@f2",
-            "gateway-no-outgoing@gw",
-            "timer-invalid@t"
-        ]
-    );
+    assert_eq!(codes, ["expression-invalid@sc", "flow-target-missing@f2", "gateway-no-outgoing@gw", "timer-invalid@t"]);
 }
 
 #[test]
 fn zeebe_extensions_are_read() {
-    let xml = model(
-        r#"<bpmn:message id="m" name="paid"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message>
+    let xml = model(r#"<bpmn:message id="m" name="paid"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId"/></bpmn:extensionElements></bpmn:message>
 <bpmn:process id="p" isExecutable="true">
   <bpmn:startEvent id="s"/>
   <bpmn:serviceTask id="job"><bpmn:extensionElements>
@@ -236,49 +181,23 @@ fn zeebe_extensions_are_read() {
   <bpmn:sequenceFlow id="f3" sourceRef="user" targetRef="wait"/>
   <bpmn:sequenceFlow id="f4" sourceRef="wait" targetRef="call"/>
   <bpmn:sequenceFlow id="f5" sourceRef="call" targetRef="e"/>
-</bpmn:process>"#,
-    );
+</bpmn:process>"#);
     let result = import(&xml);
     assert!(!result.has_errors(), "{:#?}", result.diagnostics);
     let workflow = &result.into_workflows().unwrap()[0];
     let job = workflow.element("job").unwrap();
-    let Kind::Task(TaskKind::Job(definition)) = &job.kind else {
-        panic!("a job task: {:?}", job.kind)
-    };
-    assert!(
-        matches!(&definition.job_type, Property::Expression(e) if e.source() == r#""charge-" + region"#)
-    );
+    let Kind::Task(TaskKind::Job(definition)) = &job.kind else { panic!("a job task: {:?}", job.kind) };
+    assert!(matches!(&definition.job_type, Property::Expression(e) if e.source() == r#""charge-" + region"#));
     assert_eq!(definition.headers, [("k".to_string(), "v".to_string())]);
-    assert_eq!(
-        (
-            job.inputs[0].target.as_str(),
-            job.outputs[0].target.as_str()
-        ),
-        ("total", "lastReceipt")
-    );
-    let Some(bpmn::LoopCharacteristics::MultiInstance(mi)) = &job.loop_characteristics else {
-        panic!("multi-instance")
-    };
-    assert!(
-        mi.sequential
-            && mi.input_element.as_deref() == Some("item")
-            && mi.output_collection.as_deref() == Some("out")
-    );
-    let Kind::Task(TaskKind::User(user)) = &workflow.element("user").unwrap().kind else {
-        panic!("a user task")
-    };
-    assert_eq!(
-        user.candidate_groups,
-        Some(Property::Literal("sales, support".into()))
-    );
+    assert_eq!((job.inputs[0].target.as_str(), job.outputs[0].target.as_str()), ("total", "lastReceipt"));
+    let Some(bpmn::LoopCharacteristics::MultiInstance(mi)) = &job.loop_characteristics else { panic!("multi-instance") };
+    assert!(mi.sequential && mi.input_element.as_deref() == Some("item") && mi.output_collection.as_deref() == Some("out"));
+    let Kind::Task(TaskKind::User(user)) = &workflow.element("user").unwrap().kind else { panic!("a user task") };
+    assert_eq!(user.candidate_groups, Some(Property::Literal("sales, support".into())));
     assert!(matches!(&user.assignee, Some(Property::Expression(e)) if e.source() == "owner"));
-    let Kind::Task(TaskKind::Receive(message)) = &workflow.element("wait").unwrap().kind else {
-        panic!("a receive task")
-    };
+    let Kind::Task(TaskKind::Receive(message)) = &workflow.element("wait").unwrap().kind else { panic!("a receive task") };
     assert_eq!(message.name, Property::Literal("paid".into()));
-    let Kind::CallActivity(call) = &workflow.element("call").unwrap().kind else {
-        panic!("a call activity")
-    };
+    let Kind::CallActivity(call) = &workflow.element("call").unwrap().kind else { panic!("a call activity") };
     assert!(!call.propagate_all_child_variables && call.propagate_all_parent_variables);
 }
 
@@ -298,76 +217,34 @@ fn camunda_7_attributes_and_any_prefix_are_read() {
     let result = import(xml);
     assert!(!result.has_errors(), "{:#?}", result.diagnostics);
     let workflow = &result.into_workflows().unwrap()[0];
-    let Kind::Task(TaskKind::Job(job)) = &workflow.element("ext").unwrap().kind else {
-        panic!("an external task")
-    };
-    assert_eq!(
-        (job.job_type.clone(), job.retries.clone()),
-        (
-            Property::Literal("invoice".into()),
-            Property::Literal("3".into())
-        )
-    );
-    let Kind::Task(TaskKind::User(user)) = &workflow.element("approve").unwrap().kind else {
-        panic!("a user task")
-    };
+    let Kind::Task(TaskKind::Job(job)) = &workflow.element("ext").unwrap().kind else { panic!("an external task") };
+    assert_eq!((job.job_type.clone(), job.retries.clone()), (Property::Literal("invoice".into()), Property::Literal("3".into())));
+    let Kind::Task(TaskKind::User(user)) = &workflow.element("approve").unwrap().kind else { panic!("a user task") };
     assert_eq!(user.assignee, Some(Property::Literal("demo".into())));
-    assert_eq!(
-        user.candidate_users,
-        Some(Property::Literal("ann,bob".into()))
-    );
-    assert_eq!(
-        user.due_date,
-        Some(Property::Literal("2026-03-01T00:00:00Z".into()))
-    );
-    assert!(matches!(
-        workflow.element("e").unwrap().kind,
-        Kind::EndEvent(Throw::Terminate)
-    ));
+    assert_eq!(user.candidate_users, Some(Property::Literal("ann,bob".into())));
+    assert_eq!(user.due_date, Some(Property::Literal("2026-03-01T00:00:00Z".into())));
+    assert!(matches!(workflow.element("e").unwrap().kind, Kind::EndEvent(Throw::Terminate)));
 }
 
 #[test]
 fn several_processes_and_the_diagram_are_kept() {
-    let xml =
-        std::fs::read_to_string(shared().join("conformance/cases/02-exclusive-gateway/xor.bpmn"))
-            .unwrap();
+    let xml = std::fs::read_to_string(shared().join("conformance/cases/02-exclusive-gateway/xor.bpmn")).unwrap();
     let workflows = import(&xml).into_workflows().unwrap();
-    assert_eq!(
-        workflows
-            .iter()
-            .map(|w| w.process_id.as_str())
-            .collect::<Vec<_>>(),
-        ["xor", "xor_nodefault"]
-    );
-    let camunda = std::fs::read(
-        shared().join("corpus/miwg/bpmn.io (Camunda Modeler) 18.6.1/A.1.0-export.bpmn"),
-    )
-    .unwrap();
-    let definitions = import(&bpmn::decode(&camunda).unwrap())
-        .definitions
-        .unwrap();
+    assert_eq!(workflows.iter().map(|w| w.process_id.as_str()).collect::<Vec<_>>(), ["xor", "xor_nodefault"]);
+    let camunda = std::fs::read(shared().join("corpus/miwg/bpmn.io (Camunda Modeler) 18.6.1/A.1.0-export.bpmn")).unwrap();
+    let definitions = import(&bpmn::decode(&camunda).unwrap()).definitions.unwrap();
     assert!(!definitions.diagram.shapes.is_empty() && !definitions.diagram.edges.is_empty());
     let flow = definitions.workflows[0].flows[0].id.clone();
-    assert!(
-        definitions.diagram.edges[&flow].len() >= 2,
-        "an edge has its waypoints"
-    );
+    assert!(definitions.diagram.edges[&flow].len() >= 2, "an edge has its waypoints");
 }
 
 #[test]
 fn timer_triggers_keep_their_kind() {
-    let xml =
-        std::fs::read_to_string(shared().join("conformance/cases/05-timers/timers.bpmn")).unwrap();
+    let xml = std::fs::read_to_string(shared().join("conformance/cases/05-timers/timers.bpmn")).unwrap();
     let workflows = import(&xml).into_workflows().unwrap();
-    let deadline = workflows
-        .iter()
-        .find(|w| w.process_id == "deadline")
-        .unwrap();
-    let Kind::Boundary {
-        trigger: Trigger::Timer(bpmn::timer::TimerDefinition::Cycle(_)),
-        cancel_activity: false,
-        attached_to,
-    } = &deadline.element("reminder").unwrap().kind
+    let deadline = workflows.iter().find(|w| w.process_id == "deadline").unwrap();
+    let Kind::Boundary { trigger: Trigger::Timer(bpmn::timer::TimerDefinition::Cycle(_)), cancel_activity: false, attached_to } =
+        &deadline.element("reminder").unwrap().kind
     else {
         panic!("a non-interrupting cycle boundary timer")
     };
@@ -376,22 +253,13 @@ fn timer_triggers_keep_their_kind() {
 
 #[test]
 fn every_diagnostic_code_is_documented() {
-    let docs = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/diagnostics.md"),
-    )
-    .unwrap();
-    let mut codes = vec![
-        "flow-source-missing",
-        "flow-target-missing",
-        "error-missing",
-        "escalation-missing",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect::<Vec<_>>();
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/diagnostics.md")).unwrap();
+    let mut codes = vec!["flow-source-missing", "flow-target-missing", "error-missing", "escalation-missing"]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
     for file in ["src/read.rs", "src/decode.rs", "../cli/src/validate.rs"] {
-        let source =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        let source = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
         for call in ["Diagnostic::error(", "Diagnostic::warning("] {
             for (at, _) in source.match_indices(call) {
                 let argument = source[at + call.len()..].trim_start();
@@ -405,28 +273,16 @@ fn every_diagnostic_code_is_documented() {
     codes.dedup();
     assert!(codes.len() > 30, "found only {codes:?}");
     for code in codes {
-        assert!(
-            docs.contains(&format!("`{code}`")),
-            "docs/diagnostics.md has no section for `{code}`"
-        );
+        assert!(docs.contains(&format!("`{code}`")), "docs/diagnostics.md has no section for `{code}`");
     }
 }
 
 #[test]
 fn a_condition_that_does_not_parse_is_reported_once_at_its_flow() {
-    let xml =
-        std::fs::read_to_string(shared().join("conformance/cases/16-deploy-errors/badexpr.bpmn"))
-            .unwrap();
+    let xml = std::fs::read_to_string(shared().join("conformance/cases/16-deploy-errors/badexpr.bpmn")).unwrap();
     let errors = errors(&xml);
     assert_eq!(errors.len(), 1, "{errors:#?}");
-    assert_eq!(
-        (
-            errors[0].code.as_str(),
-            errors[0].element.as_deref(),
-            errors[0].line
-        ),
-        ("expression-invalid", Some("broken_condition"), 9)
-    );
+    assert_eq!((errors[0].code.as_str(), errors[0].element.as_deref(), errors[0].line), ("expression-invalid", Some("broken_condition"), 9));
 }
 
 /// Issue 9, item 1: BPMN 2.0.2 makes `id` optional on what nothing
@@ -446,23 +302,12 @@ fn elements_without_an_id_get_a_stable_one_from_their_place() {
 </bpmn:process>"#,
     );
     let result = import(&xml);
-    let found_errors: Vec<_> = result
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .collect();
+    let found_errors: Vec<_> = result.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
     assert!(found_errors.is_empty(), "{found_errors:#?}");
     let workflow = &result.into_workflows().unwrap()[0];
     let flow_ids: Vec<&str> = workflow.flows.iter().map(|f| f.id.as_str()).collect();
-    assert_eq!(
-        flow_ids,
-        ["sequenceFlow@8:3", "sequenceFlow@9:3", "f_default"]
-    );
-    assert!(
-        workflow.element_by_id.contains_key("task@11:3"),
-        "{:?}",
-        workflow.element_by_id.keys()
-    );
+    assert_eq!(flow_ids, ["sequenceFlow@8:3", "sequenceFlow@9:3", "f_default"]);
+    assert!(workflow.element_by_id.contains_key("task@11:3"), "{:?}", workflow.element_by_id.keys());
     // The same file gives the same ids.
     let again = import(&xml).into_workflows().unwrap();
     assert_eq!(again[0].flows[0].id, "sequenceFlow@8:3");
@@ -470,15 +315,8 @@ fn elements_without_an_id_get_a_stable_one_from_their_place() {
     let dangling = xml.replace(r#"targetRef="e1""#, r#"targetRef="e9""#);
     let reported = errors(&dangling);
     assert_eq!(reported.len(), 1, "{reported:#?}");
-    assert_eq!(
-        (reported[0].code.as_str(), reported[0].element.as_deref()),
-        ("flow-target-missing", Some("sequenceFlow@9:3"))
-    );
-    assert!(
-        reported[0].message.contains("'e9'"),
-        "{}",
-        reported[0].message
-    );
+    assert_eq!((reported[0].code.as_str(), reported[0].element.as_deref()), ("flow-target-missing", Some("sequenceFlow@9:3")));
+    assert!(reported[0].message.contains("'e9'"), "{}", reported[0].message);
 }
 
 /// Issue 9, item 2: references are QNames; a prefix bound to the
@@ -511,35 +349,20 @@ fn prefixed_references_resolve_through_the_target_namespace() {
         )
     };
     let result = import(&xml("tns:invoice"));
-    let found_errors: Vec<_> = result
-        .diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .collect();
+    let found_errors: Vec<_> = result.diagnostics.iter().filter(|d| d.severity == Severity::Error).collect();
     assert!(found_errors.is_empty(), "{found_errors:#?}");
     let workflow = &result.into_workflows().unwrap()[0];
     let work = workflow.element_by_id["work"];
     assert_eq!(workflow.elements[work].boundary_events.len(), 2);
-    assert_eq!(
-        workflow.elements[work]
-            .default_flow
-            .map(|f| workflow.flows[f].id.as_str()),
-        Some("f2")
-    );
+    assert_eq!(workflow.elements[work].default_flow.map(|f| workflow.flows[f].id.as_str()), Some("f2"));
     let caught = &workflow.elements[workflow.element_by_id["caught"]];
-    assert!(
-        matches!(&caught.kind, Kind::Boundary { trigger: Trigger::Error { code: Some(c) }, .. } if c == "LATE")
-    );
+    assert!(matches!(&caught.kind, Kind::Boundary { trigger: Trigger::Error { code: Some(c) }, .. } if c == "LATE"));
     // A prefix bound elsewhere, or bound to nothing, is reported as that reference, as written, and alone.
     for unresolvable in ["other:invoice", "nope:invoice"] {
         let reported = errors(&xml(unresolvable));
         assert_eq!(reported.len(), 1, "{reported:#?}");
         assert_eq!(reported[0].code, "message-missing");
-        assert!(
-            reported[0].message.contains(&format!("'{unresolvable}'")),
-            "{}",
-            reported[0].message
-        );
+        assert!(reported[0].message.contains(&format!("'{unresolvable}'")), "{}", reported[0].message);
     }
 }
 
@@ -557,56 +380,27 @@ fn juel_and_other_languages_are_named_as_such() {
   <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="each"/></bpmn:process>"#
         ))
     };
-    let reported = errors(&multi(
-        "${count}",
-        "${nrOfCompletedInstances == nrOfInstances}",
-    ));
+    let reported = errors(&multi("${count}", "${nrOfCompletedInstances == nrOfInstances}"));
     let codes: Vec<&str> = reported.iter().map(|d| d.code.as_str()).collect();
-    assert_eq!(
-        codes,
-        ["expression-juel", "expression-juel"],
-        "{reported:#?}"
-    );
-    assert!(
-        reported[0].message.contains("write '=count' instead"),
-        "{}",
-        reported[0].message
-    );
-    assert!(
-        reported[1]
-            .message
-            .contains("write '=numberOfCompletedInstances = numberOfInstances' instead"),
-        "{}",
-        reported[1].message
-    );
+    assert_eq!(codes, ["expression-juel", "expression-juel"], "{reported:#?}");
+    assert!(reported[0].message.contains("write '=count' instead"), "{}", reported[0].message);
+    assert!(reported[1].message.contains("write '=numberOfCompletedInstances = numberOfInstances' instead"), "{}", reported[1].message);
     let hash = errors(&multi("#{items.size()}", "=true"));
     assert_eq!(hash.len(), 1);
     assert_eq!(hash[0].code, "expression-juel");
-    assert!(
-        !hash[0].message.contains("instead"),
-        "no plain translation of a method call: {}",
-        hash[0].message
-    );
+    assert!(!hash[0].message.contains("instead"), "no plain translation of a method call: {}", hash[0].message);
     let negated = VALID.replace(r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>"#,
         r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"><bpmn:conditionExpression>${!approved &amp;&amp; amount &gt;= 10}</bpmn:conditionExpression></bpmn:sequenceFlow>"#);
     assert_error(&model(&negated), "expression-juel", "f2");
     let and = VALID.replace(r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>"#,
         r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"><bpmn:conditionExpression>${approved &amp;&amp; amount &gt;= 10}</bpmn:conditionExpression></bpmn:sequenceFlow>"#);
-    assert!(errors(&model(&and))[0]
-        .message
-        .contains("write '=approved and amount >= 10' instead"));
+    assert!(errors(&model(&and))[0].message.contains("write '=approved and amount >= 10' instead"));
     let groovy = VALID.replace(r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"/>"#,
         r#"<bpmn:sequenceFlow id="f2" sourceRef="task" targetRef="end"><bpmn:conditionExpression xsi:type="bpmn:tFormalExpression" language="groovy">amount &gt; 5 &amp;&amp; ok</bpmn:conditionExpression></bpmn:sequenceFlow>"#);
     let reported = errors(&model(&groovy));
     assert_eq!(reported.len(), 1, "{reported:#?}");
-    assert_eq!(
-        (reported[0].code.as_str(), reported[0].element.as_deref()),
-        ("expression-language", Some("f2"))
-    );
+    assert_eq!((reported[0].code.as_str(), reported[0].element.as_deref()), ("expression-language", Some("f2")));
     assert!(reported[0].message.contains("groovy"));
-    let feel = groovy.replace(
-        r#"language="groovy">amount &gt; 5 &amp;&amp; ok"#,
-        r#"language="http://www.omg.org/spec/FEEL/20140401">=amount &gt; 5"#,
-    );
+    let feel = groovy.replace(r#"language="groovy">amount &gt; 5 &amp;&amp; ok"#, r#"language="http://www.omg.org/spec/FEEL/20140401">=amount &gt; 5"#);
     assert!(errors(&model(&feel)).is_empty());
 }

@@ -24,9 +24,7 @@ pub fn parse_database(url: &str) -> Result<Database, String> {
         return Ok(Database::Memory);
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(
-            "PostgreSQL is not available in this version of Baton; use sqlite://FILE".into(),
-        );
+        return Err("PostgreSQL is not available in this version of Baton; use sqlite://FILE".into());
     }
     Err(format!("'{url}' is not a database Baton knows: use sqlite://FILE (the default is sqlite://baton.db) or memory"))
 }
@@ -60,29 +58,15 @@ fn key_fetcher(issuer: String) -> api::oidc::FetchKeys {
             let get = |url: String| {
                 let http = http.clone();
                 async move {
-                    let response = http
-                        .get(&url)
-                        .send()
-                        .await
-                        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+                    let response = http.get(&url).send().await.map_err(|e| format!("cannot reach {url}: {e}"))?;
                     if !response.status().is_success() {
                         return Err(format!("{url} answered {}", response.status()));
                     }
-                    response
-                        .json::<serde_json::Value>()
-                        .await
-                        .map_err(|e| format!("{url} did not answer JSON: {e}"))
+                    response.json::<serde_json::Value>().await.map_err(|e| format!("{url} did not answer JSON: {e}"))
                 }
             };
-            let discovery = get(format!(
-                "{}/.well-known/openid-configuration",
-                issuer.trim_end_matches('/')
-            ))
-            .await?;
-            let jwks = discovery["jwks_uri"]
-                .as_str()
-                .ok_or_else(|| format!("the issuer {issuer} names no jwks_uri"))?
-                .to_string();
+            let discovery = get(format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))).await?;
+            let jwks = discovery["jwks_uri"].as_str().ok_or_else(|| format!("the issuer {issuer} names no jwks_uri"))?.to_string();
             get(jwks).await
         })
     })
@@ -100,20 +84,8 @@ pub struct DoorOptions {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-pub async fn serve(
-    database: Database,
-    listen: SocketAddr,
-    door: DoorOptions,
-    options: Options,
-) -> Result<(), String> {
-    let DoorOptions {
-        cors_origins,
-        auth,
-        insecure,
-        limits,
-        oidc,
-        tls,
-    } = door;
+pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, options: Options) -> Result<(), String> {
+    let DoorOptions { cors_origins, auth, insecure, limits, oidc, tls } = door;
     if auth == AuthMode::None && !listen.ip().is_loopback() {
         if !insecure {
             return Err(format!(
@@ -130,10 +102,7 @@ pub async fn serve(
         }
     }
     let store: Arc<dyn Store> = match &database {
-        Database::Sqlite(path) => Arc::new(
-            store_sqlite::SqliteStore::open(path)
-                .map_err(|e| format!("cannot open {}: {e}", path.display()))?,
-        ),
+        Database::Sqlite(path) => Arc::new(store_sqlite::SqliteStore::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?),
         Database::Memory => Arc::new(store::MemoryStore::new()),
     };
     let tokens = match auth {
@@ -144,23 +113,14 @@ pub async fn serve(
         (AuthMode::Oidc, Some(options)) => {
             let fetch = key_fetcher(options.issuer.clone());
             let issuer = options.issuer.clone();
-            let connected =
-                api::oidc::Oidc::connect(options.issuer, options.audience, options.claims, fetch)
-                    .await;
-            Some(Arc::new(connected.map_err(|e| {
-                format!("cannot get the keys of the OpenID Connect issuer {issuer}: {e}")
-            })?))
+            let connected = api::oidc::Oidc::connect(options.issuer, options.audience, options.claims, fetch).await;
+            Some(Arc::new(connected.map_err(|e| format!("cannot get the keys of the OpenID Connect issuer {issuer}: {e}"))?))
         }
-        (AuthMode::Oidc, None) => {
-            return Err("--auth oidc needs --oidc-issuer and --oidc-audience".into())
-        }
+        (AuthMode::Oidc, None) => return Err("--auth oidc needs --oidc-issuer and --oidc-audience".into()),
         _ => None,
     };
-    let service = Service::start(store, Arc::new(SystemClock), Box::new(UuidIds), options)
-        .map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let service = Service::start(store, Arc::new(SystemClock), Box::new(UuidIds), options).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let where_ = match &database {
         Database::Sqlite(path) => format!("sqlite://{}", path.display()),
         Database::Memory => "memory (nothing is kept)".to_string(),
@@ -173,63 +133,30 @@ pub async fn serve(
         // Long polls answer now instead of holding the shutdown for their timeout.
         handle.begin_shutdown();
     };
-    let security = api::guard::Security {
-        allowed_origins: cors_origins,
-        tokens,
-        oidc,
-        limits,
-        ..api::guard::Security::for_listener(listen)
-    };
-    let listener = listener
-        .into_std()
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let served = api::serve_with(
-        listener,
-        service.handle.clone(),
-        security,
-        tls,
-        api::HEADER_READ_TIMEOUT,
-        shutdown,
-    )
-    .await;
+    let security = api::guard::Security { allowed_origins: cors_origins, tokens, oidc, limits, ..api::guard::Security::for_listener(listen) };
+    let listener = listener.into_std().map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let served = api::serve_with(listener, service.handle.clone(), security, tls, api::HEADER_READ_TIMEOUT, shutdown).await;
     // Requests in flight have been answered (after their commits); finish what is queued.
     eprintln!("baton: shutting down");
-    tokio::task::spawn_blocking(move || service.stop())
-        .await
-        .map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(move || service.stop()).await.map_err(|e| e.to_string())?;
     served.map_err(|e| format!("the server failed: {e}"))
 }
 
 /// The tokens of the database; a database without any gets a first admin
 /// token, written to a file only its owner may read.
 fn load_tokens(store: &dyn Store, database: &Database) -> Result<api::access::Tokens, String> {
-    let mut rows = store
-        .read()
-        .and_then(|mut r| r.tokens())
-        .map_err(|e| e.to_string())?;
+    let mut rows = store.read().and_then(|mut r| r.tokens()).map_err(|e| e.to_string())?;
     if rows.is_empty() {
         let now = runtime::Clock::now(&SystemClock);
-        let request = api::access::TokenRequest {
-            name: "admin".into(),
-            roles: vec!["admin".into()],
-            ..Default::default()
-        };
+        let request = api::access::TokenRequest { name: "admin".into(), roles: vec!["admin".into()], ..Default::default() };
         let (token, row) = api::access::new_token(request, now)?;
         let file = match database {
             Database::Sqlite(path) => PathBuf::from(format!("{}.admin-token", path.display())),
-            Database::Memory => {
-                std::env::temp_dir().join(format!("baton-admin-token-{}", std::process::id()))
-            }
+            Database::Memory => std::env::temp_dir().join(format!("baton-admin-token-{}", std::process::id())),
         };
-        write_private(&file, &format!("{token}\n")).map_err(|e| {
-            format!(
-                "cannot write the first admin token to {}: {e}",
-                file.display()
-            )
-        })?;
+        write_private(&file, &format!("{token}\n")).map_err(|e| format!("cannot write the first admin token to {}: {e}", file.display()))?;
         let mut txn = store.write().map_err(|e| e.to_string())?;
-        txn.apply(store::Write::PutToken(row.clone()))
-            .map_err(|e| e.to_string())?;
+        txn.apply(store::Write::PutToken(row.clone())).map_err(|e| e.to_string())?;
         txn.commit().map_err(|e| e.to_string())?;
         eprintln!("baton: a new database: the first admin token is in {} (readable by you only); use it with --token or BATON_TOKEN", file.display());
         rows.push(row);

@@ -23,14 +23,8 @@ struct Report {
 
 /// Reads a BPMN file as text; a problem is a diagnostic.
 pub fn read_bpmn(path: &Path) -> Result<String, Diagnostic> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        Diagnostic::error(
-            "file-unreadable",
-            None,
-            (0, 0),
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::error("file-unreadable", None, (0, 0), format!("cannot read {}: {e}", path.display())))?;
     bpmn::decode(&bytes)
 }
 
@@ -41,47 +35,23 @@ fn check(path: &Path) -> FileReport {
             let workflows = import
                 .definitions
                 .as_ref()
-                .map(|d| {
-                    d.workflows
-                        .iter()
-                        .filter(|w| w.executable)
-                        .map(|w| w.process_id.clone())
-                        .collect()
-                })
+                .map(|d| d.workflows.iter().filter(|w| w.executable).map(|w| w.process_id.clone()).collect())
                 .unwrap_or_default();
             (workflows, import.diagnostics)
         }
         Err(diagnostic) => (Vec::new(), vec![diagnostic]),
     };
     let valid = !diagnostics.iter().any(|d| d.severity == Severity::Error);
-    FileReport {
-        path: path.display().to_string(),
-        valid,
-        workflows,
-        diagnostics,
-    }
+    FileReport { path: path.display().to_string(), valid, workflows, diagnostics }
 }
 
 pub fn run(files: &[PathBuf], json: bool) -> i32 {
     let reports: Vec<FileReport> = files.iter().map(|f| check(f)).collect();
-    let count = |severity| {
-        reports
-            .iter()
-            .flat_map(|r| &r.diagnostics)
-            .filter(|d| d.severity == severity)
-            .count()
-    };
+    let count = |severity| reports.iter().flat_map(|r| &r.diagnostics).filter(|d| d.severity == severity).count();
     let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
     if json {
-        let report = Report {
-            files: reports,
-            errors,
-            warnings,
-        };
-        say!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("a report serializes")
-        );
+        let report = Report { files: reports, errors, warnings };
+        say!("{}", serde_json::to_string_pretty(&report).expect("a report serializes"));
     } else {
         for report in &reports {
             for diagnostic in &report.diagnostics {
@@ -91,10 +61,7 @@ pub fn run(files: &[PathBuf], json: bool) -> i32 {
                 eprintln!("{}: ok ({})", report.path, report.workflows.join(", "));
             }
         }
-        eprintln!(
-            "{} file(s), {errors} error(s), {warnings} warning(s)",
-            reports.len()
-        );
+        eprintln!("{} file(s), {errors} error(s), {warnings} warning(s)", reports.len());
     }
     i32::from(errors > 0)
 }

@@ -54,169 +54,69 @@ pub struct StartOptions {
 /// An input from outside the instance.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
-    CompleteJob {
-        job: Key,
-        variables: Variables,
-    },
+    CompleteJob { job: Key, variables: Variables },
     /// `retries` is the number left after this failure; 0 raises an incident.
-    FailJob {
-        job: Key,
-        retries: u32,
-        message: String,
-        backoff_ms: Millis,
-    },
-    ThrowError {
-        job: Key,
-        code: String,
-        message: String,
-        variables: Variables,
-    },
-    UpdateRetries {
-        job: Key,
-        retries: u32,
-    },
-    CompleteUserTask {
-        task: Key,
-        variables: Variables,
-    },
+    FailJob { job: Key, retries: u32, message: String, backoff_ms: Millis },
+    ThrowError { job: Key, code: String, message: String, variables: Variables },
+    UpdateRetries { job: Key, retries: u32 },
+    CompleteUserTask { task: Key, variables: Variables },
     /// `claim: true` is refused when someone else holds the task; `false` (re)assigns or, with `None`, unassigns.
-    AssignUserTask {
-        task: Key,
-        assignee: Option<String>,
-        claim: bool,
-    },
-    TimerFired {
-        timer: Key,
-    },
-    MessageCorrelated {
-        subscription: Key,
-        variables: Variables,
-    },
-    SignalReceived {
-        subscription: Key,
-        variables: Variables,
-    },
+    AssignUserTask { task: Key, assignee: Option<String>, claim: bool },
+    TimerFired { timer: Key },
+    MessageCorrelated { subscription: Key, variables: Variables },
+    SignalReceived { subscription: Key, variables: Variables },
     /// A child instance started by a call activity completed.
-    ChildCompleted {
-        element_instance: Key,
-        variables: Variables,
-    },
+    ChildCompleted { element_instance: Key, variables: Variables },
     /// A child instance ended with an error nobody in it caught.
-    ChildFailed {
-        element_instance: Key,
-        code: String,
-    },
+    ChildFailed { element_instance: Key, code: String },
     /// A child instance was cancelled from outside.
-    ChildCancelled {
-        element_instance: Key,
-    },
+    ChildCancelled { element_instance: Key },
     /// The child instance could not be started (its process is not deployed).
-    ChildNotStarted {
-        element_instance: Key,
-        message: String,
-    },
+    ChildNotStarted { element_instance: Key, message: String },
     /// Ends the instance and everything in it; the reason is kept on the instance.
-    Cancel {
-        reason: Option<String>,
-    },
+    Cancel { reason: Option<String> },
     Suspend,
     Resume,
     /// Sets variables on a scope (the instance's own scope when `None`).
-    SetVariables {
-        element_instance: Option<Key>,
-        variables: Variables,
-    },
-    ResolveIncident {
-        incident: Key,
-    },
+    SetVariables { element_instance: Option<Key>, variables: Variables },
+    ResolveIncident { incident: Key },
     /// Activates elements (by id) and terminates every active instance of others.
-    Modify {
-        activate: Vec<String>,
-        terminate: Vec<String>,
-    },
+    Modify { activate: Vec<String>, terminate: Vec<String> },
     /// Sets labels (`Some`) and removes them (`None`).
-    SetLabels {
-        labels: std::collections::BTreeMap<String, Option<String>>,
-    },
+    SetLabels { labels: std::collections::BTreeMap<String, Option<String>> },
     /// Moves a pending timer to a new due time.
-    RescheduleTimer {
-        timer: Key,
-        due_at: Millis,
-    },
+    RescheduleTimer { timer: Key, due_at: Millis },
     /// Runs an ended instance again (its next run) with its original input,
     /// from an element of the process's own scope: by default the start
     /// event, or for a failed instance the element before the error end event.
-    Rerun {
-        from: Option<String>,
-    },
+    Rerun { from: Option<String> },
 }
 
 /// What the runtime must do after a step. The state already reflects it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "effect")]
 pub enum Effect {
-    JobCreated {
-        job: Job,
-    },
+    JobCreated { job: Job },
     /// Retries, backoff or state of a job changed.
-    JobUpdated {
-        job: Job,
-    },
-    JobRemoved {
-        key: Key,
-    },
-    TimerScheduled {
-        timer: Timer,
-    },
-    TimerRemoved {
-        key: Key,
-    },
-    UserTaskCreated {
-        task: UserTask,
-    },
-    UserTaskUpdated {
-        task: UserTask,
-    },
-    UserTaskRemoved {
-        key: Key,
-    },
-    SubscriptionOpened {
-        subscription: Subscription,
-    },
-    SubscriptionClosed {
-        key: Key,
-    },
-    IncidentRaised {
-        incident: Incident,
-    },
-    IncidentResolved {
-        key: Key,
-    },
-    History {
-        entry: HistoryEntry,
-    },
+    JobUpdated { job: Job },
+    JobRemoved { key: Key },
+    TimerScheduled { timer: Timer },
+    TimerRemoved { key: Key },
+    UserTaskCreated { task: UserTask },
+    UserTaskUpdated { task: UserTask },
+    UserTaskRemoved { key: Key },
+    SubscriptionOpened { subscription: Subscription },
+    SubscriptionClosed { key: Key },
+    IncidentRaised { incident: Incident },
+    IncidentResolved { key: Key },
+    History { entry: HistoryEntry },
     /// Start an instance of `process_id` (latest version) with id `instance_id`
     /// as a child of this element instance.
-    StartChild {
-        element_instance: Key,
-        instance_id: String,
-        process_id: String,
-        binding: bpmn::Binding,
-        variables: Variables,
-    },
-    CancelChild {
-        instance_id: String,
-    },
-    BroadcastSignal {
-        name: String,
-        variables: Variables,
-    },
+    StartChild { element_instance: Key, instance_id: String, process_id: String, binding: bpmn::Binding, variables: Variables },
+    CancelChild { instance_id: String },
+    BroadcastSignal { name: String, variables: Variables },
     /// The instance ended; with a parent, the runtime tells it.
-    InstanceEnded {
-        status: Status,
-        variables: Variables,
-        error_code: Option<String>,
-    },
+    InstanceEnded { status: Status, variables: Variables, error_code: Option<String> },
 }
 
 /// Why an input was refused. The state is unchanged.
@@ -278,10 +178,7 @@ impl RejectionCode {
 
 impl Rejection {
     pub(crate) fn new(code: RejectionCode, message: impl Into<String>) -> Rejection {
-        Rejection {
-            code,
-            message: message.into(),
-        }
+        Rejection { code, message: message.into() }
     }
 }
 
@@ -305,12 +202,7 @@ pub fn start(
 }
 
 /// Applies one input to an instance and runs it until every token waits.
-pub fn step(
-    workflow: &Workflow,
-    state: &mut InstanceState,
-    input: Input,
-    now: Millis,
-) -> Result<Vec<Effect>, Rejection> {
+pub fn step(workflow: &Workflow, state: &mut InstanceState, input: Input, now: Millis) -> Result<Vec<Effect>, Rejection> {
     machine::step(workflow, state, input, now)
 }
 
@@ -331,40 +223,22 @@ pub enum FaultSite {
 impl FaultSite {
     pub fn of(input: &Input) -> FaultSite {
         match input {
-            Input::CompleteJob { job, .. }
-            | Input::FailJob { job, .. }
-            | Input::ThrowError { job, .. }
-            | Input::UpdateRetries { job, .. } => FaultSite::Job(*job),
-            Input::CompleteUserTask { task, .. } | Input::AssignUserTask { task, .. } => {
-                FaultSite::Task(*task)
+            Input::CompleteJob { job, .. } | Input::FailJob { job, .. } | Input::ThrowError { job, .. } | Input::UpdateRetries { job, .. } => {
+                FaultSite::Job(*job)
             }
-            Input::TimerFired { timer } | Input::RescheduleTimer { timer, .. } => {
-                FaultSite::Timer(*timer)
-            }
-            Input::MessageCorrelated { subscription, .. }
-            | Input::SignalReceived { subscription, .. } => FaultSite::Subscription(*subscription),
-            Input::ChildCompleted {
-                element_instance, ..
-            }
-            | Input::ChildFailed {
-                element_instance, ..
-            }
+            Input::CompleteUserTask { task, .. } | Input::AssignUserTask { task, .. } => FaultSite::Task(*task),
+            Input::TimerFired { timer } | Input::RescheduleTimer { timer, .. } => FaultSite::Timer(*timer),
+            Input::MessageCorrelated { subscription, .. } | Input::SignalReceived { subscription, .. } => FaultSite::Subscription(*subscription),
+            Input::ChildCompleted { element_instance, .. }
+            | Input::ChildFailed { element_instance, .. }
             | Input::ChildCancelled { element_instance }
-            | Input::ChildNotStarted {
-                element_instance, ..
-            } => FaultSite::ElementInstance(*element_instance),
-            Input::SetVariables {
-                element_instance: Some(key),
-                ..
-            } => FaultSite::ElementInstance(*key),
+            | Input::ChildNotStarted { element_instance, .. } => FaultSite::ElementInstance(*element_instance),
+            Input::SetVariables { element_instance: Some(key), .. } => FaultSite::ElementInstance(*key),
             Input::ResolveIncident { incident } => FaultSite::Incident(*incident),
             Input::Cancel { .. }
             | Input::Suspend
             | Input::Resume
-            | Input::SetVariables {
-                element_instance: None,
-                ..
-            }
+            | Input::SetVariables { element_instance: None, .. }
             | Input::Modify { .. }
             | Input::SetLabels { .. }
             | Input::Rerun { .. } => FaultSite::Instance,
@@ -378,12 +252,7 @@ impl FaultSite {
 /// was firing is kept in the state but its effect removes it from the
 /// runtime's schedule until the incident is resolved, so it does not fire
 /// (and fail) again on every turn.
-pub fn fault(
-    state: &mut InstanceState,
-    site: FaultSite,
-    message: String,
-    now: Millis,
-) -> Vec<Effect> {
+pub fn fault(state: &mut InstanceState, site: FaultSite, message: String, now: Millis) -> Vec<Effect> {
     machine::fault(state, site, message, now)
 }
 

@@ -8,25 +8,18 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bpmn::{
-    ElementIdx, FlowIdx, GatewayKind, JobDefinition, Kind, LoopCharacteristics, MessageDefinition,
-    Property, TaskKind, Throw, Trigger, UserTaskDefinition, Workflow,
+    ElementIdx, FlowIdx, GatewayKind, JobDefinition, Kind, LoopCharacteristics, MessageDefinition, Property, TaskKind, Throw,
+    Trigger, UserTaskDefinition, Workflow,
 };
 use feel::Expression;
 use serde_json::Value as Json;
 
 use crate::state::*;
-use crate::{
-    Effect, Input, Rejection, RejectionCode, StartOptions, MAX_CALL_DEPTH, MAX_ELEMENT_INSTANCES,
-    MAX_LABELS, MAX_LABEL_CHARS, MAX_STEPS_PER_INPUT,
-};
+use crate::{Effect, Input, Rejection, RejectionCode, StartOptions, MAX_CALL_DEPTH, MAX_ELEMENT_INSTANCES, MAX_LABELS, MAX_LABEL_CHARS, MAX_STEPS_PER_INPUT};
 
 enum Work {
     /// A token arrives at `element` inside the scope `scope` (through `flow`).
-    Arrive {
-        element: ElementIdx,
-        scope: Key,
-        flow: Option<FlowIdx>,
-    },
+    Arrive { element: ElementIdx, scope: Key, flow: Option<FlowIdx> },
     /// Run the activation of an element instance: input mappings, then its behaviour.
     Activate { ei: Key },
     /// Run the completion of an element instance: output mappings, then leave it.
@@ -57,10 +50,7 @@ struct Failure {
 
 impl Failure {
     fn expression(message: impl Into<String>) -> Failure {
-        Failure {
-            kind: IncidentKind::Expression,
-            message: message.into(),
-        }
+        Failure { kind: IncidentKind::Expression, message: message.into() }
     }
 }
 
@@ -94,11 +84,7 @@ pub(crate) fn start(
             )
         })?,
     };
-    let labels = options
-        .labels
-        .iter()
-        .map(|(name, value)| (name.clone(), Some(value.clone())))
-        .collect();
+    let labels = options.labels.iter().map(|(name, value)| (name.clone(), Some(value.clone()))).collect();
     check_labels(&BTreeMap::new(), &labels)?;
     let mut st = InstanceState {
         schema: InstanceState::SCHEMA,
@@ -137,23 +123,14 @@ pub(crate) fn start(
     let root = m.create_ei(Workflow::ROOT, None, 1);
     m.st.root = root;
     m.open_event_subprocess_starts(root);
-    m.queue.push_back(Work::Arrive {
-        element: start_event,
-        scope: root,
-        flow: None,
-    });
+    m.queue.push_back(Work::Arrive { element: start_event, scope: root, flow: None });
     m.run();
     m.st.update_count = 1;
     let effects = std::mem::take(&mut m.effects);
     Ok((st, effects))
 }
 
-pub(crate) fn step(
-    wf: &Workflow,
-    st: &mut InstanceState,
-    input: Input,
-    now: Millis,
-) -> Result<Vec<Effect>, Rejection> {
+pub(crate) fn step(wf: &Workflow, st: &mut InstanceState, input: Input, now: Millis) -> Result<Vec<Effect>, Rejection> {
     let mut m = Machine::new(wf, st, now);
     m.check(&input)?;
     m.apply(input);
@@ -163,38 +140,15 @@ pub(crate) fn step(
     Ok(m.effects)
 }
 
-pub(crate) fn fault(
-    st: &mut InstanceState,
-    site: crate::FaultSite,
-    message: String,
-    now: Millis,
-) -> Vec<Effect> {
+pub(crate) fn fault(st: &mut InstanceState, site: crate::FaultSite, message: String, now: Millis) -> Vec<Effect> {
     use crate::FaultSite;
     let (element_instance, element_id) = match site {
-        FaultSite::Job(key) => st
-            .jobs
-            .get(&key)
-            .map(|j| (j.element_instance, j.element_id.clone())),
-        FaultSite::Task(key) => st
-            .user_tasks
-            .get(&key)
-            .map(|t| (t.element_instance, t.element_id.clone())),
-        FaultSite::Timer(key) => st
-            .timers
-            .get(&key)
-            .map(|t| (t.element_instance, t.element_id.clone())),
-        FaultSite::Subscription(key) => st
-            .subscriptions
-            .get(&key)
-            .map(|s| (s.element_instance, s.element_id.clone())),
-        FaultSite::ElementInstance(key) => st
-            .element_instances
-            .get(&key)
-            .map(|ei| (ei.key, ei.element_id.clone())),
-        FaultSite::Incident(key) => st
-            .incidents
-            .get(&key)
-            .map(|i| (i.element_instance, i.element_id.clone())),
+        FaultSite::Job(key) => st.jobs.get(&key).map(|j| (j.element_instance, j.element_id.clone())),
+        FaultSite::Task(key) => st.user_tasks.get(&key).map(|t| (t.element_instance, t.element_id.clone())),
+        FaultSite::Timer(key) => st.timers.get(&key).map(|t| (t.element_instance, t.element_id.clone())),
+        FaultSite::Subscription(key) => st.subscriptions.get(&key).map(|s| (s.element_instance, s.element_id.clone())),
+        FaultSite::ElementInstance(key) => st.element_instances.get(&key).map(|ei| (ei.key, ei.element_id.clone())),
+        FaultSite::Incident(key) => st.incidents.get(&key).map(|i| (i.element_instance, i.element_id.clone())),
         FaultSite::Instance => None,
     }
     .unwrap_or_else(|| (st.root, st.process_id.clone()));
@@ -204,14 +158,7 @@ pub(crate) fn fault(
     };
     let key = st.next_key;
     st.next_key += 1;
-    let incident = Incident {
-        key,
-        element_instance,
-        element_id,
-        kind: IncidentKind::EngineFault { timer },
-        message,
-        created_at: now,
-    };
+    let incident = Incident { key, element_instance, element_id, kind: IncidentKind::EngineFault { timer }, message, created_at: now };
     st.incidents.insert(key, incident.clone());
     st.update_count += 1;
     let mut effects = vec![Effect::IncidentRaised { incident }];
@@ -227,10 +174,7 @@ fn reject<T>(code: RejectionCode, message: impl Into<String>) -> Result<T, Rejec
 
 /// Refuses label changes that would leave an instance with an empty or
 /// overlong label, or with more than [`MAX_LABELS`].
-fn check_labels(
-    current: &BTreeMap<String, String>,
-    changes: &BTreeMap<String, Option<String>>,
-) -> Result<(), Rejection> {
+fn check_labels(current: &BTreeMap<String, String>, changes: &BTreeMap<String, Option<String>>) -> Result<(), Rejection> {
     for (name, value) in changes {
         let too_long = |text: &str| text.chars().count() > MAX_LABEL_CHARS;
         if name.is_empty() || too_long(name) || value.as_deref().is_some_and(too_long) {
@@ -240,35 +184,17 @@ fn check_labels(
             );
         }
     }
-    let added = changes
-        .iter()
-        .filter(|(name, value)| value.is_some() && !current.contains_key(*name))
-        .count();
-    let removed = changes
-        .iter()
-        .filter(|(name, value)| value.is_none() && current.contains_key(*name))
-        .count();
+    let added = changes.iter().filter(|(name, value)| value.is_some() && !current.contains_key(*name)).count();
+    let removed = changes.iter().filter(|(name, value)| value.is_none() && current.contains_key(*name)).count();
     if current.len() + added - removed > MAX_LABELS {
-        return reject(
-            RejectionCode::InvalidLabels,
-            format!("an instance has at most {MAX_LABELS} labels"),
-        );
+        return reject(RejectionCode::InvalidLabels, format!("an instance has at most {MAX_LABELS} labels"));
     }
     Ok(())
 }
 
 impl<'a> Machine<'a> {
     fn new(wf: &'a Workflow, st: &'a mut InstanceState, now: Millis) -> Machine<'a> {
-        Machine {
-            wf,
-            st,
-            now,
-            effects: Vec::new(),
-            queue: VecDeque::new(),
-            steps: 0,
-            completions: BTreeMap::new(),
-            error_after: None,
-        }
+        Machine { wf, st, now, effects: Vec::new(), queue: VecDeque::new(), steps: 0, completions: BTreeMap::new(), error_after: None }
     }
 
     // ----- validation: every refusal is decided here, before anything changes -----
@@ -279,18 +205,10 @@ impl<'a> Machine<'a> {
             return self.check_rerun(from.as_deref());
         }
         if status.is_ended() {
-            return reject(
-                RejectionCode::InstanceEnded,
-                format!("instance {} has ended ({})", self.st.id, status.as_str()),
-            );
+            return reject(RejectionCode::InstanceEnded, format!("instance {} has ended ({})", self.st.id, status.as_str()));
         }
         if !matches!(input, Input::Cancel { .. } | Input::ResolveIncident { .. }) {
-            if let Some(faulted) = self
-                .st
-                .incidents
-                .values()
-                .find(|i| matches!(i.kind, IncidentKind::EngineFault { .. }))
-            {
+            if let Some(faulted) = self.st.incidents.values().find(|i| matches!(i.kind, IncidentKind::EngineFault { .. })) {
                 return reject(
                     RejectionCode::InstanceFaulted,
                     format!(
@@ -303,66 +221,39 @@ impl<'a> Machine<'a> {
         let suspended = status == Status::Suspended;
         let must_run = |what: &str| -> Result<(), Rejection> {
             if suspended {
-                return reject(
-                    RejectionCode::InstanceSuspended,
-                    format!(
-                        "instance {} is suspended; {what} until it is resumed",
-                        self.st.id
-                    ),
-                );
+                return reject(RejectionCode::InstanceSuspended, format!("instance {} is suspended; {what} until it is resumed", self.st.id));
             }
             Ok(())
         };
         match input {
-            Input::CompleteJob { job, .. }
-            | Input::FailJob { job, .. }
-            | Input::ThrowError { job, .. } => {
+            Input::CompleteJob { job, .. } | Input::FailJob { job, .. } | Input::ThrowError { job, .. } => {
                 must_run("no job can be completed or failed")?;
                 let Some(found) = self.st.jobs.get(job) else {
                     return reject(RejectionCode::JobNotFound, format!("job {job} does not exist (it was completed, cancelled or never created)"));
                 };
                 if found.state != JobState::Activatable {
-                    return reject(
-                        RejectionCode::JobNotActivatable,
-                        format!("job {job} has an open incident; resolve it first"),
-                    );
+                    return reject(RejectionCode::JobNotActivatable, format!("job {job} has an open incident; resolve it first"));
                 }
             }
             Input::UpdateRetries { job, .. } => {
                 if !self.st.jobs.contains_key(job) {
-                    return reject(
-                        RejectionCode::JobNotFound,
-                        format!("job {job} does not exist"),
-                    );
+                    return reject(RejectionCode::JobNotFound, format!("job {job} does not exist"));
                 }
             }
             Input::CompleteUserTask { task, .. } => {
                 must_run("no task can be completed")?;
                 if !self.st.user_tasks.contains_key(task) {
-                    return reject(
-                        RejectionCode::TaskNotFound,
-                        format!("user task {task} does not exist"),
-                    );
+                    return reject(RejectionCode::TaskNotFound, format!("user task {task} does not exist"));
                 }
             }
-            Input::AssignUserTask {
-                task,
-                assignee,
-                claim,
-            } => {
+            Input::AssignUserTask { task, assignee, claim } => {
                 let Some(found) = self.st.user_tasks.get(task) else {
-                    return reject(
-                        RejectionCode::TaskNotFound,
-                        format!("user task {task} does not exist"),
-                    );
+                    return reject(RejectionCode::TaskNotFound, format!("user task {task} does not exist"));
                 };
                 if *claim {
                     if let (Some(current), Some(new)) = (&found.assignee, assignee) {
                         if current != new {
-                            return reject(
-                                RejectionCode::TaskClaimed,
-                                format!("user task {task} is already assigned to {current}"),
-                            );
+                            return reject(RejectionCode::TaskClaimed, format!("user task {task} is already assigned to {current}"));
                         }
                     }
                 }
@@ -370,45 +261,25 @@ impl<'a> Machine<'a> {
             Input::TimerFired { timer } => {
                 must_run("no timer fires")?;
                 let Some(found) = self.st.timers.get(timer) else {
-                    return reject(
-                        RejectionCode::TimerNotFound,
-                        format!("timer {timer} does not exist"),
-                    );
+                    return reject(RejectionCode::TimerNotFound, format!("timer {timer} does not exist"));
                 };
                 if found.due_at > self.now {
-                    let due = jiff::Timestamp::from_millisecond(found.due_at)
-                        .map_or_else(|_| format!("{} ms", found.due_at), |t| t.to_string());
-                    return reject(
-                        RejectionCode::TimerNotDue,
-                        format!("timer {timer} is due at {due}, not before"),
-                    );
+                    let due = jiff::Timestamp::from_millisecond(found.due_at).map_or_else(|_| format!("{} ms", found.due_at), |t| t.to_string());
+                    return reject(RejectionCode::TimerNotDue, format!("timer {timer} is due at {due}, not before"));
                 }
             }
-            Input::MessageCorrelated { subscription, .. }
-            | Input::SignalReceived { subscription, .. } => {
+            Input::MessageCorrelated { subscription, .. } | Input::SignalReceived { subscription, .. } => {
                 must_run("no message or signal is correlated")?;
                 if !self.st.subscriptions.contains_key(subscription) {
-                    return reject(
-                        RejectionCode::SubscriptionNotFound,
-                        format!("subscription {subscription} does not exist"),
-                    );
+                    return reject(RejectionCode::SubscriptionNotFound, format!("subscription {subscription} does not exist"));
                 }
             }
-            Input::ChildCompleted {
-                element_instance, ..
-            }
-            | Input::ChildFailed {
-                element_instance, ..
-            }
+            Input::ChildCompleted { element_instance, .. }
+            | Input::ChildFailed { element_instance, .. }
             | Input::ChildCancelled { element_instance }
-            | Input::ChildNotStarted {
-                element_instance, ..
-            } => {
+            | Input::ChildNotStarted { element_instance, .. } => {
                 if !self.st.element_instances.contains_key(element_instance) {
-                    return reject(
-                        RejectionCode::ElementInstanceNotFound,
-                        format!("element instance {element_instance} is not active"),
-                    );
+                    return reject(RejectionCode::ElementInstanceNotFound, format!("element instance {element_instance} is not active"));
                 }
             }
             Input::Cancel { .. } => {}
@@ -416,43 +287,27 @@ impl<'a> Machine<'a> {
             Input::Rerun { .. } => {}
             Input::RescheduleTimer { timer, .. } => {
                 if !self.st.timers.contains_key(timer) {
-                    return reject(
-                        RejectionCode::TimerNotFound,
-                        format!("timer {timer} does not exist"),
-                    );
+                    return reject(RejectionCode::TimerNotFound, format!("timer {timer} does not exist"));
                 }
             }
             Input::Suspend => must_run("it cannot be suspended again")?,
             Input::Resume => {
                 if !suspended {
-                    return reject(
-                        RejectionCode::InstanceNotSuspended,
-                        format!("instance {} is not suspended", self.st.id),
-                    );
+                    return reject(RejectionCode::InstanceNotSuspended, format!("instance {} is not suspended", self.st.id));
                 }
             }
-            Input::SetVariables {
-                element_instance, ..
-            } => {
+            Input::SetVariables { element_instance, .. } => {
                 if let Some(key) = element_instance {
                     if !self.st.element_instances.contains_key(key) {
-                        return reject(
-                            RejectionCode::ElementInstanceNotFound,
-                            format!("element instance {key} is not active"),
-                        );
+                        return reject(RejectionCode::ElementInstanceNotFound, format!("element instance {key} is not active"));
                     }
                 }
             }
             Input::ResolveIncident { incident } => {
                 let Some(found) = self.st.incidents.get(incident) else {
-                    return reject(
-                        RejectionCode::IncidentNotFound,
-                        format!("incident {incident} does not exist"),
-                    );
+                    return reject(RejectionCode::IncidentNotFound, format!("incident {incident} does not exist"));
                 };
-                if let IncidentKind::JobNoRetries { job }
-                | IncidentKind::UnhandledError { job, .. } = found.kind
-                {
+                if let IncidentKind::JobNoRetries { job } | IncidentKind::UnhandledError { job, .. } = found.kind {
                     if self.st.jobs.get(&job).is_some_and(|j| j.retries == 0) {
                         return reject(
                             RejectionCode::RetriesExhausted,
@@ -461,16 +316,10 @@ impl<'a> Machine<'a> {
                     }
                 }
             }
-            Input::Modify {
-                activate,
-                terminate,
-            } => {
+            Input::Modify { activate, terminate } => {
                 for id in activate {
                     let Some(&element) = self.wf.element_by_id.get(id) else {
-                        return reject(
-                            RejectionCode::ElementNotFound,
-                            format!("process '{}' has no element '{id}'", self.wf.process_id),
-                        );
+                        return reject(RejectionCode::ElementNotFound, format!("process '{}' has no element '{id}'", self.wf.process_id));
                     };
                     if self.modification_scope(element).is_none() {
                         return reject(
@@ -480,16 +329,8 @@ impl<'a> Machine<'a> {
                     }
                 }
                 for id in terminate {
-                    if !self
-                        .st
-                        .element_instances
-                        .values()
-                        .any(|ei| &ei.element_id == id && ei.key != self.st.root)
-                    {
-                        return reject(
-                            RejectionCode::ElementNotFound,
-                            format!("no active instance of '{id}' to terminate"),
-                        );
+                    if !self.st.element_instances.values().any(|ei| &ei.element_id == id && ei.key != self.st.root) {
+                        return reject(RejectionCode::ElementNotFound, format!("no active instance of '{id}' to terminate"));
                     }
                 }
             }
@@ -502,30 +343,15 @@ impl<'a> Machine<'a> {
     fn apply(&mut self, input: Input) {
         match input {
             Input::CompleteJob { job, variables } => {
-                let Some(job) = self.remove_job(job) else {
-                    return;
-                };
-                let detail = HistoryDetail {
-                    job: Some(Self::job_ref(&job)),
-                    variables: bounded_payload(&variables),
-                    ..HistoryDetail::default()
-                };
+                let Some(job) = self.remove_job(job) else { return };
+                let detail = HistoryDetail { job: Some(Self::job_ref(&job)), variables: bounded_payload(&variables), ..HistoryDetail::default() };
                 self.completions.insert(job.element_instance, detail);
                 self.absorb(job.element_instance, variables);
-                self.queue.push_back(Work::Complete {
-                    ei: job.element_instance,
-                });
+                self.queue.push_back(Work::Complete { ei: job.element_instance });
             }
-            Input::FailJob {
-                job,
-                retries,
-                message,
-                backoff_ms,
-            } => {
+            Input::FailJob { job, retries, message, backoff_ms } => {
                 let now = self.now;
-                let Some(found) = self.st.jobs.get_mut(&job) else {
-                    return;
-                };
+                let Some(found) = self.st.jobs.get_mut(&job) else { return };
                 let failed = HistoryDetail {
                     job: Some(Self::job_ref(found)),
                     message: Some(message.clone()),
@@ -537,43 +363,27 @@ impl<'a> Machine<'a> {
                 found.error_message = Some(message.clone());
                 let owner = found.element_instance;
                 self.note(Some(owner), HistoryEvent::JobFailed, failed);
-                let Some(found) = self.st.jobs.get_mut(&job) else {
-                    return;
-                };
+                let Some(found) = self.st.jobs.get_mut(&job) else { return };
                 if retries == 0 {
                     found.state = JobState::Failed;
                     found.not_before = None;
                     let (ei, element_id) = (found.element_instance, found.element_id.clone());
                     let updated = found.clone();
                     self.effects.push(Effect::JobUpdated { job: updated });
-                    self.raise_incident(
-                        ei,
-                        &element_id,
-                        IncidentKind::JobNoRetries { job },
-                        message,
-                    );
+                    self.raise_incident(ei, &element_id, IncidentKind::JobNoRetries { job }, message);
                 } else {
                     found.not_before = (backoff_ms > 0).then_some(now + backoff_ms);
                     let updated = found.clone();
                     self.effects.push(Effect::JobUpdated { job: updated });
                 }
             }
-            Input::ThrowError {
-                job,
-                code,
-                message,
-                variables,
-            } => {
-                let Some(ei) = self.st.jobs.get(&job).map(|j| j.element_instance) else {
-                    return;
-                };
+            Input::ThrowError { job, code, message, variables } => {
+                let Some(ei) = self.st.jobs.get(&job).map(|j| j.element_instance) else { return };
                 if self.find_error_catch(ei, &code).is_some() {
                     self.remove_job(job);
                     self.throw_error(ei, &code, variables);
                 } else {
-                    let Some(found) = self.st.jobs.get_mut(&job) else {
-                        return;
-                    };
+                    let Some(found) = self.st.jobs.get_mut(&job) else { return };
                     found.state = JobState::Failed;
                     found.error_message = Some(message.clone());
                     let (element_id, updated) = (found.element_id.clone(), found.clone());
@@ -581,110 +391,55 @@ impl<'a> Machine<'a> {
                     let text = if message.is_empty() {
                         format!("the worker threw error '{code}', which nothing catches")
                     } else {
-                        format!(
-                            "the worker threw error '{code}' ({message}), which nothing catches"
-                        )
+                        format!("the worker threw error '{code}' ({message}), which nothing catches")
                     };
-                    self.raise_incident(
-                        ei,
-                        &element_id,
-                        IncidentKind::UnhandledError { job, code },
-                        text,
-                    );
+                    self.raise_incident(ei, &element_id, IncidentKind::UnhandledError { job, code }, text);
                 }
             }
             Input::UpdateRetries { job, retries } => {
-                let Some(found) = self.st.jobs.get_mut(&job) else {
-                    return;
-                };
+                let Some(found) = self.st.jobs.get_mut(&job) else { return };
                 found.retries = retries;
                 let updated = found.clone();
-                self.effects.push(Effect::JobUpdated {
-                    job: updated.clone(),
-                });
-                let detail = HistoryDetail {
-                    job: Some(Self::job_ref(&updated)),
-                    retries: Some(retries),
-                    ..HistoryDetail::default()
-                };
-                self.note(
-                    Some(updated.element_instance),
-                    HistoryEvent::RetriesSet,
-                    detail,
-                );
+                self.effects.push(Effect::JobUpdated { job: updated.clone() });
+                let detail = HistoryDetail { job: Some(Self::job_ref(&updated)), retries: Some(retries), ..HistoryDetail::default() };
+                self.note(Some(updated.element_instance), HistoryEvent::RetriesSet, detail);
             }
             Input::CompleteUserTask { task, variables } => {
-                let Some(task) = self.st.user_tasks.remove(&task) else {
-                    return;
-                };
+                let Some(task) = self.st.user_tasks.remove(&task) else { return };
                 self.effects.push(Effect::UserTaskRemoved { key: task.key });
-                let detail = HistoryDetail {
-                    task: Some(task.key),
-                    variables: bounded_payload(&variables),
-                    ..HistoryDetail::default()
-                };
+                let detail = HistoryDetail { task: Some(task.key), variables: bounded_payload(&variables), ..HistoryDetail::default() };
                 self.completions.insert(task.element_instance, detail);
                 self.absorb(task.element_instance, variables);
-                self.queue.push_back(Work::Complete {
-                    ei: task.element_instance,
-                });
+                self.queue.push_back(Work::Complete { ei: task.element_instance });
             }
             Input::AssignUserTask { task, assignee, .. } => {
-                let Some(found) = self.st.user_tasks.get_mut(&task) else {
-                    return;
-                };
+                let Some(found) = self.st.user_tasks.get_mut(&task) else { return };
                 found.assignee = assignee;
                 let updated = found.clone();
                 self.effects.push(Effect::UserTaskUpdated { task: updated });
             }
             Input::TimerFired { timer } => self.fire_timer(timer),
-            Input::MessageCorrelated {
-                subscription,
-                variables,
-            }
-            | Input::SignalReceived {
-                subscription,
-                variables,
-            } => {
+            Input::MessageCorrelated { subscription, variables } | Input::SignalReceived { subscription, variables } => {
                 let subscription = self.st.subscriptions[&subscription].clone();
                 if subscription.element_instance != self.st.root || !variables.is_empty() {
-                    let detail = HistoryDetail {
-                        variables: bounded_payload(&variables),
-                        ..HistoryDetail::default()
-                    };
-                    self.completions
-                        .insert(subscription.element_instance, detail);
+                    let detail = HistoryDetail { variables: bounded_payload(&variables), ..HistoryDetail::default() };
+                    self.completions.insert(subscription.element_instance, detail);
                 }
-                self.trigger_catch(
-                    subscription.element_instance,
-                    subscription.element,
-                    variables,
-                    Some(subscription.key),
-                );
+                self.trigger_catch(subscription.element_instance, subscription.element, variables, Some(subscription.key));
             }
-            Input::ChildCompleted {
-                element_instance,
-                variables,
-            } => {
+            Input::ChildCompleted { element_instance, variables } => {
                 let ei = &self.st.element_instances[&element_instance];
                 if let Kind::CallActivity(call) = &self.wf.elements[ei.element].kind {
-                    if call.propagate_all_child_variables
-                        || !self.wf.elements[ei.element].outputs.is_empty()
-                    {
+                    if call.propagate_all_child_variables || !self.wf.elements[ei.element].outputs.is_empty() {
                         self.absorb(element_instance, variables);
                     }
                 }
                 if let Some(ei) = self.st.element_instances.get_mut(&element_instance) {
                     ei.child_instance = None;
                 }
-                self.queue.push_back(Work::Complete {
-                    ei: element_instance,
-                });
+                self.queue.push_back(Work::Complete { ei: element_instance });
             }
-            Input::ChildFailed {
-                element_instance,
-                code,
-            } => {
+            Input::ChildFailed { element_instance, code } => {
                 if let Some(ei) = self.st.element_instances.get_mut(&element_instance) {
                     ei.child_instance = None;
                 }
@@ -694,39 +449,18 @@ impl<'a> Machine<'a> {
                 if let Some(ei) = self.st.element_instances.get_mut(&element_instance) {
                     ei.child_instance = None;
                 }
-                let element_id = self.st.element_instances[&element_instance]
-                    .element_id
-                    .clone();
+                let element_id = self.st.element_instances[&element_instance].element_id.clone();
                 self.terminate(element_instance);
-                self.cancel_instance(Some(format!(
-                    "the child instance started by '{element_id}' was cancelled"
-                )));
+                self.cancel_instance(Some(format!("the child instance started by '{element_id}' was cancelled")));
             }
-            Input::ChildNotStarted {
-                element_instance,
-                message,
-            } => {
+            Input::ChildNotStarted { element_instance, message } => {
                 if let Some(ei) = self.st.element_instances.get_mut(&element_instance) {
                     ei.child_instance = None;
                 }
-                self.fail(
-                    element_instance,
-                    Phase::Activate,
-                    Failure {
-                        kind: IncidentKind::CalledProcessMissing,
-                        message,
-                    },
-                );
+                self.fail(element_instance, Phase::Activate, Failure { kind: IncidentKind::CalledProcessMissing, message });
             }
             Input::Cancel { reason } => {
-                self.note(
-                    None,
-                    HistoryEvent::Cancelled,
-                    HistoryDetail {
-                        message: reason.clone(),
-                        ..HistoryDetail::default()
-                    },
-                );
+                self.note(None, HistoryEvent::Cancelled, HistoryDetail { message: reason.clone(), ..HistoryDetail::default() });
                 self.cancel_instance(reason)
             }
             Input::Suspend => {
@@ -737,13 +471,8 @@ impl<'a> Machine<'a> {
                 self.note(None, HistoryEvent::Resumed, HistoryDetail::default());
                 self.st.status = Status::Running;
                 // Timers that fell due while the instance was suspended fire now, in due order.
-                let mut due: Vec<(Millis, Key)> = self
-                    .st
-                    .timers
-                    .values()
-                    .filter(|t| t.due_at <= self.now)
-                    .map(|t| (t.due_at, t.key))
-                    .collect();
+                let mut due: Vec<(Millis, Key)> =
+                    self.st.timers.values().filter(|t| t.due_at <= self.now).map(|t| (t.due_at, t.key)).collect();
                 due.sort();
                 for (_, key) in due {
                     if self.st.timers.contains_key(&key) && !self.st.status.is_ended() {
@@ -752,10 +481,7 @@ impl<'a> Machine<'a> {
                     }
                 }
             }
-            Input::SetVariables {
-                element_instance,
-                variables,
-            } => {
+            Input::SetVariables { element_instance, variables } => {
                 let detail = HistoryDetail {
                     names: variables.keys().cloned().collect(),
                     variables: bounded_payload(&variables),
@@ -773,10 +499,7 @@ impl<'a> Machine<'a> {
             }
             Input::ResolveIncident { incident } => self.resolve_incident(incident),
             Input::SetLabels { labels } => {
-                let detail = HistoryDetail {
-                    names: labels.keys().cloned().collect(),
-                    ..HistoryDetail::default()
-                };
+                let detail = HistoryDetail { names: labels.keys().cloned().collect(), ..HistoryDetail::default() };
                 self.note(None, HistoryEvent::LabelsSet, detail);
                 for (name, value) in labels {
                     match value {
@@ -786,47 +509,19 @@ impl<'a> Machine<'a> {
                 }
             }
             Input::RescheduleTimer { timer, due_at } => {
-                let Some(found) = self.st.timers.get_mut(&timer) else {
-                    return;
-                };
+                let Some(found) = self.st.timers.get_mut(&timer) else { return };
                 found.due_at = due_at;
                 let (owner, rescheduled) = (found.element_instance, found.clone());
-                self.effects
-                    .push(Effect::TimerScheduled { timer: rescheduled });
-                self.note(
-                    Some(owner),
-                    HistoryEvent::TimerRescheduled,
-                    HistoryDetail {
-                        due_at: Some(due_at),
-                        ..HistoryDetail::default()
-                    },
-                );
+                self.effects.push(Effect::TimerScheduled { timer: rescheduled });
+                self.note(Some(owner), HistoryEvent::TimerRescheduled, HistoryDetail { due_at: Some(due_at), ..HistoryDetail::default() });
             }
             Input::Rerun { from } => self.rerun(from),
-            Input::Modify {
-                activate,
-                terminate,
-            } => {
-                let message = format!(
-                    "activate [{}], terminate [{}]",
-                    activate.join(", "),
-                    terminate.join(", ")
-                );
-                self.note(
-                    None,
-                    HistoryEvent::Modified,
-                    HistoryDetail {
-                        message: Some(message),
-                        ..HistoryDetail::default()
-                    },
-                );
+            Input::Modify { activate, terminate } => {
+                let message = format!("activate [{}], terminate [{}]", activate.join(", "), terminate.join(", "));
+                self.note(None, HistoryEvent::Modified, HistoryDetail { message: Some(message), ..HistoryDetail::default() });
                 for id in &activate {
-                    let Some(&element) = self.wf.element_by_id.get(id) else {
-                        continue;
-                    };
-                    let Some(scope) = self.modification_scope(element) else {
-                        continue;
-                    };
+                    let Some(&element) = self.wf.element_by_id.get(id) else { continue };
+                    let Some(scope) = self.modification_scope(element) else { continue };
                     let ei = self.create_ei(element, Some(scope), 1);
                     self.queue.push_back(Work::Activate { ei });
                 }
@@ -839,9 +534,7 @@ impl<'a> Machine<'a> {
                         .map(|ei| ei.key)
                         .collect();
                     for key in keys {
-                        if let Some(parent) =
-                            self.st.element_instances.get(&key).and_then(|ei| ei.parent)
-                        {
+                        if let Some(parent) = self.st.element_instances.get(&key).and_then(|ei| ei.parent) {
                             self.terminate(key);
                             self.queue.push_back(Work::ScopeCheck { scope: parent });
                         }
@@ -865,32 +558,18 @@ impl<'a> Machine<'a> {
         if !self.st.status.is_ended() {
             return reject(
                 RejectionCode::InstanceNotEnded,
-                format!(
-                    "instance {} is {}; only an ended instance runs again",
-                    self.st.id,
-                    self.st.status.as_str()
-                ),
+                format!("instance {} is {}; only an ended instance runs again", self.st.id, self.st.status.as_str()),
             );
         }
         if self.st.parent.is_some() {
             return reject(
                 RejectionCode::InstanceNotEnded,
-                format!(
-                    "instance {} was called by another instance; rerun its root instance {}",
-                    self.st.id,
-                    self.st.root_id()
-                ),
+                format!("instance {} was called by another instance; rerun its root instance {}", self.st.id, self.st.root_id()),
             );
         }
         match self.rerun_from(from) {
-            Some(element)
-                if self.wf.elements[element].parent == Some(Workflow::ROOT)
-                    && !matches!(self.wf.elements[element].kind, Kind::Boundary { .. }) =>
-            {
-                let event_subprocess_start =
-                    matches!(self.wf.elements[element].kind, Kind::StartEvent { .. })
-                        && from.is_some()
-                        && self.wf.none_start(Workflow::ROOT) != Some(element);
+            Some(element) if self.wf.elements[element].parent == Some(Workflow::ROOT) && !matches!(self.wf.elements[element].kind, Kind::Boundary { .. }) => {
+                let event_subprocess_start = matches!(self.wf.elements[element].kind, Kind::StartEvent { .. }) && from.is_some() && self.wf.none_start(Workflow::ROOT) != Some(element);
                 if event_subprocess_start {
                     return reject(RejectionCode::ElementNotFound, format!("'{}' starts by its event; rerun from the none start event or an activity", self.wf.elements[element].id));
                 }
@@ -898,19 +577,13 @@ impl<'a> Machine<'a> {
             }
             Some(element) => reject(
                 RejectionCode::ElementNotFound,
-                format!(
-                    "'{}' is not an element of the process's own scope; a rerun starts there",
-                    self.wf.elements[element].id
-                ),
+                format!("'{}' is not an element of the process's own scope; a rerun starts there", self.wf.elements[element].id),
             ),
             None => reject(
                 RejectionCode::ElementNotFound,
                 match from {
                     Some(id) => format!("process '{}' has no element '{id}'", self.wf.process_id),
-                    None => format!(
-                        "process '{}' has no none start event; name an element to rerun from",
-                        self.wf.process_id
-                    ),
+                    None => format!("process '{}' has no none start event; name an element to rerun from", self.wf.process_id),
                 },
             ),
         }
@@ -919,9 +592,7 @@ impl<'a> Machine<'a> {
     /// Starts the instance's next run: its original input, a fresh process
     /// scope, and a token at the element a rerun starts from.
     fn rerun(&mut self, from: Option<String>) {
-        let Some(element) = self.rerun_from(from.as_deref()) else {
-            return;
-        };
+        let Some(element) = self.rerun_from(from.as_deref()) else { return };
         self.st.run += 1;
         self.st.status = Status::Running;
         self.st.ended_at = None;
@@ -932,24 +603,10 @@ impl<'a> Machine<'a> {
         self.st.variables = self.st.input.clone();
         let root = self.create_ei(Workflow::ROOT, None, 1);
         self.st.root = root;
-        let message = Some(format!(
-            "run {} from '{}'",
-            self.st.run, self.wf.elements[element].id
-        ));
-        self.note(
-            Some(root),
-            HistoryEvent::Rerun,
-            HistoryDetail {
-                message,
-                ..HistoryDetail::default()
-            },
-        );
+        let message = Some(format!("run {} from '{}'", self.st.run, self.wf.elements[element].id));
+        self.note(Some(root), HistoryEvent::Rerun, HistoryDetail { message, ..HistoryDetail::default() });
         self.open_event_subprocess_starts(root);
-        self.queue.push_back(Work::Arrive {
-            element,
-            scope: root,
-            flow: None,
-        });
+        self.queue.push_back(Work::Arrive { element, scope: root, flow: None });
     }
 
     /// The element instance to activate `element` in for a modification.
@@ -958,11 +615,7 @@ impl<'a> Machine<'a> {
         if parent == Workflow::ROOT {
             return Some(self.st.root);
         }
-        self.st
-            .element_instances
-            .values()
-            .find(|ei| ei.element == parent && ei.multi_instance.is_none())
-            .map(|ei| ei.key)
+        self.st.element_instances.values().find(|ei| ei.element == parent && ei.multi_instance.is_none()).map(|ei| ei.key)
     }
 
     // ----- the run loop -----
@@ -980,11 +633,7 @@ impl<'a> Machine<'a> {
                 }
                 self.steps += 1;
                 match work {
-                    Work::Arrive {
-                        element,
-                        scope,
-                        flow,
-                    } => self.arrive(element, scope, flow),
+                    Work::Arrive { element, scope, flow } => self.arrive(element, scope, flow),
                     Work::Activate { ei } => self.activate(ei),
                     Work::Complete { ei } => self.complete(ei),
                     Work::ScopeCheck { scope } => self.scope_check(scope),
@@ -1006,32 +655,11 @@ impl<'a> Machine<'a> {
             Work::Arrive { element, scope, .. } => {
                 if self.st.element_instances.contains_key(&scope) {
                     let ei = self.create_ei(element, Some(scope), 1);
-                    self.fail(
-                        ei,
-                        Phase::Activate,
-                        Failure {
-                            kind: IncidentKind::StepLimit,
-                            message,
-                        },
-                    );
+                    self.fail(ei, Phase::Activate, Failure { kind: IncidentKind::StepLimit, message });
                 }
             }
-            Work::Activate { ei } => self.fail(
-                ei,
-                Phase::Activate,
-                Failure {
-                    kind: IncidentKind::StepLimit,
-                    message,
-                },
-            ),
-            Work::Complete { ei } => self.fail(
-                ei,
-                Phase::Complete,
-                Failure {
-                    kind: IncidentKind::StepLimit,
-                    message,
-                },
-            ),
+            Work::Activate { ei } => self.fail(ei, Phase::Activate, Failure { kind: IncidentKind::StepLimit, message }),
+            Work::Complete { ei } => self.fail(ei, Phase::Complete, Failure { kind: IncidentKind::StepLimit, message }),
             Work::ScopeCheck { scope } => self.scope_check(scope),
         }
     }
@@ -1043,11 +671,7 @@ impl<'a> Machine<'a> {
     }
 
     fn history(&mut self, ei: &ElementInstance, event: HistoryEvent) {
-        let detail = if event == HistoryEvent::Completed {
-            self.completions.remove(&ei.key).unwrap_or_default()
-        } else {
-            HistoryDetail::default()
-        };
+        let detail = if event == HistoryEvent::Completed { self.completions.remove(&ei.key).unwrap_or_default() } else { HistoryDetail::default() };
         self.history_with(ei, event, detail);
     }
 
@@ -1057,18 +681,9 @@ impl<'a> Machine<'a> {
     }
 
     /// The history entry of `event` on `ei`.
-    fn entry(
-        &self,
-        ei: &ElementInstance,
-        event: HistoryEvent,
-        detail: HistoryDetail,
-    ) -> HistoryEntry {
+    fn entry(&self, ei: &ElementInstance, event: HistoryEvent, detail: HistoryDetail) -> HistoryEntry {
         let element = &self.wf.elements[ei.element];
-        let element_type = if self.is_body(ei) {
-            "multiInstanceBody".to_string()
-        } else {
-            element.tag.clone()
-        };
+        let element_type = if self.is_body(ei) { "multiInstanceBody".to_string() } else { element.tag.clone() };
         HistoryEntry {
             at: self.now,
             element_instance: ei.key,
@@ -1089,20 +704,14 @@ impl<'a> Machine<'a> {
     /// Records something done to element instance `key` (the instance itself
     /// when it is gone or `None`): an incident, a job failure, an operator action.
     fn note(&mut self, key: Option<Key>, event: HistoryEvent, detail: HistoryDetail) {
-        let ei = key
-            .and_then(|k| self.st.element_instances.get(&k))
-            .or_else(|| self.st.element_instances.get(&self.st.root));
+        let ei = key.and_then(|k| self.st.element_instances.get(&k)).or_else(|| self.st.element_instances.get(&self.st.root));
         if let Some(entry) = ei.map(|ei| self.entry(ei, event, detail)) {
             self.effects.push(Effect::History { entry });
         }
     }
 
     fn job_ref(job: &Job) -> JobRef {
-        JobRef {
-            key: job.key,
-            job_type: job.job_type.clone(),
-            attempt: job.failures + 1,
-        }
+        JobRef { key: job.key, job_type: job.job_type.clone(), attempt: job.failures + 1 }
     }
 
     fn create_ei(&mut self, element: ElementIdx, parent: Option<Key>, loop_counter: u32) -> Key {
@@ -1145,28 +754,16 @@ impl<'a> Machine<'a> {
             let mut source = self.wf.flows[flow].source;
             for _ in 0..self.wf.elements.len() {
                 match &self.wf.elements[source] {
-                    e if matches!(e.kind, Kind::Gateway(_)) && e.incoming.len() == 1 => {
-                        source = self.wf.flows[e.incoming[0]].source
-                    }
+                    e if matches!(e.kind, Kind::Gateway(_)) && e.incoming.len() == 1 => source = self.wf.flows[e.incoming[0]].source,
                     _ => break,
                 }
             }
             self.error_after = Some(self.wf.elements[source].id.clone());
         }
-        let joining = matches!(
-            el.kind,
-            Kind::Gateway(GatewayKind::Parallel | GatewayKind::Inclusive)
-        ) && el.incoming.len() > 1;
+        let joining = matches!(el.kind, Kind::Gateway(GatewayKind::Parallel | GatewayKind::Inclusive)) && el.incoming.len() > 1;
         if let (true, Some(flow)) = (joining, flow) {
-            let Some(scope_ei) = self.st.element_instances.get_mut(&scope) else {
-                return;
-            };
-            *scope_ei
-                .joins
-                .entry(element)
-                .or_default()
-                .entry(flow)
-                .or_insert(0) += 1;
+            let Some(scope_ei) = self.st.element_instances.get_mut(&scope) else { return };
+            *scope_ei.joins.entry(element).or_default().entry(flow).or_insert(0) += 1;
             if matches!(el.kind, Kind::Gateway(GatewayKind::Parallel)) {
                 self.fire_parallel_join(element, scope);
             }
@@ -1174,38 +771,20 @@ impl<'a> Machine<'a> {
         }
         if self.st.element_instances.len() >= MAX_ELEMENT_INSTANCES {
             let ei = self.create_ei(element, Some(scope), 1);
-            let message = format!(
-                "the instance holds {MAX_ELEMENT_INSTANCES} element instances, the most it may"
-            );
-            self.fail(
-                ei,
-                Phase::Activate,
-                Failure {
-                    kind: IncidentKind::StepLimit,
-                    message,
-                },
-            );
+            let message = format!("the instance holds {MAX_ELEMENT_INSTANCES} element instances, the most it may");
+            self.fail(ei, Phase::Activate, Failure { kind: IncidentKind::StepLimit, message });
             return;
         }
-        if let Some(LoopCharacteristics::Standard {
-            test_before: true, ..
-        }) = &el.loop_characteristics
-        {
+        if let Some(LoopCharacteristics::Standard { test_before: true, .. }) = &el.loop_characteristics {
             // A while-loop that should not run even once: the token passes the activity by.
             match self.loop_again(scope, element, 1) {
                 Ok(true) => {}
                 Ok(false) => {
                     match self.outgoing_flows(scope, element) {
-                        Ok(flows) if flows.is_empty() => {
-                            self.queue.push_back(Work::ScopeCheck { scope })
-                        }
+                        Ok(flows) if flows.is_empty() => self.queue.push_back(Work::ScopeCheck { scope }),
                         Ok(flows) => {
                             for flow in flows {
-                                self.queue.push_back(Work::Arrive {
-                                    element: self.wf.flows[flow].target,
-                                    scope,
-                                    flow: Some(flow),
-                                });
+                                self.queue.push_back(Work::Arrive { element: self.wf.flows[flow].target, scope, flow: Some(flow) });
                             }
                         }
                         Err(failure) => {
@@ -1228,14 +807,9 @@ impl<'a> Machine<'a> {
 
     fn fire_parallel_join(&mut self, gateway: ElementIdx, scope: Key) {
         let incoming = &self.wf.elements[gateway].incoming;
-        let Some(scope_ei) = self.st.element_instances.get_mut(&scope) else {
-            return;
-        };
+        let Some(scope_ei) = self.st.element_instances.get_mut(&scope) else { return };
         let arrivals = scope_ei.joins.get(&gateway).cloned().unwrap_or_default();
-        if !incoming
-            .iter()
-            .all(|flow| arrivals.get(flow).copied().unwrap_or(0) > 0)
-        {
+        if !incoming.iter().all(|flow| arrivals.get(flow).copied().unwrap_or(0) > 0) {
             return;
         }
         consume_one_each(scope_ei, gateway, incoming);
@@ -1254,10 +828,7 @@ impl<'a> Machine<'a> {
                 ei.joins
                     .iter()
                     .filter(|(g, arrivals)| {
-                        matches!(
-                            self.wf.elements[**g].kind,
-                            Kind::Gateway(GatewayKind::Inclusive)
-                        ) && arrivals.values().any(|&n| n > 0)
+                        matches!(self.wf.elements[**g].kind, Kind::Gateway(GatewayKind::Inclusive)) && arrivals.values().any(|&n| n > 0)
                     })
                     .map(move |(g, _)| (ei.key, *g))
             })
@@ -1265,9 +836,7 @@ impl<'a> Machine<'a> {
         for (scope, gateway) in candidates {
             if self.inclusive_join_can_fire(scope, gateway) {
                 let incoming = self.wf.elements[gateway].incoming.clone();
-                let Some(scope_ei) = self.st.element_instances.get_mut(&scope) else {
-                    continue;
-                };
+                let Some(scope_ei) = self.st.element_instances.get_mut(&scope) else { continue };
                 consume_one_each(scope_ei, gateway, &incoming);
                 let ei = self.create_ei(gateway, Some(scope), 1);
                 self.queue.push_back(Work::Activate { ei });
@@ -1280,27 +849,13 @@ impl<'a> Machine<'a> {
     fn inclusive_join_can_fire(&self, scope: Key, gateway: ElementIdx) -> bool {
         let scope_ei = &self.st.element_instances[&scope];
         let arrivals = &scope_ei.joins[&gateway];
-        let all_arrived = self.wf.elements[gateway]
-            .incoming
-            .iter()
-            .all(|f| arrivals.get(f).copied().unwrap_or(0) > 0);
+        let all_arrived = self.wf.elements[gateway].incoming.iter().all(|f| arrivals.get(f).copied().unwrap_or(0) > 0);
         if all_arrived {
             return true;
         }
-        let mut tokens: Vec<ElementIdx> = self
-            .st
-            .element_instances
-            .values()
-            .filter(|ei| ei.parent == Some(scope))
-            .map(|ei| ei.element)
-            .collect();
-        tokens.extend(
-            scope_ei
-                .joins
-                .iter()
-                .filter(|(g, a)| **g != gateway && a.values().any(|&n| n > 0))
-                .map(|(g, _)| *g),
-        );
+        let mut tokens: Vec<ElementIdx> =
+            self.st.element_instances.values().filter(|ei| ei.parent == Some(scope)).map(|ei| ei.element).collect();
+        tokens.extend(scope_ei.joins.iter().filter(|(g, a)| **g != gateway && a.values().any(|&n| n > 0)).map(|(g, _)| *g));
         !tokens.iter().any(|&from| self.can_reach(from, gateway))
     }
 
@@ -1328,37 +883,25 @@ impl<'a> Machine<'a> {
     // ----- activation -----
 
     fn activate(&mut self, key: Key) {
-        let Some(ei) = self.st.element_instances.get(&key) else {
-            return;
-        };
+        let Some(ei) = self.st.element_instances.get(&key) else { return };
         let element = ei.element;
         if let Some(ElementState::Incident(_)) = Some(&ei.state) {
             // A resolved incident put it back to Active before queueing; anything else is stale.
             return;
         }
-        let is_iteration = ei.parent.is_some_and(|p| {
-            self.st
-                .element_instances
-                .get(&p)
-                .is_some_and(|p| p.multi_instance.is_some())
-        });
+        let is_iteration = ei.parent.is_some_and(|p| self.st.element_instances.get(&p).is_some_and(|p| p.multi_instance.is_some()));
         if !is_iteration {
-            if let Some(LoopCharacteristics::MultiInstance(_)) =
-                &self.wf.elements[element].loop_characteristics
-            {
+            if let Some(LoopCharacteristics::MultiInstance(_)) = &self.wf.elements[element].loop_characteristics {
                 if let Err(failure) = self.activate_multi_instance_body(key) {
                     self.fail(key, Phase::Activate, failure);
                 }
                 return;
             }
         }
-        if let Some(LoopCharacteristics::Standard { .. }) =
-            &self.wf.elements[element].loop_characteristics
-        {
+        if let Some(LoopCharacteristics::Standard { .. }) = &self.wf.elements[element].loop_characteristics {
             // Each iteration sees its number, as BPMN's loopCounter.
             if let Some(ei) = self.st.element_instances.get_mut(&key) {
-                ei.variables
-                    .insert("loopCounter".to_string(), Json::from(ei.loop_counter));
+                ei.variables.insert("loopCounter".to_string(), Json::from(ei.loop_counter));
             }
         }
         if let Err(failure) = self.apply_inputs(key) {
@@ -1389,16 +932,12 @@ impl<'a> Machine<'a> {
         match &el.kind {
             // The process is never activated through the queue; a modification cannot name it.
             Kind::Process => {}
-            Kind::StartEvent { .. } | Kind::IntermediateCatch(Trigger::Link { .. }) => {
-                self.queue.push_back(Work::Complete { ei: key })
-            }
+            Kind::StartEvent { .. } | Kind::IntermediateCatch(Trigger::Link { .. }) => self.queue.push_back(Work::Complete { ei: key }),
             Kind::Task(TaskKind::PassThrough) => {
                 self.open_boundary_events(key)?;
                 self.queue.push_back(Work::Complete { ei: key });
             }
-            Kind::Task(TaskKind::Job(job))
-            | Kind::EndEvent(Throw::Job(job))
-            | Kind::IntermediateThrow(Throw::Job(job)) => {
+            Kind::Task(TaskKind::Job(job)) | Kind::EndEvent(Throw::Job(job)) | Kind::IntermediateThrow(Throw::Job(job)) => {
                 self.open_boundary_events(key)?;
                 self.create_job(key, job)?;
             }
@@ -1406,10 +945,7 @@ impl<'a> Machine<'a> {
                 self.open_boundary_events(key)?;
                 self.create_user_task(key, task)?;
             }
-            Kind::Task(TaskKind::Script {
-                expression,
-                result_variable,
-            }) => {
+            Kind::Task(TaskKind::Script { expression, result_variable }) => {
                 let value = self.evaluate(key, expression)?;
                 self.open_boundary_events(key)?;
                 if let Some(name) = result_variable {
@@ -1438,12 +974,8 @@ impl<'a> Machine<'a> {
                 for &flow in &el.outgoing {
                     let target = self.wf.flows[flow].target;
                     match &self.wf.elements[target].kind {
-                        Kind::IntermediateCatch(trigger) => {
-                            self.open_catch(key, key, target, trigger)?
-                        }
-                        Kind::Task(TaskKind::Receive(message)) => {
-                            self.open_message_subscription(key, key, target, message)?
-                        }
+                        Kind::IntermediateCatch(trigger) => self.open_catch(key, key, target, trigger)?,
+                        Kind::Task(TaskKind::Receive(message)) => self.open_message_subscription(key, key, target, message)?,
                         _ => {}
                     }
                 }
@@ -1452,11 +984,7 @@ impl<'a> Machine<'a> {
                 self.open_boundary_events(key)?;
                 self.open_event_subprocess_starts(key);
                 match self.wf.none_start(element) {
-                    Some(start) if !triggered_by_event => self.queue.push_back(Work::Arrive {
-                        element: start,
-                        scope: key,
-                        flow: None,
-                    }),
+                    Some(start) if !triggered_by_event => self.queue.push_back(Work::Arrive { element: start, scope: key, flow: None }),
                     // An event subprocess activated by a modification has nothing to run until its event comes.
                     _ => self.queue.push_back(Work::ScopeCheck { scope: key }),
                 }
@@ -1466,11 +994,7 @@ impl<'a> Machine<'a> {
                     Property::Literal(text) => text.clone(),
                     Property::Expression(expression) => match self.evaluate(key, expression)? {
                         Json::String(s) => s,
-                        other => {
-                            return Err(Failure::expression(format!(
-                                "the called process id evaluated to {other}, not a string"
-                            )))
-                        }
+                        other => return Err(Failure::expression(format!("the called process id evaluated to {other}, not a string"))),
                     },
                 };
                 if self.st.depth + 1 >= MAX_CALL_DEPTH {
@@ -1480,11 +1004,7 @@ impl<'a> Machine<'a> {
                     });
                 }
                 self.open_boundary_events(key)?;
-                let variables = if call.propagate_all_parent_variables {
-                    self.visible_variables(key)
-                } else {
-                    Variables::new()
-                };
+                let variables = if call.propagate_all_parent_variables { self.visible_variables(key) } else { Variables::new() };
                 let mut variables = variables;
                 variables.extend(self.st.element_instances[&key].variables.clone());
                 // The child's id derives from the parent's, so no outside state is needed to find it.
@@ -1493,26 +1013,15 @@ impl<'a> Machine<'a> {
                     ei.child_instance = Some(instance_id.clone());
                 }
                 let binding = call.binding.clone();
-                self.effects.push(Effect::StartChild {
-                    element_instance: key,
-                    instance_id,
-                    process_id,
-                    binding,
-                    variables,
-                });
+                self.effects.push(Effect::StartChild { element_instance: key, instance_id, process_id, binding, variables });
             }
             Kind::EndEvent(throw) | Kind::IntermediateThrow(throw) => {
                 let is_end = matches!(el.kind, Kind::EndEvent(_));
                 match throw {
                     Throw::None | Throw::Link { .. } | Throw::Job(_) => {}
                     Throw::Terminate => {
-                        let siblings: Vec<Key> = self
-                            .st
-                            .element_instances
-                            .values()
-                            .filter(|e| e.parent == Some(scope) && e.key != key)
-                            .map(|e| e.key)
-                            .collect();
+                        let siblings: Vec<Key> =
+                            self.st.element_instances.values().filter(|e| e.parent == Some(scope) && e.key != key).map(|e| e.key).collect();
                         for sibling in siblings {
                             self.terminate(sibling);
                         }
@@ -1537,8 +1046,7 @@ impl<'a> Machine<'a> {
                     Throw::Signal { name } => {
                         let name = self.text_value(key, name)?;
                         let variables = self.visible_variables(key);
-                        self.effects
-                            .push(Effect::BroadcastSignal { name, variables });
+                        self.effects.push(Effect::BroadcastSignal { name, variables });
                     }
                 }
                 if let (false, Throw::Link { name }) = (is_end, throw) {
@@ -1550,11 +1058,7 @@ impl<'a> Machine<'a> {
                         .find(|&c| matches!(&self.wf.elements[c].kind, Kind::IntermediateCatch(Trigger::Link { name: n }) if n == name))
                         .ok_or_else(|| Failure::expression(format!("no link catch event named '{name}' in this scope")))?;
                     self.end_ei(key, HistoryEvent::Completed);
-                    self.queue.push_back(Work::Arrive {
-                        element: target,
-                        scope,
-                        flow: None,
-                    });
+                    self.queue.push_back(Work::Arrive { element: target, scope, flow: None });
                     return Ok(());
                 }
                 self.queue.push_back(Work::Complete { ei: key });
@@ -1565,19 +1069,9 @@ impl<'a> Machine<'a> {
     }
 
     /// Chooses the outgoing flows of an exclusive (`first`) or inclusive gateway.
-    fn choose_flows(
-        &mut self,
-        key: Key,
-        element: ElementIdx,
-        first: bool,
-    ) -> Result<Vec<FlowIdx>, Failure> {
+    fn choose_flows(&mut self, key: Key, element: ElementIdx, first: bool) -> Result<Vec<FlowIdx>, Failure> {
         let el = &self.wf.elements[element];
-        if el.outgoing.len() == 1
-            && el
-                .outgoing
-                .iter()
-                .all(|&f| self.wf.flows[f].condition.is_none())
-        {
+        if el.outgoing.len() == 1 && el.outgoing.iter().all(|&f| self.wf.flows[f].condition.is_none()) {
             return Ok(el.outgoing.clone());
         }
         let mut chosen = Vec::new();
@@ -1585,9 +1079,7 @@ impl<'a> Machine<'a> {
             if Some(flow) == el.default_flow {
                 continue;
             }
-            let Some(condition) = &self.wf.flows[flow].condition else {
-                continue;
-            };
+            let Some(condition) = &self.wf.flows[flow].condition else { continue };
             if self.evaluate(key, condition)? == Json::Bool(true) {
                 chosen.push(flow);
                 if first {
@@ -1615,9 +1107,7 @@ impl<'a> Machine<'a> {
     // ----- completion -----
 
     fn complete(&mut self, key: Key) {
-        let Some(ei) = self.st.element_instances.get(&key) else {
-            return;
-        };
+        let Some(ei) = self.st.element_instances.get(&key) else { return };
         if matches!(ei.state, ElementState::Incident(_)) {
             return;
         }
@@ -1639,9 +1129,7 @@ impl<'a> Machine<'a> {
             }
         };
         if !is_iteration {
-            if let Some(LoopCharacteristics::Standard { .. }) =
-                &self.wf.elements[element].loop_characteristics
-            {
+            if let Some(LoopCharacteristics::Standard { .. }) = &self.wf.elements[element].loop_characteristics {
                 let loop_counter = self.st.element_instances[&key].loop_counter;
                 match self.loop_again(key, element, loop_counter + 1) {
                     Ok(true) => {
@@ -1666,20 +1154,13 @@ impl<'a> Machine<'a> {
     /// scope of `key`: before the iteration with `testBefore`, else after the
     /// one before it. `loopMaximum` caps the iterations.
     fn loop_again(&self, key: Key, element: ElementIdx, next: u32) -> Result<bool, Failure> {
-        let Some(LoopCharacteristics::Standard {
-            condition,
-            test_before,
-            maximum,
-        }) = &self.wf.elements[element].loop_characteristics
-        else {
+        let Some(LoopCharacteristics::Standard { condition, test_before, maximum }) = &self.wf.elements[element].loop_characteristics else {
             return Ok(false);
         };
         if maximum.is_some_and(|max| u64::from(next) > max) {
             return Ok(false);
         }
-        let Some(condition) = condition else {
-            return Ok(false);
-        };
+        let Some(condition) = condition else { return Ok(false) };
         let counter = if *test_before { next } else { next - 1 };
         let overlay = Variables::from_iter([("loopCounter".to_string(), Json::from(counter))]);
         let mut chain = vec![&overlay];
@@ -1687,48 +1168,25 @@ impl<'a> Machine<'a> {
         condition
             .evaluate(&ScopeView { chain })
             .map(|value| value == Json::Bool(true))
-            .map_err(|error| {
-                Failure::expression(format!(
-                    "the loop condition '{}' failed: {error}",
-                    condition.source()
-                ))
-            })
+            .map_err(|error| Failure::expression(format!("the loop condition '{}' failed: {error}", condition.source())))
     }
 
     /// Whether an element instance is (or is becoming) the body of a multi-instance activity.
     fn is_body(&self, ei: &ElementInstance) -> bool {
         ei.multi_instance.is_some()
-            || (matches!(
-                self.wf.elements[ei.element].loop_characteristics,
-                Some(LoopCharacteristics::MultiInstance(_))
-            ) && ei.parent.is_none_or(|p| {
-                self.st
-                    .element_instances
-                    .get(&p)
-                    .is_none_or(|p| p.multi_instance.is_none())
-            }))
+            || (matches!(self.wf.elements[ei.element].loop_characteristics, Some(LoopCharacteristics::MultiInstance(_)))
+                && ei.parent.is_none_or(|p| self.st.element_instances.get(&p).is_none_or(|p| p.multi_instance.is_none())))
     }
 
     /// The scope an element instance lives in (the instance's own for the process).
     fn scope_of(&self, key: Key) -> Key {
-        self.st
-            .element_instances
-            .get(&key)
-            .and_then(|ei| ei.parent)
-            .unwrap_or(self.st.root)
+        self.st.element_instances.get(&key).and_then(|ei| ei.parent).unwrap_or(self.st.root)
     }
 
     fn is_iteration(&self, key: Key) -> bool {
-        let Some(ei) = self.st.element_instances.get(&key) else {
-            return false;
-        };
+        let Some(ei) = self.st.element_instances.get(&key) else { return false };
         ei.multi_instance.is_none()
-            && ei.parent.is_some_and(|p| {
-                self.st
-                    .element_instances
-                    .get(&p)
-                    .is_some_and(|p| p.multi_instance.is_some())
-            })
+            && ei.parent.is_some_and(|p| self.st.element_instances.get(&p).is_some_and(|p| p.multi_instance.is_some()))
     }
 
     /// Output mappings of an element instance; a multi-instance body maps its
@@ -1750,10 +1208,7 @@ impl<'a> Machine<'a> {
         let scope = ei.parent.unwrap_or(self.st.root);
         let mut results = Vec::with_capacity(el.outputs.len());
         for mapping in &el.outputs {
-            results.push((
-                mapping.target.clone(),
-                self.property_value(key, &mapping.source)?,
-            ));
+            results.push((mapping.target.clone(), self.property_value(key, &mapping.source)?));
         }
         for (name, value) in results {
             self.propagate(scope, name, value);
@@ -1797,9 +1252,7 @@ impl<'a> Machine<'a> {
     /// Ends an element instance as completed and sends tokens down `flows`
     /// (or lets its scope check whether it is done).
     fn leave(&mut self, key: Key, flows: Vec<FlowIdx>) {
-        let Some(ended) = self.end_ei(key, HistoryEvent::Completed) else {
-            return;
-        };
+        let Some(ended) = self.end_ei(key, HistoryEvent::Completed) else { return };
         let scope = ended.parent.unwrap_or(self.st.root);
         if let Some(scope_ei) = self.st.element_instances.get(&scope) {
             if scope_ei.multi_instance.is_some() {
@@ -1811,35 +1264,19 @@ impl<'a> Machine<'a> {
             self.queue.push_back(Work::ScopeCheck { scope });
         }
         for flow in flows {
-            self.queue.push_back(Work::Arrive {
-                element: self.wf.flows[flow].target,
-                scope,
-                flow: Some(flow),
-            });
+            self.queue.push_back(Work::Arrive { element: self.wf.flows[flow].target, scope, flow: Some(flow) });
         }
     }
 
     fn scope_check(&mut self, scope: Key) {
-        let Some(scope_ei) = self.st.element_instances.get(&scope) else {
-            return;
-        };
-        if scope_ei
-            .joins
-            .values()
-            .any(|arrivals| arrivals.values().any(|&n| n > 0))
-        {
+        let Some(scope_ei) = self.st.element_instances.get(&scope) else { return };
+        if scope_ei.joins.values().any(|arrivals| arrivals.values().any(|&n| n > 0)) {
             return;
         }
-        if scope_ei.multi_instance.is_some() || matches!(scope_ei.state, ElementState::Incident(_))
-        {
+        if scope_ei.multi_instance.is_some() || matches!(scope_ei.state, ElementState::Incident(_)) {
             return;
         }
-        if self
-            .st
-            .element_instances
-            .values()
-            .any(|ei| ei.parent == Some(scope))
-        {
+        if self.st.element_instances.values().any(|ei| ei.parent == Some(scope)) {
             return;
         }
         if scope == self.st.root {
@@ -1851,35 +1288,18 @@ impl<'a> Machine<'a> {
 
     fn end_instance(&mut self, status: Status, error_code: Option<String>) {
         let root = self.st.root;
-        let children: Vec<Key> = self
-            .st
-            .element_instances
-            .values()
-            .filter(|ei| ei.parent == Some(root))
-            .map(|ei| ei.key)
-            .collect();
+        let children: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(root)).map(|ei| ei.key).collect();
         for child in children {
             self.terminate(child);
         }
-        self.end_ei(
-            root,
-            if status == Status::Completed {
-                HistoryEvent::Completed
-            } else {
-                HistoryEvent::Terminated
-            },
-        );
+        self.end_ei(root, if status == Status::Completed { HistoryEvent::Completed } else { HistoryEvent::Terminated });
         if status != Status::Completed {
             self.st.end = None;
         }
         self.st.status = status;
         self.st.ended_at = Some(self.now);
         self.st.error_code = error_code.clone();
-        self.effects.push(Effect::InstanceEnded {
-            status,
-            variables: self.st.variables.clone(),
-            error_code,
-        });
+        self.effects.push(Effect::InstanceEnded { status, variables: self.st.variables.clone(), error_code });
         self.queue.clear();
     }
 
@@ -1897,11 +1317,7 @@ impl<'a> Machine<'a> {
         self.history(&ei, event);
         if event == HistoryEvent::Completed {
             let element = &self.wf.elements[ei.element];
-            let at = || ElementAt {
-                element_id: ei.element_id.clone(),
-                element_name: element.name.clone(),
-                at: self.now,
-            };
+            let at = || ElementAt { element_id: ei.element_id.clone(), element_name: element.name.clone(), at: self.now };
             if matches!(element.kind, Kind::EndEvent(_)) && ei.parent == Some(self.st.root) {
                 self.st.end = Some(at());
             } else if element.tag == "sendTask" && ei.multi_instance.is_none() {
@@ -1917,23 +1333,11 @@ impl<'a> Machine<'a> {
         let mut stack = vec![key];
         while let Some(current) = stack.pop() {
             order.push(current);
-            stack.extend(
-                self.st
-                    .element_instances
-                    .values()
-                    .filter(|ei| ei.parent == Some(current))
-                    .map(|ei| ei.key),
-            );
+            stack.extend(self.st.element_instances.values().filter(|ei| ei.parent == Some(current)).map(|ei| ei.key));
         }
         for current in order.into_iter().rev() {
-            if let Some(child) = self
-                .st
-                .element_instances
-                .get(&current)
-                .and_then(|ei| ei.child_instance.clone())
-            {
-                self.effects
-                    .push(Effect::CancelChild { instance_id: child });
+            if let Some(child) = self.st.element_instances.get(&current).and_then(|ei| ei.child_instance.clone()) {
+                self.effects.push(Effect::CancelChild { instance_id: child });
             }
             self.end_ei(current, HistoryEvent::Terminated);
         }
@@ -1941,50 +1345,22 @@ impl<'a> Machine<'a> {
 
     /// Closes the jobs, timers, user tasks, subscriptions and incidents an element instance owns.
     fn close_owned(&mut self, key: Key) {
-        let jobs: Vec<Key> = self
-            .st
-            .jobs
-            .values()
-            .filter(|j| j.element_instance == key)
-            .map(|j| j.key)
-            .collect();
+        let jobs: Vec<Key> = self.st.jobs.values().filter(|j| j.element_instance == key).map(|j| j.key).collect();
         for job in jobs {
             self.remove_job(job);
         }
         self.close_owned_catches(key);
-        let tasks: Vec<Key> = self
-            .st
-            .user_tasks
-            .values()
-            .filter(|t| t.element_instance == key)
-            .map(|t| t.key)
-            .collect();
+        let tasks: Vec<Key> = self.st.user_tasks.values().filter(|t| t.element_instance == key).map(|t| t.key).collect();
         for task in tasks {
             self.st.user_tasks.remove(&task);
             self.effects.push(Effect::UserTaskRemoved { key: task });
         }
-        let incidents: Vec<Key> = self
-            .st
-            .incidents
-            .values()
-            .filter(|i| i.element_instance == key)
-            .map(|i| i.key)
-            .collect();
+        let incidents: Vec<Key> = self.st.incidents.values().filter(|i| i.element_instance == key).map(|i| i.key).collect();
         for incident in incidents {
-            let Some(closed) = self.st.incidents.remove(&incident) else {
-                continue;
-            };
-            self.effects
-                .push(Effect::IncidentResolved { key: incident });
+            let Some(closed) = self.st.incidents.remove(&incident) else { continue };
+            self.effects.push(Effect::IncidentResolved { key: incident });
             let message = Some("closed: its element instance ended".to_string());
-            let detail = HistoryDetail {
-                incident: Some(IncidentRef {
-                    key: incident,
-                    kind: closed.kind.name().to_string(),
-                }),
-                message,
-                ..HistoryDetail::default()
-            };
+            let detail = HistoryDetail { incident: Some(IncidentRef { key: incident, kind: closed.kind.name().to_string() }), message, ..HistoryDetail::default() };
             self.note(Some(key), HistoryEvent::IncidentResolved, detail);
         }
     }
@@ -2004,9 +1380,7 @@ impl<'a> Machine<'a> {
         if phase == Phase::Activate {
             self.close_owned(key);
         }
-        let Some(ei) = self.st.element_instances.get_mut(&key) else {
-            return;
-        };
+        let Some(ei) = self.st.element_instances.get_mut(&key) else { return };
         ei.state = ElementState::Incident(phase);
         let element_id = ei.element_id.clone();
         self.raise_incident(key, &element_id, failure.kind, failure.message);
@@ -2014,19 +1388,9 @@ impl<'a> Machine<'a> {
 
     fn raise_incident(&mut self, ei: Key, element_id: &str, kind: IncidentKind, message: String) {
         let key = self.next_key();
-        let incident = Incident {
-            key,
-            element_instance: ei,
-            element_id: element_id.to_string(),
-            kind,
-            message,
-            created_at: self.now,
-        };
+        let incident = Incident { key, element_instance: ei, element_id: element_id.to_string(), kind, message, created_at: self.now };
         let detail = HistoryDetail {
-            incident: Some(IncidentRef {
-                key,
-                kind: incident.kind.name().to_string(),
-            }),
+            incident: Some(IncidentRef { key, kind: incident.kind.name().to_string() }),
             message: Some(incident.message.clone()),
             ..HistoryDetail::default()
         };
@@ -2036,23 +1400,14 @@ impl<'a> Machine<'a> {
     }
 
     fn resolve_incident(&mut self, key: Key) {
-        let Some(incident) = self.st.incidents.remove(&key) else {
-            return;
-        };
+        let Some(incident) = self.st.incidents.remove(&key) else { return };
         self.effects.push(Effect::IncidentResolved { key });
         let detail = HistoryDetail {
-            incident: Some(IncidentRef {
-                key,
-                kind: incident.kind.name().to_string(),
-            }),
+            incident: Some(IncidentRef { key, kind: incident.kind.name().to_string() }),
             message: Some(incident.message.clone()),
             ..HistoryDetail::default()
         };
-        self.note(
-            Some(incident.element_instance),
-            HistoryEvent::IncidentResolved,
-            detail,
-        );
+        self.note(Some(incident.element_instance), HistoryEvent::IncidentResolved, detail);
         match incident.kind {
             IncidentKind::JobNoRetries { job } | IncidentKind::UnhandledError { job, .. } => {
                 if let Some(found) = self.st.jobs.get_mut(&job) {
@@ -2070,16 +1425,8 @@ impl<'a> Machine<'a> {
                 }
             }
             _ => {
-                let Some(ei) = self
-                    .st
-                    .element_instances
-                    .get_mut(&incident.element_instance)
-                else {
-                    return;
-                };
-                let ElementState::Incident(phase) = ei.state else {
-                    return;
-                };
+                let Some(ei) = self.st.element_instances.get_mut(&incident.element_instance) else { return };
+                let ElementState::Incident(phase) = ei.state else { return };
                 ei.state = ElementState::Active;
                 let ei = incident.element_instance;
                 self.queue.push_back(match phase {
@@ -2115,15 +1462,10 @@ impl<'a> Machine<'a> {
     }
 
     fn evaluate(&self, key: Key, expression: &Expression) -> Result<Json, Failure> {
-        let view = ScopeView {
-            chain: self.scope_chain(key),
-        };
-        expression.evaluate(&view).map_err(|error| {
-            Failure::expression(format!(
-                "the expression '{}' failed: {error}",
-                expression.source()
-            ))
-        })
+        let view = ScopeView { chain: self.scope_chain(key) };
+        expression
+            .evaluate(&view)
+            .map_err(|error| Failure::expression(format!("the expression '{}' failed: {error}", expression.source())))
     }
 
     fn property_value(&self, key: Key, property: &Property) -> Result<Json, Failure> {
@@ -2138,14 +1480,8 @@ impl<'a> Machine<'a> {
             Json::String(s) => Ok(s),
             Json::Number(n) => Ok(n.to_string()),
             other => {
-                let source = if let Property::Expression(e) = property {
-                    e.source()
-                } else {
-                    ""
-                };
-                Err(Failure::expression(format!(
-                    "the expression '{source}' gave {other}, where text is needed"
-                )))
+                let source = if let Property::Expression(e) = property { e.source() } else { "" };
+                Err(Failure::expression(format!("the expression '{source}' gave {other}, where text is needed")))
             }
         }
     }
@@ -2154,9 +1490,7 @@ impl<'a> Machine<'a> {
     fn propagate(&mut self, scope: Key, name: String, value: Json) {
         let mut current = Some(scope);
         while let Some(key) = current.filter(|&k| k != self.st.root) {
-            let Some(ei) = self.st.element_instances.get_mut(&key) else {
-                break;
-            };
+            let Some(ei) = self.st.element_instances.get_mut(&key) else { break };
             if ei.variables.contains_key(&name) {
                 ei.variables.insert(name, value);
                 return;
@@ -2170,9 +1504,7 @@ impl<'a> Machine<'a> {
     /// instance: kept local when the element has output mappings (only they
     /// decide what leaves), propagated otherwise.
     fn absorb(&mut self, key: Key, variables: Variables) {
-        let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else {
-            return;
-        };
+        let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else { return };
         if !self.wf.elements[element].outputs.is_empty() {
             if let Some(ei) = self.st.element_instances.get_mut(&key) {
                 ei.variables.extend(variables);
@@ -2191,14 +1523,8 @@ impl<'a> Machine<'a> {
         let retries = match &job.retries {
             Property::Literal(text) => text.trim().parse::<u32>().unwrap_or(3),
             Property::Expression(expression) => match self.evaluate(key, expression)? {
-                Json::Number(n) if n.as_u64().is_some_and(|r| r <= u64::from(u32::MAX)) => {
-                    n.as_u64().unwrap_or(3) as u32
-                }
-                other => {
-                    return Err(Failure::expression(format!(
-                        "retries evaluated to {other}, not a whole number"
-                    )))
-                }
+                Json::Number(n) if n.as_u64().is_some_and(|r| r <= u64::from(u32::MAX)) => n.as_u64().unwrap_or(3) as u32,
+                other => return Err(Failure::expression(format!("retries evaluated to {other}, not a whole number"))),
             },
         };
         let job_key = self.next_key();
@@ -2236,22 +1562,10 @@ impl<'a> Machine<'a> {
         let list = |m: &Self, p: &Option<Property>| -> Result<Vec<String>, Failure> {
             let Some(p) = p else { return Ok(Vec::new()) };
             Ok(match m.property_value(key, p)? {
-                Json::String(s) => s
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                Json::Array(items) => items
-                    .into_iter()
-                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                    .collect(),
+                Json::String(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                Json::Array(items) => items.into_iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect(),
                 Json::Null => Vec::new(),
-                other => {
-                    return Err(Failure::expression(format!(
-                        "a candidate list evaluated to {other}, not a list of names"
-                    )))
-                }
+                other => return Err(Failure::expression(format!("a candidate list evaluated to {other}, not a list of names"))),
             })
         };
         let assignee = optional_text(self, &task.assignee)?;
@@ -2261,9 +1575,7 @@ impl<'a> Machine<'a> {
         let follow_up = optional_text(self, &task.follow_up_date)?;
         let priority = match optional_text(self, &task.priority)? {
             None => None,
-            Some(text) => Some(text.trim().parse::<i64>().map_err(|_| {
-                Failure::expression(format!("priority '{text}' is not a whole number"))
-            })?),
+            Some(text) => Some(text.trim().parse::<i64>().map_err(|_| Failure::expression(format!("priority '{text}' is not a whole number")))?),
         };
         let task_key = self.next_key();
         let created = UserTask {
@@ -2288,19 +1600,11 @@ impl<'a> Machine<'a> {
 
     /// Opens what `element` waits for, owned by the element instance `owner`;
     /// expressions are evaluated in the scope of `context`.
-    fn open_catch(
-        &mut self,
-        owner: Key,
-        context: Key,
-        element: ElementIdx,
-        trigger: &Trigger,
-    ) -> Outcome {
+    fn open_catch(&mut self, owner: Key, context: Key, element: ElementIdx, trigger: &Trigger) -> Outcome {
         match trigger {
             Trigger::Timer(timer) => {
                 let text = self.text_value(context, timer.property())?;
-                let schedule = timer
-                    .schedule(&text, self.now)
-                    .map_err(Failure::expression)?;
+                let schedule = timer.schedule(&text, self.now).map_err(Failure::expression)?;
                 let key = self.next_key();
                 let created = Timer {
                     key,
@@ -2308,65 +1612,36 @@ impl<'a> Machine<'a> {
                     element,
                     element_id: self.wf.elements[element].id.clone(),
                     due_at: schedule.due_ms,
-                    repeat: schedule.repeat.map(|r| TimerRepeat {
-                        remaining: r.remaining,
-                        every: r.every,
-                    }),
+                    repeat: schedule.repeat.map(|r| TimerRepeat { remaining: r.remaining, every: r.every }),
                 };
                 self.st.timers.insert(key, created.clone());
                 self.effects.push(Effect::TimerScheduled { timer: created });
             }
-            Trigger::Message(message) => {
-                self.open_message_subscription(owner, context, element, message)?
-            }
+            Trigger::Message(message) => self.open_message_subscription(owner, context, element, message)?,
             Trigger::Signal { name } => {
                 let name = self.text_value(context, name)?;
                 self.open_subscription(owner, element, SubscriptionKind::Signal { name });
             }
-            Trigger::None
-            | Trigger::Error { .. }
-            | Trigger::Escalation { .. }
-            | Trigger::Link { .. } => {}
+            Trigger::None | Trigger::Error { .. } | Trigger::Escalation { .. } | Trigger::Link { .. } => {}
         }
         Ok(())
     }
 
-    fn open_message_subscription(
-        &mut self,
-        owner: Key,
-        context: Key,
-        element: ElementIdx,
-        message: &MessageDefinition,
-    ) -> Outcome {
+    fn open_message_subscription(&mut self, owner: Key, context: Key, element: ElementIdx, message: &MessageDefinition) -> Outcome {
         let name = self.text_value(context, &message.name)?;
         let correlation_key = match &message.correlation_key {
             Some(key) => self.text_value(context, key)?,
             None => String::new(),
         };
-        self.open_subscription(
-            owner,
-            element,
-            SubscriptionKind::Message {
-                name,
-                correlation_key,
-            },
-        );
+        self.open_subscription(owner, element, SubscriptionKind::Message { name, correlation_key });
         Ok(())
     }
 
     fn open_subscription(&mut self, owner: Key, element: ElementIdx, kind: SubscriptionKind) {
         let key = self.next_key();
-        let created = Subscription {
-            key,
-            element_instance: owner,
-            element,
-            element_id: self.wf.elements[element].id.clone(),
-            kind,
-        };
+        let created = Subscription { key, element_instance: owner, element, element_id: self.wf.elements[element].id.clone(), kind };
         self.st.subscriptions.insert(key, created.clone());
-        self.effects.push(Effect::SubscriptionOpened {
-            subscription: created,
-        });
+        self.effects.push(Effect::SubscriptionOpened { subscription: created });
     }
 
     /// Opens the timers, messages and signals of an activity's boundary events.
@@ -2376,9 +1651,7 @@ impl<'a> Machine<'a> {
         if self.is_iteration(key) {
             return Ok(());
         }
-        let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else {
-            return Ok(());
-        };
+        let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else { return Ok(()) };
         for &boundary in &self.wf.elements[element].boundary_events {
             if let Kind::Boundary { trigger, .. } = &self.wf.elements[boundary].kind {
                 self.open_catch(key, key, boundary, trigger)?;
@@ -2403,26 +1676,13 @@ impl<'a> Machine<'a> {
     }
 
     fn fire_timer(&mut self, key: Key) {
-        let Some(timer) = self.st.timers.get(&key).cloned() else {
-            return;
-        };
+        let Some(timer) = self.st.timers.get(&key).cloned() else { return };
         // A repeating timer is rescheduled before it triggers: a non-interrupting
         // boundary or event subprocess keeps it; an interrupting one closes it with its owner.
-        let next = timer
-            .repeat
-            .as_ref()
-            .filter(|r| r.remaining != Some(0))
-            .and_then(|r| {
-                let due_at = bpmn::timer::next_due(&r.every, timer.due_at).ok()?;
-                Some(Timer {
-                    due_at,
-                    repeat: Some(TimerRepeat {
-                        remaining: r.remaining.map(|n| n - 1),
-                        every: r.every.clone(),
-                    }),
-                    ..timer.clone()
-                })
-            });
+        let next = timer.repeat.as_ref().filter(|r| r.remaining != Some(0)).and_then(|r| {
+            let due_at = bpmn::timer::next_due(&r.every, timer.due_at).ok()?;
+            Some(Timer { due_at, repeat: Some(TimerRepeat { remaining: r.remaining.map(|n| n - 1), every: r.every.clone() }), ..timer.clone() })
+        });
         match next {
             Some(next) => {
                 self.st.timers.insert(key, next.clone());
@@ -2433,50 +1693,28 @@ impl<'a> Machine<'a> {
                 self.effects.push(Effect::TimerRemoved { key });
             }
         }
-        self.trigger_catch(
-            timer.element_instance,
-            timer.element,
-            Variables::new(),
-            None,
-        );
+        self.trigger_catch(timer.element_instance, timer.element, Variables::new(), None);
     }
 
     /// A timer, message or signal arrived for `element`, owned by the element instance `owner`.
-    fn trigger_catch(
-        &mut self,
-        owner: Key,
-        element: ElementIdx,
-        variables: Variables,
-        subscription: Option<Key>,
-    ) {
+    fn trigger_catch(&mut self, owner: Key, element: ElementIdx, variables: Variables, subscription: Option<Key>) {
         // A non-interrupting boundary event or event subprocess start stays
         // subscribed while its activity or scope is active: every message or
         // signal starts its path again.
         let keeps_subscription = matches!(
             self.wf.elements[element].kind,
-            Kind::Boundary {
-                cancel_activity: false,
-                ..
-            } | Kind::StartEvent {
-                interrupting: false,
-                ..
-            }
+            Kind::Boundary { cancel_activity: false, .. } | Kind::StartEvent { interrupting: false, .. }
         );
         if let (Some(subscription), false) = (subscription, keeps_subscription) {
             if self.st.subscriptions.remove(&subscription).is_some() {
-                self.effects
-                    .push(Effect::SubscriptionClosed { key: subscription });
+                self.effects.push(Effect::SubscriptionClosed { key: subscription });
             }
         }
-        let Some(owner_ei) = self.st.element_instances.get(&owner) else {
-            return;
-        };
+        let Some(owner_ei) = self.st.element_instances.get(&owner) else { return };
         let owner_element = owner_ei.element;
         let owner_scope = owner_ei.parent;
         match &self.wf.elements[element].kind {
-            Kind::Boundary {
-                cancel_activity, ..
-            } => {
+            Kind::Boundary { cancel_activity, .. } => {
                 let scope = owner_scope.unwrap_or(self.st.root);
                 if *cancel_activity {
                     self.terminate(owner);
@@ -2488,13 +1726,7 @@ impl<'a> Machine<'a> {
             Kind::StartEvent { interrupting, .. } => {
                 // An event subprocess start inside the scope `owner`.
                 let event_subprocess = self.wf.elements[element].parent.unwrap_or(Workflow::ROOT);
-                self.start_event_subprocess(
-                    owner,
-                    event_subprocess,
-                    element,
-                    *interrupting,
-                    variables,
-                );
+                self.start_event_subprocess(owner, event_subprocess, element, *interrupting, variables);
             }
             _ if owner_element == element => {
                 // The catch event or receive task itself waited.
@@ -2513,22 +1745,9 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn start_event_subprocess(
-        &mut self,
-        scope: Key,
-        event_subprocess: ElementIdx,
-        start: ElementIdx,
-        interrupting: bool,
-        variables: Variables,
-    ) {
+    fn start_event_subprocess(&mut self, scope: Key, event_subprocess: ElementIdx, start: ElementIdx, interrupting: bool, variables: Variables) {
         if interrupting {
-            let children: Vec<Key> = self
-                .st
-                .element_instances
-                .values()
-                .filter(|ei| ei.parent == Some(scope))
-                .map(|ei| ei.key)
-                .collect();
+            let children: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(scope)).map(|ei| ei.key).collect();
             for child in children {
                 self.terminate(child);
             }
@@ -2546,28 +1765,15 @@ impl<'a> Machine<'a> {
 
     /// Closes the timers and subscriptions an element instance owns, leaving its jobs and tasks.
     fn close_owned_catches(&mut self, key: Key) {
-        let timers: Vec<Key> = self
-            .st
-            .timers
-            .values()
-            .filter(|t| t.element_instance == key)
-            .map(|t| t.key)
-            .collect();
+        let timers: Vec<Key> = self.st.timers.values().filter(|t| t.element_instance == key).map(|t| t.key).collect();
         for timer in timers {
             self.st.timers.remove(&timer);
             self.effects.push(Effect::TimerRemoved { key: timer });
         }
-        let subscriptions: Vec<Key> = self
-            .st
-            .subscriptions
-            .values()
-            .filter(|s| s.element_instance == key)
-            .map(|s| s.key)
-            .collect();
+        let subscriptions: Vec<Key> = self.st.subscriptions.values().filter(|s| s.element_instance == key).map(|s| s.key).collect();
         for subscription in subscriptions {
             self.st.subscriptions.remove(&subscription);
-            self.effects
-                .push(Effect::SubscriptionClosed { key: subscription });
+            self.effects.push(Effect::SubscriptionClosed { key: subscription });
         }
     }
 
@@ -2595,8 +1801,7 @@ impl<'a> Machine<'a> {
             let ei = self.st.element_instances.get(&key)?;
             let el = &self.wf.elements[ei.element];
             // Event subprocesses of this scope (a multi-instance body is no scope: its iterations are).
-            let is_scope = matches!(el.kind, Kind::Process | Kind::SubProcess { .. })
-                && ei.multi_instance.is_none();
+            let is_scope = matches!(el.kind, Kind::Process | Kind::SubProcess { .. }) && ei.multi_instance.is_none();
             if is_scope && !from_interrupting_event_subprocess {
                 for exact in [true, false] {
                     for start in self.wf.event_subprocess_starts(ei.element) {
@@ -2628,27 +1833,16 @@ impl<'a> Machine<'a> {
 
     /// Whether an element is an event subprocess whose start event interrupts its scope.
     fn is_interrupting_event_subprocess(&self, element: ElementIdx) -> bool {
-        matches!(
-            self.wf.elements[element].kind,
-            Kind::SubProcess {
-                triggered_by_event: true
-            }
-        ) && self.wf.elements[element].children.iter().any(|&c| {
-            matches!(
-                self.wf.elements[c].kind,
-                Kind::StartEvent {
-                    interrupting: true,
-                    ..
-                }
-            )
-        })
+        matches!(self.wf.elements[element].kind, Kind::SubProcess { triggered_by_event: true })
+            && self.wf.elements[element]
+                .children
+                .iter()
+                .any(|&c| matches!(self.wf.elements[c].kind, Kind::StartEvent { interrupting: true, .. }))
     }
 
     /// Throws an error from element instance `from`; returns whether something caught it.
     fn throw_error(&mut self, from: Key, code: &str, variables: Variables) -> bool {
-        let Some((handler, catch)) = self.find_error_catch(from, code) else {
-            return false;
-        };
+        let Some((handler, catch)) = self.find_error_catch(from, code) else { return false };
         match &self.wf.elements[catch].kind {
             Kind::Boundary { .. } => {
                 let scope = self.scope_of(handler);
@@ -2673,16 +1867,9 @@ impl<'a> Machine<'a> {
         }
         // The scope itself may be the catcher (its boundary); throw_error looked
         // from the scope up, so nothing catches: the instance fails.
-        let message = Some(format!(
-            "error '{code}' thrown by '{element_id}' was not caught"
-        ));
+        let message = Some(format!("error '{code}' thrown by '{element_id}' was not caught"));
         let after = self.error_after.take();
-        self.st.error = Some(ErrorRecord {
-            code: code.to_string(),
-            message,
-            element_id: element_id.to_string(),
-            after,
-        });
+        self.st.error = Some(ErrorRecord { code: code.to_string(), message, element_id: element_id.to_string(), after });
         self.end_instance(Status::Failed, Some(code.to_string()));
     }
 
@@ -2693,34 +1880,18 @@ impl<'a> Machine<'a> {
         let catches = |trigger: &Trigger| matches!(trigger, Trigger::Escalation { code: c } if c.as_deref().is_none_or(|c| c == code));
         let mut current = Some(scope);
         while let Some(key) = current {
-            let Some(ei) = self.st.element_instances.get(&key) else {
-                return false;
-            };
+            let Some(ei) = self.st.element_instances.get(&key) else { return false };
             let (element, parent) = (ei.element, ei.parent);
             let el = &self.wf.elements[element];
             // First an event subprocess of the scope, then a boundary event of the scope's activity.
-            if matches!(el.kind, Kind::Process | Kind::SubProcess { .. })
-                && ei.multi_instance.is_none()
-            {
+            if matches!(el.kind, Kind::Process | Kind::SubProcess { .. }) && ei.multi_instance.is_none() {
                 let start = self.wf.event_subprocess_starts(element).find(|&s| {
                     matches!(&self.wf.elements[s].kind, Kind::StartEvent { trigger, .. } if catches(trigger))
                 });
                 if let Some(start) = start {
-                    let interrupting = matches!(
-                        self.wf.elements[start].kind,
-                        Kind::StartEvent {
-                            interrupting: true,
-                            ..
-                        }
-                    );
+                    let interrupting = matches!(self.wf.elements[start].kind, Kind::StartEvent { interrupting: true, .. });
                     let event_subprocess = self.wf.elements[start].parent.unwrap_or(Workflow::ROOT);
-                    self.start_event_subprocess(
-                        key,
-                        event_subprocess,
-                        start,
-                        interrupting,
-                        Variables::new(),
-                    );
+                    self.start_event_subprocess(key, event_subprocess, start, interrupting, Variables::new());
                     return interrupting;
                 }
             }
@@ -2729,13 +1900,7 @@ impl<'a> Machine<'a> {
                     matches!(&self.wf.elements[b].kind, Kind::Boundary { trigger, .. } if catches(trigger))
                 });
                 if let Some(boundary) = boundary {
-                    let interrupting = matches!(
-                        self.wf.elements[boundary].kind,
-                        Kind::Boundary {
-                            cancel_activity: true,
-                            ..
-                        }
-                    );
+                    let interrupting = matches!(self.wf.elements[boundary].kind, Kind::Boundary { cancel_activity: true, .. });
                     self.trigger_catch(key, boundary, Variables::new(), None);
                     return interrupting;
                 }
@@ -2748,53 +1913,28 @@ impl<'a> Machine<'a> {
     // ----- multi-instance -----
 
     fn activate_multi_instance_body(&mut self, key: Key) -> Outcome {
-        let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else {
-            return Ok(());
-        };
+        let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else { return Ok(()) };
         let wf = self.wf;
-        let Some(mi) = multi_instance(wf, element) else {
-            return Ok(());
-        };
+        let Some(mi) = multi_instance(wf, element) else { return Ok(()) };
         let items = match (&mi.input_collection, &mi.cardinality) {
             (Some(collection), _) => match self.evaluate(key, collection)? {
                 Json::Array(items) => items,
-                other => {
-                    return Err(Failure::expression(format!(
-                        "the input collection '{}' evaluated to {other}, not a list",
-                        collection.source()
-                    )))
-                }
+                other => return Err(Failure::expression(format!("the input collection '{}' evaluated to {other}, not a list", collection.source()))),
             },
             (None, Some(cardinality)) => match self.evaluate(key, cardinality)? {
-                Json::Number(n) if n.as_u64().is_some() => vec![
-                    Json::Null;
-                    n.as_u64().unwrap_or(0).min(MAX_ELEMENT_INSTANCES as u64)
-                        as usize
-                ],
-                other => {
-                    return Err(Failure::expression(format!(
-                        "the loop cardinality evaluated to {other}, not a whole number"
-                    )))
-                }
+                Json::Number(n) if n.as_u64().is_some() => vec![Json::Null; n.as_u64().unwrap_or(0).min(MAX_ELEMENT_INSTANCES as u64) as usize],
+                other => return Err(Failure::expression(format!("the loop cardinality evaluated to {other}, not a whole number"))),
             },
             (None, None) => Vec::new(),
         };
         self.apply_inputs(key)?;
         self.open_boundary_events(key)?;
         let count = items.len();
-        let Some(ei) = self.st.element_instances.get_mut(&key) else {
-            return Ok(());
-        };
-        ei.multi_instance = Some(MultiInstanceBody {
-            items,
-            next_index: 0,
-            completed: 0,
-            outputs: vec![Json::Null; count],
-        });
+        let Some(ei) = self.st.element_instances.get_mut(&key) else { return Ok(()) };
+        ei.multi_instance = Some(MultiInstanceBody { items, next_index: 0, completed: 0, outputs: vec![Json::Null; count] });
         if let Some(output) = &mi.output_collection {
             // The output collection exists from the start, so iterations update it in place.
-            ei.variables
-                .insert(output.clone(), Json::Array(vec![Json::Null; count]));
+            ei.variables.insert(output.clone(), Json::Array(vec![Json::Null; count]));
         }
         if count == 0 {
             self.finish_multi_instance(key);
@@ -2808,31 +1948,16 @@ impl<'a> Machine<'a> {
     }
 
     fn start_iteration(&mut self, body: Key) {
-        let Some(element) = self.st.element_instances.get(&body).map(|ei| ei.element) else {
-            return;
-        };
+        let Some(element) = self.st.element_instances.get(&body).map(|ei| ei.element) else { return };
         let wf = self.wf;
-        let Some(mi) = multi_instance(wf, element) else {
-            return;
-        };
-        let Some(mi_state) = self
-            .st
-            .element_instances
-            .get_mut(&body)
-            .and_then(|b| b.multi_instance.as_mut())
-        else {
-            return;
-        };
+        let Some(mi) = multi_instance(wf, element) else { return };
+        let Some(mi_state) = self.st.element_instances.get_mut(&body).and_then(|b| b.multi_instance.as_mut()) else { return };
         let index = mi_state.next_index;
-        let Some(item) = mi_state.items.get(index).cloned() else {
-            return;
-        };
+        let Some(item) = mi_state.items.get(index).cloned() else { return };
         mi_state.next_index += 1;
         let iteration = self.create_ei(element, Some(body), index as u32 + 1);
         if let Some(iteration_ei) = self.st.element_instances.get_mut(&iteration) {
-            iteration_ei
-                .variables
-                .insert("loopCounter".to_string(), Json::from(index + 1));
+            iteration_ei.variables.insert("loopCounter".to_string(), Json::from(index + 1));
             if let Some(name) = &mi.input_element {
                 iteration_ei.variables.insert(name.clone(), item);
             }
@@ -2844,9 +1969,7 @@ impl<'a> Machine<'a> {
         let wf = self.wf;
         // Only an iteration of the body's own activity ends into the body
         // (boundary events of a multi-instance activity live beside the body).
-        let Some(mi) = multi_instance(wf, iteration.element) else {
-            return;
-        };
+        let Some(mi) = multi_instance(wf, iteration.element) else { return };
         // The output element is evaluated in the iteration's scope, which has just ended:
         // evaluate it against the iteration's variables on top of the body's scope.
         let mut output = Json::Null;
@@ -2856,10 +1979,7 @@ impl<'a> Machine<'a> {
             match expression.evaluate(&ScopeView { chain }) {
                 Ok(value) => output = value,
                 Err(error) => {
-                    let message = format!(
-                        "the output element '{}' failed: {error}",
-                        expression.source()
-                    );
+                    let message = format!("the output element '{}' failed: {error}", expression.source());
                     let element_id = iteration.element_id.clone();
                     self.raise_incident(body, &element_id, IncidentKind::Expression, message);
                 }
@@ -2868,12 +1988,8 @@ impl<'a> Machine<'a> {
             output = iteration.variables.get(name).cloned().unwrap_or(Json::Null);
         }
         let index = (iteration.loop_counter as usize).saturating_sub(1);
-        let Some(body_ei) = self.st.element_instances.get_mut(&body) else {
-            return;
-        };
-        let Some(state) = body_ei.multi_instance.as_mut() else {
-            return;
-        };
+        let Some(body_ei) = self.st.element_instances.get_mut(&body) else { return };
+        let Some(state) = body_ei.multi_instance.as_mut() else { return };
         state.completed += 1;
         if index < state.outputs.len() {
             state.outputs[index] = output;
@@ -2888,27 +2004,15 @@ impl<'a> Machine<'a> {
                 let mut view_vars = Variables::new();
                 view_vars.insert("numberOfInstances".into(), Json::from(total));
                 view_vars.insert("numberOfCompletedInstances".into(), Json::from(completed));
-                view_vars.insert(
-                    "numberOfActiveInstances".into(),
-                    Json::from(next_index.saturating_sub(completed)),
-                );
+                view_vars.insert("numberOfActiveInstances".into(), Json::from(next_index.saturating_sub(completed)));
                 let mut chain = vec![&view_vars];
                 chain.extend(self.scope_chain(body));
-                condition
-                    .evaluate(&ScopeView { chain })
-                    .map(|v| v == Json::Bool(true))
-                    .unwrap_or(false)
+                condition.evaluate(&ScopeView { chain }).map(|v| v == Json::Bool(true)).unwrap_or(false)
             }
             None => false,
         };
         if done_by_condition {
-            let running: Vec<Key> = self
-                .st
-                .element_instances
-                .values()
-                .filter(|ei| ei.parent == Some(body))
-                .map(|ei| ei.key)
-                .collect();
+            let running: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(body)).map(|ei| ei.key).collect();
             for key in running {
                 self.terminate(key);
             }
@@ -2921,20 +2025,12 @@ impl<'a> Machine<'a> {
     }
 
     fn finish_multi_instance(&mut self, body: Key) {
-        let Some(element) = self.st.element_instances.get(&body).map(|ei| ei.element) else {
-            return;
-        };
+        let Some(element) = self.st.element_instances.get(&body).map(|ei| ei.element) else { return };
         let wf = self.wf;
-        let Some(mi) = multi_instance(wf, element) else {
-            return;
-        };
+        let Some(mi) = multi_instance(wf, element) else { return };
         let scope = self.scope_of(body);
         if let Some(name) = &mi.output_collection {
-            let value = self.st.element_instances[&body]
-                .variables
-                .get(name)
-                .cloned()
-                .unwrap_or(Json::Array(Vec::new()));
+            let value = self.st.element_instances[&body].variables.get(name).cloned().unwrap_or(Json::Array(Vec::new()));
             self.propagate(scope, name.clone(), value);
         }
         if let Err(failure) = self.map_outputs(body) {

@@ -154,9 +154,7 @@ impl InstanceState {
     /// Open jobs a worker may take now: activatable, past any backoff, and the instance running.
     pub fn open_jobs(&self, now: Millis) -> impl Iterator<Item = &Job> {
         let running = self.status == Status::Running;
-        self.jobs.values().filter(move |j| {
-            running && j.state == JobState::Activatable && j.not_before.is_none_or(|t| t <= now)
-        })
+        self.jobs.values().filter(move |j| running && j.state == JobState::Activatable && j.not_before.is_none_or(|t| t <= now))
     }
 }
 
@@ -295,13 +293,8 @@ pub struct Subscription {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionKind {
-    Message {
-        name: String,
-        correlation_key: String,
-    },
-    Signal {
-        name: String,
-    },
+    Message { name: String, correlation_key: String },
+    Signal { name: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -448,10 +441,7 @@ pub enum HistoryEvent {
 impl HistoryEvent {
     /// Whether the entry records an element instance's life (rather than something done to it).
     pub fn is_element_event(self) -> bool {
-        matches!(
-            self,
-            HistoryEvent::Activated | HistoryEvent::Completed | HistoryEvent::Terminated
-        )
+        matches!(self, HistoryEvent::Activated | HistoryEvent::Completed | HistoryEvent::Terminated)
     }
 
     /// Whether an operator made it happen (so it carries a reason).

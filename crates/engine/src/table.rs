@@ -22,25 +22,19 @@ pub struct Table<T> {
 
 impl<T> Default for Table<T> {
     fn default() -> Self {
-        Table {
-            entries: Vec::new(),
-        }
+        Table { entries: Vec::new() }
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Table<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(self.entries.iter().map(|(k, v)| (k, v)))
-            .finish()
+        f.debug_map().entries(self.entries.iter().map(|(k, v)| (k, v))).finish()
     }
 }
 
 impl<T> Table<T> {
     pub fn new() -> Self {
-        Table {
-            entries: Vec::new(),
-        }
+        Table { entries: Vec::new() }
     }
 
     fn find(&self, key: &Key) -> Result<usize, usize> {
@@ -138,9 +132,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Table<T> {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Table<T>, A::Error> {
-                let mut table = Table {
-                    entries: Vec::with_capacity(access.size_hint().unwrap_or(0)),
-                };
+                let mut table = Table { entries: Vec::with_capacity(access.size_hint().unwrap_or(0)) };
                 while let Some((key, value)) = access.next_entry::<Key, T>()? {
                     table.insert(key, value);
                 }
@@ -169,9 +161,6 @@ mod tests {
         let json = serde_json::to_string(&table).unwrap();
         assert_eq!(json, r#"{"3":"THREE","5":"five"}"#);
         let back: Table<String> = serde_json::from_str(&json).unwrap();
-        assert_eq!(
-            back.values().cloned().collect::<Vec<_>>(),
-            ["THREE", "five"]
-        );
+        assert_eq!(back.values().cloned().collect::<Vec<_>>(), ["THREE", "five"]);
     }
 }

@@ -71,22 +71,11 @@ pub fn waits(workflow: &Workflow, state: &InstanceState) -> Vec<Wait> {
             correlation_key: None,
             signal: None,
         };
-        armed
-            .entry(timer.element_instance)
-            .or_default()
-            .push((timer.element, event));
+        armed.entry(timer.element_instance).or_default().push((timer.element, event));
     }
     for subscription in state.subscriptions.values() {
         let (kind, message, correlation_key, signal) = match &subscription.kind {
-            SubscriptionKind::Message {
-                name,
-                correlation_key,
-            } => (
-                "message",
-                Some(name.clone()),
-                Some(correlation_key.clone()),
-                None,
-            ),
+            SubscriptionKind::Message { name, correlation_key } => ("message", Some(name.clone()), Some(correlation_key.clone()), None),
             SubscriptionKind::Signal { name } => ("signal", None, None, Some(name.clone())),
         };
         let event = ArmedEvent {
@@ -101,30 +90,16 @@ pub fn waits(workflow: &Workflow, state: &InstanceState) -> Vec<Wait> {
             correlation_key,
             signal,
         };
-        armed
-            .entry(subscription.element_instance)
-            .or_default()
-            .push((subscription.element, event));
+        armed.entry(subscription.element_instance).or_default().push((subscription.element, event));
     }
-    let jobs: BTreeMap<Key, &Job> = state
-        .jobs
-        .values()
-        .map(|j| (j.element_instance, j))
-        .collect();
-    let tasks: BTreeMap<Key, &UserTask> = state
-        .user_tasks
-        .values()
-        .map(|t| (t.element_instance, t))
-        .collect();
+    let jobs: BTreeMap<Key, &Job> = state.jobs.values().map(|j| (j.element_instance, j)).collect();
+    let tasks: BTreeMap<Key, &UserTask> = state.user_tasks.values().map(|t| (t.element_instance, t)).collect();
 
     let mut waits = Vec::new();
     for ei in state.element_instances.values() {
-        let Some(element) = workflow.elements.get(ei.element) else {
-            continue;
-        };
+        let Some(element) = workflow.elements.get(ei.element) else { continue };
         let mut own = armed.remove(&ei.key).unwrap_or_default();
-        let is_scope = matches!(element.kind, Kind::Process | Kind::SubProcess { .. })
-            || ei.multi_instance.is_some();
+        let is_scope = matches!(element.kind, Kind::Process | Kind::SubProcess { .. }) || ei.multi_instance.is_some();
         if is_scope {
             // What a scope itself has armed: the start events of its event subprocesses.
             for (_, event) in own {

@@ -9,36 +9,15 @@ use std::process::Command;
 const CORE: &[&str] = &["feel", "bpmn", "engine"];
 
 /// Crates the core must never depend on, even indirectly.
-const FORBIDDEN_CRATES: &[&str] = &[
-    "tokio",
-    "async-std",
-    "sqlx",
-    "rusqlite",
-    "tokio-postgres",
-    "postgres",
-    "axum",
-    "hyper",
-    "reqwest",
-    "rand",
-    "getrandom",
-    "mio",
-];
+const FORBIDDEN_CRATES: &[&str] =
+    &["tokio", "async-std", "sqlx", "rusqlite", "tokio-postgres", "postgres", "axum", "hyper", "reqwest", "rand", "getrandom", "mio"];
 
 /// Source patterns the core must never contain, with the reason.
 const FORBIDDEN_SOURCE: &[(&str, &str)] = &[
-    (
-        "SystemTime",
-        "reads the wall clock; take `now` as an argument",
-    ),
+    ("SystemTime", "reads the wall clock; take `now` as an argument"),
     ("Instant::now", "reads the clock; take `now` as an argument"),
-    (
-        "Timestamp::now",
-        "reads the wall clock; take `now` as an argument",
-    ),
-    (
-        "Zoned::now",
-        "reads the wall clock; take `now` as an argument",
-    ),
+    ("Timestamp::now", "reads the wall clock; take `now` as an argument"),
+    ("Zoned::now", "reads the wall clock; take `now` as an argument"),
     ("std::fs", "does file I/O; the shell reads files"),
     ("std::net", "does network I/O"),
     ("std::env", "reads the environment; pass configuration in"),
@@ -56,26 +35,11 @@ fn the_core_depends_on_no_io_crate() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     for krate in CORE {
         let output = Command::new(&cargo)
-            .args([
-                "tree",
-                "--offline",
-                "-p",
-                krate,
-                "-e",
-                "normal",
-                "--prefix",
-                "none",
-                "--format",
-                "{p}",
-            ])
+            .args(["tree", "--offline", "-p", krate, "-e", "normal", "--prefix", "none", "--format", "{p}"])
             .current_dir(workspace())
             .output()
             .expect("cargo tree runs");
-        assert!(
-            output.status.success(),
-            "cargo tree -p {krate} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "cargo tree -p {krate} failed: {}", String::from_utf8_lossy(&output.stderr));
         let tree = String::from_utf8_lossy(&output.stdout);
         for line in tree.lines() {
             let name = line.split_whitespace().next().unwrap_or("");
@@ -89,42 +53,22 @@ fn the_core_depends_on_no_io_crate() {
 
 /// Direct dependencies only one crate may have: (dependency, the crates allowed it, the rule).
 const OWNED_DEPENDENCIES: &[(&str, &[&str], &str)] = &[
-    (
-        "rusqlite",
-        &["store-sqlite"],
-        "only store-* crates know SQL",
-    ),
+    ("rusqlite", &["store-sqlite"], "only store-* crates know SQL"),
     ("axum", &["api"], "only api serves HTTP"),
     ("clap", &["cli"], "only cli knows argv"),
     // The CLI's client commands talk to the server; no other crate makes HTTP requests.
-    (
-        "reqwest",
-        &["cli"],
-        "only cli makes HTTP requests, as the server's client",
-    ),
+    ("reqwest", &["cli"], "only cli makes HTTP requests, as the server's client"),
 ];
 
 #[test]
 fn sql_http_and_argv_each_live_in_one_crate() {
-    for entry in
-        std::fs::read_dir(workspace().join("crates")).expect("the crates folder is readable")
-    {
+    for entry in std::fs::read_dir(workspace().join("crates")).expect("the crates folder is readable") {
         let dir = entry.expect("an entry").path();
         let krate = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let manifest =
-            std::fs::read_to_string(dir.join("Cargo.toml")).expect("a crate has a Cargo.toml");
-        let dependencies = manifest
-            .split("[dependencies]")
-            .nth(1)
-            .unwrap_or("")
-            .split("\n[")
-            .next()
-            .unwrap_or("");
+        let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("a crate has a Cargo.toml");
+        let dependencies = manifest.split("[dependencies]").nth(1).unwrap_or("").split("\n[").next().unwrap_or("");
         for (dependency, allowed, rule) in OWNED_DEPENDENCIES {
-            let uses = dependencies.lines().any(|line| {
-                line.trim_start().starts_with(&format!("{dependency}."))
-                    || line.trim_start().starts_with(&format!("{dependency} "))
-            });
+            let uses = dependencies.lines().any(|line| line.trim_start().starts_with(&format!("{dependency}.")) || line.trim_start().starts_with(&format!("{dependency} ")));
             assert!(
                 !uses || allowed.contains(&krate.as_str()),
                 "ARCHITECTURE.md, invariant '{rule}': crates/{krate}/Cargo.toml depends on `{dependency}`"

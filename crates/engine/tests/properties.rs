@@ -21,12 +21,7 @@ enum Block {
     Inclusive(Vec<Vec<Block>>),
     Sub(Vec<Block>),
     /// A task (`None`) or a subprocess, perhaps multi-instance, with a boundary event.
-    Guarded {
-        sub: Option<Vec<Block>>,
-        multi: Option<(bool, u8)>,
-        boundary: Boundary,
-        interrupting: bool,
-    },
+    Guarded { sub: Option<Vec<Block>>, multi: Option<(bool, u8)>, boundary: Boundary, interrupting: bool },
 }
 
 #[derive(Clone, Debug)]
@@ -39,19 +34,8 @@ enum Boundary {
 fn guarded() -> impl Strategy<Value = Block> {
     let sub = prop::option::of(prop::collection::vec(block(), 0..3));
     let multi = prop::option::of((any::<bool>(), 0u8..4));
-    let boundary = prop_oneof![
-        (1u8..90).prop_map(Boundary::Timer),
-        (1u8..90).prop_map(Boundary::Cycle),
-        Just(Boundary::Signal)
-    ];
-    (sub, multi, boundary, any::<bool>()).prop_map(|(sub, multi, boundary, interrupting)| {
-        Block::Guarded {
-            sub,
-            multi,
-            boundary,
-            interrupting,
-        }
-    })
+    let boundary = prop_oneof![(1u8..90).prop_map(Boundary::Timer), (1u8..90).prop_map(Boundary::Cycle), Just(Boundary::Signal)];
+    (sub, multi, boundary, any::<bool>()).prop_map(|(sub, multi, boundary, interrupting)| Block::Guarded { sub, multi, boundary, interrupting })
 }
 
 fn block() -> impl Strategy<Value = Block> {
@@ -107,15 +91,11 @@ impl Builder {
         let start = self.id("ss");
         let end = self.id("se");
         let outer = std::mem::take(&mut self.xml);
-        self.xml.push_str(&format!(
-            r#"<startEvent id="{start}"/><endEvent id="{end}"/>"#
-        ));
+        self.xml.push_str(&format!(r#"<startEvent id="{start}"/><endEvent id="{end}"/>"#));
         let last = self.chain(chain, &start);
         self.flow(&last, &end, None);
         let inner = std::mem::replace(&mut self.xml, outer);
-        self.xml.push_str(&format!(
-            r#"<subProcess id="{id}">{loops}{inner}</subProcess>"#
-        ));
+        self.xml.push_str(&format!(r#"<subProcess id="{id}">{loops}{inner}</subProcess>"#));
     }
 
     fn block(&mut self, block: &Block, from: &str) -> String {
@@ -140,12 +120,7 @@ impl Builder {
                 self.flow(from, &id, None);
                 id
             }
-            Block::Guarded {
-                sub,
-                multi,
-                boundary,
-                interrupting,
-            } => {
+            Block::Guarded { sub, multi, boundary, interrupting } => {
                 let id = self.id("g");
                 let loops = match multi {
                     Some((sequential, count)) => format!(
@@ -171,8 +146,7 @@ impl Builder {
                 ));
                 // An interrupting path rejoins the chain; a non-interrupting one ends on its own.
                 let merge = self.id("m");
-                self.xml
-                    .push_str(&format!(r#"<exclusiveGateway id="{merge}"/>"#));
+                self.xml.push_str(&format!(r#"<exclusiveGateway id="{merge}"/>"#));
                 self.flow(&id, &merge, None);
                 if *interrupting {
                     self.flow(&catch, &merge, None);
@@ -208,9 +182,7 @@ impl Builder {
                     let condition = match block {
                         Block::Parallel(_) => None,
                         _ if k == default_flow_index => None,
-                        Block::Exclusive(_) => {
-                            Some(format!("=modulo(seed + {n}, {}) = {k}", branches.len()))
-                        }
+                        Block::Exclusive(_) => Some(format!("=modulo(seed + {n}, {}) = {k}", branches.len())),
                         _ => Some(format!("=modulo(seed + {n} * {}, 3) != 0", k + 2)),
                     };
                     let is_default = condition.is_none() && !matches!(block, Block::Parallel(_));
@@ -223,12 +195,8 @@ impl Builder {
                         self.flow(&last, &join, None);
                     }
                 }
-                let default = default_flow
-                    .map(|d| format!(r#" default="{d}""#))
-                    .unwrap_or_default();
-                self.xml.push_str(&format!(
-                    r#"<{tag} id="{fork}"{default}/><{tag} id="{join}"/>"#
-                ));
+                let default = default_flow.map(|d| format!(r#" default="{d}""#)).unwrap_or_default();
+                self.xml.push_str(&format!(r#"<{tag} id="{fork}"{default}/><{tag} id="{join}"/>"#));
                 self.pairs.push((fork, join.clone()));
                 join
             }
@@ -237,11 +205,7 @@ impl Builder {
 }
 
 fn build(blocks: &[Block], terminate_branch: bool) -> (Workflow, Vec<(String, String)>) {
-    let mut b = Builder {
-        next: 0,
-        xml: String::from(r#"<startEvent id="start"/><endEvent id="end"/>"#),
-        pairs: Vec::new(),
-    };
+    let mut b = Builder { next: 0, xml: String::from(r#"<startEvent id="start"/><endEvent id="end"/>"#), pairs: Vec::new() };
     if terminate_branch {
         // A parallel branch that ends the whole instance when its task completes.
         b.xml.push_str(r#"<parallelGateway id="top"/><serviceTask id="killer"><extensionElements><zeebe:taskDefinition type="kill"/></extensionElements></serviceTask><endEvent id="stop"><terminateEventDefinition/></endEvent>"#);
@@ -261,91 +225,46 @@ fn build(blocks: &[Block], terminate_branch: bool) -> (Workflow, Vec<(String, St
 fn check_consistency(wf: &Workflow, state: &InstanceState) -> Result<(), TestCaseError> {
     for ei in state.element_instances.values() {
         if let Some(parent) = ei.parent {
-            prop_assert!(
-                state.element_instances.contains_key(&parent),
-                "element instance {} lost its scope",
-                ei.element_id
-            );
+            prop_assert!(state.element_instances.contains_key(&parent), "element instance {} lost its scope", ei.element_id);
         }
     }
     for job in state.jobs.values() {
         let owner = state.element_instances.get(&job.element_instance);
         prop_assert!(owner.is_some(), "job {} has no element instance", job.key);
-        prop_assert!(matches!(
-            wf.elements[owner.unwrap().element].kind,
-            Kind::Task(TaskKind::Job(_))
-        ));
+        prop_assert!(matches!(wf.elements[owner.unwrap().element].kind, Kind::Task(TaskKind::Job(_))));
     }
     for ei in state.element_instances.values() {
         let is_body = ei.multi_instance.is_some();
-        if matches!(wf.elements[ei.element].kind, Kind::Task(TaskKind::Job(_)))
-            && ei.state == ElementState::Active
-            && !is_body
-        {
-            let jobs = state
-                .jobs
-                .values()
-                .filter(|j| j.element_instance == ei.key)
-                .count();
+        if matches!(wf.elements[ei.element].kind, Kind::Task(TaskKind::Job(_))) && ei.state == ElementState::Active && !is_body {
+            let jobs = state.jobs.values().filter(|j| j.element_instance == ei.key).count();
             prop_assert_eq!(jobs, 1, "a waiting task has exactly one job");
         }
     }
     for timer in state.timers.values() {
-        prop_assert!(
-            state
-                .element_instances
-                .contains_key(&timer.element_instance),
-            "timer {} has no owner",
-            timer.key
-        );
+        prop_assert!(state.element_instances.contains_key(&timer.element_instance), "timer {} has no owner", timer.key);
         // A multi-instance activity's boundary events belong to its body, never to an iteration.
         let owner = &state.element_instances[&timer.element_instance];
-        let in_body = owner
-            .parent
-            .is_some_and(|p| state.element_instances[&p].multi_instance.is_some());
-        prop_assert!(
-            !(in_body && matches!(wf.elements[timer.element].kind, Kind::Boundary { .. })),
-            "iteration {} owns a boundary timer",
-            owner.key
-        );
+        let in_body = owner.parent.is_some_and(|p| state.element_instances[&p].multi_instance.is_some());
+        prop_assert!(!(in_body && matches!(wf.elements[timer.element].kind, Kind::Boundary { .. })), "iteration {} owns a boundary timer", owner.key);
     }
     for subscription in state.subscriptions.values() {
-        prop_assert!(
-            state
-                .element_instances
-                .contains_key(&subscription.element_instance),
-            "subscription {} has no owner",
-            subscription.key
-        );
+        prop_assert!(state.element_instances.contains_key(&subscription.element_instance), "subscription {} has no owner", subscription.key);
     }
     if state.status == Status::Running {
         prop_assert!(
-            !state.jobs.is_empty()
-                || !state.timers.is_empty()
-                || !state.incidents.is_empty()
-                || !state.subscriptions.is_empty(),
+            !state.jobs.is_empty() || !state.timers.is_empty() || !state.incidents.is_empty() || !state.subscriptions.is_empty(),
             "a running instance waits for something"
         );
     }
     if state.status.is_ended() {
-        prop_assert!(
-            state.element_instances.is_empty() && state.jobs.is_empty() && state.timers.is_empty(),
-            "an ended instance holds no token"
-        );
+        prop_assert!(state.element_instances.is_empty() && state.jobs.is_empty() && state.timers.is_empty(), "an ended instance holds no token");
     }
     Ok(())
 }
 
 /// Runs the instance to its end, choosing with `choices`; returns the state and every effect.
-fn drive(
-    wf: &Workflow,
-    seed: u32,
-    choices: &[u16],
-) -> Result<(InstanceState, Vec<Effect>, Vec<Input>), TestCaseError> {
-    let options = StartOptions {
-        variables: vars(serde_json::json!({"seed": seed})),
-        ..StartOptions::default()
-    };
+fn drive(wf: &Workflow, seed: u32, choices: &[u16]) -> Result<(InstanceState, Vec<Effect>, Vec<Input>), TestCaseError> {
+    let options = StartOptions { variables: vars(serde_json::json!({"seed": seed})), ..StartOptions::default() };
     let (mut state, mut effects) = engine::start(wf, 1, "i".into(), options, T0).expect("starts");
     check_consistency(wf, &state)?;
     let mut now = T0;
@@ -353,30 +272,16 @@ fn drive(
     for step in 0..400 {
         let choice = choices[step % choices.len()];
         let jobs: Vec<u64> = state.open_jobs(now).map(|j| j.key).collect();
-        let next_timer = state
-            .timers
-            .values()
-            .min_by_key(|t| (t.due_at, t.key))
-            .map(|t| (t.due_at, t.key));
+        let next_timer = state.timers.values().min_by_key(|t| (t.due_at, t.key)).map(|t| (t.due_at, t.key));
         let signals: Vec<u64> = state.subscriptions.values().map(|s| s.key).collect();
         let input = match (jobs.is_empty(), next_timer) {
-            _ if !signals.is_empty()
-                && (choice % 5 == 1 || (jobs.is_empty() && next_timer.is_none())) =>
-            {
-                Input::SignalReceived {
-                    subscription: signals[usize::from(choice) % signals.len()],
-                    variables: vars(serde_json::json!({})),
-                }
+            _ if !signals.is_empty() && (choice % 5 == 1 || (jobs.is_empty() && next_timer.is_none())) => {
+                Input::SignalReceived { subscription: signals[usize::from(choice) % signals.len()], variables: vars(serde_json::json!({})) }
             }
             (true, None) => break,
-            (false, Some(_)) | (false, None)
-                if !choice.is_multiple_of(3) || next_timer.is_none() =>
-            {
+            (false, Some(_)) | (false, None) if !choice.is_multiple_of(3) || next_timer.is_none() => {
                 let job = jobs[usize::from(choice) % jobs.len()];
-                Input::CompleteJob {
-                    job,
-                    variables: vars(serde_json::json!({ format!("v{}", choice % 4): choice })),
-                }
+                Input::CompleteJob { job, variables: vars(serde_json::json!({ format!("v{}", choice % 4): choice })) }
             }
             (_, Some((due, timer))) => {
                 now = now.max(due);
@@ -385,10 +290,7 @@ fn drive(
             _ => unreachable!(),
         };
         inputs.push(input.clone());
-        effects.extend(
-            engine::step(wf, &mut state, input, now)
-                .map_err(|r| TestCaseError::fail(r.to_string()))?,
-        );
+        effects.extend(engine::step(wf, &mut state, input, now).map_err(|r| TestCaseError::fail(r.to_string()))?);
         check_consistency(wf, &state)?;
     }
     Ok((state, effects, inputs))

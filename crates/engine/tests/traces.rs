@@ -25,9 +25,7 @@ fn sequence_of_jobs_merges_variables() {
     let mut d = Driver::start(&wf, json!({"x": 1}));
     d.complete("a", json!({"y": 2}));
     d.complete("b", json!({"x": 10}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -49,8 +47,7 @@ fn sequence_of_jobs_merges_variables() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={"x":10,"y":2}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -64,18 +61,10 @@ fn exclusive_gateway_without_match_raises_an_incident_that_resolves() {
         conditional("to_small", "gw", "small", "=amount &lt; 10"),
     ));
     let mut d = Driver::start(&wf, json!({"amount": 50}));
-    d.input(
-        "set amount",
-        Input::SetVariables {
-            element_instance: None,
-            variables: vars(json!({"amount": 500})),
-        },
-    );
+    d.input("set amount", Input::SetVariables { element_instance: None, variables: vars(json!({"amount": 500})) });
     let incident = *d.state.incidents.keys().next().unwrap();
     d.input("resolve", Input::ResolveIncident { incident });
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -94,8 +83,7 @@ fn exclusive_gateway_without_match_raises_an_incident_that_resolves() {
           + big (serviceTask)
           job+ 6 big type=big retries=3
           = running waiting=["big"] vars={"amount":500}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -114,9 +102,7 @@ fn parallel_join_fires_once_after_every_branch() {
     let mut d = Driver::start(&wf, json!({}));
     d.complete("b", json!({}));
     d.complete("a", json!({}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -142,8 +128,7 @@ fn parallel_join_fires_once_after_every_branch() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -168,9 +153,7 @@ fn inclusive_join_waits_only_for_tokens_that_can_arrive() {
     d.complete("b", json!({}));
     d.complete("a", json!({}));
     d.complete("a2", json!({}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -202,8 +185,7 @@ fn inclusive_join_waits_only_for_tokens_that_can_arrive() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={"x":true,"y":true}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -224,19 +206,9 @@ fn worker_error_is_caught_by_a_boundary_event_on_the_subprocess() {
     ));
     let mut d = Driver::start(&wf, json!({}));
     let job = d.job("inner");
-    d.input(
-        "throw E1",
-        Input::ThrowError {
-            job,
-            code: "E1".into(),
-            message: "bad".into(),
-            variables: vars(json!({"reason": "bad"})),
-        },
-    );
+    d.input("throw E1", Input::ThrowError { job, code: "E1".into(), message: "bad".into(), variables: vars(json!({"reason": "bad"})) });
     d.complete("handle", json!({}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -264,8 +236,7 @@ fn worker_error_is_caught_by_a_boundary_event_on_the_subprocess() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={"reason":"bad"}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -278,21 +249,11 @@ fn uncaught_worker_error_becomes_an_incident_and_error_end_event_fails_the_insta
     ));
     let mut d = Driver::start(&wf, json!({}));
     let job = d.job("a");
-    d.input(
-        "throw OTHER",
-        Input::ThrowError {
-            job,
-            code: "OTHER".into(),
-            message: String::new(),
-            variables: vars(json!({})),
-        },
-    );
+    d.input("throw OTHER", Input::ThrowError { job, code: "OTHER".into(), message: String::new(), variables: vars(json!({})) });
     let incident = *d.state.incidents.keys().next().unwrap();
     d.input("resolve", Input::ResolveIncident { incident });
     d.complete("a", json!({}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -318,8 +279,7 @@ fn uncaught_worker_error_becomes_an_incident_and_error_end_event_fails_the_insta
           ✗ p (process)
           ended failed E1
           = failed waiting=[] vars={}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -340,9 +300,7 @@ fn timers_catch_and_interrupt() {
     d.input("fire too early", Input::TimerFired { timer });
     d.fire_timer("wait");
     d.fire_timer("deadline");
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -370,8 +328,7 @@ fn timers_catch_and_interrupt() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -382,32 +339,10 @@ fn user_task_is_claimed_and_completed() {
     );
     let mut d = Driver::start(&wf, json!({"groups": ["sales", "ops"]}));
     let task = *d.state.user_tasks.keys().next().unwrap();
-    d.input(
-        "claim ann",
-        Input::AssignUserTask {
-            task,
-            assignee: Some("ann".into()),
-            claim: true,
-        },
-    );
-    d.input(
-        "claim bob",
-        Input::AssignUserTask {
-            task,
-            assignee: Some("bob".into()),
-            claim: true,
-        },
-    );
-    d.input(
-        "complete",
-        Input::CompleteUserTask {
-            task,
-            variables: vars(json!({"ok": true})),
-        },
-    );
-    check(
-        &d.trace,
-        expect![[r#"
+    d.input("claim ann", Input::AssignUserTask { task, assignee: Some("ann".into()), claim: true });
+    d.input("claim bob", Input::AssignUserTask { task, assignee: Some("bob".into()), claim: true });
+    d.input("complete", Input::CompleteUserTask { task, variables: vars(json!({"ok": true})) });
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -428,8 +363,7 @@ fn user_task_is_claimed_and_completed() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={"groups":["sales","ops"],"ok":true}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -443,9 +377,7 @@ fn script_and_mappings_keep_task_variables_local() {
     );
     let mut d = Driver::start(&wf, json!({"amount": 20}));
     d.complete("price", json!({"total": 41}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -463,8 +395,7 @@ fn script_and_mappings_keep_task_variables_local() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={"amount":20,"doubled":40,"order_total":41}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -481,9 +412,7 @@ fn terminate_end_event_ends_every_branch() {
     ));
     let mut d = Driver::start(&wf, json!({}));
     d.complete("b", json!({}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -505,8 +434,7 @@ fn terminate_end_event_ends_every_branch() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -522,32 +450,13 @@ fn suspend_cancel_and_modify() {
     let mut d = Driver::start(&wf, json!({}));
     d.input("suspend", Input::Suspend);
     let job = d.job("a");
-    d.input(
-        "complete while suspended",
-        Input::CompleteJob {
-            job,
-            variables: vars(json!({})),
-        },
-    );
+    d.input("complete while suspended", Input::CompleteJob { job, variables: vars(json!({})) });
     d.input("resume", Input::Resume);
-    d.input(
-        "move a to b",
-        Input::Modify {
-            activate: vec!["b".into()],
-            terminate: vec!["a".into()],
-        },
-    );
-    d.input(
-        "cancel",
-        Input::Cancel {
-            reason: Some("customer withdrew".into()),
-        },
-    );
+    d.input("move a to b", Input::Modify { activate: vec!["b".into()], terminate: vec!["a".into()] });
+    d.input("cancel", Input::Cancel { reason: Some("customer withdrew".into()) });
     assert_eq!(d.state.cancel_reason.as_deref(), Some("customer withdrew"));
     d.input("cancel again", Input::Cancel { reason: None });
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -579,8 +488,7 @@ fn suspend_cancel_and_modify() {
           = cancelled waiting=[] vars={}
         > cancel again
           rejected instance-ended: instance i1 has ended (cancelled)
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -592,19 +500,10 @@ fn a_cycle_without_a_wait_state_becomes_an_incident() {
         conditional("out", "loop", "end", "=done")
     ));
     let d = Driver::start(&wf, json!({}));
-    let incidents: Vec<_> = d
-        .state
-        .incidents
-        .values()
-        .map(|i| (i.element_id.clone(), i.kind.name()))
-        .collect();
+    let incidents: Vec<_> = d.state.incidents.values().map(|i| (i.element_id.clone(), i.kind.name())).collect();
     assert_eq!(incidents, [("loop".to_string(), "step_limit")]);
     assert_eq!(d.state.status, engine::Status::Running);
-    assert_eq!(
-        d.state.element_instances.len(),
-        2,
-        "the root and the parked token"
-    );
+    assert_eq!(d.state.element_instances.len(), 2, "the root and the parked token");
 }
 
 #[test]
@@ -617,23 +516,9 @@ fn multi_instance_collects_outputs_in_input_order() {
     );
     let mut d = Driver::start(&wf, json!({"items": [1, 2]}));
     let jobs: Vec<u64> = d.state.jobs.keys().copied().collect();
-    d.input(
-        "complete second",
-        Input::CompleteJob {
-            job: jobs[1],
-            variables: vars(json!({})),
-        },
-    );
-    d.input(
-        "complete first",
-        Input::CompleteJob {
-            job: jobs[0],
-            variables: vars(json!({})),
-        },
-    );
-    check(
-        &d.trace,
-        expect![[r#"
+    d.input("complete second", Input::CompleteJob { job: jobs[1], variables: vars(json!({})) });
+    d.input("complete first", Input::CompleteJob { job: jobs[0], variables: vars(json!({})) });
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -657,63 +542,32 @@ fn multi_instance_collects_outputs_in_input_order() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={"items":[1,2],"results":[10,20]}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
 fn a_rejected_input_leaves_the_state_untouched() {
-    let wf = workflow(&format!(
-        r#"<startEvent id="start"/>{}<endEvent id="end"/>{}{}"#,
-        task("a"),
-        flow("f1", "start", "a"),
-        flow("f2", "a", "end")
-    ));
+    let wf = workflow(&format!(r#"<startEvent id="start"/>{}<endEvent id="end"/>{}{}"#, task("a"), flow("f1", "start", "a"), flow("f2", "a", "end")));
     let d = Driver::start(&wf, json!({}));
     let mut state = d.state.clone();
     let before = serde_json::to_string(&state).unwrap();
     let inputs = [
-        Input::CompleteJob {
-            job: 999,
-            variables: vars(json!({})),
-        },
+        Input::CompleteJob { job: 999, variables: vars(json!({})) },
         Input::Resume,
         Input::TimerFired { timer: 1 },
         Input::ResolveIncident { incident: 5 },
-        Input::Modify {
-            activate: vec!["ghost".into()],
-            terminate: vec![],
-        },
-        Input::Modify {
-            activate: vec![],
-            terminate: vec!["end".into()],
-        },
+        Input::Modify { activate: vec!["ghost".into()], terminate: vec![] },
+        Input::Modify { activate: vec![], terminate: vec!["end".into()] },
     ];
     for input in inputs {
         let rejection = engine::step(&wf, &mut state, input.clone(), T0).expect_err("refused");
         assert_ne!(rejection.message, "", "{input:?}");
-        assert_eq!(
-            serde_json::to_string(&state).unwrap(),
-            before,
-            "{input:?} changed the state"
-        );
+        assert_eq!(serde_json::to_string(&state).unwrap(), before, "{input:?} changed the state");
     }
     let job = d.job("a");
-    engine::step(
-        &wf,
-        &mut state,
-        Input::FailJob {
-            job,
-            retries: 0,
-            message: "x".into(),
-            backoff_ms: 0,
-        },
-        T0,
-    )
-    .unwrap();
+    engine::step(&wf, &mut state, Input::FailJob { job, retries: 0, message: "x".into(), backoff_ms: 0 }, T0).unwrap();
     let incident = *state.incidents.keys().next().unwrap();
-    let rejection =
-        engine::step(&wf, &mut state, Input::ResolveIncident { incident }, T0).unwrap_err();
+    let rejection = engine::step(&wf, &mut state, Input::ResolveIncident { incident }, T0).unwrap_err();
     assert_eq!(rejection.code, RejectionCode::RetriesExhausted);
 }
 
@@ -731,9 +585,7 @@ fn receive_task_with_a_message_boundary_and_a_repeating_timer() {
     d.fire_timer("remind");
     d.fire_timer("remind");
     d.correlate("wait", json!({"paid": true}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -766,8 +618,7 @@ fn receive_task_with_a_message_boundary_and_a_repeating_timer() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={"key":"k-1","paid":true}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -784,9 +635,7 @@ fn event_based_gateway_closes_the_losers() {
     );
     let mut d = Driver::start(&wf, json!({"key": "k"}));
     d.correlate("sig", json!({"level": 2}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -808,8 +657,7 @@ fn event_based_gateway_closes_the_losers() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={"key":"k","level":2}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -833,9 +681,7 @@ fn event_subprocess_and_escalation() {
     );
     let mut d = Driver::start(&wf, json!({}));
     d.correlate("g_start", json!({}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           sub+ 2 g_start Signal { name: "S1" }
@@ -869,8 +715,7 @@ fn event_subprocess_and_escalation() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -886,9 +731,7 @@ fn link_events_and_a_standard_loop() {
     let mut d = Driver::start(&wf, json!({}));
     d.complete("again", json!({}));
     d.complete("again", json!({}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -914,8 +757,7 @@ fn link_events_and_a_standard_loop() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -925,23 +767,9 @@ fn call_activity_starts_a_child_and_takes_its_variables() {
         <endEvent id="end"/><sequenceFlow id="f1" sourceRef="start" targetRef="call"/><sequenceFlow id="f2" sourceRef="call" targetRef="end"/>"#,
     );
     let mut d = Driver::start(&wf, json!({"x": 1}));
-    let call = d
-        .state
-        .element_instances
-        .values()
-        .find(|ei| ei.element_id == "call")
-        .unwrap()
-        .key;
-    d.input(
-        "child completed",
-        Input::ChildCompleted {
-            element_instance: call,
-            variables: vars(json!({"y": 2})),
-        },
-    );
-    check(
-        &d.trace,
-        expect![[r#"
+    let call = d.state.element_instances.values().find(|ei| ei.element_id == "call").unwrap().key;
+    d.input("child completed", Input::ChildCompleted { element_instance: call, variables: vars(json!({"y": 2})) });
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -956,8 +784,7 @@ fn call_activity_starts_a_child_and_takes_its_variables() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={"x":1,"y":2}
-    "#]],
-    );
+    "#]]);
 }
 
 #[test]
@@ -971,9 +798,7 @@ fn sequential_multi_instance_runs_one_iteration_at_a_time() {
     let mut d = Driver::start(&wf, json!({}));
     d.complete("step", json!({}));
     d.complete("step", json!({}));
-    check(
-        &d.trace,
-        expect![[r#"
+    check(&d.trace, expect![[r#"
         > start
           + p (process)
           + start (startEvent)
@@ -997,6 +822,5 @@ fn sequential_multi_instance_runs_one_iteration_at_a_time() {
           ✓ p (process)
           ended completed 
           = completed waiting=[] vars={}
-    "#]],
-    );
+    "#]]);
 }

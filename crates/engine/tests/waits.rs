@@ -22,36 +22,16 @@ fn an_event_based_gateway_waits_on_each_of_its_events() {
     let waits = engine::waits(&wf, &d.state);
     assert_eq!(waits.len(), 1);
     let gateway = &waits[0];
-    assert_eq!(
-        (
-            gateway.element.as_str(),
-            gateway.element_name.as_deref(),
-            gateway.kind
-        ),
-        ("gw", Some("First answer"), "gateway")
-    );
-    let events: Vec<(&str, &str)> = gateway
-        .events
-        .iter()
-        .map(|e| (e.element.as_str(), e.kind))
-        .collect();
+    assert_eq!((gateway.element.as_str(), gateway.element_name.as_deref(), gateway.kind), ("gw", Some("First answer"), "gateway"));
+    let events: Vec<(&str, &str)> = gateway.events.iter().map(|e| (e.element.as_str(), e.kind)).collect();
     assert_eq!(events.len(), 3);
     for expected in [("msg", "message"), ("sig", "signal"), ("late", "timer")] {
         assert!(events.contains(&expected), "{events:?}");
     }
     let timer = gateway.events.iter().find(|e| e.kind == "timer").unwrap();
-    assert_eq!(
-        (timer.due_at, timer.element_name.as_deref()),
-        (Some(T0 + DAY), Some("A day"))
-    );
+    assert_eq!((timer.due_at, timer.element_name.as_deref()), (Some(T0 + DAY), Some("A day")));
     let message = gateway.events.iter().find(|e| e.kind == "message").unwrap();
-    assert_eq!(
-        (
-            message.message.as_deref(),
-            message.correlation_key.as_deref()
-        ),
-        (Some("M1"), Some("k-1"))
-    );
+    assert_eq!((message.message.as_deref(), message.correlation_key.as_deref()), (Some("M1"), Some("k-1")));
 }
 
 #[test]
@@ -72,24 +52,9 @@ fn an_event_subprocess_start_waits_beside_the_tasks_and_a_call_waits_for_its_chi
     let d = Driver::start(&wf, json!({}));
     let waits = engine::waits(&wf, &d.state);
     let kinds: Vec<(&str, &str)> = waits.iter().map(|w| (w.element.as_str(), w.kind)).collect();
-    assert_eq!(
-        kinds,
-        [
-            ("weekly", "timer"),
-            ("call", "call"),
-            ("review", "user_task")
-        ],
-        "in element instance order"
-    );
+    assert_eq!(kinds, [("weekly", "timer"), ("call", "call"), ("review", "user_task")], "in element instance order");
     let weekly = waits[0].event.as_ref().unwrap();
-    assert_eq!(
-        (weekly.due_at, weekly.repeats, weekly.repetitions_left),
-        (Some(T0 + 7 * DAY), true, None),
-        "forever"
-    );
-    assert!(waits[1]
-        .child
-        .as_deref()
-        .is_some_and(|child| child.starts_with("i1/")));
+    assert_eq!((weekly.due_at, weekly.repeats, weekly.repetitions_left), (Some(T0 + 7 * DAY), true, None), "forever");
+    assert!(waits[1].child.as_deref().is_some_and(|child| child.starts_with("i1/")));
     assert!(waits[2].task.is_some());
 }

@@ -88,9 +88,7 @@ pub(crate) fn check(name: &str, arguments: usize) -> Result<(), String> {
             (l, usize::MAX) => format!("at least {l}"),
             (l, m) => format!("{l} to {m}"),
         };
-        return Err(format!(
-            "{name}() takes {expected} arguments, not {arguments}"
-        ));
+        return Err(format!("{name}() takes {expected} arguments, not {arguments}"));
     }
     Ok(())
 }
@@ -108,16 +106,7 @@ fn items(mut arguments: Vec<Value>) -> Option<Vec<Value>> {
 }
 
 fn numbers(arguments: Vec<Value>) -> Option<Vec<Decimal>> {
-    items(arguments)?
-        .into_iter()
-        .map(|v| {
-            if let Value::Number(n) = v {
-                Some(n)
-            } else {
-                None
-            }
-        })
-        .collect()
+    items(arguments)?.into_iter().map(|v| if let Value::Number(n) = v { Some(n) } else { None }).collect()
 }
 
 fn text(value: &Value) -> Option<&str> {
@@ -141,16 +130,9 @@ fn number(n: impl Into<Decimal>) -> Value {
     Value::Number(n.into())
 }
 
-pub(crate) fn call(
-    ev: &mut Evaluator<'_>,
-    name: &str,
-    arguments: Vec<Value>,
-) -> Result<Value, EvalError> {
+pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, arguments: Vec<Value>) -> Result<Value, EvalError> {
     // Work proportional to the size of the arguments.
-    let size: usize = arguments
-        .iter()
-        .map(|a| if let Value::List(l) = a { l.len() } else { 1 })
-        .sum();
+    let size: usize = arguments.iter().map(|a| if let Value::List(l) = a { l.len() } else { 1 }).sum();
     ev.burn(size as u64)?;
     let result = dispatch(name, arguments).unwrap_or(Value::Null);
     match &result {
@@ -185,16 +167,10 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
         "substring" => {
             let chars: Vec<char> = text(&a[0])?.chars().collect();
             let start = integer(&a[1])?;
-            let start = if start > 0 {
-                usize::try_from(start - 1).ok()?
-            } else {
-                chars.len().checked_sub(usize::try_from(-start).ok()?)?
-            };
+            let start = if start > 0 { usize::try_from(start - 1).ok()? } else { chars.len().checked_sub(usize::try_from(-start).ok()?)? };
             let start = start.min(chars.len());
             let end = match a.get(2) {
-                Some(length) => start
-                    .saturating_add(usize::try_from(integer(length)?).ok()?)
-                    .min(chars.len()),
+                Some(length) => start.saturating_add(usize::try_from(integer(length)?).ok()?).min(chars.len()),
                 None => chars.len(),
             };
             Value::String(chars[start..end].iter().collect())
@@ -216,31 +192,17 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
         "matches" => Value::Bool(pattern(&a[1], a.get(2))?.is_match(text(&a[0])?)),
         "replace" => {
             let replacement = text(&a[2])?;
-            Value::String(
-                pattern(&a[1], a.get(3))?
-                    .replace_all(text(&a[0])?, replacement)
-                    .into_owned(),
-            )
+            Value::String(pattern(&a[1], a.get(3))?.replace_all(text(&a[0])?, replacement).into_owned())
         }
-        "split" => Value::List(
-            pattern(&a[1], None)?
-                .split(text(&a[0])?)
-                .map(|part| Value::String(part.to_string()))
-                .collect(),
-        ),
+        "split" => Value::List(pattern(&a[1], None)?.split(text(&a[0])?).map(|part| Value::String(part.to_string())).collect()),
         "string join" => {
-            let Value::List(items) = &a[0] else {
-                return None;
-            };
+            let Value::List(items) = &a[0] else { return None };
             let delimiter = match a.get(1) {
                 Some(d) => text(d)?,
                 None => "",
             };
-            let parts: Option<Vec<&str>> = items
-                .iter()
-                .filter(|v| **v != Value::Null)
-                .map(text)
-                .collect();
+            let parts: Option<Vec<&str>> =
+                items.iter().filter(|v| **v != Value::Null).map(text).collect();
             Value::String(parts?.join(delimiter))
         }
         "count" => match &a[0] {
@@ -255,11 +217,7 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                     None => item,
                     Some(current) => {
                         let ordering = compare(&item, &current)?;
-                        let better = if name == "min" {
-                            ordering.is_lt()
-                        } else {
-                            ordering.is_gt()
-                        };
+                        let better = if name == "min" { ordering.is_lt() } else { ordering.is_gt() };
                         if better {
                             item
                         } else {
@@ -272,20 +230,14 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
         }
         "sum" => {
             let numbers = numbers(arguments)?;
-            numbers
-                .into_iter()
-                .try_fold(Decimal::ZERO, |acc, n| acc.checked_add(n))
-                .map(Value::Number)?
+            numbers.into_iter().try_fold(Decimal::ZERO, |acc, n| acc.checked_add(n)).map(Value::Number)?
         }
         "product" => {
             let numbers = numbers(arguments)?;
             if numbers.is_empty() {
                 return None;
             }
-            numbers
-                .into_iter()
-                .try_fold(Decimal::ONE, |acc, n| acc.checked_mul(n))
-                .map(Value::Number)?
+            numbers.into_iter().try_fold(Decimal::ONE, |acc, n| acc.checked_mul(n)).map(Value::Number)?
         }
         "mean" => {
             let numbers = numbers(arguments)?;
@@ -293,18 +245,12 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 return None;
             }
             let count = Decimal::from(numbers.len() as u64);
-            let total = numbers
-                .into_iter()
-                .try_fold(Decimal::ZERO, |acc, n| acc.checked_add(n))?;
+            let total = numbers.into_iter().try_fold(Decimal::ZERO, |acc, n| acc.checked_add(n))?;
             number(total.checked_div(count)?)
         }
         "all" | "any" => {
             let items = items(arguments)?;
-            let (decisive, default) = if name == "all" {
-                (false, true)
-            } else {
-                (true, false)
-            };
+            let (decisive, default) = if name == "all" { (false, true) } else { (true, false) };
             let mut saw_other = false;
             for item in &items {
                 match item {
@@ -320,48 +266,34 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             }
         }
         "sublist" => {
-            let Value::List(items) = &a[0] else {
-                return None;
-            };
+            let Value::List(items) = &a[0] else { return None };
             let start = integer(&a[1])?;
-            let start = if start > 0 {
-                usize::try_from(start - 1).ok()?
-            } else {
-                items.len().checked_sub(usize::try_from(-start).ok()?)?
-            };
+            let start = if start > 0 { usize::try_from(start - 1).ok()? } else { items.len().checked_sub(usize::try_from(-start).ok()?)? };
             if start >= items.len() {
                 return Some(Value::List(Vec::new()));
             }
             let end = match a.get(2) {
-                Some(length) => start
-                    .saturating_add(usize::try_from(integer(length)?).ok()?)
-                    .min(items.len()),
+                Some(length) => start.saturating_add(usize::try_from(integer(length)?).ok()?).min(items.len()),
                 None => items.len(),
             };
             Value::List(items[start..end].to_vec())
         }
         "append" => {
             let mut args = arguments.into_iter();
-            let Value::List(mut items) = args.next()? else {
-                return None;
-            };
+            let Value::List(mut items) = args.next()? else { return None };
             items.extend(args);
             Value::List(items)
         }
         "concatenate" => {
             let mut all = Vec::new();
             for argument in arguments {
-                let Value::List(items) = argument else {
-                    return None;
-                };
+                let Value::List(items) = argument else { return None };
                 all.extend(items);
             }
             Value::List(all)
         }
         "insert before" => {
-            let Value::List(mut items) = a[0].clone() else {
-                return None;
-            };
+            let Value::List(mut items) = a[0].clone() else { return None };
             let position = usize::try_from(integer(&a[1])?).ok()?.checked_sub(1)?;
             if position > items.len() {
                 return None;
@@ -370,9 +302,7 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             Value::List(items)
         }
         "remove" => {
-            let Value::List(mut items) = a[0].clone() else {
-                return None;
-            };
+            let Value::List(mut items) = a[0].clone() else { return None };
             let position = usize::try_from(integer(&a[1])?).ok()?.checked_sub(1)?;
             if position >= items.len() {
                 return None;
@@ -381,16 +311,12 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             Value::List(items)
         }
         "reverse" => {
-            let Value::List(mut items) = a[0].clone() else {
-                return None;
-            };
+            let Value::List(mut items) = a[0].clone() else { return None };
             items.reverse();
             Value::List(items)
         }
         "index of" => {
-            let Value::List(items) = &a[0] else {
-                return None;
-            };
+            let Value::List(items) = &a[0] else { return None };
             Value::List(
                 items
                     .iter()
@@ -402,20 +328,11 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
         }
         "union" | "distinct values" => {
             let mut all = Vec::new();
-            let lists = if name == "union" {
-                arguments
-            } else {
-                vec![a[0].clone()]
-            };
+            let lists = if name == "union" { arguments } else { vec![a[0].clone()] };
             for list in lists {
-                let Value::List(items) = list else {
-                    return None;
-                };
+                let Value::List(items) = list else { return None };
                 for item in items {
-                    if !all
-                        .iter()
-                        .any(|seen| values_equal(seen, &item) == Some(true))
-                    {
+                    if !all.iter().any(|seen| values_equal(seen, &item) == Some(true)) {
                         all.push(item);
                     }
                 }
@@ -435,14 +352,8 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             Value::List(out)
         }
         "list contains" => {
-            let Value::List(items) = &a[0] else {
-                return None;
-            };
-            Value::Bool(
-                items
-                    .iter()
-                    .any(|item| values_equal(item, &a[1]) == Some(true)),
-            )
+            let Value::List(items) = &a[0] else { return None };
+            Value::Bool(items.iter().any(|item| values_equal(item, &a[1]) == Some(true)))
         }
         "abs" => match &a[0] {
             Value::Number(n) => number(n.abs()),
@@ -460,9 +371,7 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 Some(s) => u32::try_from(integer(s)?).ok()?,
                 None => 0,
             };
-            number(
-                num(&a[0])?.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero),
-            )
+            number(num(&a[0])?.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero))
         }
         "modulo" => {
             let (dividend, divisor) = (num(&a[0])?, num(&a[1])?);
@@ -471,8 +380,7 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             }
             // FEEL's modulo takes the sign of the divisor.
             let remainder = dividend.checked_rem(divisor)?;
-            if !remainder.is_zero() && (remainder.is_sign_negative() != divisor.is_sign_negative())
-            {
+            if !remainder.is_zero() && (remainder.is_sign_negative() != divisor.is_sign_negative()) {
                 number(remainder + divisor)
             } else {
                 number(remainder)
@@ -484,14 +392,7 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
         "date" => {
             if a.len() == 3 {
                 let (y, m, d) = (integer(&a[0])?, integer(&a[1])?, integer(&a[2])?);
-                Value::Date(
-                    jiff::civil::Date::new(
-                        i16::try_from(y).ok()?,
-                        i8::try_from(m).ok()?,
-                        i8::try_from(d).ok()?,
-                    )
-                    .ok()?,
-                )
+                Value::Date(jiff::civil::Date::new(i16::try_from(y).ok()?, i8::try_from(m).ok()?, i8::try_from(d).ok()?).ok()?)
             } else {
                 match &a[0] {
                     Value::String(s) => Value::Date(s.parse().ok()?),
@@ -509,74 +410,41 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
         "duration" => Value::Duration(text(&a[0])?.parse().ok()?),
         "day of week" => {
             let date = date_of(&a[0])?;
-            let names = [
-                "Monday",
-                "Tuesday",
-                "Wednesday",
-                "Thursday",
-                "Friday",
-                "Saturday",
-                "Sunday",
-            ];
-            Value::String(
-                names[usize::try_from(date.weekday().to_monday_zero_offset()).ok()?].to_string(),
-            )
+            let names = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+            Value::String(names[usize::try_from(date.weekday().to_monday_zero_offset()).ok()?].to_string())
         }
         "month of year" => {
             let date = date_of(&a[0])?;
             let names = [
-                "January",
-                "February",
-                "March",
-                "April",
-                "May",
-                "June",
-                "July",
-                "August",
-                "September",
-                "October",
-                "November",
+                "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
                 "December",
             ];
             Value::String(names[usize::try_from(date.month() - 1).ok()?].to_string())
         }
         "context put" => {
-            let Value::Context(mut map) = a[0].clone() else {
-                return None;
-            };
+            let Value::Context(mut map) = a[0].clone() else { return None };
             map.insert(text(&a[1])?.to_string(), a[2].clone());
             Value::Context(map)
         }
         "get value" => {
-            let Value::Context(map) = &a[0] else {
-                return None;
-            };
+            let Value::Context(map) = &a[0] else { return None };
             map.get(text(&a[1])?).cloned().unwrap_or(Value::Null)
         }
         "get entries" => {
-            let Value::Context(map) = &a[0] else {
-                return None;
-            };
+            let Value::Context(map) = &a[0] else { return None };
             Value::List(
                 map.iter()
                     .map(|(k, v)| {
-                        Value::Context(BTreeMap::from([
-                            ("key".to_string(), Value::String(k.clone())),
-                            ("value".to_string(), v.clone()),
-                        ]))
+                        Value::Context(BTreeMap::from([("key".to_string(), Value::String(k.clone())), ("value".to_string(), v.clone())]))
                     })
                     .collect(),
             )
         }
         "context merge" => {
-            let Value::List(contexts) = &a[0] else {
-                return None;
-            };
+            let Value::List(contexts) = &a[0] else { return None };
             let mut merged = BTreeMap::new();
             for context in contexts {
-                let Value::Context(map) = context else {
-                    return None;
-                };
+                let Value::Context(map) = context else { return None };
                 merged.extend(map.clone());
             }
             Value::Context(merged)
@@ -626,8 +494,5 @@ pub fn parse_timestamp(text: &str) -> Option<jiff::Timestamp> {
         return Some(timestamp);
     }
     let civil: jiff::civil::DateTime = text.parse().ok()?;
-    civil
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .ok()
-        .map(|z| z.timestamp())
+    civil.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
 }

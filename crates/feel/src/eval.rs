@@ -23,38 +23,24 @@ pub(crate) struct Evaluator<'v> {
 
 impl<'v> Evaluator<'v> {
     pub(crate) fn new(variables: &'v dyn Variables, limits: &Limits) -> Self {
-        Evaluator {
-            variables,
-            limits: *limits,
-            fuel_left: limits.fuel,
-            frames: Vec::new(),
-        }
+        Evaluator { variables, limits: *limits, fuel_left: limits.fuel, frames: Vec::new() }
     }
 
     pub(crate) fn burn(&mut self, units: u64) -> Result<(), EvalError> {
-        self.fuel_left = self
-            .fuel_left
-            .checked_sub(units)
-            .ok_or(EvalError::OutOfFuel)?;
+        self.fuel_left = self.fuel_left.checked_sub(units).ok_or(EvalError::OutOfFuel)?;
         Ok(())
     }
 
     pub(crate) fn check_len(&self, len: usize, what: &str) -> Result<(), EvalError> {
         if len > self.limits.max_collection_len {
-            return Err(EvalError::TooLarge(format!(
-                "a {what} of more than {} entries",
-                self.limits.max_collection_len
-            )));
+            return Err(EvalError::TooLarge(format!("a {what} of more than {} entries", self.limits.max_collection_len)));
         }
         Ok(())
     }
 
     pub(crate) fn check_string(&self, s: &str) -> Result<(), EvalError> {
         if s.len() > self.limits.max_string_bytes {
-            return Err(EvalError::TooLarge(format!(
-                "a string of more than {} bytes",
-                self.limits.max_string_bytes
-            )));
+            return Err(EvalError::TooLarge(format!("a string of more than {} bytes", self.limits.max_string_bytes)));
         }
         Ok(())
     }
@@ -93,12 +79,7 @@ impl<'v> Evaluator<'v> {
                 self.frames.truncate(depth);
                 Value::Context(map)
             }
-            Node::Range {
-                start,
-                start_included,
-                end,
-                end_included,
-            } => Value::Range(Box::new(Range {
+            Node::Range { start, start_included, end, end_included } => Value::Range(Box::new(Range {
                 start: self.eval(start)?,
                 start_included: *start_included,
                 end: self.eval(end)?,
@@ -139,9 +120,7 @@ impl<'v> Evaluator<'v> {
                 let low = self.eval(low)?;
                 let high = self.eval(high)?;
                 match (compare(&value, &low), compare(&value, &high)) {
-                    (Some(a), Some(b)) => {
-                        Value::Bool(a != Ordering::Less && b != Ordering::Greater)
-                    }
+                    (Some(a), Some(b)) => Value::Bool(a != Ordering::Less && b != Ordering::Greater),
                     _ => Value::Null,
                 }
             }
@@ -162,8 +141,7 @@ impl<'v> Evaluator<'v> {
                 self.iterate(contexts, 0, &mut |ev| {
                     let value = if *reads_partial {
                         ev.burn(results.len() as u64)?;
-                        ev.frames
-                            .push(("partial".into(), Value::List(results.clone())));
+                        ev.frames.push(("partial".into(), Value::List(results.clone())));
                         let value = ev.eval(body);
                         ev.frames.pop();
                         value
@@ -176,11 +154,7 @@ impl<'v> Evaluator<'v> {
                 })?;
                 Value::List(results)
             }
-            Node::Quantified {
-                every,
-                contexts,
-                condition,
-            } => {
+            Node::Quantified { every, contexts, condition } => {
                 let every = *every;
                 let mut outcome = every;
                 self.iterate(contexts, 0, &mut |ev| {
@@ -265,27 +239,20 @@ impl<'v> Evaluator<'v> {
             single => vec![single],
         };
         if let Value::Number(index) = self.eval(condition)? {
-            let Some(index) = index.to_i64() else {
-                return Ok(Value::Null);
-            };
+            let Some(index) = index.to_i64() else { return Ok(Value::Null) };
             let position = match index {
                 i if i > 0 => usize::try_from(i - 1).ok(),
-                i if i < 0 => usize::try_from(-i)
-                    .ok()
-                    .and_then(|back| items.len().checked_sub(back)),
+                i if i < 0 => usize::try_from(-i).ok().and_then(|back| items.len().checked_sub(back)),
                 _ => None,
             };
-            return Ok(position
-                .and_then(|p| items.get(p).cloned())
-                .unwrap_or(Value::Null));
+            return Ok(position.and_then(|p| items.get(p).cloned()).unwrap_or(Value::Null));
         }
         let mut kept = Vec::new();
         for item in items {
             self.burn(1)?;
             let depth = self.frames.len();
             if let Value::Context(entries) = &item {
-                self.frames
-                    .extend(entries.iter().map(|(k, v)| (k.clone(), v.clone())));
+                self.frames.extend(entries.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
             self.frames.push(("item".into(), item.clone()));
             let keep = self.eval(condition);
@@ -378,9 +345,7 @@ pub(crate) fn binary(op: BinOp, left: &Value, right: &Value) -> Value {
             (Number(a), Number(b)) => a.checked_add(*b).map_or(Null, Number),
             (String(a), String(b)) => String(format!("{a}{b}")),
             (DateTime(t), Duration(d)) | (Duration(d), DateTime(t)) => add_to_timestamp(*t, *d),
-            (Date(date), Duration(d)) | (Duration(d), Date(date)) => {
-                date.checked_add(*d).map_or(Null, Date)
-            }
+            (Date(date), Duration(d)) | (Duration(d), Date(date)) => date.checked_add(*d).map_or(Null, Date),
             (Duration(a), Duration(b)) => a.checked_add(*b).map_or(Null, Duration),
             _ => Null,
         },
@@ -395,10 +360,9 @@ pub(crate) fn binary(op: BinOp, left: &Value, right: &Value) -> Value {
         },
         BinOp::Mul => match (left, right) {
             (Number(a), Number(b)) => a.checked_mul(*b).map_or(Null, Number),
-            (Duration(d), Number(n)) | (Number(n), Duration(d)) => n
-                .to_i64()
-                .and_then(|n| d.checked_mul(n).ok())
-                .map_or(Null, Duration),
+            (Duration(d), Number(n)) | (Number(n), Duration(d)) => {
+                n.to_i64().and_then(|n| d.checked_mul(n).ok()).map_or(Null, Duration)
+            }
             _ => Null,
         },
         BinOp::Div => match (left, right) {
@@ -407,11 +371,7 @@ pub(crate) fn binary(op: BinOp, left: &Value, right: &Value) -> Value {
         },
         BinOp::Pow => match (left, right) {
             (Number(a), Number(b)) => {
-                let result = if b.fract().is_zero() {
-                    b.to_i64().and_then(|e| a.checked_powi(e))
-                } else {
-                    a.checked_powd(*b)
-                };
+                let result = if b.fract().is_zero() { b.to_i64().and_then(|e| a.checked_powi(e)) } else { a.checked_powd(*b) };
                 result.map_or(Null, Number)
             }
             _ => Null,
@@ -437,9 +397,7 @@ pub(crate) fn values_equal(left: &Value, right: &Value) -> Option<bool> {
         (String(a), String(b)) => Some(a == b),
         (Date(a), Date(b)) => Some(a == b),
         (DateTime(a), DateTime(b)) => Some(a == b),
-        (Duration(a), Duration(b)) => Some(
-            compare(left, right).map_or(a.fieldwise() == b.fieldwise(), |o| o == Ordering::Equal),
-        ),
+        (Duration(a), Duration(b)) => Some(compare(left, right).map_or(a.fieldwise() == b.fieldwise(), |o| o == Ordering::Equal)),
         (List(a), List(b)) => {
             if a.len() != b.len() {
                 return Some(false);
@@ -456,9 +414,7 @@ pub(crate) fn values_equal(left: &Value, right: &Value) -> Option<bool> {
                 return Some(false);
             }
             for (key, x) in a {
-                let Some(y) = b.get(key) else {
-                    return Some(false);
-                };
+                let Some(y) = b.get(key) else { return Some(false) };
                 if !values_equal(x, y)? {
                     return Some(false);
                 }

@@ -51,10 +51,7 @@ const MULTI_WORD_FUNCTIONS: &[&str] = &[
     "week of year",
 ];
 
-const SYMBOLS: &[&str] = &[
-    "**", "..", "!=", "<=", ">=", "+", "-", "*", "/", "=", "<", ">", "(", ")", "[", "]", "{", "}",
-    ",", ".", ":",
-];
+const SYMBOLS: &[&str] = &["**", "..", "!=", "<=", ">=", "+", "-", "*", "/", "=", "<", ">", "(", ")", "[", "]", "{", "}", ",", ".", ":"];
 
 fn is_name_start(c: char) -> bool {
     c.is_alphabetic() || c == '_' || c == '?' || c == '$'
@@ -80,10 +77,7 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
             continue;
         }
         if let Some(comment) = rest.strip_prefix("/*") {
-            let end = comment.find("*/").ok_or(ParseError {
-                message: "a comment is not closed".into(),
-                offset: pos,
-            })?;
+            let end = comment.find("*/").ok_or(ParseError { message: "a comment is not closed".into(), offset: pos })?;
             pos += end + 4;
             continue;
         }
@@ -101,14 +95,9 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
                 }
             }
             let text = &source[start..end];
-            let number = Decimal::from_str(text).map_err(|_| ParseError {
-                message: format!("the number {text} is out of range"),
-                offset: start,
-            })?;
-            tokens.push(Token {
-                tok: Tok::Number(number),
-                offset: start,
-            });
+            let number = Decimal::from_str(text)
+                .map_err(|_| ParseError { message: format!("the number {text} is out of range"), offset: start })?;
+            tokens.push(Token { tok: Tok::Number(number), offset: start });
             pos = end;
             continue;
         }
@@ -118,10 +107,7 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
             while let Some((i, ch)) = chars.next() {
                 match ch {
                     '"' => {
-                        tokens.push(Token {
-                            tok: Tok::Str(text),
-                            offset: start,
-                        });
+                        tokens.push(Token { tok: Tok::Str(text), offset: start });
                         pos = start + 1 + i + 1;
                         continue 'outer;
                     }
@@ -133,43 +119,26 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
                         Some((_, '\\')) => text.push('\\'),
                         Some((_, '\'')) => text.push('\''),
                         Some((_, 'u')) => {
-                            let hex: String = (0..4)
-                                .filter_map(|_| chars.next().map(|(_, h)| h))
-                                .collect();
-                            let ch = u32::from_str_radix(&hex, 16)
-                                .ok()
-                                .and_then(char::from_u32)
-                                .ok_or(ParseError {
-                                    message: format!("\\u{hex} is not a valid character escape"),
-                                    offset: start + 1 + i,
-                                })?;
+                            let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, h)| h)).collect();
+                            let ch = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).ok_or(ParseError {
+                                message: format!("\\u{hex} is not a valid character escape"),
+                                offset: start + 1 + i,
+                            })?;
                             text.push(ch);
                         }
                         Some((_, other)) => {
-                            return Err(ParseError {
-                                message: format!("unknown escape \\{other} in a string"),
-                                offset: start + 1 + i,
-                            })
+                            return Err(ParseError { message: format!("unknown escape \\{other} in a string"), offset: start + 1 + i })
                         }
                         None => break,
                     },
                     other => text.push(other),
                 }
             }
-            return Err(ParseError {
-                message: "a string is not closed (missing \")".into(),
-                offset: start,
-            });
+            return Err(ParseError { message: "a string is not closed (missing \")".into(), offset: start });
         }
         if c == '`' {
-            let end = rest[1..].find('`').ok_or(ParseError {
-                message: "a `name` is not closed".into(),
-                offset: start,
-            })?;
-            tokens.push(Token {
-                tok: Tok::QuotedName(rest[1..1 + end].to_string()),
-                offset: start,
-            });
+            let end = rest[1..].find('`').ok_or(ParseError { message: "a `name` is not closed".into(), offset: start })?;
+            tokens.push(Token { tok: Tok::QuotedName(rest[1..1 + end].to_string()), offset: start });
             pos += end + 2;
             continue;
         }
@@ -178,41 +147,25 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
                 if let Some(after) = rest.strip_prefix(function) {
                     let boundary = !after.starts_with(is_name_char);
                     if boundary && after.trim_start().starts_with('(') {
-                        tokens.push(Token {
-                            tok: Tok::Name((*function).to_string()),
-                            offset: start,
-                        });
+                        tokens.push(Token { tok: Tok::Name((*function).to_string()), offset: start });
                         pos += function.len();
                         continue 'outer;
                     }
                 }
             }
-            let len: usize = rest
-                .chars()
-                .take_while(|&ch| is_name_char(ch))
-                .map(char::len_utf8)
-                .sum();
-            tokens.push(Token {
-                tok: Tok::Name(rest[..len].to_string()),
-                offset: start,
-            });
+            let len: usize = rest.chars().take_while(|&ch| is_name_char(ch)).map(char::len_utf8).sum();
+            tokens.push(Token { tok: Tok::Name(rest[..len].to_string()), offset: start });
             pos += len;
             continue;
         }
         for symbol in SYMBOLS {
             if rest.starts_with(symbol) {
-                tokens.push(Token {
-                    tok: Tok::Sym(symbol),
-                    offset: start,
-                });
+                tokens.push(Token { tok: Tok::Sym(symbol), offset: start });
                 pos += symbol.len();
                 continue 'outer;
             }
         }
-        return Err(ParseError {
-            message: format!("unexpected character {c:?}"),
-            offset: start,
-        });
+        return Err(ParseError { message: format!("unexpected character {c:?}"), offset: start });
     }
     Ok(tokens)
 }

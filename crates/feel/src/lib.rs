@@ -102,12 +102,8 @@ impl fmt::Display for EvalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EvalError::OutOfFuel => f.write_str("the expression ran past its evaluation budget"),
-            EvalError::TooLarge(what) => {
-                write!(f, "the expression built a value that is too large: {what}")
-            }
-            EvalError::NotJson(what) => {
-                write!(f, "the result cannot be stored as a variable: {what}")
-            }
+            EvalError::TooLarge(what) => write!(f, "the expression built a value that is too large: {what}"),
+            EvalError::NotJson(what) => write!(f, "the result cannot be stored as a variable: {what}"),
         }
     }
 }
@@ -159,17 +155,12 @@ impl Expression {
         }
         let tokens = lexer::tokenize(source)?;
         let ast = parser::parse(&tokens, source.len(), limits.max_depth)?;
-        ast.check_calls()
-            .map_err(|message| ParseError { message, offset: 0 })?;
+        ast.check_calls().map_err(|message| ParseError { message, offset: 0 })?;
         let mut names = Vec::new();
         ast.free_names(&mut names);
         names.sort();
         names.dedup();
-        Ok(Expression {
-            source: source.into(),
-            ast: Arc::new(ast),
-            names: names.into(),
-        })
+        Ok(Expression { source: source.into(), ast: Arc::new(ast), names: names.into() })
     }
 
     pub fn source(&self) -> &str {
@@ -186,11 +177,7 @@ impl Expression {
         self.evaluate_value_with(variables, &Limits::DEFAULT)
     }
 
-    pub fn evaluate_value_with(
-        &self,
-        variables: &dyn Variables,
-        limits: &Limits,
-    ) -> Result<Value, EvalError> {
+    pub fn evaluate_value_with(&self, variables: &dyn Variables, limits: &Limits) -> Result<Value, EvalError> {
         eval::Evaluator::new(variables, limits).eval(&self.ast)
     }
 

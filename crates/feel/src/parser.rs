@@ -29,12 +29,7 @@ pub(crate) enum Node {
     Name(String),
     List(Vec<Node>),
     Context(Vec<(String, Node)>),
-    Range {
-        start: Box<Node>,
-        start_included: bool,
-        end: Box<Node>,
-        end_included: bool,
-    },
+    Range { start: Box<Node>, start_included: bool, end: Box<Node>, end_included: bool },
     Neg(Box<Node>),
     Binary(BinOp, Box<Node>, Box<Node>),
     And(Box<Node>, Box<Node>),
@@ -47,11 +42,7 @@ pub(crate) enum Node {
     If(Box<Node>, Box<Node>, Box<Node>),
     /// Iteration contexts, body, and whether the body reads `partial`.
     For(Vec<(String, Node)>, Box<Node>, bool),
-    Quantified {
-        every: bool,
-        contexts: Vec<(String, Node)>,
-        condition: Box<Node>,
-    },
+    Quantified { every: bool, contexts: Vec<(String, Node)>, condition: Box<Node> },
     Path(Box<Node>, String),
     Filter(Box<Node>, Box<Node>),
     Call(String, Vec<Node>),
@@ -78,18 +69,11 @@ impl Node {
             Node::Null | Node::Bool(_) | Node::Number(_) | Node::Str(_) | Node::Name(_) => {}
             Node::List(items) | Node::Call(_, items) => items.iter().for_each(|n| n.visit(f)),
             Node::Context(entries) => entries.iter().for_each(|(_, n)| n.visit(f)),
-            Node::For(contexts, body, _)
-            | Node::Quantified {
-                contexts,
-                condition: body,
-                ..
-            } => {
+            Node::For(contexts, body, _) | Node::Quantified { contexts, condition: body, .. } => {
                 contexts.iter().for_each(|(_, n)| n.visit(f));
                 body.visit(f);
             }
-            Node::Range {
-                start: a, end: b, ..
-            }
+            Node::Range { start: a, end: b, .. }
             | Node::Binary(_, a, b)
             | Node::And(a, b)
             | Node::Or(a, b)
@@ -120,9 +104,7 @@ impl Node {
                     out.push(name.clone());
                 }
             }
-            Node::List(items) | Node::Call(_, items) => {
-                items.iter().for_each(|n| n.collect_names(bound, out))
-            }
+            Node::List(items) | Node::Call(_, items) => items.iter().for_each(|n| n.collect_names(bound, out)),
             Node::Context(entries) => {
                 let depth = bound.len();
                 for (key, value) in entries {
@@ -152,12 +134,7 @@ impl Node {
                 b.collect_names(bound, out);
                 c.collect_names(bound, out);
             }
-            Node::For(contexts, body, _)
-            | Node::Quantified {
-                contexts,
-                condition: body,
-                ..
-            } => {
+            Node::For(contexts, body, _) | Node::Quantified { contexts, condition: body, .. } => {
                 let depth = bound.len();
                 for (name, source) in contexts {
                     source.collect_names(bound, out);
@@ -173,33 +150,14 @@ impl Node {
     }
 }
 
-pub(crate) fn parse(
-    tokens: &[Token],
-    source_len: usize,
-    max_depth: usize,
-) -> Result<Node, ParseError> {
+pub(crate) fn parse(tokens: &[Token], source_len: usize, max_depth: usize) -> Result<Node, ParseError> {
     if tokens.is_empty() {
-        return Err(ParseError {
-            message: "the expression is empty".into(),
-            offset: 0,
-        });
+        return Err(ParseError { message: "the expression is empty".into(), offset: 0 });
     }
-    let mut parser = Parser {
-        tokens,
-        pos: 0,
-        source_len,
-        depth: 0,
-        max_depth,
-    };
+    let mut parser = Parser { tokens, pos: 0, source_len, depth: 0, max_depth };
     let node = parser.expression()?;
     if let Some(token) = parser.tokens.get(parser.pos) {
-        return Err(ParseError {
-            message: format!(
-                "unexpected {} after the end of the expression",
-                describe(&token.tok)
-            ),
-            offset: token.offset,
-        });
+        return Err(ParseError { message: format!("unexpected {} after the end of the expression", describe(&token.tok)), offset: token.offset });
     }
     Ok(node)
 }
@@ -227,16 +185,11 @@ impl Parser<'_> {
     }
 
     fn offset(&self) -> usize {
-        self.tokens
-            .get(self.pos)
-            .map_or(self.source_len, |t| t.offset)
+        self.tokens.get(self.pos).map_or(self.source_len, |t| t.offset)
     }
 
     fn error<T>(&self, message: impl Into<String>) -> Result<T, ParseError> {
-        Err(ParseError {
-            message: message.into(),
-            offset: self.offset(),
-        })
+        Err(ParseError { message: message.into(), offset: self.offset() })
     }
 
     fn is_sym(&self, symbol: &str) -> bool {
@@ -301,10 +254,7 @@ impl Parser<'_> {
     fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
         if self.depth > self.max_depth {
-            return self.error(format!(
-                "the expression is nested more than {} levels deep",
-                self.max_depth
-            ));
+            return self.error(format!("the expression is nested more than {} levels deep", self.max_depth));
         }
         Ok(())
     }
@@ -323,20 +273,14 @@ impl Parser<'_> {
             self.expect_keyword("return")?;
             let body = self.expression()?;
             let mut reads_partial = false;
-            body.visit(&mut |node| {
-                reads_partial |= matches!(node, Node::Name(n) if n == "partial")
-            });
+            body.visit(&mut |node| reads_partial |= matches!(node, Node::Name(n) if n == "partial"));
             Node::For(contexts, Box::new(body), reads_partial)
         } else if self.is_keyword("some") || self.is_keyword("every") {
             let every = self.is_keyword("every");
             self.pos += 1;
             let contexts = self.iteration_contexts()?;
             self.expect_keyword("satisfies")?;
-            Node::Quantified {
-                every,
-                contexts,
-                condition: Box::new(self.expression()?),
-            }
+            Node::Quantified { every, contexts, condition: Box::new(self.expression()?) }
         } else {
             self.disjunction()?
         };
@@ -352,12 +296,7 @@ impl Parser<'_> {
             let source = self.disjunction()?;
             let source = if self.eat_sym("..") {
                 let end = self.disjunction()?;
-                Node::Range {
-                    start: Box::new(source),
-                    start_included: true,
-                    end: Box::new(end),
-                    end_included: true,
-                }
+                Node::Range { start: Box::new(source), start_included: true, end: Box::new(end), end_included: true }
             } else {
                 source
             };
@@ -486,13 +425,8 @@ impl Parser<'_> {
                 let mut arguments = Vec::new();
                 if !self.eat_sym(")") {
                     loop {
-                        if matches!(
-                            self.tokens.get(self.pos + 1).map(|t| &t.tok),
-                            Some(Tok::Sym(":"))
-                        ) {
-                            return self.error(
-                                "named arguments are not supported; pass the arguments in order",
-                            );
+                        if matches!(self.tokens.get(self.pos + 1).map(|t| &t.tok), Some(Tok::Sym(":"))) {
+                            return self.error("named arguments are not supported; pass the arguments in order");
                         }
                         arguments.push(self.expression()?);
                         if self.eat_sym(")") {
@@ -524,8 +458,7 @@ impl Parser<'_> {
                 "null" => Node::Null,
                 "function" => {
                     self.pos -= 1;
-                    return self
-                        .error("user-defined functions are not supported in Baton's expressions");
+                    return self.error("user-defined functions are not supported in Baton's expressions");
                 }
                 "if" | "for" | "some" | "every" => {
                     self.pos -= 1;
@@ -609,31 +542,13 @@ impl Parser<'_> {
         } else {
             return self.error("a range must end with ']', ')' or '['");
         };
-        Ok(Node::Range {
-            start: Box::new(start),
-            start_included,
-            end: Box::new(end),
-            end_included,
-        })
+        Ok(Node::Range { start: Box::new(start), start_included, end: Box::new(end), end_included })
     }
 }
 
 fn is_reserved(name: &str) -> bool {
     matches!(
         name,
-        "and"
-            | "or"
-            | "if"
-            | "then"
-            | "else"
-            | "for"
-            | "in"
-            | "return"
-            | "some"
-            | "every"
-            | "satisfies"
-            | "between"
-            | "instance"
-            | "function"
+        "and" | "or" | "if" | "then" | "else" | "for" | "in" | "return" | "some" | "every" | "satisfies" | "between" | "instance" | "function"
     )
 }

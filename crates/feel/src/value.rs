@@ -58,18 +58,12 @@ impl Value {
         match json {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => number_from_json(n)
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
+            serde_json::Value::Number(n) => number_from_json(n).map(Value::Number).unwrap_or(Value::Null),
             serde_json::Value::String(s) => Value::String(s.clone()),
-            serde_json::Value::Array(items) => {
-                Value::List(items.iter().map(Value::from_json).collect())
+            serde_json::Value::Array(items) => Value::List(items.iter().map(Value::from_json).collect()),
+            serde_json::Value::Object(map) => {
+                Value::Context(map.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
             }
-            serde_json::Value::Object(map) => Value::Context(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
-                    .collect(),
-            ),
         }
     }
 
@@ -80,17 +74,13 @@ impl Value {
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(d) => number_to_json(*d),
             Value::String(s) => serde_json::Value::String(s.clone()),
-            Value::List(items) => serde_json::Value::Array(
-                items.iter().map(Value::to_json).collect::<Result<_, _>>()?,
-            ),
-            Value::Context(map) => serde_json::Value::Object(
-                map.iter()
-                    .map(|(k, v)| Ok((k.clone(), v.to_json()?)))
-                    .collect::<Result<_, EvalError>>()?,
-            ),
-            Value::Date(_) | Value::DateTime(_) | Value::Duration(_) => {
-                serde_json::Value::String(self.to_string())
+            Value::List(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect::<Result<_, _>>()?)
             }
+            Value::Context(map) => serde_json::Value::Object(
+                map.iter().map(|(k, v)| Ok((k.clone(), v.to_json()?))).collect::<Result<_, EvalError>>()?,
+            ),
+            Value::Date(_) | Value::DateTime(_) | Value::Duration(_) => serde_json::Value::String(self.to_string()),
             Value::Range(_) => return Err(EvalError::NotJson("a range".into())),
         })
     }
@@ -119,9 +109,7 @@ fn number_from_json(n: &serde_json::Number) -> Option<Decimal> {
         return Some(Decimal::from(u));
     }
     let text = n.to_string();
-    Decimal::from_str(&text)
-        .ok()
-        .or_else(|| Decimal::from_scientific(&text).ok())
+    Decimal::from_str(&text).ok().or_else(|| Decimal::from_scientific(&text).ok())
 }
 
 pub(crate) fn number_to_json(d: Decimal) -> serde_json::Value {
@@ -131,10 +119,7 @@ pub(crate) fn number_to_json(d: Decimal) -> serde_json::Value {
             return serde_json::Value::from(i);
         }
     }
-    d.to_f64()
-        .and_then(serde_json::Number::from_f64)
-        .map(serde_json::Value::Number)
-        .unwrap_or(serde_json::Value::Null)
+    d.to_f64().and_then(serde_json::Number::from_f64).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
 }
 
 impl fmt::Display for Value {

@@ -13,26 +13,15 @@ pub enum Error {
     Deploy(Vec<(String, Diagnostic)>),
     /// The engine refused the input; the instance is unchanged.
     Rejected(Rejection),
-    NotFound {
-        what: &'static str,
-        id: String,
-    },
+    NotFound { what: &'static str, id: String },
     /// The worker's lease on the job ran out; the job may be with another worker now.
-    LeaseExpired {
-        job: String,
-    },
+    LeaseExpired { job: String },
     /// Another worker holds the job.
-    LeaseHeld {
-        job: String,
-        worker: String,
-    },
+    LeaseHeld { job: String, worker: String },
     /// The claimant's rights do not cover what it asked for.
     Forbidden(String),
     /// A worker's lease runs on the job and the request did not show its token.
-    LeaseRequired {
-        job: String,
-        worker: String,
-    },
+    LeaseRequired { job: String, worker: String },
     /// A message with this id is still buffered.
     DuplicateMessage(String),
     InvalidInput(String),
@@ -54,16 +43,8 @@ pub struct Fault {
 
 impl Fault {
     /// A fault from a caught panic's payload.
-    pub fn from_panic(
-        instance_id: Option<String>,
-        site: engine::FaultSite,
-        payload: &(dyn std::any::Any + Send),
-    ) -> Fault {
-        Fault {
-            instance_id,
-            site,
-            message: panic_message(payload),
-        }
+    pub fn from_panic(instance_id: Option<String>, site: engine::FaultSite, payload: &(dyn std::any::Any + Send)) -> Fault {
+        Fault { instance_id, site, message: panic_message(payload) }
     }
 }
 
@@ -84,17 +65,11 @@ impl Error {
             Error::Store(_) => "store-failed",
             Error::Deploy(_) => "deployment-invalid",
             Error::Rejected(rejection) => rejection.code.as_str(),
-            Error::NotFound {
-                what: "workflow", ..
-            } => "workflow-not-found",
-            Error::NotFound {
-                what: "instance", ..
-            } => "instance-not-found",
+            Error::NotFound { what: "workflow", .. } => "workflow-not-found",
+            Error::NotFound { what: "instance", .. } => "instance-not-found",
             Error::NotFound { what: "job", .. } => "job-not-found",
             Error::NotFound { what: "task", .. } => "task-not-found",
-            Error::NotFound {
-                what: "incident", ..
-            } => "incident-not-found",
+            Error::NotFound { what: "incident", .. } => "incident-not-found",
             Error::NotFound { .. } => "not-found",
             Error::LeaseExpired { .. } => "job-lease-expired",
             Error::LeaseHeld { .. } => "job-leased-to-another-worker",

@@ -18,11 +18,8 @@ mod error;
 pub mod metrics;
 pub mod service;
 
-pub use crate::core::{
-    ActivatedJob, Audit, Claim, Core, Deployed, Deployment, IdSource, PublishCommand, Registry,
-    SequentialIds, StartCommand, UuidIds,
-};
+pub use crate::core::{ActivatedJob, Audit, Claim, Core, Deployed, Deployment, IdSource, PublishCommand, Registry, SequentialIds, StartCommand, UuidIds};
 pub use error::{panic_message, Error, Fault};
-pub use service::{Clock, Command, Handle, Options, Reply, Service, SystemClock, TaskAction};
 #[cfg(feature = "test-util")]
 pub use service::{ManualClock, PanicInjection};
+pub use service::{Clock, Command, Handle, Options, Reply, Service, SystemClock, TaskAction};

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+
 /// What committed commands did; added to [`Metrics`] only after their commit.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -37,12 +38,7 @@ struct Histogram {
 
 impl Histogram {
     fn new(bounds: &'static [f64]) -> Histogram {
-        Histogram {
-            bounds,
-            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
-            sum_micros: AtomicU64::new(0),
-        }
+        Histogram { bounds, buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(), count: AtomicU64::new(0), sum_micros: AtomicU64::new(0) }
     }
 
     fn observe(&self, value: f64) {
@@ -52,26 +48,17 @@ impl Histogram {
             }
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add((value * 1_000_000.0) as u64, Ordering::Relaxed);
+        self.sum_micros.fetch_add((value * 1_000_000.0) as u64, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, help: &str) {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
-            );
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {}", bucket.load(Ordering::Relaxed));
         }
         let count = self.count.load(Ordering::Relaxed);
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.sum_micros.load(Ordering::Relaxed) as f64 / 1_000_000.0
-        );
+        let _ = writeln!(out, "{name}_sum {}", self.sum_micros.load(Ordering::Relaxed) as f64 / 1_000_000.0);
         let _ = writeln!(out, "{name}_count {count}");
     }
 }
@@ -92,12 +79,8 @@ impl Default for Metrics {
             counts: Default::default(),
             commands: AtomicU64::new(0),
             commits: AtomicU64::new(0),
-            batch_size: Histogram::new(&[
-                1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
-            ]),
-            commit_seconds: Histogram::new(&[
-                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
-            ]),
+            batch_size: Histogram::new(&[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]),
+            commit_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
             cache: Default::default(),
         }
     }
@@ -131,10 +114,7 @@ impl Metrics {
 
     /// How many transactions committed, and how many commands they held.
     pub fn commits(&self) -> (u64, u64) {
-        (
-            self.commits.load(Ordering::Relaxed),
-            self.commands.load(Ordering::Relaxed),
-        )
+        (self.commits.load(Ordering::Relaxed), self.commands.load(Ordering::Relaxed))
     }
 
     /// Prometheus text; `open` is the number of instances per status, read from the store.
@@ -145,11 +125,7 @@ impl Metrics {
         let _ = writeln!(out, "baton_instances_started_total {}", load(0));
         let _ = writeln!(out, "# HELP baton_instances_ended_total Instances ended, by status.\n# TYPE baton_instances_ended_total counter");
         for (status, i) in [("completed", 1), ("cancelled", 2), ("failed", 3)] {
-            let _ = writeln!(
-                out,
-                "baton_instances_ended_total{{status=\"{status}\"}} {}",
-                load(i)
-            );
+            let _ = writeln!(out, "baton_instances_ended_total{{status=\"{status}\"}} {}", load(i));
         }
         let _ = writeln!(out, "# HELP baton_jobs_activated_total Jobs handed to workers.\n# TYPE baton_jobs_activated_total counter");
         let _ = writeln!(out, "baton_jobs_activated_total {}", load(4));
@@ -157,42 +133,18 @@ impl Metrics {
         let _ = writeln!(out, "baton_jobs_completed_total {}", load(5));
         let _ = writeln!(out, "# HELP baton_instances Instances in the store, by status.\n# TYPE baton_instances gauge");
         for (status, count) in open {
-            let _ = writeln!(
-                out,
-                "baton_instances{{status=\"{}\"}} {count}",
-                status.as_str()
-            );
+            let _ = writeln!(out, "baton_instances{{status=\"{}\"}} {count}", status.as_str());
         }
         let cache = |i: usize| self.cache[i].load(Ordering::Relaxed);
         let _ = writeln!(out, "# HELP baton_instance_cache_entries Running instances kept decoded between commands.\n# TYPE baton_instance_cache_entries gauge");
         let _ = writeln!(out, "baton_instance_cache_entries {}", cache(0));
         let _ = writeln!(out, "# HELP baton_instance_cache_lookups_total Instances commands looked for in the cache, by result.\n# TYPE baton_instance_cache_lookups_total counter");
-        let _ = writeln!(
-            out,
-            "baton_instance_cache_lookups_total{{result=\"hit\"}} {}",
-            cache(1)
-        );
-        let _ = writeln!(
-            out,
-            "baton_instance_cache_lookups_total{{result=\"miss\"}} {}",
-            cache(2)
-        );
+        let _ = writeln!(out, "baton_instance_cache_lookups_total{{result=\"hit\"}} {}", cache(1));
+        let _ = writeln!(out, "baton_instance_cache_lookups_total{{result=\"miss\"}} {}", cache(2));
         let _ = writeln!(out, "# HELP baton_commits_total Transactions committed.\n# TYPE baton_commits_total counter");
-        let _ = writeln!(
-            out,
-            "baton_commits_total {}",
-            self.commits.load(Ordering::Relaxed)
-        );
-        self.batch_size.render(
-            &mut out,
-            "baton_commit_batch_size",
-            "Commands committed together in one transaction.",
-        );
-        self.commit_seconds.render(
-            &mut out,
-            "baton_commit_seconds",
-            "Time to apply and commit one batch.",
-        );
+        let _ = writeln!(out, "baton_commits_total {}", self.commits.load(Ordering::Relaxed));
+        self.batch_size.render(&mut out, "baton_commit_batch_size", "Commands committed together in one transaction.");
+        self.commit_seconds.render(&mut out, "baton_commit_seconds", "Time to apply and commit one batch.");
         out
     }
 }

@@ -311,17 +311,7 @@ macro_rules! targeted {
     )*};
 }
 
-targeted!(
-    JobAction,
-    FailJob,
-    ThrowError,
-    TaskAction,
-    ClaimTask,
-    SetVariables,
-    UpdateRetries,
-    ResolveIncident,
-    Modify
-);
+targeted!(JobAction, FailJob, ThrowError, TaskAction, ClaimTask, SetVariables, UpdateRetries, ResolveIncident, Modify);
 
 impl Targeted for Target {
     fn target(&self) -> Target {
@@ -331,9 +321,6 @@ impl Targeted for Target {
 
 impl Targeted for Expect {
     fn target(&self) -> Target {
-        Target {
-            instance: self.instance.clone(),
-            instance_of: self.instance_of.clone(),
-        }
+        Target { instance: self.instance.clone(), instance_of: self.instance_of.clone() }
     }
 }

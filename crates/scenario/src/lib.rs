@@ -18,8 +18,5 @@ pub use world::World;
 
 /// Runs every scenario under `paths`; the outcomes are in file order.
 pub fn run_paths(paths: &[std::path::PathBuf]) -> Result<Vec<Outcome>, String> {
-    Ok(collect(paths)?
-        .iter()
-        .flat_map(|file| run_file(file))
-        .collect())
+    Ok(collect(paths)?.iter().flat_map(|file| run_file(file)).collect())
 }

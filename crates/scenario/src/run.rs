@@ -35,14 +35,8 @@ impl Outcome {
         }
         let message = self.message.as_deref().unwrap_or("failed");
         match (self.step, &self.action) {
-            (Some(step), Some(action)) => format!(
-                "FAIL {} :: {}: step {step} ({action}): {message}",
-                self.file, self.name
-            ),
-            (Some(step), None) => format!(
-                "FAIL {} :: {}: step {step}: {message}",
-                self.file, self.name
-            ),
+            (Some(step), Some(action)) => format!("FAIL {} :: {}: step {step} ({action}): {message}", self.file, self.name),
+            (Some(step), None) => format!("FAIL {} :: {}: step {step}: {message}", self.file, self.name),
             _ => format!("FAIL {} :: {}: {message}", self.file, self.name),
         }
     }
@@ -55,17 +49,13 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         if path.is_dir() {
             let mut stack = vec![path.clone()];
             while let Some(dir) = stack.pop() {
-                let entries = std::fs::read_dir(&dir)
-                    .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+                let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
                 for entry in entries {
                     let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
                     let entry_path = entry.path();
                     if entry_path.is_dir() {
                         stack.push(entry_path);
-                    } else if entry_path
-                        .extension()
-                        .is_some_and(|e| e == "yaml" || e == "yml")
-                    {
+                    } else if entry_path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
                         files.push(entry_path);
                     }
                 }
@@ -84,14 +74,7 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 pub fn run_file(path: &Path) -> Vec<Outcome> {
     let display = path.display().to_string();
     let file_failure = |message: String| {
-        vec![Outcome {
-            file: display.clone(),
-            name: "(file)".into(),
-            passed: false,
-            step: None,
-            action: None,
-            message: Some(message),
-        }]
+        vec![Outcome { file: display.clone(), name: "(file)".into(), passed: false, step: None, action: None, message: Some(message) }]
     };
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
@@ -99,9 +82,7 @@ pub fn run_file(path: &Path) -> Vec<Outcome> {
     };
     let file: File = match serde_norway::from_str(&text) {
         Ok(file) => file,
-        Err(error) => {
-            return file_failure(format!("{display} is not a valid scenario file: {error}"))
-        }
+        Err(error) => return file_failure(format!("{display} is not a valid scenario file: {error}")),
     };
     let base = path.parent().unwrap_or(Path::new("."));
     let scenarios = match file.scenarios {
@@ -112,10 +93,7 @@ pub fn run_file(path: &Path) -> Vec<Outcome> {
             let mut names = std::collections::BTreeSet::new();
             for scenario in &scenarios {
                 if !names.insert(scenario.name.clone()) {
-                    return file_failure(format!(
-                        "{display}: the scenario name '{}' is used twice",
-                        scenario.name
-                    ));
+                    return file_failure(format!("{display}: the scenario name '{}' is used twice", scenario.name));
                 }
             }
             scenarios
@@ -128,44 +106,18 @@ pub fn run_file(path: &Path) -> Vec<Outcome> {
                 .collect()
         }
         None => match file.name {
-            Some(name) => vec![Scenario {
-                name,
-                deploy: file.deploy,
-                clock: file.clock,
-                steps: file.steps,
-                deploy_error: file.deploy_error,
-            }],
-            None => {
-                return file_failure(format!(
-                    "{display}: a scenario needs a 'name:' (or a list under 'scenarios:')"
-                ))
-            }
+            Some(name) => vec![Scenario { name, deploy: file.deploy, clock: file.clock, steps: file.steps, deploy_error: file.deploy_error }],
+            None => return file_failure(format!("{display}: a scenario needs a 'name:' (or a list under 'scenarios:')")),
         },
     };
-    scenarios
-        .into_iter()
-        .map(|scenario| run_scenario(&display, base, scenario))
-        .collect()
+    scenarios.into_iter().map(|scenario| run_scenario(&display, base, scenario)).collect()
 }
 
 fn run_scenario(file: &str, base: &Path, scenario: Scenario) -> Outcome {
-    let mut outcome = Outcome {
-        file: file.to_string(),
-        name: scenario.name.clone(),
-        passed: false,
-        step: None,
-        action: None,
-        message: None,
-    };
+    let mut outcome = Outcome { file: file.to_string(), name: scenario.name.clone(), passed: false, step: None, action: None, message: None };
     // A panic anywhere (a defect) fails this scenario alone; the run goes on.
-    let executed =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(base, scenario)))
-            .unwrap_or_else(|payload| {
-                Err(Failure::setup(format!(
-                    "Baton panicked: {}",
-                    runtime::panic_message(payload.as_ref())
-                )))
-            });
+    let executed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(base, scenario)))
+        .unwrap_or_else(|payload| Err(Failure::setup(format!("Baton panicked: {}", runtime::panic_message(payload.as_ref())))));
     match executed {
         Ok(()) => outcome.passed = true,
         Err(failure) => {
@@ -185,27 +137,20 @@ struct Failure {
 
 impl Failure {
     fn setup(message: impl Into<String>) -> Failure {
-        Failure {
-            step: None,
-            action: None,
-            message: message.into(),
-        }
+        Failure { step: None, action: None, message: message.into() }
     }
 }
 
 fn execute(base: &Path, scenario: Scenario) -> Result<(), Failure> {
     let clock = scenario.clock.as_deref().unwrap_or(DEFAULT_CLOCK);
-    let start = feel::parse_timestamp(clock).ok_or_else(|| {
-        Failure::setup(format!("clock '{clock}' is not an ISO 8601 date and time"))
-    })?;
+    let start = feel::parse_timestamp(clock).ok_or_else(|| Failure::setup(format!("clock '{clock}' is not an ISO 8601 date and time")))?;
     let mut world = World::new(start.as_millisecond());
     let mut deploy_refusal = None;
     for spec in scenario.deploy.unwrap_or_default() {
         let (name, xml) = match spec {
             DeploySpec::Path(relative) => {
                 let path = base.join(&relative);
-                let xml = std::fs::read_to_string(&path)
-                    .map_err(|e| Failure::setup(format!("cannot read {}: {e}", path.display())))?;
+                let xml = std::fs::read_to_string(&path).map_err(|e| Failure::setup(format!("cannot read {}: {e}", path.display())))?;
                 (relative, xml)
             }
             DeploySpec::Inline(model) => (model.name, model.xml),
@@ -217,34 +162,18 @@ fn execute(base: &Path, scenario: Scenario) -> Result<(), Failure> {
     }
     if let Some(expected) = scenario.deploy_error {
         let Some((name, error)) = deploy_refusal else {
-            return Err(Failure::setup(
-                "the deployment was accepted, but the scenario expects it to be refused",
-            ));
+            return Err(Failure::setup("the deployment was accepted, but the scenario expects it to be refused"));
         };
-        let WorldError::Deploy(diagnostics) = error else {
-            return Err(Failure::setup(format!("{name}: {error}")));
-        };
-        let errors: Vec<_> = diagnostics
-            .iter()
-            .map(|(_, d)| d)
-            .filter(|d| d.severity == bpmn::Severity::Error)
-            .collect();
+        let WorldError::Deploy(diagnostics) = error else { return Err(Failure::setup(format!("{name}: {error}"))) };
+        let errors: Vec<_> = diagnostics.iter().map(|(_, d)| d).filter(|d| d.severity == bpmn::Severity::Error).collect();
         if errors.iter().any(|d| d.message.is_empty()) || errors.is_empty() {
-            return Err(Failure::setup(format!(
-                "{name}: refused without a clear message"
-            )));
+            return Err(Failure::setup(format!("{name}: refused without a clear message")));
         }
         if let Some(element) = &expected.element {
-            let named = errors.iter().any(|d| {
-                d.element.as_ref() == Some(element)
-                    && expected.code.as_ref().is_none_or(|c| c == &d.code)
-            });
+            let named = errors.iter().any(|d| d.element.as_ref() == Some(element) && expected.code.as_ref().is_none_or(|c| c == &d.code));
             if !named {
                 let listed: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
-                return Err(Failure::setup(format!(
-                    "no diagnostic names '{element}'; got: {}",
-                    listed.join("; ")
-                )));
+                return Err(Failure::setup(format!("no diagnostic names '{element}'; got: {}", listed.join("; "))));
             }
         } else if let Some(code) = &expected.code {
             if !errors.iter().any(|d| &d.code == code) {
@@ -256,18 +185,10 @@ fn execute(base: &Path, scenario: Scenario) -> Result<(), Failure> {
     if let Some((name, error)) = deploy_refusal {
         return Err(Failure::setup(format!("{name}: {error}")));
     }
-    let mut runner = Runner {
-        world,
-        current: None,
-        aliases: BTreeMap::new(),
-    };
+    let mut runner = Runner { world, current: None, aliases: BTreeMap::new() };
     for (index, step) in scenario.steps.unwrap_or_default().into_iter().enumerate() {
         let number = index + 1;
-        runner.step(step).map_err(|(action, message)| Failure {
-            step: Some(number),
-            action: Some(action),
-            message,
-        })?;
+        runner.step(step).map_err(|(action, message)| Failure { step: Some(number), action: Some(action), message })?;
     }
     Ok(())
 }
@@ -317,256 +238,126 @@ impl Runner {
             actions.push(("start", Box::new(move |r| r.start(a))));
         }
         if let Some(a) = complete_job {
-            actions.push((
-                "complete_job",
-                Box::new(move |r| {
-                    let (seq, job) = r.find_job(&a, a.element.as_deref(), a.job_type.as_deref())?;
-                    r.apply(
-                        seq,
-                        Input::CompleteJob {
-                            job,
-                            variables: a.variables,
-                        },
-                    )
-                }),
-            ));
+            actions.push(("complete_job", Box::new(move |r| {
+                let (seq, job) = r.find_job(&a, a.element.as_deref(), a.job_type.as_deref())?;
+                r.apply(seq, Input::CompleteJob { job, variables: a.variables })
+            })));
         }
         if let Some(a) = fail_job {
-            actions.push((
-                "fail_job",
-                Box::new(move |r| {
-                    let (seq, job) = r.find_job(&a, a.element.as_deref(), a.job_type.as_deref())?;
-                    let backoff_ms = match &a.backoff {
-                        Some(text) => duration_ms(text, r.world.now).map_err(Refusal::invalid)?,
-                        None => 0,
-                    };
-                    r.apply(
-                        seq,
-                        Input::FailJob {
-                            job,
-                            retries: a.retries,
-                            message: a.message,
-                            backoff_ms,
-                        },
-                    )
-                }),
-            ));
+            actions.push(("fail_job", Box::new(move |r| {
+                let (seq, job) = r.find_job(&a, a.element.as_deref(), a.job_type.as_deref())?;
+                let backoff_ms = match &a.backoff {
+                    Some(text) => duration_ms(text, r.world.now).map_err(Refusal::invalid)?,
+                    None => 0,
+                };
+                r.apply(seq, Input::FailJob { job, retries: a.retries, message: a.message, backoff_ms })
+            })));
         }
         if let Some(a) = throw_error {
-            actions.push((
-                "throw_error",
-                Box::new(move |r| {
-                    let (seq, job) = r.find_job(&a, a.element.as_deref(), a.job_type.as_deref())?;
-                    r.apply(
-                        seq,
-                        Input::ThrowError {
-                            job,
-                            code: a.code,
-                            message: a.message,
-                            variables: a.variables,
-                        },
-                    )
-                }),
-            ));
+            actions.push(("throw_error", Box::new(move |r| {
+                let (seq, job) = r.find_job(&a, a.element.as_deref(), a.job_type.as_deref())?;
+                r.apply(seq, Input::ThrowError { job, code: a.code, message: a.message, variables: a.variables })
+            })));
         }
         if let Some(a) = complete_task {
-            actions.push((
-                "complete_task",
-                Box::new(move |r| {
-                    let (seq, task) = r.find_task(&a, &a.element)?;
-                    r.apply(
-                        seq,
-                        Input::CompleteUserTask {
-                            task,
-                            variables: a.variables,
-                        },
-                    )
-                }),
-            ));
+            actions.push(("complete_task", Box::new(move |r| {
+                let (seq, task) = r.find_task(&a, &a.element)?;
+                r.apply(seq, Input::CompleteUserTask { task, variables: a.variables })
+            })));
         }
         if let Some(a) = claim_task {
-            actions.push((
-                "claim_task",
-                Box::new(move |r| {
-                    let (seq, task) = r.find_task(&a, &a.element)?;
-                    r.apply(
-                        seq,
-                        Input::AssignUserTask {
-                            task,
-                            assignee: Some(a.assignee),
-                            claim: true,
-                        },
-                    )
-                }),
-            ));
+            actions.push(("claim_task", Box::new(move |r| {
+                let (seq, task) = r.find_task(&a, &a.element)?;
+                r.apply(seq, Input::AssignUserTask { task, assignee: Some(a.assignee), claim: true })
+            })));
         }
         if let Some(a) = publish_message {
-            actions.push((
-                "publish_message",
-                Box::new(move |r| {
-                    let correlation_key = match a.correlation_key {
-                        None | Some(Json::Null) => String::new(),
-                        Some(Json::String(s)) => s,
-                        Some(other) => other.to_string(),
-                    };
-                    let ttl_ms = match &a.ttl {
-                        Some(text) => duration_ms(text, r.world.now).map_err(Refusal::invalid)?,
-                        None => 0,
-                    };
-                    r.world
-                        .publish(&a.name, &correlation_key, a.variables, ttl_ms, a.message_id)
-                        .map_err(Refusal::from)
-                }),
-            ));
+            actions.push(("publish_message", Box::new(move |r| {
+                let correlation_key = match a.correlation_key {
+                    None | Some(Json::Null) => String::new(),
+                    Some(Json::String(s)) => s,
+                    Some(other) => other.to_string(),
+                };
+                let ttl_ms = match &a.ttl {
+                    Some(text) => duration_ms(text, r.world.now).map_err(Refusal::invalid)?,
+                    None => 0,
+                };
+                r.world.publish(&a.name, &correlation_key, a.variables, ttl_ms, a.message_id).map_err(Refusal::from)
+            })));
         }
         if let Some(a) = broadcast_signal {
-            actions.push((
-                "broadcast_signal",
-                Box::new(move |r| {
-                    r.world
-                        .broadcast(&a.name, a.variables)
-                        .map_err(Refusal::from)
-                }),
-            ));
+            actions.push(("broadcast_signal", Box::new(move |r| r.world.broadcast(&a.name, a.variables).map_err(Refusal::from))));
         }
         if let Some(text) = advance_time {
-            actions.push((
-                "advance_time",
-                Box::new(move |r| {
-                    let by = duration_ms(&text, r.world.now).map_err(Refusal::invalid)?;
-                    r.world.advance(by).map_err(Refusal::from)
-                }),
-            ));
+            actions.push(("advance_time", Box::new(move |r| {
+                let by = duration_ms(&text, r.world.now).map_err(Refusal::invalid)?;
+                r.world.advance(by).map_err(Refusal::from)
+            })));
         }
         if let Some(a) = set_variables {
-            actions.push((
-                "set_variables",
-                Box::new(move |r| {
-                    let seq = r.instance(&a.target())?;
-                    r.apply(
-                        seq,
-                        Input::SetVariables {
-                            element_instance: None,
-                            variables: a.variables,
-                        },
-                    )
-                }),
-            ));
+            actions.push(("set_variables", Box::new(move |r| {
+                let seq = r.instance(&a.target())?;
+                r.apply(seq, Input::SetVariables { element_instance: None, variables: a.variables })
+            })));
         }
-        for (name, target, input) in [
-            ("cancel", cancel, Input::Cancel { reason: None }),
-            ("suspend", suspend, Input::Suspend),
-            ("resume", resume, Input::Resume),
-        ] {
+        for (name, target, input) in [("cancel", cancel, Input::Cancel { reason: None }), ("suspend", suspend, Input::Suspend), ("resume", resume, Input::Resume)] {
             if let Some(target) = target {
-                actions.push((
-                    name,
-                    Box::new(move |r| {
-                        let seq = r.instance(&target)?;
-                        r.apply(seq, input)
-                    }),
-                ));
+                actions.push((name, Box::new(move |r| {
+                    let seq = r.instance(&target)?;
+                    r.apply(seq, input)
+                })));
             }
         }
         if let Some(a) = update_retries {
-            actions.push((
-                "update_retries",
-                Box::new(move |r| {
-                    let (seq, job) = r.find_job(&a, a.element.as_deref(), a.job_type.as_deref())?;
-                    r.apply(
-                        seq,
-                        Input::UpdateRetries {
-                            job,
-                            retries: a.retries,
-                        },
-                    )
-                }),
-            ));
+            actions.push(("update_retries", Box::new(move |r| {
+                let (seq, job) = r.find_job(&a, a.element.as_deref(), a.job_type.as_deref())?;
+                r.apply(seq, Input::UpdateRetries { job, retries: a.retries })
+            })));
         }
         if let Some(a) = resolve_incident {
-            actions.push((
-                "resolve_incident",
-                Box::new(move |r| {
-                    let (seq, incident) = r.find_incident(&a, &a.element)?;
-                    r.apply(seq, Input::ResolveIncident { incident })
-                }),
-            ));
+            actions.push(("resolve_incident", Box::new(move |r| {
+                let (seq, incident) = r.find_incident(&a, &a.element)?;
+                r.apply(seq, Input::ResolveIncident { incident })
+            })));
         }
         if let Some(a) = modify {
-            actions.push((
-                "modify",
-                Box::new(move |r| {
-                    let seq = r.instance(&a.target())?;
-                    r.apply(
-                        seq,
-                        Input::Modify {
-                            activate: a.activate,
-                            terminate: a.terminate,
-                        },
-                    )
-                }),
-            ));
+            actions.push(("modify", Box::new(move |r| {
+                let seq = r.instance(&a.target())?;
+                r.apply(seq, Input::Modify { activate: a.activate, terminate: a.terminate })
+            })));
         }
         if let Some(expect) = expect {
             if !actions.is_empty() || expect_rejection.is_some() || code.is_some() {
-                return Err((
-                    "expect".into(),
-                    "an 'expect' step takes no action, expect_rejection or code beside it".into(),
-                ));
+                return Err(("expect".into(), "an 'expect' step takes no action, expect_rejection or code beside it".into()));
             }
-            return self
-                .expect(expect)
-                .map_err(|message| ("expect".to_string(), message));
+            return self.expect(expect).map_err(|message| ("expect".to_string(), message));
         }
         if actions.len() != 1 {
             let names: Vec<&str> = actions.iter().map(|(n, _)| *n).collect();
-            return Err((
-                "step".into(),
-                format!("a step needs exactly one action or 'expect'; found {names:?}"),
-            ));
+            return Err(("step".into(), format!("a step needs exactly one action or 'expect'; found {names:?}")));
         }
         if code.is_some() && expect_rejection != Some(true) {
-            return Err((
-                "step".into(),
-                "'code' goes with 'expect_rejection: true'".into(),
-            ));
+            return Err(("step".into(), "'code' goes with 'expect_rejection: true'".into()));
         }
         let (name, action) = actions.pop().expect("one action");
         let result = action(self);
         match (result, expect_rejection == Some(true)) {
             (Ok(()), false) => Ok(()),
-            (Ok(()), true) => Err((
-                name.into(),
-                "expected the action to be refused, but it was accepted".into(),
-            )),
+            (Ok(()), true) => Err((name.into(), "expected the action to be refused, but it was accepted".into())),
             (Err(refusal), false) => Err((name.into(), refusal.message)),
             // A fault inside Baton is a defect, never the refusal a scenario expects.
-            (Err(refusal), true) if refusal.code == "engine-fault" => {
-                Err((name.into(), refusal.message))
-            }
+            (Err(refusal), true) if refusal.code == "engine-fault" => Err((name.into(), refusal.message)),
             (Err(refusal), true) => match code {
-                Some(expected) if expected != refusal.code => Err((
-                    name.into(),
-                    format!(
-                        "refused with code '{}', expected '{expected}': {}",
-                        refusal.code, refusal.message
-                    ),
-                )),
+                Some(expected) if expected != refusal.code => {
+                    Err((name.into(), format!("refused with code '{}', expected '{expected}': {}", refusal.code, refusal.message)))
+                }
                 _ => Ok(()),
             },
         }
     }
 
     fn start(&mut self, action: Start) -> Result<(), Refusal> {
-        let seq = self
-            .world
-            .start(
-                &action.process,
-                action.version,
-                action.variables,
-                action.business_key,
-            )
-            .map_err(Refusal::from)?;
+        let seq = self.world.start(&action.process, action.version, action.variables, action.business_key).map_err(Refusal::from)?;
         self.current = Some(seq);
         if let Some(alias) = action.alias {
             self.aliases.insert(alias, seq);
@@ -580,11 +371,7 @@ impl Runner {
 
     fn instance(&self, target: &Target) -> Result<usize, Refusal> {
         if let Some(alias) = &target.instance {
-            return self
-                .aliases
-                .get(alias)
-                .copied()
-                .ok_or_else(|| Refusal::invalid(format!("no instance was started 'as: {alias}'")));
+            return self.aliases.get(alias).copied().ok_or_else(|| Refusal::invalid(format!("no instance was started 'as: {alias}'")));
         }
         if let Some(process) = &target.instance_of {
             return self
@@ -593,91 +380,52 @@ impl Runner {
                 .iter()
                 .find(|i| &i.state.process_id == process)
                 .map(|i| i.seq)
-                .ok_or_else(|| {
-                    Refusal::invalid(format!("no instance of process '{process}' was started"))
-                });
+                .ok_or_else(|| Refusal::invalid(format!("no instance of process '{process}' was started")));
         }
-        self.current
-            .ok_or_else(|| Refusal::invalid("no instance has been started yet"))
+        self.current.ok_or_else(|| Refusal::invalid("no instance has been started yet"))
     }
 
     /// The oldest open job that matches in the instance and its descendants;
     /// failing that, any job that matches, so the engine says why it refuses.
-    fn find_job(
-        &self,
-        target: &dyn Targeted,
-        element: Option<&str>,
-        job_type: Option<&str>,
-    ) -> Result<(usize, Key), Refusal> {
+    fn find_job(&self, target: &dyn Targeted, element: Option<&str>, job_type: Option<&str>) -> Result<(usize, Key), Refusal> {
         let seq = self.instance(&target.target())?;
         let now = self.world.now;
-        let matches = |j: &&engine::Job| {
-            element.is_none_or(|e| j.element_id == e) && job_type.is_none_or(|t| j.job_type == t)
-        };
+        let matches = |j: &&engine::Job| element.is_none_or(|e| j.element_id == e) && job_type.is_none_or(|t| j.job_type == t);
         let family = self.world.family(seq);
         let oldest = |open: bool| {
             family
                 .iter()
                 .flat_map(|instance| {
                     let state = &instance.state;
-                    let jobs: Vec<&engine::Job> = if open {
-                        state.open_jobs(now).collect()
-                    } else {
-                        state.jobs.values().collect()
-                    };
-                    jobs.into_iter()
-                        .filter(matches)
-                        .map(move |j| (j.created_at, instance.seq, j.key))
+                    let jobs: Vec<&engine::Job> = if open { state.open_jobs(now).collect() } else { state.jobs.values().collect() };
+                    jobs.into_iter().filter(matches).map(move |j| (j.created_at, instance.seq, j.key))
                 })
                 .min()
         };
         match oldest(true).or_else(|| oldest(false)) {
             Some((_, s, key)) => Ok((s, key)),
-            None => Err(Refusal {
-                code: "job-not-found".into(),
-                message: format!("no job {} is open", describe(element, job_type)),
-            }),
+            None => Err(Refusal { code: "job-not-found".into(), message: format!("no job {} is open", describe(element, job_type)) }),
         }
     }
 
     fn find_task(&self, target: &dyn Targeted, element: &str) -> Result<(usize, Key), Refusal> {
         let seq = self.instance(&target.target())?;
-        self.world
-            .family(seq)
+        self.world.family(seq)
             .iter()
-            .flat_map(|i| {
-                i.state
-                    .user_tasks
-                    .values()
-                    .filter(|t| t.element_id == element)
-                    .map(move |t| (t.created_at, i.seq, t.key))
-            })
+            .flat_map(|i| i.state.user_tasks.values().filter(|t| t.element_id == element).map(move |t| (t.created_at, i.seq, t.key)))
             .min()
             .map(|(_, s, key)| (s, key))
-            .ok_or_else(|| Refusal {
-                code: "task-not-found".into(),
-                message: format!("no user task of '{element}' is open"),
-            })
+            .ok_or_else(|| Refusal { code: "task-not-found".into(), message: format!("no user task of '{element}' is open") })
     }
 
     fn find_incident(&self, target: &dyn Targeted, element: &str) -> Result<(usize, Key), Refusal> {
         let seq = self.instance(&target.target())?;
-        self.world
-            .family(seq)
+        self.world.family(seq)
             .iter()
-            .flat_map(|i| {
-                i.state
-                    .incidents
-                    .values()
-                    .filter(|x| x.element_id == element)
-                    .map(move |x| (x.created_at, i.seq, x.key))
-            })
+            .flat_map(|i| i.state.incidents.values().filter(|x| x.element_id == element).map(move |x| (x.created_at, i.seq, x.key)))
             .min()
             .map(|(_, s, key)| (s, key))
-            .ok_or_else(|| Refusal {
-                code: "incident-not-found".into(),
-                message: format!("no incident is open on '{element}'"),
-            })
+            .ok_or_else(|| Refusal { code: "incident-not-found".into(), message: format!("no incident is open on '{element}'") })
     }
 
     fn expect(&self, expect: Expect) -> Result<(), String> {
@@ -687,16 +435,10 @@ impl Runner {
                     .world
                     .instances()
                     .iter()
-                    .filter(|i| {
-                        i.state.process_id == entry.process
-                            && i.state.status.as_str() == entry.status
-                    })
+                    .filter(|i| i.state.process_id == entry.process && i.state.status.as_str() == entry.status)
                     .count();
                 if count != entry.count {
-                    return Err(format!(
-                        "instances: expected {} {} instance(s) of '{}', found {count}",
-                        entry.count, entry.status, entry.process
-                    ));
+                    return Err(format!("instances: expected {} {} instance(s) of '{}', found {count}", entry.count, entry.status, entry.process));
                 }
             }
         }
@@ -725,14 +467,9 @@ impl Runner {
         let workflow = &instance.deployed.workflow;
         if let Some(status) = &expect.status {
             if state.status.as_str() != status {
-                let mut message =
-                    format!("status: expected {status}, got {}", state.status.as_str());
+                let mut message = format!("status: expected {status}, got {}", state.status.as_str());
                 if !state.incidents.is_empty() {
-                    let incidents: Vec<String> = state
-                        .incidents
-                        .values()
-                        .map(|i| format!("{}: {}", i.element_id, i.message))
-                        .collect();
+                    let incidents: Vec<String> = state.incidents.values().map(|i| format!("{}: {}", i.element_id, i.message)).collect();
                     message.push_str(&format!(" (open incidents: {})", incidents.join("; ")));
                 }
                 return Err(message);
@@ -745,11 +482,7 @@ impl Runner {
         let ended = |event: HistoryEvent| -> Vec<String> {
             history
                 .iter()
-                .filter(|h| {
-                    h.event == event
-                        && h.element_type != "process"
-                        && h.element_type != "multiInstanceBody"
-                })
+                .filter(|h| h.event == event && h.element_type != "process" && h.element_type != "multiInstanceBody")
                 .map(|h| h.element_id.clone())
                 .collect()
         };
@@ -763,10 +496,7 @@ impl Runner {
         }
         if let Some(expected) = &expect.not_completed {
             if let Some(found) = expected.iter().find(|e| completed.contains(e)) {
-                return Err(format!(
-                    "not_completed: '{found}' completed (completed: [{}])",
-                    completed.join(", ")
-                ));
+                return Err(format!("not_completed: '{found}' completed (completed: [{}])", completed.join(", ")));
             }
         }
         if let Some(expected) = &expect.terminated {
@@ -781,16 +511,10 @@ impl Runner {
             let actual: Vec<ExpectJob> = family
                 .iter()
                 .flat_map(|i| i.state.open_jobs(now))
-                .map(|j| ExpectJob {
-                    element: j.element_id.clone(),
-                    job_type: Some(j.job_type.clone()),
-                    retries: Some(j.retries),
-                })
+                .map(|j| ExpectJob { element: j.element_id.clone(), job_type: Some(j.job_type.clone()), retries: Some(j.retries) })
                 .collect();
             match_items("jobs", expected, &actual, |e, a| {
-                e.element == a.element
-                    && (e.job_type.is_none() || e.job_type == a.job_type)
-                    && (e.retries.is_none() || e.retries == a.retries)
+                e.element == a.element && (e.job_type.is_none() || e.job_type == a.job_type) && (e.retries.is_none() || e.retries == a.retries)
             })?;
         }
         if let Some(expected) = &expect.tasks {
@@ -819,37 +543,23 @@ impl Runner {
             for (name, value) in expected {
                 match state.variables.get(name) {
                     Some(actual) if json_equal(value, actual) => {}
-                    Some(actual) => {
-                        return Err(format!("variables: {name} expected {value}, got {actual}"))
-                    }
-                    None => {
-                        return Err(format!(
-                            "variables: {name} expected {value}, but it is not set"
-                        ))
-                    }
+                    Some(actual) => return Err(format!("variables: {name} expected {value}, got {actual}")),
+                    None => return Err(format!("variables: {name} expected {value}, but it is not set")),
                 }
             }
         }
         if let Some(absent) = &expect.variables_absent {
             if let Some(name) = absent.iter().find(|n| state.variables.contains_key(*n)) {
-                return Err(format!(
-                    "variables_absent: {name} is set to {}",
-                    state.variables[name]
-                ));
+                return Err(format!("variables_absent: {name} is set to {}", state.variables[name]));
             }
         }
         if let Some(expected) = &expect.incidents {
             let actual: Vec<ExpectIncident> = family
                 .iter()
                 .flat_map(|i| i.state.incidents.values())
-                .map(|i| ExpectIncident {
-                    element: i.element_id.clone(),
-                    kind: Some(i.kind.name().to_string()),
-                })
+                .map(|i| ExpectIncident { element: i.element_id.clone(), kind: Some(i.kind.name().to_string()) })
                 .collect();
-            match_items("incidents", expected, &actual, |e, a| {
-                e.element == a.element && (e.kind.is_none() || e.kind == a.kind)
-            })?;
+            match_items("incidents", expected, &actual, |e, a| e.element == a.element && (e.kind.is_none() || e.kind == a.kind))?;
         }
         if let Some(expected) = &expect.timers {
             let actual: Vec<ExpectTimer> = state
@@ -857,36 +567,25 @@ impl Runner {
                 .values()
                 .map(|t| ExpectTimer {
                     element: t.element_id.clone(),
-                    due: jiff::Timestamp::from_millisecond(t.due_at)
-                        .ok()
-                        .map(|ts| ts.to_string()),
+                    due: jiff::Timestamp::from_millisecond(t.due_at).ok().map(|ts| ts.to_string()),
                 })
                 .collect();
-            match_items("timers", expected, &actual, |e, a| {
-                e.element == a.element
-                    && (e.due.is_none() || same_time(e.due.as_deref(), a.due.as_deref()))
-            })?;
+            match_items("timers", expected, &actual, |e, a| e.element == a.element && (e.due.is_none() || same_time(e.due.as_deref(), a.due.as_deref())))?;
         }
         if let Some(expected) = &expect.subscriptions {
             let actual: Vec<ExpectSubscription> = state
                 .subscriptions
                 .values()
                 .map(|s| match &s.kind {
-                    SubscriptionKind::Message {
-                        name,
-                        correlation_key,
-                    } => ExpectSubscription {
+                    SubscriptionKind::Message { name, correlation_key } => ExpectSubscription {
                         element: s.element_id.clone(),
                         message: Some(name.clone()),
                         signal: None,
                         correlation_key: Some(correlation_key.clone()),
                     },
-                    SubscriptionKind::Signal { name } => ExpectSubscription {
-                        element: s.element_id.clone(),
-                        message: None,
-                        signal: Some(name.clone()),
-                        correlation_key: None,
-                    },
+                    SubscriptionKind::Signal { name } => {
+                        ExpectSubscription { element: s.element_id.clone(), message: None, signal: Some(name.clone()), correlation_key: None }
+                    }
                 })
                 .collect();
             match_items("subscriptions", expected, &actual, |e, a| {
@@ -917,19 +616,13 @@ struct Refusal {
 
 impl Refusal {
     fn invalid(message: impl Into<String>) -> Refusal {
-        Refusal {
-            code: "invalid-step".into(),
-            message: message.into(),
-        }
+        Refusal { code: "invalid-step".into(), message: message.into() }
     }
 }
 
 impl From<WorldError> for Refusal {
     fn from(error: WorldError) -> Refusal {
-        Refusal {
-            code: error.code().to_string(),
-            message: error.to_string(),
-        }
+        Refusal { code: error.code().to_string(), message: error.to_string() }
     }
 }
 
@@ -948,11 +641,7 @@ fn same_multiset(key: &str, expected: &[String], actual: &[String]) -> Result<()
     e.sort();
     a.sort();
     if e != a {
-        return Err(format!(
-            "{key}: expected [{}], got [{}]",
-            expected.join(", "),
-            actual.join(", ")
-        ));
+        return Err(format!("{key}: expected [{}], got [{}]", expected.join(", "), actual.join(", ")));
     }
     Ok(())
 }
@@ -964,24 +653,14 @@ fn includes(key: &str, expected: &[String], actual: &[String]) -> Result<(), Str
             Some(i) => {
                 left.remove(i);
             }
-            None => {
-                return Err(format!(
-                    "{key}: '{item}' missing from [{}]",
-                    actual.join(", ")
-                ))
-            }
+            None => return Err(format!("{key}: '{item}' missing from [{}]", actual.join(", "))),
         }
     }
     Ok(())
 }
 
 /// Matches expected items (which may leave fields out) to actual ones, one to one.
-fn match_items<T: serde::Serialize>(
-    key: &str,
-    expected: &[T],
-    actual: &[T],
-    matches: impl Fn(&T, &T) -> bool,
-) -> Result<(), String> {
+fn match_items<T: serde::Serialize>(key: &str, expected: &[T], actual: &[T], matches: impl Fn(&T, &T) -> bool) -> Result<(), String> {
     let show = |items: &[T]| serde_json::to_string(items).unwrap_or_default();
     let failure = || format!("{key}: expected {}, got {}", show(expected), show(actual));
     if expected.len() != actual.len() {
@@ -989,12 +668,7 @@ fn match_items<T: serde::Serialize>(
     }
     // Most specific expectations first, so a loose one does not take another's match.
     let mut order: Vec<usize> = (0..expected.len()).collect();
-    let specificity = |item: &T| {
-        serde_json::to_value(item)
-            .ok()
-            .and_then(|v| v.as_object().map(|o| o.len()))
-            .unwrap_or(0)
-    };
+    let specificity = |item: &T| serde_json::to_value(item).ok().and_then(|v| v.as_object().map(|o| o.len())).unwrap_or(0);
     order.sort_by_key(|&i| std::cmp::Reverse(specificity(&expected[i])));
     let mut used = vec![false; actual.len()];
     for i in order {
@@ -1007,10 +681,7 @@ fn match_items<T: serde::Serialize>(
 }
 
 fn same_time(expected: Option<&str>, actual: Option<&str>) -> bool {
-    match (
-        expected.and_then(feel::parse_timestamp),
-        actual.and_then(feel::parse_timestamp),
-    ) {
+    match (expected.and_then(feel::parse_timestamp), actual.and_then(feel::parse_timestamp)) {
         (Some(e), Some(a)) => e == a,
         _ => expected == actual,
     }
@@ -1020,14 +691,8 @@ fn same_time(expected: Option<&str>, actual: Option<&str>) -> bool {
 pub fn json_equal(expected: &Json, actual: &Json) -> bool {
     match (expected, actual) {
         (Json::Number(e), Json::Number(a)) => e.as_f64() == a.as_f64(),
-        (Json::Array(e), Json::Array(a)) => {
-            e.len() == a.len() && e.iter().zip(a).all(|(x, y)| json_equal(x, y))
-        }
-        (Json::Object(e), Json::Object(a)) => {
-            e.len() == a.len()
-                && e.iter()
-                    .all(|(k, v)| a.get(k).is_some_and(|w| json_equal(v, w)))
-        }
+        (Json::Array(e), Json::Array(a)) => e.len() == a.len() && e.iter().zip(a).all(|(x, y)| json_equal(x, y)),
+        (Json::Object(e), Json::Object(a)) => e.len() == a.len() && e.iter().all(|(k, v)| a.get(k).is_some_and(|w| json_equal(v, w))),
         _ => expected == actual,
     }
 }

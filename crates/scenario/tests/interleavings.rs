@@ -94,25 +94,15 @@ fn check(world: &World, published: usize) -> Result<(), TestCaseError> {
         let state = &instance.state;
         if state.status == Status::Running {
             prop_assert!(
-                !state.subscriptions.is_empty()
-                    || !state.timers.is_empty()
-                    || !state.incidents.is_empty(),
-                "running instance {} waits for nothing",
-                state.id
+                !state.subscriptions.is_empty() || !state.timers.is_empty() || !state.incidents.is_empty(),
+                "running instance {} waits for nothing", state.id
             );
         }
         if state.status.is_ended() {
-            prop_assert!(
-                state.element_instances.is_empty()
-                    && state.timers.is_empty()
-                    && state.subscriptions.is_empty()
-            );
+            prop_assert!(state.element_instances.is_empty() && state.timers.is_empty() && state.subscriptions.is_empty());
         }
         for timer in state.timers.values() {
-            prop_assert!(
-                timer.due_at >= world.now || state.status != Status::Running,
-                "a due timer was left unfired"
-            );
+            prop_assert!(timer.due_at >= world.now || state.status != Status::Running, "a due timer was left unfired");
         }
     }
     // A message reaches at most one instance of each process.
@@ -123,56 +113,27 @@ fn check(world: &World, published: usize) -> Result<(), TestCaseError> {
                 .iter()
                 .filter(|i| i.state.process_id == process && i.state.variables.contains_key(&name))
                 .count();
-            prop_assert!(
-                receivers <= 1,
-                "message {n} reached {receivers} instances of {process}"
-            );
+            prop_assert!(receivers <= 1, "message {n} reached {receivers} instances of {process}");
         }
     }
     // No timer fired early: a boundary cycle fires at +10, +20, +30 minutes; the others once.
     for seq in 0..instances.len() {
         let history = world.history(seq);
         let mut cycle_firings = 0;
-        for entry in history
-            .iter()
-            .filter(|e| e.event == HistoryEvent::Completed)
-        {
-            let Some(wait) = minimum_wait(&entry.element_id) else {
-                continue;
-            };
+        for entry in history.iter().filter(|e| e.event == HistoryEvent::Completed) {
+            let Some(wait) = minimum_wait(&entry.element_id) else { continue };
             let started = if entry.element_id == "nag_t10" {
                 cycle_firings += 1;
-                let activity = history
-                    .iter()
-                    .find(|e| e.element_id == "nag_wait")
-                    .map(|e| e.at)
-                    .unwrap_or(T0);
+                let activity = history.iter().find(|e| e.element_id == "nag_wait").map(|e| e.at).unwrap_or(T0);
                 activity + (wait * cycle_firings)
             } else {
                 // Behind an event-based gateway the timer starts with the gateway.
-                let waits_from = if entry.element_id == "race_t45" {
-                    "race_gw"
-                } else {
-                    entry.element_id.as_str()
-                };
-                history
-                    .iter()
-                    .find(|e| e.element_id == waits_from && e.event == HistoryEvent::Activated)
-                    .map(|e| e.at + wait)
-                    .unwrap_or(T0)
+                let waits_from = if entry.element_id == "race_t45" { "race_gw" } else { entry.element_id.as_str() };
+                history.iter().find(|e| e.element_id == waits_from && e.event == HistoryEvent::Activated).map(|e| e.at + wait).unwrap_or(T0)
             };
-            prop_assert!(
-                entry.at >= started,
-                "instance {seq}: {} fired at {} before {}",
-                entry.element_id,
-                entry.at,
-                started
-            );
+            prop_assert!(entry.at >= started, "instance {seq}: {} fired at {} before {}", entry.element_id, entry.at, started);
         }
-        prop_assert!(
-            cycle_firings <= 3,
-            "the R3 cycle fired {cycle_firings} times"
-        );
+        prop_assert!(cycle_firings <= 3, "the R3 cycle fired {cycle_firings} times");
     }
     Ok(())
 }

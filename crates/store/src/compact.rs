@@ -11,8 +11,7 @@ use crate::{Error, Result};
 
 /// Appends the encoding of `value` to `buffer`.
 pub fn encode_into<T: Serialize + ?Sized>(buffer: &mut Vec<u8>, value: &T) -> Result<()> {
-    rmp_serde::encode::write(buffer, value)
-        .map_err(|e| Error::other(format!("cannot encode a row: {e}")))
+    rmp_serde::encode::write(buffer, value).map_err(|e| Error::other(format!("cannot encode a row: {e}")))
 }
 
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
@@ -38,26 +37,17 @@ mod tests {
         let back: serde_json::Value = decode(&encode(&variables).unwrap()).unwrap();
         assert_eq!(back, variables);
         // Key order is kept (serde_json's preserve_order).
-        assert_eq!(
-            back.as_object().unwrap().keys().collect::<Vec<_>>(),
-            ["n", "neg", "f", "big", "s", "l"]
-        );
+        assert_eq!(back.as_object().unwrap().keys().collect::<Vec<_>>(), ["n", "neg", "f", "big", "s", "l"]);
 
         let incident = Incident {
             key: 3,
             element_instance: 2,
             element_id: "t".into(),
-            kind: IncidentKind::UnhandledError {
-                job: 4,
-                code: "E".into(),
-            },
+            kind: IncidentKind::UnhandledError { job: 4, code: "E".into() },
             message: "m".into(),
             created_at: 7,
         };
-        assert_eq!(
-            decode::<Incident>(&encode(&incident).unwrap()).unwrap(),
-            incident
-        );
+        assert_eq!(decode::<Incident>(&encode(&incident).unwrap()).unwrap(), incident);
 
         let entry = HistoryEntry {
             at: 1_700_000_000_000,
@@ -76,11 +66,7 @@ mod tests {
         };
         let bytes = encode(&entry).unwrap();
         // 48 bytes for the element's life, 6 for the audit fields left empty.
-        assert!(
-            bytes.len() <= 56,
-            "a history entry takes {} bytes",
-            bytes.len()
-        );
+        assert!(bytes.len() <= 56, "a history entry takes {} bytes", bytes.len());
         assert_eq!(decode::<HistoryEntry>(&bytes).unwrap(), entry);
     }
 

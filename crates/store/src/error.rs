@@ -22,24 +22,15 @@ pub struct Error {
 
 impl Error {
     pub fn unavailable(message: impl Into<String>) -> Error {
-        Error {
-            kind: Kind::Unavailable,
-            message: message.into(),
-        }
+        Error { kind: Kind::Unavailable, message: message.into() }
     }
 
     pub fn corrupt(message: impl Into<String>) -> Error {
-        Error {
-            kind: Kind::Corrupt,
-            message: message.into(),
-        }
+        Error { kind: Kind::Corrupt, message: message.into() }
     }
 
     pub fn bad_cursor(cursor: &str) -> Error {
-        Error {
-            kind: Kind::BadCursor,
-            message: format!("'{cursor}' is not a cursor of this list; pass the `next` of a page"),
-        }
+        Error { kind: Kind::BadCursor, message: format!("'{cursor}' is not a cursor of this list; pass the `next` of a page") }
     }
 
     /// The caller passed a cursor that is not one: their mistake, not the store's.
@@ -48,10 +39,7 @@ impl Error {
     }
 
     pub fn other(message: impl Into<String>) -> Error {
-        Error {
-            kind: Kind::Other,
-            message: message.into(),
-        }
+        Error { kind: Kind::Other, message: message.into() }
     }
 
     /// Trying again later may succeed.
