@@ -29,15 +29,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
-        Role::Admin,
-        Role::Developer,
-        Role::Operator,
-        Role::Worker,
-        Role::Starter,
-        Role::User,
-        Role::Viewer,
-    ];
+    pub const ALL: [Role; 7] = [Role::Admin, Role::Developer, Role::Operator, Role::Worker, Role::Starter, Role::User, Role::Viewer];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -73,60 +65,20 @@ const READERS: &[Role] = &[Operator, Viewer];
 /// and against `docs/access.md`, so no route ships without an entry.
 pub const ACCESS: &[(&str, &str, Access)] = &[
     ("post", "/v1/workflows", Access::Roles(&[Developer])),
-    (
-        "get",
-        "/v1/workflows",
-        Access::Roles(&[Developer, Operator, Viewer]),
-    ),
-    (
-        "get",
-        "/v1/workflows/{key}",
-        Access::Roles(&[Developer, Operator, Viewer]),
-    ),
-    (
-        "get",
-        "/v1/workflows/{key}/versions/{version}",
-        Access::Roles(&[Developer, Operator, Viewer]),
-    ),
+    ("get", "/v1/workflows", Access::Roles(&[Developer, Operator, Viewer])),
+    ("get", "/v1/workflows/{key}", Access::Roles(&[Developer, Operator, Viewer])),
+    ("get", "/v1/workflows/{key}/versions/{version}", Access::Roles(&[Developer, Operator, Viewer])),
     ("post", "/v1/instances", Access::Roles(&[Starter, User])),
     ("get", "/v1/instances", Access::Roles(READERS)),
     ("get", "/v1/instances/{id}", Access::Roles(READERS)),
     ("get", "/v1/instances/{id}/history", Access::Roles(READERS)),
-    (
-        "post",
-        "/v1/instances/{id}/cancel",
-        Access::Roles(&[Operator]),
-    ),
-    (
-        "post",
-        "/v1/instances/{id}/suspend",
-        Access::Roles(&[Operator]),
-    ),
-    (
-        "post",
-        "/v1/instances/{id}/resume",
-        Access::Roles(&[Operator]),
-    ),
-    (
-        "post",
-        "/v1/instances/{id}/variables",
-        Access::Roles(&[Operator]),
-    ),
-    (
-        "post",
-        "/v1/instances/{id}/labels",
-        Access::Roles(&[Operator]),
-    ),
-    (
-        "post",
-        "/v1/instances/{id}/modify",
-        Access::Roles(&[Operator]),
-    ),
-    (
-        "post",
-        "/v1/instances/{id}/rerun",
-        Access::Roles(&[Operator]),
-    ),
+    ("post", "/v1/instances/{id}/cancel", Access::Roles(&[Operator])),
+    ("post", "/v1/instances/{id}/suspend", Access::Roles(&[Operator])),
+    ("post", "/v1/instances/{id}/resume", Access::Roles(&[Operator])),
+    ("post", "/v1/instances/{id}/variables", Access::Roles(&[Operator])),
+    ("post", "/v1/instances/{id}/labels", Access::Roles(&[Operator])),
+    ("post", "/v1/instances/{id}/modify", Access::Roles(&[Operator])),
+    ("post", "/v1/instances/{id}/rerun", Access::Roles(&[Operator])),
     ("post", "/v1/jobs/activate", Access::Roles(&[Worker])),
     ("get", "/v1/jobs", Access::Roles(READERS)),
     ("post", "/v1/jobs/{key}/complete", Access::Roles(&[Worker])),
@@ -134,17 +86,9 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("post", "/v1/jobs/{key}/error", Access::Roles(&[Worker])),
     ("post", "/v1/jobs/{key}/retries", Access::Roles(&[Operator])),
     ("get", "/v1/tasks", Access::Roles(&[User, Operator, Viewer])),
-    (
-        "get",
-        "/v1/tasks/{key}",
-        Access::Roles(&[User, Operator, Viewer]),
-    ),
+    ("get", "/v1/tasks/{key}", Access::Roles(&[User, Operator, Viewer])),
     ("post", "/v1/tasks/{key}/claim", Access::Roles(&[User])),
-    (
-        "post",
-        "/v1/tasks/{key}/unclaim",
-        Access::Roles(&[User, Operator]),
-    ),
+    ("post", "/v1/tasks/{key}/unclaim", Access::Roles(&[User, Operator])),
     ("post", "/v1/tasks/{key}/assign", Access::Roles(&[Operator])),
     ("post", "/v1/tasks/{key}/complete", Access::Roles(&[User])),
     ("post", "/v1/messages", Access::Roles(&[Starter])),
@@ -152,17 +96,9 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("post", "/v1/signals", Access::Roles(&[Starter])),
     ("get", "/v1/subscriptions", Access::Roles(READERS)),
     ("get", "/v1/timers", Access::Roles(READERS)),
-    (
-        "post",
-        "/v1/timers/{key}/reschedule",
-        Access::Roles(&[Operator]),
-    ),
+    ("post", "/v1/timers/{key}/reschedule", Access::Roles(&[Operator])),
     ("get", "/v1/incidents", Access::Roles(READERS)),
-    (
-        "post",
-        "/v1/incidents/{key}/resolve",
-        Access::Roles(&[Operator]),
-    ),
+    ("post", "/v1/incidents/{key}/resolve", Access::Roles(&[Operator])),
     ("post", "/v1/tokens", Access::Roles(&[])),
     ("get", "/v1/tokens", Access::Roles(&[])),
     ("post", "/v1/tokens/{id}/revoke", Access::Roles(&[])),
@@ -174,17 +110,12 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
 
 /// Whether `path` is a route anyone may call without a token.
 pub fn is_public(path: &str) -> bool {
-    ACCESS
-        .iter()
-        .any(|(_, p, access)| *p == path && *access == Access::Public)
+    ACCESS.iter().any(|(_, p, access)| *p == path && *access == Access::Public)
 }
 
 /// Who may call `method` `path` (a route template); `None` for a route the table lacks.
 pub fn access(method: &str, path: &str) -> Option<Access> {
-    ACCESS
-        .iter()
-        .find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == path)
-        .map(|(_, _, access)| *access)
+    ACCESS.iter().find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == path).map(|(_, _, access)| *access)
 }
 
 /// Who is calling, as their token says.
@@ -213,37 +144,24 @@ impl Principal {
     pub fn may_call(&self, access: Access) -> bool {
         match access {
             Access::Public => true,
-            Access::Roles(roles) => {
-                self.roles.contains(&Admin) || roles.iter().any(|r| self.roles.contains(r))
-            }
+            Access::Roles(roles) => self.roles.contains(&Admin) || roles.iter().any(|r| self.roles.contains(r)),
         }
     }
 
     /// Whether it may take jobs of this type (a worker with a list, only those).
     pub fn may_work_on(&self, job_type: &str) -> bool {
-        self.roles.contains(&Admin)
-            || self
-                .job_types
-                .as_ref()
-                .is_none_or(|types| types.iter().any(|t| t == job_type))
+        self.roles.contains(&Admin) || self.job_types.as_ref().is_none_or(|types| types.iter().any(|t| t == job_type))
     }
 
     /// Whether it may start this workflow (a starter or user with a list, only those).
     pub fn may_start(&self, workflow: &str) -> bool {
-        self.roles.contains(&Admin)
-            || self
-                .workflows
-                .as_ref()
-                .is_none_or(|list| list.iter().any(|w| w == workflow))
+        self.roles.contains(&Admin) || self.workflows.as_ref().is_none_or(|list| list.iter().any(|w| w == workflow))
     }
 
     /// Whether it may see a user task: its assignee, a candidate (by name or
     /// group), or an operator, viewer or admin.
     pub fn may_see_task(&self, task: &store::TaskRow) -> bool {
-        self.has(Operator)
-            || self.has(Viewer)
-            || task.assignee.as_deref() == Some(self.name.as_str())
-            || self.is_candidate(task)
+        self.has(Operator) || self.has(Viewer) || task.assignee.as_deref() == Some(self.name.as_str()) || self.is_candidate(task)
     }
 
     /// Whether it may complete a user task: its assignee, or a candidate of
@@ -255,11 +173,7 @@ impl Principal {
     }
 
     fn is_candidate(&self, task: &store::TaskRow) -> bool {
-        task.candidate_users.contains(&self.name)
-            || task
-                .candidate_groups
-                .iter()
-                .any(|g| self.groups.contains(g))
+        task.candidate_users.contains(&self.name) || task.candidate_groups.iter().any(|g| self.groups.contains(g))
     }
 
     fn from_token(row: &TokenRow) -> Principal {
@@ -310,8 +224,7 @@ pub fn check_tenant(name: &str) -> Result<(), String> {
 /// once) and its hash (kept).
 pub fn mint() -> Result<(String, String), String> {
     let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret)
-        .map_err(|e| format!("the system has no randomness to make a token: {e}"))?;
+    getrandom::fill(&mut secret).map_err(|e| format!("the system has no randomness to make a token: {e}"))?;
     let token = format!("baton_{}", hex(&secret));
     let hash = hash(&token);
     Ok((token, hash))
@@ -329,11 +242,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The token of an `Authorization: Bearer ...` header value.
 pub fn bearer(authorization: Option<&str>) -> Result<&str, Refusal> {
-    authorization
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(Refusal::Missing)
+    authorization.and_then(|value| value.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty()).ok_or(Refusal::Missing)
 }
 
 /// Why a request is not authenticated.
@@ -363,27 +272,14 @@ impl std::fmt::Debug for Tokens {
 
 impl Tokens {
     pub fn replace(&self, rows: Vec<TokenRow>) {
-        let map = rows
-            .into_iter()
-            .map(|row| (row.hash.clone(), row))
-            .collect();
-        *self
-            .by_hash
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = map;
+        let map = rows.into_iter().map(|row| (row.hash.clone(), row)).collect();
+        *self.by_hash.write().unwrap_or_else(std::sync::PoisonError::into_inner) = map;
     }
 
     /// The principal an `Authorization` header value stands for at `now`.
-    pub fn authenticate(
-        &self,
-        authorization: Option<&str>,
-        now: i64,
-    ) -> Result<Principal, Refusal> {
+    pub fn authenticate(&self, authorization: Option<&str>, now: i64) -> Result<Principal, Refusal> {
         let token = bearer(authorization)?;
-        let tokens = self
-            .by_hash
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tokens = self.by_hash.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         let row = tokens.get(&hash(token)).ok_or(Refusal::Unknown)?;
         if row.revoked_at.is_some() {
             return Err(Refusal::Revoked);
@@ -421,28 +317,17 @@ pub struct TokenRequest {
 pub fn new_token(request: TokenRequest, now: i64) -> Result<(String, TokenRow), String> {
     let name = request.name.trim();
     if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| (b' '..=b'~').contains(&b)) {
-        return Err(
-            "name: 1 to 128 printable ASCII characters, the holder's name as history records it"
-                .into(),
-        );
+        return Err("name: 1 to 128 printable ASCII characters, the holder's name as history records it".into());
     }
     if request.roles.is_empty() {
-        return Err(format!(
-            "roles: give at least one of {}",
-            Role::ALL.map(Role::as_str).join(", ")
-        ));
+        return Err(format!("roles: give at least one of {}", Role::ALL.map(Role::as_str).join(", ")));
     }
     if let Some(unknown) = request.roles.iter().find(|r| Role::parse(r).is_none()) {
-        return Err(format!(
-            "roles: '{unknown}' is not one of {}",
-            Role::ALL.map(Role::as_str).join(", ")
-        ));
+        return Err(format!("roles: '{unknown}' is not one of {}", Role::ALL.map(Role::as_str).join(", ")));
     }
     let expires_at = match &request.expires_at {
         Some(text) => {
-            let at = text.parse::<jiff::Timestamp>().map_err(|_| {
-                format!("expires_at '{text}' is not a date and time such as 2027-01-01T00:00:00Z")
-            })?;
+            let at = text.parse::<jiff::Timestamp>().map_err(|_| format!("expires_at '{text}' is not a date and time such as 2027-01-01T00:00:00Z"))?;
             Some(at.as_millisecond())
         }
         None => None,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::access::{new_token, TokenRequest};
 use crate::error::ApiError;
 use crate::extract::{Actor, Body};
-use crate::routes::{call, ok, read, time, Answer, AppState, Empty};
+use crate::routes::{call, ok, read, time, AppState, Answer, Empty};
 
 fn token_json(row: &store::TokenRow) -> Value {
     json!({
@@ -37,29 +37,12 @@ async fn reload(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub async fn create_token(
-    State(state): State<AppState>,
-    actor: Actor,
-    Body(request): Body<TokenRequest>,
-) -> Answer {
-    let (token, row) = new_token(request, state.handle.clock.now())
-        .map_err(|e| ApiError::new("request-invalid", e))?;
+pub async fn create_token(State(state): State<AppState>, actor: Actor, Body(request): Body<TokenRequest>) -> Answer {
+    let (token, row) = new_token(request, state.handle.clock.now()).map_err(|e| ApiError::new("request-invalid", e))?;
     let name = row.name.clone();
-    let taken = read(&state, move |txn| {
-        Ok(txn
-            .tokens()?
-            .iter()
-            .any(|t| t.name == name && t.revoked_at.is_none()))
-    })
-    .await?;
+    let taken = read(&state, move |txn| Ok(txn.tokens()?.iter().any(|t| t.name == name && t.revoked_at.is_none()))).await?;
     if taken {
-        return Err(ApiError::new(
-            "token-name-taken",
-            format!(
-                "a token named '{}' exists; revoke it first or choose another name",
-                row.name
-            ),
-        ));
+        return Err(ApiError::new("token-name-taken", format!("a token named '{}' exists; revoke it first or choose another name", row.name)));
     }
     call(&state, &actor, None, None, Command::PutToken(row.clone())).await?;
     reload(&state).await?;
@@ -73,19 +56,10 @@ pub async fn list_tokens(State(state): State<AppState>) -> Answer {
     ok(json!({ "items": rows.iter().map(token_json).collect::<Vec<_>>(), "next": null }))
 }
 
-pub async fn revoke_token(
-    State(state): State<AppState>,
-    actor: Actor,
-    Path(id): Path<String>,
-    Body(_): Body<Empty>,
-) -> Answer {
+pub async fn revoke_token(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(_): Body<Empty>) -> Answer {
     let lookup = id.clone();
-    let found = read(&state, move |txn| {
-        Ok(txn.tokens()?.into_iter().find(|t| t.id == lookup))
-    })
-    .await?;
-    let mut row = found
-        .ok_or_else(|| ApiError::new("token-not-found", format!("token {id} does not exist")))?;
+    let found = read(&state, move |txn| Ok(txn.tokens()?.into_iter().find(|t| t.id == lookup))).await?;
+    let mut row = found.ok_or_else(|| ApiError::new("token-not-found", format!("token {id} does not exist")))?;
     if row.revoked_at.is_none() {
         row.revoked_at = Some(state.handle.clock.now());
         call(&state, &actor, None, None, Command::PutToken(row)).await?;

@@ -37,20 +37,13 @@ pub async fn run(client: Client, options: WorkerOptions) -> Result<(), Failure> 
     let options = Arc::new(options);
     let slots = Arc::new(Semaphore::new(options.concurrency));
     let mut handled = 0usize;
-    eprintln!(
-        "baton worker: taking '{}' jobs as '{}', {} at a time",
-        options.job_type, options.name, options.concurrency
-    );
+    eprintln!("baton worker: taking '{}' jobs as '{}', {} at a time", options.job_type, options.name, options.concurrency);
     loop {
         if options.max_jobs.is_some_and(|max| handled >= max) {
             break;
         }
         // Ask only for as many jobs as there are free slots.
-        let first = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Failure("the worker stopped".into()))?;
+        let first = slots.clone().acquire_owned().await.map_err(|_| Failure("the worker stopped".into()))?;
         let mut permits = vec![first];
         while let Ok(permit) = slots.clone().try_acquire_owned() {
             permits.push(permit);
@@ -79,17 +72,12 @@ pub async fn run(client: Client, options: WorkerOptions) -> Result<(), Failure> 
         };
         let jobs = activated["jobs"].as_array().cloned().unwrap_or_default();
         for job in jobs {
-            let permit = permits
-                .pop()
-                .expect("no more jobs than free slots were asked for");
+            let permit = permits.pop().expect("no more jobs than free slots were asked for");
             handled += 1;
             let (client, options) = (client.clone(), options.clone());
             tokio::spawn(async move {
                 if let Err(failure) = handle(&client, &options, &job).await {
-                    eprintln!(
-                        "baton worker: job {}: {failure}",
-                        job["key"].as_str().unwrap_or("?")
-                    );
+                    eprintln!("baton worker: job {}: {failure}", job["key"].as_str().unwrap_or("?"));
                 }
                 drop(permit);
             });
@@ -104,17 +92,11 @@ async fn handle(client: &Client, options: &WorkerOptions, job: &Value) -> Result
     let key = job["key"].as_str().unwrap_or_default().to_string();
     let outcome = run_command(options, job).await;
     let (path, body) = match outcome {
-        Ok(variables) => (
-            format!("/v1/jobs/{}/complete", encode(&key)),
-            json!({"worker": options.name, "lease": job["lease"], "variables": variables}),
-        ),
+        Ok(variables) => (format!("/v1/jobs/{}/complete", encode(&key)), json!({"worker": options.name, "lease": job["lease"], "variables": variables})),
         Err(message) => {
             let retries = job["retries"].as_u64().unwrap_or(1).saturating_sub(1);
             eprintln!("baton worker: job {key} failed ({retries} retries left): {message}");
-            (
-                format!("/v1/jobs/{}/fail", encode(&key)),
-                json!({"worker": options.name, "lease": job["lease"], "retries": retries, "message": message}),
-            )
+            (format!("/v1/jobs/{}/fail", encode(&key)), json!({"worker": options.name, "lease": job["lease"], "retries": retries, "message": message}))
         }
     };
     client.post(&path, &body).await.map(|_| ())
@@ -127,14 +109,8 @@ async fn run_command(options: &WorkerOptions, job: &Value) -> Result<Value, Stri
         .args(args)
         .env("BATON_JOB_KEY", job["key"].as_str().unwrap_or_default())
         .env("BATON_JOB_TYPE", job["type"].as_str().unwrap_or_default())
-        .env(
-            "BATON_INSTANCE_ID",
-            job["instance_id"].as_str().unwrap_or_default(),
-        )
-        .env(
-            "BATON_ELEMENT_ID",
-            job["element_id"].as_str().unwrap_or_default(),
-        )
+        .env("BATON_INSTANCE_ID", job["instance_id"].as_str().unwrap_or_default())
+        .env("BATON_ELEMENT_ID", job["element_id"].as_str().unwrap_or_default())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -146,29 +122,17 @@ async fn run_command(options: &WorkerOptions, job: &Value) -> Result<Value, Stri
         // A command that does not read its input is fine.
         let _ = stdin.write_all(input.as_bytes()).await;
     }
-    let output = child
-        .wait_with_output()
-        .await
-        .map_err(|e| format!("{program} could not be waited for: {e}"))?;
+    let output = child.wait_with_output().await.map_err(|e| format!("{program} could not be waited for: {e}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();
         let mut tail = lines[lines.len().saturating_sub(STDERR_LINES)..].join("\n");
         if tail.len() > STDERR_BYTES {
-            let cut = (tail.len() - STDERR_BYTES..tail.len())
-                .find(|&i| tail.is_char_boundary(i))
-                .unwrap_or(tail.len());
+            let cut = (tail.len() - STDERR_BYTES..tail.len()).find(|&i| tail.is_char_boundary(i)).unwrap_or(tail.len());
             tail = tail[cut..].to_string();
         }
-        let status = output
-            .status
-            .code()
-            .map_or_else(|| "a signal".to_string(), |c| format!("exit code {c}"));
-        return Err(if tail.is_empty() {
-            format!("{program} ended with {status}")
-        } else {
-            format!("{program} ended with {status}: {tail}")
-        });
+        let status = output.status.code().map_or_else(|| "a signal".to_string(), |c| format!("exit code {c}"));
+        return Err(if tail.is_empty() { format!("{program} ended with {status}") } else { format!("{program} ended with {status}: {tail}") });
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stdout = stdout.trim();
@@ -177,9 +141,6 @@ async fn run_command(options: &WorkerOptions, job: &Value) -> Result<Value, Stri
     }
     match serde_json::from_str::<Value>(stdout) {
         Ok(value @ Value::Object(_)) => Ok(value),
-        _ => Err(format!(
-            "{program} succeeded but printed something that is not a JSON object: {}",
-            &stdout[..stdout.len().min(200)]
-        )),
+        _ => Err(format!("{program} succeeded but printed something that is not a JSON object: {}", &stdout[..stdout.len().min(200)])),
     }
 }
