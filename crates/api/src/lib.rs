@@ -13,6 +13,7 @@ pub mod guard;
 pub mod limits;
 pub mod oidc;
 mod openapi;
+mod pages;
 mod routes;
 pub mod schemas;
 mod tenancy;
@@ -289,6 +290,11 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     router = route("/healthz", get(healthz), router);
     router = route("/readyz", get(readyz), router);
     router = route("/metrics", get(metrics), router);
+    // The web console (crate `console`): its pages beside the API, behind the same door.
+    router = route("/", get(pages::index), router);
+    router = route("/console", get(pages::index), router);
+    router = route("/console/", get(pages::index), router);
+    router = route("/console/{*path}", get(pages::file), router);
     router
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {

@@ -1,0 +1,610 @@
+// The console: a page per hash route (#/instances, #/instances/ID, #/workflows,
+// #/tasks, #/incidents), each drawn from the /v1 API and redrawn while shown.
+
+import './style.css';
+import { ApiError, all, get, post, query, setToken, token } from './api.js';
+import { badge, h, json, problem, table, when } from './dom.js';
+import { drawDiagram, zoomControls } from './diagram.js';
+
+const page = document.getElementById('page');
+/** How often a shown page asks the API again (see docs/design.md, "The console"). */
+const REFRESH_MS = 3000;
+let refresh = null;
+let generation = 0;
+
+const STATUSES = ['running', 'suspended', 'completed', 'cancelled', 'failed'];
+const WAITING = ['job', 'user_task', 'timer', 'message', 'signal', 'call'];
+
+function route() {
+  const [path, search = ''] = location.hash.replace(/^#/, '').split('?');
+  return { parts: path.split('/').filter(Boolean).map(decodeURIComponent), params: new URLSearchParams(search) };
+}
+
+async function show() {
+  clearInterval(refresh);
+  refresh = null;
+  const mine = ++generation;
+  const { parts, params } = route();
+  for (const link of document.querySelectorAll('header nav a')) {
+    link.toggleAttribute('aria-current', link.getAttribute('href') === `#/${parts[0] || 'instances'}`);
+  }
+  document.getElementById('who').replaceChildren(
+    token() ? h('button', { type: 'button', class: 'link', onclick: () => { setToken(null); show(); } }, 'Sign out') : '',
+  );
+  const draw = async () => {
+    const content = await view(parts, params);
+    if (mine === generation) page.replaceChildren(content);
+  };
+  try {
+    await draw();
+  } catch (error) {
+    if (mine !== generation) return;
+    page.replaceChildren(error instanceof ApiError && error.status === 401 ? login(error) : h('section', {}, h('h1', {}, 'Something went wrong'), problem(error)));
+  }
+}
+
+function view(parts, params) {
+  switch (parts[0] || 'instances') {
+    case 'instances':
+      return parts[1] ? instancePage(parts.slice(1).join('/')) : instancesPage(params);
+    case 'workflows':
+      return parts[1] ? workflowPage(parts[1], parts[2], parts[3]) : workflowsPage();
+    case 'tasks':
+      return tasksPage(params);
+    case 'incidents':
+      return incidentsPage();
+    default:
+      return h('section', {}, h('h1', {}, 'Not found'), h('p', {}, 'No page here. ', h('a', { href: '#/instances' }, 'Instances')));
+  }
+}
+
+/** Runs `draw` once `element` is in the page: bpmn-js measures its container. */
+function whenShown(element, draw) {
+  const attempt = (left) => {
+    if (element.isConnected && element.clientWidth > 0) draw();
+    else if (left > 0) requestAnimationFrame(() => attempt(left - 1));
+  };
+  requestAnimationFrame(() => attempt(600));
+}
+
+/** Redraws the page every few seconds while nobody is typing in it. */
+function keepFresh(redraw) {
+  refresh = setInterval(async () => {
+    if (page.contains(document.activeElement) && ['INPUT', 'TEXTAREA', 'SELECT'].includes(document.activeElement.tagName)) return;
+    try {
+      const mine = generation;
+      const content = await redraw();
+      if (mine === generation && content) page.replaceChildren(content);
+    } catch {
+      // The next turn tries again; a lasting failure shows on the next navigation.
+    }
+  }, REFRESH_MS);
+}
+
+function login(error) {
+  const input = h('input', { type: 'password', name: 'token', autocomplete: 'off', required: true, 'aria-label': 'API token' });
+  return h(
+    'section',
+    { class: 'login' },
+    h('h1', {}, 'Sign in'),
+    h('p', {}, 'This server needs an API token (', h('code', {}, 'baton tokens create'), ', or the first admin token in ', h('code', {}, '<db>.admin-token'), ').'),
+    problem(error),
+    h(
+      'form',
+      { onsubmit: (event) => { event.preventDefault(); setToken(input.value.trim()); show(); } },
+      h('label', {}, 'Token ', input),
+      h('button', { type: 'submit' }, 'Sign in'),
+    ),
+  );
+}
+
+/** A button that asks first when `question` is given, runs `act`, and shows what the API said. */
+function action(label, act, { question, kind = '' } = {}) {
+  const out = h('span', { class: 'outcome', role: 'status' });
+  const button = h('button', {
+    type: 'button',
+    class: kind,
+    onclick: async () => {
+      if (question && !confirm(question)) return;
+      button.disabled = true;
+      out.replaceChildren();
+      try {
+        await act();
+        out.replaceChildren('done');
+        await show();
+      } catch (error) {
+        out.replaceChildren(problem(error));
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, label);
+  return h('span', { class: 'action' }, button, out);
+}
+
+function statusBadge(status) {
+  return badge(status, `status-${status}`);
+}
+
+// ----- instances -----
+
+async function instancesPage(params) {
+  const filters = Object.fromEntries(params.entries());
+  const list = await get(`/v1/instances${query({ ...filters, limit: 50 })}`);
+  const counts = await Promise.all(
+    STATUSES.map(async (status) => {
+      const { after, ...rest } = filters;
+      const page = await get(`/v1/instances${query({ ...rest, status, limit: 1000 })}`);
+      return [status, page.next ? '1000+' : page.items.length];
+    }),
+  );
+  const field = (name, label, input) => h('label', {}, label, input || h('input', { name, value: filters[name] || '' }));
+  const select = (name, options) =>
+    h('select', { name }, h('option', { value: '' }, 'any'), options.map((o) => h('option', { value: o, selected: filters[name] === o }, o)));
+  const form = h(
+    'form',
+    {
+      class: 'filters',
+      onsubmit: (event) => {
+        event.preventDefault();
+        const data = new FormData(event.target);
+        location.hash = `#/instances${query(Object.fromEntries([...data.entries()].filter(([, v]) => v !== '')))}`;
+      },
+    },
+    field('status', 'Status', select('status', STATUSES)),
+    field('workflow', 'Workflow'),
+    field('business_key', 'Business key'),
+    field('waiting', 'Waiting for', select('waiting', WAITING)),
+    field('has_incidents', 'Incidents', select('has_incidents', ['true', 'false'])),
+    field('label', 'Label (name=value)'),
+    field('variable', 'Variable (name=json)'),
+    field('started_after', 'Started after'),
+    field('root_id', 'Root'),
+    field('tenant', 'Tenant'),
+    h('button', { type: 'submit' }, 'Filter'),
+  );
+  const selected = new Set();
+  const check = (row) =>
+    h('input', { type: 'checkbox', 'aria-label': `select ${row.id}`, onchange: (e) => (e.target.checked ? selected.add(row.id) : selected.delete(row.id)) });
+  const progress = h('span', { role: 'status', class: 'outcome' });
+  const batch = (label, path, question) =>
+    h('button', {
+      type: 'button',
+      onclick: async () => {
+        const ids = [...selected];
+        if (!ids.length) return progress.replaceChildren('select instances first');
+        if (question && !confirm(`${question} (${ids.length} instances)`)) return;
+        let done = 0;
+        const failed = [];
+        for (const id of ids) {
+          try {
+            await post(`/v1/instances/${encodeURIComponent(id)}/${path}`, { reason: `batch ${label.toLowerCase()} from the console` });
+          } catch (error) {
+            failed.push(`${id}: ${error.message}`);
+          }
+          done += 1;
+          progress.replaceChildren(`${label}: ${done} of ${ids.length}${failed.length ? `, ${failed.length} refused` : ''}`);
+        }
+        if (failed.length) progress.append(h('ul', {}, failed.map((f) => h('li', {}, f))));
+        else await show();
+      },
+    }, `${label} selected`);
+  const next = list.next ? h('a', { class: 'button', href: `#/instances${query({ ...filters, after: list.next })}` }, 'Next page →') : null;
+  const content = h(
+    'section',
+    {},
+    h('h1', {}, 'Instances'),
+    h('p', { class: 'counts' }, counts.map(([status, count]) => h('a', { href: `#/instances${query({ ...filters, after: undefined, status })}` }, statusBadge(status), ` ${count} `))),
+    form,
+    h('div', { class: 'batch' }, batch('Cancel', 'cancel', 'Cancel the selected instances? Their work stops.'), batch('Suspend', 'suspend'), batch('Resume', 'resume'), progress),
+    table(
+      [
+        ['', check],
+        ['Instance', (r) => h('a', { href: `#/instances/${encodeURIComponent(r.id)}` }, r.id)],
+        ['Workflow', (r) => `${r.workflow} v${r.version}`],
+        ['Tenant', (r) => r.tenant],
+        ['Status', (r) => statusBadge(r.status)],
+        ['Business key', (r) => r.business_key || ''],
+        ['Waiting for', (r) => r.waiting.join(', ')],
+        ['Incidents', (r) => (r.incidents + r.descendant_incidents ? badge(String(r.incidents + r.descendant_incidents), 'incident') : '')],
+        ['Started', (r) => when(r.started_at)],
+        ['Ended', (r) => when(r.ended_at)],
+      ],
+      list.items,
+      'No instance matches.',
+    ),
+    next,
+  );
+  return content;
+}
+
+async function instancePage(id) {
+  const content = await instanceContent(id);
+  // Redrawn when the instance changed (its update count, its open incidents), not on every turn.
+  let seen = null;
+  const version = async () => {
+    const [instance, incidents] = await Promise.all([get(`/v1/instances/${encodeURIComponent(id)}`), get(`/v1/incidents${query({ instance_id: id, state: 'all', limit: 1000 })}`)]);
+    return JSON.stringify([instance.update_count, instance.status, instance.waits.length, incidents.items.map((i) => i.state)]);
+  };
+  seen = await version();
+  keepFresh(async () => {
+    const now = await version();
+    if (now === seen) return null;
+    seen = now;
+    return instanceContent(id);
+  });
+  return content;
+}
+
+async function instanceContent(id) {
+  const path = `/v1/instances/${encodeURIComponent(id)}`;
+  const [instance, history, incidents] = await Promise.all([get(path), all(`${path}/history`), all(`/v1/incidents${query({ instance_id: id, state: 'all' })}`)]);
+  const workflow = await get(`/v1/workflows/${encodeURIComponent(instance.workflow)}/versions/${instance.version}${query({ tenant: instance.tenant })}`);
+  const open = incidents.filter((i) => i.state === 'open');
+  const overlays = { waiting: {}, ran: {}, terminated: new Set(), incidents: {}, due: {}, activated: new Set() };
+  for (const wait of instance.waits) {
+    overlays.waiting[wait.element] = (overlays.waiting[wait.element] || 0) + 1;
+    if (wait.due_at) overlays.due[wait.element] = wait.due_at;
+  }
+  for (const entry of history) {
+    if (entry.event === 'activated') overlays.activated.add(entry.element);
+    if (entry.event === 'completed') overlays.ran[entry.element] = (overlays.ran[entry.element] || 0) + 1;
+    if (entry.event === 'terminated') overlays.terminated.add(entry.element);
+  }
+  for (const incident of open) overlays.incidents[incident.element_id] = incident.message;
+
+  const detail = h('aside', { class: 'element-detail', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Click an element to see what ran there.'));
+  const pick = (element) => {
+    const entries = history.filter((e) => e.element === element);
+    detail.replaceChildren(
+      h('h3', {}, element),
+      table(
+        [
+          ['Event', (e) => e.event],
+          ['At', (e) => when(e.at)],
+          ['Iteration', (e) => e.iteration ?? e.loop_counter ?? ''],
+          ['Run', (e) => e.run],
+          ['Job', (e) => (e.job ? `${e.job.type} attempt ${e.job.attempt}` : '')],
+          ['Task', (e) => (e.task ? `completed by ${e.task.completed_by || '?'}` : '')],
+          ['By', (e) => e.actor || ''],
+          ['Payload', (e) => (e.variables ? json(e.variables) : '')],
+        ],
+        entries,
+        'Nothing ran here in this instance.',
+      ),
+    );
+  };
+  const canvas = h('div', { class: 'diagram', role: 'img', 'aria-label': `diagram of ${instance.workflow}` });
+  const diagram = h('div', { class: 'diagram-box' }, canvas);
+  whenShown(canvas, async () => {
+    const viewer = await drawDiagram(canvas, workflow.xml, overlays, pick);
+    if (viewer) diagram.prepend(zoomControls(viewer));
+  });
+
+  const running = instance.status === 'running';
+  const actions = h(
+    'div',
+    { class: 'actions' },
+    running || instance.status === 'suspended'
+      ? action('Cancel', async () => {
+          const reason = prompt('Why cancel it? (kept in its history)');
+          if (reason === null) throw new Error('not cancelled');
+          await post(`${path}/cancel`, { reason: reason || null });
+        }, { question: 'Cancel this instance? Its work stops and cannot go on.', kind: 'danger' })
+      : null,
+    running ? action('Suspend', () => post(`${path}/suspend`, {})) : null,
+    instance.status === 'suspended' ? action('Resume', () => post(`${path}/resume`, {})) : null,
+    ['completed', 'cancelled', 'failed'].includes(instance.status)
+      ? action('Run again', () => post(`${path}/rerun`, {}), { question: 'Run this instance again from its start (a new run)?' })
+      : null,
+  );
+
+  const variablesEditor = h('textarea', { rows: 8, 'aria-label': 'variables to set (JSON object)' }, JSON.stringify(instance.variables, null, 2));
+  const modifyActivate = h('input', { 'aria-label': 'elements to activate', placeholder: 'element ids, comma-separated' });
+  const modifyTerminate = h('input', { 'aria-label': 'elements to terminate', placeholder: 'element ids, comma-separated' });
+  const ids = (input) => input.value.split(',').map((s) => s.trim()).filter(Boolean);
+
+  return h(
+    'section',
+    { class: 'instance' },
+    h('h1', {}, `${instance.workflow} v${instance.version} `, statusBadge(instance.status)),
+    h(
+      'dl',
+      { class: 'facts' },
+      fact('Instance', instance.id),
+      fact('Tenant', instance.tenant),
+      fact('Business key', instance.business_key || '–'),
+      fact('Labels', Object.keys(instance.labels).length ? Object.entries(instance.labels).map(([k, v]) => badge(`${k}=${v}`)) : '–'),
+      fact('Created', [when(instance.created_at), instance.created_by ? ` by ${instance.created_by}` : '']),
+      fact('Updated', [when(instance.updated_at), instance.updated_by ? ` by ${instance.updated_by}` : '']),
+      fact('Run', String(instance.run)),
+      fact('Parent', instance.parent_id ? h('a', { href: `#/instances/${encodeURIComponent(instance.parent_id)}` }, instance.parent_id) : '–'),
+      fact('Root', h('a', { href: `#/instances${query({ root_id: instance.root_id })}` }, 'this family')),
+      instance.cancel_reason ? fact('Cancelled because', instance.cancel_reason) : null,
+      instance.error ? fact('Error', `${instance.error.code} ${instance.error.message || ''} at ${instance.error.element}`) : null,
+    ),
+    actions,
+    h('div', { class: 'diagram-row' }, diagram, detail),
+    h('h2', {}, 'Waiting'),
+    table(
+      [
+        ['Element', (w) => w.element_name || w.element],
+        ['For', (w) => w.kind],
+        ['Since', (w) => when(w.since)],
+        ['Due', (w) => when(w.due_at)],
+        ['Job', (w) => (w.job ? `${w.job.type}, ${w.job.retries} retries left${w.job.worker ? `, with ${w.job.worker}` : ''}` : '')],
+        ['Task', (w) => (w.task ? h('a', { href: `#/tasks${query({ instance_id: instance.id })}` }, w.task.assignee || 'unassigned') : '')],
+        ['Called', (w) => (w.child ? h('a', { href: `#/instances/${encodeURIComponent(w.child.instance_id)}` }, w.child.instance_id) : '')],
+      ],
+      instance.waits,
+      'Nothing waits.',
+    ),
+    h('h2', {}, 'Incidents'),
+    table(
+      [
+        ['Element', (i) => i.element_id],
+        ['Kind', (i) => i.kind],
+        ['Message', (i) => i.message],
+        ['Raised', (i) => when(i.created_at)],
+        ['State', (i) => (i.state === 'open' ? badge('open', 'incident') : `resolved ${i.resolved_by ? `by ${i.resolved_by}` : ''}`)],
+        ['', (i) => (i.state === 'open' ? retryButton(i, instance) : '')],
+      ],
+      incidents,
+      'No incidents.',
+    ),
+    h('h2', {}, 'Variables'),
+    variablesEditor,
+    action('Save variables', async () => {
+      let variables;
+      try {
+        variables = JSON.parse(variablesEditor.value);
+      } catch (error) {
+        throw new Error(`not JSON: ${error.message}`);
+      }
+      await post(`${path}/variables`, { variables, reason: 'edited in the console' });
+    }),
+    h('h2', {}, 'Modify'),
+    h('div', { class: 'modify' }, h('label', {}, 'Activate ', modifyActivate), h('label', {}, 'Terminate ', modifyTerminate),
+      action('Apply', () => post(`${path}/modify`, { activate: ids(modifyActivate), terminate: ids(modifyTerminate), reason: 'modified in the console' }), {
+        question: 'Apply this change to the instance? Terminated elements lose their work.',
+      })),
+    h('h2', {}, 'History'),
+    table(
+      [
+        ['#', (e) => e.seq],
+        ['At', (e) => when(e.at)],
+        ['Event', (e) => e.event],
+        ['Element', (e) => e.element_name || e.element],
+        ['Run', (e) => e.run],
+        ['By', (e) => e.actor || ''],
+        ['Reason', (e) => e.reason || ''],
+      ],
+      history,
+    ),
+  );
+}
+
+function fact(term, value) {
+  return h('div', {}, h('dt', {}, term), h('dd', {}, value));
+}
+
+/** Retry an incident: a job's retries set back to one, then the incident resolved, in one click. */
+function retryButton(incident, instance) {
+  return action('Retry', async () => {
+    const job = (instance?.waits || []).find((w) => w.element === incident.element_id && w.job)?.job;
+    if (job) await post(`/v1/jobs/${encodeURIComponent(job.key)}/retries`, { retries: Math.max(1, job.retries), reason: 'retried in the console' });
+    await post(`/v1/incidents/${encodeURIComponent(incident.key)}/resolve`, { reason: 'retried in the console' });
+  });
+}
+
+// ----- workflows -----
+
+/** What the last deployment said, shown once on the workflows page drawn after it. */
+let deployed = null;
+
+async function workflowsPage() {
+  const list = await all('/v1/workflows');
+  const said = deployed;
+  deployed = null;
+  const files = h('input', { type: 'file', accept: '.bpmn,.xml', multiple: true, 'aria-label': 'BPMN files' });
+  const tenant = h('input', { name: 'tenant', placeholder: 'default', 'aria-label': 'tenant' });
+  const outcome = said || h('div', { role: 'status' });
+  const deploy = async (event) => {
+    event.preventDefault();
+    const resources = await Promise.all([...files.files].map(async (file) => ({ name: file.name, xml: await file.text() })));
+    if (!resources.length) return outcome.replaceChildren(problem(new Error('choose BPMN files first')));
+    try {
+      const answer = await post('/v1/workflows', { resources, tenant: tenant.value || null });
+      // Shown above the list, which is drawn again with the new versions.
+      deployed = h(
+        'div',
+        { role: 'status' },
+        h('p', {}, 'Deployed: ', answer.workflows.map((w) => `${w.workflow} v${w.version}${w.created ? '' : ' (unchanged)'}`).join(', ')),
+        answer.diagnostics.length ? diagnosticsView(answer.diagnostics, resources) : '',
+      );
+      await show();
+    } catch (error) {
+      outcome.replaceChildren(problem(error));
+      if (error.diagnostics?.length) outcome.append(diagnosticsView(error.diagnostics, resources));
+    }
+  };
+  return h(
+    'section',
+    {},
+    h('h1', {}, 'Workflows'),
+    h('form', { class: 'deploy', onsubmit: deploy }, h('label', {}, 'Deploy ', files), h('label', {}, 'Tenant ', tenant), h('button', { type: 'submit' }, 'Deploy')),
+    outcome,
+    table(
+      [
+        ['Workflow', (w) => h('a', { href: `#/workflows/${encodeURIComponent(w.tenant)}/${encodeURIComponent(w.workflow)}/${w.version}` }, w.workflow)],
+        ['Version', (w) => w.version],
+        ['Name', (w) => w.name || ''],
+        ['Tenant', (w) => w.tenant],
+        ['Version tag', (w) => w.version_tag || ''],
+        ['Deployed', (w) => when(w.deployed_at)],
+        ['Instances', (w) => h('a', { href: `#/instances${query({ workflow: w.workflow, tenant: w.tenant })}` }, 'list')],
+      ],
+      list,
+      'Nothing is deployed yet.',
+    ),
+  );
+}
+
+/** Diagnostics of a deployment, each on the diagram of its file with its element marked. */
+function diagnosticsView(diagnostics, resources) {
+  const box = h('div', { class: 'diagnostics' });
+  box.append(
+    table(
+      [
+        ['File', (d) => d.resource],
+        ['Severity', (d) => badge(d.severity, d.severity === 'error' ? 'incident' : '')],
+        ['Code', (d) => d.code],
+        ['Element', (d) => d.element || ''],
+        ['Line', (d) => (d.line ? `${d.line}:${d.column}` : '')],
+        ['Message', (d) => d.message],
+      ],
+      diagnostics,
+    ),
+  );
+  for (const resource of resources) {
+    const marked = Object.fromEntries(diagnostics.filter((d) => d.resource === resource.name && d.element).map((d) => [d.element, `${d.code}: ${d.message}`]));
+    if (!Object.keys(marked).length) continue;
+    const canvas = h('div', { class: 'diagram' });
+    box.append(h('h3', {}, resource.name), h('div', { class: 'diagram-box' }, canvas));
+    whenShown(canvas, () => drawDiagram(canvas, resource.xml, { incidents: marked }));
+  }
+  return box;
+}
+
+async function workflowPage(tenant, key, version) {
+  const workflow = await get(`/v1/workflows/${encodeURIComponent(key)}/versions/${encodeURIComponent(version)}${query({ tenant })}`);
+  const instances = await all(`/v1/instances${query({ workflow: key, tenant })}`);
+  const mine = instances.filter((i) => i.version === workflow.version);
+  // Where this version's running instances wait, and their open incidents: a heat map.
+  const overlays = { waiting: {}, incidents: {} };
+  const details = await Promise.all(mine.filter((i) => i.status === 'running').slice(0, 200).map((i) => get(`/v1/instances/${encodeURIComponent(i.id)}`)));
+  for (const instance of details) for (const wait of instance.waits) overlays.waiting[wait.element] = (overlays.waiting[wait.element] || 0) + 1;
+  const incidents = await all(`/v1/incidents${query({ workflow: key, tenant })}`);
+  for (const incident of incidents) overlays.incidents[incident.element_id] = `${(overlays.incidents[incident.element_id] ? 'several incidents' : incident.message)}`;
+  const canvas = h('div', { class: 'diagram' });
+  const box = h('div', { class: 'diagram-box' }, canvas);
+  whenShown(canvas, async () => {
+    const viewer = await drawDiagram(canvas, workflow.xml, overlays);
+    if (viewer) box.prepend(zoomControls(viewer));
+  });
+  const variables = h('textarea', { rows: 5, 'aria-label': 'variables (JSON object)' }, '{}');
+  const businessKey = h('input', { 'aria-label': 'business key', placeholder: 'business key' });
+  const byStatus = STATUSES.map((s) => [s, mine.filter((i) => i.status === s).length]);
+  return h(
+    'section',
+    {},
+    h('h1', {}, `${key} v${workflow.version}`, workflow.name ? ` — ${workflow.name}` : ''),
+    h('p', { class: 'counts' }, byStatus.map(([s, n]) => [statusBadge(s), ` ${n} `]), `open incidents: ${incidents.length}`),
+    box,
+    h('h2', {}, 'Start an instance'),
+    h('div', { class: 'start' }, variables, businessKey,
+      action('Start', async () => {
+        let parsed;
+        try {
+          parsed = JSON.parse(variables.value || '{}');
+        } catch (error) {
+          throw new Error(`variables are not JSON: ${error.message}`);
+        }
+        const started = await post('/v1/instances', { workflow: key, version: workflow.version, variables: parsed, business_key: businessKey.value || null, tenant });
+        location.hash = `#/instances/${encodeURIComponent(started.id)}`;
+      })),
+  );
+}
+
+// ----- tasks -----
+
+const USER_KEY = 'baton-user';
+
+async function tasksPage(params) {
+  const filters = Object.fromEntries(params.entries());
+  const me = localStorage.getItem(USER_KEY) || '';
+  const tasks = await all(`/v1/tasks${query(filters)}`);
+  const name = h('input', { value: me, 'aria-label': 'your name', placeholder: 'your name', onchange: (e) => localStorage.setItem(USER_KEY, e.target.value.trim()) });
+  const tabs = [
+    ['All', {}],
+    ['Mine', { assignee: me }],
+    ['My group', { candidate_group: filters.candidate_group || '' }],
+  ];
+  const complete = (task) => {
+    const editor = h('textarea', { rows: 4, 'aria-label': `variables to complete ${task.key} with (JSON object)` }, '{}');
+    return h('div', { class: 'complete' }, editor,
+      action('Complete', async () => {
+        let variables;
+        try {
+          variables = JSON.parse(editor.value || '{}');
+        } catch (error) {
+          throw new Error(`not JSON: ${error.message}`);
+        }
+        await post(`/v1/tasks/${encodeURIComponent(task.key)}/complete`, { variables });
+      }));
+  };
+  return h(
+    'section',
+    {},
+    h('h1', {}, 'Tasks'),
+    h('p', {}, h('label', {}, 'You are ', name), ' ', tabs.map(([label, f]) => h('a', { class: 'button', href: `#/tasks${query(f)}` }, label))),
+    table(
+      [
+        ['Task', (t) => t.element_id],
+        ['Instance', (t) => h('a', { href: `#/instances/${encodeURIComponent(t.instance_id)}` }, t.instance_id)],
+        ['Workflow', (t) => t.workflow],
+        ['Assignee', (t) => t.assignee || h('span', { class: 'muted' }, 'unassigned')],
+        ['Groups', (t) => t.candidate_groups.join(', ')],
+        ['Due', (t) => t.due || ''],
+        ['Follow up', (t) => t.follow_up || ''],
+        ['', (t) => (t.assignee
+          ? action('Give back', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/unclaim`, {}))
+          : action('Claim', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/claim`, { assignee: localStorage.getItem(USER_KEY) || me || 'console' })))],
+        ['', complete],
+      ],
+      tasks,
+      'No open tasks.',
+    ),
+  );
+}
+
+// ----- incidents -----
+
+async function incidentsPage() {
+  const incidents = await all('/v1/incidents');
+  const groups = new Map();
+  for (const incident of incidents) {
+    const key = `${incident.tenant}\u0000${incident.workflow}\u0000${incident.element_id}\u0000${incident.message}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(incident);
+  }
+  const retryAll = (list) =>
+    action(`Retry ${list.length}`, async () => {
+      for (const incident of list) {
+        const instance = await get(`/v1/instances/${encodeURIComponent(incident.instance_id)}`);
+        const job = instance.waits.find((w) => w.element === incident.element_id && w.job)?.job;
+        if (job) await post(`/v1/jobs/${encodeURIComponent(job.key)}/retries`, { retries: Math.max(1, job.retries), reason: 'retried in bulk in the console' });
+        await post(`/v1/incidents/${encodeURIComponent(incident.key)}/resolve`, { reason: 'retried in bulk in the console' });
+      }
+    }, { question: `Retry these incidents?` });
+  return h(
+    'section',
+    {},
+    h('h1', {}, 'Incidents'),
+    table(
+      [
+        ['Workflow', ([first]) => first.workflow],
+        ['Element', ([first]) => first.element_id],
+        ['Message', ([first]) => first.message],
+        ['Count', (list) => list.length],
+        ['Instances', (list) => list.slice(0, 5).map((i) => [h('a', { href: `#/instances/${encodeURIComponent(i.instance_id)}` }, i.instance_id), ' '])],
+        ['', retryAll],
+      ],
+      [...groups.values()],
+      'No open incidents.',
+    ),
+  );
+}
+
+window.addEventListener('hashchange', show);
+show();

@@ -1,0 +1,255 @@
+// The console in a real browser (Debian's chromium, driven by playwright-core)
+// against a real `baton serve` on a temporary SQLite file: the quick start
+// done through the console, a batch cancel, a deploy with a diagnostic, and a
+// viewer refused. Screenshots go to docs/console/.
+//
+// BATON_BIN names the binary (scripts/test passes the release build);
+// CHROMIUM the browser (default /usr/bin/chromium).
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repository = join(here, '..', '..');
+const shots = join(repository, 'docs', 'console');
+const baton = process.env.BATON_BIN || join(process.env.CARGO_TARGET_DIR || join(repository, 'target'), 'release', 'baton');
+
+const ORDER = `<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
+  xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" xmlns:di="http://www.omg.org/spec/DD/20100524/DI"
+  xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="http://example.org">
+  <process id="order" name="Order" isExecutable="true">
+    <startEvent id="start" name="Ordered"/>
+    <serviceTask id="charge" name="Charge"><extensionElements><zeebe:taskDefinition type="charge"/></extensionElements></serviceTask>
+    <userTask id="approve" name="Approve"><extensionElements><zeebe:assignmentDefinition candidateGroups="managers"/></extensionElements></userTask>
+    <serviceTask id="ship" name="Ship"><extensionElements><zeebe:taskDefinition type="ship"/></extensionElements></serviceTask>
+    <endEvent id="end" name="Done"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="charge"/>
+    <sequenceFlow id="f2" sourceRef="charge" targetRef="approve"/>
+    <sequenceFlow id="f3" sourceRef="approve" targetRef="ship"/>
+    <sequenceFlow id="f4" sourceRef="ship" targetRef="end"/>
+  </process>
+  <bpmndi:BPMNDiagram id="dia"><bpmndi:BPMNPlane id="plane" bpmnElement="order">
+    <bpmndi:BPMNShape id="s_start" bpmnElement="start"><dc:Bounds x="100" y="100" width="36" height="36"/></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="s_charge" bpmnElement="charge"><dc:Bounds x="190" y="78" width="100" height="80"/></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="s_approve" bpmnElement="approve"><dc:Bounds x="340" y="78" width="100" height="80"/></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="s_ship" bpmnElement="ship"><dc:Bounds x="490" y="78" width="100" height="80"/></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="s_end" bpmnElement="end"><dc:Bounds x="640" y="100" width="36" height="36"/></bpmndi:BPMNShape>
+    <bpmndi:BPMNEdge id="e1" bpmnElement="f1"><di:waypoint x="136" y="118"/><di:waypoint x="190" y="118"/></bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="e2" bpmnElement="f2"><di:waypoint x="290" y="118"/><di:waypoint x="340" y="118"/></bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="e3" bpmnElement="f3"><di:waypoint x="440" y="118"/><di:waypoint x="490" y="118"/></bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="e4" bpmnElement="f4"><di:waypoint x="590" y="118"/><di:waypoint x="640" y="118"/></bpmndi:BPMNEdge>
+  </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
+</definitions>`;
+
+// A service task without a job type: refused, with the element named.
+const BROKEN = ORDER.replace('<zeebe:taskDefinition type="ship"/>', '').replace('id="order"', 'id="broken"').replace('bpmnElement="order"', 'bpmnElement="broken"');
+
+const servers = [];
+let browser;
+const work = mkdtempSync(join(tmpdir(), 'baton-console-'));
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function serve(name, extra = []) {
+  const port = await freePort();
+  const db = `sqlite://${join(work, `${name}.db`)}`;
+  const child = spawn(baton, ['serve', '--db', db, '--listen', `127.0.0.1:${port}`, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (chunk) => (log += chunk));
+  servers.push(child);
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) return { base, db, log: () => log };
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`baton serve did not come up: ${log}`);
+}
+
+async function api(base, method, path, body, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  const value = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return value;
+}
+
+/** Takes one job of `type` as a worker would, and finishes it with `outcome` ('complete' or a fail body). */
+async function work1(base, type, outcome = 'complete') {
+  const { jobs } = await api(base, 'POST', '/v1/jobs/activate', { type, worker: 'test-worker', timeout_ms: 5000 });
+  assert.equal(jobs.length, 1, `one ${type} job`);
+  const job = jobs[0];
+  if (outcome === 'complete') await api(base, 'POST', `/v1/jobs/${job.key}/complete`, { worker: 'test-worker', lease: job.lease, variables: { [`${type}_done`]: true } });
+  else await api(base, 'POST', `/v1/jobs/${job.key}/fail`, { worker: 'test-worker', lease: job.lease, ...outcome });
+  return job;
+}
+
+async function open(url, viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (message) => {
+    // The API's refusals (4xx) are answers the page shows; the browser logs each fetch of one all the same.
+    if (message.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(message.text())) errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(String(error)));
+  page.on('dialog', (dialog) => dialog.accept(dialog.type() === 'prompt' ? 'done in the browser test' : undefined));
+  await page.goto(url);
+  return { page, errors, context };
+}
+
+const shot = (page, name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const child of servers) child.kill('SIGKILL');
+});
+
+test('the quick start through the console: deploy, start, the token on the diagram, a task, an incident retried, the end', async () => {
+  const { base } = await serve('quick');
+  const { page, errors } = await open(`${base}/`);
+  await page.getByRole('link', { name: 'Workflows' }).click();
+  const file = join(work, 'order.bpmn');
+  writeFileSync(file, ORDER);
+  await page.getByLabel('BPMN files').setInputFiles(file);
+  await page.getByRole('button', { name: 'Deploy' }).click();
+  await page.getByText('Deployed: order v1').waitFor();
+  await page.getByRole('link', { name: 'order' }).click();
+  await page.getByLabel('variables (JSON object)').fill('{"amount": 5}');
+  await page.getByLabel('business key').fill('o-1');
+  await page.getByRole('button', { name: 'Start' }).click();
+  await page.waitForURL(/#\/instances\//);
+  const id = decodeURIComponent(page.url().split('#/instances/')[1]);
+  // The token waits on Charge: its badge is on the diagram.
+  await page.locator('.diagram-badge.waiting[data-element="charge"]').waitFor();
+  await shot(page, 'instance-waiting');
+
+  await work1(base, 'charge');
+  await page.reload();
+  await page.locator('.diagram-badge.waiting[data-element="approve"]').waitFor();
+  assert.equal(await page.locator('.diagram-badge.ran[data-element="charge"]').textContent(), '1', 'Charge ran once');
+
+  // The user task, claimed and completed from the tasks page.
+  await page.getByRole('link', { name: 'Tasks' }).click();
+  await page.getByLabel('your name').fill('ann');
+  await page.getByLabel('your name').press('Tab');
+  await page.getByRole('button', { name: 'Claim' }).click();
+  await page.getByRole('button', { name: 'Give back' }).waitFor();
+  await shot(page, 'tasks');
+  await page.getByLabel(/variables to complete/).fill('{"approved": true}');
+  await page.getByRole('button', { name: 'Complete' }).click();
+  await page.getByText('No open tasks.').waitFor();
+
+  // Shipping fails with no retries left: an incident, shown, then retried from the console.
+  await work1(base, 'ship', { retries: 0, message: 'no stock' });
+  await page.goto(`${base}/#/instances/${encodeURIComponent(id)}`);
+  await page.locator('.diagram-badge.incident[data-element="ship"]').waitFor();
+  await page.getByText('no stock').first().waitFor();
+  await shot(page, 'instance-incident');
+  await page.getByRole('button', { name: 'Retry' }).click();
+  await page.getByText('resolved by').waitFor();
+  await work1(base, 'ship');
+  await page.reload();
+  await page.locator('.badge.status-completed').first().waitFor();
+  // The history, in order, with who did what.
+  const history = await page.locator('table').last().innerText();
+  assert.match(history, /completed\tApprove\t1\tann/, 'the task is completed by the user the console names');
+  assert.match(history, /incident_resolved/);
+  await shot(page, 'instance-completed');
+  // The same page at phone width, and the keyboard reaches the navigation.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, 'instance-phone');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  assert.ok(await page.evaluate(() => document.activeElement?.closest('header') !== null), 'Tab moves through the header links');
+  assert.deepEqual(errors, []);
+});
+
+test('a batch cancel from the instances list', async () => {
+  const { base } = await serve('batch');
+  await api(base, 'POST', '/v1/workflows', { resources: [{ name: 'order.bpmn', xml: ORDER }] });
+  for (let i = 0; i < 3; i++) await api(base, 'POST', '/v1/instances', { workflow: 'order', business_key: `b-${i}` });
+  const { page, errors } = await open(`${base}/#/instances?status=running`);
+  const boxes = page.getByRole('checkbox');
+  await boxes.first().waitFor();
+  assert.equal(await boxes.count(), 3);
+  for (let i = 0; i < 3; i++) await boxes.nth(i).check();
+  await page.getByRole('button', { name: 'Cancel selected' }).click();
+  await page.waitForFunction(() => document.body.innerText.includes('No instance matches.'));
+  const cancelled = await api(base, 'GET', '/v1/instances?status=cancelled');
+  assert.equal(cancelled.items.length, 3);
+  assert.ok(cancelled.items.every((i) => i.status === 'cancelled'));
+  await page.goto(`${base}/#/instances`);
+  await page.getByText('b-2').waitFor();
+  await shot(page, 'instances');
+  assert.deepEqual(errors, []);
+});
+
+test('a deploy with a diagnostic shows it on the diagram, and nothing is deployed', async () => {
+  const { base } = await serve('broken');
+  const { page, errors } = await open(`${base}/#/workflows`);
+  const file = join(work, 'broken.bpmn');
+  writeFileSync(file, BROKEN);
+  await page.getByLabel('BPMN files').setInputFiles(file);
+  await page.getByRole('button', { name: 'Deploy' }).click();
+  await page.locator('.diagnostics').waitFor();
+  const text = await page.locator('.diagnostics').innerText();
+  assert.match(text, /ship/);
+  await page.locator('.diagram-badge.incident[data-element="ship"]').waitFor();
+  await shot(page, 'deploy-diagnostic');
+  assert.equal((await api(base, 'GET', '/v1/workflows')).items.length, 0);
+  assert.deepEqual(errors, []);
+});
+
+test('with tokens on, the console asks for one, and a viewer is refused an action with the API error', async () => {
+  const db = join(work, 'secure.db');
+  const viewer = execFileSync(baton, ['tokens', 'create', '--name', 'vera', '--role', 'viewer', '--db', `sqlite://${db}`]).toString().trim();
+  const admin = execFileSync(baton, ['tokens', 'create', '--name', 'root', '--role', 'admin', '--db', `sqlite://${db}`]).toString().trim();
+  const port = await freePort();
+  const child = spawn(baton, ['serve', '--db', `sqlite://${db}`, '--listen', `127.0.0.1:${port}`, '--auth', 'token'], { stdio: 'ignore' });
+  servers.push(child);
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300 && !(await fetch(`${base}/healthz`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
+  await api(base, 'POST', '/v1/workflows', { resources: [{ name: 'order.bpmn', xml: ORDER }] }, admin);
+  const { id } = await api(base, 'POST', '/v1/instances', { workflow: 'order' }, admin);
+  const { page, errors } = await open(`${base}/#/instances/${encodeURIComponent(id)}`);
+  await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+  await shot(page, 'sign-in');
+  await page.getByLabel('API token').fill(viewer);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.diagram-badge.waiting[data-element="charge"]').waitFor();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('alert').filter({ hasText: 'forbidden' }).waitFor();
+  await shot(page, 'viewer-refused');
+  assert.equal((await api(base, 'GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, admin)).status, 'running');
+  assert.deepEqual(errors, []);
+  assert.ok(readFileSync(join(shots, 'viewer-refused.png')).length > 1000);
+});
