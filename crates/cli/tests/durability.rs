@@ -939,6 +939,23 @@ fn jwts_from_an_openid_connect_issuer_are_checked_and_its_keys_rotate() {
     assert!(said(&no_role).contains("forbidden"), "{}", said(&no_role));
 }
 
+/// `baton serve --auth token` on `db` (a `sqlite://` URL) on a free loopback
+/// port, once it answers; the server and its address.
+fn serve_with_tokens(db: &str) -> (Killed, String) {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let running = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", db, "--listen", &format!("127.0.0.1:{port}"), "--auth", "token"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let server = format!("http://127.0.0.1:{port}");
+    wait_for("the server", Duration::from_secs(30), || baton(&server, &["health"]).status.success());
+    (running, server)
+}
+
 /// Issue 11, item 1: tokens made on a database file no server holds (the
 /// first ones, or to get back in) are the ones a server then takes.
 #[test]
@@ -974,31 +991,7 @@ fn tokens_made_offline_let_their_holder_in() {
     assert!(offline(&["tokens", "revoke", &spare_id]).status.success());
     let spare = String::from_utf8_lossy(&spare.stdout).trim().to_string();
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _running = Killed(
-        Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args([
-                "serve",
-                "--db",
-                &db,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--auth",
-                "token",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let server = format!("http://127.0.0.1:{port}");
-    wait_for("the server", Duration::from_secs(30), || {
-        baton(&server, &["health"]).status.success()
-    });
+    let (_running, server) = serve_with_tokens(&db);
     assert!(
         !dir.join("baton.db.admin-token").exists(),
         "a database with tokens gets no first admin token"
@@ -1195,31 +1188,7 @@ fn two_tenants_through_the_cli_neither_see_nor_signal_each_other() {
         String::from_utf8_lossy(&output.stdout).trim().to_string()
     };
     let (acme, beta) = (made("acme-ops", "acme"), made("beta-ops", "beta"));
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _running = Killed(
-        Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args([
-                "serve",
-                "--db",
-                &db,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--auth",
-                "token",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let server = format!("http://127.0.0.1:{port}");
-    wait_for("the server", Duration::from_secs(30), || {
-        baton(&server, &["health"]).status.success()
-    });
+    let (_running, server) = serve_with_tokens(&db);
     let with = |token: &str, args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_baton"))
             .args(args)
