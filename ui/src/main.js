@@ -332,7 +332,7 @@ async function instanceContent(id) {
         ['Element', (w) => w.element_name || w.element],
         ['For', (w) => w.kind],
         ['Since', (w) => when(w.since)],
-        ['Due', (w) => when(w.due_at)],
+        ['Due', (w) => (w.timer ? [when(w.due_at), ' ', reschedule(w)] : when(w.due_at))],
         ['Job', (w) => (w.job ? `${w.job.type}, ${w.job.retries} retries left${w.job.worker ? `, with ${w.job.worker}` : ''}` : '')],
         ['Task', (w) => (w.task ? h('a', { href: `#/tasks${query({ instance_id: instance.id })}` }, w.task.assignee || 'unassigned') : '')],
         ['Called', (w) => (w.child ? h('a', { href: `#/instances/${encodeURIComponent(w.child.instance_id)}` }, w.child.instance_id) : '')],
@@ -383,6 +383,16 @@ async function instanceContent(id) {
       history,
     ),
   );
+}
+
+/** Moves a waiting timer to a new due time (the reader's local time). */
+function reschedule(wait) {
+  const input = h('input', { type: 'datetime-local', 'aria-label': `new due time of ${wait.element}` });
+  return h('span', { class: 'reschedule' }, input,
+    action('Reschedule', async () => {
+      if (!input.value) throw new Error('choose the new due time first');
+      await post(`/v1/timers/${encodeURIComponent(wait.timer)}/reschedule`, { due_at: new Date(input.value).toISOString(), reason: 'rescheduled in the console' });
+    }));
 }
 
 function fact(term, value) {
@@ -563,6 +573,10 @@ async function tasksPage(params) {
         ['', (t) => (t.assignee
           ? action('Give back', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/unclaim`, {}))
           : action('Claim', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/claim`, { assignee: localStorage.getItem(USER_KEY) || me || 'console' })))],
+        ['', (t) => {
+          const who = h('input', { 'aria-label': `assign ${t.key} to`, placeholder: 'assign to', size: 10 });
+          return h('span', {}, who, action('Assign', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/assign`, { assignee: who.value.trim() })));
+        }],
         ['', complete],
       ],
       tasks,

@@ -193,6 +193,25 @@ test('the quick start through the console: deploy, start, the token on the diagr
   assert.deepEqual(errors, []);
 });
 
+const WAIT = ORDER.replace('<serviceTask id="charge" name="Charge"><extensionElements><zeebe:taskDefinition type="charge"/></extensionElements></serviceTask>',
+  '<intermediateCatchEvent id="charge" name="Cool off"><timerEventDefinition><timeDuration>P3D</timeDuration></timerEventDefinition></intermediateCatchEvent>');
+
+test('a waiting timer is moved from the instance page', async () => {
+  const { base } = await serve('timer');
+  await api(base, 'POST', '/v1/workflows', { resources: [{ name: 'order.bpmn', xml: WAIT }] });
+  const { id } = await api(base, 'POST', '/v1/instances', { workflow: 'order' });
+  const { page, errors } = await open(`${base}/#/instances/${encodeURIComponent(id)}`);
+  await page.locator('.diagram-badge.due[data-element="charge"]').waitFor();
+  await page.getByLabel('new due time of charge').fill('2030-01-02T03:04');
+  await page.getByRole('button', { name: 'Reschedule' }).click();
+  await page.getByRole('status').filter({ hasText: 'done' }).first().waitFor();
+  const [timer] = (await api(base, 'GET', '/v1/timers')).items;
+  assert.equal(new Date(timer.due_at).getTime(), new Date('2030-01-02T03:04').getTime(), 'the due time the page was given, in its local time');
+  const history = await api(base, 'GET', `/v1/instances/${encodeURIComponent(id)}/history?event=timer_rescheduled`);
+  assert.equal(history.items[0].reason, 'rescheduled in the console');
+  assert.deepEqual(errors, []);
+});
+
 test('a batch cancel from the instances list', async () => {
   const { base } = await serve('batch');
   await api(base, 'POST', '/v1/workflows', { resources: [{ name: 'order.bpmn', xml: ORDER }] });
