@@ -11,6 +11,13 @@ const page = document.getElementById('page');
 const REFRESH_MS = 3000;
 let refresh = null;
 let generation = 0;
+/** Who the user is and which routes they may call (`GET /v1/me`): the pages offer only those. */
+let me = { may: [] };
+
+/** Whether the user may call `route` ("post /v1/instances/{id}/cancel"). */
+function may(route) {
+  return me.may.includes(route);
+}
 
 const STATUSES = ['running', 'suspended', 'completed', 'cancelled', 'failed'];
 const WAITING = ['job', 'user_task', 'timer', 'message', 'signal', 'call'];
@@ -32,6 +39,7 @@ async function show() {
     token() ? h('button', { type: 'button', class: 'link', onclick: () => { setToken(null); show(); } }, 'Sign out') : '',
   );
   const draw = async () => {
+    me = await get('/v1/me');
     const content = await view(parts, params);
     if (mine === generation) page.replaceChildren(content);
   };
@@ -98,8 +106,12 @@ function login(error) {
   );
 }
 
-/** A button that asks first when `question` is given, runs `act`, and shows what the API said. */
-function action(label, act, { question, kind = '' } = {}) {
+/**
+ * A button that asks first when `question` is given, runs `act`, and shows
+ * what the API said; not offered at all when the user may not call `route`.
+ */
+function action(label, act, { question, kind = '', route } = {}) {
+  if (route && !may(route)) return null;
   const out = h('span', { class: 'outcome', role: 'status' });
   const button = h('button', {
     type: 'button',
@@ -169,7 +181,7 @@ async function instancesPage(params) {
     h('input', { type: 'checkbox', 'aria-label': `select ${row.id}`, onchange: (e) => (e.target.checked ? selected.add(row.id) : selected.delete(row.id)) });
   const progress = h('span', { role: 'status', class: 'outcome' });
   const batch = (label, path, question) =>
-    h('button', {
+    may(`post /v1/instances/{id}/${path}`) && h('button', {
       type: 'button',
       onclick: async () => {
         const ids = [...selected];
@@ -291,12 +303,12 @@ async function instanceContent(id) {
           const reason = prompt('Why cancel it? (kept in its history)');
           if (reason === null) throw new Error('not cancelled');
           await post(`${path}/cancel`, { reason: reason || null });
-        }, { question: 'Cancel this instance? Its work stops and cannot go on.', kind: 'danger' })
+        }, { question: 'Cancel this instance? Its work stops and cannot go on.', kind: 'danger', route: 'post /v1/instances/{id}/cancel' })
       : null,
-    running ? action('Suspend', () => post(`${path}/suspend`, {})) : null,
-    instance.status === 'suspended' ? action('Resume', () => post(`${path}/resume`, {})) : null,
+    running ? action('Suspend', () => post(`${path}/suspend`, {}), { route: 'post /v1/instances/{id}/suspend' }) : null,
+    instance.status === 'suspended' ? action('Resume', () => post(`${path}/resume`, {}), { route: 'post /v1/instances/{id}/resume' }) : null,
     ['completed', 'cancelled', 'failed'].includes(instance.status)
-      ? action('Run again', () => post(`${path}/rerun`, {}), { question: 'Run this instance again from its start (a new run)?' })
+      ? action('Run again', () => post(`${path}/rerun`, {}), { question: 'Run this instance again from its start (a new run)?', route: 'post /v1/instances/{id}/rerun' })
       : null,
   );
 
@@ -363,11 +375,12 @@ async function instanceContent(id) {
         throw new Error(`not JSON: ${error.message}`);
       }
       await post(`${path}/variables`, { variables, reason: 'edited in the console' });
-    }),
+    }, { route: 'post /v1/instances/{id}/variables' }),
     h('h2', {}, 'Modify'),
     h('div', { class: 'modify' }, h('label', {}, 'Activate ', modifyActivate), h('label', {}, 'Terminate ', modifyTerminate),
       action('Apply', () => post(`${path}/modify`, { activate: ids(modifyActivate), terminate: ids(modifyTerminate), reason: 'modified in the console' }), {
         question: 'Apply this change to the instance? Terminated elements lose their work.',
+        route: 'post /v1/instances/{id}/modify',
       })),
     h('h2', {}, 'History'),
     table(
@@ -392,7 +405,7 @@ function reschedule(wait) {
     action('Reschedule', async () => {
       if (!input.value) throw new Error('choose the new due time first');
       await post(`/v1/timers/${encodeURIComponent(wait.timer)}/reschedule`, { due_at: new Date(input.value).toISOString(), reason: 'rescheduled in the console' });
-    }));
+    }, { route: 'post /v1/timers/{key}/reschedule' }));
 }
 
 function fact(term, value) {
@@ -407,7 +420,7 @@ async function retry(incident, instance, reason) {
 }
 
 function retryButton(incident, instance) {
-  return action('Retry', () => retry(incident, instance, 'retried in the console'));
+  return action('Retry', () => retry(incident, instance, 'retried in the console'), { route: 'post /v1/incidents/{key}/resolve' });
 }
 
 // ----- workflows -----
@@ -445,7 +458,7 @@ async function workflowsPage() {
     'section',
     {},
     h('h1', {}, 'Workflows'),
-    h('form', { class: 'deploy', onsubmit: deploy }, h('label', {}, 'Deploy ', files), h('label', {}, 'Tenant ', tenant), h('button', { type: 'submit' }, 'Deploy')),
+    may('post /v1/workflows') && h('form', { class: 'deploy', onsubmit: deploy }, h('label', {}, 'Deploy ', files), h('label', {}, 'Tenant ', tenant), h('button', { type: 'submit' }, 'Deploy')),
     outcome,
     table(
       [
@@ -525,7 +538,7 @@ async function workflowPage(tenant, key, version) {
         }
         const started = await post('/v1/instances', { workflow: key, version: workflow.version, variables: parsed, business_key: businessKey.value || null, tenant });
         location.hash = `#/instances/${encodeURIComponent(started.id)}`;
-      })),
+      }, { route: 'post /v1/instances' })),
   );
 }
 
@@ -535,12 +548,12 @@ const USER_KEY = 'baton-user';
 
 async function tasksPage(params) {
   const filters = Object.fromEntries(params.entries());
-  const me = localStorage.getItem(USER_KEY) || '';
+  const user = me.authenticated ? me.name : localStorage.getItem(USER_KEY) || '';
   const tasks = await all(`/v1/tasks${query(filters)}`);
-  const name = h('input', { value: me, 'aria-label': 'your name', placeholder: 'your name', onchange: (e) => localStorage.setItem(USER_KEY, e.target.value.trim()) });
+  const name = h('input', { value: user, 'aria-label': 'your name', placeholder: 'your name', onchange: (e) => localStorage.setItem(USER_KEY, e.target.value.trim()) });
   const tabs = [
     ['All', {}],
-    ['Mine', { assignee: me }],
+    ['Mine', { assignee: user }],
     ['My group', { candidate_group: filters.candidate_group || '' }],
   ];
   const complete = (task) => {
@@ -554,7 +567,7 @@ async function tasksPage(params) {
           throw new Error(`not JSON: ${error.message}`);
         }
         await post(`/v1/tasks/${encodeURIComponent(task.key)}/complete`, { variables });
-      }));
+      }, { route: 'post /v1/tasks/{key}/complete' }));
   };
   return h(
     'section',
@@ -571,10 +584,13 @@ async function tasksPage(params) {
         ['Due', (t) => t.due || ''],
         ['Follow up', (t) => t.follow_up || ''],
         ['', (t) => (t.assignee
-          ? action('Give back', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/unclaim`, {}))
-          : action('Claim', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/claim`, { assignee: localStorage.getItem(USER_KEY) || me || 'console' })))],
+          ? action('Give back', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/unclaim`, {}), { route: 'post /v1/tasks/{key}/unclaim' })
+          : action('Claim', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/claim`, { assignee: localStorage.getItem(USER_KEY) || user || 'console' }), {
+              route: 'post /v1/tasks/{key}/claim',
+            }))],
         ['', (t) => {
           const who = h('input', { 'aria-label': `assign ${t.key} to`, placeholder: 'assign to', size: 10 });
+          if (!may('post /v1/tasks/{key}/assign')) return '';
           return h('span', {}, who, action('Assign', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/assign`, { assignee: who.value.trim() })));
         }],
         ['', complete],
@@ -601,7 +617,7 @@ async function incidentsPage() {
         const instance = await get(`/v1/instances/${encodeURIComponent(incident.instance_id)}`);
         await retry(incident, instance, 'retried in bulk in the console');
       }
-    }, { question: `Retry these incidents?` });
+    }, { question: `Retry these incidents?`, route: 'post /v1/incidents/{key}/resolve' });
   return h(
     'section',
     {},

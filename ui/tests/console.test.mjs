@@ -179,6 +179,13 @@ test('the quick start through the console: deploy, start, the token on the diagr
   await work1(base, 'ship');
   await page.reload();
   await page.locator('.badge.status-completed').first().waitFor();
+  // A refused action shows why, where it was.
+  await page.getByLabel('variables to set (JSON object)').fill('{not json');
+  await page.getByRole('button', { name: 'Save variables' }).click();
+  await page.getByRole('alert').filter({ hasText: 'not JSON' }).waitFor();
+  await page.getByLabel('variables to set (JSON object)').fill('{"note": 1}');
+  await page.getByRole('button', { name: 'Save variables' }).click();
+  await page.getByRole('alert').filter({ hasText: 'instance' }).waitFor();
   // The history, in order, with who did what.
   const history = await page.locator('table').last().innerText();
   assert.match(history, /completed\tApprove\t1\tann/, 'the task is completed by the user the console names');
@@ -187,9 +194,11 @@ test('the quick start through the console: deploy, start, the token on the diagr
   // The same page at phone width, and the keyboard reaches the navigation.
   await page.setViewportSize({ width: 390, height: 844 });
   await shot(page, 'instance-phone');
+  await page.locator('.brand').focus();
   await page.keyboard.press('Tab');
-  await page.keyboard.press('Tab');
-  assert.ok(await page.evaluate(() => document.activeElement?.closest('header') !== null), 'Tab moves through the header links');
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Instances', 'Tab moves through the header links');
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Instances' }).waitFor();
   assert.deepEqual(errors, []);
 });
 
@@ -265,8 +274,9 @@ test('with tokens on, the console asks for one, and a viewer is refused an actio
   await page.getByLabel('API token').fill(viewer);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('.diagram-badge.waiting[data-element="charge"]').waitFor();
-  await page.getByRole('button', { name: 'Cancel' }).click();
-  await page.getByRole('alert').filter({ hasText: 'forbidden' }).waitFor();
+  // A viewer is offered no action (the console asks /v1/me what the token may call), and the API refuses it all the same.
+  for (const name of ['Cancel', 'Suspend', 'Save variables', 'Apply']) assert.equal(await page.getByRole('button', { name, exact: true }).count(), 0, `${name} is not offered`);
+  await assert.rejects(api(base, 'POST', `/v1/instances/${encodeURIComponent(id)}/cancel`, {}, viewer), /403.*forbidden/);
   await shot(page, 'viewer-refused');
   assert.equal((await api(base, 'GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, admin)).status, 'running');
   assert.deepEqual(errors, []);

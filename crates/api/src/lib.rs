@@ -134,6 +134,7 @@ pub const ROUTES: &[Route] = &[
     ("post", "/v1/tokens", "Create an API token (admins); the token is in this answer only", &["name", "roles", "job_types", "workflows", "groups", "tenants", "hide_variables", "expires_at"], &[]),
     ("get", "/v1/tokens", "List API tokens (admins); never their secrets", &[], &[]),
     ("post", "/v1/tokens/{id}/revoke", "Revoke an API token (admins)", &[], &[]),
+    ("get", "/v1/me", "Who the request's token stands for, and which routes it may call (the console offers only those)", &[], &[]),
     ("get", "/v1/openapi.json", "This document", &[], &[]),
     ("get", "/healthz", "The process is up", &[], &[]),
     ("get", "/readyz", "The store answers", &[], &[]),
@@ -287,6 +288,7 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
         router,
     );
     router = route("/v1/tokens/{id}/revoke", post(tokens::revoke_token), router);
+    router = route("/v1/me", get(tokens::me), router);
     router = route("/healthz", get(healthz), router);
     router = route("/readyz", get(readyz), router);
     router = route("/metrics", get(metrics), router);

@@ -830,6 +830,21 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             )
         }
         ("get", "/v1/tokens") => op(vec![], None, ok(page_of("Token"))),
+        ("get", "/v1/me") => op(
+            vec![],
+            None,
+            ok(answer(&[
+                ("authenticated", boolean()),
+                ("name", or_null(string())),
+                ("roles", list(one_of(&crate::access::Role::ALL.map(crate::access::Role::as_str)))),
+                ("tenants", or_null(list(tenant()))),
+                ("groups", list(string())),
+                ("job_types", or_null(list(string()))),
+                ("workflows", or_null(list(string()))),
+                ("hide_variables", boolean()),
+                ("may", list(json!({ "type": "string", "pattern": "^(get|post) /" }))),
+            ])),
+        ),
         ("post", "/v1/tokens/{id}/revoke") => op(vec![], Some(request(&[], &[])), done),
         ("get", "/v1/openapi.json") => op(vec![], None, ok(any_object())),
         ("get", "/healthz" | "/readyz" | "/metrics") => op(vec![], None, plain),

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::access::{new_token, TokenRequest};
 use crate::error::ApiError;
-use crate::extract::{Actor, Body};
+use crate::extract::{Actor, Body, Caller};
 use crate::routes::{call, ok, read, time, AppState, Answer, Empty};
 
 fn token_json(row: &store::TokenRow) -> Value {
@@ -66,4 +66,39 @@ pub async fn revoke_token(State(state): State<AppState>, actor: Actor, Path(id):
         reload(&state).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Who the caller is, as its token says, and every route it may call. Without
+/// authentication nobody in particular is calling, and every route is open.
+pub async fn me(Caller(caller): Caller, actor: Actor) -> Answer {
+    let may: Vec<String> = crate::access::ACCESS
+        .iter()
+        .filter(|(_, _, access)| caller.as_ref().is_none_or(|c| c.may_call(*access)))
+        .map(|(method, path, _)| format!("{method} {path}"))
+        .collect();
+    let answer = match &caller {
+        Some(caller) => json!({
+            "authenticated": true,
+            "name": caller.name,
+            "roles": caller.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            "tenants": caller.tenants,
+            "groups": caller.groups,
+            "job_types": caller.job_types,
+            "workflows": caller.workflows,
+            "hide_variables": caller.hide_variables,
+            "may": may,
+        }),
+        None => json!({
+            "authenticated": false,
+            "name": actor.name,
+            "roles": [],
+            "tenants": null,
+            "groups": [],
+            "job_types": null,
+            "workflows": null,
+            "hide_variables": false,
+            "may": may,
+        }),
+    };
+    ok(answer)
 }

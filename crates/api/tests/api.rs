@@ -2174,6 +2174,10 @@ async fn every_route_answers_as_its_openapi_schema_says() {
         (StatusCode::CONFLICT, json!("token-name-taken"))
     );
     ok(app.send("GET", "/v1/tokens", None).await.into_json());
+    // Without authentication nobody in particular calls, and every route is open.
+    let me = ok(app.send("GET", "/v1/me", None).await.into_json());
+    assert_eq!((&me["authenticated"], &me["tenants"]), (&json!(false), &Value::Null));
+    assert_eq!(me["may"].as_array().unwrap().len(), api::access::ACCESS.len());
     ok(app
         .json(
             "POST",

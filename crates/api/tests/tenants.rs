@@ -556,6 +556,7 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
         ("get", "/healthz", "/healthz".into(), json!({}), Untenanted),
         ("get", "/readyz", "/readyz".into(), json!({}), Untenanted),
         ("get", "/metrics", "/metrics".into(), json!({}), Untenanted),
+        ("get", "/v1/me", "/v1/me".into(), json!({}), Untenanted),
     ];
     for (method, _, path, body, expect) in &tries {
         let (status, answer) = call(&acme, &method.to_uppercase(), path, body.clone()).await;
@@ -595,6 +596,12 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
             "{method} {path} is not tried across the tenant boundary"
         );
     }
+
+    // The caller learns its own tenants and what it may call, nothing of beta's.
+    let me = ok(call(&acme, "GET", "/v1/me", json!({})).await);
+    assert_eq!((&me["name"], &me["tenants"]), (&json!("acme-ops"), &json!(["acme"])));
+    let may: Vec<&str> = me["may"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert!(may.contains(&"post /v1/instances/{id}/cancel") && !may.contains(&"post /v1/tokens"), "{may:?}");
 
     // Nothing of beta's changed: its instance still waits on all it waited on, its job and incident are as they were.
     let seen_by_beta = ok(call(&beta, "GET", &format!("/v1/instances/{beta_id}"), json!({})).await);

@@ -501,6 +501,8 @@ pub enum Command {
     Subscriptions(SubscriptionsCommand),
     /// Whether the server is up and ready (its commit loop running, its store answering).
     Health,
+    /// Who your token says you are: name, roles, tenants, groups, and the routes you may call.
+    Whoami,
     /// Print the server's OpenAPI document.
     Openapi,
     /// Print the server's Prometheus metrics.
@@ -857,6 +859,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             commands::show(&client, "/healthz").await?;
             commands::show(&client, "/readyz").await
         }
+        Command::Whoami => commands::show(&client, "/v1/me").await,
         Command::Openapi => commands::show(&client, "/v1/openapi.json").await,
         Command::Tokens(TokensCommand::Create { token, db }) => {
             tokens::create(&client, db, token).await
