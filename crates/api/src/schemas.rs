@@ -111,9 +111,12 @@ fn labels(value: Value) -> Value {
     })
 }
 
+/// What `access::check_tenant` takes as a tenant's name.
+const TENANT_NAME: &str = "[A-Za-z0-9._-]{1,64}";
+
 /// A tenant's name.
 fn tenant() -> Value {
-    json!({ "type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$" })
+    json!({ "type": "string", "pattern": format!("^{TENANT_NAME}$") })
 }
 
 /// The `tenant` query parameter of a list: only that tenant (one the caller reaches).
@@ -819,7 +822,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                         (
                             "tenants",
                             list(
-                                json!({ "type": "string", "pattern": "^([A-Za-z0-9._-]{1,64}|\\*)$" }),
+                                json!({ "type": "string", "pattern": format!("^({TENANT_NAME}|\\*)$") }),
                             ),
                         ),
                         ("hide_variables", boolean()),

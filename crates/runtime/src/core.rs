@@ -460,6 +460,13 @@ impl Core {
         store::reaches(&self.audit.tenants, tenant)
     }
 
+    /// `row`, found by `key`, if the caller reaches its tenant: another
+    /// tenant's is refused exactly as an absent one, so no later check (a
+    /// lease, a job type) can tell it exists.
+    pub fn reached<T>(&self, row: Option<T>, tenant: impl Fn(&T) -> &str, what: &'static str, key: &str) -> Result<T, Error> {
+        row.filter(|row| self.reaches(tenant(row))).ok_or_else(|| Error::NotFound { what, id: key.to_string() })
+    }
+
     /// Refuses, as if it did not exist, a command aimed at an instance (or
     /// its job, task, incident or timer: `what` `id`) outside the tenants the
     /// command's caller reaches.
@@ -902,14 +909,7 @@ impl Core {
         claim: &Claim,
         now: i64,
     ) -> Result<JobRow, Error> {
-        // Another tenant's job is as good as absent: no lease or type check may tell it exists.
-        let job = tx
-            .job(key)?
-            .filter(|job| self.reaches(&job.tenant))
-            .ok_or_else(|| Error::NotFound {
-                what: "job",
-                id: key.to_string(),
-            })?;
+        let job = self.reached(tx.job(key)?, |job| &job.tenant, "job", key)?;
         if claim
             .job_types
             .as_ref()

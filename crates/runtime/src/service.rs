@@ -646,13 +646,7 @@ fn apply(
             .map(|()| Reply::Done)
         }
         Command::Task { key, action } => {
-            let task = tx
-                .task(&key)?
-                .filter(|task| core.reaches(&task.tenant))
-                .ok_or_else(|| Error::NotFound {
-                    what: "task",
-                    id: key.clone(),
-                })?;
+            let task = core.reached(tx.task(&key)?, |task| &task.tenant, "task", &key)?;
             let local = task.local_key;
             let input = match action {
                 TaskAction::Complete(variables) => Input::CompleteUserTask {
@@ -687,13 +681,7 @@ fn apply(
             .broadcast(tx, &tenant, &name, variables, now)
             .map(|()| Reply::Done),
         Command::ResolveIncident { key } => {
-            let incident = tx
-                .incident(&key)?
-                .filter(|incident| core.reaches(&incident.tenant))
-                .ok_or_else(|| Error::NotFound {
-                    what: "incident",
-                    id: key.clone(),
-                })?;
+            let incident = core.reached(tx.incident(&key)?, |incident| &incident.tenant, "incident", &key)?;
             core.input(
                 tx,
                 &incident.instance_id,
