@@ -24,6 +24,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("instance-not-found", 404, "No such instance"),
     ("job-not-found", 404, "No such job"),
     ("task-not-found", 404, "No such user task"),
+    ("form-not-found", 404, "No such form"),
     ("incident-not-found", 404, "No such incident"),
     ("token-not-found", 404, "No such token"),
     ("token-name-taken", 409, "A token of that name exists"),

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod error;
 mod extract;
+mod forms;
 pub mod guard;
 pub mod limits;
 pub mod oidc;
@@ -43,7 +44,15 @@ pub type Route = (
 
 /// The API at a glance, and the source of the OpenAPI document.
 pub const ROUTES: &[Route] = &[
-    ("post", "/v1/workflows", "Deploy BPMN files (all or nothing); identical content keeps its version", &["resources", "tenant"], &[]),
+    (
+        "post",
+        "/v1/workflows",
+        "Deploy BPMN files and forms (a *.form file's JSON in xml) all or nothing; identical content keeps its version",
+        &["resources", "tenant"],
+        &[],
+    ),
+    ("get", "/v1/forms", "List deployed forms, every version", &[], &["tenant", "form_id", "after", "limit"]),
+    ("get", "/v1/forms/{form_id}", "Get a deployed form with its schema: the latest version, or the one asked for", &[], &["tenant", "version"]),
     ("get", "/v1/workflows", "List deployed workflow versions", &[], &["tenant", "after", "limit"]),
     ("get", "/v1/workflows/{key}", "Get the latest version of a workflow, with its XML", &[], &["tenant"]),
     ("get", "/v1/workflows/{key}/versions/{version}", "Get one version of a workflow, with its XML", &[], &["tenant"]),
@@ -117,8 +126,21 @@ pub const ROUTES: &[Route] = &[
     ),
     ("post", "/v1/jobs/{key}/error", "Throw a BPMN error from a job", &["worker", "lease", "override", "reason", "code", "message", "variables"], &[]),
     ("post", "/v1/jobs/{key}/retries", "Set the retries of a job", &["retries", "reason"], &[]),
-    ("get", "/v1/tasks", "List open user tasks", &[], &["tenant", "assignee", "candidate_group", "workflow", "instance_id", "after", "limit"]),
+    (
+        "get",
+        "/v1/tasks",
+        "List user tasks: open ones, or completed ones (kept, with who completed them)",
+        &[],
+        &["tenant", "assignee", "candidate_group", "workflow", "instance_id", "state", "completed_by", "after", "limit"],
+    ),
     ("get", "/v1/tasks/{key}", "Get a user task", &[], &[]),
+    (
+        "get",
+        "/v1/tasks/{key}/form",
+        "The form to complete an open user task with (embedded, deployed, generated from its inputs, external or none) and the variables it sees",
+        &[],
+        &[],
+    ),
     ("post", "/v1/tasks/{key}/claim", "Claim a user task (refused when someone else holds it)", &["assignee"], &[]),
     ("post", "/v1/tasks/{key}/unclaim", "Give a user task back", &[], &[]),
     ("post", "/v1/tasks/{key}/assign", "Assign a user task to someone", &["assignee"], &[]),
@@ -237,6 +259,8 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
         post(start_instance).get(list_instances),
         router,
     );
+    router = route("/v1/forms", get(forms::list_forms), router);
+    router = route("/v1/forms/{form_id}", get(forms::get_form), router);
     router = route("/v1/instances/{id}", get(get_instance), router);
     router = route("/v1/instances/{id}/history", get(instance_history), router);
     router = route("/v1/instances/{id}/cancel", post(cancel_instance), router);
@@ -254,6 +278,7 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     router = route("/v1/jobs/{key}/retries", post(update_retries), router);
     router = route("/v1/tasks", get(list_tasks), router);
     router = route("/v1/tasks/{key}", get(get_task), router);
+    router = route("/v1/tasks/{key}/form", get(forms::task_form), router);
     router = route("/v1/tasks/{key}/claim", post(claim_task), router);
     router = route("/v1/tasks/{key}/unclaim", post(unclaim_task), router);
     router = route("/v1/tasks/{key}/assign", post(assign_task), router);

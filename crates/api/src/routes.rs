@@ -141,6 +141,7 @@ pub struct DeployRequest {
 #[serde(deny_unknown_fields)]
 struct Resource {
     name: String,
+    /// The file's text: BPMN XML, or a form's JSON for a `*.form` file.
     xml: String,
 }
 
@@ -153,7 +154,7 @@ pub async fn deploy(
     if request.resources.is_empty() {
         return Err(ApiError::new(
             "request-invalid",
-            "resources is empty: send at least one BPMN file",
+            "resources is empty: send at least one BPMN or form file",
         ));
     }
     let tenant = tenancy::one(caller.as_ref(), request.tenant)?;
@@ -174,11 +175,16 @@ pub async fn deploy(
         .into_iter()
         .map(|(key, version, created)| json!({ "workflow": key, "tenant": tenant, "version": version, "created": created }))
         .collect();
+    let forms: Vec<Value> = deployed
+        .forms
+        .into_iter()
+        .map(|(form_id, version, created)| json!({ "form_id": form_id, "tenant": tenant, "version": version, "created": created }))
+        .collect();
     // Warnings travel with the answer; errors refused the deployment.
     let warnings = diagnostics_json(&deployed.warnings);
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "workflows": workflows, "diagnostics": warnings })),
+        Json(json!({ "workflows": workflows, "forms": forms, "diagnostics": warnings })),
     )
         .into_response())
 }
@@ -231,17 +237,19 @@ pub async fn list_workflows(
     let tenants = tenancy::scope(caller.as_ref(), params.tenant)?;
     let page = page_request(params.after, params.limit)?;
     let rows = read(&state, |txn| Ok(txn.workflows()?)).await?;
-    // Workflows are few; they page by "tenant/key/version" in memory.
-    let mut rows: Vec<_> = rows
+    let rows = rows
         .into_iter()
         .filter(|r| store::reaches(&tenants, &r.tenant))
-        .map(|r| {
-            (
-                format!("{}/{}/{:010}", r.tenant, r.process_id, r.version),
-                r,
-            )
-        })
+        .map(|r| (format!("{}/{}/{:010}", r.tenant, r.process_id, r.version), r))
         .collect();
+    let (rows, next) = page_by_name(rows, &page)?;
+    ok(json!({ "items": rows.iter().map(|r| workflow_json(r, false)).collect::<Vec<_>>(), "next": next }))
+}
+
+/// A page of rows that are few enough to read whole (workflows, forms), each
+/// named "tenant/id/version" with the version in ten digits, so names sort as
+/// the rows do and a name is the cursor.
+pub(crate) fn page_by_name<T>(mut rows: Vec<(String, T)>, page: &PageRequest) -> Result<(Vec<T>, Option<String>), ApiError> {
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     if let Some(after) = &page.after {
         let shaped = after.rsplit_once('/').is_some_and(|(key, version)| {
@@ -255,9 +263,7 @@ pub async fn list_workflows(
     let limit = page.bounded_limit();
     let next = (rows.len() > limit).then(|| rows[limit - 1].0.clone());
     rows.truncate(limit);
-    ok(
-        json!({ "items": rows.iter().map(|(_, r)| workflow_json(r, false)).collect::<Vec<_>>(), "next": next }),
-    )
+    Ok((rows.into_iter().map(|(_, row)| row).collect(), next))
 }
 
 pub async fn get_workflow(
@@ -1318,6 +1324,9 @@ fn task_json(task: &store::TaskRow) -> Value {
         "priority": task.priority,
         "form_key": task.form_key,
         "created_at": time(task.created_at),
+        "state": if task.completed_at.is_some() { "completed" } else { "open" },
+        "completed_at": task.completed_at.map(time),
+        "completed_by": task.completed_by,
     })
 }
 
@@ -1329,6 +1338,8 @@ pub struct TaskParams {
     candidate_group: Option<String>,
     workflow: Option<String>,
     instance_id: Option<String>,
+    state: Option<String>,
+    completed_by: Option<String>,
     after: Option<String>,
     limit: Option<usize>,
 }
@@ -1339,12 +1350,20 @@ pub async fn list_tasks(
     Params(params): Params<TaskParams>,
 ) -> Answer {
     let tenants = tenancy::scope(caller.as_ref(), params.tenant)?;
+    let task_state = match params.state.as_deref() {
+        None | Some("open") => store::TaskState::Open,
+        Some("completed") => store::TaskState::Completed,
+        Some("all") => store::TaskState::All,
+        Some(other) => return Err(ApiError::new("query-invalid", format!("state '{other}' is not open, completed or all"))),
+    };
     let filter = TaskFilter {
         tenants,
         assignee: params.assignee,
         candidate_group: params.candidate_group,
         process_id: params.workflow,
         instance_id: params.instance_id,
+        state: task_state,
+        completed_by: params.completed_by,
     };
     let page = page_request(params.after, params.limit)?;
     let mut found = read(&state, move |txn| Ok(txn.tasks(&filter, &page)?)).await?;
@@ -1356,7 +1375,7 @@ pub async fn list_tasks(
 }
 
 /// A user task the caller may see; one it may not is as good as absent.
-async fn visible_task(
+pub(crate) async fn visible_task(
     state: &AppState,
     caller: Option<&crate::access::Principal>,
     key: &str,

@@ -283,6 +283,22 @@ fn wait() -> Value {
     schema
 }
 
+fn form_members(with_schema: bool) -> Vec<(&'static str, Value)> {
+    let mut members = vec![
+        ("form_id", string()),
+        ("tenant", tenant()),
+        ("version", integer(1)),
+        ("version_tag", or_null(string())),
+        ("deployment", integer(1)),
+        ("resource", string()),
+        ("deployed_at", time()),
+    ];
+    if with_schema {
+        members.push(("schema", any_object()));
+    }
+    members
+}
+
 fn job_members() -> Vec<(&'static str, Value)> {
     vec![
         ("key", string()),
@@ -418,6 +434,19 @@ pub fn components() -> Value {
             ("priority", or_null(json!({ "type": "integer" }))),
             ("form_key", or_null(string())),
             ("created_at", time()),
+            ("state", one_of(&["open", "completed"])),
+            ("completed_at", or_null(time())),
+            ("completed_by", or_null(string())),
+        ]),
+        "Form": answer(&form_members(false)),
+        "FormDetail": answer(&form_members(true)),
+        "TaskForm": answer(&[
+            ("source", one_of(&["embedded", "deployed", "generated", "external", "none"])),
+            ("form_id", or_null(string())),
+            ("version", or_null(integer(1))),
+            ("reference", or_null(string())),
+            ("schema", or_null(any_object())),
+            ("variables", any_object()),
         ]),
         "Incident": answer(&[
             ("key", string()),
@@ -511,9 +540,28 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                             ("created", boolean()),
                         ])),
                     ),
+                    (
+                        "forms",
+                        list(answer(&[
+                            ("form_id", string()),
+                            ("tenant", tenant()),
+                            ("version", integer(1)),
+                            ("created", boolean()),
+                        ])),
+                    ),
                     ("diagnostics", list(reference("Diagnostic"))),
                 ])),
             ),
+        ),
+        ("get", "/v1/forms") => {
+            let mut query = vec![tenant_query(), ("form_id", string())];
+            query.extend(paging_by("^(.+/.+/[0-9]{10})?$"));
+            op(query, None, ok(page_of("Form")))
+        }
+        ("get", "/v1/forms/{form_id}") => op(
+            vec![tenant_query(), ("version", between(1, u32::MAX.into()))],
+            None,
+            ok(reference("FormDetail")),
         ),
         ("get", "/v1/workflows") => {
             let mut query = vec![tenant_query()];
@@ -711,11 +759,14 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 ("candidate_group", string()),
                 ("workflow", string()),
                 ("instance_id", string()),
+                ("state", one_of(&["open", "completed", "all"])),
+                ("completed_by", string()),
             ];
             query.extend(paging());
             op(query, None, ok(page_of("Task")))
         }
         ("get", "/v1/tasks/{key}") => op(vec![], None, ok(reference("Task"))),
+        ("get", "/v1/tasks/{key}/form") => op(vec![], None, ok(reference("TaskForm"))),
         ("post", "/v1/tasks/{key}/claim" | "/v1/tasks/{key}/assign") => op(
             vec![],
             Some(request(&["assignee"], &[("assignee", text(1))])),

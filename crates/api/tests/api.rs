@@ -28,6 +28,7 @@ const MODEL: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524
 </definitions>"#;
 
 mod contract;
+mod forms;
 mod tenants;
 
 struct App {
@@ -1966,9 +1967,16 @@ async fn every_route_answers_as_its_openapi_schema_says() {
         assert!(status.is_success(), "{status}: {value}");
         value
     };
-    let resources = json!({"resources": [{"name": "order.bpmn", "xml": MODEL}, {"name": "journey.bpmn", "xml": JOURNEY}]});
+    let form = json!({"id": "approval", "components": [{"type": "checkbox", "key": "ok", "label": "OK"}]}).to_string();
+    let resources = json!({"resources": [
+        {"name": "order.bpmn", "xml": MODEL},
+        {"name": "journey.bpmn", "xml": JOURNEY},
+        {"name": "approval.form", "xml": form},
+    ]});
     ok(app.json("POST", "/v1/workflows", resources).await);
     for path in [
+        "/v1/forms",
+        "/v1/forms/approval?version=1",
         "/v1/workflows",
         "/v1/workflows/order",
         "/v1/workflows/order/versions/1",
@@ -2055,6 +2063,7 @@ async fn every_route_answers_as_its_openapi_schema_says() {
         .await
         .into_json());
     let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
+    ok(app.send("GET", &format!("/v1/tasks/{task}/form"), None).await.into_json());
     ok(app
         .send("GET", &format!("/v1/tasks/{task}"), None)
         .await

@@ -180,6 +180,11 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
         .await);
         leases.push(key);
     }
+    // A form each: `leave` is only beta's.
+    for (secret, form_id) in [(&acme, "expenses"), (&beta, "leave")] {
+        let form = json!({"id": form_id, "components": []}).to_string();
+        ok(call(secret, "POST", "/v1/workflows", json!({"resources": [{"name": "f.form", "xml": form}]})).await);
+    }
     // A message kept for a minute in each tenant, nobody waiting for it.
     for secret in [&acme, &beta] {
         ok(call(
@@ -413,6 +418,17 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
             json!({}),
             Hidden("task-not-found"),
         ),
+        (
+            "get",
+            "/v1/tasks/{key}/form",
+            format!("/v1/tasks/{beta_task}/form"),
+            json!({}),
+            Hidden("task-not-found"),
+        ),
+        ("get", "/v1/forms", "/v1/forms".into(), json!({}), OnlyOwn("items")),
+        ("get", "/v1/forms", "/v1/forms?tenant=beta".into(), json!({}), Refused),
+        ("get", "/v1/forms/{form_id}", "/v1/forms/leave".into(), json!({}), Hidden("form-not-found")),
+        ("get", "/v1/forms/{form_id}", "/v1/forms/leave?tenant=beta".into(), json!({}), Refused),
         (
             "post",
             "/v1/tasks/{key}/claim",

@@ -25,6 +25,8 @@ pub struct Workflow {
     pub elements: Vec<Element>,
     pub flows: Vec<Flow>,
     pub element_by_id: BTreeMap<String, ElementIdx>,
+    /// The forms embedded in the process (`zeebe:userTaskForm`), by their id: Camunda Form JSON.
+    pub forms: BTreeMap<String, String>,
     /// Length of the longest path through the model; the engine bounds its
     /// steps per input with it.
     pub size_hint: usize,
@@ -179,7 +181,20 @@ pub struct UserTaskDefinition {
     pub due_date: Option<Property>,
     pub follow_up_date: Option<Property>,
     pub priority: Option<Property>,
+    /// The form reference as written (kept on the task for applications that show it).
     pub form_key: Option<String>,
+    pub form: Option<FormLink>,
+}
+
+/// The form a user task is completed with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormLink {
+    /// `formKey="camunda-forms:bpmn:ID"`: the process's `zeebe:userTaskForm` with this id.
+    Embedded(String),
+    /// `formId`: a form deployed beside the BPMN, in the version the binding picks.
+    Deployed { form_id: String, binding: Binding },
+    /// `externalReference`, or a form key Baton does not resolve: the application showing the task knows it.
+    External(String),
 }
 
 #[derive(Clone, Debug)]

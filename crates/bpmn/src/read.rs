@@ -256,6 +256,7 @@ impl<'a, 'input> Reader<'a, 'input> {
         self.scope(node, Workflow::ROOT, &mut builder);
         let mut workflow = self.link(process_id, node.attribute("name"), executable, builder.elements, builder.flows, builder.attachments, builder.defaults, &mut builder.diagnostics);
         workflow.version_tag = extension(node, ZEEBE, "versionTag").and_then(|t| t.attribute("value")).map(str::to_string);
+        workflow.forms = embedded_forms(node, &workflow, &mut builder.diagnostics, |n| self.position(n));
         if !executable {
             // A process that is not meant to run is still read, so its problems are worth knowing, but none stops a deployment.
             for diagnostic in &mut builder.diagnostics {
@@ -427,24 +428,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                     ));
                     return Kind::Task(TaskKind::PassThrough);
                 };
-                let binding = match (called.and_then(|c| c.attribute("bindingType")), called.and_then(|c| c.attribute("versionTag"))) {
-                    (None | Some("latest"), _) => Binding::Latest,
-                    (Some("deployment"), _) => Binding::Deployment,
-                    (Some("versionTag"), Some(tag)) if !tag.is_empty() => Binding::VersionTag(tag.to_string()),
-                    (Some("versionTag"), _) => {
-                        diagnostics.push(Diagnostic::error("called-element-invalid", Some(id), position, "bindingType=\"versionTag\" needs a versionTag attribute".into()));
-                        Binding::Latest
-                    }
-                    (Some(other), _) => {
-                        diagnostics.push(Diagnostic::error(
-                            "called-element-invalid",
-                            Some(id),
-                            position,
-                            format!("bindingType '{other}' is not one of latest, deployment, versionTag"),
-                        ));
-                        Binding::Latest
-                    }
-                };
+                let binding = binding(called, "called-element-invalid", id, position, diagnostics);
                 Kind::CallActivity(CallActivity {
                     process_id,
                     binding,
@@ -769,6 +753,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             name: name.map(str::to_string),
             executable,
             version_tag: None,
+            forms: BTreeMap::new(),
             elements,
             flows,
             element_by_id,
@@ -1050,11 +1035,73 @@ fn user_task(node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<D
     task.due_date = prop(schedule.and_then(|s| s.attribute("dueDate")).or_else(|| node.attribute((CAMUNDA, "dueDate"))));
     task.follow_up_date = prop(schedule.and_then(|s| s.attribute("followUpDate")).or_else(|| node.attribute((CAMUNDA, "followUpDate"))));
     task.priority = prop(extension(node, ZEEBE, "priorityDefinition").and_then(|p| p.attribute("priority")).or_else(|| node.attribute((CAMUNDA, "priority"))));
-    task.form_key = extension(node, ZEEBE, "formDefinition")
-        .and_then(|f| f.attribute("formKey").or_else(|| f.attribute("formId")))
-        .or_else(|| node.attribute((CAMUNDA, "formKey")))
-        .map(str::to_string);
+    let definition = extension(node, ZEEBE, "formDefinition");
+    let attribute = |name: &str| definition.and_then(|d| d.attribute(name)).filter(|v| !v.trim().is_empty());
+    if let Some(form_id) = attribute("formId") {
+        task.form_key = Some(form_id.to_string());
+        let binding = binding(definition, "form-invalid", id, position, diagnostics);
+        task.form = Some(FormLink::Deployed { form_id: form_id.to_string(), binding });
+    } else if let Some(key) = attribute("formKey").or_else(|| node.attribute((CAMUNDA, "formKey"))) {
+        task.form_key = Some(key.to_string());
+        task.form = Some(match key.strip_prefix(EMBEDDED_FORM) {
+            Some(form) => FormLink::Embedded(form.to_string()),
+            None => FormLink::External(key.to_string()),
+        });
+    } else if let Some(reference) = attribute("externalReference") {
+        task.form_key = Some(reference.to_string());
+        task.form = Some(FormLink::External(reference.to_string()));
+    }
     task
+}
+
+/// How a user task's `formKey` names a form embedded in its process.
+const EMBEDDED_FORM: &str = "camunda-forms:bpmn:";
+
+/// The forms embedded in a process (`<zeebe:userTaskForm id="...">JSON</zeebe:userTaskForm>`),
+/// each checked to be a JSON object; and a diagnostic for every user task naming one that is not there.
+fn embedded_forms(process: Node, workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>, at: impl Fn(Node) -> (u32, u32)) -> BTreeMap<String, String> {
+    let mut forms = BTreeMap::new();
+    let extensions = process.children().filter(|c| is(*c, BPMN, "extensionElements"));
+    for form in extensions.flat_map(|e| e.children()).filter(|c| is(*c, ZEEBE, "userTaskForm")) {
+        let Some(id) = form.attribute("id") else { continue };
+        let body: String = form.children().filter_map(|c| c.text()).collect();
+        match serde_json::from_str::<serde_json::Value>(body.trim()) {
+            Ok(serde_json::Value::Object(_)) => {
+                forms.insert(id.to_string(), body.trim().to_string());
+            }
+            _ => diagnostics.push(Diagnostic::error("form-invalid", Some(id), at(form), "the embedded form is not a JSON object (a Camunda Form's schema)".into())),
+        }
+    }
+    for element in &workflow.elements {
+        if let Kind::Task(TaskKind::User(UserTaskDefinition { form: Some(FormLink::Embedded(form)), .. })) = &element.kind {
+            if !forms.contains_key(form) {
+                diagnostics.push(Diagnostic::error(
+                    "form-missing",
+                    Some(&element.id),
+                    (element.line, element.column),
+                    format!("the user task's form '{EMBEDDED_FORM}{form}' names no <zeebe:userTaskForm id=\"{form}\"> in its process"),
+                ));
+            }
+        }
+    }
+    forms
+}
+
+/// The `bindingType` (and `versionTag`) of a `zeebe:calledElement` or `zeebe:formDefinition`.
+fn binding(node: Option<Node>, code: &'static str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Binding {
+    match (node.and_then(|c| c.attribute("bindingType")), node.and_then(|c| c.attribute("versionTag"))) {
+        (None | Some("latest"), _) => Binding::Latest,
+        (Some("deployment"), _) => Binding::Deployment,
+        (Some("versionTag"), Some(tag)) if !tag.is_empty() => Binding::VersionTag(tag.to_string()),
+        (Some("versionTag"), _) => {
+            diagnostics.push(Diagnostic::error(code, Some(id), position, "bindingType=\"versionTag\" needs a versionTag attribute".into()));
+            Binding::Latest
+        }
+        (Some(other), _) => {
+            diagnostics.push(Diagnostic::error(code, Some(id), position, format!("bindingType '{other}' is not one of latest, deployment, versionTag")));
+            Binding::Latest
+        }
+    }
 }
 
 /// A property: `=expr` is FEEL, anything else literal text.

@@ -164,7 +164,42 @@ pub async fn deploy(client: &Client, files: &[PathBuf]) -> Result<(), Failure> {
         })
         .collect();
     table(&["WORKFLOW", "VERSION", "DEPLOYED"], &rows);
+    let forms: Vec<Vec<String>> = answer["forms"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|f| {
+            let created = if f["created"] == json!(true) { "new" } else { "unchanged" };
+            vec![text(&f["form_id"]), text(&f["version"]), created.into()]
+        })
+        .collect();
+    if !forms.is_empty() {
+        table(&["FORM", "VERSION", "DEPLOYED"], &forms);
+    }
     Ok(())
+}
+
+pub async fn list_forms(client: &Client, form_id: Option<String>, json_lines: bool) -> Result<(), Failure> {
+    let columns = [
+        ("TENANT", "tenant"),
+        ("FORM", "form_id"),
+        ("VERSION", "version"),
+        ("VERSION TAG", "version_tag"),
+        ("FILE", "resource"),
+        ("DEPLOYED", "deployed_at"),
+    ];
+    let path = format!("/v1/forms{}", query(&[("tenant", client.tenant()), ("form_id", form_id)]));
+    list(client, &path, json_lines, &columns).await
+}
+
+pub async fn show_form(client: &Client, form_id: &str, version: Option<u32>) -> Result<(), Failure> {
+    let pairs = [("tenant", client.tenant()), ("version", version.map(|v| v.to_string()))];
+    show(client, &format!("/v1/forms/{}{}", encode(form_id), query(&pairs))).await
+}
+
+pub async fn show_task_form(client: &Client, key: &str) -> Result<(), Failure> {
+    show(client, &format!("/v1/tasks/{}/form", encode(key))).await
 }
 
 pub async fn list_workflows(client: &Client, json_lines: bool) -> Result<(), Failure> {
@@ -647,6 +682,15 @@ pub struct TaskListArgs {
     workflow: Option<String>,
     #[arg(long)]
     instance: Option<String>,
+    /// Completed tasks instead of open ones.
+    #[arg(long, conflicts_with = "all")]
+    completed: bool,
+    /// Open and completed tasks.
+    #[arg(long)]
+    all: bool,
+    /// Tasks this principal completed (implies --completed unless --all).
+    #[arg(long)]
+    completed_by: Option<String>,
 }
 
 pub async fn list_tasks(
@@ -659,13 +703,23 @@ pub async fn list_tasks(
         group,
         workflow,
         instance,
+        completed,
+        all,
+        completed_by,
     } = filter;
+    let state = match (all, completed || completed_by.is_some()) {
+        (true, _) => Some("all".to_string()),
+        (false, true) => Some("completed".to_string()),
+        (false, false) => None,
+    };
     let pairs = [
         ("tenant", client.tenant()),
         ("assignee", assignee),
         ("candidate_group", group),
         ("workflow", workflow),
         ("instance_id", instance),
+        ("state", state),
+        ("completed_by", completed_by),
     ];
     let path = format!("/v1/tasks{}", query(&pairs));
     let columns = [
@@ -675,6 +729,8 @@ pub async fn list_tasks(
         ("ASSIGNEE", "assignee"),
         ("GROUPS", "candidate_groups"),
         ("DUE", "due"),
+        ("STATE", "state"),
+        ("COMPLETED BY", "completed_by"),
     ];
     list(client, &path, json_lines, &columns).await
 }

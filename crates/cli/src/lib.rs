@@ -244,6 +244,24 @@ pub enum WorkflowsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum FormsCommand {
+    /// List deployed forms, every version.
+    List {
+        /// Only the versions of this form.
+        #[arg(long)]
+        form_id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a deployed form with its schema: the latest version, or --version N.
+    Show {
+        form_id: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum JobsCommand {
     /// Set how many retries a job has left (then resolve its incident).
     Retries {
@@ -296,7 +314,7 @@ pub enum JobsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
-    /// List open user tasks.
+    /// List open user tasks (or --completed ones, or --all).
     List {
         #[command(flatten)]
         filter: commands::TaskListArgs,
@@ -305,6 +323,10 @@ pub enum TasksCommand {
     },
     /// Show one user task.
     Show {
+        key: String,
+    },
+    /// Show the form to complete a user task with, and the variables to fill it.
+    Form {
         key: String,
     },
     /// Assign a user task to someone (whoever holds it now).
@@ -439,7 +461,7 @@ pub enum Command {
         )]
         tls_key: Option<PathBuf>,
     },
-    /// Deploy BPMN files to the server.
+    /// Deploy BPMN files, and Camunda Forms (`*.form`) their user tasks link, all or nothing.
     Deploy {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -463,6 +485,9 @@ pub enum Command {
     },
     #[command(subcommand)]
     Workflows(WorkflowsCommand),
+    /// Deployed forms.
+    #[command(subcommand)]
+    Forms(FormsCommand),
     #[command(subcommand)]
     Instances(InstancesCommand),
     #[command(subcommand)]
@@ -855,6 +880,12 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
         Command::Workflows(WorkflowsCommand::Show { key, version, xml }) => {
             commands::show_workflow(&client, &key, version, xml).await
         }
+        Command::Forms(FormsCommand::List { form_id, json }) => {
+            commands::list_forms(&client, form_id, json).await
+        }
+        Command::Forms(FormsCommand::Show { form_id, version }) => {
+            commands::show_form(&client, &form_id, version).await
+        }
         Command::Health => {
             commands::show(&client, "/healthz").await?;
             commands::show(&client, "/readyz").await
@@ -898,6 +929,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
                 commands::list_tasks(&client, filter, json).await
             }
             TasksCommand::Show { key } => commands::show_task(&client, &key).await,
+            TasksCommand::Form { key } => commands::show_task_form(&client, &key).await,
             TasksCommand::Assign { key, assignee } => {
                 commands::task_command(
                     &client,

@@ -32,6 +32,8 @@ pub const REACH: &[Reach] = &[
         &[("resources", Arg("files"))],
     ),
     ("get", "/v1/workflows", "workflows list", &[]),
+    ("get", "/v1/forms", "forms list", &[]),
+    ("get", "/v1/forms/{form_id}", "forms show", &[]),
     ("get", "/v1/workflows/{key}", "workflows show", &[]),
     (
         "get",
@@ -133,9 +135,11 @@ pub const REACH: &[Reach] = &[
         &[
             ("candidate_group", Arg("group")),
             ("instance_id", Arg("instance")),
+            ("state", ByCommand("--completed and --all")),
         ],
     ),
     ("get", "/v1/tasks/{key}", "tasks show", &[]),
+    ("get", "/v1/tasks/{key}/form", "tasks form", &[]),
     ("post", "/v1/tasks/{key}/claim", "tasks claim", &[]),
     ("post", "/v1/tasks/{key}/unclaim", "tasks unclaim", &[]),
     ("post", "/v1/tasks/{key}/assign", "tasks assign", &[]),

@@ -1235,3 +1235,54 @@ fn two_tenants_through_the_cli_neither_see_nor_signal_each_other() {
     assert_eq!(listed(&acme)[0]["status"], "completed");
     assert_eq!(listed(&beta)[0]["status"], "running");
 }
+
+/// Issue 12, item 5, through the binary: a form deployed beside its model is
+/// the form of its task; the completed task is listed with who completed it,
+/// after a restart too.
+#[test]
+fn a_task_is_completed_with_its_deployed_form_through_the_cli() {
+    let dir = temp_dir().join("forms");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (db, log) = (dir.join("baton.db"), dir.join("serve.log"));
+    let model = dir.join("leave.bpmn");
+    std::fs::write(
+        &model,
+        r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <process id="leave" isExecutable="true">
+    <startEvent id="start"/>
+    <userTask id="request"><extensionElements><zeebe:formDefinition formId="request" bindingType="deployment"/></extensionElements></userTask>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="request"/>
+    <sequenceFlow id="f2" sourceRef="request" targetRef="end"/>
+  </process>
+</definitions>"#,
+    )
+    .unwrap();
+    let form = dir.join("request.form");
+    std::fs::write(&form, r#"{"id": "request", "components": [{"type": "number", "key": "days", "label": "Days"}]}"#).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = format!("http://{listen}");
+    let running = serve(&db, &listen, &log);
+    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    let run = |args: &[&str]| {
+        let output = baton(&server, args);
+        assert!(output.status.success(), "baton {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let deployed = run(&["deploy", model.to_str().unwrap(), form.to_str().unwrap()]);
+    assert!(deployed.contains("FORM") && deployed.contains("request"), "{deployed}");
+    assert!(run(&["forms", "list"]).contains("request.form"));
+    run(&["start", "leave"]);
+    let key = run(&["tasks", "list", "--json"]).lines().next().map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["key"].as_str().unwrap().to_string()).unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&run(&["tasks", "form", &key])).unwrap();
+    assert_eq!((shown["source"].as_str(), shown["schema"]["components"][0]["key"].as_str()), (Some("deployed"), Some("days")));
+    run(&["tasks", "complete", &key, "--var", "days=2"]);
+    drop(running);
+    let _again = serve(&db, &listen, &log);
+    wait_for("the server again", Duration::from_secs(30), || completed(&server).is_some_and(|n| n == 1));
+    let done = run(&["tasks", "list", "--completed"]);
+    assert!(done.contains(&key) && done.contains("completed"), "{done}");
+    assert!(run(&["tasks", "list"]).lines().count() <= 1, "no open task is left");
+    assert!(run(&["forms", "show", "request", "--version", "1"]).contains("\"days\""));
+}

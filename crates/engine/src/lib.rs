@@ -104,7 +104,8 @@ pub enum Effect {
     TimerRemoved { key: Key },
     UserTaskCreated { task: UserTask },
     UserTaskUpdated { task: UserTask },
-    UserTaskRemoved { key: Key },
+    /// A user task ended: `completed` by someone, or removed with its element (a boundary event, a cancellation).
+    UserTaskRemoved { key: Key, completed: bool },
     SubscriptionOpened { subscription: Subscription },
     SubscriptionClosed { key: Key },
     IncidentRaised { incident: Incident },

@@ -406,7 +406,7 @@ impl<'a> Machine<'a> {
             }
             Input::CompleteUserTask { task, variables } => {
                 let Some(task) = self.st.user_tasks.remove(&task) else { return };
-                self.effects.push(Effect::UserTaskRemoved { key: task.key });
+                self.effects.push(Effect::UserTaskRemoved { key: task.key, completed: true });
                 let detail = HistoryDetail { task: Some(task.key), variables: bounded_payload(&variables), ..HistoryDetail::default() };
                 self.completions.insert(task.element_instance, detail);
                 self.absorb(task.element_instance, variables);
@@ -1353,7 +1353,7 @@ impl<'a> Machine<'a> {
         let tasks: Vec<Key> = self.st.user_tasks.values().filter(|t| t.element_instance == key).map(|t| t.key).collect();
         for task in tasks {
             self.st.user_tasks.remove(&task);
-            self.effects.push(Effect::UserTaskRemoved { key: task });
+            self.effects.push(Effect::UserTaskRemoved { key: task, completed: false });
         }
         let incidents: Vec<Key> = self.st.incidents.values().filter(|i| i.element_instance == key).map(|i| i.key).collect();
         for incident in incidents {
@@ -1439,26 +1439,12 @@ impl<'a> Machine<'a> {
 
     // ----- variables -----
 
-    /// The variable scopes visible from an element instance, innermost first.
     fn scope_chain(&self, key: Key) -> Vec<&Variables> {
-        let mut chain = Vec::new();
-        let mut current = self.st.element_instances.get(&key);
-        while let Some(ei) = current {
-            if ei.key != self.st.root {
-                chain.push(&ei.variables);
-            }
-            current = ei.parent.and_then(|p| self.st.element_instances.get(&p));
-        }
-        chain.push(&self.st.variables);
-        chain
+        self.st.scope_chain(key)
     }
 
     fn visible_variables(&self, key: Key) -> Variables {
-        let mut all = Variables::new();
-        for scope in self.scope_chain(key).into_iter().rev() {
-            all.extend(scope.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        all
+        self.st.visible_variables(key)
     }
 
     fn evaluate(&self, key: Key, expression: &Expression) -> Result<Json, Failure> {

@@ -144,6 +144,30 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
+    /// The variable scopes visible from an element instance, innermost first
+    /// (the instance's own scope last).
+    pub fn scope_chain(&self, key: Key) -> Vec<&Variables> {
+        let mut chain = Vec::new();
+        let mut current = self.element_instances.get(&key);
+        while let Some(ei) = current {
+            if ei.key != self.root {
+                chain.push(&ei.variables);
+            }
+            current = ei.parent.and_then(|p| self.element_instances.get(&p));
+        }
+        chain.push(&self.variables);
+        chain
+    }
+
+    /// Every variable an element instance sees: its own over its scopes', by name.
+    pub fn visible_variables(&self, key: Key) -> Variables {
+        let mut all = Variables::new();
+        for scope in self.scope_chain(key).into_iter().rev() {
+            all.extend(scope.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        all
+    }
+
     /// The id of the instance at the top of its call chain (its own id when nobody called it).
     pub fn root_id(&self) -> &str {
         self.id.split('/').next().unwrap_or(&self.id)

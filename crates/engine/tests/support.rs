@@ -47,7 +47,7 @@ pub fn render_effect(effect: &Effect) -> String {
         Effect::TimerRemoved { key } => format!("timer- {key}"),
         Effect::UserTaskCreated { task } => format!("task+ {} {} assignee={:?} groups={:?}", task.key, task.element_id, task.assignee, task.candidate_groups),
         Effect::UserTaskUpdated { task } => format!("task~ {} assignee={:?}", task.key, task.assignee),
-        Effect::UserTaskRemoved { key } => format!("task- {key}"),
+        Effect::UserTaskRemoved { key, completed } => format!("task- {key}{}", if *completed { " completed" } else { "" }),
         Effect::SubscriptionOpened { subscription } => format!("sub+ {} {} {:?}", subscription.key, subscription.element_id, subscription.kind),
         Effect::SubscriptionClosed { key } => format!("sub- {key}"),
         Effect::IncidentRaised { incident } => format!("incident+ {} {} {}: {}", incident.key, incident.element_id, incident.kind.name(), incident.message),

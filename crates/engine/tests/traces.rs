@@ -356,7 +356,7 @@ fn user_task_is_claimed_and_completed() {
         > claim bob
           rejected task-claimed: user task 4 is already assigned to ann
         > complete
-          task- 4
+          task- 4 completed
           ✓ review (userTask)
           + end (endEvent)
           ✓ end (endEvent)

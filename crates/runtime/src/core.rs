@@ -149,6 +149,8 @@ impl Claim {
 #[derive(Clone, Debug)]
 pub struct Deployment {
     pub workflows: Vec<(String, u32, bool)>,
+    /// Each form file's id, version and whether that version is new.
+    pub forms: Vec<(String, u32, bool)>,
     pub warnings: Vec<(String, bpmn::Diagnostic)>,
 }
 
@@ -505,8 +507,9 @@ impl Core {
         }
     }
 
-    /// Deploys the executable processes of BPMN files to a tenant, all or
-    /// nothing. A process whose XML is unchanged keeps its version.
+    /// Deploys the executable processes of BPMN files, and the forms of
+    /// `*.form` files, to a tenant, all or nothing. A process whose XML (a form
+    /// whose JSON) is unchanged keeps its version.
     pub fn deploy(
         &mut self,
         tx: &mut dyn WriteTxn,
@@ -517,7 +520,15 @@ impl Core {
         let mut imported = Vec::new();
         let mut problems = Vec::new();
         let mut warnings = Vec::new();
+        let mut forms = Vec::new();
         for (name, xml) in files {
+            if crate::forms::is_form_file(name) {
+                match crate::forms::read_form(xml) {
+                    Ok((form_id, version_tag)) => forms.push((name, xml, form_id, version_tag)),
+                    Err(diagnostic) => problems.push((name.clone(), diagnostic)),
+                }
+                continue;
+            }
             let import = bpmn::import(xml);
             warnings.extend(
                 import
@@ -573,6 +584,27 @@ impl Core {
                 result.push((process_id, version, true));
             }
         }
+        let mut deployed_forms = Vec::new();
+        for (resource, schema, form_id, version_tag) in forms {
+            let versions = tx.forms(&Some(vec![tenant.to_string()]), Some(&form_id))?;
+            let latest = versions.last();
+            if let Some(latest) = latest.filter(|f| &f.schema == schema) {
+                deployed_forms.push((form_id, latest.version, false));
+                continue;
+            }
+            let version = latest.map_or(1, |f| f.version + 1);
+            tx.apply(Write::PutForm(store::FormRow {
+                tenant: tenant.to_string(),
+                form_id: form_id.clone(),
+                version,
+                deployment,
+                version_tag,
+                resource: resource.clone(),
+                schema: schema.clone(),
+                deployed_at: now,
+            }))?;
+            deployed_forms.push((form_id, version, true));
+        }
         let any = !added.is_empty();
         for deployed in added {
             self.workflows
@@ -588,6 +620,7 @@ impl Core {
         }
         Ok(Deployment {
             workflows: result,
+            forms: deployed_forms,
             warnings,
         })
     }
@@ -1011,6 +1044,9 @@ fn compile_all(
             .or_default()
             .push(deployed);
     }
+    // A deployment of forms alone numbers one too.
+    let forms = tx.forms(&None, None)?;
+    last_deployment = forms.iter().map(|f| f.deployment).fold(last_deployment, u64::max);
     Ok((workflows, last_deployment))
 }
 
@@ -1382,9 +1418,17 @@ impl<'t> Session<'t> {
                         priority: task.priority,
                         form_key: task.form_key,
                         created_at: task.created_at,
+                        completed_at: None,
+                        completed_by: None,
                     }))?
                 }
-                Effect::UserTaskRemoved { key } => {
+                // A completed task stays listed (who completed it, when); any other end removes it.
+                Effect::UserTaskRemoved { key, completed: true } => self.tx.apply(Write::CompleteTask {
+                    key: global(key),
+                    at: self.now,
+                    by: self.audit.actor.clone(),
+                })?,
+                Effect::UserTaskRemoved { key, completed: false } => {
                     self.tx.apply(Write::DeleteTask { key: global(key) })?
                 }
                 Effect::SubscriptionOpened { subscription } => {

@@ -70,6 +70,8 @@ impl Error {
             Error::NotFound { what: "job", .. } => "job-not-found",
             Error::NotFound { what: "task", .. } => "task-not-found",
             Error::NotFound { what: "incident", .. } => "incident-not-found",
+            Error::NotFound { what: "form", .. } => "form-not-found",
+            Error::NotFound { what: "open user task", .. } => "task-not-found",
             Error::NotFound { .. } => "not-found",
             Error::LeaseExpired { .. } => "job-lease-expired",
             Error::LeaseHeld { .. } => "job-leased-to-another-worker",

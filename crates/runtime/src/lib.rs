@@ -15,6 +15,7 @@
 mod cache;
 pub mod core;
 mod error;
+pub mod forms;
 pub mod metrics;
 pub mod service;
 

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -159,7 +159,22 @@ CREATE INDEX messages_by_id ON messages (tenant, message_id) WHERE message_id IS
 ALTER TABLE tokens ADD COLUMN tenants TEXT NOT NULL DEFAULT '[\"default\"]';
 ";
 
-const STEPS: [(i64, &str); 8] = [
+/// Version 9: completed user tasks stay (open ones are listed through a
+/// partial index, so they cost nothing); forms deployed beside BPMN.
+const V9: &str = "
+ALTER TABLE tasks ADD COLUMN completed_at INTEGER;
+ALTER TABLE tasks ADD COLUMN completed_by TEXT;
+DROP INDEX tasks_by_created;
+CREATE INDEX tasks_open ON tasks (created_at, key) WHERE completed_at IS NULL;
+CREATE INDEX tasks_completed ON tasks (created_at, key) WHERE completed_at IS NOT NULL;
+CREATE TABLE forms (
+    tenant TEXT NOT NULL, form_id TEXT NOT NULL, version INTEGER NOT NULL, deployment INTEGER NOT NULL,
+    version_tag TEXT, resource TEXT NOT NULL, schema TEXT NOT NULL, deployed_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, form_id, version)
+);
+";
+
+const STEPS: [(i64, &str); 9] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -168,6 +183,7 @@ const STEPS: [(i64, &str); 8] = [
     (6, V6),
     (7, V7),
     (8, V8),
+    (9, V9),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

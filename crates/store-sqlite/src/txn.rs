@@ -161,7 +161,7 @@ fn job_row(row: &Row) -> rusqlite::Result<JobRow> {
 }
 
 const TASK_COLUMNS: &str =
-    "key, instance_id, local_key, process_id, element_id, assignee, candidate_groups, candidate_users, due, follow_up, priority, form_key, created_at, tenant";
+    "key, instance_id, local_key, process_id, element_id, assignee, candidate_groups, candidate_users, due, follow_up, priority, form_key, created_at, tenant, completed_at, completed_by";
 
 fn task_row(row: &Row) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -179,6 +179,23 @@ fn task_row(row: &Row) -> rusqlite::Result<TaskRow> {
         form_key: row.get(11)?,
         created_at: row.get(12)?,
         tenant: row.get(13)?,
+        completed_at: row.get(14)?,
+        completed_by: row.get(15)?,
+    })
+}
+
+const FORM_COLUMNS: &str = "tenant, form_id, version, deployment, version_tag, resource, schema, deployed_at";
+
+fn form_row(row: &Row) -> rusqlite::Result<FormRow> {
+    Ok(FormRow {
+        tenant: row.get(0)?,
+        form_id: row.get(1)?,
+        version: row.get(2)?,
+        deployment: row.get(3)?,
+        version_tag: row.get(4)?,
+        resource: row.get(5)?,
+        schema: row.get(6)?,
+        deployed_at: row.get(7)?,
     })
 }
 
@@ -721,7 +738,27 @@ impl ReadTxn for SqliteTxn<'_> {
             "instance_id",
             &filter.instance_id,
         );
+        equal(&mut conditions, &mut values, "completed_by", &filter.completed_by);
+        conditions.push(
+            match filter.state {
+                TaskState::Open => "completed_at IS NULL",
+                TaskState::Completed => "completed_at IS NOT NULL",
+                TaskState::All => "1",
+            }
+            .to_string(),
+        );
         self.page(&TASKS, conditions, values, page)
+    }
+
+    fn forms(&mut self, tenants: &Tenants, form_id: Option<&str>) -> Result<Vec<FormRow>> {
+        let tenants = tenants.as_ref().map(to_json).transpose()?;
+        self.query(
+            &format!(
+                "SELECT {FORM_COLUMNS} FROM forms WHERE (?1 IS NULL OR tenant IN (SELECT value FROM json_each(?1))) AND (?2 IS NULL OR form_id = ?2) ORDER BY tenant, form_id, version"
+            ),
+            params![tenants, form_id],
+            form_row,
+        )
     }
 
     fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>> {
@@ -1020,7 +1057,7 @@ impl WriteTxn for SqliteTxn<'_> {
                 self.execute("DELETE FROM subscriptions WHERE instance_id = ? AND local_key = ?", params![instance_id, local_key])
             }
             Write::PutTask(t) => self.execute(
-                &format!("INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                &format!("INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 params![
                     t.key,
                     t.instance_id,
@@ -1035,10 +1072,19 @@ impl WriteTxn for SqliteTxn<'_> {
                     t.priority,
                     t.form_key,
                     t.created_at,
-                    t.tenant
+                    t.tenant,
+                    t.completed_at,
+                    t.completed_by
                 ],
             ),
             Write::DeleteTask { key } => self.execute("DELETE FROM tasks WHERE key = ?", params![key]),
+            Write::CompleteTask { key, at, by } => {
+                self.execute("UPDATE tasks SET completed_at = ?, completed_by = ? WHERE key = ?", params![at, by, key])
+            }
+            Write::PutForm(f) => self.execute(
+                &format!("INSERT OR REPLACE INTO forms ({FORM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+                params![f.tenant, f.form_id, f.version, f.deployment, f.version_tag, f.resource, f.schema, f.deployed_at],
+            ),
             Write::PutIncident(i) => self.execute(
                 &format!("INSERT OR REPLACE INTO incidents ({INCIDENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 params![i.key, i.instance_id, i.local_key, i.process_id, i.element_id, i.kind, i.message, i.created_at, i.resolved_at, i.resolved_by, i.tenant],

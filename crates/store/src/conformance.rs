@@ -4,12 +4,12 @@
 use engine::{HistoryEntry, HistoryEvent, InstanceState, JobState, Status, Variables};
 
 use crate::rows::*;
-use crate::Store;
+use crate::{ReadTxn, Store};
 
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 14] = [
+    let checks: [Check; 15] = [
         (
             "rolling back to a savepoint undoes one command's writes only",
             savepoints,
@@ -46,6 +46,10 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
         (
             "tokens are kept, listed by name and revoked in place",
             tokens,
+        ),
+        (
+            "completed tasks stay listed as such; forms keep every version",
+            completed_tasks_and_forms,
         ),
         (
             "each tenant keeps its own workflows, requests, jobs, messages and signals",
@@ -194,6 +198,8 @@ fn roundtrip(store: &dyn Store) {
         priority: Some(50),
         form_key: None,
         created_at: 10,
+        completed_at: None,
+        completed_by: None,
     };
     let incident = IncidentRow {
         key: "i1.4".into(),
@@ -1224,6 +1230,8 @@ fn other_lists(store: &dyn Store) {
         priority: None,
         form_key: None,
         created_at: 1,
+        completed_at: None,
+        completed_by: None,
     };
     write(
         store,
@@ -1327,6 +1335,85 @@ fn other_lists(store: &dyn Store) {
         .len(),
         0
     );
+}
+
+fn completed_tasks_and_forms(store: &dyn Store) {
+    let task = |key: &str, created_at: i64| TaskRow {
+        key: key.into(),
+        instance_id: "a".into(),
+        local_key: created_at as u64,
+        process_id: "p".into(),
+        tenant: DEFAULT_TENANT.into(),
+        element_id: "t".into(),
+        assignee: None,
+        candidate_groups: vec![],
+        candidate_users: vec![],
+        due: None,
+        follow_up: None,
+        priority: None,
+        form_key: Some("f".into()),
+        created_at,
+        completed_at: None,
+        completed_by: None,
+    };
+    let form = |tenant: &str, form_id: &str, version: u32| FormRow {
+        tenant: tenant.into(),
+        form_id: form_id.into(),
+        version,
+        deployment: version as u64,
+        version_tag: (version == 1).then(|| "v1".to_string()),
+        resource: format!("{form_id}.form"),
+        schema: format!("{{\"id\":\"{form_id}\",\"components\":[],\"v\":{version}}}"),
+        deployed_at: 5,
+    };
+    write(
+        store,
+        vec![
+            Write::PutTask(task("a.1", 1)),
+            Write::PutTask(task("a.2", 2)),
+            Write::PutTask(task("a.3", 3)),
+            Write::CompleteTask { key: "a.2".into(), at: 9, by: Some("ann".into()) },
+            Write::CompleteTask { key: "a.3".into(), at: 10, by: Some("bob".into()) },
+            // Completing a task that is not there changes nothing.
+            Write::CompleteTask { key: "zz".into(), at: 11, by: None },
+            Write::PutForm(form("default", "order", 1)),
+            Write::PutForm(form("default", "order", 2)),
+            Write::PutForm(form("default", "leave", 1)),
+            Write::PutForm(form("acme", "order", 1)),
+        ],
+    );
+    let mut read = store.read().unwrap();
+    let page = PageRequest::first(10);
+    let keys = |read: &mut Box<dyn ReadTxn + '_>, filter: TaskFilter| -> Vec<String> {
+        read.tasks(&filter, &page).unwrap().items.into_iter().map(|t| t.key).collect()
+    };
+    assert_eq!(keys(&mut read, TaskFilter::default()), ["a.1"], "open tasks only, by default");
+    assert_eq!(keys(&mut read, TaskFilter { state: TaskState::Completed, ..TaskFilter::default() }), ["a.2", "a.3"]);
+    assert_eq!(keys(&mut read, TaskFilter { state: TaskState::All, ..TaskFilter::default() }), ["a.1", "a.2", "a.3"]);
+    assert_eq!(
+        keys(&mut read, TaskFilter { state: TaskState::Completed, completed_by: Some("bob".into()), ..TaskFilter::default() }),
+        ["a.3"]
+    );
+    let done = read.task("a.2").unwrap().unwrap();
+    assert_eq!((done.completed_at, done.completed_by.as_deref()), (Some(9), Some("ann")));
+    assert_eq!(read.task("zz").unwrap(), None);
+    let ids = |forms: Vec<FormRow>| forms.into_iter().map(|f| (f.tenant, f.form_id, f.version)).collect::<Vec<_>>();
+    let all = read.forms(&None, None).unwrap();
+    assert_eq!(all[1], form("default", "leave", 1), "a form comes back as it was written");
+    assert_eq!(
+        ids(all),
+        [
+            ("acme".to_string(), "order".to_string(), 1),
+            ("default".to_string(), "leave".to_string(), 1),
+            ("default".to_string(), "order".to_string(), 1),
+            ("default".to_string(), "order".to_string(), 2),
+        ]
+    );
+    assert_eq!(
+        ids(read.forms(&Some(vec!["default".into()]), Some("order")).unwrap()),
+        [("default".to_string(), "order".to_string(), 1), ("default".to_string(), "order".to_string(), 2)]
+    );
+    assert!(read.forms(&Some(vec!["beta".into()]), None).unwrap().is_empty());
 }
 
 fn incident(instance_id: &str, local_key: u64, created_at: i64) -> IncidentRow {
@@ -1789,6 +1876,8 @@ fn tenants(store: &dyn Store) {
         priority: None,
         form_key: None,
         created_at: 1,
+        completed_at: None,
+        completed_by: None,
     };
     write(
         store,

@@ -71,6 +71,8 @@ pub trait ReadTxn {
     ) -> Result<Vec<JobRow>>;
     fn task(&mut self, key: &str) -> Result<Option<TaskRow>>;
     fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>>;
+    /// Deployed forms of `tenants`, every version (or those of one form id), by tenant, form id and version.
+    fn forms(&mut self, tenants: &Tenants, form_id: Option<&str>) -> Result<Vec<FormRow>>;
     fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>>;
     fn incidents(
         &mut self,

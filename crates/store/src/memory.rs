@@ -25,6 +25,7 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 #[derive(Default)]
 struct Data {
     workflows: BTreeMap<(String, String, u32), WorkflowRow>,
+    forms: BTreeMap<(String, String, u32), FormRow>,
     instances: HashMap<Box<str>, Box<StoredInstance>>,
     /// Instances in list order: (started_at, id).
     instances_by_start: BTreeMap<(i64, Box<str>), ()>,
@@ -466,6 +467,16 @@ impl ReadTxn for MemoryTxn<'_> {
         )
     }
 
+    fn forms(&mut self, tenants: &Tenants, form_id: Option<&str>) -> Result<Vec<FormRow>> {
+        Ok(self
+            .data
+            .forms
+            .values()
+            .filter(|f| reaches(tenants, &f.tenant) && form_id.is_none_or(|id| f.form_id == id))
+            .cloned()
+            .collect())
+    }
+
     fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>> {
         Ok(self.data.incidents.get(key).cloned())
     }
@@ -782,6 +793,20 @@ impl WriteTxn for MemoryTxn<'_> {
             ),
             Write::PutTask(row) => set(data, undo, |d| &mut d.tasks, row.key.clone(), Some(row)),
             Write::DeleteTask { key } => set(data, undo, |d| &mut d.tasks, key, None),
+            Write::CompleteTask { key, at, by } => {
+                if let Some(mut row) = data.tasks.get(&key).cloned() {
+                    row.completed_at = Some(at);
+                    row.completed_by = by;
+                    set(data, undo, |d| &mut d.tasks, key, Some(row));
+                }
+            }
+            Write::PutForm(row) => set(
+                data,
+                undo,
+                |d| &mut d.forms,
+                (row.tenant.clone(), row.form_id.clone(), row.version),
+                Some(row),
+            ),
             Write::PutIncident(row) => {
                 set(data, undo, |d| &mut d.incidents, row.key.clone(), Some(row))
             }

@@ -122,6 +122,28 @@ pub struct TaskRow {
     pub priority: Option<i64>,
     pub form_key: Option<String>,
     pub created_at: i64,
+    /// When someone completed it; `None` while open. (A task ended any other
+    /// way, by a boundary event or a cancellation, is removed.)
+    #[serde(default)]
+    pub completed_at: Option<i64>,
+    #[serde(default)]
+    pub completed_by: Option<String>,
+}
+
+/// One deployed version of a form (a Camunda Form's JSON schema), which user tasks link by its id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FormRow {
+    pub tenant: String,
+    /// The schema's `id`.
+    pub form_id: String,
+    pub version: u32,
+    pub deployment: u64,
+    /// The schema's `versionTag`, which a `bindingType="versionTag"` picks.
+    pub version_tag: Option<String>,
+    /// The file's name in its deployment.
+    pub resource: String,
+    pub schema: String,
+    pub deployed_at: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -240,6 +262,13 @@ pub enum Write {
     DeleteTask {
         key: String,
     },
+    /// Marks a user task completed; it stays listed as such.
+    CompleteTask {
+        key: String,
+        at: i64,
+        by: Option<String>,
+    },
+    PutForm(FormRow),
     PutIncident(IncidentRow),
     /// Marks an incident resolved; it stays listed as such.
     ResolveIncident {
@@ -362,11 +391,33 @@ pub struct TaskFilter {
     pub candidate_group: Option<String>,
     pub process_id: Option<String>,
     pub instance_id: Option<String>,
+    /// Open (the default), completed, or both.
+    pub state: TaskState,
+    /// Completed by this principal.
+    pub completed_by: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    #[default]
+    Open,
+    Completed,
+    All,
 }
 
 impl TaskFilter {
     pub fn matches(&self, row: &TaskRow) -> bool {
         reaches(&self.tenants, &row.tenant)
+            && match self.state {
+                TaskState::Open => row.completed_at.is_none(),
+                TaskState::Completed => row.completed_at.is_some(),
+                TaskState::All => true,
+            }
+            && self
+                .completed_by
+                .as_ref()
+                .is_none_or(|by| row.completed_by.as_ref() == Some(by))
             && self
                 .assignee
                 .as_ref()
