@@ -21,6 +21,8 @@ export function h(tag, attributes = {}, ...children) {
 export function when(iso) {
   if (!iso) return h('span', { class: 'muted' }, '–');
   const date = new Date(iso);
+  // A due date a model wrote in a form Date cannot read is shown as written.
+  if (Number.isNaN(date.getTime())) return h('span', {}, iso);
   return h('time', { datetime: iso, title: iso }, date.toLocaleString());
 }
 

@@ -5,6 +5,7 @@ import './style.css';
 import { ApiError, all, get, post, query, setToken, token } from './api.js';
 import { badge, h, json, problem, table, when } from './dom.js';
 import { drawDiagram, zoomControls } from './diagram.js';
+import { describeSource, taskForm } from './taskform.js';
 
 const page = document.getElementById('page');
 /** How often a shown page asks the API again (see docs/design.md, "The console"). */
@@ -58,7 +59,7 @@ function view(parts, params) {
     case 'workflows':
       return parts[1] ? workflowPage(parts[1], parts[2], parts[3]) : workflowsPage();
     case 'tasks':
-      return tasksPage(params);
+      return parts[1] ? taskPage(parts.slice(1).join('/')) : tasksPage(params);
     case 'incidents':
       return incidentsPage();
     default:
@@ -346,7 +347,7 @@ async function instanceContent(id) {
         ['Since', (w) => when(w.since)],
         ['Due', (w) => (w.timer ? [when(w.due_at), ' ', reschedule(w)] : when(w.due_at))],
         ['Job', (w) => (w.job ? `${w.job.type}, ${w.job.retries} retries left${w.job.worker ? `, with ${w.job.worker}` : ''}` : '')],
-        ['Task', (w) => (w.task ? h('a', { href: `#/tasks${query({ instance_id: instance.id })}` }, w.task.assignee || 'unassigned') : '')],
+        ['Task', (w) => (w.task ? h('a', { href: `#/tasks/${encodeURIComponent(w.task.key)}` }, w.task.assignee || 'unassigned') : '')],
         ['Called', (w) => (w.child ? h('a', { href: `#/instances/${encodeURIComponent(w.child.instance_id)}` }, w.child.instance_id) : '')],
       ],
       instance.waits,
@@ -546,58 +547,135 @@ async function workflowPage(tenant, key, version) {
 
 const USER_KEY = 'baton-user';
 
+/** The name the user acts under: the token's holder, or the name they typed on the tasks page. */
+function userName() {
+  return me.authenticated ? me.name : localStorage.getItem(USER_KEY) || '';
+}
+
+const taskLink = (t) => h('a', { href: `#/tasks/${encodeURIComponent(t.key)}` }, t.element_id);
+
+function claimOrGiveBack(t) {
+  if (t.state === 'completed') return '';
+  return t.assignee
+    ? action('Give back', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/unclaim`, {}), { route: 'post /v1/tasks/{key}/unclaim' })
+    : action('Claim', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/claim`, { assignee: userName() || 'console' }), { route: 'post /v1/tasks/{key}/claim' });
+}
+
+function assignTo(t) {
+  if (t.state === 'completed' || !may('post /v1/tasks/{key}/assign')) return '';
+  const who = h('input', { 'aria-label': `assign ${t.key} to`, placeholder: 'assign to', size: 10 });
+  return h('span', {}, who, action('Assign', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/assign`, { assignee: who.value.trim() })));
+}
+
+/** The open tasks of the user's groups: one query per group, each task once. */
+async function groupTasks(groups) {
+  const seen = new Map();
+  for (const group of groups) {
+    for (const task of await all(`/v1/tasks${query({ candidate_group: group })}`)) seen.set(task.key, task);
+  }
+  return [...seen.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
+}
+
 async function tasksPage(params) {
-  const filters = Object.fromEntries(params.entries());
-  const user = me.authenticated ? me.name : localStorage.getItem(USER_KEY) || '';
-  const tasks = await all(`/v1/tasks${query(filters)}`);
-  const name = h('input', { value: user, 'aria-label': 'your name', placeholder: 'your name', onchange: (e) => localStorage.setItem(USER_KEY, e.target.value.trim()) });
+  const view = params.get('view') || 'open';
+  const user = userName();
+  const groups = me.authenticated ? me.groups || [] : (params.get('groups') || '').split(',').map((g) => g.trim()).filter(Boolean);
+  let tasks;
+  switch (view) {
+    case 'mine':
+      tasks = user ? await all(`/v1/tasks${query({ assignee: user })}`) : [];
+      break;
+    case 'groups':
+      tasks = await groupTasks(groups);
+      break;
+    case 'unassigned':
+      tasks = (await all('/v1/tasks')).filter((t) => !t.assignee);
+      break;
+    case 'completed':
+      tasks = await all(`/v1/tasks${query({ state: 'completed' })}`);
+      break;
+    default:
+      tasks = await all('/v1/tasks');
+  }
+  const name = h('input', { value: user, 'aria-label': 'your name', placeholder: 'your name', disabled: me.authenticated, onchange: (e) => localStorage.setItem(USER_KEY, e.target.value.trim()) });
   const tabs = [
-    ['All', {}],
-    ['Mine', { assignee: user }],
-    ['My group', { candidate_group: filters.candidate_group || '' }],
+    ['Open', 'open'],
+    ['Mine', 'mine'],
+    ['My groups', 'groups'],
+    ['Unassigned', 'unassigned'],
+    ['Completed', 'completed'],
   ];
-  const complete = (task) => {
-    const editor = h('textarea', { rows: 4, 'aria-label': `variables to complete ${task.key} with (JSON object)` }, '{}');
-    return h('div', { class: 'complete' }, editor,
-      action('Complete', async () => {
-        let variables;
-        try {
-          variables = JSON.parse(editor.value || '{}');
-        } catch (error) {
-          throw new Error(`not JSON: ${error.message}`);
-        }
-        await post(`/v1/tasks/${encodeURIComponent(task.key)}/complete`, { variables });
-      }, { route: 'post /v1/tasks/{key}/complete' }));
-  };
+  const groupInput = me.authenticated
+    ? h('span', { class: 'muted' }, groups.length ? `groups: ${groups.join(', ')}` : 'no groups')
+    : h('input', {
+        value: groups.join(', '),
+        'aria-label': 'your groups (comma-separated)',
+        placeholder: 'your groups',
+        onchange: (e) => { location.hash = `#/tasks${query({ view: 'groups', groups: e.target.value })}`; },
+      });
+  const done = view === 'completed';
+  const columns = [
+    ['Task', taskLink],
+    ['Instance', (t) => h('a', { href: `#/instances/${encodeURIComponent(t.instance_id)}` }, t.instance_id)],
+    ['Workflow', (t) => t.workflow],
+    ['Assignee', (t) => t.assignee || h('span', { class: 'muted' }, 'unassigned')],
+    ['Groups', (t) => t.candidate_groups.join(', ')],
+    ['Due', (t) => (t.due ? when(t.due) : '')],
+    ['Follow up', (t) => (t.follow_up ? when(t.follow_up) : '')],
+    ['Priority', (t) => (t.priority ?? '')],
+  ];
+  if (done) columns.push(['Completed by', (t) => t.completed_by || ''], ['Completed', (t) => when(t.completed_at)]);
+  else columns.push(['', claimOrGiveBack], ['', assignTo], ['', (t) => h('a', { class: 'button', href: `#/tasks/${encodeURIComponent(t.key)}` }, 'Open')]);
   return h(
     'section',
     {},
     h('h1', {}, 'Tasks'),
-    h('p', {}, h('label', {}, 'You are ', name), ' ', tabs.map(([label, f]) => h('a', { class: 'button', href: `#/tasks${query(f)}` }, label))),
-    table(
-      [
-        ['Task', (t) => t.element_id],
-        ['Instance', (t) => h('a', { href: `#/instances/${encodeURIComponent(t.instance_id)}` }, t.instance_id)],
-        ['Workflow', (t) => t.workflow],
-        ['Assignee', (t) => t.assignee || h('span', { class: 'muted' }, 'unassigned')],
-        ['Groups', (t) => t.candidate_groups.join(', ')],
-        ['Due', (t) => t.due || ''],
-        ['Follow up', (t) => t.follow_up || ''],
-        ['', (t) => (t.assignee
-          ? action('Give back', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/unclaim`, {}), { route: 'post /v1/tasks/{key}/unclaim' })
-          : action('Claim', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/claim`, { assignee: localStorage.getItem(USER_KEY) || user || 'console' }), {
-              route: 'post /v1/tasks/{key}/claim',
-            }))],
-        ['', (t) => {
-          const who = h('input', { 'aria-label': `assign ${t.key} to`, placeholder: 'assign to', size: 10 });
-          if (!may('post /v1/tasks/{key}/assign')) return '';
-          return h('span', {}, who, action('Assign', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/assign`, { assignee: who.value.trim() })));
-        }],
-        ['', complete],
-      ],
-      tasks,
-      'No open tasks.',
-    ),
+    h('p', {}, h('label', {}, 'You are ', name), ' ', groupInput),
+    h('nav', { class: 'tabs', 'aria-label': 'task lists' }, tabs.map(([label, key]) =>
+      h('a', { class: 'button', href: `#/tasks${query({ view: key, groups: me.authenticated ? '' : params.get('groups') })}`, 'aria-current': key === view ? 'page' : null }, label))),
+    table(columns, tasks, done ? 'No completed tasks.' : 'No tasks here.'),
+  );
+}
+
+/** One task: what it is, who holds it, and its form to complete it with. */
+async function taskPage(key) {
+  const task = await get(`/v1/tasks/${encodeURIComponent(key)}`);
+  const facts = h('dl', { class: 'facts' },
+    fact('Workflow', task.workflow),
+    fact('Instance', h('a', { href: `#/instances/${encodeURIComponent(task.instance_id)}` }, task.instance_id)),
+    fact('Assignee', task.assignee || 'unassigned'),
+    fact('Candidate groups', task.candidate_groups.join(', ') || '–'),
+    fact('Candidate users', task.candidate_users.join(', ') || '–'),
+    fact('Due', when(task.due)),
+    fact('Follow up', when(task.follow_up)),
+    fact('Priority', task.priority ?? '–'),
+    fact('Created', when(task.created_at)));
+  const header = [h('h1', {}, `Task ${task.element_id} `, badge(task.state, task.state === 'completed' ? 'status-completed' : 'status-running')), facts];
+  if (task.state === 'completed') {
+    return h('section', {}, header, h('p', {}, `Completed by ${task.completed_by || 'someone'} `, when(task.completed_at), '.'));
+  }
+  let formAnswer = null;
+  let formProblem = null;
+  try {
+    formAnswer = await get(`/v1/tasks/${encodeURIComponent(key)}/form`);
+  } catch (error) {
+    formProblem = error;
+  }
+  const form = await taskForm(formAnswer);
+  const complete = action('Complete', async () => {
+    const variables = form.read();
+    await post(`/v1/tasks/${encodeURIComponent(key)}/complete`, { variables });
+    location.hash = '#/tasks';
+  }, { route: 'post /v1/tasks/{key}/complete', kind: 'primary' });
+  return h(
+    'section',
+    {},
+    header,
+    h('p', {}, claimOrGiveBack(task), ' ', assignTo(task)),
+    h('h2', {}, 'Form'),
+    formProblem ? problem(formProblem) : h('p', { class: 'muted' }, describeSource(formAnswer)),
+    form.element,
+    complete || h('p', { class: 'muted' }, 'You may not complete tasks.'),
   );
 }
 

@@ -72,6 +72,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/v1/forms/{form_id}", Access::Roles(&[Developer, Operator, Viewer, User])),
     ("post", "/v1/instances", Access::Roles(&[Starter, User])),
     ("get", "/v1/instances", Access::Roles(READERS)),
+    ("get", "/v1/instances/counts", Access::Roles(&[Developer, Operator, Viewer])),
     ("get", "/v1/instances/{id}", Access::Roles(READERS)),
     ("get", "/v1/instances/{id}/history", Access::Roles(READERS)),
     ("post", "/v1/instances/{id}/cancel", Access::Roles(&[Operator])),

@@ -89,6 +89,13 @@ pub const ROUTES: &[Route] = &[
     ),
     (
         "get",
+        "/v1/instances/counts",
+        "Count instances by status, with open incidents, and per workflow version (kept as instances change: no scan)",
+        &[],
+        &["tenant", "workflow", "version"],
+    ),
+    (
+        "get",
         "/v1/instances/{id}",
         "Get an instance: status, labels, lineage, who created and last changed it, how it ended, input, variables, tokens, its incidents and its called instances', update count",
         &[],
@@ -261,6 +268,7 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     );
     router = route("/v1/forms", get(forms::list_forms), router);
     router = route("/v1/forms/{form_id}", get(forms::get_form), router);
+    router = route("/v1/instances/counts", get(count_instances), router);
     router = route("/v1/instances/{id}", get(get_instance), router);
     router = route("/v1/instances/{id}/history", get(instance_history), router);
     router = route("/v1/instances/{id}/cancel", post(cancel_instance), router);

@@ -455,6 +455,45 @@ pub(crate) fn parse_time(name: &str, value: Option<String>) -> Result<Option<i64
         .transpose()
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountParams {
+    tenant: Option<String>,
+    workflow: Option<String>,
+    version: Option<u32>,
+}
+
+/// How many instances there are by status, with own open incidents, and per
+/// workflow version: read from counts kept as instances are written, so the
+/// answer costs the number of workflow versions, not of instances.
+pub async fn count_instances(State(state): State<AppState>, Caller(caller): Caller, Params(params): Params<CountParams>) -> Answer {
+    let tenants = tenancy::scope(caller.as_ref(), params.tenant)?;
+    let rows = read(&state, move |txn| Ok(txn.instance_counts(&tenants)?)).await?;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| params.workflow.as_ref().is_none_or(|w| &r.process_id == w) && params.version.is_none_or(|v| r.version == v))
+        .collect();
+    let mut by_status: serde_json::Map<String, Value> = STATUSES.iter().map(|s| (s.as_str().to_string(), json!(0))).collect();
+    let mut total = 0;
+    let mut with_incidents = 0;
+    for row in &rows {
+        total += row.count;
+        if row.with_incidents {
+            with_incidents += row.count;
+        }
+        let count = by_status.entry(row.status.as_str()).or_insert(json!(0));
+        *count = json!(count.as_u64().unwrap_or(0) + row.count);
+    }
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| json!({ "tenant": r.tenant, "workflow": r.process_id, "version": r.version, "status": r.status.as_str(), "with_incidents": r.with_incidents, "count": r.count }))
+        .collect();
+    ok(json!({ "total": total, "by_status": by_status, "with_incidents": with_incidents, "items": items }))
+}
+
+const STATUSES: [engine::Status; 5] =
+    [engine::Status::Running, engine::Status::Suspended, engine::Status::Completed, engine::Status::Cancelled, engine::Status::Failed];
+
 pub async fn list_instances(
     State(state): State<AppState>,
     Caller(caller): Caller,

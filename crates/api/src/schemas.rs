@@ -553,6 +553,26 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 ])),
             ),
         ),
+        ("get", "/v1/instances/counts") => op(
+            vec![tenant_query(), ("workflow", string()), ("version", between(1, u32::MAX.into()))],
+            None,
+            ok(answer(&[
+                ("total", integer(0)),
+                ("by_status", answer(&STATUSES.iter().map(|s| (*s, integer(0))).collect::<Vec<_>>())),
+                ("with_incidents", integer(0)),
+                (
+                    "items",
+                    list(answer(&[
+                        ("tenant", tenant()),
+                        ("workflow", string()),
+                        ("version", integer(1)),
+                        ("status", one_of(STATUSES)),
+                        ("with_incidents", boolean()),
+                        ("count", integer(1)),
+                    ])),
+                ),
+            ])),
+        ),
         ("get", "/v1/forms") => {
             let mut query = vec![tenant_query(), ("form_id", string())];
             query.extend(paging_by("^(.+/.+/[0-9]{10})?$"));

@@ -1999,6 +1999,7 @@ async fn every_route_answers_as_its_openapi_schema_says() {
     for path in [
         "/v1/instances?label=customer=c-1&has_incidents=false&limit=5".to_string(),
         format!("/v1/instances/{id}"),
+        "/v1/instances/counts?workflow=order".to_string(),
         format!("/v1/instances/{id}/history?run=current"),
     ] {
         ok(app.send("GET", &path, None).await.into_json());
@@ -2977,4 +2978,38 @@ fn a_store_failure_does_not_show_the_client_sql_or_paths() {
         "{}",
         problem.detail
     );
+}
+
+/// Issue 12, item 3 (and issue 16): the counts by status and incidents move
+/// with every instance, per workflow version, without listing instances.
+#[tokio::test]
+async fn instance_counts_follow_each_instance() {
+    let app = App::new();
+    app.deploy(&[("order.bpmn", MODEL)]).await;
+    let ids = [
+        app.start(json!({"workflow": "order"})).await,
+        app.start(json!({"workflow": "order"})).await,
+        app.start(json!({"workflow": "order"})).await,
+    ];
+    let (status, _) = app.json("POST", &format!("/v1/instances/{}/cancel", ids[0]), json!({})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, activated) = app
+        .json("POST", "/v1/jobs/activate", json!({"type": "charge", "worker": "w", "max_jobs": 1}))
+        .await;
+    let job = &activated["jobs"][0];
+    let (status, _) = app
+        .json(
+            "POST",
+            &format!("/v1/jobs/{}/fail", job["key"].as_str().unwrap()),
+            json!({"worker": "w", "lease": job["lease"], "retries": 0, "message": "declined"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, counts) = app.send("GET", "/v1/instances/counts?workflow=order", None).await.into_json();
+    assert_eq!(status, StatusCode::OK, "{counts}");
+    assert_eq!(counts["total"], 3);
+    assert_eq!(counts["by_status"], json!({"running": 2, "suspended": 0, "completed": 0, "cancelled": 1, "failed": 0}));
+    assert_eq!(counts["with_incidents"], 1);
+    let (_, none) = app.send("GET", "/v1/instances/counts?workflow=order&version=2", None).await.into_json();
+    assert_eq!(none["total"], 0);
 }

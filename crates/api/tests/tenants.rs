@@ -426,6 +426,8 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
             Hidden("task-not-found"),
         ),
         ("get", "/v1/forms", "/v1/forms".into(), json!({}), OnlyOwn("items")),
+        ("get", "/v1/instances/counts", "/v1/instances/counts".into(), json!({}), OnlyOwn("items")),
+        ("get", "/v1/instances/counts", "/v1/instances/counts?tenant=beta".into(), json!({}), Refused),
         ("get", "/v1/forms", "/v1/forms?tenant=beta".into(), json!({}), Refused),
         ("get", "/v1/forms/{form_id}", "/v1/forms/leave".into(), json!({}), Hidden("form-not-found")),
         ("get", "/v1/forms/{form_id}", "/v1/forms/leave?tenant=beta".into(), json!({}), Refused),

@@ -180,6 +180,21 @@ pub async fn deploy(client: &Client, files: &[PathBuf]) -> Result<(), Failure> {
     Ok(())
 }
 
+pub async fn count_instances(client: &Client, workflow: Option<String>, version: Option<u32>, json_out: bool) -> Result<(), Failure> {
+    let pairs = [("tenant", client.tenant()), ("workflow", workflow), ("version", version.map(|v| v.to_string()))];
+    let answer = client.get(&format!("/v1/instances/counts{}", query(&pairs))).await?;
+    if json_out {
+        say!("{answer}");
+        return Ok(());
+    }
+    let statuses = ["running", "suspended", "completed", "cancelled", "failed"];
+    let mut rows: Vec<Vec<String>> = statuses.iter().map(|s| vec![s.to_string(), text(&answer["by_status"][*s])]).collect();
+    rows.push(vec!["with incidents".into(), text(&answer["with_incidents"])]);
+    rows.push(vec!["total".into(), text(&answer["total"])]);
+    table(&["STATUS", "INSTANCES"], &rows);
+    Ok(())
+}
+
 pub async fn list_forms(client: &Client, form_id: Option<String>, json_lines: bool) -> Result<(), Failure> {
     let columns = [
         ("TENANT", "tenant"),

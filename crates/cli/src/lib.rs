@@ -68,6 +68,16 @@ pub struct VarArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum InstancesCommand {
+    /// Count instances by status and with open incidents, per workflow version.
+    Counts {
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long)]
+        version: Option<u32>,
+        /// The answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List instances (every page).
     List {
         #[command(flatten)]
@@ -732,6 +742,9 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
         Command::Instances(command) => match command {
             InstancesCommand::List { filter, json } => {
                 commands::list_instances(&client, filter, json).await
+            }
+            InstancesCommand::Counts { workflow, version, json } => {
+                commands::count_instances(&client, workflow, version, json).await
             }
             InstancesCommand::Show { id, json } => {
                 commands::show_instance(&client, &id, json).await

@@ -53,6 +53,7 @@ pub const REACH: &[Reach] = &[
         "instances list",
         &[("parent_id", Arg("parent")), ("root_id", Arg("root"))],
     ),
+    ("get", "/v1/instances/counts", "instances counts", &[]),
     ("get", "/v1/instances/{id}", "instances show", &[]),
     (
         "get",

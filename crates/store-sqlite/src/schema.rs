@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -174,7 +174,46 @@ CREATE TABLE forms (
 );
 ";
 
-const STEPS: [(i64, &str); 9] = [
+/// Version 10: instance counts by workflow version, status and own open
+/// incidents, kept by triggers in the transaction that writes the instance
+/// (instances are written with an upsert, so a change is one UPDATE), so the
+/// console, the API and /metrics count without reading instances.
+const V10: &str = "
+CREATE TABLE instance_counts (
+    tenant TEXT NOT NULL, process_id TEXT NOT NULL, version INTEGER NOT NULL, status TEXT NOT NULL,
+    with_incidents INTEGER NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (tenant, process_id, version, status, with_incidents)
+) WITHOUT ROWID;
+INSERT INTO instance_counts
+    SELECT tenant, process_id, version, status, incidents > 0, COUNT(*) FROM instances GROUP BY 1, 2, 3, 4, 5;
+CREATE TRIGGER instances_counted AFTER INSERT ON instances BEGIN
+    INSERT INTO instance_counts VALUES (NEW.tenant, NEW.process_id, NEW.version, NEW.status, NEW.incidents > 0, 1)
+        ON CONFLICT DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER instances_recounted AFTER UPDATE OF tenant, process_id, version, status, incidents ON instances
+WHEN OLD.tenant IS NOT NEW.tenant OR OLD.process_id IS NOT NEW.process_id OR OLD.version IS NOT NEW.version
+    OR OLD.status IS NOT NEW.status OR (OLD.incidents > 0) IS NOT (NEW.incidents > 0)
+BEGIN
+    UPDATE instance_counts SET count = count - 1
+        WHERE tenant = OLD.tenant AND process_id = OLD.process_id AND version = OLD.version AND status = OLD.status
+        AND with_incidents = (OLD.incidents > 0);
+    DELETE FROM instance_counts
+        WHERE tenant = OLD.tenant AND process_id = OLD.process_id AND version = OLD.version AND status = OLD.status
+        AND with_incidents = (OLD.incidents > 0) AND count <= 0;
+    INSERT INTO instance_counts VALUES (NEW.tenant, NEW.process_id, NEW.version, NEW.status, NEW.incidents > 0, 1)
+        ON CONFLICT DO UPDATE SET count = count + 1;
+END;
+CREATE TRIGGER instances_uncounted AFTER DELETE ON instances BEGIN
+    UPDATE instance_counts SET count = count - 1
+        WHERE tenant = OLD.tenant AND process_id = OLD.process_id AND version = OLD.version AND status = OLD.status
+        AND with_incidents = (OLD.incidents > 0);
+    DELETE FROM instance_counts
+        WHERE tenant = OLD.tenant AND process_id = OLD.process_id AND version = OLD.version AND status = OLD.status
+        AND with_incidents = (OLD.incidents > 0) AND count <= 0;
+END;
+";
+
+const STEPS: [(i64, &str); 10] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -184,6 +223,7 @@ const STEPS: [(i64, &str); 9] = [
     (7, V7),
     (8, V8),
     (9, V9),
+    (10, V10),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

@@ -971,11 +971,23 @@ impl ReadTxn for SqliteTxn<'_> {
         })
     }
 
-    fn count_instances(&mut self) -> Result<Vec<(engine::Status, u64)>> {
+    fn instance_counts(&mut self, tenants: &Tenants) -> Result<Vec<InstanceCount>> {
+        let tenants = tenants.as_ref().map(to_json).transpose()?;
         self.query(
-            "SELECT status, COUNT(*) FROM instances GROUP BY status ORDER BY status",
-            &[],
-            |row| Ok((enum_from(row.get(0)?)?, row.get(1)?)),
+            "SELECT tenant, process_id, version, status, with_incidents, count FROM instance_counts \
+             WHERE (?1 IS NULL OR tenant IN (SELECT value FROM json_each(?1))) AND count > 0 \
+             ORDER BY tenant, process_id, version, status, with_incidents",
+            params![tenants],
+            |row| {
+                Ok(InstanceCount {
+                    tenant: row.get(0)?,
+                    process_id: row.get(1)?,
+                    version: row.get(2)?,
+                    status: enum_from(row.get(3)?)?,
+                    with_incidents: row.get(4)?,
+                    count: row.get(5)?,
+                })
+            },
         )
     }
 }
@@ -986,7 +998,15 @@ impl WriteTxn for SqliteTxn<'_> {
             return Err(Error::other("a read transaction cannot write"));
         }
         self.execute(
-            &format!("INSERT OR REPLACE INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            // An upsert, not a replace: a changed instance is one UPDATE, which
+            // the counting trigger sees (a replace is a delete and an insert).
+            &format!(
+                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+                 process_id = excluded.process_id, version = excluded.version, status = excluded.status, business_key = excluded.business_key, \
+                 parent_id = excluded.parent_id, started_at = excluded.started_at, ended_at = excluded.ended_at, incidents = excluded.incidents, \
+                 waiting = excluded.waiting, start_key = excluded.start_key, update_count = excluded.update_count, \
+                 history_count = excluded.history_count, state = excluded.state, tenant = excluded.tenant"
+            ),
             params![
                 i.id,
                 i.process_id,

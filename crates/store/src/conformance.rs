@@ -9,7 +9,7 @@ use crate::{ReadTxn, Store};
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 15] = [
+    let checks: [Check; 16] = [
         (
             "rolling back to a savepoint undoes one command's writes only",
             savepoints,
@@ -50,6 +50,10 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
         (
             "completed tasks stay listed as such; forms keep every version",
             completed_tasks_and_forms,
+        ),
+        (
+            "instance counts follow every write of an instance, and a rollback",
+            instance_counts,
         ),
         (
             "each tenant keeps its own workflows, requests, jobs, messages and signals",
@@ -1335,6 +1339,59 @@ fn other_lists(store: &dyn Store) {
         .len(),
         0
     );
+}
+
+fn instance_counts(store: &dyn Store) {
+    let counts = |txn: &mut dyn ReadTxn, tenants: &Tenants| -> Vec<(String, u32, &'static str, bool, u64)> {
+        let mut rows: Vec<_> = txn
+            .instance_counts(tenants)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.process_id, c.version, c.status.as_str(), c.with_incidents, c.count))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let mut other = instance("c", "p", Status::Running, 3);
+    other.tenant = "acme".into();
+    let mut second = instance("d", "p", Status::Running, 4);
+    second.version = 2;
+    write(
+        store,
+        vec![
+            Write::PutInstance(Box::new(instance("a", "p", Status::Running, 1))),
+            Write::PutInstance(Box::new(instance("b", "p", Status::Running, 2))),
+            Write::PutInstance(Box::new(other)),
+            Write::PutInstance(Box::new(second)),
+            Write::PutInstance(Box::new(instance("e", "q", Status::Running, 5))),
+        ],
+    );
+    let mut txn = store.write().unwrap();
+    // An instance written again unchanged counts once.
+    txn.put_instance(&instance("a", "p", Status::Running, 1)).unwrap();
+    let mut incident = instance("b", "p", Status::Running, 2);
+    incident.incidents = 2;
+    txn.put_instance(&incident).unwrap();
+    txn.put_instance(&instance("e", "q", Status::Completed, 5)).unwrap();
+    txn.savepoint().unwrap();
+    txn.put_instance(&instance("a", "p", Status::Cancelled, 1)).unwrap();
+    txn.put_instance(&instance("f", "q", Status::Running, 6)).unwrap();
+    txn.rollback_to_savepoint().unwrap();
+    txn.commit().unwrap();
+    let mut read = store.read().unwrap();
+    assert_eq!(
+        counts(read.as_mut(), &Some(vec![DEFAULT_TENANT.into()])),
+        [
+            ("p".to_string(), 1, "running", false, 1),
+            ("p".to_string(), 1, "running", true, 1),
+            ("p".to_string(), 2, "running", false, 1),
+            ("q".to_string(), 1, "completed", false, 1),
+        ],
+        "no empty counts, and the rolled back command counted nothing"
+    );
+    assert_eq!(counts(read.as_mut(), &Some(vec!["acme".into()])), [("p".to_string(), 1, "running", false, 1)]);
+    assert_eq!(counts(read.as_mut(), &None).len(), 5);
+    assert_eq!(read.count_instances().unwrap(), [(Status::Completed, 1), (Status::Running, 4)]);
 }
 
 fn completed_tasks_and_forms(store: &dyn Store) {

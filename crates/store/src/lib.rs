@@ -130,7 +130,21 @@ pub trait ReadTxn {
     /// Every API token, revoked ones too, by name.
     fn tokens(&mut self) -> Result<Vec<TokenRow>>;
     /// Instances per status, for metrics.
-    fn count_instances(&mut self) -> Result<Vec<(engine::Status, u64)>>;
+    fn count_instances(&mut self) -> Result<Vec<(engine::Status, u64)>> {
+        let mut counts: Vec<(engine::Status, u64)> = Vec::new();
+        for row in self.instance_counts(&None)? {
+            match counts.iter_mut().find(|(status, _)| *status == row.status) {
+                Some((_, count)) => *count += row.count,
+                None => counts.push((row.status, row.count)),
+            }
+        }
+        counts.sort_by_key(|(status, _)| status.as_str());
+        Ok(counts)
+    }
+    /// The instance counts of `tenants` by workflow version, status and
+    /// incidents, without the empty ones, ordered by workflow version. Kept as instances are
+    /// written: the cost is the number of workflow versions, not of instances.
+    fn instance_counts(&mut self, tenants: &Tenants) -> Result<Vec<InstanceCount>>;
 }
 
 /// A transaction that writes. Dropped without [`WriteTxn::commit`], it rolls back.

@@ -26,6 +26,8 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 struct Data {
     workflows: BTreeMap<(String, String, u32), WorkflowRow>,
     forms: BTreeMap<(String, String, u32), FormRow>,
+    /// Instances by (tenant, process id, version, status, with incidents).
+    counts: BTreeMap<CountKey, u64>,
     instances: HashMap<Box<str>, Box<StoredInstance>>,
     /// Instances in list order: (started_at, id).
     instances_by_start: BTreeMap<(i64, Box<str>), ()>,
@@ -41,6 +43,27 @@ struct Data {
     messages: BTreeMap<u64, MessageRow>,
     start_timers: BTreeMap<(String, String, String), StartTimerRow>,
     tokens: BTreeMap<String, TokenRow>,
+}
+
+type CountKey = (String, String, u32, Status, bool);
+
+fn count_key(tenant: &str, process_id: &str, version: u32, status: Status, incidents: u32) -> CountKey {
+    (tenant.to_string(), process_id.to_string(), version, status, incidents > 0)
+}
+
+/// Moves one instance between counts (`from: None` for a new one), undoably.
+fn recount(data: &mut Data, undo: &mut Vec<Undo>, from: Option<CountKey>, to: CountKey) {
+    if from.as_ref() == Some(&to) {
+        return;
+    }
+    let mut change = |key: CountKey, by: i64| {
+        let now = data.counts.get(&key).copied().unwrap_or(0).saturating_add_signed(by);
+        set(data, undo, |d| &mut d.counts, key, (now > 0).then_some(now));
+    };
+    if let Some(from) = from {
+        change(from, -1);
+    }
+    change(to, 1);
 }
 
 /// An instance row with its state encoded.
@@ -685,15 +708,21 @@ impl ReadTxn for MemoryTxn<'_> {
         Ok(self.data.start_timers.values().cloned().collect())
     }
 
-    fn count_instances(&mut self) -> Result<Vec<(engine::Status, u64)>> {
-        let mut counts: BTreeMap<&'static str, (engine::Status, u64)> = BTreeMap::new();
-        for instance in self.data.instances.values() {
-            counts
-                .entry(instance.status.as_str())
-                .or_insert((instance.status, 0))
-                .1 += 1;
-        }
-        Ok(counts.into_values().collect())
+    fn instance_counts(&mut self, tenants: &Tenants) -> Result<Vec<InstanceCount>> {
+        Ok(self
+            .data
+            .counts
+            .iter()
+            .filter(|((tenant, ..), _)| reaches(tenants, tenant))
+            .map(|((tenant, process_id, version, status, with_incidents), &count)| InstanceCount {
+                tenant: tenant.clone(),
+                process_id: process_id.clone(),
+                version: *version,
+                status: *status,
+                with_incidents: *with_incidents,
+                count,
+            })
+            .collect())
     }
 }
 
@@ -876,6 +905,8 @@ impl WriteTxn for MemoryTxn<'_> {
             .ok_or_else(|| Error::other("a read transaction cannot write"))?;
         let data = &mut *self.data;
         let id: Box<str> = row.id.as_str().into();
+        let before = data.instances.get(&id).map(|old| count_key(&old.tenant, &old.process_id, old.version, old.status, old.incidents));
+        recount(data, undo, before, count_key(&row.tenant, &row.process_id, row.version, row.status, row.incidents));
         match data.instances.get(&id) {
             Some(old) if old.started_at == row.started_at => {}
             old => {

@@ -130,6 +130,19 @@ pub struct TaskRow {
     pub completed_by: Option<String>,
 }
 
+/// How many instances of one workflow version have one status (and whether
+/// they have open incidents of their own): kept as instances are written, so
+/// counting costs nothing however many instances there are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceCount {
+    pub tenant: String,
+    pub process_id: String,
+    pub version: u32,
+    pub status: Status,
+    pub with_incidents: bool,
+    pub count: u64,
+}
+
 /// One deployed version of a form (a Camunda Form's JSON schema), which user tasks link by its id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FormRow {
