@@ -421,6 +421,7 @@ pub struct InstanceParams {
     tenant: Option<String>,
     status: Option<String>,
     workflow: Option<String>,
+    version: Option<u32>,
     business_key: Option<String>,
     waiting: Option<String>,
     has_incidents: Option<bool>,
@@ -434,6 +435,8 @@ pub struct InstanceParams {
     /// `name=value`.
     label: Option<String>,
     root_id: Option<String>,
+    /// `oldest` first (the default) or `newest` first, by start time.
+    order: Option<String>,
     after: Option<String>,
     limit: Option<usize>,
 }
@@ -536,10 +539,20 @@ pub async fn list_instances(
             return Err(ApiError::new("query-invalid", format!("waiting '{waiting}' is not one of job, user_task, timer, message, signal, call")));
         }
     }
+    if params.version.is_some() && params.workflow.is_none() {
+        return Err(ApiError::new("query-invalid", "version needs workflow: a version is one workflow's"));
+    }
+    let newest_first = match params.order.as_deref() {
+        None | Some("oldest") => false,
+        Some("newest") => true,
+        Some(other) => return Err(ApiError::new("query-invalid", format!("order '{other}' is not oldest or newest"))),
+    };
     let filter = InstanceFilter {
         tenants,
         status,
         process_id: params.workflow,
+        version: params.version,
+        newest_first,
         business_key: params.business_key,
         waiting: params.waiting,
         has_incidents: params.has_incidents,

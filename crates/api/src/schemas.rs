@@ -615,6 +615,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                 tenant_query(),
                 ("status", one_of(STATUSES)),
                 ("workflow", string()),
+                ("version", between(1, u32::MAX.into())),
                 ("business_key", string()),
                 ("waiting", one_of(WAITING)),
                 ("has_incidents", boolean()),
@@ -632,6 +633,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                     json!({ "type": "string", "pattern": "^[^=]+=.*$", "description": "name=value" }),
                 ),
                 ("root_id", string()),
+                ("order", one_of(&["oldest", "newest"])),
             ];
             query.extend(paging());
             op(query, None, ok(page_of("Instance")))

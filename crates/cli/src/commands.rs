@@ -343,6 +343,12 @@ pub struct InstanceListArgs {
     status: Option<String>,
     #[arg(long)]
     workflow: Option<String>,
+    /// With --workflow: only this version of it.
+    #[arg(long, requires = "workflow")]
+    version: Option<u32>,
+    /// `oldest` (the default) or `newest` started first.
+    #[arg(long, value_parser = ["oldest", "newest"])]
+    order: Option<String>,
     #[arg(long)]
     business_key: Option<String>,
     /// Only instances with (true) or without (false) open incidents, their own or those of instances they called.
@@ -382,6 +388,8 @@ pub async fn list_instances(
     let InstanceListArgs {
         status,
         workflow,
+        version,
+        order,
         business_key,
         has_incidents,
         parent,
@@ -398,6 +406,8 @@ pub async fn list_instances(
         ("tenant", client.tenant()),
         ("status", status),
         ("workflow", workflow),
+        ("version", version.map(|v| v.to_string())),
+        ("order", order),
         ("business_key", business_key),
         ("has_incidents", has_incidents.map(|b| b.to_string())),
         ("parent_id", parent),

@@ -441,10 +441,24 @@ impl SqliteTxn<'_> {
     fn page<T: Cursor>(
         &self,
         table: &Table<T>,
+        conditions: Vec<String>,
+        values: Vec<Box<dyn ToSql>>,
+        page: &PageRequest,
+    ) -> Result<Page<T>> {
+        self.page_in_order(table, conditions, values, page, false)
+    }
+
+    /// A page in the table's order, or (`descending`) the other way: the
+    /// same index, walked backwards.
+    fn page_in_order<T: Cursor>(
+        &self,
+        table: &Table<T>,
         mut conditions: Vec<String>,
         mut values: Vec<Box<dyn ToSql>>,
         page: &PageRequest,
+        descending: bool,
     ) -> Result<Page<T>> {
+        let (beyond, direction) = if descending { ("<", " DESC") } else { (">", "") };
         let Table {
             name: table,
             columns,
@@ -454,7 +468,7 @@ impl SqliteTxn<'_> {
         if let Some(after) = &page.after {
             let (time, key) = split_cursor(after)?;
             conditions.push(format!(
-                "({time_column} > ? OR ({time_column} = ? AND {key_column} > ?))"
+                "({time_column} {beyond} ? OR ({time_column} = ? AND {key_column} {beyond} ?))"
             ));
             values.push(Box::new(time));
             values.push(Box::new(time));
@@ -467,7 +481,7 @@ impl SqliteTxn<'_> {
             format!("WHERE {}", conditions.join(" AND "))
         };
         let sql = format!(
-            "SELECT {columns} FROM {table} {filter} ORDER BY {time_column}, {key_column} LIMIT {}",
+            "SELECT {columns} FROM {table} {filter} ORDER BY {time_column}{direction}, {key_column}{direction} LIMIT {}",
             limit + 1
         );
         let mut statement = self.db().prepare(&sql).map_err(sql_error)?;
@@ -533,6 +547,10 @@ impl ReadTxn for SqliteTxn<'_> {
             "process_id",
             &filter.process_id,
         );
+        if let Some(version) = filter.version {
+            conditions.push("version = ?".to_string());
+            values.push(Box::new(version));
+        }
         equal(
             &mut conditions,
             &mut values,
@@ -594,7 +612,7 @@ impl ReadTxn for SqliteTxn<'_> {
             values.push(Box::new(from));
             values.push(Box::new(to));
         }
-        self.page(&INSTANCES, conditions, values, page)
+        self.page_in_order(&INSTANCES, conditions, values, page, filter.newest_first)
     }
 
     fn instance_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<String>> {

@@ -668,6 +668,24 @@ fn instance_pages(store: &dyn Store) {
         ),
         Vec::<String>::new()
     );
+    // Newest first, through the same pages backwards; and one version of a workflow.
+    let mut newest = Vec::new();
+    let mut after = None;
+    loop {
+        let filter = InstanceFilter { newest_first: true, ..InstanceFilter::default() };
+        let page = read.instances(&filter, &PageRequest { after: after.clone(), limit: 2 }).unwrap();
+        newest.extend(page.items.iter().map(|i| (i.started_at, i.id.clone())));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut oldest = read.instances(&InstanceFilter::default(), &PageRequest::first(1000)).unwrap().items;
+    oldest.reverse();
+    assert_eq!(newest, oldest.iter().map(|i| (i.started_at, i.id.clone())).collect::<Vec<_>>(), "newest first is oldest first reversed");
+    assert!(newest.len() > 2, "several pages were read");
+    let version_two = InstanceFilter { version: Some(2), ..InstanceFilter::default() };
+    assert!(read.instances(&version_two, &PageRequest::first(1000)).unwrap().items.iter().all(|i| i.version == 2));
 }
 
 fn subscription(

@@ -338,7 +338,7 @@ impl ReadTxn for MemoryTxn<'_> {
         page: &PageRequest,
     ) -> Result<Page<InstanceRow>> {
         let data = &self.data;
-        let from = match &page.after {
+        let cursor = match &page.after {
             Some(after) => {
                 let (time, id) = split_cursor(after)?;
                 std::ops::Bound::Excluded((time, Box::<str>::from(id)))
@@ -347,10 +347,12 @@ impl ReadTxn for MemoryTxn<'_> {
         };
         let limit = page.bounded_limit();
         let mut items: Vec<InstanceRow> = Vec::new();
-        for ((_, id), ()) in data
-            .instances_by_start
-            .range((from, std::ops::Bound::Unbounded))
-        {
+        let in_order: Box<dyn Iterator<Item = (&(i64, Box<str>), &())>> = if filter.newest_first {
+            Box::new(data.instances_by_start.range((std::ops::Bound::Unbounded, cursor)).rev())
+        } else {
+            Box::new(data.instances_by_start.range((cursor, std::ops::Bound::Unbounded)))
+        };
+        for ((_, id), ()) in in_order {
             let Some(stored) = data.instances.get(id) else {
                 continue;
             };

@@ -311,6 +311,8 @@ pub struct InstanceFilter {
     pub tenants: Tenants,
     pub status: Option<Status>,
     pub process_id: Option<String>,
+    /// With `process_id`: only this version of it.
+    pub version: Option<u32>,
     pub business_key: Option<String>,
     /// One of the `waiting` kinds of [`InstanceRow`].
     pub waiting: Option<String>,
@@ -327,6 +329,8 @@ pub struct InstanceFilter {
     pub label: Option<(String, String)>,
     /// The instance is this root or was called from it, directly or further down.
     pub root_id: Option<String>,
+    /// List the latest started first (the cursor then leads to older ones).
+    pub newest_first: bool,
 }
 
 impl InstanceFilter {
@@ -340,6 +344,7 @@ impl InstanceFilter {
                 .process_id
                 .as_ref()
                 .is_none_or(|p| &row.process_id == p)
+            && self.version.is_none_or(|v| row.version == v)
             && self
                 .business_key
                 .as_ref()
