@@ -81,7 +81,7 @@ pub enum InstancesCommand {
     /// List instances (every page).
     List {
         #[command(flatten)]
-        filter: commands::InstanceListArgs,
+        filter: Box<commands::InstanceListArgs>,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -741,7 +741,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
         }
         Command::Instances(command) => match command {
             InstancesCommand::List { filter, json } => {
-                commands::list_instances(&client, filter, json).await
+                commands::list_instances(&client, *filter, json).await
             }
             InstancesCommand::Counts { workflow, version, json } => {
                 commands::count_instances(&client, workflow, version, json).await

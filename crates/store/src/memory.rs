@@ -47,6 +47,9 @@ struct Data {
 
 type CountKey = (String, String, u32, Status, bool);
 
+/// An entry of `instances_by_start`.
+type StartEntry<'a> = (&'a (i64, Box<str>), &'a ());
+
 fn count_key(tenant: &str, process_id: &str, version: u32, status: Status, incidents: u32) -> CountKey {
     (tenant.to_string(), process_id.to_string(), version, status, incidents > 0)
 }
@@ -347,7 +350,7 @@ impl ReadTxn for MemoryTxn<'_> {
         };
         let limit = page.bounded_limit();
         let mut items: Vec<InstanceRow> = Vec::new();
-        let in_order: Box<dyn Iterator<Item = (&(i64, Box<str>), &())>> = if filter.newest_first {
+        let in_order: Box<dyn Iterator<Item = StartEntry>> = if filter.newest_first {
             Box::new(data.instances_by_start.range((std::ops::Bound::Unbounded, cursor)).rev())
         } else {
             Box::new(data.instances_by_start.range((cursor, std::ops::Bound::Unbounded)))
