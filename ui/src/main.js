@@ -141,17 +141,40 @@ function statusBadge(status) {
 
 // ----- instances -----
 
+/** Counts by status from the counts the API keeps: for a workflow (and version) when the list is narrowed to one. */
+async function statusCounts(filters) {
+  return get(`/v1/instances/counts${query({ tenant: filters.tenant, workflow: filters.workflow, version: filters.workflow ? filters.version : undefined })}`);
+}
+
+/** Runs `act` on each id, showing how far it got and what was refused. */
+async function runBatch(label, ids, act, progress) {
+  let done = 0;
+  const failed = [];
+  for (const id of ids) {
+    try {
+      await act(id);
+    } catch (error) {
+      failed.push(`${id}: ${error.message}`);
+    }
+    done += 1;
+    progress.replaceChildren(`${label}: ${done} of ${ids.length}${failed.length ? `, ${failed.length} refused` : ''}`);
+  }
+  if (failed.length) progress.append(h('ul', {}, failed.map((f) => h('li', {}, f))));
+  return failed.length === 0;
+}
+
+/** Retries every open incident of one instance (and of the instances it called). */
+async function retryInstance(id, reason) {
+  const incidents = await all(`/v1/incidents${query({ instance_id: id, descendants: true })}`);
+  for (const incident of incidents) {
+    const instance = await get(`/v1/instances/${encodeURIComponent(incident.instance_id)}`);
+    await retry(incident, instance, reason);
+  }
+}
+
 async function instancesPage(params) {
   const filters = Object.fromEntries(params.entries());
-  const list = await get(`/v1/instances${query({ ...filters, limit: 50 })}`);
-  const counts = await Promise.all(
-    STATUSES.map(async (status) => {
-      const { after, ...rest } = filters;
-      // Counted by reading at most a page: a count the API keeps is issue 12's remaining work.
-      const page = await get(`/v1/instances${query({ ...rest, status, limit: 100 })}`);
-      return [status, page.next ? '100+' : page.items.length];
-    }),
-  );
+  const [list, counts] = await Promise.all([get(`/v1/instances${query({ ...filters, limit: 50 })}`), statusCounts(filters)]);
   const field = (name, label, input) => h('label', {}, label, input || h('input', { name, value: filters[name] || '' }));
   const select = (name, options) =>
     h('select', { name }, h('option', { value: '' }, 'any'), options.map((o) => h('option', { value: o, selected: filters[name] === o }, o)));
@@ -167,50 +190,68 @@ async function instancesPage(params) {
     },
     field('status', 'Status', select('status', STATUSES)),
     field('workflow', 'Workflow'),
+    field('version', 'Version', h('input', { name: 'version', type: 'number', min: 1, value: filters.version || '', size: 4 })),
     field('business_key', 'Business key'),
     field('waiting', 'Waiting for', select('waiting', WAITING)),
     field('has_incidents', 'Incidents', select('has_incidents', ['true', 'false'])),
     field('label', 'Label (name=value)'),
     field('variable', 'Variable (name=json)'),
     field('started_after', 'Started after'),
+    field('started_before', 'Started before'),
+    field('ended_after', 'Ended after'),
+    field('ended_before', 'Ended before'),
+    field('parent_id', 'Parent'),
     field('root_id', 'Root'),
     field('tenant', 'Tenant'),
+    h('input', { type: 'hidden', name: 'order', value: filters.order || '' }),
     h('button', { type: 'submit' }, 'Filter'),
   );
   const selected = new Set();
   const check = (row) =>
     h('input', { type: 'checkbox', 'aria-label': `select ${row.id}`, onchange: (e) => (e.target.checked ? selected.add(row.id) : selected.delete(row.id)) });
   const progress = h('span', { role: 'status', class: 'outcome' });
-  const batch = (label, path, question) =>
-    may(`post /v1/instances/{id}/${path}`) && h('button', {
+  const everyMatch = h('input', { type: 'checkbox', 'aria-label': 'apply to every instance that matches the filter' });
+  /** The ids to act on: the ticked ones, or (with "all that match") every page of the filter. */
+  const targets = async () => {
+    if (!everyMatch.checked) return [...selected];
+    const { after, ...rest } = filters;
+    return (await all(`/v1/instances${query(rest)}`, 500)).map((i) => i.id);
+  };
+  const batch = (label, route, act, question) =>
+    may(route) && h('button', {
       type: 'button',
       onclick: async () => {
-        const ids = [...selected];
-        if (!ids.length) return progress.replaceChildren('select instances first');
+        const ids = await targets();
+        if (!ids.length) return progress.replaceChildren(everyMatch.checked ? 'no instance matches' : 'select instances first');
         if (question && !confirm(`${question} (${ids.length} instances)`)) return;
-        let done = 0;
-        const failed = [];
-        for (const id of ids) {
-          try {
-            await post(`/v1/instances/${encodeURIComponent(id)}/${path}`, { reason: `batch ${label.toLowerCase()} from the console` });
-          } catch (error) {
-            failed.push(`${id}: ${error.message}`);
-          }
-          done += 1;
-          progress.replaceChildren(`${label}: ${done} of ${ids.length}${failed.length ? `, ${failed.length} refused` : ''}`);
-        }
-        if (failed.length) progress.append(h('ul', {}, failed.map((f) => h('li', {}, f))));
-        else await show();
+        if (await runBatch(label, ids, act, progress)) await show();
       },
-    }, `${label} selected`);
+    }, label);
+  const reason = (label) => `batch ${label.toLowerCase()} from the console`;
+  const operate = (path) => (id) => post(`/v1/instances/${encodeURIComponent(id)}/${path}`, { reason: reason(path) });
   const next = list.next ? h('a', { class: 'button', href: `#/instances${query({ ...filters, after: list.next })}` }, 'Next page →') : null;
-  const content = h(
+  const newest = filters.order === 'newest';
+  const sortByStart = h('a', {
+    href: `#/instances${query({ ...filters, after: undefined, order: newest ? undefined : 'newest' })}`,
+    title: 'sort by start time',
+  }, newest ? 'Started ▼' : 'Started ▲');
+  const scope = filters.workflow ? `${filters.workflow}${filters.version ? ` v${filters.version}` : ''}` : 'all workflows';
+  return h(
     'section',
     {},
     h('h1', {}, 'Instances'),
-    h('p', { class: 'counts' }, counts.map(([status, count]) => h('a', { href: `#/instances${query({ ...filters, after: undefined, status })}` }, statusBadge(status), ` ${count} `))),
+    h('p', { class: 'counts' },
+      h('span', { class: 'muted' }, `${scope}: ${counts.total} instances `),
+      STATUSES.map((status) => h('a', { href: `#/instances${query({ ...filters, after: undefined, status })}` }, statusBadge(status), ` ${counts.by_status[status]} `)),
+      h('a', { href: `#/instances${query({ ...filters, after: undefined, has_incidents: 'true' })}` }, badge('incidents', 'incident'), ` ${counts.with_incidents}`)),
     form,
-    h('div', { class: 'batch' }, batch('Cancel', 'cancel', 'Cancel the selected instances? Their work stops.'), batch('Suspend', 'suspend'), batch('Resume', 'resume'), progress),
+    h('div', { class: 'batch' },
+      h('label', {}, everyMatch, ' all that match'),
+      batch('Cancel', 'post /v1/instances/{id}/cancel', operate('cancel'), 'Cancel these instances? Their work stops.'),
+      batch('Suspend', 'post /v1/instances/{id}/suspend', operate('suspend')),
+      batch('Resume', 'post /v1/instances/{id}/resume', operate('resume')),
+      batch('Retry incidents', 'post /v1/incidents/{key}/resolve', (id) => retryInstance(id, reason('retry'))),
+      progress),
     table(
       [
         ['', check],
@@ -221,7 +262,7 @@ async function instancesPage(params) {
         ['Business key', (r) => r.business_key || ''],
         ['Waiting for', (r) => r.waiting.join(', ')],
         ['Incidents', (r) => (r.incidents + r.descendant_incidents ? badge(String(r.incidents + r.descendant_incidents), 'incident') : '')],
-        ['Started', (r) => when(r.started_at)],
+        [sortByStart, (r) => when(r.started_at)],
         ['Ended', (r) => when(r.ended_at)],
       ],
       list.items,
@@ -229,7 +270,6 @@ async function instancesPage(params) {
     ),
     next,
   );
-  return content;
 }
 
 async function instancePage(id) {
@@ -430,23 +470,28 @@ function retryButton(incident, instance) {
 let deployed = null;
 
 async function workflowsPage() {
-  const list = await all('/v1/workflows');
+  const [list, counts, forms] = await Promise.all([all('/v1/workflows'), get('/v1/instances/counts'), all('/v1/forms')]);
+  // Instances per version and status, and with open incidents, from the counts the API keeps.
+  const tally = (w, pick) => counts.items.filter((c) => c.tenant === w.tenant && c.workflow === w.workflow && c.version === w.version && pick(c)).reduce((n, c) => n + c.count, 0);
   const said = deployed;
   deployed = null;
-  const files = h('input', { type: 'file', accept: '.bpmn,.xml', multiple: true, 'aria-label': 'BPMN files' });
+  const files = h('input', { type: 'file', accept: '.bpmn,.xml,.form', multiple: true, 'aria-label': 'BPMN files' });
   const tenant = h('input', { name: 'tenant', placeholder: 'default', 'aria-label': 'tenant' });
   const outcome = said || h('div', { role: 'status' });
   const deploy = async (event) => {
     event.preventDefault();
     const resources = await Promise.all([...files.files].map(async (file) => ({ name: file.name, xml: await file.text() })));
-    if (!resources.length) return outcome.replaceChildren(problem(new Error('choose BPMN files first')));
+    if (!resources.length) return outcome.replaceChildren(problem(new Error('choose BPMN or form files first')));
     try {
       const answer = await post('/v1/workflows', { resources, tenant: tenant.value || null });
       // Shown above the list, which is drawn again with the new versions.
       deployed = h(
         'div',
         { role: 'status' },
-        h('p', {}, 'Deployed: ', answer.workflows.map((w) => `${w.workflow} v${w.version}${w.created ? '' : ' (unchanged)'}`).join(', ')),
+        h('p', {}, 'Deployed: ', [
+          ...answer.workflows.map((w) => `${w.workflow} v${w.version}${w.created ? '' : ' (unchanged)'}`),
+          ...answer.forms.map((f) => `form ${f.form_id} v${f.version}${f.created ? '' : ' (unchanged)'}`),
+        ].join(', ')),
         answer.diagnostics.length ? diagnosticsView(answer.diagnostics, resources) : '',
       );
       await show();
@@ -469,10 +514,30 @@ async function workflowsPage() {
         ['Tenant', (w) => w.tenant],
         ['Version tag', (w) => w.version_tag || ''],
         ['Deployed', (w) => when(w.deployed_at)],
-        ['Instances', (w) => h('a', { href: `#/instances${query({ workflow: w.workflow, tenant: w.tenant })}` }, 'list')],
+        ...STATUSES.map((status) => [status, (w) => {
+          const n = tally(w, (c) => c.status === status);
+          return n ? h('a', { href: `#/instances${query({ workflow: w.workflow, version: w.version, tenant: w.tenant, status })}` }, n) : h('span', { class: 'muted' }, '0');
+        }]),
+        ['Incidents', (w) => {
+          const n = tally(w, (c) => c.with_incidents);
+          return n ? h('a', { href: `#/instances${query({ workflow: w.workflow, version: w.version, tenant: w.tenant, has_incidents: 'true' })}` }, badge(String(n), 'incident')) : '';
+        }],
       ],
       list,
       'Nothing is deployed yet.',
+    ),
+    h('h2', {}, 'Forms'),
+    table(
+      [
+        ['Form', (f) => f.form_id],
+        ['Version', (f) => f.version],
+        ['Version tag', (f) => f.version_tag || ''],
+        ['Tenant', (f) => f.tenant],
+        ['File', (f) => f.resource],
+        ['Deployed', (f) => when(f.deployed_at)],
+      ],
+      forms,
+      'No forms are deployed. User tasks link them by id (zeebe:formDefinition formId); deploy the .form files here.',
     ),
   );
 }
@@ -505,13 +570,17 @@ function diagnosticsView(diagnostics, resources) {
 
 async function workflowPage(tenant, key, version) {
   const workflow = await get(`/v1/workflows/${encodeURIComponent(key)}/versions/${encodeURIComponent(version)}${query({ tenant })}`);
-  const instances = await all(`/v1/instances${query({ workflow: key, tenant })}`);
-  const mine = instances.filter((i) => i.version === workflow.version);
-  // Where this version's running instances wait, and their open incidents: a heat map.
+  const HEAT = 200;
+  const [counts, running] = await Promise.all([
+    get(`/v1/instances/counts${query({ workflow: key, version: workflow.version, tenant })}`),
+    get(`/v1/instances${query({ workflow: key, version: workflow.version, tenant, status: 'running', limit: HEAT })}`),
+  ]);
+  // Where this version's running instances wait (the first HEAT of them), and their open incidents: a heat map.
   const overlays = { waiting: {}, incidents: {} };
-  const details = await Promise.all(mine.filter((i) => i.status === 'running').slice(0, 200).map((i) => get(`/v1/instances/${encodeURIComponent(i.id)}`)));
+  const details = await Promise.all(running.items.map((i) => get(`/v1/instances/${encodeURIComponent(i.id)}`)));
   for (const instance of details) for (const wait of instance.waits) overlays.waiting[wait.element] = (overlays.waiting[wait.element] || 0) + 1;
-  const incidents = await all(`/v1/incidents${query({ workflow: key, tenant })}`);
+  const shown = new Set(running.items.map((r) => r.id));
+  const incidents = (await all(`/v1/incidents${query({ workflow: key, tenant })}`)).filter((i) => shown.has(i.instance_id));
   for (const incident of incidents) overlays.incidents[incident.element_id] = `${(overlays.incidents[incident.element_id] ? 'several incidents' : incident.message)}`;
   const canvas = h('div', { class: 'diagram' });
   const box = h('div', { class: 'diagram-box' }, canvas);
@@ -521,12 +590,14 @@ async function workflowPage(tenant, key, version) {
   });
   const variables = h('textarea', { rows: 5, 'aria-label': 'variables (JSON object)' }, '{}');
   const businessKey = h('input', { 'aria-label': 'business key', placeholder: 'business key' });
-  const byStatus = STATUSES.map((s) => [s, mine.filter((i) => i.status === s).length]);
+  const byStatus = STATUSES.map((s) => [s, counts.by_status[s]]);
   return h(
     'section',
     {},
     h('h1', {}, `${key} v${workflow.version}`, workflow.name ? ` — ${workflow.name}` : ''),
-    h('p', { class: 'counts' }, byStatus.map(([s, n]) => [statusBadge(s), ` ${n} `]), `open incidents: ${incidents.length}`),
+    h('p', { class: 'counts' }, byStatus.map(([s, n]) => h('a', { href: `#/instances${query({ workflow: key, version: workflow.version, tenant, status: s })}` }, statusBadge(s), ` ${n} `)),
+      `instances with incidents: ${counts.with_incidents}`,
+      running.next ? h('span', { class: 'muted' }, ` (the map shows where the first ${HEAT} running instances wait)`) : ''),
     box,
     h('h2', {}, 'Start an instance'),
     h('div', { class: 'start' }, variables, businessKey,
@@ -599,7 +670,7 @@ async function tasksPage(params) {
   }
   const name = h('input', { value: user, 'aria-label': 'your name', placeholder: 'your name', disabled: me.authenticated, onchange: (e) => localStorage.setItem(USER_KEY, e.target.value.trim()) });
   const tabs = [
-    ['Open', 'open'],
+    ['All open', 'open'],
     ['Mine', 'mine'],
     ['My groups', 'groups'],
     ['Unassigned', 'unassigned'],
@@ -625,7 +696,7 @@ async function tasksPage(params) {
     ['Priority', (t) => (t.priority ?? '')],
   ];
   if (done) columns.push(['Completed by', (t) => t.completed_by || ''], ['Completed', (t) => when(t.completed_at)]);
-  else columns.push(['', claimOrGiveBack], ['', assignTo], ['', (t) => h('a', { class: 'button', href: `#/tasks/${encodeURIComponent(t.key)}` }, 'Open')]);
+  else columns.push(['', claimOrGiveBack], ['', assignTo], ['', (t) => h('a', { class: 'button', href: `#/tasks/${encodeURIComponent(t.key)}` }, 'Work on it')]);
   return h(
     'section',
     {},

@@ -49,6 +49,18 @@ const ORDER = `<?xml version="1.0" encoding="UTF-8"?>
   </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
 </definitions>`;
 
+// The approval's form, deployed beside the model (Camunda Modeler saves it as approval.form).
+const APPROVAL_FORM = JSON.stringify({
+  id: 'approval',
+  type: 'default',
+  schemaVersion: 16,
+  components: [
+    { type: 'checkbox', key: 'approved', label: 'Approved', id: 'Field_approved' },
+    { type: 'textfield', key: 'comment', label: 'Comment', id: 'Field_comment' },
+  ],
+});
+const ORDER_WITH_FORM = ORDER.replace('<zeebe:assignmentDefinition candidateGroups="managers"/>', '<zeebe:assignmentDefinition candidateGroups="managers"/><zeebe:formDefinition formId="approval"/>');
+
 // A service task without a job type: refused, with the element named.
 const BROKEN = ORDER.replace('<zeebe:taskDefinition type="ship"/>', '').replace('id="order"', 'id="broken"').replace('bpmnElement="order"', 'bpmnElement="broken"');
 
@@ -138,10 +150,12 @@ test('the quick start through the console: deploy, start, the token on the diagr
   const { page, errors } = await open(`${base}/`);
   await page.getByRole('link', { name: 'Workflows' }).click();
   const file = join(work, 'order.bpmn');
-  writeFileSync(file, ORDER);
-  await page.getByLabel('BPMN files').setInputFiles(file);
+  writeFileSync(file, ORDER_WITH_FORM);
+  const form = join(work, 'approval.form');
+  writeFileSync(form, APPROVAL_FORM);
+  await page.getByLabel('BPMN files').setInputFiles([file, form]);
   await page.getByRole('button', { name: 'Deploy' }).click();
-  await page.getByText('Deployed: order v1').waitFor();
+  await page.getByText('Deployed: order v1, form approval v1').waitFor();
   await page.getByRole('link', { name: 'order' }).click();
   await page.getByLabel('variables (JSON object)').fill('{"amount": 5}');
   await page.getByLabel('business key').fill('o-1');
@@ -157,16 +171,27 @@ test('the quick start through the console: deploy, start, the token on the diagr
   await page.locator('.diagram-badge.waiting[data-element="approve"]').waitFor();
   assert.equal(await page.locator('.diagram-badge.ran[data-element="charge"]').textContent(), '1', 'Charge ran once');
 
-  // The user task, claimed and completed from the tasks page.
+  // The user task, claimed on the tasks page and completed with its form (form-js, its watermark kept).
   await page.getByRole('link', { name: 'Tasks' }).click();
   await page.getByLabel('your name').fill('ann');
   await page.getByLabel('your name').press('Tab');
   await page.getByRole('button', { name: 'Claim' }).click();
   await page.getByRole('button', { name: 'Give back' }).waitFor();
   await shot(page, 'tasks');
-  await page.getByLabel(/variables to complete/).fill('{"approved": true}');
+  await page.getByRole('link', { name: 'Work on it' }).click();
+  await page.getByText('the deployed form approval, version 1').waitFor();
+  await page.getByLabel('Approved').check();
+  await page.getByLabel('Comment').fill('fine by me');
+  assert.equal(await page.locator('.fjs-powered-by').count(), 1, 'the form-js watermark is shown');
+  await shot(page, 'task-form');
   await page.getByRole('button', { name: 'Complete' }).click();
-  await page.getByText('No open tasks.').waitFor();
+  await page.getByText('No tasks here.').waitFor();
+  await page.getByRole('link', { name: 'Completed' }).click();
+  await page.getByRole('columnheader', { name: 'Completed by' }).waitFor();
+  assert.match(await page.locator('tbody').innerText(), /approve\t.*\tann\t.*\tann\t/, 'completed by ann, who held it');
+  const variables = (await api(base, 'GET', `/v1/instances/${encodeURIComponent(id)}`)).variables;
+  assert.equal(variables.approved, true);
+  assert.equal(variables.comment, 'fine by me');
 
   // Shipping fails with no retries left: an incident, shown, then retried from the console.
   await work1(base, 'ship', { retries: 0, message: 'no stock' });
@@ -226,11 +251,11 @@ test('a batch cancel from the instances list', async () => {
   await api(base, 'POST', '/v1/workflows', { resources: [{ name: 'order.bpmn', xml: ORDER }] });
   for (let i = 0; i < 3; i++) await api(base, 'POST', '/v1/instances', { workflow: 'order', business_key: `b-${i}` });
   const { page, errors } = await open(`${base}/#/instances?status=running`);
-  const boxes = page.getByRole('checkbox');
+  const boxes = page.getByRole('checkbox', { name: /^select / });
   await boxes.first().waitFor();
   assert.equal(await boxes.count(), 3);
   for (let i = 0; i < 3; i++) await boxes.nth(i).check();
-  await page.getByRole('button', { name: 'Cancel selected' }).click();
+  await page.getByRole('button', { name: 'Cancel', exact: true }).click();
   await page.waitForFunction(() => document.body.innerText.includes('No instance matches.'));
   const cancelled = await api(base, 'GET', '/v1/instances?status=cancelled');
   assert.equal(cancelled.items.length, 3);
