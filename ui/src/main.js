@@ -307,11 +307,43 @@ async function instanceContent(id) {
   }
   for (const incident of open) overlays.incidents[incident.element_id] = incident.message;
 
-  const detail = h('aside', { class: 'element-detail', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Click an element to see what ran there.'));
+  const detail = h('aside', { class: 'element-detail', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Click an element to see what ran there, or to plan a change.'));
+  // The planned modification: elements to activate and to terminate, picked on the diagram.
+  const plan = { activate: new Set(), terminate: new Set() };
+  let viewer = null;
+  const planView = h('div', { class: 'plan' });
+  const mayModify = may('post /v1/instances/{id}/modify') && ['running', 'suspended'].includes(instance.status);
+  const drawPlan = () => {
+    if (viewer) {
+      const canvas = viewer.get('canvas');
+      for (const element of viewer.get('elementRegistry').getAll()) {
+        canvas.removeMarker(element.id, 'to-activate');
+        canvas.removeMarker(element.id, 'to-terminate');
+      }
+      for (const id of plan.activate) canvas.addMarker(id, 'to-activate');
+      for (const id of plan.terminate) canvas.addMarker(id, 'to-terminate');
+    }
+    const items = [
+      ...[...plan.activate].map((id) => ['activate', id]),
+      ...[...plan.terminate].map((id) => ['terminate', id]),
+    ];
+    planView.replaceChildren(
+      items.length
+        ? h('ul', {}, items.map(([kind, id]) => h('li', {}, `${kind} ${id} `,
+            h('button', { type: 'button', class: 'link', 'aria-label': `drop ${kind} ${id}`, onclick: () => { plan[kind].delete(id); drawPlan(); } }, 'drop'))))
+        : h('p', { class: 'muted' }, 'No change planned: pick elements on the diagram (or in the list) to activate or terminate.'),
+    );
+  };
+  const planned = (kind, element) => h('button', { type: 'button', onclick: () => {
+    plan[kind === 'activate' ? 'terminate' : 'activate'].delete(element);
+    plan[kind].add(element);
+    drawPlan();
+  } }, kind === 'activate' ? `Activate ${element}` : `Terminate ${element}`);
   const pick = (element) => {
     const entries = history.filter((e) => e.element === element);
     detail.replaceChildren(
       h('h3', {}, element),
+      mayModify ? h('p', { class: 'actions' }, planned('activate', element), instance.waits.some((w) => w.element === element) ? planned('terminate', element) : null) : null,
       table(
         [
           ['Event', (e) => e.event],
@@ -330,9 +362,15 @@ async function instanceContent(id) {
   };
   const canvas = h('div', { class: 'diagram', role: 'img', 'aria-label': `diagram of ${instance.workflow}` });
   const diagram = h('div', { class: 'diagram-box' }, canvas);
+  const elementChoice = h('select', { 'aria-label': 'element to plan a change for' }, h('option', { value: '' }, 'or choose an element'));
+  elementChoice.addEventListener('change', () => elementChoice.value && pick(elementChoice.value));
   whenShown(canvas, async () => {
-    const viewer = await drawDiagram(canvas, workflow.xml, overlays, pick);
-    if (viewer) diagram.prepend(zoomControls(viewer));
+    viewer = await drawDiagram(canvas, workflow.xml, overlays, pick);
+    if (!viewer) return;
+    diagram.prepend(zoomControls(viewer));
+    const flowNodes = viewer.get('elementRegistry').filter((e) => e.businessObject?.$instanceOf?.('bpmn:FlowNode') && e.type !== 'label');
+    elementChoice.append(...flowNodes.map((e) => h('option', { value: e.id }, e.businessObject.name ? `${e.businessObject.name} (${e.id})` : e.id)));
+    drawPlan();
   });
 
   const running = instance.status === 'running';
@@ -354,9 +392,8 @@ async function instanceContent(id) {
   );
 
   const variablesEditor = h('textarea', { rows: 8, 'aria-label': 'variables to set (JSON object)' }, JSON.stringify(instance.variables, null, 2));
-  const modifyActivate = h('input', { 'aria-label': 'elements to activate', placeholder: 'element ids, comma-separated' });
-  const modifyTerminate = h('input', { 'aria-label': 'elements to terminate', placeholder: 'element ids, comma-separated' });
-  const ids = (input) => input.value.split(',').map((s) => s.trim()).filter(Boolean);
+  drawPlan();
+  const children = await get(`/v1/instances${query({ parent_id: instance.id, limit: 20 })}`);
 
   return h(
     'section',
@@ -374,6 +411,10 @@ async function instanceContent(id) {
       fact('Run', String(instance.run)),
       fact('Parent', instance.parent_id ? h('a', { href: `#/instances/${encodeURIComponent(instance.parent_id)}` }, instance.parent_id) : '–'),
       fact('Root', h('a', { href: `#/instances${query({ root_id: instance.root_id })}` }, 'this family')),
+      fact('Called', children.items.length
+        ? [children.items.map((c) => [h('a', { href: `#/instances/${encodeURIComponent(c.id)}` }, `${c.workflow} `, statusBadge(c.status)), ' ']),
+            children.next ? h('a', { href: `#/instances${query({ parent_id: instance.id })}` }, 'all') : '']
+        : '–'),
       instance.cancel_reason ? fact('Cancelled because', instance.cancel_reason) : null,
       instance.error ? fact('Error', `${instance.error.code} ${instance.error.message || ''} at ${instance.error.element}`) : null,
     ),
@@ -417,26 +458,54 @@ async function instanceContent(id) {
       }
       await post(`${path}/variables`, { variables, reason: 'edited in the console' });
     }, { route: 'post /v1/instances/{id}/variables' }),
-    h('h2', {}, 'Modify'),
-    h('div', { class: 'modify' }, h('label', {}, 'Activate ', modifyActivate), h('label', {}, 'Terminate ', modifyTerminate),
-      action('Apply', () => post(`${path}/modify`, { activate: ids(modifyActivate), terminate: ids(modifyTerminate), reason: 'modified in the console' }), {
-        question: 'Apply this change to the instance? Terminated elements lose their work.',
-        route: 'post /v1/instances/{id}/modify',
-      })),
+    mayModify ? [
+      h('h2', {}, 'Modify'),
+      h('div', { class: 'modify' }, elementChoice, planView,
+        action('Apply', async () => {
+          if (!plan.activate.size && !plan.terminate.size) throw new Error('plan a change first: pick elements on the diagram');
+          const change = [...[...plan.activate].map((e) => `activate ${e}`), ...[...plan.terminate].map((e) => `terminate ${e}`)].join(', ');
+          if (!confirm(`Apply: ${change}? Terminated elements lose their work.`)) throw new Error('not applied');
+          await post(`${path}/modify`, { activate: [...plan.activate], terminate: [...plan.terminate], reason: 'modified in the console' });
+        }, { route: 'post /v1/instances/{id}/modify' })),
+    ] : null,
     h('h2', {}, 'History'),
-    table(
-      [
-        ['#', (e) => e.seq],
-        ['At', (e) => when(e.at)],
-        ['Event', (e) => e.event],
-        ['Element', (e) => e.element_name || e.element],
-        ['Run', (e) => e.run],
-        ['By', (e) => e.actor || ''],
-        ['Reason', (e) => e.reason || ''],
-      ],
-      history,
-    ),
+    historyView(history, instance.run),
   );
+}
+
+/** The history as an audit timeline: filtered by element, event and who, each run under its own heading (the latest first). */
+function historyView(history, currentRun) {
+  const box = h('div', { class: 'history' });
+  const events = [...new Set(history.map((e) => e.event))].sort();
+  const element = h('input', { 'aria-label': 'history element', placeholder: 'element' });
+  const event = h('select', { 'aria-label': 'history event' }, h('option', { value: '' }, 'any event'), events.map((e) => h('option', { value: e }, e)));
+  const actor = h('input', { 'aria-label': 'history actor', placeholder: 'by' });
+  const draw = () => {
+    const shown = history.filter((e) =>
+      (!element.value || (e.element || '').includes(element.value.trim()) || (e.element_name || '').includes(element.value.trim())) &&
+      (!event.value || e.event === event.value) &&
+      (!actor.value || (e.actor || '').includes(actor.value.trim())));
+    const runs = [...new Set(shown.map((e) => e.run))].sort((a, b) => b - a);
+    box.replaceChildren(...(runs.length ? runs : [currentRun]).map((run) =>
+      h('div', { class: 'run' },
+        runs.length > 1 || run !== 1 ? h('h3', {}, `Run ${run}${run === currentRun ? ' (current)' : ''}`) : null,
+        table(
+          [
+            ['#', (e) => e.seq],
+            ['At', (e) => when(e.at)],
+            ['Event', (e) => e.event],
+            ['Element', (e) => e.element_name || e.element],
+            ['Iteration', (e) => e.iteration ?? e.loop_counter ?? ''],
+            ['By', (e) => e.actor || ''],
+            ['Reason', (e) => e.reason || ''],
+          ],
+          shown.filter((e) => e.run === run),
+          'No entry matches.',
+        ))));
+  };
+  for (const input of [element, event, actor]) input.addEventListener('input', draw);
+  draw();
+  return h('div', {}, h('div', { class: 'filters' }, element, event, actor), box);
 }
 
 /** Moves a waiting timer to a new due time (the reader's local time). */

@@ -266,6 +266,37 @@ test('a batch cancel from the instances list', async () => {
   assert.deepEqual(errors, []);
 });
 
+test('modify: elements picked on the diagram, the change reviewed, applied', async () => {
+  const { base } = await serve('modify');
+  await api(base, 'POST', '/v1/workflows', { resources: [{ name: 'order.bpmn', xml: ORDER }] });
+  const { id } = await api(base, 'POST', '/v1/instances', { workflow: 'order' });
+  const { page, errors } = await open(`${base}/#/instances/${encodeURIComponent(id)}`);
+  await page.locator('.diagram-badge.waiting[data-element="charge"]').waitFor();
+  // Picked on the diagram: the token moves from Charge to Approve.
+  await page.locator('.djs-element[data-element-id="approve"]').click();
+  await page.getByRole('button', { name: 'Activate approve' }).click();
+  await page.locator('.djs-element[data-element-id="charge"]').click();
+  await page.getByRole('button', { name: 'Terminate charge' }).click();
+  const plan = await page.locator('.plan').innerText();
+  assert.match(plan, /activate approve/);
+  assert.match(plan, /terminate charge/);
+  assert.equal(await page.locator('.djs-element.to-activate[data-element-id="approve"]').count(), 1, 'the plan is marked on the diagram');
+  await shot(page, 'instance-modify');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.locator('.diagram-badge.waiting[data-element="approve"]').waitFor();
+  const instance = await api(base, 'GET', `/v1/instances/${encodeURIComponent(id)}`);
+  assert.deepEqual(instance.waits.map((w) => w.element), ['approve']);
+  const history = await api(base, 'GET', `/v1/instances/${encodeURIComponent(id)}/history`);
+  const events = history.items.map((e) => [e.event, e.element, e.reason]);
+  assert.ok(events.some(([event, , reason]) => event === 'modified' && reason === 'modified in the console'), JSON.stringify(events));
+  assert.ok(events.some(([event, element]) => event === 'terminated' && element === 'charge'), JSON.stringify(events));
+  // The history's filter narrows the timeline.
+  await page.getByLabel('history event').selectOption('terminated');
+  const rows = await page.locator('.history tbody tr').count();
+  assert.equal(rows, 1, 'one terminated entry');
+  assert.deepEqual(errors, []);
+});
+
 test('a deploy with a diagnostic shows it on the diagram, and nothing is deployed', async () => {
   const { base } = await serve('broken');
   const { page, errors } = await open(`${base}/#/workflows`);
