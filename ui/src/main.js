@@ -6,6 +6,7 @@ import { ApiError, all, get, post, query, setToken, token } from './api.js';
 import { badge, h, json, problem, table, when } from './dom.js';
 import { drawDiagram, zoomControls } from './diagram.js';
 import { describeSource, taskForm } from './taskform.js';
+import { finishSignIn, startSignIn } from './signin.js';
 
 const page = document.getElementById('page');
 /** How often a shown page asks the API again (see docs/design.md, "The console"). */
@@ -48,7 +49,7 @@ async function show() {
     await draw();
   } catch (error) {
     if (mine !== generation) return;
-    page.replaceChildren(error instanceof ApiError && error.status === 401 ? login(error) : h('section', {}, h('h1', {}, 'Something went wrong'), problem(error)));
+    page.replaceChildren(error instanceof ApiError && error.status === 401 ? await login(error) : h('section', {}, h('h1', {}, 'Something went wrong'), problem(error)));
   }
 }
 
@@ -90,14 +91,41 @@ function keepFresh(redraw) {
   }, REFRESH_MS);
 }
 
-function login(error) {
+/** Why the last sign-in at the issuer failed, shown on the sign-in page. */
+let signInProblem = null;
+
+async function login(error) {
+  const how = await get('/v1/sign-in').catch(() => ({ method: 'token', oidc: null }));
+  const said = signInProblem || error;
+  signInProblem = null;
+  if (how.method === 'oidc' && how.oidc?.client_id) {
+    const out = h('div', { role: 'status' });
+    return h(
+      'section',
+      { class: 'login' },
+      h('h1', {}, 'Sign in'),
+      h('p', {}, 'This server takes accounts from ', h('code', {}, how.oidc.issuer), '.'),
+      problem(said),
+      h('button', {
+        type: 'button',
+        class: 'primary',
+        onclick: () => startSignIn(how.oidc).catch((e) => out.replaceChildren(problem(e))),
+      }, 'Sign in at the issuer'),
+      out,
+    );
+  }
+  if (how.method === 'oidc') {
+    return h('section', { class: 'login' }, h('h1', {}, 'Sign in'), problem(said),
+      h('p', {}, 'This server takes tokens from ', h('code', {}, how.oidc?.issuer || 'an OpenID Connect issuer'),
+        '; the console signs in there once the server is started with ', h('code', {}, '--oidc-console-client-id'), '.'));
+  }
   const input = h('input', { type: 'password', name: 'token', autocomplete: 'off', required: true, 'aria-label': 'API token' });
   return h(
     'section',
     { class: 'login' },
     h('h1', {}, 'Sign in'),
     h('p', {}, 'This server needs an API token (', h('code', {}, 'baton tokens create'), ', or the first admin token in ', h('code', {}, '<db>.admin-token'), ').'),
-    problem(error),
+    problem(said),
     h(
       'form',
       { onsubmit: (event) => { event.preventDefault(); setToken(input.value.trim()); show(); } },
@@ -856,4 +884,8 @@ async function incidentsPage() {
 }
 
 window.addEventListener('hashchange', show);
-show();
+// Back from the issuer's sign-in page: trade its code for a token first.
+finishSignIn()
+  .then((issued) => issued && setToken(issued))
+  .catch((error) => { signInProblem = error; })
+  .finally(show);

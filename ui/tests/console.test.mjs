@@ -11,6 +11,8 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -337,4 +339,87 @@ test('with tokens on, the console asks for one, and a viewer is refused an actio
   assert.equal((await api(base, 'GET', `/v1/instances/${encodeURIComponent(id)}`, undefined, admin)).status, 'running');
   assert.deepEqual(errors, []);
   assert.ok(readFileSync(join(shots, 'viewer-refused.png')).length > 1000);
+});
+
+/**
+ * An OpenID Connect issuer for the test: discovery, keys, an authorization
+ * endpoint that signs "olga" in at once, and a token endpoint that checks the
+ * PKCE verifier against the challenge before it issues an RS256 access token.
+ */
+async function issuer() {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' };
+  const codes = new Map();
+  const seen = { authorize: [], token: [] };
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const b64 = (value) => Buffer.from(value).toString('base64url');
+  const server = createHttpServer(async (request, response) => {
+    const url = new URL(request.url, base);
+    const send = (status, value, headers = {}) => {
+      response.writeHead(status, { 'content-type': 'application/json', 'access-control-allow-origin': '*', ...headers });
+      response.end(value === undefined ? '' : JSON.stringify(value));
+    };
+    if (url.pathname === '/.well-known/openid-configuration') {
+      return send(200, { issuer: base, jwks_uri: `${base}/jwks`, authorization_endpoint: `${base}/authorize`, token_endpoint: `${base}/token` });
+    }
+    if (url.pathname === '/jwks') return send(200, { keys: [jwk] });
+    if (url.pathname === '/authorize') {
+      const params = Object.fromEntries(url.searchParams);
+      seen.authorize.push(params);
+      const code = randomBytes(8).toString('hex');
+      codes.set(code, params);
+      const back = new URL(params.redirect_uri);
+      back.searchParams.set('code', code);
+      back.searchParams.set('state', params.state);
+      response.writeHead(302, { location: back.toString() });
+      return response.end();
+    }
+    if (url.pathname === '/token' && request.method === 'POST') {
+      let body = '';
+      for await (const chunk of request) body += chunk;
+      const form = Object.fromEntries(new URLSearchParams(body));
+      seen.token.push(form);
+      const asked = codes.get(form.code);
+      codes.delete(form.code);
+      const challenge = createHash('sha256').update(form.code_verifier || '').digest('base64url');
+      if (!asked || asked.code_challenge !== challenge || asked.redirect_uri !== form.redirect_uri || asked.client_id !== form.client_id) {
+        return send(400, { error: 'invalid_grant', error_description: 'the code or its verifier does not match' });
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const header = b64(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid: 'k1' }));
+      const claims = b64(JSON.stringify({ iss: base, aud: 'baton', sub: 'u-olga', preferred_username: 'olga', roles: ['operator'], iat: now, nbf: now - 5, exp: now + 300 }));
+      const signature = sign('RSA-SHA256', Buffer.from(`${header}.${claims}`), privateKey).toString('base64url');
+      return send(200, { access_token: `${header}.${claims}.${signature}`, token_type: 'Bearer', expires_in: 300 });
+    }
+    return send(404, { error: 'not_found' });
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { base, seen, close: () => server.close() };
+}
+
+test('with OpenID Connect on, the console signs in at the issuer (authorization code with PKCE)', async () => {
+  const idp = await issuer();
+  try {
+    const { base } = await serve('oidc', ['--auth', 'oidc', '--oidc-issuer', idp.base, '--oidc-audience', 'baton', '--oidc-console-client-id', 'baton-console']);
+    const { page, errors } = await open(`${base}/#/instances`);
+    await page.getByRole('button', { name: 'Sign in at the issuer' }).click();
+    // Away to the issuer and back: the console traded the code for a token and shows the page.
+    await page.getByRole('heading', { name: 'Instances' }).waitFor();
+    assert.equal(new URL(page.url()).search, '', 'the code is taken off the address');
+    assert.equal(idp.seen.authorize[0].code_challenge_method, 'S256');
+    assert.equal(idp.seen.authorize[0].redirect_uri, `${base}/console/`);
+    assert.ok(idp.seen.token[0].code_verifier.length >= 43, 'a verifier of at least 43 characters');
+    const me = await page.evaluate(async () => (await fetch('/v1/me', { headers: { authorization: `Bearer ${sessionStorage.getItem('baton-token')}` } })).json());
+    assert.equal(me.name, 'olga');
+    assert.deepEqual(me.roles, ['operator']);
+    // An operator may cancel but not deploy: the workflows page offers no deploy form.
+    await page.getByRole('link', { name: 'Workflows' }).click();
+    await page.getByRole('heading', { name: 'Workflows' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Deploy' }).count(), 0);
+    await shot(page, 'signed-in-oidc');
+    assert.deepEqual(errors, []);
+  } finally {
+    idp.close();
+  }
 });

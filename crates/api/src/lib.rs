@@ -166,6 +166,13 @@ pub const ROUTES: &[Route] = &[
     ("get", "/v1/tokens", "List API tokens (admins); never their secrets", &[], &[]),
     ("post", "/v1/tokens/{id}/revoke", "Revoke an API token (admins)", &[], &[]),
     ("get", "/v1/me", "Who the request's token stands for, and which routes it may call (the console offers only those)", &[], &[]),
+    (
+        "get",
+        "/v1/sign-in",
+        "How to sign in (public): no authentication, API tokens, or OpenID Connect with the console's authorization-code + PKCE settings",
+        &[],
+        &[],
+    ),
     ("get", "/v1/openapi.json", "This document", &[], &[]),
     ("get", "/healthz", "The process is up", &[], &[]),
     ("get", "/readyz", "The store answers", &[], &[]),
@@ -243,6 +250,8 @@ pub fn router(handle: Handle) -> Router {
 pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     let tokens = security.tokens.clone();
     let limits = std::sync::Arc::new(limits::Limits::new(security.limits.clone()));
+    let sign_in = std::sync::Arc::new(tokens::sign_in_json(&security));
+    let page_policy = std::sync::Arc::new(pages::policy(security.oidc.as_ref().and_then(|o| o.sign_in.as_ref())));
     let door = guard::Door {
         security: std::sync::Arc::new(security),
         clock: handle.clock.clone(),
@@ -251,6 +260,8 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
         handle,
         tokens,
         limits,
+        sign_in,
+        page_policy,
     };
     let route = |path: &str, method: MethodRouter<AppState>, router: Router<AppState>| {
         router.route(path, method)
@@ -324,6 +335,7 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     );
     router = route("/v1/tokens/{id}/revoke", post(tokens::revoke_token), router);
     router = route("/v1/me", get(tokens::me), router);
+    router = route("/v1/sign-in", get(tokens::sign_in), router);
     router = route("/healthz", get(healthz), router);
     router = route("/readyz", get(readyz), router);
     router = route("/metrics", get(metrics), router);

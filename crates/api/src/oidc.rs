@@ -46,6 +46,37 @@ impl Default for Claims {
     }
 }
 
+/// How the console signs a user in at the issuer: the authorization-code
+/// flow with PKCE, as a public client (no secret in a page).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignIn {
+    pub client_id: String,
+    pub scopes: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+}
+
+impl SignIn {
+    /// The endpoints from the issuer's discovery document.
+    pub fn from_discovery(client_id: String, scopes: String, discovery: &Value) -> Result<SignIn, String> {
+        let endpoint = |name: &str| {
+            discovery[name]
+                .as_str()
+                .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+                .map(str::to_string)
+                .ok_or_else(|| format!("the issuer's discovery document names no {name}"))
+        };
+        Ok(SignIn { client_id, scopes, authorization_endpoint: endpoint("authorization_endpoint")?, token_endpoint: endpoint("token_endpoint")? })
+    }
+
+    /// The origin the console's page sends the code to (its Content-Security-Policy allows it).
+    pub fn token_origin(&self) -> Option<String> {
+        let (scheme, rest) = self.token_endpoint.split_once("://")?;
+        let host = rest.split(['/', '?', '#']).next()?;
+        Some(format!("{scheme}://{host}"))
+    }
+}
+
 /// An issuer and what its tokens must say.
 pub struct Oidc {
     issuer: String,
@@ -54,6 +85,8 @@ pub struct Oidc {
     keys: RwLock<JwkSet>,
     fetch: FetchKeys,
     fetched: Mutex<Option<Instant>>,
+    /// Set when the console may sign users in at the issuer.
+    pub sign_in: Option<SignIn>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -102,7 +135,12 @@ impl Oidc {
             keys: RwLock::new(keys),
             fetch,
             fetched: Mutex::new(None),
+            sign_in: None,
         })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     fn key(&self, kid: &str) -> Option<DecodingKey> {

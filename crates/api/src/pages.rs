@@ -2,34 +2,41 @@
 //! the same door. They hold no data; every call they make goes through `/v1`
 //! with the user's token.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-pub async fn index() -> Response {
-    serve(console::index())
+use crate::routes::AppState;
+
+/// The pages load only their own files and talk only to this server (and,
+/// for signing in, to the issuer's token endpoint); no other site may frame them.
+pub fn policy(sign_in: Option<&crate::oidc::SignIn>) -> String {
+    let issuer = sign_in.and_then(|s| s.token_origin()).map(|origin| format!(" {origin}")).unwrap_or_default();
+    format!(
+        "default-src 'self'; connect-src 'self'{issuer}; img-src 'self' data:; font-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    )
 }
 
-pub async fn file(Path(path): Path<String>) -> Response {
+pub async fn index(State(state): State<AppState>) -> Response {
+    serve(console::index(), &state.page_policy)
+}
+
+pub async fn file(State(state): State<AppState>, Path(path): Path<String>) -> Response {
     match console::file(&path) {
-        Some(file) => serve(file),
+        Some(file) => serve(file, &state.page_policy),
         None => (StatusCode::NOT_FOUND, "no such file in the console").into_response(),
     }
 }
 
-fn serve(file: console::File) -> Response {
+fn serve(file: console::File, policy: &str) -> Response {
     let mut response = file.body.into_owned().into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
     let cache = if file.immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    // The pages load only their own files and talk only to this server; no other site may frame them.
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; font-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    );
+    if let Ok(value) = HeaderValue::from_str(policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response

@@ -23,6 +23,10 @@ pub struct AppState {
     pub tokens: Option<std::sync::Arc<crate::access::Tokens>>,
     /// What each client may do per second and at once.
     pub limits: std::sync::Arc<crate::limits::Limits>,
+    /// How a user signs in to the console: what `GET /v1/sign-in` answers.
+    pub sign_in: std::sync::Arc<Value>,
+    /// The console pages' Content-Security-Policy (it names the issuer's token endpoint when there is one).
+    pub page_policy: std::sync::Arc<String>,
 }
 
 pub(crate) type Answer = Result<Response, ApiError>;

@@ -906,6 +906,23 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             )
         }
         ("get", "/v1/tokens") => op(vec![], None, ok(page_of("Token"))),
+        ("get", "/v1/sign-in") => op(
+            vec![],
+            None,
+            ok(answer(&[
+                ("method", one_of(&["none", "token", "oidc"])),
+                (
+                    "oidc",
+                    or_null(answer(&[
+                        ("issuer", string()),
+                        ("client_id", or_null(string())),
+                        ("scopes", or_null(string())),
+                        ("authorization_endpoint", or_null(string())),
+                        ("token_endpoint", or_null(string())),
+                    ])),
+                ),
+            ])),
+        ),
         ("get", "/v1/me") => op(
             vec![],
             None,

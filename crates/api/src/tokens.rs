@@ -68,6 +68,30 @@ pub async fn revoke_token(State(state): State<AppState>, actor: Actor, Path(id):
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// How the door lets people in, for the console's sign-in page: `none`, `token`
+/// or `oidc` (with the issuer and, when configured, the console's client and
+/// the issuer's endpoints for the authorization-code flow with PKCE).
+pub(crate) fn sign_in_json(security: &crate::guard::Security) -> serde_json::Value {
+    match (&security.tokens, &security.oidc) {
+        (Some(_), _) => json!({ "method": "token", "oidc": null }),
+        (None, Some(oidc)) => json!({
+            "method": "oidc",
+            "oidc": {
+                "issuer": oidc.issuer(),
+                "client_id": oidc.sign_in.as_ref().map(|s| &s.client_id),
+                "scopes": oidc.sign_in.as_ref().map(|s| &s.scopes),
+                "authorization_endpoint": oidc.sign_in.as_ref().map(|s| &s.authorization_endpoint),
+                "token_endpoint": oidc.sign_in.as_ref().map(|s| &s.token_endpoint),
+            },
+        }),
+        (None, None) => json!({ "method": "none", "oidc": null }),
+    }
+}
+
+pub async fn sign_in(State(state): State<AppState>) -> Answer {
+    ok(state.sign_in.as_ref().clone())
+}
+
 /// Who the caller is, as its token says, and every route it may call. Without
 /// authentication nobody in particular is calling, and every route is open.
 pub async fn me(Caller(caller): Caller, actor: Actor) -> Answer {

@@ -571,6 +571,7 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
             json!({}),
             Untenanted,
         ),
+        ("get", "/v1/sign-in", "/v1/sign-in".into(), json!({}), Untenanted),
         ("get", "/healthz", "/healthz".into(), json!({}), Untenanted),
         ("get", "/readyz", "/readyz".into(), json!({}), Untenanted),
         ("get", "/metrics", "/metrics".into(), json!({}), Untenanted),

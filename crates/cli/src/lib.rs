@@ -454,6 +454,13 @@ pub enum Command {
         /// The claim that holds the tenants the holder reaches (`*`: every one); without it, the default tenant.
         #[arg(long, default_value = "tenants")]
         oidc_tenants_claim: String,
+        /// With --auth oidc: the console signs users in at the issuer as this public client
+        /// (authorization code with PKCE; register <server>/console/ as its redirect URI).
+        #[arg(long, env = "BATON_OIDC_CONSOLE_CLIENT_ID")]
+        oidc_console_client_id: Option<String>,
+        /// The scopes the console asks the issuer for.
+        #[arg(long, default_value = "openid profile")]
+        oidc_console_scopes: String,
         /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
         #[arg(
             long,
@@ -538,6 +545,8 @@ pub enum Command {
     Health,
     /// Who your token says you are: name, roles, tenants, groups, and the routes you may call.
     Whoami,
+    /// How the server lets people in: no authentication, API tokens, or OpenID Connect (and the console's sign-in settings).
+    SignIn,
     /// Print the server's OpenAPI document.
     Openapi,
     /// Print the server's Prometheus metrics.
@@ -659,6 +668,8 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             oidc_roles_claim,
             oidc_groups_claim,
             oidc_tenants_claim,
+            oidc_console_client_id,
+            oidc_console_scopes,
         } => {
             let database = serve::parse_database(&db).map_err(Failure)?;
             let options = runtime::Options {
@@ -700,6 +711,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
                     issuer,
                     audience,
                     claims,
+                    console_client: oidc_console_client_id.map(|id| (id, oidc_console_scopes)),
                 }),
                 _ => None,
             };
@@ -904,6 +916,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             commands::show(&client, "/readyz").await
         }
         Command::Whoami => commands::show(&client, "/v1/me").await,
+        Command::SignIn => commands::show(&client, "/v1/sign-in").await,
         Command::Openapi => commands::show(&client, "/v1/openapi.json").await,
         Command::Tokens(TokensCommand::Create { token, db }) => {
             tokens::create(&client, db, token).await

@@ -206,6 +206,7 @@ pub const REACH: &[Reach] = &[
     ("get", "/v1/tokens", "tokens list", &[]),
     ("post", "/v1/tokens/{id}/revoke", "tokens revoke", &[]),
     ("get", "/v1/me", "whoami", &[]),
+    ("get", "/v1/sign-in", "sign-in", &[]),
     ("get", "/v1/openapi.json", "openapi", &[]),
     ("get", "/healthz", "health", &[]),
     ("get", "/readyz", "health", &[]),

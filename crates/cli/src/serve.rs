@@ -46,6 +46,21 @@ pub struct OidcOptions {
     pub issuer: String,
     pub audience: String,
     pub claims: api::oidc::Claims,
+    /// The console's client id and scopes, for signing users in at the issuer.
+    pub console_client: Option<(String, String)>,
+}
+
+/// A JSON document from an issuer.
+async fn get_json(http: &reqwest::Client, url: String) -> Result<serde_json::Value, String> {
+    let response = http.get(&url).send().await.map_err(|e| format!("cannot reach {url}: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{url} answered {}", response.status()));
+    }
+    response.json::<serde_json::Value>().await.map_err(|e| format!("{url} did not answer JSON: {e}"))
+}
+
+fn discovery_url(issuer: &str) -> String {
+    format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
 }
 
 /// Fetches an issuer's key set: its discovery document names the JWKS.
@@ -55,19 +70,9 @@ fn key_fetcher(issuer: String) -> api::oidc::FetchKeys {
     Arc::new(move || {
         let (http, issuer) = (http.clone(), issuer.clone());
         Box::pin(async move {
-            let get = |url: String| {
-                let http = http.clone();
-                async move {
-                    let response = http.get(&url).send().await.map_err(|e| format!("cannot reach {url}: {e}"))?;
-                    if !response.status().is_success() {
-                        return Err(format!("{url} answered {}", response.status()));
-                    }
-                    response.json::<serde_json::Value>().await.map_err(|e| format!("{url} did not answer JSON: {e}"))
-                }
-            };
-            let discovery = get(format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))).await?;
+            let discovery = get_json(&http, discovery_url(&issuer)).await?;
             let jwks = discovery["jwks_uri"].as_str().ok_or_else(|| format!("the issuer {issuer} names no jwks_uri"))?.to_string();
-            get(jwks).await
+            get_json(&http, jwks).await
         })
     })
 }
@@ -114,7 +119,14 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
             let fetch = key_fetcher(options.issuer.clone());
             let issuer = options.issuer.clone();
             let connected = api::oidc::Oidc::connect(options.issuer, options.audience, options.claims, fetch).await;
-            Some(Arc::new(connected.map_err(|e| format!("cannot get the keys of the OpenID Connect issuer {issuer}: {e}"))?))
+            let mut oidc = connected.map_err(|e| format!("cannot get the keys of the OpenID Connect issuer {issuer}: {e}"))?;
+            if let Some((client_id, scopes)) = options.console_client {
+                let discovery = get_json(&reqwest::Client::new(), discovery_url(&issuer)).await?;
+                let sign_in = api::oidc::SignIn::from_discovery(client_id, scopes, &discovery)
+                    .map_err(|e| format!("the console cannot sign users in at {issuer}: {e}"))?;
+                oidc.sign_in = Some(sign_in);
+            }
+            Some(Arc::new(oidc))
         }
         (AuthMode::Oidc, None) => return Err("--auth oidc needs --oidc-issuer and --oidc-audience".into()),
         _ => None,

@@ -785,7 +785,7 @@ fn issuer(jwks: std::sync::Arc<std::sync::Mutex<String>>) -> String {
                 line.clear();
             }
             let body = if request_line.contains("/.well-known/openid-configuration") {
-                format!(r#"{{"issuer": "{base}", "jwks_uri": "{base}/jwks"}}"#)
+                format!(r#"{{"issuer": "{base}", "jwks_uri": "{base}/jwks", "authorization_endpoint": "{base}/authorize", "token_endpoint": "{base}/token"}}"#)
             } else {
                 jwks.lock().unwrap().clone()
             };
@@ -856,7 +856,7 @@ fn jwts_from_an_openid_connect_issuer_are_checked_and_its_keys_rotate() {
                 "--auth",
                 "oidc",
             ])
-            .args(["--oidc-issuer", &issuer_url, "--oidc-audience", "baton"])
+            .args(["--oidc-issuer", &issuer_url, "--oidc-audience", "baton", "--oidc-console-client-id", "baton-console"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
             .spawn()
@@ -875,6 +875,22 @@ fn jwts_from_an_openid_connect_issuer_are_checked_and_its_keys_rotate() {
             .unwrap()
     };
     let said = |output: &std::process::Output| String::from_utf8_lossy(&output.stderr).into_owned();
+
+    // The console learns where to sign users in (public), and its pages may send the code to the issuer's token endpoint.
+    let sign_in: serde_json::Value = serde_json::from_slice(&baton(&server, &["sign-in"]).stdout).unwrap();
+    assert_eq!(sign_in["method"], "oidc");
+    assert_eq!(sign_in["oidc"]["client_id"], "baton-console");
+    assert_eq!(sign_in["oidc"]["authorization_endpoint"], format!("{issuer_url}/authorize"));
+    let page = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(stream, "GET /console/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.to_lowercase()
+    };
+    assert!(page.starts_with("http/1.1 200"), "{page}");
+    assert!(page.contains(&format!("connect-src 'self' {issuer_url}")), "{page}");
 
     // The issuer rotates to a new key; a token signed with it is checked against the fetched key set.
     *jwks.lock().unwrap() = serde_json::json!({"keys": [second_jwk]}).to_string();
