@@ -201,6 +201,11 @@ test('the quick start through the console: deploy, start, the token on the diagr
   await page.locator('.diagram-badge.incident[data-element="ship"]').waitFor();
   await page.getByText('no stock').first().waitFor();
   await shot(page, 'instance-incident');
+  // The incidents page groups it, with a bulk retry.
+  await page.getByRole('link', { name: 'Incidents' }).click();
+  await page.getByRole('cell', { name: 'no stock' }).waitFor();
+  await shot(page, 'incidents');
+  await page.goto(`${base}/#/instances/${encodeURIComponent(id)}`);
   await page.getByRole('button', { name: 'Retry' }).click();
   await page.getByText('resolved by').waitFor();
   await work1(base, 'ship');
@@ -226,6 +231,15 @@ test('the quick start through the console: deploy, start, the token on the diagr
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Instances', 'Tab moves through the header links');
   await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: 'Instances' }).waitFor();
+  await page.goto(`${base}/#/tasks?view=completed`);
+  await page.getByRole('columnheader', { name: 'Completed by' }).waitFor();
+  await shot(page, 'tasks-phone');
+  // The workflows list with its counts per version, at desktop width.
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`${base}/#/workflows`);
+  await page.getByRole('cell', { name: 'approval', exact: true }).waitFor();
+  assert.match(await page.locator('table').first().innerText(), /order\t1\t.*\t1\t/, 'one completed instance of order v1');
+  await shot(page, 'workflows');
   assert.deepEqual(errors, []);
 });
 
