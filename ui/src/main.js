@@ -258,11 +258,18 @@ async function instancesPage(params) {
   const reason = (label) => `batch ${label.toLowerCase()} from the console`;
   const operate = (path) => (id) => post(`/v1/instances/${encodeURIComponent(id)}/${path}`, { reason: reason(path) });
   const next = list.next ? h('a', { class: 'button', href: `#/instances${query({ ...filters, after: list.next })}` }, 'Next page →') : null;
-  const newest = filters.order === 'newest';
-  const sortByStart = h('a', {
-    href: `#/instances${query({ ...filters, after: undefined, order: newest ? undefined : 'newest' })}`,
-    title: 'sort by start time',
-  }, newest ? 'Started ▼' : 'Started ▲');
+  // Sortable by the orders the API pages through with an index: start time, workflow, status (each then by start time).
+  const order = filters.order || 'started';
+  const sortable = (label, key) => {
+    const current = order.replace(/^-/, '') === key;
+    const descending = current && order.startsWith('-');
+    const next = current && !descending ? `-${key}` : key;
+    return h('a', {
+      href: `#/instances${query({ ...filters, after: undefined, order: next === 'started' ? undefined : next })}`,
+      title: `sort by ${label.toLowerCase()}`,
+      'aria-sort': current ? (descending ? 'descending' : 'ascending') : null,
+    }, label, current ? (descending ? ' ▼' : ' ▲') : '');
+  };
   const scope = filters.workflow ? `${filters.workflow}${filters.version ? ` v${filters.version}` : ''}` : 'all workflows';
   return h(
     'section',
@@ -284,13 +291,13 @@ async function instancesPage(params) {
       [
         ['', check],
         ['Instance', (r) => h('a', { href: `#/instances/${encodeURIComponent(r.id)}` }, r.id)],
-        ['Workflow', (r) => `${r.workflow} v${r.version}`],
+        [sortable('Workflow', 'workflow'), (r) => `${r.workflow} v${r.version}`],
         ['Tenant', (r) => r.tenant],
-        ['Status', (r) => statusBadge(r.status)],
+        [sortable('Status', 'status'), (r) => statusBadge(r.status)],
         ['Business key', (r) => r.business_key || ''],
         ['Waiting for', (r) => r.waiting.join(', ')],
         ['Incidents', (r) => (r.incidents + r.descendant_incidents ? badge(String(r.incidents + r.descendant_incidents), 'incident') : '')],
-        [sortByStart, (r) => when(r.started_at)],
+        [sortable('Started', 'started'), (r) => when(r.started_at)],
         ['Ended', (r) => when(r.ended_at)],
       ],
       list.items,

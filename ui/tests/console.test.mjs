@@ -278,6 +278,12 @@ test('a batch cancel from the instances list', async () => {
   assert.ok(cancelled.items.every((i) => i.status === 'cancelled'));
   await page.goto(`${base}/#/instances`);
   await page.getByText('b-2').waitFor();
+  // Sorted by start time the other way: the last started first.
+  await page.getByRole('link', { name: /^Started/ }).click();
+  await page.waitForURL(/order=-started/);
+  await page.getByRole('link', { name: /^Started ▼/ }).waitFor();
+  const keys = await page.locator('tbody tr td:nth-child(6)').allInnerTexts();
+  assert.deepEqual(keys, ['b-2', 'b-1', 'b-0']);
   await shot(page, 'instances');
   assert.deepEqual(errors, []);
 });

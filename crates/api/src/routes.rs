@@ -439,7 +439,7 @@ pub struct InstanceParams {
     /// `name=value`.
     label: Option<String>,
     root_id: Option<String>,
-    /// `oldest` first (the default) or `newest` first, by start time.
+    /// `started` (the default), `workflow` or `status` (then start time); `-` before one for the other way round.
     order: Option<String>,
     after: Option<String>,
     limit: Option<usize>,
@@ -546,17 +546,29 @@ pub async fn list_instances(
     if params.version.is_some() && params.workflow.is_none() {
         return Err(ApiError::new("query-invalid", "version needs workflow: a version is one workflow's"));
     }
-    let newest_first = match params.order.as_deref() {
-        None | Some("oldest") => false,
-        Some("newest") => true,
-        Some(other) => return Err(ApiError::new("query-invalid", format!("order '{other}' is not oldest or newest"))),
+    let order_text = params.order.as_deref().unwrap_or("started");
+    let (descending, key) = match order_text.strip_prefix('-') {
+        Some(key) => (true, key),
+        None => (false, order_text),
+    };
+    let order = match key {
+        "started" => store::InstanceOrder::Started,
+        "workflow" => store::InstanceOrder::Workflow,
+        "status" => store::InstanceOrder::Status,
+        _ => {
+            return Err(ApiError::new(
+                "query-invalid",
+                format!("order '{order_text}' is not one of started, workflow, status (each may start with '-' for the other way round)"),
+            ))
+        }
     };
     let filter = InstanceFilter {
         tenants,
         status,
         process_id: params.workflow,
         version: params.version,
-        newest_first,
+        order,
+        descending,
         business_key: params.business_key,
         waiting: params.waiting,
         has_incidents: params.has_incidents,

@@ -633,7 +633,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                     json!({ "type": "string", "pattern": "^[^=]+=.*$", "description": "name=value" }),
                 ),
                 ("root_id", string()),
-                ("order", one_of(&["oldest", "newest"])),
+                ("order", one_of(&["started", "-started", "workflow", "-workflow", "status", "-status"])),
             ];
             query.extend(paging());
             op(query, None, ok(page_of("Instance")))

@@ -346,8 +346,8 @@ pub struct InstanceListArgs {
     /// With --workflow: only this version of it.
     #[arg(long, requires = "workflow")]
     version: Option<u32>,
-    /// `oldest` (the default) or `newest` started first.
-    #[arg(long, value_parser = ["oldest", "newest"])]
+    /// started (the default), workflow or status, then start time; -started etc. for the other way round.
+    #[arg(long, allow_hyphen_values = true, value_parser = ["started", "-started", "workflow", "-workflow", "status", "-status"])]
     order: Option<String>,
     #[arg(long)]
     business_key: Option<String>,

@@ -405,6 +405,12 @@ const MESSAGES: Table<MessageRow> = Table {
     map: message_row,
 };
 
+/// A page of instances by `lead` (a column its own index leads with), then start time and id.
+fn ordered_instances_sql(lead: &str, descending: bool, filter_sql: &str, limit: usize) -> String {
+    let direction = if descending { " DESC" } else { "" };
+    format!("SELECT {INSTANCE_COLUMNS} FROM instances {filter_sql} ORDER BY {lead}{direction}, started_at{direction}, id{direction} LIMIT {limit}")
+}
+
 impl SqliteTxn<'_> {
     fn query<T>(
         &self,
@@ -612,7 +618,30 @@ impl ReadTxn for SqliteTxn<'_> {
             values.push(Box::new(from));
             values.push(Box::new(to));
         }
-        self.page_in_order(&INSTANCES, conditions, values, page, filter.newest_first)
+        let lead = match filter.order {
+            InstanceOrder::Started => return self.page_in_order(&INSTANCES, conditions, values, page, filter.descending),
+            InstanceOrder::Workflow => "process_id",
+            InstanceOrder::Status => "status",
+        };
+        // By the lead column, then start time and id: the index that leads
+        // with it (instances_by_process, instances_by_status), walked either way.
+        if let Some(after) = &page.after {
+            let (lead_value, time, id) = filter.order.split(after)?;
+            let beyond = if filter.descending { "<" } else { ">" };
+            conditions.push(format!("({lead}, started_at, id) {beyond} (?, ?, ?)"));
+            values.push(Box::new(lead_value.unwrap_or("").to_string()));
+            values.push(Box::new(time));
+            values.push(Box::new(id.to_string()));
+        }
+        let limit = page.bounded_limit();
+        let filter_sql = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+        let sql = ordered_instances_sql(lead, filter.descending, &filter_sql, limit + 1);
+        let mut statement = self.db().prepare(&sql).map_err(sql_error)?;
+        let rows = statement.query_map(params_from_iter(values.iter()), instance_row).map_err(sql_error)?;
+        let mut items = rows.collect::<rusqlite::Result<Vec<InstanceRow>>>().map_err(read_error)?;
+        let next = (items.len() > limit).then(|| filter.order.cursor(&items[limit - 1]));
+        items.truncate(limit);
+        Ok(Page { items, next })
     }
 
     fn instance_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<String>> {
@@ -1224,6 +1253,9 @@ mod plans {
             (super::DUE_TIMERS.to_string(), "timers", "timers_by_due"),
             (super::NEXT_DUE.to_string(), "timers", "timers_by_due"),
             (super::activatable_jobs_sql(), "jobs", "jobs_by_type"),
+            // The console's sortable instance lists, deep in the list (a cursor), either way.
+            (super::ordered_instances_sql("process_id", false, "WHERE (process_id, started_at, id) > (?, ?, ?)", 51), "instances", "instances_by_process"),
+            (super::ordered_instances_sql("status", true, "WHERE (status, started_at, id) < (?, ?, ?)", 51), "instances", "instances_by_status"),
         ] {
             let mut statement = connection
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))

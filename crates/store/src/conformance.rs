@@ -672,7 +672,7 @@ fn instance_pages(store: &dyn Store) {
     let mut newest = Vec::new();
     let mut after = None;
     loop {
-        let filter = InstanceFilter { newest_first: true, ..InstanceFilter::default() };
+        let filter = InstanceFilter { descending: true, ..InstanceFilter::default() };
         let page = read.instances(&filter, &PageRequest { after: after.clone(), limit: 2 }).unwrap();
         newest.extend(page.items.iter().map(|i| (i.started_at, i.id.clone())));
         match page.next {
@@ -684,6 +684,29 @@ fn instance_pages(store: &dyn Store) {
     oldest.reverse();
     assert_eq!(newest, oldest.iter().map(|i| (i.started_at, i.id.clone())).collect::<Vec<_>>(), "newest first is oldest first reversed");
     assert!(newest.len() > 2, "several pages were read");
+    // By workflow, then by status, either way, page by page: every instance once, in that order.
+    for order in [InstanceOrder::Workflow, InstanceOrder::Status] {
+        for descending in [false, true] {
+            let filter = InstanceFilter { order, descending, ..InstanceFilter::default() };
+            let mut listed = Vec::new();
+            let mut after = None;
+            loop {
+                let page = read.instances(&filter, &PageRequest { after: after.clone(), limit: 2 }).unwrap();
+                listed.extend(page.items.iter().map(|i| (order.lead(i).unwrap().to_string(), i.started_at, i.id.clone())));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            let mut expected = listed.clone();
+            expected.sort();
+            if descending {
+                expected.reverse();
+            }
+            assert_eq!(listed, expected, "{order:?} descending={descending}");
+            assert_eq!(listed.len(), oldest.len(), "every instance once");
+        }
+    }
     let version_two = InstanceFilter { version: Some(2), ..InstanceFilter::default() };
     assert!(read.instances(&version_two, &PageRequest::first(1000)).unwrap().items.iter().all(|i| i.version == 2));
 }

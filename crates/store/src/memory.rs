@@ -341,6 +341,38 @@ impl ReadTxn for MemoryTxn<'_> {
         page: &PageRequest,
     ) -> Result<Page<InstanceRow>> {
         let data = &self.data;
+        let limit = page.bounded_limit();
+        let has_incidents = |row: &InstanceRow| {
+            row.incidents > 0
+                || data
+                    .incidents
+                    .values()
+                    .any(|i| i.resolved_at.is_none() && is_descendant(&i.instance_id, &row.id))
+        };
+        let matches = |row: &InstanceRow| filter.matches(row) && filter.has_incidents.is_none_or(|has| has_incidents(row) == has);
+        if filter.order != InstanceOrder::Started {
+            // Orders other than start time sort every match: this store holds what fits in memory.
+            let key = |row: &InstanceRow| (filter.order.lead(row).unwrap_or("").to_string(), row.started_at, row.id.clone());
+            let mut rows = Vec::new();
+            for (id, stored) in &data.instances {
+                let row = stored.decode(id)?;
+                if matches(&row) {
+                    rows.push(row);
+                }
+            }
+            rows.sort_by_key(key);
+            if filter.descending {
+                rows.reverse();
+            }
+            if let Some(after) = &page.after {
+                let (lead, time, id) = filter.order.split(after)?;
+                let place = (lead.unwrap_or("").to_string(), time, id.to_string());
+                rows.retain(|row| if filter.descending { key(row) < place } else { key(row) > place });
+            }
+            let next = (rows.len() > limit).then(|| filter.order.cursor(&rows[limit - 1]));
+            rows.truncate(limit);
+            return Ok(Page { items: rows, next });
+        }
         let cursor = match &page.after {
             Some(after) => {
                 let (time, id) = split_cursor(after)?;
@@ -348,9 +380,8 @@ impl ReadTxn for MemoryTxn<'_> {
             }
             None => std::ops::Bound::Unbounded,
         };
-        let limit = page.bounded_limit();
         let mut items: Vec<InstanceRow> = Vec::new();
-        let in_order: Box<dyn Iterator<Item = StartEntry>> = if filter.newest_first {
+        let in_order: Box<dyn Iterator<Item = StartEntry>> = if filter.descending {
             Box::new(data.instances_by_start.range((std::ops::Bound::Unbounded, cursor)).rev())
         } else {
             Box::new(data.instances_by_start.range((cursor, std::ops::Bound::Unbounded)))
@@ -360,18 +391,7 @@ impl ReadTxn for MemoryTxn<'_> {
                 continue;
             };
             let row = stored.decode(id)?;
-            let has_incidents = || {
-                row.incidents > 0
-                    || data
-                        .incidents
-                        .values()
-                        .any(|i| i.resolved_at.is_none() && is_descendant(&i.instance_id, id))
-            };
-            if filter.matches(&row)
-                && filter
-                    .has_incidents
-                    .is_none_or(|has| has_incidents() == has)
-            {
+            if matches(&row) {
                 items.push(row);
                 if items.len() > limit {
                     break;

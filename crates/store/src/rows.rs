@@ -329,8 +329,55 @@ pub struct InstanceFilter {
     pub label: Option<(String, String)>,
     /// The instance is this root or was called from it, directly or further down.
     pub root_id: Option<String>,
-    /// List the latest started first (the cursor then leads to older ones).
-    pub newest_first: bool,
+    /// The order of the list: by start time, or by workflow or status and then start time.
+    pub order: InstanceOrder,
+    /// The other way round (the latest started first, for `Started`).
+    pub descending: bool,
+}
+
+/// What instances are listed by. Each is an index of the store, so a page
+/// costs the same however deep into the list it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceOrder {
+    #[default]
+    Started,
+    /// By process id, then start time.
+    Workflow,
+    /// By status (as its name spells), then start time.
+    Status,
+}
+
+impl InstanceOrder {
+    /// What a row sorts by before its start time; `None` for `Started`.
+    pub fn lead(self, row: &InstanceRow) -> Option<&str> {
+        match self {
+            InstanceOrder::Started => None,
+            InstanceOrder::Workflow => Some(&row.process_id),
+            InstanceOrder::Status => Some(row.status.as_str()),
+        }
+    }
+
+    /// A row's place in this order, as a page's `next` names it.
+    pub fn cursor(self, row: &InstanceRow) -> String {
+        match self.lead(row) {
+            Some(lead) => format!("{lead}|{}", row.cursor()),
+            None => row.cursor(),
+        }
+    }
+
+    /// A cursor of this order: the lead (for `Workflow` and `Status`), start time and id.
+    pub fn split(self, cursor: &str) -> crate::Result<(Option<&str>, i64, &str)> {
+        let (lead, rest) = match self {
+            InstanceOrder::Started => (None, cursor),
+            _ => {
+                let (lead, rest) = cursor.split_once('|').ok_or_else(|| crate::Error::bad_cursor(cursor))?;
+                (Some(lead), rest)
+            }
+        };
+        let (time, id) = split_cursor(rest)?;
+        Ok((lead, time, id))
+    }
 }
 
 impl InstanceFilter {
