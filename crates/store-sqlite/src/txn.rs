@@ -405,6 +405,11 @@ const MESSAGES: Table<MessageRow> = Table {
     map: message_row,
 };
 
+/// A page of a list in its (time, key) order, `direction` "" or " DESC".
+fn paged_sql(columns: &str, table: &str, filter: &str, (time_column, key_column): (&str, &str), direction: &str, limit: usize) -> String {
+    format!("SELECT {columns} FROM {table} {filter} ORDER BY {time_column}{direction}, {key_column}{direction} LIMIT {limit}")
+}
+
 /// A page of instances by `lead` (a column its own index leads with), then start time and id.
 fn ordered_instances_sql(lead: &str, descending: bool, filter_sql: &str, limit: usize) -> String {
     let direction = if descending { " DESC" } else { "" };
@@ -473,10 +478,8 @@ impl SqliteTxn<'_> {
         } = *table;
         if let Some(after) = &page.after {
             let (time, key) = split_cursor(after)?;
-            conditions.push(format!(
-                "({time_column} {beyond} ? OR ({time_column} = ? AND {key_column} {beyond} ?))"
-            ));
-            values.push(Box::new(time));
+            // A row value: SQLite seeks the index to it, so a page deep in the list costs what the first does.
+            conditions.push(format!("({time_column}, {key_column}) {beyond} (?, ?)"));
             values.push(Box::new(time));
             values.push(Box::new(key.to_string()));
         }
@@ -486,10 +489,7 @@ impl SqliteTxn<'_> {
         } else {
             format!("WHERE {}", conditions.join(" AND "))
         };
-        let sql = format!(
-            "SELECT {columns} FROM {table} {filter} ORDER BY {time_column}{direction}, {key_column}{direction} LIMIT {}",
-            limit + 1
-        );
+        let sql = paged_sql(columns, table, &filter, (time_column, key_column), direction, limit + 1);
         let mut statement = self.db().prepare(&sql).map_err(sql_error)?;
         let rows = statement
             .query_map(params_from_iter(values.iter()), map)
@@ -1256,6 +1256,12 @@ mod plans {
             // The console's sortable instance lists, deep in the list (a cursor), either way.
             (super::ordered_instances_sql("process_id", false, "WHERE (process_id, started_at, id) > (?, ?, ?)", 51), "instances", "instances_by_process"),
             (super::ordered_instances_sql("status", true, "WHERE (status, started_at, id) < (?, ?, ?)", 51), "instances", "instances_by_status"),
+            // A page deep in the instance list seeks to its cursor (issue 12: paging through 100 000 instances).
+            (
+                super::paged_sql("id", "instances", "WHERE (started_at, id) > (?, ?)", ("started_at", "id"), "", 51),
+                "instances",
+                "instances_by_start",
+            ),
         ] {
             let mut statement = connection
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -1273,6 +1279,9 @@ mod plans {
                 steps[0].contains(table) && steps[0].contains(index),
                 "{sql}\nstarts with: {steps:?}"
             );
+            if sql.contains(") > (?") || sql.contains(") < (?") {
+                assert!(steps[0].starts_with("SEARCH"), "a cursor seeks, it does not scan from the start: {steps:?}");
+            }
             assert!(
                 !steps.iter().any(|s| s.starts_with("SCAN instances")),
                 "{steps:?}"
@@ -1282,5 +1291,37 @@ mod plans {
                 "sorted in the index, not afterwards: {steps:?}"
             );
         }
+    }
+
+    /// A page deep in the instance list does the work of the first page:
+    /// the cursor seeks the index instead of stepping over what came before.
+    #[test]
+    fn a_deep_page_costs_what_the_first_does() {
+        let dir = std::env::temp_dir().join(format!("baton-deep-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = std::fs::remove_file(dir.join("deep.db"));
+        let store = crate::SqliteStore::open(&dir.join("deep.db")).unwrap();
+        let connection = store.writer.lock().unwrap();
+        connection
+            .execute_batch(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 19999)
+                 INSERT INTO instances (id, process_id, version, status, started_at, incidents, waiting, update_count, history_count, state, tenant)
+                 SELECT printf('i%06d', i), 'p', 1, 'running', i / 4, 0, '[]', 1, 0, '{}', 'default' FROM n;",
+            )
+            .unwrap();
+        let steps = |after: Option<(i64, &str)>| {
+            let filter = if after.is_some() { "WHERE (started_at, id) > (?, ?)" } else { "" };
+            let sql = super::paged_sql(super::INSTANCE_COLUMNS, "instances", filter, ("started_at", "id"), "", 51);
+            let mut statement = connection.prepare(&sql).unwrap();
+            let rows: Vec<String> = match after {
+                Some((time, id)) => statement.query_map(rusqlite::params![time, id], |r| r.get(0)).unwrap().map(Result::unwrap).collect(),
+                None => statement.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect(),
+            };
+            assert_eq!(rows.len(), 51);
+            statement.get_status(rusqlite::StatementStatus::VmStep)
+        };
+        let first = steps(None);
+        let deep = steps(Some((4_750, "i019000")));
+        assert!(deep <= first * 3, "the page after 19 000 rows took {deep} steps, the first {first}");
     }
 }
