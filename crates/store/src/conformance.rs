@@ -154,6 +154,27 @@ fn job(key: &str, instance_id: &str, job_type: &str, created_at: i64) -> JobRow 
     }
 }
 
+fn task(key: &str, instance_id: &str, created_at: i64) -> TaskRow {
+    TaskRow {
+        key: key.to_string(),
+        instance_id: instance_id.to_string(),
+        local_key: key.rsplit('.').next().and_then(|k| k.parse().ok()).unwrap_or(1),
+        process_id: "p".into(),
+        tenant: DEFAULT_TENANT.into(),
+        element_id: "t".into(),
+        assignee: None,
+        candidate_groups: vec![],
+        candidate_users: vec![],
+        due: None,
+        follow_up: None,
+        priority: None,
+        form_key: None,
+        created_at,
+        completed_at: None,
+        completed_by: None,
+    }
+}
+
 fn write(store: &dyn Store, writes: Vec<Write>) {
     let mut txn = store.write().expect("a write transaction");
     for w in writes {
@@ -1436,24 +1457,7 @@ fn instance_counts(store: &dyn Store) {
 }
 
 fn completed_tasks_and_forms(store: &dyn Store) {
-    let task = |key: &str, created_at: i64| TaskRow {
-        key: key.into(),
-        instance_id: "a".into(),
-        local_key: created_at as u64,
-        process_id: "p".into(),
-        tenant: DEFAULT_TENANT.into(),
-        element_id: "t".into(),
-        assignee: None,
-        candidate_groups: vec![],
-        candidate_users: vec![],
-        due: None,
-        follow_up: None,
-        priority: None,
-        form_key: Some("f".into()),
-        created_at,
-        completed_at: None,
-        completed_by: None,
-    };
+    let task = |key: &str, created_at: i64| task(key, "a", created_at);
     let form = |tenant: &str, form_id: &str, version: u32| FormRow {
         tenant: tenant.into(),
         form_id: form_id.into(),
@@ -1959,24 +1963,7 @@ fn tenants(store: &dyn Store) {
         [1]
     );
     drop(read);
-    let task = TaskRow {
-        key: "b.6".into(),
-        instance_id: "b".into(),
-        local_key: 6,
-        process_id: "p".into(),
-        tenant: "beta".into(),
-        element_id: "t".into(),
-        assignee: None,
-        candidate_groups: vec![],
-        candidate_users: vec![],
-        due: None,
-        follow_up: None,
-        priority: None,
-        form_key: None,
-        created_at: 1,
-        completed_at: None,
-        completed_by: None,
-    };
+    let task = TaskRow { tenant: "beta".into(), ..task("b.6", "b", 1) };
     write(
         store,
         vec![
