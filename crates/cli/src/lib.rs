@@ -17,6 +17,7 @@ pub mod client;
 mod commands;
 pub mod reach;
 mod serve;
+mod tck;
 mod tokens;
 pub mod validate;
 mod worker;
@@ -397,6 +398,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the DMN TCK's test cases (folders of *.dmn models and *-test-*.xml files) and print each result and the totals.
+    DmnTck {
+        /// The folder holding them (for example ../shared/dmn-tck).
+        dir: PathBuf,
+        /// Print only the failures (and the totals).
+        #[arg(long)]
+        failures: bool,
+    },
     /// Run scenario files (*.yaml) against the engine with a virtual clock.
     Test {
         /// Scenario files or folders holding them.
@@ -595,6 +604,7 @@ pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Validate { files, json } => validate::run(&files, json),
         Command::Test { paths, json } => test(&paths, json),
+        Command::DmnTck { dir, failures } => tck::run(&dir, failures),
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -647,7 +657,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
         .with_token(token)?
         .in_tenant(tenant);
     match command {
-        Command::Validate { .. } | Command::Test { .. } => {
+        Command::Validate { .. } | Command::Test { .. } | Command::DmnTck { .. } => {
             unreachable!("run() handles the offline commands")
         }
         Command::Serve {

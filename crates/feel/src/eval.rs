@@ -49,7 +49,39 @@ impl<'v> Evaluator<'v> {
         if let Some((_, value)) = self.frames.iter().rev().find(|(n, _)| n == name) {
             return Some(value.clone());
         }
-        self.variables.get(name).map(Value::from_json)
+        self.variables.get_value(name)
+    }
+
+    /// One positive unary test of an input entry against the input value:
+    /// a comparison with an endpoint; else the test's value, with `?` standing
+    /// for the input, matched as `in` matches it (equal, in the list, in the
+    /// range), or `true` for a condition on `?`.
+    pub(crate) fn unary_test(&mut self, input: &Value, test: &Node) -> Result<bool, EvalError> {
+        if let Node::UnaryTest(op, operand) = test {
+            let operand = self.eval(operand)?;
+            return Ok(binary(*op, input, &operand) == Value::Bool(true));
+        }
+        self.frames.push(("?".into(), input.clone()));
+        let value = self.eval(test);
+        self.frames.pop();
+        let value = value?;
+        let mut names = Vec::new();
+        test.free_names(&mut names);
+        if names.iter().any(|n| n == "?") {
+            if let Value::Bool(b) = value {
+                return Ok(b);
+            }
+        }
+        Ok(match &value {
+            Value::Range(range) => range_contains(range, input) == Some(true),
+            Value::List(items) if !matches!(input, Value::List(_)) => {
+                items.iter().any(|item| match item {
+                    Value::Range(range) => range_contains(range, input) == Some(true),
+                    other => values_equal(input, other) == Some(true),
+                })
+            }
+            other => values_equal(input, other) == Some(true),
+        })
     }
 
     pub(crate) fn eval(&mut self, node: &Node) -> Result<Value, EvalError> {
@@ -184,6 +216,12 @@ impl<'v> Evaluator<'v> {
                 let mut values = Vec::with_capacity(arguments.len());
                 for argument in arguments {
                     values.push(self.eval(argument)?);
+                }
+                if crate::builtins::check(function, values.len()).is_err() {
+                    if let Some(result) = self.variables.call(function, values.clone()) {
+                        self.burn(1)?;
+                        return result;
+                    }
                 }
                 builtins::call(self, function, values)?
             }

@@ -62,6 +62,15 @@ fn is_name_char(c: char) -> bool {
 }
 
 pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
+    tokenize_in_scope(source, &[])
+}
+
+/// Tokenizes with `known` names in scope: a name of several words (or with
+/// characters such as `-` or `'`, as DMN allows) is one token where it is
+/// written whole. Longer names are tried first.
+pub(crate) fn tokenize_in_scope(source: &str, known: &[String]) -> Result<Vec<Token>, ParseError> {
+    let mut known: Vec<&str> = known.iter().map(String::as_str).filter(|n| !n.is_empty()).collect();
+    known.sort_by_key(|n| std::cmp::Reverse(n.len()));
     let bytes = source.as_bytes();
     let mut tokens = Vec::new();
     let mut pos = 0;
@@ -143,6 +152,15 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
             continue;
         }
         if is_name_start(c) {
+            for name in &known {
+                if let Some(after) = rest.strip_prefix(name) {
+                    if !after.starts_with(is_name_char) {
+                        tokens.push(Token { tok: Tok::Name((*name).to_string()), offset: start });
+                        pos += name.len();
+                        continue 'outer;
+                    }
+                }
+            }
             for function in MULTI_WORD_FUNCTIONS {
                 if let Some(after) = rest.strip_prefix(function) {
                     let boundary = !after.starts_with(is_name_char);

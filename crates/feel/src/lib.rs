@@ -113,6 +113,18 @@ impl std::error::Error for EvalError {}
 /// Where an expression finds the values of the names it uses.
 pub trait Variables {
     fn get(&self, name: &str) -> Option<&serde_json::Value>;
+
+    /// The FEEL value of a name: by default its JSON, read as FEEL. A scope
+    /// that holds FEEL values (dates, durations: a DMN evaluation's) gives them as they are.
+    fn get_value(&self, name: &str) -> Option<Value> {
+        self.get(name).map(Value::from_json)
+    }
+
+    /// Calls a function the scope defines (a DMN business knowledge model),
+    /// with its arguments evaluated; `None` when the scope has no such function.
+    fn call(&self, _name: &str, _arguments: Vec<Value>) -> Option<Result<Value, EvalError>> {
+        None
+    }
 }
 
 impl Variables for serde_json::Map<String, serde_json::Value> {
@@ -163,6 +175,21 @@ impl Expression {
         Ok(Expression { source: source.into(), ast: Arc::new(ast), names: names.into() })
     }
 
+    /// Parses FEEL source in a scope whose `names` may have spaces or other
+    /// characters DMN allows (`Applicant Age`), and whose `functions` may be
+    /// called besides the built-ins.
+    pub fn parse_in_scope(source: &str, names: &[String], functions: &[String]) -> Result<Expression, ParseError> {
+        let limits = Limits::DEFAULT;
+        let tokens = scoped_tokens(source, names, functions, &limits)?;
+        let ast = parser::parse(&tokens, source.len(), limits.max_depth)?;
+        ast.check_calls_besides(functions).map_err(|message| ParseError { message, offset: 0 })?;
+        let mut found = Vec::new();
+        ast.free_names(&mut found);
+        found.sort();
+        found.dedup();
+        Ok(Expression { source: source.into(), ast: Arc::new(ast), names: found.into() })
+    }
+
     pub fn source(&self) -> &str {
         &self.source
     }
@@ -184,6 +211,65 @@ impl Expression {
     /// Evaluates to JSON, the form variables are stored in.
     pub fn evaluate(&self, variables: &dyn Variables) -> Result<serde_json::Value, EvalError> {
         self.evaluate_value(variables)?.to_json()
+    }
+}
+
+fn scoped_tokens(source: &str, names: &[String], functions: &[String], limits: &Limits) -> Result<Vec<lexer::Token>, ParseError> {
+    if source.len() > limits.max_source_bytes {
+        return Err(ParseError { message: format!("the expression is {} bytes long; the limit is {}", source.len(), limits.max_source_bytes), offset: 0 });
+    }
+    let known: Vec<String> = names.iter().chain(functions).filter(|n| n.contains(|c: char| !c.is_alphanumeric() && c != '_')).cloned().collect();
+    lexer::tokenize_in_scope(source, &known)
+}
+
+/// A decision table's input entry: `-` (anything), positive unary tests
+/// separated by commas (`< 10`, `[1..5]`, `"gold", "silver"`, `? > 3`), or
+/// `not(...)` of them.
+#[derive(Clone, Debug)]
+pub struct UnaryTests {
+    source: Arc<str>,
+    negated: bool,
+    /// Empty for `-`.
+    tests: Arc<[parser::Node]>,
+}
+
+impl UnaryTests {
+    pub fn parse_in_scope(source: &str, names: &[String], functions: &[String]) -> Result<UnaryTests, ParseError> {
+        let text = source.trim();
+        if text == "-" || text.is_empty() {
+            return Ok(UnaryTests { source: source.into(), negated: false, tests: Arc::new([]) });
+        }
+        let (negated, inner) = match text.strip_prefix("not").map(str::trim_start) {
+            Some(rest) if rest.starts_with('(') && rest.ends_with(')') => (true, &rest[1..rest.len() - 1]),
+            _ => (false, text),
+        };
+        let limits = Limits::DEFAULT;
+        let tokens = scoped_tokens(inner, names, functions, &limits)?;
+        let tests = parser::parse_unary_tests(&tokens, inner.len(), limits.max_depth)?;
+        for test in &tests {
+            test.check_calls_besides(functions).map_err(|message| ParseError { message, offset: 0 })?;
+        }
+        Ok(UnaryTests { source: source.into(), negated, tests: tests.into() })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether `input` passes: any test passing (none for `not(...)`); `-` passes everything.
+    pub fn matches(&self, input: &Value, variables: &dyn Variables) -> Result<bool, EvalError> {
+        if self.tests.is_empty() {
+            return Ok(true);
+        }
+        let mut evaluator = eval::Evaluator::new(variables, &Limits::DEFAULT);
+        let mut any = false;
+        for test in self.tests.iter() {
+            if evaluator.unary_test(input, test)? {
+                any = true;
+                break;
+            }
+        }
+        Ok(any != self.negated)
     }
 }
 

@@ -52,10 +52,15 @@ impl Node {
     /// Checks every function call against the built-ins, so an unknown
     /// function or a wrong argument count is reported at deploy time.
     pub(crate) fn check_calls(&self) -> Result<(), String> {
+        self.check_calls_besides(&[])
+    }
+
+    /// As [`Node::check_calls`], with `functions` of the scope callable too.
+    pub(crate) fn check_calls_besides(&self, functions: &[String]) -> Result<(), String> {
         let mut result = Ok(());
         self.visit(&mut |node| {
             if let Node::Call(name, arguments) = node {
-                if result.is_ok() {
+                if result.is_ok() && !functions.contains(name) {
                     result = crate::builtins::check(name, arguments.len());
                 }
             }
@@ -160,6 +165,30 @@ pub(crate) fn parse(tokens: &[Token], source_len: usize, max_depth: usize) -> Re
         return Err(ParseError { message: format!("unexpected {} after the end of the expression", describe(&token.tok)), offset: token.offset });
     }
     Ok(node)
+}
+
+/// Positive unary tests separated by commas (a decision table's input entry):
+/// each a comparison with an endpoint (`< 10`), or an expression (a value, a
+/// range, a list, or a condition on `?`).
+pub(crate) fn parse_unary_tests(tokens: &[Token], source_len: usize, max_depth: usize) -> Result<Vec<Node>, ParseError> {
+    let mut parser = Parser { tokens, pos: 0, source_len, depth: 0, max_depth };
+    let mut tests = Vec::new();
+    loop {
+        let test = if let Some(op) = parser.comparison_op() {
+            parser.pos += 1;
+            Node::UnaryTest(op, Box::new(parser.additive()?))
+        } else {
+            parser.expression()?
+        };
+        tests.push(test);
+        if !parser.eat_sym(",") {
+            break;
+        }
+    }
+    if let Some(token) = parser.tokens.get(parser.pos) {
+        return Err(ParseError { message: format!("unexpected {} after the unary tests", describe(&token.tok)), offset: token.offset });
+    }
+    Ok(tests)
 }
 
 fn describe(tok: &Tok) -> String {
