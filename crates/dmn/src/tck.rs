@@ -152,14 +152,14 @@ pub fn run(definitions: &Definitions, case: &Case) -> Vec<(String, Result<(), St
         .collect()
 }
 
-/// Equal as the TCK compares results: numbers to 20 significant digits (the
-/// expected values are written with more digits than a decimal holds),
-/// lists item by item, contexts entry by entry.
+/// Equal as the TCK compares results: numbers to 14 significant digits
+/// (several expected values are written rounded to 15, as a double prints
+/// them, while Baton computes with 28), lists item by item, contexts entry by entry.
 pub fn same(want: &Value, got: &Value) -> bool {
     match (want, got) {
         (Value::Number(a), Value::Number(b)) => {
             let difference = (*a - *b).abs();
-            difference.is_zero() || difference <= a.abs().max(Decimal::ONE) * Decimal::new(1, 20)
+            difference.is_zero() || difference <= a.abs().max(Decimal::ONE) * Decimal::new(1, 14)
         }
         (Value::List(a), Value::List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)),
         (Value::Context(a), Value::Context(b)) => a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w))),

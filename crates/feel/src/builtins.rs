@@ -13,6 +13,7 @@ use crate::EvalError;
 
 /// Name, least and most arguments (`usize::MAX`: any number).
 const FUNCTIONS: &[(&str, usize, usize)] = &[
+    ("@", 1, 1),
     ("not", 1, 1),
     ("string", 1, 1),
     ("number", 1, 1),
@@ -401,6 +402,19 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                     _ => return None,
                 }
             }
+        }
+        "@" => {
+            let literal = text(&a[0])?;
+            let kind = if literal.trim_start_matches('-').starts_with('P') {
+                "duration"
+            } else if literal.contains('T') {
+                "date and time"
+            } else if literal.contains(':') {
+                "time"
+            } else {
+                "date"
+            };
+            return dispatch(kind, arguments);
         }
         "date and time" => match &a[0] {
             Value::String(s) => Value::DateTime(parse_timestamp(s)?),

@@ -161,6 +161,21 @@ impl<'v> Evaluator<'v> {
                 self.test(&value, test)?
             }
             Node::UnaryTest(..) => Value::Null,
+            Node::InAny(value, tests) => {
+                let value = self.eval(value)?;
+                let mut any = false;
+                for test in tests {
+                    if self.unary_test(&value, test)? {
+                        any = true;
+                        break;
+                    }
+                }
+                Value::Bool(any)
+            }
+            Node::InstanceOf(value, type_name) => {
+                let value = self.eval(value)?;
+                Value::Bool(instance_of(&value, type_name))
+            }
             Node::If(condition, then, otherwise) => {
                 if self.eval(condition)? == Value::Bool(true) {
                     self.eval(then)?
@@ -325,6 +340,36 @@ impl<'v> Evaluator<'v> {
             Value::Range(range) => range_contains(&range, value).map_or(Value::Null, Value::Bool),
             other => values_equal(value, &other).map_or(Value::Null, Value::Bool),
         })
+    }
+}
+
+/// Whether a value is of a FEEL type: `Any` holds everything, `Null` only
+/// null; null is of no other type; `list<T>` and `context<...>` look inside.
+fn instance_of(value: &Value, type_name: &str) -> bool {
+    let type_name = type_name.trim();
+    if type_name == "Any" {
+        return true;
+    }
+    if type_name == "Null" {
+        return matches!(value, Value::Null);
+    }
+    if let Some(inner) = type_name.strip_prefix("list<").and_then(|t| t.strip_suffix('>')) {
+        return matches!(value, Value::List(items) if items.iter().all(|i| instance_of(i, inner)));
+    }
+    if type_name.starts_with("context") {
+        return matches!(value, Value::Context(_));
+    }
+    if type_name.starts_with("range") {
+        return matches!(value, Value::Range(_));
+    }
+    match (value, type_name) {
+        (Value::Number(_), "number") | (Value::String(_), "string") | (Value::Bool(_), "boolean") => true,
+        (Value::Date(_), "date") | (Value::DateTime(_), "date and time") => true,
+        (Value::Duration(span), "days and time duration") => span.get_years() == 0 && span.get_months() == 0,
+        (Value::Duration(span), "years and months duration") => {
+            span.get_days() == 0 && span.get_hours() == 0 && span.get_minutes() == 0 && span.get_seconds() == 0 && span.get_weeks() == 0
+        }
+        _ => false,
     }
 }
 

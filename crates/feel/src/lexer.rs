@@ -145,6 +145,12 @@ pub(crate) fn tokenize_in_scope(source: &str, known: &[String]) -> Result<Vec<To
             }
             return Err(ParseError { message: "a string is not closed (missing \")".into(), offset: start });
         }
+        // `@"..."`: a date, time, date and time or duration literal (FEEL 1.3), read as a call.
+        if c == '@' && rest[1..].starts_with('"') {
+            tokens.push(Token { tok: Tok::Name("@".into()), offset: start });
+            pos += 1;
+            continue;
+        }
         if c == '`' {
             let end = rest[1..].find('`').ok_or(ParseError { message: "a `name` is not closed".into(), offset: start })?;
             tokens.push(Token { tok: Tok::QuotedName(rest[1..1 + end].to_string()), offset: start });

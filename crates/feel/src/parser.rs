@@ -39,6 +39,10 @@ pub(crate) enum Node {
     In(Box<Node>, Box<Node>),
     /// `< 5` on the right of `in`.
     UnaryTest(BinOp, Box<Node>),
+    /// `value in (test, test, ...)`: any of the positive unary tests passes.
+    InAny(Box<Node>, Vec<Node>),
+    /// `value instance of type`.
+    InstanceOf(Box<Node>, String),
     If(Box<Node>, Box<Node>, Box<Node>),
     /// Iteration contexts, body, and whether the body reads `partial`.
     For(Vec<(String, Node)>, Box<Node>, bool),
@@ -87,7 +91,11 @@ impl Node {
                 a.visit(f);
                 b.visit(f);
             }
-            Node::Neg(n) | Node::UnaryTest(_, n) | Node::Path(n, _) => n.visit(f),
+            Node::Neg(n) | Node::UnaryTest(_, n) | Node::Path(n, _) | Node::InstanceOf(n, _) => n.visit(f),
+            Node::InAny(n, tests) => {
+                n.visit(f);
+                tests.iter().for_each(|t| t.visit(f));
+            }
             Node::Between(a, b, c) | Node::If(a, b, c) => {
                 a.visit(f);
                 b.visit(f);
@@ -122,7 +130,11 @@ impl Node {
                 start.collect_names(bound, out);
                 end.collect_names(bound, out);
             }
-            Node::Neg(n) | Node::UnaryTest(_, n) => n.collect_names(bound, out),
+            Node::Neg(n) | Node::UnaryTest(_, n) | Node::InstanceOf(n, _) => n.collect_names(bound, out),
+            Node::InAny(n, tests) => {
+                n.collect_names(bound, out);
+                tests.iter().for_each(|t| t.collect_names(bound, out));
+            }
             Node::Path(n, _) => n.collect_names(bound, out),
             Node::Binary(_, a, b) | Node::And(a, b) | Node::Or(a, b) | Node::In(a, b) => {
                 a.collect_names(bound, out);
@@ -377,6 +389,17 @@ impl Parser<'_> {
             return Ok(Node::Between(Box::new(left), Box::new(low), Box::new(high)));
         }
         if self.eat_keyword("in") {
+            // `in (t1, t2, ...)`: a list of positive unary tests; else one test (a range, a list, a value, `< 5`).
+            if self.is_sym("(") {
+                let save = self.pos;
+                self.pos += 1;
+                if let Ok(tests) = self.unary_test_list() {
+                    if self.eat_sym(")") {
+                        return Ok(Node::InAny(Box::new(left), tests));
+                    }
+                }
+                self.pos = save;
+            }
             let test = if let Some(op) = self.comparison_op() {
                 self.pos += 1;
                 Node::UnaryTest(op, Box::new(self.additive()?))
@@ -385,10 +408,64 @@ impl Parser<'_> {
             };
             return Ok(Node::In(Box::new(left), Box::new(test)));
         }
-        if self.is_keyword("instance") {
-            return self.error("'instance of' is not supported");
+        if self.eat_keyword("instance") {
+            self.expect_keyword("of")?;
+            return Ok(Node::InstanceOf(Box::new(left), self.type_name()?));
         }
         Ok(left)
+    }
+
+    /// Positive unary tests separated by commas, up to (not including) what ends them.
+    fn unary_test_list(&mut self) -> Result<Vec<Node>, ParseError> {
+        let mut tests = Vec::new();
+        loop {
+            let test = if let Some(op) = self.comparison_op() {
+                self.pos += 1;
+                Node::UnaryTest(op, Box::new(self.additive()?))
+            } else {
+                self.expression()?
+            };
+            tests.push(test);
+            if !self.eat_sym(",") {
+                return Ok(tests);
+            }
+        }
+    }
+
+    /// A type as `instance of` names it: `number`, `date and time`,
+    /// `list<number>`, `context<a: number>`, `function<number>->number`.
+    fn type_name(&mut self) -> Result<String, ParseError> {
+        let mut words = Vec::new();
+        while let Some(Tok::Name(word)) = self.peek() {
+            words.push(word.clone());
+            self.pos += 1;
+        }
+        if words.is_empty() {
+            return self.error("'instance of' needs a type");
+        }
+        let mut name = words.join(" ");
+        if self.eat_sym("<") {
+            let mut depth = 1;
+            name.push('<');
+            while depth > 0 {
+                let Some(token) = self.tokens.get(self.pos) else { return self.error("a type's '<' is not closed") };
+                self.pos += 1;
+                match &token.tok {
+                    Tok::Sym("<") => depth += 1,
+                    Tok::Sym(">") => depth -= 1,
+                    _ => {}
+                }
+                if depth > 0 {
+                    name.push_str(&match &token.tok {
+                        Tok::Name(n) | Tok::QuotedName(n) => format!("{n} "),
+                        Tok::Sym(s) => (*s).to_string(),
+                        other => format!("{other:?}"),
+                    });
+                }
+            }
+            name = format!("{}>", name.trim_end());
+        }
+        Ok(name)
     }
 
     fn additive(&mut self) -> Result<Node, ParseError> {
@@ -485,6 +562,13 @@ impl Parser<'_> {
                 "true" => Node::Bool(true),
                 "false" => Node::Bool(false),
                 "null" => Node::Null,
+                "@" => match self.peek().cloned() {
+                    Some(Tok::Str(literal)) => {
+                        self.pos += 1;
+                        Node::Call("@".into(), vec![Node::Str(literal)])
+                    }
+                    _ => return self.error("'@' must be followed by a string: @\"2026-01-01\""),
+                },
                 "function" => {
                     self.pos -= 1;
                     return self.error("user-defined functions are not supported in Baton's expressions");
