@@ -161,9 +161,20 @@ pub enum TaskKind {
     User(UserTaskDefinition),
     /// A FEEL script whose result is stored in a variable.
     Script { expression: Expression, result_variable: Option<String> },
+    /// A business rule task that evaluates a DMN decision (`zeebe:calledDecision`).
+    Decision(CalledDecision),
     Receive(MessageDefinition),
     /// Manual and plain tasks: nothing to do, the token passes.
     PassThrough,
+}
+
+#[derive(Clone, Debug)]
+pub struct CalledDecision {
+    pub decision_id: Property,
+    /// The variable the decision's result is stored in.
+    pub result_variable: String,
+    /// Which version of the decision: latest, deployed with the workflow, or by version tag.
+    pub binding: Binding,
 }
 
 #[derive(Clone, Debug)]

@@ -356,12 +356,31 @@ impl<'a, 'input> Reader<'a, 'input> {
             "endEvent" => Kind::EndEvent(self.throw(node, id, position, diagnostics)),
             "intermediateThrowEvent" => Kind::IntermediateThrow(self.throw(node, id, position, diagnostics)),
             "task" | "manualTask" => Kind::Task(TaskKind::PassThrough),
+            "businessRuleTask" if extension(node, ZEEBE, "calledDecision").is_some() && extension(node, ZEEBE, "taskDefinition").is_none() => {
+                let called = extension(node, ZEEBE, "calledDecision");
+                let decision_id = called.and_then(|c| c.attribute("decisionId")).filter(|d| !d.trim().is_empty()).and_then(|d| property(d, id, position, diagnostics));
+                let result_variable = called.and_then(|c| c.attribute("resultVariable")).filter(|r| !r.trim().is_empty());
+                let binding = binding(called, "called-decision-invalid", id, position, diagnostics);
+                match (decision_id, result_variable) {
+                    (Some(decision_id), Some(result_variable)) => {
+                        Kind::Task(TaskKind::Decision(CalledDecision { decision_id, result_variable: result_variable.to_string(), binding }))
+                    }
+                    (decision_id, _) => {
+                        let missing = if decision_id.is_none() { "decisionId" } else { "resultVariable" };
+                        diagnostics.push(Diagnostic::error(
+                            "called-decision-invalid",
+                            Some(id),
+                            position,
+                            format!("the business rule task's zeebe:calledDecision has no {missing}"),
+                        ));
+                        Kind::Task(TaskKind::PassThrough)
+                    }
+                }
+            }
             "serviceTask" | "sendTask" | "businessRuleTask" => match job_definition(node, id, position, diagnostics) {
                 Some(job) => Kind::Task(TaskKind::Job(job)),
                 None => {
-                    let what = if extension(node, ZEEBE, "calledDecision").is_some() {
-                        "calls a DMN decision (zeebe:calledDecision), which Baton cannot evaluate yet; give it a zeebe:taskDefinition to hand it to a worker"
-                    } else if node.attribute((CAMUNDA, "class")).is_some()
+                    let what = if node.attribute((CAMUNDA, "class")).is_some()
                         || node.attribute((CAMUNDA, "delegateExpression")).is_some()
                         || node.attribute((CAMUNDA, "expression")).is_some()
                     {

@@ -73,6 +73,9 @@ pub enum Input {
     ChildCancelled { element_instance: Key },
     /// The child instance could not be started (its process is not deployed).
     ChildNotStarted { element_instance: Key, message: String },
+    /// The decision a business rule task asked for was evaluated: its result
+    /// (and which decision and rules), or why it could not be.
+    DecisionEvaluated { element_instance: Key, outcome: Result<DecisionOutcome, String> },
     /// Ends the instance and everything in it; the reason is kept on the instance.
     Cancel { reason: Option<String> },
     Suspend,
@@ -114,6 +117,9 @@ pub enum Effect {
     /// Start an instance of `process_id` (latest version) with id `instance_id`
     /// as a child of this element instance.
     StartChild { element_instance: Key, instance_id: String, process_id: String, binding: bpmn::Binding, variables: Variables },
+    /// Evaluate the tenant's decision `decision_id` (the version the binding
+    /// picks) with `variables`, and answer with [`Input::DecisionEvaluated`].
+    EvaluateDecision { element_instance: Key, decision_id: String, binding: bpmn::Binding, variables: Variables },
     CancelChild { instance_id: String },
     BroadcastSignal { name: String, variables: Variables },
     /// The instance ended; with a parent, the runtime tells it.
@@ -233,7 +239,8 @@ impl FaultSite {
             Input::ChildCompleted { element_instance, .. }
             | Input::ChildFailed { element_instance, .. }
             | Input::ChildCancelled { element_instance }
-            | Input::ChildNotStarted { element_instance, .. } => FaultSite::ElementInstance(*element_instance),
+            | Input::ChildNotStarted { element_instance, .. }
+            | Input::DecisionEvaluated { element_instance, .. } => FaultSite::ElementInstance(*element_instance),
             Input::SetVariables { element_instance: Some(key), .. } => FaultSite::ElementInstance(*key),
             Input::ResolveIncident { incident } => FaultSite::Incident(*incident),
             Input::Cancel { .. }

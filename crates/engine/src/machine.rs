@@ -277,7 +277,8 @@ impl<'a> Machine<'a> {
             Input::ChildCompleted { element_instance, .. }
             | Input::ChildFailed { element_instance, .. }
             | Input::ChildCancelled { element_instance }
-            | Input::ChildNotStarted { element_instance, .. } => {
+            | Input::ChildNotStarted { element_instance, .. }
+            | Input::DecisionEvaluated { element_instance, .. } => {
                 if !self.st.element_instances.contains_key(element_instance) {
                     return reject(RejectionCode::ElementInstanceNotFound, format!("element instance {element_instance} is not active"));
                 }
@@ -459,6 +460,18 @@ impl<'a> Machine<'a> {
                 }
                 self.fail(element_instance, Phase::Activate, Failure { kind: IncidentKind::CalledProcessMissing, message });
             }
+            Input::DecisionEvaluated { element_instance, outcome } => match outcome {
+                Ok(DecisionOutcome { value, decision }) => {
+                    let element = self.st.element_instances[&element_instance].element;
+                    let Kind::Task(TaskKind::Decision(called)) = &self.wf.elements[element].kind else { return };
+                    let variables = Variables::from_iter([(called.result_variable.clone(), value)]);
+                    let detail = HistoryDetail { decision: Some(decision), variables: bounded_payload(&variables), ..HistoryDetail::default() };
+                    self.completions.insert(element_instance, detail);
+                    self.absorb(element_instance, variables);
+                    self.queue.push_back(Work::Complete { ei: element_instance });
+                }
+                Err(message) => self.fail(element_instance, Phase::Activate, Failure { kind: IncidentKind::DecisionEvaluation, message }),
+            },
             Input::Cancel { reason } => {
                 self.note(None, HistoryEvent::Cancelled, HistoryDetail { message: reason.clone(), ..HistoryDetail::default() });
                 self.cancel_instance(reason)
@@ -956,6 +969,19 @@ impl<'a> Machine<'a> {
             Kind::Task(TaskKind::Receive(message)) => {
                 self.open_boundary_events(key)?;
                 self.open_message_subscription(key, key, element, message)?;
+            }
+            Kind::Task(TaskKind::Decision(called)) => {
+                let decision_id = match &called.decision_id {
+                    Property::Literal(text) => text.clone(),
+                    Property::Expression(expression) => match self.evaluate(key, expression)? {
+                        Json::String(s) => s,
+                        other => return Err(Failure::expression(format!("the decision id evaluated to {other}, not a string"))),
+                    },
+                };
+                self.open_boundary_events(key)?;
+                let variables = self.visible_variables(key);
+                let binding = called.binding.clone();
+                self.effects.push(Effect::EvaluateDecision { element_instance: key, decision_id, binding, variables });
             }
             Kind::IntermediateCatch(trigger) => self.open_catch(key, key, element, trigger)?,
             Kind::Gateway(GatewayKind::Exclusive) => {

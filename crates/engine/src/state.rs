@@ -344,6 +344,8 @@ pub enum IncidentKind {
     NoFlowTaken,
     /// The called process of a call activity is not deployed.
     CalledProcessMissing,
+    /// A business rule task's decision is not deployed, or its evaluation failed.
+    DecisionEvaluation,
     /// The instance ran too many steps without waiting: a cycle without a wait state.
     StepLimit,
     /// A call activity would nest instances deeper than `MAX_CALL_DEPTH` (a recursion that does not end).
@@ -363,6 +365,7 @@ impl IncidentKind {
             IncidentKind::Expression => "expression",
             IncidentKind::NoFlowTaken => "no_flow_taken",
             IncidentKind::CalledProcessMissing => "called_process_missing",
+            IncidentKind::DecisionEvaluation => "decision_evaluation",
             IncidentKind::StepLimit => "step_limit",
             IncidentKind::CallDepth => "call_depth",
             IncidentKind::EngineFault { .. } => "engine_fault",
@@ -421,6 +424,26 @@ pub struct HistoryDetail {
     pub retries: Option<u32>,
     /// A timer's new due time.
     pub due_at: Option<Millis>,
+    /// The decision a business rule task evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionRef>,
+}
+
+/// Which decision a business rule task evaluated, and how it came out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRef {
+    pub decision_id: String,
+    pub version: u32,
+    /// For each decision table evaluated (the decision and those it required):
+    /// its decision's name and the numbers of the rules that matched, from 1.
+    pub matched: Vec<(String, Vec<usize>)>,
+}
+
+/// A decision's result, as the runtime gives it back to the engine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionOutcome {
+    pub value: serde_json::Value,
+    pub decision: DecisionRef,
 }
 
 /// Largest variable payload kept in a history entry, in bytes of JSON.

@@ -54,6 +54,7 @@ pub fn render_effect(effect: &Effect) -> String {
         Effect::IncidentResolved { key } => format!("incident- {key}"),
         Effect::StartChild { instance_id, process_id, .. } => format!("start-child {instance_id} {process_id}"),
         Effect::CancelChild { instance_id } => format!("cancel-child {instance_id}"),
+        Effect::EvaluateDecision { decision_id, variables, .. } => format!("decide {decision_id} with {}", serde_json::Value::Object(variables.clone())),
         Effect::BroadcastSignal { name, .. } => format!("signal {name}"),
         Effect::InstanceEnded { status, error_code, .. } => format!("ended {} {}", status.as_str(), error_code.as_deref().unwrap_or("")),
     }

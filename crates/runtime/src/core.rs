@@ -151,6 +151,8 @@ pub struct Deployment {
     pub workflows: Vec<(String, u32, bool)>,
     /// Each form file's id, version and whether that version is new.
     pub forms: Vec<(String, u32, bool)>,
+    /// Each DMN decision's id, version and whether that version is new.
+    pub decisions: Vec<(String, u32, bool)>,
     pub warnings: Vec<(String, bpmn::Diagnostic)>,
 }
 
@@ -234,6 +236,8 @@ pub struct ActivatedJob {
 /// The runtime's knowledge that is not in the store: the compiled workflows.
 pub struct Core {
     workflows: BTreeMap<WorkflowKey, Vec<Deployed>>,
+    /// The deployed DMN decisions, compiled.
+    decisions: crate::decisions::Decisions,
     ids: Box<dyn IdSource>,
     last_deployment: u64,
     last_message: u64,
@@ -263,9 +267,12 @@ impl Core {
     /// Loads every deployed workflow from the store and compiles it.
     pub fn load(tx: &mut dyn store::ReadTxn, ids: Box<dyn IdSource>) -> Result<Core, Error> {
         let (workflows, last_deployment) = compile_all(tx)?;
+        let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
+        let last_deployment = last_deployment.max(decided);
         let cache = RefCell::new(InstanceCache::new(crate::cache::DEFAULT_CAPACITY));
         Ok(Core {
             workflows,
+            decisions,
             ids,
             last_deployment,
             last_message: 0,
@@ -277,6 +284,25 @@ impl Core {
             inject_panic: None,
         })
         .inspect(|core| core.registry.publish(&core.workflows))
+    }
+
+    /// Evaluates the tenant's decision (its latest version, or `version`).
+    pub fn evaluate_decision(&self, tenant: &str, decision_id: &str, version: Option<u32>, variables: &Variables) -> Result<engine::DecisionOutcome, Error> {
+        if !self.reaches(tenant) {
+            return Err(Error::Forbidden(format!("the caller does not reach tenant '{tenant}'")));
+        }
+        let decision = match version {
+            None => self.decisions.latest(tenant, decision_id),
+            Some(version) => self.decisions.version(tenant, decision_id, version),
+        }
+        .ok_or_else(|| Error::NotFound {
+            what: "decision",
+            id: match version {
+                Some(v) => format!("{decision_id} v{v} in tenant {tenant}"),
+                None => format!("{decision_id} in tenant {tenant}"),
+            },
+        })?;
+        crate::decisions::evaluate(decision, variables).map_err(Error::DecisionFailed)
     }
 
     /// The compiled workflows, as the API reads them.
@@ -324,6 +350,9 @@ impl Core {
     pub fn reload(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
         self.cache.get_mut().clear();
         (self.workflows, self.last_deployment) = compile_all(tx)?;
+        let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
+        self.decisions = decisions;
+        self.last_deployment = self.last_deployment.max(decided);
         self.registry.publish(&self.workflows);
         Ok(())
     }
@@ -521,7 +550,17 @@ impl Core {
         let mut problems = Vec::new();
         let mut warnings = Vec::new();
         let mut forms = Vec::new();
+        let mut dmn_files = Vec::new();
         for (name, xml) in files {
+            if crate::decisions::is_dmn_file(name) {
+                match dmn::import(xml) {
+                    Ok(definitions) => dmn_files.push((name.clone(), Arc::new(definitions), xml.clone())),
+                    Err(diagnostics) => problems.extend(
+                        diagnostics.into_iter().map(|d| (name.clone(), bpmn::Diagnostic::error(&d.code, d.element.as_deref(), (0, 0), d.message))),
+                    ),
+                }
+                continue;
+            }
             if crate::forms::is_form_file(name) {
                 match crate::forms::read_form(xml) {
                     Ok((form_id, version_tag)) => forms.push((name, xml, form_id, version_tag)),
@@ -605,6 +644,7 @@ impl Core {
             }))?;
             deployed_forms.push((form_id, version, true));
         }
+        let deployed_decisions = self.decisions.deploy(tx, tenant, &dmn_files, deployment, now)?;
         let any = !added.is_empty();
         for deployed in added {
             self.workflows
@@ -621,6 +661,7 @@ impl Core {
         Ok(Deployment {
             workflows: result,
             forms: deployed_forms,
+            decisions: deployed_decisions,
             warnings,
         })
     }
@@ -1630,6 +1671,18 @@ impl<'t> Session<'t> {
                         },
                     )?;
                 }
+            }
+            Effect::EvaluateDecision { element_instance, decision_id, binding, variables } => {
+                let (tenant, caller_deployment) = {
+                    let loaded = self.load(core, id)?;
+                    (loaded.deployed.tenant.clone(), loaded.deployed.deployment)
+                };
+                // A business rule task evaluates its own tenant's decisions.
+                let outcome = core
+                    .decisions
+                    .pick(&tenant, &decision_id, &binding, caller_deployment)
+                    .and_then(|decision| crate::decisions::evaluate(decision, &variables));
+                self.step(core, id, Input::DecisionEvaluated { element_instance, outcome })?;
             }
             Effect::CancelChild { instance_id }
                 if self.loaded.contains_key(&instance_id)

@@ -25,6 +25,8 @@ pub enum Error {
     /// A message with this id is still buffered.
     DuplicateMessage(String),
     InvalidInput(String),
+    /// A decision's evaluation failed (a hit policy violated, an expression that cannot be evaluated).
+    DecisionFailed(String),
     /// Applying the command failed inside Baton (a panic, caught). Nothing of
     /// the command was written; the instance it was applied to, when known,
     /// has an `engine_fault` incident.
@@ -71,6 +73,7 @@ impl Error {
             Error::NotFound { what: "task", .. } => "task-not-found",
             Error::NotFound { what: "incident", .. } => "incident-not-found",
             Error::NotFound { what: "form", .. } => "form-not-found",
+            Error::NotFound { what: "decision", .. } => "decision-not-found",
             Error::NotFound { what: "open user task", .. } => "task-not-found",
             Error::NotFound { .. } => "not-found",
             Error::LeaseExpired { .. } => "job-lease-expired",
@@ -79,6 +82,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::DuplicateMessage(_) => "message-already-published",
             Error::InvalidInput(_) => "invalid-input",
+            Error::DecisionFailed(_) => "decision-failed",
             Error::Fault(_) => "engine-fault",
         }
     }
@@ -109,7 +113,7 @@ impl fmt::Display for Error {
                 "job {job} is leased to worker '{worker}': send the lease its activation returned, or (an operator) override it"
             ),
             Error::DuplicateMessage(id) => write!(f, "a message with id '{id}' was already published and is still buffered"),
-            Error::InvalidInput(message) => write!(f, "{message}"),
+            Error::InvalidInput(message) | Error::DecisionFailed(message) => write!(f, "{message}"),
             Error::Fault(fault) => match &fault.instance_id {
                 Some(id) => write!(
                     f,

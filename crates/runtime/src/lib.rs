@@ -14,6 +14,7 @@
 
 mod cache;
 pub mod core;
+pub mod decisions;
 mod error;
 pub mod forms;
 pub mod metrics;

@@ -174,6 +174,14 @@ pub enum Command {
     },
     /// Creates, changes or revokes an API token.
     PutToken(store::TokenRow),
+    /// Evaluates a deployed decision (the latest version, or `version`) with
+    /// variables; writes nothing.
+    Evaluate {
+        tenant: String,
+        decision_id: String,
+        version: Option<u32>,
+        variables: Variables,
+    },
     /// Does nothing itself; the turn it causes fires due timers (for manual clocks).
     Tick,
 }
@@ -184,6 +192,7 @@ pub enum Reply {
     Started(String),
     Activated(Vec<ActivatedJob>),
     Published(u64),
+    Decided(engine::DecisionOutcome),
     Done,
 }
 
@@ -391,6 +400,8 @@ fn may_have_written(result: &Result<Reply, Error>) -> bool {
         Err(Error::Fault(_)) => true,
         Err(_) => false,
         Ok(Reply::Activated(jobs)) => !jobs.is_empty(),
+        // Evaluating a decision writes nothing.
+        Ok(Reply::Decided(_)) => false,
         Ok(Reply::Done | Reply::Deployed(_) | Reply::Started(_) | Reply::Published(_)) => true,
     }
 }
@@ -557,6 +568,9 @@ fn apply(
             core.deploy(tx, &tenant, &files, now).map(Reply::Deployed)
         }
         Command::Start(start) => core.start(tx, start, now).map(Reply::Started),
+        Command::Evaluate { tenant, decision_id, version, variables } => {
+            core.evaluate_decision(&tenant, &decision_id, version, &variables).map(Reply::Decided)
+        }
         Command::Instance { instance_id, input } => {
             core.check_reach(tx, &instance_id, "instance", &instance_id)?;
             core.input(tx, &instance_id, input, now)

@@ -155,7 +155,7 @@ fn execute(base: &Path, scenario: Scenario) -> Result<(), Failure> {
             }
             DeploySpec::Inline(model) => (model.name, model.xml),
         };
-        if let Err(error) = world.deploy(&xml) {
+        if let Err(error) = world.deploy_file(&name, &xml) {
             deploy_refusal = Some((name, error));
             break;
         }

@@ -100,7 +100,13 @@ impl World {
     }
 
     pub fn deploy(&mut self, xml: &str) -> Result<Vec<(String, u32)>, Error> {
-        let files = vec![("model.bpmn".to_string(), xml.to_string())];
+        self.deploy_file("model.bpmn", xml)
+    }
+
+    /// Deploys one file by its name: `*.dmn` decisions and `*.form` forms as well as BPMN.
+    pub fn deploy_file(&mut self, name: &str, xml: &str) -> Result<Vec<(String, u32)>, Error> {
+        let file_name = name.rsplit('/').next().unwrap_or(name);
+        let files = vec![(file_name.to_string(), xml.to_string())];
         let deployed =
             self.transact(|core, tx, now| core.deploy(tx, store::DEFAULT_TENANT, &files, now))?;
         Ok(deployed

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -213,7 +213,16 @@ CREATE TRIGGER instances_uncounted AFTER DELETE ON instances BEGIN
 END;
 ";
 
-const STEPS: [(i64, &str); 10] = [
+/// Version 11: DMN decisions, each version with the file it is in.
+const V11: &str = "
+CREATE TABLE decisions (
+    tenant TEXT NOT NULL, decision_id TEXT NOT NULL, version INTEGER NOT NULL, deployment INTEGER NOT NULL,
+    name TEXT NOT NULL, definitions_id TEXT NOT NULL, resource TEXT NOT NULL, xml TEXT NOT NULL, deployed_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant, decision_id, version)
+);
+";
+
+const STEPS: [(i64, &str); 11] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -224,6 +233,7 @@ const STEPS: [(i64, &str); 10] = [
     (8, V8),
     (9, V9),
     (10, V10),
+    (11, V11),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

@@ -199,6 +199,22 @@ fn form_row(row: &Row) -> rusqlite::Result<FormRow> {
     })
 }
 
+const DECISION_COLUMNS: &str = "tenant, decision_id, version, deployment, name, definitions_id, resource, xml, deployed_at";
+
+fn decision_row(row: &Row) -> rusqlite::Result<DecisionRow> {
+    Ok(DecisionRow {
+        tenant: row.get(0)?,
+        decision_id: row.get(1)?,
+        version: row.get(2)?,
+        deployment: row.get(3)?,
+        name: row.get(4)?,
+        definitions_id: row.get(5)?,
+        resource: row.get(6)?,
+        xml: row.get(7)?,
+        deployed_at: row.get(8)?,
+    })
+}
+
 const INCIDENT_COLUMNS: &str = "key, instance_id, local_key, process_id, element_id, kind, message, created_at, resolved_at, resolved_by, tenant";
 
 fn incident_row(row: &Row) -> rusqlite::Result<IncidentRow> {
@@ -797,6 +813,17 @@ impl ReadTxn for SqliteTxn<'_> {
         self.page(&TASKS, conditions, values, page)
     }
 
+    fn decisions(&mut self, tenants: &Tenants, decision_id: Option<&str>) -> Result<Vec<DecisionRow>> {
+        let tenants = tenants.as_ref().map(to_json).transpose()?;
+        self.query(
+            &format!(
+                "SELECT {DECISION_COLUMNS} FROM decisions WHERE (?1 IS NULL OR tenant IN (SELECT value FROM json_each(?1))) AND (?2 IS NULL OR decision_id = ?2) ORDER BY tenant, decision_id, version"
+            ),
+            params![tenants, decision_id],
+            decision_row,
+        )
+    }
+
     fn forms(&mut self, tenants: &Tenants, form_id: Option<&str>) -> Result<Vec<FormRow>> {
         let tenants = tenants.as_ref().map(to_json).transpose()?;
         self.query(
@@ -1148,6 +1175,10 @@ impl WriteTxn for SqliteTxn<'_> {
             Write::CompleteTask { key, at, by } => {
                 self.execute("UPDATE tasks SET completed_at = ?, completed_by = ? WHERE key = ?", params![at, by, key])
             }
+            Write::PutDecision(d) => self.execute(
+                &format!("INSERT OR REPLACE INTO decisions ({DECISION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                params![d.tenant, d.decision_id, d.version, d.deployment, d.name, d.definitions_id, d.resource, d.xml, d.deployed_at],
+            ),
             Write::PutForm(f) => self.execute(
                 &format!("INSERT OR REPLACE INTO forms ({FORM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
                 params![f.tenant, f.form_id, f.version, f.deployment, f.version_tag, f.resource, f.schema, f.deployed_at],

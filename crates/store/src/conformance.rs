@@ -48,7 +48,7 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
             tokens,
         ),
         (
-            "completed tasks stay listed as such; forms keep every version",
+            "completed tasks stay listed as such; forms and decisions keep every version",
             completed_tasks_and_forms,
         ),
         (
@@ -1458,6 +1458,17 @@ fn instance_counts(store: &dyn Store) {
 
 fn completed_tasks_and_forms(store: &dyn Store) {
     let task = |key: &str, created_at: i64| task(key, "a", created_at);
+    let decision = |tenant: &str, decision_id: &str, version: u32| DecisionRow {
+        tenant: tenant.into(),
+        decision_id: decision_id.into(),
+        version,
+        deployment: version as u64,
+        name: "Discount".into(),
+        definitions_id: "d".into(),
+        resource: "discount.dmn".into(),
+        xml: format!("<definitions v=\"{version}\"/>"),
+        deployed_at: 7,
+    };
     let form = |tenant: &str, form_id: &str, version: u32| FormRow {
         tenant: tenant.into(),
         form_id: form_id.into(),
@@ -1482,6 +1493,9 @@ fn completed_tasks_and_forms(store: &dyn Store) {
             Write::PutForm(form("default", "order", 2)),
             Write::PutForm(form("default", "leave", 1)),
             Write::PutForm(form("acme", "order", 1)),
+            Write::PutDecision(decision("default", "discount", 1)),
+            Write::PutDecision(decision("default", "discount", 2)),
+            Write::PutDecision(decision("acme", "discount", 1)),
         ],
     );
     let mut read = store.read().unwrap();
@@ -1516,6 +1530,9 @@ fn completed_tasks_and_forms(store: &dyn Store) {
         [("default".to_string(), "order".to_string(), 1), ("default".to_string(), "order".to_string(), 2)]
     );
     assert!(read.forms(&Some(vec!["beta".into()]), None).unwrap().is_empty());
+    let decisions = read.decisions(&Some(vec!["default".into()]), Some("discount")).unwrap();
+    assert_eq!(decisions, [decision("default", "discount", 1), decision("default", "discount", 2)]);
+    assert_eq!(read.decisions(&None, None).unwrap().len(), 3);
 }
 
 fn incident(instance_id: &str, local_key: u64, created_at: i64) -> IncidentRow {

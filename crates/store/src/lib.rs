@@ -73,6 +73,8 @@ pub trait ReadTxn {
     fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>>;
     /// Deployed forms of `tenants`, every version (or those of one form id), by tenant, form id and version.
     fn forms(&mut self, tenants: &Tenants, form_id: Option<&str>) -> Result<Vec<FormRow>>;
+    /// Deployed decisions of `tenants`, every version (or those of one decision id), by tenant, decision id and version.
+    fn decisions(&mut self, tenants: &Tenants, decision_id: Option<&str>) -> Result<Vec<DecisionRow>>;
     fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>>;
     fn incidents(
         &mut self,

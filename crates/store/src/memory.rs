@@ -26,6 +26,7 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 struct Data {
     workflows: BTreeMap<(String, String, u32), WorkflowRow>,
     forms: BTreeMap<(String, String, u32), FormRow>,
+    decisions: BTreeMap<(String, String, u32), DecisionRow>,
     /// Instances by (tenant, process id, version, status, with incidents).
     counts: BTreeMap<CountKey, u64>,
     instances: HashMap<Box<str>, Box<StoredInstance>>,
@@ -525,6 +526,16 @@ impl ReadTxn for MemoryTxn<'_> {
             .collect())
     }
 
+    fn decisions(&mut self, tenants: &Tenants, decision_id: Option<&str>) -> Result<Vec<DecisionRow>> {
+        Ok(self
+            .data
+            .decisions
+            .values()
+            .filter(|d| reaches(tenants, &d.tenant) && decision_id.is_none_or(|id| d.decision_id == id))
+            .cloned()
+            .collect())
+    }
+
     fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>> {
         Ok(self.data.incidents.get(key).cloned())
     }
@@ -854,6 +865,13 @@ impl WriteTxn for MemoryTxn<'_> {
                     set(data, undo, |d| &mut d.tasks, key, Some(row));
                 }
             }
+            Write::PutDecision(row) => set(
+                data,
+                undo,
+                |d| &mut d.decisions,
+                (row.tenant.clone(), row.decision_id.clone(), row.version),
+                Some(row),
+            ),
             Write::PutForm(row) => set(
                 data,
                 undo,

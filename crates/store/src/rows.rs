@@ -143,6 +143,23 @@ pub struct InstanceCount {
     pub count: u64,
 }
 
+/// One deployed version of a DMN decision: the whole file it is in (its
+/// required decisions and knowledge come with it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionRow {
+    pub tenant: String,
+    pub decision_id: String,
+    pub version: u32,
+    pub deployment: u64,
+    pub name: String,
+    /// The id of the file's `definitions` (its decision requirements graph).
+    pub definitions_id: String,
+    /// The file's name in its deployment.
+    pub resource: String,
+    pub xml: String,
+    pub deployed_at: i64,
+}
+
 /// One deployed version of a form (a Camunda Form's JSON schema), which user tasks link by its id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FormRow {
@@ -282,6 +299,7 @@ pub enum Write {
         by: Option<String>,
     },
     PutForm(FormRow),
+    PutDecision(DecisionRow),
     PutIncident(IncidentRow),
     /// Marks an incident resolved; it stays listed as such.
     ResolveIncident {

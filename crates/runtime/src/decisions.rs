@@ -1,0 +1,133 @@
+//! DMN decisions deployed beside BPMN: versions per decision id, each
+//! compiled once (at deployment or start), and evaluated for business rule
+//! tasks and `POST /v1/decisions/{id}/evaluate`. Evaluation is pure, so a
+//! business rule task's outcome is part of the command that reached it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use engine::{DecisionOutcome, DecisionRef, Variables};
+use store::{DecisionRow, Write, WriteTxn};
+
+use crate::Error;
+
+/// Whether a deployed file is DMN: Camunda Modeler saves decisions as `*.dmn`.
+pub fn is_dmn_file(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".dmn")
+}
+
+/// One deployed version of a decision.
+#[derive(Clone)]
+pub struct DeployedDecision {
+    pub decision_id: String,
+    pub version: u32,
+    pub deployment: u64,
+    pub definitions: Arc<dmn::Definitions>,
+}
+
+/// Every deployed decision by tenant and decision id, versions in order.
+#[derive(Clone, Default)]
+pub struct Decisions(BTreeMap<(String, String), Vec<DeployedDecision>>);
+
+impl Decisions {
+    /// Compiles every deployed decision (a file once, however many decisions it holds).
+    pub fn load(tx: &mut dyn store::ReadTxn) -> Result<(Decisions, u64), Error> {
+        let mut decisions = Decisions::default();
+        let mut compiled: BTreeMap<(String, String), Arc<dmn::Definitions>> = BTreeMap::new();
+        let mut last_deployment = 0;
+        for row in tx.decisions(&None, None)? {
+            last_deployment = last_deployment.max(row.deployment);
+            let key = (row.tenant.clone(), row.xml.clone());
+            let definitions = match compiled.get(&key) {
+                Some(definitions) => definitions.clone(),
+                None => {
+                    let definitions = Arc::new(dmn::import(&row.xml).map_err(|_| {
+                        Error::Store(store::Error::corrupt(format!("deployed decision {} v{} no longer imports", row.decision_id, row.version)))
+                    })?);
+                    compiled.insert(key, definitions.clone());
+                    definitions
+                }
+            };
+            decisions.add(&row.tenant, DeployedDecision { decision_id: row.decision_id, version: row.version, deployment: row.deployment, definitions });
+        }
+        Ok((decisions, last_deployment))
+    }
+
+    fn add(&mut self, tenant: &str, decision: DeployedDecision) {
+        self.0.entry((tenant.to_string(), decision.decision_id.clone())).or_default().push(decision);
+    }
+
+    pub fn version(&self, tenant: &str, decision_id: &str, version: u32) -> Option<&DeployedDecision> {
+        self.0.get(&(tenant.to_string(), decision_id.to_string()))?.iter().find(|d| d.version == version)
+    }
+
+    pub fn latest(&self, tenant: &str, decision_id: &str) -> Option<&DeployedDecision> {
+        self.0.get(&(tenant.to_string(), decision_id.to_string()))?.last()
+    }
+
+    /// The version a business rule task's binding picks: the latest, or the
+    /// one deployed with the calling workflow.
+    pub fn pick(&self, tenant: &str, decision_id: &str, binding: &bpmn::Binding, caller_deployment: u64) -> Result<&DeployedDecision, String> {
+        let versions = self.0.get(&(tenant.to_string(), decision_id.to_string()));
+        let found = match binding {
+            bpmn::Binding::Latest => versions.and_then(|v| v.last()),
+            bpmn::Binding::Deployment => versions.and_then(|v| v.iter().find(|d| d.deployment == caller_deployment)),
+            bpmn::Binding::VersionTag(tag) => {
+                return Err(format!("decision '{decision_id}' is bound by version tag '{tag}', which Baton's DMN files do not carry; bind it by latest or deployment"))
+            }
+        };
+        found.ok_or_else(|| match binding {
+            bpmn::Binding::Deployment => format!("decision '{decision_id}' was not deployed with this workflow (bindingType=\"deployment\") to tenant {tenant}"),
+            _ => format!("decision '{decision_id}' is not deployed to tenant {tenant}"),
+        })
+    }
+
+    /// Validates DMN files and writes a version of each decision whose file
+    /// changed; the decisions with their version and whether it is new.
+    pub fn deploy(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        tenant: &str,
+        files: &[(String, Arc<dmn::Definitions>, String)],
+        deployment: u64,
+        now: i64,
+    ) -> Result<Vec<(String, u32, bool)>, Error> {
+        let mut result = Vec::new();
+        for (resource, definitions, xml) in files {
+            for decision in &definitions.decisions {
+                let versions = tx.decisions(&Some(vec![tenant.to_string()]), Some(&decision.id))?;
+                if let Some(latest) = versions.last().filter(|d| &d.xml == xml) {
+                    result.push((decision.id.clone(), latest.version, false));
+                    continue;
+                }
+                let version = versions.last().map_or(1, |d| d.version + 1);
+                tx.apply(Write::PutDecision(DecisionRow {
+                    tenant: tenant.to_string(),
+                    decision_id: decision.id.clone(),
+                    version,
+                    deployment,
+                    name: decision.name.clone(),
+                    definitions_id: definitions.id.clone(),
+                    resource: resource.clone(),
+                    xml: xml.clone(),
+                    deployed_at: now,
+                }))?;
+                self.add(tenant, DeployedDecision { decision_id: decision.id.clone(), version, deployment, definitions: definitions.clone() });
+                result.push((decision.id.clone(), version, true));
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// Evaluates a deployed decision with variables (JSON, as instances hold
+/// them): its result as JSON, with which decision, version and rules.
+pub fn evaluate(decision: &DeployedDecision, variables: &Variables) -> Result<DecisionOutcome, String> {
+    let inputs: BTreeMap<String, feel::Value> = variables.iter().map(|(k, v)| (k.clone(), feel::Value::from_json(v))).collect();
+    let evaluation = decision.definitions.evaluate(&decision.decision_id, &inputs)?;
+    let value = evaluation.value.to_json().map_err(|e| format!("decision '{}': {e}", decision.decision_id))?;
+    Ok(DecisionOutcome {
+        value,
+        decision: DecisionRef { decision_id: decision.decision_id.clone(), version: decision.version, matched: evaluation.matched },
+    })
+}
