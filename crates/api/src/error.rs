@@ -25,6 +25,8 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("job-not-found", 404, "No such job"),
     ("task-not-found", 404, "No such user task"),
     ("form-not-found", 404, "No such form"),
+    ("decision-not-found", 404, "No such decision"),
+    ("decision-failed", 422, "The decision could not be evaluated"),
     ("incident-not-found", 404, "No such incident"),
     ("token-not-found", 404, "No such token"),
     ("token-name-taken", 409, "A token of that name exists"),

@@ -7,6 +7,7 @@
 //! are answered after they commit; reads go to the store.
 
 pub mod access;
+mod decisions;
 pub mod error;
 mod extract;
 mod forms;
@@ -47,8 +48,17 @@ pub const ROUTES: &[Route] = &[
     (
         "post",
         "/v1/workflows",
-        "Deploy BPMN files and forms (a *.form file's JSON in xml) all or nothing; identical content keeps its version",
+        "Deploy BPMN files, DMN decisions (*.dmn) and forms (a *.form file's JSON in xml) all or nothing; identical content keeps its version",
         &["resources", "tenant"],
+        &[],
+    ),
+    ("get", "/v1/decisions", "List deployed DMN decisions, every version", &[], &["tenant", "decision_id", "after", "limit"]),
+    ("get", "/v1/decisions/{decision_id}", "Get a deployed decision with its DMN file: the latest version, or the one asked for", &[], &["tenant", "version"]),
+    (
+        "post",
+        "/v1/decisions/{decision_id}/evaluate",
+        "Evaluate a deployed decision with variables: its result, version and the rules that matched (writes nothing)",
+        &["variables", "version", "tenant"],
         &[],
     ),
     ("get", "/v1/forms", "List deployed forms, every version", &[], &["tenant", "form_id", "after", "limit"]),
@@ -279,6 +289,9 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
         post(start_instance).get(list_instances),
         router,
     );
+    router = route("/v1/decisions", get(decisions::list_decisions), router);
+    router = route("/v1/decisions/{decision_id}", get(decisions::get_decision), router);
+    router = route("/v1/decisions/{decision_id}/evaluate", post(decisions::evaluate_decision), router);
     router = route("/v1/forms", get(forms::list_forms), router);
     router = route("/v1/forms/{form_id}", get(forms::get_form), router);
     router = route("/v1/instances/counts", get(count_instances), router);

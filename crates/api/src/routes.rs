@@ -158,7 +158,7 @@ pub async fn deploy(
     if request.resources.is_empty() {
         return Err(ApiError::new(
             "request-invalid",
-            "resources is empty: send at least one BPMN or form file",
+            "resources is empty: send at least one BPMN, DMN or form file",
         ));
     }
     let tenant = tenancy::one(caller.as_ref(), request.tenant)?;
@@ -179,6 +179,11 @@ pub async fn deploy(
         .into_iter()
         .map(|(key, version, created)| json!({ "workflow": key, "tenant": tenant, "version": version, "created": created }))
         .collect();
+    let decisions: Vec<Value> = deployed
+        .decisions
+        .into_iter()
+        .map(|(decision_id, version, created)| json!({ "decision_id": decision_id, "tenant": tenant, "version": version, "created": created }))
+        .collect();
     let forms: Vec<Value> = deployed
         .forms
         .into_iter()
@@ -188,7 +193,7 @@ pub async fn deploy(
     let warnings = diagnostics_json(&deployed.warnings);
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "workflows": workflows, "forms": forms, "diagnostics": warnings })),
+        Json(json!({ "workflows": workflows, "forms": forms, "decisions": decisions, "diagnostics": warnings })),
     )
         .into_response())
 }
@@ -790,6 +795,7 @@ fn history_json(row: &store::HistoryRow) -> Value {
         "message": detail.message,
         "retries": detail.retries,
         "due_at": detail.due_at.map(time),
+        "decision": detail.decision.as_ref().map(crate::decisions::decision_ref_json),
     })
 }
 

@@ -283,6 +283,23 @@ fn wait() -> Value {
     schema
 }
 
+fn decision_members(with_xml: bool) -> Vec<(&'static str, Value)> {
+    let mut members = vec![
+        ("decision_id", string()),
+        ("tenant", tenant()),
+        ("version", integer(1)),
+        ("name", string()),
+        ("definitions_id", string()),
+        ("deployment", integer(1)),
+        ("resource", string()),
+        ("deployed_at", time()),
+    ];
+    if with_xml {
+        members.push(("xml", string()));
+    }
+    members
+}
+
 fn form_members(with_schema: bool) -> Vec<(&'static str, Value)> {
     let mut members = vec![
         ("form_id", string()),
@@ -417,6 +434,14 @@ pub fn components() -> Value {
             ("message", or_null(string())),
             ("retries", or_null(integer(0))),
             ("due_at", or_null(time())),
+            (
+                "decision",
+                or_null(answer(&[
+                    ("decision_id", string()),
+                    ("version", integer(1)),
+                    ("matched", list(answer(&[("decision", string()), ("rules", list(integer(1)))]))),
+                ])),
+            ),
         ]),
         "Job": answer(&job_members()),
         "ActivatedJob": answer(&activated),
@@ -437,6 +462,15 @@ pub fn components() -> Value {
             ("state", one_of(&["open", "completed"])),
             ("completed_at", or_null(time())),
             ("completed_by", or_null(string())),
+        ]),
+        "Decision": answer(&decision_members(false)),
+        "DecisionDetail": answer(&decision_members(true)),
+        "DecisionEvaluation": answer(&[
+            ("decision_id", string()),
+            ("version", integer(1)),
+            ("matched", list(answer(&[("decision", string()), ("rules", list(integer(1)))]))),
+            ("tenant", tenant()),
+            ("result", json!({})),
         ]),
         "Form": answer(&form_members(false)),
         "FormDetail": answer(&form_members(true)),
@@ -541,6 +575,15 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                         ])),
                     ),
                     (
+                        "decisions",
+                        list(answer(&[
+                            ("decision_id", string()),
+                            ("tenant", tenant()),
+                            ("version", integer(1)),
+                            ("created", boolean()),
+                        ])),
+                    ),
+                    (
                         "forms",
                         list(answer(&[
                             ("form_id", string()),
@@ -572,6 +615,21 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                     ])),
                 ),
             ])),
+        ),
+        ("get", "/v1/decisions") => {
+            let mut query = vec![tenant_query(), ("decision_id", string())];
+            query.extend(paging_by("^(.+/.+/[0-9]{10})?$"));
+            op(query, None, ok(page_of("Decision")))
+        }
+        ("get", "/v1/decisions/{decision_id}") => op(
+            vec![tenant_query(), ("version", between(1, u32::MAX.into()))],
+            None,
+            ok(reference("DecisionDetail")),
+        ),
+        ("post", "/v1/decisions/{decision_id}/evaluate") => op(
+            vec![],
+            Some(request(&[], &[variables(), ("version", or_null(between(1, u32::MAX.into()))), ("tenant", or_null(tenant()))])),
+            ok(reference("DecisionEvaluation")),
         ),
         ("get", "/v1/forms") => {
             let mut query = vec![tenant_query(), ("form_id", string())];

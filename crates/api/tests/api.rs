@@ -27,6 +27,9 @@ const MODEL: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524
   </process>
 </definitions>"#;
 
+/// The dish decision of the scenarios (a UNIQUE decision table).
+const DISH: &str = include_str!("../../../tests/scenarios/decisions.dmn");
+
 mod contract;
 mod forms;
 mod tenants;
@@ -1972,9 +1975,13 @@ async fn every_route_answers_as_its_openapi_schema_says() {
         {"name": "order.bpmn", "xml": MODEL},
         {"name": "journey.bpmn", "xml": JOURNEY},
         {"name": "approval.form", "xml": form},
+        {"name": "dish.dmn", "xml": DISH},
     ]});
     ok(app.json("POST", "/v1/workflows", resources).await);
+    ok(app.json("POST", "/v1/decisions/dish/evaluate", json!({"variables": {"season": "Fall", "guestCount": 4}})).await);
     for path in [
+        "/v1/decisions",
+        "/v1/decisions/dish?version=1",
         "/v1/forms",
         "/v1/forms/approval?version=1",
         "/v1/workflows",
@@ -3013,4 +3020,28 @@ async fn instance_counts_follow_each_instance() {
     assert_eq!(counts["with_incidents"], 1);
     let (_, none) = app.send("GET", "/v1/instances/counts?workflow=order&version=2", None).await.into_json();
     assert_eq!(none["total"], 0);
+}
+
+/// Issue 13, item 1: a decision deployed beside BPMN is evaluated directly,
+/// with its version and the rules that matched; a failing one answers why.
+#[tokio::test]
+async fn a_deployed_decision_is_evaluated_directly() {
+    let app = App::new();
+    let (status, deployed) = app.json("POST", "/v1/workflows", json!({"resources": [{"name": "dish.dmn", "xml": DISH}]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{deployed}");
+    assert_eq!(deployed["decisions"], json!([{"decision_id": "dish", "tenant": "default", "version": 1, "created": true}]));
+    let (status, answer) = app.json("POST", "/v1/decisions/dish/evaluate", json!({"variables": {"season": "Spring", "guestCount": 6}})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["result"], "Steak");
+    assert_eq!(answer["matched"], json!([{"decision": "Dish", "rules": [4]}]));
+    let (status, failed) = app.json("POST", "/v1/decisions/dish/evaluate", json!({"variables": {"season": "Summer", "guestCount": 200}})).await;
+    assert_eq!((status, failed["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("decision-failed")), "{failed}");
+    assert!(failed["detail"].as_str().unwrap().contains("rules 6, 7 matched"), "{failed}");
+    let (status, missing) = app.json("POST", "/v1/decisions/nowhere/evaluate", json!({})).await;
+    assert_eq!((status, missing["code"].as_str()), (StatusCode::NOT_FOUND, Some("decision-not-found")));
+    // A broken DMN file refuses the deployment, naming the decision.
+    let broken = DISH.replace("&lt;= 8</text>", "&lt;= </text>");
+    let (status, refused) = app.json("POST", "/v1/workflows", json!({"resources": [{"name": "dish.dmn", "xml": broken}]})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!((refused["diagnostics"][0]["code"].as_str(), refused["diagnostics"][0]["element"].as_str()), (Some("expression-invalid"), Some("dish")));
 }

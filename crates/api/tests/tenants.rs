@@ -180,6 +180,11 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
         .await);
         leases.push(key);
     }
+    // The dish decision is only beta's; acme has its own.
+    let dish = include_str!("../../../tests/scenarios/decisions.dmn");
+    let acme_dish = dish.replace(r#"<decision id="dish""#, r#"<decision id="acme_dish""#);
+    ok(call(&acme, "POST", "/v1/workflows", json!({"resources": [{"name": "dish.dmn", "xml": acme_dish}]})).await);
+    ok(call(&beta, "POST", "/v1/workflows", json!({"resources": [{"name": "dish.dmn", "xml": dish}]})).await);
     // A form each: `leave` is only beta's.
     for (secret, form_id) in [(&acme, "expenses"), (&beta, "leave")] {
         let form = json!({"id": form_id, "components": []}).to_string();
@@ -425,6 +430,11 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
             json!({}),
             Hidden("task-not-found"),
         ),
+        ("get", "/v1/decisions", "/v1/decisions".into(), json!({}), OnlyOwn("items")),
+        ("get", "/v1/decisions", "/v1/decisions?tenant=beta".into(), json!({}), Refused),
+        ("get", "/v1/decisions/{decision_id}", "/v1/decisions/dish".into(), json!({}), Hidden("decision-not-found")),
+        ("post", "/v1/decisions/{decision_id}/evaluate", "/v1/decisions/dish/evaluate".into(), json!({}), Hidden("decision-not-found")),
+        ("post", "/v1/decisions/{decision_id}/evaluate", "/v1/decisions/dish/evaluate".into(), json!({"tenant": "beta"}), Refused),
         ("get", "/v1/forms", "/v1/forms".into(), json!({}), OnlyOwn("items")),
         ("get", "/v1/instances/counts", "/v1/instances/counts".into(), json!({}), OnlyOwn("items")),
         ("get", "/v1/instances/counts", "/v1/instances/counts?tenant=beta".into(), json!({}), Refused),

@@ -164,6 +164,19 @@ pub async fn deploy(client: &Client, files: &[PathBuf]) -> Result<(), Failure> {
         })
         .collect();
     table(&["WORKFLOW", "VERSION", "DEPLOYED"], &rows);
+    let decisions: Vec<Vec<String>> = answer["decisions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            let created = if d["created"] == json!(true) { "new" } else { "unchanged" };
+            vec![text(&d["decision_id"]), text(&d["version"]), created.into()]
+        })
+        .collect();
+    if !decisions.is_empty() {
+        table(&["DECISION", "VERSION", "DEPLOYED"], &decisions);
+    }
     let forms: Vec<Vec<String>> = answer["forms"]
         .as_array()
         .map(Vec::as_slice)
@@ -192,6 +205,41 @@ pub async fn count_instances(client: &Client, workflow: Option<String>, version:
     rows.push(vec!["with incidents".into(), text(&answer["with_incidents"])]);
     rows.push(vec!["total".into(), text(&answer["total"])]);
     table(&["STATUS", "INSTANCES"], &rows);
+    Ok(())
+}
+
+pub async fn list_decisions(client: &Client, decision_id: Option<String>, json_lines: bool) -> Result<(), Failure> {
+    let columns = [
+        ("TENANT", "tenant"),
+        ("DECISION", "decision_id"),
+        ("VERSION", "version"),
+        ("NAME", "name"),
+        ("FILE", "resource"),
+        ("DEPLOYED", "deployed_at"),
+    ];
+    let path = format!("/v1/decisions{}", query(&[("tenant", client.tenant()), ("decision_id", decision_id)]));
+    list(client, &path, json_lines, &columns).await
+}
+
+pub async fn show_decision(client: &Client, decision_id: &str, version: Option<u32>, xml: bool) -> Result<(), Failure> {
+    let pairs = [("tenant", client.tenant()), ("version", version.map(|v| v.to_string()))];
+    let answer = client.get(&format!("/v1/decisions/{}{}", encode(decision_id), query(&pairs))).await?;
+    if xml {
+        say!("{}", text(&answer["xml"]));
+    } else {
+        let mut shown = answer.clone();
+        if let Some(map) = shown.as_object_mut() {
+            map.remove("xml");
+        }
+        say!("{shown}");
+    }
+    Ok(())
+}
+
+pub async fn decide(client: &Client, decision_id: &str, variables: Map<String, Value>, version: Option<u32>) -> Result<(), Failure> {
+    let body = json!({"variables": variables, "version": version, "tenant": client.tenant()});
+    let answer = client.post(&format!("/v1/decisions/{}/evaluate", encode(decision_id)), &body).await?;
+    say!("{answer}");
     Ok(())
 }
 

@@ -255,6 +255,26 @@ pub enum WorkflowsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DecisionsCommand {
+    /// List deployed decisions, every version.
+    List {
+        /// Only the versions of this decision.
+        #[arg(long)]
+        decision_id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a deployed decision: the latest version, or --version N; --xml prints its DMN file.
+    Show {
+        decision_id: String,
+        #[arg(long)]
+        version: Option<u32>,
+        #[arg(long)]
+        xml: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum FormsCommand {
     /// List deployed forms, every version.
     List {
@@ -514,6 +534,19 @@ pub enum Command {
     /// Deployed forms.
     #[command(subcommand)]
     Forms(FormsCommand),
+    /// Deployed DMN decisions.
+    #[command(subcommand)]
+    Decisions(DecisionsCommand),
+    /// Evaluate a deployed DMN decision with variables; prints its result, version and the rules that matched.
+    Decide {
+        /// The decision's id.
+        decision_id: String,
+        #[command(flatten)]
+        variables: VarArgs,
+        /// A version (the latest by default).
+        #[arg(long)]
+        version: Option<u32>,
+    },
     #[command(subcommand)]
     Instances(InstancesCommand),
     #[command(subcommand)]
@@ -914,6 +947,16 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
         }
         Command::Workflows(WorkflowsCommand::Show { key, version, xml }) => {
             commands::show_workflow(&client, &key, version, xml).await
+        }
+        Command::Decisions(DecisionsCommand::List { decision_id, json }) => {
+            commands::list_decisions(&client, decision_id, json).await
+        }
+        Command::Decisions(DecisionsCommand::Show { decision_id, version, xml }) => {
+            commands::show_decision(&client, &decision_id, version, xml).await
+        }
+        Command::Decide { decision_id, variables, version } => {
+            let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+            commands::decide(&client, &decision_id, variables, version).await
         }
         Command::Forms(FormsCommand::List { form_id, json }) => {
             commands::list_forms(&client, form_id, json).await

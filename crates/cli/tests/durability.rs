@@ -1301,4 +1301,11 @@ fn a_task_is_completed_with_its_deployed_form_through_the_cli() {
     assert!(done.contains(&key) && done.contains("completed"), "{done}");
     assert!(run(&["tasks", "list"]).lines().count() <= 1, "no open task is left");
     assert!(run(&["forms", "show", "request", "--version", "1"]).contains("\"days\""));
+    // A DMN decision deployed and evaluated through the binary (issue 13).
+    let dish = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios/decisions.dmn");
+    assert!(run(&["deploy", dish.to_str().unwrap()]).contains("DECISION"));
+    assert!(run(&["decisions", "list"]).contains("decisions.dmn"));
+    let decided: serde_json::Value = serde_json::from_str(&run(&["decide", "dish", "--var", "season=\"Fall\"", "--var", "guestCount=3"])).unwrap();
+    assert_eq!(decided["result"], "Spareribs", "{decided}");
+    assert_eq!(decided["matched"][0]["rules"], serde_json::json!([1]));
 }
