@@ -9,12 +9,14 @@ use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
 
 use crate::eval::{compare, values_equal, Evaluator};
 use crate::value::Value;
+use crate::temporal;
 use crate::EvalError;
 
 /// Name, least and most arguments (`usize::MAX`: any number).
 const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("@", 1, 1),
     ("not", 1, 1),
+    ("is", 2, 2),
     ("string", 1, 1),
     ("number", 1, 1),
     ("is defined", 1, 1),
@@ -62,8 +64,10 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("odd", 1, 1),
     ("even", 1, 1),
     ("date", 1, 3),
-    ("date and time", 1, 1),
+    ("date and time", 1, 2),
+    ("time", 1, 4),
     ("duration", 1, 1),
+    ("years and months duration", 2, 2),
     ("day of week", 1, 1),
     ("month of year", 1, 1),
     ("context put", 3, 3),
@@ -147,6 +151,8 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, arguments: Vec<Value>) ->
 fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
     let a = &arguments;
     Some(match name {
+        // The same type and the same value (a date is not a date and time at midnight).
+        "is" => Value::Bool(a[0].type_name() == a[1].type_name() && a[0] == a[1]),
         "not" => match a[0] {
             Value::Bool(b) => Value::Bool(!b),
             _ => Value::Null,
@@ -396,8 +402,8 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 Value::Date(jiff::civil::Date::new(i16::try_from(y).ok()?, i8::try_from(m).ok()?, i8::try_from(d).ok()?).ok()?)
             } else {
                 match &a[0] {
-                    Value::String(s) => Value::Date(s.parse().ok()?),
-                    Value::DateTime(t) => Value::Date(t.to_zoned(jiff::tz::TimeZone::UTC).date()),
+                    Value::String(s) => Value::Date(temporal::parse_date(s.trim())?),
+                    Value::DateTime(t) => Value::Date(t.civil.date()),
                     Value::Date(d) => Value::Date(*d),
                     _ => return None,
                 }
@@ -416,12 +422,53 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             };
             return dispatch(kind, arguments);
         }
-        "date and time" => match &a[0] {
-            Value::String(s) => Value::DateTime(parse_timestamp(s)?),
-            Value::DateTime(t) => Value::DateTime(*t),
+        "date and time" => match (&a[0], a.get(1)) {
+            (Value::String(s), None) => Value::DateTime(temporal::DateTime::parse(s)?),
+            (Value::DateTime(t), None) => Value::DateTime(t.clone()),
+            (Value::Date(d), None) => Value::DateTime(temporal::DateTime { civil: d.to_datetime(jiff::civil::Time::midnight()), zone: temporal::Zone::Local }),
+            (Value::Date(d), Some(Value::Time(t))) => Value::DateTime(temporal::DateTime { civil: d.to_datetime(t.civil), zone: t.zone.clone() }),
+            (Value::DateTime(dt), Some(Value::Time(t))) => Value::DateTime(temporal::DateTime { civil: dt.civil.date().to_datetime(t.civil), zone: t.zone.clone() }),
+            (Value::DateTime(dt), Some(Value::String(zone))) => {
+                let instant = dt.instant()?;
+                let tz = jiff::tz::TimeZone::get(zone).ok()?;
+                Value::DateTime(temporal::DateTime { civil: instant.to_zoned(tz.clone()).datetime(), zone: temporal::Zone::Named(tz, zone.clone()) })
+            }
             _ => return None,
         },
-        "duration" => Value::Duration(text(&a[0])?.parse().ok()?),
+        "time" => match (&a[0], a.len()) {
+            (Value::String(s), 1) => Value::Time(temporal::Time::parse(s)?),
+            (Value::Time(t), 1) => Value::Time(t.clone()),
+            (Value::DateTime(dt), 1) => Value::Time(temporal::Time { civil: dt.civil.time(), zone: dt.zone.clone() }),
+            (Value::Date(_), 1) => Value::Time(temporal::Time { civil: jiff::civil::Time::midnight(), zone: temporal::Zone::Offset(jiff::tz::Offset::UTC) }),
+            (_, 3 | 4) => {
+                let (h, m) = (integer(&a[0])?, integer(&a[1])?);
+                let seconds = num(&a[2])?;
+                let whole = seconds.trunc().to_i64()?;
+                let nanos = ((seconds - seconds.trunc()) * Decimal::from(1_000_000_000)).trunc().to_i64()?;
+                let civil = jiff::civil::Time::new(i8::try_from(h).ok()?, i8::try_from(m).ok()?, i8::try_from(whole).ok()?, i32::try_from(nanos).ok()?).ok()?;
+                let zone = match a.get(3) {
+                    None | Some(Value::Null) => temporal::Zone::Local,
+                    Some(Value::Duration(temporal::Duration::DaysTime(n))) => {
+                        temporal::Zone::Offset(jiff::tz::Offset::from_seconds(i32::try_from(n / temporal::SECOND).ok()?).ok()?)
+                    }
+                    _ => return None,
+                };
+                Value::Time(temporal::Time { civil, zone })
+            }
+            _ => return None,
+        },
+        "duration" => Value::Duration(temporal::Duration::parse(text(&a[0])?)?),
+        "years and months duration" => {
+            let (from, to) = (date_of(&a[0])?, date_of(&a[1])?);
+            let mut months = (i64::from(to.year()) - i64::from(from.year())) * 12 + i64::from(to.month()) - i64::from(from.month());
+            // A month counts once its day is reached.
+            if months > 0 && to.day() < from.day() {
+                months -= 1;
+            } else if months < 0 && to.day() > from.day() {
+                months += 1;
+            }
+            Value::Duration(temporal::Duration::YearsMonths(months))
+        }
         "day of week" => {
             let date = date_of(&a[0])?;
             let names = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
@@ -497,7 +544,7 @@ fn num(value: &Value) -> Option<Decimal> {
 fn date_of(value: &Value) -> Option<jiff::civil::Date> {
     match value {
         Value::Date(d) => Some(*d),
-        Value::DateTime(t) => Some(t.to_zoned(jiff::tz::TimeZone::UTC).date()),
+        Value::DateTime(t) => Some(t.civil.date()),
         _ => None,
     }
 }

@@ -8,6 +8,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, MathematicalOps};
 
 use crate::builtins;
+use crate::temporal::{self, Duration as Dur, Zone};
 use crate::parser::{BinOp, Node};
 use crate::value::{Range, Value};
 use crate::{EvalError, Limits, Variables};
@@ -119,7 +120,7 @@ impl<'v> Evaluator<'v> {
             })),
             Node::Neg(operand) => match self.eval(operand)? {
                 Value::Number(n) => Value::Number(-n),
-                Value::Duration(span) => Value::Duration(span.negate()),
+                Value::Duration(duration) => Value::Duration(duration.negate()),
                 _ => Value::Null,
             },
             Node::Binary(op, left, right) => {
@@ -267,6 +268,14 @@ impl<'v> Evaluator<'v> {
                         Box::new((b..=a).rev().map(|i| Value::Number(Decimal::from(i))))
                     }
                 }
+                // Day by day, either way (`for d in @"2026-01-01"..@"2026-01-03"`).
+                (Value::Date(a), Value::Date(b)) => {
+                    let (a, b) = (*a, *b);
+                    let days = (b - a).get_days().unsigned_abs() as usize;
+                    self.check_len(days + 1, "range")?;
+                    let step = if a <= b { 1 } else { -1 };
+                    Box::new((0..=days as i64).filter_map(move |i| a.checked_add(jiff::Span::new().days(i * step)).ok().map(Value::Date)))
+                }
                 _ => return Ok(true),
             },
             Value::Null => return Ok(true),
@@ -348,7 +357,8 @@ impl<'v> Evaluator<'v> {
 fn instance_of(value: &Value, type_name: &str) -> bool {
     let type_name = type_name.trim();
     if type_name == "Any" {
-        return true;
+        // Null is of no type but Null.
+        return !matches!(value, Value::Null);
     }
     if type_name == "Null" {
         return matches!(value, Value::Null);
@@ -364,11 +374,9 @@ fn instance_of(value: &Value, type_name: &str) -> bool {
     }
     match (value, type_name) {
         (Value::Number(_), "number") | (Value::String(_), "string") | (Value::Bool(_), "boolean") => true,
-        (Value::Date(_), "date") | (Value::DateTime(_), "date and time") => true,
-        (Value::Duration(span), "days and time duration") => span.get_years() == 0 && span.get_months() == 0,
-        (Value::Duration(span), "years and months duration") => {
-            span.get_days() == 0 && span.get_hours() == 0 && span.get_minutes() == 0 && span.get_seconds() == 0 && span.get_weeks() == 0
-        }
+        (Value::Date(_), "date") | (Value::DateTime(_), "date and time") | (Value::Time(_), "time") => true,
+        (Value::Duration(Dur::DaysTime(_)), "days and time duration") => true,
+        (Value::Duration(Dur::YearsMonths(_)), "years and months duration") => true,
         _ => false,
     }
 }
@@ -384,8 +392,8 @@ fn path(base: &Value, key: &str) -> Value {
             "weekday" => Value::Number(date.weekday().to_monday_one_offset().into()),
             _ => Value::Null,
         },
-        Value::DateTime(ts) => {
-            let civil = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+        Value::DateTime(dt) => {
+            let civil = dt.civil;
             match key {
                 "year" => Value::Number(civil.year().into()),
                 "month" => Value::Number(civil.month().into()),
@@ -394,18 +402,34 @@ fn path(base: &Value, key: &str) -> Value {
                 "minute" => Value::Number(civil.minute().into()),
                 "second" => Value::Number(civil.second().into()),
                 "weekday" => Value::Number(civil.weekday().to_monday_one_offset().into()),
+                "time offset" => dt.offset().map_or(Value::Null, |o| Value::Duration(Dur::DaysTime(i128::from(o.seconds()) * temporal::SECOND))),
+                "timezone" => match &dt.zone {
+                    Zone::Named(_, name) => Value::String(name.clone()),
+                    _ => Value::Null,
+                },
                 _ => Value::Null,
             }
         }
-        Value::Duration(span) => match key {
-            "years" => Value::Number(span.get_years().into()),
-            "months" => Value::Number(span.get_months().into()),
-            "days" => Value::Number(span.get_days().into()),
-            "hours" => Value::Number(span.get_hours().into()),
-            "minutes" => Value::Number(span.get_minutes().into()),
-            "seconds" => Value::Number(span.get_seconds().into()),
+        Value::Time(time) => match key {
+            "hour" => Value::Number(time.civil.hour().into()),
+            "minute" => Value::Number(time.civil.minute().into()),
+            "second" => Value::Number(time.civil.second().into()),
+            "time offset" => match &time.zone {
+                Zone::Offset(o) => Value::Duration(Dur::DaysTime(i128::from(o.seconds()) * temporal::SECOND)),
+                _ => Value::Null,
+            },
+            "timezone" => match &time.zone {
+                Zone::Named(_, name) => Value::String(name.clone()),
+                _ => Value::Null,
+            },
             _ => Value::Null,
         },
+        Value::Duration(Dur::YearsMonths(months)) => match key {
+            "years" => Value::Number((months / 12).into()),
+            "months" => Value::Number((months % 12).into()),
+            _ => Value::Null,
+        },
+        Value::Duration(Dur::DaysTime(nanos)) => temporal::duration_part(*nanos, key).map_or(Value::Null, |n| Value::Number(Decimal::from_i128_with_scale(n, 0))),
         _ => Value::Null,
     }
 }
@@ -427,29 +451,38 @@ pub(crate) fn binary(op: BinOp, left: &Value, right: &Value) -> Value {
         BinOp::Add => match (left, right) {
             (Number(a), Number(b)) => a.checked_add(*b).map_or(Null, Number),
             (String(a), String(b)) => String(format!("{a}{b}")),
-            (DateTime(t), Duration(d)) | (Duration(d), DateTime(t)) => add_to_timestamp(*t, *d),
-            (Date(date), Duration(d)) | (Duration(d), Date(date)) => date.checked_add(*d).map_or(Null, Date),
-            (Duration(a), Duration(b)) => a.checked_add(*b).map_or(Null, Duration),
+            (DateTime(_) | Date(_) | Time(_), Duration(_)) => temporal_plus(left, right, false),
+            (Duration(_), DateTime(_) | Date(_) | Time(_)) => temporal_plus(right, left, false),
+            (Duration(a), Duration(b)) => match (a, b) {
+                (Dur::DaysTime(a), Dur::DaysTime(b)) => a.checked_add(*b).map_or(Null, |n| Duration(Dur::DaysTime(n))),
+                (Dur::YearsMonths(a), Dur::YearsMonths(b)) => a.checked_add(*b).map_or(Null, |n| Duration(Dur::YearsMonths(n))),
+                _ => Null,
+            },
             _ => Null,
         },
         BinOp::Sub => match (left, right) {
             (Number(a), Number(b)) => a.checked_sub(*b).map_or(Null, Number),
-            (DateTime(t), Duration(d)) => add_to_timestamp(*t, d.negate()),
-            (Date(date), Duration(d)) => date.checked_sub(*d).map_or(Null, Date),
-            (DateTime(a), DateTime(b)) => a.since(*b).map_or(Null, Duration),
-            (Date(a), Date(b)) => a.since(*b).map_or(Null, Duration),
-            (Duration(a), Duration(b)) => a.checked_sub(*b).map_or(Null, Duration),
+            (DateTime(_) | Date(_) | Time(_), Duration(_)) => temporal_plus(left, right, true),
+            (DateTime(a), DateTime(b)) => a.since(b).map_or(Null, |n| Duration(Dur::DaysTime(n))),
+            (Date(a), Date(b)) => Duration(Dur::DaysTime(i128::from(a.since(*b).map(|s| s.get_days()).unwrap_or(0)) * temporal::DAY)),
+            (Date(a), DateTime(b)) => date_at_midnight(*a, b).since(b).map_or(Null, |n| Duration(Dur::DaysTime(n))),
+            (DateTime(a), Date(b)) => a.since(&date_at_midnight(*b, a)).map_or(Null, |n| Duration(Dur::DaysTime(n))),
+            (Time(a), Time(b)) => a.since(b).map_or(Null, |n| Duration(Dur::DaysTime(n))),
+            (Duration(a), Duration(b)) => binary(BinOp::Add, left, &Duration(b.negate())).pipe_if(matches!((a, b), (Dur::DaysTime(_), Dur::DaysTime(_)) | (Dur::YearsMonths(_), Dur::YearsMonths(_)))),
             _ => Null,
         },
         BinOp::Mul => match (left, right) {
             (Number(a), Number(b)) => a.checked_mul(*b).map_or(Null, Number),
-            (Duration(d), Number(n)) | (Number(n), Duration(d)) => {
-                n.to_i64().and_then(|n| d.checked_mul(n).ok()).map_or(Null, Duration)
-            }
+            (Duration(d), Number(n)) | (Number(n), Duration(d)) => scale_duration(*d, *n, false),
             _ => Null,
         },
         BinOp::Div => match (left, right) {
             (Number(a), Number(b)) => a.checked_div(*b).map_or(Null, Number),
+            (Duration(d), Number(n)) => scale_duration(*d, *n, true),
+            (Duration(Dur::DaysTime(a)), Duration(Dur::DaysTime(b))) if *b != 0 => {
+                Decimal::from_i128_with_scale(*a, 0).checked_div(Decimal::from_i128_with_scale(*b, 0)).map_or(Null, Number)
+            }
+            (Duration(Dur::YearsMonths(a)), Duration(Dur::YearsMonths(b))) if *b != 0 => Decimal::from(*a).checked_div(Decimal::from(*b)).map_or(Null, Number),
             _ => Null,
         },
         BinOp::Pow => match (left, right) {
@@ -462,11 +495,58 @@ pub(crate) fn binary(op: BinOp, left: &Value, right: &Value) -> Value {
     }
 }
 
-fn add_to_timestamp(timestamp: jiff::Timestamp, span: jiff::Span) -> Value {
-    timestamp
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .checked_add(span)
-        .map_or(Value::Null, |zoned| Value::DateTime(zoned.timestamp()))
+trait PipeIf {
+    fn pipe_if(self, keep: bool) -> Self;
+}
+
+impl PipeIf for Value {
+    fn pipe_if(self, keep: bool) -> Value {
+        if keep {
+            self
+        } else {
+            Value::Null
+        }
+    }
+}
+
+/// A date at midnight where a date and time is: local beside a local one, else at UTC.
+fn date_at_midnight(date: jiff::civil::Date, beside: &temporal::DateTime) -> temporal::DateTime {
+    let zone = match beside.zone {
+        Zone::Local => Zone::Local,
+        _ => Zone::Offset(jiff::tz::Offset::UTC),
+    };
+    temporal::DateTime { civil: date.to_datetime(jiff::civil::Time::midnight()), zone }
+}
+
+/// A date, date and time or time moved by a duration (back, with `minus`).
+fn temporal_plus(value: &Value, duration: &Value, minus: bool) -> Value {
+    let Value::Duration(duration) = duration else { return Value::Null };
+    let duration = if minus { duration.negate() } else { *duration };
+    match (value, duration) {
+        (Value::DateTime(dt), Dur::DaysTime(n)) => dt.add_nanos(n).map_or(Value::Null, Value::DateTime),
+        (Value::DateTime(dt), Dur::YearsMonths(m)) => dt.add_months(m).map_or(Value::Null, Value::DateTime),
+        // A date moves as its midnight at UTC does, and stays a date.
+        (Value::Date(date), Dur::DaysTime(n)) => {
+            let midnight = temporal::DateTime { civil: date.to_datetime(jiff::civil::Time::midnight()), zone: Zone::Local };
+            midnight.add_nanos(n).map_or(Value::Null, |dt| Value::Date(dt.civil.date()))
+        }
+        (Value::Date(date), Dur::YearsMonths(m)) => temporal::add_months(*date, m).map_or(Value::Null, Value::Date),
+        (Value::Time(time), Dur::DaysTime(n)) => time.add_nanos(n).map_or(Value::Null, Value::Time),
+        _ => Value::Null,
+    }
+}
+
+/// A duration times (or divided by) a number, of its own kind.
+fn scale_duration(duration: Dur, factor: Decimal, divide: bool) -> Value {
+    let apply = |amount: Decimal| if divide { amount.checked_div(factor) } else { amount.checked_mul(factor) };
+    match duration {
+        Dur::DaysTime(n) => apply(Decimal::from_i128_with_scale(n, 0))
+            .and_then(|d| d.round().to_i128())
+            .map_or(Value::Null, |n| Value::Duration(Dur::DaysTime(n))),
+        Dur::YearsMonths(m) => apply(Decimal::from(m))
+            .and_then(|d| d.trunc().to_i64())
+            .map_or(Value::Null, |m| Value::Duration(Dur::YearsMonths(m))),
+    }
 }
 
 /// FEEL equality: `null` equals only `null`; values of different types are not comparable.
@@ -479,8 +559,9 @@ pub(crate) fn values_equal(left: &Value, right: &Value) -> Option<bool> {
         (Number(a), Number(b)) => Some(a == b),
         (String(a), String(b)) => Some(a == b),
         (Date(a), Date(b)) => Some(a == b),
-        (DateTime(a), DateTime(b)) => Some(a == b),
-        (Duration(a), Duration(b)) => Some(compare(left, right).map_or(a.fieldwise() == b.fieldwise(), |o| o == Ordering::Equal)),
+        (DateTime(a), DateTime(b)) => a.compare(b).map(|o| o == Ordering::Equal).or(Some(false)),
+        (Time(a), Time(b)) => a.since(b).map(|d| d == 0).or(Some(false)),
+        (Duration(a), Duration(b)) => a.compare(b).map(|o| o == Ordering::Equal),
         (List(a), List(b)) => {
             if a.len() != b.len() {
                 return Some(false);
@@ -514,11 +595,9 @@ pub(crate) fn compare(left: &Value, right: &Value) -> Option<Ordering> {
         (Number(a), Number(b)) => Some(a.cmp(b)),
         (String(a), String(b)) => Some(a.cmp(b)),
         (Date(a), Date(b)) => Some(a.cmp(b)),
-        (DateTime(a), DateTime(b)) => Some(a.cmp(b)),
-        (Duration(a), Duration(b)) => {
-            let relative = jiff::Timestamp::UNIX_EPOCH.to_zoned(jiff::tz::TimeZone::UTC);
-            a.compare((*b, &relative)).ok()
-        }
+        (DateTime(a), DateTime(b)) => a.compare(b),
+        (Time(a), Time(b)) => a.since(b).map(|d| d.cmp(&0)),
+        (Duration(a), Duration(b)) => a.compare(b),
         _ => None,
     }
 }

@@ -103,8 +103,22 @@ pub(crate) fn tokenize_in_scope(source: &str, known: &[String]) -> Result<Vec<To
                     end += 1;
                 }
             }
+            // An exponent: `1.2e4`, `5E-3`.
+            if end < bytes.len() && (bytes[end] == b'e' || bytes[end] == b'E') {
+                let mut after = end + 1;
+                if after < bytes.len() && (bytes[after] == b'+' || bytes[after] == b'-') {
+                    after += 1;
+                }
+                if after < bytes.len() && bytes[after].is_ascii_digit() {
+                    end = after;
+                    while end < bytes.len() && bytes[end].is_ascii_digit() {
+                        end += 1;
+                    }
+                }
+            }
             let text = &source[start..end];
             let number = Decimal::from_str(text)
+                .or_else(|_| Decimal::from_scientific(text))
                 .map_err(|_| ParseError { message: format!("the number {text} is out of range"), offset: start })?;
             tokens.push(Token { tok: Tok::Number(number), offset: start });
             pos = end;
@@ -127,13 +141,24 @@ pub(crate) fn tokenize_in_scope(source: &str, known: &[String]) -> Result<Vec<To
                         Some((_, '"')) => text.push('"'),
                         Some((_, '\\')) => text.push('\\'),
                         Some((_, '\'')) => text.push('\''),
-                        Some((_, 'u')) => {
-                            let hex: String = (0..4).filter_map(|_| chars.next().map(|(_, h)| h)).collect();
-                            let ch = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32).ok_or(ParseError {
-                                message: format!("\\u{hex} is not a valid character escape"),
-                                offset: start + 1 + i,
-                            })?;
-                            text.push(ch);
+                        Some((_, escape @ ('u' | 'U'))) => {
+                            // \uXXXX (with a surrogate pair as two), or \UXXXXXX.
+                            let width = if escape == 'u' { 4 } else { 6 };
+                            let hex: String = (0..width).filter_map(|_| chars.next().map(|(_, h)| h)).collect();
+                            let invalid = || ParseError { message: format!("\\{escape}{hex} is not a valid character escape"), offset: start + 1 + i };
+                            let code = u32::from_str_radix(&hex, 16).map_err(|_| invalid())?;
+                            let ch = if (0xD800..0xDC00).contains(&code) {
+                                let rest = chars.as_str();
+                                let low = rest.strip_prefix("\\u").and_then(|r| r.get(..4)).and_then(|h| u32::from_str_radix(h, 16).ok()).filter(|l| (0xDC00..0xE000).contains(l));
+                                let low = low.ok_or_else(invalid)?;
+                                for _ in 0..6 {
+                                    chars.next();
+                                }
+                                char::from_u32(0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00))
+                            } else {
+                                char::from_u32(code)
+                            };
+                            text.push(ch.ok_or_else(invalid)?);
                         }
                         Some((_, other)) => {
                             return Err(ParseError { message: format!("unknown escape \\{other} in a string"), offset: start + 1 + i })

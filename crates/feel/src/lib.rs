@@ -18,6 +18,7 @@ mod builtins;
 mod eval;
 mod lexer;
 mod parser;
+pub mod temporal;
 mod value;
 
 use std::fmt;

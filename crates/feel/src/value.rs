@@ -19,9 +19,10 @@ pub enum Value {
     List(Vec<Value>),
     Context(BTreeMap<String, Value>),
     Date(jiff::civil::Date),
-    /// A date and time with an offset (`date and time("2026-01-01T10:00:00Z")`).
-    DateTime(jiff::Timestamp),
-    Duration(jiff::Span),
+    /// A date and time: local, at an offset, or in a named zone.
+    DateTime(crate::temporal::DateTime),
+    Time(crate::temporal::Time),
+    Duration(crate::temporal::Duration),
     Range(Box<Range>),
 }
 
@@ -46,7 +47,8 @@ impl PartialEq for Value {
             (Context(a), Context(b)) => a == b,
             (Date(a), Date(b)) => a == b,
             (DateTime(a), DateTime(b)) => a == b,
-            (Duration(a), Duration(b)) => a.fieldwise() == b.fieldwise(),
+            (Time(a), Time(b)) => a == b,
+            (Duration(a), Duration(b)) => a == b,
             (Range(a), Range(b)) => a == b,
             _ => false,
         }
@@ -80,7 +82,7 @@ impl Value {
             Value::Context(map) => serde_json::Value::Object(
                 map.iter().map(|(k, v)| Ok((k.clone(), v.to_json()?))).collect::<Result<_, EvalError>>()?,
             ),
-            Value::Date(_) | Value::DateTime(_) | Value::Duration(_) => serde_json::Value::String(self.to_string()),
+            Value::Date(_) | Value::DateTime(_) | Value::Time(_) | Value::Duration(_) => serde_json::Value::String(self.to_string()),
             Value::Range(_) => return Err(EvalError::NotJson("a range".into())),
         })
     }
@@ -95,7 +97,9 @@ impl Value {
             Value::Context(_) => "context",
             Value::Date(_) => "date",
             Value::DateTime(_) => "date and time",
-            Value::Duration(_) => "duration",
+            Value::Time(_) => "time",
+            Value::Duration(crate::temporal::Duration::DaysTime(_)) => "days and time duration",
+            Value::Duration(crate::temporal::Duration::YearsMonths(_)) => "years and months duration",
             Value::Range(_) => "range",
         }
     }
@@ -151,9 +155,10 @@ impl fmt::Display for Value {
                 }
                 f.write_str("}")
             }
-            Value::Date(d) => write!(f, "{d}"),
+            Value::Date(d) => write!(f, "{}", crate::temporal::DateText(*d)),
             Value::DateTime(t) => write!(f, "{t}"),
-            Value::Duration(s) => write!(f, "{s}"),
+            Value::Time(t) => write!(f, "{t}"),
+            Value::Duration(d) => write!(f, "{d}"),
             Value::Range(r) => {
                 f.write_str(if r.start_included { "[" } else { "(" })?;
                 write_nested(f, &r.start)?;
