@@ -18,7 +18,7 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("not", 1, 1),
     ("is", 2, 2),
     ("string", 1, 1),
-    ("number", 1, 1),
+    ("number", 1, 3),
     ("is defined", 1, 1),
     ("get or else", 2, 2),
     ("string length", 1, 1),
@@ -59,6 +59,19 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("ceiling", 1, 1),
     ("decimal", 2, 2),
     ("round", 1, 2),
+    ("round up", 1, 2),
+    ("round down", 1, 2),
+    ("round half up", 1, 2),
+    ("round half down", 1, 2),
+    ("exp", 1, 1),
+    ("log", 1, 1),
+    ("median", 1, usize::MAX),
+    ("mode", 1, usize::MAX),
+    ("stddev", 1, usize::MAX),
+    ("list replace", 3, 3),
+    ("context", 1, 1),
+    ("day of year", 1, 1),
+    ("week of year", 1, 1),
     ("modulo", 2, 2),
     ("sqrt", 1, 1),
     ("odd", 1, 1),
@@ -96,6 +109,70 @@ pub(crate) fn check(name: &str, arguments: usize) -> Result<(), String> {
         return Err(format!("{name}() takes {expected} arguments, not {arguments}"));
     }
     Ok(())
+}
+
+/// Each built-in's parameter names, one list per signature (FEEL's own names).
+fn parameters(name: &str) -> &'static [&'static [&'static str]] {
+    match name {
+        "not" => &[&["negand"]],
+        "is" => &[&["value1", "value2"]],
+        "string" => &[&["from"]],
+        "number" => &[&["from", "grouping separator", "decimal separator"]],
+        "string length" | "upper case" | "lower case" | "trim" => &[&["string"]],
+        "substring" => &[&["string", "start position", "length"]],
+        "substring before" | "substring after" | "contains" | "starts with" | "ends with" => &[&["string", "match"]],
+        "matches" => &[&["input", "pattern", "flags"]],
+        "replace" => &[&["input", "pattern", "replacement", "flags"]],
+        "split" => &[&["string", "delimiter"]],
+        "string join" => &[&["list", "delimiter"]],
+        "decimal" | "round" | "round up" | "round down" | "round half up" | "round half down" | "floor" | "ceiling" => &[&["n", "scale"]],
+        "abs" => &[&["n"]],
+        "modulo" => &[&["dividend", "divisor"]],
+        "sqrt" | "exp" | "log" | "odd" | "even" => &[&["number"]],
+        "date" => &[&["from"], &["year", "month", "day"]],
+        "date and time" => &[&["from"], &["date", "time"]],
+        "time" => &[&["from"], &["hour", "minute", "second", "offset"]],
+        "duration" => &[&["from"]],
+        "years and months duration" => &[&["from", "to"]],
+        "day of week" | "day of year" | "week of year" | "month of year" => &[&["date"]],
+        "list contains" => &[&["list", "element"]],
+        "count" | "min" | "max" | "sum" | "mean" | "median" | "mode" | "stddev" | "product" | "all" | "any" | "reverse"
+        | "distinct values" | "flatten" => &[&["list"]],
+        "sublist" => &[&["list", "start position", "length"]],
+        "append" => &[&["list", "item"]],
+        "insert before" => &[&["list", "position", "newItem"]],
+        "remove" => &[&["list", "position"]],
+        "index of" => &[&["list", "match"]],
+        "list replace" => &[&["list", "position", "newItem"], &["list", "match", "newItem"]],
+        "context" => &[&["entries"]],
+        "context put" => &[&["context", "key", "value"], &["context", "keys", "value"]],
+        "context merge" => &[&["contexts"]],
+        "get value" => &[&["m", "key"]],
+        "get entries" => &[&["m"]],
+        "get or else" => &[&["value", "default"]],
+        "is defined" => &[&["value"]],
+        _ => &[],
+    }
+}
+
+/// Named arguments in the order of the built-in's parameters (a missing one is null).
+pub(crate) fn order_named<T: Default>(name: &str, named: Vec<(String, T)>) -> Result<Vec<T>, String> {
+    let signature = parameters(name)
+        .iter()
+        .find(|signature| named.iter().all(|(n, _)| signature.contains(&n.as_str())))
+        .ok_or_else(|| {
+            let given: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
+            format!("{name}() has no parameters named {}", given.join(", "))
+        })?;
+    let mut named = named;
+    let last = signature.iter().rposition(|p| named.iter().any(|(n, _)| n == p)).unwrap_or(0);
+    Ok(signature[..=last]
+        .iter()
+        .map(|parameter| match named.iter().position(|(n, _)| n == parameter) {
+            Some(i) => named.swap_remove(i).1,
+            None => T::default(),
+        })
+        .collect())
 }
 
 /// The items of a list argument, or of the arguments themselves (`sum(1, 2)`).
@@ -161,7 +238,26 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             Value::Null => Value::Null,
             other => Value::String(other.to_string()),
         },
-        "number" => number(Decimal::from_str(text(&a[0])?.trim()).ok()?),
+        "number" => {
+            // With separators: `number("1 000,5", " ", ",")`.
+            let mut source = text(&a[0])?.trim().to_string();
+            let separator = |v: Option<&Value>| match v {
+                None | Some(Value::Null) => Some(None),
+                Some(Value::String(s)) if [" ", ",", "."].contains(&s.as_str()) => Some(Some(s.clone())),
+                _ => None,
+            };
+            let (grouping, decimal) = (separator(a.get(1))?, separator(a.get(2))?);
+            if grouping.is_some() && grouping == decimal {
+                return None;
+            }
+            if let Some(grouping) = grouping {
+                source = source.replace(&grouping, "");
+            }
+            if let Some(decimal) = decimal {
+                source = source.replace(&decimal, ".");
+            }
+            number(Decimal::from_str(&source).or_else(|_| Decimal::from_scientific(&source)).ok()?)
+        }
         "is defined" => Value::Bool(a[0] != Value::Null),
         "get or else" => {
             if a[0] == Value::Null {
@@ -208,8 +304,7 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 Some(d) => text(d)?,
                 None => "",
             };
-            let parts: Option<Vec<&str>> =
-                items.iter().filter(|v| **v != Value::Null).map(text).collect();
+            let parts: Option<Vec<&str>> = items.iter().filter(|v| **v != Value::Null).map(text).collect();
             Value::String(parts?.join(delimiter))
         }
         "count" => match &a[0] {
@@ -373,12 +468,85 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             let scale = u32::try_from(integer(&a[1])?).ok()?;
             number(num(&a[0])?.round_dp_with_strategy(scale, RoundingStrategy::MidpointNearestEven))
         }
-        "round" => {
+        "round" | "round up" | "round down" | "round half up" | "round half down" => {
             let scale = match a.get(1) {
                 Some(s) => u32::try_from(integer(s)?).ok()?,
                 None => 0,
             };
-            number(num(&a[0])?.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero))
+            let strategy = match name {
+                "round up" => RoundingStrategy::AwayFromZero,
+                "round down" => RoundingStrategy::ToZero,
+                "round half down" => RoundingStrategy::MidpointTowardZero,
+                "round half up" => RoundingStrategy::MidpointAwayFromZero,
+                _ => RoundingStrategy::MidpointNearestEven,
+            };
+            number(num(&a[0])?.round_dp_with_strategy(scale, strategy))
+        }
+        "exp" => number(num(&a[0])?.checked_exp()?),
+        "log" => {
+            let n = num(&a[0])?;
+            if n <= Decimal::ZERO {
+                return None;
+            }
+            number(n.checked_ln()?)
+        }
+        "median" => {
+            let mut numbers = numbers(arguments)?;
+            if numbers.is_empty() {
+                return Some(Value::Null);
+            }
+            numbers.sort();
+            let middle = numbers.len() / 2;
+            if numbers.len() % 2 == 1 {
+                number(numbers[middle])
+            } else {
+                number(numbers[middle - 1].checked_add(numbers[middle])?.checked_div(Decimal::TWO)?)
+            }
+        }
+        "mode" => {
+            let mut numbers = numbers(arguments)?;
+            numbers.sort();
+            let mut counts: Vec<(Decimal, usize)> = Vec::new();
+            for n in numbers {
+                match counts.last_mut() {
+                    Some((last, count)) if *last == n => *count += 1,
+                    _ => counts.push((n, 1)),
+                }
+            }
+            let most = counts.iter().map(|(_, c)| *c).max().unwrap_or(0);
+            Value::List(counts.into_iter().filter(|(_, c)| *c == most).map(|(n, _)| Value::Number(n)).collect())
+        }
+        "stddev" => {
+            let numbers = numbers(arguments)?;
+            if numbers.len() < 2 {
+                return None;
+            }
+            let count = Decimal::from(numbers.len() as u64);
+            let mean = numbers.iter().try_fold(Decimal::ZERO, |acc, n| acc.checked_add(*n))?.checked_div(count)?;
+            let squares = numbers.iter().try_fold(Decimal::ZERO, |acc, n| acc.checked_add((*n - mean).checked_mul(*n - mean)?))?;
+            number(squares.checked_div(count - Decimal::ONE)?.sqrt()?)
+        }
+        "day of year" => number(date_of(&a[0])?.day_of_year()),
+        "week of year" => number(date_of(&a[0])?.iso_week_date().week()),
+        "list replace" => {
+            let Value::List(mut items) = a[0].clone() else { return None };
+            let position = integer(&a[1])?;
+            let index = if position > 0 { usize::try_from(position - 1).ok()? } else { items.len().checked_sub(usize::try_from(-position).ok()?)? };
+            *items.get_mut(index)? = a[2].clone();
+            Value::List(items)
+        }
+        "context" => {
+            let Value::List(entries) = &a[0] else { return None };
+            let mut map = BTreeMap::new();
+            for entry in entries {
+                let Value::Context(entry) = entry else { return None };
+                let key = text(entry.get("key")?)?.to_string();
+                if map.contains_key(&key) {
+                    return None;
+                }
+                map.insert(key, entry.get("value").cloned().unwrap_or(Value::Null));
+            }
+            Value::Context(map)
         }
         "modulo" => {
             let (dividend, divisor) = (num(&a[0])?, num(&a[1])?);
@@ -483,9 +651,28 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             Value::String(names[usize::try_from(date.month() - 1).ok()?].to_string())
         }
         "context put" => {
-            let Value::Context(mut map) = a[0].clone() else { return None };
-            map.insert(text(&a[1])?.to_string(), a[2].clone());
-            Value::Context(map)
+            // A key, or a path of keys into nested contexts.
+            let keys: Vec<String> = match &a[1] {
+                Value::String(key) => vec![key.clone()],
+                Value::List(keys) if !keys.is_empty() => keys.iter().map(|k| text(k).map(str::to_string)).collect::<Option<_>>()?,
+                _ => return None,
+            };
+            fn put(context: &Value, keys: &[String], value: Value) -> Option<Value> {
+                let Value::Context(map) = context else { return None };
+                let mut map = map.clone();
+                match keys {
+                    [key] => {
+                        map.insert(key.clone(), value);
+                    }
+                    [key, rest @ ..] => {
+                        let inner = map.get(key).cloned().unwrap_or(Value::Context(BTreeMap::new()));
+                        map.insert(key.clone(), put(&inner, rest, value)?);
+                    }
+                    [] => return None,
+                }
+                Some(Value::Context(map))
+            }
+            put(&a[0], &keys, a[2].clone())?
         }
         "get value" => {
             let Value::Context(map) = &a[0] else { return None };

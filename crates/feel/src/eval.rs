@@ -372,13 +372,17 @@ fn instance_of(value: &Value, type_name: &str) -> bool {
     if type_name.starts_with("range") {
         return matches!(value, Value::Range(_));
     }
-    match (value, type_name) {
-        (Value::Number(_), "number") | (Value::String(_), "string") | (Value::Bool(_), "boolean") => true,
-        (Value::Date(_), "date") | (Value::DateTime(_), "date and time") | (Value::Time(_), "time") => true,
-        (Value::Duration(Dur::DaysTime(_)), "days and time duration") => true,
-        (Value::Duration(Dur::YearsMonths(_)), "years and months duration") => true,
-        _ => false,
-    }
+    matches!(
+        (value, type_name),
+        (Value::Number(_), "number")
+            | (Value::String(_), "string")
+            | (Value::Bool(_), "boolean")
+            | (Value::Date(_), "date")
+            | (Value::DateTime(_), "date and time")
+            | (Value::Time(_), "time")
+            | (Value::Duration(Dur::DaysTime(_)), "days and time duration")
+            | (Value::Duration(Dur::YearsMonths(_)), "years and months duration")
+    )
 }
 
 fn path(base: &Value, key: &str) -> Value {

@@ -20,8 +20,10 @@ pub(crate) enum BinOp {
     Ge,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) enum Node {
+    /// Also what a named argument left out stands for.
+    #[default]
     Null,
     Bool(bool),
     Number(Decimal),
@@ -529,17 +531,40 @@ impl Parser<'_> {
                 };
                 self.pos += 1;
                 let mut arguments = Vec::new();
+                let mut named: Vec<(String, Node)> = Vec::new();
+                let start = self.offset();
                 if !self.eat_sym(")") {
                     loop {
-                        if matches!(self.tokens.get(self.pos + 1).map(|t| &t.tok), Some(Tok::Sym(":"))) {
-                            return self.error("named arguments are not supported; pass the arguments in order");
+                        // `name: value`, where a parameter's name may have several words (`start position`).
+                        let mut words = 0;
+                        while matches!(self.tokens.get(self.pos + words).map(|t| &t.tok), Some(Tok::Name(_) | Tok::QuotedName(_))) {
+                            words += 1;
                         }
-                        arguments.push(self.expression()?);
+                        if words > 0 && matches!(self.tokens.get(self.pos + words).map(|t| &t.tok), Some(Tok::Sym(":"))) {
+                            let name: Vec<String> = self.tokens[self.pos..self.pos + words]
+                                .iter()
+                                .map(|t| match &t.tok {
+                                    Tok::Name(n) | Tok::QuotedName(n) => n.clone(),
+                                    _ => String::new(),
+                                })
+                                .collect();
+                            self.pos += words + 1;
+                            named.push((name.join(" "), self.expression()?));
+                        } else {
+                            if !named.is_empty() {
+                                return self.error("positional arguments cannot follow named ones");
+                            }
+                            arguments.push(self.expression()?);
+                        }
                         if self.eat_sym(")") {
                             break;
                         }
                         self.expect_sym(",")?;
                     }
+                }
+                if !named.is_empty() {
+                    arguments = crate::builtins::order_named(&function, named)
+                        .map_err(|message| ParseError { message, offset: start })?;
                 }
                 node = Node::Call(function, arguments);
             } else {
