@@ -70,6 +70,7 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("stddev", 1, usize::MAX),
     ("list replace", 3, 3),
     ("context", 1, 1),
+    ("range", 1, 1),
     ("day of year", 1, 1),
     ("week of year", 1, 1),
     ("modulo", 2, 2),
@@ -91,6 +92,9 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
 
 /// Checks a call at parse time: the function exists and takes that many arguments.
 pub(crate) fn check(name: &str, arguments: usize) -> Result<(), String> {
+    if crate::ranges::NAMES.contains(&name) {
+        return if arguments == 2 { Ok(()) } else { Err(format!("{name}() takes 2 arguments, not {arguments}")) };
+    }
     if matches!(name, "now" | "today") {
         return Err(format!(
             "{name}() reads the wall clock, which would make a run impossible to replay; \
@@ -144,6 +148,9 @@ fn parameters(name: &str) -> &'static [&'static [&'static str]] {
         "remove" => &[&["list", "position"]],
         "index of" => &[&["list", "match"]],
         "list replace" => &[&["list", "position", "newItem"], &["list", "match", "newItem"]],
+        "before" | "after" | "meets" | "met by" | "overlaps" | "overlaps before" | "overlaps after" | "finishes" | "finished by"
+        | "includes" | "during" | "starts" | "started by" | "coincides" => &[&["point1", "point2"], &["point", "range"], &["range", "point"], &["range1", "range2"]],
+        "range" => &[&["from"]],
         "context" => &[&["entries"]],
         "context put" => &[&["context", "key", "value"], &["context", "keys", "value"]],
         "context merge" => &[&["contexts"]],
@@ -227,6 +234,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, arguments: Vec<Value>) ->
 
 fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
     let a = &arguments;
+    if let Some(result) = crate::ranges::call(name, &a[0], a.get(1).unwrap_or(&Value::Null)) {
+        return Some(result.map_or(Value::Null, Value::Bool));
+    }
     Some(match name {
         // The same type and the same value (a date is not a date and time at midnight).
         "is" => Value::Bool(a[0].type_name() == a[1].type_name() && a[0] == a[1]),
@@ -534,6 +544,36 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             let index = if position > 0 { usize::try_from(position - 1).ok()? } else { items.len().checked_sub(usize::try_from(-position).ok()?)? };
             *items.get_mut(index)? = a[2].clone();
             Value::List(items)
+        }
+        "range" => {
+            // A range literal in a string: "[1..10)", "]1..10[", "< 10", ">= @\"2026-01-01\"".
+            let source = text(&a[0])?.trim();
+            let source = source.replacen(']', "(", usize::from(source.starts_with(']')));
+            let source = if source.ends_with('[') { format!("{})", &source[..source.len() - 1]) } else { source };
+            if let Some(op) = ["<=", ">=", "<", ">", "="].iter().find(|op| source.starts_with(**op)) {
+                let endpoint = crate::Expression::parse(source[op.len()..].trim()).ok()?.evaluate_value(&crate::NoVariables).ok()?;
+                if endpoint == Value::Null {
+                    return None;
+                }
+                let (start, start_included, end, end_included) = match *op {
+                    "<" => (Value::Null, false, endpoint, false),
+                    "<=" => (Value::Null, false, endpoint, true),
+                    ">" => (endpoint, false, Value::Null, false),
+                    ">=" => (endpoint, true, Value::Null, false),
+                    _ => (endpoint.clone(), true, endpoint, true),
+                };
+                return Some(Value::Range(Box::new(crate::value::Range { start, start_included, end, end_included })));
+            }
+            match crate::Expression::parse(&source).ok()?.evaluate_value(&crate::NoVariables).ok()? {
+                Value::Range(range) if range.start != Value::Null || range.end != Value::Null => {
+                    // Both ends of the same type (or one unbounded).
+                    if range.start != Value::Null && range.end != Value::Null && range.start.type_name() != range.end.type_name() {
+                        return None;
+                    }
+                    Value::Range(range)
+                }
+                _ => return None,
+            }
         }
         "context" => {
             let Value::List(entries) = &a[0] else { return None };

@@ -565,6 +565,12 @@ pub(crate) fn values_equal(left: &Value, right: &Value) -> Option<bool> {
         (Date(a), Date(b)) => Some(a == b),
         (DateTime(a), DateTime(b)) => a.compare(b).map(|o| o == Ordering::Equal).or(Some(false)),
         (Time(a), Time(b)) => a.since(b).map(|d| d == 0).or(Some(false)),
+        (Range(a), Range(b)) => Some(
+            a.start_included == b.start_included
+                && a.end_included == b.end_included
+                && values_equal(&a.start, &b.start)?
+                && values_equal(&a.end, &b.end)?,
+        ),
         (Duration(a), Duration(b)) => a.compare(b).map(|o| o == Ordering::Equal),
         (List(a), List(b)) => {
             if a.len() != b.len() {

@@ -18,6 +18,7 @@ mod builtins;
 mod eval;
 mod lexer;
 mod parser;
+mod ranges;
 pub mod temporal;
 mod value;
 

@@ -140,3 +140,37 @@ fn regular_expressions_match_replace_and_split() {
     assert_eq!(eval(r#"matches("x", "x", "q")"#, json!({})), json!(null), "an unknown flag is null");
     assert_eq!(eval(r#"matches(email, "^[^@]+@[^@]+$")"#, json!({"email": "ada@example.org"})), json!(true));
 }
+
+#[test]
+fn dates_times_and_durations_are_feel_s_own() {
+    // Days and time durations are exact; years and months count months.
+    assert_eq!(eval(r#"duration("P1D") = duration("PT24H")"#, json!({})), json!(true));
+    assert_eq!(eval(r#"string(duration("P14M"))"#, json!({})), json!("P1Y2M"));
+    assert_eq!(eval(r#"string(3 * @"PT8H")"#, json!({})), json!("P1D"));
+    assert_eq!(eval(r#"duration("P1Y2D")"#, json!({})), json!(null), "both kinds at once is neither");
+    // Local, offset and named-zone date-times; a month added to 31 January is the last of February.
+    assert_eq!(eval(r#"string(@"2026-01-31T10:00:00" + @"P1M")"#, json!({})), json!("2026-02-28T10:00:00"));
+    assert_eq!(eval(r#"@"2026-06-01T12:00:00@Europe/Paris" = @"2026-06-01T10:00:00Z""#, json!({})), json!(true));
+    assert_eq!(eval(r#"string(@"2026-03-29T01:30:00@Europe/Paris" + @"PT1H")"#, json!({})), json!("2026-03-29T03:30:00@Europe/Paris"), "across the change to summer time");
+    assert_eq!(eval(r#"@"2026-01-01T00:00:00" = @"2026-01-01T00:00:00Z""#, json!({})), json!(false), "a local time is not an instant");
+    assert_eq!(eval(r#"string(@"2026-01-02" - @"2026-01-01")"#, json!({})), json!("P1D"));
+    assert_eq!(eval(r#"string(@"23:30:00" + @"PT1H")"#, json!({})), json!("00:30:00"), "around the clock");
+    assert_eq!(eval(r#"@"10:00:00+01:00" = @"09:00:00Z""#, json!({})), json!(true));
+    assert_eq!(eval(r#"@"2026-12-31".year + day of year(@"2026-12-31")"#, json!({})), json!(2026 + 365));
+    assert_eq!(eval(r#"string(years and months duration(@"2026-01-15", @"2027-03-14"))"#, json!({})), json!("P1Y1M"));
+    assert_eq!(eval(r#"@"2026-01-01T10:00:00" instance of date and time"#, json!({})), json!(true));
+}
+
+#[test]
+fn unary_tests_ranges_and_named_arguments() {
+    assert_eq!(eval("5 in (< 3, [4..6])", json!({})), json!(true));
+    assert_eq!(eval("7 in (< 3, [4..6])", json!({})), json!(false));
+    assert_eq!(eval("before([1..5], [6..9]) and meets([1..5], [5..9]) and not(overlaps([1..5), [5..9]))", json!({})), json!(true));
+    assert_eq!(eval("includes([1..10], 10) and not(includes([1..10), 10)) and during(3, [1..5])", json!({})), json!(true));
+    assert_eq!(eval(r#"range("[1..10)") = [1..10)"#, json!({})), json!(true));
+    assert_eq!(eval(r#"substring(string: "baton", start position: 2, length: 3)"#, json!({})), json!("ato"));
+    assert_eq!(eval("round half up(2.5) + round half down(2.5) + round up(1.1) + round down(1.9)", json!({})), json!(3 + 2 + 2 + 1));
+    assert_eq!(eval("median([3, 1, 2, 4]) + stddev([2, 4]) ** 2", json!({})), json!(4.5));
+    assert_eq!(parse_error(r#"substring(text: "x")"#), "substring() has no parameters named text");
+    assert_eq!(eval("1.5e3 + 5E-1", json!({})), json!(1500.5));
+}
