@@ -118,7 +118,7 @@ fn the_dmn_tck_runs_and_passes_what_it_passed() {
     let last = text.lines().last().unwrap();
     let passed: usize = last.split(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("{last}"));
     assert!(last.contains(" failed, 0 skipped of 3495"), "{last}");
-    assert!(passed >= 3239, "{last}");
+    assert!(passed >= 3262, "{last}");
     assert_eq!(text.lines().filter(|l| l.starts_with("FAIL ")).count(), 3495 - passed);
 }
 

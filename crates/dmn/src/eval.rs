@@ -239,7 +239,11 @@ impl Scope<'_, '_> {
                 }
                 self.call_named(function, Arguments::Named(named)).unwrap_or_else(|| Err(format!("'{function}' is not a function this decision can call")))
             }
-            Boxed::Function { .. } => Err("a function definition is not a value here".into()),
+            // A function whose body is FEEL is a value (a decision may give one to another).
+            Boxed::Function { parameters, body } => match &**body {
+                Boxed::Literal(Expr::Feel(expression)) => Ok(expression.function(parameters.clone())),
+                _ => Err("a function definition whose body is not a FEEL expression is not a value here".into()),
+            },
             Boxed::Conditional(parts) => {
                 let [condition, then, otherwise] = &**parts;
                 if self.boxed(condition, None)? == Value::Bool(true) {

@@ -70,6 +70,7 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("stddev", 1, usize::MAX),
     ("list replace", 3, 3),
     ("context", 1, 1),
+    ("sort", 1, 2),
     ("range", 1, 1),
     ("day of year", 1, 1),
     ("week of year", 1, 1),
@@ -152,6 +153,7 @@ fn parameters(name: &str) -> &'static [&'static [&'static str]] {
         | "includes" | "during" | "starts" | "started by" | "coincides" => &[&["point1", "point2"], &["point", "range"], &["range", "point"], &["range1", "range2"]],
         "range" => &[&["from"]],
         "context" => &[&["entries"]],
+        "sort" => &[&["list", "precedes"]],
         "context put" => &[&["context", "key", "value"], &["context", "keys", "value"]],
         "context merge" => &[&["contexts"]],
         "get value" => &[&["m", "key"]],
@@ -574,6 +576,19 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 }
                 _ => return None,
             }
+        }
+        "sort" => {
+            let Value::List(items) = &a[0] else { return None };
+            let mut sorted = items.clone();
+            let mut comparable = true;
+            sorted.sort_by(|x, y| compare(x, y).unwrap_or_else(|| {
+                comparable = false;
+                std::cmp::Ordering::Equal
+            }));
+            if !comparable {
+                return None;
+            }
+            Value::List(sorted)
         }
         "context" => {
             let Value::List(entries) = &a[0] else { return None };

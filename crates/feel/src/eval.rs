@@ -53,6 +53,62 @@ impl<'v> Evaluator<'v> {
         self.variables.get_value(name)
     }
 
+    /// A function value bound to a name (a parameter, a context entry, a decision).
+    fn lookup_function(&self, name: &str) -> Option<std::sync::Arc<crate::value::Function>> {
+        if let Some((_, Value::Function(function))) = self.frames.iter().rev().find(|(n, _)| n == name) {
+            return Some(function.clone());
+        }
+        if crate::builtins::check(name, 1).is_ok() || crate::builtins::check(name, 2).is_ok() {
+            return None;
+        }
+        match self.variables.get_value(name) {
+            Some(Value::Function(function)) => Some(function),
+            _ => None,
+        }
+    }
+
+    /// Calls a FEEL function: its parameters bound over the names it closed over.
+    pub(crate) fn apply(&mut self, function: &crate::value::Function, arguments: Vec<Value>) -> Result<Value, EvalError> {
+        self.burn(1)?;
+        let saved = std::mem::replace(&mut self.frames, function.captured.clone());
+        for (i, parameter) in function.parameters.iter().enumerate() {
+            self.frames.push((parameter.clone(), arguments.get(i).cloned().unwrap_or(Value::Null)));
+        }
+        let result = self.eval(&function.body);
+        self.frames = saved;
+        result
+    }
+
+    /// `sort(list, precedes)` and `list replace(list, match, newItem)`: built-ins that call a function.
+    fn higher_order(&mut self, name: &str, arguments: Vec<Value>) -> Result<Value, EvalError> {
+        match (name, arguments.as_slice()) {
+            ("sort", [Value::List(items), Value::Function(precedes)]) => {
+                // An insertion sort: each comparison is a call, bounded by fuel.
+                let mut sorted: Vec<Value> = Vec::with_capacity(items.len());
+                for item in items {
+                    let mut at = sorted.len();
+                    for (i, other) in sorted.iter().enumerate() {
+                        if self.apply(precedes, vec![item.clone(), other.clone()])? == Value::Bool(true) {
+                            at = i;
+                            break;
+                        }
+                    }
+                    sorted.insert(at, item.clone());
+                }
+                Ok(Value::List(sorted))
+            }
+            ("list replace", [Value::List(items), Value::Function(matches), new_item]) => {
+                let mut replaced = Vec::with_capacity(items.len());
+                for item in items {
+                    let hit = self.apply(matches, vec![item.clone(), new_item.clone()])? == Value::Bool(true);
+                    replaced.push(if hit { new_item.clone() } else { item.clone() });
+                }
+                Ok(Value::List(replaced))
+            }
+            _ => builtins::call(self, name, arguments),
+        }
+    }
+
     /// One positive unary test of an input entry against the input value:
     /// a comparison with an endpoint; else the test's value, with `?` standing
     /// for the input, matched as `in` matches it (equal, in the list, in the
@@ -223,6 +279,32 @@ impl<'v> Evaluator<'v> {
                 let list = self.eval(list)?;
                 self.filter(list, condition)?
             }
+            Node::Function(parameters, body) => {
+                // The function sees the names around it as they are now.
+                let captured = self.frames.clone();
+                Value::Function(std::sync::Arc::new(crate::value::Function { parameters: parameters.clone(), body: (**body).clone(), captured }))
+            }
+            Node::Invoke(callee, arguments) => {
+                let callee = self.eval(callee)?;
+                let mut values = Vec::with_capacity(arguments.len());
+                for argument in arguments {
+                    values.push(self.eval(argument)?);
+                }
+                match callee {
+                    Value::Function(function) => self.apply(&function, values)?,
+                    _ => Value::Null,
+                }
+            }
+            Node::Call(function, arguments) if self.lookup_function(function).is_some() || (function == "sort" && arguments.len() == 2) || function == "list replace" => {
+                let mut values = Vec::with_capacity(arguments.len());
+                for argument in arguments {
+                    values.push(self.eval(argument)?);
+                }
+                if let Some(callee) = self.lookup_function(function) {
+                    return self.apply(&callee, values);
+                }
+                self.higher_order(function, values)?
+            }
             Node::Call(function, arguments) => {
                 if function == "is defined" {
                     if let [Node::Name(name)] = arguments.as_slice() {
@@ -371,6 +453,9 @@ fn instance_of(value: &Value, type_name: &str) -> bool {
     }
     if type_name.starts_with("range") {
         return matches!(value, Value::Range(_));
+    }
+    if type_name.starts_with("function") {
+        return matches!(value, Value::Function(_));
     }
     matches!(
         (value, type_name),

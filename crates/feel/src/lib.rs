@@ -184,7 +184,9 @@ impl Expression {
         let limits = Limits::DEFAULT;
         let tokens = scoped_tokens(source, names, functions, &limits)?;
         let ast = parser::parse(&tokens, source.len(), limits.max_depth)?;
-        ast.check_calls_besides(functions).map_err(|message| ParseError { message, offset: 0 })?;
+        // A name in scope may hold a function (a decision whose logic is one): calling it is checked when it runs.
+        let callable: Vec<String> = names.iter().chain(functions).cloned().collect();
+        ast.check_calls_besides(&callable).map_err(|message| ParseError { message, offset: 0 })?;
         let mut found = Vec::new();
         ast.free_names(&mut found);
         found.sort();
@@ -194,6 +196,11 @@ impl Expression {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// A function value whose body is this expression (a DMN function definition).
+    pub fn function(&self, parameters: Vec<String>) -> Value {
+        Value::Function(Arc::new(value::Function { parameters, body: (*self.ast).clone(), captured: Vec::new() }))
     }
 
     /// The variable names the expression reads (sorted, without duplicates).

@@ -45,6 +45,10 @@ pub(crate) enum Node {
     InAny(Box<Node>, Vec<Node>),
     /// `value instance of type`.
     InstanceOf(Box<Node>, String),
+    /// `function(a, b) body`.
+    Function(Vec<String>, Box<Node>),
+    /// Calling what an expression gives (`(function(x) x + 1)(2)`, `f.g(1)`).
+    Invoke(Box<Node>, Vec<Node>),
     If(Box<Node>, Box<Node>, Box<Node>),
     /// Iteration contexts, body, and whether the body reads `partial`.
     For(Vec<(String, Node)>, Box<Node>, bool),
@@ -63,10 +67,19 @@ impl Node {
 
     /// As [`Node::check_calls`], with `functions` of the scope callable too.
     pub(crate) fn check_calls_besides(&self, functions: &[String]) -> Result<(), String> {
+        // A name the expression binds (a context entry, a parameter, an iteration
+        // variable) may hold a function; calling it is checked when it runs.
+        let mut bound: Vec<String> = Vec::new();
+        self.visit(&mut |node| match node {
+            Node::Context(entries) => bound.extend(entries.iter().map(|(k, _)| k.clone())),
+            Node::Function(parameters, _) => bound.extend(parameters.iter().cloned()),
+            Node::For(contexts, ..) | Node::Quantified { contexts, .. } => bound.extend(contexts.iter().map(|(n, _)| n.clone())),
+            _ => {}
+        });
         let mut result = Ok(());
         self.visit(&mut |node| {
             if let Node::Call(name, arguments) = node {
-                if result.is_ok() && !functions.contains(name) {
+                if result.is_ok() && !functions.contains(name) && !bound.contains(name) {
                     result = crate::builtins::check(name, arguments.len());
                 }
             }
@@ -93,7 +106,11 @@ impl Node {
                 a.visit(f);
                 b.visit(f);
             }
-            Node::Neg(n) | Node::UnaryTest(_, n) | Node::Path(n, _) | Node::InstanceOf(n, _) => n.visit(f),
+            Node::Neg(n) | Node::UnaryTest(_, n) | Node::Path(n, _) | Node::InstanceOf(n, _) | Node::Function(_, n) => n.visit(f),
+            Node::Invoke(n, arguments) => {
+                n.visit(f);
+                arguments.iter().for_each(|a| a.visit(f));
+            }
             Node::InAny(n, tests) => {
                 n.visit(f);
                 tests.iter().for_each(|t| t.visit(f));
@@ -133,6 +150,16 @@ impl Node {
                 end.collect_names(bound, out);
             }
             Node::Neg(n) | Node::UnaryTest(_, n) | Node::InstanceOf(n, _) => n.collect_names(bound, out),
+            Node::Function(parameters, body) => {
+                let depth = bound.len();
+                bound.extend(parameters.iter().cloned());
+                body.collect_names(bound, out);
+                bound.truncate(depth);
+            }
+            Node::Invoke(n, arguments) => {
+                n.collect_names(bound, out);
+                arguments.iter().for_each(|a| a.collect_names(bound, out));
+            }
             Node::InAny(n, tests) => {
                 n.collect_names(bound, out);
                 tests.iter().for_each(|t| t.collect_names(bound, out));
@@ -526,8 +553,23 @@ impl Parser<'_> {
                 self.expect_sym("]")?;
                 node = Node::Filter(Box::new(node), Box::new(condition));
             } else if self.is_sym("(") {
-                let Node::Name(function) = node else {
-                    return self.error("only built-in functions can be called");
+                let function = match node {
+                    Node::Name(function) => function,
+                    other => {
+                        self.pos += 1;
+                        let mut arguments = Vec::new();
+                        if !self.eat_sym(")") {
+                            loop {
+                                arguments.push(self.expression()?);
+                                if self.eat_sym(")") {
+                                    break;
+                                }
+                                self.expect_sym(",")?;
+                            }
+                        }
+                        node = Node::Invoke(Box::new(other), arguments);
+                        continue;
+                    }
                 };
                 self.pos += 1;
                 let mut arguments = Vec::new();
@@ -595,8 +637,24 @@ impl Parser<'_> {
                     _ => return self.error("'@' must be followed by a string: @\"2026-01-01\""),
                 },
                 "function" => {
-                    self.pos -= 1;
-                    return self.error("user-defined functions are not supported in Baton's expressions");
+                    self.expect_sym("(")?;
+                    let mut parameters = Vec::new();
+                    if !self.eat_sym(")") {
+                        loop {
+                            parameters.push(self.name()?);
+                            // A parameter's type (`a: number`) is not checked.
+                            if self.eat_sym(":") {
+                                self.type_name()?;
+                            }
+                            if self.eat_sym(")") {
+                                break;
+                            }
+                            self.expect_sym(",")?;
+                        }
+                    }
+                    let body = self.expression()?;
+                    self.depth -= 1;
+                    return Ok(Node::Function(parameters, Box::new(body)));
                 }
                 "if" | "for" | "some" | "every" => {
                     self.pos -= 1;

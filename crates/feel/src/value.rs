@@ -24,6 +24,16 @@ pub enum Value {
     Time(crate::temporal::Time),
     Duration(crate::temporal::Duration),
     Range(Box<Range>),
+    /// A function defined in FEEL (`function(a, b) a + b`), with the names it closed over.
+    Function(std::sync::Arc<Function>),
+}
+
+/// A user-defined function: its parameters, its body, and the values of the names around it.
+#[derive(Debug)]
+pub struct Function {
+    pub(crate) parameters: Vec<String>,
+    pub(crate) body: crate::parser::Node,
+    pub(crate) captured: Vec<(String, Value)>,
 }
 
 /// A FEEL range such as `[1..10)`.
@@ -50,6 +60,7 @@ impl PartialEq for Value {
             (Time(a), Time(b)) => a == b,
             (Duration(a), Duration(b)) => a == b,
             (Range(a), Range(b)) => a == b,
+            (Function(a), Function(b)) => std::sync::Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -84,6 +95,7 @@ impl Value {
             ),
             Value::Date(_) | Value::DateTime(_) | Value::Time(_) | Value::Duration(_) => serde_json::Value::String(self.to_string()),
             Value::Range(_) => return Err(EvalError::NotJson("a range".into())),
+            Value::Function(_) => return Err(EvalError::NotJson("a function".into())),
         })
     }
 
@@ -101,6 +113,7 @@ impl Value {
             Value::Duration(crate::temporal::Duration::DaysTime(_)) => "days and time duration",
             Value::Duration(crate::temporal::Duration::YearsMonths(_)) => "years and months duration",
             Value::Range(_) => "range",
+            Value::Function(_) => "function",
         }
     }
 }
@@ -159,6 +172,7 @@ impl fmt::Display for Value {
             Value::DateTime(t) => write!(f, "{t}"),
             Value::Time(t) => write!(f, "{t}"),
             Value::Duration(d) => write!(f, "{d}"),
+            Value::Function(function) => write!(f, "function({})", function.parameters.join(", ")),
             Value::Range(r) => {
                 f.write_str(if r.start_included { "[" } else { "(" })?;
                 write_nested(f, &r.start)?;
