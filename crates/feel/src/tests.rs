@@ -107,7 +107,12 @@ fn parse_errors_name_the_problem() {
     assert!(parse_error("today()").contains("wall clock"));
     assert!(parse_error("frobnicate(1)").contains("unknown function 'frobnicate'"));
     assert!(parse_error("count(1, 2)").contains("takes 1 arguments"));
-    assert!(parse_error("function(x) x").contains("user-defined functions"));
+    // A function is a value for other expressions, never a variable.
+    let function = Expression::parse("function(x) x").unwrap();
+    assert!(matches!(function.evaluate(&Map::new()), Err(EvalError::NotJson(_))));
+    assert_eq!(eval("(function(a, b) a * b)(6, 7)", json!({})), json!(42));
+    assert_eq!(eval("{double: function(n) n * 2, four: double(2)}.four", json!({})), json!(4));
+    assert_eq!(eval("sort([3, 1, 2], function(x, y) x > y)", json!({})), json!([3, 2, 1]));
     assert!(parse_error("\"open").contains("not closed"));
     assert!(parse_error("").contains("empty"));
     assert!(parse_error("1 2").contains("unexpected"));
