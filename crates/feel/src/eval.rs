@@ -474,6 +474,13 @@ fn path(base: &Value, key: &str) -> Value {
     match base {
         Value::Context(map) => map.get(key).cloned().unwrap_or(Value::Null),
         Value::List(items) => Value::List(items.iter().map(|item| path(item, key)).collect()),
+        Value::Range(range) => match key {
+            "start" => range.start.clone(),
+            "end" => range.end.clone(),
+            "start included" => Value::Bool(range.start_included),
+            "end included" => Value::Bool(range.end_included),
+            _ => Value::Null,
+        },
         Value::Date(date) => match key {
             "year" => Value::Number(date.year().into()),
             "month" => Value::Number(date.month().into()),

@@ -547,7 +547,15 @@ impl Parser<'_> {
         let mut node = self.primary()?;
         loop {
             if self.eat_sym(".") {
-                node = Node::Path(Box::new(node), self.name()?);
+                let mut key = self.name()?;
+                // The properties whose names have two words: `time offset`, `start included`, `end included`.
+                if let Some(Tok::Name(next)) = self.peek() {
+                    if matches!((key.as_str(), next.as_str()), ("time", "offset") | ("start" | "end", "included")) {
+                        key = format!("{key} {next}");
+                        self.pos += 1;
+                    }
+                }
+                node = Node::Path(Box::new(node), key);
             } else if self.eat_sym("[") {
                 let condition = self.expression()?;
                 self.expect_sym("]")?;
