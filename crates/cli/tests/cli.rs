@@ -118,12 +118,15 @@ fn the_dmn_tck_runs_and_passes_what_it_passed() {
     let last = text.lines().last().unwrap();
     let passed: usize = last.split(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("{last}"));
     assert!(last.contains(" failed, 0 skipped of 3495"), "{last}");
-    assert!(passed >= 3269, "{last}");
+    assert!(passed >= 3271, "{last}");
     assert_eq!(text.lines().filter(|l| l.starts_with("FAIL ")).count(), 3495 - passed);
     // docs/dmn-tck-failures.txt says why each failing result fails: it is this run's output.
     let documented = std::fs::read_to_string(workspace().join("docs/dmn-tck-failures.txt")).unwrap();
     let documented: Vec<&str> = documented.lines().filter(|l| !l.starts_with('#')).collect();
-    assert_eq!(documented, text.lines().collect::<Vec<_>>(), "regenerate docs/dmn-tck-failures.txt (its first line says how)");
+    let ran: Vec<&str> = text.lines().collect();
+    let gone: Vec<&&str> = documented.iter().filter(|l| !ran.contains(l)).collect();
+    let new: Vec<&&str> = ran.iter().filter(|l| !documented.contains(l)).collect();
+    assert!(gone.is_empty() && new.is_empty(), "regenerate docs/dmn-tck-failures.txt (its first line says how); no longer so: {gone:#?}\nnew: {new:#?}");
 }
 
 #[test]

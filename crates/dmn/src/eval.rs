@@ -15,6 +15,8 @@ const MAX_DEPTH: usize = 64;
 pub(crate) struct Run<'d> {
     pub(crate) definitions: &'d Definitions,
     pub(crate) inputs: &'d BTreeMap<String, Value>,
+    /// The time `now()` and `today()` give (milliseconds since 1970); `None`: they are null.
+    pub(crate) clock: Option<i64>,
     /// Decisions evaluated so far, by index: each runs once per evaluation.
     decided: RefCell<BTreeMap<usize, Result<Value, String>>>,
     /// Which rules matched in each decision table evaluated (decision name, rule numbers from 1).
@@ -24,7 +26,7 @@ pub(crate) struct Run<'d> {
 
 impl<'d> Run<'d> {
     pub(crate) fn new(definitions: &'d Definitions, inputs: &'d BTreeMap<String, Value>) -> Run<'d> {
-        Run { definitions, inputs, decided: RefCell::new(BTreeMap::new()), matched: RefCell::new(Vec::new()), depth: RefCell::new(0) }
+        Run { definitions, inputs, clock: None, decided: RefCell::new(BTreeMap::new()), matched: RefCell::new(Vec::new()), depth: RefCell::new(0) }
     }
 
     fn deeper<T>(&self, what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
@@ -82,7 +84,8 @@ impl<'d> Run<'d> {
                     .filter_map(|id| self.name_of(id))
                     .collect();
                 let given: BTreeMap<String, Value> = arguments.bind(&parameters).into_iter().collect();
-                let inner = Run::new(self.definitions, &given);
+                let mut inner = Run::new(self.definitions, &given);
+                inner.clock = self.clock;
                 // The service's input decisions are given, not evaluated.
                 for id in &service.input_decisions {
                     if let (Some(Element::Decision(i)), Some(name)) = (self.definitions.by_id.get(id), self.name_of(id)) {
@@ -166,6 +169,14 @@ impl Variables for Scope<'_, '_> {
             Element::Input(_) => Some(Value::Null),
             _ => None,
         }
+    }
+
+    fn clock(&self) -> Option<i64> {
+        self.run.clock
+    }
+
+    fn seed(&self) -> Option<u64> {
+        self.run.clock.map(|ms| ms as u64)
     }
 
     fn call(&self, name: &str, arguments: Vec<Value>) -> Option<Result<Value, EvalError>> {

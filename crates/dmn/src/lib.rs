@@ -87,8 +87,15 @@ impl Definitions {
     /// requires, with these input values (by input data name; a required
     /// decision given here is taken as given).
     pub fn evaluate(&self, key: &str, inputs: &BTreeMap<String, Value>) -> Result<Evaluation, String> {
+        self.evaluate_at(key, inputs, None)
+    }
+
+    /// As [`Definitions::evaluate`], with the time `now()` and `today()` give
+    /// (milliseconds since 1970, UTC: the engine's step, never read here).
+    pub fn evaluate_at(&self, key: &str, inputs: &BTreeMap<String, Value>, now: Option<i64>) -> Result<Evaluation, String> {
         let index = self.decision_index(key).ok_or_else(|| format!("no decision '{key}' in {}", self.name))?;
-        let run = eval::Run::new(self, inputs);
+        let mut run = eval::Run::new(self, inputs);
+        run.clock = now;
         let value = run.decision(index)?;
         Ok(Evaluation { value, matched: run.matched.take() })
     }

@@ -127,13 +127,14 @@ fn typed(value: Node) -> Result<Value, String> {
 }
 
 /// Each result of a case: its name, and whether it passed (else why not).
-pub fn run(definitions: &Definitions, case: &Case) -> Vec<(String, Result<(), String>)> {
+/// `now` is the time `now()` and `today()` give (the runner's clock: the TCK only checks their types).
+pub fn run(definitions: &Definitions, case: &Case, now: Option<i64>) -> Vec<(String, Result<(), String>)> {
     case.results
         .iter()
         .map(|expected| {
             let outcome = match &case.invocable {
                 Some(invocable) if definitions.decision(invocable).is_none() => definitions.invoke(invocable, &case.inputs),
-                _ => definitions.evaluate(&expected.name, &case.inputs).map(|e| e.value),
+                _ => definitions.evaluate_at(&expected.name, &case.inputs, now).map(|e| e.value),
             };
             let verdict = match (&expected.value, outcome) {
                 (Err(unreadable), _) => Err(format!("the expected value cannot be read: {unreadable}")),

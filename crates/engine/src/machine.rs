@@ -1192,7 +1192,7 @@ impl<'a> Machine<'a> {
         let mut chain = vec![&overlay];
         chain.extend(self.scope_chain(key));
         condition
-            .evaluate(&ScopeView { chain })
+            .evaluate(&self.view(chain))
             .map(|value| value == Json::Bool(true))
             .map_err(|error| Failure::expression(format!("the loop condition '{}' failed: {error}", condition.source())))
     }
@@ -1469,12 +1469,17 @@ impl<'a> Machine<'a> {
         self.st.scope_chain(key)
     }
 
+    /// The variables an expression reads, with the step's time and a seed for its random values.
+    fn view<'v>(&self, chain: Vec<&'v Variables>) -> ScopeView<'v> {
+        ScopeView { chain, now: self.now, seed: seed_of(&self.st.id, self.st.update_count, self.st.next_key) }
+    }
+
     fn visible_variables(&self, key: Key) -> Variables {
         self.st.visible_variables(key)
     }
 
     fn evaluate(&self, key: Key, expression: &Expression) -> Result<Json, Failure> {
-        let view = ScopeView { chain: self.scope_chain(key) };
+        let view = self.view(self.scope_chain(key));
         expression
             .evaluate(&view)
             .map_err(|error| Failure::expression(format!("the expression '{}' failed: {error}", expression.source())))
@@ -1988,7 +1993,7 @@ impl<'a> Machine<'a> {
         if let Some(expression) = &mi.output_element {
             let mut chain = vec![&iteration.variables];
             chain.extend(self.scope_chain(body));
-            match expression.evaluate(&ScopeView { chain }) {
+            match expression.evaluate(&self.view(chain)) {
                 Ok(value) => output = value,
                 Err(error) => {
                     let message = format!("the output element '{}' failed: {error}", expression.source());
@@ -2019,7 +2024,7 @@ impl<'a> Machine<'a> {
                 view_vars.insert("numberOfActiveInstances".into(), Json::from(next_index.saturating_sub(completed)));
                 let mut chain = vec![&view_vars];
                 chain.extend(self.scope_chain(body));
-                condition.evaluate(&ScopeView { chain }).map(|v| v == Json::Bool(true)).unwrap_or(false)
+                condition.evaluate(&self.view(chain)).map(|v| v == Json::Bool(true)).unwrap_or(false)
             }
             None => false,
         };
@@ -2086,10 +2091,32 @@ fn consume_one_each(scope_ei: &mut ElementInstance, gateway: ElementIdx, incomin
 /// The variables visible from an element instance: inner scopes shadow outer ones.
 struct ScopeView<'a> {
     chain: Vec<&'a Variables>,
+    /// The step's time: what `now()` and `today()` give.
+    now: Millis,
+    /// Where `uuid()` and `random number()` start: the instance and how far it has come, so a replay gives the same.
+    seed: u64,
 }
 
 impl feel::Variables for ScopeView<'_> {
     fn get(&self, name: &str) -> Option<&Json> {
         self.chain.iter().find_map(|scope| scope.get(name))
     }
+
+    fn clock(&self) -> Option<i64> {
+        Some(self.now)
+    }
+
+    fn seed(&self) -> Option<u64> {
+        Some(self.seed)
+    }
+}
+
+/// A seed from the instance's id and its counters (FNV-1a): the same step replayed gives the same.
+fn seed_of(id: &str, update_count: u64, next_key: Key) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in id.bytes().chain(update_count.to_le_bytes()).chain(next_key.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }

@@ -70,6 +70,19 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("stddev", 1, usize::MAX),
     ("list replace", 3, 3),
     ("context", 1, 1),
+    ("is empty", 1, 1),
+    ("is blank", 1, 1),
+    ("partition", 2, 2),
+    ("duplicate values", 1, 1),
+    ("and", 1, usize::MAX),
+    ("or", 1, usize::MAX),
+    ("extract", 2, 2),
+    ("put", 3, 3),
+    ("put all", 1, usize::MAX),
+    ("assert", 2, 3),
+    ("from json", 1, 1),
+    ("to json", 1, 1),
+    ("last day of month", 1, 1),
     ("sort", 1, 2),
     ("range", 1, 1),
     ("day of year", 1, 1),
@@ -96,11 +109,8 @@ pub(crate) fn check(name: &str, arguments: usize) -> Result<(), String> {
     if crate::ranges::NAMES.contains(&name) {
         return if arguments == 2 { Ok(()) } else { Err(format!("{name}() takes 2 arguments, not {arguments}")) };
     }
-    if matches!(name, "now" | "today") {
-        return Err(format!(
-            "{name}() reads the wall clock, which would make a run impossible to replay; \
-             Baton's expressions are pure. Read the time from a variable set by a worker instead"
-        ));
+    if matches!(name, "now" | "today" | "uuid" | "random number") {
+        return if arguments == 0 { Ok(()) } else { Err(format!("{name}() takes no arguments")) };
     }
     let Some((_, least, most)) = FUNCTIONS.iter().find(|(n, _, _)| *n == name) else {
         return Err(format!("unknown function '{name}'"));
@@ -153,6 +163,16 @@ fn parameters(name: &str) -> &'static [&'static [&'static str]] {
         | "includes" | "during" | "starts" | "started by" | "coincides" => &[&["point1", "point2"], &["point", "range"], &["range", "point"], &["range1", "range2"]],
         "range" => &[&["from"]],
         "context" => &[&["entries"]],
+        "is empty" => &[&["list"]],
+        "is blank" => &[&["string"]],
+        "partition" => &[&["list", "size"]],
+        "duplicate values" | "and" | "or" => &[&["list"]],
+        "extract" => &[&["string", "pattern"]],
+        "put" => &[&["context", "key", "value"]],
+        "put all" => &[&["contexts"]],
+        "assert" => &[&["value", "condition", "cause"]],
+        "from json" | "to json" => &[&["value"]],
+        "last day of month" => &[&["date"]],
         "sort" => &[&["list", "precedes"]],
         "context put" => &[&["context", "key", "value"], &["context", "keys", "value"]],
         "context merge" => &[&["contexts"]],
@@ -577,6 +597,41 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 _ => return None,
             }
         }
+        // FEEL-Scala's (Camunda 8's) extensions.
+        "is empty" => match &a[0] {
+            Value::List(items) => Value::Bool(items.is_empty()),
+            _ => return None,
+        },
+        "is blank" => Value::Bool(text(&a[0])?.trim().is_empty()),
+        "partition" => {
+            let Value::List(items) = &a[0] else { return None };
+            let size = usize::try_from(integer(&a[1])?).ok().filter(|s| *s > 0)?;
+            Value::List(items.chunks(size).map(|chunk| Value::List(chunk.to_vec())).collect())
+        }
+        "duplicate values" => {
+            let Value::List(items) = &a[0] else { return None };
+            let mut duplicates: Vec<Value> = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let again = items[i + 1..].iter().any(|other| values_equal(item, other) == Some(true));
+                if again && !duplicates.iter().any(|d| values_equal(d, item) == Some(true)) {
+                    duplicates.push(item.clone());
+                }
+            }
+            Value::List(duplicates)
+        }
+        "and" | "or" => return dispatch(if name == "and" { "all" } else { "any" }, arguments),
+        "extract" => {
+            let regex = pattern(&a[1], None)?;
+            Value::List(regex.find_iter(text(&a[0])?).map(|m| Value::String(m.as_str().to_string())).collect())
+        }
+        "put" => return dispatch("context put", arguments),
+        "put all" => return dispatch("context merge", vec![Value::List(items(arguments)?)]),
+        // An assertion that fails is null here; Camunda fails the evaluation (an incident), as Baton's callers do for null where a value is needed.
+        "assert" if a[1] == Value::Bool(true) => a[0].clone(),
+        "assert" => return None,
+        "from json" => Value::from_json(&serde_json::from_str(text(&a[0])?).ok()?),
+        "to json" => Value::String(a[0].to_json().ok()?.to_string()),
+        "last day of month" => Value::Date(date_of(&a[0])?.last_of_month()),
         "sort" => {
             let Value::List(items) = &a[0] else { return None };
             let mut sorted = items.clone();

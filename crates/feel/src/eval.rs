@@ -20,11 +20,13 @@ pub(crate) struct Evaluator<'v> {
     /// Names bound inside the expression (iteration variables, `item`,
     /// earlier context entries), innermost last.
     frames: Vec<(String, Value)>,
+    /// How many random values this evaluation has drawn.
+    draws: u64,
 }
 
 impl<'v> Evaluator<'v> {
     pub(crate) fn new(variables: &'v dyn Variables, limits: &Limits) -> Self {
-        Evaluator { variables, limits: *limits, fuel_left: limits.fuel, frames: Vec::new() }
+        Evaluator { variables, limits: *limits, fuel_left: limits.fuel, frames: Vec::new(), draws: 0 }
     }
 
     pub(crate) fn burn(&mut self, units: u64) -> Result<(), EvalError> {
@@ -51,6 +53,21 @@ impl<'v> Evaluator<'v> {
             return Some(value.clone());
         }
         self.variables.get_value(name)
+    }
+
+    /// Two pseudo-random words from the scope's seed and this evaluation's count of draws (splitmix64).
+    fn next_random(&mut self) -> Option<(u64, u64)> {
+        let seed = self.variables.seed()?;
+        self.draws += 1;
+        let mut state = seed ^ self.draws.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        Some((next(), next()))
     }
 
     /// A function value bound to a name (a parameter, a context entry, a decision).
@@ -304,6 +321,26 @@ impl<'v> Evaluator<'v> {
                     return self.apply(&callee, values);
                 }
                 self.higher_order(function, values)?
+            }
+            // The step's time and the instance's seed, never the machine's clock or randomness.
+            Node::Call(function, arguments) if arguments.is_empty() && matches!(function.as_str(), "now" | "today" | "uuid" | "random number") => {
+                match function.as_str() {
+                    "now" => self.variables.clock().and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()).map_or(Value::Null, |t| Value::DateTime(temporal::DateTime::from_timestamp(t))),
+                    "today" => self.variables.clock().and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()).map_or(Value::Null, |t| Value::Date(t.to_zoned(jiff::tz::TimeZone::UTC).date())),
+                    "uuid" => match self.next_random() {
+                        Some((a, b)) => {
+                            // Version 4's layout; the bits come from the seed.
+                            let bits = (u128::from(a) << 64 | u128::from(b)) & !(0xF000 << 64) & !(0xC000_0000_0000_0000) | (0x4000 << 64) | 0x8000_0000_0000_0000;
+                            let hex = format!("{bits:032x}");
+                            Value::String(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
+                        }
+                        None => Value::Null,
+                    },
+                    _ => match self.next_random() {
+                        Some((a, _)) => Value::Number(Decimal::from(a >> 11) / Decimal::from(1u64 << 53)),
+                        None => Value::Null,
+                    },
+                }
             }
             Node::Call(function, arguments) => {
                 if function == "is defined" {

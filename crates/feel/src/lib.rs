@@ -2,8 +2,9 @@
 //!
 //! An [`Expression`] is parsed once, when a workflow is deployed, and evaluated
 //! many times against the variables visible to an element. Evaluation is pure
-//! and bounded: it reads no clock (there is no `now()` or `today()`; the engine
-//! passes time in as a variable when it needs one), does no I/O, and stops with
+//! and bounded: it reads no clock (`now()` and `today()` give the time the
+//! caller passes, the engine's step; `uuid()` and `random number()` derive from
+//! a seed it passes), does no I/O, and stops with
 //! [`EvalError`] when it has spent its fuel or would build a value larger than
 //! [`Limits`] allow, so a hostile expression cannot hang or exhaust the engine.
 //!
@@ -125,6 +126,18 @@ pub trait Variables {
     /// Calls a function the scope defines (a DMN business knowledge model),
     /// with its arguments evaluated; `None` when the scope has no such function.
     fn call(&self, _name: &str, _arguments: Vec<Value>) -> Option<Result<Value, EvalError>> {
+        None
+    }
+
+    /// The time `now()` and `today()` give (milliseconds since 1970, UTC): the
+    /// step's, never the wall clock's. `None`: they are null.
+    fn clock(&self) -> Option<i64> {
+        None
+    }
+
+    /// Where `uuid()` and `random number()` start, so that a replay gives the
+    /// same values. `None`: they are null.
+    fn seed(&self) -> Option<u64> {
         None
     }
 }

@@ -670,6 +670,8 @@ impl Parser<'_> {
                     self.depth -= 1;
                     return Ok(node);
                 }
+                // `and(list)` and `or(list)`: FEEL-Scala's functions over a list of booleans.
+                "and" | "or" if self.is_sym("(") => Node::Name(n),
                 reserved if is_reserved(reserved) => {
                     self.pos -= 1;
                     return self.error(format!("unexpected keyword '{reserved}'"));

@@ -287,7 +287,7 @@ impl Core {
     }
 
     /// Evaluates the tenant's decision (its latest version, or `version`).
-    pub fn evaluate_decision(&self, tenant: &str, decision_id: &str, version: Option<u32>, variables: &Variables) -> Result<engine::DecisionOutcome, Error> {
+    pub fn evaluate_decision(&self, tenant: &str, decision_id: &str, version: Option<u32>, variables: &Variables, now: i64) -> Result<engine::DecisionOutcome, Error> {
         if !self.reaches(tenant) {
             return Err(Error::Forbidden(format!("the caller does not reach tenant '{tenant}'")));
         }
@@ -302,7 +302,7 @@ impl Core {
                 None => format!("{decision_id} in tenant {tenant}"),
             },
         })?;
-        crate::decisions::evaluate(decision, variables).map_err(Error::DecisionFailed)
+        crate::decisions::evaluate(decision, variables, now).map_err(Error::DecisionFailed)
     }
 
     /// The compiled workflows, as the API reads them.
@@ -1681,7 +1681,7 @@ impl<'t> Session<'t> {
                 let outcome = core
                     .decisions
                     .pick(&tenant, &decision_id, &binding, caller_deployment)
-                    .and_then(|decision| crate::decisions::evaluate(decision, &variables));
+                    .and_then(|decision| crate::decisions::evaluate(decision, &variables, self.now));
                 self.step(core, id, Input::DecisionEvaluated { element_instance, outcome })?;
             }
             Effect::CancelChild { instance_id }

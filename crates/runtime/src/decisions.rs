@@ -122,9 +122,10 @@ impl Decisions {
 
 /// Evaluates a deployed decision with variables (JSON, as instances hold
 /// them): its result as JSON, with which decision, version and rules.
-pub fn evaluate(decision: &DeployedDecision, variables: &Variables) -> Result<DecisionOutcome, String> {
+/// `now` is the step's time, which `now()` and `today()` give.
+pub fn evaluate(decision: &DeployedDecision, variables: &Variables, now: i64) -> Result<DecisionOutcome, String> {
     let inputs: BTreeMap<String, feel::Value> = variables.iter().map(|(k, v)| (k.clone(), feel::Value::from_json(v))).collect();
-    let evaluation = decision.definitions.evaluate(&decision.decision_id, &inputs)?;
+    let evaluation = decision.definitions.evaluate_at(&decision.decision_id, &inputs, Some(now))?;
     let value = evaluation.value.to_json().map_err(|e| format!("decision '{}': {e}", decision.decision_id))?;
     Ok(DecisionOutcome {
         value,

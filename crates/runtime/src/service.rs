@@ -569,7 +569,7 @@ fn apply(
         }
         Command::Start(start) => core.start(tx, start, now).map(Reply::Started),
         Command::Evaluate { tenant, decision_id, version, variables } => {
-            core.evaluate_decision(&tenant, &decision_id, version, &variables).map(Reply::Decided)
+            core.evaluate_decision(&tenant, &decision_id, version, &variables, now).map(Reply::Decided)
         }
         Command::Instance { instance_id, input } => {
             core.check_reach(tx, &instance_id, "instance", &instance_id)?;
