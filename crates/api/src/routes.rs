@@ -1139,6 +1139,7 @@ pub async fn activate_jobs(
             // The proof of holding the job: in this answer only, never in lists.
             value["lease"] = json!(activated.job.lease);
             value["headers"] = json!(activated.headers);
+            value["properties"] = json!(activated.properties);
             value
         })
         .collect();

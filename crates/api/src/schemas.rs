@@ -375,6 +375,7 @@ pub fn components() -> Value {
     activated.extend([
         ("variables", any_object()),
         ("headers", map_of(string())),
+        ("properties", map_of(string())),
         ("lease", string()),
     ]);
     let mut workflow_detail = workflow_members();

@@ -91,6 +91,8 @@ pub struct Element {
     pub inputs: Vec<Mapping>,
     pub outputs: Vec<Mapping>,
     pub loop_characteristics: Option<LoopCharacteristics>,
+    /// `zeebe:properties`: name and value pairs for the applications around the engine (given to workers with its jobs).
+    pub properties: BTreeMap<String, String>,
     pub line: u32,
     pub column: u32,
 }

@@ -460,10 +460,20 @@ impl<'a, 'input> Reader<'a, 'input> {
     }
 
     fn read_mappings_and_loops(&mut self, node: Node, id: &str, position: (u32, u32), element: &mut Element, diagnostics: &mut Vec<Diagnostic>) {
+        if let Some(properties) = extension(node, ZEEBE, "properties") {
+            for property in properties.children().filter(|c| is(*c, ZEEBE, "property")) {
+                if let Some(name) = property.attribute("name") {
+                    element.properties.insert(name.to_string(), property.attribute("value").unwrap_or_default().to_string());
+                }
+            }
+        }
         if let Some(io) = extension(node, ZEEBE, "ioMapping") {
             for mapping in io.children().filter(Node::is_element) {
-                let (Some(source), Some(target)) = (mapping.attribute("source"), mapping.attribute("target")) else {
-                    diagnostics.push(Diagnostic::error("mapping-invalid", Some(id), position, "an input or output mapping lacks source or target".into()));
+                let is_input = mapping.tag_name().name() == "input";
+                // An input without a source maps its target to null, as Camunda 8 does.
+                let source = mapping.attribute("source").filter(|s| !s.trim().is_empty()).or(if is_input { Some("=null") } else { None });
+                let (Some(source), Some(target)) = (source, mapping.attribute("target").filter(|t| !t.trim().is_empty())) else {
+                    diagnostics.push(Diagnostic::error("mapping-invalid", Some(id), position, "an output mapping lacks its source, or a mapping its target".into()));
                     continue;
                 };
                 let Some(source) = property(source, id, position, diagnostics) else { continue };
@@ -995,6 +1005,7 @@ impl Element {
             inputs: Vec::new(),
             outputs: Vec::new(),
             loop_characteristics: None,
+            properties: BTreeMap::new(),
             line,
             column,
         }
@@ -1021,8 +1032,14 @@ fn job_definition(node: Node, id: &str, position: (u32, u32), diagnostics: &mut 
             diagnostics.push(Diagnostic::error("job-type-missing", Some(id), position, "zeebe:taskDefinition has no type".into()));
             return None;
         };
-        let job_type = property(job_type, id, position, diagnostics)?;
-        let retries = property(definition.attribute("retries").unwrap_or("3"), id, position, diagnostics)?;
+        // A type that is not `=...` is the job type as written, `${...}` included: Zeebe does not evaluate it.
+        let job_type = match job_type.trim_start().strip_prefix('=') {
+            Some(_) => property(job_type, id, position, diagnostics)?,
+            None => Property::Literal(job_type.to_string()),
+        };
+        // An empty attribute is an absent one: the default retries.
+        let retries = definition.attribute("retries").filter(|r| !r.trim().is_empty()).unwrap_or("3");
+        let retries = property(retries, id, position, diagnostics)?;
         if let Property::Literal(text) = &retries {
             if text.trim().parse::<u32>().is_err() {
                 diagnostics.push(Diagnostic::error("retries-invalid", Some(id), position, format!("retries '{text}' is not a whole number")));

@@ -104,9 +104,25 @@ pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
         .seconds(croner::parser::Seconds::Required)
         .dom_and_dow(true)
         .build();
-    parser.parse(text.trim()).map_err(|e| {
+    parser.parse(&with_start_steps(text.trim())).map_err(|e| {
         format!("'{}' is neither an ISO 8601 repeating interval (R3/PT1H) nor a cron expression with six fields (0 0 9 * * MON-FRI): {e}", text.trim())
     })
+}
+
+/// Spring's (and Camunda 8's) `N/step` in a field (`0/5`: from 0, every 5)
+/// written as the range croner takes (`0-59/5`); each field's own maximum.
+fn with_start_steps(text: &str) -> String {
+    const MAXIMA: [&str; 6] = ["59", "59", "23", "31", "12", "7"];
+    text.split_whitespace()
+        .enumerate()
+        .map(|(i, field)| match field.split_once('/') {
+            Some((start, step)) if !start.is_empty() && start.bytes().all(|b| b.is_ascii_digit()) && i < MAXIMA.len() => {
+                format!("{start}-{}/{step}", MAXIMA[i])
+            }
+            _ => field.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A repeating interval: `R[n]/[start/]duration`.
@@ -189,6 +205,9 @@ mod tests {
         assert_eq!(Timestamp::from_millisecond(next).unwrap().to_string(), "2026-11-30T09:00:00Z");
         assert!(parse_cron("0 9 * * *").is_err(), "five fields lack the seconds Camunda 8 requires");
         assert!(parse_cron("every day").is_err());
+        // `0/5` as Spring writes it: from second 0, every 5 seconds.
+        let next = next_due("0/5 * * * * ?", monday_8am + 1_000).unwrap();
+        assert_eq!(next - monday_8am, 5_000);
         let cycle = TimerDefinition::Cycle(Property::Literal("0 */15 * * * *".into()));
         let schedule = cycle.schedule("0 */15 * * * *", 0).unwrap();
         assert_eq!(schedule.due_ms, 15 * 60_000);

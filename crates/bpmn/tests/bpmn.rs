@@ -404,3 +404,33 @@ fn juel_and_other_languages_are_named_as_such() {
     let feel = groovy.replace(r#"language="groovy">amount &gt; 5 &amp;&amp; ok"#, r#"language="http://www.omg.org/spec/FEEL/20140401">=amount &gt; 5"#);
     assert!(errors(&model(&feel)).is_empty());
 }
+
+/// Issue 13, item 6: what real Camunda 8 models write, read as Camunda 8 reads it.
+#[test]
+fn the_small_things_of_real_models_read_as_camunda_reads_them() {
+    let xml = model(
+        r#"<bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:timerEventDefinition><bpmn:timeCycle>0/5 * * * * ?</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+    <bpmn:serviceTask id="t"><bpmn:extensionElements>
+      <zeebe:taskDefinition type="${true}" retries=""/>
+      <zeebe:ioMapping><zeebe:input target="cleared"/></zeebe:ioMapping>
+      <zeebe:properties><zeebe:property name="team" value="billing"/></zeebe:properties>
+    </bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:endEvent id="end"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="t"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="end"/>
+  </bpmn:process>"#,
+    );
+    assert_eq!(errors(&xml), [], "a cron step from a start value, an empty retries, a ${{...}} job type and an input without source all import");
+    let workflow = import(&xml).into_workflows().unwrap().remove(0);
+    let task = workflow.element("t").unwrap();
+    let Kind::Task(TaskKind::Job(job)) = &task.kind else { panic!("{:?}", task.kind) };
+    assert!(matches!(&job.job_type, Property::Literal(t) if t == "${true}"), "Zeebe does not evaluate it: {:?}", job.job_type);
+    assert!(matches!(&job.retries, Property::Literal(r) if r == "3"), "empty is absent: the default");
+    assert_eq!(task.inputs[0].target, "cleared");
+    assert!(matches!(&task.inputs[0].source, Property::Expression(e) if e.source() == "null"), "no source maps to null");
+    assert_eq!(task.properties.get("team").map(String::as_str), Some("billing"));
+    // An output mapping still needs its source.
+    let broken = xml.replace(r#"<zeebe:input target="cleared"/>"#, r#"<zeebe:output target="x"/>"#);
+    assert_error(&broken, "mapping-invalid", "t");
+}

@@ -1,10 +1,15 @@
 //! `baton worker --type T -- CMD ARGS...`: a job worker in any language.
 //!
 //! For each job, CMD runs with the job's variables as JSON on stdin and
-//! `BATON_JOB_KEY`, `BATON_JOB_TYPE`, `BATON_INSTANCE_ID`, `BATON_ELEMENT_ID`
-//! in its environment. Exit 0 completes the job with the JSON object CMD
-//! printed (nothing printed: no variables); any other exit fails it with the
-//! last lines of stderr and one retry fewer.
+//! `BATON_JOB_KEY`, `BATON_JOB_TYPE`, `BATON_INSTANCE_ID`, `BATON_ELEMENT_ID`,
+//! the task's headers (`BATON_HEADERS` as a JSON object, and each as
+//! `BATON_HEADER_<NAME>`, the name upper-cased with other characters as `_`)
+//! and its `zeebe:properties` (`BATON_PROPERTIES`) in its environment. Exit 0
+//! completes the job with the JSON object CMD printed (nothing printed: no
+//! variables), or, when it printed `{"error": {"code": "...", "message": "...",
+//! "variables": {...}}}`, throws that BPMN error; any other exit fails it with
+//! the last lines of stderr and one retry fewer. A command still running when
+//! the job's lease ends is killed, and the job failed.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -92,6 +97,18 @@ async fn handle(client: &Client, options: &WorkerOptions, job: &Value) -> Result
     let key = job["key"].as_str().unwrap_or_default().to_string();
     let outcome = run_command(options, job).await;
     let (path, body) = match outcome {
+        // `{"error": {"code": ...}}`: a BPMN error for the process to catch.
+        Ok(Value::Object(printed)) if printed.len() == 1 && printed.get("error").is_some_and(|e| e["code"].is_string()) => {
+            let error = &printed["error"];
+            let body = json!({
+                "worker": options.name,
+                "lease": job["lease"],
+                "code": error["code"],
+                "message": error["message"].as_str().unwrap_or_default(),
+                "variables": error.get("variables").filter(|v| v.is_object()).cloned().unwrap_or_else(|| json!({})),
+            });
+            (format!("/v1/jobs/{}/error", encode(&key)), body)
+        }
         Ok(variables) => (format!("/v1/jobs/{}/complete", encode(&key)), json!({"worker": options.name, "lease": job["lease"], "variables": variables})),
         Err(message) => {
             let retries = job["retries"].as_u64().unwrap_or(1).saturating_sub(1);
@@ -105,8 +122,15 @@ async fn handle(client: &Client, options: &WorkerOptions, job: &Value) -> Result
 /// Runs the command for one job: its variables in, a JSON object out.
 async fn run_command(options: &WorkerOptions, job: &Value) -> Result<Value, String> {
     let (program, args) = options.command.split_first().ok_or("no command to run")?;
-    let mut child = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    for (name, value) in job["headers"].as_object().into_iter().flatten() {
+        let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+        command.env(format!("BATON_HEADER_{name}"), value.as_str().unwrap_or_default());
+    }
+    let mut child = command
         .args(args)
+        .env("BATON_HEADERS", job["headers"].as_object().map_or_else(|| "{}".to_string(), |h| Value::Object(h.clone()).to_string()))
+        .env("BATON_PROPERTIES", job["properties"].as_object().map_or_else(|| "{}".to_string(), |p| Value::Object(p.clone()).to_string()))
         .env("BATON_JOB_KEY", job["key"].as_str().unwrap_or_default())
         .env("BATON_JOB_TYPE", job["type"].as_str().unwrap_or_default())
         .env("BATON_INSTANCE_ID", job["instance_id"].as_str().unwrap_or_default())
@@ -122,7 +146,13 @@ async fn run_command(options: &WorkerOptions, job: &Value) -> Result<Value, Stri
         // A command that does not read its input is fine.
         let _ = stdin.write_all(input.as_bytes()).await;
     }
-    let output = child.wait_with_output().await.map_err(|e| format!("{program} could not be waited for: {e}"))?;
+    // The command may run for most of the lease: the rest is for reporting its
+    // failure while the lease still holds (after it, the job may be with another worker).
+    let deadline = std::time::Duration::from_millis(u64::try_from(options.lease_ms).unwrap_or(0) * 9 / 10);
+    let output = match tokio::time::timeout(deadline, child.wait_with_output()).await {
+        Ok(output) => output.map_err(|e| format!("{program} could not be waited for: {e}"))?,
+        Err(_) => return Err(format!("{program} was still running near the end of the job's lease of {} ms; it was stopped", options.lease_ms)),
+    };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().collect();

@@ -1309,3 +1309,83 @@ fn a_task_is_completed_with_its_deployed_form_through_the_cli() {
     assert_eq!(decided["result"], "Spareribs", "{decided}");
     assert_eq!(decided["matched"][0]["rules"], serde_json::json!([1]));
 }
+
+/// Issue 13, item 7: `baton worker` gives the command the task's headers and
+/// properties, throws the BPMN error the command prints, and stops a command
+/// that outlives its lease.
+#[test]
+fn a_worker_command_reads_headers_throws_bpmn_errors_and_is_bounded_by_its_lease() {
+    let dir = temp_dir().join("worker-errors");
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("stock.bpmn");
+    std::fs::write(
+        &model,
+        r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <error id="e" errorCode="NO_STOCK"/>
+  <process id="stock" isExecutable="true">
+    <startEvent id="start"/>
+    <serviceTask id="reserve"><extensionElements>
+      <zeebe:taskDefinition type="reserve" retries="1"/>
+      <zeebe:taskHeaders><zeebe:header key="warehouse-region" value="eu-west"/></zeebe:taskHeaders>
+      <zeebe:properties><zeebe:property name="team" value="logistics"/></zeebe:properties>
+    </extensionElements></serviceTask>
+    <boundaryEvent id="out" attachedToRef="reserve"><errorEventDefinition errorRef="e"/></boundaryEvent>
+    <endEvent id="reserved"/>
+    <endEvent id="backordered"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="reserve"/>
+    <sequenceFlow id="f2" sourceRef="reserve" targetRef="reserved"/>
+    <sequenceFlow id="f3" sourceRef="out" targetRef="backordered"/>
+  </process>
+  <process id="slow" isExecutable="true">
+    <startEvent id="s_start"/>
+    <serviceTask id="s_work"><extensionElements><zeebe:taskDefinition type="slow" retries="1"/></extensionElements></serviceTask>
+    <endEvent id="s_end"/>
+    <sequenceFlow id="s1" sourceRef="s_start" targetRef="s_work"/>
+    <sequenceFlow id="s2" sourceRef="s_work" targetRef="s_end"/>
+  </process>
+</definitions>"#,
+    )
+    .unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = format!("http://{listen}");
+    let _running = serve(&dir.join("baton.db"), &listen, &dir.join("serve.log"));
+    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
+    assert!(baton(&server, &["start", "stock"]).status.success());
+    assert!(baton(&server, &["start", "slow"]).status.success());
+    // The command answers with a BPMN error naming what its environment held.
+    let script = r#"printf '{"error": {"code": "NO_STOCK", "message": "none left", "variables": {"region": "%s", "props": %s, "headers": %s}}}' "$BATON_HEADER_WAREHOUSE_REGION" "$BATON_PROPERTIES" "$BATON_HEADERS""#;
+    let mut worker = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["worker", "--type", "reserve", "--", "sh", "-c", script])
+            .env("BATON_SERVER", &server)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the error to be caught", Duration::from_secs(30), || completed(&server).is_some_and(|n| n == 1));
+    let listed = baton(&server, &["instances", "list", "--status", "completed", "--json"]);
+    let instance: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let id = instance["id"].as_str().unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&baton(&server, &["instances", "show", id, "--json"]).stdout).unwrap();
+    assert_eq!(shown["end"]["element"], "backordered", "{shown}");
+    assert_eq!(shown["variables"]["props"], serde_json::json!({"team": "logistics"}));
+    assert_eq!(shown["variables"]["headers"], serde_json::json!({"warehouse-region": "eu-west"}));
+    assert_eq!(shown["variables"]["region"], "eu-west", "each header as BATON_HEADER_<NAME>");
+    let _ = worker.0.kill();
+    // A command that outlives its lease (1 s) is stopped and the job failed: no retry left, an incident.
+    let _slow = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["worker", "--type", "slow", "--lease-ms", "1000", "--", "sleep", "30"])
+            .env("BATON_SERVER", &server)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the slow job's incident", Duration::from_secs(30), || {
+        String::from_utf8_lossy(&baton(&server, &["incidents", "list"]).stdout).contains("lease")
+    });
+}

@@ -231,6 +231,8 @@ pub struct ActivatedJob {
     pub job: JobRow,
     pub variables: Variables,
     pub headers: BTreeMap<String, String>,
+    /// The element's `zeebe:properties`.
+    pub properties: BTreeMap<String, String>,
 }
 
 /// The runtime's knowledge that is not in the store: the compiled workflows.
@@ -959,6 +961,7 @@ impl Core {
                 .get(&job.local_key)
                 .map(|j| j.headers.clone())
                 .unwrap_or_default();
+            let properties = loaded.deployed.workflow.element(&job.element_id).map(|e| e.properties.clone()).unwrap_or_default();
             // Kept for the completion that follows.
             self.cache
                 .get_mut()
@@ -967,6 +970,7 @@ impl Core {
                 job,
                 variables,
                 headers,
+                properties,
             });
         }
         self.counts.jobs_activated += activated.len() as u64;
