@@ -178,8 +178,10 @@ pub(crate) fn tokenize_in_scope(source: &str, known: &[String]) -> Result<Vec<To
                             };
                             text.push(ch.ok_or_else(invalid)?);
                         }
+                        // Any other escape is kept as written, as FEEL-Scala (Camunda 8) does: `"\\d+"` in a pattern.
                         Some((_, other)) => {
-                            return Err(ParseError { message: format!("unknown escape \\{other} in a string"), offset: start + 1 + i })
+                            text.push('\\');
+                            text.push(other);
                         }
                         None => break,
                     },

@@ -220,4 +220,7 @@ fn feel_scala_extensions() {
     assert_eq!(eval("to json({a: [1, \"x\"]})", json!({})), json!("{\"a\":[1,\"x\"]}"));
     assert_eq!(eval("last day of month(@\"2028-02-10\")", json!({})), json!("2028-02-29"));
     assert_eq!(eval("assert(5, 5 > 3)", json!({})), json!(5));
+    // An escape FEEL does not know is kept as written, as FEEL-Scala keeps it.
+    assert_eq!(eval(r#"matches("a1", "a\d")"#, json!({})), json!(true));
+    assert_eq!(eval(r#"string length("\:")"#, json!({})), json!(2));
 }
