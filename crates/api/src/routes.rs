@@ -1140,6 +1140,7 @@ pub async fn activate_jobs(
             value["lease"] = json!(activated.job.lease);
             value["headers"] = json!(activated.headers);
             value["properties"] = json!(activated.properties);
+            value["listener"] = json!(activated.listener);
             value
         })
         .collect();

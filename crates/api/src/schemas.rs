@@ -165,6 +165,7 @@ const HISTORY_EVENTS: &[&str] = &[
     "retries_set",
     "timer_rescheduled",
     "rerun",
+    "listener_completed",
 ];
 
 fn instance_members() -> Vec<(&'static str, Value)> {
@@ -376,6 +377,7 @@ pub fn components() -> Value {
         ("variables", any_object()),
         ("headers", map_of(string())),
         ("properties", map_of(string())),
+        ("listener", or_null(one_of(&["start", "end"]))),
         ("lease", string()),
     ]);
     let mut workflow_detail = workflow_members();

@@ -93,6 +93,8 @@ pub struct Element {
     pub loop_characteristics: Option<LoopCharacteristics>,
     /// `zeebe:properties`: name and value pairs for the applications around the engine (given to workers with its jobs).
     pub properties: BTreeMap<String, String>,
+    /// `zeebe:executionListeners`: jobs that must complete before the element starts its work, and before it is left.
+    pub listeners: Vec<ExecutionListener>,
     pub line: u32,
     pub column: u32,
 }
@@ -168,6 +170,22 @@ pub enum TaskKind {
     Receive(MessageDefinition),
     /// Manual and plain tasks: nothing to do, the token passes.
     PassThrough,
+}
+
+/// When an execution listener runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenerEvent {
+    /// After the input mappings, before the element does its work.
+    Start,
+    /// After the output mappings, before the token leaves.
+    End,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExecutionListener {
+    pub event: ListenerEvent,
+    pub job: JobDefinition,
 }
 
 #[derive(Clone, Debug)]

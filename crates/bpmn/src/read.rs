@@ -256,6 +256,14 @@ impl<'a, 'input> Reader<'a, 'input> {
         self.scope(node, Workflow::ROOT, &mut builder);
         let mut workflow = self.link(process_id, node.attribute("name"), executable, builder.elements, builder.flows, builder.attachments, builder.defaults, &mut builder.diagnostics);
         workflow.version_tag = extension(node, ZEEBE, "versionTag").and_then(|t| t.attribute("value")).map(str::to_string);
+        if extension(node, ZEEBE, "executionListeners").is_some() {
+            builder.diagnostics.push(Diagnostic::error(
+                "unsupported-listener",
+                Some(process_id),
+                position,
+                "execution listeners on the process itself do not run in Baton yet (those on its elements do)".into(),
+            ));
+        }
         workflow.forms = embedded_forms(node, &workflow, &mut builder.diagnostics, |n| self.position(n));
         if !executable {
             // A process that is not meant to run is still read, so its problems are worth knowing, but none stops a deployment.
@@ -460,6 +468,42 @@ impl<'a, 'input> Reader<'a, 'input> {
     }
 
     fn read_mappings_and_loops(&mut self, node: Node, id: &str, position: (u32, u32), element: &mut Element, diagnostics: &mut Vec<Diagnostic>) {
+        if let Some(listeners) = extension(node, ZEEBE, "executionListeners") {
+            for listener in listeners.children().filter(|c| is(*c, ZEEBE, "executionListener")) {
+                let event = match listener.attribute("eventType") {
+                    Some("start") => ListenerEvent::Start,
+                    Some("end") => ListenerEvent::End,
+                    other => {
+                        diagnostics.push(Diagnostic::error(
+                            "listener-invalid",
+                            Some(id),
+                            position,
+                            format!("an execution listener's eventType is {}, not start or end", other.map_or("missing".into(), |o| format!("'{o}'"))),
+                        ));
+                        continue;
+                    }
+                };
+                let Some(job_type) = listener.attribute("type").filter(|t| !t.trim().is_empty()) else {
+                    diagnostics.push(Diagnostic::error("listener-invalid", Some(id), position, "an execution listener has no job type".into()));
+                    continue;
+                };
+                let job_type = match job_type.trim_start().strip_prefix('=') {
+                    Some(_) => property(job_type, id, position, diagnostics),
+                    None => Some(Property::Literal(job_type.to_string())),
+                };
+                let retries = listener.attribute("retries").filter(|r| !r.trim().is_empty()).unwrap_or("3");
+                let (Some(job_type), Some(retries)) = (job_type, property(retries, id, position, diagnostics)) else { continue };
+                element.listeners.push(ExecutionListener { event, job: JobDefinition { job_type, retries, headers: Vec::new() } });
+            }
+        }
+        if extension(node, ZEEBE, "taskListeners").is_some() {
+            diagnostics.push(Diagnostic::error(
+                "unsupported-listener",
+                Some(id),
+                position,
+                "user task listeners (zeebe:taskListeners) do not run in Baton yet; the task would behave differently than in Camunda 8".into(),
+            ));
+        }
         if let Some(properties) = extension(node, ZEEBE, "properties") {
             for property in properties.children().filter(|c| is(*c, ZEEBE, "property")) {
                 if let Some(name) = property.attribute("name") {
@@ -1006,6 +1050,7 @@ impl Element {
             outputs: Vec::new(),
             loop_characteristics: None,
             properties: BTreeMap::new(),
+            listeners: Vec::new(),
             line,
             column,
         }

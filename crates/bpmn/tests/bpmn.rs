@@ -434,3 +434,21 @@ fn the_small_things_of_real_models_read_as_camunda_reads_them() {
     let broken = xml.replace(r#"<zeebe:input target="cleared"/>"#, r#"<zeebe:output target="x"/>"#);
     assert_error(&broken, "mapping-invalid", "t");
 }
+
+/// Listeners Baton does not run are refused, never ignored.
+#[test]
+fn listeners_baton_does_not_run_are_refused_by_name() {
+    let task_listeners = model(
+        r#"<bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:userTask id="review"><bpmn:extensionElements><zeebe:taskListeners><zeebe:taskListener eventType="completing" type="check"/></zeebe:taskListeners></bpmn:extensionElements></bpmn:userTask>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+  </bpmn:process>"#,
+    );
+    assert_error(&task_listeners, "unsupported-listener", "review");
+    let bad = task_listeners.replace(
+        r#"<zeebe:taskListeners><zeebe:taskListener eventType="completing" type="check"/></zeebe:taskListeners>"#,
+        r#"<zeebe:executionListeners><zeebe:executionListener eventType="later" type="x"/></zeebe:executionListeners>"#,
+    );
+    assert_error(&bad, "listener-invalid", "review");
+}

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bpmn::{
-    ElementIdx, FlowIdx, GatewayKind, JobDefinition, Kind, LoopCharacteristics, MessageDefinition, Property, TaskKind, Throw,
+    ElementIdx, FlowIdx, GatewayKind, JobDefinition, Kind, ListenerEvent, LoopCharacteristics, MessageDefinition, Property, TaskKind, Throw,
     Trigger, UserTaskDefinition, Workflow,
 };
 use feel::Expression;
@@ -345,6 +345,24 @@ impl<'a> Machine<'a> {
         match input {
             Input::CompleteJob { job, variables } => {
                 let Some(job) = self.remove_job(job) else { return };
+                if let Some(event) = job.listener {
+                    // A listener's variables apply to its element; the element goes on where it stopped.
+                    let detail = HistoryDetail { job: Some(Self::job_ref(&job)), variables: bounded_payload(&variables), ..HistoryDetail::default() };
+                    self.absorb(job.element_instance, variables);
+                    self.note(Some(job.element_instance), HistoryEvent::ListenerCompleted, detail);
+                    let Some(ei) = self.st.element_instances.get_mut(&job.element_instance) else { return };
+                    match event {
+                        ListenerEvent::Start => {
+                            ei.listened.0 += 1;
+                            self.queue.push_back(Work::Activate { ei: job.element_instance });
+                        }
+                        ListenerEvent::End => {
+                            ei.listened.1 += 1;
+                            self.queue.push_back(Work::Complete { ei: job.element_instance });
+                        }
+                    }
+                    return;
+                }
                 let detail = HistoryDetail { job: Some(Self::job_ref(&job)), variables: bounded_payload(&variables), ..HistoryDetail::default() };
                 self.completions.insert(job.element_instance, detail);
                 self.absorb(job.element_instance, variables);
@@ -751,6 +769,7 @@ impl<'a> Machine<'a> {
             child_instance: None,
             iteration,
             entries: BTreeMap::new(),
+            listened: (0, 0),
         };
         self.history(&ei, HistoryEvent::Activated);
         self.st.element_instances.insert(key, ei);
@@ -917,13 +936,28 @@ impl<'a> Machine<'a> {
                 ei.variables.insert("loopCounter".to_string(), Json::from(ei.loop_counter));
             }
         }
-        if let Err(failure) = self.apply_inputs(key) {
-            self.fail(key, Phase::Activate, failure);
+        let (started, _) = self.st.element_instances[&key].listened;
+        // The input mappings apply once; the start listeners run after them, one by one.
+        if started == 0 {
+            if let Err(failure) = self.apply_inputs(key) {
+                self.fail(key, Phase::Activate, failure);
+                return;
+            }
+        }
+        if let Some(listener) = self.listener(element, ListenerEvent::Start, started) {
+            if let Err(failure) = self.create_job(key, &listener, Some(ListenerEvent::Start)) {
+                self.fail(key, Phase::Activate, failure);
+            }
             return;
         }
         if let Err(failure) = self.behave(key) {
             self.fail(key, Phase::Activate, failure);
         }
+    }
+
+    /// The element's `index`th execution listener of `event`, if it has one.
+    fn listener(&self, element: ElementIdx, event: ListenerEvent, index: u32) -> Option<JobDefinition> {
+        self.wf.elements[element].listeners.iter().filter(|l| l.event == event).nth(index as usize).map(|l| l.job.clone())
     }
 
     fn apply_inputs(&mut self, key: Key) -> Outcome {
@@ -952,7 +986,7 @@ impl<'a> Machine<'a> {
             }
             Kind::Task(TaskKind::Job(job)) | Kind::EndEvent(Throw::Job(job)) | Kind::IntermediateThrow(Throw::Job(job)) => {
                 self.open_boundary_events(key)?;
-                self.create_job(key, job)?;
+                self.create_job(key, job, None)?;
             }
             Kind::Task(TaskKind::User(task)) => {
                 self.open_boundary_events(key)?;
@@ -1138,8 +1172,18 @@ impl<'a> Machine<'a> {
             return;
         }
         let element = ei.element;
-        if let Err(failure) = self.apply_outputs(key) {
-            self.fail(key, Phase::Complete, failure);
+        let (_, ended) = ei.listened;
+        // The output mappings apply once; the end listeners run after them, one by one.
+        if ended == 0 {
+            if let Err(failure) = self.apply_outputs(key) {
+                self.fail(key, Phase::Complete, failure);
+                return;
+            }
+        }
+        if let Some(listener) = self.listener(element, ListenerEvent::End, ended) {
+            if let Err(failure) = self.create_job(key, &listener, Some(ListenerEvent::End)) {
+                self.fail(key, Phase::Complete, failure);
+            }
             return;
         }
         let is_iteration = self.is_iteration(key);
@@ -1535,7 +1579,7 @@ impl<'a> Machine<'a> {
 
     // ----- jobs and user tasks -----
 
-    fn create_job(&mut self, key: Key, job: &JobDefinition) -> Outcome {
+    fn create_job(&mut self, key: Key, job: &JobDefinition, listener: Option<ListenerEvent>) -> Outcome {
         let job_type = self.text_value(key, &job.job_type)?;
         let retries = match &job.retries {
             Property::Literal(text) => text.trim().parse::<u32>().unwrap_or(3),
@@ -1558,6 +1602,7 @@ impl<'a> Machine<'a> {
             headers: job.headers.iter().cloned().collect(),
             created_at: self.now,
             failures: 0,
+            listener,
         };
         self.st.jobs.insert(job_key, created.clone());
         self.effects.push(Effect::JobCreated { job: created });

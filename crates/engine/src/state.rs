@@ -209,6 +209,9 @@ pub struct ElementInstance {
     /// For scopes: how many times each element was entered inside it.
     #[serde(default)]
     pub entries: BTreeMap<usize, u32>,
+    /// How many of its start, and of its end, execution listeners have completed.
+    #[serde(default)]
+    pub listened: (u32, u32),
 }
 
 /// What a multi-instance body still has to do.
@@ -256,6 +259,9 @@ pub struct Job {
     /// How many times a worker failed it; the attempt under way is `failures + 1`.
     #[serde(default)]
     pub failures: u32,
+    /// For an execution listener's job: when it runs.
+    #[serde(default)]
+    pub listener: Option<bpmn::ListenerEvent>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -483,6 +489,8 @@ pub enum HistoryEvent {
     RetriesSet,
     TimerRescheduled,
     Rerun,
+    /// An execution listener's job completed.
+    ListenerCompleted,
 }
 
 impl HistoryEvent {
@@ -525,6 +533,7 @@ impl HistoryEvent {
             HistoryEvent::RetriesSet => "retries_set",
             HistoryEvent::TimerRescheduled => "timer_rescheduled",
             HistoryEvent::Rerun => "rerun",
+            HistoryEvent::ListenerCompleted => "listener_completed",
         }
     }
 }

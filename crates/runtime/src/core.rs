@@ -233,6 +233,8 @@ pub struct ActivatedJob {
     pub headers: BTreeMap<String, String>,
     /// The element's `zeebe:properties`.
     pub properties: BTreeMap<String, String>,
+    /// For an execution listener's job: `start` or `end`.
+    pub listener: Option<bpmn::ListenerEvent>,
 }
 
 /// The runtime's knowledge that is not in the store: the compiled workflows.
@@ -962,6 +964,7 @@ impl Core {
                 .map(|j| j.headers.clone())
                 .unwrap_or_default();
             let properties = loaded.deployed.workflow.element(&job.element_id).map(|e| e.properties.clone()).unwrap_or_default();
+            let listener = loaded.state.jobs.get(&job.local_key).and_then(|j| j.listener);
             // Kept for the completion that follows.
             self.cache
                 .get_mut()
@@ -971,6 +974,7 @@ impl Core {
                 variables,
                 headers,
                 properties,
+                listener,
             });
         }
         self.counts.jobs_activated += activated.len() as u64;
