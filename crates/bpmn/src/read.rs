@@ -882,8 +882,46 @@ fn is_activity(kind: &Kind) -> bool {
     matches!(kind, Kind::Task(_) | Kind::SubProcess { triggered_by_event: false } | Kind::CallActivity(_))
 }
 
+/// Whether a boundary event or event subprocess around `element` catches error `code`.
+fn error_caught_around(workflow: &Workflow, element: ElementIdx, code: Option<&str>) -> bool {
+    let catches = |trigger: &Trigger| match trigger {
+        Trigger::Error { code: Some(c) } => code == Some(c.as_str()),
+        Trigger::Error { code: None } => true,
+        _ => false,
+    };
+    let mut current = workflow.elements[element].parent;
+    while let Some(scope) = current {
+        let el = &workflow.elements[scope];
+        if matches!(el.kind, Kind::Process | Kind::SubProcess { .. })
+            && workflow.event_subprocess_starts(scope).any(|s| matches!(&workflow.elements[s].kind, Kind::StartEvent { trigger, .. } if catches(trigger)))
+        {
+            return true;
+        }
+        if el.boundary_events.iter().any(|&b| matches!(&workflow.elements[b].kind, Kind::Boundary { trigger, .. } if catches(trigger))) {
+            return true;
+        }
+        current = el.parent;
+    }
+    false
+}
+
 fn check_structure(workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>) {
     let at = |e: &Element| (e.line, e.column);
+    // Where Baton's default differs from Camunda 8: an error nobody catches.
+    for (index, element) in workflow.elements.iter().enumerate() {
+        if let Kind::EndEvent(Throw::Error { code }) = &element.kind {
+            if !error_caught_around(workflow, index, Some(code.as_str())) {
+                diagnostics.push(Diagnostic::warning(
+                    "error-uncaught",
+                    Some(&element.id),
+                    at(element),
+                    format!(
+                        "nothing in this process catches error '{code}' (a calling process may): Baton then fails the instance, where Camunda 8 raises an incident; run with --uncaught-errors incident to do as Camunda 8 does"
+                    ),
+                ));
+            }
+        }
+    }
     for (index, element) in workflow.elements.iter().enumerate() {
         let id = Some(element.id.as_str());
         match &element.kind {

@@ -254,6 +254,15 @@ pub enum WorkflowsCommand {
     },
 }
 
+/// What an error end event nobody catches does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UncaughtErrors {
+    /// The instance fails (BPMN 2.0.2; Baton's default).
+    Fail,
+    /// An incident on the end event (Camunda 8's way); resolving it throws again.
+    Incident,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DecisionsCommand {
     /// List deployed decisions, every version.
@@ -434,12 +443,18 @@ pub enum Command {
         /// Print one JSON object per scenario instead of text.
         #[arg(long)]
         json: bool,
+        /// What an error end event nobody catches does: fail the instance (Baton's default), or raise an incident (Camunda 8's way).
+        #[arg(long, value_enum, default_value = "fail")]
+        uncaught_errors: UncaughtErrors,
     },
     /// Run the server: the REST API on a durable store.
     Serve {
         /// Where state lives: sqlite://FILE (created if missing) or memory.
         #[arg(long, env = "BATON_DB", default_value = "sqlite://baton.db")]
         db: String,
+        /// What an error end event nobody catches does in instances started from now on: fail the instance (the default), or raise an incident (Camunda 8's way).
+        #[arg(long, value_enum, env = "BATON_UNCAUGHT_ERRORS", default_value = "fail")]
+        uncaught_errors: UncaughtErrors,
         /// The address to listen on.
         #[arg(long, env = "BATON_LISTEN", default_value = "127.0.0.1:7444")]
         listen: SocketAddr,
@@ -636,7 +651,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Validate { files, json } => validate::run(&files, json),
-        Command::Test { paths, json } => test(&paths, json),
+        Command::Test { paths, json, uncaught_errors } => test(&paths, json, uncaught_errors),
         Command::DmnTck { dir, failures } => tck::run(&dir, failures),
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -695,6 +710,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
         }
         Command::Serve {
             db,
+            uncaught_errors,
             listen,
             instance_cache,
             cors_origins,
@@ -717,6 +733,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             let database = serve::parse_database(&db).map_err(Failure)?;
             let options = runtime::Options {
                 cache_capacity: instance_cache,
+                uncaught_errors_incident: uncaught_errors == UncaughtErrors::Incident,
                 ..runtime::Options::default()
             };
             let rate = |name: &str, value: f64| {
@@ -1146,7 +1163,8 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
     }
 }
 
-fn test(paths: &[PathBuf], json: bool) -> i32 {
+fn test(paths: &[PathBuf], json: bool, uncaught_errors: UncaughtErrors) -> i32 {
+    let options = scenario::RunOptions { uncaught_errors_incident: uncaught_errors == UncaughtErrors::Incident };
     let files = match scenario::collect(paths) {
         Ok(files) => files,
         Err(message) => {
@@ -1160,7 +1178,7 @@ fn test(paths: &[PathBuf], json: bool) -> i32 {
     }
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
-        for outcome in scenario::run_file(file) {
+        for outcome in scenario::run_file_with(file, options) {
             if outcome.passed {
                 passed += 1;
             } else {

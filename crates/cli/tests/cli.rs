@@ -129,6 +129,17 @@ fn the_dmn_tck_runs_and_passes_what_it_passed() {
     assert!(gone.is_empty() && new.is_empty(), "regenerate docs/dmn-tck-failures.txt (its first line says how); no longer so: {gone:#?}\nnew: {new:#?}");
 }
 
+/// Issue 13, item 8: `--uncaught-errors incident` does as Camunda 8 does with an error nobody catches.
+#[test]
+fn uncaught_errors_become_incidents_when_asked() {
+    let cases = workspace().join("tests/camunda-errors");
+    let with = baton(&["test", "--uncaught-errors", "incident", cases.to_str().unwrap()]);
+    assert_eq!(with.status.code(), Some(0), "{}", stdout(&with));
+    let without = baton(&["test", cases.to_str().unwrap()]);
+    assert_eq!(without.status.code(), Some(1), "by default the instance fails: {}", stdout(&without));
+    assert!(stdout(&without).contains("expected running, got failed"));
+}
+
 #[test]
 fn test_exits_non_zero_on_failure_and_prints_json_per_scenario() {
     let fixture = workspace().join("crates/scenario/tests/fixtures/must-fail.yaml");

@@ -49,6 +49,8 @@ pub struct StartOptions {
     pub start_event: Option<String>,
     pub parent: Option<ParentRef>,
     pub labels: std::collections::BTreeMap<String, String>,
+    /// An error end event nobody catches raises an incident (Camunda 8's way) instead of failing the instance.
+    pub uncaught_errors_incident: bool,
 }
 
 /// An input from outside the instance.

@@ -118,6 +118,7 @@ pub(crate) fn start(
         error: None,
         run: 1,
         last_send_task: None,
+        uncaught_errors_incident: options.uncaught_errors_incident,
     };
     let mut m = Machine::new(wf, &mut st, now);
     let root = m.create_ei(Workflow::ROOT, None, 1);
@@ -1091,9 +1092,16 @@ impl<'a> Machine<'a> {
                     }
                     Throw::Error { code } => {
                         let code = code.clone();
+                        let element_id = el.id.clone();
+                        // As Camunda 8 does (when asked): an error nobody catches is an incident on its end event.
+                        if self.st.uncaught_errors_incident && self.find_error_catch(scope, &code).is_none() {
+                            return Err(Failure {
+                                kind: IncidentKind::UncaughtError,
+                                message: format!("error '{code}' thrown by '{element_id}' is not caught by any boundary event or event subprocess"),
+                            });
+                        }
                         // The end event has done its part; the error then ends its scope.
                         self.end_ei(key, HistoryEvent::Completed);
-                        let element_id = el.id.clone();
                         self.throw_error_from_end_event(scope, &code, &element_id);
                         return Ok(());
                     }

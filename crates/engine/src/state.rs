@@ -141,6 +141,10 @@ pub struct InstanceState {
     /// The send task it completed last (its last communication).
     #[serde(default)]
     pub last_send_task: Option<ElementAt>,
+    /// An error end event nobody catches raises an incident (as Camunda 8
+    /// does) instead of failing the instance; chosen when the instance starts.
+    #[serde(default)]
+    pub uncaught_errors_incident: bool,
 }
 
 impl InstanceState {
@@ -352,6 +356,8 @@ pub enum IncidentKind {
     CalledProcessMissing,
     /// A business rule task's decision is not deployed, or its evaluation failed.
     DecisionEvaluation,
+    /// An error end event's error is caught by nothing (with `uncaught_errors_incident`).
+    UncaughtError,
     /// The instance ran too many steps without waiting: a cycle without a wait state.
     StepLimit,
     /// A call activity would nest instances deeper than `MAX_CALL_DEPTH` (a recursion that does not end).
@@ -372,6 +378,7 @@ impl IncidentKind {
             IncidentKind::NoFlowTaken => "no_flow_taken",
             IncidentKind::CalledProcessMissing => "called_process_missing",
             IncidentKind::DecisionEvaluation => "decision_evaluation",
+            IncidentKind::UncaughtError => "unhandled_error_event",
             IncidentKind::StepLimit => "step_limit",
             IncidentKind::CallDepth => "call_depth",
             IncidentKind::EngineFault { .. } => "engine_fault",

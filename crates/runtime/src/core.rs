@@ -240,6 +240,8 @@ pub struct ActivatedJob {
 /// The runtime's knowledge that is not in the store: the compiled workflows.
 pub struct Core {
     workflows: BTreeMap<WorkflowKey, Vec<Deployed>>,
+    /// Instances started from now on raise an incident for an error nobody catches, as Camunda 8 does (else they fail).
+    pub uncaught_errors_incident: bool,
     /// The deployed DMN decisions, compiled.
     decisions: crate::decisions::Decisions,
     ids: Box<dyn IdSource>,
@@ -265,6 +267,8 @@ struct Session<'t> {
     starts: usize,
     counts: Counts,
     audit: Audit,
+    /// What instances started in this session do with an error nobody catches.
+    uncaught_errors_incident: bool,
 }
 
 impl Core {
@@ -276,6 +280,7 @@ impl Core {
         let cache = RefCell::new(InstanceCache::new(crate::cache::DEFAULT_CAPACITY));
         Ok(Core {
             workflows,
+            uncaught_errors_incident: false,
             decisions,
             ids,
             last_deployment,
@@ -435,7 +440,7 @@ impl Core {
         fault: &Fault,
         now: i64,
     ) -> Result<bool, Error> {
-        let mut session = Session::new(tx, now, Audit::default());
+        let mut session = Session::new(tx, now, Audit::default()).with_uncaught_errors_incident(self.uncaught_errors_incident);
         let loaded = match session.load(self, id) {
             Ok(loaded) => loaded,
             Err(Error::NotFound { .. }) => return Ok(false),
@@ -704,7 +709,7 @@ impl Core {
             },
         })?;
         let id = self.ids.next_instance_id();
-        let mut session = Session::new(tx, now, self.audit.clone());
+        let mut session = Session::new(tx, now, self.audit.clone()).with_uncaught_errors_incident(self.uncaught_errors_incident);
         let options = StartOptions {
             variables: command.variables,
             business_key: command.business_key,
@@ -732,7 +737,7 @@ impl Core {
         now: i64,
     ) -> Result<(), Error> {
         self.command(|core| {
-            let mut session = Session::new(tx, now, core.audit.clone());
+            let mut session = Session::new(tx, now, core.audit.clone()).with_uncaught_errors_incident(core.uncaught_errors_incident);
             session.step(core, instance_id, input)?;
             core.settle(session)
         })
@@ -758,7 +763,7 @@ impl Core {
                 return Err(Error::DuplicateMessage(id.clone()));
             }
         }
-        let mut session = Session::new(tx, now, self.audit.clone());
+        let mut session = Session::new(tx, now, self.audit.clone()).with_uncaught_errors_incident(self.uncaught_errors_incident);
         let mut correlated: Vec<String> = Vec::new();
         for subscription in session.tx.message_subscriptions(
             &command.tenant,
@@ -839,7 +844,7 @@ impl Core {
         now: i64,
     ) -> Result<(), Error> {
         self.command(|core| {
-            let mut session = Session::new(tx, now, core.audit.clone());
+            let mut session = Session::new(tx, now, core.audit.clone()).with_uncaught_errors_incident(core.uncaught_errors_incident);
             session.deliver_signal(core, tenant, name, &variables)?;
             core.settle(session)
         })
@@ -874,7 +879,7 @@ impl Core {
             fired += 1;
         }
         for timer in tx.due_timers(now, limit.saturating_sub(fired))? {
-            let mut session = Session::new(tx, now, Audit::default());
+            let mut session = Session::new(tx, now, Audit::default()).with_uncaught_errors_incident(self.uncaught_errors_incident);
             if session.status(self, &timer.instance_id)? == Status::Running {
                 match session.step(
                     self,
@@ -926,7 +931,7 @@ impl Core {
             return Ok(());
         };
         let id = self.ids.next_instance_id();
-        let mut session = Session::new(tx, now.max(row.due_at), Audit::default());
+        let mut session = Session::new(tx, now.max(row.due_at), Audit::default()).with_uncaught_errors_incident(self.uncaught_errors_incident);
         let options = StartOptions {
             start_event: Some(row.element_id),
             ..StartOptions::default()
@@ -1239,7 +1244,14 @@ impl<'t> Session<'t> {
             starts: 0,
             counts: Counts::default(),
             audit,
+            uncaught_errors_incident: false,
         }
+    }
+
+    /// Starts instances whose uncaught error end events raise incidents (Camunda 8's way).
+    fn with_uncaught_errors_incident(mut self, incident: bool) -> Session<'t> {
+        self.uncaught_errors_incident = incident;
+        self
     }
 
     fn load(&mut self, core: &Core, id: &str) -> Result<&mut Loaded, Error> {
@@ -1351,6 +1363,7 @@ impl<'t> Session<'t> {
                 "one command may start at most {MAX_STARTS_PER_COMMAND} instances"
             )));
         }
+        let options = StartOptions { uncaught_errors_incident: self.uncaught_errors_incident, ..options };
         let started = catch_unwind(AssertUnwindSafe(|| {
             engine::start(
                 &deployed.workflow,

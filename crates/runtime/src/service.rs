@@ -73,6 +73,8 @@ pub struct Options {
     pub max_timers_per_batch: usize,
     /// Most decoded instances kept between commands ([`crate::core::Core::set_cache_capacity`]).
     pub cache_capacity: usize,
+    /// An error end event nobody catches raises an incident, as Camunda 8 does, instead of failing the instance.
+    pub uncaught_errors_incident: bool,
     /// Makes chosen engine steps panic, to test that a fault stays with its instance.
     #[cfg(feature = "test-util")]
     pub inject_panic: Option<PanicInjection>,
@@ -101,6 +103,7 @@ impl Default for Options {
             queue_capacity: 50_000,
             max_timers_per_batch: 1_000,
             cache_capacity: crate::cache::DEFAULT_CAPACITY,
+            uncaught_errors_incident: false,
             #[cfg(feature = "test-util")]
             inject_panic: None,
         }
@@ -243,6 +246,7 @@ impl Service {
             Core::load(read.as_mut(), ids)?
         };
         core.set_cache_capacity(options.cache_capacity);
+        core.uncaught_errors_incident = options.uncaught_errors_incident;
         #[cfg(feature = "test-util")]
         core.inject_panic(options.inject_panic.clone());
         let (sender, receiver) = mpsc::sync_channel(options.queue_capacity);

@@ -13,7 +13,7 @@ pub mod format;
 pub mod run;
 pub mod world;
 
-pub use run::{collect, run_file, Outcome};
+pub use run::{collect, run_file, run_file_with, Outcome, RunOptions};
 pub use world::World;
 
 /// Runs every scenario under `paths`; the outcomes are in file order.

@@ -70,8 +70,20 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
+/// How scenarios run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    /// An error end event nobody catches raises an incident (Camunda 8's way) instead of failing the instance.
+    pub uncaught_errors_incident: bool,
+}
+
 /// Runs every scenario of one file.
 pub fn run_file(path: &Path) -> Vec<Outcome> {
+    run_file_with(path, RunOptions::default())
+}
+
+/// Runs every scenario of one file with `options`.
+pub fn run_file_with(path: &Path, options: RunOptions) -> Vec<Outcome> {
     let display = path.display().to_string();
     let file_failure = |message: String| {
         vec![Outcome { file: display.clone(), name: "(file)".into(), passed: false, step: None, action: None, message: Some(message) }]
@@ -110,13 +122,13 @@ pub fn run_file(path: &Path) -> Vec<Outcome> {
             None => return file_failure(format!("{display}: a scenario needs a 'name:' (or a list under 'scenarios:')")),
         },
     };
-    scenarios.into_iter().map(|scenario| run_scenario(&display, base, scenario)).collect()
+    scenarios.into_iter().map(|scenario| run_scenario(&display, base, scenario, options)).collect()
 }
 
-fn run_scenario(file: &str, base: &Path, scenario: Scenario) -> Outcome {
+fn run_scenario(file: &str, base: &Path, scenario: Scenario, options: RunOptions) -> Outcome {
     let mut outcome = Outcome { file: file.to_string(), name: scenario.name.clone(), passed: false, step: None, action: None, message: None };
     // A panic anywhere (a defect) fails this scenario alone; the run goes on.
-    let executed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(base, scenario)))
+    let executed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(base, scenario, options)))
         .unwrap_or_else(|payload| Err(Failure::setup(format!("Baton panicked: {}", runtime::panic_message(payload.as_ref())))));
     match executed {
         Ok(()) => outcome.passed = true,
@@ -141,10 +153,11 @@ impl Failure {
     }
 }
 
-fn execute(base: &Path, scenario: Scenario) -> Result<(), Failure> {
+fn execute(base: &Path, scenario: Scenario, options: RunOptions) -> Result<(), Failure> {
     let clock = scenario.clock.as_deref().unwrap_or(DEFAULT_CLOCK);
     let start = feel::parse_timestamp(clock).ok_or_else(|| Failure::setup(format!("clock '{clock}' is not an ISO 8601 date and time")))?;
     let mut world = World::new(start.as_millisecond());
+    world.set_uncaught_errors_incident(options.uncaught_errors_incident);
     let mut deploy_refusal = None;
     for spec in scenario.deploy.unwrap_or_default() {
         let (name, xml) = match spec {

@@ -29,6 +29,11 @@ pub struct World {
 }
 
 impl World {
+    /// Instances started from now on raise an incident for an error nobody catches (Camunda 8's way).
+    pub fn set_uncaught_errors_incident(&mut self, incident: bool) {
+        self.core.uncaught_errors_incident = incident;
+    }
+
     pub fn new(now: Millis) -> World {
         let store = MemoryStore::new();
         let core = {

@@ -108,6 +108,7 @@ pub fn state(id: &str, status: Status) -> InstanceState {
         error: None,
         run: 1,
         last_send_task: None,
+        uncaught_errors_incident: false,
     }
 }
 
