@@ -7,7 +7,7 @@ use store::DecisionRow;
 
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller, Params};
-use crate::routes::{call, ok, page_by_name, page_request, read, time, Answer, AppState};
+use crate::routes::{asked_version, call, ok, page_by_name, page_request, read, time, Answer, AppState};
 use crate::tenancy;
 
 fn decision_json(row: &DecisionRow, with_xml: bool) -> Value {
@@ -72,10 +72,7 @@ pub async fn get_decision(
     let tenant = tenancy::one(caller.as_ref(), params.tenant)?;
     let (lookup, scope) = (decision_id.clone(), Some(vec![tenant.clone()]));
     let versions = read(&state, move |txn| Ok(txn.decisions(&scope, Some(&lookup))?)).await?;
-    let found = match params.version {
-        Some(version) => versions.iter().find(|d| d.version == version),
-        None => versions.last(),
-    };
+    let found = asked_version(&versions, params.version, |v| v.version);
     let version = params.version.map_or(String::new(), |v| format!(" version {v}"));
     let found = found.ok_or_else(|| ApiError::new("decision-not-found", format!("decision {decision_id}{version} is not deployed to tenant {tenant}")))?;
     ok(decision_json(found, true))

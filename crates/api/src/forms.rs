@@ -7,7 +7,7 @@ use store::FormRow;
 
 use crate::error::ApiError;
 use crate::extract::{Caller, Params};
-use crate::routes::{ok, page_by_name, page_request, read, time, visible_task, Answer, AppState};
+use crate::routes::{asked_version, ok, page_by_name, page_request, read, time, visible_task, Answer, AppState};
 use crate::tenancy;
 
 fn form_json(form: &FormRow, with_schema: bool) -> Value {
@@ -62,10 +62,7 @@ pub async fn get_form(
     let tenant = tenancy::one(caller.as_ref(), params.tenant)?;
     let (lookup, scope) = (form_id.clone(), Some(vec![tenant.clone()]));
     let versions = read(&state, move |txn| Ok(txn.forms(&scope, Some(&lookup))?)).await?;
-    let found = match params.version {
-        Some(version) => versions.iter().find(|f| f.version == version),
-        None => versions.last(),
-    };
+    let found = asked_version(&versions, params.version, |v| v.version);
     let version = params.version.map_or(String::new(), |v| format!(" version {v}"));
     let found = found.ok_or_else(|| ApiError::new("form-not-found", format!("form {form_id}{version} is not deployed to tenant {tenant}")))?;
     ok(form_json(found, true))

@@ -255,6 +255,14 @@ pub async fn list_workflows(
     ok(json!({ "items": rows.iter().map(|r| workflow_json(r, false)).collect::<Vec<_>>(), "next": next }))
 }
 
+/// The version asked for, or else the latest, of something versioned (a form, a decision).
+pub(crate) fn asked_version<T>(versions: &[T], asked: Option<u32>, version_of: impl Fn(&T) -> u32) -> Option<&T> {
+    match asked {
+        Some(version) => versions.iter().find(|v| version_of(v) == version),
+        None => versions.last(),
+    }
+}
+
 /// A page of rows that are few enough to read whole (workflows, forms), each
 /// named "tenant/id/version" with the version in ten digits, so names sort as
 /// the rows do and a name is the cursor.

@@ -248,6 +248,18 @@ pub enum Binding {
     VersionTag(String),
 }
 
+impl Binding {
+    /// The version a binding picks from `versions` (oldest first): the latest;
+    /// the one deployed in `deployment` (the caller's); or the latest with the tag.
+    pub fn pick<'v, T>(&self, versions: &'v [T], deployment: u64, deployment_of: impl Fn(&T) -> u64, tag_of: impl Fn(&T) -> Option<&str>) -> Option<&'v T> {
+        match self {
+            Binding::Latest => versions.last(),
+            Binding::Deployment => versions.iter().find(|v| deployment_of(v) == deployment),
+            Binding::VersionTag(tag) => versions.iter().rev().find(|v| tag_of(v) == Some(tag.as_str())),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct MessageDefinition {
     pub name: Property,

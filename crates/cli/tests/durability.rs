@@ -61,6 +61,21 @@ fn serve(db: &Path, listen: &str, log: &Path) -> Killed {
     )
 }
 
+/// A free loopback address: to listen on, and as the server's URL.
+fn free_address() -> (String, String) {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = format!("http://{listen}");
+    (listen, server)
+}
+
+/// [`serve`], once the server answers.
+fn serve_ready(db: &Path, listen: &str, log: &Path, server: &str) -> Killed {
+    let running = serve(db, listen, log);
+    wait_for("the server", Duration::from_secs(30), || completed(server).is_some());
+    running
+}
+
 /// Waits for `condition`, checking every 50 ms, failing after `limit`.
 fn wait_for(what: &str, limit: Duration, mut condition: impl FnMut() -> bool) {
     let started = Instant::now();
@@ -1276,11 +1291,8 @@ fn a_task_is_completed_with_its_deployed_form_through_the_cli() {
     .unwrap();
     let form = dir.join("request.form");
     std::fs::write(&form, r#"{"id": "request", "components": [{"type": "number", "key": "days", "label": "Days"}]}"#).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let server = format!("http://{listen}");
-    let running = serve(&db, &listen, &log);
-    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    let (listen, server) = free_address();
+    let running = serve_ready(&db, &listen, &log, &server);
     let run = |args: &[&str]| {
         let output = baton(&server, args);
         assert!(output.status.success(), "baton {args:?}: {}", String::from_utf8_lossy(&output.stderr));
@@ -1295,7 +1307,7 @@ fn a_task_is_completed_with_its_deployed_form_through_the_cli() {
     assert_eq!((shown["source"].as_str(), shown["schema"]["components"][0]["key"].as_str()), (Some("deployed"), Some("days")));
     run(&["tasks", "complete", &key, "--var", "days=2"]);
     drop(running);
-    let _again = serve(&db, &listen, &log);
+    let _again = serve_ready(&db, &listen, &log, &server);
     wait_for("the server again", Duration::from_secs(30), || completed(&server).is_some_and(|n| n == 1));
     let done = run(&["tasks", "list", "--completed"]);
     assert!(done.contains(&key) && done.contains("completed"), "{done}");
@@ -1346,11 +1358,8 @@ fn a_worker_command_reads_headers_throws_bpmn_errors_and_is_bounded_by_its_lease
 </definitions>"#,
     )
     .unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let server = format!("http://{listen}");
-    let _running = serve(&dir.join("baton.db"), &listen, &dir.join("serve.log"));
-    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    let (listen, server) = free_address();
+    let _running = serve_ready(&dir.join("baton.db"), &listen, &dir.join("serve.log"), &server);
     assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
     assert!(baton(&server, &["start", "stock"]).status.success());
     assert!(baton(&server, &["start", "slow"]).status.success());

@@ -562,7 +562,7 @@ fn path(base: &Value, key: &str) -> Value {
             "months" => Value::Number((months % 12).into()),
             _ => Value::Null,
         },
-        Value::Duration(Dur::DaysTime(nanos)) => temporal::duration_part(*nanos, key).map_or(Value::Null, |n| Value::Number(Decimal::from_i128_with_scale(n, 0))),
+        Value::Duration(Dur::DaysTime(nanos)) => temporal::duration_part(*nanos, key).and_then(|n| Decimal::try_from_i128_with_scale(n, 0).ok()).map_or(Value::Null, Value::Number),
         _ => Value::Null,
     }
 }
@@ -613,7 +613,11 @@ pub(crate) fn binary(op: BinOp, left: &Value, right: &Value) -> Value {
             (Number(a), Number(b)) => a.checked_div(*b).map_or(Null, Number),
             (Duration(d), Number(n)) => scale_duration(*d, *n, true),
             (Duration(Dur::DaysTime(a)), Duration(Dur::DaysTime(b))) if *b != 0 => {
-                Decimal::from_i128_with_scale(*a, 0).checked_div(Decimal::from_i128_with_scale(*b, 0)).map_or(Null, Number)
+                // Nanoseconds past a decimal's 96 bits are null, not a panic.
+                match (Decimal::try_from_i128_with_scale(*a, 0), Decimal::try_from_i128_with_scale(*b, 0)) {
+                    (Ok(a), Ok(b)) => a.checked_div(b).map_or(Null, Number),
+                    _ => Null,
+                }
             }
             (Duration(Dur::YearsMonths(a)), Duration(Dur::YearsMonths(b))) if *b != 0 => Decimal::from(*a).checked_div(Decimal::from(*b)).map_or(Null, Number),
             _ => Null,
@@ -673,7 +677,9 @@ fn temporal_plus(value: &Value, duration: &Value, minus: bool) -> Value {
 fn scale_duration(duration: Dur, factor: Decimal, divide: bool) -> Value {
     let apply = |amount: Decimal| if divide { amount.checked_div(factor) } else { amount.checked_mul(factor) };
     match duration {
-        Dur::DaysTime(n) => apply(Decimal::from_i128_with_scale(n, 0))
+        Dur::DaysTime(n) => Decimal::try_from_i128_with_scale(n, 0)
+            .ok()
+            .and_then(apply)
             .and_then(|d| d.round().to_i128())
             .map_or(Value::Null, |n| Value::Duration(Dur::DaysTime(n))),
         Dur::YearsMonths(m) => apply(Decimal::from(m))

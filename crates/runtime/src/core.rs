@@ -1633,18 +1633,9 @@ impl<'t> Session<'t> {
                     )
                 };
                 // A call activity calls its own tenant's processes.
-                let version =
-                    core.versions(&tenant, &process_id)
-                        .and_then(|versions| match &binding {
-                            bpmn::Binding::Latest => versions.last(),
-                            bpmn::Binding::Deployment => {
-                                versions.iter().find(|d| d.deployment == caller_deployment)
-                            }
-                            bpmn::Binding::VersionTag(tag) => versions
-                                .iter()
-                                .rev()
-                                .find(|d| d.workflow.version_tag.as_ref() == Some(tag)),
-                        });
+                let version = core.versions(&tenant, &process_id).and_then(|versions| {
+                    binding.pick(versions, caller_deployment, |d| d.deployment, |d| d.workflow.version_tag.as_deref())
+                });
                 let started = match version.cloned() {
                     Some(deployed) => {
                         let parent = ParentRef {

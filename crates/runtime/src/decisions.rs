@@ -68,14 +68,11 @@ impl Decisions {
     /// The version a business rule task's binding picks: the latest, or the
     /// one deployed with the calling workflow.
     pub fn pick(&self, tenant: &str, decision_id: &str, binding: &bpmn::Binding, caller_deployment: u64) -> Result<&DeployedDecision, String> {
+        if let bpmn::Binding::VersionTag(tag) = binding {
+            return Err(format!("decision '{decision_id}' is bound by version tag '{tag}', which Baton's DMN files do not carry; bind it by latest or deployment"));
+        }
         let versions = self.0.get(&(tenant.to_string(), decision_id.to_string()));
-        let found = match binding {
-            bpmn::Binding::Latest => versions.and_then(|v| v.last()),
-            bpmn::Binding::Deployment => versions.and_then(|v| v.iter().find(|d| d.deployment == caller_deployment)),
-            bpmn::Binding::VersionTag(tag) => {
-                return Err(format!("decision '{decision_id}' is bound by version tag '{tag}', which Baton's DMN files do not carry; bind it by latest or deployment"))
-            }
-        };
+        let found = versions.and_then(|v| binding.pick(v, caller_deployment, |d| d.deployment, |_| None));
         found.ok_or_else(|| match binding {
             bpmn::Binding::Deployment => format!("decision '{decision_id}' was not deployed with this workflow (bindingType=\"deployment\") to tenant {tenant}"),
             _ => format!("decision '{decision_id}' is not deployed to tenant {tenant}"),

@@ -129,14 +129,9 @@ pub fn task_form(
     })
 }
 
-/// The version of a form that a binding picks: the latest; the one deployed
-/// with the workflow; or the latest with the version tag.
+/// The version of a form that a binding picks (see [`Binding::pick`]).
 fn pick(versions: Vec<FormRow>, binding: &Binding, deployment: u64) -> Option<FormRow> {
-    versions.into_iter().rev().find(|form| match binding {
-        Binding::Latest => true,
-        Binding::Deployment => form.deployment == deployment,
-        Binding::VersionTag(tag) => form.version_tag.as_deref() == Some(tag.as_str()),
-    })
+    binding.pick(&versions, deployment, |f| f.deployment, |f| f.version_tag.as_deref()).cloned()
 }
 
 fn describe(binding: &Binding) -> String {
