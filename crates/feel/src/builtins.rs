@@ -586,10 +586,26 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 };
                 return Some(Value::Range(Box::new(crate::value::Range { start, start_included, end, end_included })));
             }
-            match crate::Expression::parse(&source).ok()?.evaluate_value(&crate::NoVariables).ok()? {
+            let expression = crate::Expression::parse(&source).ok()?;
+            // Its endpoints are literals: numbers, strings, `@"..."` temporal literals or null.
+            let literal = |node: &crate::parser::Node| {
+                use crate::parser::Node;
+                match node {
+                    Node::Number(_) | Node::Str(_) | Node::Null => true,
+                    Node::Neg(inner) => matches!(**inner, Node::Number(_)),
+                    Node::Call(name, arguments) => name == "@" && matches!(arguments.as_slice(), [Node::Str(_)]),
+                    _ => false,
+                }
+            };
+            match &*expression.ast {
+                crate::parser::Node::Range { start, end, .. } if literal(start) && literal(end) => {}
+                _ => return None,
+            }
+            match expression.evaluate_value(&crate::NoVariables).ok()? {
                 Value::Range(range) if range.start != Value::Null || range.end != Value::Null => {
-                    // Both ends of the same type (or one unbounded).
-                    if range.start != Value::Null && range.end != Value::Null && range.start.type_name() != range.end.type_name() {
+                    let bounded = range.start != Value::Null && range.end != Value::Null;
+                    // Both ends of the same type (or one unbounded), the start not after the end.
+                    if bounded && (range.start.type_name() != range.end.type_name() || compare(&range.start, &range.end)? == std::cmp::Ordering::Greater) {
                         return None;
                     }
                     Value::Range(range)

@@ -493,6 +493,11 @@ impl Parser<'_> {
                 }
             }
             name = format!("{}>", name.trim_end());
+            // A function type's result: `function<number>->number`.
+            if self.is_sym("-") && matches!(self.tokens.get(self.pos + 1).map(|t| &t.tok), Some(Tok::Sym(">"))) {
+                self.pos += 2;
+                name = format!("{name}->{}", self.type_name()?);
+            }
         }
         Ok(name)
     }

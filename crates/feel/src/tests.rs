@@ -172,6 +172,9 @@ fn unary_tests_ranges_and_named_arguments() {
     assert_eq!(eval("before([1..5], [6..9]) and meets([1..5], [5..9]) and not(overlaps([1..5), [5..9]))", json!({})), json!(true));
     assert_eq!(eval("includes([1..10], 10) and not(includes([1..10), 10)) and during(3, [1..5])", json!({})), json!(true));
     assert_eq!(eval(r#"range("[1..10)") = [1..10)"#, json!({})), json!(true));
+    assert_eq!(eval(r#"range("[3..1]")"#, json!({})), json!(null), "a start after its end");
+    assert_eq!(eval(r#"range("[date(\"2026-01-01\")..@\"2026-02-01\"]")"#, json!({})), json!(null), "an endpoint that is not a literal");
+    assert_eq!(eval("(function(x) x) instance of function<Any>->Any", json!({})), json!(true));
     assert_eq!(eval(r#"substring(string: "baton", start position: 2, length: 3)"#, json!({})), json!("ato"));
     assert_eq!(eval("round half up(2.5) + round half down(2.5) + round up(1.1) + round down(1.9)", json!({})), json!(3 + 2 + 2 + 1));
     assert_eq!(eval("median([3, 1, 2, 4]) + stddev([2, 4]) ** 2", json!({})), json!(4.5));
