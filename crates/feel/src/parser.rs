@@ -632,6 +632,17 @@ impl Parser<'_> {
         let Some(tok) = self.peek().cloned() else {
             return self.error("the expression ended where a value was expected");
         };
+        // A comparison with one endpoint is a range (FEEL 1.4): `< 10` is `(null..10)`, `= 10` is `[10..10]`.
+        if let Some(op) = self.comparison_op().filter(|op| *op != BinOp::Ne) {
+            self.pos += 1;
+            let endpoint = Box::new(self.additive()?);
+            let none = Box::new(Node::Null);
+            return Ok(match op {
+                BinOp::Lt | BinOp::Le => Node::Range { start: none, start_included: false, end: endpoint, end_included: op == BinOp::Le },
+                BinOp::Gt | BinOp::Ge => Node::Range { start: endpoint, start_included: op == BinOp::Ge, end: none, end_included: false },
+                _ => Node::Range { start: endpoint.clone(), start_included: true, end: endpoint, end_included: true },
+            });
+        }
         self.enter()?;
         self.pos += 1;
         let node = match tok {

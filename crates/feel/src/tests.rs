@@ -173,6 +173,7 @@ fn unary_tests_ranges_and_named_arguments() {
     assert_eq!(eval("includes([1..10], 10) and not(includes([1..10), 10)) and during(3, [1..5])", json!({})), json!(true));
     assert_eq!(eval(r#"range("[1..10)") = [1..10)"#, json!({})), json!(true));
     assert_eq!(eval(r#"range("[3..1]")"#, json!({})), json!(null), "a start after its end");
+    assert_eq!(eval("(< 10) = range(\"< 10\") and (>= 3).start = 3 and (= 5).end included", json!({})), json!(true), "a comparison with one endpoint is a range");
     assert_eq!(eval(r#"range("[date(\"2026-01-01\")..@\"2026-02-01\"]")"#, json!({})), json!(null), "an endpoint that is not a literal");
     assert_eq!(eval("(function(x) x) instance of function<Any>->Any", json!({})), json!(true));
     assert_eq!(eval(r#"substring(string: "baton", start position: 2, length: 3)"#, json!({})), json!("ato"));
