@@ -22,11 +22,13 @@ pub(crate) struct Evaluator<'v> {
     frames: Vec<(String, Value)>,
     /// How many random values this evaluation has drawn.
     draws: u64,
+    /// Set when a `for` or quantifier met a range it cannot walk (`"a".."z"`): the result is null.
+    unwalkable: bool,
 }
 
 impl<'v> Evaluator<'v> {
     pub(crate) fn new(variables: &'v dyn Variables, limits: &Limits) -> Self {
-        Evaluator { variables, limits: *limits, fuel_left: limits.fuel, frames: Vec::new(), draws: 0 }
+        Evaluator { variables, limits: *limits, fuel_left: limits.fuel, frames: Vec::new(), draws: 0, unwalkable: false }
     }
 
     pub(crate) fn burn(&mut self, units: u64) -> Result<(), EvalError> {
@@ -258,6 +260,7 @@ impl<'v> Evaluator<'v> {
                 }
             }
             Node::For(contexts, body, reads_partial) => {
+                let outer = std::mem::replace(&mut self.unwalkable, false);
                 let mut results = Vec::new();
                 self.iterate(contexts, 0, &mut |ev| {
                     let value = if *reads_partial {
@@ -273,7 +276,12 @@ impl<'v> Evaluator<'v> {
                     ev.check_len(results.len(), "list")?;
                     Ok(true)
                 })?;
-                Value::List(results)
+                let unwalkable = std::mem::replace(&mut self.unwalkable, outer);
+                if unwalkable {
+                    Value::Null
+                } else {
+                    Value::List(results)
+                }
             }
             Node::Quantified { every, contexts, condition } => {
                 let every = *every;
@@ -395,7 +403,10 @@ impl<'v> Evaluator<'v> {
                     let step = if a <= b { 1 } else { -1 };
                     Box::new((0..=days as i64).filter_map(move |i| a.checked_add(jiff::Span::new().days(i * step)).ok().map(Value::Date)))
                 }
-                _ => return Ok(true),
+                _ => {
+                    self.unwalkable = true;
+                    return Ok(true);
+                }
             },
             Value::Null => return Ok(true),
             single => Box::new(std::iter::once(single)),

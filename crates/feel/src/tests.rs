@@ -181,6 +181,7 @@ fn unary_tests_ranges_and_named_arguments() {
     assert_eq!(eval("median([3, 1, 2, 4]) + stddev([2, 4]) ** 2", json!({})), json!(4.5));
     assert_eq!(parse_error(r#"substring(text: "x")"#), "substring() has no parameters named text");
     assert_eq!(eval("1.5e3 + 5E-1", json!({})), json!(1500.5));
+    assert_eq!(eval(r#"for i in "a".."z" return i"#, json!({})), json!(null), "a range that cannot be walked");
 }
 
 /// Variables with the step's time and a seed, as the engine gives them.
