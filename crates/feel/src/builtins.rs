@@ -830,18 +830,24 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
 /// A regular expression with FEEL's flags (`i`, `s`, `m`, `x`); patterns are
 /// bounded in compiled size, and matching takes linear time.
 fn pattern(source: &Value, flags: Option<&Value>) -> Option<regex::Regex> {
-    let mut builder = regex::RegexBuilder::new(text(source)?);
+    // Null flags are no flags; `q` (XML Schema) takes the pattern as literal text.
+    let flags = match flags {
+        None | Some(Value::Null) => "",
+        Some(flags) => text(flags)?,
+    };
+    let literal = flags.contains('q');
+    let source = if literal { regex::escape(text(source)?) } else { text(source)?.to_string() };
+    let mut builder = regex::RegexBuilder::new(&source);
     builder.size_limit(1 << 20).dfa_size_limit(1 << 20);
-    if let Some(flags) = flags {
-        for flag in text(flags)?.chars() {
-            match flag {
-                'i' => builder.case_insensitive(true),
-                's' => builder.dot_matches_new_line(true),
-                'm' => builder.multi_line(true),
-                'x' => builder.ignore_whitespace(true),
-                _ => return None,
-            };
-        }
+    for flag in flags.chars() {
+        match flag {
+            'i' => builder.case_insensitive(true),
+            's' => builder.dot_matches_new_line(true),
+            'm' => builder.multi_line(true),
+            'x' if !literal => builder.ignore_whitespace(true),
+            'x' | 'q' => &mut builder,
+            _ => return None,
+        };
     }
     builder.build().ok()
 }

@@ -141,7 +141,9 @@ fn regular_expressions_match_replace_and_split() {
     assert_eq!(eval(r#"replace("2026-11-21", "(\\d+)-(\\d+)-(\\d+)", "$3.$2.$1")"#, json!({})), json!("21.11.2026"));
     assert_eq!(eval(r#"split("a, b,c", ",\\s*")"#, json!({})), json!(["a", "b", "c"]));
     assert_eq!(eval(r#"matches("x", "(")"#, json!({})), json!(null), "a pattern that does not compile is null");
-    assert_eq!(eval(r#"matches("x", "x", "q")"#, json!({})), json!(null), "an unknown flag is null");
+    assert_eq!(eval(r#"matches("x", "x", "z")"#, json!({})), json!(null), "an unknown flag is null");
+    assert_eq!(eval(r#"matches("a.b", "a.b", "q") and not(matches("axb", "a.b", "q"))"#, json!({})), json!(true), "q: the pattern is literal");
+    assert_eq!(eval(r#"matches("abc", "b", null)"#, json!({})), json!(true), "null flags are none");
     assert_eq!(eval(r#"matches(email, "^[^@]+@[^@]+$")"#, json!({"email": "ada@example.org"})), json!(true));
 }
 
