@@ -181,6 +181,9 @@ struct ProcessBuilder {
     /// Element -> `default` flow id.
     defaults: Vec<(ElementIdx, String)>,
     diagnostics: Vec<Diagnostic>,
+    /// Elements refused as unsupported: their one diagnostic says all, so the
+    /// flows to and from them (and what only they lead to) raise no more.
+    unsupported: Vec<String>,
 }
 
 impl<'a, 'input> Reader<'a, 'input> {
@@ -252,9 +255,11 @@ impl<'a, 'input> Reader<'a, 'input> {
             attachments: Vec::new(),
             defaults: Vec::new(),
             diagnostics: Vec::new(),
+            unsupported: Vec::new(),
         };
         self.scope(node, Workflow::ROOT, &mut builder);
-        let mut workflow = self.link(process_id, node.attribute("name"), executable, builder.elements, builder.flows, builder.attachments, builder.defaults, &mut builder.diagnostics);
+        let unsupported = std::mem::take(&mut builder.unsupported);
+        let mut workflow = self.link(process_id, node.attribute("name"), executable, builder.elements, builder.flows, builder.attachments, builder.defaults, &unsupported, &mut builder.diagnostics);
         workflow.version_tag = extension(node, ZEEBE, "versionTag").and_then(|t| t.attribute("value")).map(str::to_string);
         if extension(node, ZEEBE, "executionListeners").is_some() {
             builder.diagnostics.push(Diagnostic::error(
@@ -316,6 +321,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                         position,
                         format!("<{name}> cannot be executed by Baton"),
                     ));
+                    b.unsupported.push(id.to_string());
                     continue;
                 }
                 // Documentation, lanes, data and artifacts do not take part in execution.
@@ -740,6 +746,7 @@ impl<'a, 'input> Reader<'a, 'input> {
         pending: Vec<PendingFlow>,
         attachments: Vec<(ElementIdx, String)>,
         defaults: Vec<(ElementIdx, String)>,
+        unsupported: &[String],
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Workflow {
         let mut element_by_id = BTreeMap::new();
@@ -781,6 +788,8 @@ impl<'a, 'input> Reader<'a, 'input> {
                     }
                     Some(r) => match element_by_id.get(r) {
                         Some(&index) => Some(index),
+                        // An element refused as unsupported already has its diagnostic.
+                        None if unsupported.contains(r) => None,
                         None => {
                             diagnostics.push(Diagnostic::error(
                                 &format!("flow-{end}-missing"),
@@ -832,7 +841,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             element_by_id,
             size_hint: 0,
         };
-        check_structure(&workflow, diagnostics);
+        check_structure(&workflow, !unsupported.is_empty(), diagnostics);
         let size_hint = workflow.elements.len() + workflow.flows.len();
         Workflow { size_hint, ..workflow }
     }
@@ -905,7 +914,7 @@ fn error_caught_around(workflow: &Workflow, element: ElementIdx, code: Option<&s
     false
 }
 
-fn check_structure(workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>) {
+fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut Vec<Diagnostic>) {
     let at = |e: &Element| (e.line, e.column);
     // Where Baton's default differs from Camunda 8: an error nobody catches.
     for (index, element) in workflow.elements.iter().enumerate() {
@@ -991,6 +1000,8 @@ fn check_structure(workflow: &Workflow, diagnostics: &mut Vec<Diagnostic>) {
         if matches!(element.kind, Kind::Task(_) | Kind::CallActivity(_) | Kind::SubProcess { triggered_by_event: false } | Kind::Gateway(_) | Kind::EndEvent(_) | Kind::IntermediateThrow(_) | Kind::IntermediateCatch(_))
             && element.incoming.is_empty()
             && !matches!(element.kind, Kind::IntermediateCatch(Trigger::Link { .. }))
+            // What only an unsupported element leads to is not reported again.
+            && !has_unsupported
         {
             diagnostics.push(Diagnostic::warning("element-unreachable", id, at(element), "no sequence flow leads to this element, so it never runs".into()));
         }

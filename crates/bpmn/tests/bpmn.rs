@@ -452,3 +452,26 @@ fn listeners_baton_does_not_run_are_refused_by_name() {
     );
     assert_error(&bad, "listener-invalid", "review");
 }
+
+/// Issue 13, item 8: one unsupported element is one diagnostic, not a cascade
+/// of flow and reachability errors about what touches it.
+#[test]
+fn an_unsupported_element_is_one_diagnostic() {
+    let xml = model(
+        r#"<bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:adHocSubProcess id="adhoc"><bpmn:task id="a"/></bpmn:adHocSubProcess>
+    <bpmn:complexGateway id="cg"/>
+    <bpmn:endEvent id="end"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="adhoc"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="adhoc" targetRef="cg"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="cg" targetRef="end"/>
+  </bpmn:process>"#,
+    );
+    let diagnostics = import(&xml).diagnostics;
+    let codes: Vec<(&str, Option<&str>)> = diagnostics.iter().map(|d| (d.code.as_str(), d.element.as_deref())).collect();
+    assert_eq!(codes, [("unsupported-element", Some("adhoc")), ("unsupported-element", Some("cg"))], "{diagnostics:#?}");
+    // A flow to an element that truly does not exist is still reported.
+    let dangling = xml.replace(r#"targetRef="end""#, r#"targetRef="nowhere""#);
+    assert_error(&dangling, "flow-target-missing", "f3");
+}
