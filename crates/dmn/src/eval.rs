@@ -51,7 +51,7 @@ impl<'d> Run<'d> {
             let expression = decision.expression.as_ref().ok_or_else(|| format!("decision '{}' has no decision logic", decision.name))?;
             let scope = Scope { run: self, locals: Vec::new(), functions: Vec::new() };
             let value = scope.boxed(expression, Some(&decision.name))?;
-            Ok(conform(value, decision.type_ref.as_deref()))
+            Ok(conform_to(self.definitions, value, decision.type_ref.as_deref(), 0))
         });
         self.decided.borrow_mut().insert(index, result.clone());
         result
@@ -398,6 +398,49 @@ impl Scope<'_, '_> {
             }
         })
     }
+}
+
+/// A value as a type of the file (an item definition) or a built-in one
+/// allows: a list of conforming items for a collection (a single value stands
+/// for a list of one), a context with every component conforming for a
+/// structure; else null.
+pub(crate) fn conform_to(definitions: &Definitions, value: Value, type_ref: Option<&str>, depth: usize) -> Value {
+    let Some(type_ref) = type_ref else { return value };
+    let Some(item) = definitions.types.get(type_ref).filter(|_| depth < 16) else { return conform(value, Some(type_ref)) };
+    conform_item(definitions, value, item, depth)
+}
+
+fn conform_item(definitions: &Definitions, value: Value, item: &ItemType, depth: usize) -> Value {
+    if item.function || matches!(value, Value::Null) {
+        return value;
+    }
+    if item.collection {
+        let items = match value {
+            Value::List(items) => items,
+            single => vec![single],
+        };
+        let element = ItemType { collection: false, ..item.clone() };
+        let mut conformed = Vec::with_capacity(items.len());
+        for one in items {
+            let kept = conform_item(definitions, one.clone(), &element, depth + 1);
+            if kept == Value::Null && one != Value::Null {
+                return Value::Null;
+            }
+            conformed.push(kept);
+        }
+        return Value::List(conformed);
+    }
+    if !item.components.is_empty() {
+        let Value::Context(map) = value else { return Value::Null };
+        for (name, component) in &item.components {
+            let Some(member) = map.get(name) else { return Value::Null };
+            if *member != Value::Null && conform_item(definitions, member.clone(), component, depth + 1) == Value::Null {
+                return Value::Null;
+            }
+        }
+        return Value::Context(map);
+    }
+    conform_to(definitions, value, item.base.as_deref(), depth + 1)
 }
 
 /// A decision's result as its declared type allows: a value of another

@@ -14,8 +14,22 @@ pub struct Definitions {
     pub inputs: Vec<InputData>,
     pub bkms: Vec<Bkm>,
     pub services: Vec<DecisionService>,
+    /// Item definitions (the file's own types), by name.
+    pub types: BTreeMap<String, ItemType>,
     pub(crate) by_id: BTreeMap<String, Element>,
     pub(crate) by_name: BTreeMap<String, Element>,
+}
+
+/// An item definition: a base type, a list of one, or a context of components.
+#[derive(Clone, Debug, Default)]
+pub struct ItemType {
+    /// The type it refines (`number`, or another item definition).
+    pub base: Option<String>,
+    pub collection: bool,
+    /// For a structure: each component's name and type.
+    pub components: Vec<(String, ItemType)>,
+    /// A function type: values are not checked.
+    pub function: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -99,6 +99,11 @@ pub(crate) fn read(xml: &str) -> Result<(Definitions, Vec<Diagnostic>), Diagnost
         ..Definitions::default()
     };
     let mut diagnostics = Vec::new();
+    for node in children(root, "itemDefinition") {
+        if let Some(name) = node.attribute("name") {
+            definitions.types.insert(name.to_string(), item_type(node));
+        }
+    }
     for node in root.children().filter(|c| is_dmn(*c)) {
         let id = node.attribute("id").unwrap_or_default().to_string();
         let name = node.attribute("name").unwrap_or_default().to_string();
@@ -142,6 +147,17 @@ pub(crate) fn read(xml: &str) -> Result<(Definitions, Vec<Diagnostic>), Diagnost
         }
     }
     Ok((definitions, diagnostics))
+}
+
+/// An item definition or component: its base type, collection flag and components.
+fn item_type(node: Node) -> ItemType {
+    let base = child(node, "typeRef").and_then(|t| t.text()).or_else(|| node.attribute("typeRef")).map(|t| t.trim().to_string());
+    ItemType {
+        base,
+        collection: node.attribute("isCollection") == Some("true"),
+        components: children(node, "itemComponent").filter_map(|c| Some((c.attribute("name")?.to_string(), item_type(c)))).collect(),
+        function: child(node, "functionItem").is_some(),
+    }
 }
 
 fn requirements(node: Node) -> Requirements {

@@ -103,3 +103,24 @@ fn a_file_with_a_bad_expression_is_refused_with_its_decision_named() {
     assert_eq!(problems[0].element.as_deref(), Some("b_net"));
     assert_eq!(dmn::import("<definitions/>").unwrap_err()[0].code, "dmn-malformed");
 }
+
+/// A decision's result conforms to its item definition, or is null.
+#[test]
+fn results_conform_to_the_file_s_item_definitions() {
+    let model = |expression: &str, type_ref: &str| {
+        format!(
+            r#"<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="t" name="Types" namespace="http://example.org">
+  <itemDefinition name="tNumbers" isCollection="true"><typeRef>number</typeRef></itemDefinition>
+  <itemDefinition name="tPerson"><itemComponent name="name"><typeRef>string</typeRef></itemComponent><itemComponent name="age"><typeRef>number</typeRef></itemComponent></itemDefinition>
+  <decision id="d" name="D"><variable name="D" typeRef="{type_ref}"/><literalExpression><text>{expression}</text></literalExpression></decision>
+</definitions>"#
+        )
+    };
+    let result = |expression: &str, type_ref: &str| dmn::import(&model(expression, type_ref)).unwrap().evaluate("d", &BTreeMap::new()).unwrap().value;
+    assert_eq!(result("[1, 2]", "tNumbers"), Value::List(vec![number(1), number(2)]));
+    assert_eq!(result("[1, \"x\"]", "tNumbers"), Value::Null, "an item of another type");
+    assert_eq!(result("3", "tNumbers"), Value::List(vec![number(3)]), "a single value stands for a list of one");
+    assert_eq!(result("{name: \"Ada\"}", "tPerson"), Value::Null, "a component is missing");
+    assert!(matches!(result("{name: \"Ada\", age: 36, extra: true}", "tPerson"), Value::Context(_)), "more is fine");
+    assert_eq!(result("{name: \"Ada\", age: \"old\"}", "tPerson"), Value::Null, "a component of another type");
+}
