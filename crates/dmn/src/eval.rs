@@ -77,10 +77,11 @@ impl<'d> Run<'d> {
             }
             Element::Service(index) => {
                 let service = &self.definitions.services[index];
+                // The service's parameters: its input data, then its input decisions.
                 let parameters: Vec<String> = service
-                    .input_decisions
+                    .input_data
                     .iter()
-                    .chain(&service.input_data)
+                    .chain(&service.input_decisions)
                     .filter_map(|id| self.name_of(id))
                     .collect();
                 let given: BTreeMap<String, Value> = arguments.bind(&parameters).into_iter().collect();

@@ -133,7 +133,11 @@ pub fn run(definitions: &Definitions, case: &Case, now: Option<i64>) -> Vec<(Str
         .iter()
         .map(|expected| {
             let outcome = match &case.invocable {
-                Some(invocable) if definitions.decision(invocable).is_none() => definitions.invoke(invocable, &case.inputs),
+                // A service with several outputs answers a context: the result checked is the named output's.
+                Some(invocable) if definitions.decision(invocable).is_none() => definitions.invoke(invocable, &case.inputs).map(|value| match value {
+                    Value::Context(map) if map.contains_key(&expected.name) => map[&expected.name].clone(),
+                    other => other,
+                }),
                 _ => definitions.evaluate_at(&expected.name, &case.inputs, now).map(|e| e.value),
             };
             let verdict = match (&expected.value, outcome) {
