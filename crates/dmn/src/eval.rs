@@ -180,8 +180,13 @@ impl Variables for Scope<'_, '_> {
         self.run.clock.map(|ms| ms as u64)
     }
 
+    fn call_named(&self, name: &str, arguments: Vec<(String, Value)>) -> Option<Result<Value, EvalError>> {
+        let result = Scope::call_named(self, name, Arguments::Named(arguments.into_iter().collect()))?;
+        Some(Ok(result.unwrap_or(Value::Null)))
+    }
+
     fn call(&self, name: &str, arguments: Vec<Value>) -> Option<Result<Value, EvalError>> {
-        let result = self.call_named(name, Arguments::Positional(arguments))?;
+        let result = Scope::call_named(self, name, Arguments::Positional(arguments))?;
         // An error inside a called function is FEEL's null for the caller.
         Some(Ok(result.unwrap_or(Value::Null)))
     }

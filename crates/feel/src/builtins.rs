@@ -184,6 +184,11 @@ fn parameters(name: &str) -> &'static [&'static [&'static str]] {
     }
 }
 
+/// Whether `name` is a built-in that takes named arguments.
+pub(crate) fn has_parameters(name: &str) -> bool {
+    !parameters(name).is_empty()
+}
+
 /// Named arguments in the order of the built-in's parameters (a missing one is null).
 pub(crate) fn order_named<T: Default>(name: &str, named: Vec<(String, T)>) -> Result<Vec<T>, String> {
     let signature = parameters(name)

@@ -320,6 +320,24 @@ impl<'v> Evaluator<'v> {
                     _ => Value::Null,
                 }
             }
+            Node::CallNamed(function, arguments) => {
+                let mut named = Vec::with_capacity(arguments.len());
+                for (name, argument) in arguments {
+                    named.push((name.clone(), self.eval(argument)?));
+                }
+                if let Some(callee) = self.lookup_function(function) {
+                    // A function value's parameters take the arguments of their names.
+                    let values = callee.parameters.iter().map(|p| named.iter().find(|(n, _)| n == p).map_or(Value::Null, |(_, v)| v.clone())).collect();
+                    return self.apply(&callee, values);
+                }
+                match self.variables.call_named(function, named) {
+                    Some(result) => {
+                        self.burn(1)?;
+                        result?
+                    }
+                    None => Value::Null,
+                }
+            }
             Node::Call(function, arguments) if self.lookup_function(function).is_some() || (function == "sort" && arguments.len() == 2) || function == "list replace" => {
                 let mut values = Vec::with_capacity(arguments.len());
                 for argument in arguments {

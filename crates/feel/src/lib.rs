@@ -129,6 +129,11 @@ pub trait Variables {
         None
     }
 
+    /// As [`Variables::call`], with the arguments by parameter name.
+    fn call_named(&self, _name: &str, _arguments: Vec<(String, Value)>) -> Option<Result<Value, EvalError>> {
+        None
+    }
+
     /// The time `now()` and `today()` give (milliseconds since 1970, UTC): the
     /// step's, never the wall clock's. `None`: they are null.
     fn clock(&self) -> Option<i64> {

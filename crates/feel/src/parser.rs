@@ -49,6 +49,8 @@ pub(crate) enum Node {
     Function(Vec<String>, Box<Node>),
     /// Calling what an expression gives (`(function(x) x + 1)(2)`, `f.g(1)`).
     Invoke(Box<Node>, Vec<Node>),
+    /// Calling a function that is not a built-in with named arguments (a business knowledge model, a function value).
+    CallNamed(String, Vec<(String, Node)>),
     If(Box<Node>, Box<Node>, Box<Node>),
     /// Iteration contexts, body, and whether the body reads `partial`.
     For(Vec<(String, Node)>, Box<Node>, bool),
@@ -78,10 +80,14 @@ impl Node {
         });
         let mut result = Ok(());
         self.visit(&mut |node| {
-            if let Node::Call(name, arguments) = node {
-                if result.is_ok() && !functions.contains(name) && !bound.contains(name) {
+            match node {
+                Node::Call(name, arguments) if result.is_ok() && !functions.contains(name) && !bound.contains(name) => {
                     result = crate::builtins::check(name, arguments.len());
                 }
+                Node::CallNamed(name, _) if result.is_ok() && !functions.contains(name) && !bound.contains(name) => {
+                    result = Err(format!("unknown function '{name}'"));
+                }
+                _ => {}
             }
         });
         result
@@ -111,6 +117,7 @@ impl Node {
                 n.visit(f);
                 arguments.iter().for_each(|a| a.visit(f));
             }
+            Node::CallNamed(_, arguments) => arguments.iter().for_each(|(_, a)| a.visit(f)),
             Node::InAny(n, tests) => {
                 n.visit(f);
                 tests.iter().for_each(|t| t.visit(f));
@@ -160,6 +167,7 @@ impl Node {
                 n.collect_names(bound, out);
                 arguments.iter().for_each(|a| a.collect_names(bound, out));
             }
+            Node::CallNamed(_, arguments) => arguments.iter().for_each(|(_, a)| a.collect_names(bound, out)),
             Node::InAny(n, tests) => {
                 n.collect_names(bound, out);
                 tests.iter().for_each(|t| t.collect_names(bound, out));
@@ -618,6 +626,11 @@ impl Parser<'_> {
                     }
                 }
                 if !named.is_empty() {
+                    // A built-in's named arguments go in its order; another function's wait for it to be known.
+                    if crate::builtins::check(&function, named.len()).is_err() && !crate::builtins::has_parameters(&function) {
+                        node = Node::CallNamed(function, named);
+                        continue;
+                    }
                     arguments = crate::builtins::order_named(&function, named)
                         .map_err(|message| ParseError { message, offset: start })?;
                 }
