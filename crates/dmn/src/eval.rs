@@ -223,6 +223,10 @@ impl Scope<'_, '_> {
                 for (i, (name, value)) in entries.iter().enumerate() {
                     if let (Some(name), Boxed::Function { parameters, body }) = (name, value) {
                         scope.functions.push((name.clone(), parameters.clone(), (**body).clone()));
+                        // A function whose body is FEEL is also a value of the context (`library.multiply(2, 3)`).
+                        if let Boxed::Literal(Expr::Feel(expression)) = &**body {
+                            map.insert(name.clone(), expression.function(parameters.clone()));
+                        }
                         continue;
                     }
                     let result = scope.boxed(value, None)?;
