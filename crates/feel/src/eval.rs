@@ -86,6 +86,20 @@ impl<'v> Evaluator<'v> {
         }
     }
 
+    fn named_arguments(&mut self, arguments: &[(String, Node)]) -> Result<Vec<(String, Value)>, EvalError> {
+        let mut named = Vec::with_capacity(arguments.len());
+        for (name, argument) in arguments {
+            named.push((name.clone(), self.eval(argument)?));
+        }
+        Ok(named)
+    }
+
+    /// Calls a FEEL function with named arguments: each parameter takes the argument of its name.
+    fn apply_named(&mut self, function: &crate::value::Function, named: &[(String, Value)]) -> Result<Value, EvalError> {
+        let values = function.parameters.iter().map(|p| named.iter().find(|(n, _)| n == p).map_or(Value::Null, |(_, v)| v.clone())).collect();
+        self.apply(function, values)
+    }
+
     /// Calls a FEEL function: its parameters bound over the names it closed over.
     pub(crate) fn apply(&mut self, function: &crate::value::Function, arguments: Vec<Value>) -> Result<Value, EvalError> {
         self.burn(1)?;
@@ -320,15 +334,18 @@ impl<'v> Evaluator<'v> {
                     _ => Value::Null,
                 }
             }
-            Node::CallNamed(function, arguments) => {
-                let mut named = Vec::with_capacity(arguments.len());
-                for (name, argument) in arguments {
-                    named.push((name.clone(), self.eval(argument)?));
+            Node::InvokeNamed(callee, arguments) => {
+                let callee = self.eval(callee)?;
+                let named = self.named_arguments(arguments)?;
+                match callee {
+                    Value::Function(function) => self.apply_named(&function, &named)?,
+                    _ => Value::Null,
                 }
+            }
+            Node::CallNamed(function, arguments) => {
+                let named = self.named_arguments(arguments)?;
                 if let Some(callee) = self.lookup_function(function) {
-                    // A function value's parameters take the arguments of their names.
-                    let values = callee.parameters.iter().map(|p| named.iter().find(|(n, _)| n == p).map_or(Value::Null, |(_, v)| v.clone())).collect();
-                    return self.apply(&callee, values);
+                    return self.apply_named(&callee, &named);
                 }
                 match self.variables.call_named(function, named) {
                     Some(result) => {

@@ -20,6 +20,9 @@ pub(crate) enum BinOp {
     Ge,
 }
 
+/// A call's arguments by parameter name, in the order written.
+type NamedArguments = Vec<(String, Node)>;
+
 #[derive(Clone, Debug, Default)]
 pub(crate) enum Node {
     /// Also what a named argument left out stands for.
@@ -51,6 +54,8 @@ pub(crate) enum Node {
     Invoke(Box<Node>, Vec<Node>),
     /// Calling a function that is not a built-in with named arguments (a business knowledge model, a function value).
     CallNamed(String, Vec<(String, Node)>),
+    /// Calling what an expression gives with named arguments.
+    InvokeNamed(Box<Node>, Vec<(String, Node)>),
     If(Box<Node>, Box<Node>, Box<Node>),
     /// Iteration contexts, body, and whether the body reads `partial`.
     For(Vec<(String, Node)>, Box<Node>, bool),
@@ -118,6 +123,10 @@ impl Node {
                 arguments.iter().for_each(|a| a.visit(f));
             }
             Node::CallNamed(_, arguments) => arguments.iter().for_each(|(_, a)| a.visit(f)),
+            Node::InvokeNamed(n, arguments) => {
+                n.visit(f);
+                arguments.iter().for_each(|(_, a)| a.visit(f));
+            }
             Node::InAny(n, tests) => {
                 n.visit(f);
                 tests.iter().for_each(|t| t.visit(f));
@@ -168,6 +177,10 @@ impl Node {
                 arguments.iter().for_each(|a| a.collect_names(bound, out));
             }
             Node::CallNamed(_, arguments) => arguments.iter().for_each(|(_, a)| a.collect_names(bound, out)),
+            Node::InvokeNamed(n, arguments) => {
+                n.collect_names(bound, out);
+                arguments.iter().for_each(|(_, a)| a.collect_names(bound, out));
+            }
             Node::InAny(n, tests) => {
                 n.collect_names(bound, out);
                 tests.iter().for_each(|t| t.collect_names(bound, out));
@@ -578,53 +591,14 @@ impl Parser<'_> {
                     Node::Name(function) => function,
                     other => {
                         self.pos += 1;
-                        let mut arguments = Vec::new();
-                        if !self.eat_sym(")") {
-                            loop {
-                                arguments.push(self.expression()?);
-                                if self.eat_sym(")") {
-                                    break;
-                                }
-                                self.expect_sym(",")?;
-                            }
-                        }
-                        node = Node::Invoke(Box::new(other), arguments);
+                        let (arguments, named) = self.call_arguments()?;
+                        node = if named.is_empty() { Node::Invoke(Box::new(other), arguments) } else { Node::InvokeNamed(Box::new(other), named) };
                         continue;
                     }
                 };
                 self.pos += 1;
-                let mut arguments = Vec::new();
-                let mut named: Vec<(String, Node)> = Vec::new();
                 let start = self.offset();
-                if !self.eat_sym(")") {
-                    loop {
-                        // `name: value`, where a parameter's name may have several words (`start position`).
-                        let mut words = 0;
-                        while matches!(self.tokens.get(self.pos + words).map(|t| &t.tok), Some(Tok::Name(_) | Tok::QuotedName(_))) {
-                            words += 1;
-                        }
-                        if words > 0 && matches!(self.tokens.get(self.pos + words).map(|t| &t.tok), Some(Tok::Sym(":"))) {
-                            let name: Vec<String> = self.tokens[self.pos..self.pos + words]
-                                .iter()
-                                .map(|t| match &t.tok {
-                                    Tok::Name(n) | Tok::QuotedName(n) => n.clone(),
-                                    _ => String::new(),
-                                })
-                                .collect();
-                            self.pos += words + 1;
-                            named.push((name.join(" "), self.expression()?));
-                        } else {
-                            if !named.is_empty() {
-                                return self.error("positional arguments cannot follow named ones");
-                            }
-                            arguments.push(self.expression()?);
-                        }
-                        if self.eat_sym(")") {
-                            break;
-                        }
-                        self.expect_sym(",")?;
-                    }
-                }
+                let (mut arguments, named) = self.call_arguments()?;
                 if !named.is_empty() {
                     // A built-in's named arguments go in its order; another function's wait for it to be known.
                     if crate::builtins::check(&function, named.len()).is_err() && !crate::builtins::has_parameters(&function) {
@@ -638,6 +612,42 @@ impl Parser<'_> {
             } else {
                 return Ok(node);
             }
+        }
+    }
+
+    /// A call's arguments after its `(`, through its `)`: positional ones, or
+    /// named ones (`name: value`, a name of several words allowed: `start position`).
+    fn call_arguments(&mut self) -> Result<(Vec<Node>, NamedArguments), ParseError> {
+        let mut arguments = Vec::new();
+        let mut named: Vec<(String, Node)> = Vec::new();
+        if self.eat_sym(")") {
+            return Ok((arguments, named));
+        }
+        loop {
+            let mut words = 0;
+            while matches!(self.tokens.get(self.pos + words).map(|t| &t.tok), Some(Tok::Name(_) | Tok::QuotedName(_))) {
+                words += 1;
+            }
+            if words > 0 && matches!(self.tokens.get(self.pos + words).map(|t| &t.tok), Some(Tok::Sym(":"))) {
+                let name: Vec<String> = self.tokens[self.pos..self.pos + words]
+                    .iter()
+                    .map(|t| match &t.tok {
+                        Tok::Name(n) | Tok::QuotedName(n) => n.clone(),
+                        _ => String::new(),
+                    })
+                    .collect();
+                self.pos += words + 1;
+                named.push((name.join(" "), self.expression()?));
+            } else {
+                if !named.is_empty() {
+                    return self.error("positional arguments cannot follow named ones");
+                }
+                arguments.push(self.expression()?);
+            }
+            if self.eat_sym(")") {
+                return Ok((arguments, named));
+            }
+            self.expect_sym(",")?;
         }
     }
 

@@ -112,6 +112,7 @@ fn parse_errors_name_the_problem() {
     assert_eq!(eval("(function(a, b) a * b)(6, 7)", json!({})), json!(42));
     assert_eq!(eval("{double: function(n) n * 2, four: double(2)}.four", json!({})), json!(4));
     assert_eq!(eval("{minus: function(a, b) a - b, r: minus(b: 1, a: 5)}.r", json!({})), json!(4), "named arguments to a function value");
+    assert_eq!(eval("{lib: {minus: function(a, b) a - b}, r: lib.minus(b: 1, a: 5)}.r", json!({})), json!(4), "and to one a path gives");
     assert_eq!(eval("sort([3, 1, 2], function(x, y) x > y)", json!({})), json!([3, 2, 1]));
     assert!(parse_error("\"open").contains("not closed"));
     assert!(parse_error("").contains("empty"));
