@@ -174,21 +174,12 @@ pub async fn deploy(
     let Reply::Deployed(deployed) = call(&state, &actor, None, None, command).await? else {
         unreachable!("deploy answers with versions")
     };
-    let workflows: Vec<Value> = deployed
-        .workflows
-        .into_iter()
-        .map(|(key, version, created)| json!({ "workflow": key, "tenant": tenant, "version": version, "created": created }))
-        .collect();
-    let decisions: Vec<Value> = deployed
-        .decisions
-        .into_iter()
-        .map(|(decision_id, version, created)| json!({ "decision_id": decision_id, "tenant": tenant, "version": version, "created": created }))
-        .collect();
-    let forms: Vec<Value> = deployed
-        .forms
-        .into_iter()
-        .map(|(form_id, version, created)| json!({ "form_id": form_id, "tenant": tenant, "version": version, "created": created }))
-        .collect();
+    // Each deployed thing: its id under its own name, its version, and whether that version is new.
+    let listed = |things: Vec<(String, u32, bool)>, id: &str| -> Vec<Value> {
+        things.into_iter().map(|(key, version, created)| json!({ id: key, "tenant": tenant, "version": version, "created": created })).collect()
+    };
+    let (workflows, decisions, forms) =
+        (listed(deployed.workflows, "workflow"), listed(deployed.decisions, "decision_id"), listed(deployed.forms, "form_id"));
     // Warnings travel with the answer; errors refused the deployment.
     let warnings = diagnostics_json(&deployed.warnings);
     Ok((

@@ -146,49 +146,21 @@ pub async fn deploy(client: &Client, files: &[PathBuf]) -> Result<(), Failure> {
             text(&warning["message"])
         );
     }
-    let rows: Vec<Vec<String>> = answer["workflows"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|w| {
-            vec![
-                text(&w["workflow"]),
-                text(&w["version"]),
-                if w["created"] == json!(true) {
-                    "new".into()
-                } else {
-                    "unchanged".into()
-                },
-            ]
-        })
-        .collect();
-    table(&["WORKFLOW", "VERSION", "DEPLOYED"], &rows);
-    let decisions: Vec<Vec<String>> = answer["decisions"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|d| {
-            let created = if d["created"] == json!(true) { "new" } else { "unchanged" };
-            vec![text(&d["decision_id"]), text(&d["version"]), created.into()]
-        })
-        .collect();
-    if !decisions.is_empty() {
-        table(&["DECISION", "VERSION", "DEPLOYED"], &decisions);
-    }
-    let forms: Vec<Vec<String>> = answer["forms"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|f| {
-            let created = if f["created"] == json!(true) { "new" } else { "unchanged" };
-            vec![text(&f["form_id"]), text(&f["version"]), created.into()]
-        })
-        .collect();
-    if !forms.is_empty() {
-        table(&["FORM", "VERSION", "DEPLOYED"], &forms);
+    // What was deployed, by kind; a kind the deployment did not hold prints nothing, workflows always.
+    for (field, id, heading) in [("workflows", "workflow", "WORKFLOW"), ("decisions", "decision_id", "DECISION"), ("forms", "form_id", "FORM")] {
+        let rows: Vec<Vec<String>> = answer[field]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|d| {
+                let created = if d["created"] == json!(true) { "new" } else { "unchanged" };
+                vec![text(&d[id]), text(&d["version"]), created.into()]
+            })
+            .collect();
+        if field == "workflows" || !rows.is_empty() {
+            table(&[heading, "VERSION", "DEPLOYED"], &rows);
+        }
     }
     Ok(())
 }

@@ -184,6 +184,11 @@ fn parameters(name: &str) -> &'static [&'static [&'static str]] {
     }
 }
 
+/// Whether `name` is a built-in function (of any number of arguments).
+pub(crate) fn is_builtin(name: &str) -> bool {
+    matches!(name, "now" | "today" | "uuid" | "random number") || crate::ranges::NAMES.contains(&name) || FUNCTIONS.iter().any(|(n, ..)| *n == name)
+}
+
 /// Whether `name` is a built-in that takes named arguments.
 pub(crate) fn has_parameters(name: &str) -> bool {
     !parameters(name).is_empty()
@@ -261,8 +266,11 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, arguments: Vec<Value>) ->
 
 fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
     let a = &arguments;
-    if let Some(result) = crate::ranges::call(name, &a[0], a.get(1).unwrap_or(&Value::Null)) {
-        return Some(result.map_or(Value::Null, Value::Bool));
+    // The range functions take two arguments; other built-ins (`concatenate()`) may take none.
+    if let [first, second] = a.as_slice() {
+        if let Some(result) = crate::ranges::call(name, first, second) {
+            return Some(result.map_or(Value::Null, Value::Bool));
+        }
     }
     Some(match name {
         // The same type and the same value (a date is not a date and time at midnight).

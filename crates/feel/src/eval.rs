@@ -77,7 +77,8 @@ impl<'v> Evaluator<'v> {
         if let Some((_, Value::Function(function))) = self.frames.iter().rev().find(|(n, _)| n == name) {
             return Some(function.clone());
         }
-        if crate::builtins::check(name, 1).is_ok() || crate::builtins::check(name, 2).is_ok() {
+        // A built-in's name is the built-in, unless a local name shadows it.
+        if crate::builtins::is_builtin(name) {
             return None;
         }
         match self.variables.get_value(name) {
@@ -355,15 +356,15 @@ impl<'v> Evaluator<'v> {
                     None => Value::Null,
                 }
             }
-            Node::Call(function, arguments) if self.lookup_function(function).is_some() || (function == "sort" && arguments.len() == 2) || function == "list replace" => {
+            Node::Call(function, arguments) if function == "sort" && arguments.len() == 2 || function == "list replace" => {
                 let mut values = Vec::with_capacity(arguments.len());
                 for argument in arguments {
                     values.push(self.eval(argument)?);
                 }
-                if let Some(callee) = self.lookup_function(function) {
-                    return self.apply(&callee, values);
+                match self.lookup_function(function) {
+                    Some(callee) => self.apply(&callee, values)?,
+                    None => self.higher_order(function, values)?,
                 }
-                self.higher_order(function, values)?
             }
             // The step's time and the instance's seed, never the machine's clock or randomness.
             Node::Call(function, arguments) if arguments.is_empty() && matches!(function.as_str(), "now" | "today" | "uuid" | "random number") => {
@@ -391,9 +392,14 @@ impl<'v> Evaluator<'v> {
                         return Ok(Value::Bool(self.lookup(name).is_some()));
                     }
                 }
+                // A name bound to a function value (a parameter, an entry, a decision) calls it.
+                let callee = self.lookup_function(function);
                 let mut values = Vec::with_capacity(arguments.len());
                 for argument in arguments {
                     values.push(self.eval(argument)?);
+                }
+                if let Some(callee) = callee {
+                    return self.apply(&callee, values);
                 }
                 if crate::builtins::check(function, values.len()).is_err() {
                     if let Some(result) = self.variables.call(function, values.clone()) {

@@ -185,6 +185,8 @@ fn unary_tests_ranges_and_named_arguments() {
     assert_eq!(eval("median([3, 1, 2, 4]) + stddev([2, 4]) ** 2", json!({})), json!(4.5));
     assert_eq!(parse_error(r#"substring(text: "x")"#), "substring() has no parameters named text");
     assert_eq!(eval("1.5e3 + 5E-1", json!({})), json!(1500.5));
+    // A built-in of no arguments is not mistaken for a range function (it once indexed an empty list).
+    assert_eq!(eval("concatenate()", json!({})), json!([]));
     assert_eq!(eval(r#"for i in "a".."z" return i"#, json!({})), json!(null), "a range that cannot be walked");
 }
 
