@@ -46,6 +46,13 @@ impl Workflow {
         })
     }
 
+    /// The compensation event subprocess of a subprocess, if it has one.
+    pub fn compensation_event_subprocess(&self, scope: ElementIdx) -> Option<ElementIdx> {
+        self.event_subprocess_starts(scope)
+            .find(|&start| matches!(self.elements[start].kind, Kind::StartEvent { trigger: Trigger::Compensation, .. }))
+            .and_then(|start| self.elements[start].parent)
+    }
+
     /// The start events of a scope's event subprocesses.
     pub fn event_subprocess_starts(&self, scope: ElementIdx) -> impl Iterator<Item = ElementIdx> + '_ {
         self.elements[scope]
@@ -95,6 +102,10 @@ pub struct Element {
     pub properties: BTreeMap<String, String>,
     /// `zeebe:executionListeners`: jobs that must complete before the element starts its work, and before it is left.
     pub listeners: Vec<ExecutionListener>,
+    /// `isForCompensation`: a compensation handler, run only when compensation is thrown, never by a sequence flow.
+    pub for_compensation: bool,
+    /// For an activity with a compensation boundary event: the handler associated with that event.
+    pub compensation_handler: Option<ElementIdx>,
     pub line: u32,
     pub column: u32,
 }
@@ -278,6 +289,9 @@ pub enum Trigger {
     /// `code: None` catches every escalation.
     Escalation { code: Option<String> },
     Link { name: String },
+    /// A compensation boundary event (it marks its activity as compensable) or
+    /// the start of a compensation event subprocess.
+    Compensation,
 }
 
 /// What an end or intermediate throw event does.
@@ -291,6 +305,9 @@ pub enum Throw {
     Link { name: String },
     /// A message throw event handed to a job worker.
     Job(JobDefinition),
+    /// Compensates the completed activities of the scope (or the one `activity`
+    /// names); with `wait`, the event is done when their handlers are.
+    Compensate { activity: Option<ElementIdx>, wait: bool },
 }
 
 /// A shape or an edge of the diagram, kept so a UI can draw the model.

@@ -184,6 +184,10 @@ struct ProcessBuilder {
     /// Elements refused as unsupported: their one diagnostic says all, so the
     /// flows to and from them (and what only they lead to) raise no more.
     unsupported: Vec<String>,
+    /// `<association>`s, source id -> target id: a compensation boundary event's handler.
+    associations: Vec<(String, String)>,
+    /// Compensation throw event -> its `activityRef`.
+    compensation_targets: Vec<(ElementIdx, String)>,
 }
 
 impl<'a, 'input> Reader<'a, 'input> {
@@ -256,10 +260,11 @@ impl<'a, 'input> Reader<'a, 'input> {
             defaults: Vec::new(),
             diagnostics: Vec::new(),
             unsupported: Vec::new(),
+            associations: Vec::new(),
+            compensation_targets: Vec::new(),
         };
         self.scope(node, Workflow::ROOT, &mut builder);
-        let unsupported = std::mem::take(&mut builder.unsupported);
-        let mut workflow = self.link(process_id, node.attribute("name"), executable, builder.elements, builder.flows, builder.attachments, builder.defaults, &unsupported, &mut builder.diagnostics);
+        let mut workflow = self.link(process_id, node.attribute("name"), executable, &mut builder);
         workflow.version_tag = extension(node, ZEEBE, "versionTag").and_then(|t| t.attribute("value")).map(str::to_string);
         if extension(node, ZEEBE, "executionListeners").is_some() {
             builder.diagnostics.push(Diagnostic::error(
@@ -309,6 +314,12 @@ impl<'a, 'input> Reader<'a, 'input> {
                 });
                 continue;
             }
+            if name == "association" {
+                if let (Some(source), Some(target)) = (child.attribute("sourceRef"), child.attribute("targetRef")) {
+                    b.associations.push((self.reference(child, source), self.reference(child, target)));
+                }
+                continue;
+            }
             let kind = match name {
                 "startEvent" | "endEvent" | "intermediateCatchEvent" | "intermediateThrowEvent" | "boundaryEvent" | "task"
                 | "manualTask" | "serviceTask" | "sendTask" | "businessRuleTask" | "scriptTask" | "userTask" | "receiveTask"
@@ -331,6 +342,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             let element_kind = self.element_kind(kind, child, id, index, position, b);
             let mut element = Element::new(id, child.attribute("name"), element_kind, Some(scope), position);
             element.tag = name.to_string();
+            element.for_compensation = child.attribute("isForCompensation") == Some("true");
             self.read_mappings_and_loops(child, id, position, &mut element, &mut b.diagnostics);
             if let Some(default) = child.attribute("default") {
                 b.defaults.push((index, self.reference(child, default)));
@@ -367,8 +379,14 @@ impl<'a, 'input> Reader<'a, 'input> {
                     cancel_activity: node.attribute("cancelActivity") != Some("false"),
                 }
             }
-            "endEvent" => Kind::EndEvent(self.throw(node, id, position, diagnostics)),
-            "intermediateThrowEvent" => Kind::IntermediateThrow(self.throw(node, id, position, diagnostics)),
+            "endEvent" | "intermediateThrowEvent" => {
+                let throw = self.throw(node, id, position, diagnostics);
+                let compensated = node.children().find(|c| is(*c, BPMN, "compensateEventDefinition")).and_then(|c| c.attribute("activityRef"));
+                if let (Throw::Compensate { .. }, Some(activity)) = (&throw, compensated) {
+                    b.compensation_targets.push((index, self.reference(node, activity)));
+                }
+                if kind == "endEvent" { Kind::EndEvent(throw) } else { Kind::IntermediateThrow(throw) }
+            }
             "task" | "manualTask" => Kind::Task(TaskKind::PassThrough),
             "businessRuleTask" if extension(node, ZEEBE, "calledDecision").is_some() && extension(node, ZEEBE, "taskDefinition").is_none() => {
                 let called = extension(node, ZEEBE, "calledDecision");
@@ -646,6 +664,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             "errorEventDefinition" => Trigger::Error { code: self.error_code(definition, id, position, false, diagnostics) },
             "escalationEventDefinition" => Trigger::Escalation { code: self.escalation_code(definition, id, position, false, diagnostics) },
             "linkEventDefinition" => Trigger::Link { name: definition.attribute("name").unwrap_or(id).to_string() },
+            "compensateEventDefinition" => Trigger::Compensation,
             other => {
                 unsupported_definition(other, id, position, diagnostics);
                 Trigger::None
@@ -670,6 +689,8 @@ impl<'a, 'input> Reader<'a, 'input> {
                 None => Throw::None,
             },
             "linkEventDefinition" => Throw::Link { name: definition.attribute("name").unwrap_or(id).to_string() },
+            // The activity it names is resolved with the other references (`compensation_targets`).
+            "compensateEventDefinition" => Throw::Compensate { activity: None, wait: definition.attribute("waitForCompletion") != Some("false") },
             "messageEventDefinition" => match job_definition(node, id, position, diagnostics) {
                 Some(job) => Throw::Job(job),
                 None => {
@@ -736,19 +757,10 @@ impl<'a, 'input> Reader<'a, 'input> {
     }
 
     /// Resolves references and checks the structure of a whole process.
-    #[allow(clippy::too_many_arguments)]
-    fn link(
-        &mut self,
-        process_id: &str,
-        name: Option<&str>,
-        executable: bool,
-        mut elements: Vec<Element>,
-        pending: Vec<PendingFlow>,
-        attachments: Vec<(ElementIdx, String)>,
-        defaults: Vec<(ElementIdx, String)>,
-        unsupported: &[String],
-        diagnostics: &mut Vec<Diagnostic>,
-    ) -> Workflow {
+    fn link(&mut self, process_id: &str, name: Option<&str>, executable: bool, b: &mut ProcessBuilder) -> Workflow {
+        let mut elements = std::mem::take(&mut b.elements);
+        let (pending, attachments, defaults) = (std::mem::take(&mut b.flows), std::mem::take(&mut b.attachments), std::mem::take(&mut b.defaults));
+        let (unsupported, diagnostics) = (&b.unsupported, &mut b.diagnostics);
         let mut element_by_id = BTreeMap::new();
         for (index, element) in elements.iter().enumerate() {
             if element_by_id.insert(element.id.clone(), index).is_some() {
@@ -777,6 +789,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                 None => diagnostics.push(Diagnostic::error("boundary-unattached", Some(&id), position, format!("the boundary event is attached to '{attached}', which does not exist"))),
             }
         }
+        link_compensation(&mut elements, &element_by_id, &b.associations, &b.compensation_targets, diagnostics);
         let mut flows = Vec::new();
         let mut flow_by_id = BTreeMap::new();
         for flow in pending {
@@ -841,7 +854,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             element_by_id,
             size_hint: 0,
         };
-        check_structure(&workflow, !unsupported.is_empty(), diagnostics);
+        check_structure(&workflow, !b.unsupported.is_empty(), diagnostics);
         let size_hint = workflow.elements.len() + workflow.flows.len();
         Workflow { size_hint, ..workflow }
     }
@@ -877,7 +890,7 @@ fn code_of(
     }
 }
 
-/// Reports an event definition Baton cannot execute (conditional, compensation, cancel).
+/// Reports an event definition Baton cannot execute (conditional, cancel).
 fn unsupported_definition(definition: &str, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.push(Diagnostic::error(
         "unsupported-event-definition",
@@ -885,6 +898,65 @@ fn unsupported_definition(definition: &str, id: &str, position: (u32, u32), diag
         position,
         format!("<{definition}> on this event cannot be executed by Baton"),
     ));
+}
+
+/// Resolves what compensation refers to: the handler of each compensation
+/// boundary event (the activity an `<association>` links it to, drawn either
+/// way), and the activity a compensation throw event names (`activityRef`),
+/// which must be in the throw's scope, or in the scope around the event
+/// subprocess the throw is in.
+fn link_compensation(
+    elements: &mut [Element],
+    by_id: &BTreeMap<String, ElementIdx>,
+    associations: &[(String, String)],
+    targets: &[(ElementIdx, String)],
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for boundary in 0..elements.len() {
+        let Kind::Boundary { attached_to, trigger: Trigger::Compensation, .. } = elements[boundary].kind else { continue };
+        let (id, at) = (elements[boundary].id.clone(), (elements[boundary].line, elements[boundary].column));
+        let associated = associations.iter().find_map(|(source, target)| match () {
+            _ if *source == id => Some(target),
+            _ if *target == id => Some(source),
+            _ => None,
+        });
+        match associated.map(|h| (h, by_id.get(h).copied())) {
+            // Unattached: reported already.
+            _ if attached_to == Workflow::ROOT => {}
+            Some((_, Some(handler))) if elements[handler].for_compensation && is_activity(&elements[handler].kind) => {
+                elements[attached_to].compensation_handler = Some(handler);
+            }
+            Some((handler, _)) => diagnostics.push(Diagnostic::error(
+                "compensation-invalid",
+                Some(&id),
+                at,
+                format!("the compensation boundary event is associated with '{handler}', which is not an activity marked isForCompensation=\"true\""),
+            )),
+            None => diagnostics.push(Diagnostic::error(
+                "compensation-invalid",
+                Some(&id),
+                at,
+                "the compensation boundary event has no handler: draw an association from it to an activity marked isForCompensation=\"true\"".into(),
+            )),
+        }
+    }
+    for (throw, activity) in targets {
+        let scope = elements[*throw].parent;
+        let around = scope.filter(|&s| matches!(elements[s].kind, Kind::SubProcess { triggered_by_event: true })).and_then(|s| elements[s].parent);
+        match by_id.get(activity).copied() {
+            Some(target) if is_activity(&elements[target].kind) && !elements[target].for_compensation && (elements[target].parent == scope || elements[target].parent == around) => {
+                if let Kind::EndEvent(Throw::Compensate { activity, .. }) | Kind::IntermediateThrow(Throw::Compensate { activity, .. }) = &mut elements[*throw].kind {
+                    *activity = Some(target);
+                }
+            }
+            _ => diagnostics.push(Diagnostic::error(
+                "compensation-invalid",
+                Some(&elements[*throw].id),
+                (elements[*throw].line, elements[*throw].column),
+                format!("the compensation event's activityRef '{activity}' is not an activity in the event's scope"),
+            )),
+        }
+    }
 }
 
 fn is_activity(kind: &Kind) -> bool {
@@ -966,7 +1038,7 @@ fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut
                 let in_event_subprocess = element.parent.is_some_and(|p| matches!(workflow.elements[p].kind, Kind::SubProcess { triggered_by_event: true }));
                 let allowed = match trigger {
                     Trigger::None | Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal { .. } => true,
-                    Trigger::Error { .. } | Trigger::Escalation { .. } => in_event_subprocess,
+                    Trigger::Error { .. } | Trigger::Escalation { .. } | Trigger::Compensation => in_event_subprocess,
                     Trigger::Link { .. } => false,
                 };
                 if !allowed {
@@ -980,8 +1052,13 @@ fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut
             Kind::IntermediateCatch(Trigger::None) => {
                 diagnostics.push(Diagnostic::error("catch-event-invalid", id, at(element), "the intermediate catch event has no timer, message, signal or link to wait for".into()));
             }
-            Kind::IntermediateCatch(Trigger::Error { .. } | Trigger::Escalation { .. }) => {
-                diagnostics.push(Diagnostic::error("catch-event-invalid", id, at(element), "errors and escalations are caught by boundary events or event subprocesses, not intermediate events".into()));
+            Kind::IntermediateCatch(Trigger::Error { .. } | Trigger::Escalation { .. } | Trigger::Compensation) => {
+                diagnostics.push(Diagnostic::error("catch-event-invalid", id, at(element), "errors, escalations and compensation are caught by boundary events or event subprocesses, not intermediate events".into()));
+            }
+            Kind::Boundary { trigger: Trigger::Compensation, .. } => {
+                if !element.outgoing.is_empty() {
+                    diagnostics.push(Diagnostic::error("compensation-invalid", id, at(element), "a compensation boundary event has no outgoing sequence flow: its handler is linked by an association".into()));
+                }
             }
             Kind::Boundary { trigger, cancel_activity, .. } => {
                 if matches!(trigger, Trigger::None | Trigger::Link { .. }) {
@@ -997,8 +1074,12 @@ fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut
             Kind::Gateway(kind) => check_gateway(workflow, element, *kind, diagnostics),
             _ => {}
         }
+        if element.for_compensation && !(element.incoming.is_empty() && element.outgoing.is_empty()) {
+            diagnostics.push(Diagnostic::error("compensation-invalid", id, at(element), "a compensation handler is started by compensation, not by sequence flows: it can have none".into()));
+        }
         if matches!(element.kind, Kind::Task(_) | Kind::CallActivity(_) | Kind::SubProcess { triggered_by_event: false } | Kind::Gateway(_) | Kind::EndEvent(_) | Kind::IntermediateThrow(_) | Kind::IntermediateCatch(_))
             && element.incoming.is_empty()
+            && !element.for_compensation
             && !matches!(element.kind, Kind::IntermediateCatch(Trigger::Link { .. }))
             // What only an unsupported element leads to is not reported again.
             && !has_unsupported
@@ -1100,6 +1181,8 @@ impl Element {
             loop_characteristics: None,
             properties: BTreeMap::new(),
             listeners: Vec::new(),
+            for_compensation: false,
+            compensation_handler: None,
             line,
             column,
         }

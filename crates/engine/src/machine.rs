@@ -771,6 +771,8 @@ impl<'a> Machine<'a> {
             iteration,
             entries: BTreeMap::new(),
             listened: (0, 0),
+            compensable: Vec::new(),
+            compensating: None,
         };
         self.history(&ei, HistoryEvent::Activated);
         self.st.element_instances.insert(key, ei);
@@ -1116,6 +1118,12 @@ impl<'a> Machine<'a> {
                         let variables = self.visible_variables(key);
                         self.effects.push(Effect::BroadcastSignal { name, variables });
                     }
+                    Throw::Compensate { activity, wait } => {
+                        // Waiting, the event is completed by the last of its handlers ([`Self::leave`]).
+                        if self.compensate(key, scope, *activity, *wait) > 0 && *wait {
+                            return Ok(());
+                        }
+                    }
                 }
                 if let (false, Throw::Link { name }) = (is_end, throw) {
                     let scope_element = self.st.element_instances[&scope].element;
@@ -1180,6 +1188,12 @@ impl<'a> Machine<'a> {
             return;
         }
         let element = ei.element;
+        if ei.compensating.is_some() && !self.wf.elements[element].for_compensation {
+            // A subprocess brought back to host its compensation event subprocess
+            // is done when that is: it has no outputs to map or flows to take again.
+            self.leave(key, Vec::new());
+            return;
+        }
         let (_, ended) = ei.listened;
         // The output mappings apply once; the end listeners run after them, one by one.
         if ended == 0 {
@@ -1332,6 +1346,14 @@ impl<'a> Machine<'a> {
     fn leave(&mut self, key: Key, flows: Vec<FlowIdx>) {
         let Some(ended) = self.end_ei(key, HistoryEvent::Completed) else { return };
         let scope = ended.parent.unwrap_or(self.st.root);
+        if let Some(Compensating { throw: Some(throw) }) = ended.compensating {
+            let pending = self.st.element_instances.values().any(|ei| ei.compensating == Some(Compensating { throw: Some(throw) }));
+            if !pending && self.st.element_instances.contains_key(&throw) {
+                // The throw event is still in its scope, so the scope has nothing to check yet.
+                self.queue.push_back(Work::Complete { ei: throw });
+                return;
+            }
+        }
         if let Some(scope_ei) = self.st.element_instances.get(&scope) {
             if scope_ei.multi_instance.is_some() {
                 self.iteration_completed(scope, &ended);
@@ -1391,9 +1413,10 @@ impl<'a> Machine<'a> {
     /// Removes an element instance and everything it owns, and records how it ended.
     fn end_ei(&mut self, key: Key, event: HistoryEvent) -> Option<ElementInstance> {
         self.close_owned(key);
-        let ei = self.st.element_instances.remove(&key)?;
+        let mut ei = self.st.element_instances.remove(&key)?;
         self.history(&ei, event);
         if event == HistoryEvent::Completed {
+            self.keep_compensable(&mut ei);
             let element = &self.wf.elements[ei.element];
             let at = || ElementAt { element_id: ei.element_id.clone(), element_name: element.name.clone(), at: self.now };
             if matches!(element.kind, Kind::EndEvent(_)) && ei.parent == Some(self.st.root) {
@@ -1403,6 +1426,95 @@ impl<'a> Machine<'a> {
             }
         }
         Some(ei)
+    }
+
+    /// Keeps what compensation could undo of a completed element instance in
+    /// the scope around it: the activity itself when it has a compensation
+    /// handler (each iteration of a multi-instance activity, each run of a
+    /// loop); a subprocess with a compensation event subprocess, with what it
+    /// keeps; else what was kept inside it. A compensation handler's own work
+    /// is not compensated again, and a scope that is terminated keeps nothing.
+    fn keep_compensable(&mut self, ended: &mut ElementInstance) {
+        let Some(parent) = ended.parent.filter(|_| ended.compensating.is_none()) else { return };
+        let (element, inner) = (ended.element, std::mem::take(&mut ended.compensable));
+        let el = &self.wf.elements[element];
+        let record = |handler, inner, variables| Compensable { activity: element, handler, via: Vec::new(), inner, variables };
+        let records = if ended.multi_instance.is_some() {
+            inner
+        } else if let Some(handler) = el.compensation_handler {
+            vec![record(handler, Vec::new(), ended.variables.clone())]
+        } else if let (Kind::SubProcess { triggered_by_event: false }, Some(handler)) = (&el.kind, self.wf.compensation_event_subprocess(element)) {
+            vec![record(handler, inner, ended.variables.clone())]
+        } else {
+            // Each record keeps the local variables of the scopes it completed in (the innermost win).
+            inner
+                .into_iter()
+                .map(|mut r| {
+                    r.via.push(element);
+                    for (name, value) in &ended.variables {
+                        r.variables.entry(name.clone()).or_insert_with(|| value.clone());
+                    }
+                    r
+                })
+                .collect()
+        };
+        if let (false, Some(scope)) = (records.is_empty(), self.st.element_instances.get_mut(&parent)) {
+            scope.compensable.extend(records);
+        }
+    }
+
+    /// Throws compensation from `throw` in `scope`: starts the handlers of the
+    /// completed activities kept in the scope (and, from an event subprocess,
+    /// in the scope around it), or of the one `activity` names, the last
+    /// completed first. Each record is used once. Returns how many started.
+    fn compensate(&mut self, throw: Key, scope: Key, activity: Option<ElementIdx>, wait: bool) -> usize {
+        let mut targets = vec![scope];
+        if let Some(ei) = self.st.element_instances.get(&scope) {
+            if matches!(self.wf.elements[ei.element].kind, Kind::SubProcess { triggered_by_event: true }) {
+                targets.extend(ei.parent);
+            }
+        }
+        let mut started = 0;
+        for target in targets {
+            let Some(target_ei) = self.st.element_instances.get_mut(&target) else { continue };
+            let (chosen, kept): (Vec<Compensable>, Vec<Compensable>) =
+                std::mem::take(&mut target_ei.compensable).into_iter().partition(|r| activity.is_none_or(|a| r.outermost() == a));
+            target_ei.compensable = kept;
+            for record in chosen.into_iter().rev() {
+                self.start_compensation_handler(target, record, wait.then_some(throw));
+                started += 1;
+            }
+        }
+        started
+    }
+
+    fn start_compensation_handler(&mut self, scope: Key, record: Compensable, throw: Option<Key>) {
+        let start = self.wf.elements[record.handler]
+            .children
+            .iter()
+            .copied()
+            .find(|&c| matches!(self.wf.elements[c].kind, Kind::StartEvent { trigger: Trigger::Compensation, .. }));
+        match start {
+            Some(start) => {
+                // The subprocess comes back, as it was when it completed, to host its compensation event subprocess.
+                let host = self.create_ei(record.activity, Some(scope), 1);
+                if let Some(ei) = self.st.element_instances.get_mut(&host) {
+                    ei.compensating = Some(Compensating { throw });
+                    ei.compensable = record.inner;
+                    ei.variables = record.variables;
+                }
+                self.start_event_subprocess(host, record.handler, start, false, Variables::new());
+            }
+            None => {
+                // The handler sees the local variables of the activity it undoes as they were when it completed.
+                let handler = self.create_ei(record.handler, Some(scope), 1);
+                if let Some(ei) = self.st.element_instances.get_mut(&handler) {
+                    ei.compensating = Some(Compensating { throw });
+                    ei.variables = record.variables;
+                }
+                self.queue.push_back(Work::Activate { ei: handler });
+            }
+        }
     }
 
     /// Terminates an element instance and, first, everything inside it.
@@ -1692,7 +1804,8 @@ impl<'a> Machine<'a> {
                 let name = self.text_value(context, name)?;
                 self.open_subscription(owner, element, SubscriptionKind::Signal { name });
             }
-            Trigger::None | Trigger::Error { .. } | Trigger::Escalation { .. } | Trigger::Link { .. } => {}
+            // Compensation is thrown inside the instance, never awaited from outside.
+            Trigger::None | Trigger::Error { .. } | Trigger::Escalation { .. } | Trigger::Link { .. } | Trigger::Compensation => {}
         }
         Ok(())
     }

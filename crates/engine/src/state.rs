@@ -216,6 +216,48 @@ pub struct ElementInstance {
     /// How many of its start, and of its end, execution listeners have completed.
     #[serde(default)]
     pub listened: (u32, u32),
+    /// For scopes: the activities completed inside that compensation can undo, oldest first.
+    #[serde(default)]
+    pub compensable: Vec<Compensable>,
+    /// For a compensation handler: what it runs for.
+    #[serde(default)]
+    pub compensating: Option<Compensating>,
+}
+
+/// What a running compensation handler reports to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compensating {
+    /// The compensation throw event that waits for it, if one does.
+    pub throw: Option<Key>,
+}
+
+/// A completed activity that compensation can undo, kept in the scope it
+/// completed in; when that scope (a subprocess) completes, its records move
+/// to the scope around it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Compensable {
+    /// The completed activity (element index).
+    pub activity: usize,
+    /// What undoes it: the handler its compensation boundary event is associated
+    /// with, or the compensation event subprocess of the subprocess it is.
+    pub handler: usize,
+    /// The subprocesses the record moved out of, innermost first: compensating
+    /// the outermost (`activityRef`) compensates what ran inside it.
+    #[serde(default)]
+    pub via: Vec<usize>,
+    /// For a compensation event subprocess: the subprocess's own records and
+    /// local variables when it completed, which the event subprocess runs with.
+    #[serde(default)]
+    pub inner: Vec<Compensable>,
+    #[serde(default)]
+    pub variables: Variables,
+}
+
+impl Compensable {
+    /// The activity of the scope the record is kept in that it belongs to.
+    pub fn outermost(&self) -> usize {
+        self.via.last().copied().unwrap_or(self.activity)
+    }
 }
 
 /// What a multi-instance body still has to do.
