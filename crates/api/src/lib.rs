@@ -135,7 +135,7 @@ pub const ROUTES: &[Route] = &[
     ),
     ("post", "/v1/jobs/activate", "Take jobs of a type under a lease, waiting up to timeout_ms for some", &["type", "worker", "max_jobs", "lease_ms", "timeout_ms", "tenants"], &[]),
     ("get", "/v1/jobs", "List open jobs", &[], &["tenant", "type", "instance_id", "state", "after", "limit"]),
-    ("post", "/v1/jobs/{key}/complete", "Complete a job (with its lease, or an operator's override)", &["worker", "lease", "override", "reason", "variables"], &[]),
+    ("post", "/v1/jobs/{key}/complete", "Complete a job (with its lease, or an operator's override); an ad-hoc subprocess's job with its result", &["worker", "lease", "override", "reason", "variables", "result"], &[]),
     (
         "post",
         "/v1/jobs/{key}/fail",

@@ -1196,6 +1196,8 @@ pub struct CompleteJobRequest {
     reason: Option<String>,
     #[serde(default)]
     variables: Variables,
+    /// For an ad-hoc subprocess's job: what to activate in it, or that it is done.
+    result: Option<engine::AdHocResult>,
 }
 
 /// How a request claims a job; overriding a lease takes `operator` when tokens are on.
@@ -1255,6 +1257,7 @@ pub async fn complete_job(
             key,
             claim,
             variables: request.variables,
+            result: request.result,
         },
     )
     .await?;

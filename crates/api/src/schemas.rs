@@ -97,6 +97,19 @@ fn lease() -> (&'static str, Value) {
     ("lease", or_null(string()))
 }
 
+/// What an ad-hoc subprocess's job decided (Camunda 8's job result, its field names).
+fn ad_hoc_result() -> Value {
+    request(
+        &[],
+        &[
+            ("type", one_of(&["adHocSubProcess"])),
+            ("activateElements", list(request(&["elementId"], &[("elementId", string()), ("variables", any_object())]))),
+            ("isCompletionConditionFulfilled", boolean()),
+            ("isCancelRemainingInstances", boolean()),
+        ],
+    )
+}
+
 fn retries() -> Value {
     between(0, u32::MAX.into())
 }
@@ -166,6 +179,7 @@ const HISTORY_EVENTS: &[&str] = &[
     "timer_rescheduled",
     "rerun",
     "listener_completed",
+    "job_completed",
 ];
 
 fn instance_members() -> Vec<(&'static str, Value)> {
@@ -794,6 +808,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                     ("override", boolean()),
                     reason(),
                     variables(),
+                    ("result", or_null(ad_hoc_result())),
                 ],
             )),
             done,

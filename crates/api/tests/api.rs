@@ -3045,3 +3045,31 @@ async fn a_deployed_decision_is_evaluated_directly() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!((refused["diagnostics"][0]["code"].as_str(), refused["diagnostics"][0]["element"].as_str()), (Some("expression-invalid"), Some("dish")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ad_hoc_subprocess_s_job_decides_what_runs_in_it() {
+    let app = App::new();
+    let model = include_str!("../../../tests/scenarios/ad-hoc.bpmn");
+    let (status, deployed) = app.json("POST", "/v1/workflows", json!({"resources": [{"name": "ad-hoc.bpmn", "xml": model}]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{deployed}");
+    let (_, started) = app.json("POST", "/v1/instances", json!({"workflow": "agent"})).await;
+    let id = started["id"].as_str().unwrap().to_string();
+    let (_, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": "ai-agent", "worker": "agent"})).await;
+    let job = &activated["jobs"][0];
+    let key = job["key"].as_str().unwrap().to_string();
+    let elements: Vec<&str> = job["variables"]["adHocSubProcessElements"].as_array().unwrap().iter().map(|e| e["elementId"].as_str().unwrap()).collect();
+    assert_eq!(elements, ["a_search", "a_clock"], "{job}");
+    let lease = app.lease(&key);
+    // A result naming what the subprocess cannot activate is refused, and the job stays.
+    let wrong = json!({"worker": "agent", "lease": lease, "result": {"type": "adHocSubProcess", "activateElements": [{"elementId": "a_end"}]}});
+    let (status, refused) = app.json("POST", &format!("/v1/jobs/{key}/complete"), wrong).await;
+    assert_eq!((status, refused["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("element-not-found")), "{refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("a_search, a_clock"), "{refused}");
+    let decide = json!({"worker": "agent", "lease": lease, "result": {"activateElements": [{"elementId": "a_search", "variables": {"toolCall": {"id": "c1", "orderNumber": "A-7"}}}]}});
+    let (status, _) = app.json("POST", &format!("/v1/jobs/{key}/complete"), decide).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, search) = app.json("POST", "/v1/jobs/activate", json!({"type": "search", "worker": "tools"})).await;
+    assert_eq!(search["jobs"][0]["variables"]["orderNumber"], json!("A-7"), "fromAi() gave the tool call's value: {search}");
+    let (_, history) = app.send("GET", &format!("/v1/instances/{id}/history?event=job_completed"), None).await.into_json();
+    assert_eq!(history["items"].as_array().unwrap().iter().map(|e| e["element"].as_str().unwrap()).collect::<Vec<_>>(), ["a_agent"], "{history}");
+}

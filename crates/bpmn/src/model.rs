@@ -84,6 +84,8 @@ pub struct Element {
     /// The BPMN tag (`serviceTask`, `exclusiveGateway`, ...); `process` for the process.
     pub tag: String,
     pub name: Option<String>,
+    /// The element's `<documentation>`, for people and for AI agents choosing tools.
+    pub documentation: Option<String>,
     pub kind: Kind,
     /// The scope that contains the element (the process or a subprocess);
     /// `None` only for the process itself.
@@ -106,6 +108,8 @@ pub struct Element {
     pub for_compensation: bool,
     /// For an activity with a compensation boundary event: the handler associated with that event.
     pub compensation_handler: Option<ElementIdx>,
+    /// For an ad-hoc subprocess (a `SubProcess` whose tag is `adHocSubProcess`): how it runs.
+    pub ad_hoc: Option<Box<AdHoc>>,
     pub line: u32,
     pub column: u32,
 }
@@ -122,6 +126,29 @@ pub enum Property {
 pub struct Mapping {
     pub source: Property,
     pub target: String,
+}
+
+/// An ad-hoc subprocess as Camunda 8.8 runs it: its inner elements run when
+/// they are activated, by `activeElementsCollection` on entering or by its
+/// job's result, each in an inner instance of its own.
+#[derive(Clone, Debug, Default)]
+pub struct AdHoc {
+    /// `zeebe:adHoc activeElementsCollection`: the ids of the elements to activate on entering.
+    pub active_elements: Option<Expression>,
+    /// Evaluated each time an inner flow completes; without one, the
+    /// subprocess completes when no inner flow runs.
+    pub completion_condition: Option<Expression>,
+    /// When the completion condition holds: terminate the inner flows still running (else wait for them).
+    pub cancel_remaining: bool,
+    /// `zeebe:adHoc outputCollection` and `outputElement`: one item per completed inner flow.
+    pub output_collection: Option<String>,
+    pub output_element: Option<Expression>,
+    /// The job-worker implementation (`zeebe:taskDefinition`): a job decides
+    /// what to activate and when the subprocess is done; a new job comes after
+    /// each inner flow completes.
+    pub job: Option<JobDefinition>,
+    /// The elements that can be activated: the inner elements no sequence flow leads to.
+    pub activatable: Vec<ElementIdx>,
 }
 
 #[derive(Clone, Debug)]

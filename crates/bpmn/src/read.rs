@@ -324,8 +324,8 @@ impl<'a, 'input> Reader<'a, 'input> {
                 "startEvent" | "endEvent" | "intermediateCatchEvent" | "intermediateThrowEvent" | "boundaryEvent" | "task"
                 | "manualTask" | "serviceTask" | "sendTask" | "businessRuleTask" | "scriptTask" | "userTask" | "receiveTask"
                 | "exclusiveGateway" | "parallelGateway" | "inclusiveGateway" | "eventBasedGateway" | "subProcess"
-                | "callActivity" => name,
-                "complexGateway" | "transaction" | "adHocSubProcess" => {
+                | "callActivity" | "adHocSubProcess" => name,
+                "complexGateway" | "transaction" => {
                     b.diagnostics.push(Diagnostic::error(
                         "unsupported-element",
                         Some(id),
@@ -343,13 +343,17 @@ impl<'a, 'input> Reader<'a, 'input> {
             let mut element = Element::new(id, child.attribute("name"), element_kind, Some(scope), position);
             element.tag = name.to_string();
             element.for_compensation = child.attribute("isForCompensation") == Some("true");
+            element.documentation = child.children().find(|c| is(*c, BPMN, "documentation")).and_then(|d| d.text()).map(|t| t.trim().to_string());
             self.read_mappings_and_loops(child, id, position, &mut element, &mut b.diagnostics);
             if let Some(default) = child.attribute("default") {
                 b.defaults.push((index, self.reference(child, default)));
             }
+            if kind == "adHocSubProcess" {
+                element.ad_hoc = Some(Box::new(ad_hoc(child, id, position, &mut b.diagnostics)));
+            }
             b.elements.push(element);
             b.elements[scope].children.push(index);
-            if kind == "subProcess" {
+            if kind == "subProcess" || kind == "adHocSubProcess" {
                 self.scope(child, index, b);
             }
         }
@@ -464,6 +468,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             "inclusiveGateway" => Kind::Gateway(GatewayKind::Inclusive),
             "eventBasedGateway" => Kind::Gateway(GatewayKind::EventBased),
             "subProcess" => Kind::SubProcess { triggered_by_event: node.attribute("triggeredByEvent") == Some("true") },
+            "adHocSubProcess" => Kind::SubProcess { triggered_by_event: false },
             "callActivity" => {
                 let called = extension(node, ZEEBE, "calledElement");
                 let process_id = called
@@ -843,6 +848,25 @@ impl<'a, 'input> Reader<'a, 'input> {
                 )),
             }
         }
+        for index in 0..elements.len() {
+            if elements[index].ad_hoc.is_none() {
+                continue;
+            }
+            let activatable: Vec<ElementIdx> = elements[index]
+                .children
+                .iter()
+                .copied()
+                .filter(|&c| {
+                    let child = &elements[c];
+                    child.incoming.is_empty()
+                        && !child.for_compensation
+                        && !matches!(child.kind, Kind::Boundary { .. } | Kind::SubProcess { triggered_by_event: true } | Kind::StartEvent { .. })
+                })
+                .collect();
+            if let Some(ad_hoc) = elements[index].ad_hoc.as_mut() {
+                ad_hoc.activatable = activatable;
+            }
+        }
         let workflow = Workflow {
             process_id: process_id.to_string(),
             name: name.map(str::to_string),
@@ -898,6 +922,29 @@ fn unsupported_definition(definition: &str, id: &str, position: (u32, u32), diag
         position,
         format!("<{definition}> on this event cannot be executed by Baton"),
     ));
+}
+
+/// How an `<adHocSubProcess>` runs (its activatable elements are found once its flows are known).
+fn ad_hoc(node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> AdHoc {
+    let zeebe = extension(node, ZEEBE, "adHoc");
+    let expression = |name: &str, diagnostics: &mut Vec<Diagnostic>| {
+        zeebe.and_then(|z| z.attribute(name)).filter(|e| !e.trim().is_empty()).and_then(|e| expression_property(e, id, position, diagnostics))
+    };
+    let completion_condition = node
+        .children()
+        .find(|c| is(*c, BPMN, "completionCondition"))
+        .and_then(|c| c.text())
+        .filter(|t| !t.trim().is_empty())
+        .and_then(|t| expression_property(t.trim(), id, position, diagnostics));
+    AdHoc {
+        active_elements: expression("activeElementsCollection", diagnostics),
+        completion_condition,
+        cancel_remaining: node.attribute("cancelRemainingInstances") != Some("false"),
+        output_collection: zeebe.and_then(|z| z.attribute("outputCollection")).filter(|o| !o.trim().is_empty()).map(str::to_string),
+        output_element: expression("outputElement", diagnostics),
+        job: extension(node, ZEEBE, "taskDefinition").and_then(|_| job_definition(node, id, position, diagnostics)),
+        activatable: Vec::new(),
+    }
 }
 
 /// Resolves what compensation refers to: the handler of each compensation
@@ -1006,6 +1053,15 @@ fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut
     for (index, element) in workflow.elements.iter().enumerate() {
         let id = Some(element.id.as_str());
         match &element.kind {
+            Kind::SubProcess { triggered_by_event: false } if element.ad_hoc.is_some() => {
+                let has = |f: fn(&Kind) -> bool| element.children.iter().any(|&c| f(&workflow.elements[c].kind));
+                if has(|k| matches!(k, Kind::StartEvent { .. } | Kind::EndEvent(_))) {
+                    diagnostics.push(Diagnostic::error("ad-hoc-invalid", id, at(element), "an ad-hoc subprocess has no start or end events: its elements run when they are activated".into()));
+                }
+                if !has(is_activity) {
+                    diagnostics.push(Diagnostic::error("ad-hoc-invalid", id, at(element), "an ad-hoc subprocess needs at least one activity".into()));
+                }
+            }
             Kind::Process | Kind::SubProcess { triggered_by_event: false } => {
                 let none_starts = element
                     .children
@@ -1080,6 +1136,7 @@ fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut
         if matches!(element.kind, Kind::Task(_) | Kind::CallActivity(_) | Kind::SubProcess { triggered_by_event: false } | Kind::Gateway(_) | Kind::EndEvent(_) | Kind::IntermediateThrow(_) | Kind::IntermediateCatch(_))
             && element.incoming.is_empty()
             && !element.for_compensation
+            && !element.parent.is_some_and(|p| workflow.elements[p].ad_hoc.is_some())
             && !matches!(element.kind, Kind::IntermediateCatch(Trigger::Link { .. }))
             // What only an unsupported element leads to is not reported again.
             && !has_unsupported
@@ -1169,6 +1226,7 @@ impl Element {
             id: id.to_string(),
             tag: "process".to_string(),
             name: name.map(str::to_string),
+            documentation: None,
             kind,
             parent,
             incoming: Vec::new(),
@@ -1183,6 +1241,7 @@ impl Element {
             listeners: Vec::new(),
             for_compensation: false,
             compensation_handler: None,
+            ad_hoc: None,
             line,
             column,
         }

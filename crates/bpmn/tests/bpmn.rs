@@ -460,18 +460,43 @@ fn an_unsupported_element_is_one_diagnostic() {
     let xml = model(
         r#"<bpmn:process id="p" isExecutable="true">
     <bpmn:startEvent id="start"/>
-    <bpmn:adHocSubProcess id="adhoc"><bpmn:task id="a"/></bpmn:adHocSubProcess>
+    <bpmn:transaction id="tx"><bpmn:task id="a"/></bpmn:transaction>
     <bpmn:complexGateway id="cg"/>
     <bpmn:endEvent id="end"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="adhoc"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="adhoc" targetRef="cg"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="tx"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="tx" targetRef="cg"/>
     <bpmn:sequenceFlow id="f3" sourceRef="cg" targetRef="end"/>
   </bpmn:process>"#,
     );
     let diagnostics = import(&xml).diagnostics;
     let codes: Vec<(&str, Option<&str>)> = diagnostics.iter().map(|d| (d.code.as_str(), d.element.as_deref())).collect();
-    assert_eq!(codes, [("unsupported-element", Some("adhoc")), ("unsupported-element", Some("cg"))], "{diagnostics:#?}");
+    assert_eq!(codes, [("unsupported-element", Some("tx")), ("unsupported-element", Some("cg"))], "{diagnostics:#?}");
     // A flow to an element that truly does not exist is still reported.
     let dangling = xml.replace(r#"targetRef="end""#, r#"targetRef="nowhere""#);
     assert_error(&dangling, "flow-target-missing", "f3");
+}
+
+#[test]
+fn an_ad_hoc_subprocess_has_no_start_or_end_events_and_its_activatable_elements_are_those_without_incoming_flows() {
+    let xml = model(
+        r#"<bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:adHocSubProcess id="adhoc">
+      <bpmn:task id="a"/><bpmn:task id="b"/><bpmn:task id="c"/>
+      <bpmn:sequenceFlow id="inner" sourceRef="b" targetRef="c"/>
+    </bpmn:adHocSubProcess>
+    <bpmn:endEvent id="end"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="adhoc"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="adhoc" targetRef="end"/>
+  </bpmn:process>"#,
+    );
+    let imported = import(&xml);
+    assert!(imported.diagnostics.is_empty(), "{:#?}", imported.diagnostics);
+    let workflow = &imported.into_workflows().unwrap()[0];
+    let ad_hoc = workflow.element("adhoc").unwrap().ad_hoc.as_deref().unwrap();
+    let activatable: Vec<&str> = ad_hoc.activatable.iter().map(|&e| workflow.elements[e].id.as_str()).collect();
+    assert_eq!(activatable, ["a", "b"]);
+    assert!(ad_hoc.cancel_remaining, "cancelRemainingInstances defaults to true");
+    let with_start = xml.replace(r#"<bpmn:task id="a"/>"#, r#"<bpmn:startEvent id="a"/>"#);
+    assert_error(&with_start, "ad-hoc-invalid", "adhoc");
 }

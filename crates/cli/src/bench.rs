@@ -267,6 +267,7 @@ impl Link {
                     key,
                     claim,
                     variables: variables.as_object().cloned().unwrap_or_default(),
+                    result: None,
                 };
                 handle
                     .call(command)

@@ -317,6 +317,10 @@ pub enum JobsCommand {
         claim: commands::ClaimArgs,
         #[command(flatten)]
         variables: VarArgs,
+        /// For an ad-hoc subprocess's job, its decision as JSON: {"activateElements": [{"elementId": "...", "variables": {...}}]}
+        /// or {"isCompletionConditionFulfilled": true, "isCancelRemainingInstances": false}.
+        #[arg(long, value_name = "JSON")]
+        result_json: Option<String>,
     },
     /// Fail a job: with retries left it is handed out again (after --backoff-ms).
     Fail {
@@ -931,9 +935,15 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             key,
             claim,
             variables,
+            result_json,
         }) => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
-            let body = claim.with(serde_json::json!({"variables": variables}));
+            let result = match result_json.as_deref().map(serde_json::from_str::<serde_json::Value>) {
+                None => serde_json::Value::Null,
+                Some(Ok(result)) if result.is_object() => result,
+                Some(_) => return Err(Failure("--result-json takes a JSON object, such as {\"activateElements\": [{\"elementId\": \"search\"}]}".into())),
+            };
+            let body = claim.with(serde_json::json!({"variables": variables, "result": result}));
             commands::job_command(&client, &key, "complete", body).await
         }
         Command::Jobs(JobsCommand::Fail {

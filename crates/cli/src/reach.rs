@@ -114,6 +114,7 @@ pub const REACH: &[Reach] = &[
         &[
             ("variables", Arg("vars")),
             ("override", Arg("override_lease")),
+            ("result", Arg("result_json")),
         ],
     ),
     (

@@ -7,7 +7,9 @@
 //! and its `zeebe:properties` (`BATON_PROPERTIES`) in its environment. Exit 0
 //! completes the job with the JSON object CMD printed (nothing printed: no
 //! variables), or, when it printed `{"error": {"code": "...", "message": "...",
-//! "variables": {...}}}`, throws that BPMN error; any other exit fails it with
+//! "variables": {...}}}`, throws that BPMN error; for an ad-hoc subprocess's
+//! job, `{"result": {"type": "adHocSubProcess", "activateElements": [...]},
+//! "variables": {...}}` completes it with that decision; any other exit fails it with
 //! the last lines of stderr and one retry fewer. A command still running when
 //! the job's lease ends is killed, and the job failed.
 
@@ -108,6 +110,14 @@ async fn handle(client: &Client, options: &WorkerOptions, job: &Value) -> Result
                 "variables": error.get("variables").filter(|v| v.is_object()).cloned().unwrap_or_else(|| json!({})),
             });
             (format!("/v1/jobs/{}/error", encode(&key)), body)
+        }
+        // `{"result": {"type": "adHocSubProcess", ...}, "variables": {...}}`: an ad-hoc subprocess's decision.
+        Ok(Value::Object(printed))
+            if printed.get("result").is_some_and(|r| r["type"] == "adHocSubProcess") && printed.keys().all(|k| k == "result" || k == "variables") =>
+        {
+            let variables = printed.get("variables").filter(|v| v.is_object()).cloned().unwrap_or_else(|| json!({}));
+            let body = json!({"worker": options.name, "lease": job["lease"], "variables": variables, "result": printed["result"]});
+            (format!("/v1/jobs/{}/complete", encode(&key)), body)
         }
         Ok(variables) => (format!("/v1/jobs/{}/complete", encode(&key)), json!({"worker": options.name, "lease": job["lease"], "variables": variables})),
         Err(message) => {

@@ -53,10 +53,35 @@ pub struct StartOptions {
     pub uncaught_errors_incident: bool,
 }
 
+/// What an ad-hoc subprocess's job decided (Camunda 8's `adHocSubProcess` job result, with its field names).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdHocResult {
+    /// Camunda's clients send `"adHocSubProcess"`; nothing else is accepted.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub activate_elements: Vec<ActivateElement>,
+    #[serde(default)]
+    pub is_completion_condition_fulfilled: bool,
+    #[serde(default)]
+    pub is_cancel_remaining_instances: bool,
+}
+
+/// An element for an ad-hoc subprocess to activate, with the variables its inner instance starts with.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActivateElement {
+    pub element_id: String,
+    #[serde(default)]
+    pub variables: Variables,
+}
+
 /// An input from outside the instance.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
-    CompleteJob { job: Key, variables: Variables },
+    /// `result` is for an ad-hoc subprocess's job only: what to activate in it, or that it is done.
+    CompleteJob { job: Key, variables: Variables, result: Option<AdHocResult> },
     /// `retries` is the number left after this failure; 0 raises an incident.
     FailJob { job: Key, retries: u32, message: String, backoff_ms: Millis },
     ThrowError { job: Key, code: String, message: String, variables: Variables },
@@ -155,6 +180,8 @@ pub enum RejectionCode {
     ElementNotFound,
     ElementInstanceNotFound,
     InvalidVariables,
+    /// A job result that is not for this job, or asks what cannot be.
+    InvalidJobResult,
     InvalidLabels,
     InstanceFaulted,
 }
@@ -179,6 +206,7 @@ impl RejectionCode {
             RejectionCode::ElementNotFound => "element-not-found",
             RejectionCode::ElementInstanceNotFound => "element-instance-not-found",
             RejectionCode::InvalidVariables => "invalid-variables",
+            RejectionCode::InvalidJobResult => "invalid-job-result",
             RejectionCode::InvalidLabels => "invalid-labels",
             RejectionCode::InstanceFaulted => "instance-faulted",
         }

@@ -235,6 +235,9 @@ impl<'a> Machine<'a> {
                 if found.state != JobState::Activatable {
                     return reject(RejectionCode::JobNotActivatable, format!("job {job} has an open incident; resolve it first"));
                 }
+                if let Input::CompleteJob { result: Some(result), .. } = input {
+                    self.check_ad_hoc_result(found, result)?;
+                }
             }
             Input::UpdateRetries { job, .. } => {
                 if !self.st.jobs.contains_key(job) {
@@ -342,10 +345,47 @@ impl<'a> Machine<'a> {
 
     // ----- applying an input -----
 
+    /// A job result is for an ad-hoc subprocess's job, and names elements it can activate.
+    fn check_ad_hoc_result(&self, job: &Job, result: &crate::AdHocResult) -> Result<(), Rejection> {
+        let ad_hoc = self
+            .st
+            .element_instances
+            .get(&job.element_instance)
+            .filter(|ei| ei.ad_hoc.is_some() && job.listener.is_none())
+            .and_then(|ei| self.wf.elements[ei.element].ad_hoc.as_deref());
+        let Some(ad_hoc) = ad_hoc else {
+            return reject(RejectionCode::InvalidJobResult, format!("job {} is not an ad-hoc subprocess's job; only those take a result", job.key));
+        };
+        if result.kind.as_deref().is_some_and(|k| k != "adHocSubProcess") {
+            return reject(RejectionCode::InvalidJobResult, format!("a job result's type is adHocSubProcess, not '{}'", result.kind.as_deref().unwrap_or_default()));
+        }
+        if result.is_completion_condition_fulfilled && !result.activate_elements.is_empty() {
+            return reject(RejectionCode::InvalidJobResult, "a job result either activates elements or fulfills the completion condition, not both".to_string());
+        }
+        for activate in &result.activate_elements {
+            if !ad_hoc.activatable.iter().any(|&e| self.wf.elements[e].id == activate.element_id) {
+                let known: Vec<&str> = ad_hoc.activatable.iter().map(|&e| self.wf.elements[e].id.as_str()).collect();
+                return reject(
+                    RejectionCode::ElementNotFound,
+                    format!("'{}' is not an element the ad-hoc subprocess '{}' can activate (those are: {})", activate.element_id, job.element_id, known.join(", ")),
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, input: Input) {
         match input {
-            Input::CompleteJob { job, variables } => {
+            Input::CompleteJob { job, variables, result } => {
                 let Some(job) = self.remove_job(job) else { return };
+                let ad_hoc = self.st.element_instances.get(&job.element_instance).is_some_and(|ei| ei.ad_hoc.is_some());
+                if ad_hoc && job.listener.is_none() {
+                    let detail = HistoryDetail { job: Some(Self::job_ref(&job)), variables: bounded_payload(&variables), ..HistoryDetail::default() };
+                    self.absorb(job.element_instance, variables);
+                    self.note(Some(job.element_instance), HistoryEvent::JobCompleted, detail);
+                    self.ad_hoc_decided(job.element_instance, result.unwrap_or_default());
+                    return;
+                }
                 if let Some(event) = job.listener {
                     // A listener's variables apply to its element; the element goes on where it stopped.
                     let detail = HistoryDetail { job: Some(Self::job_ref(&job)), variables: bounded_payload(&variables), ..HistoryDetail::default() };
@@ -715,7 +755,13 @@ impl<'a> Machine<'a> {
     /// The history entry of `event` on `ei`.
     fn entry(&self, ei: &ElementInstance, event: HistoryEvent, detail: HistoryDetail) -> HistoryEntry {
         let element = &self.wf.elements[ei.element];
-        let element_type = if self.is_body(ei) { "multiInstanceBody".to_string() } else { element.tag.clone() };
+        let element_type = if self.is_body(ei) {
+            "multiInstanceBody".to_string()
+        } else if self.is_ad_hoc_inner(ei) {
+            "adHocSubProcessInnerInstance".to_string()
+        } else {
+            element.tag.clone()
+        };
         HistoryEntry {
             at: self.now,
             element_instance: ei.key,
@@ -773,6 +819,7 @@ impl<'a> Machine<'a> {
             listened: (0, 0),
             compensable: Vec::new(),
             compensating: None,
+            ad_hoc: None,
         };
         self.history(&ei, HistoryEvent::Activated);
         self.st.element_instances.insert(key, ei);
@@ -1043,6 +1090,7 @@ impl<'a> Machine<'a> {
                     }
                 }
             }
+            Kind::SubProcess { .. } if el.ad_hoc.is_some() => self.activate_ad_hoc(key)?,
             Kind::SubProcess { triggered_by_event } => {
                 self.open_boundary_events(key)?;
                 self.open_event_subprocess_starts(key);
@@ -1188,6 +1236,10 @@ impl<'a> Machine<'a> {
             return;
         }
         let element = ei.element;
+        if self.is_ad_hoc_inner(ei) {
+            self.ad_hoc_flow_completed(key);
+            return;
+        }
         if ei.compensating.is_some() && !self.wf.elements[element].for_compensation {
             // A subprocess brought back to host its compensation event subprocess
             // is done when that is: it has no outputs to map or flows to take again.
@@ -1287,6 +1339,12 @@ impl<'a> Machine<'a> {
         if self.st.element_instances[&key].multi_instance.is_some() {
             return Ok(());
         }
+        let ei = &self.st.element_instances[&key];
+        if let (Some(_), Some(name)) = (ei.ad_hoc, self.wf.elements[ei.element].ad_hoc.as_ref().and_then(|a| a.output_collection.clone())) {
+            let value = ei.variables.get(&name).cloned().unwrap_or(Json::Array(Vec::new()));
+            let scope = self.scope_of(key);
+            self.propagate(scope, name, value);
+        }
         self.map_outputs(key)
     }
 
@@ -1373,7 +1431,7 @@ impl<'a> Machine<'a> {
         if scope_ei.joins.values().any(|arrivals| arrivals.values().any(|&n| n > 0)) {
             return;
         }
-        if scope_ei.multi_instance.is_some() || matches!(scope_ei.state, ElementState::Incident(_)) {
+        if scope_ei.multi_instance.is_some() || matches!(scope_ei.state, ElementState::Incident(_)) || scope_ei.ad_hoc.is_some_and(|a| !a.done) {
             return;
         }
         if self.st.element_instances.values().any(|ei| ei.parent == Some(scope)) {
@@ -1439,7 +1497,8 @@ impl<'a> Machine<'a> {
         let (element, inner) = (ended.element, std::mem::take(&mut ended.compensable));
         let el = &self.wf.elements[element];
         let record = |handler, inner, variables| Compensable { activity: element, handler, via: Vec::new(), inner, variables };
-        let records = if ended.multi_instance.is_some() {
+        let is_ad_hoc_inner = self.st.element_instances.get(&parent).is_some_and(|p| p.ad_hoc.is_some() && p.element == element);
+        let records = if ended.multi_instance.is_some() || is_ad_hoc_inner {
             inner
         } else if let Some(handler) = el.compensation_handler {
             vec![record(handler, Vec::new(), ended.variables.clone())]
@@ -1671,8 +1730,10 @@ impl<'a> Machine<'a> {
     fn propagate(&mut self, scope: Key, name: String, value: Json) {
         let mut current = Some(scope);
         while let Some(key) = current.filter(|&k| k != self.st.root) {
+            // An ad-hoc subprocess's inner instance keeps what its flow writes (Camunda 8 does so).
+            let inner = self.st.element_instances.get(&key).is_some_and(|ei| self.is_ad_hoc_inner(ei));
             let Some(ei) = self.st.element_instances.get_mut(&key) else { break };
-            if ei.variables.contains_key(&name) {
+            if inner || ei.variables.contains_key(&name) {
                 ei.variables.insert(name, value);
                 return;
             }
@@ -2093,6 +2154,129 @@ impl<'a> Machine<'a> {
         false
     }
 
+    // ----- ad-hoc subprocesses -----
+
+    /// Whether an element instance is an inner instance of an ad-hoc
+    /// subprocess: the scope one activated element's flow runs in.
+    fn is_ad_hoc_inner(&self, ei: &ElementInstance) -> bool {
+        ei.ad_hoc.is_none() && ei.parent.and_then(|p| self.st.element_instances.get(&p)).is_some_and(|p| p.ad_hoc.is_some() && p.element == ei.element)
+    }
+
+    /// Enters an ad-hoc subprocess: `adHocSubProcessElements` and the output
+    /// collection in its scope, then the elements `activeElementsCollection`
+    /// names, or the job that decides.
+    fn activate_ad_hoc(&mut self, key: Key) -> Outcome {
+        let element = self.st.element_instances[&key].element;
+        let wf = self.wf;
+        let Some(ad_hoc) = wf.elements[element].ad_hoc.as_deref() else { return Ok(()) };
+        self.open_boundary_events(key)?;
+        self.open_event_subprocess_starts(key);
+        let described = Json::Array(ad_hoc.activatable.iter().map(|&e| describe_for_ad_hoc(&wf.elements[e])).collect());
+        if let Some(ei) = self.st.element_instances.get_mut(&key) {
+            ei.variables.insert("adHocSubProcessElements".into(), described);
+            if let Some(name) = &ad_hoc.output_collection {
+                ei.variables.insert(name.clone(), Json::Array(Vec::new()));
+            }
+            ei.ad_hoc = Some(AdHocState { done: ad_hoc.job.is_none() && ad_hoc.completion_condition.is_none() });
+        }
+        if let Some(job) = &ad_hoc.job {
+            return self.create_job(key, job, None);
+        }
+        let Some(expression) = &ad_hoc.active_elements else { return Ok(()) };
+        let ids = match self.evaluate(key, expression)? {
+            Json::Array(ids) => ids,
+            other => return Err(Failure::expression(format!("activeElementsCollection '{}' gave {other}, not a list of element ids", expression.source()))),
+        };
+        let mut chosen = Vec::with_capacity(ids.len());
+        for id in ids {
+            let found = id.as_str().and_then(|id| ad_hoc.activatable.iter().copied().find(|&e| wf.elements[e].id == id));
+            chosen.push(found.ok_or_else(|| Failure::expression(format!("activeElementsCollection names {id}, which is not an element the ad-hoc subprocess can activate")))?);
+        }
+        for element in chosen {
+            self.start_ad_hoc_flow(key, element, Variables::new());
+        }
+        Ok(())
+    }
+
+    /// Starts `element` in a new inner instance of the ad-hoc subprocess `ad_hoc`, which holds `variables`.
+    fn start_ad_hoc_flow(&mut self, ad_hoc: Key, element: ElementIdx, variables: Variables) {
+        let Some(ad_hoc_element) = self.st.element_instances.get(&ad_hoc).map(|ei| ei.element) else { return };
+        let inner = self.create_ei(ad_hoc_element, Some(ad_hoc), 1);
+        if let Some(ei) = self.st.element_instances.get_mut(&inner) {
+            ei.variables = variables;
+        }
+        self.queue.push_back(Work::Arrive { element, scope: inner, flow: None });
+    }
+
+    /// An inner flow of an ad-hoc subprocess ended: its output element joins
+    /// the output collection; then the completion condition is asked, or the
+    /// job that decides is created again.
+    fn ad_hoc_flow_completed(&mut self, inner: Key) {
+        let Some(ei) = self.st.element_instances.get(&inner) else { return };
+        let (element, ad_hoc) = (ei.element, self.scope_of(inner));
+        let wf = self.wf;
+        let Some(definition) = wf.elements[element].ad_hoc.as_deref() else { return };
+        if let (Some(name), Some(expression)) = (&definition.output_collection, &definition.output_element) {
+            match self.evaluate(inner, expression) {
+                Ok(value) => {
+                    if let Some(Json::Array(items)) = self.st.element_instances.get_mut(&ad_hoc).and_then(|ei| ei.variables.get_mut(name)) {
+                        items.push(value);
+                    }
+                }
+                Err(failure) => self.raise_incident(ad_hoc, &wf.elements[element].id.clone(), failure.kind, failure.message),
+            }
+        }
+        self.end_ei(inner, HistoryEvent::Completed);
+        let done = self.st.element_instances.get(&ad_hoc).and_then(|ei| ei.ad_hoc).is_some_and(|a| a.done);
+        if let (Some(job), false) = (&definition.job, done) {
+            // One job at a time: the one a worker may still hold is replaced.
+            let open: Vec<Key> = self.st.jobs.values().filter(|j| j.element_instance == ad_hoc && j.listener.is_none()).map(|j| j.key).collect();
+            for job in open {
+                self.remove_job(job);
+            }
+            if let Err(failure) = self.create_job(ad_hoc, job, None) {
+                self.raise_incident(ad_hoc, &wf.elements[element].id.clone(), failure.kind, failure.message);
+            }
+        } else if let (None, Some(condition), false) = (&definition.job, &definition.completion_condition, done) {
+            match self.evaluate(ad_hoc, condition) {
+                Ok(Json::Bool(true)) => self.ad_hoc_fulfilled(ad_hoc, definition.cancel_remaining),
+                Ok(_) => {}
+                Err(failure) => self.raise_incident(ad_hoc, &wf.elements[element].id.clone(), failure.kind, failure.message),
+            }
+        }
+        self.queue.push_back(Work::ScopeCheck { scope: ad_hoc });
+    }
+
+    /// The job of an ad-hoc subprocess completed with its decision.
+    fn ad_hoc_decided(&mut self, ad_hoc: Key, result: crate::AdHocResult) {
+        let Some(element) = self.st.element_instances.get(&ad_hoc).map(|ei| ei.element) else { return };
+        let wf = self.wf;
+        if result.is_completion_condition_fulfilled {
+            self.ad_hoc_fulfilled(ad_hoc, result.is_cancel_remaining_instances);
+        }
+        for activate in result.activate_elements {
+            // check() refused ids that name no activatable element.
+            let Some(target) = wf.elements[element].ad_hoc.as_deref().and_then(|a| a.activatable.iter().copied().find(|&e| wf.elements[e].id == activate.element_id)) else { continue };
+            self.start_ad_hoc_flow(ad_hoc, target, activate.variables);
+        }
+        self.queue.push_back(Work::ScopeCheck { scope: ad_hoc });
+    }
+
+    /// The ad-hoc subprocess may complete: at once, its inner flows terminated
+    /// (`cancel_remaining`), or when the last of them ends.
+    fn ad_hoc_fulfilled(&mut self, ad_hoc: Key, cancel_remaining: bool) {
+        let Some(element) = self.st.element_instances.get(&ad_hoc).map(|ei| ei.element) else { return };
+        if cancel_remaining {
+            let inner: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(ad_hoc) && ei.element == element).map(|ei| ei.key).collect();
+            for key in inner {
+                self.terminate(key);
+            }
+        }
+        if let Some(state) = self.st.element_instances.get_mut(&ad_hoc).and_then(|ei| ei.ad_hoc.as_mut()) {
+            state.done = true;
+        }
+    }
+
     // ----- multi-instance -----
 
     fn activate_multi_instance_body(&mut self, key: Key) -> Outcome {
@@ -2229,6 +2413,26 @@ impl<'a> Machine<'a> {
         };
         self.leave(body, flows);
     }
+}
+
+/// An element as `adHocSubProcessElements` describes it to whoever chooses what to activate.
+fn describe_for_ad_hoc(element: &bpmn::Element) -> Json {
+    let parameters: Vec<Json> = element
+        .inputs
+        .iter()
+        .filter_map(|mapping| match &mapping.source {
+            Property::Expression(expression) => Some(expression.ai_parameters()),
+            Property::Literal(_) => None,
+        })
+        .flatten()
+        .collect();
+    serde_json::json!({
+        "elementId": element.id,
+        "elementName": element.name,
+        "documentation": element.documentation,
+        "properties": element.properties,
+        "parameters": parameters,
+    })
 }
 
 /// The multi-instance characteristics of an element, which every body and iteration has.

@@ -222,6 +222,17 @@ pub struct ElementInstance {
     /// For a compensation handler: what it runs for.
     #[serde(default)]
     pub compensating: Option<Compensating>,
+    /// For an ad-hoc subprocess (not its inner instances): where it stands.
+    #[serde(default)]
+    pub ad_hoc: Option<AdHocState>,
+}
+
+/// Where an ad-hoc subprocess stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdHocState {
+    /// It completes as soon as no inner flow runs: it has no completion
+    /// condition and no job, or its condition held, or its job said so.
+    pub done: bool,
 }
 
 /// What a running compensation handler reports to.
@@ -540,6 +551,8 @@ pub enum HistoryEvent {
     Rerun,
     /// An execution listener's job completed.
     ListenerCompleted,
+    /// A job that does not complete its element completed: an ad-hoc subprocess's, which decides what runs in it.
+    JobCompleted,
 }
 
 impl HistoryEvent {
@@ -583,6 +596,7 @@ impl HistoryEvent {
             HistoryEvent::TimerRescheduled => "timer_rescheduled",
             HistoryEvent::Rerun => "rerun",
             HistoryEvent::ListenerCompleted => "listener_completed",
+            HistoryEvent::JobCompleted => "job_completed",
         }
     }
 }

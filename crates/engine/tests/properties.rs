@@ -281,7 +281,7 @@ fn drive(wf: &Workflow, seed: u32, choices: &[u16]) -> Result<(InstanceState, Ve
             (true, None) => break,
             (false, Some(_)) | (false, None) if !choice.is_multiple_of(3) || next_timer.is_none() => {
                 let job = jobs[usize::from(choice) % jobs.len()];
-                Input::CompleteJob { job, variables: vars(serde_json::json!({ format!("v{}", choice % 4): choice })) }
+                Input::CompleteJob { job, variables: vars(serde_json::json!({ format!("v{}", choice % 4): choice })), result: None }
             }
             (_, Some((due, timer))) => {
                 now = now.max(due);

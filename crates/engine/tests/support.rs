@@ -104,7 +104,7 @@ impl<'w> Driver<'w> {
 
     pub fn complete(&mut self, element: &str, variables: serde_json::Value) {
         let job = self.job(element);
-        self.input(&format!("complete {element}"), Input::CompleteJob { job, variables: vars(variables) });
+        self.input(&format!("complete {element}"), Input::CompleteJob { job, variables: vars(variables), result: None });
     }
 
     pub fn correlate(&mut self, element: &str, variables: serde_json::Value) {

@@ -450,7 +450,7 @@ fn suspend_cancel_and_modify() {
     let mut d = Driver::start(&wf, json!({}));
     d.input("suspend", Input::Suspend);
     let job = d.job("a");
-    d.input("complete while suspended", Input::CompleteJob { job, variables: vars(json!({})) });
+    d.input("complete while suspended", Input::CompleteJob { job, variables: vars(json!({})), result: None });
     d.input("resume", Input::Resume);
     d.input("move a to b", Input::Modify { activate: vec!["b".into()], terminate: vec!["a".into()] });
     d.input("cancel", Input::Cancel { reason: Some("customer withdrew".into()) });
@@ -516,8 +516,8 @@ fn multi_instance_collects_outputs_in_input_order() {
     );
     let mut d = Driver::start(&wf, json!({"items": [1, 2]}));
     let jobs: Vec<u64> = d.state.jobs.keys().copied().collect();
-    d.input("complete second", Input::CompleteJob { job: jobs[1], variables: vars(json!({})) });
-    d.input("complete first", Input::CompleteJob { job: jobs[0], variables: vars(json!({})) });
+    d.input("complete second", Input::CompleteJob { job: jobs[1], variables: vars(json!({})), result: None });
+    d.input("complete first", Input::CompleteJob { job: jobs[0], variables: vars(json!({})), result: None });
     check(&d.trace, expect![[r#"
         > start
           + p (process)
@@ -552,7 +552,7 @@ fn a_rejected_input_leaves_the_state_untouched() {
     let mut state = d.state.clone();
     let before = serde_json::to_string(&state).unwrap();
     let inputs = [
-        Input::CompleteJob { job: 999, variables: vars(json!({})) },
+        Input::CompleteJob { job: 999, variables: vars(json!({})), result: None },
         Input::Resume,
         Input::TimerFired { timer: 1 },
         Input::ResolveIncident { incident: 5 },

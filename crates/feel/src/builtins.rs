@@ -71,6 +71,7 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("list replace", 3, 3),
     ("context", 1, 1),
     ("is empty", 1, 1),
+    ("fromAi", 1, 5),
     ("is blank", 1, 1),
     ("partition", 2, 2),
     ("duplicate values", 1, 1),
@@ -164,6 +165,7 @@ fn parameters(name: &str) -> &'static [&'static [&'static str]] {
         "range" => &[&["from"]],
         "context" => &[&["entries"]],
         "is empty" => &[&["list"]],
+        "fromAi" => &[&["value", "description", "type", "schema", "options"]],
         "is blank" => &[&["string"]],
         "partition" => &[&["list", "size"]],
         "duplicate values" | "and" | "or" => &[&["list"]],
@@ -626,6 +628,8 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 _ => return None,
             }
         }
+        // Camunda 8's AI agent marker: the value is the variable the agent's tool call set.
+        "fromAi" => a[0].clone(),
         // FEEL-Scala's (Camunda 8's) extensions.
         "is empty" => match &a[0] {
             Value::List(items) => Value::Bool(items.is_empty()),

@@ -226,6 +226,39 @@ impl Expression {
         &self.names
     }
 
+    /// What the expression asks an AI agent for: one `{name, description,
+    /// type, schema, options}` per `fromAi(value, ...)` call in it, the name
+    /// being the last name of the value's path (`toolCall.orderId` asks for
+    /// `orderId`). Literal arguments are kept; others are `null`.
+    pub fn ai_parameters(&self) -> Vec<serde_json::Value> {
+        let mut found = Vec::new();
+        self.ast.visit(&mut |node| {
+            let parser::Node::Call(function, arguments) = node else { return };
+            if function != "fromAi" {
+                return;
+            }
+            let name = match arguments.first() {
+                Some(parser::Node::Path(_, name) | parser::Node::Name(name)) => name.clone(),
+                _ => return,
+            };
+            let literal = |index: usize| {
+                arguments
+                    .get(index)
+                    .and_then(|argument| eval::Evaluator::new(&NoVariables, &Limits::DEFAULT).eval(argument).ok())
+                    .and_then(|value| value.to_json().ok())
+                    .unwrap_or(serde_json::Value::Null)
+            };
+            found.push(serde_json::json!({
+                "name": name,
+                "description": literal(1),
+                "type": literal(2),
+                "schema": literal(3),
+                "options": literal(4),
+            }));
+        });
+        found
+    }
+
     /// Evaluates to a FEEL value.
     pub fn evaluate_value(&self, variables: &dyn Variables) -> Result<Value, EvalError> {
         self.evaluate_value_with(variables, &Limits::DEFAULT)

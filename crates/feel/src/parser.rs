@@ -98,7 +98,7 @@ impl Node {
         result
     }
 
-    fn visit(&self, f: &mut dyn FnMut(&Node)) {
+    pub(crate) fn visit(&self, f: &mut dyn FnMut(&Node)) {
         f(self);
         match self {
             Node::Null | Node::Bool(_) | Node::Number(_) | Node::Str(_) | Node::Name(_) => {}

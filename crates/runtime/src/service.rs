@@ -143,6 +143,8 @@ pub enum Command {
         key: String,
         claim: Claim,
         variables: Variables,
+        /// For an ad-hoc subprocess's job: what to activate in it, or that it is done.
+        result: Option<engine::AdHocResult>,
     },
     FailJob {
         key: String,
@@ -592,6 +594,7 @@ fn apply(
             key,
             claim,
             variables,
+            result,
         } => {
             let job = core.job_for(tx, &key, &claim, now)?;
             core.note_override(&claim);
@@ -601,6 +604,7 @@ fn apply(
                 Input::CompleteJob {
                     job: job.local_key,
                     variables,
+                    result,
                 },
                 now,
             )

@@ -163,6 +163,7 @@ async fn an_expired_lease_hands_the_job_to_another_worker_and_completion_is_once
         key: key.clone(),
         claim,
         variables: Default::default(),
+        result: None,
     };
     let alices = first[0].job.lease.clone().unwrap();
     let bobs = second[0].job.lease.clone().unwrap();
@@ -299,6 +300,7 @@ async fn the_instance_record_survives_a_restart() {
                 key: job,
                 claim: Claim::default(),
                 variables: Default::default(),
+                result: None,
             })
             .await
             .unwrap();
@@ -489,6 +491,7 @@ fn the_instance_cache_forgets_a_transaction_that_did_not_commit() {
             engine::Input::CompleteJob {
                 job: local,
                 variables: Default::default(),
+                result: None,
             },
             T0 + 1,
         )
@@ -614,6 +617,7 @@ async fn a_step_that_panics_faults_its_instance_alone_and_survives_a_restart() {
             key,
             claim: Claim::lease("w", &lease),
             variables: Default::default(),
+            result: None,
         }
     };
     let failed = service

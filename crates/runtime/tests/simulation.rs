@@ -175,6 +175,7 @@ impl Sim {
                 engine::Input::CompleteJob {
                     job: job.local_key,
                     variables: Default::default(),
+                    result: None,
                 },
                 now,
             )
@@ -335,6 +336,7 @@ impl Sim {
                         engine::Input::CompleteJob {
                             job: job.job.local_key,
                             variables: Default::default(),
+                            result: None,
                         },
                         now,
                     )

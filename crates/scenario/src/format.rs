@@ -102,6 +102,9 @@ pub struct JobAction {
     pub job_type: Option<String>,
     #[serde(default)]
     pub variables: Variables,
+    /// For an ad-hoc subprocess's job: its decision (Camunda's job result fields).
+    #[serde(default)]
+    pub result: Option<engine::AdHocResult>,
     pub instance: Option<String>,
     pub instance_of: Option<String>,
 }

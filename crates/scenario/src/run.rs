@@ -253,7 +253,7 @@ impl Runner {
         if let Some(a) = complete_job {
             actions.push(("complete_job", Box::new(move |r| {
                 let (seq, job) = r.find_job(&a, a.element.as_deref(), a.job_type.as_deref())?;
-                r.apply(seq, Input::CompleteJob { job, variables: a.variables })
+                r.apply(seq, Input::CompleteJob { job, variables: a.variables, result: a.result })
             })));
         }
         if let Some(a) = fail_job {
@@ -495,7 +495,8 @@ impl Runner {
         let ended = |event: HistoryEvent| -> Vec<String> {
             history
                 .iter()
-                .filter(|h| h.event == event && h.element_type != "process" && h.element_type != "multiInstanceBody")
+                // Containers that are not elements of their own: the process, multi-instance bodies, ad-hoc inner instances.
+                .filter(|h| h.event == event && !matches!(h.element_type.as_str(), "process" | "multiInstanceBody" | "adHocSubProcessInnerInstance"))
                 .map(|h| h.element_id.clone())
                 .collect()
         };
