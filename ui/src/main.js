@@ -742,6 +742,35 @@ function assignTo(t) {
   return h('span', {}, who, action('Assign', () => post(`/v1/tasks/${encodeURIComponent(t.key)}/assign`, { assignee: who.value.trim() })));
 }
 
+/**
+ * Change a task's due date, follow-up date, priority or candidates; only what
+ * was edited is sent (an emptied field clears it). The task's updating
+ * listeners, if it has any, see the change first.
+ */
+function changeTask(t) {
+  if (t.state === 'completed' || !may('post /v1/tasks/{key}/update')) return '';
+  const field = (label, value, attributes = {}) => h('label', {}, `${label} `, h('input', { value: value ?? '', size: 14, ...attributes }));
+  const fields = {
+    due: field('Due', t.due, { placeholder: '2026-01-31T17:00:00Z' }),
+    follow_up: field('Follow up', t.follow_up),
+    priority: field('Priority', t.priority, { type: 'number', size: 4 }),
+    candidate_groups: field('Candidate groups', t.candidate_groups.join(', ')),
+    candidate_users: field('Candidate users', t.candidate_users.join(', ')),
+  };
+  const read = (name) => fields[name].querySelector('input').value.trim();
+  const list = (text) => text.split(',').map((s) => s.trim()).filter(Boolean);
+  const change = action('Save changes', async () => {
+    const body = {};
+    if (read('due') !== (t.due ?? '')) body.due = read('due');
+    if (read('follow_up') !== (t.follow_up ?? '')) body.follow_up = read('follow_up');
+    if (read('priority') !== String(t.priority ?? '') && read('priority') !== '') body.priority = Number(read('priority'));
+    if (read('candidate_groups') !== t.candidate_groups.join(', ')) body.candidate_groups = list(read('candidate_groups'));
+    if (read('candidate_users') !== t.candidate_users.join(', ')) body.candidate_users = list(read('candidate_users'));
+    await post(`/v1/tasks/${encodeURIComponent(t.key)}/update`, body);
+  });
+  return h('form', { class: 'inline', onsubmit: (e) => e.preventDefault() }, ...Object.values(fields), change);
+}
+
 /** The open tasks of the user's groups: one query per group, each task once. */
 async function groupTasks(groups) {
   const seen = new Map();
@@ -847,6 +876,7 @@ async function taskPage(key) {
     {},
     header,
     h('p', {}, claimOrGiveBack(task), ' ', assignTo(task)),
+    changeTask(task),
     h('h2', {}, 'Form'),
     formProblem ? problem(formProblem) : h('p', { class: 'muted' }, describeSource(formAnswer)),
     form.element,

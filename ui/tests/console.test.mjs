@@ -182,6 +182,13 @@ test('the quick start through the console: deploy, start, the token on the diagr
   await shot(page, 'tasks');
   await page.getByRole('link', { name: 'Work on it' }).click();
   await page.getByText('the deployed form approval, version 1').waitFor();
+  // Its priority and due date changed on the task page.
+  await page.getByLabel('Priority').fill('70');
+  await page.getByLabel('Due').fill('2026-02-01T09:00:00Z');
+  await page.getByRole('button', { name: 'Save changes' }).click();
+  await page.locator('dl.facts').getByText('70', { exact: true }).waitFor();
+  const changed = (await api(base, 'GET', '/v1/tasks')).items[0];
+  assert.deepEqual([changed.priority, changed.due], [70, '2026-02-01T09:00:00Z']);
   await page.getByLabel('Approved').check();
   await page.getByLabel('Comment').fill('fine by me');
   assert.equal(await page.locator('.fjs-powered-by').count(), 1, 'the form-js watermark is shown');

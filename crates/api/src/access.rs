@@ -97,6 +97,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("post", "/v1/tasks/{key}/claim", Access::Roles(&[User])),
     ("post", "/v1/tasks/{key}/unclaim", Access::Roles(&[User, Operator])),
     ("post", "/v1/tasks/{key}/assign", Access::Roles(&[Operator])),
+    ("post", "/v1/tasks/{key}/update", Access::Roles(&[Operator])),
     ("post", "/v1/tasks/{key}/complete", Access::Roles(&[User])),
     ("post", "/v1/messages", Access::Roles(&[Starter])),
     ("get", "/v1/messages", Access::Roles(READERS)),

@@ -40,6 +40,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("job-leased-to-another-worker", 409, "Another worker holds the job"),
     ("job-lease-required", 409, "A worker holds the job; its lease token is needed"),
     ("task-claimed", 409, "The user task is assigned to someone else"),
+    ("task-in-transition", 409, "The user task waits for its listeners"),
     ("timer-not-found", 404, "No such timer"),
     ("timer-not-due", 409, "The timer is not due yet"),
     ("subscription-not-found", 404, "No such subscription"),

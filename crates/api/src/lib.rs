@@ -163,6 +163,7 @@ pub const ROUTES: &[Route] = &[
     ("post", "/v1/tasks/{key}/claim", "Claim a user task (refused when someone else holds it)", &["assignee"], &[]),
     ("post", "/v1/tasks/{key}/unclaim", "Give a user task back", &[], &[]),
     ("post", "/v1/tasks/{key}/assign", "Assign a user task to someone", &["assignee"], &[]),
+    ("post", "/v1/tasks/{key}/update", "Change a user task's due date, follow-up date, priority or candidates", &["due", "follow_up", "priority", "candidate_groups", "candidate_users"], &[]),
     ("post", "/v1/tasks/{key}/complete", "Complete a user task", &["variables"], &[]),
     ("post", "/v1/messages", "Publish a message", &["name", "correlation_key", "variables", "ttl_ms", "message_id", "tenant"], &[]),
     ("get", "/v1/messages", "List messages kept with a time to live: buffered, or undelivered (expired with nobody taking them)", &[], &["tenant", "state", "name", "after", "limit"]),
@@ -316,6 +317,7 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     router = route("/v1/tasks/{key}/claim", post(claim_task), router);
     router = route("/v1/tasks/{key}/unclaim", post(unclaim_task), router);
     router = route("/v1/tasks/{key}/assign", post(assign_task), router);
+    router = route("/v1/tasks/{key}/update", post(update_task), router);
     router = route("/v1/tasks/{key}/complete", post(complete_task), router);
     router = route(
         "/v1/messages",

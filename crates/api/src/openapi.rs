@@ -117,6 +117,7 @@ fn links(method: &str, path: &str) -> Map<String, Value> {
                 ("GetTask", "get /v1/tasks/{key}"),
                 ("Claim", "post /v1/tasks/{key}/claim"),
                 ("Assign", "post /v1/tasks/{key}/assign"),
+                ("Update", "post /v1/tasks/{key}/update"),
                 ("Complete", "post /v1/tasks/{key}/complete"),
             ],
             "key",

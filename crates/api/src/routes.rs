@@ -1197,7 +1197,7 @@ pub struct CompleteJobRequest {
     #[serde(default)]
     variables: Variables,
     /// For an ad-hoc subprocess's job: what to activate in it, or that it is done.
-    result: Option<engine::AdHocResult>,
+    result: Option<engine::JobResult>,
 }
 
 /// How a request claims a job; overriding a lease takes `operator` when tokens are on.
@@ -1535,6 +1535,36 @@ pub async fn assign_task(
     Body(request): Body<AssigneeRequest>,
 ) -> Answer {
     task_action(&state, &actor, key, TaskAction::Assign(request.assignee)).await
+}
+
+/// A change to a user task's dates, candidates or priority; a member left out stays, `""` or `[]` clears it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTaskRequest {
+    due: Option<String>,
+    follow_up: Option<String>,
+    priority: Option<i64>,
+    candidate_groups: Option<Vec<String>>,
+    candidate_users: Option<Vec<String>>,
+}
+
+pub async fn update_task(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Path(key): Path<String>,
+    Body(request): Body<UpdateTaskRequest>,
+) -> Answer {
+    visible_task(&state, caller.as_ref(), &key).await?;
+    let changes = engine::TaskCorrections {
+        assignee: None,
+        due_date: request.due,
+        follow_up_date: request.follow_up,
+        priority: request.priority,
+        candidate_groups: request.candidate_groups,
+        candidate_users: request.candidate_users,
+    };
+    task_action(&state, &actor, key, TaskAction::Update(changes)).await
 }
 
 pub async fn complete_task(

@@ -97,15 +97,33 @@ fn lease() -> (&'static str, Value) {
     ("lease", or_null(string()))
 }
 
-/// What an ad-hoc subprocess's job decided (Camunda 8's job result, its field names).
-fn ad_hoc_result() -> Value {
+/// What a job decided besides its variables (Camunda 8's job result, its
+/// field names): an ad-hoc subprocess's job, or a user task listener's.
+fn job_result() -> Value {
+    let text_list = or_null(list(string()));
     request(
         &[],
         &[
-            ("type", one_of(&["adHocSubProcess"])),
+            ("type", one_of(&["adHocSubProcess", "userTask"])),
             ("activateElements", list(request(&["elementId"], &[("elementId", string()), ("variables", any_object())]))),
             ("isCompletionConditionFulfilled", boolean()),
             ("isCancelRemainingInstances", boolean()),
+            ("denied", boolean()),
+            ("deniedReason", or_null(string())),
+            (
+                "corrections",
+                or_null(request(
+                    &[],
+                    &[
+                        ("assignee", or_null(string())),
+                        ("dueDate", or_null(string())),
+                        ("followUpDate", or_null(string())),
+                        ("candidateUsers", text_list.clone()),
+                        ("candidateGroups", text_list),
+                        ("priority", or_null(json!({"type": "integer"}))),
+                    ],
+                )),
+            ),
         ],
     )
 }
@@ -391,7 +409,7 @@ pub fn components() -> Value {
         ("variables", any_object()),
         ("headers", map_of(string())),
         ("properties", map_of(string())),
-        ("listener", or_null(one_of(&["start", "end"]))),
+        ("listener", or_null(one_of(&["start", "end", "creating", "assigning", "updating", "completing"]))),
         ("lease", string()),
     ]);
     let mut workflow_detail = workflow_members();
@@ -808,7 +826,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                     ("override", boolean()),
                     reason(),
                     variables(),
-                    ("result", or_null(ad_hoc_result())),
+                    ("result", or_null(job_result())),
                 ],
             )),
             done,
@@ -871,6 +889,20 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             done,
         ),
         ("post", "/v1/tasks/{key}/unclaim") => op(vec![], Some(request(&[], &[])), done),
+        ("post", "/v1/tasks/{key}/update") => op(
+            vec![],
+            Some(request(
+                &[],
+                &[
+                    ("due", or_null(string())),
+                    ("follow_up", or_null(string())),
+                    ("priority", or_null(json!({"type": "integer"}))),
+                    ("candidate_groups", or_null(list(string()))),
+                    ("candidate_users", or_null(list(string()))),
+                ],
+            )),
+            done,
+        ),
         ("post", "/v1/tasks/{key}/complete") => {
             op(vec![], Some(request(&[], &[variables()])), done)
         }

@@ -2094,6 +2094,7 @@ async fn every_route_answers_as_its_openapi_schema_says() {
             json!({"assignee": "bob"}),
         )
         .await);
+    ok(app.json("POST", &format!("/v1/tasks/{task}/update"), json!({"due": "2026-03-01T00:00:00Z", "priority": 5, "candidate_groups": []})).await);
     ok(app
         .json(
             "POST",
@@ -3072,4 +3073,48 @@ async fn an_ad_hoc_subprocess_s_job_decides_what_runs_in_it() {
     assert_eq!(search["jobs"][0]["variables"]["orderNumber"], json!("A-7"), "fromAi() gave the tool call's value: {search}");
     let (_, history) = app.send("GET", &format!("/v1/instances/{id}/history?event=job_completed"), None).await.into_json();
     assert_eq!(history["items"].as_array().unwrap().iter().map(|e| e["element"].as_str().unwrap()).collect::<Vec<_>>(), ["a_agent"], "{history}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_task_listeners_see_each_change_first_and_may_correct_or_deny_it() {
+    let app = App::new();
+    let model = include_str!("../../../tests/scenarios/task-listeners.bpmn");
+    let (status, deployed) = app.json("POST", "/v1/workflows", json!({"resources": [{"name": "review.bpmn", "xml": model}]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{deployed}");
+    app.json("POST", "/v1/instances", json!({"workflow": "review", "variables": {"owner": null}})).await;
+    let (_, tasks) = app.send("GET", "/v1/tasks", None).await.into_json();
+    assert_eq!(tasks["items"], json!([]), "a task its creating listeners have not let through is not listed yet");
+    let mut take = async |job_type: &str| {
+        let (_, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": job_type, "worker": "listeners"})).await;
+        let job = activated["jobs"][0].clone();
+        assert!(job.is_object(), "no {job_type} job: {activated}");
+        let key = job["key"].as_str().unwrap().to_string();
+        (key.clone(), app.lease(&key), job)
+    };
+    let (key, lease, job) = take("prepare").await;
+    assert_eq!(job["listener"], json!("creating"), "{job}");
+    assert_eq!(job["headers"]["io.camunda.zeebe:action"], json!("create"), "{job}");
+    let correct = json!({"worker": "listeners", "lease": lease, "result": {"type": "userTask", "corrections": {"candidateGroups": ["clerks"]}}});
+    assert_eq!(app.json("POST", &format!("/v1/jobs/{key}/complete"), correct).await.0, StatusCode::NO_CONTENT);
+    let (_, tasks) = app.send("GET", "/v1/tasks", None).await.into_json();
+    let task = tasks["items"][0]["key"].as_str().unwrap().to_string();
+    assert_eq!(tasks["items"][0]["candidate_groups"], json!(["clerks"]), "{tasks}");
+    // An update goes through the updating listener.
+    let (status, _) = app.json("POST", &format!("/v1/tasks/{task}/update"), json!({"priority": 7})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (key, lease, job) = take("on-update").await;
+    assert_eq!(job["headers"]["io.camunda.zeebe:changedAttributes"], json!("[\"priority\"]"), "{job}");
+    app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "listeners", "lease": lease})).await;
+    let (_, shown) = app.send("GET", &format!("/v1/tasks/{task}"), None).await.into_json();
+    assert_eq!(shown["priority"], json!(7), "{shown}");
+    // The completing listener sees the variables the task would complete with, and denies.
+    app.json("POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"approved": "maybe"}})).await;
+    let (_, busy) = app.json("POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"approved": true}})).await;
+    assert_eq!(busy["code"], json!("task-in-transition"), "{busy}");
+    let (key, lease, job) = take("validate").await;
+    assert_eq!(job["variables"]["approved"], json!("maybe"), "{job}");
+    let deny = json!({"worker": "listeners", "lease": lease, "result": {"denied": true, "deniedReason": "yes or no"}});
+    app.json("POST", &format!("/v1/jobs/{key}/complete"), deny).await;
+    let (status, shown) = app.send("GET", &format!("/v1/tasks/{task}"), None).await.into_json();
+    assert_eq!((status, shown["state"].as_str()), (StatusCode::OK, Some("open")), "{shown}");
 }

@@ -464,6 +464,13 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
         ),
         (
             "post",
+            "/v1/tasks/{key}/update",
+            format!("/v1/tasks/{beta_task}/update"),
+            json!({"priority": 1}),
+            Hidden("task-not-found"),
+        ),
+        (
+            "post",
             "/v1/tasks/{key}/complete",
             format!("/v1/tasks/{beta_task}/complete"),
             json!({}),

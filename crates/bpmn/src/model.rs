@@ -102,8 +102,9 @@ pub struct Element {
     pub loop_characteristics: Option<LoopCharacteristics>,
     /// `zeebe:properties`: name and value pairs for the applications around the engine (given to workers with its jobs).
     pub properties: BTreeMap<String, String>,
-    /// `zeebe:executionListeners`: jobs that must complete before the element starts its work, and before it is left.
-    pub listeners: Vec<ExecutionListener>,
+    /// `zeebe:executionListeners`: jobs that must complete before the element
+    /// starts its work, and before it is left; and a user task's `zeebe:taskListeners`.
+    pub listeners: Vec<Listener>,
     /// `isForCompensation`: a compensation handler, run only when compensation is thrown, never by a sequence flow.
     pub for_compensation: bool,
     /// For an activity with a compensation boundary event: the handler associated with that event.
@@ -210,7 +211,8 @@ pub enum TaskKind {
     PassThrough,
 }
 
-/// When an execution listener runs.
+/// When a listener runs: an execution listener around any element's work,
+/// or a user task listener (`zeebe:taskListeners`) before a change to its task takes effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ListenerEvent {
@@ -218,10 +220,37 @@ pub enum ListenerEvent {
     Start,
     /// After the output mappings, before the token leaves.
     End,
+    /// Before a user task is created (its listeners may correct it, not deny it).
+    Creating,
+    /// Before a user task's assignee changes.
+    Assigning,
+    /// Before a user task's due date, follow-up date, priority or candidates change.
+    Updating,
+    /// Before a user task completes.
+    Completing,
 }
 
+impl ListenerEvent {
+    /// Whether it is a user task listener's event.
+    pub fn is_task_event(self) -> bool {
+        !matches!(self, ListenerEvent::Start | ListenerEvent::End)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenerEvent::Start => "start",
+            ListenerEvent::End => "end",
+            ListenerEvent::Creating => "creating",
+            ListenerEvent::Assigning => "assigning",
+            ListenerEvent::Updating => "updating",
+            ListenerEvent::Completing => "completing",
+        }
+    }
+}
+
+/// A listener: a job of its own type that must complete before what it listens to goes on.
 #[derive(Clone, Debug)]
-pub struct ExecutionListener {
+pub struct Listener {
     pub event: ListenerEvent,
     pub job: JobDefinition,
 }

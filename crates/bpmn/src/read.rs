@@ -512,26 +512,44 @@ impl<'a, 'input> Reader<'a, 'input> {
                         continue;
                     }
                 };
-                let Some(job_type) = listener.attribute("type").filter(|t| !t.trim().is_empty()) else {
-                    diagnostics.push(Diagnostic::error("listener-invalid", Some(id), position, "an execution listener has no job type".into()));
-                    continue;
-                };
-                let job_type = match job_type.trim_start().strip_prefix('=') {
-                    Some(_) => property(job_type, id, position, diagnostics),
-                    None => Some(Property::Literal(job_type.to_string())),
-                };
-                let retries = listener.attribute("retries").filter(|r| !r.trim().is_empty()).unwrap_or("3");
-                let (Some(job_type), Some(retries)) = (job_type, property(retries, id, position, diagnostics)) else { continue };
-                element.listeners.push(ExecutionListener { event, job: JobDefinition { job_type, retries, headers: Vec::new() } });
+                element.listeners.extend(listener_job(listener, event, id, position, diagnostics));
             }
         }
-        if extension(node, ZEEBE, "taskListeners").is_some() {
-            diagnostics.push(Diagnostic::error(
-                "unsupported-listener",
-                Some(id),
-                position,
-                "user task listeners (zeebe:taskListeners) do not run in Baton yet; the task would behave differently than in Camunda 8".into(),
-            ));
+        if let Some(listeners) = extension(node, ZEEBE, "taskListeners") {
+            if node.tag_name().name() != "userTask" {
+                diagnostics.push(Diagnostic::error("listener-invalid", Some(id), position, "task listeners (zeebe:taskListeners) belong on user tasks".into()));
+            }
+            for listener in listeners.children().filter(|c| is(*c, ZEEBE, "taskListener")) {
+                // Camunda 8.6 and 8.7 named some events differently; both spellings are read.
+                let event = match listener.attribute("eventType") {
+                    Some("creating" | "create") => ListenerEvent::Creating,
+                    Some("assigning" | "assignment") => ListenerEvent::Assigning,
+                    Some("updating" | "update") => ListenerEvent::Updating,
+                    Some("completing" | "complete") => ListenerEvent::Completing,
+                    Some("canceling" | "cancel") => {
+                        diagnostics.push(Diagnostic::error(
+                            "unsupported-listener",
+                            Some(id),
+                            position,
+                            "canceling task listeners do not run in Baton yet: Baton ends a cancelled task at once, where Camunda 8 waits for those listeners".into(),
+                        ));
+                        continue;
+                    }
+                    other => {
+                        diagnostics.push(Diagnostic::error(
+                            "listener-invalid",
+                            Some(id),
+                            position,
+                            format!(
+                                "a task listener's eventType is {}, not creating, assigning, updating, completing or canceling",
+                                other.map_or("missing".into(), |o| format!("'{o}'"))
+                            ),
+                        ));
+                        continue;
+                    }
+                };
+                element.listeners.extend(listener_job(listener, event, id, position, diagnostics));
+            }
         }
         if let Some(properties) = extension(node, ZEEBE, "properties") {
             for property in properties.children().filter(|c| is(*c, ZEEBE, "property")) {
@@ -1246,6 +1264,20 @@ impl Element {
             column,
         }
     }
+}
+
+/// An execution or task listener: its job type (literal, or an expression) and retries (3 unless said).
+fn listener_job(listener: Node, event: ListenerEvent, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Option<Listener> {
+    let Some(job_type) = listener.attribute("type").filter(|t| !t.trim().is_empty()) else {
+        diagnostics.push(Diagnostic::error("listener-invalid", Some(id), position, "a listener has no job type".into()));
+        return None;
+    };
+    let job_type = match job_type.trim_start().strip_prefix('=') {
+        Some(_) => property(job_type, id, position, diagnostics)?,
+        None => Property::Literal(job_type.to_string()),
+    };
+    let retries = property(listener.attribute("retries").filter(|r| !r.trim().is_empty()).unwrap_or("3"), id, position, diagnostics)?;
+    Some(Listener { event, job: JobDefinition { job_type, retries, headers: Vec::new() } })
 }
 
 /// The child `<namespace:name>` of the node's `<extensionElements>`.

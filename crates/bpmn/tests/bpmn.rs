@@ -441,13 +441,13 @@ fn listeners_baton_does_not_run_are_refused_by_name() {
     let task_listeners = model(
         r#"<bpmn:process id="p" isExecutable="true">
     <bpmn:startEvent id="start"/>
-    <bpmn:userTask id="review"><bpmn:extensionElements><zeebe:taskListeners><zeebe:taskListener eventType="completing" type="check"/></zeebe:taskListeners></bpmn:extensionElements></bpmn:userTask>
+    <bpmn:userTask id="review"><bpmn:extensionElements><zeebe:taskListeners><zeebe:taskListener eventType="canceling" type="check"/></zeebe:taskListeners></bpmn:extensionElements></bpmn:userTask>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
   </bpmn:process>"#,
     );
     assert_error(&task_listeners, "unsupported-listener", "review");
     let bad = task_listeners.replace(
-        r#"<zeebe:taskListeners><zeebe:taskListener eventType="completing" type="check"/></zeebe:taskListeners>"#,
+        r#"<zeebe:taskListeners><zeebe:taskListener eventType="canceling" type="check"/></zeebe:taskListeners>"#,
         r#"<zeebe:executionListeners><zeebe:executionListener eventType="later" type="x"/></zeebe:executionListeners>"#,
     );
     assert_error(&bad, "listener-invalid", "review");

@@ -373,6 +373,23 @@ pub enum TasksCommand {
     Form {
         key: String,
     },
+    /// Change a user task's due date, follow-up date, priority or candidates
+    /// (its update listeners see the change first). "" or an empty list clears.
+    Update {
+        key: String,
+        #[arg(long)]
+        due: Option<String>,
+        #[arg(long)]
+        follow_up: Option<String>,
+        #[arg(long)]
+        priority: Option<i64>,
+        /// Comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        candidate_groups: Option<Vec<String>>,
+        /// Comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        candidate_users: Option<Vec<String>>,
+    },
     /// Assign a user task to someone (whoever holds it now).
     Assign {
         key: String,
@@ -1036,6 +1053,18 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             }
             TasksCommand::Show { key } => commands::show_task(&client, &key).await,
             TasksCommand::Form { key } => commands::show_task_form(&client, &key).await,
+            TasksCommand::Update { key, due, follow_up, priority, candidate_groups, candidate_users } => {
+                // `--candidate-groups ""` clears the list.
+                let list = |items: Option<Vec<String>>| items.map(|i| i.into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>());
+                let body = serde_json::json!({
+                    "due": due,
+                    "follow_up": follow_up,
+                    "priority": priority,
+                    "candidate_groups": list(candidate_groups),
+                    "candidate_users": list(candidate_users),
+                });
+                commands::task_command(&client, &key, "update", body).await
+            }
             TasksCommand::Assign { key, assignee } => {
                 commands::task_command(
                     &client,

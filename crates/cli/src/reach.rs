@@ -148,6 +148,7 @@ pub const REACH: &[Reach] = &[
     ("post", "/v1/tasks/{key}/claim", "tasks claim", &[]),
     ("post", "/v1/tasks/{key}/unclaim", "tasks unclaim", &[]),
     ("post", "/v1/tasks/{key}/assign", "tasks assign", &[]),
+    ("post", "/v1/tasks/{key}/update", "tasks update", &[]),
     (
         "post",
         "/v1/tasks/{key}/complete",

@@ -53,11 +53,14 @@ pub struct StartOptions {
     pub uncaught_errors_incident: bool,
 }
 
-/// What an ad-hoc subprocess's job decided (Camunda 8's `adHocSubProcess` job result, with its field names).
+/// What a job decided, beyond its variables (Camunda 8's job result, with
+/// its field names): an ad-hoc subprocess's job says what to activate in it
+/// or that it is done; a user task listener's job may deny the change it
+/// listens to, or correct the task.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AdHocResult {
-    /// Camunda's clients send `"adHocSubProcess"`; nothing else is accepted.
+pub struct JobResult {
+    /// `"adHocSubProcess"` or `"userTask"`, as Camunda's clients send it; it may be left out.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     #[serde(default)]
@@ -66,6 +69,77 @@ pub struct AdHocResult {
     pub is_completion_condition_fulfilled: bool,
     #[serde(default)]
     pub is_cancel_remaining_instances: bool,
+    /// A user task listener refuses the change (assigning, updating, completing).
+    #[serde(default)]
+    pub denied: bool,
+    #[serde(default)]
+    pub denied_reason: Option<String>,
+    #[serde(default)]
+    pub corrections: Option<TaskCorrections>,
+}
+
+impl JobResult {
+    fn is_for_ad_hoc(&self) -> bool {
+        !self.activate_elements.is_empty() || self.is_completion_condition_fulfilled || self.is_cancel_remaining_instances
+    }
+
+    fn is_for_task(&self) -> bool {
+        self.denied || self.denied_reason.is_some() || self.corrections.is_some()
+    }
+}
+
+/// What a user task listener changes in its task before the change it
+/// listens to takes effect. Left out (`null`): unchanged; `""` or `[]`: cleared.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TaskCorrections {
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub due_date: Option<String>,
+    #[serde(default)]
+    pub follow_up_date: Option<String>,
+    #[serde(default)]
+    pub candidate_users: Option<Vec<String>>,
+    #[serde(default)]
+    pub candidate_groups: Option<Vec<String>>,
+    #[serde(default)]
+    pub priority: Option<i64>,
+}
+
+impl TaskCorrections {
+    /// Takes a later listener's corrections over these.
+    pub fn merge(&mut self, later: TaskCorrections) {
+        self.assignee = later.assignee.or(self.assignee.take());
+        self.due_date = later.due_date.or(self.due_date.take());
+        self.follow_up_date = later.follow_up_date.or(self.follow_up_date.take());
+        self.candidate_users = later.candidate_users.or(self.candidate_users.take());
+        self.candidate_groups = later.candidate_groups.or(self.candidate_groups.take());
+        self.priority = later.priority.or(self.priority.take());
+    }
+
+    /// Writes what it says into a task: `""` clears a text, `[]` a list.
+    pub fn apply_to(&self, task: &mut UserTask) {
+        let text = |value: &String| Some(value.clone()).filter(|v| !v.is_empty());
+        if let Some(assignee) = &self.assignee {
+            task.assignee = text(assignee);
+        }
+        if let Some(due) = &self.due_date {
+            task.due = text(due);
+        }
+        if let Some(follow_up) = &self.follow_up_date {
+            task.follow_up = text(follow_up);
+        }
+        if let Some(users) = &self.candidate_users {
+            task.candidate_users = users.clone();
+        }
+        if let Some(groups) = &self.candidate_groups {
+            task.candidate_groups = groups.clone();
+        }
+        if let Some(priority) = self.priority {
+            task.priority = Some(priority);
+        }
+    }
 }
 
 /// An element for an ad-hoc subprocess to activate, with the variables its inner instance starts with.
@@ -81,7 +155,7 @@ pub struct ActivateElement {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
     /// `result` is for an ad-hoc subprocess's job only: what to activate in it, or that it is done.
-    CompleteJob { job: Key, variables: Variables, result: Option<AdHocResult> },
+    CompleteJob { job: Key, variables: Variables, result: Option<JobResult> },
     /// `retries` is the number left after this failure; 0 raises an incident.
     FailJob { job: Key, retries: u32, message: String, backoff_ms: Millis },
     ThrowError { job: Key, code: String, message: String, variables: Variables },
@@ -89,6 +163,8 @@ pub enum Input {
     CompleteUserTask { task: Key, variables: Variables },
     /// `claim: true` is refused when someone else holds the task; `false` (re)assigns or, with `None`, unassigns.
     AssignUserTask { task: Key, assignee: Option<String>, claim: bool },
+    /// Changes a user task's due date, follow-up date, candidates or priority (not its assignee).
+    UpdateUserTask { task: Key, changes: TaskCorrections },
     TimerFired { timer: Key },
     MessageCorrelated { subscription: Key, variables: Variables },
     SignalReceived { subscription: Key, variables: Variables },
@@ -182,6 +258,8 @@ pub enum RejectionCode {
     InvalidVariables,
     /// A job result that is not for this job, or asks what cannot be.
     InvalidJobResult,
+    /// A user task waits for its listeners to agree to an earlier change.
+    TaskInTransition,
     InvalidLabels,
     InstanceFaulted,
 }
@@ -207,6 +285,7 @@ impl RejectionCode {
             RejectionCode::ElementInstanceNotFound => "element-instance-not-found",
             RejectionCode::InvalidVariables => "invalid-variables",
             RejectionCode::InvalidJobResult => "invalid-job-result",
+            RejectionCode::TaskInTransition => "task-in-transition",
             RejectionCode::InvalidLabels => "invalid-labels",
             RejectionCode::InstanceFaulted => "instance-faulted",
         }
@@ -263,7 +342,7 @@ impl FaultSite {
             Input::CompleteJob { job, .. } | Input::FailJob { job, .. } | Input::ThrowError { job, .. } | Input::UpdateRetries { job, .. } => {
                 FaultSite::Job(*job)
             }
-            Input::CompleteUserTask { task, .. } | Input::AssignUserTask { task, .. } => FaultSite::Task(*task),
+            Input::CompleteUserTask { task, .. } | Input::AssignUserTask { task, .. } | Input::UpdateUserTask { task, .. } => FaultSite::Task(*task),
             Input::TimerFired { timer } | Input::RescheduleTimer { timer, .. } => FaultSite::Timer(*timer),
             Input::MessageCorrelated { subscription, .. } | Input::SignalReceived { subscription, .. } => FaultSite::Subscription(*subscription),
             Input::ChildCompleted { element_instance, .. }

@@ -235,8 +235,16 @@ impl<'a> Machine<'a> {
                 if found.state != JobState::Activatable {
                     return reject(RejectionCode::JobNotActivatable, format!("job {job} has an open incident; resolve it first"));
                 }
-                if let Input::CompleteJob { result: Some(result), .. } = input {
-                    self.check_ad_hoc_result(found, result)?;
+                if let Input::CompleteJob { result, variables, .. } = input {
+                    if found.listener.is_some_and(ListenerEvent::is_task_event) && !variables.is_empty() {
+                        return reject(
+                            RejectionCode::InvalidJobResult,
+                            "a user task listener's job completes without variables (as in Camunda 8); correct the task with the result's corrections".to_string(),
+                        );
+                    }
+                    if let Some(result) = result {
+                        self.check_job_result(found, result)?;
+                    }
                 }
             }
             Input::UpdateRetries { job, .. } => {
@@ -246,14 +254,16 @@ impl<'a> Machine<'a> {
             }
             Input::CompleteUserTask { task, .. } => {
                 must_run("no task can be completed")?;
-                if !self.st.user_tasks.contains_key(task) {
-                    return reject(RejectionCode::TaskNotFound, format!("user task {task} does not exist"));
+                self.task_at_rest(*task)?;
+            }
+            Input::UpdateUserTask { task, changes } => {
+                self.task_at_rest(*task)?;
+                if changes.assignee.is_some() {
+                    return reject(RejectionCode::InvalidVariables, "an update changes dates, candidates and priority; assign or claim the task to change its assignee".to_string());
                 }
             }
             Input::AssignUserTask { task, assignee, claim } => {
-                let Some(found) = self.st.user_tasks.get(task) else {
-                    return reject(RejectionCode::TaskNotFound, format!("user task {task} does not exist"));
-                };
+                let found = self.task_at_rest(*task)?;
                 if *claim {
                     if let (Some(current), Some(new)) = (&found.assignee, assignee) {
                         if current != new {
@@ -345,8 +355,39 @@ impl<'a> Machine<'a> {
 
     // ----- applying an input -----
 
-    /// A job result is for an ad-hoc subprocess's job, and names elements it can activate.
-    fn check_ad_hoc_result(&self, job: &Job, result: &crate::AdHocResult) -> Result<(), Rejection> {
+    /// The user task, if it exists and no earlier change waits for its listeners.
+    fn task_at_rest(&self, task: Key) -> Result<&UserTask, Rejection> {
+        let Some(found) = self.st.user_tasks.get(&task) else {
+            return reject(RejectionCode::TaskNotFound, format!("user task {task} does not exist"));
+        };
+        match &found.transition {
+            Some(transition) => reject(
+                RejectionCode::TaskInTransition,
+                format!("user task {task} waits for its {} listeners to finish an earlier change; try again when they have", transition.event.as_str()),
+            ),
+            None => Ok(found),
+        }
+    }
+
+    /// A job result fits its job: an ad-hoc subprocess's names elements it can
+    /// activate; a user task listener's denies only what may be denied, and
+    /// corrects the assignee on creating only when the process gave none.
+    fn check_job_result(&self, job: &Job, result: &crate::JobResult) -> Result<(), Rejection> {
+        let invalid = |message: String| reject(RejectionCode::InvalidJobResult, message);
+        if let Some(event) = job.listener.filter(|e| e.is_task_event()) {
+            if result.kind.as_deref().is_some_and(|k| k != "userTask") || result.is_for_ad_hoc() {
+                return invalid(format!("job {} is a user task listener's: its result is of type userTask (denied, deniedReason, corrections)", job.key));
+            }
+            if result.denied && event == ListenerEvent::Creating {
+                return invalid("a creating listener cannot deny the task's creation".to_string());
+            }
+            let task = self.st.user_tasks.values().find(|t| t.element_instance == job.element_instance);
+            let given = task.is_some_and(|t| t.assignee.is_some() || t.transition.as_ref().is_some_and(|tr| tr.assignee.is_some()));
+            if event == ListenerEvent::Creating && given && result.corrections.as_ref().is_some_and(|c| c.assignee.is_some()) {
+                return invalid("a creating listener corrects the assignee only when the process gave none; an assigning listener can".to_string());
+            }
+            return Ok(());
+        }
         let ad_hoc = self
             .st
             .element_instances
@@ -354,13 +395,13 @@ impl<'a> Machine<'a> {
             .filter(|ei| ei.ad_hoc.is_some() && job.listener.is_none())
             .and_then(|ei| self.wf.elements[ei.element].ad_hoc.as_deref());
         let Some(ad_hoc) = ad_hoc else {
-            return reject(RejectionCode::InvalidJobResult, format!("job {} is not an ad-hoc subprocess's job; only those take a result", job.key));
+            return invalid(format!("job {} takes no result: only an ad-hoc subprocess's and a user task listener's jobs do", job.key));
         };
-        if result.kind.as_deref().is_some_and(|k| k != "adHocSubProcess") {
-            return reject(RejectionCode::InvalidJobResult, format!("a job result's type is adHocSubProcess, not '{}'", result.kind.as_deref().unwrap_or_default()));
+        if result.kind.as_deref().is_some_and(|k| k != "adHocSubProcess") || result.is_for_task() {
+            return invalid(format!("job {} is an ad-hoc subprocess's: its result is of type adHocSubProcess (activateElements, isCompletionConditionFulfilled, isCancelRemainingInstances)", job.key));
         }
         if result.is_completion_condition_fulfilled && !result.activate_elements.is_empty() {
-            return reject(RejectionCode::InvalidJobResult, "a job result either activates elements or fulfills the completion condition, not both".to_string());
+            return invalid("a job result either activates elements or fulfills the completion condition, not both".to_string());
         }
         for activate in &result.activate_elements {
             if !ad_hoc.activatable.iter().any(|&e| self.wf.elements[e].id == activate.element_id) {
@@ -386,6 +427,10 @@ impl<'a> Machine<'a> {
                     self.ad_hoc_decided(job.element_instance, result.unwrap_or_default());
                     return;
                 }
+                if job.listener.is_some_and(ListenerEvent::is_task_event) {
+                    self.task_listener_completed(&job, result.unwrap_or_default());
+                    return;
+                }
                 if let Some(event) = job.listener {
                     // A listener's variables apply to its element; the element goes on where it stopped.
                     let detail = HistoryDetail { job: Some(Self::job_ref(&job)), variables: bounded_payload(&variables), ..HistoryDetail::default() };
@@ -401,6 +446,8 @@ impl<'a> Machine<'a> {
                             ei.listened.1 += 1;
                             self.queue.push_back(Work::Complete { ei: job.element_instance });
                         }
+                        // Handled above.
+                        ListenerEvent::Creating | ListenerEvent::Assigning | ListenerEvent::Updating | ListenerEvent::Completing => {}
                     }
                     return;
                 }
@@ -465,18 +512,14 @@ impl<'a> Machine<'a> {
                 self.note(Some(updated.element_instance), HistoryEvent::RetriesSet, detail);
             }
             Input::CompleteUserTask { task, variables } => {
-                let Some(task) = self.st.user_tasks.remove(&task) else { return };
-                self.effects.push(Effect::UserTaskRemoved { key: task.key, completed: true });
-                let detail = HistoryDetail { task: Some(task.key), variables: bounded_payload(&variables), ..HistoryDetail::default() };
-                self.completions.insert(task.element_instance, detail);
-                self.absorb(task.element_instance, variables);
-                self.queue.push_back(Work::Complete { ei: task.element_instance });
+                self.change_user_task(task, TaskTransition { variables, ..task_transition(ListenerEvent::Completing, "complete") });
             }
-            Input::AssignUserTask { task, assignee, .. } => {
-                let Some(found) = self.st.user_tasks.get_mut(&task) else { return };
-                found.assignee = assignee;
-                let updated = found.clone();
-                self.effects.push(Effect::UserTaskUpdated { task: updated });
+            Input::AssignUserTask { task, assignee, claim } => {
+                let action = if claim { "claim" } else { "assign" };
+                self.change_user_task(task, TaskTransition { assignee, ..task_transition(ListenerEvent::Assigning, action) });
+            }
+            Input::UpdateUserTask { task, changes } => {
+                self.change_user_task(task, TaskTransition { changes, ..task_transition(ListenerEvent::Updating, "update") });
             }
             Input::TimerFired { timer } => self.fire_timer(timer),
             Input::MessageCorrelated { subscription, variables } | Input::SignalReceived { subscription, variables } => {
@@ -1833,10 +1876,139 @@ impl<'a> Machine<'a> {
             priority,
             form_key: task.form_key.clone(),
             created_at: self.now,
+            transition: None,
         };
-        self.st.user_tasks.insert(task_key, created.clone());
-        self.effects.push(Effect::UserTaskCreated { task: created });
+        let element = self.st.element_instances[&key].element;
+        let mut created = created;
+        // With assigning listeners, the process's assignee is assigned once the task exists, as a change they see.
+        let assign_later = if self.listener(element, ListenerEvent::Assigning, 0).is_some() { created.assignee.take() } else { None };
+        self.st.user_tasks.insert(task_key, created);
+        if self.listener(element, ListenerEvent::Creating, 0).is_some() {
+            let transition = TaskTransition { assignee: assign_later, ..task_transition(ListenerEvent::Creating, "create") };
+            return self.begin_task_transition(task_key, transition);
+        }
+        self.task_created(task_key, assign_later);
         Ok(())
+    }
+
+    /// The task exists for the world: it is announced, then given the process's assignee if that waited.
+    fn task_created(&mut self, task_key: Key, assign_later: Option<String>) {
+        let Some(task) = self.st.user_tasks.get(&task_key) else { return };
+        self.effects.push(Effect::UserTaskCreated { task: task.clone() });
+        if let Some(assignee) = assign_later {
+            let transition = TaskTransition { assignee: Some(assignee), ..task_transition(ListenerEvent::Assigning, "assign") };
+            if let Err(failure) = self.begin_task_transition(task_key, transition) {
+                self.task_listener_failed(task_key, failure);
+            }
+        }
+    }
+
+    /// Starts a change its listeners see first; without listeners it takes effect now.
+    fn begin_task_transition(&mut self, task_key: Key, transition: TaskTransition) -> Outcome {
+        let Some(task) = self.st.user_tasks.get_mut(&task_key) else { return Ok(()) };
+        task.transition = Some(transition);
+        self.next_task_listener(task_key)
+    }
+
+    /// Creates the job of the change's next listener, or makes the change when all have completed.
+    fn next_task_listener(&mut self, task_key: Key) -> Outcome {
+        let Some(task) = self.st.user_tasks.get(&task_key) else { return Ok(()) };
+        let Some(transition) = &task.transition else { return Ok(()) };
+        let (ei, event) = (task.element_instance, transition.event);
+        let Some(element) = self.st.element_instances.get(&ei).map(|ei| ei.element) else { return Ok(()) };
+        let Some(listener) = self.listener(element, event, transition.done) else {
+            self.finish_task_transition(task_key);
+            return Ok(());
+        };
+        // The listener sees the task as the change would leave it, with the corrections so far.
+        let mut seen = task.clone();
+        apply_transition(&mut seen, transition);
+        let changed = changed_attributes(task, &seen);
+        let mut listener = listener;
+        let header = |name: &str| format!("io.camunda.zeebe:{name}");
+        let list = |items: &[String]| Json::from(items.to_vec()).to_string();
+        listener.headers.extend([
+            (header("userTaskKey"), format!("{}.{task_key}", self.st.id)),
+            (header("action"), transition.action.clone()),
+            (header("assignee"), seen.assignee.clone().unwrap_or_default()),
+            (header("candidateGroups"), list(&seen.candidate_groups)),
+            (header("candidateUsers"), list(&seen.candidate_users)),
+            (header("dueDate"), seen.due.clone().unwrap_or_default()),
+            (header("followUpDate"), seen.follow_up.clone().unwrap_or_default()),
+            (header("formKey"), seen.form_key.clone().unwrap_or_default()),
+            (header("priority"), seen.priority.map(|p| p.to_string()).unwrap_or_default()),
+            (header("changedAttributes"), list(&changed)),
+        ]);
+        self.create_job(ei, &listener, Some(event))
+    }
+
+    /// All the change's listeners agreed: it takes effect, with their corrections.
+    fn finish_task_transition(&mut self, task_key: Key) {
+        let Some(task) = self.st.user_tasks.get_mut(&task_key) else { return };
+        let Some(transition) = task.transition.take() else { return };
+        apply_transition(task, &transition);
+        match transition.event {
+            ListenerEvent::Creating => self.task_created(task_key, transition.assignee),
+            ListenerEvent::Completing => self.complete_user_task(task_key, transition.variables),
+            _ => {
+                let updated = task.clone();
+                self.effects.push(Effect::UserTaskUpdated { task: updated });
+            }
+        }
+    }
+
+    /// A listener's job could not be created: the change is not made, and an incident says why.
+    fn task_listener_failed(&mut self, task_key: Key, failure: Failure) {
+        let Some(task) = self.st.user_tasks.get_mut(&task_key) else { return };
+        let Some(transition) = task.transition.take() else { return };
+        let (ei, element_id) = (task.element_instance, task.element_id.clone());
+        let message = format!("the {} listener's job could not be created, so the change was not made: {}", transition.event.as_str(), failure.message);
+        self.raise_incident(ei, &element_id, failure.kind, message);
+    }
+
+    /// A user task listener's job completed: it denied the change, or the next listener runs.
+    fn task_listener_completed(&mut self, job: &Job, result: crate::JobResult) {
+        let Some(task_key) = self.st.user_tasks.values().find(|t| t.element_instance == job.element_instance).map(|t| t.key) else { return };
+        let mut detail = HistoryDetail { job: Some(Self::job_ref(job)), task: Some(task_key), ..HistoryDetail::default() };
+        if result.denied {
+            detail.message = Some(match &result.denied_reason {
+                Some(reason) => format!("denied: {reason}"),
+                None => "denied".to_string(),
+            });
+        }
+        self.note(Some(job.element_instance), HistoryEvent::ListenerCompleted, detail);
+        let Some(transition) = self.st.user_tasks.get_mut(&task_key).and_then(|t| t.transition.as_mut()) else { return };
+        if result.denied {
+            // The task stays as it was; no correction applies.
+            if let Some(task) = self.st.user_tasks.get_mut(&task_key) {
+                task.transition = None;
+            }
+            return;
+        }
+        if let Some(corrections) = result.corrections {
+            transition.corrections.merge(corrections);
+        }
+        transition.done += 1;
+        if let Err(failure) = self.next_task_listener(task_key) {
+            self.task_listener_failed(task_key, failure);
+        }
+    }
+
+    /// Completes a user task with `variables`: its element goes on.
+    fn complete_user_task(&mut self, task_key: Key, variables: Variables) {
+        let Some(task) = self.st.user_tasks.remove(&task_key) else { return };
+        self.effects.push(Effect::UserTaskRemoved { key: task.key, completed: true });
+        let detail = HistoryDetail { task: Some(task.key), variables: bounded_payload(&variables), ..HistoryDetail::default() };
+        self.completions.insert(task.element_instance, detail);
+        self.absorb(task.element_instance, variables);
+        self.queue.push_back(Work::Complete { ei: task.element_instance });
+    }
+
+    /// Starts a change to a user task from outside: through its listeners when it has any for the change.
+    fn change_user_task(&mut self, task_key: Key, transition: TaskTransition) {
+        if let Err(failure) = self.begin_task_transition(task_key, transition) {
+            self.task_listener_failed(task_key, failure);
+        }
     }
 
     // ----- catch events: timers, messages, signals -----
@@ -2248,7 +2420,7 @@ impl<'a> Machine<'a> {
     }
 
     /// The job of an ad-hoc subprocess completed with its decision.
-    fn ad_hoc_decided(&mut self, ad_hoc: Key, result: crate::AdHocResult) {
+    fn ad_hoc_decided(&mut self, ad_hoc: Key, result: crate::JobResult) {
         let Some(element) = self.st.element_instances.get(&ad_hoc).map(|ei| ei.element) else { return };
         let wf = self.wf;
         if result.is_completion_condition_fulfilled {
@@ -2413,6 +2585,46 @@ impl<'a> Machine<'a> {
         };
         self.leave(body, flows);
     }
+}
+
+/// A change to a user task, before its details are filled in.
+fn task_transition(event: ListenerEvent, action: &str) -> TaskTransition {
+    TaskTransition {
+        event,
+        done: 0,
+        assignee: None,
+        changes: crate::TaskCorrections::default(),
+        variables: Variables::new(),
+        corrections: crate::TaskCorrections::default(),
+        action: action.to_string(),
+    }
+}
+
+/// The task as the change leaves it: what was asked, then the listeners' corrections.
+fn apply_transition(task: &mut UserTask, transition: &TaskTransition) {
+    match transition.event {
+        ListenerEvent::Assigning => task.assignee = transition.assignee.clone(),
+        ListenerEvent::Updating => transition.changes.apply_to(task),
+        _ => {}
+    }
+    transition.corrections.apply_to(task);
+}
+
+/// The attributes (Camunda's names) in which `after` differs from `before`.
+fn changed_attributes(before: &UserTask, after: &UserTask) -> Vec<String> {
+    let mut changed = Vec::new();
+    let mut check = |name: &str, differs: bool| {
+        if differs {
+            changed.push(name.to_string());
+        }
+    };
+    check("assignee", before.assignee != after.assignee);
+    check("candidateGroupsList", before.candidate_groups != after.candidate_groups);
+    check("candidateUsersList", before.candidate_users != after.candidate_users);
+    check("dueDate", before.due != after.due);
+    check("followUpDate", before.follow_up != after.follow_up);
+    check("priority", before.priority != after.priority);
+    changed
 }
 
 /// An element as `adHocSubProcessElements` describes it to whoever chooses what to activate.

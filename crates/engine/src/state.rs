@@ -365,6 +365,29 @@ pub struct UserTask {
     pub priority: Option<i64>,
     pub form_key: Option<String>,
     pub created_at: Millis,
+    /// A change that waits for the task's listeners (`zeebe:taskListeners`).
+    #[serde(default)]
+    pub transition: Option<TaskTransition>,
+}
+
+/// A change to a user task that its listeners see first: each may correct
+/// the task, and (but for creating) deny the change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskTransition {
+    pub event: bpmn::ListenerEvent,
+    /// How many of the event's listeners have completed.
+    pub done: u32,
+    /// Assigning: the assignee asked for (`None` unassigns). Creating: the
+    /// assignee the process gave, assigned once the task is created.
+    pub assignee: Option<String>,
+    /// Updating: the changes asked for.
+    pub changes: crate::TaskCorrections,
+    /// Completing: the variables it completes with.
+    pub variables: Variables,
+    /// What the listeners corrected so far.
+    pub corrections: crate::TaskCorrections,
+    /// Who asked (the command's words: `claim`, `assign`, `complete`, `update`).
+    pub action: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

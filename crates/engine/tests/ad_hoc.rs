@@ -1,6 +1,6 @@
 //! Ad-hoc subprocesses: what the job that drives one sees, and what an activation's variables reach.
 
-use engine::{ActivateElement, AdHocResult, Input};
+use engine::{ActivateElement, JobResult, Input};
 use serde_json::json;
 
 use crate::support::{vars, workflow, Driver};
@@ -55,7 +55,7 @@ fn an_activation_s_variables_reach_its_element_s_inputs_and_stay_in_its_inner_in
     let mut d = Driver::start(&wf, json!({}));
     let job = d.job("agent");
     let activate = ActivateElement { element_id: "search".into(), variables: vars(json!({"toolCall": {"orderNumber": "A-7", "limit": 3}})) };
-    let result = AdHocResult { activate_elements: vec![activate], ..AdHocResult::default() };
+    let result = JobResult { activate_elements: vec![activate], ..JobResult::default() };
     d.input("agent decides", Input::CompleteJob { job, variables: vars(json!({})), result: Some(result) });
     let search = d.state.element_instances.values().find(|ei| ei.element_id == "search").expect("search runs");
     assert_eq!((search.variables["orderNumber"].clone(), search.variables["limit"].clone()), (json!("A-7"), json!(3)));

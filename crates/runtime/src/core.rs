@@ -1178,8 +1178,19 @@ fn schedule_start_timers(
     Ok(())
 }
 
-/// The variables a job's element instance sees, inner scopes over outer.
+/// The variables a job's element instance sees, inner scopes over outer; a
+/// completing listener's job also sees the variables the task would complete with.
 pub fn visible_variables(state: &InstanceState, job: u64) -> Variables {
+    let mut all = scope_variables(state, job);
+    let Some(found) = state.jobs.get(&job).filter(|j| j.listener == Some(bpmn::ListenerEvent::Completing)) else { return all };
+    let completing = state.user_tasks.values().find(|t| t.element_instance == found.element_instance).and_then(|t| t.transition.as_ref());
+    if let Some(transition) = completing {
+        all.extend(transition.variables.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    all
+}
+
+fn scope_variables(state: &InstanceState, job: u64) -> Variables {
     let mut chain = Vec::new();
     let mut current = state.jobs.get(&job).map(|j| j.element_instance);
     while let Some(key) = current {

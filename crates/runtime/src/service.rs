@@ -117,6 +117,8 @@ pub enum TaskAction {
     Claim(String),
     Unclaim,
     Assign(String),
+    /// Changes its dates, candidates or priority (`""` and `[]` clear).
+    Update(engine::TaskCorrections),
 }
 
 /// A command for the commit loop.
@@ -144,7 +146,7 @@ pub enum Command {
         claim: Claim,
         variables: Variables,
         /// For an ad-hoc subprocess's job: what to activate in it, or that it is done.
-        result: Option<engine::AdHocResult>,
+        result: Option<engine::JobResult>,
     },
     FailJob {
         key: String,
@@ -689,6 +691,10 @@ fn apply(
                     task: local,
                     assignee: Some(assignee),
                     claim: false,
+                },
+                TaskAction::Update(changes) => Input::UpdateUserTask {
+                    task: local,
+                    changes,
                 },
             };
             core.input(tx, &task.instance_id, input, now)

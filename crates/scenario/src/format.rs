@@ -57,6 +57,7 @@ pub struct Step {
     pub throw_error: Option<ThrowError>,
     pub complete_task: Option<TaskAction>,
     pub claim_task: Option<ClaimTask>,
+    pub update_task: Option<UpdateTask>,
     pub publish_message: Option<PublishMessage>,
     pub broadcast_signal: Option<BroadcastSignal>,
     pub advance_time: Option<String>,
@@ -104,7 +105,7 @@ pub struct JobAction {
     pub variables: Variables,
     /// For an ad-hoc subprocess's job: its decision (Camunda's job result fields).
     #[serde(default)]
-    pub result: Option<engine::AdHocResult>,
+    pub result: Option<engine::JobResult>,
     pub instance: Option<String>,
     pub instance_of: Option<String>,
 }
@@ -153,6 +154,16 @@ pub struct TaskAction {
 pub struct ClaimTask {
     pub element: String,
     pub assignee: String,
+    pub instance: Option<String>,
+    pub instance_of: Option<String>,
+}
+
+/// Changes a user task's dates, candidates or priority (Camunda's field names: `dueDate`, `priority`, ...).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTask {
+    pub element: String,
+    pub changes: engine::TaskCorrections,
     pub instance: Option<String>,
     pub instance_of: Option<String>,
 }
@@ -314,7 +325,7 @@ macro_rules! targeted {
     )*};
 }
 
-targeted!(JobAction, FailJob, ThrowError, TaskAction, ClaimTask, SetVariables, UpdateRetries, ResolveIncident, Modify);
+targeted!(JobAction, FailJob, ThrowError, TaskAction, ClaimTask, UpdateTask, SetVariables, UpdateRetries, ResolveIncident, Modify);
 
 impl Targeted for Target {
     fn target(&self) -> Target {

@@ -232,6 +232,7 @@ impl Runner {
             throw_error,
             complete_task,
             claim_task,
+            update_task,
             publish_message,
             broadcast_signal,
             advance_time,
@@ -282,6 +283,12 @@ impl Runner {
             actions.push(("claim_task", Box::new(move |r| {
                 let (seq, task) = r.find_task(&a, &a.element)?;
                 r.apply(seq, Input::AssignUserTask { task, assignee: Some(a.assignee), claim: true })
+            })));
+        }
+        if let Some(a) = update_task {
+            actions.push(("update_task", Box::new(move |r| {
+                let (seq, task) = r.find_task(&a, &a.element)?;
+                r.apply(seq, Input::UpdateUserTask { task, changes: a.changes })
             })));
         }
         if let Some(a) = publish_message {
