@@ -266,14 +266,8 @@ impl<'a, 'input> Reader<'a, 'input> {
         self.scope(node, Workflow::ROOT, &mut builder);
         let mut workflow = self.link(process_id, node.attribute("name"), executable, &mut builder);
         workflow.version_tag = extension(node, ZEEBE, "versionTag").and_then(|t| t.attribute("value")).map(str::to_string);
-        if extension(node, ZEEBE, "executionListeners").is_some() {
-            builder.diagnostics.push(Diagnostic::error(
-                "unsupported-listener",
-                Some(process_id),
-                position,
-                "execution listeners on the process itself do not run in Baton yet (those on its elements do)".into(),
-            ));
-        }
+        // The process's own: start before its start event, end once all else is done.
+        workflow.elements[Workflow::ROOT].listeners = execution_listeners(node, process_id, position, &mut builder.diagnostics);
         workflow.forms = embedded_forms(node, &workflow, &mut builder.diagnostics, |n| self.position(n));
         if !executable {
             // A process that is not meant to run is still read, so its problems are worth knowing, but none stops a deployment.
@@ -497,24 +491,7 @@ impl<'a, 'input> Reader<'a, 'input> {
     }
 
     fn read_mappings_and_loops(&mut self, node: Node, id: &str, position: (u32, u32), element: &mut Element, diagnostics: &mut Vec<Diagnostic>) {
-        if let Some(listeners) = extension(node, ZEEBE, "executionListeners") {
-            for listener in listeners.children().filter(|c| is(*c, ZEEBE, "executionListener")) {
-                let event = match listener.attribute("eventType") {
-                    Some("start") => ListenerEvent::Start,
-                    Some("end") => ListenerEvent::End,
-                    other => {
-                        diagnostics.push(Diagnostic::error(
-                            "listener-invalid",
-                            Some(id),
-                            position,
-                            format!("an execution listener's eventType is {}, not start or end", other.map_or("missing".into(), |o| format!("'{o}'"))),
-                        ));
-                        continue;
-                    }
-                };
-                element.listeners.extend(listener_job(listener, event, id, position, diagnostics));
-            }
-        }
+        element.listeners.extend(execution_listeners(node, id, position, diagnostics));
         if let Some(listeners) = extension(node, ZEEBE, "taskListeners") {
             if node.tag_name().name() != "userTask" {
                 diagnostics.push(Diagnostic::error("listener-invalid", Some(id), position, "task listeners (zeebe:taskListeners) belong on user tasks".into()));
@@ -1264,6 +1241,29 @@ impl Element {
             column,
         }
     }
+}
+
+/// The element's (or process's) `zeebe:executionListeners`, start and end.
+fn execution_listeners(node: Node, id: &str, position: (u32, u32), diagnostics: &mut Vec<Diagnostic>) -> Vec<Listener> {
+    let Some(listeners) = extension(node, ZEEBE, "executionListeners") else { return Vec::new() };
+    let mut read = Vec::new();
+    for listener in listeners.children().filter(|c| is(*c, ZEEBE, "executionListener")) {
+        let event = match listener.attribute("eventType") {
+            Some("start") => ListenerEvent::Start,
+            Some("end") => ListenerEvent::End,
+            other => {
+                diagnostics.push(Diagnostic::error(
+                    "listener-invalid",
+                    Some(id),
+                    position,
+                    format!("an execution listener's eventType is {}, not start or end", other.map_or("missing".into(), |o| format!("'{o}'"))),
+                ));
+                continue;
+            }
+        };
+        read.extend(listener_job(listener, event, id, position, diagnostics));
+    }
+    read
 }
 
 /// An execution or task listener: its job type (literal, or an expression) and retries (3 unless said).

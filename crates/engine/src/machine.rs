@@ -119,12 +119,14 @@ pub(crate) fn start(
         run: 1,
         last_send_task: None,
         uncaught_errors_incident: options.uncaught_errors_incident,
+        pending_start: Some(start_event),
     };
     let mut m = Machine::new(wf, &mut st, now);
     let root = m.create_ei(Workflow::ROOT, None, 1);
     m.st.root = root;
     m.open_event_subprocess_starts(root);
-    m.queue.push_back(Work::Arrive { element: start_event, scope: root, flow: None });
+    // The process's start listeners first (none: the start event at once).
+    m.queue.push_back(Work::Activate { ei: root });
     m.run();
     m.st.update_count = 1;
     let effects = std::mem::take(&mut m.effects);
@@ -1070,8 +1072,12 @@ impl<'a> Machine<'a> {
         let (element, scope) = (ei.element, ei.parent.unwrap_or(self.st.root));
         let el = &self.wf.elements[element];
         match &el.kind {
-            // The process is never activated through the queue; a modification cannot name it.
-            Kind::Process => {}
+            // Activated once, when the instance starts (after its start listeners): it enters its start event.
+            Kind::Process => {
+                if let Some(start) = self.st.pending_start.take() {
+                    self.queue.push_back(Work::Arrive { element: start, scope: key, flow: None });
+                }
+            }
             Kind::StartEvent { .. } | Kind::IntermediateCatch(Trigger::Link { .. }) => self.queue.push_back(Work::Complete { ei: key }),
             Kind::Task(TaskKind::PassThrough) => {
                 self.open_boundary_events(key)?;
@@ -1303,6 +1309,11 @@ impl<'a> Machine<'a> {
             }
             return;
         }
+        if key == self.st.root {
+            // The process's end listeners have run: the instance is done.
+            self.end_instance(Status::Completed, None);
+            return;
+        }
         let is_iteration = self.is_iteration(key);
         let flows = if is_iteration {
             Vec::new()
@@ -1477,10 +1488,14 @@ impl<'a> Machine<'a> {
         if scope_ei.multi_instance.is_some() || matches!(scope_ei.state, ElementState::Incident(_)) || scope_ei.ad_hoc.is_some_and(|a| !a.done) {
             return;
         }
+        // The process's end listeners already run: the instance ends when they are done.
+        if self.st.jobs.values().any(|j| j.element_instance == scope && j.listener == Some(ListenerEvent::End)) {
+            return;
+        }
         if self.st.element_instances.values().any(|ei| ei.parent == Some(scope)) {
             return;
         }
-        if scope == self.st.root {
+        if scope == self.st.root && self.wf.elements[Workflow::ROOT].listeners.is_empty() {
             self.end_instance(Status::Completed, None);
         } else {
             self.queue.push_back(Work::Complete { ei: scope });

@@ -145,6 +145,9 @@ pub struct InstanceState {
     /// does) instead of failing the instance; chosen when the instance starts.
     #[serde(default)]
     pub uncaught_errors_incident: bool,
+    /// The start event the instance enters once the process's start listeners have completed.
+    #[serde(default)]
+    pub pending_start: Option<usize>,
 }
 
 impl InstanceState {

@@ -109,6 +109,7 @@ pub fn state(id: &str, status: Status) -> InstanceState {
         run: 1,
         last_send_task: None,
         uncaught_errors_incident: false,
+        pending_start: None,
     }
 }
 
