@@ -543,8 +543,8 @@ pub async fn list_instances(
         })
         .transpose()?;
     if let Some(waiting) = &params.waiting {
-        if !["job", "user_task", "timer", "message", "signal", "call"].contains(&waiting.as_str()) {
-            return Err(ApiError::new("query-invalid", format!("waiting '{waiting}' is not one of job, user_task, timer, message, signal, call")));
+        if !["job", "user_task", "timer", "message", "signal", "condition", "call"].contains(&waiting.as_str()) {
+            return Err(ApiError::new("query-invalid", format!("waiting '{waiting}' is not one of job, user_task, timer, message, signal, condition, call")));
         }
     }
     if params.version.is_some() && params.workflow.is_none() {
@@ -713,7 +713,7 @@ fn wait_json(instance_id: &str, wait: &engine::Wait, jobs: &[store::JobRow]) -> 
             .into_iter()
             .flatten()
         {
-            if ["due_at", "timer", "repetitions_left", "message", "signal"]
+            if ["due_at", "timer", "repetitions_left", "message", "signal", "condition"]
                 .contains(&field.as_str())
             {
                 value[field] = armed.clone();
@@ -746,6 +746,7 @@ fn armed_json(instance_id: &str, event: &engine::ArmedEvent) -> Value {
         "repetitions_left": repetitions,
         "message": event.message.as_ref().map(|name| json!({ "name": name, "correlation_key": event.correlation_key })),
         "signal": event.signal.as_ref().map(|name| json!({ "name": name })),
+        "condition": event.condition,
     })
 }
 

@@ -179,7 +179,7 @@ fn paging() -> Vec<(&'static str, Value)> {
 }
 
 const STATUSES: &[&str] = &["running", "suspended", "completed", "cancelled", "failed"];
-const WAITING: &[&str] = &["job", "user_task", "timer", "message", "signal", "call"];
+const WAITING: &[&str] = &["job", "user_task", "timer", "message", "signal", "condition", "call"];
 const HISTORY_EVENTS: &[&str] = &[
     "activated",
     "completed",
@@ -249,7 +249,7 @@ fn armed_event() -> Value {
     answer(&[
         ("element", string()),
         ("element_name", or_null(string())),
-        ("kind", one_of(&["timer", "message", "signal"])),
+        ("kind", one_of(&["timer", "message", "signal", "condition"])),
         ("timer", or_null(string())),
         ("due_at", or_null(time())),
         (
@@ -264,6 +264,7 @@ fn armed_event() -> Value {
             ])),
         ),
         ("signal", or_null(answer(&[("name", string())]))),
+        ("condition", or_null(string())),
     ])
 }
 
@@ -279,6 +280,7 @@ fn wait() -> Value {
                 "timer",
                 "message",
                 "signal",
+                "condition",
                 "call",
                 "gateway",
             ]),
@@ -310,7 +312,7 @@ fn wait() -> Value {
     ]);
     // A token waiting on a catch event of its own carries that event's members too.
     let armed = armed_event();
-    for member in ["timer", "due_at", "repetitions_left", "message", "signal"] {
+    for member in ["timer", "due_at", "repetitions_left", "message", "signal", "condition"] {
         schema["properties"][member] = armed["properties"][member].clone();
     }
     schema

@@ -348,6 +348,17 @@ pub enum Trigger {
     /// A compensation boundary event (it marks its activity as compensable) or
     /// the start of a compensation event subprocess.
     Compensation,
+    /// Fires when its condition is true: when it is armed, and after each
+    /// change to a variable the condition reads (Camunda 8.9's conditional events).
+    Conditional(Conditional),
+}
+
+#[derive(Clone, Debug)]
+pub struct Conditional {
+    pub condition: Expression,
+    /// `zeebe:conditionalFilter variableEvents`: which changes make it look again (both when not said).
+    pub on_create: bool,
+    pub on_update: bool,
 }
 
 /// What an end or intermediate throw event does.

@@ -665,6 +665,32 @@ impl<'a, 'input> Reader<'a, 'input> {
             "escalationEventDefinition" => Trigger::Escalation { code: self.escalation_code(definition, id, position, false, diagnostics) },
             "linkEventDefinition" => Trigger::Link { name: definition.attribute("name").unwrap_or(id).to_string() },
             "compensateEventDefinition" => Trigger::Compensation,
+            "conditionalEventDefinition" => {
+                let Some(condition) = definition.children().find(|c| is(*c, BPMN, "condition")).and_then(|c| condition(c, id, position, diagnostics)) else {
+                    if !definition.children().any(|c| is(c, BPMN, "condition")) {
+                        diagnostics.push(Diagnostic::error("condition-invalid", Some(id), position, "the conditional event has no <condition>".into()));
+                    }
+                    return Trigger::None;
+                };
+                let events = extension(definition, ZEEBE, "conditionalFilter").and_then(|f| f.attribute("variableEvents")).unwrap_or("create, update");
+                let events: Vec<&str> = events.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+                if let Some(unknown) = events.iter().find(|e| !matches!(**e, "create" | "update")) {
+                    diagnostics.push(Diagnostic::error("condition-invalid", Some(id), position, format!("variableEvents '{unknown}' is not create or update")));
+                }
+                let (on_create, on_update) = match events.is_empty() {
+                    true => (true, true),
+                    false => (events.contains(&"create"), events.contains(&"update")),
+                };
+                if node.tag_name().name() == "startEvent" && node.parent().is_some_and(|p| is(p, BPMN, "process")) {
+                    diagnostics.push(Diagnostic::error(
+                        "unsupported-event-definition",
+                        Some(id),
+                        position,
+                        "a conditional start event of the process itself is started by Camunda's evaluate-conditionals call, which Baton does not serve yet; conditional events inside an instance (event subprocess starts, intermediate and boundary events) run".into(),
+                    ));
+                }
+                Trigger::Conditional(Conditional { condition, on_create, on_update })
+            }
             other => {
                 unsupported_definition(other, id, position, diagnostics);
                 Trigger::None
@@ -1088,7 +1114,7 @@ fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut
                 }
                 let in_event_subprocess = element.parent.is_some_and(|p| matches!(workflow.elements[p].kind, Kind::SubProcess { triggered_by_event: true }));
                 let allowed = match trigger {
-                    Trigger::None | Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal { .. } => true,
+                    Trigger::None | Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal { .. } | Trigger::Conditional(_) => true,
                     Trigger::Error { .. } | Trigger::Escalation { .. } | Trigger::Compensation => in_event_subprocess,
                     Trigger::Link { .. } => false,
                 };

@@ -40,6 +40,11 @@ struct Machine<'a> {
     completions: BTreeMap<Key, HistoryDetail>,
     /// The element a token last came from to an error end event, in this input.
     error_after: Option<String>,
+    /// Variables written since conditions were last looked at, while any is
+    /// armed: the scope written, the name, and whether it was created.
+    touched: Vec<(Key, String, bool)>,
+    /// Conditional events armed since conditions were last looked at: each looks once, whatever changed.
+    fresh: Vec<Key>,
 }
 
 /// A failure that becomes an incident on an element instance.
@@ -110,6 +115,7 @@ pub(crate) fn start(
         user_tasks: Table::new(),
         subscriptions: Table::new(),
         incidents: Table::new(),
+        conditions: Table::new(),
         updated_at: now,
         created_by: None,
         updated_by: None,
@@ -197,7 +203,18 @@ fn check_labels(current: &BTreeMap<String, String>, changes: &BTreeMap<String, O
 
 impl<'a> Machine<'a> {
     fn new(wf: &'a Workflow, st: &'a mut InstanceState, now: Millis) -> Machine<'a> {
-        Machine { wf, st, now, effects: Vec::new(), queue: VecDeque::new(), steps: 0, completions: BTreeMap::new(), error_after: None }
+        Machine {
+            wf,
+            st,
+            now,
+            effects: Vec::new(),
+            queue: VecDeque::new(),
+            steps: 0,
+            completions: BTreeMap::new(),
+            error_after: None,
+            touched: Vec::new(),
+            fresh: Vec::new(),
+        }
     }
 
     // ----- validation: every refusal is decided here, before anything changes -----
@@ -605,7 +622,15 @@ impl<'a> Machine<'a> {
                     ..HistoryDetail::default()
                 };
                 self.note(element_instance, HistoryEvent::VariablesSet, detail);
-                match element_instance.filter(|&k| k != self.st.root) {
+                let scope = element_instance.filter(|&k| k != self.st.root);
+                for name in variables.keys() {
+                    let created = match scope {
+                        Some(scope) => self.st.element_instances.get(&scope).is_some_and(|ei| !ei.variables.contains_key(name)),
+                        None => !self.st.variables.contains_key(name),
+                    };
+                    self.touch(scope.unwrap_or(self.st.root), name, created);
+                }
+                match scope {
                     Some(scope) => {
                         if let Some(ei) = self.st.element_instances.get_mut(&scope) {
                             ei.variables.extend(variables);
@@ -756,8 +781,15 @@ impl<'a> Machine<'a> {
                     Work::ScopeCheck { scope } => self.scope_check(scope),
                 }
             }
+            if self.st.status.is_ended() {
+                return;
+            }
+            // Conditions look at what changed once every token has moved on.
+            if self.fire_conditions() {
+                continue;
+            }
             // Inclusive joins fire only when no token in flight can still reach them.
-            if self.st.status.is_ended() || !self.fire_inclusive_joins() {
+            if !self.fire_inclusive_joins() {
                 return;
             }
         }
@@ -1059,6 +1091,8 @@ impl<'a> Machine<'a> {
         let element = &self.wf.elements[self.st.element_instances[&key].element];
         for mapping in &element.inputs {
             let value = self.property_value(key, &mapping.source)?;
+            let created = self.st.element_instances.get(&key).is_some_and(|ei| !ei.variables.contains_key(&mapping.target));
+            self.touch(key, &mapping.target, created);
             if let Some(ei) = self.st.element_instances.get_mut(&key) {
                 ei.variables.insert(mapping.target.clone(), value);
             }
@@ -1790,13 +1824,19 @@ impl<'a> Machine<'a> {
         while let Some(key) = current.filter(|&k| k != self.st.root) {
             // An ad-hoc subprocess's inner instance keeps what its flow writes (Camunda 8 does so).
             let inner = self.st.element_instances.get(&key).is_some_and(|ei| self.is_ad_hoc_inner(ei));
-            let Some(ei) = self.st.element_instances.get_mut(&key) else { break };
-            if inner || ei.variables.contains_key(&name) {
-                ei.variables.insert(name, value);
+            let Some(ei) = self.st.element_instances.get(&key) else { break };
+            let exists = ei.variables.contains_key(&name);
+            if inner || exists {
+                self.touch(key, &name, !exists);
+                if let Some(ei) = self.st.element_instances.get_mut(&key) {
+                    ei.variables.insert(name, value);
+                }
                 return;
             }
             current = ei.parent;
         }
+        let root = self.st.root;
+        self.touch(root, &name, !self.st.variables.contains_key(&name));
         self.st.variables.insert(name, value);
     }
 
@@ -1806,6 +1846,10 @@ impl<'a> Machine<'a> {
     fn absorb(&mut self, key: Key, variables: Variables) {
         let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else { return };
         if !self.wf.elements[element].outputs.is_empty() {
+            for name in variables.keys() {
+                let created = self.st.element_instances.get(&key).is_some_and(|ei| !ei.variables.contains_key(name));
+                self.touch(key, name, created);
+            }
             if let Some(ei) = self.st.element_instances.get_mut(&key) {
                 ei.variables.extend(variables);
             }
@@ -2052,6 +2096,12 @@ impl<'a> Machine<'a> {
                 let name = self.text_value(context, name)?;
                 self.open_subscription(owner, element, SubscriptionKind::Signal { name });
             }
+            Trigger::Conditional(_) => {
+                let key = self.next_key();
+                let armed = ConditionWait { key, element_instance: owner, element, element_id: self.wf.elements[element].id.clone() };
+                self.st.conditions.insert(key, armed);
+                self.fresh.push(key);
+            }
             // Compensation is thrown inside the instance, never awaited from outside.
             Trigger::None | Trigger::Error { .. } | Trigger::Escalation { .. } | Trigger::Link { .. } | Trigger::Compensation => {}
         }
@@ -2194,8 +2244,12 @@ impl<'a> Machine<'a> {
         self.queue.push_back(Work::Complete { ei: start_ei });
     }
 
-    /// Closes the timers and subscriptions an element instance owns, leaving its jobs and tasks.
+    /// Closes the timers, subscriptions and conditions an element instance owns, leaving its jobs and tasks.
     fn close_owned_catches(&mut self, key: Key) {
+        let conditions: Vec<Key> = self.st.conditions.values().filter(|c| c.element_instance == key).map(|c| c.key).collect();
+        for condition in conditions {
+            self.st.conditions.remove(&condition);
+        }
         let timers: Vec<Key> = self.st.timers.values().filter(|t| t.element_instance == key).map(|t| t.key).collect();
         for timer in timers {
             self.st.timers.remove(&timer);
@@ -2339,6 +2393,69 @@ impl<'a> Machine<'a> {
             current = parent;
         }
         false
+    }
+
+    // ----- conditional events -----
+
+    /// Notes that `name` was written in `scope`, for the conditions armed (none: nothing to note).
+    fn touch(&mut self, scope: Key, name: &str, created: bool) {
+        if !self.st.conditions.is_empty() {
+            self.touched.push((scope, name.to_string(), created));
+        }
+    }
+
+    /// Looks at the armed conditions that were just armed, or read a variable
+    /// written since they last looked in a scope they see (as their filter
+    /// allows), oldest first; each that is true fires once. Returns whether one fired.
+    fn fire_conditions(&mut self) -> bool {
+        if self.st.conditions.is_empty() {
+            self.touched.clear();
+            self.fresh.clear();
+            return false;
+        }
+        let touched = std::mem::take(&mut self.touched);
+        let fresh = std::mem::take(&mut self.fresh);
+        let waits: Vec<ConditionWait> = self.st.conditions.values().cloned().collect();
+        let mut fired = false;
+        for wait in waits {
+            // An earlier one may have ended its owner.
+            if !self.st.conditions.contains_key(&wait.key) {
+                continue;
+            }
+            let (Kind::Boundary { trigger: Trigger::Conditional(conditional), .. }
+            | Kind::StartEvent { trigger: Trigger::Conditional(conditional), .. }
+            | Kind::IntermediateCatch(Trigger::Conditional(conditional))) = &self.wf.elements[wait.element].kind
+            else {
+                continue;
+            };
+            let reads = conditional.condition.names();
+            let sees = |scope: Key| {
+                let mut current = Some(wait.element_instance);
+                while let Some(key) = current {
+                    if key == scope {
+                        return true;
+                    }
+                    current = self.st.element_instances.get(&key).and_then(|ei| ei.parent);
+                }
+                scope == self.st.root
+            };
+            let relevant = fresh.contains(&wait.key)
+                || touched.iter().any(|(scope, name, created)| {
+                    reads.contains(name) && (if *created { conditional.on_create } else { conditional.on_update }) && sees(*scope)
+                });
+            if !relevant {
+                continue;
+            }
+            match self.evaluate(wait.element_instance, &conditional.condition) {
+                Ok(Json::Bool(true)) => {
+                    fired = true;
+                    self.trigger_catch(wait.element_instance, wait.element, Variables::new(), None);
+                }
+                Ok(_) => {}
+                Err(failure) => self.raise_incident(wait.element_instance, &wait.element_id, failure.kind, failure.message),
+            }
+        }
+        fired
     }
 
     // ----- ad-hoc subprocesses -----

@@ -117,6 +117,9 @@ pub struct InstanceState {
     pub user_tasks: Table<UserTask>,
     pub subscriptions: Table<Subscription>,
     pub incidents: Table<Incident>,
+    /// Armed conditional events: each looks at its condition again when a variable it reads changes.
+    #[serde(default)]
+    pub conditions: Table<ConditionWait>,
     /// When an input last changed it (its start, at first).
     #[serde(default)]
     pub updated_at: Millis,
@@ -391,6 +394,18 @@ pub struct TaskTransition {
     pub corrections: crate::TaskCorrections,
     /// Who asked (the command's words: `claim`, `assign`, `complete`, `update`).
     pub action: String,
+}
+
+/// A conditional event that is armed, owned like a subscription: the catch
+/// event, the activity of a boundary event, the event-based gateway, or the
+/// scope of an event subprocess.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConditionWait {
+    pub key: Key,
+    pub element_instance: Key,
+    /// The conditional event element.
+    pub element: usize,
+    pub element_id: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -39,7 +39,7 @@ pub struct Wait {
 pub struct ArmedEvent {
     pub element: String,
     pub element_name: Option<String>,
-    /// `timer`, `message` or `signal`.
+    /// `timer`, `message`, `signal` or `condition`.
     pub kind: &'static str,
     pub key: Key,
     pub due_at: Option<Millis>,
@@ -49,6 +49,8 @@ pub struct ArmedEvent {
     pub message: Option<String>,
     pub correlation_key: Option<String>,
     pub signal: Option<String>,
+    /// For a conditional event: the condition it waits to be true.
+    pub condition: Option<String>,
 }
 
 /// Every waiting token of the instance, in element instance order. Catch
@@ -70,6 +72,7 @@ pub fn waits(workflow: &Workflow, state: &InstanceState) -> Vec<Wait> {
             message: None,
             correlation_key: None,
             signal: None,
+            condition: None,
         };
         armed.entry(timer.element_instance).or_default().push((timer.element, event));
     }
@@ -89,8 +92,33 @@ pub fn waits(workflow: &Workflow, state: &InstanceState) -> Vec<Wait> {
             message,
             correlation_key,
             signal,
+            condition: None,
         };
         armed.entry(subscription.element_instance).or_default().push((subscription.element, event));
+    }
+    for wait in state.conditions.values() {
+        let condition = match workflow.elements.get(wait.element).map(|e| &e.kind) {
+            Some(
+                Kind::Boundary { trigger: bpmn::Trigger::Conditional(c), .. }
+                | Kind::StartEvent { trigger: bpmn::Trigger::Conditional(c), .. }
+                | Kind::IntermediateCatch(bpmn::Trigger::Conditional(c)),
+            ) => Some(c.condition.source().to_string()),
+            _ => None,
+        };
+        let event = ArmedEvent {
+            element: wait.element_id.clone(),
+            element_name: name(wait.element),
+            kind: "condition",
+            key: wait.key,
+            due_at: None,
+            repeats: false,
+            repetitions_left: None,
+            message: None,
+            correlation_key: None,
+            signal: None,
+            condition,
+        };
+        armed.entry(wait.element_instance).or_default().push((wait.element, event));
     }
     let jobs: BTreeMap<Key, &Job> = state.jobs.values().map(|j| (j.element_instance, j)).collect();
     let tasks: BTreeMap<Key, &UserTask> = state.user_tasks.values().map(|t| (t.element_instance, t)).collect();

@@ -1236,6 +1236,9 @@ pub fn waiting_kinds(state: &InstanceState, workflow: &Workflow) -> Vec<String> 
             EngineSubscription::Signal { .. } => add("signal"),
         }
     }
+    if !state.conditions.is_empty() {
+        add("condition");
+    }
     if state.element_instances.values().any(|ei| {
         matches!(workflow.elements[ei.element].kind, Kind::CallActivity(_))
             && ei.child_instance.is_some()

@@ -110,6 +110,7 @@ pub fn state(id: &str, status: Status) -> InstanceState {
         last_send_task: None,
         uncaught_errors_incident: false,
         pending_start: None,
+        conditions: Default::default(),
     }
 }
 
