@@ -267,10 +267,11 @@ impl Scope<'_, '_> {
             },
             Boxed::Conditional(parts) => {
                 let [condition, then, otherwise] = &**parts;
-                if self.boxed(condition, None)? == Value::Bool(true) {
-                    self.boxed(then, None)
-                } else {
-                    self.boxed(otherwise, None)
+                match self.boxed(condition, None)? {
+                    Value::Bool(true) => self.boxed(then, None),
+                    Value::Bool(false) | Value::Null => self.boxed(otherwise, None),
+                    // A condition that is not a boolean has no answer.
+                    _ => Ok(Value::Null),
                 }
             }
             Boxed::Filter(parts) => {
@@ -288,11 +289,37 @@ impl Scope<'_, '_> {
                     }
                     locals.push(("item".into(), item.clone()));
                     let scope = Scope { run: self.run, locals, functions: self.functions.clone() };
-                    if scope.boxed(condition, None)? == Value::Bool(true) {
-                        kept.push(item);
+                    match scope.boxed(condition, None)? {
+                        Value::Bool(true) => kept.push(item),
+                        Value::Bool(false) | Value::Null => {}
+                        // A match that is not a boolean leaves no answer.
+                        _ => return Ok(Value::Null),
                     }
                 }
                 Ok(Value::List(kept))
+            }
+            Boxed::Iterator { kind, variable, parts } => {
+                let [input, body] = &**parts;
+                let items = match self.boxed(input, None)? {
+                    Value::List(items) => items,
+                    Value::Null => return Ok(Value::Null),
+                    single => vec![single],
+                };
+                let mut results = Vec::with_capacity(items.len());
+                for item in items {
+                    let mut locals = self.locals.clone();
+                    locals.push((variable.clone(), item));
+                    let scope = Scope { run: self.run, locals, functions: self.functions.clone() };
+                    results.push(scope.boxed(body, None)?);
+                }
+                // `some` and `every` answer only for true and false.
+                let booleans = results.iter().all(|r| matches!(r, Value::Bool(_)));
+                Ok(match kind {
+                    IteratorKind::For => Value::List(results),
+                    _ if !booleans => Value::Null,
+                    IteratorKind::Some => Value::Bool(results.contains(&Value::Bool(true))),
+                    IteratorKind::Every => Value::Bool(results.iter().all(|r| *r == Value::Bool(true))),
+                })
             }
         }
     }

@@ -113,6 +113,15 @@ pub enum Boxed {
     Conditional(Box<[Boxed; 3]>),
     /// in, match.
     Filter(Box<[Boxed; 2]>),
+    /// DMN 1.5's boxed `for` (in, return), `some` and `every` (in, satisfies), over `variable`.
+    Iterator { kind: IteratorKind, variable: String, parts: Box<[Boxed; 2]> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IteratorKind {
+    For,
+    Some,
+    Every,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

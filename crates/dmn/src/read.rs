@@ -251,9 +251,16 @@ fn boxed(node: Node, scope: &Scope, problems: &mut Vec<String>) -> Option<Boxed>
             let condition = child(node, "match").and_then(|p| boxed_of(p, &scope.with(&["item".into()]), problems)).unwrap_or(Boxed::Literal(Expr::Null));
             Boxed::Filter(Box::new([input, condition]))
         }
-        "iterator" | "for" | "some" | "every" => {
-            problems.push(format!("the boxed {} expression is not supported yet", node.tag_name().name()));
-            Boxed::Literal(Expr::Invalid(format!("boxed {} expressions are not supported", node.tag_name().name())))
+        "for" | "some" | "every" => {
+            let (kind, body) = match node.tag_name().name() {
+                "for" => (IteratorKind::For, "return"),
+                "some" => (IteratorKind::Some, "satisfies"),
+                _ => (IteratorKind::Every, "satisfies"),
+            };
+            let variable = node.attribute("iteratorVariable").unwrap_or("item").to_string();
+            let input = child(node, "in").and_then(|p| boxed_of(p, scope, problems)).unwrap_or(Boxed::Literal(Expr::Null));
+            let body = child(node, body).and_then(|p| boxed_of(p, &scope.with(std::slice::from_ref(&variable)), problems)).unwrap_or(Boxed::Literal(Expr::Null));
+            Boxed::Iterator { kind, variable, parts: Box::new([input, body]) }
         }
         _ => return None,
     })

@@ -157,14 +157,16 @@ pub fn run(definitions: &Definitions, case: &Case, now: Option<i64>) -> Vec<(Str
         .collect()
 }
 
-/// Equal as the TCK compares results: numbers to 14 significant digits
-/// (several expected values are written rounded to 15, as a double prints
-/// them, while Baton computes with 28), lists item by item, contexts entry by entry.
+/// Equal as the TCK compares results: numbers to within one part in 10^8
+/// (the suite writes `exp`, `log` and `stddev` results with 8 to 13
+/// decimals, and compound interest as binary floating point computes it,
+/// wrong from the 13th digit on, while Baton computes with 28 decimal
+/// digits), lists item by item, contexts entry by entry.
 pub fn same(want: &Value, got: &Value) -> bool {
     match (want, got) {
         (Value::Number(a), Value::Number(b)) => {
             let difference = (*a - *b).abs();
-            difference.is_zero() || difference <= a.abs().max(Decimal::ONE) * Decimal::new(1, 14)
+            difference.is_zero() || difference <= a.abs().max(Decimal::ONE) * Decimal::new(1, 8)
         }
         (Value::List(a), Value::List(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)),
         (Value::Context(a), Value::Context(b)) => a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w))),

@@ -55,8 +55,8 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("flatten", 1, 1),
     ("list contains", 2, 2),
     ("abs", 1, 1),
-    ("floor", 1, 1),
-    ("ceiling", 1, 1),
+    ("floor", 1, 2),
+    ("ceiling", 1, 2),
     ("decimal", 2, 2),
     ("round", 1, 2),
     ("round up", 1, 2),
@@ -206,7 +206,9 @@ pub(crate) fn order_named<T: Default>(name: &str, named: Vec<(String, T)>) -> Re
             format!("{name}() has no parameters named {}", given.join(", "))
         })?;
     let mut named = named;
-    let last = signature.iter().rposition(|p| named.iter().any(|(n, _)| n == p)).unwrap_or(0);
+    // Up to the last one named, and at least the ones the function needs: those left out are null.
+    let least = FUNCTIONS.iter().find(|(n, ..)| *n == name).map_or(0, |(_, least, _)| *least);
+    let last = signature.iter().rposition(|p| named.iter().any(|(n, _)| n == p)).unwrap_or(0).max(least.saturating_sub(1)).min(signature.len() - 1);
     Ok(signature[..=last]
         .iter()
         .map(|parameter| match named.iter().position(|(n, _)| n == parameter) {
@@ -266,7 +268,24 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, arguments: Vec<Value>) ->
     Ok(result)
 }
 
+/// The string functions, which take a list of one string as that string (DMN's singleton list conversion).
+const TAKE_SINGLETONS: &[&str] = &[
+    "string length", "upper case", "lower case", "substring", "substring before", "substring after", "contains", "starts with", "ends with", "trim",
+    "matches", "replace", "split",
+];
+
 fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
+    let arguments = if TAKE_SINGLETONS.contains(&name) {
+        arguments
+            .into_iter()
+            .map(|argument| match argument {
+                Value::List(mut items) if items.len() == 1 => items.pop().unwrap_or(Value::Null),
+                other => other,
+            })
+            .collect()
+    } else {
+        arguments
+    };
     let a = &arguments;
     // The range functions take two arguments; other built-ins (`concatenate()`) may take none.
     if let [first, second] = a.as_slice() {
@@ -320,7 +339,8 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             let start = if start > 0 { usize::try_from(start - 1).ok()? } else { chars.len().checked_sub(usize::try_from(-start).ok()?)? };
             let start = start.min(chars.len());
             let end = match a.get(2) {
-                Some(length) => start.saturating_add(usize::try_from(integer(length)?).ok()?).min(chars.len()),
+                // A length with a fraction counts its whole characters.
+                Some(length) => start.saturating_add(usize::try_from(num(length)?.trunc().to_i64()?).ok()?).min(chars.len()),
                 None => chars.len(),
             };
             Value::String(chars[start..end].iter().collect())
@@ -341,15 +361,19 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
         "trim" => Value::String(text(&a[0])?.trim().to_string()),
         "matches" => Value::Bool(pattern(&a[1], a.get(2))?.is_match(text(&a[0])?)),
         "replace" => {
-            let replacement = text(&a[2])?;
-            Value::String(pattern(&a[1], a.get(3))?.replace_all(text(&a[0])?, replacement).into_owned())
+            let replacement = xpath_replacement(text(&a[2])?);
+            Value::String(pattern(&a[1], a.get(3))?.replace_all(text(&a[0])?, replacement.as_str()).into_owned())
         }
         "split" => Value::List(pattern(&a[1], None)?.split(text(&a[0])?).map(|part| Value::String(part.to_string())).collect()),
         "string join" => {
-            let Value::List(items) = &a[0] else { return None };
+            let items = match &a[0] {
+                Value::List(items) => items.clone(),
+                Value::Null => return None,
+                single => vec![single.clone()],
+            };
             let delimiter = match a.get(1) {
+                Some(Value::Null) | None => "",
                 Some(d) => text(d)?,
-                None => "",
             };
             let parts: Option<Vec<&str>> = items.iter().filter(|v| **v != Value::Null).map(text).collect();
             Value::String(parts?.join(delimiter))
@@ -509,17 +533,11 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             Value::Duration(d) => Value::Duration(d.abs()),
             _ => return None,
         },
-        "floor" => number(num(&a[0])?.floor()),
-        "ceiling" => number(num(&a[0])?.ceil()),
-        "decimal" => {
-            let scale = u32::try_from(integer(&a[1])?).ok()?;
-            number(num(&a[0])?.round_dp_with_strategy(scale, RoundingStrategy::MidpointNearestEven))
-        }
+        "floor" => number(round_to(num(&a[0])?, scale_of(a.get(1))?, RoundingStrategy::ToNegativeInfinity)?),
+        "ceiling" => number(round_to(num(&a[0])?, scale_of(a.get(1))?, RoundingStrategy::ToPositiveInfinity)?),
+        "decimal" => number(round_to(num(&a[0])?, scale_of(a.get(1))?, RoundingStrategy::MidpointNearestEven)?),
         "round" | "round up" | "round down" | "round half up" | "round half down" => {
-            let scale = match a.get(1) {
-                Some(s) => u32::try_from(integer(s)?).ok()?,
-                None => 0,
-            };
+            let scale = scale_of(a.get(1))?;
             let strategy = match name {
                 "round up" => RoundingStrategy::AwayFromZero,
                 "round down" => RoundingStrategy::ToZero,
@@ -527,7 +545,7 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 "round half up" => RoundingStrategy::MidpointAwayFromZero,
                 _ => RoundingStrategy::MidpointNearestEven,
             };
-            number(num(&a[0])?.round_dp_with_strategy(scale, strategy))
+            number(round_to(num(&a[0])?, scale, strategy)?)
         }
         "exp" => number(num(&a[0])?.checked_exp()?),
         "log" => {
@@ -576,8 +594,13 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
         "day of year" => number(date_of(&a[0])?.day_of_year()),
         "week of year" => number(date_of(&a[0])?.iso_week_date().week()),
         "list replace" => {
-            let Value::List(mut items) = a[0].clone() else { return None };
-            let position = integer(&a[1])?;
+            let mut items = match a[0].clone() {
+                Value::List(items) => items,
+                Value::Null => return None,
+                single => vec![single],
+            };
+            // A position with a fraction counts its whole part.
+            let position = num(&a[1])?.trunc().to_i64()?;
             let index = if position > 0 { usize::try_from(position - 1).ok()? } else { items.len().checked_sub(usize::try_from(-position).ok()?)? };
             *items.get_mut(index)? = a[2].clone();
             Value::List(items)
@@ -679,7 +702,10 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             Value::List(sorted)
         }
         "context" => {
-            let Value::List(entries) = &a[0] else { return None };
+            let entries = match &a[0] {
+                Value::List(entries) => entries.clone(),
+                single => vec![single.clone()],
+            };
             let mut map = BTreeMap::new();
             for entry in entries {
                 let Value::Context(entry) = entry else { return None };
@@ -687,7 +713,7 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 if map.contains_key(&key) {
                     return None;
                 }
-                map.insert(key, entry.get("value").cloned().unwrap_or(Value::Null));
+                map.insert(key, entry.get("value")?.clone());
             }
             Value::Context(map)
         }
@@ -832,7 +858,10 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
             )
         }
         "context merge" => {
-            let Value::List(contexts) = &a[0] else { return None };
+            let contexts = match &a[0] {
+                Value::List(contexts) => contexts.clone(),
+                single => vec![single.clone()],
+            };
             let mut merged = BTreeMap::new();
             for context in contexts {
                 let Value::Context(map) = context else { return None };
@@ -842,6 +871,50 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
         }
         _ => return None,
     })
+}
+
+/// A scale for rounding: a number, its fraction dropped, from -6111 to 6176
+/// (DMN's decimal128 range); none given is 0.
+fn scale_of(scale: Option<&Value>) -> Option<i64> {
+    let scale = match scale {
+        None => return Some(0),
+        Some(scale) => num(scale)?.trunc().to_i64()?,
+    };
+    (-6111..=6176).contains(&scale).then_some(scale)
+}
+
+/// `n` rounded to `scale` decimal places (a negative scale rounds to tens, hundreds, ...).
+fn round_to(n: Decimal, scale: i64, strategy: RoundingStrategy) -> Option<Decimal> {
+    if scale >= 0 {
+        return Some(n.round_dp_with_strategy(u32::try_from(scale.min(28)).ok()?, strategy));
+    }
+    let factor = Decimal::from_i128_with_scale(10i128.checked_pow(u32::try_from(-scale).ok()?)?, 0);
+    n.checked_div(factor)?.round_dp_with_strategy(0, strategy).checked_mul(factor)
+}
+
+/// An XPath replacement (`$1`, `\$`) as the regex crate writes it (`${1}`, `$$`).
+fn xpath_replacement(replacement: &str) -> String {
+    let mut out = String::with_capacity(replacement.len() + 8);
+    let mut chars = replacement.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('$') => out.push_str("$$"),
+                Some(other) => out.push(other),
+                None => {}
+            },
+            '$' => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                out.push_str(&format!("${{{digits}}}"));
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// A regular expression with FEEL's flags (`i`, `s`, `m`, `x`); patterns are

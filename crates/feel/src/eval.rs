@@ -132,9 +132,16 @@ impl<'v> Evaluator<'v> {
                 Ok(Value::List(sorted))
             }
             ("list replace", [Value::List(items), Value::Function(matches), new_item]) => {
+                // The match takes an item and the new item, and answers true or false (else there is no answer).
+                if matches.parameters.len() != 2 {
+                    return Ok(Value::Null);
+                }
                 let mut replaced = Vec::with_capacity(items.len());
                 for item in items {
-                    let hit = self.apply(matches, vec![item.clone(), new_item.clone()])? == Value::Bool(true);
+                    let hit = match self.apply(matches, vec![item.clone(), new_item.clone()])? {
+                        Value::Bool(hit) => hit,
+                        _ => return Ok(Value::Null),
+                    };
                     replaced.push(if hit { new_item.clone() } else { item.clone() });
                 }
                 Ok(Value::List(replaced))
@@ -650,8 +657,8 @@ pub(crate) fn binary(op: BinOp, left: &Value, right: &Value) -> Value {
             (DateTime(_) | Date(_) | Time(_), Duration(_)) => temporal_plus(left, right, true),
             (DateTime(a), DateTime(b)) => a.since(b).map_or(Null, |n| Duration(Dur::DaysTime(n))),
             (Date(a), Date(b)) => Duration(Dur::DaysTime(i128::from(a.since(*b).map(|s| s.get_days()).unwrap_or(0)) * temporal::DAY)),
-            (Date(a), DateTime(b)) => date_at_midnight(*a, b).since(b).map_or(Null, |n| Duration(Dur::DaysTime(n))),
-            (DateTime(a), Date(b)) => a.since(&date_at_midnight(*b, a)).map_or(Null, |n| Duration(Dur::DaysTime(n))),
+            (Date(a), DateTime(b)) => date_at_midnight(*a).since(b).map_or(Null, |n| Duration(Dur::DaysTime(n))),
+            (DateTime(a), Date(b)) => a.since(&date_at_midnight(*b)).map_or(Null, |n| Duration(Dur::DaysTime(n))),
             (Time(a), Time(b)) => a.since(b).map_or(Null, |n| Duration(Dur::DaysTime(n))),
             (Duration(a), Duration(b)) => binary(BinOp::Add, left, &Duration(b.negate())).pipe_if(matches!((a, b), (Dur::DaysTime(_), Dur::DaysTime(_)) | (Dur::YearsMonths(_), Dur::YearsMonths(_)))),
             _ => Null,
@@ -698,13 +705,9 @@ impl PipeIf for Value {
     }
 }
 
-/// A date at midnight where a date and time is: local beside a local one, else at UTC.
-fn date_at_midnight(date: jiff::civil::Date, beside: &temporal::DateTime) -> temporal::DateTime {
-    let zone = match beside.zone {
-        Zone::Local => Zone::Local,
-        _ => Zone::Offset(jiff::tz::Offset::UTC),
-    };
-    temporal::DateTime { civil: date.to_datetime(jiff::civil::Time::midnight()), zone }
+/// A date where a date and time is: its midnight at UTC (DMN 1.5), so a local date and time and a date do not subtract.
+fn date_at_midnight(date: jiff::civil::Date) -> temporal::DateTime {
+    temporal::DateTime { civil: date.to_datetime(jiff::civil::Time::midnight()), zone: Zone::Offset(jiff::tz::Offset::UTC) }
 }
 
 /// A date, date and time or time moved by a duration (back, with `minus`).

@@ -155,7 +155,10 @@ impl DateTime {
             return Some(DateTime { civil: parse_date(text)?.to_datetime(civil::Time::midnight()), zone: Zone::Local });
         };
         let (time, zone) = Zone::split(time)?;
-        Some(DateTime { civil: parse_date(date)?.to_datetime(parse_civil_time(time)?), zone })
+        let date = parse_date(date)?;
+        // 24:00:00 ends the day: it is the next day's midnight.
+        let date = if time.starts_with("24:") { date.tomorrow().ok()? } else { date };
+        Some(DateTime { civil: date.to_datetime(parse_civil_time(time)?), zone })
     }
 
     pub fn from_timestamp(timestamp: Timestamp) -> DateTime {
