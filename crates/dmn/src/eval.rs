@@ -59,20 +59,34 @@ impl<'d> Run<'d> {
 
     /// Calls a business knowledge model or decision service with positional or named arguments.
     fn call_element(&self, element: Element, arguments: Arguments) -> Result<Value, String> {
+        // A call with more or fewer arguments than the function has parameters has no answer.
+        let count = match element {
+            Element::Bkm(index) => self.definitions.bkms[index].parameters.len(),
+            Element::Service(index) => self.definitions.services[index].input_data.len() + self.definitions.services[index].input_decisions.len(),
+            _ => 0,
+        };
+        if matches!(&arguments, Arguments::Positional(values) if values.len() != count) {
+            return Ok(Value::Null);
+        }
         match element {
             Element::Bkm(index) => {
                 let bkm = &self.definitions.bkms[index];
                 let body = bkm.body.as_ref().ok_or_else(|| format!("business knowledge model '{}' has no logic", bkm.name))?;
                 self.deeper(&bkm.name, || {
                     let locals = arguments.bind(&bkm.parameters);
-                    let scope = Scope { run: self, locals, functions: Vec::new() };
-                    match body {
-                        Boxed::Function { parameters, body } => {
-                            let locals = arguments.bind(parameters);
-                            Scope { run: self, locals, functions: Vec::new() }.boxed(body, None)
+                    // An argument that does not conform to its parameter's type makes the call null.
+                    let mut locals = locals;
+                    for ((_, value), type_ref) in locals.iter_mut().zip(&bkm.parameter_types) {
+                        let conformed = conform_to(self.definitions, value.clone(), type_ref.as_deref(), 0);
+                        if conformed == Value::Null && *value != Value::Null {
+                            return Ok(Value::Null);
                         }
-                        other => scope.boxed(other, None),
+                        *value = conformed;
                     }
+                    let scope = Scope { run: self, locals, functions: Vec::new() };
+                    // Logic that is a function definition is the function the model returns.
+                    scope.boxed(body, None)
+                    .map(|result| conform_to(self.definitions, result, bkm.result_type.as_deref(), 0))
                 })
             }
             Element::Service(index) => {
@@ -84,7 +98,21 @@ impl<'d> Run<'d> {
                     .chain(&service.input_decisions)
                     .filter_map(|id| self.name_of(id))
                     .collect();
-                let given: BTreeMap<String, Value> = arguments.bind(&parameters).into_iter().collect();
+                // Each parameter as its input data's or input decision's type allows (else null).
+                let types = service.input_data.iter().chain(&service.input_decisions).map(|id| match self.definitions.by_id.get(id) {
+                    Some(Element::Input(i)) => self.definitions.inputs[*i].type_ref.clone(),
+                    Some(Element::Decision(i)) => self.definitions.decisions[*i].type_ref.clone(),
+                    _ => None,
+                });
+                let mut given = BTreeMap::new();
+                for ((name, value), type_ref) in arguments.bind(&parameters).into_iter().zip(types) {
+                    let conformed = conform_to(self.definitions, value.clone(), type_ref.as_deref(), 0);
+                    // An argument of another type: the service is not invoked.
+                    if conformed == Value::Null && value != Value::Null {
+                        return Ok(Value::Null);
+                    }
+                    given.insert(name, conformed);
+                }
                 let mut inner = Run::new(self.definitions, &given);
                 inner.clock = self.clock;
                 // The service's input decisions are given, not evaluated.
@@ -99,7 +127,10 @@ impl<'d> Run<'d> {
                         results.insert(self.definitions.decisions[*i].name.clone(), inner.decision(*i)?);
                     }
                 }
-                Ok(if results.len() == 1 { results.into_values().next().unwrap_or(Value::Null) } else { Value::Context(results) })
+                let result = if results.len() == 1 { results.into_values().next().unwrap_or(Value::Null) } else { Value::Context(results) };
+                // The service's type is a function type: its result conforms to the function's output type.
+                let output = service.type_ref.as_deref().and_then(|t| self.definitions.types.get(t)).and_then(|t| t.output.clone());
+                Ok(conform_to(self.definitions, result, output.as_deref(), 0))
             }
             _ => Err("not a function".into()),
         }
@@ -262,7 +293,7 @@ impl Scope<'_, '_> {
             }
             // A function whose body is FEEL is a value (a decision may give one to another).
             Boxed::Function { parameters, body } => match &**body {
-                Boxed::Literal(Expr::Feel(expression)) => Ok(expression.function(parameters.clone())),
+                Boxed::Literal(Expr::Feel(expression)) => Ok(expression.closure(parameters.clone(), self.locals.clone())),
                 _ => Err("a function definition whose body is not a FEEL expression is not a value here".into()),
             },
             Boxed::Conditional(parts) => {

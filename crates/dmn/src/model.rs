@@ -30,6 +30,8 @@ pub struct ItemType {
     pub components: Vec<(String, ItemType)>,
     /// A function type: values are not checked.
     pub function: bool,
+    /// A function type's result type (`functionItem outputTypeRef`): a decision service's results conform to it.
+    pub output: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +72,10 @@ pub struct Bkm {
     pub id: String,
     pub name: String,
     pub parameters: Vec<String>,
+    /// Each parameter's `typeRef`: an argument that does not conform makes the call null.
+    pub parameter_types: Vec<Option<String>>,
+    /// The logic's `typeRef`: the result conforms to it.
+    pub result_type: Option<String>,
     pub body: Option<Boxed>,
     pub requires: Requirements,
 }
@@ -78,6 +84,8 @@ pub struct Bkm {
 pub struct DecisionService {
     pub id: String,
     pub name: String,
+    /// The service's `variable typeRef` (a function type whose output its result conforms to).
+    pub type_ref: Option<String>,
     pub outputs: Vec<String>,
     pub encapsulated: Vec<String>,
     pub input_decisions: Vec<String>,

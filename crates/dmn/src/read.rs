@@ -125,18 +125,25 @@ pub(crate) fn read(xml: &str) -> Result<(Definitions, Vec<Diagnostic>), Diagnost
             "businessKnowledgeModel" => {
                 let mut problems = Vec::new();
                 let logic = child(node, "encapsulatedLogic");
-                let parameters: Vec<String> = logic.map(|l| children(l, "formalParameter").filter_map(|p| p.attribute("name").map(str::to_string)).collect()).unwrap_or_default();
+                let formal: Vec<Node> = logic.map(|l| children(l, "formalParameter").filter(|p| p.attribute("name").is_some()).collect()).unwrap_or_default();
+                let parameters: Vec<String> = formal.iter().filter_map(|p| p.attribute("name").map(str::to_string)).collect();
+                let parameter_types: Vec<Option<String>> = formal.iter().map(|p| p.attribute("typeRef").map(str::to_string)).collect();
+                let result_type = logic
+                    .and_then(|l| l.children().find(|c| is_dmn(*c) && c.tag_name().name() != "formalParameter"))
+                    .and_then(|c| c.attribute("typeRef"))
+                    .map(str::to_string);
                 let body = logic.and_then(|l| boxed_of(l, &scope.with(&parameters), &mut problems));
                 for problem in &problems {
                     diagnostics.push(Diagnostic::error("expression-invalid", Some(&id), format!("business knowledge model '{name}': {problem}")));
                 }
-                definitions.bkms.push(Bkm { id, name, parameters, body, requires: requirements(node) });
+                definitions.bkms.push(Bkm { id, name, parameters, parameter_types, result_type, body, requires: requirements(node) });
             }
             "decisionService" => {
                 let refs = |what: &str| children(node, what).filter_map(href).collect::<Vec<_>>();
                 definitions.services.push(DecisionService {
                     id,
                     name,
+                    type_ref: child(node, "variable").and_then(|v| v.attribute("typeRef")).map(str::to_string),
                     outputs: refs("outputDecision"),
                     encapsulated: refs("encapsulatedDecision"),
                     input_decisions: refs("inputDecision"),
@@ -157,6 +164,7 @@ fn item_type(node: Node) -> ItemType {
         collection: node.attribute("isCollection") == Some("true"),
         components: children(node, "itemComponent").filter_map(|c| Some((c.attribute("name")?.to_string(), item_type(c)))).collect(),
         function: child(node, "functionItem").is_some(),
+        output: child(node, "functionItem").and_then(|f| f.attribute("outputTypeRef")).map(|t| t.trim().to_string()),
     }
 }
 

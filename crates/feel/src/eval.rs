@@ -327,8 +327,20 @@ impl<'v> Evaluator<'v> {
                 self.filter(list, condition)?
             }
             Node::Function(parameters, body) => {
-                // The function sees the names around it as they are now.
-                let captured = self.frames.clone();
+                // The function sees the names around it as they are now: the
+                // evaluation's own, and those of the scope it reads (a business
+                // knowledge model's parameters, for a function it returns).
+                let mut captured = self.frames.clone();
+                let mut free = Vec::new();
+                body.free_names(&mut free);
+                for name in free {
+                    if parameters.contains(&name) || captured.iter().any(|(n, _)| *n == name) {
+                        continue;
+                    }
+                    if let Some(value) = self.variables.get_value(&name) {
+                        captured.push((name, value));
+                    }
+                }
                 Value::Function(std::sync::Arc::new(crate::value::Function { parameters: parameters.clone(), body: (**body).clone(), captured }))
             }
             Node::Invoke(callee, arguments) => {

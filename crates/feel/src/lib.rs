@@ -218,7 +218,12 @@ impl Expression {
 
     /// A function value whose body is this expression (a DMN function definition).
     pub fn function(&self, parameters: Vec<String>) -> Value {
-        Value::Function(Arc::new(value::Function { parameters, body: (*self.ast).clone(), captured: Vec::new() }))
+        self.closure(parameters, Vec::new())
+    }
+
+    /// A function value whose body is this expression and that sees `captured` (the names around its definition).
+    pub fn closure(&self, parameters: Vec<String>, captured: Vec<(String, Value)>) -> Value {
+        Value::Function(Arc::new(value::Function { parameters, body: (*self.ast).clone(), captured }))
     }
 
     /// The variable names the expression reads (sorted, without duplicates).
