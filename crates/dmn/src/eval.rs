@@ -207,6 +207,10 @@ impl Variables for Scope<'_, '_> {
         self.run.clock
     }
 
+    fn type_definition(&self, name: &str) -> Option<String> {
+        self.run.definitions.types.get(name).map(type_text)
+    }
+
     fn seed(&self) -> Option<u64> {
         self.run.clock.map(|ms| ms as u64)
     }
@@ -465,6 +469,24 @@ impl Scope<'_, '_> {
                 }
             }
         })
+    }
+}
+
+/// An item definition as FEEL's type syntax writes it (`list<number>`,
+/// `context<a: string>`), for `instance of`; allowed values do not narrow it.
+fn type_text(item: &ItemType) -> String {
+    let single = if item.function {
+        "function".to_string()
+    } else if !item.components.is_empty() {
+        let members: Vec<String> = item.components.iter().map(|(name, component)| format!("{name}: {}", type_text(component))).collect();
+        format!("context<{}>", members.join(", "))
+    } else {
+        item.base.clone().unwrap_or_else(|| "Any".to_string())
+    };
+    if item.collection {
+        format!("list<{single}>")
+    } else {
+        single
     }
 }
 

@@ -272,7 +272,7 @@ impl<'v> Evaluator<'v> {
             }
             Node::InstanceOf(value, type_name) => {
                 let value = self.eval(value)?;
-                Value::Bool(instance_of(&value, type_name))
+                Value::Bool(self.instance_of(&value, type_name, 0))
             }
             Node::If(condition, then, otherwise) => {
                 if self.eval(condition)? == Value::Bool(true) {
@@ -542,8 +542,52 @@ impl<'v> Evaluator<'v> {
     }
 }
 
-/// Whether a value is of a FEEL type: `Any` holds everything, `Null` only
-/// null; null is of no other type; `list<T>` and `context<...>` look inside.
+impl Evaluator<'_> {
+    /// Whether a value is of a FEEL type: `Any` holds everything, `Null` only
+    /// null; null is of no other type; `list<T>` and `context<name: T, ...>`
+    /// look inside (a context may have more entries than its type names); a
+    /// type the scope defines (a DMN item definition) is what it is made of.
+    fn instance_of(&self, value: &Value, type_name: &str, depth: usize) -> bool {
+        // The parser keeps the words of a type apart (`context <a :string >`).
+        let type_name = type_name.trim().replace(" <", "<").replace(" >", ">").replace(" :", ":");
+        let type_name = type_name.as_str();
+        if depth < 16 {
+            if let Some(definition) = self.variables.type_definition(type_name) {
+                return self.instance_of(value, &definition, depth + 1);
+            }
+        }
+        if let Some(inner) = type_name.strip_prefix("list<").and_then(|t| t.strip_suffix('>')) {
+            return matches!(value, Value::List(items) if items.iter().all(|i| self.instance_of(i, inner, depth + 1)));
+        }
+        if let Some(members) = type_name.strip_prefix("context<").and_then(|t| t.strip_suffix('>')) {
+            let Value::Context(map) = value else { return false };
+            return split_members(members)
+                .iter()
+                .all(|(name, member_type)| map.get(*name).is_some_and(|v| *v == Value::Null || self.instance_of(v, member_type, depth + 1)));
+        }
+        instance_of(value, type_name)
+    }
+}
+
+/// `a: number, b: context<c: string>` as its names and types (commas inside `<...>` belong to the inner type).
+fn split_members(members: &str) -> Vec<(&str, &str)> {
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    for (i, c) in members.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&members[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&members[start..]);
+    parts.into_iter().filter_map(|part| part.split_once(':')).map(|(name, t)| (name.trim(), t.trim())).collect()
+}
+
+/// Whether a value is of a built-in FEEL type: `Any` holds everything but null, `Null` only null.
 fn instance_of(value: &Value, type_name: &str) -> bool {
     let type_name = type_name.trim();
     if type_name == "Any" {
@@ -552,9 +596,6 @@ fn instance_of(value: &Value, type_name: &str) -> bool {
     }
     if type_name == "Null" {
         return matches!(value, Value::Null);
-    }
-    if let Some(inner) = type_name.strip_prefix("list<").and_then(|t| t.strip_suffix('>')) {
-        return matches!(value, Value::List(items) if items.iter().all(|i| instance_of(i, inner)));
     }
     if type_name.starts_with("context") {
         return matches!(value, Value::Context(_));

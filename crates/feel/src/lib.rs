@@ -129,6 +129,13 @@ pub trait Variables {
         None
     }
 
+    /// A type the scope defines (a DMN item definition), as what it is made
+    /// of: `list<number>`, `context<a: string, b: t_other>`, a built-in type,
+    /// or `Any`. `None`: no such type.
+    fn type_definition(&self, _name: &str) -> Option<String> {
+        None
+    }
+
     /// As [`Variables::call`], with the arguments by parameter name.
     fn call_named(&self, _name: &str, _arguments: Vec<(String, Value)>) -> Option<Result<Value, EvalError>> {
         None

@@ -582,7 +582,8 @@ impl Parser<'_> {
                     }
                 }
                 node = Node::Path(Box::new(node), key);
-            } else if self.eat_sym("[") {
+            } else if self.is_sym("[") && !self.closes_range() {
+                self.pos += 1;
                 let condition = self.expression()?;
                 self.expect_sym("]")?;
                 node = Node::Filter(Box::new(node), Box::new(condition));
@@ -776,6 +777,17 @@ impl Parser<'_> {
         };
         self.depth -= 1;
         Ok(node)
+    }
+
+    /// Whether the `[` here ends a range (`[1..10[`) rather than filtering
+    /// what comes before it: nothing that could start a condition follows it.
+    fn closes_range(&self) -> bool {
+        match self.tokens.get(self.pos + 1).map(|t| &t.tok) {
+            None => true,
+            Some(Tok::Sym(s)) => matches!(*s, ")" | "]" | "," | "}" | "=" | "!=" | "<" | ">" | "<=" | ">=" | ":" | ".."),
+            Some(Tok::Name(n)) => matches!(n.as_str(), "and" | "or" | "then" | "else" | "return" | "satisfies" | "in"),
+            _ => false,
+        }
     }
 
     fn range_rest(&mut self, start: Node, start_included: bool) -> Result<Node, ParseError> {
