@@ -622,7 +622,8 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                     ">=" => (endpoint, true, Value::Null, false),
                     _ => (endpoint.clone(), true, endpoint, true),
                 };
-                return Some(Value::Range(Box::new(crate::value::Range { start, start_included, end, end_included })));
+                let comparison = Some(*op);
+                return Some(Value::Range(Box::new(crate::value::Range { start, start_included, end, end_included, comparison })));
             }
             let expression = crate::Expression::parse(&source).ok()?;
             // Its endpoints are literals: numbers, strings, `@"..."` temporal literals or null.
@@ -631,7 +632,10 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 match node {
                     Node::Number(_) | Node::Str(_) | Node::Null => true,
                     Node::Neg(inner) => matches!(**inner, Node::Number(_)),
-                    Node::Call(name, arguments) => name == "@" && matches!(arguments.as_slice(), [Node::Str(_)]),
+                    // `@"..."` and the temporal functions of a literal string: `date("2026-01-01")`.
+                    Node::Call(name, arguments) => {
+                        matches!(name.as_str(), "@" | "date" | "date and time" | "time" | "duration") && matches!(arguments.as_slice(), [Node::Str(_)])
+                    }
                     _ => false,
                 }
             };

@@ -201,15 +201,25 @@ impl<'v> Evaluator<'v> {
                 // Later entries may read earlier ones.
                 let depth = self.frames.len();
                 let mut map = BTreeMap::new();
+                let mut duplicate = false;
                 for (key, value_node) in entries {
                     let value = self.eval(value_node)?;
                     self.frames.push((key.clone(), value.clone()));
-                    map.insert(key.clone(), value);
+                    duplicate |= map.insert(key.clone(), value).is_some();
                 }
                 self.frames.truncate(depth);
-                Value::Context(map)
+                // A context that names a key twice is no context.
+                if duplicate {
+                    Value::Null
+                } else {
+                    Value::Context(map)
+                }
             }
-            Node::Range { start, start_included, end, end_included } => Value::Range(Box::new(Range {
+            Node::Range { start, start_included, end, end_included, form } => Value::Range(Box::new(Range {
+                comparison: match form {
+                    crate::parser::RangeForm::Comparison(op) => Some(*op),
+                    _ => None,
+                },
                 start: self.eval(start)?,
                 start_included: *start_included,
                 end: self.eval(end)?,
@@ -442,6 +452,8 @@ impl<'v> Evaluator<'v> {
         let Some((name, source)) = contexts.get(index) else {
             return body(self);
         };
+        // Only `a..b` walks down: `[2..1]` in brackets is no range to walk.
+        let bracketed = matches!(source, Node::Range { form: crate::parser::RangeForm::Bracketed, .. });
         let items: Box<dyn Iterator<Item = Value>> = match self.eval(source)? {
             Value::List(items) => Box::new(items.into_iter()),
             Value::Range(range) => match (&range.start, &range.end) {
@@ -449,6 +461,10 @@ impl<'v> Evaluator<'v> {
                     let (Some(a), Some(b)) = (a.to_i64(), b.to_i64()) else {
                         return Ok(true);
                     };
+                    if a > b && bracketed {
+                        self.unwalkable = true;
+                        return Ok(true);
+                    }
                     if a <= b {
                         Box::new((a..=b).map(|i| Value::Number(Decimal::from(i))))
                     } else {
@@ -809,7 +825,8 @@ pub(crate) fn values_equal(left: &Value, right: &Value) -> Option<bool> {
         (DateTime(a), DateTime(b)) => a.compare(b).map(|o| o == Ordering::Equal).or(Some(false)),
         (Time(a), Time(b)) => a.since(b).map(|d| d == 0).or(Some(false)),
         (Range(a), Range(b)) => Some(
-            a.start_included == b.start_included
+            a.comparison == b.comparison
+                && a.start_included == b.start_included
                 && a.end_included == b.end_included
                 && values_equal(&a.start, &b.start)?
                 && values_equal(&a.end, &b.end)?,
@@ -856,6 +873,9 @@ pub(crate) fn compare(left: &Value, right: &Value) -> Option<Ordering> {
 }
 
 fn range_contains(range: &Range, value: &Value) -> Option<bool> {
+    if range.comparison == Some("!=") {
+        return values_equal(value, &range.start).map(|equal| !equal);
+    }
     let after_start = match compare(value, &range.start)? {
         Ordering::Greater => true,
         Ordering::Equal => range.start_included,

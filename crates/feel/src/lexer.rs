@@ -71,12 +71,34 @@ const MULTI_WORD_FUNCTIONS: &[&str] = &[
 
 const SYMBOLS: &[&str] = &["**", "..", "!=", "<=", ">=", "+", "-", "*", "/", "=", "<", ">", "(", ")", "[", "]", "{", "}", ",", ".", ":"];
 
+/// FEEL's name start characters: letters, `_`, `?`, `$`, and the
+/// supplementary planes (U+10000 and up, where emoji are).
 fn is_name_start(c: char) -> bool {
-    c.is_alphabetic() || c == '_' || c == '?' || c == '$'
+    c.is_alphabetic() || c == '_' || c == '?' || c == '$' || u32::from(c) >= 0x10000
 }
 
 fn is_name_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '?' || c == '$'
+    is_name_start(c) || c.is_alphanumeric()
+}
+
+/// The length of `function` (words separated by single spaces) at the start
+/// of `text`, where its words may be apart by any whitespace (`date and\n time`).
+fn words_at(text: &str, function: &str) -> Option<usize> {
+    let mut consumed = 0;
+    for (i, word) in function.split(' ').enumerate() {
+        if i > 0 {
+            let gap = text[consumed..].len() - text[consumed..].trim_start().len();
+            if gap == 0 {
+                return None;
+            }
+            consumed += gap;
+        }
+        if !text[consumed..].starts_with(word) {
+            return None;
+        }
+        consumed += word.len();
+    }
+    Some(consumed)
 }
 
 pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
@@ -213,11 +235,12 @@ pub(crate) fn tokenize_in_scope(source: &str, known: &[String]) -> Result<Vec<To
                 }
             }
             for function in MULTI_WORD_FUNCTIONS {
-                if let Some(after) = rest.strip_prefix(function) {
+                if let Some(length) = words_at(rest, function) {
+                    let after = &rest[length..];
                     let boundary = !after.starts_with(is_name_char);
                     if boundary && after.trim_start().starts_with('(') {
                         tokens.push(Token { tok: Tok::Name((*function).to_string()), offset: start });
-                        pos += function.len();
+                        pos += length;
                         continue 'outer;
                     }
                 }

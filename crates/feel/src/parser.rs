@@ -23,6 +23,17 @@ pub(crate) enum BinOp {
 /// A call's arguments by parameter name, in the order written.
 type NamedArguments = Vec<(String, Node)>;
 
+/// How a range was written.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum RangeForm {
+    /// `[1..10)`.
+    Bracketed,
+    /// `1..10` in a `for`: it may walk down.
+    Bare,
+    /// `< 10`, `= 10`, `!= 10`.
+    Comparison(&'static str),
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) enum Node {
     /// Also what a named argument left out stands for.
@@ -34,7 +45,7 @@ pub(crate) enum Node {
     Name(String),
     List(Vec<Node>),
     Context(Vec<(String, Node)>),
-    Range { start: Box<Node>, start_included: bool, end: Box<Node>, end_included: bool },
+    Range { start: Box<Node>, start_included: bool, end: Box<Node>, end_included: bool, form: RangeForm },
     Neg(Box<Node>),
     Binary(BinOp, Box<Node>, Box<Node>),
     And(Box<Node>, Box<Node>),
@@ -387,7 +398,7 @@ impl Parser<'_> {
             let source = self.disjunction()?;
             let source = if self.eat_sym("..") {
                 let end = self.disjunction()?;
-                Node::Range { start: Box::new(source), start_included: true, end: Box::new(end), end_included: true }
+                Node::Range { start: Box::new(source), start_included: true, end: Box::new(end), end_included: true, form: RangeForm::Bare }
             } else {
                 source
             };
@@ -657,14 +668,22 @@ impl Parser<'_> {
             return self.error("the expression ended where a value was expected");
         };
         // A comparison with one endpoint is a range (FEEL 1.4): `< 10` is `(null..10)`, `= 10` is `[10..10]`.
-        if let Some(op) = self.comparison_op().filter(|op| *op != BinOp::Ne) {
+        if let Some(op) = self.comparison_op() {
             self.pos += 1;
             let endpoint = Box::new(self.additive()?);
             let none = Box::new(Node::Null);
+            let form = RangeForm::Comparison(match op {
+                BinOp::Lt => "<",
+                BinOp::Le => "<=",
+                BinOp::Gt => ">",
+                BinOp::Ge => ">=",
+                BinOp::Ne => "!=",
+                _ => "=",
+            });
             return Ok(match op {
-                BinOp::Lt | BinOp::Le => Node::Range { start: none, start_included: false, end: endpoint, end_included: op == BinOp::Le },
-                BinOp::Gt | BinOp::Ge => Node::Range { start: endpoint, start_included: op == BinOp::Ge, end: none, end_included: false },
-                _ => Node::Range { start: endpoint.clone(), start_included: true, end: endpoint, end_included: true },
+                BinOp::Lt | BinOp::Le => Node::Range { start: none, start_included: false, end: endpoint, end_included: op == BinOp::Le, form },
+                BinOp::Gt | BinOp::Ge => Node::Range { start: endpoint, start_included: op == BinOp::Ge, end: none, end_included: false, form },
+                _ => Node::Range { start: endpoint.clone(), start_included: true, end: endpoint, end_included: true, form },
             });
         }
         self.enter()?;
@@ -784,7 +803,7 @@ impl Parser<'_> {
     fn closes_range(&self) -> bool {
         match self.tokens.get(self.pos + 1).map(|t| &t.tok) {
             None => true,
-            Some(Tok::Sym(s)) => matches!(*s, ")" | "]" | "," | "}" | "=" | "!=" | "<" | ">" | "<=" | ">=" | ":" | ".."),
+            Some(Tok::Sym(s)) => matches!(*s, ")" | "]" | "," | "}" | "=" | "!=" | "<" | ">" | "<=" | ">=" | ":" | ".." | "."),
             Some(Tok::Name(n)) => matches!(n.as_str(), "and" | "or" | "then" | "else" | "return" | "satisfies" | "in"),
             _ => false,
         }
@@ -799,7 +818,7 @@ impl Parser<'_> {
         } else {
             return self.error("a range must end with ']', ')' or '['");
         };
-        Ok(Node::Range { start: Box::new(start), start_included, end: Box::new(end), end_included })
+        Ok(Node::Range { start: Box::new(start), start_included, end: Box::new(end), end_included, form: RangeForm::Bracketed })
     }
 }
 

@@ -49,12 +49,17 @@ impl Zone {
             if time_start > 0 || at > 0 {
                 let (before, offset) = text.split_at(at);
                 let sign = if offset.starts_with('-') { -1 } else { 1 };
-                let (hours, minutes) = offset[1..].split_once(':').unwrap_or((&offset[1..], "0"));
-                let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
-                if hours > 18 || minutes > 59 {
+                // `+HH:MM`, or `+HH:MM:SS`: two digits each.
+                let parts: Vec<&str> = offset[1..].split(':').collect();
+                if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit())) {
                     return None;
                 }
-                let offset = Offset::from_seconds(sign * (hours * 3600 + minutes * 60)).ok()?;
+                let number = |i: usize| parts.get(i).map_or(Some(0), |p| p.parse::<i32>().ok());
+                let (hours, minutes, seconds) = (number(0)?, number(1)?, number(2)?);
+                if hours > 18 || minutes > 59 || seconds > 59 {
+                    return None;
+                }
+                let offset = Offset::from_seconds(sign * (hours * 3600 + minutes * 60 + seconds)).ok()?;
                 return Some((before, Zone::Offset(offset)));
             }
         }
@@ -69,7 +74,10 @@ impl Zone {
                 let seconds = offset.seconds();
                 let sign = if seconds < 0 { '-' } else { '+' };
                 let seconds = seconds.abs();
-                format!("{sign}{:02}:{:02}", seconds / 3600, seconds % 3600 / 60)
+                match seconds % 60 {
+                    0 => format!("{sign}{:02}:{:02}", seconds / 3600, seconds % 3600 / 60),
+                    rest => format!("{sign}{:02}:{:02}:{rest:02}", seconds / 3600, seconds % 3600 / 60),
+                }
             }
             Zone::Named(_, name) => format!("@{name}"),
         }
@@ -112,7 +120,8 @@ pub fn parse_date(text: &str) -> Option<civil::Date> {
     };
     let mut parts = rest.splitn(3, '-');
     let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
-    if year.len() < 4 || month.len() != 2 || day.len() != 2 || !year.bytes().chain(month.bytes()).chain(day.bytes()).all(|b| b.is_ascii_digit()) {
+    // A year of more than four digits does not start with a zero (`01211` is no year).
+    if year.len() < 4 || (year.len() > 4 && year.starts_with('0')) || month.len() != 2 || day.len() != 2 || !year.bytes().chain(month.bytes()).chain(day.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
     let year: i16 = year.parse().ok()?;

@@ -178,7 +178,13 @@ fn unary_tests_ranges_and_named_arguments() {
     assert_eq!(eval(r#"range("[1..10)") = [1..10)"#, json!({})), json!(true));
     assert_eq!(eval(r#"range("[3..1]")"#, json!({})), json!(null), "a start after its end");
     assert_eq!(eval("(< 10) = range(\"< 10\") and (>= 3).start = 3 and (= 5).end included", json!({})), json!(true), "a comparison with one endpoint is a range");
-    assert_eq!(eval(r#"range("[date(\"2026-01-01\")..@\"2026-02-01\"]")"#, json!({})), json!(null), "an endpoint that is not a literal");
+    assert_eq!(eval(r#"range("[date(\"2026-01-01\")..@\"2026-02-01\"]") = [@"2026-01-01"..@"2026-02-01"]"#, json!({})), json!(true), "a temporal function of a literal is a literal");
+    assert_eq!(eval(r#"range("[x..10]")"#, json!({"x": 1})), json!(null), "an endpoint that is not a literal");
+    assert_eq!(eval("(< 10) = (null..10)", json!({})), json!(false), "a comparison is not the range written with brackets");
+    assert_eq!(eval("(!= 10) = (!= 10)", json!({})), json!(true));
+    assert_eq!(eval("[5, 10, 11][item in (!= 10)]", json!({})), json!([5, 11]));
+    assert_eq!(eval("for i in [2..1] return i", json!({})), json!(null), "a descending range in brackets is no range to walk");
+    assert_eq!(eval("for i in 2..1 return i", json!({})), json!([2, 1]));
     assert_eq!(eval("(function(x) x) instance of function<Any>->Any", json!({})), json!(true));
     assert_eq!(eval(r#"substring(string: "baton", start position: 2, length: 3)"#, json!({})), json!("ato"));
     assert_eq!(eval("round half up(2.5) + round half down(2.5) + round up(1.1) + round down(1.9)", json!({})), json!(3 + 2 + 2 + 1));

@@ -43,6 +43,9 @@ pub struct Range {
     pub start_included: bool,
     pub end: Value,
     pub end_included: bool,
+    /// Written as a comparison (`< 10`, `= 10`, `!= 10`): not equal to the
+    /// same range written with brackets (`(null..10)`), as FEEL 1.5 says.
+    pub comparison: Option<&'static str>,
 }
 
 impl PartialEq for Value {
@@ -173,6 +176,10 @@ impl fmt::Display for Value {
             Value::Time(t) => write!(f, "{t}"),
             Value::Duration(d) => write!(f, "{d}"),
             Value::Function(function) => write!(f, "function({})", function.parameters.join(", ")),
+            Value::Range(r) if r.comparison == Some("!=") => {
+                f.write_str("!= ")?;
+                write_nested(f, &r.start)
+            }
             Value::Range(r) => {
                 f.write_str(if r.start_included { "[" } else { "(" })?;
                 write_nested(f, &r.start)?;
