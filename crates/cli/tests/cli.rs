@@ -118,7 +118,7 @@ fn the_dmn_tck_runs_and_passes_what_it_passed() {
     let last = text.lines().last().unwrap();
     let passed: usize = last.split(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("{last}"));
     assert!(last.contains(" failed, 0 skipped of 3495"), "{last}");
-    assert!(passed >= 3448, "{last}");
+    assert!(passed >= 3461, "{last}");
     assert_eq!(text.lines().filter(|l| l.starts_with("FAIL ")).count(), 3495 - passed);
     // docs/dmn-tck-failures.txt says why each failing result fails: it is this run's output.
     let documented = std::fs::read_to_string(workspace().join("docs/dmn-tck-failures.txt")).unwrap();

@@ -199,7 +199,12 @@ impl Variables for Scope<'_, '_> {
         match self.run.definitions.by_name.get(name)? {
             Element::Decision(i) => Some(self.run.decision(*i).unwrap_or(Value::Null)),
             Element::Input(_) => Some(Value::Null),
-            _ => None,
+            // A business knowledge model named as a value (passed to another) is its function, when its logic is FEEL.
+            Element::Bkm(i) => match &self.run.definitions.bkms[*i].body {
+                Some(Boxed::Literal(Expr::Feel(expression))) => Some(expression.function(self.run.definitions.bkms[*i].parameters.clone())),
+                _ => None,
+            },
+            Element::Service(_) => None,
         }
     }
 

@@ -930,7 +930,7 @@ fn pattern(source: &Value, flags: Option<&Value>) -> Option<regex::Regex> {
         Some(flags) => text(flags)?,
     };
     let literal = flags.contains('q');
-    let source = if literal { regex::escape(text(source)?) } else { text(source)?.to_string() };
+    let source = if literal { regex::escape(text(source)?) } else { xpath_pattern(text(source)?, flags.contains('x'), flags.contains('s'))? };
     let mut builder = regex::RegexBuilder::new(&source);
     builder.size_limit(1 << 20).dfa_size_limit(1 << 20);
     for flag in flags.chars() {
@@ -938,12 +938,76 @@ fn pattern(source: &Value, flags: Option<&Value>) -> Option<regex::Regex> {
             'i' => builder.case_insensitive(true),
             's' => builder.dot_matches_new_line(true),
             'm' => builder.multi_line(true),
-            'x' if !literal => builder.ignore_whitespace(true),
+            // `x` is applied by xpath_pattern; `q` by escaping.
             'x' | 'q' => &mut builder,
             _ => return None,
         };
     }
     builder.build().ok()
+}
+
+/// An XPath (XML Schema) regular expression as the regex crate reads it:
+/// with `x`, whitespace outside character classes goes; `.` does not match
+/// `\r` (nor `\n`) unless `s`; class subtraction `[a-z-[aeiou]]` is `--`;
+/// `\p{IsBasicLatin}` is the block. Back references have no translation: `None`.
+fn xpath_pattern(source: &str, extended: bool, dot_all: bool) -> Option<String> {
+    let mut out = String::with_capacity(source.len() + 8);
+    let mut chars = source.chars().peekable();
+    let mut class_depth = 0;
+    while let Some(c) = chars.next() {
+        if extended && class_depth == 0 && c.is_whitespace() {
+            continue;
+        }
+        match c {
+            '\\' => {
+                // With `x` the whitespace is gone before the escape is read (`\ s` is `\s`).
+                let mut next = chars.next()?;
+                while extended && next.is_whitespace() {
+                    next = chars.next()?;
+                }
+                match next {
+                    'p' | 'P' if chars.peek() == Some(&'{') => {
+                        let mut name = String::new();
+                        for n in chars.by_ref() {
+                            if n == '}' {
+                                break;
+                            }
+                            if n.is_whitespace() && !extended {
+                                return None;
+                            }
+                            if !n.is_whitespace() {
+                                name.push(n);
+                            }
+                        }
+                        let name = name.trim_start_matches('{');
+                        match name {
+                            "IsBasicLatin" if next == 'p' => out.push_str(r"[\x00-\x7F]"),
+                            "IsBasicLatin" => out.push_str(r"[^\x00-\x7F]"),
+                            block if block.starts_with("Is") => return None,
+                            category => out.push_str(&format!("\\{next}{{{category}}}")),
+                        }
+                    }
+                    digit if digit.is_ascii_digit() && class_depth == 0 => return None,
+                    other => {
+                        out.push('\\');
+                        out.push(other);
+                    }
+                }
+            }
+            '[' => {
+                class_depth += 1;
+                out.push('[');
+            }
+            ']' if class_depth > 0 => {
+                class_depth -= 1;
+                out.push(']');
+            }
+            '-' if class_depth > 0 && chars.peek() == Some(&'[') => out.push_str("--"),
+            '.' if class_depth == 0 && !dot_all => out.push_str(r"[^\n\r]"),
+            other => out.push(other),
+        }
+    }
+    Some(out)
 }
 
 fn num(value: &Value) -> Option<Decimal> {

@@ -421,13 +421,18 @@ impl<'v> Evaluator<'v> {
                         return Ok(Value::Bool(self.lookup(name).is_some()));
                     }
                 }
-                // A name bound to a function value (a parameter, an entry, a decision) calls it.
-                let callee = self.lookup_function(function);
+                // A name bound here to a function value (a parameter, an entry) calls it;
+                // then a function of the scope (a business knowledge model, with its
+                // types checked); then a function value the scope holds (a decision's).
+                let local = match self.frames.iter().rev().find(|(n, _)| n == function) {
+                    Some((_, Value::Function(callee))) => Some(callee.clone()),
+                    _ => None,
+                };
                 let mut values = Vec::with_capacity(arguments.len());
                 for argument in arguments {
                     values.push(self.eval(argument)?);
                 }
-                if let Some(callee) = callee {
+                if let Some(callee) = local {
                     return self.apply(&callee, values);
                 }
                 if crate::builtins::check(function, values.len()).is_err() {
@@ -435,6 +440,9 @@ impl<'v> Evaluator<'v> {
                         self.burn(1)?;
                         return result;
                     }
+                }
+                if let Some(callee) = self.lookup_function(function) {
+                    return self.apply(&callee, values);
                 }
                 builtins::call(self, function, values)?
             }
@@ -519,10 +527,11 @@ impl<'v> Evaluator<'v> {
         for item in items {
             self.burn(1)?;
             let depth = self.frames.len();
+            // A context's own entries come over `item` (`[{item: 1}][item > 0]` reads the entry).
+            self.frames.push(("item".into(), item.clone()));
             if let Value::Context(entries) = &item {
                 self.frames.extend(entries.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
-            self.frames.push(("item".into(), item.clone()));
             let keep = self.eval(condition);
             self.frames.truncate(depth);
             if keep? == Value::Bool(true) {

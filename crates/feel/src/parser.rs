@@ -777,7 +777,7 @@ impl Parser<'_> {
                                 self.pos += 1;
                                 s
                             }
-                            _ => self.name()?,
+                            _ => self.context_key()?,
                         };
                         self.expect_sym(":")?;
                         entries.push((key, self.expression()?));
@@ -796,6 +796,25 @@ impl Parser<'_> {
         };
         self.depth -= 1;
         Ok(node)
+    }
+
+    /// A context key written as a name, which may run over several words and
+    /// FEEL's additional name symbols (`foo bar`, `foo+bar`, `a.b`): everything up to the `:`.
+    fn context_key(&mut self) -> Result<String, ParseError> {
+        let mut key = self.name()?;
+        loop {
+            match self.peek().cloned() {
+                Some(Tok::Name(word) | Tok::QuotedName(word)) => {
+                    if !key.ends_with(['+', '-', '*', '/', '.']) {
+                        key.push(' ');
+                    }
+                    key.push_str(&word);
+                }
+                Some(Tok::Sym(symbol @ ("+" | "-" | "*" | "/" | "."))) => key.push_str(symbol),
+                _ => return Ok(key),
+            }
+            self.pos += 1;
+        }
     }
 
     /// Whether the `[` here ends a range (`[1..10[`) rather than filtering
