@@ -102,6 +102,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("post", "/v1/messages", Access::Roles(&[Starter])),
     ("get", "/v1/messages", Access::Roles(READERS)),
     ("post", "/v1/signals", Access::Roles(&[Starter])),
+    ("post", "/v1/conditionals/evaluate", Access::Roles(&[Starter])),
     ("get", "/v1/subscriptions", Access::Roles(READERS)),
     ("get", "/v1/timers", Access::Roles(READERS)),
     ("post", "/v1/timers/{key}/reschedule", Access::Roles(&[Operator])),

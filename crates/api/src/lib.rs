@@ -168,6 +168,7 @@ pub const ROUTES: &[Route] = &[
     ("post", "/v1/messages", "Publish a message", &["name", "correlation_key", "variables", "ttl_ms", "message_id", "tenant"], &[]),
     ("get", "/v1/messages", "List messages kept with a time to live: buffered, or undelivered (expired with nobody taking them)", &[], &["tenant", "state", "name", "after", "limit"]),
     ("post", "/v1/signals", "Broadcast a signal to one tenant's instances", &["name", "variables", "tenant"], &[]),
+    ("post", "/v1/conditionals/evaluate", "Start the workflows whose conditional start events the variables make true", &["variables", "workflow", "tenant"], &[]),
     ("get", "/v1/subscriptions", "List open message and signal subscriptions", &[], &["tenant", "instance_id", "kind", "name", "after", "limit"]),
     ("get", "/v1/timers", "List pending timers in due order (the first page starts with timer start events)", &[], &["tenant", "instance_id", "due_before", "after", "limit"]),
     ("post", "/v1/timers/{key}/reschedule", "Move a pending timer to a new due time", &["due_at", "reason"], &[]),
@@ -332,6 +333,7 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
         router,
     );
     router = route("/v1/signals", post(broadcast_signal), router);
+    router = route("/v1/conditionals/evaluate", post(evaluate_conditionals), router);
     router = route("/v1/incidents", get(list_incidents), router);
     router = route(
         "/v1/incidents/{key}/resolve",

@@ -1684,6 +1684,36 @@ pub async fn broadcast_signal(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ConditionalsRequest {
+    #[serde(default)]
+    variables: Variables,
+    /// Only this workflow's conditional start events (else every workflow's of the tenant).
+    workflow: Option<String>,
+    tenant: Option<String>,
+}
+
+/// Camunda's evaluate-conditionals call: each conditional start event of the
+/// tenant's latest workflows whose condition the variables make true starts an instance.
+pub async fn evaluate_conditionals(
+    State(state): State<AppState>,
+    actor: Actor,
+    Caller(caller): Caller,
+    Body(request): Body<ConditionalsRequest>,
+) -> Answer {
+    let tenant = tenancy::one(caller.as_ref(), request.tenant)?;
+    let command = Command::EvaluateConditionals { tenant, workflow: request.workflow, variables: request.variables };
+    let Reply::ConditionsEvaluated(started) = call(&state, &actor, None, None, command).await? else {
+        return Err(ApiError::new("engine-fault", "the commit loop answered another command"));
+    };
+    let instances: Vec<Value> = started
+        .iter()
+        .map(|s| json!({"id": s.instance_id, "workflow": s.workflow, "version": s.version, "start_event": s.start_event}))
+        .collect();
+    ok(json!({ "instances": instances }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct IncidentParams {
     tenant: Option<String>,
     /// `open` (the default), `resolved` or `all`.

@@ -944,6 +944,14 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             )),
             done,
         ),
+        ("post", "/v1/conditionals/evaluate") => op(
+            vec![],
+            Some(request(&[], &[variables(), ("workflow", or_null(text(1))), ("tenant", or_null(tenant()))])),
+            ok(answer(&[(
+                "instances",
+                list(answer(&[("id", string()), ("workflow", string()), ("version", integer(1)), ("start_event", string())])),
+            )])),
+        ),
         ("get", "/v1/subscriptions") => {
             let mut query = vec![
                 tenant_query(),

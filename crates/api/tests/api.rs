@@ -2179,6 +2179,7 @@ async fn every_route_answers_as_its_openapi_schema_says() {
             json!({"name": "ping", "variables": {"at": 1}}),
         )
         .await);
+    ok(app.json("POST", "/v1/conditionals/evaluate", json!({"variables": {"x": 1}})).await);
     // Tokens (an open server lets anyone manage them; with --auth token only admins).
     let created = ok(app.json("POST", "/v1/tokens", json!({"name": "mailer", "roles": ["worker"], "job_types": ["mail"], "expires_at": "2027-01-01T00:00:00Z"})).await);
     let (status, taken) = app
@@ -3117,4 +3118,22 @@ async fn user_task_listeners_see_each_change_first_and_may_correct_or_deny_it() 
     app.json("POST", &format!("/v1/jobs/{key}/complete"), deny).await;
     let (status, shown) = app.send("GET", &format!("/v1/tasks/{task}"), None).await.into_json();
     assert_eq!((status, shown["state"].as_str()), (StatusCode::OK, Some("open")), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluating_conditionals_starts_the_workflows_whose_start_conditions_hold() {
+    let app = App::new();
+    let model = include_str!("../../../tests/scenarios/conditional-events.bpmn");
+    let (status, deployed) = app.json("POST", "/v1/workflows", json!({"resources": [{"name": "conditional.bpmn", "xml": model}]})).await;
+    assert_eq!(status, StatusCode::CREATED, "{deployed}");
+    let (status, answer) = app.json("POST", "/v1/conditionals/evaluate", json!({"variables": {"stock": 0}})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let mut started: Vec<&str> = answer["instances"].as_array().unwrap().iter().map(|i| i["start_event"].as_str().unwrap()).collect();
+    started.sort();
+    assert_eq!(started, ["r_empty", "r_low"], "{answer}");
+    let id = answer["instances"][0]["id"].as_str().unwrap();
+    let (_, instance) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    assert_eq!((instance["workflow"].as_str(), instance["variables"]["stock"].as_i64()), (Some("restock"), Some(0)), "{instance}");
+    let (_, none) = app.json("POST", "/v1/conditionals/evaluate", json!({"variables": {"stock": 50}, "workflow": "restock"})).await;
+    assert_eq!(none["instances"], json!([]));
 }

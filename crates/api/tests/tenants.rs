@@ -505,6 +505,13 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
             Refused,
         ),
         (
+            "post",
+            "/v1/conditionals/evaluate",
+            "/v1/conditionals/evaluate".into(),
+            json!({"variables": {}, "tenant": "beta"}),
+            Refused,
+        ),
+        (
             "get",
             "/v1/subscriptions",
             "/v1/subscriptions".into(),

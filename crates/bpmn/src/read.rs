@@ -681,14 +681,6 @@ impl<'a, 'input> Reader<'a, 'input> {
                     true => (true, true),
                     false => (events.contains(&"create"), events.contains(&"update")),
                 };
-                if node.tag_name().name() == "startEvent" && node.parent().is_some_and(|p| is(p, BPMN, "process")) {
-                    diagnostics.push(Diagnostic::error(
-                        "unsupported-event-definition",
-                        Some(id),
-                        position,
-                        "a conditional start event of the process itself is started by Camunda's evaluate-conditionals call, which Baton does not serve yet; conditional events inside an instance (event subprocess starts, intermediate and boundary events) run".into(),
-                    ));
-                }
                 Trigger::Conditional(Conditional { condition, on_create, on_update })
             }
             other => {
@@ -1067,6 +1059,21 @@ fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut
                     format!(
                         "nothing in this process catches error '{code}' (a calling process may): Baton then fails the instance, where Camunda 8 raises an incident; run with --uncaught-errors incident to do as Camunda 8 does"
                     ),
+                ));
+            }
+        }
+    }
+    // A process's conditional start events each have a condition of their own (Camunda 8 refuses two alike).
+    let mut conditions = BTreeMap::new();
+    for &start in &workflow.elements[Workflow::ROOT].children {
+        if let Kind::StartEvent { trigger: Trigger::Conditional(c), .. } = &workflow.elements[start].kind {
+            if let Some(first) = conditions.insert(c.condition.source().trim().to_string(), start) {
+                let element = &workflow.elements[start];
+                diagnostics.push(Diagnostic::error(
+                    "condition-invalid",
+                    Some(&element.id),
+                    (element.line, element.column),
+                    format!("the conditional start event has the same condition as '{}'", workflow.elements[first].id),
                 ));
             }
         }

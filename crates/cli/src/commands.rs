@@ -822,6 +822,16 @@ pub async fn signal(
     Ok(())
 }
 
+pub async fn evaluate_conditionals(client: &Client, variables: Map<String, Value>, workflow: Option<String>) -> Result<(), Failure> {
+    let answer = client.post("/v1/conditionals/evaluate", &json!({"variables": variables, "workflow": workflow, "tenant": client.tenant()})).await?;
+    let instances = answer["instances"].as_array().cloned().unwrap_or_default();
+    for instance in &instances {
+        println!("{}\t{} v{}\t{}", instance["id"].as_str().unwrap_or_default(), instance["workflow"].as_str().unwrap_or_default(), instance["version"], instance["start_event"].as_str().unwrap_or_default());
+    }
+    eprintln!("started: {}", instances.len());
+    Ok(())
+}
+
 pub async fn list_incidents(
     client: &Client,
     state: &str,

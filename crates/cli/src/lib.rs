@@ -412,6 +412,18 @@ pub enum TasksCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ConditionalsCommand {
+    /// Start the workflows whose conditional start events the variables make true.
+    Evaluate {
+        #[command(flatten)]
+        variables: VarArgs,
+        /// Only this workflow's conditional start events.
+        #[arg(long)]
+        workflow: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum IncidentsCommand {
     /// List open incidents (or --resolved ones, or --all).
     List {
@@ -609,6 +621,8 @@ pub enum Command {
         #[command(flatten)]
         variables: VarArgs,
     },
+    #[command(subcommand)]
+    Conditionals(ConditionalsCommand),
     #[command(subcommand)]
     Incidents(IncidentsCommand),
     #[command(subcommand)]
@@ -1118,6 +1132,10 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
         Command::Signal { name, variables } => {
             let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
             commands::signal(&client, &name, variables).await
+        }
+        Command::Conditionals(ConditionalsCommand::Evaluate { variables, workflow }) => {
+            let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+            commands::evaluate_conditionals(&client, variables, workflow).await
         }
         Command::Bench {
             workload,

@@ -178,6 +178,12 @@ pub const REACH: &[Reach] = &[
         &[("variables", Arg("vars"))],
     ),
     (
+        "post",
+        "/v1/conditionals/evaluate",
+        "conditionals evaluate",
+        &[("variables", Arg("vars"))],
+    ),
+    (
         "get",
         "/v1/subscriptions",
         "subscriptions list",

@@ -850,6 +850,42 @@ impl Core {
         })
     }
 
+    /// Starts an instance at each conditional start event of the tenant's
+    /// latest workflows (or of `workflow`'s) whose condition `variables` make
+    /// true (Camunda's evaluate-conditionals call); returns the instances started.
+    pub fn evaluate_conditionals(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        tenant: &str,
+        workflow: Option<&str>,
+        variables: Variables,
+        now: i64,
+    ) -> Result<Vec<ConditionalStart>, Error> {
+        self.command(|core| {
+            let mut session = Session::new(tx, now, core.audit.clone()).with_uncaught_errors_incident(core.uncaught_errors_incident);
+            let mut chosen = Vec::new();
+            for ((of, process_id), versions) in &core.workflows {
+                let Some(deployed) = versions.last().filter(|_| of == tenant && workflow.is_none_or(|w| w == process_id)) else { continue };
+                for &start in &deployed.workflow.elements[bpmn::Workflow::ROOT].children {
+                    let element = &deployed.workflow.elements[start];
+                    let Kind::StartEvent { trigger: Trigger::Conditional(conditional), .. } = &element.kind else { continue };
+                    if conditional.condition.evaluate(&variables).is_ok_and(|v| v == serde_json::Value::Bool(true)) {
+                        chosen.push((deployed.clone(), element.id.clone()));
+                    }
+                }
+            }
+            let mut started = Vec::with_capacity(chosen.len());
+            for (deployed, start_event) in chosen {
+                let id = core.ids.next_instance_id();
+                let options = StartOptions { variables: variables.clone(), start_event: Some(start_event.clone()), ..StartOptions::default() };
+                started.push(ConditionalStart { instance_id: id.clone(), workflow: deployed.workflow.process_id.clone(), version: deployed.version, start_event });
+                session.start_instance(deployed, id, options, None)?;
+            }
+            core.settle(session)?;
+            Ok(started)
+        })
+    }
+
     /// Fires every timer due at `now` (each at its own due time), and timer start events.
     pub fn fire_due(
         &mut self,
@@ -1054,6 +1090,15 @@ impl Core {
         self.counts.add(&session.counts);
         session.flush(&self.cache)
     }
+}
+
+/// An instance a conditional start event started.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConditionalStart {
+    pub instance_id: String,
+    pub workflow: String,
+    pub version: u32,
+    pub start_event: String,
 }
 
 /// The outcome of an input that may well be refused (a subscription an

@@ -176,6 +176,12 @@ pub enum Command {
         name: String,
         variables: Variables,
     },
+    /// Starts the workflows whose conditional start events `variables` make true.
+    EvaluateConditionals {
+        tenant: String,
+        workflow: Option<String>,
+        variables: Variables,
+    },
     ResolveIncident {
         key: String,
     },
@@ -199,6 +205,7 @@ pub enum Reply {
     Started(String),
     Activated(Vec<ActivatedJob>),
     Published(u64),
+    ConditionsEvaluated(Vec<crate::core::ConditionalStart>),
     Decided(engine::DecisionOutcome),
     Done,
 }
@@ -410,6 +417,7 @@ fn may_have_written(result: &Result<Reply, Error>) -> bool {
         Ok(Reply::Activated(jobs)) => !jobs.is_empty(),
         // Evaluating a decision writes nothing.
         Ok(Reply::Decided(_)) => false,
+        Ok(Reply::ConditionsEvaluated(started)) => !started.is_empty(),
         Ok(Reply::Done | Reply::Deployed(_) | Reply::Started(_) | Reply::Published(_)) => true,
     }
 }
@@ -708,6 +716,9 @@ fn apply(
         } => core
             .broadcast(tx, &tenant, &name, variables, now)
             .map(|()| Reply::Done),
+        Command::EvaluateConditionals { tenant, workflow, variables } => core
+            .evaluate_conditionals(tx, &tenant, workflow.as_deref(), variables, now)
+            .map(Reply::ConditionsEvaluated),
         Command::ResolveIncident { key } => {
             let incident = core.reached(tx.incident(&key)?, |incident| &incident.tenant, "incident", &key)?;
             core.input(

@@ -60,6 +60,8 @@ pub struct Step {
     pub update_task: Option<UpdateTask>,
     pub publish_message: Option<PublishMessage>,
     pub broadcast_signal: Option<BroadcastSignal>,
+    /// Baton's extension: Camunda's evaluate-conditionals call (conditional start events of the processes).
+    pub evaluate_conditionals: Option<EvaluateConditionals>,
     pub advance_time: Option<String>,
     pub set_variables: Option<SetVariables>,
     pub cancel: Option<Target>,
@@ -185,6 +187,14 @@ pub struct BroadcastSignal {
     pub name: String,
     #[serde(default)]
     pub variables: Variables,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateConditionals {
+    #[serde(default)]
+    pub variables: Variables,
+    pub workflow: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -235,6 +235,7 @@ impl Runner {
             update_task,
             publish_message,
             broadcast_signal,
+            evaluate_conditionals,
             advance_time,
             set_variables,
             cancel,
@@ -304,6 +305,9 @@ impl Runner {
                 };
                 r.world.publish(&a.name, &correlation_key, a.variables, ttl_ms, a.message_id).map_err(Refusal::from)
             })));
+        }
+        if let Some(a) = evaluate_conditionals {
+            actions.push(("evaluate_conditionals", Box::new(move |r| r.world.evaluate_conditionals(a.workflow.as_deref(), a.variables).map(|_| ()).map_err(Refusal::from))));
         }
         if let Some(a) = broadcast_signal {
             actions.push(("broadcast_signal", Box::new(move |r| r.world.broadcast(&a.name, a.variables).map_err(Refusal::from))));

@@ -171,6 +171,11 @@ impl World {
         })
     }
 
+    /// Starts the workflows whose conditional start events `variables` make true.
+    pub fn evaluate_conditionals(&mut self, workflow: Option<&str>, variables: Variables) -> Result<Vec<runtime::ConditionalStart>, Error> {
+        self.transact(|core, tx, now| core.evaluate_conditionals(tx, store::DEFAULT_TENANT, workflow, variables.clone(), now))
+    }
+
     /// Moves the clock forward; timers fall due in due-time order, each at its own time.
     pub fn advance(&mut self, by_ms: Millis) -> Result<(), Error> {
         let target = self.now + by_ms;
