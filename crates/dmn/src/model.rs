@@ -65,6 +65,8 @@ pub struct Decision {
     pub requires: Requirements,
     /// `None` for a decision without logic (a diagnostic says so).
     pub expression: Option<Boxed>,
+    /// `zeebe:versionTag`: what a business rule task's `bindingType="versionTag"` names.
+    pub version_tag: Option<String>,
 }
 
 #[derive(Clone, Debug)]

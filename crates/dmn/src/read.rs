@@ -120,7 +120,12 @@ pub(crate) fn read(xml: &str) -> Result<(Definitions, Vec<Diagnostic>), Diagnost
                 if expression.is_none() {
                     diagnostics.push(Diagnostic::error("decision-logic-missing", Some(&id), format!("decision '{name}' has no decision logic")));
                 }
-                definitions.decisions.push(Decision { id, name, type_ref, requires, expression });
+                // Camunda 8's `<zeebe:versionTag value="..."/>`, which a business rule task can bind to.
+                let version_tag = child(node, "extensionElements")
+                    .and_then(|e| e.children().find(|c| c.tag_name().name() == "versionTag"))
+                    .and_then(|t| t.attribute("value"))
+                    .map(str::to_string);
+                definitions.decisions.push(Decision { id, name, type_ref, requires, expression, version_tag });
             }
             "businessKnowledgeModel" => {
                 let mut problems = Vec::new();

@@ -65,17 +65,19 @@ impl Decisions {
         self.0.get(&(tenant.to_string(), decision_id.to_string()))?.last()
     }
 
-    /// The version a business rule task's binding picks: the latest, or the
-    /// one deployed with the calling workflow.
+    /// The version a business rule task's binding picks: the latest, the
+    /// one deployed with the calling workflow, or the latest with the version tag.
     pub fn pick(&self, tenant: &str, decision_id: &str, binding: &bpmn::Binding, caller_deployment: u64) -> Result<&DeployedDecision, String> {
-        if let bpmn::Binding::VersionTag(tag) = binding {
-            return Err(format!("decision '{decision_id}' is bound by version tag '{tag}', which Baton's DMN files do not carry; bind it by latest or deployment"));
-        }
         let versions = self.0.get(&(tenant.to_string(), decision_id.to_string()));
-        let found = versions.and_then(|v| binding.pick(v, caller_deployment, |d| d.deployment, |_| None));
+        let tag_of = |d: &DeployedDecision| d.definitions.decisions.iter().find(|x| x.id == decision_id).and_then(|x| x.version_tag.clone());
+        let found = versions.and_then(|v| match binding {
+            bpmn::Binding::VersionTag(tag) => v.iter().rev().find(|d| tag_of(d).as_deref() == Some(tag.as_str())),
+            other => other.pick(v, caller_deployment, |d| d.deployment, |_| None),
+        });
         found.ok_or_else(|| match binding {
             bpmn::Binding::Deployment => format!("decision '{decision_id}' was not deployed with this workflow (bindingType=\"deployment\") to tenant {tenant}"),
-            _ => format!("decision '{decision_id}' is not deployed to tenant {tenant}"),
+            bpmn::Binding::VersionTag(tag) => format!("no version of decision '{decision_id}' in tenant {tenant} has version tag '{tag}'"),
+            bpmn::Binding::Latest => format!("decision '{decision_id}' is not deployed to tenant {tenant}"),
         })
     }
 
