@@ -337,6 +337,19 @@ impl<'a, 'input> Reader<'a, 'input> {
             let mut element = Element::new(id, child.attribute("name"), element_kind, Some(scope), position);
             element.tag = name.to_string();
             element.for_compensation = child.attribute("isForCompensation") == Some("true");
+            // Where Baton's behaviour differs from Camunda 8's: Camunda 7's attributes, which Baton reads and Camunda 8 ignores.
+            let camunda_7: Vec<&str> = ["type", "topic", "assignee", "candidateGroups", "candidateUsers", "dueDate", "followUpDate", "priority", "formKey"]
+                .into_iter()
+                .filter(|a| child.attribute((CAMUNDA, *a)).is_some())
+                .collect();
+            if !camunda_7.is_empty() {
+                b.diagnostics.push(Diagnostic::warning(
+                    "camunda-difference",
+                    Some(id),
+                    position,
+                    format!("Baton reads Camunda 7's camunda:{}, which Camunda 8 ignores; for Camunda 8 write the zeebe: extension elements", camunda_7.join(", camunda:")),
+                ));
+            }
             element.documentation = child.children().find(|c| is(*c, BPMN, "documentation")).and_then(|d| d.text()).map(|t| t.trim().to_string());
             self.read_mappings_and_loops(child, id, position, &mut element, &mut b.diagnostics);
             if let Some(default) = child.attribute("default") {
@@ -590,6 +603,12 @@ impl<'a, 'input> Reader<'a, 'input> {
                 .children()
                 .find(|c| is(*c, BPMN, "loopCondition"))
                 .and_then(|c| condition(c, id, position, diagnostics));
+            diagnostics.push(Diagnostic::warning(
+                "camunda-difference",
+                Some(id),
+                position,
+                "Baton repeats the activity as BPMN 2.0.2's standard loop says; Camunda 8 does not run standard loops and refuses the model".into(),
+            ));
             element.loop_characteristics = Some(LoopCharacteristics::Standard {
                 condition,
                 test_before: standard.attribute("testBefore") == Some("true"),

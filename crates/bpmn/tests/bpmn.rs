@@ -500,3 +500,23 @@ fn an_ad_hoc_subprocess_has_no_start_or_end_events_and_its_activatable_elements_
     let with_start = xml.replace(r#"<bpmn:task id="a"/>"#, r#"<bpmn:startEvent id="a"/>"#);
     assert_error(&with_start, "ad-hoc-invalid", "adhoc");
 }
+
+/// Issue 13, item 8: validation warns where Baton runs a construct other than as Camunda 8 would.
+#[test]
+fn where_baton_differs_from_camunda_8_validation_warns() {
+    let xml = model(
+        r#"<bpmn:process id="p" isExecutable="true" xmlns:camunda="http://camunda.org/schema/1.0/bpmn">
+    <bpmn:startEvent id="start"/>
+    <bpmn:userTask id="review" camunda:assignee="ann"/>
+    <bpmn:task id="again"><bpmn:standardLoopCharacteristics loopMaximum="3"/></bpmn:task>
+    <bpmn:endEvent id="end"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="again"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="again" targetRef="end"/>
+  </bpmn:process>"#,
+    );
+    let imported = import(&xml);
+    let warned: Vec<(&str, Option<&str>, Severity)> = imported.diagnostics.iter().map(|d| (d.code.as_str(), d.element.as_deref(), d.severity)).collect();
+    assert_eq!(warned, [("camunda-difference", Some("review"), Severity::Warning), ("camunda-difference", Some("again"), Severity::Warning)]);
+    assert!(imported.into_workflows().is_ok(), "warnings do not stop the deployment");
+}
