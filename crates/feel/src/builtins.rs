@@ -72,6 +72,7 @@ const FUNCTIONS: &[(&str, usize, usize)] = &[
     ("context", 1, 1),
     ("is empty", 1, 1),
     ("fromAi", 1, 5),
+    ("to base64", 1, 1),
     ("is blank", 1, 1),
     ("partition", 2, 2),
     ("duplicate values", 1, 1),
@@ -166,6 +167,7 @@ fn parameters(name: &str) -> &'static [&'static [&'static str]] {
         "context" => &[&["entries"]],
         "is empty" => &[&["list"]],
         "fromAi" => &[&["value", "description", "type", "schema", "options"]],
+        "to base64" => &[&["value"]],
         "is blank" => &[&["string"]],
         "partition" => &[&["list", "size"]],
         "duplicate values" | "and" | "or" => &[&["list"]],
@@ -655,6 +657,8 @@ fn dispatch(name: &str, arguments: Vec<Value>) -> Option<Value> {
                 _ => return None,
             }
         }
+        // FEEL-Scala's: the string's UTF-8 bytes in standard base64.
+        "to base64" => Value::String(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, text(&a[0])?)),
         // Camunda 8's AI agent marker: the value is the variable the agent's tool call set.
         "fromAi" => a[0].clone(),
         // FEEL-Scala's (Camunda 8's) extensions.

@@ -40,6 +40,7 @@ const MULTI_WORD_FUNCTIONS: &[&str] = &[
     "is defined",
     "is empty",
     "is blank",
+    "to base64",
     "duplicate values",
     "put all",
     "from json",

@@ -185,6 +185,7 @@ fn unary_tests_ranges_and_named_arguments() {
     assert_eq!(eval("[5, 10, 11][item in (!= 10)]", json!({})), json!([5, 11]));
     assert_eq!(eval("for i in [2..1] return i", json!({})), json!(null), "a descending range in brackets is no range to walk");
     assert_eq!(eval("for i in 2..1 return i", json!({})), json!([2, 1]));
+    assert_eq!(eval(r#"to base64("FEEL")"#, json!({})), json!("RkVFTA=="));
     assert_eq!(eval("(function(x) x) instance of function<Any>->Any", json!({})), json!(true));
     assert_eq!(eval(r#"substring(string: "baton", start position: 2, length: 3)"#, json!({})), json!("ato"));
     assert_eq!(eval("round half up(2.5) + round half down(2.5) + round up(1.1) + round down(1.9)", json!({})), json!(3 + 2 + 2 + 1));
