@@ -853,6 +853,7 @@ async function taskPage(key) {
     fact('Due', when(task.due)),
     fact('Follow up', when(task.follow_up)),
     fact('Priority', task.priority ?? '–'),
+    fact('Properties', Object.entries(task.properties || {}).map(([name, value]) => `${name}: ${value}`).join(', ') || '–'),
     fact('Created', when(task.created_at)));
   const header = [h('h1', {}, `Task ${task.element_id} `, badge(task.state, task.state === 'completed' ? 'status-completed' : 'status-running')), facts];
   if (task.state === 'completed') {

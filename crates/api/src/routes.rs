@@ -1,5 +1,6 @@
 //! The handlers: parse, call the runtime (writes) or the store (reads), answer.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -1388,8 +1389,10 @@ pub async fn update_retries(
 
 // ----- user tasks -----
 
-fn task_json(task: &store::TaskRow) -> Value {
+/// A user task as the API answers it, with its element's `zeebe:properties` (`properties`, empty when it has none).
+fn task_json(task: &store::TaskRow, properties: &BTreeMap<String, String>) -> Value {
     json!({
+        "properties": properties,
         "key": task.key,
         "tenant": task.tenant,
         "instance_id": task.instance_id,
@@ -1445,12 +1448,27 @@ pub async fn list_tasks(
         completed_by: params.completed_by,
     };
     let page = page_request(params.after, params.limit)?;
-    let mut found = read(&state, move |txn| Ok(txn.tasks(&filter, &page)?)).await?;
+    let registry = state.handle.workflows.clone();
+    let (mut found, properties) = read(&state, move |txn| {
+        let found = txn.tasks(&filter, &page)?;
+        let properties = found.items.iter().map(|task| task_properties(txn, &registry, task)).collect::<Result<Vec<_>, store::Error>>()?;
+        Ok((found, properties))
+    })
+    .await?;
+    let by_key: BTreeMap<String, BTreeMap<String, String>> = found.items.iter().map(|t| t.key.clone()).zip(properties).collect();
     // A user sees the tasks it may work on (a page may then hold fewer; `next` still leads on).
     if let Some(caller) = caller {
         found.items.retain(|task| caller.may_see_task(task));
     }
-    ok(page_json(found, task_json))
+    let none = BTreeMap::new();
+    ok(page_json(found, |task| task_json(task, by_key.get(&task.key).unwrap_or(&none))))
+}
+
+/// The `zeebe:properties` of a task's element, in the workflow version its instance runs.
+fn task_properties(txn: &mut dyn ReadTxn, registry: &runtime::Registry, task: &store::TaskRow) -> Result<BTreeMap<String, String>, store::Error> {
+    let Some(instance) = txn.instance(&task.instance_id)? else { return Ok(BTreeMap::new()) };
+    let workflow = registry.get(&instance.tenant, &instance.process_id, instance.version);
+    Ok(workflow.and_then(|w| w.element(&task.element_id).map(|e| e.properties.clone())).unwrap_or_default())
 }
 
 /// A user task the caller may see; one it may not is as good as absent.
@@ -1472,9 +1490,11 @@ pub async fn get_task(
     Caller(caller): Caller,
     Path(key): Path<String>,
 ) -> Answer {
-    ok(task_json(
-        &visible_task(&state, caller.as_ref(), &key).await?,
-    ))
+    let task = visible_task(&state, caller.as_ref(), &key).await?;
+    let registry = state.handle.workflows.clone();
+    let row = task.clone();
+    let properties = read(&state, move |txn| Ok(task_properties(txn, &registry, &row)?)).await?;
+    ok(task_json(&task, &properties))
 }
 
 #[derive(Deserialize)]

@@ -499,6 +499,7 @@ pub fn components() -> Value {
             ("state", one_of(&["open", "completed"])),
             ("completed_at", or_null(time())),
             ("completed_by", or_null(string())),
+            ("properties", map_of(string())),
         ]),
         "Decision": answer(&decision_members(false)),
         "DecisionDetail": answer(&decision_members(true)),

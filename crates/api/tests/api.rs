@@ -3108,6 +3108,7 @@ async fn user_task_listeners_see_each_change_first_and_may_correct_or_deny_it() 
     app.json("POST", &format!("/v1/jobs/{key}/complete"), json!({"worker": "listeners", "lease": lease})).await;
     let (_, shown) = app.send("GET", &format!("/v1/tasks/{task}"), None).await.into_json();
     assert_eq!(shown["priority"], json!(7), "{shown}");
+    assert_eq!(shown["properties"], json!({"team": "finance"}), "the element's zeebe:properties come with the task");
     // The completing listener sees the variables the task would complete with, and denies.
     app.json("POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"approved": "maybe"}})).await;
     let (_, busy) = app.json("POST", &format!("/v1/tasks/{task}/complete"), json!({"variables": {"approved": true}})).await;
