@@ -228,6 +228,8 @@ pub enum ListenerEvent {
     Updating,
     /// Before a user task completes.
     Completing,
+    /// Before a user task ends because its element is terminated (neither denied nor corrected).
+    Canceling,
 }
 
 impl ListenerEvent {
@@ -244,6 +246,7 @@ impl ListenerEvent {
             ListenerEvent::Assigning => "assigning",
             ListenerEvent::Updating => "updating",
             ListenerEvent::Completing => "completing",
+            ListenerEvent::Canceling => "canceling",
         }
     }
 }

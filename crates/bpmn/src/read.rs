@@ -516,15 +516,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                     Some("assigning" | "assignment") => ListenerEvent::Assigning,
                     Some("updating" | "update") => ListenerEvent::Updating,
                     Some("completing" | "complete") => ListenerEvent::Completing,
-                    Some("canceling" | "cancel") => {
-                        diagnostics.push(Diagnostic::error(
-                            "unsupported-listener",
-                            Some(id),
-                            position,
-                            "canceling task listeners do not run in Baton yet: Baton ends a cancelled task at once, where Camunda 8 waits for those listeners".into(),
-                        ));
-                        continue;
-                    }
+                    Some("canceling" | "cancel") => ListenerEvent::Canceling,
                     other => {
                         diagnostics.push(Diagnostic::error(
                             "listener-invalid",

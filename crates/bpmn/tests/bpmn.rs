@@ -435,19 +435,19 @@ fn the_small_things_of_real_models_read_as_camunda_reads_them() {
     assert_error(&broken, "mapping-invalid", "t");
 }
 
-/// Listeners Baton does not run are refused, never ignored.
+/// A listener Baton cannot read is refused, never ignored.
 #[test]
-fn listeners_baton_does_not_run_are_refused_by_name() {
+fn a_listener_baton_cannot_read_is_refused_by_name() {
     let task_listeners = model(
         r#"<bpmn:process id="p" isExecutable="true">
     <bpmn:startEvent id="start"/>
-    <bpmn:userTask id="review"><bpmn:extensionElements><zeebe:taskListeners><zeebe:taskListener eventType="canceling" type="check"/></zeebe:taskListeners></bpmn:extensionElements></bpmn:userTask>
+    <bpmn:userTask id="review"><bpmn:extensionElements><zeebe:taskListeners><zeebe:taskListener eventType="reviewing" type="check"/></zeebe:taskListeners></bpmn:extensionElements></bpmn:userTask>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
   </bpmn:process>"#,
     );
-    assert_error(&task_listeners, "unsupported-listener", "review");
+    assert_error(&task_listeners, "listener-invalid", "review");
     let bad = task_listeners.replace(
-        r#"<zeebe:taskListeners><zeebe:taskListener eventType="canceling" type="check"/></zeebe:taskListeners>"#,
+        r#"<zeebe:taskListeners><zeebe:taskListener eventType="reviewing" type="check"/></zeebe:taskListeners>"#,
         r#"<zeebe:executionListeners><zeebe:executionListener eventType="later" type="x"/></zeebe:executionListeners>"#,
     );
     assert_error(&bad, "listener-invalid", "review");

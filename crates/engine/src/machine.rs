@@ -126,6 +126,7 @@ pub(crate) fn start(
         last_send_task: None,
         uncaught_errors_incident: options.uncaught_errors_incident,
         pending_start: Some(start_event),
+        pending_terminations: Vec::new(),
     };
     let mut m = Machine::new(wf, &mut st, now);
     let root = m.create_ei(Workflow::ROOT, None, 1);
@@ -400,6 +401,9 @@ impl<'a> Machine<'a> {
             if result.denied && event == ListenerEvent::Creating {
                 return invalid("a creating listener cannot deny the task's creation".to_string());
             }
+            if event == ListenerEvent::Canceling && (result.denied || result.corrections.is_some()) {
+                return invalid("a canceling listener neither denies the cancellation nor corrects the task".to_string());
+            }
             let task = self.st.user_tasks.values().find(|t| t.element_instance == job.element_instance);
             let given = task.is_some_and(|t| t.assignee.is_some() || t.transition.as_ref().is_some_and(|tr| tr.assignee.is_some()));
             if event == ListenerEvent::Creating && given && result.corrections.as_ref().is_some_and(|c| c.assignee.is_some()) {
@@ -466,7 +470,7 @@ impl<'a> Machine<'a> {
                             self.queue.push_back(Work::Complete { ei: job.element_instance });
                         }
                         // Handled above.
-                        ListenerEvent::Creating | ListenerEvent::Assigning | ListenerEvent::Updating | ListenerEvent::Completing => {}
+                        ListenerEvent::Creating | ListenerEvent::Assigning | ListenerEvent::Updating | ListenerEvent::Completing | ListenerEvent::Canceling => {}
                     }
                     return;
                 }
@@ -677,8 +681,7 @@ impl<'a> Machine<'a> {
                         .collect();
                     for key in keys {
                         if let Some(parent) = self.st.element_instances.get(&key).and_then(|ei| ei.parent) {
-                            self.terminate(key);
-                            self.queue.push_back(Work::ScopeCheck { scope: parent });
+                            self.terminate_then(vec![key], AfterTermination::ScopeCheck { scope: parent });
                         }
                     }
                 }
@@ -1216,12 +1219,12 @@ impl<'a> Machine<'a> {
                     Throw::Terminate => {
                         let siblings: Vec<Key> =
                             self.st.element_instances.values().filter(|e| e.parent == Some(scope) && e.key != key).map(|e| e.key).collect();
-                        for sibling in siblings {
-                            self.terminate(sibling);
-                        }
                         if let Some(scope_ei) = self.st.element_instances.get_mut(&scope) {
                             scope_ei.joins.clear();
                         }
+                        // The end event completes once its siblings are terminated.
+                        self.terminate_then(siblings, AfterTermination::Complete { element_instance: key });
+                        return Ok(());
                     }
                     Throw::Error { code } => {
                         let code = code.clone();
@@ -1539,6 +1542,10 @@ impl<'a> Machine<'a> {
     fn end_instance(&mut self, status: Status, error_code: Option<String>) {
         let root = self.st.root;
         let children: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(root)).map(|ei| ei.key).collect();
+        if self.cancels_with_listeners(&children) {
+            self.terminate_then(children, AfterTermination::EndInstance { status, error_code });
+            return;
+        }
         for child in children {
             self.terminate(child);
         }
@@ -1665,6 +1672,145 @@ impl<'a> Machine<'a> {
                 }
                 self.queue.push_back(Work::Activate { ei: handler });
             }
+        }
+    }
+
+    /// Whether any of these element instances holds a user task whose canceling listeners must run before it ends.
+    fn cancels_with_listeners(&self, keys: &[Key]) -> bool {
+        keys.iter().any(|&key| !self.canceling_tasks(key).is_empty())
+    }
+
+    /// The user tasks inside `key` (itself included) that have canceling listeners.
+    fn canceling_tasks(&self, key: Key) -> Vec<Key> {
+        let mut found = Vec::new();
+        let mut stack = vec![key];
+        while let Some(current) = stack.pop() {
+            let Some(ei) = self.st.element_instances.get(&current) else { continue };
+            if self.listener(ei.element, ListenerEvent::Canceling, 0).is_some() {
+                found.extend(self.st.user_tasks.values().filter(|t| t.element_instance == current).map(|t| t.key));
+            }
+            stack.extend(self.st.element_instances.values().filter(|c| c.parent == Some(current)).map(|c| c.key));
+        }
+        found
+    }
+
+    /// Terminates `keys`, with everything inside them, then does `then`. A
+    /// user task inside with canceling listeners first runs them (Camunda 8
+    /// holds the termination, and what follows it, until they complete):
+    /// everything else inside is terminated now; the task, and the scopes
+    /// around it, end when its listeners are done, and `then` follows.
+    fn terminate_then(&mut self, keys: Vec<Key>, then: AfterTermination) {
+        let waiting: Vec<Key> = keys.iter().flat_map(|&key| self.canceling_tasks(key)).collect();
+        if waiting.is_empty() {
+            for key in keys {
+                self.terminate(key);
+            }
+            self.after_termination(then);
+            return;
+        }
+        // Keep the tasks' element instances and the scopes around them; end the rest now.
+        let mut kept = BTreeSet::new();
+        for task in &waiting {
+            let mut current = self.st.user_tasks.get(task).map(|t| t.element_instance);
+            while let Some(key) = current {
+                kept.insert(key);
+                if keys.contains(&key) {
+                    break;
+                }
+                current = self.st.element_instances.get(&key).and_then(|ei| ei.parent);
+            }
+        }
+        for &key in &kept {
+            let children: Vec<Key> = self.st.element_instances.values().filter(|c| c.parent == Some(key) && !kept.contains(&c.key)).map(|c| c.key).collect();
+            for child in children {
+                self.terminate(child);
+            }
+            // Nothing in what is being terminated may fire or be worked on any more.
+            self.close_owned_catches(key);
+        }
+        for &key in &keys {
+            if !kept.contains(&key) {
+                self.terminate(key);
+            }
+        }
+        for &task in &waiting {
+            let already = self.st.user_tasks.get(&task).and_then(|t| t.transition.as_ref()).is_some_and(|t| t.event == ListenerEvent::Canceling);
+            if !already {
+                // A change under way (a completion its listeners look at) gives way to the cancellation.
+                if let Some(found) = self.st.user_tasks.get_mut(&task) {
+                    found.transition = None;
+                }
+                let open: Vec<Key> = self.st.jobs.values().filter(|j| self.st.user_tasks.get(&task).is_some_and(|t| t.element_instance == j.element_instance)).map(|j| j.key).collect();
+                for job in open {
+                    self.remove_job(job);
+                }
+                if let Err(failure) = self.begin_task_transition(task, task_transition(ListenerEvent::Canceling, "cancel")) {
+                    // A listener whose job cannot be created does not hold the termination up: the incident says why.
+                    self.task_listener_failed(task, failure);
+                }
+            }
+        }
+        let canceling = |t: &UserTask| t.transition.as_ref().is_some_and(|tr| tr.event == ListenerEvent::Canceling);
+        let still: Vec<Key> = waiting.into_iter().filter(|t| self.st.user_tasks.get(t).is_some_and(canceling)).collect();
+        if still.is_empty() {
+            for key in keys {
+                self.terminate(key);
+            }
+            self.after_termination(then);
+        } else {
+            self.st.pending_terminations.push(PendingTermination { keys, waiting: still, then });
+        }
+    }
+
+    /// A user task's canceling listeners are done: the terminations waiting for it go on.
+    fn task_canceled(&mut self, task: Key) {
+        for pending in &mut self.st.pending_terminations {
+            pending.waiting.retain(|t| *t != task);
+        }
+        let (ready, waiting): (Vec<PendingTermination>, Vec<PendingTermination>) =
+            std::mem::take(&mut self.st.pending_terminations).into_iter().partition(|p| p.waiting.is_empty());
+        self.st.pending_terminations = waiting;
+        for pending in ready {
+            for key in pending.keys {
+                if self.st.element_instances.contains_key(&key) {
+                    self.terminate(key);
+                }
+            }
+            self.after_termination(pending.then);
+        }
+    }
+
+    /// What follows a termination, once it is done.
+    fn after_termination(&mut self, then: AfterTermination) {
+        match then {
+            AfterTermination::Nothing => {}
+            AfterTermination::Boundary { boundary, scope, variables } => {
+                if self.st.element_instances.contains_key(&scope) {
+                    let ei = self.create_ei(boundary, Some(scope), 1);
+                    self.absorb(ei, variables);
+                    self.queue.push_back(Work::Complete { ei });
+                }
+            }
+            AfterTermination::EventSubprocess { scope, event_subprocess, start, variables } => {
+                if self.st.element_instances.contains_key(&scope) {
+                    let sub = self.create_ei(event_subprocess, Some(scope), 1);
+                    let start_ei = self.create_ei(start, Some(sub), 1);
+                    self.absorb(start_ei, variables);
+                    self.queue.push_back(Work::Complete { ei: start_ei });
+                }
+            }
+            AfterTermination::Complete { element_instance } => self.queue.push_back(Work::Complete { ei: element_instance }),
+            AfterTermination::EndInstance { status, error_code } => {
+                if !self.st.status.is_ended() {
+                    self.end_instance(status, error_code);
+                }
+            }
+            AfterTermination::FinishMultiInstance { body } => {
+                if self.st.element_instances.contains_key(&body) {
+                    self.finish_multi_instance(body);
+                }
+            }
+            AfterTermination::ScopeCheck { scope } => self.queue.push_back(Work::ScopeCheck { scope }),
         }
     }
 
@@ -2009,6 +2155,7 @@ impl<'a> Machine<'a> {
         match transition.event {
             ListenerEvent::Creating => self.task_created(task_key, transition.assignee),
             ListenerEvent::Completing => self.complete_user_task(task_key, transition.variables),
+            ListenerEvent::Canceling => self.task_canceled(task_key),
             _ => {
                 let updated = task.clone();
                 self.effects.push(Effect::UserTaskUpdated { task: updated });
@@ -2197,12 +2344,12 @@ impl<'a> Machine<'a> {
         match &self.wf.elements[element].kind {
             Kind::Boundary { cancel_activity, .. } => {
                 let scope = owner_scope.unwrap_or(self.st.root);
+                let then = AfterTermination::Boundary { boundary: element, scope, variables };
                 if *cancel_activity {
-                    self.terminate(owner);
+                    self.terminate_then(vec![owner], then);
+                } else {
+                    self.after_termination(then);
                 }
-                let ei = self.create_ei(element, Some(scope), 1);
-                self.absorb(ei, variables);
-                self.queue.push_back(Work::Complete { ei });
             }
             Kind::StartEvent { interrupting, .. } => {
                 // An event subprocess start inside the scope `owner`.
@@ -2227,21 +2374,18 @@ impl<'a> Machine<'a> {
     }
 
     fn start_event_subprocess(&mut self, scope: Key, event_subprocess: ElementIdx, start: ElementIdx, interrupting: bool, variables: Variables) {
+        let then = AfterTermination::EventSubprocess { scope, event_subprocess, start, variables };
         if interrupting {
             let children: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(scope)).map(|ei| ei.key).collect();
-            for child in children {
-                self.terminate(child);
-            }
             // Nothing else in the scope may start now.
             self.close_owned_catches(scope);
             if let Some(scope_ei) = self.st.element_instances.get_mut(&scope) {
                 scope_ei.joins.clear();
             }
+            self.terminate_then(children, then);
+        } else {
+            self.after_termination(then);
         }
-        let sub = self.create_ei(event_subprocess, Some(scope), 1);
-        let start_ei = self.create_ei(start, Some(sub), 1);
-        self.absorb(start_ei, variables);
-        self.queue.push_back(Work::Complete { ei: start_ei });
     }
 
     /// Closes the timers, subscriptions and conditions an element instance owns, leaving its jobs and tasks.
@@ -2331,10 +2475,7 @@ impl<'a> Machine<'a> {
         match &self.wf.elements[catch].kind {
             Kind::Boundary { .. } => {
                 let scope = self.scope_of(handler);
-                self.terminate(handler);
-                let ei = self.create_ei(catch, Some(scope), 1);
-                self.absorb(ei, variables);
-                self.queue.push_back(Work::Complete { ei });
+                self.terminate_then(vec![handler], AfterTermination::Boundary { boundary: catch, scope, variables });
             }
             _ => {
                 let event_subprocess = self.wf.elements[catch].parent.unwrap_or(Workflow::ROOT);
@@ -2570,14 +2711,12 @@ impl<'a> Machine<'a> {
     /// (`cancel_remaining`), or when the last of them ends.
     fn ad_hoc_fulfilled(&mut self, ad_hoc: Key, cancel_remaining: bool) {
         let Some(element) = self.st.element_instances.get(&ad_hoc).map(|ei| ei.element) else { return };
-        if cancel_remaining {
-            let inner: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(ad_hoc) && ei.element == element).map(|ei| ei.key).collect();
-            for key in inner {
-                self.terminate(key);
-            }
-        }
         if let Some(state) = self.st.element_instances.get_mut(&ad_hoc).and_then(|ei| ei.ad_hoc.as_mut()) {
             state.done = true;
+        }
+        if cancel_remaining {
+            let inner: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(ad_hoc) && ei.element == element).map(|ei| ei.key).collect();
+            self.terminate_then(inner, AfterTermination::ScopeCheck { scope: ad_hoc });
         }
     }
 
@@ -2684,10 +2823,7 @@ impl<'a> Machine<'a> {
         };
         if done_by_condition {
             let running: Vec<Key> = self.st.element_instances.values().filter(|ei| ei.parent == Some(body)).map(|ei| ei.key).collect();
-            for key in running {
-                self.terminate(key);
-            }
-            self.finish_multi_instance(body);
+            self.terminate_then(running, AfterTermination::FinishMultiInstance { body });
         } else if completed == total {
             self.finish_multi_instance(body);
         } else if mi.sequential && next_index < total {

@@ -151,6 +151,38 @@ pub struct InstanceState {
     /// The start event the instance enters once the process's start listeners have completed.
     #[serde(default)]
     pub pending_start: Option<usize>,
+    /// Terminations that wait for user tasks' canceling listeners.
+    #[serde(default)]
+    pub pending_terminations: Vec<PendingTermination>,
+}
+
+/// A termination that waits for the canceling listeners of user tasks inside
+/// what it terminates, and what happens once it is done (as Camunda 8 holds
+/// an interrupted task's termination, and what follows it, until they complete).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingTermination {
+    /// The element instances it terminates, with everything inside them.
+    pub keys: Vec<Key>,
+    /// The user tasks whose canceling listeners still run.
+    pub waiting: Vec<Key>,
+    pub then: AfterTermination,
+}
+
+/// What follows a termination.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterTermination {
+    Nothing,
+    /// An interrupting boundary event goes on in `scope`.
+    Boundary { boundary: usize, scope: Key, variables: Variables },
+    /// An interrupting event subprocess starts in `scope`.
+    EventSubprocess { scope: Key, event_subprocess: usize, start: usize, variables: Variables },
+    /// A terminate end event completes.
+    Complete { element_instance: Key },
+    EndInstance { status: Status, error_code: Option<String> },
+    /// A multi-instance body whose completion condition held completes.
+    FinishMultiInstance { body: Key },
+    ScopeCheck { scope: Key },
 }
 
 impl InstanceState {

@@ -111,6 +111,7 @@ pub fn state(id: &str, status: Status) -> InstanceState {
         uncaught_errors_incident: false,
         pending_start: None,
         conditions: Default::default(),
+        pending_terminations: Vec::new(),
     }
 }
 
