@@ -1681,17 +1681,29 @@ impl<'a> Machine<'a> {
     }
 
     /// The user tasks inside `key` (itself included) that have canceling listeners.
+    /// Walks up from the open tasks, not down the subtree: an instance has few
+    /// tasks, and this runs whenever anything is terminated.
     fn canceling_tasks(&self, key: Key) -> Vec<Key> {
-        let mut found = Vec::new();
-        let mut stack = vec![key];
-        while let Some(current) = stack.pop() {
-            let Some(ei) = self.st.element_instances.get(&current) else { continue };
-            if self.listener(ei.element, ListenerEvent::Canceling, 0).is_some() {
-                found.extend(self.st.user_tasks.values().filter(|t| t.element_instance == current).map(|t| t.key));
+        let inside = |mut current: Option<Key>| {
+            while let Some(at) = current {
+                if at == key {
+                    return true;
+                }
+                current = self.st.element_instances.get(&at).and_then(|ei| ei.parent);
             }
-            stack.extend(self.st.element_instances.values().filter(|c| c.parent == Some(current)).map(|c| c.key));
-        }
-        found
+            false
+        };
+        self.st
+            .user_tasks
+            .values()
+            .filter(|task| {
+                self.st.element_instances.get(&task.element_instance).is_some_and(|ei| {
+                    self.wf.elements[ei.element].listeners.iter().any(|l| l.event == ListenerEvent::Canceling)
+                })
+            })
+            .filter(|task| inside(Some(task.element_instance)))
+            .map(|task| task.key)
+            .collect()
     }
 
     /// Terminates `keys`, with everything inside them, then does `then`. A
