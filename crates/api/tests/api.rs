@@ -3085,7 +3085,7 @@ async fn user_task_listeners_see_each_change_first_and_may_correct_or_deny_it() 
     app.json("POST", "/v1/instances", json!({"workflow": "review", "variables": {"owner": null}})).await;
     let (_, tasks) = app.send("GET", "/v1/tasks", None).await.into_json();
     assert_eq!(tasks["items"], json!([]), "a task its creating listeners have not let through is not listed yet");
-    let mut take = async |job_type: &str| {
+    let take = async |job_type: &str| {
         let (_, activated) = app.json("POST", "/v1/jobs/activate", json!({"type": job_type, "worker": "listeners"})).await;
         let job = activated["jobs"][0].clone();
         assert!(job.is_object(), "no {job_type} job: {activated}");

@@ -27,6 +27,8 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 
 /// An instance as a command works on it: its state and what the store keeps beside it.
 pub(crate) struct Loaded {
+    /// [`store::InstanceRow::number`].
+    pub number: u64,
     pub state: InstanceState,
     pub deployed: Deployed,
     pub start_key: Option<String>,
@@ -132,6 +134,7 @@ mod tests {
         let mut state = store::conformance::state(id, status);
         state.status = status;
         Loaded {
+            number: 1,
             state,
             deployed: Deployed {
                 tenant: store::DEFAULT_TENANT.into(),

@@ -269,6 +269,9 @@ struct Session<'t> {
     audit: Audit,
     /// What instances started in this session do with an error nobody catches.
     uncaught_errors_incident: bool,
+    /// The last instance number given, once this session has started one
+    /// (read from the store first: it sees what earlier commands wrote).
+    last_number: Option<u64>,
 }
 
 impl Core {
@@ -1165,6 +1168,7 @@ fn load_from_store(core: &Core, tx: &mut dyn WriteTxn, id: &str) -> Result<Loade
             )))
         })?;
     Ok(Loaded {
+        number: row.number,
         state: row.state,
         deployed,
         start_key: row.start_key,
@@ -1304,6 +1308,7 @@ impl<'t> Session<'t> {
             counts: Counts::default(),
             audit,
             uncaught_errors_incident: false,
+            last_number: None,
         }
     }
 
@@ -1443,6 +1448,11 @@ impl<'t> Session<'t> {
                 )))
             }
         };
+        let number = match self.last_number {
+            Some(last) => last,
+            None => self.tx.last_instance_number()?,
+        } + 1;
+        self.last_number = Some(number);
         self.counts.instances_started += 1;
         state.created_by = self.audit.actor.clone();
         state.updated_by = self.audit.actor.clone();
@@ -1455,6 +1465,7 @@ impl<'t> Session<'t> {
         self.loaded.insert(
             id.clone(),
             Loaded {
+                number,
                 state,
                 deployed,
                 start_key,
@@ -1904,6 +1915,7 @@ impl<'t> Session<'t> {
             let state = loaded.state;
             let row = InstanceRow {
                 id,
+                number: loaded.number,
                 process_id: state.process_id.clone(),
                 tenant: loaded.deployed.tenant.clone(),
                 version: state.version,

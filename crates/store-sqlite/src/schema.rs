@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -222,7 +222,15 @@ CREATE TABLE decisions (
 );
 ";
 
-const STEPS: [(i64, &str); 11] = [
+/// Instance numbers (what Camunda-style keys are made of): existing instances
+/// take their rowid, which SQLite gave in insertion order.
+const V12: &str = "
+ALTER TABLE instances ADD COLUMN number INTEGER NOT NULL DEFAULT 0;
+UPDATE instances SET number = rowid;
+CREATE UNIQUE INDEX instances_by_number ON instances (number) WHERE number > 0;
+";
+
+const STEPS: [(i64, &str); 12] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -234,6 +242,7 @@ const STEPS: [(i64, &str); 11] = [
     (9, V9),
     (10, V10),
     (11, V11),
+    (12, V12),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

@@ -115,7 +115,7 @@ fn workflow_row(row: &Row) -> rusqlite::Result<WorkflowRow> {
 }
 
 const INSTANCE_COLUMNS: &str =
-    "id, process_id, version, status, business_key, parent_id, started_at, ended_at, incidents, waiting, start_key, update_count, history_count, state, tenant";
+    "id, process_id, version, status, business_key, parent_id, started_at, ended_at, incidents, waiting, start_key, update_count, history_count, state, tenant, number";
 
 fn instance_row(row: &Row) -> rusqlite::Result<InstanceRow> {
     Ok(InstanceRow {
@@ -134,6 +134,7 @@ fn instance_row(row: &Row) -> rusqlite::Result<InstanceRow> {
         history_count: row.get(12)?,
         state: from_json(&row.get::<_, String>(13)?)?,
         tenant: row.get(14)?,
+        number: row.get(15)?,
     })
 }
 
@@ -549,6 +550,22 @@ impl ReadTxn for SqliteTxn<'_> {
             params![id],
             instance_row,
         )
+    }
+
+    fn instance_by_number(&mut self, number: u64) -> Result<Option<InstanceRow>> {
+        if number == 0 {
+            return Ok(None);
+        }
+        self.query_one(
+            &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE number = ? AND number > 0"),
+            params![number],
+            instance_row,
+        )
+    }
+
+    fn last_instance_number(&mut self) -> Result<u64> {
+        let last: Option<u64> = self.query_one("SELECT max(number) FROM instances WHERE number > 0", &[], |row| row.get(0))?.flatten();
+        Ok(last.unwrap_or(0))
     }
 
     fn instances(
@@ -1075,7 +1092,7 @@ impl WriteTxn for SqliteTxn<'_> {
             // An upsert, not a replace: a changed instance is one UPDATE, which
             // the counting trigger sees (a replace is a delete and an insert).
             &format!(
-                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
                  process_id = excluded.process_id, version = excluded.version, status = excluded.status, business_key = excluded.business_key, \
                  parent_id = excluded.parent_id, started_at = excluded.started_at, ended_at = excluded.ended_at, incidents = excluded.incidents, \
                  waiting = excluded.waiting, start_key = excluded.start_key, update_count = excluded.update_count, \
@@ -1096,7 +1113,8 @@ impl WriteTxn for SqliteTxn<'_> {
                 i.update_count,
                 i.history_count,
                 to_json(&i.state)?,
-                i.tenant
+                i.tenant,
+                i.number
             ],
         )
     }

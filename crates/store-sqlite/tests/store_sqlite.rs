@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use store::{Store, Write};
+use store::{InstanceRow, Store, Write};
 use store_sqlite::SqliteStore;
 
 fn temp_path(name: &str) -> std::path::PathBuf {
@@ -100,9 +100,10 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
     let mut read = store.read().unwrap();
     assert_eq!(
         read.instance("kept").unwrap(),
-        Some(row),
-        "the row comes back whole, as the default tenant's"
+        Some(InstanceRow { number: 1, ..row }),
+        "the row comes back whole, as the default tenant's, numbered by its place in the file"
     );
+    assert_eq!(read.last_instance_number().unwrap(), 1);
     assert!(read
         .workflow(store::DEFAULT_TENANT, "p", 1)
         .unwrap()

@@ -9,7 +9,7 @@ use crate::{ReadTxn, Store};
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 16] = [
+    let checks: [Check; 17] = [
         (
             "rolling back to a savepoint undoes one command's writes only",
             savepoints,
@@ -58,6 +58,10 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
         (
             "each tenant keeps its own workflows, requests, jobs, messages and signals",
             tenants,
+        ),
+        (
+            "instances are found by number, and the last number given is known",
+            instance_numbers,
         ),
     ];
     for (name, check) in checks {
@@ -121,6 +125,7 @@ pub fn instance(id: &str, process_id: &str, status: Status, started_at: i64) -> 
     state.started_at = started_at;
     InstanceRow {
         id: id.to_string(),
+        number: 0,
         process_id: process_id.to_string(),
         tenant: DEFAULT_TENANT.into(),
         version: 1,
@@ -1405,6 +1410,26 @@ fn other_lists(store: &dyn Store) {
         .len(),
         0
     );
+}
+
+fn instance_numbers(store: &dyn Store) {
+    assert_eq!(store.read().unwrap().last_instance_number().unwrap(), 0, "an empty store has given no number");
+    let numbered = |id: &str, number: u64| InstanceRow { number, ..instance(id, "p", Status::Running, 1) };
+    write(store, vec![Write::PutInstance(Box::new(numbered("a", 7))), Write::PutInstance(Box::new(numbered("b", 3)))]);
+    let mut txn = store.write().unwrap();
+    txn.put_instance(&numbered("c", 12)).unwrap();
+    assert_eq!(txn.last_instance_number().unwrap(), 12, "a write transaction sees its own numbers");
+    drop(txn);
+    let mut txn = store.read().unwrap();
+    assert_eq!(txn.last_instance_number().unwrap(), 7, "a dropped transaction's number is gone");
+    assert_eq!(txn.instance_by_number(3).unwrap().map(|i| i.id), Some("b".to_string()));
+    assert_eq!(txn.instance_by_number(7).unwrap().map(|i| (i.id, i.number)), Some(("a".to_string(), 7)));
+    assert!(txn.instance_by_number(12).unwrap().is_none());
+    assert!(txn.instance_by_number(0).unwrap().is_none(), "0 is no instance's number");
+    drop(txn);
+    // Writing an instance again keeps its number.
+    write(store, vec![Write::PutInstance(Box::new(InstanceRow { update_count: 2, ..numbered("a", 7) }))]);
+    assert_eq!(store.read().unwrap().instance_by_number(7).unwrap().map(|i| i.update_count), Some(2));
 }
 
 fn instance_counts(store: &dyn Store) {

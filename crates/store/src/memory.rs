@@ -30,6 +30,8 @@ struct Data {
     /// Instances by (tenant, process id, version, status, with incidents).
     counts: BTreeMap<CountKey, u64>,
     instances: HashMap<Box<str>, Box<StoredInstance>>,
+    /// Instance ids by their numbers.
+    instances_by_number: BTreeMap<u64, Box<str>>,
     /// Instances in list order: (started_at, id).
     instances_by_start: BTreeMap<(i64, Box<str>), ()>,
     requests: HashMap<(String, String), String>,
@@ -73,6 +75,7 @@ fn recount(data: &mut Data, undo: &mut Vec<Undo>, from: Option<CountKey>, to: Co
 /// An instance row with its state encoded.
 #[derive(Clone)]
 struct StoredInstance {
+    number: u64,
     process_id: String,
     tenant: String,
     version: u32,
@@ -93,6 +96,7 @@ impl StoredInstance {
     fn encode(row: &InstanceRow) -> Result<StoredInstance> {
         Ok(StoredInstance {
             state: compact::encode(&row.state)?.into_boxed_slice(),
+            number: row.number,
             process_id: row.process_id.clone(),
             tenant: row.tenant.clone(),
             version: row.version,
@@ -114,6 +118,7 @@ impl StoredInstance {
             .map_err(|e| Error::corrupt(format!("instance {id}: {}", e.message())))?;
         Ok(InstanceRow {
             id: id.to_string(),
+            number: self.number,
             process_id: self.process_id.clone(),
             tenant: self.tenant.clone(),
             version: self.version,
@@ -334,6 +339,17 @@ impl ReadTxn for MemoryTxn<'_> {
             .get(id)
             .map(|stored| stored.decode(id))
             .transpose()
+    }
+
+    fn instance_by_number(&mut self, number: u64) -> Result<Option<InstanceRow>> {
+        match self.data.instances_by_number.get(&number) {
+            Some(id) => self.instance(&id.clone()),
+            None => Ok(None),
+        }
+    }
+
+    fn last_instance_number(&mut self) -> Result<u64> {
+        Ok(self.data.instances_by_number.last_key_value().map_or(0, |(number, _)| *number))
     }
 
     fn instances(
@@ -970,6 +986,9 @@ impl WriteTxn for MemoryTxn<'_> {
                     Some(()),
                 );
             }
+        }
+        if row.number != 0 && !data.instances_by_number.contains_key(&row.number) {
+            set(data, undo, |d| &mut d.instances_by_number, row.number, Some(id.clone()));
         }
         let stored = StoredInstance::encode(row)?;
         set(data, undo, |d| &mut d.instances, id, Some(Box::new(stored)));

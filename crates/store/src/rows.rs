@@ -35,6 +35,11 @@ pub struct WorkflowRow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRow {
     pub id: String,
+    /// A number unique in the store, given in creation order (1, 2, ...):
+    /// what Camunda-style 64-bit keys are made from (`api::camunda::keys`).
+    /// It never changes.
+    #[serde(default)]
+    pub number: u64,
     pub process_id: String,
     /// Its workflow's tenant.
     pub tenant: String,
