@@ -126,7 +126,7 @@ pub fn is_public(path: &str) -> bool {
 
 /// Who may call `method` `path` (a route template); `None` for a route the table lacks.
 pub fn access(method: &str, path: &str) -> Option<Access> {
-    ACCESS.iter().find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == path).map(|(_, _, access)| *access)
+    ACCESS.iter().find(|(m, p, _)| m.eq_ignore_ascii_case(method) && *p == path).map(|(_, _, access)| *access).or_else(|| crate::camunda::access(method, path))
 }
 
 /// Who is calling, as their token says.

@@ -18,6 +18,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("unauthenticated", 401, "A valid bearer token is needed"),
     ("forbidden", 403, "Your roles do not allow this"),
     ("route-not-found", 404, "No such endpoint"),
+    ("camunda-operation-not-served", 501, "Part of Camunda's API that Baton does not serve"),
     ("method-not-allowed", 405, "The endpoint does not take this method"),
     ("deployment-invalid", 422, "The BPMN files have errors"),
     ("workflow-not-found", 404, "No such workflow"),

@@ -7,6 +7,7 @@
 //! are answered after they commit; reads go to the store.
 
 pub mod access;
+pub mod camunda;
 mod decisions;
 pub mod error;
 mod extract;
@@ -353,6 +354,8 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     router = route("/v1/tokens/{id}/revoke", post(tokens::revoke_token), router);
     router = route("/v1/me", get(tokens::me), router);
     router = route("/v1/sign-in", get(tokens::sign_in), router);
+    // Camunda 8's REST API, for its clients (crate::camunda).
+    router = camunda::routes(router);
     router = route("/healthz", get(healthz), router);
     router = route("/readyz", get(readyz), router);
     router = route("/metrics", get(metrics), router);
@@ -372,6 +375,7 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
         .route_layer(axum::middleware::from_fn(guard::authorize))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(door, guard::door))
+        .layer(axum::middleware::from_fn(camunda::problems))
         // No request holds the server longer than the longest long poll and a margin.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -343,13 +343,6 @@ pub async fn start_instance(
     Caller(caller): Caller,
     Body(request): Body<StartRequest>,
 ) -> Answer {
-    if let Some(caller) = caller.as_ref().filter(|c| !c.may_start(&request.workflow)) {
-        return Err(forbidden(
-            caller,
-            format!("start workflow '{}'", request.workflow),
-        ));
-    }
-    state.limits.start(&actor.or(None))?;
     let command = StartCommand {
         tenant: tenancy::one(caller.as_ref(), request.tenant)?,
         process_id: request.workflow,
@@ -359,11 +352,20 @@ pub async fn start_instance(
         request_id: request.request_id,
         labels: request.labels,
     };
-    let Reply::Started(id) = call(&state, &actor, None, None, Command::Start(command)).await?
-    else {
+    let id = start(&state, &actor, caller.as_ref(), command).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+}
+
+/// Starts an instance for a caller who may start the workflow, within the caller's start rate: its id.
+pub(crate) async fn start(state: &AppState, actor: &Actor, caller: Option<&crate::access::Principal>, command: StartCommand) -> Result<String, ApiError> {
+    if let Some(caller) = caller.filter(|c| !c.may_start(&command.process_id)) {
+        return Err(forbidden(caller, format!("start workflow '{}'", command.process_id)));
+    }
+    state.limits.start(&actor.or(None))?;
+    let Reply::Started(id) = call(state, actor, None, None, Command::Start(command)).await? else {
         unreachable!("start answers with an id")
     };
-    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+    Ok(id)
 }
 
 /// Where tokens are: element instances with nothing active inside them.
@@ -845,7 +847,7 @@ pub struct CancelRequest {
     reason: Option<String>,
 }
 
-async fn instance_input(
+pub(crate) async fn instance_input(
     state: &AppState,
     actor: &Actor,
     reason: Option<String>,
@@ -1031,19 +1033,19 @@ pub async fn modify_instance(
 #[serde(deny_unknown_fields)]
 pub struct ActivateRequest {
     #[serde(rename = "type")]
-    job_type: String,
-    worker: String,
+    pub(crate) job_type: String,
+    pub(crate) worker: String,
     #[serde(default = "one", deserialize_with = "crate::extract::whole::required")]
-    max_jobs: usize,
+    pub(crate) max_jobs: usize,
     #[serde(
         default = "default_lease",
         deserialize_with = "crate::extract::whole::required"
     )]
-    lease_ms: i64,
+    pub(crate) lease_ms: i64,
     #[serde(default, deserialize_with = "crate::extract::whole::required")]
-    timeout_ms: u64,
+    pub(crate) timeout_ms: u64,
     /// Only jobs of these tenants (all of the caller's when absent).
-    tenants: Option<Vec<String>>,
+    pub(crate) tenants: Option<Vec<String>>,
 }
 
 fn one() -> usize {
@@ -1077,10 +1079,27 @@ pub async fn activate_jobs(
     Caller(caller): Caller,
     Body(request): Body<ActivateRequest>,
 ) -> Answer {
-    if let Some(caller) = caller
-        .as_ref()
-        .filter(|c| !c.may_work_on(&request.job_type))
-    {
+    let jobs = activate(&state, caller.as_ref(), request).await?;
+    let items: Vec<Value> = jobs
+        .iter()
+        .map(|activated| {
+            let mut value = job_json(&activated.job);
+            value["variables"] = json!(activated.variables);
+            // The proof of holding the job: in this answer only, never in lists.
+            value["lease"] = json!(activated.job.lease);
+            value["headers"] = json!(activated.headers);
+            value["properties"] = json!(activated.properties);
+            value["listener"] = json!(activated.listener);
+            value
+        })
+        .collect();
+    ok(json!({ "jobs": items }))
+}
+
+/// Takes jobs for a caller who may work on their type, waiting up to
+/// `timeout_ms` for some (a waiting poll takes one of the caller's places).
+pub(crate) async fn activate(state: &AppState, caller: Option<&crate::access::Principal>, request: ActivateRequest) -> Result<Vec<runtime::ActivatedJob>, ApiError> {
+    if let Some(caller) = caller.filter(|c| !c.may_work_on(&request.job_type)) {
         return Err(forbidden(
             caller,
             format!("take '{}' jobs", request.job_type),
@@ -1110,18 +1129,16 @@ pub async fn activate_jobs(
             format!("timeout_ms must be at most {MAX_POLL_MS}"),
         ));
     }
-    let tenants = tenancy::scope_of_list(caller.as_ref(), request.tenants)?;
+    let tenants = tenancy::scope_of_list(caller, request.tenants)?;
     let timeout = Duration::from_millis(request.timeout_ms);
     // Only a waiting poll takes a place: one that answers at once holds nothing.
-    let client = caller
-        .as_ref()
-        .map_or_else(|| request.worker.clone(), |c| c.name.clone());
+    let client = caller.map_or_else(|| request.worker.clone(), |c| c.name.clone());
     let _place = if request.timeout_ms > 0 {
         Some(state.limits.poll(&client)?)
     } else {
         None
     };
-    let jobs = state
+    Ok(state
         .handle
         .activate(
             request.job_type,
@@ -1131,21 +1148,7 @@ pub async fn activate_jobs(
             timeout,
             tenants,
         )
-        .await?;
-    let items: Vec<Value> = jobs
-        .iter()
-        .map(|activated| {
-            let mut value = job_json(&activated.job);
-            value["variables"] = json!(activated.variables);
-            // The proof of holding the job: in this answer only, never in lists.
-            value["lease"] = json!(activated.job.lease);
-            value["headers"] = json!(activated.headers);
-            value["properties"] = json!(activated.properties);
-            value["listener"] = json!(activated.listener);
-            value
-        })
-        .collect();
-    ok(json!({ "jobs": items }))
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -1203,7 +1206,7 @@ pub struct CompleteJobRequest {
 }
 
 /// How a request claims a job; overriding a lease takes `operator` when tokens are on.
-fn claim(
+pub(crate) fn claim(
     caller: Option<&crate::access::Principal>,
     worker: Option<String>,
     lease: Option<String>,
@@ -1225,11 +1228,12 @@ fn claim(
         lease,
         override_lease,
         job_types,
+        key_holds: false,
     })
 }
 
 /// A 403 naming who was refused what.
-fn forbidden(caller: &crate::access::Principal, what: String) -> ApiError {
+pub(crate) fn forbidden(caller: &crate::access::Principal, what: String) -> ApiError {
     ApiError::new(
         "forbidden",
         format!("{}'s token does not allow it to {what}", caller.name),
@@ -1503,7 +1507,7 @@ pub struct AssigneeRequest {
     assignee: String,
 }
 
-async fn task_action(state: &AppState, actor: &Actor, key: String, action: TaskAction) -> Answer {
+pub(crate) async fn task_action(state: &AppState, actor: &Actor, key: String, action: TaskAction) -> Answer {
     call(state, actor, None, None, Command::Task { key, action }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -1515,19 +1519,16 @@ pub async fn claim_task(
     Path(key): Path<String>,
     Body(request): Body<AssigneeRequest>,
 ) -> Answer {
-    visible_task(&state, caller.as_ref(), &key).await?;
-    if let Some(caller) =
-        caller.filter(|c| c.name != request.assignee && !c.has(crate::access::Role::Operator))
-    {
-        return Err(forbidden(
-            &caller,
-            format!(
-                "claim a task for {}; assigning to someone else takes operator",
-                request.assignee
-            ),
-        ));
+    claim_task_as(&state, &actor, caller.as_ref(), key, request.assignee).await
+}
+
+/// Claims a task the caller sees, for itself (or, as an operator, for anyone).
+pub(crate) async fn claim_task_as(state: &AppState, actor: &Actor, caller: Option<&crate::access::Principal>, key: String, assignee: String) -> Answer {
+    visible_task(state, caller, &key).await?;
+    if let Some(caller) = caller.filter(|c| c.name != assignee && !c.has(crate::access::Role::Operator)) {
+        return Err(forbidden(caller, format!("claim a task for {assignee}; assigning to someone else takes operator")));
     }
-    task_action(&state, &actor, key, TaskAction::Claim(request.assignee)).await
+    task_action(state, actor, key, TaskAction::Claim(assignee)).await
 }
 
 pub async fn unclaim_task(
@@ -1537,16 +1538,16 @@ pub async fn unclaim_task(
     Path(key): Path<String>,
     Body(_): Body<Empty>,
 ) -> Answer {
-    let task = visible_task(&state, caller.as_ref(), &key).await?;
-    if let Some(caller) = caller.filter(|c| {
-        task.assignee.as_deref() != Some(c.name.as_str()) && !c.has(crate::access::Role::Operator)
-    }) {
-        return Err(forbidden(
-            &caller,
-            "give back a task it does not hold".into(),
-        ));
+    unclaim_task_as(&state, &actor, caller.as_ref(), key).await
+}
+
+/// Gives back a task the caller holds (or, as an operator, any task).
+pub(crate) async fn unclaim_task_as(state: &AppState, actor: &Actor, caller: Option<&crate::access::Principal>, key: String) -> Answer {
+    let task = visible_task(state, caller, &key).await?;
+    if let Some(caller) = caller.filter(|c| task.assignee.as_deref() != Some(c.name.as_str()) && !c.has(crate::access::Role::Operator)) {
+        return Err(forbidden(caller, "give back a task it does not hold".into()));
     }
-    task_action(&state, &actor, key, TaskAction::Unclaim).await
+    task_action(state, actor, key, TaskAction::Unclaim).await
 }
 
 pub async fn assign_task(
@@ -1595,15 +1596,17 @@ pub async fn complete_task(
     Path(key): Path<String>,
     Body(request): Body<VariablesRequestOptional>,
 ) -> Answer {
-    let task = visible_task(&state, caller.as_ref(), &key).await?;
+    complete_task_as(&state, &actor, caller.as_ref(), key, request.variables).await
+}
+
+/// Completes a task the caller may see and complete.
+pub(crate) async fn complete_task_as(state: &AppState, actor: &Actor, caller: Option<&crate::access::Principal>, key: String, variables: Variables) -> Answer {
+    let task = visible_task(state, caller, &key).await?;
     if let Some(caller) = caller.filter(|c| !c.may_complete_task(&task)) {
         let holder = task.assignee.as_deref().unwrap_or("nobody; claim it first");
-        return Err(forbidden(
-            &caller,
-            format!("complete a task assigned to {holder}"),
-        ));
+        return Err(forbidden(caller, format!("complete a task assigned to {holder}")));
     }
-    task_action(&state, &actor, key, TaskAction::Complete(request.variables)).await
+    task_action(state, actor, key, TaskAction::Complete(variables)).await
 }
 
 #[derive(Deserialize)]
@@ -1636,19 +1639,6 @@ pub async fn publish_message(
     Caller(caller): Caller,
     Body(request): Body<PublishRequest>,
 ) -> Answer {
-    if request.name.is_empty() {
-        return Err(ApiError::new(
-            "request-invalid",
-            "name is empty: name the message",
-        ));
-    }
-    state.limits.publish(&actor.or(None))?;
-    if !(0..=MAX_WAIT_MS).contains(&request.ttl_ms) {
-        return Err(ApiError::new(
-            "request-invalid",
-            format!("ttl_ms must be between 0 and {MAX_WAIT_MS} (ten years)"),
-        ));
-    }
     let command = PublishCommand {
         tenant: tenancy::one(caller.as_ref(), request.tenant)?,
         name: request.name,
@@ -1657,11 +1647,23 @@ pub async fn publish_message(
         ttl_ms: request.ttl_ms,
         message_id: request.message_id,
     };
-    let Reply::Published(seq) = call(&state, &actor, None, None, Command::Publish(command)).await?
-    else {
+    let seq = publish(&state, &actor, command, "ttl_ms").await?;
+    Ok((StatusCode::CREATED, Json(json!({ "seq": seq }))).into_response())
+}
+
+/// Publishes a message within the caller's rate: its sequence number. `ttl_field` names the time to live in errors.
+pub(crate) async fn publish(state: &AppState, actor: &Actor, command: PublishCommand, ttl_field: &str) -> Result<u64, ApiError> {
+    if command.name.is_empty() {
+        return Err(ApiError::new("request-invalid", "name is empty: name the message"));
+    }
+    state.limits.publish(&actor.or(None))?;
+    if !(0..=MAX_WAIT_MS).contains(&command.ttl_ms) {
+        return Err(ApiError::new("request-invalid", format!("{ttl_field} must be between 0 and {MAX_WAIT_MS} (ten years)")));
+    }
+    let Reply::Published(seq) = call(state, actor, None, None, Command::Publish(command)).await? else {
         unreachable!("publish answers with a sequence number")
     };
-    Ok((StatusCode::CREATED, Json(json!({ "seq": seq }))).into_response())
+    Ok(seq)
 }
 
 #[derive(Deserialize)]
@@ -1680,26 +1682,18 @@ pub async fn broadcast_signal(
     Caller(caller): Caller,
     Body(request): Body<SignalRequest>,
 ) -> Answer {
-    if request.name.is_empty() {
-        return Err(ApiError::new(
-            "request-invalid",
-            "name is empty: name the signal",
-        ));
-    }
     let tenant = tenancy::one(caller.as_ref(), request.tenant)?;
-    call(
-        &state,
-        &actor,
-        None,
-        None,
-        Command::Broadcast {
-            tenant,
-            name: request.name,
-            variables: request.variables,
-        },
-    )
-    .await?;
+    broadcast(&state, &actor, tenant, request.name, request.variables).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Broadcasts a signal to one tenant's instances and workflows.
+pub(crate) async fn broadcast(state: &AppState, actor: &Actor, tenant: String, name: String, variables: Variables) -> Result<(), ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::new("request-invalid", "name is empty: name the signal"));
+    }
+    call(state, actor, None, None, Command::Broadcast { tenant, name, variables }).await?;
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -44,39 +44,88 @@ pub struct Deployed {
 /// The compiled workflows by tenant, process id and version, shared read-only with
 /// the API (to name elements and read waits without parsing XML per request).
 #[derive(Clone, Default)]
-pub struct Registry(Arc<RwLock<WorkflowsByVersion>>);
+pub struct Registry(Arc<RwLock<Published>>);
 
-type WorkflowsByVersion = BTreeMap<(String, String, u32), Arc<Workflow>>;
+#[derive(Default)]
+struct Published {
+    by_version: BTreeMap<(String, String, u32), Arc<Workflow>>,
+    /// Each deployment's workflows, by tenant and process id: a workflow
+    /// version's place in its deployment is its index here.
+    by_deployment: BTreeMap<u64, Vec<(String, String, u32)>>,
+    /// Where each version sits in `by_deployment`.
+    places: BTreeMap<(String, String, u32), (u64, u32)>,
+}
+
+/// One deployed workflow version as the registry lists it.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub tenant: String,
+    pub process_id: String,
+    pub version: u32,
+    pub deployment: u64,
+    /// Its index among its deployment's workflows (by tenant and process id).
+    pub place: u32,
+    pub workflow: Arc<Workflow>,
+}
 
 /// A tenant's process id: the key versions count under.
 type WorkflowKey = (String, String);
 
 impl Registry {
-    pub fn get(&self, tenant: &str, process_id: &str, version: u32) -> Option<Arc<Workflow>> {
+    fn published(&self) -> std::sync::RwLockReadGuard<'_, Published> {
         // A writer that panicked left a complete map behind: each update replaces it whole.
-        let map = self
-            .0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.get(&(tenant.to_string(), process_id.to_string(), version))
-            .cloned()
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn get(&self, tenant: &str, process_id: &str, version: u32) -> Option<Arc<Workflow>> {
+        self.published().by_version.get(&(tenant.to_string(), process_id.to_string(), version)).cloned()
+    }
+
+    /// A workflow version with its deployment and its place in it.
+    pub fn find(&self, tenant: &str, process_id: &str, version: u32) -> Option<Listed> {
+        let published = self.published();
+        let key = (tenant.to_string(), process_id.to_string(), version);
+        let (deployment, place) = *published.places.get(&key)?;
+        let workflow = published.by_version.get(&key)?.clone();
+        Some(Listed { tenant: key.0, process_id: key.1, version, deployment, place, workflow })
+    }
+
+    /// The workflow version at `place` in `deployment`.
+    pub fn at(&self, deployment: u64, place: u32) -> Option<Listed> {
+        let (tenant, process_id, version) = {
+            let published = self.published();
+            published.by_deployment.get(&deployment)?.get(place as usize)?.clone()
+        };
+        self.find(&tenant, &process_id, version)
+    }
+
+    /// Every deployed version, by tenant, process id and version.
+    pub fn list(&self) -> Vec<Listed> {
+        let published = self.published();
+        published
+            .by_version
+            .iter()
+            .filter_map(|((tenant, process_id, version), workflow)| {
+                let &(deployment, place) = published.places.get(&(tenant.clone(), process_id.clone(), *version))?;
+                Some(Listed { tenant: tenant.clone(), process_id: process_id.clone(), version: *version, deployment, place, workflow: workflow.clone() })
+            })
+            .collect()
     }
 
     fn publish(&self, workflows: &BTreeMap<WorkflowKey, Vec<Deployed>>) {
-        let all = workflows
-            .values()
-            .flatten()
-            .map(|d| {
-                (
-                    (d.tenant.clone(), d.workflow.process_id.clone(), d.version),
-                    d.workflow.clone(),
-                )
-            })
-            .collect();
-        *self
-            .0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = all;
+        let mut published = Published::default();
+        for d in workflows.values().flatten() {
+            let key = (d.tenant.clone(), d.workflow.process_id.clone(), d.version);
+            published.by_version.insert(key.clone(), d.workflow.clone());
+            published.by_deployment.entry(d.deployment).or_default().push(key);
+        }
+        for (deployment, keys) in &mut published.by_deployment {
+            keys.sort();
+            for (place, key) in keys.iter().enumerate() {
+                published.places.insert(key.clone(), (*deployment, place as u32));
+            }
+        }
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = published;
     }
 }
 
@@ -127,6 +176,9 @@ pub struct Claim {
     pub worker: Option<String>,
     /// The lease token activation returned.
     pub lease: Option<String>,
+    /// The job's key alone proves the right to finish it, as in Camunda 8, whose
+    /// clients know no lease (the `/v2` API); not recorded as an override.
+    pub key_holds: bool,
     /// Finish the job whoever holds it (an operator's explicit override; recorded in history).
     pub override_lease: bool,
     /// The only job types the claimant may finish (a worker's token may list them); `None`: any.
@@ -148,7 +200,11 @@ impl Claim {
 /// version is new, and the warnings of the files, by file name.
 #[derive(Clone, Debug)]
 pub struct Deployment {
+    /// This deployment's number (the next deployment's, when nothing in it was new).
+    pub deployment: u64,
     pub workflows: Vec<(String, u32, bool)>,
+    /// The file each workflow and form came from, by its id.
+    pub resources: BTreeMap<String, String>,
     /// Each form file's id, version and whether that version is new.
     pub forms: Vec<(String, u32, bool)>,
     /// Each DMN decision's id, version and whether that version is new.
@@ -235,6 +291,11 @@ pub struct ActivatedJob {
     pub properties: BTreeMap<String, String>,
     /// For an execution listener's job: `start` or `end`.
     pub listener: Option<bpmn::ListenerEvent>,
+    /// Its instance's number ([`store::InstanceRow::number`]) and workflow version.
+    pub instance_number: u64,
+    pub version: u32,
+    /// The local key of the element instance it works for.
+    pub element_instance: u64,
 }
 
 /// The runtime's knowledge that is not in the store: the compiled workflows.
@@ -589,7 +650,7 @@ impl Core {
                     .map(|d| (name.clone(), d.clone())),
             );
             match import.into_workflows() {
-                Ok(workflows) => imported.push((xml, workflows)),
+                Ok(workflows) => imported.push((name, xml, workflows)),
                 Err(diagnostics) => {
                     problems.extend(diagnostics.into_iter().map(|d| (name.clone(), d)))
                 }
@@ -602,9 +663,11 @@ impl Core {
         let deployment = self.last_deployment;
         let mut result = Vec::new();
         let mut added = Vec::new();
-        for (xml, workflows) in imported {
+        let mut resources = BTreeMap::new();
+        for (name, xml, workflows) in imported {
             for workflow in workflows {
                 let process_id = workflow.process_id.clone();
+                resources.insert(process_id.clone(), name.clone());
                 let latest = self.latest(tenant, &process_id).map(|d| d.version);
                 if let Some(version) = latest {
                     let row = tx.workflow(tenant, &process_id, version)?;
@@ -637,6 +700,7 @@ impl Core {
         }
         let mut deployed_forms = Vec::new();
         for (resource, schema, form_id, version_tag) in forms {
+            resources.insert(form_id.clone(), resource.clone());
             let versions = tx.forms(&Some(vec![tenant.to_string()]), Some(&form_id))?;
             let latest = versions.last();
             if let Some(latest) = latest.filter(|f| &f.schema == schema) {
@@ -671,6 +735,8 @@ impl Core {
             self.registry.publish(&self.workflows);
         }
         Ok(Deployment {
+            deployment,
+            resources,
             workflows: result,
             forms: deployed_forms,
             decisions: deployed_decisions,
@@ -1009,6 +1075,8 @@ impl Core {
                 .unwrap_or_default();
             let properties = loaded.deployed.workflow.element(&job.element_id).map(|e| e.properties.clone()).unwrap_or_default();
             let listener = loaded.state.jobs.get(&job.local_key).and_then(|j| j.listener);
+            let element_instance = loaded.state.jobs.get(&job.local_key).map_or(0, |j| j.element_instance);
+            let (instance_number, version) = (loaded.number, loaded.state.version);
             // Kept for the completion that follows.
             self.cache
                 .get_mut()
@@ -1019,6 +1087,9 @@ impl Core {
                 headers,
                 properties,
                 listener,
+                instance_number,
+                version,
+                element_instance,
             });
         }
         self.counts.jobs_activated += activated.len() as u64;
@@ -1046,7 +1117,7 @@ impl Core {
                 job.job_type
             )));
         }
-        if claim.override_lease {
+        if claim.override_lease || claim.key_holds {
             return Ok(job);
         }
         let running = job.lease_until.is_some_and(|until| until > now);

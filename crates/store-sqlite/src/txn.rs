@@ -552,15 +552,15 @@ impl ReadTxn for SqliteTxn<'_> {
         )
     }
 
-    fn instance_by_number(&mut self, number: u64) -> Result<Option<InstanceRow>> {
+    fn instance_id_by_number(&mut self, number: u64) -> Result<Option<String>> {
         if number == 0 {
             return Ok(None);
         }
-        self.query_one(
-            &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE number = ? AND number > 0"),
-            params![number],
-            instance_row,
-        )
+        self.query_one("SELECT id FROM instances WHERE number = ? AND number > 0", params![number], |row| row.get(0))
+    }
+
+    fn instance_number(&mut self, id: &str) -> Result<Option<u64>> {
+        self.query_one("SELECT number FROM instances WHERE id = ?", params![id], |row| row.get(0))
     }
 
     fn last_instance_number(&mut self) -> Result<u64> {

@@ -1422,14 +1422,17 @@ fn instance_numbers(store: &dyn Store) {
     drop(txn);
     let mut txn = store.read().unwrap();
     assert_eq!(txn.last_instance_number().unwrap(), 7, "a dropped transaction's number is gone");
-    assert_eq!(txn.instance_by_number(3).unwrap().map(|i| i.id), Some("b".to_string()));
-    assert_eq!(txn.instance_by_number(7).unwrap().map(|i| (i.id, i.number)), Some(("a".to_string(), 7)));
-    assert!(txn.instance_by_number(12).unwrap().is_none());
-    assert!(txn.instance_by_number(0).unwrap().is_none(), "0 is no instance's number");
+    assert_eq!(txn.instance_id_by_number(3).unwrap(), Some("b".to_string()));
+    assert_eq!(txn.instance_id_by_number(7).unwrap(), Some("a".to_string()));
+    assert_eq!(txn.instance("a").unwrap().map(|i| i.number), Some(7));
+    assert_eq!(txn.instance_number("b").unwrap(), Some(3));
+    assert_eq!(txn.instance_number("c").unwrap(), None);
+    assert!(txn.instance_id_by_number(12).unwrap().is_none());
+    assert!(txn.instance_id_by_number(0).unwrap().is_none(), "0 is no instance's number");
     drop(txn);
     // Writing an instance again keeps its number.
     write(store, vec![Write::PutInstance(Box::new(InstanceRow { update_count: 2, ..numbered("a", 7) }))]);
-    assert_eq!(store.read().unwrap().instance_by_number(7).unwrap().map(|i| i.update_count), Some(2));
+    assert_eq!(store.read().unwrap().instance_id_by_number(7).unwrap(), Some("a".to_string()));
 }
 
 fn instance_counts(store: &dyn Store) {

@@ -341,11 +341,12 @@ impl ReadTxn for MemoryTxn<'_> {
             .transpose()
     }
 
-    fn instance_by_number(&mut self, number: u64) -> Result<Option<InstanceRow>> {
-        match self.data.instances_by_number.get(&number) {
-            Some(id) => self.instance(&id.clone()),
-            None => Ok(None),
-        }
+    fn instance_id_by_number(&mut self, number: u64) -> Result<Option<String>> {
+        Ok(self.data.instances_by_number.get(&number).map(|id| id.to_string()))
+    }
+
+    fn instance_number(&mut self, id: &str) -> Result<Option<u64>> {
+        Ok(self.data.instances.get(id).map(|stored| stored.number))
     }
 
     fn last_instance_number(&mut self) -> Result<u64> {

@@ -1,0 +1,433 @@
+//! Topology, deployments, process instances and definitions, variables.
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::{Status, Variables};
+use runtime::{Command, Reply, StartCommand};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use store::InstanceFilter;
+
+use super::keys::{self, Key};
+use super::{equal_text, equal_to, only_fields, OrDefault, search_result, tenant_in, tenant_out, SearchPage};
+use crate::error::ApiError;
+use crate::extract::{Actor, Body, Caller};
+use crate::routes::{call, instance_input, read, time, AppState};
+use crate::tenancy;
+
+type Answer = Result<Response, ApiError>;
+
+pub async fn topology() -> Json<Value> {
+    Json(json!({
+        "brokers": [{
+            "nodeId": 0,
+            "host": "localhost",
+            "port": 0,
+            "partitions": [{ "partitionId": 1, "role": "leader", "health": "healthy" }],
+            "version": super::API_LEVEL,
+        }],
+        "clusterId": null,
+        "clusterSize": 1,
+        "partitionsCount": 1,
+        "replicationFactor": 1,
+        "gatewayVersion": super::API_LEVEL,
+        "lastCompletedChangeId": "-1",
+    }))
+}
+
+/// `POST /v2/deployments`: multipart, a `resources` part per file and an optional `tenantId`.
+pub async fn deploy(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, mut form: Multipart) -> Answer {
+    let mut files = Vec::new();
+    let mut tenant = None;
+    let bad = |error: axum::extract::multipart::MultipartError| ApiError::new("request-invalid", format!("the multipart body is not valid: {}", error.body_text()));
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("resources") => {
+                let name = field.file_name().unwrap_or("resource.bpmn").to_string();
+                let bytes = field.bytes().await.map_err(bad)?;
+                let text = String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::new("request-invalid", format!("resource {name} is not UTF-8 text")))?;
+                files.push((name, text));
+            }
+            Some("tenantId") => tenant = Some(field.text().await.map_err(bad)?),
+            other => return Err(ApiError::new("request-invalid", format!("part '{}' is not served: send resources (files) and tenantId", other.unwrap_or("")))),
+        }
+    }
+    if files.is_empty() {
+        return Err(ApiError::new("request-invalid", "no resources: send at least one file as a 'resources' part"));
+    }
+    let tenant = tenancy::one(caller.as_ref(), tenant_in(tenant))?;
+    let command = Command::Deploy { tenant: tenant.clone(), files };
+    let Reply::Deployed(deployed) = call(&state, &actor, None, None, command).await? else {
+        unreachable!("deploy answers with versions")
+    };
+    let registry = &state.handle.workflows;
+    let mut deployments = Vec::new();
+    for (process_id, version, _) in &deployed.workflows {
+        let Some(listed) = registry.find(&tenant, process_id, *version) else { continue };
+        let definition = json!({
+            "processDefinitionId": process_id,
+            "processDefinitionVersion": version,
+            "resourceName": deployed.resources.get(process_id),
+            "tenantId": tenant_out(&tenant),
+            "processDefinitionKey": keys::definition(listed.deployment, listed.place),
+        });
+        deployments.push(json!({ "processDefinition": definition, "decisionDefinition": null, "decisionRequirements": null, "form": null, "resource": null }));
+    }
+    Ok(Json(json!({
+        "deploymentKey": deployed.deployment.to_string(),
+        "tenantId": tenant_out(&tenant),
+        "deployments": deployments,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateRequest {
+    process_definition_id: Option<String>,
+    process_definition_key: Option<String>,
+    process_definition_version: Option<i64>,
+    #[serde(default)]
+    variables: Variables,
+    tenant_id: Option<String>,
+    business_id: Option<String>,
+    #[serde(default)]
+    await_completion: bool,
+    operation_reference: Option<u64>,
+    #[serde(default)]
+    tags: Vec<String>,
+    request_timeout: Option<i64>,
+    fetch_variables: Option<Vec<String>>,
+    start_instructions: Option<Vec<Value>>,
+    runtime_instructions: Option<Vec<Value>>,
+}
+
+/// `POST /v2/process-instances`.
+pub async fn create(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Body(request): Body<CreateRequest>) -> Answer {
+    let unserved = [
+        (request.await_completion, "awaitCompletion"),
+        (!request.tags.is_empty(), "tags"),
+        (request.start_instructions.as_ref().is_some_and(|s| !s.is_empty()), "startInstructions"),
+        (request.runtime_instructions.as_ref().is_some_and(|s| !s.is_empty()), "runtimeInstructions"),
+    ];
+    if let Some((_, field)) = unserved.iter().find(|(asked, _)| *asked) {
+        return Err(ApiError::new("camunda-operation-not-served", format!("{field} is not served by Baton yet; docs/camunda-compatibility.md says what is")));
+    }
+    let _ = (request.operation_reference, request.request_timeout, request.fetch_variables);
+    let (tenant, process_id, version) = match (request.process_definition_key, request.process_definition_id) {
+        (Some(key), None) => {
+            let (deployment, place) = keys::parse_definition("processDefinitionKey", &key)?;
+            let listed = state.handle.workflows.at(deployment, place).ok_or_else(|| ApiError::new("workflow-not-found", format!("no process definition has key {key}")))?;
+            (listed.tenant, listed.process_id, Some(listed.version))
+        }
+        (None, Some(id)) => {
+            let version = match request.process_definition_version {
+                None | Some(-1) => None,
+                Some(v) => Some(u32::try_from(v).ok().filter(|&v| v > 0).ok_or_else(|| ApiError::new("request-invalid", format!("processDefinitionVersion {v} is not a version (1, 2, ... or -1 for the latest)")))?),
+            };
+            (tenancy::one(caller.as_ref(), tenant_in(request.tenant_id))?, id, version)
+        }
+        _ => return Err(ApiError::new("request-invalid", "name the process by exactly one of processDefinitionId and processDefinitionKey")),
+    };
+    let command = StartCommand { tenant, process_id, version, variables: request.variables, business_key: request.business_id, ..StartCommand::default() };
+    let id = crate::routes::start(&state, &actor, caller.as_ref(), command).await?;
+    let row = read(&state, move |txn| Ok(txn.instance(&id)?)).await?.ok_or_else(|| ApiError::new("instance-not-found", "the instance just started is gone"))?;
+    let answer = json!({
+        "processDefinitionId": row.process_id,
+        "processDefinitionVersion": row.version,
+        "tenantId": tenant_out(&row.tenant),
+        "variables": {},
+        "processDefinitionKey": definition_key(&state, &row.tenant, &row.process_id, row.version),
+        "processInstanceKey": Key::instance(row.number).render(),
+        "tags": [],
+        "businessId": row.business_key,
+    });
+    Ok(Json(answer).into_response())
+}
+
+fn definition_key(state: &AppState, tenant: &str, process_id: &str, version: u32) -> Value {
+    state.handle.workflows.find(tenant, process_id, version).map_or(Value::Null, |l| json!(keys::definition(l.deployment, l.place)))
+}
+
+/// A process instance as Camunda's searches answer it; `parent_number` is its caller's number.
+fn instance_json(state: &AppState, row: &store::InstanceRow, parent_number: Option<u64>) -> Value {
+    let workflow = state.handle.workflows.get(&row.tenant, &row.process_id, row.version);
+    json!({
+        "processDefinitionId": row.process_id,
+        "processDefinitionName": workflow.as_ref().and_then(|w| w.name.clone()),
+        "processDefinitionVersion": row.version,
+        "processDefinitionVersionTag": workflow.as_ref().and_then(|w| w.version_tag.clone()),
+        "startDate": time(row.started_at),
+        "endDate": row.ended_at.map(time),
+        "state": match row.status { Status::Completed => "COMPLETED", Status::Cancelled | Status::Failed => "TERMINATED", Status::Running | Status::Suspended => "ACTIVE" },
+        "hasIncident": row.incidents > 0,
+        "tenantId": tenant_out(&row.tenant),
+        "processInstanceKey": Key::instance(row.number).render(),
+        "processDefinitionKey": definition_key(state, &row.tenant, &row.process_id, row.version),
+        "parentProcessInstanceKey": parent_number.map(|n| Key::instance(n).render()),
+        "parentElementInstanceKey": parent_number.zip(row.state.parent.as_ref()).map(|(n, p)| keys::render_inside(n, p.element_instance)),
+        "rootProcessInstanceKey": null,
+        "tags": [],
+        "businessId": row.business_key,
+    })
+}
+
+/// Reads an instance and its caller's number.
+fn with_parent(txn: &mut dyn store::ReadTxn, row: store::InstanceRow) -> Result<(store::InstanceRow, Option<u64>), ApiError> {
+    let parent = match &row.parent_id {
+        Some(parent) => txn.instance_number(parent)?,
+        None => None,
+    };
+    Ok((row, parent))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    #[serde(default)]
+    filter: Map<String, Value>,
+    #[serde(default)]
+    page: SearchPage,
+    #[serde(default)]
+    sort: Vec<Value>,
+}
+
+/// `POST /v2/process-instances/search`.
+pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
+    refuse_sort(&request.sort)?;
+    let filter = &request.filter;
+    only_fields(filter, &["processInstanceKey", "processDefinitionId", "processDefinitionVersion", "state", "hasIncident", "tenantId", "parentProcessInstanceKey"])?;
+    let mut wanted = InstanceFilter { tenants: tenancy::scope(caller.as_ref(), None)?, ..InstanceFilter::default() };
+    if let Some(tenant) = filter.get("tenantId") {
+        wanted.tenants = tenancy::scope(caller.as_ref(), tenant_in(Some(equal_text("tenantId", tenant)?)))?;
+    }
+    if let Some(id) = filter.get("processDefinitionId") {
+        wanted.process_id = Some(equal_text("processDefinitionId", id)?);
+    }
+    if let Some(version) = filter.get("processDefinitionVersion") {
+        let version = equal_to("processDefinitionVersion", version)?;
+        wanted.version = Some(version.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| ApiError::new("request-invalid", format!("filter processDefinitionVersion: {version} is not a version")))?);
+    }
+    if let Some(status) = filter.get("state") {
+        wanted.status = match equal_text("state", status)?.as_str() {
+            "ACTIVE" => Some(Status::Running),
+            "COMPLETED" => Some(Status::Completed),
+            "TERMINATED" => Some(Status::Cancelled),
+            other => return Err(ApiError::new("request-invalid", format!("filter state: '{other}' is not ACTIVE, COMPLETED or TERMINATED"))),
+        };
+    }
+    if let Some(flag) = filter.get("hasIncident") {
+        wanted.has_incidents = Some(equal_to("hasIncident", flag)?.as_bool().ok_or_else(|| ApiError::new("request-invalid", "filter hasIncident: expected true or false"))?);
+    }
+    let page = request.page.request()?;
+    let by_key = filter.get("processInstanceKey").map(|k| equal_text("processInstanceKey", k)).transpose()?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
+    let parent = filter.get("parentProcessInstanceKey").map(|k| equal_text("parentProcessInstanceKey", k)).transpose()?.map(|k| Key::parse("parentProcessInstanceKey", &k)).transpose()?;
+    let found = read(&state, move |txn| {
+        if let Some(parent) = parent {
+            match txn.instance_id_by_number(parent.number)? {
+                Some(id) => wanted.parent_id = Some(id),
+                None => return Ok((Vec::new(), None)),
+            }
+        }
+        let (rows, next) = match by_key {
+            Some(key) => {
+                let row = match txn.instance_id_by_number(key.number)? {
+                    Some(id) => txn.instance(&id)?,
+                    None => None,
+                };
+                (row.filter(|row| matches(&wanted, row)).into_iter().collect(), None)
+            }
+            None => {
+                let page = txn.instances(&wanted, &page)?;
+                (page.items, page.next)
+            }
+        };
+        let rows = rows.into_iter().map(|row| with_parent(txn, row)).collect::<Result<Vec<_>, ApiError>>()?;
+        Ok((rows, next))
+    })
+    .await?;
+    let (rows, next) = found;
+    let items = rows.iter().map(|(row, parent)| instance_json(&state, row, *parent)).collect();
+    Ok(Json(search_result(items, next)).into_response())
+}
+
+/// Whether one instance found by key passes the rest of a search's filter.
+fn matches(filter: &InstanceFilter, row: &store::InstanceRow) -> bool {
+    store::reaches(&filter.tenants, &row.tenant)
+        && filter.process_id.as_ref().is_none_or(|p| p == &row.process_id)
+        && filter.version.is_none_or(|v| v == row.version)
+        && filter.status.is_none_or(|s| s == row.status)
+        && filter.has_incidents.is_none_or(|has| has == (row.incidents > 0))
+        && filter.parent_id.as_ref().is_none_or(|p| row.parent_id.as_ref() == Some(p))
+}
+
+fn refuse_sort(sort: &[Value]) -> Result<(), ApiError> {
+    if sort.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::new("request-invalid", "sort is not served by Baton: searches answer in Baton's order (instances by start time, tasks and jobs by creation)"))
+    }
+}
+
+/// The instance a process instance key names, as the caller may see it.
+async fn visible_instance(state: &AppState, caller: Option<&crate::access::Principal>, text: &str) -> Result<(store::InstanceRow, Option<u64>), ApiError> {
+    let key = Key::parse("processInstanceKey", text)?;
+    let missing = || ApiError::new("instance-not-found", format!("no process instance has key {text}"));
+    if key.local != 0 {
+        return Err(missing());
+    }
+    let found = read(state, move |txn| {
+        let Some(id) = txn.instance_id_by_number(key.number)? else { return Ok(None) };
+        let Some(row) = txn.instance(&id)? else { return Ok(None) };
+        with_parent(txn, row).map(Some)
+    })
+    .await?;
+    found.filter(|(row, _)| tenancy::sees(caller, &row.tenant)).ok_or_else(missing)
+}
+
+/// `GET /v2/process-instances/{processInstanceKey}`.
+pub async fn get_one(State(state): State<AppState>, Caller(caller): Caller, Path(key): Path<String>) -> Answer {
+    let (row, parent) = visible_instance(&state, caller.as_ref(), &key).await?;
+    Ok(Json(instance_json(&state, &row, parent)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OperationRequest {
+    operation_reference: Option<u64>,
+}
+
+/// `POST /v2/process-instances/{processInstanceKey}/cancellation`.
+pub async fn cancel(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, OrDefault(request): OrDefault<OperationRequest>) -> Answer {
+    let _ = request.operation_reference;
+    let (row, _) = visible_instance(&state, caller.as_ref(), &key).await?;
+    instance_input(&state, &actor, None, row.id, engine::Input::Cancel { reason: None }).await
+}
+
+fn definition_json(listed: &runtime::Listed) -> Value {
+    json!({
+        "name": listed.workflow.name,
+        "resourceName": format!("{}.bpmn", listed.process_id),
+        "version": listed.version,
+        "versionTag": listed.workflow.version_tag,
+        "processDefinitionId": listed.process_id,
+        "tenantId": tenant_out(&listed.tenant),
+        "processDefinitionKey": keys::definition(listed.deployment, listed.place),
+        "hasStartForm": false,
+        "state": "ACTIVE",
+    })
+}
+
+/// `POST /v2/process-definitions/search`: every deployed version, by process id and version.
+pub async fn search_definitions(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
+    refuse_sort(&request.sort)?;
+    only_fields(&request.filter, &["processDefinitionId", "version", "tenantId", "processDefinitionKey", "name"])?;
+    let text = |field: &str| request.filter.get(field).map(|v| equal_text(field, v)).transpose();
+    let (id, tenant, key, name) = (text("processDefinitionId")?, text("tenantId")?.map(|t| tenant_in(Some(t)).unwrap_or_default()), text("processDefinitionKey")?, text("name")?);
+    let version = request.filter.get("version").map(|v| equal_to("version", v)).transpose()?.map(|v| v.as_u64().unwrap_or(0));
+    let page = request.page.request()?;
+    let listed: Vec<runtime::Listed> = state
+        .handle
+        .workflows
+        .list()
+        .into_iter()
+        .filter(|l| tenancy::sees(caller.as_ref(), &l.tenant))
+        .filter(|l| id.as_ref().is_none_or(|id| id == &l.process_id))
+        .filter(|l| tenant.as_ref().is_none_or(|t| t == &l.tenant))
+        .filter(|l| version.is_none_or(|v| v == u64::from(l.version)))
+        .filter(|l| key.as_ref().is_none_or(|k| k == &keys::definition(l.deployment, l.place)))
+        .filter(|l| name.as_ref().is_none_or(|n| l.workflow.name.as_ref() == Some(n)))
+        .collect();
+    // Cursors shaped as page_by_name reads them: `<sort key>/<10-digit version>`.
+    let rows = listed.into_iter().map(|l| (format!("{:0>20}/{:010}", keys::definition(l.deployment, l.place), l.version), l)).collect();
+    let (items, next) = crate::routes::page_by_name(rows, &page)?;
+    Ok(Json(search_result(items.iter().map(definition_json).collect(), next)).into_response())
+}
+
+async fn visible_definition(state: &AppState, caller: Option<&crate::access::Principal>, key: &str) -> Result<runtime::Listed, ApiError> {
+    let (deployment, place) = keys::parse_definition("processDefinitionKey", key)?;
+    state
+        .handle
+        .workflows
+        .at(deployment, place)
+        .filter(|l| tenancy::sees(caller, &l.tenant))
+        .ok_or_else(|| ApiError::new("workflow-not-found", format!("no process definition has key {key}")))
+}
+
+/// `GET /v2/process-definitions/{processDefinitionKey}`.
+pub async fn get_definition(State(state): State<AppState>, Caller(caller): Caller, Path(key): Path<String>) -> Answer {
+    Ok(Json(definition_json(&visible_definition(&state, caller.as_ref(), &key).await?)).into_response())
+}
+
+/// `GET /v2/process-definitions/{processDefinitionKey}/xml`.
+pub async fn definition_xml(State(state): State<AppState>, Caller(caller): Caller, Path(key): Path<String>) -> Answer {
+    let listed = visible_definition(&state, caller.as_ref(), &key).await?;
+    let row = read(&state, move |txn| Ok(txn.workflow(&listed.tenant, &listed.process_id, listed.version)?)).await?;
+    let row = row.ok_or_else(|| ApiError::new("workflow-not-found", format!("no process definition has key {key}")))?;
+    Ok(([(header::CONTENT_TYPE, "text/xml")], row.xml).into_response())
+}
+
+/// `POST /v2/variables/search`: the variables of one process instance (a
+/// `processInstanceKey` filter is required: Baton keeps variables inside
+/// each instance, not in a table of their own).
+pub async fn search_variables(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
+    refuse_sort(&request.sort)?;
+    only_fields(&request.filter, &["processInstanceKey", "name", "scopeKey"])?;
+    let Some(key) = request.filter.get("processInstanceKey") else {
+        return Err(ApiError::new("request-invalid", "filter processInstanceKey is required: Baton searches the variables of one process instance"));
+    };
+    let key = equal_text("processInstanceKey", key)?;
+    let name = request.filter.get("name").map(|n| equal_text("name", n)).transpose()?;
+    let scope = request.filter.get("scopeKey").map(|n| equal_text("scopeKey", n)).transpose()?;
+    let page = request.page.request()?;
+    let (row, _) = visible_instance(&state, caller.as_ref(), &key).await?;
+    let hidden = caller.as_ref().is_some_and(|c| c.hide_variables);
+    let instance_key = Key::instance(row.number).render();
+    let scopes = std::iter::once((instance_key.clone(), &row.state.variables)).chain(
+        row.state.element_instances.values().filter(|ei| !ei.variables.is_empty()).map(|ei| (keys::render_inside(row.number, ei.key).as_str().unwrap_or_default().to_string(), &ei.variables)),
+    );
+    let mut rows = Vec::new();
+    for (scope_key, variables) in scopes {
+        for (variable, value) in variables.iter() {
+            if name.as_ref().is_some_and(|n| n != variable) || scope.as_ref().is_some_and(|s| s != &scope_key) {
+                continue;
+            }
+            let item = json!({
+                "name": variable,
+                "value": if hidden { "\"[hidden]\"".to_string() } else { value.to_string() },
+                "isTruncated": false,
+                "tenantId": tenant_out(&row.tenant),
+                "variableKey": scope_key,
+                "scopeKey": scope_key,
+                "processInstanceKey": instance_key,
+                "rootProcessInstanceKey": null,
+            });
+            rows.push((format!("{scope_key:0>20}/{variable}/{:010}", 0), item));
+        }
+    }
+    let (items, next) = crate::routes::page_by_name(rows, &page)?;
+    Ok(Json(search_result(items, next)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SetVariablesRequest {
+    variables: Variables,
+    #[serde(default)]
+    local: bool,
+    operation_reference: Option<u64>,
+}
+
+/// `PUT /v2/element-instances/{elementInstanceKey}/variables`: on the process
+/// instance's scope (a process instance key), or on an element instance's.
+pub async fn set_variables(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<SetVariablesRequest>) -> Answer {
+    let _ = request.operation_reference;
+    let parsed = Key::parse("elementInstanceKey", &key)?;
+    let id = super::instance_of(&state, parsed, "element instance", &key).await?;
+    // Camunda's `local: false` propagates a variable up to where it is defined; Baton's input sets it on the scope named.
+    let _ = request.local;
+    let element_instance = (parsed.local != 0).then_some(parsed.local);
+    instance_input(&state, &actor, None, id, engine::Input::SetVariables { element_instance, variables: request.variables }).await
+}

@@ -1,0 +1,103 @@
+//! Camunda-style keys: 64-bit integers, sent as decimal strings.
+//!
+//! Baton names an instance by a UUID and what is inside it (element
+//! instances, jobs, user tasks, incidents) by `<instance id>.<local key>`.
+//! Camunda's clients need one integer per object, so each key is made of the
+//! instance's number (1, 2, ... in creation order, kept in the store) and the
+//! object's local key:
+//!
+//! ```text
+//!   key = number << 23 | local        (local 0: the process instance itself)
+//! ```
+//!
+//! 40 bits of number (about 1.1 × 10¹² instances) and 23 bits of local key
+//! (8 388 607 objects per instance) fit a positive `i64`, which is what
+//! Camunda's Java client parses. A process definition's key is made of its
+//! deployment's number and its place in that deployment:
+//! `deployment << 12 | place`. Decoding is arithmetic plus one indexed
+//! lookup (number → instance id), so every key costs O(log n) to resolve.
+
+use crate::error::ApiError;
+
+const LOCAL_BITS: u32 = 23;
+const LOCAL_MAX: u64 = (1 << LOCAL_BITS) - 1;
+const NUMBER_MAX: u64 = (1 << 40) - 1;
+const PLACE_BITS: u32 = 12;
+
+/// The key of an instance, or of an object inside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key {
+    pub number: u64,
+    /// 0 for the process instance itself.
+    pub local: u64,
+}
+
+impl Key {
+    pub fn instance(number: u64) -> Key {
+        Key { number, local: 0 }
+    }
+
+    /// The key of the object `local` inside instance `number`, if it fits in 63 bits.
+    pub fn inside(number: u64, local: u64) -> Option<Key> {
+        (number <= NUMBER_MAX && local <= LOCAL_MAX).then_some(Key { number, local })
+    }
+
+    pub fn render(self) -> String {
+        ((self.number << LOCAL_BITS) | self.local).to_string()
+    }
+
+    /// Reads a key sent as a string (or a JSON number's text); `what` names it in the error.
+    pub fn parse(what: &str, text: &str) -> Result<Key, ApiError> {
+        let value = parse_u63(what, text)?;
+        Ok(Key { number: value >> LOCAL_BITS, local: value & LOCAL_MAX })
+    }
+
+    /// Baton's key of the object inside `instance_id`.
+    pub fn baton(self, instance_id: &str) -> String {
+        format!("{instance_id}.{}", self.local)
+    }
+}
+
+/// A key or `null` where an object's local key is beyond what a Camunda key holds.
+pub fn render_inside(number: u64, local: u64) -> serde_json::Value {
+    Key::inside(number, local).map_or(serde_json::Value::Null, |key| serde_json::Value::String(key.render()))
+}
+
+/// A process definition's key: its deployment and its place in it.
+pub fn definition(deployment: u64, place: u32) -> String {
+    ((deployment << PLACE_BITS) | u64::from(place)).to_string()
+}
+
+pub fn parse_definition(what: &str, text: &str) -> Result<(u64, u32), ApiError> {
+    let value = parse_u63(what, text)?;
+    Ok((value >> PLACE_BITS, (value & ((1 << PLACE_BITS) - 1)) as u32))
+}
+
+fn parse_u63(what: &str, text: &str) -> Result<u64, ApiError> {
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|&value| value > 0 && value <= i64::MAX as u64)
+        .ok_or_else(|| ApiError::new("request-invalid", format!("{what} '{text}' is not a key: keys are positive 64-bit integers")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_stay_positive_i64() {
+        for (number, local) in [(1, 0), (1, 1), (7, 12345), (NUMBER_MAX, LOCAL_MAX)] {
+            let key = Key::inside(number, local).unwrap();
+            let text = key.render();
+            assert!(text.parse::<i64>().is_ok_and(|v| v > 0), "{text}");
+            assert_eq!(Key::parse("key", &text).unwrap(), key);
+        }
+        assert_eq!(Key::inside(1, LOCAL_MAX + 1), None);
+        assert_eq!(Key::inside(NUMBER_MAX + 1, 0), None);
+        assert_eq!(parse_definition("k", &definition(9, 3)).unwrap(), (9, 3));
+        for bad in ["", "0", "-4", "x1", "9223372036854775808"] {
+            assert!(Key::parse("jobKey", bad).is_err(), "{bad}");
+        }
+    }
+}

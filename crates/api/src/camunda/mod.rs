@@ -1,0 +1,271 @@
+//! The second face: a subset of Camunda 8's Orchestration Cluster REST API
+//! under `/v2`, so Camunda's own clients (job workers, starters, the
+//! Modeler's deploy button) run against Baton unchanged.
+//!
+//! Written from Camunda's documented wire contract (paths, field names,
+//! status codes, the problem body), not from its specification files; see
+//! `docs/camunda-compatibility.md` for what is served and what differs.
+//! Every write goes through the same runtime commands as `/v1`, behind the
+//! same door and role table (`ROUTES` below); only the shapes differ. Keys
+//! are 64-bit integers ([`keys`]); Baton's default tenant is Camunda's
+//! `<default>`.
+
+mod instances;
+pub mod keys;
+mod tasks;
+mod work;
+
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post, put, MethodRouter};
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::access::{Access, Role, Role::*};
+use crate::error::ApiError;
+use crate::routes::AppState;
+
+const READERS: &[Role] = &[Operator, Viewer];
+const DEFINITION_READERS: &[Role] = &[Developer, Operator, Viewer];
+const TASK_READERS: &[Role] = &[User, Operator, Viewer];
+
+/// Method, path, summary, who may call it: the served subset.
+pub const ROUTES: &[(&str, &str, &str, Access)] = &[
+    ("get", "/v2/topology", "The cluster: one broker, one partition (Baton's node)", Access::Roles(&[Developer, Operator, Worker, Starter, User, Viewer])),
+    ("post", "/v2/deployments", "Deploy BPMN, DMN and form files (multipart `resources`, optional `tenantId`), all or nothing", Access::Roles(&[Developer])),
+    ("post", "/v2/process-instances", "Create a process instance by process definition id (and version) or key, with variables", Access::Roles(&[Starter, User])),
+    ("post", "/v2/process-instances/search", "Search process instances", Access::Roles(READERS)),
+    ("get", "/v2/process-instances/{processInstanceKey}", "Get a process instance", Access::Roles(READERS)),
+    ("post", "/v2/process-instances/{processInstanceKey}/cancellation", "Cancel a process instance", Access::Roles(&[Operator])),
+    ("post", "/v2/process-definitions/search", "Search deployed process definitions", Access::Roles(DEFINITION_READERS)),
+    ("get", "/v2/process-definitions/{processDefinitionKey}", "Get a process definition", Access::Roles(DEFINITION_READERS)),
+    ("get", "/v2/process-definitions/{processDefinitionKey}/xml", "Get a process definition's BPMN XML", Access::Roles(DEFINITION_READERS)),
+    ("post", "/v2/jobs/activation", "Activate jobs of a type (long poll up to requestTimeout)", Access::Roles(&[Worker])),
+    ("post", "/v2/jobs/{jobKey}/completion", "Complete a job, with variables and a job result", Access::Roles(&[Worker])),
+    ("post", "/v2/jobs/{jobKey}/failure", "Fail a job: retries left, back-off, message", Access::Roles(&[Worker])),
+    ("post", "/v2/jobs/{jobKey}/error", "Throw a BPMN error from a job", Access::Roles(&[Worker])),
+    ("patch", "/v2/jobs/{jobKey}", "Change a job's retries", Access::Roles(&[Operator])),
+    ("post", "/v2/messages/publication", "Publish a message (time to live, message id)", Access::Roles(&[Starter])),
+    ("post", "/v2/signals/broadcast", "Broadcast a signal", Access::Roles(&[Starter])),
+    ("post", "/v2/user-tasks/search", "Search user tasks", Access::Roles(TASK_READERS)),
+    ("get", "/v2/user-tasks/{userTaskKey}", "Get a user task", Access::Roles(TASK_READERS)),
+    ("post", "/v2/user-tasks/{userTaskKey}/assignment", "Assign a user task", Access::Roles(&[User, Operator])),
+    ("delete", "/v2/user-tasks/{userTaskKey}/assignee", "Unassign a user task", Access::Roles(&[User, Operator])),
+    ("post", "/v2/user-tasks/{userTaskKey}/completion", "Complete a user task", Access::Roles(&[User])),
+    ("post", "/v2/incidents/search", "Search incidents", Access::Roles(READERS)),
+    ("post", "/v2/incidents/{incidentKey}/resolution", "Resolve an incident", Access::Roles(&[Operator])),
+    ("post", "/v2/variables/search", "Search the variables of a process instance", Access::Roles(READERS)),
+    ("put", "/v2/element-instances/{elementInstanceKey}/variables", "Set variables on an element instance's scope", Access::Roles(&[Operator])),
+];
+
+/// Who may call `method` `path` (a `/v2` route template).
+pub fn access(method: &str, path: &str) -> Option<Access> {
+    ROUTES.iter().find(|(m, p, _, _)| m.eq_ignore_ascii_case(method) && *p == path).map(|(_, _, _, access)| *access)
+}
+
+/// The `/v2` routes, to merge into the API's router.
+pub fn routes(router: Router<AppState>) -> Router<AppState> {
+    let handlers: [(&str, MethodRouter<AppState>); 19] = [
+        ("/v2/topology", get(instances::topology)),
+        ("/v2/deployments", post(instances::deploy).layer(axum::extract::DefaultBodyLimit::max(crate::extract::DEPLOY_LIMIT))),
+        ("/v2/process-instances", post(instances::create)),
+        ("/v2/process-instances/search", post(instances::search)),
+        ("/v2/process-instances/{key}", get(instances::get_one)),
+        ("/v2/process-instances/{key}/cancellation", post(instances::cancel)),
+        ("/v2/process-definitions/search", post(instances::search_definitions)),
+        ("/v2/process-definitions/{key}", get(instances::get_definition)),
+        ("/v2/process-definitions/{key}/xml", get(instances::definition_xml)),
+        ("/v2/jobs/activation", post(work::activate)),
+        ("/v2/jobs/{key}", patch(work::update_job)),
+        ("/v2/jobs/{key}/completion", post(work::complete)),
+        ("/v2/jobs/{key}/failure", post(work::fail)),
+        ("/v2/jobs/{key}/error", post(work::throw_error)),
+        ("/v2/messages/publication", post(work::publish)),
+        ("/v2/signals/broadcast", post(work::broadcast)),
+        ("/v2/user-tasks/search", post(tasks::search)),
+        ("/v2/user-tasks/{key}", get(tasks::get_one)),
+        ("/v2/incidents/search", post(work::search_incidents)),
+    ];
+    let mut router = handlers.into_iter().fold(router, |router, (path, method)| router.route(path, method));
+    router = router.route("/v2/user-tasks/{key}/assignment", post(tasks::assign));
+    router = router.route("/v2/user-tasks/{key}/assignee", delete(tasks::unassign));
+    router = router.route("/v2/user-tasks/{key}/completion", post(tasks::complete));
+    router = router.route("/v2/incidents/{key}/resolution", post(work::resolve_incident));
+    router = router.route("/v2/variables/search", post(instances::search_variables));
+    router = router.route("/v2/element-instances/{key}/variables", put(instances::set_variables));
+    router.route("/v2/{*rest}", axum::routing::any(not_served))
+}
+
+/// Anything else under `/v2`: Camunda has it, Baton does not serve it.
+async fn not_served(request: Request) -> ApiError {
+    ApiError::new(
+        "camunda-operation-not-served",
+        format!("{} {} is part of Camunda's API that Baton does not serve; docs/camunda-compatibility.md lists what it does", request.method(), request.uri().path()),
+    )
+}
+
+/// Turns every problem answered under `/v2` (by a handler, the door or the
+/// role check) into Camunda's shape: `title` a rejection name, `instance`
+/// the path; `type` still names Baton's error page.
+pub async fn problems(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let is_problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !path.starts_with("/v2/") || !is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return (parts.status, "").into_response();
+    };
+    let mut problem: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+    let status = parts.status;
+    problem["title"] = json!(rejection(status));
+    problem["instance"] = json!(path);
+    if let Some(members) = problem.as_object_mut() {
+        members.remove("code");
+    }
+    (status, [(header::CONTENT_TYPE, "application/problem+json")], problem.to_string()).into_response()
+}
+
+/// Camunda's name for a rejection with this status.
+fn rejection(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 413 | 415 | 422 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "FORBIDDEN",
+        404 => "NOT_FOUND",
+        408 | 504 => "DEADLINE_EXCEEDED",
+        409 => "INVALID_STATE",
+        429 => "RESOURCE_EXHAUSTED",
+        501 => "NOT_IMPLEMENTED",
+        503 => "UNAVAILABLE",
+        _ => "INTERNAL",
+    }
+}
+
+/// The Camunda API level `/v2` follows, which the topology reports as the version.
+const API_LEVEL: &str = "8.8.0";
+
+/// Camunda's name for Baton's default tenant.
+const DEFAULT_TENANT: &str = "<default>";
+
+/// A tenant as Camunda's clients name it.
+fn tenant_out(tenant: &str) -> &str {
+    if tenant == store::DEFAULT_TENANT {
+        DEFAULT_TENANT
+    } else {
+        tenant
+    }
+}
+
+/// A tenant a client named, as Baton names it.
+fn tenant_in(tenant: Option<String>) -> Option<String> {
+    tenant.map(|t| if t == DEFAULT_TENANT { store::DEFAULT_TENANT.to_string() } else { t })
+}
+
+/// A search request's page: `limit` and an `after` cursor (from `endCursor`).
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SearchPage {
+    limit: Option<usize>,
+    after: Option<String>,
+    from: Option<usize>,
+    before: Option<String>,
+}
+
+impl SearchPage {
+    fn request(self) -> Result<store::PageRequest, ApiError> {
+        if self.before.is_some() || self.from.is_some_and(|from| from > 0) {
+            return Err(ApiError::new("request-invalid", "page: Baton pages forward with limit and after (the endCursor of the page before); from and before are not served"));
+        }
+        crate::routes::page_request(self.after, self.limit)
+    }
+}
+
+/// A search answer: the page's items, and Camunda's page description.
+/// `totalItems` counts this page; `hasMoreTotalItems` says whether more follow
+/// (Baton counts nothing it does not read).
+fn search_result(items: Vec<Value>, next: Option<String>) -> Value {
+    let count = items.len();
+    json!({
+        "items": items,
+        "page": { "totalItems": count, "hasMoreTotalItems": next.is_some(), "startCursor": null, "endCursor": next },
+    })
+}
+
+/// A filter value Baton compares for equality: a plain value or `{"$eq": value}`.
+fn equal_to(field: &str, value: &Value) -> Result<Value, ApiError> {
+    match value {
+        Value::Object(operators) => match (operators.len(), operators.get("$eq")) {
+            (1, Some(value)) => Ok(value.clone()),
+            _ => Err(ApiError::new("request-invalid", format!("filter {field}: Baton compares for equality only (a value, or {{\"$eq\": value}})"))),
+        },
+        other => Ok(other.clone()),
+    }
+}
+
+fn equal_text(field: &str, value: &Value) -> Result<String, ApiError> {
+    match equal_to(field, value)? {
+        Value::String(text) => Ok(text),
+        Value::Number(number) => Ok(number.to_string()),
+        other => Err(ApiError::new("request-invalid", format!("filter {field}: expected a string, got {other}"))),
+    }
+}
+
+/// Refuses filter fields a search does not serve, naming them.
+fn only_fields(filter: &serde_json::Map<String, Value>, served: &[&str]) -> Result<(), ApiError> {
+    match filter.keys().find(|name| !served.contains(&name.as_str())) {
+        Some(name) => Err(ApiError::new("request-invalid", format!("filter {name} is not served by Baton; it filters by {}", served.join(", ")))),
+        None => Ok(()),
+    }
+}
+
+/// The id of the instance a key belongs to; a key of no instance is 404.
+async fn instance_of(state: &AppState, key: keys::Key, what: &'static str, text: &str) -> Result<String, ApiError> {
+    let number = key.number;
+    let found = crate::routes::read(state, move |txn| Ok(txn.instance_id_by_number(number)?)).await?;
+    found.ok_or_else(|| ApiError::new(not_found_code(what), format!("no {what} has key {text}")))
+}
+
+fn not_found_code(what: &str) -> &'static str {
+    match what {
+        "job" => "job-not-found",
+        "user task" => "task-not-found",
+        "incident" => "incident-not-found",
+        _ => "instance-not-found",
+    }
+}
+
+/// Baton's key of the object a Camunda key names (`<instance id>.<local>`).
+async fn baton_key(state: &AppState, what: &'static str, text: &str) -> Result<String, ApiError> {
+    let key = keys::Key::parse(&format!("{what} key"), text)?;
+    if key.local == 0 {
+        return Err(ApiError::new(not_found_code(what), format!("no {what} has key {text}")));
+    }
+    Ok(key.baton(&instance_of(state, key, what, text).await?))
+}
+
+/// A JSON body that may be left out (Camunda's clients send none where every member is optional).
+pub struct OrDefault<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> axum::extract::FromRequest<S> for OrDefault<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = request.headers();
+        let empty = headers.get(header::CONTENT_TYPE).is_none() && headers.get(header::CONTENT_LENGTH).is_none_or(|length| length.as_bytes() == b"0");
+        if empty {
+            return Ok(OrDefault(T::default()));
+        }
+        let crate::extract::Body(value) = crate::extract::Body::<T>::from_request(request, state).await?;
+        Ok(OrDefault(value))
+    }
+}
+
+/// 204, as Camunda answers a change.
+fn no_content() -> Result<Response, ApiError> {
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,198 @@
+//! User tasks (Camunda's own kind, `zeebe:userTask`).
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::Variables;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use store::{TaskFilter, TaskState};
+
+use super::keys::{self, Key};
+use super::{baton_key, equal_text, only_fields, search_result, tenant_in, tenant_out, OrDefault, SearchPage};
+use crate::error::ApiError;
+use crate::extract::{Actor, Body, Caller};
+use crate::routes::{read, time, AppState};
+use crate::tenancy;
+
+type Answer = Result<Response, ApiError>;
+
+/// Camunda's default priority, for tasks whose model sets none.
+const DEFAULT_PRIORITY: i64 = 50;
+
+/// A task with what its instance knows of it (none when the instance is gone).
+type Found = (store::TaskRow, Option<store::InstanceRow>);
+
+fn task_json(state: &AppState, (task, instance): &Found) -> Value {
+    let number = instance.as_ref().map_or(0, |i| i.number);
+    let version = instance.as_ref().map_or(0, |i| i.version);
+    let open = instance.as_ref().and_then(|i| i.state.user_tasks.get(&task.local_key));
+    let workflow = state.handle.workflows.get(&task.tenant, &task.process_id, version);
+    let element = workflow.as_ref().and_then(|w| w.element(&task.element_id));
+    let task_state = match (task.completed_at, open.and_then(|t| t.transition.as_ref())) {
+        (Some(_), _) => "COMPLETED",
+        (None, None) => "CREATED",
+        (None, Some(transition)) => match transition.event {
+            bpmn::ListenerEvent::Creating => "CREATING",
+            bpmn::ListenerEvent::Assigning => "ASSIGNING",
+            bpmn::ListenerEvent::Updating => "UPDATING",
+            bpmn::ListenerEvent::Canceling => "CANCELING",
+            _ => "COMPLETING",
+        },
+    };
+    json!({
+        "name": element.and_then(|e| e.name.clone()),
+        "state": task_state,
+        "assignee": task.assignee,
+        "elementId": task.element_id,
+        "candidateGroups": task.candidate_groups,
+        "candidateUsers": task.candidate_users,
+        "processDefinitionId": task.process_id,
+        "creationDate": time(task.created_at),
+        "completionDate": task.completed_at.map(time),
+        "followUpDate": task.follow_up,
+        "dueDate": task.due,
+        "tenantId": tenant_out(&task.tenant),
+        "externalFormReference": null,
+        "processDefinitionVersion": version,
+        "customHeaders": {},
+        "priority": task.priority.unwrap_or(DEFAULT_PRIORITY),
+        "userTaskKey": keys::render_inside(number, task.local_key),
+        "elementInstanceKey": open.map_or(Value::Null, |t| keys::render_inside(number, t.element_instance)),
+        "processName": workflow.as_ref().and_then(|w| w.name.clone()),
+        "processDefinitionKey": state.handle.workflows.find(&task.tenant, &task.process_id, version).map(|l| keys::definition(l.deployment, l.place)),
+        "processInstanceKey": Key::instance(number).render(),
+        "rootProcessInstanceKey": null,
+        "formKey": task.form_key,
+        "tags": [],
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    #[serde(default)]
+    filter: Map<String, Value>,
+    #[serde(default)]
+    page: SearchPage,
+    #[serde(default)]
+    sort: Vec<Value>,
+}
+
+/// `POST /v2/user-tasks/search`: every state unless `state` says which.
+pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
+    if !request.sort.is_empty() {
+        return Err(ApiError::new("request-invalid", "sort is not served by Baton: user tasks answer in creation order"));
+    }
+    only_fields(&request.filter, &["state", "assignee", "candidateGroup", "processDefinitionId", "processInstanceKey", "tenantId", "elementId", "userTaskKey"])?;
+    let text = |field: &str| request.filter.get(field).map(|v| equal_text(field, v)).transpose();
+    let mut filter = TaskFilter {
+        tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?,
+        assignee: text("assignee")?,
+        candidate_group: text("candidateGroup")?,
+        process_id: text("processDefinitionId")?,
+        state: match text("state")?.as_deref() {
+            None => TaskState::All,
+            Some("CREATED") => TaskState::Open,
+            Some("COMPLETED") => TaskState::Completed,
+            Some(other) => return Err(ApiError::new("request-invalid", format!("filter state: Baton's tasks are CREATED or COMPLETED, not {other}"))),
+        },
+        ..TaskFilter::default()
+    };
+    let element_id = text("elementId")?;
+    let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
+    let by_key = match text("userTaskKey")? {
+        Some(key) => Some(baton_key(&state, "user task", &key).await?),
+        None => None,
+    };
+    let page = request.page.request()?;
+    let (mut rows, next) = read(&state, move |txn| {
+        if let Some(key) = instance {
+            match txn.instance_id_by_number(key.number)? {
+                Some(id) => filter.instance_id = Some(id),
+                None => return Ok((Vec::new(), None)),
+            }
+        }
+        let (tasks, next) = match by_key {
+            Some(key) => (txn.task(&key)?.filter(|t| filter.matches(t)).into_iter().collect(), None),
+            None => {
+                let page = txn.tasks(&filter, &page)?;
+                (page.items, page.next)
+            }
+        };
+        let mut rows = Vec::new();
+        for task in tasks.into_iter().filter(|t| element_id.as_ref().is_none_or(|e| e == &t.element_id)) {
+            let instance = txn.instance(&task.instance_id)?;
+            rows.push((task, instance));
+        }
+        Ok((rows, next))
+    })
+    .await?;
+    // A user sees the tasks it may work on (a page may then hold fewer; endCursor still leads on).
+    if let Some(caller) = &caller {
+        rows.retain(|(task, _)| caller.may_see_task(task));
+    }
+    Ok(Json(search_result(rows.iter().map(|found| task_json(&state, found)).collect(), next)).into_response())
+}
+
+/// `GET /v2/user-tasks/{userTaskKey}`.
+pub async fn get_one(State(state): State<AppState>, Caller(caller): Caller, Path(key): Path<String>) -> Answer {
+    let baton = baton_key(&state, "user task", &key).await?;
+    let task = crate::routes::visible_task(&state, caller.as_ref(), &baton).await?;
+    let instance_id = task.instance_id.clone();
+    let instance = read(&state, move |txn| Ok(txn.instance(&instance_id)?)).await?;
+    Ok(Json(task_json(&state, &(task, instance))).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AssignmentRequest {
+    assignee: Option<String>,
+    allow_override: Option<bool>,
+    action: Option<String>,
+}
+
+/// `POST /v2/user-tasks/{userTaskKey}/assignment`: `allowOverride: false`
+/// claims (refused while someone else holds it); otherwise an operator
+/// assigns, and a user claims for itself.
+pub async fn assign(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<AssignmentRequest>) -> Answer {
+    refuse_action(request.action.as_deref())?;
+    let Some(assignee) = request.assignee.filter(|a| !a.is_empty()) else {
+        return Err(ApiError::new("request-invalid", "assignee is missing: name who takes the task (unassign with DELETE .../assignee)"));
+    };
+    let baton = baton_key(&state, "user task", &key).await?;
+    let operator = caller.as_ref().is_none_or(|c| c.has(crate::access::Role::Operator));
+    if request.allow_override != Some(false) && operator {
+        crate::routes::visible_task(&state, caller.as_ref(), &baton).await?;
+        return crate::routes::task_action(&state, &actor, baton, runtime::TaskAction::Assign(assignee)).await;
+    }
+    crate::routes::claim_task_as(&state, &actor, caller.as_ref(), baton, assignee).await
+}
+
+/// `DELETE /v2/user-tasks/{userTaskKey}/assignee`.
+pub async fn unassign(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>) -> Answer {
+    let baton = baton_key(&state, "user task", &key).await?;
+    crate::routes::unclaim_task_as(&state, &actor, caller.as_ref(), baton).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CompletionRequest {
+    variables: Option<Variables>,
+    action: Option<String>,
+}
+
+/// `POST /v2/user-tasks/{userTaskKey}/completion`.
+pub async fn complete(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, OrDefault(request): OrDefault<CompletionRequest>) -> Answer {
+    refuse_action(request.action.as_deref())?;
+    let baton = baton_key(&state, "user task", &key).await?;
+    crate::routes::complete_task_as(&state, &actor, caller.as_ref(), baton, request.variables.unwrap_or_default()).await
+}
+
+/// Camunda lets a caller name its action (for listeners to read); Baton's listeners see the event only.
+fn refuse_action(action: Option<&str>) -> Result<(), ApiError> {
+    match action {
+        None | Some("") | Some("assign") | Some("claim") | Some("complete") | Some("unassign") => Ok(()),
+        Some(other) => Err(ApiError::new("camunda-operation-not-served", format!("a custom action ('{other}') is not served: Baton's listeners see the event only"))),
+    }
+}

@@ -1,0 +1,360 @@
+//! Jobs, messages, signals and incidents.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::Variables;
+use runtime::{Command, PublishCommand};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use store::{IncidentFilter, IncidentState};
+
+use super::keys::{self, Key};
+use super::{baton_key, equal_text, no_content, only_fields, search_result, tenant_in, tenant_out, OrDefault, SearchPage};
+use crate::error::ApiError;
+use crate::extract::{Actor, Body, Caller};
+use crate::routes::{call, claim, read, time, ActivateRequest, AppState, MAX_POLL_MS};
+use crate::tenancy;
+
+type Answer = Result<Response, ApiError>;
+
+/// How long an activation waits for jobs when the request says `requestTimeout: 0`.
+const DEFAULT_POLL_MS: u64 = 10_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ActivationRequest {
+    #[serde(rename = "type")]
+    job_type: String,
+    worker: Option<String>,
+    timeout: i64,
+    max_jobs_to_activate: usize,
+    fetch_variable: Option<Vec<String>>,
+    request_timeout: Option<i64>,
+    tenant_ids: Option<Vec<String>>,
+    tenant_filter: Option<String>,
+}
+
+/// `POST /v2/jobs/activation`: the same activation as `/v1`, answered as Camunda's activated jobs.
+pub async fn activate(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<ActivationRequest>) -> Answer {
+    if request.tenant_filter.as_deref().is_some_and(|f| f != "PROVIDED") {
+        return Err(ApiError::new("camunda-operation-not-served", "tenantFilter ASSIGNED is not served: Baton takes the tenants given, or all the caller's"));
+    }
+    // Camunda: 0 waits the default time, a negative value does not wait; Baton waits at most a minute.
+    let timeout_ms = match request.request_timeout.unwrap_or(0) {
+        0 => DEFAULT_POLL_MS,
+        wait if wait < 0 => 0,
+        wait => (wait as u64).min(MAX_POLL_MS),
+    };
+    let tenants = request.tenant_ids.map(|ids| ids.into_iter().filter_map(|t| tenant_in(Some(t))).collect());
+    let activation = ActivateRequest {
+        job_type: request.job_type,
+        worker: request.worker.filter(|w| !w.is_empty()).unwrap_or_else(|| "default".into()),
+        max_jobs: request.max_jobs_to_activate,
+        lease_ms: request.timeout,
+        timeout_ms,
+        tenants,
+    };
+    let jobs = crate::routes::activate(&state, caller.as_ref(), activation).await?;
+    let fetch = request.fetch_variable.filter(|names| !names.is_empty());
+    let items: Vec<Value> = jobs.iter().map(|activated| activated_json(&state, activated, fetch.as_deref())).collect();
+    Ok(Json(json!({ "jobs": items })).into_response())
+}
+
+fn activated_json(state: &AppState, activated: &runtime::ActivatedJob, fetch: Option<&[String]>) -> Value {
+    let job = &activated.job;
+    let variables: serde_json::Map<String, Value> = activated
+        .variables
+        .iter()
+        .filter(|(name, _)| fetch.is_none_or(|names| names.iter().any(|n| n == *name)))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    let (kind, event) = match activated.listener {
+        None if job.job_type.is_empty() => ("BPMN_ELEMENT", "UNSPECIFIED"),
+        None => ("BPMN_ELEMENT", "UNSPECIFIED"),
+        Some(event) => {
+            let name = match event {
+                bpmn::ListenerEvent::Start => "START",
+                bpmn::ListenerEvent::End => "END",
+                bpmn::ListenerEvent::Creating => "CREATING",
+                bpmn::ListenerEvent::Assigning => "ASSIGNING",
+                bpmn::ListenerEvent::Updating => "UPDATING",
+                bpmn::ListenerEvent::Completing => "COMPLETING",
+                bpmn::ListenerEvent::Canceling => "CANCELING",
+            };
+            let kind = if matches!(event, bpmn::ListenerEvent::Start | bpmn::ListenerEvent::End) { "EXECUTION_LISTENER" } else { "TASK_LISTENER" };
+            (kind, name)
+        }
+    };
+    let number = activated.instance_number;
+    json!({
+        "type": job.job_type,
+        "processDefinitionId": job.process_id,
+        "processDefinitionVersion": activated.version,
+        "elementId": job.element_id,
+        "customHeaders": activated.headers,
+        "worker": job.worker,
+        "retries": job.retries,
+        "deadline": job.lease_until,
+        "variables": variables,
+        "tenantId": tenant_out(&job.tenant),
+        "jobKey": keys::render_inside(number, job.local_key),
+        "processInstanceKey": Key::instance(number).render(),
+        "processDefinitionKey": state.handle.workflows.find(&job.tenant, &job.process_id, activated.version).map(|l| keys::definition(l.deployment, l.place)),
+        "elementInstanceKey": keys::render_inside(number, activated.element_instance),
+        "kind": kind,
+        "listenerEventType": event,
+        "userTask": null,
+        "tags": [],
+        "rootProcessInstanceKey": null,
+    })
+}
+
+/// The claim of a `/v2` call: the job key itself, as Camunda's clients hold no lease.
+fn key_claim(caller: Option<&crate::access::Principal>) -> Result<runtime::Claim, ApiError> {
+    Ok(runtime::Claim { key_holds: true, ..claim(caller, None, None, false)? })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CompletionRequest {
+    variables: Option<Variables>,
+    result: Option<engine::JobResult>,
+}
+
+/// `POST /v2/jobs/{jobKey}/completion`.
+pub async fn complete(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, OrDefault(request): OrDefault<CompletionRequest>) -> Answer {
+    let command = Command::CompleteJob { key: baton_key(&state, "job", &key).await?, claim: key_claim(caller.as_ref())?, variables: request.variables.unwrap_or_default(), result: request.result };
+    call(&state, &actor, None, None, command).await?;
+    no_content()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FailureRequest {
+    #[serde(default)]
+    retries: u32,
+    error_message: Option<String>,
+    #[serde(default)]
+    retry_back_off: i64,
+    variables: Option<Variables>,
+}
+
+/// `POST /v2/jobs/{jobKey}/failure`.
+pub async fn fail(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, OrDefault(request): OrDefault<FailureRequest>) -> Answer {
+    if request.variables.as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(ApiError::new("camunda-operation-not-served", "variables on a job failure are not served: set them with the completion, or on the element instance"));
+    }
+    if !(0..=crate::routes::MAX_WAIT_MS).contains(&request.retry_back_off) {
+        return Err(ApiError::new("request-invalid", format!("retryBackOff must be between 0 and {} (ten years)", crate::routes::MAX_WAIT_MS)));
+    }
+    let command = Command::FailJob {
+        key: baton_key(&state, "job", &key).await?,
+        claim: key_claim(caller.as_ref())?,
+        retries: request.retries,
+        message: request.error_message.unwrap_or_default(),
+        backoff_ms: request.retry_back_off,
+    };
+    call(&state, &actor, None, None, command).await?;
+    no_content()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ErrorRequest {
+    error_code: String,
+    error_message: Option<String>,
+    variables: Option<Variables>,
+}
+
+/// `POST /v2/jobs/{jobKey}/error`.
+pub async fn throw_error(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, Body(request): Body<ErrorRequest>) -> Answer {
+    if request.error_code.is_empty() {
+        return Err(ApiError::new("request-invalid", "errorCode is empty: name the BPMN error"));
+    }
+    let command = Command::ThrowError {
+        key: baton_key(&state, "job", &key).await?,
+        claim: key_claim(caller.as_ref())?,
+        code: request.error_code,
+        message: request.error_message.unwrap_or_default(),
+        variables: request.variables.unwrap_or_default(),
+    };
+    call(&state, &actor, None, None, command).await?;
+    no_content()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct JobUpdateRequest {
+    changeset: JobChangeset,
+    operation_reference: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobChangeset {
+    retries: Option<u32>,
+    timeout: Option<i64>,
+}
+
+/// `PATCH /v2/jobs/{jobKey}`: its retries (a new timeout is not served).
+pub async fn update_job(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<JobUpdateRequest>) -> Answer {
+    let _ = request.operation_reference;
+    if request.changeset.timeout.is_some() {
+        return Err(ApiError::new("camunda-operation-not-served", "changing a job's timeout is not served: Baton's lease runs as activation set it"));
+    }
+    let Some(retries) = request.changeset.retries else {
+        return Err(ApiError::new("request-invalid", "changeset is empty: give retries"));
+    };
+    call(&state, &actor, None, None, Command::UpdateRetries { key: baton_key(&state, "job", &key).await?, retries }).await?;
+    no_content()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PublicationRequest {
+    name: String,
+    #[serde(default)]
+    correlation_key: String,
+    #[serde(default)]
+    time_to_live: i64,
+    message_id: Option<String>,
+    #[serde(default)]
+    variables: Variables,
+    tenant_id: Option<String>,
+}
+
+/// `POST /v2/messages/publication`: the message key is Baton's publication sequence number.
+pub async fn publish(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Body(request): Body<PublicationRequest>) -> Answer {
+    let tenant = tenancy::one(caller.as_ref(), tenant_in(request.tenant_id))?;
+    let command = PublishCommand {
+        tenant: tenant.clone(),
+        name: request.name,
+        correlation_key: request.correlation_key,
+        variables: request.variables,
+        ttl_ms: request.time_to_live,
+        message_id: request.message_id,
+    };
+    let seq = crate::routes::publish(&state, &actor, command, "timeToLive").await?;
+    Ok(Json(json!({ "tenantId": tenant_out(&tenant), "messageKey": seq.to_string() })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BroadcastRequest {
+    signal_name: String,
+    #[serde(default)]
+    variables: Variables,
+    tenant_id: Option<String>,
+}
+
+/// `POST /v2/signals/broadcast`. Baton keeps no record of a signal: its key is `0`.
+pub async fn broadcast(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Body(request): Body<BroadcastRequest>) -> Answer {
+    let tenant = tenancy::one(caller.as_ref(), tenant_in(request.tenant_id))?;
+    crate::routes::broadcast(&state, &actor, tenant.clone(), request.signal_name, request.variables).await?;
+    Ok(Json(json!({ "tenantId": tenant_out(&tenant), "signalKey": "0" })).into_response())
+}
+
+/// Camunda's error type for an incident kind.
+fn error_type(kind: &str) -> &'static str {
+    match kind {
+        "job_no_retries" => "JOB_NO_RETRIES",
+        "unhandled_error" | "uncaught_error" => "UNHANDLED_ERROR_EVENT",
+        "expression" => "EXTRACT_VALUE_ERROR",
+        "no_flow_taken" => "CONDITION_ERROR",
+        "called_process_missing" | "call_depth" => "CALLED_ELEMENT_ERROR",
+        "decision_evaluation" => "DECISION_EVALUATION_ERROR",
+        _ => "UNKNOWN",
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    #[serde(default)]
+    filter: serde_json::Map<String, Value>,
+    #[serde(default)]
+    page: SearchPage,
+    #[serde(default)]
+    sort: Vec<Value>,
+}
+
+/// `POST /v2/incidents/search`.
+pub async fn search_incidents(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
+    if !request.sort.is_empty() {
+        return Err(ApiError::new("request-invalid", "sort is not served by Baton: incidents answer in Baton's order"));
+    }
+    only_fields(&request.filter, &["processInstanceKey", "processDefinitionId", "state", "tenantId"])?;
+    let text = |field: &str| request.filter.get(field).map(|v| equal_text(field, v)).transpose();
+    let mut filter = IncidentFilter {
+        tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?,
+        process_id: text("processDefinitionId")?,
+        ..IncidentFilter::default()
+    };
+    filter.state = match text("state")?.as_deref() {
+        None => IncidentState::All,
+        Some("ACTIVE") => IncidentState::Open,
+        Some("RESOLVED") => IncidentState::Resolved,
+        Some(other) => return Err(ApiError::new("request-invalid", format!("filter state: '{other}' is not ACTIVE or RESOLVED"))),
+    };
+    let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
+    let page = request.page.request()?;
+    let found = read(&state, move |txn| {
+        if let Some(key) = instance {
+            match txn.instance_id_by_number(key.number)? {
+                Some(id) => filter.instance_id = Some(id),
+                None => return Ok((Vec::new(), None)),
+            }
+        }
+        let page = txn.incidents(&filter, &page)?;
+        let mut rows = Vec::new();
+        for incident in page.items {
+            let instance = txn.instance(&incident.instance_id)?;
+            rows.push((incident, instance));
+        }
+        Ok((rows, page.next))
+    })
+    .await?;
+    let (rows, next) = found;
+    let items = rows
+        .iter()
+        .map(|(incident, instance)| {
+            let number = instance.as_ref().map_or(0, |i| i.number);
+            let version = instance.as_ref().map_or(0, |i| i.version);
+            let element_instance = instance.as_ref().and_then(|i| i.state.incidents.get(&incident.local_key)).map_or(0, |i| i.element_instance);
+            let job = instance.as_ref().and_then(|i| i.state.incidents.get(&incident.local_key)).and_then(|i| match i.kind {
+                engine::IncidentKind::JobNoRetries { job } | engine::IncidentKind::UnhandledError { job, .. } => Some(job),
+                _ => None,
+            });
+            json!({
+                "processDefinitionId": incident.process_id,
+                "errorType": error_type(&incident.kind),
+                "errorMessage": incident.message,
+                "elementId": incident.element_id,
+                "creationTime": time(incident.created_at),
+                "state": if incident.resolved_at.is_some() { "RESOLVED" } else { "ACTIVE" },
+                "tenantId": tenant_out(&incident.tenant),
+                "incidentKey": keys::render_inside(number, incident.local_key),
+                "processDefinitionKey": state.handle.workflows.find(&incident.tenant, &incident.process_id, version).map(|l| keys::definition(l.deployment, l.place)),
+                "processInstanceKey": Key::instance(number).render(),
+                "rootProcessInstanceKey": null,
+                "elementInstanceKey": keys::render_inside(number, element_instance),
+                "jobKey": job.map(|job| keys::render_inside(number, job)),
+            })
+        })
+        .collect();
+    Ok(Json(search_result(items, next)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResolutionRequest {
+    operation_reference: Option<u64>,
+}
+
+/// `POST /v2/incidents/{incidentKey}/resolution`.
+pub async fn resolve_incident(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, OrDefault(request): OrDefault<ResolutionRequest>) -> Answer {
+    let _ = request.operation_reference;
+    call(&state, &actor, None, None, Command::ResolveIncident { key: baton_key(&state, "incident", &key).await? }).await?;
+    no_content()
+}
