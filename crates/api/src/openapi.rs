@@ -8,13 +8,19 @@ use crate::ROUTES;
 
 pub fn openapi() -> Value {
     let mut paths = Map::new();
-    for (method, path, summary, _, _) in ROUTES {
-        let Some(schemas) = operation(method, path) else { continue };
+    let v1 = ROUTES.iter().map(|(method, path, summary, _, _)| (*method, *path, *summary, operation(method, path)));
+    // Camunda's API (crate::camunda): its paths and field names, Baton's schemas.
+    let v2 = crate::camunda::ROUTES.iter().map(|(method, path, summary, _)| (*method, *path, *summary, crate::camunda::schemas::operation(method, path)));
+    for (method, path, summary, schemas) in v1.chain(v2) {
+        let Some(schemas) = schemas else { continue };
+        let (method, path) = (&method, &path);
         let mut parameters: Vec<Value> = path
             .split('/')
             .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
             .map(|name| {
-                let schema = if name == "version" { json!({ "type": "integer", "minimum": 1, "maximum": u32::MAX }) } else { json!({ "type": "string", "minLength": 1 }) };
+                let schema = if name.ends_with("Key") {
+                    json!({ "type": "string", "pattern": "^[1-9][0-9]{0,18}$" })
+                } else if name == "version" { json!({ "type": "integer", "minimum": 1, "maximum": u32::MAX }) } else { json!({ "type": "string", "minLength": 1 }) };
                 json!({ "name": name, "in": "path", "required": true, "schema": schema })
             })
             .collect();
@@ -54,6 +60,12 @@ pub fn openapi() -> Value {
         if let Some(schema) = schemas.body {
             // Every write says application/json, an empty one too (`{}`): the door refuses others.
             operation["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema } } });
+        }
+        if (*method, *path) == ("post", "/v2/deployments") {
+            let files = json!({ "type": "object", "required": ["resources"], "properties": {
+                "resources": { "type": "array", "items": { "type": "string", "contentMediaType": "application/octet-stream" } },
+                "tenantId": { "type": "string" } } });
+            operation["requestBody"] = json!({ "required": true, "content": { "multipart/form-data": { "schema": files } } });
         }
         let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[*method] = operation;

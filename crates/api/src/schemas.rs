@@ -17,15 +17,15 @@ pub struct Operation {
     pub success: (u16, Option<(&'static str, Value)>),
 }
 
-fn string() -> Value {
+pub(crate) fn string() -> Value {
     json!({ "type": "string" })
 }
 
-fn text(min: usize) -> Value {
+pub(crate) fn text(min: usize) -> Value {
     json!({ "type": "string", "minLength": min })
 }
 
-fn integer(min: i64) -> Value {
+pub(crate) fn integer(min: i64) -> Value {
     json!({ "type": "integer", "minimum": min })
 }
 
@@ -33,7 +33,7 @@ fn between(min: i64, max: i64) -> Value {
     json!({ "type": "integer", "minimum": min, "maximum": max })
 }
 
-fn boolean() -> Value {
+pub(crate) fn boolean() -> Value {
     json!({ "type": "boolean" })
 }
 
@@ -41,19 +41,19 @@ fn time() -> Value {
     json!({ "type": "string", "format": "date-time" })
 }
 
-fn one_of(values: &[&str]) -> Value {
+pub(crate) fn one_of(values: &[&str]) -> Value {
     json!({ "type": "string", "enum": values })
 }
 
-fn list(items: Value) -> Value {
+pub(crate) fn list(items: Value) -> Value {
     json!({ "type": "array", "items": items })
 }
 
-fn map_of(values: Value) -> Value {
+pub(crate) fn map_of(values: Value) -> Value {
     json!({ "type": "object", "additionalProperties": values })
 }
 
-fn any_object() -> Value {
+pub(crate) fn any_object() -> Value {
     json!({ "type": "object" })
 }
 
@@ -62,12 +62,12 @@ fn reference(name: &str) -> Value {
 }
 
 /// `schema`, or null.
-fn or_null(schema: Value) -> Value {
+pub(crate) fn or_null(schema: Value) -> Value {
     json!({ "anyOf": [schema, { "type": "null" }] })
 }
 
 /// An answer: every member present (null when it has no value), no others.
-fn answer(properties: &[(&str, Value)]) -> Value {
+pub(crate) fn answer(properties: &[(&str, Value)]) -> Value {
     let required: Vec<&str> = properties.iter().map(|(name, _)| *name).collect();
     let properties: Map<String, Value> = properties
         .iter()
@@ -77,7 +77,7 @@ fn answer(properties: &[(&str, Value)]) -> Value {
 }
 
 /// A request body: the `required` members must be there; unknown members are refused.
-fn request(required: &[&str], properties: &[(&str, Value)]) -> Value {
+pub(crate) fn request(required: &[&str], properties: &[(&str, Value)]) -> Value {
     let properties: Map<String, Value> = properties
         .iter()
         .map(|(name, schema)| (name.to_string(), schema.clone()))
@@ -99,7 +99,7 @@ fn lease() -> (&'static str, Value) {
 
 /// What a job decided besides its variables (Camunda 8's job result, its
 /// field names): an ad-hoc subprocess's job, or a user task listener's.
-fn job_result() -> Value {
+pub(crate) fn job_result() -> Value {
     let text_list = or_null(list(string()));
     request(
         &[],
@@ -426,6 +426,8 @@ pub fn components() -> Value {
             "code": one_of(&ERRORS.iter().map(|(code, _, _)| *code).collect::<Vec<_>>()),
             "detail": string(),
             "diagnostics": list(reference("Diagnostic")),
+            // Under /v2, Camunda's member: the path the problem is about.
+            "instance": string(),
         },
         "additionalProperties": false
     });
@@ -570,7 +572,7 @@ pub fn components() -> Value {
     })
 }
 
-fn json_answer(schema: Value) -> Option<(&'static str, Value)> {
+pub(crate) fn json_answer(schema: Value) -> Option<(&'static str, Value)> {
     Some(("application/json", schema))
 }
 

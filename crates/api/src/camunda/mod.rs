@@ -11,6 +11,7 @@
 //! `<default>`.
 
 mod instances;
+pub mod schemas;
 pub mod keys;
 mod tasks;
 mod work;
@@ -72,29 +73,29 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         ("/v2/deployments", post(instances::deploy).layer(axum::extract::DefaultBodyLimit::max(crate::extract::DEPLOY_LIMIT))),
         ("/v2/process-instances", post(instances::create)),
         ("/v2/process-instances/search", post(instances::search)),
-        ("/v2/process-instances/{key}", get(instances::get_one)),
-        ("/v2/process-instances/{key}/cancellation", post(instances::cancel)),
+        ("/v2/process-instances/{processInstanceKey}", get(instances::get_one)),
+        ("/v2/process-instances/{processInstanceKey}/cancellation", post(instances::cancel)),
         ("/v2/process-definitions/search", post(instances::search_definitions)),
-        ("/v2/process-definitions/{key}", get(instances::get_definition)),
-        ("/v2/process-definitions/{key}/xml", get(instances::definition_xml)),
+        ("/v2/process-definitions/{processDefinitionKey}", get(instances::get_definition)),
+        ("/v2/process-definitions/{processDefinitionKey}/xml", get(instances::definition_xml)),
         ("/v2/jobs/activation", post(work::activate)),
-        ("/v2/jobs/{key}", patch(work::update_job)),
-        ("/v2/jobs/{key}/completion", post(work::complete)),
-        ("/v2/jobs/{key}/failure", post(work::fail)),
-        ("/v2/jobs/{key}/error", post(work::throw_error)),
+        ("/v2/jobs/{jobKey}", patch(work::update_job)),
+        ("/v2/jobs/{jobKey}/completion", post(work::complete)),
+        ("/v2/jobs/{jobKey}/failure", post(work::fail)),
+        ("/v2/jobs/{jobKey}/error", post(work::throw_error)),
         ("/v2/messages/publication", post(work::publish)),
         ("/v2/signals/broadcast", post(work::broadcast)),
         ("/v2/user-tasks/search", post(tasks::search)),
-        ("/v2/user-tasks/{key}", get(tasks::get_one)),
+        ("/v2/user-tasks/{userTaskKey}", get(tasks::get_one)),
         ("/v2/incidents/search", post(work::search_incidents)),
     ];
     let mut router = handlers.into_iter().fold(router, |router, (path, method)| router.route(path, method));
-    router = router.route("/v2/user-tasks/{key}/assignment", post(tasks::assign));
-    router = router.route("/v2/user-tasks/{key}/assignee", delete(tasks::unassign));
-    router = router.route("/v2/user-tasks/{key}/completion", post(tasks::complete));
-    router = router.route("/v2/incidents/{key}/resolution", post(work::resolve_incident));
+    router = router.route("/v2/user-tasks/{userTaskKey}/assignment", post(tasks::assign));
+    router = router.route("/v2/user-tasks/{userTaskKey}/assignee", delete(tasks::unassign));
+    router = router.route("/v2/user-tasks/{userTaskKey}/completion", post(tasks::complete));
+    router = router.route("/v2/incidents/{incidentKey}/resolution", post(work::resolve_incident));
     router = router.route("/v2/variables/search", post(instances::search_variables));
-    router = router.route("/v2/element-instances/{key}/variables", put(instances::set_variables));
+    router = router.route("/v2/element-instances/{elementInstanceKey}/variables", put(instances::set_variables));
     router.route("/v2/{*rest}", axum::routing::any(not_served))
 }
 
@@ -108,7 +109,7 @@ async fn not_served(request: Request) -> ApiError {
 
 /// Turns every problem answered under `/v2` (by a handler, the door or the
 /// role check) into Camunda's shape: `title` a rejection name, `instance`
-/// the path; `type` still names Baton's error page.
+/// the path; `type` and `code` still name Baton's error and its page.
 pub async fn problems(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let response = next.run(request).await;
@@ -124,9 +125,6 @@ pub async fn problems(request: Request, next: Next) -> Response {
     let status = parts.status;
     problem["title"] = json!(rejection(status));
     problem["instance"] = json!(path);
-    if let Some(members) = problem.as_object_mut() {
-        members.remove("code");
-    }
     (status, [(header::CONTENT_TYPE, "application/problem+json")], problem.to_string()).into_response()
 }
 

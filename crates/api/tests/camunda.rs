@@ -1,0 +1,202 @@
+//! `/v2`, Camunda's API: a whole order through it, every exchange checked
+//! against the OpenAPI document, keys, tenants and problems in Camunda's shape.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use super::{App, IntoJson, MODEL};
+
+const ORDER: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <message id="m" name="paid"><extensionElements><zeebe:subscription correlationKey="=orderId"/></extensionElements></message>
+  <process id="shop" name="Shop" isExecutable="true">
+    <startEvent id="start"/>
+    <serviceTask id="charge"><extensionElements><zeebe:taskDefinition type="charge"/><zeebe:taskHeaders><zeebe:header key="currency" value="EUR"/></zeebe:taskHeaders></extensionElements></serviceTask>
+    <intermediateCatchEvent id="wait"><messageEventDefinition messageRef="m"/></intermediateCatchEvent>
+    <userTask id="approve" name="Approve"><extensionElements><zeebe:userTask/><zeebe:assignmentDefinition candidateGroups="managers"/></extensionElements></userTask>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="charge"/>
+    <sequenceFlow id="f2" sourceRef="charge" targetRef="wait"/>
+    <sequenceFlow id="f3" sourceRef="wait" targetRef="approve"/>
+    <sequenceFlow id="f4" sourceRef="approve" targetRef="end"/>
+  </process>
+</definitions>"#;
+
+/// Deploys files as Camunda's clients do: multipart, one `resources` part each.
+async fn deploy(app: &App, files: &[(&str, &str)], tenant: Option<&str>) -> (StatusCode, Value) {
+    let boundary = "baton-boundary";
+    let mut body = String::new();
+    for (name, text) in files {
+        body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"resources\"; filename=\"{name}\"\r\nContent-Type: application/xml\r\n\r\n{text}\r\n"));
+    }
+    if let Some(tenant) = tenant {
+        body.push_str(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"tenantId\"\r\n\r\n{tenant}\r\n"));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v2/deployments")
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from(body))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let value: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    if let Some(operation) = super::contract::exchange(&app.document, "POST", "/v2/deployments", None, status.as_u16(), &content_type, &value) {
+        app.covered.lock().unwrap().insert(operation);
+    }
+    (status, value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_runs_through_camundas_api_and_every_route_is_called() {
+    let app = App::new();
+    let (status, deployed) = deploy(&app, &[("shop.bpmn", ORDER), ("order.bpmn", MODEL)], None).await;
+    assert_eq!(status, StatusCode::OK, "{deployed}");
+    assert_eq!(deployed["tenantId"], json!("<default>"));
+    let definitions: Vec<&Value> = deployed["deployments"].as_array().unwrap().iter().map(|d| &d["processDefinition"]).collect();
+    let shop = definitions.iter().find(|d| d["processDefinitionId"] == json!("shop")).unwrap();
+    assert_eq!(shop["resourceName"], json!("shop.bpmn"));
+    let definition_key = shop["processDefinitionKey"].as_str().unwrap().to_string();
+
+    let (_, topology) = app.send("GET", "/v2/topology", None).await.into_json();
+    assert_eq!(topology["partitionsCount"], json!(1));
+    let (_, found) = app.json("POST", "/v2/process-definitions/search", json!({"filter": {"processDefinitionId": "shop"}})).await;
+    assert_eq!(found["items"][0]["processDefinitionKey"], json!(definition_key));
+    let (_, one) = app.send("GET", &format!("/v2/process-definitions/{definition_key}"), None).await.into_json();
+    assert_eq!(one["name"], json!("Shop"));
+    let (status, _, xml) = app.send("GET", &format!("/v2/process-definitions/{definition_key}/xml"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(xml.as_str().unwrap().contains("zeebe:taskDefinition"));
+
+    // Started by id, and by key; the keys are the instance's number, made 64-bit.
+    let (status, first) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": "shop", "variables": {"orderId": "o-1"}})).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (_, second) = app.json("POST", "/v2/process-instances", json!({"processDefinitionKey": definition_key, "variables": {"orderId": "o-2"}})).await;
+    let (first_key, second_key) = (first["processInstanceKey"].as_str().unwrap().to_string(), second["processInstanceKey"].as_str().unwrap().to_string());
+    assert_eq!(first["processDefinitionKey"], json!(definition_key));
+    assert_eq!(first_key.parse::<u64>().unwrap() >> 23, 1, "the first instance has number 1");
+    assert_eq!(second_key.parse::<u64>().unwrap() >> 23, 2);
+
+    // A worker takes both jobs, fails one back, completes them.
+    let activation = json!({"type": "charge", "worker": "w", "timeout": 60_000, "maxJobsToActivate": 5, "requestTimeout": -1});
+    let (_, taken) = app.json("POST", "/v2/jobs/activation", activation.clone()).await;
+    let jobs = taken["jobs"].as_array().unwrap().clone();
+    assert_eq!(jobs.len(), 2, "{taken}");
+    assert_eq!(jobs[0]["customHeaders"], json!({"currency": "EUR"}));
+    assert_eq!(jobs[0]["processInstanceKey"], json!(first_key));
+    assert_eq!(jobs[0]["variables"], json!({"orderId": "o-1"}));
+    let job = |i: usize| jobs[i]["jobKey"].as_str().unwrap().to_string();
+    let (status, _) = app.json("POST", &format!("/v2/jobs/{}/failure", job(1)), json!({"retries": 0, "errorMessage": "bank down"})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, incidents) = app.json("POST", "/v2/incidents/search", json!({"filter": {"processInstanceKey": second_key, "state": "ACTIVE"}})).await;
+    assert_eq!(incidents["items"][0]["errorType"], json!("JOB_NO_RETRIES"), "{incidents}");
+    assert_eq!(incidents["items"][0]["jobKey"], json!(job(1)));
+    let incident = incidents["items"][0]["incidentKey"].as_str().unwrap().to_string();
+    let (status, _) = app.json("PATCH", &format!("/v2/jobs/{}", job(1)), json!({"changeset": {"retries": 2}})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.send("POST", &format!("/v2/incidents/{incident}/resolution"), None).await.into_json();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.json("POST", &format!("/v2/jobs/{}/completion", job(0)), json!({"variables": {"charged": true}})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, again) = app.json("POST", "/v2/jobs/activation", activation.clone()).await;
+    assert_eq!(again["jobs"][0]["jobKey"], json!(job(1)), "the resolved job is handed out again");
+    let (status, error) = app.json("POST", &format!("/v2/jobs/{}/error", job(1)), json!({"errorCode": "NOBODY_CATCHES"})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{error}");
+
+    // The second order is stuck at an incident: cancel it.
+    let (status, _) = app.json("POST", &format!("/v2/process-instances/{second_key}/cancellation"), json!({})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, cancelled) = app.send("GET", &format!("/v2/process-instances/{second_key}"), None).await.into_json();
+    assert_eq!(cancelled["state"], json!("TERMINATED"));
+
+    // The first is paid, then approved.
+    let (_, published) = app.json("POST", "/v2/messages/publication", json!({"name": "paid", "correlationKey": "o-1", "variables": {"paid": true}})).await;
+    assert_eq!(published["tenantId"], json!("<default>"));
+    let (_, tasks) = app.json("POST", "/v2/user-tasks/search", json!({"filter": {"state": "CREATED"}})).await;
+    let task = tasks["items"][0].clone();
+    assert_eq!((task["name"].clone(), task["candidateGroups"].clone(), task["priority"].clone()), (json!("Approve"), json!(["managers"]), json!(50)));
+    let task_key = task["userTaskKey"].as_str().unwrap().to_string();
+    for (method, path, body) in [
+        ("POST", "assignment", Some(json!({"assignee": "ada"}))),
+        ("DELETE", "assignee", None),
+        ("POST", "assignment", Some(json!({"assignee": "bob", "allowOverride": false}))),
+    ] {
+        let (status, _, answer) = app.send(method, &format!("/v2/user-tasks/{task_key}/{path}"), body.map(|b| b.to_string())).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{method} {path}: {answer}");
+    }
+    let (_, held) = app.send("GET", &format!("/v2/user-tasks/{task_key}"), None).await.into_json();
+    assert_eq!(held["assignee"], json!("bob"));
+    let (status, _) = app.json("POST", &format!("/v2/user-tasks/{task_key}/assignment"), json!({"assignee": "cy", "allowOverride": false})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "a claim while someone else holds the task is refused");
+    let scope = task["elementInstanceKey"].as_str().unwrap().to_string();
+    let (status, _) = app.json("PUT", &format!("/v2/element-instances/{first_key}/variables"), json!({"variables": {"note": "rush"}})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.json("PUT", &format!("/v2/element-instances/{scope}/variables"), json!({"variables": {"local": 1}, "local": true})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.json("POST", &format!("/v2/user-tasks/{task_key}/completion"), json!({"variables": {"approved": true}})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, done) = app.json("POST", "/v2/process-instances/search", json!({"filter": {"processDefinitionId": "shop", "state": "COMPLETED"}})).await;
+    assert_eq!(done["items"].as_array().unwrap().len(), 1, "{done}");
+    assert_eq!(done["items"][0]["processInstanceKey"], json!(first_key));
+    assert_eq!(done["page"]["totalItems"], json!(1));
+    let (_, variables) = app.json("POST", "/v2/variables/search", json!({"filter": {"processInstanceKey": first_key}})).await;
+    let names: Vec<(&str, &str)> = variables["items"].as_array().unwrap().iter().map(|v| (v["name"].as_str().unwrap(), v["value"].as_str().unwrap())).collect();
+    assert_eq!(names, [("approved", "true"), ("charged", "true"), ("note", "\"rush\""), ("orderId", "\"o-1\""), ("paid", "true")]);
+    let (_, completed) = app.json("POST", "/v2/user-tasks/search", json!({"filter": {"processInstanceKey": first_key}})).await;
+    assert_eq!(completed["items"][0]["state"], json!("COMPLETED"));
+    let (_, signalled) = app.json("POST", "/v2/signals/broadcast", json!({"signalName": "nobody-listens"})).await;
+    assert_eq!(signalled["tenantId"], json!("<default>"));
+
+    let covered = app.covered.lock().unwrap().clone();
+    let missing: Vec<String> = api::camunda::ROUTES.iter().map(|(method, path, ..)| format!("{method} {path}")).filter(|op| !covered.contains(op)).collect();
+    assert!(missing.is_empty(), "not called with success: {missing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camundas_api_answers_problems_in_camundas_shape() {
+    let app = App::new();
+    let problem = |status: u16, title: &str, path: &str, detail: &str, answer: &Value| {
+        assert_eq!(answer["status"], json!(status), "{answer}");
+        assert_eq!(answer["title"], json!(title), "{answer}");
+        assert_eq!(answer["instance"], json!(path), "{answer}");
+        assert!(answer["detail"].as_str().unwrap().contains(detail), "{answer}");
+    };
+    let (_, answer) = app.send("GET", "/v2/process-instances/8388608", None).await.into_json();
+    problem(404, "NOT_FOUND", "/v2/process-instances/8388608", "no process instance has key 8388608", &answer);
+    let (_, answer) = app.send("GET", "/v2/process-instances/x12", None).await.into_json();
+    problem(400, "INVALID_ARGUMENT", "/v2/process-instances/x12", "is not a key", &answer);
+    let (_, answer) = app.json("POST", "/v2/jobs/8388609/completion", json!({})).await;
+    problem(404, "NOT_FOUND", "/v2/jobs/8388609/completion", "no job has key 8388609", &answer);
+    let (_, answer) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": "nope"})).await;
+    problem(404, "NOT_FOUND", "/v2/process-instances", "nope", &answer);
+    let (_, answer) = app.json("POST", "/v2/process-instances/search", json!({"filter": {"variables": []}})).await;
+    problem(400, "INVALID_ARGUMENT", "/v2/process-instances/search", "filter variables is not served", &answer);
+    let (_, answer) = app.json("POST", "/v2/process-instances/search", json!({"filter": {"state": {"$in": ["ACTIVE"]}}})).await;
+    problem(400, "INVALID_ARGUMENT", "/v2/process-instances/search", "equality only", &answer);
+    let (_, answer) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": "nope", "awaitCompletion": true})).await;
+    problem(501, "NOT_IMPLEMENTED", "/v2/process-instances", "awaitCompletion", &answer);
+    let (_, answer) = app.json("POST", "/v2/batch-operations/search", json!({})).await;
+    problem(501, "NOT_IMPLEMENTED", "/v2/batch-operations/search", "POST /v2/batch-operations/search", &answer);
+    let (_, answer) = app.send("GET", "/v2/clock", None).await.into_json();
+    problem(501, "NOT_IMPLEMENTED", "/v2/clock", "GET /v2/clock", &answer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camundas_default_tenant_is_batons_default_and_other_tenants_stay_apart() {
+    let app = App::new();
+    let (status, deployed) = deploy(&app, &[("order.bpmn", MODEL)], Some("acme")).await;
+    assert_eq!(status, StatusCode::OK, "{deployed}");
+    assert_eq!(deployed["deployments"][0]["processDefinition"]["tenantId"], json!("acme"));
+    let (status, _) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": "order"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the default tenant has no order workflow");
+    let (status, started) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": "order", "tenantId": "acme"})).await;
+    assert_eq!((status, started["tenantId"].clone()), (StatusCode::OK, json!("acme")));
+    let (_, jobs) = app.json("POST", "/v2/jobs/activation", json!({"type": "charge", "timeout": 1000, "maxJobsToActivate": 1, "requestTimeout": -1, "tenantIds": ["<default>"]})).await;
+    assert_eq!(jobs["jobs"], json!([]), "asked for the default tenant's jobs only");
+    let (_, jobs) = app.json("POST", "/v2/jobs/activation", json!({"type": "charge", "timeout": 1000, "maxJobsToActivate": 1, "requestTimeout": -1, "tenantIds": ["acme"]})).await;
+    assert_eq!(jobs["jobs"][0]["tenantId"], json!("acme"));
+}
