@@ -19,6 +19,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("forbidden", 403, "Your roles do not allow this"),
     ("route-not-found", 404, "No such endpoint"),
     ("camunda-operation-not-served", 501, "Part of Camunda's API that Baton does not serve"),
+    ("await-timed-out", 504, "The instance did not end in the time asked"),
     ("method-not-allowed", 405, "The endpoint does not take this method"),
     ("deployment-invalid", 422, "The BPMN files have errors"),
     ("workflow-not-found", 404, "No such workflow"),

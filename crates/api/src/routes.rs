@@ -1647,12 +1647,12 @@ pub async fn publish_message(
         ttl_ms: request.ttl_ms,
         message_id: request.message_id,
     };
-    let seq = publish(&state, &actor, command, "ttl_ms").await?;
+    let seq = publish(&state, &actor, command, "ttl_ms").await?.seq;
     Ok((StatusCode::CREATED, Json(json!({ "seq": seq }))).into_response())
 }
 
-/// Publishes a message within the caller's rate: its sequence number. `ttl_field` names the time to live in errors.
-pub(crate) async fn publish(state: &AppState, actor: &Actor, command: PublishCommand, ttl_field: &str) -> Result<u64, ApiError> {
+/// Publishes a message within the caller's rate: its sequence number and receivers. `ttl_field` names the time to live in errors.
+pub(crate) async fn publish(state: &AppState, actor: &Actor, command: PublishCommand, ttl_field: &str) -> Result<runtime::Publication, ApiError> {
     if command.name.is_empty() {
         return Err(ApiError::new("request-invalid", "name is empty: name the message"));
     }
@@ -1660,10 +1660,10 @@ pub(crate) async fn publish(state: &AppState, actor: &Actor, command: PublishCom
     if !(0..=MAX_WAIT_MS).contains(&command.ttl_ms) {
         return Err(ApiError::new("request-invalid", format!("{ttl_field} must be between 0 and {MAX_WAIT_MS} (ten years)")));
     }
-    let Reply::Published(seq) = call(state, actor, None, None, Command::Publish(command)).await? else {
+    let Reply::Published(publication) = call(state, actor, None, None, Command::Publish(command)).await? else {
         unreachable!("publish answers with a sequence number")
     };
-    Ok(seq)
+    Ok(publication)
 }
 
 #[derive(Deserialize)]

@@ -114,8 +114,12 @@ async fn an_order_runs_through_camundas_api_and_every_route_is_called() {
     assert_eq!(cancelled["state"], json!("TERMINATED"));
 
     // The first is paid, then approved.
-    let (_, published) = app.json("POST", "/v2/messages/publication", json!({"name": "paid", "correlationKey": "o-1", "variables": {"paid": true}})).await;
+    let (status, nobody) = app.json("POST", "/v2/messages/correlation", json!({"name": "paid", "correlationKey": "o-9"})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{nobody}");
+    let (_, published) = app.json("POST", "/v2/messages/publication", json!({"name": "paid", "correlationKey": "o-9", "timeToLive": 60_000})).await;
     assert_eq!(published["tenantId"], json!("<default>"));
+    let (_, correlated) = app.json("POST", "/v2/messages/correlation", json!({"name": "paid", "correlationKey": "o-1", "variables": {"paid": true}})).await;
+    assert_eq!(correlated["processInstanceKey"], json!(first_key));
     let (_, tasks) = app.json("POST", "/v2/user-tasks/search", json!({"filter": {"state": "CREATED"}})).await;
     let task = tasks["items"][0].clone();
     assert_eq!((task["name"].clone(), task["candidateGroups"].clone(), task["priority"].clone()), (json!("Approve"), json!(["managers"]), json!(50)));
@@ -177,8 +181,8 @@ async fn camundas_api_answers_problems_in_camundas_shape() {
     problem(400, "INVALID_ARGUMENT", "/v2/process-instances/search", "filter variables is not served", &answer);
     let (_, answer) = app.json("POST", "/v2/process-instances/search", json!({"filter": {"state": {"$in": ["ACTIVE"]}}})).await;
     problem(400, "INVALID_ARGUMENT", "/v2/process-instances/search", "equality only", &answer);
-    let (_, answer) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": "nope", "awaitCompletion": true})).await;
-    problem(501, "NOT_IMPLEMENTED", "/v2/process-instances", "awaitCompletion", &answer);
+    let (_, answer) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": "nope", "tags": ["x"]})).await;
+    problem(501, "NOT_IMPLEMENTED", "/v2/process-instances", "tags", &answer);
     let (_, answer) = app.json("POST", "/v2/batch-operations/search", json!({})).await;
     problem(501, "NOT_IMPLEMENTED", "/v2/batch-operations/search", "POST /v2/batch-operations/search", &answer);
     let (_, answer) = app.send("GET", "/v2/clock", None).await.into_json();
@@ -199,4 +203,39 @@ async fn camundas_default_tenant_is_batons_default_and_other_tenants_stay_apart(
     assert_eq!(jobs["jobs"], json!([]), "asked for the default tenant's jobs only");
     let (_, jobs) = app.json("POST", "/v2/jobs/activation", json!({"type": "charge", "timeout": 1000, "maxJobsToActivate": 1, "requestTimeout": -1, "tenantIds": ["acme"]})).await;
     assert_eq!(jobs["jobs"][0]["tenantId"], json!("acme"));
+}
+
+const QUICK: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="q">
+  <message id="hello" name="hello"/>
+  <message id="go" name="go"><extensionElements><zeebe:subscription correlationKey="=k"/></extensionElements></message>
+  <process id="quick" isExecutable="true"><startEvent id="s"/><sequenceFlow id="f" sourceRef="s" targetRef="e"/><endEvent id="e"/></process>
+  <process id="inbox" isExecutable="true"><startEvent id="s2"><messageEventDefinition messageRef="hello"/></startEvent><sequenceFlow id="f2" sourceRef="s2" targetRef="e2"/><endEvent id="e2"/></process>
+  <process id="waiter" isExecutable="true"><startEvent id="s3"/><sequenceFlow id="f3" sourceRef="s3" targetRef="c"/>
+    <intermediateCatchEvent id="c"><messageEventDefinition messageRef="go"/></intermediateCatchEvent><sequenceFlow id="f4" sourceRef="c" targetRef="e3"/><endEvent id="e3"/></process>
+</definitions>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_awaits_completion_and_messages_correlate_now_or_not_at_all() {
+    let app = App::new();
+    let (status, _) = deploy(&app, &[("quick.bpmn", QUICK)], None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, done) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": "quick", "variables": {"a": 1, "b": 2}, "awaitCompletion": true, "fetchVariables": ["a"]})).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["variables"], json!({"a": 1}), "only the variables asked for");
+    let (_, waiting) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": "waiter", "variables": {"k": "w-1"}, "awaitCompletion": true, "requestTimeout": 1})).await;
+    assert_eq!((waiting["status"].clone(), waiting["title"].clone(), waiting["code"].clone()), (json!(504), json!("DEADLINE_EXCEEDED"), json!("await-timed-out")), "{waiting}");
+    let (_, found) = app.json("POST", "/v2/process-instances/search", json!({"filter": {"processDefinitionId": "waiter"}})).await;
+    let waiter = found["items"][0]["processInstanceKey"].clone();
+    assert_eq!(found["items"][0]["state"], json!("ACTIVE"), "the instance runs on after the wait ended");
+
+    let (status, correlated) = app.json("POST", "/v2/messages/correlation", json!({"name": "go", "correlationKey": "w-1"})).await;
+    assert_eq!(status, StatusCode::OK, "{correlated}");
+    assert_eq!(correlated["processInstanceKey"], waiter);
+    let (_, ended) = app.send("GET", &format!("/v2/process-instances/{}", waiter.as_str().unwrap()), None).await.into_json();
+    assert_eq!(ended["state"], json!("COMPLETED"));
+    let (_, started) = app.json("POST", "/v2/messages/correlation", json!({"name": "hello"})).await;
+    let (_, inbox) = app.send("GET", &format!("/v2/process-instances/{}", started["processInstanceKey"].as_str().unwrap()), None).await.into_json();
+    assert_eq!(inbox["processDefinitionId"], json!("inbox"), "a message start event took it");
+    let (status, nobody) = app.json("POST", "/v2/messages/correlation", json!({"name": "go", "correlationKey": "w-1"})).await;
+    assert_eq!((status, nobody["title"].clone()), (StatusCode::NOT_FOUND, json!("NOT_FOUND")), "correlation keeps nothing: the waiter is gone");
 }

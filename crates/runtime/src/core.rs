@@ -212,6 +212,14 @@ pub struct Deployment {
     pub warnings: Vec<(String, bpmn::Diagnostic)>,
 }
 
+/// What a publication did: its sequence number, and the instances that
+/// received it at once (waiting for it, or started by it; at most one per workflow).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Publication {
+    pub seq: u64,
+    pub receivers: Vec<String>,
+}
+
 /// Who made a command, and why (for operator actions): kept on the
 /// instance (`created_by`, `updated_by`) and on the history entries the
 /// command wrote. `actor: None` is the engine itself (a timer).
@@ -817,7 +825,7 @@ impl Core {
         tx: &mut dyn WriteTxn,
         command: PublishCommand,
         now: i64,
-    ) -> Result<u64, Error> {
+    ) -> Result<Publication, Error> {
         self.command(|core| core.publish_command(tx, command, now))
     }
 
@@ -826,7 +834,7 @@ impl Core {
         tx: &mut dyn WriteTxn,
         command: PublishCommand,
         now: i64,
-    ) -> Result<u64, Error> {
+    ) -> Result<Publication, Error> {
         if let Some(id) = &command.message_id {
             if tx.message_by_id(&command.tenant, id, now)?.is_some() {
                 return Err(Error::DuplicateMessage(id.clone()));
@@ -834,6 +842,7 @@ impl Core {
         }
         let mut session = Session::new(tx, now, self.audit.clone()).with_uncaught_errors_incident(self.uncaught_errors_incident);
         let mut correlated: Vec<String> = Vec::new();
+        let mut receivers = Vec::new();
         for subscription in session.tx.message_subscriptions(
             &command.tenant,
             &command.name,
@@ -850,7 +859,10 @@ impl Core {
                 variables: command.variables.clone(),
             };
             match session.step(self, &subscription.instance_id, input) {
-                Ok(()) => correlated.push(process_id),
+                Ok(()) => {
+                    correlated.push(process_id);
+                    receivers.push(subscription.instance_id.clone());
+                }
                 other => unless_failed(other)?,
             }
         }
@@ -880,8 +892,9 @@ impl Core {
             };
             let key =
                 (!command.correlation_key.is_empty()).then(|| command.correlation_key.clone());
-            session.start_instance(deployed, id, options, key)?;
+            session.start_instance(deployed, id.clone(), options, key)?;
             correlated.push(process_id);
+            receivers.push(id);
         }
         // Publication order, increasing across restarts as long as the clock does.
         let seq = (self.last_message + 1).max(u64::try_from(now).unwrap_or(0));
@@ -900,7 +913,7 @@ impl Core {
             }))?;
         }
         self.settle(session)?;
-        Ok(seq)
+        Ok(Publication { seq, receivers })
     }
 
     /// Delivers a signal to the tenant's waiting instances and signal start events.

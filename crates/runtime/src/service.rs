@@ -204,7 +204,7 @@ pub enum Reply {
     Deployed(crate::core::Deployment),
     Started(String),
     Activated(Vec<ActivatedJob>),
-    Published(u64),
+    Published(crate::core::Publication),
     ConditionsEvaluated(Vec<crate::core::ConditionalStart>),
     Decided(engine::DecisionOutcome),
     Done,
@@ -227,6 +227,8 @@ pub struct Handle {
     sender: SyncSender<Message>,
     /// Woken after every commit that may have made jobs activatable.
     pub jobs_changed: Arc<Notify>,
+    /// Woken after a commit in which an instance ended (see [`Handle::await_end`]).
+    pub instances_ended: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
@@ -264,6 +266,7 @@ impl Service {
         let handle = Handle {
             sender,
             jobs_changed: Arc::new(Notify::new()),
+            instances_ended: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
             store: store.clone(),
             clock: clock.clone(),
@@ -278,6 +281,7 @@ impl Service {
             options,
             receiver,
             jobs_changed: handle.jobs_changed.clone(),
+            instances_ended: handle.instances_ended.clone(),
             metrics: handle.metrics.clone(),
         };
         let running = RunningFlag(handle.running.clone());
@@ -365,6 +369,35 @@ impl Handle {
         self.jobs_changed.notify_waiters();
     }
 
+    /// Waits up to `timeout` for the instance to end: its row once it has
+    /// ended, `None` if it is still running then (or the server stops).
+    /// Each commit that ends any instance wakes every waiter, who reads its
+    /// own instance again: a read per waiter per such commit.
+    pub async fn await_end(&self, id: &str, timeout: Duration) -> Result<Option<store::InstanceRow>, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Registered before reading, so an end committed in between is not missed.
+            let notified = self.instances_ended.notified();
+            let store = self.store.clone();
+            let lookup = id.to_string();
+            let row = tokio::task::spawn_blocking(move || store.read()?.instance(&lookup))
+                .await
+                .map_err(|_| Error::Store(store::Error::unavailable("a read was interrupted")))?
+                .map_err(Error::Store)?;
+            let Some(row) = row else {
+                return Err(Error::NotFound { what: "instance", id: id.to_string() });
+            };
+            if row.status.is_ended() {
+                return Ok(Some(row));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stopped.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            let _ = tokio::time::timeout(left, notified).await;
+        }
+    }
+
     /// Activates jobs of the `tenants` (`None`: every one), waiting up to
     /// `timeout` for some to appear (long poll).
     pub async fn activate(
@@ -429,6 +462,7 @@ struct CommitLoop {
     options: Options,
     receiver: Receiver<Message>,
     jobs_changed: Arc<Notify>,
+    instances_ended: Arc<Notify>,
     metrics: Arc<Metrics>,
 }
 
@@ -557,6 +591,9 @@ impl CommitLoop {
                     let _ = reply.send(result);
                 }
                 self.jobs_changed.notify_waiters();
+                if counts.instances_completed + counts.instances_cancelled + counts.instances_failed > 0 {
+                    self.instances_ended.notify_waiters();
+                }
             }
             Err(error) => {
                 // Nothing of this batch happened; forget what the core learned in it.

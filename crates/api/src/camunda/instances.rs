@@ -107,7 +107,6 @@ pub struct CreateRequest {
 /// `POST /v2/process-instances`.
 pub async fn create(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Body(request): Body<CreateRequest>) -> Answer {
     let unserved = [
-        (request.await_completion, "awaitCompletion"),
         (!request.tags.is_empty(), "tags"),
         (request.start_instructions.as_ref().is_some_and(|s| !s.is_empty()), "startInstructions"),
         (request.runtime_instructions.as_ref().is_some_and(|s| !s.is_empty()), "runtimeInstructions"),
@@ -115,7 +114,7 @@ pub async fn create(State(state): State<AppState>, actor: Actor, Caller(caller):
     if let Some((_, field)) = unserved.iter().find(|(asked, _)| *asked) {
         return Err(ApiError::new("camunda-operation-not-served", format!("{field} is not served by Baton yet; docs/camunda-compatibility.md says what is")));
     }
-    let _ = (request.operation_reference, request.request_timeout, request.fetch_variables);
+    let _ = request.operation_reference;
     let (tenant, process_id, version) = match (request.process_definition_key, request.process_definition_id) {
         (Some(key), None) => {
             let (deployment, place) = keys::parse_definition("processDefinitionKey", &key)?;
@@ -133,18 +132,43 @@ pub async fn create(State(state): State<AppState>, actor: Actor, Caller(caller):
     };
     let command = StartCommand { tenant, process_id, version, variables: request.variables, business_key: request.business_id, ..StartCommand::default() };
     let id = crate::routes::start(&state, &actor, caller.as_ref(), command).await?;
-    let row = read(&state, move |txn| Ok(txn.instance(&id)?)).await?.ok_or_else(|| ApiError::new("instance-not-found", "the instance just started is gone"))?;
+    let (row, variables) = if request.await_completion {
+        let row = await_completion(&state, &id, request.request_timeout).await?;
+        let wanted = request.fetch_variables.filter(|names| !names.is_empty());
+        let variables: Map<String, Value> = row.state.variables.iter().filter(|(name, _)| wanted.as_ref().is_none_or(|w| w.contains(name))).map(|(n, v)| (n.clone(), v.clone())).collect();
+        (row, variables)
+    } else {
+        let row = read(&state, move |txn| Ok(txn.instance(&id)?)).await?.ok_or_else(|| ApiError::new("instance-not-found", "the instance just started is gone"))?;
+        (row, Map::new())
+    };
     let answer = json!({
         "processDefinitionId": row.process_id,
         "processDefinitionVersion": row.version,
         "tenantId": tenant_out(&row.tenant),
-        "variables": {},
+        "variables": variables,
         "processDefinitionKey": definition_key(&state, &row.tenant, &row.process_id, row.version),
         "processInstanceKey": Key::instance(row.number).render(),
         "tags": [],
         "businessId": row.business_key,
     });
     Ok(Json(answer).into_response())
+}
+
+/// How long a creation with `awaitCompletion` waits when `requestTimeout` is 0 or absent.
+const DEFAULT_AWAIT_MS: u64 = 10_000;
+
+/// Waits for a started instance to complete (`awaitCompletion`): its row; a
+/// timeout is 504 and an instance ended another way 409, as Camunda answers.
+async fn await_completion(state: &AppState, id: &str, request_timeout: Option<i64>) -> Result<store::InstanceRow, ApiError> {
+    let wait = match request_timeout.unwrap_or(0) {
+        wait if wait <= 0 => DEFAULT_AWAIT_MS,
+        wait => (wait as u64).min(crate::routes::MAX_POLL_MS),
+    };
+    match state.handle.await_end(id, std::time::Duration::from_millis(wait)).await? {
+        Some(row) if row.status == Status::Completed => Ok(row),
+        Some(row) => Err(ApiError::new("instance-ended", format!("the process instance ended {} without completing", row.status.as_str()))),
+        None => Err(ApiError::new("await-timed-out", format!("the process instance did not complete within {wait} ms (requestTimeout); it runs on"))),
+    }
 }
 
 fn definition_key(state: &AppState, tenant: &str, process_id: &str, version: u32) -> Value {

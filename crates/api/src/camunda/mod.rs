@@ -49,6 +49,7 @@ pub const ROUTES: &[(&str, &str, &str, Access)] = &[
     ("post", "/v2/jobs/{jobKey}/error", "Throw a BPMN error from a job", Access::Roles(&[Worker])),
     ("patch", "/v2/jobs/{jobKey}", "Change a job's retries", Access::Roles(&[Operator])),
     ("post", "/v2/messages/publication", "Publish a message (time to live, message id)", Access::Roles(&[Starter])),
+    ("post", "/v2/messages/correlation", "Correlate a message now (no time to live): the instance that took it", Access::Roles(&[Starter])),
     ("post", "/v2/signals/broadcast", "Broadcast a signal", Access::Roles(&[Starter])),
     ("post", "/v2/user-tasks/search", "Search user tasks", Access::Roles(TASK_READERS)),
     ("get", "/v2/user-tasks/{userTaskKey}", "Get a user task", Access::Roles(TASK_READERS)),
@@ -95,6 +96,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     router = router.route("/v2/user-tasks/{userTaskKey}/completion", post(tasks::complete));
     router = router.route("/v2/incidents/{incidentKey}/resolution", post(work::resolve_incident));
     router = router.route("/v2/variables/search", post(instances::search_variables));
+    router = router.route("/v2/messages/correlation", post(work::correlate));
     router = router.route("/v2/element-instances/{elementInstanceKey}/variables", put(instances::set_variables));
     router.route("/v2/{*rest}", axum::routing::any(not_served))
 }

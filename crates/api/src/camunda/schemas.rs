@@ -255,6 +255,10 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             )),
             ok(answer(&[("tenantId", string()), ("messageKey", key())])),
         ),
+        ("post", "/v2/messages/correlation") => op(
+            Some(request(&["name"], &[("name", text(1)), ("correlationKey", string()), ("variables", any_object()), ("tenantId", string())])),
+            ok(answer(&[("tenantId", string()), ("messageKey", key()), ("processInstanceKey", key())])),
+        ),
         ("post", "/v2/signals/broadcast") => op(
             Some(request(&["signalName"], &[("signalName", text(1)), ("variables", any_object()), ("tenantId", string())])),
             ok(answer(&[("tenantId", string()), ("signalKey", string())])),

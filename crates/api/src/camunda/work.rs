@@ -235,8 +235,33 @@ pub async fn publish(State(state): State<AppState>, actor: Actor, Caller(caller)
         ttl_ms: request.time_to_live,
         message_id: request.message_id,
     };
-    let seq = crate::routes::publish(&state, &actor, command, "timeToLive").await?;
+    let seq = crate::routes::publish(&state, &actor, command, "timeToLive").await?.seq;
     Ok(Json(json!({ "tenantId": tenant_out(&tenant), "messageKey": seq.to_string() })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CorrelationRequest {
+    name: String,
+    #[serde(default)]
+    correlation_key: String,
+    #[serde(default)]
+    variables: Variables,
+    tenant_id: Option<String>,
+}
+
+/// `POST /v2/messages/correlation`: delivered now or not at all (no time to
+/// live); 404 when no instance waits for it and no start event takes it.
+pub async fn correlate(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Body(request): Body<CorrelationRequest>) -> Answer {
+    let tenant = tenancy::one(caller.as_ref(), tenant_in(request.tenant_id))?;
+    let name = request.name.clone();
+    let command = PublishCommand { tenant: tenant.clone(), name: request.name, correlation_key: request.correlation_key, variables: request.variables, ttl_ms: 0, message_id: None };
+    let publication = crate::routes::publish(&state, &actor, command, "timeToLive").await?;
+    let Some(receiver) = publication.receivers.first().cloned() else {
+        return Err(ApiError::new("subscription-not-found", format!("no instance waits for message '{name}' with this correlation key, and no start event takes it")));
+    };
+    let number = read(&state, move |txn| Ok(txn.instance_number(&receiver)?)).await?.unwrap_or(0);
+    Ok(Json(json!({ "tenantId": tenant_out(&tenant), "messageKey": publication.seq.to_string(), "processInstanceKey": Key::instance(number).render() })).into_response())
 }
 
 #[derive(Deserialize)]
