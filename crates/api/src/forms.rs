@@ -73,12 +73,27 @@ pub async fn get_form(
 /// variables, external (only its reference), or none; with the variables the
 /// task sees, to fill it.
 pub async fn task_form(State(state): State<AppState>, Caller(caller): Caller, Path(key): Path<String>) -> Answer {
-    let task = visible_task(&state, caller.as_ref(), &key).await?;
+    let (_, form) = open_task_form(&state, caller.as_ref(), &key).await?;
+    ok(json!({
+        "source": form.source.as_str(),
+        "form_id": form.form_id,
+        "version": form.version,
+        "reference": form.reference,
+        "schema": form.schema,
+        "variables": form.variables,
+    }))
+}
+
+/// An open task the caller sees, and its form.
+pub(crate) async fn open_task_form(state: &AppState, caller: Option<&crate::access::Principal>, key: &str) -> Result<(store::TaskRow, runtime::forms::TaskForm), ApiError> {
+    let task = visible_task(state, caller, key).await?;
     if task.completed_at.is_some() {
         return Err(ApiError::new("task-not-found", format!("user task {key} was completed; it has no form to fill")));
     }
     let registry = state.handle.workflows.clone();
-    let form = read(&state, move |txn| {
+    let row = task.clone();
+    let form = read(state, move |txn| {
+        let task = row;
         let instance = txn
             .instance(&task.instance_id)?
             .ok_or_else(|| ApiError::new("task-not-found", format!("user task {} has no instance", task.key)))?;
@@ -90,12 +105,5 @@ pub async fn task_form(State(state): State<AppState>, Caller(caller): Caller, Pa
         Ok(runtime::forms::task_form(txn, &workflow, row.deployment, &instance.tenant, &instance.state, task.local_key)?)
     })
     .await?;
-    ok(json!({
-        "source": form.source.as_str(),
-        "form_id": form.form_id,
-        "version": form.version,
-        "reference": form.reference,
-        "schema": form.schema,
-        "variables": form.variables,
-    }))
+    Ok((task, form))
 }

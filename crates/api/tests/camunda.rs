@@ -12,10 +12,11 @@ use super::{App, IntoJson, MODEL};
 const ORDER: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
   <message id="m" name="paid"><extensionElements><zeebe:subscription correlationKey="=orderId"/></extensionElements></message>
   <process id="shop" name="Shop" isExecutable="true">
+    <extensionElements><zeebe:userTaskForm id="approval">{"id":"approval","type":"default","components":[{"type":"checkbox","key":"approved","label":"Approved"}]}</zeebe:userTaskForm></extensionElements>
     <startEvent id="start"/>
     <serviceTask id="charge"><extensionElements><zeebe:taskDefinition type="charge"/><zeebe:taskHeaders><zeebe:header key="currency" value="EUR"/></zeebe:taskHeaders></extensionElements></serviceTask>
     <intermediateCatchEvent id="wait"><messageEventDefinition messageRef="m"/></intermediateCatchEvent>
-    <userTask id="approve" name="Approve"><extensionElements><zeebe:userTask/><zeebe:assignmentDefinition candidateGroups="managers"/></extensionElements></userTask>
+    <userTask id="approve" name="Approve"><extensionElements><zeebe:userTask/><zeebe:formDefinition formKey="camunda-forms:bpmn:approval"/><zeebe:assignmentDefinition candidateGroups="managers"/></extensionElements></userTask>
     <endEvent id="end"/>
     <sequenceFlow id="f1" sourceRef="start" targetRef="charge"/>
     <sequenceFlow id="f2" sourceRef="charge" targetRef="wait"/>
@@ -90,12 +91,18 @@ async fn an_order_runs_through_camundas_api_and_every_route_is_called() {
     assert_eq!(jobs[0]["processInstanceKey"], json!(first_key));
     assert_eq!(jobs[0]["variables"], json!({"orderId": "o-1"}));
     let job = |i: usize| jobs[i]["jobKey"].as_str().unwrap().to_string();
+    let (_, open) = app.json("POST", "/v2/jobs/search", json!({"filter": {"type": "charge", "processInstanceKey": first_key}})).await;
+    assert_eq!((open["items"][0]["jobKey"].clone(), open["items"][0]["worker"].clone(), open["items"][0]["state"].clone()), (json!(job(0)), json!("w"), json!("CREATED")), "{open}");
+    let (status, _) = app.json("PATCH", &format!("/v2/jobs/{}", job(0)), json!({"changeset": {"timeout": 120_000}})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "the running lease moves");
     let (status, _) = app.json("POST", &format!("/v2/jobs/{}/failure", job(1)), json!({"retries": 0, "errorMessage": "bank down"})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, incidents) = app.json("POST", "/v2/incidents/search", json!({"filter": {"processInstanceKey": second_key, "state": "ACTIVE"}})).await;
     assert_eq!(incidents["items"][0]["errorType"], json!("JOB_NO_RETRIES"), "{incidents}");
     assert_eq!(incidents["items"][0]["jobKey"], json!(job(1)));
     let incident = incidents["items"][0]["incidentKey"].as_str().unwrap().to_string();
+    let (_, one) = app.send("GET", &format!("/v2/incidents/{incident}"), None).await.into_json();
+    assert_eq!(one["errorMessage"], json!("bank down"));
     let (status, _) = app.json("PATCH", &format!("/v2/jobs/{}", job(1)), json!({"changeset": {"retries": 2}})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app.send("POST", &format!("/v2/incidents/{incident}/resolution"), None).await.into_json();
@@ -137,6 +144,15 @@ async fn an_order_runs_through_camundas_api_and_every_route_is_called() {
     let (status, _) = app.json("POST", &format!("/v2/user-tasks/{task_key}/assignment"), json!({"assignee": "cy", "allowOverride": false})).await;
     assert_eq!(status, StatusCode::CONFLICT, "a claim while someone else holds the task is refused");
     let scope = task["elementInstanceKey"].as_str().unwrap().to_string();
+    let (_, form) = app.send("GET", &format!("/v2/user-tasks/{task_key}/form"), None).await.into_json();
+    assert_eq!(form["formId"], json!("approval"), "{form}");
+    assert!(form["schema"].as_str().unwrap().contains("\"approved\""));
+    let (_, elements) = app.json("POST", "/v2/element-instances/search", json!({"filter": {"processInstanceKey": first_key}})).await;
+    let seen: Vec<(&str, &str, &str)> = elements["items"].as_array().unwrap().iter().map(|e| (e["elementId"].as_str().unwrap(), e["type"].as_str().unwrap(), e["state"].as_str().unwrap())).collect();
+    assert_eq!(seen, [("shop", "PROCESS", "ACTIVE"), ("start", "START_EVENT", "COMPLETED"), ("charge", "SERVICE_TASK", "COMPLETED"), ("wait", "INTERMEDIATE_CATCH_EVENT", "COMPLETED"), ("approve", "USER_TASK", "ACTIVE")]);
+    assert_eq!(elements["items"][0]["elementInstanceKey"], json!(first_key), "the process's element instance has the instance's key");
+    let (_, element) = app.send("GET", &format!("/v2/element-instances/{scope}"), None).await.into_json();
+    assert_eq!((element["elementId"].clone(), element["state"].clone()), (json!("approve"), json!("ACTIVE")));
     let (status, _) = app.json("PUT", &format!("/v2/element-instances/{first_key}/variables"), json!({"variables": {"note": "rush"}})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app.json("PUT", &format!("/v2/element-instances/{scope}/variables"), json!({"variables": {"local": 1}, "local": true})).await;

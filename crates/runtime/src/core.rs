@@ -1152,6 +1152,18 @@ impl Core {
         }
     }
 
+    /// Moves the end of a running lease to `lease_ms` from `now`; a job not
+    /// under a lease has none to move.
+    pub fn extend_lease(&mut self, tx: &mut dyn WriteTxn, key: &str, lease_ms: i64, now: i64) -> Result<(), Error> {
+        let mut job = self.reached(tx.job(key)?, |job| &job.tenant, "job", key)?;
+        if !job.lease_until.is_some_and(|until| until > now) {
+            return Err(Error::LeaseExpired { job: key.to_string() });
+        }
+        job.lease_until = Some(now.saturating_add(lease_ms));
+        tx.apply(Write::PutJob(job))?;
+        Ok(())
+    }
+
     /// The tenant's latest workflows with a start event `matches`, and that event.
     fn start_events(
         &self,

@@ -166,6 +166,11 @@ pub enum Command {
         key: String,
         retries: u32,
     },
+    /// Moves the end of an activated job's lease to `lease_ms` from now (Camunda's job timeout).
+    ExtendLease {
+        key: String,
+        lease_ms: i64,
+    },
     Task {
         key: String,
         action: TaskAction,
@@ -714,6 +719,7 @@ fn apply(
             )
             .map(|()| Reply::Done)
         }
+        Command::ExtendLease { key, lease_ms } => core.extend_lease(tx, &key, lease_ms, now).map(|()| Reply::Done),
         Command::Task { key, action } => {
             let task = core.reached(tx.task(&key)?, |task| &task.tenant, "task", &key)?;
             let local = task.local_key;

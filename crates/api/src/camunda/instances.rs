@@ -455,3 +455,146 @@ pub async fn set_variables(State(state): State<AppState>, actor: Actor, Path(key
     let element_instance = (parsed.local != 0).then_some(parsed.local);
     instance_input(&state, &actor, None, id, engine::Input::SetVariables { element_instance, variables: request.variables }).await
 }
+
+/// Camunda's element type for Baton's (the BPMN tag, `multiInstanceBody`, ...).
+fn element_type(tag: &str) -> &'static str {
+    const TYPES: &[&str] = &[
+        "PROCESS", "SUB_PROCESS", "EVENT_SUB_PROCESS", "AD_HOC_SUB_PROCESS", "AD_HOC_SUB_PROCESS_INNER_INSTANCE", "START_EVENT",
+        "INTERMEDIATE_CATCH_EVENT", "INTERMEDIATE_THROW_EVENT", "BOUNDARY_EVENT", "END_EVENT", "SERVICE_TASK", "RECEIVE_TASK",
+        "USER_TASK", "MANUAL_TASK", "TASK", "EXCLUSIVE_GATEWAY", "INCLUSIVE_GATEWAY", "PARALLEL_GATEWAY", "EVENT_BASED_GATEWAY",
+        "SEQUENCE_FLOW", "MULTI_INSTANCE_BODY", "CALL_ACTIVITY", "BUSINESS_RULE_TASK", "SCRIPT_TASK", "SEND_TASK",
+    ];
+    let mut snake = String::new();
+    for c in tag.chars() {
+        if c.is_ascii_uppercase() && !snake.is_empty() {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_uppercase());
+    }
+    // An event subprocess is a subProcess whose tag Baton keeps; `adHocSubProcess` splits as AD_HOC.
+    TYPES.iter().find(|t| **t == snake).copied().unwrap_or("UNKNOWN")
+}
+
+/// One element instance, as Camunda's searches answer it.
+struct ElementRow {
+    key: u64,
+    element_id: String,
+    name: Option<String>,
+    tag: String,
+    started_at: i64,
+    ended_at: Option<i64>,
+    state: &'static str,
+    incident: Option<u64>,
+}
+
+fn element_json(state: &AppState, row: &store::InstanceRow, element: &ElementRow) -> Value {
+    json!({
+        "processDefinitionId": row.process_id,
+        "startDate": time(element.started_at),
+        "endDate": element.ended_at.map(time),
+        "elementId": element.element_id,
+        "elementName": element.name.clone().unwrap_or_else(|| element.element_id.clone()),
+        "type": element_type(&element.tag),
+        "state": element.state,
+        "hasIncident": element.incident.is_some(),
+        "tenantId": tenant_out(&row.tenant),
+        "elementInstanceKey": if element.key == row.state.root { json!(Key::instance(row.number).render()) } else { keys::render_inside(row.number, element.key) },
+        "processInstanceKey": Key::instance(row.number).render(),
+        "rootProcessInstanceKey": null,
+        "processDefinitionKey": definition_key(state, &row.tenant, &row.process_id, row.version),
+        "incidentKey": element.incident.map(|i| keys::render_inside(row.number, i)),
+    })
+}
+
+/// Every element instance of an instance: ended ones from its history, the others from its state.
+fn element_rows(txn: &mut dyn store::ReadTxn, state: &AppState, row: &store::InstanceRow) -> Result<Vec<ElementRow>, ApiError> {
+    let workflow = state.handle.workflows.get(&row.tenant, &row.process_id, row.version);
+    let mut rows = Vec::new();
+    let mut page = store::PageRequest::first(store::PageRequest::MAX_LIMIT);
+    loop {
+        let found = txn.history(&row.id, &store::HistoryFilter::default(), &page)?;
+        for entry in found.items.iter().map(|h| &h.entry) {
+            let state = match entry.event {
+                engine::HistoryEvent::Completed => "COMPLETED",
+                engine::HistoryEvent::Terminated => "TERMINATED",
+                _ => continue,
+            };
+            rows.push(ElementRow {
+                key: entry.element_instance,
+                element_id: entry.element_id.clone(),
+                name: entry.element_name.clone(),
+                tag: entry.element_type.clone(),
+                started_at: entry.started_at,
+                ended_at: Some(entry.at),
+                state,
+                incident: None,
+            });
+        }
+        match found.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+    for ei in row.state.element_instances.values() {
+        let element = workflow.as_ref().and_then(|w| w.elements.get(ei.element));
+        let incident = row.state.incidents.values().find(|i| i.element_instance == ei.key).map(|i| i.key);
+        rows.push(ElementRow {
+            key: ei.key,
+            element_id: ei.element_id.clone(),
+            name: element.and_then(|e| e.name.clone()),
+            tag: if ei.multi_instance.is_some() { "multiInstanceBody".into() } else { element.map_or_else(String::new, |e| e.tag.clone()) },
+            started_at: ei.started_at,
+            ended_at: None,
+            state: "ACTIVE",
+            incident,
+        });
+    }
+    rows.sort_by_key(|r| r.key);
+    Ok(rows)
+}
+
+/// `POST /v2/element-instances/search`: the element instances of one process
+/// instance (a `processInstanceKey` filter is required), in creation order.
+pub async fn search_element_instances(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
+    refuse_sort(&request.sort)?;
+    only_fields(&request.filter, &["processInstanceKey", "elementId", "state", "type"])?;
+    let Some(key) = request.filter.get("processInstanceKey") else {
+        return Err(ApiError::new("request-invalid", "filter processInstanceKey is required: Baton searches the element instances of one process instance"));
+    };
+    let key = equal_text("processInstanceKey", key)?;
+    let text = |field: &str| request.filter.get(field).map(|v| equal_text(field, v)).transpose();
+    let (element_id, wanted_state, wanted_type) = (text("elementId")?, text("state")?, text("type")?);
+    let page = request.page.request()?;
+    let (row, _) = visible_instance(&state, caller.as_ref(), &key).await?;
+    let reading = state.clone();
+    let (row, elements) = read(&state, move |txn| {
+        let elements = element_rows(txn, &reading, &row)?;
+        Ok((row, elements))
+    })
+    .await?;
+    let listed = elements
+        .into_iter()
+        .filter(|e| element_id.as_ref().is_none_or(|id| id == &e.element_id))
+        .filter(|e| wanted_state.as_ref().is_none_or(|s| s == e.state))
+        .filter(|e| wanted_type.as_ref().is_none_or(|t| t == element_type(&e.tag)))
+        .map(|e| (format!("{:020}/{:010}", e.key, 0), e))
+        .collect();
+    let (items, next) = crate::routes::page_by_name(listed, &page)?;
+    Ok(Json(search_result(items.iter().map(|e| element_json(&state, &row, e)).collect(), next)).into_response())
+}
+
+/// `GET /v2/element-instances/{elementInstanceKey}`.
+pub async fn get_element_instance(State(state): State<AppState>, Caller(caller): Caller, Path(key): Path<String>) -> Answer {
+    let parsed = Key::parse("elementInstanceKey", &key)?;
+    let instance_key = Key::instance(parsed.number).render();
+    let (row, _) = visible_instance(&state, caller.as_ref(), &instance_key).await.map_err(|_| ApiError::new("element-instance-not-found", format!("no element instance has key {key}")))?;
+    let local = if parsed.local == 0 { row.state.root } else { parsed.local };
+    let reading = state.clone();
+    let (row, found) = read(&state, move |txn| {
+        let found = element_rows(txn, &reading, &row)?.into_iter().find(|e| e.key == local);
+        Ok((row, found))
+    })
+    .await?;
+    let found = found.ok_or_else(|| ApiError::new("element-instance-not-found", format!("no element instance has key {key}")))?;
+    Ok(Json(element_json(&state, &row, &found)).into_response())
+}

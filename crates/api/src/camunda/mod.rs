@@ -47,7 +47,8 @@ pub const ROUTES: &[(&str, &str, &str, Access)] = &[
     ("post", "/v2/jobs/{jobKey}/completion", "Complete a job, with variables and a job result", Access::Roles(&[Worker])),
     ("post", "/v2/jobs/{jobKey}/failure", "Fail a job: retries left, back-off, message", Access::Roles(&[Worker])),
     ("post", "/v2/jobs/{jobKey}/error", "Throw a BPMN error from a job", Access::Roles(&[Worker])),
-    ("patch", "/v2/jobs/{jobKey}", "Change a job's retries", Access::Roles(&[Operator])),
+    ("patch", "/v2/jobs/{jobKey}", "Change a job's retries, and the end of its lease (timeout from now)", Access::Roles(&[Operator])),
+    ("post", "/v2/jobs/search", "Search open jobs", Access::Roles(READERS)),
     ("post", "/v2/messages/publication", "Publish a message (time to live, message id)", Access::Roles(&[Starter])),
     ("post", "/v2/messages/correlation", "Correlate a message now (no time to live): the instance that took it", Access::Roles(&[Starter])),
     ("post", "/v2/signals/broadcast", "Broadcast a signal", Access::Roles(&[Starter])),
@@ -56,9 +57,13 @@ pub const ROUTES: &[(&str, &str, &str, Access)] = &[
     ("post", "/v2/user-tasks/{userTaskKey}/assignment", "Assign a user task", Access::Roles(&[User, Operator])),
     ("delete", "/v2/user-tasks/{userTaskKey}/assignee", "Unassign a user task", Access::Roles(&[User, Operator])),
     ("post", "/v2/user-tasks/{userTaskKey}/completion", "Complete a user task", Access::Roles(&[User])),
+    ("get", "/v2/user-tasks/{userTaskKey}/form", "A user task's form (embedded or deployed); 204 when it has none", Access::Roles(TASK_READERS)),
     ("post", "/v2/incidents/search", "Search incidents", Access::Roles(READERS)),
+    ("get", "/v2/incidents/{incidentKey}", "Get an incident", Access::Roles(READERS)),
     ("post", "/v2/incidents/{incidentKey}/resolution", "Resolve an incident", Access::Roles(&[Operator])),
     ("post", "/v2/variables/search", "Search the variables of a process instance", Access::Roles(READERS)),
+    ("post", "/v2/element-instances/search", "Search the element instances of a process instance", Access::Roles(READERS)),
+    ("get", "/v2/element-instances/{elementInstanceKey}", "Get an element instance", Access::Roles(READERS)),
     ("put", "/v2/element-instances/{elementInstanceKey}/variables", "Set variables on an element instance's scope", Access::Roles(&[Operator])),
 ];
 
@@ -97,6 +102,11 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     router = router.route("/v2/incidents/{incidentKey}/resolution", post(work::resolve_incident));
     router = router.route("/v2/variables/search", post(instances::search_variables));
     router = router.route("/v2/messages/correlation", post(work::correlate));
+    router = router.route("/v2/jobs/search", post(work::search_jobs));
+    router = router.route("/v2/user-tasks/{userTaskKey}/form", get(tasks::form));
+    router = router.route("/v2/incidents/{incidentKey}", get(work::get_incident));
+    router = router.route("/v2/element-instances/search", post(instances::search_element_instances));
+    router = router.route("/v2/element-instances/{elementInstanceKey}", get(instances::get_element_instance));
     router = router.route("/v2/element-instances/{elementInstanceKey}/variables", put(instances::set_variables));
     router.route("/v2/{*rest}", axum::routing::any(not_served))
 }

@@ -148,6 +148,54 @@ fn variable() -> Value {
     ])
 }
 
+fn job() -> Value {
+    answer(&[
+        ("customHeaders", map_of(string())),
+        ("deadline", or_null(date())),
+        ("deniedReason", json!({ "type": "null" })),
+        ("elementId", string()),
+        ("elementInstanceKey", or_null(key())),
+        ("endTime", json!({ "type": "null" })),
+        ("errorCode", json!({ "type": "null" })),
+        ("errorMessage", or_null(string())),
+        ("hasFailedWithRetriesLeft", boolean()),
+        ("isDenied", json!({ "type": "null" })),
+        ("jobKey", or_null(key())),
+        ("kind", one_of(&["BPMN_ELEMENT", "EXECUTION_LISTENER", "TASK_LISTENER"])),
+        ("listenerEventType", one_of(&["UNSPECIFIED", "START", "END", "CREATING", "ASSIGNING", "UPDATING", "COMPLETING", "CANCELING"])),
+        ("processDefinitionId", string()),
+        ("processDefinitionKey", or_null(key())),
+        ("processInstanceKey", key()),
+        ("rootProcessInstanceKey", json!({ "type": "null" })),
+        ("retries", integer(0)),
+        ("state", one_of(&["CREATED", "FAILED"])),
+        ("tenantId", string()),
+        ("type", string()),
+        ("worker", string()),
+        ("creationTime", date()),
+        ("lastUpdateTime", json!({ "type": "null" })),
+    ])
+}
+
+fn element_instance() -> Value {
+    answer(&[
+        ("processDefinitionId", string()),
+        ("startDate", date()),
+        ("endDate", or_null(date())),
+        ("elementId", string()),
+        ("elementName", string()),
+        ("type", string()),
+        ("state", one_of(&["ACTIVE", "COMPLETED", "TERMINATED"])),
+        ("hasIncident", boolean()),
+        ("tenantId", string()),
+        ("elementInstanceKey", or_null(key())),
+        ("processInstanceKey", key()),
+        ("rootProcessInstanceKey", json!({ "type": "null" })),
+        ("processDefinitionKey", or_null(key())),
+        ("incidentKey", or_null(key())),
+    ])
+}
+
 fn topology() -> Value {
     let partition = answer(&[("partitionId", integer(1)), ("role", one_of(&["leader"])), ("health", one_of(&["healthy"]))]);
     let broker = answer(&[("nodeId", integer(0)), ("host", string()), ("port", integer(0)), ("partitions", list(partition)), ("version", string())]);
@@ -248,6 +296,14 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             Some(request(&["changeset"], &[("changeset", request(&[], &[("retries", or_null(integer(0))), ("timeout", or_null(integer(0)))])), operation_reference])),
             done,
         ),
+        ("post", "/v2/jobs/search") => op(Some(search_request()), ok(search_answer(job()))),
+        ("get", "/v2/user-tasks/{userTaskKey}/form") => op(
+            None,
+            ok(answer(&[("tenantId", string()), ("formId", string()), ("schema", string()), ("version", integer(1)), ("formKey", or_null(key()))])),
+        ),
+        ("get", "/v2/incidents/{incidentKey}") => op(None, ok(incident())),
+        ("post", "/v2/element-instances/search") => op(Some(search_request()), ok(search_answer(element_instance()))),
+        ("get", "/v2/element-instances/{elementInstanceKey}") => op(None, ok(element_instance())),
         ("post", "/v2/messages/publication") => op(
             Some(request(
                 &["name"],

@@ -196,3 +196,21 @@ fn refuse_action(action: Option<&str>) -> Result<(), ApiError> {
         Some(other) => Err(ApiError::new("camunda-operation-not-served", format!("a custom action ('{other}') is not served: Baton's listeners see the event only"))),
     }
 }
+
+/// `GET /v2/user-tasks/{userTaskKey}/form`: the task's form (embedded or
+/// deployed), or 204 when it has none Baton can give (generated, external or none).
+pub async fn form(State(state): State<AppState>, Caller(caller): Caller, Path(key): Path<String>) -> Answer {
+    let baton = baton_key(&state, "user task", &key).await?;
+    let (task, form) = crate::forms::open_task_form(&state, caller.as_ref(), &baton).await?;
+    let (Some(schema), Some(form_id)) = (form.schema.filter(|_| matches!(form.source, runtime::forms::FormSource::Embedded | runtime::forms::FormSource::Deployed)), form.form_id) else {
+        return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
+    };
+    Ok(Json(json!({
+        "tenantId": tenant_out(&task.tenant),
+        "formId": form_id,
+        "schema": schema.to_string(),
+        "version": form.version.unwrap_or(1),
+        "formKey": keys::render_inside(Key::parse("userTaskKey", &key)?.number, task.local_key),
+    }))
+    .into_response())
+}

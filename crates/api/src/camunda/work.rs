@@ -69,23 +69,7 @@ fn activated_json(state: &AppState, activated: &runtime::ActivatedJob, fetch: Op
         .filter(|(name, _)| fetch.is_none_or(|names| names.iter().any(|n| n == *name)))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
-    let (kind, event) = match activated.listener {
-        None if job.job_type.is_empty() => ("BPMN_ELEMENT", "UNSPECIFIED"),
-        None => ("BPMN_ELEMENT", "UNSPECIFIED"),
-        Some(event) => {
-            let name = match event {
-                bpmn::ListenerEvent::Start => "START",
-                bpmn::ListenerEvent::End => "END",
-                bpmn::ListenerEvent::Creating => "CREATING",
-                bpmn::ListenerEvent::Assigning => "ASSIGNING",
-                bpmn::ListenerEvent::Updating => "UPDATING",
-                bpmn::ListenerEvent::Completing => "COMPLETING",
-                bpmn::ListenerEvent::Canceling => "CANCELING",
-            };
-            let kind = if matches!(event, bpmn::ListenerEvent::Start | bpmn::ListenerEvent::End) { "EXECUTION_LISTENER" } else { "TASK_LISTENER" };
-            (kind, name)
-        }
-    };
+    let (kind, event) = job_kind(activated.listener);
     let number = activated.instance_number;
     json!({
         "type": job.job_type,
@@ -108,6 +92,22 @@ fn activated_json(state: &AppState, activated: &runtime::ActivatedJob, fetch: Op
         "tags": [],
         "rootProcessInstanceKey": null,
     })
+}
+
+/// Camunda's job kind and listener event for a job (a listener's, or an element's own).
+fn job_kind(listener: Option<bpmn::ListenerEvent>) -> (&'static str, &'static str) {
+    let Some(event) = listener else { return ("BPMN_ELEMENT", "UNSPECIFIED") };
+    let name = match event {
+        bpmn::ListenerEvent::Start => "START",
+        bpmn::ListenerEvent::End => "END",
+        bpmn::ListenerEvent::Creating => "CREATING",
+        bpmn::ListenerEvent::Assigning => "ASSIGNING",
+        bpmn::ListenerEvent::Updating => "UPDATING",
+        bpmn::ListenerEvent::Completing => "COMPLETING",
+        bpmn::ListenerEvent::Canceling => "CANCELING",
+    };
+    let kind = if matches!(event, bpmn::ListenerEvent::Start | bpmn::ListenerEvent::End) { "EXECUTION_LISTENER" } else { "TASK_LISTENER" };
+    (kind, name)
 }
 
 /// The claim of a `/v2` call: the job key itself, as Camunda's clients hold no lease.
@@ -197,16 +197,24 @@ pub struct JobChangeset {
     timeout: Option<i64>,
 }
 
-/// `PATCH /v2/jobs/{jobKey}`: its retries (a new timeout is not served).
+/// `PATCH /v2/jobs/{jobKey}`: its retries, and the end of its lease (`timeout`, from now).
 pub async fn update_job(State(state): State<AppState>, actor: Actor, Path(key): Path<String>, Body(request): Body<JobUpdateRequest>) -> Answer {
     let _ = request.operation_reference;
-    if request.changeset.timeout.is_some() {
-        return Err(ApiError::new("camunda-operation-not-served", "changing a job's timeout is not served: Baton's lease runs as activation set it"));
+    let JobChangeset { retries, timeout } = request.changeset;
+    if retries.is_none() && timeout.is_none() {
+        return Err(ApiError::new("request-invalid", "changeset is empty: give retries, timeout or both"));
     }
-    let Some(retries) = request.changeset.retries else {
-        return Err(ApiError::new("request-invalid", "changeset is empty: give retries"));
-    };
-    call(&state, &actor, None, None, Command::UpdateRetries { key: baton_key(&state, "job", &key).await?, retries }).await?;
+    if timeout.is_some_and(|t| !(1..=crate::routes::MAX_LEASE_MS).contains(&t)) {
+        return Err(ApiError::new("request-invalid", format!("timeout must be between 1 and {} ms", crate::routes::MAX_LEASE_MS)));
+    }
+    let job = baton_key(&state, "job", &key).await?;
+    // The lease first: it is the change that can be refused (no lease running), before anything changed.
+    if let Some(lease_ms) = timeout {
+        call(&state, &actor, None, None, Command::ExtendLease { key: job.clone(), lease_ms }).await?;
+    }
+    if let Some(retries) = retries {
+        call(&state, &actor, None, None, Command::UpdateRetries { key: job, retries }).await?;
+    }
     no_content()
 }
 
@@ -341,34 +349,121 @@ pub async fn search_incidents(State(state): State<AppState>, Caller(caller): Cal
     })
     .await?;
     let (rows, next) = found;
-    let items = rows
-        .iter()
-        .map(|(incident, instance)| {
-            let number = instance.as_ref().map_or(0, |i| i.number);
-            let version = instance.as_ref().map_or(0, |i| i.version);
-            let element_instance = instance.as_ref().and_then(|i| i.state.incidents.get(&incident.local_key)).map_or(0, |i| i.element_instance);
-            let job = instance.as_ref().and_then(|i| i.state.incidents.get(&incident.local_key)).and_then(|i| match i.kind {
-                engine::IncidentKind::JobNoRetries { job } | engine::IncidentKind::UnhandledError { job, .. } => Some(job),
-                _ => None,
-            });
-            json!({
-                "processDefinitionId": incident.process_id,
-                "errorType": error_type(&incident.kind),
-                "errorMessage": incident.message,
-                "elementId": incident.element_id,
-                "creationTime": time(incident.created_at),
-                "state": if incident.resolved_at.is_some() { "RESOLVED" } else { "ACTIVE" },
-                "tenantId": tenant_out(&incident.tenant),
-                "incidentKey": keys::render_inside(number, incident.local_key),
-                "processDefinitionKey": state.handle.workflows.find(&incident.tenant, &incident.process_id, version).map(|l| keys::definition(l.deployment, l.place)),
-                "processInstanceKey": Key::instance(number).render(),
-                "rootProcessInstanceKey": null,
-                "elementInstanceKey": keys::render_inside(number, element_instance),
-                "jobKey": job.map(|job| keys::render_inside(number, job)),
-            })
-        })
-        .collect();
+    let items = rows.iter().map(|found| incident_json(&state, found)).collect();
     Ok(Json(search_result(items, next)).into_response())
+}
+
+/// An incident as Camunda answers it, with what its instance knows of it.
+fn incident_json(state: &AppState, (incident, instance): &(store::IncidentRow, Option<store::InstanceRow>)) -> Value {
+    let number = instance.as_ref().map_or(0, |i| i.number);
+    let version = instance.as_ref().map_or(0, |i| i.version);
+    let open = instance.as_ref().and_then(|i| i.state.incidents.get(&incident.local_key));
+    let job = open.and_then(|i| match i.kind {
+        engine::IncidentKind::JobNoRetries { job } | engine::IncidentKind::UnhandledError { job, .. } => Some(job),
+        _ => None,
+    });
+    json!({
+        "processDefinitionId": incident.process_id,
+        "errorType": error_type(&incident.kind),
+        "errorMessage": incident.message,
+        "elementId": incident.element_id,
+        "creationTime": time(incident.created_at),
+        "state": if incident.resolved_at.is_some() { "RESOLVED" } else { "ACTIVE" },
+        "tenantId": tenant_out(&incident.tenant),
+        "incidentKey": keys::render_inside(number, incident.local_key),
+        "processDefinitionKey": state.handle.workflows.find(&incident.tenant, &incident.process_id, version).map(|l| keys::definition(l.deployment, l.place)),
+        "processInstanceKey": Key::instance(number).render(),
+        "rootProcessInstanceKey": null,
+        "elementInstanceKey": open.map_or(Value::Null, |i| keys::render_inside(number, i.element_instance)),
+        "jobKey": job.map(|job| keys::render_inside(number, job)),
+    })
+}
+
+/// `POST /v2/jobs/search`: open jobs (Baton keeps no row for a job once it is done).
+pub async fn search_jobs(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
+    if !request.sort.is_empty() {
+        return Err(ApiError::new("request-invalid", "sort is not served by Baton: jobs answer in creation order"));
+    }
+    only_fields(&request.filter, &["type", "processInstanceKey", "state", "tenantId", "processDefinitionId", "elementId"])?;
+    let text = |field: &str| request.filter.get(field).map(|v| equal_text(field, v)).transpose();
+    let mut filter = store::JobFilter { tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?, job_type: text("type")?, ..store::JobFilter::default() };
+    filter.state = match text("state")?.as_deref() {
+        None => None,
+        Some("CREATED") => Some(engine::JobState::Activatable),
+        Some("FAILED") => Some(engine::JobState::Failed),
+        Some(other) => return Err(ApiError::new("request-invalid", format!("filter state: Baton's open jobs are CREATED or FAILED, not {other}"))),
+    };
+    let (process_id, element_id) = (text("processDefinitionId")?, text("elementId")?);
+    let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
+    let page = request.page.request()?;
+    let (rows, next) = read(&state, move |txn| {
+        if let Some(key) = instance {
+            match txn.instance_id_by_number(key.number)? {
+                Some(id) => filter.instance_id = Some(id),
+                None => return Ok((Vec::new(), None)),
+            }
+        }
+        let page = txn.jobs(&filter, &page)?;
+        let mut rows = Vec::new();
+        for job in page.items {
+            if process_id.as_ref().is_some_and(|p| p != &job.process_id) || element_id.as_ref().is_some_and(|e| e != &job.element_id) {
+                continue;
+            }
+            let instance = txn.instance(&job.instance_id)?;
+            rows.push((job, instance));
+        }
+        Ok((rows, page.next))
+    })
+    .await?;
+    let items = rows.iter().map(|(job, instance)| job_json(&state, job, instance.as_ref())).collect();
+    Ok(Json(search_result(items, next)).into_response())
+}
+
+fn job_json(state: &AppState, job: &store::JobRow, instance: Option<&store::InstanceRow>) -> Value {
+    let number = instance.map_or(0, |i| i.number);
+    let version = instance.map_or(0, |i| i.version);
+    let open = instance.and_then(|i| i.state.jobs.get(&job.local_key));
+    let (kind, event) = job_kind(open.and_then(|j| j.listener));
+    json!({
+        "customHeaders": open.map(|j| j.headers.clone()).unwrap_or_default(),
+        "deadline": job.lease_until.map(time),
+        "deniedReason": null,
+        "elementId": job.element_id,
+        "elementInstanceKey": open.map_or(Value::Null, |j| keys::render_inside(number, j.element_instance)),
+        "endTime": null,
+        "errorCode": null,
+        "errorMessage": job.error_message,
+        "hasFailedWithRetriesLeft": job.error_message.is_some() && job.retries > 0,
+        "isDenied": null,
+        "jobKey": keys::render_inside(number, job.local_key),
+        "kind": kind,
+        "listenerEventType": event,
+        "processDefinitionId": job.process_id,
+        "processDefinitionKey": state.handle.workflows.find(&job.tenant, &job.process_id, version).map(|l| keys::definition(l.deployment, l.place)),
+        "processInstanceKey": Key::instance(number).render(),
+        "rootProcessInstanceKey": null,
+        "retries": job.retries,
+        "state": match job.state { engine::JobState::Activatable if job.error_message.is_some() => "FAILED", engine::JobState::Activatable => "CREATED", engine::JobState::Failed => "FAILED" },
+        "tenantId": tenant_out(&job.tenant),
+        "type": job.job_type,
+        "worker": job.worker.clone().unwrap_or_default(),
+        "creationTime": time(job.created_at),
+        "lastUpdateTime": null,
+    })
+}
+
+/// `GET /v2/incidents/{incidentKey}`.
+pub async fn get_incident(State(state): State<AppState>, Caller(caller): Caller, Path(key): Path<String>) -> Answer {
+    let baton = baton_key(&state, "incident", &key).await?;
+    let found = read(&state, move |txn| {
+        let Some(incident) = txn.incident(&baton)? else { return Ok(None) };
+        let instance = txn.instance(&incident.instance_id)?;
+        Ok(Some((incident, instance)))
+    })
+    .await?;
+    let found = found.filter(|(incident, _)| tenancy::sees(caller.as_ref(), &incident.tenant));
+    let found = found.ok_or_else(|| ApiError::new("incident-not-found", format!("no incident has key {key}")))?;
+    Ok(Json(incident_json(&state, &found)).into_response())
 }
 
 #[derive(Deserialize, Default)]
