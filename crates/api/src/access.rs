@@ -251,9 +251,25 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The token of an `Authorization: Bearer ...` header value.
-pub fn bearer(authorization: Option<&str>) -> Result<&str, Refusal> {
-    authorization.and_then(|value| value.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty()).ok_or(Refusal::Missing)
+/// The token of an `Authorization` header value: `Bearer <token>`, or
+/// `Basic` with the token as the password (any user name), which is how
+/// Camunda's clients send credentials (`CAMUNDA_AUTH_STRATEGY=BASIC`).
+pub fn bearer(authorization: Option<&str>) -> Result<String, Refusal> {
+    use base64::Engine as _;
+    let value = authorization.ok_or(Refusal::Missing)?;
+    let token = match (value.strip_prefix("Bearer "), value.strip_prefix("Basic ")) {
+        (Some(token), _) => token.trim().to_string(),
+        (None, Some(encoded)) => {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| Refusal::Unknown)?;
+            let text = String::from_utf8(decoded).map_err(|_| Refusal::Unknown)?;
+            text.split_once(':').map(|(_, password)| password.to_string()).ok_or(Refusal::Unknown)?
+        }
+        (None, None) => return Err(Refusal::Missing),
+    };
+    if token.is_empty() {
+        return Err(Refusal::Missing);
+    }
+    Ok(token)
 }
 
 /// Why a request is not authenticated.
@@ -291,7 +307,7 @@ impl Tokens {
     pub fn authenticate(&self, authorization: Option<&str>, now: i64) -> Result<Principal, Refusal> {
         let token = bearer(authorization)?;
         let tokens = self.by_hash.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let row = tokens.get(&hash(token)).ok_or(Refusal::Unknown)?;
+        let row = tokens.get(&hash(&token)).ok_or(Refusal::Unknown)?;
         if row.revoked_at.is_some() {
             return Err(Refusal::Revoked);
         }

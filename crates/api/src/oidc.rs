@@ -175,7 +175,7 @@ impl Oidc {
     /// The principal a bearer JWT stands for.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, Refusal> {
         let token = crate::access::bearer(authorization)?;
-        let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Unknown)?;
+        let header = jsonwebtoken::decode_header(&token).map_err(|_| Refusal::Unknown)?;
         // Keys from the issuer only: never a shared secret (HS*), which a holder of the public key could forge.
         if matches!(
             header.alg,
@@ -196,7 +196,7 @@ impl Oidc {
         validation.set_audience(&[&self.audience]);
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Value>(token, &key, &validation).map_err(|e| match e
+        let data = jsonwebtoken::decode::<Value>(&token, &key, &validation).map_err(|e| match e
             .kind()
         {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => Refusal::Expired,
