@@ -48,6 +48,8 @@ pub enum BenchStore {
 pub enum Mode {
     Embedded,
     Http,
+    /// Starters and workers through Camunda's API (`/v2`), as Camunda's clients call it.
+    CamundaRest,
 }
 
 pub struct BenchOptions {
@@ -186,6 +188,7 @@ fn peak_memory_mb() -> f64 {
 enum Link {
     Embedded(Handle),
     Http(Arc<Client>),
+    Camunda(Arc<Client>),
 }
 
 impl Link {
@@ -209,6 +212,10 @@ impl Link {
                     "/v1/instances",
                     &json!({"workflow": "bench", "variables": variables}),
                 )
+                .await
+                .map(|_| ()),
+            Link::Camunda(client) => client
+                .post("/v2/process-instances", &json!({"processDefinitionId": "bench", "variables": variables}))
                 .await
                 .map(|_| ()),
         }
@@ -245,6 +252,21 @@ impl Link {
                     .map(|j| {
                         let text = |field: &str| j[field].as_str().unwrap_or_default().to_string();
                         (text("key"), text("element_id"), text("lease"))
+                    })
+                    .collect())
+            }
+            Link::Camunda(client) => {
+                let body = json!({"type": JOB_TYPE, "worker": worker, "maxJobsToActivate": BATCH, "timeout": 60000, "requestTimeout": 200});
+                let answer = client.post("/v2/jobs/activation", &body).await?;
+                Ok(answer["jobs"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|j| {
+                        let text = |field: &str| j[field].as_str().unwrap_or_default().to_string();
+                        // Camunda's clients hold no lease: the key is the proof.
+                        (text("jobKey"), text("elementId"), String::new())
                     })
                     .collect())
             }
@@ -285,6 +307,7 @@ impl Link {
                     .await
                     .map(|_| ())
             }
+            Link::Camunda(client) => client.post(&format!("/v2/jobs/{key}/completion"), &json!({ "variables": variables })).await.map(|_| ()),
         }
     }
 }
@@ -326,7 +349,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
 
     let (link, server) = match options.mode {
         Mode::Embedded => (Link::Embedded(handle.clone()), None),
-        Mode::Http => {
+        Mode::Http | Mode::CamundaRest => {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .map_err(|e| Failure(e.to_string()))?;
@@ -336,10 +359,9 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
             let served = tokio::spawn(api::serve(listener, handle.clone(), security, async move {
                 let _ = stopped.await;
             }));
-            (
-                Link::Http(Arc::new(Client::new(&format!("http://{address}")))),
-                Some((stop, served)),
-            )
+            let client = Arc::new(Client::new(&format!("http://{address}")));
+            let link = if options.mode == Mode::Http { Link::Http(client) } else { Link::Camunda(client) };
+            (link, Some((stop, served)))
         }
     };
 
@@ -487,7 +509,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     Ok(Report {
         workload: format!("{:?}", options.workload).to_lowercase(),
         store: format!("{:?}", options.store).to_lowercase(),
-        mode: format!("{:?}", options.mode).to_lowercase(),
+        mode: clap::ValueEnum::to_possible_value(&options.mode).map_or_else(String::new, |v| v.get_name().to_string()),
         instances: options.instances,
         offered_rate: options.rate,
         seconds,

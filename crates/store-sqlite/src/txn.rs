@@ -559,8 +559,8 @@ impl ReadTxn for SqliteTxn<'_> {
         self.query_one("SELECT id FROM instances WHERE number = ? AND number > 0", params![number], |row| row.get(0))
     }
 
-    fn instance_number(&mut self, id: &str) -> Result<Option<u64>> {
-        self.query_one("SELECT number FROM instances WHERE id = ?", params![id], |row| row.get(0))
+    fn instance_number(&mut self, id: &str) -> Result<Option<(u64, u32)>> {
+        self.query_one("SELECT number, version FROM instances WHERE id = ?", params![id], |row| Ok((row.get(0)?, row.get(1)?)))
     }
 
     fn last_instance_number(&mut self) -> Result<u64> {

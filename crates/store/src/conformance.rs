@@ -1425,7 +1425,7 @@ fn instance_numbers(store: &dyn Store) {
     assert_eq!(txn.instance_id_by_number(3).unwrap(), Some("b".to_string()));
     assert_eq!(txn.instance_id_by_number(7).unwrap(), Some("a".to_string()));
     assert_eq!(txn.instance("a").unwrap().map(|i| i.number), Some(7));
-    assert_eq!(txn.instance_number("b").unwrap(), Some(3));
+    assert_eq!(txn.instance_number("b").unwrap(), Some((3, 1)));
     assert_eq!(txn.instance_number("c").unwrap(), None);
     assert!(txn.instance_id_by_number(12).unwrap().is_none());
     assert!(txn.instance_id_by_number(0).unwrap().is_none(), "0 is no instance's number");

@@ -41,8 +41,8 @@ pub trait ReadTxn {
     fn instance(&mut self, id: &str) -> Result<Option<InstanceRow>>;
     /// The id of the instance with this [`InstanceRow::number`].
     fn instance_id_by_number(&mut self, number: u64) -> Result<Option<String>>;
-    /// An instance's [`InstanceRow::number`], without reading its state.
-    fn instance_number(&mut self, id: &str) -> Result<Option<u64>>;
+    /// An instance's [`InstanceRow::number`] and workflow version, without reading its state.
+    fn instance_number(&mut self, id: &str) -> Result<Option<(u64, u32)>>;
     /// The highest instance number given so far (0 in an empty store).
     fn last_instance_number(&mut self) -> Result<u64>;
     fn instances(

@@ -345,8 +345,8 @@ impl ReadTxn for MemoryTxn<'_> {
         Ok(self.data.instances_by_number.get(&number).map(|id| id.to_string()))
     }
 
-    fn instance_number(&mut self, id: &str) -> Result<Option<u64>> {
-        Ok(self.data.instances.get(id).map(|stored| stored.number))
+    fn instance_number(&mut self, id: &str) -> Result<Option<(u64, u32)>> {
+        Ok(self.data.instances.get(id).map(|stored| (stored.number, stored.version)))
     }
 
     fn last_instance_number(&mut self) -> Result<u64> {

@@ -131,25 +131,27 @@ pub async fn create(State(state): State<AppState>, actor: Actor, Caller(caller):
         _ => return Err(ApiError::new("request-invalid", "name the process by exactly one of processDefinitionId and processDefinitionKey")),
     };
     let command = StartCommand { tenant, process_id, version, variables: request.variables, business_key: request.business_id, ..StartCommand::default() };
+    let (tenant, process_id, business_key) = (command.tenant.clone(), command.process_id.clone(), command.business_key.clone());
     let id = crate::routes::start(&state, &actor, caller.as_ref(), command).await?;
-    let (row, variables) = if request.await_completion {
+    // Without a wait, the number and version are all the answer needs: read without the state.
+    let (number, version, variables) = if request.await_completion {
         let row = await_completion(&state, &id, request.request_timeout).await?;
         let wanted = request.fetch_variables.filter(|names| !names.is_empty());
         let variables: Map<String, Value> = row.state.variables.iter().filter(|(name, _)| wanted.as_ref().is_none_or(|w| w.contains(name))).map(|(n, v)| (n.clone(), v.clone())).collect();
-        (row, variables)
+        (row.number, row.version, variables)
     } else {
-        let row = read(&state, move |txn| Ok(txn.instance(&id)?)).await?.ok_or_else(|| ApiError::new("instance-not-found", "the instance just started is gone"))?;
-        (row, Map::new())
+        let (number, version) = read(&state, move |txn| Ok(txn.instance_number(&id)?)).await?.ok_or_else(|| ApiError::new("instance-not-found", "the instance just started is gone"))?;
+        (number, version, Map::new())
     };
     let answer = json!({
-        "processDefinitionId": row.process_id,
-        "processDefinitionVersion": row.version,
-        "tenantId": tenant_out(&row.tenant),
+        "processDefinitionId": process_id,
+        "processDefinitionVersion": version,
+        "tenantId": tenant_out(&tenant),
         "variables": variables,
-        "processDefinitionKey": definition_key(&state, &row.tenant, &row.process_id, row.version),
-        "processInstanceKey": Key::instance(row.number).render(),
+        "processDefinitionKey": definition_key(&state, &tenant, &process_id, version),
+        "processInstanceKey": Key::instance(number).render(),
         "tags": [],
-        "businessId": row.business_key,
+        "businessId": business_key,
     });
     Ok(Json(answer).into_response())
 }
@@ -201,7 +203,7 @@ fn instance_json(state: &AppState, row: &store::InstanceRow, parent_number: Opti
 /// Reads an instance and its caller's number.
 fn with_parent(txn: &mut dyn store::ReadTxn, row: store::InstanceRow) -> Result<(store::InstanceRow, Option<u64>), ApiError> {
     let parent = match &row.parent_id {
-        Some(parent) => txn.instance_number(parent)?,
+        Some(parent) => txn.instance_number(parent)?.map(|(number, _)| number),
         None => None,
     };
     Ok((row, parent))

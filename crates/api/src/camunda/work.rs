@@ -268,7 +268,7 @@ pub async fn correlate(State(state): State<AppState>, actor: Actor, Caller(calle
     let Some(receiver) = publication.receivers.first().cloned() else {
         return Err(ApiError::new("subscription-not-found", format!("no instance waits for message '{name}' with this correlation key, and no start event takes it")));
     };
-    let number = read(&state, move |txn| Ok(txn.instance_number(&receiver)?)).await?.unwrap_or(0);
+    let number = read(&state, move |txn| Ok(txn.instance_number(&receiver)?)).await?.map_or(0, |(number, _)| number);
     Ok(Json(json!({ "tenantId": tenant_out(&tenant), "messageKey": publication.seq.to_string(), "processInstanceKey": Key::instance(number).render() })).into_response())
 }
 
