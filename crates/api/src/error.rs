@@ -75,6 +75,11 @@ impl ApiError {
         ApiError { code: code.to_string(), detail: detail.into(), extra: None }
     }
 
+    /// The HTTP status this error answers with.
+    pub fn http_status(&self) -> u16 {
+        self.status().0.as_u16()
+    }
+
     fn status(&self) -> (StatusCode, &'static str) {
         let (status, title) = ERRORS
             .iter()

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod camunda;
+pub mod zeebe;
 mod decisions;
 pub mod error;
 mod extract;
@@ -260,21 +261,22 @@ pub fn router(handle: Handle) -> Router {
 }
 
 /// The whole API behind a door configured by `security`.
+/// What every handler reads: the runtime's handle and what `security` configures.
+fn app_state(handle: Handle, security: &guard::Security) -> AppState {
+    AppState {
+        handle,
+        tokens: security.tokens.clone(),
+        limits: std::sync::Arc::new(limits::Limits::new(security.limits.clone())),
+        sign_in: std::sync::Arc::new(tokens::sign_in_json(security)),
+        page_policy: std::sync::Arc::new(pages::policy(security.oidc.as_ref().and_then(|o| o.sign_in.as_ref()))),
+    }
+}
+
 pub fn router_with(handle: Handle, security: guard::Security) -> Router {
-    let tokens = security.tokens.clone();
-    let limits = std::sync::Arc::new(limits::Limits::new(security.limits.clone()));
-    let sign_in = std::sync::Arc::new(tokens::sign_in_json(&security));
-    let page_policy = std::sync::Arc::new(pages::policy(security.oidc.as_ref().and_then(|o| o.sign_in.as_ref())));
+    let state = app_state(handle.clone(), &security);
     let door = guard::Door {
         security: std::sync::Arc::new(security),
         clock: handle.clock.clone(),
-    };
-    let state = AppState {
-        handle,
-        tokens,
-        limits,
-        sign_in,
-        page_policy,
     };
     let route = |path: &str, method: MethodRouter<AppState>, router: Router<AppState>| {
         router.route(path, method)

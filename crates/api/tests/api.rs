@@ -34,6 +34,7 @@ mod camunda;
 mod contract;
 mod forms;
 mod tenants;
+mod zeebe;
 
 struct App {
     router: Router,

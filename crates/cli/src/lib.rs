@@ -491,6 +491,9 @@ pub enum Command {
         /// The address to listen on.
         #[arg(long, env = "BATON_LISTEN", default_value = "127.0.0.1:7444")]
         listen: SocketAddr,
+        /// Also serve the Zeebe gateway's gRPC service (for Zeebe's gRPC clients) on this address, e.g. 127.0.0.1:26500.
+        #[arg(long, env = "BATON_GRPC_LISTEN", value_name = "ADDR")]
+        grpc_listen: Option<SocketAddr>,
         /// Most running instances kept decoded in memory between commands
         /// (about 8 KB each for a small process); 0 reads every one from the store.
         #[arg(long, env = "BATON_INSTANCE_CACHE", default_value_t = runtime::Options::default().cache_capacity)]
@@ -747,6 +750,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             db,
             uncaught_errors,
             listen,
+            grpc_listen,
             instance_cache,
             cors_origins,
             auth,
@@ -817,6 +821,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
                 limits,
                 oidc,
                 tls,
+                grpc_listen,
             };
             serve::serve(database, listen, door, options)
                 .await

@@ -87,11 +87,14 @@ pub struct DoorOptions {
     pub oidc: Option<OidcOptions>,
     /// Serve HTTPS with this configuration.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Also serve the Zeebe gateway's gRPC service here.
+    pub grpc_listen: Option<SocketAddr>,
 }
 
 pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, options: Options) -> Result<(), String> {
-    let DoorOptions { cors_origins, auth, insecure, limits, oidc, tls } = door;
-    if auth == AuthMode::None && !listen.ip().is_loopback() {
+    let DoorOptions { cors_origins, auth, insecure, limits, oidc, tls, grpc_listen } = door;
+    let exposed = std::iter::once(listen).chain(grpc_listen).find(|address| !address.ip().is_loopback());
+    if let (AuthMode::None, Some(listen)) = (auth, exposed) {
         if !insecure {
             return Err(format!(
                 "refusing to listen on {listen} without authentication: anyone who reaches it could deploy, start, cancel and read every variable. \
@@ -140,14 +143,37 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("baton: serving on {scheme}://{listen} with {where_}");
     let handle = service.handle.clone();
+    // One signal stops both servers.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let shutdown = async move {
         shutdown_signal().await;
         // Long polls answer now instead of holding the shutdown for their timeout.
         handle.begin_shutdown();
+        let _ = stop.send(true);
     };
     let security = api::guard::Security { allowed_origins: cors_origins, tokens, oidc, limits, ..api::guard::Security::for_listener(listen) };
+    let grpc = match grpc_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
+            eprintln!("baton: serving the Zeebe gateway (gRPC) on {address}");
+            let mut stopped = stopped.clone();
+            let stop = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            Some(tokio::spawn(api::zeebe::serve(listener, service.handle.clone(), security.clone(), stop)))
+        }
+        None => None,
+    };
     let listener = listener.into_std().map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let served = api::serve_with(listener, service.handle.clone(), security, tls, api::HEADER_READ_TIMEOUT, shutdown).await;
+    if let Some(grpc) = grpc {
+        if served.is_err() {
+            // The shutdown signal that stops it will not come: stop it here.
+            grpc.abort();
+        } else {
+            grpc.await.map_err(|e| e.to_string())??;
+        }
+    }
     // Requests in flight have been answered (after their commits); finish what is queued.
     eprintln!("baton: shutting down");
     tokio::task::spawn_blocking(move || service.stop()).await.map_err(|e| e.to_string())?;

@@ -367,6 +367,11 @@ impl Handle {
         })?
     }
 
+    /// Whether shutting down has begun ([`Handle::begin_shutdown`]).
+    pub fn is_stopping(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
     /// Starts shutting down: no new command is taken, and long polls answer
     /// at once with what they have. Commands already queued still commit.
     pub fn begin_shutdown(&self) {

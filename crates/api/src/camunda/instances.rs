@@ -161,7 +161,7 @@ const DEFAULT_AWAIT_MS: u64 = 10_000;
 
 /// Waits for a started instance to complete (`awaitCompletion`): its row; a
 /// timeout is 504 and an instance ended another way 409, as Camunda answers.
-async fn await_completion(state: &AppState, id: &str, request_timeout: Option<i64>) -> Result<store::InstanceRow, ApiError> {
+pub(crate) async fn await_completion(state: &AppState, id: &str, request_timeout: Option<i64>) -> Result<store::InstanceRow, ApiError> {
     let wait = match request_timeout.unwrap_or(0) {
         wait if wait <= 0 => DEFAULT_AWAIT_MS,
         wait => (wait as u64).min(crate::routes::MAX_POLL_MS),

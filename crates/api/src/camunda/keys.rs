@@ -43,7 +43,12 @@ impl Key {
     }
 
     pub fn render(self) -> String {
-        ((self.number << LOCAL_BITS) | self.local).to_string()
+        self.as_i64().to_string()
+    }
+
+    /// The key as the integer Zeebe's gRPC messages carry.
+    pub fn as_i64(self) -> i64 {
+        ((self.number << LOCAL_BITS) | self.local) as i64
     }
 
     /// Reads a key sent as a string (or a JSON number's text); `what` names it in the error.
@@ -65,7 +70,12 @@ pub fn render_inside(number: u64, local: u64) -> serde_json::Value {
 
 /// A process definition's key: its deployment and its place in it.
 pub fn definition(deployment: u64, place: u32) -> String {
-    ((deployment << PLACE_BITS) | u64::from(place)).to_string()
+    definition_value(deployment, place).to_string()
+}
+
+/// A process definition's key as the integer Zeebe's gRPC messages carry.
+pub fn definition_value(deployment: u64, place: u32) -> i64 {
+    ((deployment << PLACE_BITS) | u64::from(place)) as i64
 }
 
 pub fn parse_definition(what: &str, text: &str) -> Result<(u64, u32), ApiError> {

@@ -10,11 +10,11 @@
 //! are 64-bit integers ([`keys`]); Baton's default tenant is Camunda's
 //! `<default>`.
 
-mod instances;
+pub(crate) mod instances;
 pub mod schemas;
 pub mod keys;
 mod tasks;
-mod work;
+pub(crate) mod work;
 
 use axum::extract::Request;
 use axum::http::{header, StatusCode};
@@ -157,13 +157,13 @@ fn rejection(status: StatusCode) -> &'static str {
 }
 
 /// The Camunda API level `/v2` follows, which the topology reports as the version.
-const API_LEVEL: &str = "8.8.0";
+pub(crate) const API_LEVEL: &str = "8.8.0";
 
 /// Camunda's name for Baton's default tenant.
 const DEFAULT_TENANT: &str = "<default>";
 
 /// A tenant as Camunda's clients name it.
-fn tenant_out(tenant: &str) -> &str {
+pub(crate) fn tenant_out(tenant: &str) -> &str {
     if tenant == store::DEFAULT_TENANT {
         DEFAULT_TENANT
     } else {
@@ -172,7 +172,7 @@ fn tenant_out(tenant: &str) -> &str {
 }
 
 /// A tenant a client named, as Baton names it.
-fn tenant_in(tenant: Option<String>) -> Option<String> {
+pub(crate) fn tenant_in(tenant: Option<String>) -> Option<String> {
     tenant.map(|t| if t == DEFAULT_TENANT { store::DEFAULT_TENANT.to_string() } else { t })
 }
 
@@ -234,7 +234,7 @@ fn only_fields(filter: &serde_json::Map<String, Value>, served: &[&str]) -> Resu
 }
 
 /// The id of the instance a key belongs to; a key of no instance is 404.
-async fn instance_of(state: &AppState, key: keys::Key, what: &'static str, text: &str) -> Result<String, ApiError> {
+pub(crate) async fn instance_of(state: &AppState, key: keys::Key, what: &'static str, text: &str) -> Result<String, ApiError> {
     let number = key.number;
     let found = crate::routes::read(state, move |txn| Ok(txn.instance_id_by_number(number)?)).await?;
     found.ok_or_else(|| ApiError::new(not_found_code(what), format!("no {what} has key {text}")))
@@ -250,7 +250,7 @@ fn not_found_code(what: &str) -> &'static str {
 }
 
 /// Baton's key of the object a Camunda key names (`<instance id>.<local>`).
-async fn baton_key(state: &AppState, what: &'static str, text: &str) -> Result<String, ApiError> {
+pub(crate) async fn baton_key(state: &AppState, what: &'static str, text: &str) -> Result<String, ApiError> {
     let key = keys::Key::parse(&format!("{what} key"), text)?;
     if key.local == 0 {
         return Err(ApiError::new(not_found_code(what), format!("no {what} has key {text}")));

@@ -111,7 +111,7 @@ fn job_kind(listener: Option<bpmn::ListenerEvent>) -> (&'static str, &'static st
 }
 
 /// The claim of a `/v2` call: the job key itself, as Camunda's clients hold no lease.
-fn key_claim(caller: Option<&crate::access::Principal>) -> Result<runtime::Claim, ApiError> {
+pub(crate) fn key_claim(caller: Option<&crate::access::Principal>) -> Result<runtime::Claim, ApiError> {
     Ok(runtime::Claim { key_holds: true, ..claim(caller, None, None, false)? })
 }
 
