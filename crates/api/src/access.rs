@@ -121,7 +121,8 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
 
 /// Whether `path` is a route anyone may call without a token.
 pub fn is_public(path: &str) -> bool {
-    ACCESS.iter().any(|(_, p, access)| *p == path && *access == Access::Public)
+    let v2 = crate::camunda::ROUTES.iter().map(|(_, p, _, access)| (p, access));
+    ACCESS.iter().map(|(_, p, access)| (p, access)).chain(v2).any(|(p, access)| *p == path && *access == Access::Public)
 }
 
 /// Who may call `method` `path` (a route template); `None` for a route the table lacks.

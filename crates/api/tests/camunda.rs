@@ -63,6 +63,8 @@ async fn an_order_runs_through_camundas_api_and_every_route_is_called() {
     assert_eq!(shop["resourceName"], json!("shop.bpmn"));
     let definition_key = shop["processDefinitionKey"].as_str().unwrap().to_string();
 
+    let (status, _, _) = app.send("GET", "/v2/status", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, topology) = app.send("GET", "/v2/topology", None).await.into_json();
     assert_eq!(topology["partitionsCount"], json!(1));
     let (_, found) = app.json("POST", "/v2/process-definitions/search", json!({"filter": {"processDefinitionId": "shop"}})).await;

@@ -37,6 +37,12 @@ pub async fn topology() -> Json<Value> {
     }))
 }
 
+/// `GET /v2/status`: Baton's readiness (`/readyz`) as Camunda answers it.
+pub async fn status(state: State<AppState>) -> Answer {
+    crate::routes::readyz(state).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
 /// `POST /v2/deployments`: multipart, a `resources` part per file and an optional `tenantId`.
 pub async fn deploy(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, mut form: Multipart) -> Answer {
     let mut files = Vec::new();

@@ -34,6 +34,7 @@ const TASK_READERS: &[Role] = &[User, Operator, Viewer];
 
 /// Method, path, summary, who may call it: the served subset.
 pub const ROUTES: &[(&str, &str, &str, Access)] = &[
+    ("get", "/v2/status", "Whether the cluster can take work: 204, or 503 when the commit loop or the store is down", Access::Public),
     ("get", "/v2/topology", "The cluster: one broker, one partition (Baton's node)", Access::Roles(&[Developer, Operator, Worker, Starter, User, Viewer])),
     ("post", "/v2/deployments", "Deploy BPMN, DMN and form files (multipart `resources`, optional `tenantId`), all or nothing", Access::Roles(&[Developer])),
     ("post", "/v2/process-instances", "Create a process instance by process definition id (and version) or key, with variables", Access::Roles(&[Starter, User])),
@@ -102,6 +103,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     router = router.route("/v2/incidents/{incidentKey}/resolution", post(work::resolve_incident));
     router = router.route("/v2/variables/search", post(instances::search_variables));
     router = router.route("/v2/messages/correlation", post(work::correlate));
+    router = router.route("/v2/status", get(instances::status));
     router = router.route("/v2/jobs/search", post(work::search_jobs));
     router = router.route("/v2/user-tasks/{userTaskKey}/form", get(tasks::form));
     router = router.route("/v2/incidents/{incidentKey}", get(work::get_incident));
