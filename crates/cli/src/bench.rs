@@ -184,6 +184,13 @@ fn peak_memory_mb() -> f64 {
 }
 
 /// How the benchmark talks to Baton: the library handle or HTTP.
+/// (key, element id, lease) of each job an activation answered, read from the fields so named.
+fn jobs_of(answer: &serde_json::Value, [key, element, lease]: [&str; 3]) -> Vec<(String, String, String)> {
+    let jobs = answer["jobs"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let text = |job: &serde_json::Value, field: &str| job[field].as_str().unwrap_or_default().to_string();
+    jobs.iter().map(|job| (text(job, key), text(job, element), text(job, lease))).collect()
+}
+
 #[derive(Clone)]
 enum Link {
     Embedded(Handle),
@@ -244,31 +251,13 @@ impl Link {
             Link::Http(client) => {
                 let body = json!({"type": JOB_TYPE, "worker": worker, "max_jobs": BATCH, "lease_ms": 60000, "timeout_ms": 200});
                 let answer = client.post("/v1/jobs/activate", &body).await?;
-                Ok(answer["jobs"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|j| {
-                        let text = |field: &str| j[field].as_str().unwrap_or_default().to_string();
-                        (text("key"), text("element_id"), text("lease"))
-                    })
-                    .collect())
+                Ok(jobs_of(&answer, ["key", "element_id", "lease"]))
             }
             Link::Camunda(client) => {
                 let body = json!({"type": JOB_TYPE, "worker": worker, "maxJobsToActivate": BATCH, "timeout": 60000, "requestTimeout": 200});
                 let answer = client.post("/v2/jobs/activation", &body).await?;
-                Ok(answer["jobs"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|j| {
-                        let text = |field: &str| j[field].as_str().unwrap_or_default().to_string();
-                        // Camunda's clients hold no lease: the key is the proof.
-                        (text("jobKey"), text("elementId"), String::new())
-                    })
-                    .collect())
+                // Camunda's clients hold no lease (no such field): the key is the proof.
+                Ok(jobs_of(&answer, ["jobKey", "elementId", "lease"]))
             }
         }
     }

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use store::InstanceFilter;
 
 use super::keys::{self, Key};
-use super::{equal_text, equal_to, only_fields, OrDefault, search_result, tenant_in, tenant_out, SearchPage};
+use super::{equal_to, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller};
 use crate::routes::{call, instance_input, read, time, AppState};
@@ -215,35 +215,21 @@ fn with_parent(txn: &mut dyn store::ReadTxn, row: store::InstanceRow) -> Result<
     Ok((row, parent))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SearchRequest {
-    #[serde(default)]
-    filter: Map<String, Value>,
-    #[serde(default)]
-    page: SearchPage,
-    #[serde(default)]
-    sort: Vec<Value>,
-}
-
 /// `POST /v2/process-instances/search`.
 pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    refuse_sort(&request.sort)?;
-    let filter = &request.filter;
-    only_fields(filter, &["processInstanceKey", "processDefinitionId", "processDefinitionVersion", "state", "hasIncident", "tenantId", "parentProcessInstanceKey"])?;
+    let served = ["processInstanceKey", "processDefinitionId", "processDefinitionVersion", "state", "hasIncident", "tenantId", "parentProcessInstanceKey"];
+    let (filter, page) = request.open(&served, "instances answer by start time")?;
     let mut wanted = InstanceFilter { tenants: tenancy::scope(caller.as_ref(), None)?, ..InstanceFilter::default() };
-    if let Some(tenant) = filter.get("tenantId") {
-        wanted.tenants = tenancy::scope(caller.as_ref(), tenant_in(Some(equal_text("tenantId", tenant)?)))?;
+    if let Some(tenant) = filter.text("tenantId")? {
+        wanted.tenants = tenancy::scope(caller.as_ref(), tenant_in(Some(tenant)))?;
     }
-    if let Some(id) = filter.get("processDefinitionId") {
-        wanted.process_id = Some(equal_text("processDefinitionId", id)?);
-    }
+    wanted.process_id = filter.text("processDefinitionId")?;
     if let Some(version) = filter.get("processDefinitionVersion") {
         let version = equal_to("processDefinitionVersion", version)?;
         wanted.version = Some(version.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| ApiError::new("request-invalid", format!("filter processDefinitionVersion: {version} is not a version")))?);
     }
-    if let Some(status) = filter.get("state") {
-        wanted.status = match equal_text("state", status)?.as_str() {
+    if let Some(status) = filter.text("state")? {
+        wanted.status = match status.as_str() {
             "ACTIVE" => Some(Status::Running),
             "COMPLETED" => Some(Status::Completed),
             "TERMINATED" => Some(Status::Cancelled),
@@ -253,9 +239,8 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
     if let Some(flag) = filter.get("hasIncident") {
         wanted.has_incidents = Some(equal_to("hasIncident", flag)?.as_bool().ok_or_else(|| ApiError::new("request-invalid", "filter hasIncident: expected true or false"))?);
     }
-    let page = request.page.request()?;
-    let by_key = filter.get("processInstanceKey").map(|k| equal_text("processInstanceKey", k)).transpose()?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
-    let parent = filter.get("parentProcessInstanceKey").map(|k| equal_text("parentProcessInstanceKey", k)).transpose()?.map(|k| Key::parse("parentProcessInstanceKey", &k)).transpose()?;
+    let by_key = filter.text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
+    let parent = filter.text("parentProcessInstanceKey")?.map(|k| Key::parse("parentProcessInstanceKey", &k)).transpose()?;
     let found = read(&state, move |txn| {
         if let Some(parent) = parent {
             match txn.instance_id_by_number(parent.number)? {
@@ -293,14 +278,6 @@ fn matches(filter: &InstanceFilter, row: &store::InstanceRow) -> bool {
         && filter.status.is_none_or(|s| s == row.status)
         && filter.has_incidents.is_none_or(|has| has == (row.incidents > 0))
         && filter.parent_id.as_ref().is_none_or(|p| row.parent_id.as_ref() == Some(p))
-}
-
-fn refuse_sort(sort: &[Value]) -> Result<(), ApiError> {
-    if sort.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::new("request-invalid", "sort is not served by Baton: searches answer in Baton's order (instances by start time, tasks and jobs by creation)"))
-    }
 }
 
 /// The instance a process instance key names, as the caller may see it.
@@ -354,12 +331,9 @@ fn definition_json(listed: &runtime::Listed) -> Value {
 
 /// `POST /v2/process-definitions/search`: every deployed version, by process id and version.
 pub async fn search_definitions(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    refuse_sort(&request.sort)?;
-    only_fields(&request.filter, &["processDefinitionId", "version", "tenantId", "processDefinitionKey", "name"])?;
-    let text = |field: &str| request.filter.get(field).map(|v| equal_text(field, v)).transpose();
-    let (id, tenant, key, name) = (text("processDefinitionId")?, text("tenantId")?.map(|t| tenant_in(Some(t)).unwrap_or_default()), text("processDefinitionKey")?, text("name")?);
-    let version = request.filter.get("version").map(|v| equal_to("version", v)).transpose()?.map(|v| v.as_u64().unwrap_or(0));
-    let page = request.page.request()?;
+    let (filter, page) = request.open(&["processDefinitionId", "version", "tenantId", "processDefinitionKey", "name"], "definitions answer by key")?;
+    let (id, tenant, key, name) = (filter.text("processDefinitionId")?, filter.text("tenantId")?.map(|t| tenant_in(Some(t)).unwrap_or_default()), filter.text("processDefinitionKey")?, filter.text("name")?);
+    let version = filter.get("version").map(|v| equal_to("version", v)).transpose()?.map(|v| v.as_u64().unwrap_or(0));
     let listed: Vec<runtime::Listed> = state
         .handle
         .workflows
@@ -405,15 +379,9 @@ pub async fn definition_xml(State(state): State<AppState>, Caller(caller): Calle
 /// `processInstanceKey` filter is required: Baton keeps variables inside
 /// each instance, not in a table of their own).
 pub async fn search_variables(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    refuse_sort(&request.sort)?;
-    only_fields(&request.filter, &["processInstanceKey", "name", "scopeKey"])?;
-    let Some(key) = request.filter.get("processInstanceKey") else {
-        return Err(ApiError::new("request-invalid", "filter processInstanceKey is required: Baton searches the variables of one process instance"));
-    };
-    let key = equal_text("processInstanceKey", key)?;
-    let name = request.filter.get("name").map(|n| equal_text("name", n)).transpose()?;
-    let scope = request.filter.get("scopeKey").map(|n| equal_text("scopeKey", n)).transpose()?;
-    let page = request.page.request()?;
+    let (filter, page) = request.open(&["processInstanceKey", "name", "scopeKey"], "variables answer by scope and name")?;
+    let key = filter.required("processInstanceKey", "Baton searches the variables of one process instance")?;
+    let (name, scope) = (filter.text("name")?, filter.text("scopeKey")?);
     let (row, _) = visible_instance(&state, caller.as_ref(), &key).await?;
     let hidden = caller.as_ref().is_some_and(|c| c.hide_variables);
     let instance_key = Key::instance(row.number).render();
@@ -564,15 +532,9 @@ fn element_rows(txn: &mut dyn store::ReadTxn, state: &AppState, row: &store::Ins
 /// `POST /v2/element-instances/search`: the element instances of one process
 /// instance (a `processInstanceKey` filter is required), in creation order.
 pub async fn search_element_instances(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    refuse_sort(&request.sort)?;
-    only_fields(&request.filter, &["processInstanceKey", "elementId", "state", "type"])?;
-    let Some(key) = request.filter.get("processInstanceKey") else {
-        return Err(ApiError::new("request-invalid", "filter processInstanceKey is required: Baton searches the element instances of one process instance"));
-    };
-    let key = equal_text("processInstanceKey", key)?;
-    let text = |field: &str| request.filter.get(field).map(|v| equal_text(field, v)).transpose();
-    let (element_id, wanted_state, wanted_type) = (text("elementId")?, text("state")?, text("type")?);
-    let page = request.page.request()?;
+    let (filter, page) = request.open(&["processInstanceKey", "elementId", "state", "type"], "element instances answer in creation order")?;
+    let key = filter.required("processInstanceKey", "Baton searches the element instances of one process instance")?;
+    let (element_id, wanted_state, wanted_type) = (filter.text("elementId")?, filter.text("state")?, filter.text("type")?);
     let (row, _) = visible_instance(&state, caller.as_ref(), &key).await?;
     let reading = state.clone();
     let (row, elements) = read(&state, move |txn| {

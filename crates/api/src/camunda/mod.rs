@@ -197,6 +197,49 @@ impl SearchPage {
     }
 }
 
+/// A search request's body: `filter` and `page`; `sort` is refused (Baton
+/// answers in its own order, which each search names).
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SearchRequest {
+    #[serde(default)]
+    filter: serde_json::Map<String, Value>,
+    #[serde(default)]
+    page: SearchPage,
+    #[serde(default)]
+    sort: Vec<Value>,
+}
+
+impl SearchRequest {
+    /// The filter (its fields among `served`) and the page of a search that answers in `order`.
+    fn open(self, served: &[&str], order: &str) -> Result<(Asked, store::PageRequest), ApiError> {
+        if !self.sort.is_empty() {
+            return Err(ApiError::new("request-invalid", format!("sort is not served by Baton: {order}")));
+        }
+        only_fields(&self.filter, served)?;
+        Ok((Asked(self.filter), self.page.request()?))
+    }
+}
+
+/// A search's filter, its fields checked.
+pub(crate) struct Asked(serde_json::Map<String, Value>);
+
+impl Asked {
+    fn get(&self, field: &str) -> Option<&Value> {
+        self.0.get(field)
+    }
+
+    /// A field compared for equality, as text.
+    fn text(&self, field: &str) -> Result<Option<String>, ApiError> {
+        self.0.get(field).map(|value| equal_text(field, value)).transpose()
+    }
+
+    /// A field that must be there, as text.
+    fn required(&self, field: &str, why: &str) -> Result<String, ApiError> {
+        self.text(field)?.ok_or_else(|| ApiError::new("request-invalid", format!("filter {field} is required: {why}")))
+    }
+}
+
 /// A search answer: the page's items, and Camunda's page description.
 /// `totalItems` counts this page; `hasMoreTotalItems` says whether more follow
 /// (Baton counts nothing it does not read).

@@ -5,11 +5,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use engine::Variables;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use store::{TaskFilter, TaskState};
 
 use super::keys::{self, Key};
-use super::{baton_key, equal_text, only_fields, search_result, tenant_in, tenant_out, OrDefault, SearchPage};
+use super::{baton_key, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller};
 use crate::routes::{read, time, AppState};
@@ -68,24 +68,11 @@ fn task_json(state: &AppState, (task, instance): &Found) -> Value {
     })
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SearchRequest {
-    #[serde(default)]
-    filter: Map<String, Value>,
-    #[serde(default)]
-    page: SearchPage,
-    #[serde(default)]
-    sort: Vec<Value>,
-}
-
 /// `POST /v2/user-tasks/search`: every state unless `state` says which.
 pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    if !request.sort.is_empty() {
-        return Err(ApiError::new("request-invalid", "sort is not served by Baton: user tasks answer in creation order"));
-    }
-    only_fields(&request.filter, &["state", "assignee", "candidateGroup", "processDefinitionId", "processInstanceKey", "tenantId", "elementId", "userTaskKey"])?;
-    let text = |field: &str| request.filter.get(field).map(|v| equal_text(field, v)).transpose();
+    let served = ["state", "assignee", "candidateGroup", "processDefinitionId", "processInstanceKey", "tenantId", "elementId", "userTaskKey"];
+    let (asked, page) = request.open(&served, "user tasks answer in creation order")?;
+    let text = |field: &str| asked.text(field);
     let mut filter = TaskFilter {
         tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?,
         assignee: text("assignee")?,
@@ -105,7 +92,6 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
         Some(key) => Some(baton_key(&state, "user task", &key).await?),
         None => None,
     };
-    let page = request.page.request()?;
     let (mut rows, next) = read(&state, move |txn| {
         if let Some(key) = instance {
             match txn.instance_id_by_number(key.number)? {

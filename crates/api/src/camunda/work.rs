@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use store::{IncidentFilter, IncidentState};
 
 use super::keys::{self, Key};
-use super::{baton_key, equal_text, no_content, only_fields, search_result, tenant_in, tenant_out, OrDefault, SearchPage};
+use super::{baton_key, no_content, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller};
 use crate::routes::{call, claim, read, time, ActivateRequest, AppState, MAX_POLL_MS};
@@ -301,24 +301,10 @@ fn error_type(kind: &str) -> &'static str {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SearchRequest {
-    #[serde(default)]
-    filter: serde_json::Map<String, Value>,
-    #[serde(default)]
-    page: SearchPage,
-    #[serde(default)]
-    sort: Vec<Value>,
-}
-
 /// `POST /v2/incidents/search`.
 pub async fn search_incidents(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    if !request.sort.is_empty() {
-        return Err(ApiError::new("request-invalid", "sort is not served by Baton: incidents answer in Baton's order"));
-    }
-    only_fields(&request.filter, &["processInstanceKey", "processDefinitionId", "state", "tenantId"])?;
-    let text = |field: &str| request.filter.get(field).map(|v| equal_text(field, v)).transpose();
+    let (asked, page) = request.open(&["processInstanceKey", "processDefinitionId", "state", "tenantId"], "incidents answer in creation order")?;
+    let text = |field: &str| asked.text(field);
     let mut filter = IncidentFilter {
         tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?,
         process_id: text("processDefinitionId")?,
@@ -331,7 +317,6 @@ pub async fn search_incidents(State(state): State<AppState>, Caller(caller): Cal
         Some(other) => return Err(ApiError::new("request-invalid", format!("filter state: '{other}' is not ACTIVE or RESOLVED"))),
     };
     let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
-    let page = request.page.request()?;
     let found = read(&state, move |txn| {
         if let Some(key) = instance {
             match txn.instance_id_by_number(key.number)? {
@@ -381,11 +366,8 @@ fn incident_json(state: &AppState, (incident, instance): &(store::IncidentRow, O
 
 /// `POST /v2/jobs/search`: open jobs (Baton keeps no row for a job once it is done).
 pub async fn search_jobs(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    if !request.sort.is_empty() {
-        return Err(ApiError::new("request-invalid", "sort is not served by Baton: jobs answer in creation order"));
-    }
-    only_fields(&request.filter, &["type", "processInstanceKey", "state", "tenantId", "processDefinitionId", "elementId"])?;
-    let text = |field: &str| request.filter.get(field).map(|v| equal_text(field, v)).transpose();
+    let (asked, page) = request.open(&["type", "processInstanceKey", "state", "tenantId", "processDefinitionId", "elementId"], "jobs answer in creation order")?;
+    let text = |field: &str| asked.text(field);
     let mut filter = store::JobFilter { tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?, job_type: text("type")?, ..store::JobFilter::default() };
     filter.state = match text("state")?.as_deref() {
         None => None,
@@ -395,7 +377,6 @@ pub async fn search_jobs(State(state): State<AppState>, Caller(caller): Caller, 
     };
     let (process_id, element_id) = (text("processDefinitionId")?, text("elementId")?);
     let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
-    let page = request.page.request()?;
     let (rows, next) = read(&state, move |txn| {
         if let Some(key) = instance {
             match txn.instance_id_by_number(key.number)? {
