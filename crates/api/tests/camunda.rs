@@ -161,6 +161,17 @@ async fn an_order_runs_through_camundas_api_and_every_route_is_called() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app.json("POST", &format!("/v2/user-tasks/{task_key}/completion"), json!({"variables": {"approved": true}})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    // Camunda's advanced filters and a sort.
+    let search = |filter: Value, sort: Value| app.json("POST", "/v2/process-instances/search", json!({"filter": filter, "sort": sort}));
+    let keys = |answer: &Value| answer["items"].as_array().unwrap().iter().map(|i| i["processInstanceKey"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let (_, both) = search(json!({"processDefinitionId": {"$in": ["shop", "nope"]}}), json!([{"field": "startDate", "order": "DESC"}])).await;
+    assert_eq!(keys(&both), [second_key.clone(), first_key.clone()], "{both}");
+    let (_, like) = search(json!({"processDefinitionId": {"$like": "sh*"}, "state": {"$neq": "COMPLETED"}, "hasIncident": false}), json!([])).await;
+    assert_eq!(keys(&like), [second_key.clone()], "the first has completed, the second was cancelled (TERMINATED)");
+    let (_, later) = search(json!({"startDate": {"$gt": "2020-01-01T00:00:00Z"}, "endDate": {"$exists": true}}), json!([])).await;
+    assert_eq!(keys(&later), [first_key.clone(), second_key.clone()], "both have ended");
+    let (_, none) = search(json!({"startDate": {"$lt": "2020-01-01T00:00:00Z"}}), json!([])).await;
+    assert_eq!(keys(&none), Vec::<String>::new());
     let (_, done) = app.json("POST", "/v2/process-instances/search", json!({"filter": {"processDefinitionId": "shop", "state": "COMPLETED"}})).await;
     assert_eq!(done["items"].as_array().unwrap().len(), 1, "{done}");
     assert_eq!(done["items"][0]["processInstanceKey"], json!(first_key));
@@ -197,8 +208,12 @@ async fn camundas_api_answers_problems_in_camundas_shape() {
     problem(404, "NOT_FOUND", "/v2/process-instances", "nope", &answer);
     let (_, answer) = app.json("POST", "/v2/process-instances/search", json!({"filter": {"variables": []}})).await;
     problem(400, "INVALID_ARGUMENT", "/v2/process-instances/search", "filter variables is not served", &answer);
-    let (_, answer) = app.json("POST", "/v2/process-instances/search", json!({"filter": {"state": {"$in": ["ACTIVE"]}}})).await;
-    problem(400, "INVALID_ARGUMENT", "/v2/process-instances/search", "equality only", &answer);
+    let (_, answer) = app.json("POST", "/v2/process-instances/search", json!({"filter": {"state": {"$regex": "A.*"}}})).await;
+    problem(400, "INVALID_ARGUMENT", "/v2/process-instances/search", "$regex", &answer);
+    let (_, answer) = app.json("POST", "/v2/user-tasks/search", json!({"filter": {"candidateGroup": {"$in": ["a"]}}})).await;
+    problem(400, "INVALID_ARGUMENT", "/v2/user-tasks/search", "equality only", &answer);
+    let (_, answer) = app.json("POST", "/v2/jobs/search", json!({"sort": [{"field": "type"}]})).await;
+    problem(400, "INVALID_ARGUMENT", "/v2/jobs/search", "sort is not served", &answer);
     let (_, answer) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": "nope", "tags": ["x"]})).await;
     problem(501, "NOT_IMPLEMENTED", "/v2/process-instances", "tags", &answer);
     let (_, answer) = app.json("POST", "/v2/batch-operations/search", json!({})).await;

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use store::InstanceFilter;
 
 use super::keys::{self, Key};
-use super::{equal_to, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
+use super::{schemas, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller};
 use crate::routes::{call, instance_input, read, time, AppState};
@@ -216,29 +216,25 @@ fn with_parent(txn: &mut dyn store::ReadTxn, row: store::InstanceRow) -> Result<
 }
 
 /// `POST /v2/process-instances/search`.
-pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let served = ["processInstanceKey", "processDefinitionId", "processDefinitionVersion", "state", "hasIncident", "tenantId", "parentProcessInstanceKey"];
-    let (filter, page) = request.open(&served, "instances answer by start time")?;
-    let mut wanted = InstanceFilter { tenants: tenancy::scope(caller.as_ref(), None)?, ..InstanceFilter::default() };
+pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(mut request): Body<SearchRequest>) -> Answer {
+    let (order, descending) = instance_order(&request.take_sort())?;
+    let (filter, page) = request.open(&schemas::process_instance(), &[], "")?;
+    let mut wanted = InstanceFilter { tenants: tenancy::scope(caller.as_ref(), None)?, order, descending, ..InstanceFilter::default() };
     if let Some(tenant) = filter.text("tenantId")? {
         wanted.tenants = tenancy::scope(caller.as_ref(), tenant_in(Some(tenant)))?;
     }
     wanted.process_id = filter.text("processDefinitionId")?;
-    if let Some(version) = filter.get("processDefinitionVersion") {
-        let version = equal_to("processDefinitionVersion", version)?;
-        wanted.version = Some(version.as_u64().and_then(|v| u32::try_from(v).ok()).ok_or_else(|| ApiError::new("request-invalid", format!("filter processDefinitionVersion: {version} is not a version")))?);
-    }
+    wanted.version = filter.text("processDefinitionVersion")?.and_then(|v| v.parse().ok());
     if let Some(status) = filter.text("state")? {
         wanted.status = match status.as_str() {
             "ACTIVE" => Some(Status::Running),
             "COMPLETED" => Some(Status::Completed),
-            "TERMINATED" => Some(Status::Cancelled),
+            // Baton's failed instances are TERMINATED too: the items' own state decides.
+            "TERMINATED" => None,
             other => return Err(ApiError::new("request-invalid", format!("filter state: '{other}' is not ACTIVE, COMPLETED or TERMINATED"))),
         };
     }
-    if let Some(flag) = filter.get("hasIncident") {
-        wanted.has_incidents = Some(equal_to("hasIncident", flag)?.as_bool().ok_or_else(|| ApiError::new("request-invalid", "filter hasIncident: expected true or false"))?);
-    }
+    wanted.has_incidents = filter.text("hasIncident")?.and_then(|flag| flag.parse().ok());
     let by_key = filter.text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
     let parent = filter.text("parentProcessInstanceKey")?.map(|k| Key::parse("parentProcessInstanceKey", &k)).transpose()?;
     let found = read(&state, move |txn| {
@@ -266,8 +262,28 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
     })
     .await?;
     let (rows, next) = found;
-    let items = rows.iter().map(|(row, parent)| instance_json(&state, row, *parent)).collect();
+    let items = rows.iter().map(|(row, parent)| instance_json(&state, row, *parent)).filter(|item| filter.admits(item)).collect();
     Ok(Json(search_result(items, next)).into_response())
+}
+
+/// The order of an instance search: by start time (the default), process id or state, either way.
+fn instance_order(sort: &[Value]) -> Result<(store::InstanceOrder, bool), ApiError> {
+    let [first, rest @ ..] = sort else { return Ok((store::InstanceOrder::Started, false)) };
+    if !rest.is_empty() {
+        return Err(ApiError::new("request-invalid", "sort: Baton sorts instances by one field (then by start time)"));
+    }
+    let order = match first["field"].as_str() {
+        Some("startDate") => store::InstanceOrder::Started,
+        Some("processDefinitionId") => store::InstanceOrder::Workflow,
+        Some("state") => store::InstanceOrder::Status,
+        other => return Err(ApiError::new("request-invalid", format!("sort: instances sort by startDate, processDefinitionId or state, not {}", other.unwrap_or("nothing")))),
+    };
+    let descending = match first["order"].as_str() {
+        None | Some("ASC") => false,
+        Some("DESC") => true,
+        Some(other) => return Err(ApiError::new("request-invalid", format!("sort: order is ASC or DESC, not {other}"))),
+    };
+    Ok((order, descending))
 }
 
 /// Whether one instance found by key passes the rest of a search's filter.
@@ -331,20 +347,13 @@ fn definition_json(listed: &runtime::Listed) -> Value {
 
 /// `POST /v2/process-definitions/search`: every deployed version, by process id and version.
 pub async fn search_definitions(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let (filter, page) = request.open(&["processDefinitionId", "version", "tenantId", "processDefinitionKey", "name"], "definitions answer by key")?;
-    let (id, tenant, key, name) = (filter.text("processDefinitionId")?, filter.text("tenantId")?.map(|t| tenant_in(Some(t)).unwrap_or_default()), filter.text("processDefinitionKey")?, filter.text("name")?);
-    let version = filter.get("version").map(|v| equal_to("version", v)).transpose()?.map(|v| v.as_u64().unwrap_or(0));
+    let (filter, page) = request.open(&schemas::process_definition(), &[], "definitions answer by key")?;
     let listed: Vec<runtime::Listed> = state
         .handle
         .workflows
         .list()
         .into_iter()
-        .filter(|l| tenancy::sees(caller.as_ref(), &l.tenant))
-        .filter(|l| id.as_ref().is_none_or(|id| id == &l.process_id))
-        .filter(|l| tenant.as_ref().is_none_or(|t| t == &l.tenant))
-        .filter(|l| version.is_none_or(|v| v == u64::from(l.version)))
-        .filter(|l| key.as_ref().is_none_or(|k| k == &keys::definition(l.deployment, l.place)))
-        .filter(|l| name.as_ref().is_none_or(|n| l.workflow.name.as_ref() == Some(n)))
+        .filter(|l| tenancy::sees(caller.as_ref(), &l.tenant) && filter.admits(&definition_json(l)))
         .collect();
     // Cursors shaped as page_by_name reads them: `<sort key>/<10-digit version>`.
     let rows = listed.into_iter().map(|l| (format!("{:0>20}/{:010}", keys::definition(l.deployment, l.place), l.version), l)).collect();
@@ -379,9 +388,8 @@ pub async fn definition_xml(State(state): State<AppState>, Caller(caller): Calle
 /// `processInstanceKey` filter is required: Baton keeps variables inside
 /// each instance, not in a table of their own).
 pub async fn search_variables(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let (filter, page) = request.open(&["processInstanceKey", "name", "scopeKey"], "variables answer by scope and name")?;
+    let (filter, page) = request.open(&schemas::variable(), &[], "variables answer by scope and name")?;
     let key = filter.required("processInstanceKey", "Baton searches the variables of one process instance")?;
-    let (name, scope) = (filter.text("name")?, filter.text("scopeKey")?);
     let (row, _) = visible_instance(&state, caller.as_ref(), &key).await?;
     let hidden = caller.as_ref().is_some_and(|c| c.hide_variables);
     let instance_key = Key::instance(row.number).render();
@@ -391,9 +399,6 @@ pub async fn search_variables(State(state): State<AppState>, Caller(caller): Cal
     let mut rows = Vec::new();
     for (scope_key, variables) in scopes {
         for (variable, value) in variables.iter() {
-            if name.as_ref().is_some_and(|n| n != variable) || scope.as_ref().is_some_and(|s| s != &scope_key) {
-                continue;
-            }
             let item = json!({
                 "name": variable,
                 "value": if hidden { "\"[hidden]\"".to_string() } else { value.to_string() },
@@ -404,7 +409,9 @@ pub async fn search_variables(State(state): State<AppState>, Caller(caller): Cal
                 "processInstanceKey": instance_key,
                 "rootProcessInstanceKey": null,
             });
-            rows.push((format!("{scope_key:0>20}/{variable}/{:010}", 0), item));
+            if filter.admits(&item) {
+                rows.push((format!("{scope_key:0>20}/{variable}/{:010}", 0), item));
+            }
         }
     }
     let (items, next) = crate::routes::page_by_name(rows, &page)?;
@@ -532,9 +539,8 @@ fn element_rows(txn: &mut dyn store::ReadTxn, state: &AppState, row: &store::Ins
 /// `POST /v2/element-instances/search`: the element instances of one process
 /// instance (a `processInstanceKey` filter is required), in creation order.
 pub async fn search_element_instances(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let (filter, page) = request.open(&["processInstanceKey", "elementId", "state", "type"], "element instances answer in creation order")?;
+    let (filter, page) = request.open(&schemas::element_instance(), &[], "element instances answer in creation order")?;
     let key = filter.required("processInstanceKey", "Baton searches the element instances of one process instance")?;
-    let (element_id, wanted_state, wanted_type) = (filter.text("elementId")?, filter.text("state")?, filter.text("type")?);
     let (row, _) = visible_instance(&state, caller.as_ref(), &key).await?;
     let reading = state.clone();
     let (row, elements) = read(&state, move |txn| {
@@ -543,14 +549,12 @@ pub async fn search_element_instances(State(state): State<AppState>, Caller(call
     })
     .await?;
     let listed = elements
-        .into_iter()
-        .filter(|e| element_id.as_ref().is_none_or(|id| id == &e.element_id))
-        .filter(|e| wanted_state.as_ref().is_none_or(|s| s == e.state))
-        .filter(|e| wanted_type.as_ref().is_none_or(|t| t == element_type(&e.tag)))
-        .map(|e| (format!("{:020}/{:010}", e.key, 0), e))
+        .iter()
+        .map(|e| (format!("{:020}/{:010}", e.key, 0), element_json(&state, &row, e)))
+        .filter(|(_, item)| filter.admits(item))
         .collect();
     let (items, next) = crate::routes::page_by_name(listed, &page)?;
-    Ok(Json(search_result(items.iter().map(|e| element_json(&state, &row, e)).collect(), next)).into_response())
+    Ok(Json(search_result(items, next)).into_response())
 }
 
 /// `GET /v2/element-instances/{elementInstanceKey}`.

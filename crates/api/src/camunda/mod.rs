@@ -211,33 +211,154 @@ pub(crate) struct SearchRequest {
 }
 
 impl SearchRequest {
-    /// The filter (its fields among `served`) and the page of a search that answers in `order`.
-    fn open(self, served: &[&str], order: &str) -> Result<(Asked, store::PageRequest), ApiError> {
+    /// The sort asked for, for a search that serves one; the rest of the request stays.
+    fn take_sort(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.sort)
+    }
+
+    /// The filter and the page of a search whose items have the fields of
+    /// `item` (a schema of [`schemas`]) and the store-side fields `extra`,
+    /// answered in `order`. Each condition is checked here, so applying it
+    /// later cannot fail.
+    fn open(self, item: &Value, extra: &[&str], order: &str) -> Result<(Asked, store::PageRequest), ApiError> {
         if !self.sort.is_empty() {
-            return Err(ApiError::new("request-invalid", format!("sort is not served by Baton: {order}")));
+            return Err(ApiError::new("request-invalid", format!("sort is not served by this search: {order}")));
         }
-        only_fields(&self.filter, served)?;
-        Ok((Asked(self.filter), self.page.request()?))
+        Ok((Asked::new(self.filter, item, extra)?, self.page.request()?))
     }
 }
 
-/// A search's filter, its fields checked.
-pub(crate) struct Asked(serde_json::Map<String, Value>);
+/// The operators of Camunda's advanced filters that Baton applies.
+const OPERATORS: &[&str] = &["$eq", "$neq", "$exists", "$in", "$notIn", "$like", "$gt", "$gte", "$lt", "$lte"];
+
+/// A search's filter, its fields and operators checked. Equality on the
+/// fields the store indexes narrows the read ([`Asked::text`]); every
+/// condition is then applied to each item as answered ([`Asked::admits`]),
+/// so a page may hold fewer items than its limit (`endCursor` leads on).
+pub(crate) struct Asked {
+    conditions: serde_json::Map<String, Value>,
+    /// Fields the items do not have: the store applies them (equality only).
+    store_side: Vec<String>,
+}
 
 impl Asked {
-    fn get(&self, field: &str) -> Option<&Value> {
-        self.0.get(field)
+    fn new(conditions: serde_json::Map<String, Value>, item: &Value, extra: &[&str]) -> Result<Asked, ApiError> {
+        let fields: Vec<&str> = item["properties"].as_object().map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+        for (field, condition) in &conditions {
+            let known = fields.contains(&field.as_str()) || extra.contains(&field.as_str());
+            if !known {
+                let mut served: Vec<&str> = fields.iter().chain(extra).copied().collect();
+                served.sort_unstable();
+                return Err(ApiError::new("request-invalid", format!("filter {field} is not served by Baton; it filters by {}", served.join(", "))));
+            }
+            if let Value::Object(operators) = condition {
+                for (operator, operand) in operators {
+                    let fits = match operator.as_str() {
+                        "$exists" => operand.is_boolean(),
+                        "$in" | "$notIn" => operand.is_array(),
+                        "$like" => operand.is_string(),
+                        other => OPERATORS.contains(&other),
+                    };
+                    if !fits {
+                        return Err(ApiError::new("request-invalid", format!("filter {field}: {operator} with {operand} is not an operator Baton applies ({})", OPERATORS.join(", "))));
+                    }
+                }
+                if extra.contains(&field.as_str()) && !(operators.len() == 1 && operators.contains_key("$eq")) {
+                    return Err(ApiError::new("request-invalid", format!("filter {field}: Baton compares it for equality only (a value, or {{\"$eq\": value}})")));
+                }
+            }
+        }
+        let store_side = extra.iter().map(|f| f.to_string()).collect();
+        Ok(Asked { conditions, store_side })
     }
 
-    /// A field compared for equality, as text.
+    /// A field's value when the filter asks for equality on it (a value or `{"$eq": value}`), as text.
     fn text(&self, field: &str) -> Result<Option<String>, ApiError> {
-        self.0.get(field).map(|value| equal_text(field, value)).transpose()
+        let wanted = match self.conditions.get(field) {
+            Some(Value::Object(operators)) if operators.len() == 1 => operators.get("$eq"),
+            Some(Value::Object(_)) | None => None,
+            Some(value) => Some(value),
+        };
+        wanted.map(|value| text_of(value).ok_or_else(|| ApiError::new("request-invalid", format!("filter {field}: expected a string, got {value}")))).transpose()
     }
 
-    /// A field that must be there, as text.
+    /// A field that must be there, compared for equality, as text.
     fn required(&self, field: &str, why: &str) -> Result<String, ApiError> {
-        self.text(field)?.ok_or_else(|| ApiError::new("request-invalid", format!("filter {field} is required: {why}")))
+        self.text(field)?.ok_or_else(|| ApiError::new("request-invalid", format!("filter {field} is required, as a value: {why}")))
     }
+
+    /// Whether an item, as answered, meets every condition on its fields.
+    fn admits(&self, item: &Value) -> bool {
+        self.conditions.iter().filter(|(field, _)| !self.store_side.contains(field)).all(|(field, condition)| meets(&item[field.as_str()], condition))
+    }
+}
+
+/// A value as filters compare it: text, or a number's or a boolean's text.
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether `actual` meets `condition` (a value, or an object of operators).
+fn meets(actual: &Value, condition: &Value) -> bool {
+    let Value::Object(operators) = condition else { return same(actual, condition) };
+    operators.iter().all(|(operator, operand)| match operator.as_str() {
+        "$eq" => same(actual, operand),
+        "$neq" => !same(actual, operand),
+        "$exists" => operand.as_bool() == Some(!actual.is_null()),
+        "$in" => operand.as_array().is_some_and(|values| values.iter().any(|v| same(actual, v))),
+        "$notIn" => operand.as_array().is_some_and(|values| !values.iter().any(|v| same(actual, v))),
+        "$like" => operand.as_str().zip(text_of(actual)).is_some_and(|(pattern, text)| like(pattern.as_bytes(), text.as_bytes())),
+        ordering => order(actual, operand).is_some_and(|o| match ordering {
+            "$gt" => o.is_gt(),
+            "$gte" => o.is_ge(),
+            "$lt" => o.is_lt(),
+            _ => o.is_le(),
+        }),
+    })
+}
+
+fn same(actual: &Value, wanted: &Value) -> bool {
+    !actual.is_null() && text_of(actual).is_some() && text_of(actual) == text_of(wanted)
+}
+
+/// How `actual` compares with `operand`: as numbers, as instants (dates), else as text.
+fn order(actual: &Value, operand: &Value) -> Option<std::cmp::Ordering> {
+    if let (Some(a), Some(b)) = (actual.as_f64(), operand.as_f64()) {
+        return a.partial_cmp(&b);
+    }
+    let (a, b) = (actual.as_str()?, operand.as_str()?);
+    match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
+        (Ok(a), Ok(b)) => Some(a.cmp(&b)),
+        _ => Some(a.cmp(b)),
+    }
+}
+
+/// Camunda's `$like`: `*` any run of characters, `?` one character.
+fn like(pattern: &[u8], text: &[u8]) -> bool {
+    // Iterative matching with one backtrack point: linear in practice, never exponential.
+    let (mut p, mut t, mut star, mut mark) = (0, 0, None, 0);
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == b'*' {
+            star = Some(p);
+            mark = t;
+            p += 1;
+        } else if let Some(s) = star {
+            p = s + 1;
+            mark += 1;
+            t = mark;
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 /// A search answer: the page's items, and Camunda's page description.
@@ -249,33 +370,6 @@ fn search_result(items: Vec<Value>, next: Option<String>) -> Value {
         "items": items,
         "page": { "totalItems": count, "hasMoreTotalItems": next.is_some(), "startCursor": null, "endCursor": next },
     })
-}
-
-/// A filter value Baton compares for equality: a plain value or `{"$eq": value}`.
-fn equal_to(field: &str, value: &Value) -> Result<Value, ApiError> {
-    match value {
-        Value::Object(operators) => match (operators.len(), operators.get("$eq")) {
-            (1, Some(value)) => Ok(value.clone()),
-            _ => Err(ApiError::new("request-invalid", format!("filter {field}: Baton compares for equality only (a value, or {{\"$eq\": value}})"))),
-        },
-        other => Ok(other.clone()),
-    }
-}
-
-fn equal_text(field: &str, value: &Value) -> Result<String, ApiError> {
-    match equal_to(field, value)? {
-        Value::String(text) => Ok(text),
-        Value::Number(number) => Ok(number.to_string()),
-        other => Err(ApiError::new("request-invalid", format!("filter {field}: expected a string, got {other}"))),
-    }
-}
-
-/// Refuses filter fields a search does not serve, naming them.
-fn only_fields(filter: &serde_json::Map<String, Value>, served: &[&str]) -> Result<(), ApiError> {
-    match filter.keys().find(|name| !served.contains(&name.as_str())) {
-        Some(name) => Err(ApiError::new("request-invalid", format!("filter {name} is not served by Baton; it filters by {}", served.join(", ")))),
-        None => Ok(()),
-    }
 }
 
 /// The id of the instance a key belongs to; a key of no instance is 404.
@@ -323,4 +417,30 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> axum::extract::Fr
 /// 204, as Camunda answers a change.
 fn no_content() -> Result<Response, ApiError> {
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_matches_stars_and_question_marks_without_backtracking_blowup() {
+        for (pattern, text, expected) in [("sh*", "shop", true), ("*op", "shop", true), ("s?op", "shop", true), ("s?p", "shop", false), ("*", "", true), ("a*b*c", "aXbYc", true), ("a*b*c", "aXbY", false)] {
+            assert_eq!(like(pattern.as_bytes(), text.as_bytes()), expected, "{pattern} ~ {text}");
+        }
+        // A hostile pattern stays linear-ish: this would take ages with naive recursion.
+        let text = "a".repeat(10_000);
+        assert!(!like(format!("{}b", "*a".repeat(50)).as_bytes(), text.as_bytes()));
+    }
+
+    #[test]
+    fn conditions_compare_numbers_instants_and_text() {
+        let meets_json = |actual: Value, condition: Value| meets(&actual, &condition);
+        assert!(meets_json(json!(3), json!({"$gt": 2, "$lte": 3})));
+        assert!(meets_json(json!("2026-12-01T10:00:00.000Z"), json!({"$gte": "2026-12-01T11:00:00+01:00"})), "instants, not text");
+        assert!(meets_json(json!("ACTIVE"), json!({"$in": ["ACTIVE", "COMPLETED"], "$neq": "TERMINATED"})));
+        assert!(meets_json(json!(null), json!({"$exists": false})));
+        assert!(!meets_json(json!(null), json!("x")), "null equals nothing");
+        assert!(meets_json(json!(1), json!("1")), "a number and its text are the same key");
+    }
 }

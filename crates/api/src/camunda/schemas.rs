@@ -29,7 +29,7 @@ fn date() -> Value {
     json!({ "type": "string", "format": "date-time" })
 }
 
-fn process_instance() -> Value {
+pub(crate) fn process_instance() -> Value {
     answer(&[
         ("processDefinitionId", string()),
         ("processDefinitionName", or_null(string())),
@@ -50,7 +50,7 @@ fn process_instance() -> Value {
     ])
 }
 
-fn process_definition() -> Value {
+pub(crate) fn process_definition() -> Value {
     answer(&[
         ("name", or_null(string())),
         ("resourceName", string()),
@@ -88,7 +88,7 @@ fn activated_job() -> Value {
     ])
 }
 
-fn user_task() -> Value {
+pub(crate) fn user_task() -> Value {
     answer(&[
         ("name", or_null(string())),
         ("state", one_of(&["CREATING", "CREATED", "ASSIGNING", "UPDATING", "COMPLETING", "COMPLETED", "CANCELING"])),
@@ -117,7 +117,7 @@ fn user_task() -> Value {
     ])
 }
 
-fn incident() -> Value {
+pub(crate) fn incident() -> Value {
     answer(&[
         ("processDefinitionId", string()),
         ("errorType", string()),
@@ -135,7 +135,7 @@ fn incident() -> Value {
     ])
 }
 
-fn variable() -> Value {
+pub(crate) fn variable() -> Value {
     answer(&[
         ("name", string()),
         ("value", string()),
@@ -148,7 +148,7 @@ fn variable() -> Value {
     ])
 }
 
-fn job() -> Value {
+pub(crate) fn job() -> Value {
     answer(&[
         ("customHeaders", map_of(string())),
         ("deadline", or_null(date())),
@@ -177,7 +177,7 @@ fn job() -> Value {
     ])
 }
 
-fn element_instance() -> Value {
+pub(crate) fn element_instance() -> Value {
     answer(&[
         ("processDefinitionId", string()),
         ("startDate", date()),

@@ -70,8 +70,7 @@ fn task_json(state: &AppState, (task, instance): &Found) -> Value {
 
 /// `POST /v2/user-tasks/search`: every state unless `state` says which.
 pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let served = ["state", "assignee", "candidateGroup", "processDefinitionId", "processInstanceKey", "tenantId", "elementId", "userTaskKey"];
-    let (asked, page) = request.open(&served, "user tasks answer in creation order")?;
+    let (asked, page) = request.open(&super::schemas::user_task(), &["candidateGroup"], "user tasks answer in creation order")?;
     let text = |field: &str| asked.text(field);
     let mut filter = TaskFilter {
         tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?,
@@ -82,7 +81,8 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
             None => TaskState::All,
             Some("CREATED") => TaskState::Open,
             Some("COMPLETED") => TaskState::Completed,
-            Some(other) => return Err(ApiError::new("request-invalid", format!("filter state: Baton's tasks are CREATED or COMPLETED, not {other}"))),
+            // The states of a change under way are open tasks; the items' own state decides.
+            Some(_) => TaskState::Open,
         },
         ..TaskFilter::default()
     };
@@ -118,7 +118,7 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
     if let Some(caller) = &caller {
         rows.retain(|(task, _)| caller.may_see_task(task));
     }
-    Ok(Json(search_result(rows.iter().map(|found| task_json(&state, found)).collect(), next)).into_response())
+    Ok(Json(search_result(rows.iter().map(|found| task_json(&state, found)).filter(|item| asked.admits(item)).collect(), next)).into_response())
 }
 
 /// `GET /v2/user-tasks/{userTaskKey}`.

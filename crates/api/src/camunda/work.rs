@@ -303,7 +303,7 @@ fn error_type(kind: &str) -> &'static str {
 
 /// `POST /v2/incidents/search`.
 pub async fn search_incidents(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let (asked, page) = request.open(&["processInstanceKey", "processDefinitionId", "state", "tenantId"], "incidents answer in creation order")?;
+    let (asked, page) = request.open(&super::schemas::incident(), &[], "incidents answer in creation order")?;
     let text = |field: &str| asked.text(field);
     let mut filter = IncidentFilter {
         tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?,
@@ -311,10 +311,9 @@ pub async fn search_incidents(State(state): State<AppState>, Caller(caller): Cal
         ..IncidentFilter::default()
     };
     filter.state = match text("state")?.as_deref() {
-        None => IncidentState::All,
         Some("ACTIVE") => IncidentState::Open,
         Some("RESOLVED") => IncidentState::Resolved,
-        Some(other) => return Err(ApiError::new("request-invalid", format!("filter state: '{other}' is not ACTIVE or RESOLVED"))),
+        _ => IncidentState::All,
     };
     let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
     let found = read(&state, move |txn| {
@@ -334,7 +333,7 @@ pub async fn search_incidents(State(state): State<AppState>, Caller(caller): Cal
     })
     .await?;
     let (rows, next) = found;
-    let items = rows.iter().map(|found| incident_json(&state, found)).collect();
+    let items = rows.iter().map(|found| incident_json(&state, found)).filter(|item| asked.admits(item)).collect();
     Ok(Json(search_result(items, next)).into_response())
 }
 
@@ -366,15 +365,11 @@ fn incident_json(state: &AppState, (incident, instance): &(store::IncidentRow, O
 
 /// `POST /v2/jobs/search`: open jobs (Baton keeps no row for a job once it is done).
 pub async fn search_jobs(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let (asked, page) = request.open(&["type", "processInstanceKey", "state", "tenantId", "processDefinitionId", "elementId"], "jobs answer in creation order")?;
+    let (asked, page) = request.open(&super::schemas::job(), &[], "jobs answer in creation order")?;
     let text = |field: &str| asked.text(field);
     let mut filter = store::JobFilter { tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?, job_type: text("type")?, ..store::JobFilter::default() };
-    filter.state = match text("state")?.as_deref() {
-        None => None,
-        Some("CREATED") => Some(engine::JobState::Activatable),
-        Some("FAILED") => Some(engine::JobState::Failed),
-        Some(other) => return Err(ApiError::new("request-invalid", format!("filter state: Baton's open jobs are CREATED or FAILED, not {other}"))),
-    };
+    // A job failed with retries left is activatable in Baton and FAILED to Camunda: the items' own state decides.
+    filter.state = None;
     let (process_id, element_id) = (text("processDefinitionId")?, text("elementId")?);
     let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
     let (rows, next) = read(&state, move |txn| {
@@ -396,7 +391,7 @@ pub async fn search_jobs(State(state): State<AppState>, Caller(caller): Caller, 
         Ok((rows, page.next))
     })
     .await?;
-    let items = rows.iter().map(|(job, instance)| job_json(&state, job, instance.as_ref())).collect();
+    let items = rows.iter().map(|(job, instance)| job_json(&state, job, instance.as_ref())).filter(|item| asked.admits(item)).collect();
     Ok(Json(search_result(items, next)).into_response())
 }
 
