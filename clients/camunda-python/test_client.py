@@ -8,13 +8,9 @@ BATON_BIN names the binary (scripts/test passes the release build).
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import tempfile
+import sys
 import time
 import unittest
-import urllib.request
 from pathlib import Path
 
 from camunda_orchestration_sdk import (
@@ -34,8 +30,8 @@ from camunda_orchestration_sdk.models import (
     VariableSearchQuery,
 )
 
-HERE = Path(__file__).resolve().parent
-BATON = os.environ.get("BATON_BIN") or str(HERE.parent.parent / "target" / "release" / "baton")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from baton_server import BatonServer  # noqa: E402
 
 ORDER = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="http://example.org">
@@ -59,12 +55,6 @@ ORDER = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def eventually(check, what: str):
     """Polls until `check` returns a value: the worker runs in its own task."""
     for _ in range(200):
@@ -78,26 +68,13 @@ def eventually(check, what: str):
 class CamundaPythonClient(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.work = tempfile.mkdtemp(prefix="baton-camunda-python-")
-        port = free_port()
-        cls.base = f"http://127.0.0.1:{port}"
-        cls.server = subprocess.Popen(
-            [BATON, "serve", "--db", f"sqlite://{cls.work}/baton.db", "--listen", f"127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{cls.base}/healthz") as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.05)
-        cls.configuration = {"CAMUNDA_REST_ADDRESS": f"{cls.base}/v2", "CAMUNDA_AUTH_STRATEGY": "NONE"}
+        cls.server = BatonServer("baton-camunda-python-")
+        cls.work = cls.server.work
+        cls.configuration = {"CAMUNDA_REST_ADDRESS": f"{cls.server.base}/v2", "CAMUNDA_AUTH_STRATEGY": "NONE"}
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.terminate()
-        cls.server.wait(timeout=10)
+        cls.server.stop()
 
     def test_deploy_start_work_correlate_and_complete(self):
         client = CamundaClient(configuration=self.configuration)

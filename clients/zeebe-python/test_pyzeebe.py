@@ -9,11 +9,7 @@ BATON_BIN names the binary (scripts/test passes the release build).
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import tempfile
-import time
+import sys
 import unittest
 import urllib.request
 from pathlib import Path
@@ -21,8 +17,8 @@ from pathlib import Path
 from pyzeebe import ZeebeClient, ZeebeWorker, create_insecure_channel
 from pyzeebe.errors import BusinessError
 
-HERE = Path(__file__).resolve().parent
-BATON = os.environ.get("BATON_BIN") or str(HERE.parent.parent / "target" / "release" / "baton")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from baton_server import BatonServer  # noqa: E402
 
 ORDER = """<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d" targetNamespace="http://example.org">
@@ -51,34 +47,15 @@ ORDER = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class PyZeebe(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.work = tempfile.mkdtemp(prefix="baton-pyzeebe-")
-        port, cls.grpc_port = free_port(), free_port()
-        cls.base = f"http://127.0.0.1:{port}"
-        cls.server = subprocess.Popen(
-            [BATON, "serve", "--db", f"sqlite://{cls.work}/baton.db", "--listen", f"127.0.0.1:{port}", "--grpc-listen", f"127.0.0.1:{cls.grpc_port}"],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{cls.base}/healthz") as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.05)
+        cls.server = BatonServer("baton-pyzeebe-", grpc=True)
+        cls.work, cls.base, cls.grpc_port = cls.server.work, cls.server.base, cls.server.grpc_port
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.terminate()
-        cls.server.wait(timeout=10)
+        cls.server.stop()
 
     def instance(self, key: int) -> dict:
         with urllib.request.urlopen(f"{self.base}/v2/process-instances/{key}") as answer:
