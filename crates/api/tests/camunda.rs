@@ -7,7 +7,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use super::{App, IntoJson, MODEL};
+use super::{App, IntoJson, DISH, MODEL};
 
 const ORDER: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
   <message id="m" name="paid"><extensionElements><zeebe:subscription correlationKey="=orderId"/></extensionElements></message>
@@ -271,4 +271,30 @@ async fn creation_awaits_completion_and_messages_correlate_now_or_not_at_all() {
     assert_eq!(inbox["processDefinitionId"], json!("inbox"), "a message start event took it");
     let (status, nobody) = app.json("POST", "/v2/messages/correlation", json!({"name": "go", "correlationKey": "w-1"})).await;
     assert_eq!((status, nobody["title"].clone()), (StatusCode::NOT_FOUND, json!("NOT_FOUND")), "correlation keeps nothing: the waiter is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_lists_its_processes_decisions_and_forms_with_keys_by_kind() {
+    let app = App::new();
+    let form = r#"{"id":"approval","type":"default","components":[]}"#;
+    let (status, deployed) = deploy(&app, &[("order.bpmn", MODEL), ("dish.dmn", DISH), ("approval.form", form)], None).await;
+    assert_eq!(status, StatusCode::OK, "{deployed}");
+    let of = |kind: &str| deployed["deployments"].as_array().unwrap().iter().filter(|d| !d[kind].is_null()).map(|d| d[kind].clone()).collect::<Vec<_>>();
+    let (processes, decisions, graphs, forms) = (of("processDefinition"), of("decisionDefinition"), of("decisionRequirements"), of("form"));
+    assert_eq!(processes.len(), 1);
+    assert!(!decisions.is_empty(), "{deployed}");
+    assert_eq!((graphs.len(), graphs[0]["resourceName"].clone()), (1, json!("dish.dmn")));
+    assert_eq!((forms[0]["formId"].clone(), forms[0]["resourceName"].clone()), (json!("approval"), json!("approval.form")));
+    let mut keys: Vec<String> = [&processes, &decisions, &graphs, &forms].iter().flat_map(|list| list.iter()).map(|d| {
+        ["processDefinitionKey", "decisionDefinitionKey", "formKey"].iter().find_map(|k| d[*k].as_str()).or(d["decisionRequirementsKey"].as_str()).unwrap().to_string()
+    }).collect();
+    let count = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), count, "every thing has its own key: {keys:?}");
+    assert_eq!(decisions[0]["decisionRequirementsKey"], graphs[0]["decisionRequirementsKey"]);
+    // Deployed again unchanged, each keeps its version and its key.
+    let (_, again) = deploy(&app, &[("dish.dmn", DISH)], None).await;
+    let again_decisions: Vec<Value> = again["deployments"].as_array().unwrap().iter().filter(|d| !d["decisionDefinition"].is_null()).map(|d| d["decisionDefinition"].clone()).collect();
+    assert_eq!(again_decisions, decisions);
 }

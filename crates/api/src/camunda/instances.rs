@@ -68,18 +68,29 @@ pub async fn deploy(State(state): State<AppState>, actor: Actor, Caller(caller):
     let Reply::Deployed(deployed) = call(&state, &actor, None, None, command).await? else {
         unreachable!("deploy answers with versions")
     };
-    let registry = &state.handle.workflows;
+    let listing = listing(&state, &tenant, deployed.clone()).await?;
+    let entry = |kind: &str, value: Value| {
+        let mut entry = json!({ "processDefinition": null, "decisionDefinition": null, "decisionRequirements": null, "form": null, "resource": null });
+        entry[kind] = value;
+        entry
+    };
+    let tenant_id = tenant_out(&tenant);
     let mut deployments = Vec::new();
-    for (process_id, version, _) in &deployed.workflows {
-        let Some(listed) = registry.find(&tenant, process_id, *version) else { continue };
-        let definition = json!({
-            "processDefinitionId": process_id,
-            "processDefinitionVersion": version,
-            "resourceName": deployed.resources.get(process_id),
-            "tenantId": tenant_out(&tenant),
-            "processDefinitionKey": keys::definition(listed.deployment, listed.place),
-        });
-        deployments.push(json!({ "processDefinition": definition, "decisionDefinition": null, "decisionRequirements": null, "form": null, "resource": null }));
+    for p in &listing.processes {
+        let value = json!({ "processDefinitionId": p.id, "processDefinitionVersion": p.version, "resourceName": p.resource, "tenantId": tenant_id, "processDefinitionKey": p.key.to_string() });
+        deployments.push(entry("processDefinition", value));
+    }
+    for d in &listing.decisions {
+        let value = json!({ "decisionDefinitionId": d.id, "version": d.version, "name": d.name, "tenantId": tenant_id, "decisionRequirementsId": d.requirements_id, "decisionDefinitionKey": d.key.to_string(), "decisionRequirementsKey": d.requirements_key.to_string() });
+        deployments.push(entry("decisionDefinition", value));
+    }
+    for r in &listing.requirements {
+        let value = json!({ "decisionRequirementsId": r.id, "decisionRequirementsName": r.id, "version": r.version, "resourceName": r.resource, "tenantId": tenant_id, "decisionRequirementsKey": r.key.to_string() });
+        deployments.push(entry("decisionRequirements", value));
+    }
+    for f in &listing.forms {
+        let value = json!({ "formId": f.id, "version": f.version, "resourceName": f.resource, "tenantId": tenant_id, "formKey": f.key.to_string() });
+        deployments.push(entry("form", value));
     }
     Ok(Json(json!({
         "deploymentKey": deployed.deployment.to_string(),
@@ -87,6 +98,89 @@ pub async fn deploy(State(state): State<AppState>, actor: Actor, Caller(caller):
         "deployments": deployments,
     }))
     .into_response())
+}
+
+/// One deployed thing as Camunda's deploy answers list it: id, version, file, key.
+pub(crate) struct Listed {
+    pub id: String,
+    pub version: u32,
+    pub resource: String,
+    pub key: i64,
+}
+
+/// A deployed decision, with its requirements graph.
+pub(crate) struct ListedDecision {
+    pub id: String,
+    pub version: u32,
+    pub name: String,
+    pub requirements_id: String,
+    pub key: i64,
+    pub requirements_key: i64,
+}
+
+/// What a deployment answer lists: each thing the deployment named, at the
+/// version it has now (new, or unchanged), keyed by the deployment that
+/// brought that version. Both Camunda faces (`/v2`, gRPC) render it.
+pub(crate) struct Listing {
+    pub processes: Vec<Listed>,
+    pub decisions: Vec<ListedDecision>,
+    pub requirements: Vec<Listed>,
+    pub forms: Vec<Listed>,
+}
+
+pub(crate) async fn listing(state: &AppState, tenant: &str, deployed: runtime::Deployment) -> Result<Listing, ApiError> {
+    let registry = state.handle.workflows.clone();
+    let tenant = tenant.to_string();
+    read(state, move |txn| {
+        let tenants = Some(vec![tenant.clone()]);
+        let processes = deployed
+            .workflows
+            .iter()
+            .filter_map(|(id, version, _)| {
+                let found = registry.find(&tenant, id, *version)?;
+                let resource = deployed.resources.get(id).cloned().unwrap_or_default();
+                Some(Listed { id: id.clone(), version: *version, resource, key: keys::definition_value(found.deployment, found.place) })
+            })
+            .collect();
+        // A thing's place: its index among the things of its kind its deployment brought, by id.
+        let place = |deployment: u64, id: &str, ids: &[(u64, String)]| ids.iter().filter(|(d, _)| *d == deployment).position(|(_, other)| other == id).unwrap_or(0);
+        let decision_rows = txn.decisions(&tenants, None)?;
+        let mut decision_ids: Vec<(u64, String)> = decision_rows.iter().map(|r| (r.deployment, r.decision_id.clone())).collect();
+        let mut graph_ids: Vec<(u64, String)> = decision_rows.iter().map(|r| (r.deployment, r.definitions_id.clone())).collect();
+        decision_ids.sort();
+        graph_ids.sort();
+        graph_ids.dedup();
+        let mut decisions = Vec::new();
+        let mut requirements: Vec<Listed> = Vec::new();
+        for (id, version, _) in &deployed.decisions {
+            let Some(row) = decision_rows.iter().find(|r| &r.decision_id == id && r.version == *version) else { continue };
+            let requirements_key = keys::deployed(keys::Kind::Requirements, row.deployment, place(row.deployment, &row.definitions_id, &graph_ids));
+            decisions.push(ListedDecision {
+                id: id.clone(),
+                version: *version,
+                name: row.name.clone(),
+                requirements_id: row.definitions_id.clone(),
+                key: keys::deployed(keys::Kind::Decision, row.deployment, place(row.deployment, id, &decision_ids)),
+                requirements_key,
+            });
+            if !requirements.iter().any(|r| r.key == requirements_key) {
+                requirements.push(Listed { id: row.definitions_id.clone(), version: *version, resource: row.resource.clone(), key: requirements_key });
+            }
+        }
+        let form_rows = txn.forms(&tenants, None)?;
+        let mut form_ids: Vec<(u64, String)> = form_rows.iter().map(|r| (r.deployment, r.form_id.clone())).collect();
+        form_ids.sort();
+        let forms = deployed
+            .forms
+            .iter()
+            .filter_map(|(id, version, _)| {
+                let row = form_rows.iter().find(|r| &r.form_id == id && r.version == *version)?;
+                Some(Listed { id: id.clone(), version: *version, resource: row.resource.clone(), key: keys::deployed(keys::Kind::Form, row.deployment, place(row.deployment, id, &form_ids)) })
+            })
+            .collect();
+        Ok(Listing { processes, decisions, requirements, forms })
+    })
+    .await
 }
 
 #[derive(Deserialize)]

@@ -73,6 +73,21 @@ pub fn definition(deployment: u64, place: u32) -> String {
     definition_value(deployment, place).to_string()
 }
 
+/// What a deployment holds: each kind has its quarter of the 12 bits of places.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Process = 0,
+    Form = 1,
+    Decision = 2,
+    Requirements = 3,
+}
+
+/// The key of the thing of `kind` at `place` among its deployment's things of that kind.
+pub fn deployed(kind: Kind, deployment: u64, place: usize) -> i64 {
+    let place = (kind as u64) << (PLACE_BITS - 2) | (place as u64 & ((1 << (PLACE_BITS - 2)) - 1));
+    ((deployment << PLACE_BITS) | place) as i64
+}
+
 /// A process definition's key as the integer Zeebe's gRPC messages carry.
 pub fn definition_value(deployment: u64, place: u32) -> i64 {
     ((deployment << PLACE_BITS) | u64::from(place)) as i64

@@ -218,8 +218,31 @@ fn deployment() -> Value {
         ("tenantId", string()),
         ("processDefinitionKey", key()),
     ]);
-    let none = json!({ "type": "null" });
-    let item = answer(&[("processDefinition", process), ("decisionDefinition", none.clone()), ("decisionRequirements", none.clone()), ("form", none.clone()), ("resource", none)]);
+    let decision = answer(&[
+        ("decisionDefinitionId", string()),
+        ("version", integer(1)),
+        ("name", string()),
+        ("tenantId", string()),
+        ("decisionRequirementsId", string()),
+        ("decisionDefinitionKey", key()),
+        ("decisionRequirementsKey", key()),
+    ]);
+    let requirements = answer(&[
+        ("decisionRequirementsId", string()),
+        ("decisionRequirementsName", string()),
+        ("version", integer(1)),
+        ("resourceName", string()),
+        ("tenantId", string()),
+        ("decisionRequirementsKey", key()),
+    ]);
+    let form = answer(&[("formId", string()), ("version", integer(1)), ("resourceName", string()), ("tenantId", string()), ("formKey", key())]);
+    let item = answer(&[
+        ("processDefinition", or_null(process)),
+        ("decisionDefinition", or_null(decision)),
+        ("decisionRequirements", or_null(requirements)),
+        ("form", or_null(form)),
+        ("resource", json!({ "type": "null" })),
+    ]);
     answer(&[("deploymentKey", key()), ("tenantId", string()), ("deployments", list(item))])
 }
 

@@ -256,20 +256,42 @@ fn deploy(gateway: Gateway, principal: Option<Principal>, request: DeployResourc
         let runtime::Reply::Deployed(deployed) = call(state, &actor(principal.as_ref()), None, None, command).await.map_err(status)? else {
             return Err(Status::internal("deploy answered without versions"));
         };
-        let deployments = deployed
-            .workflows
-            .iter()
-            .map(|(process_id, version, _)| Deployment {
-                process: Some(ProcessMetadata {
-                    bpmn_process_id: process_id.clone(),
-                    version: *version as i32,
-                    process_definition_key: definition_key(state, &tenant, process_id, *version),
-                    resource_name: deployed.resources.get(process_id).cloned().unwrap_or_default(),
-                    tenant_id: tenant_out(&tenant).to_string(),
-                }),
-            })
-            .collect();
-        Ok(DeployResourceResponse { key: deployed.deployment as i64, deployments, tenant_id: tenant_out(&tenant).to_string() })
+        let key = deployed.deployment as i64;
+        let listing = crate::camunda::instances::listing(state, &tenant, deployed).await.map_err(status)?;
+        let tenant_id = tenant_out(&tenant).to_string();
+        let mut deployments = Vec::new();
+        for p in listing.processes {
+            let process = ProcessMetadata { bpmn_process_id: p.id, version: p.version as i32, process_definition_key: p.key, resource_name: p.resource, tenant_id: tenant_id.clone() };
+            deployments.push(Deployment { process: Some(process), ..Deployment::default() });
+        }
+        for d in listing.decisions {
+            let decision = DecisionMetadata {
+                dmn_decision_id: d.id,
+                dmn_decision_name: d.name,
+                version: d.version as i32,
+                decision_key: d.key,
+                dmn_decision_requirements_id: d.requirements_id,
+                decision_requirements_key: d.requirements_key,
+                tenant_id: tenant_id.clone(),
+            };
+            deployments.push(Deployment { decision: Some(decision), ..Deployment::default() });
+        }
+        for r in listing.requirements {
+            let requirements = DecisionRequirementsMetadata {
+                dmn_decision_requirements_name: r.id.clone(),
+                dmn_decision_requirements_id: r.id,
+                version: r.version as i32,
+                decision_requirements_key: r.key,
+                resource_name: r.resource,
+                tenant_id: tenant_id.clone(),
+            };
+            deployments.push(Deployment { decision_requirements: Some(requirements), ..Deployment::default() });
+        }
+        for f in listing.forms {
+            let form = FormMetadata { form_id: f.id, version: f.version as i32, form_key: f.key, resource_name: f.resource, tenant_id: tenant_id.clone() };
+            deployments.push(Deployment { form: Some(form), ..Deployment::default() });
+        }
+        Ok(DeployResourceResponse { key, deployments, tenant_id })
     })
 }
 

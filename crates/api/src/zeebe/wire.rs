@@ -76,11 +76,65 @@ pub struct DeployResourceResponse {
     pub tenant_id: String,
 }
 
-/// One deployed thing; Baton lists processes (field 1 of the `Metadata` oneof).
+/// One deployed thing: one of the four (the `Metadata` oneof).
 #[derive(Clone, PartialEq, Message)]
 pub struct Deployment {
     #[prost(message, optional, tag = "1")]
     pub process: Option<ProcessMetadata>,
+    #[prost(message, optional, tag = "2")]
+    pub decision: Option<DecisionMetadata>,
+    #[prost(message, optional, tag = "3")]
+    pub decision_requirements: Option<DecisionRequirementsMetadata>,
+    #[prost(message, optional, tag = "4")]
+    pub form: Option<FormMetadata>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct DecisionMetadata {
+    #[prost(string, tag = "1")]
+    pub dmn_decision_id: String,
+    #[prost(string, tag = "2")]
+    pub dmn_decision_name: String,
+    #[prost(int32, tag = "3")]
+    pub version: i32,
+    #[prost(int64, tag = "4")]
+    pub decision_key: i64,
+    #[prost(string, tag = "5")]
+    pub dmn_decision_requirements_id: String,
+    #[prost(int64, tag = "6")]
+    pub decision_requirements_key: i64,
+    #[prost(string, tag = "7")]
+    pub tenant_id: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct DecisionRequirementsMetadata {
+    #[prost(string, tag = "1")]
+    pub dmn_decision_requirements_id: String,
+    #[prost(string, tag = "2")]
+    pub dmn_decision_requirements_name: String,
+    #[prost(int32, tag = "3")]
+    pub version: i32,
+    #[prost(int64, tag = "4")]
+    pub decision_requirements_key: i64,
+    #[prost(string, tag = "5")]
+    pub resource_name: String,
+    #[prost(string, tag = "6")]
+    pub tenant_id: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct FormMetadata {
+    #[prost(string, tag = "1")]
+    pub form_id: String,
+    #[prost(int32, tag = "2")]
+    pub version: i32,
+    #[prost(int64, tag = "3")]
+    pub form_key: i64,
+    #[prost(string, tag = "4")]
+    pub resource_name: String,
+    #[prost(string, tag = "5")]
+    pub tenant_id: String,
 }
 
 #[derive(Clone, PartialEq, Message)]
