@@ -9,18 +9,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import createCamundaClient from '@camunda8/orchestration-cluster-api';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const repository = join(here, '..', '..');
-const baton = process.env.BATON_BIN || join(process.env.CARGO_TARGET_DIR || join(repository, 'target'), 'release', 'baton');
-const work = mkdtempSync(join(tmpdir(), 'baton-camunda-node-'));
+import { startBaton } from './baton-server.mjs';
 
 const ORDER = `<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="order-definitions" targetNamespace="http://example.org">
@@ -49,21 +41,11 @@ const ORDER = `<?xml version="1.0" encoding="UTF-8"?>
 let server;
 let camunda;
 let base;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
+let work;
 
 before(async () => {
-  const port = await freePort();
-  server = spawn(baton, ['serve', '--db', `sqlite://${join(work, 'baton.db')}`, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
-  base = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300 && !(await fetch(`${base}/healthz`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
+  server = await startBaton('baton-camunda-node-');
+  ({ base, work } = server);
   camunda = createCamundaClient({
     config: {
       CAMUNDA_REST_ADDRESS: base,
@@ -74,7 +56,7 @@ before(async () => {
   });
 });
 
-after(() => server?.kill());
+after(() => server?.stop());
 
 /** Reads are consistent in Baton (Camunda's are eventually so): the client need not poll them. */
 const now = { consistency: { waitUpToMs: 0 } };
