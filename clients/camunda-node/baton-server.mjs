@@ -20,12 +20,14 @@ function freePort() {
   });
 }
 
-/** Starts the server and waits until it answers: `{ base, work, stop() }`. */
-export async function startBaton(prefix) {
+/** Starts the server (with the Zeebe gateway when `grpc`) and waits until it answers: `{ base, grpc, work, stop() }`. */
+export async function startBaton(prefix, { grpc = false } = {}) {
   const work = mkdtempSync(join(tmpdir(), prefix));
   const port = await freePort();
-  const child = spawn(baton, ['serve', '--db', `sqlite://${join(work, 'baton.db')}`, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const grpcPort = grpc ? await freePort() : undefined;
+  const extra = grpc ? ['--grpc-listen', `127.0.0.1:${grpcPort}`] : [];
+  const child = spawn(baton, ['serve', '--db', `sqlite://${join(work, 'baton.db')}`, '--listen', `127.0.0.1:${port}`, ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300 && !(await fetch(`${base}/healthz`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
-  return { base, work, stop: () => child.kill() };
+  return { base, grpc: grpc ? `grpc://127.0.0.1:${grpcPort}` : undefined, work, stop: () => child.kill() };
 }

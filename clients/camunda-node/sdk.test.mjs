@@ -1,7 +1,8 @@
 // Camunda's older TypeScript SDK (@camunda8/sdk, from npm), whose REST client
 // Camunda's getting-started project uses for its Node.js workers: the same
 // three workers (check-inventory, charge-payment, ship-items) against a real
-// `baton serve`, with only the address set.
+// `baton serve`, with only the address set; then its gRPC client (which sends
+// gzip-compressed messages) against the Zeebe gateway.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +29,7 @@ const ORDER = `<?xml version="1.0" encoding="UTF-8"?>
 let server;
 
 before(async () => {
-  server = await startBaton('baton-camunda-sdk-');
+  server = await startBaton('baton-camunda-sdk-', { grpc: true });
 });
 
 after(() => server?.stop());
@@ -70,4 +71,24 @@ test("the getting-started order process runs with @camunda8/sdk's REST workers",
   assert.deepEqual(found.items.map((i) => i.processInstanceKey).sort(), [...keys].sort());
   const variables = await client.searchVariables({ filter: { processInstanceKey: keys[2], name: 'item' } });
   assert.equal(JSON.parse(variables.items[0].value), 'default-item allocated');
+});
+
+test("@camunda8/sdk's gRPC client deploys, starts, works and awaits a result through the Zeebe gateway", async () => {
+  const c8 = new Camunda8({ ZEEBE_GRPC_ADDRESS: server.grpc, ZEEBE_REST_ADDRESS: server.base, CAMUNDA_AUTH_STRATEGY: 'NONE', CAMUNDA_LOG_LEVEL: 'error', zeebeGrpcSettings: { ZEEBE_CLIENT_LOG_LEVEL: 'NONE' } });
+  const zeebe = c8.getZeebeGrpcApiClient();
+  assert.equal((await zeebe.topology()).brokers.length, 1);
+  const file = join(server.work, 'order-process-grpc.bpmn');
+  writeFileSync(file, ORDER.replace('id="order-process"', 'id="order-process-grpc"'));
+  const deployed = await zeebe.deployResource({ processFilename: file });
+  assert.equal(deployed.deployments[0].process.bpmnProcessId, 'order-process-grpc');
+  const workers = ['check-inventory', 'charge-payment', 'ship-items'].map((taskType) =>
+    zeebe.createWorker({ taskType, taskHandler: (job) => job.complete(taskType === 'check-inventory' ? { item: `${job.variables.item} allocated` } : {}) }),
+  );
+  try {
+    const result = await zeebe.createProcessInstanceWithResult({ bpmnProcessId: 'order-process-grpc', variables: { item: 'rocket' }, requestTimeout: 20000 });
+    assert.equal(result.variables.item, 'rocket allocated');
+  } finally {
+    await Promise.all(workers.map((worker) => worker.close()));
+    await zeebe.close();
+  }
 });

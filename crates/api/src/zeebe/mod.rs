@@ -176,6 +176,11 @@ impl<Req: Send + 'static, Resp: Send + 'static> ServerStreamingService<Req> for 
     }
 }
 
+/// The codec of a call; clients may send gzip-compressed messages (Zeebe's Node client does).
+fn grpc<Resp: prost::Message + Send + 'static, Req: prost::Message + Default + Send + 'static>() -> Grpc<ProstCodec<Resp, Req>> {
+    Grpc::new(ProstCodec::default()).accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+}
+
 /// What a call answers: always an HTTP response (a failure is a gRPC status in it).
 type Answer = Pin<Box<dyn Future<Output = Result<http::Response<tonic::body::Body>, Infallible>> + Send>>;
 
@@ -198,13 +203,13 @@ where
         macro_rules! unary {
             ($name:literal, $handler:expr) => {{
                 let service = Unary { gateway, name: $name, handler: $handler };
-                Box::pin(async move { Ok(Grpc::new(ProstCodec::default()).unary(service, request).await) })
+                Box::pin(async move { Ok(grpc().unary(service, request).await) })
             }};
         }
         macro_rules! streaming {
             ($name:literal, $handler:expr) => {{
                 let service = Streaming { gateway, name: $name, handler: $handler };
-                Box::pin(async move { Ok(Grpc::new(ProstCodec::default()).server_streaming(service, request).await) })
+                Box::pin(async move { Ok(grpc().server_streaming(service, request).await) })
             }};
         }
         match call.as_str() {
