@@ -298,3 +298,31 @@ async fn a_deployment_lists_its_processes_decisions_and_forms_with_keys_by_kind(
     let again_decisions: Vec<Value> = again["deployments"].as_array().unwrap().iter().filter(|d| !d["decisionDefinition"].is_null()).map(|d| d["decisionDefinition"].clone()).collect();
     assert_eq!(again_decisions, decisions);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_page_with_from_and_after_and_fill_pages_past_what_the_filter_refuses() {
+    let app = App::new();
+    deploy(&app, &[("quick.bpmn", QUICK)], None).await;
+    let mut started = Vec::new();
+    for i in 0..6 {
+        let process = if i % 3 == 2 { "waiter" } else { "quick" };
+        let (_, created) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": process, "variables": {"k": format!("k{i}")}})).await;
+        started.push((process, created["processInstanceKey"].as_str().unwrap().to_string()));
+    }
+    let quick: Vec<String> = started.iter().filter(|(p, _)| *p == "quick").map(|(_, k)| k.clone()).collect();
+    let keys = |answer: &Value| answer["items"].as_array().unwrap().iter().map(|i| i["processInstanceKey"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    // A filter the store does not index ($like) admits 4 of 6 rows: pages of 3 still hold 3.
+    let filter = json!({"processDefinitionId": {"$like": "qu*"}});
+    let (_, first) = app.json("POST", "/v2/process-instances/search", json!({"filter": filter, "page": {"limit": 3}})).await;
+    assert_eq!(keys(&first), quick[..3], "{first}");
+    let cursor = first["page"]["endCursor"].clone();
+    let (_, rest) = app.json("POST", "/v2/process-instances/search", json!({"filter": filter, "page": {"limit": 3, "after": cursor}})).await;
+    assert_eq!(keys(&rest), quick[3..]);
+    assert_eq!(rest["page"]["endCursor"], Value::Null, "the rows ran out");
+    let (_, skipped) = app.json("POST", "/v2/process-instances/search", json!({"filter": filter, "page": {"from": 1, "limit": 2}})).await;
+    assert_eq!(keys(&skipped), quick[1..3], "from skips what the filter admits");
+    let (_, definitions) = app.json("POST", "/v2/process-definitions/search", json!({"page": {"from": 1, "limit": 1}})).await;
+    assert_eq!(definitions["items"].as_array().unwrap().len(), 1);
+    let (status, _) = app.json("POST", "/v2/process-instances/search", json!({"page": {"before": "x"}})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

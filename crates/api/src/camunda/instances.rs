@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use store::InstanceFilter;
 
 use super::keys::{self, Key};
-use super::{schemas, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
+use super::{gather, gather_listed, schemas, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller};
 use crate::routes::{call, instance_input, read, time, AppState};
@@ -312,7 +312,7 @@ fn with_parent(txn: &mut dyn store::ReadTxn, row: store::InstanceRow) -> Result<
 /// `POST /v2/process-instances/search`.
 pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(mut request): Body<SearchRequest>) -> Answer {
     let (order, descending) = instance_order(&request.take_sort())?;
-    let (filter, page) = request.open(&schemas::process_instance(), &[], "")?;
+    let (filter, window) = request.open(&schemas::process_instance(), &[], "")?;
     let mut wanted = InstanceFilter { tenants: tenancy::scope(caller.as_ref(), None)?, order, descending, ..InstanceFilter::default() };
     if let Some(tenant) = filter.text("tenantId")? {
         wanted.tenants = tenancy::scope(caller.as_ref(), tenant_in(Some(tenant)))?;
@@ -331,6 +331,7 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
     wanted.has_incidents = filter.text("hasIncident")?.and_then(|flag| flag.parse().ok());
     let by_key = filter.text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
     let parent = filter.text("parentProcessInstanceKey")?.map(|k| Key::parse("parentProcessInstanceKey", &k)).transpose()?;
+    let reading = state.clone();
     let found = read(&state, move |txn| {
         if let Some(parent) = parent {
             match txn.instance_id_by_number(parent.number)? {
@@ -338,25 +339,33 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
                 None => return Ok((Vec::new(), None)),
             }
         }
-        let (rows, next) = match by_key {
-            Some(key) => {
-                let row = match txn.instance_id_by_number(key.number)? {
-                    Some(id) => txn.instance(&id)?,
-                    None => None,
-                };
-                (row.filter(|row| matches(&wanted, row)).into_iter().collect(), None)
+        let mut rows = |page: &store::PageRequest| -> Result<(Vec<(String, Value)>, Option<String>), ApiError> {
+            let (rows, next) = match by_key {
+                Some(key) => {
+                    let row = match txn.instance_id_by_number(key.number)? {
+                        Some(id) => txn.instance(&id)?,
+                        None => None,
+                    };
+                    // One row, once: a second read past its cursor finds nothing.
+                    (row.filter(|row| matches(&wanted, row) && page.after.is_none()).into_iter().collect(), None)
+                }
+                None => {
+                    let found = txn.instances(&wanted, page)?;
+                    (found.items, found.next)
+                }
+            };
+            let mut items = Vec::new();
+            for row in rows {
+                let cursor = store::Cursor::cursor(&row);
+                let (row, parent) = with_parent(txn, row)?;
+                items.push((cursor, instance_json(&reading, &row, parent)));
             }
-            None => {
-                let page = txn.instances(&wanted, &page)?;
-                (page.items, page.next)
-            }
+            Ok((items, next))
         };
-        let rows = rows.into_iter().map(|row| with_parent(txn, row)).collect::<Result<Vec<_>, ApiError>>()?;
-        Ok((rows, next))
+        gather(&window, &filter, &mut rows)
     })
     .await?;
-    let (rows, next) = found;
-    let items = rows.iter().map(|(row, parent)| instance_json(&state, row, *parent)).filter(|item| filter.admits(item)).collect();
+    let (items, next) = found;
     Ok(Json(search_result(items, next)).into_response())
 }
 
@@ -441,18 +450,17 @@ fn definition_json(listed: &runtime::Listed) -> Value {
 
 /// `POST /v2/process-definitions/search`: every deployed version, by process id and version.
 pub async fn search_definitions(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let (filter, page) = request.open(&schemas::process_definition(), &[], "definitions answer by key")?;
-    let listed: Vec<runtime::Listed> = state
+    let (filter, window) = request.open(&schemas::process_definition(), &[], "definitions answer by key")?;
+    let listed = state
         .handle
         .workflows
         .list()
         .into_iter()
-        .filter(|l| tenancy::sees(caller.as_ref(), &l.tenant) && filter.admits(&definition_json(l)))
+        .filter(|l| tenancy::sees(caller.as_ref(), &l.tenant))
+        .map(|l| (format!("{:0>20}", keys::definition(l.deployment, l.place)), definition_json(&l)))
         .collect();
-    // Cursors shaped as page_by_name reads them: `<sort key>/<10-digit version>`.
-    let rows = listed.into_iter().map(|l| (format!("{:0>20}/{:010}", keys::definition(l.deployment, l.place), l.version), l)).collect();
-    let (items, next) = crate::routes::page_by_name(rows, &page)?;
-    Ok(Json(search_result(items.iter().map(definition_json).collect(), next)).into_response())
+    let (items, next) = gather_listed(&window, &filter, listed)?;
+    Ok(Json(search_result(items, next)).into_response())
 }
 
 async fn visible_definition(state: &AppState, caller: Option<&crate::access::Principal>, key: &str) -> Result<runtime::Listed, ApiError> {
@@ -482,7 +490,7 @@ pub async fn definition_xml(State(state): State<AppState>, Caller(caller): Calle
 /// `processInstanceKey` filter is required: Baton keeps variables inside
 /// each instance, not in a table of their own).
 pub async fn search_variables(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let (filter, page) = request.open(&schemas::variable(), &[], "variables answer by scope and name")?;
+    let (filter, window) = request.open(&schemas::variable(), &[], "variables answer by scope and name")?;
     let key = filter.required("processInstanceKey", "Baton searches the variables of one process instance")?;
     let (row, _) = visible_instance(&state, caller.as_ref(), &key).await?;
     let hidden = caller.as_ref().is_some_and(|c| c.hide_variables);
@@ -503,12 +511,10 @@ pub async fn search_variables(State(state): State<AppState>, Caller(caller): Cal
                 "processInstanceKey": instance_key,
                 "rootProcessInstanceKey": null,
             });
-            if filter.admits(&item) {
-                rows.push((format!("{scope_key:0>20}/{variable}/{:010}", 0), item));
-            }
+            rows.push((format!("{scope_key:0>20}/{variable}"), item));
         }
     }
-    let (items, next) = crate::routes::page_by_name(rows, &page)?;
+    let (items, next) = gather_listed(&window, &filter, rows)?;
     Ok(Json(search_result(items, next)).into_response())
 }
 
@@ -633,7 +639,7 @@ fn element_rows(txn: &mut dyn store::ReadTxn, state: &AppState, row: &store::Ins
 /// `POST /v2/element-instances/search`: the element instances of one process
 /// instance (a `processInstanceKey` filter is required), in creation order.
 pub async fn search_element_instances(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let (filter, page) = request.open(&schemas::element_instance(), &[], "element instances answer in creation order")?;
+    let (filter, window) = request.open(&schemas::element_instance(), &[], "element instances answer in creation order")?;
     let key = filter.required("processInstanceKey", "Baton searches the element instances of one process instance")?;
     let (row, _) = visible_instance(&state, caller.as_ref(), &key).await?;
     let reading = state.clone();
@@ -642,12 +648,8 @@ pub async fn search_element_instances(State(state): State<AppState>, Caller(call
         Ok((row, elements))
     })
     .await?;
-    let listed = elements
-        .iter()
-        .map(|e| (format!("{:020}/{:010}", e.key, 0), element_json(&state, &row, e)))
-        .filter(|(_, item)| filter.admits(item))
-        .collect();
-    let (items, next) = crate::routes::page_by_name(listed, &page)?;
+    let listed = elements.iter().map(|e| (format!("{:020}", e.key), element_json(&state, &row, e))).collect();
+    let (items, next) = gather_listed(&window, &filter, listed)?;
     Ok(Json(search_result(items, next)).into_response())
 }
 

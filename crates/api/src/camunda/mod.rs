@@ -189,12 +189,75 @@ struct SearchPage {
 }
 
 impl SearchPage {
-    fn request(self) -> Result<store::PageRequest, ApiError> {
-        if self.before.is_some() || self.from.is_some_and(|from| from > 0) {
-            return Err(ApiError::new("request-invalid", "page: Baton pages forward with limit and after (the endCursor of the page before); from and before are not served"));
+    fn window(self) -> Result<Window, ApiError> {
+        if self.before.is_some() {
+            return Err(ApiError::new("request-invalid", "page: Baton pages forward, with from or after (the endCursor of the page before); before is not served"));
         }
-        crate::routes::page_request(self.after, self.limit)
+        let from = self.from.unwrap_or(0);
+        if from > MAX_FROM {
+            return Err(ApiError::new("request-invalid", format!("page: from is at most {MAX_FROM}; page on with after (the endCursor)")));
+        }
+        let page = crate::routes::page_request(self.after, self.limit)?;
+        Ok(Window { after: page.after, from, limit: page.limit })
     }
+}
+
+/// Largest `from`: skipping costs reading what is skipped.
+const MAX_FROM: usize = 10_000;
+
+/// Most rows one search reads to fill its page: a filter that admits few
+/// items answers a short page, and its `endCursor` leads on from where it stopped.
+const MAX_SCANNED: usize = 10_000;
+
+/// Which items of a search a page holds: after the cursor, skipping `from`
+/// items the filter admits, at most `limit`.
+pub(crate) struct Window {
+    after: Option<String>,
+    from: usize,
+    limit: usize,
+}
+
+/// Fills a page: `fetch` reads the next rows after a cursor and answers each
+/// as (its cursor, the item), and the end cursor of what it read; the items
+/// the filter admits fill the window. The page's `endCursor` is the cursor of
+/// the last row read, `None` when the rows ran out.
+pub(crate) fn gather(
+    window: &Window,
+    asked: &Asked,
+    mut fetch: impl FnMut(&store::PageRequest) -> Result<(Vec<(String, Value)>, Option<String>), ApiError>,
+) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    let mut page = store::PageRequest { after: window.after.clone(), limit: (window.from + window.limit).clamp(1, store::PageRequest::MAX_LIMIT) };
+    let (mut items, mut skip, mut scanned) = (Vec::new(), window.from, 0);
+    loop {
+        let (rows, next) = fetch(&page)?;
+        for (cursor, item) in rows {
+            scanned += 1;
+            if asked.admits(&item) {
+                if skip > 0 {
+                    skip -= 1;
+                } else {
+                    items.push(item);
+                }
+            }
+            if items.len() == window.limit || scanned >= MAX_SCANNED {
+                return Ok((items, Some(cursor)));
+            }
+        }
+        match next {
+            Some(next) => page.after = Some(next),
+            None => return Ok((items, None)),
+        }
+    }
+}
+
+/// [`gather`] over items already in memory, each with its sort key (the cursor).
+pub(crate) fn gather_listed(window: &Window, asked: &Asked, mut listed: Vec<(String, Value)>) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut listed = Some(listed);
+    gather(window, asked, |page| {
+        let rows: Vec<(String, Value)> = listed.take().unwrap_or_default().into_iter().filter(|(cursor, _)| page.after.as_ref().is_none_or(|after| cursor > after)).collect();
+        Ok((rows, None))
+    })
 }
 
 /// A search request's body: `filter` and `page`; `sort` is refused (Baton
@@ -220,11 +283,11 @@ impl SearchRequest {
     /// `item` (a schema of [`schemas`]) and the store-side fields `extra`,
     /// answered in `order`. Each condition is checked here, so applying it
     /// later cannot fail.
-    fn open(self, item: &Value, extra: &[&str], order: &str) -> Result<(Asked, store::PageRequest), ApiError> {
+    fn open(self, item: &Value, extra: &[&str], order: &str) -> Result<(Asked, Window), ApiError> {
         if !self.sort.is_empty() {
             return Err(ApiError::new("request-invalid", format!("sort is not served by this search: {order}")));
         }
-        Ok((Asked::new(self.filter, item, extra)?, self.page.request()?))
+        Ok((Asked::new(self.filter, item, extra)?, self.page.window()?))
     }
 }
 

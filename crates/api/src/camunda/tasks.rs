@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use store::{TaskFilter, TaskState};
 
 use super::keys::{self, Key};
-use super::{baton_key, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
+use super::{baton_key, gather, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller};
 use crate::routes::{read, time, AppState};
@@ -70,7 +70,7 @@ fn task_json(state: &AppState, (task, instance): &Found) -> Value {
 
 /// `POST /v2/user-tasks/search`: every state unless `state` says which.
 pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let (asked, page) = request.open(&super::schemas::user_task(), &["candidateGroup"], "user tasks answer in creation order")?;
+    let (asked, window) = request.open(&super::schemas::user_task(), &["candidateGroup"], "user tasks answer in creation order")?;
     let text = |field: &str| asked.text(field);
     let mut filter = TaskFilter {
         tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?,
@@ -86,39 +86,39 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
         },
         ..TaskFilter::default()
     };
-    let element_id = text("elementId")?;
     let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
     let by_key = match text("userTaskKey")? {
         Some(key) => Some(baton_key(&state, "user task", &key).await?),
         None => None,
     };
-    let (mut rows, next) = read(&state, move |txn| {
+    let reading = state.clone();
+    let (items, next) = read(&state, move |txn| {
         if let Some(key) = instance {
             match txn.instance_id_by_number(key.number)? {
                 Some(id) => filter.instance_id = Some(id),
                 None => return Ok((Vec::new(), None)),
             }
         }
-        let (tasks, next) = match by_key {
-            Some(key) => (txn.task(&key)?.filter(|t| filter.matches(t)).into_iter().collect(), None),
-            None => {
-                let page = txn.tasks(&filter, &page)?;
-                (page.items, page.next)
+        gather(&window, &asked, |page| {
+            let (tasks, next) = match &by_key {
+                // One row, once: a second read past its cursor finds nothing.
+                Some(key) => (txn.task(key)?.filter(|t| filter.matches(t) && page.after.is_none()).into_iter().collect(), None),
+                None => {
+                    let found = txn.tasks(&filter, page)?;
+                    (found.items, found.next)
+                }
+            };
+            let mut items = Vec::new();
+            // A user sees the tasks it may work on.
+            for task in tasks.into_iter().filter(|task| caller.as_ref().is_none_or(|c| c.may_see_task(task))) {
+                let instance = txn.instance(&task.instance_id)?;
+                items.push((store::Cursor::cursor(&task), task_json(&reading, &(task, instance))));
             }
-        };
-        let mut rows = Vec::new();
-        for task in tasks.into_iter().filter(|t| element_id.as_ref().is_none_or(|e| e == &t.element_id)) {
-            let instance = txn.instance(&task.instance_id)?;
-            rows.push((task, instance));
-        }
-        Ok((rows, next))
+            Ok((items, next))
+        })
     })
     .await?;
-    // A user sees the tasks it may work on (a page may then hold fewer; endCursor still leads on).
-    if let Some(caller) = &caller {
-        rows.retain(|(task, _)| caller.may_see_task(task));
-    }
-    Ok(Json(search_result(rows.iter().map(|found| task_json(&state, found)).filter(|item| asked.admits(item)).collect(), next)).into_response())
+    Ok(Json(search_result(items, next)).into_response())
 }
 
 /// `GET /v2/user-tasks/{userTaskKey}`.

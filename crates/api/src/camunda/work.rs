@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use store::{IncidentFilter, IncidentState};
 
 use super::keys::{self, Key};
-use super::{baton_key, no_content, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
+use super::{baton_key, gather, no_content, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller};
 use crate::routes::{call, claim, read, time, ActivateRequest, AppState, MAX_POLL_MS};
@@ -303,7 +303,7 @@ fn error_type(kind: &str) -> &'static str {
 
 /// `POST /v2/incidents/search`.
 pub async fn search_incidents(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let (asked, page) = request.open(&super::schemas::incident(), &[], "incidents answer in creation order")?;
+    let (asked, window) = request.open(&super::schemas::incident(), &[], "incidents answer in creation order")?;
     let text = |field: &str| asked.text(field);
     let mut filter = IncidentFilter {
         tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?,
@@ -316,24 +316,25 @@ pub async fn search_incidents(State(state): State<AppState>, Caller(caller): Cal
         _ => IncidentState::All,
     };
     let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
-    let found = read(&state, move |txn| {
+    let reading = state.clone();
+    let (items, next) = read(&state, move |txn| {
         if let Some(key) = instance {
             match txn.instance_id_by_number(key.number)? {
                 Some(id) => filter.instance_id = Some(id),
                 None => return Ok((Vec::new(), None)),
             }
         }
-        let page = txn.incidents(&filter, &page)?;
-        let mut rows = Vec::new();
-        for incident in page.items {
-            let instance = txn.instance(&incident.instance_id)?;
-            rows.push((incident, instance));
-        }
-        Ok((rows, page.next))
+        gather(&window, &asked, |page| {
+            let found = txn.incidents(&filter, page)?;
+            let mut items = Vec::new();
+            for incident in found.items {
+                let instance = txn.instance(&incident.instance_id)?;
+                items.push((store::Cursor::cursor(&incident), incident_json(&reading, &(incident, instance))));
+            }
+            Ok((items, found.next))
+        })
     })
     .await?;
-    let (rows, next) = found;
-    let items = rows.iter().map(|found| incident_json(&state, found)).filter(|item| asked.admits(item)).collect();
     Ok(Json(search_result(items, next)).into_response())
 }
 
@@ -365,33 +366,36 @@ fn incident_json(state: &AppState, (incident, instance): &(store::IncidentRow, O
 
 /// `POST /v2/jobs/search`: open jobs (Baton keeps no row for a job once it is done).
 pub async fn search_jobs(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<SearchRequest>) -> Answer {
-    let (asked, page) = request.open(&super::schemas::job(), &[], "jobs answer in creation order")?;
+    let (asked, window) = request.open(&super::schemas::job(), &[], "jobs answer in creation order")?;
     let text = |field: &str| asked.text(field);
     let mut filter = store::JobFilter { tenants: tenancy::scope(caller.as_ref(), tenant_in(text("tenantId")?))?, job_type: text("type")?, ..store::JobFilter::default() };
     // A job failed with retries left is activatable in Baton and FAILED to Camunda: the items' own state decides.
     filter.state = None;
     let (process_id, element_id) = (text("processDefinitionId")?, text("elementId")?);
     let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
-    let (rows, next) = read(&state, move |txn| {
+    let reading = state.clone();
+    let (items, next) = read(&state, move |txn| {
         if let Some(key) = instance {
             match txn.instance_id_by_number(key.number)? {
                 Some(id) => filter.instance_id = Some(id),
                 None => return Ok((Vec::new(), None)),
             }
         }
-        let page = txn.jobs(&filter, &page)?;
-        let mut rows = Vec::new();
-        for job in page.items {
-            if process_id.as_ref().is_some_and(|p| p != &job.process_id) || element_id.as_ref().is_some_and(|e| e != &job.element_id) {
-                continue;
+        gather(&window, &asked, |page| {
+            let found = txn.jobs(&filter, page)?;
+            let mut items = Vec::new();
+            for job in found.items {
+                // Cheap checks before reading the instance: the filter would refuse the item anyway.
+                if process_id.as_ref().is_some_and(|p| p != &job.process_id) || element_id.as_ref().is_some_and(|e| e != &job.element_id) {
+                    continue;
+                }
+                let instance = txn.instance(&job.instance_id)?;
+                items.push((store::Cursor::cursor(&job), job_json(&reading, &job, instance.as_ref())));
             }
-            let instance = txn.instance(&job.instance_id)?;
-            rows.push((job, instance));
-        }
-        Ok((rows, page.next))
+            Ok((items, found.next))
+        })
     })
     .await?;
-    let items = rows.iter().map(|(job, instance)| job_json(&state, job, instance.as_ref())).filter(|item| asked.admits(item)).collect();
     Ok(Json(search_result(items, next)).into_response())
 }
 
