@@ -333,12 +333,8 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
     let parent = filter.text("parentProcessInstanceKey")?.map(|k| Key::parse("parentProcessInstanceKey", &k)).transpose()?;
     let reading = state.clone();
     let found = read(&state, move |txn| {
-        if let Some(parent) = parent {
-            match txn.instance_id_by_number(parent.number)? {
-                Some(id) => wanted.parent_id = Some(id),
-                None => return Ok((Vec::new(), None)),
-            }
-        }
+        let Some(parent_id) = super::instance_named(txn, parent)? else { return Ok((Vec::new(), None)) };
+        wanted.parent_id = parent_id;
         let mut rows = |page: &store::PageRequest| -> Result<(Vec<(String, Value)>, Option<String>), ApiError> {
             let (rows, next) = match by_key {
                 Some(key) => {

@@ -435,6 +435,16 @@ fn search_result(items: Vec<Value>, next: Option<String>) -> Value {
     })
 }
 
+/// What a filter's instance key narrows a read to: `Some(None)` without a
+/// key, `Some(Some(id))` for the instance it names, `None` when it names none
+/// (so nothing is found).
+pub(crate) fn instance_named(txn: &mut dyn store::ReadTxn, key: Option<keys::Key>) -> Result<Option<Option<String>>, ApiError> {
+    match key {
+        None => Ok(Some(None)),
+        Some(key) => Ok(txn.instance_id_by_number(key.number)?.map(Some)),
+    }
+}
+
 /// The id of the instance a key belongs to; a key of no instance is 404.
 pub(crate) async fn instance_of(state: &AppState, key: keys::Key, what: &'static str, text: &str) -> Result<String, ApiError> {
     let number = key.number;

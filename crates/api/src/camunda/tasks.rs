@@ -93,12 +93,8 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
     };
     let reading = state.clone();
     let (items, next) = read(&state, move |txn| {
-        if let Some(key) = instance {
-            match txn.instance_id_by_number(key.number)? {
-                Some(id) => filter.instance_id = Some(id),
-                None => return Ok((Vec::new(), None)),
-            }
-        }
+        let Some(instance_id) = super::instance_named(txn, instance)? else { return Ok((Vec::new(), None)) };
+        filter.instance_id = instance_id;
         gather(&window, &asked, |page| {
             let (tasks, next) = match &by_key {
                 // One row, once: a second read past its cursor finds nothing.

@@ -318,12 +318,8 @@ pub async fn search_incidents(State(state): State<AppState>, Caller(caller): Cal
     let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
     let reading = state.clone();
     let (items, next) = read(&state, move |txn| {
-        if let Some(key) = instance {
-            match txn.instance_id_by_number(key.number)? {
-                Some(id) => filter.instance_id = Some(id),
-                None => return Ok((Vec::new(), None)),
-            }
-        }
+        let Some(instance_id) = super::instance_named(txn, instance)? else { return Ok((Vec::new(), None)) };
+        filter.instance_id = instance_id;
         gather(&window, &asked, |page| {
             let found = txn.incidents(&filter, page)?;
             let mut items = Vec::new();
@@ -375,12 +371,8 @@ pub async fn search_jobs(State(state): State<AppState>, Caller(caller): Caller, 
     let instance = text("processInstanceKey")?.map(|k| Key::parse("processInstanceKey", &k)).transpose()?;
     let reading = state.clone();
     let (items, next) = read(&state, move |txn| {
-        if let Some(key) = instance {
-            match txn.instance_id_by_number(key.number)? {
-                Some(id) => filter.instance_id = Some(id),
-                None => return Ok((Vec::new(), None)),
-            }
-        }
+        let Some(instance_id) = super::instance_named(txn, instance)? else { return Ok((Vec::new(), None)) };
+        filter.instance_id = instance_id;
         gather(&window, &asked, |page| {
             let found = txn.jobs(&filter, page)?;
             let mut items = Vec::new();
