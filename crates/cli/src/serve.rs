@@ -93,6 +93,11 @@ pub struct DoorOptions {
 
 pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, options: Options) -> Result<(), String> {
     let DoorOptions { cors_origins, auth, insecure, limits, oidc, tls, grpc_listen } = door;
+    if let (Some(_), Some(address)) = (&tls, grpc_listen.filter(|address| !address.ip().is_loopback())) {
+        return Err(format!(
+            "--grpc-listen {address}: the Zeebe gateway speaks plain gRPC, and this server uses HTTPS: listen on a loopback address, or put a TLS-terminating proxy in front of it"
+        ));
+    }
     let exposed = std::iter::once(listen).chain(grpc_listen).find(|address| !address.ip().is_loopback());
     if let (AuthMode::None, Some(listen)) = (auth, exposed) {
         if !insecure {

@@ -722,6 +722,15 @@ fn the_server_speaks_https_and_the_cli_checks_its_certificate() {
     std::fs::write(&cert, server_cert.pem()).unwrap();
     std::fs::write(&key, server_key.serialize_pem()).unwrap();
 
+    // The Zeebe gateway has no TLS: a server on HTTPS refuses to expose it beyond loopback.
+    let refused = Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(["serve", "--db", "memory", "--auth", "token", "--listen", "127.0.0.1:0", "--grpc-listen", "0.0.0.0:0"])
+        .args(["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("plain gRPC"), "{}", String::from_utf8_lossy(&refused.stderr));
+
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
