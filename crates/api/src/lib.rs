@@ -269,6 +269,7 @@ fn app_state(handle: Handle, security: &guard::Security) -> AppState {
         limits: std::sync::Arc::new(limits::Limits::new(security.limits.clone())),
         sign_in: std::sync::Arc::new(tokens::sign_in_json(security)),
         page_policy: std::sync::Arc::new(pages::policy(security.oidc.as_ref().and_then(|o| o.sign_in.as_ref()))),
+        numbers: std::sync::Arc::new(camunda::keys::Numbers::default()),
     }
 }
 

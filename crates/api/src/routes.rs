@@ -28,6 +28,8 @@ pub struct AppState {
     pub sign_in: std::sync::Arc<Value>,
     /// The console pages' Content-Security-Policy (it names the issuer's token endpoint when there is one).
     pub page_policy: std::sync::Arc<String>,
+    /// Instance ids by number, for Camunda's keys (`camunda::keys::Numbers`).
+    pub numbers: std::sync::Arc<crate::camunda::keys::Numbers>,
 }
 
 pub(crate) type Answer = Result<Response, ApiError>;

@@ -240,7 +240,9 @@ pub async fn create(State(state): State<AppState>, actor: Actor, Caller(caller):
         let variables: Map<String, Value> = row.state.variables.iter().filter(|(name, _)| wanted.as_ref().is_none_or(|w| w.contains(name))).map(|(n, v)| (n.clone(), v.clone())).collect();
         (row.number, row.version, variables)
     } else {
-        let (number, version) = read(&state, move |txn| Ok(txn.instance_number(&id)?)).await?.ok_or_else(|| ApiError::new("instance-not-found", "the instance just started is gone"))?;
+        let started = id.clone();
+        let (number, version) = read(&state, move |txn| Ok(txn.instance_number(&started)?)).await?.ok_or_else(|| ApiError::new("instance-not-found", "the instance just started is gone"))?;
+        state.numbers.remember(number, &id);
         (number, version, Map::new())
     };
     let answer = json!({

@@ -106,9 +106,44 @@ fn parse_u63(what: &str, text: &str) -> Result<u64, ApiError> {
         .ok_or_else(|| ApiError::new("request-invalid", format!("{what} '{text}' is not a key: keys are positive 64-bit integers")))
 }
 
+/// Instance ids by number, remembered: a number names one instance for good
+/// (numbers are never given again), so a remembered id is never wrong, and
+/// the key of each job a worker completes costs no read. Bounded: emptied
+/// when full.
+#[derive(Default)]
+pub struct Numbers(std::sync::Mutex<std::collections::HashMap<u64, String>>);
+
+impl Numbers {
+    const CAPACITY: usize = 65_536;
+
+    pub fn get(&self, number: u64) -> Option<String> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&number).cloned()
+    }
+
+    pub fn remember(&self, number: u64, id: &str) {
+        let mut ids = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ids.len() >= Self::CAPACITY {
+            ids.clear();
+        }
+        ids.insert(number, id.to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_numbers_stay_bounded() {
+        let numbers = Numbers::default();
+        numbers.remember(1, "a");
+        assert_eq!(numbers.get(1).as_deref(), Some("a"));
+        assert_eq!(numbers.get(2), None);
+        for n in 0..Numbers::CAPACITY as u64 {
+            numbers.remember(n + 10, "x");
+        }
+        assert!(numbers.0.lock().unwrap().len() <= Numbers::CAPACITY);
+    }
 
     #[test]
     fn keys_round_trip_and_stay_positive_i64() {

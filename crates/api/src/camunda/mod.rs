@@ -448,8 +448,13 @@ pub(crate) fn instance_named(txn: &mut dyn store::ReadTxn, key: Option<keys::Key
 /// The id of the instance a key belongs to; a key of no instance is 404.
 pub(crate) async fn instance_of(state: &AppState, key: keys::Key, what: &'static str, text: &str) -> Result<String, ApiError> {
     let number = key.number;
+    if let Some(id) = state.numbers.get(number) {
+        return Ok(id);
+    }
     let found = crate::routes::read(state, move |txn| Ok(txn.instance_id_by_number(number)?)).await?;
-    found.ok_or_else(|| ApiError::new(not_found_code(what), format!("no {what} has key {text}")))
+    let id = found.ok_or_else(|| ApiError::new(not_found_code(what), format!("no {what} has key {text}")))?;
+    state.numbers.remember(number, &id);
+    Ok(id)
 }
 
 fn not_found_code(what: &str) -> &'static str {

@@ -56,6 +56,10 @@ pub async fn activate(State(state): State<AppState>, Caller(caller): Caller, Bod
         tenants,
     };
     let jobs = crate::routes::activate(&state, caller.as_ref(), activation).await?;
+    // The completions that follow name these instances by number.
+    for job in &jobs {
+        state.numbers.remember(job.instance_number, &job.job.instance_id);
+    }
     let fetch = request.fetch_variable.filter(|names| !names.is_empty());
     let items: Vec<Value> = jobs.iter().map(|activated| activated_json(&state, activated, fetch.as_deref())).collect();
     Ok(Json(json!({ "jobs": items })).into_response())

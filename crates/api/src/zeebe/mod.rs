@@ -397,7 +397,12 @@ async fn take(gateway: &Gateway, principal: Option<&Principal>, job_type: String
         timeout_ms: wait_ms,
         tenants,
     };
-    crate::routes::activate(&gateway.state, principal, activation).await.map_err(status)
+    let jobs = crate::routes::activate(&gateway.state, principal, activation).await.map_err(status)?;
+    // The completions that follow name these instances by number.
+    for job in &jobs {
+        gateway.state.numbers.remember(job.instance_number, &job.job.instance_id);
+    }
+    Ok(jobs)
 }
 
 /// How long an activation waits when the request says `requestTimeout: 0`.
