@@ -337,7 +337,7 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
     let found = read(&state, move |txn| {
         let Some(parent_id) = super::instance_named(txn, parent)? else { return Ok((Vec::new(), None)) };
         wanted.parent_id = parent_id;
-        let mut rows = |page: &store::PageRequest| -> Result<(Vec<(String, Value)>, Option<String>), ApiError> {
+        let mut rows = |page: &store::PageRequest| -> super::Fetched {
             let (rows, next) = match by_key {
                 Some(key) => {
                     let row = match txn.instance_id_by_number(key.number)? {

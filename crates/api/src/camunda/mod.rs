@@ -217,15 +217,14 @@ pub(crate) struct Window {
     limit: usize,
 }
 
+/// What a search's read of one page of rows gives: each row as (its cursor, the item), and the cursor after them.
+pub(crate) type Fetched = Result<(Vec<(String, Value)>, Option<String>), ApiError>;
+
 /// Fills a page: `fetch` reads the next rows after a cursor and answers each
 /// as (its cursor, the item), and the end cursor of what it read; the items
 /// the filter admits fill the window. The page's `endCursor` is the cursor of
 /// the last row read, `None` when the rows ran out.
-pub(crate) fn gather(
-    window: &Window,
-    asked: &Asked,
-    mut fetch: impl FnMut(&store::PageRequest) -> Result<(Vec<(String, Value)>, Option<String>), ApiError>,
-) -> Result<(Vec<Value>, Option<String>), ApiError> {
+pub(crate) fn gather(window: &Window, asked: &Asked, mut fetch: impl FnMut(&store::PageRequest) -> Fetched) -> Result<(Vec<Value>, Option<String>), ApiError> {
     let mut page = store::PageRequest { after: window.after.clone(), limit: (window.from + window.limit).clamp(1, store::PageRequest::MAX_LIMIT) };
     let (mut items, mut skip, mut scanned) = (Vec::new(), window.from, 0);
     loop {

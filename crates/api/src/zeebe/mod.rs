@@ -386,17 +386,20 @@ fn activated(state: &AppState, job: &runtime::ActivatedJob, fetch: &[String]) ->
     }
 }
 
+/// What a worker asks an activation for: its job type, name, lease and tenants.
+struct Asking {
+    job_type: String,
+    worker: String,
+    lease_ms: i64,
+    tenant_ids: Vec<String>,
+}
+
 /// One activation: up to `max` jobs, waiting up to `wait_ms` for some.
-async fn take(gateway: &Gateway, principal: Option<&Principal>, job_type: String, worker: String, lease_ms: i64, max: usize, wait_ms: u64, tenant_ids: Vec<String>) -> Result<Vec<runtime::ActivatedJob>, Status> {
-    let tenants = (!tenant_ids.is_empty()).then(|| tenant_ids.into_iter().filter_map(|t| tenant_in(Some(t))).collect());
-    let activation = crate::routes::ActivateRequest {
-        job_type,
-        worker: if worker.is_empty() { "default".into() } else { worker },
-        max_jobs: max,
-        lease_ms,
-        timeout_ms: wait_ms,
-        tenants,
-    };
+async fn take(gateway: &Gateway, principal: Option<&Principal>, asking: &Asking, max: usize, wait_ms: u64) -> Result<Vec<runtime::ActivatedJob>, Status> {
+    let tenant_ids = &asking.tenant_ids;
+    let tenants = (!tenant_ids.is_empty()).then(|| tenant_ids.iter().filter_map(|t| tenant_in(Some(t.clone()))).collect());
+    let worker = if asking.worker.is_empty() { "default".to_string() } else { asking.worker.clone() };
+    let activation = crate::routes::ActivateRequest { job_type: asking.job_type.clone(), worker, max_jobs: max, lease_ms: asking.lease_ms, timeout_ms: wait_ms, tenants };
     let jobs = crate::routes::activate(&gateway.state, principal, activation).await.map_err(status)?;
     // The completions that follow name these instances by number.
     for job in &jobs {
@@ -416,7 +419,8 @@ fn activate(gateway: Gateway, principal: Option<Principal>, request: ActivateJob
             wait => (wait as u64).min(crate::routes::MAX_POLL_MS),
         };
         let max = usize::try_from(request.max_jobs_to_activate).unwrap_or(0);
-        let jobs = take(&gateway, principal.as_ref(), request.r#type, request.worker, request.timeout, max, wait_ms, request.tenant_ids).await?;
+        let asking = Asking { job_type: request.r#type, worker: request.worker, lease_ms: request.timeout, tenant_ids: request.tenant_ids };
+        let jobs = take(&gateway, principal.as_ref(), &asking, max, wait_ms).await?;
         let answer = ActivateJobsResponse { jobs: jobs.iter().map(|job| activated(&gateway.state, job, &request.fetch_variable)).collect() };
         Ok(Box::pin(tokio_stream::once(Ok(answer))) as Stream<ActivateJobsResponse>)
     })
@@ -428,9 +432,10 @@ fn activate(gateway: Gateway, principal: Option<Principal>, request: ActivateJob
 fn stream_jobs(gateway: Gateway, principal: Option<Principal>, request: StreamActivatedJobsRequest) -> Reply<Stream<ActivatedJob>> {
     Box::pin(async move {
         let (sender, receiver) = tokio::sync::mpsc::channel(32);
+        let asking = Asking { job_type: request.r#type, worker: request.worker, lease_ms: request.timeout, tenant_ids: request.tenant_ids };
         tokio::spawn(async move {
             while !sender.is_closed() {
-                let round = take(&gateway, principal.as_ref(), request.r#type.clone(), request.worker.clone(), request.timeout, 32, DEFAULT_POLL_MS, request.tenant_ids.clone()).await;
+                let round = take(&gateway, principal.as_ref(), &asking, 32, DEFAULT_POLL_MS).await;
                 match round {
                     Ok(jobs) => {
                         for job in &jobs {
