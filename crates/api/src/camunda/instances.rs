@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use store::InstanceFilter;
 
 use super::keys::{self, Key};
-use super::{gather, gather_listed, schemas, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
+use super::{gather_listed, schemas, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller};
 use crate::routes::{call, instance_input, read, time, AppState};
@@ -337,30 +337,18 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
     let found = read(&state, move |txn| {
         let Some(parent_id) = super::instance_named(txn, parent)? else { return Ok((Vec::new(), None)) };
         wanted.parent_id = parent_id;
-        let mut rows = |page: &store::PageRequest| -> super::Fetched {
-            let (rows, next) = match by_key {
-                Some(key) => {
-                    let row = match txn.instance_id_by_number(key.number)? {
-                        Some(id) => txn.instance(&id)?,
-                        None => None,
-                    };
-                    // One row, once: a second read past its cursor finds nothing.
-                    (row.filter(|row| matches(&wanted, row) && page.after.is_none()).into_iter().collect(), None)
-                }
-                None => {
-                    let found = txn.instances(&wanted, page)?;
-                    (found.items, found.next)
-                }
+        let rows = |txn: &mut dyn store::ReadTxn, page: &store::PageRequest| -> Result<store::Page<store::InstanceRow>, ApiError> {
+            let Some(key) = by_key else { return Ok(txn.instances(&wanted, page)?) };
+            let row = match txn.instance_id_by_number(key.number)? {
+                Some(id) => txn.instance(&id)?,
+                None => None,
             };
-            let mut items = Vec::new();
-            for row in rows {
-                let cursor = store::Cursor::cursor(&row);
-                let (row, parent) = with_parent(txn, row)?;
-                items.push((cursor, instance_json(&reading, &row, parent)));
-            }
-            Ok((items, next))
+            Ok(super::one_row(row.filter(|row| matches(&wanted, row)), page))
         };
-        gather(&window, &filter, &mut rows)
+        super::gather_rows(txn, &window, &filter, rows, |txn, row| {
+            let (row, parent) = with_parent(txn, row)?;
+            Ok(Some(instance_json(&reading, &row, parent)))
+        })
     })
     .await?;
     let (items, next) = found;

@@ -132,10 +132,14 @@ async fn not_served(request: Request) -> ApiError {
 /// role check) into Camunda's shape: `title` a rejection name, `instance`
 /// the path; `type` and `code` still name Baton's error and its page.
 pub async fn problems(request: Request, next: Next) -> Response {
+    // Every request passes here: `/v1`'s go through without a copy of their path.
+    if !request.uri().path().starts_with("/v2/") {
+        return next.run(request).await;
+    }
     let path = request.uri().path().to_string();
     let response = next.run(request).await;
     let is_problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if !path.starts_with("/v2/") || !is_problem {
+    if !is_problem {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -254,6 +258,33 @@ pub(crate) fn gather(window: &Window, asked: &Asked, mut fetch: impl FnMut(&stor
             None => return Ok((items, None)),
         }
     }
+}
+
+/// [`gather`] over store rows: `rows` reads a page of them, `render` answers
+/// each (reading what else it needs), `None` leaving it out.
+pub(crate) fn gather_rows<T: store::Cursor>(
+    txn: &mut dyn store::ReadTxn,
+    window: &Window,
+    asked: &Asked,
+    mut rows: impl FnMut(&mut dyn store::ReadTxn, &store::PageRequest) -> Result<store::Page<T>, ApiError>,
+    mut render: impl FnMut(&mut dyn store::ReadTxn, T) -> Result<Option<Value>, ApiError>,
+) -> Result<(Vec<Value>, Option<String>), ApiError> {
+    gather(window, asked, |page| {
+        let found = rows(txn, page)?;
+        let mut items = Vec::new();
+        for row in found.items {
+            let cursor = row.cursor();
+            if let Some(item) = render(txn, row)? {
+                items.push((cursor, item));
+            }
+        }
+        Ok((items, found.next))
+    })
+}
+
+/// One row found by its key, as a page: on the first read only (a read past its cursor finds nothing).
+pub(crate) fn one_row<T>(row: Option<T>, page: &store::PageRequest) -> store::Page<T> {
+    store::Page { items: row.filter(|_| page.after.is_none()).into_iter().collect(), next: None }
 }
 
 /// [`gather`] over items already in memory, each with its sort key (the cursor).

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use store::{TaskFilter, TaskState};
 
 use super::keys::{self, Key};
-use super::{baton_key, gather, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
+use super::{baton_key, gather_rows, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller};
 use crate::routes::{read, time, AppState};
@@ -95,22 +95,19 @@ pub async fn search(State(state): State<AppState>, Caller(caller): Caller, Body(
     let (items, next) = read(&state, move |txn| {
         let Some(instance_id) = super::instance_named(txn, instance)? else { return Ok((Vec::new(), None)) };
         filter.instance_id = instance_id;
-        gather(&window, &asked, |page| {
-            let (tasks, next) = match &by_key {
-                // One row, once: a second read past its cursor finds nothing.
-                Some(key) => (txn.task(key)?.filter(|t| filter.matches(t) && page.after.is_none()).into_iter().collect(), None),
-                None => {
-                    let found = txn.tasks(&filter, page)?;
-                    (found.items, found.next)
-                }
-            };
-            let mut items = Vec::new();
-            // A user sees the tasks it may work on.
-            for task in tasks.into_iter().filter(|task| caller.as_ref().is_none_or(|c| c.may_see_task(task))) {
-                let instance = txn.instance(&task.instance_id)?;
-                items.push((store::Cursor::cursor(&task), task_json(&reading, &(task, instance))));
+        let rows = |txn: &mut dyn store::ReadTxn, page: &store::PageRequest| -> Result<store::Page<store::TaskRow>, ApiError> {
+            match &by_key {
+                Some(key) => Ok(super::one_row(txn.task(key)?.filter(|t| filter.matches(t)), page)),
+                None => Ok(txn.tasks(&filter, page)?),
             }
-            Ok((items, next))
+        };
+        gather_rows(txn, &window, &asked, rows, |txn, task| {
+            // A user sees the tasks it may work on.
+            if caller.as_ref().is_some_and(|c| !c.may_see_task(&task)) {
+                return Ok(None);
+            }
+            let instance = txn.instance(&task.instance_id)?;
+            Ok(Some(task_json(&reading, &(task, instance))))
         })
     })
     .await?;

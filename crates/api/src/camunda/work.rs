@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use store::{IncidentFilter, IncidentState};
 
 use super::keys::{self, Key};
-use super::{baton_key, gather, no_content, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
+use super::{baton_key, gather_rows, no_content, search_result, tenant_in, tenant_out, OrDefault, SearchRequest};
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller};
 use crate::routes::{call, claim, read, time, ActivateRequest, AppState, MAX_POLL_MS};
@@ -324,14 +324,9 @@ pub async fn search_incidents(State(state): State<AppState>, Caller(caller): Cal
     let (items, next) = read(&state, move |txn| {
         let Some(instance_id) = super::instance_named(txn, instance)? else { return Ok((Vec::new(), None)) };
         filter.instance_id = instance_id;
-        gather(&window, &asked, |page| {
-            let found = txn.incidents(&filter, page)?;
-            let mut items = Vec::new();
-            for incident in found.items {
-                let instance = txn.instance(&incident.instance_id)?;
-                items.push((store::Cursor::cursor(&incident), incident_json(&reading, &(incident, instance))));
-            }
-            Ok((items, found.next))
+        gather_rows(txn, &window, &asked, |txn, page| Ok(txn.incidents(&filter, page)?), |txn, incident| {
+            let instance = txn.instance(&incident.instance_id)?;
+            Ok(Some(incident_json(&reading, &(incident, instance))))
         })
     })
     .await?;
@@ -377,18 +372,13 @@ pub async fn search_jobs(State(state): State<AppState>, Caller(caller): Caller, 
     let (items, next) = read(&state, move |txn| {
         let Some(instance_id) = super::instance_named(txn, instance)? else { return Ok((Vec::new(), None)) };
         filter.instance_id = instance_id;
-        gather(&window, &asked, |page| {
-            let found = txn.jobs(&filter, page)?;
-            let mut items = Vec::new();
-            for job in found.items {
-                // Cheap checks before reading the instance: the filter would refuse the item anyway.
-                if process_id.as_ref().is_some_and(|p| p != &job.process_id) || element_id.as_ref().is_some_and(|e| e != &job.element_id) {
-                    continue;
-                }
-                let instance = txn.instance(&job.instance_id)?;
-                items.push((store::Cursor::cursor(&job), job_json(&reading, &job, instance.as_ref())));
+        gather_rows(txn, &window, &asked, |txn, page| Ok(txn.jobs(&filter, page)?), |txn, job| {
+            // Cheap checks before reading the instance: the filter would refuse the item anyway.
+            if process_id.as_ref().is_some_and(|p| p != &job.process_id) || element_id.as_ref().is_some_and(|e| e != &job.element_id) {
+                return Ok(None);
             }
-            Ok((items, found.next))
+            let instance = txn.instance(&job.instance_id)?;
+            Ok(Some(job_json(&reading, &job, instance.as_ref())))
         })
     })
     .await?;
