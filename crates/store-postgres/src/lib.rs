@@ -1,0 +1,329 @@
+//! Baton's store on PostgreSQL.
+//!
+//! The same tables as the SQLite store, in PostgreSQL's types: integers are
+//! `BIGINT`, what queries look into is `JSONB`, what is only read back whole
+//! (an instance's state, a history entry) is `JSON`, which keeps its text as
+//! written. Keys and ids compare bytewise (`COLLATE "C"`), whatever the
+//! database's locale, so cursors order exactly as the other stores do.
+//!
+//! One writer connection serves the node's commit loop; readers come from a
+//! small pool. A read transaction is `REPEATABLE READ, READ ONLY` (one
+//! snapshot, as a SQLite read sees); a write transaction is `READ COMMITTED`
+//! and commits with the server's default `synchronous_commit=on`, so what is
+//! acknowledged survives a crash of the database server too. A connection that
+//! broke (the server restarted, the network dropped) is replaced on next use;
+//! while none can be made, every call fails with [`Error::unavailable`].
+
+mod schema;
+mod txn;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use postgres::{Client, NoTls, Statement};
+use store::{Error, ReadTxn, Result, Store, WriteTxn};
+
+pub use schema::SCHEMA_VERSION;
+pub use txn::PostgresTxn;
+
+/// Readers kept open for reuse.
+const READER_POOL: usize = 8;
+/// Prepared statements kept per connection; beyond it the cache starts again.
+const STATEMENT_CACHE: usize = 512;
+
+/// One connection and the statements prepared on it.
+pub(crate) struct Connection {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Connection {
+    /// The statement for `sql`, prepared once per connection.
+    pub(crate) fn statement(&mut self, sql: &str) -> Result<Statement> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).map_err(pg_error)?;
+        if self.statements.len() >= STATEMENT_CACHE {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    pub(crate) fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    fn is_usable(&self) -> bool {
+        !self.client.is_closed()
+    }
+}
+
+pub struct PostgresStore {
+    config: postgres::Config,
+    /// The address without its password, for messages.
+    shown: String,
+    writer: Mutex<Option<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+    /// While set, every query is also `EXPLAIN`ed and its plan kept: the
+    /// test that no query the API makes scans a large table reads them.
+    explaining: AtomicBool,
+    plans: Mutex<Vec<Plan>>,
+}
+
+/// A query and the plan PostgreSQL chose for it, one line an element.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub sql: String,
+    pub lines: Vec<String>,
+}
+
+/// What PostgreSQL reported, as a store error: lost connections, a server
+/// shutting down or out of resources, and transactions the server cancelled
+/// to break a deadlock or a serialization conflict may succeed when tried
+/// again; anything else is a store error. Messages carry the server's text,
+/// never the statement.
+pub(crate) fn pg_error(error: postgres::Error) -> Error {
+    if error.is_closed() {
+        return Error::unavailable("the connection to PostgreSQL was lost");
+    }
+    match error.code() {
+        Some(code) => {
+            let sqlstate = code.code();
+            let message = error
+                .as_db_error()
+                .map_or_else(|| error.to_string(), |db| db.message().to_string());
+            if sqlstate.starts_with("08")
+                || sqlstate.starts_with("53")
+                || sqlstate.starts_with("57P")
+                || sqlstate == "40001"
+                || sqlstate == "40P01"
+                || sqlstate == "25006"
+            {
+                Error::unavailable(format!("PostgreSQL: {message} ({sqlstate})"))
+            } else {
+                Error::other(format!("PostgreSQL: {message} ({sqlstate})"))
+            }
+        }
+        // No SQLSTATE: the connection failed underneath (I/O, a timeout).
+        None => Error::unavailable(format!("PostgreSQL: {error}")),
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database`
+    /// or PostgreSQL's `key=value` form) and brings its schema up to date. Any
+    /// number of nodes may open one database; the first to start migrates it,
+    /// under an advisory lock, while the others wait.
+    pub fn open(url: &str) -> Result<PostgresStore> {
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| Error::other(format!("'{}' is not a PostgreSQL address: {e}", shown(url))))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("baton");
+        }
+        let store = PostgresStore {
+            config,
+            shown: shown(url),
+            writer: Mutex::new(None),
+            readers: Mutex::new(Vec::new()),
+            explaining: AtomicBool::new(false),
+            plans: Mutex::new(Vec::new()),
+        };
+        let mut writer = store.connect()?;
+        schema::migrate(&mut writer)?;
+        *store.writer()? = Some(writer);
+        Ok(store)
+    }
+
+    /// The address it was opened with, without the password.
+    pub fn address(&self) -> &str {
+        &self.shown
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let client = self.config.connect(NoTls).map_err(|e| {
+            let why = pg_error(e);
+            Error::unavailable(format!("cannot connect to {}: {}", self.shown, why.message()))
+        })?;
+        Ok(Connection {
+            client,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Option<Connection>>> {
+        self.writer
+            .lock()
+            .map_err(|_| Error::unavailable("the writer connection's lock is poisoned"))
+    }
+
+    fn take_reader(&self) -> Result<Connection> {
+        loop {
+            let pooled = self
+                .readers
+                .lock()
+                .map_err(|_| Error::unavailable("the reader pool's lock is poisoned"))?
+                .pop();
+            match pooled {
+                Some(connection) if connection.is_usable() => return Ok(connection),
+                Some(_) => continue,
+                None => return self.connect(),
+            }
+        }
+    }
+
+    pub(crate) fn return_reader(&self, connection: Connection) {
+        if !connection.is_usable() {
+            return;
+        }
+        if let Ok(mut readers) = self.readers.lock() {
+            if readers.len() < READER_POOL {
+                readers.push(connection);
+            }
+        }
+    }
+
+    /// Runs `sql` (several statements) outside any transaction, on a reader: for tests and tools.
+    #[doc(hidden)]
+    pub fn batch_execute(&self, sql: &str) -> Result<()> {
+        let mut connection = self.take_reader()?;
+        connection.client.batch_execute(sql).map_err(pg_error)?;
+        self.return_reader(connection);
+        Ok(())
+    }
+
+    /// Runs `reads` with every query `EXPLAIN`ed first, and returns the plans.
+    #[doc(hidden)]
+    pub fn explained(&self, reads: impl FnOnce(&PostgresStore)) -> Vec<Plan> {
+        self.explaining.store(true, Ordering::SeqCst);
+        reads(self);
+        self.explaining.store(false, Ordering::SeqCst);
+        self.plans.lock().map(|mut plans| std::mem::take(&mut *plans)).unwrap_or_default()
+    }
+
+    pub(crate) fn is_explaining(&self) -> bool {
+        self.explaining.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn keep_plan(&self, plan: Plan) {
+        if let Ok(mut plans) = self.plans.lock() {
+            plans.push(plan);
+        }
+    }
+}
+
+/// `url` with its password replaced by `***`.
+fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url
+            .split_whitespace()
+            .map(|pair| if pair.starts_with("password=") { "password=***" } else { pair })
+            .collect::<Vec<_>>()
+            .join(" ");
+    };
+    match rest.split_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{scheme}://{name}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+impl Store for PostgresStore {
+    fn read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        let mut connection = self.take_reader()?;
+        // A read transaction sees one snapshot.
+        connection
+            .client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .map_err(pg_error)?;
+        Ok(Box::new(PostgresTxn::reader(self, connection)))
+    }
+
+    fn write(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        let mut writer = self.writer()?;
+        if writer.as_ref().is_none_or(|c| !c.is_usable()) {
+            *writer = None;
+            *writer = Some(self.connect()?);
+        }
+        let begun = match writer.as_mut() {
+            Some(connection) => connection.client.batch_execute("BEGIN").map_err(pg_error),
+            None => Err(Error::unavailable("no writer connection")),
+        };
+        if let Err(error) = begun {
+            *writer = None;
+            return Err(error);
+        }
+        Ok(Box::new(PostgresTxn::writer(self, writer)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(super::shown("postgres://baton:secret@db:5432/baton"), "postgres://baton:***@db:5432/baton");
+        assert_eq!(super::shown("postgres://baton@db/baton"), "postgres://baton@db/baton");
+        assert_eq!(super::shown("host=db password=secret user=baton"), "host=db password=*** user=baton");
+    }
+}
+
+/// A PostgreSQL server for tests: `BATON_TEST_POSTGRES` when set (what
+/// `scripts/test` starts), otherwise one that `scripts/postgres` starts on
+/// first need and later test runs on this machine share, and empty databases in it.
+#[doc(hidden)]
+pub mod testing {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The URL of the test server.
+    pub fn server() -> String {
+        if let Ok(url) = std::env::var("BATON_TEST_POSTGRES") {
+            return url;
+        }
+        let dir = std::env::temp_dir().join("baton-test-postgres");
+        std::fs::create_dir_all(&dir).expect("a folder for the test server's address");
+        let lock = std::fs::File::create(dir.join("lock")).expect("the test server's lock file");
+        lock.lock().expect("the test server's lock");
+        if let Ok(url) = std::fs::read_to_string(dir.join("url")) {
+            if postgres::Client::connect(url.trim(), postgres::NoTls).is_ok() {
+                return url.trim().to_string();
+            }
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/postgres");
+        let output = std::process::Command::new(script)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("scripts/postgres runs");
+        assert!(output.status.success(), "scripts/postgres could not start a server");
+        let url = String::from_utf8(output.stdout).expect("a URL").trim().to_string();
+        std::fs::File::create(dir.join("url"))
+            .and_then(|mut file| file.write_all(url.as_bytes()))
+            .expect("the test server's address is kept");
+        url
+    }
+
+    /// A new, empty database on the test server, by URL.
+    pub fn fresh_database() -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let server = server();
+        let name = format!(
+            "test_{}_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros()),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut client = postgres::Client::connect(&server, postgres::NoTls).expect("the test server answers");
+        client.batch_execute(&format!("CREATE DATABASE {name}")).expect("a test database");
+        let (base, _) = server.rsplit_once('/').expect("a URL with a database");
+        format!("{base}/{name}")
+    }
+}

@@ -1,0 +1,200 @@
+//! The tables and their indexes, one per query the runtime and the API make,
+//! and the steps that bring a database up to date.
+
+use store::{Error, Result};
+
+use crate::{pg_error, Connection};
+
+/// Bump when the tables change, and add the step to [`STEPS`].
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Taken for the length of a migration, so that nodes starting together
+/// migrate one after the other (the later ones find nothing left to do).
+const MIGRATION_LOCK: i64 = 0x6261_746f_6e00; // "baton\0"
+
+/// The whole schema of the first release on PostgreSQL: the SQLite store's
+/// twelve steps, folded into one.
+const V1: &str = r#"
+CREATE TABLE workflows (
+    tenant TEXT COLLATE "C" NOT NULL, process_id TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL,
+    deployment BIGINT NOT NULL, name TEXT, version_tag TEXT, xml TEXT NOT NULL, deployed_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant, process_id, version)
+);
+CREATE TABLE instances (
+    id TEXT COLLATE "C" PRIMARY KEY, number BIGINT NOT NULL, tenant TEXT COLLATE "C" NOT NULL,
+    process_id TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL, status TEXT COLLATE "C" NOT NULL,
+    business_key TEXT COLLATE "C", parent_id TEXT COLLATE "C", started_at BIGINT NOT NULL, ended_at BIGINT,
+    incidents BIGINT NOT NULL, waiting JSONB NOT NULL, start_key TEXT COLLATE "C",
+    update_count BIGINT NOT NULL, history_count BIGINT NOT NULL, state JSON NOT NULL
+);
+CREATE INDEX instances_by_start ON instances (started_at, id);
+CREATE INDEX instances_by_status ON instances (status, started_at, id);
+CREATE INDEX instances_by_process ON instances (process_id, started_at, id);
+CREATE INDEX instances_by_tenant ON instances (tenant, started_at, id);
+CREATE INDEX instances_by_business_key ON instances (business_key) WHERE business_key IS NOT NULL;
+CREATE INDEX instances_by_parent ON instances (parent_id) WHERE parent_id IS NOT NULL;
+CREATE INDEX instances_by_start_key ON instances (tenant, process_id, start_key) WHERE start_key IS NOT NULL;
+CREATE UNIQUE INDEX instances_by_number ON instances (number) WHERE number > 0;
+-- Instances by a variable's value (`variable=name:value`): containment finds
+-- the candidates through the index, equality then checks each exactly.
+CREATE INDEX instances_by_variables ON instances USING gin (((state -> 'variables')::jsonb) jsonb_path_ops);
+CREATE TABLE requests (
+    tenant TEXT COLLATE "C" NOT NULL, request_id TEXT COLLATE "C" NOT NULL, instance_id TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (tenant, request_id)
+);
+CREATE TABLE jobs (
+    key TEXT COLLATE "C" PRIMARY KEY, instance_id TEXT COLLATE "C" NOT NULL, local_key BIGINT NOT NULL,
+    process_id TEXT COLLATE "C" NOT NULL, element_id TEXT COLLATE "C" NOT NULL, job_type TEXT COLLATE "C" NOT NULL,
+    retries BIGINT NOT NULL, state TEXT COLLATE "C" NOT NULL, not_before BIGINT, error_message TEXT,
+    worker TEXT, lease_until BIGINT, created_at BIGINT NOT NULL, lease TEXT, tenant TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX jobs_by_type ON jobs (job_type, state, created_at, key);
+CREATE INDEX jobs_by_created ON jobs (created_at, key);
+CREATE INDEX jobs_by_instance ON jobs (instance_id);
+CREATE TABLE timers (
+    instance_id TEXT COLLATE "C" NOT NULL, local_key BIGINT NOT NULL, element_id TEXT COLLATE "C" NOT NULL,
+    due_at BIGINT NOT NULL, tenant TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (instance_id, local_key)
+);
+CREATE INDEX timers_by_due ON timers (due_at, instance_id, local_key);
+CREATE TABLE subscriptions (
+    instance_id TEXT COLLATE "C" NOT NULL, local_key BIGINT NOT NULL, element_id TEXT COLLATE "C" NOT NULL,
+    kind TEXT COLLATE "C" NOT NULL, name TEXT COLLATE "C" NOT NULL, correlation_key TEXT COLLATE "C" NOT NULL,
+    opened_at BIGINT NOT NULL, tenant TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (instance_id, local_key)
+);
+CREATE INDEX subscriptions_by_name ON subscriptions (tenant, kind, name, correlation_key, opened_at);
+CREATE INDEX subscriptions_by_opened ON subscriptions (opened_at);
+CREATE TABLE tasks (
+    key TEXT COLLATE "C" PRIMARY KEY, instance_id TEXT COLLATE "C" NOT NULL, local_key BIGINT NOT NULL,
+    process_id TEXT COLLATE "C" NOT NULL, element_id TEXT COLLATE "C" NOT NULL, assignee TEXT COLLATE "C",
+    candidate_groups JSONB NOT NULL, candidate_users JSONB NOT NULL, due TEXT, follow_up TEXT, priority BIGINT,
+    form_key TEXT, created_at BIGINT NOT NULL, tenant TEXT COLLATE "C" NOT NULL, completed_at BIGINT,
+    completed_by TEXT COLLATE "C"
+);
+CREATE INDEX tasks_open ON tasks (created_at, key) WHERE completed_at IS NULL;
+CREATE INDEX tasks_completed ON tasks (created_at, key) WHERE completed_at IS NOT NULL;
+CREATE INDEX tasks_by_instance ON tasks (instance_id);
+CREATE TABLE incidents (
+    key TEXT COLLATE "C" PRIMARY KEY, instance_id TEXT COLLATE "C" NOT NULL, local_key BIGINT NOT NULL,
+    process_id TEXT COLLATE "C" NOT NULL, element_id TEXT COLLATE "C" NOT NULL, kind TEXT NOT NULL,
+    message TEXT NOT NULL, created_at BIGINT NOT NULL, resolved_at BIGINT, resolved_by TEXT,
+    tenant TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX incidents_by_created ON incidents (created_at, key);
+CREATE INDEX incidents_by_instance ON incidents (instance_id);
+CREATE TABLE history (
+    instance_id TEXT COLLATE "C" NOT NULL, seq BIGINT NOT NULL, entry JSON NOT NULL,
+    PRIMARY KEY (instance_id, seq)
+);
+CREATE TABLE messages (
+    seq BIGINT PRIMARY KEY, name TEXT COLLATE "C" NOT NULL, correlation_key TEXT COLLATE "C" NOT NULL,
+    variables JSON NOT NULL, published_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
+    message_id TEXT COLLATE "C", correlated JSONB NOT NULL, tenant TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX messages_by_name ON messages (tenant, name, correlation_key, expires_at);
+CREATE INDEX messages_by_id ON messages (tenant, message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX messages_by_published ON messages (published_at, seq);
+CREATE TABLE start_timers (
+    tenant TEXT COLLATE "C" NOT NULL, process_id TEXT COLLATE "C" NOT NULL, element_id TEXT COLLATE "C" NOT NULL,
+    version BIGINT NOT NULL, due_at BIGINT NOT NULL, repeat JSON,
+    PRIMARY KEY (tenant, process_id, element_id)
+);
+CREATE INDEX start_timers_by_due ON start_timers (due_at);
+CREATE TABLE labels (
+    name TEXT COLLATE "C" NOT NULL, value TEXT COLLATE "C" NOT NULL, instance_id TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (name, value, instance_id)
+);
+CREATE INDEX labels_by_instance ON labels (instance_id);
+CREATE TABLE tokens (
+    id TEXT COLLATE "C" PRIMARY KEY, name TEXT COLLATE "C" NOT NULL, hash TEXT NOT NULL UNIQUE, roles JSON NOT NULL,
+    job_types JSON, workflows JSON, groups JSON NOT NULL, hide_variables BOOLEAN NOT NULL,
+    created_at BIGINT NOT NULL, expires_at BIGINT, revoked_at BIGINT, tenants JSON NOT NULL
+);
+CREATE TABLE forms (
+    tenant TEXT COLLATE "C" NOT NULL, form_id TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL,
+    deployment BIGINT NOT NULL, version_tag TEXT, resource TEXT NOT NULL, schema TEXT NOT NULL,
+    deployed_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant, form_id, version)
+);
+CREATE TABLE decisions (
+    tenant TEXT COLLATE "C" NOT NULL, decision_id TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL,
+    deployment BIGINT NOT NULL, name TEXT NOT NULL, definitions_id TEXT NOT NULL, resource TEXT NOT NULL,
+    xml TEXT NOT NULL, deployed_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant, decision_id, version)
+);
+-- Instance counts by workflow version, status and own open incidents, kept
+-- by a trigger in the transaction that writes the instance. Each count is
+-- split into shards by the writing connection, so that nodes committing at
+-- once do not queue on one row; a count is the sum of its shards.
+CREATE TABLE instance_counts (
+    tenant TEXT COLLATE "C" NOT NULL, process_id TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL,
+    status TEXT COLLATE "C" NOT NULL, with_incidents BOOLEAN NOT NULL, shard SMALLINT NOT NULL, count BIGINT NOT NULL,
+    PRIMARY KEY (tenant, process_id, version, status, with_incidents, shard)
+);
+CREATE FUNCTION baton_count_instance() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    slot SMALLINT := pg_backend_pid() % 16;
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO instance_counts AS c VALUES (OLD.tenant, OLD.process_id, OLD.version, OLD.status, OLD.incidents > 0, slot, -1)
+            ON CONFLICT (tenant, process_id, version, status, with_incidents, shard) DO UPDATE SET count = c.count - 1;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO instance_counts AS c VALUES (NEW.tenant, NEW.process_id, NEW.version, NEW.status, NEW.incidents > 0, slot, 1)
+            ON CONFLICT (tenant, process_id, version, status, with_incidents, shard) DO UPDATE SET count = c.count + 1;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER instances_counted AFTER INSERT OR DELETE ON instances
+    FOR EACH ROW EXECUTE FUNCTION baton_count_instance();
+CREATE TRIGGER instances_recounted AFTER UPDATE OF tenant, process_id, version, status, incidents ON instances
+    FOR EACH ROW WHEN (OLD.tenant IS DISTINCT FROM NEW.tenant OR OLD.process_id IS DISTINCT FROM NEW.process_id
+        OR OLD.version IS DISTINCT FROM NEW.version OR OLD.status IS DISTINCT FROM NEW.status
+        OR (OLD.incidents > 0) IS DISTINCT FROM (NEW.incidents > 0))
+    EXECUTE FUNCTION baton_count_instance();
+"#;
+
+const STEPS: [(i64, &str); 1] = [(1, V1)];
+
+/// Creates the tables of a new database, brings an older one up to date, and
+/// refuses one that a newer Baton wrote, all in one transaction (DDL is
+/// transactional in PostgreSQL: a step that fails leaves the database as it was).
+pub(crate) fn migrate(connection: &mut Connection) -> Result<()> {
+    migrate_to(connection, SCHEMA_VERSION)
+}
+
+fn migrate_to(connection: &mut Connection, to: i64) -> Result<()> {
+    let client = connection.client();
+    let mut txn = client.transaction().map_err(pg_error)?;
+    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(pg_error)?;
+    txn.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema (version BIGINT NOT NULL)")
+        .map_err(pg_error)?;
+    let version: Option<i64> = txn
+        .query_opt("SELECT version FROM baton_schema", &[])
+        .map_err(pg_error)?
+        .map(|row| row.get(0));
+    let version = match version {
+        Some(version) => version,
+        None => {
+            txn.execute("INSERT INTO baton_schema (version) VALUES (0)", &[])
+                .map_err(pg_error)?;
+            0
+        }
+    };
+    if version > SCHEMA_VERSION {
+        return Err(Error::corrupt(format!(
+            "the database has schema version {version}; this Baton reads up to {SCHEMA_VERSION}: upgrade Baton"
+        )));
+    }
+    for (step, sql) in STEPS {
+        if version < step && step <= to {
+            txn.batch_execute(sql).map_err(pg_error)?;
+            txn.execute("UPDATE baton_schema SET version = $1", &[&step])
+                .map_err(pg_error)?;
+        }
+    }
+    txn.commit().map_err(pg_error)
+}

@@ -1,0 +1,1070 @@
+//! Read and write transactions over one connection.
+
+use std::sync::MutexGuard;
+
+use postgres::types::{FromSql, Json, ToSql};
+use postgres::Row;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use store::rows::*;
+use store::{Error, ReadTxn, Result, WriteTxn};
+
+use crate::{pg_error, Connection, PostgresStore};
+
+type Value = Box<dyn ToSql + Sync + Send>;
+
+enum Conn<'a> {
+    Writer(MutexGuard<'a, Option<Connection>>),
+    Reader {
+        store: &'a PostgresStore,
+        connection: Option<Connection>,
+    },
+}
+
+pub struct PostgresTxn<'a> {
+    store: &'a PostgresStore,
+    conn: Conn<'a>,
+    finished: bool,
+}
+
+impl<'a> PostgresTxn<'a> {
+    pub(crate) fn writer(store: &'a PostgresStore, guard: MutexGuard<'a, Option<Connection>>) -> PostgresTxn<'a> {
+        PostgresTxn { store, conn: Conn::Writer(guard), finished: false }
+    }
+
+    pub(crate) fn reader(store: &'a PostgresStore, connection: Connection) -> PostgresTxn<'a> {
+        PostgresTxn { store, conn: Conn::Reader { store, connection: Some(connection) }, finished: false }
+    }
+
+    fn db(&mut self) -> Result<&mut Connection> {
+        match &mut self.conn {
+            Conn::Writer(guard) => guard.as_mut(),
+            Conn::Reader { connection, .. } => connection.as_mut(),
+        }
+        .ok_or_else(|| Error::unavailable("the transaction's connection is gone"))
+    }
+
+    fn writable(&self) -> Result<()> {
+        match self.conn {
+            Conn::Writer(_) => Ok(()),
+            Conn::Reader { .. } => Err(Error::other("a read transaction cannot write")),
+        }
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<()> {
+        self.db()?.client().batch_execute(sql).map_err(pg_error)
+    }
+
+    fn rows(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        if self.store.is_explaining() {
+            let plan = self.db()?.client().query(&format!("EXPLAIN {sql}"), values).map_err(pg_error)?;
+            let lines = plan.iter().filter_map(|row| row.try_get::<_, String>(0).ok()).collect();
+            self.store.keep_plan(crate::Plan { sql: sql.to_string(), lines });
+        }
+        let db = self.db()?;
+        let statement = db.statement(sql)?;
+        db.client().query(&statement, values).map_err(pg_error)
+    }
+
+    fn query<T>(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)], map: fn(&Row) -> Result<T>) -> Result<Vec<T>> {
+        self.rows(sql, values)?.iter().map(map).collect()
+    }
+
+    fn query_one<T>(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)], map: fn(&Row) -> Result<T>) -> Result<Option<T>> {
+        self.rows(sql, values)?.first().map(map).transpose()
+    }
+
+    fn execute(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> Result<()> {
+        let db = self.db()?;
+        let statement = db.statement(sql)?;
+        db.client().execute(&statement, values).map_err(pg_error)?;
+        Ok(())
+    }
+}
+
+impl Drop for PostgresTxn<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // A write transaction dropped without commit rolls back; a read one just ends.
+            // A connection that cannot even roll back is dropped, and replaced on next use.
+            if self.batch("ROLLBACK").is_err() {
+                match &mut self.conn {
+                    Conn::Writer(guard) => **guard = None,
+                    Conn::Reader { connection, .. } => *connection = None,
+                }
+            }
+        }
+        if let Conn::Reader { store, connection } = &mut self.conn {
+            if let Some(connection) = connection.take() {
+                store.return_reader(connection);
+            }
+        }
+    }
+}
+
+/// Decoding failures mean the database holds what this version cannot read.
+fn get<'r, T: FromSql<'r>>(row: &'r Row, index: usize) -> Result<T> {
+    row.try_get(index).map_err(|e| Error::corrupt(format!("column {index}: {e}")))
+}
+
+/// An integer column as the unsigned type the row has.
+fn int<T: TryFrom<i64>>(row: &Row, index: usize) -> Result<T> {
+    let value: i64 = get(row, index)?;
+    T::try_from(value).map_err(|_| Error::corrupt(format!("column {index}: {value} is out of range")))
+}
+
+fn opt_int<T: TryFrom<i64>>(row: &Row, index: usize) -> Result<Option<T>> {
+    let value: Option<i64> = get(row, index)?;
+    value
+        .map(|v| T::try_from(v).map_err(|_| Error::corrupt(format!("column {index}: {v} is out of range"))))
+        .transpose()
+}
+
+fn json<T: DeserializeOwned>(row: &Row, index: usize) -> Result<T> {
+    Ok(get::<Json<T>>(row, index)?.0)
+}
+
+fn opt_json<T: DeserializeOwned>(row: &Row, index: usize) -> Result<Option<T>> {
+    Ok(get::<Option<Json<T>>>(row, index)?.map(|j| j.0))
+}
+
+/// An enum as the text serde gives it (`running`, `activatable`, ...).
+fn enum_text<T: Serialize>(value: &T) -> Result<String> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => Ok(text),
+        _ => Err(Error::other("an enum did not encode as text")),
+    }
+}
+
+fn enum_from<T: DeserializeOwned>(row: &Row, index: usize) -> Result<T> {
+    let text: String = get(row, index)?;
+    serde_json::from_value(serde_json::Value::String(text)).map_err(|e| Error::corrupt(format!("column {index}: {e}")))
+}
+
+/// Unsigned numbers go into `BIGINT`s.
+fn big(value: u64) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::other(format!("{value} is beyond what the store keeps")))
+}
+
+const WORKFLOW_COLUMNS: &str = "process_id, version, deployment, name, version_tag, xml, deployed_at, tenant";
+
+fn workflow_row(row: &Row) -> Result<WorkflowRow> {
+    Ok(WorkflowRow {
+        process_id: get(row, 0)?,
+        version: int(row, 1)?,
+        deployment: int(row, 2)?,
+        name: get(row, 3)?,
+        version_tag: get(row, 4)?,
+        xml: get(row, 5)?,
+        deployed_at: get(row, 6)?,
+        tenant: get(row, 7)?,
+    })
+}
+
+const INSTANCE_COLUMNS: &str = "id, process_id, version, status, business_key, parent_id, started_at, ended_at, incidents, waiting, start_key, update_count, history_count, state, tenant, number";
+
+fn instance_row(row: &Row) -> Result<InstanceRow> {
+    Ok(InstanceRow {
+        id: get(row, 0)?,
+        process_id: get(row, 1)?,
+        version: int(row, 2)?,
+        status: enum_from(row, 3)?,
+        business_key: get(row, 4)?,
+        parent_id: get(row, 5)?,
+        started_at: get(row, 6)?,
+        ended_at: get(row, 7)?,
+        incidents: int(row, 8)?,
+        waiting: json(row, 9)?,
+        start_key: get(row, 10)?,
+        update_count: int(row, 11)?,
+        history_count: int(row, 12)?,
+        state: json(row, 13)?,
+        tenant: get(row, 14)?,
+        number: int(row, 15)?,
+    })
+}
+
+const JOB_COLUMNS: &str = "key, instance_id, local_key, process_id, element_id, job_type, retries, state, not_before, error_message, worker, lease_until, created_at, lease, tenant";
+
+fn job_row(row: &Row) -> Result<JobRow> {
+    Ok(JobRow {
+        key: get(row, 0)?,
+        instance_id: get(row, 1)?,
+        local_key: int(row, 2)?,
+        process_id: get(row, 3)?,
+        element_id: get(row, 4)?,
+        job_type: get(row, 5)?,
+        retries: int(row, 6)?,
+        state: enum_from(row, 7)?,
+        not_before: get(row, 8)?,
+        error_message: get(row, 9)?,
+        worker: get(row, 10)?,
+        lease_until: get(row, 11)?,
+        created_at: get(row, 12)?,
+        lease: get(row, 13)?,
+        tenant: get(row, 14)?,
+    })
+}
+
+const TASK_COLUMNS: &str = "key, instance_id, local_key, process_id, element_id, assignee, candidate_groups, candidate_users, due, follow_up, priority, form_key, created_at, tenant, completed_at, completed_by";
+
+fn task_row(row: &Row) -> Result<TaskRow> {
+    Ok(TaskRow {
+        key: get(row, 0)?,
+        instance_id: get(row, 1)?,
+        local_key: int(row, 2)?,
+        process_id: get(row, 3)?,
+        element_id: get(row, 4)?,
+        assignee: get(row, 5)?,
+        candidate_groups: json(row, 6)?,
+        candidate_users: json(row, 7)?,
+        due: get(row, 8)?,
+        follow_up: get(row, 9)?,
+        priority: get(row, 10)?,
+        form_key: get(row, 11)?,
+        created_at: get(row, 12)?,
+        tenant: get(row, 13)?,
+        completed_at: get(row, 14)?,
+        completed_by: get(row, 15)?,
+    })
+}
+
+const FORM_COLUMNS: &str = "tenant, form_id, version, deployment, version_tag, resource, schema, deployed_at";
+
+fn form_row(row: &Row) -> Result<FormRow> {
+    Ok(FormRow {
+        tenant: get(row, 0)?,
+        form_id: get(row, 1)?,
+        version: int(row, 2)?,
+        deployment: int(row, 3)?,
+        version_tag: get(row, 4)?,
+        resource: get(row, 5)?,
+        schema: get(row, 6)?,
+        deployed_at: get(row, 7)?,
+    })
+}
+
+const DECISION_COLUMNS: &str = "tenant, decision_id, version, deployment, name, definitions_id, resource, xml, deployed_at";
+
+fn decision_row(row: &Row) -> Result<DecisionRow> {
+    Ok(DecisionRow {
+        tenant: get(row, 0)?,
+        decision_id: get(row, 1)?,
+        version: int(row, 2)?,
+        deployment: int(row, 3)?,
+        name: get(row, 4)?,
+        definitions_id: get(row, 5)?,
+        resource: get(row, 6)?,
+        xml: get(row, 7)?,
+        deployed_at: get(row, 8)?,
+    })
+}
+
+const INCIDENT_COLUMNS: &str = "key, instance_id, local_key, process_id, element_id, kind, message, created_at, resolved_at, resolved_by, tenant";
+
+fn incident_row(row: &Row) -> Result<IncidentRow> {
+    Ok(IncidentRow {
+        key: get(row, 0)?,
+        instance_id: get(row, 1)?,
+        local_key: int(row, 2)?,
+        process_id: get(row, 3)?,
+        element_id: get(row, 4)?,
+        kind: get(row, 5)?,
+        message: get(row, 6)?,
+        created_at: get(row, 7)?,
+        resolved_at: get(row, 8)?,
+        resolved_by: get(row, 9)?,
+        tenant: get(row, 10)?,
+    })
+}
+
+const SUBSCRIPTION_COLUMNS: &str = "instance_id, local_key, element_id, kind, name, correlation_key, opened_at, tenant";
+
+fn subscription_row(row: &Row) -> Result<SubscriptionRow> {
+    Ok(SubscriptionRow {
+        instance_id: get(row, 0)?,
+        local_key: int(row, 1)?,
+        element_id: get(row, 2)?,
+        kind: enum_from(row, 3)?,
+        name: get(row, 4)?,
+        correlation_key: get(row, 5)?,
+        opened_at: get(row, 6)?,
+        tenant: get(row, 7)?,
+    })
+}
+
+const MESSAGE_COLUMNS: &str = "seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant";
+
+fn message_row(row: &Row) -> Result<MessageRow> {
+    Ok(MessageRow {
+        seq: int(row, 0)?,
+        name: get(row, 1)?,
+        correlation_key: get(row, 2)?,
+        variables: json(row, 3)?,
+        published_at: get(row, 4)?,
+        expires_at: get(row, 5)?,
+        message_id: get(row, 6)?,
+        correlated: json(row, 7)?,
+        tenant: get(row, 8)?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "id, name, hash, roles, job_types, workflows, groups, hide_variables, created_at, expires_at, revoked_at, tenants";
+
+fn token_row(row: &Row) -> Result<TokenRow> {
+    Ok(TokenRow {
+        id: get(row, 0)?,
+        name: get(row, 1)?,
+        hash: get(row, 2)?,
+        roles: json(row, 3)?,
+        job_types: opt_json(row, 4)?,
+        workflows: opt_json(row, 5)?,
+        groups: json(row, 6)?,
+        hide_variables: get(row, 7)?,
+        created_at: get(row, 8)?,
+        expires_at: get(row, 9)?,
+        revoked_at: get(row, 10)?,
+        tenants: json(row, 11)?,
+    })
+}
+
+const TIMER_COLUMNS: &str = "instance_id, local_key, element_id, due_at, tenant";
+
+fn timer_row(row: &Row) -> Result<TimerRow> {
+    Ok(TimerRow {
+        instance_id: get(row, 0)?,
+        local_key: int(row, 1)?,
+        element_id: get(row, 2)?,
+        due_at: get(row, 3)?,
+        tenant: get(row, 4)?,
+    })
+}
+
+/// `INSERT ... ON CONFLICT (key) DO UPDATE` every other column: a replace
+/// that is one UPDATE when the row exists (what the counting trigger sees).
+fn upsert(table: &str, columns: &str, key: &str) -> String {
+    let names: Vec<&str> = columns.split(", ").collect();
+    let placeholders = (1..=names.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+    let keys: Vec<&str> = key.split(", ").collect();
+    let updates = names
+        .iter()
+        .filter(|name| !keys.contains(name))
+        .map(|name| format!("{name} = EXCLUDED.{name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("INSERT INTO {table} ({columns}) VALUES ({placeholders}) ON CONFLICT ({key}) DO UPDATE SET {updates}")
+}
+
+/// A list query's conditions and the values they bind, numbered as they come.
+#[derive(Default)]
+struct Conditions {
+    sql: Vec<String>,
+    values: Vec<Value>,
+}
+
+impl Conditions {
+    /// Binds `value`, returning its placeholder.
+    fn bind(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.values.push(Box::new(value));
+        format!("${}", self.values.len())
+    }
+
+    fn push(&mut self, condition: String) {
+        self.sql.push(condition);
+    }
+
+    /// `column = value` when the filter gives a value.
+    fn equal(&mut self, column: &str, value: &Option<String>) {
+        if let Some(value) = value {
+            let p = self.bind(value.clone());
+            self.push(format!("{column} = {p}"));
+        }
+    }
+
+    /// `tenant = ANY(...)` when the filter names tenants.
+    fn tenants(&mut self, tenants: &Tenants) {
+        if let Some(tenants) = tenants {
+            let p = self.bind(tenants.clone());
+            self.push(format!("tenant = ANY({p})"));
+        }
+    }
+
+    fn where_clause(&self) -> String {
+        if self.sql.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.sql.join(" AND "))
+        }
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+// The queries of every turn of the commit loop and every poll: they walk the
+// timers (or a type's jobs) in order through their index, stopping at the
+// limit, and look up each one's instance by its key (a test checks the plans).
+
+/// Timers of running instances due at `$1`, in due order, at most `$2`.
+pub(crate) const DUE_TIMERS: &str = "SELECT timers.instance_id, timers.local_key, timers.element_id, timers.due_at, timers.tenant FROM timers
+     JOIN instances ON instances.id = timers.instance_id
+     WHERE timers.due_at <= $1 AND instances.status = 'running'
+     ORDER BY timers.due_at, timers.instance_id, timers.local_key LIMIT $2";
+
+/// The first due time of a timer whose instance runs, or of a start timer.
+pub(crate) const NEXT_DUE: &str = "SELECT LEAST(
+     (SELECT timers.due_at FROM timers JOIN instances ON instances.id = timers.instance_id
+      WHERE instances.status = 'running' ORDER BY timers.due_at LIMIT 1),
+     (SELECT MIN(due_at) FROM start_timers))";
+
+/// Jobs of type `$1` a worker may take at `$2`, oldest first, at most `$3`,
+/// of the tenants `$4` (null: every tenant).
+pub(crate) fn activatable_jobs_sql() -> String {
+    let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
+    format!(
+        "SELECT {columns} FROM jobs JOIN instances ON instances.id = jobs.instance_id
+         WHERE jobs.job_type = $1 AND jobs.state = 'activatable'
+           AND (jobs.not_before IS NULL OR jobs.not_before <= $2)
+           AND (jobs.lease_until IS NULL OR jobs.lease_until <= $2)
+           AND instances.status = 'running'
+           AND ($4::text[] IS NULL OR jobs.tenant = ANY($4::text[]))
+         ORDER BY jobs.created_at, jobs.key LIMIT $3"
+    )
+}
+
+/// A table listed in pages: its name, columns, order and row mapping.
+struct Table<T: 'static> {
+    name: &'static str,
+    columns: &'static str,
+    order: (&'static str, &'static str),
+    map: fn(&Row) -> Result<T>,
+}
+
+const INSTANCES: Table<InstanceRow> = Table { name: "instances", columns: INSTANCE_COLUMNS, order: ("started_at", "id"), map: instance_row };
+const JOBS: Table<JobRow> = Table { name: "jobs", columns: JOB_COLUMNS, order: ("created_at", "key"), map: job_row };
+const TASKS: Table<TaskRow> = Table { name: "tasks", columns: TASK_COLUMNS, order: ("created_at", "key"), map: task_row };
+const INCIDENTS: Table<IncidentRow> = Table { name: "incidents", columns: INCIDENT_COLUMNS, order: ("created_at", "key"), map: incident_row };
+// Keys as text, in the order the rows' cursors sort (see `store::Cursor`).
+const TIMERS: Table<TimerRow> = Table { name: "timers", columns: TIMER_COLUMNS, order: ("due_at", "(instance_id || '.' || local_key)"), map: timer_row };
+const SUBSCRIPTIONS: Table<SubscriptionRow> = Table {
+    name: "subscriptions",
+    columns: SUBSCRIPTION_COLUMNS,
+    order: ("opened_at", "(instance_id || '.' || local_key)"),
+    map: subscription_row,
+};
+const MESSAGES: Table<MessageRow> = Table {
+    name: "messages",
+    columns: MESSAGE_COLUMNS,
+    order: ("published_at", "(lpad(seq::text, 20, '0') COLLATE \"C\")"),
+    map: message_row,
+};
+
+/// A page of a list in its (time, key) order, `direction` "" or " DESC".
+pub(crate) fn paged_sql(columns: &str, table: &str, filter: &str, (time_column, key_column): (&str, &str), direction: &str, limit: usize) -> String {
+    format!("SELECT {columns} FROM {table} {filter} ORDER BY {time_column}{direction}, {key_column}{direction} LIMIT {limit}")
+}
+
+/// A page of instances by `lead` (a column its own index leads with), then start time and id.
+pub(crate) fn ordered_instances_sql(lead: &str, descending: bool, filter_sql: &str, limit: usize) -> String {
+    let direction = if descending { " DESC" } else { "" };
+    format!("SELECT {INSTANCE_COLUMNS} FROM instances {filter_sql} ORDER BY {lead}{direction}, started_at{direction}, id{direction} LIMIT {limit}")
+}
+
+impl PostgresTxn<'_> {
+    fn page<T: Cursor>(&mut self, table: &Table<T>, conditions: Conditions, page: &PageRequest) -> Result<Page<T>> {
+        self.page_in_order(table, conditions, page, false)
+    }
+
+    /// A page in the table's order, or (`descending`) the other way: the
+    /// same index, walked backwards.
+    fn page_in_order<T: Cursor>(&mut self, table: &Table<T>, mut conditions: Conditions, page: &PageRequest, descending: bool) -> Result<Page<T>> {
+        let (beyond, direction) = if descending { ("<", " DESC") } else { (">", "") };
+        let (time_column, key_column) = table.order;
+        if let Some(after) = &page.after {
+            let (time, key) = split_cursor(after)?;
+            // A row value: the index seeks to it, so a page deep in the list costs what the first does.
+            let t = conditions.bind(time);
+            let k = conditions.bind(key.to_string());
+            conditions.push(format!("({time_column}, {key_column}) {beyond} ({t}, {k})"));
+        }
+        let limit = page.bounded_limit();
+        let sql = paged_sql(table.columns, table.name, &conditions.where_clause(), table.order, direction, limit + 1);
+        let mut items = self.query(&sql, &conditions.refs(), table.map)?;
+        let next = (items.len() > limit).then(|| items[limit - 1].cursor());
+        items.truncate(limit);
+        Ok(Page { items, next })
+    }
+}
+
+impl ReadTxn for PostgresTxn<'_> {
+    fn workflows(&mut self) -> Result<Vec<WorkflowRow>> {
+        self.query(&format!("SELECT {WORKFLOW_COLUMNS} FROM workflows ORDER BY tenant, process_id, version"), &[], workflow_row)
+    }
+
+    fn workflow(&mut self, tenant: &str, process_id: &str, version: u32) -> Result<Option<WorkflowRow>> {
+        self.query_one(
+            &format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE tenant = $1 AND process_id = $2 AND version = $3"),
+            &[&tenant, &process_id, &i64::from(version)],
+            workflow_row,
+        )
+    }
+
+    fn instance(&mut self, id: &str) -> Result<Option<InstanceRow>> {
+        self.query_one(&format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = $1"), &[&id], instance_row)
+    }
+
+    fn instance_id_by_number(&mut self, number: u64) -> Result<Option<String>> {
+        let Ok(number) = i64::try_from(number) else { return Ok(None) };
+        if number == 0 {
+            return Ok(None);
+        }
+        self.query_one("SELECT id FROM instances WHERE number = $1 AND number > 0", &[&number], |row| get(row, 0))
+    }
+
+    fn instance_number(&mut self, id: &str) -> Result<Option<(u64, u32)>> {
+        self.query_one("SELECT number, version FROM instances WHERE id = $1", &[&id], |row| Ok((int(row, 0)?, int(row, 1)?)))
+    }
+
+    fn last_instance_number(&mut self) -> Result<u64> {
+        let last = self.query_one("SELECT max(number) FROM instances WHERE number > 0", &[], |row| opt_int::<u64>(row, 0))?;
+        Ok(last.flatten().unwrap_or(0))
+    }
+
+    fn instances(&mut self, filter: &InstanceFilter, page: &PageRequest) -> Result<Page<InstanceRow>> {
+        let mut c = Conditions::default();
+        c.tenants(&filter.tenants);
+        if let Some(status) = filter.status {
+            let p = c.bind(enum_text(&status)?);
+            c.push(format!("status = {p}"));
+        }
+        c.equal("process_id", &filter.process_id);
+        if let Some(version) = filter.version {
+            let p = c.bind(i64::from(version));
+            c.push(format!("version = {p}"));
+        }
+        c.equal("business_key", &filter.business_key);
+        if let Some(waiting) = &filter.waiting {
+            let p = c.bind(waiting.clone());
+            c.push(format!("waiting ? {p}"));
+        }
+        if let Some(has) = filter.has_incidents {
+            // Its own, or a descendant's: ids from `id/` up to `id0` (see `store::descendant_range`).
+            let any = "(instances.incidents > 0 OR EXISTS (SELECT 1 FROM incidents AS i
+                 WHERE i.instance_id >= instances.id || '/' AND i.instance_id < instances.id || '0'
+                   AND i.resolved_at IS NULL))";
+            c.push(if has { any.to_string() } else { format!("NOT {any}") });
+        }
+        for (column, op, value) in [
+            ("started_at", ">=", filter.started_after),
+            ("started_at", "<", filter.started_before),
+            ("ended_at", ">=", filter.ended_after),
+            ("ended_at", "<", filter.ended_before),
+        ] {
+            if let Some(value) = value {
+                let p = c.bind(value);
+                c.push(format!("{column} {op} {p}"));
+            }
+        }
+        if let Some((name, value)) = &filter.variable {
+            // The instance's own variables, JSON compared as JSON: containment
+            // through instances_by_variables, then equality (containment alone
+            // would let `{"a": [1, 2]}` match `[1]`).
+            let n = c.bind(name.clone());
+            let v = c.bind(Json(value.clone()));
+            c.push(format!(
+                "((state -> 'variables')::jsonb) @> jsonb_build_object({n}::text, {v}::jsonb) AND (state -> 'variables' -> {n})::jsonb = {v}::jsonb"
+            ));
+        }
+        c.equal("parent_id", &filter.parent_id);
+        if let Some((name, value)) = &filter.label {
+            let n = c.bind(name.clone());
+            let v = c.bind(value.clone());
+            c.push(format!("id IN (SELECT instance_id FROM labels WHERE name = {n} AND value = {v})"));
+        }
+        if let Some(root) = &filter.root_id {
+            let (from, to) = descendant_range(root);
+            let r = c.bind(root.clone());
+            let f = c.bind(from);
+            let t = c.bind(to);
+            c.push(format!("(id = {r} OR (id >= {f} AND id < {t}))"));
+        }
+        let lead = match filter.order {
+            InstanceOrder::Started => return self.page_in_order(&INSTANCES, c, page, filter.descending),
+            InstanceOrder::Workflow => "process_id",
+            InstanceOrder::Status => "status",
+        };
+        // By the lead column, then start time and id: the index that leads
+        // with it (instances_by_process, instances_by_status), walked either way.
+        if let Some(after) = &page.after {
+            let (lead_value, time, id) = filter.order.split(after)?;
+            let beyond = if filter.descending { "<" } else { ">" };
+            let l = c.bind(lead_value.unwrap_or("").to_string());
+            let t = c.bind(time);
+            let i = c.bind(id.to_string());
+            c.push(format!("({lead}, started_at, id) {beyond} ({l}, {t}, {i})"));
+        }
+        let limit = page.bounded_limit();
+        let sql = ordered_instances_sql(lead, filter.descending, &c.where_clause(), limit + 1);
+        let mut items = self.query(&sql, &c.refs(), instance_row)?;
+        let next = (items.len() > limit).then(|| filter.order.cursor(&items[limit - 1]));
+        items.truncate(limit);
+        Ok(Page { items, next })
+    }
+
+    fn instance_by_request(&mut self, tenant: &str, request_id: &str) -> Result<Option<String>> {
+        self.query_one("SELECT instance_id FROM requests WHERE tenant = $1 AND request_id = $2", &[&tenant, &request_id], |row| get(row, 0))
+    }
+
+    fn message_started_active(&mut self, tenant: &str, process_id: &str, correlation_key: &str) -> Result<bool> {
+        let found = self.query_one(
+            "SELECT 1 FROM instances WHERE tenant = $1 AND process_id = $2 AND start_key = $3 AND status IN ('running', 'suspended') LIMIT 1",
+            &[&tenant, &process_id, &correlation_key],
+            |_| Ok(()),
+        )?;
+        Ok(found.is_some())
+    }
+
+    fn history(&mut self, instance_id: &str, filter: &HistoryFilter, page: &PageRequest) -> Result<Page<HistoryRow>> {
+        let after = sequence_cursor(page.after.as_deref())?;
+        let limit = page.bounded_limit();
+        let mut c = Conditions::default();
+        let i = c.bind(instance_id.to_string());
+        let a = c.bind(i64::try_from(after).unwrap_or(i64::MAX));
+        c.push(format!("instance_id = {i} AND seq > {a}"));
+        // One instance's entries, read in order: the filters look into each entry.
+        for (field, value) in [
+            ("element_id", filter.element_id.clone()),
+            ("element_type", filter.element_type.clone()),
+            ("event", filter.event.map(|e| e.as_str().to_string())),
+        ] {
+            if let Some(value) = value {
+                let p = c.bind(value);
+                c.push(format!("entry ->> '{field}' = {p}"));
+            }
+        }
+        if let Some(run) = filter.run {
+            let p = c.bind(i64::from(run));
+            c.push(format!("COALESCE((entry ->> 'run')::bigint, 1) = {p}"));
+        }
+        let sql = format!("SELECT instance_id, seq, entry FROM history {} ORDER BY seq LIMIT {}", c.where_clause(), limit + 1);
+        let mut items = self.query(&sql, &c.refs(), |row| Ok(HistoryRow { instance_id: get(row, 0)?, seq: int(row, 1)?, entry: json(row, 2)? }))?;
+        let next = (items.len() > limit).then(|| items[limit - 1].cursor());
+        items.truncate(limit);
+        Ok(Page { items, next })
+    }
+
+    fn job(&mut self, key: &str) -> Result<Option<JobRow>> {
+        self.query_one(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE key = $1"), &[&key], job_row)
+    }
+
+    fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>> {
+        let mut c = Conditions::default();
+        c.tenants(&filter.tenants);
+        c.equal("job_type", &filter.job_type);
+        c.equal("instance_id", &filter.instance_id);
+        if let Some(state) = filter.state {
+            let p = c.bind(enum_text(&state)?);
+            c.push(format!("state = {p}"));
+        }
+        self.page(&JOBS, c, page)
+    }
+
+    fn activatable_jobs(&mut self, job_type: &str, tenants: &Tenants, now: i64, limit: usize) -> Result<Vec<JobRow>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query(&activatable_jobs_sql(), &[&job_type, &now, &limit, tenants], job_row)
+    }
+
+    fn task(&mut self, key: &str) -> Result<Option<TaskRow>> {
+        self.query_one(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE key = $1"), &[&key], task_row)
+    }
+
+    fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>> {
+        let mut c = Conditions::default();
+        c.tenants(&filter.tenants);
+        c.equal("assignee", &filter.assignee);
+        if let Some(group) = &filter.candidate_group {
+            let p = c.bind(group.clone());
+            c.push(format!("candidate_groups ? {p}"));
+        }
+        c.equal("process_id", &filter.process_id);
+        c.equal("instance_id", &filter.instance_id);
+        c.equal("completed_by", &filter.completed_by);
+        match filter.state {
+            TaskState::Open => c.push("completed_at IS NULL".to_string()),
+            TaskState::Completed => c.push("completed_at IS NOT NULL".to_string()),
+            TaskState::All => {}
+        }
+        self.page(&TASKS, c, page)
+    }
+
+    fn decisions(&mut self, tenants: &Tenants, decision_id: Option<&str>) -> Result<Vec<DecisionRow>> {
+        self.query(
+            &format!("SELECT {DECISION_COLUMNS} FROM decisions WHERE ($1::text[] IS NULL OR tenant = ANY($1::text[])) AND ($2::text IS NULL OR decision_id = $2::text) ORDER BY tenant, decision_id, version"),
+            &[tenants, &decision_id],
+            decision_row,
+        )
+    }
+
+    fn forms(&mut self, tenants: &Tenants, form_id: Option<&str>) -> Result<Vec<FormRow>> {
+        self.query(
+            &format!("SELECT {FORM_COLUMNS} FROM forms WHERE ($1::text[] IS NULL OR tenant = ANY($1::text[])) AND ($2::text IS NULL OR form_id = $2::text) ORDER BY tenant, form_id, version"),
+            &[tenants, &form_id],
+            form_row,
+        )
+    }
+
+    fn incident(&mut self, key: &str) -> Result<Option<IncidentRow>> {
+        self.query_one(&format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE key = $1"), &[&key], incident_row)
+    }
+
+    fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>> {
+        let mut c = Conditions::default();
+        match filter.state {
+            IncidentState::Open => c.push("resolved_at IS NULL".to_string()),
+            IncidentState::Resolved => c.push("resolved_at IS NOT NULL".to_string()),
+            IncidentState::All => {}
+        }
+        c.tenants(&filter.tenants);
+        if let Some(instance_id) = &filter.instance_id {
+            if filter.with_descendants {
+                let (from, to) = store::descendant_range(instance_id);
+                let i = c.bind(instance_id.clone());
+                let f = c.bind(from);
+                let t = c.bind(to);
+                c.push(format!("(instance_id = {i} OR (instance_id >= {f} AND instance_id < {t}))"));
+            } else {
+                let i = c.bind(instance_id.clone());
+                c.push(format!("instance_id = {i}"));
+            }
+        }
+        c.equal("process_id", &filter.process_id);
+        self.page(&INCIDENTS, c, page)
+    }
+
+    fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {
+        let (from, to) = store::descendant_range(instance_id);
+        let count = self.query_one(
+            "SELECT COUNT(*) FROM incidents WHERE instance_id >= $1 AND instance_id < $2 AND resolved_at IS NULL",
+            &[&from, &to],
+            |row| int::<u32>(row, 0),
+        )?;
+        Ok(count.unwrap_or(0))
+    }
+
+    fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>> {
+        let mut c = Conditions::default();
+        c.tenants(&filter.tenants);
+        c.equal("instance_id", &filter.instance_id);
+        if let Some(due) = filter.due_before {
+            let p = c.bind(due);
+            c.push(format!("due_at <= {p}"));
+        }
+        self.page(&TIMERS, c, page)
+    }
+
+    fn timer(&mut self, instance_id: &str, local_key: u64) -> Result<Option<TimerRow>> {
+        self.query_one(
+            &format!("SELECT {TIMER_COLUMNS} FROM timers WHERE instance_id = $1 AND local_key = $2"),
+            &[&instance_id, &big(local_key)?],
+            timer_row,
+        )
+    }
+
+    fn subscriptions(&mut self, filter: &SubscriptionFilter, page: &PageRequest) -> Result<Page<SubscriptionRow>> {
+        let mut c = Conditions::default();
+        c.tenants(&filter.tenants);
+        c.equal("instance_id", &filter.instance_id);
+        if let Some(kind) = filter.kind {
+            let p = c.bind(enum_text(&kind)?);
+            c.push(format!("kind = {p}"));
+        }
+        c.equal("name", &filter.name);
+        self.page(&SUBSCRIPTIONS, c, page)
+    }
+
+    fn messages(&mut self, filter: &MessageFilter, now: i64, page: &PageRequest) -> Result<Page<MessageRow>> {
+        let mut c = Conditions::default();
+        let p = c.bind(now);
+        c.push(match filter.state {
+            MessageState::Buffered => format!("expires_at > {p}"),
+            MessageState::Undelivered => format!("expires_at <= {p} AND correlated = '[]'::jsonb"),
+        });
+        c.tenants(&filter.tenants);
+        c.equal("name", &filter.name);
+        self.page(&MESSAGES, c, page)
+    }
+
+    fn message_subscriptions(&mut self, tenant: &str, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>> {
+        self.query(
+            &format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant = $1 AND kind = 'message' AND name = $2 AND correlation_key = $3
+                 ORDER BY opened_at, instance_id, local_key"
+            ),
+            &[&tenant, &name, &correlation_key],
+            subscription_row,
+        )
+    }
+
+    fn signal_subscriptions(&mut self, tenant: &str, name: &str) -> Result<Vec<SubscriptionRow>> {
+        self.query(
+            &format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE tenant = $1 AND kind = 'signal' AND name = $2 ORDER BY opened_at, instance_id, local_key"),
+            &[&tenant, &name],
+            subscription_row,
+        )
+    }
+
+    fn buffered_messages(&mut self, tenant: &str, name: &str, correlation_key: &str, now: i64) -> Result<Vec<MessageRow>> {
+        self.query(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant = $1 AND name = $2 AND correlation_key = $3 AND expires_at > $4 ORDER BY seq"),
+            &[&tenant, &name, &correlation_key, &now],
+            message_row,
+        )
+    }
+
+    fn message_by_id(&mut self, tenant: &str, message_id: &str, now: i64) -> Result<Option<MessageRow>> {
+        self.query_one(
+            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant = $1 AND message_id = $2 AND expires_at > $3 ORDER BY seq LIMIT 1"),
+            &[&tenant, &message_id, &now],
+            message_row,
+        )
+    }
+
+    fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query(DUE_TIMERS, &[&now, &limit], timer_row)
+    }
+
+    fn next_due(&mut self) -> Result<Option<i64>> {
+        Ok(self.query_one(NEXT_DUE, &[], |row| get::<Option<i64>>(row, 0))?.flatten())
+    }
+
+    fn start_timers(&mut self) -> Result<Vec<StartTimerRow>> {
+        self.query(
+            "SELECT process_id, element_id, version, due_at, repeat, tenant FROM start_timers ORDER BY due_at, tenant, process_id, element_id",
+            &[],
+            |row| {
+                Ok(StartTimerRow {
+                    process_id: get(row, 0)?,
+                    element_id: get(row, 1)?,
+                    version: int(row, 2)?,
+                    due_at: get(row, 3)?,
+                    repeat: opt_json(row, 4)?,
+                    tenant: get(row, 5)?,
+                })
+            },
+        )
+    }
+
+    fn tokens(&mut self) -> Result<Vec<TokenRow>> {
+        self.query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY name, id"), &[], token_row)
+    }
+
+    fn instance_counts(&mut self, tenants: &Tenants) -> Result<Vec<InstanceCount>> {
+        self.query(
+            "SELECT tenant, process_id, version, status, with_incidents, SUM(count)::bigint FROM instance_counts \
+             WHERE ($1::text[] IS NULL OR tenant = ANY($1::text[])) \
+             GROUP BY tenant, process_id, version, status, with_incidents HAVING SUM(count) > 0 \
+             ORDER BY tenant, process_id, version, status, with_incidents",
+            &[tenants],
+            |row| {
+                Ok(InstanceCount {
+                    tenant: get(row, 0)?,
+                    process_id: get(row, 1)?,
+                    version: int(row, 2)?,
+                    status: enum_from(row, 3)?,
+                    with_incidents: get(row, 4)?,
+                    count: int(row, 5)?,
+                })
+            },
+        )
+    }
+}
+
+impl WriteTxn for PostgresTxn<'_> {
+    fn put_instance(&mut self, i: &InstanceRow) -> Result<()> {
+        self.writable()?;
+        // An upsert that keeps the number an instance was given.
+        let sql = format!(
+            "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO UPDATE SET \
+             process_id = EXCLUDED.process_id, version = EXCLUDED.version, status = EXCLUDED.status, business_key = EXCLUDED.business_key, \
+             parent_id = EXCLUDED.parent_id, started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, incidents = EXCLUDED.incidents, \
+             waiting = EXCLUDED.waiting, start_key = EXCLUDED.start_key, update_count = EXCLUDED.update_count, \
+             history_count = EXCLUDED.history_count, state = EXCLUDED.state, tenant = EXCLUDED.tenant"
+        );
+        self.execute(
+            &sql,
+            &[
+                &i.id,
+                &i.process_id,
+                &i64::from(i.version),
+                &enum_text(&i.status)?,
+                &i.business_key,
+                &i.parent_id,
+                &i.started_at,
+                &i.ended_at,
+                &i64::from(i.incidents),
+                &Json(&i.waiting),
+                &i.start_key,
+                &big(i.update_count)?,
+                &big(i.history_count)?,
+                &Json(&i.state),
+                &i.tenant,
+                &big(i.number)?,
+            ],
+        )
+    }
+
+    fn apply(&mut self, write: Write) -> Result<()> {
+        self.writable()?;
+        match write {
+            Write::PutWorkflow(w) => self.execute(
+                &upsert("workflows", WORKFLOW_COLUMNS, "tenant, process_id, version"),
+                &[&w.process_id, &i64::from(w.version), &big(w.deployment)?, &w.name, &w.version_tag, &w.xml, &w.deployed_at, &w.tenant],
+            ),
+            Write::PutInstance(row) => self.put_instance(&row),
+            Write::PutRequest { tenant, request_id, instance_id } => self.execute(
+                &upsert("requests", "tenant, request_id, instance_id", "tenant, request_id"),
+                &[&tenant, &request_id, &instance_id],
+            ),
+            Write::PutJob(j) => self.execute(
+                &upsert("jobs", JOB_COLUMNS, "key"),
+                &[
+                    &j.key,
+                    &j.instance_id,
+                    &big(j.local_key)?,
+                    &j.process_id,
+                    &j.element_id,
+                    &j.job_type,
+                    &i64::from(j.retries),
+                    &enum_text(&j.state)?,
+                    &j.not_before,
+                    &j.error_message,
+                    &j.worker,
+                    &j.lease_until,
+                    &j.created_at,
+                    &j.lease,
+                    &j.tenant,
+                ],
+            ),
+            Write::DeleteJob { key } => self.execute("DELETE FROM jobs WHERE key = $1", &[&key]),
+            Write::PutTimer(t) => self.execute(
+                &upsert("timers", TIMER_COLUMNS, "instance_id, local_key"),
+                &[&t.instance_id, &big(t.local_key)?, &t.element_id, &t.due_at, &t.tenant],
+            ),
+            Write::DeleteTimer { instance_id, local_key } => {
+                self.execute("DELETE FROM timers WHERE instance_id = $1 AND local_key = $2", &[&instance_id, &big(local_key)?])
+            }
+            Write::PutSubscription(s) => self.execute(
+                &upsert("subscriptions", SUBSCRIPTION_COLUMNS, "instance_id, local_key"),
+                &[&s.instance_id, &big(s.local_key)?, &s.element_id, &enum_text(&s.kind)?, &s.name, &s.correlation_key, &s.opened_at, &s.tenant],
+            ),
+            Write::DeleteSubscription { instance_id, local_key } => {
+                self.execute("DELETE FROM subscriptions WHERE instance_id = $1 AND local_key = $2", &[&instance_id, &big(local_key)?])
+            }
+            Write::PutTask(t) => self.execute(
+                &upsert("tasks", TASK_COLUMNS, "key"),
+                &[
+                    &t.key,
+                    &t.instance_id,
+                    &big(t.local_key)?,
+                    &t.process_id,
+                    &t.element_id,
+                    &t.assignee,
+                    &Json(&t.candidate_groups),
+                    &Json(&t.candidate_users),
+                    &t.due,
+                    &t.follow_up,
+                    &t.priority,
+                    &t.form_key,
+                    &t.created_at,
+                    &t.tenant,
+                    &t.completed_at,
+                    &t.completed_by,
+                ],
+            ),
+            Write::DeleteTask { key } => self.execute("DELETE FROM tasks WHERE key = $1", &[&key]),
+            Write::CompleteTask { key, at, by } => self.execute("UPDATE tasks SET completed_at = $1, completed_by = $2 WHERE key = $3", &[&at, &by, &key]),
+            Write::PutDecision(d) => self.execute(
+                &upsert("decisions", DECISION_COLUMNS, "tenant, decision_id, version"),
+                &[&d.tenant, &d.decision_id, &i64::from(d.version), &big(d.deployment)?, &d.name, &d.definitions_id, &d.resource, &d.xml, &d.deployed_at],
+            ),
+            Write::PutForm(f) => self.execute(
+                &upsert("forms", FORM_COLUMNS, "tenant, form_id, version"),
+                &[&f.tenant, &f.form_id, &i64::from(f.version), &big(f.deployment)?, &f.version_tag, &f.resource, &f.schema, &f.deployed_at],
+            ),
+            Write::PutIncident(i) => self.execute(
+                &upsert("incidents", INCIDENT_COLUMNS, "key"),
+                &[&i.key, &i.instance_id, &big(i.local_key)?, &i.process_id, &i.element_id, &i.kind, &i.message, &i.created_at, &i.resolved_at, &i.resolved_by, &i.tenant],
+            ),
+            Write::ResolveIncident { key, at, by } => self.execute("UPDATE incidents SET resolved_at = $1, resolved_by = $2 WHERE key = $3", &[&at, &by, &key]),
+            Write::AppendHistory(h) => {
+                self.execute(&upsert("history", "instance_id, seq, entry", "instance_id, seq"), &[&h.instance_id, &big(h.seq)?, &Json(&h.entry)])
+            }
+            Write::PutMessage(m) => self.execute(
+                &upsert("messages", MESSAGE_COLUMNS, "seq"),
+                &[
+                    &big(m.seq)?,
+                    &m.name,
+                    &m.correlation_key,
+                    &Json(&m.variables),
+                    &m.published_at,
+                    &m.expires_at,
+                    &m.message_id,
+                    &Json(&m.correlated),
+                    &m.tenant,
+                ],
+            ),
+            Write::DeleteMessage { seq } => self.execute("DELETE FROM messages WHERE seq = $1", &[&big(seq)?]),
+            Write::PutStartTimer(t) => self.execute(
+                &upsert("start_timers", "tenant, process_id, element_id, version, due_at, repeat", "tenant, process_id, element_id"),
+                &[&t.tenant, &t.process_id, &t.element_id, &i64::from(t.version), &t.due_at, &t.repeat.as_ref().map(Json)],
+            ),
+            Write::DeleteStartTimers { tenant, process_id } => {
+                self.execute("DELETE FROM start_timers WHERE tenant = $1 AND process_id = $2", &[&tenant, &process_id])
+            }
+            Write::PutToken(t) => self.execute(
+                &upsert("tokens", TOKEN_COLUMNS, "id"),
+                &[
+                    &t.id,
+                    &t.name,
+                    &t.hash,
+                    &Json(&t.roles),
+                    &t.job_types.as_ref().map(Json),
+                    &t.workflows.as_ref().map(Json),
+                    &Json(&t.groups),
+                    &t.hide_variables,
+                    &t.created_at,
+                    &t.expires_at,
+                    &t.revoked_at,
+                    &Json(&t.tenants),
+                ],
+            ),
+            Write::PutLabels { instance_id, labels } => {
+                self.execute("DELETE FROM labels WHERE instance_id = $1", &[&instance_id])?;
+                for (name, value) in &labels {
+                    self.execute("INSERT INTO labels (name, value, instance_id) VALUES ($1, $2, $3)", &[name, value, &instance_id])?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn savepoint(&mut self) -> Result<()> {
+        self.batch("SAVEPOINT command")
+    }
+
+    fn rollback_to_savepoint(&mut self) -> Result<()> {
+        self.batch("ROLLBACK TO SAVEPOINT command; RELEASE SAVEPOINT command")
+    }
+
+    fn release_savepoint(&mut self) -> Result<()> {
+        self.batch("RELEASE SAVEPOINT command")
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.batch("COMMIT")?;
+        self.finished = true;
+        Ok(())
+    }
+}
