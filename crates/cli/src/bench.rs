@@ -42,6 +42,8 @@ pub enum Workload {
 pub enum BenchStore {
     Memory,
     Sqlite,
+    /// The database `--postgres` names, in a new schema of its own.
+    Postgres,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -58,6 +60,8 @@ pub struct BenchOptions {
     pub mode: Mode,
     pub instances: usize,
     pub rate: Option<f64>,
+    /// With `--store postgres`: the database to measure in.
+    pub postgres: Option<String>,
 }
 
 fn task(id: &str) -> String {
@@ -317,14 +321,14 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
                     .map_err(|e| Failure(e.to_string()))?,
             )
         }
+        BenchStore::Postgres => {
+            let url = options.postgres.as_deref().ok_or_else(|| Failure("--store postgres needs --postgres URL (or BATON_BENCH_POSTGRES)".into()))?;
+            let schema = format!("baton_bench_{started}");
+            Arc::new(tokio::task::block_in_place(|| store_postgres::PostgresStore::open_in_new_schema(url, &schema)).map_err(|e| Failure(e.to_string()))?)
+        }
     };
-    let service = Service::start(
-        store.clone(),
-        Arc::new(SystemClock),
-        Box::new(UuidIds),
-        Options::default(),
-    )
-    .map_err(|e| Failure(e.to_string()))?;
+    let service = tokio::task::block_in_place(|| Service::start(store.clone(), Arc::new(SystemClock), Box::new(UuidIds), Options::default()))
+        .map_err(|e| Failure(e.to_string()))?;
     let handle = service.handle.clone();
     let (xml, expected) = workload(options.workload);
     let deployed = handle

@@ -652,6 +652,9 @@ pub enum Command {
         workload: bench::Workload,
         #[arg(long, value_enum, default_value = "sqlite")]
         store: bench::BenchStore,
+        /// With --store postgres: the database (postgres://USER@HOST/DATABASE); each run works in a new schema of it.
+        #[arg(long, env = "BATON_BENCH_POSTGRES")]
+        postgres: Option<String>,
         #[arg(long, value_enum, default_value = "embedded")]
         mode: bench::Mode,
         #[arg(long, default_value_t = 1000)]
@@ -1145,6 +1148,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
         Command::Bench {
             workload,
             store,
+            postgres,
             mode,
             instances,
             rate,
@@ -1162,6 +1166,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             let report = bench::run(bench::BenchOptions {
                 workload,
                 store,
+                postgres,
                 mode,
                 instances,
                 rate,

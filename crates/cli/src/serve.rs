@@ -10,7 +10,29 @@ use store::Store;
 /// Where the state lives, from `--db`.
 pub enum Database {
     Sqlite(PathBuf),
+    /// A PostgreSQL URL: any number of nodes may share the database.
+    Postgres(String),
     Memory,
+}
+
+impl Database {
+    /// Opens (creating or upgrading) the store. Blocking: call it off the async threads.
+    pub fn open(&self) -> Result<Arc<dyn Store>, String> {
+        Ok(match self {
+            Database::Sqlite(path) => Arc::new(store_sqlite::SqliteStore::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?),
+            Database::Postgres(url) => Arc::new(store_postgres::PostgresStore::open(url).map_err(|e| format!("cannot open the PostgreSQL database: {e}"))?),
+            Database::Memory => Arc::new(store::MemoryStore::new()),
+        })
+    }
+
+    /// Where it is, for messages (without a password).
+    pub fn describe(&self) -> String {
+        match self {
+            Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Database::Postgres(url) => store_postgres::shown(url),
+            Database::Memory => "memory (nothing is kept)".to_string(),
+        }
+    }
 }
 
 pub fn parse_database(url: &str) -> Result<Database, String> {
@@ -24,9 +46,9 @@ pub fn parse_database(url: &str) -> Result<Database, String> {
         return Ok(Database::Memory);
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err("PostgreSQL is not available in this version of Baton; use sqlite://FILE".into());
+        return Ok(Database::Postgres(url.to_string()));
     }
-    Err(format!("'{url}' is not a database Baton knows: use sqlite://FILE (the default is sqlite://baton.db) or memory"))
+    Err(format!("'{url}' is not a database Baton knows: use sqlite://FILE (the default is sqlite://baton.db), postgres://USER@HOST/DATABASE or memory"))
 }
 
 /// How the server authenticates.
@@ -114,12 +136,10 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
             return Err(format!("--cors-origin '{origin}' is not an origin: write scheme://host[:port], for example https://console.example.org"));
         }
     }
-    let store: Arc<dyn Store> = match &database {
-        Database::Sqlite(path) => Arc::new(store_sqlite::SqliteStore::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?),
-        Database::Memory => Arc::new(store::MemoryStore::new()),
-    };
+    // Opening a store and reading from it block (PostgreSQL's client most of all): not on the async threads.
+    let store: Arc<dyn Store> = tokio::task::block_in_place(|| database.open())?;
     let tokens = match auth {
-        AuthMode::Token => Some(Arc::new(load_tokens(store.as_ref(), &database)?)),
+        AuthMode::Token => Some(Arc::new(tokio::task::block_in_place(|| load_tokens(store.as_ref(), &database))?)),
         AuthMode::None | AuthMode::Oidc => None,
     };
     let oidc = match (auth, oidc) {
@@ -139,12 +159,9 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
         (AuthMode::Oidc, None) => return Err("--auth oidc needs --oidc-issuer and --oidc-audience".into()),
         _ => None,
     };
-    let service = Service::start(store, Arc::new(SystemClock), Box::new(UuidIds), options).map_err(|e| e.to_string())?;
+    let service = tokio::task::block_in_place(|| Service::start(store, Arc::new(SystemClock), Box::new(UuidIds), options)).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let where_ = match &database {
-        Database::Sqlite(path) => format!("sqlite://{}", path.display()),
-        Database::Memory => "memory (nothing is kept)".to_string(),
-    };
+    let where_ = database.describe();
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("baton: serving on {scheme}://{listen} with {where_}");
     let handle = service.handle.clone();
@@ -195,6 +212,7 @@ fn load_tokens(store: &dyn Store, database: &Database) -> Result<api::access::To
         let (token, row) = api::access::new_token(request, now)?;
         let file = match database {
             Database::Sqlite(path) => PathBuf::from(format!("{}.admin-token", path.display())),
+            Database::Postgres(_) => PathBuf::from("baton-postgres.admin-token"),
             Database::Memory => std::env::temp_dir().join(format!("baton-admin-token-{}", std::process::id())),
         };
         write_private(&file, &format!("{token}\n")).map_err(|e| format!("cannot write the first admin token to {}: {e}", file.display()))?;

@@ -3,7 +3,7 @@
 //! to get back in).
 
 use serde_json::{json, Value};
-use store::{Store, Write};
+use store::{Store, TokenRow, Write};
 
 use crate::client::{encode, Client, Failure};
 use crate::serve::{parse_database, Database};
@@ -53,11 +53,23 @@ impl TokenArgs {
     }
 }
 
-fn offline(db: &str) -> Result<store_sqlite::SqliteStore, Failure> {
-    match parse_database(db).map_err(Failure)? {
-        Database::Sqlite(path) => store_sqlite::SqliteStore::open(&path).map_err(|e| Failure(format!("cannot open {}: {e}", path.display()))),
-        Database::Memory => Err(Failure("--db memory keeps nothing; give the server's sqlite://FILE, or leave --db out to go through the server".into())),
-    }
+/// Runs `work` on the database `db` names (one no server holds), off the
+/// async threads: a store's calls block.
+fn offline<T>(db: &str, work: impl FnOnce(&dyn Store) -> Result<T, store::Error>) -> Result<T, Failure> {
+    let database = match parse_database(db).map_err(Failure)? {
+        Database::Memory => return Err(Failure("--db memory keeps nothing; give the server's sqlite://FILE or postgres:// database, or leave --db out to go through the server".into())),
+        database => database,
+    };
+    tokio::task::block_in_place(|| {
+        let store = database.open().map_err(Failure)?;
+        work(store.as_ref()).map_err(|e| Failure(e.to_string()))
+    })
+}
+
+fn put_token(store: &dyn Store, row: TokenRow) -> Result<(), store::Error> {
+    let mut txn = store.write()?;
+    txn.apply(Write::PutToken(row))?;
+    txn.commit()
 }
 
 fn now() -> i64 {
@@ -70,24 +82,21 @@ pub async fn create(client: &Client, db: Option<String>, args: TokenArgs) -> Res
     let request = args.request();
     let created = match db {
         Some(db) => {
-            let store = offline(&db)?;
             let (token, row) = api::access::new_token(request, now()).map_err(Failure)?;
-            let taken = store
-                .read()
-                .and_then(|mut r| r.tokens())
-                .map_err(|e| Failure(e.to_string()))?
-                .iter()
-                .any(|t| t.name == row.name && t.revoked_at.is_none());
-            if taken {
+            let written = offline(&db, |store| {
+                let tokens = store.read()?.tokens()?;
+                if tokens.iter().any(|t| t.name == row.name && t.revoked_at.is_none()) {
+                    return Ok(false);
+                }
+                put_token(store, row.clone())?;
+                Ok(true)
+            })?;
+            if !written {
                 return Err(Failure(format!(
                     "a token named '{}' exists; revoke it first or choose another name",
                     row.name
                 )));
             }
-            let mut txn = store.write().map_err(|e| Failure(e.to_string()))?;
-            txn.apply(Write::PutToken(row.clone()))
-                .map_err(|e| Failure(e.to_string()))?;
-            txn.commit().map_err(|e| Failure(e.to_string()))?;
             json!({ "id": row.id, "name": row.name, "token": token })
         }
         None => {
@@ -111,11 +120,7 @@ pub async fn create(client: &Client, db: Option<String>, args: TokenArgs) -> Res
 pub async fn list(client: &Client, db: Option<String>, json_lines: bool) -> Result<(), Failure> {
     let rows: Vec<Value> = match db {
         Some(db) => {
-            let store = offline(&db)?;
-            let tokens = store
-                .read()
-                .and_then(|mut r| r.tokens())
-                .map_err(|e| Failure(e.to_string()))?;
+            let tokens = offline(&db, |store| store.read()?.tokens())?;
             tokens
                 .iter()
                 .map(|t| json!({ "id": t.id, "name": t.name, "roles": t.roles, "tenants": t.tenants, "expires_at": t.expires_at, "revoked_at": t.revoked_at }))
@@ -159,21 +164,18 @@ pub async fn list(client: &Client, db: Option<String>, json_lines: bool) -> Resu
 pub async fn revoke(client: &Client, db: Option<String>, id: &str) -> Result<(), Failure> {
     match db {
         Some(db) => {
-            let store = offline(&db)?;
-            let tokens = store
-                .read()
-                .and_then(|mut r| r.tokens())
-                .map_err(|e| Failure(e.to_string()))?;
-            let mut row = tokens
-                .into_iter()
-                .find(|t| t.id == id)
-                .ok_or_else(|| Failure(format!("token-not-found: token {id} does not exist")))?;
-            if row.revoked_at.is_none() {
-                row.revoked_at = Some(now());
-                let mut txn = store.write().map_err(|e| Failure(e.to_string()))?;
-                txn.apply(Write::PutToken(row))
-                    .map_err(|e| Failure(e.to_string()))?;
-                txn.commit().map_err(|e| Failure(e.to_string()))?;
+            let found = offline(&db, |store| {
+                let Some(mut row) = store.read()?.tokens()?.into_iter().find(|t| t.id == id) else {
+                    return Ok(false);
+                };
+                if row.revoked_at.is_none() {
+                    row.revoked_at = Some(now());
+                    put_token(store, row)?;
+                }
+                Ok(true)
+            })?;
+            if !found {
+                return Err(Failure(format!("token-not-found: token {id} does not exist")));
             }
         }
         None => {

@@ -35,8 +35,21 @@ const STATEMENT_CACHE: usize = 512;
 
 /// One connection and the statements prepared on it.
 pub(crate) struct Connection {
-    client: Client,
+    /// Always `Some` until dropped.
+    client: Option<Client>,
     statements: HashMap<String, Statement>,
+}
+
+impl Drop for Connection {
+    /// Closing a client blocks on its own runtime, which panics on a thread
+    /// that drives async tasks; a store may well be dropped on one (the last
+    /// handle going at the end of a request or of `main`). So the client is
+    /// closed on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = std::thread::Builder::new().name("baton-pg-close".into()).spawn(move || drop(client));
+        }
+    }
 }
 
 impl Connection {
@@ -45,7 +58,7 @@ impl Connection {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.prepare(sql).map_err(pg_error)?;
+        let statement = self.client()?.prepare(sql).map_err(pg_error)?;
         if self.statements.len() >= STATEMENT_CACHE {
             self.statements.clear();
         }
@@ -53,12 +66,12 @@ impl Connection {
         Ok(statement)
     }
 
-    pub(crate) fn client(&mut self) -> &mut Client {
-        &mut self.client
+    pub(crate) fn client(&mut self) -> Result<&mut Client> {
+        self.client.as_mut().ok_or_else(|| Error::unavailable("the connection was closed"))
     }
 
     fn is_usable(&self) -> bool {
-        !self.client.is_closed()
+        self.client.as_ref().is_some_and(|client| !client.is_closed())
     }
 }
 
@@ -119,9 +132,29 @@ impl PostgresStore {
     /// number of nodes may open one database; the first to start migrates it,
     /// under an advisory lock, while the others wait.
     pub fn open(url: &str) -> Result<PostgresStore> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| Error::other(format!("'{}' is not a PostgreSQL address: {e}", shown(url))))?;
+        PostgresStore::open_config(config, shown(url))
+    }
+
+    /// Opens a new schema `schema` of the database at `url`, which this store
+    /// then keeps to: for benchmarks and tests that must start empty without
+    /// the right to create databases.
+    pub fn open_in_new_schema(url: &str, schema: &str) -> Result<PostgresStore> {
+        if schema.is_empty() || !schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(Error::other(format!("'{schema}' is not a schema name (lowercase letters, digits and _)")));
+        }
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e| Error::other(format!("'{}' is not a PostgreSQL address: {e}", shown(url))))?;
+        let mut client = config.connect(NoTls).map_err(|e| Error::unavailable(format!("cannot connect to {}: {}", shown(url), pg_error(e).message())))?;
+        client.batch_execute(&format!("CREATE SCHEMA {schema}")).map_err(pg_error)?;
+        config.options(&format!("-c search_path={schema}"));
+        PostgresStore::open_config(config, format!("{} (schema {schema})", shown(url)))
+    }
+
+    fn open_config(mut config: postgres::Config, shown: String) -> Result<PostgresStore> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -130,7 +163,7 @@ impl PostgresStore {
         }
         let store = PostgresStore {
             config,
-            shown: shown(url),
+            shown,
             writer: Mutex::new(None),
             readers: Mutex::new(Vec::new()),
             explaining: AtomicBool::new(false),
@@ -153,7 +186,7 @@ impl PostgresStore {
             Error::unavailable(format!("cannot connect to {}: {}", self.shown, why.message()))
         })?;
         Ok(Connection {
-            client,
+            client: Some(client),
             statements: HashMap::new(),
         })
     }
@@ -194,7 +227,7 @@ impl PostgresStore {
     #[doc(hidden)]
     pub fn batch_execute(&self, sql: &str) -> Result<()> {
         let mut connection = self.take_reader()?;
-        connection.client.batch_execute(sql).map_err(pg_error)?;
+        connection.client()?.batch_execute(sql).map_err(pg_error)?;
         self.return_reader(connection);
         Ok(())
     }
@@ -220,7 +253,7 @@ impl PostgresStore {
 }
 
 /// `url` with its password replaced by `***`.
-fn shown(url: &str) -> String {
+pub fn shown(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url
             .split_whitespace()
@@ -242,7 +275,7 @@ impl Store for PostgresStore {
         let mut connection = self.take_reader()?;
         // A read transaction sees one snapshot.
         connection
-            .client
+            .client()?
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .map_err(pg_error)?;
         Ok(Box::new(PostgresTxn::reader(self, connection)))
@@ -255,7 +288,7 @@ impl Store for PostgresStore {
             *writer = Some(self.connect()?);
         }
         let begun = match writer.as_mut() {
-            Some(connection) => connection.client.batch_execute("BEGIN").map_err(pg_error),
+            Some(connection) => connection.client().and_then(|client| client.batch_execute("BEGIN").map_err(pg_error)),
             None => Err(Error::unavailable("no writer connection")),
         };
         if let Err(error) = begun {

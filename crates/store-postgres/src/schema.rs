@@ -166,7 +166,7 @@ pub(crate) fn migrate(connection: &mut Connection) -> Result<()> {
 }
 
 fn migrate_to(connection: &mut Connection, to: i64) -> Result<()> {
-    let client = connection.client();
+    let client = connection.client()?;
     let mut txn = client.transaction().map_err(pg_error)?;
     txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(pg_error)?;

@@ -52,18 +52,18 @@ impl<'a> PostgresTxn<'a> {
     }
 
     fn batch(&mut self, sql: &str) -> Result<()> {
-        self.db()?.client().batch_execute(sql).map_err(pg_error)
+        self.db()?.client()?.batch_execute(sql).map_err(pg_error)
     }
 
     fn rows(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         if self.store.is_explaining() {
-            let plan = self.db()?.client().query(&format!("EXPLAIN {sql}"), values).map_err(pg_error)?;
+            let plan = self.db()?.client()?.query(&format!("EXPLAIN {sql}"), values).map_err(pg_error)?;
             let lines = plan.iter().filter_map(|row| row.try_get::<_, String>(0).ok()).collect();
             self.store.keep_plan(crate::Plan { sql: sql.to_string(), lines });
         }
         let db = self.db()?;
         let statement = db.statement(sql)?;
-        db.client().query(&statement, values).map_err(pg_error)
+        db.client()?.query(&statement, values).map_err(pg_error)
     }
 
     fn query<T>(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)], map: fn(&Row) -> Result<T>) -> Result<Vec<T>> {
@@ -77,7 +77,7 @@ impl<'a> PostgresTxn<'a> {
     fn execute(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> Result<()> {
         let db = self.db()?;
         let statement = db.statement(sql)?;
-        db.client().execute(&statement, values).map_err(pg_error)?;
+        db.client()?.execute(&statement, values).map_err(pg_error)?;
         Ok(())
     }
 }
