@@ -36,6 +36,25 @@ mod forms;
 mod tenants;
 mod zeebe;
 
+/// The store the API tests run on: memory, unless `BATON_TEST_STORE` says
+/// `sqlite` (a new file) or `postgres` (a new database on the test server,
+/// as `scripts/test` runs them a second time).
+fn test_store() -> Arc<dyn store::Store> {
+    match std::env::var("BATON_TEST_STORE").as_deref() {
+        Ok("postgres") => Arc::new(store_postgres::PostgresStore::open(&store_postgres::testing::fresh_database()).unwrap()),
+        Ok("sqlite") => {
+            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let dir = std::env::temp_dir().join(format!("baton-api-test-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Arc::new(store_sqlite::SqliteStore::open(&dir.join("api.db")).unwrap())
+        }
+        Ok("memory") | Err(_) => Arc::new(MemoryStore::new()),
+        Ok(other) => panic!("BATON_TEST_STORE={other}: use memory, sqlite or postgres"),
+    }
+}
+
 struct App {
     router: Router,
     clock: Arc<ManualClock>,
@@ -51,12 +70,13 @@ struct App {
 impl App {
     fn new() -> App {
         let clock = Arc::new(ManualClock::new(T0));
-        let service = Service::start(
-            Arc::new(MemoryStore::new()),
-            clock.clone(),
-            Box::new(SequentialIds::default()),
-            Options::default(),
-        )
+        // Off the async threads: PostgreSQL's client blocks on a runtime of its own.
+        let started = clock.clone();
+        let service = std::thread::spawn(move || {
+            Service::start(test_store(), started, Box::new(SequentialIds::default()), Options::default())
+        })
+        .join()
+        .unwrap()
         .unwrap();
         App {
             router: api::router(service.handle.clone()),

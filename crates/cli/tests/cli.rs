@@ -200,18 +200,16 @@ fn bench_runs_every_workload_and_checks_every_instance() {
         ("w3", "sqlite", "embedded"),
         ("w4", "memory", "http"),
     ] {
-        let output = baton(&[
-            "bench",
-            "--workload",
-            workload,
-            "--store",
-            store,
-            "--mode",
-            mode,
-            "--instances",
-            "200",
-            "--json",
-        ]);
+        // With BATON_TEST_STORE=postgres (scripts/test's second run), the durable runs go to PostgreSQL.
+        let postgres = std::env::var("BATON_TEST_STORE").as_deref() == Ok("postgres");
+        let store = if postgres && store == "sqlite" { "postgres" } else { store };
+        let mut args = vec!["bench", "--workload", workload, "--store", store, "--mode", mode, "--instances", "200", "--json"];
+        let server = store_postgres::testing::server;
+        let url = if store == "postgres" { server() } else { String::new() };
+        if store == "postgres" {
+            args.extend(["--postgres", url.as_str()]);
+        }
+        let output = baton(&args);
         assert_eq!(
             output.status.code(),
             Some(0),

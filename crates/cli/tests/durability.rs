@@ -39,6 +39,27 @@ fn baton(server: &str, args: &[&str]) -> std::process::Output {
         .expect("baton runs")
 }
 
+/// Whether these tests run on PostgreSQL (`BATON_TEST_STORE=postgres`, as
+/// `scripts/test` runs them a second time) instead of SQLite files.
+fn on_postgres() -> bool {
+    std::env::var("BATON_TEST_STORE").as_deref() == Ok("postgres")
+}
+
+/// The `--db` of the database at `db`: the SQLite file, or on PostgreSQL a
+/// new database on the test server, the same one each time for one path.
+fn db_url(db: &Path) -> String {
+    if !on_postgres() {
+        return format!("sqlite://{}", db.display());
+    }
+    let kept = db.with_extension("postgres-url");
+    if let Ok(url) = std::fs::read_to_string(&kept) {
+        return url;
+    }
+    let url = store_postgres::testing::fresh_database();
+    std::fs::write(&kept, &url).unwrap();
+    url
+}
+
 fn serve(db: &Path, listen: &str, log: &Path) -> Killed {
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -47,13 +68,7 @@ fn serve(db: &Path, listen: &str, log: &Path) -> Killed {
         .unwrap();
     Killed(
         Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args([
-                "serve",
-                "--db",
-                &format!("sqlite://{}", db.display()),
-                "--listen",
-                listen,
-            ])
+            .args(["serve", "--db", &db_url(db), "--listen", listen])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -528,6 +543,10 @@ fn a_worker_completes_child_jobs_a_closed_pipe_is_quiet_and_a_second_server_is_r
         }
     }
 
+    if on_postgres() {
+        // Several servers on one PostgreSQL database is how it is meant to run.
+        return;
+    }
     // A second server on the same file stops at once, naming the file and the holder.
     let other_port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
