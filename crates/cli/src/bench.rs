@@ -155,6 +155,22 @@ pub struct Report {
     pub commits: u64,
     pub mean_batch: f64,
     pub verified: usize,
+    /// On PostgreSQL: what the run cost the database, per instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseCost>,
+}
+
+/// What one instance cost PostgreSQL, on average over a run: figures that do
+/// not depend on the machine.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DatabaseCost {
+    /// Statements sent, each one round trip.
+    pub statements: f64,
+    /// Rows the statements inserted, updated or deleted (triggers' not counted).
+    pub rows_written: f64,
+    /// Bytes of write-ahead log the server wrote (every byte it must make durable).
+    pub wal_bytes: f64,
+    pub commits: f64,
 }
 
 /// CPU seconds this process used so far (all threads), from /proc.
@@ -312,6 +328,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         .map_or(0, |d| d.as_nanos());
     let directory =
         std::env::temp_dir().join(format!("baton-bench-{}-{started}", std::process::id()));
+    let mut postgres: Option<Arc<store_postgres::PostgresStore>> = None;
     let store: Arc<dyn Store> = match options.store {
         BenchStore::Memory => Arc::new(store::MemoryStore::new()),
         BenchStore::Sqlite => {
@@ -324,7 +341,10 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         BenchStore::Postgres => {
             let url = options.postgres.as_deref().ok_or_else(|| Failure("--store postgres needs --postgres URL (or BATON_BENCH_POSTGRES)".into()))?;
             let schema = format!("baton_bench_{started}");
-            Arc::new(tokio::task::block_in_place(|| store_postgres::PostgresStore::open_in_new_schema(url, &schema)).map_err(|e| Failure(e.to_string()))?)
+            let opened = tokio::task::block_in_place(|| store_postgres::PostgresStore::open_in_new_schema(url, &schema)).map_err(|e| Failure(e.to_string()))?;
+            let opened = Arc::new(opened);
+            postgres = Some(opened.clone());
+            opened
         }
     };
     let service = tokio::task::block_in_place(|| Service::start(store.clone(), Arc::new(SystemClock), Box::new(UuidIds), Options::default()))
@@ -366,6 +386,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     let finished_ns = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let (commits_before, commands_before) = handle.metrics.commits();
+    let database_before = database_reading(postgres.as_deref())?;
     let cpu_before = cpu_seconds();
     let started = Instant::now();
 
@@ -476,6 +497,16 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         worker.await.map_err(|e| Failure(e.to_string()))??;
     }
     let (commits_after, commands_after) = handle.metrics.commits();
+    let database_after = database_reading(postgres.as_deref())?;
+    let database = database_before.zip(database_after).map(|((counted_before, wal_before), (counted_after, wal_after))| {
+        let per_instance = |before: u64, after: u64| after.saturating_sub(before) as f64 / options.instances as f64;
+        DatabaseCost {
+            statements: per_instance(counted_before.statements, counted_after.statements),
+            rows_written: per_instance(counted_before.rows_written, counted_after.rows_written),
+            wal_bytes: per_instance(wal_before, wal_after),
+            commits: per_instance(counted_before.commits, counted_after.commits),
+        }
+    });
     if let Some((stop, served)) = server {
         let _ = stop.send(());
         let _ = served.await;
@@ -520,7 +551,15 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
             commands as f64 / commits as f64
         },
         verified: latencies.len(),
+        database,
     })
+}
+
+/// The PostgreSQL store's counters and the server's WAL position, when the run is on PostgreSQL.
+fn database_reading(store: Option<&store_postgres::PostgresStore>) -> Result<Option<(store_postgres::Counted, u64)>, Failure> {
+    let Some(store) = store else { return Ok(None) };
+    let wal = tokio::task::block_in_place(|| store.wal_position()).map_err(|e| Failure(e.to_string()))?;
+    Ok(Some((store.counted(), wal)))
 }
 
 /// Reads every instance back; returns the start-to-complete latencies (ms), sorted.
@@ -628,4 +667,13 @@ pub fn print(report: &Report) {
         report.commits,
         report.mean_batch
     );
+    if let Some(cost) = &report.database {
+        say!(
+            "database        per instance: {:.1} statements (round trips), {:.1} rows written, {:.0} WAL bytes, {:.3} commits",
+            cost.statements,
+            cost.rows_written,
+            cost.wal_bytes,
+            cost.commits
+        );
+    }
 }

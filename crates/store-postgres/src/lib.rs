@@ -18,7 +18,7 @@ mod schema;
 mod txn;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ pub use txn::PostgresTxn;
 
 /// Readers kept open for reuse.
 const READER_POOL: usize = 8;
+/// How long opening a store waits for the writer's lock that a node going away still holds.
+const CLAIM_PATIENCE: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection; beyond it the cache starts again.
 const STATEMENT_CACHE: usize = 512;
 
@@ -75,6 +77,45 @@ impl Connection {
     }
 }
 
+/// What a store sent PostgreSQL since it opened: for the bench's cost per
+/// instance, which does not depend on the machine.
+#[derive(Debug, Default)]
+pub struct Counters {
+    statements: AtomicU64,
+    rows_written: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// A reading of [`Counters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// Statements sent (each one round trip; a `SAVEPOINT` with the previous
+    /// `RELEASE` counts once, as it goes in one message).
+    pub statements: u64,
+    /// Rows inserted, updated or deleted by the statements (not by triggers).
+    pub rows_written: u64,
+    pub commits: u64,
+}
+
+impl Counters {
+    pub(crate) fn statement(&self, rows_written: u64) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.rows_written.fetch_add(rows_written, Ordering::Relaxed);
+    }
+
+    pub(crate) fn commit(&self) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> Counted {
+        Counted {
+            statements: self.statements.load(Ordering::Relaxed),
+            rows_written: self.rows_written.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+        }
+    }
+}
+
 pub struct PostgresStore {
     config: postgres::Config,
     /// The address without its password, for messages.
@@ -85,6 +126,7 @@ pub struct PostgresStore {
     /// test that no query the API makes scans a large table reads them.
     explaining: AtomicBool,
     plans: Mutex<Vec<Plan>>,
+    pub(crate) counters: Counters,
 }
 
 /// A query and the plan PostgreSQL chose for it, one line an element.
@@ -159,7 +201,7 @@ impl PostgresStore {
             config.connect_timeout(Duration::from_secs(5));
         }
         if config.get_application_name().is_none() {
-            config.application_name("baton");
+            config.application_name(&format!("baton {}", std::process::id()));
         }
         let store = PostgresStore {
             config,
@@ -168,16 +210,79 @@ impl PostgresStore {
             readers: Mutex::new(Vec::new()),
             explaining: AtomicBool::new(false),
             plans: Mutex::new(Vec::new()),
+            counters: Counters::default(),
         };
         let mut writer = store.connect()?;
         schema::migrate(&mut writer)?;
+        store.claim_writer(&mut writer, CLAIM_PATIENCE)?;
         *store.writer()? = Some(writer);
         Ok(store)
+    }
+
+    /// Takes the session lock that makes `connection` this database's one
+    /// writer (one node per database, for now: see docs/design.md), waiting
+    /// up to `patience` for a holder that is going away (a node just
+    /// stopped, whose connection the server has not closed yet). Refused: an
+    /// error naming the connection that holds it.
+    fn claim_writer(&self, connection: &mut Connection, patience: Duration) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let client = connection.client()?;
+            let taken: bool = client
+                .query_one("SELECT pg_try_advisory_lock(hashtext(current_schema()), 1)", &[])
+                .map_err(pg_error)?
+                .get(0);
+            if taken {
+                return Ok(());
+            }
+            if started.elapsed() >= patience {
+                let holder = client
+                    .query_opt(
+                        "SELECT a.pid, COALESCE(host(a.client_addr), 'a local socket'), a.application_name FROM pg_locks AS l
+                         JOIN pg_stat_activity AS a ON a.pid = l.pid
+                         WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                           AND l.classid = hashtext(current_schema())::oid AND l.objid = 1 AND l.objsubid = 2",
+                        &[],
+                    )
+                    .ok()
+                    .flatten()
+                    .map(|row| {
+                        let pid: i32 = row.get(0);
+                        let from: String = row.get(1);
+                        let name: String = row.get(2);
+                        format!("'{name}' from {from} (server process {pid})")
+                    })
+                    .unwrap_or_else(|| "another connection".into());
+                return Err(Error::unavailable(format!(
+                    "{} is in use by another Baton node, {holder}: this release runs one node per PostgreSQL database",
+                    self.shown
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// The address it was opened with, without the password.
     pub fn address(&self) -> &str {
         &self.shown
+    }
+
+    /// What this store sent since it opened.
+    pub fn counted(&self) -> Counted {
+        self.counters.read()
+    }
+
+    /// Where the server's write-ahead log is now, in bytes since its start:
+    /// two readings apart are the bytes the server wrote between them.
+    pub fn wal_position(&self) -> Result<u64> {
+        let mut connection = self.take_reader()?;
+        let row = connection
+            .client()?
+            .query_one("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint", &[])
+            .map_err(pg_error)?;
+        self.return_reader(connection);
+        let position: i64 = row.try_get(0).map_err(|e| Error::other(e.to_string()))?;
+        Ok(u64::try_from(position).unwrap_or(0))
     }
 
     fn connect(&self) -> Result<Connection> {
@@ -284,8 +389,12 @@ impl Store for PostgresStore {
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>> {
         let mut writer = self.writer()?;
         if writer.as_ref().is_none_or(|c| !c.is_usable()) {
+            // A new connection (the server restarted, the network dropped): it
+            // must be the writer again before it writes.
             *writer = None;
-            *writer = Some(self.connect()?);
+            let mut connection = self.connect()?;
+            self.claim_writer(&mut connection, Duration::ZERO)?;
+            *writer = Some(connection);
         }
         let begun = match writer.as_mut() {
             Some(connection) => connection.client().and_then(|client| client.batch_execute("BEGIN").map_err(pg_error)),

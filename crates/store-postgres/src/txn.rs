@@ -17,7 +17,7 @@ enum Conn<'a> {
     Writer(MutexGuard<'a, Option<Connection>>),
     Reader {
         store: &'a PostgresStore,
-        connection: Option<Connection>,
+        connection: Option<Box<Connection>>,
     },
 }
 
@@ -25,21 +25,25 @@ pub struct PostgresTxn<'a> {
     store: &'a PostgresStore,
     conn: Conn<'a>,
     finished: bool,
+    /// A savepoint was released, but the `RELEASE` is not sent yet: it goes
+    /// with the next `SAVEPOINT` (one round trip per command, not two), and
+    /// `COMMIT` releases it anyway.
+    release_pending: bool,
 }
 
 impl<'a> PostgresTxn<'a> {
     pub(crate) fn writer(store: &'a PostgresStore, guard: MutexGuard<'a, Option<Connection>>) -> PostgresTxn<'a> {
-        PostgresTxn { store, conn: Conn::Writer(guard), finished: false }
+        PostgresTxn { store, conn: Conn::Writer(guard), finished: false, release_pending: false }
     }
 
     pub(crate) fn reader(store: &'a PostgresStore, connection: Connection) -> PostgresTxn<'a> {
-        PostgresTxn { store, conn: Conn::Reader { store, connection: Some(connection) }, finished: false }
+        PostgresTxn { store, conn: Conn::Reader { store, connection: Some(Box::new(connection)) }, finished: false, release_pending: false }
     }
 
     fn db(&mut self) -> Result<&mut Connection> {
         match &mut self.conn {
             Conn::Writer(guard) => guard.as_mut(),
-            Conn::Reader { connection, .. } => connection.as_mut(),
+            Conn::Reader { connection, .. } => connection.as_deref_mut(),
         }
         .ok_or_else(|| Error::unavailable("the transaction's connection is gone"))
     }
@@ -52,6 +56,7 @@ impl<'a> PostgresTxn<'a> {
     }
 
     fn batch(&mut self, sql: &str) -> Result<()> {
+        self.store.counters.statement(0);
         self.db()?.client()?.batch_execute(sql).map_err(pg_error)
     }
 
@@ -63,7 +68,9 @@ impl<'a> PostgresTxn<'a> {
         }
         let db = self.db()?;
         let statement = db.statement(sql)?;
-        db.client()?.query(&statement, values).map_err(pg_error)
+        let rows = db.client()?.query(&statement, values).map_err(pg_error)?;
+        self.store.counters.statement(0);
+        Ok(rows)
     }
 
     fn query<T>(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)], map: fn(&Row) -> Result<T>) -> Result<Vec<T>> {
@@ -77,7 +84,8 @@ impl<'a> PostgresTxn<'a> {
     fn execute(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> Result<()> {
         let db = self.db()?;
         let statement = db.statement(sql)?;
-        db.client()?.execute(&statement, values).map_err(pg_error)?;
+        let written = db.client()?.execute(&statement, values).map_err(pg_error)?;
+        self.store.counters.statement(written);
         Ok(())
     }
 }
@@ -96,7 +104,7 @@ impl Drop for PostgresTxn<'_> {
         }
         if let Conn::Reader { store, connection } = &mut self.conn {
             if let Some(connection) = connection.take() {
-                store.return_reader(connection);
+                store.return_reader(*connection);
             }
         }
     }
@@ -572,9 +580,7 @@ impl ReadTxn for PostgresTxn<'_> {
             // would let `{"a": [1, 2]}` match `[1]`).
             let n = c.bind(name.clone());
             let v = c.bind(Json(value.clone()));
-            c.push(format!(
-                "((state -> 'variables')::jsonb) @> jsonb_build_object({n}::text, {v}::jsonb) AND (state -> 'variables' -> {n})::jsonb = {v}::jsonb"
-            ));
+            c.push(format!("variables @> jsonb_build_object({n}::text, {v}::jsonb) AND variables -> {n} = {v}::jsonb"));
         }
         c.equal("parent_id", &filter.parent_id);
         if let Some((name, value)) = &filter.label {
@@ -886,11 +892,11 @@ impl WriteTxn for PostgresTxn<'_> {
         self.writable()?;
         // An upsert that keeps the number an instance was given.
         let sql = format!(
-            "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO UPDATE SET \
+            "INSERT INTO instances ({INSTANCE_COLUMNS}, variables) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id) DO UPDATE SET \
              process_id = EXCLUDED.process_id, version = EXCLUDED.version, status = EXCLUDED.status, business_key = EXCLUDED.business_key, \
              parent_id = EXCLUDED.parent_id, started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, incidents = EXCLUDED.incidents, \
              waiting = EXCLUDED.waiting, start_key = EXCLUDED.start_key, update_count = EXCLUDED.update_count, \
-             history_count = EXCLUDED.history_count, state = EXCLUDED.state, tenant = EXCLUDED.tenant"
+             history_count = EXCLUDED.history_count, state = EXCLUDED.state, tenant = EXCLUDED.tenant, variables = EXCLUDED.variables"
         );
         self.execute(
             &sql,
@@ -911,6 +917,7 @@ impl WriteTxn for PostgresTxn<'_> {
                 &Json(&i.state),
                 &i.tenant,
                 &big(i.number)?,
+                &Json(&i.state.variables),
             ],
         )
     }
@@ -1051,20 +1058,31 @@ impl WriteTxn for PostgresTxn<'_> {
     }
 
     fn savepoint(&mut self) -> Result<()> {
-        self.batch("SAVEPOINT command")
+        if std::mem::take(&mut self.release_pending) {
+            self.batch("RELEASE SAVEPOINT command; SAVEPOINT command")
+        } else {
+            self.batch("SAVEPOINT command")
+        }
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.release_pending) {
+            // Released already: what it held is kept, as on the other stores.
+            self.batch("RELEASE SAVEPOINT command")?;
+            return Err(Error::other("there is no savepoint to roll back to"));
+        }
         self.batch("ROLLBACK TO SAVEPOINT command; RELEASE SAVEPOINT command")
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
-        self.batch("RELEASE SAVEPOINT command")
+        self.release_pending = true;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.batch("COMMIT")?;
         self.finished = true;
+        self.store.counters.commit();
         Ok(())
     }
 }

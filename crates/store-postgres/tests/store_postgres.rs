@@ -45,19 +45,38 @@ fn a_database_from_a_newer_baton_is_refused() {
 }
 
 #[test]
-fn several_nodes_opening_one_new_database_at_once_migrate_it_once() {
+fn nodes_opening_one_new_database_at_once_migrate_it_once() {
     let url = testing::fresh_database();
     let opened: Vec<_> = (0..4)
         .map(|_| {
             let url = url.clone();
-            std::thread::spawn(move || PostgresStore::open(&url).map(|_| ()))
+            // Each opens (the later ones wait for the migration, then for the writer's lock) and closes.
+            std::thread::spawn(move || PostgresStore::open(&url).map(drop))
         })
         .collect();
     for node in opened {
-        node.join().unwrap().expect("every node opens the database");
+        node.join().unwrap().expect("every node opens the database in turn");
     }
+    let store = PostgresStore::open(&url).unwrap();
+    let mut read = store.read().unwrap();
+    assert!(read.workflows().unwrap().is_empty());
 }
 
+/// One node per database for now: a second store is refused while the
+/// first holds it, with a message naming the holder, and opens once it is gone.
+#[test]
+fn a_second_node_on_one_database_is_refused_while_the_first_runs() {
+    let url = testing::fresh_database();
+    let first = PostgresStore::open(&url).unwrap();
+    let started = std::time::Instant::now();
+    let error = PostgresStore::open(&url).err().expect("a second node is refused");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(4), "it waited for the holder to go first");
+    assert!(error.is_unavailable(), "{error}");
+    let message = error.message();
+    assert!(message.contains("another Baton node") && message.contains(&format!("'baton {}'", std::process::id())), "{message}");
+    drop(first);
+    PostgresStore::open(&url).expect("the database is free once the first node is gone");
+}
 #[test]
 fn an_unreachable_server_is_unavailable_with_its_address_and_no_password() {
     let error = PostgresStore::open("postgres://baton:secret@127.0.0.1:1/baton").err().expect("refused");
@@ -99,9 +118,9 @@ fn every_query_the_api_makes_uses_an_index() {
     txn.commit().unwrap();
     store
         .batch_execute(
-            "INSERT INTO instances (id, number, tenant, process_id, version, status, business_key, parent_id, started_at, ended_at, incidents, waiting, start_key, update_count, history_count, state)
+            "INSERT INTO instances (id, number, tenant, process_id, version, status, business_key, parent_id, started_at, ended_at, incidents, waiting, start_key, update_count, history_count, state, variables)
                SELECT 'i' || lpad(n::text, 6, '0'), n, 'default', 'p' || (n % 20), 1, CASE WHEN n % 3 = 0 THEN 'completed' ELSE 'running' END,
-                      'bk' || n, CASE WHEN n % 10 = 0 THEN 'i' || lpad((n - 1)::text, 6, '0') END, n, NULL, n % 2, '[\"job\"]', 'k' || n, 1, 1, t.state
+                      'bk' || n, CASE WHEN n % 10 = 0 THEN 'i' || lpad((n - 1)::text, 6, '0') END, n, NULL, n % 2, '[\"job\"]', 'k' || n, 1, 1, t.state, jsonb_build_object('order', n)
                FROM generate_series(1, 20000) AS n, (SELECT state FROM instances WHERE id = 'template') AS t;
              INSERT INTO requests SELECT 'default', 'r' || n, 'i' || lpad(n::text, 6, '0') FROM generate_series(1, 20000) AS n;
              INSERT INTO jobs SELECT 'i' || lpad(n::text, 6, '0') || '.1', 'i' || lpad(n::text, 6, '0'), 1, 'p', 'task', 'type' || (n % 10), 3,
