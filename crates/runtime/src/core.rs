@@ -426,6 +426,11 @@ impl Core {
         (cache.len(), cache.hits_and_misses())
     }
 
+    /// Forgets every cached instance (a transaction that may have written them did not commit).
+    pub fn forget_cached(&mut self) {
+        self.cache.get_mut().clear();
+    }
+
     /// After a transaction that did not commit: forgets the workflows it
     /// deployed and every cached instance (the cache may hold its writes).
     pub fn reload(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {

@@ -288,6 +288,7 @@ impl Service {
             jobs_changed: handle.jobs_changed.clone(),
             instances_ended: handle.instances_ended.clone(),
             metrics: handle.metrics.clone(),
+            stale: false,
         };
         let running = RunningFlag(handle.running.clone());
         let thread = std::thread::Builder::new()
@@ -474,9 +475,24 @@ struct CommitLoop {
     jobs_changed: Arc<Notify>,
     instances_ended: Arc<Notify>,
     metrics: Arc<Metrics>,
+    /// A batch failed and the core could not reload what the store holds
+    /// (the store was unreachable): nothing runs until it has.
+    stale: bool,
 }
 
 impl CommitLoop {
+    /// After a transaction that did not commit: the core forgets what it
+    /// learned in it and reloads what the store holds; if the store cannot be
+    /// read now, the next turn tries again before anything else runs.
+    fn forget_uncommitted(&mut self) {
+        self.core.take_counts();
+        self.core.forget_cached();
+        self.stale = match self.store.read() {
+            Ok(mut read) => self.core.reload(read.as_mut()).is_err(),
+            Err(_) => true,
+        };
+    }
+
     fn run(mut self) {
         let mut stopping = false;
         while !stopping {
@@ -529,6 +545,18 @@ impl CommitLoop {
     fn turn(&mut self, batch: Vec<Envelope>) {
         let started = Instant::now();
         let now = self.clock.now();
+        if self.stale {
+            let reloaded = self.store.read().map_err(Error::Store).and_then(|mut read| self.core.reload(read.as_mut()));
+            match reloaded {
+                Ok(()) => self.stale = false,
+                Err(error) => {
+                    for envelope in batch {
+                        let _ = envelope.reply.send(Err(error.clone()));
+                    }
+                    return;
+                }
+            }
+        }
         let store = self.store.clone();
         let mut txn = match store.write() {
             Ok(txn) => txn,
@@ -607,10 +635,7 @@ impl CommitLoop {
             }
             Err(error) => {
                 // Nothing of this batch happened; forget what the core learned in it.
-                self.core.take_counts();
-                if let Ok(mut read) = self.store.read() {
-                    let _ = self.core.reload(read.as_mut());
-                }
+                self.forget_uncommitted();
                 for (reply, _) in answers {
                     let _ = reply.send(Err(error.clone()));
                 }

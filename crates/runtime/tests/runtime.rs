@@ -736,3 +736,35 @@ fn a_fault_in_one_command_of_a_batch_keeps_the_others() {
         "the next command of the batch committed"
     );
 }
+
+/// A commit that fails while the store stays unreachable (PostgreSQL
+/// restarting): the instances the batch changed must not stay in the cache
+/// as they were in the transaction that never committed. The cache used to
+/// be cleared only when the store could be read right away, so a later
+/// command wrote the lost change back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_commit_leaves_nothing_in_the_cache_even_while_the_store_is_down() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Arc::new(MemoryStore::new());
+    let service = service(store.clone(), clock);
+    deploy(&service).await;
+    let id = start(&service, "nap", None).await;
+    let set = |name: &str| Command::Instance {
+        instance_id: id.clone(),
+        input: engine::Input::SetVariables {
+            element_instance: None,
+            variables: serde_json::json!({ name: 1 }).as_object().unwrap().clone(),
+        },
+    };
+    store.fail_at_next_commit();
+    let lost = service.handle.call(set("lost")).await;
+    assert_eq!(lost.unwrap_err().code(), "store-unavailable");
+    let refused = service.handle.call(set("refused")).await;
+    assert_eq!(refused.unwrap_err().code(), "store-unavailable", "the store is still down");
+    store.end_outage();
+    service.handle.call(set("kept")).await.unwrap();
+    let row = store.read().unwrap().instance(&id).unwrap().unwrap();
+    let names: Vec<&String> = row.state.variables.keys().collect();
+    assert_eq!(names, ["kept"], "only what committed");
+    service.stop();
+}

@@ -200,11 +200,41 @@ impl History {
 #[derive(Default)]
 pub struct MemoryStore {
     data: Mutex<Data>,
+    /// For tests of what the runtime does when its database goes away.
+    outage: Outage,
+}
+
+/// A simulated outage: armed, the next commit fails, and from then on every
+/// transaction fails to begin until it is over.
+#[derive(Default)]
+struct Outage {
+    armed: std::sync::atomic::AtomicBool,
+    down: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryStore {
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// Makes the next commit fail as a lost database would, and the store
+    /// unavailable from then on, until [`MemoryStore::end_outage`].
+    #[doc(hidden)]
+    pub fn fail_at_next_commit(&self) {
+        self.outage.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    #[doc(hidden)]
+    pub fn end_outage(&self) {
+        self.outage.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.outage.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn check_up(&self) -> Result<()> {
+        if self.outage.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::unavailable("the memory store is in a simulated outage"));
+        }
+        Ok(())
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Data>> {
@@ -216,18 +246,22 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn read(&self) -> Result<Box<dyn ReadTxn + '_>> {
+        self.check_up()?;
         Ok(Box::new(MemoryTxn {
             data: self.lock()?,
             undo: None,
             savepoint: None,
+            outage: &self.outage,
         }))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>> {
+        self.check_up()?;
         Ok(Box::new(MemoryTxn {
             data: self.lock()?,
             undo: Some(Vec::new()),
             savepoint: None,
+            outage: &self.outage,
         }))
     }
 }
@@ -241,6 +275,7 @@ struct MemoryTxn<'a> {
     undo: Option<Vec<Undo>>,
     /// The length of the undo log at the savepoint.
     savepoint: Option<usize>,
+    outage: &'a Outage,
 }
 
 impl Drop for MemoryTxn<'_> {
@@ -1029,6 +1064,11 @@ impl WriteTxn for MemoryTxn<'_> {
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
+        if self.outage.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.outage.down.store(true, std::sync::atomic::Ordering::SeqCst);
+            // Dropped with its undo log: rolled back.
+            return Err(Error::unavailable("the connection to the memory store was lost (simulated)"));
+        }
         self.undo = None;
         Ok(())
     }
