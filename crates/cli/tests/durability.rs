@@ -139,6 +139,24 @@ fn completed(server: &str) -> Option<usize> {
         .then(|| String::from_utf8_lossy(&output.stdout).lines().count())
 }
 
+/// The instance's history: each service task completed exactly once, and
+/// every element instance that started ended, completed.
+fn each_task_completed_once(server: &str, id: &str) {
+    let history = baton(server, &["instances", "history", id, "--json"]);
+    assert!(history.status.success());
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&history.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for task in ["first", "second"] {
+        let completions = rows.iter().filter(|r| r["element"] == task && r["event"] == "completed").count();
+        assert_eq!(completions, 1, "instance {id}: {task} completed {completions} times: {rows:?}");
+    }
+    let started = rows.iter().filter(|r| r["event"] == "activated").count();
+    let completed = rows.iter().filter(|r| r["event"] == "completed").count();
+    assert_eq!((started, rows.len()), (completed, started + completed), "instance {id} has unfinished element instances: {rows:?}");
+}
+
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("baton-durability-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -214,30 +232,7 @@ fn a_killed_server_loses_nothing_and_repeats_nothing() {
         .collect();
     assert_eq!(ids.len(), INSTANCES, "no instance was lost or duplicated");
     for id in &ids {
-        let history = baton(&server, &["instances", "history", id, "--json"]);
-        assert!(history.status.success());
-        let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&history.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        for task in ["first", "second"] {
-            let completions = rows
-                .iter()
-                .filter(|r| r["element"] == task && r["event"] == "completed")
-                .count();
-            assert_eq!(
-                completions, 1,
-                "instance {id}: {task} completed {completions} times: {rows:?}"
-            );
-        }
-        // Every element instance that started ended, and it ended completed.
-        let started = rows.iter().filter(|r| r["event"] == "activated").count();
-        let completed = rows.iter().filter(|r| r["event"] == "completed").count();
-        assert_eq!(
-            (started, rows.len()),
-            (completed, started + completed),
-            "instance {id} has unfinished element instances: {rows:?}"
-        );
+        each_task_completed_once(&server, id);
     }
     let incidents = baton(&server, &["incidents", "list", "--json"]);
     assert_eq!(
@@ -256,6 +251,106 @@ fn a_killed_server_loses_nothing_and_repeats_nothing() {
         "the first server was killed, not shut down: {log}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A PostgreSQL server of this test's own (`scripts/postgres`), stopped and removed when dropped.
+struct PrivatePostgres {
+    url: String,
+    dir: String,
+}
+
+impl PrivatePostgres {
+    fn start() -> PrivatePostgres {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/postgres");
+        let output = Command::new(script).output().expect("scripts/postgres runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let url = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        let dir = String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or_default().trim().to_string();
+        PrivatePostgres { url, dir }
+    }
+
+}
+
+/// Stops the server in `dir` as a crash would, and starts it again.
+fn restart_postgres(dir: &str) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/postgres");
+    let output = Command::new(script).args(["restart", dir]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/postgres");
+        let _ = Command::new(script).args(["stop", &self.dir]).output();
+    }
+}
+
+/// Issue 15, item 4: the PostgreSQL server crashes and restarts while
+/// instances are being started and worked on. Baton reconnects by itself;
+/// starts during the outage get a clear `store-unavailable`, never a wrong
+/// answer; every acknowledged start exists and completes, and each service
+/// task completed exactly once.
+#[test]
+fn a_postgres_server_restarted_under_load_loses_nothing_and_its_outage_is_a_clear_error() {
+    let postgres = PrivatePostgres::start();
+    let dir = temp_dir().join("postgres-restart");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (listen, server) = free_address();
+    let log = dir.join("serve.log");
+    let log_file = std::fs::File::create(&log).unwrap();
+    let _running = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", &postgres.url, "--listen", &listen])
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    let model = dir.join("durable.bpmn");
+    std::fs::write(&model, MODEL).unwrap();
+    assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
+    let _workers = [worker(&server, "durable-first"), worker(&server, "durable-second")];
+    const ATTEMPTS: usize = 200;
+    let mut acknowledged = std::collections::BTreeSet::new();
+    let mut refused = Vec::new();
+    let mut restart = None;
+    for n in 0..ATTEMPTS {
+        if n == 60 {
+            let dir = postgres.dir.clone();
+            restart = Some(std::thread::spawn(move || restart_postgres(&dir)));
+        }
+        let output = baton(&server, &["start", "durable", "--var", &format!("n={n}")]);
+        if output.status.success() {
+            acknowledged.insert(String::from_utf8_lossy(&output.stdout).trim().to_string());
+        } else {
+            refused.push(String::from_utf8_lossy(&output.stderr).to_string());
+        }
+    }
+    restart.unwrap().join().unwrap();
+    eprintln!("{} starts acknowledged, {} refused during the outage", acknowledged.len(), refused.len());
+    assert!(!refused.is_empty(), "the restart landed while starts were being made");
+    for message in &refused {
+        assert!(message.contains("store-unavailable"), "a start during the outage says why: {message}");
+    }
+    assert!(acknowledged.len() >= ATTEMPTS / 2, "most starts were acknowledged: {} of {ATTEMPTS}", acknowledged.len());
+    wait_for("every instance to complete after the outage", Duration::from_secs(120), || {
+        completed(&server).is_some_and(|n| n >= acknowledged.len())
+    });
+    let listed = baton(&server, &["instances", "list", "--json"]);
+    let ids: std::collections::BTreeSet<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(acknowledged.is_subset(&ids), "every acknowledged start exists");
+    // A start whose commit reached the server but whose answer did not is the only kind that may exist unacknowledged.
+    assert!(ids.len() <= acknowledged.len() + refused.len());
+    wait_for("every instance to complete", Duration::from_secs(120), || completed(&server) == Some(ids.len()));
+    for id in &ids {
+        each_task_completed_once(&server, id);
+    }
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(log.matches("baton: serving").count(), 1, "the server never restarted: {log}");
 }
 
 /// SIGTERM does not wait for long polls: the server answers them and exits.
