@@ -111,6 +111,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("post", "/v1/tokens", Access::Roles(&[])),
     ("get", "/v1/tokens", Access::Roles(&[])),
     ("post", "/v1/tokens/{id}/revoke", Access::Roles(&[])),
+    ("get", "/v1/backup", Access::Roles(&[])),
     ("get", "/v1/me", Access::Roles(&[Developer, Operator, Worker, Starter, User, Viewer])),
     ("get", "/v1/sign-in", Access::Public),
     ("get", "/v1/openapi.json", Access::Public),

@@ -20,6 +20,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("route-not-found", 404, "No such endpoint"),
     ("camunda-operation-not-served", 501, "Part of Camunda's API that Baton does not serve"),
     ("await-timed-out", 504, "The instance did not end in the time asked"),
+    ("backup-not-supported", 409, "This server's store is not a file Baton can copy"),
     ("method-not-allowed", 405, "The endpoint does not take this method"),
     ("deployment-invalid", 422, "The BPMN files have errors"),
     ("workflow-not-found", 404, "No such workflow"),

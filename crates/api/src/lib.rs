@@ -179,6 +179,7 @@ pub const ROUTES: &[Route] = &[
     ("post", "/v1/tokens", "Create an API token (admins); the token is in this answer only", &["name", "roles", "job_types", "workflows", "groups", "tenants", "hide_variables", "expires_at"], &[]),
     ("get", "/v1/tokens", "List API tokens (admins); never their secrets", &[], &[]),
     ("post", "/v1/tokens/{id}/revoke", "Revoke an API token (admins)", &[], &[]),
+    ("get", "/v1/backup", "A consistent copy of the SQLite database, taken while the server runs (admins): a server started on it has everything committed before the copy began", &[], &[]),
     ("get", "/v1/me", "Who the request's token stands for, and which routes it may call (the console offers only those)", &[], &[]),
     (
         "get",
@@ -354,6 +355,7 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
         post(tokens::create_token).get(tokens::list_tokens),
         router,
     );
+    router = route("/v1/backup", get(backup), router);
     router = route("/v1/tokens/{id}/revoke", post(tokens::revoke_token), router);
     router = route("/v1/me", get(tokens::me), router);
     router = route("/v1/sign-in", get(tokens::sign_in), router);

@@ -127,6 +127,54 @@ pub async fn readyz(State(state): State<AppState>) -> Answer {
     Ok("ready".into_response())
 }
 
+/// A copy of the database, made on a blocking thread (`Store::backup`) into
+/// a temporary file, then streamed: the file is removed once open, so
+/// nothing is left behind however the download ends.
+pub async fn backup(State(state): State<AppState>, actor: Actor) -> Answer {
+    if actor.tenants.is_some() {
+        return Err(ApiError::new(
+            "forbidden",
+            "a backup holds every tenant's data: only an admin who reaches every tenant may take one",
+        ));
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = std::env::temp_dir().join(format!("baton-backup-{}-{n}.db", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let store = state.handle.store.clone();
+    let target = file.clone();
+    let made = tokio::task::spawn_blocking(move || store.backup(&target))
+        .await
+        .map_err(|_| ApiError::new("store-failed", "the backup was interrupted"))?;
+    match made {
+        None => {
+            return Err(ApiError::new(
+                "backup-not-supported",
+                "this server's store is not a file: back a PostgreSQL database up with its own tools (pg_dump, base backups); the memory store keeps nothing",
+            ))
+        }
+        Some(Err(error)) => {
+            let _ = std::fs::remove_file(&file);
+            return Err(error.into());
+        }
+        Some(Ok(())) => {}
+    }
+    let opened = tokio::fs::File::open(&file).await;
+    let _ = tokio::fs::remove_file(&file).await;
+    let opened = opened.map_err(|_| ApiError::new("store-failed", "the backup file could not be read back"))?;
+    let size = opened.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(opened));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/vnd.sqlite3".to_string()),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"baton-backup.db\"".to_string()),
+            (header::CONTENT_LENGTH, size.to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 pub async fn metrics(State(state): State<AppState>) -> Answer {
     let open = read(&state, |txn| Ok(txn.count_instances()?)).await?;
     let mut text = state.handle.metrics.render(&open);

@@ -1062,6 +1062,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
         ("post", "/v1/tokens/{id}/revoke") => op(vec![], Some(request(&[], &[])), done),
         ("get", "/v1/openapi.json") => op(vec![], None, ok(any_object())),
         ("get", "/healthz" | "/readyz" | "/metrics") => op(vec![], None, plain),
+        ("get", "/v1/backup") => op(vec![], None, (200, Some(("application/vnd.sqlite3", json!({ "type": "string", "format": "binary" }))))),
         _ => return None,
     })
 }

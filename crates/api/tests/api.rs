@@ -69,11 +69,16 @@ struct App {
 
 impl App {
     fn new() -> App {
+        App::on(test_store)
+    }
+
+    /// An app on the store `make` makes (called off the async threads:
+    /// PostgreSQL's client blocks on a runtime of its own).
+    fn on(make: fn() -> Arc<dyn store::Store>) -> App {
         let clock = Arc::new(ManualClock::new(T0));
-        // Off the async threads: PostgreSQL's client blocks on a runtime of its own.
         let started = clock.clone();
         let service = std::thread::spawn(move || {
-            Service::start(test_store(), started, Box::new(SequentialIds::default()), Options::default())
+            Service::start(make(), started, Box::new(SequentialIds::default()), Options::default())
         })
         .join()
         .unwrap()
@@ -2227,6 +2232,22 @@ async fn every_route_answers_as_its_openapi_schema_says() {
             json!({}),
         )
         .await);
+
+    // A backup is a copy of a file: on a store that is one, an SQLite file that a store opens again.
+    let on_file = App::on(|| {
+        let dir = std::env::temp_dir().join(format!("baton-api-backup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Arc::new(store_sqlite::SqliteStore::open(&dir.join("api.db")).unwrap())
+    });
+    let (status, content_type, copy) = on_file.send("GET", "/v1/backup", None).await;
+    assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/vnd.sqlite3"));
+    assert!(copy.as_str().unwrap().starts_with("SQLite format 3"), "an SQLite file");
+    app.covered.lock().unwrap().extend(on_file.covered.lock().unwrap().iter().cloned());
+    if std::env::var("BATON_TEST_STORE").is_err() {
+        let (status, _, problem) = app.send("GET", "/v1/backup", None).await;
+        assert_eq!((status, &problem["code"]), (StatusCode::CONFLICT, &json!("backup-not-supported")), "the memory store is no file");
+    }
 
     let covered = app.covered.lock().unwrap().clone();
     let missing: Vec<String> = api::ROUTES

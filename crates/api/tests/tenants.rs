@@ -588,6 +588,8 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
             json!({}),
             Untenanted,
         ),
+        // A backup holds every tenant: an admin of one tenant may not take it.
+        ("get", "/v1/backup", "/v1/backup".into(), json!({}), Refused),
         (
             "get",
             "/v1/openapi.json",

@@ -105,7 +105,32 @@ impl Client {
             .await
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
+    /// Downloads what `path` answers into the file `to` (written beside it first, then
+    /// renamed, so `to` is never half written); returns its size in bytes.
+    pub async fn download(&self, path: &str, to: &std::path::Path) -> Result<u64, Failure> {
+        use std::io::Write;
+        let mut response = self.reach(self.http.get(format!("{}{path}", self.base))).await?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
+            return Err(problem(status, &text));
+        }
+        let mut partial = to.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        let mut file = std::fs::File::create(&partial).map_err(|e| Failure(format!("cannot write {}: {e}", partial.display())))?;
+        let mut size = 0u64;
+        while let Some(chunk) = response.chunk().await.map_err(|e| Failure(format!("the download was cut short: {e}")))? {
+            file.write_all(&chunk).map_err(|e| Failure(format!("cannot write {}: {e}", partial.display())))?;
+            size += chunk.len() as u64;
+        }
+        file.sync_all().map_err(|e| Failure(format!("cannot write {}: {e}", partial.display())))?;
+        std::fs::rename(&partial, to).map_err(|e| Failure(format!("cannot move {} to {}: {e}", partial.display(), to.display())))?;
+        Ok(size)
+    }
+
+    /// Sends `request` as this client (its actor and token).
+    async fn reach(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
         let request = match &self.actor {
             Some(actor) => request.header("x-baton-actor", actor),
             None => request,
@@ -114,7 +139,7 @@ impl Client {
             Some(token) => request.bearer_auth(token),
             None => request,
         };
-        let response = request.send().await.map_err(|e| {
+        request.send().await.map_err(|e| {
             // The cause says what went wrong: refused, a certificate not trusted, a name not resolved.
             let mut cause = e.to_string();
             let mut source = std::error::Error::source(&e);
@@ -123,41 +148,20 @@ impl Client {
                 source = inner.source();
             }
             Failure(format!("cannot reach the Baton server at {} ({cause}); is `baton serve` running? (--server or BATON_SERVER; --ca-cert for a server with its own certificate authority)", self.base))
-        })?;
+        })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let response = self.reach(request).await?;
         let status = response.status();
         let text = response
             .text()
             .await
             .map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
-        let value: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
         if status.is_success() {
-            return Ok(value);
+            return Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) });
         }
-        match (value["code"].as_str(), value["detail"].as_str()) {
-            (Some(code), Some(detail)) => {
-                let mut message = format!("{code}: {detail}");
-                if let Some(diagnostics) = value["diagnostics"].as_array() {
-                    for d in diagnostics {
-                        message.push_str(&format!(
-                            "\n  {}:{}:{}: {}[{}] {}: {}",
-                            d["resource"].as_str().unwrap_or("-"),
-                            d["line"],
-                            d["column"],
-                            d["severity"].as_str().unwrap_or(""),
-                            d["code"].as_str().unwrap_or(""),
-                            d["element"].as_str().unwrap_or("-"),
-                            d["message"].as_str().unwrap_or("")
-                        ));
-                    }
-                }
-                Err(Failure(message))
-            }
-            _ => Err(Failure(format!("the server answered {status}: {value}"))),
-        }
+        Err(problem(status, &text))
     }
 
     /// Every item of a paginated list, page after page.
@@ -196,4 +200,28 @@ pub fn encode(value: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+/// The failure a problem answer describes: its code and detail, and the diagnostics of a model.
+fn problem(status: reqwest::StatusCode, text: &str) -> Failure {
+    let value: Value = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
+    let (Some(code), Some(detail)) = (value["code"].as_str(), value["detail"].as_str()) else {
+        return Failure(format!("the server answered {status}: {value}"));
+    };
+    let mut message = format!("{code}: {detail}");
+    if let Some(diagnostics) = value["diagnostics"].as_array() {
+        for d in diagnostics {
+            message.push_str(&format!(
+                "\n  {}:{}:{}: {}[{}] {}: {}",
+                d["resource"].as_str().unwrap_or("-"),
+                d["line"],
+                d["column"],
+                d["severity"].as_str().unwrap_or(""),
+                d["code"].as_str().unwrap_or(""),
+                d["element"].as_str().unwrap_or("-"),
+                d["message"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    Failure(message)
 }

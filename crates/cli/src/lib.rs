@@ -646,6 +646,11 @@ pub enum Command {
     Openapi,
     /// Print the server's Prometheus metrics.
     Metrics,
+    /// Copy the server's SQLite database into FILE while it runs (admins): `baton serve --db sqlite://FILE` starts from it.
+    Backup {
+        /// The new file (refused if it exists).
+        file: PathBuf,
+    },
     /// Measure throughput and latency end to end, checking every instance.
     Bench {
         #[arg(long, value_enum)]
@@ -1064,6 +1069,14 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             json,
         }) => commands::list_subscriptions(&client, instance, kind, name, json).await,
         Command::Metrics => commands::show(&client, "/metrics").await,
+        Command::Backup { file } => {
+            if file.exists() {
+                return Err(Failure(format!("{} exists; give a new file", file.display())));
+            }
+            let size = client.download("/v1/backup", &file).await?;
+            eprintln!("baton: backup of {size} bytes in {}; start a server on it with --db sqlite://{}", file.display(), file.display());
+            Ok(())
+        }
         Command::Jobs(JobsCommand::Retries {
             key,
             retries,

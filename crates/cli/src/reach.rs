@@ -216,6 +216,7 @@ pub const REACH: &[Reach] = &[
     ("post", "/v1/tokens", "tokens create", &[]),
     ("get", "/v1/tokens", "tokens list", &[]),
     ("post", "/v1/tokens/{id}/revoke", "tokens revoke", &[]),
+    ("get", "/v1/backup", "backup", &[]),
     ("get", "/v1/me", "whoami", &[]),
     ("get", "/v1/sign-in", "sign-in", &[]),
     ("get", "/v1/openapi.json", "openapi", &[]),

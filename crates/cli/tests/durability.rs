@@ -353,6 +353,44 @@ fn a_postgres_server_restarted_under_load_loses_nothing_and_its_outage_is_a_clea
     assert_eq!(log.matches("baton: serving").count(), 1, "the server never restarted: {log}");
 }
 
+/// Issue 15, item 7: `baton backup FILE` copies the running server's SQLite
+/// file; a server started on the copy has every instance committed before it,
+/// and runs them on.
+#[test]
+fn a_backup_taken_while_the_server_runs_starts_a_server_with_everything_in_it() {
+    let dir = temp_dir().join("backup");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (listen, server) = free_address();
+    let _running = serve_ready(&dir.join("baton.db"), &listen, &dir.join("serve.log"), &server);
+    let model = dir.join("durable.bpmn");
+    std::fs::write(&model, MODEL).unwrap();
+    assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
+    for n in 0..30 {
+        assert!(baton(&server, &["start", "durable", "--var", &format!("n={n}")]).status.success());
+    }
+    let copy = dir.join("copy.db");
+    let backup = baton(&server, &["backup", copy.to_str().unwrap()]);
+    assert!(backup.status.success(), "{}", String::from_utf8_lossy(&backup.stderr));
+    let again = baton(&server, &["backup", copy.to_str().unwrap()]);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("exists"), "a backup never overwrites a file");
+    // The original goes on; the copy starts a server of its own with the 30 waiting instances.
+    assert!(baton(&server, &["start", "durable", "--var", "n=30"]).status.success());
+    let (restored_listen, restored) = free_address();
+    let _restored = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", &format!("sqlite://{}", copy.display()), "--listen", &restored_listen])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the restored server", Duration::from_secs(30), || completed(&restored).is_some());
+    let listed = baton(&restored, &["instances", "list", "--status", "running", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 30, "every instance started before the backup, none after");
+    let _workers = [worker(&restored, "durable-first"), worker(&restored, "durable-second")];
+    wait_for("the restored instances to complete", Duration::from_secs(60), || completed(&restored) == Some(30));
+}
+
 /// SIGTERM does not wait for long polls: the server answers them and exits.
 #[test]
 fn sigterm_stops_the_server_promptly_while_a_worker_long_polls() {
@@ -1177,8 +1215,10 @@ fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: &str
         body.len()
     );
     stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    let _ = stream.read_to_string(&mut answer);
+    let mut bytes = Vec::new();
+    let _ = stream.read_to_end(&mut bytes);
+    // A binary answer (a backup) is read as text where it is text: its status line.
+    let answer = String::from_utf8_lossy(&bytes).into_owned();
     let status = answer
         .split(' ')
         .nth(1)

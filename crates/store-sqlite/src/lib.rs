@@ -187,4 +187,16 @@ impl Store for SqliteStore {
         writer.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)?;
         Ok(Box::new(SqliteTxn::writer(writer)))
     }
+
+    /// `VACUUM INTO` on a reader: one read transaction's snapshot, written
+    /// compactly to the new file; the writer carries on meanwhile (WAL).
+    fn backup(&self, to: &Path) -> Option<Result<()>> {
+        Some((|| {
+            let target = to.to_str().ok_or_else(|| Error::other(format!("{} is not a UTF-8 path", to.display())))?;
+            let connection = self.take_reader()?;
+            let copied = connection.execute("VACUUM INTO ?1", [target]).map_err(sql_error);
+            self.return_reader(connection);
+            copied.map(|_| ())
+        })())
+    }
 }

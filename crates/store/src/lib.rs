@@ -26,6 +26,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub trait Store: Send + Sync {
     fn read(&self) -> Result<Box<dyn ReadTxn + '_>>;
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>>;
+    /// Writes a consistent copy of the whole store to the new file `to`, while
+    /// it keeps serving (a server started on that file has everything committed
+    /// before the copy began). `None`: this store is not kept in a file (the
+    /// memory store; PostgreSQL, which `pg_dump` backs up).
+    fn backup(&self, to: &std::path::Path) -> Option<Result<()>> {
+        let _ = to;
+        None
+    }
 }
 
 /// Lookups. Lists come in pages ordered by a stable key; `after` is the cursor
