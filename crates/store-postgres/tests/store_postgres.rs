@@ -262,3 +262,49 @@ fn every_query_the_api_makes_uses_an_index() {
         .collect();
     assert!(scans.is_empty(), "{} queries scan a large table:\n{}", scans.len(), scans.join("\n\n"));
 }
+
+/// Issue 15, item 7: a database that this release of Baton left (a dump in
+/// `tests/fixtures`) opens in this Baton, every row reads back, and its
+/// instances run on. The next release that changes the schema keeps this
+/// fixture and adds its own: each one must upgrade and run.
+#[test]
+fn a_database_of_release_0_1_opens_reads_back_and_runs_on() {
+    let url = testing::fresh_database();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client.batch_execute(include_str!("fixtures/release-0.1.sql")).unwrap();
+    drop(client);
+    let store = std::sync::Arc::new(PostgresStore::open(&url).expect("this Baton opens it"));
+    {
+        let mut read = store.read().unwrap();
+        assert_eq!(read.workflows().unwrap().len(), 1);
+        let instances = read.instances(&store::InstanceFilter::default(), &store::PageRequest::first(10)).unwrap().items;
+        assert_eq!(instances.len(), 3);
+        for instance in &instances {
+            assert!(read.history(&instance.id, &store::HistoryFilter::default(), &store::PageRequest::first(100)).unwrap().items.len() >= 3);
+        }
+        assert_eq!(read.jobs(&store::JobFilter::default(), &store::PageRequest::first(10)).unwrap().items.len(), 1, "the third instance's check");
+        assert_eq!(read.tasks(&store::TaskFilter::default(), &store::PageRequest::first(10)).unwrap().items.len(), 1, "the second one's approval");
+        assert_eq!(read.message_subscriptions("default", "paid", "o1").unwrap().len(), 1, "the first one waits for its payment");
+        assert_eq!(read.buffered_messages("default", "paid", "o9", 0).unwrap().len(), 1);
+        assert_eq!(read.tokens().unwrap().len(), 1);
+        let counted: u64 = read.instance_counts(&None).unwrap().iter().map(|c| c.count).sum();
+        assert_eq!(counted, 3);
+    }
+    let service = runtime::Service::start(store.clone(), std::sync::Arc::new(runtime::SystemClock), Box::new(runtime::UuidIds), runtime::Options::default()).unwrap();
+    let handle = service.handle.clone();
+    let published = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(handle.call(runtime::Command::Publish(runtime::PublishCommand {
+            name: "paid".into(),
+            correlation_key: "o1".into(),
+            ..runtime::PublishCommand::default()
+        })))
+    })
+    .join()
+    .unwrap();
+    assert!(published.is_ok(), "{published:?}");
+    service.stop();
+    let mut read = store.read().unwrap();
+    let completed = store::InstanceFilter { status: Some(engine::Status::Completed), ..store::InstanceFilter::default() };
+    assert_eq!(read.instances(&completed, &store::PageRequest::first(10)).unwrap().items.len(), 1, "the payment completed the first instance");
+}
