@@ -164,8 +164,10 @@ pub struct Report {
 /// not depend on the machine.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DatabaseCost {
-    /// Statements sent, each one round trip.
+    /// Statements sent.
     pub statements: f64,
+    /// Times the store waited for the server (writes go together with the next read or the commit).
+    pub round_trips: f64,
     /// Rows the statements inserted, updated or deleted (triggers' not counted).
     pub rows_written: f64,
     /// Bytes of write-ahead log the server wrote (every byte it must make durable).
@@ -502,6 +504,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         let per_instance = |before: u64, after: u64| after.saturating_sub(before) as f64 / options.instances as f64;
         DatabaseCost {
             statements: per_instance(counted_before.statements, counted_after.statements),
+            round_trips: per_instance(counted_before.round_trips, counted_after.round_trips),
             rows_written: per_instance(counted_before.rows_written, counted_after.rows_written),
             wal_bytes: per_instance(wal_before, wal_after),
             commits: per_instance(counted_before.commits, counted_after.commits),
@@ -669,8 +672,9 @@ pub fn print(report: &Report) {
     );
     if let Some(cost) = &report.database {
         say!(
-            "database        per instance: {:.1} statements (round trips), {:.1} rows written, {:.0} WAL bytes, {:.3} commits",
+            "database        per instance: {:.1} statements in {:.1} round trips, {:.1} rows written, {:.0} WAL bytes, {:.3} commits",
             cost.statements,
+            cost.round_trips,
             cost.rows_written,
             cost.wal_bytes,
             cost.commits

@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use postgres::{Client, NoTls, Statement};
+use tokio::runtime::{Handle, Runtime};
+use tokio_postgres::{Client, NoTls, Statement};
 use store::{Error, ReadTxn, Result, Store, WriteTxn};
 
 pub use schema::SCHEMA_VERSION;
@@ -35,32 +36,27 @@ const CLAIM_PATIENCE: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection; beyond it the cache starts again.
 const STATEMENT_CACHE: usize = 512;
 
-/// One connection and the statements prepared on it.
+/// One connection and the statements prepared on it. Its socket is served
+/// by a task on the store's runtime; calls block on their answers, so they
+/// must not be made on a thread that drives async tasks.
 pub(crate) struct Connection {
-    /// Always `Some` until dropped.
-    client: Option<Client>,
+    client: Client,
     statements: HashMap<String, Statement>,
-}
-
-impl Drop for Connection {
-    /// Closing a client blocks on its own runtime, which panics on a thread
-    /// that drives async tasks; a store may well be dropped on one (the last
-    /// handle going at the end of a request or of `main`). So the client is
-    /// closed on a thread of its own.
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            let _ = std::thread::Builder::new().name("baton-pg-close".into()).spawn(move || drop(client));
-        }
-    }
+    runtime: Handle,
 }
 
 impl Connection {
+    /// Waits for `future` (a call on this connection).
+    pub(crate) fn wait<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
     /// The statement for `sql`, prepared once per connection.
     pub(crate) fn statement(&mut self, sql: &str) -> Result<Statement> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client()?.prepare(sql).map_err(pg_error)?;
+        let statement = self.runtime.block_on(self.client.prepare(sql)).map_err(pg_error)?;
         if self.statements.len() >= STATEMENT_CACHE {
             self.statements.clear();
         }
@@ -68,12 +64,17 @@ impl Connection {
         Ok(statement)
     }
 
-    pub(crate) fn client(&mut self) -> Result<&mut Client> {
-        self.client.as_mut().ok_or_else(|| Error::unavailable("the connection was closed"))
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs `sql` (one or more statements, no parameters).
+    pub(crate) fn batch(&self, sql: &str) -> Result<()> {
+        self.wait(self.client.batch_execute(sql)).map_err(pg_error)
     }
 
     fn is_usable(&self) -> bool {
-        self.client.as_ref().is_some_and(|client| !client.is_closed())
+        !self.client.is_closed()
     }
 }
 
@@ -82,6 +83,7 @@ impl Connection {
 #[derive(Debug, Default)]
 pub struct Counters {
     statements: AtomicU64,
+    round_trips: AtomicU64,
     rows_written: AtomicU64,
     commits: AtomicU64,
 }
@@ -89,17 +91,20 @@ pub struct Counters {
 /// A reading of [`Counters`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counted {
-    /// Statements sent (each one round trip; a `SAVEPOINT` with the previous
-    /// `RELEASE` counts once, as it goes in one message).
+    /// Statements sent.
     pub statements: u64,
+    /// Times the store sent something and waited for the answer (writes
+    /// wait and go together with the next read or the commit).
+    pub round_trips: u64,
     /// Rows inserted, updated or deleted by the statements (not by triggers).
     pub rows_written: u64,
     pub commits: u64,
 }
 
 impl Counters {
-    pub(crate) fn statement(&self, rows_written: u64) {
-        self.statements.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn round_trip(&self, statements: usize, rows_written: u64) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.statements.fetch_add(statements as u64, Ordering::Relaxed);
         self.rows_written.fetch_add(rows_written, Ordering::Relaxed);
     }
 
@@ -110,6 +115,7 @@ impl Counters {
     fn read(&self) -> Counted {
         Counted {
             statements: self.statements.load(Ordering::Relaxed),
+            round_trips: self.round_trips.load(Ordering::Relaxed),
             rows_written: self.rows_written.load(Ordering::Relaxed),
             commits: self.commits.load(Ordering::Relaxed),
         }
@@ -117,7 +123,10 @@ impl Counters {
 }
 
 pub struct PostgresStore {
-    config: postgres::Config,
+    /// Serves the connections' sockets (one thread); shut down with the store.
+    runtime: Option<Runtime>,
+    handle: Handle,
+    config: tokio_postgres::Config,
     /// The address without its password, for messages.
     shown: String,
     writer: Mutex<Option<Connection>>,
@@ -136,12 +145,21 @@ pub struct Plan {
     pub lines: Vec<String>,
 }
 
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        // Without waiting: a store may be dropped on a thread that drives async tasks.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// What PostgreSQL reported, as a store error: lost connections, a server
 /// shutting down or out of resources, and transactions the server cancelled
 /// to break a deadlock or a serialization conflict may succeed when tried
 /// again; anything else is a store error. Messages carry the server's text,
 /// never the statement.
-pub(crate) fn pg_error(error: postgres::Error) -> Error {
+pub(crate) fn pg_error(error: tokio_postgres::Error) -> Error {
     if error.is_closed() {
         return Error::unavailable("the connection to PostgreSQL was lost");
     }
@@ -174,10 +192,10 @@ impl PostgresStore {
     /// number of nodes may open one database; the first to start migrates it,
     /// under an advisory lock, while the others wait.
     pub fn open(url: &str) -> Result<PostgresStore> {
-        let config: postgres::Config = url
+        let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| Error::other(format!("'{}' is not a PostgreSQL address: {e}", shown(url))))?;
-        PostgresStore::open_config(config, shown(url))
+        PostgresStore::open_config(config, shown(url), true)
     }
 
     /// Opens a new schema `schema` of the database at `url`, which this store
@@ -187,23 +205,33 @@ impl PostgresStore {
         if schema.is_empty() || !schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
             return Err(Error::other(format!("'{schema}' is not a schema name (lowercase letters, digits and _)")));
         }
-        let mut config: postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| Error::other(format!("'{}' is not a PostgreSQL address: {e}", shown(url))))?;
-        let mut client = config.connect(NoTls).map_err(|e| Error::unavailable(format!("cannot connect to {}: {}", shown(url), pg_error(e).message())))?;
-        client.batch_execute(&format!("CREATE SCHEMA {schema}")).map_err(pg_error)?;
+        let store = PostgresStore::open_config(config.clone(), shown(url), false)?;
+        store.writer()?.as_ref().ok_or_else(|| Error::unavailable("no connection"))?.batch(&format!("CREATE SCHEMA {schema}"))?;
+        drop(store);
         config.options(&format!("-c search_path={schema}"));
-        PostgresStore::open_config(config, format!("{} (schema {schema})", shown(url)))
+        PostgresStore::open_config(config, format!("{} (schema {schema})", shown(url)), true)
     }
 
-    fn open_config(mut config: postgres::Config, shown: String) -> Result<PostgresStore> {
+    /// Connects; with `migrate`, brings the schema up to date and becomes its writer.
+    fn open_config(mut config: tokio_postgres::Config, shown: String, migrate: bool) -> Result<PostgresStore> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
         if config.get_application_name().is_none() {
             config.application_name(&format!("baton {}", std::process::id()));
         }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("baton-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::other(format!("cannot start PostgreSQL's connection thread: {e}")))?;
         let store = PostgresStore {
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
             config,
             shown,
             writer: Mutex::new(None),
@@ -213,8 +241,10 @@ impl PostgresStore {
             counters: Counters::default(),
         };
         let mut writer = store.connect()?;
-        schema::migrate(&mut writer)?;
-        store.claim_writer(&mut writer, CLAIM_PATIENCE)?;
+        if migrate {
+            schema::migrate(&mut writer)?;
+            store.claim_writer(&mut writer, CLAIM_PATIENCE)?;
+        }
         *store.writer()? = Some(writer);
         Ok(store)
     }
@@ -227,23 +257,23 @@ impl PostgresStore {
     fn claim_writer(&self, connection: &mut Connection, patience: Duration) -> Result<()> {
         let started = std::time::Instant::now();
         loop {
-            let client = connection.client()?;
-            let taken: bool = client
-                .query_one("SELECT pg_try_advisory_lock(hashtext(current_schema()), 1)", &[])
+            let client = connection.client();
+            let taken: bool = connection
+                .wait(client.query_one("SELECT pg_try_advisory_lock(hashtext(current_schema()), 1)", &[]))
                 .map_err(pg_error)?
                 .get(0);
             if taken {
                 return Ok(());
             }
             if started.elapsed() >= patience {
-                let holder = client
-                    .query_opt(
+                let holder = connection
+                    .wait(client.query_opt(
                         "SELECT a.pid, COALESCE(host(a.client_addr), 'a local socket'), a.application_name FROM pg_locks AS l
                          JOIN pg_stat_activity AS a ON a.pid = l.pid
                          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                            AND l.classid = hashtext(current_schema())::oid AND l.objid = 1 AND l.objsubid = 2",
                         &[],
-                    )
+                    ))
                     .ok()
                     .flatten()
                     .map(|row| {
@@ -275,10 +305,9 @@ impl PostgresStore {
     /// Where the server's write-ahead log is now, in bytes since its start:
     /// two readings apart are the bytes the server wrote between them.
     pub fn wal_position(&self) -> Result<u64> {
-        let mut connection = self.take_reader()?;
+        let connection = self.take_reader()?;
         let row = connection
-            .client()?
-            .query_one("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint", &[])
+            .wait(connection.client().query_one("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint", &[]))
             .map_err(pg_error)?;
         self.return_reader(connection);
         let position: i64 = row.try_get(0).map_err(|e| Error::other(e.to_string()))?;
@@ -286,13 +315,18 @@ impl PostgresStore {
     }
 
     fn connect(&self) -> Result<Connection> {
-        let client = self.config.connect(NoTls).map_err(|e| {
+        let (client, connection) = self.handle.block_on(self.config.connect(NoTls)).map_err(|e| {
             let why = pg_error(e);
             Error::unavailable(format!("cannot connect to {}: {}", self.shown, why.message()))
         })?;
+        // The socket is served on the store's thread until the client goes.
+        self.handle.spawn(async move {
+            let _ = connection.await;
+        });
         Ok(Connection {
-            client: Some(client),
+            client,
             statements: HashMap::new(),
+            runtime: self.handle.clone(),
         })
     }
 
@@ -331,8 +365,8 @@ impl PostgresStore {
     /// Runs `sql` (several statements) outside any transaction, on a reader: for tests and tools.
     #[doc(hidden)]
     pub fn batch_execute(&self, sql: &str) -> Result<()> {
-        let mut connection = self.take_reader()?;
-        connection.client()?.batch_execute(sql).map_err(pg_error)?;
+        let connection = self.take_reader()?;
+        connection.batch(sql)?;
         self.return_reader(connection);
         Ok(())
     }
@@ -377,12 +411,9 @@ pub fn shown(url: &str) -> String {
 
 impl Store for PostgresStore {
     fn read(&self) -> Result<Box<dyn ReadTxn + '_>> {
-        let mut connection = self.take_reader()?;
+        let connection = self.take_reader()?;
         // A read transaction sees one snapshot.
-        connection
-            .client()?
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .map_err(pg_error)?;
+        connection.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         Ok(Box::new(PostgresTxn::reader(self, connection)))
     }
 
@@ -397,7 +428,7 @@ impl Store for PostgresStore {
             *writer = Some(connection);
         }
         let begun = match writer.as_mut() {
-            Some(connection) => connection.client().and_then(|client| client.batch_execute("BEGIN").map_err(pg_error)),
+            Some(connection) => connection.batch("BEGIN"),
             None => Err(Error::unavailable("no writer connection")),
         };
         if let Err(error) = begun {
@@ -426,6 +457,21 @@ pub mod testing {
     use std::io::Write;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Runs `sql` on the server at `url`, on a runtime of its own.
+    fn run(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            client.batch_execute(sql).await
+        })
+    }
+
+    /// Runs `sql` (statements, a dump) on the database at `url`.
+    pub fn execute(url: &str, sql: &str) {
+        run(url, sql).expect("the statements run");
+    }
+
     /// The URL of the test server.
     pub fn server() -> String {
         if let Ok(url) = std::env::var("BATON_TEST_POSTGRES") {
@@ -436,7 +482,7 @@ pub mod testing {
         let lock = std::fs::File::create(dir.join("lock")).expect("the test server's lock file");
         lock.lock().expect("the test server's lock");
         if let Ok(url) = std::fs::read_to_string(dir.join("url")) {
-            if postgres::Client::connect(url.trim(), postgres::NoTls).is_ok() {
+            if run(url.trim(), "SELECT 1").is_ok() {
                 return url.trim().to_string();
             }
         }
@@ -463,8 +509,7 @@ pub mod testing {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros()),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
-        let mut client = postgres::Client::connect(&server, postgres::NoTls).expect("the test server answers");
-        client.batch_execute(&format!("CREATE DATABASE {name}")).expect("a test database");
+        execute(&server, &format!("CREATE DATABASE {name}"));
         let (base, _) = server.rsplit_once('/').expect("a URL with a database");
         format!("{base}/{name}")
     }

@@ -170,21 +170,29 @@ pub(crate) fn migrate(connection: &mut Connection) -> Result<()> {
 }
 
 fn migrate_to(connection: &mut Connection, to: i64) -> Result<()> {
-    let client = connection.client()?;
-    let mut txn = client.transaction().map_err(pg_error)?;
-    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .map_err(pg_error)?;
-    txn.batch_execute("CREATE TABLE IF NOT EXISTS baton_schema (version BIGINT NOT NULL)")
-        .map_err(pg_error)?;
-    let version: Option<i64> = txn
-        .query_opt("SELECT version FROM baton_schema", &[])
+    connection.batch("BEGIN")?;
+    let migrated = steps(connection, to);
+    match migrated {
+        Ok(()) => connection.batch("COMMIT"),
+        Err(error) => {
+            let _ = connection.batch("ROLLBACK");
+            Err(error)
+        }
+    }
+}
+
+fn steps(connection: &mut Connection, to: i64) -> Result<()> {
+    let client = connection.client();
+    connection.wait(client.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])).map_err(pg_error)?;
+    connection.batch("CREATE TABLE IF NOT EXISTS baton_schema (version BIGINT NOT NULL)")?;
+    let version: Option<i64> = connection
+        .wait(client.query_opt("SELECT version FROM baton_schema", &[]))
         .map_err(pg_error)?
         .map(|row| row.get(0));
     let version = match version {
         Some(version) => version,
         None => {
-            txn.execute("INSERT INTO baton_schema (version) VALUES (0)", &[])
-                .map_err(pg_error)?;
+            connection.batch("INSERT INTO baton_schema (version) VALUES (0)")?;
             0
         }
     };
@@ -195,10 +203,9 @@ fn migrate_to(connection: &mut Connection, to: i64) -> Result<()> {
     }
     for (step, sql) in STEPS {
         if version < step && step <= to {
-            txn.batch_execute(sql).map_err(pg_error)?;
-            txn.execute("UPDATE baton_schema SET version = $1", &[&step])
-                .map_err(pg_error)?;
+            connection.batch(sql)?;
+            connection.batch(&format!("UPDATE baton_schema SET version = {step}"))?;
         }
     }
-    txn.commit().map_err(pg_error)
+    Ok(())
 }

@@ -2,8 +2,13 @@
 
 use std::sync::MutexGuard;
 
-use postgres::types::{FromSql, Json, ToSql};
-use postgres::Row;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
+use futures_util::future::{maybe_done, poll_fn, MaybeDone};
+use tokio_postgres::types::{FromSql, Json, ToSql};
+use tokio_postgres::{Client, Row, Statement};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use store::rows::*;
@@ -12,6 +17,83 @@ use store::{Error, ReadTxn, Result, WriteTxn};
 use crate::{pg_error, Connection, PostgresStore};
 
 type Value = Box<dyn ToSql + Sync + Send>;
+
+/// Owned statement parameters, for a write that is sent later.
+macro_rules! values {
+    ($($value:expr),* $(,)?) => {
+        vec![$(Box::new($value) as Value),*]
+    };
+}
+
+/// A write not sent yet: writes need no answer, so they wait and go to the
+/// server together, pipelined, with whatever must be sent next (a read,
+/// the end of a command, the commit): one round trip for all of them.
+enum Pending {
+    Execute(Statement, Vec<Value>),
+    Batch(&'static str),
+}
+
+/// What one request of a pipeline answered.
+enum Answer {
+    Written(u64),
+    Rows(Vec<Row>),
+}
+
+type Request<'c> = Pin<Box<dyn Future<Output = Result<Answer, tokio_postgres::Error>> + Send + 'c>>;
+
+/// A read to send after what is pending: its statement and values.
+type Query<'c> = (&'c Statement, &'c [&'c (dyn ToSql + Sync)]);
+
+/// Sends `pending`, then `query` if any, in this order on one connection
+/// without waiting in between, and waits for every answer. Each request goes
+/// out on its future's first poll, so the futures are polled in order.
+async fn pipeline<'c>(client: &'c Client, pending: &'c [Pending], refs: &'c [Vec<&'c (dyn ToSql + Sync)>], query: Option<Query<'c>>) -> Result<(u64, Vec<Row>), tokio_postgres::Error> {
+    let mut requests: Vec<MaybeDone<Request<'c>>> = pending
+        .iter()
+        .zip(refs)
+        .map(|(pending, values)| {
+            let request: Request<'c> = match pending {
+                Pending::Execute(statement, _) => Box::pin(async move { client.execute(statement, values).await.map(Answer::Written) }),
+                Pending::Batch(sql) => Box::pin(async move { client.batch_execute(sql).await.map(|()| Answer::Written(0)) }),
+            };
+            maybe_done(request)
+        })
+        .collect();
+    if let Some((statement, values)) = query {
+        let request: Request<'c> = Box::pin(async move { client.query(statement, values).await.map(Answer::Rows) });
+        requests.push(maybe_done(request));
+    }
+    poll_fn(|cx| {
+        let mut done = true;
+        for request in requests.iter_mut() {
+            done &= Pin::new(request).poll(cx).is_ready();
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    let mut written = 0;
+    let mut rows = Vec::new();
+    let mut failed = None;
+    for request in &mut requests {
+        match Pin::new(request).take_output() {
+            Some(Ok(Answer::Written(n))) => written += n,
+            Some(Ok(Answer::Rows(r))) => rows = r,
+            // The first failure is the cause; those after it only say the transaction is aborted.
+            Some(Err(error)) => {
+                failed.get_or_insert(error);
+            }
+            None => {}
+        }
+    }
+    match failed {
+        Some(error) => Err(error),
+        None => Ok((written, rows)),
+    }
+}
 
 enum Conn<'a> {
     Writer(MutexGuard<'a, Option<Connection>>),
@@ -25,19 +107,25 @@ pub struct PostgresTxn<'a> {
     store: &'a PostgresStore,
     conn: Conn<'a>,
     finished: bool,
-    /// A savepoint was released, but the `RELEASE` is not sent yet: it goes
-    /// with the next `SAVEPOINT` (one round trip per command, not two), and
-    /// `COMMIT` releases it anyway.
-    release_pending: bool,
+    /// Writes (and savepoint statements) not sent yet, in order.
+    pending: Vec<Pending>,
+    /// Where in `pending` the open savepoint's `SAVEPOINT` waits, while it has
+    /// not been sent: rolling back to it then only drops what follows.
+    savepoint_at: Option<usize>,
+    /// What failed when pending writes were sent. A write learns of its
+    /// failure only later, maybe in another command's round trip, so after
+    /// one the transaction can no longer commit: the whole batch fails, as on
+    /// any store error, and nothing of it is kept.
+    failed: Option<Error>,
 }
 
 impl<'a> PostgresTxn<'a> {
     pub(crate) fn writer(store: &'a PostgresStore, guard: MutexGuard<'a, Option<Connection>>) -> PostgresTxn<'a> {
-        PostgresTxn { store, conn: Conn::Writer(guard), finished: false, release_pending: false }
+        PostgresTxn { store, conn: Conn::Writer(guard), finished: false, pending: Vec::new(), savepoint_at: None, failed: None }
     }
 
     pub(crate) fn reader(store: &'a PostgresStore, connection: Connection) -> PostgresTxn<'a> {
-        PostgresTxn { store, conn: Conn::Reader { store, connection: Some(Box::new(connection)) }, finished: false, release_pending: false }
+        PostgresTxn { store, conn: Conn::Reader { store, connection: Some(Box::new(connection)) }, finished: false, pending: Vec::new(), savepoint_at: None, failed: None }
     }
 
     fn db(&mut self) -> Result<&mut Connection> {
@@ -55,22 +143,53 @@ impl<'a> PostgresTxn<'a> {
         }
     }
 
-    fn batch(&mut self, sql: &str) -> Result<()> {
-        self.store.counters.statement(0);
-        self.db()?.client()?.batch_execute(sql).map_err(pg_error)
+    /// Sends what is pending, and `query` after it, in one round trip.
+    fn send(&mut self, query: Option<(&str, &[&(dyn ToSql + Sync)])>) -> Result<Vec<Row>> {
+        if let Some(error) = &self.failed {
+            return Err(error.clone());
+        }
+        if self.pending.is_empty() && query.is_none() {
+            return Ok(Vec::new());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.savepoint_at = None;
+        let counters = &self.store.counters;
+        let db = self.db()?;
+        let statement = query.map(|(sql, _)| db.statement(sql)).transpose()?;
+        let refs: Vec<Vec<&(dyn ToSql + Sync)>> = pending
+            .iter()
+            .map(|p| match p {
+                Pending::Execute(_, values) => values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect(),
+                Pending::Batch(_) => Vec::new(),
+            })
+            .collect();
+        let query = statement.as_ref().zip(query.map(|(_, values)| values));
+        let sent = db.wait(pipeline(db.client(), &pending, &refs, query)).map_err(pg_error);
+        counters.round_trip(pending.len() + usize::from(query.is_some()), sent.as_ref().map_or(0, |(written, _)| *written));
+        match sent {
+            Ok((_, rows)) => Ok(rows),
+            Err(error) => {
+                if !pending.is_empty() {
+                    self.failed = Some(error.clone());
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.send(None).map(drop)
     }
 
     fn rows(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         if self.store.is_explaining() {
-            let plan = self.db()?.client()?.query(&format!("EXPLAIN {sql}"), values).map_err(pg_error)?;
+            self.flush()?;
+            let db = self.db()?;
+            let plan = db.wait(db.client().query(&format!("EXPLAIN {sql}"), values)).map_err(pg_error)?;
             let lines = plan.iter().filter_map(|row| row.try_get::<_, String>(0).ok()).collect();
             self.store.keep_plan(crate::Plan { sql: sql.to_string(), lines });
         }
-        let db = self.db()?;
-        let statement = db.statement(sql)?;
-        let rows = db.client()?.query(&statement, values).map_err(pg_error)?;
-        self.store.counters.statement(0);
-        Ok(rows)
+        self.send(Some((sql, values)))
     }
 
     fn query<T>(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)], map: fn(&Row) -> Result<T>) -> Result<Vec<T>> {
@@ -81,11 +200,11 @@ impl<'a> PostgresTxn<'a> {
         self.rows(sql, values)?.first().map(map).transpose()
     }
 
-    fn execute(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> Result<()> {
-        let db = self.db()?;
-        let statement = db.statement(sql)?;
-        let written = db.client()?.execute(&statement, values).map_err(pg_error)?;
-        self.store.counters.statement(written);
+    /// A write: prepared now (once per connection), sent with what goes next.
+    fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<()> {
+        self.writable()?;
+        let statement = self.db()?.statement(sql)?;
+        self.pending.push(Pending::Execute(statement, values));
         Ok(())
     }
 }
@@ -93,9 +212,12 @@ impl<'a> PostgresTxn<'a> {
 impl Drop for PostgresTxn<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            // A write transaction dropped without commit rolls back; a read one just ends.
-            // A connection that cannot even roll back is dropped, and replaced on next use.
-            if self.batch("ROLLBACK").is_err() {
+            // A write transaction dropped without commit rolls back (what it
+            // had not sent yet goes nowhere); a read one just ends. A connection
+            // that cannot even roll back is dropped, and replaced on next use.
+            self.pending.clear();
+            let rolled_back = self.db().and_then(|db| db.batch("ROLLBACK"));
+            if rolled_back.is_err() {
                 match &mut self.conn {
                     Conn::Writer(guard) => **guard = None,
                     Conn::Reader { connection, .. } => *connection = None,
@@ -147,6 +269,11 @@ fn enum_text<T: Serialize>(value: &T) -> Result<String> {
 fn enum_from<T: DeserializeOwned>(row: &Row, index: usize) -> Result<T> {
     let text: String = get(row, index)?;
     serde_json::from_value(serde_json::Value::String(text)).map_err(|e| Error::corrupt(format!("column {index}: {e}")))
+}
+
+/// A value as JSON text, encoded now (a write is sent later, without the row it came from).
+fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Json<Box<serde_json::value::RawValue>>> {
+    serde_json::value::to_raw_value(value).map(Json).map_err(|e| Error::other(format!("cannot encode a row: {e}")))
 }
 
 /// Unsigned numbers go into `BIGINT`s.
@@ -889,7 +1016,6 @@ impl ReadTxn for PostgresTxn<'_> {
 
 impl WriteTxn for PostgresTxn<'_> {
     fn put_instance(&mut self, i: &InstanceRow) -> Result<()> {
-        self.writable()?;
         // An upsert that keeps the number an instance was given.
         let sql = format!(
             "INSERT INTO instances ({INSTANCE_COLUMNS}, variables) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id) DO UPDATE SET \
@@ -898,159 +1024,144 @@ impl WriteTxn for PostgresTxn<'_> {
              waiting = EXCLUDED.waiting, start_key = EXCLUDED.start_key, update_count = EXCLUDED.update_count, \
              history_count = EXCLUDED.history_count, state = EXCLUDED.state, tenant = EXCLUDED.tenant, variables = EXCLUDED.variables"
         );
-        self.execute(
-            &sql,
-            &[
-                &i.id,
-                &i.process_id,
-                &i64::from(i.version),
-                &enum_text(&i.status)?,
-                &i.business_key,
-                &i.parent_id,
-                &i.started_at,
-                &i.ended_at,
-                &i64::from(i.incidents),
-                &Json(&i.waiting),
-                &i.start_key,
-                &big(i.update_count)?,
-                &big(i.history_count)?,
-                &Json(&i.state),
-                &i.tenant,
-                &big(i.number)?,
-                &Json(&i.state.variables),
-            ],
-        )
+        let values = values![
+            i.id.clone(),
+            i.process_id.clone(),
+            i64::from(i.version),
+            enum_text(&i.status)?,
+            i.business_key.clone(),
+            i.parent_id.clone(),
+            i.started_at,
+            i.ended_at,
+            i64::from(i.incidents),
+            raw(&i.waiting)?,
+            i.start_key.clone(),
+            big(i.update_count)?,
+            big(i.history_count)?,
+            raw(&i.state)?,
+            i.tenant.clone(),
+            big(i.number)?,
+            raw(&i.state.variables)?,
+        ];
+        self.execute(&sql, values)
     }
 
     fn apply(&mut self, write: Write) -> Result<()> {
-        self.writable()?;
         match write {
             Write::PutWorkflow(w) => self.execute(
                 &upsert("workflows", WORKFLOW_COLUMNS, "tenant, process_id, version"),
-                &[&w.process_id, &i64::from(w.version), &big(w.deployment)?, &w.name, &w.version_tag, &w.xml, &w.deployed_at, &w.tenant],
+                values![w.process_id, i64::from(w.version), big(w.deployment)?, w.name, w.version_tag, w.xml, w.deployed_at, w.tenant],
             ),
             Write::PutInstance(row) => self.put_instance(&row),
-            Write::PutRequest { tenant, request_id, instance_id } => self.execute(
-                &upsert("requests", "tenant, request_id, instance_id", "tenant, request_id"),
-                &[&tenant, &request_id, &instance_id],
-            ),
+            Write::PutRequest { tenant, request_id, instance_id } => {
+                self.execute(&upsert("requests", "tenant, request_id, instance_id", "tenant, request_id"), values![tenant, request_id, instance_id])
+            }
             Write::PutJob(j) => self.execute(
                 &upsert("jobs", JOB_COLUMNS, "key"),
-                &[
-                    &j.key,
-                    &j.instance_id,
-                    &big(j.local_key)?,
-                    &j.process_id,
-                    &j.element_id,
-                    &j.job_type,
-                    &i64::from(j.retries),
-                    &enum_text(&j.state)?,
-                    &j.not_before,
-                    &j.error_message,
-                    &j.worker,
-                    &j.lease_until,
-                    &j.created_at,
-                    &j.lease,
-                    &j.tenant,
+                values![
+                    j.key,
+                    j.instance_id,
+                    big(j.local_key)?,
+                    j.process_id,
+                    j.element_id,
+                    j.job_type,
+                    i64::from(j.retries),
+                    enum_text(&j.state)?,
+                    j.not_before,
+                    j.error_message,
+                    j.worker,
+                    j.lease_until,
+                    j.created_at,
+                    j.lease,
+                    j.tenant,
                 ],
             ),
-            Write::DeleteJob { key } => self.execute("DELETE FROM jobs WHERE key = $1", &[&key]),
-            Write::PutTimer(t) => self.execute(
-                &upsert("timers", TIMER_COLUMNS, "instance_id, local_key"),
-                &[&t.instance_id, &big(t.local_key)?, &t.element_id, &t.due_at, &t.tenant],
-            ),
+            Write::DeleteJob { key } => self.execute("DELETE FROM jobs WHERE key = $1", values![key]),
+            Write::PutTimer(t) => {
+                self.execute(&upsert("timers", TIMER_COLUMNS, "instance_id, local_key"), values![t.instance_id, big(t.local_key)?, t.element_id, t.due_at, t.tenant])
+            }
             Write::DeleteTimer { instance_id, local_key } => {
-                self.execute("DELETE FROM timers WHERE instance_id = $1 AND local_key = $2", &[&instance_id, &big(local_key)?])
+                self.execute("DELETE FROM timers WHERE instance_id = $1 AND local_key = $2", values![instance_id, big(local_key)?])
             }
             Write::PutSubscription(s) => self.execute(
                 &upsert("subscriptions", SUBSCRIPTION_COLUMNS, "instance_id, local_key"),
-                &[&s.instance_id, &big(s.local_key)?, &s.element_id, &enum_text(&s.kind)?, &s.name, &s.correlation_key, &s.opened_at, &s.tenant],
+                values![s.instance_id, big(s.local_key)?, s.element_id, enum_text(&s.kind)?, s.name, s.correlation_key, s.opened_at, s.tenant],
             ),
             Write::DeleteSubscription { instance_id, local_key } => {
-                self.execute("DELETE FROM subscriptions WHERE instance_id = $1 AND local_key = $2", &[&instance_id, &big(local_key)?])
+                self.execute("DELETE FROM subscriptions WHERE instance_id = $1 AND local_key = $2", values![instance_id, big(local_key)?])
             }
             Write::PutTask(t) => self.execute(
                 &upsert("tasks", TASK_COLUMNS, "key"),
-                &[
-                    &t.key,
-                    &t.instance_id,
-                    &big(t.local_key)?,
-                    &t.process_id,
-                    &t.element_id,
-                    &t.assignee,
-                    &Json(&t.candidate_groups),
-                    &Json(&t.candidate_users),
-                    &t.due,
-                    &t.follow_up,
-                    &t.priority,
-                    &t.form_key,
-                    &t.created_at,
-                    &t.tenant,
-                    &t.completed_at,
-                    &t.completed_by,
+                values![
+                    t.key,
+                    t.instance_id,
+                    big(t.local_key)?,
+                    t.process_id,
+                    t.element_id,
+                    t.assignee,
+                    Json(t.candidate_groups),
+                    Json(t.candidate_users),
+                    t.due,
+                    t.follow_up,
+                    t.priority,
+                    t.form_key,
+                    t.created_at,
+                    t.tenant,
+                    t.completed_at,
+                    t.completed_by,
                 ],
             ),
-            Write::DeleteTask { key } => self.execute("DELETE FROM tasks WHERE key = $1", &[&key]),
-            Write::CompleteTask { key, at, by } => self.execute("UPDATE tasks SET completed_at = $1, completed_by = $2 WHERE key = $3", &[&at, &by, &key]),
+            Write::DeleteTask { key } => self.execute("DELETE FROM tasks WHERE key = $1", values![key]),
+            Write::CompleteTask { key, at, by } => self.execute("UPDATE tasks SET completed_at = $1, completed_by = $2 WHERE key = $3", values![at, by, key]),
             Write::PutDecision(d) => self.execute(
                 &upsert("decisions", DECISION_COLUMNS, "tenant, decision_id, version"),
-                &[&d.tenant, &d.decision_id, &i64::from(d.version), &big(d.deployment)?, &d.name, &d.definitions_id, &d.resource, &d.xml, &d.deployed_at],
+                values![d.tenant, d.decision_id, i64::from(d.version), big(d.deployment)?, d.name, d.definitions_id, d.resource, d.xml, d.deployed_at],
             ),
             Write::PutForm(f) => self.execute(
                 &upsert("forms", FORM_COLUMNS, "tenant, form_id, version"),
-                &[&f.tenant, &f.form_id, &i64::from(f.version), &big(f.deployment)?, &f.version_tag, &f.resource, &f.schema, &f.deployed_at],
+                values![f.tenant, f.form_id, i64::from(f.version), big(f.deployment)?, f.version_tag, f.resource, f.schema, f.deployed_at],
             ),
             Write::PutIncident(i) => self.execute(
                 &upsert("incidents", INCIDENT_COLUMNS, "key"),
-                &[&i.key, &i.instance_id, &big(i.local_key)?, &i.process_id, &i.element_id, &i.kind, &i.message, &i.created_at, &i.resolved_at, &i.resolved_by, &i.tenant],
+                values![i.key, i.instance_id, big(i.local_key)?, i.process_id, i.element_id, i.kind, i.message, i.created_at, i.resolved_at, i.resolved_by, i.tenant],
             ),
-            Write::ResolveIncident { key, at, by } => self.execute("UPDATE incidents SET resolved_at = $1, resolved_by = $2 WHERE key = $3", &[&at, &by, &key]),
+            Write::ResolveIncident { key, at, by } => self.execute("UPDATE incidents SET resolved_at = $1, resolved_by = $2 WHERE key = $3", values![at, by, key]),
             Write::AppendHistory(h) => {
-                self.execute(&upsert("history", "instance_id, seq, entry", "instance_id, seq"), &[&h.instance_id, &big(h.seq)?, &Json(&h.entry)])
+                self.execute(&upsert("history", "instance_id, seq, entry", "instance_id, seq"), values![h.instance_id, big(h.seq)?, raw(&h.entry)?])
             }
             Write::PutMessage(m) => self.execute(
                 &upsert("messages", MESSAGE_COLUMNS, "seq"),
-                &[
-                    &big(m.seq)?,
-                    &m.name,
-                    &m.correlation_key,
-                    &Json(&m.variables),
-                    &m.published_at,
-                    &m.expires_at,
-                    &m.message_id,
-                    &Json(&m.correlated),
-                    &m.tenant,
-                ],
+                values![big(m.seq)?, m.name, m.correlation_key, raw(&m.variables)?, m.published_at, m.expires_at, m.message_id, Json(m.correlated), m.tenant],
             ),
-            Write::DeleteMessage { seq } => self.execute("DELETE FROM messages WHERE seq = $1", &[&big(seq)?]),
+            Write::DeleteMessage { seq } => self.execute("DELETE FROM messages WHERE seq = $1", values![big(seq)?]),
             Write::PutStartTimer(t) => self.execute(
                 &upsert("start_timers", "tenant, process_id, element_id, version, due_at, repeat", "tenant, process_id, element_id"),
-                &[&t.tenant, &t.process_id, &t.element_id, &i64::from(t.version), &t.due_at, &t.repeat.as_ref().map(Json)],
+                values![t.tenant, t.process_id, t.element_id, i64::from(t.version), t.due_at, t.repeat.map(Json)],
             ),
             Write::DeleteStartTimers { tenant, process_id } => {
-                self.execute("DELETE FROM start_timers WHERE tenant = $1 AND process_id = $2", &[&tenant, &process_id])
+                self.execute("DELETE FROM start_timers WHERE tenant = $1 AND process_id = $2", values![tenant, process_id])
             }
             Write::PutToken(t) => self.execute(
                 &upsert("tokens", TOKEN_COLUMNS, "id"),
-                &[
-                    &t.id,
-                    &t.name,
-                    &t.hash,
-                    &Json(&t.roles),
-                    &t.job_types.as_ref().map(Json),
-                    &t.workflows.as_ref().map(Json),
-                    &Json(&t.groups),
-                    &t.hide_variables,
-                    &t.created_at,
-                    &t.expires_at,
-                    &t.revoked_at,
-                    &Json(&t.tenants),
+                values![
+                    t.id,
+                    t.name,
+                    t.hash,
+                    Json(t.roles),
+                    t.job_types.map(Json),
+                    t.workflows.map(Json),
+                    Json(t.groups),
+                    t.hide_variables,
+                    t.created_at,
+                    t.expires_at,
+                    t.revoked_at,
+                    Json(t.tenants),
                 ],
             ),
             Write::PutLabels { instance_id, labels } => {
-                self.execute("DELETE FROM labels WHERE instance_id = $1", &[&instance_id])?;
-                for (name, value) in &labels {
-                    self.execute("INSERT INTO labels (name, value, instance_id) VALUES ($1, $2, $3)", &[name, value, &instance_id])?;
+                self.execute("DELETE FROM labels WHERE instance_id = $1", values![instance_id.clone()])?;
+                for (name, value) in labels {
+                    self.execute("INSERT INTO labels (name, value, instance_id) VALUES ($1, $2, $3)", values![name, value, instance_id.clone()])?;
                 }
                 Ok(())
             }
@@ -1058,29 +1169,40 @@ impl WriteTxn for PostgresTxn<'_> {
     }
 
     fn savepoint(&mut self) -> Result<()> {
-        if std::mem::take(&mut self.release_pending) {
-            self.batch("RELEASE SAVEPOINT command; SAVEPOINT command")
-        } else {
-            self.batch("SAVEPOINT command")
-        }
+        self.writable()?;
+        self.savepoint_at = Some(self.pending.len());
+        self.pending.push(Pending::Batch("SAVEPOINT command"));
+        Ok(())
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
-        if std::mem::take(&mut self.release_pending) {
-            // Released already: what it held is kept, as on the other stores.
-            self.batch("RELEASE SAVEPOINT command")?;
-            return Err(Error::other("there is no savepoint to roll back to"));
+        match self.savepoint_at.take() {
+            // Never sent: what followed it is dropped, and the server hears nothing.
+            Some(at) => self.pending.truncate(at),
+            // Sent: everything pending came after it.
+            None => {
+                self.pending.clear();
+                self.pending.push(Pending::Batch("ROLLBACK TO SAVEPOINT command; RELEASE SAVEPOINT command"));
+            }
         }
-        self.batch("ROLLBACK TO SAVEPOINT command; RELEASE SAVEPOINT command")
+        Ok(())
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
-        self.release_pending = true;
+        match self.savepoint_at.take() {
+            // Never sent: nothing to release; its writes go with what comes next.
+            Some(at) => {
+                self.pending.remove(at);
+            }
+            None => self.pending.push(Pending::Batch("RELEASE SAVEPOINT command")),
+        }
         Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
-        self.batch("COMMIT")?;
+        self.writable()?;
+        self.pending.push(Pending::Batch("COMMIT"));
+        self.flush()?;
         self.finished = true;
         self.store.counters.commit();
         Ok(())

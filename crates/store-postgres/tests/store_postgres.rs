@@ -270,9 +270,7 @@ fn every_query_the_api_makes_uses_an_index() {
 #[test]
 fn a_database_of_release_0_1_opens_reads_back_and_runs_on() {
     let url = testing::fresh_database();
-    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    client.batch_execute(include_str!("fixtures/release-0.1.sql")).unwrap();
-    drop(client);
+    testing::execute(&url, include_str!("fixtures/release-0.1.sql"));
     let store = std::sync::Arc::new(PostgresStore::open(&url).expect("this Baton opens it"));
     {
         let mut read = store.read().unwrap();
