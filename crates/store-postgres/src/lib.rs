@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::Runtime;
 use tokio_postgres::{Client, NoTls, Statement};
 use store::{Error, ReadTxn, Result, Store, WriteTxn};
 
@@ -37,18 +37,32 @@ const CLAIM_PATIENCE: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 512;
 
 /// One connection and the statements prepared on it. Its socket is served
-/// by a task on the store's runtime; calls block on their answers, so they
-/// must not be made on a thread that drives async tasks.
+/// by a small runtime of its own, driven by the thread that waits for an
+/// answer (no other thread is woken on the way), so calls must not be made
+/// on a thread that drives async tasks.
 pub(crate) struct Connection {
     client: Client,
     statements: HashMap<String, Statement>,
-    runtime: Handle,
+    /// `Some` until dropped.
+    runtime: Option<Runtime>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Without waiting: a store may be dropped on a thread that drives async tasks.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Connection {
-    /// Waits for `future` (a call on this connection).
-    pub(crate) fn wait<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
+    /// Waits for `future` (a call on this connection), serving the socket meanwhile.
+    pub(crate) fn wait<T>(&self, future: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>) -> Result<T> {
+        match &self.runtime {
+            Some(runtime) => runtime.block_on(future).map_err(pg_error),
+            None => Err(Error::unavailable("the connection was closed")),
+        }
     }
 
     /// The statement for `sql`, prepared once per connection.
@@ -56,7 +70,7 @@ impl Connection {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.runtime.block_on(self.client.prepare(sql)).map_err(pg_error)?;
+        let statement = self.wait(self.client.prepare(sql))?;
         if self.statements.len() >= STATEMENT_CACHE {
             self.statements.clear();
         }
@@ -70,7 +84,7 @@ impl Connection {
 
     /// Runs `sql` (one or more statements, no parameters).
     pub(crate) fn batch(&self, sql: &str) -> Result<()> {
-        self.wait(self.client.batch_execute(sql)).map_err(pg_error)
+        self.wait(self.client.batch_execute(sql))
     }
 
     fn is_usable(&self) -> bool {
@@ -123,9 +137,6 @@ impl Counters {
 }
 
 pub struct PostgresStore {
-    /// Serves the connections' sockets (one thread); shut down with the store.
-    runtime: Option<Runtime>,
-    handle: Handle,
     config: tokio_postgres::Config,
     /// The address without its password, for messages.
     shown: String,
@@ -143,15 +154,6 @@ pub struct PostgresStore {
 pub struct Plan {
     pub sql: String,
     pub lines: Vec<String>,
-}
-
-impl Drop for PostgresStore {
-    fn drop(&mut self) {
-        // Without waiting: a store may be dropped on a thread that drives async tasks.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
 }
 
 /// What PostgreSQL reported, as a store error: lost connections, a server
@@ -223,15 +225,7 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name(&format!("baton {}", std::process::id()));
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("baton-postgres")
-            .enable_all()
-            .build()
-            .map_err(|e| Error::other(format!("cannot start PostgreSQL's connection thread: {e}")))?;
         let store = PostgresStore {
-            handle: runtime.handle().clone(),
-            runtime: Some(runtime),
             config,
             shown,
             writer: Mutex::new(None),
@@ -259,8 +253,7 @@ impl PostgresStore {
         loop {
             let client = connection.client();
             let taken: bool = connection
-                .wait(client.query_one("SELECT pg_try_advisory_lock(hashtext(current_schema()), 1)", &[]))
-                .map_err(pg_error)?
+                .wait(client.query_one("SELECT pg_try_advisory_lock(hashtext(current_schema()), 1)", &[]))?
                 .get(0);
             if taken {
                 return Ok(());
@@ -307,26 +300,29 @@ impl PostgresStore {
     pub fn wal_position(&self) -> Result<u64> {
         let connection = self.take_reader()?;
         let row = connection
-            .wait(connection.client().query_one("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint", &[]))
-            .map_err(pg_error)?;
+            .wait(connection.client().query_one("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint", &[]))?;
         self.return_reader(connection);
         let position: i64 = row.try_get(0).map_err(|e| Error::other(e.to_string()))?;
         Ok(u64::try_from(position).unwrap_or(0))
     }
 
     fn connect(&self) -> Result<Connection> {
-        let (client, connection) = self.handle.block_on(self.config.connect(NoTls)).map_err(|e| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::unavailable(format!("cannot make a runtime for a PostgreSQL connection: {e}")))?;
+        let (client, connection) = runtime.block_on(self.config.connect(NoTls)).map_err(|e| {
             let why = pg_error(e);
             Error::unavailable(format!("cannot connect to {}: {}", self.shown, why.message()))
         })?;
-        // The socket is served on the store's thread until the client goes.
-        self.handle.spawn(async move {
+        // The socket is served whenever a caller waits on this runtime, until the client goes.
+        runtime.spawn(async move {
             let _ = connection.await;
         });
         Ok(Connection {
             client,
             statements: HashMap::new(),
-            runtime: self.handle.clone(),
+            runtime: Some(runtime),
         })
     }
 

@@ -3,7 +3,7 @@
 
 use store::{Error, Result};
 
-use crate::{pg_error, Connection};
+use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
 pub const SCHEMA_VERSION: i64 = 1;
@@ -183,11 +183,10 @@ fn migrate_to(connection: &mut Connection, to: i64) -> Result<()> {
 
 fn steps(connection: &mut Connection, to: i64) -> Result<()> {
     let client = connection.client();
-    connection.wait(client.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])).map_err(pg_error)?;
+    connection.wait(client.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]))?;
     connection.batch("CREATE TABLE IF NOT EXISTS baton_schema (version BIGINT NOT NULL)")?;
     let version: Option<i64> = connection
-        .wait(client.query_opt("SELECT version FROM baton_schema", &[]))
-        .map_err(pg_error)?
+        .wait(client.query_opt("SELECT version FROM baton_schema", &[]))?
         .map(|row| row.get(0));
     let version = match version {
         Some(version) => version,

@@ -14,7 +14,7 @@ use serde::Serialize;
 use store::rows::*;
 use store::{Error, ReadTxn, Result, WriteTxn};
 
-use crate::{pg_error, Connection, PostgresStore};
+use crate::{Connection, PostgresStore};
 
 type Value = Box<dyn ToSql + Sync + Send>;
 
@@ -164,7 +164,7 @@ impl<'a> PostgresTxn<'a> {
             })
             .collect();
         let query = statement.as_ref().zip(query.map(|(_, values)| values));
-        let sent = db.wait(pipeline(db.client(), &pending, &refs, query)).map_err(pg_error);
+        let sent = db.wait(pipeline(db.client(), &pending, &refs, query));
         counters.round_trip(pending.len() + usize::from(query.is_some()), sent.as_ref().map_or(0, |(written, _)| *written));
         match sent {
             Ok((_, rows)) => Ok(rows),
@@ -185,7 +185,7 @@ impl<'a> PostgresTxn<'a> {
         if self.store.is_explaining() {
             self.flush()?;
             let db = self.db()?;
-            let plan = db.wait(db.client().query(&format!("EXPLAIN {sql}"), values)).map_err(pg_error)?;
+            let plan = db.wait(db.client().query(&format!("EXPLAIN {sql}"), values))?;
             let lines = plan.iter().filter_map(|row| row.try_get::<_, String>(0).ok()).collect();
             self.store.keep_plan(crate::Plan { sql: sql.to_string(), lines });
         }
