@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -160,7 +160,17 @@ CREATE TRIGGER instances_recounted AFTER UPDATE OF tenant, process_id, version, 
     EXECUTE FUNCTION baton_count_instance();
 "#;
 
-const STEPS: [(i64, &str); 1] = [(1, V1)];
+/// Version 2: jobs by when they are free. Activation walked a type's jobs in
+/// creation order through every leased one before the first free one (33 ms
+/// a call with a thousand jobs in flight); a job never leased nor backed off
+/// has `free_at` 0, so the jobs free now are one ordered range of this index,
+/// and those whose lease ran out or whose backoff passed another, short one.
+const V2: &str = r#"
+ALTER TABLE jobs ADD COLUMN free_at BIGINT GENERATED ALWAYS AS (GREATEST(COALESCE(not_before, 0), COALESCE(lease_until, 0))) STORED;
+CREATE INDEX jobs_free ON jobs (job_type, free_at, created_at, key) WHERE state = 'activatable';
+"#;
+
+const STEPS: [(i64, &str); 2] = [(1, V1), (2, V2)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

@@ -537,35 +537,48 @@ impl Conditions {
     }
 }
 
-// The queries of every turn of the commit loop and every poll: they walk the
-// timers (or a type's jobs) in order through their index, stopping at the
-// limit, and look up each one's instance by its key (a test checks the plans).
+// The queries of every turn of the commit loop and every poll walk the
+// timers (or a type's free jobs) in order through their index and stop at the
+// limit; whether the instance runs is a lookup by key for each row they pass
+// (a subquery in the condition, so the planner cannot start from the
+// instances instead). A test checks the plans.
+
+/// Whether the row's instance (`{table}.instance_id`) is running.
+macro_rules! instance_running {
+    ($table:literal) => {
+        concat!("(SELECT instances.status FROM instances WHERE instances.id = ", $table, ".instance_id) = 'running'")
+    };
+}
 
 /// Timers of running instances due at `$1`, in due order, at most `$2`.
-pub(crate) const DUE_TIMERS: &str = "SELECT timers.instance_id, timers.local_key, timers.element_id, timers.due_at, timers.tenant FROM timers
-     JOIN instances ON instances.id = timers.instance_id
-     WHERE timers.due_at <= $1 AND instances.status = 'running'
-     ORDER BY timers.due_at, timers.instance_id, timers.local_key LIMIT $2";
+pub(crate) const DUE_TIMERS: &str = concat!(
+    "SELECT instance_id, local_key, element_id, due_at, tenant FROM timers WHERE due_at <= $1 AND ",
+    instance_running!("timers"),
+    " ORDER BY due_at, instance_id, local_key LIMIT $2"
+);
 
 /// The first due time of a timer whose instance runs, or of a start timer.
-pub(crate) const NEXT_DUE: &str = "SELECT LEAST(
-     (SELECT timers.due_at FROM timers JOIN instances ON instances.id = timers.instance_id
-      WHERE instances.status = 'running' ORDER BY timers.due_at LIMIT 1),
-     (SELECT MIN(due_at) FROM start_timers))";
+pub(crate) const NEXT_DUE: &str = concat!(
+    "SELECT LEAST((SELECT due_at FROM timers WHERE ",
+    instance_running!("timers"),
+    " ORDER BY due_at LIMIT 1), (SELECT MIN(due_at) FROM start_timers))"
+);
 
 /// Jobs of type `$1` a worker may take at `$2`, oldest first, at most `$3`,
-/// of the tenants `$4` (null: every tenant).
+/// of the tenants `$4` (null: every tenant): those never leased nor backed
+/// off (`free_at` 0, an ordered range of `jobs_free`), and those whose lease
+/// ran out or whose backoff passed (a short range: it holds only jobs that
+/// came back), merged by age.
 pub(crate) fn activatable_jobs_sql() -> String {
-    let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
-    format!(
-        "SELECT {columns} FROM jobs JOIN instances ON instances.id = jobs.instance_id
-         WHERE jobs.job_type = $1 AND jobs.state = 'activatable'
-           AND (jobs.not_before IS NULL OR jobs.not_before <= $2)
-           AND (jobs.lease_until IS NULL OR jobs.lease_until <= $2)
-           AND instances.status = 'running'
-           AND ($4::text[] IS NULL OR jobs.tenant = ANY($4::text[]))
-         ORDER BY jobs.created_at, jobs.key LIMIT $3"
-    )
+    let branch = |free: &str| {
+        format!(
+            "(SELECT {JOB_COLUMNS} FROM jobs WHERE job_type = $1 AND state = 'activatable' AND {free}
+               AND ($4::text[] IS NULL OR tenant = ANY($4::text[])) AND {}
+             ORDER BY created_at, key LIMIT $3)",
+            instance_running!("jobs")
+        )
+    };
+    format!("{} UNION ALL {} ORDER BY created_at, key LIMIT $3", branch("free_at = 0"), branch("free_at > 0 AND free_at <= $2"))
 }
 
 /// A table listed in pages: its name, columns, order and row mapping.
