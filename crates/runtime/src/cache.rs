@@ -33,6 +33,9 @@ pub(crate) struct Loaded {
     pub deployed: Deployed,
     pub start_key: Option<String>,
     pub history_count: u64,
+    /// The `update_count` the store holds for it (`None`: not written yet):
+    /// writing it back checks that nobody else wrote it meanwhile.
+    pub stored: Option<u64>,
     /// Written by the current command.
     pub changed: bool,
 }
@@ -144,6 +147,7 @@ mod tests {
             },
             start_key: None,
             history_count: 0,
+            stored: None,
             changed: true,
         }
     }

@@ -1270,6 +1270,7 @@ fn load_from_store(core: &Core, tx: &mut dyn WriteTxn, id: &str) -> Result<Loade
         })?;
     Ok(Loaded {
         number: row.number,
+        stored: Some(row.update_count),
         state: row.state,
         deployed,
         start_key: row.start_key,
@@ -1571,6 +1572,7 @@ impl<'t> Session<'t> {
                 deployed,
                 start_key,
                 history_count: 0,
+                stored: None,
                 changed: true,
             },
         );
@@ -2032,7 +2034,8 @@ impl<'t> Session<'t> {
                 history_count: loaded.history_count,
                 state,
             };
-            self.tx.put_instance(&row)?;
+            self.tx.put_instance_if(&row, loaded.stored)?;
+            loaded.stored = Some(row.update_count);
             loaded.state = row.state;
             loaded.start_key = row.start_key;
             cache.borrow_mut().put(row.id, loaded, true);

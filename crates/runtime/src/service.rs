@@ -466,6 +466,20 @@ fn may_have_written(result: &Result<Reply, Error>) -> bool {
     }
 }
 
+/// How many times a batch runs when an instance it wrote was written by someone else meanwhile.
+const MAX_CONFLICT_TRIES: u32 = 3;
+
+/// How one transaction of the commit loop went.
+enum Attempt {
+    /// Nothing was written: no commit, the answers stand.
+    ReadOnly(Vec<Result<Reply, Error>>),
+    Committed(Vec<Result<Reply, Error>>),
+    /// Rolled back: every caller gets this error.
+    Failed(Error),
+    /// No transaction could begin (the store is unreachable); nothing ran.
+    NotBegun(Error),
+}
+
 struct CommitLoop {
     core: Core,
     store: Arc<dyn Store>,
@@ -542,52 +556,89 @@ impl CommitLoop {
     }
 
     /// One transaction: the batch's commands, then due timers; commit; answer.
+    /// A batch that wrote an instance someone else wrote since it was read
+    /// (another node, on a shared database) runs again on what the store
+    /// holds now, a few times, before its callers get the conflict.
     fn turn(&mut self, batch: Vec<Envelope>) {
         let started = Instant::now();
         let now = self.clock.now();
+        let (inputs, replies): (Vec<(Command, Audit)>, Vec<_>) = batch.into_iter().map(|e| ((e.command, e.audit), e.reply)).unzip();
+        let mut tries = 0;
+        let outcome = loop {
+            tries += 1;
+            match self.attempt(&inputs, now) {
+                Attempt::Failed(Error::Store(error)) if error.is_conflict() && tries < MAX_CONFLICT_TRIES => {
+                    // Nothing of it happened: forget what the core learned, read again, and retry.
+                    self.forget_uncommitted();
+                }
+                outcome => break outcome,
+            }
+        };
+        match outcome {
+            Attempt::ReadOnly(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Attempt::Committed(results) => {
+                let counts = self.core.take_counts();
+                self.metrics.record_commit(results.len(), started.elapsed(), &counts);
+                self.metrics.record_cache(self.core.cache_stats());
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+                self.jobs_changed.notify_waiters();
+                if counts.instances_completed + counts.instances_cancelled + counts.instances_failed > 0 {
+                    self.instances_ended.notify_waiters();
+                }
+            }
+            Attempt::Failed(error) => {
+                // Nothing of this batch happened; forget what the core learned in it.
+                self.forget_uncommitted();
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+            Attempt::NotBegun(error) => {
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    /// Applies `inputs` and due timers in one transaction and commits it if it wrote.
+    fn attempt(&mut self, inputs: &[(Command, Audit)], now: i64) -> Attempt {
         if self.stale {
             let reloaded = self.store.read().map_err(Error::Store).and_then(|mut read| self.core.reload(read.as_mut()));
             match reloaded {
                 Ok(()) => self.stale = false,
-                Err(error) => {
-                    for envelope in batch {
-                        let _ = envelope.reply.send(Err(error.clone()));
-                    }
-                    return;
-                }
+                Err(error) => return Attempt::NotBegun(error),
             }
         }
         let store = self.store.clone();
         let mut txn = match store.write() {
             Ok(txn) => txn,
-            Err(error) => {
-                for envelope in batch {
-                    let _ = envelope.reply.send(Err(Error::Store(error.clone())));
-                }
-                return;
-            }
+            Err(error) => return Attempt::NotBegun(Error::Store(error)),
         };
-        let mut answers = Vec::with_capacity(batch.len());
+        let mut results = Vec::with_capacity(inputs.len());
         let mut wrote = false;
         let mut broken: Option<Error> = None;
-        for envelope in batch {
+        for (command, audit) in inputs {
             if let Some(error) = &broken {
-                answers.push((envelope.reply, Err(error.clone())));
+                results.push(Err(error.clone()));
                 continue;
             }
             // Each command is all or nothing within the batch, and a fault
             // in one is that command's (and its instance's) alone.
-            let command = envelope.command;
-            self.core.set_audit(envelope.audit);
-            let result = self.core.isolated(txn.as_mut(), now, |core, tx| {
-                apply(core, tx, command.clone(), now)
-            });
+            self.core.set_audit(audit.clone());
+            let result = self.core.isolated(txn.as_mut(), now, |core, tx| apply(core, tx, command.clone(), now));
             if let Err(Error::Store(error)) = &result {
                 // The transaction itself is in doubt: the whole batch fails below.
                 broken = Some(Error::Store(error.clone()));
             }
             wrote |= may_have_written(&result);
-            answers.push((envelope.reply, result));
+            results.push(result);
         }
         // Timers fire on no one's behalf.
         self.core.set_audit(Audit::default());
@@ -595,10 +646,7 @@ impl CommitLoop {
             Some(error) => Err(error),
             None => {
                 let limit = self.options.max_timers_per_batch;
-                match self
-                    .core
-                    .isolated(txn.as_mut(), now, |core, tx| core.fire_due(tx, now, limit))
-                {
+                match self.core.isolated(txn.as_mut(), now, |core, tx| core.fire_due(tx, now, limit)) {
                     // A timer that faulted is off the schedule now, with its incident: commit that.
                     Err(Error::Fault(_)) => Ok(1),
                     other => other,
@@ -610,36 +658,15 @@ impl CommitLoop {
             // Nothing changed (polls that found no job, ticks): no commit, and no
             // one to wake, or every empty poll would wake every other poller.
             drop(txn);
-            for (reply, result) in answers {
-                let _ = reply.send(result);
-            }
-            return;
+            return Attempt::ReadOnly(results);
         }
         let committed = match fired {
             Ok(_) => txn.commit().map_err(Error::Store),
             Err(error) => Err(error),
         };
         match committed {
-            Ok(()) => {
-                let counts = self.core.take_counts();
-                self.metrics
-                    .record_commit(answers.len(), started.elapsed(), &counts);
-                self.metrics.record_cache(self.core.cache_stats());
-                for (reply, result) in answers {
-                    let _ = reply.send(result);
-                }
-                self.jobs_changed.notify_waiters();
-                if counts.instances_completed + counts.instances_cancelled + counts.instances_failed > 0 {
-                    self.instances_ended.notify_waiters();
-                }
-            }
-            Err(error) => {
-                // Nothing of this batch happened; forget what the core learned in it.
-                self.forget_uncommitted();
-                for (reply, _) in answers {
-                    let _ = reply.send(Err(error.clone()));
-                }
-            }
+            Ok(()) => Attempt::Committed(results),
+            Err(error) => Attempt::Failed(error),
         }
     }
 }

@@ -768,3 +768,33 @@ async fn a_lost_commit_leaves_nothing_in_the_cache_even_while_the_store_is_down(
     assert_eq!(names, ["kept"], "only what committed");
     service.stop();
 }
+
+/// Issue 15, item 3, on the runtime's side: two cores (nodes) on one store,
+/// each with its cache. Node A keeps an instance it started; node B changes
+/// it; A's next command on it finds its copy stale (the store's version
+/// check), reads it again and applies the command on what B wrote: no change
+/// is lost to a stale copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_copy_is_stale_reads_again_and_loses_no_change() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Arc::new(MemoryStore::new());
+    let a = service(store.clone(), clock.clone());
+    deploy(&a).await;
+    let id = start(&a, "nap", None).await;
+    let b = Service::start(store.clone(), clock, Box::new(SequentialIds::default()), Options::default()).expect("node b starts");
+    let set = |name: &str| Command::Instance {
+        instance_id: id.clone(),
+        input: engine::Input::SetVariables {
+            element_instance: None,
+            variables: serde_json::json!({ name: 1 }).as_object().unwrap().clone(),
+        },
+    };
+    b.handle.call(set("from_b")).await.unwrap();
+    a.handle.call(set("from_a")).await.expect("a reads the instance again and applies its command");
+    let row = store.read().unwrap().instance(&id).unwrap().unwrap();
+    let mut names: Vec<&String> = row.state.variables.keys().collect();
+    names.sort();
+    assert_eq!(names, ["from_a", "from_b"], "neither node's change was lost");
+    a.stop();
+    b.stop();
+}

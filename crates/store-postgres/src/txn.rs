@@ -29,8 +29,15 @@ macro_rules! values {
 /// server together, pipelined, with whatever must be sent next (a read,
 /// the end of a command, the commit): one round trip for all of them.
 enum Pending {
-    Execute(Statement, Vec<Value>),
+    /// A statement, and the instance write it is when it must change exactly one row.
+    Execute(Statement, Vec<Value>, Option<InstanceWrite>),
     Batch(&'static str),
+}
+
+/// A checked instance write: which instance, and the version it was read at.
+struct InstanceWrite {
+    id: String,
+    stored: Option<u64>,
 }
 
 /// What one request of a pipeline answered.
@@ -47,13 +54,13 @@ type Query<'c> = (&'c Statement, &'c [&'c (dyn ToSql + Sync)]);
 /// Sends `pending`, then `query` if any, in this order on one connection
 /// without waiting in between, and waits for every answer. Each request goes
 /// out on its future's first poll, so the futures are polled in order.
-async fn pipeline<'c>(client: &'c Client, pending: &'c [Pending], refs: &'c [Vec<&'c (dyn ToSql + Sync)>], query: Option<Query<'c>>) -> Result<(u64, Vec<Row>), tokio_postgres::Error> {
+async fn pipeline<'c>(client: &'c Client, pending: &'c [Pending], refs: &'c [Vec<&'c (dyn ToSql + Sync)>], query: Option<Query<'c>>) -> Result<Sent, tokio_postgres::Error> {
     let mut requests: Vec<MaybeDone<Request<'c>>> = pending
         .iter()
         .zip(refs)
         .map(|(pending, values)| {
             let request: Request<'c> = match pending {
-                Pending::Execute(statement, _) => Box::pin(async move { client.execute(statement, values).await.map(Answer::Written) }),
+                Pending::Execute(statement, _, _) => Box::pin(async move { client.execute(statement, values).await.map(Answer::Written) }),
                 Pending::Batch(sql) => Box::pin(async move { client.batch_execute(sql).await.map(|()| Answer::Written(0)) }),
             };
             maybe_done(request)
@@ -78,9 +85,21 @@ async fn pipeline<'c>(client: &'c Client, pending: &'c [Pending], refs: &'c [Vec
     let mut written = 0;
     let mut rows = Vec::new();
     let mut failed = None;
-    for request in &mut requests {
+    let mut conflict = None;
+    for (index, request) in requests.iter_mut().enumerate() {
         match Pin::new(request).take_output() {
-            Some(Ok(Answer::Written(n))) => written += n,
+            Some(Ok(Answer::Written(n))) => {
+                written += n;
+                if let Some(Pending::Execute(_, _, Some(write))) = pending.get(index) {
+                    if n != 1 && conflict.is_none() {
+                        conflict = Some(Error::conflict(format!(
+                            "instance {} changed since it was read ({} then)",
+                            write.id,
+                            write.stored.map_or_else(|| "not there".to_string(), |v| format!("version {v}"))
+                        )));
+                    }
+                }
+            }
             Some(Ok(Answer::Rows(r))) => rows = r,
             // The first failure is the cause; those after it only say the transaction is aborted.
             Some(Err(error)) => {
@@ -91,8 +110,16 @@ async fn pipeline<'c>(client: &'c Client, pending: &'c [Pending], refs: &'c [Vec
     }
     match failed {
         Some(error) => Err(error),
-        None => Ok((written, rows)),
+        None => Ok(Sent { written, rows, conflict }),
     }
+}
+
+/// What a pipeline's answers said.
+struct Sent {
+    written: u64,
+    rows: Vec<Row>,
+    /// A checked instance write that changed no row: someone else wrote the instance.
+    conflict: Option<Error>,
 }
 
 enum Conn<'a> {
@@ -159,15 +186,18 @@ impl<'a> PostgresTxn<'a> {
         let refs: Vec<Vec<&(dyn ToSql + Sync)>> = pending
             .iter()
             .map(|p| match p {
-                Pending::Execute(_, values) => values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect(),
+                Pending::Execute(_, values, _) => values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)).collect(),
                 Pending::Batch(_) => Vec::new(),
             })
             .collect();
         let query = statement.as_ref().zip(query.map(|(_, values)| values));
-        let sent = db.wait(pipeline(db.client(), &pending, &refs, query));
-        counters.round_trip(pending.len() + usize::from(query.is_some()), sent.as_ref().map_or(0, |(written, _)| *written));
+        let sent = db.wait(pipeline(db.client(), &pending, &refs, query)).and_then(|sent| match sent.conflict {
+            Some(conflict) => Err(conflict),
+            None => Ok(sent),
+        });
+        counters.round_trip(pending.len() + usize::from(query.is_some()), sent.as_ref().map_or(0, |sent| sent.written));
         match sent {
-            Ok((_, rows)) => Ok(rows),
+            Ok(sent) => Ok(sent.rows),
             Err(error) => {
                 if !pending.is_empty() {
                     self.failed = Some(error.clone());
@@ -204,7 +234,7 @@ impl<'a> PostgresTxn<'a> {
     fn execute(&mut self, sql: &str, values: Vec<Value>) -> Result<()> {
         self.writable()?;
         let statement = self.db()?.statement(sql)?;
-        self.pending.push(Pending::Execute(statement, values));
+        self.pending.push(Pending::Execute(statement, values, None));
         Ok(())
     }
 }
@@ -270,6 +300,40 @@ fn enum_from<T: DeserializeOwned>(row: &Row, index: usize) -> Result<T> {
     let text: String = get(row, index)?;
     serde_json::from_value(serde_json::Value::String(text)).map_err(|e| Error::corrupt(format!("column {index}: {e}")))
 }
+
+/// An instance row's values, in [`INSTANCE_COLUMNS`] order and then its variables.
+fn instance_values(i: &InstanceRow) -> Result<Vec<Value>> {
+    Ok(values![
+        i.id.clone(),
+        i.process_id.clone(),
+        i64::from(i.version),
+        enum_text(&i.status)?,
+        i.business_key.clone(),
+        i.parent_id.clone(),
+        i.started_at,
+        i.ended_at,
+        i64::from(i.incidents),
+        raw(&i.waiting)?,
+        i.start_key.clone(),
+        big(i.update_count)?,
+        big(i.history_count)?,
+        raw(&i.state)?,
+        i.tenant.clone(),
+        big(i.number)?,
+        raw(&i.state.variables)?,
+    ])
+}
+
+/// `$1, $2, ... $n`.
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// What an update of an instance sets: every column but its id and number, from
+/// [`instance_values`]' places once the number (the 16th) is taken out.
+const INSTANCE_UPDATES: &str = "process_id = $2, version = $3, status = $4, business_key = $5, parent_id = $6, started_at = $7, \
+     ended_at = $8, incidents = $9, waiting = $10, start_key = $11, update_count = $12, history_count = $13, state = $14, \
+     tenant = $15, variables = $16";
 
 /// A value as JSON text, encoded now (a write is sent later, without the row it came from).
 fn raw<T: Serialize + ?Sized>(value: &T) -> Result<Json<Box<serde_json::value::RawValue>>> {
@@ -1028,6 +1092,24 @@ impl ReadTxn for PostgresTxn<'_> {
 }
 
 impl WriteTxn for PostgresTxn<'_> {
+    fn put_instance_if(&mut self, i: &InstanceRow, stored: Option<u64>) -> Result<()> {
+        self.writable()?;
+        let mut values = instance_values(i)?;
+        let sql = match stored {
+            // New: an insert that adds nothing if the instance exists already.
+            None => format!("INSERT INTO instances ({INSTANCE_COLUMNS}, variables) VALUES ({}) ON CONFLICT (id) DO NOTHING", placeholders(17)),
+            // Known: an update of the version it was read at, and of no other (its number stays).
+            Some(version) => {
+                values.remove(15);
+                values.push(Box::new(big(version)?));
+                format!("UPDATE instances SET {INSTANCE_UPDATES} WHERE id = $1 AND update_count = $17")
+            }
+        };
+        let statement = self.db()?.statement(&sql)?;
+        self.pending.push(Pending::Execute(statement, values, Some(InstanceWrite { id: i.id.clone(), stored })));
+        Ok(())
+    }
+
     fn put_instance(&mut self, i: &InstanceRow) -> Result<()> {
         // An upsert that keeps the number an instance was given.
         let sql = format!(
@@ -1037,25 +1119,7 @@ impl WriteTxn for PostgresTxn<'_> {
              waiting = EXCLUDED.waiting, start_key = EXCLUDED.start_key, update_count = EXCLUDED.update_count, \
              history_count = EXCLUDED.history_count, state = EXCLUDED.state, tenant = EXCLUDED.tenant, variables = EXCLUDED.variables"
         );
-        let values = values![
-            i.id.clone(),
-            i.process_id.clone(),
-            i64::from(i.version),
-            enum_text(&i.status)?,
-            i.business_key.clone(),
-            i.parent_id.clone(),
-            i.started_at,
-            i.ended_at,
-            i64::from(i.incidents),
-            raw(&i.waiting)?,
-            i.start_key.clone(),
-            big(i.update_count)?,
-            big(i.history_count)?,
-            raw(&i.state)?,
-            i.tenant.clone(),
-            big(i.number)?,
-            raw(&i.state.variables)?,
-        ];
+        let values = instance_values(i)?;
         self.execute(&sql, values)
     }
 

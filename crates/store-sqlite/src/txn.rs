@@ -1084,6 +1084,15 @@ impl ReadTxn for SqliteTxn<'_> {
 }
 
 impl WriteTxn for SqliteTxn<'_> {
+    fn put_instance_if(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()> {
+        // One writer per file: this holds unless Baton itself is wrong, and costs one lookup by key.
+        let held: Option<u64> = self.query_one("SELECT update_count FROM instances WHERE id = ?", params![row.id], |r| r.get(0))?;
+        if held != stored {
+            return Err(Error::instance_changed(&row.id, stored, held));
+        }
+        self.put_instance(row)
+    }
+
     fn put_instance(&mut self, i: &InstanceRow) -> Result<()> {
         if matches!(self.conn, Conn::Reader { .. }) {
             return Err(Error::other("a read transaction cannot write"));

@@ -9,7 +9,7 @@ use crate::{ReadTxn, Store};
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 17] = [
+    let checks: [Check; 18] = [
         (
             "rolling back to a savepoint undoes one command's writes only",
             savepoints,
@@ -62,6 +62,10 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
         (
             "instances are found by number, and the last number given is known",
             instance_numbers,
+        ),
+        (
+            "an instance written by someone else since it was read is a conflict",
+            instance_versions,
         ),
     ];
     for (name, check) in checks {
@@ -1410,6 +1414,35 @@ fn other_lists(store: &dyn Store) {
         .len(),
         0
     );
+}
+
+fn instance_versions(store: &dyn Store) {
+    // A store may find the conflict at the write or, at the latest, when the transaction commits.
+    let mut row = instance("v", "p", Status::Running, 1);
+    let mut txn = store.write().unwrap();
+    txn.put_instance_if(&row, None).unwrap();
+    txn.commit().unwrap();
+    let mut txn = store.write().unwrap();
+    let again = txn.put_instance_if(&row, None).and_then(|()| txn.commit()).unwrap_err();
+    assert!(again.is_conflict(), "a new instance that exists already: {again}");
+    row.update_count = 2;
+    let mut txn = store.write().unwrap();
+    txn.put_instance_if(&row, Some(1)).unwrap();
+    txn.commit().unwrap();
+    // Another writer read version 1 and writes its version 2 over ours: refused, and nothing changes.
+    let mut stale = row.clone();
+    stale.business_key = Some("stale".into());
+    let mut txn = store.write().unwrap();
+    let refused = txn.put_instance_if(&stale, Some(1)).and_then(|()| txn.commit()).unwrap_err();
+    assert!(refused.is_conflict() && refused.is_unavailable(), "{refused}");
+    let kept = store.read().unwrap().instance("v").unwrap().unwrap();
+    assert_eq!((kept.update_count, kept.business_key), (2, None));
+    // Read at the version the store holds: written.
+    let mut txn = store.write().unwrap();
+    row.update_count = 3;
+    txn.put_instance_if(&row, Some(2)).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(store.read().unwrap().instance("v").unwrap().unwrap().update_count, 3);
 }
 
 fn instance_numbers(store: &dyn Store) {

@@ -10,6 +10,8 @@ enum Kind {
     Corrupt,
     /// A list was asked for after a cursor that no list of its kind returned.
     BadCursor,
+    /// A row changed since the writer read it: someone else wrote it meanwhile.
+    Conflict,
     /// Anything else the database reported.
     Other,
 }
@@ -29,6 +31,21 @@ impl Error {
         Error { kind: Kind::Corrupt, message: message.into() }
     }
 
+    pub fn conflict(message: impl Into<String>) -> Error {
+        Error { kind: Kind::Conflict, message: message.into() }
+    }
+
+    /// Instance `id` was read when the store held its version `stored`, and the store now holds `held`.
+    pub fn instance_changed(id: &str, stored: Option<u64>, held: Option<u64>) -> Error {
+        let version = |v: Option<u64>| v.map_or_else(|| "not there".to_string(), |v| format!("version {v}"));
+        Error::conflict(format!("instance {id} changed since it was read ({} then, {} now)", version(stored), version(held)))
+    }
+
+    /// The row changed since it was read; reading it again and retrying may succeed.
+    pub fn is_conflict(&self) -> bool {
+        self.kind == Kind::Conflict
+    }
+
     pub fn bad_cursor(cursor: &str) -> Error {
         Error { kind: Kind::BadCursor, message: format!("'{cursor}' is not a cursor of this list; pass the `next` of a page") }
     }
@@ -42,9 +59,9 @@ impl Error {
         Error { kind: Kind::Other, message: message.into() }
     }
 
-    /// Trying again later may succeed.
+    /// Trying again later may succeed (a conflict too: the retry reads the new row).
     pub fn is_unavailable(&self) -> bool {
-        self.kind == Kind::Unavailable
+        matches!(self.kind, Kind::Unavailable | Kind::Conflict)
     }
 
     pub fn is_corrupt(&self) -> bool {
@@ -62,6 +79,7 @@ impl fmt::Display for Error {
             Kind::Unavailable => "store unavailable",
             Kind::Corrupt => "store data cannot be read",
             Kind::BadCursor => "bad cursor",
+            Kind::Conflict => "store conflict",
             Kind::Other => "store error",
         };
         write!(f, "{what}: {}", self.message)

@@ -169,6 +169,14 @@ pub trait WriteTxn: ReadTxn {
     /// Inserts or replaces an instance, as [`Write::PutInstance`] does, from
     /// a borrowed row: the runtime keeps the state it writes in its cache.
     fn put_instance(&mut self, row: &InstanceRow) -> Result<()>;
+    /// Writes an instance that the writer read when the store held its
+    /// `update_count` `stored` (`None`: a new instance), and refuses with
+    /// [`Error::conflict`] when the store holds another version: someone else
+    /// wrote it meanwhile (another node, on a shared database). A store that
+    /// sends writes later (PostgreSQL's pipelining) may refuse only at a later
+    /// call or at commit; the transaction then cannot commit. What the runtime
+    /// writes goes through here, so no change is lost to a stale copy.
+    fn put_instance_if(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()>;
     /// Marks a point to roll back to, so one command of a batch can be undone
     /// alone. One savepoint at a time.
     fn savepoint(&mut self) -> Result<()>;

@@ -993,6 +993,14 @@ impl WriteTxn for MemoryTxn<'_> {
         Ok(())
     }
 
+    fn put_instance_if(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()> {
+        let held = self.data.instances.get(row.id.as_str()).map(|old| old.update_count);
+        if held != stored {
+            return Err(Error::instance_changed(&row.id, stored, held));
+        }
+        self.put_instance(row)
+    }
+
     fn put_instance(&mut self, row: &InstanceRow) -> Result<()> {
         let undo = self
             .undo
@@ -1073,3 +1081,4 @@ impl WriteTxn for MemoryTxn<'_> {
         Ok(())
     }
 }
+
