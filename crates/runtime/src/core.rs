@@ -311,6 +311,12 @@ pub struct Core {
     workflows: BTreeMap<WorkflowKey, Vec<Deployed>>,
     /// Instances started from now on raise an incident for an error nobody catches, as Camunda 8 does (else they fail).
     pub uncaught_errors_incident: bool,
+    /// Other cores write to the same store (several nodes on one database):
+    /// a cached instance is used only after the store confirms it still holds
+    /// that version (one lookup by key), since another core may have moved it on.
+    pub shared_store: bool,
+    /// Cached copies found stale (another core had written the instance) and read again.
+    stale_copies: std::cell::Cell<u64>,
     /// The deployed DMN decisions, compiled.
     decisions: crate::decisions::Decisions,
     ids: Box<dyn IdSource>,
@@ -353,6 +359,8 @@ impl Core {
         Ok(Core {
             workflows,
             uncaught_errors_incident: false,
+            shared_store: false,
+            stale_copies: std::cell::Cell::new(0),
             decisions,
             ids,
             last_deployment,
@@ -424,6 +432,11 @@ impl Core {
     pub fn cache_stats(&self) -> (usize, (u64, u64)) {
         let cache = self.cache.borrow();
         (cache.len(), cache.hits_and_misses())
+    }
+
+    /// How many cached copies were found stale and read again ([`Core::shared_store`]).
+    pub fn stale_copies(&self) -> u64 {
+        self.stale_copies.get()
     }
 
     /// Forgets every cached instance (a transaction that may have written them did not commit).
@@ -901,8 +914,13 @@ impl Core {
             correlated.push(process_id);
             receivers.push(id);
         }
-        // Publication order, increasing across restarts as long as the clock does.
-        let seq = (self.last_message + 1).max(u64::try_from(now).unwrap_or(0));
+        // Publication order, increasing across restarts as long as the clock
+        // does, and past every message kept (another node may have published
+        // at the same millisecond).
+        let mut seq = (self.last_message + 1).max(u64::try_from(now).unwrap_or(0));
+        if command.ttl_ms > 0 {
+            seq = seq.max(session.tx.last_message_seq()? + 1);
+        }
         self.last_message = seq;
         if command.ttl_ms > 0 {
             session.tx.apply(Write::PutMessage(MessageRow {
@@ -1080,10 +1098,7 @@ impl Core {
             job.lease = Some(self.ids.next_lease());
             tx.apply(Write::PutJob(job.clone()))?;
             let cached = self.cache.get_mut().take(&job.instance_id);
-            let loaded = match cached {
-                Some(loaded) => loaded,
-                None => load_from_store(self, tx, &job.instance_id)?,
-            };
+            let loaded = cached_or_stored(self, tx, &job.instance_id, cached)?;
             let variables = visible_variables(&loaded.state, job.local_key);
             let headers = loaded
                 .state
@@ -1254,6 +1269,19 @@ fn compile_all(
 }
 
 /// An instance as the store holds it, with its compiled workflow.
+/// The cached copy of an instance when it is current, else the store's. On
+/// a store no other core writes, a cached copy is always current.
+fn cached_or_stored(core: &Core, tx: &mut dyn WriteTxn, id: &str, cached: Option<Loaded>) -> Result<Loaded, Error> {
+    match cached {
+        Some(loaded) if !core.shared_store || tx.instance_version(id)? == loaded.stored => Ok(loaded),
+        Some(_) => {
+            core.stale_copies.set(core.stale_copies.get() + 1);
+            load_from_store(core, tx, id)
+        }
+        None => load_from_store(core, tx, id),
+    }
+}
+
 fn load_from_store(core: &Core, tx: &mut dyn WriteTxn, id: &str) -> Result<Loaded, Error> {
     let row = tx.instance(id)?.ok_or_else(|| Error::NotFound {
         what: "instance",
@@ -1423,10 +1451,7 @@ impl<'t> Session<'t> {
     fn load(&mut self, core: &Core, id: &str) -> Result<&mut Loaded, Error> {
         if !self.loaded.contains_key(id) {
             let cached = core.cache.borrow_mut().take(id);
-            let loaded = match cached {
-                Some(loaded) => loaded,
-                None => load_from_store(core, self.tx, id)?,
-            };
+            let loaded = cached_or_stored(core, self.tx, id, cached)?;
             self.loaded.insert(id.to_string(), loaded);
         }
         self.loaded.get_mut(id).ok_or_else(|| Error::NotFound {

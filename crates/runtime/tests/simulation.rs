@@ -2,13 +2,16 @@
 //! starts, job activations and completions (some delivered twice, some after
 //! their lease ran out), message publications, clock advances and crashes (a
 //! transaction applied and abandoned before commit, then the core reloaded
-//! from the store). After every step the invariants hold; at the end every
-//! instance can finish. A failure prints its seed: `SEED=n cargo test -p
-//! runtime simulation` replays it.
+//! from the store), each on one of three cores (nodes) over one store, each
+//! with its own cache: a core's copy of an instance goes stale when another
+//! core writes it, and its next write there is a conflict, which it meets as
+//! the commit loop does (read again, run again). After every step the
+//! invariants hold; at the end every instance can finish. A failure prints
+//! its seed: `SEED=n cargo test -p runtime simulation` replays it.
 
 use std::collections::BTreeSet;
 
-use runtime::{Core, Error, PublishCommand, SequentialIds, StartCommand};
+use runtime::{Core, Error, IdSource, PublishCommand, StartCommand};
 use store::{HistoryRow, InstanceFilter, JobFilter, MemoryStore, PageRequest, Store};
 
 const T0: i64 = 1_767_225_600_000;
@@ -60,9 +63,30 @@ impl Rng {
     }
 }
 
+/// How many cores (nodes) share the store.
+const CORES: usize = 3;
+
+/// Instance ids and leases of one core: `n<core>i<k>`, so cores never give the same.
+struct NodeIds {
+    node: usize,
+    next: u64,
+}
+
+impl IdSource for NodeIds {
+    fn next_instance_id(&mut self) -> String {
+        self.next += 1;
+        format!("n{}i{}", self.node, self.next)
+    }
+
+    fn next_lease(&mut self) -> String {
+        self.next += 1;
+        format!("n{}lease{}", self.node, self.next)
+    }
+}
+
 struct Sim {
     store: MemoryStore,
-    core: Core,
+    cores: Vec<Core>,
     now: i64,
     rng: Rng,
     /// Jobs a worker holds: (key, worker).
@@ -72,18 +96,23 @@ struct Sim {
     completed: BTreeSet<String>,
     started: usize,
     crashes: usize,
+    /// Writes refused because another core had written the instance since.
+    conflicts: usize,
 }
 
 impl Sim {
     fn new(seed: u64) -> Sim {
         let store = MemoryStore::new();
-        let mut core = {
+        let load = |node: usize| {
             let mut read = store.read().unwrap();
-            Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
+            let mut core = Core::load(read.as_mut(), Box::new(NodeIds { node, next: 0 })).unwrap();
+            core.shared_store = true;
+            core
         };
         {
+            let mut first = load(0);
             let mut txn = store.write().unwrap();
-            core.deploy(
+            first.deploy(
                 txn.as_mut(),
                 store::DEFAULT_TENANT,
                 &[("sim.bpmn".into(), MODEL.into())],
@@ -92,29 +121,45 @@ impl Sim {
             .unwrap();
             txn.commit().unwrap();
         }
+        let cores = (0..CORES).map(load).collect();
         Sim {
             store,
-            core,
+            cores,
             now: T0,
             rng: Rng(seed),
             held: Vec::new(),
             completed: BTreeSet::new(),
             started: 0,
             crashes: 0,
+            conflicts: 0,
         }
     }
 
-    /// Runs one operation in a transaction that commits when it succeeds.
+    /// Runs one operation on a core the seed picks, in a transaction that
+    /// commits when it succeeds. A conflict (the core's copy of an instance
+    /// was stale) rolls back; the core reads the store again and runs it again.
     fn commit<T>(
         &mut self,
-        operation: impl FnOnce(&mut Core, &mut dyn store::WriteTxn, i64) -> Result<T, Error>,
+        operation: impl Fn(&mut Core, &mut dyn store::WriteTxn, i64) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let mut txn = self.store.write().unwrap();
-        let result = operation(&mut self.core, txn.as_mut(), self.now);
-        if result.is_ok() {
-            txn.commit().unwrap();
+        let at = self.rng.below(CORES as u64) as usize;
+        loop {
+            let mut txn = self.store.write().unwrap();
+            let result = operation(&mut self.cores[at], txn.as_mut(), self.now);
+            match result {
+                Ok(value) => {
+                    txn.commit().unwrap();
+                    return Ok(value);
+                }
+                Err(Error::Store(error)) if error.is_conflict() => {
+                    drop(txn);
+                    self.conflicts += 1;
+                    let mut read = self.store.read().unwrap();
+                    self.cores[at].reload(read.as_mut()).unwrap();
+                }
+                Err(error) => return Err(error),
+            }
         }
-        result
     }
 
     fn start(&mut self) {
@@ -129,7 +174,7 @@ impl Sim {
                 tx,
                 StartCommand {
                     process_id: "sim".into(),
-                    variables,
+                    variables: variables.clone(),
                     ..StartCommand::default()
                 },
                 now,
@@ -195,7 +240,7 @@ impl Sim {
             ttl_ms: self.rng.below(3) as i64 * 5 * MINUTE,
             ..PublishCommand::default()
         };
-        self.commit(|core, tx, now| core.publish(tx, command, now))
+        self.commit(|core, tx, now| core.publish(tx, command.clone(), now))
             .unwrap();
     }
 
@@ -209,11 +254,13 @@ impl Sim {
     /// comes back from what the store holds. (The id source keeps counting, as
     /// UUIDs would never repeat after a real restart.)
     fn crash(&mut self) {
+        let at = self.rng.below(CORES as u64) as usize;
+        let core = &mut self.cores[at];
         {
             let mut txn = self.store.write().unwrap();
             let now = self.now + 30 * MINUTE;
-            let _ = self.core.fire_due(txn.as_mut(), now, usize::MAX);
-            let _ = self.core.start(
+            let _ = core.fire_due(txn.as_mut(), now, usize::MAX);
+            let _ = core.start(
                 txn.as_mut(),
                 StartCommand {
                     process_id: "sim".into(),
@@ -223,7 +270,7 @@ impl Sim {
             );
         }
         let mut read = self.store.read().unwrap();
-        self.core.reload(read.as_mut()).unwrap();
+        core.reload(read.as_mut()).unwrap();
         self.crashes += 1;
     }
 
@@ -319,7 +366,7 @@ impl Sim {
                     correlation_key: format!("k{key}"),
                     ..PublishCommand::default()
                 };
-                self.commit(|core, tx, now| core.publish(tx, command, now))
+                self.commit(|core, tx, now| core.publish(tx, command.clone(), now))
                     .unwrap();
             }
             self.commit(|core, tx, now| core.fire_due(tx, now, usize::MAX))
@@ -366,8 +413,9 @@ impl Sim {
     }
 }
 
-/// Runs one seed; returns how many crashes and instances it had.
-fn simulate(seed: u64) -> (usize, usize) {
+/// Runs one seed; returns how many crashes and instances it had, and how
+/// often a core's copy of an instance was stale (read again, or a conflict).
+fn simulate(seed: u64) -> (usize, usize, usize) {
     let mut sim = Sim::new(seed);
     for _ in 0..150 {
         match sim.rng.below(20) {
@@ -383,7 +431,8 @@ fn simulate(seed: u64) -> (usize, usize) {
         sim.check();
     }
     sim.drain();
-    (sim.crashes, sim.started)
+    let stale: u64 = sim.cores.iter().map(Core::stale_copies).sum();
+    (sim.crashes, sim.started, sim.conflicts + stale as usize)
 }
 
 #[test]
@@ -392,12 +441,13 @@ fn seeded_schedules_with_crashes_keep_every_invariant() {
         Ok(seed) => vec![seed.parse().expect("SEED is a number")],
         Err(_) => (0..40).collect(),
     };
-    let (mut crashes, mut instances) = (0, 0);
+    let (mut crashes, mut instances, mut stale) = (0, 0, 0);
     for seed in seeds {
         match std::panic::catch_unwind(|| simulate(seed)) {
-            Ok((c, i)) => {
+            Ok((c, i, k)) => {
                 crashes += c;
                 instances += i;
+                stale += k;
             }
             Err(panic) => {
                 let message = panic
@@ -409,7 +459,7 @@ fn seeded_schedules_with_crashes_keep_every_invariant() {
         }
     }
     assert!(
-        crashes > 0 && instances > 0,
-        "the schedules must crash and start instances ({crashes} crashes, {instances} instances)"
+        crashes > 0 && instances > 0 && stale > 0,
+        "the schedules must crash, start instances and meet stale copies ({crashes} crashes, {instances} instances, {stale} stale copies)"
     );
 }

@@ -213,7 +213,7 @@ impl PostgresStore {
         let store = PostgresStore::open_config(config.clone(), shown(url), false)?;
         store.writer()?.as_ref().ok_or_else(|| Error::unavailable("no connection"))?.batch(&format!("CREATE SCHEMA {schema}"))?;
         drop(store);
-        config.options(&format!("-c search_path={schema}"));
+        config.options(format!("-c search_path={schema}"));
         PostgresStore::open_config(config, format!("{} (schema {schema})", shown(url)), true)
     }
 
@@ -223,7 +223,7 @@ impl PostgresStore {
             config.connect_timeout(Duration::from_secs(5));
         }
         if config.get_application_name().is_none() {
-            config.application_name(&format!("baton {}", std::process::id()));
+            config.application_name(format!("baton {}", std::process::id()));
         }
         let store = PostgresStore {
             config,

@@ -743,6 +743,15 @@ impl ReadTxn for PostgresTxn<'_> {
         Ok(last.flatten().unwrap_or(0))
     }
 
+    fn instance_version(&mut self, id: &str) -> Result<Option<u64>> {
+        self.query_one("SELECT update_count FROM instances WHERE id = $1", &[&id], |row| int(row, 0))
+    }
+
+    fn last_message_seq(&mut self) -> Result<u64> {
+        let last = self.query_one("SELECT max(seq) FROM messages", &[], |row| opt_int::<u64>(row, 0))?;
+        Ok(last.flatten().unwrap_or(0))
+    }
+
     fn instances(&mut self, filter: &InstanceFilter, page: &PageRequest) -> Result<Page<InstanceRow>> {
         let mut c = Conditions::default();
         c.tenants(&filter.tenants);

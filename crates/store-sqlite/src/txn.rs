@@ -568,6 +568,15 @@ impl ReadTxn for SqliteTxn<'_> {
         Ok(last.unwrap_or(0))
     }
 
+    fn instance_version(&mut self, id: &str) -> Result<Option<u64>> {
+        self.query_one("SELECT update_count FROM instances WHERE id = ?", params![id], |row| row.get(0))
+    }
+
+    fn last_message_seq(&mut self) -> Result<u64> {
+        let last: Option<u64> = self.query_one("SELECT max(seq) FROM messages", &[], |row| row.get(0))?.flatten();
+        Ok(last.unwrap_or(0))
+    }
+
     fn instances(
         &mut self,
         filter: &InstanceFilter,
@@ -1086,7 +1095,7 @@ impl ReadTxn for SqliteTxn<'_> {
 impl WriteTxn for SqliteTxn<'_> {
     fn put_instance_if(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()> {
         // One writer per file: this holds unless Baton itself is wrong, and costs one lookup by key.
-        let held: Option<u64> = self.query_one("SELECT update_count FROM instances WHERE id = ?", params![row.id], |r| r.get(0))?;
+        let held = self.instance_version(&row.id)?;
         if held != stored {
             return Err(Error::instance_changed(&row.id, stored, held));
         }

@@ -923,6 +923,7 @@ fn messages(store: &dyn Store) {
         ],
     );
     let mut read = store.read().unwrap();
+    assert_eq!(read.last_message_seq().unwrap(), 3, "the highest kept");
     assert_eq!(
         read.buffered_messages(DEFAULT_TENANT, "paid", "k", 10)
             .unwrap()

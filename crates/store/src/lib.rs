@@ -53,6 +53,10 @@ pub trait ReadTxn {
     fn instance_number(&mut self, id: &str) -> Result<Option<(u64, u32)>>;
     /// The highest instance number given so far (0 in an empty store).
     fn last_instance_number(&mut self) -> Result<u64>;
+    /// An instance's `update_count`, without reading its state (`None`: no such instance).
+    fn instance_version(&mut self, id: &str) -> Result<Option<u64>>;
+    /// The highest sequence number of a kept message (0 when none is kept).
+    fn last_message_seq(&mut self) -> Result<u64>;
     fn instances(
         &mut self,
         filter: &InstanceFilter,

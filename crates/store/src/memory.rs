@@ -388,6 +388,14 @@ impl ReadTxn for MemoryTxn<'_> {
         Ok(self.data.instances_by_number.last_key_value().map_or(0, |(number, _)| *number))
     }
 
+    fn instance_version(&mut self, id: &str) -> Result<Option<u64>> {
+        Ok(self.data.instances.get(id).map(|row| row.update_count))
+    }
+
+    fn last_message_seq(&mut self) -> Result<u64> {
+        Ok(self.data.messages.last_key_value().map_or(0, |(seq, _)| *seq))
+    }
+
     fn instances(
         &mut self,
         filter: &InstanceFilter,
