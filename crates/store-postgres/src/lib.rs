@@ -194,10 +194,16 @@ impl PostgresStore {
     /// number of nodes may open one database; the first to start migrates it,
     /// under an advisory lock, while the others wait.
     pub fn open(url: &str) -> Result<PostgresStore> {
+        PostgresStore::open_waiting(url, CLAIM_PATIENCE)
+    }
+
+    /// [`PostgresStore::open`], waiting at most `patience` for a node that
+    /// still holds the database to let it go.
+    pub fn open_waiting(url: &str, patience: Duration) -> Result<PostgresStore> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| Error::other(format!("'{}' is not a PostgreSQL address: {e}", shown(url))))?;
-        PostgresStore::open_config(config, shown(url), true)
+        PostgresStore::open_config(config, shown(url), Some(patience))
     }
 
     /// Opens a new schema `schema` of the database at `url`, which this store
@@ -210,15 +216,16 @@ impl PostgresStore {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| Error::other(format!("'{}' is not a PostgreSQL address: {e}", shown(url))))?;
-        let store = PostgresStore::open_config(config.clone(), shown(url), false)?;
+        let store = PostgresStore::open_config(config.clone(), shown(url), None)?;
         store.writer()?.as_ref().ok_or_else(|| Error::unavailable("no connection"))?.batch(&format!("CREATE SCHEMA {schema}"))?;
         drop(store);
         config.options(format!("-c search_path={schema}"));
-        PostgresStore::open_config(config, format!("{} (schema {schema})", shown(url)), true)
+        PostgresStore::open_config(config, format!("{} (schema {schema})", shown(url)), Some(CLAIM_PATIENCE))
     }
 
-    /// Connects; with `migrate`, brings the schema up to date and becomes its writer.
-    fn open_config(mut config: tokio_postgres::Config, shown: String, migrate: bool) -> Result<PostgresStore> {
+    /// Connects; with `writer_patience` (how long to wait for the database), brings the
+    /// schema up to date and becomes its writer.
+    fn open_config(mut config: tokio_postgres::Config, shown: String, writer_patience: Option<Duration>) -> Result<PostgresStore> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
@@ -235,9 +242,9 @@ impl PostgresStore {
             counters: Counters::default(),
         };
         let mut writer = store.connect()?;
-        if migrate {
+        if let Some(patience) = writer_patience {
             schema::migrate(&mut writer)?;
-            store.claim_writer(&mut writer, CLAIM_PATIENCE)?;
+            store.claim_writer(&mut writer, patience)?;
         }
         *store.writer()? = Some(writer);
         Ok(store)
