@@ -12,6 +12,7 @@ use tokio_postgres::{Client, Row, Statement};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use store::rows::*;
+use store_sql::*;
 use store::{Error, ReadTxn, Result, WriteTxn};
 
 use crate::{Connection, PostgresStore};
@@ -124,10 +125,8 @@ struct Sent {
 
 enum Conn<'a> {
     Writer(MutexGuard<'a, Option<Connection>>),
-    Reader {
-        store: &'a PostgresStore,
-        connection: Option<Box<Connection>>,
-    },
+    /// A pooled connection, given back to `PostgresTxn::store` when the transaction ends.
+    Reader(Option<Box<Connection>>),
 }
 
 pub struct PostgresTxn<'a> {
@@ -152,13 +151,13 @@ impl<'a> PostgresTxn<'a> {
     }
 
     pub(crate) fn reader(store: &'a PostgresStore, connection: Connection) -> PostgresTxn<'a> {
-        PostgresTxn { store, conn: Conn::Reader { store, connection: Some(Box::new(connection)) }, finished: false, pending: Vec::new(), savepoint_at: None, failed: None }
+        PostgresTxn { store, conn: Conn::Reader(Some(Box::new(connection))), finished: false, pending: Vec::new(), savepoint_at: None, failed: None }
     }
 
     fn db(&mut self) -> Result<&mut Connection> {
         match &mut self.conn {
             Conn::Writer(guard) => guard.as_mut(),
-            Conn::Reader { connection, .. } => connection.as_deref_mut(),
+            Conn::Reader(connection) => connection.as_deref_mut(),
         }
         .ok_or_else(|| Error::unavailable("the transaction's connection is gone"))
     }
@@ -166,7 +165,7 @@ impl<'a> PostgresTxn<'a> {
     fn writable(&self) -> Result<()> {
         match self.conn {
             Conn::Writer(_) => Ok(()),
-            Conn::Reader { .. } => Err(Error::other("a read transaction cannot write")),
+            Conn::Reader(_) => Err(Error::other("a read transaction cannot write")),
         }
     }
 
@@ -250,13 +249,13 @@ impl Drop for PostgresTxn<'_> {
             if rolled_back.is_err() {
                 match &mut self.conn {
                     Conn::Writer(guard) => **guard = None,
-                    Conn::Reader { connection, .. } => *connection = None,
+                    Conn::Reader(connection) => *connection = None,
                 }
             }
         }
-        if let Conn::Reader { store, connection } = &mut self.conn {
+        if let Conn::Reader(connection) = &mut self.conn {
             if let Some(connection) = connection.take() {
-                store.return_reader(*connection);
+                self.store.return_reader(*connection);
             }
         }
     }
@@ -288,13 +287,6 @@ fn opt_json<T: DeserializeOwned>(row: &Row, index: usize) -> Result<Option<T>> {
     Ok(get::<Option<Json<T>>>(row, index)?.map(|j| j.0))
 }
 
-/// An enum as the text serde gives it (`running`, `activatable`, ...).
-fn enum_text<T: Serialize>(value: &T) -> Result<String> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(text)) => Ok(text),
-        _ => Err(Error::other("an enum did not encode as text")),
-    }
-}
 
 fn enum_from<T: DeserializeOwned>(row: &Row, index: usize) -> Result<T> {
     let text: String = get(row, index)?;
@@ -345,7 +337,6 @@ fn big(value: u64) -> Result<i64> {
     i64::try_from(value).map_err(|_| Error::other(format!("{value} is beyond what the store keeps")))
 }
 
-const WORKFLOW_COLUMNS: &str = "process_id, version, deployment, name, version_tag, xml, deployed_at, tenant";
 
 fn workflow_row(row: &Row) -> Result<WorkflowRow> {
     Ok(WorkflowRow {
@@ -360,7 +351,6 @@ fn workflow_row(row: &Row) -> Result<WorkflowRow> {
     })
 }
 
-const INSTANCE_COLUMNS: &str = "id, process_id, version, status, business_key, parent_id, started_at, ended_at, incidents, waiting, start_key, update_count, history_count, state, tenant, number";
 
 fn instance_row(row: &Row) -> Result<InstanceRow> {
     Ok(InstanceRow {
@@ -383,7 +373,6 @@ fn instance_row(row: &Row) -> Result<InstanceRow> {
     })
 }
 
-const JOB_COLUMNS: &str = "key, instance_id, local_key, process_id, element_id, job_type, retries, state, not_before, error_message, worker, lease_until, created_at, lease, tenant";
 
 fn job_row(row: &Row) -> Result<JobRow> {
     Ok(JobRow {
@@ -405,7 +394,6 @@ fn job_row(row: &Row) -> Result<JobRow> {
     })
 }
 
-const TASK_COLUMNS: &str = "key, instance_id, local_key, process_id, element_id, assignee, candidate_groups, candidate_users, due, follow_up, priority, form_key, created_at, tenant, completed_at, completed_by";
 
 fn task_row(row: &Row) -> Result<TaskRow> {
     Ok(TaskRow {
@@ -428,7 +416,6 @@ fn task_row(row: &Row) -> Result<TaskRow> {
     })
 }
 
-const FORM_COLUMNS: &str = "tenant, form_id, version, deployment, version_tag, resource, schema, deployed_at";
 
 fn form_row(row: &Row) -> Result<FormRow> {
     Ok(FormRow {
@@ -443,7 +430,6 @@ fn form_row(row: &Row) -> Result<FormRow> {
     })
 }
 
-const DECISION_COLUMNS: &str = "tenant, decision_id, version, deployment, name, definitions_id, resource, xml, deployed_at";
 
 fn decision_row(row: &Row) -> Result<DecisionRow> {
     Ok(DecisionRow {
@@ -459,7 +445,6 @@ fn decision_row(row: &Row) -> Result<DecisionRow> {
     })
 }
 
-const INCIDENT_COLUMNS: &str = "key, instance_id, local_key, process_id, element_id, kind, message, created_at, resolved_at, resolved_by, tenant";
 
 fn incident_row(row: &Row) -> Result<IncidentRow> {
     Ok(IncidentRow {
@@ -477,7 +462,6 @@ fn incident_row(row: &Row) -> Result<IncidentRow> {
     })
 }
 
-const SUBSCRIPTION_COLUMNS: &str = "instance_id, local_key, element_id, kind, name, correlation_key, opened_at, tenant";
 
 fn subscription_row(row: &Row) -> Result<SubscriptionRow> {
     Ok(SubscriptionRow {
@@ -492,7 +476,6 @@ fn subscription_row(row: &Row) -> Result<SubscriptionRow> {
     })
 }
 
-const MESSAGE_COLUMNS: &str = "seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant";
 
 fn message_row(row: &Row) -> Result<MessageRow> {
     Ok(MessageRow {
@@ -508,7 +491,6 @@ fn message_row(row: &Row) -> Result<MessageRow> {
     })
 }
 
-const TOKEN_COLUMNS: &str = "id, name, hash, roles, job_types, workflows, groups, hide_variables, created_at, expires_at, revoked_at, tenants";
 
 fn token_row(row: &Row) -> Result<TokenRow> {
     Ok(TokenRow {
@@ -527,7 +509,6 @@ fn token_row(row: &Row) -> Result<TokenRow> {
     })
 }
 
-const TIMER_COLUMNS: &str = "instance_id, local_key, element_id, due_at, tenant";
 
 fn timer_row(row: &Row) -> Result<TimerRow> {
     Ok(TimerRow {
@@ -671,17 +652,6 @@ const MESSAGES: Table<MessageRow> = Table {
     order: ("published_at", "(lpad(seq::text, 20, '0') COLLATE \"C\")"),
     map: message_row,
 };
-
-/// A page of a list in its (time, key) order, `direction` "" or " DESC".
-pub(crate) fn paged_sql(columns: &str, table: &str, filter: &str, (time_column, key_column): (&str, &str), direction: &str, limit: usize) -> String {
-    format!("SELECT {columns} FROM {table} {filter} ORDER BY {time_column}{direction}, {key_column}{direction} LIMIT {limit}")
-}
-
-/// A page of instances by `lead` (a column its own index leads with), then start time and id.
-pub(crate) fn ordered_instances_sql(lead: &str, descending: bool, filter_sql: &str, limit: usize) -> String {
-    let direction = if descending { " DESC" } else { "" };
-    format!("SELECT {INSTANCE_COLUMNS} FROM instances {filter_sql} ORDER BY {lead}{direction}, started_at{direction}, id{direction} LIMIT {limit}")
-}
 
 impl PostgresTxn<'_> {
     fn page<T: Cursor>(&mut self, table: &Table<T>, conditions: Conditions, page: &PageRequest) -> Result<Page<T>> {

@@ -7,6 +7,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use store::rows::*;
+use store_sql::*;
 use store::{Error, ReadTxn, Result, WriteTxn};
 
 use crate::{sql_error, SqliteStore};
@@ -76,13 +77,6 @@ fn from_json<T: DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
     })
 }
 
-/// An enum as the text serde gives it (`running`, `activatable`, ...).
-fn enum_text<T: Serialize>(value: &T) -> Result<String> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(text)) => Ok(text),
-        _ => Err(Error::other("an enum did not encode as text")),
-    }
-}
 
 fn enum_from<T: DeserializeOwned>(text: String) -> rusqlite::Result<T> {
     from_json(&serde_json::Value::String(text).to_string())
@@ -98,8 +92,6 @@ fn read_error(error: rusqlite::Error) -> Error {
     }
 }
 
-const WORKFLOW_COLUMNS: &str =
-    "process_id, version, deployment, name, version_tag, xml, deployed_at, tenant";
 
 fn workflow_row(row: &Row) -> rusqlite::Result<WorkflowRow> {
     Ok(WorkflowRow {
@@ -114,8 +106,6 @@ fn workflow_row(row: &Row) -> rusqlite::Result<WorkflowRow> {
     })
 }
 
-const INSTANCE_COLUMNS: &str =
-    "id, process_id, version, status, business_key, parent_id, started_at, ended_at, incidents, waiting, start_key, update_count, history_count, state, tenant, number";
 
 fn instance_row(row: &Row) -> rusqlite::Result<InstanceRow> {
     Ok(InstanceRow {
@@ -138,8 +128,6 @@ fn instance_row(row: &Row) -> rusqlite::Result<InstanceRow> {
     })
 }
 
-const JOB_COLUMNS: &str =
-    "key, instance_id, local_key, process_id, element_id, job_type, retries, state, not_before, error_message, worker, lease_until, created_at, lease, tenant";
 
 fn job_row(row: &Row) -> rusqlite::Result<JobRow> {
     Ok(JobRow {
@@ -161,8 +149,6 @@ fn job_row(row: &Row) -> rusqlite::Result<JobRow> {
     })
 }
 
-const TASK_COLUMNS: &str =
-    "key, instance_id, local_key, process_id, element_id, assignee, candidate_groups, candidate_users, due, follow_up, priority, form_key, created_at, tenant, completed_at, completed_by";
 
 fn task_row(row: &Row) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -185,7 +171,6 @@ fn task_row(row: &Row) -> rusqlite::Result<TaskRow> {
     })
 }
 
-const FORM_COLUMNS: &str = "tenant, form_id, version, deployment, version_tag, resource, schema, deployed_at";
 
 fn form_row(row: &Row) -> rusqlite::Result<FormRow> {
     Ok(FormRow {
@@ -200,7 +185,6 @@ fn form_row(row: &Row) -> rusqlite::Result<FormRow> {
     })
 }
 
-const DECISION_COLUMNS: &str = "tenant, decision_id, version, deployment, name, definitions_id, resource, xml, deployed_at";
 
 fn decision_row(row: &Row) -> rusqlite::Result<DecisionRow> {
     Ok(DecisionRow {
@@ -216,7 +200,6 @@ fn decision_row(row: &Row) -> rusqlite::Result<DecisionRow> {
     })
 }
 
-const INCIDENT_COLUMNS: &str = "key, instance_id, local_key, process_id, element_id, kind, message, created_at, resolved_at, resolved_by, tenant";
 
 fn incident_row(row: &Row) -> rusqlite::Result<IncidentRow> {
     Ok(IncidentRow {
@@ -234,8 +217,6 @@ fn incident_row(row: &Row) -> rusqlite::Result<IncidentRow> {
     })
 }
 
-const SUBSCRIPTION_COLUMNS: &str =
-    "instance_id, local_key, element_id, kind, name, correlation_key, opened_at, tenant";
 
 fn subscription_row(row: &Row) -> rusqlite::Result<SubscriptionRow> {
     Ok(SubscriptionRow {
@@ -250,7 +231,6 @@ fn subscription_row(row: &Row) -> rusqlite::Result<SubscriptionRow> {
     })
 }
 
-const MESSAGE_COLUMNS: &str = "seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant";
 
 fn message_row(row: &Row) -> rusqlite::Result<MessageRow> {
     Ok(MessageRow {
@@ -266,7 +246,6 @@ fn message_row(row: &Row) -> rusqlite::Result<MessageRow> {
     })
 }
 
-const TOKEN_COLUMNS: &str = "id, name, hash, roles, job_types, workflows, groups, hide_variables, created_at, expires_at, revoked_at, tenants";
 
 fn token_row(row: &Row) -> rusqlite::Result<TokenRow> {
     let list = |text: Option<String>| text.map(|t| from_json::<Vec<String>>(&t)).transpose();
@@ -286,7 +265,6 @@ fn token_row(row: &Row) -> rusqlite::Result<TokenRow> {
     })
 }
 
-const TIMER_COLUMNS: &str = "instance_id, local_key, element_id, due_at, tenant";
 
 fn timer_row(row: &Row) -> rusqlite::Result<TimerRow> {
     Ok(TimerRow {
@@ -421,17 +399,6 @@ const MESSAGES: Table<MessageRow> = Table {
     order: ("published_at", "printf('%020d', seq)"),
     map: message_row,
 };
-
-/// A page of a list in its (time, key) order, `direction` "" or " DESC".
-fn paged_sql(columns: &str, table: &str, filter: &str, (time_column, key_column): (&str, &str), direction: &str, limit: usize) -> String {
-    format!("SELECT {columns} FROM {table} {filter} ORDER BY {time_column}{direction}, {key_column}{direction} LIMIT {limit}")
-}
-
-/// A page of instances by `lead` (a column its own index leads with), then start time and id.
-fn ordered_instances_sql(lead: &str, descending: bool, filter_sql: &str, limit: usize) -> String {
-    let direction = if descending { " DESC" } else { "" };
-    format!("SELECT {INSTANCE_COLUMNS} FROM instances {filter_sql} ORDER BY {lead}{direction}, started_at{direction}, id{direction} LIMIT {limit}")
-}
 
 impl SqliteTxn<'_> {
     fn query<T>(
