@@ -159,7 +159,12 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
         (AuthMode::Oidc, None) => return Err("--auth oidc needs --oidc-issuer and --oidc-audience".into()),
         _ => None,
     };
+    // On PostgreSQL other nodes may write the same database.
+    let options = Options { shared_store: matches!(database, Database::Postgres(_)), ..options };
     let service = tokio::task::block_in_place(|| Service::start(store, Arc::new(SystemClock), Box::new(UuidIds), options)).map_err(|e| e.to_string())?;
+    if let Some(tokens) = &tokens {
+        follow_tokens(&service.handle, tokens.clone());
+    }
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let where_ = database.describe();
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -202,25 +207,47 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
     served.map_err(|e| format!("the server failed: {e}"))
 }
 
+/// Keeps the door's copy of the tokens as other nodes change them (a token
+/// revoked on one node is refused on every node once it hears of it).
+fn follow_tokens(handle: &runtime::Handle, tokens: Arc<api::access::Tokens>) {
+    let handle = handle.clone();
+    tokio::spawn(async move {
+        loop {
+            handle.tokens_changed.notified().await;
+            let store = handle.store.clone();
+            match tokio::task::spawn_blocking(move || store.read().and_then(|mut r| r.tokens())).await {
+                Ok(Ok(rows)) => tokens.replace(rows),
+                // Not readable now: the next change (or the reconnect's news) reads again.
+                _ => eprintln!("baton: cannot read the tokens another node changed; keeping the ones known"),
+            }
+        }
+    });
+}
+
 /// The tokens of the database; a database without any gets a first admin
-/// token, written to a file only its owner may read.
+/// token, written to a file only its owner may read (one node makes it when
+/// several start on a new database together).
 fn load_tokens(store: &dyn Store, database: &Database) -> Result<api::access::Tokens, String> {
     let mut rows = store.read().and_then(|mut r| r.tokens()).map_err(|e| e.to_string())?;
     if rows.is_empty() {
-        let now = runtime::Clock::now(&SystemClock);
-        let request = api::access::TokenRequest { name: "admin".into(), roles: vec!["admin".into()], ..Default::default() };
-        let (token, row) = api::access::new_token(request, now)?;
-        let file = match database {
-            Database::Sqlite(path) => PathBuf::from(format!("{}.admin-token", path.display())),
-            Database::Postgres(_) => PathBuf::from("baton-postgres.admin-token"),
-            Database::Memory => std::env::temp_dir().join(format!("baton-admin-token-{}", std::process::id())),
-        };
-        write_private(&file, &format!("{token}\n")).map_err(|e| format!("cannot write the first admin token to {}: {e}", file.display()))?;
         let mut txn = store.write().map_err(|e| e.to_string())?;
-        txn.apply(store::Write::PutToken(row.clone())).map_err(|e| e.to_string())?;
-        txn.commit().map_err(|e| e.to_string())?;
-        eprintln!("baton: a new database: the first admin token is in {} (readable by you only); use it with --token or BATON_TOKEN", file.display());
-        rows.push(row);
+        txn.lock(&store::Lock::FirstToken).map_err(|e| e.to_string())?;
+        rows = txn.tokens().map_err(|e| e.to_string())?;
+        if rows.is_empty() {
+            let now = runtime::Clock::now(&SystemClock);
+            let request = api::access::TokenRequest { name: "admin".into(), roles: vec!["admin".into()], ..Default::default() };
+            let (token, row) = api::access::new_token(request, now)?;
+            let file = match database {
+                Database::Sqlite(path) => PathBuf::from(format!("{}.admin-token", path.display())),
+                Database::Postgres(_) => PathBuf::from("baton-postgres.admin-token"),
+                Database::Memory => std::env::temp_dir().join(format!("baton-admin-token-{}", std::process::id())),
+            };
+            write_private(&file, &format!("{token}\n")).map_err(|e| format!("cannot write the first admin token to {}: {e}", file.display()))?;
+            txn.apply(store::Write::PutToken(row.clone())).map_err(|e| e.to_string())?;
+            txn.commit().map_err(|e| e.to_string())?;
+            eprintln!("baton: a new database: the first admin token is in {} (readable by you only); use it with --token or BATON_TOKEN", file.display());
+            rows.push(row);
+        }
     }
     let tokens = api::access::Tokens::default();
     tokens.replace(rows);

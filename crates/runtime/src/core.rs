@@ -321,6 +321,8 @@ pub struct Core {
     decisions: crate::decisions::Decisions,
     ids: Box<dyn IdSource>,
     last_deployment: u64,
+    /// A deployment since the last commit: what it compiled is not in the store yet.
+    deployed_uncommitted: bool,
     last_message: u64,
     /// What commands did since [`Core::take_counts`] was last called.
     counts: Counts,
@@ -364,6 +366,7 @@ impl Core {
             decisions,
             ids,
             last_deployment,
+            deployed_uncommitted: false,
             last_message: 0,
             counts: Counts::default(),
             cache,
@@ -444,10 +447,34 @@ impl Core {
         self.cache.get_mut().clear();
     }
 
+    /// What it learned since the last commit is in the store now.
+    pub fn committed(&mut self) {
+        self.deployed_uncommitted = false;
+    }
+
+    /// Whether it compiled a deployment that did not commit ([`Core::reload`] forgets it).
+    pub fn holds_uncommitted_deployment(&self) -> bool {
+        self.deployed_uncommitted
+    }
+
+    /// When other cores write to the store: compiles what they deployed since
+    /// this core last looked (one lookup when they deployed nothing).
+    pub fn learn_deployments(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
+        if self.shared_store && tx.last_deployment()? > self.last_deployment {
+            (self.workflows, self.last_deployment) = compile_all(tx)?;
+            let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
+            self.decisions = decisions;
+            self.last_deployment = self.last_deployment.max(decided);
+            self.registry.publish(&self.workflows);
+        }
+        Ok(())
+    }
+
     /// After a transaction that did not commit: forgets the workflows it
     /// deployed and every cached instance (the cache may hold its writes).
     pub fn reload(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
         self.cache.get_mut().clear();
+        self.deployed_uncommitted = false;
         (self.workflows, self.last_deployment) = compile_all(tx)?;
         let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
         self.decisions = decisions;
@@ -685,7 +712,11 @@ impl Core {
         if !problems.is_empty() {
             return Err(Error::Deploy(problems));
         }
+        // Versions and the deployment key are read, then given: one deployment at a time.
+        tx.lock(&store::Lock::Deployments)?;
+        self.learn_deployments(tx)?;
         self.last_deployment += 1;
+        self.deployed_uncommitted = true;
         let deployment = self.last_deployment;
         let mut result = Vec::new();
         let mut added = Vec::new();
@@ -786,6 +817,7 @@ impl Core {
         now: i64,
     ) -> Result<String, Error> {
         if let Some(request_id) = &command.request_id {
+            tx.lock(&store::Lock::Request { tenant: &command.tenant, request_id })?;
             if let Some(existing) = tx.instance_by_request(&command.tenant, request_id)? {
                 return Ok(existing);
             }
@@ -853,6 +885,7 @@ impl Core {
         command: PublishCommand,
         now: i64,
     ) -> Result<Publication, Error> {
+        tx.lock(&store::Lock::Correlation { tenant: &command.tenant, name: &command.name, correlation_key: &command.correlation_key })?;
         if let Some(id) = &command.message_id {
             if tx.message_by_id(&command.tenant, id, now)?.is_some() {
                 return Err(Error::DuplicateMessage(id.clone()));
@@ -1012,14 +1045,12 @@ impl Core {
             return Ok(0);
         }
         let mut fired = 0;
-        for row in tx.start_timers()?.into_iter().filter(|t| t.due_at <= now) {
-            if fired >= limit {
-                return Ok(fired);
-            }
+        let (starts, timers) = tx.claim_due_timers(now, limit)?;
+        for row in starts {
             self.fire_start_timer(tx, row, now)?;
             fired += 1;
         }
-        for timer in tx.due_timers(now, limit.saturating_sub(fired))? {
+        for timer in timers {
             let mut session = Session::new(tx, now, Audit::default()).with_uncaught_errors_incident(self.uncaught_errors_incident);
             if session.status(self, &timer.instance_id)? == Status::Running {
                 match session.step(
@@ -1092,7 +1123,7 @@ impl Core {
         now: i64,
     ) -> Result<Vec<ActivatedJob>, Error> {
         let mut activated = Vec::new();
-        for mut job in tx.activatable_jobs(job_type, &self.audit.tenants, now, max)? {
+        for mut job in tx.claim_jobs(job_type, &self.audit.tenants, now, max)? {
             job.worker = Some(worker.to_string());
             job.lease_until = Some(now + lease_ms);
             job.lease = Some(self.ids.next_lease());
@@ -1575,10 +1606,7 @@ impl<'t> Session<'t> {
                 )))
             }
         };
-        let number = match self.last_number {
-            Some(last) => last,
-            None => self.tx.last_instance_number()?,
-        } + 1;
+        let number = self.tx.next_instance_number(self.last_number)?;
         self.last_number = Some(number);
         self.counts.instances_started += 1;
         state.created_by = self.audit.actor.clone();
@@ -1787,6 +1815,7 @@ impl<'t> Session<'t> {
                     return Ok(());
                 }
                 let (tenant, process_id) = self.process_of(core, id)?;
+                self.tx.lock(&store::Lock::Correlation { tenant: &tenant, name: &name, correlation_key: &correlation_key })?;
                 let waiting =
                     self.tx
                         .buffered_messages(&tenant, &name, &correlation_key, self.now)?;
@@ -2010,6 +2039,7 @@ impl<'t> Session<'t> {
             })
             .collect();
         for (name, element) in starts {
+            self.tx.lock(&store::Lock::Correlation { tenant: &tenant, name: &name, correlation_key: &correlation_key })?;
             let buffered = self
                 .tx
                 .buffered_messages(&tenant, &name, &correlation_key, self.now)?;

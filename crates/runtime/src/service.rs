@@ -75,6 +75,9 @@ pub struct Options {
     pub cache_capacity: usize,
     /// An error end event nobody catches raises an incident, as Camunda 8 does, instead of failing the instance.
     pub uncaught_errors_incident: bool,
+    /// Other nodes write to the same store ([`crate::core::Core::shared_store`]): each
+    /// batch learns what they deployed, and cached instances are checked before use.
+    pub shared_store: bool,
     /// Makes chosen engine steps panic, to test that a fault stays with its instance.
     #[cfg(feature = "test-util")]
     pub inject_panic: Option<PanicInjection>,
@@ -104,6 +107,7 @@ impl Default for Options {
             max_timers_per_batch: 1_000,
             cache_capacity: crate::cache::DEFAULT_CAPACITY,
             uncaught_errors_incident: false,
+            shared_store: false,
             #[cfg(feature = "test-util")]
             inject_panic: None,
         }
@@ -223,6 +227,8 @@ struct Envelope {
 
 enum Message {
     Command(Box<Envelope>),
+    /// Run a turn now (another node deployed).
+    Wake,
     Stop,
 }
 
@@ -234,6 +240,8 @@ pub struct Handle {
     pub jobs_changed: Arc<Notify>,
     /// Woken after a commit in which an instance ended (see [`Handle::await_end`]).
     pub instances_ended: Arc<Notify>,
+    /// Woken when another node made or revoked API tokens (the API reloads its copy).
+    pub tokens_changed: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
@@ -265,6 +273,7 @@ impl Service {
         };
         core.set_cache_capacity(options.cache_capacity);
         core.uncaught_errors_incident = options.uncaught_errors_incident;
+        core.shared_store = options.shared_store;
         #[cfg(feature = "test-util")]
         core.inject_panic(options.inject_panic.clone());
         let (sender, receiver) = mpsc::sync_channel(options.queue_capacity);
@@ -272,6 +281,7 @@ impl Service {
             sender,
             jobs_changed: Arc::new(Notify::new()),
             instances_ended: Arc::new(Notify::new()),
+            tokens_changed: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::default()),
             store: store.clone(),
             clock: clock.clone(),
@@ -290,6 +300,9 @@ impl Service {
             metrics: handle.metrics.clone(),
             stale: false,
         };
+        if looped.options.shared_store {
+            handle.listen();
+        }
         let running = RunningFlag(handle.running.clone());
         let thread = std::thread::Builder::new()
             .name("baton-commit".into())
@@ -312,6 +325,30 @@ impl Service {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl Handle {
+    /// Wakes this node's waiters for what other nodes commit: long polls for
+    /// jobs, waits for an end, the API's copy of the tokens; and the commit
+    /// loop, to learn a deployment now rather than at its next turn.
+    fn listen(&self) {
+        let (jobs, ended, tokens, wake) = (self.jobs_changed.clone(), self.instances_ended.clone(), self.tokens_changed.clone(), self.sender.clone());
+        self.store.listen(Box::new(move |news: store::News| {
+            if news.jobs {
+                jobs.notify_waiters();
+            }
+            if news.ended {
+                ended.notify_waiters();
+            }
+            if news.tokens {
+                tokens.notify_waiters();
+            }
+            if news.deployed {
+                // A full queue has commands for the loop already, which learns then.
+                let _ = wake.try_send(Message::Wake);
+            }
+        }));
     }
 }
 
@@ -496,11 +533,15 @@ struct CommitLoop {
 
 impl CommitLoop {
     /// After a transaction that did not commit: the core forgets what it
-    /// learned in it and reloads what the store holds; if the store cannot be
-    /// read now, the next turn tries again before anything else runs.
+    /// learned in it (its cached instances; and what it deployed, by reloading
+    /// what the store holds); if the store cannot be read now, the next turn
+    /// tries again before anything else runs.
     fn forget_uncommitted(&mut self) {
         self.core.take_counts();
         self.core.forget_cached();
+        if !self.core.holds_uncommitted_deployment() {
+            return;
+        }
         self.stale = match self.store.read() {
             Ok(mut read) => self.core.reload(read.as_mut()).is_err(),
             Err(_) => true,
@@ -515,7 +556,7 @@ impl CommitLoop {
             match self.receiver.recv_timeout(wait) {
                 Ok(Message::Command(envelope)) => batch.push(*envelope),
                 Ok(Message::Stop) => stopping = true,
-                Err(RecvTimeoutError::Timeout) => {}
+                Ok(Message::Wake) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => stopping = true,
             }
             // Everything that arrived meanwhile joins this transaction.
@@ -523,13 +564,15 @@ impl CommitLoop {
                 match self.receiver.try_recv() {
                     Ok(Message::Command(envelope)) => batch.push(*envelope),
                     Ok(Message::Stop) => stopping = true,
+                    Ok(Message::Wake) => {}
                     Err(_) => break,
                 }
             }
             self.turn(batch);
         }
         // Answer anything still queued: the server is going away.
-        while let Ok(Message::Command(envelope)) = self.receiver.try_recv() {
+        while let Ok(message) = self.receiver.try_recv() {
+            let Message::Command(envelope) = message else { continue };
             let _ = envelope
                 .reply
                 .send(Err(Error::Store(store::Error::unavailable(
@@ -581,6 +624,7 @@ impl CommitLoop {
                 }
             }
             Attempt::Committed(results) => {
+                self.core.committed();
                 let counts = self.core.take_counts();
                 self.metrics.record_commit(results.len(), started.elapsed(), &counts);
                 self.metrics.record_cache(self.core.cache_stats());
@@ -621,6 +665,10 @@ impl CommitLoop {
             Ok(txn) => txn,
             Err(error) => return Attempt::NotBegun(Error::Store(error)),
         };
+        // What other nodes deployed since this one last looked.
+        if let Err(error) = self.core.learn_deployments(txn.as_mut()) {
+            return Attempt::Failed(error);
+        }
         let mut results = Vec::with_capacity(inputs.len());
         let mut wrote = false;
         let mut broken: Option<Error> = None;

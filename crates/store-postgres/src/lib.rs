@@ -13,7 +13,14 @@
 //! acknowledged survives a crash of the database server too. A connection that
 //! broke (the server restarted, the network dropped) is replaced on next use;
 //! while none can be made, every call fails with [`Error::unavailable`].
+//!
+//! Any number of nodes may write one database at once: instance writes
+//! carry their version, jobs and due timers are claimed with `FOR UPDATE
+//! SKIP LOCKED`, what must happen one at a time takes an advisory lock
+//! ([`store::Lock`]), and a commit tells the other nodes what it changed
+//! with `NOTIFY` ([`store::News`], heard through [`Store::listen`]).
 
+mod listen;
 mod schema;
 mod txn;
 
@@ -31,8 +38,9 @@ pub use txn::PostgresTxn;
 
 /// Readers kept open for reuse.
 const READER_POOL: usize = 8;
-/// How long opening a store waits for the writer's lock that a node going away still holds.
-const CLAIM_PATIENCE: Duration = Duration::from_secs(5);
+/// How many instance numbers a node takes from the database's sequence at
+/// a time (the sequence's increment, set in schema version 3).
+pub(crate) const NUMBER_BLOCK: u64 = 64;
 /// Prepared statements kept per connection; beyond it the cache starts again.
 const STATEMENT_CACHE: usize = 512;
 
@@ -147,6 +155,20 @@ pub struct PostgresStore {
     explaining: AtomicBool,
     plans: Mutex<Vec<Plan>>,
     pub(crate) counters: Counters,
+    /// Instance numbers this node took from the sequence and has not given yet: `[next, end)`.
+    pub(crate) numbers: Mutex<(u64, u64)>,
+    /// The channel this store's commits `NOTIFY` (one per schema).
+    pub(crate) channel: String,
+    /// Told apart from other stores' news, so a node does not wake for its own.
+    pub(crate) origin: String,
+    /// Lowered when the store is dropped: its listener stops.
+    listening: std::sync::Arc<AtomicBool>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listening.store(false, Ordering::SeqCst);
+    }
 }
 
 /// A query and the plan PostgreSQL chose for it, one line an element.
@@ -159,7 +181,9 @@ pub struct Plan {
 /// What PostgreSQL reported, as a store error: lost connections, a server
 /// shutting down or out of resources, and transactions the server cancelled
 /// to break a deadlock or a serialization conflict may succeed when tried
-/// again; anything else is a store error. Messages carry the server's text,
+/// again, and so may a key that another node inserted first (conflicts:
+/// the runtime runs its batch again on what the store holds now); anything
+/// else is a store error. Messages carry the server's text,
 /// never the statement.
 pub(crate) fn pg_error(error: tokio_postgres::Error) -> Error {
     if error.is_closed() {
@@ -171,13 +195,9 @@ pub(crate) fn pg_error(error: tokio_postgres::Error) -> Error {
             let message = error
                 .as_db_error()
                 .map_or_else(|| error.to_string(), |db| db.message().to_string());
-            if sqlstate.starts_with("08")
-                || sqlstate.starts_with("53")
-                || sqlstate.starts_with("57P")
-                || sqlstate == "40001"
-                || sqlstate == "40P01"
-                || sqlstate == "25006"
-            {
+            if sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "23505" {
+                Error::conflict(format!("PostgreSQL: {message} ({sqlstate})"))
+            } else if sqlstate.starts_with("08") || sqlstate.starts_with("53") || sqlstate.starts_with("57P") || sqlstate == "25006" {
                 Error::unavailable(format!("PostgreSQL: {message} ({sqlstate})"))
             } else {
                 Error::other(format!("PostgreSQL: {message} ({sqlstate})"))
@@ -194,16 +214,10 @@ impl PostgresStore {
     /// number of nodes may open one database; the first to start migrates it,
     /// under an advisory lock, while the others wait.
     pub fn open(url: &str) -> Result<PostgresStore> {
-        PostgresStore::open_waiting(url, CLAIM_PATIENCE)
-    }
-
-    /// [`PostgresStore::open`], waiting at most `patience` for a node that
-    /// still holds the database to let it go.
-    pub fn open_waiting(url: &str, patience: Duration) -> Result<PostgresStore> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| Error::other(format!("'{}' is not a PostgreSQL address: {e}", shown(url))))?;
-        PostgresStore::open_config(config, shown(url), Some(patience))
+        PostgresStore::open_config(config, shown(url), true)
     }
 
     /// Opens a new schema `schema` of the database at `url`, which this store
@@ -216,23 +230,33 @@ impl PostgresStore {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| Error::other(format!("'{}' is not a PostgreSQL address: {e}", shown(url))))?;
-        let store = PostgresStore::open_config(config.clone(), shown(url), None)?;
+        let store = PostgresStore::open_config(config.clone(), shown(url), false)?;
         store.writer()?.as_ref().ok_or_else(|| Error::unavailable("no connection"))?.batch(&format!("CREATE SCHEMA {schema}"))?;
         drop(store);
         config.options(format!("-c search_path={schema}"));
-        PostgresStore::open_config(config, format!("{} (schema {schema})", shown(url)), Some(CLAIM_PATIENCE))
+        PostgresStore::open_config(config, format!("{} (schema {schema})", shown(url)), true)
     }
 
-    /// Connects; with `writer_patience` (how long to wait for the database), brings the
-    /// schema up to date and becomes its writer.
-    fn open_config(mut config: tokio_postgres::Config, shown: String, writer_patience: Option<Duration>) -> Result<PostgresStore> {
+    /// [`PostgresStore::open`] of a schema [`PostgresStore::open_in_new_schema`]
+    /// made: another node of the same database.
+    pub fn open_schema(url: &str, schema: &str) -> Result<PostgresStore> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| Error::other(format!("'{}' is not a PostgreSQL address: {e}", shown(url))))?;
+        config.options(format!("-c search_path={schema}"));
+        PostgresStore::open_config(config, format!("{} (schema {schema})", shown(url)), true)
+    }
+
+    /// Connects, and with `migrate` brings the schema up to date.
+    fn open_config(mut config: tokio_postgres::Config, shown: String, migrate: bool) -> Result<PostgresStore> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
         if config.get_application_name().is_none() {
             config.application_name(format!("baton {}", std::process::id()));
         }
-        let store = PostgresStore {
+        static STORES: AtomicU64 = AtomicU64::new(0);
+        let mut store = PostgresStore {
             config,
             shown,
             writer: Mutex::new(None),
@@ -240,56 +264,19 @@ impl PostgresStore {
             explaining: AtomicBool::new(false),
             plans: Mutex::new(Vec::new()),
             counters: Counters::default(),
+            numbers: Mutex::new((0, 0)),
+            channel: String::new(),
+            origin: format!("{}.{}", std::process::id(), STORES.fetch_add(1, Ordering::Relaxed)),
+            listening: std::sync::Arc::new(AtomicBool::new(true)),
         };
         let mut writer = store.connect()?;
-        if let Some(patience) = writer_patience {
+        if migrate {
             schema::migrate(&mut writer)?;
-            store.claim_writer(&mut writer, patience)?;
         }
+        let schema: String = writer.wait(writer.client().query_one("SELECT current_schema()::text", &[]))?.get(0);
+        store.channel = format!("baton {schema}");
         *store.writer()? = Some(writer);
         Ok(store)
-    }
-
-    /// Takes the session lock that makes `connection` this database's one
-    /// writer (one node per database, for now: see docs/design.md), waiting
-    /// up to `patience` for a holder that is going away (a node just
-    /// stopped, whose connection the server has not closed yet). Refused: an
-    /// error naming the connection that holds it.
-    fn claim_writer(&self, connection: &mut Connection, patience: Duration) -> Result<()> {
-        let started = std::time::Instant::now();
-        loop {
-            let client = connection.client();
-            let taken: bool = connection
-                .wait(client.query_one("SELECT pg_try_advisory_lock(hashtext(current_schema()), 1)", &[]))?
-                .get(0);
-            if taken {
-                return Ok(());
-            }
-            if started.elapsed() >= patience {
-                let holder = connection
-                    .wait(client.query_opt(
-                        "SELECT a.pid, COALESCE(host(a.client_addr), 'a local socket'), a.application_name FROM pg_locks AS l
-                         JOIN pg_stat_activity AS a ON a.pid = l.pid
-                         WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                           AND l.classid = hashtext(current_schema())::oid AND l.objid = 1 AND l.objsubid = 2",
-                        &[],
-                    ))
-                    .ok()
-                    .flatten()
-                    .map(|row| {
-                        let pid: i32 = row.get(0);
-                        let from: String = row.get(1);
-                        let name: String = row.get(2);
-                        format!("'{name}' from {from} (server process {pid})")
-                    })
-                    .unwrap_or_else(|| "another connection".into());
-                return Err(Error::unavailable(format!(
-                    "{} is in use by another Baton node, {holder}: this release runs one node per PostgreSQL database",
-                    self.shown
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
     }
 
     /// The address it was opened with, without the password.
@@ -412,6 +399,21 @@ pub fn shown(url: &str) -> String {
     }
 }
 
+impl PostgresStore {
+    /// Takes the next instance number from this node's block, and a new
+    /// block from the sequence when it is spent (`fetch`, one round trip).
+    pub(crate) fn next_number(&self, fetch: impl FnOnce() -> Result<u64>) -> Result<u64> {
+        let mut numbers = self.numbers.lock().map_err(|_| Error::unavailable("the instance numbers' lock is poisoned"))?;
+        if numbers.0 >= numbers.1 {
+            let start = fetch()?;
+            *numbers = (start, start + NUMBER_BLOCK);
+        }
+        let number = numbers.0;
+        numbers.0 += 1;
+        Ok(number)
+    }
+}
+
 impl Store for PostgresStore {
     fn read(&self) -> Result<Box<dyn ReadTxn + '_>> {
         let connection = self.take_reader()?;
@@ -423,22 +425,22 @@ impl Store for PostgresStore {
     fn write(&self) -> Result<Box<dyn WriteTxn + '_>> {
         let mut writer = self.writer()?;
         if writer.as_ref().is_none_or(|c| !c.is_usable()) {
-            // A new connection (the server restarted, the network dropped): it
-            // must be the writer again before it writes.
+            // A new connection (the server restarted, the network dropped).
             *writer = None;
-            let mut connection = self.connect()?;
-            self.claim_writer(&mut connection, Duration::ZERO)?;
-            *writer = Some(connection);
+            *writer = Some(self.connect()?);
         }
-        let begun = match writer.as_mut() {
-            Some(connection) => connection.batch("BEGIN"),
-            None => Err(Error::unavailable("no writer connection")),
-        };
-        if let Err(error) = begun {
-            *writer = None;
-            return Err(error);
-        }
+        // `BEGIN` goes with the transaction's first read or its commit.
         Ok(Box::new(PostgresTxn::writer(self, writer)))
+    }
+
+    fn listen(&self, heard: Box<dyn Fn(store::News) + Send + Sync>) -> bool {
+        let listener = listen::Listener {
+            config: self.config.clone(),
+            channel: self.channel.clone(),
+            origin: self.origin.clone(),
+            listening: self.listening.clone(),
+        };
+        listener.spawn(heard).is_ok()
     }
 }
 
@@ -473,6 +475,19 @@ pub mod testing {
     /// Runs `sql` (statements, a dump) on the database at `url`.
     pub fn execute(url: &str, sql: &str) {
         run(url, sql).expect("the statements run");
+    }
+
+    /// The one number `sql` answers, on the server at `url`.
+    pub fn count(url: &str, sql: &str) -> i64 {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime
+            .block_on(async {
+                let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+                tokio::spawn(connection);
+                client.query_one(sql, &[]).await
+            })
+            .expect("the query runs")
+            .get(0)
     }
 
     /// The URL of the test server.

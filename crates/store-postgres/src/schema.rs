@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -170,7 +170,20 @@ ALTER TABLE jobs ADD COLUMN free_at BIGINT GENERATED ALWAYS AS (GREATEST(COALESC
 CREATE INDEX jobs_free ON jobs (job_type, free_at, created_at, key) WHERE state = 'activatable';
 "#;
 
-const STEPS: [(i64, &str); 2] = [(1, V1), (2, V2)];
+/// Version 3: several nodes on one database. Instance numbers come from a
+/// sequence, in blocks of [`crate::NUMBER_BLOCK`] that a node hands out
+/// alone (no two nodes read the highest number and give the same one next),
+/// and the highest deployment key, which each node reads at every batch to
+/// learn what others deployed, is the end of an index.
+const V3: &str = r#"
+CREATE SEQUENCE instance_numbers INCREMENT BY 64 MINVALUE 1;
+SELECT setval('instance_numbers', COALESCE((SELECT max(number) FROM instances), 0) + 1, false);
+CREATE INDEX workflows_by_deployment ON workflows (deployment);
+CREATE INDEX decisions_by_deployment ON decisions (deployment);
+CREATE INDEX forms_by_deployment ON forms (deployment);
+"#;
+
+const STEPS: [(i64, &str); 3] = [(1, V1), (2, V2), (3, V3)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use store::rows::*;
 use store_sql::*;
-use store::{Error, ReadTxn, Result, WriteTxn};
+use store::{Error, Lock, News, ReadTxn, Result, WriteTxn};
 
 use crate::{Connection, PostgresStore};
 
@@ -30,15 +30,29 @@ macro_rules! values {
 /// server together, pipelined, with whatever must be sent next (a read,
 /// the end of a command, the commit): one round trip for all of them.
 enum Pending {
-    /// A statement, and the instance write it is when it must change exactly one row.
-    Execute(Statement, Vec<Value>, Option<InstanceWrite>),
+    /// A statement, and what it is when it must change exactly one row.
+    Execute(Statement, Vec<Value>, Option<Checked>),
     Batch(&'static str),
 }
 
-/// A checked instance write: which instance, and the version it was read at.
-struct InstanceWrite {
-    id: String,
-    stored: Option<u64>,
+/// A write that must change exactly one row, or someone else wrote first.
+enum Checked {
+    /// An instance, and the version it was read at.
+    Instance { id: String, stored: Option<u64> },
+    /// A kept message, at its sequence number.
+    Message { seq: u64 },
+}
+
+impl Checked {
+    fn conflict(&self) -> Error {
+        match self {
+            Checked::Instance { id, stored } => Error::conflict(format!(
+                "instance {id} changed since it was read ({} then)",
+                stored.map_or_else(|| "not there".to_string(), |v| format!("version {v}"))
+            )),
+            Checked::Message { seq } => Error::conflict(format!("another node kept a message with sequence number {seq}")),
+        }
+    }
 }
 
 /// What one request of a pipeline answered.
@@ -91,13 +105,9 @@ async fn pipeline<'c>(client: &'c Client, pending: &'c [Pending], refs: &'c [Vec
         match Pin::new(request).take_output() {
             Some(Ok(Answer::Written(n))) => {
                 written += n;
-                if let Some(Pending::Execute(_, _, Some(write))) = pending.get(index) {
+                if let Some(Pending::Execute(_, _, Some(checked))) = pending.get(index) {
                     if n != 1 && conflict.is_none() {
-                        conflict = Some(Error::conflict(format!(
-                            "instance {} changed since it was read ({} then)",
-                            write.id,
-                            write.stored.map_or_else(|| "not there".to_string(), |v| format!("version {v}"))
-                        )));
+                        conflict = Some(checked.conflict());
                     }
                 }
             }
@@ -119,7 +129,7 @@ async fn pipeline<'c>(client: &'c Client, pending: &'c [Pending], refs: &'c [Vec
 struct Sent {
     written: u64,
     rows: Vec<Row>,
-    /// A checked instance write that changed no row: someone else wrote the instance.
+    /// A checked write that changed no row: someone else wrote first.
     conflict: Option<Error>,
 }
 
@@ -143,15 +153,19 @@ pub struct PostgresTxn<'a> {
     /// one the transaction can no longer commit: the whole batch fails, as on
     /// any store error, and nothing of it is kept.
     failed: Option<Error>,
+    /// What the other nodes hear of when this transaction commits.
+    news: News,
 }
 
 impl<'a> PostgresTxn<'a> {
+    /// A write transaction; its `BEGIN` waits to go with the first read or the commit.
     pub(crate) fn writer(store: &'a PostgresStore, guard: MutexGuard<'a, Option<Connection>>) -> PostgresTxn<'a> {
-        PostgresTxn { store, conn: Conn::Writer(guard), finished: false, pending: Vec::new(), savepoint_at: None, failed: None }
+        let pending = vec![Pending::Batch("BEGIN")];
+        PostgresTxn { store, conn: Conn::Writer(guard), finished: false, pending, savepoint_at: None, failed: None, news: News::default() }
     }
 
     pub(crate) fn reader(store: &'a PostgresStore, connection: Connection) -> PostgresTxn<'a> {
-        PostgresTxn { store, conn: Conn::Reader(Some(Box::new(connection))), finished: false, pending: Vec::new(), savepoint_at: None, failed: None }
+        PostgresTxn { store, conn: Conn::Reader(Some(Box::new(connection))), finished: false, pending: Vec::new(), savepoint_at: None, failed: None, news: News::default() }
     }
 
     fn db(&mut self) -> Result<&mut Connection> {
@@ -510,6 +524,19 @@ fn token_row(row: &Row) -> Result<TokenRow> {
 }
 
 
+const START_TIMER_COLUMNS: &str = "process_id, element_id, version, due_at, repeat, tenant";
+
+fn start_timer_row(row: &Row) -> Result<StartTimerRow> {
+    Ok(StartTimerRow {
+        process_id: get(row, 0)?,
+        element_id: get(row, 1)?,
+        version: int(row, 2)?,
+        due_at: get(row, 3)?,
+        repeat: opt_json(row, 4)?,
+        tenant: get(row, 5)?,
+    })
+}
+
 fn timer_row(row: &Row) -> Result<TimerRow> {
     Ok(TimerRow {
         instance_id: get(row, 0)?,
@@ -602,6 +629,18 @@ pub(crate) const DUE_TIMERS: &str = concat!(
     " ORDER BY due_at, instance_id, local_key LIMIT $2"
 );
 
+/// [`DUE_TIMERS`], each locked for this transaction, skipping those another node holds.
+pub(crate) const CLAIM_DUE_TIMERS: &str = concat!(
+    "SELECT instance_id, local_key, element_id, due_at, tenant FROM timers WHERE due_at <= $1 AND ",
+    instance_running!("timers"),
+    " ORDER BY due_at, instance_id, local_key LIMIT $2 FOR UPDATE OF timers SKIP LOCKED"
+);
+
+/// Start timers due at `$1`, at most `$2`, each locked for this transaction, skipping those another node holds.
+const CLAIM_START_TIMERS: &str =
+    "SELECT process_id, element_id, version, due_at, repeat, tenant FROM start_timers WHERE due_at <= $1 \
+     ORDER BY due_at, tenant, process_id, element_id LIMIT $2 FOR UPDATE SKIP LOCKED";
+
 /// The first due time of a timer whose instance runs, or of a start timer.
 pub(crate) const NEXT_DUE: &str = concat!(
     "SELECT LEAST((SELECT due_at FROM timers WHERE ",
@@ -624,6 +663,25 @@ pub(crate) fn activatable_jobs_sql() -> String {
         )
     };
     format!("{} UNION ALL {} ORDER BY created_at, key LIMIT $3", branch("free_at = 0"), branch("free_at > 0 AND free_at <= $2"))
+}
+
+/// [`activatable_jobs_sql`], each job locked for this transaction: jobs that
+/// another node is handing out are skipped, not waited for (each branch
+/// locks what it reads, as `FOR UPDATE` may not follow a `UNION`).
+pub(crate) fn claim_jobs_sql() -> String {
+    let branch = |free: &str| {
+        format!(
+            "(SELECT {JOB_COLUMNS} FROM jobs WHERE job_type = $1 AND state = 'activatable' AND {free}
+               AND ($4::text[] IS NULL OR tenant = ANY($4::text[])) AND {}
+             ORDER BY created_at, key LIMIT $3 FOR UPDATE OF jobs SKIP LOCKED)",
+            instance_running!("jobs")
+        )
+    };
+    format!(
+        "SELECT * FROM (SELECT * FROM {} AS never_taken UNION ALL SELECT * FROM {} AS came_back) AS free ORDER BY created_at, key LIMIT $3",
+        branch("free_at = 0"),
+        branch("free_at > 0 AND free_at <= $2")
+    )
 }
 
 /// A table listed in pages: its name, columns, order and row mapping.
@@ -1029,20 +1087,16 @@ impl ReadTxn for PostgresTxn<'_> {
     }
 
     fn start_timers(&mut self) -> Result<Vec<StartTimerRow>> {
-        self.query(
-            "SELECT process_id, element_id, version, due_at, repeat, tenant FROM start_timers ORDER BY due_at, tenant, process_id, element_id",
+        self.query(&format!("SELECT {START_TIMER_COLUMNS} FROM start_timers ORDER BY due_at, tenant, process_id, element_id"), &[], start_timer_row)
+    }
+
+    fn last_deployment(&mut self) -> Result<u64> {
+        let last = self.query_one(
+            "SELECT GREATEST((SELECT MAX(deployment) FROM workflows), (SELECT MAX(deployment) FROM decisions), (SELECT MAX(deployment) FROM forms))",
             &[],
-            |row| {
-                Ok(StartTimerRow {
-                    process_id: get(row, 0)?,
-                    element_id: get(row, 1)?,
-                    version: int(row, 2)?,
-                    due_at: get(row, 3)?,
-                    repeat: opt_json(row, 4)?,
-                    tenant: get(row, 5)?,
-                })
-            },
-        )
+            |row| opt_int::<u64>(row, 0),
+        )?;
+        Ok(last.flatten().unwrap_or(0))
     }
 
     fn tokens(&mut self) -> Result<Vec<TokenRow>> {
@@ -1085,7 +1139,8 @@ impl WriteTxn for PostgresTxn<'_> {
             }
         };
         let statement = self.db()?.statement(&sql)?;
-        self.pending.push(Pending::Execute(statement, values, Some(InstanceWrite { id: i.id.clone(), stored })));
+        self.pending.push(Pending::Execute(statement, values, Some(Checked::Instance { id: i.id.clone(), stored })));
+        self.news.ended |= i.status.is_ended();
         Ok(())
     }
 
@@ -1099,10 +1154,12 @@ impl WriteTxn for PostgresTxn<'_> {
              history_count = EXCLUDED.history_count, state = EXCLUDED.state, tenant = EXCLUDED.tenant, variables = EXCLUDED.variables"
         );
         let values = instance_values(i)?;
+        self.news.ended |= i.status.is_ended();
         self.execute(&sql, values)
     }
 
     fn apply(&mut self, write: Write) -> Result<()> {
+        self.news.add(News::of(&write));
         match write {
             Write::PutWorkflow(w) => self.execute(
                 &upsert("workflows", WORKFLOW_COLUMNS, "tenant, process_id, version"),
@@ -1185,10 +1242,20 @@ impl WriteTxn for PostgresTxn<'_> {
             Write::AppendHistory(h) => {
                 self.execute(&upsert("history", "instance_id, seq, entry", "instance_id, seq"), values![h.instance_id, big(h.seq)?, raw(&h.entry)?])
             }
-            Write::PutMessage(m) => self.execute(
-                &upsert("messages", MESSAGE_COLUMNS, "seq"),
-                values![big(m.seq)?, m.name, m.correlation_key, raw(&m.variables)?, m.published_at, m.expires_at, m.message_id, Json(m.correlated), m.tenant],
-            ),
+            // Kept, or its recipients updated; never another node's message that took the same number.
+            Write::PutMessage(m) => {
+                self.writable()?;
+                let sql = format!(
+                    "{} WHERE messages.tenant = EXCLUDED.tenant AND messages.name = EXCLUDED.name \
+                     AND messages.correlation_key = EXCLUDED.correlation_key AND messages.published_at = EXCLUDED.published_at",
+                    upsert("messages", MESSAGE_COLUMNS, "seq")
+                );
+                let statement = self.db()?.statement(&sql)?;
+                let seq = m.seq;
+                let values = values![big(m.seq)?, m.name, m.correlation_key, raw(&m.variables)?, m.published_at, m.expires_at, m.message_id, Json(m.correlated), m.tenant];
+                self.pending.push(Pending::Execute(statement, values, Some(Checked::Message { seq })));
+                Ok(())
+            }
             Write::DeleteMessage { seq } => self.execute("DELETE FROM messages WHERE seq = $1", values![big(seq)?]),
             Write::PutStartTimer(t) => self.execute(
                 &upsert("start_timers", "tenant, process_id, element_id, version, due_at, repeat", "tenant, process_id, element_id"),
@@ -1255,8 +1322,40 @@ impl WriteTxn for PostgresTxn<'_> {
         Ok(())
     }
 
+    fn lock(&mut self, lock: &Lock<'_>) -> Result<()> {
+        // Within this schema's nodes; waited for at the server, in order with the writes before it.
+        self.execute("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ' ' || $1, 0))", values![lock.name()])
+    }
+
+    fn next_instance_number(&mut self, _last: Option<u64>) -> Result<u64> {
+        let store = self.store;
+        store.next_number(|| {
+            let row = self.query_one("SELECT nextval('instance_numbers')", &[], |row| int::<u64>(row, 0))?;
+            row.ok_or_else(|| Error::corrupt("the instance number sequence answered nothing"))
+        })
+    }
+
+    fn claim_jobs(&mut self, job_type: &str, tenants: &Tenants, now: i64, limit: usize) -> Result<Vec<JobRow>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query(&claim_jobs_sql(), &[&job_type, &now, &limit, tenants], job_row)
+    }
+
+    fn claim_due_timers(&mut self, now: i64, limit: usize) -> Result<(Vec<StartTimerRow>, Vec<TimerRow>)> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let starts = self.query(CLAIM_START_TIMERS, &[&now, &limit], start_timer_row)?;
+        let left = limit - i64::try_from(starts.len()).unwrap_or(0);
+        let timers = if left > 0 { self.query(CLAIM_DUE_TIMERS, &[&now, &left], timer_row)? } else { Vec::new() };
+        Ok((starts, timers))
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.writable()?;
+        if !self.news.is_empty() {
+            // Heard by the other nodes' listeners once the commit is done, not before.
+            let payload = format!("{} {}", self.news.to_letters(), self.store.origin);
+            let channel = self.store.channel.clone();
+            self.execute("SELECT pg_notify($1, $2)", values![channel, payload])?;
+        }
         self.pending.push(Pending::Batch("COMMIT"));
         self.flush()?;
         self.finished = true;

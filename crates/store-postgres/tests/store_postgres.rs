@@ -62,22 +62,209 @@ fn nodes_opening_one_new_database_at_once_migrate_it_once() {
     assert!(read.workflows().unwrap().is_empty());
 }
 
-/// One node per database for now: a second store is refused while the
-/// first holds it, with a message naming the holder, and opens once it is gone.
+/// Several nodes on one database: what one node's transaction claims (jobs,
+/// timers, start timers) the other skips instead of waiting for it or
+/// taking it too, and once the first commits, what it released is free again.
 #[test]
-fn a_second_node_on_one_database_is_refused_while_the_first_runs() {
+fn two_nodes_claim_each_job_and_timer_once() {
+    use store::*;
     let url = testing::fresh_database();
-    let first = PostgresStore::open(&url).unwrap();
-    let patience = std::time::Duration::from_millis(300);
-    let started = std::time::Instant::now();
-    let error = PostgresStore::open_waiting(&url, patience).err().expect("a second node is refused");
-    assert!(started.elapsed() >= patience, "it waited for the holder to go first");
-    assert!(error.is_unavailable(), "{error}");
-    let message = error.message();
-    assert!(message.contains("another Baton node") && message.contains(&format!("'baton {}'", std::process::id())), "{message}");
-    drop(first);
-    PostgresStore::open(&url).expect("the database is free once the first node is gone");
+    let (a, b) = (PostgresStore::open(&url).unwrap(), PostgresStore::open(&url).unwrap());
+    let mut writes = Vec::new();
+    for n in 0..4 {
+        let id = format!("i{n}");
+        writes.push(Write::PutInstance(Box::new(InstanceRow { number: n + 1, ..conformance::instance(&id, "p", engine::Status::Running, 0) })));
+        for k in 0..3 {
+            let mut job = JobRow {
+                key: format!("{id}.{k}"),
+                instance_id: id.clone(),
+                tenant: DEFAULT_TENANT.into(),
+                local_key: k,
+                process_id: "p".into(),
+                element_id: "task".into(),
+                job_type: "work".into(),
+                retries: 3,
+                state: engine::JobState::Activatable,
+                not_before: None,
+                error_message: None,
+                worker: None,
+                lease_until: None,
+                created_at: i64::try_from(n * 3 + k).unwrap(),
+                lease: None,
+            };
+            job.created_at += 1;
+            writes.push(Write::PutJob(job));
+        }
+        writes.push(Write::PutTimer(TimerRow { instance_id: id.clone(), tenant: DEFAULT_TENANT.into(), local_key: 9, element_id: "t".into(), due_at: 5 }));
+    }
+    for element in ["s1", "s2"] {
+        writes.push(Write::PutStartTimer(StartTimerRow { process_id: "p".into(), tenant: DEFAULT_TENANT.into(), version: 1, element_id: element.into(), due_at: 5, repeat: None }));
+    }
+    let mut txn = a.write().unwrap();
+    for write in writes {
+        txn.apply(write).unwrap();
+    }
+    txn.commit().unwrap();
+
+    let mut on_a = a.write().unwrap();
+    let jobs_a = on_a.claim_jobs("work", &None, 10, 5).unwrap();
+    let (starts_a, timers_a) = on_a.claim_due_timers(10, 3).unwrap();
+    assert_eq!((jobs_a.len(), starts_a.len(), timers_a.len()), (5, 2, 1));
+    let mut on_b = b.write().unwrap();
+    let jobs_b = on_b.claim_jobs("work", &None, 10, 100).unwrap();
+    let (starts_b, timers_b) = on_b.claim_due_timers(10, 100).unwrap();
+    assert_eq!((jobs_b.len(), starts_b.len(), timers_b.len()), (7, 0, 3), "b skips what a holds, without waiting");
+    let keys_a: Vec<_> = jobs_a.iter().map(|j| j.key.clone()).collect();
+    assert!(jobs_b.iter().all(|j| !keys_a.contains(&j.key)), "no job is claimed twice");
+    let timers_of_a: Vec<_> = timers_a.iter().map(|t| t.instance_id.clone()).collect();
+    assert!(timers_b.iter().all(|t| !timers_of_a.contains(&t.instance_id)), "no timer is claimed twice");
+    drop(on_b);
+    // a hands its jobs out (leases them) and commits; b finds the rest only.
+    for mut job in jobs_a {
+        job.lease_until = Some(1_000);
+        job.lease = Some("lease".into());
+        job.worker = Some("w".into());
+        on_a.apply(Write::PutJob(job)).unwrap();
+    }
+    on_a.commit().unwrap();
+    let mut on_b = b.write().unwrap();
+    assert_eq!(on_b.claim_jobs("work", &None, 10, 100).unwrap().len(), 7, "what a leased is not free; the rest is");
 }
+
+/// Two nodes starting instances at once never give one number twice: each
+/// takes its own block from the database's sequence.
+#[test]
+fn two_nodes_give_instance_numbers_that_never_collide() {
+    use store::*;
+    let url = testing::fresh_database();
+    let nodes = [PostgresStore::open(&url).unwrap(), PostgresStore::open(&url).unwrap()];
+    let mut given = std::collections::BTreeSet::new();
+    for round in 0..150 {
+        for (n, node) in nodes.iter().enumerate() {
+            let mut txn = node.write().unwrap();
+            let number = txn.next_instance_number(None).unwrap();
+            txn.put_instance_if(&InstanceRow { number, ..conformance::instance(&format!("{n}-{round}"), "p", engine::Status::Running, 0) }, None).unwrap();
+            txn.commit().unwrap();
+            assert!(given.insert(number), "{number} was given twice");
+        }
+    }
+    let reopened = PostgresStore::open(&url).unwrap();
+    let number = reopened.write().unwrap().next_instance_number(None).unwrap();
+    assert!(number > *given.last().unwrap(), "a node started later gives new numbers ({number})");
+}
+
+/// A lock ([`store::Lock`]) taken by one node's transaction makes another
+/// node's wait until the first ends; a kept message's sequence number that
+/// another node took meanwhile is a conflict, not an overwrite.
+#[test]
+fn a_lock_waits_for_the_other_node_and_a_taken_message_number_is_a_conflict() {
+    use store::*;
+    let url = testing::fresh_database();
+    let (a, b) = (PostgresStore::open(&url).unwrap(), PostgresStore::open(&url).unwrap());
+    let lock = Lock::Correlation { tenant: DEFAULT_TENANT, name: "paid", correlation_key: "order-1" };
+    let mut on_a = a.write().unwrap();
+    on_a.lock(&lock).unwrap();
+    on_a.instance("nobody").unwrap();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let mut on_b = b.write().unwrap();
+            on_b.lock(&Lock::Correlation { tenant: DEFAULT_TENANT, name: "paid", correlation_key: "order-1" }).unwrap();
+            on_b.instance("nobody").unwrap();
+            on_b.commit().unwrap();
+        });
+        // b waits at the server for a's lock: seen in pg_locks, not guessed with a sleep.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if testing::count(&url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == 1 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "b never waited for a's lock");
+        }
+        assert!(!waiter.is_finished(), "b waits while a holds the lock");
+        on_a.commit().unwrap();
+        waiter.join().expect("b goes on once a committed");
+    });
+
+    let message = |name: &str| MessageRow {
+        seq: 7,
+        tenant: DEFAULT_TENANT.into(),
+        name: name.into(),
+        correlation_key: "k".into(),
+        variables: Default::default(),
+        published_at: 1,
+        expires_at: 100,
+        message_id: None,
+        correlated: Vec::new(),
+    };
+    let mut on_a = a.write().unwrap();
+    on_a.apply(Write::PutMessage(message("first"))).unwrap();
+    on_a.commit().unwrap();
+    let mut on_b = b.write().unwrap();
+    on_b.apply(Write::PutMessage(message("second"))).unwrap();
+    let error = on_b.commit().err().expect("b's message took a number a kept");
+    assert!(error.is_conflict(), "{error}");
+    let mut on_b = b.write().unwrap();
+    on_b.apply(Write::PutMessage(MessageRow { correlated: vec!["p".into()], ..message("first") })).unwrap();
+    on_b.commit().expect("the same message, its recipients updated");
+    let kept = a.read().unwrap().buffered_messages(DEFAULT_TENANT, "first", "k", 2).unwrap();
+    assert_eq!(kept[0].correlated, ["p"]);
+}
+
+/// What one node commits, the others hear (jobs, ends, deployments, tokens),
+/// and a node does not hear its own news.
+#[test]
+fn a_node_hears_what_another_commits_and_not_its_own() {
+    use store::*;
+    let url = testing::fresh_database();
+    let (a, b) = (PostgresStore::open(&url).unwrap(), PostgresStore::open(&url).unwrap());
+    let heard = |store: &PostgresStore| {
+        let (sender, received) = std::sync::mpsc::channel();
+        let sender = std::sync::Mutex::new(sender);
+        assert!(store.listen(Box::new(move |news| {
+            let _ = sender.lock().unwrap().send(news);
+        })));
+        received
+    };
+    let (on_a, on_b) = (heard(&a), heard(&b));
+    // The listeners connect on their own threads: a commit now may come
+    // before they listen, so commit until b hears (a hears nothing of it).
+    let mut news = None;
+    for n in 0..50 {
+        let mut txn = a.write().unwrap();
+        let mut row = conformance::instance(&format!("ended{n}"), "p", engine::Status::Completed, 0);
+        row.number = n + 1;
+        txn.apply(Write::PutInstance(Box::new(row))).unwrap();
+        txn.commit().unwrap();
+        if let Ok(heard) = on_b.recv_timeout(std::time::Duration::from_millis(200)) {
+            news = Some(heard);
+            break;
+        }
+    }
+    assert_eq!(news, Some(News { ended: true, ..News::default() }), "b hears that an instance ended");
+    let mut first = None;
+    for version in 1..50 {
+        let mut txn = b.write().unwrap();
+        txn.apply(Write::PutWorkflow(WorkflowRow {
+            process_id: "p".into(),
+            tenant: DEFAULT_TENANT.into(),
+            version,
+            deployment: u64::from(version),
+            name: None,
+            version_tag: None,
+            xml: "<definitions/>".into(),
+            deployed_at: 1,
+        }))
+        .unwrap();
+        txn.commit().unwrap();
+        if let Ok(heard) = on_a.recv_timeout(std::time::Duration::from_millis(200)) {
+            first = Some(heard);
+            break;
+        }
+    }
+    assert_eq!(first, Some(News { deployed: true, ..News::default() }), "a hears b's deployment, and nothing of its own before it");
+    assert!(on_b.try_recv().is_err(), "b does not hear its own deployment");
+}
+
 #[test]
 fn an_unreachable_server_is_unavailable_with_its_address_and_no_password() {
     let error = PostgresStore::open("postgres://baton:secret@127.0.0.1:1/baton").err().expect("refused");
@@ -254,6 +441,13 @@ fn every_query_the_api_makes_uses_an_index() {
         r.next_due().unwrap();
         r.start_timers().unwrap();
         r.instance_counts(&None).unwrap();
+        r.last_deployment().unwrap();
+        drop(r);
+        // What a node claims, in its write transaction.
+        let mut w = store.write().unwrap();
+        w.claim_jobs("type3", &None, 50_000, 32).unwrap();
+        w.claim_jobs("type3", &tenants, 50_000, 32).unwrap();
+        w.claim_due_timers(1_500, 64).unwrap();
     });
     assert!(plans.len() > 60, "{} queries explained", plans.len());
     let scans: Vec<String> = plans

@@ -4,12 +4,12 @@
 use engine::{HistoryEntry, HistoryEvent, InstanceState, JobState, Status, Variables};
 
 use crate::rows::*;
-use crate::{ReadTxn, Store};
+use crate::{Lock, ReadTxn, Store};
 
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 18] = [
+    let checks: [Check; 19] = [
         (
             "rolling back to a savepoint undoes one command's writes only",
             savepoints,
@@ -66,6 +66,10 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
         (
             "an instance written by someone else since it was read is a conflict",
             instance_versions,
+        ),
+        (
+            "claims find what is due, numbers are new, deployments are counted, locks are taken",
+            claims,
         ),
     ];
     for (name, check) in checks {
@@ -1467,6 +1471,80 @@ fn instance_numbers(store: &dyn Store) {
     // Writing an instance again keeps its number.
     write(store, vec![Write::PutInstance(Box::new(InstanceRow { update_count: 2, ..numbered("a", 7) }))]);
     assert_eq!(store.read().unwrap().instance_id_by_number(7).unwrap(), Some("a".to_string()));
+}
+
+/// What several writers on one store use, as one writer sees it: claims
+/// find what the plain lookups find, a new instance number is one no
+/// instance has and none given before, the last deployment is the highest key, and a lock is
+/// taken (again, too) without waiting.
+fn claims(store: &dyn Store) {
+    let start_timer = |element_id: &str, due_at: i64| StartTimerRow {
+        process_id: "p".into(),
+        tenant: DEFAULT_TENANT.into(),
+        version: 1,
+        element_id: element_id.into(),
+        due_at,
+        repeat: None,
+    };
+    let timer = TimerRow { instance_id: "a".into(), tenant: DEFAULT_TENANT.into(), local_key: 1, element_id: "t".into(), due_at: 10 };
+    let mut leased = job("a.2", "a", "work", 2);
+    leased.lease_until = Some(50);
+    assert_eq!(store.read().unwrap().last_deployment().unwrap(), 0, "nothing deployed yet");
+    write(
+        store,
+        vec![
+            Write::PutInstance(Box::new(InstanceRow { number: 5, ..instance("a", "p", Status::Running, 1) })),
+            Write::PutJob(job("a.1", "a", "work", 1)),
+            Write::PutJob(leased),
+            Write::PutTimer(timer),
+            Write::PutStartTimer(start_timer("early", 5)),
+            Write::PutStartTimer(start_timer("late", 50)),
+            Write::PutWorkflow(WorkflowRow {
+                process_id: "p".into(),
+                tenant: DEFAULT_TENANT.into(),
+                version: 1,
+                deployment: 3,
+                name: None,
+                version_tag: None,
+                xml: "<definitions/>".into(),
+                deployed_at: 1,
+            }),
+            Write::PutDecision(DecisionRow {
+                tenant: DEFAULT_TENANT.into(),
+                decision_id: "d".into(),
+                version: 1,
+                deployment: 4,
+                name: "d".into(),
+                definitions_id: "defs".into(),
+                resource: "d.dmn".into(),
+                xml: "<definitions/>".into(),
+                deployed_at: 1,
+            }),
+        ],
+    );
+    assert_eq!(store.read().unwrap().last_deployment().unwrap(), 4, "the highest key, a decision's here");
+    let mut txn = store.write().unwrap();
+    txn.lock(&Lock::Deployments).unwrap();
+    txn.lock(&Lock::Correlation { tenant: DEFAULT_TENANT, name: "m", correlation_key: "k" }).unwrap();
+    txn.lock(&Lock::Deployments).unwrap();
+    let keys = |jobs: Vec<JobRow>| jobs.into_iter().map(|j| j.key).collect::<Vec<_>>();
+    assert_eq!(keys(txn.claim_jobs("work", &None, 10, 10).unwrap()), ["a.1"]);
+    assert_eq!(keys(txn.claim_jobs("work", &None, 60, 10).unwrap()), ["a.1", "a.2"], "a lease that ran out");
+    let (starts, timers) = txn.claim_due_timers(20, 10).unwrap();
+    assert_eq!(starts.iter().map(|t| t.element_id.as_str()).collect::<Vec<_>>(), ["early"]);
+    assert_eq!(timers.iter().map(|t| (t.instance_id.as_str(), t.local_key)).collect::<Vec<_>>(), [("a", 1)]);
+    let (starts, timers) = txn.claim_due_timers(20, 1).unwrap();
+    assert_eq!((starts.len(), timers.len()), (1, 0), "start timers first, within the limit");
+    let first = txn.next_instance_number(None).unwrap();
+    assert!(first != 5 && first > 0, "a number no instance has ({first})");
+    txn.put_instance(&InstanceRow { number: first, ..instance("b", "p", Status::Running, 2) }).unwrap();
+    let second = txn.next_instance_number(Some(first)).unwrap();
+    assert!(![0, 5, first].contains(&second), "{second} after {first}");
+    txn.put_instance(&InstanceRow { number: second, ..instance("c", "p", Status::Running, 3) }).unwrap();
+    txn.commit().unwrap();
+    let mut txn = store.write().unwrap();
+    let third = txn.next_instance_number(None).unwrap();
+    assert!(![0, 5, first, second].contains(&third), "{third} after {second}, in a new transaction");
 }
 
 fn instance_counts(store: &dyn Store) {

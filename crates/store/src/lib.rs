@@ -34,6 +34,110 @@ pub trait Store: Send + Sync {
         let _ = to;
         None
     }
+    /// Calls `heard` with what other writers of this store committed, for as
+    /// long as the store lives (several nodes on one database: a long poll on
+    /// this node wakes when another creates a job). `false`: no one else
+    /// writes this store, so there is nothing to hear.
+    fn listen(&self, heard: Box<dyn Fn(News) + Send + Sync>) -> bool {
+        let _ = heard;
+        false
+    }
+}
+
+/// What a committed transaction changed, as other nodes hear of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct News {
+    /// Jobs were created or given back unleased (a worker may find one now).
+    pub jobs: bool,
+    /// An instance ended.
+    pub ended: bool,
+    /// Workflows, decisions or forms were deployed.
+    pub deployed: bool,
+    /// API tokens were made or revoked.
+    pub tokens: bool,
+}
+
+impl News {
+    /// Anything may have changed: what a listener assumes after it lost the
+    /// database for a while and may have missed news.
+    pub const EVERYTHING: News = News { jobs: true, ended: true, deployed: true, tokens: true };
+
+    pub fn is_empty(&self) -> bool {
+        *self == News::default()
+    }
+
+    /// As text, one letter per kind: what PostgreSQL's `NOTIFY` carries.
+    pub fn to_letters(&self) -> String {
+        [(self.jobs, 'j'), (self.ended, 'e'), (self.deployed, 'd'), (self.tokens, 't')]
+            .iter()
+            .filter(|(set, _)| *set)
+            .map(|(_, letter)| *letter)
+            .collect()
+    }
+
+    /// Reads [`News::to_letters`]; an unknown letter means everything (a newer node's news).
+    pub fn from_letters(letters: &str) -> News {
+        let mut news = News::default();
+        for letter in letters.chars() {
+            match letter {
+                'j' => news.jobs = true,
+                'e' => news.ended = true,
+                'd' => news.deployed = true,
+                't' => news.tokens = true,
+                _ => return News::EVERYTHING,
+            }
+        }
+        news
+    }
+
+    /// What writing `write` tells other nodes.
+    pub fn of(write: &Write) -> News {
+        match write {
+            Write::PutJob(job) => News { jobs: job.state == engine::JobState::Activatable && job.lease.is_none(), ..News::default() },
+            Write::PutInstance(row) => News { ended: row.status.is_ended(), ..News::default() },
+            Write::PutWorkflow(_) | Write::PutDecision(_) | Write::PutForm(_) => News { deployed: true, ..News::default() },
+            Write::PutToken(_) => News { tokens: true, ..News::default() },
+            _ => News::default(),
+        }
+    }
+
+    pub fn add(&mut self, other: News) {
+        self.jobs |= other.jobs;
+        self.ended |= other.ended;
+        self.deployed |= other.deployed;
+        self.tokens |= other.tokens;
+    }
+}
+
+/// What a write transaction may hold alone until it ends, when several
+/// writers share a store ([`WriteTxn::lock`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lock<'a> {
+    /// Deploying: versions and deployment keys are read, then given.
+    Deployments,
+    /// Correlating the tenant's messages of this name and key: a publication
+    /// and a subscription opened meanwhile must see each other, and a kept
+    /// message reaches each process once.
+    Correlation { tenant: &'a str, name: &'a str, correlation_key: &'a str },
+    /// Starting with this request id (one instance per id).
+    Request { tenant: &'a str, request_id: &'a str },
+    /// Making the first API token of a new database.
+    FirstToken,
+}
+
+impl Lock<'_> {
+    /// A name for the lock, the same on every node.
+    pub fn name(&self) -> String {
+        // Lengths first, so no two different locks read alike.
+        match self {
+            Lock::Deployments => "deployments".to_string(),
+            Lock::Correlation { tenant, name, correlation_key } => {
+                format!("correlation {}:{tenant} {}:{name} {correlation_key}", tenant.len(), name.len())
+            }
+            Lock::Request { tenant, request_id } => format!("request {}:{tenant} {request_id}", tenant.len()),
+            Lock::FirstToken => "first token".to_string(),
+        }
+    }
 }
 
 /// Lookups. Lists come in pages ordered by a stable key; `after` is the cursor
@@ -57,6 +161,13 @@ pub trait ReadTxn {
     fn instance_version(&mut self, id: &str) -> Result<Option<u64>>;
     /// The highest sequence number of a kept message (0 when none is kept).
     fn last_message_seq(&mut self) -> Result<u64>;
+    /// The highest deployment key of a workflow, decision or form (0 when none is deployed).
+    fn last_deployment(&mut self) -> Result<u64> {
+        let workflows = self.workflows()?.iter().map(|w| w.deployment).max().unwrap_or(0);
+        let decisions = self.decisions(&None, None)?.iter().map(|d| d.deployment).max().unwrap_or(0);
+        let forms = self.forms(&None, None)?.iter().map(|f| f.deployment).max().unwrap_or(0);
+        Ok(workflows.max(decisions).max(forms))
+    }
     fn instances(
         &mut self,
         filter: &InstanceFilter,
@@ -181,6 +292,35 @@ pub trait WriteTxn: ReadTxn {
     /// call or at commit; the transaction then cannot commit. What the runtime
     /// writes goes through here, so no change is lost to a stale copy.
     fn put_instance_if(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()>;
+    /// Holds `lock` until the transaction ends, waiting while another writer
+    /// holds it. A store with one writer has nothing to wait for.
+    fn lock(&mut self, lock: &Lock<'_>) -> Result<()> {
+        let _ = lock;
+        Ok(())
+    }
+    /// The number for an instance started now ([`InstanceRow::number`]),
+    /// given `last`, the one this transaction gave before (if it did): unique
+    /// in the store whoever else starts instances meanwhile, as long as every
+    /// number comes from here (increasing on one writer; with several, in
+    /// blocks, so not in start order across them).
+    fn next_instance_number(&mut self, last: Option<u64>) -> Result<u64> {
+        Ok(match last {
+            Some(number) => number + 1,
+            None => self.last_instance_number()? + 1,
+        })
+    }
+    /// [`ReadTxn::activatable_jobs`], each held by this transaction alone: a
+    /// job another writer is handing out meanwhile is left out, not waited for.
+    fn claim_jobs(&mut self, job_type: &str, tenants: &Tenants, now: i64, limit: usize) -> Result<Vec<JobRow>> {
+        self.activatable_jobs(job_type, tenants, now, limit)
+    }
+    /// [`ReadTxn::due_timers`] and the start timers due at `now`, each held by
+    /// this transaction alone (one another writer fires meanwhile is left out).
+    fn claim_due_timers(&mut self, now: i64, limit: usize) -> Result<(Vec<StartTimerRow>, Vec<TimerRow>)> {
+        let starts: Vec<StartTimerRow> = self.start_timers()?.into_iter().filter(|t| t.due_at <= now).take(limit).collect();
+        let timers = self.due_timers(now, limit - starts.len())?;
+        Ok((starts, timers))
+    }
     /// Marks a point to roll back to, so one command of a batch can be undone
     /// alone. One savepoint at a time.
     fn savepoint(&mut self) -> Result<()>;
