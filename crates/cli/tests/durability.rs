@@ -286,31 +286,40 @@ impl Drop for PrivatePostgres {
 }
 
 /// Issue 15, item 4: the PostgreSQL server crashes and restarts while
-/// instances are being started and worked on. Baton reconnects by itself;
-/// starts during the outage get a clear `store-unavailable`, never a wrong
-/// answer; every acknowledged start exists and completes, and each service
-/// task completed exactly once.
+/// instances are being started and worked on through two nodes. The nodes
+/// reconnect by themselves; starts during the outage get a clear
+/// `store-unavailable`, never a wrong answer; every acknowledged start
+/// exists and completes, and each service task completed exactly once.
 #[test]
 fn a_postgres_server_restarted_under_load_loses_nothing_and_its_outage_is_a_clear_error() {
     let postgres = PrivatePostgres::start();
     let dir = temp_dir().join("postgres-restart");
     std::fs::create_dir_all(&dir).unwrap();
-    let (listen, server) = free_address();
+    let addresses = [free_address(), free_address()];
     let log = dir.join("serve.log");
-    let log_file = std::fs::File::create(&log).unwrap();
-    let _running = Killed(
-        Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--db", &postgres.url, "--listen", &listen])
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    let _running: Vec<Killed> = addresses
+        .iter()
+        .map(|(listen, _)| {
+            let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+            Killed(
+                Command::new(env!("CARGO_BIN_EXE_baton"))
+                    .args(["serve", "--db", &postgres.url, "--listen", listen])
+                    .stdout(Stdio::null())
+                    .stderr(log_file)
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let servers = [addresses[0].1.clone(), addresses[1].1.clone()];
+    let server = &servers[0];
+    for server in &servers {
+        wait_for("the nodes", Duration::from_secs(30), || completed(server).is_some());
+    }
     let model = dir.join("durable.bpmn");
     std::fs::write(&model, MODEL).unwrap();
-    assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
-    let _workers = [worker(&server, "durable-first"), worker(&server, "durable-second")];
+    assert!(baton(server, &["deploy", model.to_str().unwrap()]).status.success());
+    let _workers = [worker(&servers[0], "durable-first"), worker(&servers[1], "durable-second")];
     const ATTEMPTS: usize = 200;
     let mut acknowledged = std::collections::BTreeSet::new();
     let mut refused = Vec::new();
@@ -320,7 +329,7 @@ fn a_postgres_server_restarted_under_load_loses_nothing_and_its_outage_is_a_clea
             let dir = postgres.dir.clone();
             restart = Some(std::thread::spawn(move || restart_postgres(&dir)));
         }
-        let output = baton(&server, &["start", "durable", "--var", &format!("n={n}")]);
+        let output = baton(&servers[n % 2], &["start", "durable", "--var", &format!("n={n}")]);
         if output.status.success() {
             acknowledged.insert(String::from_utf8_lossy(&output.stdout).trim().to_string());
         } else {
@@ -335,9 +344,9 @@ fn a_postgres_server_restarted_under_load_loses_nothing_and_its_outage_is_a_clea
     }
     assert!(acknowledged.len() >= ATTEMPTS / 2, "most starts were acknowledged: {} of {ATTEMPTS}", acknowledged.len());
     wait_for("every instance to complete after the outage", Duration::from_secs(120), || {
-        completed(&server).is_some_and(|n| n >= acknowledged.len())
+        completed(server).is_some_and(|n| n >= acknowledged.len())
     });
-    let listed = baton(&server, &["instances", "list", "--json"]);
+    let listed = baton(server, &["instances", "list", "--json"]);
     let ids: std::collections::BTreeSet<String> = String::from_utf8_lossy(&listed.stdout)
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_string())
@@ -345,12 +354,12 @@ fn a_postgres_server_restarted_under_load_loses_nothing_and_its_outage_is_a_clea
     assert!(acknowledged.is_subset(&ids), "every acknowledged start exists");
     // A start whose commit reached the server but whose answer did not is the only kind that may exist unacknowledged.
     assert!(ids.len() <= acknowledged.len() + refused.len());
-    wait_for("every instance to complete", Duration::from_secs(120), || completed(&server) == Some(ids.len()));
+    wait_for("every instance to complete", Duration::from_secs(120), || completed(server) == Some(ids.len()));
     for id in &ids {
-        each_task_completed_once(&server, id);
+        each_task_completed_once(server, id);
     }
     let log = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(log.matches("baton: serving").count(), 1, "the server never restarted: {log}");
+    assert_eq!(log.matches("baton: serving").count(), 2, "neither node restarted: {log}");
 }
 
 /// Issue 15, item 7: `baton backup FILE` copies the running server's SQLite
@@ -1560,4 +1569,192 @@ fn a_worker_command_reads_headers_throws_bpmn_errors_and_is_bounded_by_its_lease
     wait_for("the slow job's incident", Duration::from_secs(30), || {
         String::from_utf8_lossy(&baton(&server, &["incidents", "list"]).stdout).contains("lease")
     });
+}
+
+/// A service task, a timer, a message and a user task, then another service task.
+const CLUSTER_MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="cluster">
+  <message id="paid-message" name="paid"><extensionElements><zeebe:subscription correlationKey="=key"/></extensionElements></message>
+  <process id="cluster" isExecutable="true">
+    <startEvent id="start"/>
+    <serviceTask id="charge"><extensionElements><zeebe:taskDefinition type="cluster-charge"/></extensionElements></serviceTask>
+    <intermediateCatchEvent id="cool-off"><timerEventDefinition><timeDuration>PT1S</timeDuration></timerEventDefinition></intermediateCatchEvent>
+    <intermediateCatchEvent id="paid"><messageEventDefinition messageRef="paid-message"/></intermediateCatchEvent>
+    <userTask id="approve"/>
+    <serviceTask id="ship"><extensionElements><zeebe:taskDefinition type="cluster-ship"/></extensionElements></serviceTask>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="charge"/>
+    <sequenceFlow id="f2" sourceRef="charge" targetRef="cool-off"/>
+    <sequenceFlow id="f3" sourceRef="cool-off" targetRef="paid"/>
+    <sequenceFlow id="f4" sourceRef="paid" targetRef="approve"/>
+    <sequenceFlow id="f5" sourceRef="approve" targetRef="ship"/>
+    <sequenceFlow id="f6" sourceRef="ship" targetRef="end"/>
+  </process>
+</definitions>"#;
+
+/// One HTTP request to `server` (`http://host:port`): the status and the
+/// JSON answer, or `None` when the server is not there (a killed node).
+fn try_http(server: &str, method: &str, path: &str, body: &str) -> Option<(u16, serde_json::Value)> {
+    use std::io::{Read, Write};
+    let address = server.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).ok()?;
+    let answer = String::from_utf8_lossy(&bytes).into_owned();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok())?;
+    let json = answer.split_once("\r\n\r\n").and_then(|(_, body)| serde_json::from_str(body).ok()).unwrap_or(serde_json::Value::Null);
+    Some((status, json))
+}
+
+/// Sends until some node answers with one of `done` (each node in turn,
+/// from `first`), as a client of a cluster does: what a killed node may or
+/// may not have committed is made safe to send again by a request or message id.
+fn until_answered(servers: &[String], first: usize, method: &str, path: &str, body: &str, done: &[u16]) -> serde_json::Value {
+    let started = Instant::now();
+    for attempt in first.. {
+        let server = &servers[attempt % servers.len()];
+        match try_http(server, method, path, body) {
+            Some((status, json)) if done.contains(&status) => return json,
+            _ => {
+                assert!(started.elapsed() < Duration::from_secs(120), "no node answered {method} {path}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    unreachable!()
+}
+
+/// Issue 15, item 4: three `baton serve` nodes on one PostgreSQL database,
+/// with workers on every node, a task completer and clients that send each
+/// start and message to any node that answers. One node is killed with
+/// SIGKILL in the middle, then a second; both are started again. Every
+/// start is acknowledged once (a request id makes a resent start safe),
+/// every instance completes, and each one's history has each service task,
+/// the timer, the message and the user task completed exactly once.
+#[test]
+fn three_nodes_lose_nothing_and_repeat_nothing_when_two_are_killed_under_load() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const COUNT: usize = 2_000;
+    const CLIENTS: usize = 4;
+    let url = store_postgres::testing::fresh_database();
+    let dir = temp_dir().join("cluster");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("serve.log");
+    let addresses: Vec<(String, String)> = (0..3).map(|_| free_address()).collect();
+    let servers: Vec<String> = addresses.iter().map(|(_, server)| server.clone()).collect();
+    let node = |n: usize| {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        Killed(
+            Command::new(env!("CARGO_BIN_EXE_baton"))
+                .args(["serve", "--db", &url, "--listen", &addresses[n].0])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("a node starts"),
+        )
+    };
+    let ready = |n: usize| wait_for("a node", Duration::from_secs(30), || try_http(&servers[n], "GET", "/v1/instances/counts", "").is_some_and(|(s, _)| s == 200));
+    let mut nodes: Vec<Option<Killed>> = (0..3).map(|n| Some(node(n))).collect();
+    (0..3).for_each(ready);
+    let model = dir.join("cluster.bpmn");
+    std::fs::write(&model, CLUSTER_MODEL).unwrap();
+    let deployed = baton(&servers[0], &["deploy", model.to_str().unwrap()]);
+    assert!(deployed.status.success(), "{}", String::from_utf8_lossy(&deployed.stderr));
+    // Workers of both types on every node.
+    let _workers: Vec<Killed> = servers.iter().flat_map(|s| [worker(s, "cluster-charge"), worker(s, "cluster-ship")]).collect();
+
+    let acknowledged = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let ids = std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let completions = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for client in 0..CLIENTS {
+            let (servers, acknowledged, ids) = (&servers, &acknowledged, &ids);
+            scope.spawn(move || {
+                for n in (client..COUNT).step_by(CLIENTS) {
+                    let start = serde_json::json!({ "workflow": "cluster", "variables": { "key": format!("order-{n}") }, "request_id": format!("start-{n}") });
+                    let answer = until_answered(servers, n, "POST", "/v1/instances", &start.to_string(), &[201]);
+                    let id = answer["id"].as_str().unwrap().to_string();
+                    assert!(ids.lock().unwrap().insert(n, id).is_none());
+                    // Kept for ten minutes, so it waits for its instance's subscription if it comes first; 409: it was kept before.
+                    let message = serde_json::json!({ "name": "paid", "correlation_key": format!("order-{n}"), "ttl_ms": 600_000, "message_id": format!("paid-{n}") });
+                    until_answered(servers, n + 1, "POST", "/v1/messages", &message.to_string(), &[200, 201, 202, 204, 409]);
+                    acknowledged.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        }
+        // The clerk: completes open user tasks on any node that answers.
+        let (servers, stop, completions) = (&servers, &stop, &completions);
+        scope.spawn(move || {
+            let mut turn = 0;
+            while !stop.load(Ordering::SeqCst) {
+                turn += 1;
+                let server = &servers[turn % servers.len()];
+                let Some((200, page)) = try_http(server, "GET", "/v1/tasks?limit=200", "") else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let keys: Vec<String> = page["items"].as_array().unwrap().iter().map(|t| t["key"].as_str().unwrap().to_string()).collect();
+                if keys.is_empty() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                for key in keys {
+                    if let Some((204 | 200, _)) = try_http(server, "POST", &format!("/v1/tasks/{key}/complete"), "{}") {
+                        completions.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        });
+        // The chaos: SIGKILL two nodes in turn while work is in flight, then start both again.
+        let at = |count: usize| wait_for("the clients' progress", Duration::from_secs(300), || acknowledged.load(Ordering::SeqCst) >= count);
+        at(COUNT / 5);
+        drop(nodes[1].take());
+        at(COUNT * 2 / 5);
+        drop(nodes[2].take());
+        at(COUNT * 3 / 5);
+        nodes[1] = Some(node(1));
+        at(COUNT * 4 / 5);
+        nodes[2] = Some(node(2));
+        ready(1);
+        ready(2);
+        at(COUNT);
+        wait_for("every instance to complete", Duration::from_secs(300), || {
+            try_http(&servers[0], "GET", "/v1/instances/counts", "").is_some_and(|(_, counts)| counts["by_status"]["completed"] == COUNT)
+        });
+        stop.store(true, Ordering::SeqCst);
+    });
+
+    let (_, counts) = try_http(&servers[0], "GET", "/v1/instances/counts", "").unwrap();
+    assert_eq!(counts["total"], COUNT, "each acknowledged start made one instance, once: {counts}");
+    assert_eq!(counts["with_incidents"], 0, "{counts}");
+    let ids = ids.into_inner().unwrap();
+    assert_eq!(ids.values().collect::<std::collections::BTreeSet<_>>().len(), COUNT, "every start has its own instance");
+    for (n, id) in &ids {
+        let server = &servers[n % 3];
+        let (status, history) = try_http(server, "GET", &format!("/v1/instances/{id}/history?limit=1000"), "").unwrap();
+        assert_eq!(status, 200);
+        let rows = history["items"].as_array().unwrap();
+        for element in ["charge", "cool-off", "paid", "approve", "ship"] {
+            let done = rows.iter().filter(|r| r["element"] == element && r["event"] == "completed").count();
+            assert_eq!(done, 1, "instance {id}: {element} completed {done} times: {rows:?}");
+        }
+        let started = rows.iter().filter(|r| r["event"] == "activated").count();
+        let ended = rows.iter().filter(|r| r["event"] == "completed").count();
+        assert_eq!(started, ended, "instance {id} has unfinished element instances: {rows:?}");
+    }
+    // Each key has one instance, which took one message: so no message went to two.
+    let (_, messages) = try_http(&servers[0], "GET", "/v1/messages?limit=1000", "").unwrap();
+    let kept = messages["items"].as_array().unwrap();
+    assert_eq!(kept.len(), 1000, "the messages are kept for their time to live");
+    assert!(kept.iter().all(|m| m["correlated_to"] == serde_json::json!(["cluster"])), "each reached its process once: {kept:?}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(log.matches("baton: serving").count(), 5, "three nodes, two started again: {log}");
+    eprintln!("{COUNT} instances over three nodes, two killed and restarted; {} task completions sent", completions.load(Ordering::SeqCst));
+    let _ = std::fs::remove_dir_all(&dir);
 }
