@@ -62,6 +62,8 @@ pub struct BenchOptions {
     pub rate: Option<f64>,
     /// With `--store postgres`: the database to measure in.
     pub postgres: Option<String>,
+    /// Nodes on the one database (more than one only on PostgreSQL).
+    pub nodes: usize,
 }
 
 fn task(id: &str) -> String {
@@ -142,6 +144,7 @@ pub struct Report {
     pub workload: String,
     pub store: String,
     pub mode: String,
+    pub nodes: usize,
     pub instances: usize,
     pub offered_rate: Option<f64>,
     pub seconds: f64,
@@ -154,6 +157,8 @@ pub struct Report {
     pub peak_memory_mb: f64,
     pub commits: u64,
     pub mean_batch: f64,
+    /// Batches run again because another node wrote what they read (with several nodes).
+    pub conflicts_retried: u64,
     pub verified: usize,
     /// On PostgreSQL: what the run cost the database, per instance.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -330,7 +335,8 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         .map_or(0, |d| d.as_nanos());
     let directory =
         std::env::temp_dir().join(format!("baton-bench-{}-{started}", std::process::id()));
-    let mut postgres: Option<Arc<store_postgres::PostgresStore>> = None;
+    // On PostgreSQL, one store per node, each its own connections to the one schema.
+    let mut postgres: Vec<Arc<store_postgres::PostgresStore>> = Vec::new();
     let store: Arc<dyn Store> = match options.store {
         BenchStore::Memory => Arc::new(store::MemoryStore::new()),
         BenchStore::Sqlite => {
@@ -345,13 +351,27 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
             let schema = format!("baton_bench_{started}");
             let opened = tokio::task::block_in_place(|| store_postgres::PostgresStore::open_in_new_schema(url, &schema)).map_err(|e| Failure(e.to_string()))?;
             let opened = Arc::new(opened);
-            postgres = Some(opened.clone());
+            postgres.push(opened.clone());
+            for _ in 1..options.nodes {
+                let node = tokio::task::block_in_place(|| store_postgres::PostgresStore::open_schema(url, &schema)).map_err(|e| Failure(e.to_string()))?;
+                postgres.push(Arc::new(node));
+            }
             opened
         }
     };
-    let service = tokio::task::block_in_place(|| Service::start(store.clone(), Arc::new(SystemClock), Box::new(UuidIds), Options::default()))
-        .map_err(|e| Failure(e.to_string()))?;
-    let handle = service.handle.clone();
+    let node_stores: Vec<Arc<dyn Store>> = match postgres.len() {
+        0 => vec![store.clone()],
+        _ => postgres.iter().map(|p| p.clone() as Arc<dyn Store>).collect(),
+    };
+    let shared_store = node_stores.len() > 1;
+    let mut services = Vec::new();
+    for node_store in node_stores {
+        let options = Options { shared_store, ..Options::default() };
+        let service = tokio::task::block_in_place(|| Service::start(node_store, Arc::new(SystemClock), Box::new(UuidIds), options)).map_err(|e| Failure(e.to_string()))?;
+        services.push(service);
+    }
+    let handles: Vec<Handle> = services.iter().map(|s| s.handle.clone()).collect();
+    let handle = handles[0].clone();
     let (xml, expected) = workload(options.workload);
     let deployed = handle
         .call(Command::Deploy {
@@ -362,23 +382,30 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         .map_err(|e| Failure(e.to_string()))?;
     debug_assert!(matches!(deployed, Reply::Deployed(_)));
 
-    let (link, server) = match options.mode {
-        Mode::Embedded => (Link::Embedded(handle.clone()), None),
-        Mode::Http | Mode::CamundaRest => {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| Failure(e.to_string()))?;
-            let address = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
-            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-            let security = api::guard::Security::for_listener(address);
-            let served = tokio::spawn(api::serve(listener, handle.clone(), security, async move {
-                let _ = stopped.await;
-            }));
-            let client = Arc::new(Client::new(&format!("http://{address}")));
-            let link = if options.mode == Mode::Http { Link::Http(client) } else { Link::Camunda(client) };
-            (link, Some((stop, served)))
+    // A link to each node: starters and workers take them in turn.
+    let mut links = Vec::new();
+    let mut servers = Vec::new();
+    for handle in &handles {
+        match options.mode {
+            Mode::Embedded => links.push(Link::Embedded(handle.clone())),
+            Mode::Http | Mode::CamundaRest => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| Failure(e.to_string()))?;
+                let address = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let security = api::guard::Security::for_listener(address);
+                let served = tokio::spawn(api::serve(listener, handle.clone(), security, async move {
+                    let _ = stopped.await;
+                }));
+                let client = Arc::new(Client::new(&format!("http://{address}")));
+                links.push(if options.mode == Mode::Http { Link::Http(client) } else { Link::Camunda(client) });
+                servers.push((stop, served));
+            }
         }
-    };
+    }
+    let links = Arc::new(links);
+    let commits_now = || handles.iter().map(|h| h.metrics.commits()).fold((0, 0), |(c, n), (commits, commands)| (c + commits, n + commands));
 
     let tasks_per_instance = expected(0).len() as u64;
     let total_jobs = tasks_per_instance * options.instances as u64;
@@ -387,15 +414,15 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     // run's end, whenever the loop below notices it.
     let finished_ns = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
-    let (commits_before, commands_before) = handle.metrics.commits();
-    let database_before = database_reading(postgres.as_deref())?;
+    let (commits_before, commands_before) = commits_now();
+    let database_before = database_reading(&postgres)?;
     let cpu_before = cpu_seconds();
     let started = Instant::now();
 
     let mut workers = Vec::new();
-    for w in 0..WORKERS {
+    for w in 0..WORKERS.max(handles.len()) {
         let (link, completed_jobs, finished_ns, done) = (
-            link.clone(),
+            links[w % links.len()].clone(),
             completed_jobs.clone(),
             finished_ns.clone(),
             done.clone(),
@@ -431,7 +458,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     }
 
     let starter = {
-        let link = link.clone();
+        let links = links.clone();
         let count = options.instances;
         let rate = options.rate;
         tokio::spawn(async move {
@@ -442,7 +469,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
                     let mut pending = Vec::new();
                     for i in 0..count {
                         tick.tick().await;
-                        let link = link.clone();
+                        let link = links[i % links.len()].clone();
                         pending.push(tokio::spawn(async move { link.start(i).await }));
                     }
                     for p in pending {
@@ -452,8 +479,8 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
                 None => {
                     let next = Arc::new(AtomicU64::new(0));
                     let mut starters = Vec::new();
-                    for _ in 0..STARTERS.min(count.max(1)) {
-                        let (link, next) = (link.clone(), next.clone());
+                    for s in 0..STARTERS.min(count.max(1)) {
+                        let (link, next) = (links[s % links.len()].clone(), next.clone());
                         starters.push(tokio::spawn(async move {
                             loop {
                                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
@@ -498,8 +525,8 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     for worker in workers {
         worker.await.map_err(|e| Failure(e.to_string()))??;
     }
-    let (commits_after, commands_after) = handle.metrics.commits();
-    let database_after = database_reading(postgres.as_deref())?;
+    let (commits_after, commands_after) = commits_now();
+    let database_after = database_reading(&postgres)?;
     let database = database_before.zip(database_after).map(|((counted_before, wal_before), (counted_after, wal_after))| {
         let per_instance = |before: u64, after: u64| after.saturating_sub(before) as f64 / options.instances as f64;
         DatabaseCost {
@@ -510,7 +537,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
             commits: per_instance(counted_before.commits, counted_after.commits),
         }
     });
-    if let Some((stop, served)) = server {
+    for (stop, served) in servers {
         let _ = stop.send(());
         let _ = served.await;
     }
@@ -520,7 +547,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         tokio::task::spawn_blocking(move || verify(store.as_ref(), options.instances, expected))
             .await
             .map_err(|e| Failure(e.to_string()))??;
-    tokio::task::spawn_blocking(move || service.stop())
+    tokio::task::spawn_blocking(move || services.into_iter().for_each(Service::stop))
         .await
         .map_err(|e| Failure(e.to_string()))?;
     let _ = std::fs::remove_dir_all(&directory);
@@ -531,12 +558,14 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
             .copied()
             .unwrap_or(0) as f64
     };
+    let conflicts_retried = handles.iter().map(|h| h.metrics.conflicts().0).sum();
     let commits = commits_after - commits_before;
     let commands = commands_after - commands_before;
     Ok(Report {
         workload: format!("{:?}", options.workload).to_lowercase(),
         store: format!("{:?}", options.store).to_lowercase(),
         mode: clap::ValueEnum::to_possible_value(&options.mode).map_or_else(String::new, |v| v.get_name().to_string()),
+        nodes: options.nodes,
         instances: options.instances,
         offered_rate: options.rate,
         seconds,
@@ -554,15 +583,23 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
             commands as f64 / commits as f64
         },
         verified: latencies.len(),
+        conflicts_retried,
         database,
     })
 }
 
-/// The PostgreSQL store's counters and the server's WAL position, when the run is on PostgreSQL.
-fn database_reading(store: Option<&store_postgres::PostgresStore>) -> Result<Option<(store_postgres::Counted, u64)>, Failure> {
-    let Some(store) = store else { return Ok(None) };
-    let wal = tokio::task::block_in_place(|| store.wal_position()).map_err(|e| Failure(e.to_string()))?;
-    Ok(Some((store.counted(), wal)))
+/// The PostgreSQL stores' counters (every node's, summed) and the server's
+/// WAL position, when the run is on PostgreSQL.
+fn database_reading(stores: &[Arc<store_postgres::PostgresStore>]) -> Result<Option<(store_postgres::Counted, u64)>, Failure> {
+    let Some(first) = stores.first() else { return Ok(None) };
+    let wal = tokio::task::block_in_place(|| first.wal_position()).map_err(|e| Failure(e.to_string()))?;
+    let counted = stores.iter().map(|s| s.counted()).fold(store_postgres::Counted::default(), |sum, c| store_postgres::Counted {
+        statements: sum.statements + c.statements,
+        round_trips: sum.round_trips + c.round_trips,
+        rows_written: sum.rows_written + c.rows_written,
+        commits: sum.commits + c.commits,
+    });
+    Ok(Some((counted, wal)))
 }
 
 /// Reads every instance back; returns the start-to-complete latencies (ms), sorted.
@@ -632,10 +669,12 @@ fn verify(
 
 pub fn print(report: &Report) {
     say!(
-        "workload        {} ({} store, {} mode{})",
+        "workload        {} ({} store, {} mode, {} node{}{})",
         report.workload,
         report.store,
         report.mode,
+        report.nodes,
+        if report.nodes == 1 { "" } else { "s" },
         report
             .offered_rate
             .map(|r| format!(", offered {r}/s"))
@@ -666,9 +705,10 @@ pub fn print(report: &Report) {
         report.peak_memory_mb
     );
     say!(
-        "commits         {} ({:.1} commands per commit)",
+        "commits         {} ({:.1} commands per commit{})",
         report.commits,
-        report.mean_batch
+        report.mean_batch,
+        if report.nodes > 1 { format!(", {} run again after a conflict", report.conflicts_retried) } else { String::new() }
     );
     if let Some(cost) = &report.database {
         say!(

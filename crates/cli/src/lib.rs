@@ -660,6 +660,9 @@ pub enum Command {
         /// With --store postgres: the database (postgres://USER@HOST/DATABASE); each run works in a new schema of it.
         #[arg(long, env = "BATON_BENCH_POSTGRES")]
         postgres: Option<String>,
+        /// With --store postgres: run this many nodes on the one database, in this process, with starters and workers spread over them.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
         #[arg(long, value_enum, default_value = "embedded")]
         mode: bench::Mode,
         #[arg(long, default_value_t = 1000)]
@@ -1162,11 +1165,15 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             workload,
             store,
             postgres,
+            nodes,
             mode,
             instances,
             rate,
             json,
         } => {
+            if nodes == 0 || (nodes > 1 && store != bench::BenchStore::Postgres) {
+                return Err(Failure("--nodes takes 1, or more with --store postgres (the SQLite and memory stores have one writer)".into()));
+            }
             if instances == 0 {
                 return Err(Failure("--instances must be at least 1".into()));
             }
@@ -1175,11 +1182,12 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
                     "--rate must be a positive number of instances per second".into(),
                 ));
             }
-            eprintln!("baton bench: {instances} instances of {workload:?}, {store:?} store, {mode:?} mode");
+            eprintln!("baton bench: {instances} instances of {workload:?}, {store:?} store, {mode:?} mode, {nodes} node(s)");
             let report = bench::run(bench::BenchOptions {
                 workload,
                 store,
                 postgres,
+                nodes,
                 mode,
                 instances,
                 rate,

@@ -254,6 +254,15 @@ fn bench_runs_every_workload_and_checks_every_instance() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+    // Issue 15, item 6: three nodes on one PostgreSQL database, every instance checked.
+    let url = store_postgres::testing::server();
+    let output = baton(&["bench", "--workload", "w3", "--store", "postgres", "--postgres", &url, "--nodes", "3", "--mode", "http", "--instances", "100", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!((report["nodes"].as_u64(), report["verified"].as_u64()), (Some(3), Some(100)), "{report}");
+    assert!(report["database"]["round_trips"].is_number() && report["conflicts_retried"].is_number(), "{report}");
+    let refused = baton(&["bench", "--workload", "w1", "--store", "sqlite", "--nodes", "2"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--nodes takes 1, or more with --store postgres"), "{}", String::from_utf8_lossy(&refused.stderr));
 }
 
 /// Issue 10, item 5: every route of the API has a CLI form, and every field

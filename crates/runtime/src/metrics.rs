@@ -71,6 +71,8 @@ pub struct Metrics {
     commit_seconds: Histogram,
     /// The instance cache: entries, hits, misses.
     cache: [AtomicU64; 3],
+    /// Batches run again because another node wrote what they read (outcome: retried, or given up).
+    conflicts: [AtomicU64; 2],
 }
 
 impl Default for Metrics {
@@ -82,6 +84,7 @@ impl Default for Metrics {
             batch_size: Histogram::new(&[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]),
             commit_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
             cache: Default::default(),
+            conflicts: Default::default(),
         }
     }
 }
@@ -110,6 +113,16 @@ impl Metrics {
         for (gauge, value) in self.cache.iter().zip([entries as u64, hits, misses]) {
             gauge.store(value, Ordering::Relaxed);
         }
+    }
+
+    /// A batch met a conflict: it runs again (`retried`), or its callers get the conflict.
+    pub fn record_conflict(&self, retried: bool) {
+        self.conflicts[usize::from(!retried)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Conflicts so far: (retried, given up).
+    pub fn conflicts(&self) -> (u64, u64) {
+        (self.conflicts[0].load(Ordering::Relaxed), self.conflicts[1].load(Ordering::Relaxed))
     }
 
     /// How many transactions committed, and how many commands they held.
@@ -143,6 +156,10 @@ impl Metrics {
         let _ = writeln!(out, "baton_instance_cache_lookups_total{{result=\"miss\"}} {}", cache(2));
         let _ = writeln!(out, "# HELP baton_commits_total Transactions committed.\n# TYPE baton_commits_total counter");
         let _ = writeln!(out, "baton_commits_total {}", self.commits.load(Ordering::Relaxed));
+        let (retried, given_up) = self.conflicts();
+        let _ = writeln!(out, "# HELP baton_commit_conflicts_total Batches that wrote what another node wrote meanwhile, by outcome (run again, or answered with the conflict).\n# TYPE baton_commit_conflicts_total counter");
+        let _ = writeln!(out, "baton_commit_conflicts_total{{outcome=\"retried\"}} {retried}");
+        let _ = writeln!(out, "baton_commit_conflicts_total{{outcome=\"given_up\"}} {given_up}");
         self.batch_size.render(&mut out, "baton_commit_batch_size", "Commands committed together in one transaction.");
         self.commit_seconds.render(&mut out, "baton_commit_seconds", "Time to apply and commit one batch.");
         out

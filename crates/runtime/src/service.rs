@@ -612,7 +612,12 @@ impl CommitLoop {
             match self.attempt(&inputs, now) {
                 Attempt::Failed(Error::Store(error)) if error.is_conflict() && tries < MAX_CONFLICT_TRIES => {
                     // Nothing of it happened: forget what the core learned, read again, and retry.
+                    self.metrics.record_conflict(true);
                     self.forget_uncommitted();
+                }
+                Attempt::Failed(Error::Store(error)) if error.is_conflict() => {
+                    self.metrics.record_conflict(false);
+                    break Attempt::Failed(Error::Store(error));
                 }
                 outcome => break outcome,
             }
