@@ -501,3 +501,104 @@ fn a_database_of_release_0_1_opens_reads_back_and_runs_on() {
     let completed = store::InstanceFilter { status: Some(engine::Status::Completed), ..store::InstanceFilter::default() };
     assert_eq!(read.instances(&completed, &store::PageRequest::first(10)).unwrap().items.len(), 1, "the payment completed the first instance");
 }
+
+/// Two nodes (services) on one database, sharing a clock the test moves.
+fn two_nodes(url: &str, clock: std::sync::Arc<runtime::ManualClock>) -> [runtime::Service; 2] {
+    [0, 1].map(|_| {
+        let store = std::sync::Arc::new(PostgresStore::open(url).unwrap());
+        let options = runtime::Options { shared_store: true, ..runtime::Options::default() };
+        runtime::Service::start(store, clock.clone(), Box::new(runtime::UuidIds), options).unwrap()
+    })
+}
+
+fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+}
+
+const JOB_MODEL: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <process id="work" isExecutable="true">
+    <startEvent id="s"/><sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
+    <serviceTask id="t"><extensionElements><zeebe:taskDefinition type="far"/></extensionElements></serviceTask>
+    <sequenceFlow id="f2" sourceRef="t" targetRef="e"/><endEvent id="e"/>
+  </process>
+</definitions>"#;
+
+/// Issue 15, item 3: a workflow deployed on one node starts on the other at
+/// once; a long poll on one node gets the job another node created; and a
+/// wait for an instance's end on one node returns when another node ends
+/// it (it has no timer of its own to look again: only the other node's
+/// `NOTIFY` can wake it before its 30 s are up).
+#[test]
+fn a_node_learns_deployments_and_wakes_for_jobs_and_ends_made_on_another() {
+    use runtime::{Command, Reply, StartCommand};
+    let url = testing::fresh_database();
+    let clock = std::sync::Arc::new(runtime::ManualClock::new(1_000_000));
+    let [a, b] = two_nodes(&url, clock);
+    let (on_a, on_b) = (a.handle.clone(), b.handle.clone());
+    block_on(async move {
+        let deploy = Command::Deploy { tenant: store::DEFAULT_TENANT.into(), files: vec![("work.bpmn".into(), JOB_MODEL.into())] };
+        on_a.call(deploy).await.expect("a deploys");
+        let start = || Command::Start(StartCommand { process_id: "work".into(), ..StartCommand::default() });
+        let Ok(Reply::Started(id)) = on_b.call(start()).await else { panic!("b starts what a deployed, at once") };
+        let jobs = on_a.activate("far".into(), "w".into(), 10, 60_000, std::time::Duration::from_secs(30), None).await.unwrap();
+        assert_eq!(jobs.len(), 1, "a hands out the job b created");
+        let waiting = {
+            let on_b = on_b.clone();
+            let id = id.clone();
+            tokio::spawn(async move { on_b.await_end(&id, std::time::Duration::from_secs(30)).await })
+        };
+        // The poll on b waits for a job that a creates.
+        let polling = {
+            let on_b = on_b.clone();
+            tokio::spawn(async move { on_b.activate("far".into(), "w".into(), 10, 60_000, std::time::Duration::from_secs(30), None).await })
+        };
+        let started = std::time::Instant::now();
+        let job = &jobs[0].job;
+        let claim = runtime::Claim::lease("w", job.lease.as_deref().unwrap());
+        on_a.call(Command::CompleteJob { key: job.key.clone(), claim, variables: Default::default(), result: None }).await.expect("a completes it");
+        let ended = waiting.await.unwrap().unwrap().expect("b hears that the instance ended");
+        assert_eq!(ended.status, engine::Status::Completed);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "woken by a's news, not by its timeout");
+        on_a.call(start()).await.expect("a starts another");
+        let polled = polling.await.unwrap().unwrap();
+        assert_eq!(polled.len(), 1, "b's long poll got the job a created");
+    });
+    a.stop();
+    b.stop();
+}
+
+/// Issue 15, item 3: a timer start event fires once in the cluster. Both
+/// nodes turn at once, again and again, while five occurrences are due;
+/// five instances start, not ten.
+#[test]
+fn a_timer_start_event_fires_once_in_the_cluster() {
+    use runtime::Command;
+    let url = testing::fresh_database();
+    let clock = std::sync::Arc::new(runtime::ManualClock::new(1_000_000));
+    let [a, b] = two_nodes(&url, clock.clone());
+    let model = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
+      <process id="tick" isExecutable="true">
+        <startEvent id="s"><timerEventDefinition><timeCycle>R5/PT1M</timeCycle></timerEventDefinition></startEvent>
+        <sequenceFlow id="f" sourceRef="s" targetRef="e"/><endEvent id="e"/>
+      </process>
+    </definitions>"#;
+    let (on_a, on_b) = (a.handle.clone(), b.handle.clone());
+    block_on(async move {
+        let deploy = Command::Deploy { tenant: store::DEFAULT_TENANT.into(), files: vec![("tick.bpmn".into(), model.into())] };
+        on_a.call(deploy).await.unwrap();
+        clock.advance(60 * 60 * 1000);
+        // Each call is a turn of its node's commit loop, which fires what is due.
+        let turn = |handle: runtime::Handle| async move {
+            handle.call(Command::Activate { job_type: "nothing".into(), worker: "w".into(), max: 1, lease_ms: 1000 }).await.unwrap();
+        };
+        for _ in 0..10 {
+            tokio::join!(turn(on_a.clone()), turn(on_b.clone()));
+        }
+    });
+    let mut read = a.handle.store.read().unwrap();
+    let started = read.instances(&store::InstanceFilter::default(), &store::PageRequest::first(100)).unwrap().items;
+    assert_eq!(started.len(), 5, "one instance per occurrence: {:?}", started.iter().map(|i| i.started_at).collect::<Vec<_>>());
+    drop(read);
+    a.stop();
+    b.stop();
+}
