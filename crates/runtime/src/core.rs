@@ -1096,6 +1096,10 @@ impl Core {
                 process_id: row.process_id.clone(),
             })?,
         }
+        if self.deployed(&row.tenant, &row.process_id, row.version).is_none() {
+            // Deployed by another node after this batch looked (its timer row is visible now).
+            self.learn_deployments(tx)?;
+        }
         let Some(deployed) = self
             .deployed(&row.tenant, &row.process_id, row.version)
             .cloned()

@@ -798,3 +798,31 @@ async fn a_node_whose_copy_is_stale_reads_again_and_loses_no_change() {
     a.stop();
     b.stop();
 }
+
+/// A node whose batch looked for deployments before another node deployed a
+/// workflow with a timer start event, then finds that timer due in the same
+/// batch (its row committed meanwhile), learns the workflow and starts the
+/// instance, instead of moving the timer on with no instance started.
+#[test]
+fn a_start_timer_of_a_workflow_another_node_just_deployed_starts_its_instance() {
+    let store = store::MemoryStore::new();
+    let mut stale = runtime::Core::load(store.read().unwrap().as_mut(), Box::new(runtime::SequentialIds::default())).unwrap();
+    stale.shared_store = true;
+    let mut deploying = runtime::Core::load(store.read().unwrap().as_mut(), Box::new(runtime::SequentialIds::default())).unwrap();
+    deploying.shared_store = true;
+    let model = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
+      <process id="tick" isExecutable="true">
+        <startEvent id="s"><timerEventDefinition><timeCycle>R2/PT1M</timeCycle></timerEventDefinition></startEvent>
+        <sequenceFlow id="f" sourceRef="s" targetRef="e"/><endEvent id="e"/>
+      </process>
+    </definitions>"#;
+    let mut txn = store.write().unwrap();
+    deploying.deploy(txn.as_mut(), store::DEFAULT_TENANT, &[("tick.bpmn".into(), model.into())], T0).unwrap();
+    txn.commit().unwrap();
+    let mut txn = store.write().unwrap();
+    let fired = stale.fire_due(txn.as_mut(), T0 + 60_000, 10).unwrap();
+    txn.commit().unwrap();
+    assert_eq!(fired, 1);
+    let started = store.read().unwrap().instances(&store::InstanceFilter::default(), &store::PageRequest::first(10)).unwrap().items;
+    assert_eq!(started.len(), 1, "the occurrence started its instance");
+}
