@@ -268,6 +268,7 @@ impl<'a, 'input> Reader<'a, 'input> {
         workflow.version_tag = extension(node, ZEEBE, "versionTag").and_then(|t| t.attribute("value")).map(str::to_string);
         // The process's own: start before its start event, end once all else is done.
         workflow.elements[Workflow::ROOT].listeners = execution_listeners(node, process_id, position, &mut builder.diagnostics);
+        workflow.elements[Workflow::ROOT].properties = properties(node);
         workflow.forms = embedded_forms(node, &workflow, &mut builder.diagnostics, |n| self.position(n));
         if !executable {
             // A process that is not meant to run is still read, so its problems are worth knowing, but none stops a deployment.
@@ -533,13 +534,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                 element.listeners.extend(listener_job(listener, event, id, position, diagnostics));
             }
         }
-        if let Some(properties) = extension(node, ZEEBE, "properties") {
-            for property in properties.children().filter(|c| is(*c, ZEEBE, "property")) {
-                if let Some(name) = property.attribute("name") {
-                    element.properties.insert(name.to_string(), property.attribute("value").unwrap_or_default().to_string());
-                }
-            }
-        }
+        element.properties.extend(properties(node));
         if let Some(io) = extension(node, ZEEBE, "ioMapping") {
             for mapping in io.children().filter(Node::is_element) {
                 let is_input = mapping.tag_name().name() == "input";
@@ -1560,4 +1555,16 @@ fn expression(source: &str, id: &str, position: (u32, u32), diagnostics: &mut Ve
             None
         }
     }
+}
+
+/// An element's (or the process's) `zeebe:properties`: name and value pairs.
+fn properties(node: Node) -> BTreeMap<String, String> {
+    let Some(properties) = extension(node, ZEEBE, "properties") else {
+        return BTreeMap::new();
+    };
+    properties
+        .children()
+        .filter(|c| is(*c, ZEEBE, "property"))
+        .filter_map(|property| Some((property.attribute("name")?.to_string(), property.attribute("value").unwrap_or_default().to_string())))
+        .collect()
 }

@@ -311,6 +311,8 @@ pub struct Core {
     workflows: BTreeMap<WorkflowKey, Vec<Deployed>>,
     /// Instances started from now on raise an incident for an error nobody catches, as Camunda 8 does (else they fail).
     pub uncaught_errors_incident: bool,
+    /// How long an ended instance is kept ([`crate::Options::retention_ms`]).
+    pub retention_ms: Option<i64>,
     /// Other cores write to the same store (several nodes on one database):
     /// a cached instance is used only after the store confirms it still holds
     /// that version (one lookup by key), since another core may have moved it on.
@@ -361,6 +363,7 @@ impl Core {
         Ok(Core {
             workflows,
             uncaught_errors_incident: false,
+            retention_ms: None,
             shared_store: false,
             stale_copies: std::cell::Cell::new(0),
             decisions,
@@ -703,7 +706,16 @@ impl Core {
                     .map(|d| (name.clone(), d.clone())),
             );
             match import.into_workflows() {
-                Ok(workflows) => imported.push((name, xml, workflows)),
+                Ok(workflows) => {
+                    for workflow in &workflows {
+                        let retention = workflow.elements[Workflow::ROOT].properties.get(RETENTION_PROPERTY);
+                        if let Some(Err(why)) = retention.map(|value| retention_ms(value)) {
+                            let message = format!("the process property {RETENTION_PROPERTY}: {why}");
+                            problems.push((name.clone(), bpmn::Diagnostic::error("retention-invalid", Some(&workflow.process_id), (0, 0), message)));
+                        }
+                    }
+                    imported.push((name, xml, workflows))
+                }
                 Err(diagnostics) => {
                     problems.extend(diagnostics.into_iter().map(|d| (name.clone(), d)))
                 }
@@ -1116,6 +1128,48 @@ impl Core {
         self.settle(session)
     }
 
+    /// Deletes an ended instance now, with its history and every row of it.
+    pub fn delete_instance(&mut self, tx: &mut dyn WriteTxn, id: &str) -> Result<(), Error> {
+        let row = self.reached(tx.instance(id)?, |r| &r.tenant, "instance", id)?;
+        if !row.status.is_ended() {
+            return Err(Error::Rejected(engine::Rejection {
+                code: engine::RejectionCode::InstanceNotEnded,
+                message: format!("instance {id} is {}; cancel it first, then delete it", row.status.as_str()),
+            }));
+        }
+        self.cache.get_mut().take(id);
+        tx.apply(Write::DeleteInstance { id: id.to_string() })?;
+        self.counts.instances_deleted += 1;
+        Ok(())
+    }
+
+    /// Deletes up to `limit` ended instances whose retention ran out at
+    /// `now`; returns how many it looked at. One that runs again (a rerun)
+    /// is no longer to be deleted: its next end schedules it again.
+    pub fn delete_expired(&mut self, tx: &mut dyn WriteTxn, now: i64, limit: usize) -> Result<usize, Error> {
+        let due = tx.due_deletions(now, limit)?;
+        for id in &due {
+            let running = tx.instance(id)?.is_some_and(|row| !row.status.is_ended());
+            if running {
+                tx.apply(Write::CancelDeletion { instance_id: id.clone() })?;
+            } else {
+                self.cache.get_mut().take(id);
+                tx.apply(Write::DeleteInstance { id: id.clone() })?;
+                self.counts.instances_deleted += 1;
+            }
+        }
+        Ok(due.len())
+    }
+
+    /// How long to keep an instance of `workflow` once it ended: its
+    /// `baton:retention` property (an ISO 8601 duration, or `forever`), else the server's.
+    fn retention_of(&self, workflow: &Workflow) -> Option<i64> {
+        match workflow.elements[Workflow::ROOT].properties.get(RETENTION_PROPERTY) {
+            Some(value) => retention_ms(value).ok().flatten(),
+            None => self.retention_ms,
+        }
+    }
+
     /// Hands up to `max` jobs of `job_type` (of the caller's tenants) to `worker` for `lease_ms`.
     pub fn activate_jobs(
         &mut self,
@@ -1343,6 +1397,22 @@ fn load_from_store(core: &Core, tx: &mut dyn WriteTxn, id: &str) -> Result<Loade
 }
 
 /// The id of a start event of the process (not of a subprocess) whose trigger matches.
+/// The process property that says how long its ended instances are kept.
+pub const RETENTION_PROPERTY: &str = "baton:retention";
+
+/// A retention as milliseconds: an ISO 8601 duration (`P30D`), or `forever` (`None`).
+pub fn retention_ms(text: &str) -> Result<Option<i64>, String> {
+    if text.trim().eq_ignore_ascii_case("forever") {
+        return Ok(None);
+    }
+    let span = bpmn::timer::parse_duration(text)?;
+    let ms = bpmn::timer::add(0, span)?;
+    if ms <= 0 {
+        return Err(format!("a retention of '{text}' keeps nothing: give a positive duration, or 'forever'"));
+    }
+    Ok(Some(ms))
+}
+
 pub fn start_event_of(workflow: &Workflow, matches: impl Fn(&Trigger) -> bool) -> Option<String> {
     workflow.elements[Workflow::ROOT]
         .children
@@ -1952,6 +2022,9 @@ impl<'t> Session<'t> {
                     Status::Cancelled => self.counts.instances_cancelled += 1,
                     Status::Failed => self.counts.instances_failed += 1,
                     Status::Running | Status::Suspended => {}
+                }
+                if let Some(keep) = core.retention_of(&self.load(core, id)?.deployed.workflow) {
+                    self.tx.apply(Write::ScheduleDeletion { instance_id: id.to_string(), at: self.now.saturating_add(keep) })?;
                 }
                 self.start_buffered_for(core, id)?;
                 let Some(parent) = self.load(core, id)?.state.parent.clone() else {

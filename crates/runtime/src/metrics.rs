@@ -15,6 +15,8 @@ pub struct Counts {
     pub instances_failed: u64,
     pub jobs_activated: u64,
     pub jobs_completed: u64,
+    /// Ended instances deleted (retention, or on request).
+    pub instances_deleted: u64,
 }
 
 impl Counts {
@@ -25,6 +27,7 @@ impl Counts {
         self.instances_failed += other.instances_failed;
         self.jobs_activated += other.jobs_activated;
         self.jobs_completed += other.jobs_completed;
+        self.instances_deleted += other.instances_deleted;
     }
 }
 
@@ -64,7 +67,7 @@ impl Histogram {
 }
 
 pub struct Metrics {
-    counts: [AtomicU64; 6],
+    counts: [AtomicU64; 7],
     commands: AtomicU64,
     commits: AtomicU64,
     batch_size: Histogram,
@@ -102,6 +105,7 @@ impl Metrics {
             counts.instances_failed,
             counts.jobs_activated,
             counts.jobs_completed,
+            counts.instances_deleted,
         ];
         for (counter, value) in self.counts.iter().zip(values) {
             counter.fetch_add(value, Ordering::Relaxed);
@@ -144,6 +148,8 @@ impl Metrics {
         let _ = writeln!(out, "baton_jobs_activated_total {}", load(4));
         let _ = writeln!(out, "# HELP baton_jobs_completed_total Jobs completed by workers.\n# TYPE baton_jobs_completed_total counter");
         let _ = writeln!(out, "baton_jobs_completed_total {}", load(5));
+        let _ = writeln!(out, "# HELP baton_instances_deleted_total Ended instances deleted with their history (retention ran out, or on request).\n# TYPE baton_instances_deleted_total counter");
+        let _ = writeln!(out, "baton_instances_deleted_total {}", load(6));
         let _ = writeln!(out, "# HELP baton_instances Instances in the store, by status.\n# TYPE baton_instances gauge");
         for (status, count) in open {
             let _ = writeln!(out, "baton_instances{{status=\"{}\"}} {count}", status.as_str());

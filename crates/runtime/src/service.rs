@@ -75,6 +75,9 @@ pub struct Options {
     pub cache_capacity: usize,
     /// An error end event nobody catches raises an incident, as Camunda 8 does, instead of failing the instance.
     pub uncaught_errors_incident: bool,
+    /// How long an ended instance is kept before it is deleted with its
+    /// history (`None`: for ever); a workflow's `baton:retention` property overrides it.
+    pub retention_ms: Option<i64>,
     /// Other nodes write to the same store ([`crate::core::Core::shared_store`]): each
     /// batch learns what they deployed, and cached instances are checked before use.
     pub shared_store: bool,
@@ -107,6 +110,7 @@ impl Default for Options {
             max_timers_per_batch: 1_000,
             cache_capacity: crate::cache::DEFAULT_CAPACITY,
             uncaught_errors_incident: false,
+            retention_ms: None,
             shared_store: false,
             #[cfg(feature = "test-util")]
             inject_panic: None,
@@ -196,6 +200,8 @@ pub enum Command {
     },
     /// Creates, changes or revokes an API token.
     PutToken(store::TokenRow),
+    /// Deletes an ended instance now, with its history and every row of it.
+    DeleteInstance { instance_id: String },
     /// Evaluates a deployed decision (the latest version, or `version`) with
     /// variables; writes nothing.
     Evaluate {
@@ -274,6 +280,7 @@ impl Service {
         core.set_cache_capacity(options.cache_capacity);
         core.uncaught_errors_incident = options.uncaught_errors_incident;
         core.shared_store = options.shared_store;
+        core.retention_ms = options.retention_ms;
         #[cfg(feature = "test-util")]
         core.inject_panic(options.inject_panic.clone());
         let (sender, receiver) = mpsc::sync_channel(options.queue_capacity);
@@ -299,6 +306,7 @@ impl Service {
             instances_ended: handle.instances_ended.clone(),
             metrics: handle.metrics.clone(),
             stale: false,
+            next_sweep: i64::MIN,
         };
         if looped.options.shared_store {
             handle.listen();
@@ -529,7 +537,14 @@ struct CommitLoop {
     /// A batch failed and the core could not reload what the store holds
     /// (the store was unreachable): nothing runs until it has.
     stale: bool,
+    /// When (the clock's ms) to look for ended instances to delete next.
+    next_sweep: i64,
 }
+
+/// Most ended instances deleted in one turn, so a sweep never holds the commit loop long.
+const DELETIONS_PER_TURN: usize = 100;
+/// How often the commit loop looks for ended instances whose retention ran out.
+const SWEEP_EVERY_MS: i64 = 1_000;
 
 impl CommitLoop {
     /// After a transaction that did not commit: the core forgets what it
@@ -705,6 +720,20 @@ impl CommitLoop {
                     other => other,
                 }
             }
+        };
+        // Ended instances whose retention ran out, a few at a time (and a
+        // turn later again while more are due).
+        let fired = match fired {
+            Ok(fired) if now >= self.next_sweep => {
+                match self.core.isolated(txn.as_mut(), now, |core, tx| core.delete_expired(tx, now, DELETIONS_PER_TURN)) {
+                    Ok(deleted) => {
+                        self.next_sweep = if deleted == DELETIONS_PER_TURN { now } else { now + SWEEP_EVERY_MS };
+                        Ok(fired + deleted)
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            other => other,
         };
         if !wrote && matches!(fired, Ok(0)) {
             // Everything was read-only (or refused and rolled back).
@@ -888,6 +917,7 @@ fn apply(
             tx.apply(store::Write::PutToken(row))?;
             Ok(Reply::Done)
         }
+        Command::DeleteInstance { instance_id } => core.delete_instance(tx, &instance_id).map(|()| Reply::Done),
         Command::Tick => Ok(Reply::Done),
     }
 }

@@ -826,3 +826,81 @@ fn a_start_timer_of_a_workflow_another_node_just_deployed_starts_its_instance() 
     let started = store.read().unwrap().instances(&store::InstanceFilter::default(), &store::PageRequest::first(10)).unwrap().items;
     assert_eq!(started.len(), 1, "the occurrence started its instance");
 }
+
+const RETAINED: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="r">
+  <process id="quick" isExecutable="true">
+    <startEvent id="q_start"/><sequenceFlow id="q1" sourceRef="q_start" targetRef="q_end"/><endEvent id="q_end"/>
+  </process>
+  <process id="kept" isExecutable="true">
+    <extensionElements><zeebe:properties><zeebe:property name="baton:retention" value="forever"/></zeebe:properties></extensionElements>
+    <startEvent id="k_start"/><sequenceFlow id="k1" sourceRef="k_start" targetRef="k_end"/><endEvent id="k_end"/>
+  </process>
+  <process id="brief" isExecutable="true">
+    <extensionElements><zeebe:properties><zeebe:property name="baton:retention" value="PT10S"/></zeebe:properties></extensionElements>
+    <startEvent id="b_start"/><sequenceFlow id="b1" sourceRef="b_start" targetRef="b_wait"/>
+    <intermediateCatchEvent id="b_wait"><timerEventDefinition><timeDuration>PT1H</timeDuration></timerEventDefinition></intermediateCatchEvent>
+    <sequenceFlow id="b2" sourceRef="b_wait" targetRef="b_end"/><endEvent id="b_end"/>
+  </process>
+</definitions>"#;
+
+/// The SQLite file's bytes, its write-ahead log's included.
+fn file_bytes(db: &std::path::Path) -> u64 {
+    let wal = db.with_extension("db-wal");
+    std::fs::metadata(db).map_or(0, |m| m.len()) + std::fs::metadata(wal).map_or(0, |m| m.len())
+}
+
+/// Issue 16, item 4: with a retention of two minutes, ended instances go
+/// with their history once it runs out, a few at a time; a workflow's own
+/// retention (`forever`, ten seconds) overrides the server's; and under a
+/// steady load the SQLite file stops growing once the period is reached
+/// (the space of deleted rows is used again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ended_instances_go_when_their_retention_runs_out_and_the_file_stops_growing() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let db = temp_db();
+    let store: Arc<dyn Store> = Arc::new(store_sqlite::SqliteStore::open(&db).unwrap());
+    let options = Options { retention_ms: Some(120_000), ..Options::default() };
+    let service = Service::start(store.clone(), clock.clone(), Box::new(SequentialIds::default()), options).unwrap();
+    let files = vec![("r.bpmn".to_string(), RETAINED.to_string())];
+    service.handle.call(Command::Deploy { tenant: store::DEFAULT_TENANT.into(), files }).await.unwrap();
+    let kept = start(&service, "kept", None).await;
+    let brief = start(&service, "brief", None).await;
+    let waiting = start(&service, "quick", None).await;
+    let refused = service.handle.call(Command::DeleteInstance { instance_id: brief.clone() }).await;
+    assert!(matches!(&refused, Err(Error::Rejected(r)) if r.code == engine::RejectionCode::InstanceNotEnded), "{refused:?}");
+
+    let mut sizes = Vec::new();
+    for round in 0..16 {
+        for _ in 0..200 {
+            start(&service, "quick", None).await;
+        }
+        if round == 0 {
+            // Ends the brief one's wait: it is kept ten seconds from then.
+            clock.advance(3_600_000);
+        }
+        clock.advance(30_000);
+        // Turns: each deletes up to a hundred, and the next goes on while more are due.
+        for _ in 0..8 {
+            service.handle.call(Command::Tick).await.unwrap();
+        }
+        sizes.push(file_bytes(&db));
+    }
+    let mut read = store.read().unwrap();
+    assert!(read.instance(&kept).unwrap().is_some(), "kept for ever, as its workflow says");
+    assert!(read.instance(&brief).unwrap().is_none(), "gone ten seconds after it ended");
+    assert!(read.history(&brief, &store::HistoryFilter::default(), &store::PageRequest::first(10)).unwrap().items.is_empty(), "its history too");
+    assert!(read.instance(&waiting).unwrap().is_none());
+    let left = read.count_instances().unwrap().iter().map(|(_, n)| n).sum::<u64>();
+    assert!(left <= 5 * 200 + 1, "what ended more than two minutes ago is gone: {left} instances left");
+    drop(read);
+    // Before the first deletions (two minutes are four rounds) each round adds its 200 instances.
+    let early_round = (sizes[4] - sizes[0]) / 4;
+    let late_growth = sizes[15].saturating_sub(sizes[9]);
+    assert!(late_growth < early_round, "the file stopped growing: {late_growth} bytes over six late rounds, {early_round} a round before deletions began ({sizes:?})");
+    let metrics = service.handle.metrics.render(&[]);
+    assert!(metrics.contains("baton_instances_deleted_total "), "{metrics}");
+    // Deleted on request: an ended instance, at once.
+    service.handle.call(Command::DeleteInstance { instance_id: kept.clone() }).await.unwrap();
+    assert!(store.read().unwrap().instance(&kept).unwrap().is_none());
+    service.stop();
+}

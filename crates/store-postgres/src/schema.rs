@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -183,7 +183,16 @@ CREATE INDEX decisions_by_deployment ON decisions (deployment);
 CREATE INDEX forms_by_deployment ON forms (deployment);
 "#;
 
-const STEPS: [(i64, &str); 3] = [(1, V1), (2, V2), (3, V3)];
+/// Version 4: retention. When each ended instance may be deleted, in the
+/// order the sweep takes them; and the request ids by instance, which
+/// deleting one needs.
+const V4: &str = r#"
+CREATE TABLE deletions (instance_id TEXT COLLATE "C" PRIMARY KEY, at BIGINT NOT NULL);
+CREATE INDEX deletions_by_time ON deletions (at, instance_id);
+CREATE INDEX requests_by_instance ON requests (instance_id);
+"#;
+
+const STEPS: [(i64, &str); 4] = [(1, V1), (2, V2), (3, V3), (4, V4)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

@@ -1082,6 +1082,11 @@ impl ReadTxn for PostgresTxn<'_> {
         self.query(DUE_TIMERS, &[&now, &limit], timer_row)
     }
 
+    fn due_deletions(&mut self, now: i64, limit: usize) -> Result<Vec<String>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query("SELECT instance_id FROM deletions WHERE at <= $1 ORDER BY at, instance_id LIMIT $2", &[&now, &limit], |row| get(row, 0))
+    }
+
     fn next_due(&mut self) -> Result<Option<i64>> {
         Ok(self.query_one(NEXT_DUE, &[], |row| get::<Option<i64>>(row, 0))?.flatten())
     }
@@ -1166,6 +1171,17 @@ impl WriteTxn for PostgresTxn<'_> {
                 values![w.process_id, i64::from(w.version), big(w.deployment)?, w.name, w.version_tag, w.xml, w.deployed_at, w.tenant],
             ),
             Write::PutInstance(row) => self.put_instance(&row),
+            Write::DeleteInstance { id } => {
+                for table in INSTANCE_TABLES {
+                    self.execute(&format!("DELETE FROM {table} WHERE instance_id = $1"), values![id.clone()])?;
+                }
+                self.execute("DELETE FROM instances WHERE id = $1", values![id])
+            }
+            Write::CancelDeletion { instance_id } => self.execute("DELETE FROM deletions WHERE instance_id = $1", values![instance_id]),
+            Write::ScheduleDeletion { instance_id, at } => self.execute(
+                "INSERT INTO deletions (instance_id, at) VALUES ($1, $2) ON CONFLICT (instance_id) DO UPDATE SET at = EXCLUDED.at",
+                values![instance_id, at],
+            ),
             Write::PutRequest { tenant, request_id, instance_id } => {
                 self.execute(&upsert("requests", "tenant, request_id, instance_id", "tenant, request_id"), values![tenant, request_id, instance_id])
             }

@@ -38,3 +38,7 @@ pub fn enum_text<T: Serialize>(value: &T) -> Result<String> {
         _ => Err(Error::other("an enum did not encode as text")),
     }
 }
+
+/// The tables whose rows belong to one instance (column `instance_id`):
+/// what deleting an instance deletes besides its own row.
+pub const INSTANCE_TABLES: [&str; 9] = ["history", "jobs", "timers", "subscriptions", "tasks", "incidents", "labels", "requests", "deletions"];

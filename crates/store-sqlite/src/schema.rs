@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -230,7 +230,17 @@ UPDATE instances SET number = rowid;
 CREATE UNIQUE INDEX instances_by_number ON instances (number) WHERE number > 0;
 ";
 
-const STEPS: [(i64, &str); 12] = [
+/// Version 13: retention. When each ended instance may be deleted, in the
+/// order the sweep takes them; and the lookups by instance that deleting one
+/// needs (its tasks, its request ids).
+const V13: &str = "
+CREATE TABLE deletions (instance_id TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX deletions_by_time ON deletions (at, instance_id);
+CREATE INDEX tasks_by_instance ON tasks (instance_id);
+CREATE INDEX requests_by_instance ON requests (instance_id);
+";
+
+const STEPS: [(i64, &str); 13] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -243,6 +253,7 @@ const STEPS: [(i64, &str); 12] = [
     (10, V10),
     (11, V11),
     (12, V12),
+    (13, V13),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

@@ -1013,6 +1013,14 @@ impl ReadTxn for SqliteTxn<'_> {
         )
     }
 
+    fn due_deletions(&mut self, now: i64, limit: usize) -> Result<Vec<String>> {
+        self.query(
+            "SELECT instance_id FROM deletions WHERE at <= ? ORDER BY at, instance_id LIMIT ?",
+            params![now, limit.min(i64::MAX as usize) as i64],
+            |row| Ok(row.get(0)?),
+        )
+    }
+
     fn next_due(&mut self) -> Result<Option<i64>> {
         let timer: Option<i64> = self.query_one(NEXT_DUE, &[], |row| row.get(0))?;
         let start: Option<i64> = self
@@ -1114,6 +1122,16 @@ impl WriteTxn for SqliteTxn<'_> {
                 params![w.process_id, w.version, w.deployment, w.name, w.version_tag, w.xml, w.deployed_at, w.tenant],
             ),
             Write::PutInstance(row) => self.put_instance(&row),
+            Write::DeleteInstance { id } => {
+                for table in INSTANCE_TABLES {
+                    self.execute(&format!("DELETE FROM {table} WHERE instance_id = ?"), params![id])?;
+                }
+                self.execute("DELETE FROM instances WHERE id = ?", params![id])
+            }
+            Write::CancelDeletion { instance_id } => self.execute("DELETE FROM deletions WHERE instance_id = ?", params![instance_id]),
+            Write::ScheduleDeletion { instance_id, at } => {
+                self.execute("INSERT OR REPLACE INTO deletions (instance_id, at) VALUES (?, ?)", params![instance_id, at])
+            }
             Write::PutRequest { tenant, request_id, instance_id } => self.execute(
                 "INSERT OR REPLACE INTO requests (tenant, request_id, instance_id) VALUES (?, ?, ?)",
                 params![tenant, request_id, instance_id],

@@ -9,7 +9,7 @@ use crate::{Lock, ReadTxn, Store};
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 19] = [
+    let checks: [Check; 20] = [
         (
             "rolling back to a savepoint undoes one command's writes only",
             savepoints,
@@ -70,6 +70,10 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
         (
             "claims find what is due, numbers are new, deployments are counted, locks are taken",
             claims,
+        ),
+        (
+            "an instance is deleted with every row of it, and scheduled deletions fall due in order",
+            deletions,
         ),
     ];
     for (name, check) in checks {
@@ -1545,6 +1549,85 @@ fn claims(store: &dyn Store) {
     let mut txn = store.write().unwrap();
     let third = txn.next_instance_number(None).unwrap();
     assert!(![0, 5, first, second].contains(&third), "{third} after {second}, in a new transaction");
+}
+
+fn deletions(store: &dyn Store) {
+    let numbered = |id: &str, number: u64, status: Status| InstanceRow { number, ..instance(id, "p", status, i64::try_from(number).unwrap()) };
+    let history = |id: &str, seq: u64| HistoryRow {
+        instance_id: id.into(),
+        seq,
+        entry: HistoryEntry {
+            at: 1,
+            element_instance: seq,
+            element_id: "e".into(),
+            element_type: "task".into(),
+            event: HistoryEvent::Completed,
+            loop_counter: 1,
+            started_at: 0,
+            element_name: None,
+            run: 1,
+            iteration: 1,
+            actor: None,
+            reason: None,
+            detail: None,
+        },
+    };
+    let timer = |id: &str| TimerRow { instance_id: id.into(), tenant: DEFAULT_TENANT.into(), local_key: 1, element_id: "t".into(), due_at: 5 };
+    let mut writes = Vec::new();
+    for (id, number) in [("a", 1), ("b", 2)] {
+        let mut row = numbered(id, number, Status::Completed);
+        row.state.labels = [("region".to_string(), "eu".to_string())].into();
+        writes.extend([
+            Write::PutInstance(Box::new(row)),
+            Write::PutJob(job(&format!("{id}.1"), id, "work", 1)),
+            Write::PutTimer(timer(id)),
+            Write::PutSubscription(subscription(id, 2, SubscriptionKind::Message, "m", "k", 1)),
+            Write::PutTask(task(&format!("{id}.3"), id, 1)),
+            Write::PutIncident(incident(id, 4, 1)),
+            Write::AppendHistory(history(id, 1)),
+            Write::AppendHistory(history(id, 2)),
+            Write::PutLabels { instance_id: id.into(), labels: [("region".to_string(), "eu".to_string())].into() },
+            Write::PutRequest { tenant: DEFAULT_TENANT.into(), request_id: format!("r-{id}"), instance_id: id.into() },
+        ]);
+    }
+    writes.push(Write::PutInstance(Box::new(numbered("c", 3, Status::Running))));
+    writes.push(Write::ScheduleDeletion { instance_id: "a".into(), at: 50 });
+    writes.push(Write::ScheduleDeletion { instance_id: "b".into(), at: 20 });
+    writes.push(Write::ScheduleDeletion { instance_id: "c".into(), at: 70 });
+    writes.push(Write::ScheduleDeletion { instance_id: "b".into(), at: 30 });
+    writes.push(Write::ScheduleDeletion { instance_id: "d".into(), at: 10 });
+    writes.push(Write::CancelDeletion { instance_id: "d".into() });
+    write(store, writes);
+    let mut read = store.read().unwrap();
+    assert!(read.due_deletions(10, 10).unwrap().is_empty());
+    assert_eq!(read.due_deletions(40, 10).unwrap(), ["b"], "b was scheduled again, for 30");
+    assert_eq!(read.due_deletions(100, 2).unwrap(), ["b", "a"], "in due order, within the limit");
+    let counted = |read: &mut dyn ReadTxn| read.instance_counts(&None).unwrap().iter().map(|c| c.count).sum::<u64>();
+    assert_eq!(counted(read.as_mut()), 3);
+    drop(read);
+
+    let mut txn = store.write().unwrap();
+    txn.apply(Write::DeleteInstance { id: "b".into() }).unwrap();
+    drop(txn);
+    assert!(store.read().unwrap().instance("b").unwrap().is_some(), "a dropped transaction deleted nothing");
+
+    write(store, vec![Write::DeleteInstance { id: "a".into() }]);
+    let mut read = store.read().unwrap();
+    assert!(read.instance("a").unwrap().is_none());
+    assert!(read.instance_id_by_number(1).unwrap().is_none());
+    assert!(read.job("a.1").unwrap().is_none());
+    assert!(read.timer("a", 1).unwrap().is_none());
+    assert!(read.task("a.3").unwrap().is_none());
+    assert!(read.incident("a.4").unwrap().is_none());
+    assert!(read.history("a", &HistoryFilter::default(), &PageRequest::first(10)).unwrap().items.is_empty());
+    assert!(read.instance_by_request(DEFAULT_TENANT, "r-a").unwrap().is_none());
+    let subscriptions = read.subscriptions(&SubscriptionFilter::default(), &PageRequest::first(10)).unwrap().items;
+    assert_eq!(subscriptions.iter().map(|s| s.instance_id.as_str()).collect::<Vec<_>>(), ["b"]);
+    let labelled = InstanceFilter { label: Some(("region".into(), "eu".into())), ..InstanceFilter::default() };
+    assert_eq!(read.instances(&labelled, &PageRequest::first(10)).unwrap().items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["b"]);
+    assert_eq!(read.due_deletions(100, 10).unwrap(), ["b", "c"], "its scheduled deletion went with it");
+    assert_eq!(counted(read.as_mut()), 2, "the counts follow");
+    assert!(read.job("b.1").unwrap().is_some() && read.history("b", &HistoryFilter::default(), &PageRequest::first(10)).unwrap().items.len() == 2, "b keeps its rows");
 }
 
 fn instance_counts(store: &dyn Store) {

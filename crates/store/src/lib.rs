@@ -255,6 +255,9 @@ pub trait ReadTxn {
     /// Timers of running instances due at or before `now`, in due order.
     /// (A suspended instance's timers wait for `resume`, which fires them.)
     fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>>;
+    /// Instances whose scheduled deletion ([`Write::ScheduleDeletion`]) is
+    /// due at `now`, earliest first, at most `limit`.
+    fn due_deletions(&mut self, now: i64, limit: usize) -> Result<Vec<String>>;
     /// The earliest due time of a timer of a running instance, or of a start timer.
     fn next_due(&mut self) -> Result<Option<i64>>;
     fn start_timers(&mut self) -> Result<Vec<StartTimerRow>>;

@@ -46,6 +46,9 @@ struct Data {
     messages: BTreeMap<u64, MessageRow>,
     start_timers: BTreeMap<(String, String, String), StartTimerRow>,
     tokens: BTreeMap<String, TokenRow>,
+    /// Scheduled deletions in due order, and each instance's.
+    deletions: BTreeMap<(i64, Box<str>), ()>,
+    deletion_at: HashMap<Box<str>, i64>,
 }
 
 type CountKey = (String, String, u32, Status, bool);
@@ -57,9 +60,9 @@ fn count_key(tenant: &str, process_id: &str, version: u32, status: Status, incid
     (tenant.to_string(), process_id.to_string(), version, status, incidents > 0)
 }
 
-/// Moves one instance between counts (`from: None` for a new one), undoably.
-fn recount(data: &mut Data, undo: &mut Vec<Undo>, from: Option<CountKey>, to: CountKey) {
-    if from.as_ref() == Some(&to) {
+/// Moves one instance between counts (`from: None` for a new one, `to: None` for one deleted), undoably.
+fn recount(data: &mut Data, undo: &mut Vec<Undo>, from: Option<CountKey>, to: Option<CountKey>) {
+    if from == to {
         return;
     }
     let mut change = |key: CountKey, by: i64| {
@@ -69,7 +72,59 @@ fn recount(data: &mut Data, undo: &mut Vec<Undo>, from: Option<CountKey>, to: Co
     if let Some(from) = from {
         change(from, -1);
     }
-    change(to, 1);
+    if let Some(to) = to {
+        change(to, 1);
+    }
+}
+
+/// Removes the instance's scheduled deletion, if it has one, undoably.
+fn unschedule(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
+    if let Some(&at) = data.deletion_at.get(id) {
+        set(data, undo, |d| &mut d.deletions, (at, id.into()), None);
+        set(data, undo, |d| &mut d.deletion_at, Box::<str>::from(id), None);
+    }
+}
+
+/// Removes an instance and every row of it, undoably.
+fn delete_instance(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
+    let key: Box<str> = id.into();
+    if let Some(old) = data.instances.get(&key) {
+        let (count, started_at, number) = (count_key(&old.tenant, &old.process_id, old.version, old.status, old.incidents), old.started_at, old.number);
+        recount(data, undo, Some(count), None);
+        set(data, undo, |d| &mut d.instances_by_start, (started_at, key.clone()), None);
+        if data.instances_by_number.get(&number).is_some_and(|owner| *owner == key) {
+            set(data, undo, |d| &mut d.instances_by_number, number, None);
+        }
+        set(data, undo, |d| &mut d.instances, key.clone(), None);
+    }
+    let requests: Vec<(String, String)> = data.requests.iter().filter(|(_, instance)| instance.as_str() == id).map(|(k, _)| k.clone()).collect();
+    for request in requests {
+        set(data, undo, |d| &mut d.requests, request, None);
+    }
+    let jobs: Vec<(Box<str>, i64, Box<str>)> = data.jobs.values().filter(|j| j.instance_id == id).map(|j| (j.job_type.as_str().into(), j.created_at, j.key.as_str().into())).collect();
+    for (job_type, created_at, job) in jobs {
+        set(data, undo, |d| &mut d.jobs_by_type, (job_type, created_at, job.clone()), None);
+        set(data, undo, |d| &mut d.jobs, job, None);
+    }
+    let own = (id.to_string(), 0)..=(id.to_string(), u64::MAX);
+    let timers: Vec<(String, u64)> = data.timers.range(own.clone()).map(|(k, _)| k.clone()).collect();
+    for timer in timers {
+        set(data, undo, |d| &mut d.timers, timer, None);
+    }
+    let subscriptions: Vec<(String, u64)> = data.subscriptions.range(own).map(|(k, _)| k.clone()).collect();
+    for subscription in subscriptions {
+        set(data, undo, |d| &mut d.subscriptions, subscription, None);
+    }
+    let tasks: Vec<String> = data.tasks.values().filter(|t| t.instance_id == id).map(|t| t.key.clone()).collect();
+    for task in tasks {
+        set(data, undo, |d| &mut d.tasks, task, None);
+    }
+    let incidents: Vec<String> = data.incidents.values().filter(|i| i.instance_id == id).map(|i| i.key.clone()).collect();
+    for incident in incidents {
+        set(data, undo, |d| &mut d.incidents, incident, None);
+    }
+    set(data, undo, |d| &mut d.history, key, None);
+    unschedule(data, undo, id);
 }
 
 /// An instance row with its state encoded.
@@ -800,6 +855,10 @@ impl ReadTxn for MemoryTxn<'_> {
         Ok(timer.into_iter().chain(start).min())
     }
 
+    fn due_deletions(&mut self, now: i64, limit: usize) -> Result<Vec<String>> {
+        Ok(self.data.deletions.keys().take_while(|(at, _)| *at <= now).take(limit).map(|(_, id)| id.to_string()).collect())
+    }
+
     fn start_timers(&mut self) -> Result<Vec<StartTimerRow>> {
         Ok(self.data.start_timers.values().cloned().collect())
     }
@@ -838,6 +897,13 @@ impl WriteTxn for MemoryTxn<'_> {
                 Some(row),
             ),
             Write::PutInstance(row) => self.put_instance(&row)?,
+            Write::DeleteInstance { id } => delete_instance(data, undo, &id),
+            Write::CancelDeletion { instance_id } => unschedule(data, undo, &instance_id),
+            Write::ScheduleDeletion { instance_id, at } => {
+                unschedule(data, undo, &instance_id);
+                set(data, undo, |d| &mut d.deletions, (at, instance_id.as_str().into()), Some(()));
+                set(data, undo, |d| &mut d.deletion_at, Box::<str>::from(instance_id.as_str()), Some(at));
+            }
             // Instances are filtered by label from their decoded state.
             Write::PutLabels { .. } => {}
             Write::PutToken(row) => set(data, undo, |d| &mut d.tokens, row.id.clone(), Some(row)),
@@ -1017,7 +1083,7 @@ impl WriteTxn for MemoryTxn<'_> {
         let data = &mut *self.data;
         let id: Box<str> = row.id.as_str().into();
         let before = data.instances.get(&id).map(|old| count_key(&old.tenant, &old.process_id, old.version, old.status, old.incidents));
-        recount(data, undo, before, count_key(&row.tenant, &row.process_id, row.version, row.status, row.incidents));
+        recount(data, undo, before, Some(count_key(&row.tenant, &row.process_id, row.version, row.status, row.incidents)));
         match data.instances.get(&id) {
             Some(old) if old.started_at == row.started_at => {}
             old => {

@@ -267,6 +267,21 @@ pub enum Write {
     PutWorkflow(WorkflowRow),
     /// Inserts or replaces an instance.
     PutInstance(Box<InstanceRow>),
+    /// Removes an instance and every row of it: its history, jobs, timers,
+    /// subscriptions, tasks, incidents, labels, request ids and scheduled deletion.
+    DeleteInstance {
+        id: String,
+    },
+    /// The ended instance may be deleted from `at` on (its retention runs
+    /// out then); replaces an earlier schedule of it.
+    ScheduleDeletion {
+        instance_id: String,
+        at: i64,
+    },
+    /// The instance is no longer to be deleted (it runs again).
+    CancelDeletion {
+        instance_id: String,
+    },
     /// Replaces the labels of an instance (they are also in its state), so
     /// that instances are found by label through an index.
     PutLabels {
