@@ -424,6 +424,14 @@ async function instanceContent(id) {
     ['completed', 'cancelled', 'failed'].includes(instance.status)
       ? action('Run again', () => post(`${path}/rerun`, {}), { question: 'Run this instance again from its start (a new run)?', route: 'post /v1/instances/{id}/rerun' })
       : null,
+    ['completed', 'cancelled', 'failed'].includes(instance.status)
+      ? action('Delete', async () => {
+          const reason = prompt('Why delete it? (written to the server\'s log; its history goes with it)');
+          if (reason === null) throw new Error('not deleted');
+          await post(`${path}/delete`, { reason: reason || null });
+          location.hash = '#/instances';
+        }, { question: 'Delete this instance now, with its whole history? This cannot be undone.', kind: 'danger', route: 'post /v1/instances/{id}/delete' })
+      : null,
   );
 
   const variablesEditor = h('textarea', { rows: 8, 'aria-label': 'variables to set (JSON object)' }, JSON.stringify(instance.variables, null, 2));

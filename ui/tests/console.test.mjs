@@ -292,6 +292,14 @@ test('a batch cancel from the instances list', async () => {
   const keys = await page.locator('tbody tr td:nth-child(6)').allInnerTexts();
   assert.deepEqual(keys, ['b-2', 'b-1', 'b-0']);
   await shot(page, 'instances');
+  // An ended instance deleted from its page (issue 16): gone, with its history.
+  const gone = cancelled.items[0].id;
+  await page.goto(`${base}/#/instances/${encodeURIComponent(gone)}`);
+  await page.getByRole('button', { name: 'Delete', exact: true }).click();
+  await page.waitForURL(/#\/instances$/);
+  const left = await api(base, 'GET', '/v1/instances?status=cancelled');
+  assert.deepEqual(left.items.map((i) => i.id).includes(gone), false);
+  assert.equal(left.items.length, 2);
   assert.deepEqual(errors, []);
 });
 

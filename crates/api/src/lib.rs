@@ -123,6 +123,13 @@ pub const ROUTES: &[Route] = &[
         &["element", "element_type", "event", "run", "after", "limit"],
     ),
     ("post", "/v1/instances/{id}/cancel", "Cancel an instance", &["reason"], &[]),
+    (
+        "post",
+        "/v1/instances/{id}/delete",
+        "Delete an ended instance now, with its history, jobs, tasks and incidents (who and why go to the server's log)",
+        &["reason"],
+        &[],
+    ),
     ("post", "/v1/instances/{id}/suspend", "Suspend an instance: no job is handed out, no timer fires", &["reason"], &[]),
     ("post", "/v1/instances/{id}/resume", "Resume a suspended instance", &["reason"], &[]),
     ("post", "/v1/instances/{id}/variables", "Set variables on the instance's scope", &["variables", "reason"], &[]),
@@ -305,6 +312,7 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     router = route("/v1/instances/{id}", get(get_instance), router);
     router = route("/v1/instances/{id}/history", get(instance_history), router);
     router = route("/v1/instances/{id}/cancel", post(cancel_instance), router);
+    router = route("/v1/instances/{id}/delete", post(delete_instance), router);
     router = route("/v1/instances/{id}/suspend", post(suspend_instance), router);
     router = route("/v1/instances/{id}/resume", post(resume_instance), router);
     router = route("/v1/instances/{id}/variables", post(set_variables), router);

@@ -110,6 +110,7 @@ fn links(method: &str, path: &str) -> Map<String, Value> {
                 ("Modify", "post /v1/instances/{id}/modify"),
                 ("Cancel", "post /v1/instances/{id}/cancel"),
                 ("Rerun", "post /v1/instances/{id}/rerun"),
+                ("Delete", "post /v1/instances/{id}/delete"),
             ],
             "id",
             "$response.body#/id",

@@ -936,6 +936,15 @@ pub async fn cancel_instance(
     .await
 }
 
+/// Deletes an ended instance with everything of it. Its history goes too,
+/// so who deleted it and why are written to the server's log.
+pub async fn delete_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<ReasonRequest>) -> Answer {
+    call(&state, &actor, None, request.reason.clone(), Command::DeleteInstance { instance_id: id.clone() }).await?;
+    let why = request.reason.map(|r| format!(": {r}")).unwrap_or_default();
+    eprintln!("baton: instance {id} deleted by {}{why}", actor.or(None));
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Empty {}

@@ -753,6 +753,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
         (
             "post",
             "/v1/instances/{id}/cancel"
+            | "/v1/instances/{id}/delete"
             | "/v1/instances/{id}/suspend"
             | "/v1/instances/{id}/resume",
         ) => op(vec![], reason_only(), done),

@@ -2249,6 +2249,11 @@ async fn every_route_answers_as_its_openapi_schema_says() {
         assert_eq!((status, &problem["code"]), (StatusCode::CONFLICT, &json!("backup-not-supported")), "the memory store is no file");
     }
 
+    // The cancelled instance, deleted with its history; then it is not there.
+    ok(app.json("POST", &format!("/v1/instances/{id}/delete"), json!({"reason": "the tour is over"})).await);
+    let (status, _, problem) = app.send("GET", &format!("/v1/instances/{id}"), None).await;
+    assert_eq!((status, &problem["code"]), (StatusCode::NOT_FOUND, &json!("instance-not-found")));
+
     let covered = app.covered.lock().unwrap().clone();
     let missing: Vec<String> = api::ROUTES
         .iter()

@@ -348,6 +348,13 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
         ),
         (
             "post",
+            "/v1/instances/{id}/delete",
+            format!("/v1/instances/{id}/delete"),
+            json!({}),
+            Hidden("instance-not-found"),
+        ),
+        (
+            "post",
             "/v1/jobs/activate",
             "/v1/jobs/activate".into(),
             json!({"type": "charge", "worker": "w", "max_jobs": 10}),

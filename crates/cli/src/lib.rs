@@ -108,6 +108,14 @@ pub enum InstancesCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Delete ended instances now, with their history, jobs, tasks and incidents.
+    Delete {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Why; written to the server's log with who deleted them (their history goes with them).
+        #[arg(long)]
+        reason: Option<String>,
+    },
     Suspend {
         id: String,
         #[arg(long)]
@@ -494,6 +502,9 @@ pub enum Command {
         /// Also serve the Zeebe gateway's gRPC service (for Zeebe's gRPC clients) on this address, e.g. 127.0.0.1:26500.
         #[arg(long, env = "BATON_GRPC_LISTEN", value_name = "ADDR")]
         grpc_listen: Option<SocketAddr>,
+        /// How long ended instances are kept with their history before they are deleted: an ISO 8601 duration (P30D, PT12H) or `forever`. A workflow's `baton:retention` process property overrides it.
+        #[arg(long, env = "BATON_RETENTION", default_value = "forever", value_name = "DURATION")]
+        retention: String,
         /// Most running instances kept decoded in memory between commands
         /// (about 8 KB each for a small process); 0 reads every one from the store.
         #[arg(long, env = "BATON_INSTANCE_CACHE", default_value_t = runtime::Options::default().cache_capacity)]
@@ -762,6 +773,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             uncaught_errors,
             listen,
             grpc_listen,
+            retention,
             instance_cache,
             cors_origins,
             auth,
@@ -781,8 +793,10 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             oidc_console_scopes,
         } => {
             let database = serve::parse_database(&db).map_err(Failure)?;
+            let retention_ms = runtime::retention_ms(&retention).map_err(|why| Failure(format!("--retention: {why}")))?;
             let options = runtime::Options {
                 cache_capacity: instance_cache,
+                retention_ms,
                 uncaught_errors_incident: uncaught_errors == UncaughtErrors::Incident,
                 ..runtime::Options::default()
             };
@@ -874,6 +888,12 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             }
             InstancesCommand::History { id, filter, json } => {
                 commands::history(&client, &id, filter, json).await
+            }
+            InstancesCommand::Delete { ids, reason } => {
+                for id in &ids {
+                    commands::instance_command(&client, id, "delete", serde_json::json!({"reason": reason})).await?;
+                }
+                Ok(())
             }
             InstancesCommand::Cancel { id, reason } => {
                 commands::instance_command(

@@ -1492,6 +1492,13 @@ fn a_task_is_completed_with_its_deployed_form_through_the_cli() {
     let decided: serde_json::Value = serde_json::from_str(&run(&["decide", "dish", "--var", "season=\"Fall\"", "--var", "guestCount=3"])).unwrap();
     assert_eq!(decided["result"], "Spareribs", "{decided}");
     assert_eq!(decided["matched"][0]["rules"], serde_json::json!([1]));
+    // The completed instance, deleted with its history (issue 16, item 4): it is gone, and the log says who did it.
+    let id = run(&["instances", "list", "--status", "completed", "--json"]).lines().next().map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_string()).unwrap();
+    run(&["instances", "delete", &id, "--reason", "asked to forget it"]);
+    let shown = baton(&server, &["instances", "show", &id]);
+    assert!(!shown.status.success() && String::from_utf8_lossy(&shown.stderr).contains("instance-not-found"), "{}", String::from_utf8_lossy(&shown.stderr));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains(&format!("instance {id} deleted by")) && log.contains("asked to forget it"), "{log}");
 }
 
 /// Issue 13, item 7: `baton worker` gives the command the task's headers and
