@@ -424,6 +424,9 @@ async function instanceContent(id) {
     ['completed', 'cancelled', 'failed'].includes(instance.status)
       ? action('Run again', () => post(`${path}/rerun`, {}), { question: 'Run this instance again from its start (a new run)?', route: 'post /v1/instances/{id}/rerun' })
       : null,
+    instance.delete_at
+      ? action('Keep for ever', () => post(`${path}/keep`, { until: null, reason: 'kept in the console' }), { route: 'post /v1/instances/{id}/keep' })
+      : null,
     ['completed', 'cancelled', 'failed'].includes(instance.status)
       ? action('Delete', async () => {
           const reason = prompt('Why delete it? (written to the server\'s log; its history goes with it)');
@@ -458,6 +461,7 @@ async function instanceContent(id) {
         ? [children.items.map((c) => [h('a', { href: `#/instances/${encodeURIComponent(c.id)}` }, `${c.workflow} `, statusBadge(c.status)), ' ']),
             children.next ? h('a', { href: `#/instances${query({ parent_id: instance.id })}` }, 'all') : '']
         : '–'),
+      instance.delete_at ? fact('Deleted at', when(instance.delete_at)) : null,
       instance.cancel_reason ? fact('Cancelled because', instance.cancel_reason) : null,
       instance.error ? fact('Error', `${instance.error.code} ${instance.error.message || ''} at ${instance.error.element}`) : null,
     ),

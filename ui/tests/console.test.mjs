@@ -294,6 +294,13 @@ test('a batch cancel from the instances list', async () => {
   await shot(page, 'instances');
   // An ended instance deleted from its page (issue 16): gone, with its history.
   const gone = cancelled.items[0].id;
+  const kept = cancelled.items[1].id;
+  await api(base, 'POST', `/v1/instances/${encodeURIComponent(kept)}/keep`, { until: '2031-01-01T00:00:00Z' });
+  await page.goto(`${base}/#/instances/${encodeURIComponent(kept)}`);
+  await page.getByText('Deleted at').waitFor();
+  await page.getByRole('button', { name: 'Keep for ever', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'done' }).first().waitFor();
+  assert.equal((await api(base, 'GET', `/v1/instances/${encodeURIComponent(kept)}`)).delete_at, null, 'kept for ever from its page');
   await page.goto(`${base}/#/instances/${encodeURIComponent(gone)}`);
   await page.getByRole('button', { name: 'Delete', exact: true }).click();
   await page.waitForURL(/#\/instances$/);

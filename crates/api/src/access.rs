@@ -80,6 +80,7 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("get", "/v1/instances/{id}/history", Access::Roles(READERS)),
     ("post", "/v1/instances/{id}/cancel", Access::Roles(&[Operator])),
     ("post", "/v1/instances/{id}/delete", Access::Roles(&[Operator])),
+    ("post", "/v1/instances/{id}/keep", Access::Roles(&[Operator])),
     ("post", "/v1/instances/{id}/suspend", Access::Roles(&[Operator])),
     ("post", "/v1/instances/{id}/resume", Access::Roles(&[Operator])),
     ("post", "/v1/instances/{id}/variables", Access::Roles(&[Operator])),

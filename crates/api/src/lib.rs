@@ -130,6 +130,13 @@ pub const ROUTES: &[Route] = &[
         &["reason"],
         &[],
     ),
+    (
+        "post",
+        "/v1/instances/{id}/keep",
+        "Keep an ended instance until a time, when it is deleted, or for ever (null), in place of its retention",
+        &["until", "reason"],
+        &[],
+    ),
     ("post", "/v1/instances/{id}/suspend", "Suspend an instance: no job is handed out, no timer fires", &["reason"], &[]),
     ("post", "/v1/instances/{id}/resume", "Resume a suspended instance", &["reason"], &[]),
     ("post", "/v1/instances/{id}/variables", "Set variables on the instance's scope", &["variables", "reason"], &[]),
@@ -313,6 +320,7 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     router = route("/v1/instances/{id}/history", get(instance_history), router);
     router = route("/v1/instances/{id}/cancel", post(cancel_instance), router);
     router = route("/v1/instances/{id}/delete", post(delete_instance), router);
+    router = route("/v1/instances/{id}/keep", post(keep_instance), router);
     router = route("/v1/instances/{id}/suspend", post(suspend_instance), router);
     router = route("/v1/instances/{id}/resume", post(resume_instance), router);
     router = route("/v1/instances/{id}/variables", post(set_variables), router);

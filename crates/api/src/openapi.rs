@@ -111,6 +111,7 @@ fn links(method: &str, path: &str) -> Map<String, Value> {
                 ("Cancel", "post /v1/instances/{id}/cancel"),
                 ("Rerun", "post /v1/instances/{id}/rerun"),
                 ("Delete", "post /v1/instances/{id}/delete"),
+                ("Keep", "post /v1/instances/{id}/keep"),
             ],
             "id",
             "$response.body#/id",

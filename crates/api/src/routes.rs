@@ -699,6 +699,7 @@ pub async fn get_instance(
             return Ok(None);
         };
         let count = descendant_incidents(txn, &row)?;
+        let delete_at = txn.scheduled_deletion(&lookup)?;
         // Workers and leases live on the job rows, not in the instance's state.
         let filter = JobFilter {
             instance_id: Some(lookup.clone()),
@@ -707,16 +708,17 @@ pub async fn get_instance(
         let jobs = txn
             .jobs(&filter, &PageRequest::first(PageRequest::MAX_LIMIT))?
             .items;
-        Ok(Some(((row, count), jobs)))
+        Ok(Some(((row, count), jobs, delete_at)))
     })
     .await?;
-    let (found, jobs) = found.ok_or_else(|| {
+    let (found, jobs, delete_at) = found.ok_or_else(|| {
         ApiError::new(
             "instance-not-found",
             format!("instance {id} does not exist"),
         )
     })?;
     let mut value = instance_json(&found, true);
+    value["delete_at"] = json!(delete_at.map(time));
     let row = &found.0;
     value["waits"] = match state
         .handle
@@ -942,6 +944,35 @@ pub async fn delete_instance(State(state): State<AppState>, actor: Actor, Path(i
     call(&state, &actor, None, request.reason.clone(), Command::DeleteInstance { instance_id: id.clone() }).await?;
     let why = request.reason.map(|r| format!(": {r}")).unwrap_or_default();
     eprintln!("baton: instance {id} deleted by {}{why}", actor.or(None));
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepRequest {
+    /// When to delete it (RFC 3339), or null for never; the key must be there.
+    #[serde(default, deserialize_with = "present")]
+    until: Option<Option<String>>,
+    reason: Option<String>,
+}
+
+/// A key that is there, null or not.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// Sets when an ended instance is deleted, or keeps it for ever.
+pub async fn keep_instance(State(state): State<AppState>, actor: Actor, Path(id): Path<String>, Body(request): Body<KeepRequest>) -> Answer {
+    let until = match request.until {
+        None => return Err(ApiError::new("request-invalid", "until is required: a date and time such as 2027-01-01T00:00:00Z, or null to keep the instance for ever")),
+        Some(None) => None,
+        Some(Some(text)) => Some(
+            text.parse::<jiff::Timestamp>()
+                .map_err(|_| ApiError::new("request-invalid", format!("until '{}' is not a date and time such as 2027-01-01T00:00:00Z", text.chars().take(40).collect::<String>())))?
+                .as_millisecond(),
+        ),
+    };
+    call(&state, &actor, None, request.reason, Command::KeepInstance { instance_id: id, until }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

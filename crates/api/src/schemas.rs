@@ -405,6 +405,7 @@ pub fn components() -> Value {
         ("tokens", list(string())),
         ("error_code", or_null(string())),
         ("waits", list(reference("Wait"))),
+        ("delete_at", or_null(time())),
     ]);
     let mut activated = job_members();
     activated.extend([
@@ -975,6 +976,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             query.extend(paging());
             op(query, None, ok(page_of("Timer")))
         }
+        ("post", "/v1/instances/{id}/keep") => op(vec![], Some(request(&["until"], &[("until", or_null(time())), reason()])), done),
         ("post", "/v1/timers/{key}/reschedule") => op(
             vec![],
             Some(request(&["due_at"], &[("due_at", time()), reason()])),

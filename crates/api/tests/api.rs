@@ -2249,6 +2249,14 @@ async fn every_route_answers_as_its_openapi_schema_says() {
         assert_eq!((status, &problem["code"]), (StatusCode::CONFLICT, &json!("backup-not-supported")), "the memory store is no file");
     }
 
+    // The cancelled instance: kept until a time, then for ever, then deleted with its history.
+    let (status, problem) = app.json("POST", &format!("/v1/instances/{id}/keep"), json!({})).await;
+    assert_eq!((status, &problem["code"]), (StatusCode::BAD_REQUEST, &json!("request-invalid")), "until must be given, null or a time");
+    ok(app.json("POST", &format!("/v1/instances/{id}/keep"), json!({"until": "2031-01-01T00:00:00Z", "reason": "audit"})).await);
+    let kept = ok(app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json());
+    assert_eq!(kept["delete_at"], json!("2031-01-01T00:00:00Z"), "{kept}");
+    ok(app.json("POST", &format!("/v1/instances/{id}/keep"), json!({"until": null})).await);
+    assert_eq!(ok(app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json())["delete_at"], Value::Null);
     // The cancelled instance, deleted with its history; then it is not there.
     ok(app.json("POST", &format!("/v1/instances/{id}/delete"), json!({"reason": "the tour is over"})).await);
     let (status, _, problem) = app.send("GET", &format!("/v1/instances/{id}"), None).await;

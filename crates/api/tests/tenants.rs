@@ -355,6 +355,13 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
         ),
         (
             "post",
+            "/v1/instances/{id}/keep",
+            format!("/v1/instances/{id}/keep"),
+            json!({"until": null}),
+            Hidden("instance-not-found"),
+        ),
+        (
+            "post",
             "/v1/jobs/activate",
             "/v1/jobs/activate".into(),
             json!({"type": "charge", "worker": "w", "max_jobs": 10}),

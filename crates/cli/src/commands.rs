@@ -478,6 +478,7 @@ pub async fn show_instance(client: &Client, id: &str, json_lines: bool) -> Resul
         "updated_by",
         "started_at",
         "ended_at",
+        "delete_at",
         "incidents",
         "descendant_incidents",
         "waiting",

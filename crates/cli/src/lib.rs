@@ -108,6 +108,18 @@ pub enum InstancesCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Keep an ended instance until a time (then it is deleted), or for ever, in place of its retention.
+    Keep {
+        id: String,
+        /// When to delete it (RFC 3339, e.g. 2027-01-01T00:00:00Z).
+        #[arg(long, required_unless_present = "forever", conflicts_with = "forever")]
+        until: Option<String>,
+        /// Never delete it.
+        #[arg(long)]
+        forever: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Delete ended instances now, with their history, jobs, tasks and incidents.
     Delete {
         #[arg(required = true)]
@@ -888,6 +900,9 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             }
             InstancesCommand::History { id, filter, json } => {
                 commands::history(&client, &id, filter, json).await
+            }
+            InstancesCommand::Keep { id, until, forever: _, reason } => {
+                commands::instance_command(&client, &id, "keep", serde_json::json!({"until": until, "reason": reason})).await
             }
             InstancesCommand::Delete { ids, reason } => {
                 for id in &ids {

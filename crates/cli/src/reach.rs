@@ -66,6 +66,7 @@ pub const REACH: &[Reach] = &[
     ),
     ("post", "/v1/instances/{id}/cancel", "instances cancel", &[]),
     ("post", "/v1/instances/{id}/delete", "instances delete", &[]),
+    ("post", "/v1/instances/{id}/keep", "instances keep", &[]),
     (
         "post",
         "/v1/instances/{id}/suspend",

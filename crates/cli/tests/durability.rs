@@ -1494,6 +1494,9 @@ fn a_task_is_completed_with_its_deployed_form_through_the_cli() {
     assert_eq!(decided["matched"][0]["rules"], serde_json::json!([1]));
     // The completed instance, deleted with its history (issue 16, item 4): it is gone, and the log says who did it.
     let id = run(&["instances", "list", "--status", "completed", "--json"]).lines().next().map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["id"].as_str().unwrap().to_string()).unwrap();
+    run(&["instances", "keep", &id, "--until", "2031-01-01T00:00:00Z"]);
+    assert!(run(&["instances", "show", &id]).contains("2031-01-01"), "its deletion time is shown");
+    run(&["instances", "keep", &id, "--forever"]);
     run(&["instances", "delete", &id, "--reason", "asked to forget it"]);
     let shown = baton(&server, &["instances", "show", &id]);
     assert!(!shown.status.success() && String::from_utf8_lossy(&shown.stderr).contains("instance-not-found"), "{}", String::from_utf8_lossy(&shown.stderr));

@@ -1128,15 +1128,32 @@ impl Core {
         self.settle(session)
     }
 
-    /// Deletes an ended instance now, with its history and every row of it.
-    pub fn delete_instance(&mut self, tx: &mut dyn WriteTxn, id: &str) -> Result<(), Error> {
+    /// The ended instance `id` of a tenant the caller reaches; `then` says what the caller meant to do.
+    fn ended_instance(&self, tx: &mut dyn WriteTxn, id: &str, then: &str) -> Result<(), Error> {
         let row = self.reached(tx.instance(id)?, |r| &r.tenant, "instance", id)?;
         if !row.status.is_ended() {
             return Err(Error::Rejected(engine::Rejection {
                 code: engine::RejectionCode::InstanceNotEnded,
-                message: format!("instance {id} is {}; cancel it first, then delete it", row.status.as_str()),
+                message: format!("instance {id} is {}; cancel it first, then {then}", row.status.as_str()),
             }));
         }
+        Ok(())
+    }
+
+    /// Keeps an ended instance until `until` (a time in ms), or for ever, in place of its retention.
+    pub fn keep_instance(&mut self, tx: &mut dyn WriteTxn, id: &str, until: Option<i64>) -> Result<(), Error> {
+        self.ended_instance(tx, id, "say how long it is kept")?;
+        let write = match until {
+            Some(at) => Write::ScheduleDeletion { instance_id: id.to_string(), at },
+            None => Write::CancelDeletion { instance_id: id.to_string() },
+        };
+        tx.apply(write)?;
+        Ok(())
+    }
+
+    /// Deletes an ended instance now, with its history and every row of it.
+    pub fn delete_instance(&mut self, tx: &mut dyn WriteTxn, id: &str) -> Result<(), Error> {
+        self.ended_instance(tx, id, "delete it")?;
         self.cache.get_mut().take(id);
         tx.apply(Write::DeleteInstance { id: id.to_string() })?;
         self.counts.instances_deleted += 1;

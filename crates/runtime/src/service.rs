@@ -202,6 +202,8 @@ pub enum Command {
     PutToken(store::TokenRow),
     /// Deletes an ended instance now, with its history and every row of it.
     DeleteInstance { instance_id: String },
+    /// Keeps an ended instance until `until`, when it is deleted (`None`: for ever).
+    KeepInstance { instance_id: String, until: Option<i64> },
     /// Evaluates a deployed decision (the latest version, or `version`) with
     /// variables; writes nothing.
     Evaluate {
@@ -918,6 +920,7 @@ fn apply(
             Ok(Reply::Done)
         }
         Command::DeleteInstance { instance_id } => core.delete_instance(tx, &instance_id).map(|()| Reply::Done),
+        Command::KeepInstance { instance_id, until } => core.keep_instance(tx, &instance_id, until).map(|()| Reply::Done),
         Command::Tick => Ok(Reply::Done),
     }
 }

@@ -1082,6 +1082,10 @@ impl ReadTxn for PostgresTxn<'_> {
         self.query(DUE_TIMERS, &[&now, &limit], timer_row)
     }
 
+    fn scheduled_deletion(&mut self, instance_id: &str) -> Result<Option<i64>> {
+        self.query_one("SELECT at FROM deletions WHERE instance_id = $1", &[&instance_id], |row| get(row, 0))
+    }
+
     fn due_deletions(&mut self, now: i64, limit: usize) -> Result<Vec<String>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.query("SELECT instance_id FROM deletions WHERE at <= $1 ORDER BY at, instance_id LIMIT $2", &[&now, &limit], |row| get(row, 0))

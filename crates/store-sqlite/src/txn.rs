@@ -1013,6 +1013,10 @@ impl ReadTxn for SqliteTxn<'_> {
         )
     }
 
+    fn scheduled_deletion(&mut self, instance_id: &str) -> Result<Option<i64>> {
+        self.query_one("SELECT at FROM deletions WHERE instance_id = ?", params![instance_id], |row| Ok(row.get(0)?))
+    }
+
     fn due_deletions(&mut self, now: i64, limit: usize) -> Result<Vec<String>> {
         self.query(
             "SELECT instance_id FROM deletions WHERE at <= ? ORDER BY at, instance_id LIMIT ?",

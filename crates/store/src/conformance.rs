@@ -1601,6 +1601,7 @@ fn deletions(store: &dyn Store) {
     let mut read = store.read().unwrap();
     assert!(read.due_deletions(10, 10).unwrap().is_empty());
     assert_eq!(read.due_deletions(40, 10).unwrap(), ["b"], "b was scheduled again, for 30");
+    assert_eq!((read.scheduled_deletion("b").unwrap(), read.scheduled_deletion("d").unwrap()), (Some(30), None));
     assert_eq!(read.due_deletions(100, 2).unwrap(), ["b", "a"], "in due order, within the limit");
     let counted = |read: &mut dyn ReadTxn| read.instance_counts(&None).unwrap().iter().map(|c| c.count).sum::<u64>();
     assert_eq!(counted(read.as_mut()), 3);

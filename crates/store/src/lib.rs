@@ -258,6 +258,8 @@ pub trait ReadTxn {
     /// Instances whose scheduled deletion ([`Write::ScheduleDeletion`]) is
     /// due at `now`, earliest first, at most `limit`.
     fn due_deletions(&mut self, now: i64, limit: usize) -> Result<Vec<String>>;
+    /// When the instance is to be deleted (`None`: it is not scheduled).
+    fn scheduled_deletion(&mut self, instance_id: &str) -> Result<Option<i64>>;
     /// The earliest due time of a timer of a running instance, or of a start timer.
     fn next_due(&mut self) -> Result<Option<i64>>;
     fn start_timers(&mut self) -> Result<Vec<StartTimerRow>>;

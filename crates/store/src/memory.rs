@@ -855,6 +855,10 @@ impl ReadTxn for MemoryTxn<'_> {
         Ok(timer.into_iter().chain(start).min())
     }
 
+    fn scheduled_deletion(&mut self, instance_id: &str) -> Result<Option<i64>> {
+        Ok(self.data.deletion_at.get(instance_id).copied())
+    }
+
     fn due_deletions(&mut self, now: i64, limit: usize) -> Result<Vec<String>> {
         Ok(self.data.deletions.keys().take_while(|(at, _)| *at <= now).take(limit).map(|(_, id)| id.to_string()).collect())
     }
