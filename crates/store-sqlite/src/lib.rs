@@ -17,7 +17,7 @@ use rusqlite::Connection;
 use store::{Error, ReadTxn, Result, Store, WriteTxn};
 
 pub use schema::{migrate_steps, SCHEMA_VERSION};
-pub use txn::SqliteTxn;
+pub use txn::{vm_steps, SqliteTxn};
 
 /// Readers kept open for reuse.
 const READER_POOL: usize = 8;

@@ -20,6 +20,23 @@ enum Conn<'a> {
     },
 }
 
+/// Virtual machine steps every read of this process took: what a query
+/// costs, counted by SQLite itself (a read that scans a table of 100 000 rows
+/// takes hundreds of thousands; one through an index, a handful per row it returns).
+static VM_STEPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// [`VM_STEPS`] so far: for tests that bound what a query may cost.
+#[doc(hidden)]
+pub fn vm_steps() -> u64 {
+    VM_STEPS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Adds what `statement` took since it was last counted.
+fn count_steps(statement: &rusqlite::Statement<'_>) {
+    let steps = statement.reset_status(rusqlite::StatementStatus::VmStep);
+    VM_STEPS.fetch_add(u64::try_from(steps).unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+}
+
 pub struct SqliteTxn<'a> {
     conn: Conn<'a>,
     finished: bool,
@@ -408,9 +425,13 @@ impl SqliteTxn<'_> {
         map: fn(&Row) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
         let mut statement = self.db().prepare_cached(sql).map_err(sql_error)?;
-        let rows = statement.query_map(params, map).map_err(sql_error)?;
-        rows.collect::<rusqlite::Result<Vec<T>>>()
-            .map_err(read_error)
+        let rows = statement
+            .query_map(params, map)
+            .map_err(sql_error)?
+            .collect::<rusqlite::Result<Vec<T>>>()
+            .map_err(read_error);
+        count_steps(&statement);
+        rows
     }
 
     fn query_one<T>(
@@ -420,10 +441,12 @@ impl SqliteTxn<'_> {
         map: fn(&Row) -> rusqlite::Result<T>,
     ) -> Result<Option<T>> {
         let mut statement = self.db().prepare_cached(sql).map_err(sql_error)?;
-        statement
+        let row = statement
             .query_row(params, map)
             .optional()
-            .map_err(read_error)
+            .map_err(read_error);
+        count_steps(&statement);
+        row
     }
 
     fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<()> {
@@ -478,9 +501,11 @@ impl SqliteTxn<'_> {
         let rows = statement
             .query_map(params_from_iter(values.iter()), map)
             .map_err(sql_error)?;
-        let mut items = rows
+        let items = rows
             .collect::<rusqlite::Result<Vec<T>>>()
-            .map_err(read_error)?;
+            .map_err(read_error);
+        count_steps(&statement);
+        let mut items = items?;
         let next = (items.len() > limit).then(|| items[limit - 1].cursor());
         items.truncate(limit);
         Ok(Page { items, next })
@@ -647,7 +672,9 @@ impl ReadTxn for SqliteTxn<'_> {
         let sql = ordered_instances_sql(lead, filter.descending, &filter_sql, limit + 1);
         let mut statement = self.db().prepare(&sql).map_err(sql_error)?;
         let rows = statement.query_map(params_from_iter(values.iter()), instance_row).map_err(sql_error)?;
-        let mut items = rows.collect::<rusqlite::Result<Vec<InstanceRow>>>().map_err(read_error)?;
+        let items = rows.collect::<rusqlite::Result<Vec<InstanceRow>>>().map_err(read_error);
+        count_steps(&statement);
+        let mut items = items?;
         let next = (items.len() > limit).then(|| filter.order.cursor(&items[limit - 1]));
         items.truncate(limit);
         Ok(Page { items, next })

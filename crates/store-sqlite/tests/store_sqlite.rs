@@ -153,3 +153,87 @@ fn a_second_store_on_one_file_is_refused_while_the_first_is_open() {
     let again = SqliteStore::open(&path).expect("the file is free once the first store is closed");
     drop(again);
 }
+
+/// Issue 16, item 1: no step costs more because the database is bigger.
+/// With 100 000 running instances, each waiting on a timer, with an open
+/// job and a scheduled deletion, every query the commit loop, the workers'
+/// polls and the API's first pages make visits a few rows, counted by
+/// SQLite's own virtual machine steps (not by time): a scan of one of these
+/// tables would take hundreds of thousands. (Not yet so: the `variable=`
+/// filter, which reads every instance's state on SQLite, 700 000 steps here;
+/// PostgreSQL answers it through an index.)
+#[test]
+fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
+    use store::*;
+    const ROWS: i64 = 100_000;
+    /// Generous for a page of up to a hundred rows through an index, far below a scan.
+    const MOST_STEPS: u64 = 20_000;
+    let path = temp_path("big.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let mut txn = store.write().unwrap();
+        txn.apply(Write::PutInstance(Box::new(store::conformance::instance("template", "p", engine::Status::Running, 0)))).unwrap();
+        txn.commit().unwrap();
+    }
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        let columns = store_sql::INSTANCE_COLUMNS;
+        let copied: Vec<String> = columns
+            .split(", ")
+            .map(|c| match c {
+                "id" => "'i' || n.i".to_string(),
+                "number" => "n.i".to_string(),
+                "started_at" => "n.i".to_string(),
+                other => format!("t.{other}"),
+            })
+            .collect();
+        raw.execute_batch(&format!(
+            "BEGIN;
+             CREATE TEMP TABLE n (i INTEGER PRIMARY KEY);
+             WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {ROWS}) INSERT INTO n SELECT i FROM k;
+             INSERT INTO instances ({columns}) SELECT {} FROM n, instances AS t WHERE t.id = 'template';
+             INSERT INTO timers (instance_id, local_key, element_id, due_at, tenant) SELECT 'i' || i, 1, 'wait', 10000000 + i, 'default' FROM n;
+             INSERT INTO jobs ({}) SELECT 'i' || i || '.2', 'i' || i, 2, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, i, NULL, 'default' FROM n;
+             INSERT INTO deletions (instance_id, at) SELECT 'i' || i, 20000000 + i FROM n;
+             COMMIT; ANALYZE;",
+            copied.join(", "),
+            store_sql::JOB_COLUMNS
+        ))
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let cost = |what: &str, read: &mut dyn FnMut()| {
+        let before = store_sqlite::vm_steps();
+        read();
+        let steps = store_sqlite::vm_steps() - before;
+        assert!(steps > 0, "{what}: counted");
+        assert!(steps < MOST_STEPS, "{what} took {steps} steps over {ROWS} rows");
+        steps
+    };
+    let mut r = store.read().unwrap();
+    let first = PageRequest::first(50);
+    let mut costs = vec![
+        ("next_due", cost("next_due", &mut || assert_eq!(r.next_due().unwrap(), Some(10_000_001)))),
+        ("due_timers, none due", cost("due_timers", &mut || assert!(r.due_timers(5, 100).unwrap().is_empty()))),
+        ("due_timers, all due", cost("due_timers", &mut || assert_eq!(r.due_timers(i64::MAX, 100).unwrap().len(), 100))),
+        ("activatable_jobs", cost("activatable_jobs", &mut || assert_eq!(r.activatable_jobs("work", &None, 0, 32).unwrap().len(), 32))),
+        ("due_deletions", cost("due_deletions", &mut || assert_eq!(r.due_deletions(i64::MAX, 100).unwrap().len(), 100))),
+        ("instance", cost("instance", &mut || assert!(r.instance("i50000").unwrap().is_some()))),
+        ("instance_version", cost("instance_version", &mut || assert!(r.instance_version("i50000").unwrap().is_some()))),
+        ("last_instance_number", cost("last_instance_number", &mut || assert_eq!(r.last_instance_number().unwrap(), ROWS as u64))),
+        ("instance_counts", cost("instance_counts", &mut || assert!(!r.instance_counts(&None).unwrap().is_empty()))),
+        ("instances, first page", cost("instances", &mut || assert_eq!(r.instances(&InstanceFilter::default(), &first).unwrap().items.len(), 50))),
+        ("jobs, first page", cost("jobs", &mut || assert_eq!(r.jobs(&JobFilter::default(), &first).unwrap().items.len(), 50))),
+        ("timers, first page", cost("timers", &mut || assert_eq!(r.timers(&TimerFilter::default(), &first).unwrap().items.len(), 50))),
+        ("jobs of one instance", cost("jobs", &mut || {
+            let filter = JobFilter { instance_id: Some("i77".into()), ..JobFilter::default() };
+            assert_eq!(r.jobs(&filter, &first).unwrap().items.len(), 1)
+        })),
+    ];
+    drop(r);
+    let mut w = store.write().unwrap();
+    costs.push(("claim_jobs", cost("claim_jobs", &mut || assert_eq!(w.claim_jobs("work", &None, 0, 32).unwrap().len(), 32))));
+    costs.push(("claim_due_timers", cost("claim_due_timers", &mut || assert_eq!(w.claim_due_timers(i64::MAX, 100).unwrap().1.len(), 100))));
+    drop(w);
+    eprintln!("virtual machine steps over {ROWS} rows: {costs:?}");
+}
