@@ -164,6 +164,24 @@ impl Client {
         Err(problem(status, &text))
     }
 
+    /// POST, telling an answer from none: `Err` when the request may not have
+    /// been done and may be sent again (the server could not be reached, the
+    /// answer was cut short, or it answered 503 or 429: not done, try later);
+    /// `Ok` with the server's answer, success or refusal, otherwise.
+    pub async fn post_answered(&self, path: &str, body: &Value) -> Result<Result<Value, Failure>, Failure> {
+        let response = self.reach(self.http.post(format!("{}{path}", self.base)).json(body)).await?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
+        if status.is_success() {
+            return Ok(Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) }));
+        }
+        let failure = problem(status, &text);
+        if matches!(status.as_u16(), 503 | 429) {
+            return Err(failure);
+        }
+        Ok(Err(failure))
+    }
+
     /// Every item of a paginated list, page after page.
     pub async fn all(&self, path: &str, mut each: impl FnMut(&Value)) -> Result<(), Failure> {
         let separator = if path.contains('?') { '&' } else { '?' };

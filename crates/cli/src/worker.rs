@@ -11,7 +11,9 @@
 //! job, `{"result": {"type": "adHocSubProcess", "activateElements": [...]},
 //! "variables": {...}}` completes it with that decision; any other exit fails it with
 //! the last lines of stderr and one retry fewer. A command still running when
-//! the job's lease ends is killed, and the job failed.
+//! the job's lease ends is killed, and the job failed. What a run decided is
+//! sent again, every half second, while the server cannot take it (down,
+//! restarting, 503), until the job's lease ends: work done is not redone.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -97,6 +99,8 @@ pub async fn run(client: Client, options: WorkerOptions) -> Result<(), Failure> 
 
 async fn handle(client: &Client, options: &WorkerOptions, job: &Value) -> Result<(), Failure> {
     let key = job["key"].as_str().unwrap_or_default().to_string();
+    // The lease runs from the activation: until it ends, the job is this worker's to finish.
+    let lease_ends = tokio::time::Instant::now() + std::time::Duration::from_millis(u64::try_from(options.lease_ms).unwrap_or(0));
     let outcome = run_command(options, job).await;
     let (path, body) = match outcome {
         // `{"error": {"code": ...}}`: a BPMN error for the process to catch.
@@ -126,7 +130,32 @@ async fn handle(client: &Client, options: &WorkerOptions, job: &Value) -> Result
             (format!("/v1/jobs/{}/fail", encode(&key)), json!({"worker": options.name, "lease": job["lease"], "retries": retries, "message": message}))
         }
     };
-    client.post(&path, &body).await.map(|_| ())
+    deliver(client, &key, &path, &body, lease_ends).await
+}
+
+/// Sends what the command's run decided until the server has it: work done
+/// is not dropped because the server was restarting. Until the lease ends
+/// the job is this worker's, so a resent completion cannot meet another
+/// worker's; after it, the job may be with another worker and this one gives
+/// up. A completion that went through but whose answer was lost is found done
+/// when resent (the job is gone), and counts as delivered.
+async fn deliver(client: &Client, key: &str, path: &str, body: &Value, lease_ends: tokio::time::Instant) -> Result<(), Failure> {
+    let mut resent = false;
+    loop {
+        match client.post_answered(path, body).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(failure)) if resent && failure.0.starts_with("job-not-found") => return Ok(()),
+            Ok(Err(failure)) => return Err(failure),
+            Err(failure) => {
+                if tokio::time::Instant::now() + RETRY_AFTER >= lease_ends {
+                    return Err(Failure(format!("{}; the job's lease ends, so it may go to another worker: given up", failure.0)));
+                }
+                eprintln!("baton worker: job {key}: {}; sending again", failure.0);
+                resent = true;
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        }
+    }
 }
 
 /// Runs the command for one job: its variables in, a JSON object out.

@@ -128,6 +128,20 @@ fn worker(server: &str, job_type: &str) -> Killed {
     )
 }
 
+/// [`worker`] with a long lease, writing each job key it runs to `executions`.
+fn logging_worker(server: &str, job_type: &str, executions: &Path) -> Killed {
+    let script = format!("cat > /dev/null; echo \"$BATON_JOB_KEY\" >> '{}'; sleep 0.02", executions.display());
+    Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["worker", "--type", job_type, "--concurrency", "4", "--lease-ms", "15000", "--", "sh", "-c", &script])
+            .env("BATON_SERVER", server)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the worker starts"),
+    )
+}
+
 fn completed(server: &str) -> Option<usize> {
     let output = baton(
         server,
@@ -194,9 +208,12 @@ fn a_killed_server_loses_nothing_and_repeats_nothing() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+    // The workers outlive the server: what they ran while it was gone, they
+    // deliver once it is back (issue 17, item 6), so each job runs once.
+    let executions = dir.join("executions.log");
     let workers = [
-        worker(&server, "durable-first"),
-        worker(&server, "durable-second"),
+        logging_worker(&server, "durable-first", &executions),
+        logging_worker(&server, "durable-second", &executions),
     ];
     wait_for(
         "some instances to complete",
@@ -250,6 +267,14 @@ fn a_killed_server_loses_nothing_and_repeats_nothing() {
         !log.contains("shutting down"),
         "the first server was killed, not shut down: {log}"
     );
+    let executions = std::fs::read_to_string(&executions).unwrap();
+    let mut runs: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for key in executions.lines() {
+        *runs.entry(key).or_default() += 1;
+    }
+    let twice: Vec<_> = runs.iter().filter(|(_, n)| **n > 1).collect();
+    assert_eq!(runs.len(), 2 * INSTANCES, "each job ran");
+    assert!(twice.is_empty(), "jobs run more than once though their worker survived: {twice:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
