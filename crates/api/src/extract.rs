@@ -10,6 +10,50 @@ use crate::error::ApiError;
 
 /// Largest body most endpoints take.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Deepest nesting of arrays and objects a JSON body (or a variables
+/// document sent as text) may have. Baton keeps variables inside an
+/// instance's state, a few levels further down, and reads it back with a
+/// limit of 128 levels: a bound well under that on the way in means nothing
+/// is committed that cannot be read.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// How deep arrays and objects nest in the JSON text `bytes` (0 for a
+/// scalar), found in one pass without parsing; brackets inside strings do
+/// not count.
+pub fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Refuses JSON text nested deeper than [`MAX_JSON_DEPTH`], naming how deep it is.
+pub fn check_depth(what: &str, bytes: &[u8]) -> Result<(), String> {
+    let depth = json_depth(bytes);
+    if depth > MAX_JSON_DEPTH {
+        return Err(format!("{what} nests arrays and objects {depth} levels deep; at most {MAX_JSON_DEPTH} are taken"));
+    }
+    Ok(())
+}
 /// Largest deployment body (BPMN files, JSON-escaped).
 pub const DEPLOY_LIMIT: usize = 16 * 1024 * 1024;
 
@@ -60,6 +104,7 @@ impl<S: Send + Sync, T: DeserializeOwned, const LIMIT: usize> FromRequest<S> for
         } else {
             &bytes
         };
+        check_depth("the body", bytes).map_err(|why| ApiError::new("request-invalid", why))?;
         serde_json::from_slice(bytes).map(Body).map_err(|error| {
             ApiError::new("request-invalid", format!("the body is not valid: {error}"))
         })

@@ -12,6 +12,7 @@ pub mod zeebe;
 mod decisions;
 pub mod error;
 mod extract;
+pub use extract::MAX_JSON_DEPTH;
 mod forms;
 pub mod guard;
 pub mod limits;

@@ -657,6 +657,34 @@ async fn bad_input_gets_a_problem_with_its_code_and_nothing_is_written() {
     );
 }
 
+/// Issue 17, item 1: variables nested deeper than the API takes are refused
+/// before anything is written (a body that deep used to be committed, and
+/// then its instance could never be read back); the deepest that is taken
+/// reads back, alone and in the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variables_nested_too_deep_are_refused_and_the_deepest_taken_reads_back() {
+    let app = App::new();
+    app.deploy(&[("order.bpmn", MODEL)]).await;
+    // `levels` arrays inside the body's object, its variables' object and the variable's own.
+    let nested = |levels: usize| format!(r#"{{"workflow": "order", "variables": {{"deep": {}1{}}}}}"#, "[".repeat(levels), "]".repeat(levels));
+    let (status, problem) = app.send("POST", "/v1/instances", Some(nested(api::MAX_JSON_DEPTH))).await.into_json();
+    assert_eq!((status, &problem["code"]), (StatusCode::BAD_REQUEST, &json!("request-invalid")), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains(&format!("{} levels deep", api::MAX_JSON_DEPTH + 2)), "{problem}");
+    let (_, listed) = app.send("GET", "/v1/instances", None).await.into_json();
+    assert_eq!(listed["items"], json!([]), "nothing was started");
+    let (status, started) = app.send("POST", "/v1/instances", Some(nested(api::MAX_JSON_DEPTH - 2))).await.into_json();
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let id = started["id"].as_str().unwrap();
+    let (status, instance) = app.send("GET", &format!("/v1/instances/{id}"), None).await.into_json();
+    assert_eq!(status, StatusCode::OK, "{instance}");
+    assert!(instance["variables"]["deep"].is_array());
+    let (status, _) = app.send("GET", "/v1/instances", None).await.into_json();
+    assert_eq!(status, StatusCode::OK, "the list reads it back too");
+    // Brackets inside strings are text, not nesting.
+    let text = format!(r#"{{"workflow": "order", "variables": {{"note": "{}"}}}}"#, "[{".repeat(200));
+    assert_eq!(app.send("POST", "/v1/instances", Some(text)).await.0, StatusCode::CREATED);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_whose_lease_ran_out_cannot_complete_and_a_job_completes_once() {
     let app = App::new();

@@ -110,6 +110,7 @@ fn object(field: &str, text: &str) -> Result<Map<String, Value>, Status> {
     if text.trim().is_empty() {
         return Ok(Map::new());
     }
+    crate::extract::check_depth(field, text.as_bytes()).map_err(Status::invalid_argument)?;
     match serde_json::from_str(text) {
         Ok(Value::Object(members)) => Ok(members),
         _ => Err(Status::invalid_argument(format!("{field} must be a JSON object"))),
