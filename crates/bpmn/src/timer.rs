@@ -170,15 +170,27 @@ pub fn parse_cycle(text: &str) -> Result<Cycle, String> {
         [start, interval] => (Some(parse_date(start).map_err(|_| invalid())?), parse_duration(interval).map_err(|_| invalid())?),
         _ => return Err(invalid()),
     };
-    if add(0, interval).map_or(true, |ms| ms <= 0) {
-        return Err(format!("the interval of '{text}' must be longer than zero"));
+    if add(0, interval).map_or(true, |ms| ms < MIN_CYCLE_MS) {
+        return Err(format!("the interval of '{text}' is shorter than one second, the shortest cycle Baton runs"));
     }
     Ok(Cycle { repetitions, start, interval })
 }
 
+/// The shortest interval of a repeating timer: a cycle of a millisecond
+/// would fire a thousand times a second for ever.
+pub const MIN_CYCLE_MS: i64 = 1_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cycle_shorter_than_a_second_is_refused() {
+        assert!(parse_cycle("R/PT0.001S").unwrap_err().contains("shorter than one second"));
+        assert!(parse_cycle("R5/PT0.5S").is_err());
+        assert!(parse_cycle("R/PT0S").is_err());
+        assert!(parse_cycle("R/PT1S").is_ok());
+    }
 
     #[test]
     fn durations_dates_and_cycles() {

@@ -502,7 +502,7 @@ impl<'a> Machine<'a> {
                     self.effects.push(Effect::JobUpdated { job: updated });
                     self.raise_incident(ei, &element_id, IncidentKind::JobNoRetries { job }, message);
                 } else {
-                    found.not_before = (backoff_ms > 0).then_some(now + backoff_ms);
+                    found.not_before = (backoff_ms > 0).then_some(now.saturating_add(backoff_ms));
                     let updated = found.clone();
                     self.effects.push(Effect::JobUpdated { job: updated });
                 }

@@ -975,7 +975,7 @@ impl Core {
                 correlation_key: command.correlation_key,
                 variables: command.variables,
                 published_at: now,
-                expires_at: now + command.ttl_ms,
+                expires_at: now.saturating_add(command.ttl_ms),
                 message_id: command.message_id,
                 correlated,
             }))?;
@@ -1200,7 +1200,7 @@ impl Core {
         let mut activated = Vec::new();
         for mut job in tx.claim_jobs(job_type, &self.audit.tenants, now, max)? {
             job.worker = Some(worker.to_string());
-            job.lease_until = Some(now + lease_ms);
+            job.lease_until = Some(now.saturating_add(lease_ms));
             job.lease = Some(self.ids.next_lease());
             tx.apply(Write::PutJob(job.clone()))?;
             let cached = self.cache.get_mut().take(&job.instance_id);
