@@ -12,6 +12,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("request-invalid", 400, "The request body is not what this endpoint takes"),
     ("query-invalid", 400, "A query parameter is not valid"),
     ("body-too-large", 413, "The request body is too large"),
+    ("too-many-connections", 503, "The server is busy"),
     ("unsupported-media-type", 415, "A write takes application/json"),
     ("host-not-allowed", 421, "This server does not answer for that host"),
     ("origin-not-allowed", 403, "Pages from that origin may not call this server"),

@@ -11,6 +11,7 @@ pub mod camunda;
 pub mod zeebe;
 mod decisions;
 pub mod error;
+pub mod connections;
 mod extract;
 pub use extract::MAX_JSON_DEPTH;
 mod forms;
@@ -249,7 +250,8 @@ pub async fn serve_with(
         shutdown.await;
         stopper.graceful_shutdown(Some(REQUEST_TIMEOUT));
     });
-    let service = router_with(handle, security).into_make_service();
+    let connections = connections::Connections::new(security.limits.max_connections);
+    let service = router_with_connections(handle, security, Some(connections.clone())).into_make_service();
     macro_rules! run {
         ($server:expr) => {{
             let mut server = $server.handle(server_handle);
@@ -261,12 +263,15 @@ pub async fn serve_with(
             server.serve(service).await
         }};
     }
+    // Each connection counts against the cap before anything else (the TLS handshake too).
+    let plain = tls.is_none();
+    let capped = connections::Capped::new(axum_server::accept::DefaultAcceptor, connections, plain);
     match tls {
-        Some(tls) => run!(axum_server::from_tcp_rustls(
-            listener,
-            axum_server::tls_rustls::RustlsConfig::from_config(tls)
-        )),
-        None => run!(axum_server::from_tcp(listener)),
+        Some(tls) => {
+            let tls = axum_server::tls_rustls::RustlsAcceptor::new(axum_server::tls_rustls::RustlsConfig::from_config(tls)).acceptor(capped);
+            run!(axum_server::from_tcp(listener).acceptor(tls))
+        }
+        None => run!(axum_server::from_tcp(listener).acceptor(capped)),
     }
 }
 
@@ -278,8 +283,9 @@ pub fn router(handle: Handle) -> Router {
 
 /// The whole API behind a door configured by `security`.
 /// What every handler reads: the runtime's handle and what `security` configures.
-fn app_state(handle: Handle, security: &guard::Security) -> AppState {
+fn app_state(handle: Handle, security: &guard::Security, connections: Option<std::sync::Arc<connections::Connections>>) -> AppState {
     AppState {
+        connections,
         handle,
         tokens: security.tokens.clone(),
         limits: std::sync::Arc::new(limits::Limits::new(security.limits.clone())),
@@ -290,7 +296,12 @@ fn app_state(handle: Handle, security: &guard::Security) -> AppState {
 }
 
 pub fn router_with(handle: Handle, security: guard::Security) -> Router {
-    let state = app_state(handle.clone(), &security);
+    router_with_connections(handle, security, None)
+}
+
+/// [`router_with`], reporting the connection cap's figures in `/metrics`.
+fn router_with_connections(handle: Handle, security: guard::Security, connections: Option<std::sync::Arc<connections::Connections>>) -> Router {
+    let state = app_state(handle.clone(), &security, connections);
     let door = guard::Door {
         security: std::sync::Arc::new(security),
         clock: handle.clock.clone(),

@@ -23,11 +23,13 @@ pub struct LimitSettings {
     pub publications_per_second: f64,
     /// Long polls one client may hold open at once.
     pub polls_at_once: usize,
+    /// Connections open at once, all clients together; more are answered 503 at once.
+    pub max_connections: usize,
 }
 
 impl Default for LimitSettings {
     fn default() -> LimitSettings {
-        LimitSettings { starts_per_second: 5_000.0, publications_per_second: 5_000.0, polls_at_once: 64 }
+        LimitSettings { starts_per_second: 5_000.0, publications_per_second: 5_000.0, polls_at_once: 64, max_connections: 10_000 }
     }
 }
 

@@ -30,6 +30,8 @@ pub struct AppState {
     pub page_policy: std::sync::Arc<String>,
     /// Instance ids by number, for Camunda's keys (`camunda::keys::Numbers`).
     pub numbers: std::sync::Arc<crate::camunda::keys::Numbers>,
+    /// The connection cap, when served by [`crate::serve_with`].
+    pub connections: Option<std::sync::Arc<crate::connections::Connections>>,
 }
 
 pub(crate) type Answer = Result<Response, ApiError>;
@@ -179,6 +181,15 @@ pub async fn metrics(State(state): State<AppState>) -> Answer {
     let open = read(&state, |txn| Ok(txn.count_instances()?)).await?;
     let mut text = state.handle.metrics.render(&open);
     state.limits.render(&mut text);
+    if let Some(connections) = &state.connections {
+        use std::fmt::Write as _;
+        let _ = writeln!(text, "# HELP baton_connections_open Client connections open now (at most baton_connections_max).\n# TYPE baton_connections_open gauge");
+        let _ = writeln!(text, "baton_connections_open {}", connections.open());
+        let _ = writeln!(text, "# HELP baton_connections_max The most client connections served at once (--max-connections).\n# TYPE baton_connections_max gauge");
+        let _ = writeln!(text, "baton_connections_max {}", connections.max());
+        let _ = writeln!(text, "# HELP baton_connections_refused_total Connections answered 503 (or closed) because every slot was taken.\n# TYPE baton_connections_refused_total counter");
+        let _ = writeln!(text, "baton_connections_refused_total {}", connections.refused());
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

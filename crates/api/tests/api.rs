@@ -2861,6 +2861,7 @@ async fn one_client_cannot_starve_the_others() {
         starts_per_second: 2.0,
         publications_per_second: 1.0,
         polls_at_once: 1,
+        ..api::limits::LimitSettings::default()
     };
     let security = api::guard::Security {
         limits,

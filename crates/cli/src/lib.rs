@@ -539,6 +539,9 @@ pub enum Command {
         /// Long polls one client may hold at once.
         #[arg(long, default_value_t = api::limits::LimitSettings::default().polls_at_once)]
         max_polls_per_client: usize,
+        /// Client connections served at once; more are answered 503 too-many-connections at once. Default: what the open-file limit allows, less a reserve for the database.
+        #[arg(long, env = "BATON_MAX_CONNECTIONS")]
+        max_connections: Option<usize>,
         /// With --auth oidc: the issuer's URL (its /.well-known/openid-configuration names its keys).
         #[arg(long, env = "BATON_OIDC_ISSUER")]
         oidc_issuer: Option<String>,
@@ -793,6 +796,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             max_starts_per_second,
             max_publications_per_second,
             max_polls_per_client,
+            max_connections,
             tls_cert,
             tls_key,
             oidc_issuer,
@@ -829,6 +833,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
                     max_publications_per_second,
                 )?,
                 polls_at_once: max_polls_per_client,
+                max_connections: serve::connection_cap(max_connections).map_err(Failure)?,
             };
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => {

@@ -294,3 +294,48 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
 }
+
+/// Descriptors kept for what is not a client connection: the database and
+/// its write-ahead log, PostgreSQL's connections, listeners, the log.
+const RESERVED_FILES: u64 = 128;
+
+/// How many client connections to serve at once: `asked`, or what the
+/// open-file limit allows once raised to its hard maximum, less
+/// [`RESERVED_FILES`]. Refuses a cap the limit cannot hold.
+pub fn connection_cap(asked: Option<usize>) -> Result<usize, String> {
+    let files = raise_open_file_limit();
+    let room = files.saturating_sub(RESERVED_FILES).max(1);
+    match asked {
+        Some(0) => Err("--max-connections must be at least 1".into()),
+        Some(n) if n as u64 > room => Err(format!(
+            "--max-connections {n} is more than the open-file limit allows ({files} files, {RESERVED_FILES} of them kept for the database): raise `ulimit -n` or ask for at most {room}"
+        )),
+        Some(n) => Ok(n),
+        None => Ok(usize::try_from(room.min(65_536)).unwrap_or(65_536)),
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit (the
+/// usual 1 024 is far below what a server needs); returns the limit now.
+#[cfg(unix)]
+fn raise_open_file_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1_024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX)
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() -> u64 {
+    8_192
+}

@@ -1793,3 +1793,51 @@ fn three_nodes_lose_nothing_and_repeat_nothing_when_two_are_killed_under_load() 
     eprintln!("{COUNT} instances over three nodes, two killed and restarted; {} task completions sent", completions.load(Ordering::SeqCst));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 17, item 4: the server caps its connections. Over the cap a client
+/// is answered at once with a 503 `too-many-connections` and `Retry-After`
+/// (nothing of its request is read), the refusal is counted in `/metrics`,
+/// and once a connection closes the next one is served.
+#[test]
+fn connections_over_the_cap_are_answered_503_and_counted() {
+    let dir = temp_dir().join("connections");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (listen, server) = free_address();
+    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+    let _running = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", "memory", "--listen", &listen, "--max-connections", "3"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the server", Duration::from_secs(30), || try_http(&server, "GET", "/healthz", "").is_some_and(|(s, _)| s == 200));
+    // Three idle connections hold every slot.
+    let idle: Vec<std::net::TcpStream> = (0..3).map(|_| std::net::TcpStream::connect(&listen).unwrap()).collect();
+    let mut refused = None;
+    wait_for("the cap to be reached", Duration::from_secs(10), || {
+        refused = try_http(&server, "GET", "/healthz", "").filter(|(status, _)| *status == 503);
+        refused.is_some()
+    });
+    let (_, problem) = refused.unwrap();
+    assert_eq!(problem["code"], "too-many-connections", "{problem}");
+    let raw = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&listen).unwrap();
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    };
+    assert!(raw.starts_with("HTTP/1.1 503") && raw.contains("Retry-After: 1"), "{raw}");
+    drop(idle);
+    wait_for("a slot to come free", Duration::from_secs(10), || try_http(&server, "GET", "/healthz", "").is_some_and(|(s, _)| s == 200));
+    let output = baton(&server, &["metrics"]);
+    let metrics = String::from_utf8_lossy(&output.stdout);
+    let refused: u64 = metrics.lines().find_map(|l| l.strip_prefix("baton_connections_refused_total ")).and_then(|n| n.parse().ok()).unwrap();
+    assert!(refused >= 2, "{metrics}");
+    assert!(metrics.contains("baton_connections_max 3"), "{metrics}");
+    let too_many = baton(&server, &["serve", "--db", "memory", "--listen", "127.0.0.1:0", "--max-connections", "100000000"]);
+    assert!(String::from_utf8_lossy(&too_many.stderr).contains("more than the open-file limit allows"), "{}", String::from_utf8_lossy(&too_many.stderr));
+}

@@ -571,7 +571,7 @@ fn resolve_incident(gateway: Gateway, principal: Option<Principal>, request: Res
 
 /// Serves the gateway on `listener` (HTTP/2, plain text) until `shutdown`.
 pub async fn serve(listener: tokio::net::TcpListener, handle: runtime::Handle, security: crate::guard::Security, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
-    let state = crate::app_state(handle, &security);
+    let state = crate::app_state(handle, &security, None);
     let gateway = Gateway { state, security: Arc::new(security) };
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tonic::transport::Server::builder()

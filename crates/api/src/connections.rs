@@ -1,0 +1,153 @@
+//! A cap on open connections: each accepted connection holds a slot for as
+//! long as it is open; one that finds none is answered at once (a 503 with
+//! `Retry-After` over plain HTTP; closed over HTTPS, where nothing can be
+//! said before the handshake) instead of taking a file descriptor the store
+//! and the other clients need.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum_server::accept::Accept;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Open connections and what was refused, for `/metrics`.
+#[derive(Debug)]
+pub struct Connections {
+    slots: Arc<Semaphore>,
+    max: usize,
+    refused: AtomicU64,
+}
+
+impl Connections {
+    pub fn new(max: usize) -> Arc<Connections> {
+        Arc::new(Connections { slots: Arc::new(Semaphore::new(max)), max, refused: AtomicU64::new(0) })
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.max - self.slots.available_permits()
+    }
+
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Connections turned away since the server started.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+/// The answer to a connection over the cap, before its request is read.
+fn busy() -> Vec<u8> {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": "The server is busy",
+        "status": 503,
+        "code": "too-many-connections",
+        "detail": "every connection slot is taken; try again shortly",
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Counts each accepted TCP connection against the cap, then hands it to `inner` (TLS, or nothing).
+#[derive(Clone)]
+pub struct Capped<A> {
+    inner: A,
+    connections: Arc<Connections>,
+    /// Plain HTTP: a refused connection is told why.
+    plain: bool,
+}
+
+impl<A> Capped<A> {
+    pub fn new(inner: A, connections: Arc<Connections>, plain: bool) -> Capped<A> {
+        Capped { inner, connections, plain }
+    }
+}
+
+impl<A, S> Accept<TcpStream, S> for Capped<A>
+where
+    A: Accept<Counted, S> + Clone + Send + Sync + 'static,
+    A::Future: Send,
+    S: Send + 'static,
+{
+    type Stream = A::Stream;
+    type Service = A::Service;
+    type Future = Pin<Box<dyn std::future::Future<Output = io::Result<(A::Stream, A::Service)>> + Send>>;
+
+    fn accept(&self, mut stream: TcpStream, service: S) -> Self::Future {
+        let slot = self.connections.slots.clone().try_acquire_owned();
+        let (inner, connections, plain) = (self.inner.clone(), self.connections.clone(), self.plain);
+        Box::pin(async move {
+            match slot {
+                Ok(slot) => inner.accept(Counted { stream, _slot: slot }, service).await,
+                Err(_) => {
+                    connections.refused.fetch_add(1, Ordering::Relaxed);
+                    if plain {
+                        let _ = stream.write_all(&busy()).await;
+                        let _ = stream.shutdown().await;
+                        // Read what the client sends, for a moment: closing on
+                        // unread bytes would reset the connection, and the client
+                        // could lose the answer.
+                        let mut sink = [0u8; 4096];
+                        let drained = async {
+                            let mut left: usize = 64 * 1024;
+                            while left > 0 {
+                                match tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(n) => left = left.saturating_sub(n),
+                                }
+                            }
+                        };
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drained).await;
+                    }
+                    Err(io::Error::other("every connection slot is taken"))
+                }
+            }
+        })
+    }
+}
+
+/// A connection holding its slot until it closes.
+pub struct Counted {
+    stream: TcpStream,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
