@@ -464,12 +464,18 @@ impl Core {
     /// this core last looked (one lookup when they deployed nothing).
     pub fn learn_deployments(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
         if self.shared_store && tx.last_deployment()? > self.last_deployment {
-            (self.workflows, self.last_deployment) = compile_all(tx)?;
-            let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
-            self.decisions = decisions;
-            self.last_deployment = self.last_deployment.max(decided);
-            self.registry.publish(&self.workflows);
+            self.compile_stored(tx)?;
         }
+        Ok(())
+    }
+
+    /// Compiles every workflow and decision the store holds, in place of what it had.
+    fn compile_stored(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
+        (self.workflows, self.last_deployment) = compile_all(tx)?;
+        let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
+        self.decisions = decisions;
+        self.last_deployment = self.last_deployment.max(decided);
+        self.registry.publish(&self.workflows);
         Ok(())
     }
 
@@ -478,12 +484,7 @@ impl Core {
     pub fn reload(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
         self.cache.get_mut().clear();
         self.deployed_uncommitted = false;
-        (self.workflows, self.last_deployment) = compile_all(tx)?;
-        let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
-        self.decisions = decisions;
-        self.last_deployment = self.last_deployment.max(decided);
-        self.registry.publish(&self.workflows);
-        Ok(())
+        self.compile_stored(tx)
     }
 
     /// Runs one command in a savepoint of `tx`, all or nothing, and contains

@@ -1147,25 +1147,7 @@ fn timers(store: &dyn Store) {
 }
 
 fn history(store: &dyn Store) {
-    let entry = |n: u64| HistoryRow {
-        instance_id: "i".into(),
-        seq: n,
-        entry: HistoryEntry {
-            at: n as i64,
-            element_instance: n,
-            element_id: format!("e{n}"),
-            element_type: "task".into(),
-            event: HistoryEvent::Completed,
-            loop_counter: 1,
-            started_at: 0,
-            element_name: None,
-            run: 1,
-            iteration: 1,
-            actor: None,
-            reason: None,
-            detail: None,
-        },
-    };
+    let entry = |n: u64| history_row("i", n, &format!("e{n}"));
     write(
         store,
         (1..=12)
@@ -1551,15 +1533,15 @@ fn claims(store: &dyn Store) {
     assert!(![0, 5, first, second].contains(&third), "{third} after {second}, in a new transaction");
 }
 
-fn deletions(store: &dyn Store) {
-    let numbered = |id: &str, number: u64, status: Status| InstanceRow { number, ..instance(id, "p", status, i64::try_from(number).unwrap()) };
-    let history = |id: &str, seq: u64| HistoryRow {
-        instance_id: id.into(),
+/// The `seq`th history entry of an instance: a task at `element_id` completed at time `seq`.
+fn history_row(instance_id: &str, seq: u64, element_id: &str) -> HistoryRow {
+    HistoryRow {
+        instance_id: instance_id.into(),
         seq,
         entry: HistoryEntry {
-            at: 1,
+            at: seq as i64,
             element_instance: seq,
-            element_id: "e".into(),
+            element_id: element_id.into(),
             element_type: "task".into(),
             event: HistoryEvent::Completed,
             loop_counter: 1,
@@ -1571,7 +1553,12 @@ fn deletions(store: &dyn Store) {
             reason: None,
             detail: None,
         },
-    };
+    }
+}
+
+fn deletions(store: &dyn Store) {
+    let numbered = |id: &str, number: u64, status: Status| InstanceRow { number, ..instance(id, "p", status, i64::try_from(number).unwrap()) };
+    let history = |id: &str, seq: u64| history_row(id, seq, "e");
     let timer = |id: &str| TimerRow { instance_id: id.into(), tenant: DEFAULT_TENANT.into(), local_key: 1, element_id: "t".into(), due_at: 5 };
     let mut writes = Vec::new();
     for (id, number) in [("a", 1), ("b", 2)] {
