@@ -117,12 +117,23 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// How long a failed commit keeps the server unready, unless one succeeds first.
+const UNREADY_AFTER_FAILED_COMMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 pub async fn readyz(State(state): State<AppState>) -> Answer {
     // Without the commit loop no write can be answered, however well reads go.
     if !state.handle.is_running() {
         return Err(ApiError::new(
             "store-unavailable",
             "the commit loop is not running; no write can be answered",
+        ));
+    }
+    // Recent only: with no traffic no commit would ever clear it, so after a
+    // while the server says ready again, and the next failing commit says otherwise.
+    if let Some(ago) = state.handle.failing_since().filter(|ago| *ago < UNREADY_AFTER_FAILED_COMMIT) {
+        return Err(ApiError::new(
+            "store-unavailable",
+            format!("the last commit failed {} s ago and none has succeeded since (a full disk, a lost database: the server's log says which); writes are not taken", ago.as_secs()),
         ));
     }
     read(&state, |txn| Ok(txn.next_due()?)).await?;

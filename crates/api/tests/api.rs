@@ -993,6 +993,28 @@ async fn readiness_fails_when_the_commit_loop_is_not_running() {
     assert_eq!(app.send("GET", "/healthz", None).await.0, StatusCode::OK);
 }
 
+/// Issue 17, item 5: readiness says no while commits fail though reads
+/// work (a full disk), and yes again once a commit succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_commits_fail_and_recovers_after_one_succeeds() {
+    static STORE: std::sync::OnceLock<Arc<store::MemoryStore>> = std::sync::OnceLock::new();
+    let app = App::on(|| STORE.get_or_init(|| Arc::new(store::MemoryStore::new())).clone());
+    let store = STORE.get().unwrap().clone();
+    app.deploy(&[("order.bpmn", MODEL)]).await;
+    assert_eq!(app.send("GET", "/readyz", None).await.0, StatusCode::OK);
+    store.refuse_commits(true);
+    let (status, problem) = app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
+    assert_eq!((status, &problem["code"]), (StatusCode::SERVICE_UNAVAILABLE, &json!("store-unavailable")), "{problem}");
+    let (status, _, problem) = app.send("GET", "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("the last commit failed"), "{problem}");
+    assert_eq!(app.send("GET", "/v1/instances", None).await.0, StatusCode::OK, "reads still work");
+    store.refuse_commits(false);
+    let (status, _) = app.json("POST", "/v1/instances", json!({"workflow": "order"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(app.send("GET", "/readyz", None).await.0, StatusCode::OK);
+}
+
 const PARENT: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
   <process id="parent" isExecutable="true">
     <startEvent id="start"/>

@@ -258,6 +258,8 @@ pub struct Handle {
     stopped: Arc<AtomicBool>,
     /// True while the commit loop's thread runs; readiness reports it.
     running: Arc<AtomicBool>,
+    /// When the last commit failed (not for a conflict), until one succeeds: readiness reports it.
+    write_failure: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 /// The commit loop's thread; joining it waits for the last commit.
@@ -297,6 +299,7 @@ impl Service {
             workflows: core.registry(),
             stopped: Arc::new(AtomicBool::new(false)),
             running: Arc::new(AtomicBool::new(true)),
+            write_failure: Arc::new(std::sync::Mutex::new(None)),
         };
         let looped = CommitLoop {
             core,
@@ -307,6 +310,7 @@ impl Service {
             jobs_changed: handle.jobs_changed.clone(),
             instances_ended: handle.instances_ended.clone(),
             metrics: handle.metrics.clone(),
+            write_failure: handle.write_failure.clone(),
             stale: false,
             next_sweep: i64::MIN,
         };
@@ -375,6 +379,12 @@ impl Handle {
     /// Whether the commit loop is running: no write can be answered without it.
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst) && !self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// How long ago the last commit failed, when none has succeeded since
+    /// (the store takes no writes: a full disk, a lost database).
+    pub fn failing_since(&self) -> Option<Duration> {
+        self.write_failure.lock().ok().and_then(|failed| failed.map(|at| at.elapsed()))
     }
 
     /// Sends a command and waits until its transaction has committed.
@@ -536,6 +546,7 @@ struct CommitLoop {
     jobs_changed: Arc<Notify>,
     instances_ended: Arc<Notify>,
     metrics: Arc<Metrics>,
+    write_failure: Arc<std::sync::Mutex<Option<Instant>>>,
     /// A batch failed and the core could not reload what the store holds
     /// (the store was unreachable): nothing runs until it has.
     stale: bool,
@@ -647,6 +658,7 @@ impl CommitLoop {
             }
             Attempt::Committed(results) => {
                 self.core.committed();
+                self.note_write(None);
                 let counts = self.core.take_counts();
                 self.metrics.record_commit(results.len(), started.elapsed(), &counts);
                 self.metrics.record_cache(self.core.cache_stats());
@@ -660,16 +672,35 @@ impl CommitLoop {
             }
             Attempt::Failed(error) => {
                 // Nothing of this batch happened; forget what the core learned in it.
+                self.note_write(Some(&error));
                 self.forget_uncommitted();
                 for reply in replies {
                     let _ = reply.send(Err(error.clone()));
                 }
             }
             Attempt::NotBegun(error) => {
+                self.note_write(Some(&error));
                 for reply in replies {
                     let _ = reply.send(Err(error.clone()));
                 }
             }
+        }
+    }
+
+    /// Keeps what readiness says: a store failure (not another node's
+    /// conflict) marks writes as failing, with the details in the log; a
+    /// commit clears it.
+    fn note_write(&self, failure: Option<&Error>) {
+        let Ok(mut failed) = self.write_failure.lock() else { return };
+        match failure {
+            None => *failed = None,
+            Some(Error::Store(error)) if !error.is_conflict() => {
+                if failed.is_none() {
+                    eprintln!("baton: a commit failed, writes are not taken until one succeeds: {error}");
+                }
+                *failed = Some(Instant::now());
+            }
+            Some(_) => {}
         }
     }
 

@@ -265,6 +265,8 @@ pub struct MemoryStore {
 struct Outage {
     armed: std::sync::atomic::AtomicBool,
     down: std::sync::atomic::AtomicBool,
+    /// Every commit fails while reads go on, as on a full disk.
+    full: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryStore {
@@ -277,6 +279,12 @@ impl MemoryStore {
     #[doc(hidden)]
     pub fn fail_at_next_commit(&self) {
         self.outage.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes every commit fail while reads still work (a full disk), until `false`.
+    #[doc(hidden)]
+    pub fn refuse_commits(&self, refuse: bool) {
+        self.outage.full.store(refuse, std::sync::atomic::Ordering::SeqCst);
     }
 
     #[doc(hidden)]
@@ -1154,6 +1162,9 @@ impl WriteTxn for MemoryTxn<'_> {
             self.outage.down.store(true, std::sync::atomic::Ordering::SeqCst);
             // Dropped with its undo log: rolled back.
             return Err(Error::unavailable("the connection to the memory store was lost (simulated)"));
+        }
+        if self.outage.full.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::unavailable("the memory store refuses commits, as a full disk would (simulated)"));
         }
         self.undo = None;
         Ok(())
