@@ -471,6 +471,14 @@ pub enum IncidentsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check a database's structure while no server holds it: print `ok`, or every problem found (exit 1).
+    Check {
+        #[arg(long, env = "BATON_DB", default_value = "sqlite://baton.db")]
+        db: String,
+        /// Also match every index to its table (SQLite's integrity_check); slower.
+        #[arg(long)]
+        full: bool,
+    },
     /// Check BPMN files: print every problem with its code, element and line:column.
     Validate {
         /// BPMN files to check.
@@ -722,12 +730,35 @@ pub enum Command {
     },
 }
 
+/// `baton check`: 0 and `ok` when the database is sound; 1 with every problem otherwise.
+fn check(db: &str, full: bool) -> i32 {
+    let checked = serve::parse_database(db).and_then(|database| database.check(full));
+    match checked {
+        Ok(problems) if problems.is_empty() => {
+            say!("ok");
+            0
+        }
+        Ok(problems) => {
+            for problem in &problems {
+                say!("{problem}");
+            }
+            eprintln!("baton: {} problem(s) found in {db}; restore it from a backup, or move it aside to start empty", problems.len());
+            1
+        }
+        Err(message) => {
+            eprintln!("baton: {message}");
+            1
+        }
+    }
+}
+
 /// Runs a parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Validate { files, json } => validate::run(&files, json),
         Command::Test { paths, json, uncaught_errors } => test(&paths, json, uncaught_errors),
         Command::DmnTck { dir, failures } => tck::run(&dir, failures),
+        Command::Check { db, full } => check(&db, full),
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -780,7 +811,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
         .with_token(token)?
         .in_tenant(tenant);
     match command {
-        Command::Validate { .. } | Command::Test { .. } | Command::DmnTck { .. } => {
+        Command::Validate { .. } | Command::Test { .. } | Command::DmnTck { .. } | Command::Check { .. } => {
             unreachable!("run() handles the offline commands")
         }
         Command::Serve {

@@ -25,6 +25,19 @@ impl Database {
         })
     }
 
+    /// Checks the database's structure: the problems found (none: sound).
+    /// SQLite: `quick` reads every page, full also matches indexes to tables;
+    /// PostgreSQL checks its own pages (data checksums, `amcheck`), so here
+    /// it is opened, its schema version checked, and nothing more.
+    pub fn check(&self, full: bool) -> Result<Vec<String>, String> {
+        match self {
+            Database::Sqlite(path) if !path.exists() => Err(format!("{} does not exist", path.display())),
+            Database::Sqlite(path) => store_sqlite::check_file(path, full).map_err(|e| format!("cannot check {}: {e}", path.display())),
+            Database::Postgres(_) => self.open().map(|_| Vec::new()),
+            Database::Memory => Err("memory holds nothing to check".into()),
+        }
+    }
+
     /// Where it is, for messages (without a password).
     pub fn describe(&self) -> String {
         match self {
@@ -33,6 +46,16 @@ impl Database {
             Database::Memory => "memory (nothing is kept)".to_string(),
         }
     }
+}
+
+/// What to say of a damaged SQLite file: what was found, and how to go on.
+pub fn damaged(path: &std::path::Path, found: &str) -> String {
+    format!(
+        "the database file {} is damaged ({found}). Nothing was changed. Restore it from a backup (`baton backup FILE` takes one from a running server), \
+         or move it aside to start empty; `baton check --db sqlite://{} --full` lists every problem",
+        path.display(),
+        path.display()
+    )
 }
 
 pub fn parse_database(url: &str) -> Result<Database, String> {
@@ -134,6 +157,15 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
         let scheme = origin.starts_with("http://") || origin.starts_with("https://");
         if !scheme || origin.ends_with('/') || origin.matches('/').count() != 2 {
             return Err(format!("--cors-origin '{origin}' is not an origin: write scheme://host[:port], for example https://console.example.org"));
+        }
+    }
+    // A damaged SQLite file is refused before anything is written to it.
+    if let Database::Sqlite(path) = &database {
+        if path.exists() {
+            let problems = tokio::task::block_in_place(|| database.check(false))?;
+            if !problems.is_empty() {
+                return Err(damaged(path, &problems.iter().take(3).cloned().collect::<Vec<_>>().join("; ")));
+            }
         }
     }
     // Opening a store and reading from it block (PostgreSQL's client most of all): not on the async threads.

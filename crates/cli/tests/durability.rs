@@ -1841,3 +1841,39 @@ fn connections_over_the_cap_are_answered_503_and_counted() {
     let too_many = baton(&server, &["serve", "--db", "memory", "--listen", "127.0.0.1:0", "--max-connections", "100000000"]);
     assert!(String::from_utf8_lossy(&too_many.stderr).contains("more than the open-file limit allows"), "{}", String::from_utf8_lossy(&too_many.stderr));
 }
+
+/// Issue 17, item 5: `baton check` finds a sound file sound and a damaged one
+/// damaged (exit 1, with the problems), and `baton serve` refuses a damaged
+/// file with a message that says how to restore, writing nothing to it.
+#[test]
+fn a_damaged_database_file_is_found_by_check_and_refused_by_serve() {
+    use store::{Store, Write};
+    let dir = temp_dir().join("damaged");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("baton.db");
+    {
+        let store = store_sqlite::SqliteStore::open(&db).unwrap();
+        let mut txn = store.write().unwrap();
+        for n in 0..2_000 {
+            let row = store::conformance::instance(&format!("i{n}"), "p", engine::Status::Running, n);
+            txn.apply(Write::PutInstance(Box::new(store::InstanceRow { number: u64::try_from(n).unwrap() + 1, ..row }))).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let url = format!("sqlite://{}", db.display());
+    let sound = baton("http://127.0.0.1:1", &["check", "--db", &url, "--full"]);
+    assert!(sound.status.success() && String::from_utf8_lossy(&sound.stdout).trim() == "ok", "{}", String::from_utf8_lossy(&sound.stderr));
+    // Garbage over a page in the middle of the file.
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 40 * 4096, "a file of many pages ({} bytes)", bytes.len());
+    bytes[20 * 4096..21 * 4096].fill(0xA5);
+    std::fs::write(&db, &bytes).unwrap();
+    let found = baton("http://127.0.0.1:1", &["check", "--db", &url]);
+    assert_eq!(found.status.code(), Some(1));
+    assert!(!found.stdout.is_empty(), "the problems are listed");
+    let (listen, _) = free_address();
+    let refused = baton("http://127.0.0.1:1", &["serve", "--db", &url, "--listen", &listen]);
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && message.contains("is damaged") && message.contains("Restore it from a backup"), "{message}");
+    assert_eq!(std::fs::read(&db).unwrap(), bytes, "nothing was written to it");
+}

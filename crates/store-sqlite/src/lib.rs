@@ -48,6 +48,11 @@ pub(crate) fn sql_error(error: rusqlite::Error) -> Error {
         {
             Error::unavailable(error.to_string())
         }
+        rusqlite::Error::SqliteFailure(e, _)
+            if matches!(e.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) =>
+        {
+            Error::corrupt(error.to_string())
+        }
         _ => Error::other(error.to_string()),
     }
 }
@@ -101,6 +106,26 @@ impl SqliteStore {
             }
         }
     }
+}
+
+/// Checks the structure of the database file at `path`, read-only (nothing
+/// is written, not even a schema upgrade; a running server may hold it), and
+/// returns the problems found (none: it is sound). Quick (`PRAGMA
+/// quick_check`) reads every page and checks each b-tree; full
+/// (`integrity_check`) also matches every index to its table. Both read the
+/// whole file: seconds per gigabyte.
+pub fn check_file(path: &Path, full: bool) -> Result<Vec<String>> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(sql_error)?;
+    let pragma = if full { "PRAGMA integrity_check(100)" } else { "PRAGMA quick_check(100)" };
+    let found: rusqlite::Result<Vec<String>> = connection
+        .prepare(pragma)
+        .and_then(|mut statement| statement.query_map([], |row| row.get::<_, String>(0))?.collect());
+    Ok(match found {
+        Ok(lines) => lines.into_iter().filter(|line| line != "ok").collect(),
+        // So damaged that the check itself cannot run.
+        Err(error) => vec![error.to_string()],
+    })
 }
 
 /// Takes the exclusive lock of the database file at `path`, writing who holds it into the lock file.
