@@ -1813,30 +1813,41 @@ fn connections_over_the_cap_are_answered_503_and_counted() {
             .unwrap(),
     );
     wait_for("the server", Duration::from_secs(30), || try_http(&server, "GET", "/healthz", "").is_some_and(|(s, _)| s == 200));
-    // Three idle connections hold every slot.
-    let idle: Vec<std::net::TcpStream> = (0..3).map(|_| std::net::TcpStream::connect(&listen).unwrap()).collect();
-    let mut refused = None;
-    wait_for("the cap to be reached", Duration::from_secs(10), || {
-        refused = try_http(&server, "GET", "/healthz", "").filter(|(status, _)| *status == 503);
-        refused.is_some()
-    });
-    let (_, problem) = refused.unwrap();
-    assert_eq!(problem["code"], "too-many-connections", "{problem}");
-    let raw = {
+    // Slow clients, each midway through its headers, take the slots. The
+    // server takes each connection's slot in a task of its own, so a probe
+    // may overtake a slow client and leave it refused: then one more comes.
+    let probe = || {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&listen).unwrap();
-        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
         let mut answer = String::new();
         let _ = stream.read_to_string(&mut answer);
         answer
     };
-    assert!(raw.starts_with("HTTP/1.1 503") && raw.contains("Retry-After: 1"), "{raw}");
+    let mut idle: Vec<std::net::TcpStream> = Vec::new();
+    let refused = loop {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(&listen).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+        idle.push(stream);
+        if idle.len() < 3 {
+            continue;
+        }
+        let answer = probe();
+        if answer.starts_with("HTTP/1.1 503") {
+            break answer;
+        }
+        assert!(idle.len() < 20, "the cap of 3 was never reached: {answer}");
+    };
+    assert!(refused.contains("Retry-After: 1"), "{refused}");
+    let problem: serde_json::Value = serde_json::from_str(refused.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(problem["code"], "too-many-connections", "{problem}");
     drop(idle);
     wait_for("a slot to come free", Duration::from_secs(10), || try_http(&server, "GET", "/healthz", "").is_some_and(|(s, _)| s == 200));
     let output = baton(&server, &["metrics"]);
     let metrics = String::from_utf8_lossy(&output.stdout);
     let refused: u64 = metrics.lines().find_map(|l| l.strip_prefix("baton_connections_refused_total ")).and_then(|n| n.parse().ok()).unwrap();
-    assert!(refused >= 2, "{metrics}");
+    assert!(refused >= 1, "{metrics}");
     assert!(metrics.contains("baton_connections_max 3"), "{metrics}");
     let too_many = baton(&server, &["serve", "--db", "memory", "--listen", "127.0.0.1:0", "--max-connections", "100000000"]);
     assert!(String::from_utf8_lossy(&too_many.stderr).contains("more than the open-file limit allows"), "{}", String::from_utf8_lossy(&too_many.stderr));
