@@ -23,13 +23,15 @@ pub struct LimitSettings {
     pub publications_per_second: f64,
     /// Long polls one client may hold open at once.
     pub polls_at_once: usize,
+    /// Long polls all clients together may hold open at once.
+    pub polls_in_all: usize,
     /// Connections open at once, all clients together; more are answered 503 at once.
     pub max_connections: usize,
 }
 
 impl Default for LimitSettings {
     fn default() -> LimitSettings {
-        LimitSettings { starts_per_second: 5_000.0, publications_per_second: 5_000.0, polls_at_once: 64, max_connections: 10_000 }
+        LimitSettings { starts_per_second: 5_000.0, publications_per_second: 5_000.0, polls_at_once: 64, polls_in_all: 10_000, max_connections: 10_000 }
     }
 }
 
@@ -44,7 +46,7 @@ pub struct Limits {
     settings: LimitSettings,
     buckets: Mutex<HashMap<(String, &'static str), Bucket>>,
     polls: Mutex<HashMap<String, usize>>,
-    refused: [AtomicU64; 3],
+    refused: [AtomicU64; 4],
 }
 
 /// A long poll in progress; dropping it frees its place.
@@ -98,6 +100,14 @@ impl Limits {
     /// A place for one more long poll by `client`, or `too-many-polls`.
     pub fn poll(self: &Arc<Self>, client: &str) -> Result<PollPermit, ApiError> {
         let mut polls = self.polls.lock().unwrap_or_else(PoisonError::into_inner);
+        let open: usize = polls.values().sum();
+        if open >= self.settings.polls_in_all {
+            self.refused[3].fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(
+                "too-many-polls",
+                format!("the server holds {open} long polls, the most it takes from all clients together; retry shortly, or poll without waiting"),
+            ));
+        }
         let count = polls.entry(client.to_string()).or_insert(0);
         if *count >= self.settings.polls_at_once {
             self.refused[2].fetch_add(1, Ordering::Relaxed);
@@ -113,7 +123,7 @@ impl Limits {
     /// The refusals, in Prometheus' text format.
     pub fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP baton_requests_refused_total Requests refused by the per-client limits.\n# TYPE baton_requests_refused_total counter");
-        for (limit, i) in [("starts", 0), ("publications", 1), ("polls", 2)] {
+        for (limit, i) in [("starts", 0), ("publications", 1), ("polls", 2), ("polls_in_all", 3)] {
             let _ = writeln!(out, "baton_requests_refused_total{{limit=\"{limit}\"}} {}", self.refused[i].load(Ordering::Relaxed));
         }
         let open: usize = self.polls.lock().unwrap_or_else(PoisonError::into_inner).values().sum();

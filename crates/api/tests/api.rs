@@ -2883,6 +2883,7 @@ async fn one_client_cannot_starve_the_others() {
         starts_per_second: 2.0,
         publications_per_second: 1.0,
         polls_at_once: 1,
+        polls_in_all: 2,
         ..api::limits::LimitSettings::default()
     };
     let security = api::guard::Security {
@@ -3006,6 +3007,20 @@ async fn one_client_cannot_starve_the_others() {
         StatusCode::OK,
         "another worker has its own places"
     );
+    // Two long polls in all: a second client's is taken, a third client's is refused.
+    let second_client = tokio::spawn(call("v", "/v1/jobs/activate", json!({"type": "nothing", "worker": "v", "timeout_ms": 1_000})));
+    let mut both = false;
+    for _ in 0..10_000 {
+        both = metrics().await.contains("baton_long_polls 2");
+        if both {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(both, "two polls wait");
+    let (status, problem) = call("u", "/v1/jobs/activate", json!({"type": "nothing", "worker": "u", "timeout_ms": 1_000})).await;
+    assert_eq!((status, problem), (StatusCode::TOO_MANY_REQUESTS, json!("too-many-polls")), "the server's cap, whoever asks");
+    assert_eq!(second_client.await.unwrap().0, StatusCode::OK);
     // A print job ends the first poll, and frees its place.
     assert_eq!(
         call("till", "/v1/instances", json!({"workflow": "letter"}))
@@ -3020,6 +3035,7 @@ async fn one_client_cannot_starve_the_others() {
         "baton_requests_refused_total{limit=\"starts\"} 1",
         "baton_requests_refused_total{limit=\"publications\"} 1",
         "baton_requests_refused_total{limit=\"polls\"} 1",
+        "baton_requests_refused_total{limit=\"polls_in_all\"} 1",
     ] {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }

@@ -547,6 +547,9 @@ pub enum Command {
         /// Long polls one client may hold at once.
         #[arg(long, default_value_t = api::limits::LimitSettings::default().polls_at_once)]
         max_polls_per_client: usize,
+        /// Long polls all clients together may hold at once; more are answered 429 too-many-polls.
+        #[arg(long, default_value_t = api::limits::LimitSettings::default().polls_in_all)]
+        max_polls: usize,
         /// Client connections served at once; more are answered 503 too-many-connections at once. Default: what the open-file limit allows, less a reserve for the database.
         #[arg(long, env = "BATON_MAX_CONNECTIONS")]
         max_connections: Option<usize>,
@@ -827,6 +830,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             max_starts_per_second,
             max_publications_per_second,
             max_polls_per_client,
+            max_polls,
             max_connections,
             tls_cert,
             tls_key,
@@ -864,6 +868,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
                     max_publications_per_second,
                 )?,
                 polls_at_once: max_polls_per_client,
+                polls_in_all: max_polls.max(1),
                 max_connections: serve::connection_cap(max_connections).map_err(Failure)?,
             };
             let tls = match (tls_cert, tls_key) {
