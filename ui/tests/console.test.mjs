@@ -297,11 +297,14 @@ test('a batch cancel from the instances list', async () => {
   const kept = cancelled.items[1].id;
   await api(base, 'POST', `/v1/instances/${encodeURIComponent(kept)}/keep`, { until: '2031-01-01T00:00:00Z' });
   await page.goto(`${base}/#/instances/${encodeURIComponent(kept)}`);
+  await page.locator('dl.facts').getByText(kept, { exact: true }).waitFor();
   await page.getByText('Deleted at').waitFor();
   await page.getByRole('button', { name: 'Keep for ever', exact: true }).click();
   await page.getByRole('status').filter({ hasText: 'done' }).first().waitFor();
   assert.equal((await api(base, 'GET', `/v1/instances/${encodeURIComponent(kept)}`)).delete_at, null, 'kept for ever from its page');
   await page.goto(`${base}/#/instances/${encodeURIComponent(gone)}`);
+  // The page of that instance, not the one before it still on screen.
+  await page.locator('dl.facts').getByText(gone, { exact: true }).waitFor();
   await page.getByRole('button', { name: 'Delete', exact: true }).click();
   await page.waitForURL(/#\/instances$/);
   const left = await api(base, 'GET', '/v1/instances?status=cancelled');
