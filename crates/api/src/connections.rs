@@ -43,18 +43,14 @@ impl Connections {
     }
 }
 
-/// The answer to a connection over the cap, before its request is read.
+/// The answer to a connection over the cap, before its request is read:
+/// the `too-many-connections` problem, written by hand as raw HTTP since no
+/// HTTP server has taken the connection.
 fn busy() -> Vec<u8> {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": "The server is busy",
-        "status": 503,
-        "code": "too-many-connections",
-        "detail": "every connection slot is taken; try again shortly",
-    })
-    .to_string();
+    let (status, body) = crate::error::ApiError::new("too-many-connections", "every connection slot is taken; try again shortly").problem();
+    let body = body.to_string();
     format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: application/problem+json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .into_bytes()

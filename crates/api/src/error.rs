@@ -5,7 +5,7 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Code, status, title. A test checks each code has `docs/errors/<code>.md`.
 pub const ERRORS: &[(&str, u16, &str)] = &[
@@ -123,8 +123,9 @@ impl From<store::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem document and its status, as every answer with this error carries them.
+    pub(crate) fn problem(self) -> (StatusCode, Value) {
         let (status, title) = self.status();
         let mut body = json!({
             "type": format!("/docs/errors/{}", self.code),
@@ -137,6 +138,13 @@ impl IntoResponse for ApiError {
             let (name, value) = *extra;
             body[name] = value;
         }
+        (status, body)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.problem();
         (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
     }
 }

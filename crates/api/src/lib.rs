@@ -250,6 +250,9 @@ pub async fn serve_with(
         shutdown.await;
         stopper.graceful_shutdown(Some(REQUEST_TIMEOUT));
     });
+    if let Some(tokens) = security.tokens.clone() {
+        tokens::follow(handle.clone(), tokens);
+    }
     let connections = connections::Connections::new(security.limits.max_connections);
     let service = router_with_connections(handle, security, Some(connections.clone())).into_make_service();
     macro_rules! run {

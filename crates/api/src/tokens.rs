@@ -37,6 +37,22 @@ async fn reload(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Keeps the door's copy of the tokens as other nodes change them (a token
+/// revoked on one node is refused on every node once it hears of it).
+pub(crate) fn follow(handle: runtime::Handle, tokens: std::sync::Arc<crate::access::Tokens>) {
+    tokio::spawn(async move {
+        loop {
+            handle.tokens_changed.notified().await;
+            let store = handle.store.clone();
+            match tokio::task::spawn_blocking(move || store.read().and_then(|mut r| r.tokens())).await {
+                Ok(Ok(rows)) => tokens.replace(rows),
+                // Not readable now: the next change (or the reconnect's news) reads again.
+                _ => eprintln!("baton: cannot read the tokens another node changed; keeping the ones known"),
+            }
+        }
+    });
+}
+
 pub async fn create_token(State(state): State<AppState>, actor: Actor, Body(request): Body<TokenRequest>) -> Answer {
     let (token, row) = new_token(request, state.handle.clock.now()).map_err(|e| ApiError::new("request-invalid", e))?;
     let name = row.name.clone();

@@ -194,9 +194,6 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
     // On PostgreSQL other nodes may write the same database.
     let options = Options { shared_store: matches!(database, Database::Postgres(_)), ..options };
     let service = tokio::task::block_in_place(|| Service::start(store, Arc::new(SystemClock), Box::new(UuidIds), options)).map_err(|e| e.to_string())?;
-    if let Some(tokens) = &tokens {
-        follow_tokens(&service.handle, tokens.clone());
-    }
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let where_ = database.describe();
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -237,23 +234,6 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
     eprintln!("baton: shutting down");
     tokio::task::spawn_blocking(move || service.stop()).await.map_err(|e| e.to_string())?;
     served.map_err(|e| format!("the server failed: {e}"))
-}
-
-/// Keeps the door's copy of the tokens as other nodes change them (a token
-/// revoked on one node is refused on every node once it hears of it).
-fn follow_tokens(handle: &runtime::Handle, tokens: Arc<api::access::Tokens>) {
-    let handle = handle.clone();
-    tokio::spawn(async move {
-        loop {
-            handle.tokens_changed.notified().await;
-            let store = handle.store.clone();
-            match tokio::task::spawn_blocking(move || store.read().and_then(|mut r| r.tokens())).await {
-                Ok(Ok(rows)) => tokens.replace(rows),
-                // Not readable now: the next change (or the reconnect's news) reads again.
-                _ => eprintln!("baton: cannot read the tokens another node changed; keeping the ones known"),
-            }
-        }
-    });
 }
 
 /// The tokens of the database; a database without any gets a first admin
