@@ -32,7 +32,7 @@ pub(crate) fn import(xml: &str) -> Import {
             (1, 1),
             format!("the file is {} bytes; the limit is {MAX_XML_BYTES}", xml.len()),
         ));
-        return Import { definitions: None, diagnostics };
+        return Import { definitions: None, diagnostics, work: 0 };
     }
     let options = ParsingOptions { allow_dtd: false, nodes_limit: MAX_XML_NODES, ..ParsingOptions::default() };
     let doc = match Document::parse_with_options(xml, options) {
@@ -49,10 +49,11 @@ pub(crate) fn import(xml: &str) -> Import {
                 _ => format!("the file is not well-formed XML: {error}"),
             };
             diagnostics.push(Diagnostic::error(code, None, (pos.row, pos.col), message));
-            return Import { definitions: None, diagnostics };
+            return Import { definitions: None, diagnostics, work: 0 };
         }
     };
-    if let Some(deep) = too_deep(&doc) {
+    let mut work = 0;
+    if let Some(deep) = too_deep(&doc, &mut work) {
         let pos = doc.text_pos_at(deep.range().start);
         diagnostics.push(Diagnostic::error(
             "xml-too-deep",
@@ -60,7 +61,7 @@ pub(crate) fn import(xml: &str) -> Import {
             (pos.row, pos.col),
             format!("elements are nested more than {MAX_XML_DEPTH} levels deep"),
         ));
-        return Import { definitions: None, diagnostics };
+        return Import { definitions: None, diagnostics, work };
     }
     let root = doc.root_element();
     if !is(root, BPMN, "definitions") {
@@ -75,7 +76,7 @@ pub(crate) fn import(xml: &str) -> Import {
                 root.tag_name().name()
             ),
         ));
-        return Import { definitions: None, diagnostics };
+        return Import { definitions: None, diagnostics, work };
     }
     let mut reader = Reader::new(&doc);
     reader.read_root_definitions(root);
@@ -100,12 +101,56 @@ pub(crate) fn import(xml: &str) -> Import {
     }
     let diagram = read_diagram(root);
     diagnostics.append(&mut reader.diagnostics);
-    Import { definitions: Some(Definitions { workflows, diagram }), diagnostics }
+    work += reader.positions.counted.get() + reader.work;
+    Import { definitions: Some(Definitions { workflows, diagram }), diagnostics, work }
 }
 
-fn too_deep<'a>(doc: &'a Document<'a>) -> Option<Node<'a, 'a>> {
+/// Line and column (both from 1, the column in characters) of byte offsets
+/// in a file, each found in constant time. roxmltree's `text_pos_at` counts
+/// from the start of the file on every call, and the reader asks for a
+/// position per element: that made reading a model quadratic in its size.
+struct Positions<'a> {
+    text: &'a str,
+    /// Line and column at a character boundary every `POSITION_STRIDE` bytes or so,
+    /// in order of offset.
+    marks: Vec<(usize, u32, u32)>,
+    /// Characters counted so far, building the marks and since.
+    counted: std::cell::Cell<u64>,
+}
+
+const POSITION_STRIDE: usize = 1024;
+
+impl<'a> Positions<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut marks = Vec::with_capacity(text.len() / POSITION_STRIDE + 1);
+        let (mut line, mut column, mut next) = (1, 1, 0);
+        for (offset, c) in text.char_indices() {
+            if offset >= next {
+                marks.push((offset, line, column));
+                next = offset + POSITION_STRIDE;
+            }
+            (line, column) = if c == '\n' { (line + 1, 1) } else { (line, column + 1) };
+        }
+        Positions { text, marks, counted: std::cell::Cell::new(text.len() as u64) }
+    }
+
+    /// At most `POSITION_STRIDE` bytes are counted, from the last mark before `offset`.
+    fn at(&self, offset: usize) -> (u32, u32) {
+        let offset = offset.min(self.text.len());
+        let Some(&(start, line, column)) = self.marks[..self.marks.partition_point(|m| m.0 <= offset)].last() else {
+            return (1, 1);
+        };
+        let between = self.text.get(start..offset).unwrap_or("");
+        self.counted.set(self.counted.get() + between.len() as u64);
+        between.chars().fold((line, column), |(line, column), c| if c == '\n' { (line + 1, 1) } else { (line, column + 1) })
+    }
+}
+
+/// The first element nested too deep, if any; `visited` counts the elements looked at.
+fn too_deep<'a>(doc: &'a Document<'a>, visited: &mut u64) -> Option<Node<'a, 'a>> {
     let mut stack = vec![(doc.root(), 0usize)];
     while let Some((node, depth)) = stack.pop() {
+        *visited += 1;
         if depth > MAX_XML_DEPTH {
             return Some(node);
         }
@@ -161,7 +206,9 @@ struct PendingFlow {
 }
 
 struct Reader<'a, 'input> {
-    doc: &'a Document<'input>,
+    positions: Positions<'input>,
+    /// Children searched while linking (see [`Import::work`]).
+    work: u64,
     /// The definitions' `targetNamespace`: a QName reference in it names an element of this file.
     target_namespace: Option<&'a str>,
     diagnostics: Vec<Diagnostic>,
@@ -193,7 +240,8 @@ struct ProcessBuilder {
 impl<'a, 'input> Reader<'a, 'input> {
     fn new(doc: &'a Document<'input>) -> Self {
         Reader {
-            doc,
+            positions: Positions::new(doc.input_text()),
+            work: 0,
             target_namespace: doc.root_element().attribute("targetNamespace"),
             diagnostics: Vec::new(),
             messages: BTreeMap::new(),
@@ -218,8 +266,7 @@ impl<'a, 'input> Reader<'a, 'input> {
     }
 
     fn position(&self, node: Node) -> (u32, u32) {
-        let pos = self.doc.text_pos_at(node.range().start);
-        (pos.row, pos.col)
+        self.positions.at(node.range().start)
     }
 
     fn read_root_definitions(&mut self, root: Node) {
@@ -791,6 +838,9 @@ impl<'a, 'input> Reader<'a, 'input> {
                 diagnostics.push(Diagnostic::error("duplicate-id", Some(&element.id), (element.line, element.column), format!("the id '{}' is used twice", element.id)));
             }
         }
+        // Each boundary event's scope before it moved to its activity's: one
+        // pass over each such scope's children at the end, not one per event.
+        let mut moved_from = vec![None; elements.len()];
         for (boundary, attached) in attachments {
             let position = (elements[boundary].line, elements[boundary].column);
             let id = elements[boundary].id.clone();
@@ -800,7 +850,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                     // A boundary event lives in the scope of its activity.
                     let scope = elements[activity].parent;
                     let old_scope = elements[boundary].parent.unwrap_or(Workflow::ROOT);
-                    elements[old_scope].children.retain(|&c| c != boundary);
+                    moved_from[boundary] = Some(old_scope);
                     if let Some(scope) = scope {
                         elements[scope].children.push(boundary);
                     }
@@ -812,6 +862,11 @@ impl<'a, 'input> Reader<'a, 'input> {
                 Some(_) => diagnostics.push(Diagnostic::error("boundary-unattached", Some(&id), position, format!("the boundary event is attached to '{attached}', which is not an activity"))),
                 None => diagnostics.push(Diagnostic::error("boundary-unattached", Some(&id), position, format!("the boundary event is attached to '{attached}', which does not exist"))),
             }
+        }
+        let scopes: std::collections::BTreeSet<ElementIdx> = moved_from.iter().flatten().copied().collect();
+        for scope in scopes {
+            self.work += elements[scope].children.len() as u64;
+            elements[scope].children.retain(|&child| moved_from[child] != Some(scope));
         }
         link_compensation(&mut elements, &element_by_id, &b.associations, &b.compensation_targets, diagnostics);
         let mut flows = Vec::new();
@@ -897,7 +952,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             element_by_id,
             size_hint: 0,
         };
-        check_structure(&workflow, !b.unsupported.is_empty(), diagnostics);
+        self.work += check_structure(&workflow, !b.unsupported.is_empty(), diagnostics);
         let size_hint = workflow.elements.len() + workflow.flows.len();
         Workflow { size_hint, ..workflow }
     }
@@ -978,14 +1033,16 @@ fn link_compensation(
     targets: &[(ElementIdx, String)],
     diagnostics: &mut Vec<Diagnostic>,
 ) {
+    // Each end's partner in the first association that has it, either way round.
+    let mut partner: BTreeMap<&str, &String> = BTreeMap::new();
+    for (source, target) in associations {
+        partner.entry(source.as_str()).or_insert(target);
+        partner.entry(target.as_str()).or_insert(source);
+    }
     for boundary in 0..elements.len() {
         let Kind::Boundary { attached_to, trigger: Trigger::Compensation, .. } = elements[boundary].kind else { continue };
         let (id, at) = (elements[boundary].id.clone(), (elements[boundary].line, elements[boundary].column));
-        let associated = associations.iter().find_map(|(source, target)| match () {
-            _ if *source == id => Some(target),
-            _ if *target == id => Some(source),
-            _ => None,
-        });
+        let associated = partner.get(id.as_str()).copied();
         match associated.map(|h| (h, by_id.get(h).copied())) {
             // Unattached: reported already.
             _ if attached_to == Workflow::ROOT => {}
@@ -1030,7 +1087,8 @@ fn is_activity(kind: &Kind) -> bool {
 }
 
 /// Whether a boundary event or event subprocess around `element` catches error `code`.
-fn error_caught_around(workflow: &Workflow, element: ElementIdx, code: Option<&str>) -> bool {
+/// `starts` is each scope's event subprocess start events ([`event_subprocess_starts_by_scope`]).
+fn error_caught_around(workflow: &Workflow, starts: &BTreeMap<ElementIdx, Vec<ElementIdx>>, element: ElementIdx, code: Option<&str>, work: &mut u64) -> bool {
     let catches = |trigger: &Trigger| match trigger {
         Trigger::Error { code: Some(c) } => code == Some(c.as_str()),
         Trigger::Error { code: None } => true,
@@ -1039,8 +1097,9 @@ fn error_caught_around(workflow: &Workflow, element: ElementIdx, code: Option<&s
     let mut current = workflow.elements[element].parent;
     while let Some(scope) = current {
         let el = &workflow.elements[scope];
+        *work += 1 + starts.get(&scope).map_or(0, Vec::len) as u64 + el.boundary_events.len() as u64;
         if matches!(el.kind, Kind::Process | Kind::SubProcess { .. })
-            && workflow.event_subprocess_starts(scope).any(|s| matches!(&workflow.elements[s].kind, Kind::StartEvent { trigger, .. } if catches(trigger)))
+            && starts.get(&scope).into_iter().flatten().any(|&s| matches!(&workflow.elements[s].kind, Kind::StartEvent { trigger, .. } if catches(trigger)))
         {
             return true;
         }
@@ -1052,12 +1111,31 @@ fn error_caught_around(workflow: &Workflow, element: ElementIdx, code: Option<&s
     false
 }
 
-fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut Vec<Diagnostic>) {
+/// The start events of each scope's event subprocesses, found in one pass
+/// (looking through a scope's children for each question would cost the
+/// square of the scope's size over a whole model).
+fn event_subprocess_starts_by_scope(workflow: &Workflow) -> BTreeMap<ElementIdx, Vec<ElementIdx>> {
+    let mut starts: BTreeMap<ElementIdx, Vec<ElementIdx>> = BTreeMap::new();
+    for (index, element) in workflow.elements.iter().enumerate() {
+        let Some(subprocess) = element.parent else { continue };
+        if matches!(element.kind, Kind::StartEvent { .. }) && matches!(workflow.elements[subprocess].kind, Kind::SubProcess { triggered_by_event: true }) {
+            if let Some(scope) = workflow.elements[subprocess].parent {
+                starts.entry(scope).or_default().push(index);
+            }
+        }
+    }
+    starts
+}
+
+/// Answers the scopes and event subprocesses it looked through (see [`Import::work`]).
+fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut Vec<Diagnostic>) -> u64 {
+    let mut work = 0;
     let at = |e: &Element| (e.line, e.column);
     // Where Baton's default differs from Camunda 8: an error nobody catches.
+    let starts = event_subprocess_starts_by_scope(workflow);
     for (index, element) in workflow.elements.iter().enumerate() {
         if let Kind::EndEvent(Throw::Error { code }) = &element.kind {
-            if !error_caught_around(workflow, index, Some(code.as_str())) {
+            if !error_caught_around(workflow, &starts, index, Some(code.as_str()), &mut work) {
                 diagnostics.push(Diagnostic::warning(
                     "error-uncaught",
                     Some(&element.id),
@@ -1186,13 +1264,15 @@ fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut
         }
     }
     // Link events: every catch name is unique within its scope, every throw has a catch.
+    let mut link_catches: BTreeMap<(Option<ElementIdx>, &str), usize> = BTreeMap::new();
+    for element in &workflow.elements {
+        if let Kind::IntermediateCatch(Trigger::Link { name }) = &element.kind {
+            *link_catches.entry((element.parent, name.as_str())).or_default() += 1;
+        }
+    }
     for element in &workflow.elements {
         if let Kind::IntermediateThrow(Throw::Link { name }) = &element.kind {
-            let catches = workflow
-                .elements
-                .iter()
-                .filter(|e| e.parent == element.parent && matches!(&e.kind, Kind::IntermediateCatch(Trigger::Link { name: n }) if n == name))
-                .count();
+            let catches = link_catches.get(&(element.parent, name.as_str())).copied().unwrap_or(0);
             if catches != 1 {
                 diagnostics.push(Diagnostic::error(
                     "link-invalid",
@@ -1203,6 +1283,7 @@ fn check_structure(workflow: &Workflow, has_unsupported: bool, diagnostics: &mut
             }
         }
     }
+    work
 }
 
 fn check_gateway(workflow: &Workflow, element: &Element, kind: GatewayKind, diagnostics: &mut Vec<Diagnostic>) {
