@@ -196,6 +196,71 @@ impl Claim {
     }
 }
 
+/// Files of a deployment, read and checked: the work of a deployment that
+/// grows with the size of its models, done before it reaches the commit loop.
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// Each BPMN file's name, XML and executable workflows.
+    workflows: Vec<(String, String, Vec<Arc<Workflow>>)>,
+    /// Each form file's name, JSON, form id and version tag.
+    forms: Vec<(String, String, String, Option<String>)>,
+    /// Each DMN file's name, definitions and XML.
+    decisions: Vec<(String, Arc<dmn::Definitions>, String)>,
+    warnings: Vec<(String, bpmn::Diagnostic)>,
+}
+
+impl Imported {
+    /// Reads every file, all or nothing: every problem of every file, or what they hold.
+    pub fn read(files: &[(String, String)]) -> Result<Imported, Error> {
+        let mut imported = Imported::default();
+        let mut problems = Vec::new();
+        for (name, xml) in files {
+            if crate::decisions::is_dmn_file(name) {
+                match dmn::import(xml) {
+                    Ok(definitions) => imported.decisions.push((name.clone(), Arc::new(definitions), xml.clone())),
+                    Err(diagnostics) => problems.extend(
+                        diagnostics.into_iter().map(|d| (name.clone(), bpmn::Diagnostic::error(&d.code, d.element.as_deref(), (0, 0), d.message))),
+                    ),
+                }
+                continue;
+            }
+            if crate::forms::is_form_file(name) {
+                match crate::forms::read_form(xml) {
+                    Ok((form_id, version_tag)) => imported.forms.push((name.clone(), xml.clone(), form_id, version_tag)),
+                    Err(diagnostic) => problems.push((name.clone(), diagnostic)),
+                }
+                continue;
+            }
+            let import = bpmn::import(xml);
+            imported.warnings.extend(
+                import
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == bpmn::Severity::Warning)
+                    .map(|d| (name.clone(), d.clone())),
+            );
+            match import.into_workflows() {
+                Ok(workflows) => {
+                    for workflow in &workflows {
+                        let retention = workflow.elements[Workflow::ROOT].properties.get(RETENTION_PROPERTY);
+                        if let Some(Err(why)) = retention.map(|value| retention_ms(value)) {
+                            let message = format!("the process property {RETENTION_PROPERTY}: {why}");
+                            problems.push((name.clone(), bpmn::Diagnostic::error("retention-invalid", Some(&workflow.process_id), (0, 0), message)));
+                        }
+                    }
+                    imported.workflows.push((name.clone(), xml.clone(), workflows.into_iter().map(Arc::new).collect()))
+                }
+                Err(diagnostics) => problems.extend(diagnostics.into_iter().map(|d| (name.clone(), d))),
+            }
+        }
+        if problems.is_empty() {
+            Ok(imported)
+        } else {
+            Err(Error::Deploy(problems))
+        }
+    }
+}
+
 /// What a deployment did: each process with its version and whether that
 /// version is new, and the warnings of the files, by file name.
 #[derive(Clone, Debug)]
@@ -676,55 +741,19 @@ impl Core {
         files: &[(String, String)],
         now: i64,
     ) -> Result<Deployment, Error> {
-        let mut imported = Vec::new();
-        let mut problems = Vec::new();
-        let mut warnings = Vec::new();
-        let mut forms = Vec::new();
-        let mut dmn_files = Vec::new();
-        for (name, xml) in files {
-            if crate::decisions::is_dmn_file(name) {
-                match dmn::import(xml) {
-                    Ok(definitions) => dmn_files.push((name.clone(), Arc::new(definitions), xml.clone())),
-                    Err(diagnostics) => problems.extend(
-                        diagnostics.into_iter().map(|d| (name.clone(), bpmn::Diagnostic::error(&d.code, d.element.as_deref(), (0, 0), d.message))),
-                    ),
-                }
-                continue;
-            }
-            if crate::forms::is_form_file(name) {
-                match crate::forms::read_form(xml) {
-                    Ok((form_id, version_tag)) => forms.push((name, xml, form_id, version_tag)),
-                    Err(diagnostic) => problems.push((name.clone(), diagnostic)),
-                }
-                continue;
-            }
-            let import = bpmn::import(xml);
-            warnings.extend(
-                import
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.severity == bpmn::Severity::Warning)
-                    .map(|d| (name.clone(), d.clone())),
-            );
-            match import.into_workflows() {
-                Ok(workflows) => {
-                    for workflow in &workflows {
-                        let retention = workflow.elements[Workflow::ROOT].properties.get(RETENTION_PROPERTY);
-                        if let Some(Err(why)) = retention.map(|value| retention_ms(value)) {
-                            let message = format!("the process property {RETENTION_PROPERTY}: {why}");
-                            problems.push((name.clone(), bpmn::Diagnostic::error("retention-invalid", Some(&workflow.process_id), (0, 0), message)));
-                        }
-                    }
-                    imported.push((name, xml, workflows))
-                }
-                Err(diagnostics) => {
-                    problems.extend(diagnostics.into_iter().map(|d| (name.clone(), d)))
-                }
-            }
-        }
-        if !problems.is_empty() {
-            return Err(Error::Deploy(problems));
-        }
+        self.deploy_imported(tx, tenant, &Imported::read(files)?, now)
+    }
+
+    /// Deploys files already read ([`Imported::read`]): what is left is only
+    /// what must be serial, giving versions and writing rows.
+    pub fn deploy_imported(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        tenant: &str,
+        imported: &Imported,
+        now: i64,
+    ) -> Result<Deployment, Error> {
+        let Imported { workflows: imported, forms, decisions: dmn_files, warnings } = imported;
         // Versions and the deployment key are read, then given: one deployment at a time.
         tx.lock(&store::Lock::Deployments)?;
         self.learn_deployments(tx)?;
@@ -759,7 +788,7 @@ impl Core {
                 }))?;
                 let deployed = Deployed {
                     tenant: tenant.to_string(),
-                    workflow: Arc::new(workflow),
+                    workflow: workflow.clone(),
                     version,
                     deployment,
                 };
@@ -771,10 +800,10 @@ impl Core {
         let mut deployed_forms = Vec::new();
         for (resource, schema, form_id, version_tag) in forms {
             resources.insert(form_id.clone(), resource.clone());
-            let versions = tx.forms(&Some(vec![tenant.to_string()]), Some(&form_id))?;
+            let versions = tx.forms(&Some(vec![tenant.to_string()]), Some(form_id))?;
             let latest = versions.last();
             if let Some(latest) = latest.filter(|f| &f.schema == schema) {
-                deployed_forms.push((form_id, latest.version, false));
+                deployed_forms.push((form_id.clone(), latest.version, false));
                 continue;
             }
             let version = latest.map_or(1, |f| f.version + 1);
@@ -783,14 +812,14 @@ impl Core {
                 form_id: form_id.clone(),
                 version,
                 deployment,
-                version_tag,
+                version_tag: version_tag.clone(),
                 resource: resource.clone(),
                 schema: schema.clone(),
                 deployed_at: now,
             }))?;
-            deployed_forms.push((form_id, version, true));
+            deployed_forms.push((form_id.clone(), version, true));
         }
-        let deployed_decisions = self.decisions.deploy(tx, tenant, &dmn_files, deployment, now)?;
+        let deployed_decisions = self.decisions.deploy(tx, tenant, dmn_files, deployment, now)?;
         let any = !added.is_empty();
         for deployed in added {
             self.workflows
@@ -810,7 +839,7 @@ impl Core {
             workflows: result,
             forms: deployed_forms,
             decisions: deployed_decisions,
-            warnings,
+            warnings: warnings.clone(),
         })
     }
 

@@ -20,7 +20,7 @@ pub mod forms;
 pub mod metrics;
 pub mod service;
 
-pub use crate::core::{retention_ms, ActivatedJob, Audit, Claim, ConditionalStart, Core, Deployed, Deployment, IdSource, Listed, Publication, PublishCommand, Registry, SequentialIds, StartCommand, UuidIds};
+pub use crate::core::{retention_ms, ActivatedJob, Audit, Claim, ConditionalStart, Core, Deployed, Deployment, IdSource, Imported, Listed, Publication, PublishCommand, Registry, SequentialIds, StartCommand, UuidIds};
 pub use error::{panic_message, Error, Fault};
 #[cfg(feature = "test-util")]
 pub use service::{ManualClock, PanicInjection};

@@ -19,10 +19,10 @@ use store::{Store, WriteTxn};
 use tokio::sync::{oneshot, Notify};
 
 use crate::core::{
-    ActivatedJob, Audit, Claim, Core, IdSource, PublishCommand, Registry, StartCommand,
+    ActivatedJob, Audit, Claim, Core, IdSource, Imported, PublishCommand, Registry, StartCommand,
 };
 use crate::metrics::Metrics;
-use crate::Error;
+use crate::{panic_message, Error, Fault};
 
 /// The time source: the wall clock in production, something else in tests.
 pub trait Clock: Send + Sync {
@@ -132,10 +132,17 @@ pub enum TaskAction {
 /// A command for the commit loop.
 #[derive(Clone, Debug)]
 pub enum Command {
-    /// Deploys BPMN files (name, XML) to a tenant.
+    /// Deploys BPMN, DMN and form files (name, text) to a tenant. The files
+    /// are read where the command is sent ([`Handle::call_as`]), off the
+    /// commit loop, and reach it as [`Command::DeployImported`].
     Deploy {
         tenant: String,
         files: Vec<(String, String)>,
+    },
+    /// Deploys files already read ([`Imported::read`]).
+    DeployImported {
+        tenant: String,
+        files: Arc<Imported>,
     },
     Start(StartCommand),
     /// An input for an instance (cancel, suspend, resume, set variables, modify).
@@ -400,6 +407,19 @@ impl Handle {
                 "the server is shutting down",
             )));
         }
+        // Reading models costs time in proportion to their size: it is done
+        // here, on a blocking thread, so that the commit loop only gives
+        // versions and writes rows.
+        let command = match command {
+            Command::Deploy { tenant, files } => {
+                let imported = tokio::task::spawn_blocking(move || Imported::read(&files)).await.map_err(|error| {
+                    let message = if error.is_panic() { panic_message(&*error.into_panic()) } else { error.to_string() };
+                    Error::Fault(Fault { instance_id: None, site: engine::FaultSite::Instance, message })
+                })??;
+                Command::DeployImported { tenant, files: Arc::new(imported) }
+            }
+            command => command,
+        };
         let (reply, answer) = oneshot::channel();
         match self.sender.try_send(Message::Command(Box::new(Envelope {
             command,
@@ -797,6 +817,7 @@ fn apply(
         Command::Deploy { tenant, files } => {
             core.deploy(tx, &tenant, &files, now).map(Reply::Deployed)
         }
+        Command::DeployImported { tenant, files } => core.deploy_imported(tx, &tenant, &files, now).map(Reply::Deployed),
         Command::Start(start) => core.start(tx, start, now).map(Reply::Started),
         Command::Evaluate { tenant, decision_id, version, variables } => {
             core.evaluate_decision(&tenant, &decision_id, version, &variables, now).map(Reply::Decided)
