@@ -267,6 +267,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, arguments: Vec<Value>) ->
         Value::List(l) => ev.check_len(l.len(), "list")?,
         _ => {}
     }
+    ev.spend_bytes(result.approximate_bytes())?;
     Ok(result)
 }
 

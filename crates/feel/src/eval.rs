@@ -17,6 +17,8 @@ pub(crate) struct Evaluator<'v> {
     variables: &'v dyn Variables,
     pub(crate) limits: Limits,
     fuel_left: u64,
+    /// What is left of [`Limits::max_bytes`].
+    bytes_left: usize,
     /// Names bound inside the expression (iteration variables, `item`,
     /// earlier context entries), innermost last.
     frames: Vec<(String, Value)>,
@@ -28,11 +30,19 @@ pub(crate) struct Evaluator<'v> {
 
 impl<'v> Evaluator<'v> {
     pub(crate) fn new(variables: &'v dyn Variables, limits: &Limits) -> Self {
-        Evaluator { variables, limits: *limits, fuel_left: limits.fuel, frames: Vec::new(), draws: 0, unwalkable: false }
+        Evaluator { variables, limits: *limits, fuel_left: limits.fuel, bytes_left: limits.max_bytes, frames: Vec::new(), draws: 0, unwalkable: false }
     }
 
     pub(crate) fn burn(&mut self, units: u64) -> Result<(), EvalError> {
         self.fuel_left = self.fuel_left.checked_sub(units).ok_or(EvalError::OutOfFuel)?;
+        Ok(())
+    }
+
+    /// Counts `bytes` of values copied or built against [`Limits::max_bytes`].
+    pub(crate) fn spend_bytes(&mut self, bytes: usize) -> Result<(), EvalError> {
+        self.bytes_left = self.bytes_left.checked_sub(bytes).ok_or_else(|| {
+            EvalError::TooLarge(format!("more than {} bytes of values copied and built", self.limits.max_bytes))
+        })?;
         Ok(())
     }
 
@@ -189,7 +199,11 @@ impl<'v> Evaluator<'v> {
             Node::Bool(b) => Value::Bool(*b),
             Node::Number(n) => Value::Number(*n),
             Node::Str(s) => Value::String(s.clone()),
-            Node::Name(name) => self.lookup(name).unwrap_or(Value::Null),
+            Node::Name(name) => {
+                let value = self.lookup(name).unwrap_or(Value::Null);
+                self.spend_bytes(value.approximate_bytes())?;
+                value
+            }
             Node::List(items) => {
                 let mut values = Vec::with_capacity(items.len());
                 for item in items {
@@ -236,6 +250,7 @@ impl<'v> Evaluator<'v> {
                 let value = binary(*op, &left, &right);
                 if let Value::String(s) = &value {
                     self.check_string(s)?;
+                    self.spend_bytes(s.len())?;
                 }
                 value
             }
@@ -294,9 +309,12 @@ impl<'v> Evaluator<'v> {
             Node::For(contexts, body, reads_partial) => {
                 let outer = std::mem::replace(&mut self.unwalkable, false);
                 let mut results = Vec::new();
+                // What `partial` holds, in bytes: each turn copies it whole.
+                let mut partial_bytes = 0usize;
                 self.iterate(contexts, 0, &mut |ev| {
                     let value = if *reads_partial {
                         ev.burn(results.len() as u64)?;
+                        ev.spend_bytes(partial_bytes)?;
                         ev.frames.push(("partial".into(), Value::List(results.clone())));
                         let value = ev.eval(body);
                         ev.frames.pop();
@@ -304,7 +322,11 @@ impl<'v> Evaluator<'v> {
                     } else {
                         ev.eval(body)
                     };
-                    results.push(value?);
+                    let value = value?;
+                    if *reads_partial {
+                        partial_bytes = partial_bytes.saturating_add(value.approximate_bytes());
+                    }
+                    results.push(value);
                     ev.check_len(results.len(), "list")?;
                     Ok(true)
                 })?;

@@ -42,6 +42,10 @@ pub struct Limits {
     pub max_collection_len: usize,
     /// Longest string an evaluation may build, in bytes.
     pub max_string_bytes: usize,
+    /// Bytes of values an evaluation may copy from its variables or build,
+    /// all told (about what the values take in JSON): a loop that copies a
+    /// large variable on every turn stops here, long before memory runs out.
+    pub max_bytes: usize,
 }
 
 impl Limits {
@@ -51,8 +55,14 @@ impl Limits {
         fuel: 200_000,
         max_collection_len: 100_000,
         max_string_bytes: 1024 * 1024,
+        max_bytes: 64 * 1024 * 1024,
     };
 }
+
+/// The deepest nesting of lists and contexts a result may have to be stored
+/// as a variable: the same bound the API puts on variables it is sent, so a
+/// variable an expression builds can always be read back.
+pub const MAX_JSON_DEPTH: usize = 64;
 
 /// A parsed FEEL expression. Cheap to clone.
 #[derive(Clone)]

@@ -134,6 +134,29 @@ fn hostile_expressions_are_bounded() {
     assert!(matches!(doubling.evaluate_value_with(&Map::new(), &limits), Err(EvalError::TooLarge(_))));
 }
 
+/// Memory is bounded as well as time: copying a large variable on every
+/// turn of a loop, or a `partial` that doubles each turn, stops at
+/// `max_bytes`; and nothing nested too deep to be read back is stored.
+#[test]
+fn values_an_expression_copies_and_builds_are_bounded() {
+    let big = Map::from_iter([("s".to_string(), json!("x".repeat(100 * 1024)))]);
+    let copies = Expression::parse("for i in 1..100000 return s").unwrap();
+    let refused = copies.evaluate(&big).unwrap_err();
+    assert!(matches!(&refused, EvalError::TooLarge(why) if why.contains("bytes of values")), "{refused:?}");
+    assert_eq!(Expression::parse("for i in 1..100 return s").unwrap().evaluate(&big).unwrap().as_array().unwrap().len(), 100, "10 MB is within");
+    // Each turn's value holds every earlier one: 2^40 values, if nothing stopped it.
+    let doubling = Expression::parse("for i in 1..40 return partial").unwrap();
+    assert!(matches!(doubling.evaluate(&Map::new()), Err(EvalError::TooLarge(_))));
+    let mut nested = json!(1);
+    for _ in 0..62 {
+        nested = json!([nested]);
+    }
+    let deep = Map::from_iter([("x".to_string(), nested)]);
+    assert!(Expression::parse("[[x]]").unwrap().evaluate(&deep).is_ok(), "64 levels");
+    let refused = Expression::parse("[[[x]]]").unwrap().evaluate(&deep).unwrap_err();
+    assert!(matches!(&refused, EvalError::TooLarge(why) if why.contains("nested more than 64")), "{refused:?}");
+}
+
 #[test]
 fn regular_expressions_match_replace_and_split() {
     assert_eq!(eval(r#"matches("order-42", "^order-[0-9]+$")"#, json!({})), json!(true));

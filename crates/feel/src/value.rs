@@ -83,23 +83,53 @@ impl Value {
         }
     }
 
-    /// Converts to JSON. Dates, date-times and durations become ISO 8601 strings.
+    /// Converts to JSON. Dates, date-times and durations become ISO 8601
+    /// strings. A value nested deeper than [`crate::MAX_JSON_DEPTH`] is refused.
     pub fn to_json(&self) -> Result<serde_json::Value, EvalError> {
+        self.to_json_within(crate::MAX_JSON_DEPTH)
+    }
+
+    fn to_json_within(&self, depth: usize) -> Result<serde_json::Value, EvalError> {
+        if matches!(self, Value::List(_) | Value::Context(_)) && depth == 0 {
+            return Err(EvalError::TooLarge(format!("a value nested more than {} levels deep", crate::MAX_JSON_DEPTH)));
+        }
         Ok(match self {
             Value::Null => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(d) => number_to_json(*d),
             Value::String(s) => serde_json::Value::String(s.clone()),
             Value::List(items) => {
-                serde_json::Value::Array(items.iter().map(Value::to_json).collect::<Result<_, _>>()?)
+                serde_json::Value::Array(items.iter().map(|item| item.to_json_within(depth - 1)).collect::<Result<_, _>>()?)
             }
             Value::Context(map) => serde_json::Value::Object(
-                map.iter().map(|(k, v)| Ok((k.clone(), v.to_json()?))).collect::<Result<_, EvalError>>()?,
+                map.iter().map(|(k, v)| Ok((k.clone(), v.to_json_within(depth - 1)?))).collect::<Result<_, EvalError>>()?,
             ),
             Value::Date(_) | Value::DateTime(_) | Value::Time(_) | Value::Duration(_) => serde_json::Value::String(self.to_string()),
             Value::Range(_) => return Err(EvalError::NotJson("a range".into())),
             Value::Function(_) => return Err(EvalError::NotJson("a function".into())),
         })
+    }
+
+    /// About how many bytes the value takes (as JSON would), counted without
+    /// recursion, whatever its depth.
+    pub fn approximate_bytes(&self) -> usize {
+        let mut bytes = 0usize;
+        let mut stack = vec![self];
+        while let Some(value) = stack.pop() {
+            bytes = bytes.saturating_add(match value {
+                Value::String(s) => s.len() + 2,
+                Value::List(items) => {
+                    stack.extend(items);
+                    2 + items.len()
+                }
+                Value::Context(map) => {
+                    stack.extend(map.values());
+                    2 + map.keys().map(|k| k.len() + 4).sum::<usize>()
+                }
+                _ => 8,
+            });
+        }
+        bytes
     }
 
     pub fn type_name(&self) -> &'static str {
