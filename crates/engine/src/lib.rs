@@ -38,6 +38,9 @@ pub const MAX_LABELS: usize = 32;
 pub const MAX_LABEL_CHARS: usize = 256;
 /// Most element instances one instance may hold at once.
 pub const MAX_ELEMENT_INSTANCES: usize = 10_000;
+/// The most an instance's variables may take, about, as JSON: every scope
+/// together ([`InstanceState::variables_bytes`]).
+pub const MAX_VARIABLES_BYTES: usize = 16 * 1024 * 1024;
 
 /// How an instance is started.
 #[derive(Clone, Debug, Default)]
@@ -370,7 +373,15 @@ impl FaultSite {
 /// runtime's schedule until the incident is resolved, so it does not fire
 /// (and fail) again on every turn.
 pub fn fault(state: &mut InstanceState, site: FaultSite, message: String, now: Millis) -> Vec<Effect> {
-    machine::fault(state, site, message, now)
+    machine::fault(state, site, message, now, false)
+}
+
+/// Records that an input at `site` was not applied because it would have
+/// made the instance's variables larger than [`MAX_VARIABLES_BYTES`]: a
+/// `variables_too_large` incident, which stops the instance as an engine
+/// fault does.
+pub fn variables_too_large(state: &mut InstanceState, site: FaultSite, message: String, now: Millis) -> Vec<Effect> {
+    machine::fault(state, site, message, now, true)
 }
 
 /// Where tokens wait now: the element ids of active element instances that

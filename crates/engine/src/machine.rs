@@ -150,7 +150,7 @@ pub(crate) fn step(wf: &Workflow, st: &mut InstanceState, input: Input, now: Mil
     Ok(m.effects)
 }
 
-pub(crate) fn fault(st: &mut InstanceState, site: crate::FaultSite, message: String, now: Millis) -> Vec<Effect> {
+pub(crate) fn fault(st: &mut InstanceState, site: crate::FaultSite, message: String, now: Millis, too_large: bool) -> Vec<Effect> {
     use crate::FaultSite;
     let (element_instance, element_id) = match site {
         FaultSite::Job(key) => st.jobs.get(&key).map(|j| (j.element_instance, j.element_id.clone())),
@@ -168,7 +168,7 @@ pub(crate) fn fault(st: &mut InstanceState, site: crate::FaultSite, message: Str
     };
     let key = st.next_key;
     st.next_key += 1;
-    let incident = Incident { key, element_instance, element_id, kind: IncidentKind::EngineFault { timer }, message, created_at: now };
+    let incident = Incident { key, element_instance, element_id, kind: if too_large { IncidentKind::VariablesTooLarge { timer } } else { IncidentKind::EngineFault { timer } }, message, created_at: now };
     st.incidents.insert(key, incident.clone());
     st.update_count += 1;
     let mut effects = vec![Effect::IncidentRaised { incident }];
@@ -229,12 +229,18 @@ impl<'a> Machine<'a> {
             return reject(RejectionCode::InstanceEnded, format!("instance {} has ended ({})", self.st.id, status.as_str()));
         }
         if !matches!(input, Input::Cancel { .. } | Input::ResolveIncident { .. }) {
-            if let Some(faulted) = self.st.incidents.values().find(|i| matches!(i.kind, IncidentKind::EngineFault { .. })) {
+            // Setting variables is how an instance stopped for its variables' size is mended.
+            let stops = |kind: &IncidentKind| match kind {
+                IncidentKind::EngineFault { .. } => true,
+                IncidentKind::VariablesTooLarge { .. } => !matches!(input, Input::SetVariables { .. }),
+                _ => false,
+            };
+            if let Some(faulted) = self.st.incidents.values().find(|i| stops(&i.kind)) {
                 return reject(
                     RejectionCode::InstanceFaulted,
                     format!(
-                        "instance {} stopped on an engine fault at '{}' (incident {}: {}); resolve the incident to let it go on",
-                        self.st.id, faulted.element_id, faulted.key, faulted.message
+                        "instance {} stopped at '{}' (incident {}, {}: {}); resolve the incident to let it go on",
+                        self.st.id, faulted.element_id, faulted.key, faulted.kind.name(), faulted.message
                     ),
                 );
             }
@@ -1916,7 +1922,7 @@ impl<'a> Machine<'a> {
                     self.effects.push(Effect::JobUpdated { job: updated });
                 }
             }
-            IncidentKind::EngineFault { timer } => {
+            IncidentKind::EngineFault { timer } | IncidentKind::VariablesTooLarge { timer } => {
                 // The timer that was firing goes back on the schedule (it fires on the next turn).
                 if let Some(timer) = timer.and_then(|t| self.st.timers.get(&t)) {
                     let timer = timer.clone();

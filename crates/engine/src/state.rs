@@ -186,6 +186,36 @@ pub enum AfterTermination {
 }
 
 impl InstanceState {
+    /// About how many bytes, as JSON, the instance's variables take: its
+    /// input, its own and every element instance's. It walks them all, as
+    /// writing the state does.
+    pub fn variables_bytes(&self) -> usize {
+        let scopes = [&self.input, &self.variables].into_iter().chain(self.element_instances.values().map(|ei| &ei.variables));
+        let mut bytes = 0usize;
+        let mut stack: Vec<&serde_json::Value> = Vec::new();
+        for scope in scopes {
+            for (name, value) in scope {
+                bytes = bytes.saturating_add(name.len() + 4);
+                stack.push(value);
+            }
+            while let Some(value) = stack.pop() {
+                bytes = bytes.saturating_add(match value {
+                    serde_json::Value::String(s) => s.len() + 2,
+                    serde_json::Value::Array(items) => {
+                        stack.extend(items);
+                        2 + items.len()
+                    }
+                    serde_json::Value::Object(map) => {
+                        stack.extend(map.values());
+                        2 + map.keys().map(|k| k.len() + 4).sum::<usize>()
+                    }
+                    _ => 8,
+                });
+            }
+        }
+        bytes
+    }
+
     /// The variable scopes visible from an element instance, innermost first
     /// (the instance's own scope last).
     pub fn scope_chain(&self, key: Key) -> Vec<&Variables> {
@@ -493,6 +523,11 @@ pub enum IncidentKind {
     /// it is resolved; resolving fires `timer` again when the fault happened
     /// as it fired, and lets outside inputs (job completions, messages) come again.
     EngineFault { timer: Option<Key> },
+    /// An input would have made the instance's variables larger than
+    /// [`crate::MAX_VARIABLES_BYTES`], so it was not applied. The instance
+    /// waits as after an engine fault: set smaller variables (or cancel),
+    /// then resolve.
+    VariablesTooLarge { timer: Option<Key> },
 }
 
 impl IncidentKind {
@@ -508,6 +543,7 @@ impl IncidentKind {
             IncidentKind::StepLimit => "step_limit",
             IncidentKind::CallDepth => "call_depth",
             IncidentKind::EngineFault { .. } => "engine_fault",
+            IncidentKind::VariablesTooLarge { .. } => "variables_too_large",
         }
     }
 }

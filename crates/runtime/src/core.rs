@@ -22,7 +22,7 @@ use store::{
 
 use crate::cache::{InstanceCache, Loaded};
 use crate::metrics::Counts;
-use crate::{Error, Fault};
+use crate::{Error, Fault, FaultCause};
 
 /// Most instances one command may fault (each gets an incident and the
 /// command runs again without it) before the command gives up.
@@ -635,11 +635,16 @@ impl Core {
         if loaded.state.status.is_ended() {
             return Ok(false);
         }
-        let message = format!(
-            "Baton failed while applying an input here (a defect; the input was not applied): {}",
-            fault.message
-        );
-        let effects = engine::fault(&mut loaded.state, fault.site, message, now);
+        let effects = match fault.cause {
+            FaultCause::Defect => {
+                let message = format!("Baton failed while applying an input here (a defect; the input was not applied): {}", fault.message);
+                engine::fault(&mut loaded.state, fault.site, message, now)
+            }
+            FaultCause::VariablesTooLarge => {
+                let message = format!("an input was not applied: {}", fault.message);
+                engine::variables_too_large(&mut loaded.state, fault.site, message, now)
+            }
+        };
         loaded.changed = true;
         session.record(id, effects, false)?;
         self.settle(session)?;
@@ -1674,6 +1679,12 @@ impl<'t> Session<'t> {
                 )));
             }
         };
+        // The whole state is encoded to be written: measuring its variables costs no more.
+        let bytes = loaded.state.variables_bytes();
+        if bytes > engine::MAX_VARIABLES_BYTES {
+            self.loaded.remove(id);
+            return Err(Error::Fault(Fault::variables_too_large(Some(id.to_string()), site, bytes)));
+        }
         loaded.changed = true;
         loaded.state.updated_by = actor;
         if sets_labels {
@@ -1727,6 +1738,10 @@ impl<'t> Session<'t> {
                 )))
             }
         };
+        let bytes = state.variables_bytes();
+        if bytes > engine::MAX_VARIABLES_BYTES {
+            return Err(Error::Fault(Fault::variables_too_large(None, FaultSite::Instance, bytes)));
+        }
         let number = self.tx.next_instance_number(self.last_number)?;
         self.last_number = Some(number);
         self.counts.instances_started += 1;

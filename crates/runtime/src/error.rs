@@ -39,14 +39,33 @@ pub struct Fault {
     /// The instance the failing step was applied to (`None` for a start, or outside any step).
     pub instance_id: Option<String>,
     pub site: engine::FaultSite,
-    /// The panic's message.
+    /// The panic's message, or what was too large.
     pub message: String,
+    pub cause: FaultCause,
+}
+
+/// Why a command was stopped and undone inside an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultCause {
+    /// A defect in Baton: a panic, caught.
+    Defect,
+    /// The instance's variables would have grown past [`engine::MAX_VARIABLES_BYTES`].
+    VariablesTooLarge,
 }
 
 impl Fault {
     /// A fault from a caught panic's payload.
     pub fn from_panic(instance_id: Option<String>, site: engine::FaultSite, payload: &(dyn std::any::Any + Send)) -> Fault {
-        Fault { instance_id, site, message: panic_message(payload) }
+        Fault { instance_id, site, message: panic_message(payload), cause: FaultCause::Defect }
+    }
+
+    /// An input that would have made an instance's variables `bytes` large.
+    pub fn variables_too_large(instance_id: Option<String>, site: engine::FaultSite, bytes: usize) -> Fault {
+        let message = format!(
+            "the instance's variables would take about {bytes} bytes; the limit is {} (every scope together)",
+            engine::MAX_VARIABLES_BYTES
+        );
+        Fault { instance_id, site, message, cause: FaultCause::VariablesTooLarge }
     }
 }
 
@@ -83,6 +102,7 @@ impl Error {
             Error::DuplicateMessage(_) => "message-already-published",
             Error::InvalidInput(_) => "invalid-input",
             Error::DecisionFailed(_) => "decision-failed",
+            Error::Fault(Fault { cause: FaultCause::VariablesTooLarge, .. }) => "variables-too-large",
             Error::Fault(_) => "engine-fault",
         }
     }
@@ -114,6 +134,10 @@ impl fmt::Display for Error {
             ),
             Error::DuplicateMessage(id) => write!(f, "a message with id '{id}' was already published and is still buffered"),
             Error::InvalidInput(message) | Error::DecisionFailed(message) => write!(f, "{message}"),
+            Error::Fault(fault) if fault.cause == FaultCause::VariablesTooLarge => match &fault.instance_id {
+                Some(id) => write!(f, "{}: nothing of it was written, and instance {id} has a variables_too_large incident", fault.message),
+                None => write!(f, "{}: nothing of it was written", fault.message),
+            },
             Error::Fault(fault) => match &fault.instance_id {
                 Some(id) => write!(
                     f,

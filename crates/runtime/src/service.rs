@@ -22,7 +22,7 @@ use crate::core::{
     ActivatedJob, Audit, Claim, Core, IdSource, Imported, PublishCommand, Registry, StartCommand,
 };
 use crate::metrics::Metrics;
-use crate::{panic_message, Error, Fault};
+use crate::{panic_message, Error, Fault, FaultCause};
 
 /// The time source: the wall clock in production, something else in tests.
 pub trait Clock: Send + Sync {
@@ -414,7 +414,7 @@ impl Handle {
             Command::Deploy { tenant, files } => {
                 let imported = tokio::task::spawn_blocking(move || Imported::read(&files)).await.map_err(|error| {
                     let message = if error.is_panic() { panic_message(&*error.into_panic()) } else { error.to_string() };
-                    Error::Fault(Fault { instance_id: None, site: engine::FaultSite::Instance, message })
+                    Error::Fault(Fault { instance_id: None, site: engine::FaultSite::Instance, message, cause: FaultCause::Defect })
                 })??;
                 Command::DeployImported { tenant, files: Arc::new(imported) }
             }

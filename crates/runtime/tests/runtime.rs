@@ -904,3 +904,52 @@ async fn ended_instances_go_when_their_retention_runs_out_and_the_file_stops_gro
     assert!(store.read().unwrap().instance(&kept).unwrap().is_none());
     service.stop();
 }
+
+/// Issue 17, item 1: an input that would make an instance's variables larger
+/// than `engine::MAX_VARIABLES_BYTES` is not applied. Its instance gets a
+/// `variables_too_large` incident and takes nothing but smaller variables,
+/// resolve or cancel; every other instance carries on; a start that large is
+/// refused whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_that_would_make_the_variables_too_large_stops_its_instance_alone() {
+    let path = temp_db();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store: Arc<dyn Store> = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
+    let service = service(store.clone(), clock.clone());
+    deploy(&service).await;
+    let blob = |bytes: usize| engine::Variables::from_iter([("blob".to_string(), serde_json::json!("x".repeat(bytes)))]);
+    let too_large = engine::MAX_VARIABLES_BYTES + 1;
+
+    let refused = service.handle.call(Command::Start(StartCommand { process_id: "work".into(), variables: blob(too_large), ..StartCommand::default() })).await.unwrap_err();
+    assert_eq!(refused.code(), "variables-too-large", "{refused}");
+    assert!(store.read().unwrap().instance_counts(&None).unwrap().is_empty(), "no instance was made");
+
+    let big = start(&service, "work", None).await;
+    let other = start(&service, "work", None).await;
+    let jobs = service.handle.activate("do".into(), "w".into(), 10, 60_000, Duration::ZERO, None).await.unwrap();
+    let complete = |id: &str, variables: engine::Variables| {
+        let job = &jobs.iter().find(|j| j.job.instance_id == id).unwrap().job;
+        Command::CompleteJob { key: job.key.clone(), claim: Claim::lease("w", job.lease.as_deref().unwrap()), variables, result: None }
+    };
+    let failed = service.handle.call(complete(&big, blob(too_large))).await.unwrap_err();
+    assert_eq!(failed.code(), "variables-too-large", "{failed}");
+    let incidents = incidents_of(store.as_ref(), &big);
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!((incidents[0].kind.as_str(), incidents[0].element_id.as_str()), ("variables_too_large", "task"));
+    assert!(incidents[0].message.contains("the limit is"), "{}", incidents[0].message);
+    let instance = store.read().unwrap().instance(&big).unwrap().unwrap();
+    assert!(instance.state.variables.get("blob").is_none(), "nothing of the completion was written");
+
+    // The other instance carries on; this one takes nothing but smaller variables, then a resolve.
+    service.handle.call(complete(&other, blob(10))).await.unwrap();
+    let status = |id: &str| store.read().unwrap().instance(id).unwrap().unwrap().status;
+    assert_eq!(status(&other), engine::Status::Completed);
+    let again = service.handle.call(complete(&big, blob(10))).await.unwrap_err();
+    assert_eq!(again.code(), "instance-faulted", "{again}");
+    let mended = engine::Input::SetVariables { element_instance: None, variables: blob(10) };
+    service.handle.call(Command::Instance { instance_id: big.clone(), input: mended }).await.unwrap();
+    service.handle.call(Command::ResolveIncident { key: incidents[0].key.clone() }).await.unwrap();
+    service.handle.call(complete(&big, blob(10))).await.unwrap();
+    assert_eq!(status(&big), engine::Status::Completed);
+    service.stop();
+}
