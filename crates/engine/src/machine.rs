@@ -15,7 +15,7 @@ use feel::Expression;
 use serde_json::Value as Json;
 
 use crate::state::*;
-use crate::{Effect, Input, Rejection, RejectionCode, StartOptions, MAX_CALL_DEPTH, MAX_ELEMENT_INSTANCES, MAX_LABELS, MAX_LABEL_CHARS, MAX_STEPS_PER_INPUT};
+use crate::{Effect, Input, Rejection, RejectionCode, StartOptions, MAX_CALL_DEPTH, MAX_ELEMENT_INSTANCES, MAX_LABELS, MAX_LABEL_CHARS, MAX_STEPS_PER_INPUT, MAX_VARIABLES_BYTES};
 
 enum Work {
     /// A token arrives at `element` inside the scope `scope` (through `flow`).
@@ -35,6 +35,10 @@ struct Machine<'a> {
     effects: Vec<Effect>,
     queue: VecDeque<Work>,
     steps: usize,
+    /// Bytes of variable values written by this input, about, as JSON: the
+    /// input stops at [`MAX_VARIABLES_BYTES`] as it does at [`MAX_STEPS_PER_INPUT`],
+    /// so memory cannot run away inside one step.
+    written: usize,
     /// What completed an element instance in this input (its job, task or
     /// payload), for the history entry that records the completion.
     completions: BTreeMap<Key, HistoryDetail>,
@@ -211,6 +215,7 @@ impl<'a> Machine<'a> {
             effects: Vec::new(),
             queue: VecDeque::new(),
             steps: 0,
+            written: 0,
             completions: BTreeMap::new(),
             error_after: None,
             touched: Vec::new(),
@@ -632,6 +637,7 @@ impl<'a> Machine<'a> {
                     ..HistoryDetail::default()
                 };
                 self.note(element_instance, HistoryEvent::VariablesSet, detail);
+                self.wrote_all(&variables);
                 let scope = element_instance.filter(|&k| k != self.st.root);
                 for name in variables.keys() {
                     let created = match scope {
@@ -778,7 +784,7 @@ impl<'a> Machine<'a> {
                     self.queue.clear();
                     return;
                 }
-                if self.steps >= MAX_STEPS_PER_INPUT {
+                if self.steps >= MAX_STEPS_PER_INPUT || self.written > MAX_VARIABLES_BYTES {
                     self.park(work);
                     continue;
                 }
@@ -806,9 +812,11 @@ impl<'a> Machine<'a> {
 
     /// Turns work left over when the step budget is spent into incidents, so no token is lost.
     fn park(&mut self, work: Work) {
-        let message = format!(
-            "the instance ran {MAX_STEPS_PER_INPUT} steps without waiting; is there a cycle without a task, timer or message in it?"
-        );
+        let message = if self.written > MAX_VARIABLES_BYTES {
+            format!("the instance wrote more than {MAX_VARIABLES_BYTES} bytes of variables without waiting; keep large documents outside the workflow")
+        } else {
+            format!("the instance ran {MAX_STEPS_PER_INPUT} steps without waiting; is there a cycle without a task, timer or message in it?")
+        };
         match work {
             Work::Arrive { element, scope, .. } => {
                 if self.st.element_instances.contains_key(&scope) {
@@ -1096,10 +1104,22 @@ impl<'a> Machine<'a> {
         self.wf.elements[element].listeners.iter().filter(|l| l.event == event).nth(index as usize).map(|l| l.job.clone())
     }
 
+    /// Counts a value written to a variable against [`MAX_VARIABLES_BYTES`] for this input.
+    fn wrote(&mut self, value: &Json) {
+        self.written = self.written.saturating_add(crate::state::json_bytes(value));
+    }
+
+    fn wrote_all(&mut self, variables: &Variables) {
+        for (name, value) in variables {
+            self.written = self.written.saturating_add(name.len() + crate::state::json_bytes(value));
+        }
+    }
+
     fn apply_inputs(&mut self, key: Key) -> Outcome {
         let element = &self.wf.elements[self.st.element_instances[&key].element];
         for mapping in &element.inputs {
             let value = self.property_value(key, &mapping.source)?;
+            self.wrote(&value);
             let created = self.st.element_instances.get(&key).is_some_and(|ei| !ei.variables.contains_key(&mapping.target));
             self.touch(key, &mapping.target, created);
             if let Some(ei) = self.st.element_instances.get_mut(&key) {
@@ -1984,6 +2004,7 @@ impl<'a> Machine<'a> {
 
     /// Sets `name` in the nearest scope (from `scope` up) that has it, else in the instance's scope.
     fn propagate(&mut self, scope: Key, name: String, value: Json) {
+        self.wrote(&value);
         let mut current = Some(scope);
         while let Some(key) = current.filter(|&k| k != self.st.root) {
             // An ad-hoc subprocess's inner instance keeps what its flow writes (Camunda 8 does so).
@@ -2010,6 +2031,7 @@ impl<'a> Machine<'a> {
     fn absorb(&mut self, key: Key, variables: Variables) {
         let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else { return };
         if !self.wf.elements[element].outputs.is_empty() {
+            self.wrote_all(&variables);
             for name in variables.keys() {
                 let created = self.st.element_instances.get(&key).is_some_and(|ei| !ei.variables.contains_key(name));
                 self.touch(key, name, created);
@@ -2783,6 +2805,7 @@ impl<'a> Machine<'a> {
         let index = mi_state.next_index;
         let Some(item) = mi_state.items.get(index).cloned() else { return };
         mi_state.next_index += 1;
+        self.wrote(&item);
         let iteration = self.create_ei(element, Some(body), index as u32 + 1);
         if let Some(iteration_ei) = self.st.element_instances.get_mut(&iteration) {
             iteration_ei.variables.insert("loopCounter".to_string(), Json::from(index + 1));
@@ -2816,16 +2839,28 @@ impl<'a> Machine<'a> {
             output = iteration.variables.get(name).cloned().unwrap_or(Json::Null);
         }
         let index = (iteration.loop_counter as usize).saturating_sub(1);
+        self.wrote(&output);
         let Some(body_ei) = self.st.element_instances.get_mut(&body) else { return };
         let Some(state) = body_ei.multi_instance.as_mut() else { return };
         state.completed += 1;
-        if index < state.outputs.len() {
-            state.outputs[index] = output;
+        let in_range = index < state.outputs.len();
+        if in_range {
+            state.outputs[index] = output.clone();
         }
         let (completed, total, next_index) = (state.completed, state.items.len(), state.next_index);
         if let Some(name) = &mi.output_collection {
-            let outputs = Json::Array(state.outputs.clone());
-            body_ei.variables.insert(name.clone(), outputs);
+            // The collection is changed in place: copying it whole on every
+            // iteration made a multi-instance cost the square of its size.
+            match body_ei.variables.get_mut(name) {
+                Some(Json::Array(collection)) if collection.len() == state.outputs.len() => {
+                    if in_range {
+                        collection[index] = output;
+                    }
+                }
+                _ => {
+                    body_ei.variables.insert(name.clone(), Json::Array(state.outputs.clone()));
+                }
+            }
         }
         let done_by_condition = match &mi.completion_condition {
             Some(condition) => {

@@ -185,35 +185,35 @@ pub enum AfterTermination {
     ScopeCheck { scope: Key },
 }
 
+/// About how many bytes a value takes as JSON, counted without recursion
+/// (whatever its depth).
+pub fn json_bytes(value: &serde_json::Value) -> usize {
+    let mut bytes = 0usize;
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        bytes = bytes.saturating_add(match value {
+            serde_json::Value::String(s) => s.len() + 2,
+            serde_json::Value::Array(items) => {
+                stack.extend(items);
+                2 + items.len()
+            }
+            serde_json::Value::Object(map) => {
+                stack.extend(map.values());
+                2 + map.keys().map(|k| k.len() + 4).sum::<usize>()
+            }
+            _ => 8,
+        });
+    }
+    bytes
+}
+
 impl InstanceState {
     /// About how many bytes, as JSON, the instance's variables take: its
     /// input, its own and every element instance's. It walks them all, as
     /// writing the state does.
     pub fn variables_bytes(&self) -> usize {
         let scopes = [&self.input, &self.variables].into_iter().chain(self.element_instances.values().map(|ei| &ei.variables));
-        let mut bytes = 0usize;
-        let mut stack: Vec<&serde_json::Value> = Vec::new();
-        for scope in scopes {
-            for (name, value) in scope {
-                bytes = bytes.saturating_add(name.len() + 4);
-                stack.push(value);
-            }
-            while let Some(value) = stack.pop() {
-                bytes = bytes.saturating_add(match value {
-                    serde_json::Value::String(s) => s.len() + 2,
-                    serde_json::Value::Array(items) => {
-                        stack.extend(items);
-                        2 + items.len()
-                    }
-                    serde_json::Value::Object(map) => {
-                        stack.extend(map.values());
-                        2 + map.keys().map(|k| k.len() + 4).sum::<usize>()
-                    }
-                    _ => 8,
-                });
-            }
-        }
-        bytes
+        scopes.flatten().fold(0usize, |bytes, (name, value)| bytes.saturating_add(name.len() + 4 + json_bytes(value)))
     }
 
     /// The variable scopes visible from an element instance, innermost first

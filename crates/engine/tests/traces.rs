@@ -506,6 +506,27 @@ fn a_cycle_without_a_wait_state_becomes_an_incident() {
     assert_eq!(d.state.element_instances.len(), 2, "the root and the parked token");
 }
 
+/// Memory cannot run away inside one input: a multi-instance whose
+/// iterations finish at once, each giving a 10 KB output, stops once the
+/// input has written `MAX_VARIABLES_BYTES` of variables, as a cycle stops at
+/// its step budget: what is left is parked as an incident, no token lost.
+#[test]
+fn an_input_that_writes_too_many_variables_stops_as_a_cycle_does() {
+    let wf = workflow(
+        r#"<startEvent id="start"/>
+        <task id="grow"><multiInstanceLoopCharacteristics isSequential="true"><extensionElements><zeebe:loopCharacteristics inputCollection="=for i in 1..3000 return i" inputElement="i" outputCollection="pages" outputElement="=string join(for j in 1..100 return &quot;xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx&quot;, &quot;&quot;)"/></extensionElements></multiInstanceLoopCharacteristics></task>
+        <endEvent id="end"/><sequenceFlow id="f1" sourceRef="start" targetRef="grow"/><sequenceFlow id="f2" sourceRef="grow" targetRef="end"/>"#,
+    );
+    let d = Driver::start(&wf, json!({}));
+    let incidents: Vec<_> = d.state.incidents.values().map(|i| (i.element_id.as_str(), i.kind.name(), i.message.as_str())).collect();
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!((incidents[0].0, incidents[0].1), ("grow", "step_limit"));
+    assert!(incidents[0].2.contains("bytes of variables"), "{}", incidents[0].2);
+    assert_eq!(d.state.status, engine::Status::Running);
+    let bytes = d.state.variables_bytes();
+    assert!(bytes < engine::MAX_VARIABLES_BYTES * 2, "{bytes}");
+}
+
 #[test]
 fn multi_instance_collects_outputs_in_input_order() {
     let wf = workflow(
