@@ -104,6 +104,7 @@ pub(crate) fn start(
         business_key: options.business_key,
         input: options.variables.clone(),
         variables: options.variables,
+        variables_changes: 0,
         started_at: now,
         ended_at: None,
         error_code: None,
@@ -652,7 +653,10 @@ impl<'a> Machine<'a> {
                             ei.variables.extend(variables);
                         }
                     }
-                    None => self.st.variables.extend(variables),
+                    None => {
+                        self.st.variables.extend(variables);
+                        self.st.variables_changes += 1;
+                    }
                 }
             }
             Input::ResolveIncident { incident } => self.resolve_incident(incident),
@@ -758,6 +762,7 @@ impl<'a> Machine<'a> {
         self.st.error_code = None;
         self.st.cancel_reason = None;
         self.st.variables = self.st.input.clone();
+        self.st.variables_changes += 1;
         let root = self.create_ei(Workflow::ROOT, None, 1);
         self.st.root = root;
         let message = Some(format!("run {} from '{}'", self.st.run, self.wf.elements[element].id));
@@ -2023,6 +2028,7 @@ impl<'a> Machine<'a> {
         let root = self.st.root;
         self.touch(root, &name, !self.st.variables.contains_key(&name));
         self.st.variables.insert(name, value);
+        self.st.variables_changes += 1;
     }
 
     /// Takes variables from a worker, user, message or child into an element

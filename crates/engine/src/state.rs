@@ -94,6 +94,10 @@ pub struct InstanceState {
     pub input: Variables,
     /// The instance's own scope: its current variables (kept after it ends).
     pub variables: Variables,
+    /// How many times `variables` changed: a store that indexes them writes
+    /// its index again only when this moved since it last did.
+    #[serde(default)]
+    pub variables_changes: u64,
     pub started_at: Millis,
     pub ended_at: Option<Millis>,
     /// For `failed`: the error code of the uncaught error end event.

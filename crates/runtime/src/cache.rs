@@ -36,6 +36,10 @@ pub(crate) struct Loaded {
     /// The `update_count` the store holds for it (`None`: not written yet):
     /// writing it back checks that nobody else wrote it meanwhile.
     pub stored: Option<u64>,
+    /// The state's `variables_changes` when the store's index of its
+    /// variables was last written (`None`: never): flushing writes the index
+    /// again only when they changed since.
+    pub variables_indexed: Option<u64>,
     /// Written by the current command.
     pub changed: bool,
 }
@@ -148,6 +152,7 @@ mod tests {
             start_key: None,
             history_count: 0,
             stored: None,
+            variables_indexed: None,
             changed: true,
         }
     }

@@ -1440,6 +1440,7 @@ fn load_from_store(core: &Core, tx: &mut dyn WriteTxn, id: &str) -> Result<Loade
     Ok(Loaded {
         number: row.number,
         stored: Some(row.update_count),
+        variables_indexed: Some(row.state.variables_changes),
         state: row.state,
         deployed,
         start_key: row.start_key,
@@ -1762,6 +1763,7 @@ impl<'t> Session<'t> {
                 start_key,
                 history_count: 0,
                 stored: None,
+                variables_indexed: None,
                 changed: true,
             },
         );
@@ -2210,6 +2212,10 @@ impl<'t> Session<'t> {
                 continue;
             }
             let state = loaded.state;
+            if loaded.variables_indexed != Some(state.variables_changes) {
+                self.tx.apply(Write::IndexVariables { instance_id: id.clone(), variables: state.variables.clone() })?;
+                loaded.variables_indexed = Some(state.variables_changes);
+            }
             let row = InstanceRow {
                 id,
                 number: loaded.number,

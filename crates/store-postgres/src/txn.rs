@@ -1301,6 +1301,8 @@ impl WriteTxn for PostgresTxn<'_> {
                     Json(t.tenants),
                 ],
             ),
+            // The instances' variables column, written with every instance, has its own index.
+            Write::IndexVariables { .. } => Ok(()),
             Write::PutLabels { instance_id, labels } => {
                 self.execute("DELETE FROM labels WHERE instance_id = $1", values![instance_id.clone()])?;
                 for (name, value) in labels {

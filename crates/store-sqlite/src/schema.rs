@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -240,7 +240,79 @@ CREATE INDEX tasks_by_instance ON tasks (instance_id);
 CREATE INDEX requests_by_instance ON requests (instance_id);
 ";
 
-const STEPS: [(i64, &str); 13] = [
+/// Version 14: instances found by variable through an index, not by reading
+/// every instance's state (issue 16): each instance's own variables, one row
+/// each ([`variable_entry`]), filled from the states already written by
+/// [`index_stored_variables`].
+const V14: &str = "
+CREATE TABLE variables (
+    instance_id TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, value,
+    PRIMARY KEY (instance_id, name)
+) WITHOUT ROWID;
+CREATE INDEX variables_by_value ON variables (name, kind, value);
+";
+
+/// A variable's value as the `variables` index keeps it: its kind, and a
+/// value that compares as JSON does. Numbers are one kind whatever their
+/// form (2 and 2.0 are equal); lists and contexts are canonical JSON text,
+/// keys sorted at every level, since contexts keep the order their keys came in.
+pub fn variable_entry(value: &serde_json::Value) -> (&'static str, rusqlite::types::Value) {
+    use rusqlite::types::Value as Sql;
+    use serde_json::Value as Json;
+    match value {
+        Json::Null => ("null", Sql::Integer(0)),
+        Json::Bool(b) => (if *b { "true" } else { "false" }, Sql::Integer(0)),
+        Json::Number(n) => ("number", n.as_i64().map_or_else(|| Sql::Real(n.as_f64().unwrap_or(f64::NAN)), Sql::Integer)),
+        Json::String(s) => ("text", Sql::Text(s.clone())),
+        Json::Array(_) => ("array", Sql::Text(canonical(value))),
+        Json::Object(_) => ("object", Sql::Text(canonical(value))),
+    }
+}
+
+/// JSON text with every context's keys sorted.
+fn canonical(value: &serde_json::Value) -> String {
+    fn sorted(value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sorted).collect()),
+            serde_json::Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().map(|(k, v)| (k.clone(), sorted(v))).collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                serde_json::Value::Object(entries.into_iter().collect())
+            }
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+/// Replaces an instance's entries in the `variables` index.
+pub fn index_variables(connection: &Connection, instance_id: &str, variables: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    connection.prepare_cached("DELETE FROM variables WHERE instance_id = ?").and_then(|mut s| s.execute([instance_id])).map_err(sql_error)?;
+    let mut insert = connection.prepare_cached("INSERT INTO variables (instance_id, name, kind, value) VALUES (?, ?, ?, ?)").map_err(sql_error)?;
+    for (name, value) in variables {
+        let (kind, value) = variable_entry(value);
+        insert.execute(rusqlite::params![instance_id, name, kind, value]).map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+/// Fills the `variables` index from every stored instance's state (step 14).
+fn index_stored_variables(connection: &Connection) -> Result<()> {
+    let mut select = connection.prepare("SELECT id, json_extract(state, '$.variables') FROM instances").map_err(sql_error)?;
+    let mut rows = select.query([]).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(sql_error)? {
+        let id: String = row.get(0).map_err(sql_error)?;
+        let text: Option<String> = row.get(1).map_err(sql_error)?;
+        let variables: serde_json::Map<String, serde_json::Value> = match text {
+            Some(text) => serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("instance {id}: its variables do not read: {e}")))?,
+            None => continue,
+        };
+        index_variables(connection, &id, &variables)?;
+    }
+    Ok(())
+}
+
+const STEPS: [(i64, &str); 14] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -254,6 +326,7 @@ const STEPS: [(i64, &str); 13] = [
     (11, V11),
     (12, V12),
     (13, V13),
+    (14, V14),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For
@@ -262,11 +335,17 @@ const STEPS: [(i64, &str); 13] = [
 pub fn migrate_steps(connection: &Connection, from: i64, to: i64) -> Result<()> {
     for (step, sql) in STEPS {
         if from < step && step <= to {
-            connection
-                .execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {sql} PRAGMA user_version = {step}; COMMIT;"
-                ))
-                .map_err(sql_error)?;
+            connection.execute_batch(&format!("BEGIN IMMEDIATE; {sql}")).map_err(sql_error)?;
+            // Steps that need more than SQL, in the same transaction.
+            let filled = match step {
+                14 => index_stored_variables(connection),
+                _ => Ok(()),
+            };
+            if let Err(error) = filled {
+                let _ = connection.execute_batch("ROLLBACK");
+                return Err(error);
+            }
+            connection.execute_batch(&format!("PRAGMA user_version = {step}; COMMIT;")).map_err(sql_error)?;
         }
     }
     Ok(())

@@ -626,16 +626,13 @@ impl ReadTxn for SqliteTxn<'_> {
             }
         }
         if let Some((name, value)) = &filter.variable {
-            // The instance's own variables; JSON compared as JSON.
-            conditions.push(
-                "json_extract(state, '$.variables.' || json_quote(?)) IS json_extract(?, '$')"
-                    .to_string(),
-            );
+            // The instance's own variables, through their index (`variables`):
+            // the value given is taken apart as the index's entries were.
+            let (kind, value) = crate::schema::variable_entry(value);
+            conditions.push("id IN (SELECT instance_id FROM variables WHERE name = ? AND kind = ? AND value = ?)".to_string());
             values.push(Box::new(name.clone()));
-            values.push(Box::new(to_json(value)?));
-            conditions
-                .push("json_type(state, '$.variables.' || json_quote(?)) IS NOT NULL".to_string());
-            values.push(Box::new(name.clone()));
+            values.push(Box::new(kind));
+            values.push(Box::new(value));
         }
         equal(&mut conditions, &mut values, "parent_id", &filter.parent_id);
         if let Some((name, value)) = &filter.label {
@@ -1154,7 +1151,8 @@ impl WriteTxn for SqliteTxn<'_> {
             ),
             Write::PutInstance(row) => self.put_instance(&row),
             Write::DeleteInstance { id } => {
-                for table in INSTANCE_TABLES {
+                // `variables` is this store's own index of them.
+                for table in INSTANCE_TABLES.iter().chain(&["variables"]) {
                     self.execute(&format!("DELETE FROM {table} WHERE instance_id = ?"), params![id])?;
                 }
                 self.execute("DELETE FROM instances WHERE id = ?", params![id])
@@ -1285,6 +1283,7 @@ impl WriteTxn for SqliteTxn<'_> {
                     to_json(&t.tenants)?
                 ],
             ),
+            Write::IndexVariables { instance_id, variables } => crate::schema::index_variables(self.db(), &instance_id, &variables),
             Write::PutLabels { instance_id, labels } => {
                 self.execute("DELETE FROM labels WHERE instance_id = ?", params![instance_id])?;
                 for (name, value) in &labels {

@@ -97,6 +97,7 @@ pub fn state(id: &str, status: Status) -> InstanceState {
         id: id.to_string(),
         process_id: "p".into(),
         version: 1,
+        variables_changes: 0,
         status,
         business_key: None,
         input: Variables::new(),
@@ -476,6 +477,10 @@ fn instance_pages(store: &dyn Store) {
         );
         row.business_key = Some(format!("bk{n}"));
         row.state.variables.insert("n".into(), serde_json::json!(n));
+        if n == 0 {
+            row.state.variables.insert("doc".into(), serde_json::json!({"b": null, "a": [1, "x", {"c": true}]}));
+        }
+        writes.push(Write::IndexVariables { instance_id: row.id.clone(), variables: row.state.variables.clone() });
         let parity = if n % 2 == 0 { "even" } else { "odd" };
         row.state.labels = [
             ("parity".to_string(), parity.to_string()),
@@ -655,6 +660,11 @@ fn instance_pages(store: &dyn Store) {
         ),
         ["i2"]
     );
+    let by_variable = |read: &mut dyn crate::ReadTxn, name: &str, value: serde_json::Value| ids(read, InstanceFilter { variable: Some((name.into(), value)), ..all.clone() });
+    assert_eq!(by_variable(read.as_mut(), "n", serde_json::json!("2")), Vec::<String>::new(), "text is not a number");
+    assert_eq!(by_variable(read.as_mut(), "doc", serde_json::json!({"a": [1, "x", {"c": true}], "b": null})), ["i0"], "a context, whatever its keys' order");
+    assert_eq!(by_variable(read.as_mut(), "doc", serde_json::json!({"a": [1, "x"], "b": null})), Vec::<String>::new());
+    assert_eq!(by_variable(read.as_mut(), "missing", serde_json::Value::Null), Vec::<String>::new(), "a missing variable is not null");
     assert_eq!(
         ids(
             read.as_mut(),

@@ -917,7 +917,8 @@ impl WriteTxn for MemoryTxn<'_> {
                 set(data, undo, |d| &mut d.deletion_at, Box::<str>::from(instance_id.as_str()), Some(at));
             }
             // Instances are filtered by label from their decoded state.
-            Write::PutLabels { .. } => {}
+            // Both are found in the instance's state.
+            Write::PutLabels { .. } | Write::IndexVariables { .. } => {}
             Write::PutToken(row) => set(data, undo, |d| &mut d.tokens, row.id.clone(), Some(row)),
             Write::PutRequest {
                 tenant,

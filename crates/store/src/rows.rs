@@ -288,6 +288,14 @@ pub enum Write {
         instance_id: String,
         labels: std::collections::BTreeMap<String, String>,
     },
+    /// The instance's own variables (also in its state) changed: a store
+    /// that finds instances by variable through an index of its own
+    /// replaces the instance's entries. The runtime sends it only when
+    /// [`engine::InstanceState::variables_changes`] moved.
+    IndexVariables {
+        instance_id: String,
+        variables: engine::Variables,
+    },
     /// A start request id that made an instance, so a repeated request finds it.
     PutRequest {
         tenant: String,
