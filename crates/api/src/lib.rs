@@ -157,8 +157,8 @@ pub const ROUTES: &[Route] = &[
     (
         "post",
         "/v1/jobs/{key}/fail",
-        "Fail a job: retries left, backoff, message",
-        &["worker", "lease", "override", "reason", "retries", "message", "backoff_ms"],
+        "Fail a job: retries left, backoff, message; variables set on its element instance",
+        &["worker", "lease", "override", "reason", "retries", "message", "backoff_ms", "variables"],
         &[],
     ),
     ("post", "/v1/jobs/{key}/error", "Throw a BPMN error from a job", &["worker", "lease", "override", "reason", "code", "message", "variables"], &[]),

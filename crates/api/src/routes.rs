@@ -1396,6 +1396,8 @@ pub struct FailJobRequest {
     message: String,
     #[serde(default, deserialize_with = "crate::extract::whole::required")]
     backoff_ms: i64,
+    #[serde(default)]
+    variables: Variables,
 }
 
 pub async fn fail_job(
@@ -1424,6 +1426,7 @@ pub async fn fail_job(
         retries: request.retries,
         message: request.message,
         backoff_ms: request.backoff_ms,
+        variables: request.variables,
     };
     call(&state, &actor, worker.as_deref(), request.reason, command).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -850,6 +850,7 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                     ("retries", retries()),
                     ("message", string()),
                     ("backoff_ms", between(0, crate::routes::MAX_WAIT_MS)),
+                    variables(),
                 ],
             )),
             done,

@@ -97,7 +97,7 @@ async fn an_order_runs_through_camundas_api_and_every_route_is_called() {
     assert_eq!((open["items"][0]["jobKey"].clone(), open["items"][0]["worker"].clone(), open["items"][0]["state"].clone()), (json!(job(0)), json!("w"), json!("CREATED")), "{open}");
     let (status, _) = app.json("PATCH", &format!("/v2/jobs/{}", job(0)), json!({"changeset": {"timeout": 120_000}})).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "the running lease moves");
-    let (status, _) = app.json("POST", &format!("/v2/jobs/{}/failure", job(1)), json!({"retries": 0, "errorMessage": "bank down"})).await;
+    let (status, _) = app.json("POST", &format!("/v2/jobs/{}/failure", job(1)), json!({"retries": 0, "errorMessage": "bank down", "variables": {"attempts": 1}})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, incidents) = app.json("POST", "/v2/incidents/search", json!({"filter": {"processInstanceKey": second_key, "state": "ACTIVE"}})).await;
     assert_eq!(incidents["items"][0]["errorType"], json!("JOB_NO_RETRIES"), "{incidents}");
@@ -111,8 +111,11 @@ async fn an_order_runs_through_camundas_api_and_every_route_is_called() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app.json("POST", &format!("/v2/jobs/{}/completion", job(0)), json!({"variables": {"charged": true}})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (_, again) = app.json("POST", "/v2/jobs/activation", activation.clone()).await;
-    assert_eq!(again["jobs"][0]["jobKey"], json!(job(1)), "the resolved job is handed out again");
+    let mut assigned = activation.clone();
+    assigned["tenantFilter"] = json!("ASSIGNED");
+    let (_, again) = app.json("POST", "/v2/jobs/activation", assigned).await;
+    assert_eq!(again["jobs"][0]["jobKey"], json!(job(1)), "the resolved job is handed out again, to the tenants the caller has");
+    assert_eq!(again["jobs"][0]["variables"]["attempts"], json!(1), "the failure's variables are on the job's element instance");
     let (status, error) = app.json("POST", &format!("/v2/jobs/{}/error", job(1)), json!({"errorCode": "NOBODY_CATCHES"})).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{error}");
 
@@ -215,7 +218,7 @@ async fn camundas_api_answers_problems_in_camundas_shape() {
     let (_, answer) = app.json("POST", "/v2/jobs/search", json!({"sort": [{"field": "type"}]})).await;
     problem(400, "INVALID_ARGUMENT", "/v2/jobs/search", "sort is not served", &answer);
     let (_, answer) = app.json("POST", "/v2/process-instances", json!({"processDefinitionId": "nope", "tags": ["x"]})).await;
-    problem(501, "NOT_IMPLEMENTED", "/v2/process-instances", "tags", &answer);
+    problem(400, "INVALID_ARGUMENT", "/v2/process-instances", "tags is not served", &answer);
     let (_, answer) = app.json("POST", "/v2/batch-operations/search", json!({})).await;
     problem(501, "NOT_IMPLEMENTED", "/v2/batch-operations/search", "POST /v2/batch-operations/search", &answer);
     let (_, answer) = app.send("GET", "/v2/clock", None).await.into_json();

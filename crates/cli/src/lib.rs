@@ -354,6 +354,9 @@ pub enum JobsCommand {
         message: String,
         #[arg(long, default_value_t = 0)]
         backoff_ms: i64,
+        /// Set on the job's element instance (its local scope).
+        #[command(flatten)]
+        variables: VarArgs,
     },
     /// Throw a BPMN error from a job.
     Error {
@@ -1075,8 +1078,10 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             retries,
             message,
             backoff_ms,
+            variables,
         }) => {
-            let body = claim.with(serde_json::json!({"retries": retries, "message": message, "backoff_ms": backoff_ms}));
+            let variables = commands::variables(&variables.vars, variables.vars_json.as_deref())?;
+            let body = claim.with(serde_json::json!({"retries": retries, "message": message, "backoff_ms": backoff_ms, "variables": variables}));
             commands::job_command(&client, &key, "fail", body).await
         }
         Command::Jobs(JobsCommand::Error {

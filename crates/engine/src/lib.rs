@@ -160,7 +160,8 @@ pub enum Input {
     /// `result` is for an ad-hoc subprocess's job only: what to activate in it, or that it is done.
     CompleteJob { job: Key, variables: Variables, result: Option<JobResult> },
     /// `retries` is the number left after this failure; 0 raises an incident.
-    FailJob { job: Key, retries: u32, message: String, backoff_ms: Millis },
+    /// `variables` are set on the job's element instance (its local scope), as Camunda 8 does.
+    FailJob { job: Key, retries: u32, message: String, backoff_ms: Millis, variables: Variables },
     ThrowError { job: Key, code: String, message: String, variables: Variables },
     UpdateRetries { job: Key, retries: u32 },
     CompleteUserTask { task: Key, variables: Variables },

@@ -491,13 +491,14 @@ impl<'a> Machine<'a> {
                 self.absorb(job.element_instance, variables);
                 self.queue.push_back(Work::Complete { ei: job.element_instance });
             }
-            Input::FailJob { job, retries, message, backoff_ms } => {
+            Input::FailJob { job, retries, message, backoff_ms, variables } => {
                 let now = self.now;
                 let Some(found) = self.st.jobs.get_mut(&job) else { return };
                 let failed = HistoryDetail {
                     job: Some(Self::job_ref(found)),
                     message: Some(message.clone()),
                     retries: Some(retries),
+                    variables: bounded_payload(&variables),
                     ..HistoryDetail::default()
                 };
                 found.failures += 1;
@@ -505,6 +506,16 @@ impl<'a> Machine<'a> {
                 found.error_message = Some(message.clone());
                 let owner = found.element_instance;
                 self.note(Some(owner), HistoryEvent::JobFailed, failed);
+                if !variables.is_empty() {
+                    self.wrote_all(&variables);
+                    for name in variables.keys() {
+                        let created = self.st.element_instances.get(&owner).is_some_and(|ei| !ei.variables.contains_key(name));
+                        self.touch(owner, name, created);
+                    }
+                    if let Some(ei) = self.st.element_instances.get_mut(&owner) {
+                        ei.variables.extend(variables);
+                    }
+                }
                 let Some(found) = self.st.jobs.get_mut(&job) else { return };
                 if retries == 0 {
                     found.state = JobState::Failed;

@@ -586,7 +586,7 @@ fn a_rejected_input_leaves_the_state_untouched() {
         assert_eq!(serde_json::to_string(&state).unwrap(), before, "{input:?} changed the state");
     }
     let job = d.job("a");
-    engine::step(&wf, &mut state, Input::FailJob { job, retries: 0, message: "x".into(), backoff_ms: 0 }, T0).unwrap();
+    engine::step(&wf, &mut state, Input::FailJob { job, retries: 0, message: "x".into(), backoff_ms: 0, variables: Default::default() }, T0).unwrap();
     let incident = *state.incidents.keys().next().unwrap();
     let rejection = engine::step(&wf, &mut state, Input::ResolveIncident { incident }, T0).unwrap_err();
     assert_eq!(rejection.code, RejectionCode::RetriesExhausted);

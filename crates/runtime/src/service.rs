@@ -169,6 +169,8 @@ pub enum Command {
         retries: u32,
         message: String,
         backoff_ms: i64,
+        /// Set on the job's element instance (its local scope).
+        variables: Variables,
     },
     ThrowError {
         key: String,
@@ -861,6 +863,7 @@ fn apply(
             retries,
             message,
             backoff_ms,
+            variables,
         } => {
             let job = core.job_for(tx, &key, &claim, now)?;
             core.note_override(&claim);
@@ -869,6 +872,7 @@ fn apply(
                 retries,
                 message,
                 backoff_ms,
+                variables,
             };
             core.input(tx, &job.instance_id, input, now)
                 .map(|()| Reply::Done)

@@ -265,6 +265,7 @@ async fn the_instance_record_survives_a_restart() {
             retries: 0,
             message: "down".into(),
             backoff_ms: 0,
+            variables: Default::default(),
         };
         service.handle.call(fail).await.unwrap();
         service

@@ -265,7 +265,7 @@ impl Runner {
                     Some(text) => duration_ms(text, r.world.now).map_err(Refusal::invalid)?,
                     None => 0,
                 };
-                r.apply(seq, Input::FailJob { job, retries: a.retries, message: a.message, backoff_ms })
+                r.apply(seq, Input::FailJob { job, retries: a.retries, message: a.message, backoff_ms, variables: Default::default() })
             })));
         }
         if let Some(a) = throw_error {

@@ -212,7 +212,8 @@ pub async fn create(State(state): State<AppState>, actor: Actor, Caller(caller):
         (request.runtime_instructions.as_ref().is_some_and(|s| !s.is_empty()), "runtimeInstructions"),
     ];
     if let Some((_, field)) = unserved.iter().find(|(asked, _)| *asked) {
-        return Err(ApiError::new("camunda-operation-not-served", format!("{field} is not served by Baton yet; docs/camunda-compatibility.md says what is")));
+        // A served operation with a part Baton does not serve: the request asks what this server does not do (400, as a filter it does not serve).
+        return Err(ApiError::new("request-invalid", format!("{field} is not served by Baton; docs/camunda-compatibility.md says what is")));
     }
     let _ = request.operation_reference;
     let (tenant, process_id, version) = match (request.process_definition_key, request.process_definition_id) {

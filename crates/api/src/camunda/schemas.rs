@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::tasks::SERVED_ACTIONS;
 use crate::schemas::{any_object, answer, boolean, integer, json_answer, list, map_of, one_of, or_null, request, string, text, Operation};
 
 fn key() -> Value {
@@ -270,11 +271,12 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
                     ("businessId", string()),
                     ("awaitCompletion", boolean()),
                     operation_reference.clone(),
-                    ("tags", list(string())),
+                    // Served only empty.
+                    ("tags", json!({ "type": "array", "items": string(), "maxItems": 0 })),
                     ("requestTimeout", json!({ "type": "integer" })),
                     ("fetchVariables", list(string())),
-                    ("startInstructions", list(any_object())),
-                    ("runtimeInstructions", list(any_object())),
+                    ("startInstructions", json!({ "type": "array", "items": any_object(), "maxItems": 0 })),
+                    ("runtimeInstructions", json!({ "type": "array", "items": any_object(), "maxItems": 0 })),
                 ],
             )),
             ok(answer(&[
@@ -346,11 +348,11 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
         ("post", "/v2/user-tasks/search") => op(Some(search_request()), ok(search_answer(user_task()))),
         ("get", "/v2/user-tasks/{userTaskKey}") => op(None, ok(user_task())),
         ("post", "/v2/user-tasks/{userTaskKey}/assignment") => op(
-            Some(request(&[], &[("assignee", string()), ("allowOverride", or_null(boolean())), ("action", or_null(string()))])),
+            Some(request(&[], &[("assignee", string()), ("allowOverride", or_null(boolean())), ("action", or_null(one_of(SERVED_ACTIONS)))])),
             done,
         ),
         ("delete", "/v2/user-tasks/{userTaskKey}/assignee") => op(None, done),
-        ("post", "/v2/user-tasks/{userTaskKey}/completion") => op(Some(request(&[], &[variables(), ("action", or_null(string()))])), done),
+        ("post", "/v2/user-tasks/{userTaskKey}/completion") => op(Some(request(&[], &[variables(), ("action", or_null(one_of(SERVED_ACTIONS)))])), done),
         ("post", "/v2/incidents/search") => op(Some(search_request()), ok(search_answer(incident()))),
         ("post", "/v2/incidents/{incidentKey}/resolution") => op(Some(request(&[], &[operation_reference])), done),
         ("post", "/v2/variables/search") => op(Some(search_request()), ok(search_answer(variable()))),

@@ -168,11 +168,15 @@ pub async fn complete(State(state): State<AppState>, actor: Actor, Caller(caller
     crate::routes::complete_task_as(&state, &actor, caller.as_ref(), baton, request.variables.unwrap_or_default()).await
 }
 
+/// The actions a user task operation may name: its own event's.
+pub(crate) const SERVED_ACTIONS: &[&str] = &["", "assign", "claim", "complete", "unassign"];
+
 /// Camunda lets a caller name its action (for listeners to read); Baton's listeners see the event only.
 fn refuse_action(action: Option<&str>) -> Result<(), ApiError> {
     match action {
-        None | Some("") | Some("assign") | Some("claim") | Some("complete") | Some("unassign") => Ok(()),
-        Some(other) => Err(ApiError::new("camunda-operation-not-served", format!("a custom action ('{other}') is not served: Baton's listeners see the event only"))),
+        None => Ok(()),
+        Some(action) if SERVED_ACTIONS.contains(&action) => Ok(()),
+        Some(other) => Err(ApiError::new("request-invalid", format!("a custom action ('{other}') is not served: Baton's listeners see the event only"))),
     }
 }
 

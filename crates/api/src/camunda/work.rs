@@ -37,16 +37,19 @@ pub struct ActivationRequest {
 
 /// `POST /v2/jobs/activation`: the same activation as `/v1`, answered as Camunda's activated jobs.
 pub async fn activate(State(state): State<AppState>, Caller(caller): Caller, Body(request): Body<ActivationRequest>) -> Answer {
-    if request.tenant_filter.as_deref().is_some_and(|f| f != "PROVIDED") {
-        return Err(ApiError::new("camunda-operation-not-served", "tenantFilter ASSIGNED is not served: Baton takes the tenants given, or all the caller's"));
-    }
+    // PROVIDED: the tenants given (none given: all the caller's); ASSIGNED: all the caller's.
+    let assigned = match request.tenant_filter.as_deref() {
+        None | Some("PROVIDED") => false,
+        Some("ASSIGNED") => true,
+        Some(other) => return Err(ApiError::new("request-invalid", format!("tenantFilter is PROVIDED or ASSIGNED, not '{other}'"))),
+    };
     // Camunda: 0 waits the default time, a negative value does not wait; Baton waits at most a minute.
     let timeout_ms = match request.request_timeout.unwrap_or(0) {
         0 => DEFAULT_POLL_MS,
         wait if wait < 0 => 0,
         wait => (wait as u64).min(MAX_POLL_MS),
     };
-    let tenants = request.tenant_ids.map(|ids| ids.into_iter().filter_map(|t| tenant_in(Some(t))).collect());
+    let tenants = request.tenant_ids.filter(|_| !assigned).map(|ids| ids.into_iter().filter_map(|t| tenant_in(Some(t))).collect());
     let activation = ActivateRequest {
         job_type: request.job_type,
         worker: request.worker.filter(|w| !w.is_empty()).unwrap_or_else(|| "default".into()),
@@ -146,9 +149,6 @@ pub struct FailureRequest {
 
 /// `POST /v2/jobs/{jobKey}/failure`.
 pub async fn fail(State(state): State<AppState>, actor: Actor, Caller(caller): Caller, Path(key): Path<String>, OrDefault(request): OrDefault<FailureRequest>) -> Answer {
-    if request.variables.as_ref().is_some_and(|v| !v.is_empty()) {
-        return Err(ApiError::new("camunda-operation-not-served", "variables on a job failure are not served: set them with the completion, or on the element instance"));
-    }
     if !(0..=crate::routes::MAX_WAIT_MS).contains(&request.retry_back_off) {
         return Err(ApiError::new("request-invalid", format!("retryBackOff must be between 0 and {} (ten years)", crate::routes::MAX_WAIT_MS)));
     }
@@ -158,6 +158,7 @@ pub async fn fail(State(state): State<AppState>, actor: Actor, Caller(caller): C
         retries: request.retries,
         message: request.error_message.unwrap_or_default(),
         backoff_ms: request.retry_back_off,
+        variables: request.variables.unwrap_or_default(),
     };
     call(&state, &actor, None, None, command).await?;
     no_content()

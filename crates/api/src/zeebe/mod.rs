@@ -477,16 +477,14 @@ fn complete(gateway: Gateway, principal: Option<Principal>, request: CompleteJob
 
 fn fail(gateway: Gateway, principal: Option<Principal>, request: FailJobRequest) -> Reply<Empty> {
     Box::pin(async move {
-        if !object("variables", &request.variables)?.is_empty() {
-            return Err(Status::unimplemented("variables on a job failure are not served: set them with the completion, or on the element instance"));
-        }
+        let failure_variables = variables("variables", &request.variables)?;
         if !(0..=crate::routes::MAX_WAIT_MS).contains(&request.retry_back_off) {
             return Err(Status::invalid_argument(format!("retryBackOff must be between 0 and {} (ten years)", crate::routes::MAX_WAIT_MS)));
         }
         let key = baton(&gateway, "job", request.job_key).await?;
         let claim = crate::camunda::work::key_claim(principal.as_ref()).map_err(status)?;
         let retries = u32::try_from(request.retries).unwrap_or(0);
-        let command = Command::FailJob { key, claim, retries, message: request.error_message, backoff_ms: request.retry_back_off };
+        let command = Command::FailJob { key, claim, retries, message: request.error_message, backoff_ms: request.retry_back_off, variables: failure_variables };
         call(&gateway.state, &actor(principal.as_ref()), None, None, command).await.map_err(status)?;
         Ok(Empty {})
     })
