@@ -123,7 +123,7 @@ pub const REACH: &[Reach] = &[
         "post",
         "/v1/jobs/{key}/fail",
         "jobs fail",
-        &[("override", Arg("override_lease"))],
+        &[("variables", Arg("vars")), ("override", Arg("override_lease"))],
     ),
     (
         "post",

@@ -954,3 +954,38 @@ async fn an_input_that_would_make_the_variables_too_large_stops_its_instance_alo
     assert_eq!(status(&big), engine::Status::Completed);
     service.stop();
 }
+
+/// SQLite's index of instances' own variables follows every change, written
+/// a variable at a time: a job completion that changes one and adds one is
+/// found by the new values and no longer by the old; across a restart too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_are_found_by_their_variables_as_they_change() {
+    let path = temp_db();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store: Arc<dyn Store> = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
+    let service = service(store.clone(), clock.clone());
+    deploy(&service).await;
+    let vars = |v: serde_json::Value| v.as_object().cloned().unwrap().into_iter().collect::<engine::Variables>();
+    let reply = service.handle.call(Command::Start(StartCommand { process_id: "work".into(), variables: vars(serde_json::json!({"a": 1, "b": 2})), ..StartCommand::default() })).await.unwrap();
+    let Reply::Started(id) = reply else { panic!("{reply:?}") };
+    let found = |name: &str, value: serde_json::Value| {
+        let filter = store::InstanceFilter { variable: Some((name.into(), value)), ..store::InstanceFilter::default() };
+        store.read().unwrap().instances(&filter, &store::PageRequest::first(10)).unwrap().items.iter().map(|i| i.id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(found("b", serde_json::json!(2)), [id.clone()]);
+    let jobs = service.handle.activate("do".into(), "w".into(), 10, 60_000, Duration::ZERO, None).await.unwrap();
+    let job = &jobs[0].job;
+    let complete = Command::CompleteJob { key: job.key.clone(), claim: Claim::lease("w", job.lease.as_deref().unwrap()), variables: vars(serde_json::json!({"b": 3.0, "c": {"x": [1]}})), result: None };
+    service.handle.call(complete).await.unwrap();
+    assert_eq!(found("b", serde_json::json!(2)), Vec::<String>::new(), "the old value is gone");
+    assert_eq!(found("b", serde_json::json!(3)), [id.clone()], "3.0 is 3");
+    assert_eq!(found("c", serde_json::json!({"x": [1]})), [id.clone()]);
+    assert_eq!(found("a", serde_json::json!(1)), [id.clone()], "what did not change is still found");
+    service.stop();
+    let service = service_on(store.clone(), clock.clone());
+    let mended = engine::Input::SetVariables { element_instance: None, variables: vars(serde_json::json!({"a": "one"})) };
+    let refused = service.handle.call(Command::Instance { instance_id: id.clone(), input: mended }).await;
+    assert!(refused.is_err(), "the instance has ended: its variables stay as they were");
+    assert_eq!(found("a", serde_json::json!(1)), [id.clone()]);
+    service.stop();
+}

@@ -1,6 +1,6 @@
 //! The tables and their indexes, one per query the runtime and the API make.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use store::{Error, Result};
 
 use crate::sql_error;
@@ -243,13 +243,15 @@ CREATE INDEX requests_by_instance ON requests (instance_id);
 /// Version 14: instances found by variable through an index, not by reading
 /// every instance's state (issue 16): each instance's own variables, one row
 /// each ([`variable_entry`]), filled from the states already written by
-/// [`index_stored_variables`].
+/// [`index_stored_variables`]. One B-tree, in the order the filter reads it:
+/// an entry is found again for changing or deleting it from the variable's
+/// value in the instance's stored state, so no second index by instance is
+/// kept up (it doubled what each entry cost to write).
 const V14: &str = "
 CREATE TABLE variables (
-    instance_id TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, value,
-    PRIMARY KEY (instance_id, name)
+    name TEXT NOT NULL, kind TEXT NOT NULL, value, instance_id TEXT NOT NULL,
+    PRIMARY KEY (name, kind, value, instance_id)
 ) WITHOUT ROWID;
-CREATE INDEX variables_by_value ON variables (name, kind, value);
 ";
 
 /// A variable's value as the `variables` index keeps it: its kind, and a
@@ -285,14 +287,57 @@ fn canonical(value: &serde_json::Value) -> String {
     sorted(value).to_string()
 }
 
-/// Replaces an instance's entries in the `variables` index.
-pub fn index_variables(connection: &Connection, instance_id: &str, variables: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
-    connection.prepare_cached("DELETE FROM variables WHERE instance_id = ?").and_then(|mut s| s.execute([instance_id])).map_err(sql_error)?;
-    let mut insert = connection.prepare_cached("INSERT INTO variables (instance_id, name, kind, value) VALUES (?, ?, ?, ?)").map_err(sql_error)?;
-    for (name, value) in variables {
-        let (kind, value) = variable_entry(value);
-        insert.execute(rusqlite::params![instance_id, name, kind, value]).map_err(sql_error)?;
+/// Writes an instance's entries in the `variables` index for the variables
+/// `set`, and drops those of the `removed` names. Called before the
+/// instance's new row is written: the entries it had are those of the
+/// values in its stored state.
+pub fn index_variables(connection: &Connection, instance_id: &str, set: &serde_json::Map<String, serde_json::Value>, removed: &[String]) -> Result<()> {
+    for name in set.keys().chain(removed) {
+        if let Some(old) = stored_variable(connection, instance_id, name)? {
+            drop_entry(connection, instance_id, name, &old)?;
+        }
     }
+    let mut insert = connection.prepare_cached("INSERT OR IGNORE INTO variables (name, kind, value, instance_id) VALUES (?, ?, ?, ?)").map_err(sql_error)?;
+    for (name, value) in set {
+        let (kind, value) = variable_entry(value);
+        insert.execute(rusqlite::params![name, kind, value, instance_id]).map_err(sql_error)?;
+    }
+    Ok(())
+}
+
+/// Drops the entries of every variable in an instance's stored state (it is being deleted).
+pub fn unindex_variables(connection: &Connection, instance_id: &str) -> Result<()> {
+    let text: Option<String> = connection
+        .prepare_cached("SELECT json_extract(state, '$.variables') FROM instances WHERE id = ?")
+        .and_then(|mut s| s.query_row([instance_id], |row| row.get(0)).optional())
+        .map_err(sql_error)?
+        .flatten();
+    let Some(text) = text else { return Ok(()) };
+    let variables: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("instance {instance_id}: its variables do not read: {e}")))?;
+    for (name, value) in &variables {
+        drop_entry(connection, instance_id, name, value)?;
+    }
+    Ok(())
+}
+
+/// The value of one of an instance's own variables in its stored state.
+fn stored_variable(connection: &Connection, instance_id: &str, name: &str) -> Result<Option<serde_json::Value>> {
+    // `->` gives JSON text (a string quoted, null as null), and no value where the variable is not.
+    let text: Option<String> = connection
+        .prepare_cached("SELECT state -> ('$.variables.' || json_quote(?2)) FROM instances WHERE id = ?1")
+        .and_then(|mut s| s.query_row(rusqlite::params![instance_id, name], |row| row.get::<_, Option<String>>(0)).optional())
+        .map_err(sql_error)?
+        .flatten();
+    text.map(|t| serde_json::from_str(&t).map_err(|e| Error::corrupt(format!("instance {instance_id}: variable {name} does not read: {e}")))).transpose()
+}
+
+fn drop_entry(connection: &Connection, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {
+    let (kind, value) = variable_entry(value);
+    connection
+        .prepare_cached("DELETE FROM variables WHERE name = ? AND kind = ? AND value = ? AND instance_id = ?")
+        .and_then(|mut s| s.execute(rusqlite::params![name, kind, value, instance_id]))
+        .map_err(sql_error)?;
     Ok(())
 }
 
@@ -307,7 +352,7 @@ fn index_stored_variables(connection: &Connection) -> Result<()> {
             Some(text) => serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("instance {id}: its variables do not read: {e}")))?,
             None => continue,
         };
-        index_variables(connection, &id, &variables)?;
+        index_variables(connection, &id, &variables, &[])?;
     }
     Ok(())
 }

@@ -1151,8 +1151,9 @@ impl WriteTxn for SqliteTxn<'_> {
             ),
             Write::PutInstance(row) => self.put_instance(&row),
             Write::DeleteInstance { id } => {
-                // `variables` is this store's own index of them.
-                for table in INSTANCE_TABLES.iter().chain(&["variables"]) {
+                // `variables`, this store's own index of them, by their values in its state.
+                crate::schema::unindex_variables(self.db(), &id)?;
+                for table in INSTANCE_TABLES {
                     self.execute(&format!("DELETE FROM {table} WHERE instance_id = ?"), params![id])?;
                 }
                 self.execute("DELETE FROM instances WHERE id = ?", params![id])
@@ -1283,7 +1284,7 @@ impl WriteTxn for SqliteTxn<'_> {
                     to_json(&t.tenants)?
                 ],
             ),
-            Write::IndexVariables { instance_id, variables } => crate::schema::index_variables(self.db(), &instance_id, &variables),
+            Write::IndexVariables { instance_id, set, removed } => crate::schema::index_variables(self.db(), &instance_id, &set, &removed),
             Write::PutLabels { instance_id, labels } => {
                 self.execute("DELETE FROM labels WHERE instance_id = ?", params![instance_id])?;
                 for (name, value) in &labels {

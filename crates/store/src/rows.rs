@@ -288,13 +288,15 @@ pub enum Write {
         instance_id: String,
         labels: std::collections::BTreeMap<String, String>,
     },
-    /// The instance's own variables (also in its state) changed: a store
-    /// that finds instances by variable through an index of its own
-    /// replaces the instance's entries. The runtime sends it only when
-    /// [`engine::InstanceState::variables_changes`] moved.
+    /// Some of the instance's own variables (also in its state) changed: a
+    /// store that finds instances by variable through an index of its own
+    /// writes the entries of those `set` (new or changed) and drops those of
+    /// the `removed` names. The runtime sends only what changed since it
+    /// last did.
     IndexVariables {
         instance_id: String,
-        variables: engine::Variables,
+        set: engine::Variables,
+        removed: Vec<String>,
     },
     /// A start request id that made an instance, so a repeated request finds it.
     PutRequest {
