@@ -507,14 +507,7 @@ impl<'a> Machine<'a> {
                 let owner = found.element_instance;
                 self.note(Some(owner), HistoryEvent::JobFailed, failed);
                 if !variables.is_empty() {
-                    self.wrote_all(&variables);
-                    for name in variables.keys() {
-                        let created = self.st.element_instances.get(&owner).is_some_and(|ei| !ei.variables.contains_key(name));
-                        self.touch(owner, name, created);
-                    }
-                    if let Some(ei) = self.st.element_instances.get_mut(&owner) {
-                        ei.variables.extend(variables);
-                    }
+                    self.set_local(owner, variables);
                 }
                 let Some(found) = self.st.jobs.get_mut(&job) else { return };
                 if retries == 0 {
@@ -2042,20 +2035,25 @@ impl<'a> Machine<'a> {
         self.st.variables_changes += 1;
     }
 
+    /// Sets variables in an element instance's own scope.
+    fn set_local(&mut self, key: Key, variables: Variables) {
+        self.wrote_all(&variables);
+        for name in variables.keys() {
+            let created = self.st.element_instances.get(&key).is_some_and(|ei| !ei.variables.contains_key(name));
+            self.touch(key, name, created);
+        }
+        if let Some(ei) = self.st.element_instances.get_mut(&key) {
+            ei.variables.extend(variables);
+        }
+    }
+
     /// Takes variables from a worker, user, message or child into an element
     /// instance: kept local when the element has output mappings (only they
     /// decide what leaves), propagated otherwise.
     fn absorb(&mut self, key: Key, variables: Variables) {
         let Some(element) = self.st.element_instances.get(&key).map(|ei| ei.element) else { return };
         if !self.wf.elements[element].outputs.is_empty() {
-            self.wrote_all(&variables);
-            for name in variables.keys() {
-                let created = self.st.element_instances.get(&key).is_some_and(|ei| !ei.variables.contains_key(name));
-                self.touch(key, name, created);
-            }
-            if let Some(ei) = self.st.element_instances.get_mut(&key) {
-                ei.variables.extend(variables);
-            }
+            self.set_local(key, variables);
         } else {
             for (name, value) in variables {
                 self.propagate(key, name, value);

@@ -36,49 +36,12 @@ pub(crate) struct Loaded {
     /// The `update_count` the store holds for it (`None`: not written yet):
     /// writing it back checks that nobody else wrote it meanwhile.
     pub stored: Option<u64>,
-    /// What the store's index of its own variables holds (`None`: nothing
-    /// yet, a new instance): flushing writes only the entries that changed.
-    pub variables_indexed: Option<IndexedVariables>,
+    /// The state's `variables_changes` the store's index of its own
+    /// variables was last brought up to (`None`: never, a new instance):
+    /// flushing sends the variables only when they changed since.
+    pub variables_indexed: Option<u64>,
     /// Written by the current command.
     pub changed: bool,
-}
-
-/// What a store's index of an instance's own variables holds: the state's
-/// `variables_changes` when it was written, and a hash of each variable's
-/// JSON, so that a flush writes the entries of the variables that changed
-/// and no others (a job completion that adds one variable writes one entry).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct IndexedVariables {
-    changes: u64,
-    hashes: std::collections::BTreeMap<String, u64>,
-}
-
-impl IndexedVariables {
-    /// The index as the store holds it for a state it wrote.
-    pub fn of(state: &InstanceState) -> IndexedVariables {
-        IndexedVariables { changes: state.variables_changes, hashes: state.variables.iter().map(|(name, value)| (name.clone(), hash(value))).collect() }
-    }
-
-    /// Brings the index up to `state`: the variables to write and the names
-    /// to drop, or `None` when its variables have not changed.
-    pub fn update(indexed: &mut Option<IndexedVariables>, state: &InstanceState) -> Option<(engine::Variables, Vec<String>)> {
-        if indexed.as_ref().is_some_and(|i| i.changes == state.variables_changes) {
-            return None;
-        }
-        let before = indexed.take().map(|i| i.hashes).unwrap_or_default();
-        let now = IndexedVariables::of(state);
-        let set = state.variables.iter().filter(|(name, _)| before.get(*name) != now.hashes.get(*name)).map(|(n, v)| (n.clone(), v.clone())).collect();
-        let removed = before.keys().filter(|name| !now.hashes.contains_key(*name)).cloned().collect();
-        *indexed = Some(now);
-        Some((set, removed))
-    }
-}
-
-fn hash(value: &serde_json::Value) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::hash::DefaultHasher::new();
-    serde_json::to_vec(value).unwrap_or_default().hash(&mut hasher);
-    hasher.finish()
 }
 
 pub(crate) struct InstanceCache {

@@ -20,7 +20,7 @@ use store::{
     SubscriptionRow, TaskRow, TimerRow, WorkflowRow, Write, WriteTxn,
 };
 
-use crate::cache::{IndexedVariables, InstanceCache, Loaded};
+use crate::cache::{InstanceCache, Loaded};
 use crate::metrics::Counts;
 use crate::{Error, Fault, FaultCause};
 
@@ -1440,7 +1440,7 @@ fn load_from_store(core: &Core, tx: &mut dyn WriteTxn, id: &str) -> Result<Loade
     Ok(Loaded {
         number: row.number,
         stored: Some(row.update_count),
-        variables_indexed: Some(IndexedVariables::of(&row.state)),
+        variables_indexed: Some(row.state.variables_changes),
         state: row.state,
         deployed,
         start_key: row.start_key,
@@ -2212,10 +2212,9 @@ impl<'t> Session<'t> {
                 continue;
             }
             let state = loaded.state;
-            if let Some((set, removed)) = IndexedVariables::update(&mut loaded.variables_indexed, &state) {
-                if !set.is_empty() || !removed.is_empty() {
-                    self.tx.apply(Write::IndexVariables { instance_id: id.clone(), set, removed })?;
-                }
+            if loaded.variables_indexed != Some(state.variables_changes) {
+                self.tx.apply(Write::IndexVariables { instance_id: id.clone(), variables: state.variables.clone() })?;
+                loaded.variables_indexed = Some(state.variables_changes);
             }
             let row = InstanceRow {
                 id,

@@ -287,49 +287,53 @@ fn canonical(value: &serde_json::Value) -> String {
     sorted(value).to_string()
 }
 
-/// Writes an instance's entries in the `variables` index for the variables
-/// `set`, and drops those of the `removed` names. Called before the
-/// instance's new row is written: the entries it had are those of the
-/// values in its stored state.
-pub fn index_variables(connection: &Connection, instance_id: &str, set: &serde_json::Map<String, serde_json::Value>, removed: &[String]) -> Result<()> {
-    for name in set.keys().chain(removed) {
-        if let Some(old) = stored_variable(connection, instance_id, name)? {
-            drop_entry(connection, instance_id, name, &old)?;
+/// Brings an instance's entries in the `variables` index from the
+/// variables of its stored row (none for a new instance) to `variables`:
+/// called before the new row is written. Entries that stay the same are
+/// not touched.
+pub fn index_variables(connection: &Connection, instance_id: &str, variables: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    let stored = stored_variables(connection, instance_id)?;
+    for (name, value) in &stored {
+        if variables.get(name) != Some(value) {
+            drop_entry(connection, instance_id, name, value)?;
         }
     }
-    let mut insert = connection.prepare_cached("INSERT OR IGNORE INTO variables (name, kind, value, instance_id) VALUES (?, ?, ?, ?)").map_err(sql_error)?;
-    for (name, value) in set {
-        let (kind, value) = variable_entry(value);
-        insert.execute(rusqlite::params![name, kind, value, instance_id]).map_err(sql_error)?;
+    for (name, value) in variables {
+        if stored.get(name) != Some(value) {
+            add_entry(connection, instance_id, name, value)?;
+        }
     }
     Ok(())
 }
 
-/// Drops the entries of every variable in an instance's stored state (it is being deleted).
+fn add_entry(connection: &Connection, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {
+    let (kind, value) = variable_entry(value);
+    connection
+        .prepare_cached("INSERT OR IGNORE INTO variables (name, kind, value, instance_id) VALUES (?, ?, ?, ?)")
+        .and_then(|mut s| s.execute(rusqlite::params![name, kind, value, instance_id]))
+        .map_err(sql_error)?;
+    Ok(())
+}
+
+/// Drops the entries of every variable in an instance's stored row (it is being deleted).
 pub fn unindex_variables(connection: &Connection, instance_id: &str) -> Result<()> {
-    let text: Option<String> = connection
-        .prepare_cached("SELECT json_extract(state, '$.variables') FROM instances WHERE id = ?")
-        .and_then(|mut s| s.query_row([instance_id], |row| row.get(0)).optional())
-        .map_err(sql_error)?
-        .flatten();
-    let Some(text) = text else { return Ok(()) };
-    let variables: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("instance {instance_id}: its variables do not read: {e}")))?;
-    for (name, value) in &variables {
+    for (name, value) in &stored_variables(connection, instance_id)? {
         drop_entry(connection, instance_id, name, value)?;
     }
     Ok(())
 }
 
-/// The value of one of an instance's own variables in its stored state.
-fn stored_variable(connection: &Connection, instance_id: &str, name: &str) -> Result<Option<serde_json::Value>> {
-    // `->` gives JSON text (a string quoted, null as null), and no value where the variable is not.
+/// The instance's own variables in its stored row (none when it has no row yet).
+fn stored_variables(connection: &Connection, instance_id: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
     let text: Option<String> = connection
-        .prepare_cached("SELECT state -> ('$.variables.' || json_quote(?2)) FROM instances WHERE id = ?1")
-        .and_then(|mut s| s.query_row(rusqlite::params![instance_id, name], |row| row.get::<_, Option<String>>(0)).optional())
+        .prepare_cached("SELECT state -> '$.variables' FROM instances WHERE id = ?")
+        .and_then(|mut s| s.query_row([instance_id], |row| row.get::<_, Option<String>>(0)).optional())
         .map_err(sql_error)?
         .flatten();
-    text.map(|t| serde_json::from_str(&t).map_err(|e| Error::corrupt(format!("instance {instance_id}: variable {name} does not read: {e}")))).transpose()
+    match text {
+        Some(text) => serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("instance {instance_id}: its variables do not read: {e}"))),
+        None => Ok(serde_json::Map::new()),
+    }
 }
 
 fn drop_entry(connection: &Connection, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {
@@ -352,7 +356,9 @@ fn index_stored_variables(connection: &Connection) -> Result<()> {
             Some(text) => serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("instance {id}: its variables do not read: {e}")))?,
             None => continue,
         };
-        index_variables(connection, &id, &variables, &[])?;
+        for (name, value) in &variables {
+            add_entry(connection, &id, name, value)?;
+        }
     }
     Ok(())
 }

@@ -1284,7 +1284,7 @@ impl WriteTxn for SqliteTxn<'_> {
                     to_json(&t.tenants)?
                 ],
             ),
-            Write::IndexVariables { instance_id, set, removed } => crate::schema::index_variables(self.db(), &instance_id, &set, &removed),
+            Write::IndexVariables { instance_id, variables } => crate::schema::index_variables(self.db(), &instance_id, &variables),
             Write::PutLabels { instance_id, labels } => {
                 self.execute("DELETE FROM labels WHERE instance_id = ?", params![instance_id])?;
                 for (name, value) in &labels {

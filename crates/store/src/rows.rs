@@ -288,15 +288,13 @@ pub enum Write {
         instance_id: String,
         labels: std::collections::BTreeMap<String, String>,
     },
-    /// Some of the instance's own variables (also in its state) changed: a
-    /// store that finds instances by variable through an index of its own
-    /// writes the entries of those `set` (new or changed) and drops those of
-    /// the `removed` names. The runtime sends only what changed since it
-    /// last did.
+    /// The instance's own variables (also in its state) changed; sent
+    /// before the instance's new row. A store that finds instances by
+    /// variable through an index of its own brings it from the variables of
+    /// the stored row to these, writing only the entries that differ.
     IndexVariables {
         instance_id: String,
-        set: engine::Variables,
-        removed: Vec<String>,
+        variables: engine::Variables,
     },
     /// A start request id that made an instance, so a repeated request finds it.
     PutRequest {
