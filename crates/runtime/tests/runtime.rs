@@ -981,11 +981,19 @@ async fn instances_are_found_by_their_variables_as_they_change() {
     assert_eq!(found("b", serde_json::json!(3)), [id.clone()], "3.0 is 3");
     assert_eq!(found("c", serde_json::json!({"x": [1]})), [id.clone()]);
     assert_eq!(found("a", serde_json::json!(1)), [id.clone()], "what did not change is still found");
+    // A running instance, changed after a restart (its state read back from the file, not the cache).
+    let reply = service.handle.call(Command::Start(StartCommand { process_id: "nap".into(), variables: vars(serde_json::json!({"a": 1})), ..StartCommand::default() })).await.unwrap();
+    let Reply::Started(napping) = reply else { panic!("{reply:?}") };
+    assert_eq!(found("a", serde_json::json!(1)), [id.clone(), napping.clone()]);
     service.stop();
     let service = service_on(store.clone(), clock.clone());
-    let mended = engine::Input::SetVariables { element_instance: None, variables: vars(serde_json::json!({"a": "one"})) };
-    let refused = service.handle.call(Command::Instance { instance_id: id.clone(), input: mended }).await;
-    assert!(refused.is_err(), "the instance has ended: its variables stay as they were");
+    let renamed = engine::Input::SetVariables { element_instance: None, variables: vars(serde_json::json!({"a": "one"})) };
+    service.handle.call(Command::Instance { instance_id: napping.clone(), input: renamed }).await.unwrap();
     assert_eq!(found("a", serde_json::json!(1)), [id.clone()]);
+    assert_eq!(found("a", serde_json::json!("one")), [napping.clone()]);
+    // A deleted instance is no longer found (store-sqlite's tests check its entries go too).
+    service.handle.call(Command::Instance { instance_id: napping.clone(), input: engine::Input::Cancel { reason: None } }).await.unwrap();
+    service.handle.call(Command::DeleteInstance { instance_id: napping.clone() }).await.unwrap();
+    assert_eq!(found("a", serde_json::json!("one")), Vec::<String>::new());
     service.stop();
 }

@@ -307,11 +307,17 @@ pub fn index_variables(connection: &Connection, instance_id: &str, variables: &s
 }
 
 fn add_entry(connection: &Connection, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {
+    on_entry(connection, "INSERT OR IGNORE INTO variables (name, kind, value, instance_id) VALUES (?, ?, ?, ?)", instance_id, name, value)
+}
+
+fn drop_entry(connection: &Connection, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {
+    on_entry(connection, "DELETE FROM variables WHERE name = ? AND kind = ? AND value = ? AND instance_id = ?", instance_id, name, value)
+}
+
+/// Runs `sql` on the entry of variable `name` = `value` of an instance (its key, in key order).
+fn on_entry(connection: &Connection, sql: &str, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {
     let (kind, value) = variable_entry(value);
-    connection
-        .prepare_cached("INSERT OR IGNORE INTO variables (name, kind, value, instance_id) VALUES (?, ?, ?, ?)")
-        .and_then(|mut s| s.execute(rusqlite::params![name, kind, value, instance_id]))
-        .map_err(sql_error)?;
+    connection.prepare_cached(sql).and_then(|mut s| s.execute(rusqlite::params![name, kind, value, instance_id])).map_err(sql_error)?;
     Ok(())
 }
 
@@ -334,15 +340,6 @@ fn stored_variables(connection: &Connection, instance_id: &str) -> Result<serde_
         Some(text) => serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("instance {instance_id}: its variables do not read: {e}"))),
         None => Ok(serde_json::Map::new()),
     }
-}
-
-fn drop_entry(connection: &Connection, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {
-    let (kind, value) = variable_entry(value);
-    connection
-        .prepare_cached("DELETE FROM variables WHERE name = ? AND kind = ? AND value = ? AND instance_id = ?")
-        .and_then(|mut s| s.execute(rusqlite::params![name, kind, value, instance_id]))
-        .map_err(sql_error)?;
-    Ok(())
 }
 
 /// Fills the `variables` index from every stored instance's state (step 14).

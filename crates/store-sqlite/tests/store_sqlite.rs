@@ -245,3 +245,37 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
     drop(w);
     eprintln!("virtual machine steps over {ROWS} rows: {costs:?}");
 }
+
+/// The `variables` index follows an instance's variables, entry by entry,
+/// and deleting the instance drops its entries (found by their values in
+/// the stored row), leaving none behind.
+#[test]
+fn an_instances_variable_entries_follow_it_and_go_with_it() {
+    use store::*;
+    let path = temp_path("variables.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let entries = || -> Vec<(String, String)> {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        let mut select = raw.prepare("SELECT name, kind FROM variables ORDER BY name").unwrap();
+        select.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let mut row = store::conformance::instance("v1", "p", engine::Status::Running, 1);
+    let put = |row: &InstanceRow| {
+        let mut txn = store.write().unwrap();
+        txn.apply(Write::IndexVariables { instance_id: row.id.clone(), variables: row.state.variables.clone() }).unwrap();
+        txn.apply(Write::PutInstance(Box::new(row.clone()))).unwrap();
+        txn.commit().unwrap();
+    };
+    row.state.variables.insert("a".into(), serde_json::json!(1));
+    row.state.variables.insert("b".into(), serde_json::json!({"x": [true]}));
+    put(&row);
+    assert_eq!(entries(), [("a".to_string(), "number".to_string()), ("b".to_string(), "object".to_string())]);
+    row.state.variables.insert("a".into(), serde_json::json!("one"));
+    row.state.variables.shift_remove("b");
+    put(&row);
+    assert_eq!(entries(), [("a".to_string(), "text".to_string())], "the changed entry replaced, the removed one dropped");
+    let mut txn = store.write().unwrap();
+    txn.apply(Write::DeleteInstance { id: "v1".into() }).unwrap();
+    txn.commit().unwrap();
+    assert!(entries().is_empty());
+}
