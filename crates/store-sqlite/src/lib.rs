@@ -9,6 +9,7 @@
 
 mod schema;
 mod txn;
+mod variables;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

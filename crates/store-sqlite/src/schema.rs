@@ -1,6 +1,6 @@
 //! The tables and their indexes, one per query the runtime and the API make.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use store::{Error, Result};
 
 use crate::sql_error;
@@ -242,7 +242,7 @@ CREATE INDEX requests_by_instance ON requests (instance_id);
 
 /// Version 14: instances found by variable through an index, not by reading
 /// every instance's state (issue 16): each instance's own variables, one row
-/// each ([`variable_entry`]), filled from the states already written by
+/// each ([`crate::variables::variable_entry`]), filled from the states already written by
 /// [`index_stored_variables`]. One B-tree, in the order the filter reads it:
 /// an entry is found again for changing or deleting it from the variable's
 /// value in the instance's stored state, so no second index by instance is
@@ -253,94 +253,6 @@ CREATE TABLE variables (
     PRIMARY KEY (name, kind, value, instance_id)
 ) WITHOUT ROWID;
 ";
-
-/// A variable's value as the `variables` index keeps it: its kind, and a
-/// value that compares as JSON does. Numbers are one kind whatever their
-/// form (2 and 2.0 are equal); lists and contexts are canonical JSON text,
-/// keys sorted at every level, since contexts keep the order their keys came in.
-pub fn variable_entry(value: &serde_json::Value) -> (&'static str, rusqlite::types::Value) {
-    use rusqlite::types::Value as Sql;
-    use serde_json::Value as Json;
-    match value {
-        Json::Null => ("null", Sql::Integer(0)),
-        Json::Bool(b) => (if *b { "true" } else { "false" }, Sql::Integer(0)),
-        Json::Number(n) => ("number", n.as_i64().map_or_else(|| Sql::Real(n.as_f64().unwrap_or(f64::NAN)), Sql::Integer)),
-        Json::String(s) => ("text", Sql::Text(s.clone())),
-        Json::Array(_) => ("array", Sql::Text(canonical(value))),
-        Json::Object(_) => ("object", Sql::Text(canonical(value))),
-    }
-}
-
-/// JSON text with every context's keys sorted.
-fn canonical(value: &serde_json::Value) -> String {
-    fn sorted(value: &serde_json::Value) -> serde_json::Value {
-        match value {
-            serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sorted).collect()),
-            serde_json::Value::Object(map) => {
-                let mut entries: Vec<_> = map.iter().map(|(k, v)| (k.clone(), sorted(v))).collect();
-                entries.sort_by(|a, b| a.0.cmp(&b.0));
-                serde_json::Value::Object(entries.into_iter().collect())
-            }
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
-}
-
-/// Brings an instance's entries in the `variables` index from the
-/// variables of its stored row (none for a new instance) to `variables`:
-/// called before the new row is written. Entries that stay the same are
-/// not touched.
-pub fn index_variables(connection: &Connection, instance_id: &str, variables: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
-    let stored = stored_variables(connection, instance_id)?;
-    for (name, value) in &stored {
-        if variables.get(name) != Some(value) {
-            drop_entry(connection, instance_id, name, value)?;
-        }
-    }
-    for (name, value) in variables {
-        if stored.get(name) != Some(value) {
-            add_entry(connection, instance_id, name, value)?;
-        }
-    }
-    Ok(())
-}
-
-fn add_entry(connection: &Connection, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {
-    on_entry(connection, "INSERT OR IGNORE INTO variables (name, kind, value, instance_id) VALUES (?, ?, ?, ?)", instance_id, name, value)
-}
-
-fn drop_entry(connection: &Connection, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {
-    on_entry(connection, "DELETE FROM variables WHERE name = ? AND kind = ? AND value = ? AND instance_id = ?", instance_id, name, value)
-}
-
-/// Runs `sql` on the entry of variable `name` = `value` of an instance (its key, in key order).
-fn on_entry(connection: &Connection, sql: &str, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {
-    let (kind, value) = variable_entry(value);
-    connection.prepare_cached(sql).and_then(|mut s| s.execute(rusqlite::params![name, kind, value, instance_id])).map_err(sql_error)?;
-    Ok(())
-}
-
-/// Drops the entries of every variable in an instance's stored row (it is being deleted).
-pub fn unindex_variables(connection: &Connection, instance_id: &str) -> Result<()> {
-    for (name, value) in &stored_variables(connection, instance_id)? {
-        drop_entry(connection, instance_id, name, value)?;
-    }
-    Ok(())
-}
-
-/// The instance's own variables in its stored row (none when it has no row yet).
-fn stored_variables(connection: &Connection, instance_id: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let text: Option<String> = connection
-        .prepare_cached("SELECT state -> '$.variables' FROM instances WHERE id = ?")
-        .and_then(|mut s| s.query_row([instance_id], |row| row.get::<_, Option<String>>(0)).optional())
-        .map_err(sql_error)?
-        .flatten();
-    match text {
-        Some(text) => serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("instance {instance_id}: its variables do not read: {e}"))),
-        None => Ok(serde_json::Map::new()),
-    }
-}
 
 /// Fills the `variables` index from every stored instance's state (step 14).
 fn index_stored_variables(connection: &Connection) -> Result<()> {
@@ -354,7 +266,7 @@ fn index_stored_variables(connection: &Connection) -> Result<()> {
             None => continue,
         };
         for (name, value) in &variables {
-            add_entry(connection, &id, name, value)?;
+            crate::variables::add_entry(connection, &id, name, value)?;
         }
     }
     Ok(())

@@ -628,7 +628,7 @@ impl ReadTxn for SqliteTxn<'_> {
         if let Some((name, value)) = &filter.variable {
             // The instance's own variables, through their index (`variables`):
             // the value given is taken apart as the index's entries were.
-            let (kind, value) = crate::schema::variable_entry(value);
+            let (kind, value) = crate::variables::variable_entry(value);
             conditions.push("id IN (SELECT instance_id FROM variables WHERE name = ? AND kind = ? AND value = ?)".to_string());
             values.push(Box::new(name.clone()));
             values.push(Box::new(kind));
@@ -1152,7 +1152,7 @@ impl WriteTxn for SqliteTxn<'_> {
             Write::PutInstance(row) => self.put_instance(&row),
             Write::DeleteInstance { id } => {
                 // `variables`, this store's own index of them, by their values in its state.
-                crate::schema::unindex_variables(self.db(), &id)?;
+                crate::variables::unindex_variables(self.db(), &id)?;
                 for table in INSTANCE_TABLES {
                     self.execute(&format!("DELETE FROM {table} WHERE instance_id = ?"), params![id])?;
                 }
@@ -1284,7 +1284,7 @@ impl WriteTxn for SqliteTxn<'_> {
                     to_json(&t.tenants)?
                 ],
             ),
-            Write::IndexVariables { instance_id, variables } => crate::schema::index_variables(self.db(), &instance_id, &variables),
+            Write::IndexVariables { instance_id, variables } => crate::variables::index_variables(self.db(), &instance_id, &variables),
             Write::PutLabels { instance_id, labels } => {
                 self.execute("DELETE FROM labels WHERE instance_id = ?", params![instance_id])?;
                 for (name, value) in &labels {
