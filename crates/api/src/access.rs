@@ -88,6 +88,8 @@ pub const ACCESS: &[(&str, &str, Access)] = &[
     ("post", "/v1/instances/{id}/modify", Access::Roles(&[Operator])),
     ("post", "/v1/instances/{id}/rerun", Access::Roles(&[Operator])),
     ("post", "/v1/jobs/activate", Access::Roles(&[Worker])),
+    ("post", "/v1/jobs/stream", Access::Roles(&[Worker])),
+    ("post", "/v1/jobs/report", Access::Roles(&[Worker])),
     ("get", "/v1/jobs", Access::Roles(READERS)),
     ("post", "/v1/jobs/{key}/complete", Access::Roles(&[Worker])),
     ("post", "/v1/jobs/{key}/fail", Access::Roles(&[Worker])),

@@ -82,6 +82,10 @@ where
     type Future = Pin<Box<dyn std::future::Future<Output = io::Result<(A::Stream, A::Service)>> + Send>>;
 
     fn accept(&self, mut stream: TcpStream, service: S) -> Self::Future {
+        // Every answer is written whole, and a job stream writes each job as
+        // it comes: holding a small write back until the last is
+        // acknowledged (Nagle) only delays it.
+        let _ = stream.set_nodelay(true);
         let slot = self.connections.slots.clone().try_acquire_owned();
         let (inner, connections, plain) = (self.inner.clone(), self.connections.clone(), self.plain);
         Box::pin(async move {

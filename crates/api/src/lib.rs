@@ -15,6 +15,7 @@ pub mod connections;
 mod extract;
 pub use extract::MAX_JSON_DEPTH;
 mod forms;
+mod jobs;
 pub mod guard;
 pub mod limits;
 pub mod oidc;
@@ -152,6 +153,20 @@ pub const ROUTES: &[Route] = &[
         &[],
     ),
     ("post", "/v1/jobs/activate", "Take jobs of a type under a lease, waiting up to timeout_ms for some", &["type", "worker", "max_jobs", "lease_ms", "timeout_ms", "tenants"], &[]),
+    (
+        "post",
+        "/v1/jobs/stream",
+        "Jobs of a type pushed as they are created, one per line (newline-delimited JSON), at most window of them unreported at once",
+        &["type", "worker", "window", "lease_ms", "limit", "tenants"],
+        &[],
+    ),
+    (
+        "post",
+        "/v1/jobs/report",
+        "Complete, fail or throw errors from many jobs in one request; the answer gives each job's outcome",
+        &["worker", "jobs"],
+        &[],
+    ),
     ("get", "/v1/jobs", "List open jobs", &[], &["tenant", "type", "instance_id", "state", "after", "limit"]),
     ("post", "/v1/jobs/{key}/complete", "Complete a job (with its lease, or an operator's override); an ad-hoc subprocess's job with its result", &["worker", "lease", "override", "reason", "variables", "result"], &[]),
     (
@@ -343,6 +358,8 @@ fn router_with_connections(handle: Handle, security: guard::Security, connection
     router = route("/v1/instances/{id}/rerun", post(rerun_instance), router);
     router = route("/v1/instances/{id}/modify", post(modify_instance), router);
     router = route("/v1/jobs/activate", post(activate_jobs), router);
+    router = route("/v1/jobs/stream", post(jobs::stream_jobs), router);
+    router = route("/v1/jobs/report", post(jobs::report_jobs), router);
     router = route("/v1/jobs", get(list_jobs), router);
     router = route("/v1/jobs/{key}/complete", post(complete_job), router);
     router = route("/v1/jobs/{key}/fail", post(fail_job), router);

@@ -26,7 +26,7 @@ pub fn openapi() -> Value {
             .collect();
         parameters.extend(schemas.query.iter().map(|(name, schema)| json!({ "name": name, "in": "query", "required": false, "schema": schema })));
         // Activation changes no instance, so it records no actor.
-        if *method == "post" && *path != "/v1/jobs/activate" {
+        if *method == "post" && !matches!(*path, "/v1/jobs/activate" | "/v1/jobs/stream") {
             parameters.push(json!({
                 "name": "X-Baton-Actor",
                 "in": "header",

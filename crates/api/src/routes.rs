@@ -1164,7 +1164,7 @@ fn one() -> usize {
     1
 }
 
-fn default_lease() -> i64 {
+pub(crate) fn default_lease() -> i64 {
     300_000
 }
 
@@ -1192,56 +1192,60 @@ pub async fn activate_jobs(
     Body(request): Body<ActivateRequest>,
 ) -> Answer {
     let jobs = activate(&state, caller.as_ref(), request).await?;
-    let items: Vec<Value> = jobs
-        .iter()
-        .map(|activated| {
-            let mut value = job_json(&activated.job);
-            value["variables"] = json!(activated.variables);
-            // The proof of holding the job: in this answer only, never in lists.
-            value["lease"] = json!(activated.job.lease);
-            value["headers"] = json!(activated.headers);
-            value["properties"] = json!(activated.properties);
-            value["listener"] = json!(activated.listener);
-            value
-        })
-        .collect();
+    let items: Vec<Value> = jobs.iter().map(activated_json).collect();
     ok(json!({ "jobs": items }))
+}
+
+/// A job as activation hands it to its worker (a long poll's answer, a stream's line).
+pub(crate) fn activated_json(activated: &runtime::ActivatedJob) -> Value {
+    let mut value = job_json(&activated.job);
+    value["variables"] = json!(activated.variables);
+    // The proof of holding the job: in this answer only, never in lists.
+    value["lease"] = json!(activated.job.lease);
+    value["headers"] = json!(activated.headers);
+    value["properties"] = json!(activated.properties);
+    value["listener"] = json!(activated.listener);
+    value
+}
+
+/// The checks every way of taking jobs makes (a poll, a stream, Zeebe's
+/// gRPC calls): that the caller may take the type, that it and the worker
+/// are named, how many at once (`how_many`: the field and its value), and
+/// the lease. Answers the tenants to take jobs of.
+pub(crate) fn check_taking(
+    caller: Option<&crate::access::Principal>,
+    job_type: &str,
+    worker: &str,
+    how_many: (&str, usize),
+    lease_ms: i64,
+    tenants: Option<Vec<String>>,
+) -> Result<store::Tenants, ApiError> {
+    if let Some(caller) = caller.filter(|c| !c.may_work_on(job_type)) {
+        return Err(forbidden(caller, format!("take '{job_type}' jobs")));
+    }
+    if job_type.is_empty() || worker.is_empty() {
+        return Err(ApiError::new("request-invalid", "type and worker must not be empty: name the job type and yourself"));
+    }
+    let (field, count) = how_many;
+    if count == 0 || count > crate::jobs::MAX_BATCH {
+        return Err(ApiError::new("request-invalid", format!("{field} must be between 1 and {}", crate::jobs::MAX_BATCH)));
+    }
+    if lease_ms <= 0 || lease_ms > MAX_LEASE_MS {
+        return Err(ApiError::new("request-invalid", format!("lease_ms must be between 1 and {MAX_LEASE_MS}")));
+    }
+    tenancy::scope_of_list(caller, tenants)
 }
 
 /// Takes jobs for a caller who may work on their type, waiting up to
 /// `timeout_ms` for some (a waiting poll takes one of the caller's places).
 pub(crate) async fn activate(state: &AppState, caller: Option<&crate::access::Principal>, request: ActivateRequest) -> Result<Vec<runtime::ActivatedJob>, ApiError> {
-    if let Some(caller) = caller.filter(|c| !c.may_work_on(&request.job_type)) {
-        return Err(forbidden(
-            caller,
-            format!("take '{}' jobs", request.job_type),
-        ));
-    }
-    if request.job_type.is_empty() || request.worker.is_empty() {
-        return Err(ApiError::new(
-            "request-invalid",
-            "type and worker must not be empty: name the job type and yourself",
-        ));
-    }
-    if request.max_jobs == 0 || request.max_jobs > 1000 {
-        return Err(ApiError::new(
-            "request-invalid",
-            "max_jobs must be between 1 and 1000",
-        ));
-    }
-    if request.lease_ms <= 0 || request.lease_ms > MAX_LEASE_MS {
-        return Err(ApiError::new(
-            "request-invalid",
-            format!("lease_ms must be between 1 and {MAX_LEASE_MS}"),
-        ));
-    }
+    let tenants = check_taking(caller, &request.job_type, &request.worker, ("max_jobs", request.max_jobs), request.lease_ms, request.tenants)?;
     if request.timeout_ms > MAX_POLL_MS {
         return Err(ApiError::new(
             "request-invalid",
             format!("timeout_ms must be at most {MAX_POLL_MS}"),
         ));
     }
-    let tenants = tenancy::scope_of_list(caller, request.tenants)?;
     let timeout = Duration::from_millis(request.timeout_ms);
     // Only a waiting poll takes a place: one that answers at once holds nothing.
     let client = caller.map_or_else(|| request.worker.clone(), |c| c.name.clone());

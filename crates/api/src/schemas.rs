@@ -813,6 +813,52 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
             )),
             ok(answer(&[("jobs", list(reference("ActivatedJob")))])),
         ),
+        ("post", "/v1/jobs/stream") => op(
+            vec![],
+            Some(request(
+                &["type", "worker", "window"],
+                &[
+                    ("type", text(1)),
+                    ("worker", text(1)),
+                    ("window", between(1, crate::jobs::MAX_BATCH as i64)),
+                    ("lease_ms", between(1, crate::routes::MAX_LEASE_MS)),
+                    ("limit", or_null(between(1, i64::MAX))),
+                    ("tenants", or_null(json!({ "type": "array", "minItems": 1, "items": tenant() }))),
+                ],
+            )),
+            // The schema is each line's: a job, or a last `{"problem": ...}` that ends a failed stream; an empty line is a heartbeat.
+            (
+                200,
+                Some((
+                    "application/x-ndjson",
+                    json!({
+                        "description": "Each line: an ActivatedJob; or, last, the problem that ended the stream. An empty line is a heartbeat.",
+                        "oneOf": [reference("ActivatedJob"), answer(&[("problem", reference("Problem"))])]
+                    }),
+                )),
+            ),
+        ),
+        ("post", "/v1/jobs/report") => {
+            let outcome = |required: &[&str], members: &[(&str, Value)]| or_null(request(required, members));
+            let entry = request(
+                &["key"],
+                &[
+                    ("key", text(1)),
+                    lease(),
+                    ("complete", outcome(&[], &[variables(), ("result", or_null(job_result()))])),
+                    ("fail", outcome(&["retries"], &[("retries", retries()), ("message", string()), ("backoff_ms", between(0, crate::routes::MAX_WAIT_MS)), variables()])),
+                    ("error", outcome(&["code"], &[("code", text(1)), ("message", string()), variables()])),
+                ],
+            );
+            let body = request(&["worker", "jobs"], &[("worker", text(1)), ("jobs", json!({ "type": "array", "minItems": 1, "maxItems": crate::jobs::MAX_BATCH, "items": entry }))]);
+            let result = json!({
+                "type": "object",
+                "required": ["key", "ok"],
+                "properties": { "key": string(), "ok": boolean(), "problem": reference("Problem") },
+                "additionalProperties": false
+            });
+            op(vec![], Some(body), ok(answer(&[("jobs", list(result))])))
+        }
         ("get", "/v1/jobs") => {
             let mut query = vec![
                 tenant_query(),

@@ -27,6 +27,17 @@ const MODEL: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524
   </process>
 </definitions>"#;
 
+/// One service task of type `bulk`: jobs for the bulk routes.
+const BULK: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="b">
+  <process id="bulk" isExecutable="true">
+    <startEvent id="start"/>
+    <serviceTask id="work"><extensionElements><zeebe:taskDefinition type="bulk"/></extensionElements></serviceTask>
+    <endEvent id="end"/>
+    <sequenceFlow id="f1" sourceRef="start" targetRef="work"/>
+    <sequenceFlow id="f2" sourceRef="work" targetRef="end"/>
+  </process>
+</definitions>"#;
+
 /// The dish decision of the scenarios (a UNIQUE decision table).
 const DISH: &str = include_str!("../../../tests/scenarios/decisions.dmn");
 
@@ -128,10 +139,16 @@ impl App {
             .map(|v| v.to_str().unwrap().to_string())
             .unwrap_or_default();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        if path.starts_with("/v1/jobs/activate") {
-            for job in value["jobs"].as_array().into_iter().flatten() {
+        let value = if content_type.starts_with("application/x-ndjson") {
+            // A stream's lines (a stream with a limit ends), heartbeats left out.
+            let lines = String::from_utf8_lossy(&bytes).lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+            Value::Array(lines)
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        if path.starts_with("/v1/jobs/activate") || path.starts_with("/v1/jobs/stream") {
+            let jobs = if path.starts_with("/v1/jobs/stream") { &value } else { &value["jobs"] };
+            for job in jobs.as_array().into_iter().flatten() {
                 self.leases.lock().unwrap().insert(
                     job["key"].as_str().unwrap_or_default().to_string(),
                     job["lease"].clone(),
@@ -2312,6 +2329,17 @@ async fn every_route_answers_as_its_openapi_schema_says() {
     let (status, _, problem) = app.send("GET", &format!("/v1/instances/{id}"), None).await;
     assert_eq!((status, &problem["code"]), (StatusCode::NOT_FOUND, &json!("instance-not-found")));
 
+    // Jobs in bulk: two pushed on a stream that ends after them, reported in one request.
+    ok(app.json("POST", "/v1/workflows", json!({"resources": [{"name": "bulk.bpmn", "xml": BULK}]})).await);
+    for _ in 0..2 {
+        ok(app.json("POST", "/v1/instances", json!({"workflow": "bulk"})).await);
+    }
+    let streamed = ok(app.json("POST", "/v1/jobs/stream", json!({"type": "bulk", "worker": "w", "window": 2, "limit": 2})).await);
+    let reports: Vec<Value> = streamed.as_array().unwrap().iter().map(|job| json!({"key": job["key"], "lease": job["lease"], "complete": {"variables": {"done": true}}})).collect();
+    assert_eq!(reports.len(), 2, "{streamed}");
+    let reported = ok(app.json("POST", "/v1/jobs/report", json!({"worker": "w", "jobs": reports})).await);
+    assert_eq!(reported["jobs"][0]["ok"], json!(true), "{reported}");
+
     let covered = app.covered.lock().unwrap().clone();
     let missing: Vec<String> = api::ROUTES
         .iter()
@@ -3282,4 +3310,113 @@ async fn evaluating_conditionals_starts_the_workflows_whose_start_conditions_hol
     assert_eq!((instance["workflow"].as_str(), instance["variables"]["stock"].as_i64()), (Some("restock"), Some(0)), "{instance}");
     let (_, none) = app.json("POST", "/v1/conditionals/evaluate", json!({"variables": {"stock": 50}, "workflow": "restock"})).await;
     assert_eq!(none["instances"], json!([]));
+}
+
+/// Reads a job stream's body line by line, heartbeats left out.
+struct Lines {
+    body: Body,
+    buffer: String,
+}
+
+impl Lines {
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(end) = self.buffer.find('\n') {
+                let line: String = self.buffer.drain(..=end).collect();
+                if line.trim().is_empty() {
+                    continue;
+                }
+                return Some(serde_json::from_str(&line).unwrap());
+            }
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(30), self.body.frame()).await.expect("a line within 30 s")?;
+            if let Ok(data) = frame.unwrap().into_data() {
+                self.buffer.push_str(std::str::from_utf8(&data).unwrap());
+            }
+        }
+    }
+}
+
+/// Issue 16, item 3: a stream pushes jobs as they are created but never
+/// more than its window unreported; a report of many jobs answers each, and
+/// frees the places of those that left the worker's hands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_stream_keeps_to_its_window_and_a_report_answers_each_job() {
+    let app = App::new();
+    app.json("POST", "/v1/workflows", json!({"resources": [{"name": "bulk.bpmn", "xml": BULK}]})).await;
+    for _ in 0..3 {
+        app.json("POST", "/v1/instances", json!({"workflow": "bulk"})).await;
+    }
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/jobs/stream")
+        .header("content-type", "application/json")
+        .body(Body::from(json!({"type": "bulk", "worker": "w", "window": 2, "lease_ms": 60000}).to_string()))
+        .unwrap();
+    let response = app.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let mut lines = Lines { body: response.into_body(), buffer: String::new() };
+    let first = lines.next().await.unwrap();
+    let second = lines.next().await.unwrap();
+    assert_eq!((first["lease_until"].as_str(), second["lease_until"].as_str()), (Some("2026-01-01T00:01:00Z"), Some("2026-01-01T00:01:00Z")));
+    // The window is full: the third job waits for the stream, activatable.
+    let (_, waiting) = app.send("GET", "/v1/jobs?type=bulk", None).await.into_json();
+    let held: Vec<&Value> = waiting["items"].as_array().unwrap().iter().filter(|job| job["worker"] == json!("w")).collect();
+    assert_eq!(held.len(), 2, "{waiting}");
+    app.clock.advance(1_000);
+
+    // A malformed entry refuses the whole report: nothing is applied.
+    let (status, problem) = app
+        .json("POST", "/v1/jobs/report", json!({"worker": "w", "jobs": [
+            {"key": first["key"], "lease": first["lease"], "complete": {}},
+            {"key": second["key"], "lease": second["lease"], "complete": {}, "fail": {"retries": 1}},
+        ]}))
+        .await;
+    assert_eq!((status, &problem["code"]), (StatusCode::BAD_REQUEST, &json!("request-invalid")), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("jobs[1]"), "{problem}");
+    let (_, open) = app.send("GET", "/v1/jobs?type=bulk", None).await.into_json();
+    assert_eq!(open["items"].as_array().unwrap().len(), 3, "nothing was completed: {open}");
+
+    // One done, one with a lease that is not the worker's, one that does not exist.
+    let (status, reported) = app
+        .json("POST", "/v1/jobs/report", json!({"worker": "w", "jobs": [
+            {"key": first["key"], "lease": first["lease"], "complete": {"variables": {"done": true}}},
+            {"key": second["key"], "lease": "not-the-lease", "error": {"code": "nope"}},
+            {"key": "i9/9", "lease": "x", "fail": {"retries": 0, "message": "gone"}},
+        ]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reported}");
+    let outcomes: Vec<(Value, Value)> = reported["jobs"].as_array().unwrap().iter().map(|j| (j["ok"].clone(), j["problem"]["code"].clone())).collect();
+    assert_eq!(outcomes[0], (json!(true), Value::Null), "{reported}");
+    assert_eq!(outcomes[1].0, json!(false), "{reported}");
+    assert_eq!(outcomes[2], (json!(false), json!("job-not-found")), "{reported}");
+    assert_eq!(reported["jobs"][0]["key"], first["key"]);
+
+    // The first job's place is free: the third comes, taken after the report (its lease runs from then).
+    let third = lines.next().await.unwrap();
+    assert_eq!(third["lease_until"], json!("2026-01-01T00:01:01Z"), "{third}");
+    assert_ne!(third["key"], second["key"]);
+
+    // The second job is still the worker's; its lease running out frees its place too.
+    app.json("POST", "/v1/instances", json!({"workflow": "bulk"})).await;
+    app.clock.advance(60_000);
+    let again = lines.next().await.unwrap();
+    assert!(again["key"].is_string(), "a place came free when a lease ran out: {again}");
+    drop(lines);
+
+    // A stream with a limit ends after it.
+    let (status, _, ended) = app.send("POST", "/v1/jobs/stream", Some(json!({"type": "bulk", "worker": "v", "window": 5, "limit": 1}).to_string())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ended.as_array().unwrap().len(), 1, "{ended}");
+    for (body, code) in [
+        (json!({"type": "bulk", "worker": "w", "window": 0}), "request-invalid"),
+        (json!({"type": "bulk", "worker": "w", "window": 1001}), "request-invalid"),
+        (json!({"type": "bulk", "worker": "w", "window": 1, "limit": 0}), "request-invalid"),
+        (json!({"type": "bulk", "worker": "w"}), "request-invalid"),
+    ] {
+        let (status, problem) = app.json("POST", "/v1/jobs/stream", body.clone()).await;
+        assert_eq!((status, &problem["code"]), (StatusCode::BAD_REQUEST, &json!(code)), "{body}: {problem}");
+    }
+    let (status, problem) = app.json("POST", "/v1/jobs/report", json!({"worker": "w", "jobs": []})).await;
+    assert_eq!((status, &problem["code"]), (StatusCode::BAD_REQUEST, &json!("request-invalid")), "{problem}");
 }

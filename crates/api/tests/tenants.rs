@@ -57,6 +57,8 @@ enum Expect {
     Refused,
     /// 2xx, and every item of `field` (a list) is the caller's tenant's.
     OnlyOwn(&'static str),
+    /// 200, and each entry of `jobs` answers 404 with this code (a report of many jobs).
+    HiddenEach(&'static str),
     /// Not tenant data (the caller's own token list, probes, the API's description).
     Untenanted,
 }
@@ -375,6 +377,20 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
             Refused,
         ),
         (
+            "post",
+            "/v1/jobs/stream",
+            "/v1/jobs/stream".into(),
+            json!({"type": "charge", "worker": "w", "window": 1, "tenants": ["beta"]}),
+            Refused,
+        ),
+        (
+            "post",
+            "/v1/jobs/report",
+            "/v1/jobs/report".into(),
+            json!({"worker": "w", "jobs": [{"key": beta_job, "complete": {}}, {"key": beta_job, "fail": {"retries": 0}}]}),
+            HiddenEach("job-not-found"),
+        ),
+        (
             "get",
             "/v1/jobs",
             "/v1/jobs".into(),
@@ -643,6 +659,11 @@ async fn two_tenants_cannot_see_change_or_signal_each_other() {
                     items.iter().all(|item| item["tenant"] == json!("acme")),
                     "{method} {path}: {answer}"
                 );
+            }
+            HiddenEach(code) => {
+                assert_eq!(status, StatusCode::OK, "{method} {path}: {answer}");
+                let entries = answer["jobs"].as_array().unwrap_or_else(|| panic!("{method} {path}: {answer}"));
+                assert!(entries.iter().all(|e| e["ok"] == json!(false) && e["problem"]["code"] == json!(code)), "{method} {path}: {answer}");
             }
             Untenanted => {}
         }

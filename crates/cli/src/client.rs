@@ -169,7 +169,13 @@ impl Client {
     /// answer was cut short, or it answered 503 or 429: not done, try later);
     /// `Ok` with the server's answer, success or refusal, otherwise.
     pub async fn post_answered(&self, path: &str, body: &Value) -> Result<Result<Value, Failure>, Failure> {
-        let response = self.reach(self.http.post(format!("{}{path}", self.base)).json(body)).await?;
+        self.post_text_answered(path, body.to_string()).await
+    }
+
+    /// [`Client::post_answered`] with the body already written as JSON text.
+    pub async fn post_text_answered(&self, path: &str, body: String) -> Result<Result<Value, Failure>, Failure> {
+        let request = self.http.post(format!("{}{path}", self.base)).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        let response = self.reach(request).await?;
         let status = response.status();
         let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
         if status.is_success() {
@@ -180,6 +186,18 @@ impl Client {
             return Err(failure);
         }
         Ok(Err(failure))
+    }
+
+    /// POSTs and hands back the answer to read as it arrives (a stream of
+    /// lines), once the server has accepted it; a refusal is its problem.
+    pub async fn open_stream(&self, path: &str, body: &Value) -> Result<reqwest::Response, Failure> {
+        let response = self.reach(self.http.post(format!("{}{path}", self.base)).json(body)).await?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
+        Err(problem(status, &text))
     }
 
     /// Every item of a paginated list, page after page.

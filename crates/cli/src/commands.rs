@@ -332,6 +332,80 @@ pub async fn job_command(
     Ok(())
 }
 
+/// `baton jobs activate`: the jobs one poll took, each a line of JSON.
+pub async fn activate_jobs(client: &Client, job_type: String, worker: String, max_jobs: usize, lease_ms: i64, timeout_ms: u64) -> Result<(), Failure> {
+    let mut body = json!({"type": job_type, "worker": worker, "max_jobs": max_jobs, "lease_ms": lease_ms, "timeout_ms": timeout_ms});
+    if let Some(tenant) = client.tenant() {
+        body["tenants"] = json!([tenant]);
+    }
+    let activated = client.post("/v1/jobs/activate", &body).await?;
+    for job in activated["jobs"].as_array().into_iter().flatten() {
+        say!("{job}");
+    }
+    Ok(())
+}
+
+/// `baton jobs stream`: each job a line of JSON on stdout, as it comes.
+pub async fn stream_jobs(client: &Client, job_type: String, worker: String, window: usize, lease_ms: i64, limit: Option<u64>) -> Result<(), Failure> {
+    let mut body = json!({"type": job_type, "worker": worker, "window": window, "lease_ms": lease_ms});
+    if let Some(limit) = limit {
+        body["limit"] = json!(limit);
+    }
+    if let Some(tenant) = client.tenant() {
+        body["tenants"] = json!([tenant]);
+    }
+    let mut stream = client.open_stream("/v1/jobs/stream", &body).await?;
+    let mut buffer = Vec::new();
+    loop {
+        let chunk = tokio::select! {
+            chunk = stream.chunk() => chunk.map_err(|e| Failure(format!("the job stream was cut: {e}")))?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let Some(chunk) = chunk else { return Ok(()) };
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            if let Some(problem) = serde_json::from_str::<Value>(line).ok().and_then(|v| v.get("problem").cloned()) {
+                return Err(Failure(format!("the server ended the stream: {}: {}", problem["code"].as_str().unwrap_or("?"), problem["detail"].as_str().unwrap_or(""))));
+            }
+            say!("{line}");
+        }
+    }
+}
+
+/// `baton jobs report`: many outcomes in one request; each job's outcome printed.
+pub async fn report_jobs(client: &Client, worker: String, file: &str) -> Result<(), Failure> {
+    let text = if file == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| Failure(format!("cannot read the outcomes from stdin: {e}")))?
+    } else {
+        std::fs::read_to_string(file).map_err(|e| Failure(format!("cannot read {file}: {e}")))?
+    };
+    let jobs: Value = serde_json::from_str(&text).map_err(|e| Failure(format!("{file}: not JSON ({e}); give an array of outcomes")))?;
+    if !jobs.is_array() {
+        return Err(Failure(format!("{file}: give an array of outcomes, such as [{{\"key\": \"...\", \"lease\": \"...\", \"complete\": {{}}}}]")));
+    }
+    let answer = client.post("/v1/jobs/report", &json!({"worker": worker, "jobs": jobs})).await?;
+    let mut refused = 0;
+    for job in answer["jobs"].as_array().into_iter().flatten() {
+        let key = job["key"].as_str().unwrap_or("?");
+        if job["ok"] == true {
+            say!("{key}\tok");
+        } else {
+            refused += 1;
+            say!("{key}\t{}: {}", job["problem"]["code"].as_str().unwrap_or("?"), job["problem"]["detail"].as_str().unwrap_or(""));
+        }
+    }
+    if refused > 0 {
+        return Err(Failure(format!("{refused} of the outcomes were refused")));
+    }
+    Ok(())
+}
+
 pub struct StartArgs {
     pub workflow: String,
     pub version: Option<u32>,

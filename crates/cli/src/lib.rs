@@ -377,6 +377,49 @@ pub enum JobsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Take jobs of a type once (waiting up to --timeout-ms for some), printing
+    /// each as a line of JSON with its lease.
+    Activate {
+        #[arg(long = "type")]
+        job_type: String,
+        #[arg(long)]
+        worker: String,
+        #[arg(long, default_value_t = 1)]
+        max_jobs: usize,
+        #[arg(long, default_value_t = 300_000)]
+        lease_ms: i64,
+        /// How long to wait for a job when there is none (ms).
+        #[arg(long, default_value_t = 0)]
+        timeout_ms: u64,
+    },
+    /// Take jobs of a type as they are created, printing each as a line of
+    /// JSON (with its lease), at most --window of them unreported at once.
+    Stream {
+        #[arg(long = "type")]
+        job_type: String,
+        /// The worker's name, recorded on the jobs it takes.
+        #[arg(long)]
+        worker: String,
+        /// Jobs taken and not yet reported (with `baton jobs report`), at most.
+        #[arg(long, default_value_t = 1)]
+        window: usize,
+        /// How long a job stays with this worker before it may go to another (ms).
+        #[arg(long, default_value_t = 300_000)]
+        lease_ms: i64,
+        /// Stop after this many jobs.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
+    /// Report many jobs' outcomes in one request: a JSON array of entries
+    /// {"key", "lease", and one of "complete": {"variables"}, "fail":
+    /// {"retries", "message", "backoff_ms"}, "error": {"code", "message"}},
+    /// read from FILE or stdin (`-`). Prints each job's outcome; fails when any was refused.
+    Report {
+        #[arg(long)]
+        worker: String,
+        #[arg(default_value = "-")]
+        file: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1057,6 +1100,13 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
         Command::Jobs(JobsCommand::List { filter, json }) => {
             commands::list_jobs(&client, filter, json).await
         }
+        Command::Jobs(JobsCommand::Stream { job_type, worker, window, lease_ms, limit }) => {
+            commands::stream_jobs(&client, job_type, worker, window, lease_ms, limit).await
+        }
+        Command::Jobs(JobsCommand::Activate { job_type, worker, max_jobs, lease_ms, timeout_ms }) => {
+            commands::activate_jobs(&client, job_type, worker, max_jobs, lease_ms, timeout_ms).await
+        }
+        Command::Jobs(JobsCommand::Report { worker, file }) => commands::report_jobs(&client, worker, &file).await,
         Command::Jobs(JobsCommand::Complete {
             key,
             claim,

@@ -88,20 +88,24 @@ pub const REACH: &[Reach] = &[
     ),
     ("post", "/v1/instances/{id}/modify", "instances modify", &[]),
     ("post", "/v1/instances/{id}/rerun", "instances rerun", &[]),
+    ("post", "/v1/jobs/activate", "jobs activate", &[("type", Arg("job_type")), ("tenants", Arg("tenant"))]),
     (
         "post",
-        "/v1/jobs/activate",
+        "/v1/jobs/stream",
         "worker",
         &[
             ("type", Arg("job_type")),
             ("worker", Arg("name")),
-            ("max_jobs", Arg("concurrency")),
-            (
-                "timeout_ms",
-                ByCommand("the worker long-polls, and waits again when a poll ends empty"),
-            ),
+            ("window", Arg("concurrency")),
+            ("limit", Arg("max_jobs")),
             ("tenants", Arg("tenant")),
         ],
+    ),
+    (
+        "post",
+        "/v1/jobs/report",
+        "jobs report",
+        &[("jobs", Arg("file"))],
     ),
     (
         "get",

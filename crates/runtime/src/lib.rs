@@ -19,9 +19,11 @@ mod error;
 pub mod forms;
 pub mod metrics;
 pub mod service;
+mod streams;
 
 pub use crate::core::{retention_ms, ActivatedJob, Audit, Claim, ConditionalStart, Core, Deployed, Deployment, IdSource, Imported, Listed, Publication, PublishCommand, Registry, SequentialIds, StartCommand, UuidIds};
 pub use error::{panic_message, Error, Fault, FaultCause};
 #[cfg(feature = "test-util")]
 pub use service::{ManualClock, PanicInjection};
+pub use streams::JobStream;
 pub use service::{Clock, Command, Handle, Options, Reply, Service, SystemClock, TaskAction};

@@ -269,6 +269,8 @@ pub struct Handle {
     running: Arc<AtomicBool>,
     /// When the last commit failed (not for a conflict), until one succeeds: readiness reports it.
     write_failure: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// Jobs handed out on this node's streams and not yet reported.
+    pub(crate) streamed: Arc<crate::streams::StreamedJobs>,
 }
 
 /// The commit loop's thread; joining it waits for the last commit.
@@ -309,6 +311,7 @@ impl Service {
             stopped: Arc::new(AtomicBool::new(false)),
             running: Arc::new(AtomicBool::new(true)),
             write_failure: Arc::new(std::sync::Mutex::new(None)),
+            streamed: Arc::default(),
         };
         let looped = CommitLoop {
             core,
@@ -422,6 +425,8 @@ impl Handle {
             }
             command => command,
         };
+        // A job reported frees its place in a stream's window ([`crate::streams`]).
+        let reported = crate::streams::reported_job(&command).map(str::to_string);
         let (reply, answer) = oneshot::channel();
         match self.sender.try_send(Message::Command(Box::new(Envelope {
             command,
@@ -440,11 +445,13 @@ impl Handle {
                 )))
             }
         }
-        answer.await.map_err(|_| {
+        let outcome = answer.await.map_err(|_| {
             Error::Store(store::Error::unavailable(
                 "the commit loop stopped before answering",
             ))
-        })?
+        })?;
+        self.streamed.settled(reported.as_deref(), &outcome);
+        outcome
     }
 
     /// Whether shutting down has begun ([`Handle::begin_shutdown`]).

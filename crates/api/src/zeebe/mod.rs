@@ -428,30 +428,31 @@ fn activate(gateway: Gateway, principal: Option<Principal>, request: ActivateJob
 }
 
 /// Jobs pushed to the worker as they are created, for as long as it listens
-/// (Zeebe's job streaming): each round takes what there is, one job at a time
-/// on the stream, and waits for more.
+/// (Zeebe's job streaming), through Baton's job streams: at most
+/// [`STREAM_WINDOW`] unreported at once, as many as Zeebe's Java client
+/// keeps active by default.
 fn stream_jobs(gateway: Gateway, principal: Option<Principal>, request: StreamActivatedJobsRequest) -> Reply<Stream<ActivatedJob>> {
     Box::pin(async move {
-        let (sender, receiver) = tokio::sync::mpsc::channel(32);
-        let asking = Asking { job_type: request.r#type, worker: request.worker, lease_ms: request.timeout, tenant_ids: request.tenant_ids };
+        let tenant_ids = request.tenant_ids;
+        let tenants = (!tenant_ids.is_empty()).then(|| tenant_ids.into_iter().filter_map(|t| tenant_in(Some(t))).collect());
+        let worker = if request.worker.is_empty() { "default".to_string() } else { request.worker };
+        let asked = crate::jobs::StreamRequest { job_type: request.r#type, worker, window: STREAM_WINDOW, lease_ms: request.timeout, limit: None, tenants };
+        let (mut jobs, place) = crate::jobs::open(&gateway.state, principal.as_ref(), asked).map_err(status)?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_WINDOW);
         tokio::spawn(async move {
-            while !sender.is_closed() {
-                let round = take(&gateway, principal.as_ref(), &asking, 32, DEFAULT_POLL_MS).await;
-                match round {
-                    Ok(jobs) => {
-                        for job in &jobs {
-                            // A worker gone after activation leaves its jobs to their leases.
-                            if sender.send(Ok(activated(&gateway.state, job, &request.fetch_variable))).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(refused) => {
-                        let _ = sender.send(Err(refused)).await;
+            let _place = place;
+            while let Some(job) = jobs.recv().await {
+                let job = match job {
+                    Ok(job) => job,
+                    Err(error) => {
+                        let _ = sender.send(Err(status(ApiError::from(error)))).await;
                         return;
                     }
-                }
-                if gateway.state.handle.is_stopping() {
+                };
+                // The completions that follow name this instance by number.
+                gateway.state.numbers.remember(job.instance_number, &job.job.instance_id);
+                // A worker gone after activation leaves its jobs to their leases.
+                if sender.send(Ok(activated(&gateway.state, &job, &request.fetch_variable))).await.is_err() {
                     return;
                 }
             }
@@ -459,6 +460,9 @@ fn stream_jobs(gateway: Gateway, principal: Option<Principal>, request: StreamAc
         Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver)) as Stream<ActivatedJob>)
     })
 }
+
+/// Jobs a Zeebe stream holds unreported, at most.
+const STREAM_WINDOW: usize = 32;
 
 /// Baton's key of a job, incident or element instance's object.
 async fn baton(gateway: &Gateway, what: &'static str, key: i64) -> Result<String, Status> {
