@@ -232,7 +232,7 @@ pub(crate) fn parse(tokens: &[Token], source_len: usize, max_depth: usize) -> Re
     if tokens.is_empty() {
         return Err(ParseError { message: "the expression is empty".into(), offset: 0 });
     }
-    let mut parser = Parser { tokens, pos: 0, source_len, depth: 0, max_depth };
+    let mut parser = Parser { tokens, pos: 0, source_len, depth: 0, max_depth, copied: 0 };
     let node = parser.expression()?;
     if let Some(token) = parser.tokens.get(parser.pos) {
         return Err(ParseError { message: format!("unexpected {} after the end of the expression", describe(&token.tok)), offset: token.offset });
@@ -244,7 +244,7 @@ pub(crate) fn parse(tokens: &[Token], source_len: usize, max_depth: usize) -> Re
 /// each a comparison with an endpoint (`< 10`), or an expression (a value, a
 /// range, a list, or a condition on `?`).
 pub(crate) fn parse_unary_tests(tokens: &[Token], source_len: usize, max_depth: usize) -> Result<Vec<Node>, ParseError> {
-    let mut parser = Parser { tokens, pos: 0, source_len, depth: 0, max_depth };
+    let mut parser = Parser { tokens, pos: 0, source_len, depth: 0, max_depth, copied: 0 };
     let mut tests = Vec::new();
     loop {
         let test = if let Some(op) = parser.comparison_op() {
@@ -279,7 +279,13 @@ struct Parser<'t> {
     source_len: usize,
     depth: usize,
     max_depth: usize,
+    /// Nodes copied so far: `= x` holds `x` as both ends of its range.
+    copied: usize,
 }
+
+/// The most nodes a parse may copy: as many as the longest source has
+/// tokens. Without it `= = = … x` doubles its tree at every `=`.
+const MAX_COPIED_NODES: usize = 16 * 1024;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<&Tok> {
@@ -683,7 +689,15 @@ impl Parser<'_> {
             return Ok(match op {
                 BinOp::Lt | BinOp::Le => Node::Range { start: none, start_included: false, end: endpoint, end_included: op == BinOp::Le, form },
                 BinOp::Gt | BinOp::Ge => Node::Range { start: endpoint, start_included: op == BinOp::Ge, end: none, end_included: false, form },
-                _ => Node::Range { start: endpoint.clone(), start_included: true, end: endpoint, end_included: true, form },
+                _ => {
+                    let mut nodes = 0;
+                    endpoint.visit(&mut |_| nodes += 1);
+                    self.copied += nodes;
+                    if self.copied > MAX_COPIED_NODES {
+                        return self.error("comparisons nested in comparisons (`= = …`) make this expression too large");
+                    }
+                    Node::Range { start: endpoint.clone(), start_included: true, end: endpoint, end_included: true, form }
+                }
             });
         }
         self.enter()?;

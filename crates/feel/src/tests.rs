@@ -265,3 +265,17 @@ fn feel_scala_extensions() {
     assert_eq!(eval(r#"matches("a1", "a\d")"#, json!({})), json!(true));
     assert_eq!(eval(r#"string length("\:")"#, json!({})), json!(2));
 }
+
+/// Found by `scripts/fuzz` (target `feel`): `= x` is the range `[x..x]`, so
+/// each `=` of `= = = … x` copied the tree below it: 20 of them took 0.2 s and
+/// 130 MB, 50 would take petabytes. Copies are now counted and bounded.
+#[test]
+fn comparisons_nested_in_comparisons_cannot_double_the_expression() {
+    let hostile = format!("-[1,2222222222222{}-222222222>222]", "=".repeat(20));
+    let started = std::time::Instant::now();
+    let message = parse_error(&hostile);
+    assert!(message.contains("too large"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "refused at once, not after the copies: {:?}", started.elapsed());
+    // A few stay fine: `= = 5` is a range whose ends are the range [5..5].
+    assert_eq!(eval("(= = 5) = (= = 5)", json!({})), json!(true));
+}
