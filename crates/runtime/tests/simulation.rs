@@ -437,25 +437,44 @@ fn simulate(seed: u64) -> (usize, usize, usize) {
 
 #[test]
 fn seeded_schedules_with_crashes_keep_every_invariant() {
-    let seeds: Vec<u64> = match std::env::var("SEED") {
-        Ok(seed) => vec![seed.parse().expect("SEED is a number")],
-        Err(_) => (0..40).collect(),
+    // SEED replays one schedule; BATON_SIM_SEEDS runs that many (scripts/test: 10 000, in release).
+    let seeds: Vec<u64> = match (std::env::var("SEED"), std::env::var("BATON_SIM_SEEDS")) {
+        (Ok(seed), _) => vec![seed.parse().expect("SEED is a number")],
+        (_, Ok(count)) => (0..count.parse().expect("BATON_SIM_SEEDS is a number")).collect(),
+        _ => (0..40).collect(),
     };
+    // The seeds shared among the machine's cores: each seed is a world of its own.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(seeds.len()).max(1);
+    let outcomes: Vec<Result<(usize, usize, usize), (u64, String)>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..threads)
+            .map(|thread| {
+                let seeds = &seeds;
+                scope.spawn(move || {
+                    let mut totals = (0, 0, 0);
+                    for &seed in seeds.iter().skip(thread).step_by(threads) {
+                        match std::panic::catch_unwind(|| simulate(seed)) {
+                            Ok((c, i, k)) => totals = (totals.0 + c, totals.1 + i, totals.2 + k),
+                            Err(panic) => {
+                                let message = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+                                return Err((seed, message.unwrap_or_default()));
+                            }
+                        }
+                    }
+                    Ok(totals)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|run| run.join().expect("a simulation thread")).collect()
+    });
     let (mut crashes, mut instances, mut stale) = (0, 0, 0);
-    for seed in seeds {
-        match std::panic::catch_unwind(|| simulate(seed)) {
+    for outcome in outcomes {
+        match outcome {
             Ok((c, i, k)) => {
                 crashes += c;
                 instances += i;
                 stale += k;
             }
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
-                panic!("simulation failed with seed {seed} (replay: SEED={seed} cargo test -p runtime simulation): {}", message.unwrap_or_default());
-            }
+            Err((seed, message)) => panic!("simulation failed with seed {seed} (replay: SEED={seed} cargo test -p runtime simulation): {message}"),
         }
     }
     assert!(
