@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use engine::Variables;
-use runtime::{ActivatedJob, Command, JobStream};
+use runtime::{ActivatedJob, Claim, Command, JobStream};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -114,31 +114,57 @@ pub struct JobReport {
 #[serde(deny_unknown_fields)]
 pub struct Completion {
     #[serde(default)]
-    variables: Variables,
-    result: Option<engine::JobResult>,
+    pub(crate) variables: Variables,
+    pub(crate) result: Option<engine::JobResult>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Failure {
     #[serde(deserialize_with = "crate::extract::whole::required")]
-    retries: u32,
+    pub(crate) retries: u32,
     #[serde(default)]
-    message: String,
+    pub(crate) message: String,
     #[serde(default, deserialize_with = "crate::extract::whole::required")]
-    backoff_ms: i64,
+    pub(crate) backoff_ms: i64,
     #[serde(default)]
-    variables: Variables,
+    pub(crate) variables: Variables,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thrown {
-    code: String,
+    pub(crate) code: String,
     #[serde(default)]
-    message: String,
+    pub(crate) message: String,
     #[serde(default)]
-    variables: Variables,
+    pub(crate) variables: Variables,
+}
+
+/// The command each outcome is, whichever route brought it (one job's, or a
+/// report of many), with the checks it needs first.
+impl Completion {
+    pub(crate) fn command(self, key: String, claim: Claim) -> Command {
+        Command::CompleteJob { key, claim, variables: self.variables, result: self.result }
+    }
+}
+
+impl Failure {
+    pub(crate) fn command(self, key: String, claim: Claim) -> Result<Command, ApiError> {
+        if !(0..=MAX_WAIT_MS).contains(&self.backoff_ms) {
+            return Err(ApiError::new("request-invalid", format!("backoff_ms must be between 0 and {MAX_WAIT_MS} (ten years)")));
+        }
+        Ok(Command::FailJob { key, claim, retries: self.retries, message: self.message, backoff_ms: self.backoff_ms, variables: self.variables })
+    }
+}
+
+impl Thrown {
+    pub(crate) fn command(self, key: String, claim: Claim) -> Result<Command, ApiError> {
+        if self.code.is_empty() {
+            return Err(ApiError::new("request-invalid", "code is empty: name the BPMN error"));
+        }
+        Ok(Command::ThrowError { key, claim, code: self.code, message: self.message, variables: self.variables })
+    }
 }
 
 /// `POST /v1/jobs/report`: many jobs' outcomes in one request, applied as
@@ -158,20 +184,11 @@ pub async fn report_jobs(State(state): State<AppState>, actor: Actor, Caller(cal
     for (index, report) in request.jobs.into_iter().enumerate() {
         let claim = claim(caller.as_ref(), Some(request.worker.clone()), report.lease, false)?;
         let key = report.key;
+        let in_entry = |error: ApiError| ApiError::new("request-invalid", format!("jobs[{index}]: {}", error.detail));
         let command = match (report.complete, report.fail, report.error) {
-            (Some(done), None, None) => Command::CompleteJob { key: key.clone(), claim, variables: done.variables, result: done.result },
-            (None, Some(failed), None) => {
-                if !(0..=MAX_WAIT_MS).contains(&failed.backoff_ms) {
-                    return Err(ApiError::new("request-invalid", format!("jobs[{index}]: backoff_ms must be between 0 and {MAX_WAIT_MS} (ten years)")));
-                }
-                Command::FailJob { key: key.clone(), claim, retries: failed.retries, message: failed.message, backoff_ms: failed.backoff_ms, variables: failed.variables }
-            }
-            (None, None, Some(thrown)) => {
-                if thrown.code.is_empty() {
-                    return Err(ApiError::new("request-invalid", format!("jobs[{index}]: code is empty: name the BPMN error")));
-                }
-                Command::ThrowError { key: key.clone(), claim, code: thrown.code, message: thrown.message, variables: thrown.variables }
-            }
+            (Some(done), None, None) => done.command(key.clone(), claim),
+            (None, Some(failed), None) => failed.command(key.clone(), claim).map_err(in_entry)?,
+            (None, None, Some(thrown)) => thrown.command(key.clone(), claim).map_err(in_entry)?,
             _ => return Err(ApiError::new("request-invalid", format!("jobs[{index}] ({key}): give exactly one of complete, fail and error"))),
         };
         commands.push((key, command));

@@ -1363,26 +1363,9 @@ pub async fn complete_job(
     Path(key): Path<String>,
     Body(request): Body<CompleteJobRequest>,
 ) -> Answer {
-    let claim = claim(
-        caller.as_ref(),
-        request.worker.clone(),
-        request.lease,
-        request.override_lease,
-    )?;
-    let worker = request.worker.clone();
-    call(
-        &state,
-        &actor,
-        worker.as_deref(),
-        request.reason,
-        Command::CompleteJob {
-            key,
-            claim,
-            variables: request.variables,
-            result: request.result,
-        },
-    )
-    .await?;
+    let completion = crate::jobs::Completion { variables: request.variables, result: request.result };
+    let claim = claim(caller.as_ref(), request.worker.clone(), request.lease, request.override_lease)?;
+    call(&state, &actor, request.worker.as_deref(), request.reason, completion.command(key, claim)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -1411,28 +1394,10 @@ pub async fn fail_job(
     Path(key): Path<String>,
     Body(request): Body<FailJobRequest>,
 ) -> Answer {
-    if !(0..=MAX_WAIT_MS).contains(&request.backoff_ms) {
-        return Err(ApiError::new(
-            "request-invalid",
-            format!("backoff_ms must be between 0 and {MAX_WAIT_MS} (ten years)"),
-        ));
-    }
-    let claim = claim(
-        caller.as_ref(),
-        request.worker.clone(),
-        request.lease,
-        request.override_lease,
-    )?;
-    let worker = request.worker.clone();
-    let command = Command::FailJob {
-        key,
-        claim,
-        retries: request.retries,
-        message: request.message,
-        backoff_ms: request.backoff_ms,
-        variables: request.variables,
-    };
-    call(&state, &actor, worker.as_deref(), request.reason, command).await?;
+    let failure = crate::jobs::Failure { retries: request.retries, message: request.message, backoff_ms: request.backoff_ms, variables: request.variables };
+    let claim = claim(caller.as_ref(), request.worker.clone(), request.lease, request.override_lease)?;
+    let command = failure.command(key, claim)?;
+    call(&state, &actor, request.worker.as_deref(), request.reason, command).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -1458,27 +1423,10 @@ pub async fn throw_error(
     Path(key): Path<String>,
     Body(request): Body<ThrowErrorRequest>,
 ) -> Answer {
-    if request.code.is_empty() {
-        return Err(ApiError::new(
-            "request-invalid",
-            "code is empty: name the BPMN error",
-        ));
-    }
-    let claim = claim(
-        caller.as_ref(),
-        request.worker.clone(),
-        request.lease,
-        request.override_lease,
-    )?;
-    let worker = request.worker.clone();
-    let command = Command::ThrowError {
-        key,
-        claim,
-        code: request.code,
-        message: request.message,
-        variables: request.variables,
-    };
-    call(&state, &actor, worker.as_deref(), request.reason, command).await?;
+    let thrown = crate::jobs::Thrown { code: request.code, message: request.message, variables: request.variables };
+    let claim = claim(caller.as_ref(), request.worker.clone(), request.lease, request.override_lease)?;
+    let command = thrown.command(key, claim)?;
+    call(&state, &actor, request.worker.as_deref(), request.reason, command).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
