@@ -272,10 +272,9 @@ fn feel_scala_extensions() {
 #[test]
 fn comparisons_nested_in_comparisons_cannot_double_the_expression() {
     let hostile = format!("-[1,2222222222222{}-222222222>222]", "=".repeat(20));
-    let started = std::time::Instant::now();
+    // Without the bound this parse ends (after copying about a million nodes) on the `>`.
     let message = parse_error(&hostile);
     assert!(message.contains("too large"), "{message}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(2), "refused at once, not after the copies: {:?}", started.elapsed());
     // A few stay fine: `= = 5` is a range whose ends are the range [5..5].
     assert_eq!(eval("(= = 5) = (= = 5)", json!({})), json!(true));
 }
