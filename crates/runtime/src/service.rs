@@ -426,7 +426,7 @@ impl Handle {
             command => command,
         };
         // A job reported frees its place in a stream's window ([`crate::streams`]).
-        let reported = crate::streams::reported_job(&command).map(str::to_string);
+        let reported = if self.streamed.holds_any() { crate::streams::reported_job(&command).map(str::to_string) } else { None };
         let (reply, answer) = oneshot::channel();
         match self.sender.try_send(Message::Command(Box::new(Envelope {
             command,

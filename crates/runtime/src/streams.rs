@@ -11,7 +11,7 @@
 //! frees its place only when the lease ends.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -44,6 +44,8 @@ pub struct JobStream {
 #[derive(Default)]
 pub(crate) struct StreamedJobs {
     held: Mutex<HashMap<String, Held>>,
+    /// How many are held: a server with no stream open pays no lock per job command.
+    count: AtomicUsize,
     next_stream: AtomicU64,
 }
 
@@ -54,8 +56,10 @@ struct Held {
 
 impl StreamedJobs {
     fn hold(&self, key: &str, stream: u64, place: OwnedSemaphorePermit) {
+        let mut held = self.lock();
         // A job handed out again (its first lease ran out) is the new stream's.
-        self.lock().insert(key.to_string(), Held { stream, _place: place });
+        held.insert(key.to_string(), Held { stream, _place: place });
+        self.count.store(held.len(), Ordering::Relaxed);
     }
 
     /// Frees the job's place, if this stream still holds it.
@@ -63,7 +67,13 @@ impl StreamedJobs {
         let mut held = self.lock();
         if held.get(key).is_some_and(|h| h.stream == stream) {
             held.remove(key);
+            self.count.store(held.len(), Ordering::Relaxed);
         }
+    }
+
+    /// Whether any stream holds a job now (a job is held before its report can come).
+    pub(crate) fn holds_any(&self) -> bool {
+        self.count.load(Ordering::Relaxed) > 0
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
@@ -81,8 +91,8 @@ impl StreamedJobs {
         };
         if left_hands {
             let mut held = self.lock();
-            if !held.is_empty() {
-                held.remove(key);
+            if held.remove(key).is_some() {
+                self.count.store(held.len(), Ordering::Relaxed);
             }
         }
     }
