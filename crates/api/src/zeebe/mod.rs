@@ -395,11 +395,18 @@ struct Asking {
     tenant_ids: Vec<String>,
 }
 
+impl Asking {
+    /// The worker's name (Zeebe allows none: `default`) and the tenants asked for (none: every one the caller has).
+    fn who(&self) -> (String, Option<Vec<String>>) {
+        let worker = if self.worker.is_empty() { "default".to_string() } else { self.worker.clone() };
+        let tenants = (!self.tenant_ids.is_empty()).then(|| self.tenant_ids.iter().filter_map(|t| tenant_in(Some(t.clone()))).collect());
+        (worker, tenants)
+    }
+}
+
 /// One activation: up to `max` jobs, waiting up to `wait_ms` for some.
 async fn take(gateway: &Gateway, principal: Option<&Principal>, asking: &Asking, max: usize, wait_ms: u64) -> Result<Vec<runtime::ActivatedJob>, Status> {
-    let tenant_ids = &asking.tenant_ids;
-    let tenants = (!tenant_ids.is_empty()).then(|| tenant_ids.iter().filter_map(|t| tenant_in(Some(t.clone()))).collect());
-    let worker = if asking.worker.is_empty() { "default".to_string() } else { asking.worker.clone() };
+    let (worker, tenants) = asking.who();
     let activation = crate::routes::ActivateRequest { job_type: asking.job_type.clone(), worker, max_jobs: max, lease_ms: asking.lease_ms, timeout_ms: wait_ms, tenants };
     let jobs = crate::routes::activate(&gateway.state, principal, activation).await.map_err(status)?;
     // The completions that follow name these instances by number.
@@ -433,10 +440,9 @@ fn activate(gateway: Gateway, principal: Option<Principal>, request: ActivateJob
 /// keeps active by default.
 fn stream_jobs(gateway: Gateway, principal: Option<Principal>, request: StreamActivatedJobsRequest) -> Reply<Stream<ActivatedJob>> {
     Box::pin(async move {
-        let tenant_ids = request.tenant_ids;
-        let tenants = (!tenant_ids.is_empty()).then(|| tenant_ids.into_iter().filter_map(|t| tenant_in(Some(t))).collect());
-        let worker = if request.worker.is_empty() { "default".to_string() } else { request.worker };
-        let asked = crate::jobs::StreamRequest { job_type: request.r#type, worker, window: STREAM_WINDOW, lease_ms: request.timeout, limit: None, tenants };
+        let asking = Asking { job_type: request.r#type, worker: request.worker, lease_ms: request.timeout, tenant_ids: request.tenant_ids };
+        let (worker, tenants) = asking.who();
+        let asked = crate::jobs::StreamRequest { job_type: asking.job_type, worker, window: STREAM_WINDOW, lease_ms: asking.lease_ms, limit: None, tenants };
         let (mut jobs, place) = crate::jobs::open(&gateway.state, principal.as_ref(), asked).map_err(status)?;
         let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_WINDOW);
         tokio::spawn(async move {
