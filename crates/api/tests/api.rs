@@ -980,6 +980,12 @@ async fn health_readiness_and_metrics_answer() {
         "{text}"
     );
     assert!(text.contains("baton_commit_batch_size_count"), "{text}");
+    // The commit loop's thread has run a deploy and a start: its CPU time is counted.
+    let commit_cpu = text
+        .lines()
+        .find_map(|line| line.strip_prefix("baton_commit_thread_cpu_seconds_total "))
+        .and_then(|value| value.parse::<f64>().ok());
+    assert!(commit_cpu.is_some_and(|seconds| seconds > 0.0), "{text}");
     // The started instance was written, so the core keeps it decoded.
     assert!(text.contains("baton_instance_cache_entries 1"), "{text}");
     assert!(

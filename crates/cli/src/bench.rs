@@ -151,6 +151,9 @@ pub struct Report {
     pub instances_per_s: f64,
     pub jobs_per_s: f64,
     pub cpu_s_per_1000: f64,
+    /// CPU time of the commit loops' threads per job (each job is a start's
+    /// share, its activation and its completion): the serial work that caps a node.
+    pub commit_thread_us_per_job: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
@@ -160,18 +163,19 @@ pub struct Report {
     /// Batches run again because another node wrote what they read (with several nodes).
     pub conflicts_retried: u64,
     pub verified: usize,
-    /// On PostgreSQL: what the run cost the database, per instance.
+    /// What the run cost the database, per instance (not with the memory store).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseCost>,
 }
 
-/// What one instance cost PostgreSQL, on average over a run: figures that do
-/// not depend on the machine.
+/// What one instance cost the database, on average over a run: figures that
+/// do not depend on the machine.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DatabaseCost {
-    /// Statements sent.
+    /// Statements that write transactions ran, reads among them.
     pub statements: f64,
-    /// Times the store waited for the server (writes go together with the next read or the commit).
+    /// Times the store waited for the server (writes go together with the next
+    /// read or the commit); 0 for SQLite, in this process.
     pub round_trips: f64,
     /// Rows the statements inserted, updated or deleted (triggers' not counted).
     pub rows_written: f64,
@@ -365,7 +369,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     };
     let shared_store = node_stores.len() > 1;
     let mut services = Vec::new();
-    for node_store in node_stores {
+    for node_store in node_stores.iter().cloned() {
         let options = Options { shared_store, ..Options::default() };
         let service = tokio::task::block_in_place(|| Service::start(node_store, Arc::new(SystemClock), Box::new(UuidIds), options)).map_err(|e| Failure(e.to_string()))?;
         services.push(service);
@@ -415,7 +419,9 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     let finished_ns = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let (commits_before, commands_before) = commits_now();
-    let database_before = database_reading(&postgres)?;
+    let database_before = database_reading(&node_stores)?;
+    let commit_thread_cpu = || handles.iter().map(|h| h.metrics.commit_thread_cpu()).sum::<Duration>();
+    let commit_thread_cpu_before = commit_thread_cpu();
     let cpu_before = cpu_seconds();
     let started = Instant::now();
 
@@ -526,17 +532,20 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         worker.await.map_err(|e| Failure(e.to_string()))??;
     }
     let (commits_after, commands_after) = commits_now();
-    let database_after = database_reading(&postgres)?;
-    let database = database_before.zip(database_after).map(|((counted_before, wal_before), (counted_after, wal_after))| {
-        let per_instance = |before: u64, after: u64| after.saturating_sub(before) as f64 / options.instances as f64;
+    let database_after = database_reading(&node_stores)?;
+    let database = database_before.zip(database_after).map(|(before, after)| {
+        let run = after.since(&before);
+        let per_instance = |count: u64| count as f64 / options.instances as f64;
         DatabaseCost {
-            statements: per_instance(counted_before.statements, counted_after.statements),
-            round_trips: per_instance(counted_before.round_trips, counted_after.round_trips),
-            rows_written: per_instance(counted_before.rows_written, counted_after.rows_written),
-            wal_bytes: per_instance(wal_before, wal_after),
-            commits: per_instance(counted_before.commits, counted_after.commits),
+            statements: per_instance(run.statements),
+            round_trips: per_instance(run.round_trips),
+            rows_written: per_instance(run.rows),
+            wal_bytes: per_instance(run.wal_bytes),
+            commits: per_instance(run.commits),
         }
     });
+    // Each node's commit thread, as of its last turn: every job's commands have been answered.
+    let commit_thread_cpu = commit_thread_cpu().saturating_sub(commit_thread_cpu_before);
     for (stop, served) in servers {
         let _ = stop.send(());
         let _ = served.await;
@@ -572,6 +581,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         instances_per_s: options.instances as f64 / seconds,
         jobs_per_s: total_jobs as f64 / seconds,
         cpu_s_per_1000: cpu / options.instances as f64 * 1000.0,
+        commit_thread_us_per_job: commit_thread_cpu.as_secs_f64() * 1e6 / total_jobs.max(1) as f64,
         p50_ms: percentile(0.50),
         p99_ms: percentile(0.99),
         max_ms: latencies.last().copied().unwrap_or(0) as f64,
@@ -588,18 +598,26 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     })
 }
 
-/// The PostgreSQL stores' counters (every node's, summed) and the server's
-/// WAL position, when the run is on PostgreSQL.
-fn database_reading(stores: &[Arc<store_postgres::PostgresStore>]) -> Result<Option<(store_postgres::Counted, u64)>, Failure> {
-    let Some(first) = stores.first() else { return Ok(None) };
-    let wal = tokio::task::block_in_place(|| first.wal_position()).map_err(|e| Failure(e.to_string()))?;
-    let counted = stores.iter().map(|s| s.counted()).fold(store_postgres::Counted::default(), |sum, c| store_postgres::Counted {
-        statements: sum.statements + c.statements,
-        round_trips: sum.round_trips + c.round_trips,
-        rows_written: sum.rows_written + c.rows_written,
-        commits: sum.commits + c.commits,
-    });
-    Ok(Some((counted, wal)))
+/// What every node's store wrote so far, summed; `None` for the memory
+/// store. On PostgreSQL every node reads the one server's log position, so
+/// the log is counted once.
+fn database_reading(stores: &[Arc<dyn Store>]) -> Result<Option<store::Written>, Failure> {
+    let mut sum: Option<store::Written> = None;
+    for store in stores {
+        let Some(written) = tokio::task::block_in_place(|| store.written()) else { continue };
+        let written = written.map_err(|e| Failure(e.to_string()))?;
+        sum = Some(match sum {
+            None => written,
+            Some(sum) => store::Written {
+                statements: sum.statements + written.statements,
+                round_trips: sum.round_trips + written.round_trips,
+                rows: sum.rows + written.rows,
+                wal_bytes: sum.wal_bytes,
+                commits: sum.commits + written.commits,
+            },
+        });
+    }
+    Ok(sum)
 }
 
 /// Reads every instance back; returns the start-to-complete latencies (ms), sorted.
@@ -691,8 +709,9 @@ pub fn print(report: &Report) {
         report.jobs_per_s
     );
     say!(
-        "cpu             {:.3} s per 1000 instances (whole process)",
-        report.cpu_s_per_1000
+        "cpu             {:.3} s per 1000 instances (whole process); commit thread {:.1} µs per job",
+        report.cpu_s_per_1000,
+        report.commit_thread_us_per_job
     );
     say!(
         "latency         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (start to complete)",
@@ -711,10 +730,10 @@ pub fn print(report: &Report) {
         if report.nodes > 1 { format!(", {} run again after a conflict", report.conflicts_retried) } else { String::new() }
     );
     if let Some(cost) = &report.database {
+        let round_trips = if cost.round_trips > 0.0 { format!(" in {:.1} round trips", cost.round_trips) } else { String::new() };
         say!(
-            "database        per instance: {:.1} statements in {:.1} round trips, {:.1} rows written, {:.0} WAL bytes, {:.3} commits",
+            "database        per instance: {:.1} statements{round_trips}, {:.1} rows written, {:.0} WAL bytes, {:.3} commits",
             cost.statements,
-            cost.round_trips,
             cost.rows_written,
             cost.wal_bytes,
             cost.commits

@@ -237,6 +237,14 @@ fn bench_runs_every_workload_and_checks_every_instance() {
             );
         }
         assert!(report["commits"].as_u64().unwrap() > 0);
+        // Issue 16, item 2: what the commit thread and a durable store spent per instance.
+        assert!(report["commit_thread_us_per_job"].as_f64().is_some_and(|us| us > 0.0), "{workload}: {report}");
+        if store != "memory" {
+            let database = &report["database"];
+            for field in ["statements", "rows_written", "wal_bytes", "commits"] {
+                assert!(database[field].as_f64().is_some_and(|n| n > 0.0), "{workload}: {field} in {report}");
+            }
+        }
     }
     let output = baton(&[
         "bench",

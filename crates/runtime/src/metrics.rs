@@ -70,6 +70,10 @@ pub struct Metrics {
     counts: [AtomicU64; 7],
     commands: AtomicU64,
     commits: AtomicU64,
+    /// CPU time the commit loop's thread has used, in nanoseconds: the one
+    /// thread every write waits for, so its share of a core is how near the
+    /// node is to its ceiling.
+    commit_thread_cpu_nanos: AtomicU64,
     batch_size: Histogram,
     commit_seconds: Histogram,
     /// The instance cache: entries, hits, misses.
@@ -84,6 +88,7 @@ impl Default for Metrics {
             counts: Default::default(),
             commands: AtomicU64::new(0),
             commits: AtomicU64::new(0),
+            commit_thread_cpu_nanos: AtomicU64::new(0),
             batch_size: Histogram::new(&[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]),
             commit_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
             cache: Default::default(),
@@ -129,6 +134,16 @@ impl Metrics {
         (self.conflicts[0].load(Ordering::Relaxed), self.conflicts[1].load(Ordering::Relaxed))
     }
 
+    /// The commit loop's thread has used `cpu` so far.
+    pub fn record_commit_thread_cpu(&self, cpu: Duration) {
+        self.commit_thread_cpu_nanos.store(u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// CPU time the commit loop's thread has used so far (as of its last turn).
+    pub fn commit_thread_cpu(&self) -> Duration {
+        Duration::from_nanos(self.commit_thread_cpu_nanos.load(Ordering::Relaxed))
+    }
+
     /// How many transactions committed, and how many commands they held.
     pub fn commits(&self) -> (u64, u64) {
         (self.commits.load(Ordering::Relaxed), self.commands.load(Ordering::Relaxed))
@@ -162,6 +177,8 @@ impl Metrics {
         let _ = writeln!(out, "baton_instance_cache_lookups_total{{result=\"miss\"}} {}", cache(2));
         let _ = writeln!(out, "# HELP baton_commits_total Transactions committed.\n# TYPE baton_commits_total counter");
         let _ = writeln!(out, "baton_commits_total {}", self.commits.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP baton_commit_thread_cpu_seconds_total CPU time of the commit loop's thread, which every write waits for: near one second per second, it is the node's ceiling.\n# TYPE baton_commit_thread_cpu_seconds_total counter");
+        let _ = writeln!(out, "baton_commit_thread_cpu_seconds_total {}", self.commit_thread_cpu().as_secs_f64());
         let (retried, given_up) = self.conflicts();
         let _ = writeln!(out, "# HELP baton_commit_conflicts_total Batches that wrote what another node wrote meanwhile, by outcome (run again, or answered with the conflict).\n# TYPE baton_commit_conflicts_total counter");
         let _ = writeln!(out, "baton_commit_conflicts_total{{outcome=\"retried\"}} {retried}");

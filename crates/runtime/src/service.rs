@@ -378,6 +378,22 @@ impl Handle {
     }
 }
 
+/// CPU time the calling thread has used so far (user and system), where the
+/// system tells it.
+fn thread_cpu() -> Option<Duration> {
+    #[cfg(unix)]
+    {
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime writes only into the timespec it is given.
+        let read = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+        (read == 0).then(|| Duration::new(u64::try_from(now.tv_sec).unwrap_or(0), u32::try_from(now.tv_nsec).unwrap_or(0)))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// Lowers the `running` flag when dropped.
 struct RunningFlag(Arc<AtomicBool>);
 
@@ -626,6 +642,9 @@ impl CommitLoop {
                 }
             }
             self.turn(batch);
+            if let Some(cpu) = thread_cpu() {
+                self.metrics.record_commit_thread_cpu(cpu);
+            }
         }
         // Answer anything still queued: the server is going away.
         while let Ok(message) = self.receiver.try_recv() {

@@ -110,19 +110,6 @@ pub struct Counters {
     commits: AtomicU64,
 }
 
-/// A reading of [`Counters`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counted {
-    /// Statements sent.
-    pub statements: u64,
-    /// Times the store sent something and waited for the answer (writes
-    /// wait and go together with the next read or the commit).
-    pub round_trips: u64,
-    /// Rows inserted, updated or deleted by the statements (not by triggers).
-    pub rows_written: u64,
-    pub commits: u64,
-}
-
 impl Counters {
     pub(crate) fn round_trip(&self, statements: usize, rows_written: u64) {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
@@ -134,11 +121,13 @@ impl Counters {
         self.commits.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn read(&self) -> Counted {
-        Counted {
+    /// The counters, with the server's position in its log as `wal_bytes`.
+    fn read(&self, wal_position: u64) -> store::Written {
+        store::Written {
             statements: self.statements.load(Ordering::Relaxed),
             round_trips: self.round_trips.load(Ordering::Relaxed),
-            rows_written: self.rows_written.load(Ordering::Relaxed),
+            rows: self.rows_written.load(Ordering::Relaxed),
+            wal_bytes: wal_position,
             commits: self.commits.load(Ordering::Relaxed),
         }
     }
@@ -284,14 +273,9 @@ impl PostgresStore {
         &self.shown
     }
 
-    /// What this store sent since it opened.
-    pub fn counted(&self) -> Counted {
-        self.counters.read()
-    }
-
     /// Where the server's write-ahead log is now, in bytes since its start:
     /// two readings apart are the bytes the server wrote between them.
-    pub fn wal_position(&self) -> Result<u64> {
+    fn wal_position(&self) -> Result<u64> {
         let connection = self.take_reader()?;
         let row = connection
             .wait(connection.client().query_one("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint", &[]))?;
@@ -415,6 +399,10 @@ impl PostgresStore {
 }
 
 impl Store for PostgresStore {
+    fn written(&self) -> Option<Result<store::Written>> {
+        Some(self.wal_position().map(|position| self.counters.read(position)))
+    }
+
     fn read(&self) -> Result<Box<dyn ReadTxn + '_>> {
         let connection = self.take_reader()?;
         // A read transaction sees one snapshot.

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -272,7 +272,14 @@ fn index_stored_variables(connection: &Connection) -> Result<()> {
     Ok(())
 }
 
-const STEPS: [(i64, &str); 14] = [
+/// Version 15: instance states and history entries are written in the
+/// compact form (MessagePack BLOBs, `store::compact`) instead of JSON text.
+/// Rows written before keep their JSON until they are next written; both
+/// forms read. Nothing changes in the tables: the version only stops an
+/// older Baton, which reads JSON alone, from opening the file.
+const V15: &str = "";
+
+const STEPS: [(i64, &str); 15] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -287,6 +294,7 @@ const STEPS: [(i64, &str); 14] = [
     (12, V12),
     (13, V13),
     (14, V14),
+    (15, V15),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

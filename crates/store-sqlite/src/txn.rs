@@ -13,7 +13,10 @@ use store::{Error, ReadTxn, Result, WriteTxn};
 use crate::{sql_error, SqliteStore};
 
 enum Conn<'a> {
-    Writer(MutexGuard<'a, Connection>),
+    Writer {
+        guard: MutexGuard<'a, Connection>,
+        store: &'a SqliteStore,
+    },
     Reader {
         store: &'a SqliteStore,
         connection: Option<Connection>,
@@ -40,13 +43,16 @@ fn count_steps(statement: &rusqlite::Statement<'_>) {
 pub struct SqliteTxn<'a> {
     conn: Conn<'a>,
     finished: bool,
+    /// Statements run, counted into the store's [`WriteCounters`] when a write transaction commits.
+    statements: std::cell::Cell<u64>,
 }
 
 impl<'a> SqliteTxn<'a> {
-    pub(crate) fn writer(guard: MutexGuard<'a, Connection>) -> SqliteTxn<'a> {
+    pub(crate) fn writer(store: &'a SqliteStore, guard: MutexGuard<'a, Connection>) -> SqliteTxn<'a> {
         SqliteTxn {
-            conn: Conn::Writer(guard),
+            conn: Conn::Writer { guard, store },
             finished: false,
+            statements: std::cell::Cell::new(0),
         }
     }
 
@@ -57,12 +63,17 @@ impl<'a> SqliteTxn<'a> {
                 connection: Some(connection),
             },
             finished: false,
+            statements: std::cell::Cell::new(0),
         }
+    }
+
+    fn ran(&self, statements: u64) {
+        self.statements.set(self.statements.get() + statements);
     }
 
     fn db(&self) -> &Connection {
         match &self.conn {
-            Conn::Writer(guard) => guard,
+            Conn::Writer { guard, .. } => guard,
             Conn::Reader { connection, .. } => connection
                 .as_ref()
                 .expect("a reader keeps its connection until dropped"),
@@ -86,6 +97,27 @@ impl Drop for SqliteTxn<'_> {
 
 fn to_json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::other(format!("cannot encode a row: {e}")))
+}
+
+/// The compact form (MessagePack, [`store::compact`]) an instance's state
+/// and a history entry are stored in, as a BLOB.
+fn to_compact<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    store::compact::encode(value)
+}
+
+/// A state or history entry as stored: a BLOB in the compact form, or JSON
+/// text, as files written before schema 15 hold it (their rows change form
+/// when next written).
+pub(crate) fn from_stored<T: DeserializeOwned>(value: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<T> {
+    match value {
+        rusqlite::types::ValueRef::Blob(bytes) => store::compact::decode(bytes).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+        }),
+        rusqlite::types::ValueRef::Text(text) => serde_json::from_slice(text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        }),
+        other => Err(rusqlite::Error::InvalidColumnType(0, "stored value".into(), other.data_type())),
+    }
 }
 
 fn from_json<T: DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
@@ -139,7 +171,7 @@ fn instance_row(row: &Row) -> rusqlite::Result<InstanceRow> {
         start_key: row.get(10)?,
         update_count: row.get(11)?,
         history_count: row.get(12)?,
-        state: from_json(&row.get::<_, String>(13)?)?,
+        state: from_stored(row.get_ref(13)?)?,
         tenant: row.get(14)?,
         number: row.get(15)?,
     })
@@ -431,6 +463,7 @@ impl SqliteTxn<'_> {
             .collect::<rusqlite::Result<Vec<T>>>()
             .map_err(read_error);
         count_steps(&statement);
+        self.ran(1);
         rows
     }
 
@@ -446,12 +479,14 @@ impl SqliteTxn<'_> {
             .optional()
             .map_err(read_error);
         count_steps(&statement);
+        self.ran(1);
         row
     }
 
     fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<()> {
         let mut statement = self.db().prepare_cached(sql).map_err(sql_error)?;
         statement.execute(params).map_err(sql_error)?;
+        self.ran(1);
         Ok(())
     }
 
@@ -707,39 +742,26 @@ impl ReadTxn for SqliteTxn<'_> {
     ) -> Result<Page<HistoryRow>> {
         let after = sequence_cursor(page.after.as_deref())?;
         let limit = page.bounded_limit();
-        let mut conditions = String::new();
-        let mut values: Vec<Box<dyn ToSql>> =
-            vec![Box::new(instance_id.to_string()), Box::new(after)];
-        // One instance's entries, read in order: the filters look into each entry.
-        for (path, value) in [
-            (
-                "json_extract(entry, '$.element_id')",
-                filter.element_id.clone(),
-            ),
-            (
-                "json_extract(entry, '$.element_type')",
-                filter.element_type.clone(),
-            ),
-            (
-                "json_extract(entry, '$.event')",
-                filter.event.map(|e| e.as_str().to_string()),
-            ),
-        ] {
-            if let Some(value) = value {
-                conditions.push_str(&format!(" AND {path} = ?"));
-                values.push(Box::new(value));
+        // One instance's entries, read in order; the filters look into each
+        // entry, which is decoded here (it is stored compactly, not as JSON
+        // SQLite could look into). Only the entries after the cursor are read,
+        // and only until the page is full.
+        let mut statement = self
+            .db()
+            .prepare_cached("SELECT instance_id, seq, entry FROM history WHERE instance_id = ? AND seq > ? ORDER BY seq")
+            .map_err(sql_error)?;
+        let mut rows = statement.query(params![instance_id, after]).map_err(sql_error)?;
+        let mut items = Vec::new();
+        while items.len() <= limit {
+            let Some(row) = rows.next().map_err(read_error)? else { break };
+            let entry: engine::HistoryEntry = from_stored(row.get_ref(2).map_err(read_error)?).map_err(read_error)?;
+            if filter.matches(&entry) {
+                items.push(HistoryRow { instance_id: row.get(0).map_err(read_error)?, seq: row.get(1).map_err(read_error)?, entry });
             }
         }
-        if let Some(run) = filter.run {
-            conditions.push_str(" AND IFNULL(json_extract(entry, '$.run'), 1) = ?");
-            values.push(Box::new(run));
-        }
-        let values: Vec<&dyn ToSql> = values.iter().map(|v| v.as_ref()).collect();
-        let mut items = self.query(
-            &format!("SELECT instance_id, seq, entry FROM history WHERE instance_id = ? AND seq > ?{conditions} ORDER BY seq LIMIT {}", limit + 1),
-            &values,
-            |row| Ok(HistoryRow { instance_id: row.get(0)?, seq: row.get(1)?, entry: from_json(&row.get::<_, String>(2)?)? }),
-        )?;
+        drop(rows);
+        count_steps(&statement);
+        self.ran(1);
         let next = (items.len() > limit).then(|| items[limit - 1].cursor());
         items.truncate(limit);
         Ok(Page { items, next })
@@ -1133,7 +1155,7 @@ impl WriteTxn for SqliteTxn<'_> {
                 i.start_key,
                 i.update_count,
                 i.history_count,
-                to_json(&i.state)?,
+                to_compact(&i.state)?,
                 i.tenant,
                 i.number
             ],
@@ -1152,7 +1174,7 @@ impl WriteTxn for SqliteTxn<'_> {
             Write::PutInstance(row) => self.put_instance(&row),
             Write::DeleteInstance { id } => {
                 // `variables`, this store's own index of them, by their values in its state.
-                crate::variables::unindex_variables(self.db(), &id)?;
+                self.ran(crate::variables::unindex_variables(self.db(), &id)?);
                 for table in INSTANCE_TABLES {
                     self.execute(&format!("DELETE FROM {table} WHERE instance_id = ?"), params![id])?;
                 }
@@ -1243,7 +1265,7 @@ impl WriteTxn for SqliteTxn<'_> {
             }
             Write::AppendHistory(h) => self.execute(
                 "INSERT OR REPLACE INTO history (instance_id, seq, entry) VALUES (?, ?, ?)",
-                params![h.instance_id, h.seq, to_json(&h.entry)?],
+                params![h.instance_id, h.seq, to_compact(&h.entry)?],
             ),
             Write::PutMessage(m) => self.execute(
                 &format!("INSERT OR REPLACE INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
@@ -1284,7 +1306,10 @@ impl WriteTxn for SqliteTxn<'_> {
                     to_json(&t.tenants)?
                 ],
             ),
-            Write::IndexVariables { instance_id, variables } => crate::variables::index_variables(self.db(), &instance_id, &variables),
+            Write::IndexVariables { instance_id, variables } => {
+                self.ran(crate::variables::index_variables(self.db(), &instance_id, &variables)?);
+                Ok(())
+            }
             Write::PutLabels { instance_id, labels } => {
                 self.execute("DELETE FROM labels WHERE instance_id = ?", params![instance_id])?;
                 for (name, value) in &labels {
@@ -1316,6 +1341,9 @@ impl WriteTxn for SqliteTxn<'_> {
     fn commit(mut self: Box<Self>) -> Result<()> {
         self.db().execute_batch("COMMIT").map_err(sql_error)?;
         self.finished = true;
+        if let Conn::Writer { guard, store } = &self.conn {
+            store.committed(guard, self.statements.get());
+        }
         Ok(())
     }
 }

@@ -44,20 +44,23 @@ fn canonical(value: &serde_json::Value) -> String {
 /// Brings an instance's entries in the `variables` index from the
 /// variables of its stored row (none for a new instance) to `variables`:
 /// called before the new row is written. Entries that stay the same are
-/// not touched.
-pub(crate) fn index_variables(connection: &Connection, instance_id: &str, variables: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+/// not touched. Returns how many statements it ran.
+pub(crate) fn index_variables(connection: &Connection, instance_id: &str, variables: &serde_json::Map<String, serde_json::Value>) -> Result<u64> {
     let stored = stored_variables(connection, instance_id)?;
+    let mut written = 1;
     for (name, value) in &stored {
         if variables.get(name) != Some(value) {
             drop_entry(connection, instance_id, name, value)?;
+            written += 1;
         }
     }
     for (name, value) in variables {
         if stored.get(name) != Some(value) {
             add_entry(connection, instance_id, name, value)?;
+            written += 1;
         }
     }
-    Ok(())
+    Ok(written)
 }
 
 pub(crate) fn add_entry(connection: &Connection, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {
@@ -75,23 +78,27 @@ fn on_entry(connection: &Connection, sql: &str, instance_id: &str, name: &str, v
     Ok(())
 }
 
-/// Drops the entries of every variable in an instance's stored row (it is being deleted).
-pub(crate) fn unindex_variables(connection: &Connection, instance_id: &str) -> Result<()> {
-    for (name, value) in &stored_variables(connection, instance_id)? {
+/// Drops the entries of every variable in an instance's stored row (it is
+/// being deleted). Returns how many statements it ran.
+pub(crate) fn unindex_variables(connection: &Connection, instance_id: &str) -> Result<u64> {
+    let stored = stored_variables(connection, instance_id)?;
+    for (name, value) in &stored {
         drop_entry(connection, instance_id, name, value)?;
     }
-    Ok(())
+    Ok(stored.len() as u64 + 1)
 }
 
-/// The instance's own variables in its stored row (none when it has no row yet).
+/// The instance's own variables in its stored row (none when it has no row
+/// yet), from its state as stored (`crate::txn::from_stored`).
 fn stored_variables(connection: &Connection, instance_id: &str) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let text: Option<String> = connection
-        .prepare_cached("SELECT state -> '$.variables' FROM instances WHERE id = ?")
-        .and_then(|mut s| s.query_row([instance_id], |row| row.get::<_, Option<String>>(0)).optional())
-        .map_err(sql_error)?
-        .flatten();
-    match text {
-        Some(text) => serde_json::from_str(&text).map_err(|e| Error::corrupt(format!("instance {instance_id}: its variables do not read: {e}"))),
-        None => Ok(serde_json::Map::new()),
-    }
+    let state: Option<engine::InstanceState> = connection
+        .prepare_cached("SELECT state FROM instances WHERE id = ?")
+        .and_then(|mut s| s.query_row([instance_id], |row| crate::txn::from_stored(row.get_ref(0)?)).optional())
+        .map_err(|e| match e {
+            rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
+                Error::corrupt(format!("instance {instance_id}: its state does not read: {e}"))
+            }
+            other => sql_error(other),
+        })?;
+    Ok(state.map(|state| state.variables).unwrap_or_default())
 }

@@ -134,6 +134,89 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
     assert_eq!(version, store_sqlite::SCHEMA_VERSION);
 }
 
+/// Issue 16, item 2: states and history entries are stored compactly from
+/// schema 15 on. A file that holds them as JSON text (schema 14) reads the
+/// same, history filters included; a row written again takes the compact form.
+#[test]
+fn json_rows_of_schema_14_read_and_are_rewritten_compactly() {
+    let path = temp_path("v14.db");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    store_sqlite::migrate_steps(&connection, 0, 14).unwrap();
+    let mut row = store::conformance::instance("old", "p", engine::Status::Running, 1);
+    row.number = 1;
+    row.history_count = 2;
+    row.state.variables.insert("n".into(), serde_json::json!(5));
+    connection
+        .execute(
+            "INSERT INTO instances (id, process_id, version, status, business_key, parent_id, started_at, ended_at, incidents, waiting,
+             start_key, update_count, history_count, state, tenant, number) VALUES ('old', 'p', 1, 'running', NULL, NULL, 1, NULL, 0, '[]', NULL, 1, 2, ?, 'default', 1)",
+            [serde_json::to_string(&row.state).unwrap()],
+        )
+        .unwrap();
+    connection.execute("INSERT INTO variables VALUES ('n', 'number', 5, 'old')", []).unwrap();
+    let entry = |element_id: &str, event: engine::HistoryEvent| engine::HistoryEntry {
+        at: 1,
+        element_instance: 1,
+        element_id: element_id.into(),
+        element_type: "serviceTask".into(),
+        event,
+        loop_counter: 1,
+        started_at: 1,
+        element_name: None,
+        run: 1,
+        iteration: 1,
+        actor: None,
+        reason: None,
+        detail: None,
+    };
+    for (seq, written) in [(1, entry("a", engine::HistoryEvent::Activated)), (2, entry("b", engine::HistoryEvent::Completed))] {
+        connection
+            .execute("INSERT INTO history (instance_id, seq, entry) VALUES ('old', ?, ?)", rusqlite::params![seq, serde_json::to_string(&written).unwrap()])
+            .unwrap();
+    }
+    drop(connection);
+
+    let store = SqliteStore::open(&path).unwrap();
+    let mut read = store.read().unwrap();
+    assert_eq!(read.instance("old").unwrap(), Some(row.clone()));
+    let completed = store::HistoryFilter { event: Some(engine::HistoryEvent::Completed), ..store::HistoryFilter::default() };
+    let found = read.history("old", &completed, &PageRequest::first(10)).unwrap().items;
+    assert_eq!(found.iter().map(|h| (h.seq, h.entry.clone())).collect::<Vec<_>>(), [(2, entry("b", engine::HistoryEvent::Completed))]);
+    drop(read);
+
+    // Written again, with a changed variable: its old entry in the index is
+    // found from the JSON state, and the new row is a BLOB.
+    row.state.variables.insert("n".into(), serde_json::json!(6));
+    row.update_count = 2;
+    let mut write = store.write().unwrap();
+    write.apply(Write::IndexVariables { instance_id: "old".into(), variables: row.state.variables.clone() }).unwrap();
+    write.put_instance(&row).unwrap();
+    write
+        .apply(Write::AppendHistory(store::HistoryRow { instance_id: "old".into(), seq: 3, entry: entry("c", engine::HistoryEvent::Completed) }))
+        .unwrap();
+    write.commit().unwrap();
+    let mut read = store.read().unwrap();
+    assert_eq!(read.instance("old").unwrap(), Some(row.clone()));
+    let found = read.history("old", &completed, &PageRequest::first(1)).unwrap();
+    assert_eq!((found.items.len(), found.items[0].seq, found.next.is_some()), (1, 2, true), "a page of one, with more after it");
+    let rest = read.history("old", &completed, &PageRequest { after: found.next, ..PageRequest::first(1) }).unwrap();
+    assert_eq!(rest.items.iter().map(|h| h.seq).collect::<Vec<_>>(), [3]);
+    let by = |value: i64| InstanceFilter { variable: Some(("n".into(), serde_json::json!(value))), ..InstanceFilter::default() };
+    assert_eq!(read.instances(&by(5), &PageRequest::first(10)).unwrap().items.len(), 0, "the old entry went");
+    assert_eq!(read.instances(&by(6), &PageRequest::first(10)).unwrap().items.len(), 1);
+    drop(read);
+    drop(store);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let kinds: Vec<String> = connection
+        .prepare("SELECT typeof(state) FROM instances UNION ALL SELECT typeof(entry) FROM history ORDER BY 1")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kinds, ["blob", "blob", "text", "text"], "the rewritten state and the new entry are compact; the old entries stay as they were");
+}
+
 /// Issue 9, item 9: two servers on one file are refused, not silently unsafe.
 #[test]
 fn a_second_store_on_one_file_is_refused_while_the_first_is_open() {

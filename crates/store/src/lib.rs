@@ -9,7 +9,7 @@
 //! This crate knows no SQL; `store-sqlite` (and later `store-postgres`) do.
 //! [`MemoryStore`] keeps everything in ordered maps, for tests and `baton test`.
 
-mod compact;
+pub mod compact;
 pub mod conformance;
 mod error;
 mod memory;
@@ -41,6 +41,42 @@ pub trait Store: Send + Sync {
     fn listen(&self, heard: Box<dyn Fn(News) + Send + Sync>) -> bool {
         let _ = heard;
         false
+    }
+    /// What this store has written since it opened ([`Written`]). `None`:
+    /// it writes nothing durable (the memory store).
+    fn written(&self) -> Option<Result<Written>> {
+        None
+    }
+}
+
+/// What a store wrote since it opened: the cost of a command in figures that
+/// do not depend on the machine (`baton bench` gives them per instance).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Statements that write transactions ran, reads among them.
+    pub statements: u64,
+    /// Times the store sent statements to a server and waited for the answer
+    /// (0 for a store in this process).
+    pub round_trips: u64,
+    /// Rows inserted, updated or deleted by the statements (not by triggers).
+    pub rows: u64,
+    /// Bytes of write-ahead log written: every byte that must reach the disk
+    /// before a commit is acknowledged. On PostgreSQL, the server's position
+    /// in its log, which every node of one server shares.
+    pub wal_bytes: u64,
+    pub commits: u64,
+}
+
+impl Written {
+    /// What was written between `before` and this reading.
+    pub fn since(&self, before: &Written) -> Written {
+        Written {
+            statements: self.statements.saturating_sub(before.statements),
+            round_trips: self.round_trips.saturating_sub(before.round_trips),
+            rows: self.rows.saturating_sub(before.rows),
+            wal_bytes: self.wal_bytes.saturating_sub(before.wal_bytes),
+            commits: self.commits.saturating_sub(before.commits),
+        }
     }
 }
 
