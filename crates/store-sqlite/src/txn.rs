@@ -483,6 +483,11 @@ impl SqliteTxn<'_> {
         row
     }
 
+    /// A statement without parameters or rows, prepared once.
+    fn run_prepared(&self, sql: &str) -> Result<()> {
+        self.db().prepare_cached(sql).and_then(|mut statement| statement.execute([])).map(|_| ()).map_err(sql_error)
+    }
+
     fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<()> {
         let mut statement = self.db().prepare_cached(sql).map_err(sql_error)?;
         statement.execute(params).map_err(sql_error)?;
@@ -1320,22 +1325,18 @@ impl WriteTxn for SqliteTxn<'_> {
         }
     }
 
+    // Each command runs in a savepoint: prepared once, not parsed for every command.
     fn savepoint(&mut self) -> Result<()> {
-        self.db()
-            .execute_batch("SAVEPOINT command")
-            .map_err(sql_error)
+        self.run_prepared("SAVEPOINT command")
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
-        self.db()
-            .execute_batch("ROLLBACK TO command; RELEASE command")
-            .map_err(sql_error)
+        self.run_prepared("ROLLBACK TO command")?;
+        self.run_prepared("RELEASE command")
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
-        self.db()
-            .execute_batch("RELEASE command")
-            .map_err(sql_error)
+        self.run_prepared("RELEASE command")
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
