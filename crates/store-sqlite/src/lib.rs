@@ -4,8 +4,9 @@
 //! transaction is `BEGIN IMMEDIATE` ... `COMMIT`, and the file runs in WAL mode
 //! with `synchronous=FULL`, so a committed transaction survives a crash or a
 //! power cut. Readers take connections from a small pool and never block the
-//! writer. Rows are plain columns where queries need them and JSON where they
-//! do not (an instance's state, a history entry, variables).
+//! writer. Rows are plain columns where queries need them; an instance's
+//! state and a history entry are compact BLOBs (`store::compact`), or JSON
+//! text in rows written before schema 15.
 
 mod schema;
 mod txn;
@@ -44,6 +45,10 @@ struct WriteCounters {
     wal_bytes: AtomicU64,
     /// The file's page size: a frame of the log holds one page.
     page_size: u64,
+    /// Pages and rows the writer had written when the store opened
+    /// (creating or migrating the file), which are not counted.
+    pages_at_open: u64,
+    rows_at_open: u64,
 }
 
 impl SqliteStore {
@@ -57,8 +62,9 @@ impl WriteCounters {
     fn committed(&self, writer: &Connection, statements: u64) {
         self.statements.fetch_add(statements, Ordering::Relaxed);
         self.commits.fetch_add(1, Ordering::Relaxed);
-        self.rows.store(writer.total_changes(), Ordering::Relaxed);
-        self.wal_bytes.store(wal_pages_written(writer) * (self.page_size + 24), Ordering::Relaxed);
+        self.rows.store(writer.total_changes().saturating_sub(self.rows_at_open), Ordering::Relaxed);
+        let pages = wal_pages_written(writer).saturating_sub(self.pages_at_open);
+        self.wal_bytes.store(pages * (self.page_size + 24), Ordering::Relaxed);
     }
 }
 
@@ -118,12 +124,12 @@ impl SqliteStore {
         writer.execute_batch("PRAGMA cache_size=-65536;").map_err(sql_error)?;
         schema::migrate(&writer)?;
         let page_size = writer.pragma_query_value(None, "page_size", |row| row.get(0)).map_err(sql_error)?;
-        writer.execute_batch("PRAGMA wal_autocheckpoint=1000;").map_err(sql_error)?;
+        let (pages_at_open, rows_at_open) = (wal_pages_written(&writer), writer.total_changes());
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
-            counters: WriteCounters { page_size, ..WriteCounters::default() },
+            counters: WriteCounters { page_size, pages_at_open, rows_at_open, ..WriteCounters::default() },
             _lock: lock,
         })
     }

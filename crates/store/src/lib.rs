@@ -58,7 +58,8 @@ pub struct Written {
     /// Times the store sent statements to a server and waited for the answer
     /// (0 for a store in this process).
     pub round_trips: u64,
-    /// Rows inserted, updated or deleted by the statements (not by triggers).
+    /// Rows inserted, updated or deleted: on SQLite with those its triggers
+    /// wrote (the instance counts), on PostgreSQL by the statements alone.
     pub rows: u64,
     /// Bytes of write-ahead log written: every byte that must reach the disk
     /// before a commit is acknowledged. On PostgreSQL, the server's position
