@@ -154,20 +154,11 @@ fn json_rows_of_schema_14_read_and_are_rewritten_compactly() {
         )
         .unwrap();
     connection.execute("INSERT INTO variables VALUES ('n', 'number', 5, 'old')", []).unwrap();
-    let entry = |element_id: &str, event: engine::HistoryEvent| engine::HistoryEntry {
-        at: 1,
-        element_instance: 1,
-        element_id: element_id.into(),
-        element_type: "serviceTask".into(),
-        event,
-        loop_counter: 1,
-        started_at: 1,
-        element_name: None,
-        run: 1,
-        iteration: 1,
-        actor: None,
-        reason: None,
-        detail: None,
+    // The conformance suite's entry (a task completed), with the event asked for.
+    let entry = |element_id: &str, event: engine::HistoryEvent| {
+        let mut entry = store::conformance::history_row("old", 1, element_id).entry;
+        entry.event = event;
+        entry
     };
     for (seq, written) in [(1, entry("a", engine::HistoryEvent::Activated)), (2, entry("b", engine::HistoryEvent::Completed))] {
         connection

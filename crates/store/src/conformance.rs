@@ -1544,7 +1544,7 @@ fn claims(store: &dyn Store) {
 }
 
 /// The `seq`th history entry of an instance: a task at `element_id` completed at time `seq`.
-fn history_row(instance_id: &str, seq: u64, element_id: &str) -> HistoryRow {
+pub fn history_row(instance_id: &str, seq: u64, element_id: &str) -> HistoryRow {
     HistoryRow {
         instance_id: instance_id.into(),
         seq,
