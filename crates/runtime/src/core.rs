@@ -169,6 +169,16 @@ impl IdSource for UuidIds {
     }
 }
 
+/// What a command run without a savepoint came to ([`Core::unguarded`]).
+#[derive(Debug)]
+pub enum Unguarded<T> {
+    /// Its answer; the transaction holds its writes, if it made any.
+    Done(Result<T, Error>),
+    /// It failed after writing: the transaction must not commit, and the
+    /// batch runs again with a savepoint for each command.
+    NeedsSavepoints,
+}
+
 /// How a worker (or an operator) claims the right to finish a job.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Claim {
@@ -550,6 +560,41 @@ impl Core {
         self.cache.get_mut().clear();
         self.deployed_uncommitted = false;
         self.compile_stored(tx)
+    }
+
+    /// Runs one command without a savepoint, where the store counts its
+    /// changes ([`store::WriteTxn::changes`]): a savepoint copies every page
+    /// the command touches, a quarter of the commit thread on SQLite, and is
+    /// needed only to undo a command that failed after it wrote. A command
+    /// that succeeds, or fails having written nothing, stands as it is. One
+    /// that failed after writing, faulted or panicked leaves the transaction
+    /// with writes that must not commit: the answer is
+    /// [`Unguarded::NeedsSavepoints`], and the caller abandons the
+    /// transaction and runs the batch again, each command in a savepoint
+    /// ([`Core::isolated`]). A store that cannot count runs it there at once.
+    pub fn unguarded<T>(
+        &mut self,
+        tx: &mut dyn WriteTxn,
+        now: i64,
+        mut run: impl FnMut(&mut Core, &mut dyn WriteTxn) -> Result<T, Error>,
+    ) -> Unguarded<T> {
+        let Some(before) = tx.changes() else {
+            return Unguarded::Done(self.isolated(tx, now, run));
+        };
+        match catch_unwind(AssertUnwindSafe(|| run(self, tx))) {
+            Ok(Ok(value)) => Unguarded::Done(Ok(value)),
+            // The transaction is in doubt: the whole batch fails anyway.
+            Ok(Err(error @ Error::Store(_))) => Unguarded::Done(Err(error)),
+            // A fault is recorded on its instance, in a savepoint.
+            Ok(Err(Error::Fault(_))) => Unguarded::NeedsSavepoints,
+            Ok(Err(error)) if tx.changes() == Some(before) => Unguarded::Done(Err(error)),
+            Ok(Err(_)) => Unguarded::NeedsSavepoints,
+            Err(_) => {
+                // It unwound past `command`, which could not forget what it wrote.
+                self.cache.get_mut().forget_written();
+                Unguarded::NeedsSavepoints
+            }
+        }
     }
 
     /// Runs one command in a savepoint of `tx`, all or nothing, and contains

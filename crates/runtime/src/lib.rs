@@ -21,7 +21,7 @@ pub mod metrics;
 pub mod service;
 mod streams;
 
-pub use crate::core::{retention_ms, ActivatedJob, Audit, Claim, ConditionalStart, Core, Deployed, Deployment, IdSource, Imported, Listed, Publication, PublishCommand, Registry, SequentialIds, StartCommand, UuidIds};
+pub use crate::core::{retention_ms, ActivatedJob, Audit, Claim, ConditionalStart, Core, Deployed, Deployment, IdSource, Imported, Listed, Publication, PublishCommand, Registry, SequentialIds, StartCommand, Unguarded, UuidIds};
 pub use error::{panic_message, Error, Fault, FaultCause};
 #[cfg(feature = "test-util")]
 pub use service::{ManualClock, PanicInjection};

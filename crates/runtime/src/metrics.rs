@@ -80,6 +80,8 @@ pub struct Metrics {
     cache: [AtomicU64; 3],
     /// Batches run again because another node wrote what they read (outcome: retried, or given up).
     conflicts: [AtomicU64; 2],
+    /// Batches run again with a savepoint per command, because one failed after it wrote.
+    reruns: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -93,6 +95,7 @@ impl Default for Metrics {
             commit_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
             cache: Default::default(),
             conflicts: Default::default(),
+            reruns: AtomicU64::new(0),
         }
     }
 }
@@ -127,6 +130,16 @@ impl Metrics {
     /// A batch met a conflict: it runs again (`retried`), or its callers get the conflict.
     pub fn record_conflict(&self, retried: bool) {
         self.conflicts[usize::from(!retried)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A batch runs again with a savepoint per command ([`crate::Core::unguarded`]).
+    pub fn record_rerun(&self) {
+        self.reruns.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Batches run again with a savepoint per command, so far.
+    pub fn reruns(&self) -> u64 {
+        self.reruns.load(Ordering::Relaxed)
     }
 
     /// Conflicts so far: (retried, given up).
@@ -183,6 +196,8 @@ impl Metrics {
         let _ = writeln!(out, "# HELP baton_commit_conflicts_total Batches that wrote what another node wrote meanwhile, by outcome (run again, or answered with the conflict).\n# TYPE baton_commit_conflicts_total counter");
         let _ = writeln!(out, "baton_commit_conflicts_total{{outcome=\"retried\"}} {retried}");
         let _ = writeln!(out, "baton_commit_conflicts_total{{outcome=\"given_up\"}} {given_up}");
+        let _ = writeln!(out, "# HELP baton_commit_batch_reruns_total Batches run again with a savepoint for each command, because a command run without one failed after it wrote.\n# TYPE baton_commit_batch_reruns_total counter");
+        let _ = writeln!(out, "baton_commit_batch_reruns_total {}", self.reruns());
         self.batch_size.render(&mut out, "baton_commit_batch_size", "Commands committed together in one transaction.");
         self.commit_seconds.render(&mut out, "baton_commit_seconds", "Time to apply and commit one batch.");
         out

@@ -19,7 +19,7 @@ use store::{Store, WriteTxn};
 use tokio::sync::{oneshot, Notify};
 
 use crate::core::{
-    ActivatedJob, Audit, Claim, Core, IdSource, Imported, PublishCommand, Registry, StartCommand,
+    ActivatedJob, Audit, Claim, Core, IdSource, Imported, PublishCommand, Registry, StartCommand, Unguarded,
 };
 use crate::metrics::Metrics;
 use crate::{panic_message, Error, Fault, FaultCause};
@@ -580,6 +580,9 @@ enum Attempt {
     Failed(Error),
     /// No transaction could begin (the store is unreachable); nothing ran.
     NotBegun(Error),
+    /// A command run without a savepoint failed after it wrote: nothing of
+    /// the batch is kept, and it runs again with a savepoint per command.
+    NeedsSavepoints,
 }
 
 struct CommitLoop {
@@ -683,9 +686,17 @@ impl CommitLoop {
         let now = self.clock.now();
         let (inputs, replies): (Vec<(Command, Audit)>, Vec<_>) = batch.into_iter().map(|e| ((e.command, e.audit), e.reply)).unzip();
         let mut tries = 0;
+        // Commands run without savepoints until one needs its writes undone.
+        let mut guarded = false;
         let outcome = loop {
             tries += 1;
-            match self.attempt(&inputs, now) {
+            match self.attempt(&inputs, now, guarded) {
+                Attempt::NeedsSavepoints => {
+                    self.metrics.record_rerun();
+                    self.forget_uncommitted();
+                    guarded = true;
+                    tries -= 1;
+                }
                 Attempt::Failed(Error::Store(error)) if error.is_conflict() && tries < MAX_CONFLICT_TRIES => {
                     // Nothing of it happened: forget what the core learned, read again, and retry.
                     self.metrics.record_conflict(true);
@@ -732,6 +743,14 @@ impl CommitLoop {
                     let _ = reply.send(Err(error.clone()));
                 }
             }
+            // The loop above runs such a batch again guarded, which never asks
+            // for savepoints; answered all the same, should that change.
+            Attempt::NeedsSavepoints => {
+                self.forget_uncommitted();
+                for reply in replies {
+                    let _ = reply.send(Err(Error::Store(store::Error::unavailable("the batch could not be run; try again"))));
+                }
+            }
         }
     }
 
@@ -752,8 +771,9 @@ impl CommitLoop {
         }
     }
 
-    /// Applies `inputs` and due timers in one transaction and commits it if it wrote.
-    fn attempt(&mut self, inputs: &[(Command, Audit)], now: i64) -> Attempt {
+    /// Applies `inputs` and due timers in one transaction and commits it if
+    /// it wrote; `guarded`: each command in a savepoint of its own.
+    fn attempt(&mut self, inputs: &[(Command, Audit)], now: i64, guarded: bool) -> Attempt {
         if self.stale {
             let reloaded = self.store.read().map_err(Error::Store).and_then(|mut read| self.core.reload(read.as_mut()));
             match reloaded {
@@ -781,7 +801,16 @@ impl CommitLoop {
             // Each command is all or nothing within the batch, and a fault
             // in one is that command's (and its instance's) alone.
             self.core.set_audit(audit.clone());
-            let result = self.core.isolated(txn.as_mut(), now, |core, tx| apply(core, tx, command.clone(), now));
+            let run = |core: &mut Core, tx: &mut dyn WriteTxn| apply(core, tx, command.clone(), now);
+            let result = if guarded {
+                self.core.isolated(txn.as_mut(), now, run)
+            } else {
+                match self.core.unguarded(txn.as_mut(), now, run) {
+                    Unguarded::Done(result) => result,
+                    // Dropped, the transaction rolls back.
+                    Unguarded::NeedsSavepoints => return Attempt::NeedsSavepoints,
+                }
+            };
             if let Err(Error::Store(error)) = &result {
                 // The transaction itself is in doubt: the whole batch fails below.
                 broken = Some(Error::Store(error.clone()));

@@ -637,6 +637,10 @@ async fn a_step_that_panics_faults_its_instance_alone_and_survives_a_restart() {
         .await
         .unwrap_err();
     assert_eq!(again.code(), "instance-faulted", "{again}");
+    // Commands run without savepoints; the panic sent its batch round again,
+    // each command in a savepoint, to undo it and record the fault. The
+    // refusal after it wrote nothing, and needed no second run.
+    assert_eq!(service.handle.metrics.reruns(), 1);
     service
         .handle
         .call(complete(key_of(&healthy_work)))
@@ -736,6 +740,34 @@ fn a_fault_in_one_command_of_a_batch_keeps_the_others() {
         read.instance(&second).unwrap().is_some(),
         "the next command of the batch committed"
     );
+}
+
+/// Issue 16, item 2: a command runs without a savepoint. One that fails
+/// having written nothing stands (its refusal is its answer); one that fails
+/// after writing asks for the batch to run again with savepoints, since its
+/// writes cannot be undone alone; a store that cannot count its changes
+/// runs the command in a savepoint at once.
+#[test]
+fn a_command_that_failed_after_writing_asks_for_savepoints() {
+    let store = MemoryStore::new();
+    let mut core = {
+        let mut read = store.read().unwrap();
+        runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
+    };
+    let refused = || Error::NotFound { what: "job", id: "j".into() };
+    let row = store::conformance::instance("written", "p", engine::Status::Running, T0);
+    let mut txn = store.write().unwrap();
+    let done = core.unguarded(txn.as_mut(), T0, |_, _| Ok::<_, Error>(7));
+    assert!(matches!(done, runtime::Unguarded::Done(Ok(7))), "{done:?}");
+    let nothing_written = core.unguarded(txn.as_mut(), T0, |_, _| Err::<(), _>(refused()));
+    assert!(matches!(nothing_written, runtime::Unguarded::Done(Err(Error::NotFound { .. }))), "{nothing_written:?}");
+    let written = core.unguarded(txn.as_mut(), T0, |_, tx| {
+        tx.put_instance(&row).map_err(Error::Store)?;
+        Err::<(), _>(refused())
+    });
+    assert!(matches!(written, runtime::Unguarded::NeedsSavepoints), "{written:?}");
+    let panicked = core.unguarded(txn.as_mut(), T0, |_, _| -> Result<(), Error> { panic!("a defect") });
+    assert!(matches!(panicked, runtime::Unguarded::NeedsSavepoints), "{panicked:?}");
 }
 
 /// A commit that fails while the store stays unreachable (PostgreSQL

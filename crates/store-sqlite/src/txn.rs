@@ -1325,7 +1325,16 @@ impl WriteTxn for SqliteTxn<'_> {
         }
     }
 
-    // Each command runs in a savepoint: prepared once, not parsed for every command.
+    /// SQLite's count of rows changed on the connection (its triggers' too):
+    /// only its movement matters.
+    fn changes(&self) -> Option<u64> {
+        match &self.conn {
+            Conn::Writer { guard, .. } => Some(guard.total_changes()),
+            Conn::Reader { .. } => None,
+        }
+    }
+
+    // A command that needs a savepoint runs in one: prepared once, not parsed for every command.
     fn savepoint(&mut self) -> Result<()> {
         self.run_prepared("SAVEPOINT command")
     }

@@ -363,6 +363,13 @@ pub trait WriteTxn: ReadTxn {
         let timers = self.due_timers(now, limit - starts.len())?;
         Ok((starts, timers))
     }
+    /// How many rows this transaction has inserted, updated or deleted so far,
+    /// if the store can tell: a command that failed while the count stood
+    /// still wrote nothing, and needs no savepoint to be undone. `None`: the
+    /// store cannot tell, and every command runs in a savepoint.
+    fn changes(&self) -> Option<u64> {
+        None
+    }
     /// Marks a point to roll back to, so one command of a batch can be undone
     /// alone. One savepoint at a time.
     fn savepoint(&mut self) -> Result<()>;

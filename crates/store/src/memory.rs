@@ -1126,6 +1126,11 @@ impl WriteTxn for MemoryTxn<'_> {
         Ok(())
     }
 
+    /// Every write leaves a step in the undo log.
+    fn changes(&self) -> Option<u64> {
+        self.undo.as_ref().map(|undo| undo.len() as u64)
+    }
+
     fn savepoint(&mut self) -> Result<()> {
         let undo = self
             .undo
