@@ -1125,11 +1125,56 @@ impl ReadTxn for SqliteTxn<'_> {
 impl WriteTxn for SqliteTxn<'_> {
     fn put_instance_if(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()> {
         // One writer per file: this holds unless Baton itself is wrong, and costs one lookup by key.
-        let held = self.instance_version(&row.id)?;
-        if held != stored {
-            return Err(Error::instance_changed(&row.id, stored, held));
+        let held = self.query_one(
+            "SELECT update_count, process_id, version, business_key, parent_id, started_at, start_key, tenant, number, status, incidents \
+             FROM instances WHERE id = ?",
+            params![row.id],
+            |held| {
+                let kept = (held.get(1)?, held.get(2)?, held.get(3)?, held.get(4)?, held.get(5)?, held.get(6)?, held.get(7)?, held.get(8)?);
+                Ok((held.get::<_, u64>(0)?, kept, held.get::<_, String>(9)?, held.get::<_, u32>(10)?))
+            },
+        )?;
+        if held.as_ref().map(|h| h.0) != stored {
+            return Err(Error::instance_changed(&row.id, stored, held.map(|h| h.0)));
         }
-        self.put_instance(row)
+        let kept: (String, u32, Option<String>, Option<String>, i64, Option<String>, String, u64) = (
+            row.process_id.clone(),
+            row.version,
+            row.business_key.clone(),
+            row.parent_id.clone(),
+            row.started_at,
+            row.start_key.clone(),
+            row.tenant.clone(),
+            row.number,
+        );
+        match held {
+            // An instance written again in place: only the columns that
+            // changed are set, so SQLite leaves alone the indexes (start,
+            // workflow, business key, parent, number) and the counting trigger
+            // of the columns that did not: the upsert rewrote them all.
+            Some((_, held_kept, status, incidents)) if held_kept == kept => {
+                let recounted = status != enum_text(&row.status)? || (incidents > 0) != (row.incidents > 0);
+                let sql = if recounted {
+                    "UPDATE instances SET status = ?, incidents = ?, ended_at = ?, waiting = ?, update_count = ?, history_count = ?, state = ? WHERE id = ?"
+                } else {
+                    "UPDATE instances SET incidents = ?2, ended_at = ?3, waiting = ?4, update_count = ?5, history_count = ?6, state = ?7 WHERE id = ?8"
+                };
+                self.execute(
+                    sql,
+                    params![
+                        enum_text(&row.status)?,
+                        row.incidents,
+                        row.ended_at,
+                        to_json(&row.waiting)?,
+                        row.update_count,
+                        row.history_count,
+                        to_compact(&row.state)?,
+                        row.id
+                    ],
+                )
+            }
+            _ => self.put_instance(row),
+        }
     }
 
     fn put_instance(&mut self, i: &InstanceRow) -> Result<()> {

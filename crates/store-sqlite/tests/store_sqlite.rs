@@ -233,6 +233,55 @@ fn what_the_store_says_it_wrote_is_what_the_log_holds() {
     assert_eq!(log, 32 + written.wal_bytes, "{written:?}");
 }
 
+/// Issue 16, item 2: an instance written again in place sets only what
+/// changed; its counts, its indexes and every column still follow it,
+/// including one the update in place does not set (then it is written whole).
+#[test]
+fn an_instance_written_again_keeps_its_counts_indexes_and_columns() {
+    let store = SqliteStore::open(&temp_path("again.db")).unwrap();
+    let mut row = store::conformance::instance("a", "p", engine::Status::Running, 1);
+    row.number = 1;
+    let write = |row: &InstanceRow, stored: Option<u64>| {
+        let mut write = store.write().unwrap();
+        write.put_instance_if(row, stored).unwrap();
+        write.commit().unwrap();
+    };
+    let counts = || {
+        let mut read = store.read().unwrap();
+        let mut counts: Vec<_> = read.instance_counts(&None).unwrap().into_iter().map(|c| (c.status, c.with_incidents, c.count)).collect();
+        counts.sort_by_key(|c| format!("{c:?}"));
+        counts
+    };
+    write(&row, None);
+    assert_eq!(counts(), [(engine::Status::Running, false, 1)]);
+    // In place, status unchanged.
+    row.update_count = 2;
+    row.history_count = 3;
+    row.state.variables.insert("n".into(), serde_json::json!(1));
+    write(&row, Some(1));
+    // In place, an incident and then the end: the counts move.
+    row.update_count = 3;
+    row.incidents = 1;
+    write(&row, Some(2));
+    assert_eq!(counts(), [(engine::Status::Running, true, 1)]);
+    row.update_count = 4;
+    row.incidents = 0;
+    row.status = engine::Status::Completed;
+    row.ended_at = Some(9);
+    write(&row, Some(3));
+    assert_eq!(counts(), [(engine::Status::Completed, false, 1)]);
+    // A column the update in place leaves alone: the row is written whole.
+    row.update_count = 5;
+    row.business_key = Some("order-7".into());
+    write(&row, Some(4));
+    let mut read = store.read().unwrap();
+    assert_eq!(read.instance("a").unwrap(), Some(row.clone()));
+    let by_status = InstanceFilter { status: Some(engine::Status::Completed), ..InstanceFilter::default() };
+    assert_eq!(read.instances(&by_status, &PageRequest::first(10)).unwrap().items.len(), 1, "found through the status index");
+    let by_key = InstanceFilter { business_key: Some("order-7".into()), ..InstanceFilter::default() };
+    assert_eq!(read.instances(&by_key, &PageRequest::first(10)).unwrap().items.len(), 1, "found through the business key's index");
+}
+
 /// Issue 9, item 9: two servers on one file are refused, not silently unsafe.
 #[test]
 fn a_second_store_on_one_file_is_refused_while_the_first_is_open() {
