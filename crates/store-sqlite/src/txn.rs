@@ -1238,8 +1238,17 @@ impl WriteTxn for SqliteTxn<'_> {
                 "INSERT OR REPLACE INTO requests (tenant, request_id, instance_id) VALUES (?, ?, ?)",
                 params![tenant, request_id, instance_id],
             ),
+            // A job key is one job of one instance, made once: its instance,
+            // element, type, creation and tenant never change. Written again
+            // (taken, failed, given back), only the rest is set, so SQLite
+            // updates the row and the one index by state, where a replace
+            // deleted and inserted it in all four.
             Write::PutJob(j) => self.execute(
-                &format!("INSERT OR REPLACE INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                &format!(
+                    "INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET \
+                     retries = excluded.retries, state = excluded.state, not_before = excluded.not_before, error_message = excluded.error_message, \
+                     worker = excluded.worker, lease_until = excluded.lease_until, lease = excluded.lease"
+                ),
                 params![
                     j.key,
                     j.instance_id,

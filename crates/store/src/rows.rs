@@ -302,6 +302,9 @@ pub enum Write {
         request_id: String,
         instance_id: String,
     },
+    /// Writes a job, new or changed. What a job is (its key, instance,
+    /// element, type, creation time, tenant) is written once: a store may
+    /// set only the rest when the key is already there.
     PutJob(JobRow),
     DeleteJob {
         key: String,
