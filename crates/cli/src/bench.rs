@@ -10,7 +10,7 @@
 //! call, concurrently) and the starters over HTTP, in this same process. Every completed instance is checked: completed,
 //! and every task it should have run (and no other) reported done.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +60,8 @@ pub struct BenchOptions {
     pub mode: Mode,
     pub instances: usize,
     pub rate: Option<f64>,
+    /// A closed loop: this many instances in flight, a start for each that ends.
+    pub in_flight: Option<usize>,
     /// With `--store postgres`: the database to measure in.
     pub postgres: Option<String>,
     /// Nodes on the one database (more than one only on PostgreSQL).
@@ -147,6 +149,9 @@ pub struct Report {
     pub nodes: usize,
     pub instances: usize,
     pub offered_rate: Option<f64>,
+    /// In a closed loop: the instances kept in flight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<usize>,
     pub seconds: f64,
     pub instances_per_s: f64,
     pub jobs_per_s: f64,
@@ -216,10 +221,64 @@ fn peak_memory_mb() -> f64 {
 
 /// How the benchmark talks to Baton: the library handle or HTTP.
 /// (key, element id, lease) of each job an activation answered, read from the fields so named.
-fn jobs_of(answer: &serde_json::Value, [key, element, lease]: [&str; 3]) -> Vec<(String, String, String)> {
+fn jobs_of(answer: &serde_json::Value, [key, element, lease, instance]: [&str; 4]) -> Vec<Taken> {
     let jobs = answer["jobs"].as_array().map(Vec::as_slice).unwrap_or_default();
     let text = |job: &serde_json::Value, field: &str| job[field].as_str().unwrap_or_default().to_string();
-    jobs.iter().map(|job| (text(job, key), text(job, element), text(job, lease))).collect()
+    jobs.iter().map(|job| Taken { key: text(job, key), element: text(job, element), lease: text(job, lease), instance: text(job, instance) }).collect()
+}
+
+/// A job a bench worker took.
+struct Taken {
+    key: String,
+    element: String,
+    lease: String,
+    /// Its instance, as the start answered it (an id, or Camunda's key).
+    instance: String,
+}
+
+/// What the closed loop waits on: how many jobs of each instance have
+/// completed, and the starter waiting for an instance to end. An instance
+/// ends with the completion of its last job, which runs its end event in
+/// the same command.
+#[derive(Default)]
+struct Ends {
+    instances: std::sync::Mutex<HashMap<String, Ending>>,
+}
+
+#[derive(Default)]
+struct Ending {
+    completed: usize,
+    waiter: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Ends {
+    /// A job of `instance` completed; `per_instance` jobs end it.
+    fn completed(&self, instance: &str, per_instance: usize) {
+        let Ok(mut instances) = self.instances.lock() else { return };
+        let ending = instances.entry(instance.to_string()).or_default();
+        ending.completed += 1;
+        if ending.completed >= per_instance {
+            if let Some(waiter) = ending.waiter.take() {
+                let _ = waiter.send(());
+                instances.remove(instance);
+            }
+        }
+    }
+
+    /// Waits until `instance` has ended (at once if it has).
+    async fn ended(&self, instance: &str, per_instance: usize) {
+        let (waiter, ended) = tokio::sync::oneshot::channel();
+        {
+            let Ok(mut instances) = self.instances.lock() else { return };
+            let ending = instances.entry(instance.to_string()).or_default();
+            if ending.completed >= per_instance {
+                instances.remove(instance);
+                return;
+            }
+            ending.waiter = Some(waiter);
+        }
+        let _ = ended.await;
+    }
 }
 
 #[derive(Clone)]
@@ -230,7 +289,8 @@ enum Link {
 }
 
 impl Link {
-    async fn start(&self, i: usize) -> Result<(), Failure> {
+    /// Starts instance `i`; returns its id (Camunda's key through `/v2`).
+    async fn start(&self, i: usize) -> Result<String, Failure> {
         let variables = json!({"amount": i % 200, "i": i});
         match self {
             Link::Embedded(handle) => {
@@ -239,11 +299,10 @@ impl Link {
                     variables: variables.as_object().cloned().unwrap_or_default(),
                     ..StartCommand::default()
                 };
-                handle
-                    .call(Command::Start(command))
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| Failure(e.to_string()))
+                match handle.call(Command::Start(command)).await.map_err(|e| Failure(e.to_string()))? {
+                    Reply::Started(id) => Ok(id),
+                    other => Err(Failure(format!("a start answered {other:?}"))),
+                }
             }
             Link::Http(client) => client
                 .post(
@@ -251,16 +310,16 @@ impl Link {
                     &json!({"workflow": "bench", "variables": variables}),
                 )
                 .await
-                .map(|_| ()),
+                .map(|answer| answer["id"].as_str().unwrap_or_default().to_string()),
             Link::Camunda(client) => client
                 .post("/v2/process-instances", &json!({"processDefinitionId": "bench", "variables": variables}))
                 .await
-                .map(|_| ()),
+                .map(|answer| answer["processInstanceKey"].as_str().unwrap_or_default().to_string()),
         }
     }
 
-    /// Takes jobs; returns (key, element id, lease) of each.
-    async fn activate(&self, worker: &str) -> Result<Vec<(String, String, String)>, Failure> {
+    /// Takes jobs.
+    async fn activate(&self, worker: &str) -> Result<Vec<Taken>, Failure> {
         match self {
             Link::Embedded(handle) => {
                 let jobs = handle
@@ -276,19 +335,19 @@ impl Link {
                     .map_err(|e| Failure(e.to_string()))?;
                 Ok(jobs
                     .into_iter()
-                    .map(|j| (j.job.key, j.job.element_id, j.job.lease.unwrap_or_default()))
+                    .map(|j| Taken { key: j.job.key, element: j.job.element_id, lease: j.job.lease.unwrap_or_default(), instance: j.job.instance_id })
                     .collect())
             }
             Link::Http(client) => {
                 let body = json!({"type": JOB_TYPE, "worker": worker, "max_jobs": BATCH, "lease_ms": 60000, "timeout_ms": 200});
                 let answer = client.post("/v1/jobs/activate", &body).await?;
-                Ok(jobs_of(&answer, ["key", "element_id", "lease"]))
+                Ok(jobs_of(&answer, ["key", "element_id", "lease", "instance_id"]))
             }
             Link::Camunda(client) => {
                 let body = json!({"type": JOB_TYPE, "worker": worker, "maxJobsToActivate": BATCH, "timeout": 60000, "requestTimeout": 200});
                 let answer = client.post("/v2/jobs/activation", &body).await?;
                 // Camunda's clients hold no lease (no such field): the key is the proof.
-                Ok(jobs_of(&answer, ["jobKey", "elementId", "lease"]))
+                Ok(jobs_of(&answer, ["jobKey", "elementId", "lease", "processInstanceKey"]))
             }
         }
     }
@@ -418,6 +477,8 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     // run's end, whenever the loop below notices it.
     let finished_ns = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
+    let ends = Arc::new(Ends::default());
+    let per_instance = tasks_per_instance as usize;
     let (commits_before, commands_before) = commits_now();
     let database_before = database_reading(&node_stores)?;
     let commit_thread_cpu = || handles.iter().map(|h| h.metrics.commit_thread_cpu()).sum::<Duration>();
@@ -427,27 +488,33 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
 
     let mut workers = Vec::new();
     for w in 0..WORKERS.max(handles.len()) {
-        let (link, completed_jobs, finished_ns, done) = (
+        let (link, completed_jobs, finished_ns, done, ends) = (
             links[w % links.len()].clone(),
             completed_jobs.clone(),
             finished_ns.clone(),
             done.clone(),
+            ends.clone(),
         );
+        let closed_loop = options.in_flight.is_some();
         workers.push(tokio::spawn(async move {
             let name = format!("bench-{w}");
             while !done.load(Ordering::Relaxed) {
                 let jobs = link.activate(&name).await?;
                 // Like a worker with concurrency: each job completed by its own call, all at once.
                 let mut completions = Vec::with_capacity(jobs.len());
-                for (key, element, lease) in jobs {
-                    let (link, name, completed_jobs, finished_ns) = (
+                for taken in jobs {
+                    let (link, name, completed_jobs, finished_ns, ends) = (
                         link.clone(),
                         name.clone(),
                         completed_jobs.clone(),
                         finished_ns.clone(),
+                        ends.clone(),
                     );
                     completions.push(tokio::spawn(async move {
-                        link.complete(&name, key, &element, &lease).await?;
+                        link.complete(&name, taken.key, &taken.element, &taken.lease).await?;
+                        if closed_loop {
+                            ends.completed(&taken.instance, per_instance);
+                        }
                         if completed_jobs.fetch_add(1, Ordering::Relaxed) + 1 == total_jobs {
                             finished_ns
                                 .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
@@ -466,10 +533,33 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     let starter = {
         let links = links.clone();
         let count = options.instances;
-        let rate = options.rate;
+        let (rate, in_flight) = (options.rate, options.in_flight);
+        let ends = ends.clone();
         tokio::spawn(async move {
-            match rate {
-                Some(rate) => {
+            match (rate, in_flight) {
+                // A closed loop: each of `in_flight` starters starts an
+                // instance and waits for it to end before the next.
+                (_, Some(in_flight)) => {
+                    let next = Arc::new(AtomicU64::new(0));
+                    let mut starters = Vec::new();
+                    for s in 0..in_flight.min(count) {
+                        let (link, next, ends) = (links[s % links.len()].clone(), next.clone(), ends.clone());
+                        starters.push(tokio::spawn(async move {
+                            loop {
+                                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                                if i >= count {
+                                    return Ok::<(), Failure>(());
+                                }
+                                let instance = link.start(i).await?;
+                                ends.ended(&instance, per_instance).await;
+                            }
+                        }));
+                    }
+                    for s in starters {
+                        s.await.map_err(|e| Failure(e.to_string()))??;
+                    }
+                }
+                (Some(rate), None) => {
                     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
                     let mut pending = Vec::new();
@@ -482,7 +572,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
                         p.await.map_err(|e| Failure(e.to_string()))??;
                     }
                 }
-                None => {
+                (None, None) => {
                     let next = Arc::new(AtomicU64::new(0));
                     let mut starters = Vec::new();
                     for s in 0..STARTERS.min(count.max(1)) {
@@ -577,6 +667,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         nodes: options.nodes,
         instances: options.instances,
         offered_rate: options.rate,
+        in_flight: options.in_flight,
         seconds,
         instances_per_s: options.instances as f64 / seconds,
         jobs_per_s: total_jobs as f64 / seconds,
@@ -696,6 +787,7 @@ pub fn print(report: &Report) {
         report
             .offered_rate
             .map(|r| format!(", offered {r}/s"))
+            .or_else(|| report.in_flight.map(|n| format!(", closed loop of {n} in flight")))
             .unwrap_or_default()
     );
     say!(

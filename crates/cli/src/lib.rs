@@ -753,6 +753,11 @@ pub enum Command {
         /// Offer load at this many instances per second instead of as fast as possible.
         #[arg(long)]
         rate: Option<f64>,
+        /// A closed loop: keep this many instances in flight, each start
+        /// waiting until an instance ends (latency at a load the server
+        /// keeps up with, not time in a queue).
+        #[arg(long, conflicts_with = "rate")]
+        in_flight: Option<usize>,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -1300,6 +1305,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             mode,
             instances,
             rate,
+            in_flight,
             json,
         } => {
             if nodes == 0 || (nodes > 1 && store != bench::BenchStore::Postgres) {
@@ -1313,6 +1319,9 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
                     "--rate must be a positive number of instances per second".into(),
                 ));
             }
+            if in_flight == Some(0) {
+                return Err(Failure("--in-flight must be at least 1".into()));
+            }
             eprintln!("baton bench: {instances} instances of {workload:?}, {store:?} store, {mode:?} mode, {nodes} node(s)");
             let report = bench::run(bench::BenchOptions {
                 workload,
@@ -1322,6 +1331,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
                 mode,
                 instances,
                 rate,
+                in_flight,
             })
             .await?;
             if json {

@@ -262,6 +262,17 @@ fn bench_runs_every_workload_and_checks_every_instance() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+    // Issue 16, item 5: a closed loop keeps a fixed number of instances in
+    // flight, each start waiting for an end, through each face.
+    for mode in ["embedded", "http", "camunda-rest"] {
+        let output = baton(&["bench", "--workload", "w2", "--store", "memory", "--mode", mode, "--instances", "40", "--in-flight", "4", "--json"]);
+        assert_eq!(output.status.code(), Some(0), "{mode}: {}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+        assert_eq!((report["verified"].as_u64(), report["in_flight"].as_u64()), (Some(40), Some(4)), "{mode}: {report}");
+    }
+    let refused = baton(&["bench", "--workload", "w1", "--in-flight", "0"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--in-flight must be at least 1"), "{}", String::from_utf8_lossy(&refused.stderr));
     // Issue 15, item 6: three nodes on one PostgreSQL database, every instance checked.
     let url = store_postgres::testing::server();
     let output = baton(&["bench", "--workload", "w3", "--store", "postgres", "--postgres", &url, "--nodes", "3", "--mode", "http", "--instances", "100", "--json"]);
