@@ -62,6 +62,8 @@ pub struct BenchOptions {
     pub rate: Option<f64>,
     /// A closed loop: this many instances in flight, a start for each that ends.
     pub in_flight: Option<usize>,
+    /// Instances run first and not measured.
+    pub warmup: usize,
     /// With `--store postgres`: the database to measure in.
     pub postgres: Option<String>,
     /// Nodes on the one database (more than one only on PostgreSQL).
@@ -152,6 +154,8 @@ pub struct Report {
     /// In a closed loop: the instances kept in flight.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<usize>,
+    /// Instances run before the measured ones, not measured.
+    pub warmup: usize,
     pub seconds: f64,
     pub instances_per_s: f64,
     pub jobs_per_s: f64,
@@ -472,6 +476,94 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
 
     let tasks_per_instance = expected(0).len() as u64;
     let total_jobs = tasks_per_instance * options.instances as u64;
+    // A warm-up first, on the same server: caches filled, the file grown,
+    // the threads started, none of it measured.
+    if options.warmup > 0 {
+        drive(links.clone(), &options, expected, 0, options.warmup).await?;
+    }
+    let (commits_before, commands_before) = commits_now();
+    let database_before = database_reading(&node_stores)?;
+    let commit_thread_cpu = || handles.iter().map(|h| h.metrics.commit_thread_cpu()).sum::<Duration>();
+    let commit_thread_cpu_before = commit_thread_cpu();
+    let cpu_before = cpu_seconds();
+    let seconds = drive(links, &options, expected, options.warmup, options.instances).await?;
+    let cpu = cpu_seconds() - cpu_before;
+    let (commits_after, commands_after) = commits_now();
+    let database_after = database_reading(&node_stores)?;
+    let database = database_before.zip(database_after).map(|(before, after)| {
+        let run = after.since(&before);
+        let per_instance = |count: u64| count as f64 / options.instances as f64;
+        DatabaseCost {
+            statements: per_instance(run.statements),
+            round_trips: per_instance(run.round_trips),
+            rows_written: per_instance(run.rows),
+            wal_bytes: per_instance(run.wal_bytes),
+            commits: per_instance(run.commits),
+        }
+    });
+    // Each node's commit thread, as of its last turn: every job's commands have been answered.
+    let commit_thread_cpu = commit_thread_cpu().saturating_sub(commit_thread_cpu_before);
+    for (stop, served) in servers {
+        let _ = stop.send(());
+        let _ = served.await;
+    }
+
+    // Check every instance: completed, and exactly the tasks it should have run.
+    let latencies =
+        tokio::task::spawn_blocking(move || verify(store.as_ref(), options.warmup + options.instances, options.warmup, expected))
+            .await
+            .map_err(|e| Failure(e.to_string()))??;
+    tokio::task::spawn_blocking(move || services.into_iter().for_each(Service::stop))
+        .await
+        .map_err(|e| Failure(e.to_string()))?;
+    let _ = std::fs::remove_dir_all(&directory);
+
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0) as f64
+    };
+    let conflicts_retried = handles.iter().map(|h| h.metrics.conflicts().0).sum();
+    let commits = commits_after - commits_before;
+    let commands = commands_after - commands_before;
+    Ok(Report {
+        workload: format!("{:?}", options.workload).to_lowercase(),
+        store: format!("{:?}", options.store).to_lowercase(),
+        mode: clap::ValueEnum::to_possible_value(&options.mode).map_or_else(String::new, |v| v.get_name().to_string()),
+        nodes: options.nodes,
+        instances: options.instances,
+        offered_rate: options.rate,
+        in_flight: options.in_flight,
+        warmup: options.warmup,
+        seconds,
+        instances_per_s: options.instances as f64 / seconds,
+        jobs_per_s: total_jobs as f64 / seconds,
+        cpu_s_per_1000: cpu / options.instances as f64 * 1000.0,
+        commit_thread_us_per_job: commit_thread_cpu.as_secs_f64() * 1e6 / total_jobs.max(1) as f64,
+        p50_ms: percentile(0.50),
+        p99_ms: percentile(0.99),
+        max_ms: latencies.last().copied().unwrap_or(0) as f64,
+        peak_memory_mb: peak_memory_mb(),
+        commits,
+        mean_batch: if commits == 0 {
+            0.0
+        } else {
+            commands as f64 / commits as f64
+        },
+        verified: latencies.len(),
+        conflicts_retried,
+        database,
+    })
+}
+
+/// Starts instances `first..first + count` (as fast as it can, at the
+/// offered rate, or in a closed loop) while workers complete their jobs;
+/// returns when every job has completed, with the seconds from the first
+/// start to the last completion.
+async fn drive(links: Arc<Vec<Link>>, options: &BenchOptions, expected: fn(usize) -> Vec<String>, first: usize, count: usize) -> Result<f64, Failure> {
+    let tasks_per_instance = expected(0).len() as u64;
+    let total_jobs = tasks_per_instance * count as u64;
     let completed_jobs = Arc::new(AtomicU64::new(0));
     // When the last job completed, in nanoseconds after the first start: the
     // run's end, whenever the loop below notices it.
@@ -479,15 +571,10 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     let done = Arc::new(AtomicBool::new(false));
     let ends = Arc::new(Ends::default());
     let per_instance = tasks_per_instance as usize;
-    let (commits_before, commands_before) = commits_now();
-    let database_before = database_reading(&node_stores)?;
-    let commit_thread_cpu = || handles.iter().map(|h| h.metrics.commit_thread_cpu()).sum::<Duration>();
-    let commit_thread_cpu_before = commit_thread_cpu();
-    let cpu_before = cpu_seconds();
     let started = Instant::now();
 
     let mut workers = Vec::new();
-    for w in 0..WORKERS.max(handles.len()) {
+    for w in 0..WORKERS.max(links.len()) {
         let (link, completed_jobs, finished_ns, done, ends) = (
             links[w % links.len()].clone(),
             completed_jobs.clone(),
@@ -532,7 +619,6 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
 
     let starter = {
         let links = links.clone();
-        let count = options.instances;
         let (rate, in_flight) = (options.rate, options.in_flight);
         let ends = ends.clone();
         tokio::spawn(async move {
@@ -546,8 +632,8 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
                         let (link, next, ends) = (links[s % links.len()].clone(), next.clone(), ends.clone());
                         starters.push(tokio::spawn(async move {
                             loop {
-                                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                                if i >= count {
+                                let i = first + next.fetch_add(1, Ordering::Relaxed) as usize;
+                                if i >= first + count {
                                     return Ok::<(), Failure>(());
                                 }
                                 let instance = link.start(i).await?;
@@ -563,7 +649,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
                     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
                     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
                     let mut pending = Vec::new();
-                    for i in 0..count {
+                    for i in first..first + count {
                         tick.tick().await;
                         let link = links[i % links.len()].clone();
                         pending.push(tokio::spawn(async move { link.start(i).await }));
@@ -579,8 +665,8 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
                         let (link, next) = (links[s % links.len()].clone(), next.clone());
                         starters.push(tokio::spawn(async move {
                             loop {
-                                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                                if i >= count {
+                                let i = first + next.fetch_add(1, Ordering::Relaxed) as usize;
+                                if i >= first + count {
                                     return Ok::<(), Failure>(());
                                 }
                                 link.start(i).await?;
@@ -615,78 +701,11 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         // length is the last completion's time.
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let seconds = finished_ns.load(Ordering::Relaxed) as f64 / 1e9;
-    let cpu = cpu_seconds() - cpu_before;
     done.store(true, Ordering::Relaxed);
     for worker in workers {
         worker.await.map_err(|e| Failure(e.to_string()))??;
     }
-    let (commits_after, commands_after) = commits_now();
-    let database_after = database_reading(&node_stores)?;
-    let database = database_before.zip(database_after).map(|(before, after)| {
-        let run = after.since(&before);
-        let per_instance = |count: u64| count as f64 / options.instances as f64;
-        DatabaseCost {
-            statements: per_instance(run.statements),
-            round_trips: per_instance(run.round_trips),
-            rows_written: per_instance(run.rows),
-            wal_bytes: per_instance(run.wal_bytes),
-            commits: per_instance(run.commits),
-        }
-    });
-    // Each node's commit thread, as of its last turn: every job's commands have been answered.
-    let commit_thread_cpu = commit_thread_cpu().saturating_sub(commit_thread_cpu_before);
-    for (stop, served) in servers {
-        let _ = stop.send(());
-        let _ = served.await;
-    }
-
-    // Check every instance: completed, and exactly the tasks it should have run.
-    let latencies =
-        tokio::task::spawn_blocking(move || verify(store.as_ref(), options.instances, expected))
-            .await
-            .map_err(|e| Failure(e.to_string()))??;
-    tokio::task::spawn_blocking(move || services.into_iter().for_each(Service::stop))
-        .await
-        .map_err(|e| Failure(e.to_string()))?;
-    let _ = std::fs::remove_dir_all(&directory);
-
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or(0) as f64
-    };
-    let conflicts_retried = handles.iter().map(|h| h.metrics.conflicts().0).sum();
-    let commits = commits_after - commits_before;
-    let commands = commands_after - commands_before;
-    Ok(Report {
-        workload: format!("{:?}", options.workload).to_lowercase(),
-        store: format!("{:?}", options.store).to_lowercase(),
-        mode: clap::ValueEnum::to_possible_value(&options.mode).map_or_else(String::new, |v| v.get_name().to_string()),
-        nodes: options.nodes,
-        instances: options.instances,
-        offered_rate: options.rate,
-        in_flight: options.in_flight,
-        seconds,
-        instances_per_s: options.instances as f64 / seconds,
-        jobs_per_s: total_jobs as f64 / seconds,
-        cpu_s_per_1000: cpu / options.instances as f64 * 1000.0,
-        commit_thread_us_per_job: commit_thread_cpu.as_secs_f64() * 1e6 / total_jobs.max(1) as f64,
-        p50_ms: percentile(0.50),
-        p99_ms: percentile(0.99),
-        max_ms: latencies.last().copied().unwrap_or(0) as f64,
-        peak_memory_mb: peak_memory_mb(),
-        commits,
-        mean_batch: if commits == 0 {
-            0.0
-        } else {
-            commands as f64 / commits as f64
-        },
-        verified: latencies.len(),
-        conflicts_retried,
-        database,
-    })
+    Ok(finished_ns.load(Ordering::Relaxed) as f64 / 1e9)
 }
 
 /// What every node's store wrote so far, summed; `None` for the memory
@@ -712,9 +731,11 @@ fn database_reading(stores: &[Arc<dyn Store>]) -> Result<Option<store::Written>,
 }
 
 /// Reads every instance back; returns the start-to-complete latencies (ms), sorted.
+/// Only instances from `measured` on (after the warm-up's) give a latency.
 fn verify(
     store: &dyn Store,
     instances: usize,
+    measured: usize,
     expected: fn(usize) -> Vec<String>,
 ) -> Result<Vec<i64>, Failure> {
     let mut read = store.read().map_err(|e| Failure(e.to_string()))?;
@@ -759,18 +780,17 @@ fn verify(
             if seen.insert(i, row.id.clone()).is_some() {
                 return Err(Failure(format!("two instances have index {i}")));
             }
-            latencies.push(row.ended_at.unwrap_or(row.started_at) - row.started_at);
+            if i >= measured {
+                latencies.push(row.ended_at.unwrap_or(row.started_at) - row.started_at);
+            }
         }
         match found.next {
             Some(next) => page.after = Some(next),
             None => break,
         }
     }
-    if latencies.len() != instances {
-        return Err(Failure(format!(
-            "found {} instances, expected {instances}",
-            latencies.len()
-        )));
+    if seen.len() != instances {
+        return Err(Failure(format!("found {} instances, expected {instances}", seen.len())));
     }
     latencies.sort_unstable();
     Ok(latencies)
@@ -789,6 +809,7 @@ pub fn print(report: &Report) {
             .map(|r| format!(", offered {r}/s"))
             .or_else(|| report.in_flight.map(|n| format!(", closed loop of {n} in flight")))
             .unwrap_or_default()
+            + &if report.warmup > 0 { format!(", after {} not measured", report.warmup) } else { String::new() }
     );
     say!(
         "instances       {} completed and verified in {:.2} s",

@@ -758,6 +758,9 @@ pub enum Command {
         /// keeps up with, not time in a queue).
         #[arg(long, conflicts_with = "rate")]
         in_flight: Option<usize>,
+        /// Run this many instances first, the same way, and measure only what follows.
+        #[arg(long, default_value_t = 0)]
+        warmup: usize,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -1306,6 +1309,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             instances,
             rate,
             in_flight,
+            warmup,
             json,
         } => {
             if nodes == 0 || (nodes > 1 && store != bench::BenchStore::Postgres) {
@@ -1322,7 +1326,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             if in_flight == Some(0) {
                 return Err(Failure("--in-flight must be at least 1".into()));
             }
-            eprintln!("baton bench: {instances} instances of {workload:?}, {store:?} store, {mode:?} mode, {nodes} node(s)");
+            eprintln!("baton bench: {instances} instances of {workload:?} after {warmup} to warm up, {store:?} store, {mode:?} mode, {nodes} node(s)");
             let report = bench::run(bench::BenchOptions {
                 workload,
                 store,
@@ -1332,6 +1336,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
                 instances,
                 rate,
                 in_flight,
+                warmup,
             })
             .await?;
             if json {
