@@ -580,9 +580,6 @@ enum Attempt {
     Failed(Error),
     /// No transaction could begin (the store is unreachable); nothing ran.
     NotBegun(Error),
-    /// A command run without a savepoint failed after it wrote: nothing of
-    /// the batch is kept, and it runs again with a savepoint per command.
-    NeedsSavepoints,
 }
 
 struct CommitLoop {
@@ -689,14 +686,16 @@ impl CommitLoop {
         // Commands run without savepoints until one needs its writes undone.
         let mut guarded = false;
         let outcome = loop {
+            let Some(attempted) = self.attempt(&inputs, now, guarded) else {
+                // A command failed after it wrote: nothing of the batch is
+                // kept, and it runs again with a savepoint per command.
+                self.metrics.record_rerun();
+                self.forget_uncommitted();
+                guarded = true;
+                continue;
+            };
             tries += 1;
-            match self.attempt(&inputs, now, guarded) {
-                Attempt::NeedsSavepoints => {
-                    self.metrics.record_rerun();
-                    self.forget_uncommitted();
-                    guarded = true;
-                    tries -= 1;
-                }
+            match attempted {
                 Attempt::Failed(Error::Store(error)) if error.is_conflict() && tries < MAX_CONFLICT_TRIES => {
                     // Nothing of it happened: forget what the core learned, read again, and retry.
                     self.metrics.record_conflict(true);
@@ -743,14 +742,6 @@ impl CommitLoop {
                     let _ = reply.send(Err(error.clone()));
                 }
             }
-            // The loop above runs such a batch again guarded, which never asks
-            // for savepoints; answered all the same, should that change.
-            Attempt::NeedsSavepoints => {
-                self.forget_uncommitted();
-                for reply in replies {
-                    let _ = reply.send(Err(Error::Store(store::Error::unavailable("the batch could not be run; try again"))));
-                }
-            }
         }
     }
 
@@ -772,23 +763,25 @@ impl CommitLoop {
     }
 
     /// Applies `inputs` and due timers in one transaction and commits it if
-    /// it wrote; `guarded`: each command in a savepoint of its own.
-    fn attempt(&mut self, inputs: &[(Command, Audit)], now: i64, guarded: bool) -> Attempt {
+    /// it wrote; `guarded`: each command in a savepoint of its own. `None`:
+    /// unguarded, a command failed after it wrote, and the transaction was
+    /// dropped (never when guarded).
+    fn attempt(&mut self, inputs: &[(Command, Audit)], now: i64, guarded: bool) -> Option<Attempt> {
         if self.stale {
             let reloaded = self.store.read().map_err(Error::Store).and_then(|mut read| self.core.reload(read.as_mut()));
             match reloaded {
                 Ok(()) => self.stale = false,
-                Err(error) => return Attempt::NotBegun(error),
+                Err(error) => return Some(Attempt::NotBegun(error)),
             }
         }
         let store = self.store.clone();
         let mut txn = match store.write() {
             Ok(txn) => txn,
-            Err(error) => return Attempt::NotBegun(Error::Store(error)),
+            Err(error) => return Some(Attempt::NotBegun(Error::Store(error))),
         };
         // What other nodes deployed since this one last looked.
         if let Err(error) = self.core.learn_deployments(txn.as_mut()) {
-            return Attempt::Failed(error);
+            return Some(Attempt::Failed(error));
         }
         let mut results = Vec::with_capacity(inputs.len());
         let mut wrote = false;
@@ -808,7 +801,7 @@ impl CommitLoop {
                 match self.core.unguarded(txn.as_mut(), now, run) {
                     Unguarded::Done(result) => result,
                     // Dropped, the transaction rolls back.
-                    Unguarded::NeedsSavepoints => return Attempt::NeedsSavepoints,
+                    Unguarded::NeedsSavepoints => return None,
                 }
             };
             if let Err(Error::Store(error)) = &result {
@@ -850,16 +843,16 @@ impl CommitLoop {
             // Nothing changed (polls that found no job, ticks): no commit, and no
             // one to wake, or every empty poll would wake every other poller.
             drop(txn);
-            return Attempt::ReadOnly(results);
+            return Some(Attempt::ReadOnly(results));
         }
         let committed = match fired {
             Ok(_) => txn.commit().map_err(Error::Store),
             Err(error) => Err(error),
         };
-        match committed {
+        Some(match committed {
             Ok(()) => Attempt::Committed(results),
             Err(error) => Attempt::Failed(error),
-        }
+        })
     }
 }
 

@@ -1152,8 +1152,9 @@ impl WriteTxn for SqliteTxn<'_> {
             // changed are set, so SQLite leaves alone the indexes (start,
             // workflow, business key, parent, number) and the counting trigger
             // of the columns that did not: the upsert rewrote them all.
-            Some((_, held_kept, status, incidents)) if held_kept == kept => {
-                let recounted = status != enum_text(&row.status)? || (incidents > 0) != (row.incidents > 0);
+            Some((_, held_kept, held_status, incidents)) if held_kept == kept => {
+                let status = enum_text(&row.status)?;
+                let recounted = held_status != status || (incidents > 0) != (row.incidents > 0);
                 let sql = if recounted {
                     "UPDATE instances SET status = ?, incidents = ?, ended_at = ?, waiting = ?, update_count = ?, history_count = ?, state = ? WHERE id = ?"
                 } else {
@@ -1162,7 +1163,7 @@ impl WriteTxn for SqliteTxn<'_> {
                 self.execute(
                     sql,
                     params![
-                        enum_text(&row.status)?,
+                        status,
                         row.incidents,
                         row.ended_at,
                         to_json(&row.waiting)?,
