@@ -121,9 +121,7 @@ pub(crate) fn from_stored<T: DeserializeOwned>(value: rusqlite::types::ValueRef<
 }
 
 fn from_json<T: DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+    from_stored(rusqlite::types::ValueRef::Text(text.as_bytes()))
 }
 
 
@@ -1124,35 +1122,24 @@ impl ReadTxn for SqliteTxn<'_> {
 
 impl WriteTxn for SqliteTxn<'_> {
     fn put_instance_if(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()> {
-        // One writer per file: this holds unless Baton itself is wrong, and costs one lookup by key.
+        // One writer per file: this holds unless Baton itself is wrong, and
+        // costs one lookup by key, which also says whether the columns an
+        // update in place leaves alone are as the row has them.
         let held = self.query_one(
-            "SELECT update_count, process_id, version, business_key, parent_id, started_at, start_key, tenant, number, status, incidents \
-             FROM instances WHERE id = ?",
-            params![row.id],
-            |held| {
-                let kept = (held.get(1)?, held.get(2)?, held.get(3)?, held.get(4)?, held.get(5)?, held.get(6)?, held.get(7)?, held.get(8)?);
-                Ok((held.get::<_, u64>(0)?, kept, held.get::<_, String>(9)?, held.get::<_, u32>(10)?))
-            },
+            "SELECT update_count, status, incidents, process_id = ?2 AND version = ?3 AND business_key IS ?4 AND parent_id IS ?5 \
+             AND started_at = ?6 AND start_key IS ?7 AND tenant = ?8 AND number = ?9 FROM instances WHERE id = ?1",
+            params![row.id, row.process_id, row.version, row.business_key, row.parent_id, row.started_at, row.start_key, row.tenant, row.number],
+            |held| Ok((held.get::<_, u64>(0)?, held.get::<_, String>(1)?, held.get::<_, u32>(2)?, held.get::<_, bool>(3)?)),
         )?;
         if held.as_ref().map(|h| h.0) != stored {
             return Err(Error::instance_changed(&row.id, stored, held.map(|h| h.0)));
         }
-        let kept: (String, u32, Option<String>, Option<String>, i64, Option<String>, String, u64) = (
-            row.process_id.clone(),
-            row.version,
-            row.business_key.clone(),
-            row.parent_id.clone(),
-            row.started_at,
-            row.start_key.clone(),
-            row.tenant.clone(),
-            row.number,
-        );
         match held {
             // An instance written again in place: only the columns that
             // changed are set, so SQLite leaves alone the indexes (start,
             // workflow, business key, parent, number) and the counting trigger
             // of the columns that did not: the upsert rewrote them all.
-            Some((_, held_kept, held_status, incidents)) if held_kept == kept => {
+            Some((_, held_status, incidents, in_place)) if in_place => {
                 let status = enum_text(&row.status)?;
                 let recounted = held_status != status || (incidents > 0) != (row.incidents > 0);
                 let sql = if recounted {
