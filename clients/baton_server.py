@@ -4,6 +4,7 @@ BATON_BIN names the binary (scripts/test passes the release build).
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -21,7 +22,7 @@ def free_port() -> int:
 
 
 class BatonServer:
-    """Started on construction; `base` is its REST address, `work` its folder, `grpc_port` set when asked for."""
+    """Started on construction; `base` is its REST address, `work` its folder (removed by `stop`), `grpc_port` set when asked for."""
 
     def __init__(self, prefix: str, grpc: bool = False):
         self.work = tempfile.mkdtemp(prefix=prefix)
@@ -44,3 +45,4 @@ class BatonServer:
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=10)
+        shutil.rmtree(self.work, ignore_errors=True)

@@ -2,7 +2,7 @@
 // BATON_BIN names the binary (scripts/test passes the release build).
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,7 +20,7 @@ function freePort() {
   });
 }
 
-/** Starts the server (with the Zeebe gateway when `grpc`) and waits until it answers: `{ base, grpc, work, stop() }`. */
+/** Starts the server (with the Zeebe gateway when `grpc`) and waits until it answers: `{ base, grpc, work, stop() }`; `stop` removes the folder too. */
 export async function startBaton(prefix, { grpc = false } = {}) {
   const work = mkdtempSync(join(tmpdir(), prefix));
   const port = await freePort();
@@ -29,5 +29,5 @@ export async function startBaton(prefix, { grpc = false } = {}) {
   const child = spawn(baton, ['serve', '--db', `sqlite://${join(work, 'baton.db')}`, '--listen', `127.0.0.1:${port}`, ...extra], { stdio: ['ignore', 'ignore', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300 && !(await fetch(`${base}/healthz`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
-  return { base, grpc: grpc ? `grpc://127.0.0.1:${grpcPort}` : undefined, work, stop: () => child.kill() };
+  return { base, grpc: grpc ? `grpc://127.0.0.1:${grpcPort}` : undefined, work, stop: () => { child.kill('SIGKILL'); rmSync(work, { recursive: true, force: true }); } };
 }

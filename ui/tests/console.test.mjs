@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
@@ -145,6 +145,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   for (const child of servers) child.kill('SIGKILL');
+  rmSync(work, { recursive: true, force: true });
 });
 
 test('the quick start through the console: deploy, start, the token on the diagram, a task, an incident retried, the end', async () => {

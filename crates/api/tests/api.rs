@@ -50,17 +50,10 @@ mod zeebe;
 /// The store the API tests run on: memory, unless `BATON_TEST_STORE` says
 /// `sqlite` (a new file) or `postgres` (a new database on the test server,
 /// as `scripts/test` runs them a second time).
-fn test_store() -> Arc<dyn store::Store> {
+fn test_store(scratch: &std::path::Path) -> Arc<dyn store::Store> {
     match std::env::var("BATON_TEST_STORE").as_deref() {
         Ok("postgres") => Arc::new(store_postgres::PostgresStore::open(&store_postgres::testing::fresh_database()).unwrap()),
-        Ok("sqlite") => {
-            static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let dir = std::env::temp_dir().join(format!("baton-api-test-{}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            Arc::new(store_sqlite::SqliteStore::open(&dir.join("api.db")).unwrap())
-        }
+        Ok("sqlite") => Arc::new(store_sqlite::SqliteStore::open(&scratch.join("api.db")).unwrap()),
         Ok("memory") | Err(_) => Arc::new(MemoryStore::new()),
         Ok(other) => panic!("BATON_TEST_STORE={other}: use memory, sqlite or postgres"),
     }
@@ -76,6 +69,8 @@ struct App {
     covered: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// The lease of each job activated through `send_as`, by key.
     leases: std::sync::Mutex<std::collections::HashMap<String, Value>>,
+    /// Where a file store keeps its files; dropped after the service (fields drop in order).
+    _scratch: tempfile::TempDir,
 }
 
 impl App {
@@ -85,11 +80,15 @@ impl App {
 
     /// An app on the store `make` makes (called off the async threads:
     /// PostgreSQL's client blocks on a runtime of its own).
-    fn on(make: fn() -> Arc<dyn store::Store>) -> App {
+    /// An app on the store `make` opens; a file store keeps its files in `scratch`,
+    /// a folder of the app's own that goes when the app does.
+    fn on(make: fn(scratch: &std::path::Path) -> Arc<dyn store::Store>) -> App {
         let clock = Arc::new(ManualClock::new(T0));
         let started = clock.clone();
+        let scratch = tempfile::Builder::new().prefix("baton-api-test-").tempdir().unwrap();
+        let folder = scratch.path().to_path_buf();
         let service = std::thread::spawn(move || {
-            Service::start(make(), started, Box::new(SequentialIds::default()), Options::default())
+            Service::start(make(&folder), started, Box::new(SequentialIds::default()), Options::default())
         })
         .join()
         .unwrap()
@@ -101,6 +100,7 @@ impl App {
             document: api::openapi(),
             covered: Default::default(),
             leases: Default::default(),
+            _scratch: scratch,
         }
     }
 
@@ -1021,7 +1021,7 @@ async fn readiness_fails_when_the_commit_loop_is_not_running() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_fails_while_commits_fail_and_recovers_after_one_succeeds() {
     static STORE: std::sync::OnceLock<Arc<store::MemoryStore>> = std::sync::OnceLock::new();
-    let app = App::on(|| STORE.get_or_init(|| Arc::new(store::MemoryStore::new())).clone());
+    let app = App::on(|_| STORE.get_or_init(|| Arc::new(store::MemoryStore::new())).clone());
     let store = STORE.get().unwrap().clone();
     app.deploy(&[("order.bpmn", MODEL)]).await;
     assert_eq!(app.send("GET", "/readyz", None).await.0, StatusCode::OK);
@@ -2307,12 +2307,7 @@ async fn every_route_answers_as_its_openapi_schema_says() {
         .await);
 
     // A backup is a copy of a file: on a store that is one, an SQLite file that a store opens again.
-    let on_file = App::on(|| {
-        let dir = std::env::temp_dir().join(format!("baton-api-backup-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Arc::new(store_sqlite::SqliteStore::open(&dir.join("api.db")).unwrap())
-    });
+    let on_file = App::on(|scratch| Arc::new(store_sqlite::SqliteStore::open(&scratch.join("api.db")).unwrap()));
     let (status, content_type, copy) = on_file.send("GET", "/v1/backup", None).await;
     assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/vnd.sqlite3"));
     assert!(copy.as_str().unwrap().starts_with("SQLite format 3"), "an SQLite file");

@@ -171,16 +171,27 @@ fn each_task_completed_once(server: &str, id: &str) {
     assert_eq!((started, rows.len()), (completed, started + completed), "instance {id} has unfinished element instances: {rows:?}");
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("baton-durability-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A new folder for one test's files, removed when the test passes and kept
+/// (its path printed) when it fails, for the servers' logs in it.
+struct Scratch(Option<tempfile::TempDir>);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let (true, Some(dir)) = (std::thread::panicking(), self.0.take()) {
+            eprintln!("the failed test's files are kept in {}", dir.keep().display());
+        }
+    }
+}
+
+fn scratch(name: &str) -> (Scratch, PathBuf) {
+    let dir = tempfile::Builder::new().prefix(&format!("baton-{name}-")).tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    (Scratch(Some(dir)), path)
 }
 
 #[test]
 fn a_killed_server_loses_nothing_and_repeats_nothing() {
-    let dir = temp_dir();
+    let (_scratch, dir) = scratch("killed");
     let db = dir.join("baton.db");
     let log = dir.join("serve.log");
     let port = TcpListener::bind("127.0.0.1:0")
@@ -313,8 +324,7 @@ fn kill_cycles_lose_no_acknowledged_start_and_complete_each_job_once() {
         seed ^= seed << 17;
         seed % below
     };
-    let dir = temp_dir().join("kill-cycles");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("kill-cycles");
     let (db, log) = (dir.join("baton.db"), dir.join("serve.log"));
     let (listen, server) = free_address();
     let model = dir.join("durable.bpmn");
@@ -431,8 +441,7 @@ impl Drop for PrivatePostgres {
 #[test]
 fn a_postgres_server_restarted_under_load_loses_nothing_and_its_outage_is_a_clear_error() {
     let postgres = PrivatePostgres::start();
-    let dir = temp_dir().join("postgres-restart");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("postgres-restart");
     let addresses = [free_address(), free_address()];
     let log = dir.join("serve.log");
     let _running: Vec<Killed> = addresses
@@ -505,8 +514,7 @@ fn a_postgres_server_restarted_under_load_loses_nothing_and_its_outage_is_a_clea
 /// and runs them on.
 #[test]
 fn a_backup_taken_while_the_server_runs_starts_a_server_with_everything_in_it() {
-    let dir = temp_dir().join("backup");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("backup");
     let (listen, server) = free_address();
     let _running = serve_ready(&dir.join("baton.db"), &listen, &dir.join("serve.log"), &server);
     let model = dir.join("durable.bpmn");
@@ -541,8 +549,7 @@ fn a_backup_taken_while_the_server_runs_starts_a_server_with_everything_in_it() 
 /// SIGTERM does not wait for long polls: the server answers them and exits.
 #[test]
 fn sigterm_stops_the_server_promptly_while_a_worker_long_polls() {
-    let dir = temp_dir().join("sigterm");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("sigterm");
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -612,8 +619,7 @@ const CALLER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 /// file is refused by name.
 #[test]
 fn a_worker_completes_child_jobs_a_closed_pipe_is_quiet_and_a_second_server_is_refused() {
-    let dir = temp_dir().join("children");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("children");
     let db = dir.join("baton.db");
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -863,8 +869,7 @@ fn a_worker_completes_child_jobs_a_closed_pipe_is_quiet_and_a_second_server_is_r
 /// through the server by that admin, and requests without a token refused.
 #[test]
 fn a_server_with_tokens_refuses_strangers_and_its_admin_makes_tokens() {
-    let dir = temp_dir().join("tokens");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("tokens");
     let db = dir.join("baton.db");
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -1001,8 +1006,7 @@ fn a_server_with_tokens_refuses_strangers_and_its_admin_makes_tokens() {
 /// authority; the CLI trusts that authority when told to, and only then.
 #[test]
 fn the_server_speaks_https_and_the_cli_checks_its_certificate() {
-    let dir = temp_dir().join("tls");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("tls");
     let mut authority = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     authority.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let authority_key = rcgen::KeyPair::generate().unwrap();
@@ -1166,8 +1170,7 @@ fn jwts_from_an_openid_connect_issuer_are_checked_and_its_keys_rotate() {
         .local_addr()
         .unwrap()
         .port();
-    let dir = temp_dir().join("oidc");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("oidc");
     let _running = Killed(
         Command::new(env!("CARGO_BIN_EXE_baton"))
             .args([
@@ -1299,8 +1302,7 @@ fn serve_with_tokens(db: &str) -> (Killed, String) {
 /// first ones, or to get back in) are the ones a server then takes.
 #[test]
 fn tokens_made_offline_let_their_holder_in() {
-    let dir = temp_dir().join("offline-tokens");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("offline-tokens");
     let db = format!("sqlite://{}", dir.join("baton.db").display());
     let offline = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_baton"))
@@ -1380,8 +1382,7 @@ fn http(address: &str, method: &str, path: &str, token: Option<&str>, body: &str
 #[test]
 fn the_role_route_matrix_holds_against_the_real_server() {
     use api::access::{Access, Role, ACCESS};
-    let dir = temp_dir().join("matrix");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("matrix");
     let db = dir.join("baton.db");
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -1493,8 +1494,7 @@ const ALARM: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524
 /// in each, and a signal from one reaches only its own instance.
 #[test]
 fn two_tenants_through_the_cli_neither_see_nor_signal_each_other() {
-    let dir = temp_dir().join("tenants");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("tenants");
     let db = format!("sqlite://{}", dir.join("baton.db").display());
     let model = dir.join("alarmed.bpmn");
     std::fs::write(&model, ALARM).unwrap();
@@ -1582,8 +1582,7 @@ fn two_tenants_through_the_cli_neither_see_nor_signal_each_other() {
 /// after a restart too.
 #[test]
 fn a_task_is_completed_with_its_deployed_form_through_the_cli() {
-    let dir = temp_dir().join("forms");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("forms");
     let (db, log) = (dir.join("baton.db"), dir.join("serve.log"));
     let model = dir.join("leave.bpmn");
     std::fs::write(
@@ -1647,8 +1646,7 @@ fn a_task_is_completed_with_its_deployed_form_through_the_cli() {
 /// that outlives its lease.
 #[test]
 fn a_worker_command_reads_headers_throws_bpmn_errors_and_is_bounded_by_its_lease() {
-    let dir = temp_dir().join("worker-errors");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("worker-errors");
     let model = dir.join("stock.bpmn");
     std::fs::write(
         &model,
@@ -1791,8 +1789,7 @@ fn three_nodes_lose_nothing_and_repeat_nothing_when_two_are_killed_under_load() 
     const COUNT: usize = 2_000;
     const CLIENTS: usize = 4;
     let url = store_postgres::testing::fresh_database();
-    let dir = temp_dir().join("cluster");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("cluster");
     let log = dir.join("serve.log");
     let addresses: Vec<(String, String)> = (0..3).map(|_| free_address()).collect();
     let servers: Vec<String> = addresses.iter().map(|(_, server)| server.clone()).collect();
@@ -1913,8 +1910,7 @@ fn three_nodes_lose_nothing_and_repeat_nothing_when_two_are_killed_under_load() 
 /// and once a connection closes the next one is served.
 #[test]
 fn connections_over_the_cap_are_answered_503_and_counted() {
-    let dir = temp_dir().join("connections");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("connections");
     let (listen, server) = free_address();
     let log = std::fs::File::create(dir.join("serve.log")).unwrap();
     let _running = Killed(
@@ -1972,8 +1968,7 @@ fn connections_over_the_cap_are_answered_503_and_counted() {
 #[test]
 fn a_damaged_database_file_is_found_by_check_and_refused_by_serve() {
     use store::{Store, Write};
-    let dir = temp_dir().join("damaged");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (_scratch, dir) = scratch("damaged");
     let db = dir.join("baton.db");
     {
         let store = store_sqlite::SqliteStore::open(&db).unwrap();

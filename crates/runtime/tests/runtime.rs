@@ -3,7 +3,6 @@
 
 mod simulation;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,17 +72,11 @@ async fn start(service: &Service, process: &str, request_id: Option<&str>) -> St
     }
 }
 
-fn temp_db() -> std::path::PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "baton-runtime-test-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    // A process id comes round again: what an earlier run left under it is not this test's.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("baton.db")
+/// A database file in a new folder, removed with the folder when the test ends.
+fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::Builder::new().prefix("baton-runtime-test-").tempdir().unwrap();
+    let path = dir.path().join("baton.db");
+    (dir, path)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,7 +190,7 @@ async fn a_start_with_a_request_id_is_idempotent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timer_that_fell_due_while_the_server_was_down_fires_after_the_restart() {
-    let path = temp_db();
+    let (_dir, path) = temp_db();
     let clock = Arc::new(ManualClock::new(T0));
     let id = {
         let store = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
@@ -224,7 +217,7 @@ async fn a_timer_that_fell_due_while_the_server_was_down_fires_after_the_restart
 /// runs, resolved incidents) is kept by the SQLite store across a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_instance_record_survives_a_restart() {
-    let path = temp_db();
+    let (_dir, path) = temp_db();
     let clock = Arc::new(ManualClock::new(T0));
     let as_ann = || runtime::Audit {
         actor: Some("ann".into()),
@@ -538,7 +531,7 @@ fn incidents_of(store: &dyn Store, id: &str) -> Vec<store::IncidentRow> {
 /// carry on; a restart does not fail again; resolving retries the step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_that_panics_faults_its_instance_alone_and_survives_a_restart() {
-    let path = temp_db();
+    let (_dir, path) = temp_db();
     let clock = Arc::new(ManualClock::new(T0));
     let store: Arc<dyn Store> = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
     let doomed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -890,7 +883,7 @@ fn file_bytes(db: &std::path::Path) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ended_instances_go_when_their_retention_runs_out_and_the_file_stops_growing() {
     let clock = Arc::new(ManualClock::new(T0));
-    let db = temp_db();
+    let (_dir, db) = temp_db();
     let store: Arc<dyn Store> = Arc::new(store_sqlite::SqliteStore::open(&db).unwrap());
     let options = Options { retention_ms: Some(120_000), ..Options::default() };
     let service = Service::start(store.clone(), clock.clone(), Box::new(SequentialIds::default()), options).unwrap();
@@ -945,7 +938,7 @@ async fn ended_instances_go_when_their_retention_runs_out_and_the_file_stops_gro
 /// refused whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_input_that_would_make_the_variables_too_large_stops_its_instance_alone() {
-    let path = temp_db();
+    let (_dir, path) = temp_db();
     let clock = Arc::new(ManualClock::new(T0));
     let store: Arc<dyn Store> = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
     let service = service(store.clone(), clock.clone());
@@ -992,7 +985,7 @@ async fn an_input_that_would_make_the_variables_too_large_stops_its_instance_alo
 /// found by the new values and no longer by the old; across a restart too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_are_found_by_their_variables_as_they_change() {
-    let path = temp_db();
+    let (_dir, path) = temp_db();
     let clock = Arc::new(ManualClock::new(T0));
     let store: Arc<dyn Store> = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
     let service = service(store.clone(), clock.clone());

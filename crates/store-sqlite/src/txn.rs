@@ -1408,9 +1408,8 @@ mod plans {
     /// shows the plan of a full one.
     #[test]
     fn hot_queries_walk_their_own_index_first() {
-        let dir = std::env::temp_dir().join(format!("baton-plans-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = crate::SqliteStore::open(&dir.join("plans.db")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(&dir.path().join("plans.db")).unwrap();
         let connection = store.writer.lock().unwrap();
         for (sql, table, index) in [
             (super::DUE_TIMERS.to_string(), "timers", "timers_by_due"),
@@ -1460,10 +1459,8 @@ mod plans {
     /// the cursor seeks the index instead of stepping over what came before.
     #[test]
     fn a_deep_page_costs_what_the_first_does() {
-        let dir = std::env::temp_dir().join(format!("baton-deep-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let _ = std::fs::remove_file(dir.join("deep.db"));
-        let store = crate::SqliteStore::open(&dir.join("deep.db")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(&dir.path().join("deep.db")).unwrap();
         let connection = store.writer.lock().unwrap();
         connection
             .execute_batch(

@@ -6,29 +6,26 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use store::{InstanceFilter, InstanceRow, PageRequest, Store, Write};
 use store_sqlite::SqliteStore;
 
-fn temp_path(name: &str) -> std::path::PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "baton-store-test-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    // A process id comes round again: what an earlier run left under it is not this test's.
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A file named `name` in a new folder, removed with the folder when the test ends.
+fn temp_path(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::Builder::new().prefix("baton-store-test-").tempdir().unwrap();
+    let path = dir.path().join(name);
+    (dir, path)
 }
 
 #[test]
 fn the_sqlite_store_passes_the_conformance_suite() {
+    let (dir, _) = temp_path("suite.db");
+    let next = AtomicUsize::new(0);
     store::conformance::run(&|| {
-        Box::new(SqliteStore::open(&temp_path("suite.db")).expect("the store opens"))
+        let path = dir.path().join(format!("suite-{}.db", next.fetch_add(1, Ordering::SeqCst)));
+        Box::new(SqliteStore::open(&path).expect("the store opens"))
     });
 }
 
 #[test]
 fn committed_rows_survive_a_reopen_and_uncommitted_ones_do_not() {
-    let path = temp_path("reopen.db");
+    let (_dir, path) = temp_path("reopen.db");
     {
         let store = SqliteStore::open(&path).unwrap();
         let mut txn = store.write().unwrap();
@@ -59,7 +56,7 @@ fn committed_rows_survive_a_reopen_and_uncommitted_ones_do_not() {
 
 #[test]
 fn a_file_from_a_newer_baton_is_refused() {
-    let path = temp_path("newer.db");
+    let (_dir, path) = temp_path("newer.db");
     drop(SqliteStore::open(&path).unwrap());
     let connection = rusqlite::Connection::open(&path).unwrap();
     connection
@@ -77,7 +74,7 @@ fn a_file_from_a_newer_baton_is_refused() {
 /// Baton opens it, and keeps its rows (as the default tenant's).
 #[test]
 fn a_file_from_schema_1_is_brought_up_to_date() {
-    let path = temp_path("v1.db");
+    let (_dir, path) = temp_path("v1.db");
     let connection = rusqlite::Connection::open(&path).unwrap();
     store_sqlite::migrate_steps(&connection, 0, 1).unwrap();
     let mut row = store::conformance::instance("kept", "p", engine::Status::Running, 1);
@@ -139,7 +136,7 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
 /// same, history filters included; a row written again takes the compact form.
 #[test]
 fn json_rows_of_schema_14_read_and_are_rewritten_compactly() {
-    let path = temp_path("v14.db");
+    let (_dir, path) = temp_path("v14.db");
     let connection = rusqlite::Connection::open(&path).unwrap();
     store_sqlite::migrate_steps(&connection, 0, 14).unwrap();
     let mut row = store::conformance::instance("old", "p", engine::Status::Running, 1);
@@ -213,7 +210,7 @@ fn json_rows_of_schema_14_read_and_are_rewritten_compactly() {
 /// page written), the statements and the rows.
 #[test]
 fn what_the_store_says_it_wrote_is_what_the_log_holds() {
-    let path = temp_path("written.db");
+    let (_dir, path) = temp_path("written.db");
     // Made and closed first: the log starts empty when the file is opened again.
     drop(SqliteStore::open(&path).unwrap());
     let store = SqliteStore::open(&path).unwrap();
@@ -238,7 +235,8 @@ fn what_the_store_says_it_wrote_is_what_the_log_holds() {
 /// including one the update in place does not set (then it is written whole).
 #[test]
 fn an_instance_written_again_keeps_its_counts_indexes_and_columns() {
-    let store = SqliteStore::open(&temp_path("again.db")).unwrap();
+    let (_dir, path) = temp_path("again.db");
+    let store = SqliteStore::open(&path).unwrap();
     let mut row = store::conformance::instance("a", "p", engine::Status::Running, 1);
     row.number = 1;
     let write = |row: &InstanceRow, stored: Option<u64>| {
@@ -285,7 +283,7 @@ fn an_instance_written_again_keeps_its_counts_indexes_and_columns() {
 /// Issue 9, item 9: two servers on one file are refused, not silently unsafe.
 #[test]
 fn a_second_store_on_one_file_is_refused_while_the_first_is_open() {
-    let path = temp_path("locked.db");
+    let (_dir, path) = temp_path("locked.db");
     let first = SqliteStore::open(&path).unwrap();
     let refused = SqliteStore::open(&path)
         .err()
@@ -319,7 +317,7 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
     const ROWS: i64 = 100_000;
     /// Generous for a page of up to a hundred rows through an index, far below a scan.
     const MOST_STEPS: u64 = 20_000;
-    let path = temp_path("big.db");
+    let (_dir, path) = temp_path("big.db");
     {
         let store = SqliteStore::open(&path).unwrap();
         let mut txn = store.write().unwrap();
@@ -400,7 +398,7 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
 #[test]
 fn an_instances_variable_entries_follow_it_and_go_with_it() {
     use store::*;
-    let path = temp_path("variables.db");
+    let (_dir, path) = temp_path("variables.db");
     let store = SqliteStore::open(&path).unwrap();
     let entries = || -> Vec<(String, String)> {
         let raw = rusqlite::Connection::open(&path).unwrap();
