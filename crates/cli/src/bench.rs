@@ -7,8 +7,11 @@
 //! `embedded` runs the runtime in this process and the workers through its
 //! library handle; `http` serves the real API on a loopback port and runs the
 //! workers (activate in batches of up to 200, complete each job with its own
-//! call, concurrently) and the starters over HTTP, in this same process. Every completed instance is checked: completed,
-//! and every task it should have run (and no other) reported done.
+//! call, concurrently) and the starters over HTTP, in this same process, or
+//! with `--separate` in a process of their own (this binary again, as
+//! `bench --drive-server URL`), so that this process's CPU is the server's
+//! alone. Every completed instance is checked: completed, and every task it
+//! should have run (and no other) reported done.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -68,6 +71,8 @@ pub struct BenchOptions {
     pub postgres: Option<String>,
     /// Nodes on the one database (more than one only on PostgreSQL).
     pub nodes: usize,
+    /// Starters and workers in a process of their own, not in the server's.
+    pub separate: bool,
 }
 
 fn task(id: &str) -> String {
@@ -159,7 +164,21 @@ pub struct Report {
     pub seconds: f64,
     pub instances_per_s: f64,
     pub jobs_per_s: f64,
+    /// CPU of this process: the server's, and the clients' too unless they run apart.
     pub cpu_s_per_1000: f64,
+    /// With the clients in a process of their own: the server's CPU alone (this process's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_s_per_1000: Option<f64>,
+    /// With the clients in a process of their own: theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clients_cpu_s_per_1000: Option<f64>,
+    /// CPU the whole machine spent while the run was measured (every
+    /// process, not only Baton's: a busy machine shows here).
+    pub machine_cpu_s_per_1000: f64,
+    /// The machine's load average (1, 5 and 15 minutes) when the run began.
+    pub load_average: [f64; 3],
+    /// Whether the starters and workers ran in a process of their own.
+    pub separate: bool,
     /// CPU time of the commit loops' threads per job (each job is a start's
     /// share, its activation and its completion): the serial work that caps a node.
     pub commit_thread_us_per_job: f64,
@@ -211,6 +230,27 @@ fn cpu_seconds() -> f64 {
     };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds the whole machine has spent (every core, every process:
+/// user, nice, system, interrupts and steal, not idle or waiting), from /proc/stat.
+fn machine_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .map(|fields| fields.split_whitespace().filter_map(|f| f.parse().ok()).collect())
+        .unwrap_or_default();
+    // user nice system idle iowait irq softirq steal (guest time is inside user already).
+    [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| ticks.get(i)).sum::<f64>() / 100.0
+}
+
+/// The load average over 1, 5 and 15 minutes, from /proc/loadavg.
+fn load_average() -> [f64; 3] {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let mut fields = text.split_whitespace().map(|f| f.parse().unwrap_or(0.0));
+    [(); 3].map(|_| fields.next().unwrap_or(0.0))
 }
 
 /// Peak resident memory (VmHWM) in MiB.
@@ -451,6 +491,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
 
     // A link to each node: starters and workers take them in turn.
     let mut links = Vec::new();
+    let mut addresses = Vec::new();
     let mut servers = Vec::new();
     for handle in &handles {
         match options.mode {
@@ -465,8 +506,8 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
                 let served = tokio::spawn(api::serve(listener, handle.clone(), security, async move {
                     let _ = stopped.await;
                 }));
-                let client = Arc::new(Client::new(&format!("http://{address}")));
-                links.push(if options.mode == Mode::Http { Link::Http(client) } else { Link::Camunda(client) });
+                addresses.push(format!("http://{address}"));
+                links.push(link_to(options.mode, &format!("http://{address}")));
                 servers.push((stop, served));
             }
         }
@@ -478,16 +519,20 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     let total_jobs = tasks_per_instance * options.instances as u64;
     // A warm-up first, on the same server: caches filled, the file grown,
     // the threads started, none of it measured.
+    let clients = if options.separate { Clients::Apart(addresses) } else { Clients::Here(links) };
     if options.warmup > 0 {
-        drive(links.clone(), &options, expected, 0, options.warmup).await?;
+        clients.drive(&options, expected, 0, options.warmup).await?;
     }
     let (commits_before, commands_before) = commits_now();
     let database_before = database_reading(&node_stores)?;
     let commit_thread_cpu = || handles.iter().map(|h| h.metrics.commit_thread_cpu()).sum::<Duration>();
     let commit_thread_cpu_before = commit_thread_cpu();
+    let load_average = load_average();
+    let machine_cpu_before = machine_cpu_seconds();
     let cpu_before = cpu_seconds();
-    let seconds = drive(links, &options, expected, options.warmup, options.instances).await?;
+    let Driven { seconds, clients_cpu } = clients.drive(&options, expected, options.warmup, options.instances).await?;
     let cpu = cpu_seconds() - cpu_before;
+    let machine_cpu = machine_cpu_seconds() - machine_cpu_before;
     let (commits_after, commands_after) = commits_now();
     let database_after = database_reading(&node_stores)?;
     let database = database_before.zip(database_after).map(|(before, after)| {
@@ -527,6 +572,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     let conflicts_retried = handles.iter().map(|h| h.metrics.conflicts().0).sum();
     let commits = commits_after - commits_before;
     let commands = commands_after - commands_before;
+    let per_1000 = |seconds: f64| seconds / options.instances as f64 * 1000.0;
     Ok(Report {
         workload: format!("{:?}", options.workload).to_lowercase(),
         store: format!("{:?}", options.store).to_lowercase(),
@@ -539,7 +585,12 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         seconds,
         instances_per_s: options.instances as f64 / seconds,
         jobs_per_s: total_jobs as f64 / seconds,
-        cpu_s_per_1000: cpu / options.instances as f64 * 1000.0,
+        cpu_s_per_1000: per_1000(cpu),
+        server_cpu_s_per_1000: options.separate.then(|| per_1000(cpu)),
+        clients_cpu_s_per_1000: clients_cpu.map(per_1000),
+        machine_cpu_s_per_1000: per_1000(machine_cpu),
+        load_average,
+        separate: options.separate,
         commit_thread_us_per_job: commit_thread_cpu.as_secs_f64() * 1e6 / total_jobs.max(1) as f64,
         p50_ms: percentile(0.50),
         p99_ms: percentile(0.99),
@@ -555,6 +606,74 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         conflicts_retried,
         database,
     })
+}
+
+fn link_to(mode: Mode, server: &str) -> Link {
+    let client = Arc::new(Client::new(server));
+    match mode {
+        Mode::CamundaRest => Link::Camunda(client),
+        Mode::Http | Mode::Embedded => Link::Http(client),
+    }
+}
+
+/// Where the starters and workers run.
+enum Clients {
+    /// In this process, beside the server.
+    Here(Arc<Vec<Link>>),
+    /// In a process of their own, against these servers.
+    Apart(Vec<String>),
+}
+
+/// What driving instances took: seconds from the first start to the last
+/// completion, and the clients' CPU seconds when they ran apart.
+struct Driven {
+    seconds: f64,
+    clients_cpu: Option<f64>,
+}
+
+impl Clients {
+    async fn drive(&self, options: &BenchOptions, expected: fn(usize) -> Vec<String>, first: usize, count: usize) -> Result<Driven, Failure> {
+        match self {
+            Clients::Here(links) => Ok(Driven { seconds: drive(links.clone(), options, expected, first, count).await?, clients_cpu: None }),
+            Clients::Apart(servers) => {
+                let program = std::env::current_exe().map_err(|e| Failure(format!("this program's path: {e}")))?;
+                let mode = clap::ValueEnum::to_possible_value(&options.mode).map_or_else(String::new, |v| v.get_name().to_string());
+                let workload = format!("{:?}", options.workload).to_lowercase();
+                let mut command = tokio::process::Command::new(program);
+                command.args(["bench", "--workload", &workload, "--mode", &mode, "--instances", &count.to_string()]);
+                command.args(["--drive-server", &servers.join(","), "--drive-first", &first.to_string()]);
+                if let Some(rate) = options.rate {
+                    command.args(["--rate", &rate.to_string()]);
+                }
+                if let Some(in_flight) = options.in_flight {
+                    command.args(["--in-flight", &in_flight.to_string()]);
+                }
+                command.stdin(std::process::Stdio::null()).stderr(std::process::Stdio::inherit()).kill_on_drop(true);
+                let output = command.output().await.map_err(|e| Failure(format!("the clients' process did not start: {e}")))?;
+                if !output.status.success() {
+                    return Err(Failure(format!("the clients' process failed ({})", output.status)));
+                }
+                let answer: Value = serde_json::from_slice(&output.stdout).map_err(|e| Failure(format!("the clients' process answered no report: {e}")))?;
+                match (answer["seconds"].as_f64(), answer["cpu_seconds"].as_f64()) {
+                    (Some(seconds), Some(cpu)) => Ok(Driven { seconds, clients_cpu: Some(cpu) }),
+                    _ => Err(Failure(format!("the clients' process answered {answer}"))),
+                }
+            }
+        }
+    }
+}
+
+/// The clients' side of `--separate` (`bench --drive-server`): drives
+/// instances `first..first + options.instances` against servers already
+/// running the workload's model; the JSON line its parent reads.
+pub async fn drive_against(servers: &[String], options: &BenchOptions, first: usize) -> Result<Value, Failure> {
+    let links: Vec<Link> = servers.iter().map(|server| link_to(options.mode, server)).collect();
+    if links.is_empty() {
+        return Err(Failure("--drive-server names no server".into()));
+    }
+    let (_, expected) = workload(options.workload);
+    let seconds = drive(Arc::new(links), options, expected, first, options.instances).await?;
+    Ok(json!({"seconds": seconds, "cpu_seconds": cpu_seconds()}))
 }
 
 /// Starts instances `first..first + count` (as fast as it can, at the
@@ -810,6 +929,13 @@ pub fn print(report: &Report) {
             .or_else(|| report.in_flight.map(|n| format!(", closed loop of {n} in flight")))
             .unwrap_or_default()
             + &if report.warmup > 0 { format!(", after {} not measured", report.warmup) } else { String::new() }
+            + if report.separate { ", clients in a process of their own" } else { "" }
+    );
+    say!(
+        "machine         load average {:.2} {:.2} {:.2} at the start",
+        report.load_average[0],
+        report.load_average[1],
+        report.load_average[2]
     );
     say!(
         "instances       {} completed and verified in {:.2} s",
@@ -821,11 +947,18 @@ pub fn print(report: &Report) {
         report.instances_per_s,
         report.jobs_per_s
     );
-    say!(
-        "cpu             {:.3} s per 1000 instances (whole process); commit thread {:.1} µs per job",
-        report.cpu_s_per_1000,
-        report.commit_thread_us_per_job
-    );
+    match (report.server_cpu_s_per_1000, report.clients_cpu_s_per_1000) {
+        (Some(server), Some(clients)) => say!(
+            "cpu             s per 1000 instances: server {server:.3}, clients {clients:.3} (their own process), whole machine {:.3}",
+            report.machine_cpu_s_per_1000
+        ),
+        _ => say!(
+            "cpu             s per 1000 instances: {:.3} (this process, server and clients), whole machine {:.3}",
+            report.cpu_s_per_1000,
+            report.machine_cpu_s_per_1000
+        ),
+    }
+    say!("commit thread   {:.1} µs of CPU per job", report.commit_thread_us_per_job);
     say!(
         "latency         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (start to complete)",
         report.p50_ms,

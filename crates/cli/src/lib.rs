@@ -761,6 +761,18 @@ pub enum Command {
         /// Run this many instances first, the same way, and measure only what follows.
         #[arg(long, default_value_t = 0)]
         warmup: usize,
+        /// Run the starters and workers in a process of their own (with
+        /// --mode http or camunda-rest), so the server's CPU is measured
+        /// apart from theirs: the headline figure.
+        #[arg(long)]
+        separate: bool,
+        /// The clients' side of --separate: drive instances against these
+        /// servers (comma-separated) and print the time and CPU they took.
+        #[arg(long, hide = true, value_delimiter = ',')]
+        drive_server: Vec<String>,
+        /// With --drive-server: the index of the first instance.
+        #[arg(long, hide = true, default_value_t = 0)]
+        drive_first: usize,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -1310,6 +1322,9 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             rate,
             in_flight,
             warmup,
+            separate,
+            drive_server,
+            drive_first,
             json,
         } => {
             if nodes == 0 || (nodes > 1 && store != bench::BenchStore::Postgres) {
@@ -1326,19 +1341,17 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             if in_flight == Some(0) {
                 return Err(Failure("--in-flight must be at least 1".into()));
             }
-            eprintln!("baton bench: {instances} instances of {workload:?} after {warmup} to warm up, {store:?} store, {mode:?} mode, {nodes} node(s)");
-            let report = bench::run(bench::BenchOptions {
-                workload,
-                store,
-                postgres,
-                nodes,
-                mode,
-                instances,
-                rate,
-                in_flight,
-                warmup,
-            })
-            .await?;
+            if separate && mode == bench::Mode::Embedded {
+                return Err(Failure("--separate runs the clients in another process: they need --mode http or camunda-rest".into()));
+            }
+            let options = bench::BenchOptions { workload, store, postgres, nodes, mode, instances, rate, in_flight, warmup, separate };
+            if !drive_server.is_empty() {
+                let driven = bench::drive_against(&drive_server, &options, drive_first).await?;
+                say!("{driven}");
+                return Ok(());
+            }
+            eprintln!("baton bench: {instances} instances of {workload:?} after {warmup} to warm up, {store:?} store, {mode:?} mode, {nodes} node(s){}", if separate { ", clients in a process of their own" } else { "" });
+            let report = bench::run(options).await?;
             if json {
                 say!(
                     "{}",

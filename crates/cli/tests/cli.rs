@@ -271,6 +271,23 @@ fn bench_runs_every_workload_and_checks_every_instance() {
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
         assert_eq!((report["verified"].as_u64(), report["in_flight"].as_u64(), report["warmup"].as_u64()), (Some(40), Some(4), Some(12)), "{mode}: {report}");
     }
+    // Issue 16, item 5: the starters and workers in a process of their own,
+    // in a closed loop after a warm-up and as fast as they can: the server's
+    // CPU and theirs apart, the whole machine's beside them.
+    for extra in [&["--in-flight", "4", "--warmup", "10"][..], &[]] {
+        let mut args = vec!["bench", "--workload", "w2", "--store", "sqlite", "--mode", "camunda-rest", "--instances", "30", "--separate", "--json"];
+        args.extend(extra);
+        let output = baton(&args);
+        assert_eq!(output.status.code(), Some(0), "{extra:?}: {}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+        assert_eq!((report["verified"].as_u64(), report["separate"].as_bool()), (Some(30), Some(true)), "{report}");
+        let cpu = |field: &str| report[field].as_f64().unwrap_or_else(|| panic!("{field} missing from {report}"));
+        assert!(cpu("server_cpu_s_per_1000") > 0.0 && cpu("clients_cpu_s_per_1000") > 0.0, "{report}");
+        assert_eq!(cpu("server_cpu_s_per_1000"), cpu("cpu_s_per_1000"), "this process is the server alone: {report}");
+        assert!(cpu("machine_cpu_s_per_1000") > 0.0 && report["load_average"].as_array().is_some_and(|l| l.len() == 3), "{report}");
+    }
+    let refused = baton(&["bench", "--workload", "w1", "--separate"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--separate runs the clients in another process"), "{}", String::from_utf8_lossy(&refused.stderr));
     let refused = baton(&["bench", "--workload", "w1", "--in-flight", "0"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--in-flight must be at least 1"), "{}", String::from_utf8_lossy(&refused.stderr));
