@@ -186,6 +186,10 @@ pub struct Report {
     pub p99_ms: f64,
     pub max_ms: f64,
     pub peak_memory_mb: f64,
+    /// With SQLite: the database's files (log included) at the end, per
+    /// instance the run kept (the warm-up's too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_bytes_per_instance: Option<f64>,
     pub commits: u64,
     pub mean_batch: f64,
     /// Batches run again because another node wrote what they read (with several nodes).
@@ -251,6 +255,12 @@ fn load_average() -> [f64; 3] {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut fields = text.split_whitespace().map(|f| f.parse().unwrap_or(0.0));
     [(); 3].map(|_| fields.next().unwrap_or(0.0))
+}
+
+/// The bytes of the files in a folder.
+fn folder_bytes(folder: &std::path::Path) -> u64 {
+    let files = std::fs::read_dir(folder).into_iter().flatten().flatten();
+    files.filter_map(|file| file.metadata().ok()).map(|m| m.len()).sum()
 }
 
 /// Peak resident memory (VmHWM) in MiB.
@@ -561,6 +571,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     tokio::task::spawn_blocking(move || services.into_iter().for_each(Service::stop))
         .await
         .map_err(|e| Failure(e.to_string()))?;
+    let disk_bytes = (options.store == BenchStore::Sqlite).then(|| folder_bytes(&directory));
     let _ = std::fs::remove_dir_all(&directory);
 
     let percentile = |p: f64| {
@@ -596,6 +607,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         p99_ms: percentile(0.99),
         max_ms: latencies.last().copied().unwrap_or(0) as f64,
         peak_memory_mb: peak_memory_mb(),
+        disk_bytes_per_instance: disk_bytes.map(|bytes| bytes as f64 / (options.warmup + options.instances) as f64),
         commits,
         mean_batch: if commits == 0 {
             0.0
@@ -966,8 +978,9 @@ pub fn print(report: &Report) {
         report.max_ms
     );
     say!(
-        "memory          {:.1} MiB peak resident",
-        report.peak_memory_mb
+        "memory          {:.1} MiB peak resident{}",
+        report.peak_memory_mb,
+        report.disk_bytes_per_instance.map(|b| format!("; disk {b:.0} bytes per instance kept")).unwrap_or_default()
     );
     say!(
         "commits         {} ({:.1} commands per commit{})",

@@ -285,6 +285,7 @@ fn bench_runs_every_workload_and_checks_every_instance() {
         assert!(cpu("server_cpu_s_per_1000") > 0.0 && cpu("clients_cpu_s_per_1000") > 0.0, "{report}");
         assert_eq!(cpu("server_cpu_s_per_1000"), cpu("cpu_s_per_1000"), "this process is the server alone: {report}");
         assert!(cpu("machine_cpu_s_per_1000") > 0.0 && report["load_average"].as_array().is_some_and(|l| l.len() == 3), "{report}");
+        assert!(cpu("disk_bytes_per_instance") > 1000.0, "a W2 instance keeps its rows and history: {report}");
     }
     let refused = baton(&["bench", "--workload", "w1", "--separate"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--separate runs the clients in another process"), "{}", String::from_utf8_lossy(&refused.stderr));
