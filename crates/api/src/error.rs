@@ -62,6 +62,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("rate-limited", 429, "Too many requests of this kind from this client"),
     ("too-many-polls", 429, "Too many long polls from this client"),
     ("store-unavailable", 503, "The store is unavailable; try again"),
+    ("overloaded", 503, "The server has more work in hand than it takes; retry shortly"),
     ("store-failed", 500, "The store failed"),
 ];
 
@@ -146,6 +147,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, body) = self.problem();
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+        let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response();
+        // Busy or rate-limited: the client may try again, and is told when.
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+            response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        response
     }
 }

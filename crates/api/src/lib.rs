@@ -13,6 +13,8 @@ mod decisions;
 pub mod error;
 pub mod connections;
 mod extract;
+/// The most bytes of a request body an endpoint reads: a deployment's, and any other's.
+pub use extract::{BODY_LIMIT, DEPLOY_LIMIT};
 pub use extract::MAX_JSON_DEPTH;
 mod forms;
 mod jobs;
@@ -320,6 +322,7 @@ pub fn router_with(handle: Handle, security: guard::Security) -> Router {
 /// [`router_with`], reporting the connection cap's figures in `/metrics`.
 fn router_with_connections(handle: Handle, security: guard::Security, connections: Option<std::sync::Arc<connections::Connections>>) -> Router {
     let state = app_state(handle.clone(), &security, connections);
+    let limits = state.limits.clone();
     let door = guard::Door {
         security: std::sync::Arc::new(security),
         clock: handle.clock.clone(),
@@ -427,6 +430,8 @@ fn router_with_connections(handle: Handle, security: guard::Security, connection
         })
         .route_layer(axum::middleware::from_fn(guard::authorize))
         .with_state(state)
+        // Inside the door: a request it turns away takes no room.
+        .layer(axum::middleware::from_fn_with_state(limits, limits::bodies))
         .layer(axum::middleware::from_fn_with_state(door, guard::door))
         .layer(axum::middleware::from_fn(camunda::problems))
         // No request holds the server longer than the longest long poll and a margin.

@@ -2901,6 +2901,72 @@ async fn a_token_narrows_what_its_holder_may_do() {
     );
 }
 
+/// Issue 17, item 4: the bodies being served at once are bounded, so memory
+/// is not what runs out first: past the bound a request is answered 503
+/// `overloaded` with `Retry-After`, before its body is read; its room comes
+/// back when the request holding it is answered; /metrics shows both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_past_what_the_server_serves_at_once_are_answered_overloaded() {
+    let app = App::new();
+    app.deploy(&[("order.bpmn", MODEL)]).await;
+    let limits = api::limits::LimitSettings { body_bytes_in_all: 4_000, ..api::limits::LimitSettings::default() };
+    let security = api::guard::Security { limits, ..api::guard::Security::default() };
+    let router = api::router_with(app.service.as_ref().unwrap().handle.clone(), security);
+    let start = |body: Body, length: usize| {
+        Request::builder()
+            .method("POST")
+            .uri("/v1/instances")
+            .header("content-type", "application/json")
+            .header("content-length", length)
+            .body(body)
+            .unwrap()
+    };
+    let metrics = || async {
+        let request = Request::builder().uri("/metrics").body(Body::empty()).unwrap();
+        let answer = router.clone().oneshot(request).await.unwrap();
+        String::from_utf8(answer.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    };
+    // A start of 3 000 bytes whose body is still arriving holds its room.
+    let slow = format!("{{\"workflow\": \"order\"{}}}", " ".repeat(3_000 - 21));
+    assert_eq!(slow.len(), 3_000);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(2);
+    sender.send(Ok(axum::body::Bytes::copy_from_slice(&slow.as_bytes()[..1_000]))).await.unwrap();
+    let held = tokio::spawn(router.clone().oneshot(start(Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver)), 3_000)));
+    while !metrics().await.contains("baton_request_body_bytes 3000\n") {
+        tokio::task::yield_now().await;
+    }
+    let large = json!({"workflow": "order", "variables": {"note": "x".repeat(1_500)}}).to_string();
+    let refused = router.clone().oneshot(start(Body::from(large.clone()), large.len())).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let problem: Value = serde_json::from_slice(&refused.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(problem["code"], "overloaded", "{problem}");
+    // Camunda's API says it as Camunda does, and keeps the header.
+    let camunda = json!({"processDefinitionId": "order", "variables": {"note": "x".repeat(1_500)}}).to_string();
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v2/process-instances")
+        .header("content-type", "application/json")
+        .header("content-length", camunda.len())
+        .body(Body::from(camunda))
+        .unwrap();
+    let refused = router.clone().oneshot(request).await.unwrap();
+    assert_eq!((refused.status(), refused.headers()["retry-after"].to_str().unwrap()), (StatusCode::SERVICE_UNAVAILABLE, "1"));
+    let problem: Value = serde_json::from_slice(&refused.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!((problem["title"].as_str(), problem["code"].as_str()), (Some("RESOURCE_EXHAUSTED"), Some("overloaded")), "{problem}");
+    // What still fits is served.
+    let small = json!({"workflow": "order"}).to_string();
+    assert_eq!(router.clone().oneshot(start(Body::from(small.clone()), small.len())).await.unwrap().status(), StatusCode::CREATED);
+    // The slow body arrives; once it is answered its room is free again.
+    sender.send(Ok(axum::body::Bytes::copy_from_slice(&slow.as_bytes()[1_000..]))).await.unwrap();
+    drop(sender);
+    assert_eq!(held.await.unwrap().unwrap().status(), StatusCode::CREATED);
+    assert_eq!(router.clone().oneshot(start(Body::from(large.clone()), large.len())).await.unwrap().status(), StatusCode::CREATED);
+    let counted = metrics().await;
+    assert!(counted.contains("baton_requests_refused_total{limit=\"body_bytes\"} 2\n"), "{counted}");
+    assert!(counted.contains("baton_request_body_bytes 0\n"), "{counted}");
+}
+
 /// Issue 11, item 9: one client cannot starve the others: starts and
 /// publications per second and long polls at once are limited per client,
 /// and /metrics counts what the limits refused.

@@ -599,6 +599,9 @@ pub enum Command {
         /// Client connections served at once; more are answered 503 too-many-connections at once. Default: what the open-file limit allows, less a reserve for the database.
         #[arg(long, env = "BATON_MAX_CONNECTIONS")]
         max_connections: Option<usize>,
+        /// Bytes of request bodies served at once, all clients together (a body sent without its length counts as 1 MiB); beyond it requests are answered 503 overloaded with Retry-After.
+        #[arg(long, default_value_t = api::limits::LimitSettings::default().body_bytes_in_all)]
+        max_body_bytes_in_flight: usize,
         /// With --auth oidc: the issuer's URL (its /.well-known/openid-configuration names its keys).
         #[arg(long, env = "BATON_OIDC_ISSUER")]
         oidc_issuer: Option<String>,
@@ -898,6 +901,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             max_polls_per_client,
             max_polls,
             max_connections,
+            max_body_bytes_in_flight,
             tls_cert,
             tls_key,
             oidc_issuer,
@@ -936,6 +940,11 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
                 polls_at_once: max_polls_per_client,
                 polls_in_all: max_polls.max(1),
                 max_connections: serve::connection_cap(max_connections).map_err(Failure)?,
+                body_bytes_in_all: if max_body_bytes_in_flight >= api::DEPLOY_LIMIT {
+                    max_body_bytes_in_flight
+                } else {
+                    return Err(Failure(format!("--max-body-bytes-in-flight must be at least {} (one deployment's most)", api::DEPLOY_LIMIT)));
+                },
             };
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => {

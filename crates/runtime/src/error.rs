@@ -31,6 +31,9 @@ pub enum Error {
     /// the command was written; the instance it was applied to, when known,
     /// has an `engine_fault` incident.
     Fault(Fault),
+    /// More commands wait for the commit loop than it holds
+    /// ([`crate::Options::queue_capacity`]): this one was not taken; retry shortly.
+    Overloaded { waiting: usize },
 }
 
 /// Where a command failed inside Baton, and how.
@@ -104,6 +107,7 @@ impl Error {
             Error::DecisionFailed(_) => "decision-failed",
             Error::Fault(Fault { cause: FaultCause::VariablesTooLarge, .. }) => "variables-too-large",
             Error::Fault(_) => "engine-fault",
+            Error::Overloaded { .. } => "overloaded",
         }
     }
 }
@@ -138,6 +142,10 @@ impl fmt::Display for Error {
                 Some(id) => write!(f, "{}: nothing of it was written, and instance {id} has a variables_too_large incident", fault.message),
                 None => write!(f, "{}: nothing of it was written", fault.message),
             },
+            Error::Overloaded { waiting } => write!(
+                f,
+                "the server has {waiting} commands waiting to be written, the most it holds; nothing of this one was taken: retry shortly"
+            ),
             Error::Fault(fault) => match &fault.instance_id {
                 Some(id) => write!(
                     f,

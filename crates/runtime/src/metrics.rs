@@ -82,6 +82,8 @@ pub struct Metrics {
     conflicts: [AtomicU64; 2],
     /// Batches run again with a savepoint per command, because one failed after it wrote.
     reruns: AtomicU64,
+    /// Commands refused because the commit loop's queue was full.
+    overloaded: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -96,6 +98,7 @@ impl Default for Metrics {
             cache: Default::default(),
             conflicts: Default::default(),
             reruns: AtomicU64::new(0),
+            overloaded: AtomicU64::new(0),
         }
     }
 }
@@ -135,6 +138,16 @@ impl Metrics {
     /// A batch runs again with a savepoint per command ([`crate::Core::unguarded`]).
     pub fn record_rerun(&self) {
         self.reruns.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A command was refused: the commit loop's queue was full.
+    pub fn record_overloaded(&self) {
+        self.overloaded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Commands refused so far because the commit loop's queue was full.
+    pub fn overloaded(&self) -> u64 {
+        self.overloaded.load(Ordering::Relaxed)
     }
 
     /// Batches run again with a savepoint per command, so far.
@@ -198,6 +211,8 @@ impl Metrics {
         let _ = writeln!(out, "baton_commit_conflicts_total{{outcome=\"given_up\"}} {given_up}");
         let _ = writeln!(out, "# HELP baton_commit_batch_reruns_total Batches run again with a savepoint for each command, because a command run without one failed after it wrote.\n# TYPE baton_commit_batch_reruns_total counter");
         let _ = writeln!(out, "baton_commit_batch_reruns_total {}", self.reruns());
+        let _ = writeln!(out, "# HELP baton_commands_refused_total Commands refused before the commit loop took them, because its queue was full (answered 503 overloaded).\n# TYPE baton_commands_refused_total counter");
+        let _ = writeln!(out, "baton_commands_refused_total{{reason=\"queue_full\"}} {}", self.overloaded());
         self.batch_size.render(&mut out, "baton_commit_batch_size", "Commands committed together in one transaction.");
         self.commit_seconds.render(&mut out, "baton_commit_seconds", "Time to apply and commit one batch.");
         out

@@ -271,6 +271,8 @@ pub struct Handle {
     write_failure: Arc<std::sync::Mutex<Option<Instant>>>,
     /// Jobs handed out on this node's streams and not yet reported.
     pub(crate) streamed: Arc<crate::streams::StreamedJobs>,
+    /// Most commands waiting for the commit loop ([`Options::queue_capacity`]).
+    queue_capacity: usize,
 }
 
 /// The commit loop's thread; joining it waits for the last commit.
@@ -312,6 +314,7 @@ impl Service {
             running: Arc::new(AtomicBool::new(true)),
             write_failure: Arc::new(std::sync::Mutex::new(None)),
             streamed: Arc::default(),
+            queue_capacity: options.queue_capacity,
         };
         let looped = CommitLoop {
             core,
@@ -451,9 +454,8 @@ impl Handle {
         }))) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                return Err(Error::Store(store::Error::unavailable(
-                    "too many commands are waiting; try again shortly",
-                )))
+                self.metrics.record_overloaded();
+                return Err(Error::Overloaded { waiting: self.queue_capacity });
             }
             Err(TrySendError::Disconnected(_)) => {
                 return Err(Error::Store(store::Error::unavailable(

@@ -142,15 +142,16 @@ pub async fn problems(request: Request, next: Next) -> Response {
     if !is_problem {
         return response;
     }
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
         return (parts.status, "").into_response();
     };
     let mut problem: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
-    let status = parts.status;
-    problem["title"] = json!(rejection(status));
+    problem["title"] = json!(if problem["code"] == "overloaded" { "RESOURCE_EXHAUSTED" } else { rejection(parts.status) });
     problem["instance"] = json!(path);
-    (status, [(header::CONTENT_TYPE, "application/problem+json")], problem.to_string()).into_response()
+    // The other headers stay (Retry-After among them); the length is the new body's.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(problem.to_string()))
 }
 
 /// Camunda's name for a rejection with this status.

@@ -58,6 +58,10 @@ pub const CALLS: &[(&str, Access)] = &[
 /// The gRPC status for an API error (by its HTTP status), its detail as the message.
 fn status(error: ApiError) -> Status {
     let message = format!("{}: {}", error.code, error.detail);
+    if error.code == "overloaded" {
+        // Zeebe's backpressure: its clients retry this code on their own.
+        return Status::resource_exhausted(message);
+    }
     match error.http_status() {
         400 | 413 | 415 | 422 => Status::invalid_argument(message),
         401 => Status::unauthenticated(message),
