@@ -398,6 +398,8 @@ pub struct Core {
     decisions: crate::decisions::Decisions,
     ids: Box<dyn IdSource>,
     last_deployment: u64,
+    /// Workflow versions compiled from their stored XML so far ([`Core::workflows_compiled`]).
+    compiled: u64,
     /// A deployment since the last commit: what it compiled is not in the store yet.
     deployed_uncommitted: bool,
     last_message: u64,
@@ -431,7 +433,7 @@ struct Session<'t> {
 impl Core {
     /// Loads every deployed workflow from the store and compiles it.
     pub fn load(tx: &mut dyn store::ReadTxn, ids: Box<dyn IdSource>) -> Result<Core, Error> {
-        let (workflows, last_deployment) = compile_all(tx)?;
+        let (workflows, last_deployment, compiled) = compile_all(tx, &BTreeMap::new())?;
         let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
         let last_deployment = last_deployment.max(decided);
         let cache = RefCell::new(InstanceCache::new(crate::cache::DEFAULT_CAPACITY));
@@ -444,6 +446,7 @@ impl Core {
             decisions,
             ids,
             last_deployment,
+            compiled,
             deployed_uncommitted: false,
             last_message: 0,
             counts: Counts::default(),
@@ -536,17 +539,35 @@ impl Core {
     }
 
     /// When other cores write to the store: compiles what they deployed since
-    /// this core last looked (one lookup when they deployed nothing).
+    /// this core last looked (one lookup when they deployed nothing). What
+    /// it compiled before is kept: everything it holds is committed (an
+    /// uncommitted deployment is forgotten by [`Core::reload`] first), so a
+    /// version of the same deployment is the same model.
     pub fn learn_deployments(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
         if self.shared_store && tx.last_deployment()? > self.last_deployment {
-            self.compile_stored(tx)?;
+            let known = self
+                .workflows
+                .values()
+                .flatten()
+                .map(|d| ((d.tenant.clone(), d.workflow.process_id.clone(), d.version, d.deployment), d.workflow.clone()))
+                .collect();
+            self.compile_stored(tx, &known)?;
         }
         Ok(())
     }
 
-    /// Compiles every workflow and decision the store holds, in place of what it had.
-    fn compile_stored(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
-        (self.workflows, self.last_deployment) = compile_all(tx)?;
+    /// Workflow versions this core has compiled from their stored XML: once
+    /// each at load, and then only what other cores deploy.
+    pub fn workflows_compiled(&self) -> u64 {
+        self.compiled
+    }
+
+    /// Compiles every workflow and decision the store holds, in place of
+    /// what it had; the versions in `known` are taken from there.
+    fn compile_stored(&mut self, tx: &mut dyn store::ReadTxn, known: &BTreeMap<CompiledKey, Arc<Workflow>>) -> Result<(), Error> {
+        let compiled;
+        (self.workflows, self.last_deployment, compiled) = compile_all(tx, known)?;
+        self.compiled += compiled;
         let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
         self.decisions = decisions;
         self.last_deployment = self.last_deployment.max(decided);
@@ -559,7 +580,8 @@ impl Core {
     pub fn reload(&mut self, tx: &mut dyn store::ReadTxn) -> Result<(), Error> {
         self.cache.get_mut().clear();
         self.deployed_uncommitted = false;
-        self.compile_stored(tx)
+        // Nothing kept: another core may have committed the deployment number this one gave up.
+        self.compile_stored(tx, &BTreeMap::new())
     }
 
     /// Runs one command without a savepoint, where the store counts its
@@ -1416,30 +1438,41 @@ fn unless_failed(result: Result<(), Error>) -> Result<(), Error> {
     }
 }
 
+/// A compiled workflow version: tenant, process id, version, deployment.
+type CompiledKey = (String, String, u32, u64);
+
+/// Every workflow the store holds, compiled (those in `known` taken from
+/// there); the last deployment's number; how many it compiled.
 fn compile_all(
     tx: &mut dyn store::ReadTxn,
-) -> Result<(BTreeMap<WorkflowKey, Vec<Deployed>>, u64), Error> {
+    known: &BTreeMap<CompiledKey, Arc<Workflow>>,
+) -> Result<(BTreeMap<WorkflowKey, Vec<Deployed>>, u64, u64), Error> {
     let mut workflows: BTreeMap<WorkflowKey, Vec<Deployed>> = BTreeMap::new();
     let mut last_deployment = 0;
+    let mut compiled = 0;
     let mut rows = tx.workflows()?;
     rows.sort_by(|a, b| {
         (&a.tenant, &a.process_id, a.version).cmp(&(&b.tenant, &b.process_id, b.version))
     });
     for row in rows {
-        let workflow = bpmn::import(&row.xml)
-            .into_workflows()
-            .ok()
-            .and_then(|all| all.into_iter().find(|w| w.process_id == row.process_id))
-            .ok_or_else(|| {
-                Error::Store(store::Error::corrupt(format!(
-                    "deployed workflow {} v{} no longer imports",
-                    row.process_id, row.version
-                )))
-            })?;
+        let key = (row.tenant.clone(), row.process_id.clone(), row.version, row.deployment);
+        let workflow = match known.get(&key) {
+            Some(workflow) => workflow.clone(),
+            None => {
+                compiled += 1;
+                let imported = bpmn::import(&row.xml)
+                    .into_workflows()
+                    .ok()
+                    .and_then(|all| all.into_iter().find(|w| w.process_id == row.process_id));
+                Arc::new(imported.ok_or_else(|| {
+                    Error::Store(store::Error::corrupt(format!("deployed workflow {} v{} no longer imports", row.process_id, row.version)))
+                })?)
+            }
+        };
         last_deployment = last_deployment.max(row.deployment);
         let deployed = Deployed {
             tenant: row.tenant.clone(),
-            workflow: Arc::new(workflow),
+            workflow,
             version: row.version,
             deployment: row.deployment,
         };
@@ -1451,7 +1484,7 @@ fn compile_all(
     // A deployment of forms alone numbers one too.
     let forms = tx.forms(&None, None)?;
     last_deployment = forms.iter().map(|f| f.deployment).fold(last_deployment, u64::max);
-    Ok((workflows, last_deployment))
+    Ok((workflows, last_deployment, compiled))
 }
 
 /// An instance as the store holds it, with its compiled workflow.

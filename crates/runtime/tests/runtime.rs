@@ -1083,3 +1083,44 @@ fn pinned<T: serde::Serialize + serde::de::DeserializeOwned>(name: &str, values:
         })
         .collect()
 }
+
+/// Issue 16: a node that learns what another deployed compiles only that,
+/// not every version the store holds again, so a deployment costs the other
+/// nodes the same however many came before it.
+#[test]
+fn a_node_compiles_only_what_other_nodes_deployed_since_it_looked() {
+    let store = MemoryStore::new();
+    let node = || {
+        let mut read = store.read().unwrap();
+        let mut core = runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap();
+        core.shared_store = true;
+        core
+    };
+    let (mut deploying, mut learning) = (node(), node());
+    let mut deploy = |xml: &str| {
+        let mut txn = store.write().unwrap();
+        deploying.deploy(txn.as_mut(), store::DEFAULT_TENANT, &[("m.bpmn".into(), xml.into())], T0).unwrap();
+        txn.commit().unwrap();
+        deploying.committed();
+    };
+    deploy(MODEL);
+    deploy(TWO_TASKS);
+    let mut read = store.read().unwrap();
+    learning.learn_deployments(read.as_mut()).unwrap();
+    // MODEL holds two processes, TWO_TASKS one.
+    assert_eq!(learning.workflows_compiled(), 3);
+    drop(read);
+    deploy(RETAINED);
+    let mut read = store.read().unwrap();
+    learning.learn_deployments(read.as_mut()).unwrap();
+    // RETAINED holds three processes.
+    assert_eq!(learning.workflows_compiled(), 6, "the third deployment alone is compiled");
+    // It knows every one, those from before too.
+    let registry = learning.registry();
+    for process_id in ["work", "nap", "two", "quick", "kept", "brief"] {
+        assert!(registry.get(store::DEFAULT_TENANT, process_id, 1).is_some(), "{process_id}");
+    }
+    // With nothing new, nothing is compiled.
+    learning.learn_deployments(read.as_mut()).unwrap();
+    assert_eq!(learning.workflows_compiled(), 6);
+}
