@@ -292,19 +292,26 @@ fn a_killed_server_loses_nothing_and_repeats_nothing() {
 /// Starts one instance over a plain HTTP/1.1 request: its id once the
 /// server acknowledged it (201), `None` when it did not (down, cut off).
 fn start_acknowledged(listen: &str, n: usize) -> Option<String> {
+    start_answered(listen, &format!(r#"{{"workflow": "durable", "variables": {{"n": {n}}}}}"#)).ok()
+}
+
+/// A start of `durable` with `body` on a connection of its own: the
+/// instance's id when the server acknowledged it; else its status and
+/// problem code (`None` when no answer came, as when the server was killed).
+fn start_answered(listen: &str, body: &str) -> Result<String, Option<(u16, String)>> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(listen).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let body = format!(r#"{{"workflow": "durable", "variables": {{"n": {n}}}}}"#);
+    let mut stream = std::net::TcpStream::connect(listen).map_err(|_| None)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|_| None)?;
     let request = format!("POST /v1/instances HTTP/1.1\r\nHost: {listen}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-    stream.write_all(request.as_bytes()).ok()?;
+    stream.write_all(request.as_bytes()).map_err(|_| None)?;
     let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    if !answer.starts_with("HTTP/1.1 201") {
-        return None;
+    stream.read_to_string(&mut answer).map_err(|_| None)?;
+    let status: u16 = answer.get(9..12).and_then(|s| s.parse().ok()).ok_or(None)?;
+    let json: serde_json::Value = answer.split("\r\n\r\n").nth(1).and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
+    match (status, json["id"].as_str()) {
+        (201, Some(id)) => Ok(id.to_string()),
+        _ => Err(Some((status, json["code"].as_str().unwrap_or_default().to_string()))),
     }
-    let json: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1)?).ok()?;
-    json["id"].as_str().map(str::to_string)
 }
 
 /// Issue 17, item 7: cycles of load, SIGKILL at a moment a seed chooses, and
@@ -1995,4 +2002,122 @@ fn a_damaged_database_file_is_found_by_check_and_refused_by_serve() {
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && message.contains("is damaged") && message.contains("Restore it from a backup"), "{message}");
     assert_eq!(std::fs::read(&db).unwrap(), bytes, "nothing was written to it");
+}
+
+/// A small filesystem of its own (tmpfs), unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// Mounting needs root (CAP_SYS_ADMIN): the test that uses it is ignored
+    /// by default, and `scripts/test` runs it where it runs as root.
+    fn mount(path: &Path, megabytes: u32) -> SmallDisk {
+        std::fs::create_dir_all(path).unwrap();
+        let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"]).arg(path).status();
+        assert!(mounted.is_ok_and(|s| s.success()), "mounting a {megabytes} MB tmpfs at {} needs root (CAP_SYS_ADMIN)", path.display());
+        SmallDisk(path.to_path_buf())
+    }
+
+    /// The operator adds space: the same filesystem, larger.
+    fn grow(&self, megabytes: u32) {
+        let grown = Command::new("mount").args(["-o", &format!("remount,size={megabytes}m")]).arg(&self.0).status();
+        assert!(grown.is_ok_and(|s| s.success()), "remounting {} larger", self.0.display());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Issue 17, item 7: the disk fills under load. While it is full every
+/// start is refused with a 503 (never a 500, never acknowledged and then
+/// lost) and the server says it is not ready; once the operator adds space
+/// it takes writes again without a restart, and every start it acknowledged,
+/// before and after, is there and completes with each task done once.
+/// Needs root to mount the small disk:
+/// `cargo nextest run -p cli --run-ignored only -E 'test(a_disk_that_fills)'`.
+#[test]
+#[ignore = "mounts a small tmpfs: needs root; scripts/test runs it when root"]
+fn a_disk_that_fills_under_load_refuses_clearly_and_loses_nothing_acknowledged() {
+    let (_scratch, dir) = scratch("disk-full");
+    let disk = SmallDisk::mount(&dir.join("small"), 6);
+    let db = disk.0.join("baton.db");
+    let (listen, server) = free_address();
+    let log = dir.join("serve.log");
+    let running = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", &format!("sqlite://{}", db.display()), "--listen", &listen])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("the server starts"),
+    );
+    wait_for("the server", Duration::from_secs(30), || completed(&server).is_some());
+    let model = dir.join("durable.bpmn");
+    std::fs::write(&model, MODEL).unwrap();
+    assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
+    let workers = [worker(&server, "durable-first"), worker(&server, "durable-second")];
+
+    // Four starters with 16 KB of variables a start, as fast as the server answers.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let refused = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let starters: Vec<_> = (0..4)
+        .map(|first| {
+            let (stop, acknowledged, refused, listen) = (stop.clone(), acknowledged.clone(), refused.clone(), listen.clone());
+            std::thread::spawn(move || {
+                let pad = "x".repeat(16 * 1024);
+                let mut n = first;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    n += 4;
+                    match start_answered(&listen, &format!(r#"{{"workflow": "durable", "variables": {{"n": {n}, "pad": "{pad}"}}}}"#)) {
+                        Ok(id) => acknowledged.lock().unwrap().push(id),
+                        Err(answer) => {
+                            refused.lock().unwrap().push(answer);
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_for("the disk to fill", Duration::from_secs(120), || refused.lock().unwrap().len() >= 20);
+    let ready = try_http(&server, "GET", "/readyz", "").map(|(status, _)| status);
+    assert_eq!(ready, Some(503), "not ready while the disk is full");
+    assert_eq!(try_http(&server, "GET", "/healthz", "").map(|(status, _)| status), Some(200), "alive all the same");
+    let full_at = acknowledged.lock().unwrap().len();
+
+    disk.grow(256);
+    wait_for("starts to be acknowledged again", Duration::from_secs(60), || acknowledged.lock().unwrap().len() > full_at + 20);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    starters.into_iter().for_each(|starter| starter.join().unwrap());
+    wait_for("the server to be ready again", Duration::from_secs(30), || try_http(&server, "GET", "/readyz", "").is_some_and(|(status, _)| status == 200));
+
+    let refused = refused.lock().unwrap().clone();
+    let unclear: Vec<_> = refused.iter().filter(|answer| !matches!(answer, Some((503, _)))).collect();
+    assert!(unclear.is_empty(), "while the disk was full every refusal was a 503: {unclear:?}");
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    wait_for("every instance to complete", Duration::from_secs(300), || {
+        let counts = baton(&server, &["instances", "counts", "--json"]);
+        let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).unwrap_or_default();
+        counts["total"].as_u64().is_some_and(|total| total > 0 && counts["by_status"]["completed"] == total)
+    });
+    drop(workers);
+    let output = baton(&server, &["instances", "list", "--json"]);
+    let listed = String::from_utf8_lossy(&output.stdout);
+    let ids: std::collections::BTreeSet<String> = listed.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()?["id"].as_str().map(str::to_string)).collect();
+    let lost: Vec<&String> = acknowledged.iter().filter(|id| !ids.contains(*id)).collect();
+    assert!(lost.is_empty(), "acknowledged starts lost: {lost:?}");
+    for id in &ids {
+        each_task_completed_once(&server, id);
+    }
+    eprintln!(
+        "disk full: {} starts acknowledged ({full_at} before it filled), {} refused with 503, {} instances, all completed, each task once",
+        acknowledged.len(),
+        refused.len(),
+        ids.len()
+    );
+    // The server goes before its disk does.
+    drop(running);
 }
