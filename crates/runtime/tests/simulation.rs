@@ -437,11 +437,13 @@ fn simulate(seed: u64) -> (usize, usize, usize) {
 
 #[test]
 fn seeded_schedules_with_crashes_keep_every_invariant() {
-    // SEED replays one schedule; BATON_SIM_SEEDS runs that many (scripts/test: 10 000, in release).
+    // SEED replays one schedule; BATON_SIM_SEEDS runs that many (scripts/test: 10 000, in release),
+    // from BATON_SIM_FIRST on (0 unless given), so a long run can be split across machines.
+    let first: u64 = std::env::var("BATON_SIM_FIRST").map_or(0, |n| n.parse().expect("BATON_SIM_FIRST is a number"));
     let seeds: Vec<u64> = match (std::env::var("SEED"), std::env::var("BATON_SIM_SEEDS")) {
         (Ok(seed), _) => vec![seed.parse().expect("SEED is a number")],
-        (_, Ok(count)) => (0..count.parse().expect("BATON_SIM_SEEDS is a number")).collect(),
-        _ => (0..40).collect(),
+        (_, Ok(count)) => (first..first + count.parse::<u64>().expect("BATON_SIM_SEEDS is a number")).collect(),
+        _ => (first..first + 40).collect(),
     };
     // The seeds shared among the machine's cores: each seed is a world of its own.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(seeds.len()).max(1);
