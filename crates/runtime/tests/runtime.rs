@@ -1124,3 +1124,73 @@ fn a_node_compiles_only_what_other_nodes_deployed_since_it_looked() {
     learning.learn_deployments(read.as_mut()).unwrap();
     assert_eq!(learning.workflows_compiled(), 6);
 }
+
+/// A store whose writes wait while its gate is shut, counting the writers waiting.
+struct Gated {
+    inner: MemoryStore,
+    shut: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl Store for Gated {
+    fn read(&self) -> store::Result<Box<dyn store::ReadTxn + '_>> {
+        self.inner.read()
+    }
+
+    fn write(&self) -> store::Result<Box<dyn store::WriteTxn + '_>> {
+        let mut shut = self.shut.lock().unwrap();
+        self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        while *shut {
+            shut = self.opened.wait(shut).unwrap();
+        }
+        self.waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        drop(shut);
+        self.inner.write()
+    }
+}
+
+/// Issue 17, item 4: while the commit loop cannot write, commands queue up
+/// to the queue's capacity and every one past it is refused at once as
+/// `overloaded` (503 with Retry-After over HTTP), counted; those queued are
+/// answered once the store writes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_past_a_full_queue_are_refused_as_overloaded_and_counted() {
+    let gated = Arc::new(Gated { inner: MemoryStore::new(), shut: std::sync::Mutex::new(false), opened: std::sync::Condvar::new(), waiting: Default::default() });
+    let clock = Arc::new(ManualClock::new(T0));
+    let options = Options { queue_capacity: 2, ..Options::default() };
+    let store: Arc<dyn Store> = gated.clone();
+    let service = tokio::task::spawn_blocking(move || Service::start(store, clock, Box::new(SequentialIds::default()), options)).await.unwrap().unwrap();
+    deploy(&service).await;
+    // The loop's next transaction (it begins one at least every second) waits at the shut gate.
+    *gated.shut.lock().unwrap() = true;
+    while gated.waiting.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let starts: Vec<_> = (0..10)
+        .map(|_| {
+            let handle = service.handle.clone();
+            tokio::spawn(async move { handle.call(Command::Start(StartCommand { process_id: "work".into(), ..StartCommand::default() })).await })
+        })
+        .collect();
+    while service.handle.metrics.overloaded() < 8 {
+        tokio::task::yield_now().await;
+    }
+    *gated.shut.lock().unwrap() = false;
+    gated.opened.notify_all();
+    let mut refused = Vec::new();
+    let mut started = 0;
+    for start in starts {
+        match start.await.unwrap() {
+            Ok(Reply::Started(_)) => started += 1,
+            Err(error) => refused.push((error.code().to_string(), error.to_string())),
+            Ok(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((started, refused.len()), (2, 8), "two queued, the rest refused: {refused:?}");
+    assert!(refused.iter().all(|(code, message)| code == "overloaded" && message.contains("2 commands waiting")), "{refused:?}");
+    assert_eq!(service.handle.metrics.overloaded(), 8);
+    let text = service.handle.metrics.render(&[]);
+    assert!(text.contains("baton_commands_refused_total{reason=\"queue_full\"} 8\n"), "{text}");
+    service.stop();
+}
