@@ -2075,6 +2075,7 @@ fn a_disk_that_fills_under_load_refuses_clearly_and_loses_nothing_acknowledged()
                         Ok(id) => acknowledged.lock().unwrap().push(id),
                         Err(answer) => {
                             refused.lock().unwrap().push(answer);
+                            // A client's pause before it retries (briefer than the Retry-After it was given); nothing waits on it.
                             std::thread::sleep(Duration::from_millis(20));
                         }
                     }
