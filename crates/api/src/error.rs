@@ -64,6 +64,7 @@ pub const ERRORS: &[(&str, u16, &str)] = &[
     ("store-unavailable", 503, "The store is unavailable; try again"),
     ("overloaded", 503, "The server has more work in hand than it takes; retry shortly"),
     ("store-failed", 500, "The store failed"),
+    ("store-damaged", 500, "The database is damaged"),
 ];
 
 #[derive(Debug)]
@@ -72,11 +73,19 @@ pub struct ApiError {
     pub detail: String,
     /// An extra member of the problem document (for example `diagnostics`).
     pub extra: Option<Box<(String, serde_json::Value)>>,
+    /// What the store said when it found the database damaged: not for the
+    /// client, but for the server, which stops saying it is ready
+    /// ([`StoreDamaged`], read by the router's `note_damage` layer).
+    pub damage: Option<String>,
 }
+
+/// On an answer: the store found the database damaged, in these words.
+#[derive(Clone, Debug)]
+pub struct StoreDamaged(pub String);
 
 impl ApiError {
     pub fn new(code: &str, detail: impl Into<String>) -> ApiError {
-        ApiError { code: code.to_string(), detail: detail.into(), extra: None }
+        ApiError { code: code.to_string(), detail: detail.into(), extra: None, damage: None }
     }
 
     /// The HTTP status this error answers with.
@@ -105,6 +114,14 @@ impl From<runtime::Error> for ApiError {
             if !inner.is_unavailable() {
                 let reference = FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 eprintln!("baton: store failure #{reference}: {inner}");
+                if inner.is_corrupt() {
+                    let mut api = ApiError::new(
+                        "store-damaged",
+                        format!("the database is damaged (the server's log has the details under store failure #{reference}); the server reports not ready: restore the file from a backup, `baton check` lists what is damaged"),
+                    );
+                    api.damage = Some(inner.to_string());
+                    return api;
+                }
                 return ApiError::new(error.code(), format!("the store failed; the server's log has the details under store failure #{reference}"));
             }
         }
@@ -145,9 +162,13 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
+        let damage = self.damage.take();
         let (status, body) = self.problem();
         let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response();
+        if let Some(damage) = damage {
+            response.extensions_mut().insert(StoreDamaged(damage));
+        }
         // Busy or rate-limited: the client may try again, and is told when.
         if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
             response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));

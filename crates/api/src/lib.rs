@@ -430,6 +430,7 @@ fn router_with_connections(handle: Handle, security: guard::Security, connection
         })
         .route_layer(axum::middleware::from_fn(guard::authorize))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(handle.clone(), note_damage))
         // Inside the door: a request it turns away takes no room.
         .layer(axum::middleware::from_fn_with_state(limits, limits::bodies))
         .layer(axum::middleware::from_fn_with_state(door, guard::door))
@@ -439,4 +440,18 @@ fn router_with_connections(handle: Handle, security: guard::Security, connection
             axum::http::StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
+}
+
+/// Middleware: an answer that met a damaged database (an [`error::StoreDamaged`]
+/// on it) makes the server say it is not ready, from then on.
+async fn note_damage(
+    axum::extract::State(handle): axum::extract::State<Handle>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    if let Some(error::StoreDamaged(what)) = response.extensions().get::<error::StoreDamaged>() {
+        handle.note_damage(what);
+    }
+    response
 }

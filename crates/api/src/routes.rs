@@ -121,6 +121,13 @@ pub async fn healthz() -> &'static str {
 const UNREADY_AFTER_FAILED_COMMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 pub async fn readyz(State(state): State<AppState>) -> Answer {
+    // Damage stays until the file is restored: only a restart on a sound file clears it.
+    if state.handle.damage().is_some() {
+        return Err(ApiError::new(
+            "store-unavailable",
+            "the database was found damaged (the server's log says where); restore it from a backup and restart, `baton check` lists the damage",
+        ));
+    }
     // Without the commit loop no write can be answered, however well reads go.
     if !state.handle.is_running() {
         return Err(ApiError::new(

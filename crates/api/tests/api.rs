@@ -2901,6 +2901,47 @@ async fn a_token_narrows_what_its_holder_may_do() {
     );
 }
 
+/// A store that passes through to a memory store until `DAMAGED` is set,
+/// then answers every read as SQLite does a damaged file.
+struct Damageable(MemoryStore);
+
+static DAMAGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl store::Store for Damageable {
+    fn read(&self) -> store::Result<Box<dyn store::ReadTxn + '_>> {
+        if DAMAGED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(store::Error::corrupt("database disk image is malformed (/secret/path/baton.db)"));
+        }
+        self.0.read()
+    }
+
+    fn write(&self) -> store::Result<Box<dyn store::WriteTxn + '_>> {
+        self.0.write()
+    }
+}
+
+/// Issue 17, item 5: a read that finds the database damaged answers 500
+/// `store-damaged` without the store's words (they go to the log), and from
+/// then on `/readyz` says the server is not ready, even when reads work
+/// again: damage stays until the file is restored and the server restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_a_read_finds_makes_the_server_not_ready_until_it_restarts() {
+    let app = App::on(|_| Arc::new(Damageable(MemoryStore::new())));
+    assert_eq!(app.send("GET", "/readyz", None).await.0, StatusCode::OK);
+    DAMAGED.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (status, _, problem) = app.send("GET", "/v1/instances", None).await;
+    DAMAGED.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("store-damaged")), "{problem}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("store failure #") && !detail.contains("/secret/path") && !detail.contains("malformed"), "{detail}");
+    let (status, _, problem) = app.send("GET", "/readyz", None).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("store-unavailable")), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("damaged"), "{problem}");
+    // Reads work again; the server still says it is not ready.
+    assert_eq!(app.send("GET", "/v1/instances", None).await.0, StatusCode::OK);
+    assert_eq!(app.send("GET", "/readyz", None).await.0, StatusCode::SERVICE_UNAVAILABLE);
+}
+
 /// Issue 17, item 4: the bodies being served at once are bounded, so memory
 /// is not what runs out first: past the bound a request is answered 503
 /// `overloaded` with `Retry-After`, before its body is read; its room comes

@@ -269,6 +269,8 @@ pub struct Handle {
     running: Arc<AtomicBool>,
     /// When the last commit failed (not for a conflict), until one succeeds: readiness reports it.
     write_failure: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// What the store said when it was first found damaged: readiness fails from then on.
+    damage: Arc<std::sync::Mutex<Option<String>>>,
     /// Jobs handed out on this node's streams and not yet reported.
     pub(crate) streamed: Arc<crate::streams::StreamedJobs>,
     /// Most commands waiting for the commit loop ([`Options::queue_capacity`]).
@@ -313,6 +315,7 @@ impl Service {
             stopped: Arc::new(AtomicBool::new(false)),
             running: Arc::new(AtomicBool::new(true)),
             write_failure: Arc::new(std::sync::Mutex::new(None)),
+            damage: Arc::default(),
             streamed: Arc::default(),
             queue_capacity: options.queue_capacity,
         };
@@ -326,6 +329,7 @@ impl Service {
             instances_ended: handle.instances_ended.clone(),
             metrics: handle.metrics.clone(),
             write_failure: handle.write_failure.clone(),
+            damage: handle.damage.clone(),
             stale: false,
             next_sweep: i64::MIN,
         };
@@ -416,6 +420,19 @@ impl Handle {
     /// (the store takes no writes: a full disk, a lost database).
     pub fn failing_since(&self) -> Option<Duration> {
         self.write_failure.lock().ok().and_then(|failed| failed.map(|at| at.elapsed()))
+    }
+
+    /// Keeps what the store said when a read found the database damaged
+    /// (the first words alone): what is damaged stays so until it is
+    /// restored, so the server is not ready again until it is restarted on
+    /// a sound file. The commit loop notes its own failures.
+    pub fn note_damage(&self, what: &str) {
+        note_damage(&self.damage, what);
+    }
+
+    /// What the store said when it was first found damaged, if it was.
+    pub fn damage(&self) -> Option<String> {
+        self.damage.lock().ok().and_then(|damage| damage.clone())
     }
 
     /// Sends a command and waits until its transaction has committed.
@@ -594,6 +611,8 @@ struct CommitLoop {
     instances_ended: Arc<Notify>,
     metrics: Arc<Metrics>,
     write_failure: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// [`Handle::damage`], shared.
+    damage: Arc<std::sync::Mutex<Option<String>>>,
     /// A batch failed and the core could not reload what the store holds
     /// (the store was unreachable): nothing runs until it has.
     stale: bool,
@@ -749,8 +768,11 @@ impl CommitLoop {
 
     /// Keeps what readiness says: a store failure (not another node's
     /// conflict) marks writes as failing, with the details in the log; a
-    /// commit clears it.
+    /// commit clears it. A damaged database stays noted ([`Handle::note_failure`]).
     fn note_write(&self, failure: Option<&Error>) {
+        if let Some(Error::Store(error)) = failure.filter(|f| matches!(f, Error::Store(e) if e.is_corrupt())) {
+            note_damage(&self.damage, &error.to_string());
+        }
         let Ok(mut failed) = self.write_failure.lock() else { return };
         match failure {
             None => *failed = None,
@@ -1028,5 +1050,14 @@ fn apply(
         Command::DeleteInstance { instance_id } => core.delete_instance(tx, &instance_id).map(|()| Reply::Done),
         Command::KeepInstance { instance_id, until } => core.keep_instance(tx, &instance_id, until).map(|()| Reply::Done),
         Command::Tick => Ok(Reply::Done),
+    }
+}
+
+/// Notes in `damage` what the store said the first time it found the database damaged.
+fn note_damage(damage: &std::sync::Mutex<Option<String>>, what: &str) {
+    let Ok(mut damage) = damage.lock() else { return };
+    if damage.is_none() {
+        eprintln!("baton: the store says the database is damaged; the server is not ready until it is restarted on a sound file: {what}");
+        *damage = Some(what.to_string());
     }
 }
