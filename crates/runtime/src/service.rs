@@ -770,8 +770,9 @@ impl CommitLoop {
     /// conflict) marks writes as failing, with the details in the log; a
     /// commit clears it. A damaged database stays noted ([`Handle::note_failure`]).
     fn note_write(&self, failure: Option<&Error>) {
-        if let Some(Error::Store(error)) = failure.filter(|f| matches!(f, Error::Store(e) if e.is_corrupt())) {
-            note_damage(&self.damage, &error.to_string());
+        match failure {
+            Some(Error::Store(error)) if error.is_corrupt() => note_damage(&self.damage, &error.to_string()),
+            _ => {}
         }
         let Ok(mut failed) = self.write_failure.lock() else { return };
         match failure {
