@@ -299,18 +299,10 @@ fn start_acknowledged(listen: &str, n: usize) -> Option<String> {
 /// instance's id when the server acknowledged it; else its status and
 /// problem code (`None` when no answer came, as when the server was killed).
 fn start_answered(listen: &str, body: &str) -> Result<String, Option<(u16, String)>> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(listen).map_err(|_| None)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|_| None)?;
-    let request = format!("POST /v1/instances HTTP/1.1\r\nHost: {listen}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-    stream.write_all(request.as_bytes()).map_err(|_| None)?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).map_err(|_| None)?;
-    let status: u16 = answer.get(9..12).and_then(|s| s.parse().ok()).ok_or(None)?;
-    let json: serde_json::Value = answer.split("\r\n\r\n").nth(1).and_then(|b| serde_json::from_str(b).ok()).unwrap_or_default();
-    match (status, json["id"].as_str()) {
+    let (status, answer) = try_http(&format!("http://{listen}"), "POST", "/v1/instances", body).ok_or(None)?;
+    match (status, answer["id"].as_str()) {
         (201, Some(id)) => Ok(id.to_string()),
-        _ => Err(Some((status, json["code"].as_str().unwrap_or_default().to_string()))),
+        _ => Err(Some((status, answer["code"].as_str().unwrap_or_default().to_string()))),
     }
 }
 

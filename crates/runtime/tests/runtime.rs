@@ -79,6 +79,12 @@ fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
+/// A core loaded from what `store` holds, numbering from the start.
+fn core_on(store: &dyn Store) -> runtime::Core {
+    let mut read = store.read().unwrap();
+    runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_commands_share_commits_and_every_one_is_answered() {
     let clock = Arc::new(ManualClock::new(T0));
@@ -386,10 +392,7 @@ async fn the_instance_record_survives_a_restart() {
 #[test]
 fn a_start_never_replaces_an_existing_instance() {
     let store = MemoryStore::new();
-    let fresh_core = || {
-        let mut read = store.read().unwrap();
-        runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
-    };
+    let fresh_core = || core_on(&store);
     let mut core = fresh_core();
     let mut txn = store.write().unwrap();
     core.deploy(
@@ -449,10 +452,7 @@ const TWO_TASKS: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/2010
 #[test]
 fn the_instance_cache_forgets_a_transaction_that_did_not_commit() {
     let store = MemoryStore::new();
-    let mut core = {
-        let mut read = store.read().unwrap();
-        runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
-    };
+    let mut core = core_on(&store);
     let mut txn = store.write().unwrap();
     core.deploy(
         txn.as_mut(),
@@ -672,10 +672,7 @@ async fn a_step_that_panics_faults_its_instance_alone_and_survives_a_restart() {
 #[test]
 fn a_fault_in_one_command_of_a_batch_keeps_the_others() {
     let store = MemoryStore::new();
-    let mut core = {
-        let mut read = store.read().unwrap();
-        runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
-    };
+    let mut core = core_on(&store);
     let mut txn = store.write().unwrap();
     core.deploy(
         txn.as_mut(),
@@ -743,10 +740,7 @@ fn a_fault_in_one_command_of_a_batch_keeps_the_others() {
 #[test]
 fn a_command_that_failed_after_writing_asks_for_savepoints() {
     let store = MemoryStore::new();
-    let mut core = {
-        let mut read = store.read().unwrap();
-        runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap()
-    };
+    let mut core = core_on(&store);
     let refused = || Error::NotFound { what: "job", id: "j".into() };
     let row = store::conformance::instance("written", "p", engine::Status::Running, T0);
     let mut txn = store.write().unwrap();
@@ -1091,8 +1085,7 @@ fn pinned<T: serde::Serialize + serde::de::DeserializeOwned>(name: &str, values:
 fn a_node_compiles_only_what_other_nodes_deployed_since_it_looked() {
     let store = MemoryStore::new();
     let node = || {
-        let mut read = store.read().unwrap();
-        let mut core = runtime::Core::load(read.as_mut(), Box::new(SequentialIds::default())).unwrap();
+        let mut core = core_on(&store);
         core.shared_store = true;
         core
     };
@@ -1125,12 +1118,13 @@ fn a_node_compiles_only_what_other_nodes_deployed_since_it_looked() {
     assert_eq!(learning.workflows_compiled(), 6);
 }
 
-/// A store whose writes wait while its gate is shut, counting the writers waiting.
+/// A store whose writes wait while its gate is shut.
 struct Gated {
     inner: MemoryStore,
     shut: std::sync::Mutex<bool>,
     opened: std::sync::Condvar,
-    waiting: std::sync::atomic::AtomicUsize,
+    /// Told each time a writer finds the gate shut.
+    held: tokio::sync::Notify,
 }
 
 impl Store for Gated {
@@ -1140,11 +1134,12 @@ impl Store for Gated {
 
     fn write(&self) -> store::Result<Box<dyn store::WriteTxn + '_>> {
         let mut shut = self.shut.lock().unwrap();
-        self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if *shut {
+            self.held.notify_one();
+        }
         while *shut {
             shut = self.opened.wait(shut).unwrap();
         }
-        self.waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         drop(shut);
         self.inner.write()
     }
@@ -1156,7 +1151,7 @@ impl Store for Gated {
 /// answered once the store writes again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_past_a_full_queue_are_refused_as_overloaded_and_counted() {
-    let gated = Arc::new(Gated { inner: MemoryStore::new(), shut: std::sync::Mutex::new(false), opened: std::sync::Condvar::new(), waiting: Default::default() });
+    let gated = Arc::new(Gated { inner: MemoryStore::new(), shut: std::sync::Mutex::new(false), opened: std::sync::Condvar::new(), held: tokio::sync::Notify::new() });
     let clock = Arc::new(ManualClock::new(T0));
     let options = Options { queue_capacity: 2, ..Options::default() };
     let store: Arc<dyn Store> = gated.clone();
@@ -1164,9 +1159,7 @@ async fn commands_past_a_full_queue_are_refused_as_overloaded_and_counted() {
     deploy(&service).await;
     // The loop's next transaction (it begins one at least every second) waits at the shut gate.
     *gated.shut.lock().unwrap() = true;
-    while gated.waiting.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    gated.held.notified().await;
     let starts: Vec<_> = (0..10)
         .map(|_| {
             let handle = service.handle.clone();
