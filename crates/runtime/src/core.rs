@@ -1519,6 +1519,7 @@ fn load_from_store(core: &Core, tx: &mut dyn WriteTxn, id: &str) -> Result<Loade
         number: row.number,
         stored: Some(row.update_count),
         variables_indexed: Some(row.state.variables_changes),
+        indexed_variables: row.state.variables.clone(),
         state: row.state,
         deployed,
         start_key: row.start_key,
@@ -1842,6 +1843,7 @@ impl<'t> Session<'t> {
                 history_count: 0,
                 stored: None,
                 variables_indexed: None,
+                indexed_variables: Variables::new(),
                 changed: true,
             },
         );
@@ -2291,8 +2293,10 @@ impl<'t> Session<'t> {
             }
             let state = loaded.state;
             if loaded.variables_indexed != Some(state.variables_changes) {
-                self.tx.apply(Write::IndexVariables { instance_id: id.clone(), variables: state.variables.clone() })?;
+                let indexed = std::mem::take(&mut loaded.indexed_variables);
+                self.tx.apply(Write::IndexVariables { instance_id: id.clone(), indexed: Some(indexed), variables: state.variables.clone() })?;
                 loaded.variables_indexed = Some(state.variables_changes);
+                loaded.indexed_variables = state.variables.clone();
             }
             let row = InstanceRow {
                 id,

@@ -45,7 +45,19 @@ pub struct SqliteTxn<'a> {
     finished: bool,
     /// Statements run, counted into the store's [`WriteCounters`] when a write transaction commits.
     statements: std::cell::Cell<u64>,
+    /// How `instance_counts` moves with the instances this transaction
+    /// wrote, not yet written there: a batch's hundred instances move a few
+    /// counts, written once at commit ([`SqliteTxn::write_counts`]), where
+    /// triggers ran two statements per instance and made SQLite keep a
+    /// statement journal for every insert.
+    counts: Counts,
+    /// `counts` when the open savepoint began, to go back to with it.
+    counts_at_savepoint: Option<Counts>,
 }
+
+/// What a row of `instance_counts` is keyed by: tenant, workflow, version, status, has open incidents.
+type CountKey = (String, String, u32, String, bool);
+type Counts = std::collections::HashMap<CountKey, i64>;
 
 impl<'a> SqliteTxn<'a> {
     pub(crate) fn writer(store: &'a SqliteStore, guard: MutexGuard<'a, Connection>) -> SqliteTxn<'a> {
@@ -53,6 +65,8 @@ impl<'a> SqliteTxn<'a> {
             conn: Conn::Writer { guard, store },
             finished: false,
             statements: std::cell::Cell::new(0),
+            counts: Counts::new(),
+            counts_at_savepoint: None,
         }
     }
 
@@ -64,11 +78,87 @@ impl<'a> SqliteTxn<'a> {
             },
             finished: false,
             statements: std::cell::Cell::new(0),
+            counts: Counts::new(),
+            counts_at_savepoint: None,
         }
     }
 
     fn ran(&self, statements: u64) {
         self.statements.set(self.statements.get() + statements);
+    }
+
+    /// Writes the instance's row whole: inserted, or every column set if it is stored.
+    // An upsert, not a replace: a replace deletes and inserts, in the table and every index.
+    fn insert_instance(&self, i: &InstanceRow) -> Result<()> {
+        self.execute(
+            &format!(                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+                 process_id = excluded.process_id, version = excluded.version, status = excluded.status, business_key = excluded.business_key, \
+                 parent_id = excluded.parent_id, started_at = excluded.started_at, ended_at = excluded.ended_at, incidents = excluded.incidents, \
+                 waiting = excluded.waiting, start_key = excluded.start_key, update_count = excluded.update_count, \
+                 history_count = excluded.history_count, state = excluded.state, tenant = excluded.tenant"
+            ),
+            params![
+                i.id,
+                i.process_id,
+                i.version,
+                enum_text(&i.status)?,
+                i.business_key,
+                i.parent_id,
+                i.started_at,
+                i.ended_at,
+                i.incidents,
+                to_json(&i.waiting)?,
+                i.start_key,
+                i.update_count,
+                i.history_count,
+                to_compact(&i.state)?,
+                i.tenant,
+                i.number
+            ],
+        )
+    }
+
+
+    /// An instance counted under `from` now counts under `to` (`None`: not at all).
+    fn recount(&mut self, from: Option<CountKey>, to: Option<CountKey>) {
+        if from == to {
+            return;
+        }
+        if let Some(key) = from {
+            *self.counts.entry(key).or_default() -= 1;
+        }
+        if let Some(key) = to {
+            *self.counts.entry(key).or_default() += 1;
+        }
+    }
+
+    /// The count key of the instance `id` as stored, if it is.
+    fn stored_count_key(&self, id: &str) -> Result<Option<CountKey>> {
+        self.query_one(
+            "SELECT tenant, process_id, version, status, incidents > 0 FROM instances WHERE id = ?",
+            params![id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+        )
+    }
+
+    /// Writes what `counts` holds into `instance_counts` (one statement per
+    /// count that moved, and one more per count that fell), dropping counts that reach zero.
+    fn write_counts(&mut self) -> Result<()> {
+        let moved: Vec<(CountKey, i64)> = self.counts.drain().filter(|(_, by)| *by != 0).collect();
+        for ((tenant, process_id, version, status, with_incidents), by) in moved {
+            self.execute(
+                "INSERT INTO instance_counts (tenant, process_id, version, status, with_incidents, count) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT DO UPDATE SET count = count + excluded.count",
+                params![tenant, process_id, version, status, with_incidents, by],
+            )?;
+            if by < 0 {
+                self.execute(
+                    "DELETE FROM instance_counts WHERE tenant = ? AND process_id = ? AND version = ? AND status = ? AND with_incidents = ? AND count <= 0",
+                    params![tenant, process_id, version, status, with_incidents],
+                )?;
+            }
+        }
+        Ok(())
     }
 
     fn db(&self) -> &Connection {
@@ -127,6 +217,11 @@ fn from_json<T: DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
 
 fn enum_from<T: DeserializeOwned>(text: String) -> rusqlite::Result<T> {
     from_json(&serde_json::Value::String(text).to_string())
+}
+
+/// Where an instance is counted in `instance_counts`.
+fn count_key(row: &InstanceRow) -> Result<CountKey> {
+    Ok((row.tenant.clone(), row.process_id.clone(), row.version, enum_text(&row.status)?, row.incidents > 0))
 }
 
 /// Decoding failures mean the file holds what this version cannot read.
@@ -1100,6 +1195,8 @@ impl ReadTxn for SqliteTxn<'_> {
     }
 
     fn instance_counts(&mut self, tenants: &Tenants) -> Result<Vec<InstanceCount>> {
+        // What this transaction wrote counts too.
+        self.write_counts()?;
         let tenants = tenants.as_ref().map(to_json).transpose()?;
         self.query(
             "SELECT tenant, process_id, version, status, with_incidents, count FROM instance_counts \
@@ -1134,7 +1231,14 @@ impl WriteTxn for SqliteTxn<'_> {
         if held.as_ref().map(|h| h.0) != stored {
             return Err(Error::instance_changed(&row.id, stored, held.map(|h| h.0)));
         }
+        let counted_as = count_key(row)?;
         match held {
+            // A new instance.
+            None => {
+                self.insert_instance(row)?;
+                self.recount(None, Some(counted_as));
+                Ok(())
+            }
             // An instance written again in place: only the columns that
             // changed are set, so SQLite leaves alone the indexes (start,
             // workflow, business key, parent, number) and the counting trigger
@@ -1142,6 +1246,8 @@ impl WriteTxn for SqliteTxn<'_> {
             Some((_, held_status, incidents, in_place)) if in_place => {
                 let status = enum_text(&row.status)?;
                 let recounted = held_status != status || (incidents > 0) != (row.incidents > 0);
+                // In place: the tenant, workflow and version are as stored.
+                let was = (row.tenant.clone(), row.process_id.clone(), row.version, held_status, incidents > 0);
                 let sql = if recounted {
                     "UPDATE instances SET status = ?, incidents = ?, ended_at = ?, waiting = ?, update_count = ?, history_count = ?, state = ? WHERE id = ?"
                 } else {
@@ -1159,9 +1265,11 @@ impl WriteTxn for SqliteTxn<'_> {
                         to_compact(&row.state)?,
                         row.id
                     ],
-                )
+                )?;
+                self.recount(Some(was), Some(counted_as));
+                Ok(())
             }
-            _ => self.put_instance(row),
+            Some(_) => self.put_instance(row),
         }
     }
 
@@ -1169,37 +1277,11 @@ impl WriteTxn for SqliteTxn<'_> {
         if matches!(self.conn, Conn::Reader { .. }) {
             return Err(Error::other("a read transaction cannot write"));
         }
-        self.execute(
-            // An upsert, not a replace: a changed instance is one UPDATE, which
-            // the counting trigger sees (a replace is a delete and an insert).
-            &format!(
-                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
-                 process_id = excluded.process_id, version = excluded.version, status = excluded.status, business_key = excluded.business_key, \
-                 parent_id = excluded.parent_id, started_at = excluded.started_at, ended_at = excluded.ended_at, incidents = excluded.incidents, \
-                 waiting = excluded.waiting, start_key = excluded.start_key, update_count = excluded.update_count, \
-                 history_count = excluded.history_count, state = excluded.state, tenant = excluded.tenant"
-            ),
-            params![
-                i.id,
-                i.process_id,
-                i.version,
-                enum_text(&i.status)?,
-                i.business_key,
-                i.parent_id,
-                i.started_at,
-                i.ended_at,
-                i.incidents,
-                to_json(&i.waiting)?,
-                i.start_key,
-                i.update_count,
-                i.history_count,
-                to_compact(&i.state)?,
-                i.tenant,
-                i.number
-            ],
-        )
+        let was = self.stored_count_key(&i.id)?;
+        self.insert_instance(i)?;
+        self.recount(was, Some(count_key(i)?));
+        Ok(())
     }
-
     fn apply(&mut self, write: Write) -> Result<()> {
         if matches!(self.conn, Conn::Reader { .. }) {
             return Err(Error::other("a read transaction cannot write"));
@@ -1211,6 +1293,8 @@ impl WriteTxn for SqliteTxn<'_> {
             ),
             Write::PutInstance(row) => self.put_instance(&row),
             Write::DeleteInstance { id } => {
+                let was = self.stored_count_key(&id)?;
+                self.recount(was, None);
                 // `variables`, this store's own index of them, by their values in its state.
                 self.ran(crate::variables::unindex_variables(self.db(), &id)?);
                 for table in INSTANCE_TABLES {
@@ -1353,8 +1437,8 @@ impl WriteTxn for SqliteTxn<'_> {
                     to_json(&t.tenants)?
                 ],
             ),
-            Write::IndexVariables { instance_id, variables } => {
-                self.ran(crate::variables::index_variables(self.db(), &instance_id, &variables)?);
+            Write::IndexVariables { instance_id, indexed, variables } => {
+                self.ran(crate::variables::index_variables(self.db(), &instance_id, indexed, &variables)?);
                 Ok(())
             }
             Write::PutLabels { instance_id, labels } => {
@@ -1378,19 +1462,29 @@ impl WriteTxn for SqliteTxn<'_> {
 
     // A command that needs a savepoint runs in one: prepared once, not parsed for every command.
     fn savepoint(&mut self) -> Result<()> {
-        self.run_prepared("SAVEPOINT command")
+        self.run_prepared("SAVEPOINT command")?;
+        self.counts_at_savepoint = Some(self.counts.clone());
+        Ok(())
     }
 
     fn rollback_to_savepoint(&mut self) -> Result<()> {
         self.run_prepared("ROLLBACK TO command")?;
-        self.run_prepared("RELEASE command")
+        self.run_prepared("RELEASE command")?;
+        // Counts written since are undone with the rest; those not yet written go back too.
+        if let Some(counts) = self.counts_at_savepoint.take() {
+            self.counts = counts;
+        }
+        Ok(())
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
-        self.run_prepared("RELEASE command")
+        self.run_prepared("RELEASE command")?;
+        self.counts_at_savepoint = None;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
+        self.write_counts()?;
         self.db().execute_batch("COMMIT").map_err(sql_error)?;
         self.finished = true;
         if let Conn::Writer { guard, store } = &self.conn {

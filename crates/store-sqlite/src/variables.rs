@@ -41,13 +41,21 @@ fn canonical(value: &serde_json::Value) -> String {
     sorted(value).to_string()
 }
 
-/// Brings an instance's entries in the `variables` index from the
-/// variables of its stored row (none for a new instance) to `variables`:
-/// called before the new row is written. Entries that stay the same are
+/// Brings an instance's entries in the `variables` index from `indexed`
+/// (what the writer knows they hold) or, without it, the variables of its
+/// stored row (none for a new instance), to `variables`: called before the
+/// new row is written. Entries that stay the same are
 /// not touched. Returns how many statements it ran.
-pub(crate) fn index_variables(connection: &Connection, instance_id: &str, variables: &serde_json::Map<String, serde_json::Value>) -> Result<u64> {
-    let stored = stored_variables(connection, instance_id)?;
-    let mut written = 1;
+pub(crate) fn index_variables(
+    connection: &Connection,
+    instance_id: &str,
+    indexed: Option<serde_json::Map<String, serde_json::Value>>,
+    variables: &serde_json::Map<String, serde_json::Value>,
+) -> Result<u64> {
+    let (stored, mut written) = match indexed {
+        Some(indexed) => (indexed, 0),
+        None => (stored_variables(connection, instance_id)?, 1),
+    };
     for (name, value) in &stored {
         if variables.get(name) != Some(value) {
             drop_entry(connection, instance_id, name, value)?;

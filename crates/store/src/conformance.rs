@@ -480,7 +480,7 @@ fn instance_pages(store: &dyn Store) {
         if n == 0 {
             row.state.variables.insert("doc".into(), serde_json::json!({"b": null, "a": [1, "x", {"c": true}]}));
         }
-        writes.push(Write::IndexVariables { instance_id: row.id.clone(), variables: row.state.variables.clone() });
+        writes.push(Write::IndexVariables { instance_id: row.id.clone(), indexed: None, variables: row.state.variables.clone() });
         let parity = if n % 2 == 0 { "even" } else { "odd" };
         row.state.labels = [
             ("parity".to_string(), parity.to_string()),
@@ -1679,6 +1679,23 @@ fn instance_counts(store: &dyn Store) {
     assert_eq!(counts(read.as_mut(), &Some(vec!["acme".into()])), [("p".to_string(), 1, "running", false, 1)]);
     assert_eq!(counts(read.as_mut(), &None).len(), 5);
     assert_eq!(read.count_instances().unwrap(), [(Status::Completed, 1), (Status::Running, 4)]);
+    drop(read);
+
+    // As the runtime writes: an instance ends in place, a new one starts;
+    // the transaction's own counts show what it wrote before it commits.
+    let mut txn = store.write().unwrap();
+    let stored = txn.instance_version("d").unwrap();
+    let mut ended = instance("d", "p", Status::Completed, 4);
+    ended.version = 2;
+    ended.update_count = 2;
+    txn.put_instance_if(&ended, stored).unwrap();
+    txn.put_instance_if(&instance("g", "q", Status::Running, 7), None).unwrap();
+    let in_flight = counts(txn.as_mut(), &Some(vec![DEFAULT_TENANT.into()]));
+    assert!(in_flight.contains(&("p".to_string(), 2, "completed", false, 1)) && in_flight.contains(&("q".to_string(), 1, "running", false, 1)), "{in_flight:?}");
+    assert!(!in_flight.iter().any(|c| c.0 == "p" && c.1 == 2 && c.2 == "running"), "{in_flight:?}");
+    txn.commit().unwrap();
+    let mut read = store.read().unwrap();
+    assert_eq!(read.count_instances().unwrap(), [(Status::Completed, 2), (Status::Running, 4)]);
 }
 
 fn completed_tasks_and_forms(store: &dyn Store) {

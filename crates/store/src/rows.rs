@@ -290,10 +290,15 @@ pub enum Write {
     },
     /// The instance's own variables (also in its state) changed; sent
     /// before the instance's new row. A store that finds instances by
-    /// variable through an index of its own brings it from the variables of
-    /// the stored row to these, writing only the entries that differ.
+    /// variable through an index of its own brings it from `indexed` (or,
+    /// when `None`, the variables of the stored row) to these, writing only
+    /// the entries that differ.
     IndexVariables {
         instance_id: String,
+        /// What the index holds for the instance, as the writer knows it
+        /// (the variables it last sent, or read in the stored row; empty
+        /// for a new instance): the store need not read the row back.
+        indexed: Option<engine::Variables>,
         variables: engine::Variables,
     },
     /// A start request id that made an instance, so a repeated request finds it.
