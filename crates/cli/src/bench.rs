@@ -73,6 +73,8 @@ pub struct BenchOptions {
     pub nodes: usize,
     /// Starters and workers in a process of their own, not in the server's.
     pub separate: bool,
+    /// With SQLite: the folder the database is made in and left in.
+    pub keep: Option<std::path::PathBuf>,
 }
 
 fn task(id: &str) -> String {
@@ -450,8 +452,18 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let directory =
-        std::env::temp_dir().join(format!("baton-bench-{}-{started}", std::process::id()));
+    let directory = match &options.keep {
+        Some(folder) => {
+            if options.store != BenchStore::Sqlite {
+                return Err(Failure("--keep keeps a SQLite file: it takes --store sqlite".into()));
+            }
+            if std::fs::read_dir(folder).is_ok_and(|mut entries| entries.next().is_some()) {
+                return Err(Failure(format!("--keep {}: the folder is not empty; the run makes a new database", folder.display())));
+            }
+            folder.clone()
+        }
+        None => std::env::temp_dir().join(format!("baton-bench-{}-{started}", std::process::id())),
+    };
     // On PostgreSQL, one store per node, each its own connections to the one schema.
     let mut postgres: Vec<Arc<store_postgres::PostgresStore>> = Vec::new();
     let store: Arc<dyn Store> = match options.store {
@@ -572,7 +584,9 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         .await
         .map_err(|e| Failure(e.to_string()))?;
     let disk_bytes = (options.store == BenchStore::Sqlite).then(|| folder_bytes(&directory));
-    let _ = std::fs::remove_dir_all(&directory);
+    if options.keep.is_none() {
+        let _ = std::fs::remove_dir_all(&directory);
+    }
 
     let percentile = |p: f64| {
         latencies

@@ -769,6 +769,12 @@ pub enum Command {
         /// apart from theirs: the headline figure.
         #[arg(long)]
         separate: bool,
+        /// With --store sqlite: make the database in this folder (new or
+        /// empty), as FOLDER/bench.db, and keep it after the run, to look
+        /// at or serve again (`baton serve --db sqlite://FOLDER/bench.db`);
+        /// without it the run's file is in a temporary folder, removed at the end.
+        #[arg(long, value_name = "FOLDER")]
+        keep: Option<std::path::PathBuf>,
         /// The clients' side of --separate: drive instances against these
         /// servers (comma-separated) and print the time and CPU they took.
         #[arg(long, hide = true, value_delimiter = ',')]
@@ -1332,6 +1338,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             in_flight,
             warmup,
             separate,
+            keep,
             drive_server,
             drive_first,
             json,
@@ -1353,7 +1360,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             if separate && mode == bench::Mode::Embedded {
                 return Err(Failure("--separate runs the clients in another process: they need --mode http or camunda-rest".into()));
             }
-            let options = bench::BenchOptions { workload, store, postgres, nodes, mode, instances, rate, in_flight, warmup, separate };
+            let options = bench::BenchOptions { workload, store, postgres, nodes, mode, instances, rate, in_flight, warmup, separate, keep };
             if !drive_server.is_empty() {
                 let driven = bench::drive_against(&drive_server, &options, drive_first).await?;
                 say!("{driven}");

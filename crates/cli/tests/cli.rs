@@ -287,6 +287,21 @@ fn bench_runs_every_workload_and_checks_every_instance() {
         assert!(cpu("machine_cpu_s_per_1000") > 0.0 && report["load_average"].as_array().is_some_and(|l| l.len() == 3), "{report}");
         assert!(cpu("disk_bytes_per_instance") > 1000.0, "a W2 instance keeps its rows and history: {report}");
     }
+    // Issue 16, item 6: a run's database kept (`--keep`) to serve again or
+    // measure a restart on; into an empty folder only.
+    let kept = tempfile::tempdir().unwrap();
+    let folder = kept.path().to_str().unwrap();
+    let output = baton(&["bench", "--workload", "w1", "--instances", "50", "--keep", folder]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    {
+        use store::Store;
+        let store = store_sqlite::SqliteStore::open(&kept.path().join("bench.db")).unwrap();
+        let counted = store.read().unwrap().count_instances().unwrap();
+        assert_eq!(counted, [(engine::Status::Completed, 50)], "the kept file holds the run's instances");
+    }
+    let refused = baton(&["bench", "--workload", "w1", "--instances", "5", "--keep", folder]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("the folder is not empty"), "{}", String::from_utf8_lossy(&refused.stderr));
     let refused = baton(&["bench", "--workload", "w1", "--separate"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--separate runs the clients in another process"), "{}", String::from_utf8_lossy(&refused.stderr));
     let refused = baton(&["bench", "--workload", "w1", "--in-flight", "0"]);
