@@ -524,6 +524,12 @@ pub enum Command {
         /// Also match every index to its table (SQLite's integrity_check); slower.
         #[arg(long)]
         full: bool,
+        /// A damaged SQLite file: rebuild it from its tables, when the damage
+        /// is in indexes or unused pages (the damaged file is kept beside it,
+        /// as FILE.damaged); damage in the tables themselves needs a backup.
+        /// No server may be running on the file.
+        #[arg(long, conflicts_with = "full")]
+        repair: bool,
     },
     /// Check BPMN files: print every problem with its code, element and line:column.
     Validate {
@@ -820,8 +826,31 @@ fn check(db: &str, full: bool) -> i32 {
             for problem in &problems {
                 say!("{problem}");
             }
-            eprintln!("baton: {} problem(s) found in {db}; restore it from a backup, or move it aside to start empty", problems.len());
+            eprintln!("baton: {} problem(s) found in {db}; `baton check --db {db} --repair` rebuilds it when the damage is in indexes; otherwise restore it from a backup, or move it aside to start empty", problems.len());
             1
+        }
+        Err(message) => {
+            eprintln!("baton: {message}");
+            1
+        }
+    }
+}
+
+fn repair(db: &str) -> i32 {
+    let repaired = match serve::parse_database(db) {
+        Ok(serve::Database::Sqlite(path)) if !path.exists() => Err(format!("{} does not exist", path.display())),
+        Ok(serve::Database::Sqlite(path)) => store_sqlite::repair_file(&path).map_err(|e| format!("{db}: {e}")),
+        Ok(_) => Err("--repair rebuilds a SQLite file; restore a PostgreSQL database with its own tools".to_string()),
+        Err(message) => Err(message),
+    };
+    match repaired {
+        Ok(store_sqlite::Repair::Sound) => {
+            say!("ok");
+            0
+        }
+        Ok(store_sqlite::Repair::Rebuilt { kept }) => {
+            say!("rebuilt from its tables: every row is in the new file, which passed the full check; the damaged file is kept as {}", kept.display());
+            0
         }
         Err(message) => {
             eprintln!("baton: {message}");
@@ -836,7 +865,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Validate { files, json } => validate::run(&files, json),
         Command::Test { paths, json, uncaught_errors } => test(&paths, json, uncaught_errors),
         Command::DmnTck { dir, failures } => tck::run(&dir, failures),
-        Command::Check { db, full } => check(&db, full),
+        Command::Check { db, repair: true, .. } => repair(&db),
+        Command::Check { db, full, repair: false } => check(&db, full),
         command => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -51,8 +51,10 @@ impl Database {
 /// What to say of a damaged SQLite file: what was found, and how to go on.
 pub fn damaged(path: &std::path::Path, found: &str) -> String {
     format!(
-        "the database file {} is damaged ({found}). Nothing was changed. Restore it from a backup (`baton backup FILE` takes one from a running server), \
-         or move it aside to start empty; `baton check --db sqlite://{} --full` lists every problem",
+        "the database file {} is damaged ({found}). Nothing was changed. `baton check --db sqlite://{} --repair` rebuilds it from its tables when the damage \
+         is in indexes; otherwise restore it from a backup (`baton backup FILE` takes one from a running server), or move it aside to start empty; \
+         `baton check --db sqlite://{} --full` lists every problem",
+        path.display(),
         path.display(),
         path.display()
     )

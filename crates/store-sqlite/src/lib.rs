@@ -185,6 +185,103 @@ pub fn check_file(path: &Path, full: bool) -> Result<Vec<String>> {
     })
 }
 
+/// What [`repair_file`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// The full check found nothing: the file was left alone.
+    Sound,
+    /// The file was rebuilt from its tables; the damaged one (and its log)
+    /// was moved to `kept`, beside it.
+    Rebuilt { kept: PathBuf },
+}
+
+/// Rebuilds a damaged database file from its tables, when the damage is
+/// where it can be rebuilt from: an index (every index is made again from
+/// its table) or pages no table uses. Each table's rows (with their rowids),
+/// read through the write-ahead log so that every commit is in them, are
+/// copied into a new file before any index exists there, so nothing is
+/// read from the damaged file's indexes (SQLite's `VACUUM INTO` copies
+/// indexes whole, damage and all); then the indexes and triggers are made,
+/// and the new file must pass the full check. Only then does it take the
+/// damaged file's place; the damaged file and its log are kept beside it
+/// (`<file>.damaged`). Damage in a table's own pages fails the copy:
+/// nothing is changed, and the error says so (restore from a backup then).
+/// Takes the file's lock: no server may be running on it.
+pub fn repair_file(path: &Path) -> Result<Repair> {
+    let _lock = lock(path)?;
+    if check_file(path, true)?.is_empty() {
+        return Ok(Repair::Sound);
+    }
+    let with_suffix = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let rebuilt = with_suffix(".rebuilt");
+    let _ = std::fs::remove_file(&rebuilt);
+    if let Err(error) = copy_tables(path, &rebuilt) {
+        let _ = std::fs::remove_file(&rebuilt);
+        return Err(Error::corrupt(format!(
+            "the damage is in the tables themselves ({error}), so the file cannot be rebuilt from them; nothing was changed: restore it from a backup"
+        )));
+    }
+    let left = check_file(&rebuilt, true)?;
+    if !left.is_empty() {
+        let _ = std::fs::remove_file(&rebuilt);
+        return Err(Error::corrupt(format!("the rebuilt file is not sound either ({}); nothing was changed: restore it from a backup", left.join("; "))));
+    }
+    let kept = with_suffix(".damaged");
+    let moved = std::fs::rename(path, &kept)
+        .and_then(|()| match std::fs::rename(with_suffix("-wal"), with_suffix(".damaged-wal")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
+        .and_then(|()| {
+            let _ = std::fs::remove_file(with_suffix("-shm"));
+            std::fs::rename(&rebuilt, path)
+        });
+    moved.map_err(|e| Error::unavailable(format!("cannot put the rebuilt file {} in place of {}: {e}", rebuilt.display(), path.display())))?;
+    Ok(Repair::Rebuilt { kept })
+}
+
+/// Makes `to` from the tables of `from` (read only): the tables and their
+/// rows first, then the indexes, triggers and views, and the schema version.
+fn copy_tables(from: &Path, to: &Path) -> rusqlite::Result<()> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    let connection = Connection::open_with_flags(to, flags)?;
+    let source = format!("file:{}?mode=ro", from.to_string_lossy().replace('?', "%3f").replace('#', "%23"));
+    connection.execute("ATTACH DATABASE ? AS damaged", [source])?;
+    let schema: Vec<(String, String, String)> = connection
+        .prepare("SELECT type, name, sql FROM damaged.sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let without_rowid: Vec<String> = connection
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = 'damaged' AND wr")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    connection.execute_batch("BEGIN")?;
+    for (_, table, sql) in schema.iter().filter(|(kind, ..)| kind == "table") {
+        connection.execute_batch(sql)?;
+        let columns: Vec<String> = connection
+            .prepare("SELECT name FROM pragma_table_info(?, 'damaged')")?
+            .query_map([table], |row| row.get::<_, String>(0))?
+            .map(|name| name.map(|name| format!("\"{}\"", name.replace('"', "\"\""))))
+            .collect::<rusqlite::Result<_>>()?;
+        let mut columns = columns.join(", ");
+        if !without_rowid.contains(table) {
+            columns = format!("rowid, {columns}");
+        }
+        let table = table.replace('"', "\"\"");
+        connection.execute_batch(&format!("INSERT INTO main.\"{table}\" ({columns}) SELECT {columns} FROM damaged.\"{table}\""))?;
+    }
+    for (_, _, sql) in schema.iter().filter(|(kind, ..)| kind != "table") {
+        connection.execute_batch(sql)?;
+    }
+    let version: i64 = connection.query_row("PRAGMA damaged.user_version", [], |row| row.get(0))?;
+    connection.execute_batch(&format!("PRAGMA main.user_version = {version}; COMMIT; DETACH DATABASE damaged"))?;
+    Ok(())
+}
+
 /// Takes the exclusive lock of the database file at `path`, writing who holds it into the lock file.
 fn lock(path: &Path) -> Result<std::fs::File> {
     use std::io::{Read, Seek, Write};
