@@ -171,6 +171,87 @@ fn each_task_completed_once(server: &str, id: &str) {
     assert_eq!((started, rows.len()), (completed, started + completed), "instance {id} has unfinished element instances: {rows:?}");
 }
 
+/// A thread starting instances of `durable` one after another (pausing
+/// `pause` between starts, if any), keeping the ids the server acknowledged.
+struct Starter {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acknowledged: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Starter {
+    fn spawn(listen: &str, pause: Option<Duration>) -> Starter {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let thread = {
+            let (stop, acknowledged, listen) = (stop.clone(), acknowledged.clone(), listen.to_string());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    n += 1;
+                    match start_acknowledged(&listen, n) {
+                        Some(id) => acknowledged.lock().unwrap().push(id),
+                        // The server is down: a client's pause before it tries again.
+                        None => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                    if let Some(pause) = pause {
+                        std::thread::sleep(pause);
+                    }
+                }
+            })
+        };
+        Starter { stop, acknowledged, thread }
+    }
+
+    fn acknowledged(&self) -> usize {
+        self.acknowledged.lock().unwrap().len()
+    }
+
+    /// Stops it: the ids of every start acknowledged.
+    fn finish(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap();
+        let acknowledged = self.acknowledged.lock().unwrap().clone();
+        acknowledged
+    }
+}
+
+/// Waits until every instance the server holds has completed, then checks
+/// that each of `acknowledged` is among them and that each ran each task
+/// once. The ids of every instance.
+fn every_instance_completed_none_lost(server: &str, acknowledged: &[String]) -> std::collections::BTreeSet<String> {
+    // The counts, not the list: a list of every instance on every check would load the server it waits for.
+    wait_for("every instance to complete", Duration::from_secs(600), || {
+        let counts = baton(server, &["instances", "counts", "--json"]);
+        let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).unwrap_or_default();
+        counts["total"].as_u64().is_some_and(|total| total > 0 && counts["by_status"]["completed"] == total)
+    });
+    let output = baton(server, &["instances", "list", "--json"]);
+    let ids: std::collections::BTreeSet<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()?["id"].as_str().map(str::to_string))
+        .collect();
+    let lost: Vec<&String> = acknowledged.iter().filter(|id| !ids.contains(*id)).collect();
+    assert!(lost.is_empty(), "acknowledged starts lost: {lost:?}");
+    for id in &ids {
+        each_task_completed_once(server, id);
+    }
+    ids
+}
+
+/// The jobs the logging workers ran (`executions`, one key a line),
+/// checking that none ran twice: how many there were.
+fn jobs_run_once(executions: &Path) -> usize {
+    let executions = std::fs::read_to_string(executions).unwrap_or_default();
+    let mut runs: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for key in executions.lines() {
+        *runs.entry(key).or_default() += 1;
+    }
+    let twice: Vec<_> = runs.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "the surviving workers ran jobs twice: {twice:?}");
+    runs.len()
+}
+
 /// A new folder for one test's files, removed when the test passes and kept
 /// (its path printed) when it fails, for the servers' logs in it.
 struct Scratch(Option<tempfile::TempDir>);
@@ -331,24 +412,9 @@ fn kill_cycles_lose_no_acknowledged_start_and_complete_each_job_once() {
     let mut running = serve_ready(&db, &listen, &log, &server);
     assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
 
-    // Starters, as fast as the server answers, through every kill.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let starter = {
-        let (stop, acknowledged, listen) = (stop.clone(), acknowledged.clone(), listen.clone());
-        std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                n += 1;
-                match start_acknowledged(&listen, n) {
-                    Some(id) => acknowledged.lock().unwrap().push(id),
-                    None => std::thread::sleep(Duration::from_millis(20)),
-                }
-                // About a hundred starts a second: load at every kill, and a history to check after a hundred.
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
+    // Starters through every kill, about a hundred starts a second: load at
+    // every kill, and a history to check after a hundred.
+    let starter = Starter::spawn(&listen, Some(Duration::from_millis(10)));
     let executions = dir.join("executions.log");
     let survivors = [logging_worker(&server, "durable-first", &executions), logging_worker(&server, "durable-second", &executions)];
     for _ in 0..cycles {
@@ -359,42 +425,18 @@ fn kill_cycles_lose_no_acknowledged_start_and_complete_each_job_once() {
         drop(dying);
         running = serve_ready(&db, &listen, &log, &server);
     }
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    starter.join().unwrap();
-    let acknowledged = acknowledged.lock().unwrap().clone();
+    let acknowledged = starter.finish();
     assert!(acknowledged.len() > cycles, "load ran between the kills: {} starts acknowledged", acknowledged.len());
-    let listed = || -> Vec<serde_json::Value> {
-        let output = baton(&server, &["instances", "list", "--json"]);
-        String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-    };
-    // The counts, not the list: a list of every instance on every check would load the server it waits for.
-    wait_for("every instance to complete", Duration::from_secs(600), || {
-        let counts = baton(&server, &["instances", "counts", "--json"]);
-        let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).unwrap_or_default();
-        counts["total"].as_u64().is_some_and(|total| total > 0 && counts["by_status"]["completed"] == total)
-    });
+    let ids = every_instance_completed_none_lost(&server, &acknowledged);
     drop(survivors);
-    let all = listed();
-    let ids: std::collections::BTreeSet<&str> = all.iter().map(|i| i["id"].as_str().unwrap()).collect();
-    let lost: Vec<&String> = acknowledged.iter().filter(|id| !ids.contains(id.as_str())).collect();
-    assert!(lost.is_empty(), "acknowledged starts lost: {lost:?}");
-    for id in &ids {
-        each_task_completed_once(&server, id);
-    }
-    let executions = std::fs::read_to_string(&executions).unwrap_or_default();
-    let mut runs: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for key in executions.lines() {
-        *runs.entry(key).or_default() += 1;
-    }
-    let twice: Vec<_> = runs.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "the surviving workers ran jobs twice: {twice:?}");
+    let runs = jobs_run_once(&executions);
     let log = std::fs::read_to_string(&log).unwrap();
     assert_eq!(log.matches("baton: serving").count(), cycles + 1, "the server ran once per cycle and once more");
     eprintln!(
         "{cycles} kill cycles: {} starts acknowledged, {} instances (starts committed whose answer the kill cut off included), all completed, each task once; {} jobs run by the surviving workers, none twice",
         acknowledged.len(),
         ids.len(),
-        runs.len()
+        runs
     );
     drop(running);
     let _ = std::fs::remove_dir_all(&dir);
@@ -2020,27 +2062,12 @@ fn a_file_damaged_during_load_is_rebuilt_from_its_tables_and_loses_nothing_ackno
     std::fs::write(&model, MODEL).unwrap();
     let running = serve_ready(&db, &listen, &log, &server);
     assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let starter = {
-        let (stop, acknowledged, listen) = (stop.clone(), acknowledged.clone(), listen.clone());
-        std::thread::spawn(move || {
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                n += 1;
-                match start_acknowledged(&listen, n) {
-                    Some(id) => acknowledged.lock().unwrap().push(id),
-                    // The server is down: a client's pause before it tries again.
-                    None => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        })
-    };
+    let starter = Starter::spawn(&listen, None);
     let executions = dir.join("executions.log");
     let workers = [logging_worker(&server, "durable-first", &executions), logging_worker(&server, "durable-second", &executions)];
-    wait_for("starts under load", Duration::from_secs(60), || acknowledged.lock().unwrap().len() >= 150);
+    wait_for("starts under load", Duration::from_secs(60), || starter.acknowledged() >= 150);
     drop(running);
-    let before_damage = acknowledged.lock().unwrap().len();
+    let before_damage = starter.acknowledged();
 
     // Everything in the file itself (the log checkpointed), then garbage over a leaf of an index.
     let (page, page_size) = {
@@ -2069,33 +2096,11 @@ fn a_file_damaged_during_load_is_rebuilt_from_its_tables_and_loses_nothing_ackno
     assert!(sound.status.success() && String::from_utf8_lossy(&sound.stdout).trim() == "ok", "{}", String::from_utf8_lossy(&sound.stdout));
 
     let running = serve_ready(&db, &listen, &log, &server);
-    wait_for("starts after the repair", Duration::from_secs(60), || acknowledged.lock().unwrap().len() >= before_damage + 50);
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    starter.join().unwrap();
-    wait_for("every instance to complete", Duration::from_secs(300), || {
-        let counts = baton(&server, &["instances", "counts", "--json"]);
-        let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).unwrap_or_default();
-        counts["total"].as_u64().is_some_and(|total| total > 0 && counts["by_status"]["completed"] == total)
-    });
+    wait_for("starts after the repair", Duration::from_secs(60), || starter.acknowledged() >= before_damage + 50);
+    let acknowledged = starter.finish();
+    let ids = every_instance_completed_none_lost(&server, &acknowledged);
     drop(workers);
-    let output = baton(&server, &["instances", "list", "--json"]);
-    let ids: std::collections::BTreeSet<String> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()?["id"].as_str().map(str::to_string))
-        .collect();
-    let acknowledged = acknowledged.lock().unwrap().clone();
-    let lost: Vec<&String> = acknowledged.iter().filter(|id| !ids.contains(*id)).collect();
-    assert!(lost.is_empty(), "acknowledged starts lost: {lost:?}");
-    for id in &ids {
-        each_task_completed_once(&server, id);
-    }
-    let executions = std::fs::read_to_string(&executions).unwrap_or_default();
-    let mut runs: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for key in executions.lines() {
-        *runs.entry(key).or_default() += 1;
-    }
-    let twice: Vec<_> = runs.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "the workers ran jobs twice: {twice:?}");
+    jobs_run_once(&executions);
     eprintln!("damaged under load: {} starts acknowledged ({before_damage} before the damage), {} instances, all completed, each task once", acknowledged.len(), ids.len());
     drop(running);
 }
@@ -2195,20 +2200,8 @@ fn a_disk_that_fills_under_load_refuses_clearly_and_loses_nothing_acknowledged()
     let unclear: Vec<_> = refused.iter().filter(|answer| !matches!(answer, Some((503, _)))).collect();
     assert!(unclear.is_empty(), "while the disk was full every refusal was a 503: {unclear:?}");
     let acknowledged = acknowledged.lock().unwrap().clone();
-    wait_for("every instance to complete", Duration::from_secs(300), || {
-        let counts = baton(&server, &["instances", "counts", "--json"]);
-        let counts: serde_json::Value = serde_json::from_slice(&counts.stdout).unwrap_or_default();
-        counts["total"].as_u64().is_some_and(|total| total > 0 && counts["by_status"]["completed"] == total)
-    });
+    let ids = every_instance_completed_none_lost(&server, &acknowledged);
     drop(workers);
-    let output = baton(&server, &["instances", "list", "--json"]);
-    let listed = String::from_utf8_lossy(&output.stdout);
-    let ids: std::collections::BTreeSet<String> = listed.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()?["id"].as_str().map(str::to_string)).collect();
-    let lost: Vec<&String> = acknowledged.iter().filter(|id| !ids.contains(*id)).collect();
-    assert!(lost.is_empty(), "acknowledged starts lost: {lost:?}");
-    for id in &ids {
-        each_task_completed_once(&server, id);
-    }
     eprintln!(
         "disk full: {} starts acknowledged ({full_at} before it filled), {} refused with 503, {} instances, all completed, each task once",
         acknowledged.len(),
