@@ -89,9 +89,10 @@ impl<'a> SqliteTxn<'a> {
 
     /// Writes the instance's row whole: inserted, or every column set if it is stored.
     // An upsert, not a replace: a replace deletes and inserts, in the table and every index.
-    fn insert_instance(&self, i: &InstanceRow) -> Result<()> {
+    fn upsert_instance(&self, i: &InstanceRow) -> Result<()> {
         self.execute(
-            &format!(                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+            &format!(
+                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
                  process_id = excluded.process_id, version = excluded.version, status = excluded.status, business_key = excluded.business_key, \
                  parent_id = excluded.parent_id, started_at = excluded.started_at, ended_at = excluded.ended_at, incidents = excluded.incidents, \
                  waiting = excluded.waiting, start_key = excluded.start_key, update_count = excluded.update_count, \
@@ -117,7 +118,6 @@ impl<'a> SqliteTxn<'a> {
             ],
         )
     }
-
 
     /// An instance counted under `from` now counts under `to` (`None`: not at all).
     fn recount(&mut self, from: Option<CountKey>, to: Option<CountKey>) {
@@ -1231,23 +1231,20 @@ impl WriteTxn for SqliteTxn<'_> {
         if held.as_ref().map(|h| h.0) != stored {
             return Err(Error::instance_changed(&row.id, stored, held.map(|h| h.0)));
         }
-        let counted_as = count_key(row)?;
         match held {
             // A new instance.
             None => {
-                self.insert_instance(row)?;
-                self.recount(None, Some(counted_as));
+                self.upsert_instance(row)?;
+                self.recount(None, Some(count_key(row)?));
                 Ok(())
             }
             // An instance written again in place: only the columns that
             // changed are set, so SQLite leaves alone the indexes (start,
-            // workflow, business key, parent, number) and the counting trigger
-            // of the columns that did not: the upsert rewrote them all.
+            // workflow, business key, parent, number, and status unless it
+            // changed): the upsert rewrote them all.
             Some((_, held_status, incidents, in_place)) if in_place => {
                 let status = enum_text(&row.status)?;
                 let recounted = held_status != status || (incidents > 0) != (row.incidents > 0);
-                // In place: the tenant, workflow and version are as stored.
-                let was = (row.tenant.clone(), row.process_id.clone(), row.version, held_status, incidents > 0);
                 let sql = if recounted {
                     "UPDATE instances SET status = ?, incidents = ?, ended_at = ?, waiting = ?, update_count = ?, history_count = ?, state = ? WHERE id = ?"
                 } else {
@@ -1266,7 +1263,11 @@ impl WriteTxn for SqliteTxn<'_> {
                         row.id
                     ],
                 )?;
-                self.recount(Some(was), Some(counted_as));
+                if recounted {
+                    // In place: the tenant, workflow and version are as stored.
+                    let was = (row.tenant.clone(), row.process_id.clone(), row.version, held_status, incidents > 0);
+                    self.recount(Some(was), Some(count_key(row)?));
+                }
                 Ok(())
             }
             Some(_) => self.put_instance(row),
@@ -1278,7 +1279,7 @@ impl WriteTxn for SqliteTxn<'_> {
             return Err(Error::other("a read transaction cannot write"));
         }
         let was = self.stored_count_key(&i.id)?;
-        self.insert_instance(i)?;
+        self.upsert_instance(i)?;
         self.recount(was, Some(count_key(i)?));
         Ok(())
     }
