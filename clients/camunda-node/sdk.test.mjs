@@ -61,13 +61,16 @@ test("the getting-started order process runs with @camunda8/sdk's REST workers",
       },
     }),
   );
+  // Until the three have completed (a handler counts its job before its
+  // completion reaches the server), and only then stop the workers.
+  const completed = () => client.searchProcessInstances({ filter: { processDefinitionId: 'order-process', state: 'COMPLETED' } });
   try {
-    for (let i = 0; i < 200 && seen['ship-items'] < 3; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && (await completed()).items.length < 3; i++) await new Promise((r) => setTimeout(r, 50));
   } finally {
     workers.forEach((worker) => worker.stop());
   }
   assert.deepEqual(seen, { 'check-inventory': 3, 'charge-payment': 3, 'ship-items': 3 });
-  const found = await client.searchProcessInstances({ filter: { processDefinitionId: 'order-process', state: 'COMPLETED' } });
+  const found = await completed();
   assert.deepEqual(found.items.map((i) => i.processInstanceKey).sort(), [...keys].sort());
   const variables = await client.searchVariables({ filter: { processInstanceKey: keys[2], name: 'item' } });
   assert.equal(JSON.parse(variables.items[0].value), 'default-item allocated');
