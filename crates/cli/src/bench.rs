@@ -196,6 +196,8 @@ pub struct Report {
     pub mean_batch: f64,
     /// Batches run again because another node wrote what they read (with several nodes).
     pub conflicts_retried: u64,
+    /// Requests the server answered 503 or 429 (busy: nothing done) and the clients sent again.
+    pub busy_retried: u64,
     pub verified: usize,
     /// What the run cost the database, per instance (not with the memory store).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -275,7 +277,6 @@ fn peak_memory_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// How the benchmark talks to Baton: the library handle or HTTP.
 /// (key, element id, lease) of each job an activation answered, read from the fields so named.
 fn jobs_of(answer: &serde_json::Value, [key, element, lease, instance]: [&str; 4]) -> Vec<Taken> {
     let jobs = answer["jobs"].as_array().map(Vec::as_slice).unwrap_or_default();
@@ -337,19 +338,48 @@ impl Ends {
     }
 }
 
+/// How the benchmark talks to Baton: the library handle or HTTP.
 #[derive(Clone)]
-enum Link {
+struct Link {
+    via: Via,
+    /// Requests the server answered 503 or 429 (it did nothing and asked to
+    /// be asked later), sent again; shared by this link's clones.
+    retried: Arc<AtomicU64>,
+}
+
+#[derive(Clone)]
+enum Via {
     Embedded(Handle),
     Http(Arc<Client>),
     Camunda(Arc<Client>),
 }
 
 impl Link {
+    fn new(via: Via) -> Link {
+        Link { via, retried: Arc::default() }
+    }
+
+    /// POSTs until the server takes the request: a 503 or 429 is sent again
+    /// after a pause that doubles up to a second. (A long run must outlast a
+    /// moment's overload; an error that may have left the request done is not
+    /// retried: a start sent twice would start two instances.)
+    async fn post(&self, client: &Client, path: &str, body: &Value) -> Result<Value, Failure> {
+        let mut pause = Duration::from_millis(5);
+        loop {
+            if let Some(answer) = client.post_unless_busy(path, body).await? {
+                return Ok(answer);
+            }
+            self.retried.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
     /// Starts instance `i`; returns its id (Camunda's key through `/v2`).
     async fn start(&self, i: usize) -> Result<String, Failure> {
         let variables = json!({"amount": i % 200, "i": i});
-        match self {
-            Link::Embedded(handle) => {
+        match &self.via {
+            Via::Embedded(handle) => {
                 let command = StartCommand {
                     process_id: "bench".into(),
                     variables: variables.as_object().cloned().unwrap_or_default(),
@@ -360,15 +390,12 @@ impl Link {
                     other => Err(Failure(format!("a start answered {other:?}"))),
                 }
             }
-            Link::Http(client) => client
-                .post(
-                    "/v1/instances",
-                    &json!({"workflow": "bench", "variables": variables}),
-                )
+            Via::Http(client) => self
+                .post(client, "/v1/instances", &json!({"workflow": "bench", "variables": variables}))
                 .await
                 .map(|answer| answer["id"].as_str().unwrap_or_default().to_string()),
-            Link::Camunda(client) => client
-                .post("/v2/process-instances", &json!({"processDefinitionId": "bench", "variables": variables}))
+            Via::Camunda(client) => self
+                .post(client, "/v2/process-instances", &json!({"processDefinitionId": "bench", "variables": variables}))
                 .await
                 .map(|answer| answer["processInstanceKey"].as_str().unwrap_or_default().to_string()),
         }
@@ -376,8 +403,8 @@ impl Link {
 
     /// Takes jobs.
     async fn activate(&self, worker: &str) -> Result<Vec<Taken>, Failure> {
-        match self {
-            Link::Embedded(handle) => {
+        match &self.via {
+            Via::Embedded(handle) => {
                 let jobs = handle
                     .activate(
                         JOB_TYPE.into(),
@@ -394,14 +421,14 @@ impl Link {
                     .map(|j| Taken { key: j.job.key, element: j.job.element_id, lease: j.job.lease.unwrap_or_default(), instance: j.job.instance_id })
                     .collect())
             }
-            Link::Http(client) => {
+            Via::Http(client) => {
                 let body = json!({"type": JOB_TYPE, "worker": worker, "max_jobs": BATCH, "lease_ms": 60000, "timeout_ms": 200});
-                let answer = client.post("/v1/jobs/activate", &body).await?;
+                let answer = self.post(client, "/v1/jobs/activate", &body).await?;
                 Ok(jobs_of(&answer, ["key", "element_id", "lease", "instance_id"]))
             }
-            Link::Camunda(client) => {
+            Via::Camunda(client) => {
                 let body = json!({"type": JOB_TYPE, "worker": worker, "maxJobsToActivate": BATCH, "timeout": 60000, "requestTimeout": 200});
-                let answer = client.post("/v2/jobs/activation", &body).await?;
+                let answer = self.post(client, "/v2/jobs/activation", &body).await?;
                 // Camunda's clients hold no lease (no such field): the key is the proof.
                 Ok(jobs_of(&answer, ["jobKey", "elementId", "lease", "processInstanceKey"]))
             }
@@ -417,8 +444,8 @@ impl Link {
     ) -> Result<(), Failure> {
         // Each task reports itself, so the check can see which tasks ran.
         let variables = json!({ format!("done_{element}"): true });
-        match self {
-            Link::Embedded(handle) => {
+        match &self.via {
+            Via::Embedded(handle) => {
                 let claim = runtime::Claim::lease(worker, lease);
                 let command = Command::CompleteJob {
                     key,
@@ -432,17 +459,12 @@ impl Link {
                     .map(|_| ())
                     .map_err(|e| Failure(e.to_string()))
             }
-            Link::Http(client) => {
+            Via::Http(client) => {
                 let body = json!({"worker": worker, "lease": lease, "variables": variables});
-                client
-                    .post(
-                        &format!("/v1/jobs/{}/complete", crate::client::encode(&key)),
-                        &body,
-                    )
-                    .await
-                    .map(|_| ())
+                let path = format!("/v1/jobs/{}/complete", crate::client::encode(&key));
+                self.post(client, &path, &body).await.map(|_| ())
             }
-            Link::Camunda(client) => client.post(&format!("/v2/jobs/{key}/completion"), &json!({ "variables": variables })).await.map(|_| ()),
+            Via::Camunda(client) => self.post(client, &format!("/v2/jobs/{key}/completion"), &json!({ "variables": variables })).await.map(|_| ()),
         }
     }
 }
@@ -517,14 +539,19 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     let mut servers = Vec::new();
     for handle in &handles {
         match options.mode {
-            Mode::Embedded => links.push(Link::Embedded(handle.clone())),
+            Mode::Embedded => links.push(Link::new(Via::Embedded(handle.clone()))),
             Mode::Http | Mode::CamundaRest => {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .map_err(|e| Failure(e.to_string()))?;
                 let address = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-                let security = api::guard::Security::for_listener(address);
+                // Every starter is one client to the server (one address, no
+                // actor), and the bench measures what the engine carries, not
+                // the per-client start limit (`serve --max-starts-per-second`):
+                // lifted here.
+                let limits = api::limits::LimitSettings { starts_per_second: 1e9, ..Default::default() };
+                let security = api::guard::Security { limits, ..api::guard::Security::for_listener(address) };
                 let served = tokio::spawn(api::serve(listener, handle.clone(), security, async move {
                     let _ = stopped.await;
                 }));
@@ -552,7 +579,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     let load_average = load_average();
     let machine_cpu_before = machine_cpu_seconds();
     let cpu_before = cpu_seconds();
-    let Driven { seconds, clients_cpu } = clients.drive(&options, expected, options.warmup, options.instances).await?;
+    let Driven { seconds, retried, clients_cpu } = clients.drive(&options, expected, options.warmup, options.instances).await?;
     let cpu = cpu_seconds() - cpu_before;
     let machine_cpu = machine_cpu_seconds() - machine_cpu_before;
     let (commits_after, commands_after) = commits_now();
@@ -630,6 +657,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         },
         verified: latencies.len(),
         conflicts_retried,
+        busy_retried: retried,
         database,
     })
 }
@@ -637,8 +665,8 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
 fn link_to(mode: Mode, server: &str) -> Link {
     let client = Arc::new(Client::new(server));
     match mode {
-        Mode::CamundaRest => Link::Camunda(client),
-        Mode::Http | Mode::Embedded => Link::Http(client),
+        Mode::CamundaRest => Link::new(Via::Camunda(client)),
+        Mode::Http | Mode::Embedded => Link::new(Via::Http(client)),
     }
 }
 
@@ -651,16 +679,21 @@ enum Clients {
 }
 
 /// What driving instances took: seconds from the first start to the last
-/// completion, and the clients' CPU seconds when they ran apart.
+/// completion, requests sent again because the server was busy, and the
+/// clients' CPU seconds when they ran apart.
 struct Driven {
     seconds: f64,
+    retried: u64,
     clients_cpu: Option<f64>,
 }
 
 impl Clients {
     async fn drive(&self, options: &BenchOptions, expected: fn(usize) -> Vec<String>, first: usize, count: usize) -> Result<Driven, Failure> {
         match self {
-            Clients::Here(links) => Ok(Driven { seconds: drive(links.clone(), options, expected, first, count).await?, clients_cpu: None }),
+            Clients::Here(links) => {
+                let (seconds, retried) = drive(links.clone(), options, expected, first, count).await?;
+                Ok(Driven { seconds, retried, clients_cpu: None })
+            }
             Clients::Apart(servers) => {
                 let program = std::env::current_exe().map_err(|e| Failure(format!("this program's path: {e}")))?;
                 let mode = clap::ValueEnum::to_possible_value(&options.mode).map_or_else(String::new, |v| v.get_name().to_string());
@@ -674,14 +707,20 @@ impl Clients {
                 if let Some(in_flight) = options.in_flight {
                     command.args(["--in-flight", &in_flight.to_string()]);
                 }
-                command.stdin(std::process::Stdio::null()).stderr(std::process::Stdio::inherit()).kill_on_drop(true);
+                // Its error output is read, not inherited, so that its reason
+                // travels with the failure however this process's is kept.
+                command.stdin(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
                 let output = command.output().await.map_err(|e| Failure(format!("the clients' process did not start: {e}")))?;
+                let said = String::from_utf8_lossy(&output.stderr);
                 if !output.status.success() {
-                    return Err(Failure(format!("the clients' process failed ({})", output.status)));
+                    let said = said.trim();
+                    let said = if said.is_empty() { "nothing".to_string() } else { said.chars().rev().take(4000).collect::<Vec<_>>().into_iter().rev().collect() };
+                    return Err(Failure(format!("the clients' process failed ({}) and said: {said}", output.status)));
                 }
+                eprint!("{said}");
                 let answer: Value = serde_json::from_slice(&output.stdout).map_err(|e| Failure(format!("the clients' process answered no report: {e}")))?;
-                match (answer["seconds"].as_f64(), answer["cpu_seconds"].as_f64()) {
-                    (Some(seconds), Some(cpu)) => Ok(Driven { seconds, clients_cpu: Some(cpu) }),
+                match (answer["seconds"].as_f64(), answer["retried"].as_u64(), answer["cpu_seconds"].as_f64()) {
+                    (Some(seconds), Some(retried), Some(cpu)) => Ok(Driven { seconds, retried, clients_cpu: Some(cpu) }),
                     _ => Err(Failure(format!("the clients' process answered {answer}"))),
                 }
             }
@@ -698,15 +737,18 @@ pub async fn drive_against(servers: &[String], options: &BenchOptions, first: us
         return Err(Failure("--drive-server names no server".into()));
     }
     let (_, expected) = workload(options.workload);
-    let seconds = drive(Arc::new(links), options, expected, first, options.instances).await?;
-    Ok(json!({"seconds": seconds, "cpu_seconds": cpu_seconds()}))
+    let (seconds, retried) = drive(Arc::new(links), options, expected, first, options.instances).await?;
+    Ok(json!({"seconds": seconds, "retried": retried, "cpu_seconds": cpu_seconds()}))
 }
 
 /// Starts instances `first..first + count` (as fast as it can, at the
 /// offered rate, or in a closed loop) while workers complete their jobs;
 /// returns when every job has completed, with the seconds from the first
-/// start to the last completion.
-async fn drive(links: Arc<Vec<Link>>, options: &BenchOptions, expected: fn(usize) -> Vec<String>, first: usize, count: usize) -> Result<f64, Failure> {
+/// start to the last completion and the requests sent again because the
+/// server was busy.
+async fn drive(links: Arc<Vec<Link>>, options: &BenchOptions, expected: fn(usize) -> Vec<String>, first: usize, count: usize) -> Result<(f64, u64), Failure> {
+    let retried = || links.iter().map(|link| link.retried.load(Ordering::Relaxed)).sum::<u64>();
+    let retried_before = retried();
     let tasks_per_instance = expected(0).len() as u64;
     let total_jobs = tasks_per_instance * count as u64;
     let completed_jobs = Arc::new(AtomicU64::new(0));
@@ -850,7 +892,7 @@ async fn drive(links: Arc<Vec<Link>>, options: &BenchOptions, expected: fn(usize
     for worker in workers {
         worker.await.map_err(|e| Failure(e.to_string()))??;
     }
-    Ok(finished_ns.load(Ordering::Relaxed) as f64 / 1e9)
+    Ok((finished_ns.load(Ordering::Relaxed) as f64 / 1e9, retried() - retried_before))
 }
 
 /// What every node's store wrote so far, summed; `None` for the memory
@@ -1002,6 +1044,9 @@ pub fn print(report: &Report) {
         report.mean_batch,
         if report.nodes > 1 { format!(", {} run again after a conflict", report.conflicts_retried) } else { String::new() }
     );
+    if report.busy_retried > 0 {
+        say!("busy            {} requests answered 503 or 429 (nothing done) and sent again", report.busy_retried);
+    }
     if let Some(cost) = &report.database {
         let round_trips = if cost.round_trips > 0.0 { format!(" in {:.1} round trips", cost.round_trips) } else { String::new() };
         say!(

@@ -152,16 +152,17 @@ impl Client {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Failure> {
-        let response = self.reach(request).await?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
-        if status.is_success() {
-            return Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) });
+        answer_of(self.reach(request).await?).await
+    }
+
+    /// POST; `Ok(None)` when the server answered 503 or 429: it did nothing
+    /// and asks to be asked again later.
+    pub async fn post_unless_busy(&self, path: &str, body: &Value) -> Result<Option<Value>, Failure> {
+        let response = self.reach(self.http.post(format!("{}{path}", self.base)).json(body)).await?;
+        if matches!(response.status().as_u16(), 503 | 429) {
+            return Ok(None);
         }
-        Err(problem(status, &text))
+        answer_of(response).await.map(Some)
     }
 
     /// POST, telling an answer from none: `Err` when the request may not have
@@ -179,7 +180,7 @@ impl Client {
         let status = response.status();
         let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
         if status.is_success() {
-            return Ok(Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) }));
+            return Ok(Ok(json_or_text(text)));
         }
         let failure = problem(status, &text);
         if matches!(status.as_u16(), 503 | 429) {
@@ -236,6 +237,26 @@ pub fn encode(value: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+/// A response's JSON body when it succeeded (text that is not JSON as a
+/// string, nothing as null); otherwise the problem it describes.
+async fn answer_of(response: reqwest::Response) -> Result<Value, Failure> {
+    let status = response.status();
+    let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
+    if status.is_success() {
+        return Ok(json_or_text(text));
+    }
+    Err(problem(status, &text))
+}
+
+/// A successful answer's body: its JSON, text that is not JSON as a string, nothing as null.
+fn json_or_text(text: String) -> Value {
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
 }
 
 /// The failure a problem answer describes: its code and detail, and the diagnostics of a model.

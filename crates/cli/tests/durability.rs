@@ -2003,6 +2003,45 @@ fn connections_over_the_cap_are_answered_503_and_counted() {
     assert!(String::from_utf8_lossy(&too_many.stderr).contains("more than the open-file limit allows"), "{}", String::from_utf8_lossy(&too_many.stderr));
 }
 
+/// Issue 16, item 6 (a ten-million run ended when the server refused one
+/// start): the bench's clients (`bench --drive-server`, what `--separate`
+/// runs) outlast a server that answers 429 to starts beyond its limit,
+/// sending them again, and count what they sent again.
+#[test]
+fn bench_clients_send_again_what_a_busy_server_refused() {
+    let (_scratch, dir) = scratch("busy");
+    let (listen, server) = free_address();
+    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+    let _running = Killed(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .args(["serve", "--db", "memory", "--listen", &listen, "--max-starts-per-second", "4"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the server", Duration::from_secs(30), || try_http(&server, "GET", "/healthz", "").is_some_and(|(s, _)| s == 200));
+    // The model the bench's W1 runs: process `bench`, jobs of type `bench-work`.
+    let model = dir.join("bench.bpmn");
+    let one_task = MODEL.replace(r#"<serviceTask id="second"><extensionElements><zeebe:taskDefinition type="durable-second"/></extensionElements></serviceTask>"#, "");
+    let one_task = one_task.replace(r#"<sequenceFlow id="f2" sourceRef="first" targetRef="second"/>"#, "").replace(r#"sourceRef="second""#, r#"sourceRef="first""#);
+    std::fs::write(&model, one_task.replace("durable-first", "bench-work").replace(r#""durable""#, r#""bench""#)).unwrap();
+    assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
+    let output = baton(&server, &["bench", "--workload", "w1", "--mode", "http", "--instances", "12", "--drive-server", &server, "--drive-first", "0"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("the clients' JSON line");
+    // Twelve starts at four a second, from a bucket of four: some were refused.
+    assert!(report["retried"].as_u64().is_some_and(|n| n > 0), "{report}");
+    assert_eq!(completed(&server), Some(12), "every start refused was made once, and its job done");
+    let listed = baton(&server, &["instances", "list", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 12, "no instance started twice");
+    // A failure the clients cannot outlast ends them with its reason.
+    let (_, nobody) = free_address();
+    let output = baton(&server, &["bench", "--workload", "w1", "--mode", "http", "--instances", "2", "--drive-server", &nobody, "--drive-first", "0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach the Baton server"), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
 /// Issue 17, item 5: `baton check` finds a sound file sound and a damaged one
 /// damaged (exit 1, with the problems), and `baton serve` refuses a damaged
 /// file with a message that says how to restore, writing nothing to it.
