@@ -6,7 +6,7 @@
 //! loop; `baton test` wraps it in a virtual clock.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, RwLock};
 
@@ -1454,21 +1454,30 @@ fn compile_all(
     rows.sort_by(|a, b| {
         (&a.tenant, &a.process_id, a.version).cmp(&(&b.tenant, &b.process_id, b.version))
     });
-    for row in rows {
+    // Each process of a file is stored with the whole file: the file is
+    // imported once for all of them, not once for each.
+    let mut files: HashMap<(u64, &str), Vec<Workflow>> = HashMap::new();
+    let mut compiled_rows = Vec::with_capacity(rows.len());
+    for row in &rows {
         let key = (row.tenant.clone(), row.process_id.clone(), row.version, row.deployment);
         let workflow = match known.get(&key) {
             Some(workflow) => workflow.clone(),
             None => {
                 compiled += 1;
-                let imported = bpmn::import(&row.xml)
-                    .into_workflows()
-                    .ok()
-                    .and_then(|all| all.into_iter().find(|w| w.process_id == row.process_id));
+                let file = files
+                    .entry((row.deployment, row.xml.as_str()))
+                    .or_insert_with(|| bpmn::import(&row.xml).into_workflows().unwrap_or_default());
+                // A process id appears once in a deployment: taken, not copied.
+                let imported = file.iter().position(|w| w.process_id == row.process_id).map(|at| file.swap_remove(at));
                 Arc::new(imported.ok_or_else(|| {
                     Error::Store(store::Error::corrupt(format!("deployed workflow {} v{} no longer imports", row.process_id, row.version)))
                 })?)
             }
         };
+        compiled_rows.push(workflow);
+    }
+    drop(files);
+    for (row, workflow) in rows.into_iter().zip(compiled_rows) {
         last_deployment = last_deployment.max(row.deployment);
         let deployed = Deployed {
             tenant: row.tenant.clone(),
