@@ -1,0 +1,51 @@
+// The Baton bench's four workloads as Restate services, served to a
+// restate-server by this Node process (workers apart from the server, as a
+// Baton worker is). An instance is a workflow keyed by its index; each task
+// is a durable call to the `worker` service, whose reply the workflow keeps
+// in its state (as a Baton instance keeps `done_<task>` among its variables).
+import * as restate from "@restatedev/restate-sdk";
+
+const worker = restate.service({
+  name: "worker",
+  handlers: {
+    work: async (_ctx, task) => ({ done: task }),
+  },
+});
+
+async function task(ctx, name) {
+  const reply = await ctx.serviceClient(worker).work(name);
+  ctx.set(`done_${reply.done}`, true);
+  return reply.done;
+}
+
+const ten = Array.from({ length: 10 }, (_, n) => `t${n + 1}`);
+
+const bench = restate.workflow({
+  name: "bench",
+  handlers: {
+    run: async (ctx, { workload, i }) => {
+      switch (workload) {
+        case "w1":
+          return [await task(ctx, "t1")];
+        case "w2": {
+          const done = [];
+          for (const name of ten) done.push(await task(ctx, name));
+          return done;
+        }
+        case "w3": {
+          // A fork to ten calls and a join.
+          const calls = ten.map((name) => ctx.serviceClient(worker).work(name));
+          const replies = await restate.RestatePromise.all(calls);
+          for (const reply of replies) ctx.set(`done_${reply.done}`, true);
+          return replies.map((reply) => reply.done);
+        }
+        case "w4":
+          return [await task(ctx, i % 200 > 100 ? "large" : "small")];
+        default:
+          throw new restate.TerminalError(`no workload ${workload}`);
+      }
+    },
+  },
+});
+
+restate.endpoint().bind(worker).bind(bench).listen(Number(process.env.PORT ?? 9080));
