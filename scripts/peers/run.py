@@ -10,7 +10,9 @@ registers it, and then, repetition after repetition, runs each workload on
 Restate (drive.mjs: calls through the ingress, a fixed number in flight,
 every answer checked) and on Baton (`baton bench --separate`: a new SQLite
 file, starters and workers in a process of their own, every instance
-checked), each after a warm-up that is not measured. Prints each run and a
+checked), each after a warm-up that is not measured. Both sides keep the
+same number of instances in flight (64: a closed loop, each start waiting
+for its instance to end before the next). Prints each run and a
 table of medians. CPU per instance is every process of the side's (Restate:
 server, endpoint and driver; Baton: server and clients), from /proc.
 """
@@ -88,7 +90,7 @@ class Restate:
 
 def baton(binary, workload, count, warmup):
     load = float(open("/proc/loadavg").read().split()[0])
-    out = subprocess.run([binary, "bench", "--workload", workload, "--store", "sqlite", "--mode", "http", "--separate", "--instances", str(count), "--warmup", str(warmup), "--json"], capture_output=True, text=True)
+    out = subprocess.run([binary, "bench", "--workload", workload, "--store", "sqlite", "--mode", "http", "--separate", "--instances", str(count), "--warmup", str(warmup), "--in-flight", str(IN_FLIGHT), "--json"], capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"peers: baton bench failed: {out.stderr[-2000:]}")
     report = json.loads(out.stdout)
