@@ -1949,20 +1949,28 @@ fn three_nodes_lose_nothing_and_repeat_nothing_when_two_are_killed_under_load() 
 /// is answered at once with a 503 `too-many-connections` and `Retry-After`
 /// (nothing of its request is read), the refusal is counted in `/metrics`,
 /// and once a connection closes the next one is served.
-#[test]
-fn connections_over_the_cap_are_answered_503_and_counted() {
-    let (_scratch, dir) = scratch("connections");
+/// A server on the memory store with `extra` arguments, its log in `dir`,
+/// once it answers: the process, its listening address and its URL.
+fn serve_memory(dir: &Path, extra: &[&str]) -> (Killed, String, String) {
     let (listen, server) = free_address();
     let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-    let _running = Killed(
+    let running = Killed(
         Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--db", "memory", "--listen", &listen, "--max-connections", "3"])
+            .args(["serve", "--db", "memory", "--listen", &listen])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap(),
     );
     wait_for("the server", Duration::from_secs(30), || try_http(&server, "GET", "/healthz", "").is_some_and(|(s, _)| s == 200));
+    (running, listen, server)
+}
+
+#[test]
+fn connections_over_the_cap_are_answered_503_and_counted() {
+    let (_scratch, dir) = scratch("connections");
+    let (_running, listen, server) = serve_memory(&dir, &["--max-connections", "3"]);
     // Slow clients, each midway through its headers, take the slots. The
     // server takes each connection's slot in a task of its own, so a probe
     // may overtake a slow client and leave it refused: then one more comes.
@@ -2010,17 +2018,7 @@ fn connections_over_the_cap_are_answered_503_and_counted() {
 #[test]
 fn bench_clients_send_again_what_a_busy_server_refused() {
     let (_scratch, dir) = scratch("busy");
-    let (listen, server) = free_address();
-    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
-    let _running = Killed(
-        Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--db", "memory", "--listen", &listen, "--max-starts-per-second", "4"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the server", Duration::from_secs(30), || try_http(&server, "GET", "/healthz", "").is_some_and(|(s, _)| s == 200));
+    let (_running, _, server) = serve_memory(&dir, &["--max-starts-per-second", "4"]);
     // The model the bench's W1 runs: process `bench`, jobs of type `bench-work`.
     let model = dir.join("bench.bpmn");
     let one_task = MODEL.replace(r#"<serviceTask id="second"><extensionElements><zeebe:taskDefinition type="durable-second"/></extensionElements></serviceTask>"#, "");
