@@ -4,7 +4,7 @@
 // one JSON line: seconds, and this process's CPU seconds.
 import { readFileSync } from "node:fs";
 
-const [workload, first, count, inFlight, ingress] = process.argv.slice(2);
+const [workload, first, count, inFlight, ingress, shape] = process.argv.slice(2);
 const start = Number(first), n = Number(count), parallel = Number(inFlight);
 const expected = (i) =>
   workload === "w1" ? ["t1"]
@@ -18,7 +18,7 @@ async function loop() {
     const answer = await fetch(`${ingress}/bench/${workload}-${i}/run`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ workload, i }),
+      body: JSON.stringify({ workload, i, shape }),
     });
     const body = await answer.text();
     if (!answer.ok) throw new Error(`instance ${i}: ${answer.status} ${body}`);

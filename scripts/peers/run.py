@@ -5,8 +5,9 @@
 
 Installs Restate's server and TypeScript SDK from npm (scripts/peers/
 package.json, pinned), starts restate-server on a fresh directory and the
-workloads' endpoint (endpoint.mjs, a Node process of its own: the workers),
-registers it, and then, repetition after repetition, runs each workload on
+workloads' endpoint (endpoint.mjs, a Node process of its own: the workers;
+a task is a `ctx.run` there, Restate's cheapest, or with --restate-task call
+a durable call to a worker service), registers it, and then, repetition after repetition, runs each workload on
 Restate (drive.mjs: calls through the ingress, a fixed number in flight,
 every answer checked) and on Baton (`baton bench --separate`: a new SQLite
 file, starters and workers in a process of their own, every instance
@@ -65,18 +66,18 @@ class Restate:
         wait_until("the endpoint's registration", lambda: post("http://127.0.0.1:9070/deployments", {"uri": "http://127.0.0.1:9080"}) is not None)
         self.next = 0
 
-    def run(self, workload, count, warmup):
-        self.drive(workload, warmup)
+    def run(self, workload, count, warmup, shape):
+        self.drive(workload, warmup, shape)
         before = cpu_of(self.server.pid) + cpu_of(self.endpoint.pid)
         machine = machine_cpu()
         load = float(open("/proc/loadavg").read().split()[0])
-        driven = self.drive(workload, count)
+        driven = self.drive(workload, count, shape)
         spent = cpu_of(self.server.pid) + cpu_of(self.endpoint.pid) - before + driven["cpu_seconds"]
         return {"per_s": count / driven["seconds"], "cpu_ms": spent / count * 1000, "machine_cpu_ms": (machine_cpu() - machine) / count * 1000, "load": load}
 
-    def drive(self, workload, count):
+    def drive(self, workload, count, shape):
         first, self.next = self.next, self.next + count
-        out = subprocess.run(["node", os.path.join(HERE, "drive.mjs"), workload, str(first), str(count), str(IN_FLIGHT), "http://127.0.0.1:8080"], capture_output=True, text=True)
+        out = subprocess.run(["node", os.path.join(HERE, "drive.mjs"), workload, str(first), str(count), str(IN_FLIGHT), "http://127.0.0.1:8080", shape], capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit(f"peers: Restate's driver failed: {out.stderr[-2000:]}")
         return json.loads(out.stdout)
@@ -102,11 +103,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--workloads", default="w1,w2,w3,w4")
+    parser.add_argument("--restate-task", choices=("run", "call"), default="run", help="a task on Restate: ctx.run in the endpoint (its cheapest) or a call to a worker service")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every workload's instance count")
     parser.add_argument("--baton", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release/baton"))
     args = parser.parse_args()
     workloads = args.workloads.split(",")
-    print(f"machine: {os.cpu_count()} cores, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}; load {open('/proc/loadavg').read().split()[:3]}")
+    print(f"restate task: {args.restate_task}; machine: {os.cpu_count()} cores, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}; load {open('/proc/loadavg').read().split()[:3]}")
     restate = Restate()
     runs = {(side, w): [] for side in ("baton", "restate") for w in workloads}
     try:
@@ -115,7 +117,7 @@ def main():
                 count = max(100, int(INSTANCES[w] * args.scale))
                 warmup = max(50, count // 10)
                 for side in ("baton", "restate") if rep % 2 == 0 else ("restate", "baton"):
-                    result = baton(args.baton, w, count, warmup) if side == "baton" else restate.run(w, count, warmup)
+                    result = baton(args.baton, w, count, warmup) if side == "baton" else restate.run(w, count, warmup, args.restate_task)
                     runs[(side, w)].append(result)
                     print(f"rep {rep + 1} {w} {side:8} {result['per_s']:8.0f}/s  cpu {result['cpu_ms']:.3f} ms/instance  machine {result['machine_cpu_ms']:.3f} ms  load {result['load']:.2f}", flush=True)
     finally:
