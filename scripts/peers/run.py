@@ -11,7 +11,8 @@ a durable call to a worker service), registers it, and then, repetition after re
 Restate (drive.mjs: calls through the ingress, a fixed number in flight,
 every answer checked) and on Baton (`baton bench --separate`: a new SQLite
 file, starters and workers in a process of their own, every instance
-checked), each after a warm-up that is not measured. Both sides keep the
+checked; twice, the workers completing each job with a request of its own,
+then each batch they took with one request, `--batched-reports`), each after a warm-up that is not measured. Both sides keep the
 same number of instances in flight (64: a closed loop, each start waiting
 for its instance to end before the next). Prints each run and a
 table of medians. CPU per instance is every process of the side's (Restate:
@@ -89,9 +90,10 @@ class Restate:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def baton(binary, workload, count, warmup):
+def baton(binary, workload, count, warmup, batched):
     load = float(open("/proc/loadavg").read().split()[0])
-    out = subprocess.run([binary, "bench", "--workload", workload, "--store", "sqlite", "--mode", "http", "--separate", "--instances", str(count), "--warmup", str(warmup), "--in-flight", str(IN_FLIGHT), "--json"], capture_output=True, text=True)
+    reports = ["--batched-reports"] if batched else []
+    out = subprocess.run([binary, "bench", "--workload", workload, "--store", "sqlite", "--mode", "http", "--separate", *reports, "--instances", str(count), "--warmup", str(warmup), "--in-flight", str(IN_FLIGHT), "--json"], capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"peers: baton bench failed: {out.stderr[-2000:]}")
     report = json.loads(out.stdout)
@@ -110,25 +112,31 @@ def main():
     workloads = args.workloads.split(",")
     print(f"restate task: {args.restate_task}; machine: {os.cpu_count()} cores, {open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}; load {open('/proc/loadavg').read().split()[:3]}")
     restate = Restate()
-    runs = {(side, w): [] for side in ("baton", "restate") for w in workloads}
+    # Baton's workers two ways: a request per job (as Camunda's clients
+    # complete jobs), and each batch they took in one request (as `baton
+    # worker` does).
+    sides = ("baton", "baton-batched", "restate")
+    runs = {(side, w): [] for side in sides for w in workloads}
     try:
         for rep in range(args.reps):
             for w in workloads:
                 count = max(100, int(INSTANCES[w] * args.scale))
                 warmup = max(50, count // 10)
-                for side in ("baton", "restate") if rep % 2 == 0 else ("restate", "baton"):
-                    result = baton(args.baton, w, count, warmup) if side == "baton" else restate.run(w, count, warmup, args.restate_task)
+                for side in sides if rep % 2 == 0 else tuple(reversed(sides)):
+                    result = restate.run(w, count, warmup, args.restate_task) if side == "restate" else baton(args.baton, w, count, warmup, side == "baton-batched")
                     runs[(side, w)].append(result)
-                    print(f"rep {rep + 1} {w} {side:8} {result['per_s']:8.0f}/s  cpu {result['cpu_ms']:.3f} ms/instance  machine {result['machine_cpu_ms']:.3f} ms  load {result['load']:.2f}", flush=True)
+                    print(f"rep {rep + 1} {w} {side:13} {result['per_s']:8.0f}/s  cpu {result['cpu_ms']:.3f} ms/instance  machine {result['machine_cpu_ms']:.3f} ms  load {result['load']:.2f}", flush=True)
     finally:
         restate.stop()
-    print("\n| workload | Baton instances/s | Restate instances/s | throughput ratio | CPU per instance, Baton / Restate (ms) | CPU ratio |")
-    print("|---|---|---|---|---|---|")
+    print("\n| workload | Baton's workers | Baton instances/s | Restate instances/s | throughput ratio | CPU per instance, Baton / Restate (ms) | CPU ratio |")
+    print("|---|---|---|---|---|---|---|")
+    med = lambda xs, k: statistics.median(x[k] for x in xs)
+    spread = lambda xs: " / ".join(f"{x['per_s']:.0f}" for x in xs)
     for w in workloads:
-        b, r = runs[("baton", w)], runs[("restate", w)]
-        med = lambda xs, k: statistics.median(x[k] for x in xs)
-        spread = lambda xs: " / ".join(f"{x['per_s']:.0f}" for x in xs)
-        print(f"| {w.upper()} | {med(b, 'per_s'):.0f} ({spread(b)}) | {med(r, 'per_s'):.0f} ({spread(r)}) | {med(b, 'per_s') / med(r, 'per_s'):.1f}x | {med(b, 'cpu_ms'):.3f} / {med(r, 'cpu_ms'):.3f} | {med(b, 'cpu_ms') / med(r, 'cpu_ms'):.2f} |")
+        r = runs[("restate", w)]
+        for side, how in (("baton", "a request per job"), ("baton-batched", "a request per batch")):
+            b = runs[(side, w)]
+            print(f"| {w.upper()} | {how} | {med(b, 'per_s'):.0f} ({spread(b)}) | {med(r, 'per_s'):.0f} ({spread(r)}) | {med(b, 'per_s') / med(r, 'per_s'):.1f}x | {med(b, 'cpu_ms'):.3f} / {med(r, 'cpu_ms'):.3f} | {med(b, 'cpu_ms') / med(r, 'cpu_ms'):.2f} |")
 
 
 if __name__ == "__main__":

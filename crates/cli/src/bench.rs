@@ -7,7 +7,8 @@
 //! `embedded` runs the runtime in this process and the workers through its
 //! library handle; `http` serves the real API on a loopback port and runs the
 //! workers (activate in batches of up to 200, complete each job with its own
-//! call, concurrently) and the starters over HTTP, in this same process, or
+//! call, concurrently, or with `--batched-reports` all of a batch in one
+//! request) and the starters over HTTP, in this same process, or
 //! with `--separate` in a process of their own (this binary again, as
 //! `bench --drive-server URL`), so that this process's CPU is the server's
 //! alone. Every completed instance is checked: completed, and every task it
@@ -75,6 +76,10 @@ pub struct BenchOptions {
     pub separate: bool,
     /// With SQLite: the folder the database is made in and left in.
     pub keep: Option<std::path::PathBuf>,
+    /// With `--mode http`: each batch of jobs a worker took is completed in
+    /// one request (`POST /v1/jobs/report`), as `baton worker` does, not one
+    /// request per job.
+    pub batched_reports: bool,
 }
 
 fn task(id: &str) -> String {
@@ -181,6 +186,8 @@ pub struct Report {
     pub load_average: [f64; 3],
     /// Whether the starters and workers ran in a process of their own.
     pub separate: bool,
+    /// Whether the workers completed each batch of jobs in one request.
+    pub batched_reports: bool,
     /// CPU time of the commit loops' threads per job (each job is a start's
     /// share, its activation and its completion): the serial work that caps a node.
     pub commit_thread_us_per_job: f64,
@@ -435,6 +442,31 @@ impl Link {
         }
     }
 
+    /// Completes every job of `jobs` in one request where the API has one
+    /// (`POST /v1/jobs/report` on Baton's own), each reporting itself as
+    /// [`Link::complete`] does; one request per job elsewhere.
+    async fn complete_all(&self, worker: &str, jobs: &[Taken]) -> Result<(), Failure> {
+        let Via::Http(client) = &self.via else {
+            for taken in jobs {
+                self.complete(worker, taken.key.clone(), &taken.element, &taken.lease).await?;
+            }
+            return Ok(());
+        };
+        let entries: Vec<Value> = jobs
+            .iter()
+            .map(|taken| json!({"key": taken.key, "lease": taken.lease, "complete": {"variables": { format!("done_{}", taken.element): true }}}))
+            .collect();
+        let answer = self.post(client, "/v1/jobs/report", &json!({"worker": worker, "jobs": entries})).await?;
+        let outcomes = answer["jobs"].as_array().map(Vec::as_slice).unwrap_or_default();
+        if outcomes.len() != jobs.len() {
+            return Err(Failure(format!("a report of {} jobs was answered with {} outcomes: {answer}", jobs.len(), outcomes.len())));
+        }
+        match outcomes.iter().find(|outcome| outcome["ok"] != true) {
+            Some(refused) => Err(Failure(format!("a job's completion was refused: {refused}"))),
+            None => Ok(()),
+        }
+    }
+
     async fn complete(
         &self,
         worker: &str,
@@ -643,6 +675,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         machine_cpu_s_per_1000: per_1000(machine_cpu),
         load_average,
         separate: options.separate,
+        batched_reports: options.batched_reports,
         commit_thread_us_per_job: commit_thread_cpu.as_secs_f64() * 1e6 / total_jobs.max(1) as f64,
         p50_ms: percentile(0.50),
         p99_ms: percentile(0.99),
@@ -707,6 +740,9 @@ impl Clients {
                 if let Some(in_flight) = options.in_flight {
                     command.args(["--in-flight", &in_flight.to_string()]);
                 }
+                if options.batched_reports {
+                    command.arg("--batched-reports");
+                }
                 // Its error output is read, not inherited, so that its reason
                 // travels with the failure however this process's is kept.
                 command.stdin(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).kill_on_drop(true);
@@ -770,10 +806,27 @@ async fn drive(links: Arc<Vec<Link>>, options: &BenchOptions, expected: fn(usize
             ends.clone(),
         );
         let closed_loop = options.in_flight.is_some();
+        let batched = options.batched_reports;
         workers.push(tokio::spawn(async move {
             let name = format!("bench-{w}");
             while !done.load(Ordering::Relaxed) {
                 let jobs = link.activate(&name).await?;
+                if batched {
+                    if jobs.is_empty() {
+                        continue;
+                    }
+                    link.complete_all(&name, &jobs).await?;
+                    for taken in &jobs {
+                        if closed_loop {
+                            ends.completed(&taken.instance, per_instance);
+                        }
+                    }
+                    let count = jobs.len() as u64;
+                    if completed_jobs.fetch_add(count, Ordering::Relaxed) + count == total_jobs {
+                        finished_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                    }
+                    continue;
+                }
                 // Like a worker with concurrency: each job completed by its own call, all at once.
                 let mut completions = Vec::with_capacity(jobs.len());
                 for taken in jobs {
@@ -998,6 +1051,7 @@ pub fn print(report: &Report) {
             .unwrap_or_default()
             + &if report.warmup > 0 { format!(", after {} not measured", report.warmup) } else { String::new() }
             + if report.separate { ", clients in a process of their own" } else { "" }
+            + if report.batched_reports { ", each batch of jobs completed in one request" } else { "" }
     );
     say!(
         "machine         load average {:.2} {:.2} {:.2} at the start",

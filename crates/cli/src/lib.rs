@@ -577,6 +577,9 @@ pub enum Command {
         /// How long ended instances are kept with their history before they are deleted: an ISO 8601 duration (P30D, PT12H) or `forever`. A workflow's `baton:retention` process property overrides it.
         #[arg(long, env = "BATON_RETENTION", default_value = "forever", value_name = "DURATION")]
         retention: String,
+        /// When a SQLite file's structure is checked: before the server listens (a damaged file is refused), or beside, while it serves (the start does not wait for a large file to be read; damage found makes the server not ready and refuses writes).
+        #[arg(long, env = "BATON_INTEGRITY_CHECK", value_enum, default_value = "before")]
+        integrity_check: serve::IntegrityCheck,
         /// Most running instances kept decoded in memory between commands
         /// (about 8 KB each for a small process); 0 reads every one from the store.
         #[arg(long, env = "BATON_INSTANCE_CACHE", default_value_t = runtime::Options::default().cache_capacity)]
@@ -775,6 +778,11 @@ pub enum Command {
         /// apart from theirs: the headline figure.
         #[arg(long)]
         separate: bool,
+        /// With --mode http: the workers complete each batch of jobs they
+        /// took in one request (POST /v1/jobs/report, as `baton worker`
+        /// does), not one request per job.
+        #[arg(long)]
+        batched_reports: bool,
         /// With --store sqlite: make the database in this folder (new or
         /// empty), as FOLDER/bench.db, and keep it after the run, to look
         /// at or serve again (`baton serve --db sqlite://FOLDER/bench.db`);
@@ -928,6 +936,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             listen,
             grpc_listen,
             retention,
+            integrity_check,
             instance_cache,
             cors_origins,
             auth,
@@ -1012,7 +1021,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
                 tls,
                 grpc_listen,
             };
-            serve::serve(database, listen, door, options)
+            serve::serve(database, listen, door, options, integrity_check)
                 .await
                 .map_err(Failure)
         }
@@ -1368,6 +1377,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             in_flight,
             warmup,
             separate,
+            batched_reports,
             keep,
             drive_server,
             drive_first,
@@ -1390,7 +1400,10 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             if separate && mode == bench::Mode::Embedded {
                 return Err(Failure("--separate runs the clients in another process: they need --mode http or camunda-rest".into()));
             }
-            let options = bench::BenchOptions { workload, store, postgres, nodes, mode, instances, rate, in_flight, warmup, separate, keep };
+            if batched_reports && mode != bench::Mode::Http {
+                return Err(Failure("--batched-reports needs --mode http: Camunda's API completes one job a request, and embedded workers send no requests".into()));
+            }
+            let options = bench::BenchOptions { workload, store, postgres, nodes, mode, instances, rate, in_flight, warmup, separate, batched_reports, keep };
             if !drive_server.is_empty() {
                 let driven = bench::drive_against(&drive_server, &options, drive_first).await?;
                 say!("{driven}");

@@ -194,11 +194,13 @@ fn client_commands_say_when_the_server_is_not_there() {
 /// `baton bench` itself works and verifies its runs: a few hundred instances of each workload.
 #[test]
 fn bench_runs_every_workload_and_checks_every_instance() {
-    for (workload, store, mode) in [
-        ("w1", "memory", "embedded"),
-        ("w2", "sqlite", "http"),
-        ("w3", "sqlite", "embedded"),
-        ("w4", "memory", "http"),
+    for (workload, store, mode, extra) in [
+        ("w1", "memory", "embedded", &[][..]),
+        ("w2", "sqlite", "http", &[]),
+        ("w3", "sqlite", "embedded", &[]),
+        ("w4", "memory", "http", &[]),
+        // Workers apart, completing each batch of jobs in one request.
+        ("w3", "memory", "http", &["--separate", "--batched-reports"]),
     ] {
         // With BATON_TEST_STORE=postgres (scripts/test's second run), the durable runs go to PostgreSQL.
         let postgres = std::env::var("BATON_TEST_STORE").as_deref() == Ok("postgres");
@@ -209,6 +211,7 @@ fn bench_runs_every_workload_and_checks_every_instance() {
         if store == "postgres" {
             args.extend(["--postgres", url.as_str()]);
         }
+        args.extend(extra);
         let output = baton(&args);
         assert_eq!(
             output.status.code(),
@@ -237,6 +240,7 @@ fn bench_runs_every_workload_and_checks_every_instance() {
             );
         }
         assert!(report["commits"].as_u64().unwrap() > 0);
+        assert_eq!(report["batched_reports"], serde_json::json!(extra.contains(&"--batched-reports")), "{report}");
         // Issue 16, item 2: what the commit thread and a durable store spent per instance.
         assert!(report["commit_thread_us_per_job"].as_f64().is_some_and(|us| us > 0.0), "{workload}: {report}");
         if store != "memory" {

@@ -1949,14 +1949,14 @@ fn three_nodes_lose_nothing_and_repeat_nothing_when_two_are_killed_under_load() 
 /// is answered at once with a 503 `too-many-connections` and `Retry-After`
 /// (nothing of its request is read), the refusal is counted in `/metrics`,
 /// and once a connection closes the next one is served.
-/// A server on the memory store with `extra` arguments, its log in `dir`,
+/// A server on the store `db` with `extra` arguments, its log in `dir`,
 /// once it answers: the process, its listening address and its URL.
-fn serve_memory(dir: &Path, extra: &[&str]) -> (Killed, String, String) {
+fn serve_on(dir: &Path, db: &str, extra: &[&str]) -> (Killed, String, String) {
     let (listen, server) = free_address();
     let log = std::fs::File::create(dir.join("serve.log")).unwrap();
     let running = Killed(
         Command::new(env!("CARGO_BIN_EXE_baton"))
-            .args(["serve", "--db", "memory", "--listen", &listen])
+            .args(["serve", "--db", db, "--listen", &listen])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
@@ -1970,7 +1970,7 @@ fn serve_memory(dir: &Path, extra: &[&str]) -> (Killed, String, String) {
 #[test]
 fn connections_over_the_cap_are_answered_503_and_counted() {
     let (_scratch, dir) = scratch("connections");
-    let (_running, listen, server) = serve_memory(&dir, &["--max-connections", "3"]);
+    let (_running, listen, server) = serve_on(&dir, "memory", &["--max-connections", "3"]);
     // Slow clients, each midway through its headers, take the slots. The
     // server takes each connection's slot in a task of its own, so a probe
     // may overtake a slow client and leave it refused: then one more comes.
@@ -2018,7 +2018,7 @@ fn connections_over_the_cap_are_answered_503_and_counted() {
 #[test]
 fn bench_clients_send_again_what_a_busy_server_refused() {
     let (_scratch, dir) = scratch("busy");
-    let (_running, _, server) = serve_memory(&dir, &["--max-starts-per-second", "4"]);
+    let (_running, _, server) = serve_on(&dir, "memory", &["--max-starts-per-second", "4"]);
     // The model the bench's W1 runs: process `bench`, jobs of type `bench-work`.
     let model = dir.join("bench.bpmn");
     let one_task = MODEL.replace(r#"<serviceTask id="second"><extensionElements><zeebe:taskDefinition type="durable-second"/></extensionElements></serviceTask>"#, "");
@@ -2045,30 +2045,9 @@ fn bench_clients_send_again_what_a_busy_server_refused() {
 /// file with a message that says how to restore, writing nothing to it.
 #[test]
 fn a_damaged_database_file_is_found_by_check_and_refused_by_serve() {
-    use store::{Store, Write};
     let (_scratch, dir) = scratch("damaged");
-    let db = dir.join("baton.db");
-    {
-        let store = store_sqlite::SqliteStore::open(&db).unwrap();
-        let mut txn = store.write().unwrap();
-        for n in 0..2_000 {
-            let row = store::conformance::instance(&format!("i{n}"), "p", engine::Status::Running, n);
-            txn.apply(Write::PutInstance(Box::new(store::InstanceRow { number: u64::try_from(n).unwrap() + 1, ..row }))).unwrap();
-        }
-        txn.commit().unwrap();
-    }
+    let (db, bytes) = file_with_a_damaged_table(&dir);
     let url = format!("sqlite://{}", db.display());
-    let sound = baton("http://127.0.0.1:1", &["check", "--db", &url, "--full"]);
-    assert!(sound.status.success() && String::from_utf8_lossy(&sound.stdout).trim() == "ok", "{}", String::from_utf8_lossy(&sound.stderr));
-    // Garbage over a page in the middle of the file, one of the instances table's own.
-    let page: usize = {
-        let connection = rusqlite::Connection::open(&db).unwrap();
-        connection.query_row("SELECT pageno FROM dbstat WHERE name = 'instances' AND pagetype = 'leaf' ORDER BY pageno LIMIT 1 OFFSET 5", [], |row| row.get(0)).unwrap()
-    };
-    let mut bytes = std::fs::read(&db).unwrap();
-    assert!(bytes.len() > 40 * 4096, "a file of many pages ({} bytes)", bytes.len());
-    bytes[(page - 1) * 4096..page * 4096].fill(0xA5);
-    std::fs::write(&db, &bytes).unwrap();
     let found = baton("http://127.0.0.1:1", &["check", "--db", &url]);
     assert_eq!(found.status.code(), Some(1));
     assert!(!found.stdout.is_empty(), "the problems are listed");
@@ -2083,6 +2062,65 @@ fn a_damaged_database_file_is_found_by_check_and_refused_by_serve() {
     assert!(unrepaired.status.code() == Some(1) && message.contains("the damage is in the tables themselves") && message.contains("restore it from a backup"), "{message}");
     assert_eq!(std::fs::read(&db).unwrap(), bytes, "nothing was written to it");
     assert!(!dir.join("baton.db.rebuilt").exists() && !dir.join("baton.db.damaged").exists(), "nothing was left beside it");
+}
+
+/// Issue 16, item 6 (a restart that does not wait for every page of a large
+/// file to be read): with `--integrity-check beside` the server answers at
+/// once on a damaged file, and the check beside it finds the damage: from
+/// then on `/readyz` says so, every write is refused with a 503, and the log
+/// says how to restore the file.
+#[test]
+fn a_check_beside_the_server_finds_the_damage_and_refuses_writes() {
+    let (_scratch, dir) = scratch("damaged-beside");
+    let (db, _) = file_with_a_damaged_table(&dir);
+    let url = format!("sqlite://{}", db.display());
+    let (_running, _, server) = serve_on(&dir, &url, &["--integrity-check", "beside"]);
+    wait_for("the check to find the damage", Duration::from_secs(30), || try_http(&server, "GET", "/readyz", "").is_some_and(|(status, _)| status == 503));
+    let (status, problem) = try_http(&server, "GET", "/readyz", "").unwrap();
+    assert!(status == 503 && problem["detail"].as_str().unwrap().contains("damaged"), "{problem}");
+    let (status, problem) = try_http(&server, "POST", "/v1/instances", r#"{"workflow": "durable"}"#).unwrap();
+    assert_eq!((status, problem["code"].as_str()), (503, Some("store-unavailable")), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("writes are refused"), "{problem}");
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+    assert!(log.contains("the integrity check found the database file") && log.contains("--repair") && log.contains("restore it from a backup"), "{log}");
+    // A sound file: the check says so in the log, and the server takes writes.
+    let (_scratch, dir) = scratch("sound-beside");
+    let url = format!("sqlite://{}", dir.join("baton.db").display());
+    let (_running, _, server) = serve_on(&dir, &url, &["--integrity-check", "beside"]);
+    wait_for("the check to end", Duration::from_secs(30), || std::fs::read_to_string(dir.join("serve.log")).unwrap().contains("sound"));
+    assert_eq!(try_http(&server, "GET", "/readyz", "").unwrap().0, 200);
+    let model = dir.join("durable.bpmn");
+    std::fs::write(&model, MODEL).unwrap();
+    assert!(baton(&server, &["deploy", model.to_str().unwrap()]).status.success());
+}
+
+/// A SQLite file of 2 000 instances in `dir`, sound by the full check, then
+/// with garbage over a page in the middle of it, one of the instances
+/// table's own leaves: the file and its bytes.
+fn file_with_a_damaged_table(dir: &Path) -> (PathBuf, Vec<u8>) {
+    use store::{Store, Write};
+    let db = dir.join("baton.db");
+    {
+        let store = store_sqlite::SqliteStore::open(&db).unwrap();
+        let mut txn = store.write().unwrap();
+        for n in 0..2_000 {
+            let row = store::conformance::instance(&format!("i{n}"), "p", engine::Status::Running, n);
+            txn.apply(Write::PutInstance(Box::new(store::InstanceRow { number: u64::try_from(n).unwrap() + 1, ..row }))).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let url = format!("sqlite://{}", db.display());
+    let sound = baton("http://127.0.0.1:1", &["check", "--db", &url, "--full"]);
+    assert!(sound.status.success() && String::from_utf8_lossy(&sound.stdout).trim() == "ok", "{}", String::from_utf8_lossy(&sound.stderr));
+    let page: usize = {
+        let connection = rusqlite::Connection::open(&db).unwrap();
+        connection.query_row("SELECT pageno FROM dbstat WHERE name = 'instances' AND pagetype = 'leaf' ORDER BY pageno LIMIT 1 OFFSET 5", [], |row| row.get(0)).unwrap()
+    };
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 40 * 4096, "a file of many pages ({} bytes)", bytes.len());
+    bytes[(page - 1) * 4096..page * 4096].fill(0xA5);
+    std::fs::write(&db, &bytes).unwrap();
+    (db, bytes)
 }
 
 /// Issue 17, item 7: a file damaged in the middle of a load (the server

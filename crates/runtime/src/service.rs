@@ -700,6 +700,16 @@ impl CommitLoop {
     /// (another node, on a shared database) runs again on what the store
     /// holds now, a few times, before its callers get the conflict.
     fn turn(&mut self, batch: Vec<Envelope>) {
+        // Writing to a damaged file can spread the damage: nothing is written
+        // until the server is restarted on a sound one (readiness says why).
+        if self.damage.lock().map_or(false, |damage| damage.is_some()) {
+            for envelope in batch {
+                let _ = envelope.reply.send(Err(Error::Store(store::Error::unavailable(
+                    "the database was found damaged: writes are refused until the server is restarted on a sound file (the server's log says how to restore it)",
+                ))));
+            }
+            return;
+        }
         let started = Instant::now();
         let now = self.clock.now();
         let (inputs, replies): (Vec<(Command, Audit)>, Vec<_>) = batch.into_iter().map(|e| ((e.command, e.audit), e.reply)).unzip();
