@@ -816,8 +816,8 @@ async fn drive(links: Arc<Vec<Link>>, options: &BenchOptions, expected: fn(usize
                         continue;
                     }
                     link.complete_all(&name, &jobs).await?;
-                    for taken in &jobs {
-                        if closed_loop {
+                    if closed_loop {
+                        for taken in &jobs {
                             ends.completed(&taken.instance, per_instance);
                         }
                     }

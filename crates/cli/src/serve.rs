@@ -51,7 +51,7 @@ impl Database {
 /// When `baton serve` checks a SQLite file's structure (`--integrity-check`).
 /// The check (`PRAGMA quick_check`) reads every page: about a second per
 /// gigabyte when the file is in the page cache, the disk's read rate when it
-/// is not (92 s for 14.6 GB on the session machine).
+/// is not (2 min 41 s for 18.7 GB on the session machine; docs/scaling.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum IntegrityCheck {
     /// Before the server listens: a damaged file is refused and nothing is written to it; the start waits for the check.

@@ -1945,10 +1945,6 @@ fn three_nodes_lose_nothing_and_repeat_nothing_when_two_are_killed_under_load() 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Issue 17, item 4: the server caps its connections. Over the cap a client
-/// is answered at once with a 503 `too-many-connections` and `Retry-After`
-/// (nothing of its request is read), the refusal is counted in `/metrics`,
-/// and once a connection closes the next one is served.
 /// A server on the store `db` with `extra` arguments, its log in `dir`,
 /// once it answers: the process, its listening address and its URL.
 fn serve_on(dir: &Path, db: &str, extra: &[&str]) -> (Killed, String, String) {
@@ -1967,6 +1963,10 @@ fn serve_on(dir: &Path, db: &str, extra: &[&str]) -> (Killed, String, String) {
     (running, listen, server)
 }
 
+/// Issue 17, item 4: the server caps its connections. Over the cap a client
+/// is answered at once with a 503 `too-many-connections` and `Retry-After`
+/// (nothing of its request is read), the refusal is counted in `/metrics`,
+/// and once a connection closes the next one is served.
 #[test]
 fn connections_over_the_cap_are_answered_503_and_counted() {
     let (_scratch, dir) = scratch("connections");

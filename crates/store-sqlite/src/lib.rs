@@ -30,8 +30,6 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     counters: WriteCounters,
-    /// Whether the writer's page cache is the large one ([`writer_cache`]).
-    large_cache: std::sync::atomic::AtomicBool,
     /// `<file>.lock`, locked for as long as the store is open: one Baton per
     /// database file. Declared last, so dropped after the connections.
     _lock: std::fs::File,
@@ -59,19 +57,16 @@ impl SqliteStore {
         self.counters.committed(writer, statements);
         // The file's size is looked at now and then, not at every commit.
         if self.counters.commits.load(Ordering::Relaxed) % 512 == 0 {
-            let large = writer_cache(writer, Some(self.large_cache.load(Ordering::Relaxed)));
-            self.large_cache.store(large == Some(true), Ordering::Relaxed);
+            size_writer_cache(writer);
         }
     }
 }
 
-/// Pages the writer's cache may hold while the file is smaller than 1 GiB, and after.
+/// KiB of pages the writer's cache may hold while the file is smaller than 1 GiB, and after.
 const SMALL_CACHE_KIB: i64 = 4 * 1024;
 const LARGE_CACHE_KIB: i64 = 64 * 1024;
 
-/// Sizes the writer's page cache for the file as it is now, if it changed
-/// band (`large`: the band it is in; `None` at open, when it is SQLite's
-/// default); returns the band it is in after.
+/// Sizes the writer's page cache for the file as it is now.
 ///
 /// While the file is smaller than 1 GiB, a large cache costs more than it
 /// saves: when SQLite rebalances a b-tree it parks a page for a moment at
@@ -79,23 +74,22 @@ const LARGE_CACHE_KIB: i64 = 64 * 1024;
 /// cache's highest page number above the file's size, and the commit then
 /// drops pages past the end of the file by walking every page in the cache
 /// (`pcache1TruncateUnsafe`): 15 % of the commit thread's samples with a
-/// 64 MiB cache on a W1 run over HTTP, none with 4 MiB, and 7 to 27 % less
+/// 64 MiB cache on a W1 run over HTTP, 2.4 % with 4 MiB, and 7 to 27 % less
 /// commit-thread CPU per job in five of six alternated runs
 /// (docs/benchmarks.md). From 1 GiB on that page lies inside the file, the
 /// walk never happens, and the writer may keep 64 MiB: a batch of a few
 /// hundred commands then neither spills dirty pages before its commit nor
 /// reads back pages it just let go.
-fn writer_cache(writer: &Connection, large: Option<bool>) -> Option<bool> {
-    let size = writer.query_row("SELECT page_count * page_size FROM pragma_page_count, pragma_page_size", [], |row| row.get::<_, i64>(0));
-    let Ok(size) = size else { return large };
-    let wanted = size >= 1 << 30;
-    if large != Some(wanted) {
-        let kib = if wanted { LARGE_CACHE_KIB } else { SMALL_CACHE_KIB };
-        if writer.execute_batch(&format!("PRAGMA cache_size=-{kib};")).is_err() {
-            return large;
-        }
+fn size_writer_cache(writer: &Connection) {
+    let sizes = writer.query_row("SELECT page_count * page_size, cache_size FROM pragma_page_count, pragma_page_size, pragma_cache_size", [], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+    });
+    let Ok((file, cache)) = sizes else { return };
+    let kib = if file >= 1 << 30 { LARGE_CACHE_KIB } else { SMALL_CACHE_KIB };
+    if cache != -kib {
+        // A cache left as it was only costs time.
+        let _ = writer.execute_batch(&format!("PRAGMA cache_size=-{kib};"));
     }
-    Some(wanted)
 }
 
 impl WriteCounters {
@@ -160,7 +154,7 @@ impl SqliteStore {
         let writer = connect(path)?;
         schema::migrate(&writer)?;
         // Readers keep SQLite's 2 MiB; the writer's cache is sized for the file.
-        let large_cache = writer_cache(&writer, None) == Some(true);
+        size_writer_cache(&writer);
         let page_size = writer.pragma_query_value(None, "page_size", |row| row.get(0)).map_err(sql_error)?;
         let (pages_at_open, rows_at_open) = (wal_pages_written(&writer), writer.total_changes());
         Ok(SqliteStore {
@@ -168,7 +162,6 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             counters: WriteCounters { page_size, pages_at_open, rows_at_open, ..WriteCounters::default() },
-            large_cache: std::sync::atomic::AtomicBool::new(large_cache),
             _lock: lock,
         })
     }
@@ -470,7 +463,7 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod writer_cache {
-    use super::{writer_cache, SMALL_CACHE_KIB};
+    use super::{size_writer_cache, SMALL_CACHE_KIB};
 
     fn cache_kib(connection: &rusqlite::Connection) -> i64 {
         connection.query_row("PRAGMA cache_size", [], |row| row.get(0)).unwrap()
@@ -485,7 +478,7 @@ mod writer_cache {
         let writer = store.writer.lock().unwrap();
         assert_eq!(cache_kib(&writer), -SMALL_CACHE_KIB);
         writer.execute_batch("PRAGMA cache_size=-65536;").unwrap();
-        assert_eq!(writer_cache(&writer, Some(true)), Some(false));
+        size_writer_cache(&writer);
         assert_eq!(cache_kib(&writer), -SMALL_CACHE_KIB);
     }
 }
