@@ -442,15 +442,12 @@ impl Link {
         }
     }
 
-    /// Completes every job of `jobs` in one request where the API has one
-    /// (`POST /v1/jobs/report` on Baton's own), each reporting itself as
-    /// [`Link::complete`] does; one request per job elsewhere.
+    /// Completes every job of `jobs` in one request (`POST /v1/jobs/report`,
+    /// Baton's own API: `--batched-reports` takes `--mode http`), each
+    /// reporting itself as [`Link::complete`] does.
     async fn complete_all(&self, worker: &str, jobs: &[Taken]) -> Result<(), Failure> {
         let Via::Http(client) = &self.via else {
-            for taken in jobs {
-                self.complete(worker, taken.key.clone(), &taken.element, &taken.lease).await?;
-            }
-            return Ok(());
+            return Err(Failure("a report of many jobs needs Baton's own API (--mode http)".into()));
         };
         let entries: Vec<Value> = jobs
             .iter()
@@ -777,6 +774,14 @@ pub async fn drive_against(servers: &[String], options: &BenchOptions, first: us
     Ok(json!({"seconds": seconds, "retried": retried, "cpu_seconds": cpu_seconds()}))
 }
 
+/// Counts `count` more jobs completed; the last of the run notes when it
+/// ended (nanoseconds after `started`) in `finished_ns`.
+fn count_completed(completed_jobs: &AtomicU64, finished_ns: &AtomicU64, started: Instant, total_jobs: u64, count: u64) {
+    if completed_jobs.fetch_add(count, Ordering::Relaxed) + count == total_jobs {
+        finished_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
 /// Starts instances `first..first + count` (as fast as it can, at the
 /// offered rate, or in a closed loop) while workers complete their jobs;
 /// returns when every job has completed, with the seconds from the first
@@ -821,10 +826,7 @@ async fn drive(links: Arc<Vec<Link>>, options: &BenchOptions, expected: fn(usize
                             ends.completed(&taken.instance, per_instance);
                         }
                     }
-                    let count = jobs.len() as u64;
-                    if completed_jobs.fetch_add(count, Ordering::Relaxed) + count == total_jobs {
-                        finished_ns.store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                    }
+                    count_completed(&completed_jobs, &finished_ns, started, total_jobs, jobs.len() as u64);
                     continue;
                 }
                 // Like a worker with concurrency: each job completed by its own call, all at once.
@@ -842,10 +844,7 @@ async fn drive(links: Arc<Vec<Link>>, options: &BenchOptions, expected: fn(usize
                         if closed_loop {
                             ends.completed(&taken.instance, per_instance);
                         }
-                        if completed_jobs.fetch_add(1, Ordering::Relaxed) + 1 == total_jobs {
-                            finished_ns
-                                .store(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                        }
+                        count_completed(&completed_jobs, &finished_ns, started, total_jobs, 1);
                         Ok::<(), Failure>(())
                     }));
                 }
