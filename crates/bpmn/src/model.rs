@@ -154,7 +154,8 @@ pub struct AdHoc {
 
 #[derive(Clone, Debug)]
 pub enum LoopCharacteristics {
-    MultiInstance(MultiInstance),
+    /// Boxed: the largest of an element's parts, on few of its elements.
+    MultiInstance(Box<MultiInstance>),
     /// BPMN standard loop: repeat while `condition` holds, at most `maximum` times.
     Standard { condition: Option<Expression>, test_before: bool, maximum: Option<u64> },
 }
@@ -201,7 +202,8 @@ pub enum TaskKind {
     /// Work for a job worker: service, send, business rule and script tasks
     /// with a task definition, and message throw events.
     Job(JobDefinition),
-    User(UserTaskDefinition),
+    /// Boxed: the largest definition, on a few elements of a model.
+    User(Box<UserTaskDefinition>),
     /// A FEEL script whose result is stored in a variable.
     Script { expression: Expression, result_variable: Option<String> },
     /// A business rule task that evaluates a DMN decision (`zeebe:calledDecision`).

@@ -513,7 +513,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                     Kind::Task(TaskKind::PassThrough)
                 }
             }
-            "userTask" => Kind::Task(TaskKind::User(user_task(node, id, position, diagnostics))),
+            "userTask" => Kind::Task(TaskKind::User(Box::new(user_task(node, id, position, diagnostics)))),
             "receiveTask" => match self.message(node, node.attribute("messageRef"), id, position, true, diagnostics) {
                 Some(message) => Kind::Task(TaskKind::Receive(message)),
                 None => Kind::Task(TaskKind::PassThrough),
@@ -631,7 +631,7 @@ impl<'a, 'input> Reader<'a, 'input> {
                     "the multi-instance activity has neither an input collection (zeebe:loopCharacteristics inputCollection) nor a loopCardinality".into(),
                 ));
             }
-            element.loop_characteristics = Some(LoopCharacteristics::MultiInstance(multi));
+            element.loop_characteristics = Some(LoopCharacteristics::MultiInstance(Box::new(multi)));
         } else if let Some(standard) = node.children().find(|c| is(*c, BPMN, "standardLoopCharacteristics")) {
             let condition = standard
                 .children()
@@ -940,6 +940,16 @@ impl<'a, 'input> Reader<'a, 'input> {
             if let Some(ad_hoc) = elements[index].ad_hoc.as_mut() {
                 ad_hoc.activatable = activatable;
             }
+        }
+        // A compiled version is held for as long as the server runs, one per
+        // version ever deployed: it keeps no room to grow.
+        elements.shrink_to_fit();
+        flows.shrink_to_fit();
+        for element in &mut elements {
+            element.incoming.shrink_to_fit();
+            element.outgoing.shrink_to_fit();
+            element.children.shrink_to_fit();
+            element.boundary_events.shrink_to_fit();
         }
         let workflow = Workflow {
             process_id: process_id.to_string(),
@@ -1497,7 +1507,8 @@ fn embedded_forms(process: Node, workflow: &Workflow, diagnostics: &mut Vec<Diag
         }
     }
     for element in &workflow.elements {
-        if let Kind::Task(TaskKind::User(UserTaskDefinition { form: Some(FormLink::Embedded(form)), .. })) = &element.kind {
+        let Kind::Task(TaskKind::User(user)) = &element.kind else { continue };
+        if let UserTaskDefinition { form: Some(FormLink::Embedded(form)), .. } = &**user {
             if !forms.contains_key(form) {
                 diagnostics.push(Diagnostic::error(
                     "form-missing",

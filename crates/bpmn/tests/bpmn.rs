@@ -5,6 +5,27 @@ use std::time::{Duration, Instant};
 
 use bpmn::{import, Diagnostic, Kind, Property, Severity, TaskKind, Throw, Trigger};
 
+/// Counts the bytes this test process holds, to weigh a compiled model
+/// (nextest runs each test in a process of its own).
+struct Counting;
+
+static HELD: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        HELD.fetch_add(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        std::alloc::System.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        HELD.fetch_sub(layout.size(), std::sync::atomic::Ordering::Relaxed);
+        std::alloc::System.dealloc(ptr, layout)
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
 }
@@ -151,6 +172,22 @@ fn reading_a_model_costs_work_in_proportion_to_its_size() {
     for &(size, bytes, work) in &per_element {
         assert!(work < smallest * 1.2, "work per element grows: {per_element:?} ({size} elements, {bytes} bytes)");
     }
+}
+
+/// A server holds every version ever deployed compiled, so a compiled
+/// element must stay small: this model's held 986 bytes apiece (vectors with
+/// room to grow, a user task's and a multi-instance's definitions inline in
+/// every element), now 485.
+#[test]
+fn a_compiled_model_holds_little_per_element() {
+    let xml = generated_model(10_000);
+    let before = HELD.load(std::sync::atomic::Ordering::Relaxed);
+    let workflows = import(&xml).into_workflows().unwrap();
+    let held = HELD.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let size = workflows[0].elements.len() + workflows[0].flows.len();
+    let per_element = held / size;
+    println!("{held} bytes held for {size} elements and flows: {per_element} each");
+    assert!(per_element < 600, "a compiled element holds {per_element} bytes");
 }
 
 const VALID: &str = r#"<bpmn:process id="p" isExecutable="true">
