@@ -151,7 +151,7 @@ mod tests {
             state,
             deployed: Deployed {
                 tenant: store::DEFAULT_TENANT.into(),
-                workflow: Arc::new(workflow),
+                model: Arc::new(crate::DeployedModel::compiled(Arc::new(workflow), Arc::from(xml))),
                 version: 1,
                 deployment: 1,
             },

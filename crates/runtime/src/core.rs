@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bpmn::{Kind, Trigger, Workflow};
@@ -22,6 +23,7 @@ use store::{
 
 use crate::cache::{InstanceCache, Loaded};
 use crate::metrics::Counts;
+use crate::model::DeployedModel;
 use crate::{Error, Fault, FaultCause};
 
 /// Most instances one command may fault (each gets an incident and the
@@ -31,14 +33,28 @@ pub const MAX_FAULTS_PER_COMMAND: usize = 8;
 /// Most instances one command may start through call activities, message and signal start events.
 pub const MAX_STARTS_PER_COMMAND: usize = 10_000;
 
-/// One deployed version of a workflow, compiled.
+/// One deployed version of a workflow.
 #[derive(Clone)]
 pub struct Deployed {
     /// The tenant it was deployed to; its instances belong to it.
     pub tenant: String,
-    pub workflow: Arc<Workflow>,
+    /// Its model, compiled the first time it is needed.
+    pub model: Arc<DeployedModel>,
     pub version: u32,
     pub deployment: u64,
+}
+
+impl Deployed {
+    pub fn process_id(&self) -> &str {
+        self.model.process_id()
+    }
+
+    /// The compiled workflow (compiled now if nothing needed it before). A
+    /// stored model that no longer compiles is a fault of the command that
+    /// needed it: nothing of that command is written.
+    pub fn workflow(&self) -> Result<Arc<Workflow>, Error> {
+        self.model.workflow().map_err(|message| Error::Fault(Fault { instance_id: None, site: FaultSite::Instance, message, cause: FaultCause::Defect }))
+    }
 }
 
 /// The compiled workflows by tenant, process id and version, shared read-only with
@@ -48,7 +64,7 @@ pub struct Registry(Arc<RwLock<Published>>);
 
 #[derive(Default)]
 struct Published {
-    by_version: BTreeMap<(String, String, u32), Arc<Workflow>>,
+    by_version: BTreeMap<(String, String, u32), Arc<DeployedModel>>,
     /// Each deployment's workflows, by tenant and process id: a workflow
     /// version's place in its deployment is its index here.
     by_deployment: BTreeMap<u64, Vec<(String, String, u32)>>,
@@ -65,7 +81,7 @@ pub struct Listed {
     pub deployment: u64,
     /// Its index among its deployment's workflows (by tenant and process id).
     pub place: u32,
-    pub workflow: Arc<Workflow>,
+    pub model: Arc<DeployedModel>,
 }
 
 /// A tenant's process id: the key versions count under.
@@ -77,8 +93,10 @@ impl Registry {
         self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// A version's compiled workflow (compiled now, on this thread, if nothing needed it before).
     pub fn get(&self, tenant: &str, process_id: &str, version: u32) -> Option<Arc<Workflow>> {
-        self.published().by_version.get(&(tenant.to_string(), process_id.to_string(), version)).cloned()
+        let model = self.published().by_version.get(&(tenant.to_string(), process_id.to_string(), version)).cloned()?;
+        model.workflow().ok()
     }
 
     /// A workflow version with its deployment and its place in it.
@@ -86,8 +104,8 @@ impl Registry {
         let published = self.published();
         let key = (tenant.to_string(), process_id.to_string(), version);
         let (deployment, place) = *published.places.get(&key)?;
-        let workflow = published.by_version.get(&key)?.clone();
-        Some(Listed { tenant: key.0, process_id: key.1, version, deployment, place, workflow })
+        let model = published.by_version.get(&key)?.clone();
+        Some(Listed { tenant: key.0, process_id: key.1, version, deployment, place, model })
     }
 
     /// The workflow version at `place` in `deployment`.
@@ -105,9 +123,9 @@ impl Registry {
         published
             .by_version
             .iter()
-            .filter_map(|((tenant, process_id, version), workflow)| {
+            .filter_map(|((tenant, process_id, version), model)| {
                 let &(deployment, place) = published.places.get(&(tenant.clone(), process_id.clone(), *version))?;
-                Some(Listed { tenant: tenant.clone(), process_id: process_id.clone(), version: *version, deployment, place, workflow: workflow.clone() })
+                Some(Listed { tenant: tenant.clone(), process_id: process_id.clone(), version: *version, deployment, place, model: model.clone() })
             })
             .collect()
     }
@@ -115,8 +133,8 @@ impl Registry {
     fn publish(&self, workflows: &BTreeMap<WorkflowKey, Vec<Deployed>>) {
         let mut published = Published::default();
         for d in workflows.values().flatten() {
-            let key = (d.tenant.clone(), d.workflow.process_id.clone(), d.version);
-            published.by_version.insert(key.clone(), d.workflow.clone());
+            let key = (d.tenant.clone(), d.process_id().to_string(), d.version);
+            published.by_version.insert(key.clone(), d.model.clone());
             published.by_deployment.entry(d.deployment).or_default().push(key);
         }
         for (deployment, keys) in &mut published.by_deployment {
@@ -399,7 +417,7 @@ pub struct Core {
     ids: Box<dyn IdSource>,
     last_deployment: u64,
     /// Workflow versions compiled from their stored XML so far ([`Core::workflows_compiled`]).
-    compiled: u64,
+    compilations: Arc<AtomicU64>,
     /// A deployment since the last commit: what it compiled is not in the store yet.
     deployed_uncommitted: bool,
     last_message: u64,
@@ -431,9 +449,11 @@ struct Session<'t> {
 }
 
 impl Core {
-    /// Loads every deployed workflow from the store and compiles it.
+    /// Reads every deployed workflow version from the store; each is
+    /// compiled when something first needs it ([`DeployedModel`]).
     pub fn load(tx: &mut dyn store::ReadTxn, ids: Box<dyn IdSource>) -> Result<Core, Error> {
-        let (workflows, last_deployment, compiled) = compile_all(tx, &BTreeMap::new())?;
+        let compilations = Arc::default();
+        let (workflows, last_deployment) = read_all(tx, &BTreeMap::new(), &compilations)?;
         let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
         let last_deployment = last_deployment.max(decided);
         let cache = RefCell::new(InstanceCache::new(crate::cache::DEFAULT_CAPACITY));
@@ -446,7 +466,7 @@ impl Core {
             decisions,
             ids,
             last_deployment,
-            compiled,
+            compilations,
             deployed_uncommitted: false,
             last_message: 0,
             counts: Counts::default(),
@@ -549,25 +569,25 @@ impl Core {
                 .workflows
                 .values()
                 .flatten()
-                .map(|d| ((d.tenant.clone(), d.workflow.process_id.clone(), d.version, d.deployment), d.workflow.clone()))
+                .map(|d| ((d.tenant.clone(), d.process_id().to_string(), d.version, d.deployment), d.model.clone()))
                 .collect();
             self.compile_stored(tx, &known)?;
         }
         Ok(())
     }
 
-    /// Workflow versions this core has compiled from their stored XML: once
-    /// each at load, and then only what other cores deploy.
+    /// Workflow versions compiled from their stored XML so far: each once,
+    /// when something first needed it (what this core deployed itself was
+    /// compiled before it was deployed, and is not counted).
     pub fn workflows_compiled(&self) -> u64 {
-        self.compiled
+        self.compilations.load(Ordering::Relaxed)
     }
 
-    /// Compiles every workflow and decision the store holds, in place of
-    /// what it had; the versions in `known` are taken from there.
-    fn compile_stored(&mut self, tx: &mut dyn store::ReadTxn, known: &BTreeMap<CompiledKey, Arc<Workflow>>) -> Result<(), Error> {
-        let compiled;
-        (self.workflows, self.last_deployment, compiled) = compile_all(tx, known)?;
-        self.compiled += compiled;
+    /// Reads every workflow version and decision the store holds, in place
+    /// of what it had; the versions in `known` are taken from there, with
+    /// whatever was compiled of them.
+    fn compile_stored(&mut self, tx: &mut dyn store::ReadTxn, known: &BTreeMap<CompiledKey, Arc<DeployedModel>>) -> Result<(), Error> {
+        (self.workflows, self.last_deployment) = read_all(tx, known, &self.compilations)?;
         let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
         self.decisions = decisions;
         self.last_deployment = self.last_deployment.max(decided);
@@ -744,9 +764,9 @@ impl Core {
     }
 
     pub fn deployed(&self, tenant: &str, process_id: &str, version: u32) -> Option<&Deployed> {
-        self.versions(tenant, process_id)?
-            .iter()
-            .find(|d| d.version == version)
+        // Versions are kept in order: a step's lookup costs the same however many there are.
+        let versions = self.versions(tenant, process_id)?;
+        versions.binary_search_by_key(&version, |d| d.version).ok().map(|at| &versions[at])
     }
 
     fn latest(&self, tenant: &str, process_id: &str) -> Option<&Deployed> {
@@ -836,6 +856,7 @@ impl Core {
         let mut added = Vec::new();
         let mut resources = BTreeMap::new();
         for (name, xml, workflows) in imported {
+            let shared_xml: Arc<str> = Arc::from(xml.as_str());
             for workflow in workflows {
                 let process_id = workflow.process_id.clone();
                 resources.insert(process_id.clone(), name.clone());
@@ -860,7 +881,7 @@ impl Core {
                 }))?;
                 let deployed = Deployed {
                     tenant: tenant.to_string(),
-                    workflow: workflow.clone(),
+                    model: Arc::new(DeployedModel::compiled(workflow.clone(), shared_xml.clone())),
                     version,
                     deployment,
                 };
@@ -897,7 +918,7 @@ impl Core {
             self.workflows
                 .entry((
                     deployed.tenant.clone(),
-                    deployed.workflow.process_id.clone(),
+                    deployed.process_id().to_string(),
                 ))
                 .or_default()
                 .push(deployed);
@@ -1032,8 +1053,8 @@ impl Core {
             }
         }
         let named = |t: &Trigger| matches!(t, Trigger::Message(m) if matches!(&m.name, bpmn::Property::Literal(n) if n == &command.name));
-        for (deployed, element) in self.start_events(&command.tenant, named) {
-            let process_id = deployed.workflow.process_id.clone();
+        for (deployed, element) in self.start_events(&command.tenant, named)? {
+            let process_id = deployed.process_id().to_string();
             if correlated.contains(&process_id)
                 || (!command.correlation_key.is_empty()
                     && session.tx.message_started_active(
@@ -1118,8 +1139,9 @@ impl Core {
             let mut chosen = Vec::new();
             for ((of, process_id), versions) in &core.workflows {
                 let Some(deployed) = versions.last().filter(|_| of == tenant && workflow.is_none_or(|w| w == process_id)) else { continue };
-                for &start in &deployed.workflow.elements[bpmn::Workflow::ROOT].children {
-                    let element = &deployed.workflow.elements[start];
+                let workflow = deployed.workflow()?;
+                for &start in &workflow.elements[bpmn::Workflow::ROOT].children {
+                    let element = &workflow.elements[start];
                     let Kind::StartEvent { trigger: Trigger::Conditional(conditional), .. } = &element.kind else { continue };
                     if conditional.condition.evaluate(&variables).is_ok_and(|v| v == serde_json::Value::Bool(true)) {
                         chosen.push((deployed.clone(), element.id.clone()));
@@ -1130,7 +1152,7 @@ impl Core {
             for (deployed, start_event) in chosen {
                 let id = core.ids.next_instance_id();
                 let options = StartOptions { variables: variables.clone(), start_event: Some(start_event.clone()), ..StartOptions::default() };
-                started.push(ConditionalStart { instance_id: id.clone(), workflow: deployed.workflow.process_id.clone(), version: deployed.version, start_event });
+                started.push(ConditionalStart { instance_id: id.clone(), workflow: deployed.process_id().to_string(), version: deployed.version, start_event });
                 session.start_instance(deployed, id, options, None)?;
             }
             core.settle(session)?;
@@ -1314,7 +1336,8 @@ impl Core {
                 .get(&job.local_key)
                 .map(|j| j.headers.clone())
                 .unwrap_or_default();
-            let properties = loaded.deployed.workflow.element(&job.element_id).map(|e| e.properties.clone()).unwrap_or_default();
+            // A model that no longer compiles faults the job's completion, not every activation.
+            let properties = loaded.deployed.workflow().ok().and_then(|w| w.element(&job.element_id).map(|e| e.properties.clone())).unwrap_or_default();
             let listener = loaded.state.jobs.get(&job.local_key).and_then(|j| j.listener);
             let element_instance = loaded.state.jobs.get(&job.local_key).map_or(0, |j| j.element_instance);
             let (instance_number, version) = (loaded.number, loaded.state.version);
@@ -1397,16 +1420,15 @@ impl Core {
         &self,
         tenant: &str,
         matches: impl Fn(&Trigger) -> bool,
-    ) -> Vec<(Deployed, String)> {
-        self.workflows
-            .iter()
-            .filter(|((of, _), _)| of == tenant)
-            .filter_map(|(_, versions)| versions.last())
-            .filter_map(|deployed| {
-                start_event_of(&deployed.workflow, &matches)
-                    .map(|element| (deployed.clone(), element))
-            })
-            .collect()
+    ) -> Result<Vec<(Deployed, String)>, Error> {
+        let mut found = Vec::new();
+        let latest = self.workflows.iter().filter(|((of, _), _)| of == tenant).filter_map(|(_, versions)| versions.last());
+        for deployed in latest {
+            if let Some(element) = start_event_of(&*deployed.workflow()?, &matches) {
+                found.push((deployed.clone(), element));
+            }
+        }
+        Ok(found)
     }
 
     /// Carries out pending effects until none are left, then writes every touched instance.
@@ -1438,50 +1460,43 @@ fn unless_failed(result: Result<(), Error>) -> Result<(), Error> {
     }
 }
 
-/// A compiled workflow version: tenant, process id, version, deployment.
+/// A workflow version: tenant, process id, version, deployment.
 type CompiledKey = (String, String, u32, u64);
 
-/// Every workflow the store holds, compiled (those in `known` taken from
-/// there); the last deployment's number; how many it compiled.
-fn compile_all(
+/// Every workflow version the store holds, to be compiled when needed
+/// (those in `known` taken from there, compiled or not); the last
+/// deployment's number.
+fn read_all(
     tx: &mut dyn store::ReadTxn,
-    known: &BTreeMap<CompiledKey, Arc<Workflow>>,
-) -> Result<(BTreeMap<WorkflowKey, Vec<Deployed>>, u64, u64), Error> {
+    known: &BTreeMap<CompiledKey, Arc<DeployedModel>>,
+    compilations: &Arc<AtomicU64>,
+) -> Result<(BTreeMap<WorkflowKey, Vec<Deployed>>, u64), Error> {
     let mut workflows: BTreeMap<WorkflowKey, Vec<Deployed>> = BTreeMap::new();
     let mut last_deployment = 0;
-    let mut compiled = 0;
     let mut rows = tx.workflows()?;
     rows.sort_by(|a, b| {
         (&a.tenant, &a.process_id, a.version).cmp(&(&b.tenant, &b.process_id, b.version))
     });
-    // Each process of a file is stored with the whole file: the file is
-    // imported once for all of them, not once for each.
-    let mut files: HashMap<(u64, &str), Vec<Workflow>> = HashMap::new();
-    let mut compiled_rows = Vec::with_capacity(rows.len());
+    // Each process of a file is stored with the whole file: its processes share one copy.
+    let mut files: HashMap<(u64, &str), Arc<str>> = HashMap::new();
+    let mut models = Vec::with_capacity(rows.len());
     for row in &rows {
         let key = (row.tenant.clone(), row.process_id.clone(), row.version, row.deployment);
-        let workflow = match known.get(&key) {
-            Some(workflow) => workflow.clone(),
+        let model = match known.get(&key) {
+            Some(model) => model.clone(),
             None => {
-                compiled += 1;
-                let file = files
-                    .entry((row.deployment, row.xml.as_str()))
-                    .or_insert_with(|| bpmn::import(&row.xml).into_workflows().unwrap_or_default());
-                // A process id appears once in a deployment: taken, not copied.
-                let imported = file.iter().position(|w| w.process_id == row.process_id).map(|at| file.swap_remove(at));
-                Arc::new(imported.ok_or_else(|| {
-                    Error::Store(store::Error::corrupt(format!("deployed workflow {} v{} no longer imports", row.process_id, row.version)))
-                })?)
+                let xml = files.entry((row.deployment, row.xml.as_str())).or_insert_with(|| Arc::from(row.xml.as_str())).clone();
+                Arc::new(DeployedModel::stored(row, xml, compilations.clone()))
             }
         };
-        compiled_rows.push(workflow);
+        models.push(model);
     }
     drop(files);
-    for (row, workflow) in rows.into_iter().zip(compiled_rows) {
+    for (row, model) in rows.into_iter().zip(models) {
         last_deployment = last_deployment.max(row.deployment);
         let deployed = Deployed {
             tenant: row.tenant.clone(),
-            workflow,
+            model,
             version: row.version,
             deployment: row.deployment,
         };
@@ -1493,7 +1508,7 @@ fn compile_all(
     // A deployment of forms alone numbers one too.
     let forms = tx.forms(&None, None)?;
     last_deployment = forms.iter().map(|f| f.deployment).fold(last_deployment, u64::max);
-    Ok((workflows, last_deployment, compiled))
+    Ok((workflows, last_deployment))
 }
 
 /// An instance as the store holds it, with its compiled workflow.
@@ -1574,10 +1589,11 @@ fn schedule_start_timers(
     // A new version replaces the start timers of older ones.
     tx.apply(Write::DeleteStartTimers {
         tenant: deployed.tenant.clone(),
-        process_id: deployed.workflow.process_id.clone(),
+        process_id: deployed.process_id().to_string(),
     })?;
-    for &child in &deployed.workflow.elements[Workflow::ROOT].children {
-        let element = &deployed.workflow.elements[child];
+    let workflow = deployed.workflow()?;
+    for &child in &workflow.elements[Workflow::ROOT].children {
+        let element = &workflow.elements[child];
         if let Kind::StartEvent {
             trigger: Trigger::Timer(timer),
             ..
@@ -1591,7 +1607,7 @@ fn schedule_start_timers(
                 continue;
             };
             tx.apply(Write::PutStartTimer(StartTimerRow {
-                process_id: deployed.workflow.process_id.clone(),
+                process_id: deployed.process_id().to_string(),
                 tenant: deployed.tenant.clone(),
                 version: deployed.version,
                 element_id: element.id.clone(),
@@ -1635,7 +1651,7 @@ fn scope_variables(state: &InstanceState, job: u64) -> Variables {
 }
 
 /// What an instance's tokens wait for, for the `waiting` filter.
-pub fn waiting_kinds(state: &InstanceState, workflow: &Workflow) -> Vec<String> {
+pub fn waiting_kinds(state: &InstanceState) -> Vec<String> {
     let mut kinds = Vec::new();
     let mut add = |kind: &str| {
         if !kinds.iter().any(|k| k == kind) {
@@ -1664,10 +1680,8 @@ pub fn waiting_kinds(state: &InstanceState, workflow: &Workflow) -> Vec<String> 
     if !state.conditions.is_empty() {
         add("condition");
     }
-    if state.element_instances.values().any(|ei| {
-        matches!(workflow.elements[ei.element].kind, Kind::CallActivity(_))
-            && ei.child_instance.is_some()
-    }) {
+    // Only a call activity starts a child instance: no model is needed to tell.
+    if state.element_instances.values().any(|ei| ei.child_instance.is_some()) {
         add("call");
     }
     kinds
@@ -1741,8 +1755,12 @@ impl<'t> Session<'t> {
         let sets_labels = matches!(input, Input::SetLabels { .. });
         let actor = self.audit.actor.clone();
         let loaded = self.load(core, id)?;
-        let workflow = loaded.deployed.workflow.clone();
         let site = FaultSite::of(&input);
+        let workflow = match loaded.deployed.workflow() {
+            Ok(workflow) => workflow,
+            Err(Error::Fault(fault)) => return Err(Error::Fault(Fault { instance_id: Some(id.to_string()), site, ..fault })),
+            Err(error) => return Err(error),
+        };
         #[cfg(feature = "test-util")]
         let injected = core
             .inject_panic
@@ -1807,9 +1825,10 @@ impl<'t> Session<'t> {
             )));
         }
         let options = StartOptions { uncaught_errors_incident: self.uncaught_errors_incident, ..options };
+        let workflow = deployed.workflow()?;
         let started = catch_unwind(AssertUnwindSafe(|| {
             engine::start(
-                &deployed.workflow,
+                &workflow,
                 deployed.version,
                 id.clone(),
                 options,
@@ -2088,7 +2107,7 @@ impl<'t> Session<'t> {
                 };
                 // A call activity calls its own tenant's processes.
                 let version = core.versions(&tenant, &process_id).and_then(|versions| {
-                    binding.pick(versions, caller_deployment, |d| d.deployment, |d| d.workflow.version_tag.as_deref())
+                    binding.pick(versions, caller_deployment, |d| d.deployment, |d| d.model.version_tag())
                 });
                 let started = match version.cloned() {
                     Some(deployed) => {
@@ -2176,7 +2195,7 @@ impl<'t> Session<'t> {
                     Status::Failed => self.counts.instances_failed += 1,
                     Status::Running | Status::Suspended => {}
                 }
-                if let Some(keep) = core.retention_of(&self.load(core, id)?.deployed.workflow) {
+                if let Some(keep) = core.retention_of(&*self.load(core, id)?.deployed.workflow()?) {
                     self.tx.apply(Write::ScheduleDeletion { instance_id: id.to_string(), at: self.now.saturating_add(keep) })?;
                 }
                 self.start_buffered_for(core, id)?;
@@ -2224,7 +2243,7 @@ impl<'t> Session<'t> {
         for (deployed, element) in core.start_events(
             tenant,
             |t| matches!(t, Trigger::Signal { name: bpmn::Property::Literal(n) } if n == name),
-        ) {
+        )? {
             let id = core.ids.next_instance_id();
             let options = StartOptions {
                 variables: variables.clone(),
@@ -2251,7 +2270,7 @@ impl<'t> Session<'t> {
             return Ok(());
         };
         // The process's message start events: (message name, element id).
-        let workflow = &deployed.workflow;
+        let workflow = deployed.workflow()?;
         let starts: Vec<(String, String)> = workflow.elements[Workflow::ROOT]
             .children
             .iter()
@@ -2319,7 +2338,7 @@ impl<'t> Session<'t> {
                 started_at: state.started_at,
                 ended_at: state.ended_at,
                 incidents: state.incidents.len() as u32,
-                waiting: waiting_kinds(&state, &loaded.deployed.workflow),
+                waiting: waiting_kinds(&state),
                 start_key: loaded.start_key,
                 update_count: state.update_count,
                 history_count: loaded.history_count,

@@ -18,10 +18,12 @@ pub mod decisions;
 mod error;
 pub mod forms;
 pub mod metrics;
+mod model;
 pub mod service;
 mod streams;
 
 pub use crate::core::{retention_ms, ActivatedJob, Audit, Claim, ConditionalStart, Core, Deployed, Deployment, IdSource, Imported, Listed, Publication, PublishCommand, Registry, SequentialIds, StartCommand, Unguarded, UuidIds};
+pub use model::DeployedModel;
 pub use error::{panic_message, Error, Fault, FaultCause};
 #[cfg(feature = "test-util")]
 pub use service::{ManualClock, PanicInjection};

@@ -488,7 +488,7 @@ impl Runner {
         let seq = self.instance(&expect.target()).map_err(|r| r.message)?;
         let instance = self.world.instance(seq);
         let state = &instance.state;
-        let workflow = &instance.deployed.workflow;
+        let workflow = &*instance.deployed.workflow().map_err(|e| e.to_string())?;
         if let Some(status) = &expect.status {
             if state.status.as_str() != status {
                 let mut message = format!("status: expected {status}, got {}", state.status.as_str());

@@ -423,10 +423,10 @@ pub async fn cancel(State(state): State<AppState>, actor: Actor, Caller(caller):
 
 fn definition_json(listed: &runtime::Listed) -> Value {
     json!({
-        "name": listed.workflow.name,
+        "name": listed.model.name(),
         "resourceName": format!("{}.bpmn", listed.process_id),
         "version": listed.version,
-        "versionTag": listed.workflow.version_tag,
+        "versionTag": listed.model.version_tag(),
         "processDefinitionId": listed.process_id,
         "tenantId": tenant_out(&listed.tenant),
         "processDefinitionKey": keys::definition(listed.deployment, listed.place),

@@ -1,0 +1,106 @@
+//! A deployed workflow version's model, compiled the first time it is needed.
+//!
+//! Versions are never deleted, so a long-lived server holds every version
+//! ever deployed. Compiling them all at start made a restart, and the
+//! server's memory, grow with that history (a thousand versions of a
+//! 105-element model: 107 KB of compiled model each against 12.5 KB of XML).
+//! A version is kept as its XML and compiled once, by whichever caller needs
+//! it first: the commit loop for an instance's step, or the API showing one.
+//! A version deployed in this process is compiled already (its deploy
+//! compiled it before the command entered the commit loop).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bpmn::Workflow;
+
+/// One deployed version's model: its XML, and the workflow compiled from it once asked for.
+pub struct DeployedModel {
+    process_id: String,
+    name: Option<String>,
+    version_tag: Option<String>,
+    xml: Arc<str>,
+    /// The compiled workflow, or why the stored XML no longer compiles.
+    compiled: OnceLock<Result<Arc<Workflow>, String>>,
+    /// Versions compiled from stored XML, counted for the core that read them.
+    compilations: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for DeployedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeployedModel").field("process_id", &self.process_id).field("compiled", &self.is_compiled()).finish()
+    }
+}
+
+impl DeployedModel {
+    /// A version read from the store: compiled when first asked for.
+    pub(crate) fn stored(row: &store::WorkflowRow, xml: Arc<str>, compilations: Arc<AtomicU64>) -> DeployedModel {
+        DeployedModel {
+            process_id: row.process_id.clone(),
+            name: row.name.clone(),
+            version_tag: row.version_tag.clone(),
+            xml,
+            compiled: OnceLock::new(),
+            compilations,
+        }
+    }
+
+    /// A version compiled already (deployed by this process).
+    pub(crate) fn compiled(workflow: Arc<Workflow>, xml: Arc<str>) -> DeployedModel {
+        DeployedModel {
+            process_id: workflow.process_id.clone(),
+            name: workflow.name.clone(),
+            version_tag: workflow.version_tag.clone(),
+            xml,
+            compiled: OnceLock::from(Ok(workflow)),
+            compilations: Arc::default(),
+        }
+    }
+
+    pub fn process_id(&self) -> &str {
+        &self.process_id
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// `zeebe:versionTag`, which call activities can bind to.
+    pub fn version_tag(&self) -> Option<&str> {
+        self.version_tag.as_deref()
+    }
+
+    /// Whether it has been compiled in this process.
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.get().is_some()
+    }
+
+    /// The compiled workflow: compiled from the XML on the first call (once,
+    /// whichever thread asks first), the same `Arc` after. An error means
+    /// the stored XML, which compiled when it was deployed, no longer does
+    /// with this build of Baton; it says which process and why.
+    pub fn workflow(&self) -> Result<Arc<Workflow>, String> {
+        self.compiled
+            .get_or_init(|| {
+                self.compilations.fetch_add(1, Ordering::Relaxed);
+                let import = bpmn::import(&self.xml);
+                let why = import
+                    .diagnostics
+                    .iter()
+                    .find(|d| d.severity == bpmn::Severity::Error)
+                    .map(ToString::to_string);
+                import
+                    .into_workflows()
+                    .ok()
+                    .and_then(|mut workflows| {
+                        let at = workflows.iter().position(|w| w.process_id == self.process_id)?;
+                        Some(Arc::new(workflows.swap_remove(at)))
+                    })
+                    .ok_or_else(|| {
+                        let why = why.unwrap_or_else(|| "the process is no longer in its file".into());
+                        format!("the deployed workflow {} no longer compiles ({why})", self.process_id)
+                    })
+            })
+            .clone()
+    }
+}
