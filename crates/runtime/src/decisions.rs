@@ -1,5 +1,5 @@
-//! DMN decisions deployed beside BPMN: versions per decision id, each
-//! compiled once (at deployment or start), and evaluated for business rule
+//! DMN decisions deployed beside BPMN: versions per decision id, each file
+//! compiled once (at deployment, or when first needed after a start), and evaluated for business rule
 //! tasks and `POST /v1/decisions/{id}/evaluate`. Evaluation is pure, so a
 //! business rule task's outcome is part of the command that reached it.
 
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use engine::{DecisionOutcome, DecisionRef, Variables};
 use store::{DecisionRow, Write, WriteTxn};
 
+use crate::model::CompiledOnce;
 use crate::Error;
 
 /// Whether a deployed file is DMN: Camunda Modeler saves decisions as `*.dmn`.
@@ -22,7 +23,21 @@ pub struct DeployedDecision {
     pub decision_id: String,
     pub version: u32,
     pub deployment: u64,
-    pub definitions: Arc<dmn::Definitions>,
+    /// Its file, compiled the first time one of its decisions is needed.
+    file: Arc<CompiledOnce<dmn::Definitions>>,
+}
+
+impl DeployedDecision {
+    /// The decision's file, compiled (now, if nothing needed it before). An
+    /// error says which decision no longer compiles and why.
+    pub fn definitions(&self) -> Result<Arc<dmn::Definitions>, String> {
+        self.file.get(|xml| {
+            dmn::import(xml).map_err(|problems| {
+                let why = problems.first().map_or(String::new(), |d| format!(" ({}: {})", d.code, d.message));
+                format!("the deployed decision {} v{} no longer compiles{why}", self.decision_id, self.version)
+            })
+        })
+    }
 }
 
 /// Every deployed decision by tenant and decision id, versions in order.
@@ -30,25 +45,20 @@ pub struct DeployedDecision {
 pub struct Decisions(BTreeMap<(String, String), Vec<DeployedDecision>>);
 
 impl Decisions {
-    /// Compiles every deployed decision (a file once, however many decisions it holds).
+    /// Reads every deployed decision; each file is compiled when one of its
+    /// decisions is first needed, once however many decisions it holds.
     pub fn load(tx: &mut dyn store::ReadTxn) -> Result<(Decisions, u64), Error> {
         let mut decisions = Decisions::default();
-        let mut compiled: BTreeMap<(String, String), Arc<dmn::Definitions>> = BTreeMap::new();
+        let mut files: BTreeMap<(u64, String), Arc<CompiledOnce<dmn::Definitions>>> = BTreeMap::new();
         let mut last_deployment = 0;
         for row in tx.decisions(&None, None)? {
             last_deployment = last_deployment.max(row.deployment);
-            let key = (row.tenant.clone(), row.xml.clone());
-            let definitions = match compiled.get(&key) {
-                Some(definitions) => definitions.clone(),
-                None => {
-                    let definitions = Arc::new(dmn::import(&row.xml).map_err(|_| {
-                        Error::Store(store::Error::corrupt(format!("deployed decision {} v{} no longer imports", row.decision_id, row.version)))
-                    })?);
-                    compiled.insert(key, definitions.clone());
-                    definitions
-                }
-            };
-            decisions.add(&row.tenant, DeployedDecision { decision_id: row.decision_id, version: row.version, deployment: row.deployment, definitions });
+            // A file's decisions are stored with the same deployment and XML.
+            let file = files
+                .entry((row.deployment, row.xml))
+                .or_insert_with_key(|(_, xml)| Arc::new(CompiledOnce::stored(Arc::from(xml.as_str()), Arc::default())))
+                .clone();
+            decisions.add(&row.tenant, DeployedDecision { decision_id: row.decision_id, version: row.version, deployment: row.deployment, file });
         }
         Ok((decisions, last_deployment))
     }
@@ -58,7 +68,8 @@ impl Decisions {
     }
 
     pub fn version(&self, tenant: &str, decision_id: &str, version: u32) -> Option<&DeployedDecision> {
-        self.0.get(&(tenant.to_string(), decision_id.to_string()))?.iter().find(|d| d.version == version)
+        let versions = self.0.get(&(tenant.to_string(), decision_id.to_string()))?;
+        versions.binary_search_by_key(&version, |d| d.version).ok().map(|at| &versions[at])
     }
 
     pub fn latest(&self, tenant: &str, decision_id: &str) -> Option<&DeployedDecision> {
@@ -69,7 +80,8 @@ impl Decisions {
     /// one deployed with the calling workflow, or the latest with the version tag.
     pub fn pick(&self, tenant: &str, decision_id: &str, binding: &bpmn::Binding, caller_deployment: u64) -> Result<&DeployedDecision, String> {
         let versions = self.0.get(&(tenant.to_string(), decision_id.to_string()));
-        let tag_of = |d: &DeployedDecision| d.definitions.decisions.iter().find(|x| x.id == decision_id).and_then(|x| x.version_tag.clone());
+        // A version that no longer compiles has no tag to match.
+        let tag_of = |d: &DeployedDecision| d.definitions().ok()?.decisions.iter().find(|x| x.id == decision_id).and_then(|x| x.version_tag.clone());
         let found = versions.and_then(|v| match binding {
             bpmn::Binding::VersionTag(tag) => v.iter().rev().find(|d| tag_of(d).as_deref() == Some(tag.as_str())),
             other => other.pick(v, caller_deployment, |d| d.deployment, |_| None),
@@ -93,6 +105,7 @@ impl Decisions {
     ) -> Result<Vec<(String, u32, bool)>, Error> {
         let mut result = Vec::new();
         for (resource, definitions, xml) in files {
+            let file = Arc::new(CompiledOnce::compiled(Arc::from(xml.as_str()), definitions.clone()));
             for decision in &definitions.decisions {
                 let versions = tx.decisions(&Some(vec![tenant.to_string()]), Some(&decision.id))?;
                 if let Some(latest) = versions.last().filter(|d| &d.xml == xml) {
@@ -111,7 +124,7 @@ impl Decisions {
                     xml: xml.clone(),
                     deployed_at: now,
                 }))?;
-                self.add(tenant, DeployedDecision { decision_id: decision.id.clone(), version, deployment, definitions: definitions.clone() });
+                self.add(tenant, DeployedDecision { decision_id: decision.id.clone(), version, deployment, file: file.clone() });
                 result.push((decision.id.clone(), version, true));
             }
         }
@@ -124,7 +137,7 @@ impl Decisions {
 /// `now` is the step's time, which `now()` and `today()` give.
 pub fn evaluate(decision: &DeployedDecision, variables: &Variables, now: i64) -> Result<DecisionOutcome, String> {
     let inputs: BTreeMap<String, feel::Value> = variables.iter().map(|(k, v)| (k.clone(), feel::Value::from_json(v))).collect();
-    let evaluation = decision.definitions.evaluate_at(&decision.decision_id, &inputs, Some(now))?;
+    let evaluation = decision.definitions()?.evaluate_at(&decision.decision_id, &inputs, Some(now))?;
     let value = evaluation.value.to_json().map_err(|e| format!("decision '{}': {e}", decision.decision_id))?;
     Ok(DecisionOutcome {
         value,

@@ -1,4 +1,4 @@
-//! A deployed workflow version's model, compiled the first time it is needed.
+//! Deployed workflow versions and DMN files, compiled the first time they are needed.
 //!
 //! Versions are never deleted, so a long-lived server holds every version
 //! ever deployed. Compiling them all at start made a restart, and the
@@ -7,28 +7,63 @@
 //! A version is kept as its XML and compiled once, by whichever caller needs
 //! it first: the commit loop for an instance's step, or the API showing one.
 //! A version deployed in this process is compiled already (its deploy
-//! compiled it before the command entered the commit loop).
+//! compiled it before the command entered the commit loop). DMN files are
+//! kept the same way.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bpmn::Workflow;
 
+/// Source text compiled once, by the first caller that needs the result.
+pub struct CompiledOnce<T> {
+    source: Arc<str>,
+    /// The compiled form, or why the source no longer compiles.
+    compiled: OnceLock<Result<Arc<T>, String>>,
+    /// Compilations from stored source, counted for the core that read it.
+    compilations: Arc<AtomicU64>,
+}
+
+impl<T> CompiledOnce<T> {
+    /// Stored source: compiled when first asked for.
+    pub(crate) fn stored(source: Arc<str>, compilations: Arc<AtomicU64>) -> CompiledOnce<T> {
+        CompiledOnce { source, compiled: OnceLock::new(), compilations }
+    }
+
+    /// Source compiled already (deployed by this process; not counted).
+    pub(crate) fn compiled(source: Arc<str>, compiled: Arc<T>) -> CompiledOnce<T> {
+        CompiledOnce { source, compiled: OnceLock::from(Ok(compiled)), compilations: Arc::default() }
+    }
+
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.get().is_some()
+    }
+
+    /// The compiled form: `compile` runs on the first call (once, whichever
+    /// thread asks first), the same `Arc` after. An error means source that
+    /// compiled when it was deployed no longer does with this build of Baton.
+    pub(crate) fn get(&self, compile: impl FnOnce(&str) -> Result<T, String>) -> Result<Arc<T>, String> {
+        self.compiled
+            .get_or_init(|| {
+                self.compilations.fetch_add(1, Ordering::Relaxed);
+                compile(&self.source).map(Arc::new)
+            })
+            .clone()
+    }
+}
+
 /// One deployed version's model: its XML, and the workflow compiled from it once asked for.
 pub struct DeployedModel {
     process_id: String,
     name: Option<String>,
     version_tag: Option<String>,
-    xml: Arc<str>,
-    /// The compiled workflow, or why the stored XML no longer compiles.
-    compiled: OnceLock<Result<Arc<Workflow>, String>>,
-    /// Versions compiled from stored XML, counted for the core that read them.
-    compilations: Arc<AtomicU64>,
+    /// The whole file's XML (shared by its processes), compiled to this process.
+    compiled: CompiledOnce<Workflow>,
 }
 
 impl std::fmt::Debug for DeployedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeployedModel").field("process_id", &self.process_id).field("compiled", &self.is_compiled()).finish()
+        f.debug_struct("DeployedModel").field("process_id", &self.process_id).field("compiled", &self.compiled.is_compiled()).finish()
     }
 }
 
@@ -39,9 +74,7 @@ impl DeployedModel {
             process_id: row.process_id.clone(),
             name: row.name.clone(),
             version_tag: row.version_tag.clone(),
-            xml,
-            compiled: OnceLock::new(),
-            compilations,
+            compiled: CompiledOnce::stored(xml, compilations),
         }
     }
 
@@ -51,9 +84,7 @@ impl DeployedModel {
             process_id: workflow.process_id.clone(),
             name: workflow.name.clone(),
             version_tag: workflow.version_tag.clone(),
-            xml,
-            compiled: OnceLock::from(Ok(workflow)),
-            compilations: Arc::default(),
+            compiled: CompiledOnce::compiled(xml, workflow),
         }
     }
 
@@ -70,37 +101,23 @@ impl DeployedModel {
         self.version_tag.as_deref()
     }
 
-    /// Whether it has been compiled in this process.
-    pub fn is_compiled(&self) -> bool {
-        self.compiled.get().is_some()
-    }
-
-    /// The compiled workflow: compiled from the XML on the first call (once,
-    /// whichever thread asks first), the same `Arc` after. An error means
-    /// the stored XML, which compiled when it was deployed, no longer does
-    /// with this build of Baton; it says which process and why.
+    /// The compiled workflow (compiled now if nothing needed it before). An
+    /// error says which process no longer compiles and why.
     pub fn workflow(&self) -> Result<Arc<Workflow>, String> {
-        self.compiled
-            .get_or_init(|| {
-                self.compilations.fetch_add(1, Ordering::Relaxed);
-                let import = bpmn::import(&self.xml);
-                let why = import
-                    .diagnostics
-                    .iter()
-                    .find(|d| d.severity == bpmn::Severity::Error)
-                    .map(ToString::to_string);
-                import
-                    .into_workflows()
-                    .ok()
-                    .and_then(|mut workflows| {
-                        let at = workflows.iter().position(|w| w.process_id == self.process_id)?;
-                        Some(Arc::new(workflows.swap_remove(at)))
-                    })
-                    .ok_or_else(|| {
-                        let why = why.unwrap_or_else(|| "the process is no longer in its file".into());
-                        format!("the deployed workflow {} no longer compiles ({why})", self.process_id)
-                    })
-            })
-            .clone()
+        self.compiled.get(|xml| {
+            let import = bpmn::import(xml);
+            let why = import.diagnostics.iter().find(|d| d.severity == bpmn::Severity::Error).map(ToString::to_string);
+            import
+                .into_workflows()
+                .ok()
+                .and_then(|mut workflows| {
+                    let at = workflows.iter().position(|w| w.process_id == self.process_id)?;
+                    Some(workflows.swap_remove(at))
+                })
+                .ok_or_else(|| {
+                    let why = why.unwrap_or_else(|| "the process is no longer in its file".into());
+                    format!("the deployed workflow {} no longer compiles ({why})", self.process_id)
+                })
+        })
     }
 }

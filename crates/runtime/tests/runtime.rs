@@ -1219,6 +1219,38 @@ fn a_stored_model_that_no_longer_compiles_fails_only_what_needs_it() {
     assert!(restarted.registry().get(store::DEFAULT_TENANT, "broken", 1).is_none());
 }
 
+/// The same for a DMN decision: read at start, compiled when first evaluated.
+#[test]
+fn a_stored_decision_that_no_longer_compiles_fails_only_its_evaluations() {
+    const DISH: &str = include_str!("../../../tests/scenarios/decisions.dmn");
+    let store = MemoryStore::new();
+    let mut first = core_on(&store);
+    let mut txn = store.write().unwrap();
+    first.deploy(txn.as_mut(), store::DEFAULT_TENANT, &[("dish.dmn".into(), DISH.into())], T0).unwrap();
+    txn.apply(store::Write::PutDecision(store::DecisionRow {
+        tenant: store::DEFAULT_TENANT.into(),
+        decision_id: "broken".into(),
+        version: 1,
+        deployment: 2,
+        name: "Broken".into(),
+        definitions_id: "b".into(),
+        resource: "broken.dmn".into(),
+        xml: DISH.replace(r#"id="dish""#, r#"id="broken""#).replace("<decisionTable", "<decisionTabel"),
+        deployed_at: T0,
+    }))
+    .unwrap();
+    txn.commit().unwrap();
+    drop(first);
+    let restarted = core_on(&store);
+    let variables: engine::Variables = serde_json::json!({"season": "Spring", "guestCount": 6}).as_object().cloned().unwrap();
+    let Err(Error::DecisionFailed(why)) = restarted.evaluate_decision(store::DEFAULT_TENANT, "broken", None, &variables, T0) else {
+        panic!("the broken decision is refused")
+    };
+    assert!(why.contains("the deployed decision broken v1 no longer compiles"), "{why}");
+    let dish = restarted.evaluate_decision(store::DEFAULT_TENANT, "dish", None, &variables, T0).unwrap();
+    assert_eq!(dish.value, "Steak");
+}
+
 /// A store whose writes wait while its gate is shut.
 struct Gated {
     inner: MemoryStore,
