@@ -571,7 +571,7 @@ impl Core {
                 .flatten()
                 .map(|d| ((d.tenant.clone(), d.process_id().to_string(), d.version, d.deployment), d.model.clone()))
                 .collect();
-            self.compile_stored(tx, &known)?;
+            self.read_stored(tx, &known)?;
         }
         Ok(())
     }
@@ -586,7 +586,7 @@ impl Core {
     /// Reads every workflow version and decision the store holds, in place
     /// of what it had; the versions in `known` are taken from there, with
     /// whatever was compiled of them.
-    fn compile_stored(&mut self, tx: &mut dyn store::ReadTxn, known: &BTreeMap<CompiledKey, Arc<DeployedModel>>) -> Result<(), Error> {
+    fn read_stored(&mut self, tx: &mut dyn store::ReadTxn, known: &BTreeMap<CompiledKey, Arc<DeployedModel>>) -> Result<(), Error> {
         (self.workflows, self.last_deployment) = read_all(tx, known, &self.compilations)?;
         let (decisions, decided) = crate::decisions::Decisions::load(tx)?;
         self.decisions = decisions;
@@ -601,7 +601,7 @@ impl Core {
         self.cache.get_mut().clear();
         self.deployed_uncommitted = false;
         // Nothing kept: another core may have committed the deployment number this one gave up.
-        self.compile_stored(tx, &BTreeMap::new())
+        self.read_stored(tx, &BTreeMap::new())
     }
 
     /// Runs one command without a savepoint, where the store counts its
@@ -1139,9 +1139,9 @@ impl Core {
             let mut chosen = Vec::new();
             for ((of, process_id), versions) in &core.workflows {
                 let Some(deployed) = versions.last().filter(|_| of == tenant && workflow.is_none_or(|w| w == process_id)) else { continue };
-                let workflow = deployed.workflow()?;
-                for &start in &workflow.elements[bpmn::Workflow::ROOT].children {
-                    let element = &workflow.elements[start];
+                let compiled = deployed.workflow()?;
+                for &start in &compiled.elements[bpmn::Workflow::ROOT].children {
+                    let element = &compiled.elements[start];
                     let Kind::StartEvent { trigger: Trigger::Conditional(conditional), .. } = &element.kind else { continue };
                     if conditional.condition.evaluate(&variables).is_ok_and(|v| v == serde_json::Value::Bool(true)) {
                         chosen.push((deployed.clone(), element.id.clone()));
