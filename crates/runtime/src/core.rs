@@ -117,6 +117,24 @@ impl Registry {
         self.find(&tenant, &process_id, version)
     }
 
+    /// Compiles the latest version of each workflow that is not compiled
+    /// yet; returns how many compiled. A service runs it on a thread of its
+    /// own when it starts, so the first start of each workflow after a
+    /// restart compiles nothing on the commit loop; an older version is
+    /// compiled when an instance of it is first stepped.
+    pub fn compile_latest(&self) -> usize {
+        let latest: Vec<Arc<DeployedModel>> = {
+            let published = self.published();
+            // Versions in ascending order: the last of each workflow stays.
+            let mut latest: BTreeMap<(&str, &str), &Arc<DeployedModel>> = BTreeMap::new();
+            for ((tenant, process_id, _), model) in &published.by_version {
+                latest.insert((tenant, process_id), model);
+            }
+            latest.into_values().filter(|model| !model.is_compiled()).cloned().collect()
+        };
+        latest.iter().filter(|model| model.workflow().is_ok()).count()
+    }
+
     /// Every deployed version, by tenant, process id and version.
     pub fn list(&self) -> Vec<Listed> {
         let published = self.published();

@@ -92,6 +92,11 @@ impl DeployedModel {
         &self.process_id
     }
 
+    /// Whether it has been compiled (or found not to compile) in this process.
+    pub fn is_compiled(&self) -> bool {
+        self.compiled.is_compiled()
+    }
+
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }

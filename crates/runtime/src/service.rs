@@ -319,6 +319,10 @@ impl Service {
             streamed: Arc::default(),
             queue_capacity: options.queue_capacity,
         };
+        let warm = handle.workflows.clone();
+        // Off the commit loop, before anyone asks. Should the thread not
+        // start, each version is still compiled when first needed.
+        let _ = std::thread::Builder::new().name("baton-compile".into()).spawn(move || warm.compile_latest());
         let looped = CommitLoop {
             core,
             store,

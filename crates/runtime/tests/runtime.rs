@@ -1188,6 +1188,30 @@ fn a_restart_compiles_only_the_versions_it_uses() {
     assert_eq!(restarted.workflows_compiled(), 2, "the file's other process is not compiled with it");
 }
 
+/// The latest version of each workflow can be compiled off the commit loop
+/// (a service does so on a thread of its own when it starts); older
+/// versions wait until an instance of theirs needs them.
+#[test]
+fn the_latest_versions_are_compiled_ahead_and_the_older_left() {
+    let store = MemoryStore::new();
+    {
+        let mut first = core_on(&store);
+        for xml in [MODEL, TWO_TASKS, &TWO_TASKS.replace(r#"id="b""#, r#"id="b2""#).replace(r#"targetRef="b""#, r#"targetRef="b2""#).replace(r#"sourceRef="b""#, r#"sourceRef="b2""#)] {
+            let mut txn = store.write().unwrap();
+            first.deploy(txn.as_mut(), store::DEFAULT_TENANT, &[("m.bpmn".into(), xml.into())], T0).unwrap();
+            txn.commit().unwrap();
+        }
+    }
+    let restarted = core_on(&store);
+    let registry = restarted.registry();
+    // work and nap (MODEL), and version 2 of two; not version 1 of two.
+    assert_eq!(registry.compile_latest(), 3);
+    assert_eq!(restarted.workflows_compiled(), 3);
+    assert!(registry.find(store::DEFAULT_TENANT, "two", 2).unwrap().model.is_compiled());
+    assert!(!registry.find(store::DEFAULT_TENANT, "two", 1).unwrap().model.is_compiled());
+    assert_eq!(registry.compile_latest(), 0, "nothing is compiled twice");
+}
+
 /// A stored model that no longer compiles (a later Baton refusing what an
 /// earlier one accepted) no longer stops the server from starting: the
 /// commands that need it fail, naming it, and everything else runs.
