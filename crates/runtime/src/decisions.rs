@@ -56,7 +56,7 @@ impl Decisions {
             // A file's decisions are stored with the same deployment and XML.
             let file = files
                 .entry((row.deployment, row.xml))
-                .or_insert_with_key(|(_, xml)| Arc::new(CompiledOnce::stored(Arc::from(xml.as_str()), Arc::default())))
+                .or_insert_with_key(|(_, xml)| Arc::new(CompiledOnce::stored(Arc::from(xml.as_str()))))
                 .clone();
             decisions.add(&row.tenant, DeployedDecision { decision_id: row.decision_id, version: row.version, deployment: row.deployment, file });
         }

@@ -20,19 +20,17 @@ pub struct CompiledOnce<T> {
     source: Arc<str>,
     /// The compiled form, or why the source no longer compiles.
     compiled: OnceLock<Result<Arc<T>, String>>,
-    /// Compilations from stored source, counted for the core that read it.
-    compilations: Arc<AtomicU64>,
 }
 
 impl<T> CompiledOnce<T> {
     /// Stored source: compiled when first asked for.
-    pub(crate) fn stored(source: Arc<str>, compilations: Arc<AtomicU64>) -> CompiledOnce<T> {
-        CompiledOnce { source, compiled: OnceLock::new(), compilations }
+    pub(crate) fn stored(source: Arc<str>) -> CompiledOnce<T> {
+        CompiledOnce { source, compiled: OnceLock::new() }
     }
 
-    /// Source compiled already (deployed by this process; not counted).
+    /// Source compiled already (deployed by this process).
     pub(crate) fn compiled(source: Arc<str>, compiled: Arc<T>) -> CompiledOnce<T> {
-        CompiledOnce { source, compiled: OnceLock::from(Ok(compiled)), compilations: Arc::default() }
+        CompiledOnce { source, compiled: OnceLock::from(Ok(compiled)) }
     }
 
     pub fn is_compiled(&self) -> bool {
@@ -43,12 +41,7 @@ impl<T> CompiledOnce<T> {
     /// thread asks first), the same `Arc` after. An error means source that
     /// compiled when it was deployed no longer does with this build of Baton.
     pub(crate) fn get(&self, compile: impl FnOnce(&str) -> Result<T, String>) -> Result<Arc<T>, String> {
-        self.compiled
-            .get_or_init(|| {
-                self.compilations.fetch_add(1, Ordering::Relaxed);
-                compile(&self.source).map(Arc::new)
-            })
-            .clone()
+        self.compiled.get_or_init(|| compile(&self.source).map(Arc::new)).clone()
     }
 }
 
@@ -59,6 +52,9 @@ pub struct DeployedModel {
     version_tag: Option<String>,
     /// The whole file's XML (shared by its processes), compiled to this process.
     compiled: CompiledOnce<Workflow>,
+    /// Compilations from stored XML, counted for the core that read it
+    /// (none for a version compiled by its deploy).
+    compilations: Option<Arc<AtomicU64>>,
 }
 
 impl std::fmt::Debug for DeployedModel {
@@ -74,7 +70,8 @@ impl DeployedModel {
             process_id: row.process_id.clone(),
             name: row.name.clone(),
             version_tag: row.version_tag.clone(),
-            compiled: CompiledOnce::stored(xml, compilations),
+            compiled: CompiledOnce::stored(xml),
+            compilations: Some(compilations),
         }
     }
 
@@ -85,6 +82,7 @@ impl DeployedModel {
             name: workflow.name.clone(),
             version_tag: workflow.version_tag.clone(),
             compiled: CompiledOnce::compiled(xml, workflow),
+            compilations: None,
         }
     }
 
@@ -110,6 +108,9 @@ impl DeployedModel {
     /// error says which process no longer compiles and why.
     pub fn workflow(&self) -> Result<Arc<Workflow>, String> {
         self.compiled.get(|xml| {
+            if let Some(compilations) = &self.compilations {
+                compilations.fetch_add(1, Ordering::Relaxed);
+            }
             let import = bpmn::import(xml);
             let why = import.diagnostics.iter().find(|d| d.severity == bpmn::Severity::Error).map(ToString::to_string);
             import
