@@ -9,6 +9,8 @@ import { describeSource, taskForm } from './taskform.js';
 import { finishSignIn, startSignIn } from './signin.js';
 
 const page = document.getElementById('page');
+/** The outcome of the last action, kept above the page: the page is redrawn after an action, and its own outcome with it. */
+const notice = document.getElementById('notice');
 /** How often a shown page asks the API again (see docs/design.md, "The console"). */
 const REFRESH_MS = 3000;
 let refresh = null;
@@ -152,6 +154,7 @@ function action(label, act, { question, kind = '', route } = {}) {
       try {
         await act();
         out.replaceChildren('done');
+        notice.replaceChildren(`${label}: done`);
         await show();
       } catch (error) {
         out.replaceChildren(problem(error));
@@ -252,7 +255,10 @@ async function instancesPage(params) {
         const ids = await targets();
         if (!ids.length) return progress.replaceChildren(everyMatch.checked ? 'no instance matches' : 'select instances first');
         if (question && !confirm(`${question} (${ids.length} instances)`)) return;
-        if (await runBatch(label, ids, act, progress)) await show();
+        if (await runBatch(label, ids, act, progress)) {
+          notice.replaceChildren(`${label}: ${ids.length} done`);
+          await show();
+        }
       },
     }, label);
   const reason = (label) => `batch ${label.toLowerCase()} from the console`;
@@ -933,7 +939,10 @@ async function incidentsPage() {
   );
 }
 
-window.addEventListener('hashchange', show);
+window.addEventListener('hashchange', () => {
+  notice.replaceChildren();
+  show();
+});
 // Back from the issuer's sign-in page: trade its code for a token first.
 finishSignIn()
   .then((issued) => issued && setToken(issued))
