@@ -8,6 +8,7 @@
 //! state and a history entry are compact BLOBs (`store::compact`), or JSON
 //! text in rows written before schema 15.
 
+mod history;
 mod schema;
 mod txn;
 mod variables;

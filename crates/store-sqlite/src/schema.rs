@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 16;
+pub const SCHEMA_VERSION: i64 = 17;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -288,7 +288,14 @@ DROP TRIGGER instances_recounted;
 DROP TRIGGER instances_uncounted;
 ";
 
-const STEPS: [(i64, &str); 16] = [
+/// Version 17: a history row holds several entries of one instance (what
+/// a transaction appended to it: `crate::history`), keyed by the seq of its
+/// last; `entries` says how many. Rows from before hold one entry each and
+/// keep it (`entries` NULL): both forms read.
+const V17: &str = "
+ALTER TABLE history ADD COLUMN entries INTEGER;
+";
+const STEPS: [(i64, &str); 17] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -305,6 +312,7 @@ const STEPS: [(i64, &str); 16] = [
     (14, V14),
     (15, V15),
     (16, V16),
+    (17, V17),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

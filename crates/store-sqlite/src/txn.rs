@@ -10,6 +10,7 @@ use store::rows::*;
 use store_sql::*;
 use store::{Error, ReadTxn, Result, WriteTxn};
 
+use crate::history::PendingHistory;
 use crate::{sql_error, SqliteStore};
 
 enum Conn<'a> {
@@ -35,7 +36,7 @@ pub fn vm_steps() -> u64 {
 }
 
 /// Adds what `statement` took since it was last counted.
-fn count_steps(statement: &rusqlite::Statement<'_>) {
+pub(crate) fn count_steps(statement: &rusqlite::Statement<'_>) {
     let steps = statement.reset_status(rusqlite::StatementStatus::VmStep);
     VM_STEPS.fetch_add(u64::try_from(steps).unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
 }
@@ -53,6 +54,9 @@ pub struct SqliteTxn<'a> {
     counts: Counts,
     /// `counts` when the open savepoint began, to go back to with it.
     counts_at_savepoint: Option<Counts>,
+    /// History appended and not yet written: each instance's entries go
+    /// into one row when the transaction commits ([`crate::history`]).
+    history: PendingHistory,
 }
 
 /// What a row of `instance_counts` is keyed by: tenant, workflow, version, status, has open incidents.
@@ -67,6 +71,7 @@ impl<'a> SqliteTxn<'a> {
             statements: std::cell::Cell::new(0),
             counts: Counts::new(),
             counts_at_savepoint: None,
+            history: PendingHistory::default(),
         }
     }
 
@@ -80,6 +85,7 @@ impl<'a> SqliteTxn<'a> {
             statements: std::cell::Cell::new(0),
             counts: Counts::new(),
             counts_at_savepoint: None,
+            history: PendingHistory::default(),
         }
     }
 
@@ -161,6 +167,16 @@ impl<'a> SqliteTxn<'a> {
         Ok(())
     }
 
+    /// Writes the history appended so far ([`crate::history`]).
+    fn write_history(&mut self) -> Result<()> {
+        let statements = self.history.write(match &self.conn {
+            Conn::Writer { guard, .. } => guard,
+            Conn::Reader { .. } => return Ok(()),
+        })?;
+        self.ran(statements);
+        Ok(())
+    }
+
     fn db(&self) -> &Connection {
         match &self.conn {
             Conn::Writer { guard, .. } => guard,
@@ -225,7 +241,7 @@ fn count_key(row: &InstanceRow) -> Result<CountKey> {
 }
 
 /// Decoding failures mean the file holds what this version cannot read.
-fn read_error(error: rusqlite::Error) -> Error {
+pub(crate) fn read_error(error: rusqlite::Error) -> Error {
     match error {
         rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
             Error::corrupt(error.to_string())
@@ -839,30 +855,11 @@ impl ReadTxn for SqliteTxn<'_> {
         page: &PageRequest,
     ) -> Result<Page<HistoryRow>> {
         let after = sequence_cursor(page.after.as_deref())?;
-        let limit = page.bounded_limit();
-        // One instance's entries, read in order; the filters look into each
-        // entry, which is decoded here (it is stored compactly, not as JSON
-        // SQLite could look into). Only the entries after the cursor are read,
-        // and only until the page is full.
-        let mut statement = self
-            .db()
-            .prepare_cached("SELECT instance_id, seq, entry FROM history WHERE instance_id = ? AND seq > ? ORDER BY seq")
-            .map_err(sql_error)?;
-        let mut rows = statement.query(params![instance_id, after]).map_err(sql_error)?;
-        let mut items = Vec::new();
-        while items.len() <= limit {
-            let Some(row) = rows.next().map_err(read_error)? else { break };
-            let entry: engine::HistoryEntry = from_stored(row.get_ref(2).map_err(read_error)?).map_err(read_error)?;
-            if filter.matches(&entry) {
-                items.push(HistoryRow { instance_id: row.get(0).map_err(read_error)?, seq: row.get(1).map_err(read_error)?, entry });
-            }
-        }
-        drop(rows);
-        count_steps(&statement);
+        // What this transaction appended reads too.
+        self.write_history()?;
+        let page = crate::history::read(self.db(), instance_id, after, filter, page.bounded_limit())?;
         self.ran(1);
-        let next = (items.len() > limit).then(|| items[limit - 1].cursor());
-        items.truncate(limit);
-        Ok(Page { items, next })
+        Ok(page)
     }
 
     fn job(&mut self, key: &str) -> Result<Option<JobRow>> {
@@ -1294,6 +1291,8 @@ impl WriteTxn for SqliteTxn<'_> {
             ),
             Write::PutInstance(row) => self.put_instance(&row),
             Write::DeleteInstance { id } => {
+                // Its history appended in this transaction is deleted with the rest.
+                self.write_history()?;
                 let was = self.stored_count_key(&id)?;
                 self.recount(was, None);
                 // `variables`, this store's own index of them, by their values in its state.
@@ -1395,10 +1394,10 @@ impl WriteTxn for SqliteTxn<'_> {
             Write::ResolveIncident { key, at, by } => {
                 self.execute("UPDATE incidents SET resolved_at = ?, resolved_by = ? WHERE key = ?", params![at, by, key])
             }
-            Write::AppendHistory(h) => self.execute(
-                "INSERT OR REPLACE INTO history (instance_id, seq, entry) VALUES (?, ?, ?)",
-                params![h.instance_id, h.seq, to_compact(&h.entry)?],
-            ),
+            Write::AppendHistory(row) => {
+                self.history.push(row);
+                Ok(())
+            }
             Write::PutMessage(m) => self.execute(
                 &format!("INSERT OR REPLACE INTO messages ({MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
                 params![
@@ -1465,6 +1464,7 @@ impl WriteTxn for SqliteTxn<'_> {
     fn savepoint(&mut self) -> Result<()> {
         self.run_prepared("SAVEPOINT command")?;
         self.counts_at_savepoint = Some(self.counts.clone());
+        self.history.savepoint();
         Ok(())
     }
 
@@ -1475,16 +1475,19 @@ impl WriteTxn for SqliteTxn<'_> {
         if let Some(counts) = self.counts_at_savepoint.take() {
             self.counts = counts;
         }
+        self.history.rollback_to_savepoint();
         Ok(())
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
         self.run_prepared("RELEASE command")?;
         self.counts_at_savepoint = None;
+        self.history.release_savepoint();
         Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
+        self.write_history()?;
         self.write_counts()?;
         self.db().execute_batch("COMMIT").map_err(sql_error)?;
         self.finished = true;

@@ -205,6 +205,62 @@ fn json_rows_of_schema_14_read_and_are_rewritten_compactly() {
     assert_eq!(kinds, ["blob", "blob", "text", "text"], "the rewritten state and the new entry are compact; the old entries stay as they were");
 }
 
+/// Issue 16: a transaction writes each instance's history as one row, not a
+/// row per entry; a row holds at most 64 entries, and pages read across rows
+/// in order.
+#[test]
+fn history_is_written_a_row_per_instance_and_transaction() {
+    let (_dir, path) = temp_path("chunks.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let append = |instance: &str, seqs: std::ops::RangeInclusive<u64>| {
+        let mut write = store.write().unwrap();
+        for seq in seqs {
+            write.apply(Write::AppendHistory(store::conformance::history_row(instance, seq, &format!("e{seq}")))).unwrap();
+        }
+        write.commit().unwrap();
+    };
+    append("a", 1..=4);
+    append("b", 1..=3);
+    append("a", 5..=204);
+    append("a", 205..=205);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let rows: Vec<(String, u64, u64)> = connection
+        .prepare("SELECT instance_id, seq, entries FROM history ORDER BY instance_id, seq")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("a".to_string(), 4, 4),
+            ("a".into(), 68, 64),
+            ("a".into(), 132, 64),
+            ("a".into(), 196, 64),
+            ("a".into(), 204, 8),
+            ("a".into(), 205, 1),
+            ("b".into(), 3, 3),
+        ]
+    );
+    drop(connection);
+    let mut read = store.read().unwrap();
+    let mut seqs = Vec::new();
+    let mut after = None;
+    loop {
+        let page = read.history("a", &store::HistoryFilter::default(), &PageRequest { after, ..PageRequest::first(50) }).unwrap();
+        seqs.extend(page.items.iter().map(|h| {
+            assert_eq!(h.entry.element_id, format!("e{}", h.seq));
+            h.seq
+        }));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seqs, (1..=205).collect::<Vec<_>>());
+}
+
 /// Issue 16, item 2: what the store reports it wrote is what reached the
 /// file: the bytes of its write-ahead log (a 32-byte header, then a frame per
 /// page written), the statements and the rows.

@@ -413,10 +413,33 @@ fn savepoints(store: &dyn Store) {
     ))))
     .unwrap();
     txn.release_savepoint().unwrap();
+
+    // History: what a rolled-back command appended goes, what came before it
+    // stays, even when the command read the history (which a store may take
+    // as the moment to write what it holds back).
+    let seqs = |txn: &mut Box<dyn crate::WriteTxn + '_>| -> Vec<u64> {
+        let page = txn.history("kept", &HistoryFilter::default(), &PageRequest::first(100)).unwrap();
+        page.items.iter().map(|h| h.seq).collect()
+    };
+    txn.apply(Write::AppendHistory(history_row("kept", 1, "before"))).unwrap();
+    txn.savepoint().unwrap();
+    txn.apply(Write::AppendHistory(history_row("kept", 2, "undone"))).unwrap();
+    assert_eq!(seqs(&mut txn), [1, 2], "a command reads what it appended");
+    txn.apply(Write::AppendHistory(history_row("kept", 3, "undone"))).unwrap();
+    txn.rollback_to_savepoint().unwrap();
+    assert_eq!(seqs(&mut txn), [1]);
+    txn.savepoint().unwrap();
+    txn.apply(Write::AppendHistory(history_row("kept", 2, "after"))).unwrap();
+    txn.release_savepoint().unwrap();
     txn.commit().unwrap();
     let mut read = store.read().unwrap();
     assert!(read.instance("first").unwrap().is_some() && read.instance("kept").unwrap().is_some());
     assert!(read.instance("undone").unwrap().is_none());
+    let history = read.history("kept", &HistoryFilter::default(), &PageRequest::first(100)).unwrap().items;
+    assert_eq!(
+        history.iter().map(|h| (h.seq, h.entry.element_id.as_str())).collect::<Vec<_>>(),
+        [(1, "before"), (2, "after")]
+    );
 }
 
 fn activatable_jobs(store: &dyn Store) {

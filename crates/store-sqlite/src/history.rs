@@ -1,0 +1,215 @@
+//! The `history` table: an instance's entries, several to a row (schema 17).
+//!
+//! A command appends a few entries to each instance it steps (a W1 instance
+//! has eight in two commands). A row per entry cost a B-tree insert, a
+//! statement and a key of its own for each; the write transaction instead
+//! keeps what it appends ([`PendingHistory`]) and, when it commits, writes
+//! each instance's entries as one row: a *chunk*, keyed by the instance and
+//! the seq of its last entry, holding `[seq, entry]` pairs in the compact
+//! form (`store::compact`). Keyed by its last seq, a chunk is found by the
+//! same range a single entry was: the rows with `seq > after` are exactly
+//! those holding an entry after `after`.
+//!
+//! Chunks of one instance never overlap: an entry written again with a seq
+//! already stored (the store contract allows it; the runtime never does it)
+//! merges the chunks it overlaps into one. A chunk holds at most
+//! [`CHUNK_ENTRIES`] entries, so a page of history decodes a bounded amount
+//! however many entries one command appended.
+//!
+//! Rows written before schema 17 hold one entry each (`entries` is NULL):
+//! both forms read.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection};
+use store::rows::{Cursor, HistoryFilter, HistoryRow, Page};
+use store::Result;
+
+use crate::sql_error;
+use crate::txn::{count_steps, from_stored, read_error};
+
+/// The most entries one row holds.
+pub(crate) const CHUNK_ENTRIES: usize = 64;
+
+/// History appended in a write transaction and not yet written, in the order it came.
+#[derive(Default)]
+pub(crate) struct PendingHistory {
+    rows: Vec<HistoryRow>,
+    savepoint: Option<Savepoint>,
+}
+
+/// What a rollback to the open savepoint gives back.
+struct Savepoint {
+    /// How many of the pending rows were appended before it began.
+    pending: usize,
+    /// Rows appended before it began and written since (a read of history
+    /// or a deletion in the savepoint writes what is pending): the rollback
+    /// undoes their insert, so they are pending again after it.
+    written: Vec<HistoryRow>,
+}
+
+impl PendingHistory {
+    pub(crate) fn push(&mut self, row: HistoryRow) {
+        self.rows.push(row);
+    }
+
+    pub(crate) fn savepoint(&mut self) {
+        self.savepoint = Some(Savepoint { pending: self.rows.len(), written: Vec::new() });
+    }
+
+    /// Drops what was appended since the savepoint, and takes back what it wrote from before it.
+    pub(crate) fn rollback_to_savepoint(&mut self) {
+        if let Some(savepoint) = self.savepoint.take() {
+            self.rows.truncate(savepoint.pending);
+            let mut rows = savepoint.written;
+            rows.append(&mut self.rows);
+            self.rows = rows;
+        }
+    }
+
+    pub(crate) fn release_savepoint(&mut self) {
+        self.savepoint = None;
+    }
+
+    /// Writes every pending entry (a row per instance and [`CHUNK_ENTRIES`]),
+    /// and returns how many statements that took.
+    pub(crate) fn write(&mut self, connection: &Connection) -> Result<u64> {
+        if self.rows.is_empty() {
+            return Ok(0);
+        }
+        let mut rows = std::mem::take(&mut self.rows);
+        if let Some(savepoint) = &mut self.savepoint {
+            savepoint.written.extend(rows[..savepoint.pending].iter().cloned());
+            savepoint.pending = 0;
+        }
+        // By instance, then seq; a seq appended twice keeps the later entry
+        // (the sort is stable, and `dedup_by` keeps the first of a run, so reversed first).
+        rows.reverse();
+        rows.sort_by(|a, b| (a.instance_id.as_str(), a.seq).cmp(&(b.instance_id.as_str(), b.seq)));
+        rows.dedup_by(|later, kept| later.instance_id == kept.instance_id && later.seq == kept.seq);
+        let mut statements = 0;
+        let mut rest = rows.as_slice();
+        while let Some(first) = rest.first() {
+            let end = rest.iter().position(|r| r.instance_id != first.instance_id).unwrap_or(rest.len());
+            let (one, others) = rest.split_at(end);
+            statements += write_instance(connection, &first.instance_id, one)?;
+            rest = others;
+        }
+        Ok(statements)
+    }
+}
+
+/// Writes one instance's new entries (sorted by seq, no seq twice); returns the statements run.
+fn write_instance(connection: &Connection, instance_id: &str, rows: &[HistoryRow]) -> Result<u64> {
+    // The usual case: no stored row holds an entry at or after the first new
+    // one. (Asked apart: an INSERT ... SELECT ... WHERE NOT EXISTS on the
+    // table it reads makes SQLite copy the row through a temporary table.)
+    let mut later = connection
+        .prepare_cached("SELECT 1 FROM history WHERE instance_id = ? AND seq >= ? LIMIT 1")
+        .map_err(sql_error)?;
+    let overlaps = later.exists(params![instance_id, rows[0].seq]).map_err(sql_error)?;
+    count_steps(&later);
+    if overlaps {
+        return merge(connection, instance_id, rows).map(|statements| statements + 1);
+    }
+    for chunk in rows.chunks(CHUNK_ENTRIES) {
+        insert_chunk(connection, instance_id, chunk.iter().map(|r| (r.seq, &r.entry)))?;
+    }
+    Ok(1 + rows.len().div_ceil(CHUNK_ENTRIES) as u64)
+}
+
+/// Writes `rows` where stored rows hold entries at or after the first of
+/// them (an entry written again, or a gap filled): those rows and the new
+/// entries become new rows, a new entry replacing a stored one of its seq.
+fn merge(connection: &Connection, instance_id: &str, rows: &[HistoryRow]) -> Result<u64> {
+    let mut merged: BTreeMap<u64, engine::HistoryEntry> = BTreeMap::new();
+    let mut replaced = Vec::new();
+    let mut overlapping = connection
+        .prepare_cached("SELECT seq, entry, entries FROM history WHERE instance_id = ? AND seq >= ? ORDER BY seq")
+        .map_err(sql_error)?;
+    {
+        let mut stored = overlapping.query(params![instance_id, rows[0].seq]).map_err(sql_error)?;
+        while let Some(row) = stored.next().map_err(read_error)? {
+            let seq: u64 = row.get(0).map_err(read_error)?;
+            replaced.push(seq);
+            merged.extend(decode_row(seq, row.get_ref(1).map_err(read_error)?, row.get(2).map_err(read_error)?)?);
+        }
+    }
+    count_steps(&overlapping);
+    let mut statements = 1;
+    let mut delete = connection.prepare_cached("DELETE FROM history WHERE instance_id = ? AND seq = ?").map_err(sql_error)?;
+    for seq in replaced {
+        delete.execute(params![instance_id, seq]).map_err(sql_error)?;
+        statements += 1;
+    }
+    merged.extend(rows.iter().map(|row| (row.seq, row.entry.clone())));
+    let merged: Vec<(u64, &engine::HistoryEntry)> = merged.iter().map(|(seq, entry)| (*seq, entry)).collect();
+    for chunk in merged.chunks(CHUNK_ENTRIES) {
+        insert_chunk(connection, instance_id, chunk.iter().copied())?;
+        statements += 1;
+    }
+    Ok(statements)
+}
+
+/// Inserts one row holding `entries` (in seq order, at least one).
+fn insert_chunk<'e>(
+    connection: &Connection,
+    instance_id: &str,
+    entries: impl Iterator<Item = (u64, &'e engine::HistoryEntry)>,
+) -> Result<()> {
+    let entries: Vec<(u64, &engine::HistoryEntry)> = entries.collect();
+    let last = entries.last().map_or(0, |(seq, _)| *seq);
+    let blob = store::compact::encode(&entries)?;
+    connection
+        .prepare_cached("INSERT INTO history (instance_id, seq, entry, entries) VALUES (?, ?, ?, ?)")
+        .and_then(|mut insert| insert.execute(params![instance_id, last, blob, entries.len()]))
+        .map_err(sql_error)?;
+    Ok(())
+}
+
+/// The entries of one stored row: a chunk (`entries` given), or one entry
+/// written before schema 17, whose seq is the row's.
+fn decode_row(
+    seq: u64,
+    entry: rusqlite::types::ValueRef<'_>,
+    entries: Option<u64>,
+) -> Result<Vec<(u64, engine::HistoryEntry)>> {
+    match (entries, entry) {
+        (Some(_), rusqlite::types::ValueRef::Blob(bytes)) => store::compact::decode(bytes),
+        (Some(_), other) => Err(store::Error::corrupt(format!("a history chunk is a {:?}, not a BLOB", other.data_type()))),
+        (None, entry) => Ok(vec![(seq, from_stored(entry).map_err(read_error)?)]),
+    }
+}
+
+/// A page of one instance's entries after seq `after` that `filter` takes.
+pub(crate) fn read(
+    connection: &Connection,
+    instance_id: &str,
+    after: u64,
+    filter: &HistoryFilter,
+    limit: usize,
+) -> Result<Page<HistoryRow>> {
+    // Only the rows holding entries after the cursor are read, and only
+    // until the page is full; the filters look into each entry, decoded here.
+    let mut statement = connection
+        .prepare_cached("SELECT seq, entry, entries FROM history WHERE instance_id = ? AND seq > ? ORDER BY seq")
+        .map_err(sql_error)?;
+    let mut rows = statement.query(params![instance_id, after]).map_err(sql_error)?;
+    let mut items = Vec::new();
+    'rows: while let Some(row) = rows.next().map_err(read_error)? {
+        let seq: u64 = row.get(0).map_err(read_error)?;
+        for (seq, entry) in decode_row(seq, row.get_ref(1).map_err(read_error)?, row.get(2).map_err(read_error)?)? {
+            if seq > after && filter.matches(&entry) {
+                items.push(HistoryRow { instance_id: instance_id.to_string(), seq, entry });
+                if items.len() > limit {
+                    break 'rows;
+                }
+            }
+        }
+    }
+    drop(rows);
+    count_steps(&statement);
+    let next = (items.len() > limit).then(|| items[limit - 1].cursor());
+    items.truncate(limit);
+    Ok(Page { items, next })
+}
