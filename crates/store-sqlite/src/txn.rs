@@ -13,6 +13,35 @@ use store::{Error, ReadTxn, Result, WriteTxn};
 use crate::history::PendingHistory;
 use crate::{sql_error, SqliteStore};
 
+/// The placeholders of a whole instance row, in [`INSTANCE_COLUMNS`]' order.
+const INSTANCE_VALUES: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// An instance row's values, in [`INSTANCE_COLUMNS`]' order, for
+/// `execute` (a macro: `params!` borrows what it encodes, which must live
+/// through the call).
+macro_rules! instance_params {
+    ($i:expr) => {
+        params![
+            $i.id,
+            $i.process_id,
+            $i.version,
+            enum_text(&$i.status)?,
+            $i.business_key,
+            $i.parent_id,
+            $i.started_at,
+            $i.ended_at,
+            $i.incidents,
+            to_json(&$i.waiting)?,
+            $i.start_key,
+            $i.update_count,
+            $i.history_count,
+            to_compact(&$i.state)?,
+            $i.tenant,
+            $i.number
+        ]
+    };
+}
+
 enum Conn<'a> {
     Writer {
         guard: MutexGuard<'a, Connection>,
@@ -98,30 +127,13 @@ impl<'a> SqliteTxn<'a> {
     fn upsert_instance(&self, i: &InstanceRow) -> Result<()> {
         self.execute(
             &format!(
-                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET \
+                "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES {INSTANCE_VALUES} ON CONFLICT (id) DO UPDATE SET \
                  process_id = excluded.process_id, version = excluded.version, status = excluded.status, business_key = excluded.business_key, \
                  parent_id = excluded.parent_id, started_at = excluded.started_at, ended_at = excluded.ended_at, incidents = excluded.incidents, \
                  waiting = excluded.waiting, start_key = excluded.start_key, update_count = excluded.update_count, \
                  history_count = excluded.history_count, state = excluded.state, tenant = excluded.tenant"
             ),
-            params![
-                i.id,
-                i.process_id,
-                i.version,
-                enum_text(&i.status)?,
-                i.business_key,
-                i.parent_id,
-                i.started_at,
-                i.ended_at,
-                i.incidents,
-                to_json(&i.waiting)?,
-                i.start_key,
-                i.update_count,
-                i.history_count,
-                to_compact(&i.state)?,
-                i.tenant,
-                i.number
-            ],
+            instance_params!(i),
         )
     }
 
@@ -1216,6 +1228,20 @@ impl ReadTxn for SqliteTxn<'_> {
 
 impl WriteTxn for SqliteTxn<'_> {
     fn put_instance_if(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()> {
+        if stored.is_none() {
+            // A new instance: a plain insert, which refuses an id that is
+            // stored already by itself, where a lookup first cost a statement.
+            return match self.execute(&format!("INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES {INSTANCE_VALUES}"), instance_params!(row)) {
+                Ok(()) => {
+                    self.recount(None, Some(count_key(row)?));
+                    Ok(())
+                }
+                Err(error) => match self.instance_version(&row.id)? {
+                    Some(held) => Err(Error::instance_changed(&row.id, stored, Some(held))),
+                    None => Err(error),
+                },
+            };
+        }
         // One writer per file: this holds unless Baton itself is wrong, and
         // costs one lookup by key, which also says whether the columns an
         // update in place leaves alone are as the row has them.
