@@ -825,9 +825,16 @@ impl CommitLoop {
         let mut results = Vec::with_capacity(inputs.len());
         let mut wrote = false;
         let mut broken: Option<Error> = None;
-        for (command, audit) in inputs {
+        // Activations run after the batch's other commands, so that a job
+        // one of them creates goes to a worker already asking, in this
+        // transaction: written once as created and taken in one commit, not
+        // left for the worker's next poll and the next turn. The commands of
+        // a batch came at once from their senders, in no order they could rely on.
+        let activation = |(_, (command, _)): &(usize, &(Command, Audit))| matches!(command, Command::Activate { .. });
+        let (activations, others): (Vec<_>, Vec<_>) = inputs.iter().enumerate().partition(activation);
+        for (index, (command, audit)) in others.into_iter().chain(activations) {
             if let Some(error) = &broken {
-                results.push(Err(error.clone()));
+                results.push((index, Err(error.clone())));
                 continue;
             }
             // Each command is all or nothing within the batch, and a fault
@@ -848,8 +855,11 @@ impl CommitLoop {
                 broken = Some(Error::Store(error.clone()));
             }
             wrote |= may_have_written(&result);
-            results.push(result);
+            results.push((index, result));
         }
+        // The answers in the order of the commands.
+        results.sort_by_key(|(index, _)| *index);
+        let results: Vec<Result<Reply, Error>> = results.into_iter().map(|(_, result)| result).collect();
         // Timers fire on no one's behalf.
         self.core.set_audit(Audit::default());
         let fired = match broken {

@@ -117,6 +117,87 @@ async fn concurrent_commands_share_commits_and_every_one_is_answered() {
     service.stop();
 }
 
+/// A clock whose reading waits while it is closed: a test holds the commit
+/// loop at the start of a turn (it reads the clock first), so that what is
+/// sent meanwhile makes the next batch, in the order it was sent.
+struct GatedClock {
+    now: i64,
+    /// Closed, and how many readers wait.
+    state: std::sync::Mutex<(bool, usize)>,
+    changed: std::sync::Condvar,
+}
+
+impl GatedClock {
+    fn new(now: i64) -> GatedClock {
+        GatedClock { now, state: std::sync::Mutex::new((false, 0)), changed: std::sync::Condvar::new() }
+    }
+
+    fn set_closed(&self, closed: bool) {
+        self.state.lock().unwrap().0 = closed;
+        self.changed.notify_all();
+    }
+
+    /// Returns once a reader waits at the closed gate.
+    fn wait_for_reader(&self) {
+        let mut state = self.state.lock().unwrap();
+        while state.1 == 0 {
+            state = self.changed.wait(state).unwrap();
+        }
+    }
+}
+
+impl runtime::Clock for GatedClock {
+    fn now(&self) -> i64 {
+        let mut state = self.state.lock().unwrap();
+        if state.0 {
+            state.1 += 1;
+            self.changed.notify_all();
+            while state.0 {
+                state = self.changed.wait(state).unwrap();
+            }
+            state.1 -= 1;
+        }
+        self.now
+    }
+}
+
+/// Polls a future once (it runs up to its first wait), without a runtime.
+fn poll_once<F: std::future::Future>(future: std::pin::Pin<&mut F>) {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(future.poll(&mut context).is_pending(), "it waits for the commit loop");
+}
+
+/// Issue 16: the activations of a batch run after its other commands, so a
+/// worker asking in the batch that creates a job gets it in that commit,
+/// not at its next poll in a later turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_asking_in_the_batch_that_creates_a_job_gets_it() {
+    let clock = Arc::new(GatedClock::new(T0));
+    let service = Service::start(Arc::new(MemoryStore::new()), clock.clone(), Box::new(SequentialIds::default()), Options::default())
+        .expect("the service starts");
+    deploy(&service).await;
+    // The loop is held in the turn of an instance that makes no job.
+    clock.set_closed(true);
+    let handle = service.handle.clone();
+    let held = tokio::spawn(async move { handle.call(Command::Start(StartCommand { process_id: "nap".into(), ..StartCommand::default() })).await });
+    let waiting = clock.clone();
+    tokio::task::spawn_blocking(move || waiting.wait_for_reader()).await.unwrap();
+    // Sent while it is held, the ask first: they make the next batch together.
+    let handle = &service.handle;
+    let mut asked = Box::pin(handle.activate("do".into(), "w".into(), 10, 60_000, Duration::ZERO, None));
+    let mut started = Box::pin(handle.call(Command::Start(StartCommand { process_id: "work".into(), ..StartCommand::default() })));
+    poll_once(asked.as_mut());
+    poll_once(started.as_mut());
+    clock.set_closed(false);
+    assert!(matches!(held.await.unwrap(), Ok(Reply::Started(_))));
+    let Ok(Reply::Started(id)) = started.await else { panic!("the start is answered") };
+    let jobs = asked.await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.job.instance_id.as_str()).collect::<Vec<_>>(), [id.as_str()], "the job of the start beside it");
+    let (commits, commands) = service.handle.metrics.commits();
+    assert_eq!((commits, commands), (3, 4), "the deploy, the held start, then the start and the ask in one commit");
+    service.stop();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_lease_hands_the_job_to_another_worker_and_completion_is_once() {
     let clock = Arc::new(ManualClock::new(T0));
