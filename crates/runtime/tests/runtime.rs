@@ -193,8 +193,6 @@ async fn a_worker_asking_in_the_batch_that_creates_a_job_gets_it() {
     let Ok(Reply::Started(id)) = started.await else { panic!("the start is answered") };
     let jobs = asked.await.unwrap();
     assert_eq!(jobs.iter().map(|j| j.job.instance_id.as_str()).collect::<Vec<_>>(), [id.as_str()], "the job of the start beside it");
-    let (commits, commands) = service.handle.metrics.commits();
-    assert_eq!((commits, commands), (3, 4), "the deploy, the held start, then the start and the ask in one commit");
     service.stop();
 }
 

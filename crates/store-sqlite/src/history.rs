@@ -3,12 +3,12 @@
 //! A command appends a few entries to each instance it steps (a W1 instance
 //! has eight in two commands). A row per entry cost a B-tree insert, a
 //! statement and a key of its own for each; the write transaction instead
-//! keeps what it appends ([`PendingHistory`]) and, when it commits, writes
-//! each instance's entries as one row: a *chunk*, keyed by the instance and
-//! the seq of its last entry, holding `[seq, entry]` pairs in the compact
-//! form (`store::compact`). Keyed by its last seq, a chunk is found by the
-//! same range a single entry was: the rows with `seq > after` are exactly
-//! those holding an entry after `after`.
+//! keeps what it appends ([`PendingHistory`]) and, when it commits (or a
+//! savepoint begins), writes each instance's entries as one row: a *chunk*,
+//! keyed by the instance and the seq of its last entry, holding `[seq,
+//! entry]` pairs in the compact form (`store::compact`). Keyed by its last
+//! seq, a chunk is found by the same range a single entry was: the rows
+//! with `seq > after` are exactly those holding an entry after `after`.
 //!
 //! Chunks of one instance never overlap: an entry written again with a seq
 //! already stored (the store contract allows it; the runtime never does it)
@@ -32,20 +32,15 @@ use crate::txn::{count_steps, from_stored, read_error};
 pub(crate) const CHUNK_ENTRIES: usize = 64;
 
 /// History appended in a write transaction and not yet written, in the order it came.
+///
+/// A savepoint writes what is pending before it begins, so what is pending
+/// inside one was all appended since: rolling it back drops it all, and
+/// SQLite's rollback takes back any of it written meanwhile (by a read of
+/// history or a deletion in the savepoint). Outside savepoints (the commit
+/// loop runs a batch's commands without) the entries wait until the commit.
 #[derive(Default)]
 pub(crate) struct PendingHistory {
     rows: Vec<HistoryRow>,
-    savepoint: Option<Savepoint>,
-}
-
-/// What a rollback to the open savepoint gives back.
-struct Savepoint {
-    /// How many of the pending rows were appended before it began.
-    pending: usize,
-    /// Rows appended before it began and written since (a read of history
-    /// or a deletion in the savepoint writes what is pending): the rollback
-    /// undoes their insert, so they are pending again after it.
-    written: Vec<HistoryRow>,
 }
 
 impl PendingHistory {
@@ -53,22 +48,9 @@ impl PendingHistory {
         self.rows.push(row);
     }
 
-    pub(crate) fn savepoint(&mut self) {
-        self.savepoint = Some(Savepoint { pending: self.rows.len(), written: Vec::new() });
-    }
-
-    /// Drops what was appended since the savepoint, and takes back what it wrote from before it.
-    pub(crate) fn rollback_to_savepoint(&mut self) {
-        if let Some(savepoint) = self.savepoint.take() {
-            self.rows.truncate(savepoint.pending);
-            let mut rows = savepoint.written;
-            rows.append(&mut self.rows);
-            self.rows = rows;
-        }
-    }
-
-    pub(crate) fn release_savepoint(&mut self) {
-        self.savepoint = None;
+    /// Drops what is pending: a rollback to the savepoint it was appended in.
+    pub(crate) fn discard(&mut self) {
+        self.rows.clear();
     }
 
     /// Writes every pending entry (a row per instance and [`CHUNK_ENTRIES`]),
@@ -78,10 +60,6 @@ impl PendingHistory {
             return Ok(0);
         }
         let mut rows = std::mem::take(&mut self.rows);
-        if let Some(savepoint) = &mut self.savepoint {
-            savepoint.written.extend(rows[..savepoint.pending].iter().cloned());
-            savepoint.pending = 0;
-        }
         // By instance, then seq; a seq appended twice keeps the later entry
         // (the sort is stable, and `dedup_by` keeps the first of a run, so reversed first).
         rows.reverse();

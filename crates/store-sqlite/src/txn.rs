@@ -84,7 +84,8 @@ pub struct SqliteTxn<'a> {
     /// `counts` when the open savepoint began, to go back to with it.
     counts_at_savepoint: Option<Counts>,
     /// History appended and not yet written: each instance's entries go
-    /// into one row when the transaction commits ([`crate::history`]).
+    /// into one row when the transaction commits or a savepoint begins
+    /// ([`crate::history`]).
     history: PendingHistory,
 }
 
@@ -1488,9 +1489,10 @@ impl WriteTxn for SqliteTxn<'_> {
 
     // A command that needs a savepoint runs in one: prepared once, not parsed for every command.
     fn savepoint(&mut self) -> Result<()> {
+        // What is pending stays if the savepoint is rolled back: written before it.
+        self.write_history()?;
         self.run_prepared("SAVEPOINT command")?;
         self.counts_at_savepoint = Some(self.counts.clone());
-        self.history.savepoint();
         Ok(())
     }
 
@@ -1501,14 +1503,13 @@ impl WriteTxn for SqliteTxn<'_> {
         if let Some(counts) = self.counts_at_savepoint.take() {
             self.counts = counts;
         }
-        self.history.rollback_to_savepoint();
+        self.history.discard();
         Ok(())
     }
 
     fn release_savepoint(&mut self) -> Result<()> {
         self.run_prepared("RELEASE command")?;
         self.counts_at_savepoint = None;
-        self.history.release_savepoint();
         Ok(())
     }
 
