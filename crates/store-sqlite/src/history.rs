@@ -102,18 +102,11 @@ fn write_instance(connection: &Connection, instance_id: &str, rows: &[HistoryRow
 fn merge(connection: &Connection, instance_id: &str, rows: &[HistoryRow]) -> Result<u64> {
     let mut merged: BTreeMap<u64, engine::HistoryEntry> = BTreeMap::new();
     let mut replaced = Vec::new();
-    let mut overlapping = connection
-        .prepare_cached("SELECT seq, entry, entries FROM history WHERE instance_id = ? AND seq >= ? ORDER BY seq")
-        .map_err(sql_error)?;
-    {
-        let mut stored = overlapping.query(params![instance_id, rows[0].seq]).map_err(sql_error)?;
-        while let Some(row) = stored.next().map_err(read_error)? {
-            let seq: u64 = row.get(0).map_err(read_error)?;
-            replaced.push(seq);
-            merged.extend(decode_row(seq, row.get_ref(1).map_err(read_error)?, row.get(2).map_err(read_error)?)?);
-        }
-    }
-    count_steps(&overlapping);
+    stored_rows(connection, instance_id, rows[0].seq, |row, entries| {
+        replaced.push(row);
+        merged.extend(entries);
+        true
+    })?;
     let mut statements = 1;
     let mut delete = connection.prepare_cached("DELETE FROM history WHERE instance_id = ? AND seq = ?").map_err(sql_error)?;
     for seq in replaced {
@@ -159,6 +152,30 @@ fn decode_row(
     }
 }
 
+/// Hands `each` the stored rows of one instance holding entries at or after
+/// seq `from`, in order: each row's key and its entries (some may come
+/// before `from`). Stops when `each` answers false.
+fn stored_rows(
+    connection: &Connection,
+    instance_id: &str,
+    from: u64,
+    mut each: impl FnMut(u64, Vec<(u64, engine::HistoryEntry)>) -> bool,
+) -> Result<()> {
+    let mut statement = connection
+        .prepare_cached("SELECT seq, entry, entries FROM history WHERE instance_id = ? AND seq >= ? ORDER BY seq")
+        .map_err(sql_error)?;
+    let mut rows = statement.query(params![instance_id, from]).map_err(sql_error)?;
+    while let Some(row) = rows.next().map_err(read_error)? {
+        let seq: u64 = row.get(0).map_err(read_error)?;
+        if !each(seq, decode_row(seq, row.get_ref(1).map_err(read_error)?, row.get(2).map_err(read_error)?)?) {
+            break;
+        }
+    }
+    drop(rows);
+    count_steps(&statement);
+    Ok(())
+}
+
 /// A page of one instance's entries after seq `after` that `filter` takes.
 pub(crate) fn read(
     connection: &Connection,
@@ -169,24 +186,18 @@ pub(crate) fn read(
 ) -> Result<Page<HistoryRow>> {
     // Only the rows holding entries after the cursor are read, and only
     // until the page is full; the filters look into each entry, decoded here.
-    let mut statement = connection
-        .prepare_cached("SELECT seq, entry, entries FROM history WHERE instance_id = ? AND seq > ? ORDER BY seq")
-        .map_err(sql_error)?;
-    let mut rows = statement.query(params![instance_id, after]).map_err(sql_error)?;
     let mut items = Vec::new();
-    'rows: while let Some(row) = rows.next().map_err(read_error)? {
-        let seq: u64 = row.get(0).map_err(read_error)?;
-        for (seq, entry) in decode_row(seq, row.get_ref(1).map_err(read_error)?, row.get(2).map_err(read_error)?)? {
+    stored_rows(connection, instance_id, after.saturating_add(1), |_, entries| {
+        for (seq, entry) in entries {
             if seq > after && filter.matches(&entry) {
                 items.push(HistoryRow { instance_id: instance_id.to_string(), seq, entry });
                 if items.len() > limit {
-                    break 'rows;
+                    return false;
                 }
             }
         }
-    }
-    drop(rows);
-    count_steps(&statement);
+        true
+    })?;
     let next = (items.len() > limit).then(|| items[limit - 1].cursor());
     items.truncate(limit);
     Ok(Page { items, next })
