@@ -104,12 +104,19 @@ class CamundaPythonClient(unittest.TestCase):
             handled.append(order_id)
             return {"charged": True}
 
+        def charged(key: str) -> bool:
+            found = client.search_variables(data=VariableSearchQuery.from_dict({"filter": {"processInstanceKey": key}}))
+            return any(v.name == "charged" for v in found.items)
+
         async def work() -> None:
             async with CamundaAsyncClient(configuration=self.configuration) as worker_client:
                 worker_client.create_job_worker(config=WorkerConfig(job_type="charge", job_timeout_milliseconds=30_000, request_timeout_milliseconds=1_000), callback=charge)
                 runner = asyncio.create_task(worker_client.run_workers())
                 for _ in range(200):
-                    if len(handled) == 2 and attempts.get("p-3"):
+                    # Stopped once the server holds both completions: the SDK
+                    # completes a job after its callback returns, so a worker
+                    # stopped as the callback returned lost the last one.
+                    if len(handled) == 2 and attempts.get("p-3") and await asyncio.to_thread(lambda: charged(paid) and charged(flaky)):
                         break
                     await asyncio.sleep(0.05)
                 runner.cancel()
