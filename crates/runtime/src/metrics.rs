@@ -76,6 +76,8 @@ pub struct Metrics {
     commit_thread_cpu_nanos: AtomicU64,
     batch_size: Histogram,
     commit_seconds: Histogram,
+    /// Time to make a group of commits durable, off the commit loop ([`store::Store::defers_sync`]).
+    sync_seconds: Histogram,
     /// The instance cache: entries, hits, misses.
     cache: [AtomicU64; 3],
     /// Batches run again because another node wrote what they read (outcome: retried, or given up).
@@ -95,6 +97,7 @@ impl Default for Metrics {
             commit_thread_cpu_nanos: AtomicU64::new(0),
             batch_size: Histogram::new(&[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]),
             commit_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
+            sync_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
             cache: Default::default(),
             conflicts: Default::default(),
             reruns: AtomicU64::new(0),
@@ -161,6 +164,10 @@ impl Metrics {
     }
 
     /// The commit loop's thread has used `cpu` so far.
+    pub fn record_sync(&self, took: Duration) {
+        self.sync_seconds.observe(took.as_secs_f64());
+    }
+
     pub fn record_commit_thread_cpu(&self, cpu: Duration) {
         self.commit_thread_cpu_nanos.store(u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
@@ -215,6 +222,7 @@ impl Metrics {
         let _ = writeln!(out, "baton_commands_refused_total{{reason=\"queue_full\"}} {}", self.overloaded());
         self.batch_size.render(&mut out, "baton_commit_batch_size", "Commands committed together in one transaction.");
         self.commit_seconds.render(&mut out, "baton_commit_seconds", "Time to apply and commit one batch.");
+        self.sync_seconds.render(&mut out, "baton_sync_seconds", "Time to make a group of commits durable (the log's fdatasync, on a thread beside the commit loop); their answers wait for it.");
         out
     }
 }

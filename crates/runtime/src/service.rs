@@ -323,19 +323,26 @@ impl Service {
         // Off the commit loop, before anyone asks. Should the thread not
         // start, each version is still compiled when first needed.
         let _ = std::thread::Builder::new().name("baton-compile".into()).spawn(move || warm.compile_latest());
+        let answering = Answering::start(Settler {
+            store: store.clone(),
+            jobs_changed: handle.jobs_changed.clone(),
+            instances_ended: handle.instances_ended.clone(),
+            metrics: handle.metrics.clone(),
+            damage: handle.damage.clone(),
+            failed: None,
+        });
         let looped = CommitLoop {
             core,
             store,
             clock,
             options,
             receiver,
-            jobs_changed: handle.jobs_changed.clone(),
-            instances_ended: handle.instances_ended.clone(),
             metrics: handle.metrics.clone(),
             write_failure: handle.write_failure.clone(),
             damage: handle.damage.clone(),
             stale: false,
             next_sweep: i64::MIN,
+            answering,
         };
         if looped.options.shared_store {
             handle.listen();
@@ -611,8 +618,6 @@ struct CommitLoop {
     clock: Arc<dyn Clock>,
     options: Options,
     receiver: Receiver<Message>,
-    jobs_changed: Arc<Notify>,
-    instances_ended: Arc<Notify>,
     metrics: Arc<Metrics>,
     write_failure: Arc<std::sync::Mutex<Option<Instant>>>,
     /// [`Handle::damage`], shared.
@@ -622,6 +627,118 @@ struct CommitLoop {
     stale: bool,
     /// When (the clock's ms) to look for ended instances to delete next.
     next_sweep: i64,
+    /// Where each turn's answers go: see [`Answering`].
+    answering: Answering,
+}
+
+/// What one turn answers, and whom its commit may concern.
+struct Answers {
+    replies: Vec<(oneshot::Sender<Result<Reply, Error>>, Result<Reply, Error>)>,
+    /// The turn committed: its answers wait for the commit to be durable,
+    /// and the long polls for jobs are woken.
+    committed: bool,
+    /// An instance ended in the commit: the waiters for an end are woken.
+    ended: bool,
+}
+
+/// Gives out the answers of turns in the order they came, once what they
+/// committed is durable: at once where the store's commit is durable when it
+/// returns; after [`Store::sync`] where the store leaves that to its caller.
+#[derive(Clone)]
+struct Settler {
+    store: Arc<dyn Store>,
+    jobs_changed: Arc<Notify>,
+    instances_ended: Arc<Notify>,
+    metrics: Arc<Metrics>,
+    damage: Arc<std::sync::Mutex<Option<String>>>,
+    /// A sync failed: what was committed since the last good one may not be
+    /// on disk, so no answer is given from then on (and the damage noted
+    /// stops the commit loop writing until the server is restarted).
+    failed: Option<Error>,
+}
+
+impl Settler {
+    fn settle(&mut self, turns: Vec<Answers>) {
+        if self.failed.is_none() && self.store.defers_sync() && turns.iter().any(|turn| turn.committed) {
+            let began = Instant::now();
+            match self.store.sync() {
+                Ok(()) => self.metrics.record_sync(began.elapsed()),
+                Err(error) => {
+                    note_damage(&self.damage, &format!("{error}: what was committed since the last sync may not be on disk"));
+                    self.failed = Some(Error::Store(error));
+                }
+            }
+        }
+        for turn in turns {
+            if let Some(error) = &self.failed {
+                for (reply, _) in turn.replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                continue;
+            }
+            for (reply, result) in turn.replies {
+                let _ = reply.send(result);
+            }
+            if turn.committed {
+                self.jobs_changed.notify_waiters();
+                if turn.ended {
+                    self.instances_ended.notify_waiters();
+                }
+            }
+        }
+    }
+}
+
+/// Where the commit loop's answers go: to a thread of their own where the
+/// store leaves syncing to its caller ([`Store::defers_sync`]), which waits
+/// for the disk while the commit loop runs its next turn and makes durable
+/// with one sync all the turns committed meanwhile; else (or should that
+/// thread be gone) settled on the commit loop's thread.
+struct Answering {
+    here: Settler,
+    apart: Option<(mpsc::Sender<Answers>, JoinHandle<()>)>,
+}
+
+impl Answering {
+    fn start(settler: Settler) -> Answering {
+        let apart = settler.store.defers_sync().then(|| {
+            let (sender, receiver) = mpsc::channel::<Answers>();
+            let mut apart = settler.clone();
+            let thread = std::thread::Builder::new().name("baton-sync".into()).spawn(move || {
+                while let Ok(first) = receiver.recv() {
+                    let mut turns = vec![first];
+                    turns.extend(receiver.try_iter());
+                    apart.settle(turns);
+                }
+            });
+            thread.ok().map(|thread| (sender, thread))
+        });
+        Answering { here: settler, apart: apart.flatten() }
+    }
+
+    fn answer(&mut self, answers: Answers) {
+        let answers = match &self.apart {
+            Some((sender, _)) => match sender.send(answers) {
+                Ok(()) => return,
+                // The thread is gone (it panicked; the answers it held went
+                // with it, an error to their callers): settled here from now on.
+                Err(mpsc::SendError(answers)) => {
+                    self.apart = None;
+                    answers
+                }
+            },
+            None => answers,
+        };
+        self.here.settle(vec![answers]);
+    }
+
+    /// Waits until every answer sent is given.
+    fn finish(&mut self) {
+        if let Some((sender, thread)) = self.apart.take() {
+            drop(sender);
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Most ended instances deleted in one turn, so a sweep never holds the commit loop long.
@@ -680,6 +797,8 @@ impl CommitLoop {
                     "the server is shutting down",
                 ))));
         }
+        // The last commits are durable, and answered, before the loop ends.
+        self.answering.finish();
     }
 
     fn time_to_next_timer(&self) -> Duration {
@@ -743,41 +862,30 @@ impl CommitLoop {
                 outcome => break outcome,
             }
         };
-        match outcome {
-            Attempt::ReadOnly(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-            }
+        let (results, committed, ended) = match outcome {
+            Attempt::ReadOnly(results) => (results, false, false),
             Attempt::Committed(results) => {
                 self.core.committed();
                 self.note_write(None);
                 let counts = self.core.take_counts();
                 self.metrics.record_commit(results.len(), started.elapsed(), &counts);
                 self.metrics.record_cache(self.core.cache_stats());
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-                self.jobs_changed.notify_waiters();
-                if counts.instances_completed + counts.instances_cancelled + counts.instances_failed > 0 {
-                    self.instances_ended.notify_waiters();
-                }
+                (results, true, counts.instances_completed + counts.instances_cancelled + counts.instances_failed > 0)
             }
             Attempt::Failed(error) => {
                 // Nothing of this batch happened; forget what the core learned in it.
                 self.note_write(Some(&error));
                 self.forget_uncommitted();
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
+                (replies.iter().map(|_| Err(error.clone())).collect(), false, false)
             }
             Attempt::NotBegun(error) => {
                 self.note_write(Some(&error));
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
+                (replies.iter().map(|_| Err(error.clone())).collect(), false, false)
             }
-        }
+        };
+        // Every answer, refusals and reads too, waits for the commits before
+        // it to be durable: none is given on the strength of one that is not.
+        self.answering.answer(Answers { replies: replies.into_iter().zip(results).collect(), committed, ended });
     }
 
     /// Keeps what readiness says: a store failure (not another node's

@@ -1423,3 +1423,133 @@ async fn commands_past_a_full_queue_are_refused_as_overloaded_and_counted() {
     assert!(text.contains("baton_commands_refused_total{reason=\"queue_full\"} 8\n"), "{text}");
     service.stop();
 }
+
+/// A store whose commits are durable only once synced
+/// ([`Store::defers_sync`]), with a sync that waits while its gate is shut
+/// and can be made to fail.
+struct DeferredSync {
+    inner: MemoryStore,
+    /// Shut, and whether a sync waits at it.
+    gate: std::sync::Mutex<(bool, bool)>,
+    changed: std::sync::Condvar,
+    syncs: std::sync::atomic::AtomicUsize,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl DeferredSync {
+    fn new() -> DeferredSync {
+        DeferredSync {
+            inner: MemoryStore::new(),
+            gate: std::sync::Mutex::new((false, false)),
+            changed: std::sync::Condvar::new(),
+            syncs: Default::default(),
+            fail: Default::default(),
+        }
+    }
+
+    fn shut(&self, shut: bool) {
+        self.gate.lock().unwrap().0 = shut;
+        self.changed.notify_all();
+    }
+
+    /// Returns once a sync waits at the shut gate.
+    fn wait_for_sync(&self) {
+        let mut gate = self.gate.lock().unwrap();
+        while !gate.1 {
+            gate = self.changed.wait(gate).unwrap();
+        }
+    }
+
+    fn has_instance(&self, id_prefix: &str, count: usize) -> bool {
+        let mut read = self.inner.read().unwrap();
+        let filter = store::InstanceFilter { process_id: Some(id_prefix.into()), ..Default::default() };
+        read.instances(&filter, &store::PageRequest::first(10)).unwrap().items.len() >= count
+    }
+}
+
+impl Store for DeferredSync {
+    fn read(&self) -> store::Result<Box<dyn store::ReadTxn + '_>> {
+        self.inner.read()
+    }
+
+    fn write(&self) -> store::Result<Box<dyn store::WriteTxn + '_>> {
+        self.inner.write()
+    }
+
+    fn defers_sync(&self) -> bool {
+        true
+    }
+
+    fn sync(&self) -> store::Result<()> {
+        let mut gate = self.gate.lock().unwrap();
+        while gate.0 {
+            gate.1 = true;
+            self.changed.notify_all();
+            gate = self.changed.wait(gate).unwrap();
+        }
+        gate.1 = false;
+        self.syncs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(store::Error::unavailable("the disk said no"));
+        }
+        Ok(())
+    }
+}
+
+fn start_work(service: &Service) -> tokio::task::JoinHandle<Result<Reply, Error>> {
+    let handle = service.handle.clone();
+    tokio::spawn(async move { handle.call(Command::Start(StartCommand { process_id: "work".into(), ..StartCommand::default() })).await })
+}
+
+/// Issue 16: where the store leaves syncing to its caller, a commit is
+/// answered only once a sync begun after it has returned, and the commit
+/// loop does not wait for it: the next batch commits while the sync of the
+/// one before is still under way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_waits_for_its_commit_to_be_synced_and_the_loop_does_not() {
+    let deferred = Arc::new(DeferredSync::new());
+    let store: Arc<dyn Store> = deferred.clone();
+    let clock = Arc::new(ManualClock::new(T0));
+    let service = tokio::task::spawn_blocking(move || Service::start(store, clock, Box::new(SequentialIds::default()), Options::default())).await.unwrap().unwrap();
+    deploy(&service).await;
+    assert!(deferred.syncs.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the deployment was synced before it was answered");
+    deferred.shut(true);
+    let first = start_work(&service);
+    let waiting = deferred.clone();
+    tokio::task::spawn_blocking(move || waiting.wait_for_sync()).await.unwrap();
+    assert!(deferred.has_instance("work", 1), "committed");
+    // Its sync is held, and so is its answer; the loop goes on meanwhile.
+    let second = start_work(&service);
+    while !deferred.has_instance("work", 2) {
+        tokio::task::yield_now().await;
+    }
+    assert!(!first.is_finished() && !second.is_finished(), "no answer before the sync");
+    let synced = deferred.syncs.load(std::sync::atomic::Ordering::SeqCst);
+    deferred.shut(false);
+    assert!(matches!(first.await.unwrap(), Ok(Reply::Started(_))));
+    assert!(matches!(second.await.unwrap(), Ok(Reply::Started(_))));
+    assert!(deferred.syncs.load(std::sync::atomic::Ordering::SeqCst) > synced);
+    assert!(service.handle.metrics.render(&[]).contains("baton_sync_seconds_count"));
+    service.stop();
+}
+
+/// A sync that fails answers its commits with the error (they may not be on
+/// disk), and the server takes no more writes and is not ready until it is
+/// restarted: a later sync could succeed without writing what this one did not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sync_answers_an_error_and_stops_the_writes() {
+    let deferred = Arc::new(DeferredSync::new());
+    let store: Arc<dyn Store> = deferred.clone();
+    let clock = Arc::new(ManualClock::new(T0));
+    let service = tokio::task::spawn_blocking(move || Service::start(store, clock, Box::new(SequentialIds::default()), Options::default())).await.unwrap().unwrap();
+    deploy(&service).await;
+    deferred.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let refused = start_work(&service).await.unwrap().expect_err("the sync failed");
+    assert!(refused.to_string().contains("the disk said no"), "{refused}");
+    let damage = service.handle.damage().expect("noted");
+    assert!(damage.contains("may not be on disk"), "{damage}");
+    deferred.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    let later = start_work(&service).await.unwrap().expect_err("no writes after a failed sync");
+    assert!(later.to_string().contains("restarted"), "{later}");
+    service.stop();
+}

@@ -1,9 +1,15 @@
 //! Baton's store in one SQLite file.
 //!
 //! One writer connection, used only by the runtime's commit loop: each write
-//! transaction is `BEGIN IMMEDIATE` ... `COMMIT`, and the file runs in WAL mode
-//! with `synchronous=FULL`, so a committed transaction survives a crash or a
-//! power cut. Readers take connections from a small pool and never block the
+//! transaction is `BEGIN IMMEDIATE` ... `COMMIT`, and the file runs in WAL
+//! mode. The commit writes the transaction's frames to the log; making them
+//! durable is [`Store::sync`]'s, an `fdatasync` of the log through a handle of
+//! its own, which the runtime calls on another thread and waits for before it
+//! answers anyone (`synchronous=NORMAL` on the writer: SQLite itself syncs
+//! only around checkpoints). So a transaction acknowledged survives a crash or
+//! a power cut, and the commit thread does not wait for the disk. Where the
+//! log cannot be opened a second time the writer keeps `synchronous=FULL`,
+//! and each commit syncs before it returns. Readers take connections from a small pool and never block the
 //! writer. Rows are plain columns where queries need them; an instance's
 //! state and a history entry are compact BLOBs (`store::compact`), or JSON
 //! text in rows written before schema 15.
@@ -31,6 +37,9 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     counters: WriteCounters,
+    /// The write-ahead log (`<file>-wal`), opened again for [`Store::sync`];
+    /// `None` where it could not be, and the writer syncs at each commit.
+    wal: Option<std::fs::File>,
     /// `<file>.lock`, locked for as long as the store is open: one Baton per
     /// database file. Declared last, so dropped after the connections.
     _lock: std::fs::File,
@@ -61,6 +70,26 @@ impl SqliteStore {
             size_writer_cache(writer);
         }
     }
+}
+
+/// Opens the write-ahead log of the file at `path` a second time, for
+/// [`Store::sync`], and lets the writer's commits leave the syncing to it.
+/// The writer has the log open already (SQLite opens it with the file's first
+/// read, and keeps it, and this one handle, for as long as the writer is
+/// open); were it missing, the writer keeps syncing at each commit.
+///
+/// `fdatasync` on any handle of a file writes all of its data that is not on
+/// disk yet, whoever wrote it. A crash loses no more than before: SQLite
+/// still syncs the log before a checkpoint copies it into the file and syncs
+/// the file before it starts the log again, and a frame not yet synced is
+/// one no one was answered about (each frame's checksum covers those before
+/// it, so recovery stops where the durable ones end).
+fn open_log(path: &Path, writer: &Connection) -> Result<Option<std::fs::File>> {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    let Ok(log) = std::fs::File::open(PathBuf::from(name)) else { return Ok(None) };
+    writer.execute_batch("PRAGMA synchronous=NORMAL;").map_err(sql_error)?;
+    Ok(Some(log))
 }
 
 /// KiB of pages the writer's cache may hold while the file is smaller than 1 GiB, and after.
@@ -158,11 +187,13 @@ impl SqliteStore {
         size_writer_cache(&writer);
         let page_size = writer.pragma_query_value(None, "page_size", |row| row.get(0)).map_err(sql_error)?;
         let (pages_at_open, rows_at_open) = (wal_pages_written(&writer), writer.total_changes());
+        let wal = open_log(path, &writer)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             counters: WriteCounters { page_size, pages_at_open, rows_at_open, ..WriteCounters::default() },
+            wal,
             _lock: lock,
         })
     }
@@ -405,7 +436,8 @@ fn lock(path: &Path) -> Result<std::fs::File> {
 fn connect(path: &Path) -> Result<Connection> {
     let connection = Connection::open(path)
         .map_err(|e| Error::unavailable(format!("cannot open {}: {e}", path.display())))?;
-    // WAL lets readers run beside the writer; FULL makes every commit durable.
+    // WAL lets readers run beside the writer; FULL makes every commit
+    // durable, until the writer hands syncing to `Store::sync` (`open_log`).
     // Each command runs in a savepoint, whose journal of the pages it changed
     // is kept in memory: in a file it cost a write call per page, a fifth of
     // the commit thread's time (it is never made durable either way).
@@ -436,6 +468,17 @@ impl Store for SqliteStore {
         }))
     }
 
+    fn defers_sync(&self) -> bool {
+        self.wal.is_some()
+    }
+
+    fn sync(&self) -> Result<()> {
+        match &self.wal {
+            Some(log) => log.sync_data().map_err(|e| Error::unavailable(format!("writing the database's log to disk failed: {e}"))),
+            None => Ok(()),
+        }
+    }
+
     fn read(&self) -> Result<Box<dyn ReadTxn + '_>> {
         let connection = self.take_reader()?;
         // A read transaction sees one snapshot.
@@ -459,6 +502,30 @@ impl Store for SqliteStore {
             self.return_reader(connection);
             copied.map(|_| ())
         })())
+    }
+}
+
+#[cfg(test)]
+mod syncing {
+    use store::Store;
+
+    /// The writer leaves syncing to `Store::sync` (SQLite syncs only around
+    /// checkpoints), on a new file and on one opened again, whose log SQLite
+    /// opened with its first read.
+    #[test]
+    fn the_writer_leaves_syncing_to_the_log_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sync.db");
+        for _ in 0..2 {
+            let store = crate::SqliteStore::open(&path).unwrap();
+            assert!(store.defers_sync());
+            let synchronous: i64 = store.writer.lock().unwrap().query_row("PRAGMA synchronous", [], |row| row.get(0)).unwrap();
+            assert_eq!(synchronous, 1, "NORMAL");
+            let mut txn = store.write().unwrap();
+            txn.apply(store::Write::ScheduleDeletion { instance_id: "i".into(), at: 1 }).unwrap();
+            txn.commit().unwrap();
+            store.sync().unwrap();
+        }
     }
 }
 

@@ -47,6 +47,22 @@ pub trait Store: Send + Sync {
     fn written(&self) -> Option<Result<Written>> {
         None
     }
+    /// Whether [`WriteTxn::commit`] returns before what it committed is on
+    /// disk, leaving that to [`Store::sync`]: the commit loop then runs its
+    /// next transaction while another thread waits for the disk, and answers
+    /// no one about a commit until a sync begun after it has returned.
+    /// `false`: a commit is durable when it returns (the memory store keeps
+    /// nothing; PostgreSQL's server flushes its log before it answers).
+    fn defers_sync(&self) -> bool {
+        false
+    }
+    /// Makes durable every transaction committed before the call (see
+    /// [`Store::defers_sync`]). An error means some of them may not be: the
+    /// caller must not take it back by syncing again, since a later sync can
+    /// succeed without having written what the failed one did not.
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What a store wrote since it opened: the cost of a command in figures that
