@@ -611,10 +611,15 @@ impl SqliteTxn<'_> {
     }
 
     fn execute(&self, sql: &str, params: &[&dyn ToSql]) -> Result<()> {
+        self.execute_counted(sql, params).map(|_| ())
+    }
+
+    /// Runs a statement that writes; returns how many rows it changed.
+    fn execute_counted(&self, sql: &str, params: &[&dyn ToSql]) -> Result<usize> {
         let mut statement = self.db().prepare_cached(sql).map_err(sql_error)?;
-        statement.execute(params).map_err(sql_error)?;
+        let changed = statement.execute(params).map_err(sql_error)?;
         self.ran(1);
-        Ok(())
+        Ok(changed)
     }
 
     /// A page of a table ordered by `(time_column, key_column)`, with extra conditions.
@@ -1242,6 +1247,39 @@ impl WriteTxn for SqliteTxn<'_> {
                     None => Err(error),
                 },
             };
+        }
+        // Most writes of an instance are of one that runs, without incidents,
+        // before and after: neither its status nor its count row changes, nor
+        // any column an index holds. One statement checks all that, and the
+        // version it replaces, as it writes; only where it matches nothing
+        // (the instance ended, or has an incident, or was written meanwhile)
+        // does the lookup below say which.
+        if row.status == engine::Status::Running && row.incidents == 0 {
+            let changed = self.execute_counted(
+                "UPDATE instances SET ended_at = ?1, waiting = ?2, update_count = ?3, history_count = ?4, state = ?5 \
+                 WHERE id = ?6 AND update_count = ?7 AND status = 'running' AND incidents = 0 AND process_id = ?8 AND version = ?9 \
+                 AND business_key IS ?10 AND parent_id IS ?11 AND started_at = ?12 AND start_key IS ?13 AND tenant = ?14 AND number = ?15",
+                params![
+                    row.ended_at,
+                    to_json(&row.waiting)?,
+                    row.update_count,
+                    row.history_count,
+                    to_compact(&row.state)?,
+                    row.id,
+                    stored,
+                    row.process_id,
+                    row.version,
+                    row.business_key,
+                    row.parent_id,
+                    row.started_at,
+                    row.start_key,
+                    row.tenant,
+                    row.number
+                ],
+            )?;
+            if changed == 1 {
+                return Ok(());
+            }
         }
         // One writer per file: this holds unless Baton itself is wrong, and
         // costs one lookup by key, which also says whether the columns an

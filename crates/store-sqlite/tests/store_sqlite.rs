@@ -482,3 +482,44 @@ fn an_instances_variable_entries_follow_it_and_go_with_it() {
     txn.commit().unwrap();
     assert!(entries().is_empty());
 }
+
+/// Issue 16: a running instance without incidents written again as one that
+/// runs without incidents is one statement (the update checks the version
+/// it replaces); one that ends, or was written meanwhile, takes the lookup
+/// that says which, and a stale version is still refused.
+#[test]
+fn a_running_instance_written_again_is_one_statement() {
+    let (_dir, path) = temp_path("in-place.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let statements = || store.written().unwrap().unwrap().statements;
+    let mut row = store::conformance::instance("r", "p", engine::Status::Running, 1);
+    let mut write = store.write().unwrap();
+    write.put_instance_if(&row, None).unwrap();
+    write.commit().unwrap();
+    let before = statements();
+    row.update_count = 2;
+    row.state.variables.insert("x".into(), serde_json::json!(1));
+    let mut write = store.write().unwrap();
+    write.put_instance_if(&row, Some(1)).unwrap();
+    write.commit().unwrap();
+    assert_eq!(statements() - before, 1, "one update, no lookup");
+    let mut stale = row.clone();
+    stale.update_count = 3;
+    let mut write = store.write().unwrap();
+    let refused = write.put_instance_if(&stale, Some(1)).unwrap_err();
+    assert!(refused.is_conflict(), "{refused}");
+    drop(write);
+    let before = statements();
+    row.status = engine::Status::Completed;
+    row.update_count = 3;
+    let mut write = store.write().unwrap();
+    write.put_instance_if(&row, Some(2)).unwrap();
+    write.commit().unwrap();
+    assert!(statements() - before >= 2, "an end is looked up first: its count moves");
+    let mut read = store.read().unwrap();
+    let stored = read.instance("r").unwrap().unwrap();
+    assert_eq!((stored.update_count, stored.status), (3, engine::Status::Completed));
+    assert_eq!(stored.state.variables.get("x"), Some(&serde_json::json!(1)));
+    let counts = read.instance_counts(&store::Tenants::default()).unwrap();
+    assert_eq!(counts.iter().map(|c| (c.status, c.count)).collect::<Vec<_>>(), [(engine::Status::Completed, 1)]);
+}
