@@ -330,6 +330,7 @@ impl Service {
             metrics: handle.metrics.clone(),
             damage: handle.damage.clone(),
             failed: None,
+            unsynced: false,
         });
         let looped = CommitLoop {
             core,
@@ -655,11 +656,16 @@ struct Settler {
     /// on disk, so no answer is given from then on (and the damage noted
     /// stops the commit loop writing until the server is restarted).
     failed: Option<Error>,
+    /// Commits may have been left unsynced by a sync thread that is gone:
+    /// the next turn syncs, whether it committed or not.
+    unsynced: bool,
 }
 
 impl Settler {
     fn settle(&mut self, turns: Vec<Answers>) {
-        if self.failed.is_none() && self.store.defers_sync() && turns.iter().any(|turn| turn.committed) {
+        let committed = self.unsynced || turns.iter().any(|turn| turn.committed);
+        if self.failed.is_none() && self.store.defers_sync() && committed {
+            self.unsynced = false;
             let began = Instant::now();
             match self.store.sync() {
                 Ok(()) => self.metrics.record_sync(began.elapsed()),
@@ -724,6 +730,7 @@ impl Answering {
                 // with it, an error to their callers): settled here from now on.
                 Err(mpsc::SendError(answers)) => {
                     self.apart = None;
+                    self.here.unsynced = true;
                     answers
                 }
             },

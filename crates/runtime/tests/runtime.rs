@@ -1460,9 +1460,10 @@ impl DeferredSync {
         }
     }
 
-    fn has_instance(&self, id_prefix: &str, count: usize) -> bool {
+    /// Whether `count` instances of `process_id` (or more) are committed.
+    fn holds_instances(&self, process_id: &str, count: usize) -> bool {
         let mut read = self.inner.read().unwrap();
-        let filter = store::InstanceFilter { process_id: Some(id_prefix.into()), ..Default::default() };
+        let filter = store::InstanceFilter { process_id: Some(process_id.into()), ..Default::default() };
         read.instances(&filter, &store::PageRequest::first(10)).unwrap().items.len() >= count
     }
 }
@@ -1496,6 +1497,16 @@ impl Store for DeferredSync {
     }
 }
 
+/// A service on a [`DeferredSync`] store, with the model deployed.
+async fn deferred_service() -> (Arc<DeferredSync>, Service) {
+    let deferred = Arc::new(DeferredSync::new());
+    let store: Arc<dyn Store> = deferred.clone();
+    let clock = Arc::new(ManualClock::new(T0));
+    let service = tokio::task::spawn_blocking(move || Service::start(store, clock, Box::new(SequentialIds::default()), Options::default())).await.unwrap().unwrap();
+    deploy(&service).await;
+    (deferred, service)
+}
+
 fn start_work(service: &Service) -> tokio::task::JoinHandle<Result<Reply, Error>> {
     let handle = service.handle.clone();
     tokio::spawn(async move { handle.call(Command::Start(StartCommand { process_id: "work".into(), ..StartCommand::default() })).await })
@@ -1507,20 +1518,16 @@ fn start_work(service: &Service) -> tokio::task::JoinHandle<Result<Reply, Error>
 /// one before is still under way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_waits_for_its_commit_to_be_synced_and_the_loop_does_not() {
-    let deferred = Arc::new(DeferredSync::new());
-    let store: Arc<dyn Store> = deferred.clone();
-    let clock = Arc::new(ManualClock::new(T0));
-    let service = tokio::task::spawn_blocking(move || Service::start(store, clock, Box::new(SequentialIds::default()), Options::default())).await.unwrap().unwrap();
-    deploy(&service).await;
+    let (deferred, service) = deferred_service().await;
     assert!(deferred.syncs.load(std::sync::atomic::Ordering::SeqCst) >= 1, "the deployment was synced before it was answered");
     deferred.shut(true);
     let first = start_work(&service);
     let waiting = deferred.clone();
     tokio::task::spawn_blocking(move || waiting.wait_for_sync()).await.unwrap();
-    assert!(deferred.has_instance("work", 1), "committed");
+    assert!(deferred.holds_instances("work", 1), "committed");
     // Its sync is held, and so is its answer; the loop goes on meanwhile.
     let second = start_work(&service);
-    while !deferred.has_instance("work", 2) {
+    while !deferred.holds_instances("work", 2) {
         tokio::task::yield_now().await;
     }
     assert!(!first.is_finished() && !second.is_finished(), "no answer before the sync");
@@ -1538,11 +1545,7 @@ async fn an_answer_waits_for_its_commit_to_be_synced_and_the_loop_does_not() {
 /// restarted: a later sync could succeed without writing what this one did not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_sync_answers_an_error_and_stops_the_writes() {
-    let deferred = Arc::new(DeferredSync::new());
-    let store: Arc<dyn Store> = deferred.clone();
-    let clock = Arc::new(ManualClock::new(T0));
-    let service = tokio::task::spawn_blocking(move || Service::start(store, clock, Box::new(SequentialIds::default()), Options::default())).await.unwrap().unwrap();
-    deploy(&service).await;
+    let (deferred, service) = deferred_service().await;
     deferred.fail.store(true, std::sync::atomic::Ordering::SeqCst);
     let refused = start_work(&service).await.unwrap().expect_err("the sync failed");
     assert!(refused.to_string().contains("the disk said no"), "{refused}");
