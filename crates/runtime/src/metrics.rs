@@ -88,6 +88,9 @@ pub struct Metrics {
     overloaded: AtomicU64,
 }
 
+/// The bounds of the histograms of a batch's times, in seconds.
+const SECONDS: &[f64] = &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0];
+
 impl Default for Metrics {
     fn default() -> Metrics {
         Metrics {
@@ -96,8 +99,8 @@ impl Default for Metrics {
             commits: AtomicU64::new(0),
             commit_thread_cpu_nanos: AtomicU64::new(0),
             batch_size: Histogram::new(&[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0]),
-            commit_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
-            sync_seconds: Histogram::new(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0]),
+            commit_seconds: Histogram::new(SECONDS),
+            sync_seconds: Histogram::new(SECONDS),
             cache: Default::default(),
             conflicts: Default::default(),
             reruns: AtomicU64::new(0),
@@ -163,11 +166,12 @@ impl Metrics {
         (self.conflicts[0].load(Ordering::Relaxed), self.conflicts[1].load(Ordering::Relaxed))
     }
 
-    /// The commit loop's thread has used `cpu` so far.
+    /// A group of commits took `took` to be made durable.
     pub fn record_sync(&self, took: Duration) {
         self.sync_seconds.observe(took.as_secs_f64());
     }
 
+    /// The commit loop's thread has used `cpu` so far.
     pub fn record_commit_thread_cpu(&self, cpu: Duration) {
         self.commit_thread_cpu_nanos.store(u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }

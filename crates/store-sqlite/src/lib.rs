@@ -9,8 +9,8 @@
 //! only around checkpoints). So a transaction acknowledged survives a crash or
 //! a power cut, and the commit thread does not wait for the disk. Where the
 //! log cannot be opened a second time the writer keeps `synchronous=FULL`,
-//! and each commit syncs before it returns. Readers take connections from a small pool and never block the
-//! writer. Rows are plain columns where queries need them; an instance's
+//! and each commit syncs before it returns. Readers take connections from a
+//! small pool and never block the writer. Rows are plain columns where queries need them; an instance's
 //! state and a history entry are compact BLOBs (`store::compact`), or JSON
 //! text in rows written before schema 15.
 

@@ -1232,6 +1232,12 @@ impl ReadTxn for SqliteTxn<'_> {
     }
 }
 
+/// Whether the columns an update in place leaves alone (those its indexes
+/// hold, and the count row's) are stored as parameters ?2 to ?9 have them:
+/// the workflow, version, business key, parent, start, start key, tenant and number.
+const IN_PLACE_COLUMNS_HELD: &str = "process_id = ?2 AND version = ?3 AND business_key IS ?4 AND parent_id IS ?5 \
+     AND started_at = ?6 AND start_key IS ?7 AND tenant = ?8 AND number = ?9";
+
 impl WriteTxn for SqliteTxn<'_> {
     fn put_instance_if(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()> {
         if stored.is_none() {
@@ -1256,17 +1262,12 @@ impl WriteTxn for SqliteTxn<'_> {
         // does the lookup below say which.
         if row.status == engine::Status::Running && row.incidents == 0 {
             let changed = self.execute_counted(
-                "UPDATE instances SET ended_at = ?1, waiting = ?2, update_count = ?3, history_count = ?4, state = ?5 \
-                 WHERE id = ?6 AND update_count = ?7 AND status = 'running' AND incidents = 0 AND process_id = ?8 AND version = ?9 \
-                 AND business_key IS ?10 AND parent_id IS ?11 AND started_at = ?12 AND start_key IS ?13 AND tenant = ?14 AND number = ?15",
+                &format!(
+                    "UPDATE instances SET ended_at = ?10, waiting = ?11, update_count = ?12, history_count = ?13, state = ?14 \
+                     WHERE id = ?1 AND update_count = ?15 AND status = 'running' AND incidents = 0 AND {IN_PLACE_COLUMNS_HELD}"
+                ),
                 params![
-                    row.ended_at,
-                    to_json(&row.waiting)?,
-                    row.update_count,
-                    row.history_count,
-                    to_compact(&row.state)?,
                     row.id,
-                    stored,
                     row.process_id,
                     row.version,
                     row.business_key,
@@ -1274,7 +1275,13 @@ impl WriteTxn for SqliteTxn<'_> {
                     row.started_at,
                     row.start_key,
                     row.tenant,
-                    row.number
+                    row.number,
+                    row.ended_at,
+                    to_json(&row.waiting)?,
+                    row.update_count,
+                    row.history_count,
+                    to_compact(&row.state)?,
+                    stored
                 ],
             )?;
             if changed == 1 {
@@ -1285,8 +1292,7 @@ impl WriteTxn for SqliteTxn<'_> {
         // costs one lookup by key, which also says whether the columns an
         // update in place leaves alone are as the row has them.
         let held = self.query_one(
-            "SELECT update_count, status, incidents, process_id = ?2 AND version = ?3 AND business_key IS ?4 AND parent_id IS ?5 \
-             AND started_at = ?6 AND start_key IS ?7 AND tenant = ?8 AND number = ?9 FROM instances WHERE id = ?1",
+            &format!("SELECT update_count, status, incidents, {IN_PLACE_COLUMNS_HELD} FROM instances WHERE id = ?1"),
             params![row.id, row.process_id, row.version, row.business_key, row.parent_id, row.started_at, row.start_key, row.tenant, row.number],
             |held| Ok((held.get::<_, u64>(0)?, held.get::<_, String>(1)?, held.get::<_, u32>(2)?, held.get::<_, bool>(3)?)),
         )?;
