@@ -450,6 +450,14 @@ pub struct Core {
     inject_panic: Option<crate::service::PanicInjection>,
 }
 
+/// The id of an instance about to start, and where it came from.
+enum NewId {
+    /// Drawn from the core's [`IdSource`] for this start.
+    Generated(String),
+    /// Made by the engine from its caller's (a called instance's).
+    Derived(String),
+}
+
 /// The instances one command has touched, kept in memory until it is done.
 struct Session<'t> {
     tx: &'t mut dyn WriteTxn,
@@ -996,7 +1004,7 @@ impl Core {
             labels: command.labels,
             ..StartOptions::default()
         };
-        session.start_instance(deployed, id.clone(), options, None)?;
+        session.start_instance(deployed, NewId::Generated(id.clone()), options, None)?;
         if let Some(request_id) = command.request_id {
             session.tx.apply(Write::PutRequest {
                 tenant: command.tenant,
@@ -1096,7 +1104,7 @@ impl Core {
             };
             let key =
                 (!command.correlation_key.is_empty()).then(|| command.correlation_key.clone());
-            session.start_instance(deployed, id.clone(), options, key)?;
+            session.start_instance(deployed, NewId::Generated(id.clone()), options, key)?;
             correlated.push(process_id);
             receivers.push(id);
         }
@@ -1171,7 +1179,7 @@ impl Core {
                 let id = core.ids.next_instance_id();
                 let options = StartOptions { variables: variables.clone(), start_event: Some(start_event.clone()), ..StartOptions::default() };
                 started.push(ConditionalStart { instance_id: id.clone(), workflow: deployed.process_id().to_string(), version: deployed.version, start_event });
-                session.start_instance(deployed, id, options, None)?;
+                session.start_instance(deployed, NewId::Generated(id), options, None)?;
             }
             core.settle(session)?;
             Ok(started)
@@ -1266,7 +1274,7 @@ impl Core {
             start_event: Some(row.element_id),
             ..StartOptions::default()
         };
-        session.start_instance(deployed, id, options, None)?;
+        session.start_instance(deployed, NewId::Generated(id), options, None)?;
         self.settle(session)
     }
 
@@ -1826,12 +1834,19 @@ impl<'t> Session<'t> {
     fn start_instance(
         &mut self,
         deployed: Deployed,
-        id: String,
+        id: NewId,
         options: StartOptions,
         start_key: Option<String>,
     ) -> Result<(), Error> {
-        // A new instance never replaces one: an id that exists is refused.
-        if self.loaded.contains_key(&id) || self.tx.instance(&id)?.is_some() {
+        // A new instance never replaces one. The store refuses to write a
+        // new instance over a stored one (a conflict, so a generated id is
+        // drawn again when the command is retried); an id the engine
+        // derived is also looked up first, to say plainly what went wrong.
+        let (id, look_up) = match id {
+            NewId::Generated(id) => (id, false),
+            NewId::Derived(id) => (id, true),
+        };
+        if self.loaded.contains_key(&id) || (look_up && self.tx.instance_version(&id)?.is_some()) {
             return Err(Error::InvalidInput(format!(
                 "an instance with id {id} already exists"
             )));
@@ -2142,7 +2157,7 @@ impl<'t> Session<'t> {
                             business_key,
                             ..StartOptions::default()
                         };
-                        self.start_instance(deployed, instance_id, options, None)
+                        self.start_instance(deployed, NewId::Derived(instance_id), options, None)
                     }
                     None => Err(Error::NotFound {
                         what: "workflow",
@@ -2268,7 +2283,7 @@ impl<'t> Session<'t> {
                 start_event: Some(element),
                 ..StartOptions::default()
             };
-            self.start_instance(deployed, id, options, None)?;
+            self.start_instance(deployed, NewId::Generated(id), options, None)?;
         }
         Ok(())
     }
@@ -2323,7 +2338,7 @@ impl<'t> Session<'t> {
                     start_event: Some(element),
                     ..StartOptions::default()
                 };
-                self.start_instance(deployed, new_id, options, Some(correlation_key))?;
+                self.start_instance(deployed, NewId::Generated(new_id), options, Some(correlation_key))?;
                 return Ok(());
             }
         }

@@ -504,12 +504,16 @@ fn a_start_never_replaces_an_existing_instance() {
             T0,
         )
         .unwrap_err();
+    // The store refuses to write a new instance over a stored one: a
+    // conflict, on which the commit loop runs the command again (drawing a
+    // new id).
     assert!(
-        refused
-            .to_string()
-            .contains(&format!("an instance with id {first} already exists")),
+        matches!(&refused, runtime::Error::Store(error) if error.is_conflict()),
         "{refused}"
     );
+    drop(txn);
+    let kept = store.read().unwrap().instance(&first).unwrap().unwrap();
+    assert_eq!(kept.update_count, 1, "the first instance is as its start left it");
 }
 
 const TWO_TASKS: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
