@@ -87,6 +87,11 @@ pub struct SqliteTxn<'a> {
     /// into one row when the transaction commits or a savepoint begins
     /// ([`crate::history`]).
     history: PendingHistory,
+    /// The highest instance number stored, once this transaction has read
+    /// it, kept up as it writes instances: a batch that starts a hundred
+    /// asks the index once, not a hundred times. Forgotten where it could
+    /// fall (a rollback to a savepoint, an instance deleted).
+    last_number: std::cell::Cell<Option<u64>>,
 }
 
 /// What a row of `instance_counts` is keyed by: tenant, workflow, version, status, has open incidents.
@@ -102,6 +107,7 @@ impl<'a> SqliteTxn<'a> {
             counts: Counts::new(),
             counts_at_savepoint: None,
             history: PendingHistory::default(),
+            last_number: std::cell::Cell::new(None),
         }
     }
 
@@ -116,6 +122,7 @@ impl<'a> SqliteTxn<'a> {
             counts: Counts::new(),
             counts_at_savepoint: None,
             history: PendingHistory::default(),
+            last_number: std::cell::Cell::new(None),
         }
     }
 
@@ -126,6 +133,7 @@ impl<'a> SqliteTxn<'a> {
     /// Writes the instance's row whole: inserted, or every column set if it is stored.
     // An upsert, not a replace: a replace deletes and inserts, in the table and every index.
     fn upsert_instance(&self, i: &InstanceRow) -> Result<()> {
+        self.wrote_number(i.number);
         self.execute(
             &format!(
                 "INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES {INSTANCE_VALUES} ON CONFLICT (id) DO UPDATE SET \
@@ -136,6 +144,13 @@ impl<'a> SqliteTxn<'a> {
             ),
             instance_params!(i),
         )
+    }
+
+    /// Keeps [`SqliteTxn::last_number`] up with an instance written with `number`.
+    fn wrote_number(&self, number: u64) {
+        if let Some(last) = self.last_number.get() {
+            self.last_number.set(Some(last.max(number)));
+        }
     }
 
     /// An instance counted under `from` now counts under `to` (`None`: not at all).
@@ -723,8 +738,15 @@ impl ReadTxn for SqliteTxn<'_> {
     }
 
     fn last_instance_number(&mut self) -> Result<u64> {
+        if let Some(last) = self.last_number.get() {
+            return Ok(last);
+        }
         let last: Option<u64> = self.query_one("SELECT max(number) FROM instances WHERE number > 0", &[], |row| row.get(0))?.flatten();
-        Ok(last.unwrap_or(0))
+        let last = last.unwrap_or(0);
+        if matches!(self.conn, Conn::Writer { .. }) {
+            self.last_number.set(Some(last));
+        }
+        Ok(last)
     }
 
     fn instance_version(&mut self, id: &str) -> Result<Option<u64>> {
@@ -1245,6 +1267,7 @@ impl WriteTxn for SqliteTxn<'_> {
             // stored already by itself, where a lookup first cost a statement.
             return match self.execute(&format!("INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES {INSTANCE_VALUES}"), instance_params!(row)) {
                 Ok(()) => {
+                    self.wrote_number(row.number);
                     self.recount(None, Some(count_key(row)?));
                     Ok(())
                 }
@@ -1254,39 +1277,55 @@ impl WriteTxn for SqliteTxn<'_> {
                 },
             };
         }
-        // Most writes of an instance are of one that runs, without incidents,
-        // before and after: neither its status nor its count row changes, nor
-        // any column an index holds. One statement checks all that, and the
-        // version it replaces, as it writes; only where it matches nothing
-        // (the instance ended, or has an incident, or was written meanwhile)
-        // does the lookup below say which.
-        if row.status == engine::Status::Running && row.incidents == 0 {
-            let changed = self.execute_counted(
-                &format!(
-                    "UPDATE instances SET ended_at = ?10, waiting = ?11, update_count = ?12, history_count = ?13, state = ?14 \
-                     WHERE id = ?1 AND update_count = ?15 AND status = 'running' AND incidents = 0 AND {IN_PLACE_COLUMNS_HELD}"
-                ),
-                params![
-                    row.id,
-                    row.process_id,
-                    row.version,
-                    row.business_key,
-                    row.parent_id,
-                    row.started_at,
-                    row.start_key,
-                    row.tenant,
-                    row.number,
-                    row.ended_at,
-                    to_json(&row.waiting)?,
-                    row.update_count,
-                    row.history_count,
-                    to_compact(&row.state)?,
-                    stored
-                ],
-            )?;
-            if changed == 1 {
-                return Ok(());
+        // Most writes of an instance are of one that ran without incidents
+        // when it was last written: neither its count row nor any column an
+        // index holds changes, unless it ends (or has an incident) now. One
+        // statement checks all that, and the version it replaces, as it
+        // writes; only where it matches nothing (the instance had ended, or
+        // had an incident, or was written meanwhile) does the lookup below
+        // say which. Status and incidents are set only where they change,
+        // so an instance that goes on running leaves its status index alone.
+        let still_running = row.status == engine::Status::Running && row.incidents == 0;
+        let sql = if still_running {
+            format!(
+                "UPDATE instances SET ended_at = ?10, waiting = ?11, update_count = ?12, history_count = ?13, state = ?14 \
+                 WHERE id = ?1 AND update_count = ?15 AND status = 'running' AND incidents = 0 AND {IN_PLACE_COLUMNS_HELD}"
+            )
+        } else {
+            format!(
+                "UPDATE instances SET ended_at = ?10, waiting = ?11, update_count = ?12, history_count = ?13, state = ?14, \
+                 status = ?16, incidents = ?17 \
+                 WHERE id = ?1 AND update_count = ?15 AND status = 'running' AND incidents = 0 AND {IN_PLACE_COLUMNS_HELD}"
+            )
+        };
+        let (status, waiting, state) = (enum_text(&row.status)?, to_json(&row.waiting)?, to_compact(&row.state)?);
+        let values: [&dyn ToSql; 17] = [
+            &row.id,
+            &row.process_id,
+            &row.version,
+            &row.business_key,
+            &row.parent_id,
+            &row.started_at,
+            &row.start_key,
+            &row.tenant,
+            &row.number,
+            &row.ended_at,
+            &waiting,
+            &row.update_count,
+            &row.history_count,
+            &state,
+            &stored,
+            &status,
+            &row.incidents
+        ];
+        // The statement for one that goes on running takes the first fifteen.
+        let changed = self.execute_counted(&sql, &values[..if still_running { 15 } else { 17 }])?;
+        if changed == 1 {
+            if !still_running {
+                let was = (row.tenant.clone(), row.process_id.clone(), row.version, "running".to_string(), false);
+                self.recount(Some(was), Some(count_key(row)?));
             }
+            return Ok(());
         }
         // One writer per file: this holds unless Baton itself is wrong, and
         // costs one lookup by key, which also says whether the columns an
@@ -1366,6 +1405,7 @@ impl WriteTxn for SqliteTxn<'_> {
                 self.write_history()?;
                 let was = self.stored_count_key(&id)?;
                 self.recount(was, None);
+                self.last_number.set(None);
                 // `variables`, this store's own index of them, by their values in its state.
                 self.ran(crate::variables::unindex_variables(self.db(), &id)?);
                 for table in INSTANCE_TABLES {
@@ -1548,6 +1588,7 @@ impl WriteTxn for SqliteTxn<'_> {
             self.counts = counts;
         }
         self.history.discard();
+        self.last_number.set(None);
         Ok(())
     }
 

@@ -515,11 +515,32 @@ fn a_running_instance_written_again_is_one_statement() {
     let mut write = store.write().unwrap();
     write.put_instance_if(&row, Some(2)).unwrap();
     write.commit().unwrap();
-    assert!(statements() - before >= 2, "an end is looked up first: its count moves");
+    // One update, then at the commit the counts' three statements (the
+    // completed count up, the running one down and deleted at zero).
+    assert_eq!(statements() - before, 4, "an end of one that ran is not looked up first");
     let mut read = store.read().unwrap();
     let stored = read.instance("r").unwrap().unwrap();
     assert_eq!((stored.update_count, stored.status), (3, engine::Status::Completed));
     assert_eq!(stored.state.variables.get("x"), Some(&serde_json::json!(1)));
     let counts = read.instance_counts(&store::Tenants::default()).unwrap();
     assert_eq!(counts.iter().map(|c| (c.status, c.count)).collect::<Vec<_>>(), [(engine::Status::Completed, 1)]);
+    drop(read);
+    // One that had an incident when written is looked up after the update
+    // matched nothing, and its counts move from where it was.
+    let mut troubled = store::conformance::instance("t", "p", engine::Status::Running, 1);
+    troubled.incidents = 1;
+    let mut write = store.write().unwrap();
+    write.put_instance_if(&troubled, None).unwrap();
+    write.commit().unwrap();
+    troubled.incidents = 0;
+    troubled.update_count = 2;
+    let mut write = store.write().unwrap();
+    write.put_instance_if(&troubled, Some(1)).unwrap();
+    write.commit().unwrap();
+    let mut read = store.read().unwrap();
+    assert_eq!(read.instance("t").unwrap().unwrap().incidents, 0);
+    let counts = read.instance_counts(&store::Tenants::default()).unwrap();
+    let mut counts = counts.iter().map(|c| (c.status, c.with_incidents, c.count)).collect::<Vec<_>>();
+    counts.sort_by_key(|c| format!("{c:?}"));
+    assert_eq!(counts, [(engine::Status::Completed, false, 1), (engine::Status::Running, false, 1)]);
 }

@@ -1474,8 +1474,16 @@ fn instance_numbers(store: &dyn Store) {
     let numbered = |id: &str, number: u64| InstanceRow { number, ..instance(id, "p", Status::Running, 1) };
     write(store, vec![Write::PutInstance(Box::new(numbered("a", 7))), Write::PutInstance(Box::new(numbered("b", 3)))]);
     let mut txn = store.write().unwrap();
+    assert_eq!(txn.last_instance_number().unwrap(), 7);
     txn.put_instance(&numbered("c", 12)).unwrap();
     assert_eq!(txn.last_instance_number().unwrap(), 12, "a write transaction sees its own numbers");
+    txn.savepoint().unwrap();
+    txn.put_instance(&numbered("d", 20)).unwrap();
+    assert_eq!(txn.last_instance_number().unwrap(), 20);
+    txn.rollback_to_savepoint().unwrap();
+    assert_eq!(txn.last_instance_number().unwrap(), 12, "a number rolled back to a savepoint is gone");
+    txn.apply(Write::DeleteInstance { id: "c".into() }).unwrap();
+    assert_eq!(txn.last_instance_number().unwrap(), 7, "a deleted instance's number is no longer the last");
     drop(txn);
     let mut txn = store.read().unwrap();
     assert_eq!(txn.last_instance_number().unwrap(), 7, "a dropped transaction's number is gone");
