@@ -1352,7 +1352,12 @@ impl Core {
             job.worker = Some(worker.to_string());
             job.lease_until = Some(now.saturating_add(lease_ms));
             job.lease = Some(self.ids.next_lease());
-            tx.apply(Write::PutJob(job.clone()))?;
+            tx.apply(Write::LeaseJob {
+                key: job.key.clone(),
+                worker: job.worker.clone(),
+                lease_until: job.lease_until,
+                lease: job.lease.clone(),
+            })?;
             let cached = self.cache.get_mut().take(&job.instance_id);
             let loaded = cached_or_stored(self, tx, &job.instance_id, cached)?;
             let variables = visible_variables(&loaded.state, job.local_key);

@@ -1209,6 +1209,9 @@ impl WriteTxn for PostgresTxn<'_> {
                     j.tenant,
                 ],
             ),
+            Write::LeaseJob { key, worker, lease_until, lease } => {
+                self.execute("UPDATE jobs SET worker = $2, lease_until = $3, lease = $4 WHERE key = $1", values![key, worker, lease_until, lease])
+            }
             Write::DeleteJob { key } => self.execute("DELETE FROM jobs WHERE key = $1", values![key]),
             Write::PutTimer(t) => {
                 self.execute(&upsert("timers", TIMER_COLUMNS, "instance_id, local_key"), values![t.instance_id, big(t.local_key)?, t.element_id, t.due_at, t.tenant])

@@ -1450,6 +1450,10 @@ impl WriteTxn for SqliteTxn<'_> {
                     j.tenant
                 ],
             ),
+            // Only the lease: the row changes, its indexes do not.
+            Write::LeaseJob { key, worker, lease_until, lease } => {
+                self.execute("UPDATE jobs SET worker = ?, lease_until = ?, lease = ? WHERE key = ?", params![worker, lease_until, lease, key])
+            }
             Write::DeleteJob { key } => self.execute("DELETE FROM jobs WHERE key = ?", params![key]),
             Write::PutTimer(t) => self.execute(
                 &format!("INSERT OR REPLACE INTO timers ({TIMER_COLUMNS}) VALUES (?, ?, ?, ?, ?)"),

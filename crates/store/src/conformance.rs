@@ -487,6 +487,24 @@ fn activatable_jobs(store: &dyn Store) {
         keys(read.activatable_jobs("other", &None, 0, 10).unwrap()),
         ["a.5"]
     );
+    drop(read);
+    // A lease changes the worker, the lease and its token alone; a key not
+    // stored is left so.
+    write(
+        store,
+        vec![
+            Write::LeaseJob { key: "a.1".into(), worker: Some("w".into()), lease_until: Some(80), lease: Some("t".into()) },
+            Write::LeaseJob { key: "a.9".into(), worker: Some("w".into()), lease_until: Some(80), lease: None },
+        ],
+    );
+    let mut read = store.read().unwrap();
+    assert_eq!(
+        read.job("a.1").unwrap(),
+        Some(JobRow { worker: Some("w".into()), lease_until: Some(80), lease: Some("t".into()), ..job("a.1", "a", "work", 1) })
+    );
+    assert_eq!(read.job("a.9").unwrap(), None);
+    assert_eq!(keys(read.activatable_jobs("work", &None, 70, 10).unwrap()), ["a.3"], "a leased job waits for its lease");
+    assert_eq!(keys(read.activatable_jobs("work", &None, 100, 10).unwrap()), ["a.1", "a.2", "a.3"], "and comes back in its place");
 }
 
 fn instance_pages(store: &dyn Store) {

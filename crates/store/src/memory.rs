@@ -953,6 +953,13 @@ impl WriteTxn for MemoryTxn<'_> {
                 }
                 set(data, undo, |d| &mut d.jobs, key, Some(Box::new(row)));
             }
+            Write::LeaseJob { key, worker, lease_until, lease } => {
+                let key: Box<str> = key.into();
+                if let Some(old) = data.jobs.get(&key) {
+                    let leased = JobRow { worker, lease_until, lease, ..(**old).clone() };
+                    set(data, undo, |d| &mut d.jobs, key, Some(Box::new(leased)));
+                }
+            }
             Write::DeleteJob { key } => {
                 let key: Box<str> = key.into();
                 if let Some(old) = data.jobs.get(&key) {

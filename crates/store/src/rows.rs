@@ -311,6 +311,16 @@ pub enum Write {
     /// element, type, creation time, tenant) is written once: a store may
     /// set only the rest when the key is already there.
     PutJob(JobRow),
+    /// A stored job handed to a worker: its worker, lease and lease token
+    /// alone change (what the job is, its state and its place in the queue
+    /// stay as they are, so a store need not touch the index it is found by).
+    /// A job that is not stored is left so.
+    LeaseJob {
+        key: String,
+        worker: Option<String>,
+        lease_until: Option<i64>,
+        lease: Option<String>,
+    },
     DeleteJob {
         key: String,
     },
