@@ -1286,18 +1286,11 @@ impl WriteTxn for SqliteTxn<'_> {
         // say which. Status and incidents are set only where they change,
         // so an instance that goes on running leaves its status index alone.
         let still_running = row.status == engine::Status::Running && row.incidents == 0;
-        let sql = if still_running {
-            format!(
-                "UPDATE instances SET ended_at = ?10, waiting = ?11, update_count = ?12, history_count = ?13, state = ?14 \
-                 WHERE id = ?1 AND update_count = ?15 AND status = 'running' AND incidents = 0 AND {IN_PLACE_COLUMNS_HELD}"
-            )
-        } else {
-            format!(
-                "UPDATE instances SET ended_at = ?10, waiting = ?11, update_count = ?12, history_count = ?13, state = ?14, \
-                 status = ?16, incidents = ?17 \
-                 WHERE id = ?1 AND update_count = ?15 AND status = 'running' AND incidents = 0 AND {IN_PLACE_COLUMNS_HELD}"
-            )
-        };
+        let status_set = if still_running { "" } else { ", status = ?16, incidents = ?17" };
+        let sql = format!(
+            "UPDATE instances SET ended_at = ?10, waiting = ?11, update_count = ?12, history_count = ?13, state = ?14{status_set} \
+             WHERE id = ?1 AND update_count = ?15 AND status = 'running' AND incidents = 0 AND {IN_PLACE_COLUMNS_HELD}"
+        );
         let (status, waiting, state) = (enum_text(&row.status)?, to_json(&row.waiting)?, to_compact(&row.state)?);
         let values: [&dyn ToSql; 17] = [
             &row.id,
