@@ -13,6 +13,16 @@ use store::{Error, ReadTxn, Result, WriteTxn};
 use crate::history::PendingHistory;
 use crate::{sql_error, SqliteStore};
 
+/// A statement's text made from the column lists once, on first use: the
+/// commit thread runs the hot ones tens of thousands of times a second, and
+/// formatting each anew cost it more than looking up the prepared statement.
+macro_rules! sql_once {
+    ($($format:tt)*) => {{
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!($($format)*));
+        SQL.as_str()
+    }};
+}
+
 /// The placeholders of a whole instance row, in [`INSTANCE_COLUMNS`]' order.
 const INSTANCE_VALUES: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
@@ -259,8 +269,11 @@ fn from_json<T: DeserializeOwned>(text: &str) -> rusqlite::Result<T> {
 }
 
 
+/// An enum stored as its name (`enum_text`), read without going through JSON.
 fn enum_from<T: DeserializeOwned>(text: String) -> rusqlite::Result<T> {
-    from_json(&serde_json::Value::String(text).to_string())
+    use serde::de::IntoDeserializer;
+    T::deserialize(text.as_str().into_deserializer())
+        .map_err(|e: serde::de::value::Error| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 /// Where an instance is counted in `instance_counts`.
@@ -509,13 +522,10 @@ const NEXT_DUE: &str =
 /// of the tenants in the JSON list `?4` (null: every tenant). The tenants
 /// are a filter on the type's index: a worker of one tenant skips the jobs of
 /// the same type that other tenants have waiting.
-fn activatable_jobs_sql() -> String {
-    let columns = JOB_COLUMNS
-        .split(", ")
-        .map(|c| format!("jobs.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
+fn activatable_jobs_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
+        format!(
         "SELECT {columns} FROM jobs CROSS JOIN instances ON instances.id = jobs.instance_id
          WHERE jobs.job_type = ?1 AND jobs.state = 'activatable'
            AND (jobs.not_before IS NULL OR jobs.not_before <= ?2)
@@ -523,7 +533,9 @@ fn activatable_jobs_sql() -> String {
            AND instances.status = 'running'
            AND (?4 IS NULL OR jobs.tenant IN (SELECT value FROM json_each(?4)))
          ORDER BY jobs.created_at, jobs.key LIMIT ?3"
-    )
+        )
+    });
+    SQL.as_str()
 }
 
 /// A table listed in pages: its name, columns, order and row mapping.
@@ -904,7 +916,7 @@ impl ReadTxn for SqliteTxn<'_> {
 
     fn job(&mut self, key: &str) -> Result<Option<JobRow>> {
         self.query_one(
-            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE key = ?"),
+            sql_once!("SELECT {JOB_COLUMNS} FROM jobs WHERE key = ?"),
             params![key],
             job_row,
         )
@@ -937,7 +949,7 @@ impl ReadTxn for SqliteTxn<'_> {
     ) -> Result<Vec<JobRow>> {
         let tenants = tenants.as_ref().map(to_json).transpose()?;
         self.query(
-            &activatable_jobs_sql(),
+            activatable_jobs_sql(),
             params![job_type, now, limit as i64, tenants],
             job_row,
         )
@@ -1265,7 +1277,7 @@ impl WriteTxn for SqliteTxn<'_> {
         if stored.is_none() {
             // A new instance: a plain insert, which refuses an id that is
             // stored already by itself, where a lookup first cost a statement.
-            return match self.execute(&format!("INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES {INSTANCE_VALUES}"), instance_params!(row)) {
+            return match self.execute(sql_once!("INSERT INTO instances ({INSTANCE_COLUMNS}) VALUES {INSTANCE_VALUES}"), instance_params!(row)) {
                 Ok(()) => {
                     self.wrote_number(row.number);
                     self.recount(None, Some(count_key(row)?));
@@ -1286,11 +1298,15 @@ impl WriteTxn for SqliteTxn<'_> {
         // say which. Status and incidents are set only where they change,
         // so an instance that goes on running leaves its status index alone.
         let still_running = row.status == engine::Status::Running && row.incidents == 0;
-        let status_set = if still_running { "" } else { ", status = ?16, incidents = ?17" };
-        let sql = format!(
-            "UPDATE instances SET ended_at = ?10, waiting = ?11, update_count = ?12, history_count = ?13, state = ?14{status_set} \
-             WHERE id = ?1 AND update_count = ?15 AND status = 'running' AND incidents = 0 AND {IN_PLACE_COLUMNS_HELD}"
-        );
+        static UPDATES: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+            ["", ", status = ?16, incidents = ?17"].map(|status_set| {
+                format!(
+                    "UPDATE instances SET ended_at = ?10, waiting = ?11, update_count = ?12, history_count = ?13, state = ?14{status_set} \
+                     WHERE id = ?1 AND update_count = ?15 AND status = 'running' AND incidents = 0 AND {IN_PLACE_COLUMNS_HELD}"
+                )
+            })
+        });
+        let sql = &UPDATES[usize::from(!still_running)];
         let (status, waiting, state) = (enum_text(&row.status)?, to_json(&row.waiting)?, to_compact(&row.state)?);
         let values: [&dyn ToSql; 17] = [
             &row.id,
@@ -1312,7 +1328,7 @@ impl WriteTxn for SqliteTxn<'_> {
             &row.incidents
         ];
         // The statement for one that goes on running takes the first fifteen.
-        let changed = self.execute_counted(&sql, &values[..if still_running { 15 } else { 17 }])?;
+        let changed = self.execute_counted(sql, &values[..if still_running { 15 } else { 17 }])?;
         if changed == 1 {
             if !still_running {
                 let was = (row.tenant.clone(), row.process_id.clone(), row.version, "running".to_string(), false);
@@ -1420,7 +1436,7 @@ impl WriteTxn for SqliteTxn<'_> {
             // updates the row and the one index by state, where a replace
             // deleted and inserted it in all four.
             Write::PutJob(j) => self.execute(
-                &format!(
+                sql_once!(
                     "INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET \
                      retries = excluded.retries, state = excluded.state, not_before = excluded.not_before, error_message = excluded.error_message, \
                      worker = excluded.worker, lease_until = excluded.lease_until, lease = excluded.lease"
@@ -1621,7 +1637,7 @@ mod plans {
         for (sql, table, index) in [
             (super::DUE_TIMERS.to_string(), "timers", "timers_by_due"),
             (super::NEXT_DUE.to_string(), "timers", "timers_by_due"),
-            (super::activatable_jobs_sql(), "jobs", "jobs_by_type"),
+            (super::activatable_jobs_sql().to_string(), "jobs", "jobs_by_type"),
             // The console's sortable instance lists, deep in the list (a cursor), either way.
             (super::ordered_instances_sql("process_id", false, "WHERE (process_id, started_at, id) > (?, ?, ?)", 51), "instances", "instances_by_process"),
             (super::ordered_instances_sql("status", true, "WHERE (status, started_at, id) < (?, ?, ?)", 51), "instances", "instances_by_status"),
