@@ -526,13 +526,13 @@ fn activatable_jobs_sql() -> &'static str {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
         format!(
-        "SELECT {columns} FROM jobs CROSS JOIN instances ON instances.id = jobs.instance_id
-         WHERE jobs.job_type = ?1 AND jobs.state = 'activatable'
-           AND (jobs.not_before IS NULL OR jobs.not_before <= ?2)
-           AND (jobs.lease_until IS NULL OR jobs.lease_until <= ?2)
-           AND instances.status = 'running'
-           AND (?4 IS NULL OR jobs.tenant IN (SELECT value FROM json_each(?4)))
-         ORDER BY jobs.created_at, jobs.key LIMIT ?3"
+            "SELECT {columns} FROM jobs CROSS JOIN instances ON instances.id = jobs.instance_id
+             WHERE jobs.job_type = ?1 AND jobs.state = 'activatable'
+               AND (jobs.not_before IS NULL OR jobs.not_before <= ?2)
+               AND (jobs.lease_until IS NULL OR jobs.lease_until <= ?2)
+               AND instances.status = 'running'
+               AND (?4 IS NULL OR jobs.tenant IN (SELECT value FROM json_each(?4)))
+             ORDER BY jobs.created_at, jobs.key LIMIT ?3"
         )
     });
     SQL.as_str()
@@ -755,9 +755,7 @@ impl ReadTxn for SqliteTxn<'_> {
         }
         let last: Option<u64> = self.query_one("SELECT max(number) FROM instances WHERE number > 0", &[], |row| row.get(0))?.flatten();
         let last = last.unwrap_or(0);
-        if matches!(self.conn, Conn::Writer { .. }) {
-            self.last_number.set(Some(last));
-        }
+        self.last_number.set(Some(last));
         Ok(last)
     }
 
