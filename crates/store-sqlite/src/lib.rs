@@ -15,6 +15,7 @@
 //! text in rows written before schema 15.
 
 mod history;
+mod log_vfs;
 mod schema;
 mod txn;
 mod variables;
@@ -195,7 +196,7 @@ impl SqliteStore {
     /// refuses a file whose lock another process holds, naming that process.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         let lock = lock(path)?;
-        let writer = connect(path)?;
+        let writer = connect_writer(path)?;
         schema::migrate(&writer)?;
         // Readers keep SQLite's 2 MiB; the writer's cache is sized for the file.
         size_writer_cache(&writer);
@@ -451,6 +452,18 @@ fn lock(path: &Path) -> Result<std::fs::File> {
 fn connect(path: &Path) -> Result<Connection> {
     let connection = Connection::open(path)
         .map_err(|e| Error::unavailable(format!("cannot open {}: {e}", path.display())))?;
+    configure(connection)
+}
+
+/// The writer's connection: its log written a commit at a time ([`log_vfs`]).
+fn connect_writer(path: &Path) -> Result<Connection> {
+    log_vfs::register()?;
+    let connection = Connection::open_with_flags_and_vfs(path, rusqlite::OpenFlags::default(), log_vfs::NAME)
+        .map_err(|e| Error::unavailable(format!("cannot open {}: {e}", path.display())))?;
+    configure(connection)
+}
+
+fn configure(connection: Connection) -> Result<Connection> {
     // WAL lets readers run beside the writer; FULL makes every commit
     // durable, until the writer hands syncing to `Store::sync` (`open_log`).
     // Each command runs in a savepoint, whose journal of the pages it changed
