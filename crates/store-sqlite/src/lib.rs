@@ -14,6 +14,7 @@
 //! state and a history entry are compact BLOBs (`store::compact`), or JSON
 //! text in rows written before schema 15.
 
+mod checkpointer;
 mod history;
 mod log_vfs;
 mod schema;
@@ -41,6 +42,9 @@ pub struct SqliteStore {
     /// The write-ahead log (`<file>-wal`), opened again for [`Store::sync`];
     /// `None` where it could not be, and the writer syncs at each commit.
     wal: Option<std::fs::File>,
+    /// Copies the log into the file beside the writer (its hook asks).
+    #[cfg_attr(not(test), allow(dead_code, reason = "held for its thread, which its drop stops"))]
+    checkpointer: checkpointer::Checkpointer,
     /// `<file>.lock`, locked for as long as the store is open: one Baton per
     /// database file. Declared last, so dropped after the connections.
     _lock: std::fs::File,
@@ -92,20 +96,6 @@ fn open_log(path: &Path, writer: &Connection) -> Result<Option<std::fs::File>> {
     writer.execute_batch("PRAGMA synchronous=NORMAL;").map_err(sql_error)?;
     Ok(Some(log))
 }
-
-/// Pages the log may grow by before the writer's next commit copies it into
-/// the file (SQLite's automatic checkpoint; its default is 1 000).
-///
-/// A checkpoint copies each page once however many frames the log holds of
-/// it, and syncs the log and the file once: the hot pages of a busy server
-/// (the right ends of the time-ordered indexes, the count rows, the leaves a
-/// low-cardinality variable's entries go to) are copied once per 10 000
-/// pages of log, not ten times, and the two `fsync`s are paid a tenth as
-/// often. W1, 60 000 instances, alternately: 98.7 µs of commit thread per job
-/// with 1 000 pages, 90.0 with 10 000 (medians of five, docs/benchmarks.md).
-/// The log then takes up to about 40 MiB of disk, and a restart after a
-/// crash reads at most that much of it again.
-const CHECKPOINT_PAGES: u32 = 10_000;
 
 /// KiB of pages the writer's cache may hold while the file is smaller than 1 GiB, and after.
 const SMALL_CACHE_KIB: i64 = 4 * 1024;
@@ -196,11 +186,11 @@ impl SqliteStore {
     /// refuses a file whose lock another process holds, naming that process.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         let lock = lock(path)?;
-        let writer = connect_writer(path)?;
+        let mut writer = connect_writer(path)?;
         schema::migrate(&writer)?;
         // Readers keep SQLite's 2 MiB; the writer's cache is sized for the file.
         size_writer_cache(&writer);
-        writer.execute_batch(&format!("PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES};")).map_err(sql_error)?;
+        let checkpointer = checkpointer::Checkpointer::start(&mut writer, connect(path)?)?;
         let page_size = writer.pragma_query_value(None, "page_size", |row| row.get(0)).map_err(sql_error)?;
         let (pages_at_open, rows_at_open) = (wal_pages_written(&writer), writer.total_changes());
         let wal = open_log(path, &writer)?;
@@ -210,6 +200,7 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             counters: WriteCounters { page_size, pages_at_open, rows_at_open, ..WriteCounters::default() },
             wal,
+            checkpointer,
             _lock: lock,
         })
     }
@@ -560,7 +551,7 @@ mod syncing {
 #[cfg(test)]
 mod checkpoints {
     /// The log keeps 1 000 pages and more (SQLite's default interval) until
-    /// it reaches [`super::CHECKPOINT_PAGES`]: a checkpoint copies each hot
+    /// it reaches [`crate::checkpointer::CHECKPOINT_PAGES`]: a checkpoint copies each hot
     /// page once for all that time.
     #[test]
     fn the_log_is_copied_into_the_file_every_ten_thousand_pages() {
@@ -581,7 +572,48 @@ mod checkpoints {
         // at 1 000 pages would have started the log again.
         let (_, frames, _): (i64, i64, i64) =
             writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).unwrap();
-        assert!(frames > 1_000 && frames < i64::from(super::CHECKPOINT_PAGES), "{frames} frames in the log");
+        assert!(frames > 1_000 && frames < i64::from(crate::checkpointer::CHECKPOINT_PAGES), "{frames} frames in the log");
+    }
+
+    /// Past the limit the writer's commit only asks: the checkpoint thread
+    /// copies the log as far as it may (here a reader's snapshot holds half
+    /// of it back, as the writer's appends meanwhile would), the writer's
+    /// next commit past the limit copies what is left, and the log starts
+    /// over at the commit after.
+    #[test]
+    fn the_log_is_copied_by_a_thread_of_its_own_and_then_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(&dir.path().join("log.db")).unwrap();
+        let writer = store.writer.lock().unwrap();
+        writer.execute_batch("CREATE TABLE filler (x BLOB)").unwrap();
+        let commit = || {
+            writer
+                .execute_batch(
+                    "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
+                     INSERT INTO filler SELECT zeroblob(4000) FROM n; COMMIT;",
+                )
+                .unwrap()
+        };
+        for _ in 0..100 {
+            commit();
+        }
+        let reader = rusqlite::Connection::open(dir.path().join("log.db")).unwrap();
+        reader.execute_batch("BEGIN; SELECT COUNT(*) FROM filler;").unwrap();
+        // 205 commits of 50 pages and more in all: past the limit.
+        for _ in 0..105 {
+            commit();
+        }
+        // Had the writer copied the log itself, the thread would never finish one.
+        let (frames, copied) = store.checkpointer.wait_for(1);
+        assert!(frames >= crate::checkpointer::CHECKPOINT_PAGES, "{frames} frames in the log");
+        assert!(copied > 4_000 && copied < frames, "the thread copied {copied} of {frames} frames");
+        reader.execute_batch("COMMIT").unwrap();
+        // The writer copies the rest; the next transaction starts the log over.
+        commit();
+        commit();
+        let (_, frames, _): (i64, i64, i64) =
+            writer.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?))).unwrap();
+        assert!(frames < 1_000, "{frames} frames in the log: it did not start over");
     }
 }
 
