@@ -19,7 +19,8 @@
 //! Rows written before schema 17 hold one entry each (`entries` is NULL):
 //! both forms read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection};
 use store::rows::{Cursor, HistoryFilter, HistoryRow, Page};
@@ -31,6 +32,57 @@ use crate::txn::{count_steps, from_stored, read_error};
 /// The most entries one row holds.
 pub(crate) const CHUNK_ENTRIES: usize = 64;
 
+/// Instances the ends of whose history [`HistoryEnds`] keeps at most: past
+/// it, what it knows is forgotten (each instance is then looked up once).
+const MOST_ENDS: usize = 100_000;
+
+/// The highest seq stored of each instance whose history this store's
+/// writer wrote in a committed transaction, so that the lookup for a stored
+/// row at or after a new row's first entry is skipped where every new entry
+/// comes after that end (the usual case: a W2 instance appends eleven times).
+///
+/// Sound because the writer is the file's only writer (the lock file) and
+/// what is known never says less than is stored: an instance's end is
+/// forgotten the moment a transaction writes or deletes its history (so a
+/// second write in the same transaction looks), and learned again only when
+/// that transaction commits, as the end it wrote last. A rollback to a
+/// savepoint can only take rows away (and a transaction rolled back learns
+/// nothing), so what it learns can say more than is stored, never less; as
+/// can an instance deleted after its history was written in the same
+/// transaction. Saying more costs a lookup; saying less would let a row
+/// overlap another.
+#[derive(Default)]
+pub(crate) struct HistoryEnds {
+    ends: Mutex<HashMap<String, u64>>,
+}
+
+impl HistoryEnds {
+    fn ends(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        match self.ends.lock() {
+            Ok(ends) => ends,
+            // A panic mid-change: what is known is dropped, not trusted.
+            Err(poisoned) => {
+                let mut ends = poisoned.into_inner();
+                ends.clear();
+                ends
+            }
+        }
+    }
+
+    /// Forgets what is known of `instance_id`'s history, and returns it: it is about to change.
+    pub(crate) fn forget(&self, instance_id: &str) -> Option<u64> {
+        self.ends().remove(instance_id)
+    }
+
+    fn learn(&self, written: Vec<(String, u64)>) {
+        let mut ends = self.ends();
+        if ends.len() + written.len() > MOST_ENDS {
+            ends.clear();
+        }
+        ends.extend(written);
+    }
+}
+
 /// History appended in a write transaction and not yet written, in the order it came.
 ///
 /// A savepoint writes what is pending before it begins, so what is pending
@@ -41,6 +93,9 @@ pub(crate) const CHUNK_ENTRIES: usize = 64;
 #[derive(Default)]
 pub(crate) struct PendingHistory {
     rows: Vec<HistoryRow>,
+    /// The end of each instance's history as this transaction wrote it, for
+    /// [`HistoryEnds`] at its commit.
+    written: Vec<(String, u64)>,
 }
 
 impl PendingHistory {
@@ -53,9 +108,14 @@ impl PendingHistory {
         self.rows.clear();
     }
 
+    /// Tells `ends` what the transaction wrote: it has committed.
+    pub(crate) fn committed(&mut self, ends: &HistoryEnds) {
+        ends.learn(std::mem::take(&mut self.written));
+    }
+
     /// Writes every pending entry (a row per instance and [`CHUNK_ENTRIES`]),
     /// and returns how many statements that took.
-    pub(crate) fn write(&mut self, connection: &Connection) -> Result<u64> {
+    pub(crate) fn write(&mut self, connection: &Connection, ends: &HistoryEnds) -> Result<u64> {
         if self.rows.is_empty() {
             return Ok(0);
         }
@@ -70,36 +130,52 @@ impl PendingHistory {
         while let Some(first) = rest.first() {
             let end = rest.iter().position(|r| r.instance_id != first.instance_id).unwrap_or(rest.len());
             let (one, others) = rest.split_at(end);
-            statements += write_instance(connection, &first.instance_id, one)?;
+            let known_end = ends.forget(&first.instance_id);
+            let (written, end) = write_instance(connection, &first.instance_id, one, known_end)?;
+            statements += written;
+            self.written.push((first.instance_id.clone(), end));
             rest = others;
         }
         Ok(statements)
     }
 }
 
-/// Writes one instance's new entries (sorted by seq, no seq twice); returns the statements run.
-fn write_instance(connection: &Connection, instance_id: &str, rows: &[HistoryRow]) -> Result<u64> {
+/// Writes one instance's new entries (sorted by seq, no seq twice), where
+/// `known_end` is the highest seq stored, if [`HistoryEnds`] knows it;
+/// returns the statements run and the highest seq stored after.
+fn write_instance(connection: &Connection, instance_id: &str, rows: &[HistoryRow], known_end: Option<u64>) -> Result<(u64, u64)> {
+    let first = rows[0].seq;
+    let last = rows[rows.len() - 1].seq;
     // The usual case: no stored row holds an entry at or after the first new
     // one. (Asked apart: an INSERT ... SELECT ... WHERE NOT EXISTS on the
     // table it reads makes SQLite copy the row through a temporary table.)
-    let mut later = connection
-        .prepare_cached("SELECT 1 FROM history WHERE instance_id = ? AND seq >= ? LIMIT 1")
-        .map_err(sql_error)?;
-    let overlaps = later.exists(params![instance_id, rows[0].seq]).map_err(sql_error)?;
-    count_steps(&later);
+    let mut looked_up = 0;
+    let overlaps = match known_end {
+        Some(end) if end < first => false,
+        _ => {
+            let mut later = connection
+                .prepare_cached("SELECT 1 FROM history WHERE instance_id = ? AND seq >= ? LIMIT 1")
+                .map_err(sql_error)?;
+            let overlaps = later.exists(params![instance_id, first]).map_err(sql_error)?;
+            count_steps(&later);
+            looked_up = 1;
+            overlaps
+        }
+    };
     if overlaps {
-        return merge(connection, instance_id, rows).map(|statements| statements + 1);
+        return merge(connection, instance_id, rows).map(|(statements, end)| (statements + looked_up, end));
     }
     for chunk in rows.chunks(CHUNK_ENTRIES) {
         insert_chunk(connection, instance_id, chunk.iter().map(|r| (r.seq, &r.entry)))?;
     }
-    Ok(1 + rows.len().div_ceil(CHUNK_ENTRIES) as u64)
+    Ok((looked_up + rows.len().div_ceil(CHUNK_ENTRIES) as u64, last))
 }
 
 /// Writes `rows` where stored rows hold entries at or after the first of
 /// them (an entry written again, or a gap filled): those rows and the new
 /// entries become new rows, a new entry replacing a stored one of its seq.
-fn merge(connection: &Connection, instance_id: &str, rows: &[HistoryRow]) -> Result<u64> {
+/// Returns the statements run and the highest seq stored after.
+fn merge(connection: &Connection, instance_id: &str, rows: &[HistoryRow]) -> Result<(u64, u64)> {
     let mut merged: BTreeMap<u64, engine::HistoryEntry> = BTreeMap::new();
     let mut replaced = Vec::new();
     stored_rows(connection, instance_id, rows[0].seq, |row, entries| {
@@ -119,7 +195,9 @@ fn merge(connection: &Connection, instance_id: &str, rows: &[HistoryRow]) -> Res
         insert_chunk(connection, instance_id, chunk.iter().copied())?;
         statements += 1;
     }
-    Ok(statements)
+    // Rows stored after the last merged one were among those read (every row from the first new entry on).
+    let end = merged.last().map_or(0, |(seq, _)| *seq);
+    Ok((statements, end))
 }
 
 /// Inserts one row holding `entries` (in seq order, at least one).

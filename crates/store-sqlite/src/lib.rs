@@ -39,6 +39,8 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     counters: WriteCounters,
+    /// The end of each instance's history, as far as the writer knows it ([`history::HistoryEnds`]).
+    history_ends: history::HistoryEnds,
     /// The write-ahead log (`<file>-wal`), opened again for [`Store::sync`];
     /// `None` where it could not be, and the writer syncs at each commit.
     wal: Option<std::fs::File>,
@@ -199,6 +201,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             counters: WriteCounters { page_size, pages_at_open, rows_at_open, ..WriteCounters::default() },
+            history_ends: history::HistoryEnds::default(),
             wal,
             checkpointer,
             _lock: lock,

@@ -207,10 +207,10 @@ impl<'a> SqliteTxn<'a> {
 
     /// Writes the history appended so far ([`crate::history`]).
     fn write_history(&mut self) -> Result<()> {
-        let statements = self.history.write(match &self.conn {
-            Conn::Writer { guard, .. } => guard,
+        let statements = match &self.conn {
+            Conn::Writer { guard, store } => self.history.write(guard, &store.history_ends)?,
             Conn::Reader { .. } => return Ok(()),
-        })?;
+        };
         self.ran(statements);
         Ok(())
     }
@@ -1410,6 +1410,9 @@ impl WriteTxn for SqliteTxn<'_> {
             Write::DeleteInstance { id } => {
                 // Its history appended in this transaction is deleted with the rest.
                 self.write_history()?;
+                if let Conn::Writer { store, .. } = &self.conn {
+                    store.history_ends.forget(&id);
+                }
                 let was = self.stored_count_key(&id)?;
                 self.recount(was, None);
                 self.last_number.set(None);
@@ -1616,6 +1619,7 @@ impl WriteTxn for SqliteTxn<'_> {
         self.finished = true;
         if let Conn::Writer { guard, store } = &self.conn {
             store.committed(guard, self.statements.get());
+            self.history.committed(&store.history_ends);
         }
         Ok(())
     }

@@ -261,6 +261,67 @@ fn history_is_written_a_row_per_instance_and_transaction() {
     assert_eq!(seqs, (1..=205).collect::<Vec<_>>());
 }
 
+/// Issue 16: an instance's history appended again after a commit of the
+/// same store's writer is written without first looking for stored rows
+/// after it (one statement, not two); an entry written again with a seq
+/// already stored is still found and merged, also over rows written earlier
+/// in the same transaction, after a rollback to a savepoint undid rows the
+/// transaction had written, and after the instance was deleted and its id
+/// used again.
+#[test]
+fn history_appended_after_the_writers_own_commit_is_not_looked_up_first() {
+    let (_dir, path) = temp_path("ends.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let statements = || store.written().unwrap().unwrap().statements;
+    let append = |seqs: &[(u64, &str)]| {
+        let before = statements();
+        let mut write = store.write().unwrap();
+        for (seq, name) in seqs {
+            write.apply(Write::AppendHistory(store::conformance::history_row("a", *seq, name))).unwrap();
+        }
+        write.commit().unwrap();
+        statements() - before
+    };
+    let read = || -> Vec<(u64, String)> {
+        let mut read = store.read().unwrap();
+        let page = read.history("a", &store::HistoryFilter::default(), &PageRequest::first(100)).unwrap();
+        page.items.into_iter().map(|h| (h.seq, h.entry.element_id)).collect()
+    };
+    assert_eq!(append(&[(1, "e1"), (2, "e2")]), 2, "a first append looks first");
+    assert_eq!(append(&[(3, "e3")]), 1, "appended after the writer's own commit: the insert alone");
+    assert_eq!(append(&[(4, "e4"), (5, "e5")]), 1);
+    // Written again: looked up, and merged.
+    assert_eq!(append(&[(4, "again")]), 4, "the lookup, the row holding 4 and 5 read and deleted, one inserted");
+    assert_eq!(read(), [(1, "e1"), (2, "e2"), (3, "e3"), (4, "again"), (5, "e5")].map(|(seq, name)| (seq, name.to_string())));
+    // Rows the transaction wrote in a savepoint (a read of history writes
+    // what is pending) and rolled back: nothing is learned from it.
+    let mut write = store.write().unwrap();
+    write.savepoint().unwrap();
+    write.apply(Write::AppendHistory(store::conformance::history_row("a", 6, "undone"))).unwrap();
+    write.history("a", &store::HistoryFilter::default(), &PageRequest::first(10)).unwrap();
+    write.rollback_to_savepoint().unwrap();
+    write.commit().unwrap();
+    assert_eq!(append(&[(6, "e6")]), 2, "the end learned (6, undone) is past the stored one: it looks");
+    assert_eq!(append(&[(6, "e6 again")]), 4, "written again: looked up and merged");
+    // Written twice in one transaction (a savepoint writes what is pending),
+    // the second time over the first: what the writer knew from before is
+    // no longer the end.
+    let mut write = store.write().unwrap();
+    write.apply(Write::AppendHistory(store::conformance::history_row("a", 7, "e7"))).unwrap();
+    write.savepoint().unwrap();
+    write.release_savepoint().unwrap();
+    write.apply(Write::AppendHistory(store::conformance::history_row("a", 7, "e7 again"))).unwrap();
+    write.commit().unwrap();
+    assert_eq!(read().last(), Some(&(7, "e7 again".to_string())));
+    assert_eq!(read().len(), 7);
+    // Deleted, and the id used again: the old end is not trusted.
+    let mut write = store.write().unwrap();
+    write.apply(Write::DeleteInstance { id: "a".into() }).unwrap();
+    write.commit().unwrap();
+    assert_eq!(append(&[(1, "new")]), 2, "after a deletion it looks again");
+    assert_eq!(read(), [(1, "new".to_string())]);
+}
+
 /// Issue 16, item 2: what the store reports it wrote is what reached the
 /// file: the bytes of its write-ahead log (a 32-byte header, then a frame per
 /// page written), the statements and the rows.
