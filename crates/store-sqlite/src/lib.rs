@@ -551,25 +551,36 @@ mod syncing {
     }
 }
 
+/// A store on a new file in `dir`, with a table `filler (id, x)` for its tests to fill the log with.
+#[cfg(test)]
+pub(crate) fn store_with_filler(dir: &Path) -> SqliteStore {
+    let store = SqliteStore::open(&dir.join("log.db")).unwrap();
+    store.writer.lock().unwrap().execute_batch("CREATE TABLE filler (id INTEGER PRIMARY KEY, x BLOB)").unwrap();
+    store
+}
+
 #[cfg(test)]
 mod checkpoints {
+    /// A transaction of 50 pages and more.
+    fn commit_50_pages(writer: &rusqlite::Connection) {
+        writer
+            .execute_batch(
+                "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
+                 INSERT INTO filler (x) SELECT zeroblob(4000) FROM n; COMMIT;",
+            )
+            .unwrap();
+    }
+
     /// The log keeps 1 000 pages and more (SQLite's default interval) until
     /// it reaches [`crate::checkpointer::CHECKPOINT_PAGES`]: a checkpoint copies each hot
     /// page once for all that time.
     #[test]
     fn the_log_is_copied_into_the_file_every_ten_thousand_pages() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::SqliteStore::open(&dir.path().join("log.db")).unwrap();
+        let store = crate::store_with_filler(dir.path());
         let writer = store.writer.lock().unwrap();
-        writer.execute_batch("CREATE TABLE filler (x BLOB)").unwrap();
-        // 30 commits of 50 pages and more each.
         for _ in 0..30 {
-            writer
-                .execute_batch(
-                    "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
-                     INSERT INTO filler SELECT zeroblob(4000) FROM n; COMMIT;",
-                )
-                .unwrap();
+            commit_50_pages(&writer);
         }
         // (busy, frames in the log, frames copied): an automatic checkpoint
         // at 1 000 pages would have started the log again.
@@ -586,17 +597,9 @@ mod checkpoints {
     #[test]
     fn the_log_is_copied_by_a_thread_of_its_own_and_then_starts_over() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::SqliteStore::open(&dir.path().join("log.db")).unwrap();
+        let store = crate::store_with_filler(dir.path());
         let writer = store.writer.lock().unwrap();
-        writer.execute_batch("CREATE TABLE filler (x BLOB)").unwrap();
-        let commit = || {
-            writer
-                .execute_batch(
-                    "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
-                     INSERT INTO filler SELECT zeroblob(4000) FROM n; COMMIT;",
-                )
-                .unwrap()
-        };
+        let commit = || commit_50_pages(&writer);
         for _ in 0..100 {
             commit();
         }

@@ -406,9 +406,8 @@ mod tests {
     #[test]
     fn a_commit_is_written_to_the_log_in_a_few_calls() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::SqliteStore::open(&dir.path().join("log.db")).unwrap();
+        let store = crate::store_with_filler(dir.path());
         let writer = store.writer.lock().unwrap();
-        writer.execute_batch("CREATE TABLE filler (x BLOB)").unwrap();
         let before = super::log_writes();
         writer.execute_batch("BEGIN").unwrap();
         blobs(&writer, 50, 3000);
@@ -428,9 +427,8 @@ mod tests {
     fn what_is_committed_is_in_the_file_when_the_commit_returns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.db");
-        let store = crate::SqliteStore::open(&path).unwrap();
+        let store = crate::store_with_filler(dir.path());
         let writer = store.writer.lock().unwrap();
-        writer.execute_batch("CREATE TABLE filler (id INTEGER PRIMARY KEY, x BLOB)").unwrap();
         let reader = Connection::open(&path).unwrap();
         let mut expected = (0, 0);
         for (round, (rows, bytes)) in [(10, 100), (200, 3000), (1_500, 4000), (1, 10)].into_iter().enumerate() {
