@@ -319,9 +319,13 @@ unsafe extern "C" fn read(file: *mut ffi::sqlite3_file, data: *mut c_void, amoun
     }
 }
 
-/// Writes what is gathered, then hands the call to the default VFS's file.
+/// Writes what is gathered, then hands the call to the default VFS's file
+/// (answering `$missing` where that file has no such method).
 macro_rules! after_writing {
     ($name:ident ( $($arg:ident : $ty:ty),* ) => $method:ident) => {
+        after_writing!($name($($arg: $ty),*) => $method, or ffi::SQLITE_OK);
+    };
+    ($name:ident ( $($arg:ident : $ty:ty),* ) => $method:ident, or $missing:expr) => {
         unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file $(, $arg: $ty)*) -> c_int {
             // SAFETY: `file` is a log SQLite opened through `open`; the
             // arguments are SQLite's, passed on as they came.
@@ -333,7 +337,7 @@ macro_rules! after_writing {
                 }
                 match log.inner_methods().$method {
                     Some(method) => method(log.inner $(, $arg)*),
-                    None => ffi::SQLITE_OK,
+                    None => $missing,
                 }
             }
         }
@@ -346,21 +350,7 @@ after_writing!(file_size(size: *mut i64) => xFileSize);
 after_writing!(lock(level: c_int) => xLock);
 after_writing!(unlock(level: c_int) => xUnlock);
 after_writing!(check_reserved_lock(out: *mut c_int) => xCheckReservedLock);
-
-unsafe extern "C" fn file_control(file: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
-    // SAFETY: as for the methods above.
-    unsafe {
-        let log = log_file(file);
-        let code = log.write_gathered();
-        if code != ffi::SQLITE_OK {
-            return code;
-        }
-        match log.inner_methods().xFileControl {
-            Some(control) => control(log.inner, op, arg),
-            None => ffi::SQLITE_NOTFOUND,
-        }
-    }
-}
+after_writing!(file_control(op: c_int, arg: *mut c_void) => xFileControl, or ffi::SQLITE_NOTFOUND);
 
 unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: as for the methods above.
@@ -419,8 +409,8 @@ mod tests {
     #[test]
     fn a_one_frame_commit_after_a_rolled_back_spill_is_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.db");
         let store = crate::store_with_filler(dir.path());
+        let path = store.path().to_path_buf();
         let writer = store.writer.lock().unwrap();
         blobs(&writer, 10, 100);
         let reader = Connection::open(&path).unwrap();
@@ -443,8 +433,8 @@ mod tests {
     #[test]
     fn every_commit_of_a_random_mix_is_in_the_file_when_it_returns() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.db");
         let store = crate::store_with_filler(dir.path());
+        let path = store.path().to_path_buf();
         let writer = store.writer.lock().unwrap();
         let reader = Connection::open(&path).unwrap();
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -518,8 +508,8 @@ mod tests {
     #[test]
     fn what_is_committed_is_in_the_file_when_the_commit_returns() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.db");
         let store = crate::store_with_filler(dir.path());
+        let path = store.path().to_path_buf();
         let writer = store.writer.lock().unwrap();
         let reader = Connection::open(&path).unwrap();
         let mut expected = (0, 0);
