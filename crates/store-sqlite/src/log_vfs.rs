@@ -14,7 +14,10 @@
 //! and writes them in one call, at the latest when the page of a frame that
 //! commits a transaction has been gathered (the header of such a frame
 //! carries the size of the database after the commit, non-zero; other
-//! frames carry zero). So when SQLite's commit returns, and before the
+//! frames carry zero). What follows a commit frame's header until the next
+//! transaction's first header (its page, and the copies of it SQLite pads
+//! the log with up to a sector's end when it syncs at each commit on a disk
+//! without `POWERSAFE_OVERWRITE`, split around that sync) goes at once. So when SQLite's commit returns, and before the
 //! new end of the log is published to readers (which SQLite does after
 //! writing every frame), every byte of it is in the file, and a failed
 //! write (a full disk) fails the commit as it did before. Nothing is made
@@ -113,8 +116,11 @@ struct LogFile {
     gathered_at: i64,
     /// Where the log was last written up to (the end of the last write).
     end: i64,
-    /// Where the page of a commit frame whose header was just gathered begins.
-    commit_page_at: Option<i64>,
+    /// The last frame header written was a commit frame's: until the next
+    /// transaction's first header, what is written is the commit's end (its
+    /// page, or the frames and parts of frames SQLite pads the log with to a
+    /// sector's end around a sync) and goes to the file at once.
+    committing: bool,
     /// The log was read since it was last appended to: writes go through
     /// until one continues it at `end`.
     read_back: bool,
@@ -146,17 +152,22 @@ impl LogFile {
         // Written or failed, the bytes are SQLite's again: a failed write
         // fails the transaction, whose frames SQLite writes anew.
         self.gathered.clear();
-        self.commit_page_at = None;
         code
     }
 
     fn write(&mut self, bytes: &[u8], offset: i64) -> c_int {
         let Ok(length) = i64::try_from(bytes.len()) else { return ffi::SQLITE_IOERR_WRITE };
-        let code = if self.read_back && offset != self.end { self.write_through(bytes, offset) } else { self.gather(bytes, offset) };
+        let header = bytes.len() == FRAME_HEADER;
+        if header {
+            // A commit frame's header carries the database's size after the commit; others zero.
+            self.committing = bytes[4..8] != [0; 4];
+        }
+        let code = if self.read_back && offset != self.end {
+            self.write_through(bytes, offset)
+        } else {
+            self.gather(bytes, offset, self.committing && !header)
+        };
         self.end = offset + length;
-        // A commit frame's header carries the database's size after the
-        // commit; the page after it, gathered or not, ends the commit.
-        self.commit_page_at = (bytes.len() == FRAME_HEADER && bytes[4..8] != [0; 4]).then_some(self.end);
         code
     }
 
@@ -174,9 +185,8 @@ impl LogFile {
 
     /// Adds `bytes` to what is gathered (writing that first if they do not
     /// continue it), and writes it all if they end a commit.
-    fn gather(&mut self, bytes: &[u8], offset: i64) -> c_int {
+    fn gather(&mut self, bytes: &[u8], offset: i64, ends_commit: bool) -> c_int {
         self.read_back = false;
-        let ends_commit = self.commit_page_at == Some(offset);
         let gathered_end = self.gathered_at + self.gathered.len() as i64;
         if !self.gathered.is_empty() && offset != gathered_end {
             let code = self.write_gathered();
@@ -248,7 +258,7 @@ unsafe extern "C" fn open(
                 gathered: Vec::new(),
                 gathered_at: 0,
                 end: 0,
-                commit_page_at: None,
+                committing: false,
                 read_back: false,
             },
         );
@@ -481,6 +491,32 @@ mod tests {
                 let check: String = copy.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
                 assert_eq!(check, "ok", "after step {step}");
             }
+        }
+    }
+
+    /// Where SQLite syncs the log at each commit and pads it to a whole
+    /// sector (`synchronous=FULL`, and a disk that does not promise that a
+    /// write leaves the rest of its sector alone: `psow=0`), it writes the
+    /// commit frame again after itself, splitting a frame's write at the
+    /// sector's end around a sync: every commit is still whole in the file
+    /// when it returns, as a reader and a crash find it.
+    #[test]
+    fn commits_padded_to_a_sector_and_synced_are_in_the_file_when_they_return() {
+        super::register().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("padded.db");
+        let uri = format!("file:{}?psow=0", path.display());
+        let writer = Connection::open_with_flags_and_vfs(&uri, rusqlite::OpenFlags::default(), super::NAME).unwrap();
+        writer.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE filler (id INTEGER PRIMARY KEY, x BLOB);").unwrap();
+        let reader = Connection::open(&path).unwrap();
+        let mut expected = (0, 0);
+        for (round, (rows, bytes)) in [(1, 10), (3, 3000), (1, 100), (40, 2000), (1, 5), (7, 700)].into_iter().enumerate() {
+            blobs(&writer, rows, bytes);
+            expected = (expected.0 + i64::from(rows), expected.1 + i64::from(rows) * bytes as i64);
+            writer.execute("UPDATE filler SET x = x WHERE id = 1", []).unwrap();
+            assert_eq!(count_and_sum(&reader), expected, "a reader, after commit {round}");
+            let copy = copied_as_a_crash_leaves_it(&path, &dir.path().join(format!("crash-{round}.db")));
+            assert_eq!(count_and_sum(&copy), expected, "a crash, after commit {round}");
         }
     }
 
