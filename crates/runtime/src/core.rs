@@ -1931,10 +1931,13 @@ impl<'t> Session<'t> {
         let tenant = loaded.deployed.tenant.clone();
         let global = |local: u64| format!("{id}.{local}");
         for effect in effects {
+            // A job just created has no lease to keep: its key is new (the
+            // instance's counter gave it), so there is nothing to look up.
+            let created = matches!(effect, Effect::JobCreated { .. });
             match effect {
                 Effect::JobCreated { job } | Effect::JobUpdated { job } => {
                     let key = global(job.key);
-                    let held = if release_leases {
+                    let held = if release_leases || created {
                         None
                     } else {
                         self.tx

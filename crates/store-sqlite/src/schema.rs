@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 17;
+pub const SCHEMA_VERSION: i64 = 18;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -295,7 +295,46 @@ DROP TRIGGER instances_uncounted;
 const V17: &str = "
 ALTER TABLE history ADD COLUMN entries INTEGER;
 ";
-const STEPS: [(i64, &str); 17] = [
+
+/// Version 18: a job's row is found by its key alone (issue 16). The table is
+/// its key's B-tree (WITHOUT ROWID), so a job written or deleted changes
+/// three B-trees, not five: there is no rowid table beside the key's index,
+/// and no index by instance, since a job's key is its instance's id, a dot
+/// and its number in the instance (`runtime`'s `global`), so an instance's
+/// jobs are the keys that start with `id.` (`crate::txn::job_keys_of`).
+/// [`check_job_keys`] refuses a file whose keys are not all of that form.
+const V18: &str = "
+CREATE TABLE jobs_by_key (
+    key TEXT PRIMARY KEY, instance_id TEXT NOT NULL, local_key INTEGER NOT NULL, process_id TEXT NOT NULL,
+    element_id TEXT NOT NULL, job_type TEXT NOT NULL, retries INTEGER NOT NULL, state TEXT NOT NULL,
+    not_before INTEGER, error_message TEXT, worker TEXT, lease_until INTEGER, created_at INTEGER NOT NULL,
+    lease TEXT, tenant TEXT NOT NULL DEFAULT 'default'
+) WITHOUT ROWID;
+INSERT INTO jobs_by_key (key, instance_id, local_key, process_id, element_id, job_type, retries, state, not_before,
+        error_message, worker, lease_until, created_at, lease, tenant)
+    SELECT key, instance_id, local_key, process_id, element_id, job_type, retries, state, not_before,
+        error_message, worker, lease_until, created_at, lease, tenant FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_by_key RENAME TO jobs;
+CREATE INDEX jobs_by_type ON jobs (job_type, state, created_at, key);
+CREATE INDEX jobs_by_created ON jobs (created_at, key);
+";
+
+/// Step 18 finds an instance's jobs by their keys' prefix: every stored key
+/// must be the instance's id, a dot and the job's number.
+fn check_job_keys(connection: &Connection) -> Result<()> {
+    let odd: Option<String> = connection
+        .query_row("SELECT key FROM jobs WHERE key IS NOT instance_id || '.' || local_key LIMIT 1", [], |row| row.get(0))
+        .map(Some)
+        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+        .map_err(sql_error)?;
+    match odd {
+        Some(key) => Err(Error::corrupt(format!("job {key}: its key is not its instance's id, a dot and its number"))),
+        None => Ok(()),
+    }
+}
+
+const STEPS: [(i64, &str); 18] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -313,6 +352,7 @@ const STEPS: [(i64, &str); 17] = [
     (15, V15),
     (16, V16),
     (17, V17),
+    (18, V18),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For
@@ -325,6 +365,7 @@ pub fn migrate_steps(connection: &Connection, from: i64, to: i64) -> Result<()> 
             // Steps that need more than SQL, in the same transaction.
             let filled = match step {
                 14 => index_stored_variables(connection),
+                18 => check_job_keys(connection),
                 _ => Ok(()),
             };
             if let Err(error) = filled {

@@ -489,6 +489,12 @@ fn in_tenants(
 }
 
 /// Adds `column = value` to a list query's conditions when the filter gives a value.
+/// The range of keys an instance's jobs have (schema 18): its id and a dot,
+/// then the job's number; `/` is the character after the dot.
+pub(crate) fn job_keys_of(instance_id: &str) -> (String, String) {
+    (format!("{instance_id}."), format!("{instance_id}/"))
+}
+
 fn equal(
     conditions: &mut Vec<String>,
     values: &mut Vec<Box<dyn ToSql>>,
@@ -925,12 +931,12 @@ impl ReadTxn for SqliteTxn<'_> {
         let mut values: Vec<Box<dyn ToSql>> = Vec::new();
         in_tenants(&mut conditions, &mut values, &filter.tenants)?;
         equal(&mut conditions, &mut values, "job_type", &filter.job_type);
-        equal(
-            &mut conditions,
-            &mut values,
-            "instance_id",
-            &filter.instance_id,
-        );
+        if let Some(instance_id) = &filter.instance_id {
+            let (from, to) = job_keys_of(instance_id);
+            conditions.push("key >= ? AND key < ?".to_string());
+            values.push(Box::new(from));
+            values.push(Box::new(to));
+        }
         if let Some(state) = filter.state {
             conditions.push("state = ?".to_string());
             values.push(Box::new(enum_text(&state)?));
@@ -1419,7 +1425,12 @@ impl WriteTxn for SqliteTxn<'_> {
                 // `variables`, this store's own index of them, by their values in its state.
                 self.ran(crate::variables::unindex_variables(self.db(), &id)?);
                 for table in INSTANCE_TABLES {
-                    self.execute(&format!("DELETE FROM {table} WHERE instance_id = ?"), params![id])?;
+                    if table == "jobs" {
+                        let (from, to) = job_keys_of(&id);
+                        self.execute("DELETE FROM jobs WHERE key >= ? AND key < ?", params![from, to])?;
+                    } else {
+                        self.execute(&format!("DELETE FROM {table} WHERE instance_id = ?"), params![id])?;
+                    }
                 }
                 self.execute("DELETE FROM instances WHERE id = ?", params![id])
             }
@@ -1678,6 +1689,23 @@ mod plans {
                 "sorted in the index, not afterwards: {steps:?}"
             );
         }
+    }
+
+    /// An instance's jobs are found by their keys' prefix (schema 18 keeps
+    /// no index by instance), not by walking every job in creation order.
+    #[test]
+    fn an_instances_jobs_are_found_by_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(&dir.path().join("plans.db")).unwrap();
+        let connection = store.writer.lock().unwrap();
+        let sql = super::paged_sql("key", "jobs", "WHERE key >= ? AND key < ?", ("created_at", "key"), "", 51);
+        let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps: Vec<String> = statement
+            .query_map(rusqlite::params!["i1.", "i1/"], |row| row.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(steps[0].starts_with("SEARCH jobs USING PRIMARY KEY (key>? AND key<?)"), "{steps:?}");
     }
 
     /// A page deep in the instance list does the work of the first page:

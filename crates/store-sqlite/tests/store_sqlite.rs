@@ -131,6 +131,70 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
     assert_eq!(version, store_sqlite::SCHEMA_VERSION);
 }
 
+/// Schema 18 keeps jobs in their key's B-tree and finds an instance's jobs
+/// by the key's prefix: jobs written by schema 17 come through whole, an
+/// instance's list holds its own jobs and not those of an instance whose id
+/// starts the same, and deleting an instance deletes its jobs alone.
+#[test]
+fn jobs_of_schema_17_are_kept_and_found_by_their_instance() {
+    let (_dir, path) = temp_path("v17.db");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    store_sqlite::migrate_steps(&connection, 0, 17).unwrap();
+    for (key, instance, local) in [("i1.3", "i1", 3), ("i1.12", "i1", 12), ("i10.3", "i10", 3)] {
+        connection
+            .execute(
+                "INSERT INTO jobs (key, instance_id, local_key, process_id, element_id, job_type, retries, state, not_before,
+                 error_message, worker, lease_until, created_at, lease, tenant)
+                 VALUES (?, ?, ?, 'p', 'task', 'work', 3, 'activatable', NULL, 'failed once', 'w', 40, ?, 'lease-1', 'default')",
+                rusqlite::params![key, instance, local, local * 10],
+            )
+            .unwrap();
+    }
+    drop(connection);
+    let store = SqliteStore::open(&path).unwrap();
+    let mut read = store.read().unwrap();
+    let job = read.job("i1.12").unwrap().expect("kept");
+    assert_eq!(
+        (job.instance_id.as_str(), job.local_key, job.error_message.as_deref(), job.lease.as_deref(), job.created_at),
+        ("i1", 12, Some("failed once"), Some("lease-1"), 120)
+    );
+    let of = |read: &mut Box<dyn store::ReadTxn + '_>, instance: &str| {
+        let filter = store::JobFilter { instance_id: Some(instance.into()), ..store::JobFilter::default() };
+        read.jobs(&filter, &PageRequest::first(10)).unwrap().items.into_iter().map(|j| j.key).collect::<Vec<_>>()
+    };
+    assert_eq!(of(&mut read, "i1"), ["i1.3", "i1.12"], "in the order they were created");
+    assert_eq!(of(&mut read, "i10"), ["i10.3"]);
+    drop(read);
+    let mut write = store.write().unwrap();
+    write.apply(Write::DeleteInstance { id: "i1".into() }).unwrap();
+    write.commit().unwrap();
+    let mut read = store.read().unwrap();
+    assert_eq!((of(&mut read, "i1").len(), of(&mut read, "i10")), (0, vec!["i10.3".to_string()]));
+}
+
+/// A file whose job keys are not their instance's id, a dot and the job's
+/// number cannot take step 18 (its instances' jobs would not be found):
+/// it is refused by name, and left as it was.
+#[test]
+fn a_job_key_of_another_form_stops_step_18() {
+    let (_dir, path) = temp_path("odd.db");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    store_sqlite::migrate_steps(&connection, 0, 17).unwrap();
+    connection
+        .execute_batch(
+            "INSERT INTO jobs (key, instance_id, local_key, process_id, element_id, job_type, retries, state, created_at)
+             VALUES ('odd-7', 'i1', 7, 'p', 'task', 'work', 3, 'activatable', 1)",
+        )
+        .unwrap();
+    drop(connection);
+    let error = SqliteStore::open(&path).err().expect("refused");
+    assert!(error.is_corrupt() && error.to_string().contains("job odd-7"), "{error}");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = connection.query_row("PRAGMA user_version", [], |row| row.get(0)).unwrap();
+    let kept: i64 = connection.query_row("SELECT count(*) FROM jobs WHERE key = 'odd-7'", [], |row| row.get(0)).unwrap();
+    assert_eq!((version, kept), (17, 1));
+}
+
 /// Issue 16, item 2: states and history entries are stored compactly from
 /// schema 15 on. A file that holds them as JSON text (schema 14) reads the
 /// same, history filters included; a row written again takes the compact form.
