@@ -304,7 +304,7 @@ pub fn router(handle: Handle) -> Router {
 /// The whole API behind a door configured by `security`.
 /// What every handler reads: the runtime's handle and what `security` configures.
 fn app_state(handle: Handle, security: &guard::Security, connections: Option<std::sync::Arc<connections::Connections>>) -> AppState {
-    AppState {
+    AppState(std::sync::Arc::new(AppParts {
         connections,
         handle,
         tokens: security.tokens.clone(),
@@ -312,7 +312,7 @@ fn app_state(handle: Handle, security: &guard::Security, connections: Option<std
         sign_in: std::sync::Arc::new(tokens::sign_in_json(security)),
         page_policy: std::sync::Arc::new(pages::policy(security.oidc.as_ref().and_then(|o| o.sign_in.as_ref()))),
         numbers: std::sync::Arc::new(camunda::keys::Numbers::default()),
-    }
+    }))
 }
 
 pub fn router_with(handle: Handle, security: guard::Security) -> Router {

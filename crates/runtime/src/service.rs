@@ -249,9 +249,23 @@ enum Message {
     Stop,
 }
 
-/// A cheap, cloneable way to talk to the commit loop.
+/// A cheap, cloneable way to talk to the commit loop: its clones share one
+/// [`Shared`] behind one reference count, so a clone (the API makes several
+/// per request) is one atomic add, not one per part; with a count per part a
+/// request's clones and drops were 4 % of the API threads' time under W3.
 #[derive(Clone)]
-pub struct Handle {
+pub struct Handle(Arc<Shared>);
+
+impl std::ops::Deref for Handle {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every clone of a [`Handle`] shares.
+pub struct Shared {
     sender: SyncSender<Message>,
     /// Woken after every commit that may have made jobs activatable.
     pub jobs_changed: Arc<Notify>,
@@ -303,7 +317,7 @@ impl Service {
         #[cfg(feature = "test-util")]
         core.inject_panic(options.inject_panic.clone());
         let (sender, receiver) = mpsc::sync_channel(options.queue_capacity);
-        let handle = Handle {
+        let handle = Handle(Arc::new(Shared {
             sender,
             jobs_changed: Arc::new(Notify::new()),
             instances_ended: Arc::new(Notify::new()),
@@ -318,7 +332,7 @@ impl Service {
             damage: Arc::default(),
             streamed: Arc::default(),
             queue_capacity: options.queue_capacity,
-        };
+        }));
         let warm = handle.workflows.clone();
         // Off the commit loop, before anyone asks. Should the thread not
         // start, each version is still compiled when first needed.
