@@ -19,7 +19,7 @@ use crate::access::Principal;
 use crate::error::ApiError;
 use crate::extract::{Actor, Body, Caller};
 use crate::limits::PollPermit;
-use crate::routes::{activated_json, call, check_taking, claim, ok, Answer, AppState, MAX_WAIT_MS};
+use crate::routes::{call, check_taking, claim, ok, Answer, AppState, MAX_WAIT_MS};
 
 /// An empty line this often on a quiet stream: the worker knows the server
 /// is there, and the server learns soon that a worker has gone.
@@ -57,6 +57,14 @@ pub(crate) fn open(state: &AppState, caller: Option<&Principal>, request: Stream
     Ok((state.handle.stream_jobs(asked), place))
 }
 
+/// A stream's line: the job as activation answers it.
+fn line_of(job: &runtime::ActivatedJob) -> Result<String, ApiError> {
+    let mut line = serde_json::to_string(&crate::routes::ActivatedJson::of(job))
+        .map_err(|e| ApiError::new("engine-fault", format!("job {} could not be written as JSON: {e}", job.job.key)))?;
+    line.push('\n');
+    Ok(line)
+}
+
 /// `POST /v1/jobs/stream`: one job per line (newline-delimited JSON, as
 /// activation answers each), as they are created, within the window; an
 /// empty line every ten seconds when there is none; a last line
@@ -70,10 +78,10 @@ pub async fn stream_jobs(State(state): State<AppState>, Caller(caller): Caller, 
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
         loop {
             let line = tokio::select! {
-                job = jobs.recv() => match job {
-                    Some(Ok(job)) => format!("{}\n", activated_json(&job)),
+                job = jobs.recv() => match job.map(|job| job.map_err(ApiError::from).and_then(|job| line_of(&job))) {
+                    Some(Ok(line)) => line,
                     Some(Err(error)) => {
-                        let (_, problem) = ApiError::from(error).problem();
+                        let (_, problem) = error.problem();
                         let _ = lines.send(Ok(format!("{}\n", json!({ "problem": problem })))).await;
                         break;
                     }

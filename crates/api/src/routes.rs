@@ -1190,21 +1190,80 @@ pub(crate) fn default_lease() -> i64 {
 }
 
 fn job_json(job: &store::JobRow) -> Value {
-    json!({
-        "key": job.key,
-        "tenant": job.tenant,
-        "type": job.job_type,
-        "instance_id": job.instance_id,
-        "workflow": job.process_id,
-        "element_id": job.element_id,
-        "retries": job.retries,
-        "state": job.state,
-        "worker": job.worker,
-        "lease_until": job.lease_until.map(time),
-        "not_before": job.not_before.map(time),
-        "error_message": job.error_message,
-        "created_at": time(job.created_at),
-    })
+    serde_json::to_value(JobJson::of(job)).unwrap_or(Value::Null)
+}
+
+/// A job as the API shows it, serialized from the row as it is: activation
+/// answers many at once, and building a `Value` of each first (its variables
+/// copied into it) was a tenth of the API threads' time under W3.
+#[derive(serde::Serialize)]
+struct JobJson<'a> {
+    key: &'a str,
+    tenant: &'a str,
+    #[serde(rename = "type")]
+    job_type: &'a str,
+    instance_id: &'a str,
+    workflow: &'a str,
+    element_id: &'a str,
+    retries: u32,
+    state: engine::JobState,
+    worker: Option<&'a str>,
+    lease_until: Option<String>,
+    not_before: Option<String>,
+    error_message: Option<&'a str>,
+    created_at: String,
+}
+
+impl<'a> JobJson<'a> {
+    fn of(job: &'a store::JobRow) -> Self {
+        JobJson {
+            key: &job.key,
+            tenant: &job.tenant,
+            job_type: &job.job_type,
+            instance_id: &job.instance_id,
+            workflow: &job.process_id,
+            element_id: &job.element_id,
+            retries: job.retries,
+            state: job.state,
+            worker: job.worker.as_deref(),
+            lease_until: job.lease_until.map(time),
+            not_before: job.not_before.map(time),
+            error_message: job.error_message.as_deref(),
+            created_at: time(job.created_at),
+        }
+    }
+}
+
+/// A job as activation hands it to its worker (a long poll's answer, a
+/// stream's line): the job, then what the worker needs to do it.
+#[derive(serde::Serialize)]
+pub(crate) struct ActivatedJson<'a> {
+    #[serde(flatten)]
+    job: JobJson<'a>,
+    variables: &'a Variables,
+    // The proof of holding the job: in this answer only, never in lists.
+    lease: Option<&'a str>,
+    headers: &'a BTreeMap<String, String>,
+    properties: &'a BTreeMap<String, String>,
+    listener: Option<bpmn::ListenerEvent>,
+}
+
+impl<'a> ActivatedJson<'a> {
+    pub(crate) fn of(activated: &'a runtime::ActivatedJob) -> Self {
+        ActivatedJson {
+            job: JobJson::of(&activated.job),
+            variables: &activated.variables,
+            lease: activated.job.lease.as_deref(),
+            headers: &activated.headers,
+            properties: &activated.properties,
+            listener: activated.listener,
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ActivatedJobs<'a> {
+    jobs: Vec<ActivatedJson<'a>>,
 }
 
 pub async fn activate_jobs(
@@ -1213,20 +1272,7 @@ pub async fn activate_jobs(
     Body(request): Body<ActivateRequest>,
 ) -> Answer {
     let jobs = activate(&state, caller.as_ref(), request).await?;
-    let items: Vec<Value> = jobs.iter().map(activated_json).collect();
-    ok(json!({ "jobs": items }))
-}
-
-/// A job as activation hands it to its worker (a long poll's answer, a stream's line).
-pub(crate) fn activated_json(activated: &runtime::ActivatedJob) -> Value {
-    let mut value = job_json(&activated.job);
-    value["variables"] = json!(activated.variables);
-    // The proof of holding the job: in this answer only, never in lists.
-    value["lease"] = json!(activated.job.lease);
-    value["headers"] = json!(activated.headers);
-    value["properties"] = json!(activated.properties);
-    value["listener"] = json!(activated.listener);
-    value
+    Ok(Json(ActivatedJobs { jobs: jobs.iter().map(ActivatedJson::of).collect() }).into_response())
 }
 
 /// The checks every way of taking jobs makes (a poll, a stream, Zeebe's

@@ -235,6 +235,23 @@ async fn an_order_runs_through_the_api() {
         ),
         (json!("charge"), json!(5))
     );
+    // The job's fields, then what its worker needs, in this order (the
+    // answer is written from the row, not built as a map first).
+    let fields: Vec<&str> = job.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        fields,
+        [
+            "key", "tenant", "type", "instance_id", "workflow", "element_id", "retries", "state", "worker", "lease_until",
+            "not_before", "error_message", "created_at", "variables", "lease", "headers", "properties", "listener"
+        ],
+        "{job}"
+    );
+    assert_eq!(
+        (&job["type"], &job["state"], &job["worker"], &job["not_before"], &job["listener"], &job["instance_id"]),
+        (&json!("charge"), &json!("activatable"), &json!("w1"), &Value::Null, &Value::Null, &json!(id)),
+        "{job}"
+    );
+    assert!(job["lease"].is_string() && job["created_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{job}");
     let key = job["key"].as_str().unwrap();
     let (status, _) = app
         .json(
