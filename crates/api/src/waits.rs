@@ -97,7 +97,7 @@ pub async fn list_timers(
                         .map(|r| r.remaining),
                 );
                 json!({
-                    "key": format!("{}.{}", timer.instance_id, timer.local_key),
+                    "key": store::item_key(&timer.instance_id, timer.local_key),
                     "tenant": timer.tenant,
                     "instance_id": timer.instance_id,
                     "workflow": instance.map(|i| &i.process_id),

@@ -1929,7 +1929,7 @@ impl<'t> Session<'t> {
         })?;
         let process_id = loaded.state.process_id.clone();
         let tenant = loaded.deployed.tenant.clone();
-        let global = |local: u64| format!("{id}.{local}");
+        let global = |local: u64| store::item_key(id, local);
         for effect in effects {
             // A job just created has no lease to keep: its key is new (the
             // instance's counter gave it), so there is nothing to look up.

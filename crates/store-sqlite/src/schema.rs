@@ -1,6 +1,6 @@
 //! The tables and their indexes, one per query the runtime and the API make.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use store::{Error, Result};
 
 use crate::sql_error;
@@ -300,8 +300,8 @@ ALTER TABLE history ADD COLUMN entries INTEGER;
 /// its key's B-tree (WITHOUT ROWID), so a job written or deleted changes
 /// three B-trees, not five: there is no rowid table beside the key's index,
 /// and no index by instance, since a job's key is its instance's id, a dot
-/// and its number in the instance (`runtime`'s `global`), so an instance's
-/// jobs are the keys that start with `id.` (`crate::txn::job_keys_of`).
+/// and its number in the instance ([`store::item_key`]), so an instance's
+/// jobs are a range of keys ([`store::item_keys_of`]).
 /// [`check_job_keys`] refuses a file whose keys are not all of that form.
 const V18: &str = "
 CREATE TABLE jobs_by_key (
@@ -325,8 +325,7 @@ CREATE INDEX jobs_by_created ON jobs (created_at, key);
 fn check_job_keys(connection: &Connection) -> Result<()> {
     let odd: Option<String> = connection
         .query_row("SELECT key FROM jobs WHERE key IS NOT instance_id || '.' || local_key LIMIT 1", [], |row| row.get(0))
-        .map(Some)
-        .or_else(|e| if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) })
+        .optional()
         .map_err(sql_error)?;
     match odd {
         Some(key) => Err(Error::corrupt(format!("job {key}: its key is not its instance's id, a dot and its number"))),

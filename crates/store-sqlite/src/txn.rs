@@ -489,12 +489,6 @@ fn in_tenants(
 }
 
 /// Adds `column = value` to a list query's conditions when the filter gives a value.
-/// The range of keys an instance's jobs have (schema 18): its id and a dot,
-/// then the job's number; `/` is the character after the dot.
-pub(crate) fn job_keys_of(instance_id: &str) -> (String, String) {
-    (format!("{instance_id}."), format!("{instance_id}/"))
-}
-
 fn equal(
     conditions: &mut Vec<String>,
     values: &mut Vec<Box<dyn ToSql>>,
@@ -932,7 +926,7 @@ impl ReadTxn for SqliteTxn<'_> {
         in_tenants(&mut conditions, &mut values, &filter.tenants)?;
         equal(&mut conditions, &mut values, "job_type", &filter.job_type);
         if let Some(instance_id) = &filter.instance_id {
-            let (from, to) = job_keys_of(instance_id);
+            let (from, to) = store::item_keys_of(instance_id);
             conditions.push("key >= ? AND key < ?".to_string());
             values.push(Box::new(from));
             values.push(Box::new(to));
@@ -1426,7 +1420,7 @@ impl WriteTxn for SqliteTxn<'_> {
                 self.ran(crate::variables::unindex_variables(self.db(), &id)?);
                 for table in INSTANCE_TABLES {
                     if table == "jobs" {
-                        let (from, to) = job_keys_of(&id);
+                        let (from, to) = store::item_keys_of(&id);
                         self.execute("DELETE FROM jobs WHERE key >= ? AND key < ?", params![from, to])?;
                     } else {
                         self.execute(&format!("DELETE FROM {table} WHERE instance_id = ?"), params![id])?;

@@ -6,6 +6,20 @@ use serde::{Deserialize, Serialize};
 /// The tenant of everything deployed, started or published without one.
 pub const DEFAULT_TENANT: &str = "default";
 
+/// The key of an instance's job, user task or incident, unique in the store
+/// as instance ids are: the instance's id, a dot, and the item's key in the
+/// instance (from the instance's own counter).
+pub fn item_key(instance_id: &str, local_key: u64) -> String {
+    format!("{instance_id}.{local_key}")
+}
+
+/// The [`item_key`]s of an instance's items, as a range: from its id and a
+/// dot up to, not including, its id and `/` (the character after the dot),
+/// so that a store finds them in its index of keys.
+pub fn item_keys_of(instance_id: &str) -> (String, String) {
+    (format!("{instance_id}."), format!("{instance_id}/"))
+}
+
 /// The tenants a query or a caller reaches: `None`, every one.
 pub type Tenants = Option<Vec<String>>;
 
