@@ -1358,6 +1358,50 @@ fn a_stored_decision_that_no_longer_compiles_fails_only_its_evaluations() {
     assert_eq!(dish.value, "Steak");
 }
 
+/// A memory store that counts its read transactions.
+struct CountedReads {
+    inner: MemoryStore,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl Store for CountedReads {
+    fn read(&self) -> store::Result<Box<dyn store::ReadTxn + '_>> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.read()
+    }
+
+    fn write(&self) -> store::Result<Box<dyn store::WriteTxn + '_>> {
+        self.inner.write()
+    }
+}
+
+/// Issue 16: the commit loop learns when the next timer is due from the
+/// transaction it just committed, not from a read transaction of its own
+/// before every wait (a reader whose page cache each commit had reset);
+/// the timers its turns scheduled still fire when due.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_reads_the_next_due_timer_in_the_turn_it_commits() {
+    let counted = Arc::new(CountedReads { inner: MemoryStore::new(), reads: Default::default() });
+    let clock = Arc::new(ManualClock::new(T0));
+    let service = service(counted.clone(), clock.clone());
+    deploy(&service).await;
+    let before = counted.reads.load(std::sync::atomic::Ordering::Relaxed);
+    let mut naps = Vec::new();
+    for _ in 0..20 {
+        naps.push(start(&service, "nap", None).await);
+    }
+    let reads = counted.reads.load(std::sync::atomic::Ordering::Relaxed) - before;
+    // A turn that commits leaves no read behind it; an idle second's tick may.
+    assert!(reads < 5, "{reads} read transactions for 20 turns that each committed");
+    clock.advance(2 * 3_600_000);
+    service.handle.call(Command::Tick).await.unwrap();
+    let mut read = counted.inner.read().unwrap();
+    for nap in &naps {
+        assert_eq!(read.instance(nap).unwrap().unwrap().status, engine::Status::Completed, "{nap}");
+    }
+    assert_eq!(read.next_due().unwrap(), None);
+}
+
 /// A store whose writes wait while its gate is shut.
 struct Gated {
     inner: MemoryStore,
