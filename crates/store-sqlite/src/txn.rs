@@ -1419,6 +1419,7 @@ impl WriteTxn for SqliteTxn<'_> {
                 // `variables`, this store's own index of them, by their values in its state.
                 self.ran(crate::variables::unindex_variables(self.db(), &id)?);
                 for table in INSTANCE_TABLES {
+                    // Jobs have no index by instance here (schema 18): their keys say whose they are.
                     if table == "jobs" {
                         let (from, to) = store::item_keys_of(&id);
                         self.execute("DELETE FROM jobs WHERE key >= ? AND key < ?", params![from, to])?;
