@@ -1190,6 +1190,8 @@ pub(crate) fn default_lease() -> i64 {
 }
 
 fn job_json(job: &store::JobRow) -> Value {
+    // Strings, numbers and a unit enum: `to_value` fails only for maps
+    // keyed by something else, and `JobJson` holds none.
     serde_json::to_value(JobJson::of(job)).unwrap_or(Value::Null)
 }
 
