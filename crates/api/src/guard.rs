@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::header::{self, HeaderValue};
 use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
@@ -46,6 +46,11 @@ impl Security {
     pub fn for_listener(address: std::net::SocketAddr) -> Security {
         Security { loopback_hosts_only: address.ip().is_loopback(), ..Security::default() }
     }
+
+    /// Whether requests need a token or a JWT (and so carry a principal).
+    pub fn authenticates(&self) -> bool {
+        self.tokens.is_some() || self.oidc.is_some()
+    }
 }
 
 /// The door's state: its rules and the clock tokens expire by.
@@ -72,7 +77,7 @@ fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 }
 
 /// Checks a request against `security`; answers preflights for allowed origins.
-pub async fn door(State(door): State<Door>, mut request: Request, next: Next) -> Response {
+pub async fn door(door: &Door, mut request: Request, inner: impl AsyncFnOnce(Request) -> Response) -> Response {
     let security = &door.security;
     let headers = request.headers();
     let host = header(headers, header::HOST).or_else(|| request.uri().authority().map(|a| a.as_str()));
@@ -97,7 +102,7 @@ pub async fn door(State(door): State<Door>, mut request: Request, next: Next) ->
         }
     }
     let mut hide_variables = false;
-    let authenticating = security.tokens.is_some() || security.oidc.is_some();
+    let authenticating = security.authenticates();
     // The public routes have no path parameters, so the request's path is their template.
     // The console's pages hold no data: they ask for a token and send it with every API call.
     let public = crate::access::is_public(request.uri().path()) || console::is_console_path(request.uri().path());
@@ -124,7 +129,7 @@ pub async fn door(State(door): State<Door>, mut request: Request, next: Next) ->
             }
         }
     }
-    let mut response = next.run(request).await;
+    let mut response = inner(request).await;
     if hide_variables {
         response = without_variables(response).await;
     }

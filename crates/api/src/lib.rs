@@ -301,7 +301,6 @@ pub fn router(handle: Handle) -> Router {
     router_with(handle, guard::Security::default())
 }
 
-/// The whole API behind a door configured by `security`.
 /// What every handler reads: the runtime's handle and what `security` configures.
 fn app_state(handle: Handle, security: &guard::Security, connections: Option<std::sync::Arc<connections::Connections>>) -> AppState {
     AppState(std::sync::Arc::new(AppParts {
@@ -315,6 +314,7 @@ fn app_state(handle: Handle, security: &guard::Security, connections: Option<std
     }))
 }
 
+/// The whole API behind a door configured by `security`.
 pub fn router_with(handle: Handle, security: guard::Security) -> Router {
     router_with_connections(handle, security, None)
 }
@@ -420,21 +420,18 @@ fn router_with_connections(handle: Handle, security: guard::Security, connection
     router = route("/console", get(pages::index), router);
     router = route("/console/", get(pages::index), router);
     router = route("/console/{*path}", get(pages::file), router);
+    router = router.fallback(not_found).method_not_allowed_fallback(|| async {
+        ApiError::new("method-not-allowed", "this endpoint does not take this method; see /v1/openapi.json")
+    });
+    // Only a server that authenticates has principals whose roles to check
+    // (the door puts them on requests); elsewhere the layer would cost each
+    // request a clone of its route and a boxed future for nothing.
+    if door.security.authenticates() {
+        router = router.route_layer(axum::middleware::from_fn(guard::authorize));
+    }
     router
-        .fallback(not_found)
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                "method-not-allowed",
-                "this endpoint does not take this method; see /v1/openapi.json",
-            )
-        })
-        .route_layer(axum::middleware::from_fn(guard::authorize))
         .with_state(state)
-        .layer(axum::middleware::from_fn_with_state(handle.clone(), note_damage))
-        // Inside the door: a request it turns away takes no room.
-        .layer(axum::middleware::from_fn_with_state(limits, limits::bodies))
-        .layer(axum::middleware::from_fn_with_state(door, guard::door))
-        .layer(axum::middleware::from_fn(camunda::problems))
+        .layer(axum::middleware::from_fn_with_state(std::sync::Arc::new(Front { door, limits, handle }), front))
         // No request holds the server longer than the longest long poll and a margin.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -442,14 +439,41 @@ fn router_with_connections(handle: Handle, security: guard::Security, connection
         ))
 }
 
-/// Middleware: an answer that met a damaged database (an [`error::StoreDamaged`]
-/// on it) makes the server say it is not ready, from then on.
-async fn note_damage(
-    axum::extract::State(handle): axum::extract::State<Handle>,
+/// What the middleware in front of the routes needs.
+struct Front {
+    door: guard::Door,
+    limits: std::sync::Arc<limits::Limits>,
+    handle: Handle,
+}
+
+/// The one middleware in front of the routes; each request passes, from
+/// the outside in: Camunda's form for problems under `/v2`
+/// ([`camunda::problems`]), the door ([`guard::door`]), room for its body
+/// ([`limits::bodies`]: inside the door, so a request it turns away takes
+/// none) and the watch for a damaged store ([`note_damage`]). They are one
+/// axum layer, not four, because each layer clones all it wraps and boxes
+/// a future for every request: a fifth of the API's allocations under load
+/// (docs/benchmarks.md, "A ninth round").
+async fn front(
+    axum::extract::State(front): axum::extract::State<std::sync::Arc<Front>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let response = next.run(request).await;
+    let routes = async |request| next.run(request).await;
+    let watched = async |request| note_damage(&front.handle, request, routes).await;
+    let with_room = async |request| limits::bodies(&front.limits, request, watched).await;
+    let admitted = async |request| guard::door(&front.door, request, with_room).await;
+    camunda::problems(request, admitted).await
+}
+
+/// An answer that met a damaged database (an [`error::StoreDamaged`] on
+/// it) makes the server say it is not ready, from then on.
+async fn note_damage(
+    handle: &Handle,
+    request: axum::extract::Request,
+    inner: impl AsyncFnOnce(axum::extract::Request) -> axum::response::Response,
+) -> axum::response::Response {
+    let response = inner(request).await;
     if let Some(error::StoreDamaged(what)) = response.extensions().get::<error::StoreDamaged>() {
         handle.note_damage(what);
     }

@@ -193,20 +193,20 @@ fn body_weight(request: &axum::extract::Request) -> usize {
     }
 }
 
-/// Middleware: a request is served only while the bodies being served fit
+/// A request is served only while the bodies being served fit
 /// [`LimitSettings::body_bytes_in_all`]; its room is freed when its answer is made.
 pub async fn bodies(
-    axum::extract::State(limits): axum::extract::State<Arc<Limits>>,
+    limits: &Arc<Limits>,
     request: axum::extract::Request,
-    next: axum::middleware::Next,
+    inner: impl AsyncFnOnce(axum::extract::Request) -> axum::response::Response,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let bytes = body_weight(&request);
     if bytes == 0 {
-        return next.run(request).await;
+        return inner(request).await;
     }
     match limits.body(bytes) {
-        Ok(_permit) => next.run(request).await,
+        Ok(_permit) => inner(request).await,
         Err(refused) => refused.into_response(),
     }
 }

@@ -18,7 +18,6 @@ pub(crate) mod work;
 
 use axum::extract::Request;
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post, put, MethodRouter};
 use axum::Router;
@@ -131,13 +130,13 @@ async fn not_served(request: Request) -> ApiError {
 /// Turns every problem answered under `/v2` (by a handler, the door or the
 /// role check) into Camunda's shape: `title` a rejection name, `instance`
 /// the path; `type` and `code` still name Baton's error and its page.
-pub async fn problems(request: Request, next: Next) -> Response {
+pub async fn problems(request: Request, inner: impl AsyncFnOnce(Request) -> Response) -> Response {
     // Every request passes here: `/v1`'s go through without a copy of their path.
     if !request.uri().path().starts_with("/v2/") {
-        return next.run(request).await;
+        return inner(request).await;
     }
     let path = request.uri().path().to_string();
-    let response = next.run(request).await;
+    let response = inner(request).await;
     let is_problem = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
     if !is_problem {
         return response;
