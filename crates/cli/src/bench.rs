@@ -23,7 +23,10 @@ use runtime::{Command, Handle, Options, Reply, Service, StartCommand, SystemCloc
 use serde_json::{json, Value};
 use store::{InstanceFilter, PageRequest, Store};
 
-use crate::client::{Client, Failure};
+use crate::client::Failure;
+use wire::Wire;
+
+mod wire;
 
 /// The job type every benchmark task uses.
 const JOB_TYPE: &str = "bench-work";
@@ -357,8 +360,8 @@ struct Link {
 #[derive(Clone)]
 enum Via {
     Embedded(Handle),
-    Http(Arc<Client>),
-    Camunda(Arc<Client>),
+    Http(Arc<Wire>),
+    Camunda(Arc<Wire>),
 }
 
 impl Link {
@@ -370,11 +373,16 @@ impl Link {
     /// after a pause that doubles up to a second. (A long run must outlast a
     /// moment's overload; an error that may have left the request done is not
     /// retried: a start sent twice would start two instances.)
-    async fn post(&self, client: &Client, path: &str, body: &Value) -> Result<Value, Failure> {
+    async fn post(&self, wire: &Wire, path: &str, body: &Value) -> Result<Value, Failure> {
+        let body = hyper::body::Bytes::from(body.to_string());
         let mut pause = Duration::from_millis(5);
         loop {
-            if let Some(answer) = client.post_unless_busy(path, body).await? {
-                return Ok(answer);
+            let answer = wire.post(path, body.clone()).await?;
+            if answer.status.is_success() {
+                return Ok(crate::client::json_or_text(&answer.body));
+            }
+            if !matches!(answer.status.as_u16(), 503 | 429) {
+                return Err(crate::client::problem(answer.status, &String::from_utf8_lossy(&answer.body)));
             }
             self.retried.fetch_add(1, Ordering::Relaxed);
             tokio::time::sleep(pause).await;
@@ -585,7 +593,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
                     let _ = stopped.await;
                 }));
                 addresses.push(format!("http://{address}"));
-                links.push(link_to(options.mode, &format!("http://{address}")));
+                links.push(link_to(options.mode, &format!("http://{address}"))?);
                 servers.push((stop, served));
             }
         }
@@ -692,12 +700,12 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     })
 }
 
-fn link_to(mode: Mode, server: &str) -> Link {
-    let client = Arc::new(Client::new(server));
-    match mode {
-        Mode::CamundaRest => Link::new(Via::Camunda(client)),
-        Mode::Http | Mode::Embedded => Link::new(Via::Http(client)),
-    }
+fn link_to(mode: Mode, server: &str) -> Result<Link, Failure> {
+    let wire = Arc::new(Wire::new(server)?);
+    Ok(match mode {
+        Mode::CamundaRest => Link::new(Via::Camunda(wire)),
+        Mode::Http | Mode::Embedded => Link::new(Via::Http(wire)),
+    })
 }
 
 /// Where the starters and workers run.
@@ -765,7 +773,7 @@ impl Clients {
 /// instances `first..first + options.instances` against servers already
 /// running the workload's model; the JSON line its parent reads.
 pub async fn drive_against(servers: &[String], options: &BenchOptions, first: usize) -> Result<Value, Failure> {
-    let links: Vec<Link> = servers.iter().map(|server| link_to(options.mode, server)).collect();
+    let links = servers.iter().map(|server| link_to(options.mode, server)).collect::<Result<Vec<Link>, Failure>>()?;
     if links.is_empty() {
         return Err(Failure("--drive-server names no server".into()));
     }

@@ -180,7 +180,7 @@ impl Client {
         let status = response.status();
         let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
         if status.is_success() {
-            return Ok(Ok(json_or_text(text)));
+            return Ok(Ok(json_or_text(text.as_bytes())));
         }
         let failure = problem(status, &text);
         if matches!(status.as_u16(), 503 | 429) {
@@ -245,22 +245,22 @@ async fn answer_of(response: reqwest::Response) -> Result<Value, Failure> {
     let status = response.status();
     let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
     if status.is_success() {
-        return Ok(json_or_text(text));
+        return Ok(json_or_text(text.as_bytes()));
     }
     Err(problem(status, &text))
 }
 
 /// A successful answer's body: its JSON, text that is not JSON as a string, nothing as null.
-fn json_or_text(text: String) -> Value {
+pub(crate) fn json_or_text(text: &[u8]) -> Value {
     if text.is_empty() {
         Value::Null
     } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
+        serde_json::from_slice(text).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(text).into_owned()))
     }
 }
 
 /// The failure a problem answer describes: its code and detail, and the diagnostics of a model.
-fn problem(status: reqwest::StatusCode, text: &str) -> Failure {
+pub(crate) fn problem(status: reqwest::StatusCode, text: &str) -> Failure {
     let value: Value = serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
     let (Some(code), Some(detail)) = (value["code"].as_str(), value["detail"].as_str()) else {
         return Failure(format!("the server answered {status}: {value}"));
