@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use store::{InstanceFilter, PageRequest, Store};
 
 use crate::client::Failure;
+use hyper::body::Bytes;
 use wire::Wire;
 
 mod wire;
@@ -287,11 +288,71 @@ fn peak_memory_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// (key, element id, lease) of each job an activation answered, read from the fields so named.
-fn jobs_of(answer: &serde_json::Value, [key, element, lease, instance]: [&str; 4]) -> Vec<Taken> {
-    let jobs = answer["jobs"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let text = |job: &serde_json::Value, field: &str| job[field].as_str().unwrap_or_default().to_string();
-    jobs.iter().map(|job| Taken { key: text(job, key), element: text(job, element), lease: text(job, lease), instance: text(job, instance) }).collect()
+/// A successful answer to `POST path`, read as the bench needs it (the
+/// fields it does not read are skipped, not built into a JSON tree).
+fn read<T: serde::de::DeserializeOwned>(path: &str, answer: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(answer)
+        .map_err(|e| Failure(format!("the answer to POST {path} is not what the bench expects ({e}): {}", String::from_utf8_lossy(answer))))
+}
+
+/// What `POST /v1/instances` answers, as far as the bench reads it.
+#[derive(serde::Deserialize)]
+struct Started {
+    id: String,
+}
+
+/// What `POST /v2/process-instances` answers, as far as the bench reads it.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CamundaStarted {
+    process_instance_key: String,
+}
+
+/// An activation's answer.
+#[derive(serde::Deserialize)]
+struct Activated<J> {
+    jobs: Vec<J>,
+}
+
+/// A job `POST /v1/jobs/activate` answered.
+#[derive(serde::Deserialize)]
+struct Job {
+    key: String,
+    element_id: String,
+    lease: String,
+    instance_id: String,
+}
+
+/// A job `POST /v2/jobs/activation` answered.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CamundaJob {
+    job_key: String,
+    element_id: String,
+    process_instance_key: String,
+}
+
+/// A completion's body: Baton's names the worker and its lease; Camunda's has neither.
+#[derive(serde::Serialize)]
+struct Completion<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease: Option<&'a str>,
+    variables: Done<'a>,
+}
+
+/// The variable a bench task sets: `done_<element id>` true, so the check
+/// can see which tasks ran.
+struct Done<'a>(&'a str);
+
+impl serde::Serialize for Done<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(&format_args!("done_{}", self.0), &true)?;
+        map.end()
+    }
 }
 
 /// A job a bench worker took.
@@ -373,13 +434,13 @@ impl Link {
     /// after a pause that doubles up to a second. (A long run must outlast a
     /// moment's overload; an error that may have left the request done is not
     /// retried: a start sent twice would start two instances.)
-    async fn post(&self, wire: &Wire, path: &str, body: &Value) -> Result<Value, Failure> {
-        let body = hyper::body::Bytes::from(body.to_string());
+    async fn post(&self, wire: &Wire, path: &str, body: &impl serde::Serialize) -> Result<Bytes, Failure> {
+        let body = Bytes::from(serde_json::to_vec(body).map_err(|e| Failure(format!("POST {path}: {e}")))?);
         let mut pause = Duration::from_millis(5);
         loop {
             let answer = wire.post(path, body.clone()).await?;
             if answer.status.is_success() {
-                return Ok(crate::client::json_or_text(&answer.body));
+                return Ok(answer.body);
             }
             if !matches!(answer.status.as_u16(), 503 | 429) {
                 return Err(crate::client::problem(answer.status, &String::from_utf8_lossy(&answer.body)));
@@ -405,14 +466,14 @@ impl Link {
                     other => Err(Failure(format!("a start answered {other:?}"))),
                 }
             }
-            Via::Http(client) => self
-                .post(client, "/v1/instances", &json!({"workflow": "bench", "variables": variables}))
-                .await
-                .map(|answer| answer["id"].as_str().unwrap_or_default().to_string()),
-            Via::Camunda(client) => self
-                .post(client, "/v2/process-instances", &json!({"processDefinitionId": "bench", "variables": variables}))
-                .await
-                .map(|answer| answer["processInstanceKey"].as_str().unwrap_or_default().to_string()),
+            Via::Http(wire) => {
+                let answer = self.post(wire, "/v1/instances", &json!({"workflow": "bench", "variables": variables})).await?;
+                read::<Started>("/v1/instances", &answer).map(|started| started.id)
+            }
+            Via::Camunda(wire) => {
+                let answer = self.post(wire, "/v2/process-instances", &json!({"processDefinitionId": "bench", "variables": variables})).await?;
+                read::<CamundaStarted>("/v2/process-instances", &answer).map(|started| started.process_instance_key)
+            }
         }
     }
 
@@ -436,16 +497,18 @@ impl Link {
                     .map(|j| Taken { key: j.job.key, element: j.job.element_id, lease: j.job.lease.unwrap_or_default(), instance: j.job.instance_id })
                     .collect())
             }
-            Via::Http(client) => {
+            Via::Http(wire) => {
                 let body = json!({"type": JOB_TYPE, "worker": worker, "max_jobs": BATCH, "lease_ms": 60000, "timeout_ms": 200});
-                let answer = self.post(client, "/v1/jobs/activate", &body).await?;
-                Ok(jobs_of(&answer, ["key", "element_id", "lease", "instance_id"]))
+                let answer = self.post(wire, "/v1/jobs/activate", &body).await?;
+                let jobs = read::<Activated<Job>>("/v1/jobs/activate", &answer)?.jobs;
+                Ok(jobs.into_iter().map(|j| Taken { key: j.key, element: j.element_id, lease: j.lease, instance: j.instance_id }).collect())
             }
-            Via::Camunda(client) => {
+            Via::Camunda(wire) => {
                 let body = json!({"type": JOB_TYPE, "worker": worker, "maxJobsToActivate": BATCH, "timeout": 60000, "requestTimeout": 200});
-                let answer = self.post(client, "/v2/jobs/activation", &body).await?;
+                let answer = self.post(wire, "/v2/jobs/activation", &body).await?;
+                let jobs = read::<Activated<CamundaJob>>("/v2/jobs/activation", &answer)?.jobs;
                 // Camunda's clients hold no lease (no such field): the key is the proof.
-                Ok(jobs_of(&answer, ["jobKey", "elementId", "lease", "processInstanceKey"]))
+                Ok(jobs.into_iter().map(|j| Taken { key: j.job_key, element: j.element_id, lease: String::new(), instance: j.process_instance_key }).collect())
             }
         }
     }
@@ -454,14 +517,15 @@ impl Link {
     /// Baton's own API: `--batched-reports` takes `--mode http`), each
     /// reporting itself as [`Link::complete`] does.
     async fn complete_all(&self, worker: &str, jobs: &[Taken]) -> Result<(), Failure> {
-        let Via::Http(client) = &self.via else {
+        let Via::Http(wire) = &self.via else {
             return Err(Failure("a report of many jobs needs Baton's own API (--mode http)".into()));
         };
         let entries: Vec<Value> = jobs
             .iter()
             .map(|taken| json!({"key": taken.key, "lease": taken.lease, "complete": {"variables": { format!("done_{}", taken.element): true }}}))
             .collect();
-        let answer = self.post(client, "/v1/jobs/report", &json!({"worker": worker, "jobs": entries})).await?;
+        let answer = self.post(wire, "/v1/jobs/report", &json!({"worker": worker, "jobs": entries})).await?;
+        let answer: Value = read("/v1/jobs/report", &answer)?;
         let outcomes = answer["jobs"].as_array().map(Vec::as_slice).unwrap_or_default();
         if outcomes.len() != jobs.len() {
             return Err(Failure(format!("a report of {} jobs was answered with {} outcomes: {answer}", jobs.len(), outcomes.len())));
@@ -480,14 +544,14 @@ impl Link {
         lease: &str,
     ) -> Result<(), Failure> {
         // Each task reports itself, so the check can see which tasks ran.
-        let variables = json!({ format!("done_{element}"): true });
+        let done = Done(element);
         match &self.via {
             Via::Embedded(handle) => {
                 let claim = runtime::Claim::lease(worker, lease);
                 let command = Command::CompleteJob {
                     key,
                     claim,
-                    variables: variables.as_object().cloned().unwrap_or_default(),
+                    variables: [(format!("done_{element}"), Value::Bool(true))].into_iter().collect(),
                     result: None,
                 };
                 handle
@@ -496,12 +560,14 @@ impl Link {
                     .map(|_| ())
                     .map_err(|e| Failure(e.to_string()))
             }
-            Via::Http(client) => {
-                let body = json!({"worker": worker, "lease": lease, "variables": variables});
+            Via::Http(wire) => {
                 let path = format!("/v1/jobs/{}/complete", crate::client::encode(&key));
-                self.post(client, &path, &body).await.map(|_| ())
+                self.post(wire, &path, &Completion { worker: Some(worker), lease: Some(lease), variables: done }).await.map(|_| ())
             }
-            Via::Camunda(client) => self.post(client, &format!("/v2/jobs/{key}/completion"), &json!({ "variables": variables })).await.map(|_| ()),
+            Via::Camunda(wire) => {
+                let completion = Completion { worker: None, lease: None, variables: done };
+                self.post(wire, &format!("/v2/jobs/{key}/completion"), &completion).await.map(|_| ())
+            }
         }
     }
 }
