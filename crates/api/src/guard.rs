@@ -68,8 +68,12 @@ pub fn is_loopback_host(host: &str) -> bool {
         Some(rest) => rest.split(']').next().unwrap_or(""),
         None => host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(name, _)| name),
     };
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    name == "localhost" || name.ends_with(".localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    // Compared without a lowercase copy: every request passes here.
+    let name = name.trim_end_matches('.');
+    let (bytes, suffix) = (name.as_bytes(), b".localhost");
+    bytes.eq_ignore_ascii_case(b"localhost")
+        || bytes.len() >= suffix.len() && bytes[bytes.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn header(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

@@ -2383,12 +2383,14 @@ async fn a_browser_cannot_be_turned_against_the_server() {
         "127.0.0.2:7444",
         "[::1]:7444",
         "app.localhost",
+        "App.LocalHost:7444",
         "localhost.",
     ] {
         assert!(is_loopback_host(host), "{host}");
     }
     for host in [
         "localhost.evil.example",
+        "evil-localhost",
         "127.0.0.1.nip.io",
         "evil.example",
         "10.0.0.1:7444",
