@@ -106,7 +106,9 @@ pub struct SqliteTxn<'a> {
 
 /// What a row of `instance_counts` is keyed by: tenant, workflow, version, status, has open incidents.
 type CountKey = (String, String, u32, String, bool);
-type Counts = std::collections::HashMap<CountKey, i64>;
+/// Moves of the instance counts in this transaction (foldhash: a start and
+/// an end each move one).
+type Counts = std::collections::HashMap<CountKey, i64, foldhash::fast::RandomState>;
 
 impl<'a> SqliteTxn<'a> {
     pub(crate) fn writer(store: &'a SqliteStore, guard: MutexGuard<'a, Connection>) -> SqliteTxn<'a> {
@@ -114,7 +116,7 @@ impl<'a> SqliteTxn<'a> {
             conn: Conn::Writer { guard, store },
             finished: false,
             statements: std::cell::Cell::new(0),
-            counts: Counts::new(),
+            counts: Counts::default(),
             counts_at_savepoint: None,
             history: PendingHistory::default(),
             last_number: std::cell::Cell::new(None),
@@ -129,7 +131,7 @@ impl<'a> SqliteTxn<'a> {
             },
             finished: false,
             statements: std::cell::Cell::new(0),
-            counts: Counts::new(),
+            counts: Counts::default(),
             counts_at_savepoint: None,
             history: PendingHistory::default(),
             last_number: std::cell::Cell::new(None),
