@@ -342,15 +342,29 @@ struct Completion<'a> {
     variables: Done<'a>,
 }
 
-/// The variable a bench task sets: `done_<element id>` true, so the check
-/// can see which tasks ran.
+/// The variable a bench task sets, `done_<element id>` true, so the check
+/// can see which tasks ran ([`verify`] reads it back); it serializes as the
+/// variables of a completion.
 struct Done<'a>(&'a str);
+
+impl Done<'_> {
+    /// The variables as the runtime takes them.
+    fn variables(&self) -> serde_json::Map<String, Value> {
+        [(self.to_string(), Value::Bool(true))].into_iter().collect()
+    }
+}
+
+impl std::fmt::Display for Done<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "done_{}", self.0)
+    }
+}
 
 impl serde::Serialize for Done<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(Some(1))?;
-        map.serialize_entry(&format_args!("done_{}", self.0), &true)?;
+        map.serialize_entry(&format_args!("{self}"), &true)?;
         map.end()
     }
 }
@@ -522,7 +536,7 @@ impl Link {
         };
         let entries: Vec<Value> = jobs
             .iter()
-            .map(|taken| json!({"key": taken.key, "lease": taken.lease, "complete": {"variables": { format!("done_{}", taken.element): true }}}))
+            .map(|taken| json!({"key": taken.key, "lease": taken.lease, "complete": {"variables": Done(&taken.element)}}))
             .collect();
         let answer = self.post(wire, "/v1/jobs/report", &json!({"worker": worker, "jobs": entries})).await?;
         let answer: Value = read("/v1/jobs/report", &answer)?;
@@ -543,7 +557,6 @@ impl Link {
         element: &str,
         lease: &str,
     ) -> Result<(), Failure> {
-        // Each task reports itself, so the check can see which tasks ran.
         let done = Done(element);
         match &self.via {
             Via::Embedded(handle) => {
@@ -551,7 +564,7 @@ impl Link {
                 let command = Command::CompleteJob {
                     key,
                     claim,
-                    variables: [(format!("done_{element}"), Value::Bool(true))].into_iter().collect(),
+                    variables: done.variables(),
                     result: None,
                 };
                 handle

@@ -155,16 +155,6 @@ impl Client {
         answer_of(self.reach(request).await?).await
     }
 
-    /// POST; `Ok(None)` when the server answered 503 or 429: it did nothing
-    /// and asks to be asked again later.
-    pub async fn post_unless_busy(&self, path: &str, body: &Value) -> Result<Option<Value>, Failure> {
-        let response = self.reach(self.http.post(format!("{}{path}", self.base)).json(body)).await?;
-        if matches!(response.status().as_u16(), 503 | 429) {
-            return Ok(None);
-        }
-        answer_of(response).await.map(Some)
-    }
-
     /// POST, telling an answer from none: `Err` when the request may not have
     /// been done and may be sent again (the server could not be reached, the
     /// answer was cut short, or it answered 503 or 429: not done, try later);
@@ -180,7 +170,7 @@ impl Client {
         let status = response.status();
         let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
         if status.is_success() {
-            return Ok(Ok(json_or_text(text.as_bytes())));
+            return Ok(Ok(json_or_text(text)));
         }
         let failure = problem(status, &text);
         if matches!(status.as_u16(), 503 | 429) {
@@ -245,17 +235,17 @@ async fn answer_of(response: reqwest::Response) -> Result<Value, Failure> {
     let status = response.status();
     let text = response.text().await.map_err(|e| Failure(format!("the server's answer was cut short: {e}")))?;
     if status.is_success() {
-        return Ok(json_or_text(text.as_bytes()));
+        return Ok(json_or_text(text));
     }
     Err(problem(status, &text))
 }
 
 /// A successful answer's body: its JSON, text that is not JSON as a string, nothing as null.
-pub(crate) fn json_or_text(text: &[u8]) -> Value {
+fn json_or_text(text: String) -> Value {
     if text.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(text).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(text).into_owned()))
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
     }
 }
 
