@@ -916,28 +916,21 @@ async fn drive(links: Arc<Vec<Link>>, options: &BenchOptions, expected: fn(usize
                     count_completed(&completed_jobs, &finished_ns, started, total_jobs, jobs.len() as u64);
                     continue;
                 }
-                // Like a worker with concurrency: each job completed by its own call, all at once.
-                let mut completions = Vec::with_capacity(jobs.len());
-                for taken in jobs {
-                    let (link, name, completed_jobs, finished_ns, ends) = (
-                        link.clone(),
-                        name.clone(),
-                        completed_jobs.clone(),
-                        finished_ns.clone(),
-                        ends.clone(),
-                    );
-                    completions.push(tokio::spawn(async move {
-                        link.complete(&name, taken.key, &taken.element, &taken.lease).await?;
+                // Like a worker with concurrency: each job completed by its
+                // own call, all at once (polled together by this worker's
+                // task: a task spawned per job cost the clients more than the call).
+                let completions = jobs.into_iter().map(|taken| {
+                    let (link, name, completed_jobs, finished_ns, ends) = (&link, &name, &completed_jobs, &finished_ns, &ends);
+                    async move {
+                        link.complete(name, taken.key, &taken.element, &taken.lease).await?;
                         if closed_loop {
                             ends.completed(&taken.instance, per_instance);
                         }
-                        count_completed(&completed_jobs, &finished_ns, started, total_jobs, 1);
+                        count_completed(completed_jobs, finished_ns, started, total_jobs, 1);
                         Ok::<(), Failure>(())
-                    }));
-                }
-                for completion in completions {
-                    completion.await.map_err(|e| Failure(e.to_string()))??;
-                }
+                    }
+                });
+                futures_util::future::try_join_all(completions).await?;
             }
             Ok::<(), Failure>(())
         }));
