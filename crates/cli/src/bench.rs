@@ -347,6 +347,9 @@ struct Completion<'a> {
 /// variables of a completion.
 struct Done<'a>(&'a str);
 
+/// How a [`Done`] variable's name begins.
+const DONE: &str = "done_";
+
 impl Done<'_> {
     /// The variables as the runtime takes them.
     fn variables(&self) -> serde_json::Map<String, Value> {
@@ -356,7 +359,7 @@ impl Done<'_> {
 
 impl std::fmt::Display for Done<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "done_{}", self.0)
+        write!(f, "{DONE}{}", self.0)
     }
 }
 
@@ -1084,7 +1087,7 @@ fn verify(
                 .state
                 .variables
                 .keys()
-                .filter_map(|k| k.strip_prefix("done_").map(str::to_string))
+                .filter_map(|k| k.strip_prefix(DONE).map(str::to_string))
                 .collect();
             let mut want = expected(i);
             want.sort();

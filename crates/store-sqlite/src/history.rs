@@ -20,11 +20,6 @@
 //! both forms read.
 
 use std::collections::{BTreeMap, HashMap};
-
-/// Instance ids to their history's end, hashed with foldhash: each
-/// instance a turn writes is looked up and learned again (SipHash's share
-/// of the commit thread was 2 % under W1).
-type Ends = HashMap<String, u64, foldhash::fast::RandomState>;
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection};
@@ -40,6 +35,11 @@ pub(crate) const CHUNK_ENTRIES: usize = 64;
 /// Instances the ends of whose history [`HistoryEnds`] keeps at most: past
 /// it, what it knows is forgotten (each instance is then looked up once).
 const MOST_ENDS: usize = 100_000;
+
+/// Instance ids to their history's end, hashed with foldhash: each
+/// instance a turn writes is looked up and learned again (SipHash's share
+/// of the commit thread was 2 % under W1).
+type Ends = HashMap<String, u64, foldhash::fast::RandomState>;
 
 /// The highest seq stored of each instance whose history this store's
 /// writer wrote in a committed transaction, so that the lookup for a stored
