@@ -2362,10 +2362,11 @@ impl<'t> Session<'t> {
             }
             let state = loaded.state;
             if loaded.variables_indexed != Some(state.variables_changes) {
-                let indexed = std::mem::take(&mut loaded.indexed_variables);
-                self.tx.apply(Write::IndexVariables { instance_id: id.clone(), indexed: Some(indexed), variables: state.variables.clone() })?;
+                let entries = store::VariableEntries::bring(&mut loaded.indexed_variables, &state.variables);
+                if !entries.is_empty() {
+                    self.tx.apply(Write::IndexVariables { instance_id: id.clone(), changes: store::VariableChanges::Known(entries) })?;
+                }
                 loaded.variables_indexed = Some(state.variables_changes);
-                loaded.indexed_variables = state.variables.clone();
             }
             let row = InstanceRow {
                 id,

@@ -1570,8 +1570,8 @@ impl WriteTxn for SqliteTxn<'_> {
                     to_json(&t.tenants)?
                 ],
             ),
-            Write::IndexVariables { instance_id, indexed, variables } => {
-                self.ran(crate::variables::index_variables(self.db(), &instance_id, indexed, &variables)?);
+            Write::IndexVariables { instance_id, changes } => {
+                self.ran(crate::variables::index_variables(self.db(), &instance_id, changes)?);
                 Ok(())
             }
             Write::PutLabels { instance_id, labels } => {

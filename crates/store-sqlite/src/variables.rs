@@ -4,7 +4,7 @@
 //! deleted; an entry is found again from the value in the instance's stored row.
 
 use rusqlite::{Connection, OptionalExtension};
-use store::{Error, Result};
+use store::{Error, Result, VariableChanges, VariableEntries};
 
 use crate::sql_error;
 
@@ -41,34 +41,23 @@ fn canonical(value: &serde_json::Value) -> String {
     sorted(value).to_string()
 }
 
-/// Brings an instance's entries in the `variables` index from `indexed`
-/// (what the writer knows they hold) or, without it, the variables of its
-/// stored row (none for a new instance), to `variables`: called before the
-/// new row is written. Entries that stay the same are
-/// not touched. Returns how many statements it ran.
-pub(crate) fn index_variables(
-    connection: &Connection,
-    instance_id: &str,
-    indexed: Option<serde_json::Map<String, serde_json::Value>>,
-    variables: &serde_json::Map<String, serde_json::Value>,
-) -> Result<u64> {
-    let (stored, mut written) = match indexed {
-        Some(indexed) => (indexed, 0),
-        None => (stored_variables(connection, instance_id)?, 1),
+/// Writes the entries of an instance's variables that changed in the
+/// `variables` index, called before its new row is written; with the
+/// variables whole, finds what the index holds from the stored row (none
+/// for a new instance) first. Returns how many statements it ran.
+pub(crate) fn index_variables(connection: &Connection, instance_id: &str, changes: VariableChanges) -> Result<u64> {
+    let (entries, read) = match changes {
+        VariableChanges::Known(entries) => (entries, 0),
+        VariableChanges::Whole(variables) => (VariableEntries::bring(&mut stored_variables(connection, instance_id)?, &variables), 1),
     };
-    for (name, value) in &stored {
-        if variables.get(name) != Some(value) {
-            drop_entry(connection, instance_id, name, value)?;
-            written += 1;
-        }
+    let VariableEntries { dropped, added } = entries;
+    for (name, value) in &dropped {
+        drop_entry(connection, instance_id, name, value)?;
     }
-    for (name, value) in variables {
-        if stored.get(name) != Some(value) {
-            add_entry(connection, instance_id, name, value)?;
-            written += 1;
-        }
+    for (name, value) in &added {
+        add_entry(connection, instance_id, name, value)?;
     }
-    Ok(written)
+    Ok(read + (dropped.len() + added.len()) as u64)
 }
 
 pub(crate) fn add_entry(connection: &Connection, instance_id: &str, name: &str, value: &serde_json::Value) -> Result<()> {

@@ -241,7 +241,7 @@ fn json_rows_of_schema_14_read_and_are_rewritten_compactly() {
     row.state.variables.insert("n".into(), serde_json::json!(6));
     row.update_count = 2;
     let mut write = store.write().unwrap();
-    write.apply(Write::IndexVariables { instance_id: "old".into(), indexed: None, variables: row.state.variables.clone() }).unwrap();
+    write.apply(Write::IndexVariables { instance_id: "old".into(), changes: store::VariableChanges::Whole(row.state.variables.clone()) }).unwrap();
     write.put_instance(&row).unwrap();
     write
         .apply(Write::AppendHistory(store::HistoryRow { instance_id: "old".into(), seq: 3, entry: entry("c", engine::HistoryEvent::Completed) }))
@@ -590,7 +590,7 @@ fn an_instances_variable_entries_follow_it_and_go_with_it() {
     let mut row = store::conformance::instance("v1", "p", engine::Status::Running, 1);
     let put = |row: &InstanceRow| {
         let mut txn = store.write().unwrap();
-        txn.apply(Write::IndexVariables { instance_id: row.id.clone(), indexed: None, variables: row.state.variables.clone() }).unwrap();
+        txn.apply(Write::IndexVariables { instance_id: row.id.clone(), changes: store::VariableChanges::Whole(row.state.variables.clone()) }).unwrap();
         txn.apply(Write::PutInstance(Box::new(row.clone()))).unwrap();
         txn.commit().unwrap();
     };

@@ -521,7 +521,7 @@ fn instance_pages(store: &dyn Store) {
         if n == 0 {
             row.state.variables.insert("doc".into(), serde_json::json!({"b": null, "a": [1, "x", {"c": true}]}));
         }
-        writes.push(Write::IndexVariables { instance_id: row.id.clone(), indexed: None, variables: row.state.variables.clone() });
+        writes.push(Write::IndexVariables { instance_id: row.id.clone(), changes: VariableChanges::Whole(row.state.variables.clone()) });
         let parity = if n % 2 == 0 { "even" } else { "odd" };
         row.state.labels = [
             ("parity".to_string(), parity.to_string()),

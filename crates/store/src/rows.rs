@@ -304,16 +304,10 @@ pub enum Write {
     },
     /// The instance's own variables (also in its state) changed; sent
     /// before the instance's new row. A store that finds instances by
-    /// variable through an index of its own brings it from `indexed` (or,
-    /// when `None`, the variables of the stored row) to these, writing only
-    /// the entries that differ.
+    /// variable through an index of its own writes the entries that differ.
     IndexVariables {
         instance_id: String,
-        /// What the index holds for the instance, as the writer knows it
-        /// (the variables it last sent, or read in the stored row; empty
-        /// for a new instance): the store need not read the row back.
-        indexed: Option<engine::Variables>,
-        variables: engine::Variables,
+        changes: VariableChanges,
     },
     /// A start request id that made an instance, so a repeated request finds it.
     PutRequest {
@@ -860,4 +854,52 @@ pub fn paginate<T: Cursor>(mut sorted: Vec<T>, page: &PageRequest) -> crate::Res
         items: sorted,
         next,
     })
+}
+
+/// How an instance's variables changed, for a store's index of them
+/// ([`Write::IndexVariables`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum VariableChanges {
+    /// The entries that changed, as the writer knows what the index holds.
+    Known(VariableEntries),
+    /// The instance's variables now, where the writer does not know what
+    /// the index holds: the store reads that from the stored row.
+    Whole(Variables),
+}
+
+/// Entries of a variables index to drop (each variable's name and the value
+/// the index has for it) and to add.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VariableEntries {
+    pub dropped: Vec<(String, serde_json::Value)>,
+    pub added: Vec<(String, serde_json::Value)>,
+}
+
+impl VariableEntries {
+    /// Brings `indexed` (what the index holds) to `variables` in place and
+    /// says what changed. Only the variables that differ are copied, so a
+    /// step that sets one variable of many costs one entry, not a copy of
+    /// them all.
+    pub fn bring(indexed: &mut Variables, variables: &Variables) -> VariableEntries {
+        let mut entries = VariableEntries::default();
+        indexed.retain(|name, value| {
+            let holds = variables.get(name) == Some(value);
+            if !holds {
+                entries.dropped.push((name.clone(), std::mem::take(value)));
+            }
+            holds
+        });
+        for (name, value) in variables {
+            if !indexed.contains_key(name) {
+                indexed.insert(name.clone(), value.clone());
+                entries.added.push((name.clone(), value.clone()));
+            }
+        }
+        entries
+    }
+
+    /// Nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.dropped.is_empty() && self.added.is_empty()
+    }
 }
