@@ -520,21 +520,30 @@ const NEXT_DUE: &str =
     "SELECT timers.due_at FROM timers CROSS JOIN instances ON instances.id = timers.instance_id
      WHERE instances.status = 'running' ORDER BY timers.due_at LIMIT 1";
 
-/// Jobs of type `?1` a worker may take at `?2`, oldest first, at most `?3`,
-/// of the tenants in the JSON list `?4` (null: every tenant). The tenants
-/// are a filter on the type's index: a worker of one tenant skips the jobs of
-/// the same type that other tenants have waiting.
+/// Jobs of type `?1` a worker may take at `?2`, at most `?3`, of the tenants
+/// in the JSON list `?4` (null: every tenant), oldest first: those never
+/// leased nor backed off (`free_at` 0: a range of `jobs_free` in creation
+/// order), and those whose lease ran out or whose backoff passed (a range
+/// of it in the order they came free), merged by age. Neither walks the
+/// jobs that workers hold or that wait to be tried again. The tenants are a
+/// filter on the index: a worker of one tenant skips the jobs of the same
+/// type that other tenants have waiting.
 fn activatable_jobs_sql() -> &'static str {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
+        let branch = |free: &str, order: &str| {
+            format!(
+                "SELECT * FROM (SELECT {columns} FROM jobs CROSS JOIN instances ON instances.id = jobs.instance_id
+                 WHERE jobs.job_type = ?1 AND jobs.state = 'activatable' AND {free}
+                   AND instances.status = 'running'
+                   AND (?4 IS NULL OR jobs.tenant IN (SELECT value FROM json_each(?4)))
+                 ORDER BY {order} LIMIT ?3)"
+            )
+        };
         format!(
-            "SELECT {columns} FROM jobs CROSS JOIN instances ON instances.id = jobs.instance_id
-             WHERE jobs.job_type = ?1 AND jobs.state = 'activatable'
-               AND (jobs.not_before IS NULL OR jobs.not_before <= ?2)
-               AND (jobs.lease_until IS NULL OR jobs.lease_until <= ?2)
-               AND instances.status = 'running'
-               AND (?4 IS NULL OR jobs.tenant IN (SELECT value FROM json_each(?4)))
-             ORDER BY jobs.created_at, jobs.key LIMIT ?3"
+            "{} UNION ALL {} ORDER BY created_at, key LIMIT ?3",
+            branch("jobs.free_at = 0", "jobs.created_at, jobs.key"),
+            branch("jobs.free_at > 0 AND jobs.free_at <= ?2", "jobs.free_at, jobs.created_at, jobs.key")
         )
     });
     SQL.as_str()
@@ -1442,8 +1451,8 @@ impl WriteTxn for SqliteTxn<'_> {
             // A job key is one job of one instance, made once: its instance,
             // element, type, creation and tenant never change. Written again
             // (taken, failed, given back), only the rest is set, so SQLite
-            // updates the row and the one index by state, where a replace
-            // deleted and inserted it in all four.
+            // updates the row and the indexes by state and by when it is
+            // free, where a replace deleted and inserted it in all of them.
             Write::PutJob(j) => self.execute(
                 sql_once!(
                     "INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET \
@@ -1468,7 +1477,7 @@ impl WriteTxn for SqliteTxn<'_> {
                     j.tenant
                 ],
             ),
-            // Only the lease: the row changes, its indexes do not.
+            // Only the lease: the row changes, and of its indexes only `jobs_free`.
             Write::LeaseJob { key, worker, lease_until, lease } => {
                 self.execute("UPDATE jobs SET worker = ?, lease_until = ?, lease = ? WHERE key = ?", params![worker, lease_until, lease, key])
             }
@@ -1647,7 +1656,6 @@ mod plans {
         for (sql, table, index) in [
             (super::DUE_TIMERS.to_string(), "timers", "timers_by_due"),
             (super::NEXT_DUE.to_string(), "timers", "timers_by_due"),
-            (super::activatable_jobs_sql().to_string(), "jobs", "jobs_by_type"),
             // The console's sortable instance lists, deep in the list (a cursor), either way.
             (super::ordered_instances_sql("process_id", false, "WHERE (process_id, started_at, id) > (?, ?, ?)", 51), "instances", "instances_by_process"),
             (super::ordered_instances_sql("status", true, "WHERE (status, started_at, id) < (?, ?, ?)", 51), "instances", "instances_by_status"),
@@ -1685,6 +1693,35 @@ mod plans {
                 !steps.iter().any(|s| s.contains("TEMP B-TREE")),
                 "sorted in the index, not afterwards: {steps:?}"
             );
+        }
+    }
+
+    /// A worker's call for jobs reads two ranges of `jobs_free`, each in its
+    /// own order; what is sorted is only what each range gave (at most the
+    /// limit), to merge the two by age.
+    #[test]
+    fn activation_reads_the_free_jobs_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(&dir.path().join("plans.db")).unwrap();
+        let connection = store.writer.lock().unwrap();
+        let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {}", super::activatable_jobs_sql())).unwrap();
+        let values = vec![0_i64; statement.parameter_count()];
+        let steps: Vec<String> =
+            statement.query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
+        let jobs: Vec<&String> = steps.iter().filter(|s| s.contains(" jobs ")).collect();
+        assert_eq!(
+            jobs,
+            [
+                "SEARCH jobs USING INDEX jobs_free (job_type=? AND free_at=?)",
+                "SEARCH jobs USING INDEX jobs_free (job_type=? AND free_at>? AND free_at<?)"
+            ],
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN instances")), "{steps:?}");
+        for (at, step) in steps.iter().enumerate() {
+            if step.contains("TEMP B-TREE") {
+                assert!(steps[at - 1].starts_with("SCAN (subquery-"), "only a branch's rows are sorted, for the merge: {steps:?}");
+            }
         }
     }
 

@@ -571,6 +571,22 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
     costs.push(("claim_jobs", cost("claim_jobs", &mut || assert_eq!(w.claim_jobs("work", &None, 0, 32).unwrap().len(), 32))));
     costs.push(("claim_due_timers", cost("claim_due_timers", &mut || assert_eq!(w.claim_due_timers(i64::MAX, 100).unwrap().1.len(), 100))));
     drop(w);
+    // Taken jobs keep their rows while workers hold them: a worker asking
+    // for more passes over none of them, however many are out.
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute("UPDATE jobs SET worker = 'w', lease_until = 1000000000000, lease = 'l' WHERE created_at <= ?", [ROWS - 32]).unwrap();
+    }
+    let mut r = store.read().unwrap();
+    costs.push(("activatable_jobs, all but 32 taken", cost("activatable_jobs", &mut || {
+        let found = r.activatable_jobs("work", &None, 0, 32).unwrap();
+        assert_eq!(found.iter().map(|j| j.created_at).min(), Some(ROWS - 31), "the jobs not taken, and only they");
+        assert_eq!(found.len(), 32);
+    })));
+    costs.push(("activatable_jobs, leases ended", cost("activatable_jobs", &mut || {
+        assert_eq!(r.activatable_jobs("work", &None, 1000000000000, 32).unwrap().iter().map(|j| j.created_at).collect::<Vec<_>>(), (1..=32).collect::<Vec<i64>>(), "oldest first again")
+    })));
+    drop(r);
     eprintln!("virtual machine steps over {ROWS} rows: {costs:?}");
 }
 

@@ -36,8 +36,8 @@ struct Data {
     instances_by_start: BTreeMap<(i64, Box<str>), ()>,
     requests: HashMap<(String, String), String>,
     jobs: HashMap<Box<str>, Box<JobRow>>,
-    /// Jobs by type in activation order: (type, created_at, key).
-    jobs_by_type: BTreeMap<(Box<str>, i64, Box<str>), ()>,
+    /// Activatable jobs by type and when they are free ([`free_entry`]).
+    jobs_free: BTreeMap<FreeEntry, ()>,
     timers: BTreeMap<(String, u64), TimerRow>,
     subscriptions: BTreeMap<(String, u64), SubscriptionRow>,
     tasks: BTreeMap<String, TaskRow>,
@@ -101,9 +101,11 @@ fn delete_instance(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
     for request in requests {
         set(data, undo, |d| &mut d.requests, request, None);
     }
-    let jobs: Vec<(Box<str>, i64, Box<str>)> = data.jobs.values().filter(|j| j.instance_id == id).map(|j| (j.job_type.as_str().into(), j.created_at, j.key.as_str().into())).collect();
-    for (job_type, created_at, job) in jobs {
-        set(data, undo, |d| &mut d.jobs_by_type, (job_type, created_at, job.clone()), None);
+    let jobs: Vec<(Box<str>, Option<FreeEntry>)> = data.jobs.values().filter(|j| j.instance_id == id).map(|j| (j.key.as_str().into(), free_entry(j))).collect();
+    for (job, free) in jobs {
+        if let Some(free) = free {
+            set(data, undo, |d| &mut d.jobs_free, free, None);
+        }
         set(data, undo, |d| &mut d.jobs, job, None);
     }
     let own = (id.to_string(), 0)..=(id.to_string(), u64::MAX);
@@ -401,6 +403,36 @@ fn set<K, V, M>(
     }));
 }
 
+/// An activatable job's place among its type's: (type, when it is free,
+/// created_at, key). Free is 0 for a job never leased nor backed off, else
+/// when its lease or backoff ends, as the SQL stores' `free_at`.
+type FreeEntry = (Box<str>, i64, i64, Box<str>);
+
+fn free_entry(job: &JobRow) -> Option<FreeEntry> {
+    (job.state == engine::JobState::Activatable).then(|| {
+        let free_at = job.not_before.unwrap_or(0).max(job.lease_until.unwrap_or(0));
+        (job.job_type.as_str().into(), free_at, job.created_at, job.key.as_str().into())
+    })
+}
+
+/// The entry the stored job `key` has in `jobs_free`.
+fn stored_free_entry(data: &Data, key: &str) -> Option<FreeEntry> {
+    data.jobs.get(key).and_then(|job| free_entry(job))
+}
+
+/// Moves a job's entry in `jobs_free` from `old` to `new`.
+fn refree(data: &mut Data, undo: &mut Vec<Undo>, old: Option<FreeEntry>, new: Option<FreeEntry>) {
+    if old == new {
+        return;
+    }
+    if let Some(old) = old {
+        set(data, undo, |d| &mut d.jobs_free, old, None);
+    }
+    if let Some(new) = new {
+        set(data, undo, |d| &mut d.jobs_free, new, Some(()));
+    }
+}
+
 fn running(data: &Data, instance_id: &str) -> bool {
     data.instances
         .get(instance_id)
@@ -603,23 +635,22 @@ impl ReadTxn for MemoryTxn<'_> {
         now: i64,
         limit: usize,
     ) -> Result<Vec<JobRow>> {
+        // As the SQL stores read it: the jobs never leased nor backed off in
+        // creation order, and those that came free by `now` in the order they
+        // did, merged by age; neither walks the jobs held or waiting.
         let data = &self.data;
-        let from = (Box::<str>::from(job_type), i64::MIN, Box::<str>::from(""));
-        Ok(data
-            .jobs_by_type
-            .range(from..)
-            .take_while(|((t, _, _), ())| &**t == job_type)
-            .filter_map(|((_, _, key), ())| data.jobs.get(key))
-            .filter(|j| {
-                j.state == engine::JobState::Activatable
-                    && reaches(tenants, &j.tenant)
-                    && j.not_before.is_none_or(|t| t <= now)
-                    && j.lease_until.is_none_or(|t| t <= now)
-                    && running(data, &j.instance_id)
-            })
-            .take(limit)
-            .map(|job| JobRow::clone(job))
-            .collect())
+        let free = |from: i64, to: i64| {
+            let job_type: Box<str> = job_type.into();
+            data.jobs_free
+                .range((job_type.clone(), from, i64::MIN, Box::<str>::from(""))..)
+                .take_while(move |((t, free_at, _, _), ())| *t == job_type && *free_at <= to)
+                .filter_map(|((_, _, _, key), ())| data.jobs.get(key))
+                .filter(|j| reaches(tenants, &j.tenant) && running(data, &j.instance_id))
+                .take(limit)
+        };
+        let mut jobs: Vec<&JobRow> = free(0, 0).chain(free(1, now)).map(|job| &**job).collect();
+        jobs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
+        Ok(jobs.into_iter().take(limit).cloned().collect())
     }
 
     fn task(&mut self, key: &str) -> Result<Option<TaskRow>> {
@@ -933,39 +964,20 @@ impl WriteTxn for MemoryTxn<'_> {
             ),
             Write::PutJob(row) => {
                 let key: Box<str> = row.key.as_str().into();
-                match data.jobs.get(&key) {
-                    Some(old)
-                        if old.job_type == row.job_type && old.created_at == row.created_at => {}
-                    old => {
-                        if let Some(old) = old {
-                            let old_index =
-                                (old.job_type.as_str().into(), old.created_at, key.clone());
-                            set(data, undo, |d| &mut d.jobs_by_type, old_index, None);
-                        }
-                        set(
-                            data,
-                            undo,
-                            |d| &mut d.jobs_by_type,
-                            (row.job_type.as_str().into(), row.created_at, key.clone()),
-                            Some(()),
-                        );
-                    }
-                }
+                refree(data, undo, stored_free_entry(data, &key), free_entry(&row));
                 set(data, undo, |d| &mut d.jobs, key, Some(Box::new(row)));
             }
             Write::LeaseJob { key, worker, lease_until, lease } => {
                 let key: Box<str> = key.into();
                 if let Some(old) = data.jobs.get(&key) {
                     let leased = JobRow { worker, lease_until, lease, ..(**old).clone() };
+                    refree(data, undo, free_entry(old), free_entry(&leased));
                     set(data, undo, |d| &mut d.jobs, key, Some(Box::new(leased)));
                 }
             }
             Write::DeleteJob { key } => {
                 let key: Box<str> = key.into();
-                if let Some(old) = data.jobs.get(&key) {
-                    let old_index = (old.job_type.as_str().into(), old.created_at, key.clone());
-                    set(data, undo, |d| &mut d.jobs_by_type, old_index, None);
-                }
+                refree(data, undo, stored_free_entry(data, &key), None);
                 set(data, undo, |d| &mut d.jobs, key, None);
             }
             Write::PutTimer(row) => set(
