@@ -521,29 +521,23 @@ const NEXT_DUE: &str =
      WHERE instances.status = 'running' ORDER BY timers.due_at LIMIT 1";
 
 /// Jobs of type `?1` a worker may take at `?2`, at most `?3`, of the tenants
-/// in the JSON list `?4` (null: every tenant), oldest first: those never
-/// leased nor backed off (`free_at` 0: a range of `jobs_free` in creation
-/// order), and those whose lease ran out or whose backoff passed (a range
-/// of it in the order they came free), merged by age. Neither walks the
+/// in the JSON list `?4` (null: every tenant), in the order of `jobs_free`
+/// from `free_at` `?5` to `?2`: read twice
+/// ([`SqliteTxn::activatable_jobs`]), for the jobs never leased nor backed
+/// off (`free_at` 0: in creation order) and for those whose lease ran out or
+/// whose backoff passed (in the order they came free). Neither walks the
 /// jobs that workers hold or that wait to be tried again. The tenants are a
 /// filter on the index: a worker of one tenant skips the jobs of the same
 /// type that other tenants have waiting.
-fn activatable_jobs_sql() -> &'static str {
+fn free_jobs_sql() -> &'static str {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
-        let branch = |free: &str, order: &str| {
-            format!(
-                "SELECT * FROM (SELECT {columns} FROM jobs CROSS JOIN instances ON instances.id = jobs.instance_id
-                 WHERE jobs.job_type = ?1 AND jobs.state = 'activatable' AND {free}
-                   AND instances.status = 'running'
-                   AND (?4 IS NULL OR jobs.tenant IN (SELECT value FROM json_each(?4)))
-                 ORDER BY {order} LIMIT ?3)"
-            )
-        };
         format!(
-            "{} UNION ALL {} ORDER BY created_at, key LIMIT ?3",
-            branch("jobs.free_at = 0", "jobs.created_at, jobs.key"),
-            branch("jobs.free_at > 0 AND jobs.free_at <= ?2", "jobs.free_at, jobs.created_at, jobs.key")
+            "SELECT {columns} FROM jobs CROSS JOIN instances ON instances.id = jobs.instance_id
+             WHERE jobs.job_type = ?1 AND jobs.state = 'activatable' AND jobs.free_at >= ?5 AND jobs.free_at <= ?2
+               AND instances.status = 'running'
+               AND (?4 IS NULL OR jobs.tenant IN (SELECT value FROM json_each(?4)))
+             ORDER BY jobs.free_at, jobs.created_at, jobs.key LIMIT ?3"
         )
     });
     SQL.as_str()
@@ -957,11 +951,14 @@ impl ReadTxn for SqliteTxn<'_> {
         limit: usize,
     ) -> Result<Vec<JobRow>> {
         let tenants = tenants.as_ref().map(to_json).transpose()?;
-        self.query(
-            activatable_jobs_sql(),
-            params![job_type, now, limit as i64, tenants],
-            job_row,
-        )
+        // Oldest first: those never taken, and those that came back, by age.
+        let mut jobs = self.query(free_jobs_sql(), params![job_type, 0, limit as i64, tenants, 0], job_row)?;
+        if now > 0 {
+            jobs.extend(self.query(free_jobs_sql(), params![job_type, now, limit as i64, tenants, 1], job_row)?);
+            jobs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
+            jobs.truncate(limit);
+        }
+        Ok(jobs)
     }
 
     fn task(&mut self, key: &str) -> Result<Option<TaskRow>> {
@@ -1696,33 +1693,19 @@ mod plans {
         }
     }
 
-    /// A worker's call for jobs reads two ranges of `jobs_free`, each in its
-    /// own order; what is sorted is only what each range gave (at most the
-    /// limit), to merge the two by age.
+    /// A worker's call for jobs reads a range of `jobs_free` in its order
+    /// (twice: never taken, and came back), and nothing else of the jobs.
     #[test]
     fn activation_reads_the_free_jobs_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::SqliteStore::open(&dir.path().join("plans.db")).unwrap();
         let connection = store.writer.lock().unwrap();
-        let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {}", super::activatable_jobs_sql())).unwrap();
+        let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {}", super::free_jobs_sql())).unwrap();
         let values = vec![0_i64; statement.parameter_count()];
         let steps: Vec<String> =
             statement.query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
-        let jobs: Vec<&String> = steps.iter().filter(|s| s.contains(" jobs ")).collect();
-        assert_eq!(
-            jobs,
-            [
-                "SEARCH jobs USING INDEX jobs_free (job_type=? AND free_at=?)",
-                "SEARCH jobs USING INDEX jobs_free (job_type=? AND free_at>? AND free_at<?)"
-            ],
-            "{steps:?}"
-        );
-        assert!(!steps.iter().any(|s| s.starts_with("SCAN instances")), "{steps:?}");
-        for (at, step) in steps.iter().enumerate() {
-            if step.contains("TEMP B-TREE") {
-                assert!(steps[at - 1].starts_with("SCAN (subquery-"), "only a branch's rows are sorted, for the merge: {steps:?}");
-            }
-        }
+        assert_eq!(steps[0], "SEARCH jobs USING INDEX jobs_free (job_type=? AND free_at>? AND free_at<?)", "{steps:?}");
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN instances") || s.contains("TEMP B-TREE")), "{steps:?}");
     }
 
     /// An instance's jobs are found by their keys' prefix (schema 18 keeps
