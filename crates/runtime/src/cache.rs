@@ -46,6 +46,9 @@ pub(crate) struct Loaded {
     /// again (a twentieth of the commit thread's time). A second copy of
     /// the instance's own variables while it is cached.
     pub indexed_variables: engine::Variables,
+    /// Whether the store holds the instance's timers and jobs
+    /// (`Write::HoldWaits`): it was suspended when last written.
+    pub held: bool,
     /// Written by the current command.
     pub changed: bool,
 }
@@ -160,6 +163,7 @@ mod tests {
             stored: None,
             variables_indexed: None,
             indexed_variables: engine::Variables::new(),
+            held: false,
             changed: true,
         }
     }

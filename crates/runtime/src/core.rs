@@ -1575,6 +1575,7 @@ fn load_from_store(core: &Core, tx: &mut dyn WriteTxn, id: &str) -> Result<Loade
         stored: Some(row.update_count),
         variables_indexed: Some(row.state.variables_changes),
         indexed_variables: row.state.variables.clone(),
+        held: row.status == Status::Suspended,
         state: row.state,
         deployed,
         start_key: row.start_key,
@@ -1910,6 +1911,7 @@ impl<'t> Session<'t> {
                 stored: None,
                 variables_indexed: None,
                 indexed_variables: Variables::new(),
+                held: false,
                 changed: true,
             },
         );
@@ -2367,6 +2369,11 @@ impl<'t> Session<'t> {
                     self.tx.apply(Write::IndexVariables { instance_id: id.clone(), changes: store::VariableChanges::Known(entries) })?;
                 }
                 loaded.variables_indexed = Some(state.variables_changes);
+            }
+            let held = state.status == Status::Suspended;
+            if held != loaded.held {
+                self.tx.apply(Write::HoldWaits { instance_id: id.clone(), held })?;
+                loaded.held = held;
             }
             let row = InstanceRow {
                 id,

@@ -1604,3 +1604,43 @@ async fn a_failed_sync_answers_an_error_and_stops_the_writes() {
     assert!(later.to_string().contains("restarted"), "{later}");
     service.stop();
 }
+
+/// Issue 16: a suspended instance's timers and jobs are held in the SQLite
+/// store, out of the indexes the polls read (`timers_due`, `jobs_free`), so
+/// that suspending many instances costs the commit loop nothing; resumed,
+/// they are due and free again, and a timer that fell due meanwhile fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_instances_timers_and_jobs_are_held_until_it_resumes() {
+    let (_dir, path) = temp_db();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = Arc::new(store_sqlite::SqliteStore::open(&path).unwrap());
+    let service = service(store.clone(), clock.clone());
+    deploy(&service).await;
+    let napping = start(&service, "nap", None).await;
+    let working = start(&service, "work", None).await;
+    let held = || -> Vec<(String, i64)> {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        let mut select = raw.prepare("SELECT instance_id, held FROM timers UNION ALL SELECT instance_id, held FROM jobs ORDER BY 1").unwrap();
+        select.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).unwrap().map(Result::unwrap).collect()
+    };
+    let mut expected = vec![(napping.clone(), 0), (working.clone(), 0)];
+    expected.sort();
+    assert_eq!(held(), expected);
+    let input = |id: &str, input: engine::Input| Command::Instance { instance_id: id.to_string(), input };
+    for id in [&napping, &working] {
+        service.handle.call(input(id, engine::Input::Suspend)).await.unwrap();
+    }
+    assert!(held().iter().all(|(_, held)| *held == 1), "{:?}", held());
+    assert_eq!(store.read().unwrap().next_due().unwrap(), None, "no timer is due while its instance is suspended");
+    assert!(store.read().unwrap().activatable_jobs("do", &None, T0, 10).unwrap().is_empty());
+    clock.advance(2 * 3_600_000);
+    service.handle.call(Command::Tick).await.unwrap();
+    assert_eq!(store.read().unwrap().instance(&napping).unwrap().unwrap().status, engine::Status::Suspended);
+    for id in [&napping, &working] {
+        service.handle.call(input(id, engine::Input::Resume)).await.unwrap();
+    }
+    assert_eq!(store.read().unwrap().instance(&napping).unwrap().unwrap().status, engine::Status::Completed, "its timer fell due meanwhile");
+    assert_eq!(held(), [(working.clone(), 0)], "the job is free again");
+    assert_eq!(store.read().unwrap().activatable_jobs("do", &None, T0 + 2 * 3_600_000, 10).unwrap().len(), 1);
+    service.stop();
+}

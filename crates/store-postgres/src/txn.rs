@@ -1306,6 +1306,8 @@ impl WriteTxn for PostgresTxn<'_> {
             ),
             // The instances' variables column, written with every instance, has its own index.
             Write::IndexVariables { .. } => Ok(()),
+            // Its polls ask whether each timer's or job's instance runs.
+            Write::HoldWaits { .. } => Ok(()),
             Write::PutLabels { instance_id, labels } => {
                 self.execute("DELETE FROM labels WHERE instance_id = $1", values![instance_id.clone()])?;
                 for (name, value) in labels {

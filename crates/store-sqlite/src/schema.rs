@@ -320,16 +320,26 @@ CREATE INDEX jobs_by_type ON jobs (job_type, state, created_at, key);
 CREATE INDEX jobs_by_created ON jobs (created_at, key);
 ";
 
-/// Version 19: jobs by when they are free (as the PostgreSQL store's
-/// version 2). Activation walked a type's jobs in creation order through
-/// every leased or backed-off one before the first free one: a million
-/// steps of SQLite's machine for a worker's call with 100 000 jobs taken.
-/// A job never leased nor backed off has `free_at` 0, so the jobs free now
-/// are one ordered range of `jobs_free`, and those whose lease ran out or
-/// whose backoff passed another, taken in the order they came free.
+/// Version 19: the polls read only what may be taken or fired now.
+/// Activation walked a type's jobs in creation order through every leased
+/// or backed-off one before the first free one: a million steps of
+/// SQLite's machine for a worker's call with 100 000 jobs taken. A job
+/// never leased nor backed off has `free_at` 0, so the jobs free now are
+/// one ordered range of `jobs_free`, and those whose lease ran out or whose
+/// backoff passed another, taken in the order they came free (as the
+/// PostgreSQL store's version 2). And the next due time, read after every
+/// turn that wrote, and the due timers walked the timers of suspended
+/// instances (600 000 steps with 100 000 of them): a suspended instance's
+/// timers and jobs are `held` (`Write::HoldWaits`), and the indexes the
+/// polls read leave them out.
 const V19: &str = "
 ALTER TABLE jobs ADD COLUMN free_at INTEGER GENERATED ALWAYS AS (max(coalesce(not_before, 0), coalesce(lease_until, 0))) VIRTUAL;
-CREATE INDEX jobs_free ON jobs (job_type, free_at, created_at, key) WHERE state = 'activatable';
+ALTER TABLE jobs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE timers ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET held = 1 WHERE instance_id IN (SELECT id FROM instances WHERE status = 'suspended');
+UPDATE timers SET held = 1 WHERE instance_id IN (SELECT id FROM instances WHERE status = 'suspended');
+CREATE INDEX jobs_free ON jobs (job_type, free_at, created_at, key) WHERE state = 'activatable' AND held = 0;
+CREATE INDEX timers_due ON timers (due_at, instance_id, local_key) WHERE held = 0;
 ";
 
 /// Step 18 finds an instance's jobs by their keys' prefix: every stored key

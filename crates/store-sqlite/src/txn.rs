@@ -512,13 +512,14 @@ fn equal(
 /// Timers of running instances due at `?1`, in due order, at most `?2`.
 const DUE_TIMERS: &str = "SELECT timers.instance_id, timers.local_key, timers.element_id, timers.due_at, timers.tenant FROM timers
      CROSS JOIN instances ON instances.id = timers.instance_id
-     WHERE timers.due_at <= ? AND instances.status = 'running'
+     WHERE timers.due_at <= ? AND timers.held = 0 AND instances.status = 'running'
      ORDER BY timers.due_at, timers.instance_id, timers.local_key LIMIT ?";
 
-/// The first timer, in due order, whose instance runs.
+/// The first timer, in due order, whose instance runs: `timers_due` holds
+/// no suspended instance's timers (`held`), so this reads one.
 const NEXT_DUE: &str =
     "SELECT timers.due_at FROM timers CROSS JOIN instances ON instances.id = timers.instance_id
-     WHERE instances.status = 'running' ORDER BY timers.due_at LIMIT 1";
+     WHERE timers.held = 0 AND instances.status = 'running' ORDER BY timers.due_at LIMIT 1";
 
 /// Jobs of type `?1` a worker may take at `?2`, at most `?3`, of the tenants
 /// in the JSON list `?4` (null: every tenant), in the order of `jobs_free`
@@ -526,7 +527,8 @@ const NEXT_DUE: &str =
 /// ([`SqliteTxn::activatable_jobs`]), for the jobs never leased nor backed
 /// off (`free_at` 0: in creation order) and for those whose lease ran out or
 /// whose backoff passed (in the order they came free). Neither walks the
-/// jobs that workers hold or that wait to be tried again. The tenants are a
+/// jobs that workers hold, that wait to be tried again or whose instance is
+/// suspended (`held`). The tenants are a
 /// filter on the index: a worker of one tenant skips the jobs of the same
 /// type that other tenants have waiting.
 fn free_jobs_sql() -> &'static str {
@@ -534,7 +536,7 @@ fn free_jobs_sql() -> &'static str {
         let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
         format!(
             "SELECT {columns} FROM jobs CROSS JOIN instances ON instances.id = jobs.instance_id
-             WHERE jobs.job_type = ?1 AND jobs.state = 'activatable' AND jobs.free_at >= ?5 AND jobs.free_at <= ?2
+             WHERE jobs.job_type = ?1 AND jobs.state = 'activatable' AND jobs.held = 0 AND jobs.free_at >= ?5 AND jobs.free_at <= ?2
                AND instances.status = 'running'
                AND (?4 IS NULL OR jobs.tenant IN (SELECT value FROM json_each(?4)))
              ORDER BY jobs.free_at, jobs.created_at, jobs.key LIMIT ?3"
@@ -1479,6 +1481,13 @@ impl WriteTxn for SqliteTxn<'_> {
                 self.execute("UPDATE jobs SET worker = ?, lease_until = ?, lease = ? WHERE key = ?", params![worker, lease_until, lease, key])
             }
             Write::DeleteJob { key } => self.execute("DELETE FROM jobs WHERE key = ?", params![key]),
+            Write::HoldWaits { instance_id, held } => {
+                let (from, to) = store::item_keys_of(&instance_id);
+                self.execute("UPDATE jobs SET held = ? WHERE key >= ? AND key < ?", params![held, from, to])?;
+                self.execute("UPDATE timers SET held = ? WHERE instance_id = ?", params![held, instance_id])
+            }
+            // Written by a step, which a suspended instance does not take:
+            // a timer written is not held (its row's `held` starts at 0).
             Write::PutTimer(t) => self.execute(
                 &format!("INSERT OR REPLACE INTO timers ({TIMER_COLUMNS}) VALUES (?, ?, ?, ?, ?)"),
                 params![t.instance_id, t.local_key, t.element_id, t.due_at, t.tenant],
@@ -1651,8 +1660,8 @@ mod plans {
         let store = crate::SqliteStore::open(&dir.path().join("plans.db")).unwrap();
         let connection = store.writer.lock().unwrap();
         for (sql, table, index) in [
-            (super::DUE_TIMERS.to_string(), "timers", "timers_by_due"),
-            (super::NEXT_DUE.to_string(), "timers", "timers_by_due"),
+            (super::DUE_TIMERS.to_string(), "timers", "timers_due"),
+            (super::NEXT_DUE.to_string(), "timers", "timers_due"),
             // The console's sortable instance lists, deep in the list (a cursor), either way.
             (super::ordered_instances_sql("process_id", false, "WHERE (process_id, started_at, id) > (?, ?, ?)", 51), "instances", "instances_by_process"),
             (super::ordered_instances_sql("status", true, "WHERE (status, started_at, id) < (?, ?, ?)", 51), "instances", "instances_by_status"),

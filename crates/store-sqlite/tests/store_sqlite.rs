@@ -587,6 +587,17 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
         assert_eq!(r.activatable_jobs("work", &None, 1000000000000, 32).unwrap().iter().map(|j| j.created_at).collect::<Vec<_>>(), (1..=32).collect::<Vec<i64>>(), "oldest first again")
     })));
     drop(r);
+    // Suspended, every instance keeps its timers and jobs, held (as
+    // `Write::HoldWaits` holds them): the next due time and a worker's call
+    // pass over none of them.
+    {
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch("UPDATE instances SET status = 'suspended'; UPDATE timers SET held = 1; UPDATE jobs SET held = 1;").unwrap();
+    }
+    let mut r = store.read().unwrap();
+    costs.push(("next_due, all suspended", cost("next_due", &mut || assert_eq!(r.next_due().unwrap(), None))));
+    costs.push(("activatable_jobs, all suspended", cost("activatable_jobs", &mut || assert!(r.activatable_jobs("work", &None, 0, 32).unwrap().is_empty()))));
+    drop(r);
     eprintln!("virtual machine steps over {ROWS} rows: {costs:?}");
 }
 

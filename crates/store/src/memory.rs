@@ -949,7 +949,8 @@ impl WriteTxn for MemoryTxn<'_> {
             }
             // Instances are filtered by label from their decoded state.
             // Both are found in the instance's state.
-            Write::PutLabels { .. } | Write::IndexVariables { .. } => {}
+            // Its polls read every timer and job and ask whether the instance runs.
+            Write::PutLabels { .. } | Write::IndexVariables { .. } | Write::HoldWaits { .. } => {}
             Write::PutToken(row) => set(data, undo, |d| &mut d.tokens, row.id.clone(), Some(row)),
             Write::PutRequest {
                 tenant,

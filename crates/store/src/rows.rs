@@ -292,6 +292,14 @@ pub enum Write {
         instance_id: String,
         at: i64,
     },
+    /// The instance was suspended (`held`) or resumed. While it is held its
+    /// timers and jobs are neither due nor to be taken; a store whose
+    /// indexes say what is due and what is free leaves them out of those,
+    /// so that what is suspended costs the polls nothing.
+    HoldWaits {
+        instance_id: String,
+        held: bool,
+    },
     /// The instance is no longer to be deleted (it runs again).
     CancelDeletion {
         instance_id: String,
