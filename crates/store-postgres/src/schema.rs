@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -192,7 +192,22 @@ CREATE INDEX deletions_by_time ON deletions (at, instance_id);
 CREATE INDEX requests_by_instance ON requests (instance_id);
 "#;
 
-const STEPS: [(i64, &str); 4] = [(1, V1), (2, V2), (3, V3), (4, V4)];
+/// Version 5: a suspended instance's timers and jobs are `held`
+/// (`Write::HoldWaits`), and the indexes the polls read leave them out:
+/// the next due time, read after every batch that wrote, and the due timers
+/// walked every suspended instance's timer before the first running one's,
+/// and a worker's call every suspended instance's free job of its type.
+const V5: &str = r#"
+ALTER TABLE jobs ADD COLUMN held BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE timers ADD COLUMN held BOOLEAN NOT NULL DEFAULT false;
+UPDATE jobs SET held = true WHERE instance_id IN (SELECT id FROM instances WHERE status = 'suspended');
+UPDATE timers SET held = true WHERE instance_id IN (SELECT id FROM instances WHERE status = 'suspended');
+DROP INDEX jobs_free;
+CREATE INDEX jobs_free ON jobs (job_type, free_at, created_at, key) WHERE state = 'activatable' AND NOT held;
+CREATE INDEX timers_due ON timers (due_at, instance_id, local_key) WHERE NOT held;
+"#;
+
+const STEPS: [(i64, &str); 5] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

@@ -624,14 +624,14 @@ macro_rules! instance_running {
 
 /// Timers of running instances due at `$1`, in due order, at most `$2`.
 pub(crate) const DUE_TIMERS: &str = concat!(
-    "SELECT instance_id, local_key, element_id, due_at, tenant FROM timers WHERE due_at <= $1 AND ",
+    "SELECT instance_id, local_key, element_id, due_at, tenant FROM timers WHERE due_at <= $1 AND NOT held AND ",
     instance_running!("timers"),
     " ORDER BY due_at, instance_id, local_key LIMIT $2"
 );
 
 /// [`DUE_TIMERS`], each locked for this transaction, skipping those another node holds.
 pub(crate) const CLAIM_DUE_TIMERS: &str = concat!(
-    "SELECT instance_id, local_key, element_id, due_at, tenant FROM timers WHERE due_at <= $1 AND ",
+    "SELECT instance_id, local_key, element_id, due_at, tenant FROM timers WHERE due_at <= $1 AND NOT held AND ",
     instance_running!("timers"),
     " ORDER BY due_at, instance_id, local_key LIMIT $2 FOR UPDATE OF timers SKIP LOCKED"
 );
@@ -643,7 +643,7 @@ const CLAIM_START_TIMERS: &str =
 
 /// The first due time of a timer whose instance runs, or of a start timer.
 pub(crate) const NEXT_DUE: &str = concat!(
-    "SELECT LEAST((SELECT due_at FROM timers WHERE ",
+    "SELECT LEAST((SELECT due_at FROM timers WHERE NOT held AND ",
     instance_running!("timers"),
     " ORDER BY due_at LIMIT 1), (SELECT MIN(due_at) FROM start_timers))"
 );
@@ -652,11 +652,12 @@ pub(crate) const NEXT_DUE: &str = concat!(
 /// of the tenants `$4` (null: every tenant): those never leased nor backed
 /// off (`free_at` 0, an ordered range of `jobs_free`), and those whose lease
 /// ran out or whose backoff passed (a short range: it holds only jobs that
-/// came back), merged by age.
+/// came back), merged by age. Neither holds a suspended instance's jobs
+/// (`held`).
 pub(crate) fn activatable_jobs_sql() -> String {
     let branch = |free: &str| {
         format!(
-            "(SELECT {JOB_COLUMNS} FROM jobs WHERE job_type = $1 AND state = 'activatable' AND {free}
+            "(SELECT {JOB_COLUMNS} FROM jobs WHERE job_type = $1 AND state = 'activatable' AND NOT held AND {free}
                AND ($4::text[] IS NULL OR tenant = ANY($4::text[])) AND {}
              ORDER BY created_at, key LIMIT $3)",
             instance_running!("jobs")
@@ -671,7 +672,7 @@ pub(crate) fn activatable_jobs_sql() -> String {
 pub(crate) fn claim_jobs_sql() -> String {
     let branch = |free: &str| {
         format!(
-            "(SELECT {JOB_COLUMNS} FROM jobs WHERE job_type = $1 AND state = 'activatable' AND {free}
+            "(SELECT {JOB_COLUMNS} FROM jobs WHERE job_type = $1 AND state = 'activatable' AND NOT held AND {free}
                AND ($4::text[] IS NULL OR tenant = ANY($4::text[])) AND {}
              ORDER BY created_at, key LIMIT $3 FOR UPDATE OF jobs SKIP LOCKED)",
             instance_running!("jobs")
@@ -1306,8 +1307,10 @@ impl WriteTxn for PostgresTxn<'_> {
             ),
             // The instances' variables column, written with every instance, has its own index.
             Write::IndexVariables { .. } => Ok(()),
-            // Its polls ask whether each timer's or job's instance runs.
-            Write::HoldWaits { .. } => Ok(()),
+            Write::HoldWaits { instance_id, held } => {
+                self.execute("UPDATE jobs SET held = $1 WHERE instance_id = $2", values![held, instance_id.clone()])?;
+                self.execute("UPDATE timers SET held = $1 WHERE instance_id = $2", values![held, instance_id])
+            }
             Write::PutLabels { instance_id, labels } => {
                 self.execute("DELETE FROM labels WHERE instance_id = $1", values![instance_id.clone()])?;
                 for (name, value) in labels {

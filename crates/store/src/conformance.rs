@@ -1116,6 +1116,8 @@ fn timers(store: &dyn Store) {
             Write::PutInstance(Box::new(instance("b", "p", Status::Running, 0))),
             Write::PutInstance(Box::new(instance("s", "p", Status::Suspended, 0))),
             Write::PutTimer(timer("s", 1, 1)),
+            Write::PutJob(job("s.2", "s", "work", 1)),
+            Write::HoldWaits { instance_id: "s".into(), held: true },
             Write::PutTimer(timer("b", 1, 30)),
             Write::PutTimer(timer("a", 2, 10)),
             Write::PutTimer(timer("a", 1, 20)),
@@ -1195,6 +1197,19 @@ fn timers(store: &dyn Store) {
         ],
     );
     assert_eq!(store.read().unwrap().next_due().unwrap(), Some(20));
+    assert!(store.read().unwrap().activatable_jobs("work", &None, 100, 10).unwrap().is_empty(), "a suspended instance's job waits");
+    // Resumed: its timer and its job are due and free again.
+    write(
+        store,
+        vec![
+            Write::PutInstance(Box::new(InstanceRow { update_count: 1, ..instance("s", "p", Status::Running, 0) })),
+            Write::HoldWaits { instance_id: "s".into(), held: false },
+        ],
+    );
+    let mut read = store.read().unwrap();
+    assert_eq!(read.next_due().unwrap(), Some(1));
+    assert_eq!(read.due_timers(25, 10).unwrap().iter().map(|t| t.instance_id.as_str()).collect::<Vec<_>>(), ["s", "a"]);
+    assert_eq!(read.activatable_jobs("work", &None, 100, 10).unwrap().iter().map(|j| j.key.as_str()).collect::<Vec<_>>(), ["s.2"]);
 }
 
 fn history(store: &dyn Store) {
