@@ -528,9 +528,9 @@ const NEXT_DUE: &str =
 /// off (`free_at` 0: in creation order) and for those whose lease ran out or
 /// whose backoff passed (in the order they came free). Neither walks the
 /// jobs that workers hold, that wait to be tried again or whose instance is
-/// suspended (`held`). The tenants are a
-/// filter on the index: a worker of one tenant skips the jobs of the same
-/// type that other tenants have waiting.
+/// suspended (`held`). The tenants are a filter on the index: a worker of
+/// one tenant skips the jobs of the same type that other tenants have
+/// waiting.
 fn free_jobs_sql() -> &'static str {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");

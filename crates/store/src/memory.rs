@@ -637,7 +637,8 @@ impl ReadTxn for MemoryTxn<'_> {
     ) -> Result<Vec<JobRow>> {
         // As the SQL stores read it: the jobs never leased nor backed off in
         // creation order, and those that came free by `now` in the order they
-        // did, merged by age; neither walks the jobs held or waiting.
+        // did, merged by age; neither walks the jobs workers hold or that
+        // wait out a backoff.
         let data = &self.data;
         let free = |from: i64, to: i64| {
             let job_type: Box<str> = job_type.into();
@@ -949,7 +950,7 @@ impl WriteTxn for MemoryTxn<'_> {
             }
             // Instances are filtered by label from their decoded state.
             // Both are found in the instance's state.
-            // Its polls read every timer and job and ask whether the instance runs.
+            // A suspended instance's timers and jobs: the polls ask whether each one's instance runs.
             Write::PutLabels { .. } | Write::IndexVariables { .. } | Write::HoldWaits { .. } => {}
             Write::PutToken(row) => set(data, undo, |d| &mut d.tokens, row.id.clone(), Some(row)),
             Write::PutRequest {
