@@ -955,11 +955,9 @@ impl ReadTxn for SqliteTxn<'_> {
         let tenants = tenants.as_ref().map(to_json).transpose()?;
         // Oldest first: those never taken, and those that came back, by age.
         let mut jobs = self.query(free_jobs_sql(), params![job_type, 0, limit as i64, tenants, 0], job_row)?;
-        if now > 0 {
-            jobs.extend(self.query(free_jobs_sql(), params![job_type, now, limit as i64, tenants, 1], job_row)?);
-            jobs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
-            jobs.truncate(limit);
-        }
+        jobs.extend(self.query(free_jobs_sql(), params![job_type, now, limit as i64, tenants, 1], job_row)?);
+        jobs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
+        jobs.truncate(limit);
         Ok(jobs)
     }
 
