@@ -172,6 +172,35 @@ fn jobs_of_schema_17_are_kept_and_found_by_their_instance() {
     assert_eq!((of(&mut read, "i1").len(), of(&mut read, "i10")), (0, vec!["i10.3".to_string()]));
 }
 
+/// Step 19 holds the timers and jobs of the instances suspended when it
+/// runs, so that the polls' new indexes leave them out; a running
+/// instance's stay free.
+#[test]
+fn step_19_holds_what_suspended_instances_wait_for() {
+    let (_dir, path) = temp_path("v18.db");
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    store_sqlite::migrate_steps(&connection, 0, 18).unwrap();
+    connection
+        .execute_batch(
+            "INSERT INTO instances (id, process_id, version, status, started_at, incidents, waiting, update_count, history_count, state, number)
+             VALUES ('run', 'p', 1, 'running', 1, 0, '[]', 1, 0, '{}', 1), ('sus', 'p', 1, 'suspended', 1, 0, '[]', 1, 0, '{}', 2);
+             INSERT INTO timers (instance_id, local_key, element_id, due_at) VALUES ('sus', 1, 't', 5), ('run', 1, 't', 9);
+             INSERT INTO jobs (key, instance_id, local_key, process_id, element_id, job_type, retries, state, created_at)
+             VALUES ('sus.2', 'sus', 2, 'p', 'task', 'work', 3, 'activatable', 1), ('run.2', 'run', 2, 'p', 'task', 'work', 3, 'activatable', 2);",
+        )
+        .unwrap();
+    drop(connection);
+    let store = SqliteStore::open(&path).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let mut select = raw.prepare("SELECT instance_id, held FROM timers UNION ALL SELECT instance_id, held FROM jobs ORDER BY 1, 2").unwrap();
+    let held: Vec<(String, i64)> = select.query_map([], |row| Ok((row.get(0)?, row.get(1)?))).unwrap().map(Result::unwrap).collect();
+    let expected: Vec<(String, i64)> = [("run", 0), ("run", 0), ("sus", 1), ("sus", 1)].map(|(id, held)| (id.to_string(), held)).to_vec();
+    assert_eq!(held, expected);
+    let mut read = store.read().unwrap();
+    assert_eq!(read.next_due().unwrap(), Some(9));
+    assert_eq!(read.activatable_jobs("work", &None, 10, 10).unwrap().iter().map(|j| j.key.as_str()).collect::<Vec<_>>(), ["run.2"]);
+}
+
 /// A file whose job keys are not their instance's id, a dot and the job's
 /// number cannot take step 18 (its instances' jobs would not be found):
 /// it is refused by name, and left as it was.
