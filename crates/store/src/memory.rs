@@ -36,9 +36,14 @@ struct Data {
     instances_by_start: BTreeMap<(i64, Box<str>), ()>,
     requests: HashMap<(String, String), String>,
     jobs: HashMap<Box<str>, Box<JobRow>>,
-    /// Activatable jobs by type and when they are free ([`free_entry`]).
+    /// Activatable jobs by type and when they are free ([`free_entry`]),
+    /// but those of held instances.
     jobs_free: BTreeMap<FreeEntry, ()>,
     timers: BTreeMap<(String, u64), TimerRow>,
+    /// Timers by when they are due, but those of held instances.
+    timers_due: BTreeMap<DueEntry, ()>,
+    /// Suspended instances, whose timers and jobs are held (`Write::HoldWaits`).
+    held: HashMap<Box<str>, ()>,
     subscriptions: BTreeMap<(String, u64), SubscriptionRow>,
     tasks: BTreeMap<String, TaskRow>,
     incidents: BTreeMap<String, IncidentRow>,
@@ -101,7 +106,7 @@ fn delete_instance(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
     for request in requests {
         set(data, undo, |d| &mut d.requests, request, None);
     }
-    let jobs: Vec<(Box<str>, Option<FreeEntry>)> = data.jobs.values().filter(|j| j.instance_id == id).map(|j| (j.key.as_str().into(), free_entry(j))).collect();
+    let jobs: Vec<(Box<str>, Option<FreeEntry>)> = data.jobs.values().filter(|j| j.instance_id == id).map(|j| (j.key.as_str().into(), listed_free(data, j))).collect();
     for (job, free) in jobs {
         if let Some(free) = free {
             set(data, undo, |d| &mut d.jobs_free, free, None);
@@ -109,9 +114,13 @@ fn delete_instance(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
         set(data, undo, |d| &mut d.jobs, job, None);
     }
     let own = (id.to_string(), 0)..=(id.to_string(), u64::MAX);
-    let timers: Vec<(String, u64)> = data.timers.range(own.clone()).map(|(k, _)| k.clone()).collect();
-    for timer in timers {
+    let timers: Vec<((String, u64), DueEntry)> = data.timers.range(own.clone()).map(|(k, t)| (k.clone(), due_entry(t))).collect();
+    for (timer, due) in timers {
+        set(data, undo, |d| &mut d.timers_due, due, None);
         set(data, undo, |d| &mut d.timers, timer, None);
+    }
+    if data.held.contains_key(id) {
+        set(data, undo, |d| &mut d.held, key.clone(), None);
     }
     let subscriptions: Vec<(String, u64)> = data.subscriptions.range(own).map(|(k, _)| k.clone()).collect();
     for subscription in subscriptions {
@@ -415,9 +424,21 @@ fn free_entry(job: &JobRow) -> Option<FreeEntry> {
     })
 }
 
+/// The entry a job has in `jobs_free`: none while its instance is held.
+fn listed_free(data: &Data, job: &JobRow) -> Option<FreeEntry> {
+    free_entry(job).filter(|_| !data.held.contains_key(job.instance_id.as_str()))
+}
+
 /// The entry the stored job `key` has in `jobs_free`.
 fn stored_free_entry(data: &Data, key: &str) -> Option<FreeEntry> {
-    data.jobs.get(key).and_then(|job| free_entry(job))
+    data.jobs.get(key).and_then(|job| listed_free(data, job))
+}
+
+/// A timer's place in `timers_due`: (due_at, instance id, local key).
+type DueEntry = (i64, String, u64);
+
+fn due_entry(timer: &TimerRow) -> DueEntry {
+    (timer.due_at, timer.instance_id.clone(), timer.local_key)
 }
 
 /// Moves a job's entry in `jobs_free` from `old` to `new`.
@@ -870,27 +891,19 @@ impl ReadTxn for MemoryTxn<'_> {
 
     fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>> {
         let data = &self.data;
-        let mut rows: Vec<TimerRow> = data
-            .timers
-            .values()
-            .filter(|t| t.due_at <= now && running(data, &t.instance_id))
-            .cloned()
-            .collect();
-        rows.sort_by(|a, b| {
-            (a.due_at, &a.instance_id, a.local_key).cmp(&(b.due_at, &b.instance_id, b.local_key))
-        });
-        rows.truncate(limit);
-        Ok(rows)
+        Ok(data
+            .timers_due
+            .keys()
+            .take_while(|(due_at, _, _)| *due_at <= now)
+            .filter(|(_, instance_id, _)| running(data, instance_id))
+            .filter_map(|(_, instance_id, local_key)| data.timers.get(&(instance_id.clone(), *local_key)).cloned())
+            .take(limit)
+            .collect())
     }
 
     fn next_due(&mut self) -> Result<Option<i64>> {
         let data = &self.data;
-        let timer = data
-            .timers
-            .values()
-            .filter(|t| running(data, &t.instance_id))
-            .map(|t| t.due_at)
-            .min();
+        let timer = data.timers_due.keys().find(|(_, instance_id, _)| running(data, instance_id)).map(|(due_at, _, _)| *due_at);
         let start = self.data.start_timers.values().map(|t| t.due_at).min();
         Ok(timer.into_iter().chain(start).min())
     }
@@ -950,8 +963,21 @@ impl WriteTxn for MemoryTxn<'_> {
             }
             // Instances are filtered by label from their decoded state.
             // Both are found in the instance's state.
-            // A suspended instance's timers and jobs: the polls ask whether each one's instance runs.
-            Write::PutLabels { .. } | Write::IndexVariables { .. } | Write::HoldWaits { .. } => {}
+            Write::PutLabels { .. } | Write::IndexVariables { .. } => {}
+            Write::HoldWaits { instance_id, held } => {
+                // The entries as they are when the instance is not held.
+                let own = (instance_id.clone(), 0)..=(instance_id.clone(), u64::MAX);
+                let timers: Vec<DueEntry> = data.timers.range(own).map(|(_, t)| due_entry(t)).collect();
+                let jobs: Vec<FreeEntry> = data.jobs.values().filter(|j| j.instance_id == instance_id).filter_map(|j| free_entry(j)).collect();
+                let listed = (!held).then_some(());
+                set(data, undo, |d| &mut d.held, Box::<str>::from(instance_id), held.then_some(()));
+                for due in timers {
+                    set(data, undo, |d| &mut d.timers_due, due, listed);
+                }
+                for free in jobs {
+                    set(data, undo, |d| &mut d.jobs_free, free, listed);
+                }
+            }
             Write::PutToken(row) => set(data, undo, |d| &mut d.tokens, row.id.clone(), Some(row)),
             Write::PutRequest {
                 tenant,
@@ -966,14 +992,16 @@ impl WriteTxn for MemoryTxn<'_> {
             ),
             Write::PutJob(row) => {
                 let key: Box<str> = row.key.as_str().into();
-                refree(data, undo, stored_free_entry(data, &key), free_entry(&row));
+                let (old, new) = (stored_free_entry(data, &key), listed_free(data, &row));
+                refree(data, undo, old, new);
                 set(data, undo, |d| &mut d.jobs, key, Some(Box::new(row)));
             }
             Write::LeaseJob { key, worker, lease_until, lease } => {
                 let key: Box<str> = key.into();
                 if let Some(old) = data.jobs.get(&key) {
                     let leased = JobRow { worker, lease_until, lease, ..(**old).clone() };
-                    refree(data, undo, free_entry(old), free_entry(&leased));
+                    let (old, new) = (listed_free(data, old), listed_free(data, &leased));
+                    refree(data, undo, old, new);
                     set(data, undo, |d| &mut d.jobs, key, Some(Box::new(leased)));
                 }
             }
@@ -982,23 +1010,23 @@ impl WriteTxn for MemoryTxn<'_> {
                 refree(data, undo, stored_free_entry(data, &key), None);
                 set(data, undo, |d| &mut d.jobs, key, None);
             }
-            Write::PutTimer(row) => set(
-                data,
-                undo,
-                |d| &mut d.timers,
-                (row.instance_id.clone(), row.local_key),
-                Some(row),
-            ),
-            Write::DeleteTimer {
-                instance_id,
-                local_key,
-            } => set(
-                data,
-                undo,
-                |d| &mut d.timers,
-                (instance_id, local_key),
-                None,
-            ),
+            Write::PutTimer(row) => {
+                let key = (row.instance_id.clone(), row.local_key);
+                if let Some(old) = data.timers.get(&key).map(due_entry) {
+                    set(data, undo, |d| &mut d.timers_due, old, None);
+                }
+                if !data.held.contains_key(row.instance_id.as_str()) {
+                    set(data, undo, |d| &mut d.timers_due, due_entry(&row), Some(()));
+                }
+                set(data, undo, |d| &mut d.timers, key, Some(row))
+            }
+            Write::DeleteTimer { instance_id, local_key } => {
+                let key = (instance_id, local_key);
+                if let Some(old) = data.timers.get(&key).map(due_entry) {
+                    set(data, undo, |d| &mut d.timers_due, old, None);
+                }
+                set(data, undo, |d| &mut d.timers, key, None)
+            }
             Write::PutSubscription(row) => set(
                 data,
                 undo,
