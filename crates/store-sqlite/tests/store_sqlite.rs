@@ -13,6 +13,15 @@ fn temp_path(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
+/// A new file `name` as a Baton of schema `version` left it, and a plain
+/// connection to it (no store: the rows an older Baton wrote go in by hand).
+fn file_at_schema(name: &str, version: i64) -> (tempfile::TempDir, std::path::PathBuf, rusqlite::Connection) {
+    let (dir, path) = temp_path(name);
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    store_sqlite::migrate_steps(&connection, 0, version).unwrap();
+    (dir, path, connection)
+}
+
 #[test]
 fn the_sqlite_store_passes_the_conformance_suite() {
     let (dir, _) = temp_path("suite.db");
@@ -74,9 +83,7 @@ fn a_file_from_a_newer_baton_is_refused() {
 /// Baton opens it, and keeps its rows (as the default tenant's).
 #[test]
 fn a_file_from_schema_1_is_brought_up_to_date() {
-    let (_dir, path) = temp_path("v1.db");
-    let connection = rusqlite::Connection::open(&path).unwrap();
-    store_sqlite::migrate_steps(&connection, 0, 1).unwrap();
+    let (_dir, path, connection) = file_at_schema("v1.db", 1);
     let mut row = store::conformance::instance("kept", "p", engine::Status::Running, 1);
     row.state.variables.insert("order".into(), serde_json::json!({"id": "A-1", "lines": [1, 2]}));
     connection
@@ -137,9 +144,7 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
 /// starts the same, and deleting an instance deletes its jobs alone.
 #[test]
 fn jobs_of_schema_17_are_kept_and_found_by_their_instance() {
-    let (_dir, path) = temp_path("v17.db");
-    let connection = rusqlite::Connection::open(&path).unwrap();
-    store_sqlite::migrate_steps(&connection, 0, 17).unwrap();
+    let (_dir, path, connection) = file_at_schema("v17.db", 17);
     for (key, instance, local) in [("i1.3", "i1", 3), ("i1.12", "i1", 12), ("i10.3", "i10", 3)] {
         connection
             .execute(
@@ -177,9 +182,7 @@ fn jobs_of_schema_17_are_kept_and_found_by_their_instance() {
 /// instance's stay free.
 #[test]
 fn step_19_holds_what_suspended_instances_wait_for() {
-    let (_dir, path) = temp_path("v18.db");
-    let connection = rusqlite::Connection::open(&path).unwrap();
-    store_sqlite::migrate_steps(&connection, 0, 18).unwrap();
+    let (_dir, path, connection) = file_at_schema("v18.db", 18);
     connection
         .execute_batch(
             "INSERT INTO instances (id, process_id, version, status, started_at, incidents, waiting, update_count, history_count, state, number)
@@ -206,9 +209,7 @@ fn step_19_holds_what_suspended_instances_wait_for() {
 /// it is refused by name, and left as it was.
 #[test]
 fn a_job_key_of_another_form_stops_step_18() {
-    let (_dir, path) = temp_path("odd.db");
-    let connection = rusqlite::Connection::open(&path).unwrap();
-    store_sqlite::migrate_steps(&connection, 0, 17).unwrap();
+    let (_dir, path, connection) = file_at_schema("odd.db", 17);
     connection
         .execute_batch(
             "INSERT INTO jobs (key, instance_id, local_key, process_id, element_id, job_type, retries, state, created_at)
@@ -229,9 +230,7 @@ fn a_job_key_of_another_form_stops_step_18() {
 /// same, history filters included; a row written again takes the compact form.
 #[test]
 fn json_rows_of_schema_14_read_and_are_rewritten_compactly() {
-    let (_dir, path) = temp_path("v14.db");
-    let connection = rusqlite::Connection::open(&path).unwrap();
-    store_sqlite::migrate_steps(&connection, 0, 14).unwrap();
+    let (_dir, path, connection) = file_at_schema("v14.db", 14);
     let mut row = store::conformance::instance("old", "p", engine::Status::Running, 1);
     row.number = 1;
     row.history_count = 2;
