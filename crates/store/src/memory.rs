@@ -108,15 +108,13 @@ fn delete_instance(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
     }
     let jobs: Vec<(Box<str>, Option<FreeEntry>)> = data.jobs.values().filter(|j| j.instance_id == id).map(|j| (j.key.as_str().into(), listed_free(data, j))).collect();
     for (job, free) in jobs {
-        if let Some(free) = free {
-            set(data, undo, |d| &mut d.jobs_free, free, None);
-        }
+        move_entry(data, undo, |d| &mut d.jobs_free, free, None);
         set(data, undo, |d| &mut d.jobs, job, None);
     }
     let own = (id.to_string(), 0)..=(id.to_string(), u64::MAX);
-    let timers: Vec<((String, u64), DueEntry)> = data.timers.range(own.clone()).map(|(k, t)| (k.clone(), due_entry(t))).collect();
+    let timers: Vec<((String, u64), Option<DueEntry>)> = data.timers.range(own.clone()).map(|(k, t)| (k.clone(), listed_due(data, t))).collect();
     for (timer, due) in timers {
-        set(data, undo, |d| &mut d.timers_due, due, None);
+        move_entry(data, undo, |d| &mut d.timers_due, due, None);
         set(data, undo, |d| &mut d.timers, timer, None);
     }
     if data.held.contains_key(id) {
@@ -441,16 +439,25 @@ fn due_entry(timer: &TimerRow) -> DueEntry {
     (timer.due_at, timer.instance_id.clone(), timer.local_key)
 }
 
-/// Moves a job's entry in `jobs_free` from `old` to `new`.
-fn refree(data: &mut Data, undo: &mut Vec<Undo>, old: Option<FreeEntry>, new: Option<FreeEntry>) {
+/// The entry a timer has in `timers_due`: none while its instance is held.
+fn listed_due(data: &Data, timer: &TimerRow) -> Option<DueEntry> {
+    Some(due_entry(timer)).filter(|_| !data.held.contains_key(timer.instance_id.as_str()))
+}
+
+/// Moves a row's entry in one of the polls' orders (`jobs_free`,
+/// `timers_due`) from `old` to `new`.
+fn move_entry<K>(data: &mut Data, undo: &mut Vec<Undo>, order: fn(&mut Data) -> &mut BTreeMap<K, ()>, old: Option<K>, new: Option<K>)
+where
+    K: Ord + Clone + Send + 'static,
+{
     if old == new {
         return;
     }
     if let Some(old) = old {
-        set(data, undo, |d| &mut d.jobs_free, old, None);
+        set(data, undo, order, old, None);
     }
     if let Some(new) = new {
-        set(data, undo, |d| &mut d.jobs_free, new, Some(()));
+        set(data, undo, order, new, Some(()));
     }
 }
 
@@ -993,7 +1000,7 @@ impl WriteTxn for MemoryTxn<'_> {
             Write::PutJob(row) => {
                 let key: Box<str> = row.key.as_str().into();
                 let (old, new) = (stored_free_entry(data, &key), listed_free(data, &row));
-                refree(data, undo, old, new);
+                move_entry(data, undo, |d| &mut d.jobs_free, old, new);
                 set(data, undo, |d| &mut d.jobs, key, Some(Box::new(row)));
             }
             Write::LeaseJob { key, worker, lease_until, lease } => {
@@ -1001,30 +1008,26 @@ impl WriteTxn for MemoryTxn<'_> {
                 if let Some(old) = data.jobs.get(&key) {
                     let leased = JobRow { worker, lease_until, lease, ..(**old).clone() };
                     let (old, new) = (listed_free(data, old), listed_free(data, &leased));
-                    refree(data, undo, old, new);
+                    move_entry(data, undo, |d| &mut d.jobs_free, old, new);
                     set(data, undo, |d| &mut d.jobs, key, Some(Box::new(leased)));
                 }
             }
             Write::DeleteJob { key } => {
                 let key: Box<str> = key.into();
-                refree(data, undo, stored_free_entry(data, &key), None);
+                let old = stored_free_entry(data, &key);
+                move_entry(data, undo, |d| &mut d.jobs_free, old, None);
                 set(data, undo, |d| &mut d.jobs, key, None);
             }
             Write::PutTimer(row) => {
                 let key = (row.instance_id.clone(), row.local_key);
-                if let Some(old) = data.timers.get(&key).map(due_entry) {
-                    set(data, undo, |d| &mut d.timers_due, old, None);
-                }
-                if !data.held.contains_key(row.instance_id.as_str()) {
-                    set(data, undo, |d| &mut d.timers_due, due_entry(&row), Some(()));
-                }
+                let (old, new) = (data.timers.get(&key).and_then(|t| listed_due(data, t)), listed_due(data, &row));
+                move_entry(data, undo, |d| &mut d.timers_due, old, new);
                 set(data, undo, |d| &mut d.timers, key, Some(row))
             }
             Write::DeleteTimer { instance_id, local_key } => {
                 let key = (instance_id, local_key);
-                if let Some(old) = data.timers.get(&key).map(due_entry) {
-                    set(data, undo, |d| &mut d.timers_due, old, None);
-                }
+                let old = data.timers.get(&key).and_then(|t| listed_due(data, t));
+                move_entry(data, undo, |d| &mut d.timers_due, old, None);
                 set(data, undo, |d| &mut d.timers, key, None)
             }
             Write::PutSubscription(row) => set(
