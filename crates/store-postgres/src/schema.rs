@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -207,7 +207,17 @@ CREATE INDEX jobs_free ON jobs (job_type, free_at, created_at, key) WHERE state 
 CREATE INDEX timers_due ON timers (due_at, instance_id, local_key) WHERE NOT held;
 "#;
 
-const STEPS: [(i64, &str); 5] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5)];
+/// Version 6: a worker's call reads its own tenants' free jobs. The tenants
+/// were a filter on `jobs_free` (by type, then when free): a worker of one
+/// tenant walked every free job of the same type that other tenants had
+/// waiting. With the tenant after the type, each tenant's free jobs are
+/// ranges of their own.
+const V6: &str = r#"
+DROP INDEX jobs_free;
+CREATE INDEX jobs_free ON jobs (job_type, tenant, free_at, created_at, key) WHERE state = 'activatable' AND NOT held;
+"#;
+
+const STEPS: [(i64, &str); 6] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

@@ -521,29 +521,38 @@ const NEXT_DUE: &str =
     "SELECT timers.due_at FROM timers CROSS JOIN instances ON instances.id = timers.instance_id
      WHERE timers.held = 0 AND instances.status = 'running' ORDER BY timers.due_at LIMIT 1";
 
-/// Jobs of type `?1` a worker may take at `?2`, at most `?3`, of the tenants
-/// in the JSON list `?4` (null: every tenant), in the order of `jobs_free`
-/// from `free_at` `?5` to `?2`: read twice
-/// ([`SqliteTxn::activatable_jobs`]), for the jobs never leased nor backed
-/// off (`free_at` 0: in creation order) and for those whose lease ran out or
-/// whose backoff passed (in the order they came free). Neither walks the
-/// jobs that workers hold, that wait to be tried again or whose instance is
-/// suspended (`held`). The tenants are a filter on the index: a worker of
-/// one tenant skips the jobs of the same type that other tenants have
-/// waiting.
+/// Jobs of type `?1` and tenant `?4` a worker may take at `?2`, at most
+/// `?3`, none younger than `?6`, in the order of `jobs_free` from `free_at`
+/// `?5` to `?2`: read twice a tenant ([`SqliteTxn::activatable_jobs`]), for
+/// the jobs never leased nor backed off (`free_at` 0: in creation order) and
+/// for those whose lease ran out or whose backoff passed (in the order they
+/// came free). Neither walks the jobs that workers hold, that wait to be
+/// tried again, whose instance is suspended (`held`) or that are another
+/// tenant's.
 fn free_jobs_sql() -> &'static str {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
         format!(
             "SELECT {columns} FROM jobs CROSS JOIN instances ON instances.id = jobs.instance_id
-             WHERE jobs.job_type = ?1 AND jobs.state = 'activatable' AND jobs.held = 0 AND jobs.free_at >= ?5 AND jobs.free_at <= ?2
+             WHERE jobs.job_type = ?1 AND jobs.tenant = ?4 AND jobs.state = 'activatable' AND jobs.held = 0
+               AND jobs.free_at >= ?5 AND jobs.free_at <= ?2 AND jobs.created_at <= ?6
                AND instances.status = 'running'
-               AND (?4 IS NULL OR jobs.tenant IN (SELECT value FROM json_each(?4)))
              ORDER BY jobs.free_at, jobs.created_at, jobs.key LIMIT ?3"
         )
     });
     SQL.as_str()
 }
+
+/// The tenants that have jobs of type `?1` in `jobs_free`, in order, each
+/// found by one seek past the one before (the index leads with the type,
+/// then the tenant): a worker of every tenant reads each one's free jobs.
+const FREE_JOB_TENANTS: &str = "WITH RECURSIVE present(tenant) AS (
+       SELECT (SELECT tenant FROM jobs WHERE job_type = ?1 AND state = 'activatable' AND held = 0 ORDER BY tenant LIMIT 1)
+       UNION ALL
+       SELECT (SELECT jobs.tenant FROM jobs WHERE jobs.job_type = ?1 AND jobs.state = 'activatable' AND jobs.held = 0
+                 AND jobs.tenant > present.tenant ORDER BY jobs.tenant LIMIT 1)
+       FROM present WHERE present.tenant IS NOT NULL)
+     SELECT tenant FROM present WHERE tenant IS NOT NULL";
 
 /// A table listed in pages: its name, columns, order and row mapping.
 struct Table<T: 'static> {
@@ -952,12 +961,26 @@ impl ReadTxn for SqliteTxn<'_> {
         now: i64,
         limit: usize,
     ) -> Result<Vec<JobRow>> {
-        let tenants = tenants.as_ref().map(to_json).transpose()?;
-        // Oldest first: those never taken, and those that came back, by age.
-        let mut jobs = self.query(free_jobs_sql(), params![job_type, 0, limit as i64, tenants, 0], job_row)?;
-        jobs.extend(self.query(free_jobs_sql(), params![job_type, now, limit as i64, tenants, 1], job_row)?);
-        jobs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
-        jobs.truncate(limit);
+        let tenants = match tenants {
+            Some(tenants) => {
+                let mut tenants = tenants.clone();
+                tenants.sort_unstable();
+                tenants.dedup();
+                tenants
+            }
+            None => self.query(FREE_JOB_TENANTS, params![job_type], |row| row.get(0))?,
+        };
+        // Oldest first: of each tenant, those never taken and those that
+        // came back; once `limit` are found, none younger than the last.
+        let mut jobs: Vec<JobRow> = Vec::new();
+        for tenant in &tenants {
+            let youngest = if jobs.len() < limit { i64::MAX } else { jobs[limit - 1].created_at };
+            for (from, to) in [(0, 0), (1, now)] {
+                jobs.extend(self.query(free_jobs_sql(), params![job_type, to, limit as i64, tenant, from, youngest], job_row)?);
+            }
+            jobs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
+            jobs.truncate(limit);
+        }
         Ok(jobs)
     }
 
@@ -1711,8 +1734,27 @@ mod plans {
         let values = vec![0_i64; statement.parameter_count()];
         let steps: Vec<String> =
             statement.query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
-        assert_eq!(steps[0], "SEARCH jobs USING INDEX jobs_free (job_type=? AND free_at>? AND free_at<?)", "{steps:?}");
+        assert_eq!(steps[0], "SEARCH jobs USING INDEX jobs_free (job_type=? AND tenant=? AND free_at>? AND free_at<?)", "{steps:?}");
         assert!(!steps.iter().any(|s| s.starts_with("SCAN instances") || s.contains("TEMP B-TREE")), "{steps:?}");
+    }
+
+    /// A worker of every tenant finds the tenants with free jobs of its
+    /// type by a seek each in `jobs_free`, not by walking the jobs.
+    #[test]
+    fn the_tenants_with_free_jobs_are_found_by_seeks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::SqliteStore::open(&dir.path().join("plans.db")).unwrap();
+        let connection = store.writer.lock().unwrap();
+        let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {}", super::FREE_JOB_TENANTS)).unwrap();
+        let steps: Vec<String> =
+            statement.query_map(["t"], |row| row.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
+        let searches: Vec<&String> = steps.iter().filter(|s| s.contains("jobs")).collect();
+        assert_eq!(
+            searches,
+            ["SEARCH jobs USING COVERING INDEX jobs_free (job_type=?)", "SEARCH jobs USING COVERING INDEX jobs_free (job_type=? AND tenant>?)"],
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|s| s.contains("TEMP B-TREE")), "{steps:?}");
     }
 
     /// An instance's jobs are found by their keys' prefix (schema 18 keeps

@@ -553,10 +553,12 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
              INSERT INTO instances ({columns}) SELECT {} FROM n, instances AS t WHERE t.id = 'template';
              INSERT INTO timers (instance_id, local_key, element_id, due_at, tenant) SELECT 'i' || i, 1, 'wait', 10000000 + i, 'default' FROM n;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.2', 'i' || i, 2, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, i, NULL, 'default' FROM n;
+             INSERT INTO jobs ({}) SELECT 'i' || i || '.9', 'i' || i, 9, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, {ROWS} + i, NULL, 'acme' FROM n WHERE i <= 32;
              INSERT INTO deletions (instance_id, at) SELECT 'i' || i, 20000000 + i FROM n;
              INSERT INTO variables (instance_id, name, kind, value) SELECT 'i' || i, 'order', 'text', 'A-' || i FROM n;
              COMMIT; ANALYZE;",
             copied.join(", "),
+            store_sql::JOB_COLUMNS,
             store_sql::JOB_COLUMNS
         ))
         .unwrap();
@@ -577,6 +579,13 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
         ("due_timers, none due", cost("due_timers", &mut || assert!(r.due_timers(5, 100).unwrap().is_empty()))),
         ("due_timers, all due", cost("due_timers", &mut || assert_eq!(r.due_timers(i64::MAX, 100).unwrap().len(), 100))),
         ("activatable_jobs", cost("activatable_jobs", &mut || assert_eq!(r.activatable_jobs("work", &None, 0, 32).unwrap().len(), 32))),
+        // Another tenant's 32 jobs of the same type, younger than all the
+        // default tenant's: its worker passes over none of those.
+        ("activatable_jobs, one tenant of two", cost("activatable_jobs", &mut || {
+            let found = r.activatable_jobs("work", &Some(vec!["acme".into()]), 0, 32).unwrap();
+            assert_eq!(found.len(), 32);
+            assert!(found.iter().all(|j| j.tenant == "acme"), "{found:?}");
+        })),
         ("due_deletions", cost("due_deletions", &mut || assert_eq!(r.due_deletions(i64::MAX, 100).unwrap().len(), 100))),
         ("instance", cost("instance", &mut || assert!(r.instance("i50000").unwrap().is_some()))),
         ("instance_version", cost("instance_version", &mut || assert!(r.instance_version("i50000").unwrap().is_some()))),

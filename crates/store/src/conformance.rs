@@ -9,7 +9,7 @@ use crate::{Lock, ReadTxn, Store};
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 20] = [
+    let checks: [Check; 21] = [
         (
             "rolling back to a savepoint undoes one command's writes only",
             savepoints,
@@ -26,6 +26,10 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
         (
             "activatable jobs respect type, state, backoff, lease and instance status",
             activatable_jobs,
+        ),
+        (
+            "every tenant's free jobs are read and merged by age",
+            free_jobs_of_several_tenants,
         ),
         ("instances are listed in pages and filtered", instance_pages),
         (
@@ -2069,6 +2073,31 @@ fn tokens(store: &dyn Store) {
     write(store, vec![Write::PutToken(revoked)]);
     let listed = store.read().unwrap().tokens().unwrap();
     assert_eq!((listed.len(), listed[1].revoked_at), (2, Some(9)));
+}
+
+fn free_jobs_of_several_tenants(store: &dyn Store) {
+    let mut writes = Vec::new();
+    for (id, tenant) in [("a", "acme"), ("b", "beta")] {
+        let mut row = instance(id, "p", Status::Running, 1);
+        row.tenant = tenant.into();
+        writes.push(Write::PutInstance(Box::new(row)));
+    }
+    for (key, tenant, created_at, lease_until) in
+        [("a.1", "acme", 1, None), ("b.1", "beta", 1, None), ("a.2", "acme", 4, None), ("b.2", "beta", 2, Some(5)), ("b.3", "beta", 3, None), ("a.3", "acme", 0, Some(50))]
+    {
+        let mut free = job(key, &key[..1], "work", created_at);
+        free.tenant = tenant.into();
+        free.lease_until = lease_until;
+        writes.push(Write::PutJob(free));
+    }
+    write(store, writes);
+    let mut read = store.read().unwrap();
+    let keys = |jobs: Vec<JobRow>| jobs.into_iter().map(|j| j.key).collect::<Vec<_>>();
+    let both = Some(vec!["beta".to_string(), "acme".to_string()]);
+    assert_eq!(keys(read.activatable_jobs("work", &both, 10, 10).unwrap()), ["a.1", "b.1", "b.2", "b.3", "a.2"]);
+    assert_eq!(keys(read.activatable_jobs("work", &None, 10, 3).unwrap()), ["a.1", "b.1", "b.2"], "the oldest of every tenant's");
+    assert_eq!(keys(read.activatable_jobs("work", &None, 50, 2).unwrap()), ["a.3", "a.1"], "a lease that ran out, in its place by age");
+    assert_eq!(keys(read.activatable_jobs("work", &Some(vec!["acme".into()]), 50, 10).unwrap()), ["a.3", "a.1", "a.2"]);
 }
 
 fn tenants(store: &dyn Store) {

@@ -410,16 +410,34 @@ fn set<K, V, M>(
     }));
 }
 
-/// An activatable job's place among its type's: (type, when it is free,
-/// created_at, key). Free is 0 for a job never leased nor backed off, else
-/// when its lease or backoff ends, as the SQL stores' `free_at`.
-type FreeEntry = (Box<str>, i64, i64, Box<str>);
+/// An activatable job's place among its type's: (type, tenant, when it is
+/// free, created_at, key). Free is 0 for a job never leased nor backed off,
+/// else when its lease or backoff ends, as the SQL stores' `free_at`.
+type FreeEntry = (Box<str>, Box<str>, i64, i64, Box<str>);
 
 fn free_entry(job: &JobRow) -> Option<FreeEntry> {
     (job.state == engine::JobState::Activatable).then(|| {
         let free_at = job.not_before.unwrap_or(0).max(job.lease_until.unwrap_or(0));
-        (job.job_type.as_str().into(), free_at, job.created_at, job.key.as_str().into())
+        (job.job_type.as_str().into(), job.tenant.as_str().into(), free_at, job.created_at, job.key.as_str().into())
     })
+}
+
+/// The tenants with jobs of `job_type` in `jobs_free`, in order, each found
+/// by one seek past the one before (a tenant's successor is itself and the
+/// least character).
+fn free_job_tenants(data: &Data, job_type: &str) -> Vec<String> {
+    let mut tenants = Vec::new();
+    let mut from: Box<str> = "".into();
+    while let Some(((t, tenant, _, _, _), ())) =
+        data.jobs_free.range((Box::<str>::from(job_type), from, i64::MIN, i64::MIN, Box::<str>::from(""))..).next()
+    {
+        if &**t != job_type {
+            break;
+        }
+        from = format!("{tenant}\0").into();
+        tenants.push(tenant.to_string());
+    }
+    tenants
 }
 
 /// The entry a job has in `jobs_free`: none while its instance is held.
@@ -667,19 +685,29 @@ impl ReadTxn for MemoryTxn<'_> {
         // creation order, and those that came free by `now` in the order they
         // did, merged by age; neither walks the jobs workers hold or that
         // wait out a backoff.
+        // Each tenant's free jobs are ranges of their own.
         let data = &self.data;
-        let free = |from: i64, to: i64| {
-            let job_type: Box<str> = job_type.into();
+        let free = |tenant: &str, from: i64, to: i64| {
+            let (job_type, tenant): (Box<str>, Box<str>) = (job_type.into(), tenant.into());
             data.jobs_free
-                .range((job_type.clone(), from, i64::MIN, Box::<str>::from(""))..)
-                .take_while(move |((t, free_at, _, _), ())| *t == job_type && *free_at <= to)
-                .filter_map(|((_, _, _, key), ())| data.jobs.get(key))
-                .filter(|j| reaches(tenants, &j.tenant) && running(data, &j.instance_id))
+                .range((job_type.clone(), tenant.clone(), from, i64::MIN, Box::<str>::from(""))..)
+                .take_while(move |((t, n, free_at, _, _), ())| *t == job_type && *n == tenant && *free_at <= to)
+                .filter_map(|((_, _, _, _, key), ())| data.jobs.get(key))
+                .filter(|j| running(data, &j.instance_id))
                 .take(limit)
         };
-        let mut jobs: Vec<&JobRow> = free(0, 0).chain(free(1, now)).map(|job| &**job).collect();
-        jobs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
-        Ok(jobs.into_iter().take(limit).cloned().collect())
+        let tenants = match tenants {
+            Some(tenants) => tenants.clone(),
+            None => free_job_tenants(data, job_type),
+        };
+        let mut jobs: Vec<&JobRow> = Vec::new();
+        for tenant in &tenants {
+            jobs.extend(free(tenant, 0, 0).chain(free(tenant, 1, now)).map(|job| &**job));
+            jobs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
+            jobs.dedup_by(|a, b| a.key == b.key);
+            jobs.truncate(limit);
+        }
+        Ok(jobs.into_iter().cloned().collect())
     }
 
     fn task(&mut self, key: &str) -> Result<Option<TaskRow>> {
