@@ -1656,6 +1656,9 @@ fn deletions(store: &dyn Store) {
         ]);
     }
     writes.push(Write::PutInstance(Box::new(numbered("c", 3, Status::Running))));
+    // A request id that named `a`, then `c`: it is `c`'s when `a` goes.
+    writes.push(Write::PutRequest { tenant: DEFAULT_TENANT.into(), request_id: "r-moved".into(), instance_id: "a".into() });
+    writes.push(Write::PutRequest { tenant: DEFAULT_TENANT.into(), request_id: "r-moved".into(), instance_id: "c".into() });
     writes.push(Write::ScheduleDeletion { instance_id: "a".into(), at: 50 });
     writes.push(Write::ScheduleDeletion { instance_id: "b".into(), at: 20 });
     writes.push(Write::ScheduleDeletion { instance_id: "c".into(), at: 70 });
@@ -1687,6 +1690,7 @@ fn deletions(store: &dyn Store) {
     assert!(read.incident("a.4").unwrap().is_none());
     assert!(read.history("a", &HistoryFilter::default(), &PageRequest::first(10)).unwrap().items.is_empty());
     assert!(read.instance_by_request(DEFAULT_TENANT, "r-a").unwrap().is_none());
+    assert_eq!(read.instance_by_request(DEFAULT_TENANT, "r-moved").unwrap().as_deref(), Some("c"));
     let subscriptions = read.subscriptions(&SubscriptionFilter::default(), &PageRequest::first(10)).unwrap().items;
     assert_eq!(subscriptions.iter().map(|s| s.instance_id.as_str()).collect::<Vec<_>>(), ["b"]);
     let labelled = InstanceFilter { label: Some(("region".into(), "eu".into())), ..InstanceFilter::default() };

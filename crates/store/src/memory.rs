@@ -9,6 +9,7 @@
 //! ordered indexes beside them.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::hash::Hash;
 use std::sync::{Mutex, MutexGuard};
 
@@ -35,7 +36,11 @@ struct Data {
     /// Instances in list order: (started_at, id).
     instances_by_start: BTreeMap<(i64, Box<str>), ()>,
     requests: HashMap<(String, String), String>,
-    jobs: HashMap<Box<str>, Box<JobRow>>,
+    /// Each instance's request ids: (instance id, tenant, request id).
+    requests_by_instance: BTreeMap<(Box<str>, String, String), ()>,
+    /// Jobs by key: an instance's are a range ([`item_keys_of`]), as tasks'
+    /// and incidents' are.
+    jobs: BTreeMap<Box<str>, Box<JobRow>>,
     /// Activatable jobs by type and when they are free ([`free_entry`]),
     /// but those of held instances.
     jobs_free: BTreeMap<FreeEntry, ()>,
@@ -102,11 +107,19 @@ fn delete_instance(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
         }
         set(data, undo, |d| &mut d.instances, key.clone(), None);
     }
-    let requests: Vec<(String, String)> = data.requests.iter().filter(|(_, instance)| instance.as_str() == id).map(|(k, _)| k.clone()).collect();
+    let requests: Vec<(Box<str>, String, String)> = data
+        .requests_by_instance
+        .range((key.clone(), String::new(), String::new())..)
+        .take_while(|((instance, _, _), ())| *instance == key)
+        .map(|(k, ())| k.clone())
+        .collect();
     for request in requests {
-        set(data, undo, |d| &mut d.requests, request, None);
+        set(data, undo, |d| &mut d.requests, (request.1.clone(), request.2.clone()), None);
+        set(data, undo, |d| &mut d.requests_by_instance, request, None);
     }
-    let jobs: Vec<(Box<str>, Option<FreeEntry>)> = data.jobs.values().filter(|j| j.instance_id == id).map(|j| (j.key.as_str().into(), listed_free(data, j))).collect();
+    let (from, to) = item_keys_of(id);
+    let jobs: Vec<(Box<str>, Option<FreeEntry>)> =
+        data.jobs.range::<str, _>((Bound::Included(from.as_str()), Bound::Excluded(to.as_str()))).map(|(k, j)| (k.clone(), listed_free(data, j))).collect();
     for (job, free) in jobs {
         move_entry(data, undo, |d| &mut d.jobs_free, free, None);
         set(data, undo, |d| &mut d.jobs, job, None);
@@ -124,11 +137,11 @@ fn delete_instance(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
     for subscription in subscriptions {
         set(data, undo, |d| &mut d.subscriptions, subscription, None);
     }
-    let tasks: Vec<String> = data.tasks.values().filter(|t| t.instance_id == id).map(|t| t.key.clone()).collect();
+    let tasks: Vec<String> = data.tasks.range(from.clone()..to.clone()).map(|(k, _)| k.clone()).collect();
     for task in tasks {
         set(data, undo, |d| &mut d.tasks, task, None);
     }
-    let incidents: Vec<String> = data.incidents.values().filter(|i| i.instance_id == id).map(|i| i.key.clone()).collect();
+    let incidents: Vec<String> = data.incidents.range(from..to).map(|(k, _)| k.clone()).collect();
     for incident in incidents {
         set(data, undo, |d| &mut d.incidents, incident, None);
     }
@@ -1003,7 +1016,9 @@ impl WriteTxn for MemoryTxn<'_> {
                 // The entries as they are when the instance is not held.
                 let own = (instance_id.clone(), 0)..=(instance_id.clone(), u64::MAX);
                 let timers: Vec<DueEntry> = data.timers.range(own).map(|(_, t)| due_entry(t)).collect();
-                let jobs: Vec<FreeEntry> = data.jobs.values().filter(|j| j.instance_id == instance_id).filter_map(|j| free_entry(j)).collect();
+                let (from, to) = item_keys_of(&instance_id);
+                let jobs: Vec<FreeEntry> =
+                    data.jobs.range::<str, _>((Bound::Included(from.as_str()), Bound::Excluded(to.as_str()))).filter_map(|(_, j)| free_entry(j)).collect();
                 let listed = (!held).then_some(());
                 set(data, undo, |d| &mut d.held, Box::<str>::from(instance_id), held.then_some(()));
                 for due in timers {
@@ -1014,17 +1029,16 @@ impl WriteTxn for MemoryTxn<'_> {
                 }
             }
             Write::PutToken(row) => set(data, undo, |d| &mut d.tokens, row.id.clone(), Some(row)),
-            Write::PutRequest {
-                tenant,
-                request_id,
-                instance_id,
-            } => set(
-                data,
-                undo,
-                |d| &mut d.requests,
-                (tenant, request_id),
-                Some(instance_id),
-            ),
+            Write::PutRequest { tenant, request_id, instance_id } => {
+                let key = (tenant, request_id);
+                if let Some(previous) = data.requests.get(&key) {
+                    let listed = (previous.as_str().into(), key.0.clone(), key.1.clone());
+                    set(data, undo, |d| &mut d.requests_by_instance, listed, None);
+                }
+                let listed = (instance_id.as_str().into(), key.0.clone(), key.1.clone());
+                set(data, undo, |d| &mut d.requests_by_instance, listed, Some(()));
+                set(data, undo, |d| &mut d.requests, key, Some(instance_id));
+            }
             Write::PutJob(row) => {
                 let key: Box<str> = row.key.as_str().into();
                 let (old, new) = (stored_free_entry(data, &key), listed_free(data, &row));
