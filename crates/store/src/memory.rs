@@ -41,6 +41,8 @@ struct Data {
     /// Jobs by key: an instance's are a range ([`item_keys_of`]), as tasks'
     /// and incidents' are.
     jobs: BTreeMap<Box<str>, Box<JobRow>>,
+    /// Jobs, tasks and incidents in list order ([`Listed`]).
+    jobs_listed: BTreeMap<Listed, ()>,
     /// Activatable jobs by type and when they are free ([`free_entry`]),
     /// but those of held instances.
     jobs_free: BTreeMap<FreeEntry, ()>,
@@ -50,10 +52,18 @@ struct Data {
     /// Suspended instances, whose timers and jobs are held (`Write::HoldWaits`).
     held: HashMap<Box<str>, ()>,
     subscriptions: BTreeMap<(String, u64), SubscriptionRow>,
+    /// Subscriptions by what they wait for ([`Awaited`]).
+    subscriptions_awaited: BTreeMap<Awaited, ()>,
     tasks: BTreeMap<String, TaskRow>,
+    tasks_listed: BTreeMap<Listed, ()>,
     incidents: BTreeMap<String, IncidentRow>,
+    incidents_listed: BTreeMap<Listed, ()>,
     history: HashMap<Box<str>, History>,
     messages: BTreeMap<u64, MessageRow>,
+    /// Buffered messages by (tenant, name, correlation key, seq), and by
+    /// (tenant, message id, seq) for those that have an id.
+    messages_by_name: BTreeMap<MessageName, ()>,
+    messages_by_id: BTreeMap<(Box<str>, Box<str>, u64), ()>,
     start_timers: BTreeMap<(String, String, String), StartTimerRow>,
     tokens: BTreeMap<String, TokenRow>,
     /// Scheduled deletions in due order, and each instance's.
@@ -117,12 +127,11 @@ fn delete_instance(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
         set(data, undo, |d| &mut d.requests, (request.1.clone(), request.2.clone()), None);
         set(data, undo, |d| &mut d.requests_by_instance, request, None);
     }
-    let (from, to) = item_keys_of(id);
-    let jobs: Vec<(Box<str>, Option<FreeEntry>)> =
-        data.jobs.range::<str, _>((Bound::Included(from.as_str()), Bound::Excluded(to.as_str()))).map(|(k, j)| (k.clone(), listed_free(data, j))).collect();
+    let keys = item_keys_of(id);
+    let jobs: Vec<(Box<str>, Option<FreeEntry>)> = key_range(&data.jobs, &keys).map(|(k, j)| (k.clone(), listed_free(data, j))).collect();
     for (job, free) in jobs {
         move_entry(data, undo, |d| &mut d.jobs_free, free, None);
-        set(data, undo, |d| &mut d.jobs, job, None);
+        set_job(data, undo, job, None);
     }
     let own = (id.to_string(), 0)..=(id.to_string(), u64::MAX);
     let timers: Vec<((String, u64), Option<DueEntry>)> = data.timers.range(own.clone()).map(|(k, t)| (k.clone(), listed_due(data, t))).collect();
@@ -135,15 +144,15 @@ fn delete_instance(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
     }
     let subscriptions: Vec<(String, u64)> = data.subscriptions.range(own).map(|(k, _)| k.clone()).collect();
     for subscription in subscriptions {
-        set(data, undo, |d| &mut d.subscriptions, subscription, None);
+        set_subscription(data, undo, subscription, None);
     }
-    let tasks: Vec<String> = data.tasks.range(from.clone()..to.clone()).map(|(k, _)| k.clone()).collect();
+    let tasks: Vec<String> = key_range(&data.tasks, &keys).map(|(k, _)| k.clone()).collect();
     for task in tasks {
-        set(data, undo, |d| &mut d.tasks, task, None);
+        set_task(data, undo, task, None);
     }
-    let incidents: Vec<String> = data.incidents.range(from..to).map(|(k, _)| k.clone()).collect();
+    let incidents: Vec<String> = key_range(&data.incidents, &keys).map(|(k, _)| k.clone()).collect();
     for incident in incidents {
-        set(data, undo, |d| &mut d.incidents, incident, None);
+        set_incident(data, undo, incident, None);
     }
     set(data, undo, |d| &mut d.history, key, None);
     unschedule(data, undo, id);
@@ -492,6 +501,122 @@ where
     }
 }
 
+/// A job's, task's or incident's place in its list: (created_at, key), the
+/// order its cursor names.
+type Listed = (i64, Box<str>);
+
+/// Sets (or with `None` removes) the job `key`, and its place in the list.
+fn set_job(data: &mut Data, undo: &mut Vec<Undo>, key: Box<str>, row: Option<Box<JobRow>>) {
+    let old = data.jobs.get(&key).map(|job| (job.created_at, key.clone()));
+    let new = row.as_ref().map(|job| (job.created_at, key.clone()));
+    move_entry(data, undo, |d| &mut d.jobs_listed, old, new);
+    set(data, undo, |d| &mut d.jobs, key, row);
+}
+
+/// Sets (or with `None` removes) the task `key`, and its place in the list.
+fn set_task(data: &mut Data, undo: &mut Vec<Undo>, key: String, row: Option<TaskRow>) {
+    let old = data.tasks.get(&key).map(|task| (task.created_at, key.as_str().into()));
+    let new = row.as_ref().map(|task| (task.created_at, key.as_str().into()));
+    move_entry(data, undo, |d| &mut d.tasks_listed, old, new);
+    set(data, undo, |d| &mut d.tasks, key, row);
+}
+
+/// Sets (or with `None` removes) the incident `key`, and its place in the list.
+fn set_incident(data: &mut Data, undo: &mut Vec<Undo>, key: String, row: Option<IncidentRow>) {
+    let old = data.incidents.get(&key).map(|incident| (incident.created_at, key.as_str().into()));
+    let new = row.as_ref().map(|incident| (incident.created_at, key.as_str().into()));
+    move_entry(data, undo, |d| &mut d.incidents_listed, old, new);
+    set(data, undo, |d| &mut d.incidents, key, row);
+}
+
+/// A subscription's place among those waiting for the same thing: (tenant,
+/// kind, name, correlation key, opened_at, instance id, local key), the
+/// order correlation takes them in.
+type Awaited = (Box<str>, bool, Box<str>, Box<str>, i64, Box<str>, u64);
+
+fn awaited(row: &SubscriptionRow) -> Awaited {
+    let signal = row.kind == SubscriptionKind::Signal;
+    (row.tenant.as_str().into(), signal, row.name.as_str().into(), row.correlation_key.as_str().into(), row.opened_at, row.instance_id.as_str().into(), row.local_key)
+}
+
+/// Sets (or with `None` removes) a subscription, and its place by what it waits for.
+fn set_subscription(data: &mut Data, undo: &mut Vec<Undo>, key: (String, u64), row: Option<SubscriptionRow>) {
+    let old = data.subscriptions.get(&key).map(awaited);
+    move_entry(data, undo, |d| &mut d.subscriptions_awaited, old, row.as_ref().map(awaited));
+    set(data, undo, |d| &mut d.subscriptions, key, row);
+}
+
+/// The subscriptions of `tenant` and kind (`signal` or not) named `name`,
+/// with the correlation key `correlation_key` (`None`: any), in the order
+/// they were opened.
+fn awaiting(data: &Data, tenant: &str, signal: bool, name: &str, correlation_key: Option<&str>) -> Vec<SubscriptionRow> {
+    let from: Awaited = (tenant.into(), signal, name.into(), correlation_key.unwrap_or("").into(), i64::MIN, "".into(), 0);
+    let mut rows: Vec<SubscriptionRow> = data
+        .subscriptions_awaited
+        .range(from..)
+        .map(|(entry, ())| entry)
+        .take_while(|(t, s, n, k, _, _, _)| &**t == tenant && *s == signal && &**n == name && correlation_key.is_none_or(|c| &**k == c))
+        .filter_map(|(_, _, _, _, _, instance_id, local_key)| data.subscriptions.get(&(instance_id.to_string(), *local_key)))
+        .cloned()
+        .collect();
+    if correlation_key.is_none() {
+        rows.sort_by(|a, b| (a.opened_at, &a.instance_id, a.local_key).cmp(&(b.opened_at, &b.instance_id, b.local_key)));
+    }
+    rows
+}
+
+/// A buffered message's place by what it is for: (tenant, name, correlation key, seq).
+type MessageName = (Box<str>, Box<str>, Box<str>, u64);
+
+/// Sets (or with `None` removes) the buffered message `seq`, and its places by name and by id.
+fn set_message(data: &mut Data, undo: &mut Vec<Undo>, seq: u64, row: Option<MessageRow>) {
+    let by_name = |m: &MessageRow| (m.tenant.as_str().into(), m.name.as_str().into(), m.correlation_key.as_str().into(), m.seq);
+    let by_id = |m: &MessageRow| m.message_id.as_deref().map(|id| (m.tenant.as_str().into(), id.into(), m.seq));
+    let old = data.messages.get(&seq);
+    let (old_name, old_id) = (old.map(by_name), old.and_then(by_id));
+    move_entry(data, undo, |d| &mut d.messages_by_name, old_name, row.as_ref().map(by_name));
+    move_entry(data, undo, |d| &mut d.messages_by_id, old_id, row.as_ref().and_then(by_id));
+    set(data, undo, |d| &mut d.messages, seq, row);
+}
+
+/// Where a page of a list by (time, key) starts: after its cursor.
+fn after_cursor(page: &PageRequest) -> Result<Bound<Listed>> {
+    Ok(match &page.after {
+        Some(after) => {
+            let (time, key) = split_cursor(after)?;
+            Bound::Excluded((time, key.into()))
+        }
+        None => Bound::Unbounded,
+    })
+}
+
+/// A page of a list kept in `order`: the rows (found by key with `row`)
+/// that match, from the page's cursor on, reading no further than the
+/// first that does not fit.
+fn listed_page<'a, T: Cursor + Clone + 'a>(
+    order: &'a BTreeMap<Listed, ()>,
+    row: impl Fn(&str) -> Option<&'a T>,
+    matches: impl Fn(&T) -> bool,
+    page: &PageRequest,
+) -> Result<Page<T>> {
+    let limit = page.bounded_limit();
+    let mut items: Vec<T> = order
+        .range((after_cursor(page)?, Bound::Unbounded))
+        .filter_map(|((_, key), ())| row(key))
+        .filter(|r| matches(r))
+        .take(limit + 1)
+        .cloned()
+        .collect();
+    let next = (items.len() > limit).then(|| items[limit - 1].cursor());
+    items.truncate(limit);
+    Ok(Page { items, next })
+}
+
+/// The rows of `table` whose keys are in `[from, to)`.
+fn key_range<'a, K: Ord + std::borrow::Borrow<str>, T>(table: &'a BTreeMap<K, T>, (from, to): &(String, String)) -> impl Iterator<Item = (&'a K, &'a T)> {
+    table.range::<str, _>((Bound::Included(from.as_str()), Bound::Excluded(to.as_str())))
+}
+
 fn running(data: &Data, instance_id: &str) -> bool {
     data.instances
         .get(instance_id)
@@ -557,12 +682,11 @@ impl ReadTxn for MemoryTxn<'_> {
     ) -> Result<Page<InstanceRow>> {
         let data = &self.data;
         let limit = page.bounded_limit();
+        // Its own open incidents, or its descendants' (keys `id/…`).
         let has_incidents = |row: &InstanceRow| {
             row.incidents > 0
-                || data
-                    .incidents
-                    .values()
-                    .any(|i| i.resolved_at.is_none() && is_descendant(&i.instance_id, &row.id))
+                || key_range(&data.incidents, &descendant_range(&row.id))
+                    .any(|(_, i)| i.resolved_at.is_none() && is_descendant(&i.instance_id, &row.id))
         };
         let matches = |row: &InstanceRow| filter.matches(row) && filter.has_incidents.is_none_or(|has| has_incidents(row) == has);
         if filter.order != InstanceOrder::Started {
@@ -588,13 +712,7 @@ impl ReadTxn for MemoryTxn<'_> {
             rows.truncate(limit);
             return Ok(Page { items: rows, next });
         }
-        let cursor = match &page.after {
-            Some(after) => {
-                let (time, id) = split_cursor(after)?;
-                std::ops::Bound::Excluded((time, Box::<str>::from(id)))
-            }
-            None => std::ops::Bound::Unbounded,
-        };
+        let cursor = after_cursor(page)?;
         let mut items: Vec<InstanceRow> = Vec::new();
         let in_order: Box<dyn Iterator<Item = StartEntry>> = if filter.descending {
             Box::new(data.instances_by_start.range((std::ops::Bound::Unbounded, cursor)).rev())
@@ -675,16 +793,12 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>> {
-        paginate(
-            sorted(
-                self.data
-                    .jobs
-                    .values()
-                    .filter(|r| filter.matches(r))
-                    .map(|job| JobRow::clone(job)),
-            ),
-            page,
-        )
+        let data = &self.data;
+        match &filter.instance_id {
+            // An instance's jobs are a range of keys.
+            Some(id) => paginate(sorted(key_range(&data.jobs, &item_keys_of(id)).map(|(_, job)| &**job).filter(|r| filter.matches(r)).cloned()), page),
+            None => listed_page(&data.jobs_listed, |key| data.jobs.get(key).map(|job| &**job), |r| filter.matches(r), page),
+        }
     }
 
     fn activatable_jobs(
@@ -728,16 +842,11 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn tasks(&mut self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<TaskRow>> {
-        paginate(
-            sorted(
-                self.data
-                    .tasks
-                    .values()
-                    .filter(|r| filter.matches(r))
-                    .cloned(),
-            ),
-            page,
-        )
+        let data = &self.data;
+        match &filter.instance_id {
+            Some(id) => paginate(sorted(key_range(&data.tasks, &item_keys_of(id)).map(|(_, task)| task).filter(|r| filter.matches(r)).cloned()), page),
+            None => listed_page(&data.tasks_listed, |key| data.tasks.get(key), |r| filter.matches(r), page),
+        }
     }
 
     fn forms(&mut self, tenants: &Tenants, form_id: Option<&str>) -> Result<Vec<FormRow>> {
@@ -769,16 +878,16 @@ impl ReadTxn for MemoryTxn<'_> {
         filter: &IncidentFilter,
         page: &PageRequest,
     ) -> Result<Page<IncidentRow>> {
-        paginate(
-            sorted(
-                self.data
-                    .incidents
-                    .values()
-                    .filter(|r| filter.matches(r))
-                    .cloned(),
-            ),
-            page,
-        )
+        let data = &self.data;
+        match &filter.instance_id {
+            // An instance's incidents, and its descendants' (`id/…`), are a
+            // range of keys: `.` and `/` are the characters before `0`.
+            Some(id) => {
+                let range = if filter.with_descendants { (format!("{id}."), format!("{id}0")) } else { item_keys_of(id) };
+                paginate(sorted(key_range(&data.incidents, &range).map(|(_, incident)| incident).filter(|r| filter.matches(r)).cloned()), page)
+            }
+            None => listed_page(&data.incidents_listed, |key| data.incidents.get(key), |r| filter.matches(r), page),
+        }
     }
 
     fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>> {
@@ -844,11 +953,8 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {
-        Ok(self
-            .data
-            .incidents
-            .values()
-            .filter(|i| i.resolved_at.is_none() && is_descendant(&i.instance_id, instance_id))
+        Ok(key_range(&self.data.incidents, &descendant_range(instance_id))
+            .filter(|(_, i)| i.resolved_at.is_none() && is_descendant(&i.instance_id, instance_id))
             .count() as u32)
     }
 
@@ -858,44 +964,11 @@ impl ReadTxn for MemoryTxn<'_> {
         name: &str,
         correlation_key: &str,
     ) -> Result<Vec<SubscriptionRow>> {
-        let mut rows: Vec<SubscriptionRow> = self
-            .data
-            .subscriptions
-            .values()
-            .filter(|s| {
-                s.kind == SubscriptionKind::Message
-                    && s.tenant == tenant
-                    && s.name == name
-                    && s.correlation_key == correlation_key
-            })
-            .cloned()
-            .collect();
-        rows.sort_by(|a, b| {
-            (a.opened_at, &a.instance_id, a.local_key).cmp(&(
-                b.opened_at,
-                &b.instance_id,
-                b.local_key,
-            ))
-        });
-        Ok(rows)
+        Ok(awaiting(&self.data, tenant, false, name, Some(correlation_key)))
     }
 
     fn signal_subscriptions(&mut self, tenant: &str, name: &str) -> Result<Vec<SubscriptionRow>> {
-        let mut rows: Vec<SubscriptionRow> = self
-            .data
-            .subscriptions
-            .values()
-            .filter(|s| s.kind == SubscriptionKind::Signal && s.tenant == tenant && s.name == name)
-            .cloned()
-            .collect();
-        rows.sort_by(|a, b| {
-            (a.opened_at, &a.instance_id, a.local_key).cmp(&(
-                b.opened_at,
-                &b.instance_id,
-                b.local_key,
-            ))
-        });
-        Ok(rows)
+        Ok(awaiting(&self.data, tenant, true, name, None))
     }
 
     fn buffered_messages(
@@ -905,16 +978,14 @@ impl ReadTxn for MemoryTxn<'_> {
         correlation_key: &str,
         now: i64,
     ) -> Result<Vec<MessageRow>> {
-        Ok(self
-            .data
-            .messages
-            .values()
-            .filter(|m| {
-                m.tenant == tenant
-                    && m.name == name
-                    && m.correlation_key == correlation_key
-                    && m.expires_at > now
-            })
+        let data = &self.data;
+        let from = (tenant.into(), name.into(), correlation_key.into(), 0);
+        Ok(data
+            .messages_by_name
+            .range::<MessageName, _>(from..)
+            .take_while(|((t, n, k, _), ())| &**t == tenant && &**n == name && &**k == correlation_key)
+            .filter_map(|((_, _, _, seq), ())| data.messages.get(seq))
+            .filter(|m| m.expires_at > now)
             .cloned()
             .collect())
     }
@@ -925,15 +996,14 @@ impl ReadTxn for MemoryTxn<'_> {
         message_id: &str,
         now: i64,
     ) -> Result<Option<MessageRow>> {
-        Ok(self
-            .data
-            .messages
-            .values()
-            .find(|m| {
-                m.tenant == tenant
-                    && m.message_id.as_deref() == Some(message_id)
-                    && m.expires_at > now
-            })
+        let data = &self.data;
+        let from = (tenant.into(), message_id.into(), 0);
+        Ok(data
+            .messages_by_id
+            .range::<(Box<str>, Box<str>, u64), _>(from..)
+            .take_while(|((t, id, _), ())| &**t == tenant && &**id == message_id)
+            .filter_map(|((_, _, seq), ())| data.messages.get(seq))
+            .find(|m| m.expires_at > now)
             .cloned())
     }
 
@@ -1016,9 +1086,7 @@ impl WriteTxn for MemoryTxn<'_> {
                 // The entries as they are when the instance is not held.
                 let own = (instance_id.clone(), 0)..=(instance_id.clone(), u64::MAX);
                 let timers: Vec<DueEntry> = data.timers.range(own).map(|(_, t)| due_entry(t)).collect();
-                let (from, to) = item_keys_of(&instance_id);
-                let jobs: Vec<FreeEntry> =
-                    data.jobs.range::<str, _>((Bound::Included(from.as_str()), Bound::Excluded(to.as_str()))).filter_map(|(_, j)| free_entry(j)).collect();
+                let jobs: Vec<FreeEntry> = key_range(&data.jobs, &item_keys_of(&instance_id)).filter_map(|(_, j)| free_entry(j)).collect();
                 let listed = (!held).then_some(());
                 set(data, undo, |d| &mut d.held, Box::<str>::from(instance_id), held.then_some(()));
                 for due in timers {
@@ -1043,7 +1111,7 @@ impl WriteTxn for MemoryTxn<'_> {
                 let key: Box<str> = row.key.as_str().into();
                 let (old, new) = (stored_free_entry(data, &key), listed_free(data, &row));
                 move_entry(data, undo, |d| &mut d.jobs_free, old, new);
-                set(data, undo, |d| &mut d.jobs, key, Some(Box::new(row)));
+                set_job(data, undo, key, Some(Box::new(row)));
             }
             Write::LeaseJob { key, worker, lease_until, lease } => {
                 let key: Box<str> = key.into();
@@ -1051,14 +1119,14 @@ impl WriteTxn for MemoryTxn<'_> {
                     let leased = JobRow { worker, lease_until, lease, ..(**old).clone() };
                     let (old, new) = (listed_free(data, old), listed_free(data, &leased));
                     move_entry(data, undo, |d| &mut d.jobs_free, old, new);
-                    set(data, undo, |d| &mut d.jobs, key, Some(Box::new(leased)));
+                    set_job(data, undo, key, Some(Box::new(leased)));
                 }
             }
             Write::DeleteJob { key } => {
                 let key: Box<str> = key.into();
                 let old = stored_free_entry(data, &key);
                 move_entry(data, undo, |d| &mut d.jobs_free, old, None);
-                set(data, undo, |d| &mut d.jobs, key, None);
+                set_job(data, undo, key, None);
             }
             Write::PutTimer(row) => {
                 let key = (row.instance_id.clone(), row.local_key);
@@ -1072,30 +1140,15 @@ impl WriteTxn for MemoryTxn<'_> {
                 move_entry(data, undo, |d| &mut d.timers_due, old, None);
                 set(data, undo, |d| &mut d.timers, key, None)
             }
-            Write::PutSubscription(row) => set(
-                data,
-                undo,
-                |d| &mut d.subscriptions,
-                (row.instance_id.clone(), row.local_key),
-                Some(row),
-            ),
-            Write::DeleteSubscription {
-                instance_id,
-                local_key,
-            } => set(
-                data,
-                undo,
-                |d| &mut d.subscriptions,
-                (instance_id, local_key),
-                None,
-            ),
-            Write::PutTask(row) => set(data, undo, |d| &mut d.tasks, row.key.clone(), Some(row)),
-            Write::DeleteTask { key } => set(data, undo, |d| &mut d.tasks, key, None),
+            Write::PutSubscription(row) => set_subscription(data, undo, (row.instance_id.clone(), row.local_key), Some(row)),
+            Write::DeleteSubscription { instance_id, local_key } => set_subscription(data, undo, (instance_id, local_key), None),
+            Write::PutTask(row) => set_task(data, undo, row.key.clone(), Some(row)),
+            Write::DeleteTask { key } => set_task(data, undo, key, None),
             Write::CompleteTask { key, at, by } => {
                 if let Some(mut row) = data.tasks.get(&key).cloned() {
                     row.completed_at = Some(at);
                     row.completed_by = by;
-                    set(data, undo, |d| &mut d.tasks, key, Some(row));
+                    set_task(data, undo, key, Some(row));
                 }
             }
             Write::PutDecision(row) => set(
@@ -1112,14 +1165,12 @@ impl WriteTxn for MemoryTxn<'_> {
                 (row.tenant.clone(), row.form_id.clone(), row.version),
                 Some(row),
             ),
-            Write::PutIncident(row) => {
-                set(data, undo, |d| &mut d.incidents, row.key.clone(), Some(row))
-            }
+            Write::PutIncident(row) => set_incident(data, undo, row.key.clone(), Some(row)),
             Write::ResolveIncident { key, at, by } => {
                 if let Some(mut row) = data.incidents.get(&key).cloned() {
                     row.resolved_at = Some(at);
                     row.resolved_by = by;
-                    set(data, undo, |d| &mut d.incidents, key, Some(row));
+                    set_incident(data, undo, key, Some(row));
                 }
             }
             Write::AppendHistory(row) => {
@@ -1146,8 +1197,8 @@ impl WriteTxn for MemoryTxn<'_> {
                     }
                 }
             }
-            Write::PutMessage(row) => set(data, undo, |d| &mut d.messages, row.seq, Some(row)),
-            Write::DeleteMessage { seq } => set(data, undo, |d| &mut d.messages, seq, None),
+            Write::PutMessage(row) => set_message(data, undo, row.seq, Some(row)),
+            Write::DeleteMessage { seq } => set_message(data, undo, seq, None),
             Write::PutStartTimer(row) => set(
                 data,
                 undo,
