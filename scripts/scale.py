@@ -7,15 +7,20 @@ Serves a new SQLite file in FOLDER (a new temporary folder unless given,
 removed at the end unless given), deploys two models and starts, over HTTP
 with four client processes on kept-alive connections:
 
-* N instances that each wait on a timer due in 30 days (a waiting timer
-  and a running instance each), in steps of STEP (100 000 unless given);
+* first, on the empty server, 20 000 instances of a model with one service
+  task, started by four client processes while two worker processes take
+  and complete their jobs (activation with a long poll, a request per job):
+  their rate from the first start to the last completion;
+* N instances that each wait on a timer due in 30 days and on a job no
+  worker takes (a waiting timer, an open job and a running instance each),
+  in steps of STEP (100 000 unless given);
   after each step it prints the start rate of that step, the server's
   resident memory, the file's size, and how long /readyz, /metrics and the
   first page of the instance list take;
 * then the server idle for 20 s: its CPU over that time;
-* then 20 000 instances of a model with no wait (start, end) and 20 000
-  more timer instances: their start rate beside the first step's, the rate
-  of an empty server;
+* then 20 000 instances of a model with no wait (start, end), 20 000
+  more waiting instances, and 20 000 more of the service task with its
+  workers: their rates beside those on the empty server;
 * then the server is stopped and started again on the same file: the time
   until /readyz answers 200.
 
@@ -35,7 +40,9 @@ import urllib.request
 
 BATON = os.environ.get("BATON_BIN", os.path.expanduser("~/.cache/baton/target/release/baton"))
 CLIENTS = 4
-WAITING = """<?xml version="1.0"?><definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" targetNamespace="x"><process id="waits" isExecutable="true"><startEvent id="s"/><intermediateCatchEvent id="month"><timerEventDefinition><timeDuration>P30D</timeDuration></timerEventDefinition></intermediateCatchEvent><endEvent id="e"/><sequenceFlow id="f1" sourceRef="s" targetRef="month"/><sequenceFlow id="f2" sourceRef="month" targetRef="e"/></process></definitions>"""
+WAITING = """<?xml version="1.0"?><definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" targetNamespace="x"><process id="waits" isExecutable="true"><startEvent id="s"/><parallelGateway id="split"/><intermediateCatchEvent id="month"><timerEventDefinition><timeDuration>P30D</timeDuration></timerEventDefinition></intermediateCatchEvent><serviceTask id="later"><extensionElements><zeebe:taskDefinition type="later"/></extensionElements></serviceTask><endEvent id="e1"/><endEvent id="e2"/><sequenceFlow id="f1" sourceRef="s" targetRef="split"/><sequenceFlow id="f2" sourceRef="split" targetRef="month"/><sequenceFlow id="f3" sourceRef="split" targetRef="later"/><sequenceFlow id="f4" sourceRef="month" targetRef="e1"/><sequenceFlow id="f5" sourceRef="later" targetRef="e2"/></process></definitions>"""
+WORK = """<?xml version="1.0"?><definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" targetNamespace="x"><process id="work" isExecutable="true"><startEvent id="s"/><serviceTask id="task"><extensionElements><zeebe:taskDefinition type="work"/></extensionElements></serviceTask><endEvent id="e"/><sequenceFlow id="f1" sourceRef="s" targetRef="task"/><sequenceFlow id="f2" sourceRef="task" targetRef="e"/></process></definitions>"""
+WORKERS = 2
 NO_WAIT = """<?xml version="1.0"?><definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" targetNamespace="x"><process id="straight" isExecutable="true"><startEvent id="s"/><endEvent id="e"/><sequenceFlow id="f1" sourceRef="s" targetRef="e"/></process></definitions>"""
 
 
@@ -107,6 +114,42 @@ def start(pool, port: int, workflow: str, count: int) -> float:
     return count / (time.monotonic() - began)
 
 
+def post(connection: http.client.HTTPConnection, path: str, body: dict) -> dict:
+    connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+    answer = connection.getresponse()
+    text = answer.read()
+    if answer.status not in (200, 201, 204):
+        raise RuntimeError(f"POST {path} answered {answer.status}: {text[:200]!r}")
+    return json.loads(text) if text else {}
+
+
+def work(port: int, total: int, done) -> None:
+    """A worker process: takes jobs of type `work` and completes them until `total` are done."""
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    while done.value < total:
+        taken = post(connection, "/v1/jobs/activate", {"type": "work", "worker": "scale", "max_jobs": 32, "lease_ms": 60000, "timeout_ms": 200})
+        for job in taken["jobs"]:
+            post(connection, f"/v1/jobs/{job['key']}/complete", {"worker": "scale", "lease": job["lease"], "variables": {}})
+            with done.get_lock():
+                done.value += 1
+
+
+def worked(pool, port: int, count: int) -> float:
+    """Starts `count` instances of the service task while workers complete
+    them; their rate from the first start to the last completion."""
+    done = multiprocessing.Value("q", 0)
+    workers = [multiprocessing.Process(target=work, args=(port, count, done)) for _ in range(WORKERS)]
+    began = time.monotonic()
+    for worker in workers:
+        worker.start()
+    start(pool, port, "work", count)
+    for worker in workers:
+        worker.join()
+        if worker.exitcode != 0:
+            raise RuntimeError(f"a worker exited with {worker.exitcode}")
+    return count / (time.monotonic() - began)
+
+
 def main() -> None:
     total = int(sys.argv[1])
     step = int(sys.argv[2]) if len(sys.argv) > 2 else 100_000
@@ -118,11 +161,13 @@ def main() -> None:
     summary = {}
     try:
         wait_ready(port, 60)
-        for name, xml in (("waits.bpmn", WAITING), ("straight.bpmn", NO_WAIT)):
+        for name, xml in (("waits.bpmn", WAITING), ("straight.bpmn", NO_WAIT), ("work.bpmn", WORK)):
             with open(f"{folder}/{name}", "w") as model:
                 model.write(xml)
             subprocess.run([BATON, "--server", f"http://127.0.0.1:{port}", "deploy", f"{folder}/{name}"], check=True, stdout=subprocess.DEVNULL)
         with multiprocessing.Pool(CLIENTS) as pool:
+            worked_empty = worked(pool, port, 20_000)
+            print(json.dumps({"empty_server_worked_per_s": round(worked_empty)}), flush=True)
             rates = []
             waiting = 0
             while waiting < total:
@@ -139,10 +184,12 @@ def main() -> None:
             idle = (cpu_seconds(server.pid) - idle_before) / 20
             straight = start(pool, port, "straight", 20_000)
             timers_after = start(pool, port, "waits", 20_000)
+            worked_after = worked(pool, port, 20_000)
         summary.update({"waiting": waiting + 20_000, "first_step_starts_per_s": round(rates[0]), "last_step_starts_per_s": round(rates[-1]),
-                        "timer_starts_per_s_after": round(timers_after), "no_wait_starts_per_s_after": round(straight),
+                        "waiting_starts_per_s_after": round(timers_after), "no_wait_starts_per_s_after": round(straight),
+                        "worked_per_s_empty": round(worked_empty), "worked_per_s_after": round(worked_after),
                         "idle_cpu_share": round(idle, 4), "server_rss_mb": round(resident_mb(server.pid), 1), "file_mb": round(file_mb(folder), 1),
-                        "bytes_per_waiting_instance": round(file_mb(folder) * 1e6 / (waiting + 40_000))})
+                        "bytes_per_waiting_instance": round(file_mb(folder) * 1e6 / (waiting + 80_000))})
         server.terminate()
         server.wait(timeout=60)
         server = serve(folder, port)

@@ -522,25 +522,26 @@ const NEXT_DUE: &str =
      WHERE timers.held = 0 AND instances.status = 'running' ORDER BY timers.due_at LIMIT 1";
 
 /// Jobs of type `?1` and tenant `?4` a worker may take at `?2`, at most
-/// `?3`, none younger than `?6`, in the order of `jobs_free` from `free_at`
-/// `?5` to `?2`: read twice a tenant ([`SqliteTxn::activatable_jobs`]), for
-/// the jobs never leased nor backed off (`free_at` 0: in creation order) and
-/// for those whose lease ran out or whose backoff passed (in the order they
-/// came free). Neither walks the jobs that workers hold, that wait to be
-/// tried again, whose instance is suspended (`held`) or that are another
-/// tenant's.
-fn free_jobs_sql() -> &'static str {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// `?3`, none younger than `?5`, in the order of `jobs_free`: read twice a
+/// tenant ([`SqliteTxn::activatable_jobs`]), for the jobs never leased nor
+/// backed off (`free_at` 0: in creation order, so the age bound ends the
+/// range too) and for those whose lease ran out or whose backoff passed
+/// (`came_back`: `free_at` from 1 to `?2`, in the order they came free).
+/// Neither walks the jobs that workers hold, that wait to be tried again,
+/// whose instance is suspended (`held`) or that are another tenant's.
+fn free_jobs_sql(came_back: bool) -> &'static str {
+    fn sql(free: &str) -> String {
         let columns = JOB_COLUMNS.split(", ").map(|c| format!("jobs.{c}")).collect::<Vec<_>>().join(", ");
         format!(
             "SELECT {columns} FROM jobs CROSS JOIN instances ON instances.id = jobs.instance_id
              WHERE jobs.job_type = ?1 AND jobs.tenant = ?4 AND jobs.state = 'activatable' AND jobs.held = 0
-               AND jobs.free_at >= ?5 AND jobs.free_at <= ?2 AND jobs.created_at <= ?6
-               AND instances.status = 'running'
+               AND {free} AND jobs.created_at <= ?5 AND instances.status = 'running'
              ORDER BY jobs.free_at, jobs.created_at, jobs.key LIMIT ?3"
         )
-    });
-    SQL.as_str()
+    }
+    static NEVER_TAKEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sql("jobs.free_at = 0"));
+    static CAME_BACK: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| sql("jobs.free_at >= 1 AND jobs.free_at <= ?2"));
+    if came_back { CAME_BACK.as_str() } else { NEVER_TAKEN.as_str() }
 }
 
 /// The tenants that have jobs of type `?1` in `jobs_free`, in order, each
@@ -975,8 +976,8 @@ impl ReadTxn for SqliteTxn<'_> {
         let mut jobs: Vec<JobRow> = Vec::new();
         for tenant in &tenants {
             let youngest = if jobs.len() < limit { i64::MAX } else { jobs[limit - 1].created_at };
-            for (from, to) in [(0, 0), (1, now)] {
-                jobs.extend(self.query(free_jobs_sql(), params![job_type, to, limit as i64, tenant, from, youngest], job_row)?);
+            for came_back in [false, true] {
+                jobs.extend(self.query(free_jobs_sql(came_back), params![job_type, now, limit as i64, tenant, youngest], job_row)?);
             }
             jobs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
             jobs.truncate(limit);
@@ -1730,12 +1731,17 @@ mod plans {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::SqliteStore::open(&dir.path().join("plans.db")).unwrap();
         let connection = store.writer.lock().unwrap();
-        let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {}", super::free_jobs_sql())).unwrap();
-        let values = vec![0_i64; statement.parameter_count()];
-        let steps: Vec<String> =
-            statement.query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
-        assert_eq!(steps[0], "SEARCH jobs USING INDEX jobs_free (job_type=? AND tenant=? AND free_at>? AND free_at<?)", "{steps:?}");
-        assert!(!steps.iter().any(|s| s.starts_with("SCAN instances") || s.contains("TEMP B-TREE")), "{steps:?}");
+        for (came_back, search) in [
+            (false, "SEARCH jobs USING INDEX jobs_free (job_type=? AND tenant=? AND free_at=? AND created_at<?)"),
+            (true, "SEARCH jobs USING INDEX jobs_free (job_type=? AND tenant=? AND free_at>? AND free_at<?)"),
+        ] {
+            let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {}", super::free_jobs_sql(came_back))).unwrap();
+            let values = vec![0_i64; statement.parameter_count()];
+            let steps: Vec<String> =
+                statement.query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(3)).unwrap().map(Result::unwrap).collect();
+            assert_eq!(steps[0], search, "{steps:?}");
+            assert!(!steps.iter().any(|s| s.starts_with("SCAN instances") || s.contains("TEMP B-TREE")), "{steps:?}");
+        }
     }
 
     /// A worker of every tenant finds the tenants with free jobs of its

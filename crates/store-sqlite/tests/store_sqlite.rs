@@ -586,6 +586,9 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
             assert_eq!(found.len(), 32);
             assert!(found.iter().all(|j| j.tenant == "acme"), "{found:?}");
         })),
+        ("activatable_jobs, its tenant named", cost("activatable_jobs", &mut || {
+            assert_eq!(r.activatable_jobs("work", &Some(vec!["default".into()]), 0, 32).unwrap().len(), 32)
+        })),
         ("due_deletions", cost("due_deletions", &mut || assert_eq!(r.due_deletions(i64::MAX, 100).unwrap().len(), 100))),
         ("instance", cost("instance", &mut || assert!(r.instance("i50000").unwrap().is_some()))),
         ("instance_version", cost("instance_version", &mut || assert!(r.instance_version("i50000").unwrap().is_some()))),
