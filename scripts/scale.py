@@ -18,6 +18,10 @@ with four client processes on kept-alive connections:
   resident memory, the file's size, and how long /readyz, /metrics and the
   first page of the instance list take;
 * then the server idle for 20 s: its CPU over that time;
+* then N instances of the service task in another tenant, whose jobs
+  nobody takes (a backlog of the type the workers take, out of their
+  reach), and 20 000 more of the service task with the default tenant's
+  workers beside it;
 * then 20 000 instances of a model with no wait (start, end), 20 000
   more waiting instances, and 20 000 more of the service task with its
   workers: their rates beside those on the empty server;
@@ -95,9 +99,9 @@ def timed_get(port: int, path: str) -> float:
 
 
 def start_some(args) -> None:
-    port, workflow, count = args
+    port, workflow, count, tenant = args
     connection = http.client.HTTPConnection("127.0.0.1", port)
-    body = json.dumps({"workflow": workflow})
+    body = json.dumps({"workflow": workflow, "tenant": tenant})
     for _ in range(count):
         connection.request("POST", "/v1/instances", body, {"Content-Type": "application/json"})
         answer = connection.getresponse()
@@ -106,11 +110,11 @@ def start_some(args) -> None:
             raise RuntimeError(f"a start answered {answer.status}")
 
 
-def start(pool, port: int, workflow: str, count: int) -> float:
+def start(pool, port: int, workflow: str, count: int, tenant: str = "default") -> float:
     """Starts `count` instances; their rate per second."""
     began = time.monotonic()
     shares = [count // CLIENTS + (1 if i < count % CLIENTS else 0) for i in range(CLIENTS)]
-    pool.map(start_some, [(port, workflow, share) for share in shares])
+    pool.map(start_some, [(port, workflow, share, tenant) for share in shares])
     return count / (time.monotonic() - began)
 
 
@@ -127,7 +131,7 @@ def work(port: int, total: int, done) -> None:
     """A worker process: takes jobs of type `work` and completes them until `total` are done."""
     connection = http.client.HTTPConnection("127.0.0.1", port)
     while done.value < total:
-        taken = post(connection, "/v1/jobs/activate", {"type": "work", "worker": "scale", "max_jobs": 32, "lease_ms": 60000, "timeout_ms": 200})
+        taken = post(connection, "/v1/jobs/activate", {"type": "work", "worker": "scale", "max_jobs": 32, "lease_ms": 60000, "timeout_ms": 200, "tenants": ["default"]})
         for job in taken["jobs"]:
             post(connection, f"/v1/jobs/{job['key']}/complete", {"worker": "scale", "lease": job["lease"], "variables": {}})
             with done.get_lock():
@@ -165,6 +169,7 @@ def main() -> None:
             with open(f"{folder}/{name}", "w") as model:
                 model.write(xml)
             subprocess.run([BATON, "--server", f"http://127.0.0.1:{port}", "deploy", f"{folder}/{name}"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([BATON, "--server", f"http://127.0.0.1:{port}", "--tenant", "backlog", "deploy", f"{folder}/work.bpmn"], check=True, stdout=subprocess.DEVNULL)
         with multiprocessing.Pool(CLIENTS) as pool:
             worked_empty = worked(pool, port, 20_000)
             print(json.dumps({"empty_server_worked_per_s": round(worked_empty)}), flush=True)
@@ -185,11 +190,14 @@ def main() -> None:
             straight = start(pool, port, "straight", 20_000)
             timers_after = start(pool, port, "waits", 20_000)
             worked_after = worked(pool, port, 20_000)
+            backlog = start(pool, port, "work", total, "backlog")
+            worked_beside_backlog = worked(pool, port, 20_000)
         summary.update({"waiting": waiting + 20_000, "first_step_starts_per_s": round(rates[0]), "last_step_starts_per_s": round(rates[-1]),
                         "waiting_starts_per_s_after": round(timers_after), "no_wait_starts_per_s_after": round(straight),
                         "worked_per_s_empty": round(worked_empty), "worked_per_s_after": round(worked_after),
+                        "backlog_starts_per_s": round(backlog), "worked_per_s_beside_another_tenants_backlog": round(worked_beside_backlog),
                         "idle_cpu_share": round(idle, 4), "server_rss_mb": round(resident_mb(server.pid), 1), "file_mb": round(file_mb(folder), 1),
-                        "bytes_per_waiting_instance": round(file_mb(folder) * 1e6 / (waiting + 80_000))})
+                        "bytes_per_instance": round(file_mb(folder) * 1e6 / (waiting + total + 100_000))})
         server.terminate()
         server.wait(timeout=60)
         server = serve(folder, port)
