@@ -1311,8 +1311,11 @@ impl Core {
     }
 
     /// Deletes up to `limit` ended instances whose retention ran out at
-    /// `now`; returns how many it looked at. One that runs again (a rerun)
-    /// is no longer to be deleted: its next end schedules it again.
+    /// `now`, then, within what is left of `limit`, buffered messages that
+    /// expired at least the server's retention ago (kept that long for the
+    /// list of undelivered ones); returns how many it looked at. An
+    /// instance that runs again (a rerun) is no longer to be deleted: its
+    /// next end schedules it again.
     pub fn delete_expired(&mut self, tx: &mut dyn WriteTxn, now: i64, limit: usize) -> Result<usize, Error> {
         let due = tx.due_deletions(now, limit)?;
         for id in &due {
@@ -1325,7 +1328,15 @@ impl Core {
                 self.counts.instances_deleted += 1;
             }
         }
-        Ok(due.len())
+        let mut looked = due.len();
+        if let Some(retention) = self.retention_ms.filter(|_| looked < limit) {
+            for seq in tx.expired_messages(now.saturating_sub(retention), limit - looked)? {
+                tx.apply(Write::DeleteMessage { seq })?;
+                self.counts.messages_deleted += 1;
+                looked += 1;
+            }
+        }
+        Ok(looked)
     }
 
     /// How long to keep an instance of `workflow` once it ended: its

@@ -17,6 +17,8 @@ pub struct Counts {
     pub jobs_completed: u64,
     /// Ended instances deleted (retention, or on request).
     pub instances_deleted: u64,
+    /// Expired messages deleted (retention).
+    pub messages_deleted: u64,
 }
 
 impl Counts {
@@ -28,6 +30,7 @@ impl Counts {
         self.jobs_activated += other.jobs_activated;
         self.jobs_completed += other.jobs_completed;
         self.instances_deleted += other.instances_deleted;
+        self.messages_deleted += other.messages_deleted;
     }
 }
 
@@ -67,7 +70,7 @@ impl Histogram {
 }
 
 pub struct Metrics {
-    counts: [AtomicU64; 7],
+    counts: [AtomicU64; 8],
     commands: AtomicU64,
     commits: AtomicU64,
     /// CPU time the commit loop's thread has used, in nanoseconds: the one
@@ -123,6 +126,7 @@ impl Metrics {
             counts.jobs_activated,
             counts.jobs_completed,
             counts.instances_deleted,
+            counts.messages_deleted,
         ];
         for (counter, value) in self.counts.iter().zip(values) {
             counter.fetch_add(value, Ordering::Relaxed);
@@ -202,6 +206,8 @@ impl Metrics {
         let _ = writeln!(out, "baton_jobs_completed_total {}", load(5));
         let _ = writeln!(out, "# HELP baton_instances_deleted_total Ended instances deleted with their history (retention ran out, or on request).\n# TYPE baton_instances_deleted_total counter");
         let _ = writeln!(out, "baton_instances_deleted_total {}", load(6));
+        let _ = writeln!(out, "# HELP baton_messages_deleted_total Buffered messages deleted once expired for the retention period.\n# TYPE baton_messages_deleted_total counter");
+        let _ = writeln!(out, "baton_messages_deleted_total {}", load(7));
         let _ = writeln!(out, "# HELP baton_instances Instances in the store, by status.\n# TYPE baton_instances gauge");
         for (status, count) in open {
             let _ = writeln!(out, "baton_instances{{status=\"{}\"}} {count}", status.as_str());

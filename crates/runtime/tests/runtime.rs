@@ -952,6 +952,50 @@ fn file_bytes(db: &std::path::Path) -> u64 {
     std::fs::metadata(db).map_or(0, |m| m.len()) + std::fs::metadata(wal).map_or(0, |m| m.len())
 }
 
+/// Issue 16, item 4: a message published with a time to live is listed as
+/// undelivered once it expires with nobody taking it, and deleted when the
+/// server's retention has passed since then (a few at a time, as ended
+/// instances are); without a retention it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_messages_go_when_the_retention_has_passed_since_they_expired() {
+    for retention_ms in [Some(120_000), None] {
+        let clock = Arc::new(ManualClock::new(T0));
+        let (_dir, db) = temp_db();
+        let store: Arc<dyn Store> = Arc::new(store_sqlite::SqliteStore::open(&db).unwrap());
+        let options = Options { retention_ms, ..Options::default() };
+        let service = Service::start(store.clone(), clock.clone(), Box::new(SequentialIds::default()), options).unwrap();
+        let publish = |key: &str, ttl_ms: i64| {
+            let command = runtime::PublishCommand { name: "paid".into(), correlation_key: key.into(), ttl_ms, ..runtime::PublishCommand::default() };
+            service.handle.call(Command::Publish(command))
+        };
+        publish("short", 1_000).await.unwrap();
+        publish("long", 600_000).await.unwrap();
+        let undelivered = |now: i64| {
+            let filter = store::MessageFilter { state: store::MessageState::Undelivered, ..store::MessageFilter::default() };
+            let page = store.read().unwrap().messages(&filter, now, &store::PageRequest::first(10)).unwrap();
+            page.items.into_iter().map(|m| m.correlation_key).collect::<Vec<_>>()
+        };
+        let kept = || store.read().unwrap().messages(&store::MessageFilter::default(), 0, &store::PageRequest::first(10)).unwrap().items.len();
+        // Expired a minute ago: listed as undelivered, and kept.
+        clock.advance(61_000);
+        service.handle.call(Command::Tick).await.unwrap();
+        assert_eq!(undelivered(T0 + 61_000), ["short"]);
+        assert_eq!(kept(), 2);
+        // Two minutes and more since it expired: gone, with the retention.
+        clock.advance(61_000);
+        service.handle.call(Command::Tick).await.unwrap();
+        match retention_ms {
+            Some(_) => {
+                assert!(undelivered(T0 + 122_000).is_empty(), "deleted once the retention passed");
+                assert_eq!(kept(), 1, "the one still buffered stays");
+                assert!(service.handle.metrics.render(&[]).contains("baton_messages_deleted_total 1"));
+            }
+            None => assert_eq!((undelivered(T0 + 122_000), kept()), (vec!["short".to_string()], 2), "no retention: kept"),
+        }
+        service.stop();
+    }
+}
+
 /// Issue 16, item 4: with a retention of two minutes, ended instances go
 /// with their history once it runs out, a few at a time; a workflow's own
 /// retention (`forever`, ten seconds) overrides the server's; and under a

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -217,7 +217,12 @@ DROP INDEX jobs_free;
 CREATE INDEX jobs_free ON jobs (job_type, tenant, free_at, created_at, key) WHERE state = 'activatable' AND NOT held;
 "#;
 
-const STEPS: [(i64, &str); 6] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6)];
+/// Version 7: buffered messages in the order they expire, for retention.
+const V7: &str = r#"
+CREATE INDEX messages_by_expiry ON messages (expires_at, seq);
+"#;
+
+const STEPS: [(i64, &str); 7] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

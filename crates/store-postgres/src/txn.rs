@@ -1111,6 +1111,11 @@ impl ReadTxn for PostgresTxn<'_> {
         self.query("SELECT instance_id FROM deletions WHERE at <= $1 ORDER BY at, instance_id LIMIT $2", &[&now, &limit], |row| get(row, 0))
     }
 
+    fn expired_messages(&mut self, before: i64, limit: usize) -> Result<Vec<u64>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query("SELECT seq FROM messages WHERE expires_at <= $1 ORDER BY expires_at, seq LIMIT $2", &[&before, &limit], |row| int(row, 0))
+    }
+
     fn next_due(&mut self) -> Result<Option<i64>> {
         Ok(self.query_one(NEXT_DUE, &[], |row| get::<Option<i64>>(row, 0))?.flatten())
     }

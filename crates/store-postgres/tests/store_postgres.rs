@@ -438,6 +438,7 @@ fn every_query_the_api_makes_uses_an_index() {
         r.buffered_messages("default", "m42", "k42", 15_000).unwrap();
         r.message_by_id("default", "id42", 15_000).unwrap();
         r.due_timers(1_500, 64).unwrap();
+        r.expired_messages(15_000, 100).unwrap();
         r.next_due().unwrap();
         r.start_timers().unwrap();
         r.instance_counts(&None).unwrap();

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 20;
+pub const SCHEMA_VERSION: i64 = 21;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -353,6 +353,13 @@ DROP INDEX jobs_free;
 CREATE INDEX jobs_free ON jobs (job_type, tenant, free_at, created_at, key) WHERE state = 'activatable' AND held = 0;
 ";
 
+/// Version 21: buffered messages in the order they expire, so that
+/// retention deletes those whose time to live and retention both ran out
+/// a few at a time without reading the others.
+const V21: &str = "
+CREATE INDEX messages_by_expiry ON messages (expires_at, seq);
+";
+
 /// Step 18 finds an instance's jobs by their keys' prefix: every stored key
 /// must be the instance's id, a dot and the job's number.
 fn check_job_keys(connection: &Connection) -> Result<()> {
@@ -366,7 +373,7 @@ fn check_job_keys(connection: &Connection) -> Result<()> {
     }
 }
 
-const STEPS: [(i64, &str); 20] = [
+const STEPS: [(i64, &str); 21] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -387,6 +394,7 @@ const STEPS: [(i64, &str); 20] = [
     (18, V18),
     (19, V19),
     (20, V20),
+    (21, V21),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

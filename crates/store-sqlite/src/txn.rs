@@ -1248,6 +1248,14 @@ impl ReadTxn for SqliteTxn<'_> {
         )
     }
 
+    fn expired_messages(&mut self, before: i64, limit: usize) -> Result<Vec<u64>> {
+        self.query(
+            "SELECT seq FROM messages WHERE expires_at <= ? ORDER BY expires_at, seq LIMIT ?",
+            params![before, limit.min(i64::MAX as usize) as i64],
+            |row| row.get(0),
+        )
+    }
+
     fn next_due(&mut self) -> Result<Option<i64>> {
         let timer: Option<i64> = self.query_one(NEXT_DUE, &[], |row| row.get(0))?;
         let start: Option<i64> = self

@@ -554,6 +554,8 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
              INSERT INTO timers (instance_id, local_key, element_id, due_at, tenant) SELECT 'i' || i, 1, 'wait', 10000000 + i, 'default' FROM n;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.2', 'i' || i, 2, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, i, NULL, 'default' FROM n;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.9', 'i' || i, 9, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, {ROWS} + i, NULL, 'acme' FROM n WHERE i <= 32;
+             INSERT INTO messages (seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant)
+               SELECT i, 'paid', 'k' || i, '{{}}', i, 100 + i, NULL, '[]', 'default' FROM n;
              INSERT INTO deletions (instance_id, at) SELECT 'i' || i, 20000000 + i FROM n;
              INSERT INTO variables (instance_id, name, kind, value) SELECT 'i' || i, 'order', 'text', 'A-' || i FROM n;
              COMMIT; ANALYZE;",
@@ -590,6 +592,8 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
             assert_eq!(r.activatable_jobs("work", &Some(vec!["default".into()]), 0, 32).unwrap().len(), 32)
         })),
         ("due_deletions", cost("due_deletions", &mut || assert_eq!(r.due_deletions(i64::MAX, 100).unwrap().len(), 100))),
+        ("expired_messages, none", cost("expired_messages", &mut || assert!(r.expired_messages(10, 100).unwrap().is_empty()))),
+        ("expired_messages, all", cost("expired_messages", &mut || assert_eq!(r.expired_messages(i64::MAX, 100).unwrap().len(), 100))),
         ("instance", cost("instance", &mut || assert!(r.instance("i50000").unwrap().is_some()))),
         ("instance_version", cost("instance_version", &mut || assert!(r.instance_version("i50000").unwrap().is_some()))),
         ("last_instance_number", cost("last_instance_number", &mut || assert_eq!(r.last_instance_number().unwrap(), ROWS as u64))),

@@ -987,6 +987,9 @@ fn messages(store: &dyn Store) {
     );
     let mut read = store.read().unwrap();
     assert_eq!(read.last_message_seq().unwrap(), 3, "the highest kept");
+    assert!(read.expired_messages(49, 10).unwrap().is_empty());
+    assert_eq!(read.expired_messages(100, 10).unwrap(), [2, 1, 3], "in the order they expire");
+    assert_eq!(read.expired_messages(100, 2).unwrap(), [2, 1], "within the limit");
     assert_eq!(
         read.buffered_messages(DEFAULT_TENANT, "paid", "k", 10)
             .unwrap()

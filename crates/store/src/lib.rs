@@ -311,6 +311,9 @@ pub trait ReadTxn {
     /// Instances whose scheduled deletion ([`Write::ScheduleDeletion`]) is
     /// due at `now`, earliest first, at most `limit`.
     fn due_deletions(&mut self, now: i64, limit: usize) -> Result<Vec<String>>;
+    /// Buffered messages that expired at or before `before`, in the order
+    /// they expired, at most `limit`: their `seq`s, for retention to delete.
+    fn expired_messages(&mut self, before: i64, limit: usize) -> Result<Vec<u64>>;
     /// When the instance is to be deleted (`None`: it is not scheduled).
     fn scheduled_deletion(&mut self, instance_id: &str) -> Result<Option<i64>>;
     /// The earliest due time of a timer of a running instance, or of a start timer.

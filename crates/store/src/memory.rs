@@ -64,6 +64,8 @@ struct Data {
     /// (tenant, message id, seq) for those that have an id.
     messages_by_name: BTreeMap<MessageName, ()>,
     messages_by_id: BTreeMap<(Box<str>, Box<str>, u64), ()>,
+    /// Buffered messages in the order they expire: (expires_at, seq).
+    messages_by_expiry: BTreeMap<(i64, u64), ()>,
     start_timers: BTreeMap<(String, String, String), StartTimerRow>,
     tokens: BTreeMap<String, TokenRow>,
     /// Scheduled deletions in due order, and each instance's.
@@ -576,6 +578,9 @@ fn set_message(data: &mut Data, undo: &mut Vec<Undo>, seq: u64, row: Option<Mess
     let (old_name, old_id) = (old.map(by_name), old.and_then(by_id));
     move_entry(data, undo, |d| &mut d.messages_by_name, old_name, row.as_ref().map(by_name));
     move_entry(data, undo, |d| &mut d.messages_by_id, old_id, row.as_ref().and_then(by_id));
+    let by_expiry = |m: &MessageRow| (m.expires_at, m.seq);
+    let old_expiry = data.messages.get(&seq).map(by_expiry);
+    move_entry(data, undo, |d| &mut d.messages_by_expiry, old_expiry, row.as_ref().map(by_expiry));
     set(data, undo, |d| &mut d.messages, seq, row);
 }
 
@@ -1032,6 +1037,10 @@ impl ReadTxn for MemoryTxn<'_> {
 
     fn due_deletions(&mut self, now: i64, limit: usize) -> Result<Vec<String>> {
         Ok(self.data.deletions.keys().take_while(|(at, _)| *at <= now).take(limit).map(|(_, id)| id.to_string()).collect())
+    }
+
+    fn expired_messages(&mut self, before: i64, limit: usize) -> Result<Vec<u64>> {
+        Ok(self.data.messages_by_expiry.keys().take_while(|(at, _)| *at <= before).take(limit).map(|(_, seq)| *seq).collect())
     }
 
     fn start_timers(&mut self) -> Result<Vec<StartTimerRow>> {
