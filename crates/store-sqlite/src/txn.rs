@@ -963,12 +963,7 @@ impl ReadTxn for SqliteTxn<'_> {
         limit: usize,
     ) -> Result<Vec<JobRow>> {
         let tenants = match tenants {
-            Some(tenants) => {
-                let mut tenants = tenants.clone();
-                tenants.sort_unstable();
-                tenants.dedup();
-                tenants
-            }
+            Some(tenants) => store::each_tenant(tenants),
             None => self.query(FREE_JOB_TENANTS, params![job_type], |row| row.get(0))?,
         };
         // Oldest first: of each tenant, those never taken and those that

@@ -507,28 +507,64 @@ where
 /// order its cursor names.
 type Listed = (i64, Box<str>);
 
-/// Sets (or with `None` removes) the job `key`, and its place in the list.
+/// A row listed by when it was created.
+trait Created {
+    fn created_at(&self) -> i64;
+}
+
+impl Created for JobRow {
+    fn created_at(&self) -> i64 {
+        self.created_at
+    }
+}
+
+impl Created for TaskRow {
+    fn created_at(&self) -> i64 {
+        self.created_at
+    }
+}
+
+impl Created for IncidentRow {
+    fn created_at(&self) -> i64 {
+        self.created_at
+    }
+}
+
+impl<T: Created> Created for Box<T> {
+    fn created_at(&self) -> i64 {
+        (**self).created_at()
+    }
+}
+
+/// Sets (or with `None` removes) the row `key` of `table`, and its place in
+/// the table's list order `listed`.
+fn set_listed<K, V>(
+    data: &mut Data,
+    undo: &mut Vec<Undo>,
+    table: fn(&mut Data) -> &mut BTreeMap<K, V>,
+    listed: fn(&mut Data) -> &mut BTreeMap<Listed, ()>,
+    key: K,
+    row: Option<V>,
+) where
+    K: Ord + Clone + AsRef<str> + Send + 'static,
+    V: Created + Send + 'static,
+{
+    let place = |row: &V| (row.created_at(), Box::<str>::from(key.as_ref()));
+    let old = table(data).get(&key).map(place);
+    move_entry(data, undo, listed, old, row.as_ref().map(place));
+    set(data, undo, table, key, row);
+}
+
 fn set_job(data: &mut Data, undo: &mut Vec<Undo>, key: Box<str>, row: Option<Box<JobRow>>) {
-    let old = data.jobs.get(&key).map(|job| (job.created_at, key.clone()));
-    let new = row.as_ref().map(|job| (job.created_at, key.clone()));
-    move_entry(data, undo, |d| &mut d.jobs_listed, old, new);
-    set(data, undo, |d| &mut d.jobs, key, row);
+    set_listed(data, undo, |d| &mut d.jobs, |d| &mut d.jobs_listed, key, row);
 }
 
-/// Sets (or with `None` removes) the task `key`, and its place in the list.
 fn set_task(data: &mut Data, undo: &mut Vec<Undo>, key: String, row: Option<TaskRow>) {
-    let old = data.tasks.get(&key).map(|task| (task.created_at, key.as_str().into()));
-    let new = row.as_ref().map(|task| (task.created_at, key.as_str().into()));
-    move_entry(data, undo, |d| &mut d.tasks_listed, old, new);
-    set(data, undo, |d| &mut d.tasks, key, row);
+    set_listed(data, undo, |d| &mut d.tasks, |d| &mut d.tasks_listed, key, row);
 }
 
-/// Sets (or with `None` removes) the incident `key`, and its place in the list.
 fn set_incident(data: &mut Data, undo: &mut Vec<Undo>, key: String, row: Option<IncidentRow>) {
-    let old = data.incidents.get(&key).map(|incident| (incident.created_at, key.as_str().into()));
-    let new = row.as_ref().map(|incident| (incident.created_at, key.as_str().into()));
-    move_entry(data, undo, |d| &mut d.incidents_listed, old, new);
-    set(data, undo, |d| &mut d.incidents, key, row);
+    set_listed(data, undo, |d| &mut d.incidents, |d| &mut d.incidents_listed, key, row);
 }
 
 /// A subscription's place among those waiting for the same thing: (tenant,
@@ -570,16 +606,15 @@ fn awaiting(data: &Data, tenant: &str, signal: bool, name: &str, correlation_key
 /// A buffered message's place by what it is for: (tenant, name, correlation key, seq).
 type MessageName = (Box<str>, Box<str>, Box<str>, u64);
 
-/// Sets (or with `None` removes) the buffered message `seq`, and its places by name and by id.
+/// Sets (or with `None` removes) the buffered message `seq`, and its places by name, id and expiry.
 fn set_message(data: &mut Data, undo: &mut Vec<Undo>, seq: u64, row: Option<MessageRow>) {
     let by_name = |m: &MessageRow| (m.tenant.as_str().into(), m.name.as_str().into(), m.correlation_key.as_str().into(), m.seq);
     let by_id = |m: &MessageRow| m.message_id.as_deref().map(|id| (m.tenant.as_str().into(), id.into(), m.seq));
+    let by_expiry = |m: &MessageRow| (m.expires_at, m.seq);
     let old = data.messages.get(&seq);
-    let (old_name, old_id) = (old.map(by_name), old.and_then(by_id));
+    let (old_name, old_id, old_expiry) = (old.map(by_name), old.and_then(by_id), old.map(by_expiry));
     move_entry(data, undo, |d| &mut d.messages_by_name, old_name, row.as_ref().map(by_name));
     move_entry(data, undo, |d| &mut d.messages_by_id, old_id, row.as_ref().and_then(by_id));
-    let by_expiry = |m: &MessageRow| (m.expires_at, m.seq);
-    let old_expiry = data.messages.get(&seq).map(by_expiry);
     move_entry(data, undo, |d| &mut d.messages_by_expiry, old_expiry, row.as_ref().map(by_expiry));
     set(data, undo, |d| &mut d.messages, seq, row);
 }
@@ -829,14 +864,13 @@ impl ReadTxn for MemoryTxn<'_> {
                 .take(limit)
         };
         let tenants = match tenants {
-            Some(tenants) => tenants.clone(),
+            Some(tenants) => each_tenant(tenants),
             None => free_job_tenants(data, job_type),
         };
         let mut jobs: Vec<&JobRow> = Vec::new();
         for tenant in &tenants {
             jobs.extend(free(tenant, 0, 0).chain(free(tenant, 1, now)).map(|job| &**job));
             jobs.sort_by(|a, b| (a.created_at, &a.key).cmp(&(b.created_at, &b.key)));
-            jobs.dedup_by(|a, b| a.key == b.key);
             jobs.truncate(limit);
         }
         Ok(jobs.into_iter().cloned().collect())

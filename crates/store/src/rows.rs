@@ -23,6 +23,14 @@ pub fn item_keys_of(instance_id: &str) -> (String, String) {
 /// The tenants a query or a caller reaches: `None`, every one.
 pub type Tenants = Option<Vec<String>>;
 
+/// Each tenant `list` names, once, in order: a poll reads each one's rows.
+pub fn each_tenant(list: &[String]) -> Vec<String> {
+    let mut tenants = list.to_vec();
+    tenants.sort_unstable();
+    tenants.dedup();
+    tenants
+}
+
 /// Whether `tenants` reaches `tenant`.
 pub fn reaches(tenants: &Tenants, tenant: &str) -> bool {
     tenants
