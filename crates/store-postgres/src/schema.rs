@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -222,7 +222,14 @@ const V7: &str = r#"
 CREATE INDEX messages_by_expiry ON messages (expires_at, seq);
 "#;
 
-const STEPS: [(i64, &str); 7] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7)];
+/// Version 8: a tasklist's open tasks by assignee and by tenant, in list
+/// order (they walked every open task until a page of theirs was found).
+const V8: &str = r#"
+CREATE INDEX tasks_open_by_assignee ON tasks (assignee, created_at, key) WHERE completed_at IS NULL AND assignee IS NOT NULL;
+CREATE INDEX tasks_open_by_tenant ON tasks (tenant, created_at, key) WHERE completed_at IS NULL;
+"#;
+
+const STEPS: [(i64, &str); 8] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

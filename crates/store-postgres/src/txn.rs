@@ -590,9 +590,18 @@ impl Conditions {
 
     /// `tenant = ANY(...)` when the filter names tenants.
     fn tenants(&mut self, tenants: &Tenants) {
-        if let Some(tenants) = tenants {
-            let p = self.bind(tenants.clone());
-            self.push(format!("tenant = ANY({p})"));
+        match tenants.as_deref() {
+            // One tenant: an equality, which an index that leads with the
+            // tenant answers in the list's order (`= ANY` of one it sorts).
+            Some([tenant]) => {
+                let p = self.bind(tenant.clone());
+                self.push(format!("tenant = {p}"));
+            }
+            Some(tenants) => {
+                let p = self.bind(tenants.to_vec());
+                self.push(format!("tenant = ANY({p})"));
+            }
+            None => {}
         }
     }
 

@@ -389,6 +389,8 @@ fn every_query_the_api_makes_uses_an_index() {
         for filter in [
             TaskFilter::default(),
             TaskFilter { assignee: Some("alice".into()), ..TaskFilter::default() },
+            TaskFilter { assignee: Some("nobody".into()), ..TaskFilter::default() },
+            TaskFilter { tenants: tenants.clone(), ..TaskFilter::default() },
             TaskFilter { candidate_group: Some("g3".into()), ..TaskFilter::default() },
             TaskFilter { instance_id: Some("i000042".into()), ..TaskFilter::default() },
             TaskFilter { state: TaskState::Completed, ..TaskFilter::default() },
@@ -460,6 +462,13 @@ fn every_query_the_api_makes_uses_an_index() {
     for plan in activations {
         let scans: Vec<&String> = plan.lines.iter().filter(|line| line.contains(" on jobs")).collect();
         assert!(scans.iter().all(|line| line.contains("using jobs_free")), "{}", plan.lines.join("\n"));
+    }
+    // A tasklist's "assigned to me", where few are: through its index, not
+    // a walk of every open task.
+    let mine: Vec<&store_postgres::Plan> = plans.iter().filter(|plan| plan.sql.contains("FROM tasks") && plan.sql.contains("assignee =")).collect();
+    assert_eq!(mine.len(), 3, "alice's first and next page, nobody's");
+    for plan in mine {
+        assert!(plan.lines.iter().any(|line| line.contains("using tasks_open_by_assignee")), "{}", plan.lines.join("\n"));
     }
     let compiled: Vec<&String> = plans.iter().filter(|plan| plan.lines.iter().any(|line| line.trim() == "JIT:")).map(|plan| &plan.sql).collect();
     assert!(compiled.is_empty(), "{compiled:?}");

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 21;
+pub const SCHEMA_VERSION: i64 = 22;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -360,6 +360,14 @@ const V21: &str = "
 CREATE INDEX messages_by_expiry ON messages (expires_at, seq);
 ";
 
+/// Version 22: a tasklist's open tasks by assignee and by tenant, in list
+/// order: "assigned to me" and one tenant's tasks walked every open task
+/// until a page of theirs was found.
+const V22: &str = "
+CREATE INDEX tasks_open_by_assignee ON tasks (assignee, created_at, key) WHERE completed_at IS NULL AND assignee IS NOT NULL;
+CREATE INDEX tasks_open_by_tenant ON tasks (tenant, created_at, key) WHERE completed_at IS NULL;
+";
+
 /// Step 18 finds an instance's jobs by their keys' prefix: every stored key
 /// must be the instance's id, a dot and the job's number.
 fn check_job_keys(connection: &Connection) -> Result<()> {
@@ -373,7 +381,7 @@ fn check_job_keys(connection: &Connection) -> Result<()> {
     }
 }
 
-const STEPS: [(i64, &str); 21] = [
+const STEPS: [(i64, &str); 22] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -395,6 +403,7 @@ const STEPS: [(i64, &str); 21] = [
     (19, V19),
     (20, V20),
     (21, V21),
+    (22, V22),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

@@ -483,9 +483,18 @@ fn in_tenants(
     values: &mut Vec<Box<dyn ToSql>>,
     tenants: &Tenants,
 ) -> Result<()> {
-    if let Some(tenants) = tenants {
-        conditions.push("tenant IN (SELECT value FROM json_each(?))".to_string());
-        values.push(Box::new(to_json(tenants)?));
+    match tenants.as_deref() {
+        // One tenant (a token of one, or `?tenant=`): an equality, which an
+        // index that leads with the tenant answers in the list's order.
+        Some([tenant]) => {
+            conditions.push("tenant = ?".to_string());
+            values.push(Box::new(tenant.clone()));
+        }
+        Some(tenants) => {
+            conditions.push("tenant IN (SELECT value FROM json_each(?))".to_string());
+            values.push(Box::new(to_json(&tenants)?));
+        }
+        None => {}
     }
     Ok(())
 }

@@ -554,6 +554,10 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
              INSERT INTO timers (instance_id, local_key, element_id, due_at, tenant) SELECT 'i' || i, 1, 'wait', 10000000 + i, 'default' FROM n;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.2', 'i' || i, 2, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, i, NULL, 'default' FROM n;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.9', 'i' || i, 9, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, {ROWS} + i, NULL, 'acme' FROM n WHERE i <= 32;
+             INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.4', 'i' || i, 4, 'p', 'review', CASE WHEN i > {ROWS} - 32 THEN 'alice' END, '[]', '[]',
+                      NULL, NULL, NULL, NULL, i, 'default', NULL, NULL FROM n;
+             INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.5', 'i' || i, 5, 'p', 'review', NULL, '[]', '[]', NULL, NULL, NULL, NULL, {ROWS} + i, 'acme', NULL, NULL
+               FROM n WHERE i <= 32;
              INSERT INTO messages (seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant)
                SELECT i, 'paid', 'k' || i, '{{}}', i, 100 + i, NULL, '[]', 'default' FROM n;
              INSERT INTO deletions (instance_id, at) SELECT 'i' || i, 20000000 + i FROM n;
@@ -561,7 +565,8 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
              COMMIT; ANALYZE;",
             copied.join(", "),
             store_sql::JOB_COLUMNS,
-            store_sql::JOB_COLUMNS
+            store_sql::JOB_COLUMNS,
+            tasks = store_sql::TASK_COLUMNS,
         ))
         .unwrap();
     }
@@ -604,6 +609,16 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
         ("instances by variable", cost("instances", &mut || {
             let filter = InstanceFilter { variable: Some(("order".into(), serde_json::json!("A-777"))), ..InstanceFilter::default() };
             assert_eq!(r.instances(&filter, &first).unwrap().items.len(), 1)
+        })),
+        // A tasklist: the 32 newest of 100 000 open tasks are alice's, and
+        // another tenant has 32 younger still.
+        ("tasks assigned to one", cost("tasks", &mut || {
+            let filter = TaskFilter { assignee: Some("alice".into()), ..TaskFilter::default() };
+            assert_eq!(r.tasks(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("tasks of one tenant", cost("tasks", &mut || {
+            let filter = TaskFilter { tenants: Some(vec!["acme".into()]), ..TaskFilter::default() };
+            assert_eq!(r.tasks(&filter, &first).unwrap().items.len(), 32)
         })),
         ("jobs of one instance", cost("jobs", &mut || {
             let filter = JobFilter { instance_id: Some("i77".into()), ..JobFilter::default() };
