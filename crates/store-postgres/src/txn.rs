@@ -588,7 +588,7 @@ impl Conditions {
         }
     }
 
-    /// `tenant = ANY(...)` when the filter names tenants.
+    /// `tenant = ...` when the filter names one tenant, `tenant = ANY(...)` when several.
     fn tenants(&mut self, tenants: &Tenants) {
         match tenants.as_deref() {
             // One tenant: an equality, which an index that leads with the
@@ -677,12 +677,12 @@ pub(crate) const NEXT_DUE: &str = concat!(
 /// passed (in the order they came free), merged by age. None holds the
 /// jobs workers hold, a suspended instance's (`held`) or another tenant's.
 fn free_jobs_sql(lock: &str) -> String {
-    let branch = |free: &str, order: &str| {
+    let branch = |free: &str| {
         format!(
             "SELECT free.* FROM tenants CROSS JOIN LATERAL (
                SELECT {JOB_COLUMNS} FROM jobs WHERE job_type = $1 AND tenant = tenants.tenant AND state = 'activatable' AND NOT held
                  AND {free} AND {}
-               ORDER BY {order} LIMIT $3 {lock}) AS free",
+               ORDER BY free_at, created_at, key LIMIT $3 {lock}) AS free",
             instance_running!("jobs")
         )
     };
@@ -695,8 +695,8 @@ fn free_jobs_sql(lock: &str) -> String {
            FROM present WHERE present.tenant IS NOT NULL),
          tenants(tenant) AS (SELECT unnest($4::text[]) UNION SELECT tenant FROM present WHERE tenant IS NOT NULL)
          SELECT * FROM ({} UNION ALL {}) AS free ORDER BY created_at, key LIMIT $3",
-        branch("free_at = 0", "free_at, created_at, key"),
-        branch("free_at > 0 AND free_at <= $2", "free_at, created_at, key")
+        branch("free_at = 0"),
+        branch("free_at > 0 AND free_at <= $2")
     )
 }
 
