@@ -47,11 +47,14 @@ struct Data {
     /// but those of held instances.
     jobs_free: BTreeMap<FreeEntry, ()>,
     timers: BTreeMap<(String, u64), TimerRow>,
+    /// Timers in list order ([`Listed`]).
+    timers_listed: BTreeMap<Listed, ()>,
     /// Timers by when they are due, but those of held instances.
     timers_due: BTreeMap<DueEntry, ()>,
     /// Suspended instances, whose timers and jobs are held (`Write::HoldWaits`).
     held: HashMap<Box<str>, ()>,
     subscriptions: BTreeMap<(String, u64), SubscriptionRow>,
+    subscriptions_listed: BTreeMap<Listed, ()>,
     /// Subscriptions by what they wait for ([`Awaited`]).
     subscriptions_awaited: BTreeMap<Awaited, ()>,
     tasks: BTreeMap<String, TaskRow>,
@@ -60,6 +63,7 @@ struct Data {
     incidents_listed: BTreeMap<Listed, ()>,
     history: HashMap<Box<str>, History>,
     messages: BTreeMap<u64, MessageRow>,
+    messages_listed: BTreeMap<Listed, ()>,
     /// Buffered messages by (tenant, name, correlation key, seq), and by
     /// (tenant, message id, seq) for those that have an id.
     messages_by_name: BTreeMap<MessageName, ()>,
@@ -136,10 +140,9 @@ fn delete_instance(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
         set_job(data, undo, job, None);
     }
     let own = (id.to_string(), 0)..=(id.to_string(), u64::MAX);
-    let timers: Vec<((String, u64), Option<DueEntry>)> = data.timers.range(own.clone()).map(|(k, t)| (k.clone(), listed_due(data, t))).collect();
-    for (timer, due) in timers {
-        move_entry(data, undo, |d| &mut d.timers_due, due, None);
-        set(data, undo, |d| &mut d.timers, timer, None);
+    let timers: Vec<(String, u64)> = data.timers.range(own.clone()).map(|(k, _)| k.clone()).collect();
+    for timer in timers {
+        set_timer(data, undo, timer, None);
     }
     if data.held.contains_key(id) {
         set(data, undo, |d| &mut d.held, key.clone(), None);
@@ -503,37 +506,66 @@ where
     }
 }
 
-/// A job's, task's or incident's place in its list: (created_at, key), the
-/// order its cursor names.
+/// A row's place in its list: the two halves of its cursor, (time, key),
+/// in the order the cursor names (`Cursor`).
 type Listed = (i64, Box<str>);
 
-/// A row listed by when it was created.
-trait Created {
-    fn created_at(&self) -> i64;
+/// A row kept in list order.
+trait InList {
+    fn place(&self) -> Listed;
 }
 
-impl Created for JobRow {
-    fn created_at(&self) -> i64 {
-        self.created_at
+impl InList for JobRow {
+    fn place(&self) -> Listed {
+        (self.created_at, self.key.as_str().into())
     }
 }
 
-impl Created for TaskRow {
-    fn created_at(&self) -> i64 {
-        self.created_at
+impl InList for TaskRow {
+    fn place(&self) -> Listed {
+        (self.created_at, self.key.as_str().into())
     }
 }
 
-impl Created for IncidentRow {
-    fn created_at(&self) -> i64 {
-        self.created_at
+impl InList for IncidentRow {
+    fn place(&self) -> Listed {
+        (self.created_at, self.key.as_str().into())
     }
 }
 
-impl<T: Created> Created for Box<T> {
-    fn created_at(&self) -> i64 {
-        (**self).created_at()
+impl InList for TimerRow {
+    fn place(&self) -> Listed {
+        (self.due_at, local_place(&self.instance_id, self.local_key))
     }
+}
+
+impl InList for SubscriptionRow {
+    fn place(&self) -> Listed {
+        (self.opened_at, local_place(&self.instance_id, self.local_key))
+    }
+}
+
+impl InList for MessageRow {
+    fn place(&self) -> Listed {
+        (self.published_at, format!("{:020}", self.seq).into())
+    }
+}
+
+impl<T: InList> InList for Box<T> {
+    fn place(&self) -> Listed {
+        (**self).place()
+    }
+}
+
+/// The key half of the place of a row that an instance's local key names: `id.local_key`.
+fn local_place(instance_id: &str, local_key: u64) -> Box<str> {
+    format!("{instance_id}.{local_key}").into()
+}
+
+/// The (instance id, local key) a [`local_place`] names.
+fn local_key_of(place: &str) -> Option<(String, u64)> {
+    let (instance_id, local_key) = place.rsplit_once('.')?;
+    Some((instance_id.to_string(), local_key.parse().ok()?))
 }
 
 /// Sets (or with `None` removes) the row `key` of `table`, and its place in
@@ -546,12 +578,11 @@ fn set_listed<K, V>(
     key: K,
     row: Option<V>,
 ) where
-    K: Ord + Clone + AsRef<str> + Send + 'static,
-    V: Created + Send + 'static,
+    K: Ord + Clone + Send + 'static,
+    V: InList + Send + 'static,
 {
-    let place = |row: &V| (row.created_at(), Box::<str>::from(key.as_ref()));
-    let old = table(data).get(&key).map(place);
-    move_entry(data, undo, listed, old, row.as_ref().map(place));
+    let old = table(data).get(&key).map(InList::place);
+    move_entry(data, undo, listed, old, row.as_ref().map(InList::place));
     set(data, undo, table, key, row);
 }
 
@@ -565,6 +596,15 @@ fn set_task(data: &mut Data, undo: &mut Vec<Undo>, key: String, row: Option<Task
 
 fn set_incident(data: &mut Data, undo: &mut Vec<Undo>, key: String, row: Option<IncidentRow>) {
     set_listed(data, undo, |d| &mut d.incidents, |d| &mut d.incidents_listed, key, row);
+}
+
+/// Sets (or with `None` removes) a timer, its place in its list, and its
+/// place in `timers_due` (none while its instance is held).
+fn set_timer(data: &mut Data, undo: &mut Vec<Undo>, key: (String, u64), row: Option<TimerRow>) {
+    let old = data.timers.get(&key).and_then(|t| listed_due(data, t));
+    let new = row.as_ref().and_then(|t| listed_due(data, t));
+    move_entry(data, undo, |d| &mut d.timers_due, old, new);
+    set_listed(data, undo, |d| &mut d.timers, |d| &mut d.timers_listed, key, row);
 }
 
 /// A subscription's place among those waiting for the same thing: (tenant,
@@ -581,7 +621,7 @@ fn awaited(row: &SubscriptionRow) -> Awaited {
 fn set_subscription(data: &mut Data, undo: &mut Vec<Undo>, key: (String, u64), row: Option<SubscriptionRow>) {
     let old = data.subscriptions.get(&key).map(awaited);
     move_entry(data, undo, |d| &mut d.subscriptions_awaited, old, row.as_ref().map(awaited));
-    set(data, undo, |d| &mut d.subscriptions, key, row);
+    set_listed(data, undo, |d| &mut d.subscriptions, |d| &mut d.subscriptions_listed, key, row);
 }
 
 /// The subscriptions of `tenant` and kind (`signal` or not) named `name`,
@@ -616,7 +656,7 @@ fn set_message(data: &mut Data, undo: &mut Vec<Undo>, seq: u64, row: Option<Mess
     move_entry(data, undo, |d| &mut d.messages_by_name, old_name, row.as_ref().map(by_name));
     move_entry(data, undo, |d| &mut d.messages_by_id, old_id, row.as_ref().and_then(by_id));
     move_entry(data, undo, |d| &mut d.messages_by_expiry, old_expiry, row.as_ref().map(by_expiry));
-    set(data, undo, |d| &mut d.messages, seq, row);
+    set_listed(data, undo, |d| &mut d.messages, |d| &mut d.messages_listed, seq, row);
 }
 
 /// Where a page of a list by (time, key) starts: after its cursor.
@@ -655,6 +695,11 @@ fn listed_page<'a, T: Cursor + Clone + 'a>(
 /// The rows of `table` whose keys are in `[from, to)`.
 fn key_range<'a, K: Ord + std::borrow::Borrow<str>, T>(table: &'a BTreeMap<K, T>, (from, to): &(String, String)) -> impl Iterator<Item = (&'a K, &'a T)> {
     table.range::<str, _>((Bound::Included(from.as_str()), Bound::Excluded(to.as_str())))
+}
+
+/// The rows of `table`, keyed by (instance id, local key), that are the instance's own.
+fn own_rows<'a, T>(table: &'a BTreeMap<(String, u64), T>, instance_id: &str) -> impl Iterator<Item = &'a T> {
+    table.range((instance_id.to_string(), 0)..=(instance_id.to_string(), u64::MAX)).map(|(_, row)| row)
 }
 
 fn running(data: &Data, instance_id: &str) -> bool {
@@ -930,16 +975,11 @@ impl ReadTxn for MemoryTxn<'_> {
     }
 
     fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>> {
-        paginate(
-            sorted(
-                self.data
-                    .timers
-                    .values()
-                    .filter(|r| filter.matches(r))
-                    .cloned(),
-            ),
-            page,
-        )
+        let data = &self.data;
+        match &filter.instance_id {
+            Some(id) => paginate(sorted(own_rows(&data.timers, id).filter(|r| filter.matches(r)).cloned()), page),
+            None => listed_page(&data.timers_listed, |place| data.timers.get(&local_key_of(place)?), |r| filter.matches(r), page),
+        }
     }
 
     fn timer(&mut self, instance_id: &str, local_key: u64) -> Result<Option<TimerRow>> {
@@ -955,16 +995,11 @@ impl ReadTxn for MemoryTxn<'_> {
         filter: &SubscriptionFilter,
         page: &PageRequest,
     ) -> Result<Page<SubscriptionRow>> {
-        paginate(
-            sorted(
-                self.data
-                    .subscriptions
-                    .values()
-                    .filter(|r| filter.matches(r))
-                    .cloned(),
-            ),
-            page,
-        )
+        let data = &self.data;
+        match &filter.instance_id {
+            Some(id) => paginate(sorted(own_rows(&data.subscriptions, id).filter(|r| filter.matches(r)).cloned()), page),
+            None => listed_page(&data.subscriptions_listed, |place| data.subscriptions.get(&local_key_of(place)?), |r| filter.matches(r), page),
+        }
     }
 
     fn messages(
@@ -973,16 +1008,8 @@ impl ReadTxn for MemoryTxn<'_> {
         now: i64,
         page: &PageRequest,
     ) -> Result<Page<MessageRow>> {
-        paginate(
-            sorted(
-                self.data
-                    .messages
-                    .values()
-                    .filter(|r| filter.matches(r, now))
-                    .cloned(),
-            ),
-            page,
-        )
+        let data = &self.data;
+        listed_page(&data.messages_listed, |place| data.messages.get(&place.parse().ok()?), |r| filter.matches(r, now), page)
     }
 
     fn tokens(&mut self) -> Result<Vec<TokenRow>> {
@@ -1171,18 +1198,8 @@ impl WriteTxn for MemoryTxn<'_> {
                 move_entry(data, undo, |d| &mut d.jobs_free, old, None);
                 set_job(data, undo, key, None);
             }
-            Write::PutTimer(row) => {
-                let key = (row.instance_id.clone(), row.local_key);
-                let (old, new) = (data.timers.get(&key).and_then(|t| listed_due(data, t)), listed_due(data, &row));
-                move_entry(data, undo, |d| &mut d.timers_due, old, new);
-                set(data, undo, |d| &mut d.timers, key, Some(row))
-            }
-            Write::DeleteTimer { instance_id, local_key } => {
-                let key = (instance_id, local_key);
-                let old = data.timers.get(&key).and_then(|t| listed_due(data, t));
-                move_entry(data, undo, |d| &mut d.timers_due, old, None);
-                set(data, undo, |d| &mut d.timers, key, None)
-            }
+            Write::PutTimer(row) => set_timer(data, undo, (row.instance_id.clone(), row.local_key), Some(row)),
+            Write::DeleteTimer { instance_id, local_key } => set_timer(data, undo, (instance_id, local_key), None),
             Write::PutSubscription(row) => set_subscription(data, undo, (row.instance_id.clone(), row.local_key), Some(row)),
             Write::DeleteSubscription { instance_id, local_key } => set_subscription(data, undo, (instance_id, local_key), None),
             Write::PutTask(row) => set_task(data, undo, row.key.clone(), Some(row)),
