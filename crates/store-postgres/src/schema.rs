@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -229,7 +229,28 @@ CREATE INDEX tasks_open_by_assignee ON tasks (assignee, created_at, key) WHERE c
 CREATE INDEX tasks_open_by_tenant ON tasks (tenant, created_at, key) WHERE completed_at IS NULL;
 "#;
 
-const STEPS: [(i64, &str); 8] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8)];
+/// Version 9: the lists of jobs, incidents, timers, subscriptions and
+/// messages read each tenant's rows as a range of an index in list order,
+/// as the SQLite store's version 23: the indexes they walked (led by the
+/// time, or for one job type by the state) now lead with the tenant, and
+/// open incidents have a partial index of their own.
+const V9: &str = r#"
+DROP INDEX jobs_by_created;
+DROP INDEX jobs_by_type;
+CREATE INDEX jobs_by_tenant ON jobs (tenant, created_at, key);
+CREATE INDEX jobs_by_type ON jobs (job_type, tenant, created_at, key);
+DROP INDEX incidents_by_created;
+CREATE INDEX incidents_by_tenant ON incidents (tenant, created_at, key);
+CREATE INDEX incidents_open ON incidents (tenant, created_at, key) WHERE resolved_at IS NULL;
+DROP INDEX timers_by_due;
+CREATE INDEX timers_by_tenant ON timers (tenant, due_at, instance_id, local_key);
+DROP INDEX subscriptions_by_opened;
+CREATE INDEX subscriptions_by_tenant ON subscriptions (tenant, opened_at, instance_id, local_key);
+DROP INDEX messages_by_published;
+CREATE INDEX messages_by_tenant ON messages (tenant, published_at, seq);
+"#;
+
+const STEPS: [(i64, &str); 9] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

@@ -741,6 +741,52 @@ const MESSAGES: Table<MessageRow> = Table {
 };
 
 impl PostgresTxn<'_> {
+    /// A page of a list of jobs, incidents, timers, subscriptions or
+    /// messages, as the SQLite store reads it (`SqliteTxn::list` there):
+    /// `other` adds the filter's conditions but the tenants; one instance's
+    /// rows are read as filtered; any other list by tenant, each tenant's
+    /// page from its range of an index that leads with the tenant (after
+    /// `lead`), merged (`store::merge_tenant_pages`).
+    fn list<T: Cursor>(
+        &mut self,
+        table: &Table<T>,
+        tenants: &Tenants,
+        of_instance: bool,
+        (lead, lead_value): (&str, Option<&str>),
+        other: impl Fn(&mut Conditions) -> Result<()>,
+        page: &PageRequest,
+    ) -> Result<Page<T>> {
+        if of_instance {
+            let mut c = Conditions::default();
+            c.tenants(tenants);
+            other(&mut c)?;
+            return self.page(table, c, page);
+        }
+        let listed = store::tenants_to_list(tenants, |after| {
+            let mut c = Conditions::default();
+            let lead = match lead_value {
+                Some(value) => lead.replace('?', &c.bind(value.to_string())),
+                None => lead.to_string(),
+            };
+            let (beyond, from) = match after {
+                Some(tenant) => (">", tenant),
+                None => (">=", ""),
+            };
+            let p = c.bind(from.to_string());
+            let sql = format!("SELECT tenant FROM {} WHERE {lead}tenant {beyond} {p} ORDER BY tenant LIMIT 1", table.name);
+            self.query_one(&sql, &c.refs(), |row| get(row, 0))
+        })?;
+        let mut pages = Vec::with_capacity(listed.len());
+        for tenant in listed {
+            let mut c = Conditions::default();
+            let p = c.bind(tenant);
+            c.push(format!("tenant = {p}"));
+            other(&mut c)?;
+            pages.push(self.page(table, c, page)?);
+        }
+        store::merge_tenant_pages(pages, page)
+    }
+
     fn page<T: Cursor>(&mut self, table: &Table<T>, conditions: Conditions, page: &PageRequest) -> Result<Page<T>> {
         self.page_in_order(table, conditions, page, false)
     }
@@ -935,15 +981,21 @@ impl ReadTxn for PostgresTxn<'_> {
     }
 
     fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>> {
-        let mut c = Conditions::default();
-        c.tenants(&filter.tenants);
-        c.equal("job_type", &filter.job_type);
-        c.equal("instance_id", &filter.instance_id);
-        if let Some(state) = filter.state {
-            let p = c.bind(enum_text(&state)?);
-            c.push(format!("state = {p}"));
-        }
-        self.page(&JOBS, c, page)
+        let other = |c: &mut Conditions| {
+            c.equal("job_type", &filter.job_type);
+            c.equal("instance_id", &filter.instance_id);
+            if let Some(state) = filter.state {
+                let p = c.bind(enum_text(&state)?);
+                c.push(format!("state = {p}"));
+            }
+            Ok(())
+        };
+        // `jobs_by_type` (type, tenant, ...) for one type, else `jobs_by_tenant`.
+        let lead = match &filter.job_type {
+            Some(job_type) => ("job_type = ? AND ", Some(job_type.as_str())),
+            None => ("", None),
+        };
+        self.list(&JOBS, &filter.tenants, filter.instance_id.is_some(), lead, other, page)
     }
 
     fn activatable_jobs(&mut self, job_type: &str, tenants: &Tenants, now: i64, limit: usize) -> Result<Vec<JobRow>> {
@@ -995,27 +1047,30 @@ impl ReadTxn for PostgresTxn<'_> {
     }
 
     fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>> {
-        let mut c = Conditions::default();
-        match filter.state {
-            IncidentState::Open => c.push("resolved_at IS NULL".to_string()),
-            IncidentState::Resolved => c.push("resolved_at IS NOT NULL".to_string()),
-            IncidentState::All => {}
-        }
-        c.tenants(&filter.tenants);
-        if let Some(instance_id) = &filter.instance_id {
-            if filter.with_descendants {
-                let (from, to) = store::descendant_range(instance_id);
-                let i = c.bind(instance_id.clone());
-                let f = c.bind(from);
-                let t = c.bind(to);
-                c.push(format!("(instance_id = {i} OR (instance_id >= {f} AND instance_id < {t}))"));
-            } else {
-                let i = c.bind(instance_id.clone());
-                c.push(format!("instance_id = {i}"));
+        let other = |c: &mut Conditions| {
+            match filter.state {
+                IncidentState::Open => c.push("resolved_at IS NULL".to_string()),
+                IncidentState::Resolved => c.push("resolved_at IS NOT NULL".to_string()),
+                IncidentState::All => {}
             }
-        }
-        c.equal("process_id", &filter.process_id);
-        self.page(&INCIDENTS, c, page)
+            if let Some(instance_id) = &filter.instance_id {
+                if filter.with_descendants {
+                    let (from, to) = store::descendant_range(instance_id);
+                    let i = c.bind(instance_id.clone());
+                    let f = c.bind(from);
+                    let t = c.bind(to);
+                    c.push(format!("(instance_id = {i} OR (instance_id >= {f} AND instance_id < {t}))"));
+                } else {
+                    let i = c.bind(instance_id.clone());
+                    c.push(format!("instance_id = {i}"));
+                }
+            }
+            c.equal("process_id", &filter.process_id);
+            Ok(())
+        };
+        // Open incidents through `incidents_open`, others `incidents_by_tenant`.
+        let lead = if filter.state == IncidentState::Open { "resolved_at IS NULL AND " } else { "" };
+        self.list(&INCIDENTS, &filter.tenants, filter.instance_id.is_some(), (lead, None), other, page)
     }
 
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {
@@ -1029,14 +1084,15 @@ impl ReadTxn for PostgresTxn<'_> {
     }
 
     fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>> {
-        let mut c = Conditions::default();
-        c.tenants(&filter.tenants);
-        c.equal("instance_id", &filter.instance_id);
-        if let Some(due) = filter.due_before {
-            let p = c.bind(due);
-            c.push(format!("due_at <= {p}"));
-        }
-        self.page(&TIMERS, c, page)
+        let other = |c: &mut Conditions| {
+            c.equal("instance_id", &filter.instance_id);
+            if let Some(due) = filter.due_before {
+                let p = c.bind(due);
+                c.push(format!("due_at <= {p}"));
+            }
+            Ok(())
+        };
+        self.list(&TIMERS, &filter.tenants, filter.instance_id.is_some(), ("", None), other, page)
     }
 
     fn timer(&mut self, instance_id: &str, local_key: u64) -> Result<Option<TimerRow>> {
@@ -1048,27 +1104,31 @@ impl ReadTxn for PostgresTxn<'_> {
     }
 
     fn subscriptions(&mut self, filter: &SubscriptionFilter, page: &PageRequest) -> Result<Page<SubscriptionRow>> {
-        let mut c = Conditions::default();
-        c.tenants(&filter.tenants);
-        c.equal("instance_id", &filter.instance_id);
-        if let Some(kind) = filter.kind {
-            let p = c.bind(enum_text(&kind)?);
-            c.push(format!("kind = {p}"));
-        }
-        c.equal("name", &filter.name);
-        self.page(&SUBSCRIPTIONS, c, page)
+        let other = |c: &mut Conditions| {
+            c.equal("instance_id", &filter.instance_id);
+            if let Some(kind) = filter.kind {
+                let p = c.bind(enum_text(&kind)?);
+                c.push(format!("kind = {p}"));
+            }
+            c.equal("name", &filter.name);
+            Ok(())
+        };
+        self.list(&SUBSCRIPTIONS, &filter.tenants, filter.instance_id.is_some(), ("", None), other, page)
     }
 
     fn messages(&mut self, filter: &MessageFilter, now: i64, page: &PageRequest) -> Result<Page<MessageRow>> {
-        let mut c = Conditions::default();
-        let p = c.bind(now);
-        c.push(match filter.state {
-            MessageState::Buffered => format!("expires_at > {p}"),
-            MessageState::Undelivered => format!("expires_at <= {p} AND correlated = '[]'::jsonb"),
-        });
-        c.tenants(&filter.tenants);
-        c.equal("name", &filter.name);
-        self.page(&MESSAGES, c, page)
+        let other = |c: &mut Conditions| {
+            let p = c.bind(now);
+            // `+ 0`: not a range of `messages_by_expiry`, which walks every
+            // tenant's messages, where the tenant's range is in list order.
+            c.push(match filter.state {
+                MessageState::Buffered => format!("expires_at + 0 > {p}"),
+                MessageState::Undelivered => format!("expires_at + 0 <= {p} AND correlated = '[]'::jsonb"),
+            });
+            c.equal("name", &filter.name);
+            Ok(())
+        };
+        self.list(&MESSAGES, &filter.tenants, false, ("", None), other, page)
     }
 
     fn message_subscriptions(&mut self, tenant: &str, name: &str, correlation_key: &str) -> Result<Vec<SubscriptionRow>> {

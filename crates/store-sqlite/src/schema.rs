@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 22;
+pub const SCHEMA_VERSION: i64 = 23;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -368,6 +368,31 @@ CREATE INDEX tasks_open_by_assignee ON tasks (assignee, created_at, key) WHERE c
 CREATE INDEX tasks_open_by_tenant ON tasks (tenant, created_at, key) WHERE completed_at IS NULL;
 ";
 
+/// Version 23: the lists of jobs, incidents, timers, subscriptions and
+/// messages read each tenant's rows as a range of an index in list order.
+/// Their indexes led with the time, so a list of one tenant walked every
+/// other tenant's rows before it, a list of one job type read the type's
+/// jobs whole and sorted them (the index put the state before the time),
+/// and the open incidents walked the resolved ones. The same indexes now
+/// lead with the tenant (and no more of them: a list of every tenant merges
+/// each one's page), one type's jobs are (type, tenant, time), and open
+/// incidents have a partial index of their own.
+const V23: &str = "
+DROP INDEX jobs_by_created;
+DROP INDEX jobs_by_type;
+CREATE INDEX jobs_by_tenant ON jobs (tenant, created_at, key);
+CREATE INDEX jobs_by_type ON jobs (job_type, tenant, created_at, key);
+DROP INDEX incidents_by_created;
+CREATE INDEX incidents_by_tenant ON incidents (tenant, created_at, key);
+CREATE INDEX incidents_open ON incidents (tenant, created_at, key) WHERE resolved_at IS NULL;
+DROP INDEX timers_by_due;
+CREATE INDEX timers_by_tenant ON timers (tenant, due_at, instance_id, local_key);
+DROP INDEX subscriptions_by_opened;
+CREATE INDEX subscriptions_by_tenant ON subscriptions (tenant, opened_at, instance_id, local_key);
+DROP INDEX messages_by_published;
+CREATE INDEX messages_by_tenant ON messages (tenant, published_at, seq);
+";
+
 /// Step 18 finds an instance's jobs by their keys' prefix: every stored key
 /// must be the instance's id, a dot and the job's number.
 fn check_job_keys(connection: &Connection) -> Result<()> {
@@ -381,7 +406,7 @@ fn check_job_keys(connection: &Connection) -> Result<()> {
     }
 }
 
-const STEPS: [(i64, &str); 22] = [
+const STEPS: [(i64, &str); 23] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -404,6 +429,7 @@ const STEPS: [(i64, &str); 22] = [
     (20, V20),
     (21, V21),
     (22, V22),
+    (23, V23),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

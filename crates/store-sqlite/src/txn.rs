@@ -675,6 +675,51 @@ impl SqliteTxn<'_> {
         Ok(changed)
     }
 
+    /// A page of a list of jobs, incidents, timers, subscriptions or
+    /// messages: `other` adds the filter's conditions but the tenants. One
+    /// instance's rows (`of_instance`: few, found by key) are read as they
+    /// are filtered. Any other list is read by tenant, since its table's
+    /// index in list order leads with the tenant (after `lead`: the
+    /// equalities an index of a filtered list has before it, as SQL and an
+    /// optional value), so that one tenant's rows are one range of it and
+    /// no tenant's page walks another's rows: the page of each tenant named,
+    /// or of each that has rows (found by one seek each past the one
+    /// before), merged (`store::merge_tenant_pages`).
+    fn list<T: Cursor>(
+        &self,
+        table: &Table<T>,
+        tenants: &Tenants,
+        of_instance: bool,
+        (lead, lead_value): (&str, Option<&str>),
+        other: impl Fn(&mut Vec<String>, &mut Vec<Box<dyn ToSql>>) -> Result<()>,
+        page: &PageRequest,
+    ) -> Result<Page<T>> {
+        let (mut conditions, mut values) = (Vec::new(), Vec::new());
+        if of_instance {
+            in_tenants(&mut conditions, &mut values, tenants)?;
+            other(&mut conditions, &mut values)?;
+            return self.page(table, conditions, values, page);
+        }
+        let listed = store::tenants_to_list(tenants, |after| {
+            let (beyond, from) = match after {
+                Some(tenant) => (">", tenant),
+                None => (">=", ""),
+            };
+            let sql = format!("SELECT tenant FROM {} WHERE {lead}tenant {beyond} ? ORDER BY tenant LIMIT 1", table.name);
+            let mut params: Vec<&dyn ToSql> = lead_value.iter().map(|v| v as &dyn ToSql).collect();
+            params.push(&from);
+            self.query_one(&sql, &params, |row| row.get(0))
+        })?;
+        let mut pages = Vec::with_capacity(listed.len());
+        for tenant in listed {
+            let mut conditions = vec!["tenant = ?".to_string()];
+            let mut values: Vec<Box<dyn ToSql>> = vec![Box::new(tenant)];
+            other(&mut conditions, &mut values)?;
+            pages.push(self.page(table, conditions, values, page)?);
+        }
+        store::merge_tenant_pages(pages, page)
+    }
+
     /// A page of a table ordered by `(time_column, key_column)`, with extra conditions.
     fn page<T: Cursor>(
         &self,
@@ -947,21 +992,26 @@ impl ReadTxn for SqliteTxn<'_> {
     }
 
     fn jobs(&mut self, filter: &JobFilter, page: &PageRequest) -> Result<Page<JobRow>> {
-        let mut conditions = Vec::new();
-        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
-        in_tenants(&mut conditions, &mut values, &filter.tenants)?;
-        equal(&mut conditions, &mut values, "job_type", &filter.job_type);
-        if let Some(instance_id) = &filter.instance_id {
-            let (from, to) = store::item_keys_of(instance_id);
-            conditions.push("key >= ? AND key < ?".to_string());
-            values.push(Box::new(from));
-            values.push(Box::new(to));
-        }
-        if let Some(state) = filter.state {
-            conditions.push("state = ?".to_string());
-            values.push(Box::new(enum_text(&state)?));
-        }
-        self.page(&JOBS, conditions, values, page)
+        let other = |conditions: &mut Vec<String>, values: &mut Vec<Box<dyn ToSql>>| {
+            equal(conditions, values, "job_type", &filter.job_type);
+            if let Some(instance_id) = &filter.instance_id {
+                let (from, to) = store::item_keys_of(instance_id);
+                conditions.push("key >= ? AND key < ?".to_string());
+                values.push(Box::new(from));
+                values.push(Box::new(to));
+            }
+            if let Some(state) = filter.state {
+                conditions.push("state = ?".to_string());
+                values.push(Box::new(enum_text(&state)?));
+            }
+            Ok(())
+        };
+        // `jobs_by_type` (type, tenant, ...) for one type, else `jobs_by_tenant`.
+        let lead = match &filter.job_type {
+            Some(job_type) => ("job_type = ? AND ", Some(job_type.as_str())),
+            None => ("", None),
+        };
+        self.list(&JOBS, &filter.tenants, filter.instance_id.is_some(), lead, other, page)
     }
 
     fn activatable_jobs(
@@ -1068,51 +1118,43 @@ impl ReadTxn for SqliteTxn<'_> {
         filter: &IncidentFilter,
         page: &PageRequest,
     ) -> Result<Page<IncidentRow>> {
-        let mut conditions = match filter.state {
-            IncidentState::Open => vec!["resolved_at IS NULL".to_string()],
-            IncidentState::Resolved => vec!["resolved_at IS NOT NULL".to_string()],
-            IncidentState::All => Vec::new(),
-        };
-        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
-        in_tenants(&mut conditions, &mut values, &filter.tenants)?;
-        if let Some(instance_id) = &filter.instance_id {
-            if filter.with_descendants {
-                let (from, to) = store::descendant_range(instance_id);
-                conditions.push(
-                    "(instance_id = ? OR (instance_id >= ? AND instance_id < ?))".to_string(),
-                );
-                values.push(Box::new(instance_id.clone()));
-                values.push(Box::new(from));
-                values.push(Box::new(to));
-            } else {
-                conditions.push("instance_id = ?".to_string());
-                values.push(Box::new(instance_id.clone()));
+        let other = |conditions: &mut Vec<String>, values: &mut Vec<Box<dyn ToSql>>| {
+            match filter.state {
+                IncidentState::Open => conditions.push("resolved_at IS NULL".to_string()),
+                IncidentState::Resolved => conditions.push("resolved_at IS NOT NULL".to_string()),
+                IncidentState::All => {}
             }
-        }
-        equal(
-            &mut conditions,
-            &mut values,
-            "process_id",
-            &filter.process_id,
-        );
-        self.page(&INCIDENTS, conditions, values, page)
+            if let Some(instance_id) = &filter.instance_id {
+                if filter.with_descendants {
+                    let (from, to) = store::descendant_range(instance_id);
+                    conditions.push("(instance_id = ? OR (instance_id >= ? AND instance_id < ?))".to_string());
+                    values.push(Box::new(instance_id.clone()));
+                    values.push(Box::new(from));
+                    values.push(Box::new(to));
+                } else {
+                    conditions.push("instance_id = ?".to_string());
+                    values.push(Box::new(instance_id.clone()));
+                }
+            }
+            equal(conditions, values, "process_id", &filter.process_id);
+            Ok(())
+        };
+        // Open incidents (the usual list) through `incidents_open`, which
+        // resolved ones do not fill; others through `incidents_by_tenant`.
+        let lead = if filter.state == IncidentState::Open { "resolved_at IS NULL AND " } else { "" };
+        self.list(&INCIDENTS, &filter.tenants, filter.instance_id.is_some(), (lead, None), other, page)
     }
 
     fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>> {
-        let mut conditions = Vec::new();
-        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
-        in_tenants(&mut conditions, &mut values, &filter.tenants)?;
-        equal(
-            &mut conditions,
-            &mut values,
-            "instance_id",
-            &filter.instance_id,
-        );
-        if let Some(due) = filter.due_before {
-            conditions.push("due_at <= ?".to_string());
-            values.push(Box::new(due));
-        }
-        self.page(&TIMERS, conditions, values, page)
+        let other = |conditions: &mut Vec<String>, values: &mut Vec<Box<dyn ToSql>>| {
+            equal(conditions, values, "instance_id", &filter.instance_id);
+            if let Some(due) = filter.due_before {
+                conditions.push("due_at <= ?".to_string());
+                values.push(Box::new(due));
+            }
+            Ok(())
+        };
+        self.list(&TIMERS, &filter.tenants, filter.instance_id.is_some(), ("", None), other, page)
     }
 
     fn timer(&mut self, instance_id: &str, local_key: u64) -> Result<Option<TimerRow>> {
@@ -1128,21 +1170,16 @@ impl ReadTxn for SqliteTxn<'_> {
         filter: &SubscriptionFilter,
         page: &PageRequest,
     ) -> Result<Page<SubscriptionRow>> {
-        let mut conditions = Vec::new();
-        let mut values: Vec<Box<dyn ToSql>> = Vec::new();
-        in_tenants(&mut conditions, &mut values, &filter.tenants)?;
-        equal(
-            &mut conditions,
-            &mut values,
-            "instance_id",
-            &filter.instance_id,
-        );
-        if let Some(kind) = filter.kind {
-            conditions.push("kind = ?".to_string());
-            values.push(Box::new(enum_text(&kind)?));
-        }
-        equal(&mut conditions, &mut values, "name", &filter.name);
-        self.page(&SUBSCRIPTIONS, conditions, values, page)
+        let other = |conditions: &mut Vec<String>, values: &mut Vec<Box<dyn ToSql>>| {
+            equal(conditions, values, "instance_id", &filter.instance_id);
+            if let Some(kind) = filter.kind {
+                conditions.push("kind = ?".to_string());
+                values.push(Box::new(enum_text(&kind)?));
+            }
+            equal(conditions, values, "name", &filter.name);
+            Ok(())
+        };
+        self.list(&SUBSCRIPTIONS, &filter.tenants, filter.instance_id.is_some(), ("", None), other, page)
     }
 
     fn messages(
@@ -1151,14 +1188,19 @@ impl ReadTxn for SqliteTxn<'_> {
         now: i64,
         page: &PageRequest,
     ) -> Result<Page<MessageRow>> {
-        let mut conditions = vec![match filter.state {
-            MessageState::Buffered => "expires_at > ?".to_string(),
-            MessageState::Undelivered => "expires_at <= ? AND correlated = '[]'".to_string(),
-        }];
-        let mut values: Vec<Box<dyn ToSql>> = vec![Box::new(now)];
-        in_tenants(&mut conditions, &mut values, &filter.tenants)?;
-        equal(&mut conditions, &mut values, "name", &filter.name);
-        self.page(&MESSAGES, conditions, values, page)
+        let other = |conditions: &mut Vec<String>, values: &mut Vec<Box<dyn ToSql>>| {
+            // `+`: not a range of `messages_by_expiry`, which SQLite took
+            // (walking every message of every tenant, then sorting them)
+            // where one tenant's range of `messages_by_tenant` is in order.
+            conditions.push(match filter.state {
+                MessageState::Buffered => "+expires_at > ?".to_string(),
+                MessageState::Undelivered => "+expires_at <= ? AND correlated = '[]'".to_string(),
+            });
+            values.push(Box::new(now));
+            equal(conditions, values, "name", &filter.name);
+            Ok(())
+        };
+        self.list(&MESSAGES, &filter.tenants, false, ("", None), other, page)
     }
 
     fn tokens(&mut self) -> Result<Vec<TokenRow>> {

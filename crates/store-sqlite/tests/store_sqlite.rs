@@ -552,6 +552,10 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
              WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {ROWS}) INSERT INTO n SELECT i FROM k;
              INSERT INTO instances ({columns}) SELECT {} FROM n, instances AS t WHERE t.id = 'template';
              INSERT INTO timers (instance_id, local_key, element_id, due_at, tenant) SELECT 'i' || i, 1, 'wait', 10000000 + i, 'default' FROM n;
+             INSERT INTO timers (instance_id, local_key, element_id, due_at, tenant) SELECT 'i' || i, 7, 'wait', 10000000 + {ROWS} + i, 'acme' FROM n WHERE i <= 32;
+             INSERT INTO subscriptions ({subscriptions}) SELECT 'i' || i, 3, 'catch', 'message', 'paid', 'k' || i, i, 'default' FROM n;
+             INSERT INTO subscriptions ({subscriptions}) SELECT 'i' || i, 8, 'catch', 'message', 'paid', 'k' || i, {ROWS} + i, 'acme' FROM n WHERE i <= 32;
+             INSERT INTO incidents ({incidents}) SELECT 'i' || i || '.6', 'i' || i, 6, 'p', 'task', 'job_failed', 'boom', i, CASE WHEN i <= {ROWS} - 32 THEN i + 1 END, NULL, 'default' FROM n;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.2', 'i' || i, 2, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, i, NULL, 'default' FROM n;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.9', 'i' || i, 9, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, {ROWS} + i, NULL, 'acme' FROM n WHERE i <= 32;
              INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.4', 'i' || i, 4, 'p', 'review', CASE WHEN i > {ROWS} - 32 THEN 'alice' END, '[]', '[]',
@@ -560,6 +564,8 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
                FROM n WHERE i <= 32;
              INSERT INTO messages (seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant)
                SELECT i, 'paid', 'k' || i, '{{}}', i, 100 + i, NULL, '[]', 'default' FROM n;
+             INSERT INTO messages (seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant)
+               SELECT {ROWS} + i, 'paid', 'k' || i, '{{}}', {ROWS} + i, 100000000 + i, NULL, '[]', 'acme' FROM n WHERE i <= 32;
              INSERT INTO deletions (instance_id, at) SELECT 'i' || i, 20000000 + i FROM n;
              INSERT INTO variables (instance_id, name, kind, value) SELECT 'i' || i, 'order', 'text', 'A-' || i FROM n;
              COMMIT; ANALYZE;",
@@ -567,6 +573,8 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
             store_sql::JOB_COLUMNS,
             store_sql::JOB_COLUMNS,
             tasks = store_sql::TASK_COLUMNS,
+            subscriptions = store_sql::SUBSCRIPTION_COLUMNS,
+            incidents = store_sql::INCIDENT_COLUMNS,
         ))
         .unwrap();
     }
@@ -581,6 +589,7 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
     };
     let mut r = store.read().unwrap();
     let first = PageRequest::first(50);
+    let acme: Tenants = Some(vec!["acme".into()]);
     let mut costs = vec![
         ("next_due", cost("next_due", &mut || assert_eq!(r.next_due().unwrap(), Some(10_000_001)))),
         ("due_timers, none due", cost("due_timers", &mut || assert!(r.due_timers(5, 100).unwrap().is_empty()))),
@@ -623,6 +632,45 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
         ("jobs of one instance", cost("jobs", &mut || {
             let filter = JobFilter { instance_id: Some("i77".into()), ..JobFilter::default() };
             assert_eq!(r.jobs(&filter, &first).unwrap().items.len(), 1)
+        })),
+        // Lists of one tenant, whose 32 rows are the newest, behind 100 000
+        // of another's; one type's jobs; the open incidents, the 32 newest
+        // behind 99 968 resolved ones.
+        ("jobs of one tenant", cost("jobs", &mut || {
+            let filter = JobFilter { tenants: acme.clone(), ..JobFilter::default() };
+            assert_eq!(r.jobs(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("jobs of one type", cost("jobs", &mut || {
+            let filter = JobFilter { job_type: Some("work".into()), ..JobFilter::default() };
+            let page = r.jobs(&filter, &first).unwrap();
+            assert_eq!(page.items.iter().map(|j| j.created_at).collect::<Vec<_>>(), (1..=50).collect::<Vec<i64>>());
+            let next = r.jobs(&filter, &PageRequest { after: page.next, limit: 50 }).unwrap();
+            assert_eq!(next.items.first().map(|j| j.created_at), Some(51), "the next page goes on where the first ended");
+        })),
+        ("jobs of one type and tenant", cost("jobs", &mut || {
+            let filter = JobFilter { job_type: Some("work".into()), tenants: acme.clone(), ..JobFilter::default() };
+            assert_eq!(r.jobs(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("incidents, open", cost("incidents", &mut || {
+            let found = r.incidents(&IncidentFilter::default(), &first).unwrap().items;
+            assert_eq!(found.len(), 32);
+            assert!(found.iter().all(|i| i.resolved_at.is_none()));
+        })),
+        ("timers of one tenant", cost("timers", &mut || {
+            let filter = TimerFilter { tenants: acme.clone(), ..TimerFilter::default() };
+            assert_eq!(r.timers(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("subscriptions of one tenant", cost("subscriptions", &mut || {
+            let filter = SubscriptionFilter { tenants: acme.clone(), ..SubscriptionFilter::default() };
+            assert_eq!(r.subscriptions(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("messages of one tenant", cost("messages", &mut || {
+            let filter = MessageFilter { tenants: acme.clone(), ..MessageFilter::default() };
+            assert_eq!(r.messages(&filter, 0, &first).unwrap().items.len(), 32)
+        })),
+        ("subscriptions of every tenant", cost("subscriptions", &mut || {
+            let page = r.subscriptions(&SubscriptionFilter::default(), &first).unwrap();
+            assert_eq!(page.items.iter().map(|s| s.opened_at).collect::<Vec<_>>(), (1..=50).collect::<Vec<i64>>(), "both tenants' merged in order");
         })),
     ];
     drop(r);

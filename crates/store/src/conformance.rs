@@ -9,7 +9,7 @@ use crate::{Lock, ReadTxn, Store};
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 21] = [
+    let checks: [Check; 22] = [
         (
             "rolling back to a savepoint undoes one command's writes only",
             savepoints,
@@ -62,6 +62,10 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
         (
             "each tenant keeps its own workflows, requests, jobs, messages and signals",
             tenants,
+        ),
+        (
+            "lists of several tenants merge each one's rows in order, page after page",
+            lists_of_several_tenants,
         ),
         (
             "instances are found by number, and the last number given is known",
@@ -2105,6 +2109,53 @@ fn free_jobs_of_several_tenants(store: &dyn Store) {
     assert_eq!(keys(read.activatable_jobs("work", &None, 10, 3).unwrap()), ["a.1", "b.1", "b.2"], "the oldest of every tenant's");
     assert_eq!(keys(read.activatable_jobs("work", &None, 50, 2).unwrap()), ["a.3", "a.1"], "a lease that ran out, in its place by age");
     assert_eq!(keys(read.activatable_jobs("work", &Some(vec!["acme".into()]), 50, 10).unwrap()), ["a.3", "a.1", "a.2"]);
+}
+
+fn lists_of_several_tenants(store: &dyn Store) {
+    // Three tenants' jobs, incidents (some resolved) and timers, their times interleaved.
+    let rows = [("a", "acme", 5), ("b", "beta", 1), ("c", "default", 3), ("d", "acme", 2), ("e", "beta", 4), ("f", "default", 6), ("g", "acme", 7)];
+    let mut writes = Vec::new();
+    for (id, tenant, at) in rows {
+        let mut row = instance(id, "p", Status::Running, at);
+        row.tenant = tenant.into();
+        writes.push(Write::PutInstance(Box::new(row)));
+        let mut job = job(&format!("{id}.1"), id, if at % 2 == 0 { "even" } else { "odd" }, at);
+        job.tenant = tenant.into();
+        writes.push(Write::PutJob(job));
+        let mut incident = incident(id, 2, at);
+        incident.tenant = tenant.into();
+        incident.resolved_at = (at == 4 || at == 5).then_some(9);
+        writes.push(Write::PutIncident(incident));
+        writes.push(Write::PutTimer(TimerRow { instance_id: id.into(), tenant: tenant.into(), local_key: 3, element_id: "wait".into(), due_at: 100 - at }));
+    }
+    write(store, writes);
+    let mut read = store.read().unwrap();
+    // Every page of two, joined: the whole list in order.
+    fn whole<T: Cursor>(mut page: impl FnMut(&PageRequest) -> Page<T>, id: fn(&T) -> String) -> Vec<String> {
+        let (mut ids, mut request) = (Vec::new(), PageRequest::first(2));
+        loop {
+            let found = page(&request);
+            ids.extend(found.items.iter().map(id));
+            match found.next {
+                Some(next) => request = PageRequest { after: Some(next), limit: 2 },
+                None => return ids,
+            }
+        }
+    }
+    let job_ids = |read: &mut Box<dyn crate::ReadTxn + '_>, filter: JobFilter| whole(|page| read.jobs(&filter, page).unwrap(), |j| j.instance_id.clone());
+    assert_eq!(job_ids(&mut read, JobFilter::default()), ["b", "d", "c", "e", "a", "f", "g"]);
+    let two = Some(vec!["acme".to_string(), "beta".to_string()]);
+    assert_eq!(job_ids(&mut read, JobFilter { tenants: two.clone(), ..JobFilter::default() }), ["b", "d", "e", "a", "g"]);
+    assert_eq!(job_ids(&mut read, JobFilter { job_type: Some("odd".into()), ..JobFilter::default() }), ["b", "c", "a", "g"]);
+    assert_eq!(job_ids(&mut read, JobFilter { job_type: Some("even".into()), tenants: two.clone(), ..JobFilter::default() }), ["d", "e"]);
+    let open = whole(|page| read.incidents(&IncidentFilter::default(), page).unwrap(), |i| i.instance_id.clone());
+    assert_eq!(open, ["b", "d", "c", "f", "g"], "open incidents, every tenant's");
+    let resolved = IncidentFilter { state: IncidentState::Resolved, tenants: two, ..IncidentFilter::default() };
+    assert_eq!(whole(|page| read.incidents(&resolved, page).unwrap(), |i| i.instance_id.clone()), ["e", "a"]);
+    let timers = whole(|page| read.timers(&TimerFilter::default(), page).unwrap(), |t| t.instance_id.clone());
+    assert_eq!(timers, ["g", "f", "a", "e", "c", "d", "b"], "in due order");
+    let none = Some(vec!["nobody".to_string()]);
+    assert!(read.jobs(&JobFilter { tenants: none, ..JobFilter::default() }, &PageRequest::first(2)).unwrap().items.is_empty());
 }
 
 fn tenants(store: &dyn Store) {

@@ -31,6 +31,47 @@ pub fn each_tenant(list: &[String]) -> Vec<String> {
     tenants
 }
 
+/// The tenants a list of `tenants` reads, in order: those it names, or
+/// (`None`) every tenant that has rows, each found by `next_after` (the
+/// least tenant with rows above the one given, or the least of all for
+/// `None`): one seek each in an index that leads with the tenant.
+pub fn tenants_to_list(tenants: &Tenants, mut next_after: impl FnMut(Option<&str>) -> crate::Result<Option<String>>) -> crate::Result<Vec<String>> {
+    if let Some(tenants) = tenants {
+        return Ok(each_tenant(tenants));
+    }
+    let mut found: Vec<String> = Vec::new();
+    while let Some(tenant) = next_after(found.last().map(String::as_str))? {
+        found.push(tenant);
+    }
+    Ok(found)
+}
+
+/// One page of a list made of the same page of each tenant's rows, read
+/// apart (each from its tenant's range of an index in list order, with
+/// the same cursor and limit): merged in cursor order, the first `limit`.
+/// There is more when more than `limit` were read, or a tenant had more.
+/// A cursor that does not read is refused, though no tenant had rows.
+pub fn merge_tenant_pages<T: Cursor>(pages: Vec<Page<T>>, page: &PageRequest) -> crate::Result<Page<T>> {
+    if let Some(after) = &page.after {
+        split_cursor(after)?;
+    }
+    let limit = page.bounded_limit();
+    let several = pages.len() > 1;
+    let mut more = false;
+    let mut items = Vec::new();
+    for page in pages {
+        more |= page.next.is_some();
+        items.extend(page.items);
+    }
+    if several {
+        items.sort_by_cached_key(Cursor::cursor);
+    }
+    more |= items.len() > limit;
+    items.truncate(limit);
+    let next = if more { items.last().map(Cursor::cursor) } else { None };
+    Ok(Page { items, next })
+}
+
 /// Whether `tenants` reaches `tenant`.
 pub fn reaches(tenants: &Tenants, tenant: &str) -> bool {
     tenants
