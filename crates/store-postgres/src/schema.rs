@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -250,7 +250,22 @@ DROP INDEX messages_by_published;
 CREATE INDEX messages_by_tenant ON messages (tenant, published_at, seq);
 "#;
 
-const STEPS: [(i64, &str); 9] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9)];
+/// Version 10: an open task's candidate groups, a row each, so that a
+/// group's tasklist reads that group's open tasks in list order (as the
+/// SQLite store's version 24), where it tested every open task's list.
+const V10: &str = r#"
+CREATE TABLE task_candidates (
+    task_key TEXT COLLATE "C" NOT NULL, grp TEXT COLLATE "C" NOT NULL, task_created_at BIGINT NOT NULL,
+    PRIMARY KEY (task_key, grp)
+);
+CREATE INDEX task_candidates_by_group ON task_candidates (grp, task_created_at, task_key);
+INSERT INTO task_candidates (task_key, grp, task_created_at)
+    SELECT DISTINCT tasks.key, groups.value, tasks.created_at
+    FROM tasks, jsonb_array_elements_text(CASE WHEN jsonb_typeof(tasks.candidate_groups) = 'array' THEN tasks.candidate_groups ELSE '[]'::jsonb END) AS groups(value)
+    WHERE tasks.completed_at IS NULL;
+"#;
+
+const STEPS: [(i64, &str); 10] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

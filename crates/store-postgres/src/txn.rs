@@ -724,6 +724,13 @@ struct Table<T: 'static> {
 const INSTANCES: Table<InstanceRow> = Table { name: "instances", columns: INSTANCE_COLUMNS, order: ("started_at", "id"), map: instance_row };
 const JOBS: Table<JobRow> = Table { name: "jobs", columns: JOB_COLUMNS, order: ("created_at", "key"), map: job_row };
 const TASKS: Table<TaskRow> = Table { name: "tasks", columns: TASK_COLUMNS, order: ("created_at", "key"), map: task_row };
+/// Open tasks of a candidate group (`grp = ...`), in list order through `task_candidates_by_group`.
+const TASKS_OF_GROUP: Table<TaskRow> = Table {
+    name: "task_candidates JOIN tasks ON tasks.key = task_candidates.task_key",
+    columns: TASK_COLUMNS,
+    order: ("task_created_at", "task_key"),
+    map: task_row,
+};
 const INCIDENTS: Table<IncidentRow> = Table { name: "incidents", columns: INCIDENT_COLUMNS, order: ("created_at", "key"), map: incident_row };
 // Keys as text, in the order the rows' cursors sort (see `store::Cursor`).
 const TIMERS: Table<TimerRow> = Table { name: "timers", columns: TIMER_COLUMNS, order: ("due_at", "(instance_id || '.' || local_key)"), map: timer_row };
@@ -741,6 +748,31 @@ const MESSAGES: Table<MessageRow> = Table {
 };
 
 impl PostgresTxn<'_> {
+    /// A task's row, inserted or written again whole.
+    fn put_task(&mut self, t: TaskRow) -> Result<()> {
+        self.execute(
+            &upsert("tasks", TASK_COLUMNS, "key"),
+            values![
+                t.key,
+                t.instance_id,
+                big(t.local_key)?,
+                t.process_id,
+                t.element_id,
+                t.assignee,
+                Json(t.candidate_groups),
+                Json(t.candidate_users),
+                t.due,
+                t.follow_up,
+                t.priority,
+                t.form_key,
+                t.created_at,
+                t.tenant,
+                t.completed_at,
+                t.completed_by,
+            ]
+        )
+    }
+
     /// A page of a list of jobs, incidents, timers, subscriptions or
     /// messages, as the SQLite store reads it (`SqliteTxn::list` there):
     /// `other` adds the filter's conditions but the tenants; one instance's
@@ -1011,9 +1043,16 @@ impl ReadTxn for PostgresTxn<'_> {
         let mut c = Conditions::default();
         c.tenants(&filter.tenants);
         c.equal("assignee", &filter.assignee);
+        // A group's open tasks from `task_candidates`, in list order by group.
+        let mut table = &TASKS;
         if let Some(group) = &filter.candidate_group {
             let p = c.bind(group.clone());
-            c.push(format!("candidate_groups ? {p}"));
+            if filter.state == TaskState::Open {
+                table = &TASKS_OF_GROUP;
+                c.push(format!("grp = {p}"));
+            } else {
+                c.push(format!("candidate_groups ? {p}"));
+            }
         }
         c.equal("process_id", &filter.process_id);
         c.equal("instance_id", &filter.instance_id);
@@ -1023,7 +1062,7 @@ impl ReadTxn for PostgresTxn<'_> {
             TaskState::Completed => c.push("completed_at IS NOT NULL".to_string()),
             TaskState::All => {}
         }
-        self.page(&TASKS, c, page)
+        self.page(table, c, page)
     }
 
     fn decisions(&mut self, tenants: &Tenants, decision_id: Option<&str>) -> Result<Vec<DecisionRow>> {
@@ -1270,6 +1309,8 @@ impl WriteTxn for PostgresTxn<'_> {
             ),
             Write::PutInstance(row) => self.put_instance(&row),
             Write::DeleteInstance { id } => {
+                let (from, to) = store::item_keys_of(&id);
+                self.execute("DELETE FROM task_candidates WHERE task_key >= $1 AND task_key < $2", values![from, to])?;
                 for table in INSTANCE_TABLES {
                     self.execute(&format!("DELETE FROM {table} WHERE instance_id = $1"), values![id.clone()])?;
                 }
@@ -1320,29 +1361,25 @@ impl WriteTxn for PostgresTxn<'_> {
             Write::DeleteSubscription { instance_id, local_key } => {
                 self.execute("DELETE FROM subscriptions WHERE instance_id = $1 AND local_key = $2", values![instance_id, big(local_key)?])
             }
-            Write::PutTask(t) => self.execute(
-                &upsert("tasks", TASK_COLUMNS, "key"),
-                values![
-                    t.key,
-                    t.instance_id,
-                    big(t.local_key)?,
-                    t.process_id,
-                    t.element_id,
-                    t.assignee,
-                    Json(t.candidate_groups),
-                    Json(t.candidate_users),
-                    t.due,
-                    t.follow_up,
-                    t.priority,
-                    t.form_key,
-                    t.created_at,
-                    t.tenant,
-                    t.completed_at,
-                    t.completed_by,
-                ],
-            ),
-            Write::DeleteTask { key } => self.execute("DELETE FROM tasks WHERE key = $1", values![key]),
-            Write::CompleteTask { key, at, by } => self.execute("UPDATE tasks SET completed_at = $1, completed_by = $2 WHERE key = $3", values![at, by, key]),
+            Write::PutTask(t) => {
+                // An open task's candidate groups, a row each (schema 10).
+                self.execute("DELETE FROM task_candidates WHERE task_key = $1", values![t.key.clone()])?;
+                if t.completed_at.is_none() && !t.candidate_groups.is_empty() {
+                    self.execute(
+                        "INSERT INTO task_candidates (task_key, grp, task_created_at) SELECT DISTINCT $1, grp, $2::bigint FROM unnest($3::text[]) AS grp",
+                        values![t.key.clone(), t.created_at, t.candidate_groups.clone()],
+                    )?;
+                }
+                self.put_task(t)
+            }
+            Write::DeleteTask { key } => {
+                self.execute("DELETE FROM task_candidates WHERE task_key = $1", values![key.clone()])?;
+                self.execute("DELETE FROM tasks WHERE key = $1", values![key])
+            }
+            Write::CompleteTask { key, at, by } => {
+                self.execute("DELETE FROM task_candidates WHERE task_key = $1", values![key.clone()])?;
+                self.execute("UPDATE tasks SET completed_at = $1, completed_by = $2 WHERE key = $3", values![at, by, key])
+            }
             Write::PutDecision(d) => self.execute(
                 &upsert("decisions", DECISION_COLUMNS, "tenant, decision_id, version"),
                 values![d.tenant, d.decision_id, i64::from(d.version), big(d.deployment)?, d.name, d.definitions_id, d.resource, d.xml, d.deployed_at],

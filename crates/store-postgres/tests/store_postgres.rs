@@ -322,6 +322,7 @@ fn every_query_the_api_makes_uses_an_index() {
                       CASE WHEN n % 2 = 0 THEN 'alice' END, ('[\"g' || (n % 7) || '\"]')::jsonb, '[]', NULL, NULL, NULL, NULL, n, 'default',
                       CASE WHEN n % 3 = 0 THEN n + 5 END, CASE WHEN n % 3 = 0 THEN 'bob' END
                FROM generate_series(1, 20000) AS n;
+             INSERT INTO task_candidates SELECT key, candidate_groups->>0, created_at FROM tasks WHERE completed_at IS NULL;
              INSERT INTO incidents SELECT 'i' || lpad(n::text, 6, '0') || '.5', 'i' || lpad(n::text, 6, '0'), 5, 'p' || (n % 20), 'task', 'job_failed',
                       'boom', n, CASE WHEN n % 2 = 0 THEN n + 1 END, NULL, 'default'
                FROM generate_series(1, 20000) AS n;
@@ -488,6 +489,13 @@ fn every_query_the_api_makes_uses_an_index() {
         // A name's rows (messages, subscriptions) have an index of their own, as good.
         let named = plan.sql.contains(" name = ") && plan.lines.iter().any(|line| line.contains(&format!("on {table}_by_name")));
         assert!(named || plan.lines.iter().any(|line| line.contains(&format!("using {through}"))), "{}\n{}", plan.sql, plan.lines.join("\n"));
+    }
+    // A group's open tasks, from the group's rows of `task_candidates` in order.
+    let of_group: Vec<&store_postgres::Plan> = plans.iter().filter(|plan| plan.sql.contains("FROM task_candidates")).collect();
+    assert_eq!(of_group.len(), 2, "the first and the next page of g3's");
+    for plan in of_group {
+        assert!(plan.lines.iter().any(|line| line.contains("using task_candidates_by_group")), "{}", plan.lines.join("\n"));
+        assert!(!plan.lines.iter().any(|line| line.contains("Sort")), "{}", plan.lines.join("\n"));
     }
     let compiled: Vec<&String> = plans.iter().filter(|plan| plan.lines.iter().any(|line| line.trim() == "JIT:")).map(|plan| &plan.sql).collect();
     assert!(compiled.is_empty(), "{compiled:?}");

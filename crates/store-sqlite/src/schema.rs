@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 23;
+pub const SCHEMA_VERSION: i64 = 24;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -393,6 +393,21 @@ DROP INDEX messages_by_published;
 CREATE INDEX messages_by_tenant ON messages (tenant, published_at, seq);
 ";
 
+/// Version 24: an open task's candidate groups, a row each, so that a
+/// group's tasklist ("tasks my group may claim") reads that group's open
+/// tasks in list order, where it tested the JSON list of every open task.
+/// Kept up by the store's writes of tasks (none once a task is completed).
+const V24: &str = "
+CREATE TABLE task_candidates (
+    task_key TEXT NOT NULL, grp TEXT NOT NULL, task_created_at INTEGER NOT NULL,
+    PRIMARY KEY (task_key, grp)
+) WITHOUT ROWID;
+CREATE INDEX task_candidates_by_group ON task_candidates (grp, task_created_at, task_key);
+INSERT OR IGNORE INTO task_candidates (task_key, grp, task_created_at)
+    SELECT tasks.key, groups.value, tasks.created_at FROM tasks, json_each(tasks.candidate_groups) AS groups
+    WHERE tasks.completed_at IS NULL AND groups.type = 'text';
+";
+
 /// Step 18 finds an instance's jobs by their keys' prefix: every stored key
 /// must be the instance's id, a dot and the job's number.
 fn check_job_keys(connection: &Connection) -> Result<()> {
@@ -406,7 +421,7 @@ fn check_job_keys(connection: &Connection) -> Result<()> {
     }
 }
 
-const STEPS: [(i64, &str); 23] = [
+const STEPS: [(i64, &str); 24] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -430,6 +445,7 @@ const STEPS: [(i64, &str); 23] = [
     (21, V21),
     (22, V22),
     (23, V23),
+    (24, V24),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

@@ -598,6 +598,14 @@ const TASKS: Table<TaskRow> = Table {
     order: ("created_at", "key"),
     map: task_row,
 };
+/// Open tasks of a candidate group (`grp = ?`), in list order through
+/// `task_candidates_by_group`.
+const TASKS_OF_GROUP: Table<TaskRow> = Table {
+    name: "task_candidates CROSS JOIN tasks ON tasks.key = task_candidates.task_key",
+    columns: TASK_COLUMNS,
+    order: ("task_created_at", "task_key"),
+    map: task_row,
+};
 const INCIDENTS: Table<IncidentRow> = Table {
     name: "incidents",
     columns: INCIDENT_COLUMNS,
@@ -673,6 +681,31 @@ impl SqliteTxn<'_> {
         let changed = statement.execute(params).map_err(sql_error)?;
         self.ran(1);
         Ok(changed)
+    }
+
+    /// A task's row, inserted or written again whole.
+    fn put_task(&self, t: &TaskRow) -> Result<()> {
+        self.execute(
+            &format!("INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            params![
+                t.key,
+                t.instance_id,
+                t.local_key,
+                t.process_id,
+                t.element_id,
+                t.assignee,
+                to_json(&t.candidate_groups)?,
+                to_json(&t.candidate_users)?,
+                t.due,
+                t.follow_up,
+                t.priority,
+                t.form_key,
+                t.created_at,
+                t.tenant,
+                t.completed_at,
+                t.completed_by
+            ]
+        )
     }
 
     /// A page of a list of jobs, incidents, timers, subscriptions or
@@ -1052,11 +1085,17 @@ impl ReadTxn for SqliteTxn<'_> {
         let mut values: Vec<Box<dyn ToSql>> = Vec::new();
         in_tenants(&mut conditions, &mut values, &filter.tenants)?;
         equal(&mut conditions, &mut values, "assignee", &filter.assignee);
+        // An open task's candidate groups are rows of `task_candidates`
+        // (schema 24), in list order by group: a group's open tasks are read
+        // from there, not found by reading every open task's list.
+        let mut table = &TASKS;
         if let Some(group) = &filter.candidate_group {
-            conditions.push(
-                "EXISTS (SELECT 1 FROM json_each(tasks.candidate_groups) WHERE value = ?)"
-                    .to_string(),
-            );
+            if filter.state == TaskState::Open {
+                table = &TASKS_OF_GROUP;
+                conditions.push("grp = ?".to_string());
+            } else {
+                conditions.push("EXISTS (SELECT 1 FROM json_each(tasks.candidate_groups) WHERE value = ?)".to_string());
+            }
             values.push(Box::new(group.clone()));
         }
         equal(
@@ -1080,7 +1119,7 @@ impl ReadTxn for SqliteTxn<'_> {
             }
             .to_string(),
         );
-        self.page(&TASKS, conditions, values, page)
+        self.page(table, conditions, values, page)
     }
 
     fn decisions(&mut self, tenants: &Tenants, decision_id: Option<&str>) -> Result<Vec<DecisionRow>> {
@@ -1504,6 +1543,8 @@ impl WriteTxn for SqliteTxn<'_> {
                 self.last_number.set(None);
                 // `variables`, this store's own index of them, by their values in its state.
                 self.ran(crate::variables::unindex_variables(self.db(), &id)?);
+                let (from, to) = store::item_keys_of(&id);
+                self.execute("DELETE FROM task_candidates WHERE task_key >= ? AND task_key < ?", params![from, to])?;
                 for table in INSTANCE_TABLES {
                     // Jobs have no index by instance here (schema 18): their keys say whose they are.
                     if table == "jobs" {
@@ -1578,29 +1619,21 @@ impl WriteTxn for SqliteTxn<'_> {
             Write::DeleteSubscription { instance_id, local_key } => {
                 self.execute("DELETE FROM subscriptions WHERE instance_id = ? AND local_key = ?", params![instance_id, local_key])
             }
-            Write::PutTask(t) => self.execute(
-                &format!("INSERT OR REPLACE INTO tasks ({TASK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-                params![
-                    t.key,
-                    t.instance_id,
-                    t.local_key,
-                    t.process_id,
-                    t.element_id,
-                    t.assignee,
-                    to_json(&t.candidate_groups)?,
-                    to_json(&t.candidate_users)?,
-                    t.due,
-                    t.follow_up,
-                    t.priority,
-                    t.form_key,
-                    t.created_at,
-                    t.tenant,
-                    t.completed_at,
-                    t.completed_by
-                ],
-            ),
-            Write::DeleteTask { key } => self.execute("DELETE FROM tasks WHERE key = ?", params![key]),
+            Write::PutTask(t) => {
+                self.execute("DELETE FROM task_candidates WHERE task_key = ?", params![t.key])?;
+                if t.completed_at.is_none() {
+                    for group in &t.candidate_groups {
+                        self.execute("INSERT OR IGNORE INTO task_candidates (task_key, grp, task_created_at) VALUES (?, ?, ?)", params![t.key, group, t.created_at])?;
+                    }
+                }
+                self.put_task(&t)
+            }
+            Write::DeleteTask { key } => {
+                self.execute("DELETE FROM task_candidates WHERE task_key = ?", params![key])?;
+                self.execute("DELETE FROM tasks WHERE key = ?", params![key])
+            }
             Write::CompleteTask { key, at, by } => {
+                self.execute("DELETE FROM task_candidates WHERE task_key = ?", params![key])?;
                 self.execute("UPDATE tasks SET completed_at = ?, completed_by = ? WHERE key = ?", params![at, by, key])
             }
             Write::PutDecision(d) => self.execute(

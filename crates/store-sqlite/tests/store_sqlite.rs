@@ -560,8 +560,9 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
              INSERT INTO jobs ({}) SELECT 'i' || i || '.9', 'i' || i, 9, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, {ROWS} + i, NULL, 'acme' FROM n WHERE i <= 32;
              INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.4', 'i' || i, 4, 'p', 'review', CASE WHEN i > {ROWS} - 32 THEN 'alice' END, '[]', '[]',
                       NULL, NULL, NULL, NULL, i, 'default', NULL, NULL FROM n;
-             INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.5', 'i' || i, 5, 'p', 'review', NULL, '[]', '[]', NULL, NULL, NULL, NULL, {ROWS} + i, 'acme', NULL, NULL
+             INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.5', 'i' || i, 5, 'p', 'review', NULL, '[\"reviewers\"]', '[]', NULL, NULL, NULL, NULL, {ROWS} + i, 'acme', NULL, NULL
                FROM n WHERE i <= 32;
+             INSERT INTO task_candidates (task_key, grp, task_created_at) SELECT 'i' || i || '.5', 'reviewers', {ROWS} + i FROM n WHERE i <= 32;
              INSERT INTO messages (seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant)
                SELECT i, 'paid', 'k' || i, '{{}}', i, 100 + i, NULL, '[]', 'default' FROM n;
              INSERT INTO messages (seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant)
@@ -628,6 +629,12 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
         ("tasks of one tenant", cost("tasks", &mut || {
             let filter = TaskFilter { tenants: Some(vec!["acme".into()]), ..TaskFilter::default() };
             assert_eq!(r.tasks(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("tasks of one candidate group", cost("tasks", &mut || {
+            let filter = TaskFilter { candidate_group: Some("reviewers".into()), ..TaskFilter::default() };
+            let found = r.tasks(&filter, &first).unwrap().items;
+            assert_eq!(found.len(), 32);
+            assert!(found.iter().all(|t| t.candidate_groups == ["reviewers"]), "{found:?}");
         })),
         ("jobs of one instance", cost("jobs", &mut || {
             let filter = JobFilter { instance_id: Some("i77".into()), ..JobFilter::default() };

@@ -1482,6 +1482,33 @@ fn other_lists(store: &dyn Store) {
         .len(),
         0
     );
+    drop(read);
+    // A group's open tasks follow each write of a task: its groups changed,
+    // named twice, completed, deleted, its instance deleted.
+    let mut again = task("a.2", None, &["ops"]);
+    again.created_at = 2;
+    write(
+        store,
+        vec![
+            Write::PutTask(again),
+            Write::PutTask(task("a.3", None, &["sales", "sales"])),
+            Write::CompleteTask { key: "a.1".into(), at: 5, by: Some("ann".into()) },
+        ],
+    );
+    let of_group = |store: &dyn Store, group: &str, state: TaskState| -> Vec<String> {
+        let filter = TaskFilter { candidate_group: Some(group.into()), state, ..TaskFilter::default() };
+        store.read().unwrap().tasks(&filter, &PageRequest::first(10)).unwrap().items.into_iter().map(|t| t.key).collect()
+    };
+    assert_eq!(of_group(store, "sales", TaskState::Open), ["a.3"]);
+    assert_eq!(of_group(store, "sales", TaskState::Completed), ["a.1"]);
+    assert_eq!(of_group(store, "sales", TaskState::All), ["a.1", "a.3"]);
+    assert_eq!(of_group(store, "ops", TaskState::Open), ["a.2"]);
+    write(store, vec![Write::DeleteTask { key: "a.3".into() }]);
+    assert!(of_group(store, "sales", TaskState::Open).is_empty());
+    write(store, vec![Write::PutInstance(Box::new(instance("a", "p", Status::Completed, 1)))]);
+    write(store, vec![Write::DeleteInstance { id: "a".into() }]);
+    assert!(of_group(store, "ops", TaskState::Open).is_empty());
+    assert!(of_group(store, "sales", TaskState::All).is_empty());
 }
 
 fn instance_versions(store: &dyn Store) {

@@ -59,6 +59,8 @@ struct Data {
     subscriptions_awaited: BTreeMap<Awaited, ()>,
     tasks: BTreeMap<String, TaskRow>,
     tasks_listed: BTreeMap<Listed, ()>,
+    /// Open tasks by candidate group, in list order: (group, created_at, key).
+    tasks_of_group: BTreeMap<(Box<str>, i64, Box<str>), ()>,
     incidents: BTreeMap<String, IncidentRow>,
     incidents_listed: BTreeMap<Listed, ()>,
     history: HashMap<Box<str>, History>,
@@ -591,6 +593,20 @@ fn set_job(data: &mut Data, undo: &mut Vec<Undo>, key: Box<str>, row: Option<Box
 }
 
 fn set_task(data: &mut Data, undo: &mut Vec<Undo>, key: String, row: Option<TaskRow>) {
+    let groups = |task: &TaskRow| -> Vec<(Box<str>, i64, Box<str>)> {
+        match task.completed_at {
+            None => task.candidate_groups.iter().map(|g| (g.as_str().into(), task.created_at, task.key.as_str().into())).collect(),
+            Some(_) => Vec::new(),
+        }
+    };
+    let old = data.tasks.get(&key).map(groups).unwrap_or_default();
+    let new = row.as_ref().map(groups).unwrap_or_default();
+    for entry in old.iter().filter(|entry| !new.contains(entry)) {
+        set(data, undo, |d| &mut d.tasks_of_group, entry.clone(), None);
+    }
+    for entry in new {
+        set(data, undo, |d| &mut d.tasks_of_group, entry, Some(()));
+    }
     set_listed(data, undo, |d| &mut d.tasks, |d| &mut d.tasks_listed, key, row);
 }
 
@@ -679,17 +695,18 @@ fn listed_page<'a, T: Cursor + Clone + 'a>(
     matches: impl Fn(&T) -> bool,
     page: &PageRequest,
 ) -> Result<Page<T>> {
+    let in_order = order.range((after_cursor(page)?, Bound::Unbounded)).filter_map(|((_, key), ())| row(key));
+    Ok(first_page(in_order.filter(|r| matches(r)), page))
+}
+
+/// A page of `rows` (those past the page's cursor, in list order): reads
+/// no further than the first that does not fit.
+fn first_page<'a, T: Cursor + Clone + 'a>(rows: impl Iterator<Item = &'a T>, page: &PageRequest) -> Page<T> {
     let limit = page.bounded_limit();
-    let mut items: Vec<T> = order
-        .range((after_cursor(page)?, Bound::Unbounded))
-        .filter_map(|((_, key), ())| row(key))
-        .filter(|r| matches(r))
-        .take(limit + 1)
-        .cloned()
-        .collect();
+    let mut items: Vec<T> = rows.take(limit + 1).cloned().collect();
     let next = (items.len() > limit).then(|| items[limit - 1].cursor());
     items.truncate(limit);
-    Ok(Page { items, next })
+    Page { items, next }
 }
 
 /// The rows of `table` whose keys are in `[from, to)`.
@@ -929,7 +946,22 @@ impl ReadTxn for MemoryTxn<'_> {
         let data = &self.data;
         match &filter.instance_id {
             Some(id) => paginate(sorted(key_range(&data.tasks, &item_keys_of(id)).map(|(_, task)| task).filter(|r| filter.matches(r)).cloned()), page),
-            None => listed_page(&data.tasks_listed, |key| data.tasks.get(key), |r| filter.matches(r), page),
+            None => match &filter.candidate_group {
+                // A group's open tasks, from their own order.
+                Some(group) if filter.state == TaskState::Open => {
+                    let after = match after_cursor(page)? {
+                        Bound::Excluded((time, key)) => Bound::Excluded((group.as_str().into(), time, key)),
+                        _ => Bound::Included((group.as_str().into(), i64::MIN, "".into())),
+                    };
+                    let of_group = data
+                        .tasks_of_group
+                        .range((after, Bound::Unbounded))
+                        .take_while(|((g, _, _), ())| **g == **group)
+                        .filter_map(|((_, _, key), ())| data.tasks.get(&**key));
+                    Ok(first_page(of_group.filter(|r| filter.matches(r)), page))
+                }
+                _ => listed_page(&data.tasks_listed, |key| data.tasks.get(key), |r| filter.matches(r), page),
+            },
         }
     }
 
