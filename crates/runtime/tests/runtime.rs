@@ -999,8 +999,9 @@ async fn expired_messages_go_when_the_retention_has_passed_since_they_expired() 
 /// Issue 16, item 4: with a retention of two minutes, ended instances go
 /// with their history once it runs out, a few at a time; a workflow's own
 /// retention (`forever`, ten seconds) overrides the server's; and under a
-/// steady load the SQLite file stops growing once the period is reached
-/// (the space of deleted rows is used again).
+/// steady load of instances and of publications nobody takes, the SQLite
+/// file stops growing once the period is reached (the space of deleted
+/// rows is used again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ended_instances_go_when_their_retention_runs_out_and_the_file_stops_growing() {
     let clock = Arc::new(ManualClock::new(T0));
@@ -1018,8 +1019,12 @@ async fn ended_instances_go_when_their_retention_runs_out_and_the_file_stops_gro
 
     let mut sizes = Vec::new();
     for round in 0..16 {
-        for _ in 0..200 {
+        for n in 0..200 {
             start(&service, "quick", None).await;
+            if n % 2 == 0 {
+                let command = runtime::PublishCommand { name: "nobody".into(), correlation_key: format!("{round}-{n}"), ttl_ms: 10_000, ..runtime::PublishCommand::default() };
+                service.handle.call(Command::Publish(command)).await.unwrap();
+            }
         }
         if round == 0 {
             // Ends the brief one's wait: it is kept ten seconds from then.
@@ -1039,6 +1044,8 @@ async fn ended_instances_go_when_their_retention_runs_out_and_the_file_stops_gro
     assert!(read.instance(&waiting).unwrap().is_none());
     let left = read.count_instances().unwrap().iter().map(|(_, n)| n).sum::<u64>();
     assert!(left <= 5 * 200 + 1, "what ended more than two minutes ago is gone: {left} instances left");
+    let messages = read.messages(&store::MessageFilter { state: store::MessageState::Undelivered, ..store::MessageFilter::default() }, i64::MAX, &store::PageRequest::first(1000)).unwrap().items.len();
+    assert!(messages <= 5 * 100, "what expired more than two minutes ago is gone: {messages} messages left");
     drop(read);
     // Before the first deletions (two minutes are four rounds) each round adds its 200 instances.
     let early_round = (sizes[4] - sizes[0]) / 4;
@@ -1046,6 +1053,7 @@ async fn ended_instances_go_when_their_retention_runs_out_and_the_file_stops_gro
     assert!(late_growth < early_round, "the file stopped growing: {late_growth} bytes over six late rounds, {early_round} a round before deletions began ({sizes:?})");
     let metrics = service.handle.metrics.render(&[]);
     assert!(metrics.contains("baton_instances_deleted_total "), "{metrics}");
+    assert!(metrics.contains("baton_messages_deleted_total "), "{metrics}");
     // Deleted on request: an ended instance, at once.
     service.handle.call(Command::DeleteInstance { instance_id: kept.clone() }).await.unwrap();
     assert!(store.read().unwrap().instance(&kept).unwrap().is_none());

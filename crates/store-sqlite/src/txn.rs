@@ -1548,7 +1548,6 @@ impl WriteTxn for SqliteTxn<'_> {
                 for table in INSTANCE_TABLES {
                     // Jobs have no index by instance here (schema 18): their keys say whose they are.
                     if table == "jobs" {
-                        let (from, to) = store::item_keys_of(&id);
                         self.execute("DELETE FROM jobs WHERE key >= ? AND key < ?", params![from, to])?;
                     } else {
                         self.execute(&format!("DELETE FROM {table} WHERE instance_id = ?"), params![id])?;
