@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -265,7 +265,15 @@ INSERT INTO task_candidates (task_key, grp, task_created_at)
     WHERE tasks.completed_at IS NULL;
 "#;
 
-const STEPS: [(i64, &str); 10] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10)];
+/// Version 11: the instances whose own incidents are open, and the open
+/// incidents of called instances, for a list of the instances with
+/// incidents that starts from them (as the SQLite store's version 25).
+const V11: &str = r#"
+CREATE INDEX instances_with_incidents ON instances (id) WHERE incidents > 0;
+CREATE INDEX incidents_open_of_called ON incidents (instance_id) WHERE resolved_at IS NULL AND strpos(instance_id, '/') > 0;
+"#;
+
+const STEPS: [(i64, &str); 11] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10), (11, V11)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

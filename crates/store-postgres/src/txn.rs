@@ -669,6 +669,16 @@ pub(crate) const NEXT_DUE: &str = concat!(
     " ORDER BY due_at LIMIT 1), (SELECT MIN(due_at) FROM start_timers))"
 );
 
+/// The instances with open incidents, their own or a descendant's (schema
+/// 11), as the SQLite store finds them (its `WITH_INCIDENTS`): those whose
+/// row counts some (`instances_with_incidents`), and the ancestors of the
+/// instances of open incidents, each the id up to its last `/`.
+const WITH_INCIDENTS: &str = r#"WITH RECURSIVE up(id) AS (
+       SELECT regexp_replace(instance_id, '/[^/]*$', '') COLLATE "C" FROM incidents
+       WHERE resolved_at IS NULL AND strpos(instance_id, '/') > 0
+       UNION SELECT regexp_replace(id, '/[^/]*$', '') COLLATE "C" FROM up WHERE strpos(id, '/') > 0)
+     SELECT id FROM up UNION ALL SELECT id FROM instances WHERE incidents > 0"#;
+
 /// Jobs of type `$1` a worker may take at `$2`, oldest first, at most `$3`,
 /// of the tenants `$4` (null: every tenant that has some, each found by one
 /// seek past the one before), each followed by `lock`. Of each tenant, two
@@ -905,11 +915,7 @@ impl ReadTxn for PostgresTxn<'_> {
             c.push(format!("waiting ? {p}"));
         }
         if let Some(has) = filter.has_incidents {
-            // Its own, or a descendant's: ids from `id/` up to `id0` (see `store::descendant_range`).
-            let any = "(instances.incidents > 0 OR EXISTS (SELECT 1 FROM incidents AS i
-                 WHERE i.instance_id >= instances.id || '/' AND i.instance_id < instances.id || '0'
-                   AND i.resolved_at IS NULL))";
-            c.push(if has { any.to_string() } else { format!("NOT {any}") });
+            c.push(format!("{}id IN ({WITH_INCIDENTS})", if has { "" } else { "NOT " }));
         }
         for (column, op, value) in [
             ("started_at", ">=", filter.started_after),

@@ -490,6 +490,14 @@ fn every_query_the_api_makes_uses_an_index() {
         let named = plan.sql.contains(" name = ") && plan.lines.iter().any(|line| line.contains(&format!("on {table}_by_name")));
         assert!(named || plan.lines.iter().any(|line| line.contains(&format!("using {through}"))), "{}\n{}", plan.sql, plan.lines.join("\n"));
     }
+    // The instances with incidents, found from the instances that have some
+    // and the open incidents of called ones, not by testing every instance.
+    let with_incidents: Vec<&store_postgres::Plan> = plans.iter().filter(|plan| plan.sql.contains("FROM instances WHERE id IN (WITH RECURSIVE up")).collect();
+    assert_eq!(with_incidents.len(), 2, "the first and the next page");
+    for plan in with_incidents {
+        let lines = plan.lines.join("\n");
+        assert!(lines.contains("using instances_with_incidents") && lines.contains("using incidents_open_of_called"), "{lines}");
+    }
     // A group's open tasks, from the group's rows of `task_candidates` in order.
     let of_group: Vec<&store_postgres::Plan> = plans.iter().filter(|plan| plan.sql.contains("FROM task_candidates")).collect();
     assert_eq!(of_group.len(), 2, "the first and the next page of g3's");

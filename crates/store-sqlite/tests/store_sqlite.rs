@@ -556,6 +556,7 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
              INSERT INTO subscriptions ({subscriptions}) SELECT 'i' || i, 3, 'catch', 'message', 'paid', 'k' || i, i, 'default' FROM n;
              INSERT INTO subscriptions ({subscriptions}) SELECT 'i' || i, 8, 'catch', 'message', 'paid', 'k' || i, {ROWS} + i, 'acme' FROM n WHERE i <= 32;
              INSERT INTO incidents ({incidents}) SELECT 'i' || i || '.6', 'i' || i, 6, 'p', 'task', 'job_failed', 'boom', i, CASE WHEN i <= {ROWS} - 32 THEN i + 1 END, NULL, 'default' FROM n;
+             UPDATE instances SET incidents = 1 WHERE number > {ROWS} - 32;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.2', 'i' || i, 2, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, i, NULL, 'default' FROM n;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.9', 'i' || i, 9, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, {ROWS} + i, NULL, 'acme' FROM n WHERE i <= 32;
              INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.4', 'i' || i, 4, 'p', 'review', CASE WHEN i > {ROWS} - 32 THEN 'alice' END, '[]', '[]',
@@ -643,6 +644,11 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
         // Lists of one tenant, whose 32 rows are the newest, behind 100 000
         // of another's; one type's jobs; the open incidents, the 32 newest
         // behind 99 968 resolved ones.
+        ("instances with incidents", cost("instances", &mut || {
+            let filter = InstanceFilter { has_incidents: Some(true), ..InstanceFilter::default() };
+            let found = r.instances(&filter, &first).unwrap().items;
+            assert_eq!(found.iter().map(|i| i.started_at).collect::<Vec<_>>(), ((ROWS - 31)..=ROWS).collect::<Vec<i64>>(), "those of the 32 open incidents");
+        })),
         ("jobs of one tenant", cost("jobs", &mut || {
             let filter = JobFilter { tenants: acme.clone(), ..JobFilter::default() };
             assert_eq!(r.jobs(&filter, &first).unwrap().items.len(), 32)
