@@ -1093,11 +1093,7 @@ impl ReadTxn for PostgresTxn<'_> {
 
     fn incidents(&mut self, filter: &IncidentFilter, page: &PageRequest) -> Result<Page<IncidentRow>> {
         let other = |c: &mut Conditions| {
-            match filter.state {
-                IncidentState::Open => c.push("resolved_at IS NULL".to_string()),
-                IncidentState::Resolved => c.push("resolved_at IS NOT NULL".to_string()),
-                IncidentState::All => {}
-            }
+            c.sql.extend(incident_state_sql(filter.state).map(str::to_string));
             if let Some(instance_id) = &filter.instance_id {
                 if filter.with_descendants {
                     let (from, to) = store::descendant_range(instance_id);

@@ -31,6 +31,15 @@ pub fn ordered_instances_sql(lead: &str, descending: bool, filter_sql: &str, lim
     format!("SELECT {INSTANCE_COLUMNS} FROM instances {filter_sql} ORDER BY {lead}{direction}, started_at{direction}, id{direction} LIMIT {limit}")
 }
 
+/// The condition that keeps the incidents in `state` (`None` for all).
+pub fn incident_state_sql(state: store::IncidentState) -> Option<&'static str> {
+    match state {
+        store::IncidentState::Open => Some("resolved_at IS NULL"),
+        store::IncidentState::Resolved => Some("resolved_at IS NOT NULL"),
+        store::IncidentState::All => None,
+    }
+}
+
 /// An enum as the text serde gives it (`running`, `activatable`, ...).
 pub fn enum_text<T: Serialize>(value: &T) -> Result<String> {
     match serde_json::to_value(value) {

@@ -1163,11 +1163,7 @@ impl ReadTxn for SqliteTxn<'_> {
         page: &PageRequest,
     ) -> Result<Page<IncidentRow>> {
         let other = |conditions: &mut Vec<String>, values: &mut Vec<Box<dyn ToSql>>| {
-            match filter.state {
-                IncidentState::Open => conditions.push("resolved_at IS NULL".to_string()),
-                IncidentState::Resolved => conditions.push("resolved_at IS NOT NULL".to_string()),
-                IncidentState::All => {}
-            }
+            conditions.extend(incident_state_sql(filter.state).map(str::to_string));
             if let Some(instance_id) = &filter.instance_id {
                 if filter.with_descendants {
                     let (from, to) = store::descendant_range(instance_id);
