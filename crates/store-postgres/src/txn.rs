@@ -826,7 +826,7 @@ impl PostgresTxn<'_> {
             other(&mut c)?;
             pages.push(self.page(table, c, page)?);
         }
-        store::merge_tenant_pages(pages, page)
+        store::merge_tenant_pages(pages, page, false)
     }
 
     fn page<T: Cursor>(&mut self, table: &Table<T>, conditions: Conditions, page: &PageRequest) -> Result<Page<T>> {
@@ -898,6 +898,9 @@ impl ReadTxn for PostgresTxn<'_> {
     }
 
     fn instances(&mut self, filter: &InstanceFilter, page: &PageRequest) -> Result<Page<InstanceRow>> {
+        if let Some(merged) = store::instances_of_several_tenants(filter, page, |one| self.instances(one, page)) {
+            return merged;
+        }
         let mut c = Conditions::default();
         c.tenants(&filter.tenants);
         if let Some(status) = filter.status {

@@ -346,6 +346,7 @@ fn every_query_the_api_makes_uses_an_index() {
         let filters = [
             InstanceFilter::default(),
             InstanceFilter { tenants: tenants.clone(), ..InstanceFilter::default() },
+            InstanceFilter { tenants: Some(vec!["default".into(), "acme".into()]), descending: true, ..InstanceFilter::default() },
             InstanceFilter { status: Some(engine::Status::Running), ..InstanceFilter::default() },
             InstanceFilter { process_id: Some("p3".into()), ..InstanceFilter::default() },
             InstanceFilter { process_id: Some("p3".into()), version: Some(1), ..InstanceFilter::default() },

@@ -763,7 +763,7 @@ impl SqliteTxn<'_> {
             other(&mut conditions, &mut values)?;
             pages.push(self.page(table, conditions, values, page)?);
         }
-        store::merge_tenant_pages(pages, page)
+        store::merge_tenant_pages(pages, page, false)
     }
 
     /// A page of a table ordered by `(time_column, key_column)`, with extra conditions.
@@ -890,6 +890,9 @@ impl ReadTxn for SqliteTxn<'_> {
         filter: &InstanceFilter,
         page: &PageRequest,
     ) -> Result<Page<InstanceRow>> {
+        if let Some(merged) = store::instances_of_several_tenants(filter, page, |one| self.instances(one, page)) {
+            return merged;
+        }
         let mut conditions = Vec::new();
         let mut values: Vec<Box<dyn ToSql>> = Vec::new();
         in_tenants(&mut conditions, &mut values, &filter.tenants)?;

@@ -546,17 +546,29 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
                 other => format!("t.{other}"),
             })
             .collect();
+        // Another tenant's 32 instances, started after the 100 000.
+        let acme_instances: Vec<String> = columns
+            .split(", ")
+            .map(|c| match c {
+                "id" => "'a' || n.i".to_string(),
+                "number" => format!("{ROWS} + n.i"),
+                "started_at" => format!("{ROWS} + n.i"),
+                "tenant" => "'acme'".to_string(),
+                other => format!("t.{other}"),
+            })
+            .collect();
         raw.execute_batch(&format!(
             "BEGIN;
              CREATE TEMP TABLE n (i INTEGER PRIMARY KEY);
              WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {ROWS}) INSERT INTO n SELECT i FROM k;
              INSERT INTO instances ({columns}) SELECT {} FROM n, instances AS t WHERE t.id = 'template';
+             INSERT INTO instances ({columns}) SELECT {acme_instances} FROM n, instances AS t WHERE t.id = 'template' AND n.i <= 32;
              INSERT INTO timers (instance_id, local_key, element_id, due_at, tenant) SELECT 'i' || i, 1, 'wait', 10000000 + i, 'default' FROM n;
              INSERT INTO timers (instance_id, local_key, element_id, due_at, tenant) SELECT 'i' || i, 7, 'wait', 10000000 + {ROWS} + i, 'acme' FROM n WHERE i <= 32;
              INSERT INTO subscriptions ({subscriptions}) SELECT 'i' || i, 3, 'catch', 'message', 'paid', 'k' || i, i, 'default' FROM n;
              INSERT INTO subscriptions ({subscriptions}) SELECT 'i' || i, 8, 'catch', 'message', 'paid', 'k' || i, {ROWS} + i, 'acme' FROM n WHERE i <= 32;
              INSERT INTO incidents ({incidents}) SELECT 'i' || i || '.6', 'i' || i, 6, 'p', 'task', 'job_failed', 'boom', i, CASE WHEN i <= {ROWS} - 32 THEN i + 1 END, NULL, 'default' FROM n;
-             UPDATE instances SET incidents = 1 WHERE number > {ROWS} - 32;
+             UPDATE instances SET incidents = 1 WHERE number > {ROWS} - 32 AND number <= {ROWS};
              INSERT INTO jobs ({}) SELECT 'i' || i || '.2', 'i' || i, 2, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, i, NULL, 'default' FROM n;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.9', 'i' || i, 9, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, {ROWS} + i, NULL, 'acme' FROM n WHERE i <= 32;
              INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.4', 'i' || i, 4, 'p', 'review', CASE WHEN i > {ROWS} - 32 THEN 'alice' END, '[]', '[]',
@@ -576,6 +588,7 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
             store_sql::JOB_COLUMNS,
             tasks = store_sql::TASK_COLUMNS,
             subscriptions = store_sql::SUBSCRIPTION_COLUMNS,
+            acme_instances = acme_instances.join(", "),
             incidents = store_sql::INCIDENT_COLUMNS,
         ))
         .unwrap();
@@ -612,7 +625,7 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
         ("expired_messages, all", cost("expired_messages", &mut || assert_eq!(r.expired_messages(i64::MAX, 100).unwrap().len(), 100))),
         ("instance", cost("instance", &mut || assert!(r.instance("i50000").unwrap().is_some()))),
         ("instance_version", cost("instance_version", &mut || assert!(r.instance_version("i50000").unwrap().is_some()))),
-        ("last_instance_number", cost("last_instance_number", &mut || assert_eq!(r.last_instance_number().unwrap(), ROWS as u64))),
+        ("last_instance_number", cost("last_instance_number", &mut || assert_eq!(r.last_instance_number().unwrap(), ROWS as u64 + 32))),
         ("instance_counts", cost("instance_counts", &mut || assert!(!r.instance_counts(&None).unwrap().is_empty()))),
         ("instances, first page", cost("instances", &mut || assert_eq!(r.instances(&InstanceFilter::default(), &first).unwrap().items.len(), 50))),
         ("jobs, first page", cost("jobs", &mut || assert_eq!(r.jobs(&JobFilter::default(), &first).unwrap().items.len(), 50))),
@@ -648,6 +661,11 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
             let filter = InstanceFilter { has_incidents: Some(true), ..InstanceFilter::default() };
             let found = r.instances(&filter, &first).unwrap().items;
             assert_eq!(found.iter().map(|i| i.started_at).collect::<Vec<_>>(), ((ROWS - 31)..=ROWS).collect::<Vec<i64>>(), "those of the 32 open incidents");
+        })),
+        ("instances of two tenants", cost("instances", &mut || {
+            let filter = InstanceFilter { tenants: Some(vec!["acme".into(), "beta".into()]), ..InstanceFilter::default() };
+            let found = r.instances(&filter, &first).unwrap().items;
+            assert_eq!(found.iter().map(|i| i.started_at).collect::<Vec<_>>(), (ROWS + 1..=ROWS + 32).collect::<Vec<i64>>());
         })),
         ("jobs of one tenant", cost("jobs", &mut || {
             let filter = JobFilter { tenants: acme.clone(), ..JobFilter::default() };

@@ -2177,10 +2177,19 @@ fn lists_of_several_tenants(store: &dyn Store) {
     assert_eq!(job_ids(&mut read, JobFilter { job_type: Some("even".into()), tenants: two.clone(), ..JobFilter::default() }), ["d", "e"]);
     let open = whole(|page| read.incidents(&IncidentFilter::default(), page).unwrap(), |i| i.instance_id.clone());
     assert_eq!(open, ["b", "d", "c", "f", "g"], "open incidents, every tenant's");
-    let resolved = IncidentFilter { state: IncidentState::Resolved, tenants: two, ..IncidentFilter::default() };
+    let resolved = IncidentFilter { state: IncidentState::Resolved, tenants: two.clone(), ..IncidentFilter::default() };
     assert_eq!(whole(|page| read.incidents(&resolved, page).unwrap(), |i| i.instance_id.clone()), ["e", "a"]);
     let timers = whole(|page| read.timers(&TimerFilter::default(), page).unwrap(), |t| t.instance_id.clone());
     assert_eq!(timers, ["g", "f", "a", "e", "c", "d", "b"], "in due order");
+    // Instances of a token of two tenants, in start order either way.
+    for descending in [false, true] {
+        let filter = InstanceFilter { tenants: two.clone(), descending, ..InstanceFilter::default() };
+        let mut expected = vec!["b", "d", "e", "a", "g"];
+        if descending {
+            expected.reverse();
+        }
+        assert_eq!(whole(|page| read.instances(&filter, page).unwrap(), |i| i.id.clone()), expected, "descending: {descending}");
+    }
     let none = Some(vec!["nobody".to_string()]);
     assert!(read.jobs(&JobFilter { tenants: none, ..JobFilter::default() }, &PageRequest::first(2)).unwrap().items.is_empty());
 }

@@ -51,7 +51,8 @@ pub fn tenants_to_list(tenants: &Tenants, mut next_after: impl FnMut(Option<&str
 /// the same cursor and limit): merged in cursor order, the first `limit`.
 /// There is more when more than `limit` were read, or a tenant had more.
 /// A cursor that does not read is refused, though no tenant had rows.
-pub fn merge_tenant_pages<T: Cursor>(pages: Vec<Page<T>>, page: &PageRequest) -> crate::Result<Page<T>> {
+/// `descending`: each page, and so the list, runs the other way.
+pub fn merge_tenant_pages<T: Cursor>(pages: Vec<Page<T>>, page: &PageRequest, descending: bool) -> crate::Result<Page<T>> {
     if let Some(after) = &page.after {
         split_cursor(after)?;
     }
@@ -65,11 +66,36 @@ pub fn merge_tenant_pages<T: Cursor>(pages: Vec<Page<T>>, page: &PageRequest) ->
     }
     if several {
         items.sort_by_cached_key(Cursor::cursor);
+        if descending {
+            items.reverse();
+        }
     }
     more |= items.len() > limit;
     items.truncate(limit);
     let next = if more { items.last().map(Cursor::cursor) } else { None };
     Ok(Page { items, next })
+}
+
+/// A list of instances in start order (either way) for several tenants
+/// (a token of several), where a SQL store's index by tenant and start
+/// holds each one's instances as a range in that order: each tenant's page
+/// (`one`, for a filter of that tenant alone), merged. `None` for any other
+/// list, which the store reads as it is.
+pub fn instances_of_several_tenants(
+    filter: &InstanceFilter,
+    page: &PageRequest,
+    mut one: impl FnMut(&InstanceFilter) -> crate::Result<Page<InstanceRow>>,
+) -> Option<crate::Result<Page<InstanceRow>>> {
+    let tenants = filter.tenants.as_deref().filter(|tenants| tenants.len() > 1 && filter.order == InstanceOrder::Started)?;
+    let mut pages = Vec::new();
+    for tenant in each_tenant(tenants) {
+        let of_one = InstanceFilter { tenants: Some(vec![tenant]), ..filter.clone() };
+        match one(&of_one) {
+            Ok(found) => pages.push(found),
+            Err(e) => return Some(Err(e)),
+        }
+    }
+    Some(merge_tenant_pages(pages, page, filter.descending))
 }
 
 /// Whether `tenants` reaches `tenant`.
