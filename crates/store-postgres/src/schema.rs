@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -273,7 +273,13 @@ CREATE INDEX instances_with_incidents ON instances (id) WHERE incidents > 0;
 CREATE INDEX incidents_open_of_called ON incidents (instance_id) WHERE resolved_at IS NULL AND strpos(instance_id, '/') > 0;
 "#;
 
-const STEPS: [(i64, &str); 11] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10), (11, V11)];
+/// Version 12: failed jobs by tenant in list order (as the SQLite store's
+/// version 26).
+const V12: &str = r#"
+CREATE INDEX jobs_failed ON jobs (tenant, created_at, key) WHERE state = 'failed';
+"#;
+
+const STEPS: [(i64, &str); 12] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10), (11, V11), (12, V12)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

@@ -486,7 +486,15 @@ fn every_query_the_api_makes_uses_an_index() {
     assert!(by_tenant.len() >= 14, "{} lists read by tenant", by_tenant.len());
     for plan in by_tenant {
         let table = plan.sql.split(" FROM ").nth(1).and_then(|rest| rest.split(' ').next()).unwrap();
-        let through = if plan.sql.contains("job_type =") { "jobs_by_type".to_string() } else if plan.sql.contains("resolved_at IS NULL") { "incidents_open".to_string() } else { format!("{table}_by_tenant") };
+        let through = if plan.sql.contains("job_type =") {
+            "jobs_by_type".to_string()
+        } else if plan.sql.contains("state = 'failed'") {
+            "jobs_failed".to_string()
+        } else if plan.sql.contains("resolved_at IS NULL") {
+            "incidents_open".to_string()
+        } else {
+            format!("{table}_by_tenant")
+        };
         // A name's rows (messages, subscriptions) have an index of their own, as good.
         let named = plan.sql.contains(" name = ") && plan.lines.iter().any(|line| line.contains(&format!("on {table}_by_name")));
         assert!(named || plan.lines.iter().any(|line| line.contains(&format!("using {through}"))), "{}\n{}", plan.sql, plan.lines.join("\n"));

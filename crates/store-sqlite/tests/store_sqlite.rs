@@ -571,6 +571,7 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
              UPDATE instances SET incidents = 1 WHERE number > {ROWS} - 32 AND number <= {ROWS};
              INSERT INTO jobs ({}) SELECT 'i' || i || '.2', 'i' || i, 2, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, i, NULL, 'default' FROM n;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.9', 'i' || i, 9, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, {ROWS} + i, NULL, 'acme' FROM n WHERE i <= 32;
+             INSERT INTO jobs ({}) SELECT 'i' || i || '.10', 'i' || i, 10, 'p', 'task', 'mail', 0, 'failed', NULL, 'down', NULL, NULL, 2 * {ROWS} + i, NULL, 'default' FROM n WHERE i <= 32;
              INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.4', 'i' || i, 4, 'p', 'review', CASE WHEN i > {ROWS} - 32 THEN 'alice' END, '[]', '[]',
                       NULL, NULL, NULL, NULL, i, 'default', NULL, NULL FROM n;
              INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.5', 'i' || i, 5, 'p', 'review', NULL, '[\"reviewers\"]', '[]', NULL, NULL, NULL, NULL, {ROWS} + i, 'acme', NULL, NULL
@@ -584,6 +585,7 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
              INSERT INTO variables (instance_id, name, kind, value) SELECT 'i' || i, 'order', 'text', 'A-' || i FROM n;
              COMMIT; ANALYZE;",
             copied.join(", "),
+            store_sql::JOB_COLUMNS,
             store_sql::JOB_COLUMNS,
             store_sql::JOB_COLUMNS,
             tasks = store_sql::TASK_COLUMNS,
@@ -677,6 +679,10 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
             assert_eq!(page.items.iter().map(|j| j.created_at).collect::<Vec<_>>(), (1..=50).collect::<Vec<i64>>());
             let next = r.jobs(&filter, &PageRequest { after: page.next, limit: 50 }).unwrap();
             assert_eq!(next.items.first().map(|j| j.created_at), Some(51), "the next page goes on where the first ended");
+        })),
+        ("failed jobs", cost("jobs", &mut || {
+            let filter = JobFilter { state: Some(engine::JobState::Failed), ..JobFilter::default() };
+            assert_eq!(r.jobs(&filter, &first).unwrap().items.len(), 32)
         })),
         ("jobs of one type and tenant", cost("jobs", &mut || {
             let filter = JobFilter { job_type: Some("work".into()), tenants: acme.clone(), ..JobFilter::default() };
