@@ -740,8 +740,8 @@ impl SqliteTxn<'_> {
         other: impl Fn(&mut Vec<String>, &mut Vec<Box<dyn ToSql>>) -> Result<()>,
         page: &PageRequest,
     ) -> Result<Page<T>> {
-        let (mut conditions, mut values) = (Vec::new(), Vec::new());
         if of_instance {
+            let (mut conditions, mut values) = (Vec::new(), Vec::new());
             in_tenants(&mut conditions, &mut values, tenants)?;
             other(&mut conditions, &mut values)?;
             return self.page(table, conditions, values, page);
