@@ -1025,21 +1025,12 @@ impl ReadTxn for PostgresTxn<'_> {
         let other = |c: &mut Conditions| {
             c.equal("job_type", &filter.job_type);
             c.equal("instance_id", &filter.instance_id);
-            // Written out, not bound, so that the planner can use a partial
-            // index (`jobs_failed`) in a plan made for every value.
             if let Some(state) = filter.state {
-                c.push(format!("state = '{}'", enum_text(&state)?));
+                c.push(job_state_sql(state)?);
             }
             Ok(())
         };
-        // `jobs_by_type` (type, tenant, ...) for one type, `jobs_failed`
-        // for the failed ones (few among many), else `jobs_by_tenant`.
-        let lead = match (&filter.job_type, filter.state) {
-            (Some(job_type), _) => ("job_type = ? AND ", Some(job_type.as_str())),
-            (None, Some(engine::JobState::Failed)) => ("state = 'failed' AND ", None),
-            (None, _) => ("", None),
-        };
-        self.list(&JOBS, &filter.tenants, filter.instance_id.is_some(), lead, other, page)
+        self.list(&JOBS, &filter.tenants, filter.instance_id.is_some(), job_list_lead(filter), other, page)
     }
 
     fn activatable_jobs(&mut self, job_type: &str, tenants: &Tenants, now: i64, limit: usize) -> Result<Vec<JobRow>> {
@@ -1115,8 +1106,7 @@ impl ReadTxn for PostgresTxn<'_> {
             c.equal("process_id", &filter.process_id);
             Ok(())
         };
-        // Open incidents through `incidents_open`, others `incidents_by_tenant`.
-        let lead = if filter.state == IncidentState::Open { "resolved_at IS NULL AND " } else { "" };
+        let lead = incident_list_lead(filter.state);
         self.list(&INCIDENTS, &filter.tenants, filter.instance_id.is_some(), (lead, None), other, page)
     }
 

@@ -31,6 +31,32 @@ pub fn ordered_instances_sql(lead: &str, descending: bool, filter_sql: &str, lim
     format!("SELECT {INSTANCE_COLUMNS} FROM instances {filter_sql} ORDER BY {lead}{direction}, started_at{direction}, id{direction} LIMIT {limit}")
 }
 
+/// What a list of jobs reads by tenant (each store's `list`): the conditions
+/// its index has before the tenant, with `?` for the one value given.
+/// `jobs_by_type` (type, tenant, ...) for one type, `jobs_failed` for the
+/// failed ones (few among many), else `jobs_by_tenant`.
+pub fn job_list_lead(filter: &store::JobFilter) -> (&'static str, Option<&str>) {
+    match (&filter.job_type, filter.state) {
+        (Some(job_type), _) => ("job_type = ? AND ", Some(job_type.as_str())),
+        (None, Some(engine::JobState::Failed)) => ("state = 'failed' AND ", None),
+        (None, _) => ("", None),
+    }
+}
+
+/// A job state as a condition written out, not bound: a planner uses a
+/// partial index (`jobs_failed`) only for a condition it can see implies
+/// the index's.
+pub fn job_state_sql(state: engine::JobState) -> Result<String> {
+    Ok(format!("state = '{}'", enum_text(&state)?))
+}
+
+/// What a list of incidents reads by tenant: open ones (the usual list)
+/// through `incidents_open`, which resolved ones do not fill; others
+/// through `incidents_by_tenant`.
+pub fn incident_list_lead(state: store::IncidentState) -> &'static str {
+    if state == store::IncidentState::Open { "resolved_at IS NULL AND " } else { "" }
+}
+
 /// The condition that keeps the incidents in `state` (`None` for all).
 pub fn incident_state_sql(state: store::IncidentState) -> Option<&'static str> {
     match state {

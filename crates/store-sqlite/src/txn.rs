@@ -1041,21 +1041,12 @@ impl ReadTxn for SqliteTxn<'_> {
                 values.push(Box::new(from));
                 values.push(Box::new(to));
             }
-            // Written out, not bound: SQLite reads a partial index
-            // (`jobs_failed`) only for a condition it sees implies the index's.
             if let Some(state) = filter.state {
-                conditions.push(format!("state = '{}'", enum_text(&state)?));
+                conditions.push(job_state_sql(state)?);
             }
             Ok(())
         };
-        // `jobs_by_type` (type, tenant, ...) for one type, `jobs_failed`
-        // for the failed ones (few among many), else `jobs_by_tenant`.
-        let lead = match (&filter.job_type, filter.state) {
-            (Some(job_type), _) => ("job_type = ? AND ", Some(job_type.as_str())),
-            (None, Some(engine::JobState::Failed)) => ("state = 'failed' AND ", None),
-            (None, _) => ("", None),
-        };
-        self.list(&JOBS, &filter.tenants, filter.instance_id.is_some(), lead, other, page)
+        self.list(&JOBS, &filter.tenants, filter.instance_id.is_some(), job_list_lead(filter), other, page)
     }
 
     fn activatable_jobs(
@@ -1185,9 +1176,7 @@ impl ReadTxn for SqliteTxn<'_> {
             equal(conditions, values, "process_id", &filter.process_id);
             Ok(())
         };
-        // Open incidents (the usual list) through `incidents_open`, which
-        // resolved ones do not fill; others through `incidents_by_tenant`.
-        let lead = if filter.state == IncidentState::Open { "resolved_at IS NULL AND " } else { "" };
+        let lead = incident_list_lead(filter.state);
         self.list(&INCIDENTS, &filter.tenants, filter.instance_id.is_some(), (lead, None), other, page)
     }
 
