@@ -285,7 +285,8 @@ test('a batch cancel from the instances list', async () => {
   assert.equal(cancelled.items.length, 3);
   assert.ok(cancelled.items.every((i) => i.status === 'cancelled'));
   await page.goto(`${base}/#/instances`);
-  await page.getByText('b-2').waitFor();
+  // The business key's cell: an instance id may itself contain "b-2".
+  await page.getByRole('cell', { name: 'b-2', exact: true }).waitFor();
   // Sorted by start time the other way: the last started first.
   await page.getByRole('link', { name: /^Started/ }).click();
   await page.waitForURL(/order=-started/);
