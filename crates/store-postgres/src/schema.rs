@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -279,7 +279,16 @@ const V12: &str = r#"
 CREATE INDEX jobs_failed ON jobs (tenant, created_at, key) WHERE state = 'failed';
 "#;
 
-const STEPS: [(i64, &str); 12] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10), (11, V11), (12, V12)];
+/// Version 13: the instances by status and by workflow lead with the
+/// tenant (as the SQLite store's version 27).
+const V13: &str = r#"
+DROP INDEX instances_by_status;
+CREATE INDEX instances_by_status ON instances (tenant, status, started_at, id);
+DROP INDEX instances_by_process;
+CREATE INDEX instances_by_process ON instances (tenant, process_id, started_at, id);
+"#;
+
+const STEPS: [(i64, &str); 13] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10), (11, V11), (12, V12), (13, V13)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

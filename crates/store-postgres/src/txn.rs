@@ -804,20 +804,7 @@ impl PostgresTxn<'_> {
             other(&mut c)?;
             return self.page(table, c, page);
         }
-        let listed = store::tenants_to_list(tenants, |after| {
-            let mut c = Conditions::default();
-            let lead = match lead_value {
-                Some(value) => lead.replace('?', &c.bind(value.to_string())),
-                None => lead.to_string(),
-            };
-            let (beyond, from) = match after {
-                Some(tenant) => (">", tenant),
-                None => (">=", ""),
-            };
-            let p = c.bind(from.to_string());
-            let sql = format!("SELECT tenant FROM {} WHERE {lead}tenant {beyond} {p} ORDER BY tenant LIMIT 1", table.name);
-            self.query_one(&sql, &c.refs(), |row| get(row, 0))
-        })?;
+        let listed = store::tenants_to_list(tenants, |after| self.tenant_after(table.name, (lead, lead_value), after))?;
         let mut pages = Vec::with_capacity(listed.len());
         for tenant in listed {
             let mut c = Conditions::default();
@@ -827,6 +814,24 @@ impl PostgresTxn<'_> {
             pages.push(self.page(table, c, page)?);
         }
         store::merge_tenant_pages(pages, page, false)
+    }
+
+    /// The least tenant above `after` (any, for `None`) with rows in `table`
+    /// that pass `lead` (`?` for its value, as [`Self::list`] takes it): one
+    /// seek in an index that leads with the tenant, after `lead`'s columns.
+    fn tenant_after(&mut self, table: &str, (lead, lead_value): (&str, Option<&str>), after: Option<&str>) -> Result<Option<String>> {
+        let mut c = Conditions::default();
+        let lead = match lead_value {
+            Some(value) => lead.replace('?', &c.bind(value.to_string())),
+            None => lead.to_string(),
+        };
+        let (beyond, from) = match after {
+            Some(tenant) => (">", tenant),
+            None => (">=", ""),
+        };
+        let p = c.bind(from.to_string());
+        let sql = format!("SELECT tenant FROM {table} WHERE {lead}tenant {beyond} {p} ORDER BY tenant LIMIT 1");
+        self.query_one(&sql, &c.refs(), |row| get(row, 0))
     }
 
     fn page<T: Cursor>(&mut self, table: &Table<T>, conditions: Conditions, page: &PageRequest) -> Result<Page<T>> {
@@ -898,7 +903,14 @@ impl ReadTxn for PostgresTxn<'_> {
     }
 
     fn instances(&mut self, filter: &InstanceFilter, page: &PageRequest) -> Result<Page<InstanceRow>> {
-        if let Some(merged) = store::instances_of_several_tenants(filter, page, |one| self.instances(one, page)) {
+        let by_tenant = store::instances_tenant_by_tenant(
+            self,
+            filter,
+            page,
+            |txn, after| txn.tenant_after("instances", ("", None), after),
+            |txn, one, page| txn.instances(one, page),
+        );
+        if let Some(merged) = by_tenant {
             return merged;
         }
         let mut c = Conditions::default();
@@ -957,8 +969,9 @@ impl ReadTxn for PostgresTxn<'_> {
             InstanceOrder::Workflow => "process_id",
             InstanceOrder::Status => "status",
         };
-        // By the lead column, then start time and id: the index that leads
-        // with it (instances_by_process, instances_by_status), walked either way.
+        // By the lead column, then start time and id: a tenant's range of
+        // the index that has it after the tenant (instances_by_process,
+        // instances_by_status), walked either way.
         if let Some(after) = &page.after {
             let (lead_value, time, id) = filter.order.split(after)?;
             let beyond = if filter.descending { "<" } else { ">" };

@@ -361,6 +361,9 @@ fn every_query_the_api_makes_uses_an_index() {
             InstanceFilter { order: InstanceOrder::Workflow, ..InstanceFilter::default() },
             InstanceFilter { order: InstanceOrder::Status, descending: true, ..InstanceFilter::default() },
             InstanceFilter { descending: true, ..InstanceFilter::default() },
+            InstanceFilter { tenants: tenants.clone(), status: Some(engine::Status::Completed), ..InstanceFilter::default() },
+            InstanceFilter { tenants: tenants.clone(), process_id: Some("p7".into()), ..InstanceFilter::default() },
+            InstanceFilter { tenants: tenants.clone(), order: InstanceOrder::Workflow, descending: true, ..InstanceFilter::default() },
         ];
         for filter in &filters {
             let page = r.instances(filter, &first).unwrap();
@@ -506,6 +509,19 @@ fn every_query_the_api_makes_uses_an_index() {
     for plan in with_incidents {
         let lines = plan.lines.join("\n");
         assert!(lines.contains("using instances_with_incidents") && lines.contains("using incidents_open_of_called"), "{lines}");
+    }
+    // Lists of instances by status or workflow, a filter of either or an
+    // order by it, read a tenant's range of the index that has it after the
+    // tenant (schema 13), in order: no sort of the tenant's instances.
+    let instance_lists: Vec<&store_postgres::Plan> = plans
+        .iter()
+        .filter(|plan| plan.sql.starts_with("SELECT id, ") && plan.sql.contains("FROM instances WHERE tenant = $1 AND") && (plan.sql.contains("status = $2") || plan.sql.contains("process_id = $2") || plan.sql.contains("ORDER BY process_id")))
+        .collect();
+    assert!(instance_lists.len() >= 8, "{} lists of instances by status or workflow", instance_lists.len());
+    for plan in instance_lists {
+        let through = if plan.sql.contains("status = $2") || plan.sql.contains("ORDER BY status") { "instances_by_status" } else { "instances_by_process" };
+        let lines = plan.lines.join("\n");
+        assert!(lines.contains(&format!("using {through}")) && !lines.contains("Sort"), "{}\n{lines}", plan.sql);
     }
     // A group's open tasks, from the group's rows of `task_candidates` in order.
     let of_group: Vec<&store_postgres::Plan> = plans.iter().filter(|plan| plan.sql.contains("FROM task_candidates")).collect();

@@ -746,16 +746,7 @@ impl SqliteTxn<'_> {
             other(&mut conditions, &mut values)?;
             return self.page(table, conditions, values, page);
         }
-        let listed = store::tenants_to_list(tenants, |after| {
-            let (beyond, from) = match after {
-                Some(tenant) => (">", tenant),
-                None => (">=", ""),
-            };
-            let sql = format!("SELECT tenant FROM {} WHERE {lead}tenant {beyond} ? ORDER BY tenant LIMIT 1", table.name);
-            let mut params: Vec<&dyn ToSql> = lead_value.iter().map(|v| v as &dyn ToSql).collect();
-            params.push(&from);
-            self.query_one(&sql, &params, |row| row.get(0))
-        })?;
+        let listed = store::tenants_to_list(tenants, |after| self.tenant_after(table.name, (lead, lead_value), after))?;
         let mut pages = Vec::with_capacity(listed.len());
         for tenant in listed {
             let mut conditions = vec!["tenant = ?".to_string()];
@@ -764,6 +755,20 @@ impl SqliteTxn<'_> {
             pages.push(self.page(table, conditions, values, page)?);
         }
         store::merge_tenant_pages(pages, page, false)
+    }
+
+    /// The least tenant above `after` (any, for `None`) with rows in `table`
+    /// that pass `lead` (as [`Self::list`] takes it): one seek in an index
+    /// that leads with the tenant, after `lead`'s columns.
+    fn tenant_after(&self, table: &str, (lead, lead_value): (&str, Option<&str>), after: Option<&str>) -> Result<Option<String>> {
+        let (beyond, from) = match after {
+            Some(tenant) => (">", tenant),
+            None => (">=", ""),
+        };
+        let sql = format!("SELECT tenant FROM {table} WHERE {lead}tenant {beyond} ? ORDER BY tenant LIMIT 1");
+        let mut params: Vec<&dyn ToSql> = lead_value.iter().map(|v| v as &dyn ToSql).collect();
+        params.push(&from);
+        self.query_one(&sql, &params, |row| row.get(0))
     }
 
     /// A page of a table ordered by `(time_column, key_column)`, with extra conditions.
@@ -890,7 +895,14 @@ impl ReadTxn for SqliteTxn<'_> {
         filter: &InstanceFilter,
         page: &PageRequest,
     ) -> Result<Page<InstanceRow>> {
-        if let Some(merged) = store::instances_of_several_tenants(filter, page, |one| self.instances(one, page)) {
+        let by_tenant = store::instances_tenant_by_tenant(
+            self,
+            filter,
+            page,
+            |txn, after| txn.tenant_after("instances", ("", None), after),
+            |txn, one, page| txn.instances(one, page),
+        );
+        if let Some(merged) = by_tenant {
             return merged;
         }
         let mut conditions = Vec::new();
@@ -965,8 +977,9 @@ impl ReadTxn for SqliteTxn<'_> {
             InstanceOrder::Workflow => "process_id",
             InstanceOrder::Status => "status",
         };
-        // By the lead column, then start time and id: the index that leads
-        // with it (instances_by_process, instances_by_status), walked either way.
+        // By the lead column, then start time and id: a tenant's range of
+        // the index that has it after the tenant (instances_by_process,
+        // instances_by_status), walked either way.
         if let Some(after) = &page.after {
             let (lead_value, time, id) = filter.order.split(after)?;
             let beyond = if filter.descending { "<" } else { ">" };
@@ -1766,9 +1779,17 @@ mod plans {
         for (sql, table, index) in [
             (super::DUE_TIMERS.to_string(), "timers", "timers_due"),
             (super::NEXT_DUE.to_string(), "timers", "timers_due"),
-            // The console's sortable instance lists, deep in the list (a cursor), either way.
-            (super::ordered_instances_sql("process_id", false, "WHERE (process_id, started_at, id) > (?, ?, ?)", 51), "instances", "instances_by_process"),
-            (super::ordered_instances_sql("status", true, "WHERE (status, started_at, id) < (?, ?, ?)", 51), "instances", "instances_by_status"),
+            // The console's sortable instance lists, deep in the list (a cursor), either way: a tenant's.
+            (
+                super::ordered_instances_sql("process_id", false, "WHERE tenant = ? AND (process_id, started_at, id) > (?, ?, ?)", 51),
+                "instances",
+                "instances_by_process",
+            ),
+            (
+                super::ordered_instances_sql("status", true, "WHERE tenant = ? AND (status, started_at, id) < (?, ?, ?)", 51),
+                "instances",
+                "instances_by_status",
+            ),
             // A page deep in the instance list seeks to its cursor (issue 12: paging through 100 000 instances).
             (
                 super::paged_sql("id", "instances", "WHERE (started_at, id) > (?, ?)", ("started_at", "id"), "", 51),

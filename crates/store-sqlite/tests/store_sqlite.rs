@@ -669,6 +669,42 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
             let found = r.instances(&filter, &first).unwrap().items;
             assert_eq!(found.iter().map(|i| i.started_at).collect::<Vec<_>>(), (ROWS + 1..=ROWS + 32).collect::<Vec<i64>>());
         })),
+        // A tenant's instances by status or workflow, filtered or in that
+        // order: its range of the index that has it after the tenant (the
+        // default tenant's by status sorted its 100 000; a status none had
+        // walked them). Every tenant's: a page of each, merged.
+        ("instances of one tenant, running", cost("instances", &mut || {
+            let filter = InstanceFilter { tenants: acme.clone(), status: Some(engine::Status::Running), ..InstanceFilter::default() };
+            assert_eq!(r.instances(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("instances of one tenant and workflow", cost("instances", &mut || {
+            let filter = InstanceFilter { tenants: acme.clone(), process_id: Some("p".into()), ..InstanceFilter::default() };
+            assert_eq!(r.instances(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("instances of one tenant by workflow", cost("instances", &mut || {
+            let filter = InstanceFilter { tenants: acme.clone(), order: InstanceOrder::Workflow, ..InstanceFilter::default() };
+            assert_eq!(r.instances(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("instances of one tenant by status", cost("instances", &mut || {
+            let filter = InstanceFilter { tenants: acme.clone(), order: InstanceOrder::Status, ..InstanceFilter::default() };
+            assert_eq!(r.instances(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("instances of the default tenant by status, the latest first", cost("instances", &mut || {
+            let filter = InstanceFilter { tenants: Some(vec!["default".into()]), order: InstanceOrder::Status, descending: true, ..InstanceFilter::default() };
+            assert_eq!(r.instances(&filter, &first).unwrap().items.len(), 50)
+        })),
+        ("instances of the default tenant, suspended (none)", cost("instances", &mut || {
+            let filter = InstanceFilter { tenants: Some(vec!["default".into()]), status: Some(engine::Status::Suspended), ..InstanceFilter::default() };
+            assert!(r.instances(&filter, &first).unwrap().items.is_empty())
+        })),
+        ("instances, running", cost("instances", &mut || {
+            let filter = InstanceFilter { status: Some(engine::Status::Running), ..InstanceFilter::default() };
+            assert_eq!(r.instances(&filter, &first).unwrap().items.len(), 50)
+        })),
+        ("instances by workflow", cost("instances", &mut || {
+            let filter = InstanceFilter { order: InstanceOrder::Workflow, descending: true, ..InstanceFilter::default() };
+            assert_eq!(r.instances(&filter, &first).unwrap().items.len(), 50)
+        })),
         ("jobs of one tenant", cost("jobs", &mut || {
             let filter = JobFilter { tenants: acme.clone(), ..JobFilter::default() };
             assert_eq!(r.jobs(&filter, &first).unwrap().items.len(), 32)

@@ -2143,7 +2143,10 @@ fn lists_of_several_tenants(store: &dyn Store) {
     let rows = [("a", "acme", 5), ("b", "beta", 1), ("c", "default", 3), ("d", "acme", 2), ("e", "beta", 4), ("f", "default", 6), ("g", "acme", 7)];
     let mut writes = Vec::new();
     for (id, tenant, at) in rows {
-        let mut row = instance(id, "p", Status::Running, at);
+        // Two workflows, one's id the other's and more (a merge that sorted
+        // cursors as text would put it first), and two statuses.
+        let process = if at % 3 == 0 { "p-x" } else { "p" };
+        let mut row = instance(id, process, if at % 2 == 0 { Status::Completed } else { Status::Running }, at);
         row.tenant = tenant.into();
         writes.push(Write::PutInstance(Box::new(row)));
         let mut job = job(&format!("{id}.1"), id, if at % 2 == 0 { "even" } else { "odd" }, at);
@@ -2190,6 +2193,18 @@ fn lists_of_several_tenants(store: &dyn Store) {
         }
         assert_eq!(whole(|page| read.instances(&filter, page).unwrap(), |i| i.id.clone()), expected, "descending: {descending}");
     }
+    // Every tenant's, or two tenants', instances by status or workflow
+    // (read tenant by tenant by the SQL stores, as by start for several).
+    let instance_ids = |read: &mut Box<dyn crate::ReadTxn + '_>, filter: InstanceFilter| whole(|page| read.instances(&filter, page).unwrap(), |i| i.id.clone());
+    assert_eq!(instance_ids(&mut read, InstanceFilter { status: Some(Status::Running), ..InstanceFilter::default() }), ["b", "c", "a", "g"]);
+    assert_eq!(instance_ids(&mut read, InstanceFilter { process_id: Some("p-x".into()), ..InstanceFilter::default() }), ["c", "f"]);
+    let by_workflow = InstanceFilter { order: InstanceOrder::Workflow, ..InstanceFilter::default() };
+    assert_eq!(instance_ids(&mut read, by_workflow.clone()), ["b", "d", "e", "a", "g", "c", "f"]);
+    assert_eq!(instance_ids(&mut read, InstanceFilter { descending: true, ..by_workflow }), ["f", "c", "g", "a", "e", "d", "b"]);
+    let by_status = InstanceFilter { order: InstanceOrder::Status, descending: true, ..InstanceFilter::default() };
+    assert_eq!(instance_ids(&mut read, by_status.clone()), ["g", "a", "c", "b", "f", "e", "d"]);
+    let two_by_status = InstanceFilter { tenants: two.clone(), descending: false, ..by_status };
+    assert_eq!(instance_ids(&mut read, two_by_status), ["d", "e", "b", "a", "g"]);
     let none = Some(vec!["nobody".to_string()]);
     assert!(read.jobs(&JobFilter { tenants: none, ..JobFilter::default() }, &PageRequest::first(2)).unwrap().items.is_empty());
 }

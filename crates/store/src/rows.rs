@@ -56,7 +56,12 @@ pub fn merge_tenant_pages<T: Cursor>(pages: Vec<Page<T>>, page: &PageRequest, de
     if let Some(after) = &page.after {
         split_cursor(after)?;
     }
-    let limit = page.bounded_limit();
+    Ok(merge_pages_by(pages, page.bounded_limit(), descending, T::cursor, T::cursor))
+}
+
+/// [`merge_tenant_pages`] for any order: `key` sorts rows as the pages
+/// are sorted, `cursor` names the last one kept.
+fn merge_pages_by<T, K: Ord>(pages: Vec<Page<T>>, limit: usize, descending: bool, key: impl FnMut(&T) -> K, cursor: impl Fn(&T) -> String) -> Page<T> {
     let several = pages.len() > 1;
     let mut more = false;
     let mut items = Vec::new();
@@ -65,37 +70,72 @@ pub fn merge_tenant_pages<T: Cursor>(pages: Vec<Page<T>>, page: &PageRequest, de
         items.extend(page.items);
     }
     if several {
-        items.sort_by_cached_key(Cursor::cursor);
+        items.sort_by_cached_key(key);
         if descending {
             items.reverse();
         }
     }
     more |= items.len() > limit;
     items.truncate(limit);
-    let next = if more { items.last().map(Cursor::cursor) } else { None };
-    Ok(Page { items, next })
+    let next = if more { items.last().map(cursor) } else { None };
+    Page { items, next }
 }
 
-/// A list of instances in start order (either way) for several tenants
-/// (a token of several), where a SQL store's index by tenant and start
-/// holds each one's instances as a range in that order: each tenant's page
-/// (`one`, for a filter of that tenant alone), merged. `None` for any other
-/// list, which the store reads as it is.
-pub fn instances_of_several_tenants(
+/// Whether a SQL store reads a list of instances tenant by tenant: its
+/// indexes by status and by workflow lead with the tenant (so that one
+/// tenant's running instances, or its instances of a workflow, are one
+/// range in start order), and so does the one by tenant and start. A list
+/// of several tenants, or of every one, that would read one of those is
+/// the same page of each tenant's range, merged. One in start order
+/// without a status or workflow reads `instances_by_start` (every tenant
+/// in start order) instead, and a filter that picks its instances by
+/// another index (variable, business key, label, parent, root, incidents)
+/// reads that, whatever the tenants.
+pub fn instances_read_by_tenant(filter: &InstanceFilter) -> bool {
+    let one_tenant = filter.tenants.as_ref().is_some_and(|tenants| tenants.len() == 1);
+    let picked = filter.variable.is_some()
+        || filter.business_key.is_some()
+        || filter.label.is_some()
+        || filter.parent_id.is_some()
+        || filter.root_id.is_some()
+        || filter.has_incidents == Some(true);
+    let by_tenant_index = filter.order != InstanceOrder::Started || filter.status.is_some() || filter.process_id.is_some() || filter.tenants.is_some();
+    !one_tenant && !picked && by_tenant_index
+}
+
+/// A list of instances read tenant by tenant ([`instances_read_by_tenant`]):
+/// the tenants named, or each that has instances (`next_tenant`, as
+/// [`tenants_to_list`] takes it), each one's page (`one`, for the filter
+/// with that tenant alone) and the pages merged in the list's order.
+/// `None` for a list the store reads as it is.
+pub fn instances_tenant_by_tenant<S: ?Sized>(
+    store: &mut S,
     filter: &InstanceFilter,
     page: &PageRequest,
-    mut one: impl FnMut(&InstanceFilter) -> crate::Result<Page<InstanceRow>>,
+    next_tenant: fn(&mut S, Option<&str>) -> crate::Result<Option<String>>,
+    one: fn(&mut S, &InstanceFilter, &PageRequest) -> crate::Result<Page<InstanceRow>>,
 ) -> Option<crate::Result<Page<InstanceRow>>> {
-    let tenants = filter.tenants.as_deref().filter(|tenants| tenants.len() > 1 && filter.order == InstanceOrder::Started)?;
-    let mut pages = Vec::new();
-    for tenant in each_tenant(tenants) {
-        let of_one = InstanceFilter { tenants: Some(vec![tenant]), ..filter.clone() };
-        match one(&of_one) {
-            Ok(found) => pages.push(found),
-            Err(e) => return Some(Err(e)),
-        }
+    instances_read_by_tenant(filter).then(|| read_by_tenant(store, filter, page, next_tenant, one))
+}
+
+fn read_by_tenant<S: ?Sized>(
+    store: &mut S,
+    filter: &InstanceFilter,
+    page: &PageRequest,
+    next_tenant: fn(&mut S, Option<&str>) -> crate::Result<Option<String>>,
+    one: fn(&mut S, &InstanceFilter, &PageRequest) -> crate::Result<Page<InstanceRow>>,
+) -> crate::Result<Page<InstanceRow>> {
+    if let Some(after) = &page.after {
+        filter.order.split(after)?;
     }
-    Some(merge_tenant_pages(pages, page, filter.descending))
+    let tenants = tenants_to_list(&filter.tenants, |after| next_tenant(store, after))?;
+    let mut pages = Vec::with_capacity(tenants.len());
+    for tenant in tenants {
+        pages.push(one(store, &InstanceFilter { tenants: Some(vec![tenant]), ..filter.clone() }, page)?);
+    }
+    let order = filter.order;
+    let key = |row: &InstanceRow| (order.lead(row).map(str::to_owned), row.started_at, row.id.clone());
+    Ok(merge_pages_by(pages, page.bounded_limit(), filter.descending, key, |row| order.cursor(row)))
 }
 
 /// Whether `tenants` reaches `tenant`.
