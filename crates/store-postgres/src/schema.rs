@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -288,7 +288,15 @@ DROP INDEX instances_by_process;
 CREATE INDEX instances_by_process ON instances (tenant, process_id, started_at, id);
 "#;
 
-const STEPS: [(i64, &str); 13] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10), (11, V11), (12, V12), (13, V13)];
+/// Version 14: incidents and open tasks by workflow (as the SQLite
+/// store's version 28).
+const V14: &str = r#"
+CREATE INDEX incidents_by_process ON incidents (process_id, tenant, created_at, key);
+CREATE INDEX incidents_open_by_process ON incidents (process_id, tenant, created_at, key) WHERE resolved_at IS NULL;
+CREATE INDEX tasks_open_by_process ON tasks (process_id, created_at, key) WHERE completed_at IS NULL;
+"#;
+
+const STEPS: [(i64, &str); 14] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10), (11, V11), (12, V12), (13, V13), (14, V14)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

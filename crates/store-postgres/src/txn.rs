@@ -1119,8 +1119,7 @@ impl ReadTxn for PostgresTxn<'_> {
             c.equal("process_id", &filter.process_id);
             Ok(())
         };
-        let lead = incident_list_lead(filter.state);
-        self.list(&INCIDENTS, &filter.tenants, filter.instance_id.is_some(), (lead, None), other, page)
+        self.list(&INCIDENTS, &filter.tenants, filter.instance_id.is_some(), incident_list_lead(filter), other, page)
     }
 
     fn descendant_incidents(&mut self, instance_id: &str) -> Result<u32> {

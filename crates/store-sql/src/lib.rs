@@ -50,11 +50,19 @@ pub fn job_state_sql(state: engine::JobState) -> Result<String> {
     Ok(format!("state = '{}'", enum_text(&state)?))
 }
 
-/// What a list of incidents reads by tenant: open ones (the usual list)
-/// through `incidents_open`, which resolved ones do not fill; others
+/// What a list of incidents reads by tenant (as [`job_list_lead`]): one
+/// workflow's through `incidents_open_by_process` (open ones) or
+/// `incidents_by_process` (process, tenant, ...); open ones (the usual
+/// list) through `incidents_open`, which resolved ones do not fill; others
 /// through `incidents_by_tenant`.
-pub fn incident_list_lead(state: store::IncidentState) -> &'static str {
-    if state == store::IncidentState::Open { "resolved_at IS NULL AND " } else { "" }
+pub fn incident_list_lead(filter: &store::IncidentFilter) -> (&'static str, Option<&str>) {
+    let open = filter.state == store::IncidentState::Open;
+    match (&filter.process_id, open) {
+        (Some(process_id), true) => ("process_id = ? AND resolved_at IS NULL AND ", Some(process_id.as_str())),
+        (Some(process_id), false) => ("process_id = ? AND ", Some(process_id.as_str())),
+        (None, true) => ("resolved_at IS NULL AND ", None),
+        (None, false) => ("", None),
+    }
 }
 
 /// The condition that keeps the incidents in `state` (`None` for all).

@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 27;
+pub const SCHEMA_VERSION: i64 = 28;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -438,6 +438,18 @@ DROP INDEX instances_by_process;
 CREATE INDEX instances_by_process ON instances (tenant, process_id, started_at, id);
 ";
 
+/// Version 28: incidents and open tasks by workflow, for lists of one
+/// workflow's, which walked every incident or open task of the tenant. An
+/// incident's indexes lead with the process, as `jobs_by_type` does with
+/// the type, so that each tenant's are a range of them; tasks are listed
+/// without a merge by tenant, as by assignee. Incidents and tasks are
+/// written far more rarely than instances and jobs.
+const V28: &str = "
+CREATE INDEX incidents_by_process ON incidents (process_id, tenant, created_at, key);
+CREATE INDEX incidents_open_by_process ON incidents (process_id, tenant, created_at, key) WHERE resolved_at IS NULL;
+CREATE INDEX tasks_open_by_process ON tasks (process_id, created_at, key) WHERE completed_at IS NULL;
+";
+
 /// Step 18 finds an instance's jobs by their keys' prefix: every stored key
 /// must be the instance's id, a dot and the job's number.
 fn check_job_keys(connection: &Connection) -> Result<()> {
@@ -451,7 +463,7 @@ fn check_job_keys(connection: &Connection) -> Result<()> {
     }
 }
 
-const STEPS: [(i64, &str); 27] = [
+const STEPS: [(i64, &str); 28] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -479,6 +491,7 @@ const STEPS: [(i64, &str); 27] = [
     (25, V25),
     (26, V26),
     (27, V27),
+    (28, V28),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

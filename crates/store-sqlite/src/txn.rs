@@ -1189,8 +1189,7 @@ impl ReadTxn for SqliteTxn<'_> {
             equal(conditions, values, "process_id", &filter.process_id);
             Ok(())
         };
-        let lead = incident_list_lead(filter.state);
-        self.list(&INCIDENTS, &filter.tenants, filter.instance_id.is_some(), (lead, None), other, page)
+        self.list(&INCIDENTS, &filter.tenants, filter.instance_id.is_some(), incident_list_lead(filter), other, page)
     }
 
     fn timers(&mut self, filter: &TimerFilter, page: &PageRequest) -> Result<Page<TimerRow>> {

@@ -568,6 +568,7 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
              INSERT INTO subscriptions ({subscriptions}) SELECT 'i' || i, 3, 'catch', 'message', 'paid', 'k' || i, i, 'default' FROM n;
              INSERT INTO subscriptions ({subscriptions}) SELECT 'i' || i, 8, 'catch', 'message', 'paid', 'k' || i, {ROWS} + i, 'acme' FROM n WHERE i <= 32;
              INSERT INTO incidents ({incidents}) SELECT 'i' || i || '.6', 'i' || i, 6, 'p', 'task', 'job_failed', 'boom', i, CASE WHEN i <= {ROWS} - 32 THEN i + 1 END, NULL, 'default' FROM n;
+             INSERT INTO incidents ({incidents}) SELECT 'i' || i || '.11', 'i' || i, 11, 'q', 'task', 'job_failed', 'boom', 3 * {ROWS} + i, 3 * {ROWS} + i + 1, NULL, 'default' FROM n WHERE i <= 32;
              UPDATE instances SET incidents = 1 WHERE number > {ROWS} - 32 AND number <= {ROWS};
              INSERT INTO jobs ({}) SELECT 'i' || i || '.2', 'i' || i, 2, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, i, NULL, 'default' FROM n;
              INSERT INTO jobs ({}) SELECT 'i' || i || '.9', 'i' || i, 9, 'p', 'task', 'work', 3, 'activatable', NULL, NULL, NULL, NULL, {ROWS} + i, NULL, 'acme' FROM n WHERE i <= 32;
@@ -575,6 +576,8 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
              INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.4', 'i' || i, 4, 'p', 'review', CASE WHEN i > {ROWS} - 32 THEN 'alice' END, '[]', '[]',
                       NULL, NULL, NULL, NULL, i, 'default', NULL, NULL FROM n;
              INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.5', 'i' || i, 5, 'p', 'review', NULL, '[\"reviewers\"]', '[]', NULL, NULL, NULL, NULL, {ROWS} + i, 'acme', NULL, NULL
+               FROM n WHERE i <= 32;
+             INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.12', 'i' || i, 12, 'q', 'sign', NULL, '[]', '[]', NULL, NULL, NULL, NULL, 3 * {ROWS} + i, 'default', NULL, NULL
                FROM n WHERE i <= 32;
              INSERT INTO task_candidates (task_key, grp, task_created_at) SELECT 'i' || i || '.5', 'reviewers', {ROWS} + i FROM n WHERE i <= 32;
              INSERT INTO messages (seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant)
@@ -728,6 +731,23 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
             let found = r.incidents(&IncidentFilter::default(), &first).unwrap().items;
             assert_eq!(found.len(), 32);
             assert!(found.iter().all(|i| i.resolved_at.is_none()));
+        })),
+        // One workflow's incidents (32, resolved, behind 100 000 of
+        // another's) and open tasks (32 behind 100 032).
+        ("incidents of one workflow", cost("incidents", &mut || {
+            let filter = IncidentFilter { process_id: Some("q".into()), state: IncidentState::All, ..IncidentFilter::default() };
+            let found = r.incidents(&filter, &first).unwrap().items;
+            assert_eq!(found.len(), 32);
+            assert!(found.iter().all(|i| i.process_id == "q"));
+        })),
+        ("open incidents of one workflow (none)", cost("incidents", &mut || {
+            let filter = IncidentFilter { process_id: Some("q".into()), ..IncidentFilter::default() };
+            assert!(r.incidents(&filter, &first).unwrap().items.is_empty());
+        })),
+        ("open tasks of one workflow", cost("tasks", &mut || {
+            let filter = TaskFilter { process_id: Some("q".into()), ..TaskFilter::default() };
+            let found = r.tasks(&filter, &first).unwrap().items;
+            assert_eq!(found.iter().map(|t| t.created_at).collect::<Vec<_>>(), (3 * ROWS + 1..=3 * ROWS + 32).collect::<Vec<i64>>());
         })),
         ("timers of one tenant", cost("timers", &mut || {
             let filter = TimerFilter { tenants: acme.clone(), ..TimerFilter::default() };
