@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -296,7 +296,15 @@ CREATE INDEX incidents_open_by_process ON incidents (process_id, tenant, created
 CREATE INDEX tasks_open_by_process ON tasks (process_id, created_at, key) WHERE completed_at IS NULL;
 "#;
 
-const STEPS: [(i64, &str); 14] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10), (11, V11), (12, V12), (13, V13), (14, V14)];
+/// Version 15: completed tasks by who completed them, by assignee and by
+/// tenant (as the SQLite store's version 29).
+const V15: &str = r#"
+CREATE INDEX tasks_completed_by ON tasks (completed_by, created_at, key) WHERE completed_at IS NOT NULL AND completed_by IS NOT NULL;
+CREATE INDEX tasks_completed_by_assignee ON tasks (assignee, created_at, key) WHERE completed_at IS NOT NULL AND assignee IS NOT NULL;
+CREATE INDEX tasks_completed_by_tenant ON tasks (tenant, created_at, key) WHERE completed_at IS NOT NULL;
+"#;
+
+const STEPS: [(i64, &str); 15] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10), (11, V11), (12, V12), (13, V13), (14, V14), (15, V15)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

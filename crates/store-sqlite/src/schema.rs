@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::sql_error;
 
 /// Bump when the tables change, and add the step to [`migrate`].
-pub const SCHEMA_VERSION: i64 = 28;
+pub const SCHEMA_VERSION: i64 = 29;
 
 const V1: &str = "
 CREATE TABLE workflows (
@@ -450,6 +450,16 @@ CREATE INDEX incidents_open_by_process ON incidents (process_id, tenant, created
 CREATE INDEX tasks_open_by_process ON tasks (process_id, created_at, key) WHERE completed_at IS NULL;
 ";
 
+/// Version 29: completed tasks by who completed them, by assignee and by
+/// tenant, for a tasklist's completed ones (a list of them walked every
+/// completed task, which only retention ends). Written once, as a task
+/// completes.
+const V29: &str = "
+CREATE INDEX tasks_completed_by ON tasks (completed_by, created_at, key) WHERE completed_at IS NOT NULL AND completed_by IS NOT NULL;
+CREATE INDEX tasks_completed_by_assignee ON tasks (assignee, created_at, key) WHERE completed_at IS NOT NULL AND assignee IS NOT NULL;
+CREATE INDEX tasks_completed_by_tenant ON tasks (tenant, created_at, key) WHERE completed_at IS NOT NULL;
+";
+
 /// Step 18 finds an instance's jobs by their keys' prefix: every stored key
 /// must be the instance's id, a dot and the job's number.
 fn check_job_keys(connection: &Connection) -> Result<()> {
@@ -463,7 +473,7 @@ fn check_job_keys(connection: &Connection) -> Result<()> {
     }
 }
 
-const STEPS: [(i64, &str); 28] = [
+const STEPS: [(i64, &str); 29] = [
     (1, V1),
     (2, V2),
     (3, V3),
@@ -492,6 +502,7 @@ const STEPS: [(i64, &str); 28] = [
     (26, V26),
     (27, V27),
     (28, V28),
+    (29, V29),
 ];
 
 /// Brings a file at schema `from` (not yet migrated: 0) up to `to`. For

@@ -579,6 +579,8 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
                FROM n WHERE i <= 32;
              INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.12', 'i' || i, 12, 'q', 'sign', NULL, '[]', '[]', NULL, NULL, NULL, NULL, 3 * {ROWS} + i, 'default', NULL, NULL
                FROM n WHERE i <= 32;
+             INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.13', 'i' || i, 13, 'p', 'approve', CASE WHEN i > {ROWS} - 32 THEN 'carol' END, '[]', '[]',
+                      NULL, NULL, NULL, NULL, i, CASE WHEN i > {ROWS} - 32 THEN 'acme' ELSE 'default' END, i + 1, CASE WHEN i > {ROWS} - 32 THEN 'carol' ELSE 'dave' END FROM n;
              INSERT INTO task_candidates (task_key, grp, task_created_at) SELECT 'i' || i || '.5', 'reviewers', {ROWS} + i FROM n WHERE i <= 32;
              INSERT INTO messages (seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant)
                SELECT i, 'paid', 'k' || i, '{{}}', i, 100 + i, NULL, '[]', 'default' FROM n;
@@ -748,6 +750,19 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
             let filter = TaskFilter { process_id: Some("q".into()), ..TaskFilter::default() };
             let found = r.tasks(&filter, &first).unwrap().items;
             assert_eq!(found.iter().map(|t| t.created_at).collect::<Vec<_>>(), (3 * ROWS + 1..=3 * ROWS + 32).collect::<Vec<i64>>());
+        })),
+        // Completed tasks: 100 000, the 32 newest carol's, of another tenant.
+        ("tasks completed by one", cost("tasks", &mut || {
+            let filter = TaskFilter { completed_by: Some("carol".into()), state: TaskState::Completed, ..TaskFilter::default() };
+            assert_eq!(r.tasks(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("completed tasks assigned to one", cost("tasks", &mut || {
+            let filter = TaskFilter { assignee: Some("carol".into()), state: TaskState::Completed, ..TaskFilter::default() };
+            assert_eq!(r.tasks(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("completed tasks of one tenant", cost("tasks", &mut || {
+            let filter = TaskFilter { tenants: acme.clone(), state: TaskState::Completed, ..TaskFilter::default() };
+            assert_eq!(r.tasks(&filter, &first).unwrap().items.len(), 32)
         })),
         ("timers of one tenant", cost("timers", &mut || {
             let filter = TimerFilter { tenants: acme.clone(), ..TimerFilter::default() };
