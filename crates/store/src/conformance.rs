@@ -9,7 +9,7 @@ use crate::{Lock, ReadTxn, Store};
 /// Runs every check, each on a fresh store; panics with the check's name on failure.
 pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
     type Check = (&'static str, fn(&dyn Store));
-    let checks: [Check; 22] = [
+    let checks: [Check; 23] = [
         (
             "rolling back to a savepoint undoes one command's writes only",
             savepoints,
@@ -66,6 +66,10 @@ pub fn run(make: &dyn Fn() -> Box<dyn Store>) {
         (
             "lists of several tenants merge each one's rows in order, page after page",
             lists_of_several_tenants,
+        ),
+        (
+            "a message start's check for an active instance of its key follows the instance's end and deletion",
+            started_by_key,
         ),
         (
             "instances are found by number, and the last number given is known",
@@ -2136,6 +2140,29 @@ fn free_jobs_of_several_tenants(store: &dyn Store) {
     assert_eq!(keys(read.activatable_jobs("work", &None, 10, 3).unwrap()), ["a.1", "b.1", "b.2"], "the oldest of every tenant's");
     assert_eq!(keys(read.activatable_jobs("work", &None, 50, 2).unwrap()), ["a.3", "a.1"], "a lease that ran out, in its place by age");
     assert_eq!(keys(read.activatable_jobs("work", &Some(vec!["acme".into()]), 50, 10).unwrap()), ["a.3", "a.1", "a.2"]);
+}
+
+fn started_by_key(store: &dyn Store) {
+    let started = |id: &str, key: Option<&str>, status: Status| {
+        let mut row = instance(id, "p", status, 1);
+        row.start_key = key.map(str::to_string);
+        Write::PutInstance(Box::new(row))
+    };
+    let active = |store: &dyn Store, key: &str| store.read().unwrap().message_started_active(DEFAULT_TENANT, "p", key).unwrap();
+    write(store, vec![started("a", Some("k"), Status::Running), started("b", Some("k2"), Status::Completed), started("c", None, Status::Running)]);
+    assert!(active(store, "k"));
+    assert!(!active(store, "k2"), "its one instance has ended");
+    assert!(!active(store, "k3"));
+    // Another instance of the key, then the first ends: the other is active.
+    write(store, vec![started("d", Some("k"), Status::Suspended), started("a", Some("k"), Status::Completed)]);
+    assert!(active(store, "k"), "a suspended one is still active");
+    write(store, vec![Write::DeleteInstance { id: "d".into() }]);
+    assert!(!active(store, "k"), "the one left has ended");
+    // A rolled back start leaves nothing behind.
+    let mut txn = store.write().unwrap();
+    txn.apply(started("e", Some("k4"), Status::Running)).unwrap();
+    drop(txn);
+    assert!(!active(store, "k4"));
 }
 
 fn lists_of_several_tenants(store: &dyn Store) {

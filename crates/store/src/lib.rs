@@ -16,7 +16,7 @@ mod memory;
 pub mod rows;
 
 pub use error::Error;
-pub use memory::MemoryStore;
+pub use memory::{instances_decoded, MemoryStore};
 pub use rows::*;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

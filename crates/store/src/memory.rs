@@ -35,6 +35,9 @@ struct Data {
     instances_by_number: BTreeMap<u64, Box<str>>,
     /// Instances in list order: (started_at, id).
     instances_by_start: BTreeMap<(i64, Box<str>), ()>,
+    /// Instances started by a message with a correlation key: (tenant,
+    /// process id, start key, id), as the SQL stores' `instances_by_start_key`.
+    instances_by_start_key: BTreeMap<StartKeyEntry, ()>,
     requests: HashMap<(String, String), String>,
     /// Each instance's request ids: (instance id, tenant, request id).
     requests_by_instance: BTreeMap<(Box<str>, String, String), ()>,
@@ -81,6 +84,14 @@ struct Data {
 
 type CountKey = (String, String, u32, Status, bool);
 
+/// An entry of `instances_by_start_key`.
+type StartKeyEntry = (Box<str>, Box<str>, Box<str>, Box<str>);
+
+/// An instance's entry in `instances_by_start_key`, if it has a start key.
+fn start_key_entry(tenant: &str, process_id: &str, start_key: Option<&str>, id: &str) -> Option<StartKeyEntry> {
+    start_key.map(|key| (tenant.into(), process_id.into(), key.into(), id.into()))
+}
+
 /// An entry of `instances_by_start`.
 type StartEntry<'a> = (&'a (i64, Box<str>), &'a ());
 
@@ -118,8 +129,12 @@ fn delete_instance(data: &mut Data, undo: &mut Vec<Undo>, id: &str) {
     let key: Box<str> = id.into();
     if let Some(old) = data.instances.get(&key) {
         let (count, started_at, number) = (count_key(&old.tenant, &old.process_id, old.version, old.status, old.incidents), old.started_at, old.number);
+        let started_by_key = start_key_entry(&old.tenant, &old.process_id, old.start_key.as_deref(), id);
         recount(data, undo, Some(count), None);
         set(data, undo, |d| &mut d.instances_by_start, (started_at, key.clone()), None);
+        if let Some(entry) = started_by_key {
+            set(data, undo, |d| &mut d.instances_by_start_key, entry, None);
+        }
         if data.instances_by_number.get(&number).is_some_and(|owner| *owner == key) {
             set(data, undo, |d| &mut d.instances_by_number, number, None);
         }
@@ -206,7 +221,23 @@ impl StoredInstance {
         })
     }
 
+    fn summary<'a>(&'a self, id: &'a str) -> InstanceSummary<'a> {
+        InstanceSummary {
+            id,
+            tenant: &self.tenant,
+            status: self.status,
+            process_id: &self.process_id,
+            version: self.version,
+            business_key: self.business_key.as_deref(),
+            parent_id: self.parent_id.as_deref(),
+            waiting: &self.waiting,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+        }
+    }
+
     fn decode(&self, id: &str) -> Result<InstanceRow> {
+        DECODED.with(|decoded| decoded.set(decoded.get() + 1));
         let state: InstanceState = compact::decode(&self.state)
             .map_err(|e| Error::corrupt(format!("instance {id}: {}", e.message())))?;
         Ok(InstanceRow {
@@ -365,6 +396,17 @@ impl Store for MemoryStore {
             outage: &self.outage,
         }))
     }
+}
+
+thread_local! {
+    /// Instances this thread's reads of the memory store decoded: what a
+    /// list walked, for tests that it walks no more than its page.
+    static DECODED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many stored instances this thread's reads decoded so far.
+pub fn instances_decoded() -> u64 {
+    DECODED.with(std::cell::Cell::get)
 }
 
 /// Puts back what a write changed, run in reverse order on rollback.
@@ -792,23 +834,39 @@ impl ReadTxn for MemoryTxn<'_> {
         };
         let matches = |row: &InstanceRow| filter.matches(row) && filter.has_incidents.is_none_or(|has| has_incidents(row) == has);
         if filter.order != InstanceOrder::Started {
-            // Orders other than start time sort every match: this store holds what fits in memory.
-            let key = |row: &InstanceRow| (filter.order.lead(row).unwrap_or("").to_string(), row.started_at, row.id.clone());
-            let mut rows = Vec::new();
-            for (id, stored) in &data.instances {
-                let row = stored.decode(id)?;
-                if matches(&row) {
-                    rows.push(row);
+            // Orders other than start time sort the instances whose rows
+            // match (this store holds what fits in memory), and decode only
+            // those the page takes.
+            fn lead(order: InstanceOrder, stored: &StoredInstance) -> &str {
+                match order {
+                    InstanceOrder::Workflow => stored.process_id.as_str(),
+                    _ => stored.status.as_str(),
                 }
             }
-            rows.sort_by_key(key);
+            let mut places: Vec<(&str, i64, &str)> = data
+                .instances
+                .iter()
+                .filter(|(id, stored)| filter.matches_summary(&stored.summary(id)))
+                .map(|(id, stored)| (lead(filter.order, stored), stored.started_at, &**id))
+                .collect();
+            places.sort_unstable();
             if filter.descending {
-                rows.reverse();
+                places.reverse();
             }
             if let Some(after) = &page.after {
-                let (lead, time, id) = filter.order.split(after)?;
-                let place = (lead.unwrap_or("").to_string(), time, id.to_string());
-                rows.retain(|row| if filter.descending { key(row) < place } else { key(row) > place });
+                let (after_lead, time, id) = filter.order.split(after)?;
+                let place = (after_lead.unwrap_or(""), time, id);
+                places.retain(|key| if filter.descending { *key < place } else { *key > place });
+            }
+            let mut rows = Vec::new();
+            for (_, _, id) in places {
+                let row = data.instances[id].decode(id)?;
+                if matches(&row) {
+                    rows.push(row);
+                    if rows.len() > limit {
+                        break;
+                    }
+                }
             }
             let next = (rows.len() > limit).then(|| filter.order.cursor(&rows[limit - 1]));
             rows.truncate(limit);
@@ -822,7 +880,8 @@ impl ReadTxn for MemoryTxn<'_> {
             Box::new(data.instances_by_start.range((cursor, std::ops::Bound::Unbounded)))
         };
         for ((_, id), ()) in in_order {
-            let Some(stored) = data.instances.get(id) else {
+            // The state is decoded only for a row that matches but for what the state says.
+            let Some(stored) = data.instances.get(id).filter(|stored| filter.matches_summary(&stored.summary(id))) else {
                 continue;
             };
             let row = stored.decode(id)?;
@@ -852,12 +911,15 @@ impl ReadTxn for MemoryTxn<'_> {
         process_id: &str,
         correlation_key: &str,
     ) -> Result<bool> {
-        Ok(self.data.instances.values().any(|i| {
-            i.tenant == tenant
-                && i.process_id == process_id
-                && i.start_key.as_deref() == Some(correlation_key)
-                && !i.status.is_ended()
-        }))
+        // The instances of this start key, through their own order (a
+        // message start asks this: a walk of every instance grew with them).
+        let data = &self.data;
+        let from: StartKeyEntry = (tenant.into(), process_id.into(), correlation_key.into(), "".into());
+        Ok(data
+            .instances_by_start_key
+            .range(from..)
+            .take_while(|((t, p, k, _), ())| **t == *tenant && **p == *process_id && **k == *correlation_key)
+            .any(|((_, _, _, id), ())| data.instances.get(id).is_some_and(|i| !i.status.is_ended())))
     }
 
     fn history(
@@ -1353,6 +1415,19 @@ impl WriteTxn for MemoryTxn<'_> {
                     (row.started_at, id.clone()),
                     Some(()),
                 );
+            }
+        }
+        // The instance's place by start key moves only where what it is made
+        // of changed (nearly never): nothing is built for a write that leaves it.
+        let old = data.instances.get(&id);
+        let moved = old.is_none_or(|old| (old.tenant.as_str(), old.process_id.as_str(), &old.start_key) != (row.tenant.as_str(), row.process_id.as_str(), &row.start_key));
+        if moved {
+            let was_started_by_key = old.and_then(|old| start_key_entry(&old.tenant, &old.process_id, old.start_key.as_deref(), &row.id));
+            if let Some(entry) = was_started_by_key {
+                set(data, undo, |d| &mut d.instances_by_start_key, entry, None);
+            }
+            if let Some(entry) = start_key_entry(&row.tenant, &row.process_id, row.start_key.as_deref(), &row.id) {
+                set(data, undo, |d| &mut d.instances_by_start_key, entry, Some(()));
             }
         }
         if row.number != 0 && !data.instances_by_number.contains_key(&row.number) {

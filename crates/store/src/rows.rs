@@ -580,45 +580,64 @@ impl InstanceFilter {
     /// the incidents of the instance's descendants: each store answers it
     /// from its incident rows.
     pub fn matches(&self, row: &InstanceRow) -> bool {
-        reaches(&self.tenants, &row.tenant)
-            && self.status.is_none_or(|s| row.status == s)
-            && self
-                .process_id
-                .as_ref()
-                .is_none_or(|p| &row.process_id == p)
-            && self.version.is_none_or(|v| row.version == v)
-            && self
-                .business_key
-                .as_ref()
-                .is_none_or(|k| row.business_key.as_ref() == Some(k))
-            && self
-                .waiting
-                .as_ref()
-                .is_none_or(|w| row.waiting.contains(w))
-            && self.started_after.is_none_or(|t| row.started_at >= t)
-            && self.started_before.is_none_or(|t| row.started_at < t)
-            && self
-                .ended_after
-                .is_none_or(|t| row.ended_at.is_some_and(|e| e >= t))
-            && self
-                .ended_before
-                .is_none_or(|t| row.ended_at.is_some_and(|e| e < t))
+        self.matches_summary(&row.summary())
             && self
                 .variable
                 .as_ref()
                 .is_none_or(|(name, value)| row.state.variables.get(name) == Some(value))
             && self
-                .parent_id
-                .as_ref()
-                .is_none_or(|p| row.parent_id.as_ref() == Some(p))
-            && self
                 .label
                 .as_ref()
                 .is_none_or(|(name, value)| row.state.labels.get(name) == Some(value))
-            && self
-                .root_id
-                .as_ref()
-                .is_none_or(|root| &row.id == root || is_descendant(&row.id, root))
+    }
+
+    /// Whether the instance matches every field but those its state
+    /// answers (`variable`, `label`) and `has_incidents`: what a store
+    /// that keeps the state encoded tests before it decodes it.
+    pub fn matches_summary(&self, row: &InstanceSummary<'_>) -> bool {
+        reaches(&self.tenants, row.tenant)
+            && self.status.is_none_or(|s| row.status == s)
+            && self.process_id.as_deref().is_none_or(|p| row.process_id == p)
+            && self.version.is_none_or(|v| row.version == v)
+            && self.business_key.as_deref().is_none_or(|k| row.business_key == Some(k))
+            && self.waiting.as_ref().is_none_or(|w| row.waiting.contains(w))
+            && self.started_after.is_none_or(|t| row.started_at >= t)
+            && self.started_before.is_none_or(|t| row.started_at < t)
+            && self.ended_after.is_none_or(|t| row.ended_at.is_some_and(|e| e >= t))
+            && self.ended_before.is_none_or(|t| row.ended_at.is_some_and(|e| e < t))
+            && self.parent_id.as_deref().is_none_or(|p| row.parent_id == Some(p))
+            && self.root_id.as_deref().is_none_or(|root| row.id == root || is_descendant(row.id, root))
+    }
+}
+
+/// An instance's row but its state: what most filters test.
+pub struct InstanceSummary<'a> {
+    pub id: &'a str,
+    pub tenant: &'a str,
+    pub status: Status,
+    pub process_id: &'a str,
+    pub version: u32,
+    pub business_key: Option<&'a str>,
+    pub parent_id: Option<&'a str>,
+    pub waiting: &'a [String],
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+impl InstanceRow {
+    pub fn summary(&self) -> InstanceSummary<'_> {
+        InstanceSummary {
+            id: &self.id,
+            tenant: &self.tenant,
+            status: self.status,
+            process_id: &self.process_id,
+            version: self.version,
+            business_key: self.business_key.as_deref(),
+            parent_id: self.parent_id.as_deref(),
+            waiting: &self.waiting,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+        }
     }
 }
 
