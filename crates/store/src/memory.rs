@@ -837,17 +837,12 @@ impl ReadTxn for MemoryTxn<'_> {
             // Orders other than start time sort the instances whose rows
             // match (this store holds what fits in memory), and decode only
             // those the page takes.
-            fn lead(order: InstanceOrder, stored: &StoredInstance) -> &str {
-                match order {
-                    InstanceOrder::Workflow => stored.process_id.as_str(),
-                    _ => stored.status.as_str(),
-                }
-            }
             let mut places: Vec<(&str, i64, &str)> = data
                 .instances
                 .iter()
-                .filter(|(id, stored)| filter.matches_summary(&stored.summary(id)))
-                .map(|(id, stored)| (lead(filter.order, stored), stored.started_at, &**id))
+                .map(|(id, stored)| stored.summary(id))
+                .filter(|row| filter.matches_summary(row))
+                .map(|row| (filter.order.lead_of(&row).unwrap_or(""), row.started_at, row.id))
                 .collect();
             places.sort_unstable();
             if filter.descending {

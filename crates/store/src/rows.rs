@@ -546,9 +546,14 @@ pub enum InstanceOrder {
 impl InstanceOrder {
     /// What a row sorts by before its start time; `None` for `Started`.
     pub fn lead(self, row: &InstanceRow) -> Option<&str> {
+        self.lead_of(&row.summary())
+    }
+
+    /// [`Self::lead`] of a row's summary.
+    pub fn lead_of<'a>(self, row: &InstanceSummary<'a>) -> Option<&'a str> {
         match self {
             InstanceOrder::Started => None,
-            InstanceOrder::Workflow => Some(&row.process_id),
+            InstanceOrder::Workflow => Some(row.process_id),
             InstanceOrder::Status => Some(row.status.as_str()),
         }
     }
