@@ -84,6 +84,8 @@ pub struct BenchOptions {
     /// one request (`POST /v1/jobs/report`), as `baton worker` does, not one
     /// request per job.
     pub batched_reports: bool,
+    /// Read what the run left in the database, table by table ([`Kept`]).
+    pub report: bool,
 }
 
 fn task(id: &str) -> String {
@@ -213,6 +215,21 @@ pub struct Report {
     /// What the run cost the database, per instance (not with the memory store).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<DatabaseCost>,
+    /// With `--report`: what the run left, by table and index, the largest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept: Option<Vec<Kept>>,
+}
+
+/// What one table or index holds after a run, per instance the run started
+/// (warm-up included): where each instance's disk goes.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Kept {
+    pub name: String,
+    /// The table an index belongs to (its own name for a table).
+    pub table: String,
+    /// Rows of a table, entries of an index.
+    pub rows_per_instance: f64,
+    pub bytes_per_instance: f64,
 }
 
 /// What one instance cost the database, on average over a run: figures that
@@ -722,6 +739,20 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
     }
 
     // Check every instance: completed, and exactly the tasks it should have run.
+    let started_instances = (options.warmup + options.instances) as f64;
+    let kept = match options.report {
+        false => None,
+        true => {
+            let footprint = store.clone();
+            let tables = tokio::task::spawn_blocking(move || footprint.footprint())
+                .await
+                .map_err(|e| Failure(e.to_string()))?
+                .ok_or_else(|| Failure("--report reads what the run left in its database: this store keeps nothing".into()))?
+                .map_err(|e| Failure(e.to_string()))?;
+            let per_instance = |count: u64| count as f64 / started_instances;
+            Some(tables.into_iter().map(|t| Kept { rows_per_instance: per_instance(t.rows), bytes_per_instance: per_instance(t.bytes), name: t.name, table: t.table }).collect())
+        }
+    };
     let latencies =
         tokio::task::spawn_blocking(move || verify(store.as_ref(), options.warmup + options.instances, options.warmup, expected))
             .await
@@ -779,6 +810,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         conflicts_retried,
         busy_retried: retried,
         database,
+        kept,
     })
 }
 
@@ -1192,5 +1224,17 @@ pub fn print(report: &Report) {
             cost.wal_bytes,
             cost.commits
         );
+    }
+    if let Some(kept) = &report.kept {
+        say!("kept            per instance, by table and index (what the run left; rows of a table, entries of an index):");
+        let (holding, empty): (Vec<&Kept>, Vec<&Kept>) = kept.iter().partition(|t| t.rows_per_instance > 0.0);
+        for t in holding {
+            let of = if t.table == t.name { String::new() } else { format!(" (of {})", t.table) };
+            say!("                {:<48} {:>8.2} rows {:>8.0} bytes", format!("{}{of}", t.name), t.rows_per_instance, t.bytes_per_instance);
+        }
+        if !empty.is_empty() {
+            let bytes: f64 = empty.iter().map(|t| t.bytes_per_instance).sum();
+            say!("                {:<48} {:>8} {:>13.0} bytes", format!("{} more, empty", empty.len()), "", bytes);
+        }
     }
 }

@@ -789,6 +789,11 @@ pub enum Command {
         /// without it the run's file is in a temporary folder, removed at the end.
         #[arg(long, value_name = "FOLDER")]
         keep: Option<std::path::PathBuf>,
+        /// With --store sqlite or postgres: also print what the run left in
+        /// the database, table by table and index by index (rows or entries
+        /// and bytes per instance), beside what it wrote per instance.
+        #[arg(long)]
+        report: bool,
         /// The clients' side of --separate: drive instances against these
         /// servers (comma-separated) and print the time and CPU they took.
         #[arg(long, hide = true, value_delimiter = ',')]
@@ -1379,6 +1384,7 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             separate,
             batched_reports,
             keep,
+            report,
             drive_server,
             drive_first,
             json,
@@ -1403,7 +1409,10 @@ async fn run_async(connection: Connection, command: Command) -> Result<(), Failu
             if batched_reports && mode != bench::Mode::Http {
                 return Err(Failure("--batched-reports needs --mode http: Camunda's API completes one job a request, and embedded workers send no requests".into()));
             }
-            let options = bench::BenchOptions { workload, store, postgres, nodes, mode, instances, rate, in_flight, warmup, separate, batched_reports, keep };
+            if report && store == bench::BenchStore::Memory {
+                return Err(Failure("--report reads what the run left in its database: it takes --store sqlite or postgres (the memory store keeps nothing)".into()));
+            }
+            let options = bench::BenchOptions { workload, store, postgres, nodes, mode, instances, rate, in_flight, warmup, separate, batched_reports, keep, report };
             if !drive_server.is_empty() {
                 let driven = bench::drive_against(&drive_server, &options, drive_first).await?;
                 say!("{driven}");

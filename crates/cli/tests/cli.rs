@@ -306,6 +306,23 @@ fn bench_runs_every_workload_and_checks_every_instance() {
     let refused = baton(&["bench", "--workload", "w1", "--instances", "5", "--keep", folder]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("the folder is not empty"), "{}", String::from_utf8_lossy(&refused.stderr));
+    // Issue 16, item 5: `--report` prints what the run left, table by table
+    // and index by index, per instance (a W1 instance: one row, two of
+    // history, three variables; its job gone with it).
+    let output = baton(&["bench", "--workload", "w1", "--instances", "40", "--warmup", "10", "--report", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+    let kept = |name: &str| report["kept"].as_array().and_then(|kept| kept.iter().find(|t| t["name"] == name)).cloned().unwrap_or_else(|| panic!("{name} in {report}"));
+    assert_eq!(kept("instances")["rows_per_instance"].as_f64(), Some(1.0), "{report}");
+    assert_eq!(kept("variables")["rows_per_instance"].as_f64(), Some(3.0), "amount, i and done_t1: {report}");
+    assert_eq!(kept("jobs")["rows_per_instance"].as_f64(), Some(0.0), "{report}");
+    assert_eq!((kept("instances_by_status")["table"].as_str(), kept("instances_by_status")["rows_per_instance"].as_f64()), (Some("instances"), Some(1.0)), "{report}");
+    assert!(kept("instances")["bytes_per_instance"].as_f64().is_some_and(|b| b > 0.0), "{report}");
+    let output = baton(&["bench", "--workload", "w1", "--instances", "20", "--report"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("kept            per instance, by table and index") && text.contains("instances_by_status (of instances)"), "{text}");
+    let refused = baton(&["bench", "--workload", "w1", "--store", "memory", "--report"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--report reads what the run left in its database"), "{}", String::from_utf8_lossy(&refused.stderr));
     let refused = baton(&["bench", "--workload", "w1", "--separate"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--separate runs the clients in another process"), "{}", String::from_utf8_lossy(&refused.stderr));
     let refused = baton(&["bench", "--workload", "w1", "--in-flight", "0"]);
@@ -313,10 +330,12 @@ fn bench_runs_every_workload_and_checks_every_instance() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--in-flight must be at least 1"), "{}", String::from_utf8_lossy(&refused.stderr));
     // Issue 15, item 6: three nodes on one PostgreSQL database, every instance checked.
     let url = store_postgres::testing::server();
-    let output = baton(&["bench", "--workload", "w3", "--store", "postgres", "--postgres", &url, "--nodes", "3", "--mode", "http", "--instances", "100", "--json"]);
+    let output = baton(&["bench", "--workload", "w3", "--store", "postgres", "--postgres", &url, "--nodes", "3", "--mode", "http", "--instances", "100", "--report", "--json"]);
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
     assert_eq!((report["nodes"].as_u64(), report["verified"].as_u64()), (Some(3), Some(100)), "{report}");
+    let instances = report["kept"].as_array().and_then(|kept| kept.iter().find(|t| t["name"] == "instances")).cloned().unwrap_or_default();
+    assert_eq!(instances["rows_per_instance"].as_f64(), Some(1.0), "what the run left, as PostgreSQL counts it: {report}");
     assert!(report["database"]["round_trips"].is_number() && report["conflicts_retried"].is_number(), "{report}");
     let refused = baton(&["bench", "--workload", "w1", "--store", "sqlite", "--nodes", "2"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--nodes takes 1, or more with --store postgres"), "{}", String::from_utf8_lossy(&refused.stderr));

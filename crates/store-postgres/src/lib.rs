@@ -403,6 +403,36 @@ impl Store for PostgresStore {
         Some(self.wal_position().map(|position| self.counters.read(position)))
     }
 
+    fn footprint(&self) -> Option<Result<Vec<store::Footprint>>> {
+        // The schema's tables and indexes with their sizes; rows as
+        // PostgreSQL's statistics count them, brought up to date first.
+        let read = || -> Result<Vec<store::Footprint>> {
+            let connection = self.take_reader()?;
+            let tables = connection.wait(connection.client().query("SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema()", &[]))?;
+            let tables: Vec<String> = tables.iter().map(|row| row.try_get(0)).collect::<std::result::Result<_, _>>().map_err(pg_error)?;
+            if !tables.is_empty() {
+                connection.batch(&format!("ANALYZE {}", tables.join(", ")))?;
+            }
+            let rows = connection.wait(connection.client().query(
+                "SELECT c.relname::text, coalesce(t.relname, c.relname)::text, greatest(c.reltuples, 0)::bigint, pg_relation_size(c.oid)
+                 FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                 LEFT JOIN pg_index AS i ON i.indexrelid = c.oid LEFT JOIN pg_class AS t ON t.oid = i.indrelid
+                 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'i')
+                 ORDER BY 4 DESC, 1",
+                &[],
+            ));
+            self.return_reader(connection);
+            rows?
+                .iter()
+                .map(|row| {
+                    let count = |i: usize| row.try_get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0)).map_err(pg_error);
+                    Ok(store::Footprint { name: row.try_get(0).map_err(pg_error)?, table: row.try_get(1).map_err(pg_error)?, rows: count(2)?, bytes: count(3)? })
+                })
+                .collect()
+        };
+        Some(read())
+    }
+
     fn read(&self) -> Result<Box<dyn ReadTxn + '_>> {
         let connection = self.take_reader()?;
         // A read transaction sees one snapshot.

@@ -490,6 +490,33 @@ impl Store for SqliteStore {
         }))
     }
 
+    fn footprint(&self) -> Option<Result<Vec<store::Footprint>>> {
+        // SQLite's `dbstat` table: every page of the file with the b-tree
+        // it belongs to. A table's rows are its leaves' cells (its interior
+        // cells only point); an index's entries, and a `WITHOUT ROWID`
+        // table's rows, are the cells of every page. Reads every page: a
+        // report's, not a request's.
+        let read = || -> Result<Vec<store::Footprint>> {
+            let connection = self.take_reader()?;
+            let found = connection
+                .prepare(
+                    "SELECT d.name, coalesce(m.tbl_name, d.name),
+                            sum(CASE WHEN d.pagetype = 'leaf' OR (d.pagetype = 'internal' AND (m.type = 'index' OR m.sql LIKE '%WITHOUT ROWID%')) THEN d.ncell ELSE 0 END),
+                            sum(d.pgsize)
+                     FROM dbstat AS d LEFT JOIN sqlite_schema AS m ON m.name = d.name GROUP BY d.name ORDER BY 4 DESC, 1",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_map([], |row| Ok(store::Footprint { name: row.get(0)?, table: row.get(1)?, rows: row.get(2)?, bytes: row.get(3)? }))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(sql_error);
+            self.return_reader(connection);
+            found
+        };
+        Some(read())
+    }
+
     fn defers_sync(&self) -> bool {
         self.wal.is_some()
     }

@@ -47,6 +47,12 @@ pub trait Store: Send + Sync {
     fn written(&self) -> Option<Result<Written>> {
         None
     }
+    /// What each table and index holds now ([`Footprint`]), the largest
+    /// first: where the disk goes (`baton bench --report`). `None`: the
+    /// store keeps nothing on disk (the memory store).
+    fn footprint(&self) -> Option<Result<Vec<Footprint>>> {
+        None
+    }
     /// Whether [`WriteTxn::commit`] returns before what it committed is on
     /// disk, leaving that to [`Store::sync`]: the commit loop then runs its
     /// next transaction while another thread waits for the disk, and answers
@@ -63,6 +69,19 @@ pub trait Store: Send + Sync {
     fn sync(&self) -> Result<()> {
         Ok(())
     }
+}
+
+/// One table or index of a store and what it holds.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Footprint {
+    /// The table's or index's name.
+    pub name: String,
+    /// The table an index belongs to (its own name for a table).
+    pub table: String,
+    /// Rows of a table, entries of an index.
+    pub rows: u64,
+    /// Bytes of the pages it takes.
+    pub bytes: u64,
 }
 
 /// What a store wrote since it opened: the cost of a command in figures that
