@@ -102,6 +102,107 @@ pub struct SqliteTxn<'a> {
     /// asks the index once, not a hundred times. Forgotten where it could
     /// fall (a rollback to a savepoint, an instance deleted).
     last_number: std::cell::Cell<Option<u64>>,
+    /// The instances this transaction wrote that run without incidents as
+    /// written, with the version and the columns an update in place leaves
+    /// alone: a later write of one in place is kept in [`Self::deferred`].
+    running_written: RunningWritten,
+    /// `running_written` when the open savepoint began.
+    running_at_savepoint: Option<RunningWritten>,
+    /// Instances written again in place in this transaction and not yet in
+    /// SQLite: the row last given for each, and the version its stored row
+    /// has. Written when the transaction commits, a savepoint begins, or it
+    /// reads instances or writes one otherwise: the ten branches of a
+    /// fork that complete in one turn write their instance once, not ten
+    /// times. Only rows whose stored one runs without incidents and keeps
+    /// its columns are kept, so that writing them is one update in place.
+    deferred: std::collections::HashMap<String, (InPlaceUpdate, u64), foldhash::fast::RandomState>,
+}
+
+/// An instance's row as an update in place binds it, encoded once: what a
+/// write kept back holds (a clone of the row's state cost as much as the
+/// update it saved).
+struct InPlaceUpdate {
+    id: String,
+    process_id: String,
+    version: u32,
+    business_key: Option<String>,
+    parent_id: Option<String>,
+    started_at: i64,
+    start_key: Option<String>,
+    tenant: String,
+    number: u64,
+    ended_at: Option<i64>,
+    waiting: String,
+    update_count: u64,
+    history_count: u64,
+    state: Vec<u8>,
+    status: String,
+    incidents: u32,
+}
+
+impl InPlaceUpdate {
+    fn of(row: &InstanceRow) -> Result<InPlaceUpdate> {
+        Ok(InPlaceUpdate {
+            id: row.id.clone(),
+            process_id: row.process_id.clone(),
+            version: row.version,
+            business_key: row.business_key.clone(),
+            parent_id: row.parent_id.clone(),
+            started_at: row.started_at,
+            start_key: row.start_key.clone(),
+            tenant: row.tenant.clone(),
+            number: row.number,
+            ended_at: row.ended_at,
+            waiting: to_json(&row.waiting)?,
+            update_count: row.update_count,
+            history_count: row.history_count,
+            state: to_compact(&row.state)?,
+            status: enum_text(&row.status)?,
+            incidents: row.incidents,
+        })
+    }
+
+    fn still_running(&self) -> bool {
+        self.status == "running" && self.incidents == 0
+    }
+
+    fn count_key(&self) -> CountKey {
+        (self.tenant.clone(), self.process_id.clone(), self.version, self.status.clone(), self.incidents > 0)
+    }
+
+    fn in_place(&self) -> InPlace {
+        (
+            self.update_count,
+            self.process_id.clone(),
+            self.version,
+            self.business_key.clone(),
+            self.parent_id.clone(),
+            self.started_at,
+            self.start_key.clone(),
+            self.tenant.clone(),
+            self.number,
+        )
+    }
+}
+
+/// An instance's version and the columns an update in place leaves alone
+/// (`IN_PLACE_COLUMNS_HELD`): process, version, business key, parent, start
+/// time, start key, tenant, number.
+type InPlace = (u64, String, u32, Option<String>, Option<String>, i64, Option<String>, String, u64);
+type RunningWritten = std::collections::HashMap<String, InPlace, foldhash::fast::RandomState>;
+
+fn in_place(row: &InstanceRow) -> InPlace {
+    (
+        row.update_count,
+        row.process_id.clone(),
+        row.version,
+        row.business_key.clone(),
+        row.parent_id.clone(),
+        row.started_at,
+        row.start_key.clone(),
+        row.tenant.clone(),
+        row.number,
+    )
 }
 
 /// What a row of `instance_counts` is keyed by: tenant, workflow, version, status, has open incidents.
@@ -120,6 +221,9 @@ impl<'a> SqliteTxn<'a> {
             counts_at_savepoint: None,
             history: PendingHistory::default(),
             last_number: std::cell::Cell::new(None),
+            running_written: RunningWritten::default(),
+            running_at_savepoint: None,
+            deferred: Default::default(),
         }
     }
 
@@ -135,6 +239,9 @@ impl<'a> SqliteTxn<'a> {
             counts_at_savepoint: None,
             history: PendingHistory::default(),
             last_number: std::cell::Cell::new(None),
+            running_written: RunningWritten::default(),
+            running_at_savepoint: None,
+            deferred: Default::default(),
         }
     }
 
@@ -853,6 +960,8 @@ impl ReadTxn for SqliteTxn<'_> {
     }
 
     fn instance(&mut self, id: &str) -> Result<Option<InstanceRow>> {
+        // Reads instances' rows: those kept back first.
+        self.write_deferred()?;
         self.query_one(
             &format!("SELECT {INSTANCE_COLUMNS} FROM instances WHERE id = ?"),
             params![id],
@@ -882,6 +991,8 @@ impl ReadTxn for SqliteTxn<'_> {
     }
 
     fn instance_version(&mut self, id: &str) -> Result<Option<u64>> {
+        // Reads instances' rows: those kept back first.
+        self.write_deferred()?;
         self.query_one("SELECT update_count FROM instances WHERE id = ?", params![id], |row| row.get(0))
     }
 
@@ -895,6 +1006,8 @@ impl ReadTxn for SqliteTxn<'_> {
         filter: &InstanceFilter,
         page: &PageRequest,
     ) -> Result<Page<InstanceRow>> {
+        // Reads instances' rows: those kept back first.
+        self.write_deferred()?;
         let by_tenant = store::instances_tenant_by_tenant(
             self,
             filter,
@@ -1015,6 +1128,8 @@ impl ReadTxn for SqliteTxn<'_> {
         process_id: &str,
         correlation_key: &str,
     ) -> Result<bool> {
+        // Reads instances' rows: those kept back first.
+        self.write_deferred()?;
         let found = self.query_one(
             "SELECT 1 FROM instances WHERE tenant = ? AND process_id = ? AND start_key = ? AND status IN ('running', 'suspended') LIMIT 1",
             params![tenant, process_id, correlation_key],
@@ -1069,6 +1184,8 @@ impl ReadTxn for SqliteTxn<'_> {
         now: i64,
         limit: usize,
     ) -> Result<Vec<JobRow>> {
+        // Reads instances' rows: those kept back first.
+        self.write_deferred()?;
         let tenants = match tenants {
             Some(tenants) => store::each_tenant(tenants),
             None => self.query(FREE_JOB_TENANTS, params![job_type], |row| row.get(0))?,
@@ -1322,6 +1439,8 @@ impl ReadTxn for SqliteTxn<'_> {
     }
 
     fn due_timers(&mut self, now: i64, limit: usize) -> Result<Vec<TimerRow>> {
+        // Reads instances' rows: those kept back first.
+        self.write_deferred()?;
         self.query(
             DUE_TIMERS,
             params![now, limit.min(i64::MAX as usize) as i64],
@@ -1350,6 +1469,8 @@ impl ReadTxn for SqliteTxn<'_> {
     }
 
     fn next_due(&mut self) -> Result<Option<i64>> {
+        // Reads instances' rows: those kept back first.
+        self.write_deferred()?;
         let timer: Option<i64> = self.query_one(NEXT_DUE, &[], |row| row.get(0))?;
         let start: Option<i64> = self
             .query_one("SELECT MIN(due_at) FROM start_timers", &[], |row| {
@@ -1403,8 +1524,66 @@ impl ReadTxn for SqliteTxn<'_> {
 const IN_PLACE_COLUMNS_HELD: &str = "process_id = ?2 AND version = ?3 AND business_key IS ?4 AND parent_id IS ?5 \
      AND started_at = ?6 AND start_key IS ?7 AND tenant = ?8 AND number = ?9";
 
-impl WriteTxn for SqliteTxn<'_> {
-    fn put_instance_if(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()> {
+impl SqliteTxn<'_> {
+    /// Writes an instance whose stored row (version `stored`) runs without
+    /// incidents and has the row's columns that an update in place leaves
+    /// alone, in place; returns the rows changed (0: it was not so).
+    fn update_running_in_place(&self, row: &InPlaceUpdate, stored: Option<u64>) -> Result<usize> {
+        static UPDATES: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+            ["", ", status = ?16, incidents = ?17"].map(|status_set| {
+                format!(
+                    "UPDATE instances SET ended_at = ?10, waiting = ?11, update_count = ?12, history_count = ?13, state = ?14{status_set} \
+                     WHERE id = ?1 AND update_count = ?15 AND status = 'running' AND incidents = 0 AND {IN_PLACE_COLUMNS_HELD}"
+                )
+            })
+        });
+        let still_running = row.still_running();
+        let sql = &UPDATES[usize::from(!still_running)];
+        let values: [&dyn ToSql; 17] = [
+            &row.id,
+            &row.process_id,
+            &row.version,
+            &row.business_key,
+            &row.parent_id,
+            &row.started_at,
+            &row.start_key,
+            &row.tenant,
+            &row.number,
+            &row.ended_at,
+            &row.waiting,
+            &row.update_count,
+            &row.history_count,
+            &row.state,
+            &stored,
+            &row.status,
+            &row.incidents
+        ];
+        // The statement for one that goes on running takes the first fifteen.
+        self.execute_counted(sql, &values[..if still_running { 15 } else { 17 }])
+    }
+
+    /// Writes the instances kept in [`Self::deferred`]: each an update in
+    /// place of a stored row this transaction wrote (its counts moved when
+    /// it was kept).
+    fn write_deferred(&mut self) -> Result<()> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        for (id, (row, base)) in std::mem::take(&mut self.deferred) {
+            if self.update_running_in_place(&row, Some(base))? != 1 {
+                return Err(Error::other(format!("instance {id}: its row was not as this transaction wrote it")));
+            }
+            if row.still_running() {
+                self.running_written.insert(id, row.in_place());
+            } else {
+                self.running_written.remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes an instance's row now (see [`WriteTxn::put_instance_if`]).
+    fn write_instance_now(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()> {
         if stored.is_none() {
             // A new instance: a plain insert, which refuses an id that is
             // stored already by itself, where a lookup first cost a statement.
@@ -1429,37 +1608,7 @@ impl WriteTxn for SqliteTxn<'_> {
         // say which. Status and incidents are set only where they change,
         // so an instance that goes on running leaves its status index alone.
         let still_running = row.status == engine::Status::Running && row.incidents == 0;
-        static UPDATES: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
-            ["", ", status = ?16, incidents = ?17"].map(|status_set| {
-                format!(
-                    "UPDATE instances SET ended_at = ?10, waiting = ?11, update_count = ?12, history_count = ?13, state = ?14{status_set} \
-                     WHERE id = ?1 AND update_count = ?15 AND status = 'running' AND incidents = 0 AND {IN_PLACE_COLUMNS_HELD}"
-                )
-            })
-        });
-        let sql = &UPDATES[usize::from(!still_running)];
-        let (status, waiting, state) = (enum_text(&row.status)?, to_json(&row.waiting)?, to_compact(&row.state)?);
-        let values: [&dyn ToSql; 17] = [
-            &row.id,
-            &row.process_id,
-            &row.version,
-            &row.business_key,
-            &row.parent_id,
-            &row.started_at,
-            &row.start_key,
-            &row.tenant,
-            &row.number,
-            &row.ended_at,
-            &waiting,
-            &row.update_count,
-            &row.history_count,
-            &state,
-            &stored,
-            &status,
-            &row.incidents
-        ];
-        // The statement for one that goes on running takes the first fifteen.
-        let changed = self.execute_counted(sql, &values[..if still_running { 15 } else { 17 }])?;
+        let changed = self.update_running_in_place(&InPlaceUpdate::of(row)?, stored)?;
         if changed == 1 {
             if !still_running {
                 let was = (row.tenant.clone(), row.process_id.clone(), row.version, "running".to_string(), false);
@@ -1521,15 +1670,60 @@ impl WriteTxn for SqliteTxn<'_> {
         }
     }
 
+    /// Notes how an instance's row now stands in SQLite, as this transaction wrote it.
+    fn wrote_instance(&mut self, row: &InstanceRow) {
+        if row.status == engine::Status::Running && row.incidents == 0 {
+            self.running_written.insert(row.id.clone(), in_place(row));
+        } else {
+            self.running_written.remove(&row.id);
+        }
+    }
+}
+
+impl WriteTxn for SqliteTxn<'_> {
+    fn put_instance_if(&mut self, row: &InstanceRow, stored: Option<u64>) -> Result<()> {
+        if matches!(self.conn, Conn::Reader { .. }) {
+            return Err(Error::other("a read transaction cannot write"));
+        }
+        // Written again in this transaction: kept, to be written once.
+        if let Some((kept, _)) = self.deferred.get_mut(&row.id) {
+            if Some(kept.update_count) != stored {
+                return Err(Error::instance_changed(&row.id, stored, Some(kept.update_count)));
+            }
+            let was = kept.count_key();
+            *kept = InPlaceUpdate::of(row)?;
+            let now = kept.count_key();
+            self.recount(Some(was), Some(now));
+            return Ok(());
+        }
+        let in_place_of_written = self.running_written.get(&row.id).is_some_and(|written| {
+            let mut now = in_place(row);
+            now.0 = written.0;
+            Some(written.0) == stored && now == *written
+        });
+        if let (true, Some(base)) = (in_place_of_written, stored) {
+            let was = (row.tenant.clone(), row.process_id.clone(), row.version, "running".to_string(), false);
+            self.recount(Some(was), Some(count_key(row)?));
+            self.deferred.insert(row.id.clone(), (InPlaceUpdate::of(row)?, base));
+            return Ok(());
+        }
+        self.write_instance_now(row, stored)?;
+        self.wrote_instance(row);
+        Ok(())
+    }
+
     fn put_instance(&mut self, i: &InstanceRow) -> Result<()> {
         if matches!(self.conn, Conn::Reader { .. }) {
             return Err(Error::other("a read transaction cannot write"));
         }
+        self.write_deferred()?;
         let was = self.stored_count_key(&i.id)?;
         self.upsert_instance(i)?;
         self.recount(was, Some(count_key(i)?));
+        self.wrote_instance(i);
         Ok(())
     }
+
     fn apply(&mut self, write: Write) -> Result<()> {
         if matches!(self.conn, Conn::Reader { .. }) {
             return Err(Error::other("a read transaction cannot write"));
@@ -1541,8 +1735,10 @@ impl WriteTxn for SqliteTxn<'_> {
             ),
             Write::PutInstance(row) => self.put_instance(&row),
             Write::DeleteInstance { id } => {
-                // Its history appended in this transaction is deleted with the rest.
+                // Its history appended in this transaction is deleted with the rest, its row kept back too.
                 self.write_history()?;
+                self.write_deferred()?;
+                self.running_written.remove(&id);
                 if let Conn::Writer { store, .. } = &self.conn {
                     store.history_ends.forget(&id);
                 }
@@ -1702,6 +1898,10 @@ impl WriteTxn for SqliteTxn<'_> {
                 ],
             ),
             Write::IndexVariables { instance_id, changes } => {
+                // The whole variables are compared with the stored row's.
+                if matches!(changes, store::VariableChanges::Whole(_)) {
+                    self.write_deferred()?;
+                }
                 self.ran(crate::variables::index_variables(self.db(), &instance_id, changes)?);
                 Ok(())
             }
@@ -1728,8 +1928,10 @@ impl WriteTxn for SqliteTxn<'_> {
     fn savepoint(&mut self) -> Result<()> {
         // What is pending stays if the savepoint is rolled back: written before it.
         self.write_history()?;
+        self.write_deferred()?;
         self.run_prepared("SAVEPOINT command")?;
         self.counts_at_savepoint = Some(self.counts.clone());
+        self.running_at_savepoint = Some(self.running_written.clone());
         Ok(())
     }
 
@@ -1741,6 +1943,11 @@ impl WriteTxn for SqliteTxn<'_> {
             self.counts = counts;
         }
         self.history.discard();
+        // Rows kept back since were kept in it (it began by writing them).
+        self.deferred.clear();
+        if let Some(running) = self.running_at_savepoint.take() {
+            self.running_written = running;
+        }
         self.last_number.set(None);
         Ok(())
     }
@@ -1748,10 +1955,12 @@ impl WriteTxn for SqliteTxn<'_> {
     fn release_savepoint(&mut self) -> Result<()> {
         self.run_prepared("RELEASE command")?;
         self.counts_at_savepoint = None;
+        self.running_at_savepoint = None;
         Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<()> {
+        self.write_deferred()?;
         self.write_history()?;
         self.write_counts()?;
         self.db().execute_batch("COMMIT").map_err(sql_error)?;

@@ -911,3 +911,69 @@ fn a_running_instance_written_again_is_one_statement() {
     counts.sort_by_key(|c| format!("{c:?}"));
     assert_eq!(counts, [(engine::Status::Completed, false, 1), (engine::Status::Running, false, 1)]);
 }
+
+/// Issue 16, item 2: an instance written again in one transaction (the ten
+/// branches of a fork completing in one turn) is written to SQLite twice,
+/// the first write and the last state at the commit, not once a write;
+/// the transaction still reads it as last written, refuses a write of a
+/// version it no longer holds, and a rollback to a savepoint takes back
+/// what was kept since.
+#[test]
+fn an_instance_written_again_in_one_transaction_is_written_once_more_at_its_end() {
+    use store::*;
+    let (_dir, path) = temp_path("deferred.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let statements = || store.written().unwrap().unwrap().statements;
+    let mut row = conformance::instance("a", "p", engine::Status::Running, 1);
+    {
+        let mut write = store.write().unwrap();
+        write.put_instance_if(&row, None).unwrap();
+        write.commit().unwrap();
+    }
+    let version = |row: &mut InstanceRow, n: u64| {
+        row.update_count = n;
+        row.state.update_count = n;
+    };
+    let before = statements();
+    let mut write = store.write().unwrap();
+    for n in 1..=10 {
+        let stored = Some(row.update_count);
+        version(&mut row, n);
+        write.put_instance_if(&row, stored).unwrap();
+    }
+    assert!(write.put_instance_if(&row, Some(3)).unwrap_err().is_conflict(), "a version it no longer holds");
+    write.commit().unwrap();
+    assert_eq!(statements() - before, 2, "the first update, and the last at the commit");
+    assert_eq!(store.read().unwrap().instance("a").unwrap().map(|i| i.update_count), Some(10));
+    let mut write = store.write().unwrap();
+    for n in 11..=12 {
+        let stored = Some(row.update_count);
+        version(&mut row, n);
+        write.put_instance_if(&row, stored).unwrap();
+    }
+    assert_eq!(write.instance_version("a").unwrap(), Some(12), "read as last written");
+    write.commit().unwrap();
+    // Kept back before a savepoint: written as it begins; kept within it: undone with it.
+    let mut write = store.write().unwrap();
+    for n in 13..=14 {
+        let stored = Some(row.update_count);
+        version(&mut row, n);
+        write.put_instance_if(&row, stored).unwrap();
+    }
+    write.savepoint().unwrap();
+    version(&mut row, 15);
+    write.put_instance_if(&row, Some(14)).unwrap();
+    version(&mut row, 16);
+    write.put_instance_if(&row, Some(15)).unwrap();
+    write.rollback_to_savepoint().unwrap();
+    assert_eq!(write.instance_version("a").unwrap(), Some(14));
+    version(&mut row, 15);
+    row.status = engine::Status::Completed;
+    write.put_instance_if(&row, Some(14)).unwrap();
+    write.commit().unwrap();
+    let mut read = store.read().unwrap();
+    let stored = read.instance("a").unwrap().unwrap();
+    assert_eq!((stored.update_count, stored.status), (15, engine::Status::Completed));
+    let counts = read.instance_counts(&None).unwrap();
+    assert_eq!(counts.iter().map(|c| (c.status, c.count)).collect::<Vec<_>>(), [(engine::Status::Completed, 1)], "{counts:?}");
+}
