@@ -115,7 +115,15 @@ pub struct SqliteTxn<'a> {
     /// fork that complete in one turn write their instance once, not ten
     /// times. Only rows whose stored one runs without incidents and keeps
     /// its columns are kept, so that writing them is one update in place.
-    deferred: std::collections::HashMap<String, (InPlaceUpdate, u64), foldhash::fast::RandomState>,
+    deferred: std::collections::HashMap<String, Deferred, foldhash::fast::RandomState>,
+}
+
+/// An instance's write kept back: the row encoded, the version its stored
+/// row has, and what the row holds of [`InPlace`].
+struct Deferred {
+    row: InPlaceUpdate,
+    base: u64,
+    in_place: InPlace,
 }
 
 /// An instance's row as an update in place binds it, encoded once: what a
@@ -169,20 +177,6 @@ impl InPlaceUpdate {
     fn count_key(&self) -> CountKey {
         (self.tenant.clone(), self.process_id.clone(), self.version, self.status.clone(), self.incidents > 0)
     }
-
-    fn in_place(&self) -> InPlace {
-        (
-            self.update_count,
-            self.process_id.clone(),
-            self.version,
-            self.business_key.clone(),
-            self.parent_id.clone(),
-            self.started_at,
-            self.start_key.clone(),
-            self.tenant.clone(),
-            self.number,
-        )
-    }
 }
 
 /// An instance's version and the columns an update in place leaves alone
@@ -203,6 +197,11 @@ fn in_place(row: &InstanceRow) -> InPlace {
         row.tenant.clone(),
         row.number,
     )
+}
+
+/// Whether two rows hold the same columns of [`InPlace`] but the version.
+fn same_columns(a: &InPlace, b: &InPlace) -> bool {
+    (&a.1, a.2, &a.3, &a.4, a.5, &a.6, &a.7, a.8) == (&b.1, b.2, &b.3, &b.4, b.5, &b.6, &b.7, b.8)
 }
 
 /// What a row of `instance_counts` is keyed by: tenant, workflow, version, status, has open incidents.
@@ -1569,12 +1568,12 @@ impl SqliteTxn<'_> {
         if self.deferred.is_empty() {
             return Ok(());
         }
-        for (id, (row, base)) in std::mem::take(&mut self.deferred) {
+        for (id, Deferred { row, base, in_place }) in std::mem::take(&mut self.deferred) {
             if self.update_running_in_place(&row, Some(base))? != 1 {
                 return Err(Error::other(format!("instance {id}: its row was not as this transaction wrote it")));
             }
             if row.still_running() {
-                self.running_written.insert(id, row.in_place());
+                self.running_written.insert(id, in_place);
             } else {
                 self.running_written.remove(&id);
             }
@@ -1686,25 +1685,25 @@ impl WriteTxn for SqliteTxn<'_> {
             return Err(Error::other("a read transaction cannot write"));
         }
         // Written again in this transaction: kept, to be written once.
-        if let Some((kept, _)) = self.deferred.get_mut(&row.id) {
-            if Some(kept.update_count) != stored {
-                return Err(Error::instance_changed(&row.id, stored, Some(kept.update_count)));
+        if let Some(kept) = self.deferred.get_mut(&row.id) {
+            if Some(kept.row.update_count) != stored {
+                return Err(Error::instance_changed(&row.id, stored, Some(kept.row.update_count)));
             }
-            let was = kept.count_key();
-            *kept = InPlaceUpdate::of(row)?;
-            let now = kept.count_key();
+            let was = kept.row.count_key();
+            kept.row = InPlaceUpdate::of(row)?;
+            kept.in_place = in_place(row);
+            let now = kept.row.count_key();
             self.recount(Some(was), Some(now));
             return Ok(());
         }
+        let now = in_place(row);
         let in_place_of_written = self.running_written.get(&row.id).is_some_and(|written| {
-            let mut now = in_place(row);
-            now.0 = written.0;
-            Some(written.0) == stored && now == *written
+            Some(written.0) == stored && same_columns(&now, written)
         });
         if let (true, Some(base)) = (in_place_of_written, stored) {
             let was = (row.tenant.clone(), row.process_id.clone(), row.version, "running".to_string(), false);
             self.recount(Some(was), Some(count_key(row)?));
-            self.deferred.insert(row.id.clone(), (InPlaceUpdate::of(row)?, base));
+            self.deferred.insert(row.id.clone(), Deferred { row: InPlaceUpdate::of(row)?, base, in_place: now });
             return Ok(());
         }
         self.write_instance_now(row, stored)?;
