@@ -389,6 +389,12 @@ fn count_key(row: &InstanceRow) -> Result<CountKey> {
     Ok((row.tenant.clone(), row.process_id.clone(), row.version, enum_text(&row.status)?, row.incidents > 0))
 }
 
+/// The count key of the stored row an update in place of `row` replaces:
+/// its tenant, workflow and version, running, without incidents.
+fn running_count_key(row: &InstanceRow) -> CountKey {
+    (row.tenant.clone(), row.process_id.clone(), row.version, "running".to_string(), false)
+}
+
 /// Decoding failures mean the file holds what this version cannot read.
 pub(crate) fn read_error(error: rusqlite::Error) -> Error {
     match error {
@@ -1610,8 +1616,7 @@ impl SqliteTxn<'_> {
         let changed = self.update_running_in_place(&InPlaceUpdate::of(row)?, stored)?;
         if changed == 1 {
             if !still_running {
-                let was = (row.tenant.clone(), row.process_id.clone(), row.version, "running".to_string(), false);
-                self.recount(Some(was), Some(count_key(row)?));
+                self.recount(Some(running_count_key(row)), Some(count_key(row)?));
             }
             return Ok(());
         }
@@ -1701,8 +1706,7 @@ impl WriteTxn for SqliteTxn<'_> {
             Some(written.0) == stored && same_columns(&now, written)
         });
         if let (true, Some(base)) = (in_place_of_written, stored) {
-            let was = (row.tenant.clone(), row.process_id.clone(), row.version, "running".to_string(), false);
-            self.recount(Some(was), Some(count_key(row)?));
+            self.recount(Some(running_count_key(row)), Some(count_key(row)?));
             self.deferred.insert(row.id.clone(), Deferred { row: InPlaceUpdate::of(row)?, base, in_place: now });
             return Ok(());
         }
