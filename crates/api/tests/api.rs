@@ -3196,6 +3196,33 @@ async fn one_client_cannot_starve_the_others() {
     }
 }
 
+/// A burst of new connections larger than the standard listener's queue
+/// of 128 waits in the server's queue until it is accepted. Past a full
+/// queue the kernel drops a connection's first packet and the client sends
+/// it again only a second later: the slowest W3 instance over HTTP took a
+/// second while the bench's clients opened their connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_connections_waits_in_the_listeners_queue_not_a_second_for_a_resend() {
+    use std::time::Duration;
+    let listener = api::connections::listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let address = listener.local_addr().unwrap();
+    // Nothing accepts them: each stays in the queue, as while the server is busy.
+    // Within the time the kernel takes before it sends a dropped packet again.
+    let connects = (0..300).map(|_| tokio::time::timeout(Duration::from_millis(900), tokio::net::TcpStream::connect(address)));
+    let mut connected = Vec::new();
+    for connect in connects.collect::<Vec<_>>() {
+        connected.push(tokio::spawn(connect));
+    }
+    let mut queued = 0;
+    for connect in connected {
+        if matches!(connect.await.unwrap(), Ok(Ok(_))) {
+            queued += 1;
+        }
+    }
+    assert_eq!(queued, 300, "connections set up without waiting for a resend");
+    drop(listener);
+}
+
 /// Issue 11, item 9: a client that sends its request headers too slowly is
 /// cut off instead of holding a connection (and a file) for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

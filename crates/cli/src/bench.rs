@@ -677,8 +677,7 @@ pub async fn run(options: BenchOptions) -> Result<Report, Failure> {
         match options.mode {
             Mode::Embedded => links.push(Link::new(Via::Embedded(handle.clone()))),
             Mode::Http | Mode::CamundaRest => {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
+                let listener = api::connections::listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
                     .map_err(|e| Failure(e.to_string()))?;
                 let address = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
                 let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -235,7 +235,7 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
     // On PostgreSQL other nodes may write the same database.
     let options = Options { shared_store: matches!(database, Database::Postgres(_)), ..options };
     let service = tokio::task::block_in_place(|| Service::start(store, Arc::new(SystemClock), Box::new(UuidIds), options)).map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = api::connections::listen(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     if let (Database::Sqlite(path), IntegrityCheck::Beside) = (&database, check) {
         check_beside(path.clone(), service.handle.clone())?;
     }
@@ -254,7 +254,7 @@ pub async fn serve(database: Database, listen: SocketAddr, door: DoorOptions, op
     let security = api::guard::Security { allowed_origins: cors_origins, tokens, oidc, limits, ..api::guard::Security::for_listener(listen) };
     let grpc = match grpc_listen {
         Some(address) => {
-            let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
+            let listener = api::connections::listen(address).map_err(|e| format!("cannot listen on {address}: {e}"))?;
             eprintln!("baton: serving the Zeebe gateway (gRPC) on {address}");
             let mut stopped = stopped.clone();
             let stop = async move {
