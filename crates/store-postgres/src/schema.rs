@@ -6,7 +6,7 @@ use store::{Error, Result};
 use crate::Connection;
 
 /// Bump when the tables change, and add the step to [`STEPS`].
-pub const SCHEMA_VERSION: i64 = 15;
+pub const SCHEMA_VERSION: i64 = 16;
 
 /// Taken for the length of a migration, so that nodes starting together
 /// migrate one after the other (the later ones find nothing left to do).
@@ -304,7 +304,19 @@ CREATE INDEX tasks_completed_by_assignee ON tasks (assignee, created_at, key) WH
 CREATE INDEX tasks_completed_by_tenant ON tasks (tenant, created_at, key) WHERE completed_at IS NOT NULL;
 "#;
 
-const STEPS: [(i64, &str); 15] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10), (11, V11), (12, V12), (13, V13), (14, V14), (15, V15)];
+/// Version 16: a task keeps its candidate groups' rows when it completes,
+/// marked `completed`, so that a group's completed tasks (and all of them)
+/// are read in list order too (as the SQLite store's version 30).
+const V16: &str = r#"
+ALTER TABLE task_candidates ADD COLUMN completed BOOLEAN NOT NULL DEFAULT false;
+CREATE INDEX task_candidates_by_state ON task_candidates (grp, completed, task_created_at, task_key);
+INSERT INTO task_candidates (task_key, grp, task_created_at, completed)
+    SELECT DISTINCT tasks.key, groups.value, tasks.created_at, true
+    FROM tasks, jsonb_array_elements_text(CASE WHEN jsonb_typeof(tasks.candidate_groups) = 'array' THEN tasks.candidate_groups ELSE '[]'::jsonb END) AS groups(value)
+    WHERE tasks.completed_at IS NOT NULL;
+"#;
+
+const STEPS: [(i64, &str); 16] = [(1, V1), (2, V2), (3, V3), (4, V4), (5, V5), (6, V6), (7, V7), (8, V8), (9, V9), (10, V10), (11, V11), (12, V12), (13, V13), (14, V14), (15, V15), (16, V16)];
 
 /// Creates the tables of a new database, brings an older one up to date, and
 /// refuses one that a newer Baton wrote, all in one transaction (DDL is

@@ -734,7 +734,8 @@ struct Table<T: 'static> {
 const INSTANCES: Table<InstanceRow> = Table { name: "instances", columns: INSTANCE_COLUMNS, order: ("started_at", "id"), map: instance_row };
 const JOBS: Table<JobRow> = Table { name: "jobs", columns: JOB_COLUMNS, order: ("created_at", "key"), map: job_row };
 const TASKS: Table<TaskRow> = Table { name: "tasks", columns: TASK_COLUMNS, order: ("created_at", "key"), map: task_row };
-/// Open tasks of a candidate group (`grp = ...`), in list order through `task_candidates_by_group`.
+/// Tasks of a candidate group (`grp = ...`), in list order through
+/// `task_candidates_by_state` (open or completed) or `task_candidates_by_group` (both).
 const TASKS_OF_GROUP: Table<TaskRow> = Table {
     name: "task_candidates JOIN tasks ON tasks.key = task_candidates.task_key",
     columns: TASK_COLUMNS,
@@ -1059,15 +1060,16 @@ impl ReadTxn for PostgresTxn<'_> {
         let mut c = Conditions::default();
         c.tenants(&filter.tenants);
         c.equal("assignee", &filter.assignee);
-        // A group's open tasks from `task_candidates`, in list order by group.
+        // A group's tasks from `task_candidates`, in list order by group and state.
         let mut table = &TASKS;
         if let Some(group) = &filter.candidate_group {
             let p = c.bind(group.clone());
-            if filter.state == TaskState::Open {
-                table = &TASKS_OF_GROUP;
-                c.push(format!("grp = {p}"));
-            } else {
-                c.push(format!("candidate_groups ? {p}"));
+            table = &TASKS_OF_GROUP;
+            c.push(format!("grp = {p}"));
+            match filter.state {
+                TaskState::Open => c.push("NOT completed".to_string()),
+                TaskState::Completed => c.push("completed".to_string()),
+                TaskState::All => {}
             }
         }
         c.equal("process_id", &filter.process_id);
@@ -1372,12 +1374,12 @@ impl WriteTxn for PostgresTxn<'_> {
                 self.execute("DELETE FROM subscriptions WHERE instance_id = $1 AND local_key = $2", values![instance_id, big(local_key)?])
             }
             Write::PutTask(t) => {
-                // An open task's candidate groups, a row each (schema 10).
+                // A task's candidate groups, a row each (schema 10; completed ones kept since 16).
                 self.execute("DELETE FROM task_candidates WHERE task_key = $1", values![t.key.clone()])?;
-                if t.completed_at.is_none() && !t.candidate_groups.is_empty() {
+                if !t.candidate_groups.is_empty() {
                     self.execute(
-                        "INSERT INTO task_candidates (task_key, grp, task_created_at) SELECT DISTINCT $1, grp, $2::bigint FROM unnest($3::text[]) AS grp",
-                        values![t.key.clone(), t.created_at, t.candidate_groups.clone()],
+                        "INSERT INTO task_candidates (task_key, grp, task_created_at, completed) SELECT DISTINCT $1, grp, $2::bigint, $4::boolean FROM unnest($3::text[]) AS grp",
+                        values![t.key.clone(), t.created_at, t.candidate_groups.clone(), t.completed_at.is_some()],
                     )?;
                 }
                 self.put_task(t)
@@ -1387,7 +1389,7 @@ impl WriteTxn for PostgresTxn<'_> {
                 self.execute("DELETE FROM tasks WHERE key = $1", values![key])
             }
             Write::CompleteTask { key, at, by } => {
-                self.execute("DELETE FROM task_candidates WHERE task_key = $1", values![key.clone()])?;
+                self.execute("UPDATE task_candidates SET completed = true WHERE task_key = $1", values![key.clone()])?;
                 self.execute("UPDATE tasks SET completed_at = $1, completed_by = $2 WHERE key = $3", values![at, by, key])
             }
             Write::PutDecision(d) => self.execute(

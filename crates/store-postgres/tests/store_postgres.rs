@@ -322,7 +322,7 @@ fn every_query_the_api_makes_uses_an_index() {
                       CASE WHEN n % 2 = 0 THEN 'alice' END, ('[\"g' || (n % 7) || '\"]')::jsonb, '[]', NULL, NULL, NULL, NULL, n, 'default',
                       CASE WHEN n % 3 = 0 THEN n + 5 END, CASE WHEN n % 3 = 0 THEN 'bob' END
                FROM generate_series(1, 20000) AS n;
-             INSERT INTO task_candidates SELECT key, candidate_groups->>0, created_at FROM tasks WHERE completed_at IS NULL;
+             INSERT INTO task_candidates SELECT key, candidate_groups->>0, created_at, completed_at IS NOT NULL FROM tasks;
              INSERT INTO incidents SELECT 'i' || lpad(n::text, 6, '0') || '.5', 'i' || lpad(n::text, 6, '0'), 5, 'p' || (n % 20), 'task', 'job_failed',
                       'boom', n, CASE WHEN n % 2 = 0 THEN n + 1 END, NULL, 'default'
                FROM generate_series(1, 20000) AS n;
@@ -403,6 +403,8 @@ fn every_query_the_api_makes_uses_an_index() {
             TaskFilter { completed_by: Some("bob".into()), state: TaskState::Completed, ..TaskFilter::default() },
             TaskFilter { assignee: Some("alice".into()), state: TaskState::Completed, ..TaskFilter::default() },
             TaskFilter { tenants: tenants.clone(), state: TaskState::Completed, ..TaskFilter::default() },
+            TaskFilter { candidate_group: Some("g3".into()), state: TaskState::Completed, ..TaskFilter::default() },
+            TaskFilter { candidate_group: Some("g3".into()), state: TaskState::All, ..TaskFilter::default() },
         ] {
             let page = r.tasks(&filter, &first).unwrap();
             if let Some(next) = page.next {
@@ -543,11 +545,13 @@ fn every_query_the_api_makes_uses_an_index() {
         let lines = plan.lines.join("\n");
         assert!(lines.contains("using tasks_open_by_process") && !lines.contains("Sort"), "{lines}");
     }
-    // A group's open tasks, from the group's rows of `task_candidates` in order.
+    // A group's open, completed and all tasks, from the group's rows of
+    // `task_candidates` in order: by state for one state, by group for both.
     let of_group: Vec<&store_postgres::Plan> = plans.iter().filter(|plan| plan.sql.contains("FROM task_candidates")).collect();
-    assert_eq!(of_group.len(), 2, "the first and the next page of g3's");
+    assert_eq!(of_group.len(), 6, "the first and the next page of g3's open, completed and all tasks");
     for plan in of_group {
-        assert!(plan.lines.iter().any(|line| line.contains("using task_candidates_by_group")), "{}", plan.lines.join("\n"));
+        let index = if plan.sql.contains("completed_at IS") { "task_candidates_by_state" } else { "task_candidates_by_group" };
+        assert!(plan.lines.iter().any(|line| line.contains(&format!("using {index}"))), "{}\n{}", plan.sql, plan.lines.join("\n"));
         assert!(!plan.lines.iter().any(|line| line.contains("Sort")), "{}", plan.lines.join("\n"));
     }
     let compiled: Vec<&String> = plans.iter().filter(|plan| plan.lines.iter().any(|line| line.trim() == "JIT:")).map(|plan| &plan.sql).collect();

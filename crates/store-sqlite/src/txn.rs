@@ -723,8 +723,9 @@ const TASKS: Table<TaskRow> = Table {
     order: ("created_at", "key"),
     map: task_row,
 };
-/// Open tasks of a candidate group (`grp = ?`), in list order through
-/// `task_candidates_by_group`.
+/// Tasks of a candidate group (`grp = ?`), in list order through
+/// `task_candidates_by_state` (open or completed) or
+/// `task_candidates_by_group` (both).
 const TASKS_OF_GROUP: Table<TaskRow> = Table {
     name: "task_candidates CROSS JOIN tasks ON tasks.key = task_candidates.task_key",
     columns: TASK_COLUMNS,
@@ -1222,18 +1223,20 @@ impl ReadTxn for SqliteTxn<'_> {
         let mut values: Vec<Box<dyn ToSql>> = Vec::new();
         in_tenants(&mut conditions, &mut values, &filter.tenants)?;
         equal(&mut conditions, &mut values, "assignee", &filter.assignee);
-        // An open task's candidate groups are rows of `task_candidates`
-        // (schema 24), in list order by group: a group's open tasks are read
-        // from there, not found by reading every open task's list.
+        // A task's candidate groups are rows of `task_candidates` (schema
+        // 24; completed ones kept since 30), in list order by group and
+        // state: a group's tasks are read from there, not found by reading
+        // every task's list.
         let mut table = &TASKS;
         if let Some(group) = &filter.candidate_group {
-            if filter.state == TaskState::Open {
-                table = &TASKS_OF_GROUP;
-                conditions.push("grp = ?".to_string());
-            } else {
-                conditions.push("EXISTS (SELECT 1 FROM json_each(tasks.candidate_groups) WHERE value = ?)".to_string());
-            }
+            table = &TASKS_OF_GROUP;
+            conditions.push("grp = ?".to_string());
             values.push(Box::new(group.clone()));
+            match filter.state {
+                TaskState::Open => conditions.push("completed = 0".to_string()),
+                TaskState::Completed => conditions.push("completed = 1".to_string()),
+                TaskState::All => {}
+            }
         }
         equal(
             &mut conditions,
@@ -1827,10 +1830,11 @@ impl WriteTxn for SqliteTxn<'_> {
             }
             Write::PutTask(t) => {
                 self.execute("DELETE FROM task_candidates WHERE task_key = ?", params![t.key])?;
-                if t.completed_at.is_none() {
-                    for group in &t.candidate_groups {
-                        self.execute("INSERT OR IGNORE INTO task_candidates (task_key, grp, task_created_at) VALUES (?, ?, ?)", params![t.key, group, t.created_at])?;
-                    }
+                for group in &t.candidate_groups {
+                    self.execute(
+                        "INSERT OR IGNORE INTO task_candidates (task_key, grp, task_created_at, completed) VALUES (?, ?, ?, ?)",
+                        params![t.key, group, t.created_at, t.completed_at.is_some()],
+                    )?;
                 }
                 self.put_task(&t)
             }
@@ -1839,7 +1843,7 @@ impl WriteTxn for SqliteTxn<'_> {
                 self.execute("DELETE FROM tasks WHERE key = ?", params![key])
             }
             Write::CompleteTask { key, at, by } => {
-                self.execute("DELETE FROM task_candidates WHERE task_key = ?", params![key])?;
+                self.execute("UPDATE task_candidates SET completed = 1 WHERE task_key = ?", params![key])?;
                 self.execute("UPDATE tasks SET completed_at = ?, completed_by = ? WHERE key = ?", params![at, by, key])
             }
             Write::PutDecision(d) => self.execute(

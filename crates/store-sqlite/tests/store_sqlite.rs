@@ -142,6 +142,35 @@ fn a_file_from_schema_1_is_brought_up_to_date() {
 /// by the key's prefix: jobs written by schema 17 come through whole, an
 /// instance's list holds its own jobs and not those of an instance whose id
 /// starts the same, and deleting an instance deletes its jobs alone.
+/// Schema 30 keeps a completed task's candidate groups: the completed
+/// tasks a file of schema 29 holds are listed by group after it opens.
+#[test]
+fn completed_tasks_of_schema_29_are_listed_by_their_groups() {
+    let (_dir, path, connection) = file_at_schema("v29.db", 29);
+    for (key, groups, created, completed) in [("i1.4", r#"["auditors","clerks"]"#, 10, Some(20)), ("i2.4", r#"["auditors"]"#, 30, None)] {
+        connection
+            .execute(
+                &format!("INSERT INTO tasks ({}) VALUES (?, 'i', 4, 'p', 'review', NULL, ?, '[]', NULL, NULL, NULL, NULL, ?, 'default', ?, NULL)", store_sql::TASK_COLUMNS),
+                rusqlite::params![key, groups, created, completed],
+            )
+            .unwrap();
+    }
+    // What schema 29 kept of them: the open task's group.
+    connection.execute("INSERT INTO task_candidates (task_key, grp, task_created_at) VALUES ('i2.4', 'auditors', 30)", []).unwrap();
+    drop(connection);
+    let store = SqliteStore::open(&path).unwrap();
+    let mut read = store.read().unwrap();
+    let mut of_group = |group: &str, state: store::TaskState| {
+        let filter = store::TaskFilter { candidate_group: Some(group.into()), state, ..store::TaskFilter::default() };
+        read.tasks(&filter, &PageRequest::first(10)).unwrap().items.into_iter().map(|t| t.key).collect::<Vec<_>>()
+    };
+    assert_eq!(of_group("auditors", store::TaskState::Completed), ["i1.4"]);
+    assert_eq!(of_group("clerks", store::TaskState::Completed), ["i1.4"]);
+    assert_eq!(of_group("auditors", store::TaskState::Open), ["i2.4"]);
+    assert_eq!(of_group("auditors", store::TaskState::All), ["i1.4", "i2.4"]);
+    assert!(of_group("clerks", store::TaskState::Open).is_empty());
+}
+
 #[test]
 fn jobs_of_schema_17_are_kept_and_found_by_their_instance() {
     let (_dir, path, connection) = file_at_schema("v17.db", 17);
@@ -579,9 +608,12 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
                FROM n WHERE i <= 32;
              INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.12', 'i' || i, 12, 'q', 'sign', NULL, '[]', '[]', NULL, NULL, NULL, NULL, 3 * {ROWS} + i, 'default', NULL, NULL
                FROM n WHERE i <= 32;
-             INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.13', 'i' || i, 13, 'p', 'approve', CASE WHEN i > {ROWS} - 32 THEN 'carol' END, '[]', '[]',
+             INSERT INTO tasks ({tasks}) SELECT 'i' || i || '.13', 'i' || i, 13, 'p', 'approve', CASE WHEN i > {ROWS} - 32 THEN 'carol' END,
+                      CASE WHEN i > {ROWS} - 32 THEN '[\"auditors\"]' ELSE '[\"clerks\"]' END, '[]',
                       NULL, NULL, NULL, NULL, i, CASE WHEN i > {ROWS} - 32 THEN 'acme' ELSE 'default' END, i + 1, CASE WHEN i > {ROWS} - 32 THEN 'carol' ELSE 'dave' END FROM n;
              INSERT INTO task_candidates (task_key, grp, task_created_at) SELECT 'i' || i || '.5', 'reviewers', {ROWS} + i FROM n WHERE i <= 32;
+             INSERT INTO task_candidates (task_key, grp, task_created_at, completed)
+               SELECT 'i' || i || '.13', CASE WHEN i > {ROWS} - 32 THEN 'auditors' ELSE 'clerks' END, i, 1 FROM n;
              INSERT INTO messages (seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant)
                SELECT i, 'paid', 'k' || i, '{{}}', i, 100 + i, NULL, '[]', 'default' FROM n;
              INSERT INTO messages (seq, name, correlation_key, variables, published_at, expires_at, message_id, correlated, tenant)
@@ -763,6 +795,20 @@ fn hot_queries_cost_the_same_over_100_000_waiting_timers_and_open_jobs() {
         ("completed tasks of one tenant", cost("tasks", &mut || {
             let filter = TaskFilter { tenants: acme.clone(), state: TaskState::Completed, ..TaskFilter::default() };
             assert_eq!(r.tasks(&filter, &first).unwrap().items.len(), 32)
+        })),
+        // The 32 newest of them the auditors', the rest the clerks'.
+        ("completed tasks of one candidate group", cost("tasks", &mut || {
+            let filter = TaskFilter { candidate_group: Some("auditors".into()), state: TaskState::Completed, ..TaskFilter::default() };
+            let found = r.tasks(&filter, &first).unwrap().items;
+            assert_eq!(found.iter().map(|t| t.created_at).collect::<Vec<_>>(), (ROWS - 31..=ROWS).collect::<Vec<i64>>());
+        })),
+        ("tasks of one candidate group, open or completed", cost("tasks", &mut || {
+            let filter = TaskFilter { candidate_group: Some("auditors".into()), state: TaskState::All, ..TaskFilter::default() };
+            assert_eq!(r.tasks(&filter, &first).unwrap().items.len(), 32)
+        })),
+        ("open tasks of a group whose tasks are all completed (none)", cost("tasks", &mut || {
+            let filter = TaskFilter { candidate_group: Some("clerks".into()), ..TaskFilter::default() };
+            assert!(r.tasks(&filter, &first).unwrap().items.is_empty());
         })),
         ("timers of one tenant", cost("timers", &mut || {
             let filter = TimerFilter { tenants: acme.clone(), ..TimerFilter::default() };

@@ -1507,6 +1507,23 @@ fn other_lists(store: &dyn Store) {
     assert_eq!(of_group(store, "sales", TaskState::Completed), ["a.1"]);
     assert_eq!(of_group(store, "sales", TaskState::All), ["a.1", "a.3"]);
     assert_eq!(of_group(store, "ops", TaskState::Open), ["a.2"]);
+    // A group's completed tasks too: one written as completed, and in list
+    // order (created, then key), a page at a time.
+    let mut done = task("a.4", None, &["sales", "ops"]);
+    (done.created_at, done.completed_at) = (0, Some(6));
+    write(store, vec![Write::PutTask(done)]);
+    assert_eq!(of_group(store, "sales", TaskState::Completed), ["a.4", "a.1"]);
+    assert_eq!(of_group(store, "sales", TaskState::All), ["a.4", "a.1", "a.3"]);
+    assert_eq!(of_group(store, "ops", TaskState::Open), ["a.2"]);
+    assert_eq!(of_group(store, "ops", TaskState::Completed), ["a.4"]);
+    let completed = TaskFilter { candidate_group: Some("sales".into()), state: TaskState::Completed, ..TaskFilter::default() };
+    let first = store.read().unwrap().tasks(&completed, &PageRequest::first(1)).unwrap();
+    assert_eq!(first.items.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["a.4"]);
+    let next = PageRequest { after: first.next, limit: 1 };
+    let second = store.read().unwrap().tasks(&completed, &next).unwrap();
+    assert_eq!(second.items.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["a.1"]);
+    write(store, vec![Write::DeleteTask { key: "a.4".into() }]);
+    assert_eq!(of_group(store, "ops", TaskState::All), ["a.2"]);
     write(store, vec![Write::DeleteTask { key: "a.3".into() }]);
     assert!(of_group(store, "sales", TaskState::Open).is_empty());
     write(store, vec![Write::PutInstance(Box::new(instance("a", "p", Status::Completed, 1)))]);

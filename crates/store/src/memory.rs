@@ -62,8 +62,9 @@ struct Data {
     subscriptions_awaited: BTreeMap<Awaited, ()>,
     tasks: BTreeMap<String, TaskRow>,
     tasks_listed: BTreeMap<Listed, ()>,
-    /// Open tasks by candidate group, in list order: (group, created_at, key).
-    tasks_of_group: BTreeMap<(Box<str>, i64, Box<str>), ()>,
+    /// Tasks by candidate group, in list order: (group, [`group_list`],
+    /// created_at, key); each task twice, in its state's list and in the list of both.
+    tasks_of_group: BTreeMap<(Box<str>, u8, i64, Box<str>), ()>,
     incidents: BTreeMap<String, IncidentRow>,
     incidents_listed: BTreeMap<Listed, ()>,
     history: HashMap<Box<str>, History>,
@@ -634,12 +635,20 @@ fn set_job(data: &mut Data, undo: &mut Vec<Undo>, key: Box<str>, row: Option<Box
     set_listed(data, undo, |d| &mut d.jobs, |d| &mut d.jobs_listed, key, row);
 }
 
+/// Which of a group's lists of tasks ([`Data::tasks_of_group`]) holds those in `state`.
+fn group_list(state: TaskState) -> u8 {
+    match state {
+        TaskState::Open => 0,
+        TaskState::Completed => 1,
+        TaskState::All => 2,
+    }
+}
+
 fn set_task(data: &mut Data, undo: &mut Vec<Undo>, key: String, row: Option<TaskRow>) {
-    let groups = |task: &TaskRow| -> Vec<(Box<str>, i64, Box<str>)> {
-        match task.completed_at {
-            None => task.candidate_groups.iter().map(|g| (g.as_str().into(), task.created_at, task.key.as_str().into())).collect(),
-            Some(_) => Vec::new(),
-        }
+    let groups = |task: &TaskRow| -> Vec<(Box<str>, u8, i64, Box<str>)> {
+        let state = group_list(if task.completed_at.is_some() { TaskState::Completed } else { TaskState::Open });
+        let entry = |group: &String, list: u8| (group.as_str().into(), list, task.created_at, task.key.as_str().into());
+        task.candidate_groups.iter().flat_map(|g| [entry(g, state), entry(g, group_list(TaskState::All))]).collect()
     };
     let old = data.tasks.get(&key).map(groups).unwrap_or_default();
     let new = row.as_ref().map(groups).unwrap_or_default();
@@ -1004,17 +1013,18 @@ impl ReadTxn for MemoryTxn<'_> {
         match &filter.instance_id {
             Some(id) => paginate(sorted(key_range(&data.tasks, &item_keys_of(id)).map(|(_, task)| task).filter(|r| filter.matches(r)).cloned()), page),
             None => match &filter.candidate_group {
-                // A group's open tasks, from their own order.
-                Some(group) if filter.state == TaskState::Open => {
+                // A group's tasks, from their own order.
+                Some(group) => {
+                    let list = group_list(filter.state);
                     let after = match after_cursor(page)? {
-                        Bound::Excluded((time, key)) => Bound::Excluded((group.as_str().into(), time, key)),
-                        _ => Bound::Included((group.as_str().into(), i64::MIN, "".into())),
+                        Bound::Excluded((time, key)) => Bound::Excluded((group.as_str().into(), list, time, key)),
+                        _ => Bound::Included((group.as_str().into(), list, i64::MIN, "".into())),
                     };
                     let of_group = data
                         .tasks_of_group
                         .range((after, Bound::Unbounded))
-                        .take_while(|((g, _, _), ())| **g == **group)
-                        .filter_map(|((_, _, key), ())| data.tasks.get(&**key));
+                        .take_while(|((g, l, _, _), ())| **g == **group && *l == list)
+                        .filter_map(|((_, _, _, key), ())| data.tasks.get(&**key));
                     Ok(first_page(of_group.filter(|r| filter.matches(r)), page))
                 }
                 _ => listed_page(&data.tasks_listed, |key| data.tasks.get(key), |r| filter.matches(r), page),
