@@ -3206,15 +3206,14 @@ async fn a_burst_of_connections_waits_in_the_listeners_queue_not_a_second_for_a_
     use std::time::Duration;
     let listener = api::connections::listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     let address = listener.local_addr().unwrap();
-    // Nothing accepts them: each stays in the queue, as while the server is busy.
-    // Within the time the kernel takes before it sends a dropped packet again.
-    let connects = (0..300).map(|_| tokio::time::timeout(Duration::from_millis(900), tokio::net::TcpStream::connect(address)));
-    let mut connected = Vec::new();
-    for connect in connects.collect::<Vec<_>>() {
-        connected.push(tokio::spawn(connect));
-    }
+    // Nothing accepts them: each stays in the queue, as while the server is
+    // busy. Each is given less than the second after which a client sends
+    // a dropped packet again.
+    let connects: Vec<_> = (0..300)
+        .map(|_| tokio::spawn(tokio::time::timeout(Duration::from_millis(900), tokio::net::TcpStream::connect(address))))
+        .collect();
     let mut queued = 0;
-    for connect in connected {
+    for connect in connects {
         if matches!(connect.await.unwrap(), Ok(Ok(_))) {
             queued += 1;
         }
